@@ -1,0 +1,5 @@
+// Every CLI command, one module each. A command module exports `register(program)`.
+import type { Command } from 'commander';
+import { register as levels } from './levels.js';
+
+export const COMMANDS: ((program: Command) => void)[] = [levels];

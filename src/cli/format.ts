@@ -1,0 +1,27 @@
+// Number and size formatting shared by the CLI's tables.
+export function fmtNum(x: number, digits = 5): string {
+  if (x === 0) return '0';
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a >= 1e6 || a < 1e-4) return x.toExponential(Math.max(1, digits - 2));
+  return String(Number(x.toPrecision(digits)));
+}
+
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
+}
+
+export function fmtPct(x: number, digits = 1): string {
+  return `${(x * 100).toFixed(digits)}%`;
+}
+
+/** Left-aligned first column, right-aligned others; widths from content. */
+export function table(header: string[], rows: string[][]): string {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
+  return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
+}
