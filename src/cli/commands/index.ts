@@ -1,5 +1,6 @@
 // Every CLI command, one module each. A command module exports `register(program)`.
 import type { Command } from 'commander';
 import { register as levels } from './levels.js';
+import { register as explain } from './explain.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [levels];
+export const COMMANDS: ((program: Command) => void)[] = [levels, explain];

@@ -1,0 +1,58 @@
+// `lowbit explain VALUE --bits 8,4`: what rounding to N bits does to one value.
+// `lowbit explain --format Q4_K`: how a block format lays out its bits.
+import type { Command } from 'commander';
+import { LowbitError } from '../../errors.js';
+import { parseBitsList, parseRange, roundToLevel } from '../../teach/levels.js';
+import { describeFormat } from '../../teach/formats.js';
+import { codecs } from '../../formats/registry.js';
+import { fmtNum, fmtPct, table } from '../format.js';
+
+interface Opts { bits: string; range: string; format?: string; json?: boolean }
+
+export function register(program: Command): void {
+  program
+    .command('explain')
+    .description('explain what quantizing a value to N bits costs it, or how a block format (Q4_K, …) stores weights')
+    .argument('[value]', 'a number to quantize')
+    .option('--bits <list>', 'bit widths, comma-separated', '8,4')
+    .option('--range <min,max>', 'the range the levels span, ends included', '0,1')
+    .option('--format <name>', 'explain a block format instead (e.g. Q4_0, Q4_K, IQ4_XS); "all" lists every one')
+    .option('--json', 'print JSON')
+    .action((value: string | undefined, opts: Opts) => {
+      if (opts.format) return explainFormat(opts.format, opts.json);
+      if (value === undefined) throw new LowbitError('explain needs a VALUE (e.g. lowbit explain 0.12 --bits 8,4) or --format NAME');
+      const x = Number(value);
+      if (value.trim() === '' || !Number.isFinite(x)) throw new LowbitError(`value must be a finite number, got "${value}"`);
+      const r = parseRange(opts.range);
+      const results = parseBitsList(opts.bits).map((b) => roundToLevel(x, b, r));
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ value: x, range: r, results }, null, 2) + '\n');
+        return;
+      }
+      const rows = results.map((q) => [
+        `${q.bits}`, `${q.levels}`, fmtNum(q.step), `${q.code}`, fmtNum(q.value), fmtNum(q.absError),
+        q.relError === null ? '-' : fmtPct(q.relError, 2), `${fmtPct(q.savedVs32, 1)} (${fmtNum(q.ratioVs32, 3)}x smaller)`,
+      ]);
+      const out = [
+        `${fmtNum(x)} on the range ${fmtNum(r.min)}..${fmtNum(r.max)}:`,
+        '',
+        table(['bits', 'levels', 'step', 'code', 'stored as', 'abs error', 'rel error', 'saved vs 32-bit float'], rows),
+        '',
+        'Each bit width splits the range into 2^bits evenly spaced levels; the value is stored as the code of the',
+        'nearest level and read back as that level. Fewer bits: fewer, wider-spaced levels, a larger rounding error.',
+      ];
+      if (results.some((q) => q.clamped)) out.push(`${fmtNum(x)} lies outside the range, so it was clamped to the nearest end first.`);
+      process.stdout.write(out.join('\n') + '\n');
+    });
+}
+
+function explainFormat(name: string, json?: boolean): void {
+  const list = name.toLowerCase() === 'all' ? [...codecs()] : [codecs().find((c) => c.name.toUpperCase() === name.toUpperCase())];
+  if (!list[0]) throw new LowbitError(`unknown format "${name}"; known: ${codecs().map((c) => c.name).join(', ')}`);
+  const described = list.map((c) => describeFormat(c!));
+  if (json) {
+    process.stdout.write(JSON.stringify(described.length === 1 ? described[0] : described, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(described.map((d) => d.text).join('\n\n') + '\n');
+}

@@ -1,0 +1,44 @@
+// Plain-words description of a block format, built from the registry entry and a worked example:
+// one block of sample weights quantized and read back with the format's own codec.
+import type { BlockCodec } from '../formats/codec.js';
+import { bitsPerWeight } from '../formats/codec.js';
+
+export interface FormatDescription {
+  name: string;
+  ggmlName: string;
+  blockSize: number;
+  bytesPerBlock: number;
+  bitsPerWeight: number;
+  layout: string;
+  example: { input: number[]; output: number[]; rmse: number };
+  text: string;
+}
+
+export function describeFormat(c: BlockCodec): FormatDescription {
+  const n = Math.max(c.type.blockSize, c.name.endsWith('_K') || c.type.blockSize === 256 ? 256 : 32);
+  // a smooth, signed sample that looks like weights: not random, so the text is stable
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = 0.05 * Math.sin(i * 0.37) + 0.02 * Math.cos(i * 1.9) - 0.004;
+  const q = new Uint8Array((n / c.type.blockSize) * c.type.typeSize);
+  c.quantize(x, q, 1, n, null);
+  const y = new Float32Array(n);
+  c.dequantize(q, y, n);
+  let se = 0;
+  for (let i = 0; i < n; i++) se += (y[i]! - x[i]!) ** 2;
+  const rmse = Math.sqrt(se / n);
+  const bpw = bitsPerWeight(c);
+  const show = 6;
+  const text = [
+    `${c.name} (ggml type ${c.type.ggmlName}, id ${c.type.id})`,
+    `  block: ${c.type.blockSize} weight${c.type.blockSize > 1 ? 's' : ''} in ${c.type.typeSize} bytes = ${bpw.toFixed(4).replace(/\.?0+$/, '')} bits per weight (${(32 / bpw).toFixed(2)}x smaller than F32)`,
+    `  layout: ${c.layout}`,
+    `  example, first ${show} of ${n} weights:`,
+    `    in : ${Array.from(x.subarray(0, show), (v) => v.toFixed(5)).join('  ')}`,
+    `    out: ${Array.from(y.subarray(0, show), (v) => v.toFixed(5)).join('  ')}`,
+    `    rms error over the ${n}: ${rmse.toExponential(2)}`,
+  ].join('\n');
+  return {
+    name: c.name, ggmlName: c.type.ggmlName, blockSize: c.type.blockSize, bytesPerBlock: c.type.typeSize,
+    bitsPerWeight: bpw, layout: c.layout, example: { input: Array.from(x.subarray(0, show)), output: Array.from(y.subarray(0, show)), rmse }, text,
+  };
+}
