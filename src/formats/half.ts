@@ -13,48 +13,70 @@ export function f32FromBits(b: number): number {
   return f32[0]!;
 }
 
-/** ggml_compute_fp32_to_fp16: round-to-nearest-even, NaN → 0x7E00 (keeps sign), overflow → ±Inf. */
-export function fp32ToFp16(x: number): number {
-  const f = Math.fround(x);
-  // (|f| * 2^112) * 2^-110, both in float32: the first product may overflow to Inf, as in C.
-  let base = Math.fround(Math.fround(Math.abs(f) * 5.192296858534828e33) * 7.703719777548943e-34);
-  const w = f32Bits(f);
-  const shl1w = (w << 1) >>> 0;
-  const sign = w & 0x80000000;
-  let bias = (shl1w & 0xff000000) >>> 0;
-  if (bias < 0x71000000) bias = 0x71000000;
-  base = Math.fround(f32FromBits((bias >>> 1) + 0x07800000) + base);
-  const bits = f32Bits(base);
-  const expBits = (bits >>> 13) & 0x7c00;
-  const mantissaBits = bits & 0x0fff;
-  const nonsign = expBits + mantissaBits;
-  return ((sign >>> 16) | (shl1w > 0xff000000 ? 0x7e00 : nonsign)) & 0xffff;
+/**
+ * float32 bits → FP16 bits exactly as ggml_compute_fp32_to_fp16 rounds: to nearest, ties to even,
+ * subnormal halves kept, overflow → ±Inf, NaN → sign | 0x7E00. Integer-only, so hot loops inline it.
+ */
+export function fp32BitsToFp16(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const a = x & 0x7fffffff;
+  if (a >= 0x38800000) {
+    // normal half range (or overflow): re-bias the exponent, round the 13 dropped mantissa bits
+    if (a >= 0x477ff000) return sign | (a > 0x7f800000 ? 0x7e00 : 0x7c00);
+    return sign | (((a + 0x0fff + ((a >>> 13) & 1)) >>> 13) - 0x1c000);
+  }
+  // subnormal half: value / 2^-24, rounded to nearest even
+  const s = 126 - (a >>> 23);
+  if (s > 24) return sign;
+  const m = (a & 0x7fffff) | 0x800000;
+  let h = m >>> s;
+  const rem = m & ((1 << s) - 1);
+  const half = 1 << (s - 1);
+  if (rem > half || (rem === half && (h & 1) !== 0)) h++;
+  return sign | h;
 }
 
-const FP16_TABLE = (() => {
-  const t = new Float32Array(65536);
+/** ggml_compute_fp32_to_fp16 of a number (rounded to float32 first, as C's float argument is). */
+export function fp32ToFp16(x: number): number {
+  return fp32BitsToFp16(f32Bits(x));
+}
+
+/** FP16 bits → float32 bits for all 65536 codes: exact, NaN payloads kept as ggml keeps them. */
+export const fp16BitsTable: Uint32Array = (() => {
+  const t = new Uint32Array(65536);
   for (let h = 0; h < 65536; h++) {
-    const s = h & 0x8000 ? -1 : 1;
+    const sign = (h & 0x8000) << 16;
     const e = (h >>> 10) & 0x1f;
-    const m = h & 0x3ff;
-    t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1024 + m) * 2 ** (e - 25);
+    let m = h & 0x3ff;
+    if (e === 31) t[h] = (sign | 0x7f800000 | (m << 13)) >>> 0;
+    else if (e !== 0) t[h] = (sign | ((e + 112) << 23) | (m << 13)) >>> 0;
+    else if (m === 0) t[h] = sign >>> 0;
+    else {
+      // subnormal half: normalise the mantissa into a float32 exponent
+      let ex = 113;
+      while ((m & 0x400) === 0) { m <<= 1; ex--; }
+      t[h] = (sign | (ex << 23) | ((m & 0x3ff) << 13)) >>> 0;
+    }
   }
   return t;
 })();
 
+/** The same table as float values, for arithmetic (NaN payloads are not significant there). */
+export const fp16Table: Float32Array = new Float32Array(fp16BitsTable.buffer);
+
 /** Exact FP16 → float value. */
 export function fp16ToFp32(h: number): number {
-  return FP16_TABLE[h & 0xffff]!;
+  return fp16Table[h & 0xffff]!;
 }
 
-/** The full FP16 → float32 table (65536 entries), for hot loops. */
-export const fp16Table: Float32Array = FP16_TABLE;
-
-/** ggml_compute_fp32_to_bf16: round-to-nearest-even, NaN kept quiet. */
-export function fp32ToBf16(x: number): number {
-  const u = f32Bits(x);
+/** float32 bits → BF16 bits as ggml_compute_fp32_to_bf16: round-to-nearest-even, NaN kept quiet. */
+export function fp32BitsToBf16(u: number): number {
   if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 64) & 0xffff;
   return ((u + (0x7fff + ((u >>> 16) & 1))) >>> 16) & 0xffff;
+}
+
+export function fp32ToBf16(x: number): number {
+  return fp32BitsToBf16(f32Bits(x));
 }
 
 export function bf16ToFp32(h: number): number {

@@ -44,3 +44,28 @@ test('FP16 conversion matches ggml on every float32 exponent and special value',
     assert.ok(Object.is(back, o.dequantize(1, ref.subarray(2 * i, 2 * i + 2), 1)[0]) || (Number.isNaN(back)), `fp16ToFp32 ${refv[i]}`);
   }
 });
+
+test('FP16 and BF16 conversions match ggml on 16M float32 bit patterns spanning every exponent', () => {
+  const o = oracle();
+  const n = 1 << 24;
+  const bits = new Uint32Array(n);
+  // a stride coprime to 2^32 walks every exponent and many mantissas, both signs, NaNs and Infs
+  for (let i = 0; i < n; i++) bits[i] = Math.imul(i, 0x9e3779b1) >>> 0;
+  bits.set([0x7f800000, 0xff800000, 0x7fc00000, 0x477fefff, 0x477ff000, 0x33000000, 0x33000001, 0x387fffff, 0x38800000], 0);
+  const x = new Float32Array(bits.buffer);
+  for (const name of ['F16', 'BF16']) {
+    const c = codecByName(name)!;
+    const ours = new Uint8Array(n * 2);
+    c.quantize(x, ours, 1, n, null);
+    const ref = o.quantize(c.type.id, x, 1, n, null);
+    if (Buffer.compare(ours, ref) !== 0) {
+      const a = new Uint16Array(ours.buffer), b = new Uint16Array(ref.buffer);
+      const i = a.findIndex((v, k) => v !== b[k]);
+      assert.fail(`${name}: bits 0x${bits[i]!.toString(16)} → 0x${a[i]!.toString(16)}, ggml 0x${b[i]!.toString(16)}`);
+    }
+    const back = new Float32Array(n);
+    c.dequantize(ours, back, n);
+    const refBack = o.dequantize(c.type.id, ref, n);
+    assert.equal(Buffer.compare(new Uint8Array(back.buffer), new Uint8Array(refBack.buffer)), 0, `${name} dequantize`);
+  }
+});
