@@ -1,0 +1,45 @@
+// IQ4_XS: super-blocks of 256 values: an FP16 scale, eight 6-bit signed sub-scales (one per 32
+// values) and 4-bit indices into ggml's 16 non-linear levels. Honours the imatrix as ggml does.
+import type { BlockCodec } from '../codec.js';
+import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { fp16Table } from '../half.js';
+import { LowbitError } from '../../errors.js';
+import { IQ4NL_VALUES, quantizeIq4XsBlock } from './iq4-common.js';
+
+const fround = Math.fround;
+const VF = Float64Array.from(IQ4NL_VALUES);
+
+export const iq4_xs: BlockCodec = {
+  name: 'IQ4_XS',
+  type: ggmlTypeById(GGML_TYPE.IQ4_XS)!,
+  usesImatrix: true,
+  layout: 'Super-blocks of 256 weights: an FP16 scale, eight 6-bit sub-scales (one per 32 weights) and 4-bit indices into 16 fixed non-linear levels, 4.25 bits per weight.',
+  quantize(src, dst, nRows, nPerRow, imatrix) {
+    if (nPerRow % 256 !== 0) throw new LowbitError(`IQ4_XS needs a row length divisible by 256, got ${nPerRow}`);
+    if (imatrix && imatrix.length < nPerRow) throw new LowbitError(`IQ4_XS: imatrix has ${imatrix.length} values, the row has ${nPerRow}`);
+    const nb = nPerRow / 256;
+    for (let row = 0; row < nRows; row++) {
+      for (let ib = 0; ib < nb; ib++) {
+        quantizeIq4XsBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * 136, imatrix, ib * 256);
+      }
+    }
+  },
+  dequantize(src, dst, n) {
+    if (n % 256 !== 0) throw new LowbitError(`IQ4_XS needs a value count divisible by 256, got ${n}`);
+    for (let ibl = 0; ibl < n / 256; ibl++) {
+      const o = ibl * 136;
+      const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
+      const scalesH = src[o + 2]! | (src[o + 3]! << 8);
+      for (let ib = 0; ib < 8; ib++) {
+        const ls = ((src[o + 4 + (ib >> 1)]! >> (4 * (ib & 1))) & 0xf) | (((scalesH >> (2 * ib)) & 3) << 4);
+        const dl = fround(d * (ls - 32));
+        const q0 = o + 8 + 16 * ib, y = ibl * 256 + 32 * ib;
+        for (let j = 0; j < 16; j++) {
+          const q = src[q0 + j]!;
+          dst[y + j] = fround(dl * VF[q & 15]!);
+          dst[y + j + 16] = fround(dl * VF[q >> 4]!);
+        }
+      }
+    }
+  },
+};
