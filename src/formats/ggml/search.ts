@@ -139,8 +139,7 @@ export function makeQkx3Quants(
     theMin[theMinIdx] = -min;
     return 0;
   }
-  const range = fround(max - min);
-  let iscale = fround(nmax / range);
+  let iscale = fround(nmax / fround(max - min));
   let scale = fround(1 / iscale);
   let bestMad = 0;
   for (let i = 0; i < n; i++) {
@@ -158,7 +157,8 @@ export function makeQkx3Quants(
     return scale;
   }
   for (let is = 0; is <= nstep; is++) {
-    iscale = fround(fround(fround(rmin + fround(rdelta * is)) + nmax) / range);
+    // max - min, not the initial range: min moves whenever a better fit is found
+    iscale = fround(fround(fround(rmin + fround(rdelta * is)) + nmax) / fround(max - min));
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
       const xi = x[xOff + i]!;
