@@ -1,0 +1,283 @@
+// Search helpers only the K-quants use (ggml-quants.c: make_qkx2_quants, make_q3_quants,
+// make_qp_quants, the 6-bit scale/min packing) plus shared K-quant plumbing.
+// ggml computes in float32; every float op result and float assignment is rounded with
+// Math.fround here (for + - * / sqrt of floats, double-then-fround equals the float result).
+// Functions take offsets into caller arrays instead of subarrays so the hot path allocates nothing.
+import { LowbitError } from '../../errors.js';
+import { GROUP_MAX_EPS, nearestInt } from './search.js';
+
+const fround = Math.fround;
+
+export const QK_K = 256;
+
+/** Throws unless the shapes are ones ggml_quantize_chunk accepts for a 256-element block type. */
+export function checkKShape(name: string, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number,
+  typeSize: number, imatrix: Float32Array | null): void {
+  if (!Number.isInteger(nPerRow) || nPerRow <= 0 || nPerRow % QK_K !== 0) {
+    throw new LowbitError(`${name}: row length ${nPerRow} is not a positive multiple of ${QK_K}`);
+  }
+  if (!Number.isInteger(nRows) || nRows < 0) throw new LowbitError(`${name}: bad row count ${nRows}`);
+  if (src.length < nRows * nPerRow) throw new LowbitError(`${name}: source holds ${src.length} values, need ${nRows * nPerRow}`);
+  if (dst.length < nRows * (nPerRow / QK_K) * typeSize) throw new LowbitError(`${name}: destination too small`);
+  if (imatrix && imatrix.length < nPerRow) throw new LowbitError(`${name}: imatrix holds ${imatrix.length} values, need ${nPerRow}`);
+}
+
+export function checkKDequant(name: string, src: Uint8Array, dst: Float32Array, n: number, typeSize: number): void {
+  if (!Number.isInteger(n) || n < 0 || n % QK_K !== 0) throw new LowbitError(`${name}: ${n} values is not a multiple of ${QK_K}`);
+  if (src.length < (n / QK_K) * typeSize) throw new LowbitError(`${name}: source holds ${src.length} bytes, need ${(n / QK_K) * typeSize}`);
+  if (dst.length < n) throw new LowbitError(`${name}: destination holds ${dst.length} values, need ${n}`);
+}
+
+const lAux = new Uint8Array(32);
+const xMin = new Float32Array(32);
+
+/**
+ * make_qkx2_quants over x[xo..xo+n): asymmetric nmax-level quantization with a weighted
+ * scale/min search. Writes levels to L[lo..], the scale to scales[j] and -min to mins[j].
+ */
+export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array,
+  L: Uint8Array, lo: number, rmin: number, rdelta: number, nstep: number, useMad: boolean,
+  scales: Float32Array, mins: Float32Array, j: number): void {
+  let min = x[xo]!;
+  let max = min;
+  let sumW = weights[0]!;
+  let sumX = fround(sumW * min);
+  for (let i = 1; i < n; i++) {
+    const xi = x[xo + i]!;
+    if (xi < min) min = xi;
+    if (xi > max) max = xi;
+    const w = weights[i]!;
+    sumW = fround(sumW + w);
+    sumX = fround(sumX + fround(w * xi));
+  }
+  if (min > 0) min = 0;
+  if (max === min) {
+    for (let i = 0; i < n; i++) L[lo + i] = 0;
+    mins[j] = -min;
+    scales[j] = 0;
+    return;
+  }
+  let range = fround(max - min);
+  let iscale = fround(nmax / range);
+  let scale = fround(1 / iscale);
+  let bestError = 0;
+  for (let i = 0; i < n; i++) {
+    const xm = fround(x[xo + i]! - min);
+    xMin[i] = xm;
+    let l = nearestInt(fround(iscale * xm));
+    l = l < 0 ? 0 : l > nmax ? nmax : l;
+    L[lo + i] = l;
+    let diff = fround(fround(fround(scale * l) + min) - x[xo + i]!);
+    diff = useMad ? Math.abs(diff) : fround(diff * diff);
+    bestError = fround(bestError + fround(weights[i]! * diff));
+  }
+  if (nstep < 1) {
+    mins[j] = -min;
+    scales[j] = scale;
+    return;
+  }
+  // xMin and range follow min, which the search updates whenever it finds a better fit.
+  for (let is = 0; is <= nstep; is++) {
+    iscale = fround(fround(fround(rmin + fround(rdelta * is)) + nmax) / range);
+    let sumL = 0, sumL2 = 0, sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      let l = nearestInt(fround(iscale * xMin[i]!));
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
+      lAux[i] = l;
+      const wl = fround(weights[i]! * l);
+      sumL = fround(sumL + wl);
+      sumL2 = fround(sumL2 + fround(wl * l));
+      sumXL = fround(sumXL + fround(wl * x[xo + i]!));
+    }
+    const D = fround(fround(sumW * sumL2) - fround(sumL * sumL));
+    if (D > 0) {
+      let thisScale = fround(fround(fround(sumW * sumXL) - fround(sumX * sumL)) / D);
+      let thisMin = fround(fround(fround(sumL2 * sumX) - fround(sumL * sumXL)) / D);
+      if (thisMin > 0) {
+        thisMin = 0;
+        thisScale = fround(sumXL / sumL2);
+      }
+      let curError = 0;
+      for (let i = 0; i < n; i++) {
+        let diff = fround(fround(fround(thisScale * lAux[i]!) + thisMin) - x[xo + i]!);
+        diff = useMad ? Math.abs(diff) : fround(diff * diff);
+        curError = fround(curError + fround(weights[i]! * diff));
+      }
+      if (curError < bestError) {
+        for (let i = 0; i < n; i++) L[lo + i] = lAux[i]!;
+        bestError = curError;
+        scale = thisScale;
+        if (thisMin !== min) {
+          min = thisMin;
+          range = fround(max - min);
+          for (let i = 0; i < n; i++) xMin[i] = x[xo + i]! - min;
+        }
+      }
+    }
+  }
+  mins[j] = -min;
+  scales[j] = scale;
+}
+
+/**
+ * make_q3_quants(n, nmax, x + xo, L + lo, do_rmse = true): symmetric levels in [0, 2*nmax)
+ * written to L (int8), returns the scale. Weights are x² (the only way Q3_K calls it).
+ */
+export function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
+  let max = 0, amax = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    const ax = Math.abs(xi);
+    if (ax > amax) { amax = ax; max = xi; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[lo + i] = 0;
+    return 0;
+  }
+  const iscale = fround(-nmax / max);
+  let sumlx = 0, suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    let l = nearestInt(fround(iscale * xi));
+    l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+    L[lo + i] = l;
+    const w = fround(xi * xi);
+    sumlx = fround(sumlx + fround(fround(w * xi) * l));
+    suml2 = fround(suml2 + fround(fround(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let nChanged = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i]!;
+      const w = fround(xi * xi);
+      const li = L[lo + i]!;
+      let slx = fround(sumlx - fround(fround(w * xi) * li));
+      if (slx > 0) {
+        let sl2 = fround(suml2 - fround(fround(w * li) * li));
+        let newL = nearestInt(fround(fround(xi * sl2) / slx));
+        newL = newL < -nmax ? -nmax : newL > nmax - 1 ? nmax - 1 : newL;
+        if (newL !== li) {
+          slx = fround(slx + fround(fround(w * xi) * newL));
+          sl2 = fround(sl2 + fround(fround(w * newL) * newL));
+          if (sl2 > 0 && fround(fround(slx * slx) * suml2) > fround(fround(sumlx * sumlx) * sl2)) {
+            L[lo + i] = newL; sumlx = slx; suml2 = sl2;
+            nChanged++;
+          }
+        }
+      }
+    }
+    if (!nChanged) break;
+  }
+  for (let i = 0; i < n; i++) L[lo + i] = L[lo + i]! + nmax;
+  return suml2 > 0 ? fround(sumlx / suml2) : 0;
+}
+
+/**
+ * make_qp_quants: non-negative levels 0..nmax for non-negative x (the sub-block scales or mins),
+ * weighted by quantWeights; levels to L (uint8, as C stores them), returns the scale.
+ */
+export function makeQp(n: number, nmax: number, x: Float32Array, L: Uint8Array, quantWeights: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < n; i++) { const xi = x[i]!; max = max > xi ? max : xi; }
+  if (max < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[i] = 0;
+    return 0;
+  }
+  let iscale = fround(nmax / max);
+  for (let i = 0; i < n; i++) L[i] = nearestInt(fround(iscale * x[i]!));
+  const scale = fround(1 / iscale);
+  let bestMse = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[i]!;
+    const diff = fround(xi - fround(scale * L[i]!));
+    bestMse = fround(bestMse + fround(fround(quantWeights[i]! * diff) * diff));
+  }
+  for (let is = -4; is <= 4; is++) {
+    if (is === 0) continue;
+    const iscaleIs = fround(fround(fround(fround(0.1) * is) + nmax) / max);
+    const scaleIs = fround(1 / iscaleIs);
+    let mse = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[i]!;
+      let l = nearestInt(fround(iscaleIs * xi));
+      if (l > nmax) l = nmax;
+      const diff = fround(xi - fround(scaleIs * l));
+      mse = fround(mse + fround(fround(quantWeights[i]! * diff) * diff));
+    }
+    if (mse < bestMse) { bestMse = mse; iscale = iscaleIs; }
+  }
+  let sumlx = 0, suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[i]!;
+    let l = nearestInt(fround(iscale * xi));
+    if (l > nmax) l = nmax;
+    L[i] = l;
+    const w = quantWeights[i]!;
+    sumlx = fround(sumlx + fround(fround(w * xi) * l));
+    suml2 = fround(suml2 + fround(fround(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let nChanged = 0;
+    for (let i = 0; i < n; i++) {
+      const w = quantWeights[i]!;
+      const xi = x[i]!;
+      const li = L[i]!;
+      let slx = fround(sumlx - fround(fround(w * xi) * li));
+      let sl2 = fround(suml2 - fround(fround(w * li) * li));
+      if (slx > 0 && sl2 > 0) {
+        let newL = nearestInt(fround(fround(xi * sl2) / slx));
+        if (newL > nmax) newL = nmax;
+        if (newL !== li) {
+          slx = fround(slx + fround(fround(w * xi) * newL));
+          sl2 = fround(sl2 + fround(fround(w * newL) * newL));
+          if (fround(fround(slx * slx) * suml2) > fround(fround(sumlx * sumlx) * sl2)) {
+            L[i] = newL; sumlx = slx; suml2 = sl2;
+            nChanged++;
+          }
+        }
+      }
+    }
+    if (!nChanged) break;
+  }
+  return suml2 > 0 ? fround(sumlx / suml2) : 0;
+}
+
+/**
+ * Packs eight 6-bit scales and mins into the 12-byte Q4_K/Q5_K scales field at dst[o..o+12):
+ * bytes 0-3 hold scales 0-3, 4-7 mins 0-3, 8-11 the low nibbles of scales/mins 4-7, and the
+ * top two bits of scales/mins 4-7 ride in bits 6-7 of bytes 0-7.
+ */
+export function packScaleMinK4(dst: Uint8Array, o: number, ls: Uint8Array, lm: Uint8Array): void {
+  for (let j = 0; j < 4; j++) {
+    dst[o + j] = ls[j]!;
+    dst[o + j + 4] = lm[j]!;
+  }
+  for (let j = 4; j < 8; j++) {
+    const s = ls[j]!, m = lm[j]!;
+    dst[o + j + 4] = (s & 0xf) | ((m & 0xf) << 4);
+    dst[o + j - 4] |= (s >> 4) << 6;
+    dst[o + j] |= (m >> 4) << 6;
+  }
+}
+
+/** get_scale_min_k4 for all eight sub-blocks: unpacks the 12-byte field into sc[0..8), m[0..8). */
+export function unpackScaleMinK4(q: Uint8Array, o: number, sc: Uint8Array, m: Uint8Array): void {
+  for (let j = 0; j < 4; j++) {
+    sc[j] = q[o + j]! & 63;
+    m[j] = q[o + j + 4]! & 63;
+  }
+  for (let j = 4; j < 8; j++) {
+    sc[j] = (q[o + j + 4]! & 0xf) | ((q[o + j - 4]! >> 6) << 4);
+    m[j] = (q[o + j + 4]! >> 4) | ((q[o + j]! >> 6) << 4);
+  }
+}
+
+/** Writes an fp16 bit pattern little-endian at dst[o]. */
+export function putHalf(dst: Uint8Array, o: number, h: number): void {
+  dst[o] = h & 255;
+  dst[o + 1] = h >>> 8;
+}
+
+export function getHalf(src: Uint8Array, o: number): number {
+  return src[o]! | (src[o + 1]! << 8);
+}
