@@ -1,0 +1,79 @@
+// MXFP4 (OCP microscaling FP4): blocks of 32 values, one E8M0 power-of-two scale byte and 32 4-bit
+// E2M1 codes (±0, 0.5, 1, 1.5, 2, 3, 4, 6; ggml stores them doubled with a halved scale). ggml
+// ignores the imatrix for this format.
+import type { BlockCodec } from '../codec.js';
+import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { LowbitError } from '../../errors.js';
+import { e8m0HalfTable } from '../e8m0.js';
+
+const fround = Math.fround;
+
+/** ggml's kvalues_mxfp4 (E2M1 values doubled). */
+export const MXFP4_VALUES: Int8Array = Int8Array.of(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+const VF = Float64Array.from(MXFP4_VALUES);
+const KD = new Float64Array(8); // the block's 8 non-negative levels times its scale, float32
+
+/**
+ * The scale byte: (uint8_t)(floorf(log2f(amax)) - 2 + 127). The float → uint8 conversion is
+ * x86-64's (truncate to int32, keep the low byte): a tiny amax wraps to a large exponent, ±Inf
+ * (int32 overflow, 0x80000000) gives 0. log2f is correctly rounded near powers of two, which is
+ * where its float rounding decides the floor (checked against glibc's log2f through ggml).
+ */
+export function mxfp4Exponent(amax: number): number {
+  if (!(amax > 0)) return 0;
+  const f = Math.floor(Math.fround(Math.log2(amax))) + 125;
+  return Number.isFinite(f) ? f & 0xff : 0;
+}
+
+export const mxfp4: BlockCodec = {
+  name: 'MXFP4',
+  type: ggmlTypeById(GGML_TYPE.MXFP4)!,
+  usesImatrix: false,
+  layout: 'Blocks of 32 weights: one shared power-of-two scale byte (E8M0) and 32 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.25 bits per weight.',
+  quantize(src, dst, nRows, nPerRow) {
+    if (nPerRow % 32 !== 0) throw new LowbitError(`MXFP4 needs a row length divisible by 32, got ${nPerRow}`);
+    const nb = (nRows * nPerRow) / 32;
+    for (let i = 0; i < nb; i++) {
+      const x0 = i * 32, o = i * 17;
+      let amax = 0;
+      for (let j = 0; j < 32; j++) { const a = Math.abs(src[x0 + j]!); if (amax < a) amax = a; }
+      const e = mxfp4Exponent(amax);
+      const d = e8m0HalfTable[e]!;
+      dst[o] = e;
+      for (let k = 0; k < 8; k++) KD[k] = fround(VF[k]! * d);
+      for (let j = 0; j < 16; j++) dst[o + 1 + j] = bestIndex(src[x0 + j]!) | (bestIndex(src[x0 + 16 + j]!) << 4);
+    }
+  },
+  dequantize(src, dst, n) {
+    if (n % 32 !== 0) throw new LowbitError(`MXFP4 needs a value count divisible by 32, got ${n}`);
+    for (let i = 0; i < n / 32; i++) {
+      const o = i * 17, y = i * 32;
+      const d = e8m0HalfTable[src[o]!]!;
+      for (let j = 0; j < 16; j++) {
+        const q = src[o + 1 + j]!;
+        dst[y + j] = fround(VF[q & 15]! * d);
+        dst[y + j + 16] = fround(VF[q >> 4]! * d);
+      }
+    }
+  },
+};
+
+/**
+ * best_index_mxfp4(x, d): the first of the 16 levels with the least float32 |level·d - x|.
+ * The levels are ± mirror images and |−k·d − x| = |k·d − |x|| in float32 too, so only the 8
+ * non-negative ones are scanned against |x|, with the sign picking the index half: for x < 0
+ * the positive levels are never nearer than 0 (index 0 comes first and wins ties), and index 8
+ * (-0) always ties with index 0. The errors fall then rise along the levels (float rounding is
+ * monotone), so the scan stops at the first strict rise.
+ */
+function bestIndex(x: number): number {
+  const a = Math.abs(x);
+  let best = 0;
+  let bestErr = a; // |0·d − a|
+  for (let k = 1; k < 8; k++) {
+    const err = Math.abs(fround(KD[k]! - a));
+    if (err < bestErr) { best = k; bestErr = err; }
+    else if (err > bestErr) break;
+  }
+  return x < 0 && best > 0 ? best + 8 : best;
+}

@@ -1,0 +1,96 @@
+// TQ1_0 (ternary, BitNet b1.58 / TriLM): super-blocks of 256 values, each -1, 0 or +1 times an FP16
+// scale (the block's max |x|). Trits are packed 5 per byte (3^5 = 243 ≤ 256) for 240 values and 4
+// per byte for the last 16, stored as a fixed-point fraction so a multiply by 3 pops the top trit.
+// ggml ignores the imatrix for this format.
+import type { BlockCodec } from '../codec.js';
+import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
+import { LowbitError } from '../../errors.js';
+
+const fround = Math.fround;
+
+/** The block's max |x| as ggml's MAX(amax, fabsf(v)) macro computes it (a NaN is kept only if last). */
+export function ternaryAmax(x: Float32Array, off: number): number {
+  let amax = 0;
+  for (let j = 0; j < 256; j++) {
+    const a = Math.abs(x[off + j]!);
+    amax = amax > a ? amax : a;
+  }
+  return amax;
+}
+
+/**
+ * lroundf(x·id) + 1 as ggml's int: 0, 1, 2 for -1, 0, +1. lroundf rounds half away from zero;
+ * for NaN/±Inf/overflow it yields LONG_MIN on x86-64, whose +1 truncated to int is 1.
+ */
+export function ternaryCode(x: number, id: number): number {
+  const v = fround(x * id);
+  if (!(Math.abs(v) < 9.223372036854776e18)) return 1;
+  const r = v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+  return (r + 1) | 0; // only the low 32 bits reach the int; in practice r is -1, 0 or 1
+}
+
+// 3^n for unpacking
+const POW3 = [1, 3, 9, 27, 81];
+
+/** ceil(q · 256 / 243): the packed byte of a base-3 number q < 243 */
+function packTrits(q: number): number {
+  return (((q & 0xff) * 256 + 242) / 243) | 0;
+}
+
+export const tq1_0: BlockCodec = {
+  name: 'TQ1_0',
+  type: ggmlTypeById(GGML_TYPE.TQ1_0)!,
+  usesImatrix: false,
+  layout: 'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): trits packed 5 per byte (4 in the last 4 bytes), 1.69 bits per weight.',
+  quantize(src, dst, nRows, nPerRow) {
+    if (nPerRow % 256 !== 0) throw new LowbitError(`TQ1_0 needs a row length divisible by 256, got ${nPerRow}`);
+    const nb = (nRows * nPerRow) / 256;
+    for (let i = 0; i < nb; i++) {
+      let x = i * 256;
+      const o = i * 54;
+      const d = ternaryAmax(src, x);
+      const id = d !== 0 ? fround(1 / d) : 0; // C's `d ? 1/d : 0` takes 1/d for NaN
+      // qs[0..32): values x[m + 32n], n = 0..4 (160 values)
+      for (let m = 0; m < 32; m++) {
+        let q = 0;
+        for (let n = 0; n < 5; n++) q = (q * 3 + ternaryCode(src[x + m + n * 32]!, id)) & 0xff;
+        dst[o + m] = packTrits(q);
+      }
+      x += 160;
+      // qs[32..48): the next 80 values, x[m + 16n]
+      for (let m = 0; m < 16; m++) {
+        let q = 0;
+        for (let n = 0; n < 5; n++) q = (q * 3 + ternaryCode(src[x + m + n * 16]!, id)) & 0xff;
+        dst[o + 32 + m] = packTrits(q);
+      }
+      x += 80;
+      // qh[0..4): the last 16 values, x[j + 4m], 4 trits shifted up to the top of 5
+      for (let j = 0; j < 4; j++) {
+        let q = 0;
+        for (let m = 0; m < 4; m++) q = (q * 3 + ternaryCode(src[x + j + m * 4]!, id)) & 0xff;
+        dst[o + 48 + j] = packTrits(q * 3);
+      }
+      const h = fp32ToFp16(d);
+      dst[o + 52] = h & 255;
+      dst[o + 53] = h >>> 8;
+    }
+  },
+  dequantize(src, dst, n) {
+    if (n % 256 !== 0) throw new LowbitError(`TQ1_0 needs a value count divisible by 256, got ${n}`);
+    for (let i = 0; i < n / 256; i++) {
+      const o = i * 54;
+      const d = fp16Table[src[o + 52]! | (src[o + 53]! << 8)]!;
+      let y = i * 256;
+      for (let n5 = 0; n5 < 5; n5++) {
+        for (let m = 0; m < 32; m++) dst[y++] = fround(((((src[o + m]! * POW3[n5]!) & 0xff) * 3 >> 8) - 1) * d);
+      }
+      for (let n5 = 0; n5 < 5; n5++) {
+        for (let m = 0; m < 16; m++) dst[y++] = fround(((((src[o + 32 + m]! * POW3[n5]!) & 0xff) * 3 >> 8) - 1) * d);
+      }
+      for (let n4 = 0; n4 < 4; n4++) {
+        for (let j = 0; j < 4; j++) dst[y++] = fround(((((src[o + 48 + j]! * POW3[n4]!) & 0xff) * 3 >> 8) - 1) * d);
+      }
+    }
+  },
+};
