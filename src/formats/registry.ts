@@ -1,8 +1,18 @@
 // The table of block formats lowbit can quantize to and from. Adding a format is adding one entry.
 import type { BlockCodec } from './codec.js';
 import { f32, f16, bf16 } from './ggml/float.js';
+import { q4_0 } from './ggml/q4_0.js';
+import { q4_1 } from './ggml/q4_1.js';
+import { q5_0 } from './ggml/q5_0.js';
+import { q5_1 } from './ggml/q5_1.js';
+import { q8_0 } from './ggml/q8_0.js';
+import { iq4_nl } from './ggml/iq4_nl.js';
+import { iq4_xs } from './ggml/iq4_xs.js';
+import { tq1_0 } from './ggml/tq1_0.js';
+import { tq2_0 } from './ggml/tq2_0.js';
+import { mxfp4 } from './ggml/mxfp4.js';
 
-const CODECS: readonly BlockCodec[] = [f32, f16, bf16];
+const CODECS: readonly BlockCodec[] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4];
 
 const byName = new Map(CODECS.map((c) => [c.name.toUpperCase(), c]));
 const byId = new Map(CODECS.map((c) => [c.type.id, c]));
