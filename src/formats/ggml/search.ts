@@ -70,7 +70,7 @@ export function makeQxQuants(
     sumlx = fround(sumlx + fround(fround(w * xi) * l));
     suml2 = fround(suml2 + fround(wl * l));
   }
-  let scale = suml2 ? fround(sumlx / suml2) : 0;
+  let scale = suml2 !== 0 ? fround(sumlx / suml2) : 0; // C truthiness: NaN counts as nonzero
   if (returnEarly) return suml2 > 0 ? fround(0.5 * fround(scale + fround(1 / iscale))) : fround(1 / iscale);
   let best = fround(scale * sumlx);
   const tenth = fround(0.1);

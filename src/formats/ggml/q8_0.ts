@@ -1,0 +1,47 @@
+// Q8_0: 32 weights per 34-byte block: FP16 scale d, then 32 signed bytes q; weight = q·d.
+// Matches ggml's quantize_q8_0 (which ignores any importance matrix) / dequantize_row_q8_0.
+import type { BlockCodec } from '../codec.js';
+import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { fp16Table } from '../half.js';
+import { QK, checkDequantizeArgs, checkQuantizeArgs, storeFp16 } from './legacy-block.js';
+
+const TYPE_SIZE = 34;
+const fround = Math.fround;
+
+/** quantize_row_q8_0_ref over n values: d = amax/127, q = roundf(x/d). */
+function quantizeRef(x: Float32Array, xOff: number, y: Uint8Array, yOff: number, n: number): void {
+  for (let i = xOff, end = xOff + n, o = yOff; i < end; i += QK, o += TYPE_SIZE) {
+    let amax = 0;
+    for (let j = i; j < i + QK; j++) {
+      const a = Math.abs(x[j]!);
+      amax = amax > a ? amax : a; // ggml's MAX(amax, fabsf(v)), NaN-propagating the same way
+    }
+    const d = fround(amax / 127);
+    const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
+    storeFp16(y, o, d);
+    for (let j = 0; j < QK; j++) {
+      const v = fround(x[i + j]! * id);
+      // roundf (half away from zero) then the low byte of the int; x ± 0.5 is exact in double
+      // for every float32 that can round to nonzero, and trunc(x ± 0.5) = roundf(x).
+      y[o + 2 + j] = (v < 0 ? v - 0.5 : v + 0.5) | 0;
+    }
+  }
+}
+
+export const q8_0: BlockCodec = {
+  name: 'Q8_0',
+  type: ggmlTypeById(GGML_TYPE.Q8_0)!,
+  usesImatrix: false,
+  layout: '32 weights per 34-byte block: an FP16 scale d, then 32 signed bytes q; weight = q·d.',
+  quantize(src, dst, nRows, nPerRow, imatrix) {
+    checkQuantizeArgs('Q8_0', TYPE_SIZE, src, dst, nRows, nPerRow, imatrix);
+    quantizeRef(src, 0, dst, 0, nRows * nPerRow);
+  },
+  dequantize(src, dst, n) {
+    checkDequantizeArgs('Q8_0', TYPE_SIZE, src, dst, n);
+    for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
+      const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
+      for (let j = 0; j < QK; j++) dst[i + j] = ((src[o + 2 + j]! << 24) >> 24) * d;
+    }
+  },
+};
