@@ -197,18 +197,19 @@ class Encoder {
     this.length += n;
     return o;
   }
-  bytes(b: Uint8Array): void { this.buf.set(b, this.room(b.length)); }
+  // room() may replace buf/view, so call it before reading them (JS evaluates `this.buf` before the arguments)
+  bytes(b: Uint8Array): void { const o = this.room(b.length); this.buf.set(b, o); }
   zeros(n: number): void { this.room(n); /* new space is already zero */ }
-  u8(v: number): void { this.view.setUint8(this.room(1), v); }
-  i8(v: number): void { this.view.setInt8(this.room(1), v); }
-  u16(v: number): void { this.view.setUint16(this.room(2), v, true); }
-  i16(v: number): void { this.view.setInt16(this.room(2), v, true); }
-  u32(v: number): void { this.view.setUint32(this.room(4), v, true); }
-  i32(v: number): void { this.view.setInt32(this.room(4), v, true); }
-  f32(v: number): void { this.view.setFloat32(this.room(4), v, true); }
-  f64(v: number): void { this.view.setFloat64(this.room(8), v, true); }
-  u64(v: bigint): void { this.view.setBigUint64(this.room(8), v, true); }
-  i64(v: bigint): void { this.view.setBigInt64(this.room(8), v, true); }
+  u8(v: number): void { const o = this.room(1); this.view.setUint8(o, v); }
+  i8(v: number): void { const o = this.room(1); this.view.setInt8(o, v); }
+  u16(v: number): void { const o = this.room(2); this.view.setUint16(o, v, true); }
+  i16(v: number): void { const o = this.room(2); this.view.setInt16(o, v, true); }
+  u32(v: number): void { const o = this.room(4); this.view.setUint32(o, v, true); }
+  i32(v: number): void { const o = this.room(4); this.view.setInt32(o, v, true); }
+  f32(v: number): void { const o = this.room(4); this.view.setFloat32(o, v, true); }
+  f64(v: number): void { const o = this.room(8); this.view.setFloat64(o, v, true); }
+  u64(v: bigint): void { const o = this.room(8); this.view.setBigUint64(o, v, true); }
+  i64(v: bigint): void { const o = this.room(8); this.view.setBigInt64(o, v, true); }
   string(s: string): void {
     const b = utf8.encode(s);
     this.u64(BigInt(b.length));
