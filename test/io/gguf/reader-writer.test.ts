@@ -11,6 +11,7 @@ import {
 import { FileFormatError, LowbitError } from '../../../src/errors.js';
 import { GGML_TYPE } from '../../../src/formats/ggml-types.js';
 import { sampleMetadata, SAMPLE_TENSORS, tensorBytes, writeSample } from './sample.js';
+import { ggmlAccepts, ggmlDataOffset, ggmlRewriteHeader } from './ggml-gguf.js';
 
 async function rewrite(bytes: Uint8Array): Promise<Uint8Array> {
   const src = new BufferSource(bytes, 'in.gguf');
@@ -118,4 +119,18 @@ test('writer checks what the caller streams', async () => {
   await assert.rejects(GgufWriter.begin(new BufferSink(), { metadata: [['general.alignment', gv.u32(24)]], tensors: [] }), /power of 2/);
   await assert.rejects(GgufWriter.begin(new BufferSink(), { metadata: [['k', gv.u8(256)]], tensors: [] }), /not a u8/);
   await assert.rejects(GgufWriter.begin(new BufferSink(), { metadata: [], tensors: [{ name: 'x'.repeat(64), dims: [1], type: 0 }, ] }), /longer than 63/);
+});
+
+test("ggml's own gguf parser accepts our files and writes the identical header back", async () => {
+  for (const opts of [{}, { alignment: 1 }, { alignment: 64 }, { version: 2 as const }]) {
+    const bytes = await writeSample(opts);
+    const f = await readGgufHeader(new BufferSource(bytes));
+    assert.equal(ggmlAccepts(bytes), true, JSON.stringify(opts));
+    assert.equal(ggmlDataOffset(bytes), f.dataOffset);
+    const header = ggmlRewriteHeader(bytes);
+    assert.equal(header.length, f.dataOffset);
+    assert.deepEqual(header, bytes.subarray(0, f.dataOffset), JSON.stringify(opts));
+  }
+  // ggml has no nested arrays; GGUF allows them and so do we
+  assert.equal(ggmlAccepts(await writeSample({ nested: true })), false);
 });
