@@ -71,7 +71,7 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
   }
   if (maxMin > 0) {
     const iscale = fround(15 / maxMin);
-    for (let j = 0; j < 16; j++) dst[o + j] |= nearestInt(fround(iscale * mins[j]!)) << 4;
+    for (let j = 0; j < 16; j++) dst[o + j] = dst[o + j]! | nearestInt(fround(iscale * mins[j]!)) << 4;
     putHalf(dst, o + 82, fp32ToFp16(fround(maxMin / 15)));
   } else {
     putHalf(dst, o + 82, 0);

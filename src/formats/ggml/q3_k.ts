@@ -25,8 +25,8 @@ const sc6 = new Int8Array(16);
  */
 function putScale6(dst: Uint8Array, s: number, j: number, l: number): void {
   if (j < 8) dst[s + j] = l & 0xf;
-  else dst[s + j - 8] |= (l & 0xf) << 4;
-  dst[s + 8 + (j & 3)] |= (l >> 4) << (2 * (j >> 2));
+  else dst[s + j - 8] = dst[s + j - 8]! | (l & 0xf) << 4;
+  dst[s + 8 + (j & 3)] = dst[s + 8 + (j & 3)]! | (l >> 4) << (2 * (j >> 2));
 }
 
 function unpackScales6(src: Uint8Array, s: number, out: Int8Array): void {

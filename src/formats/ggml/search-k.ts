@@ -255,8 +255,8 @@ export function packScaleMinK4(dst: Uint8Array, o: number, ls: Uint8Array, lm: U
   for (let j = 4; j < 8; j++) {
     const s = ls[j]!, m = lm[j]!;
     dst[o + j + 4] = (s & 0xf) | ((m & 0xf) << 4);
-    dst[o + j - 4] |= (s >> 4) << 6;
-    dst[o + j] |= (m >> 4) << 6;
+    dst[o + j - 4] = dst[o + j - 4]! | (s >> 4) << 6;
+    dst[o + j] = dst[o + j]! | (m >> 4) << 6;
   }
 }
 
