@@ -256,7 +256,7 @@ export function fallbackType(qs: RuleState, name: string, ncols: number, target:
     case T.Q6_K: ret = T.Q8_0; break;
     default:
       if (bs <= 32) { ret = target; break; }
-      throw new LowbitError(`no tensor type fallback is defined for type ${ggmlTypeById(target)?.ggmlName ?? target} (tensor ${name})`);
+      throw new LowbitError(`no tensor type fallback is defined for type ${ggmlTypeById(target)?.ggmlName ?? target} (tensor ${name} has rows of ${ncols})`);
   }
   if (ncols % blockSize(ret) !== 0) ret = T.F16;
   const from = ggmlTypeById(target)?.ggmlName ?? String(target);
