@@ -1,0 +1,59 @@
+// Shared bits of the graph transforms: a report of what was done, weight lookups, and removing
+// initializers that no node reads any more. Browser-safe.
+import type { GraphProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_pb.js';
+import { DT, numElements } from '../io/onnx/tensor.js';
+import { outerScopeRefs } from './graph.js';
+
+export interface NodeAction {
+  node: string;
+  op: string;
+  /** what happens to it, e.g. "MatMulInteger int8 per-channel" or "kept: weight is not a constant" */
+  action: string;
+  weight?: string;
+  shape?: number[];
+  /** weight bytes before and after */
+  bytesBefore?: number;
+  bytesAfter?: number;
+}
+
+export interface TransformReport {
+  actions: NodeAction[];
+  notes: string[];
+}
+
+export function newReport(): TransformReport {
+  return { actions: [], notes: [] };
+}
+
+export function dimsOf(t: TensorProto): number[] {
+  return t.dims.map(Number);
+}
+
+export function isFloatInit(t: TensorProto | undefined): t is TensorProto {
+  return !!t && t.dataType === DT.FLOAT;
+}
+
+export function nodeLabel(n: NodeProto, i: number): string {
+  return n.name || `${n.opType}#${i}`;
+}
+
+/** Drops initializers nothing reads any more (and their IR<4-style graph-input declarations). */
+export function pruneInitializers(g: GraphProto): void {
+  const used = new Set<string>();
+  for (const n of g.node) n.input.forEach((x) => used.add(x));
+  g.output.forEach((o) => used.add(o.name));
+  outerScopeRefs(g).forEach((x) => used.add(x));
+  const removed = new Set(g.initializer.filter((t) => !used.has(t.name)).map((t) => t.name));
+  if (!removed.size) return;
+  g.initializer = g.initializer.filter((t) => !removed.has(t.name));
+  g.input = g.input.filter((v) => !removed.has(v.name));
+  g.valueInfo = g.valueInfo.filter((v) => !removed.has(v.name));
+}
+
+export function tensorBytes(t: TensorProto): number {
+  return Math.ceil((numElements(t.dims) * bitsOf(t.dataType)) / 8);
+}
+
+function bitsOf(dt: number): number {
+  return dt === DT.FLOAT || dt === DT.INT32 ? 32 : dt === DT.FLOAT16 ? 16 : dt === DT.INT64 || dt === DT.DOUBLE ? 64 : dt === DT.INT4 || dt === DT.UINT4 ? 4 : 8;
+}
