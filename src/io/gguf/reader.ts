@@ -65,11 +65,15 @@ class Cursor {
   }
 
   /** Makes n bytes at pos available in the window; returns their offset in buf. */
+  /** Fails when n more bytes are not there: a truncated file, or a header over the cap. */
+  check(n: number, what: () => string): void {
+    if (n <= this.remaining) return;
+    if (this.limit < this.src.size) this.fail(`header too large: ${what()} would pass the ${this.limit}-byte header limit`);
+    this.fail(`truncated: ${what()} needs ${this.pos + n} bytes, file has ${this.src.size}`);
+  }
+
   private async need(n: number): Promise<number> {
-    if (n > this.remaining) {
-      if (this.limit < this.src.size) this.fail(`header too large while reading ${this.where} (limit ${this.limit} bytes)`);
-      this.fail(`truncated while reading ${this.where}: needs ${this.pos + n} bytes, file has ${this.src.size}`);
-    }
+    this.check(n, () => `reading ${this.where}`);
     const end = this.bufStart + this.buf.length;
     if (this.pos >= this.bufStart && this.pos + n <= end) return this.pos - this.bufStart;
     const len = Math.min(Math.max(n, CHUNK), this.limit - this.pos);
@@ -108,7 +112,7 @@ class Cursor {
   async string(what: string, maxBytes: number): Promise<string> {
     const n = await this.size(`${what} length`);
     if (n > maxBytes) this.fail(`${what} is ${n} bytes long (limit ${maxBytes})`);
-    if (n > this.remaining) this.fail(`${what} length ${n} exceeds the ${this.remaining} bytes left in the header`);
+    this.check(n, () => `${what} of ${n} bytes`);
     const b = await this.bytes(n);
     try {
       return utf8.decode(b);
@@ -144,7 +148,7 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
   // a tensor info takes at least 24 bytes and a key/value pair at least 13
   if (nTensors > limits.maxTensors) c.fail(`tensor count ${nTensors} exceeds the limit of ${limits.maxTensors}`);
   if (nKv > limits.maxKeys) c.fail(`key count ${nKv} exceeds the limit of ${limits.maxKeys}`);
-  if (nTensors * 24 + nKv * 13 > c.remaining) c.fail(`counts of ${nTensors} tensors and ${nKv} keys cannot fit in ${src.size} bytes`);
+  c.check(nTensors * 24 + nKv * 13, () => `${nTensors} tensors and ${nKv} keys`);
 
   const metadata: GgufMetadata = new Map();
   for (let i = 0; i < nKv; i++) {
@@ -256,7 +260,7 @@ async function readArray(c: Cursor, limits: GgufLimits, depth: number, what: str
   const itemType = ggufTypeName(typeId);
   if (itemType === undefined) c.fail(`${what}: array of unknown value type ${typeId}`);
   const n = await c.size(`${what} array length`);
-  if (n * minEncodedSize(itemType) > c.remaining) c.fail(`${what}: array of ${n} ${itemType} cannot fit in the ${c.remaining} bytes left`);
+  c.check(n * minEncodedSize(itemType), () => `${what}: array of ${n} ${itemType}`);
   const size = GGUF_TYPE_SIZE[itemType];
   if (size > 0 && itemType !== 'bool') return { itemType, items: await readNumbers(c, itemType, n) };
   if (itemType === 'bool') {
