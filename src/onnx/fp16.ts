@@ -1,0 +1,153 @@
+// The FP16 pass (transformers.js's fp16, and the f16 half of q4f16): float initializers and the
+// computation become FP16, graph inputs and outputs stay FP32 with Casts at the edges, ops on a block
+// list (numerically fragile or without FP16 support) keep FP32 with Casts around them. Values
+// outside FP16's range are clamped to ±65504 and counted. Browser-safe.
+import { create } from '@bufbuild/protobuf';
+import { AttributeProto_AttributeType as AT, AttributeProtoSchema, type ModelProto, type NodeProto, type TensorProto } from '../io/onnx/proto/onnx_pb.js';
+import { DT, makeTensor, tensorToFloat32 } from '../io/onnx/tensor.js';
+import { fp32ToFp16, fp16ToFp32 } from '../formats/half.js';
+import { Namer, getAttr, hasSubgraph, inferElemTypes, node, outerScopeRefs } from './graph.js';
+import { newReport, nodeLabel, type TransformReport } from './common.js';
+
+/** onnxconverter-common's default block list (ML ops, index/range ops) plus ops ONNX Runtime needs in FP32 */
+export const DEFAULT_FP16_BLOCK_LIST = [
+  'ArrayFeatureExtractor', 'Binarizer', 'CastMap', 'CategoryMapper', 'DictVectorizer', 'FeatureVectorizer', 'Imputer',
+  'LabelEncoder', 'LinearClassifier', 'LinearRegressor', 'Normalizer', 'OneHotEncoder', 'RandomUniformLike',
+  'SVMClassifier', 'SVMRegressor', 'Scaler', 'TreeEnsembleClassifier', 'TreeEnsembleRegressor', 'ZipMap',
+  'NonMaxSuppression', 'TopK', 'RoiAlign', 'Resize', 'Range', 'CumSum', 'Min', 'Max', 'Upsample',
+  // run-time quantization reads FP32 only
+  'DynamicQuantizeLinear',
+];
+
+/** Inputs that the ONNX spec types as float32 whatever the data type (so they never become FP16). */
+const FP32_SLOTS: Record<string, number[]> = { Resize: [1, 2], Upsample: [1] };
+const FP16_MAX = 65504;
+
+export interface Fp16Options {
+  opBlockList?: string[];
+  nodeBlockList?: string[];
+  dryRun?: boolean;
+}
+
+export interface Fp16Report extends TransformReport {
+  converted: number;
+  clamped: number;
+  underflowed: number;
+}
+
+export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Report {
+  const g = model.graph!;
+  const report: Fp16Report = { ...newReport(), converted: 0, clamped: 0, underflowed: 0 };
+  const blockOps = new Set(opts.opBlockList ?? DEFAULT_FP16_BLOCK_LIST);
+  const blockNodes = new Set(opts.nodeBlockList ?? []);
+  const types = inferElemTypes(g);
+  const namer = new Namer(g);
+  const pinned = new Set([...g.output.map((o) => o.name), ...outerScopeRefs(g)]);
+  const isFloat = (x: string) => types.get(x) === DT.FLOAT;
+  const blocked = (n: NodeProto) =>
+    blockOps.has(n.opType) || blockNodes.has(n.name) || hasSubgraph(n) ||
+    !(n.domain === '' || n.domain === 'ai.onnx' || n.domain === 'com.microsoft');
+
+  // which initializers some FP16 consumer reads: those are stored in FP16
+  const prec = new Map<string, 16 | 32>();
+  for (const i of g.input) if (isFloat(i.name)) prec.set(i.name, 32);
+  const wants16 = new Set<string>();
+  for (const n of g.node) {
+    if (blocked(n)) continue;
+    n.input.forEach((x, i) => { if (x && !(FP32_SLOTS[n.opType] ?? []).includes(i)) wants16.add(x); });
+  }
+  const graphInputs = new Set(g.input.map((i) => i.name));
+  for (const t of g.initializer) {
+    if (t.dataType !== DT.FLOAT || graphInputs.has(t.name)) continue;
+    if (wants16.has(t.name) && !pinned.has(t.name)) {
+      if (!opts.dryRun) toFp16InPlace(t, report);
+      prec.set(t.name, 16);
+    } else prec.set(t.name, 32);
+  }
+
+  const out: NodeProto[] = [];
+  const castOf = new Map<string, string>();
+  const alias16 = new Map<string, string>();
+  const cast = (x: string, to: 16 | 32): string => {
+    if (to === 16 && alias16.has(x)) return alias16.get(x)!;
+    const key = `${x}\u0000${to}`;
+    let c = castOf.get(key);
+    if (!c) {
+      c = namer.fresh(`${x}_to_fp${to}`);
+      out.push(node('Cast', [x], [c], namer.fresh(`${x}_Cast_fp${to}`), { to: to === 16 ? DT.FLOAT16 : DT.FLOAT }));
+      castOf.set(key, c);
+    }
+    return c;
+  };
+
+  g.node.forEach((n, idx) => {
+    const b = blocked(n);
+    if (b && n.output.some(isFloat)) report.actions.push({ node: nodeLabel(n, idx), op: n.opType, action: 'kept FP32 (blocked)' });
+    n.input.forEach((x, i) => {
+      const have = x ? prec.get(x) : undefined;
+      if (!have) return;
+      const want = b || (FP32_SLOTS[n.opType] ?? []).includes(i) ? 32 : 16;
+      if (have !== want) n.input[i] = cast(x, want);
+    });
+    const floatOuts = n.output.filter((o) => o && isFloat(o));
+    if (b || !floatOuts.length) {
+      floatOuts.forEach((o) => prec.set(o, 32));
+      out.push(n);
+      return;
+    }
+    retypeAttrs(n, report);
+    out.push(n);
+    n.output.forEach((o, i) => {
+      if (!o || !isFloat(o)) return;
+      if (pinned.has(o)) {
+        const a = namer.fresh(`${o}_fp16`);
+        n.output[i] = a;
+        alias16.set(o, a);
+        out.push(node('Cast', [a], [o], namer.fresh(`${o}_Cast_fp32`), { to: DT.FLOAT }));
+        prec.set(o, 32);
+      } else prec.set(o, 16);
+    });
+  });
+  report.converted = [...prec.values()].filter((p) => p === 16).length;
+  if (opts.dryRun) return report;
+  g.node = out;
+  for (const v of g.valueInfo) {
+    const tv = v.type?.value;
+    if (tv?.case === 'tensorType' && tv.value.elemType === DT.FLOAT && prec.get(v.name) === 16) tv.value.elemType = DT.FLOAT16;
+  }
+  if (report.clamped) report.notes.push(`${report.clamped} value(s) outside FP16's range were clamped to ±${FP16_MAX}`);
+  if (report.underflowed) report.notes.push(`${report.underflowed} nonzero value(s) too small for FP16 became zero`);
+  return report;
+}
+
+function toFp16InPlace(t: TensorProto, report: Fp16Report): void {
+  const f = tensorToFloat32(t);
+  const bytes = new Uint8Array(f.length * 2);
+  const dv = new DataView(bytes.buffer);
+  for (let i = 0; i < f.length; i++) {
+    let v = f[i]!;
+    if (v > FP16_MAX) { v = FP16_MAX; report.clamped++; } else if (v < -FP16_MAX) { v = -FP16_MAX; report.clamped++; }
+    const h = fp32ToFp16(v);
+    if (v !== 0 && fp16ToFp32(h) === 0) report.underflowed++;
+    dv.setUint16(i * 2, h, true);
+  }
+  const n = makeTensor(t.name, DT.FLOAT16, t.dims.map(Number), bytes);
+  t.dataType = DT.FLOAT16;
+  t.rawData = n.rawData;
+  t.floatData = [];
+}
+
+/** Attributes that fix an output's type to float32 say float16 in an FP16 node. */
+function retypeAttrs(n: NodeProto, report: Fp16Report): void {
+  if (n.opType === 'Cast') { const a = getAttr(n, 'to'); if (a && Number(a.i) === DT.FLOAT) a.i = BigInt(DT.FLOAT16); }
+  for (const name of ['dtype']) { const a = getAttr(n, name); if (a && Number(a.i) === DT.FLOAT) a.i = BigInt(DT.FLOAT16); }
+  for (const a of n.attribute) {
+    if (a.t && a.t.dataType === DT.FLOAT) toFp16InPlace(a.t, report);
+    if (n.opType === 'Constant' && (a.name === 'value_float' || a.name === 'value_floats')) {
+      const vals = a.name === 'value_float' ? [a.f] : a.floats;
+      const t = makeTensor('', DT.FLOAT, a.name === 'value_float' ? [] : [vals.length], new Uint8Array(Float32Array.from(vals).buffer));
+      toFp16InPlace(t, report);
+      n.attribute[n.attribute.indexOf(a)] = create(AttributeProtoSchema, { name: 'value', type: AT.TENSOR, t });
+    }
+  }
+}
