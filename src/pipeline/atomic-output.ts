@@ -1,0 +1,203 @@
+// Output files appear complete or not at all: bytes go to a temp file next to the target (same
+// file system, so rename is atomic), which is fsynced and renamed over the target on commit. On
+// failure, Ctrl-C or SIGTERM the temp is removed and the target is untouched. A SIGKILL leaves the
+// temp behind; its name carries the pid, so a later run recognises it and cleans it up.
+import { open, rename, unlink, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { FileSink } from '../node/file-io.js';
+import { LowbitError } from '../errors.js';
+
+export interface AtomicOutput {
+  /** the final path */
+  readonly path: string;
+  readonly tempPath: string;
+  readonly sink: FileSink;
+  /** fsync, close, rename over the target */
+  commit(): Promise<void>;
+  /** close and delete the temp; the target stays as it was. Safe to call more than once. */
+  abort(): Promise<void>;
+}
+
+const TEMP_MARK = '.lowbit-tmp-';
+
+export function tempNameFor(target: string, pid = process.pid): string {
+  return join(dirname(target), `.${basename(target)}${TEMP_MARK}${pid}-${randomBytes(4).toString('hex')}`);
+}
+
+// Temps alive in this process, removed synchronously on exit or on a terminating signal.
+const live = new Set<string>();
+let handlersInstalled = false;
+
+function removeAllSync(): void {
+  for (const p of live) {
+    try { unlinkSync(p); } catch { /* already gone */ }
+  }
+  live.clear();
+}
+
+const onSigint = () => { removeAllSync(); process.exit(130); };
+const onSigterm = () => { removeAllSync(); process.exit(143); };
+
+function track(p: string): void {
+  live.add(p);
+  if (!handlersInstalled) {
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigterm);
+    process.on('exit', removeAllSync);
+    handlersInstalled = true;
+  }
+}
+
+function untrack(p: string): void {
+  live.delete(p);
+  // with nothing to clean, give signals back their default behaviour
+  if (live.size === 0 && handlersInstalled) {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    process.off('exit', removeAllSync);
+    handlersInstalled = false;
+  }
+}
+
+/** Same file: identical real path, or same device and inode (hard links). Missing files are never the same. */
+export async function isSameFile(a: string, b: string): Promise<boolean> {
+  try {
+    if ((await realpath(a)) === (await realpath(b))) return true;
+    const [sa, sb] = await Promise.all([stat(a), stat(b)]);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+export interface AtomicOutputOptions {
+  /** input files the output must not overwrite */
+  inputs?: readonly string[];
+}
+
+export async function openAtomicOutput(path: string, options: AtomicOutputOptions = {}): Promise<AtomicOutput> {
+  const target = resolve(path);
+  for (const input of options.inputs ?? []) {
+    if (resolve(input) === target || (await isSameFile(input, target))) {
+      throw new LowbitError(`output ${path} is the input file ${input}; choose another output path`);
+    }
+  }
+  try {
+    const st = await stat(target);
+    if (st.isDirectory()) throw new LowbitError(`output ${path} is a directory`);
+  } catch (e) {
+    if (e instanceof LowbitError) throw e;
+  }
+  await cleanStaleTemps(dirname(target), basename(target));
+
+  const tempPath = tempNameFor(target);
+  let fh: FileHandle;
+  try {
+    fh = await open(tempPath, 'wx', 0o644);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new LowbitError(`cannot write ${path}: ${describe(err)} (creating a temp file in ${dirname(target)})`);
+  }
+  track(tempPath);
+  const sink = new FileSink(fh);
+  let state: 'open' | 'committed' | 'aborted' = 'open';
+
+  return {
+    path: target,
+    tempPath,
+    sink,
+    async commit() {
+      if (state !== 'open') throw new LowbitError(`output ${path} already ${state}`);
+      try {
+        await fh.sync();
+        await fh.close();
+        await rename(tempPath, target);
+      } catch (e) {
+        state = 'aborted';
+        await fh.close().catch(() => {});
+        await unlink(tempPath).catch(() => {});
+        untrack(tempPath);
+        const err = e as NodeJS.ErrnoException;
+        throw new LowbitError(`cannot write ${path}: ${describe(err)}`);
+      }
+      state = 'committed';
+      untrack(tempPath);
+      await syncDir(dirname(target));
+    },
+    async abort() {
+      if (state !== 'open') return;
+      state = 'aborted';
+      await fh.close().catch(() => {});
+      await unlink(tempPath).catch(() => {});
+      untrack(tempPath);
+    },
+  };
+}
+
+/** Runs `write` against an atomic output: commit when it resolves, abort (and rethrow) when it throws. */
+export async function withAtomicOutput<T>(path: string, write: (out: AtomicOutput) => Promise<T>, options?: AtomicOutputOptions): Promise<T> {
+  const out = await openAtomicOutput(path, options);
+  try {
+    const r = await write(out);
+    await out.commit();
+    return r;
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+}
+
+/** Deletes temps of `basename` in `dir` (all basenames when omitted) whose process is gone. Returns the paths removed. */
+export async function cleanStaleTemps(dir: string, base?: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = /^\.(.+)\.lowbit-tmp-(\d+)-[0-9a-f]+$/.exec(name);
+    if (!m || (base !== undefined && m[1] !== base)) continue;
+    const p = join(dir, name);
+    const pid = Number(m[2]);
+    if (live.has(p) || (pid !== process.pid && isAlive(pid))) continue;
+    try {
+      await unlink(p);
+      removed.push(p);
+    } catch { /* raced with another cleaner */ }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: exists but belongs to someone else
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  // make the rename durable; not every platform lets a directory be opened, so best effort
+  try {
+    const d = await open(dir, 'r');
+    try { await d.sync(); } finally { await d.close(); }
+  } catch { /* ignore */ }
+}
+
+function describe(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ENOENT': return 'the folder does not exist';
+    case 'ENOTDIR': return 'a part of the path is not a folder';
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'EROFS': return 'read-only file system';
+    case 'ENOSPC': return 'no space left on device';
+    case 'EISDIR': return 'is a directory';
+    default: return e.code ?? e.message;
+  }
+}
