@@ -2,5 +2,6 @@
 import type { Command } from 'commander';
 import { register as levels } from './levels.js';
 import { register as explain } from './explain.js';
+import { register as convert } from './convert.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [levels, explain];
+export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert];

@@ -1,0 +1,50 @@
+// Writes a ConvertedModel as a GGUF in one of the float types, streaming one tensor at a time
+// (only one tensor's values are in memory). Quantized outputs go through the quantize pipeline.
+import { LowbitError } from '../errors.js';
+import type { ByteSink } from '../io/source.js';
+import { GgufWriter, ggmlNDims } from '../io/gguf/writer.js';
+import { gv } from '../io/gguf/metadata.js';
+import { codecByName } from '../formats/registry.js';
+import { rowBytes } from '../formats/codec.js';
+import { FILE_TYPE, type ConvertedModel, type StoreType } from './model.js';
+
+export const FLOAT_OUT_TYPES: readonly StoreType[] = ['F32', 'F16', 'BF16'];
+
+export interface WriteProgress {
+  (done: number, total: number, tensorName: string): void;
+}
+
+/** The ggml type each tensor is stored as for a float output type (1-D tensors stay F32). */
+export function storeTypeOf(t: { keepF32: boolean }, outType: StoreType): StoreType {
+  return t.keepF32 ? 'F32' : outType;
+}
+
+export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, outType: StoreType, progress?: WriteProgress): Promise<void> {
+  if (!FLOAT_OUT_TYPES.includes(outType)) throw new LowbitError(`output type ${outType} is not a float type`);
+  const metadata = new Map(model.metadata);
+  metadata.set('general.file_type', gv.u32(FILE_TYPE[outType]!));
+  const codecs = model.tensors.map((t) => {
+    const c = codecByName(storeTypeOf(t, outType));
+    if (!c) throw new Error(`no codec for ${storeTypeOf(t, outType)}`);
+    return c;
+  });
+  const w = await GgufWriter.begin(sink, {
+    metadata,
+    tensors: model.tensors.map((t, i) => ({ name: t.name, dims: ggmlNDims(t.shape), type: codecs[i]!.type })),
+  });
+  let i = 0;
+  for (const t of model.tensors) {
+    const c = codecs[i]!;
+    const values = await t.read();
+    const nPerRow = t.shape[0]!;
+    const nRows = values.length / nPerRow;
+    const expected = t.shape.reduce((a, b) => a * b, 1);
+    if (values.length !== expected) throw new Error(`tensor ${t.name}: reader gave ${values.length} values for shape [${t.shape}]`);
+    const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
+    c.quantize(values, out, nRows, nPerRow, null);
+    await w.writeTensorData(t.name, out);
+    i++;
+    progress?.(i, model.tensors.length, t.name);
+  }
+  await w.finish();
+}
