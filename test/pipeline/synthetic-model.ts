@@ -17,6 +17,8 @@ export interface SyntheticSpec {
   nVocab?: number;
   /** no output.weight: token_embd doubles as the output */
   tied?: boolean;
+  /** mixture of experts: ffn_*_exps 3-D tensors instead of dense ffn */
+  nExpert?: number;
   /** storage type of 2-D weights (F32, F16 or BF16) */
   weightType?: number;
   seed?: number;
@@ -44,6 +46,7 @@ export function syntheticLlama(spec: SyntheticSpec = {}): { metadata: GgufMetada
     ['llama.rope.dimension_count', gv.u32(headDim)],
     ['llama.vocab_size', gv.u32(nVocab)],
     ['general.file_type', gv.u32(1)],
+    ...(spec.nExpert ? [['llama.expert_count', gv.u32(spec.nExpert)], ['llama.expert_used_count', gv.u32(2)]] as [string, ReturnType<typeof gv.u32>][] : []),
     ...(spec.extraMetadata ?? []),
   ]);
   const shapes: { name: string; shape: number[]; type?: number }[] = [];
@@ -58,9 +61,17 @@ export function syntheticLlama(spec: SyntheticSpec = {}): { metadata: GgufMetada
     shapes.push({ name: b + 'attn_v.weight', shape: [nEmbd, headDim * nHeadKv] });
     shapes.push({ name: b + 'attn_output.weight', shape: [nEmbd, nEmbd] });
     shapes.push({ name: b + 'ffn_norm.weight', shape: [nEmbd], type: GGML_TYPE.F32 });
-    shapes.push({ name: b + 'ffn_gate.weight', shape: [nEmbd, nFf] });
-    shapes.push({ name: b + 'ffn_up.weight', shape: [nEmbd, nFf] });
-    shapes.push({ name: b + 'ffn_down.weight', shape: [nFf, nEmbd] });
+    if (spec.nExpert) {
+      const e = spec.nExpert;
+      shapes.push({ name: b + 'ffn_gate_inp.weight', shape: [nEmbd, e], type: GGML_TYPE.F32 });
+      shapes.push({ name: b + 'ffn_gate_exps.weight', shape: [nEmbd, nFf, e] });
+      shapes.push({ name: b + 'ffn_up_exps.weight', shape: [nEmbd, nFf, e] });
+      shapes.push({ name: b + 'ffn_down_exps.weight', shape: [nFf, nEmbd, e] });
+    } else {
+      shapes.push({ name: b + 'ffn_gate.weight', shape: [nEmbd, nFf] });
+      shapes.push({ name: b + 'ffn_up.weight', shape: [nEmbd, nFf] });
+      shapes.push({ name: b + 'ffn_down.weight', shape: [nFf, nEmbd] });
+    }
   }
   shapes.push(...(spec.extra ?? []));
   let seed = spec.seed ?? 1;

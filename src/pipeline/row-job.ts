@@ -1,0 +1,86 @@
+// One worker's share of a slab of rows: convert the source rows to float32, check them, quantize
+// them with the registry codec, check the result. The same function runs inline (--threads 1) and
+// in worker threads, over the same buffers, so output cannot depend on the thread count: every row
+// is quantized on its own (ggml_quantize_chunk is row-independent), whoever does it.
+import { codecByTypeId } from '../formats/registry.js';
+import { GGML_TYPE } from '../formats/ggml-types.js';
+import { firstInvalid, firstNonFinite } from './validate.js';
+
+export interface RowJob {
+  srcType: number;
+  dstType: number;
+  nPerRow: number;
+  /** rows of the slab this job does: [rowStart, rowEnd), slab-relative */
+  rowStart: number;
+  rowEnd: number;
+  /** the slab's first row within the tensor (for expert boundaries and error positions) */
+  slabFirstRow: number;
+  /** rows per expert matrix (ne[1]); the imatrix holds one nPerRow slice per expert */
+  rowsPerExpert: number;
+  /** reject NaN/Inf in the input */
+  checkInput: boolean;
+}
+
+/** Buffers shared by all jobs of a slab (SharedArrayBuffer-backed when workers run). */
+export interface SlabBuffers {
+  /** raw source bytes of the slab's rows */
+  src: Uint8Array;
+  /** float32 scratch, nPerRow per row */
+  f32: Float32Array;
+  /** destination bytes of the slab's rows */
+  dst: Uint8Array;
+  /** nPerRow × experts importances, or null */
+  imatrix: Float32Array | null;
+}
+
+export type RowJobResult =
+  | { ok: true }
+  /** a non-finite input value at this element index within the tensor */
+  | { ok: false; kind: 'input'; index: number }
+  /** a quantized row whose scales are not finite (ggml_validate_row_data fails) */
+  | { ok: false; kind: 'output'; row: number }
+  | { ok: false; kind: 'error'; message: string };
+
+export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
+  const src = codecByTypeId(job.srcType);
+  const dst = codecByTypeId(job.dstType);
+  if (!src || !dst) return { ok: false, kind: 'error', message: `no codec for ggml type ${!src ? job.srcType : job.dstType}` };
+  const n = job.nPerRow;
+  const srcRowBytes = (n / src.type.blockSize) * src.type.typeSize;
+  const dstRowBytes = (n / dst.type.blockSize) * dst.type.typeSize;
+  const rows = job.rowEnd - job.rowStart;
+  if (rows <= 0) return { ok: true };
+
+  const srcBytes = b.src.subarray(job.rowStart * srcRowBytes, job.rowEnd * srcRowBytes);
+  const isFloat = job.srcType === GGML_TYPE.F32 || job.srcType === GGML_TYPE.F16 || job.srcType === GGML_TYPE.BF16;
+  if (job.checkInput && !isFloat) {
+    // a quantized source (requantizing): its scales must be finite, as llama.cpp's loader checks
+    for (let r = 0; r < rows; r++) {
+      if (firstInvalid(job.srcType, srcBytes.subarray(r * srcRowBytes, (r + 1) * srcRowBytes)) >= 0) {
+        return { ok: false, kind: 'input', index: (job.slabFirstRow + job.rowStart + r) * n };
+      }
+    }
+  }
+  const f32 = b.f32.subarray(job.rowStart * n, job.rowEnd * n);
+  src.dequantize(srcBytes, f32, rows * n);
+  if (job.checkInput && isFloat) {
+    const i = firstNonFinite(f32);
+    if (i >= 0) return { ok: false, kind: 'input', index: (job.slabFirstRow + job.rowStart) * n + i };
+  }
+
+  // quantize in runs that stop at expert boundaries, each with its expert's importance slice
+  for (let r = job.rowStart; r < job.rowEnd;) {
+    const global = job.slabFirstRow + r;
+    const expert = Math.floor(global / job.rowsPerExpert);
+    const run = Math.min(job.rowEnd - r, job.rowsPerExpert - (global % job.rowsPerExpert));
+    const im = b.imatrix ? b.imatrix.subarray(expert * n, (expert + 1) * n) : null;
+    dst.quantize(b.f32.subarray(r * n, (r + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
+    r += run;
+  }
+  for (let r = job.rowStart; r < job.rowEnd; r++) {
+    if (firstInvalid(job.dstType, b.dst.subarray(r * dstRowBytes, (r + 1) * dstRowBytes)) >= 0) {
+      return { ok: false, kind: 'output', row: job.slabFirstRow + r };
+    }
+  }
+  return { ok: true };
+}
