@@ -45,8 +45,8 @@ const CHUNK = 64 * 1024;
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Sequential reads over a ByteSource through a bounded window. */
-class Cursor {
+/** Sequential little-endian reads over a ByteSource through a bounded window (also used by other binary readers). */
+export class Cursor {
   pos = 0;
   private buf: Uint8Array = new Uint8Array(0);
   private bufStart = 0;
