@@ -60,3 +60,79 @@ export function blockWeights(
     out[j] = fround(qw[qwOff + j]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
   }
 }
+
+// Block scans. ggml walks the 32 values in order with data-dependent branches; the same answers
+// come faster from independent Math.max/Math.min lanes (no loop-carried branch), falling back to
+// ggml's literal loop whenever order could matter: NaNs, ±0 sign ties, ±Inf, equal ±amax.
+
+/** quantize_row_q8_0_ref's amax = MAX(amax, fabsf(v)) over x[i..i+32). */
+export function blockAmax(x: Float32Array, i: number): number {
+  let m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+  for (let j = i; j < i + 32; j += 4) {
+    m0 = Math.max(m0, Math.abs(x[j]!));
+    m1 = Math.max(m1, Math.abs(x[j + 1]!));
+    m2 = Math.max(m2, Math.abs(x[j + 2]!));
+    m3 = Math.max(m3, Math.abs(x[j + 3]!));
+  }
+  const m = Math.max(Math.max(m0, m1), Math.max(m2, m3));
+  if (m === m) return m;
+  let amax = 0;
+  for (let j = i; j < i + 32; j++) {
+    const a = Math.abs(x[j]!);
+    amax = amax > a ? amax : a;
+  }
+  return amax;
+}
+
+/** The Q4_0/Q5_0 `max`: the first value of largest magnitude in x[i..i+32) (+0 if all zero). */
+export function blockAbsMaxValue(x: Float32Array, i: number): number {
+  let hi0 = -Infinity, hi1 = -Infinity, lo0 = Infinity, lo1 = Infinity;
+  for (let j = i; j < i + 32; j += 2) {
+    const a = x[j]!;
+    const b = x[j + 1]!;
+    hi0 = Math.max(hi0, a);
+    lo0 = Math.min(lo0, a);
+    hi1 = Math.max(hi1, b);
+    lo1 = Math.min(lo1, b);
+  }
+  const hi = Math.max(hi0, hi1);
+  const lo = Math.min(lo0, lo1);
+  if (hi > -lo) return hi; // only values equal to hi have the largest magnitude
+  if (-lo > hi) return lo;
+  let amax = 0;
+  let max = 0;
+  for (let j = i; j < i + 32; j++) {
+    const v = x[j]!;
+    const a = Math.abs(v);
+    if (amax < a) { amax = a; max = v; }
+  }
+  return max;
+}
+
+/** Q4_1/Q5_1's min and max (from FLT_MAX/-FLT_MAX, strict compares) into out[0], out[1]. */
+export function blockMinMax(x: Float32Array, i: number, out: Float64Array): void {
+  let hi0 = -Infinity, hi1 = -Infinity, lo0 = Infinity, lo1 = Infinity;
+  for (let j = i; j < i + 32; j += 2) {
+    const a = x[j]!;
+    const b = x[j + 1]!;
+    hi0 = Math.max(hi0, a);
+    lo0 = Math.min(lo0, a);
+    hi1 = Math.max(hi1, b);
+    lo1 = Math.min(lo1, b);
+  }
+  let hi = Math.max(hi0, hi1);
+  let lo = Math.min(lo0, lo1);
+  if (!(lo > -Infinity && hi < Infinity) || lo === 0 || hi === 0) {
+    lo = FLT_MAX;
+    hi = -FLT_MAX;
+    for (let j = i; j < i + 32; j++) {
+      const v = x[j]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  out[0] = lo;
+  out[1] = hi;
+}
+
+const FLT_MAX = 3.4028234663852886e38;

@@ -4,9 +4,10 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
-import { QK, blockWeights, checkDequantizeArgs, checkQuantizeArgs, rowSigma2, storeFp16 } from './legacy-block.js';
+import { blockAbsMaxValue, blockWeights, checkDequantizeArgs, checkQuantizeArgs, rowSigma2, storeFp16 } from './legacy-block.js';
 import { makeQxQuants } from './search.js';
 
+const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 22;
 const fround = Math.fround;
 const weight = new Float32Array(QK);
@@ -20,15 +21,10 @@ function storeU32(y: Uint8Array, o: number, v: number): void {
 }
 
 /** quantize_row_q5_0_ref over n values: d = max/-16 from the value of largest magnitude. */
-function quantizeRef(x: Float32Array, xOff: number, y: Uint8Array, yOff: number, n: number): void {
-  for (let i = xOff, end = xOff + n, o = yOff; i < end; i += QK, o += TYPE_SIZE) {
-    let amax = 0;
-    let max = 0;
-    for (let j = i; j < i + QK; j++) {
-      const v = x[j]!;
-      const a = Math.abs(v);
-      if (amax < a) { amax = a; max = v; }
-    }
+function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
+  const fround = Math.fround;
+  for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
+    const max = blockAbsMaxValue(x, i);
     const d = fround(max / -16);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
     storeFp16(y, o, d);
@@ -73,7 +69,7 @@ export const q5_0: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantizeArgs('Q5_0', TYPE_SIZE, src, dst, nRows, nPerRow, imatrix);
     if (!imatrix) {
-      quantizeRef(src, 0, dst, 0, nRows * nPerRow);
+      quantizeRef(src, dst, nRows * nPerRow);
       return;
     }
     const rowBytes = (nPerRow / QK) * TYPE_SIZE;

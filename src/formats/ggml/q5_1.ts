@@ -4,11 +4,12 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
-import { QK, blockWeights, checkDequantizeArgs, checkQuantizeArgs, rowSigma2, storeFp16 } from './legacy-block.js';
+import { blockMinMax, blockWeights, checkDequantizeArgs, checkQuantizeArgs, rowSigma2, storeFp16 } from './legacy-block.js';
 import { makeQkx3Quants } from './search.js';
 
+const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 24;
-const FLT_MAX = 3.4028234663852886e38;
+const minMax = new Float64Array(2);
 const fround = Math.fround;
 const weight = new Float32Array(QK);
 const L = new Uint8Array(QK);
@@ -23,15 +24,12 @@ function storeU32(y: Uint8Array, o: number, v: number): void {
 }
 
 /** quantize_row_q5_1_ref over n values: d = (max - min)/31, codes (uint8_t)(x0 + 0.5f). */
-function quantizeRef(x: Float32Array, xOff: number, y: Uint8Array, yOff: number, n: number): void {
-  for (let i = xOff, end = xOff + n, o = yOff; i < end; i += QK, o += TYPE_SIZE) {
-    let min = FLT_MAX;
-    let max = -FLT_MAX;
-    for (let j = i; j < i + QK; j++) {
-      const v = x[j]!;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
+  const fround = Math.fround;
+  for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
+    blockMinMax(x, i, minMax);
+    const min = minMax[0]!;
+    const max = minMax[1]!;
     const d = fround(fround(max - min) / 31);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
     storeFp16(y, o, d);
@@ -76,7 +74,7 @@ export const q5_1: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantizeArgs('Q5_1', TYPE_SIZE, src, dst, nRows, nPerRow, imatrix);
     if (!imatrix) {
-      quantizeRef(src, 0, dst, 0, nRows * nPerRow);
+      quantizeRef(src, dst, nRows * nPerRow);
       return;
     }
     const rowBytes = (nPerRow / QK) * TYPE_SIZE;

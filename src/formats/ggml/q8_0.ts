@@ -3,19 +3,17 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
-import { QK, checkDequantizeArgs, checkQuantizeArgs, storeFp16 } from './legacy-block.js';
+import { blockAmax, checkDequantizeArgs, checkQuantizeArgs, storeFp16 } from './legacy-block.js';
 
+const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 34;
 const fround = Math.fround;
 
 /** quantize_row_q8_0_ref over n values: d = amax/127, q = roundf(x/d). */
-function quantizeRef(x: Float32Array, xOff: number, y: Uint8Array, yOff: number, n: number): void {
-  for (let i = xOff, end = xOff + n, o = yOff; i < end; i += QK, o += TYPE_SIZE) {
-    let amax = 0;
-    for (let j = i; j < i + QK; j++) {
-      const a = Math.abs(x[j]!);
-      amax = amax > a ? amax : a; // ggml's MAX(amax, fabsf(v)), NaN-propagating the same way
-    }
+function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
+  const fround = Math.fround;
+  for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
+    const amax = blockAmax(x, i);
     const d = fround(amax / 127);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
     storeFp16(y, o, d);
@@ -35,7 +33,7 @@ export const q8_0: BlockCodec = {
   layout: '32 weights per 34-byte block: an FP16 scale d, then 32 signed bytes q; weight = q·d.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantizeArgs('Q8_0', TYPE_SIZE, src, dst, nRows, nPerRow, imatrix);
-    quantizeRef(src, 0, dst, 0, nRows * nPerRow);
+    quantizeRef(src, dst, nRows * nPerRow);
   },
   dequantize(src, dst, n) {
     checkDequantizeArgs('Q8_0', TYPE_SIZE, src, dst, n);
