@@ -89,6 +89,13 @@ function edgeRows(): Float32Array {
     (i) => -(i + 1), // all negative
     (i) => (i % 32 < 31 ? 1e-20 : 1), // one value dominates each block
     (i) => 2 ** ((i % 60) - 30) * (i % 2 ? -1 : 1), // wide dynamic range
+    (i) => [0, -0, 0.5, -0, 0][i % 5]!, // +0/-0 mixes: ggml keeps the first of equal min/max
+    (i) => [-0, 0, -0.25, 0][i % 4]!,
+    (i) => ((i >> 5) % 2 ? 1 : -1) * (i % 32 === 3 ? 2 : i % 32 === 9 ? -2 : Math.sin(i)), // ±amax ties
+    (i) => (i % 32 === 7 ? Infinity : i % 32 === 20 ? -Infinity : Math.cos(i)),
+    (i) => (i % 64 === 11 ? Infinity : Math.cos(i)),
+    (i) => (i % 32 === 13 ? NaN : Math.cos(i)),
+    (i) => (i % 32 === 31 ? NaN : i % 32 === 0 ? -5 : Math.cos(i)), // NaN last in a block
   ];
   const out = new Float32Array(rows.length * n);
   rows.forEach((f, r) => { for (let i = 0; i < n; i++) out[r * n + i] = f(i); });
