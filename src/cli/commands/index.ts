@@ -3,5 +3,6 @@ import type { Command } from 'commander';
 import { register as levels } from './levels.js';
 import { register as explain } from './explain.js';
 import { register as convert } from './convert.js';
+import { register as quantizeDir } from './quantize-dir.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert];
+export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir];

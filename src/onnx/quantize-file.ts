@@ -1,0 +1,74 @@
+// Node edge of the ONNX variants: read a .onnx file (and its external data), apply a variant, write the
+// result atomically (temp file + rename), with external data when asked or when over 2 GiB.
+import { stat } from 'node:fs/promises';
+import { openAtomicOutput } from '../pipeline/atomic-output.js';
+import { basename, dirname, join } from 'node:path';
+import { FileSource } from '../node/file-io.js';
+import { allTensors, encodeModel, estimateSize, loadExternalData, readModel, writeModel, PROTOBUF_LIMIT } from '../io/onnx/model.js';
+import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type Variant } from './variants.js';
+import type { NodeAction } from './common.js';
+import type { ModelProto } from '../io/onnx/proto/onnx_pb.js';
+
+export interface QuantizeOnnxFileOptions extends OnnxQuantOptions {
+  /** the variant (transformers.js dtype name); 'quantized' is accepted for q8 */
+  type: Variant | string;
+  /** force tensors into a side file `<output name>_data` */
+  externalData?: boolean;
+}
+
+export interface QuantizeOnnxFileResult {
+  variant: Variant;
+  actions: NodeAction[];
+  notes: string[];
+  inputBytes: number;
+  /** bytes written (model + external data), or the predicted size on a dry run */
+  outputBytes: number;
+  externalDataFile?: string;
+  dryRun: boolean;
+}
+
+/** An ONNX input, by extension (the quantize command dispatches on this). */
+export function isOnnxPath(path: string): boolean {
+  return /\.onnx$/i.test(path);
+}
+
+export async function quantizeOnnxFile(input: string, output: string, options: QuantizeOnnxFileOptions): Promise<QuantizeOnnxFileResult> {
+  const variant = parseVariant(options.type);
+  const src = await FileSource.open(input);
+  let model;
+  try { model = await readModel(src); } finally { await src.close(); }
+  const dir = dirname(input);
+  const external = new Set([...allTensors(model)].filter((t) => t.externalData.length));
+  await loadExternalData(model, (loc) => FileSource.open(join(dir, loc)), input);
+  // the file plus its external tensors
+  let inputBytes = (await stat(input)).size;
+  for (const t of allTensors(model)) if (t.rawData.length && external.has(t)) inputBytes += t.rawData.length;
+
+  const report = quantizeOnnxModel(model, variant, { ...options, dryRun: false });
+  if (options.dryRun) {
+    // the plan's predicted size is the real encoded size of the transformed model (nothing written)
+    return { variant, actions: report.actions, notes: report.notes, inputBytes, outputBytes: estimateEncoded(model), dryRun: true };
+  }
+  const useExternal = !!options.externalData || estimateSize(model) > PROTOBUF_LIMIT;
+  const dataName = `${basename(output)}_data`;
+  const inputs = [input];
+  const modelOut = await openAtomicOutput(output, { inputs });
+  const dataOut = useExternal ? await openAtomicOutput(join(dirname(output), dataName), { inputs }).catch(async (e) => { await modelOut.abort(); throw e; }) : undefined;
+  let r;
+  try {
+    r = await writeModel(model, modelOut.sink, dataOut ? { externalData: { location: dataName } } : {}, dataOut?.sink);
+    // the side file is committed first: a model file never points at data that is not there
+    if (dataOut) await dataOut.commit();
+    await modelOut.commit();
+  } catch (e) {
+    await modelOut.abort();
+    if (dataOut) await dataOut.abort();
+    throw e;
+  }
+  return { variant, actions: report.actions, notes: report.notes, inputBytes, outputBytes: r.modelBytes + r.dataBytes, externalDataFile: useExternal ? dataName : undefined, dryRun: false };
+}
+
+function estimateEncoded(model: ModelProto): number {
+  const est = estimateSize(model);
+  return est > PROTOBUF_LIMIT ? est : encodeModel(model).length;
+}
