@@ -22,9 +22,9 @@ export interface SafetensorsFile {
   source: ByteSource;
   /** header JSON length N; data starts at 8 + N */
   headerSize: number;
-  /** `__metadata__`, kept in file order; null when absent */
+  /** `__metadata__` (JSON.parse order: integer-like keys first); null when absent */
   metadata: Map<string, string> | null;
-  /** in header (JSON) order */
+  /** in JSON.parse order of the header */
   tensors: SafetensorsTensor[];
   byName: Map<string, SafetensorsTensor>;
 }
