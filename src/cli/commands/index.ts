@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { register as levels } from './levels.js';
 import { register as explain } from './explain.js';
 import { register as convert } from './convert.js';
+import { register as quantizeDir } from './quantize-dir.js';
 import { register as inspect } from './inspect.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, inspect];
+export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir, inspect];
