@@ -20,7 +20,7 @@ export function loadMnist(): { images: Float32Array; labels: Uint8Array; n: numb
 }
 
 export async function session(bytes: Uint8Array, opts: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, ...opts });
+  return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3, ...opts });
 }
 
 /** Fraction of test images classified correctly (batches of 500). */

@@ -1,0 +1,94 @@
+// Every variant of a transformer-shaped graph (embeddings, LayerNormalization, attention, Gemm MLP,
+// residuals; random weights) loads and runs in onnxruntime-node and stays close to FP32.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as ort from 'onnxruntime-node';
+import { encodeModel, decodeModel } from '../../src/io/onnx/model.js';
+import { quantizeOnnxModel, VARIANTS, type Variant } from '../../src/onnx/variants.js';
+import { transformerModel } from './support/build.js';
+import { tensorToFloat32, float32Tensor } from '../../src/io/onnx/tensor.js';
+import { quantizeBlockwise4, dequantizeBlockwise4 } from '../../src/formats/scalar/blockwise4.js';
+
+const B = 2, S = 16;
+const ids = new BigInt64Array(B * S).map((_, i) => BigInt((i * 37 + 5) % 100));
+const mask = new BigInt64Array(B * S).fill(1n);
+
+async function run(bytes: Uint8Array, opts: ort.InferenceSession.SessionOptions = {}): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, logSeverityLevel: 3, ...opts });
+  const out = await s.run({ input_ids: new ort.Tensor('int64', ids, [B, S]), attention_mask: new ort.Tensor('int64', mask, [B, S]) });
+  await s.release();
+  return out.last_hidden_state!.data as Float32Array;
+}
+
+function compare(y: Float32Array, ref: Float32Array): { cos: number; sqnr: number } {
+  let dot = 0, a = 0, b = 0, err = 0;
+  for (let i = 0; i < y.length; i++) { dot += y[i]! * ref[i]!; a += y[i]! ** 2; b += ref[i]! ** 2; err += (y[i]! - ref[i]!) ** 2; }
+  return { cos: dot / Math.sqrt(a * b), sqnr: 10 * Math.log10(b / err) };
+}
+
+// thresholds from the formats' resolution: fp16 keeps ~11 bits, int8 ~7, 4-bit blocks ~3
+const MIN_SQNR: Record<Variant, number> = { fp16: 45, q8: 25, int8: 25, uint8: 25, q4: 12, q4f16: 12 };
+
+test('transformer graph: every variant runs in ONNX Runtime, close to FP32, smaller', async () => {
+  const fp32 = encodeModel(transformerModel());
+  const ref = await run(fp32);
+  for (const v of VARIANTS) {
+    const m = transformerModel();
+    const report = quantizeOnnxModel(m, v);
+    const bytes = encodeModel(m);
+    const y = await run(bytes);
+    const { cos, sqnr } = compare(y, ref);
+    console.log(`${v}: SQNR ${sqnr.toFixed(1)} dB, cosine ${cos.toFixed(5)}, ${bytes.length} of ${fp32.length} bytes`);
+    console.log(`${v}: SQNR ${sqnr.toFixed(1)} dB, cosine ${cos.toFixed(5)}, ${bytes.length} of ${fp32.length} bytes`);
+    assert.ok(sqnr >= MIN_SQNR[v], `${v}: SQNR ${sqnr.toFixed(1)} dB < ${MIN_SQNR[v]}`);
+    assert.ok(cos > 0.97, `${v}: cosine ${cos}`);
+    assert.ok(bytes.length < fp32.length * (v === 'fp16' ? 0.55 : v.startsWith('q4') ? 0.5 : 0.45), `${v}: ${bytes.length} vs ${fp32.length} bytes`);
+    const quantized = report.actions.filter((a) => !a.action.startsWith('kept'));
+    if (v !== 'fp16') assert.equal(quantized.length, 6, `${v}: 4 projections + 2 Gemms quantized: ${JSON.stringify(report.actions)}`);
+    // the attention MatMuls (both operands activations) are never quantized
+    assert.ok(!quantized.some((a) => a.node === 'scores' || a.node === 'attn'));
+  }
+});
+
+test('q4: MatMulNBits computes exactly with the weights our dequantizer gives (packing order, scales, zero points)', async () => {
+  for (const asymmetric of [false, true]) {
+    for (const blockSize of [16, 32, 64]) {
+      const q = transformerModel(3);
+      quantizeOnnxModel(q, 'q4', { blockSize, asymmetric });
+      // the same FP32 model with each weight replaced by its dequantized 4-bit form
+      const d = transformerModel(3);
+      for (const t of d.graph!.initializer) {
+        if (!['wq', 'wk', 'wv', 'wo', 'fc1.w', 'fc2.w'].includes(t.name)) continue;
+        const dims = t.dims.map(Number) as [number, number];
+        const trans = t.name.startsWith('fc');
+        const w = tensorToFloat32(t);
+        const [K, N] = trans ? [dims[1], dims[0]] : dims;
+        const wk = trans ? transpose(w, dims[0], dims[1]) : w;
+        let dq = dequantizeBlockwise4(quantizeBlockwise4(wk, K, N, blockSize, !asymmetric), K, N, blockSize);
+        if (trans) dq = transpose(dq, K, N);
+        Object.assign(t, float32Tensor(t.name, dims, dq));
+      }
+      const a = await run(encodeModel(q), { extra: { session: { qdq_matmulnbits_accuracy_level: '0' } } });
+      const b = await run(encodeModel(d));
+      let maxErr = 0, maxRef = 0;
+      for (let i = 0; i < a.length; i++) { maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!)); maxRef = Math.max(maxRef, Math.abs(b[i]!)); }
+      console.log(`q4 block ${blockSize} asym=${asymmetric}: max |diff| ${maxErr} (max |y| ${maxRef})`);
+      assert.ok(maxErr <= 1e-4 * maxRef, `block ${blockSize} asym=${asymmetric}: max error ${maxErr} of ${maxRef}`);
+    }
+  }
+});
+
+test('variants survive a write/read round trip unchanged', () => {
+  for (const v of VARIANTS) {
+    const m = transformerModel();
+    quantizeOnnxModel(m, v);
+    const bytes = encodeModel(m);
+    assert.deepEqual(encodeModel(decodeModel(bytes)), bytes);
+  }
+});
+
+function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const o = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) o[c * rows + r] = x[r * cols + c]!;
+  return o;
+}
