@@ -95,7 +95,7 @@ function arrayText(a: GgufArray): string {
   const n = a.items.length;
   if (n > ARRAY_INLINE_MAX) return `[${n} ${typeLabel(a.itemType, true)}]`;
   const items: string[] = [];
-  for (const x of a.items as ArrayLike<unknown>) {
+  for (const x of Array.from(a.items as ArrayLike<unknown>)) {
     items.push(typeof x === 'string' ? JSON.stringify(x) : typeof x === 'object' && x !== null ? arrayText(x as GgufArray) : String(x));
   }
   const s = `[${items.join(', ')}]`;
