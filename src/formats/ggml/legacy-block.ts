@@ -43,6 +43,7 @@ export function storeFp16(dst: Uint8Array, o: number, v: number): void {
 
 /** sigma2 = (Σ x²) / n_per_row over one row, accumulated in float32 in ggml's order. */
 export function rowSigma2(x: Float32Array, off: number, nPerRow: number): number {
+  const fround = Math.fround;
   let sum = 0;
   for (let j = 0; j < nPerRow; j++) {
     const v = x[off + j]!;
@@ -55,6 +56,7 @@ export function rowSigma2(x: Float32Array, off: number, nPerRow: number): number
 export function blockWeights(
   x: Float32Array, xOff: number, qw: Float32Array, qwOff: number, sigma2: number, out: Float32Array,
 ): void {
+  const fround = Math.fround;
   for (let j = 0; j < QK; j++) {
     const v = x[xOff + j]!;
     out[j] = fround(qw[qwOff + j]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));

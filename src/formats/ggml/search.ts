@@ -20,6 +20,11 @@ export const GROUP_MAX_EPS = fround(1e-15);
 export function nearestInt(fval: number): number {
   const v = fround(fround(fval) + 12582912);
   if (v >= 8388608 && v < 16777216) return v - 12582912;
+  return mantissaInt(v);
+}
+
+/** nearest_int's bit read of val = fval + 12582912.f, for values outside the plain range. */
+function mantissaInt(v: number): number {
   F32[0] = v;
   return (I32[0]! & 0x007fffff) - 0x00400000;
 }
@@ -37,6 +42,7 @@ export function makeQxQuants(
   rmseType: number,
   qw: Float32Array | null, qwOff: number,
 ): number {
+  const fround = Math.fround; // local: cheaper than a module binding in the hot loops
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -58,17 +64,26 @@ export function makeQxQuants(
   }
   let returnEarly = false;
   if (rmseType < 0) { rmseType = -rmseType; returnEarly = true; }
+  // without qw the weights depend only on x: compute them once (same float32 values ggml uses)
+  let w = qw;
+  let wOff = qwOff;
+  if (!w) {
+    if (qxScratch.length < n) qxScratch = new Float32Array(n);
+    w = qxScratch;
+    wOff = 0;
+    for (let i = 0; i < n; i++) w[i] = qxWeight(rmseType, x[xOff + i]!);
+  }
   let sumlx = 0;
   let suml2 = 0;
   for (let i = 0; i < n; i++) {
     const xi = x[xOff + i]!;
-    let l = nearestInt(iscale * xi);
+    const wi = w[wOff + i]!;
+    const v = fround(fround(iscale * xi) + 12582912);
+    let l = v >= 8388608 && v < 16777216 ? v - 12582912 : mantissaInt(v);
     l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
     L[lOff + i] = l + nmax;
-    const w = qw ? qw[qwOff + i]! : qxWeight(rmseType, xi);
-    const wl = fround(w * l);
-    sumlx = fround(sumlx + fround(fround(w * xi) * l));
-    suml2 = fround(suml2 + fround(wl * l));
+    sumlx = fround(sumlx + fround(fround(wi * xi) * l));
+    suml2 = fround(suml2 + fround(fround(wi * l) * l));
   }
   let scale = suml2 !== 0 ? fround(sumlx / suml2) : 0; // C truthiness: NaN counts as nonzero
   if (returnEarly) return suml2 > 0 ? fround(0.5 * fround(scale + fround(1 / iscale))) : fround(1 / iscale);
@@ -81,11 +96,12 @@ export function makeQxQuants(
     suml2 = 0;
     for (let i = 0; i < n; i++) {
       const xi = x[xOff + i]!;
-      let l = nearestInt(iscale * xi);
+      const wi = w[wOff + i]!;
+      const v = fround(fround(iscale * xi) + 12582912);
+      let l = v >= 8388608 && v < 16777216 ? v - 12582912 : mantissaInt(v);
       l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-      const w = qw ? qw[qwOff + i]! : qxWeight(rmseType, xi);
-      sumlx = fround(sumlx + fround(fround(w * xi) * l));
-      suml2 = fround(suml2 + fround(fround(w * l) * l));
+      sumlx = fround(sumlx + fround(fround(wi * xi) * l));
+      suml2 = fround(suml2 + fround(fround(wi * l) * l));
     }
     if (suml2 > 0 && fround(sumlx * sumlx) > fround(best * suml2)) {
       for (let i = 0; i < n; i++) {
@@ -98,6 +114,8 @@ export function makeQxQuants(
   }
   return scale;
 }
+
+let qxScratch = new Float32Array(256);
 
 function qxWeight(rmseType: number, xi: number): number {
   return rmseType === 1 ? fround(xi * xi) : rmseType === 2 ? 1 : rmseType === 3 ? Math.abs(xi) : fround(Math.sqrt(Math.abs(xi)));
@@ -118,6 +136,7 @@ export function makeQkx3Quants(
   Laux: Uint8Array, lauxOff: number,
   rmin: number, rdelta: number, nstep: number, useMad: boolean,
 ): number {
+  const fround = Math.fround; // local: cheaper than a module binding in the hot loops
   rmin = fround(rmin);
   rdelta = fround(rdelta);
   const x0 = x[xOff]!;
@@ -162,7 +181,8 @@ export function makeQkx3Quants(
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
       const xi = x[xOff + i]!;
-      let l = nearestInt(iscale * fround(xi - min));
+      const v = fround(fround(iscale * fround(xi - min)) + 12582912);
+      let l = v >= 8388608 && v < 16777216 ? v - 12582912 : mantissaInt(v);
       l = l < 0 ? 0 : l > nmax ? nmax : l;
       Laux[lauxOff + i] = l;
       const w = weights ? weights[wOff + i]! : fround(xi * xi);
