@@ -4,14 +4,27 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { LowbitError } from '../../errors.js';
-import { e8m0HalfTable } from '../e8m0.js';
+import { e8m0HalfTable as e8m0HalfTable_ } from '../e8m0.js';
 
 const fround = Math.fround;
+// imports bound locally: under tsx each use of an import is a getter call
+const e8m0HalfTable = e8m0HalfTable_;
 
 /** ggml's kvalues_mxfp4 (E2M1 values doubled). */
 export const MXFP4_VALUES: Int8Array = Int8Array.of(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
 const VF = Float64Array.from(MXFP4_VALUES);
 const KD = new Float64Array(8); // the block's 8 non-negative levels times its scale, float32
+const LV = new Float32Array(16); // the block's 16 dequantized levels
+
+// For a finite block max every |x| < 16·d, and the level differences C compares are exact
+// (Sterbenz: neighbouring levels are within a factor of 2), so the nearest level is the number of
+// midpoints (0.5, 1.5, 2.5, 3.5, 5, 7, 10)·d strictly below |x|, ties to the lower level. With
+// u = 2|x|/d the doubled midpoints are integers, so that count is MIDS_BELOW[ceil(u)].
+const MIDS_BELOW = (() => {
+  const t = new Uint8Array(33);
+  for (let c = 0; c <= 32; c++) for (const m of [1, 3, 5, 7, 10, 14, 20]) if (m < c) t[c] = t[c]! + 1;
+  return t;
+})();
 
 /**
  * The scale byte: (uint8_t)(floorf(log2f(amax)) - 2 + 127). The float → uint8 conversion is
@@ -40,8 +53,21 @@ export const mxfp4: BlockCodec = {
       const e = mxfp4Exponent(amax);
       const d = e8m0HalfTable[e]!;
       dst[o] = e;
-      for (let k = 0; k < 8; k++) KD[k] = fround(VF[k]! * d);
-      for (let j = 0; j < 16; j++) dst[o + 1 + j] = bestIndex(src[x0 + j]!) | (bestIndex(src[x0 + 16 + j]!) << 4);
+      if (amax < Infinity) {
+        const s = 2 / d; // u = 2|x|/d is exact in float64: d is a power of two
+        for (let j = 0; j < 16; j++) {
+          const v0 = src[x0 + j]!, v1 = src[x0 + 16 + j]!;
+          const u0 = Math.abs(v0) * s, u1 = Math.abs(v1) * s;
+          let i0 = u0 < 32 ? MIDS_BELOW[Math.ceil(u0)]! : 0; // NaN → 0, as in C
+          let i1 = u1 < 32 ? MIDS_BELOW[Math.ceil(u1)]! : 0;
+          if (v0 < 0 && i0 > 0) i0 += 8;
+          if (v1 < 0 && i1 > 0) i1 += 8;
+          dst[o + 1 + j] = i0 | (i1 << 4);
+        }
+      } else {
+        for (let k = 0; k < 8; k++) KD[k] = fround(VF[k]! * d);
+        for (let j = 0; j < 16; j++) dst[o + 1 + j] = bestIndex(src[x0 + j]!) | (bestIndex(src[x0 + 16 + j]!) << 4);
+      }
     }
   },
   dequantize(src, dst, n) {
@@ -49,10 +75,11 @@ export const mxfp4: BlockCodec = {
     for (let i = 0; i < n / 32; i++) {
       const o = i * 17, y = i * 32;
       const d = e8m0HalfTable[src[o]!]!;
+      for (let k = 0; k < 16; k++) LV[k] = fround(VF[k]! * d);
       for (let j = 0; j < 16; j++) {
         const q = src[o + 1 + j]!;
-        dst[y + j] = fround(VF[q & 15]! * d);
-        dst[y + j + 16] = fround(VF[q >> 4]! * d);
+        dst[y + j] = LV[q & 15]!;
+        dst[y + j + 16] = LV[q >> 4]!;
       }
     }
   },
@@ -64,7 +91,8 @@ export const mxfp4: BlockCodec = {
  * non-negative ones are scanned against |x|, with the sign picking the index half: for x < 0
  * the positive levels are never nearer than 0 (index 0 comes first and wins ties), and index 8
  * (-0) always ties with index 0. The errors fall then rise along the levels (float rounding is
- * monotone), so the scan stops at the first strict rise.
+ * monotone), so the scan stops at the first strict rise. Used for blocks with an infinite max,
+ * where every error rounds to the same value and the midpoint shortcut does not hold.
  */
 function bestIndex(x: number): number {
   const a = Math.abs(x);

@@ -4,10 +4,13 @@
 // ggml ignores the imatrix for this format.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table, fp32ToFp16 } from '../half.js';
+import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { LowbitError } from '../../errors.js';
 
 const fround = Math.fround;
+// imports bound locally: under tsx each use of an import is a getter call
+const fp16Table = fp16Table_;
+const fp32ToFp16 = fp32ToFp16_;
 
 /** The block's max |x| as ggml's MAX(amax, fabsf(v)) macro computes it (a NaN is kept only if last). */
 export function ternaryAmax(x: Float32Array, off: number): number {
@@ -25,13 +28,45 @@ export function ternaryAmax(x: Float32Array, off: number): number {
  */
 export function ternaryCode(x: number, id: number): number {
   const v = fround(x * id);
+  // the usual case, |v| ≤ 1 (NaN gives 1 too)
+  if (v < 0.5) { if (v > -0.5) return 1; if (v > -1.5) return 0; } else if (v < 1.5) return 2;
   if (!(Math.abs(v) < 9.223372036854776e18)) return 1;
   const r = v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
   return (r + 1) | 0; // only the low 32 bits reach the int; in practice r is -1, 0 or 1
 }
 
+const F = new Float32Array(1);
+const U = new Uint32Array(F.buffer);
+
+/**
+ * For a finite 0 < id: the least float t > 0 with fround(t·id) ≥ 0.5. fround(x·id) is monotone in
+ * x, so lroundf(x·id) is +1 exactly when x ≥ t and -1 exactly when x ≤ -t.
+ */
+function halfThreshold(id: number): number {
+  F[0] = 0.5 / id;
+  while (fround(F[0]! * id) >= 0.5) U[0] = U[0]! - 1;
+  while (fround(F[0]! * id) < 0.5) U[0] = U[0]! + 1;
+  return F[0]!;
+}
+
+/** Module scratch: the trit codes (0, 1, 2 for -1, 0, +1) of the current super-block. */
+export const TRITS = new Uint8Array(256);
+
+/** Fills TRITS with ggml's lroundf(x·id) + 1 for the 256 values at x[off], d = the block max. */
+export function ternaryCodes(x: Float32Array, off: number, d: number, id: number): void {
+  if (d < Infinity && id > 0 && id < Infinity) {
+    // |x| ≤ d, so |x·id| stays below 1.5: a threshold compare is all lroundf does here
+    const t = halfThreshold(id), mt = -t;
+    for (let j = 0; j < 256; j++) { const v = x[off + j]!; TRITS[j] = v >= t ? 2 : v <= mt ? 0 : 1; }
+  } else {
+    for (let j = 0; j < 256; j++) TRITS[j] = ternaryCode(x[off + j]!, id) & 0xff;
+  }
+}
+
 // 3^n for unpacking
 const POW3 = [1, 3, 9, 27, 81];
+/** Module scratch: a block's three dequantized values, -d, 0·d, d. */
+export const LV3 = new Float32Array(3);
 
 /** ceil(q · 256 / 243): the packed byte of a base-3 number q < 243 */
 function packTrits(q: number): number {
@@ -47,28 +82,27 @@ export const tq1_0: BlockCodec = {
     if (nPerRow % 256 !== 0) throw new LowbitError(`TQ1_0 needs a row length divisible by 256, got ${nPerRow}`);
     const nb = (nRows * nPerRow) / 256;
     for (let i = 0; i < nb; i++) {
-      let x = i * 256;
+      const x = i * 256;
       const o = i * 54;
       const d = ternaryAmax(src, x);
       const id = d !== 0 ? fround(1 / d) : 0; // C's `d ? 1/d : 0` takes 1/d for NaN
-      // qs[0..32): values x[m + 32n], n = 0..4 (160 values)
+      ternaryCodes(src, x, d, id);
+      // qs[0..32): values m + 32n, n = 0..4 (160 values)
       for (let m = 0; m < 32; m++) {
         let q = 0;
-        for (let n = 0; n < 5; n++) q = (q * 3 + ternaryCode(src[x + m + n * 32]!, id)) & 0xff;
+        for (let n = 0; n < 5; n++) q = (q * 3 + TRITS[m + n * 32]!) & 0xff;
         dst[o + m] = packTrits(q);
       }
-      x += 160;
-      // qs[32..48): the next 80 values, x[m + 16n]
+      // qs[32..48): the next 80 values, 160 + m + 16n
       for (let m = 0; m < 16; m++) {
         let q = 0;
-        for (let n = 0; n < 5; n++) q = (q * 3 + ternaryCode(src[x + m + n * 16]!, id)) & 0xff;
+        for (let n = 0; n < 5; n++) q = (q * 3 + TRITS[160 + m + n * 16]!) & 0xff;
         dst[o + 32 + m] = packTrits(q);
       }
-      x += 80;
-      // qh[0..4): the last 16 values, x[j + 4m], 4 trits shifted up to the top of 5
+      // qh[0..4): the last 16 values, 240 + j + 4m, 4 trits shifted up to the top of 5
       for (let j = 0; j < 4; j++) {
         let q = 0;
-        for (let m = 0; m < 4; m++) q = (q * 3 + ternaryCode(src[x + j + m * 4]!, id)) & 0xff;
+        for (let m = 0; m < 4; m++) q = (q * 3 + TRITS[240 + j + m * 4]!) & 0xff;
         dst[o + 48 + j] = packTrits(q * 3);
       }
       const h = fp32ToFp16(d);
@@ -81,15 +115,19 @@ export const tq1_0: BlockCodec = {
     for (let i = 0; i < n / 256; i++) {
       const o = i * 54;
       const d = fp16Table[src[o + 52]! | (src[o + 53]! << 8)]!;
+      LV3[0] = fround(-1 * d); LV3[1] = fround(0 * d); LV3[2] = d; // 0·d is -0 or NaN for some d
       let y = i * 256;
       for (let n5 = 0; n5 < 5; n5++) {
-        for (let m = 0; m < 32; m++) dst[y++] = fround(((((src[o + m]! * POW3[n5]!) & 0xff) * 3 >> 8) - 1) * d);
+        const p = POW3[n5]!;
+        for (let m = 0; m < 32; m++) dst[y++] = LV3[(((src[o + m]! * p) & 0xff) * 3) >> 8]!;
       }
       for (let n5 = 0; n5 < 5; n5++) {
-        for (let m = 0; m < 16; m++) dst[y++] = fround(((((src[o + 32 + m]! * POW3[n5]!) & 0xff) * 3 >> 8) - 1) * d);
+        const p = POW3[n5]!;
+        for (let m = 0; m < 16; m++) dst[y++] = LV3[(((src[o + 32 + m]! * p) & 0xff) * 3) >> 8]!;
       }
       for (let n4 = 0; n4 < 4; n4++) {
-        for (let j = 0; j < 4; j++) dst[y++] = fround(((((src[o + 48 + j]! * POW3[n4]!) & 0xff) * 3 >> 8) - 1) * d);
+        const p = POW3[n4]!;
+        for (let j = 0; j < 4; j++) dst[y++] = LV3[(((src[o + 48 + j]! * p) & 0xff) * 3) >> 8]!;
       }
     }
   },

@@ -61,6 +61,7 @@ function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
     (i) => (i % 2) * 131008, // overflows FP16 scales
     (i) => 0.5 * ((i % 5) - 2), // ties
     (i) => (i % 16) - 8, // integer grid
+    (i) => [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, 6, 0.125, 3][i % 10]! * (i % 20 < 10 ? 1 : -1), // MXFP4 midpoints (d = 0.5)
     (i) => 2 ** ((i % 60) - 30), // many binades
     (i) => (i === 100 % nPerRow ? 1e6 : 1e-3 * (i % 7)),
     (i) => (i < nPerRow / 2 ? 0 : Math.sin(i)), // zero blocks next to live ones
