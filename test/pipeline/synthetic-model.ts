@@ -19,6 +19,8 @@ export interface SyntheticSpec {
   tied?: boolean;
   /** mixture of experts: ffn_*_exps 3-D tensors instead of dense ffn */
   nExpert?: number;
+  /** give every weight matrix only this many rows (llama.cpp's rules look at row lengths, not row counts): fast tests */
+  compactRows?: number;
   /** storage type of 2-D weights (F32, F16 or BF16) */
   weightType?: number;
   seed?: number;
@@ -72,6 +74,9 @@ export function syntheticLlama(spec: SyntheticSpec = {}): { metadata: GgufMetada
       shapes.push({ name: b + 'ffn_up.weight', shape: [nEmbd, nFf] });
       shapes.push({ name: b + 'ffn_down.weight', shape: [nFf, nEmbd] });
     }
+  }
+  if (spec.compactRows) {
+    for (const s of shapes) if (s.shape.length >= 2 && s.type === undefined) s.shape[1] = spec.compactRows;
   }
   shapes.push(...(spec.extra ?? []));
   let seed = spec.seed ?? 1;

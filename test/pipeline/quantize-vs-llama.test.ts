@@ -1,0 +1,158 @@
+// The core proof: `lowbit quantize` writes the same file as llama.cpp's own llama_model_quantize
+// (through koffi), byte for byte: per-tensor types, tensor data, metadata, layout and padding.
+// Synthetic llama-architecture models with compact matrices keep it fast: llama.cpp's rules look at
+// names, row lengths, layer counts and head counts, not at how many rows a matrix has.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadLlamaOracle, type LlamaQuantizeOptions } from '../../tools/llama-oracle.js';
+import { syntheticLlama, writeSyntheticLlama, type SyntheticSpec } from './synthetic-model.js';
+import { assertSameGguf } from './compare-gguf.js';
+import { quantizeGgufFile, planGgufFile } from '../../src/pipeline/quantize-file.js';
+import type { QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
+import { FILE_TYPES, parseFileType } from '../../src/plan/file-types.js';
+import { codecByTypeId } from '../../src/formats/registry.js';
+import { GGML_TYPE } from '../../src/formats/ggml-types.js';
+import { rng } from '../support/oracle.js';
+
+const llama = loadLlamaOracle();
+if (!llama) throw new Error('llama oracle (libllama from @node-llama-cpp/linux-x64) is not available');
+
+const dir = mkdtempSync(join(tmpdir(), 'lowbit-quant-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+const VARIANTS: Record<string, SyntheticSpec> = {
+  base: { nLayer: 8, nFf: 256, nVocab: 32, compactRows: 8 },
+  gqaTied: { nLayer: 9, nHead: 8, nHeadKv: 2, tied: true, nVocab: 32, compactRows: 8, seed: 7 },
+  oddRows: { nLayer: 8, nFf: 320, nVocab: 32, compactRows: 6, seed: 11, extra: [{ name: 'odd_proj.weight', shape: [100, 4] }] },
+  moe4: { nLayer: 4, nExpert: 4, nFf: 256, nVocab: 32, compactRows: 4, seed: 13 },
+  bf16: { nLayer: 8, nFf: 256, nVocab: 32, compactRows: 8, weightType: GGML_TYPE.BF16, seed: 17 },
+  f32: { nLayer: 8, nFf: 256, nVocab: 32, compactRows: 8, weightType: GGML_TYPE.F32, seed: 19 },
+};
+
+const written = new Map<string, Promise<string>>();
+function model(name: string): Promise<string> {
+  if (!written.has(name)) {
+    const p = join(dir, `${name}.gguf`);
+    written.set(name, writeSyntheticLlama(p, VARIANTS[name]!).then(() => p));
+  }
+  return written.get(name)!;
+}
+
+let n = 0;
+/** Quantizes with both and asserts the files are equal. */
+async function same(input: string, ft: string, llamaOpts: Partial<LlamaQuantizeOptions>, opts: Partial<QuantizeOptions>, what: string): Promise<string> {
+  const f = parseFileType(ft);
+  const id = n++;
+  const expected = join(dir, `llama-${id}.gguf`);
+  const actual = join(dir, `lowbit-${id}.gguf`);
+  llama!.quantize(input, expected, { ftype: f.id, nthread: 1, ...llamaOpts });
+  await quantizeGgufFile(input, actual, { fileType: f, threads: 2, ...opts });
+  await assertSameGguf(actual, expected, `${what} ${ft}`);
+  return actual;
+}
+
+/** File types whose every planned tensor type has a codec in the registry. */
+async function runnable(input: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const ft of FILE_TYPES) {
+    let plan;
+    try { plan = await planGgufFile(input, { fileType: ft }); } catch { continue; }
+    if (plan.tensors.every((t) => !t.convert || codecByTypeId(t.dstType)) && !plan.tensors.some((t) => t.requiresImatrix && t.quantizable)) out.push(ft.name);
+  }
+  return out;
+}
+
+test('every file type lowbit can produce equals llama.cpp (8 layers, F16 weights)', async () => {
+  const input = await model('base');
+  const types = await runnable(input);
+  // the codecs of all of these exist: the proof must not silently shrink
+  for (const must of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0']) assert.ok(types.includes(must), must);
+  for (const ft of types) await same(input, ft, {}, {}, 'base');
+});
+
+test('GQA with tied embeddings, and row lengths that force fallbacks, equal llama.cpp', async () => {
+  const gqa = await model('gqaTied');
+  const odd = await model('oddRows');
+  const want = ['Q8_0', 'Q4_0', 'Q5_1', 'Q2_K', 'Q3_K_M', 'Q4_K_S', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'IQ4_XS', 'TQ2_0'];
+  const gqaOk = await runnable(gqa);
+  const oddOk = await runnable(odd);
+  for (const ft of want) {
+    if (gqaOk.includes(ft)) await same(gqa, ft, {}, {}, 'gqaTied');
+    if (oddOk.includes(ft)) await same(odd, ft, {}, {}, 'oddRows');
+  }
+});
+
+test('BF16 and F32 sources equal llama.cpp', async () => {
+  for (const v of ['bf16', 'f32']) {
+    const input = await model(v);
+    const ok = await runnable(input);
+    for (const ft of ['F16', 'BF16', 'Q8_0', 'Q4_1', 'Q4_K_M']) if (ok.includes(ft)) await same(input, ft, {}, {}, v);
+  }
+});
+
+test('--pure, --tensor-type (first match wins), --output-tensor-type, --token-embedding-type equal llama.cpp', async () => {
+  const base = await model('base');
+  const gqa = await model('gqaTied');
+  const tt = [
+    { pattern: 'attn_v', type: GGML_TYPE.Q8_0 },
+    { pattern: 'blk\\.[0-3]\\.ffn_down', type: GGML_TYPE.Q6_K },
+    { pattern: 'ffn_.*', type: GGML_TYPE.Q5_0 },
+    { pattern: 'ATTN_K', type: GGML_TYPE.F16 },
+  ];
+  const lower = tt.map((t) => ({ ...t, pattern: t.pattern.toLowerCase() }));
+  const ok = await runnable(base);
+  const k = ok.includes('Q4_K_M') ? 'Q4_K_M' : 'Q8_0';
+  await same(base, k, { pure: true }, { pure: true }, '--pure');
+  await same(base, k, { tensorTypes: tt }, { tensorTypes: lower }, '--tensor-type');
+  await same(base, 'Q4_0', { outputTensorType: GGML_TYPE.Q8_0, tokenEmbeddingType: GGML_TYPE.Q4_1 }, { outputTensorType: GGML_TYPE.Q8_0, tokenEmbeddingType: GGML_TYPE.Q4_1 }, 'output/token-embd types');
+  await same(gqa, 'Q5_0', { outputTensorType: GGML_TYPE.Q4_0 }, { outputTensorType: GGML_TYPE.Q4_0 }, 'tied --output-tensor-type');
+  await same(gqa, 'Q8_0', { tokenEmbeddingType: GGML_TYPE.F16 }, { tokenEmbeddingType: GGML_TYPE.F16 }, 'tied --token-embedding-type');
+});
+
+/** Random positive importances for every weight matrix (one slice per expert); token_embd deliberately the wrong size. */
+async function imatrixFor(variant: string): Promise<Map<string, Float32Array>> {
+  const m = syntheticLlama(VARIANTS[variant]!);
+  const r = rng(99);
+  const out = new Map<string, Float32Array>();
+  for (const t of m.tensors) {
+    if (t.shape.length < 2 || t.name.includes('_norm') || t.name.includes('gate_inp')) continue;
+    const len = t.name === 'token_embd.weight' ? 7 : t.shape[0]! * (t.shape[2] ?? 1);
+    out.set(t.name, Float32Array.from({ length: len }, () => Math.fround(r() * r() * 10 + 1e-3)));
+  }
+  return out;
+}
+
+test('an importance matrix (per expert for 3-D tensors) and its provenance metadata equal llama.cpp', async () => {
+  for (const variant of ['base', 'moe4']) {
+    const input = await model(variant);
+    const data = await imatrixFor(variant);
+    const ok = await runnable(input);
+    for (const ft of ['Q4_0', 'Q5_0', 'Q4_K_M', 'Q2_K', 'Q3_K_S', 'IQ4_NL', 'IQ4_XS', 'Q6_K', 'MXFP4_MOE', 'TQ1_0']) {
+      if (!ok.includes(ft)) continue;
+      await same(input, ft,
+        { imatrix: data, imatrixFile: 'imatrix.gguf', imatrixDataset: 'wiki.train.raw', imatrixChunks: 42 },
+        { imatrix: { data, provenance: { file: 'imatrix.gguf', dataset: 'wiki.train.raw', entries: data.size, chunks: 42 } } },
+        `${variant} imatrix`);
+    }
+  }
+});
+
+test('output does not depend on --threads or the slab size', async () => {
+  const input = await model('base');
+  const ft = parseFileType((await runnable(input)).includes('Q4_K_M') ? 'Q4_K_M' : 'Q4_0');
+  const a = join(dir, 't1.gguf'), b = join(dir, 't3.gguf');
+  await quantizeGgufFile(input, a, { fileType: ft, threads: 1 });
+  await quantizeGgufFile(input, b, { fileType: ft, threads: 3, slabF32Bytes: 256 * 4 * 3 });
+  await assertSameGguf(b, a, 'threads 3 with 3-row slabs vs threads 1');
+});
+
+test('requantizing: refused by default, equal to llama.cpp with --allow-requantize', async () => {
+  const base = await model('base');
+  const q8 = join(dir, 'base-q8.gguf');
+  llama!.quantize(base, q8, { ftype: parseFileType('Q8_0').id, nthread: 1 });
+  await assert.rejects(quantizeGgufFile(q8, join(dir, 'rq.gguf'), { fileType: parseFileType('Q4_0') }), /requantizing from type q8_0 is disabled/);
+  await same(q8, 'Q4_0', { allowRequantize: true }, { allowRequantize: true }, 'requantize');
+});
