@@ -49,7 +49,7 @@ async function same(input: string, ft: string, llamaOpts: Partial<LlamaQuantizeO
   const expected = join(dir, `llama-${id}.gguf`);
   const actual = join(dir, `lowbit-${id}.gguf`);
   llama!.quantize(input, expected, { ftype: f.id, nthread: 1, ...llamaOpts });
-  await quantizeGgufFile(input, actual, { fileType: f, threads: 2, ...opts });
+  await quantizeGgufFile(input, actual, { fileType: f, threads: 1, ...opts });
   await assertSameGguf(actual, expected, `${what} ${ft}`);
   return actual;
 }
