@@ -23,11 +23,14 @@ function storeU32(y: Uint8Array, o: number, v: number): void {
 /** quantize_row_q5_0_ref over n values: d = max/-16 from the value of largest magnitude. */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   const fround = Math.fround;
+  // imported functions bound locally: under tsx each use of an import goes through a getter
+  const blockAbsMaxValue_ = blockAbsMaxValue;
+  const storeFp16_ = storeFp16;
   for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
-    const max = blockAbsMaxValue(x, i);
+    const max = blockAbsMaxValue_(x, i);
     const d = fround(max / -16);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
-    storeFp16(y, o, d);
+    storeFp16_(y, o, d);
     let qh = 0;
     for (let j = 0; j < 16; j++) {
       // MIN(31, (int8_t)(x0 + 16.5f)) stored as uint8: low byte of the truncated int (see q4_0.ts)

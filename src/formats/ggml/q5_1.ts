@@ -26,14 +26,17 @@ function storeU32(y: Uint8Array, o: number, v: number): void {
 /** quantize_row_q5_1_ref over n values: d = (max - min)/31, codes (uint8_t)(x0 + 0.5f). */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   const fround = Math.fround;
+  // imported functions bound locally: under tsx each use of an import goes through a getter
+  const blockMinMax_ = blockMinMax;
+  const storeFp16_ = storeFp16;
   for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
-    blockMinMax(x, i, minMax);
+    blockMinMax_(x, i, minMax);
     const min = minMax[0]!;
     const max = minMax[1]!;
     const d = fround(fround(max - min) / 31);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
-    storeFp16(y, o, d);
-    storeFp16(y, o + 2, min);
+    storeFp16_(y, o, d);
+    storeFp16_(y, o + 2, min);
     let qh = 0;
     for (let j = 0; j < 16; j++) {
       // no clamp in ggml here: the low byte of the truncated int (NaN/overflow → 0 both ways)
