@@ -5,7 +5,7 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { makeQkx3Quants, nearestInt } from './search.js';
+import { nearestInt } from './search.js';
 import { QK_K, checkKDequant, checkKShape, getHalf, makeQkx2, makeQp, putHalf } from './search-k.js';
 
 const fround = Math.fround;
@@ -16,7 +16,6 @@ const M09 = fround(-0.9);
 const P005 = fround(0.05);
 
 const L = new Uint8Array(QK_K);
-const lAux = new Uint8Array(16);
 const weights = new Float32Array(16);
 const scales = new Float32Array(16);
 const mins = new Float32Array(16);
@@ -93,7 +92,8 @@ function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo:
       sumw = fround(sumw + w);
     }
     sw[j] = sumw;
-    scales[j] = makeQkx3Quants(16, 3, x, base, weights, 0, L, 16 * j, mins, j, lAux, 0, M09, P005, 36, false);
+    // make_qkx3_quants with weights given is make_qkx2_quants' arithmetic (see search-k.ts)
+    makeQkx2(16, 3, x, base, weights, L, 16 * j, M09, P005, 36, false, scales, mins, j);
   }
   const dm = makeQp(16, 15, scales, ls, sw);
   const mm = makeQp(16, 15, mins, lm, sw);

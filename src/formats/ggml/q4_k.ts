@@ -5,7 +5,7 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { makeQkx3Quants, nearestInt } from './search.js';
+import { nearestInt } from './search.js';
 import { QK_K, checkKDequant, checkKShape, getHalf, makeQkx2, makeQp, packScaleMinK4, putHalf, unpackScaleMinK4 } from './search-k.js';
 
 const fround = Math.fround;
@@ -17,7 +17,6 @@ const P005 = fround(0.05);
 
 // per-block scratch, reused so quantizing allocates nothing
 const L = new Uint8Array(QK_K);
-const lAux = new Uint8Array(32);
 const weights = new Float32Array(32);
 const scales = new Float32Array(8);
 const mins = new Float32Array(8);
@@ -91,7 +90,8 @@ function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo:
       sumw = fround(sumw + w);
     }
     sw[j] = sumw;
-    scales[j] = makeQkx3Quants(32, 15, x, base, weights, 0, L, 32 * j, mins, j, lAux, 0, M09, P005, 36, false);
+    // make_qkx3_quants with weights given is make_qkx2_quants' arithmetic (see search-k.ts)
+    makeQkx2(32, 15, x, base, weights, L, 32 * j, M09, P005, 36, false, scales, mins, j);
   }
   const dBlock = makeQp(8, 63, scales, ls, sw);
   const mBlock = makeQp(8, 63, mins, lm, sw);

@@ -29,11 +29,26 @@ export function checkKDequant(name: string, src: Uint8Array, dst: Float32Array, 
 }
 
 const lAux = new Uint8Array(32);
+const xs = new Float32Array(32);
+const ws = new Float32Array(32);
 const xMin = new Float32Array(32);
+// per-element products for the level currently in lAux: w·l, w·l·l, w·l·x (float32, as C forms them)
+const cWl = new Float32Array(32);
+const cWll = new Float32Array(32);
+const cWlx = new Float32Array(32);
 
 /**
  * make_qkx2_quants over x[xo..xo+n): asymmetric nmax-level quantization with a weighted
  * scale/min search. Writes levels to L[lo..], the scale to scales[j] and -min to mins[j].
+ * With weights given, make_qkx3_quants does the identical arithmetic (its `max <= min` test
+ * equals `max == min` because max >= min always holds), so the imatrix paths use this too.
+ *
+ * Exact shortcuts, none of which changes a result:
+ * - a candidate (scale, min, error) depends only on the levels Laux (the sums use l, w, x, not
+ *   min), so a step whose levels equal the previous step's cannot win and is skipped;
+ * - w·l, w·l², w·l·x are recomputed only for elements whose level changed;
+ * - with no negative weight every error term is >= 0 (or NaN), float addition is monotone, so
+ *   once the running error reaches the best error the candidate cannot win and the loop stops.
  */
 export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array,
   L: Uint8Array, lo: number, rmin: number, rdelta: number, nstep: number, useMad: boolean,
@@ -42,11 +57,17 @@ export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w
   let max = min;
   let sumW = weights[0]!;
   let sumX = fround(sumW * min);
+  let negW = sumW < 0;
+  xs[0] = min;
+  ws[0] = sumW;
   for (let i = 1; i < n; i++) {
     const xi = x[xo + i]!;
+    const w = weights[i]!;
+    xs[i] = xi;
+    ws[i] = w;
+    if (w < 0) negW = true;
     if (xi < min) min = xi;
     if (xi > max) max = xi;
-    const w = weights[i]!;
     sumW = fround(sumW + w);
     sumX = fround(sumX + fround(w * xi));
   }
@@ -57,37 +78,47 @@ export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w
     scales[j] = 0;
     return;
   }
-  let range = fround(max - min);
-  let iscale = fround(nmax / range);
+  let iscale = fround(nmax / fround(max - min));
   let scale = fround(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    const xm = fround(x[xo + i]! - min);
+    const xi = xs[i]!;
+    const xm = fround(xi - min);
     xMin[i] = xm;
     let l = nearestInt(fround(iscale * xm));
     l = l < 0 ? 0 : l > nmax ? nmax : l;
     L[lo + i] = l;
-    let diff = fround(fround(fround(scale * l) + min) - x[xo + i]!);
+    let diff = fround(fround(fround(scale * l) + min) - xi);
     diff = useMad ? Math.abs(diff) : fround(diff * diff);
-    bestError = fround(bestError + fround(weights[i]! * diff));
+    bestError = fround(bestError + fround(ws[i]! * diff));
   }
   if (nstep < 1) {
     mins[j] = -min;
     scales[j] = scale;
     return;
   }
-  // xMin and range follow min, which the search updates whenever it finds a better fit.
+  lAux.fill(255, 0, n); // no valid level: the first step computes everything
   for (let is = 0; is <= nstep; is++) {
-    iscale = fround(fround(fround(rmin + fround(rdelta * is)) + nmax) / range);
-    let sumL = 0, sumL2 = 0, sumXL = 0;
+    iscale = fround(fround(fround(rmin + fround(rdelta * is)) + nmax) / fround(max - min));
+    let changed = false;
     for (let i = 0; i < n; i++) {
       let l = nearestInt(fround(iscale * xMin[i]!));
       l = l < 0 ? 0 : l > nmax ? nmax : l;
-      lAux[i] = l;
-      const wl = fround(weights[i]! * l);
-      sumL = fround(sumL + wl);
-      sumL2 = fround(sumL2 + fround(wl * l));
-      sumXL = fround(sumXL + fround(wl * x[xo + i]!));
+      if (l !== lAux[i]) {
+        lAux[i] = l;
+        changed = true;
+        const wl = fround(ws[i]! * l);
+        cWl[i] = wl;
+        cWll[i] = wl * l;
+        cWlx[i] = wl * xs[i]!;
+      }
+    }
+    if (!changed) continue;
+    let sumL = 0, sumL2 = 0, sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      sumL = fround(sumL + cWl[i]!);
+      sumL2 = fround(sumL2 + cWll[i]!);
+      sumXL = fround(sumXL + cWlx[i]!);
     }
     const D = fround(fround(sumW * sumL2) - fround(sumL * sumL));
     if (D > 0) {
@@ -98,19 +129,27 @@ export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w
         thisScale = fround(sumXL / sumL2);
       }
       let curError = 0;
-      for (let i = 0; i < n; i++) {
-        let diff = fround(fround(fround(thisScale * lAux[i]!) + thisMin) - x[xo + i]!);
-        diff = useMad ? Math.abs(diff) : fround(diff * diff);
-        curError = fround(curError + fround(weights[i]! * diff));
+      let i = 0;
+      if (useMad) {
+        for (; i < n; i++) {
+          const diff = Math.abs(fround(fround(fround(thisScale * lAux[i]!) + thisMin) - xs[i]!));
+          curError = fround(curError + fround(ws[i]! * diff));
+          if (curError >= bestError && !negW) break;
+        }
+      } else {
+        for (; i < n; i++) {
+          const d = fround(fround(fround(thisScale * lAux[i]!) + thisMin) - xs[i]!);
+          curError = fround(curError + fround(ws[i]! * fround(d * d)));
+          if (curError >= bestError && !negW) break;
+        }
       }
-      if (curError < bestError) {
-        for (let i = 0; i < n; i++) L[lo + i] = lAux[i]!;
+      if (i === n && curError < bestError) {
+        for (let k = 0; k < n; k++) L[lo + k] = lAux[k]!;
         bestError = curError;
         scale = thisScale;
         if (thisMin !== min) {
           min = thisMin;
-          range = fround(max - min);
-          for (let i = 0; i < n; i++) xMin[i] = x[xo + i]! - min;
+          for (let k = 0; k < n; k++) xMin[k] = xs[k]! - min;
         }
       }
     }
