@@ -1,7 +1,12 @@
 // Node glue for `lowbit convert`: opens the input files, runs a converter, and writes the GGUF
 // through a temp file renamed into place, so a failed run never leaves a half-written output.
-import { open, rename, rm } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { open, rename, rm, readFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { LowbitError, FileFormatError } from '../errors.js';
+import { parseHfConfig } from '../convert/hf/config.js';
+import { buildHfVocab } from '../convert/hf/tokenizer.js';
+import { convertHf } from '../convert/hf/convert.js';
+import { openSafetensorsDir } from './safetensors-files.js';
 import { FileSource, FileSink } from './file-io.js';
 import { readLlama2cCheckpoint, readLlama2cTokenizer } from '../io/llama2c.js';
 import { convertLlama2c } from '../convert/llama2c.js';
@@ -47,5 +52,63 @@ export async function convertLlama2cFiles(modelPath: string, tokenizerPath: stri
     return { tensors: model.tensors.length, vocab: vocab.tokens.length, tokenizer: tokenizerPath ? 'llama2.c tokenizer.bin' : 'byte-level stand-in (no --tokenizer)' };
   } finally {
     await src.close();
+  }
+}
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try { text = await readFile(path, 'utf8'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LowbitError(`${what}: ${path} not found`);
+    throw e;
+  }
+  try { return JSON.parse(text); } catch (e) { throw new FileFormatError(path, `not valid JSON (${(e as Error).message})`); }
+}
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try { return await readFile(path); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; throw e; }
+}
+
+export interface HfConvertFileOptions {
+  pre?: string;
+  name?: string;
+}
+
+/** Reads a Hugging Face model directory (config.json, safetensors, tokenizer files) as a ConvertedModel. */
+export async function openHfModelDir(dir: string, opts: HfConvertFileOptions = {}): Promise<{ model: ConvertedModel; close: () => Promise<void>; vocab: number; tokenizer: string }> {
+  const st = await stat(dir).catch(() => null);
+  if (!st?.isDirectory()) throw new LowbitError(`${dir}: not a model directory`);
+  const cfg = parseHfConfig(await readJson(join(dir, 'config.json'), 'the model directory needs config.json'), join(dir, 'config.json'));
+  const tokenizerModel = await readOptional(join(dir, 'tokenizer.model'));
+  const tjBytes = await readOptional(join(dir, 'tokenizer.json'));
+  const tcBytes = await readOptional(join(dir, 'tokenizer_config.json'));
+  const parse = (b: Buffer | undefined, p: string) => {
+    if (!b) return undefined;
+    try { return JSON.parse(b.toString('utf8')); } catch (e) { throw new FileFormatError(p, `not valid JSON (${(e as Error).message})`); }
+  };
+  const chatTemplateFile = (await readOptional(join(dir, 'chat_template.jinja')))?.toString('utf8');
+  const vocab = buildHfVocab({
+    tokenizerModel: tokenizerModel ? new Uint8Array(tokenizerModel) : undefined,
+    tokenizerJson: parse(tjBytes, join(dir, 'tokenizer.json')),
+    tokenizerConfig: parse(tcBytes, join(dir, 'tokenizer_config.json')),
+    chatTemplateFile,
+  }, cfg, { pre: opts.pre });
+  const set = await openSafetensorsDir(dir);
+  try {
+    const model = convertHf(cfg, set, vocab, { name: opts.name ?? basename(resolve(dir)) });
+    const tokenizer = tokenizerModel ? 'tokenizer.model (SentencePiece)' : `tokenizer.json (${vocab.model}${vocab.pre ? `, pre ${vocab.pre}` : ''})`;
+    return { model, close: () => set.close(), vocab: vocab.tokens.length, tokenizer };
+  } catch (e) {
+    await set.close();
+    throw e;
+  }
+}
+
+export async function convertHfDir(dir: string, outPath: string, outType: StoreType, opts: HfConvertFileOptions = {}, progress?: WriteProgress): Promise<ConvertSummary> {
+  const { model, close, vocab, tokenizer } = await openHfModelDir(dir, opts);
+  try {
+    await withAtomicOutput(outPath, (sink) => writeConvertedGguf(sink, model, outType, progress));
+    return { tensors: model.tensors.length, vocab, tokenizer };
+  } finally {
+    await close();
   }
 }
