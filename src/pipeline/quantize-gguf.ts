@@ -56,6 +56,15 @@ export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): P
   return { file, plan };
 }
 
+/** The exact size of the file a run would write: the real header plus aligned tensor data. */
+export async function predictOutputBytes(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): Promise<number> {
+  const sink = { position: 0, async write(b: Uint8Array) { this.position += b.length; } };
+  const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined);
+  const w = await GgufWriter.begin(sink, { metadata, tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })) });
+  const last = w.layout[w.layout.length - 1];
+  return last ? last.offset + Math.ceil(last.byteSize / w.alignment) * w.alignment : w.dataOffset;
+}
+
 /** Problems that stop a real run (not a dry run), in llama.cpp's order of checks. */
 export function checkRunnable(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): void {
   const hasImatrix = !!opts.imatrix && opts.imatrix.data.size > 0;

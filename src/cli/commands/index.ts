@@ -5,5 +5,6 @@ import { register as explain } from './explain.js';
 import { register as convert } from './convert.js';
 import { register as quantizeDir } from './quantize-dir.js';
 import { register as inspect } from './inspect.js';
+import { register as quantize } from './quantize.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir, inspect];
+export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir, inspect, quantize];

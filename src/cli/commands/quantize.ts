@@ -1,0 +1,194 @@
+// `lowbit quantize <in.gguf> <out.gguf> --type Q4_K_M`: llama-quantize's job, with its per-tensor
+// choices and byte-identical output (see src/plan and src/pipeline). .onnx inputs go to the ONNX
+// quantizer with the transformers.js variant names instead.
+import type { Command } from 'commander';
+import { Presets, SingleBar } from 'cli-progress';
+import { LowbitError } from '../../errors.js';
+import { fmtBytes, fmtNum, table } from '../format.js';
+import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
+import { ggmlTypeByName } from '../../formats/ggml-types.js';
+import { typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
+import { FileSource } from '../../node/file-io.js';
+import { readImatrix } from '../../io/imatrix.js';
+import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
+import { quantizeGgufFile } from '../../pipeline/quantize-file.js';
+import { defaultThreads } from '../../pipeline/workers.js';
+import { formatOnnxResult, onnxOptions, type OnnxCliOptions } from './quantize-dir.js';
+import { quantizeOnnxFile } from '../../onnx/quantize-file.js';
+
+interface CliOpts extends OnnxCliOptions {
+  type: string;
+  pure?: boolean;
+  tensorType: string[];
+  outputTensorType?: string;
+  tokenEmbeddingType?: string;
+  leaveOutputTensor?: boolean;
+  allowRequantize?: boolean;
+  imatrix?: string;
+  includeWeights: string[];
+  excludeWeights: string[];
+  threads?: string;
+  allowNonfinite?: boolean;
+}
+
+/** A ggml type name as llama-quantize's parse_ggml_type takes it (case-insensitive). */
+export function parseGgmlType(s: string, what: string): number {
+  const t = ggmlTypeByName(s.trim());
+  if (!t) throw new LowbitError(`${what}: invalid ggml type '${s}'`);
+  return t.id;
+}
+
+/** --tensor-type NAME=TYPE as llama-quantize parses it: split at the first '=', name lower-cased. */
+export function parseTensorType(arg: string): TensorTypeOverride {
+  const eq = arg.indexOf('=');
+  if (eq < 0) throw new LowbitError(`--tensor-type: malformed '${arg}' (expected REGEX=TYPE)`);
+  if (eq === 0) throw new LowbitError(`--tensor-type: missing tensor name in '${arg}'`);
+  if (eq === arg.length - 1) throw new LowbitError(`--tensor-type: missing quantization type in '${arg}'`);
+  return { pattern: arg.slice(0, eq).toLowerCase(), type: parseGgmlType(arg.slice(eq + 1), '--tensor-type') };
+}
+
+/** llama-quantize's prepare_imatrix: --exclude-weights drops, --include-weights keeps, by substring. */
+export function filterImatrix(data: Map<string, Float32Array>, include: readonly string[], exclude: readonly string[]): Map<string, Float32Array> {
+  let out = new Map(data);
+  for (const x of exclude) for (const k of [...out.keys()]) if (k.includes(x)) out.delete(k);
+  if (include.length) out = new Map([...out].filter(([k]) => include.some((x) => k.includes(x))));
+  return out;
+}
+
+async function loadImatrix(path: string, include: string[], exclude: string[]): Promise<ImatrixInput | undefined> {
+  const src = await FileSource.open(path);
+  try {
+    const im = await readImatrix(src);
+    const data = filterImatrix(im.data, include, exclude);
+    if (data.size === 0) return undefined; // llama-quantize then runs as if no imatrix was given
+    const p = im.provenance;
+    return { data, provenance: { file: path, dataset: p.datasets[0], entries: data.size, chunks: p.chunkCount } };
+  } finally {
+    await src.close();
+  }
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function register(program: Command): void {
+  program
+    .command('quantize')
+    .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
+    .argument('<input>', 'model to read (.gguf, or .onnx)')
+    .argument('[output]', 'file to write (not needed with --dry-run)')
+    .requiredOption('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
+    .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
+    .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', collect, [])
+    .option('--output-tensor-type <TYPE>', 'ggml type for output.weight')
+    .option('--token-embedding-type <TYPE>', 'ggml type for token_embd.weight')
+    .option('--leave-output-tensor', 'leave output.weight as it is')
+    .option('--allow-requantize', 'allow quantizing tensors that are already quantized')
+    .option('--imatrix <FILE>', 'importance matrix (llama-imatrix .gguf or legacy .dat)')
+    .option('--include-weights <NAME>', 'use the imatrix only for tensors whose name contains NAME (repeatable)', collect, [])
+    .option('--exclude-weights <NAME>', 'do not use the imatrix for tensors whose name contains NAME (repeatable)', collect, [])
+    .option('--dry-run', 'print the per-tensor plan with reasons and the predicted size; write nothing')
+    .option('--threads <N>', `worker threads (default: all ${defaultThreads()} cores)`)
+    .option('--allow-nonfinite', 'quantize even when the input holds NaN or infinite values')
+    .option('--json', 'print a JSON summary on stdout')
+    .option('--per-channel', 'onnx int8: one scale per output channel')
+    .option('--symmetric', 'onnx int8: symmetric weights')
+    .option('--asymmetric', 'onnx q4: zero points per block')
+    .option('--reduce-range', 'onnx int8: 7-bit weights')
+    .option('--block-size <n>', 'onnx q4: 16, 32, 64 or 128')
+    .option('--accuracy-level <n>', 'onnx q4: MatMulNBits accuracy_level')
+    .option('--external-data', 'onnx: weights in a side file')
+    .action(async (input: string, output: string | undefined, o: CliOpts) => {
+      if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
+      if (input.toLowerCase().endsWith('.onnx')) {
+        const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type));
+        process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
+        return;
+      }
+      await runGguf(input, output, o);
+    });
+}
+
+async function runGguf(input: string, output: string | undefined, o: CliOpts): Promise<void> {
+  if (o.includeWeights.length && o.excludeWeights.length) throw new LowbitError('--include-weights and --exclude-weights cannot be used together');
+  let threads: number | undefined;
+  if (o.threads !== undefined) {
+    threads = Number(o.threads);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`);
+  }
+  const opts: QuantizeOptions = {
+    fileType: parseFileType(o.type),
+    pure: !!o.pure,
+    tensorTypes: o.tensorType.map(parseTensorType),
+    outputTensorType: o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
+    tokenEmbeddingType: o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
+    leaveOutputTensor: !!o.leaveOutputTensor,
+    allowRequantize: !!o.allowRequantize,
+    allowNonfinite: !!o.allowNonfinite,
+    imatrix: o.imatrix ? await loadImatrix(o.imatrix, o.includeWeights, o.excludeWeights) : undefined,
+    threads,
+  };
+
+  if (o.dryRun) {
+    const src = await FileSource.open(input);
+    let plan: QuantPlan, predicted: number, problem: string | undefined;
+    try {
+      const prep = await prepareQuantize(src, opts);
+      plan = prep.plan;
+      predicted = await predictOutputBytes(prep.file, plan, opts);
+      try { checkRunnable(prep.file, plan, opts); } catch (e) { if (e instanceof LowbitError) problem = e.message; else throw e; }
+    } finally { await src.close(); }
+    if (o.json) {
+      process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
+      return;
+    }
+    const rows = plan.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, typeName(t.srcType), typeName(t.dstType), fmtBytes(t.srcBytes), fmtBytes(t.dstBytes), t.reason]);
+    const out = [table(['tensor', 'shape', 'from', 'to', 'size', 'new size', 'why'], rows), ''];
+    out.push(`${plan.tensors.length} tensors, ${fmtBytes(plan.srcBytes)} of tensor data -> ${fmtBytes(plan.dstBytes)} (${fmtNum(bpw(plan), 4)} bits per weight)`);
+    out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}${plan.nFallback ? `; ${plan.nFallback} tensor(s) needed a fallback type` : ''}`);
+    if (problem) out.push(`note: a real run would stop: ${problem}`);
+    process.stdout.write(out.join('\n') + '\n');
+    return;
+  }
+
+  const showBar = !o.json && process.stderr.isTTY;
+  const bar = showBar ? new SingleBar({ format: 'quantizing [{bar}] {percentage}% {tensor}', hideCursor: true, stream: process.stderr }, Presets.shades_classic) : null;
+  let started = false;
+  let summary: QuantizeSummary;
+  try {
+    summary = await quantizeGgufFile(input, output!, {
+      ...opts,
+      onProgress: bar ? (done, total, tensor) => {
+        if (!started) { bar.start(total, 0, { tensor }); started = true; }
+        bar.update(done, { tensor });
+      } : undefined,
+    });
+  } finally {
+    if (started) bar!.stop();
+  }
+  if (o.json) {
+    const { plan, ...rest } = summary;
+    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), ...rest }, null, 2) + '\n');
+    return;
+  }
+  const s = summary;
+  process.stdout.write([
+    `wrote ${output} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''})`,
+    `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
+  ].join('\n') + '\n');
+}
+
+function bpw(plan: QuantPlan): number {
+  return plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0;
+}
+
+function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions) {
+  return {
+    input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id,
+    imatrix: opts.imatrix ? { ...opts.imatrix.provenance } : null,
+    tensorBytesIn: plan.srcBytes, tensorBytesOut: plan.dstBytes, nElements: plan.nElements, fallbacks: plan.nFallback,
+    tensors: plan.tensors.map((t) => ({
+      name: t.name, shape: t.shape, from: typeName(t.srcType), to: typeName(t.dstType), converted: t.convert,
+      kind: t.kind, reason: t.reason, bytesIn: t.srcBytes, bytesOut: t.dstBytes,
+    })),
+  };
+}
