@@ -18,25 +18,25 @@ const fround = Math.fround;
 export const IQ4NL_VALUES: Int8Array = Int8Array.of(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
 const VF = Float64Array.from(IQ4NL_VALUES);
 
-// MU[f + 127], for an integer f in [-127, 112]: the first level index whose value exceeds f.
-// The levels are integers, so for a float x that is the first level above x: exactly where
-// best_index_int8's bisection ends.
-const MU = (() => {
-  const t = new Uint8Array(240);
-  for (let f = -127; f <= 112; f++) {
-    let mu = 0;
-    while (VF[mu]! <= f) mu++;
-    t[f + 127] = mu;
+// best_index_int8 returns the upper level when fround(x - lo) < fround(hi - x) fails. Near every
+// midpoint of two neighbouring levels both differences are exact in float32 (|x| ≥ 4.5 there, the
+// half-gap ≤ 12 fits its precision), and rounding is monotone, so the answer is exactly the count
+// of midpoints ≤ x. The midpoints are multiples of 0.5: NMID[floor(2x) + 256] is that count.
+const NMID = (() => {
+  const t = new Uint8Array(512);
+  for (let f = -256; f < 256; f++) {
+    let c = 0;
+    for (let i = 0; i < 15; i++) if (VF[i]! + VF[i + 1]! <= f) c++;
+    t[f + 256] = c;
   }
   return t;
 })();
 
-/** best_index_int8(16, kvalues_iq4nl, x): nearest level index, ties to the upper level, in float32. */
+/** best_index_int8(16, kvalues_iq4nl, x) for a float32 x: nearest level index, ties upward. */
 export function bestIndexIq4(x: number): number {
   if (x <= -127) return 0;
   if (!(x < 113)) return 15; // also NaN, where C's bisection runs to the top
-  const mu = MU[Math.floor(x) + 127]!;
-  return fround(x - VF[mu - 1]!) < fround(VF[mu]! - x) ? mu - 1 : mu;
+  return NMID[Math.floor(2 * x) + 256]!;
 }
 
 const W = new Float64Array(32); // per-value weights of the current 32-block (float32 values)
@@ -77,13 +77,7 @@ function blockScale(x: Float32Array, off: number, ntry: number, lOut: Uint8Array
       const xj = x[off + j]!;
       // bestIndexIq4 inlined by hand: this loop is where IQ4 quantization spends its time
       const al = fround(id * xj);
-      let l: number;
-      if (al <= -127) l = 0;
-      else if (!(al < 113)) l = 15;
-      else {
-        const mu = MU[Math.floor(al) + 127]!;
-        l = fround(al - VF[mu - 1]!) < fround(VF[mu]! - al) ? mu - 1 : mu;
-      }
+      const l = al <= -127 ? 0 : !(al < 113) ? 15 : NMID[Math.floor(2 * al) + 256]!;
       const q = VF[l]!;
       const wq = fround(W[j]! * q);
       sumqx = fround(sumqx + fround(wq * xj));
