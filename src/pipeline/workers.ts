@@ -16,7 +16,9 @@ const WORKER_URL = new URL(FROM_SOURCE ? './workers-thread.ts' : './workers-thre
 
 function startWorker(): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER_URL);
-  const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  // resolved here, from this module, so the worker finds tsx whatever the working directory
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
   return new Worker(boot, { eval: true });
 }
 
