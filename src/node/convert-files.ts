@@ -1,33 +1,40 @@
 // Node glue for `lowbit convert`: opens the input files, runs a converter, and writes the GGUF
-// through a temp file renamed into place, so a failed run never leaves a half-written output.
-import { open, rename, rm, readFile, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+// through an atomic output (temp file renamed into place), so a failed run leaves no partial file.
+import { rm, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { withAtomicOutput } from '../pipeline/atomic-output.js';
+import { quantizeGgufFile } from '../pipeline/quantize-file.js';
+import { parseFileType } from '../plan/file-types.js';
 import { LowbitError, FileFormatError } from '../errors.js';
 import { parseHfConfig } from '../convert/hf/config.js';
 import { buildHfVocab } from '../convert/hf/tokenizer.js';
 import { convertHf } from '../convert/hf/convert.js';
 import { openSafetensorsDir } from './safetensors-files.js';
-import { FileSource, FileSink } from './file-io.js';
+import { FileSource } from './file-io.js';
 import { readLlama2cCheckpoint, readLlama2cTokenizer } from '../io/llama2c.js';
 import { convertLlama2c } from '../convert/llama2c.js';
 import { byteVocab, vocabFromLlama2cTokenizer } from '../convert/llama2c-vocab.js';
-import { writeConvertedGguf, type WriteProgress } from '../convert/write-gguf.js';
+import { writeConvertedGguf, FLOAT_OUT_TYPES, type WriteProgress } from '../convert/write-gguf.js';
 import type { ConvertedModel, StoreType } from '../convert/model.js';
-import type { ByteSink } from '../io/source.js';
 
-/** Writes to `<out>.tmp-<pid>` and renames it to `out` on success; removes it on failure. */
-export async function withAtomicOutput(out: string, write: (sink: ByteSink) => Promise<void>): Promise<void> {
-  const tmp = `${out}.tmp-${process.pid}-${Date.now()}`;
-  const fh = await open(tmp, 'wx');
+/**
+ * Writes a converted model to `outPath` through an atomic output (temp + rename). Float types are
+ * written directly; any other llama.cpp file type (Q8_0, Q4_K_M, ...) goes through an F32 GGUF in a
+ * temp file next to the output and then the quantize pipeline, exactly like convert → llama-quantize.
+ */
+export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress): Promise<void> {
+  const up = type.toUpperCase();
+  if ((FLOAT_OUT_TYPES as readonly string[]).includes(up)) {
+    await withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress), { inputs });
+    return;
+  }
+  const fileType = parseFileType(type);
+  const tmp = join(dirname(resolve(outPath)), `.${basename(outPath)}.lowbit-f32-${process.pid}-${Date.now()}.gguf`);
   try {
-    await write(new FileSink(fh));
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, out);
-  } catch (e) {
-    await fh.close().catch(() => {});
+    await withAtomicOutput(tmp, (out) => writeConvertedGguf(out.sink, model, 'F32', progress), { inputs });
+    await quantizeGgufFile(tmp, outPath, { fileType });
+  } finally {
     await rm(tmp, { force: true });
-    throw e;
   }
 }
 
@@ -37,7 +44,7 @@ export interface ConvertSummary {
   tokenizer: string;
 }
 
-export async function convertLlama2cFiles(modelPath: string, tokenizerPath: string | undefined, outPath: string, outType: StoreType, progress?: WriteProgress): Promise<ConvertSummary> {
+export async function convertLlama2cFiles(modelPath: string, tokenizerPath: string | undefined, outPath: string, outType: string, progress?: WriteProgress): Promise<ConvertSummary> {
   const src = await FileSource.open(modelPath);
   try {
     const ckpt = await readLlama2cCheckpoint(src);
@@ -48,7 +55,7 @@ export async function convertLlama2cFiles(modelPath: string, tokenizerPath: stri
     } else vocab = byteVocab(ckpt.config.vocabSize);
     const name = basename(modelPath).replace(/\.bin$/, '');
     const model: ConvertedModel = convertLlama2c(src, ckpt, vocab, { name });
-    await withAtomicOutput(outPath, (sink) => writeConvertedGguf(sink, model, outType, progress));
+    await writeConvertedFile(model, outPath, outType, [modelPath, ...(tokenizerPath ? [tokenizerPath] : [])], progress);
     return { tensors: model.tensors.length, vocab: vocab.tokens.length, tokenizer: tokenizerPath ? 'llama2.c tokenizer.bin' : 'byte-level stand-in (no --tokenizer)' };
   } finally {
     await src.close();
@@ -103,10 +110,10 @@ export async function openHfModelDir(dir: string, opts: HfConvertFileOptions = {
   }
 }
 
-export async function convertHfDir(dir: string, outPath: string, outType: StoreType, opts: HfConvertFileOptions = {}, progress?: WriteProgress): Promise<ConvertSummary> {
+export async function convertHfDir(dir: string, outPath: string, outType: string, opts: HfConvertFileOptions = {}, progress?: WriteProgress): Promise<ConvertSummary> {
   const { model, close, vocab, tokenizer } = await openHfModelDir(dir, opts);
   try {
-    await withAtomicOutput(outPath, (sink) => writeConvertedGguf(sink, model, outType, progress));
+    await writeConvertedFile(model, outPath, outType, [], progress);
     return { tensors: model.tensors.length, vocab, tokenizer };
   } finally {
     await close();
