@@ -20,9 +20,13 @@ const LV = new Float32Array(16); // the block's 16 dequantized levels
 // (Sterbenz: neighbouring levels are within a factor of 2), so the nearest level is the number of
 // midpoints (0.5, 1.5, 2.5, 3.5, 5, 7, 10)·d strictly below |x|, ties to the lower level. With
 // u = 2|x|/d the doubled midpoints are integers, so that count is MIDS_BELOW[ceil(u)].
+// Entries 33.. are the same for negative x: indices 9..15, and 0 stays 0.
 const MIDS_BELOW = (() => {
-  const t = new Uint8Array(33);
-  for (let c = 0; c <= 32; c++) for (const m of [1, 3, 5, 7, 10, 14, 20]) if (m < c) t[c] = t[c]! + 1;
+  const t = new Uint8Array(66);
+  for (let c = 0; c <= 32; c++) {
+    for (const m of [1, 3, 5, 7, 10, 14, 20]) if (m < c) t[c] = t[c]! + 1;
+    t[33 + c] = t[c] ? t[c]! + 8 : 0;
+  }
   return t;
 })();
 
@@ -58,10 +62,9 @@ export const mxfp4: BlockCodec = {
         for (let j = 0; j < 16; j++) {
           const v0 = src[x0 + j]!, v1 = src[x0 + 16 + j]!;
           const u0 = Math.abs(v0) * s, u1 = Math.abs(v1) * s;
-          let i0 = u0 < 32 ? MIDS_BELOW[Math.ceil(u0)]! : 0; // NaN → 0, as in C
-          let i1 = u1 < 32 ? MIDS_BELOW[Math.ceil(u1)]! : 0;
-          if (v0 < 0 && i0 > 0) i0 += 8;
-          if (v1 < 0 && i1 > 0) i1 += 8;
+          // NaN → 0, as in C; the sign picks the table half (branch-free: signs are random)
+          const i0 = u0 < 32 ? MIDS_BELOW[Math.ceil(u0) + 33 * Number(v0 < 0)]! : 0;
+          const i1 = u1 < 32 ? MIDS_BELOW[Math.ceil(u1) + 33 * Number(v1 < 0)]! : 0;
           dst[o + 1 + j] = i0 | (i1 << 4);
         }
       } else {

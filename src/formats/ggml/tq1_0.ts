@@ -57,14 +57,19 @@ export function ternaryCodes(x: Float32Array, off: number, d: number, id: number
   if (d < Infinity && id > 0 && id < Infinity) {
     // |x| ≤ d, so |x·id| stays below 1.5: a threshold compare is all lroundf does here
     const t = halfThreshold(id), mt = -t;
-    for (let j = 0; j < 256; j++) { const v = x[off + j]!; TRITS[j] = v >= t ? 2 : v <= mt ? 0 : 1; }
+    // Number(bool) arithmetic compiles branch-free: random signs would mispredict a ?: chain
+    for (let j = 0; j < 256; j++) { const v = x[off + j]!; TRITS[j] = 1 + Number(v >= t) - Number(v <= mt); }
   } else {
     for (let j = 0; j < 256; j++) TRITS[j] = ternaryCode(x[off + j]!, id) & 0xff;
   }
 }
 
-// 3^n for unpacking
-const POW3 = [1, 3, 9, 27, 81];
+// UNPACK[5·b + n]: trit n (from the top) of packed byte b, as ggml reads it: ((b·3^n mod 256)·3) >> 8
+const UNPACK = (() => {
+  const t = new Uint8Array(256 * 5);
+  for (let b = 0; b < 256; b++) for (let n = 0, p = 1; n < 5; n++, p *= 3) t[5 * b + n] = (((b * p) & 0xff) * 3) >> 8;
+  return t;
+})();
 /** Module scratch: a block's three dequantized values, -d, 0·d, d. */
 export const LV3 = new Float32Array(3);
 
@@ -116,18 +121,18 @@ export const tq1_0: BlockCodec = {
       const o = i * 54;
       const d = fp16Table[src[o + 52]! | (src[o + 53]! << 8)]!;
       LV3[0] = fround(-1 * d); LV3[1] = fround(0 * d); LV3[2] = d; // 0·d is -0 or NaN for some d
-      let y = i * 256;
-      for (let n5 = 0; n5 < 5; n5++) {
-        const p = POW3[n5]!;
-        for (let m = 0; m < 32; m++) dst[y++] = LV3[(((src[o + m]! * p) & 0xff) * 3) >> 8]!;
+      const y = i * 256;
+      for (let m = 0; m < 32; m++) {
+        const u = 5 * src[o + m]!;
+        for (let n5 = 0; n5 < 5; n5++) dst[y + 32 * n5 + m] = LV3[UNPACK[u + n5]!]!;
       }
-      for (let n5 = 0; n5 < 5; n5++) {
-        const p = POW3[n5]!;
-        for (let m = 0; m < 16; m++) dst[y++] = LV3[(((src[o + 32 + m]! * p) & 0xff) * 3) >> 8]!;
+      for (let m = 0; m < 16; m++) {
+        const u = 5 * src[o + 32 + m]!;
+        for (let n5 = 0; n5 < 5; n5++) dst[y + 160 + 16 * n5 + m] = LV3[UNPACK[u + n5]!]!;
       }
-      for (let n4 = 0; n4 < 4; n4++) {
-        const p = POW3[n4]!;
-        for (let j = 0; j < 4; j++) dst[y++] = LV3[(((src[o + 48 + j]! * p) & 0xff) * 3) >> 8]!;
+      for (let j = 0; j < 4; j++) {
+        const u = 5 * src[o + 48 + j]!;
+        for (let n4 = 0; n4 < 4; n4++) dst[y + 240 + 4 * n4 + j] = LV3[UNPACK[u + n4]!]!;
       }
     }
   },

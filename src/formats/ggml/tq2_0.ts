@@ -12,7 +12,7 @@ const fp16Table = fp16Table_;
 const fp32ToFp16 = fp32ToFp16_;
 const ternaryAmax = ternaryAmax_;
 const ternaryCodes = ternaryCodes_;
-const LV3 = new Float32Array(3); // a block's -d, 0·d, d
+const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d, 2d
 
 export const tq2_0: BlockCodec = {
   name: 'TQ2_0',
@@ -45,12 +45,16 @@ export const tq2_0: BlockCodec = {
       const o = i * 66;
       const d = fp16Table[src[o + 64]! | (src[o + 65]! << 8)]!;
       // code 3 (never written by ggml) is 2·d
-      LV3[0] = fround(-1 * d); LV3[1] = fround(0 * d); LV3[2] = d;
-      const v3 = fround(2 * d);
-      let y = i * 256;
-      for (let j = 0; j < 64; j += 32) {
-        for (let l = 0; l < 8; l += 2) {
-          for (let m = 0; m < 32; m++) { const c = (src[o + j + m]! >> l) & 3; dst[y++] = c === 3 ? v3 : LV3[c]!; }
+      LV4[0] = fround(-1 * d); LV4[1] = fround(0 * d); LV4[2] = d; LV4[3] = fround(2 * d);
+      // byte m of each 32-byte half holds values m, m+32, m+64, m+96 of its 128
+      for (let j = 0; j < 2; j++) {
+        const y = i * 256 + 128 * j, q0 = o + 32 * j;
+        for (let m = 0; m < 32; m++) {
+          const b = src[q0 + m]!;
+          dst[y + m] = LV4[b & 3]!;
+          dst[y + m + 32] = LV4[(b >> 2) & 3]!;
+          dst[y + m + 64] = LV4[(b >> 4) & 3]!;
+          dst[y + m + 96] = LV4[b >> 6]!;
         }
       }
     }
