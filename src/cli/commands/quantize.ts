@@ -166,8 +166,8 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     if (started) bar!.stop();
   }
   if (o.json) {
-    const { plan, ...rest } = summary;
-    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), ...rest }, null, 2) + '\n');
+    const { plan, tensors: tensorCount, ...rest } = summary;
+    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), ...rest, tensorCount }, null, 2) + '\n');
     return;
   }
   const s = summary;
