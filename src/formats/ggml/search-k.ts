@@ -102,7 +102,10 @@ export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w
     iscale = fround(fround(fround(rmin + fround(rdelta * is)) + nmax) / fround(max - min));
     let changed = false;
     for (let i = 0; i < n; i++) {
-      let l = nearestInt(fround(iscale * xMin[i]!));
+      // nearest_int inlined: adding 1.5·2^23 in float32 rounds to an integer (ties to even)
+      const p = fround(iscale * xMin[i]!);
+      const t = fround(p + 12582912);
+      let l = t >= 8388608 && t < 16777216 ? (t - 12582912) | 0 : nearestInt(p);
       l = l < 0 ? 0 : l > nmax ? nmax : l;
       if (l !== lAux[i]) {
         lAux[i] = l;
