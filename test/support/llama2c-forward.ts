@@ -3,7 +3,7 @@
 // being shared with the reference.
 import { readFileSync } from 'node:fs';
 
-interface Weights {
+export interface Weights {
   dim: number; hidden: number; nLayers: number; nHeads: number; nKvHeads: number; vocab: number; seqLen: number;
   emb: Float32Array; rmsAtt: Float32Array[]; wq: Float32Array[]; wk: Float32Array[]; wv: Float32Array[]; wo: Float32Array[];
   rmsFfn: Float32Array[]; w1: Float32Array[]; w2: Float32Array[]; w3: Float32Array[]; rmsFinal: Float32Array; wcls: Float32Array;
@@ -46,8 +46,11 @@ function matmul(out: Float64Array, x: Float64Array, w: Float32Array, n: number, 
   }
 }
 
+/** Optional q/k/v biases per layer (llama2.c has none; qwen2-style fixtures add them), in llama2.c row order. */
+export interface Biases { q: Float32Array[]; k: Float32Array[]; v: Float32Array[] }
+
 /** Runs tokens one position at a time (like run.c) and returns the logits after each. */
-export function forwardLlama2c(w: Weights, tokens: number[]): Float64Array[] {
+export function forwardLlama2c(w: Weights, tokens: number[], biases?: Biases): Float64Array[] {
   const { dim, hidden, nHeads, nKvHeads } = w;
   const headSize = dim / nHeads;
   const kvDim = (dim * nKvHeads) / nHeads;
@@ -65,6 +68,10 @@ export function forwardLlama2c(w: Weights, tokens: number[]): Float64Array[] {
       matmul(q, xb, w.wq[l]!, dim, dim);
       matmul(k, xb, w.wk[l]!, dim, kvDim);
       matmul(v, xb, w.wv[l]!, dim, kvDim);
+      if (biases) {
+        for (let i = 0; i < dim; i++) q[i]! += biases.q[l]![i]!;
+        for (let i = 0; i < kvDim; i++) { k[i]! += biases.k[l]![i]!; v[i]! += biases.v[l]![i]!; }
+      }
       // RoPE on adjacent pairs, frequency from the index within the head
       for (let i = 0; i < dim; i += 2) {
         const headDim = i % headSize;
