@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { codecByName } from '../../../src/formats/registry.js';
 import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
-import { quantizeRowIq4NlRef } from '../../../src/formats/ggml/iq4-common.js';
+import { IQ4NL_VALUES, bestIndexIq4, quantizeRowIq4NlRef } from '../../../src/formats/ggml/iq4-common.js';
 import { mxfp4Exponent } from '../../../src/formats/ggml/mxfp4.js';
 import { e8m0ToFp32, e8m0ToFp32Half } from '../../../src/formats/e8m0.js';
 import { loadGolden } from '../../support/golden.js';
@@ -200,6 +200,29 @@ test('IQ4_NL reference path matches the live oracle on rows without all-zero blo
     quantizeRowIq4NlRef(x, out, x.length);
     assertBytes(out, o.quantizeRef(20, x), `iq4_nl ref seed ${seed}`, 18);
   }
+});
+
+test('IQ4 nearest-level table equals a literal port of best_index_int8 (float32 compares)', () => {
+  const val = IQ4NL_VALUES;
+  const f = Math.fround;
+  const literal = (x: number): number => {
+    if (x <= val[0]!) return 0;
+    if (x >= val[15]!) return 15;
+    let ml = 0, mu = 15;
+    while (mu - ml > 1) { const mav = (ml + mu) >> 1; if (x < val[mav]!) mu = mav; else ml = mav; }
+    return f(x - val[mu - 1]!) < f(val[mu]! - x) ? mu - 1 : mu;
+  };
+  const F = new Float32Array(1);
+  const U = new Uint32Array(F.buffer);
+  const check = (bits: number) => {
+    U[0] = bits >>> 0;
+    const x = F[0]!;
+    if (bestIndexIq4(x) !== literal(x)) assert.fail(`best index of ${x}: ${bestIndexIq4(x)}, best_index_int8 ${literal(x)}`);
+  };
+  const centres = [0, 1e-30];
+  for (let i = 0; i < 16; i++) centres.push(val[i]!, i < 15 ? (val[i]! + val[i + 1]!) / 2 : 0);
+  for (const c of centres) for (const s of [c, -c]) { F[0] = s; const b = U[0]!; for (let k = -2000; k <= 2000; k++) check(b + k); }
+  for (let b = 0; b < 0x100000000; b += 4099) check(b); // every exponent, both signs, NaN and Inf
 });
 
 test('MXFP4 scale exponent matches ggml at every binade edge, denormals included', () => {
