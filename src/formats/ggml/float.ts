@@ -2,6 +2,7 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16BitsTable, fp32BitsToBf16, fp32BitsToFp16 } from '../half.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 
 function u16view(b: Uint8Array, n: number): Uint16Array | null {
   return b.byteOffset % 2 === 0 ? new Uint16Array(b.buffer, b.byteOffset, n) : null;
@@ -47,9 +48,11 @@ export const f16: BlockCodec = {
   usesImatrix: false,
   layout: '16-bit IEEE half float per weight (1 sign, 5 exponent, 10 mantissa bits), no blocks.',
   quantize(src, dst, nRows, nPerRow) {
-    toF16(src, dst, nRows * nPerRow);
+    const n = nRows * nPerRow;
+    if (!wasmBlocks('f32_to_f16', src, dst, n, 4, 2)) toF16(src, dst, n);
   },
   dequantize(src, dst, n) {
+    if (wasmBlocks('f16_to_f32', src, dst, n, 2, 4)) return;
     // through bit patterns, so NaN payloads survive exactly as in ggml
     const y = new Uint32Array(dst.buffer, dst.byteOffset, n);
     const v = u16view(src, n);
@@ -64,9 +67,11 @@ export const bf16: BlockCodec = {
   usesImatrix: false,
   layout: '16-bit brain float per weight (the top half of a float32: 8 exponent, 7 mantissa bits), no blocks.',
   quantize(src, dst, nRows, nPerRow) {
-    toBf16(src, dst, nRows * nPerRow);
+    const n = nRows * nPerRow;
+    if (!wasmBlocks('f32_to_bf16', src, dst, n, 4, 2)) toBf16(src, dst, n);
   },
   dequantize(src, dst, n) {
+    if (wasmBlocks('bf16_to_f32', src, dst, n, 2, 4)) return;
     // a bf16 is the top half of a float32: shift into place
     const y = new Uint32Array(dst.buffer, dst.byteOffset, n);
     const v = u16view(src, n);

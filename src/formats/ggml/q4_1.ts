@@ -5,6 +5,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
 import { blockMinMax, blockWeights, checkDequantizeArgs, checkQuantizeArgs, rowSigma2, storeFp16 } from './legacy-block.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 import { makeQkx3Quants } from './search.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
@@ -62,7 +63,8 @@ export const q4_1: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantizeArgs('Q4_1', TYPE_SIZE, src, dst, nRows, nPerRow, imatrix);
     if (!imatrix) {
-      quantizeRef(src, dst, nRows * nPerRow);
+      const n = nRows * nPerRow;
+      if (!wasmBlocks('q4_1_quant', src, dst, n / QK, QK * 4, TYPE_SIZE)) quantizeRef(src, dst, n);
       return;
     }
     const rowBytes = (nPerRow / QK) * TYPE_SIZE;
@@ -70,6 +72,7 @@ export const q4_1: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantizeArgs('Q4_1', TYPE_SIZE, src, dst, n);
+    if (wasmBlocks('q4_1_dequant', src, dst, n / QK, TYPE_SIZE, QK * 4)) return;
     for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
       const m = fp16Table[src[o + 2]! | (src[o + 3]! << 8)]!;

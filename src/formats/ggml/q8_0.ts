@@ -4,6 +4,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
 import { blockAmax, checkDequantizeArgs, checkQuantizeArgs, storeFp16 } from './legacy-block.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 34;
@@ -36,10 +37,12 @@ export const q8_0: BlockCodec = {
   layout: '32 weights per 34-byte block: an FP16 scale d, then 32 signed bytes q; weight = q·d.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantizeArgs('Q8_0', TYPE_SIZE, src, dst, nRows, nPerRow, imatrix);
-    quantizeRef(src, dst, nRows * nPerRow);
+    const n = nRows * nPerRow;
+    if (!wasmBlocks('q8_0_quant', src, dst, n / QK, QK * 4, TYPE_SIZE)) quantizeRef(src, dst, n);
   },
   dequantize(src, dst, n) {
     checkDequantizeArgs('Q8_0', TYPE_SIZE, src, dst, n);
+    if (wasmBlocks('q8_0_dequant', src, dst, n / QK, TYPE_SIZE, QK * 4)) return;
     for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
       for (let j = 0; j < QK; j++) dst[i + j] = ((src[o + 2 + j]! << 24) >> 24) * d;

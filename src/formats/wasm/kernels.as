@@ -1,0 +1,12 @@
+// Entry of the WebAssembly kernels (AssemblyScript). scripts/build-wasm.mjs compiles this into
+// kernels.wasm.ts; kernels.ts loads it. The TypeScript codecs in ../ggml stay the reference.
+export { f32_to_f16, f32_to_bf16, f16_to_f32, bf16_to_f32 } from './float';
+export {
+  q8_0_quant, q4_0_quant, q4_1_quant, q5_0_quant, q5_1_quant,
+  q8_0_dequant, q4_0_dequant, q4_1_dequant, q5_0_dequant, q5_1_dequant,
+} from './legacy';
+
+/** First free byte after the module's static data: where the JS side puts its buffers. */
+export function heapBase(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,95 @@
+// Loads the WebAssembly SIMD kernels (kernels.wasm.ts, built from the .as sources beside it by
+// scripts/build-wasm.mjs) synchronously on first use, in Node and the browser alike. Codecs call
+// wasmBlocks() and fall back to their TypeScript reference when it returns false: WebAssembly or
+// SIMD missing, compilation refused (e.g. a CSP without wasm-unsafe-eval), or kernels switched
+// off with setWasmKernels(false) (tests run both paths against ggml).
+import { KERNELS_WASM_BASE64 } from './kernels.wasm.js';
+
+/** kernel(srcPtr, dstPtr, count): count blocks (or values, for the float conversions). */
+type Kernel = (src: number, dst: number, count: number) => void;
+
+export type KernelName =
+  | 'f32_to_f16' | 'f32_to_bf16' | 'f16_to_f32' | 'bf16_to_f32'
+  | 'q8_0_quant' | 'q4_0_quant' | 'q4_1_quant' | 'q5_0_quant' | 'q5_1_quant'
+  | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant';
+
+interface Loaded {
+  exports: Record<string, unknown>;
+  memory: WebAssembly.Memory;
+  base: number;
+}
+
+// Input and output are staged through two 64 KiB windows: small enough to stay in L2 between the
+// copy in, the kernel and the copy out.
+const WINDOW = 1 << 16;
+
+let enabled = true;
+let loaded: Loaded | null | undefined;
+
+/** Turns the WebAssembly kernels on or off (off: every codec runs its TypeScript reference). */
+export function setWasmKernels(on: boolean): void {
+  enabled = on;
+}
+
+/** True when codecs will use the WebAssembly kernels. */
+export function wasmKernelsActive(): boolean {
+  return enabled && load() !== null;
+}
+
+function decodeBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function load(): Loaded | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  try {
+    if (typeof WebAssembly !== 'object') return null;
+    const mod = new WebAssembly.Module(decodeBase64(KERNELS_WASM_BASE64));
+    const inst = new WebAssembly.Instance(mod, {});
+    const exports = inst.exports as Record<string, unknown>;
+    const memory = exports.memory as WebAssembly.Memory;
+    const base = ((exports.heapBase as () => number)() + 15) & ~15;
+    const need = base + 2 * WINDOW;
+    const have = memory.buffer.byteLength;
+    if (need > have) memory.grow(Math.ceil((need - have) / 65536));
+    loaded = { exports, memory, base };
+  } catch {
+    loaded = null; // no WebAssembly SIMD here: the TypeScript path serves
+  }
+  return loaded;
+}
+
+function bytesOf(v: ArrayBufferView, n: number): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, n);
+}
+
+/**
+ * Runs kernel `name` over `count` units (blocks, or values for float conversions) of inBytes
+ * each from src into outBytes each in dst. Returns false, doing nothing, when the kernels are
+ * off or unavailable. Shapes must have been checked by the caller.
+ */
+export function wasmBlocks(
+  name: KernelName, src: ArrayBufferView, dst: ArrayBufferView, count: number, inBytes: number, outBytes: number,
+): boolean {
+  if (!enabled) return false;
+  const k = load();
+  if (!k) return false;
+  const kernel = k.exports[name] as Kernel;
+  const s = bytesOf(src, count * inBytes);
+  const d = bytesOf(dst, count * outBytes);
+  const per = Math.max(1, Math.floor(WINDOW / Math.max(inBytes, outBytes)));
+  const inPtr = k.base;
+  const outPtr = k.base + WINDOW;
+  const heap = new Uint8Array(k.memory.buffer);
+  for (let i = 0; i < count; i += per) {
+    const m = Math.min(per, count - i);
+    heap.set(s.subarray(i * inBytes, (i + m) * inBytes), inPtr);
+    kernel(inPtr, outPtr, m);
+    d.set(heap.subarray(outPtr, outPtr + m * outBytes), i * outBytes);
+  }
+  return true;
+}
