@@ -117,10 +117,12 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
       for (let shift = 0; shift < 8; shift += 2) {
         let s = src[is++]!;
         let dl = fround(d * (s & 0xf)), ml = fround(min * (s >> 4));
-        for (let l = 0; l < 16; l++) dst[y + l] = fround(dl * ((src[q + l]! >> shift) & 3)) - ml;
+        const a0 = fround(dl * 0) - ml, a1 = fround(dl) - ml, a2 = fround(dl * 2) - ml, a3 = fround(dl * 3) - ml;
+        for (let l = 0; l < 16; l++) { const k = (src[q + l]! >> shift) & 3; dst[y + l] = k < 2 ? (k ? a1 : a0) : k === 2 ? a2 : a3; }
         s = src[is++]!;
         dl = fround(d * (s & 0xf)); ml = fround(min * (s >> 4));
-        for (let l = 0; l < 16; l++) dst[y + 16 + l] = fround(dl * ((src[q + 16 + l]! >> shift) & 3)) - ml;
+        const b0 = fround(dl * 0) - ml, b1 = fround(dl) - ml, b2 = fround(dl * 2) - ml, b3 = fround(dl * 3) - ml;
+        for (let l = 0; l < 16; l++) { const k = (src[q + 16 + l]! >> shift) & 3; dst[y + 16 + l] = k < 2 ? (k ? b1 : b0) : k === 2 ? b2 : b3; }
         y += 32;
       }
       q += 32;

@@ -18,6 +18,7 @@ const weights = new Float32Array(16);
 const sw = new Float32Array(16);
 const ls = new Int8Array(16);
 const sc6 = new Int8Array(16);
+const lut = new Float32Array(16);
 
 /**
  * The 12 scale bytes at s: scale j (6 bits, stored +32) has its low nibble in byte j (j < 8) or
@@ -125,10 +126,15 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
     let m = 1, is = 0;
     for (let n0 = 0; n0 < QK_K; n0 += 128) {
       for (let shift = 0; shift < 8; shift += 2) {
+        // lut[k] = dl·(k - 4) for the 3-bit code k = low 2 bits | high bit << 2
         let dl = fround(dAll * sc6[is++]!);
-        for (let l = 0; l < 16; l++) dst[y + l] = dl * (((src[q + l]! >> shift) & 3) - (src[hm + l]! & m ? 0 : 4));
+        for (let k = 0; k < 8; k++) lut[k] = dl * (k - 4);
         dl = fround(dAll * sc6[is++]!);
-        for (let l = 0; l < 16; l++) dst[y + 16 + l] = dl * (((src[q + 16 + l]! >> shift) & 3) - (src[hm + 16 + l]! & m ? 0 : 4));
+        for (let k = 0; k < 8; k++) lut[8 + k] = dl * (k - 4);
+        for (let l = 0; l < 16; l++) {
+          dst[y + l] = lut[((src[q + l]! >> shift) & 3) | (src[hm + l]! & m ? 4 : 0)]!;
+          dst[y + 16 + l] = lut[8 + (((src[q + 16 + l]! >> shift) & 3) | (src[hm + 16 + l]! & m ? 4 : 0))]!;
+        }
         y += 32;
         m <<= 1;
       }

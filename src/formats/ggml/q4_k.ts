@@ -25,6 +25,7 @@ const ls = new Uint8Array(8);
 const lm = new Uint8Array(8);
 const sc = new Uint8Array(8);
 const mm = new Uint8Array(8);
+const lut = new Float32Array(32);
 
 /** Re-rounds every weight against the final fp16 scales/mins and packs the nibbles. */
 function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
@@ -112,10 +113,15 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
     let y = b * QK_K;
     let q = o + 16;
     for (let is = 0; is < 8; is += 2) {
+      // the 16 possible outputs of each sub-block, d·sc·q - dmin·m rounded as ggml does
       const d1 = fround(d * sc[is]!), m1 = fround(min * mm[is]!);
       const d2 = fround(d * sc[is + 1]!), m2 = fround(min * mm[is + 1]!);
-      for (let l = 0; l < 32; l++) dst[y + l] = fround(d1 * (src[q + l]! & 0xf)) - m1;
-      for (let l = 0; l < 32; l++) dst[y + 32 + l] = fround(d2 * (src[q + l]! >> 4)) - m2;
+      for (let k = 0; k < 16; k++) { lut[k] = fround(d1 * k) - m1; lut[16 + k] = fround(d2 * k) - m2; }
+      for (let l = 0; l < 32; l++) {
+        const v = src[q + l]!;
+        dst[y + l] = lut[v & 0xf]!;
+        dst[y + 32 + l] = lut[16 + (v >> 4)]!;
+      }
       y += 64;
       q += 32;
     }

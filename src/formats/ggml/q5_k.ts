@@ -25,6 +25,7 @@ const ls = new Uint8Array(8);
 const lm = new Uint8Array(8);
 const sc = new Uint8Array(8);
 const mm = new Uint8Array(8);
+const lut = new Float32Array(64);
 
 /** Re-rounds every weight against the final fp16 scales/mins and packs the nibbles. */
 function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
@@ -132,10 +133,15 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
     let ql = o + 48;
     let u1 = 1, u2 = 2;
     for (let is = 0; is < 8; is += 2) {
+      // the 32 possible outputs of each sub-block, d·sc·q - dmin·m rounded as ggml does
       const d1 = fround(d * sc[is]!), m1 = fround(min * mm[is]!);
       const d2 = fround(d * sc[is + 1]!), m2 = fround(min * mm[is + 1]!);
-      for (let l = 0; l < 32; l++) dst[y + l] = fround(d1 * ((src[ql + l]! & 0xf) + (src[qh + l]! & u1 ? 16 : 0))) - m1;
-      for (let l = 0; l < 32; l++) dst[y + 32 + l] = fround(d2 * ((src[ql + l]! >> 4) + (src[qh + l]! & u2 ? 16 : 0))) - m2;
+      for (let k = 0; k < 32; k++) { lut[k] = fround(d1 * k) - m1; lut[32 + k] = fround(d2 * k) - m2; }
+      for (let l = 0; l < 32; l++) {
+        const v = src[ql + l]!, h = src[qh + l]!;
+        dst[y + l] = lut[(v & 0xf) | (h & u1 ? 16 : 0)]!;
+        dst[y + 32 + l] = lut[32 + ((v >> 4) | (h & u2 ? 16 : 0))]!;
+      }
       y += 64;
       ql += 32;
       u1 <<= 2; u2 <<= 2;
