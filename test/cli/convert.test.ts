@@ -1,0 +1,72 @@
+// `lowbit convert llama2c|hf` as a user runs it: outputs load in llama.cpp, quantized types go
+// through the pipeline, errors are one line with exit code 1 and leave no output behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../support/cli.js';
+import { FileSource } from '../../src/node/file-io.js';
+import { readGgufHeader } from '../../src/io/gguf/reader.js';
+import { metaInt } from '../../src/io/gguf/metadata.js';
+import { GGML_TYPE } from '../../src/formats/ggml-types.js';
+import { cpuLlama } from '../support/llama-logprobs.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lowbit-cli-conv-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function header(path: string) {
+  const src = await FileSource.open(path);
+  try { return await readGgufHeader(src); } finally { await src.close(); }
+}
+
+test('convert llama2c --type Q8_0: quantized through the pipeline, and llama.cpp generates with it', async () => {
+  const out = join(dir, 'stories-q8.gguf');
+  const r = runCli(['convert', 'llama2c', 'fixtures/stories260K.bin', out, '--type', 'q8_0']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /47 tensors, 512 tokens/);
+  const g = await header(out);
+  assert.equal(metaInt(g.metadata, 'general.file_type'), 7);
+  assert.equal(g.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!.type.id, GGML_TYPE.Q8_0);
+  assert.equal(g.tensors.find((t) => t.name === 'blk.0.attn_norm.weight')!.type.id, GGML_TYPE.F32);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('lowbit')), [], 'no temp files left');
+  const model = await (await cpuLlama()).loadModel({ modelPath: out });
+  try {
+    const ctx = await model.createContext({ contextSize: 32 });
+    const seq = ctx.getSequence();
+    const got: number[] = [];
+    for await (const t of seq.evaluate([1, 403], { temperature: 0 })) { got.push(t); if (got.length === 5) break; }
+    assert.equal(got.length, 5);
+    await ctx.dispose();
+  } finally { await model.dispose(); }
+});
+
+test('convert hf --type F16 writes F16 matrices and F32 norms', async () => {
+  const out = join(dir, 'hf-f16.gguf');
+  const r = runCli(['convert', 'hf', 'test/fixtures/hf-stories260K', out, '--type', 'F16']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /tokenizer\.json \(llama, pre default\)/);
+  const g = await header(out);
+  assert.equal(metaInt(g.metadata, 'general.file_type'), 1);
+  assert.equal(g.tensors.find((t) => t.name === 'token_embd.weight')!.type.id, GGML_TYPE.F16);
+  assert.equal(g.tensors.find((t) => t.name === 'output_norm.weight')!.type.id, GGML_TYPE.F32);
+});
+
+test('convert errors: one line, exit 1, nothing written', () => {
+  const out = join(dir, 'bad.gguf');
+  const truncated = join(dir, 'trunc.bin');
+  writeFileSync(truncated, new Uint8Array(100));
+  for (const [args, re] of [
+    [['convert', 'llama2c', truncated, out], /^lowbit: .*trunc\.bin: /],
+    [['convert', 'llama2c', 'fixtures/stories260K.bin', out, '--type', 'Q9'], /^lowbit: unknown file type 'Q9'/],
+    [['convert', 'llama2c', 'fixtures/stories260K.bin', out, '--tokenizer', 'test/fixtures/hf-stories260K/config.json'], /^lowbit: .*config\.json: /],
+    [['convert', 'hf', 'fixtures', out], /^lowbit: the model directory needs config\.json/],
+    [['convert', 'llama2c', join(dir, 'missing.bin'), out], /^lowbit: ENOENT|^lowbit: .*no such file/],
+  ] as [string[], RegExp][]) {
+    const r = runCli(args);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(existsSync(out), false);
+  }
+});
