@@ -78,3 +78,34 @@ test('the aidreams tokenizer (shared data, not committed) reads 512 tokens', { s
   assert.equal(tok.tokens.length, 512);
   assert.equal(new TextDecoder().decode(tok.tokens[3]!.bytes), '<0x00>');
 });
+
+test('export.py version 1 (fp32, "ak42" header, norms first) reads the same weights as the legacy file', async () => {
+  const bytes = new Uint8Array(readFileSync(STORIES));
+  const legacy = await readLlama2cCheckpoint(new BufferSource(bytes));
+  const c = legacy.config;
+  // build the v1 file: 256-byte header, then tensors in export.py's order
+  const order = ['rms_att', 'rms_ffn', 'rms_final', 'token_embedding', 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'];
+  const parts: Uint8Array[] = [];
+  for (const name of order) {
+    for (const t of legacy.tensors.filter((x) => x.name === name)) parts.push(bytes.subarray(t.offset, t.offset + t.rows * t.cols * 4));
+  }
+  const head = new Uint8Array(256);
+  const dv = new DataView(head.buffer);
+  dv.setUint32(0, 0x616b3432, true);
+  dv.setInt32(4, 1, true);
+  [c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.seqLen].forEach((v, i) => dv.setInt32(8 + i * 4, v, true));
+  dv.setUint8(36, 1);
+  const v1 = new Uint8Array(256 + parts.reduce((a, p) => a + p.length, 0));
+  v1.set(head);
+  let o = 256;
+  for (const p of parts) { v1.set(p, o); o += p.length; }
+  const ck = await readLlama2cCheckpoint(new BufferSource(v1, 'v1.bin'));
+  assert.equal(ck.version, 1);
+  assert.deepEqual(ck.config, c);
+  for (const t of legacy.tensors) {
+    const a = await readLlama2cTensor(new BufferSource(bytes), t);
+    const b = await readLlama2cTensor(new BufferSource(v1), llama2cTensor(ck, t.name, t.layer));
+    assert.deepEqual(b, a, `${t.name} ${t.layer ?? ''}`);
+  }
+  await assert.rejects(readLlama2cCheckpoint(new BufferSource(v1.subarray(0, v1.length - 8), 'v1.bin')), /implies/);
+});
