@@ -3,10 +3,11 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_ } from '../half.js';
-import { LowbitError } from '../../errors.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
 import { IQ4NL_VALUES, quantizeIq4NlBlock as quantizeIq4NlBlock_ } from './iq4-common.js';
 
 const fround = Math.fround;
+const TYPE = ggmlTypeById(GGML_TYPE.IQ4_NL)!;
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
 const quantizeIq4NlBlock = quantizeIq4NlBlock_;
@@ -14,12 +15,11 @@ const VF = Float64Array.from(IQ4NL_VALUES);
 
 export const iq4_nl: BlockCodec = {
   name: 'IQ4_NL',
-  type: ggmlTypeById(GGML_TYPE.IQ4_NL)!,
+  type: TYPE,
   usesImatrix: true,
   layout: 'Blocks of 32 weights: an FP16 scale and 32 4-bit indices into 16 fixed non-linear levels (-127…113), 4.5 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    if (nPerRow % 32 !== 0) throw new LowbitError(`IQ4_NL needs a row length divisible by 32, got ${nPerRow}`);
-    if (imatrix && imatrix.length < nPerRow) throw new LowbitError(`IQ4_NL: imatrix has ${imatrix.length} values, the row has ${nPerRow}`);
+    checkQuantize('IQ4_NL', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 32;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
@@ -28,7 +28,7 @@ export const iq4_nl: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    if (n % 32 !== 0) throw new LowbitError(`IQ4_NL needs a value count divisible by 32, got ${n}`);
+    checkDequantize('IQ4_NL', TYPE, src, dst, n);
     for (let ib = 0; ib < n / 32; ib++) {
       const o = ib * 18, y = ib * 32;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;

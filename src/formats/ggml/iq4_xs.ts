@@ -3,10 +3,11 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_ } from '../half.js';
-import { LowbitError } from '../../errors.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
 import { IQ4NL_VALUES, quantizeIq4XsBlock as quantizeIq4XsBlock_ } from './iq4-common.js';
 
 const fround = Math.fround;
+const TYPE = ggmlTypeById(GGML_TYPE.IQ4_XS)!;
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
 const quantizeIq4XsBlock = quantizeIq4XsBlock_;
@@ -14,12 +15,11 @@ const VF = Float64Array.from(IQ4NL_VALUES);
 
 export const iq4_xs: BlockCodec = {
   name: 'IQ4_XS',
-  type: ggmlTypeById(GGML_TYPE.IQ4_XS)!,
+  type: TYPE,
   usesImatrix: true,
   layout: 'Super-blocks of 256 weights: an FP16 scale, eight 6-bit sub-scales (one per 32 weights) and 4-bit indices into 16 fixed non-linear levels, 4.25 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    if (nPerRow % 256 !== 0) throw new LowbitError(`IQ4_XS needs a row length divisible by 256, got ${nPerRow}`);
-    if (imatrix && imatrix.length < nPerRow) throw new LowbitError(`IQ4_XS: imatrix has ${imatrix.length} values, the row has ${nPerRow}`);
+    checkQuantize('IQ4_XS', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
@@ -28,7 +28,7 @@ export const iq4_xs: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    if (n % 256 !== 0) throw new LowbitError(`IQ4_XS needs a value count divisible by 256, got ${n}`);
+    checkDequantize('IQ4_XS', TYPE, src, dst, n);
     for (let ibl = 0; ibl < n / 256; ibl++) {
       const o = ibl * 136;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;

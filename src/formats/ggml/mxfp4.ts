@@ -3,10 +3,11 @@
 // ignores the imatrix for this format.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { LowbitError } from '../../errors.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
 import { e8m0HalfTable as e8m0HalfTable_ } from '../e8m0.js';
 
 const fround = Math.fround;
+const TYPE = ggmlTypeById(GGML_TYPE.MXFP4)!;
 // imports bound locally: under tsx each use of an import is a getter call
 const e8m0HalfTable = e8m0HalfTable_;
 
@@ -44,11 +45,11 @@ export function mxfp4Exponent(amax: number): number {
 
 export const mxfp4: BlockCodec = {
   name: 'MXFP4',
-  type: ggmlTypeById(GGML_TYPE.MXFP4)!,
+  type: TYPE,
   usesImatrix: false,
   layout: 'Blocks of 32 weights: one shared power-of-two scale byte (E8M0) and 32 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.25 bits per weight.',
-  quantize(src, dst, nRows, nPerRow) {
-    if (nPerRow % 32 !== 0) throw new LowbitError(`MXFP4 needs a row length divisible by 32, got ${nPerRow}`);
+  quantize(src, dst, nRows, nPerRow, imatrix) {
+    checkQuantize('MXFP4', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 32;
     for (let i = 0; i < nb; i++) {
       const x0 = i * 32, o = i * 17;
@@ -74,7 +75,7 @@ export const mxfp4: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    if (n % 32 !== 0) throw new LowbitError(`MXFP4 needs a value count divisible by 32, got ${n}`);
+    checkDequantize('MXFP4', TYPE, src, dst, n);
     for (let i = 0; i < n / 32; i++) {
       const o = i * 17, y = i * 32;
       const d = e8m0HalfTable[src[o]!]!;

@@ -5,9 +5,10 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
-import { LowbitError } from '../../errors.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
 
 const fround = Math.fround;
+const TYPE = ggmlTypeById(GGML_TYPE.TQ1_0)!;
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
 const fp32ToFp16 = fp32ToFp16_;
@@ -80,11 +81,11 @@ function packTrits(q: number): number {
 
 export const tq1_0: BlockCodec = {
   name: 'TQ1_0',
-  type: ggmlTypeById(GGML_TYPE.TQ1_0)!,
+  type: TYPE,
   usesImatrix: false,
   layout: 'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): trits packed 5 per byte (4 in the last 4 bytes), 1.69 bits per weight.',
-  quantize(src, dst, nRows, nPerRow) {
-    if (nPerRow % 256 !== 0) throw new LowbitError(`TQ1_0 needs a row length divisible by 256, got ${nPerRow}`);
+  quantize(src, dst, nRows, nPerRow, imatrix) {
+    checkQuantize('TQ1_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 256;
     for (let i = 0; i < nb; i++) {
       const x = i * 256;
@@ -116,7 +117,7 @@ export const tq1_0: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    if (n % 256 !== 0) throw new LowbitError(`TQ1_0 needs a value count divisible by 256, got ${n}`);
+    checkDequantize('TQ1_0', TYPE, src, dst, n);
     for (let i = 0; i < n / 256; i++) {
       const o = i * 54;
       const d = fp16Table[src[o + 52]! | (src[o + 53]! << 8)]!;

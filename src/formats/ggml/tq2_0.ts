@@ -3,10 +3,11 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
-import { LowbitError } from '../../errors.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
 import { TRITS, ternaryAmax as ternaryAmax_, ternaryCodes as ternaryCodes_ } from './tq1_0.js';
 
 const fround = Math.fround;
+const TYPE = ggmlTypeById(GGML_TYPE.TQ2_0)!;
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
 const fp32ToFp16 = fp32ToFp16_;
@@ -16,11 +17,11 @@ const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d
 
 export const tq2_0: BlockCodec = {
   name: 'TQ2_0',
-  type: ggmlTypeById(GGML_TYPE.TQ2_0)!,
+  type: TYPE,
   usesImatrix: false,
   layout: 'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): 2-bit codes, 4 per byte, 2.06 bits per weight.',
-  quantize(src, dst, nRows, nPerRow) {
-    if (nPerRow % 256 !== 0) throw new LowbitError(`TQ2_0 needs a row length divisible by 256, got ${nPerRow}`);
+  quantize(src, dst, nRows, nPerRow, imatrix) {
+    checkQuantize('TQ2_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 256;
     for (let i = 0; i < nb; i++) {
       const x0 = i * 256, o = i * 66;
@@ -40,7 +41,7 @@ export const tq2_0: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    if (n % 256 !== 0) throw new LowbitError(`TQ2_0 needs a value count divisible by 256, got ${n}`);
+    checkDequantize('TQ2_0', TYPE, src, dst, n);
     for (let i = 0; i < n / 256; i++) {
       const o = i * 66;
       const d = fp16Table[src[o + 64]! | (src[o + 65]! << 8)]!;

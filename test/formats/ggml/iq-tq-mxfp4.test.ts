@@ -163,11 +163,21 @@ for (const name of NAMES) {
     }
   });
 
-  test(`${name}: a row length not divisible by the block size is a LowbitError`, () => {
+  test(`${name}: a row length not divisible by the block size, or short buffers, are a LowbitError`, () => {
     const c = codec(name);
     const bad = c.type.blockSize + 16;
     assert.throws(() => c.quantize(new Float32Array(bad), new Uint8Array(1024), 1, bad, null), LowbitError);
     assert.throws(() => c.dequantize(new Uint8Array(1024), new Float32Array(bad), bad), LowbitError);
+    // sizes that do not add up are refused before anything is written
+    const n = 2 * Math.max(256, c.type.blockSize);
+    const rb = rowBytes(c, n);
+    const dst = new Uint8Array(2 * rb);
+    assert.throws(() => c.quantize(new Float32Array(n), dst, 2, n, null), LowbitError); // src holds 1 row
+    assert.throws(() => c.quantize(new Float32Array(2 * n), dst.subarray(1), 2, n, null), LowbitError);
+    assert.throws(() => c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n - 1)), LowbitError);
+    assert.throws(() => c.dequantize(dst.subarray(1), new Float32Array(2 * n), 2 * n), LowbitError);
+    assert.throws(() => c.dequantize(dst, new Float32Array(2 * n - 1), 2 * n), LowbitError);
+    c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n)); // and the exact sizes are fine
   });
 }
 
