@@ -33,6 +33,8 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
   onProgress?: (done: number, total: number, tensor: string) => void;
   /** limit for float32 scratch (tests use small values to exercise slabbing) */
   slabF32Bytes?: number;
+  /** slabs of fewer elements run on the main thread (tests use 0 to exercise the workers) */
+  parallelMinElements?: number;
 }
 
 export interface QuantizeSummary {
@@ -118,7 +120,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   });
 
   const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
-  const pool = new RowWorkerPool(threads);
+  const pool = new RowWorkerPool(threads, opts.parallelMinElements);
   const slabF32 = opts.slabF32Bytes ?? SLAB_F32_BYTES;
   const total = plan.srcBytes;
   let done = 0;

@@ -22,12 +22,17 @@ function startWorker(): Worker {
   return new Worker(boot, { eval: true });
 }
 
+/** Slabs smaller than this many elements run on the main thread: a worker round trip costs more. */
+export const MIN_SHARED_ELEMENTS = 1 << 16;
+
 export class RowWorkerPool {
   private readonly workers: Worker[] = [];
 
-  constructor(readonly threads: number) {
-    // with one thread, work runs inline on the main thread: no worker to start
-    if (threads > 1) for (let i = 0; i < threads; i++) this.workers.push(startWorker());
+  constructor(readonly threads: number, private readonly minShared = MIN_SHARED_ELEMENTS) {}
+
+  /** Workers start on the first slab big enough to share (with one thread, none ever start). */
+  private ensureWorkers(): void {
+    if (this.threads > 1 && this.workers.length === 0) for (let i = 0; i < this.threads; i++) this.workers.push(startWorker());
   }
 
   /** Buffers for slabs: SharedArrayBuffer-backed when threads > 1. */
@@ -37,7 +42,9 @@ export class RowWorkerPool {
 
   /** Runs a slab split into equal row ranges; resolves with the first failure, if any, in row order. */
   async run(base: Omit<RowJob, 'rowStart' | 'rowEnd'>, nRows: number, buffers: SlabBuffers): Promise<RowJobResult> {
-    if (this.workers.length === 0 || nRows < 2) return runRowJob({ ...base, rowStart: 0, rowEnd: nRows }, buffers);
+    // small slabs are not worth a round trip to the workers (the result is the same either way)
+    if (this.threads < 2 || nRows < 2 || nRows * base.nPerRow < this.minShared) return runRowJob({ ...base, rowStart: 0, rowEnd: nRows }, buffers);
+    this.ensureWorkers();
     const k = Math.min(this.workers.length, nRows);
     const per = Math.ceil(nRows / k);
     const results = await Promise.all(Array.from({ length: k }, (_, i) => {
