@@ -150,7 +150,7 @@ export function mixtureType(qs: RuleState, newType: number, name: string, shape:
       if (is('MXFP4_MOE')) set(T.Q8_0, `${what}: Q8_0 in MXFP4_MOE`);
       else if (falcon || nx % blockSize(t) !== 0) set(T.Q8_0, `${what}: Q8_0 (row ${nx} not a multiple of ${blockSize(t)})`);
       else if (is('IQ2_XXS', 'IQ2_XS', 'IQ3_XXS', 'IQ1_S', 'IQ2_S', 'IQ2_M', 'IQ1_M')) set(T.Q5_K, `${what}: Q5_K in low-bit IQ types`);
-      else if (t !== T.Q8_0) set(T.Q6_K, `${what}: always Q6_K`);
+      else if (t !== T.Q8_0) set(T.Q6_K, `${what}: Q6_K, as llama.cpp keeps the output at 6 bits`);
     }
   } else if (is('MXFP4_MOE')) {
     const bailingExpert = arch === 'bailingmoe3' && (category === 'ffn_up' || category === 'ffn_gate' || category === 'ffn_down');

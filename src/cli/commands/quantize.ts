@@ -141,8 +141,11 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
       process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
       return;
     }
-    const rows = plan.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, typeName(t.srcType), typeName(t.dstType), fmtBytes(t.srcBytes), fmtBytes(t.dstBytes), t.reason]);
-    const out = [table(['tensor', 'shape', 'from', 'to', 'size', 'new size', 'why'], rows), ''];
+    const rows = plan.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, typeName(t.srcType), typeName(t.dstType), fmtBytes(t.srcBytes), fmtBytes(t.dstBytes)]);
+    // the reasons go last, left-aligned (table() right-aligns every column but the first)
+    const lines = table(['tensor', 'shape', 'from', 'to', 'size', 'new size'], rows).split('\n');
+    const why = ['why', '---', ...plan.tensors.map((t) => t.reason)];
+    const out = [lines.map((l, i) => `${l.padEnd(lines[1]!.length)}  ${why[i]}`).join('\n'), ''];
     out.push(`${plan.tensors.length} tensors, ${fmtBytes(plan.srcBytes)} of tensor data -> ${fmtBytes(plan.dstBytes)} (${fmtNum(bpw(plan), 4)} bits per weight)`);
     out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}${plan.nFallback ? `; ${plan.nFallback} tensor(s) needed a fallback type` : ''}`);
     if (problem) out.push(`note: a real run would stop: ${problem}`);
