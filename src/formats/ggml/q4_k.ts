@@ -6,6 +6,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { nearestInt } from './search.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 import { QK_K, checkKDequant, checkKShape, getHalf, makeQkx2, makeQp, packScaleMinK4, putHalf, unpackScaleMinK4 } from './search-k.js';
 
 const fround = Math.fround;
@@ -138,6 +139,7 @@ export const q4_K: BlockCodec = {
     const nbRow = nPerRow / QK_K;
     if (!imatrix) {
       const nb = nRows * nbRow;
+      if (wasmBlocks('q4_K_quant', src, dst, nb, 4 * QK_K, TYPE_SIZE)) return;
       for (let b = 0; b < nb; b++) quantizeBlockRef(src, b * QK_K, dst, b * TYPE_SIZE);
       return;
     }

@@ -11,7 +11,8 @@ type Kernel = (src: number, dst: number, count: number) => void;
 export type KernelName =
   | 'f32_to_f16' | 'f32_to_bf16' | 'f16_to_f32' | 'bf16_to_f32'
   | 'q8_0_quant' | 'q4_0_quant' | 'q4_1_quant' | 'q5_0_quant' | 'q5_1_quant'
-  | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant';
+  | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant'
+  | 'q2_K_quant' | 'q4_K_quant' | 'q5_K_quant';
 
 interface Loaded {
   exports: Record<string, unknown>;
@@ -36,9 +37,9 @@ export function wasmKernelsActive(): boolean {
   return enabled && load() !== null;
 }
 
-function decodeBase64(s: string): Uint8Array {
+function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
   const bin = atob(s);
-  const out = new Uint8Array(bin.length);
+  const out = new Uint8Array(new ArrayBuffer(bin.length));
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
 }

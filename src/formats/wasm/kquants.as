@@ -1,0 +1,273 @@
+// K-quant kernels (AssemblyScript; compiled by scripts/build-wasm.mjs): Q2_K, Q4_K and Q5_K
+// quantize without an imatrix (ggml's quantize_row_q*_K_ref). They mirror the TypeScript codecs in
+// ../ggml (the reference, which also covers the imatrix paths); every f32 op here is one IEEE
+// single-precision op, as in ggml's C, which is why this is far faster than Math.fround chains.
+import { f32ToHalf, halfToF32 } from './common';
+
+// scratch in linear memory (no allocation per block)
+const XS = memory.data(32 * 4);
+const WS = memory.data(32 * 4);
+const XM = memory.data(32 * 4);
+const CWL = memory.data(32 * 4);
+const CWLL = memory.data(32 * 4);
+const CWLX = memory.data(32 * 4);
+const LAUX = memory.data(32);
+const L = memory.data(256);
+const SCALES = memory.data(16 * 4);
+const MINS = memory.data(16 * 4);
+const LS = memory.data(16);
+const LM = memory.data(16);
+
+/** ggml's nearest_int: add 1.5·2^23 in float32, read the low mantissa bits. */
+// @ts-ignore: decorator
+@inline function nearestInt(f: f32): i32 {
+  return (reinterpret<i32>(f + <f32>12582912.0) & 0x7fffff) - 0x400000;
+}
+
+// @ts-ignore: decorator
+@inline function fAt(p: usize, i: i32): f32 { return load<f32>(p + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline function fPut(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
+
+/**
+ * make_qkx2_quants over n floats at x with weights at WS (already filled): levels to L + lo,
+ * -min to MINS[j], scale to SCALES[j]. Same exact shortcuts as search-k.ts's makeQkx2.
+ */
+function makeQkx2(n: i32, nmax: i32, x: usize, lo: i32, rmin: f32, rdelta: f32, nstep: i32, useMad: bool, j: i32): void {
+  let min = load<f32>(x);
+  let max = min;
+  let sumW = fAt(WS, 0);
+  let sumX = sumW * min;
+  fPut(XS, 0, min);
+  for (let i = 1; i < n; i++) {
+    const xi = fAt(x, i);
+    const w = fAt(WS, i);
+    fPut(XS, i, xi);
+    if (xi < min) min = xi;
+    if (xi > max) max = xi;
+    sumW += w;
+    sumX += w * xi;
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    memory.fill(L + lo, 0, n);
+    fPut(MINS, j, -min);
+    fPut(SCALES, j, 0);
+    return;
+  }
+  const fnmax = <f32>nmax;
+  let iscale: f32 = fnmax / (max - min);
+  let scale: f32 = <f32>1.0 / iscale;
+  let bestError: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = fAt(XS, i);
+    const xm = xi - min;
+    fPut(XM, i, xm);
+    let l = nearestInt(iscale * xm);
+    l = l < 0 ? 0 : l > nmax ? nmax : l;
+    store<u8>(L + lo + i, <u8>l);
+    let diff: f32 = scale * <f32>l + min - xi;
+    diff = useMad ? Mathf.abs(diff) : diff * diff;
+    bestError += fAt(WS, i) * diff;
+  }
+  if (nstep < 1) {
+    fPut(MINS, j, -min);
+    fPut(SCALES, j, scale);
+    return;
+  }
+  memory.fill(LAUX, 255, n);
+  for (let is = 0; is <= nstep; is++) {
+    iscale = (rmin + rdelta * <f32>is + fnmax) / (max - min);
+    let changed = false;
+    for (let i = 0; i < n; i++) {
+      let l = nearestInt(iscale * fAt(XM, i));
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
+      if (l != <i32>load<u8>(LAUX + i)) {
+        store<u8>(LAUX + i, <u8>l);
+        changed = true;
+        const fl = <f32>l;
+        const wl = fAt(WS, i) * fl;
+        fPut(CWL, i, wl);
+        fPut(CWLL, i, wl * fl);
+        fPut(CWLX, i, wl * fAt(XS, i));
+      }
+    }
+    if (!changed) continue;
+    let sumL: f32 = 0, sumL2: f32 = 0, sumXL: f32 = 0;
+    for (let i = 0; i < n; i++) {
+      sumL += fAt(CWL, i);
+      sumL2 += fAt(CWLL, i);
+      sumXL += fAt(CWLX, i);
+    }
+    const D: f32 = sumW * sumL2 - sumL * sumL;
+    if (D > 0) {
+      let thisScale: f32 = (sumW * sumXL - sumX * sumL) / D;
+      let thisMin: f32 = (sumL2 * sumX - sumL * sumXL) / D;
+      if (thisMin > 0) {
+        thisMin = 0;
+        thisScale = sumXL / sumL2;
+      }
+      // weights here are |x| or av_x + |x|: never negative, so a losing sum can stop early
+      let curError: f32 = 0;
+      let i = 0;
+      for (; i < n; i++) {
+        let diff: f32 = thisScale * <f32>load<u8>(LAUX + i) + thisMin - fAt(XS, i);
+        diff = useMad ? Mathf.abs(diff) : diff * diff;
+        curError += fAt(WS, i) * diff;
+        if (curError >= bestError) break;
+      }
+      if (i == n && curError < bestError) {
+        memory.copy(L + lo, LAUX, n);
+        bestError = curError;
+        scale = thisScale;
+        if (thisMin != min) {
+          min = thisMin;
+          for (let k = 0; k < n; k++) fPut(XM, k, fAt(XS, k) - min);
+        }
+      }
+    }
+  }
+  fPut(MINS, j, -min);
+  fPut(SCALES, j, scale);
+}
+
+/** Scale/min search of one Q4_K/Q5_K block, packed scales and fp16 d/dmin at dst; levels in L. */
+function scalesK45(x: usize, dst: usize, nmax: i32, rmin: f32, nstep: i32): void {
+  let maxScale: f32 = 0, maxMin: f32 = 0;
+  for (let j = 0; j < 8; j++) {
+    const base = x + (<usize>j << 7);
+    let sumX2: f32 = 0;
+    for (let l = 0; l < 32; l++) { const v = fAt(base, l); sumX2 += v * v; }
+    const avX = Mathf.sqrt(sumX2 / <f32>32);
+    for (let l = 0; l < 32; l++) fPut(WS, l, avX + Mathf.abs(fAt(base, l)));
+    makeQkx2(32, nmax, base, 32 * j, rmin, <f32>0.1, nstep, false, j);
+    const s = fAt(SCALES, j), m = fAt(MINS, j);
+    if (s > maxScale) maxScale = s;
+    if (m > maxMin) maxMin = m;
+  }
+  const invScale: f32 = maxScale > 0 ? <f32>63 / maxScale : 0;
+  const invMin: f32 = maxMin > 0 ? <f32>63 / maxMin : 0;
+  for (let j = 0; j < 8; j++) {
+    const a = nearestInt(invScale * fAt(SCALES, j)) & 255;
+    const b = nearestInt(invMin * fAt(MINS, j)) & 255;
+    store<u8>(LS + j, <u8>(a < 63 ? a : 63));
+    store<u8>(LM + j, <u8>(b < 63 ? b : 63));
+  }
+  const sp = dst + 4;
+  for (let j = 0; j < 4; j++) {
+    store<u8>(sp + j, load<u8>(LS + j));
+    store<u8>(sp + j + 4, load<u8>(LM + j));
+  }
+  for (let j = 4; j < 8; j++) {
+    const s = <u32>load<u8>(LS + j), m = <u32>load<u8>(LM + j);
+    store<u8>(sp + j + 4, <u8>((s & 0xf) | ((m & 0xf) << 4)));
+    store<u8>(sp + j - 4, <u8>(<u32>load<u8>(sp + j - 4) | ((s >> 4) << 6)));
+    store<u8>(sp + j, <u8>(<u32>load<u8>(sp + j) | ((m >> 4) << 6)));
+  }
+  store<u16>(dst, <u16>f32ToHalf(maxScale / <f32>63));
+  store<u16>(dst + 2, <u16>f32ToHalf(maxMin / <f32>63));
+  // re-round every weight against the stored fp16 scales (get_scale_min_k4)
+  const d0 = halfToF32(<u32>load<u16>(dst));
+  const dmin0 = halfToF32(<u32>load<u16>(dst + 2));
+  for (let j = 0; j < 8; j++) {
+    let sc: u32, m: u32;
+    if (j < 4) {
+      sc = <u32>load<u8>(sp + j) & 63;
+      m = <u32>load<u8>(sp + j + 4) & 63;
+    } else {
+      sc = (<u32>load<u8>(sp + j + 4) & 0xf) | ((<u32>load<u8>(sp + j - 4) >> 6) << 4);
+      m = (<u32>load<u8>(sp + j + 4) >> 4) | ((<u32>load<u8>(sp + j) >> 6) << 4);
+    }
+    const d: f32 = d0 * <f32>sc;
+    if (d == 0) continue;
+    const dm: f32 = dmin0 * <f32>m;
+    const base = x + (<usize>j << 7);
+    for (let ii = 0; ii < 32; ii++) {
+      const l = nearestInt((fAt(base, ii) + dm) / d);
+      store<u8>(L + 32 * j + ii, <u8>(l < 0 ? 0 : l > nmax ? nmax : l));
+    }
+  }
+}
+
+export function q4_K_quant(src: usize, dst: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++, src += 1024, dst += 144) {
+    scalesK45(src, dst, 15, -1.0, 20);
+    let q = dst + 16;
+    for (let j = 0; j < 256; j += 64, q += 32) {
+      for (let l = 0; l < 32; l++) {
+        store<u8>(q + l, <u8>(<u32>load<u8>(L + j + l) | (<u32>load<u8>(L + j + l + 32) << 4)));
+      }
+    }
+  }
+}
+
+export function q5_K_quant(src: usize, dst: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++, src += 1024, dst += 176) {
+    scalesK45(src, dst, 31, -0.5, 15);
+    const qh = dst + 16;
+    let ql = dst + 48;
+    memory.fill(qh, 0, 32);
+    let m1: u32 = 1, m2: u32 = 2;
+    for (let n = 0; n < 256; n += 64, ql += 32) {
+      for (let j = 0; j < 32; j++) {
+        let l1 = <u32>load<u8>(L + n + j);
+        let h = <u32>load<u8>(qh + j);
+        if (l1 > 15) { l1 -= 16; h |= m1; }
+        let l2 = <u32>load<u8>(L + n + j + 32);
+        if (l2 > 15) { l2 -= 16; h |= m2; }
+        store<u8>(qh + j, <u8>h);
+        store<u8>(ql + j, <u8>(l1 | (l2 << 4)));
+      }
+      m1 <<= 2; m2 <<= 2;
+    }
+  }
+}
+
+export function q2_K_quant(src: usize, dst: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++, src += 1024, dst += 84) {
+    let maxScale: f32 = 0, maxMin: f32 = 0;
+    for (let j = 0; j < 16; j++) {
+      const base = src + (<usize>j << 6);
+      for (let l = 0; l < 16; l++) fPut(WS, l, Mathf.abs(fAt(base, l)));
+      makeQkx2(16, 3, base, 16 * j, -0.5, <f32>0.1, 15, true, j);
+      const s = fAt(SCALES, j), m = fAt(MINS, j);
+      if (s > maxScale) maxScale = s;
+      if (m > maxMin) maxMin = m;
+    }
+    if (maxScale > 0) {
+      const iscale: f32 = <f32>15 / maxScale;
+      for (let j = 0; j < 16; j++) store<u8>(dst + j, <u8>nearestInt(iscale * fAt(SCALES, j)));
+      store<u16>(dst + 80, <u16>f32ToHalf(maxScale / <f32>15));
+    } else {
+      memory.fill(dst, 0, 16);
+      store<u16>(dst + 80, 0);
+    }
+    if (maxMin > 0) {
+      const iscale: f32 = <f32>15 / maxMin;
+      for (let j = 0; j < 16; j++) store<u8>(dst + j, <u8>(<u32>load<u8>(dst + j) | (<u32>nearestInt(iscale * fAt(MINS, j)) << 4)));
+      store<u16>(dst + 82, <u16>f32ToHalf(maxMin / <f32>15));
+    } else {
+      store<u16>(dst + 82, 0);
+    }
+    const d0 = halfToF32(<u32>load<u16>(dst + 80));
+    const dmin0 = halfToF32(<u32>load<u16>(dst + 82));
+    for (let j = 0; j < 16; j++) {
+      const s = <u32>load<u8>(dst + j);
+      const d: f32 = d0 * <f32>(s & 0xf);
+      if (d == 0) continue;
+      const dm: f32 = dmin0 * <f32>(s >> 4);
+      const base = src + (<usize>j << 6);
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestInt((fAt(base, ii) + dm) / d);
+        store<u8>(L + 16 * j + ii, <u8>(l < 0 ? 0 : l > 3 ? 3 : l));
+      }
+    }
+    const q = dst + 16;
+    for (let j = 0; j < 256; j += 128) {
+      for (let l = 0; l < 32; l++) {
+        const v = <u32>load<u8>(L + j + l) | (<u32>load<u8>(L + j + l + 32) << 2) | (<u32>load<u8>(L + j + l + 64) << 4) | (<u32>load<u8>(L + j + l + 96) << 6);
+        store<u8>(q + (j >> 2) + l, <u8>v);
+      }
+    }
+  }
+}
