@@ -57,3 +57,22 @@ export function tensorBytes(t: TensorProto): number {
 function bitsOf(dt: number): number {
   return dt === DT.FLOAT || dt === DT.INT32 ? 32 : dt === DT.FLOAT16 ? 16 : dt === DT.INT64 || dt === DT.DOUBLE ? 64 : dt === DT.INT4 || dt === DT.UINT4 ? 4 : 8;
 }
+
+/**
+ * Constant nodes holding tensors become initializers (exporters such as paddle2onnx store every weight
+ * as a Constant), so weight-quantizing passes find them. Same values, same names: the graph computes
+ * the same. Returns how many moved.
+ */
+export function hoistConstants(g: GraphProto): number {
+  const outputs = new Set(g.output.map((o) => o.name));
+  let moved = 0;
+  g.node = g.node.filter((n) => {
+    const a = n.attribute[0];
+    if (n.opType !== 'Constant' || n.domain || n.attribute.length !== 1 || a?.name !== 'value' || !a.t || !n.output[0] || outputs.has(n.output[0])) return true;
+    a.t.name = n.output[0];
+    g.initializer.push(a.t);
+    moved++;
+    return false;
+  });
+  return moved;
+}

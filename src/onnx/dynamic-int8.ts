@@ -5,8 +5,8 @@
 import type { ModelProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { DT, float32Tensor, int64Tensor, makeTensor, tensorToFloat32 } from '../io/onnx/tensor.js';
 import { quantizePerChannel, quantizePerTensor, type IntType, type QuantizedTensor } from '../formats/scalar/affine.js';
-import { Namer, attrFloat, attrInt, inferElemTypes, initializerMap, node } from './graph.js';
-import { dimsOf, isFloatInit, newReport, nodeLabel, pruneInitializers, tensorBytes, type TransformReport } from './common.js';
+import { Namer, attrFloat, attrInt, ensureOpset, inferElemTypes, initializerMap, node, opsetVersion } from './graph.js';
+import { dimsOf, hoistConstants, isFloatInit, newReport, nodeLabel, pruneInitializers, tensorBytes, type TransformReport } from './common.js';
 
 export interface DynamicInt8Options {
   /** weight type for MatMul/Gemm ('int8' default) */
@@ -30,9 +30,13 @@ export function quantizeDynamicInt8(model: ModelProto, opts: DynamicInt8Options 
   const g = model.graph!;
   const report = newReport();
   const ops = new Set(opts.ops ?? DEFAULT_OPS);
+  if (!opts.dryRun) hoistConstants(g);
   const inits = initializerMap(g);
+  if (opts.dryRun) for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0]) inits.set(n.output[0], n.attribute[0].t);
   const types = inferElemTypes(g);
   const namer = new Namer(g);
+  // DynamicQuantizeLinear is opset 11; MatMulInteger/ConvInteger 10
+  const legacy = opsetVersion(model) < 11;
   const dql = new Map<string, [string, string, string]>(); // activation -> (q, scale, zp) already made
   const out: NodeProto[] = [];
   const newInits: TensorProto[] = [];
@@ -76,15 +80,16 @@ export function quantizeDynamicInt8(model: ModelProto, opts: DynamicInt8Options 
     // MatMul/Gemm: one scale per output column (axis 1 of [K,N]); Conv: per output channel (axis 0)
     const axis = isConv ? 0 : 1;
     const perChannel = !!opts.perChannel;
+    // Conv weights take a zero point per channel only through DequantizeLinear (legacy path)
     const qt: QuantizedTensor = perChannel ? quantizePerChannel(wf, wd, axis, wt, symmetric, opts.reduceRange) : quantizePerTensor(wf, wt, symmetric, opts.reduceRange);
     const C = perChannel ? wd[axis]! : 1;
     // ConvInteger takes only a scalar weight zero point: per-channel Conv needs them all equal
-    if (isConv && perChannel && !qt.zeroPoints.every((z) => z === qt.zeroPoints[0])) {
+    if (isConv && perChannel && !legacy && !qt.zeroPoints.every((z) => z === qt.zeroPoints[0])) {
       return skip('per-channel ConvInteger needs one zero point (use symmetric)');
     }
     const bytesBefore = tensorBytes(w);
     const bytesAfter = wf.length + C * 5;
-    report.actions.push({ node: label, op: n.opType, action: `${isConv ? 'ConvInteger' : 'MatMulInteger'} ${wt} ${perChannel ? 'per-channel' : 'per-tensor'}${symmetric ? ' symmetric' : ''}`, weight: wName, shape: dimsOf(w), bytesBefore, bytesAfter });
+    report.actions.push({ node: label, op: n.opType, action: `${legacy ? (isConv ? 'DequantizeLinear+Conv' : 'DynamicQuantizeMatMul') : isConv ? 'ConvInteger' : 'MatMulInteger'} ${wt} ${perChannel ? 'per-channel' : 'per-tensor'}${symmetric ? ' symmetric' : ''}`, weight: wName, shape: dimsOf(w), bytesBefore, bytesAfter });
     if (opts.dryRun) { out.push(n); return; }
 
     const qName = namer.fresh(`${wName}_quantized`);
@@ -94,6 +99,21 @@ export function quantizeDynamicInt8(model: ModelProto, opts: DynamicInt8Options 
     newInits.push(makeTensor(qName, qdt, wd, qBytes));
     const sName = namer.fresh(`${wName}_scale`);
     const zName = namer.fresh(`${wName}_zero_point`);
+    const y = n.output[0]!;
+    const base = n.name || y;
+    if (legacy && isConv) {
+      // before opset 11 (no DynamicQuantizeLinear): int8 weights dequantized by com.microsoft
+      // DequantizeLinear, the convolution itself in float
+      newInits.push(float32Tensor(sName, perChannel ? [C] : [], qt.scales));
+      const zb = Uint8Array.from(qt.zeroPoints.subarray(0, C), (z) => z & 0xff);
+      newInits.push(makeTensor(zName, qdt, perChannel ? [C] : [], zb));
+      const wDeq = namer.fresh(`${wName}_dequantized`);
+      out.push(node('DequantizeLinear', [qName, sName, zName], [wDeq], namer.fresh(`${wName}_DequantizeLinear`), perChannel ? { axis: 0 } : {}, 'com.microsoft'));
+      const conv = node('Conv', [n.input[0]!, wDeq, ...n.input.slice(2)], [...n.output], n.name);
+      conv.attribute = n.attribute;
+      out.push(conv);
+      return;
+    }
     const scaleShape = perChannel ? (isConv ? [1, C, ...wd.slice(2).map(() => 1)] : [C]) : [];
     newInits.push(float32Tensor(sName, scaleShape, qt.scales));
     const zpCount = isConv ? 1 : C;
@@ -101,29 +121,29 @@ export function quantizeDynamicInt8(model: ModelProto, opts: DynamicInt8Options 
     for (let i = 0; i < zpCount; i++) zb[i] = qt.zeroPoints[i]! & 0xff;
     newInits.push(makeTensor(zName, qdt, isConv || !perChannel ? [] : [C], zb));
 
-    const [xq, xs, xz] = quantAct(n.input[0]!);
-    const y = n.output[0]!;
-    const i32 = namer.fresh(`${y}_output_quantized`);
-    const base = n.name || y;
-    if (isConv) {
-      const attrs = n.attribute;
-      const ci = node('ConvInteger', [xq, qName, xz, zName], [i32], namer.fresh(`${base}_quant`));
-      ci.attribute = attrs;
-      out.push(ci);
-    } else {
-      out.push(node('MatMulInteger', [xq, qName, xz, zName], [i32], namer.fresh(`${base}_quant`)));
-    }
-    const f = namer.fresh(`${y}_output_cast`);
-    out.push(node('Cast', [i32], [f], namer.fresh(`${base}_cast`), { to: DT.FLOAT }));
-    const s = namer.fresh(`${y}_scale_mul`);
-    out.push(node('Mul', [xs, sName], [s], namer.fresh(`${base}_scales_mul`)));
     const bias = isConv ? n.input[2] : n.opType === 'Gemm' ? n.input[2] : undefined;
-    if (!bias) {
-      out.push(node('Mul', [f, s], [y], namer.fresh(`${base}_output_scale_mul`)));
-      return;
+    const noBias = bias ? namer.fresh(`${y}_no_bias`) : y;
+    if (legacy) {
+      // before opset 11: the fused com.microsoft form ONNX Runtime would make of the chain below
+      out.push(node('DynamicQuantizeMatMul', [n.input[0]!, qName, sName, zName], [noBias], namer.fresh(`${base}_quant`), {}, 'com.microsoft'));
+    } else {
+      const [xq, xs, xz] = quantAct(n.input[0]!);
+      const i32 = namer.fresh(`${y}_output_quantized`);
+      if (isConv) {
+        const attrs = n.attribute;
+        const ci = node('ConvInteger', [xq, qName, xz, zName], [i32], namer.fresh(`${base}_quant`));
+        ci.attribute = attrs;
+        out.push(ci);
+      } else {
+        out.push(node('MatMulInteger', [xq, qName, xz, zName], [i32], namer.fresh(`${base}_quant`)));
+      }
+      const f = namer.fresh(`${y}_output_cast`);
+      out.push(node('Cast', [i32], [f], namer.fresh(`${base}_cast`), { to: DT.FLOAT }));
+      const s = namer.fresh(`${y}_scale_mul`);
+      out.push(node('Mul', [xs, sName], [s], namer.fresh(`${base}_scales_mul`)));
+      out.push(node('Mul', [f, s], [noBias], namer.fresh(`${base}_output_scale_mul`)));
     }
-    const noBias = namer.fresh(`${y}_no_bias`);
-    out.push(node('Mul', [f, s], [noBias], namer.fresh(`${base}_output_scale_mul`)));
+    if (!bias) return;
     let b = bias;
     const bt = inits.get(bias);
     if (isConv && bt) {
@@ -146,6 +166,7 @@ export function quantizeDynamicInt8(model: ModelProto, opts: DynamicInt8Options 
     g.node = out;
     g.initializer.push(...newInits);
     pruneInitializers(g);
+    if (legacy && report.actions.some((a) => !a.action.startsWith('kept'))) ensureOpset(model, 'com.microsoft', 1);
   }
   return report;
 }

@@ -26,6 +26,8 @@ const FP16_MAX = 65504;
 export interface Fp16Options {
   opBlockList?: string[];
   nodeBlockList?: string[];
+  /** nodes reading constants beyond ±65504 stay FP32 (default); false clamps those constants instead */
+  keepOutOfRangeFp32?: boolean;
   dryRun?: boolean;
 }
 
@@ -44,8 +46,16 @@ export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Re
   const namer = new Namer(g);
   const pinned = new Set([...g.output.map((o) => o.name), ...outerScopeRefs(g)]);
   const isFloat = (x: string) => types.get(x) === DT.FLOAT;
+  // constants FP16 cannot hold (BatchNormalization variances, large biases...): clamping them would
+  // change the model, so the nodes reading them stay FP32
+  const outOfRange = new Set<string>();
+  const tooBig = (t: TensorProto) => t.dataType === DT.FLOAT && tensorToFloat32(t).some((v) => Number.isFinite(v) && Math.abs(v) > FP16_MAX);
+  for (const t of g.initializer) if (tooBig(t)) outOfRange.add(t.name);
+  for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && tooBig(n.attribute[0].t)) n.output.forEach((o) => outOfRange.add(o));
+  const keepOutOfRange = opts.keepOutOfRangeFp32 ?? true;
+  const readsOutOfRange = (n: NodeProto) => keepOutOfRange && (n.input.some((x) => outOfRange.has(x)) || n.output.some((x) => outOfRange.has(x)));
   const blocked = (n: NodeProto) =>
-    blockOps.has(n.opType) || blockNodes.has(n.name) || hasSubgraph(n) ||
+    blockOps.has(n.opType) || blockNodes.has(n.name) || hasSubgraph(n) || readsOutOfRange(n) ||
     !(n.domain === '' || n.domain === 'ai.onnx' || n.domain === 'com.microsoft');
 
   // which initializers some FP16 consumer reads: those are stored in FP16
@@ -82,7 +92,7 @@ export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Re
 
   g.node.forEach((n, idx) => {
     const b = blocked(n);
-    if (b && n.output.some(isFloat)) report.actions.push({ node: nodeLabel(n, idx), op: n.opType, action: 'kept FP32 (blocked)' });
+    if (b && n.output.some(isFloat)) report.actions.push({ node: nodeLabel(n, idx), op: n.opType, action: readsOutOfRange(n) ? 'kept FP32: reads constants outside FP16 range' : 'kept FP32 (blocked)' });
     n.input.forEach((x, i) => {
       const have = x ? prec.get(x) : undefined;
       if (!have) return;

@@ -6,7 +6,7 @@ import type { ModelProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_p
 import { DT, float32Tensor, makeTensor, tensorToFloat32 } from '../io/onnx/tensor.js';
 import { quantizeBlockwise4 } from '../formats/scalar/blockwise4.js';
 import { Namer, attrFloat, attrInt, ensureOpset, inferElemTypes, initializerMap, node } from './graph.js';
-import { dimsOf, isFloatInit, newReport, nodeLabel, pruneInitializers, tensorBytes, type TransformReport } from './common.js';
+import { dimsOf, hoistConstants, isFloatInit, newReport, nodeLabel, pruneInitializers, tensorBytes, type TransformReport } from './common.js';
 import { transpose } from './dynamic-int8.js';
 import { LowbitError } from '../errors.js';
 
@@ -26,7 +26,9 @@ export function quantizeMatMul4Bits(model: ModelProto, opts: Q4Options = {}): Tr
   if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`);
   const g = model.graph!;
   const report = newReport();
+  if (!opts.dryRun) hoistConstants(g);
   const inits = initializerMap(g);
+  if (opts.dryRun) for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0]) inits.set(n.output[0], n.attribute[0].t);
   const types = inferElemTypes(g);
   const namer = new Namer(g);
   const out: NodeProto[] = [];
