@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { codecByName } from '../../../src/formats/registry.js';
 import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
+import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
 import { loadGolden } from '../../support/golden.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
 
@@ -38,17 +39,32 @@ function sameFloats(actual: Float32Array, expected: Float32Array, label: string)
   }
 }
 
-function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+function quantizeWith(wasm: boolean, c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
   const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
-  c.quantize(x, out, nRows, nPerRow, imatrix);
+  setWasmKernels(wasm);
+  try {
+    c.quantize(x, out, nRows, nPerRow, imatrix);
+  } finally {
+    setWasmKernels(true);
+  }
   return out;
 }
+
+/** Both code paths (WebAssembly kernel where there is one, TypeScript reference) must equal ggml. */
+function quantizeBoth(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null, expected: Uint8Array, label: string): void {
+  sameBytes(quantizeWith(true, c, x, nRows, nPerRow, imatrix), expected, c.type.typeSize, `${label} (wasm)`);
+  sameBytes(quantizeWith(false, c, x, nRows, nPerRow, imatrix), expected, c.type.typeSize, `${label} (typescript)`);
+}
+
+test('the WebAssembly kernels load here, so both paths are really tested', () => {
+  assert.equal(wasmKernelsActive(), true);
+});
 
 /** Quantize with lowbit and ggml, compare bytes, then compare both dequantizers on the result. */
 function checkAgainstOracle(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null, label: string): void {
   const o = oracle();
   const ref = o.quantize(c.type.id, x, nRows, nPerRow, imatrix);
-  sameBytes(quantize(c, x, nRows, nPerRow, imatrix), ref, c.type.typeSize, label);
+  quantizeBoth(c, x, nRows, nPerRow, imatrix, ref, label);
   const y = new Float32Array(nRows * nPerRow);
   c.dequantize(ref, y, y.length);
   sameFloats(y, o.dequantize(c.type.id, ref, y.length), `${label} dequantize`);
@@ -110,9 +126,9 @@ for (const name of NAMES) {
     const c = codec(name);
     const gt = g.types[name];
     assert.ok(gt && gt.imatrixQuant, `golden manifest has ${name}`);
-    sameBytes(quantize(c, g.input, g.rows, g.rowLength, null), g.bytes(gt.quant.file), c.type.typeSize, `${name} golden`);
+    quantizeBoth(c, g.input, g.rows, g.rowLength, null, g.bytes(gt.quant.file), `${name} golden`);
     const x64 = g.input.subarray(0, g.imatrixRows * g.rowLength);
-    sameBytes(quantize(c, x64, g.imatrixRows, g.rowLength, g.imatrix), g.bytes(gt.imatrixQuant.file), c.type.typeSize, `${name} golden imatrix`);
+    quantizeBoth(c, x64, g.imatrixRows, g.rowLength, g.imatrix, g.bytes(gt.imatrixQuant.file), `${name} golden imatrix`);
   });
 
   test(`${name} dequantizes the golden blocks exactly as ggml`, () => {
