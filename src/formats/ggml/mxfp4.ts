@@ -31,16 +31,44 @@ const MIDS_BELOW = (() => {
   return t;
 })();
 
+const F1 = new Float32Array(1);
+const U1 = new Uint32Array(F1.buffer);
+
+function floorLog2f(x: number): number {
+  return Math.floor(Math.fround(Math.log2(x)));
+}
+
+// ROUND_UP[b], for a normal float of biased exponent b: the least mantissa at which log2f rounds up
+// to the next integer (just below the next power of two); 2^23 when it never does. With it the
+// floor of log2f is read off the float's bits instead of calling log2 per block.
+const ROUND_UP = (() => {
+  const t = new Uint32Array(256);
+  for (let b = 1; b < 255; b++) {
+    let lo = 0, hi = 0x800000;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      U1[0] = (b << 23) | mid;
+      if (floorLog2f(F1[0]!) > b - 127) hi = mid; else lo = mid + 1;
+    }
+    t[b] = lo;
+  }
+  return t;
+})();
+
 /**
  * The scale byte: (uint8_t)(floorf(log2f(amax)) - 2 + 127). The float → uint8 conversion is
  * x86-64's (truncate to int32, keep the low byte): a tiny amax wraps to a large exponent, ±Inf
- * (int32 overflow, 0x80000000) gives 0. log2f is correctly rounded near powers of two, which is
- * where its float rounding decides the floor (checked against glibc's log2f through ggml).
+ * (int32 overflow, 0x80000000) gives 0. floor(log2f) is taken from float64 log2 rounded to float
+ * (checked against glibc's log2f through ggml at every binade edge), tabulated for normal floats.
  */
 export function mxfp4Exponent(amax: number): number {
   if (!(amax > 0)) return 0;
-  const f = Math.floor(Math.fround(Math.log2(amax))) + 125;
-  return Number.isFinite(f) ? f & 0xff : 0;
+  if (amax === Infinity) return 0;
+  F1[0] = amax;
+  const bits = U1[0]!;
+  const b = bits >>> 23;
+  const f = b === 0 ? floorLog2f(amax) : b - 127 + Number((bits & 0x7fffff) >= ROUND_UP[b]!);
+  return (f + 125) & 0xff;
 }
 
 export const mxfp4: BlockCodec = {
