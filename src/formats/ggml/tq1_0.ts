@@ -74,10 +74,12 @@ const UNPACK = (() => {
 /** Module scratch: a block's three dequantized values, -d, 0·d, d. */
 export const LV3 = new Float32Array(3);
 
-/** ceil(q · 256 / 243): the packed byte of a base-3 number q < 243 */
-function packTrits(q: number): number {
-  return (((q & 0xff) * 256 + 242) / 243) | 0;
-}
+/** PACK[q] = ceil(q · 256 / 243), C's ((uint16_t)q * 256 + 242) / 243: the stored byte of base-3 q */
+const PACK = (() => {
+  const t = new Uint8Array(256);
+  for (let q = 0; q < 256; q++) t[q] = Math.floor((q * 256 + 242) / 243);
+  return t;
+})();
 
 export const tq1_0: BlockCodec = {
   name: 'TQ1_0',
@@ -97,19 +99,19 @@ export const tq1_0: BlockCodec = {
       for (let m = 0; m < 32; m++) {
         let q = 0;
         for (let n = 0; n < 5; n++) q = (q * 3 + TRITS[m + n * 32]!) & 0xff;
-        dst[o + m] = packTrits(q);
+        dst[o + m] = PACK[q]!;
       }
       // qs[32..48): the next 80 values, 160 + m + 16n
       for (let m = 0; m < 16; m++) {
         let q = 0;
         for (let n = 0; n < 5; n++) q = (q * 3 + TRITS[160 + m + n * 16]!) & 0xff;
-        dst[o + 32 + m] = packTrits(q);
+        dst[o + 32 + m] = PACK[q]!;
       }
       // qh[0..4): the last 16 values, 240 + j + 4m, 4 trits shifted up to the top of 5
       for (let j = 0; j < 4; j++) {
         let q = 0;
         for (let m = 0; m < 4; m++) q = (q * 3 + TRITS[240 + j + m * 4]!) & 0xff;
-        dst[o + 48 + j] = packTrits(q * 3);
+        dst[o + 48 + j] = PACK[(q * 3) & 0xff]!;
       }
       const h = fp32ToFp16(d);
       dst[o + 52] = h & 255;
