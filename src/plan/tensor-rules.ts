@@ -69,7 +69,9 @@ const NOT_QUANTIZED_SUBSTRINGS = [
  */
 export function whyNotQuantized(name: string, shape: readonly number[], quantizeOutput = true): string | null {
   if (nDims(shape) < 2) return '1-D tensor';
-  if (!name.endsWith('weight')) return 'not a weight';
+  // llama.cpp tests name.rfind("weight") == name.size() - 6 in size_t: for a 5-byte name both sides
+  // are SIZE_MAX, so such names count as weights too
+  if (!name.endsWith('weight') && new TextEncoder().encode(name).length !== 5) return 'not a weight';
   for (const s of NOT_QUANTIZED_SUBSTRINGS) if (name.includes(s)) return `llama.cpp keeps *${s}*`;
   if (!quantizeOutput && name === 'output.weight') return 'output tensor left as is';
   if (name === 'position_embd.weight' || name === 'token_types.weight') return 'positional/token-type embedding';

@@ -48,6 +48,14 @@ export function syntheticLlama(spec: SyntheticSpec = {}): { metadata: GgufMetada
     ['llama.rope.dimension_count', gv.u32(headDim)],
     ['llama.vocab_size', gv.u32(nVocab)],
     ['general.file_type', gv.u32(1)],
+    // a tokenizer, so metadata comparisons cover arrays of strings, floats and ints, and bools
+    ['tokenizer.ggml.model', gv.str('llama')],
+    ['tokenizer.ggml.tokens', gv.strings(Array.from({ length: nVocab }, (_, i) => (i === 3 ? 'é▁tok' : `tok${i}`)))],
+    ['tokenizer.ggml.scores', gv.arr('f32', Float32Array.from({ length: nVocab }, (_, i) => -i / 3))],
+    ['tokenizer.ggml.token_type', gv.arr('i32', Int32Array.from({ length: nVocab }, (_, i) => (i < 3 ? 3 : 1)))],
+    ['tokenizer.ggml.bos_token_id', gv.u32(1)],
+    ['tokenizer.ggml.add_bos_token', gv.bool(true)],
+    ['general.some_i64', gv.i64(-5n)],
     ...(spec.nExpert ? [['llama.expert_count', gv.u32(spec.nExpert)], ['llama.expert_used_count', gv.u32(2)]] as [string, ReturnType<typeof gv.u32>][] : []),
     ...(spec.extraMetadata ?? []),
   ]);

@@ -34,7 +34,7 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const VARIANTS: Record<string, SyntheticSpec> = {
   base: { nLayer: 8 },
   gqaTied: { nLayer: 9, nHead: 8, nHeadKv: 2, tied: true },
-  oddRows: { nLayer: 16, nFf: 320, extra: [{ name: 'odd_proj.weight', shape: [100, 4] }, { name: 'blk.3.attn_q_a.weight', shape: [96, 8] }] },
+  oddRows: { nLayer: 16, nFf: 320, extra: [{ name: 'odd_proj.weight', shape: [100, 4] }, { name: 'blk.3.attn_q_a.weight', shape: [96, 8] }, { name: 'proj5', shape: [256, 4] }, { name: 'blk.1.attn_q.bias', shape: [256, 2] }] },
   moe8: { nLayer: 8, nHead: 8, nHeadKv: 2, nExpert: 8, nFf: 64 },
   moe4: { nLayer: 4, nExpert: 4, nFf: 256 },
 };

@@ -87,6 +87,8 @@ test('tensors llama.cpp never quantizes', () => {
   assert.match(whyNotQuantized('blk.0.ffn_gate_inp.weight', [256, 8])!, /ffn_gate_inp/);
   assert.match(whyNotQuantized('blk.0.attn_q.bias', [256, 8])!, /not a weight/);
   assert.equal(whyNotQuantized('blk.0.attn_q.weight', [256, 8]), null);
+  assert.equal(whyNotQuantized('proj5', [256, 8]), null, "llama.cpp's size_t arithmetic lets 5-byte names through");
+  assert.match(whyNotQuantized('proj', [256, 8])!, /not a weight/);
   assert.match(whyNotQuantized('output.weight', [256, 8], false)!, /left as is/);
 });
 
