@@ -150,6 +150,19 @@ test('output does not depend on --threads or the slab size', async () => {
   await assertSameGguf(b, a, 'threads 3 with 3-row slabs vs threads 1');
 });
 
+test('full-size matrices on worker threads equal llama.cpp', async () => {
+  const input = join(dir, 'full.gguf');
+  await writeSyntheticLlama(input, { nLayer: 2, nFf: 512, nVocab: 64, seed: 23 });
+  for (const ft of ['Q4_0', 'Q6_K']) {
+    const f = parseFileType(ft);
+    const expected = join(dir, `full-llama-${ft}.gguf`), actual = join(dir, `full-lowbit-${ft}.gguf`);
+    llama!.quantize(input, expected, { ftype: f.id, nthread: 2 });
+    // 256-row slabs of 256-512 wide rows: several slabs per tensor, each shared by the workers
+    await quantizeGgufFile(input, actual, { fileType: f, threads: 2, slabF32Bytes: 256 * 512 * 4 / 2 });
+    await assertSameGguf(actual, expected, `full ${ft}`);
+  }
+});
+
 test('requantizing: refused by default, equal to llama.cpp with --allow-requantize', async () => {
   const base = await model('base');
   const q8 = join(dir, 'base-q8.gguf');

@@ -87,6 +87,8 @@ test('options plan like llama.cpp: --pure, --tensor-type, --output-tensor-type, 
     { variant: 'gqaTied', ft: 'Q2_K', llama: { tokenEmbeddingType: GGML_TYPE.Q4_K }, plan: { tokenEmbeddingType: GGML_TYPE.Q4_K } },
     { variant: 'base', ft: 'Q6_K', llama: { tokenEmbeddingType: GGML_TYPE.F16, outputTensorType: GGML_TYPE.Q2_K }, plan: { tokenEmbeddingType: GGML_TYPE.F16, outputTensorType: GGML_TYPE.Q2_K } },
     { variant: 'base', ft: 'F16', llama: { tokenEmbeddingType: GGML_TYPE.Q8_0 }, plan: { tokenEmbeddingType: GGML_TYPE.Q8_0 } },
+    { variant: 'base', ft: 'Q4_K_M', llama: { leaveOutputTensor: true }, plan: { leaveOutputTensor: true } },
+    { variant: 'gqaTied', ft: 'Q4_K_M', llama: { leaveOutputTensor: true }, plan: { leaveOutputTensor: true } },
   ];
   const tt = [
     { pattern: 'attn_v', type: GGML_TYPE.Q8_0 },
