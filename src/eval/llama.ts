@@ -22,6 +22,8 @@ export interface GgufEvalOptions {
   ref?: string;
   /** evaluation text; default: documents the reference (or the model itself) generates */
   text?: string;
+  /** or an already generated token stream (generateEvalText), e.g. shared by many evals against one reference */
+  generated?: GeneratedText;
   /** tokens per chunk (llama-perplexity's -c); default min(512, the model's training context) */
   ctx?: number;
   /** at most this many chunks (default 16) */
@@ -148,29 +150,48 @@ function tokenizeForPerplexity(model: LlamaModel, text: string): number[] {
 }
 
 /**
- * The fixed evaluation text when none is given: `docs` documents sampled from `model` (temperature
- * 0.8, top-k 40, top-p 0.95, seed + document index), each started from BOS, up to maxTokens each,
- * joined by blank lines. Deterministic for a given model file, seed and llama.cpp build.
+ * The fixed evaluation text when none is given: documents sampled from `model` (temperature 0.8,
+ * top-k 40, top-p 0.95, a seed per document and step), each started from BOS and run to its
+ * end-of-generation token or maxTokens, until minTokens are generated. Kept as tokens (the text
+ * is for showing): with a byte-level or lossy vocabulary, detokenizing and tokenizing again would
+ * not give back what the model wrote. The stream is BOS, then the documents back to back, each with
+ * the end token the model ended it with. Deterministic for a given model file, seed and build.
  */
-export async function generateEvalText(opts: { model: string; docs?: number; maxTokens?: number; seed?: number; threads?: number; minTokens?: number; ctx?: number }): Promise<{ text: string; documents: number }> {
+export async function generateEvalText(opts: { model: string; docs?: number; maxTokens?: number; seed?: number; threads?: number; minTokens?: number; ctx?: number }): Promise<GeneratedText> {
   const l = await load(opts.model, opts.ctx, opts.threads);
   try {
     const bos = l.model.tokens.bos;
     if (bos === null) throw new LowbitError(`${opts.model}: the model has no BOS token to start documents from; give --text`);
     const maxTokens = opts.maxTokens ?? Math.min(256, l.ctx);
-    const docs: string[] = [];
-    let total = 0;
+    const texts: string[] = [];
+    const tokens: number[] = [bos];
     const maxDocs = opts.docs ?? 64;
-    for (let k = 0; k < maxDocs && (opts.minTokens === undefined || total < opts.minTokens); k++) {
+    let documents = 0;
+    for (let k = 0; k < maxDocs && (opts.minTokens === undefined || tokens.length < opts.minTokens); k++) {
       await l.seq.clearHistory();
-      const gen = await sampleTokens(l, [bos], maxTokens, (step) => ({ temperature: 0.8, topK: 40, topP: 0.95, seed: ((opts.seed ?? 1) * 65536 + k * 4096 + step) >>> 0 }));
-      const doc = l.model.detokenize(gen as Token[]).trim();
-      if (doc) { docs.push(doc); total += gen.length; }
+      let end: number | undefined;
+      const gen = await sampleTokens(l, [bos], maxTokens, (step) => ({ temperature: 0.8, topK: 40, topP: 0.95, seed: ((opts.seed ?? 1) * 65536 + k * 4096 + step) >>> 0 }), undefined, (t) => { end = t; });
+      if (!gen.length) continue;
+      tokens.push(...gen);
+      if (end !== undefined) tokens.push(end);
+      texts.push(l.model.detokenize(gen as Token[]).trim());
+      documents++;
     }
-    return { text: docs.join('\n\n'), documents: docs.length };
+    return { text: texts.join('\n\n'), tokens, documents, by: opts.model, seed: opts.seed ?? 1 };
   } finally {
     await unload(l);
   }
+}
+
+export interface GeneratedText {
+  /** the documents as text, blank-line separated (for reading; scoring uses `tokens`) */
+  text: string;
+  /** BOS, then each document's tokens and its end token */
+  tokens: number[];
+  documents: number;
+  /** the model that wrote them, and the seed */
+  by: string;
+  seed: number;
 }
 
 type SampleOptions = { temperature: number; topK?: number; topP?: number; seed?: number };
@@ -179,7 +200,7 @@ type SampleOptions = { temperature: number; topK?: number; topP?: number; seed?:
  * Sample up to `max` tokens after `prompt`, one decode per token (controlledEvaluate with a
  * per-step seed, so a document is reproducible). Stops at end-of-generation tokens when stopAtEog.
  */
-async function sampleTokens(l: Loaded, prompt: readonly number[], max: number, options: (step: number) => SampleOptions, onToken?: () => void, stopAtEog = true): Promise<number[]> {
+async function sampleTokens(l: Loaded, prompt: readonly number[], max: number, options: (step: number) => SampleOptions, onToken?: () => void, onEog?: (token: number) => void): Promise<number[]> {
   const out: number[] = [];
   let input: readonly number[] = prompt;
   for (let step = 0; step < max; step++) {
@@ -187,7 +208,8 @@ async function sampleTokens(l: Loaded, prompt: readonly number[], max: number, o
     const r = await l.seq.controlledEvaluate(items as Parameters<LlamaContextSequence['controlledEvaluate']>[0]);
     const t = r[input.length - 1]?.next.token;
     onToken?.();
-    if (t === undefined || t === null || (stopAtEog && l.model.isEogToken(t))) break;
+    if (t === undefined || t === null) break;
+    if (onEog && l.model.isEogToken(t)) { onEog(t); break; }
     out.push(t);
     input = [t];
   }
@@ -208,7 +230,7 @@ async function speeds(l: Loaded, chunk: readonly number[], genTokens: number): P
   const prompt = chunk.slice(0, Math.min(8, chunk.length));
   const room = Math.max(2, Math.min(genTokens, l.ctx - prompt.length - 1));
   let t1 = 0;
-  const gen = await sampleTokens(l, prompt, room, () => ({ temperature: 0 }), () => { if (!t1) t1 = performance.now(); }, false);
+  const gen = await sampleTokens(l, prompt, room, () => ({ temperature: 0 }), () => { if (!t1) t1 = performance.now(); });
   const n = gen.length;
   const t2 = performance.now();
   return { pp: (chunk.length / best) * 1000, gen: n > 1 ? ((n - 1) / (t2 - t1)) * 1000 : 0 };
@@ -226,18 +248,22 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
     const nCtx = model.ctx;
     if (opts.ref) ref = await load(opts.ref, nCtx, opts.threads);
     if (ref && ref.nVocab !== model.nVocab) throw new LowbitError(`the models have different vocabularies (${ref.nVocab} vs ${model.nVocab} tokens)`);
-    if (text === undefined) {
-      progress('generating text', 0, 1);
-      const by = opts.ref ?? opts.model;
-      const g = await generateEvalText({ model: by, seed: opts.seed, threads: opts.threads, minTokens: (maxChunks + 1) * nCtx, docs: 256 });
-      text = g.text;
-      textInfo = { source: 'generated', documents: g.documents, seed: opts.seed ?? 1, by };
-    }
-    // llama-perplexity's KL pass uses the reference's tokens
-    const tokens = tokenizeForPerplexity((ref ?? model).model, text);
-    if (ref) {
-      const mt = tokenizeForPerplexity(model.model, text);
-      if (mt.length !== tokens.length || mt.some((t, i) => t !== tokens[i])) throw new LowbitError('the models tokenize the text differently: they do not share a vocabulary');
+    let tokens: number[];
+    if (text !== undefined) {
+      // llama-perplexity's KL pass uses the reference's tokens
+      tokens = tokenizeForPerplexity((ref ?? model).model, text);
+      if (ref) {
+        const mt = tokenizeForPerplexity(model.model, text);
+        if (mt.length !== tokens.length || mt.some((t, i) => t !== tokens[i])) throw new LowbitError('the models tokenize the text differently: they do not share a vocabulary');
+      }
+    } else {
+      let g = opts.generated;
+      if (!g) {
+        progress('generating text', 0, 1);
+        g = await generateEvalText({ model: opts.ref ?? opts.model, seed: opts.seed, threads: opts.threads, minTokens: maxChunks * nCtx, docs: 1000, ctx: nCtx });
+      }
+      tokens = g.tokens;
+      textInfo = { source: 'generated', documents: g.documents, seed: g.seed, by: g.by };
     }
     const bosTok = (ref ?? model).model.tokens.shouldPrependBosToken ? (ref ?? model).model.tokens.bos : null;
     let chunks: PerplexityChunk[];

@@ -6,5 +6,7 @@ import { register as convert } from './convert.js';
 import { register as quantizeDir } from './quantize-dir.js';
 import { register as inspect } from './inspect.js';
 import { register as quantize } from './quantize.js';
+import { register as compare } from './compare.js';
+import { register as evalCmd } from './eval.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir, inspect, quantize];
+export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir, inspect, quantize, compare, evalCmd];
