@@ -6,6 +6,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { makeQxQuants, nearestInt } from './search.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 import { QK_K, checkKDequant, checkKShape, getHalf, makeQ3, putHalf } from './search-k.js';
 
 const fround = Math.fround;
@@ -153,6 +154,7 @@ export const q3_K: BlockCodec = {
     const nbRow = nPerRow / QK_K;
     if (!imatrix) {
       const nb = nRows * nbRow;
+      if (wasmBlocks('q3_K_quant', src, dst, nb, 4 * QK_K, TYPE_SIZE)) return;
       for (let b = 0; b < nb; b++) quantizeBlockRef(src, b * QK_K, dst, b * TYPE_SIZE);
       return;
     }

@@ -12,7 +12,7 @@ export type KernelName =
   | 'f32_to_f16' | 'f32_to_bf16' | 'f16_to_f32' | 'bf16_to_f32'
   | 'q8_0_quant' | 'q4_0_quant' | 'q4_1_quant' | 'q5_0_quant' | 'q5_1_quant'
   | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant'
-  | 'q2_K_quant' | 'q4_K_quant' | 'q5_K_quant';
+  | 'q2_K_quant' | 'q3_K_quant' | 'q4_K_quant' | 'q5_K_quant' | 'q6_K_quant';
 
 interface Loaded {
   exports: Record<string, unknown>;

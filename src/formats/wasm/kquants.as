@@ -271,3 +271,229 @@ export function q2_K_quant(src: usize, dst: usize, nb: i32): void {
     }
   }
 }
+
+const GROUP_MAX_EPS: f32 = <f32>1e-15;
+const LQ = memory.data(256); // int8 levels of Q3_K/Q6_K
+const LPREV = memory.data(16 * 4);
+const CLX = memory.data(16 * 4);
+const CL2 = memory.data(16 * 4);
+
+/**
+ * make_qx_quants(n, nmax, x, L + lo, rmse_type = 1, qw = NULL): weights x², a search over 18
+ * scales. A step whose levels equal the previous step's is skipped: its test and update would
+ * reproduce the same state (the candidate depends only on the levels).
+ */
+function makeQx1(n: i32, nmax: i32, x: usize, lo: i32): f32 {
+  let max: f32 = 0, amax: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = fAt(x, i);
+    const ax = Mathf.abs(xi);
+    if (ax > amax) { amax = ax; max = xi; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    memory.fill(LQ + lo, 0, n);
+    return 0;
+  }
+  let iscale: f32 = <f32>(-nmax) / max;
+  let sumlx: f32 = 0, suml2: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = fAt(x, i);
+    let l = nearestInt(iscale * xi);
+    l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+    store<i8>(LQ + lo + i, <i8>(l + nmax));
+    store<i32>(LPREV + (<usize>i << 2), l);
+    const w = xi * xi;
+    const fl = <f32>l;
+    const a = w * xi * fl, c = w * fl * fl;
+    fPut(CLX, i, a);
+    fPut(CL2, i, c);
+    sumlx += a;
+    suml2 += c;
+  }
+  let scale: f32 = suml2 != 0 ? sumlx / suml2 : 0;
+  let best: f32 = scale * sumlx;
+  for (let is = -9; is <= 9; is++) {
+    if (is == 0) continue;
+    iscale = -(<f32>nmax + <f32>0.1 * <f32>is) / max;
+    let changed = false;
+    for (let i = 0; i < n; i++) {
+      const xi = fAt(x, i);
+      let l = nearestInt(iscale * xi);
+      l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+      if (l != load<i32>(LPREV + (<usize>i << 2))) {
+        store<i32>(LPREV + (<usize>i << 2), l);
+        changed = true;
+        const w = xi * xi;
+        const fl = <f32>l;
+        fPut(CLX, i, w * xi * fl);
+        fPut(CL2, i, w * fl * fl);
+      }
+    }
+    if (!changed) continue;
+    sumlx = 0; suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      sumlx += fAt(CLX, i);
+      suml2 += fAt(CL2, i);
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (let i = 0; i < n; i++) store<i8>(LQ + lo + i, <i8>(load<i32>(LPREV + (<usize>i << 2)) + nmax));
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+export function q6_K_quant(src: usize, dst: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++, src += 1024, dst += 210) {
+    let maxScale: f32 = 0, maxAbs: f32 = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      const s = makeQx1(16, 32, src + (<usize>ib << 6), 16 * ib);
+      fPut(SCALES, ib, s);
+      const a = Mathf.abs(s);
+      if (a > maxAbs) { maxAbs = a; maxScale = s; }
+    }
+    if (maxAbs < GROUP_MAX_EPS) {
+      memory.fill(dst, 0, 210);
+      continue;
+    }
+    const iscale: f32 = <f32>-128 / maxScale;
+    store<u16>(dst + 208, <u16>f32ToHalf(<f32>1 / iscale));
+    const d0 = halfToF32(<u32>load<u16>(dst + 208));
+    for (let ib = 0; ib < 16; ib++) {
+      const l = nearestInt(iscale * fAt(SCALES, ib));
+      store<i8>(dst + 192 + ib, <i8>(l < 127 ? l : 127));
+    }
+    for (let j = 0; j < 16; j++) {
+      const d: f32 = d0 * <f32>load<i8>(dst + 192 + j);
+      if (d == 0) continue;
+      const base = src + (<usize>j << 6);
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestInt(fAt(base, ii) / d);
+        store<i8>(LQ + 16 * j + ii, <i8>((l < -32 ? -32 : l > 31 ? 31 : l) + 32));
+      }
+    }
+    let ql = dst, qh = dst + 128;
+    for (let j = 0; j < 256; j += 128, ql += 64, qh += 32) {
+      for (let l = 0; l < 32; l++) {
+        const a = <u32>load<u8>(LQ + j + l), bb = <u32>load<u8>(LQ + j + l + 32);
+        const c = <u32>load<u8>(LQ + j + l + 64), e = <u32>load<u8>(LQ + j + l + 96);
+        store<u8>(ql + l, <u8>((a & 0xf) | ((c & 0xf) << 4)));
+        store<u8>(ql + l + 32, <u8>((bb & 0xf) | ((e & 0xf) << 4)));
+        store<u8>(qh + l, <u8>((a >> 4) | ((bb >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6)));
+      }
+    }
+  }
+}
+
+/** make_q3_quants(n, nmax, x, LQ + lo, do_rmse = true). */
+function makeQ3(n: i32, nmax: i32, x: usize, lo: i32): f32 {
+  let max: f32 = 0, amax: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = fAt(x, i);
+    const ax = Mathf.abs(xi);
+    if (ax > amax) { amax = ax; max = xi; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    memory.fill(LQ + lo, 0, n);
+    return 0;
+  }
+  const iscale: f32 = <f32>(-nmax) / max;
+  let sumlx: f32 = 0, suml2: f32 = 0;
+  const Lp = LQ + lo;
+  for (let i = 0; i < n; i++) {
+    const xi = fAt(x, i);
+    let l = nearestInt(iscale * xi);
+    l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+    store<i8>(Lp + i, <i8>l);
+    const w = xi * xi;
+    sumlx += w * xi * <f32>l;
+    suml2 += w * <f32>l * <f32>l;
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let nChanged = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = fAt(x, i);
+      const w = xi * xi;
+      const li = <f32>load<i8>(Lp + i);
+      let slx: f32 = sumlx - w * xi * li;
+      if (slx > 0) {
+        let sl2: f32 = suml2 - w * li * li;
+        let nl = nearestInt(xi * sl2 / slx);
+        nl = nl < -nmax ? -nmax : nl > nmax - 1 ? nmax - 1 : nl;
+        if (nl != <i32>load<i8>(Lp + i)) {
+          const fn = <f32>nl;
+          slx += w * xi * fn;
+          sl2 += w * fn * fn;
+          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+            store<i8>(Lp + i, <i8>nl); sumlx = slx; suml2 = sl2;
+            nChanged++;
+          }
+        }
+      }
+    }
+    if (!nChanged) break;
+  }
+  for (let i = 0; i < n; i++) store<i8>(Lp + i, <i8>(<i32>load<i8>(Lp + i) + nmax));
+  return suml2 > 0 ? sumlx / suml2 : 0;
+}
+
+// @ts-ignore: decorator
+@inline function scale6(s: usize, j: i32): i32 {
+  const lo = j < 8 ? <i32>load<u8>(s + j) & 0xf : <i32>load<u8>(s + j - 8) >> 4;
+  return (lo | (((<i32>load<u8>(s + 8 + (j & 3)) >> (2 * (j >> 2))) & 3) << 4)) - 32;
+}
+
+export function q3_K_quant(src: usize, dst: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++, src += 1024, dst += 110) {
+    let maxScale: f32 = 0, amax: f32 = 0;
+    for (let j = 0; j < 16; j++) {
+      const s = makeQ3(16, 4, src + (<usize>j << 6), 16 * j);
+      fPut(SCALES, j, s);
+      const a = Mathf.abs(s);
+      if (a > amax) { amax = a; maxScale = s; }
+    }
+    const sp = dst + 96;
+    memory.fill(sp, 0, 12);
+    if (maxScale != 0) {
+      const iscale: f32 = <f32>-32 / maxScale;
+      for (let j = 0; j < 16; j++) {
+        let l = <i32><i8>nearestInt(iscale * fAt(SCALES, j)); // C stores into int8_t first
+        l = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
+        if (j < 8) store<u8>(sp + j, <u8>(l & 0xf));
+        else store<u8>(sp + j - 8, <u8>(<i32>load<u8>(sp + j - 8) | ((l & 0xf) << 4)));
+        store<u8>(sp + 8 + (j & 3), <u8>(<i32>load<u8>(sp + 8 + (j & 3)) | ((l >> 4) << (2 * (j >> 2)))));
+      }
+      store<u16>(dst + 108, <u16>f32ToHalf(<f32>1 / iscale));
+    } else {
+      store<u16>(dst + 108, 0);
+    }
+    const d0 = halfToF32(<u32>load<u16>(dst + 108));
+    for (let j = 0; j < 16; j++) {
+      const d: f32 = d0 * <f32>scale6(sp, j);
+      if (d == 0) continue;
+      const base = src + (<usize>j << 6);
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestInt(fAt(base, ii) / d);
+        store<i8>(LQ + 16 * j + ii, <i8>((l < -4 ? -4 : l > 3 ? 3 : l) + 4));
+      }
+    }
+    // high bit of level j → hmask[j % 32] bit j / 32; low 2 bits → qs
+    for (let m = 0; m < 32; m++) {
+      let h: u32 = 0;
+      for (let k = 0; k < 8; k++) {
+        const p = LQ + 32 * k + m;
+        const l = <u32>load<u8>(p);
+        if (l > 3) { h |= <u32>1 << k; store<u8>(p, <u8>(l - 4)); }
+      }
+      store<u8>(dst + m, <u8>h);
+    }
+    const q = dst + 32;
+    for (let j = 0; j < 256; j += 128) {
+      for (let l = 0; l < 32; l++) {
+        const v = <u32>load<u8>(LQ + j + l) | (<u32>load<u8>(LQ + j + l + 32) << 2) | (<u32>load<u8>(LQ + j + l + 64) << 4) | (<u32>load<u8>(LQ + j + l + 96) << 6);
+        store<u8>(q + (j >> 2) + l, <u8>v);
+      }
+    }
+  }
+}
