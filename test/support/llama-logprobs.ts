@@ -5,7 +5,8 @@ import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
 
 let llamaP: Promise<Llama> | undefined;
 export function cpuLlama(): Promise<Llama> {
-  llamaP ??= getLlama({ gpu: false, logLevel: LlamaLogLevel.error, build: 'never' });
+  // one thread: these models are tiny, and on a busy machine llama.cpp's spinning threads only slow it down
+  llamaP ??= getLlama({ gpu: false, logLevel: LlamaLogLevel.error, build: 'never', maxThreads: 1 });
   return llamaP;
 }
 

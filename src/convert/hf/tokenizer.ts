@@ -55,6 +55,8 @@ export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre
   else if (model.type === 'BPE') v = fromByteLevelBpe(tj, model, cfg, opts.pre);
   else throw new LowbitError(`tokenizer.json: model type ${String(model.type)} is not supported (BPE, or a tokenizer.model)`);
   applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
+  // LlamaModel.set_vocab: vocab size 49152 (granite small models, SmolLM) never adds BOS
+  if (cfg.arch === 'llama' && cfg.vocabSize === 49152) v.addBos = false;
   if (isObj(files.tokenizerConfig) && typeof files.tokenizerConfig.add_prefix_space === 'boolean' && cfg.arch === 'llama') {
     v.addSpacePrefix = files.tokenizerConfig.add_prefix_space;
   }
