@@ -1,0 +1,7 @@
+// Quantization plans (browser-safe): llama.cpp's file types and per-tensor type rules.
+export * from './file-types.js';
+export * from './tensor-rules.js';
+export * from './plan.js';
+export * from './model-info.js';
+export * from './metadata.js';
+export * from './from-gguf.js';
