@@ -5,6 +5,7 @@ import { LowbitError } from '../errors.js';
 import { quantizeDynamicInt8 } from './dynamic-int8.js';
 import { quantizeMatMul4Bits } from './matmul-nbits.js';
 import { convertToFp16 } from './fp16.js';
+import { quantizeWeightOnly } from './weight-only.js';
 import type { TransformReport } from './common.js';
 
 export const VARIANTS = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
@@ -34,6 +35,11 @@ export interface OnnxQuantOptions {
   asymmetric?: boolean;
   accuracyLevel?: number;
   fp16BlockList?: string[];
+  /**
+   * QDQ weight-only instead of the variant's own operators: int8 (DequantizeLinear per tensor or per
+   * channel) or int4 (block-wise DequantizeLinear, opset 21). The f16 variants still get the fp16 pass.
+   */
+  weightOnly?: 'int8' | 'int4';
   dryRun?: boolean;
 }
 
@@ -44,6 +50,13 @@ export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQu
     add(quantizeDynamicInt8(model, { weightType, convWeightType, perChannel: o.perChannel, symmetric: o.symmetric, reduceRange: o.reduceRange, dryRun: o.dryRun }));
   const q4 = () => add(quantizeMatMul4Bits(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, accuracyLevel: o.accuracyLevel, dryRun: o.dryRun }));
   const fp16 = () => add(convertToFp16(model, { opBlockList: o.fp16BlockList, dryRun: o.dryRun }));
+  if (o.weightOnly) {
+    if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`);
+    if (variant === 'fp16') throw new LowbitError('--weight-only needs a quantizing variant (q8, int8, uint8, q4, q4f16), not fp16');
+    add(quantizeWeightOnly(model, { bits: o.weightOnly === 'int8' ? 8 : 4, perChannel: o.perChannel, blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun }));
+    if (variant === 'q4f16') fp16();
+    return merged;
+  }
   switch (variant) {
     // transformers.js's "quantized": uint8 weights when the model has convolutions (what ConvInteger
     // takes everywhere), int8 otherwise

@@ -17,6 +17,7 @@ export interface OnnxCliOptions {
   blockSize?: string;
   accuracyLevel?: string;
   externalData?: boolean;
+  weightOnly?: string;
   dryRun?: boolean;
   json?: boolean;
 }
@@ -28,7 +29,14 @@ export function onnxOptions(o: OnnxCliOptions, type: string): QuantizeOnnxFileOp
     type, perChannel: o.perChannel, symmetric: o.symmetric, asymmetric: o.asymmetric, reduceRange: o.reduceRange,
     blockSize, accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
     externalData: o.externalData, dryRun: o.dryRun,
+    weightOnly: o.weightOnly === undefined ? undefined : parseWeightOnly(o.weightOnly),
   };
+}
+
+function parseWeightOnly(s: string): 'int8' | 'int4' {
+  const v = s.toLowerCase();
+  if (v !== 'int8' && v !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${s}"`);
+  return v;
 }
 
 /** Human report of one ONNX variant: what happened to each node, and the sizes. */
@@ -83,6 +91,7 @@ export function register(program: Command): void {
     .option('--block-size <n>', 'q4 variants: 16, 32, 64 or 128', '32')
     .option('--asymmetric', 'q4 variants: zero points per block')
     .option('--accuracy-level <n>', 'q4 variants: MatMulNBits accuracy_level (0-4)')
+    .option('--weight-only <bits>', 'int8 or int4: QDQ weight-only (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
     .option('--external-data', 'put weights in a side file <model>_data')
     .option('--dry-run', 'list what would be quantized and the predicted sizes; write nothing')
     .option('--json', 'print JSON')
