@@ -8,6 +8,7 @@ import { FileSource } from '../../src/node/file-io.js';
 import { readGgufHeader, readTensorBytes, type GgufFile } from '../../src/io/gguf/reader.js';
 import { metaInt, metaFloat, metaString, metaStrings, metaBool, metaArray } from '../../src/io/gguf/metadata.js';
 import { LowbitError } from '../../src/errors.js';
+import { openSafetensorsDir } from '../../src/node/safetensors-files.js';
 import { loadLlama2c, forwardLlama2c, logSoftmax } from '../support/llama2c-forward.js';
 import { llamaLogProbs, maxLogProbDiff, cpuLlama } from '../support/llama-logprobs.js';
 import { buildHfFixture, writeHfFixture, fixtureBiases, HF_FIXTURE_DIR, STORIES } from '../support/hf-fixture.js';
@@ -105,6 +106,27 @@ test('untied variant: lm_head.weight becomes output.weight and logits still matc
   const got = await llamaLogProbs(out, TOKENS.slice(0, 4));
   const ref = forwardLlama2c(loadLlama2c(STORIES), TOKENS.slice(0, 4)).map(logSoftmax);
   for (let p = 0; p < 4; p++) assert.ok(maxLogProbDiff(got[p]!, ref[p]!) < 1e-3, `position ${p}`);
+});
+
+test('BF16 checkpoint → --type BF16: every tensor keeps its exact bf16 bits (q/k permuted)', async () => {
+  const d = join(dir, 'bf16');
+  await writeHfFixture(d, { arch: 'llama', dtype: 'BF16' });
+  const out = join(dir, 'bf16.gguf');
+  await convertHfDir(d, out, 'BF16');
+  const a = await gguf(out);
+  const set = await openSafetensorsDir(d);
+  try {
+    assert.equal(metaInt(a.g.metadata, 'general.file_type'), 32);
+    const gg = Buffer.from(await a.tensor('blk.2.ffn_down.weight'));
+    assert.ok(gg.equals(await set.readBytes('model.layers.2.mlp.down_proj.weight')));
+    // q: rows moved by the permutation, each row's bf16 bits unchanged
+    const q = new Uint16Array((await a.tensor('blk.1.attn_q.weight')).slice().buffer);
+    const hf = new Uint16Array((await set.readBytes('model.layers.1.self_attn.q_proj.weight')).slice().buffer);
+    assert.deepEqual(q.subarray(64, 128), hf.subarray(4 * 64, 5 * 64)); // head 0: row 1 ← HF row 4 (head size 8)
+    // norms stay F32: bf16 values widened exactly
+    const norm = new Float32Array((await a.tensor('output_norm.weight')).slice().buffer);
+    assert.deepEqual(norm, await set.readF32('model.norm.weight'));
+  } finally { await a.close(); await set.close(); }
 });
 
 test('qwen2 variant: biases, no permutation, gpt2 byte-level BPE tokenizer', async () => {

@@ -11,6 +11,7 @@ import { writeSafetensors, type SafetensorsOutTensor } from '../../src/io/safete
 import { unpermuteQK } from '../../src/convert/hf/tensors.js';
 import { loadLlama2c, type Biases, type Weights } from './llama2c-forward.js';
 import { rng } from './oracle.js';
+import { fp32ToBf16, fp32ToFp16 } from '../../src/formats/half.js';
 
 export const STORIES = 'fixtures/stories260K.bin';
 export const HF_FIXTURE_DIR = 'test/fixtures/hf-stories260K';
@@ -19,9 +20,12 @@ export interface HfFixtureOptions {
   arch: 'llama' | 'qwen2';
   /** write lm_head.weight (a copy of the embeddings) and tie_word_embeddings false */
   untied?: boolean;
+  /** storage type of the weights (default F32); BF16/F16 round to nearest even */
+  dtype?: 'F32' | 'BF16' | 'F16';
 }
 
 const f32 = (a: Float32Array) => new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+const halfBytes = (a: Float32Array, conv: (x: number) => number) => new Uint8Array(Uint16Array.from(a, conv).buffer);
 
 /** The llama tokenizer.json: SentencePiece-style BPE with byte fallback, a few merges for ' the'. */
 export function llamaTokenizerJson(vocabSize: number): unknown {
@@ -95,7 +99,9 @@ export async function buildHfFixture(opts: HfFixtureOptions): Promise<Map<string
   const w = loadLlama2c(STORIES);
   const kvDim = (w.dim * w.nKvHeads) / w.nHeads;
   const tensors: SafetensorsOutTensor[] = [];
-  const add = (name: string, shape: number[], data: Float32Array) => tensors.push({ name, dtype: 'F32', shape, data: () => f32(data) });
+  const dtype = opts.dtype ?? 'F32';
+  const enc = (d: Float32Array) => (dtype === 'BF16' ? halfBytes(d, fp32ToBf16) : dtype === 'F16' ? halfBytes(d, fp32ToFp16) : f32(d));
+  const add = (name: string, shape: number[], data: Float32Array) => tensors.push({ name, dtype, shape, data: () => enc(data) });
   add('model.embed_tokens.weight', [w.vocab, w.dim], w.emb);
   if (opts.untied) add('lm_head.weight', [w.vocab, w.dim], w.wcls);
   add('model.norm.weight', [w.dim], w.rmsFinal);
@@ -123,7 +129,7 @@ export async function buildHfFixture(opts: HfFixtureOptions): Promise<Map<string
   const common = {
     hidden_size: w.dim, intermediate_size: w.hidden, num_hidden_layers: w.nLayers, num_attention_heads: w.nHeads,
     num_key_value_heads: w.nKvHeads, max_position_embeddings: w.seqLen, rms_norm_eps: 1e-5, rope_theta: 10000.0,
-    vocab_size: w.vocab, tie_word_embeddings: !opts.untied, torch_dtype: 'float32', hidden_act: 'silu',
+    vocab_size: w.vocab, tie_word_embeddings: !opts.untied, torch_dtype: { F32: 'float32', BF16: 'bfloat16', F16: 'float16' }[dtype], hidden_act: 'silu',
   };
   const files = new Map<string, Uint8Array>();
   const json = (name: string, x: unknown) => files.set(name, new TextEncoder().encode(JSON.stringify(x, null, 2) + '\n'));
