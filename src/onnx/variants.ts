@@ -6,6 +6,7 @@ import { quantizeDynamicInt8 } from './dynamic-int8.js';
 import { quantizeMatMul4Bits } from './matmul-nbits.js';
 import { convertToFp16 } from './fp16.js';
 import { quantizeWeightOnly } from './weight-only.js';
+import { quantizeEmbeddings } from './gather-quantized.js';
 import type { TransformReport } from './common.js';
 
 export const VARIANTS = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
@@ -40,6 +41,8 @@ export interface OnnxQuantOptions {
    * channel) or int4 (block-wise DequantizeLinear, opset 21). The f16 variants still get the fp16 pass.
    */
   weightOnly?: 'int8' | 'int4';
+  /** q4 variants: also embedding tables, as com.microsoft GatherBlockQuantized (not in ORT Web's WASM) */
+  embeddings?: boolean;
   dryRun?: boolean;
 }
 
@@ -48,7 +51,10 @@ export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQu
   const add = (r: TransformReport) => { merged.actions.push(...r.actions); merged.notes.push(...r.notes); };
   const int8 = (weightType: 'int8' | 'uint8', convWeightType: 'int8' | 'uint8') =>
     add(quantizeDynamicInt8(model, { weightType, convWeightType, perChannel: o.perChannel, symmetric: o.symmetric, reduceRange: o.reduceRange, dryRun: o.dryRun }));
-  const q4 = () => add(quantizeMatMul4Bits(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, accuracyLevel: o.accuracyLevel, dryRun: o.dryRun }));
+  const q4 = () => {
+    add(quantizeMatMul4Bits(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, accuracyLevel: o.accuracyLevel, dryRun: o.dryRun }));
+    if (o.embeddings) add(quantizeEmbeddings(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun }));
+  };
   const fp16 = () => add(convertToFp16(model, { opBlockList: o.fp16BlockList, dryRun: o.dryRun }));
   if (o.weightOnly) {
     if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`);

@@ -143,3 +143,14 @@ test('transformers.js loads the q4, fp16 and q8 variants from a local folder, of
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('quantize-dir finds every model base (encoder/decoder too) and skips existing variants', async () => {
+  const { baseModels } = await import('../../src/cli/commands/quantize-dir.js');
+  const dir = tmp();
+  try {
+    for (const f of ['encoder_model.onnx', 'decoder_model_merged.onnx', 'decoder_model_merged_q4.onnx', 'encoder_model_quantized.onnx', 'model_fp16.onnx', 'decoder_model_merged.onnx_data', 'vision_encoder.onnx']) writeFileSync(join(dir, f), '');
+    assert.deepEqual(baseModels(dir), ['decoder_model_merged', 'encoder_model', 'vision_encoder']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -92,3 +92,25 @@ function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) o[c * rows + r] = x[r * cols + c]!;
   return o;
 }
+
+test('q4 with embeddings: GatherBlockQuantized rows equal our dequantized table in ONNX Runtime', async () => {
+  for (const asymmetric of [false, true]) {
+    const q = transformerModel(4);
+    const report = quantizeOnnxModel(q, 'q4', { embeddings: true, asymmetric, blockSize: 16 });
+    assert.ok(report.actions.some((a) => a.node === 'embed' && a.action.startsWith('GatherBlockQuantized')));
+    assert.ok(q.graph!.node.some((n) => n.opType === 'GatherBlockQuantized'));
+    // reference: the same q4 model (MatMulNBits) but the table replaced by its dequantized 4-bit form
+    const d = transformerModel(4);
+    quantizeOnnxModel(d, 'q4', { asymmetric, blockSize: 16 });
+    const t = d.graph!.initializer.find((x) => x.name === 'embed')!;
+    const [V, H] = t.dims.map(Number) as [number, number];
+    const deq = dequantizeBlockwise4(quantizeBlockwise4(transpose(tensorToFloat32(t), V, H), H, V, 16, !asymmetric), H, V, 16);
+    Object.assign(t, float32Tensor('embed', [V, H], transpose(deq, H, V)));
+    const a = await run(encodeModel(q), { extra: { session: { qdq_matmulnbits_accuracy_level: '0' } } });
+    const b = await run(encodeModel(d), { extra: { session: { qdq_matmulnbits_accuracy_level: '0' } } });
+    let maxErr = 0;
+    for (let i = 0; i < a.length; i++) maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!));
+    assert.ok(maxErr < 1e-5, `asymmetric=${asymmetric}: ${maxErr}`);
+    assert.ok(encodeModel(q).length < encodeModel(d).length - 15_000, 'the table shrank');
+  }
+});

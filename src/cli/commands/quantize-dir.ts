@@ -18,6 +18,7 @@ export interface OnnxCliOptions {
   accuracyLevel?: string;
   externalData?: boolean;
   weightOnly?: string;
+  embeddings?: boolean;
   dryRun?: boolean;
   json?: boolean;
 }
@@ -29,6 +30,7 @@ export function onnxOptions(o: OnnxCliOptions, type: string): QuantizeOnnxFileOp
     type, perChannel: o.perChannel, symmetric: o.symmetric, asymmetric: o.asymmetric, reduceRange: o.reduceRange,
     blockSize, accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
     externalData: o.externalData, dryRun: o.dryRun,
+    embeddings: o.embeddings,
     weightOnly: o.weightOnly === undefined ? undefined : parseWeightOnly(o.weightOnly),
   };
 }
@@ -92,6 +94,7 @@ export function register(program: Command): void {
     .option('--asymmetric', 'q4 variants: zero points per block')
     .option('--accuracy-level <n>', 'q4 variants: MatMulNBits accuracy_level (0-4)')
     .option('--weight-only <bits>', 'int8 or int4: QDQ weight-only (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
+    .option('--embeddings', 'q4 variants: embedding tables too, as GatherBlockQuantized (not supported by ONNX Runtime Web on CPU)')
     .option('--external-data', 'put weights in a side file <model>_data')
     .option('--dry-run', 'list what would be quantized and the predicted sizes; write nothing')
     .option('--json', 'print JSON')
