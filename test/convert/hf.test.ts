@@ -96,6 +96,25 @@ test('convert hf: llama.cpp tokenizes with the byte-fallback BPE vocab (merges b
   }
 });
 
+test('SentencePiece tokenizer.model: llama vocab with its scores, tokenized by llama.cpp', async () => {
+  const d = join(dir, 'spm');
+  await writeHfFixture(d, { arch: 'llama', sentencepiece: true });
+  const out = join(dir, 'spm.gguf');
+  const s = await convertHfDir(d, out, 'F32');
+  assert.match(s.tokenizer, /SentencePiece/);
+  const a = await gguf(out);
+  try {
+    assert.equal(metaString(a.g.metadata, 'tokenizer.ggml.model'), 'llama');
+    const scores = metaArray(a.g.metadata, 'tokenizer.ggml.scores')!.items as Float32Array;
+    assert.deepEqual([scores[263], scores[265], scores[300]], [-1, -3, -1000]);
+  } finally { await a.close(); }
+  const model = await (await cpuLlama()).loadModel({ modelPath: out });
+  try {
+    assert.deepEqual([...model.tokenize('the the')], [265, 265]);
+    assert.equal(model.detokenize(model.tokenize('the x\n')), 'the x\n');
+  } finally { await model.dispose(); }
+});
+
 test('untied variant: lm_head.weight becomes output.weight and logits still match', async () => {
   const d = join(dir, 'untied');
   await writeHfFixture(d, { arch: 'llama', untied: true });

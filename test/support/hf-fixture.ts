@@ -11,6 +11,7 @@ import { writeSafetensors, type SafetensorsOutTensor } from '../../src/io/safete
 import { unpermuteQK } from '../../src/convert/hf/tensors.js';
 import { loadLlama2c, type Biases, type Weights } from './llama2c-forward.js';
 import { rng } from './oracle.js';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { fp32ToBf16, fp32ToFp16 } from '../../src/formats/half.js';
 
 export const STORIES = 'fixtures/stories260K.bin';
@@ -22,6 +23,26 @@ export interface HfFixtureOptions {
   untied?: boolean;
   /** storage type of the weights (default F32); BF16/F16 round to nearest even */
   dtype?: 'F32' | 'BF16' | 'F16';
+  /** llama: ship a SentencePiece tokenizer.model (same pieces) instead of tokenizer.json */
+  sentencepiece?: boolean;
+}
+
+/** tokenizer.model (SentencePiece ModelProto, BPE with byte fallback) with the llama fixture's pieces. */
+export function sentencePieceModel(vocabSize: number): Uint8Array {
+  const tj = llamaTokenizerJson(vocabSize) as { model: { vocab: Record<string, number> } };
+  const byId = Object.entries(tj.model.vocab).sort((a, b) => a[1] - b[1]);
+  const w = new BinaryWriter();
+  for (const [piece, id] of byId) {
+    const type = id === 0 ? 2 : id < 3 ? 3 : id < 259 ? 6 : 1;
+    // merged pieces score by merge order, as SentencePiece BPE does; fillers far below
+    const score = id === 263 ? -1 : id === 264 ? -2 : id === 265 ? -3 : id > 265 ? -1000 : 0;
+    w.tag(1, WireType.LengthDelimited).fork();
+    w.tag(1, WireType.LengthDelimited).string(piece).tag(2, WireType.Bit32).float(score).tag(3, WireType.Varint).int32(type);
+    w.join();
+  }
+  w.tag(2, WireType.LengthDelimited).fork().tag(3, WireType.Varint).int32(2).tag(35, WireType.Varint).bool(true).join();
+  w.tag(3, WireType.LengthDelimited).fork().tag(3, WireType.Varint).bool(true).join();
+  return w.finish();
 }
 
 const f32 = (a: Float32Array) => new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
@@ -136,7 +157,8 @@ export async function buildHfFixture(opts: HfFixtureOptions): Promise<Map<string
   files.set('model.safetensors', sink.bytes());
   if (opts.arch === 'llama') {
     json('config.json', { architectures: ['LlamaForCausalLM'], model_type: 'llama', bos_token_id: 1, eos_token_id: 2, ...common });
-    json('tokenizer.json', llamaTokenizerJson(w.vocab));
+    if (opts.sentencepiece) files.set('tokenizer.model', sentencePieceModel(w.vocab));
+    else json('tokenizer.json', llamaTokenizerJson(w.vocab));
     json('tokenizer_config.json', {
       add_bos_token: true, add_eos_token: false, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', pad_token: null,
       chat_template: "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}",
