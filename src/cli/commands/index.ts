@@ -8,5 +8,6 @@ import { register as inspect } from './inspect.js';
 import { register as quantize } from './quantize.js';
 import { register as compare } from './compare.js';
 import { register as evalCmd } from './eval.js';
+import { register as report } from './report.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir, inspect, quantize, compare, evalCmd];
+export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir, inspect, quantize, compare, evalCmd, report];
