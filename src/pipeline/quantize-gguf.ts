@@ -129,7 +129,9 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   try {
     for (const t of plan.tensors) {
       const ti = info.get(t.name)!;
-      if (!t.convert) {
+      if (t.dstBytes === 0) {
+        await writer.writeTensorData(t.name, new Uint8Array(0)); // an empty tensor: nothing to read or convert
+      } else if (!t.convert) {
         await copyTensor(src, writer, ti, !opts.allowNonfinite, slabF32);
       } else {
         const im = imatrixFor(t, ti, opts);
