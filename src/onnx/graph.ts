@@ -6,7 +6,7 @@ import {
   TensorProto_DataType as DT, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto,
 } from '../io/onnx/proto/onnx_pb.js';
 
-export type AttrValue = number | string | number[] | TensorProto | { float: number } | { floats: number[] };
+export type AttrValue = number | string | number[] | TensorProto | { float: number } | { floats: number[] } | { graph: GraphProto };
 
 export function attr(name: string, v: AttrValue): AttributeProto {
   if (typeof v === 'number') return create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(v) });
@@ -14,6 +14,7 @@ export function attr(name: string, v: AttrValue): AttributeProto {
   if (Array.isArray(v)) return create(AttributeProtoSchema, { name, type: AT.INTS, ints: v.map((x) => BigInt(x)) });
   if ('float' in v) return create(AttributeProtoSchema, { name, type: AT.FLOAT, f: v.float });
   if ('floats' in v) return create(AttributeProtoSchema, { name, type: AT.FLOATS, floats: v.floats });
+  if ('graph' in v) return create(AttributeProtoSchema, { name, type: AT.GRAPH, g: v.graph });
   return create(AttributeProtoSchema, { name, type: AT.TENSOR, t: v });
 }
 
@@ -125,6 +126,11 @@ export function inferElemTypes(g: GraphProto): Map<string, number> {
   return t;
 }
 
+function subgraphOutputTypes(g: GraphProto | undefined, skip: number): (number | undefined)[] {
+  if (!g) return [];
+  return g.output.slice(skip).map((o) => (o.type?.value.case === 'tensorType' ? o.type.value.value.elemType || undefined : undefined));
+}
+
 const BOOL_OPS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
 const I64_OPS = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
 
@@ -163,7 +169,10 @@ function outputTypes(n: NodeProto, type: (x: string) => number | undefined): (nu
     case 'BatchNormalization': return [in0, in0, in0];
     case 'Dropout': return [in0, DT.BOOL];
     case 'MaxPool': return [in0, DT.INT64];
-    case 'If': case 'Loop': case 'Scan': return [];
+    // control flow: the body graph's declared output types (Loop's first body output is its condition)
+    case 'If': return subgraphOutputTypes(getAttr(n, 'then_branch')?.g, 0);
+    case 'Loop': return subgraphOutputTypes(getAttr(n, 'body')?.g, 1);
+    case 'Scan': return subgraphOutputTypes(getAttr(n, 'body')?.g, 0);
   }
   if (BOOL_OPS.has(n.opType)) return [DT.BOOL];
   if (I64_OPS.has(n.opType)) return [DT.INT64];

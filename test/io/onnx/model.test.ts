@@ -36,7 +36,7 @@ test('If subgraphs, metadata and doc strings are kept through a quantization', (
   const thenG = create(GraphProtoSchema, { name: 'then', node: [node('Identity', ['y'], ['t_out'], 'then_id')], output: [valueInfo('t_out', DT.FLOAT, [1, 8])] });
   const elseG = create(GraphProtoSchema, { name: 'else', node: [node('Neg', ['y'], ['e_out'], 'else_neg')], output: [valueInfo('e_out', DT.FLOAT, [1, 8])] });
   const ifNode = node('If', ['cond'], ['z'], 'branch');
-  ifNode.attribute.push({ ...attr('then_branch', 0), type: 5, i: 0n, g: thenG }, { ...attr('else_branch', 0), type: 5, i: 0n, g: elseG });
+  ifNode.attribute.push(attr('then_branch', { graph: thenG }), attr('else_branch', { graph: elseG }));
   const w = float32Tensor('w', [64, 8], Float32Array.from({ length: 512 }, (_, i) => Math.sin(i)));
   const m = model([node('MatMul', ['x', 'w'], ['y'], 'mm'), ifNode], [w],
     [valueInfo('x', DT.FLOAT, [1, 64]), valueInfo('cond', DT.BOOL, [])], [valueInfo('z', DT.FLOAT, [1, 8])]);
