@@ -29,20 +29,31 @@ const LM = memory.data(16);
 // @ts-ignore: decorator
 @inline function fPut(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
 
+const LAUXI = memory.data(32 * 4, 16); // candidate levels as i32
+const FL = memory.data(32 * 4, 16); // candidate levels as f32
+const TERM = memory.data(32 * 4, 16); // per-element error terms w·diff
+const XS16 = memory.data(32 * 4, 16);
+const XM16 = memory.data(32 * 4, 16);
+const WS16 = memory.data(32 * 4, 16);
+
 /**
- * make_qkx2_quants over n floats at x with weights at WS (already filled): levels to L + lo,
- * -min to MINS[j], scale to SCALES[j]. Same exact shortcuts as search-k.ts's makeQkx2.
+ * make_qkx2_quants over n (16 or 32) floats at x with weights at WS (already filled): levels to
+ * L + lo, -min to MINS[j], scale to SCALES[j]. Element-wise float ops run four lanes at a time
+ * (each lane is the same single IEEE op C does); the sums stay sequential, in C's order. Same
+ * exact shortcuts as search-k.ts's makeQkx2.
  */
 function makeQkx2(n: i32, nmax: i32, x: usize, lo: i32, rmin: f32, rdelta: f32, nstep: i32, useMad: bool, j: i32): void {
   let min = load<f32>(x);
   let max = min;
   let sumW = fAt(WS, 0);
   let sumX = sumW * min;
-  fPut(XS, 0, min);
+  fPut(XS16, 0, min);
+  fPut(WS16, 0, sumW);
   for (let i = 1; i < n; i++) {
     const xi = fAt(x, i);
     const w = fAt(WS, i);
-    fPut(XS, i, xi);
+    fPut(XS16, i, xi);
+    fPut(WS16, i, w);
     if (xi < min) min = xi;
     if (xi > max) max = xi;
     sumW += w;
@@ -60,39 +71,45 @@ function makeQkx2(n: i32, nmax: i32, x: usize, lo: i32, rmin: f32, rdelta: f32, 
   let scale: f32 = <f32>1.0 / iscale;
   let bestError: f32 = 0;
   for (let i = 0; i < n; i++) {
-    const xi = fAt(XS, i);
+    const xi = fAt(XS16, i);
     const xm = xi - min;
-    fPut(XM, i, xm);
+    fPut(XM16, i, xm);
     let l = nearestInt(iscale * xm);
     l = l < 0 ? 0 : l > nmax ? nmax : l;
     store<u8>(L + lo + i, <u8>l);
     let diff: f32 = scale * <f32>l + min - xi;
     diff = useMad ? Mathf.abs(diff) : diff * diff;
-    bestError += fAt(WS, i) * diff;
+    bestError += fAt(WS16, i) * diff;
   }
   if (nstep < 1) {
     fPut(MINS, j, -min);
     fPut(SCALES, j, scale);
     return;
   }
-  memory.fill(LAUX, 255, n);
+  memory.fill(LAUXI, 255, n << 2); // -1: no valid level, the first step computes everything
+  const magic = f32x4.splat(12582912.0);
+  const mant = i32x4.splat(0x7fffff);
+  const half = i32x4.splat(0x400000);
+  const zero = i32x4.splat(0);
+  const top = i32x4.splat(nmax);
+  const nv = <usize>(n << 2);
   for (let is = 0; is <= nstep; is++) {
     iscale = (rmin + rdelta * <f32>is + fnmax) / (max - min);
-    let changed = false;
-    for (let i = 0; i < n; i++) {
-      let l = nearestInt(iscale * fAt(XM, i));
-      l = l < 0 ? 0 : l > nmax ? nmax : l;
-      if (l != <i32>load<u8>(LAUX + i)) {
-        store<u8>(LAUX + i, <u8>l);
-        changed = true;
-        const fl = <f32>l;
-        const wl = fAt(WS, i) * fl;
-        fPut(CWL, i, wl);
-        fPut(CWLL, i, wl * fl);
-        fPut(CWLX, i, wl * fAt(XS, i));
-      }
+    const vis = f32x4.splat(iscale);
+    let diffMask = i32x4.splat(0);
+    for (let k: usize = 0; k < nv; k += 16) {
+      const t = f32x4.add(f32x4.mul(vis, v128.load(XM16 + k)), magic);
+      const l = i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(t, mant), half), zero), top);
+      diffMask = v128.or(diffMask, i32x4.ne(l, v128.load(LAUXI + k)));
+      v128.store(LAUXI + k, l);
+      const fl = f32x4.convert_i32x4_s(l);
+      v128.store(FL + k, fl);
+      const wl = f32x4.mul(v128.load(WS16 + k), fl);
+      v128.store(CWL + k, wl);
+      v128.store(CWLL + k, f32x4.mul(wl, fl));
+      v128.store(CWLX + k, f32x4.mul(wl, v128.load(XS16 + k)));
     }
-    if (!changed) continue;
+    if (!v128.any_true(diffMask)) continue;
     let sumL: f32 = 0, sumL2: f32 = 0, sumXL: f32 = 0;
     for (let i = 0; i < n; i++) {
       sumL += fAt(CWL, i);
@@ -107,22 +124,28 @@ function makeQkx2(n: i32, nmax: i32, x: usize, lo: i32, rmin: f32, rdelta: f32, 
         thisMin = 0;
         thisScale = sumXL / sumL2;
       }
-      // weights here are |x| or av_x + |x|: never negative, so a losing sum can stop early
+      const vs = f32x4.splat(thisScale), vm = f32x4.splat(thisMin);
+      for (let k: usize = 0; k < nv; k += 16) {
+        let d = f32x4.sub(f32x4.add(f32x4.mul(vs, v128.load(FL + k)), vm), v128.load(XS16 + k));
+        d = useMad ? f32x4.abs(d) : f32x4.mul(d, d);
+        v128.store(TERM + k, f32x4.mul(v128.load(WS16 + k), d));
+      }
+      // weights here are |x|, av_x + |x| or imatrix·sqrt(·): never negative, so a losing sum
+      // (float addition of non-negative terms never decreases) can stop early
       let curError: f32 = 0;
       let i = 0;
       for (; i < n; i++) {
-        let diff: f32 = thisScale * <f32>load<u8>(LAUX + i) + thisMin - fAt(XS, i);
-        diff = useMad ? Mathf.abs(diff) : diff * diff;
-        curError += fAt(WS, i) * diff;
+        curError += fAt(TERM, i);
         if (curError >= bestError) break;
       }
       if (i == n && curError < bestError) {
-        memory.copy(L + lo, LAUX, n);
+        for (let k = 0; k < n; k++) store<u8>(L + lo + k, <u8>load<i32>(LAUXI + (<usize>k << 2)));
         bestError = curError;
         scale = thisScale;
         if (thisMin != min) {
           min = thisMin;
-          for (let k = 0; k < n; k++) fPut(XM, k, fAt(XS, k) - min);
+          const vmin = f32x4.splat(min);
+          for (let k: usize = 0; k < nv; k += 16) v128.store(XM16 + k, f32x4.sub(v128.load(XS16 + k), vmin));
         }
       }
     }
