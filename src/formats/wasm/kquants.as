@@ -297,9 +297,11 @@ export function q2_K_quant(src: usize, dst: usize, nb: i32): void {
 
 const GROUP_MAX_EPS: f32 = <f32>1e-15;
 const LQ = memory.data(256); // int8 levels of Q3_K/Q6_K
-const LPREV = memory.data(16 * 4);
-const CLX = memory.data(16 * 4);
-const CL2 = memory.data(16 * 4);
+const LPREV = memory.data(16 * 4, 16);
+const CLX = memory.data(16 * 4, 16);
+const CL2 = memory.data(16 * 4, 16);
+const WX = memory.data(16 * 4, 16); // x²·x
+const W2 = memory.data(16 * 4, 16); // x²
 
 /**
  * make_qx_quants(n, nmax, x, L + lo, rmse_type = 1, qw = NULL): weights x², a search over 18
@@ -326,33 +328,35 @@ function makeQx1(n: i32, nmax: i32, x: usize, lo: i32): f32 {
     store<i8>(LQ + lo + i, <i8>(l + nmax));
     store<i32>(LPREV + (<usize>i << 2), l);
     const w = xi * xi;
+    fPut(WX, i, w * xi);
+    fPut(W2, i, w);
     const fl = <f32>l;
-    const a = w * xi * fl, c = w * fl * fl;
-    fPut(CLX, i, a);
-    fPut(CL2, i, c);
-    sumlx += a;
-    suml2 += c;
+    sumlx += w * xi * fl;
+    suml2 += w * fl * fl;
   }
   let scale: f32 = suml2 != 0 ? sumlx / suml2 : 0;
   let best: f32 = scale * sumlx;
-  for (let is = -9; is <= 9; is++) {
-    if (is == 0) continue;
-    iscale = -(<f32>nmax + <f32>0.1 * <f32>is) / max;
-    let changed = false;
-    for (let i = 0; i < n; i++) {
-      const xi = fAt(x, i);
-      let l = nearestInt(iscale * xi);
-      l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-      if (l != load<i32>(LPREV + (<usize>i << 2))) {
-        store<i32>(LPREV + (<usize>i << 2), l);
-        changed = true;
-        const w = xi * xi;
-        const fl = <f32>l;
-        fPut(CLX, i, w * xi * fl);
-        fPut(CL2, i, w * fl * fl);
-      }
+  const magic = f32x4.splat(12582912.0);
+  const mant = i32x4.splat(0x7fffff);
+  const half = i32x4.splat(0x400000);
+  const lowL = i32x4.splat(-nmax);
+  const highL = i32x4.splat(nmax - 1);
+  const nv = <usize>(n << 2);
+  for (let is = 0; is <= 18; is++) {
+    if (is == 9) continue;
+    iscale = -(<f32>nmax + <f32>0.1 * <f32>(is - 9)) / max;
+    const vis = f32x4.splat(iscale);
+    let diffMask = i32x4.splat(0);
+    for (let k: usize = 0; k < nv; k += 16) {
+      const t = f32x4.add(f32x4.mul(vis, v128.load(x + k)), magic);
+      const l = i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(t, mant), half), lowL), highL);
+      diffMask = v128.or(diffMask, i32x4.ne(l, v128.load(LPREV + k)));
+      v128.store(LPREV + k, l);
+      const fl = f32x4.convert_i32x4_s(l);
+      v128.store(CLX + k, f32x4.mul(v128.load(WX + k), fl));
+      v128.store(CL2 + k, f32x4.mul(f32x4.mul(v128.load(W2 + k), fl), fl));
     }
-    if (!changed) continue;
+    if (!v128.any_true(diffMask)) continue;
     sumlx = 0; suml2 = 0;
     for (let i = 0; i < n; i++) {
       sumlx += fAt(CLX, i);
