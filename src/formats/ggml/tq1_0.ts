@@ -43,7 +43,7 @@ const U = new Uint32Array(F.buffer);
  * For a finite 0 < id: the least float t > 0 with fround(t·id) ≥ 0.5. fround(x·id) is monotone in
  * x, so lroundf(x·id) is +1 exactly when x ≥ t and -1 exactly when x ≤ -t.
  */
-function halfThreshold(id: number): number {
+export function halfThreshold(id: number): number {
   F[0] = 0.5 / id;
   while (fround(F[0]! * id) >= 0.5) U[0] = U[0]! - 1;
   while (fround(F[0]! * id) < 0.5) U[0] = U[0]! + 1;
