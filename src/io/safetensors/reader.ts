@@ -30,7 +30,8 @@ export interface SafetensorsFile {
 }
 
 export async function readSafetensorsHeader(src: ByteSource): Promise<SafetensorsFile> {
-  const bad = (problem: string): never => { throw new FileFormatError(src.name, problem); };
+  // tensor names and V8's JSON messages come from the file: control characters would break the one-line message
+  const bad = (problem: string): never => { throw new FileFormatError(src.name, problem.replace(/[\x00-\x1f\x7f]/g, ' ')); };
   if (src.size < 8) bad(`too small for safetensors (${src.size} bytes, header size needs 8)`);
   const lenBytes = await src.read(0, 8);
   const n64 = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
@@ -117,6 +118,6 @@ export function readSafetensorsBytes(f: SafetensorsFile, t: SafetensorsTensor | 
 /** A tensor's values as float32 (F32/F16/BF16/F64 and integer types). */
 export async function readSafetensorsF32(f: SafetensorsFile, t: SafetensorsTensor | string): Promise<Float32Array> {
   const info = typeof t === 'string' ? safetensorsTensor(f, t) : t;
-  if (!FLOAT_DECODABLE.has(info.dtype)) throw new FileFormatError(f.source.name, `tensor '${info.name}' is ${info.dtype}, which lowbit cannot convert to float`);
+  if (!FLOAT_DECODABLE.has(info.dtype)) throw new FileFormatError(f.source.name, `tensor '${info.name.replace(/[\x00-\x1f\x7f]/g, ' ')}' is ${info.dtype}, which lowbit cannot convert to float`);
   return toFloat32(await readSafetensorsBytes(f, info), info.dtype);
 }

@@ -17,6 +17,9 @@ export interface SafetensorsSet {
 
 export type OpenFile = (fileName: string) => Promise<ByteSource>;
 
+/** Names and V8's JSON messages come from the file: control characters would break the one-line message. */
+const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]/g, ' ');
+
 /** A shard name must be a plain file name next to the index: no paths that could leave the model directory. */
 function checkShardName(index: string, name: unknown): string {
   if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[\/\\]/.test(name) || name.includes('\0')) {
@@ -31,14 +34,14 @@ export async function openSafetensorsSet(files: SafetensorsFile[]): Promise<Safe
   for (const f of files) {
     for (const t of f.tensors) {
       const prev = owner.get(t.name);
-      if (prev) throw new FileFormatError(f.source.name, `tensor '${t.name}' is also in ${prev.source.name}`);
+      if (prev) throw new FileFormatError(f.source.name, oneLine(`tensor '${t.name}' is also in ${prev.source.name}`));
       owner.set(t.name, f);
       tensors.push(t);
     }
   }
   const get = (name: string) => {
     const f = owner.get(name);
-    if (!f) throw new FileFormatError(files[0]?.source.name ?? 'safetensors', `no tensor '${name}'`);
+    if (!f) throw new FileFormatError(files[0]?.source.name ?? 'safetensors', oneLine(`no tensor '${name}'`));
     return f;
   };
   return {
@@ -57,7 +60,7 @@ export async function openSafetensorsSet(files: SafetensorsFile[]): Promise<Safe
  */
 export async function openShardedSafetensors(indexName: string, indexText: string, open: OpenFile): Promise<SafetensorsSet> {
   let idx: unknown;
-  try { idx = JSON.parse(indexText); } catch (e) { throw new FileFormatError(indexName, `not valid JSON (${(e as Error).message})`); }
+  try { idx = JSON.parse(indexText); } catch (e) { throw new FileFormatError(indexName, oneLine(`not valid JSON (${(e as Error).message})`)); }
   const wm = (idx as { weight_map?: unknown } | null)?.weight_map;
   if (wm === null || typeof wm !== 'object' || Array.isArray(wm)) throw new FileFormatError(indexName, 'has no weight_map object');
   const map = wm as Record<string, unknown>;
@@ -70,7 +73,7 @@ export async function openShardedSafetensors(indexName: string, indexText: strin
     }
     const byShard = new Map(files.map((f, i) => [shardNames[i]!, f]));
     for (const [tensor, shard] of Object.entries(map)) {
-      if (!byShard.get(shard as string)!.byName.has(tensor)) throw new FileFormatError(indexName, `maps '${tensor}' to ${shard as string}, which does not hold it`);
+      if (!byShard.get(shard as string)!.byName.has(tensor)) throw new FileFormatError(indexName, oneLine(`maps '${tensor}' to ${shard as string}, which does not hold it`));
     }
     return await openSafetensorsSet(files);
   } catch (e) {
