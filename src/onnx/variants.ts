@@ -7,14 +7,15 @@ import { quantizeMatMul4Bits } from './matmul-nbits.js';
 import { convertToFp16 } from './fp16.js';
 import { quantizeWeightOnly } from './weight-only.js';
 import { quantizeEmbeddings } from './gather-quantized.js';
+import { quantizeMatMulBnb4 } from './matmul-bnb4.js';
 import type { TransformReport } from './common.js';
 
-export const VARIANTS = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
+export const VARIANTS = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** File-name suffix transformers.js looks for: onnx/<base><suffix>.onnx for pipeline(..., { dtype }) */
 export const VARIANT_SUFFIX: Record<Variant, string> = {
-  fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16',
+  fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4',
 };
 
 export function isVariant(s: string): s is Variant {
@@ -76,6 +77,7 @@ export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQu
     case 'q4': q4(); break;
     case 'fp16': fp16(); break;
     case 'q4f16': q4(); fp16(); break;
+    case 'bnb4': add(quantizeMatMulBnb4(model, { blockSize: o.blockSize ?? 64, dryRun: o.dryRun })); break;
   }
   return merged;
 }

@@ -103,14 +103,15 @@ for (const { file, shape, classes, bounds } of MODELS) {
       const q = encodeModel(m);
       const y = await run(q, shape, out);
       const diff = maxAbsDiff(y, ref), cos = cosine(y, ref), agree = agreement(y, ref, classes);
-      const bd = bounds[v === 'fp16' ? 'fp16' : v.startsWith('q4') ? 'q4' : 'int8'];
+      const fourBit = v.startsWith('q4') || v === 'bnb4';
+      const bd = bounds[v === 'fp16' ? 'fp16' : fourBit ? 'q4' : 'int8'];
       const done = report.actions.filter((a) => !a.action.startsWith('kept')).length;
       console.log(`${file} ${v}: argmax kept ${agree.toFixed(3)}, max |diff| ${diff.toFixed(4)}, cosine ${cos.toFixed(5)}, ${q.length} of ${bytes.length} bytes, ${done} nodes quantized`);
       if (bd.maxDiff !== undefined) assert.ok(diff <= bd.maxDiff, `${v}: probabilities move by ${diff} > ${bd.maxDiff}`);
       if (bd.minCos !== undefined) assert.ok(cos >= bd.minCos, `${v}: cosine ${cos} < ${bd.minCos}`);
       if (bd.minAgree !== undefined) assert.ok(agree >= bd.minAgree, `${v}: ${agree} of positions keep their character < ${bd.minAgree}`);
-      if (v !== 'fp16') assert.ok(done > 0 || v.startsWith('q4'), `${v}: something quantized`);
-      if (v !== 'fp16' && !(v.startsWith('q4') && !done)) assert.ok(q.length < bytes.length, `${v} smaller`);
+      if (v !== 'fp16') assert.ok(done > 0 || fourBit, `${v}: something quantized`);
+      if (v !== 'fp16' && !(fourBit && !done)) assert.ok(q.length < bytes.length, `${v} smaller`);
     }
   });
 }

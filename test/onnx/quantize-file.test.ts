@@ -113,25 +113,25 @@ test('lowbit quantize-dir writes the transformers.js file names; --dry-run lists
   }
 });
 
-test('transformers.js loads the q4, fp16 and q8 variants from a local folder, offline, and they agree with fp32', async () => {
+test('transformers.js loads the q4, fp16, q8 and bnb4 variants from a local folder, offline, and they agree with fp32', async () => {
   const root = tmp();
   try {
     const dir = modelFolder(root, 'tiny-bert');
-    const r = cli(['quantize-dir', dir, '--variants', 'fp16,q8,q4']);
+    const r = cli(['quantize-dir', dir, '--variants', 'fp16,q8,q4,bnb4']);
     assert.equal(r.status, 0, r.stderr);
     const { AutoModel, Tensor, env } = await import('@huggingface/transformers');
     env.allowRemoteModels = false;
     env.allowLocalModels = true;
     env.localModelPath = root + '/';
     const outputs: Record<string, Float32Array> = {};
-    for (const dtype of ['fp32', 'fp16', 'q8', 'q4'] as const) {
+    for (const dtype of ['fp32', 'fp16', 'q8', 'q4', 'bnb4'] as const) {
       const model = await AutoModel.from_pretrained(basename(dir), { dtype, local_files_only: true });
       const out = await model({ input_ids: new Tensor('int64', ids, [1, S]), attention_mask: new Tensor('int64', mask, [1, S]) });
       outputs[dtype] = out.last_hidden_state.data as Float32Array;
       await model.dispose();
     }
     const ref = outputs.fp32!;
-    for (const dtype of ['fp16', 'q8', 'q4']) {
+    for (const dtype of ['fp16', 'q8', 'q4', 'bnb4']) {
       const y = outputs[dtype]!;
       let dot = 0, a = 0, b = 0;
       for (let i = 0; i < y.length; i++) { dot += y[i]! * ref[i]!; a += y[i]! ** 2; b += ref[i]! ** 2; }

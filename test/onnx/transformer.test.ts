@@ -8,6 +8,7 @@ import { quantizeOnnxModel, VARIANTS, type Variant } from '../../src/onnx/varian
 import { transformerModel } from './support/build.js';
 import { tensorToFloat32, float32Tensor } from '../../src/io/onnx/tensor.js';
 import { quantizeBlockwise4, dequantizeBlockwise4 } from '../../src/formats/scalar/blockwise4.js';
+import { dequantizeNf4, quantizeNf4 } from '../../src/formats/scalar/nf4.js';
 
 const B = 2, S = 16;
 const ids = new BigInt64Array(B * S).map((_, i) => BigInt((i * 37 + 5) % 100));
@@ -27,7 +28,7 @@ function compare(y: Float32Array, ref: Float32Array): { cos: number; sqnr: numbe
 }
 
 // thresholds from the formats' resolution: fp16 keeps ~11 bits, int8 ~7, 4-bit blocks ~3
-const MIN_SQNR: Record<Variant, number> = { fp16: 45, q8: 25, int8: 25, uint8: 25, q4: 12, q4f16: 12 };
+const MIN_SQNR: Record<Variant, number> = { fp16: 45, q8: 25, int8: 25, uint8: 25, q4: 12, q4f16: 12, bnb4: 12 };
 
 test('transformer graph: every variant runs in ONNX Runtime, close to FP32, smaller', async () => {
   const fp32 = encodeModel(transformerModel());
@@ -42,7 +43,7 @@ test('transformer graph: every variant runs in ONNX Runtime, close to FP32, smal
     console.log(`${v}: SQNR ${sqnr.toFixed(1)} dB, cosine ${cos.toFixed(5)}, ${bytes.length} of ${fp32.length} bytes`);
     assert.ok(sqnr >= MIN_SQNR[v], `${v}: SQNR ${sqnr.toFixed(1)} dB < ${MIN_SQNR[v]}`);
     assert.ok(cos > 0.97, `${v}: cosine ${cos}`);
-    assert.ok(bytes.length < fp32.length * (v === 'fp16' ? 0.55 : v.startsWith('q4') ? 0.5 : 0.45), `${v}: ${bytes.length} vs ${fp32.length} bytes`);
+    assert.ok(bytes.length < fp32.length * (v === 'fp16' ? 0.55 : v.startsWith('q4') || v === 'bnb4' ? 0.5 : 0.45), `${v}: ${bytes.length} vs ${fp32.length} bytes`);
     const quantized = report.actions.filter((a) => !a.action.startsWith('kept'));
     if (v !== 'fp16') assert.equal(quantized.length, 6, `${v}: 4 projections + 2 Gemms quantized: ${JSON.stringify(report.actions)}`);
     // the attention MatMuls (both operands activations) are never quantized
@@ -112,5 +113,28 @@ test('q4 with embeddings: GatherBlockQuantized rows equal our dequantized table 
     for (let i = 0; i < a.length; i++) maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!));
     assert.ok(maxErr < 1e-5, `asymmetric=${asymmetric}: ${maxErr}`);
     assert.ok(encodeModel(q).length < encodeModel(d).length - 15_000, 'the table shrank');
+  }
+});
+
+test('bnb4: MatMulBnb4 computes exactly with our dequantized NF4 weights (packing, block order, absmax)', async () => {
+  for (const blockSize of [16, 64, 256]) {
+    const q = transformerModel(6);
+    quantizeOnnxModel(q, 'bnb4', { blockSize });
+    assert.ok(q.graph!.node.filter((n) => n.opType === 'MatMulBnb4').length === 6);
+    const d = transformerModel(6);
+    for (const t of d.graph!.initializer) {
+      if (!['wq', 'wk', 'wv', 'wo', 'fc1.w', 'fc2.w'].includes(t.name)) continue;
+      const dims = t.dims.map(Number) as [number, number];
+      const trans = t.name.startsWith('fc'); // Gemm transB: already [N, K]
+      const w = tensorToFloat32(t);
+      const nk = trans ? w : transpose(w, dims[0], dims[1]);
+      const deq = dequantizeNf4(quantizeNf4(nk, blockSize), nk.length, blockSize);
+      Object.assign(t, float32Tensor(t.name, dims, trans ? deq : transpose(deq, dims[1], dims[0])));
+    }
+    const a = await run(encodeModel(q));
+    const b = await run(encodeModel(d));
+    let maxErr = 0, maxRef = 0;
+    for (let i = 0; i < a.length; i++) { maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!)); maxRef = Math.max(maxRef, Math.abs(b[i]!)); }
+    assert.ok(maxErr <= 1e-4 * maxRef, `block ${blockSize}: max error ${maxErr} of ${maxRef}`);
   }
 });

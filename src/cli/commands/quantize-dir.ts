@@ -25,7 +25,7 @@ export interface OnnxCliOptions {
 
 export function onnxOptions(o: OnnxCliOptions, type: string): QuantizeOnnxFileOptions {
   const blockSize = o.blockSize === undefined ? undefined : Number(o.blockSize);
-  if (blockSize !== undefined && ![16, 32, 64, 128].includes(blockSize)) throw new LowbitError(`--block-size must be 16, 32, 64 or 128, not ${o.blockSize}`);
+  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize)) throw new LowbitError(`--block-size must be 16, 32, 64, 128 (or 256 for bnb4), not ${o.blockSize}`);
   return {
     type, perChannel: o.perChannel, symmetric: o.symmetric, asymmetric: o.asymmetric, reduceRange: o.reduceRange,
     blockSize, accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
@@ -90,7 +90,7 @@ export function register(program: Command): void {
     .option('--per-channel', 'int8 variants: one scale per output channel')
     .option('--symmetric', 'int8 variants: symmetric weights (default for int8)')
     .option('--reduce-range', 'int8 variants: 7-bit weights (for CPUs without VNNI)')
-    .option('--block-size <n>', 'q4 variants: 16, 32, 64 or 128', '32')
+    .option('--block-size <n>', 'q4 variants: 16, 32 (default), 64 or 128; bnb4: 16-256 (default 64)')
     .option('--asymmetric', 'q4 variants: zero points per block')
     .option('--accuracy-level <n>', 'q4 variants: MatMulNBits accuracy_level (0-4)')
     .option('--weight-only <bits>', 'int8 or int4: QDQ weight-only (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
