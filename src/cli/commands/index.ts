@@ -1,5 +1,6 @@
 // Every CLI command, one module each. A command module exports `register(program)`.
 import type { Command } from 'commander';
+import { register as demo } from './demo.js';
 import { register as levels } from './levels.js';
 import { register as explain } from './explain.js';
 import { register as convert } from './convert.js';
@@ -10,4 +11,4 @@ import { register as compare } from './compare.js';
 import { register as evalCmd } from './eval.js';
 import { register as report } from './report.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [levels, explain, convert, quantizeDir, inspect, quantize, compare, evalCmd, report];
+export const COMMANDS: ((program: Command) => void)[] = [demo, convert, quantize, quantizeDir, inspect, compare, evalCmd, report, levels, explain];

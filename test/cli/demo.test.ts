@@ -1,0 +1,39 @@
+// The main job on the bundled model, as a newcomer runs it: import, quantize, run in llama.cpp.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../support/cli.js';
+
+test('lowbit demo quantizes the bundled model, runs each file in llama.cpp and reports', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-demo-'));
+  try {
+    const r = runCli(['demo', '--out', dir, '--types', 'F16,Q8_0,Q4_0', '--chunks', '2', '--json'], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual(j.rows.map((x: { type: string }) => x.type), ['F16', 'Q8_0', 'Q4_0']);
+    const [f16, q8, q4] = j.rows;
+    // fewer bits: smaller files, more weight error, further from F32's predictions
+    assert.ok(f16.sizeBytes > q8.sizeBytes && q8.sizeBytes > q4.sizeBytes);
+    assert.ok(f16.sqnrDb > q8.sqnrDb && q8.sqnrDb > q4.sqnrDb);
+    assert.ok(f16.klMean < q8.klMean && q8.klMean < q4.klMean);
+    assert.ok(f16.klMean < 0.01, `F16 KL ${f16.klMean}`);
+    assert.ok(f16.sameTopPct > 90);
+    assert.ok(j.ref.perplexity > 1 && j.ref.perplexity < 50, `F32 perplexity ${j.ref.perplexity}`);
+    assert.match(q8.tensorTypes, /Q8_0/);
+    for (const row of j.rows) assert.ok(existsSync(row.file));
+    const html = readFileSync(j.report, 'utf8');
+    assert.match(html, /<html/i);
+    assert.ok(!/src="http/i.test(html), 'the report loads nothing from the network');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lowbit demo refuses an unknown type with one line', () => {
+  const r = runCli(['demo', '--out', join(tmpdir(), 'lowbit-demo-never'), '--types', 'Q9_9']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.ok(!existsSync(join(tmpdir(), 'lowbit-demo-never', 'stories260K-F32.gguf')));
+});
