@@ -38,6 +38,13 @@ function intAttr(n: NodeProto, name: string, dflt: number): number {
   return a ? Number(a.i) : dflt;
 }
 
+/** [rows, cols] row-major → [cols, rows] */
+function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = x[r * cols + c]!;
+  return out;
+}
+
 /** B's version of A's float weight `name` with A's dims, or a reason it has none comparable. */
 function resolveB(b: ModelProto, binits: Map<string, TensorProto>, name: string, dims: number[]): Resolved | string | undefined {
   const n = dims.reduce((x, y) => x * y, 1);
@@ -48,7 +55,15 @@ function resolveB(b: ModelProto, binits: Map<string, TensorProto>, name: string,
   }
   const q = binits.get(`${name}_quantized`), s = binits.get(`${name}_scale`);
   if (q && s) {
-    if (q.dims.map(Number).join() !== dims.join()) return `quantized shape [${q.dims.join(', ')}] differs from [${dims.join(', ')}]`;
+    // a Gemm weight with transB=1 is quantized transposed, as the [K, N] B of MatMulInteger
+    const qd = q.dims.map(Number);
+    if (qd.join() !== dims.join()) {
+      if (dims.length === 2 && qd.join() === [dims[1], dims[0]].join()) {
+        const r = resolveB(b, binits, name, qd);
+        return typeof r === 'object' ? { ...r, values: transpose(r.values, qd[0]!, qd[1]!), type: `${r.type}, transposed` } : r;
+      }
+      return `quantized shape [${q.dims.join(', ')}] differs from [${dims.join(', ')}]`;
+    }
     if (q.dataType !== DT.INT8 && q.dataType !== DT.UINT8) return `quantized as ${dtName(q.dataType)}: only INT8/UINT8 are dequantized`;
     const qv = tensorToInts(q), sv = tensorToFloat32(s);
     const zt = binits.get(`${name}_zero_point`);
@@ -74,6 +89,11 @@ function resolveB(b: ModelProto, binits: Map<string, TensorProto>, name: string,
     const node = consumer(b, q4.name);
     if (!node || node.opType !== 'MatMulNBits' || dims.length !== 2) return 'a 4-bit weight without its MatMulNBits node';
     const [K, N] = dims as [number, number];
+    if (intAttr(node, 'K', -1) === N && intAttr(node, 'N', -1) === K && K !== N) {
+      // from a Gemm with transB=1: B was [N, K]
+      const r = resolveB(b, binits, name, [N, K]);
+      return typeof r === 'object' ? { ...r, values: transpose(r.values, N, K), type: `${r.type}, transposed` } : r;
+    }
     const bs = intAttr(node, 'block_size', 0), bitsAttr = intAttr(node, 'bits', 4);
     if (bitsAttr !== 4 || !bs || intAttr(node, 'K', -1) !== K || intAttr(node, 'N', -1) !== N) return `MatMulNBits attributes (bits ${bitsAttr}, K, N, block_size) do not match [${K}, ${N}]`;
     const blocks = Math.ceil(K / bs);
