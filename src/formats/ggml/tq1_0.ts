@@ -50,6 +50,11 @@ export function halfThreshold(id: number): number {
   return F[0]!;
 }
 
+/** The trit code (0, 1, 2) of v against the threshold t; Number(bool) compiles branch-free. */
+function trit(v: number, t: number): number {
+  return 1 + Number(v >= t) - Number(v <= -t);
+}
+
 /** Module scratch: the trit codes (0, 1, 2 for -1, 0, +1) of the current super-block. */
 export const TRITS = new Uint8Array(256);
 
@@ -57,9 +62,8 @@ export const TRITS = new Uint8Array(256);
 export function ternaryCodes(x: Float32Array, off: number, d: number, id: number): void {
   if (d < Infinity && id > 0 && id < Infinity) {
     // |x| ≤ d, so |x·id| stays below 1.5: a threshold compare is all lroundf does here
-    const t = halfThreshold(id), mt = -t;
-    // Number(bool) arithmetic compiles branch-free: random signs would mispredict a ?: chain
-    for (let j = 0; j < 256; j++) { const v = x[off + j]!; TRITS[j] = 1 + Number(v >= t) - Number(v <= mt); }
+    const t = halfThreshold(id);
+    for (let j = 0; j < 256; j++) TRITS[j] = trit(x[off + j]!, t);
   } else {
     for (let j = 0; j < 256; j++) TRITS[j] = ternaryCode(x[off + j]!, id) & 0xff;
   }
@@ -94,6 +98,26 @@ export const tq1_0: BlockCodec = {
       const o = i * 54;
       const d = ternaryAmax(src, x);
       const id = d !== 0 ? fround(1 / d) : 0; // C's `d ? 1/d : 0` takes 1/d for NaN
+      const h = fp32ToFp16(d);
+      dst[o + 52] = h & 255;
+      dst[o + 53] = h >>> 8;
+      if (d < Infinity && id > 0 && id < Infinity) {
+        // ternaryCodes' threshold compare fused with the packing; trits are 0..2, so no wrap
+        const t = halfThreshold(id);
+        for (let m = 0; m < 32; m++) {
+          const p = x + m;
+          dst[o + m] = PACK[(((trit(src[p]!, t) * 3 + trit(src[p + 32]!, t)) * 3 + trit(src[p + 64]!, t)) * 3 + trit(src[p + 96]!, t)) * 3 + trit(src[p + 128]!, t)]!;
+        }
+        for (let m = 0; m < 16; m++) {
+          const p = x + 160 + m;
+          dst[o + 32 + m] = PACK[(((trit(src[p]!, t) * 3 + trit(src[p + 16]!, t)) * 3 + trit(src[p + 32]!, t)) * 3 + trit(src[p + 48]!, t)) * 3 + trit(src[p + 64]!, t)]!;
+        }
+        for (let j = 0; j < 4; j++) {
+          const p = x + 240 + j;
+          dst[o + 48 + j] = PACK[(((trit(src[p]!, t) * 3 + trit(src[p + 4]!, t)) * 3 + trit(src[p + 8]!, t)) * 3 + trit(src[p + 12]!, t)) * 3]!;
+        }
+        continue;
+      }
       ternaryCodes(src, x, d, id);
       // qs[0..32): values m + 32n, n = 0..4 (160 values)
       for (let m = 0; m < 32; m++) {
@@ -113,9 +137,6 @@ export const tq1_0: BlockCodec = {
         for (let m = 0; m < 4; m++) q = (q * 3 + TRITS[240 + j + m * 4]!) & 0xff;
         dst[o + 48 + j] = PACK[(q * 3) & 0xff]!;
       }
-      const h = fp32ToFp16(d);
-      dst[o + 52] = h & 255;
-      dst[o + 53] = h >>> 8;
     }
   },
   dequantize(src, dst, n) {
