@@ -1,7 +1,12 @@
-// `npm run bench`: throughput per format against ggml, then whole-model quantization against
-// llama.cpp's llama_model_quantize. Prints the machine, medians, and ratios.
+// `npm run bench [FORMAT…] [--no-build] [--no-imatrix] [--formats | --models]`: single-thread
+// throughput per format against ggml, and whole-model quantization against llama.cpp (bench/model.ts,
+// its own switches); both by default, either alone with --formats or --models. Builds dist/ first
+// (the codecs are timed as users run them, compiled by tsc, not through tsx). Prints the machine,
+// its load, medians and ratios.
 import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { benchFormats } from './formats.js';
+import { runModelBench } from './model.js';
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
@@ -10,12 +15,31 @@ function machine(): string {
 
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith('--'));
-console.log(`machine: ${machine()}`);
-console.log('single-thread throughput, MB/s of float32 (median of 5); ratio = lowbit / ggml reference C');
-console.log('format      quant lowbit   quant ggml   ratio   dequant lowbit   dequant ggml   ratio');
-for (const r of benchFormats(only.length ? only : undefined)) {
-  console.log(
-    `${r.name.padEnd(8)} ${r.quantLowbit.toFixed(1).padStart(14)} ${r.quantGgml.toFixed(1).padStart(12)} ${(r.quantLowbit / r.quantGgml).toFixed(2).padStart(7)}` +
-      ` ${r.dequantLowbit.toFixed(1).padStart(16)} ${r.dequantGgml.toFixed(1).padStart(14)} ${(r.dequantLowbit / r.dequantGgml).toFixed(2).padStart(7)}`,
-  );
+const wantFormats = args.includes('--formats') || !args.includes('--models');
+const wantModels = args.includes('--models') || !args.includes('--formats');
+if (!args.includes('--no-build')) {
+  // tsc emits even when other parts of the tree have type errors; those are not the bench's concern
+  const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.error) throw r.error;
 }
+const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+console.log(`machine: ${machine()}`);
+console.log(`load average at start: ${load()}`);
+if (wantFormats) { // (not re-indented: the format part is another engineer's)
+console.log('single-thread throughput, MB/s of float32 per CPU-second (median of 5 interleaved rounds); ratio = lowbit / ggml reference C; ts = lowbit\'s TypeScript reference path');
+const f = (v: number, w: number) => v.toFixed(1).padStart(w);
+const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(6);
+console.log('format     quant lowbit     ts   ggml  ratio (ts)  | dequant lowbit     ts   ggml  ratio (ts)  | imatrix quant lowbit    ts   ggml  ratio (ts)');
+for (const r of await benchFormats(only.length ? only : undefined, !args.includes('--no-imatrix'))) {
+  let line =
+    `${r.name.padEnd(8)} ${f(r.quantLowbit, 14)} ${f(r.quantTs, 6)} ${f(r.quantGgml, 6)} ${ratio(r.quantLowbit, r.quantGgml)} (${ratio(r.quantTs, r.quantGgml).trim()})` +
+    `  | ${f(r.dequantLowbit, 14)} ${f(r.dequantTs, 6)} ${f(r.dequantGgml, 6)} ${ratio(r.dequantLowbit, r.dequantGgml)} (${ratio(r.dequantTs, r.dequantGgml).trim()})`;
+  if (r.imatrix) {
+    const m = r.imatrix;
+    line += `  | ${f(m.quantLowbit, 20)} ${f(m.quantTs, 5)} ${f(m.quantGgml, 6)} ${ratio(m.quantLowbit, m.quantGgml)} (${ratio(m.quantTs, m.quantGgml).trim()})`;
+  }
+  console.log(line);
+}
+}
+if (wantModels) await runModelBench(args);
+console.log(`load average at end: ${load()}`);

@@ -5,6 +5,8 @@
 // asc is handed them as .ts through its readFile hook.
 //   node scripts/build-wasm.mjs          rebuild and write kernels.wasm.ts
 //   node scripts/build-wasm.mjs --check  exit 1 if the committed module differs from a rebuild
+//   --src DIR                            compile the .as files of DIR instead (e.g. a snapshot of
+//                                        committed sources while others edit the work tree)
 import asc from 'assemblyscript/dist/asc.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,7 +17,7 @@ const dir = join(root, 'src/formats/wasm');
 const outFile = join(dir, 'kernels.wasm.ts');
 
 /** The wasm bytes of a fresh compile. */
-export async function compileKernels() {
+export async function compileKernels(srcDir = dir) {
   const outputs = {};
   const stderr = [];
   const { error } = await asc.main(
@@ -27,7 +29,7 @@ export async function compileKernels() {
     {
       readFile(name, baseDir) {
         if (name === 'asconfig.json') return null;
-        try { return readFileSync(join(dir, baseDir, name.replace(/\.ts$/, '.as')), 'utf8'); } catch { return null; }
+        try { return readFileSync(join(srcDir, baseDir, name.replace(/\.ts$/, '.as')), 'utf8'); } catch { return null; }
       },
       writeFile(name, contents) { outputs[name] = contents; },
       listFiles() { return []; },
@@ -53,7 +55,8 @@ export function moduleSource(wasm) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const src = moduleSource(await compileKernels());
+  const at = process.argv.indexOf('--src');
+  const src = moduleSource(await compileKernels(at > 0 ? process.argv[at + 1] : dir));
   if (process.argv.includes('--check')) {
     let old = '';
     try { old = readFileSync(outFile, 'utf8'); } catch { /* missing counts as different */ }

@@ -5,7 +5,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
 import { blockAbsMaxValue, blockWeights, checkDequantizeArgs, checkQuantizeArgs, rowSigma2, storeFp16 } from './legacy-block.js';
-import { wasmBlocks } from '../wasm/kernels.js';
+import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
 import { makeQxQuants } from './search.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
@@ -62,6 +62,7 @@ export const q4_0: BlockCodec = {
       return;
     }
     const rowBytes = (nPerRow / QK) * TYPE_SIZE;
+    if (wasmRows('q4_0_quant_imatrix', src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
     for (let r = 0; r < nRows; r++) quantizeRowImatrix(src, r * nPerRow, dst, r * rowBytes, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {

@@ -5,7 +5,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
 import { blockMinMax, blockWeights, checkDequantizeArgs, checkQuantizeArgs, rowSigma2, storeFp16 } from './legacy-block.js';
-import { wasmBlocks } from '../wasm/kernels.js';
+import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
 import { makeQkx3Quants } from './search.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
@@ -83,6 +83,7 @@ export const q5_1: BlockCodec = {
       return;
     }
     const rowBytes = (nPerRow / QK) * TYPE_SIZE;
+    if (wasmRows('q5_1_quant_imatrix', src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
     for (let r = 0; r < nRows; r++) quantizeRowImatrix(src, r * nPerRow, dst, r * rowBytes, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {

@@ -11,3 +11,4 @@ export { q2_K_quant, q3_K_quant, q4_K_quant, q5_K_quant, q6_K_quant } from './kq
 export function heapBase(): usize {
   return __heap_base;
 }
+export { q4_0_quant_imatrix, q4_1_quant_imatrix, q5_0_quant_imatrix, q5_1_quant_imatrix } from './imatrix';

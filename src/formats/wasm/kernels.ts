@@ -14,6 +14,11 @@ export type KernelName =
   | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant'
   | 'q2_K_quant' | 'q3_K_quant' | 'q4_K_quant' | 'q5_K_quant' | 'q6_K_quant';
 
+/** kernel(srcPtr, dstPtr, nRows, nPerRow, importancePtr): whole rows with an importance matrix. */
+type RowKernel = (src: number, dst: number, nRows: number, nPerRow: number, qw: number) => void;
+
+export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix';
+
 interface Loaded {
   exports: Record<string, unknown>;
   memory: WebAssembly.Memory;
@@ -54,14 +59,19 @@ function load(): Loaded | null {
     const exports = inst.exports as Record<string, unknown>;
     const memory = exports.memory as WebAssembly.Memory;
     const base = ((exports.heapBase as () => number)() + 15) & ~15;
-    const need = base + 2 * WINDOW;
-    const have = memory.buffer.byteLength;
-    if (need > have) memory.grow(Math.ceil((need - have) / 65536));
     loaded = { exports, memory, base };
+    reserve(loaded, 2 * WINDOW);
   } catch {
     loaded = null; // no WebAssembly SIMD here: the TypeScript path serves
   }
   return loaded;
+}
+
+/** Grows linear memory so that `bytes` bytes from base are usable. */
+function reserve(k: Loaded, bytes: number): void {
+  const need = k.base + bytes;
+  const have = k.memory.buffer.byteLength;
+  if (need > have) k.memory.grow(Math.ceil((need - have) / 65536));
 }
 
 function bytesOf(v: ArrayBufferView, n: number): Uint8Array {
@@ -91,6 +101,38 @@ export function wasmBlocks(
     heap.set(s.subarray(i * inBytes, (i + m) * inBytes), inPtr);
     kernel(inPtr, outPtr, m);
     d.set(heap.subarray(outPtr, outPtr + m * outBytes), i * outBytes);
+  }
+  return true;
+}
+
+/**
+ * Runs a row kernel (importance-weighted quantization) over nRows rows of nPerRow floats from src
+ * into dst (rowBytes per row), with imatrix holding nPerRow importances. Returns false, doing
+ * nothing, when the kernels are off or unavailable. Shapes must have been checked by the caller.
+ */
+export function wasmRows(
+  name: RowKernelName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, rowBytes: number, imatrix: Float32Array,
+): boolean {
+  if (!enabled) return false;
+  const k = load();
+  if (!k) return false;
+  const kernel = k.exports[name] as RowKernel;
+  const inRow = nPerRow * 4;
+  const per = Math.max(1, Math.floor(WINDOW / inRow));
+  const inBytes = per * inRow;
+  const outBytes = (per * rowBytes + 15) & ~15;
+  reserve(k, inRow + inBytes + outBytes);
+  const qwPtr = k.base;
+  const inPtr = qwPtr + inRow;
+  const outPtr = inPtr + inBytes;
+  const heap = new Uint8Array(k.memory.buffer);
+  heap.set(bytesOf(imatrix, inRow), qwPtr);
+  const s = bytesOf(src, nRows * inRow);
+  for (let r = 0; r < nRows; r += per) {
+    const m = Math.min(per, nRows - r);
+    heap.set(s.subarray(r * inRow, (r + m) * inRow), inPtr);
+    kernel(inPtr, outPtr, m, nPerRow, qwPtr);
+    dst.set(heap.subarray(outPtr, outPtr + m * rowBytes), r * rowBytes);
   }
   return true;
 }

@@ -169,7 +169,7 @@ export function q4_1_quant(src: usize, dst: usize, nb: i32): void {
 /** Stores 16 nibble bytes (lo | hi << 4, low nibbles of each) at q, and returns qh: bit j =
  *  bit 4 of code j (codes 0..15 in lo, 16..31 in hi). */
 // @ts-ignore: decorator
-@inline function storeQ5(q: usize, l0: v128, l1: v128, l2: v128, l3: v128, h0: v128, h1: v128, h2: v128, h3: v128): u32 {
+@inline export function storeQ5(q: usize, l0: v128, l1: v128, l2: v128, l3: v128, h0: v128, h1: v128, h2: v128, h3: v128): u32 {
   const lo = packBytes(l0, l1, l2, l3);
   const hi = packBytes(h0, h1, h2, h3);
   const nib = i8x16.splat(0x0f);
