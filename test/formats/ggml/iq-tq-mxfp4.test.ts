@@ -68,6 +68,8 @@ function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
     (i) => (i === 7 ? Infinity : i * 0.1),
     (i) => (i === 9 ? -Infinity : 1),
     (i) => (i === 3 ? NaN : i * 0.01),
+    (i) => (i === 0 ? 5 : i === 1 ? NaN : 0.01 * i), // ggml's MAX macro forgets the max before a NaN
+    (i) => (i === 2 ? -1000 : i === 9 ? NaN : 0.01 * (i % 50)),
   ];
   const x = new Float32Array(fs.length * nPerRow);
   fs.forEach((f, r) => { for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i); });
