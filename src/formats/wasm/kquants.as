@@ -1,17 +1,12 @@
-// K-quant kernels (AssemblyScript; compiled by scripts/build-wasm.mjs): Q2_K, Q4_K and Q5_K
-// quantize without an imatrix (ggml's quantize_row_q*_K_ref). They mirror the TypeScript codecs in
-// ../ggml (the reference, which also covers the imatrix paths); every f32 op here is one IEEE
-// single-precision op, as in ggml's C, which is why this is far faster than Math.fround chains.
+// K-quant kernels (AssemblyScript; compiled by scripts/build-wasm.mjs): Q2_K..Q6_K quantize
+// without an imatrix (ggml's quantize_row_q*_K_ref). They mirror the TypeScript codecs in ../ggml,
+// which stay the reference and serve the imatrix paths. Every f32 op is one IEEE single op, as in
+// ggml's C. ggml's scale searches are chains of dependent float sums whose order is the contract;
+// Q2_K/Q4_K/Q5_K run four sub-blocks' chains side by side in SIMD lanes, Q3_K/Q6_K use lanes for
+// the element-wise work only.
 import { f32ToHalf, halfToF32 } from './common';
 
 // scratch in linear memory (no allocation per block)
-const XS = memory.data(32 * 4);
-const WS = memory.data(32 * 4);
-const XM = memory.data(32 * 4);
-const CWL = memory.data(32 * 4);
-const CWLL = memory.data(32 * 4);
-const CWLX = memory.data(32 * 4);
-const LAUX = memory.data(32);
 const L = memory.data(256);
 const SCALES = memory.data(16 * 4);
 const MINS = memory.data(16 * 4);
@@ -29,141 +24,120 @@ const LM = memory.data(16);
 // @ts-ignore: decorator
 @inline function fPut(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
 
-const LAUXI = memory.data(32 * 4, 16); // candidate levels as i32
-const FL = memory.data(32 * 4, 16); // candidate levels as f32
-const TERM = memory.data(32 * 4, 16); // per-element error terms w·diff
-const XS16 = memory.data(32 * 4, 16);
-const XM16 = memory.data(32 * 4, 16);
-const WS16 = memory.data(32 * 4, 16);
+// Four sub-blocks side by side, one per lane: element i of lanes 0..3 at XT + 16·i.
+const XT = memory.data(32 * 16, 16);
+const WT = memory.data(32 * 16, 16);
+const XMT = memory.data(32 * 16, 16); // x - min of each lane
+const LAT = memory.data(32 * 16, 16); // candidate levels, f32
+const LBT = memory.data(32 * 16, 16); // best levels, f32
 
 /**
- * make_qkx2_quants over n (16 or 32) floats at x with weights at WS (already filled): levels to
- * L + lo, -min to MINS[j], scale to SCALES[j]. Element-wise float ops run four lanes at a time
- * (each lane is the same single IEEE op C does); the sums stay sequential, in C's order. Same
- * exact shortcuts as search-k.ts's makeQkx2.
+ * make_qkx2_quants for four sub-blocks at once (lanes): each lane runs exactly ggml's scalar
+ * sequence for its own sub-block (the sums stay in C's order within a lane), so the dependent
+ * float chains of four sub-blocks overlap. Branches become per-lane selects. Inputs at XT/WT;
+ * levels go to L + lo0 + k·n for lane k, scales and -mins to SCALES/MINS[j0 + k].
  */
-function makeQkx2(n: i32, nmax: i32, x: usize, lo: i32, rmin: f32, rdelta: f32, nstep: i32, useMad: bool, j: i32): void {
-  let min = load<f32>(x);
-  let max = min;
-  let sumW = fAt(WS, 0);
-  let sumX = sumW * min;
-  fPut(XS16, 0, min);
-  fPut(WS16, 0, sumW);
-  for (let i = 1; i < n; i++) {
-    const xi = fAt(x, i);
-    const w = fAt(WS, i);
-    fPut(XS16, i, xi);
-    fPut(WS16, i, w);
-    if (xi < min) min = xi;
-    if (xi > max) max = xi;
-    sumW += w;
-    sumX += w * xi;
+function makeQkx2x4(n: i32, nmax: i32, lo0: i32, rmin: f32, rdelta: f32, nstep: i32, useMad: bool, j0: i32): void {
+  const nb = <usize>(n << 4);
+  let vmin = v128.load(XT), vmax = vmin;
+  let sumW = v128.load(WT);
+  let sumX = f32x4.mul(sumW, vmin);
+  for (let o: usize = 16; o < nb; o += 16) {
+    const x = v128.load(XT + o), w = v128.load(WT + o);
+    vmin = v128.bitselect(x, vmin, f32x4.lt(x, vmin));
+    vmax = v128.bitselect(x, vmax, f32x4.gt(x, vmax));
+    sumW = f32x4.add(sumW, w);
+    sumX = f32x4.add(sumX, f32x4.mul(w, x));
   }
-  if (min > 0) min = 0;
-  if (max == min) {
-    memory.fill(L + lo, 0, n);
-    fPut(MINS, j, -min);
-    fPut(SCALES, j, 0);
-    return;
-  }
-  const fnmax = <f32>nmax;
-  let iscale: f32 = fnmax / (max - min);
-  let scale: f32 = <f32>1.0 / iscale;
-  let bestError: f32 = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = fAt(XS16, i);
-    const xm = xi - min;
-    fPut(XM16, i, xm);
-    let l = nearestInt(iscale * xm);
-    l = l < 0 ? 0 : l > nmax ? nmax : l;
-    store<u8>(L + lo + i, <u8>l);
-    let diff: f32 = scale * <f32>l + min - xi;
-    diff = useMad ? Mathf.abs(diff) : diff * diff;
-    bestError += fAt(WS16, i) * diff;
-  }
-  if (nstep < 1) {
-    fPut(MINS, j, -min);
-    fPut(SCALES, j, scale);
-    return;
-  }
-  memory.fill(LAUXI, 255, n << 2); // -1: no valid level, the first step computes everything
+  const fzero = f32x4.splat(0);
+  vmin = v128.bitselect(fzero, vmin, f32x4.gt(vmin, fzero));
+  const flat = f32x4.eq(vmax, vmin); // C returns early for these lanes: all levels 0, scale 0
+  const fnmax = f32x4.splat(<f32>nmax);
   const magic = f32x4.splat(12582912.0);
   const mant = i32x4.splat(0x7fffff);
   const half = i32x4.splat(0x400000);
-  const zero = i32x4.splat(0);
+  const izero = i32x4.splat(0);
   const top = i32x4.splat(nmax);
-  const nv = <usize>(n << 2);
+  let iscale = f32x4.div(fnmax, f32x4.sub(vmax, vmin));
+  let scale = f32x4.div(f32x4.splat(1), iscale);
+  let best = fzero;
+  for (let o: usize = 0; o < nb; o += 16) {
+    const x = v128.load(XT + o);
+    const xm = f32x4.sub(x, vmin);
+    v128.store(XMT + o, xm);
+    const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, xm), magic), mant), half), izero), top));
+    v128.store(LBT + o, l);
+    let d = f32x4.sub(f32x4.add(f32x4.mul(scale, l), vmin), x);
+    d = useMad ? f32x4.abs(d) : f32x4.mul(d, d);
+    best = f32x4.add(best, f32x4.mul(v128.load(WT + o), d));
+  }
   for (let is = 0; is <= nstep; is++) {
-    iscale = (rmin + rdelta * <f32>is + fnmax) / (max - min);
-    const vis = f32x4.splat(iscale);
-    let diffMask = i32x4.splat(0);
-    for (let k: usize = 0; k < nv; k += 16) {
-      const t = f32x4.add(f32x4.mul(vis, v128.load(XM16 + k)), magic);
-      const l = i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(t, mant), half), zero), top);
-      diffMask = v128.or(diffMask, i32x4.ne(l, v128.load(LAUXI + k)));
-      v128.store(LAUXI + k, l);
-      const fl = f32x4.convert_i32x4_s(l);
-      v128.store(FL + k, fl);
-      const wl = f32x4.mul(v128.load(WS16 + k), fl);
-      v128.store(CWL + k, wl);
-      v128.store(CWLL + k, f32x4.mul(wl, fl));
-      v128.store(CWLX + k, f32x4.mul(wl, v128.load(XS16 + k)));
+    const num = f32x4.splat(rmin + rdelta * <f32>is + <f32>nmax);
+    iscale = f32x4.div(num, f32x4.sub(vmax, vmin));
+    let sumL = fzero, sumL2 = fzero, sumXL = fzero;
+    for (let o: usize = 0; o < nb; o += 16) {
+      const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, v128.load(XMT + o)), magic), mant), half), izero), top));
+      v128.store(LAT + o, l);
+      const wl = f32x4.mul(v128.load(WT + o), l);
+      sumL = f32x4.add(sumL, wl);
+      sumL2 = f32x4.add(sumL2, f32x4.mul(wl, l));
+      sumXL = f32x4.add(sumXL, f32x4.mul(wl, v128.load(XT + o)));
     }
-    if (!v128.any_true(diffMask)) continue;
-    let sumL: f32 = 0, sumL2: f32 = 0, sumXL: f32 = 0;
-    for (let i = 0; i < n; i++) {
-      sumL += fAt(CWL, i);
-      sumL2 += fAt(CWLL, i);
-      sumXL += fAt(CWLX, i);
+    const D = f32x4.sub(f32x4.mul(sumW, sumL2), f32x4.mul(sumL, sumL));
+    const live = f32x4.gt(D, fzero);
+    if (!v128.any_true(live)) continue;
+    let tScale = f32x4.div(f32x4.sub(f32x4.mul(sumW, sumXL), f32x4.mul(sumX, sumL)), D);
+    let tMin = f32x4.div(f32x4.sub(f32x4.mul(sumL2, sumX), f32x4.mul(sumL, sumXL)), D);
+    const pos = f32x4.gt(tMin, fzero);
+    tMin = v128.bitselect(fzero, tMin, pos);
+    tScale = v128.bitselect(f32x4.div(sumXL, sumL2), tScale, pos);
+    let cur = fzero;
+    for (let o: usize = 0; o < nb; o += 16) {
+      let d = f32x4.sub(f32x4.add(f32x4.mul(tScale, v128.load(LAT + o)), tMin), v128.load(XT + o));
+      d = useMad ? f32x4.abs(d) : f32x4.mul(d, d);
+      cur = f32x4.add(cur, f32x4.mul(v128.load(WT + o), d));
     }
-    const D: f32 = sumW * sumL2 - sumL * sumL;
-    if (D > 0) {
-      let thisScale: f32 = (sumW * sumXL - sumX * sumL) / D;
-      let thisMin: f32 = (sumL2 * sumX - sumL * sumXL) / D;
-      if (thisMin > 0) {
-        thisMin = 0;
-        thisScale = sumXL / sumL2;
-      }
-      const vs = f32x4.splat(thisScale), vm = f32x4.splat(thisMin);
-      for (let k: usize = 0; k < nv; k += 16) {
-        let d = f32x4.sub(f32x4.add(f32x4.mul(vs, v128.load(FL + k)), vm), v128.load(XS16 + k));
-        d = useMad ? f32x4.abs(d) : f32x4.mul(d, d);
-        v128.store(TERM + k, f32x4.mul(v128.load(WS16 + k), d));
-      }
-      // weights here are |x|, av_x + |x| or imatrix·sqrt(·): never negative, so a losing sum
-      // (float addition of non-negative terms never decreases) can stop early
-      let curError: f32 = 0;
-      let i = 0;
-      for (; i < n; i++) {
-        curError += fAt(TERM, i);
-        if (curError >= bestError) break;
-      }
-      if (i == n && curError < bestError) {
-        for (let k = 0; k < n; k++) store<u8>(L + lo + k, <u8>load<i32>(LAUXI + (<usize>k << 2)));
-        bestError = curError;
-        scale = thisScale;
-        if (thisMin != min) {
-          min = thisMin;
-          const vmin = f32x4.splat(min);
-          for (let k: usize = 0; k < nv; k += 16) v128.store(XM16 + k, f32x4.sub(v128.load(XS16 + k), vmin));
-        }
-      }
+    const take = v128.andnot(v128.and(live, f32x4.lt(cur, best)), flat); // flat lanes are done
+    if (!v128.any_true(take)) continue;
+    best = v128.bitselect(cur, best, take);
+    scale = v128.bitselect(tScale, scale, take);
+    vmin = v128.bitselect(tMin, vmin, take);
+    for (let o: usize = 0; o < nb; o += 16) {
+      v128.store(LBT + o, v128.bitselect(v128.load(LAT + o), v128.load(LBT + o), take));
+      v128.store(XMT + o, f32x4.sub(v128.load(XT + o), vmin));
     }
   }
-  fPut(MINS, j, -min);
-  fPut(SCALES, j, scale);
+  // outputs; flat lanes: levels 0, scale 0 (their min is the clamped min, as in C)
+  scale = v128.bitselect(fzero, scale, flat);
+  v128.store(SCALES + (<usize>j0 << 2), scale);
+  v128.store(MINS + (<usize>j0 << 2), f32x4.neg(vmin));
+  for (let k = 0; k < 4; k++) {
+    const isFlat = k == 0 ? i32x4.extract_lane(flat, 0) : k == 1 ? i32x4.extract_lane(flat, 1) : k == 2 ? i32x4.extract_lane(flat, 2) : i32x4.extract_lane(flat, 3);
+    const dst = L + lo0 + k * n;
+    if (isFlat) { memory.fill(dst, 0, n); continue; }
+    for (let i = 0; i < n; i++) store<u8>(dst + i, <u8><i32>load<f32>(LBT + (<usize>i << 4) + (<usize>k << 2)));
+  }
 }
 
 /** Scale/min search of one Q4_K/Q5_K block, packed scales and fp16 d/dmin at dst; levels in L. */
 function scalesK45(x: usize, dst: usize, nmax: i32, rmin: f32, nstep: i32): void {
   let maxScale: f32 = 0, maxMin: f32 = 0;
+  for (let g = 0; g < 8; g += 4) {
+    for (let k = 0; k < 4; k++) {
+      const base = x + (<usize>(g + k) << 7);
+      let sumX2: f32 = 0;
+      for (let l = 0; l < 32; l++) { const v = fAt(base, l); sumX2 += v * v; }
+      const avX = Mathf.sqrt(sumX2 / <f32>32);
+      for (let l = 0; l < 32; l++) {
+        const v = fAt(base, l);
+        const t = (<usize>l << 4) + (<usize>k << 2);
+        store<f32>(XT + t, v);
+        store<f32>(WT + t, avX + Mathf.abs(v));
+      }
+    }
+    makeQkx2x4(32, nmax, 32 * g, rmin, <f32>0.1, nstep, false, g);
+  }
   for (let j = 0; j < 8; j++) {
-    const base = x + (<usize>j << 7);
-    let sumX2: f32 = 0;
-    for (let l = 0; l < 32; l++) { const v = fAt(base, l); sumX2 += v * v; }
-    const avX = Mathf.sqrt(sumX2 / <f32>32);
-    for (let l = 0; l < 32; l++) fPut(WS, l, avX + Mathf.abs(fAt(base, l)));
-    makeQkx2(32, nmax, base, 32 * j, rmin, <f32>0.1, nstep, false, j);
     const s = fAt(SCALES, j), m = fAt(MINS, j);
     if (s > maxScale) maxScale = s;
     if (m > maxMin) maxMin = m;
@@ -249,10 +223,19 @@ export function q5_K_quant(src: usize, dst: usize, nb: i32): void {
 export function q2_K_quant(src: usize, dst: usize, nb: i32): void {
   for (let b = 0; b < nb; b++, src += 1024, dst += 84) {
     let maxScale: f32 = 0, maxMin: f32 = 0;
+    for (let g = 0; g < 16; g += 4) {
+      for (let k = 0; k < 4; k++) {
+        const base = src + (<usize>(g + k) << 6);
+        for (let l = 0; l < 16; l++) {
+          const v = fAt(base, l);
+          const t = (<usize>l << 4) + (<usize>k << 2);
+          store<f32>(XT + t, v);
+          store<f32>(WT + t, Mathf.abs(v));
+        }
+      }
+      makeQkx2x4(16, 3, 16 * g, -0.5, <f32>0.1, 15, true, g);
+    }
     for (let j = 0; j < 16; j++) {
-      const base = src + (<usize>j << 6);
-      for (let l = 0; l < 16; l++) fPut(WS, l, Mathf.abs(fAt(base, l)));
-      makeQkx2(16, 3, base, 16 * j, -0.5, <f32>0.1, 15, true, j);
       const s = fAt(SCALES, j), m = fAt(MINS, j);
       if (s > maxScale) maxScale = s;
       if (m > maxMin) maxMin = m;
