@@ -280,86 +280,82 @@ export function q2_K_quant(src: usize, dst: usize, nb: i32): void {
 
 const GROUP_MAX_EPS: f32 = <f32>1e-15;
 const LQ = memory.data(256); // int8 levels of Q3_K/Q6_K
-const LPREV = memory.data(16 * 4, 16);
-const CLX = memory.data(16 * 4, 16);
-const CL2 = memory.data(16 * 4, 16);
-const WX = memory.data(16 * 4, 16); // x²·x
-const W2 = memory.data(16 * 4, 16); // x²
 
 /**
- * make_qx_quants(n, nmax, x, L + lo, rmse_type = 1, qw = NULL): weights x², a search over 18
- * scales. A step whose levels equal the previous step's is skipped: its test and update would
- * reproduce the same state (the candidate depends only on the levels).
+ * make_qx_quants(16, nmax, x, L, rmse_type = 1, NULL) for four sub-blocks at once (input at XT,
+ * one per lane, each lane ggml's exact scalar sequence). Levels + nmax as int8 to LQ + lo0 + 16·k,
+ * scales to SCALES[j0 + k].
  */
-function makeQx1(n: i32, nmax: i32, x: usize, lo: i32): f32 {
-  let max: f32 = 0, amax: f32 = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = fAt(x, i);
-    const ax = Mathf.abs(xi);
-    if (ax > amax) { amax = ax; max = xi; }
+function makeQx1x4(nmax: i32, lo0: i32, j0: i32): void {
+  const nb: usize = 16 << 4;
+  const fzero = f32x4.splat(0);
+  let amax = fzero, vmax = fzero;
+  for (let o: usize = 0; o < nb; o += 16) {
+    const x = v128.load(XT + o);
+    const ax = f32x4.abs(x);
+    const gt = f32x4.gt(ax, amax);
+    amax = v128.bitselect(ax, amax, gt);
+    vmax = v128.bitselect(x, vmax, gt);
   }
-  if (amax < GROUP_MAX_EPS) {
-    memory.fill(LQ + lo, 0, n);
-    return 0;
-  }
-  let iscale: f32 = <f32>(-nmax) / max;
-  let sumlx: f32 = 0, suml2: f32 = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = fAt(x, i);
-    let l = nearestInt(iscale * xi);
-    l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-    store<i8>(LQ + lo + i, <i8>(l + nmax));
-    store<i32>(LPREV + (<usize>i << 2), l);
-    const w = xi * xi;
-    fPut(WX, i, w * xi);
-    fPut(W2, i, w);
-    const fl = <f32>l;
-    sumlx += w * xi * fl;
-    suml2 += w * fl * fl;
-  }
-  let scale: f32 = suml2 != 0 ? sumlx / suml2 : 0;
-  let best: f32 = scale * sumlx;
+  const done = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS)); // all zero: levels 0, scale 0
   const magic = f32x4.splat(12582912.0);
   const mant = i32x4.splat(0x7fffff);
   const half = i32x4.splat(0x400000);
   const lowL = i32x4.splat(-nmax);
   const highL = i32x4.splat(nmax - 1);
-  const nv = <usize>(n << 2);
-  for (let is = 0; is <= 18; is++) {
-    if (is == 9) continue;
-    iscale = -(<f32>nmax + <f32>0.1 * <f32>(is - 9)) / max;
-    const vis = f32x4.splat(iscale);
-    let diffMask = i32x4.splat(0);
-    for (let k: usize = 0; k < nv; k += 16) {
-      const t = f32x4.add(f32x4.mul(vis, v128.load(x + k)), magic);
-      const l = i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(t, mant), half), lowL), highL);
-      diffMask = v128.or(diffMask, i32x4.ne(l, v128.load(LPREV + k)));
-      v128.store(LPREV + k, l);
-      const fl = f32x4.convert_i32x4_s(l);
-      v128.store(CLX + k, f32x4.mul(v128.load(WX + k), fl));
-      v128.store(CL2 + k, f32x4.mul(f32x4.mul(v128.load(W2 + k), fl), fl));
-    }
-    if (!v128.any_true(diffMask)) continue;
-    sumlx = 0; suml2 = 0;
-    for (let i = 0; i < n; i++) {
-      sumlx += fAt(CLX, i);
-      suml2 += fAt(CL2, i);
-    }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (let i = 0; i < n; i++) store<i8>(LQ + lo + i, <i8>(load<i32>(LPREV + (<usize>i << 2)) + nmax));
-      scale = sumlx / suml2;
-      best = scale * sumlx;
-    }
+  let iscale = f32x4.div(f32x4.splat(<f32>(-nmax)), vmax);
+  let sumlx = fzero, suml2 = fzero;
+  for (let o: usize = 0; o < nb; o += 16) {
+    const x = v128.load(XT + o);
+    const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, x), magic), mant), half), lowL), highL));
+    v128.store(LBT + o, l);
+    const w = f32x4.mul(x, x);
+    const wx = f32x4.mul(w, x);
+    v128.store(WT + o, w);
+    v128.store(XMT + o, wx);
+    sumlx = f32x4.add(sumlx, f32x4.mul(wx, l));
+    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
   }
-  return scale;
+  let scale = v128.bitselect(f32x4.div(sumlx, suml2), fzero, f32x4.ne(suml2, fzero));
+  let best = f32x4.mul(scale, sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is == 0) continue;
+    iscale = f32x4.div(f32x4.splat(-(<f32>nmax + <f32>0.1 * <f32>is)), vmax);
+    sumlx = fzero; suml2 = fzero;
+    for (let o: usize = 0; o < nb; o += 16) {
+      const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, v128.load(XT + o)), magic), mant), half), lowL), highL));
+      v128.store(LAT + o, l);
+      sumlx = f32x4.add(sumlx, f32x4.mul(v128.load(XMT + o), l));
+      suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(v128.load(WT + o), l), l));
+    }
+    const take = v128.andnot(v128.and(f32x4.gt(suml2, fzero), f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2))), done);
+    if (!v128.any_true(take)) continue;
+    const ns = f32x4.div(sumlx, suml2);
+    scale = v128.bitselect(ns, scale, take);
+    best = v128.bitselect(f32x4.mul(ns, sumlx), best, take);
+    for (let o: usize = 0; o < nb; o += 16) v128.store(LBT + o, v128.bitselect(v128.load(LAT + o), v128.load(LBT + o), take));
+  }
+  v128.store(SCALES + (<usize>j0 << 2), v128.bitselect(fzero, scale, done));
+  for (let k = 0; k < 4; k++) {
+    const dst = LQ + lo0 + 16 * k;
+    const isDone = k == 0 ? i32x4.extract_lane(done, 0) : k == 1 ? i32x4.extract_lane(done, 1) : k == 2 ? i32x4.extract_lane(done, 2) : i32x4.extract_lane(done, 3);
+    if (isDone) { memory.fill(dst, 0, 16); continue; }
+    for (let i = 0; i < 16; i++) store<i8>(dst + i, <i8>(<i32>load<f32>(LBT + (<usize>i << 4) + (<usize>k << 2)) + nmax));
+  }
 }
 
 export function q6_K_quant(src: usize, dst: usize, nb: i32): void {
   for (let b = 0; b < nb; b++, src += 1024, dst += 210) {
     let maxScale: f32 = 0, maxAbs: f32 = 0;
+    for (let g = 0; g < 16; g += 4) {
+      for (let k = 0; k < 4; k++) {
+        const base = src + (<usize>(g + k) << 6);
+        for (let l = 0; l < 16; l++) store<f32>(XT + (<usize>l << 4) + (<usize>k << 2), fAt(base, l));
+      }
+      makeQx1x4(32, 16 * g, g);
+    }
     for (let ib = 0; ib < 16; ib++) {
-      const s = makeQx1(16, 32, src + (<usize>ib << 6), 16 * ib);
-      fPut(SCALES, ib, s);
+      const s = fAt(SCALES, ib);
       const a = Mathf.abs(s);
       if (a > maxAbs) { maxAbs = a; maxScale = s; }
     }
