@@ -4,6 +4,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 import { IQ4NL_VALUES, quantizeIq4NlBlock as quantizeIq4NlBlock_ } from './iq4-common.js';
 
 const fround = Math.fround;
@@ -29,6 +30,7 @@ export const iq4_nl: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ4_NL', TYPE, src, dst, n);
+    if (wasmBlocks('iq4_nl_dequant', src, dst, n / 32, 18, 32 * 4)) return;
     for (let ib = 0; ib < n / 32; ib++) {
       const o = ib * 18, y = ib * 32;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;

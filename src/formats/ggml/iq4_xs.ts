@@ -4,6 +4,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 import { IQ4NL_VALUES, quantizeIq4XsBlock as quantizeIq4XsBlock_ } from './iq4-common.js';
 
 const fround = Math.fround;
@@ -29,6 +30,7 @@ export const iq4_xs: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ4_XS', TYPE, src, dst, n);
+    if (wasmBlocks('iq4_xs_dequant', src, dst, n / 256, 136, 256 * 4)) return;
     for (let ibl = 0; ibl < n / 256; ibl++) {
       const o = ibl * 136;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;

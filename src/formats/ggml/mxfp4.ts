@@ -4,6 +4,7 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 import { e8m0HalfTable as e8m0HalfTable_ } from '../e8m0.js';
 
 const fround = Math.fround;
@@ -104,6 +105,7 @@ export const mxfp4: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('MXFP4', TYPE, src, dst, n);
+    if (wasmBlocks('mxfp4_dequant', src, dst, n / 32, 17, 32 * 4)) return;
     for (let i = 0; i < n / 32; i++) {
       const o = i * 17, y = i * 32;
       const d = e8m0HalfTable[src[o]!]!;

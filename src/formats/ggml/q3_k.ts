@@ -116,6 +116,7 @@ function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo:
 
 function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   checkKDequant(NAME, src, dst, n, TYPE_SIZE);
+  if (wasmBlocks('q3_K_dequant', src, dst, n / QK_K, TYPE_SIZE, QK_K * 4)) return;
   const nb = n / QK_K;
   for (let b = 0; b < nb; b++) {
     const o = b * TYPE_SIZE;

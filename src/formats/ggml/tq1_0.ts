@@ -6,6 +6,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.TQ1_0)!;
@@ -158,6 +159,7 @@ export const tq1_0: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('TQ1_0', TYPE, src, dst, n);
+    if (wasmBlocks('tq1_0_dequant', src, dst, n / 256, 54, 256 * 4)) return;
     for (let i = 0; i < n / 256; i++) {
       const o = i * 54;
       const d = fp16Table[src[o + 52]! | (src[o + 53]! << 8)]!;

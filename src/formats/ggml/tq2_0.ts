@@ -4,6 +4,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 import { TRITS, fastTrits as fastTrits_, halfThreshold as halfThreshold_, ternaryAmax as ternaryAmax_, ternaryCodes as ternaryCodes_ } from './tq1_0.js';
 
 const fround = Math.fround;
@@ -59,6 +60,7 @@ export const tq2_0: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('TQ2_0', TYPE, src, dst, n);
+    if (wasmBlocks('tq2_0_dequant', src, dst, n / 256, 66, 256 * 4)) return;
     for (let i = 0; i < n / 256; i++) {
       const o = i * 66;
       const d = fp16Table[src[o + 64]! | (src[o + 65]! << 8)]!;

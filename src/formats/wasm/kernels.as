@@ -12,3 +12,7 @@ export function heapBase(): usize {
   return __heap_base;
 }
 export { q4_0_quant_imatrix, q4_1_quant_imatrix, q5_0_quant_imatrix, q5_1_quant_imatrix } from './imatrix';
+export {
+  q2_K_dequant, q3_K_dequant, q4_K_dequant, q5_K_dequant, q6_K_dequant,
+  iq4_nl_dequant, iq4_xs_dequant, tq1_0_dequant, tq2_0_dequant, mxfp4_dequant,
+} from './dequant';

@@ -19,6 +19,11 @@ type RowKernel = (src: number, dst: number, nRows: number, nPerRow: number, qw: 
 
 export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix';
 
+/** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as). */
+export type DequantKernelName =
+  | 'q2_K_dequant' | 'q3_K_dequant' | 'q4_K_dequant' | 'q5_K_dequant' | 'q6_K_dequant'
+  | 'iq4_nl_dequant' | 'iq4_xs_dequant' | 'tq1_0_dequant' | 'tq2_0_dequant' | 'mxfp4_dequant';
+
 interface Loaded {
   exports: Record<string, unknown>;
   memory: WebAssembly.Memory;
@@ -84,7 +89,7 @@ function bytesOf(v: ArrayBufferView, n: number): Uint8Array {
  * off or unavailable. Shapes must have been checked by the caller.
  */
 export function wasmBlocks(
-  name: KernelName, src: ArrayBufferView, dst: ArrayBufferView, count: number, inBytes: number, outBytes: number,
+  name: KernelName | DequantKernelName, src: ArrayBufferView, dst: ArrayBufferView, count: number, inBytes: number, outBytes: number,
 ): boolean {
   if (!enabled) return false;
   const k = load();

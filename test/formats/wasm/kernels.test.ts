@@ -121,6 +121,32 @@ for (const name of ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']) {
   });
 }
 
+for (const name of ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4']) {
+  test(`${name}: WebAssembly dequantize = TypeScript = ggml on random bytes, quantized rows and odd offsets`, () => {
+    const c = codecByName(name)!;
+    const o = oracle();
+    const r = rng(7);
+    const bs = c.type.blockSize;
+    for (const [blocks, off] of [[1, 0], [3, 1], [700, 2]] as const) {
+      const n = blocks * bs;
+      const bytes = blocks * c.type.typeSize;
+      const sources: Uint8Array[] = [];
+      const rand = new Uint8Array(bytes + off).subarray(off);
+      for (let i = 0; i < bytes; i++) rand[i] = Math.floor(r() * 256);
+      sources.push(rand);
+      const quant = new Uint8Array(bytes + off).subarray(off);
+      quant.set(o.quantize(c.type.id, randomRows(blocks, 1, n), 1, n, null));
+      sources.push(quant);
+      for (const q of sources) {
+        const a = withWasm(true, () => { const y = new Float32Array(n); c.dequantize(q, y, n); return y; });
+        const b = withWasm(false, () => { const y = new Float32Array(n); c.dequantize(q, y, n); return y; });
+        assert.equal(sameFloats(a, b), null, `${name} ${blocks} blocks: wasm != ts`);
+        assert.equal(sameFloats(a, o.dequantize(c.type.id, q.slice(), n)), null, `${name} ${blocks} blocks: wasm != ggml`);
+      }
+    }
+  });
+}
+
 test('the committed kernels.wasm.ts is exactly what scripts/build-wasm.mjs compiles from the .as sources', async () => {
   const fresh = moduleSource(await compileKernels()) as string;
   const committed = readFileSync(new URL('../../../src/formats/wasm/kernels.wasm.ts', import.meta.url), 'utf8');
