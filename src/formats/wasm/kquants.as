@@ -392,56 +392,69 @@ export function q6_K_quant(src: usize, dst: usize, nb: i32): void {
   }
 }
 
-/** make_q3_quants(n, nmax, x, LQ + lo, do_rmse = true). */
-function makeQ3(n: i32, nmax: i32, x: usize, lo: i32): f32 {
-  let max: f32 = 0, amax: f32 = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = fAt(x, i);
-    const ax = Mathf.abs(xi);
-    if (ax > amax) { amax = ax; max = xi; }
+/**
+ * make_q3_quants(16, nmax, x, L, do_rmse = true) for four sub-blocks at once (input at XT, one per
+ * lane, each lane ggml's exact scalar sequence; a lane's pass without changes leaves its state as
+ * is, so passes run until no lane changes). Levels + nmax as int8 to LQ + lo0 + 16·k, scales to
+ * SCALES[j0 + k].
+ */
+function makeQ3x4(nmax: i32, lo0: i32, j0: i32): void {
+  const nb: usize = 16 << 4;
+  const fzero = f32x4.splat(0);
+  let amax = fzero, vmax = fzero;
+  for (let o: usize = 0; o < nb; o += 16) {
+    const x = v128.load(XT + o);
+    const ax = f32x4.abs(x);
+    const gt = f32x4.gt(ax, amax);
+    amax = v128.bitselect(ax, amax, gt);
+    vmax = v128.bitselect(x, vmax, gt);
   }
-  if (amax < GROUP_MAX_EPS) {
-    memory.fill(LQ + lo, 0, n);
-    return 0;
-  }
-  const iscale: f32 = <f32>(-nmax) / max;
-  let sumlx: f32 = 0, suml2: f32 = 0;
-  const Lp = LQ + lo;
-  for (let i = 0; i < n; i++) {
-    const xi = fAt(x, i);
-    let l = nearestInt(iscale * xi);
-    l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-    store<i8>(Lp + i, <i8>l);
-    const w = xi * xi;
-    sumlx += w * xi * <f32>l;
-    suml2 += w * <f32>l * <f32>l;
+  const done = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS)); // all zero: levels 0, scale 0
+  const magic = f32x4.splat(12582912.0);
+  const mant = i32x4.splat(0x7fffff);
+  const half = i32x4.splat(0x400000);
+  const lowL = i32x4.splat(-nmax);
+  const highL = i32x4.splat(nmax - 1);
+  const iscale = f32x4.div(f32x4.splat(<f32>(-nmax)), vmax);
+  let sumlx = fzero, suml2 = fzero;
+  for (let o: usize = 0; o < nb; o += 16) {
+    const x = v128.load(XT + o);
+    const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, x), magic), mant), half), lowL), highL));
+    v128.store(LBT + o, l);
+    const w = f32x4.mul(x, x);
+    sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, x), l));
+    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
   }
   for (let itry = 0; itry < 5; itry++) {
-    let nChanged = 0;
-    for (let i = 0; i < n; i++) {
-      const xi = fAt(x, i);
-      const w = xi * xi;
-      const li = <f32>load<i8>(Lp + i);
-      let slx: f32 = sumlx - w * xi * li;
-      if (slx > 0) {
-        let sl2: f32 = suml2 - w * li * li;
-        let nl = nearestInt(xi * sl2 / slx);
-        nl = nl < -nmax ? -nmax : nl > nmax - 1 ? nmax - 1 : nl;
-        if (nl != <i32>load<i8>(Lp + i)) {
-          const fn = <f32>nl;
-          slx += w * xi * fn;
-          sl2 += w * fn * fn;
-          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
-            store<i8>(Lp + i, <i8>nl); sumlx = slx; suml2 = sl2;
-            nChanged++;
-          }
-        }
-      }
+    let changed = i32x4.splat(0);
+    for (let o: usize = 0; o < nb; o += 16) {
+      const x = v128.load(XT + o);
+      const w = f32x4.mul(x, x);
+      const li = v128.load(LBT + o);
+      let slx = f32x4.sub(sumlx, f32x4.mul(f32x4.mul(w, x), li));
+      const c1 = f32x4.gt(slx, fzero);
+      let sl2 = f32x4.sub(suml2, f32x4.mul(f32x4.mul(w, li), li));
+      const nl = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(f32x4.mul(x, sl2), slx), magic), mant), half), lowL), highL));
+      const c2 = f32x4.ne(nl, li);
+      slx = f32x4.add(slx, f32x4.mul(f32x4.mul(w, x), nl));
+      sl2 = f32x4.add(sl2, f32x4.mul(f32x4.mul(w, nl), nl));
+      const c3 = v128.and(f32x4.gt(sl2, fzero), f32x4.gt(f32x4.mul(f32x4.mul(slx, slx), suml2), f32x4.mul(f32x4.mul(sumlx, sumlx), sl2)));
+      const take = v128.and(v128.and(c1, c2), c3);
+      v128.store(LBT + o, v128.bitselect(nl, li, take));
+      sumlx = v128.bitselect(slx, sumlx, take);
+      suml2 = v128.bitselect(sl2, suml2, take);
+      changed = v128.or(changed, take);
     }
-    if (!nChanged) break;
+    if (!v128.any_true(changed)) break;
   }
-  for (let i = 0; i < n; i++) store<i8>(Lp + i, <i8>(<i32>load<i8>(Lp + i) + nmax));
-  return suml2 > 0 ? sumlx / suml2 : 0;
+  const scale = v128.bitselect(f32x4.div(sumlx, suml2), fzero, f32x4.gt(suml2, fzero));
+  v128.store(SCALES + (<usize>j0 << 2), v128.bitselect(fzero, scale, done));
+  for (let k = 0; k < 4; k++) {
+    const dst = LQ + lo0 + 16 * k;
+    const isDone = k == 0 ? i32x4.extract_lane(done, 0) : k == 1 ? i32x4.extract_lane(done, 1) : k == 2 ? i32x4.extract_lane(done, 2) : i32x4.extract_lane(done, 3);
+    if (isDone) { memory.fill(dst, 0, 16); continue; }
+    for (let i = 0; i < 16; i++) store<i8>(dst + i, <i8>(<i32>load<f32>(LBT + (<usize>i << 4) + (<usize>k << 2)) + nmax));
+  }
 }
 
 // @ts-ignore: decorator
@@ -453,9 +466,15 @@ function makeQ3(n: i32, nmax: i32, x: usize, lo: i32): f32 {
 export function q3_K_quant(src: usize, dst: usize, nb: i32): void {
   for (let b = 0; b < nb; b++, src += 1024, dst += 110) {
     let maxScale: f32 = 0, amax: f32 = 0;
+    for (let g = 0; g < 16; g += 4) {
+      for (let k = 0; k < 4; k++) {
+        const base = src + (<usize>(g + k) << 6);
+        for (let l = 0; l < 16; l++) store<f32>(XT + (<usize>l << 4) + (<usize>k << 2), fAt(base, l));
+      }
+      makeQ3x4(4, 16 * g, g);
+    }
     for (let j = 0; j < 16; j++) {
-      const s = makeQ3(16, 4, src + (<usize>j << 6), 16 * j);
-      fPut(SCALES, j, s);
+      const s = fAt(SCALES, j);
       const a = Mathf.abs(s);
       if (a > amax) { amax = a; maxScale = s; }
     }
