@@ -2,7 +2,7 @@
 // initializers that no node reads any more. Browser-safe.
 import type { GraphProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { DT, numElements } from '../io/onnx/tensor.js';
-import { outerScopeRefs } from './graph.js';
+import { initializerMap, outerScopeRefs } from './graph.js';
 
 export interface NodeAction {
   node: string;
@@ -75,4 +75,33 @@ export function hoistConstants(g: GraphProto): number {
     return false;
   });
   return moved;
+}
+
+/**
+ * Visits the main graph and every subgraph (If branches, Loop/Scan bodies: optimum's merged decoders
+ * keep all their MatMuls there) with the constants visible in each: its own initializers and those of
+ * the enclosing graphs. Constant-node weights are hoisted first (not on dry runs, where they are only
+ * looked up). Subgraphs are visited before their parent's nodes change.
+ */
+export function forEachGraph(top: GraphProto, dryRun: boolean | undefined, visit: (g: GraphProto, inits: Map<string, TensorProto>) => void): void {
+  const walk = (g: GraphProto, outer: Map<string, TensorProto>) => {
+    if (!dryRun) hoistConstants(g);
+    const inits = new Map(outer);
+    // a subgraph's own inputs shadow outer names
+    for (const i of g.input) inits.delete(i.name);
+    for (const [k, v] of initializerMap(g)) inits.set(k, v);
+    if (dryRun) for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0]) inits.set(n.output[0], n.attribute[0].t);
+    for (const n of g.node) for (const a of n.attribute) { if (a.g) walk(a.g, inits); a.graphs.forEach((sg) => walk(sg, inits)); }
+    visit(g, inits);
+  };
+  walk(top, new Map());
+}
+
+/** pruneInitializers on the main graph and every subgraph */
+export function pruneAll(top: GraphProto): void {
+  const walk = (g: GraphProto) => {
+    for (const n of g.node) for (const a of n.attribute) { if (a.g) walk(a.g); a.graphs.forEach(walk); }
+    pruneInitializers(g);
+  };
+  walk(top);
 }

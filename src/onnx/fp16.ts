@@ -2,11 +2,11 @@
 // computation become FP16, graph inputs and outputs stay FP32 with Casts at the edges, ops on a block
 // list (numerically fragile or without FP16 support) keep FP32 with Casts around them. Values
 // outside FP16's range are clamped to ±65504 and counted. Browser-safe.
-import { create } from '@bufbuild/protobuf';
-import { AttributeProto_AttributeType as AT, AttributeProtoSchema, type ModelProto, type NodeProto, type TensorProto } from '../io/onnx/proto/onnx_pb.js';
+import { clone, create } from '@bufbuild/protobuf';
+import { AttributeProto_AttributeType as AT, AttributeProtoSchema, ModelProtoSchema, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { DT, makeTensor, tensorToFloat32 } from '../io/onnx/tensor.js';
 import { fp32ToFp16, fp16ToFp32 } from '../formats/half.js';
-import { Namer, getAttr, hasSubgraph, inferElemTypes, node, outerScopeRefs } from './graph.js';
+import { Namer, getAttr, hasSubgraph, inferElemTypes, node } from './graph.js';
 import { newReport, nodeLabel, type TransformReport } from './common.js';
 
 /** onnxconverter-common's default block list (ML ops, index/range ops) plus ops ONNX Runtime needs in FP32 */
@@ -38,93 +38,112 @@ export interface Fp16Report extends TransformReport {
 }
 
 export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Report {
-  const g = model.graph!;
+  // a dry run converts a copy: the report is the same, the model untouched
+  if (opts.dryRun) return convertToFp16(clone(ModelProtoSchema, model), { ...opts, dryRun: false });
+  const top = model.graph!;
   const report: Fp16Report = { ...newReport(), converted: 0, clamped: 0, underflowed: 0 };
   const blockOps = new Set(opts.opBlockList ?? DEFAULT_FP16_BLOCK_LIST);
   const blockNodes = new Set(opts.nodeBlockList ?? []);
-  const types = inferElemTypes(g);
-  const namer = new Namer(g);
-  const pinned = new Set([...g.output.map((o) => o.name), ...outerScopeRefs(g)]);
-  const isFloat = (x: string) => types.get(x) === DT.FLOAT;
+  const namer = new Namer(top);
+  const graphs: GraphProto[] = [];
+  const collect = (g: GraphProto) => { graphs.push(g); for (const n of g.node) for (const a of n.attribute) { if (a.g) collect(a.g); a.graphs.forEach(collect); } };
+  collect(top);
   // constants FP16 cannot hold (BatchNormalization variances, large biases...): clamping them would
   // change the model, so the nodes reading them stay FP32
   const outOfRange = new Set<string>();
   const tooBig = (t: TensorProto) => t.dataType === DT.FLOAT && tensorToFloat32(t).some((v) => Number.isFinite(v) && Math.abs(v) > FP16_MAX);
-  for (const t of g.initializer) if (tooBig(t)) outOfRange.add(t.name);
-  for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && tooBig(n.attribute[0].t)) n.output.forEach((o) => outOfRange.add(o));
+  for (const g of graphs) {
+    for (const t of g.initializer) if (tooBig(t)) outOfRange.add(t.name);
+    for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && tooBig(n.attribute[0].t)) n.output.forEach((o) => outOfRange.add(o));
+  }
   const keepOutOfRange = opts.keepOutOfRangeFp32 ?? true;
   const readsOutOfRange = (n: NodeProto) => keepOutOfRange && (n.input.some((x) => outOfRange.has(x)) || n.output.some((x) => outOfRange.has(x)));
+  const standard = (n: NodeProto) => n.domain === '' || n.domain === 'ai.onnx';
+  // If/Loop/Scan: their bodies are converted like graphs of their own, their outputs stay FP32
+  const container = (n: NodeProto) => standard(n) && ['If', 'Loop', 'Scan'].includes(n.opType) && hasSubgraph(n);
   const blocked = (n: NodeProto) =>
-    blockOps.has(n.opType) || blockNodes.has(n.name) || hasSubgraph(n) || readsOutOfRange(n) ||
-    !(n.domain === '' || n.domain === 'ai.onnx' || n.domain === 'com.microsoft');
-
-  // which initializers some FP16 consumer reads: those are stored in FP16
-  const prec = new Map<string, 16 | 32>();
-  for (const i of g.input) if (isFloat(i.name)) prec.set(i.name, 32);
+    blockOps.has(n.opType) || blockNodes.has(n.name) || (hasSubgraph(n) && !container(n)) || readsOutOfRange(n) ||
+    !(standard(n) || n.domain === 'com.microsoft');
+  // initializers some FP16 consumer reads (in any graph: branches read the main graph's weights) are stored in FP16
   const wants16 = new Set<string>();
-  for (const n of g.node) {
-    if (blocked(n)) continue;
+  for (const g of graphs) for (const n of g.node) {
+    if (blocked(n) || container(n)) continue;
     n.input.forEach((x, i) => { if (x && !(FP32_SLOTS[n.opType] ?? []).includes(i)) wants16.add(x); });
   }
-  const graphInputs = new Set(g.input.map((i) => i.name));
-  for (const t of g.initializer) {
-    if (t.dataType !== DT.FLOAT || graphInputs.has(t.name)) continue;
-    if (wants16.has(t.name) && !pinned.has(t.name)) {
-      if (!opts.dryRun) toFp16InPlace(t, report);
-      prec.set(t.name, 16);
-    } else prec.set(t.name, 32);
-  }
 
-  const out: NodeProto[] = [];
-  const castOf = new Map<string, string>();
-  const alias16 = new Map<string, string>();
-  const cast = (x: string, to: 16 | 32): string => {
-    if (to === 16 && alias16.has(x)) return alias16.get(x)!;
-    const key = `${x}\u0000${to}`;
-    let c = castOf.get(key);
-    if (!c) {
-      c = namer.fresh(`${x}_to_fp${to}`);
-      out.push(node('Cast', [x], [c], namer.fresh(`${x}_Cast_fp${to}`), { to: to === 16 ? DT.FLOAT16 : DT.FLOAT }));
-      castOf.set(key, c);
+  const convertGraph = (g: GraphProto, outerTypes: Map<string, number>, outerPrec: Map<string, 16 | 32>, outerAlias: Map<string, string>) => {
+    const types = inferElemTypes(g, outerTypes);
+    const isFloat = (x: string) => types.get(x) === DT.FLOAT;
+    // a graph's outputs keep FP32 under their names (the model's outputs; a branch's, matching its If)
+    const pinned = new Set(g.output.map((o) => o.name));
+    const prec = new Map(outerPrec);
+    for (const i of g.input) if (isFloat(i.name)) prec.set(i.name, 32);
+    const inputs = new Set(g.input.map((i) => i.name));
+    for (const t of g.initializer) {
+      if (t.dataType !== DT.FLOAT || inputs.has(t.name)) continue;
+      if (wants16.has(t.name) && !pinned.has(t.name)) { toFp16InPlace(t, report); prec.set(t.name, 16); } else prec.set(t.name, 32);
     }
-    return c;
-  };
-
-  g.node.forEach((n, idx) => {
-    const b = blocked(n);
-    if (b && n.output.some(isFloat)) report.actions.push({ node: nodeLabel(n, idx), op: n.opType, action: readsOutOfRange(n) ? 'kept FP32: reads constants outside FP16 range' : 'kept FP32 (blocked)' });
-    n.input.forEach((x, i) => {
-      const have = x ? prec.get(x) : undefined;
-      if (!have) return;
-      const want = b || (FP32_SLOTS[n.opType] ?? []).includes(i) ? 32 : 16;
-      if (have !== want) n.input[i] = cast(x, want);
-    });
-    const floatOuts = n.output.filter((o) => o && isFloat(o));
-    if (b || !floatOuts.length) {
-      floatOuts.forEach((o) => prec.set(o, 32));
+    const out: NodeProto[] = [];
+    const castOf = new Map<string, string>();
+    // FP16 twins of pinned values (an enclosing graph's too): read instead of casting back
+    const alias16 = new Map(outerAlias);
+    const cast = (x: string, to: 16 | 32): string => {
+      if (to === 16 && alias16.has(x)) return alias16.get(x)!;
+      const key = `${x}\u0000${to}`;
+      let c = castOf.get(key);
+      if (!c) {
+        c = namer.fresh(`${x}_to_fp${to}`);
+        out.push(node('Cast', [x], [c], namer.fresh(`${x}_Cast_fp${to}`), { to: to === 16 ? DT.FLOAT16 : DT.FLOAT }));
+        castOf.set(key, c);
+      }
+      return c;
+    };
+    g.node.forEach((n, idx) => {
+      if (container(n)) {
+        // its explicit inputs (Loop's initial values) match the body's declared FP32 inputs
+        n.input.forEach((x, i) => { if (x && prec.get(x) === 16) n.input[i] = cast(x, 32); });
+        // (a body casts outer FP32 values itself: reading the outer FP16 twins directly produced wrong
+        // outputs under ONNX Runtime 1.30 in test/onnx/fp16.test.ts, cause not established)
+        for (const a of n.attribute) { if (a.g) convertGraph(a.g, types, prec, new Map()); a.graphs.forEach((sg) => convertGraph(sg, types, prec, new Map())); }
+        n.output.forEach((o) => { if (o && isFloat(o)) prec.set(o, 32); });
+        out.push(n);
+        return;
+      }
+      const b = blocked(n);
+      if (b && n.output.some(isFloat)) report.actions.push({ node: nodeLabel(n, idx), op: n.opType, action: readsOutOfRange(n) ? 'kept FP32: reads constants outside FP16 range' : 'kept FP32 (blocked)' });
+      n.input.forEach((x, i) => {
+        const have = x ? prec.get(x) : undefined;
+        if (!have) return;
+        const want = b || (FP32_SLOTS[n.opType] ?? []).includes(i) ? 32 : 16;
+        if (have !== want) n.input[i] = cast(x, want);
+      });
+      const floatOuts = n.output.filter((o) => o && isFloat(o));
+      if (b || !floatOuts.length) {
+        floatOuts.forEach((o) => prec.set(o, 32));
+        out.push(n);
+        return;
+      }
+      retypeAttrs(n, report);
       out.push(n);
-      return;
-    }
-    retypeAttrs(n, report);
-    out.push(n);
-    n.output.forEach((o, i) => {
-      if (!o || !isFloat(o)) return;
-      if (pinned.has(o)) {
-        const a = namer.fresh(`${o}_fp16`);
-        n.output[i] = a;
-        alias16.set(o, a);
-        out.push(node('Cast', [a], [o], namer.fresh(`${o}_Cast_fp32`), { to: DT.FLOAT }));
-        prec.set(o, 32);
-      } else prec.set(o, 16);
+      n.output.forEach((o, i) => {
+        if (!o || !isFloat(o)) return;
+        if (pinned.has(o)) {
+          const a = namer.fresh(`${o}_fp16`);
+          n.output[i] = a;
+          alias16.set(o, a);
+          out.push(node('Cast', [a], [o], namer.fresh(`${o}_Cast_fp32`), { to: DT.FLOAT }));
+          prec.set(o, 32);
+        } else prec.set(o, 16);
+      });
     });
-  });
-  report.converted = [...prec.values()].filter((p) => p === 16).length;
-  if (opts.dryRun) return report;
-  g.node = out;
-  for (const v of g.valueInfo) {
-    const tv = v.type?.value;
-    if (tv?.case === 'tensorType' && tv.value.elemType === DT.FLOAT && prec.get(v.name) === 16) tv.value.elemType = DT.FLOAT16;
-  }
+    g.node = out;
+    for (const v of g.valueInfo) {
+      const tv = v.type?.value;
+      if (tv?.case === 'tensorType' && tv.value.elemType === DT.FLOAT && prec.get(v.name) === 16) tv.value.elemType = DT.FLOAT16;
+    }
+    for (const [k, p] of prec) if (p === 16 && !outerPrec.has(k)) report.converted++;
+  };
+  convertGraph(top, new Map(), new Map(), new Map());
   if (report.clamped) report.notes.push(`${report.clamped} value(s) outside FP16's range were clamped to ±${FP16_MAX}`);
   if (report.underflowed) report.notes.push(`${report.underflowed} nonzero value(s) too small for FP16 became zero`);
   return report;

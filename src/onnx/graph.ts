@@ -45,7 +45,14 @@ export function attrInts(n: NodeProto, name: string): number[] | undefined {
 export class Namer {
   private used = new Set<string>();
   constructor(g: GraphProto) {
-    for (const n of g.node) { this.used.add(n.name); n.input.forEach((x) => this.used.add(x)); n.output.forEach((x) => this.used.add(x)); }
+    this.add(g);
+  }
+  /** a graph's names, its subgraphs' included (new top-level names must not shadow inner ones) */
+  private add(g: GraphProto): void {
+    for (const n of g.node) {
+      this.used.add(n.name); n.input.forEach((x) => this.used.add(x)); n.output.forEach((x) => this.used.add(x));
+      for (const a of n.attribute) { if (a.g) this.add(a.g); a.graphs.forEach((sg) => this.add(sg)); }
+    }
     for (const t of g.initializer) this.used.add(t.name);
     for (const v of [...g.input, ...g.output, ...g.valueInfo]) this.used.add(v.name);
   }
@@ -104,8 +111,9 @@ export function ensureOpset(model: ModelProto, domain: string, version: number):
 }
 
 /** Element types of values ("" = unknown), from graph inputs, initializers, value_info and per-op rules. */
-export function inferElemTypes(g: GraphProto): Map<string, number> {
-  const t = new Map<string, number>();
+export function inferElemTypes(g: GraphProto, outer?: Map<string, number>): Map<string, number> {
+  // a subgraph sees the enclosing graphs' values
+  const t = new Map<string, number>(outer ?? []);
   for (const v of g.input) {
     const tv = v.type?.value;
     if (tv?.case === 'tensorType' && tv.value.elemType) t.set(v.name, tv.value.elemType);

@@ -1,6 +1,6 @@
 // The FP16 pass on graphs built to hit its edges: FP32 graph inputs/outputs with Casts, blocked ops
-// kept FP32, Resize's FP32-only inputs, an output also read inside the graph, an If whose branch
-// reads an outer value, out-of-range constants. Every result runs in ONNX Runtime.
+// kept FP32, Resize's FP32-only inputs, an output also read inside the graph, If branches (converted,
+// reading an outer value), out-of-range constants. Every result runs in ONNX Runtime.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
@@ -60,8 +60,12 @@ test('fp16 pass: edges stay FP32, blocked/outer-scope/out-of-range parts stay FP
   const kept = report.actions.map((a) => `${a.node}: ${a.action}`);
   assert.ok(kept.includes('topk: kept FP32 (blocked)'), kept.join('\n'));
   assert.ok(kept.includes('mul_big: kept FP32: reads constants outside FP16 range'), kept.join('\n'));
-  assert.ok(kept.includes('if: kept FP32 (blocked)'));
-  // h is a graph output and read by the If branch from outer scope: it must stay FP32 under its name
+  // the If's branches are converted too: the then-branch casts the outer FP32 h, squares in FP16 and
+  // casts its output back
+  const thenG = g.node.find((n) => n.opType === 'If')!.attribute.find((a) => a.name === 'then_branch')!.g!;
+  assert.deepEqual(thenG.node.map((n) => n.opType), ['Cast', 'Mul', 'Cast']);
+  assert.equal(thenG.node[2]!.output[0], 't');
+  // h is a graph output (and read by the branches): it stays FP32 under its name
   const relu = g.node.find((n) => n.name === 'relu')!;
   assert.notEqual(relu.output[0], 'h');
   assert.ok(g.node.some((n) => n.opType === 'Cast' && n.output[0] === 'h'));
