@@ -1,8 +1,11 @@
 // `lowbit quantize`: a GGUF in, a quantized GGUF out, equal to what llama.cpp's llama_model_quantize
 // writes for the same options (types, bytes, metadata, layout). Streams tensor by tensor in slabs of
 // rows (at most SLAB_F32_BYTES of float32 at a time, so memory does not grow with the model) and
-// quantizes each slab on a worker pool.
+// quantizes each slab on a thread pool. Reading the next slab and writing the previous one overlap
+// with quantizing the current one (two source and two destination buffers, reused for the whole
+// model: no allocation per slab).
 import type { ByteSink, ByteSource } from '../io/source.js';
+import { GGML_TYPE } from '../formats/ggml-types.js';
 import { readGgufHeader, type GgufFile, type GgufTensorInfo } from '../io/gguf/reader.js';
 import { GgufWriter, ggmlNDims } from '../io/gguf/writer.js';
 import { codecByTypeId } from '../formats/registry.js';
@@ -13,10 +16,15 @@ import { typeName, type PlanOptions, type PlannedTensor, type QuantPlan } from '
 import { quantizedMetadata, type ImatrixProvenance } from '../plan/metadata.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
+import type { SlabBuffers } from './row-job.js';
 import { RowWorkerPool, defaultThreads } from './workers.js';
 
-/** Float32 scratch per slab; source and destination bytes come on top (at most as much again). */
-export const SLAB_F32_BYTES = 64 << 20;
+/**
+ * Float32 weights per slab. Memory: two source buffers (at most this much each), two destination
+ * buffers (less), and a float32 scratch only for non-F32 sources. 32 MiB keeps the peak resident
+ * set well under 400 MB whatever the model size, and slabs big enough that per-slab costs vanish.
+ */
+export const SLAB_F32_BYTES = 32 << 20;
 
 export interface ImatrixInput {
   /** tensor name -> importances (nPerRow per expert), already divided by counts */
@@ -106,12 +114,81 @@ function imatrixFor(t: PlannedTensor, ti: GgufTensorInfo, opts: QuantizeOptions)
   throw new LowbitError(`imatrix size ${v.length} is different from tensor size ${want} for ${t.name}`);
 }
 
+/** A source that reads into the caller's buffer (files: no allocation per slab). */
+export interface ReadIntoSource extends ByteSource {
+  readInto(offset: number, dst: Uint8Array): Promise<void>;
+}
+
+function readInto(src: ByteSource, offset: number, dst: Uint8Array): Promise<void> {
+  if ('readInto' in src && typeof (src as ReadIntoSource).readInto === 'function') return (src as ReadIntoSource).readInto(offset, dst);
+  return src.read(offset, dst.length).then((b) => dst.set(b));
+}
+
+/** One step of the run: a slab of one tensor's rows (or bytes, for copies), or an empty tensor. */
+interface Step {
+  t: PlannedTensor;
+  ti: GgufTensorInfo;
+  kind: 'empty' | 'copy' | 'convert';
+  /** source byte range */
+  srcOffset: number;
+  srcBytes: number;
+  /** convert: rows of the slab and the first one's index in the tensor; copy: byte offset in the tensor */
+  firstRow: number;
+  rows: number;
+  dstBytes: number;
+  /** source bytes of the tensor done after this step (progress) */
+  doneAfter: number;
+}
+
+function stepsOf(plan: QuantPlan, info: Map<string, GgufTensorInfo>, slabF32: number): Step[] {
+  const steps: Step[] = [];
+  for (const t of plan.tensors) {
+    const ti = info.get(t.name)!;
+    if (t.dstBytes === 0) {
+      steps.push({ t, ti, kind: 'empty', srcOffset: 0, srcBytes: 0, firstRow: 0, rows: 0, dstBytes: 0, doneAfter: t.srcBytes });
+    } else if (!t.convert) {
+      // same type in and out: bytes copied in slabs of whole rows (llama.cpp's slabs, validated alike)
+      const rowBytes = Math.max(1, ti.rowBytes);
+      const step = Math.max(rowBytes, Math.floor(slabF32 / rowBytes) * rowBytes);
+      for (let off = 0; off < ti.byteSize; off += step) {
+        const n = Math.min(step, ti.byteSize - off);
+        steps.push({ t, ti, kind: 'copy', srcOffset: ti.offset + off, srcBytes: n, firstRow: off, rows: 0, dstBytes: n, doneAfter: off + n });
+      }
+    } else {
+      const n = ti.rowLength;
+      const srcRowBytes = rowBytesOf(t.srcType, n);
+      const dstRowBytes = rowBytesOf(t.dstType, n);
+      const slabRows = Math.max(1, Math.min(ti.nRows, Math.floor(slabF32 / (n * 4))));
+      for (let r0 = 0; r0 < ti.nRows; r0 += slabRows) {
+        const rows = Math.min(slabRows, ti.nRows - r0);
+        steps.push({
+          t, ti, kind: 'convert', srcOffset: ti.offset + r0 * srcRowBytes, srcBytes: rows * srcRowBytes, firstRow: r0, rows,
+          dstBytes: rows * dstRowBytes, doneAfter: (r0 + rows) * srcRowBytes,
+        });
+      }
+    }
+  }
+  return steps;
+}
+
+function rowBytesOf(type: number, n: number): number {
+  const c = codecByTypeId(type)!;
+  return (n / c.type.blockSize) * c.type.typeSize;
+}
+
 /** Quantizes `src` into `sink` (at position 0). The caller owns opening and committing the output. */
 export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: QuantizeOptions): Promise<QuantizeSummary> {
   const t0 = performance.now();
   const { file, plan } = await prepareQuantize(src, opts);
   checkRunnable(file, plan, opts);
   const info = new Map(file.tensors.map((t) => [t.name, t]));
+  const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
+  const pool = new RowWorkerPool(threads, opts.parallelMinElements);
+  const slabF32 = opts.slabF32Bytes ?? SLAB_F32_BYTES;
+  const steps = stepsOf(plan, info, slabF32);
+  // workers start while the header is written and the first slab read
+  if (steps.some((s) => s.kind === 'convert' && pool.shares(s.rows, s.ti.rowLength))) pool.start();
+
   const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined);
   const writer = await GgufWriter.begin(sink, {
     metadata,
@@ -119,31 +196,87 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
   });
 
-  const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
-  const pool = new RowWorkerPool(threads, opts.parallelMinElements);
-  const slabF32 = opts.slabF32Bytes ?? SLAB_F32_BYTES;
+  // two of each buffer: slab k+1 is read into one while slab k, in the other, is quantized, and
+  // slab k's output is written while slab k+1 is quantized
+  const maxOf = (f: (s: Step) => number) => steps.reduce((m, s) => Math.max(m, f(s)), 0);
+  const srcBufs = [0, 1].map(() => new Uint8Array(pool.alloc(maxOf((s) => s.srcBytes))));
+  const dstBufs = [0, 1].map(() => new Uint8Array(pool.alloc(maxOf((s) => (s.kind === 'convert' ? s.dstBytes : 0)))));
+  const f32Need = maxOf((s) => (s.kind === 'convert' && s.t.srcType !== GGML_TYPE.F32 ? s.rows * s.ti.rowLength * 4 : 0));
+  const f32 = f32Need ? new Float32Array(pool.alloc(f32Need)) : null;
+
+  const done = Promise.resolve();
+  // writes run one after another, in order, behind the computation
+  let writes: Promise<void> = done;
+  // (every in-flight promise gets a no-op handler at once: a failure is thrown where it is awaited,
+  // not reported as unhandled while the loop is busy elsewhere)
+  const quiet = <T>(p: Promise<T>) => { p.catch(() => {}); return p; };
+  const write = (name: string, bytes: Uint8Array) => (writes = quiet(writes.then(() => writer.writeTensorData(name, bytes))));
+  // per buffer pair: the write that still reads from it
+  const busy: Promise<void>[] = [done, done];
+  let reading: Promise<void> | null = null;
+  const startRead = (k: number) => {
+    const s = steps[k];
+    if (!s || s.srcBytes === 0) return null;
+    const buf = srcBufs[k % 2]!.subarray(0, s.srcBytes);
+    // a copy step's source buffer is written from directly: wait for that write before refilling it
+    return quiet(busy[k % 2]!.then(() => readInto(src, s.srcOffset, buf)));
+  };
+
   const total = plan.srcBytes;
-  let done = 0;
+  let doneBytes = 0;
   let converted = 0;
   let imatrixUsed = 0;
+  let imatrixFor_: { name: string; buf: Float32Array | null } = { name: '', buf: null };
   try {
-    for (const t of plan.tensors) {
-      const ti = info.get(t.name)!;
-      if (t.dstBytes === 0) {
-        await writer.writeTensorData(t.name, new Uint8Array(0)); // an empty tensor: nothing to read or convert
-      } else if (!t.convert) {
-        await copyTensor(src, writer, ti, !opts.allowNonfinite, slabF32);
+    reading = startRead(0);
+    for (let k = 0; k < steps.length; k++) {
+      const s = steps[k]!;
+      const p = s.t;
+      if (reading) await reading;
+      reading = startRead(k + 1);
+      const srcBuf = srcBufs[k % 2]!.subarray(0, s.srcBytes);
+      if (s.kind === 'empty') {
+        write(p.name, new Uint8Array(0)); // an empty tensor: nothing to read or convert
+      } else if (s.kind === 'copy') {
+        if (!opts.allowNonfinite) {
+          const bad = firstInvalid(s.ti.type.id, srcBuf);
+          // bad counts values (float types) or blocks
+          if (bad >= 0) throw nonFiniteError(p.name, (s.firstRow / s.ti.type.typeSize + bad) * s.ti.type.blockSize, s.ti.dims);
+        }
+        busy[k % 2] = write(p.name, srcBuf);
       } else {
-        const im = imatrixFor(t, ti, opts);
-        if (im) imatrixUsed++;
-        await convertTensor(src, writer, pool, t, ti, im, !opts.allowNonfinite, slabF32, (d) => opts.onProgress?.(done + d, total, t.name));
-        converted++;
+        if (imatrixFor_.name !== p.name) {
+          // first slab of a tensor: its importances, shared with the workers
+          const im = imatrixFor(p, s.ti, opts);
+          if (im) imatrixUsed++;
+          converted++;
+          let buf: Float32Array | null = null;
+          if (im) { buf = new Float32Array(pool.alloc(im.byteLength)); buf.set(im); }
+          imatrixFor_ = { name: p.name, buf };
+        }
+        // this slab's output buffer was last written from two steps ago
+        await busy[k % 2];
+        const buffers: SlabBuffers = { src: srcBuf, f32: p.srcType === GGML_TYPE.F32 ? null : f32, dst: dstBufs[k % 2]!, imatrix: imatrixFor_.buf };
+        const result = await pool.run({
+          srcType: p.srcType, dstType: p.dstType, nPerRow: s.ti.rowLength, slabFirstRow: s.firstRow,
+          rowsPerExpert: Math.max(1, s.ti.dims[1] ?? 1), checkInput: !opts.allowNonfinite,
+        }, s.rows, buffers);
+        if (!result.ok) {
+          if (result.kind === 'input') throw nonFiniteError(p.name, result.index, s.ti.dims);
+          if (result.kind === 'output') throw new LowbitError(`quantized data validation failed: tensor ${p.name} row ${result.row} has non-finite ${typeName(p.dstType)} scales`);
+          throw new LowbitError(`tensor ${p.name}: ${result.message}`);
+        }
+        busy[k % 2] = write(p.name, buffers.dst.subarray(0, s.dstBytes));
       }
-      done += t.srcBytes;
-      opts.onProgress?.(done, total, t.name);
+      const last = steps[k + 1]?.t !== p;
+      if (opts.onProgress && (s.kind !== 'empty' || last)) opts.onProgress(doneBytes + s.doneAfter, total, p.name);
+      if (last) doneBytes += p.srcBytes;
     }
+    await writes;
     await writer.finish();
   } finally {
+    // on failure, settle what is still in flight before the caller closes the files
+    await Promise.allSettled([reading ?? done, writes]);
     await pool.close();
   }
   const outputBytes = sink.position;
@@ -156,56 +289,4 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
 function nonFiniteError(name: string, index: number, dims: readonly number[]): LowbitError {
   const n0 = dims[0] ?? 1;
   return new LowbitError(`tensor ${name} has a NaN or infinite value at element ${index} (row ${Math.floor(index / n0)}, column ${index % n0}); --allow-nonfinite to quantize anyway`);
-}
-
-/** Same type in and out: bytes copied in slabs of whole rows, validated as llama.cpp's loader does. */
-async function copyTensor(src: ByteSource, writer: GgufWriter, t: GgufTensorInfo, check: boolean, slabBytes: number): Promise<void> {
-  const rowBytes = Math.max(1, t.rowBytes);
-  const step = Math.max(rowBytes, Math.floor(slabBytes / rowBytes) * rowBytes);
-  for (let off = 0; off < t.byteSize; off += step) {
-    const bytes = await src.read(t.offset + off, Math.min(step, t.byteSize - off));
-    if (check) {
-      const bad = firstInvalid(t.type.id, bytes);
-      if (bad >= 0) {
-        // bad counts values (float types) or blocks
-        const index = (off / t.type.typeSize + bad) * t.type.blockSize;
-        throw nonFiniteError(t.name, index, t.dims);
-      }
-    }
-    await writer.writeTensorData(t.name, bytes);
-  }
-}
-
-async function convertTensor(src: ByteSource, writer: GgufWriter, pool: RowWorkerPool, p: PlannedTensor, t: GgufTensorInfo,
-  imatrix: Float32Array | null, check: boolean, slabF32: number, progress: (doneBytes: number) => void): Promise<void> {
-  const n = t.rowLength;
-  const nRows = t.nRows;
-  const srcCodec = codecByTypeId(p.srcType)!;
-  const dstCodec = codecByTypeId(p.dstType)!;
-  const srcRowBytes = (n / srcCodec.type.blockSize) * srcCodec.type.typeSize;
-  const dstRowBytes = (n / dstCodec.type.blockSize) * dstCodec.type.typeSize;
-  const slabRows = Math.max(1, Math.min(nRows, Math.floor(slabF32 / (n * 4))));
-  // one set of buffers per tensor, reused for every slab
-  const buffers = {
-    src: new Uint8Array(pool.alloc(slabRows * srcRowBytes)),
-    f32: new Float32Array(pool.alloc(slabRows * n * 4)),
-    dst: new Uint8Array(pool.alloc(slabRows * dstRowBytes)),
-    imatrix: imatrix ? new Float32Array(pool.alloc(imatrix.byteLength)) : null,
-  };
-  if (imatrix && buffers.imatrix) buffers.imatrix.set(imatrix);
-  const rowsPerExpert = Math.max(1, t.dims[1] ?? 1);
-  for (let r0 = 0; r0 < nRows; r0 += slabRows) {
-    const rows = Math.min(slabRows, nRows - r0);
-    buffers.src.set(await src.read(t.offset + r0 * srcRowBytes, rows * srcRowBytes));
-    const result = await pool.run({
-      srcType: p.srcType, dstType: p.dstType, nPerRow: n, slabFirstRow: r0, rowsPerExpert, checkInput: check,
-    }, rows, buffers);
-    if (!result.ok) {
-      if (result.kind === 'input') throw nonFiniteError(p.name, result.index, t.dims);
-      if (result.kind === 'output') throw new LowbitError(`quantized data validation failed: tensor ${p.name} row ${result.row} has non-finite ${typeName(p.dstType)} scales`);
-      throw new LowbitError(`tensor ${p.name}: ${result.message}`);
-    }
-    await writer.writeTensorData(p.name, buffers.dst.subarray(0, rows * dstRowBytes));
-    progress((r0 + rows) * srcRowBytes);
-  }
 }

@@ -25,8 +25,8 @@ export interface RowJob {
 export interface SlabBuffers {
   /** raw source bytes of the slab's rows */
   src: Uint8Array;
-  /** float32 scratch, nPerRow per row */
-  f32: Float32Array;
+  /** float32 scratch, nPerRow per row; null when the source is F32 (its rows are quantized in place) */
+  f32: Float32Array | null;
   /** destination bytes of the slab's rows */
   dst: Uint8Array;
   /** nPerRow × experts importances, or null */
@@ -61,8 +61,15 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
       }
     }
   }
-  const f32 = b.f32.subarray(job.rowStart * n, job.rowEnd * n);
-  src.dequantize(srcBytes, f32, rows * n);
+  // an F32 source is its own float32 rows (llama.cpp skips the conversion too): no copy
+  let f32: Float32Array;
+  if (job.srcType === GGML_TYPE.F32 && srcBytes.byteOffset % 4 === 0) {
+    f32 = new Float32Array(srcBytes.buffer, srcBytes.byteOffset, rows * n);
+  } else {
+    if (!b.f32) return { ok: false, kind: 'error', message: 'no float32 scratch for a converted source' };
+    f32 = b.f32.subarray(job.rowStart * n, job.rowEnd * n);
+    src.dequantize(srcBytes, f32, rows * n);
+  }
   if (job.checkInput && isFloat) {
     const i = firstNonFinite(f32);
     if (i >= 0) return { ok: false, kind: 'input', index: (job.slabFirstRow + job.rowStart) * n + i };
@@ -74,13 +81,15 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
     const expert = Math.floor(global / job.rowsPerExpert);
     const run = Math.min(job.rowEnd - r, job.rowsPerExpert - (global % job.rowsPerExpert));
     const im = b.imatrix ? b.imatrix.subarray(expert * n, (expert + 1) * n) : null;
-    dst.quantize(b.f32.subarray(r * n, (r + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
+    const fr = r - job.rowStart;
+    dst.quantize(f32.subarray(fr * n, (fr + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
     r += run;
   }
-  for (let r = job.rowStart; r < job.rowEnd; r++) {
-    if (firstInvalid(job.dstType, b.dst.subarray(r * dstRowBytes, (r + 1) * dstRowBytes)) >= 0) {
-      return { ok: false, kind: 'output', row: job.slabFirstRow + r };
-    }
+  // one pass over the job's output; a failing block names its row
+  const bad = firstInvalid(job.dstType, b.dst.subarray(job.rowStart * dstRowBytes, job.rowEnd * dstRowBytes));
+  if (bad >= 0) {
+    // bad counts values (float types, block size 1) or blocks
+    return { ok: false, kind: 'output', row: job.slabFirstRow + job.rowStart + Math.floor(bad / (n / dst.type.blockSize)) };
   }
   return { ok: true };
 }

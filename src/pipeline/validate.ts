@@ -21,6 +21,7 @@ export function firstInvalid(type: number, data: Uint8Array): number {
   const u16 = (o: number) => data[o]! | (data[o + 1]! << 8);
   switch (type) {
     case T.F32: {
+      if (data.byteOffset % 4 === 0) return firstNonFinite(new Float32Array(data.buffer, data.byteOffset, data.length >> 2));
       for (let i = 0, o = 0; o + 4 <= data.length; i++, o += 4) if (((data[o + 3]! & 0x7f) === 0x7f) && (data[o + 2]! & 0x80)) return i;
       return -1;
     }
@@ -55,14 +56,42 @@ export function firstInvalid(type: number, data: Uint8Array): number {
   const offs = SCALE_OFFSETS[type];
   const info = ggmlTypeById(type);
   if (!offs || !info) return -1;
+  // every block size and scale offset is even: with an even start, read the scales as u16 directly
+  if (data.byteOffset % 2 === 0 && info.typeSize % 2 === 0) {
+    const h = new Uint16Array(data.buffer, data.byteOffset, data.length >> 1);
+    const step = info.typeSize >> 1;
+    const nBlocks = Math.floor(data.length / info.typeSize);
+    const s0 = offs[0]! >> 1;
+    if (offs.length === 1) {
+      for (let i = 0, o = s0; i < nBlocks; i++, o += step) if ((h[o]! & 0x7c00) === 0x7c00) return i;
+      return -1;
+    }
+    const s1 = offs[1]! >> 1;
+    for (let i = 0, o = 0; i < nBlocks; i++, o += step) if ((h[o + s0]! & 0x7c00) === 0x7c00 || (h[o + s1]! & 0x7c00) === 0x7c00) return i;
+    return -1;
+  }
   for (let i = 0, o = 0; o + info.typeSize <= data.length; i++, o += info.typeSize) {
     for (const s of offs) if (fp16Bad(u16(o + s))) return i;
   }
   return -1;
 }
 
-/** Index of the first NaN/Inf in a float32 array, or -1. */
+/**
+ * Index of the first NaN/Inf in a float32 array, or -1. This runs over every weight of a model, so
+ * it only adds: a float64 sum of float32 values cannot overflow, and any NaN or infinity makes the
+ * sum non-finite; only a chunk whose sum is not finite is searched element by element.
+ */
 export function firstNonFinite(x: Float32Array): number {
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return i;
+  const n = x.length;
+  for (let c = 0; c < n; c += 4096) {
+    const e = Math.min(n, c + 4096);
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    let i = c;
+    for (; i + 4 <= e; i += 4) { a0 += x[i]!; a1 += x[i + 1]!; a2 += x[i + 2]!; a3 += x[i + 3]!; }
+    for (; i < e; i++) a0 += x[i]!;
+    if (!Number.isFinite(a0 + a1 + a2 + a3)) {
+      for (let j = c; j < e; j++) if (!Number.isFinite(x[j]!)) return j;
+    }
+  }
   return -1;
 }

@@ -1,6 +1,8 @@
-// A pool of worker threads for quantizing. Each slab of rows is split into one contiguous row
-// range per thread: one message out and one back per thread per slab, buffers shared through
-// SharedArrayBuffer (nothing is copied, no per-block messages).
+// A pool of threads for quantizing. Each slab of rows is split into one contiguous row range per
+// thread; the calling thread does the first range itself and threads-1 workers the others: one
+// message out and one back per worker per slab, buffers shared through SharedArrayBuffer (nothing
+// is copied, no per-block messages). Every row is quantized on its own, so the split cannot change
+// the output.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { runRowJob, type RowJob, type RowJobResult, type SlabBuffers } from './row-job.js';
@@ -22,17 +24,34 @@ function startWorker(): Worker {
   return new Worker(boot, { eval: true });
 }
 
-/** Slabs smaller than this many elements run on the main thread: a worker round trip costs more. */
+/** Slabs smaller than this many elements run on the calling thread alone: a worker round trip costs more. */
 export const MIN_SHARED_ELEMENTS = 1 << 16;
 
 export class RowWorkerPool {
   private readonly workers: Worker[] = [];
+  /** why a worker stopped (a failed start-up before its first job is reported to that job) */
+  private readonly dead = new Map<Worker, Error>();
 
   constructor(readonly threads: number, private readonly minShared = MIN_SHARED_ELEMENTS) {}
 
-  /** Workers start on the first slab big enough to share (with one thread, none ever start). */
-  private ensureWorkers(): void {
-    if (this.threads > 1 && this.workers.length === 0) for (let i = 0; i < this.threads; i++) this.workers.push(startWorker());
+  /** Whether a slab of this shape would be shared with workers. */
+  shares(nRows: number, nPerRow: number): boolean {
+    return this.threads > 1 && nRows >= 2 && nRows * nPerRow >= this.minShared;
+  }
+
+  /**
+   * Starts the workers now (their start-up then overlaps with header writing and the first read);
+   * otherwise they start on the first slab big enough to share. With one thread none ever start.
+   */
+  start(): void {
+    if (this.threads > 1 && this.workers.length === 0) {
+      for (let i = 1; i < this.threads; i++) {
+        const w = startWorker();
+        w.on('error', (e: Error) => { if (!this.dead.has(w)) this.dead.set(w, e); });
+        w.on('exit', (code: number) => { if (!this.dead.has(w)) this.dead.set(w, new Error(`quantize worker exited with code ${code}`)); });
+        this.workers.push(w);
+      }
+    }
   }
 
   /** Buffers for slabs: SharedArrayBuffer-backed when threads > 1. */
@@ -43,19 +62,28 @@ export class RowWorkerPool {
   /** Runs a slab split into equal row ranges; resolves with the first failure, if any, in row order. */
   async run(base: Omit<RowJob, 'rowStart' | 'rowEnd'>, nRows: number, buffers: SlabBuffers): Promise<RowJobResult> {
     // small slabs are not worth a round trip to the workers (the result is the same either way)
-    if (this.threads < 2 || nRows < 2 || nRows * base.nPerRow < this.minShared) return runRowJob({ ...base, rowStart: 0, rowEnd: nRows }, buffers);
-    this.ensureWorkers();
-    const k = Math.min(this.workers.length, nRows);
+    if (!this.shares(nRows, base.nPerRow)) return runRowJob({ ...base, rowStart: 0, rowEnd: nRows }, buffers);
+    this.start();
+    const k = Math.min(this.threads, nRows);
     const per = Math.ceil(nRows / k);
-    const results = await Promise.all(Array.from({ length: k }, (_, i) => {
-      const job: RowJob = { ...base, rowStart: i * per, rowEnd: Math.min(nRows, (i + 1) * per) };
-      return this.post(this.workers[i]!, job, buffers);
-    }));
+    const jobs: RowJob[] = [];
+    for (let i = 0; i < k && i * per < nRows; i++) jobs.push({ ...base, rowStart: i * per, rowEnd: Math.min(nRows, (i + 1) * per) });
+    const posted = jobs.slice(1).map((job, i) => this.post(this.workers[i]!, job, buffers));
+    let mine: RowJobResult;
+    try {
+      mine = runRowJob(jobs[0]!, buffers);
+    } catch (e) {
+      await Promise.allSettled(posted); // the workers still use the buffers: let them finish first
+      throw e;
+    }
+    const results = [mine, ...(await Promise.all(posted))];
     return results.find((r) => !r.ok) ?? { ok: true };
   }
 
   private post(w: Worker, job: RowJob, buffers: SlabBuffers): Promise<RowJobResult> {
     return new Promise((resolve, reject) => {
+      const died = this.dead.get(w);
+      if (died) { reject(died); return; }
       const onMessage = (r: RowJobResult) => { cleanup(); resolve(r); };
       const onError = (e: Error) => { cleanup(); reject(e); };
       const onExit = (code: number) => { cleanup(); reject(new Error(`quantize worker exited with code ${code}`)); };
@@ -68,7 +96,9 @@ export class RowWorkerPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    const ws = [...this.workers];
     this.workers.length = 0;
+    for (const w of ws) this.dead.set(w, new Error('quantize worker pool closed'));
+    await Promise.all(ws.map((w) => w.terminate()));
   }
 }
