@@ -150,6 +150,15 @@ test('output does not depend on --threads or the slab size', async () => {
   await assertSameGguf(b, a, 'threads 3 with 3-row slabs vs threads 1');
 });
 
+test('copied tensors in many small slabs between converted ones (buffers reused while writes are in flight) equal llama.cpp', async () => {
+  const input = await model('f32');
+  // F16 out of F32 converts the matrices and copies the F32 norms; Q8_0 with --leave-output-tensor
+  // and an F32 token embedding copies big tensors in slabs too
+  await same(input, 'F16', {}, { threads: 2, slabF32Bytes: 256 * 4 * 3, parallelMinElements: 0 }, 'small slabs');
+  await same(input, 'Q8_0', { leaveOutputTensor: true, tokenEmbeddingType: GGML_TYPE.F32 },
+    { leaveOutputTensor: true, tokenEmbeddingType: GGML_TYPE.F32, threads: 2, slabF32Bytes: 256 * 4 * 2, parallelMinElements: 0 }, 'copies in slabs');
+});
+
 test('full-size matrices on worker threads equal llama.cpp', async () => {
   const input = join(dir, 'full.gguf');
   await writeSyntheticLlama(input, { nLayer: 2, nFf: 512, nVocab: 64, seed: 23 });
