@@ -144,6 +144,7 @@ export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Re
     for (const [k, p] of prec) if (p === 16 && !outerPrec.has(k)) report.converted++;
   };
   convertGraph(top, new Map(), new Map(), new Map());
+  report.notes.push(`FP16: ${report.converted} float values and weights in FP16, ${report.actions.length} node(s) kept FP32, inputs/outputs FP32`);
   if (report.clamped) report.notes.push(`${report.clamped} value(s) outside FP16's range were clamped to ±${FP16_MAX}`);
   if (report.underflowed) report.notes.push(`${report.underflowed} nonzero value(s) too small for FP16 became zero`);
   return report;

@@ -51,7 +51,7 @@ export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQu
   const merged: TransformReport = { actions: [], notes: [] };
   const add = (r: TransformReport) => { merged.actions.push(...r.actions); merged.notes.push(...r.notes); };
   const int8 = (weightType: 'int8' | 'uint8', convWeightType: 'int8' | 'uint8') =>
-    add(quantizeDynamicInt8(model, { weightType, convWeightType, perChannel: o.perChannel, symmetric: o.symmetric, reduceRange: o.reduceRange, dryRun: o.dryRun }));
+    add(quantizeDynamicInt8(model, { weightType, convWeightType, perChannel: o.perChannel, symmetric: o.symmetric ?? (o.asymmetric ? false : undefined), reduceRange: o.reduceRange, dryRun: o.dryRun }));
   const q4 = () => {
     add(quantizeMatMul4Bits(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, accuracyLevel: o.accuracyLevel, dryRun: o.dryRun }));
     if (o.embeddings) add(quantizeEmbeddings(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun }));

@@ -138,3 +138,18 @@ test('bnb4: MatMulBnb4 computes exactly with our dequantized NF4 weights (packin
     assert.ok(maxErr <= 1e-4 * maxRef, `block ${blockSize}: max error ${maxErr} of ${maxRef}`);
   }
 });
+
+test('int8 options reach the weights: asymmetric gives zero points, per-channel one scale per column', () => {
+  const scales = (v: Variant, o: { perChannel?: boolean; asymmetric?: boolean }) => {
+    const m = transformerModel();
+    quantizeOnnxModel(m, v, o);
+    const g = m.graph!;
+    const zp = g.initializer.find((t) => t.name === 'wq_zero_point')!;
+    const sc = g.initializer.find((t) => t.name === 'wq_scale')!;
+    return { zeros: [...zp.rawData], scaleCount: tensorToFloat32(sc).length };
+  };
+  assert.deepEqual(scales('int8', {}), { zeros: [0], scaleCount: 1 });
+  assert.notDeepEqual(scales('int8', { asymmetric: true }).zeros, [0]);
+  assert.equal(scales('int8', { perChannel: true }).scaleCount, 64);
+  assert.notDeepEqual(scales('uint8', {}).zeros, [128]);
+});

@@ -91,7 +91,7 @@ export function register(program: Command): void {
     .option('--symmetric', 'int8 variants: symmetric weights (default for int8)')
     .option('--reduce-range', 'int8 variants: 7-bit weights (for CPUs without VNNI)')
     .option('--block-size <n>', 'q4 variants: 16, 32 (default), 64 or 128; bnb4: 16-256 (default 64)')
-    .option('--asymmetric', 'q4 variants: zero points per block')
+    .option('--asymmetric', 'q4 variants: zero points per block; int8 variants: asymmetric weights')
     .option('--accuracy-level <n>', 'q4 variants: MatMulNBits accuracy_level (0-4)')
     .option('--weight-only <bits>', 'int8 or int4: QDQ weight-only (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
     .option('--embeddings', 'q4 variants: embedding tables too, as GatherBlockQuantized (not supported by ONNX Runtime Web on CPU)')
