@@ -1,0 +1,12 @@
+// lowbit for Node: files, atomic output, the multi-threaded quantize pipeline, converters from
+// files, and the engine adapters (llama.cpp through node-llama-cpp, ONNX Runtime).
+export * from './index.js';
+export { FileSource, FileSink } from './node/file-io.js';
+export * from './pipeline/atomic-output.js';
+export * as pipeline from './pipeline/index.js';
+export { quantizeGgufFile, planGgufFile } from './pipeline/quantize-file.js';
+export * as convert from './node/convert-files.js';
+export { quantizeOnnxFile } from './onnx/quantize-file.js';
+export { evalGguf, generateEvalText, type GgufEvalResult } from './eval/llama.js';
+export { evalOnnx, type OnnxEvalResult } from './eval/onnx.js';
+export { buildReportHtml, type ReportData } from './report/html.js';
