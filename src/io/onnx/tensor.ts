@@ -59,32 +59,49 @@ export function tensorRawBytes(t: TensorProto): Uint8Array {
     if (t.rawData.length !== need) throw new LowbitError(`tensor ${t.name}: raw_data has ${t.rawData.length} bytes, dims need ${need}`);
     return t.rawData;
   }
+  // dims come from the file: the values actually present must match them before anything is allocated
+  const present = typedFieldLength(t);
+  if (present === undefined) throw new LowbitError(`tensor ${t.name}: cannot read ${dtName(t.dataType)} data`);
+  const need = elemBits(t.dataType) < 8 ? rawByteLength(t) : n;
+  if (n === 0) return new Uint8Array(0);
+  if (present.length !== need) throw new LowbitError(`tensor ${t.name}: ${present.field} has ${present.length} values, dims need ${need}`);
   const out = new Uint8Array(rawByteLength(t));
   const dv = new DataView(out.buffer);
-  const take = <T>(arr: readonly T[], what: string): readonly T[] => {
-    if (n === 0) return arr;
-    if (arr.length !== n && !(elemBits(t.dataType) < 8)) throw new LowbitError(`tensor ${t.name}: ${what} has ${arr.length} values, dims need ${n}`);
-    return arr;
-  };
   switch (t.dataType) {
-    case DT.FLOAT: take(t.floatData, 'float_data').forEach((v, i) => dv.setFloat32(i * 4, v, true)); break;
-    case DT.DOUBLE: take(t.doubleData, 'double_data').forEach((v, i) => dv.setFloat64(i * 8, v, true)); break;
-    case DT.INT64: take(t.int64Data, 'int64_data').forEach((v, i) => dv.setBigInt64(i * 8, v, true)); break;
-    case DT.UINT64: take(t.uint64Data, 'uint64_data').forEach((v, i) => dv.setBigUint64(i * 8, v, true)); break;
-    case DT.UINT32: take(t.uint64Data, 'uint64_data').forEach((v, i) => dv.setUint32(i * 4, Number(v), true)); break;
-    case DT.INT32: take(t.int32Data, 'int32_data').forEach((v, i) => dv.setInt32(i * 4, v, true)); break;
+    case DT.FLOAT: t.floatData.forEach((v, i) => dv.setFloat32(i * 4, v, true)); break;
+    case DT.DOUBLE: t.doubleData.forEach((v, i) => dv.setFloat64(i * 8, v, true)); break;
+    case DT.INT64: t.int64Data.forEach((v, i) => dv.setBigInt64(i * 8, v, true)); break;
+    case DT.UINT64: t.uint64Data.forEach((v, i) => dv.setBigUint64(i * 8, v, true)); break;
+    case DT.UINT32: t.uint64Data.forEach((v, i) => dv.setUint32(i * 4, Number(v), true)); break;
+    case DT.INT32: t.int32Data.forEach((v, i) => dv.setInt32(i * 4, v, true)); break;
     // 16-bit and 8-bit types are stored one per int32_data entry (bit pattern for the float types)
     case DT.FLOAT16: case DT.BFLOAT16: case DT.UINT16: case DT.INT16:
-      take(t.int32Data, 'int32_data').forEach((v, i) => dv.setUint16(i * 2, v & 0xffff, true)); break;
+      t.int32Data.forEach((v, i) => dv.setUint16(i * 2, v & 0xffff, true)); break;
     case DT.UINT8: case DT.INT8: case DT.BOOL:
     case DT.FLOAT8E4M3FN: case DT.FLOAT8E4M3FNUZ: case DT.FLOAT8E5M2: case DT.FLOAT8E5M2FNUZ: case DT.FLOAT8E8M0:
-      take(t.int32Data, 'int32_data').forEach((v, i) => { out[i] = v & 0xff; }); break;
+      t.int32Data.forEach((v, i) => { out[i] = v & 0xff; }); break;
     case DT.INT4: case DT.UINT4: case DT.FLOAT4E2M1:
       // packed two per int32_data entry? the spec packs them into int32_data already pairwise
       t.int32Data.forEach((v, i) => { if (i < out.length) out[i] = v & 0xff; }); break;
     default: throw new LowbitError(`tensor ${t.name}: cannot read ${dtName(t.dataType)} data`);
   }
   return out;
+}
+
+/** The repeated field a tensor without raw_data keeps its values in, and how many it holds. */
+function typedFieldLength(t: TensorProto): { field: string; length: number } | undefined {
+  switch (t.dataType) {
+    case DT.FLOAT: return { field: 'float_data', length: t.floatData.length };
+    case DT.DOUBLE: return { field: 'double_data', length: t.doubleData.length };
+    case DT.INT64: return { field: 'int64_data', length: t.int64Data.length };
+    case DT.UINT64: case DT.UINT32: return { field: 'uint64_data', length: t.uint64Data.length };
+    case DT.INT32: case DT.FLOAT16: case DT.BFLOAT16: case DT.UINT16: case DT.INT16:
+    case DT.UINT8: case DT.INT8: case DT.BOOL:
+    case DT.FLOAT8E4M3FN: case DT.FLOAT8E4M3FNUZ: case DT.FLOAT8E5M2: case DT.FLOAT8E5M2FNUZ: case DT.FLOAT8E8M0:
+    case DT.INT4: case DT.UINT4: case DT.FLOAT4E2M1:
+      return { field: 'int32_data', length: t.int32Data.length };
+    default: return undefined;
+  }
 }
 
 /** Float values of a FLOAT / FLOAT16 / BFLOAT16 / DOUBLE tensor as float32. */
