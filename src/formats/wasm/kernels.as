@@ -5,7 +5,9 @@ export {
   q8_0_quant, q4_0_quant, q4_1_quant, q5_0_quant, q5_1_quant,
   q8_0_dequant, q4_0_dequant, q4_1_dequant, q5_0_dequant, q5_1_dequant,
 } from './legacy';
-export { q2_K_quant, q3_K_quant, q4_K_quant, q5_K_quant, q6_K_quant } from './kquants';
+export {
+  q2_K_quant, q3_K_quant, q4_K_quant, q5_K_quant, q6_K_quant, q4_K_quant_imatrix, q5_K_quant_imatrix,
+} from './kquants';
 
 /** First free byte after the module's static data: where the JS side puts its buffers. */
 export function heapBase(): usize {

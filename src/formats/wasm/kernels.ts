@@ -17,7 +17,8 @@ export type KernelName =
 /** kernel(srcPtr, dstPtr, nRows, nPerRow, importancePtr): whole rows with an importance matrix. */
 type RowKernel = (src: number, dst: number, nRows: number, nPerRow: number, qw: number) => void;
 
-export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix';
+export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix'
+  | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix';
 
 /** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as). */
 export type DequantKernelName =

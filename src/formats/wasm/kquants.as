@@ -150,6 +150,14 @@ function scalesK45(x: usize, dst: usize, nmax: i32, rmin: f32, nstep: i32): void
     store<u8>(LS + j, <u8>(a < 63 ? a : 63));
     store<u8>(LM + j, <u8>(b < 63 ? b : 63));
   }
+  packK45(dst);
+  store<u16>(dst, <u16>f32ToHalf(maxScale / <f32>63));
+  store<u16>(dst + 2, <u16>f32ToHalf(maxMin / <f32>63));
+  finishK45(x, dst, nmax);
+}
+
+/** Packs LS/LM into the 12 scale bytes at dst + 4 (ggml's 6-bit scale/min layout). */
+function packK45(dst: usize): void {
   const sp = dst + 4;
   for (let j = 0; j < 4; j++) {
     store<u8>(sp + j, load<u8>(LS + j));
@@ -161,9 +169,11 @@ function scalesK45(x: usize, dst: usize, nmax: i32, rmin: f32, nstep: i32): void
     store<u8>(sp + j - 4, <u8>(<u32>load<u8>(sp + j - 4) | ((s >> 4) << 6)));
     store<u8>(sp + j, <u8>(<u32>load<u8>(sp + j) | ((m >> 4) << 6)));
   }
-  store<u16>(dst, <u16>f32ToHalf(maxScale / <f32>63));
-  store<u16>(dst + 2, <u16>f32ToHalf(maxMin / <f32>63));
-  // re-round every weight against the stored fp16 scales (get_scale_min_k4)
+}
+
+/** Re-rounds every weight against the stored fp16 d/dmin and 6-bit scales (get_scale_min_k4); levels to L. */
+function finishK45(x: usize, dst: usize, nmax: i32): void {
+  const sp = dst + 4;
   const d0 = halfToF32(<u32>load<u16>(dst));
   const dmin0 = halfToF32(<u32>load<u16>(dst + 2));
   for (let j = 0; j < 8; j++) {
@@ -189,11 +199,16 @@ function scalesK45(x: usize, dst: usize, nmax: i32, rmin: f32, nstep: i32): void
 export function q4_K_quant(src: usize, dst: usize, nb: i32): void {
   for (let b = 0; b < nb; b++, src += 1024, dst += 144) {
     scalesK45(src, dst, 15, -1.0, 20);
-    let q = dst + 16;
-    for (let j = 0; j < 256; j += 64, q += 32) {
-      for (let l = 0; l < 32; l++) {
-        store<u8>(q + l, <u8>(<u32>load<u8>(L + j + l) | (<u32>load<u8>(L + j + l + 32) << 4)));
-      }
+    packQ4(dst);
+  }
+}
+
+/** Q4_K nibbles from L. */
+function packQ4(dst: usize): void {
+  let q = dst + 16;
+  for (let j = 0; j < 256; j += 64, q += 32) {
+    for (let l = 0; l < 32; l++) {
+      store<u8>(q + l, <u8>(<u32>load<u8>(L + j + l) | (<u32>load<u8>(L + j + l + 32) << 4)));
     }
   }
 }
@@ -201,22 +216,27 @@ export function q4_K_quant(src: usize, dst: usize, nb: i32): void {
 export function q5_K_quant(src: usize, dst: usize, nb: i32): void {
   for (let b = 0; b < nb; b++, src += 1024, dst += 176) {
     scalesK45(src, dst, 31, -0.5, 15);
-    const qh = dst + 16;
-    let ql = dst + 48;
-    memory.fill(qh, 0, 32);
-    let m1: u32 = 1, m2: u32 = 2;
-    for (let n = 0; n < 256; n += 64, ql += 32) {
-      for (let j = 0; j < 32; j++) {
-        let l1 = <u32>load<u8>(L + n + j);
-        let h = <u32>load<u8>(qh + j);
-        if (l1 > 15) { l1 -= 16; h |= m1; }
-        let l2 = <u32>load<u8>(L + n + j + 32);
-        if (l2 > 15) { l2 -= 16; h |= m2; }
-        store<u8>(qh + j, <u8>h);
-        store<u8>(ql + j, <u8>(l1 | (l2 << 4)));
-      }
-      m1 <<= 2; m2 <<= 2;
+    packQ5(dst);
+  }
+}
+
+/** Q5_K low nibbles and high-bit plane from L. */
+function packQ5(dst: usize): void {
+  const qh = dst + 16;
+  let ql = dst + 48;
+  memory.fill(qh, 0, 32);
+  let m1: u32 = 1, m2: u32 = 2;
+  for (let n = 0; n < 256; n += 64, ql += 32) {
+    for (let j = 0; j < 32; j++) {
+      let l1 = <u32>load<u8>(L + n + j);
+      let h = <u32>load<u8>(qh + j);
+      if (l1 > 15) { l1 -= 16; h |= m1; }
+      let l2 = <u32>load<u8>(L + n + j + 32);
+      if (l2 > 15) { l2 -= 16; h |= m2; }
+      store<u8>(qh + j, <u8>h);
+      store<u8>(ql + j, <u8>(l1 | (l2 << 4)));
     }
+    m1 <<= 2; m2 <<= 2;
   }
 }
 
@@ -519,6 +539,134 @@ export function q3_K_quant(src: usize, dst: usize, nb: i32): void {
         const v = <u32>load<u8>(LQ + j + l) | (<u32>load<u8>(LQ + j + l + 32) << 2) | (<u32>load<u8>(LQ + j + l + 64) << 4) | (<u32>load<u8>(LQ + j + l + 96) << 6);
         store<u8>(q + (j >> 2) + l, <u8>v);
       }
+    }
+  }
+}
+
+// ---- importance-matrix paths (ggml's quantize_row_q*_K_impl), row kernels for wasmRows ----
+
+const SW = memory.data(16 * 4);
+
+/** make_qp_quants(n, nmax, x, L, SW): levels (uint8, as C stores them) to Lp, returns the scale. */
+function makeQp(n: i32, nmax: i32, x: usize, Lp: usize): f32 {
+  let max: f32 = 0;
+  for (let i = 0; i < n; i++) { const xi = fAt(x, i); max = max > xi ? max : xi; }
+  if (max < GROUP_MAX_EPS) {
+    memory.fill(Lp, 0, n);
+    return 0;
+  }
+  let iscale: f32 = <f32>nmax / max;
+  for (let i = 0; i < n; i++) store<u8>(Lp + i, <u8>nearestInt(iscale * fAt(x, i)));
+  const scale: f32 = <f32>1 / iscale;
+  let bestMse: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const diff: f32 = fAt(x, i) - scale * <f32>load<u8>(Lp + i);
+    bestMse += fAt(SW, i) * diff * diff;
+  }
+  for (let is = -4; is <= 4; is++) {
+    if (is == 0) continue;
+    const iscaleIs: f32 = (<f32>0.1 * <f32>is + <f32>nmax) / max;
+    const scaleIs: f32 = <f32>1 / iscaleIs;
+    let mse: f32 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = fAt(x, i);
+      let l = nearestInt(iscaleIs * xi);
+      if (l > nmax) l = nmax;
+      const diff: f32 = xi - scaleIs * <f32>l;
+      mse += fAt(SW, i) * diff * diff;
+    }
+    if (mse < bestMse) { bestMse = mse; iscale = iscaleIs; }
+  }
+  let sumlx: f32 = 0, suml2: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = fAt(x, i);
+    let l = nearestInt(iscale * xi);
+    if (l > nmax) l = nmax;
+    store<u8>(Lp + i, <u8>l);
+    const w = fAt(SW, i);
+    const fl = <f32>l;
+    sumlx += w * xi * fl;
+    suml2 += w * fl * fl;
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let nChanged = 0;
+    for (let i = 0; i < n; i++) {
+      const w = fAt(SW, i);
+      const xi = fAt(x, i);
+      const li = <f32>load<u8>(Lp + i);
+      let slx: f32 = sumlx - w * xi * li;
+      let sl2: f32 = suml2 - w * li * li;
+      if (slx > 0 && sl2 > 0) {
+        let nl = nearestInt(xi * sl2 / slx);
+        if (nl > nmax) nl = nmax;
+        if (nl != <i32>load<u8>(Lp + i)) {
+          const fn = <f32>nl;
+          slx += w * xi * fn;
+          sl2 += w * fn * fn;
+          if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+            store<u8>(Lp + i, <u8>nl); sumlx = slx; suml2 = sl2;
+            nChanged++;
+          }
+        }
+      }
+    }
+    if (!nChanged) break;
+  }
+  return suml2 > 0 ? sumlx / suml2 : 0;
+}
+
+/** Q4_K/Q5_K block with importances at qw: weights qw·sqrt(sigma2 + x²), make_qkx3_quants, make_qp_quants. */
+function imatrixK45(x: usize, qw: usize, dst: usize, nmax: i32, clamp63: bool): void {
+  let sumX2: f32 = 0;
+  for (let l = 0; l < 256; l++) { const v = fAt(x, l); sumX2 += v * v; }
+  const sigma2: f32 = <f32>2 * sumX2 / <f32>256;
+  for (let g = 0; g < 8; g += 4) {
+    for (let k = 0; k < 4; k++) {
+      const j = g + k;
+      let sumw: f32 = 0;
+      for (let l = 0; l < 32; l++) {
+        const v = fAt(x, 32 * j + l);
+        const w: f32 = fAt(qw, 32 * j + l) * Mathf.sqrt(sigma2 + v * v);
+        const t = (<usize>l << 4) + (<usize>k << 2);
+        store<f32>(XT + t, v);
+        store<f32>(WT + t, w);
+        sumw += w;
+      }
+      fPut(SW, j, sumw);
+    }
+    // make_qkx3_quants with weights given is make_qkx2_quants' arithmetic
+    makeQkx2x4(32, nmax, 32 * g, <f32>-0.9, <f32>0.05, 36, false, g);
+  }
+  const dBlock = makeQp(8, 63, SCALES, LS);
+  const mBlock = makeQp(8, 63, MINS, LM);
+  if (clamp63) {
+    for (let j = 0; j < 8; j++) {
+      if (load<u8>(LS + j) > 63) store<u8>(LS + j, 63);
+      if (load<u8>(LM + j) > 63) store<u8>(LM + j, 63);
+    }
+  }
+  packK45(dst);
+  store<u16>(dst, <u16>f32ToHalf(dBlock));
+  store<u16>(dst + 2, <u16>f32ToHalf(mBlock));
+  finishK45(x, dst, nmax);
+}
+
+export function q4_K_quant_imatrix(src: usize, dst: usize, nRows: i32, nPerRow: i32, qw: usize): void {
+  const nb = nPerRow >> 8;
+  for (let r = 0; r < nRows; r++) {
+    for (let i = 0; i < nb; i++, src += 1024, dst += 144) {
+      imatrixK45(src, qw + (<usize>i << 10), dst, 15, false);
+      packQ4(dst);
+    }
+  }
+}
+
+export function q5_K_quant_imatrix(src: usize, dst: usize, nRows: i32, nPerRow: i32, qw: usize): void {
+  const nb = nPerRow >> 8;
+  for (let r = 0; r < nRows; r++) {
+    for (let i = 0; i < nb; i++, src += 1024, dst += 176) {
+      imatrixK45(src, qw + (<usize>i << 10), dst, 31, true);
+      packQ5(dst);
     }
   }
 }
