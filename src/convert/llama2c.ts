@@ -42,6 +42,13 @@ export function convertLlama2c(src: ByteSource, ckpt: Llama2cCheckpoint, vocab: 
       shape: oneD ? [t.cols] : [t.cols, t.rows],
       keepF32: oneD,
       read: () => readLlama2cTensor(src, t),
+      readRows: async (first, count) => {
+        const b = await src.read(t.offset + first * t.cols * 4, count * t.cols * 4);
+        const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+        const out = new Float32Array(count * t.cols);
+        for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(i * 4, true);
+        return out;
+      },
     };
   };
   const tensors: TensorSpec[] = [tensor('token_embd.weight', 'token_embedding')];

@@ -17,6 +17,11 @@ export interface TensorSpec {
   keepF32: boolean;
   /** the tensor's values in GGUF element order */
   read(): Promise<Float32Array>;
+  /**
+   * Rows [first, first + count) (a row is shape[0] values), reading only what they need from the
+   * source, so a streamed convert holds a slab, not a whole tensor. Absent: read() is used.
+   */
+  readRows?(first: number, count: number): Promise<Float32Array>;
 }
 
 export interface ConvertedModel {

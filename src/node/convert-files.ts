@@ -1,9 +1,10 @@
 // Node glue for `lowbit convert`: opens the input files, runs a converter, and writes the GGUF
 // through an atomic output (temp file renamed into place), so a failed run leaves no partial file.
-import { rm, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { withAtomicOutput } from '../pipeline/atomic-output.js';
-import { quantizeGgufFile } from '../pipeline/quantize-file.js';
+import { quantizeGguf, type QuantizeOptions } from '../pipeline/quantize-gguf.js';
+import { VirtualGgufSource } from '../convert/virtual-gguf.js';
 import { parseFileType } from '../plan/file-types.js';
 import { LowbitError, FileFormatError } from '../errors.js';
 import { parseHfConfig } from '../convert/hf/config.js';
@@ -19,22 +20,22 @@ import type { ConvertedModel, StoreType } from '../convert/model.js';
 
 /**
  * Writes a converted model to `outPath` through an atomic output (temp + rename). Float types are
- * written directly; any other llama.cpp file type (Q8_0, Q4_K_M, ...) goes through an F32 GGUF in a
- * temp file next to the output and then the quantize pipeline, exactly like convert → llama-quantize.
+ * written directly; any other llama.cpp file type (Q8_0, Q4_K_M, ...) runs the quantize pipeline
+ * over the model presented as its F32 GGUF (VirtualGgufSource): one streaming pass, no
+ * intermediate file, and the same bytes as convert to F32 followed by `lowbit quantize`.
  */
-export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress): Promise<void> {
+export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress, quantize: Omit<QuantizeOptions, 'fileType'> = {}): Promise<void> {
   const up = type.toUpperCase();
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(up)) {
     await withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress), { inputs });
     return;
   }
   const fileType = parseFileType(type);
-  const tmp = join(dirname(resolve(outPath)), `.${basename(outPath)}.lowbit-f32-${process.pid}-${Date.now()}.gguf`);
+  const src = await VirtualGgufSource.create(model, inputs[0] ?? 'converted model');
   try {
-    await withAtomicOutput(tmp, (out) => writeConvertedGguf(out.sink, model, 'F32', progress), { inputs });
-    await quantizeGgufFile(tmp, outPath, { fileType });
+    await withAtomicOutput(outPath, (out) => quantizeGguf(src, out.sink, { ...quantize, fileType, onProgress: quantize.onProgress ?? progress }), { inputs });
   } finally {
-    await rm(tmp, { force: true });
+    await src.close();
   }
 }
 

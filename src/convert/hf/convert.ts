@@ -4,7 +4,7 @@
 import { LowbitError } from '../../errors.js';
 import { gv, type GgufMetadata } from '../../io/gguf/metadata.js';
 import type { SafetensorsSet } from '../../io/safetensors/sharded.js';
-import { FLOAT_DECODABLE } from '../../io/safetensors/dtypes.js';
+import { FLOAT_DECODABLE, SAFETENSORS_DTYPE_BITS, toFloat32 } from '../../io/safetensors/dtypes.js';
 import { addVocab, FILE_TYPE, type ConvertedModel, type TensorSpec } from '../model.js';
 import { llama3RopeFactors, type HfConfig } from './config.js';
 import { mapHfTensorName, permuteQK } from './tensors.js';
@@ -73,11 +73,28 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     if (heads && rows !== heads * headDim) throw new LowbitError(`tensor '${t.name}' has ${rows} rows, expected ${heads} heads × ${headDim}`);
     if (heads && headDim % 2 !== 0) throw new LowbitError(`head size ${headDim} is odd`);
     const src = t.name;
+    const dtype = t.dtype;
+    const shape = [...t.shape].reverse();
+    // GGUF rows (shape[0] values each): HF rows of a matrix, the whole vector of a 1-D tensor
+    const rowLen = shape[0]!;
+    const elBytes = SAFETENSORS_DTYPE_BITS[dtype] / 8;
+    const readElems = async (first: number, n: number) => toFloat32(await tensors.readBytes(src, first * elBytes, n * elBytes), dtype);
     out.push({
       name,
-      shape: [...t.shape].reverse(),
+      shape,
       keepF32: t.shape.length === 1 || name.endsWith('_norm.weight'),
       read: heads ? async () => permuteQK(await tensors.readF32(src), heads, rows, cols) : () => tensors.readF32(src),
+      readRows: async (first, count) => {
+        if (!heads) return readElems(first * rowLen, count * rowLen);
+        // the permutation stays within a head: read the whole heads the rows fall in, permute them
+        const vec = t.shape.length === 1; // a bias is one GGUF row made of `rows` HF rows of 1
+        const perRow = vec ? 1 : cols;
+        const hfFirst = vec ? 0 : first, hfCount = vec ? rows : count;
+        const h0 = Math.floor(hfFirst / headDim), h1 = Math.floor((hfFirst + hfCount - 1) / headDim) + 1;
+        const block = permuteQK(await readElems(h0 * headDim * perRow, (h1 - h0) * headDim * perRow), h1 - h0, (h1 - h0) * headDim, perRow);
+        const at = (hfFirst - h0 * headDim) * perRow;
+        return block.subarray(at, at + hfCount * perRow);
+      },
     });
   }
   const have = new Set(out.map((t) => t.name));

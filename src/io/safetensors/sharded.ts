@@ -11,7 +11,8 @@ export interface SafetensorsSet {
   has(name: string): boolean;
   info(name: string): SafetensorsTensor;
   readF32(name: string): Promise<Float32Array>;
-  readBytes(name: string): Promise<Uint8Array>;
+  /** the tensor's bytes, or `length` of them from byte `offset` within the tensor */
+  readBytes(name: string, offset?: number, length?: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -49,7 +50,16 @@ export async function openSafetensorsSet(files: SafetensorsFile[]): Promise<Safe
     has: (name) => owner.has(name),
     info: (name) => get(name).byName.get(name)!,
     readF32: (name) => readSafetensorsF32(get(name), name),
-    readBytes: (name) => readSafetensorsBytes(get(name), name),
+    readBytes: async (name, offset, length) => {
+      const f = get(name);
+      if (offset === undefined) return readSafetensorsBytes(f, name);
+      const t = f.byName.get(name)!;
+      const n = length ?? t.end - t.begin - offset;
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(n) || offset < 0 || n < 0 || offset + n > t.end - t.begin) {
+        throw new RangeError(`tensor '${oneLine(name)}': bytes [${offset}, ${offset + n}) outside its ${t.end - t.begin}`);
+      }
+      return f.source.read(8 + f.headerSize + t.begin + offset, n);
+    },
     close: async () => { for (const f of files) await f.source.close(); },
   };
 }
