@@ -1,0 +1,199 @@
+// INTn (n = 2..8) linear quantization at three granularities, the arithmetic of ONNX Runtime's
+// quantizer (affine.ts) generalised from int8/int4 to any width:
+//   code range   signed [-2^(n-1), 2^(n-1)-1], unsigned [0, 2^n-1]
+//   symmetric    scale over [-(2^(n-1)-1), 2^(n-1)-1] when signed (int8: ±127), zero point 0;
+//                unsigned: scale over the full range, zero point round_half_even((qmin+qmax)/2)
+//   affine       rmin = min(x, 0), rmax = max(x, 0) (0 must be exact), scale = (rmax-rmin)/(qmax-qmin),
+//                zero point = round_half_even(qmin - rmin/scale)
+//   code         clamp(round_half_even(float32(x / scale)) + zero point)   (QuantizeLinear)
+//   value        float32((code - zero point) * scale)                        (DequantizeLinear)
+// Granularity follows ONNX: per-tensor one scale; per-channel one scale per index of `axis`;
+// per-group blocks of `groupSize` consecutive indices along `axis`, one scale per block and per
+// index of every other axis (scales shaped like x with dims[axis] -> ceil(dims[axis]/groupSize)).
+// lowbit additions: scales come from the finite values only; ±Inf is clamped to the end code and
+// counted with the other clamped values; NaN is stored as the zero point (the code of 0) and counted.
+// Browser-safe.
+import { LowbitError } from '../../errors.js';
+import { computeScaleZp, roundHalfEven } from './affine.js';
+
+export type Granularity = 'tensor' | 'channel' | 'group';
+
+export interface IntnOptions {
+  /** bits per code, 2..8 */
+  bits: number;
+  /** two's complement codes (default) or unsigned */
+  signed?: boolean;
+  /** zero point fixed at the middle (default) or chosen from the range (affine) */
+  symmetric?: boolean;
+  granularity?: Granularity;
+  /** row-major shape of x; default [x.length] */
+  dims?: readonly number[];
+  /** channel axis, or the axis groups run along; default 0 for 'channel', last axis for 'group' */
+  axis?: number;
+  /** values per group along `axis` (granularity 'group') */
+  groupSize?: number;
+  /** quantize with these parameters instead of computing them (static calibration); shapes as `scaleDims` */
+  params?: { scales: Float32Array; zeroPoints: Int32Array };
+}
+
+export interface IntnQuantized {
+  bits: number;
+  signed: boolean;
+  codes: Int32Array;
+  scales: Float32Array;
+  zeroPoints: Int32Array;
+  /** shape of `scales` and `zeroPoints` ([1] per tensor, [dims[axis]] per channel, dims with the axis in groups) */
+  scaleDims: number[];
+  dims: number[];
+  granularity: Granularity;
+  axis: number;
+  groupSize: number;
+  /** values that fell outside the code range (infinities included) and were clamped to its ends */
+  clampedCount: number;
+  /** NaN inputs, stored as the zero point */
+  nanCount: number;
+}
+
+/** The code range a width can hold. */
+export function intnRange(bits: number, signed: boolean): [number, number] {
+  checkBits(bits);
+  return signed ? [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1] : [0, 2 ** bits - 1];
+}
+
+/** The code range the scale is computed over: ONNX Runtime's get_qmin_qmax_for_qType generalised. */
+export function intnScaleRange(bits: number, signed: boolean, symmetric: boolean): [number, number] {
+  const [lo, hi] = intnRange(bits, signed);
+  // signed symmetric drops the lone most negative code so that ±absmax both land on a code
+  return signed && symmetric ? [-hi, hi] : [lo, hi];
+}
+
+function checkBits(bits: number): void {
+  if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new LowbitError(`INTn needs 2 to 8 bits, got ${bits}`);
+}
+
+/** How x's flat indices map to parameter indices: x viewed as [outer, D, inner] around `axis`. */
+interface Layout { outer: number; D: number; inner: number; axis: number; groupSize: number; granularity: Granularity; scaleDims: number[]; count: number }
+
+function layout(n: number, opts: IntnOptions): Layout {
+  const dims = [...(opts.dims ?? [n])];
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new LowbitError(`bad tensor shape [${dims.join(', ')}]`);
+  if (dims.reduce((a, b) => a * b, 1) !== n) throw new LowbitError(`shape [${dims.join(', ')}] does not hold ${n} values`);
+  const granularity = opts.granularity ?? 'tensor';
+  if (granularity === 'tensor') return { outer: 1, D: 1, inner: n, axis: 0, groupSize: n, granularity, scaleDims: [1], count: 1 };
+  const rank = dims.length;
+  let axis = opts.axis ?? (granularity === 'channel' ? 0 : rank - 1);
+  if (axis < 0) axis += rank;
+  if (!Number.isInteger(axis) || axis < 0 || axis >= rank) throw new LowbitError(`axis ${opts.axis} is outside a rank-${rank} tensor`);
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const D = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  if (granularity === 'channel') return { outer, D, inner, axis, groupSize: 1, granularity, scaleDims: [D], count: D };
+  if (granularity !== 'group') throw new LowbitError(`unknown granularity "${String(granularity)}"`);
+  const groupSize = opts.groupSize ?? 0;
+  if (!Number.isInteger(groupSize) || groupSize < 1) throw new LowbitError(`group size must be a whole number ≥ 1, got ${opts.groupSize}`);
+  const G = Math.ceil(D / groupSize);
+  const scaleDims = dims.slice();
+  scaleDims[axis] = G;
+  return { outer, D, inner, axis, groupSize, granularity, scaleDims, count: outer * G * inner };
+}
+
+/** Calls f(flat index, parameter index) for every value, in flat order. */
+function forEach(L: Layout, f: (i: number, p: number) => void): void {
+  if (L.granularity === 'tensor') { for (let i = 0; i < L.inner; i++) f(i, 0); return; }
+  const G = L.granularity === 'group' ? Math.ceil(L.D / L.groupSize) : 0;
+  let i = 0;
+  for (let o = 0; o < L.outer; o++) {
+    for (let c = 0; c < L.D; c++) {
+      // per channel: the channel; per group: [o, block, inner] in the scales' row-major order
+      const base = L.granularity === 'channel' ? c : (o * G + Math.floor(c / L.groupSize)) * L.inner;
+      const step = L.granularity === 'channel' ? 0 : 1;
+      for (let k = 0; k < L.inner; k++, i++) f(i, base + k * step);
+    }
+  }
+}
+
+export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized {
+  const bits = opts.bits;
+  const signed = opts.signed ?? true;
+  const symmetric = opts.symmetric ?? true;
+  const [lo, hi] = intnRange(bits, signed);
+  const L = layout(x.length, opts);
+  let scales: Float32Array, zeroPoints: Int32Array;
+  if (opts.params) {
+    ({ scales, zeroPoints } = opts.params);
+    if (scales.length !== L.count || zeroPoints.length !== L.count) throw new LowbitError(`expected ${L.count} scales and zero points, got ${scales.length} and ${zeroPoints.length}`);
+    for (let p = 0; p < L.count; p++) {
+      const s = scales[p]!, z = zeroPoints[p]!;
+      if (!(Number.isFinite(s) && s > 0)) throw new LowbitError(`scale ${p} must be a positive finite number, got ${s}`);
+      if (!Number.isInteger(z) || z < lo || z > hi) throw new LowbitError(`zero point ${p} (${z}) is outside ${lo}..${hi}`);
+    }
+  } else {
+    const mn = new Float64Array(L.count).fill(Infinity);
+    const mx = new Float64Array(L.count).fill(-Infinity);
+    forEach(L, (i, p) => {
+      const v = x[i]!;
+      // only finite values set the range: an infinity would make every scale infinite
+      if (Number.isFinite(v)) { if (v < mn[p]!) mn[p] = v; if (v > mx[p]!) mx[p] = v; }
+    });
+    const [qmin, qmax] = intnScaleRange(bits, signed, symmetric);
+    scales = new Float32Array(L.count);
+    zeroPoints = new Int32Array(L.count);
+    for (let p = 0; p < L.count; p++) {
+      // a group with no finite value has the range [0, 0]: scale 1, zero point 0 (compute_scale_zp's answer)
+      const a = mn[p] === Infinity ? 0 : mn[p]!, b = mx[p] === -Infinity ? 0 : mx[p]!;
+      const sz = computeScaleZp(a, b, qmin, qmax, symmetric);
+      scales[p] = sz.scale;
+      zeroPoints[p] = sz.zeroPoint;
+    }
+  }
+  const codes = new Int32Array(x.length);
+  let clampedCount = 0, nanCount = 0;
+  forEach(L, (i, p) => {
+    const v = x[i]!;
+    const z = zeroPoints[p]!;
+    if (Number.isNaN(v)) { codes[i] = z; nanCount++; return; }
+    const q = roundHalfEven(Math.fround(v / scales[p]!)) + z;
+    if (q < lo) { codes[i] = lo; clampedCount++; } else if (q > hi) { codes[i] = hi; clampedCount++; } else codes[i] = q;
+  });
+  return {
+    bits, signed, codes, scales, zeroPoints, scaleDims: L.scaleDims, dims: [...(opts.dims ?? [x.length])],
+    granularity: L.granularity, axis: L.axis, groupSize: L.groupSize, clampedCount, nanCount,
+  };
+}
+
+/** DequantizeLinear over the whole tensor: float32((code - zero point) * scale). */
+export function dequantizeIntn(q: IntnQuantized): Float32Array {
+  const out = new Float32Array(q.codes.length);
+  const L = layout(q.codes.length, { bits: q.bits, dims: q.dims, granularity: q.granularity, axis: q.axis, groupSize: q.groupSize });
+  forEach(L, (i, p) => { out[i] = Math.fround((q.codes[i]! - q.zeroPoints[p]!) * q.scales[p]!); });
+  return out;
+}
+
+/**
+ * Codes packed little-endian as ONNX stores INT4/UINT4/INT2/UINT2 (and any n): the first value in the
+ * lowest bits of the first byte; values never straddle a byte when n divides 8.
+ */
+export function packIntn(codes: ArrayLike<number>, bits: number): Uint8Array {
+  checkBits(bits);
+  const out = new Uint8Array(Math.ceil((codes.length * bits) / 8));
+  const mask = (1 << bits) - 1;
+  for (let i = 0, bit = 0; i < codes.length; i++, bit += bits) {
+    const v = (codes[i]! & mask) << (bit & 7);
+    out[bit >> 3] = out[bit >> 3]! | (v & 0xff);
+    if (v > 0xff) out[(bit >> 3) + 1] = out[(bit >> 3) + 1]! | (v >> 8);
+  }
+  return out;
+}
+
+export function unpackIntn(bytes: Uint8Array, n: number, bits: number, signed: boolean): Int32Array {
+  checkBits(bits);
+  if (bytes.length * 8 < n * bits) throw new LowbitError(`${bytes.length} bytes cannot hold ${n} ${bits}-bit codes`);
+  const out = new Int32Array(n);
+  const mask = (1 << bits) - 1;
+  for (let i = 0, bit = 0; i < n; i++, bit += bits) {
+    const word = bytes[bit >> 3]! | ((bytes[(bit >> 3) + 1] ?? 0) << 8);
+    const v = (word >> (bit & 7)) & mask;
+    out[i] = signed && v >= 1 << (bits - 1) ? v - (1 << bits) : v;
+  }
+  return out;
+}
