@@ -94,7 +94,9 @@ export function register(program: Command): void {
     .option('--symmetric', 'onnx int8: symmetric weights')
     .option('--asymmetric', 'onnx q4: zero points per block')
     .option('--reduce-range', 'onnx int8: 7-bit weights')
-    .option('--block-size <n>', 'onnx q4: 16, 32, 64 or 128')
+    .option('--block-size <n>', 'onnx q4: 16, 32 (default), 64 or 128; bnb4: 16-256 (default 64)')
+    .option('--weight-only <bits>', 'onnx: int8 or int4 weights as QDQ (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
+    .option('--embeddings', 'onnx q4: embedding tables too, as GatherBlockQuantized')
     .option('--accuracy-level <n>', 'onnx q4: MatMulNBits accuracy_level')
     .option('--external-data', 'onnx: weights in a side file')
     .action(async (input: string, output: string | undefined, o: CliOpts) => {

@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
-const FIX = join(import.meta.dirname, '../../fixtures/onnx/mnist');
+const FIX = join(import.meta.dirname, '../../fixtures/mnist');
 /** ../shared/data beside the repository (see the brief); absent outside this workplace */
 export const MNIST_MODEL = join(import.meta.dirname, '../../../../shared/data/mnist-cnn.onnx');
 export const mnistModelMissing = existsSync(MNIST_MODEL) ? false : `MNIST model not found at ${MNIST_MODEL} (../shared/data/mnist-cnn.onnx): skipped`;
