@@ -5,7 +5,7 @@
 // the same float32 arithmetic.
 import { FileFormatError } from '../errors.js';
 import type { ByteSource } from './source.js';
-import { Cursor, readGgufHeader, readTensorBytes, type GgufTensorInfo } from './gguf/reader.js';
+import { Cursor, oneLine, readGgufHeader, readTensorBytes, show, type GgufTensorInfo } from './gguf/reader.js';
 import { GGUF_MAGIC } from './gguf/constants.js';
 import { gv, type GgufValue } from './gguf/metadata.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
@@ -47,7 +47,7 @@ export async function readImatrix(src: ByteSource): Promise<Imatrix> {
 }
 
 export async function readGgufImatrix(src: ByteSource): Promise<Imatrix> {
-  const fail = (problem: string): never => { throw new FileFormatError(src.name, problem); };
+  const fail = (problem: string): never => { throw new FileFormatError(src.name, oneLine(problem)); };
   const f = await readGgufHeader(src);
   if (f.tensors.length < 1) fail('imatrix has no data (no tensors)');
   const m = f.metadata;
@@ -81,18 +81,18 @@ export async function readGgufImatrix(src: ByteSource): Promise<Imatrix> {
   const data = new Map<string, Float32Array>();
   for (const name of [...pairs.keys()].sort(byteOrder)) {
     const { sums, counts } = pairs.get(name)!;
-    if (!sums || !counts) fail(`mismatched sums and counts for '${name}'`);
-    if (sums!.type.id !== GGML_TYPE.F32 || counts!.type.id !== GGML_TYPE.F32) fail(`sums and counts for '${name}' must be f32`);
+    if (!sums || !counts) fail(`mismatched sums and counts for ${show(name)}`);
+    if (sums!.type.id !== GGML_TYPE.F32 || counts!.type.id !== GGML_TYPE.F32) fail(`sums and counts for ${show(name)} must be f32`);
     const nval = sums!.nElements;
     const ncounts = counts!.nElements;
-    if (ncounts === 0 || nval % ncounts !== 0) fail(`'${name}': ${nval} sums do not split into ${ncounts} expert rows`);
+    if (ncounts === 0 || nval % ncounts !== 0) fail(`${show(name)}: ${nval} sums do not split into ${ncounts} expert rows`);
     const s = f32s(await readTensorBytes(src, f, sums!));
     const c = f32s(await readTensorBytes(src, f, counts!));
     const ne0 = nval / ncounts;
     const e = new Float32Array(nval);
     for (let j = 0; j < ncounts; j++) {
       const cj = c[j]!;
-      if (!Number.isFinite(cj)) fail(`'${name}': count ${j} is not finite`);
+      if (!Number.isFinite(cj)) fail(`${show(name)}: count ${j} is not finite`);
       // llama.cpp: counts[j] = lround(float); then (float) of that int64
       const count = fround(lround(cj));
       if (count > 0) for (let i = 0; i < ne0; i++) e[j * ne0 + i] = s[j * ne0 + i]! / count;
@@ -105,7 +105,7 @@ export async function readGgufImatrix(src: ByteSource): Promise<Imatrix> {
 
 export async function readLegacyImatrix(src: ByteSource): Promise<Imatrix> {
   const c: Cursor = new Cursor(src, src.size);
-  const fail = (problem: string): never => { throw new FileFormatError(src.name, problem); };
+  const fail = (problem: string): never => { throw new FileFormatError(src.name, oneLine(problem)); };
   c.where = 'entry count';
   if (src.size < 4) fail(`not an imatrix file (${src.size} bytes)`);
   const nEntries = await c.i32();
@@ -119,11 +119,11 @@ export async function readLegacyImatrix(src: ByteSource): Promise<Imatrix> {
     if (len < 0 || len > c.remaining) fail(`entry ${i + 1}: bad name length ${len}`);
     const nameBytes = await c.bytes(len);
     const name = cString(nameBytes, () => fail(`entry ${i + 1}: name is not valid UTF-8`));
-    c.where = `entry '${name}'`;
+    c.where = `entry ${show(name)}`;
     const ncall = await c.i32();
     const nval = await c.i32();
-    if (nval < 1) fail(`entry '${name}': bad number of values ${nval}`);
-    if (nval * 4 > c.remaining) fail(`entry '${name}': ${nval} values cannot fit in the ${c.remaining} bytes left`);
+    if (nval < 1) fail(`entry ${show(name)}: bad number of values ${nval}`);
+    if (nval * 4 > c.remaining) fail(`entry ${show(name)}: ${nval} values cannot fit in the ${c.remaining} bytes left`);
     const sums = f32s(await c.bytes(nval * 4));
     raw.set(name, { sums, ncall });
   }

@@ -1,14 +1,17 @@
 // `lowbit inspect <file>`: what a model file holds — metadata, then one line per tensor with its
 // shape, type, size and bits per weight, then totals. The file kind is chosen by its first bytes;
-// other formats plug in by adding an Inspector to INSPECTORS (see ggufInspector).
+// other formats plug in by adding an Inspector to INSPECTORS (see ggufInspector). GGUF,
+// safetensors (one file, or a sharded checkpoint by its directory or index) and ONNX.
 import type { Command } from 'commander';
 import { FileSource } from '../../node/file-io.js';
 import type { ByteSource } from '../../io/source.js';
 import { FileFormatError } from '../../errors.js';
-import { readGgufHeader } from '../../io/gguf/reader.js';
+import { oneLine, readGgufHeader } from '../../io/gguf/reader.js';
 import { GGUF_MAGIC_BYTES } from '../../io/gguf/constants.js';
 import type { GgufArray, GgufValue } from '../../io/gguf/metadata.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
+import { safetensorsInspector, shardIndexFor, inspectShardedSafetensors } from './inspect-safetensors.js';
+import { onnxInspector } from './inspect-onnx.js';
 
 export interface InspectTensor {
   readonly name: string;
@@ -17,6 +20,8 @@ export interface InspectTensor {
   readonly type: string;
   readonly bytes: number;
   readonly elements: number;
+  /** the file holding it, when the model spans several (shards, ONNX external data) */
+  readonly file?: string;
 }
 
 export interface InspectReport {
@@ -30,6 +35,8 @@ export interface InspectReport {
   /** key → JSON-safe value (long arrays summarised as {type, itemType, length}) */
   readonly metadataJson: Record<string, unknown>;
   readonly tensors: readonly InspectTensor[];
+  /** format-specific structured facts for --json (ONNX: opsets, op counts) */
+  readonly extraJson?: Record<string, unknown>;
 }
 
 export interface Inspector {
@@ -66,8 +73,8 @@ export const ggufInspector: Inspector = {
   },
 };
 
-/** Formats `inspect` understands, tried in order. Add safetensors/ONNX here. */
-export const INSPECTORS: Inspector[] = [ggufInspector];
+/** Formats `inspect` understands, tried in order (ONNX last: it matches on a weak signature). */
+export const INSPECTORS: Inspector[] = [ggufInspector, safetensorsInspector, onnxInspector];
 
 export async function inspectSource(src: ByteSource): Promise<InspectReport> {
   const head = await src.read(0, Math.min(16, src.size));
@@ -136,12 +143,14 @@ export function renderText(r: InspectReport): string {
   out.push('');
   out.push(`metadata (${r.metadataText.length} keys)`);
   const w = Math.max(0, ...r.metadataText.map(([k]) => k.length));
-  for (const [k, v] of r.metadataText) out.push(`  ${k.padEnd(w)}  ${v}`);
+  // names come from the file: keep control characters out of the terminal
+  for (const [k, v] of r.metadataText) out.push(`  ${oneLine(k).padEnd(w)}  ${oneLine(v)}`);
   out.push('');
   out.push(`tensors (${r.tensors.length})`);
-  out.push(table(['name', 'shape', 'type', 'bytes', 'bpw'], r.tensors.map((t) => {
+  const files = r.tensors.some((t) => t.file !== undefined);
+  out.push(table(['name', 'shape', 'type', 'bytes', 'bpw', ...(files ? ['file'] : [])], r.tensors.map((t) => {
     const b = bpw(t.bytes, t.elements);
-    return [t.name, t.shape.join(' x '), t.type, fmtBytes(t.bytes), b === null ? '-' : b.toFixed(2)];
+    return [oneLine(t.name), t.shape.join(' x '), t.type, fmtBytes(t.bytes), b === null ? '-' : b.toFixed(2), ...(files ? [oneLine(t.file ?? '')] : [])];
   })));
   const tot = totals(r);
   out.push('');
@@ -158,6 +167,7 @@ export function renderJson(r: InspectReport): string {
     fileSize: r.fileSize,
     ...Object.fromEntries(r.facts.map(([k, v]) => [k.replace(/ (\w)/g, (_, c: string) => c.toUpperCase()), v])),
     metadata: r.metadataJson,
+    ...r.extraJson,
     tensors: r.tensors.map((t) => ({ ...t, bitsPerWeight: bpw(t.bytes, t.elements) })),
     totals: tot,
   }, null, 2) + '\n';
@@ -166,10 +176,16 @@ export function renderJson(r: InspectReport): string {
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('show the metadata and tensors of a model file (GGUF), with sizes and bits per weight')
-    .argument('<file>', 'model file')
+    .description('show the metadata and tensors of a model file (GGUF, safetensors, ONNX), with sizes and bits per weight')
+    .argument('<file>', 'model file; for a sharded safetensors checkpoint its directory or model.safetensors.index.json')
     .option('--json', 'print JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const index = await shardIndexFor(file);
+      if (index) {
+        const r = await inspectShardedSafetensors(index);
+        process.stdout.write(opts.json ? renderJson(r) : renderText(r));
+        return;
+      }
       const src = await FileSource.open(file);
       try {
         const r = await inspectSource(src);

@@ -42,6 +42,17 @@ export interface GgufFile {
 }
 
 const CHUNK = 64 * 1024;
+
+/** A file-controlled name for an error message: quoted, control characters escaped, long names cut. */
+export function show(name: string): string {
+  const cut = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+  return `'${oneLine(cut)}'`;
+}
+
+/** Error messages are one line, whatever bytes a file put into its names. */
+export function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -57,7 +68,7 @@ export class Cursor {
   constructor(readonly src: ByteSource, readonly limit: number) {}
 
   fail(problem: string): never {
-    throw new FileFormatError(this.src.name, problem);
+    throw new FileFormatError(this.src.name, oneLine(problem));
   }
 
   get remaining(): number {
@@ -155,12 +166,12 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
     c.where = `key ${i}`;
     const key = await c.string(`key ${i}`, limits.maxStringBytes);
     if (key.length === 0) c.fail(`key ${i} is empty`);
-    if (metadata.has(key)) c.fail(`duplicate key '${key}'`);
-    c.where = `value of '${key}'`;
+    if (metadata.has(key)) c.fail(`duplicate key ${show(key)}`);
+    c.where = `value of ${show(key)}`;
     const typeId = await c.u32();
     const t = ggufTypeName(typeId);
-    if (t === undefined) c.fail(`key '${key}' has unknown value type ${typeId}`);
-    metadata.set(key, await readValue(c, t, limits, 0, `'${key}'`));
+    if (t === undefined) c.fail(`key ${show(key)} has unknown value type ${typeId}`);
+    metadata.set(key, await readValue(c, t, limits, 0, show(key)));
   }
 
   let alignment = GGUF_DEFAULT_ALIGNMENT;
@@ -177,9 +188,9 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
   for (let i = 0; i < nTensors; i++) {
     c.where = `tensor info ${i}`;
     const name = await c.string(`tensor ${i} name`, limits.maxStringBytes);
-    const label = `tensor '${name}'`;
+    const label = `tensor ${show(name)}`;
     if (new TextEncoder().encode(name).length >= GGML_MAX_NAME) c.fail(`${label}: name is longer than ${GGML_MAX_NAME - 1} bytes`);
-    if (names.has(name)) c.fail(`duplicate tensor name '${name}'`);
+    if (names.has(name)) c.fail(`duplicate tensor name ${show(name)}`);
     names.add(name);
     c.where = label;
     const nDims = await c.u32();
@@ -216,7 +227,7 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
     const offset = dataOffset + r.relOffset;
     const end = offset + r.byteSize;
     if (!Number.isSafeInteger(end) || end > src.size) {
-      c.fail(`tensor '${r.name}' (${r.byteSize} bytes at offset ${offset}) extends past the end of the file (${src.size} bytes)`);
+      c.fail(`tensor ${show(r.name)} (${r.byteSize} bytes at offset ${offset}) extends past the end of the file (${src.size} bytes)`);
     }
     const rowLength = r.dims[0] ?? 1;
     const nRows = rowLength === 0 ? 0 : r.nElements / rowLength;
@@ -230,7 +241,7 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
   for (let i = 1; i < sorted.length; i++) {
     const p = sorted[i - 1]!;
     const t = sorted[i]!;
-    if (p.offset + p.byteSize > t.offset) c.fail(`tensors '${p.name}' and '${t.name}' overlap`);
+    if (p.offset + p.byteSize > t.offset) c.fail(`tensors ${show(p.name)} and ${show(t.name)} overlap`);
   }
 
   return { name: src.name, fileSize: src.size, version, alignment, metadata, tensors, headerSize, dataOffset };
@@ -307,7 +318,7 @@ export function alignUp(n: number, alignment: number): number {
 
 export function findTensor(file: GgufFile, name: string): GgufTensorInfo {
   const t = file.tensors.find((x) => x.name === name);
-  if (!t) throw new FileFormatError(file.name, `no tensor named '${name}'`);
+  if (!t) throw new FileFormatError(file.name, `no tensor named ${show(name)}`);
   return t;
 }
 
@@ -321,7 +332,7 @@ export async function readTensorBytes(src: ByteSource, file: GgufFile, tensor: G
 export async function readTensorRows(src: ByteSource, file: GgufFile, tensor: GgufTensorInfo | string, firstRow: number, nRows: number): Promise<Uint8Array> {
   const t = typeof tensor === 'string' ? findTensor(file, tensor) : tensor;
   if (!Number.isSafeInteger(firstRow) || !Number.isSafeInteger(nRows) || firstRow < 0 || nRows < 0 || firstRow + nRows > t.nRows) {
-    throw new FileFormatError(file.name, `tensor '${t.name}' has ${t.nRows} rows, cannot read rows ${firstRow}..${firstRow + nRows}`);
+    throw new FileFormatError(file.name, `tensor ${show(t.name)} has ${t.nRows} rows, cannot read rows ${firstRow}..${firstRow + nRows}`);
   }
   return src.read(t.offset + firstRow * t.rowBytes, nRows * t.rowBytes);
 }
