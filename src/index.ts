@@ -16,3 +16,5 @@ export * as teach from './teach/levels.js';
 export { describeFormat, type FormatDescription } from './teach/formats.js';
 export { compareGguf, weightHistogram, type GgufComparison, type TensorComparison } from './analysis/compare-gguf.js';
 export * from './analysis/error-stats.js';
+export * as onnx from './io/onnx/model.js';
+export { quantizeOnnxModel, VARIANTS as ONNX_VARIANTS, VARIANT_SUFFIX as ONNX_VARIANT_SUFFIX, type OnnxQuantOptions } from './onnx/variants.js';
