@@ -6,7 +6,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { GROUP_MAX_EPS, makeQxQuants, nearestInt } from './search.js';
-import { wasmBlocks } from '../wasm/kernels.js';
+import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
 import { QK_K, checkKDequant, checkKShape, getHalf, putHalf } from './search-k.js';
 
 const fround = Math.fround;
@@ -99,6 +99,7 @@ export const q6_K: BlockCodec = {
     checkKShape(NAME, src, dst, nRows, nPerRow, TYPE_SIZE, imatrix);
     const nbRow = nPerRow / QK_K;
     if (!imatrix && wasmBlocks('q6_K_quant', src, dst, nRows * nbRow, 4 * QK_K, TYPE_SIZE)) return;
+    if (imatrix && wasmRows('q6_K_quant_imatrix', src, dst, nRows, nPerRow, nbRow * TYPE_SIZE, imatrix)) return;
     for (let r = 0; r < nRows; r++) {
       for (let i = 0; i < nbRow; i++) {
         const b = r * nbRow + i;

@@ -6,7 +6,8 @@ export {
   q8_0_dequant, q4_0_dequant, q4_1_dequant, q5_0_dequant, q5_1_dequant,
 } from './legacy';
 export {
-  q2_K_quant, q3_K_quant, q4_K_quant, q5_K_quant, q6_K_quant, q4_K_quant_imatrix, q5_K_quant_imatrix,
+  q2_K_quant, q3_K_quant, q4_K_quant, q5_K_quant, q6_K_quant,
+  q2_K_quant_imatrix, q4_K_quant_imatrix, q5_K_quant_imatrix, q6_K_quant_imatrix,
 } from './kquants';
 
 /** First free byte after the module's static data: where the JS side puts its buffers. */

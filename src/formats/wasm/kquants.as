@@ -275,25 +275,30 @@ export function q2_K_quant(src: usize, dst: usize, nb: i32): void {
     } else {
       store<u16>(dst + 82, 0);
     }
-    const d0 = halfToF32(<u32>load<u16>(dst + 80));
-    const dmin0 = halfToF32(<u32>load<u16>(dst + 82));
-    for (let j = 0; j < 16; j++) {
-      const s = <u32>load<u8>(dst + j);
-      const d: f32 = d0 * <f32>(s & 0xf);
-      if (d == 0) continue;
-      const dm: f32 = dmin0 * <f32>(s >> 4);
-      const base = src + (<usize>j << 6);
-      for (let ii = 0; ii < 16; ii++) {
-        const l = nearestInt((fAt(base, ii) + dm) / d);
-        store<u8>(L + 16 * j + ii, <u8>(l < 0 ? 0 : l > 3 ? 3 : l));
-      }
+    finishQ2(src, dst);
+  }
+}
+
+/** Re-rounds every weight against the stored fp16 d/dmin and 4-bit scales; packs 2-bit levels. */
+function finishQ2(src: usize, dst: usize): void {
+  const d0 = halfToF32(<u32>load<u16>(dst + 80));
+  const dmin0 = halfToF32(<u32>load<u16>(dst + 82));
+  for (let j = 0; j < 16; j++) {
+    const s = <u32>load<u8>(dst + j);
+    const d: f32 = d0 * <f32>(s & 0xf);
+    if (d == 0) continue;
+    const dm: f32 = dmin0 * <f32>(s >> 4);
+    const base = src + (<usize>j << 6);
+    for (let ii = 0; ii < 16; ii++) {
+      const l = nearestInt((fAt(base, ii) + dm) / d);
+      store<u8>(L + 16 * j + ii, <u8>(l < 0 ? 0 : l > 3 ? 3 : l));
     }
-    const q = dst + 16;
-    for (let j = 0; j < 256; j += 128) {
-      for (let l = 0; l < 32; l++) {
-        const v = <u32>load<u8>(L + j + l) | (<u32>load<u8>(L + j + l + 32) << 2) | (<u32>load<u8>(L + j + l + 64) << 4) | (<u32>load<u8>(L + j + l + 96) << 6);
-        store<u8>(q + (j >> 2) + l, <u8>v);
-      }
+  }
+  const q = dst + 16;
+  for (let j = 0; j < 256; j += 128) {
+    for (let l = 0; l < 32; l++) {
+      const v = <u32>load<u8>(L + j + l) | (<u32>load<u8>(L + j + l + 32) << 2) | (<u32>load<u8>(L + j + l + 64) << 4) | (<u32>load<u8>(L + j + l + 96) << 6);
+      store<u8>(q + (j >> 2) + l, <u8>v);
     }
   }
 }
@@ -306,7 +311,7 @@ const LQ = memory.data(256); // int8 levels of Q3_K/Q6_K
  * one per lane, each lane ggml's exact scalar sequence). Levels + nmax as int8 to LQ + lo0 + 16·k,
  * scales to SCALES[j0 + k].
  */
-function makeQx1x4(nmax: i32, lo0: i32, j0: i32): void {
+function makeQx1x4(nmax: i32, lo0: i32, j0: i32, useW: bool): void {
   const nb: usize = 16 << 4;
   const fzero = f32x4.splat(0);
   let amax = fzero, vmax = fzero;
@@ -329,7 +334,7 @@ function makeQx1x4(nmax: i32, lo0: i32, j0: i32): void {
     const x = v128.load(XT + o);
     const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, x), magic), mant), half), lowL), highL));
     v128.store(LBT + o, l);
-    const w = f32x4.mul(x, x);
+    const w = useW ? v128.load(WT + o) : f32x4.mul(x, x); // imatrix weights, or x²
     const wx = f32x4.mul(w, x);
     v128.store(WT + o, w);
     v128.store(XMT + o, wx);
@@ -364,51 +369,65 @@ function makeQx1x4(nmax: i32, lo0: i32, j0: i32): void {
   }
 }
 
+/** One Q6_K block; qw: the block's importances (ggml's _impl path), or 0 for the reference path. */
+function q6KBlock(src: usize, dst: usize, qw: usize): void {
+  let maxScale: f32 = 0, maxAbs: f32 = 0;
+  for (let g = 0; g < 16; g += 4) {
+    for (let k = 0; k < 4; k++) {
+      const base = src + (<usize>(g + k) << 6);
+      for (let l = 0; l < 16; l++) {
+        const t = (<usize>l << 4) + (<usize>k << 2);
+        store<f32>(XT + t, fAt(base, l));
+        if (qw) store<f32>(WT + t, fAt(qw, 16 * (g + k) + l));
+      }
+    }
+    makeQx1x4(32, 16 * g, g, qw != 0);
+  }
+  for (let ib = 0; ib < 16; ib++) {
+    const s = fAt(SCALES, ib);
+    const a = Mathf.abs(s);
+    if (a > maxAbs) { maxAbs = a; maxScale = s; }
+  }
+  if (maxAbs < GROUP_MAX_EPS) {
+    memory.fill(dst, 0, 210);
+    return;
+  }
+  const iscale: f32 = <f32>-128 / maxScale;
+  store<u16>(dst + 208, <u16>f32ToHalf(<f32>1 / iscale));
+  const d0 = halfToF32(<u32>load<u16>(dst + 208));
+  for (let ib = 0; ib < 16; ib++) {
+    const l = nearestInt(iscale * fAt(SCALES, ib));
+    store<i8>(dst + 192 + ib, <i8>(l < 127 ? l : 127));
+  }
+  for (let j = 0; j < 16; j++) {
+    const d: f32 = d0 * <f32>load<i8>(dst + 192 + j);
+    if (d == 0) continue;
+    const base = src + (<usize>j << 6);
+    for (let ii = 0; ii < 16; ii++) {
+      const l = nearestInt(fAt(base, ii) / d);
+      store<i8>(LQ + 16 * j + ii, <i8>((l < -32 ? -32 : l > 31 ? 31 : l) + 32));
+    }
+  }
+  let ql = dst, qh = dst + 128;
+  for (let j = 0; j < 256; j += 128, ql += 64, qh += 32) {
+    for (let l = 0; l < 32; l++) {
+      const a = <u32>load<u8>(LQ + j + l), bb = <u32>load<u8>(LQ + j + l + 32);
+      const c = <u32>load<u8>(LQ + j + l + 64), e = <u32>load<u8>(LQ + j + l + 96);
+      store<u8>(ql + l, <u8>((a & 0xf) | ((c & 0xf) << 4)));
+      store<u8>(ql + l + 32, <u8>((bb & 0xf) | ((e & 0xf) << 4)));
+      store<u8>(qh + l, <u8>((a >> 4) | ((bb >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6)));
+    }
+  }
+}
+
 export function q6_K_quant(src: usize, dst: usize, nb: i32): void {
-  for (let b = 0; b < nb; b++, src += 1024, dst += 210) {
-    let maxScale: f32 = 0, maxAbs: f32 = 0;
-    for (let g = 0; g < 16; g += 4) {
-      for (let k = 0; k < 4; k++) {
-        const base = src + (<usize>(g + k) << 6);
-        for (let l = 0; l < 16; l++) store<f32>(XT + (<usize>l << 4) + (<usize>k << 2), fAt(base, l));
-      }
-      makeQx1x4(32, 16 * g, g);
-    }
-    for (let ib = 0; ib < 16; ib++) {
-      const s = fAt(SCALES, ib);
-      const a = Mathf.abs(s);
-      if (a > maxAbs) { maxAbs = a; maxScale = s; }
-    }
-    if (maxAbs < GROUP_MAX_EPS) {
-      memory.fill(dst, 0, 210);
-      continue;
-    }
-    const iscale: f32 = <f32>-128 / maxScale;
-    store<u16>(dst + 208, <u16>f32ToHalf(<f32>1 / iscale));
-    const d0 = halfToF32(<u32>load<u16>(dst + 208));
-    for (let ib = 0; ib < 16; ib++) {
-      const l = nearestInt(iscale * fAt(SCALES, ib));
-      store<i8>(dst + 192 + ib, <i8>(l < 127 ? l : 127));
-    }
-    for (let j = 0; j < 16; j++) {
-      const d: f32 = d0 * <f32>load<i8>(dst + 192 + j);
-      if (d == 0) continue;
-      const base = src + (<usize>j << 6);
-      for (let ii = 0; ii < 16; ii++) {
-        const l = nearestInt(fAt(base, ii) / d);
-        store<i8>(LQ + 16 * j + ii, <i8>((l < -32 ? -32 : l > 31 ? 31 : l) + 32));
-      }
-    }
-    let ql = dst, qh = dst + 128;
-    for (let j = 0; j < 256; j += 128, ql += 64, qh += 32) {
-      for (let l = 0; l < 32; l++) {
-        const a = <u32>load<u8>(LQ + j + l), bb = <u32>load<u8>(LQ + j + l + 32);
-        const c = <u32>load<u8>(LQ + j + l + 64), e = <u32>load<u8>(LQ + j + l + 96);
-        store<u8>(ql + l, <u8>((a & 0xf) | ((c & 0xf) << 4)));
-        store<u8>(ql + l + 32, <u8>((bb & 0xf) | ((e & 0xf) << 4)));
-        store<u8>(qh + l, <u8>((a >> 4) | ((bb >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6)));
-      }
-    }
+  for (let b = 0; b < nb; b++, src += 1024, dst += 210) q6KBlock(src, dst, 0);
+}
+
+export function q6_K_quant_imatrix(src: usize, dst: usize, nRows: i32, nPerRow: i32, qw: usize): void {
+  const nb = nPerRow >> 8;
+  for (let r = 0; r < nRows; r++) {
+    for (let i = 0; i < nb; i++, src += 1024, dst += 210) q6KBlock(src, dst, qw + (<usize>i << 10));
   }
 }
 
@@ -667,6 +686,41 @@ export function q5_K_quant_imatrix(src: usize, dst: usize, nRows: i32, nPerRow: 
     for (let i = 0; i < nb; i++, src += 1024, dst += 176) {
       imatrixK45(src, qw + (<usize>i << 10), dst, 31, true);
       packQ5(dst);
+    }
+  }
+}
+
+export function q2_K_quant_imatrix(src: usize, dst: usize, nRows: i32, nPerRow: i32, qw: usize): void {
+  const nb = nPerRow >> 8;
+  for (let r = 0; r < nRows; r++) {
+    for (let i = 0; i < nb; i++, src += 1024, dst += 84) {
+      const q = qw + (<usize>i << 10);
+      let sumX2: f32 = 0;
+      for (let l = 0; l < 256; l++) { const v = fAt(src, l); sumX2 += v * v; }
+      const sigma2: f32 = sumX2 / <f32>256;
+      for (let g = 0; g < 16; g += 4) {
+        for (let k = 0; k < 4; k++) {
+          const j = g + k;
+          let sumw: f32 = 0;
+          for (let l = 0; l < 16; l++) {
+            const v = fAt(src, 16 * j + l);
+            const w: f32 = fAt(q, 16 * j + l) * Mathf.sqrt(sigma2 + v * v);
+            const t = (<usize>l << 4) + (<usize>k << 2);
+            store<f32>(XT + t, v);
+            store<f32>(WT + t, w);
+            sumw += w;
+          }
+          fPut(SW, j, sumw);
+        }
+        // make_qkx3_quants with weights given is make_qkx2_quants' arithmetic
+        makeQkx2x4(16, 3, 16 * g, <f32>-0.9, <f32>0.05, 36, false, g);
+      }
+      const dm = makeQp(16, 15, SCALES, LS);
+      const mm = makeQp(16, 15, MINS, LM);
+      store<u16>(dst + 80, <u16>f32ToHalf(dm));
+      store<u16>(dst + 82, <u16>f32ToHalf(mm));
+      for (let j = 0; j < 16; j++) store<u8>(dst + j, <u8>(<u32>load<u8>(LS + j) | (<u32>load<u8>(LM + j) << 4)));
+      finishQ2(src, dst);
     }
   }
 }
