@@ -56,6 +56,8 @@ export interface QuantizeSummary {
   seconds: number;
   threads: number;
   imatrixUsed: number;
+  /** tensors with finite values beyond the F16/BF16 range, which were clamped (see row-job.ts), and how many */
+  clamped: { tensor: string; count: number }[];
 }
 
 /** Reads the header and plans; checks everything that can be checked before writing anything. */
@@ -226,6 +228,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   let doneBytes = 0;
   let converted = 0;
   let imatrixUsed = 0;
+  const clamped = new Map<string, number>();
   let imatrixFor_: { name: string; buf: Float32Array | null } = { name: '', buf: null };
   try {
     reading = startRead(0);
@@ -266,6 +269,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
           if (result.kind === 'output') throw new LowbitError(`quantized data validation failed: tensor ${p.name} row ${result.row} has non-finite ${typeName(p.dstType)} scales`);
           throw new LowbitError(`tensor ${p.name}: ${result.message}`);
         }
+        if (result.clamped) clamped.set(p.name, (clamped.get(p.name) ?? 0) + result.clamped);
         busy[k % 2] = write(p.name, buffers.dst.subarray(0, s.dstBytes));
       }
       const last = steps[k + 1]?.t !== p;
@@ -283,6 +287,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   return {
     plan, tensors: plan.tensors.length, converted, inputBytes: src.size, outputBytes, nElements: plan.nElements,
     bitsPerWeight: plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0, seconds: (performance.now() - t0) / 1000, threads, imatrixUsed,
+    clamped: [...clamped].map(([tensor, count]) => ({ tensor, count })),
   };
 }
 

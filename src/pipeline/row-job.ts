@@ -5,6 +5,7 @@
 import { codecByTypeId } from '../formats/registry.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
 import { firstInvalid, firstNonFinite } from './validate.js';
+import { FLOAT_TYPE_MAX, clampFinite } from '../formats/clamp.js';
 
 export interface RowJob {
   srcType: number;
@@ -34,7 +35,8 @@ export interface SlabBuffers {
 }
 
 export type RowJobResult =
-  | { ok: true }
+  /** clamped: finite values beyond the destination float type's range, set to its largest value */
+  | { ok: true; clamped?: number }
   /** a non-finite input value at this element index within the tensor */
   | { ok: false; kind: 'input'; index: number }
   /** a quantized row whose scales are not finite (ggml_validate_row_data fails) */
@@ -75,6 +77,11 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
     if (i >= 0) return { ok: false, kind: 'input', index: (job.slabFirstRow + job.rowStart) * n + i };
   }
 
+  // Finite values beyond F16's (BF16's) range: ggml's conversion makes them ±Inf and llama.cpp then
+  // fails its own row validation. lowbit deliberately differs: clamped and counted (see formats/clamp.ts).
+  const limit = FLOAT_TYPE_MAX[job.dstType];
+  const clamped = limit === undefined ? 0 : clampFinite(f32, limit);
+
   // quantize in runs that stop at expert boundaries, each with its expert's importance slice
   for (let r = job.rowStart; r < job.rowEnd;) {
     const global = job.slabFirstRow + r;
@@ -91,5 +98,5 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
     // bad counts values (float types, block size 1) or blocks
     return { ok: false, kind: 'output', row: job.slabFirstRow + job.rowStart + Math.floor(bad / (n / dst.type.blockSize)) };
   }
-  return { ok: true };
+  return clamped ? { ok: true, clamped } : { ok: true };
 }

@@ -170,6 +170,11 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   } finally {
     if (started) bar!.stop();
   }
+  // values beyond F16/BF16 range were clamped, not turned into Inf (llama.cpp would fail): say where
+  for (const c of summary.clamped) {
+    const t = summary.plan.tensors.find((x) => x.name === c.tensor);
+    process.stderr.write(`lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${t ? typeName(t.dstType) : 'float'} range were clamped to its largest finite value\n`);
+  }
   if (o.json) {
     const { plan, tensors: tensorCount, ...rest } = summary;
     process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), ...rest, tensorCount }, null, 2) + '\n');
