@@ -7,31 +7,23 @@
 //                zero point = round_half_even(qmin - rmin/scale)
 //   code         clamp(round_half_even(float32(x / scale)) + zero point)   (QuantizeLinear)
 //   value        float32((code - zero point) * scale)                        (DequantizeLinear)
-// Granularity follows ONNX: per-tensor one scale; per-channel one scale per index of `axis`;
-// per-group blocks of `groupSize` consecutive indices along `axis`, one scale per block and per
-// index of every other axis (scales shaped like x with dims[axis] -> ceil(dims[axis]/groupSize)).
+// Granularity (per tensor, per channel, per group) follows ONNX's QuantizeLinear: granularity.ts.
 // lowbit additions: scales come from the finite values only; ±Inf is clamped to the end code and
 // counted with the other clamped values; NaN is stored as the zero point (the code of 0) and counted.
 // Browser-safe.
 import { LowbitError } from '../../errors.js';
 import { computeScaleZp, roundHalfEven } from './affine.js';
+import { forEachParam as forEach, paramLayout as layout, type Granularity, type GranularityOptions } from './granularity.js';
 
-export type Granularity = 'tensor' | 'channel' | 'group';
+export type { Granularity };
 
-export interface IntnOptions {
+export interface IntnOptions extends GranularityOptions {
   /** bits per code, 2..8 */
   bits: number;
   /** two's complement codes (default) or unsigned */
   signed?: boolean;
   /** zero point fixed at the middle (default) or chosen from the range (affine) */
   symmetric?: boolean;
-  granularity?: Granularity;
-  /** row-major shape of x; default [x.length] */
-  dims?: readonly number[];
-  /** channel axis, or the axis groups run along; default 0 for 'channel', last axis for 'group' */
-  axis?: number;
-  /** values per group along `axis` (granularity 'group') */
-  groupSize?: number;
   /** quantize with these parameters instead of computing them (static calibration); shapes as `scaleDims` */
   params?: { scales: Float32Array; zeroPoints: Int32Array };
 }
@@ -69,47 +61,6 @@ export function intnScaleRange(bits: number, signed: boolean, symmetric: boolean
 
 function checkBits(bits: number): void {
   if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new LowbitError(`INTn needs 2 to 8 bits, got ${bits}`);
-}
-
-/** How x's flat indices map to parameter indices: x viewed as [outer, D, inner] around `axis`. */
-interface Layout { outer: number; D: number; inner: number; axis: number; groupSize: number; granularity: Granularity; scaleDims: number[]; count: number }
-
-function layout(n: number, opts: IntnOptions): Layout {
-  const dims = [...(opts.dims ?? [n])];
-  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new LowbitError(`bad tensor shape [${dims.join(', ')}]`);
-  if (dims.reduce((a, b) => a * b, 1) !== n) throw new LowbitError(`shape [${dims.join(', ')}] does not hold ${n} values`);
-  const granularity = opts.granularity ?? 'tensor';
-  if (granularity === 'tensor') return { outer: 1, D: 1, inner: n, axis: 0, groupSize: n, granularity, scaleDims: [1], count: 1 };
-  const rank = dims.length;
-  let axis = opts.axis ?? (granularity === 'channel' ? 0 : rank - 1);
-  if (axis < 0) axis += rank;
-  if (!Number.isInteger(axis) || axis < 0 || axis >= rank) throw new LowbitError(`axis ${opts.axis} is outside a rank-${rank} tensor`);
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const D = dims[axis]!;
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  if (granularity === 'channel') return { outer, D, inner, axis, groupSize: 1, granularity, scaleDims: [D], count: D };
-  if (granularity !== 'group') throw new LowbitError(`unknown granularity "${String(granularity)}"`);
-  const groupSize = opts.groupSize ?? 0;
-  if (!Number.isInteger(groupSize) || groupSize < 1) throw new LowbitError(`group size must be a whole number ≥ 1, got ${opts.groupSize}`);
-  const G = Math.ceil(D / groupSize);
-  const scaleDims = dims.slice();
-  scaleDims[axis] = G;
-  return { outer, D, inner, axis, groupSize, granularity, scaleDims, count: outer * G * inner };
-}
-
-/** Calls f(flat index, parameter index) for every value, in flat order. */
-function forEach(L: Layout, f: (i: number, p: number) => void): void {
-  if (L.granularity === 'tensor') { for (let i = 0; i < L.inner; i++) f(i, 0); return; }
-  const G = L.granularity === 'group' ? Math.ceil(L.D / L.groupSize) : 0;
-  let i = 0;
-  for (let o = 0; o < L.outer; o++) {
-    for (let c = 0; c < L.D; c++) {
-      // per channel: the channel; per group: [o, block, inner] in the scales' row-major order
-      const base = L.granularity === 'channel' ? c : (o * G + Math.floor(c / L.groupSize)) * L.inner;
-      const step = L.granularity === 'channel' ? 0 : 1;
-      for (let k = 0; k < L.inner; k++, i++) f(i, base + k * step);
-    }
-  }
 }
 
 export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized {
@@ -156,7 +107,7 @@ export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized 
     if (q < lo) { codes[i] = lo; clampedCount++; } else if (q > hi) { codes[i] = hi; clampedCount++; } else codes[i] = q;
   });
   return {
-    bits, signed, codes, scales, zeroPoints, scaleDims: L.scaleDims, dims: [...(opts.dims ?? [x.length])],
+    bits, signed, codes, scales, zeroPoints, scaleDims: L.scaleDims, dims: L.dims,
     granularity: L.granularity, axis: L.axis, groupSize: L.groupSize, clampedCount, nanCount,
   };
 }
@@ -164,7 +115,7 @@ export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized 
 /** DequantizeLinear over the whole tensor: float32((code - zero point) * scale). */
 export function dequantizeIntn(q: IntnQuantized): Float32Array {
   const out = new Float32Array(q.codes.length);
-  const L = layout(q.codes.length, { bits: q.bits, dims: q.dims, granularity: q.granularity, axis: q.axis, groupSize: q.groupSize });
+  const L = layout(q.codes.length, { dims: q.dims, granularity: q.granularity, axis: q.axis, groupSize: q.groupSize });
   forEach(L, (i, p) => { out[i] = Math.fround((q.codes[i]! - q.zeroPoints[p]!) * q.scales[p]!); });
   return out;
 }
