@@ -1,38 +1,39 @@
 // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 without an importance matrix: ggml's quantize_row_*_ref and
 // dequantize_row_* over nb blocks of 32 floats at src → dst. Each block's scan runs on four
 // lanes; wherever lane order could change ggml's answer (NaN, ±0 ties, ±Inf, equal ±amax) the
-// block falls back to ggml's literal loop, as the TypeScript reference does.
+// block falls back to ggml's literal loop, as the TypeScript reference does. Blocks with a tame
+// scale (the usual case) convert codes by truncation plus a magic add; the others follow C's
+// (int) conversion rules lane by lane.
 import { cvtt, sext8, roundAway, f32ToHalf, halfToF32, packBytes } from './common';
 
 const FLT_MAX: f32 = 3.4028234663852886e38;
+const FLT_MIN: f32 = 1.17549435e-38;
 
-// @ts-ignore: decorator
-@inline function hmax(v: v128): f32 {
-  return max<f32>(max<f32>(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max<f32>(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
-}
+// Block scans with pmin/pmax (one instruction each, unlike min/max's IEEE NaN and ±0 handling);
+// NaN is looked for separately, and ±0 results go to the literal loops, so the values found are
+// exactly ggml's.
 
-// @ts-ignore: decorator
-@inline function hmin(v: v128): f32 {
-  return min<f32>(min<f32>(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), min<f32>(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
-}
+let gLo: f32 = 0;
+let gHi: f32 = 0;
 
-/** Largest value over the block's 32 floats (NaN if any is NaN). */
+/** Smallest and largest of the block's 32 floats into gLo/gHi; true when any is NaN. */
 // @ts-ignore: decorator
-@inline function blockMax(p: usize): f32 {
-  let m = f32x4.max(v128.load(p), v128.load(p, 16));
-  m = f32x4.max(m, f32x4.max(v128.load(p, 32), v128.load(p, 48)));
-  m = f32x4.max(m, f32x4.max(v128.load(p, 64), v128.load(p, 80)));
-  m = f32x4.max(m, f32x4.max(v128.load(p, 96), v128.load(p, 112)));
-  return hmax(m);
-}
-
-// @ts-ignore: decorator
-@inline function blockMin(p: usize): f32 {
-  let m = f32x4.min(v128.load(p), v128.load(p, 16));
-  m = f32x4.min(m, f32x4.min(v128.load(p, 32), v128.load(p, 48)));
-  m = f32x4.min(m, f32x4.min(v128.load(p, 64), v128.load(p, 80)));
-  m = f32x4.min(m, f32x4.min(v128.load(p, 96), v128.load(p, 112)));
-  return hmin(m);
+@inline function scan(p: usize): bool {
+  const a = v128.load(p), b = v128.load(p, 16), c = v128.load(p, 32), d = v128.load(p, 48);
+  const e = v128.load(p, 64), f = v128.load(p, 80), g = v128.load(p, 96), h = v128.load(p, 112);
+  let hi = f32x4.pmax(f32x4.pmax(f32x4.pmax(a, b), f32x4.pmax(c, d)), f32x4.pmax(f32x4.pmax(e, f), f32x4.pmax(g, h)));
+  let lo = f32x4.pmin(f32x4.pmin(f32x4.pmin(a, b), f32x4.pmin(c, d)), f32x4.pmin(f32x4.pmin(e, f), f32x4.pmin(g, h)));
+  const nan = v128.or(
+    v128.or(v128.or(f32x4.ne(a, a), f32x4.ne(b, b)), v128.or(f32x4.ne(c, c), f32x4.ne(d, d))),
+    v128.or(v128.or(f32x4.ne(e, e), f32x4.ne(f, f)), v128.or(f32x4.ne(g, g), f32x4.ne(h, h))),
+  );
+  hi = f32x4.pmax(hi, i32x4.shuffle(hi, hi, 2, 3, 0, 1));
+  hi = f32x4.pmax(hi, i32x4.shuffle(hi, hi, 1, 0, 3, 2));
+  lo = f32x4.pmin(lo, i32x4.shuffle(lo, lo, 2, 3, 0, 1));
+  lo = f32x4.pmin(lo, i32x4.shuffle(lo, lo, 1, 0, 3, 2));
+  gHi = f32x4.extract_lane(hi, 0);
+  gLo = f32x4.extract_lane(lo, 0);
+  return v128.any_true(nan);
 }
 
 /** quantize_row_q8_0_ref's amax = MAX(amax, fabsf(v)) in order. */
@@ -57,48 +58,77 @@ function absMaxValueLoop(p: usize): f32 {
   return mx;
 }
 
+let gExact: bool = false; // the block took a literal loop: use the exact code conversion
+
 // @ts-ignore: decorator
 @inline function absMaxValue(p: usize): f32 {
-  const hi = blockMax(p);
-  const lo = blockMin(p);
-  if (hi > -lo) return hi; // only values equal to hi have the largest magnitude
-  if (-lo > hi) return lo;
+  const nan = scan(p);
+  const hi = gHi, lo = gLo;
+  gExact = false;
+  if (!nan) {
+    if (hi > -lo) return hi; // only values equal to hi have the largest magnitude
+    if (-lo > hi) return lo;
+  }
+  gExact = true;
   return absMaxValueLoop(p);
 }
 
-let gMin: f32 = 0;
-let gMax: f32 = 0;
-
-/** Q4_1/Q5_1's min/max from FLT_MAX/-FLT_MAX with strict compares, into gMin/gMax. */
+/** Q4_1/Q5_1's min/max from FLT_MAX/-FLT_MAX with strict compares, into gLo/gHi. */
 // @ts-ignore: decorator
 @inline function minMax(p: usize): void {
-  let hi = blockMax(p);
-  let lo = blockMin(p);
-  if (!(lo > -Infinity && hi < Infinity) || lo == 0 || hi == 0) {
-    lo = FLT_MAX;
-    hi = -FLT_MAX;
+  const nan = scan(p);
+  gExact = false;
+  if (nan || !(gLo > -Infinity && gHi < Infinity) || gLo == 0 || gHi == 0) {
+    gExact = true;
+    let lo = FLT_MAX;
+    let hi = -FLT_MAX;
     for (let j = 0; j < 32; j++) {
       const v = load<f32>(p + (<usize>j << 2));
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
+    gLo = lo;
+    gHi = hi;
   }
-  gMin = lo;
-  gMax = hi;
+}
+
+/** A scale whose codes are provably small: |d| zero or a normal float. Then every code value
+ *  before conversion lies well inside (-128, 128) (x·(1/d) is within a few ulps of its ideal
+ *  ±nmax range), so C's (int8_t)(int) cast is a plain truncation and the cheap path is exact. */
+// @ts-ignore: decorator
+@inline function tame(d: f32): bool {
+  const a = abs<f32>(d);
+  return a == 0 || (a >= FLT_MIN && a <= FLT_MAX);
+}
+
+/** Truncation of lanes known to be in [0, 2^22): trunc, then add 1.5·2^23 so the integer sits in
+ *  the low mantissa bits; the low byte is then the code's low byte (all that is stored). */
+// @ts-ignore: decorator
+@inline function truncLow(v: v128): v128 {
+  return f32x4.add(f32x4.trunc(v), f32x4.splat(12582912.0));
 }
 
 export function q8_0_quant(src: usize, dst: usize, nb: i32): void {
   for (let b = 0; b < nb; b++, src += 128, dst += 34) {
-    const m = f32x4.max(
-      f32x4.max(f32x4.max(f32x4.abs(v128.load(src)), f32x4.abs(v128.load(src, 16))), f32x4.max(f32x4.abs(v128.load(src, 32)), f32x4.abs(v128.load(src, 48)))),
-      f32x4.max(f32x4.max(f32x4.abs(v128.load(src, 64)), f32x4.abs(v128.load(src, 80))), f32x4.max(f32x4.abs(v128.load(src, 96)), f32x4.abs(v128.load(src, 112)))),
-    );
-    let amax = hmax(m);
-    if (amax != amax) amax = amaxLoop(src);
+    const nan = scan(src);
+    let amax = max<f32>(gHi, -gLo);
+    if (nan) amax = amaxLoop(src);
     const d: f32 = amax / <f32>127;
     const id: f32 = d != 0 ? <f32>1 / d : 0; // C truthiness: NaN d gives NaN id
     store<u16>(dst, <u16>f32ToHalf(d));
     const vid = f32x4.splat(id);
+    if (!nan && tame(d)) {
+      // |x·id| ≤ 127 (+ulps): roundf, then the integer's low byte via 1.5·2^23 (also for negatives)
+      for (let k = 0; k < 2; k++) {
+        const p = src + <usize>(k << 6);
+        const m = f32x4.splat(12582912.0);
+        v128.store(dst + 2 + <usize>(k << 4), packBytes(
+          f32x4.add(roundAway(f32x4.mul(v128.load(p), vid)), m), f32x4.add(roundAway(f32x4.mul(v128.load(p, 16), vid)), m),
+          f32x4.add(roundAway(f32x4.mul(v128.load(p, 32), vid)), m), f32x4.add(roundAway(f32x4.mul(v128.load(p, 48), vid)), m),
+        ));
+      }
+      continue;
+    }
     for (let k = 0; k < 2; k++) {
       const p = src + <usize>(k << 6);
       const a = cvtt(roundAway(f32x4.mul(v128.load(p), vid)));
@@ -110,59 +140,57 @@ export function q8_0_quant(src: usize, dst: usize, nb: i32): void {
   }
 }
 
+/** Code lanes: exact path = MIN(top, (int8_t)(x·id + bias)) by C's conversion rules; fast path =
+ *  trunc(min(v, top)) in the low byte (v ≥ 0 and small there, so the same value). */
 // @ts-ignore: decorator
-@inline function q4code(p: usize, off: usize, vid: v128, bias: v128, top: v128): v128 {
-  return i32x4.min_s(sext8(cvtt(f32x4.add(f32x4.mul(v128.load(p + off), vid), bias))), top);
+@inline function code(p: usize, off: usize, vmin: v128, vid: v128, bias: v128, top: i32, fast: bool, clamp: bool, sub: bool): v128 {
+  let v = v128.load(p + off);
+  if (sub) v = f32x4.sub(v, vmin);
+  v = f32x4.add(f32x4.mul(v, vid), bias);
+  if (fast) return truncLow(clamp ? f32x4.pmin(v, f32x4.splat(<f32>top)) : v);
+  const c = cvtt(v);
+  return clamp ? i32x4.min_s(sext8(c), i32x4.splat(top)) : c;
+}
+
+/** Q4 byte j = xi0 | (xi1 << 4), truncated to 8 bits: xi0 whole, xi1's low nibble on top. */
+// @ts-ignore: decorator
+@inline function storeQ4(q: usize, src: usize, vmin: v128, vid: v128, bias: v128, fast: bool, sub: bool): void {
+  const f = i32x4.splat(0xf0);
+  v128.store(q, packBytes(
+    v128.or(code(src, 0, vmin, vid, bias, 15, fast, true, sub), v128.and(i32x4.shl(code(src, 64, vmin, vid, bias, 15, fast, true, sub), 4), f)),
+    v128.or(code(src, 16, vmin, vid, bias, 15, fast, true, sub), v128.and(i32x4.shl(code(src, 80, vmin, vid, bias, 15, fast, true, sub), 4), f)),
+    v128.or(code(src, 32, vmin, vid, bias, 15, fast, true, sub), v128.and(i32x4.shl(code(src, 96, vmin, vid, bias, 15, fast, true, sub), 4), f)),
+    v128.or(code(src, 48, vmin, vid, bias, 15, fast, true, sub), v128.and(i32x4.shl(code(src, 112, vmin, vid, bias, 15, fast, true, sub), 4), f)),
+  ));
 }
 
 export function q4_0_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(8.5);
-  const top = i32x4.splat(15);
+  const zero = f32x4.splat(0);
   for (let b = 0; b < nb; b++, src += 128, dst += 18) {
     const mx = absMaxValue(src);
     const d: f32 = mx / <f32>-8;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(dst, <u16>f32ToHalf(d));
     const vid = f32x4.splat(id);
-    const l0 = q4code(src, 0, vid, bias, top), l1 = q4code(src, 16, vid, bias, top);
-    const l2 = q4code(src, 32, vid, bias, top), l3 = q4code(src, 48, vid, bias, top);
-    const h0 = q4code(src, 64, vid, bias, top), h1 = q4code(src, 80, vid, bias, top);
-    const h2 = q4code(src, 96, vid, bias, top), h3 = q4code(src, 112, vid, bias, top);
-    // byte j = xi0 | (xi1 << 4), truncated to 8 bits: xi0 whole, xi1's low nibble on top
-    const f = i32x4.splat(0xf0);
-    v128.store(dst + 2, packBytes(
-      v128.or(l0, v128.and(i32x4.shl(h0, 4), f)), v128.or(l1, v128.and(i32x4.shl(h1, 4), f)),
-      v128.or(l2, v128.and(i32x4.shl(h2, 4), f)), v128.or(l3, v128.and(i32x4.shl(h3, 4), f)),
-    ));
+    if (!gExact && tame(d)) storeQ4(dst + 2, src, zero, vid, bias, true, false);
+    else storeQ4(dst + 2, src, zero, vid, bias, false, false);
   }
-}
-
-// @ts-ignore: decorator
-@inline function q41code(p: usize, off: usize, vmin: v128, vid: v128, bias: v128, top: v128): v128 {
-  return i32x4.min_s(sext8(cvtt(f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + off), vmin), vid), bias))), top);
 }
 
 export function q4_1_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(0.5);
-  const top = i32x4.splat(15);
   for (let b = 0; b < nb; b++, src += 128, dst += 20) {
     minMax(src);
-    const mn = gMin;
-    const d: f32 = (gMax - mn) / <f32>15;
+    const mn = gLo;
+    const d: f32 = (gHi - mn) / <f32>15;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(dst, <u16>f32ToHalf(d));
     store<u16>(dst, <u16>f32ToHalf(mn), 2);
     const vid = f32x4.splat(id);
     const vmin = f32x4.splat(mn);
-    const l0 = q41code(src, 0, vmin, vid, bias, top), l1 = q41code(src, 16, vmin, vid, bias, top);
-    const l2 = q41code(src, 32, vmin, vid, bias, top), l3 = q41code(src, 48, vmin, vid, bias, top);
-    const h0 = q41code(src, 64, vmin, vid, bias, top), h1 = q41code(src, 80, vmin, vid, bias, top);
-    const h2 = q41code(src, 96, vmin, vid, bias, top), h3 = q41code(src, 112, vmin, vid, bias, top);
-    const f = i32x4.splat(0xf0);
-    v128.store(dst + 4, packBytes(
-      v128.or(l0, v128.and(i32x4.shl(h0, 4), f)), v128.or(l1, v128.and(i32x4.shl(h1, 4), f)),
-      v128.or(l2, v128.and(i32x4.shl(h2, 4), f)), v128.or(l3, v128.and(i32x4.shl(h3, 4), f)),
-    ));
+    if (!gExact && tame(d)) storeQ4(dst + 4, src, vmin, vid, bias, true, true);
+    else storeQ4(dst + 4, src, vmin, vid, bias, false, true);
   }
 }
 
@@ -179,45 +207,45 @@ export function q4_1_quant(src: usize, dst: usize, nb: i32): void {
 }
 
 // @ts-ignore: decorator
-@inline function q5code(p: usize, off: usize, vid: v128, bias: v128, top: v128): v128 {
-  return i32x4.min_s(sext8(cvtt(f32x4.add(f32x4.mul(v128.load(p + off), vid), bias))), top);
+@inline function storeQ5codes(q: usize, src: usize, vmin: v128, vid: v128, bias: v128, fast: bool, clamp: bool, sub: bool): u32 {
+  return storeQ5(q,
+    code(src, 0, vmin, vid, bias, 31, fast, clamp, sub), code(src, 16, vmin, vid, bias, 31, fast, clamp, sub),
+    code(src, 32, vmin, vid, bias, 31, fast, clamp, sub), code(src, 48, vmin, vid, bias, 31, fast, clamp, sub),
+    code(src, 64, vmin, vid, bias, 31, fast, clamp, sub), code(src, 80, vmin, vid, bias, 31, fast, clamp, sub),
+    code(src, 96, vmin, vid, bias, 31, fast, clamp, sub), code(src, 112, vmin, vid, bias, 31, fast, clamp, sub));
 }
 
 export function q5_0_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(16.5);
-  const top = i32x4.splat(31);
+  const zero = f32x4.splat(0);
   for (let b = 0; b < nb; b++, src += 128, dst += 22) {
     const mx = absMaxValue(src);
     const d: f32 = mx / <f32>-16;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(dst, <u16>f32ToHalf(d));
     const vid = f32x4.splat(id);
-    const qh = storeQ5(dst + 6,
-      q5code(src, 0, vid, bias, top), q5code(src, 16, vid, bias, top), q5code(src, 32, vid, bias, top), q5code(src, 48, vid, bias, top),
-      q5code(src, 64, vid, bias, top), q5code(src, 80, vid, bias, top), q5code(src, 96, vid, bias, top), q5code(src, 112, vid, bias, top));
+    const qh = !gExact && tame(d)
+      ? storeQ5codes(dst + 6, src, zero, vid, bias, true, true, false)
+      : storeQ5codes(dst + 6, src, zero, vid, bias, false, true, false);
     store<u32>(dst, qh, 2);
   }
-}
-
-// @ts-ignore: decorator
-@inline function q51code(p: usize, off: usize, vmin: v128, vid: v128, bias: v128): v128 {
-  return cvtt(f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + off), vmin), vid), bias));
 }
 
 export function q5_1_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(0.5);
   for (let b = 0; b < nb; b++, src += 128, dst += 24) {
     minMax(src);
-    const mn = gMin;
-    const d: f32 = (gMax - mn) / <f32>31;
+    const mn = gLo;
+    const d: f32 = (gHi - mn) / <f32>31;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(dst, <u16>f32ToHalf(d));
     store<u16>(dst, <u16>f32ToHalf(mn), 2);
     const vid = f32x4.splat(id);
     const vmin = f32x4.splat(mn);
-    const qh = storeQ5(dst + 8,
-      q51code(src, 0, vmin, vid, bias), q51code(src, 16, vmin, vid, bias), q51code(src, 32, vmin, vid, bias), q51code(src, 48, vmin, vid, bias),
-      q51code(src, 64, vmin, vid, bias), q51code(src, 80, vmin, vid, bias), q51code(src, 96, vmin, vid, bias), q51code(src, 112, vmin, vid, bias));
+    // no clamp in ggml here: the low byte of the truncated int
+    const qh = !gExact && tame(d)
+      ? storeQ5codes(dst + 8, src, vmin, vid, bias, true, false, true)
+      : storeQ5codes(dst + 8, src, vmin, vid, bias, false, false, true);
     store<u32>(dst, qh, 4);
   }
 }

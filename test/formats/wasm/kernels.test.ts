@@ -31,12 +31,16 @@ function hostileRows(seed: number, n: number): Float32Array {
     else if (u < 0.05) bits[i] = Math.floor(r() * 2 ** 32) >>> 0;
     else if (u < 0.1) x[i] = x[i]! * 10 ** (r() * 80 - 40);
   }
-  // whole blocks of one kind: all equal, all zero, ±amax ties, denormal-only
+  // whole blocks of one kind: all equal, all zero, ±amax ties, denormal-only, and blocks scaled
+  // so that their scale lands around the smallest normal float or near the largest (where the
+  // kernels switch between their fast and exact code conversions)
   const bs = 32;
-  for (let b = 0; b + bs <= n; b += bs * 7) {
-    const kind = Math.floor(r() * 4);
+  for (let b = 0; b + bs <= n; b += bs * 5) {
+    const kind = Math.floor(r() * 6);
+    const scale = kind === 4 ? 2 ** (-118 - r() * 12) : 2 ** (120 + r() * 7.9);
     for (let j = 0; j < bs; j++) {
-      x[b + j] = kind === 0 ? 0.5 : kind === 1 ? (j % 2 ? -0 : 0) : kind === 2 ? (j % 3 === 0 ? -2 : j % 3 === 1 ? 2 : 1) : (j + 1) * 1e-44;
+      x[b + j] = kind === 0 ? 0.5 : kind === 1 ? (j % 2 ? -0 : 0) : kind === 2 ? (j % 3 === 0 ? -2 : j % 3 === 1 ? 2 : 1)
+        : kind === 3 ? (j + 1) * 1e-44 : (r() * 2 - 1) * scale;
     }
   }
   return x;
