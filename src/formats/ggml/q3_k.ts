@@ -6,7 +6,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { makeQxQuants, nearestInt } from './search.js';
-import { wasmBlocks } from '../wasm/kernels.js';
+import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
 import { QK_K, checkKDequant, checkKShape, getHalf, makeQ3, putHalf } from './search-k.js';
 
 const fround = Math.fround;
@@ -159,6 +159,7 @@ export const q3_K: BlockCodec = {
       for (let b = 0; b < nb; b++) quantizeBlockRef(src, b * QK_K, dst, b * TYPE_SIZE);
       return;
     }
+    if (wasmRows('q3_K_quant_imatrix', src, dst, nRows, nPerRow, nbRow * TYPE_SIZE, imatrix)) return;
     for (let r = 0; r < nRows; r++) {
       for (let i = 0; i < nbRow; i++) {
         const b = r * nbRow + i;

@@ -7,7 +7,7 @@ export {
 } from './legacy';
 export {
   q2_K_quant, q3_K_quant, q4_K_quant, q5_K_quant, q6_K_quant,
-  q2_K_quant_imatrix, q4_K_quant_imatrix, q5_K_quant_imatrix, q6_K_quant_imatrix,
+  q2_K_quant_imatrix, q3_K_quant_imatrix, q4_K_quant_imatrix, q5_K_quant_imatrix, q6_K_quant_imatrix,
 } from './kquants';
 
 /** First free byte after the module's static data: where the JS side puts its buffers. */

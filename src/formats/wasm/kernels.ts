@@ -18,7 +18,7 @@ export type KernelName =
 type RowKernel = (src: number, dst: number, nRows: number, nPerRow: number, qw: number) => void;
 
 export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix'
-  | 'q2_K_quant_imatrix' | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix' | 'q6_K_quant_imatrix';
+  | 'q2_K_quant_imatrix' | 'q3_K_quant_imatrix' | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix' | 'q6_K_quant_imatrix';
 
 /** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as). */
 export type DequantKernelName =

@@ -304,7 +304,7 @@ function finishQ2(src: usize, dst: usize): void {
 }
 
 const GROUP_MAX_EPS: f32 = <f32>1e-15;
-const LQ = memory.data(256); // int8 levels of Q3_K/Q6_K
+const LQ = memory.data(256 + 64); // int8 levels of Q3_K/Q6_K (+ Q3_K's imatrix scale levels)
 
 /**
  * make_qx_quants(16, nmax, x, L, rmse_type = 1, NULL) for four sub-blocks at once (input at XT,
@@ -532,32 +532,38 @@ export function q3_K_quant(src: usize, dst: usize, nb: i32): void {
     } else {
       store<u16>(dst + 108, 0);
     }
-    const d0 = halfToF32(<u32>load<u16>(dst + 108));
-    for (let j = 0; j < 16; j++) {
-      const d: f32 = d0 * <f32>scale6(sp, j);
-      if (d == 0) continue;
-      const base = src + (<usize>j << 6);
-      for (let ii = 0; ii < 16; ii++) {
-        const l = nearestInt(fAt(base, ii) / d);
-        store<i8>(LQ + 16 * j + ii, <i8>((l < -4 ? -4 : l > 3 ? 3 : l) + 4));
-      }
+    finishQ3(src, dst);
+  }
+}
+
+/** Re-rounds every weight against the stored scales; high bits to hmask, low 2 bits to qs. */
+function finishQ3(src: usize, dst: usize): void {
+  const sp = dst + 96;
+  const d0 = halfToF32(<u32>load<u16>(dst + 108));
+  for (let j = 0; j < 16; j++) {
+    const d: f32 = d0 * <f32>scale6(sp, j);
+    if (d == 0) continue;
+    const base = src + (<usize>j << 6);
+    for (let ii = 0; ii < 16; ii++) {
+      const l = nearestInt(fAt(base, ii) / d);
+      store<i8>(LQ + 16 * j + ii, <i8>((l < -4 ? -4 : l > 3 ? 3 : l) + 4));
     }
-    // high bit of level j → hmask[j % 32] bit j / 32; low 2 bits → qs
-    for (let m = 0; m < 32; m++) {
-      let h: u32 = 0;
-      for (let k = 0; k < 8; k++) {
-        const p = LQ + 32 * k + m;
-        const l = <u32>load<u8>(p);
-        if (l > 3) { h |= <u32>1 << k; store<u8>(p, <u8>(l - 4)); }
-      }
-      store<u8>(dst + m, <u8>h);
+  }
+  // high bit of level j → hmask[j % 32] bit j / 32; low 2 bits → qs
+  for (let m = 0; m < 32; m++) {
+    let h: u32 = 0;
+    for (let k = 0; k < 8; k++) {
+      const p = LQ + 32 * k + m;
+      const l = <u32>load<u8>(p);
+      if (l > 3) { h |= <u32>1 << k; store<u8>(p, <u8>(l - 4)); }
     }
-    const q = dst + 32;
-    for (let j = 0; j < 256; j += 128) {
-      for (let l = 0; l < 32; l++) {
-        const v = <u32>load<u8>(LQ + j + l) | (<u32>load<u8>(LQ + j + l + 32) << 2) | (<u32>load<u8>(LQ + j + l + 64) << 4) | (<u32>load<u8>(LQ + j + l + 96) << 6);
-        store<u8>(q + (j >> 2) + l, <u8>v);
-      }
+    store<u8>(dst + m, <u8>h);
+  }
+  const q = dst + 32;
+  for (let j = 0; j < 256; j += 128) {
+    for (let l = 0; l < 32; l++) {
+      const v = <u32>load<u8>(LQ + j + l) | (<u32>load<u8>(LQ + j + l + 32) << 2) | (<u32>load<u8>(LQ + j + l + 64) << 4) | (<u32>load<u8>(LQ + j + l + 96) << 6);
+      store<u8>(q + (j >> 2) + l, <u8>v);
     }
   }
 }
@@ -721,6 +727,51 @@ export function q2_K_quant_imatrix(src: usize, dst: usize, nRows: i32, nPerRow: 
       store<u16>(dst + 82, <u16>f32ToHalf(mm));
       for (let j = 0; j < 16; j++) store<u8>(dst + j, <u8>(<u32>load<u8>(LS + j) | (<u32>load<u8>(LM + j) << 4)));
       finishQ2(src, dst);
+    }
+  }
+}
+
+export function q3_K_quant_imatrix(src: usize, dst: usize, nRows: i32, nPerRow: i32, qw: usize): void {
+  const nb = nPerRow >> 8;
+  for (let r = 0; r < nRows; r++) {
+    for (let i = 0; i < nb; i++, src += 1024, dst += 110) {
+      const q = qw + (<usize>i << 10);
+      let sumX2: f32 = 0;
+      for (let l = 0; l < 256; l++) { const v = fAt(src, l); sumX2 += v * v; }
+      const sigma2: f32 = <f32>2 * sumX2 / <f32>256;
+      for (let g = 0; g < 16; g += 4) {
+        for (let k = 0; k < 4; k++) {
+          const j = g + k;
+          let sumw: f32 = 0;
+          for (let l = 0; l < 16; l++) {
+            const v = fAt(src, 16 * j + l);
+            const w: f32 = fAt(q, 16 * j + l) * Mathf.sqrt(sigma2 + v * v);
+            const t = (<usize>l << 4) + (<usize>k << 2);
+            store<f32>(XT + t, v);
+            store<f32>(WT + t, w);
+            sumw += w;
+          }
+          fPut(SW, j, sumw);
+        }
+        makeQx1x4(4, 16 * g, g, true);
+      }
+      // make_qx_quants(16, 32, scales, Ls, 1, sw): the same search on the 16 scales, in every lane
+      for (let l = 0; l < 16; l++) {
+        v128.store(XT + (<usize>l << 4), f32x4.splat(fAt(SCALES, l)));
+        v128.store(WT + (<usize>l << 4), f32x4.splat(fAt(SW, l)));
+      }
+      makeQx1x4(32, 256, 0, true);
+      const dBlock = fAt(SCALES, 0);
+      const sp = dst + 96;
+      memory.fill(sp, 0, 12);
+      for (let j = 0; j < 16; j++) {
+        const l = <i32>load<i8>(LQ + 256 + j);
+        if (j < 8) store<u8>(sp + j, <u8>(l & 0xf));
+        else store<u8>(sp + j - 8, <u8>(<i32>load<u8>(sp + j - 8) | ((l & 0xf) << 4)));
+        store<u8>(sp + 8 + (j & 3), <u8>(<i32>load<u8>(sp + 8 + (j & 3)) | ((l >> 4) << (2 * (j >> 2)))));
+      }
+      store<u16>(dst + 108, <u16>f32ToHalf(dBlock));
+      finishQ3(src, dst);
     }
   }
 }
