@@ -7,6 +7,7 @@ import { gv } from '../io/gguf/metadata.js';
 import { codecByName } from '../formats/registry.js';
 import { rowBytes } from '../formats/codec.js';
 import { FILE_TYPE, type ConvertedModel, type StoreType } from './model.js';
+import { FLOAT_TYPE_MAX, clampFinite } from '../formats/clamp.js';
 
 export const FLOAT_OUT_TYPES: readonly StoreType[] = ['F32', 'F16', 'BF16'];
 
@@ -19,7 +20,10 @@ export function storeTypeOf(t: { keepF32: boolean }, outType: StoreType): StoreT
   return t.keepF32 ? 'F32' : outType;
 }
 
-export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, outType: StoreType, progress?: WriteProgress): Promise<void> {
+/** Tensors whose finite values beyond the F16/BF16 range were clamped to its largest value, and how many. */
+export type ClampReport = { tensor: string; count: number }[];
+
+export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, outType: StoreType, progress?: WriteProgress): Promise<ClampReport> {
   if (!FLOAT_OUT_TYPES.includes(outType)) throw new LowbitError(`output type ${outType} is not a float type`);
   const metadata = new Map(model.metadata);
   metadata.set('general.file_type', gv.u32(FILE_TYPE[outType]!));
@@ -33,6 +37,7 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
     tensors: model.tensors.map((t, i) => ({ name: t.name, dims: ggmlNDims(t.shape), type: codecs[i]!.type })),
   });
   let i = 0;
+  const clamped: ClampReport = [];
   for (const t of model.tensors) {
     const c = codecs[i]!;
     const values = await t.read();
@@ -40,6 +45,10 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
     const nRows = values.length / nPerRow;
     const expected = t.shape.reduce((a, b) => a * b, 1);
     if (values.length !== expected) throw new Error(`tensor ${t.name}: reader gave ${values.length} values for shape [${t.shape}]`);
+    // ggml would turn values beyond F16's range into Inf; lowbit clamps and reports them (formats/clamp.ts)
+    const limit = FLOAT_TYPE_MAX[c.type.id];
+    const n = limit === undefined ? 0 : clampFinite(values, limit);
+    if (n) clamped.push({ tensor: t.name, count: n });
     const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
     c.quantize(values, out, nRows, nPerRow, null);
     await w.writeTensorData(t.name, out);
@@ -47,4 +56,5 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
     progress?.(i, model.tensors.length, t.name);
   }
   await w.finish();
+  return clamped;
 }

@@ -15,7 +15,7 @@ import { FileSource } from './file-io.js';
 import { readLlama2cCheckpoint, readLlama2cTokenizer } from '../io/llama2c.js';
 import { convertLlama2c } from '../convert/llama2c.js';
 import { byteVocab, vocabFromLlama2cTokenizer } from '../convert/llama2c-vocab.js';
-import { writeConvertedGguf, FLOAT_OUT_TYPES, type WriteProgress } from '../convert/write-gguf.js';
+import { writeConvertedGguf, FLOAT_OUT_TYPES, type ClampReport, type WriteProgress } from '../convert/write-gguf.js';
 import type { ConvertedModel, StoreType } from '../convert/model.js';
 
 /**
@@ -24,16 +24,15 @@ import type { ConvertedModel, StoreType } from '../convert/model.js';
  * over the model presented as its F32 GGUF (VirtualGgufSource): one streaming pass, no
  * intermediate file, and the same bytes as convert to F32 followed by `lowbit quantize`.
  */
-export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress, quantize: Omit<QuantizeOptions, 'fileType'> = {}): Promise<void> {
+export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress, quantize: Omit<QuantizeOptions, 'fileType'> = {}): Promise<ClampReport> {
   const up = type.toUpperCase();
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(up)) {
-    await withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress), { inputs });
-    return;
+    return withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress), { inputs });
   }
   const fileType = parseFileType(type);
   const src = await VirtualGgufSource.create(model, inputs[0] ?? 'converted model');
   try {
-    await withAtomicOutput(outPath, (out) => quantizeGguf(src, out.sink, { ...quantize, fileType, onProgress: quantize.onProgress ?? progress }), { inputs });
+    return (await withAtomicOutput(outPath, (out) => quantizeGguf(src, out.sink, { ...quantize, fileType, onProgress: quantize.onProgress ?? progress }), { inputs })).clamped;
   } finally {
     await src.close();
   }
@@ -43,6 +42,8 @@ export interface ConvertSummary {
   tensors: number;
   vocab: number;
   tokenizer: string;
+  /** tensors with values beyond the F16/BF16 range, clamped */
+  clamped: ClampReport;
 }
 
 export async function convertLlama2cFiles(modelPath: string, tokenizerPath: string | undefined, outPath: string, outType: string, progress?: WriteProgress): Promise<ConvertSummary> {
@@ -56,8 +57,8 @@ export async function convertLlama2cFiles(modelPath: string, tokenizerPath: stri
     } else vocab = byteVocab(ckpt.config.vocabSize);
     const name = basename(modelPath).replace(/\.bin$/, '');
     const model: ConvertedModel = convertLlama2c(src, ckpt, vocab, { name });
-    await writeConvertedFile(model, outPath, outType, [modelPath, ...(tokenizerPath ? [tokenizerPath] : [])], progress);
-    return { tensors: model.tensors.length, vocab: vocab.tokens.length, tokenizer: tokenizerPath ? 'llama2.c tokenizer.bin' : 'byte-level stand-in (no --tokenizer)' };
+    const clamped = await writeConvertedFile(model, outPath, outType, [modelPath, ...(tokenizerPath ? [tokenizerPath] : [])], progress);
+    return { tensors: model.tensors.length, vocab: vocab.tokens.length, tokenizer: tokenizerPath ? 'llama2.c tokenizer.bin' : 'byte-level stand-in (no --tokenizer)', clamped };
   } finally {
     await src.close();
   }
@@ -114,8 +115,8 @@ export async function openHfModelDir(dir: string, opts: HfConvertFileOptions = {
 export async function convertHfDir(dir: string, outPath: string, outType: string, opts: HfConvertFileOptions = {}, progress?: WriteProgress): Promise<ConvertSummary> {
   const { model, close, vocab, tokenizer } = await openHfModelDir(dir, opts);
   try {
-    await writeConvertedFile(model, outPath, outType, [], progress);
-    return { tensors: model.tensors.length, vocab, tokenizer };
+    const clamped = await writeConvertedFile(model, outPath, outType, [], progress);
+    return { tensors: model.tensors.length, vocab, tokenizer, clamped };
   } finally {
     await close();
   }

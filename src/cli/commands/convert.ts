@@ -22,6 +22,7 @@ export function register(program: Command): void {
     .option('--type <type>', `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M`, 'F32')
     .action(async (model: string, out: string, opts: { tokenizer?: string; type: string }) => {
       const s = await convertLlama2cFiles(model, opts.tokenizer, out, outType(opts.type));
+      warnClamped(s.clamped, opts.type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
 
@@ -35,6 +36,12 @@ export function register(program: Command): void {
     .option('--name <name>', 'general.name (default: the directory name)')
     .action(async (dir: string, out: string, opts: { type: string; pre?: string; name?: string }) => {
       const s = await convertHfDir(dir, out, outType(opts.type), { pre: opts.pre, name: opts.name });
+      warnClamped(s.clamped, opts.type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
+}
+
+/** Values beyond F16/BF16 range were clamped, not turned into Inf: say where. */
+function warnClamped(clamped: { tensor: string; count: number }[], type: string): void {
+  for (const c of clamped) process.stderr.write(`lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${type.toUpperCase()} range were clamped to its largest finite value\n`);
 }
