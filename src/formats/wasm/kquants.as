@@ -1,9 +1,10 @@
-// K-quant kernels (AssemblyScript; compiled by scripts/build-wasm.mjs): Q2_K..Q6_K quantize
-// without an imatrix (ggml's quantize_row_q*_K_ref). They mirror the TypeScript codecs in ../ggml,
-// which stay the reference and serve the imatrix paths. Every f32 op is one IEEE single op, as in
-// ggml's C. ggml's scale searches are chains of dependent float sums whose order is the contract;
-// Q2_K/Q4_K/Q5_K run four sub-blocks' chains side by side in SIMD lanes, Q3_K/Q6_K use lanes for
-// the element-wise work only.
+// K-quant kernels (AssemblyScript; compiled by scripts/build-wasm.mjs): Q2_K..Q6_K quantize,
+// without an imatrix (ggml's quantize_row_q*_K_ref, block kernels for wasmBlocks) and with one
+// (quantize_row_q*_K_impl, row kernels for wasmRows). They mirror the TypeScript codecs in ../ggml,
+// which stay the reference. Every f32 op is one IEEE single op, as in ggml's C. ggml's scale
+// searches are chains of dependent float sums whose order is the contract, so instead of splitting
+// a chain, four sub-blocks run side by side, one per SIMD lane, each lane doing ggml's exact
+// scalar sequence (branches become per-lane selects).
 import { f32ToHalf, halfToF32 } from './common';
 
 // scratch in linear memory (no allocation per block)
