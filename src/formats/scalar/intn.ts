@@ -8,7 +8,8 @@
 //   code         clamp(round_half_even(float32(x / scale)) + zero point)   (QuantizeLinear)
 //   value        float32((code - zero point) * scale)                        (DequantizeLinear)
 // Granularity (per tensor, per channel, per group) follows ONNX's QuantizeLinear: granularity.ts.
-// lowbit additions: scales come from the finite values only; ±Inf is clamped to the end code and
+// lowbit additions: scales come from the finite values only (and from float64 where float32's
+// rmax - rmin would overflow); ±Inf is clamped to the end code and
 // counted with the other clamped values; NaN is stored as the zero point (the code of 0) and counted.
 // Browser-safe.
 import { LowbitError } from '../../errors.js';
@@ -93,6 +94,13 @@ export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized 
       // a group with no finite value has the range [0, 0]: scale 1, zero point 0 (compute_scale_zp's answer)
       const a = mn[p] === Infinity ? 0 : mn[p]!, b = mx[p] === -Infinity ? 0 : mx[p]!;
       const sz = computeScaleZp(a, b, qmin, qmax, symmetric);
+      if (sz.scale === Infinity) {
+        // rmax - rmin overflowed float32 (a range near ±3.4e38; ORT's quantizer would store Inf): same formula in float64
+        const r = Math.max(-Math.min(a, 0), Math.max(b, 0));
+        const [l, h] = symmetric ? [-r, r] : [Math.min(a, 0), Math.max(b, 0)];
+        sz.scale = Math.fround((h - l) / (qmax - qmin));
+        sz.zeroPoint = symmetric ? roundHalfEven((qmin + qmax) / 2) : roundHalfEven(qmin - l / sz.scale);
+      }
       scales[p] = sz.scale;
       zeroPoints[p] = sz.zeroPoint;
     }
@@ -112,11 +120,19 @@ export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized 
   };
 }
 
-/** DequantizeLinear over the whole tensor: float32((code - zero point) * scale). */
+const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * DequantizeLinear over the whole tensor: float32((code - zero point) * scale). Only with scales near
+ * float32's limit can that product overflow; it is then held at ±FLT_MAX rather than becoming Inf.
+ */
 export function dequantizeIntn(q: IntnQuantized): Float32Array {
   const out = new Float32Array(q.codes.length);
   const L = layout(q.codes.length, { dims: q.dims, granularity: q.granularity, axis: q.axis, groupSize: q.groupSize });
-  forEach(L, (i, p) => { out[i] = Math.fround((q.codes[i]! - q.zeroPoints[p]!) * q.scales[p]!); });
+  forEach(L, (i, p) => {
+    const v = (q.codes[i]! - q.zeroPoints[p]!) * q.scales[p]!;
+    out[i] = v > F32_MAX ? F32_MAX : v < -F32_MAX ? -F32_MAX : Math.fround(v);
+  });
   return out;
 }
 
