@@ -182,7 +182,7 @@ test('infinities do not set the scale; NaN is stored as the zero point and count
   assert.deepEqual([...c.codes], [127, -128, 64, 127]);
 });
 
-test('a range near float32's limit: the scale stays finite, values read back finite', () => {
+test('a range near the float32 limit: the scale stays finite, values read back finite', () => {
   for (const symmetric of [true, false]) {
     const q = quantizeIntn(Float32Array.of(3.4e38, -3.4e38, 0, -Infinity), { bits: 2, symmetric });
     assert.ok(Number.isFinite(q.scales[0]!) && q.scales[0]! > 0);
