@@ -100,3 +100,29 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   }
   return clamped ? { ok: true, clamped } : { ok: true };
 }
+
+/** What one thread did on a slab: its earliest failure (with the chunk it came from) and its clamped count. */
+export interface ChunksDone { failure: { chunk: number; result: RowJobResult } | null; clamped: number }
+
+/**
+ * Runs chunks of `chunkRows` rows of a slab, taking the next chunk index from a shared counter
+ * until none is left: every thread (the caller's and the workers') does this on the same slab, so
+ * a thread the OS leaves unscheduled for a while holds up at most one chunk, not half the slab.
+ */
+export function runChunks(base: Omit<RowJob, 'rowStart' | 'rowEnd'>, nRows: number, chunkRows: number, counter: Int32Array, b: SlabBuffers): ChunksDone {
+  const done: ChunksDone = { failure: null, clamped: 0 };
+  for (;;) {
+    const c = Atomics.add(counter, 0, 1);
+    const r0 = c * chunkRows;
+    if (r0 >= nRows) return done;
+    let result: RowJobResult;
+    try {
+      result = runRowJob({ ...base, rowStart: r0, rowEnd: Math.min(nRows, r0 + chunkRows) }, b);
+    } catch (e) {
+      result = { ok: false, kind: 'error', message: (e as Error)?.message ?? String(e) };
+    }
+    // counter values only grow, so a later failure of this thread is in a later chunk
+    if (!result.ok) { if (!done.failure) done.failure = { chunk: c, result }; }
+    else done.clamped += result.clamped ?? 0;
+  }
+}

@@ -1,13 +1,16 @@
-// The worker thread of the quantize pool: runs row jobs on the slab buffers the pool shares with it.
+// The worker thread of the quantize pool: takes chunks of the slab the pool shares with it (see
+// runChunks) until none is left, then reports its earliest failure, if any.
 import { parentPort } from 'node:worker_threads';
-import { runRowJob, type RowJob, type SlabBuffers } from './row-job.js';
+import { runChunks, type RowJob, type SlabBuffers } from './row-job.js';
 
-parentPort!.on('message', (m: { job: RowJob; buffers: SlabBuffers }) => {
-  let result;
-  try {
-    result = runRowJob(m.job, m.buffers);
-  } catch (e) {
-    result = { ok: false, kind: 'error', message: (e as Error)?.message ?? String(e) };
-  }
-  parentPort!.postMessage(result);
+export interface SlabMessage {
+  base: Omit<RowJob, 'rowStart' | 'rowEnd'>;
+  nRows: number;
+  chunkRows: number;
+  counter: Int32Array;
+  buffers: SlabBuffers;
+}
+
+parentPort!.on('message', (m: SlabMessage) => {
+  parentPort!.postMessage(runChunks(m.base, m.nRows, m.chunkRows, m.counter, m.buffers));
 });

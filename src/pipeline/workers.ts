@@ -1,11 +1,12 @@
-// A pool of threads for quantizing. Each slab of rows is split into one contiguous row range per
-// thread; the calling thread does the first range itself and threads-1 workers the others: one
-// message out and one back per worker per slab, buffers shared through SharedArrayBuffer (nothing
-// is copied, no per-block messages). Every row is quantized on its own, so the split cannot change
-// the output.
+// A pool of threads for quantizing. Each slab of rows is cut into chunks that the calling thread and
+// threads-1 workers take from a shared atomic counter until none is left: one message out and one
+// back per worker per slab, buffers shared through SharedArrayBuffer (nothing is copied, no
+// per-block messages), and a thread the OS deschedules (a busy machine) delays one chunk, not a
+// fixed share. Every row is quantized on its own, so who does which chunk cannot change the output.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { runRowJob, type RowJob, type RowJobResult, type SlabBuffers } from './row-job.js';
+import { runChunks, runRowJob, type ChunksDone, type RowJob, type RowJobResult, type SlabBuffers } from './row-job.js';
+import type { SlabMessage } from './workers-thread.js';
 
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
@@ -26,6 +27,9 @@ function startWorker(): Worker {
 
 /** Slabs smaller than this many elements run on the calling thread alone: a worker round trip costs more. */
 export const MIN_SHARED_ELEMENTS = 1 << 16;
+
+/** Elements per chunk (1 MiB of float32): dozens of chunks per slab, each long enough that taking it costs nothing. */
+export const CHUNK_ELEMENTS = 1 << 18;
 
 export class RowWorkerPool {
   private readonly workers: Worker[] = [];
@@ -59,39 +63,42 @@ export class RowWorkerPool {
     return this.threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
   }
 
-  /** Runs a slab split into equal row ranges; resolves with the first failure, if any, in row order. */
+  /** Runs a slab in chunks on all threads; resolves with the first failure, if any, in row order. */
   async run(base: Omit<RowJob, 'rowStart' | 'rowEnd'>, nRows: number, buffers: SlabBuffers): Promise<RowJobResult> {
     // small slabs are not worth a round trip to the workers (the result is the same either way)
     if (!this.shares(nRows, base.nPerRow)) return runRowJob({ ...base, rowStart: 0, rowEnd: nRows }, buffers);
     this.start();
-    const k = Math.min(this.threads, nRows);
-    const per = Math.ceil(nRows / k);
-    const jobs: RowJob[] = [];
-    for (let i = 0; i < k && i * per < nRows; i++) jobs.push({ ...base, rowStart: i * per, rowEnd: Math.min(nRows, (i + 1) * per) });
-    const posted = jobs.slice(1).map((job, i) => this.post(this.workers[i]!, job, buffers));
-    let mine: RowJobResult;
+    // at least two chunks per thread, so the counter can even out the threads' progress
+    const chunkRows = Math.max(1, Math.min(Math.floor(CHUNK_ELEMENTS / base.nPerRow), Math.ceil(nRows / (2 * this.threads))));
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    const msg: SlabMessage = { base, nRows, chunkRows, counter, buffers };
+    const posted = this.workers.map((w) => this.post(w, msg));
+    let mine: ChunksDone;
     try {
-      mine = runRowJob(jobs[0]!, buffers);
+      mine = runChunks(base, nRows, chunkRows, counter, buffers);
     } catch (e) {
       await Promise.allSettled(posted); // the workers still use the buffers: let them finish first
       throw e;
     }
-    const results = [mine, ...(await Promise.all(posted))];
-    return results.find((r) => !r.ok) ?? { ok: true };
+    const all = [mine, ...(await Promise.all(posted))];
+    const failures = all.flatMap((d) => (d.failure ? [d.failure] : []));
+    if (failures.length) return failures.reduce((a, b) => (b.chunk < a.chunk ? b : a)).result;
+    const clamped = all.reduce((n, d) => n + d.clamped, 0);
+    return clamped ? { ok: true, clamped } : { ok: true };
   }
 
-  private post(w: Worker, job: RowJob, buffers: SlabBuffers): Promise<RowJobResult> {
+  private post(w: Worker, msg: SlabMessage): Promise<ChunksDone> {
     return new Promise((resolve, reject) => {
       const died = this.dead.get(w);
       if (died) { reject(died); return; }
-      const onMessage = (r: RowJobResult) => { cleanup(); resolve(r); };
+      const onMessage = (r: ChunksDone) => { cleanup(); resolve(r); };
       const onError = (e: Error) => { cleanup(); reject(e); };
       const onExit = (code: number) => { cleanup(); reject(new Error(`quantize worker exited with code ${code}`)); };
       const cleanup = () => { w.off('message', onMessage); w.off('error', onError); w.off('exit', onExit); };
       w.on('message', onMessage);
       w.on('error', onError);
       w.on('exit', onExit);
-      w.postMessage({ job, buffers });
+      w.postMessage(msg);
     });
   }
 
