@@ -159,15 +159,29 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   const bar = showBar ? new SingleBar({ format: 'quantizing [{bar}] {percentage}% {tensor}', hideCursor: true, stream: process.stderr }, Presets.shades_classic) : null;
   let started = false;
   let summary: QuantizeSummary;
+  // Ctrl-C: say how far the run got; the atomic output's own handler (registered later, so it runs
+  // after this one) then removes the temp file and exits 130, leaving any existing output as it was
+  const progress = { done: 0, total: 0, tensor: '' };
+  const onSigint = () => {
+    if (started) bar!.stop();
+    const where = progress.total ? `${fmtBytes(progress.done)} of ${fmtBytes(progress.total)} of tensor data done${progress.tensor ? `, at ${progress.tensor}` : ''}` : 'before any tensor data';
+    process.stderr.write(`lowbit: interrupted ${where}; ${output} was not written (nothing left behind)\n`);
+    // no output open yet (so no cleanup handler after this one): exit here, as an unhandled SIGINT would
+    if (process.listenerCount('SIGINT') <= 1) process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
   try {
     summary = await quantizeGgufFile(input, output!, {
       ...opts,
-      onProgress: bar ? (done, total, tensor) => {
+      onProgress: (done, total, tensor) => {
+        Object.assign(progress, { done, total, tensor });
+        if (!bar) return;
         if (!started) { bar.start(total, 0, { tensor }); started = true; }
         bar.update(done, { tensor });
-      } : undefined,
+      },
     });
   } finally {
+    process.off('SIGINT', onSigint);
     if (started) bar!.stop();
   }
   // values beyond F16/BF16 range were clamped, not turned into Inf (llama.cpp would fail): say where
