@@ -545,10 +545,15 @@ function finishQ3(src: usize, dst: usize): void {
     const d: f32 = d0 * <f32>scale6(sp, j);
     if (d == 0) continue;
     const base = src + (<usize>j << 6);
-    for (let ii = 0; ii < 16; ii++) {
-      const l = nearestInt(fAt(base, ii) / d);
-      store<i8>(LQ + 16 * j + ii, <i8>((l < -4 ? -4 : l > 3 ? 3 : l) + 4));
-    }
+    // nearest_int(x / d) clamped to [-4, 3], plus 4, lane-wise; 16 levels narrowed to bytes
+    const vd = f32x4.splat(d);
+    const magic = f32x4.splat(12582912.0), mant = i32x4.splat(0x7fffff), bias = i32x4.splat(0x400000 - 4);
+    const lo = i32x4.splat(0), hi = i32x4.splat(7);
+    const a = i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(base), vd), magic), mant), bias), lo), hi);
+    const b = i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(base, 16), vd), magic), mant), bias), lo), hi);
+    const c = i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(base, 32), vd), magic), mant), bias), lo), hi);
+    const e = i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(base, 48), vd), magic), mant), bias), lo), hi);
+    v128.store(LQ + 16 * j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, e)));
   }
   // high bit of level j → hmask[j % 32] bit j / 32; low 2 bits → qs
   for (let m = 0; m < 32; m++) {
