@@ -118,6 +118,7 @@ export async function benchModels(o: ModelBenchOptions, log: (s: string) => void
     llamaBaseMB = timed([node, '--import', 'tsx', child, '--noop'], ROOT).rssMB;
     log(`llama.cpp runner baseline (node + tsx + koffi + libllama loaded, nothing quantized): ${llamaBaseMB.toFixed(0)} MB RSS`);
   }
+  log(HEADER);
   for (const size of o.sizes) {
     const input = await ensureSyntheticModel(size);
     const modelGB = statSync(input).size / 1e9;
@@ -191,7 +192,6 @@ export async function runModelBench(args: readonly string[]): Promise<void> {
   log(`whole-model quantize, ${o.sizes.join('+')} synthetic llama F32 models; lowbit = \`node dist/cli/main.js quantize\` process wall time; ` +
     `llama.cpp = llama_model_quantize call time (its child's start-up excluded); medians of ${o.runs} runs (large model: ${o.largeRuns}); ` +
     'RSS = peak resident set of each child process (/usr/bin/time), worker threads included; ratio = lowbit / llama.cpp (≤ 1 is the target); same = outputs byte-identical');
-  log(HEADER);
   const results = await benchModels(o, log);
   if (quiet) process.stdout.write(JSON.stringify({ machine: machine(), results }, null, 2) + '\n');
   else console.log(`results: ${o.jsonPath}`);
