@@ -92,8 +92,10 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
     dst.quantize(f32.subarray(fr * n, (fr + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
     r += run;
   }
-  // one pass over the job's output; a failing block names its row
-  const bad = firstInvalid(job.dstType, b.dst.subarray(job.rowStart * dstRowBytes, job.rowEnd * dstRowBytes));
+  // one pass over the job's output; a failing block names its row. Float outputs are the values
+  // themselves: with --allow-nonfinite (no input check) their NaN/Inf pass through as asked.
+  const floatDst = job.dstType === GGML_TYPE.F32 || job.dstType === GGML_TYPE.F16 || job.dstType === GGML_TYPE.BF16;
+  const bad = floatDst && !job.checkInput ? -1 : firstInvalid(job.dstType, b.dst.subarray(job.rowStart * dstRowBytes, job.rowEnd * dstRowBytes));
   if (bad >= 0) {
     // bad counts values (float types, block size 1) or blocks
     return { ok: false, kind: 'output', row: job.slabFirstRow + job.rowStart + Math.floor(bad / (n / dst.type.blockSize)) };

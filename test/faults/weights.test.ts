@@ -51,7 +51,7 @@ test('quantize --type F16: 1e6 and -2e5 become ±65504, counted per tensor; neve
   const out = join(dir, 'clamped.gguf');
   const r = runCli(['quantize', input, out, '--type', 'F16', '--threads', '1']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /warning: tensor blk\.0\.attn_q\.weight: 3 value\(s\) beyond the F16 range were clamped/);
+  assert.match(r.stderr, /warning: tensor blk\.0\.attn_q\.weight: 3 value\(s\) beyond the F16 range were clamped/i);
   const v = await f16Values(out, 'blk.0.attn_q.weight');
   assert.equal(v[3], 65504);
   assert.equal(v[70], -65504);
