@@ -5,6 +5,8 @@ import { LowbitError } from '../../errors.js';
 import { parseBitsList, parseRange, roundToLevel } from '../../teach/levels.js';
 import { describeFormat } from '../../teach/formats.js';
 import { codecs } from '../../formats/registry.js';
+import { findScalarFormat, scalarFormats } from '../../formats/scalar/registry.js';
+import { describeScalarFormat } from '../../formats/scalar/describe.js';
 import { fmtNum, fmtPct, table } from '../format.js';
 
 interface Opts { bits: string; range: string; format?: string; json?: boolean }
@@ -16,7 +18,7 @@ export function register(program: Command): void {
     .argument('[value]', 'a number to quantize')
     .option('--bits <list>', 'bit widths, comma-separated', '8,4')
     .option('--range <min,max>', 'the range the levels span, ends included', '0,1')
-    .option('--format <name>', 'explain a block format instead (e.g. Q4_0, Q4_K, IQ4_XS); "all" lists every one')
+    .option('--format <name>', 'explain a block format (e.g. Q4_0, Q4_K, IQ4_XS; "all" lists every one) or a scalar format (FP8_E4M3, INT4, NF4, ...)')
     .option('--json', 'print JSON')
     .action((value: string | undefined, opts: Opts) => {
       if (opts.format) return explainFormat(opts.format, opts.json);
@@ -47,8 +49,15 @@ export function register(program: Command): void {
 }
 
 function explainFormat(name: string, json?: boolean): void {
+  // scalar formats (FP8, INTn, NF4, FP16): their level grid; ggml names (F16, BF16, Q4_0...) win
+  const scalar = name.toLowerCase() === 'all' || codecs().some((c) => c.name.toUpperCase() === name.toUpperCase()) ? undefined : findScalarFormat(name);
+  if (scalar) {
+    const d = describeScalarFormat(scalar);
+    process.stdout.write((json ? JSON.stringify(d, null, 2) : d.text) + '\n');
+    return;
+  }
   const list = name.toLowerCase() === 'all' ? [...codecs()] : [codecs().find((c) => c.name.toUpperCase() === name.toUpperCase())];
-  if (!list[0]) throw new LowbitError(`unknown format "${name}"; known: ${codecs().map((c) => c.name).join(', ')}`);
+  if (!list[0]) throw new LowbitError(`unknown format "${name}"; known: ${[...codecs(), ...scalarFormats()].map((c) => c.name).join(', ')}`);
   const described = list.map((c) => describeFormat(c!));
   if (json) {
     process.stdout.write(JSON.stringify(described.length === 1 ? described[0] : described, null, 2) + '\n');
