@@ -2,7 +2,7 @@
 // lowbit's own ONNX quantizer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -66,4 +66,83 @@ test('compare ONNX: int8 and 4-bit weights dequantized through their scales and 
   assert.match(fc1.typeB, /MatMulNBits 4-bit/);
   assert.ok(fc1.stats.sqnrDb < r8.tensors.find((x: { name: string }) => x.name === 'fc1.weight').stats.sqnrDb);
   assert.ok(fc1.bitsPerWeightB > 4 && fc1.bitsPerWeightB < 6);
+});
+
+test('compare safetensors vs safetensors: F32 against BF16/F16 copies and integer dtypes, streamed in chunks', async () => {
+  const { writeHfFixture, HF_FIXTURE_DIR } = await import('../support/hf-fixture.js');
+  const { compareSafetensors } = await import('../../src/analysis/compare-safetensors.js');
+  const { openSafetensorsDir } = await import('../../src/node/safetensors-files.js');
+  const { writeSafetensors } = await import('../../src/io/safetensors/writer.js');
+  const { BufferSink } = await import('../../src/io/source.js');
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-cmp-st-'));
+  try {
+    await writeHfFixture(join(dir, 'bf16'), { arch: 'llama', dtype: 'BF16' });
+    await writeHfFixture(join(dir, 'f16'), { arch: 'llama', dtype: 'F16' });
+    const ref = join(HF_FIXTURE_DIR, 'model.safetensors');
+    const bf = JSON.parse(cli(['compare', ref, join(dir, 'bf16', 'model.safetensors'), '--json']));
+    const hf = JSON.parse(cli(['compare', ref, join(dir, 'f16'), '--json'])); // B as a directory
+    assert.equal(bf.tensors.length, 47);
+    const q = bf.tensors.find((t: { name: string }) => t.name === 'model.layers.0.self_attn.q_proj.weight');
+    assert.equal(q.typeA, 'F32');
+    assert.equal(q.typeB, 'BF16');
+    assert.equal(q.bitsPerWeightB, 16);
+    // bf16 keeps 8 mantissa bits (~50 dB), f16 11 (~68 dB)
+    assert.ok(bf.total.sqnrDb > 45 && bf.total.sqnrDb < 60, String(bf.total.sqnrDb));
+    assert.ok(hf.total.sqnrDb > bf.total.sqnrDb + 10, String(hf.total.sqnrDb));
+    const text = cli(['compare', ref, join(dir, 'bf16', 'model.safetensors')]);
+    assert.match(text, /model\.embed_tokens\.weight\s+\[512, 64\]\s+F32\s+BF16\s+16/);
+    // the same numbers whatever the chunk size (chunks of 1000 values cut rows)
+    const a = await openSafetensorsDir(HF_FIXTURE_DIR), b = await openSafetensorsDir(join(dir, 'bf16'));
+    try {
+      const small = await compareSafetensors({ name: 'a', sizeBytes: 0, set: a }, { name: 'b', sizeBytes: 0, set: b }, { chunkElements: 1000 });
+      assert.ok(Math.abs(small.total.sqnrDb - bf.total.sqnrDb) < 1e-9);
+      assert.equal(small.total.maxAbs, bf.total.maxAbs);
+    } finally { await a.close(); await b.close(); }
+    // integer dtypes decode to their values: I8 [1, -2, 3, 4] vs I32 [1, -2, 3, 0] → one error of 4
+    const ints = async (name: string, dtype: 'I8' | 'I32', vals: number[]) => {
+      const s = new BufferSink();
+      const bytes = dtype === 'I8' ? new Uint8Array(Int8Array.from(vals).buffer) : new Uint8Array(Int32Array.from(vals).buffer);
+      await writeSafetensors(s, [{ name: 'w', dtype, shape: [2, 2], data: () => bytes }, { name: 'only_' + dtype, dtype: 'U8', shape: [1], data: () => new Uint8Array(1) }]);
+      writeFileSync(join(dir, name), s.bytes());
+      return join(dir, name);
+    };
+    const r = JSON.parse(cli(['compare', await ints('i8.safetensors', 'I8', [1, -2, 3, 4]), await ints('i32.safetensors', 'I32', [1, -2, 3, 0]), '--json']));
+    const w = r.tensors.find((t: { name: string }) => t.name === 'w');
+    assert.deepEqual([w.typeA, w.typeB, w.stats.maxAbs, w.stats.rmse], ['I8', 'I32', 4, 2]);
+    assert.deepEqual([r.onlyInA, r.onlyInB], [['only_I8'], ['only_I32']]);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('compare safetensors (HF checkpoint) vs GGUF converted from it: names mapped, Q/K rows permuted back', async () => {
+  const { writeRealisticFixture } = await import('../convert/support/realistic-fixture.js');
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-cmp-st-'));
+  try {
+    const ck = join(dir, 'llama3');
+    await writeRealisticFixture(ck, 'llama3');
+    cli(['convert', 'hf', ck, join(dir, 'f32.gguf')]);
+    cli(['convert', 'hf', ck, join(dir, 'q8.gguf'), '--type', 'Q8_0']);
+    // F32 holds the bf16 values exactly: every tensor identical once names and q/k rows map
+    const f = JSON.parse(cli(['compare', ck, join(dir, 'f32.gguf'), '--json']));
+    assert.equal(f.tensors.length, 21);
+    for (const t of f.tensors) assert.equal(t.stats.sqnrDb, 'Infinity', t.name);
+    assert.deepEqual(f.onlyInB, ['rope_freqs.weight']);
+    const q = JSON.parse(cli(['compare', join(ck, 'model.safetensors.index.json'), join(dir, 'q8.gguf'), '--json']));
+    const qk = q.tensors.find((t: { name: string }) => t.name === 'model.layers.1.self_attn.k_proj.weight → blk.1.attn_k.weight');
+    assert.equal(qk.typeB, 'Q8_0');
+    assert.deepEqual(qk.dims, [256, 128]);
+    assert.ok(qk.stats.sqnrDb > 35 && qk.stats.sqnrDb < 60, String(qk.stats.sqnrDb)); // unpermuted rows would be ~0 dB
+    const text = cli(['compare', ck, join(dir, 'q8.gguf')]);
+    assert.match(text, /model\.layers\.0\.self_attn\.q_proj\.weight → blk\.0\.attn_q\.weight\s+\[256, 256\]\s+BF16\s+Q8_0\s+8\.5/);
+    // the reference must be A
+    const r = run(['compare', join(dir, 'q8.gguf'), ck]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^lowbit: a safetensors checkpoint is the reference: give it as A/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    // a bad safetensors header: one line naming the file
+    writeFileSync(join(dir, 'bad.safetensors'), Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"a"')]));
+    const bad = run(['compare', join(dir, 'bad.safetensors'), join(dir, 'q8.gguf')]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /^lowbit: .*bad\.safetensors: header is not valid JSON/);
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli.js';
@@ -86,5 +86,97 @@ test('lowbit inspect on hostile files: one line on stderr, exit 1, no stack, qui
     const missing = runCli(['inspect', join(dir, 'missing.gguf')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^lowbit: .*ENOENT|no such file/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('lowbit inspect safetensors: one file (header, __metadata__, tensors in data order) and --json', () => {
+  const p = 'test/fixtures/hf-stories260K/model.safetensors';
+  const r = runCli(['inspect', p]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /model\.safetensors: safetensors, 1021 KiB/);
+  assert.match(r.stdout, /header bytes: 4856/);
+  assert.match(r.stdout, /format\s+"pt"/);
+  assert.match(r.stdout, /model\.layers\.0\.self_attn\.q_proj\.weight\s+64 x 64\s+F32\s+16\.0 KiB\s+32\.00/);
+  assert.match(r.stdout, /total: 47 tensors, 260030 parameters/);
+  const o = JSON.parse(runCli(['inspect', '--json', p]).stdout);
+  assert.equal(o.format, 'safetensors');
+  assert.equal(o.dataOffset, 4864);
+  assert.deepEqual(o.metadata, { format: 'pt' });
+  assert.deepEqual(o.tensors.find((t: { name: string }) => t.name === 'model.embed_tokens.weight'),
+    { name: 'model.embed_tokens.weight', shape: [512, 64], type: 'F32', bytes: 131072, elements: 32768, bitsPerWeight: 32 });
+});
+
+test('lowbit inspect sharded safetensors: by directory or index, every shard\'s tensors with their file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-inspect-'));
+  try {
+    const { writeRealisticFixture } = await import('../convert/support/realistic-fixture.js');
+    await writeRealisticFixture(dir, 'llama3');
+    const r = runCli(['inspect', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /safetensors, 2 shards/);
+    assert.match(r.stdout, /lm_head\.weight\s+320 x 256\s+BF16\s+160 KiB\s+16\.00\s+model-00002-of-00002\.safetensors/);
+    const o = JSON.parse(runCli(['inspect', '--json', join(dir, 'model.safetensors.index.json')]).stdout);
+    assert.equal(o.tensors.length, 21);
+    assert.equal(o.metadata.total_size, 2689536);
+    assert.equal(o.totals.bytes, 2689536);
+    assert.equal(o.tensors.find((t: { name: string }) => t.name === 'model.layers.0.self_attn.k_proj.weight').file, 'model-00001-of-00002.safetensors');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('lowbit inspect ONNX: IR version, producer, opsets, op counts and initializers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-inspect-'));
+  try {
+    const { transformerModel } = await import('../onnx/support/build.js');
+    const { encodeModel } = await import('../../src/io/onnx/model.js');
+    const p = join(dir, 'enc.onnx');
+    writeFileSync(p, encodeModel(transformerModel(1, 64, 100, 128)));
+    const r = runCli(['inspect', p]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ONNX/);
+    assert.match(r.stdout, /producer: lowbit-test/);
+    assert.match(r.stdout, /opsets: ai\.onnx 17/);
+    assert.match(r.stdout, /fc1\.w\s+128 x 64\s+FLOAT\s+32\.0 KiB\s+32\.00/);
+    const o = JSON.parse(runCli(['inspect', '--json', p]).stdout);
+    assert.equal(o.iRVersion ?? o.IRVersion, 8);
+    assert.deepEqual(o.opsets, { 'ai.onnx': 17 });
+    assert.ok(o.opCounts.MatMul >= 4, JSON.stringify(o.opCounts));
+    assert.deepEqual(o.tensors.find((t: { name: string }) => t.name === 'embed'), { name: 'embed', shape: [100, 64], type: 'FLOAT', bytes: 25600, elements: 6400, bitsPerWeight: 32 });
+    assert.equal(o.tensors.find((t: { name: string }) => t.name === 'flat').type, 'INT64');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('lowbit inspect on bad safetensors / shards / ONNX: one line, exit 1', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-inspect-'));
+  try {
+    const st = (json: string, data = 0) => {
+      const j = new TextEncoder().encode(json);
+      const b = new Uint8Array(8 + j.length + data);
+      new DataView(b.buffer).setBigUint64(0, BigInt(j.length), true);
+      b.set(j, 8);
+      return b;
+    };
+    writeFileSync(join(dir, 'bad-json.safetensors'), st('{"a": {"dtype": "F32", '));
+    writeFileSync(join(dir, 'past-end.safetensors'), st('{"a":{"dtype":"F32","shape":[1000000],"data_offsets":[0,4000000]}}', 16));
+    writeFileSync(join(dir, 'garbage.onnx'), new Uint8Array([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]));
+    const shards = join(dir, 'sharded');
+    mkdirSync(shards);
+    writeFileSync(join(shards, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'missing.safetensors' } }));
+    const escape = join(dir, 'escape.index.json');
+    writeFileSync(escape, JSON.stringify({ weight_map: { a: '../x.safetensors' } }));
+    for (const [p, re] of [
+      [join(dir, 'bad-json.safetensors'), /bad-json\.safetensors: header is not valid JSON/],
+      [join(dir, 'past-end.safetensors'), /past-end\.safetensors: tensor data runs past the end of the file/],
+      [join(dir, 'garbage.onnx'), /garbage\.onnx: not an ONNX model/],
+      [shards, /missing\.safetensors/],
+      [escape, /not a file name in the model directory/],
+      [dir, /a directory; inspect needs a model file/],
+    ] as [string, RegExp][]) {
+      const r = runCli(['inspect', p]);
+      assert.equal(r.code, 1, `${p}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^lowbit: /);
+      assert.match(r.stderr, re);
+    }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

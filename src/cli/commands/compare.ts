@@ -1,25 +1,45 @@
 // `lowbit compare A B [--json]`: per-tensor error of B against A (A is the reference): GGUF against
-// GGUF (any types, dequantized as ggml does) or ONNX against ONNX (matching initializers, quantized
-// ones through their scales and zero points).
+// GGUF (any types, dequantized as ggml does), ONNX against ONNX (matching initializers, quantized
+// ones through their scales and zero points), safetensors against safetensors, or a safetensors
+// Hugging Face checkpoint against a GGUF converted from it (names and Q/K rows mapped as the
+// converter maps them). A safetensors side may be sharded: give its directory or index.json.
 import type { Command } from 'commander';
 import { dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { FileSource } from '../../node/file-io.js';
 import { compareGguf, type GgufComparison } from '../../analysis/compare-gguf.js';
 import { compareOnnx } from '../../analysis/compare-onnx.js';
 import type { ErrorStats } from '../../analysis/error-stats.js';
 import { LowbitError } from '../../errors.js';
+import { compareSafetensors, compareSafetensorsGguf, type NamedSet } from '../../analysis/compare-safetensors.js';
+import { readSafetensorsHeader } from '../../io/safetensors/reader.js';
+import { openSafetensorsSet, openShardedSafetensors } from '../../io/safetensors/sharded.js';
+import { openSafetensorsDir } from '../../node/safetensors-files.js';
+import { looksLikeSafetensors } from './inspect-safetensors.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
 import { measurementJson } from '../json.js';
 
-export type FileKind = 'gguf' | 'onnx';
+export type FileKind = 'gguf' | 'onnx' | 'safetensors';
 
 export async function fileKind(src: FileSource): Promise<FileKind> {
   if (src.size >= 4) {
-    const m = await src.read(0, 4);
+    const m = await src.read(0, Math.min(16, src.size));
     if (m[0] === 0x47 && m[1] === 0x47 && m[2] === 0x55 && m[3] === 0x46) return 'gguf';
+    if (looksLikeSafetensors(m, src.size)) return 'safetensors';
   }
   if (/\.onnx$/i.test(src.name)) return 'onnx';
-  throw new LowbitError(`${src.name}: neither GGUF (no GGUF magic) nor ONNX (.onnx)`);
+  throw new LowbitError(`${src.name}: neither GGUF (no GGUF magic), safetensors nor ONNX (.onnx)`);
+}
+
+/** A safetensors checkpoint given as a directory or an index (sharded), else undefined. */
+async function openCheckpointSet(path: string): Promise<NamedSet | undefined> {
+  const isDir = (await stat(path).catch(() => null))?.isDirectory() ?? false;
+  if (!isDir && !path.endsWith('.index.json')) return undefined;
+  const set = isDir ? await openSafetensorsDir(path)
+    : await openShardedSafetensors(path, await readFile(path, 'utf8'), (name) => FileSource.open(join(dirname(path), name)));
+  let sizeBytes = 0;
+  for (const t of set.tensors) sizeBytes += t.end - t.begin;
+  return { name: path, sizeBytes, set };
 }
 
 export function fmtDb(x: number): string {
@@ -51,30 +71,54 @@ export function formatComparison(r: GgufComparison, worstOnly = false): string {
   return out.join('\n') + '\n';
 }
 
-/** Compare two files of the same kind. */
-export async function compareFiles(pathA: string, pathB: string): Promise<GgufComparison> {
-  const a = await FileSource.open(pathA);
+type Side = { kind: 'safetensors'; set: NamedSet } | { kind: 'gguf' | 'onnx'; src: FileSource };
+
+/** Opens one side: a sharded checkpoint, a safetensors file (as a set that owns the file), GGUF or ONNX. */
+async function openSide(path: string): Promise<Side> {
+  const set = await openCheckpointSet(path);
+  if (set) return { kind: 'safetensors', set };
+  const src = await FileSource.open(path);
   try {
-    const b = await FileSource.open(pathB);
+    const kind = await fileKind(src);
+    if (kind !== 'safetensors') return { kind, src };
+    return { kind, set: { name: src.name, sizeBytes: src.size, set: await openSafetensorsSet([await readSafetensorsHeader(src)]) } };
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
+}
+
+const closeSide = (s: Side) => (s.kind === 'safetensors' ? s.set.set.close() : s.src.close());
+
+/** Compare two files of the same kind, or a safetensors checkpoint (A) with a GGUF (B). */
+export async function compareFiles(pathA: string, pathB: string): Promise<GgufComparison> {
+  const a = await openSide(pathA);
+  try {
+    const b = await openSide(pathB);
     try {
-      const [ka, kb] = [await fileKind(a), await fileKind(b)];
-      if (ka !== kb) throw new LowbitError(`cannot compare ${ka.toUpperCase()} with ${kb.toUpperCase()}: give two GGUF or two ONNX files`);
-      if (ka === 'gguf') return await compareGguf(a, b);
-      // external data files sit next to their model
-      return await compareOnnx(a, b, {
-        openExternalA: (loc) => FileSource.open(join(dirname(pathA), loc)),
-        openExternalB: (loc) => FileSource.open(join(dirname(pathB), loc)),
-      });
-    } finally { await b.close(); }
-  } finally { await a.close(); }
+      if (a.kind === 'safetensors' && b.kind === 'safetensors') return await compareSafetensors(a.set, b.set);
+      if (a.kind === 'safetensors' && b.kind === 'gguf') return await compareSafetensorsGguf(a.set, b.src);
+      if (a.kind === 'gguf' && b.kind === 'safetensors') throw new LowbitError('a safetensors checkpoint is the reference: give it as A and the GGUF as B');
+      if (a.kind !== b.kind) throw new LowbitError(`cannot compare ${a.kind.toUpperCase()} with ${b.kind.toUpperCase()}: give two files of one kind, or safetensors A with GGUF B`);
+      if (a.kind === 'gguf' && b.kind === 'gguf') return await compareGguf(a.src, b.src);
+      if (a.kind === 'onnx' && b.kind === 'onnx') {
+        // external data files sit next to their model
+        return await compareOnnx(a.src, b.src, {
+          openExternalA: (loc) => FileSource.open(join(dirname(pathA), loc)),
+          openExternalB: (loc) => FileSource.open(join(dirname(pathB), loc)),
+        });
+      }
+      throw new Error('unreachable');
+    } finally { await closeSide(b); }
+  } finally { await closeSide(a); }
 }
 
 export function register(program: Command): void {
   program
     .command('compare')
     .description('per-tensor error of B against A: type, bits per weight, RMSE, max abs error, SQNR, cosine; totals and the worst tensors')
-    .argument('<A>', 'reference: .gguf or .onnx')
-    .argument('<B>', 'the file to measure: same kind as A')
+    .argument('<A>', 'reference: .gguf, .onnx, or safetensors (a file, or a sharded checkpoint\'s directory or index.json)')
+    .argument('<B>', 'the file to measure: same kind as A, or a GGUF converted from safetensors A')
     .option('--worst', 'list only the worst tensors')
     .option('--json', 'print JSON')
     .action(async (pathA: string, pathB: string, opts: { json?: boolean; worst?: boolean }) => {

@@ -1,0 +1,91 @@
+// `lowbit inspect` for safetensors: one file (header, `__metadata__`, tensors), or a sharded
+// checkpoint (a directory, or its model.safetensors.index.json) as one model with the index's
+// metadata and each tensor's shard.
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { ByteSource } from '../../io/source.js';
+import { FileFormatError, LowbitError } from '../../errors.js';
+import { readSafetensorsHeader, type SafetensorsFile } from '../../io/safetensors/reader.js';
+import { openShardedSafetensors } from '../../io/safetensors/sharded.js';
+import { FileSource } from '../../node/file-io.js';
+import type { InspectReport, InspectTensor, Inspector } from './inspect.js';
+
+const MAX_TEXT = 120;
+const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]/g, ' ');
+
+/** First bytes of a safetensors file: u64 header length (within the file), then '{'. */
+export function looksLikeSafetensors(head: Uint8Array, size: number): boolean {
+  if (head.length < 9 || head[8] !== 0x7b) return false;
+  const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  return n >= 2n && n <= BigInt(size - 8);
+}
+
+function tensorsOf(f: SafetensorsFile, file?: string): InspectTensor[] {
+  return f.tensors.map((t) => ({
+    name: t.name, shape: t.shape, type: t.dtype, bytes: t.end - t.begin,
+    elements: t.shape.reduce((a, b) => a * b, 1), ...(file !== undefined ? { file } : {}),
+  }));
+}
+
+function textOf(v: string): string {
+  const s = JSON.stringify(v);
+  return s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…" (${v.length} chars)` : s;
+}
+
+export const safetensorsInspector: Inspector = {
+  format: 'safetensors',
+  matches: (head, src) => looksLikeSafetensors(head, src.size),
+  async inspect(src: ByteSource): Promise<InspectReport> {
+    const f = await readSafetensorsHeader(src);
+    const meta = [...(f.metadata ?? [])];
+    return {
+      format: 'safetensors',
+      file: src.name,
+      fileSize: src.size,
+      facts: [['header bytes', f.headerSize], ['data offset', 8 + f.headerSize]],
+      metadataText: meta.map(([k, v]) => [k, textOf(v)]),
+      metadataJson: Object.fromEntries(meta),
+      // header order is JSON order; the data order (offsets) is what a reader streams
+      tensors: tensorsOf(f).sort((a, b) => f.byName.get(a.name)!.begin - f.byName.get(b.name)!.begin),
+    };
+  },
+};
+
+/** The index of a sharded checkpoint named by `path` (a directory or the index itself), or undefined. */
+export async function shardIndexFor(path: string): Promise<string | undefined> {
+  if (path.endsWith('.index.json')) return path;
+  const st = await stat(path).catch(() => null);
+  if (!st?.isDirectory()) return undefined;
+  const index = join(path, 'model.safetensors.index.json');
+  if (existsSync(index)) return index;
+  throw new LowbitError(`${path}: a directory; inspect needs a model file, or model.safetensors.index.json in the directory`);
+}
+
+/** A sharded checkpoint as one report: tensors of every shard, the index's metadata. */
+export async function inspectShardedSafetensors(indexPath: string): Promise<InspectReport> {
+  let text: string;
+  try { text = await readFile(indexPath, 'utf8'); } catch (e) { throw new LowbitError(`${indexPath}: ${(e as Error).message}`); }
+  const dir = dirname(indexPath);
+  const set = await openShardedSafetensors(indexPath, text, (name) => FileSource.open(join(dir, name)));
+  try {
+    const idx = JSON.parse(text) as { metadata?: unknown; weight_map: Record<string, string> };
+    const shards = new Map<string, number>();
+    let size = 0;
+    for (const s of [...new Set(Object.values(idx.weight_map))].sort()) { const st = await stat(join(dir, s)); shards.set(s, st.size); size += st.size; }
+    const meta = idx.metadata !== null && typeof idx.metadata === 'object' && !Array.isArray(idx.metadata) ? Object.entries(idx.metadata as Record<string, unknown>) : [];
+    const onlyInShards = set.tensors.filter((t) => !(t.name in idx.weight_map)).map((t) => t.name);
+    if (onlyInShards.length) throw new FileFormatError(indexPath, oneLine(`weight_map does not list '${onlyInShards[0]}', which a shard holds`));
+    return {
+      format: `safetensors, ${shards.size} shards`,
+      file: indexPath,
+      fileSize: size,
+      facts: [...shards].map(([s, n]) => [`shard ${basename(s)}`, `${n} bytes`] as [string, string]),
+      metadataText: meta.map(([k, v]) => [k, typeof v === 'string' ? textOf(v) : JSON.stringify(v)]),
+      metadataJson: Object.fromEntries(meta),
+      tensors: set.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.dtype, bytes: t.end - t.begin, elements: t.shape.reduce((a, b) => a * b, 1), file: idx.weight_map[t.name]! })),
+    };
+  } finally {
+    await set.close();
+  }
+}
