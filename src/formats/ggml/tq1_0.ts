@@ -43,7 +43,9 @@ export function ternaryCode(x: number, id: number): number {
   if (v < 0.5) { if (v > -0.5) return 1; if (v > -1.5) return 0; } else if (v < 1.5) return 2;
   if (!(Math.abs(v) < 9.223372036854776e18)) return 1;
   const r = v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
-  return (r + 1) | 0; // only the low 32 bits reach the int; in practice r is -1, 0 or 1
+  // only the low 32 bits reach the int; add 1 after taking them (r + 1 in float64 drops the 1
+  // once |r| ≥ 2^53, where C's long arithmetic keeps it)
+  return ((r | 0) + 1) | 0;
 }
 
 const F = new Float32Array(1);
@@ -111,6 +113,7 @@ export const tq1_0: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('TQ1_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 256;
+    if (wasmBlocks('tq1_0_quant', src, dst, nb, 1024, 54)) return;
     for (let i = 0; i < nb; i++) {
       const x = i * 256;
       const o = i * 54;

@@ -26,6 +26,7 @@ export const tq2_0: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('TQ2_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 256;
+    if (wasmBlocks('tq2_0_quant', src, dst, nb, 1024, 66)) return;
     for (let i = 0; i < nb; i++) {
       const x0 = i * 256, o = i * 66;
       const d = ternaryAmax(src, x0);

@@ -19,3 +19,4 @@ export {
   q2_K_dequant, q3_K_dequant, q4_K_dequant, q5_K_dequant, q6_K_dequant,
   iq4_nl_dequant, iq4_xs_dequant, tq1_0_dequant, tq2_0_dequant, mxfp4_dequant,
 } from './dequant';
+export { tq1_0_quant, tq2_0_quant } from './ternary';

@@ -125,6 +125,19 @@ for (const name of ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']) {
   });
 }
 
+for (const name of ['TQ1_0', 'TQ2_0']) {
+  test(`${name}: WebAssembly quantize = TypeScript = ggml on hostile rows (lane and scalar paths)`, () => {
+    const c = codecByName(name)!;
+    const o = oracle();
+    for (const [seed, nRows, nPerRow, off] of [[21, 1, 256, 0], [22, 3, 512, 1], [23, 8, 4096, 3], [24, 40, 2048, 0]] as const) {
+      const x = hostileRows(seed, nRows * nPerRow);
+      const [w, t] = quantBoth(c, x, nRows, nPerRow, off);
+      assert.equal(Buffer.compare(w, t), 0, `${name} seed ${seed}: wasm != ts`);
+      assert.equal(Buffer.compare(w, o.quantize(c.type.id, x, nRows, nPerRow, null)), 0, `${name} seed ${seed}: wasm != ggml`);
+    }
+  });
+}
+
 for (const name of ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4']) {
   test(`${name}: WebAssembly dequantize = TypeScript = ggml on random bytes, quantized rows and odd offsets`, () => {
     const c = codecByName(name)!;
