@@ -102,6 +102,14 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
   }
   track(tempPath);
   const sink = new FileSink(fh);
+  // a full disk or a file size limit surfaces in a write: name the output, not just the errno
+  const write = sink.write.bind(sink);
+  sink.write = async (bytes) => {
+    try { await write(bytes); } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw typeof err?.code === 'string' ? new LowbitError(`cannot write ${path}: ${describe(err)}`) : e;
+    }
+  };
   let state: 'open' | 'committed' | 'aborted' = 'open';
 
   return {
@@ -197,6 +205,9 @@ function describe(e: NodeJS.ErrnoException): string {
     case 'EACCES': case 'EPERM': return 'permission denied';
     case 'EROFS': return 'read-only file system';
     case 'ENOSPC': return 'no space left on device';
+    case 'EFBIG': return 'file too large (file system or process file size limit)';
+    case 'EDQUOT': return 'disk quota exceeded';
+    case 'EIO': return 'input/output error';
     case 'EISDIR': return 'is a directory';
     default: return e.code ?? e.message;
   }
