@@ -126,7 +126,7 @@ export function byteMutations(lo: number, hi: number, fileSize: number): fc.Arbi
 }
 
 export function applyAll(base: Uint8Array, ms: Mutation[]): Uint8Array {
-  let x = base.slice();
+  let x: Uint8Array = base.slice();
   for (const m of ms) x = m(x);
   return x;
 }
