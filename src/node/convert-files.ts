@@ -24,7 +24,7 @@ import type { ConvertedModel, StoreType } from '../convert/model.js';
  * over the model presented as its F32 GGUF (VirtualGgufSource): one streaming pass, no
  * intermediate file, and the same bytes as convert to F32 followed by `lowbit quantize`.
  */
-export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress, quantize: Omit<QuantizeOptions, 'fileType'> = {}): Promise<ClampReport> {
+export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress, quantize: ConvertQuantizeOptions = {}): Promise<ClampReport> {
   const up = type.toUpperCase();
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(up)) {
     return withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress), { inputs });
@@ -46,7 +46,10 @@ export interface ConvertSummary {
   clamped: ClampReport;
 }
 
-export async function convertLlama2cFiles(modelPath: string, tokenizerPath: string | undefined, outPath: string, outType: string, progress?: WriteProgress): Promise<ConvertSummary> {
+/** The quantize command's options (mixes, overrides, imatrix, threads) for a quantized output type. */
+export type ConvertQuantizeOptions = Omit<QuantizeOptions, 'fileType'>;
+
+export async function convertLlama2cFiles(modelPath: string, tokenizerPath: string | undefined, outPath: string, outType: string, progress?: WriteProgress, quantize?: ConvertQuantizeOptions): Promise<ConvertSummary> {
   const src = await FileSource.open(modelPath);
   try {
     const ckpt = await readLlama2cCheckpoint(src);
@@ -57,7 +60,7 @@ export async function convertLlama2cFiles(modelPath: string, tokenizerPath: stri
     } else vocab = byteVocab(ckpt.config.vocabSize);
     const name = basename(modelPath).replace(/\.bin$/, '');
     const model: ConvertedModel = convertLlama2c(src, ckpt, vocab, { name });
-    const clamped = await writeConvertedFile(model, outPath, outType, [modelPath, ...(tokenizerPath ? [tokenizerPath] : [])], progress);
+    const clamped = await writeConvertedFile(model, outPath, outType, [modelPath, ...(tokenizerPath ? [tokenizerPath] : [])], progress, quantize);
     return { tensors: model.tensors.length, vocab: vocab.tokens.length, tokenizer: tokenizerPath ? 'llama2.c tokenizer.bin' : 'byte-level stand-in (no --tokenizer)', clamped };
   } finally {
     await src.close();
@@ -112,10 +115,10 @@ export async function openHfModelDir(dir: string, opts: HfConvertFileOptions = {
   }
 }
 
-export async function convertHfDir(dir: string, outPath: string, outType: string, opts: HfConvertFileOptions = {}, progress?: WriteProgress): Promise<ConvertSummary> {
+export async function convertHfDir(dir: string, outPath: string, outType: string, opts: HfConvertFileOptions = {}, progress?: WriteProgress, quantize?: ConvertQuantizeOptions): Promise<ConvertSummary> {
   const { model, close, vocab, tokenizer } = await openHfModelDir(dir, opts);
   try {
-    const clamped = await writeConvertedFile(model, outPath, outType, [], progress);
+    const clamped = await writeConvertedFile(model, outPath, outType, [], progress, quantize);
     return { tensors: model.tensors.length, vocab, tokenizer, clamped };
   } finally {
     await close();

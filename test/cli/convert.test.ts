@@ -69,3 +69,27 @@ test('convert errors: one line, exit 1, nothing written', () => {
     assert.equal(existsSync(out), false);
   }
 });
+
+test('convert hf --type Q4_K_M with quantize options: one pass, same bytes as convert F32 + lowbit quantize, no temp files', async () => {
+  const { writeRealisticFixture } = await import('../convert/support/realistic-fixture.js');
+  const ck = join(dir, 'llama3');
+  await writeRealisticFixture(ck, 'llama3');
+  const one = join(dir, 'one.gguf'), f32 = join(dir, 'l3-f32.gguf'), two = join(dir, 'two.gguf');
+  const extra = ['--output-tensor-type', 'q8_0', '--tensor-type', 'ffn_down=q5_k'];
+  let r = runCli(['convert', 'hf', ck, one, '--type', 'Q4_K_M', ...extra, '--threads', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(runCli(['convert', 'hf', ck, f32]).code, 0);
+  r = runCli(['quantize', f32, two, '--type', 'Q4_K_M', ...extra]);
+  assert.equal(r.code, 0, r.stderr);
+  const { readFileSync } = await import('node:fs');
+  assert.ok(readFileSync(one).equals(readFileSync(two)));
+  const g = await header(one);
+  assert.equal(g.tensors.find((t) => t.name === 'output.weight')!.type.id, GGML_TYPE.Q8_0);
+  assert.equal(g.tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!.type.id, GGML_TYPE.Q5_K);
+  assert.equal(g.tensors.find((t) => t.name === 'blk.1.ffn_up.weight')!.type.id, GGML_TYPE.Q4_K);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('lowbit')), [], 'no temp files left');
+  // quantize options with a float type would silently do nothing: refused
+  const bad = runCli(['convert', 'hf', ck, join(dir, 'x.gguf'), '--type', 'F16', '--pure']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^lowbit: --pure applies to quantized output types, not F16\n$/);
+});

@@ -1,8 +1,12 @@
-// `lowbit convert llama2c|hf`: import checkpoints from other tools as GGUFs llama.cpp runs.
+// `lowbit convert llama2c|hf`: import checkpoints from other tools as GGUFs llama.cpp runs. A
+// quantized --type converts and quantizes in one streaming pass, with the quantize command's mixes
+// and rules (and its --pure, --tensor-type, --output-tensor-type, ... options).
 import type { Command } from 'commander';
-import { convertLlama2cFiles, convertHfDir } from '../../node/convert-files.js';
+import { convertLlama2cFiles, convertHfDir, type ConvertQuantizeOptions } from '../../node/convert-files.js';
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
+import { LowbitError } from '../../errors.js';
+import { loadImatrix, parseGgmlType, parseTensorType } from './quantize.js';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
 function outType(s: string): string {
@@ -10,33 +14,82 @@ function outType(s: string): string {
   return parseFileType(s).name;
 }
 
+interface QuantOpts {
+  type: string;
+  pure?: boolean;
+  tensorType: string[];
+  outputTensorType?: string;
+  tokenEmbeddingType?: string;
+  leaveOutputTensor?: boolean;
+  imatrix?: string;
+  threads?: string;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function quantizeOptions(cmd: Command): Command {
+  return cmd
+    .option('--type <type>', `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M (quantized in the same pass)`, 'F32')
+    .option('--pure', 'quantized types: no k-quant mixture, every quantizable tensor gets the default type')
+    .option('--tensor-type <REGEX=TYPE>', 'quantized types: type for tensors matching REGEX (repeatable)', collect, [])
+    .option('--output-tensor-type <TYPE>', 'quantized types: ggml type for output.weight')
+    .option('--token-embedding-type <TYPE>', 'quantized types: ggml type for token_embd.weight')
+    .option('--leave-output-tensor', 'quantized types: leave output.weight unquantized')
+    .option('--imatrix <FILE>', 'quantized types: importance matrix (llama-imatrix .gguf or legacy .dat)')
+    .option('--threads <N>', 'quantized types: worker threads');
+}
+
+/** The quantize command's options for a quantized --type; refused with a float type (they would do nothing). */
+async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOptions> {
+  const given = [o.pure && '--pure', o.tensorType.length && '--tensor-type', o.outputTensorType && '--output-tensor-type',
+    o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix'].filter(Boolean);
+  if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) {
+    if (given.length) throw new LowbitError(`${given[0]} applies to quantized output types, not ${type}`);
+    return {};
+  }
+  let threads: number | undefined;
+  if (o.threads !== undefined) {
+    threads = Number(o.threads);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`);
+  }
+  return {
+    pure: !!o.pure,
+    tensorTypes: o.tensorType.map(parseTensorType),
+    outputTensorType: o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
+    tokenEmbeddingType: o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
+    leaveOutputTensor: !!o.leaveOutputTensor,
+    imatrix: o.imatrix ? await loadImatrix(o.imatrix, [], []) : undefined,
+    threads,
+  };
+}
+
 export function register(program: Command): void {
   const convert = program.command('convert').description('convert a checkpoint from another tool to GGUF');
 
-  convert
+  quantizeOptions(convert
     .command('llama2c')
     .description('llama2.c checkpoint (.bin) → llama GGUF')
     .argument('<model.bin>', 'llama2.c checkpoint (legacy run.c format or export.py v1)')
     .argument('<out.gguf>', 'output file')
-    .option('--tokenizer <tokenizer.bin>', "llama2.c tokenizer.bin of the model (default: a byte-level stand-in vocab)")
-    .option('--type <type>', `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M`, 'F32')
-    .action(async (model: string, out: string, opts: { tokenizer?: string; type: string }) => {
-      const s = await convertLlama2cFiles(model, opts.tokenizer, out, outType(opts.type));
-      warnClamped(s.clamped, opts.type);
+    .option('--tokenizer <tokenizer.bin>', "llama2.c tokenizer.bin of the model (default: a byte-level stand-in vocab)"))
+    .action(async (model: string, out: string, opts: QuantOpts & { tokenizer?: string }) => {
+      const type = outType(opts.type);
+      const s = await convertLlama2cFiles(model, opts.tokenizer, out, type, undefined, await quantOpts(type, opts));
+      warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
 
-  convert
+  quantizeOptions(convert
     .command('hf')
     .description('Hugging Face llama / mistral / qwen2 checkpoint directory (config.json, safetensors, tokenizer) → GGUF')
     .argument('<model_dir>', 'directory with config.json, model.safetensors (or shards + index) and tokenizer files')
     .argument('<out.gguf>', 'output file')
-    .option('--type <type>', `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M`, 'F32')
     .option('--pre <name>', "tokenizer.ggml.pre for byte-level BPE tokenizers lowbit does not recognise (e.g. llama-bpe, qwen2, smollm, gpt-2)")
-    .option('--name <name>', 'general.name (default: the directory name)')
-    .action(async (dir: string, out: string, opts: { type: string; pre?: string; name?: string }) => {
-      const s = await convertHfDir(dir, out, outType(opts.type), { pre: opts.pre, name: opts.name });
-      warnClamped(s.clamped, opts.type);
+    .option('--name <name>', 'general.name (default: the directory name)'))
+    .action(async (dir: string, out: string, opts: QuantOpts & { pre?: string; name?: string }) => {
+      const type = outType(opts.type);
+      const s = await convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, undefined, await quantOpts(type, opts));
+      warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
 }

@@ -55,7 +55,7 @@ export function filterImatrix(data: Map<string, Float32Array>, include: readonly
   return out;
 }
 
-async function loadImatrix(path: string, include: string[], exclude: string[]): Promise<ImatrixInput | undefined> {
+export async function loadImatrix(path: string, include: string[], exclude: string[]): Promise<ImatrixInput | undefined> {
   const src = await FileSource.open(path);
   try {
     const im = await readImatrix(src);
