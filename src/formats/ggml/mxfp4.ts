@@ -80,6 +80,7 @@ export const mxfp4: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('MXFP4', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 32;
+    if (wasmBlocks('mxfp4_quant', src, dst, nb, 128, 17)) return;
     for (let i = 0; i < nb; i++) {
       const x0 = i * 32, o = i * 17;
       let amax = 0;
@@ -87,7 +88,9 @@ export const mxfp4: BlockCodec = {
       const e = mxfp4Exponent(amax);
       const d = e8m0HalfTable[e]!;
       dst[o] = e;
-      if (amax < Infinity) {
+      // e > 252: 8·d or 12·d overflow to Inf in float32, and the nearest level is no longer the
+      // midpoint count, so those blocks take the literal search
+      if (amax < Infinity && e <= 252) {
         const s = 2 / d; // u = 2|x|/d is exact in float64: d is a power of two
         for (let j = 0; j < 16; j++) {
           const v0 = src[x0 + j]!, v1 = src[x0 + 16 + j]!;

@@ -20,3 +20,4 @@ export {
   iq4_nl_dequant, iq4_xs_dequant, tq1_0_dequant, tq2_0_dequant, mxfp4_dequant,
 } from './dequant';
 export { tq1_0_quant, tq2_0_quant } from './ternary';
+export { mxfp4_quant } from './mxfp4';

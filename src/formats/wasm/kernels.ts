@@ -24,7 +24,7 @@ export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_
 export type DequantKernelName =
   | 'q2_K_dequant' | 'q3_K_dequant' | 'q4_K_dequant' | 'q5_K_dequant' | 'q6_K_dequant'
   | 'iq4_nl_dequant' | 'iq4_xs_dequant' | 'tq1_0_dequant' | 'tq2_0_dequant' | 'mxfp4_dequant'
-  | 'tq1_0_quant' | 'tq2_0_quant';
+  | 'tq1_0_quant' | 'tq2_0_quant' | 'mxfp4_quant';
 
 interface Loaded {
   exports: Record<string, unknown>;

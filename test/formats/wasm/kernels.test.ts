@@ -125,7 +125,7 @@ for (const name of ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']) {
   });
 }
 
-for (const name of ['TQ1_0', 'TQ2_0']) {
+for (const name of ['TQ1_0', 'TQ2_0', 'MXFP4']) {
   test(`${name}: WebAssembly quantize = TypeScript = ggml on hostile rows (lane and scalar paths)`, () => {
     const c = codecByName(name)!;
     const o = oracle();
@@ -137,6 +137,28 @@ for (const name of ['TQ1_0', 'TQ2_0']) {
     }
   });
 }
+
+test('MXFP4: the WebAssembly scale byte (floor of log2f of the block max) matches ggml at every binade edge', () => {
+  // for each binade, the largest float whose log2f still floors to the binade's exponent and the
+  // next one up (where float64 log2 rounded to float32, like glibc's log2f, reaches the next integer)
+  const c = codecByName('MXFP4')!;
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  const fl = (bits: number) => { u[0] = bits; return Math.floor(Math.fround(Math.log2(f[0]!))); };
+  const amaxes: number[] = [];
+  for (let b = 0; b < 255; b++) {
+    let lo = 0, hi = 0x800000; // least mantissa whose floor(log2f) exceeds the binade's
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (fl((b << 23) | mid) > fl(b << 23)) hi = mid; else lo = mid + 1; }
+    for (const m of [lo - 1, lo, 0, 1, 0x7fffff]) if (m >= 0 && m <= 0x7fffff && (b | m)) { u[0] = (b << 23) | m; amaxes.push(f[0]!); }
+  }
+  const x = new Float32Array(amaxes.length * 32);
+  amaxes.forEach((a, i) => { for (let j = 0; j < 32; j++) x[i * 32 + j] = j === 7 ? a : a * ((j % 5) - 2) / 3; });
+  const [w, t] = quantBoth(c, x, 1, x.length, 0);
+  const g = oracle().quantize(c.type.id, x, 1, x.length, null);
+  for (let i = 0; i < amaxes.length; i++) assert.equal(w[i * 17], g[i * 17], `amax ${amaxes[i]}: scale byte`);
+  assert.equal(Buffer.compare(w, g), 0, 'wasm != ggml');
+  assert.equal(Buffer.compare(w, t), 0, 'wasm != ts');
+});
 
 for (const name of ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4']) {
   test(`${name}: WebAssembly dequantize = TypeScript = ggml on random bytes, quantized rows and odd offsets`, () => {
