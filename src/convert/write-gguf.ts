@@ -23,7 +23,8 @@ export function storeTypeOf(t: { keepF32: boolean }, outType: StoreType): StoreT
 /** Tensors whose finite values beyond the F16/BF16 range were clamped to its largest value, and how many. */
 export type ClampReport = { tensor: string; count: number }[];
 
-export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, outType: StoreType, progress?: WriteProgress): Promise<ClampReport> {
+/** Unless `allowNonfinite`, a NaN or ±Inf value stops the write with the tensor and its first index (as quantize does). */
+export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, outType: StoreType, progress?: WriteProgress, allowNonfinite = false): Promise<ClampReport> {
   if (!FLOAT_OUT_TYPES.includes(outType)) throw new LowbitError(`output type ${outType} is not a float type`);
   const metadata = new Map(model.metadata);
   metadata.set('general.file_type', gv.u32(FILE_TYPE[outType]!));
@@ -45,6 +46,10 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
     const nRows = values.length / nPerRow;
     const expected = t.shape.reduce((a, b) => a * b, 1);
     if (values.length !== expected) throw new Error(`tensor ${t.name}: reader gave ${values.length} values for shape [${t.shape}]`);
+    if (!allowNonfinite) {
+      const bad = values.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new LowbitError(`tensor ${t.name} has a NaN or infinite value at element ${bad} (row ${Math.floor(bad / nPerRow)}, column ${bad % nPerRow}); --allow-nonfinite to convert anyway`);
+    }
     // ggml would turn values beyond F16's range into Inf; lowbit clamps and reports them (formats/clamp.ts)
     const limit = FLOAT_TYPE_MAX[c.type.id];
     const n = limit === undefined ? 0 : clampFinite(values, limit);

@@ -27,7 +27,7 @@ import type { ConvertedModel, StoreType } from '../convert/model.js';
 export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress, quantize: ConvertQuantizeOptions = {}): Promise<ClampReport> {
   const up = type.toUpperCase();
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(up)) {
-    return withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress), { inputs });
+    return withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress, quantize.allowNonfinite), { inputs });
   }
   const fileType = parseFileType(type);
   const src = await VirtualGgufSource.create(model, inputs[0] ?? 'converted model');

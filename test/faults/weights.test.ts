@@ -88,16 +88,21 @@ test('NaN in a tensor: one-line error with the tensor and first index, exit 1, o
   assert.equal(v[192], Infinity);
 });
 
-test('convert llama2c --type F16: a 1e6 weight is clamped to 65504 and reported', { timeout: 120_000 }, async () => {
-  // legacy llama2.c layout: 7 int32 header fields, then the weights (see src/io/llama2c.ts)
+/** A tiny legacy llama2.c checkpoint (7 int32 header fields, then the weights; see src/io/llama2c.ts) with one weight set. */
+function tinyLlama2c(name: string, index: number, value: number): string {
   const dim = 8, hidden = 16, layers = 1, heads = 2, vocab = 16, seq = 4;
   const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * hidden * dim) + dim + seq * (dim / heads);
   const b = new DataView(new ArrayBuffer(28 + floats * 4));
   [dim, hidden, layers, heads, heads, vocab, seq].forEach((v, i) => b.setInt32(4 * i, v, true));
   for (let i = 0; i < floats; i++) b.setFloat32(28 + 4 * i, Math.sin(i) / 4, true);
-  b.setFloat32(28 + 4 * 5, 1e6, true); // token_embedding[0][5]
-  const bin = join(dir, 'tiny.bin');
-  writeFileSync(bin, new Uint8Array(b.buffer));
+  b.setFloat32(28 + 4 * index, value, true); // token_embedding is first
+  const p = join(dir, name);
+  writeFileSync(p, new Uint8Array(b.buffer));
+  return p;
+}
+
+test('convert llama2c --type F16: a 1e6 weight is clamped to 65504 and reported', { timeout: 120_000 }, async () => {
+  const bin = tinyLlama2c('tiny.bin', 5, 1e6);
   const out = join(dir, 'tiny-f16.gguf');
   const r = runCli(['convert', 'llama2c', bin, out, '--type', 'F16']);
   assert.equal(r.code, 0, r.stderr);
@@ -105,4 +110,16 @@ test('convert llama2c --type F16: a 1e6 weight is clamped to 65504 and reported'
   const v = await f16Values(out, 'token_embd.weight');
   assert.equal(v[5], 65504);
   assert.ok(v.every(Number.isFinite));
+});
+
+test('convert llama2c: NaN refused with the tensor and index (no output); --allow-nonfinite converts it', { timeout: 120_000 }, async () => {
+  const bin = tinyLlama2c('nan.bin', 8 * 3 + 2, NaN);
+  const out = join(dir, 'nan-f16.gguf');
+  const r = runCli(['convert', 'llama2c', bin, out, '--type', 'F16']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^lowbit: tensor token_embd\.weight has a NaN or infinite value at element 26 \(row 3, column 2\); --allow-nonfinite to convert anyway\n$/);
+  assert.ok(!existsSync(out));
+  const ok = runCli(['convert', 'llama2c', bin, out, '--type', 'F16', '--allow-nonfinite']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.ok(Number.isNaN((await f16Values(out, 'token_embd.weight'))[26]));
 });

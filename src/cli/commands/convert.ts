@@ -23,6 +23,7 @@ interface QuantOpts {
   leaveOutputTensor?: boolean;
   imatrix?: string;
   threads?: string;
+  allowNonfinite?: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -36,7 +37,8 @@ function quantizeOptions(cmd: Command): Command {
     .option('--token-embedding-type <TYPE>', 'quantized types: ggml type for token_embd.weight')
     .option('--leave-output-tensor', 'quantized types: leave output.weight unquantized')
     .option('--imatrix <FILE>', 'quantized types: importance matrix (llama-imatrix .gguf or legacy .dat)')
-    .option('--threads <N>', 'quantized types: worker threads');
+    .option('--threads <N>', 'quantized types: worker threads')
+    .option('--allow-nonfinite', 'convert even when a tensor holds NaN or infinite values');
 }
 
 /** The quantize command's options for a quantized --type; refused with a float type (they would do nothing). */
@@ -45,7 +47,7 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix'].filter(Boolean);
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) {
     if (given.length) throw new LowbitError(`${given[0]} applies to quantized output types, not ${type}`);
-    return {};
+    return { allowNonfinite: !!o.allowNonfinite };
   }
   let threads: number | undefined;
   if (o.threads !== undefined) {
@@ -60,6 +62,7 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     leaveOutputTensor: !!o.leaveOutputTensor,
     imatrix: o.imatrix ? await loadImatrix(o.imatrix, [], []) : undefined,
     threads,
+    allowNonfinite: !!o.allowNonfinite,
   };
 }
 
