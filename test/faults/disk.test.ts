@@ -45,6 +45,7 @@ function canMount(): boolean {
   }
 }
 const mountSkip = canMount() ? false : 'mounting a tmpfs is not permitted here';
+const prlimitSkip = spawnSync('prlimit', ['--version'], { stdio: 'ignore' }).status === 0 ? false : 'prlimit (util-linux) is not installed';
 
 /** Mounts a tmpfs of `size` at a new folder, runs `fn`, unmounts. */
 async function withTmpfs(size: string, fn: (mnt: string) => Promise<void>): Promise<void> {
@@ -71,7 +72,7 @@ test('unwritable folder (its parent is a regular file) or a missing folder: one-
   assert.equal(readFileSync(file, 'utf8'), 'x');
 });
 
-test('disk full (RLIMIT_FSIZE: writes past 4 MB fail with EFBIG): one-line error, output untouched, no temp', { timeout: 300_000 }, async () => {
+test('disk full (RLIMIT_FSIZE: writes past 4 MB fail with EFBIG): one-line error, output untouched, no temp', { timeout: 300_000, skip: prlimitSkip }, async () => {
   const out = join(dir, 'fsize.gguf');
   writeFileSync(out, 'precious');
   const run = spawnCli(['quantize', model, out, ...ARGS], ['prlimit', `--fsize=${4 << 20}`, '--']);
