@@ -4,7 +4,7 @@
 // block falls back to ggml's literal loop, as the TypeScript reference does. Blocks with a tame
 // scale (the usual case) convert codes by truncation plus a magic add; the others follow C's
 // (int) conversion rules lane by lane.
-import { cvtt, sext8, roundAway, f32ToHalf, halfToF32, packBytes } from './common';
+import { cvtt, sext8, roundAway, f32ToHalf, fp16x4, halfToF32, packBytes } from './common';
 
 const FLT_MAX: f32 = 3.4028234663852886e38;
 const FLT_MIN: f32 = 1.17549435e-38;
@@ -16,17 +16,18 @@ const FLT_MIN: f32 = 1.17549435e-38;
 let gLo: f32 = 0;
 let gHi: f32 = 0;
 
-/** Smallest and largest of the block's 32 floats into gLo/gHi; true when any is NaN. */
+/** Smallest and largest of the block's 32 floats into gLo/gHi; true when any is NaN (or the
+ *  block's lane sums overflow: a false alarm that only costs the slow path). */
 // @ts-ignore: decorator
 @inline function scan(p: usize): bool {
   const a = v128.load(p), b = v128.load(p, 16), c = v128.load(p, 32), d = v128.load(p, 48);
   const e = v128.load(p, 64), f = v128.load(p, 80), g = v128.load(p, 96), h = v128.load(p, 112);
   let hi = f32x4.pmax(f32x4.pmax(f32x4.pmax(a, b), f32x4.pmax(c, d)), f32x4.pmax(f32x4.pmax(e, f), f32x4.pmax(g, h)));
   let lo = f32x4.pmin(f32x4.pmin(f32x4.pmin(a, b), f32x4.pmin(c, d)), f32x4.pmin(f32x4.pmin(e, f), f32x4.pmin(g, h)));
-  const nan = v128.or(
-    v128.or(v128.or(f32x4.ne(a, a), f32x4.ne(b, b)), v128.or(f32x4.ne(c, c), f32x4.ne(d, d))),
-    v128.or(v128.or(f32x4.ne(e, e), f32x4.ne(f, f)), v128.or(f32x4.ne(g, g), f32x4.ne(h, h))),
-  );
+  // any NaN makes the lane sums NaN (so does Inf - Inf or an overflow to ±Inf: those blocks just
+  // take the literal loops, which are right for every input)
+  const sum = f32x4.add(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)), f32x4.add(f32x4.add(e, f), f32x4.add(g, h)));
+  const nan = f32x4.ne(sum, sum);
   hi = f32x4.pmax(hi, i32x4.shuffle(hi, hi, 2, 3, 0, 1));
   hi = f32x4.pmax(hi, i32x4.shuffle(hi, hi, 1, 0, 3, 2));
   lo = f32x4.pmin(lo, i32x4.shuffle(lo, lo, 2, 3, 0, 1));
@@ -178,6 +179,13 @@ export function q4_0_quant(src: usize, dst: usize, nb: i32): void {
   }
 }
 
+/** FP16 of d and m into the block's first four bytes, both through one lane conversion. */
+// @ts-ignore: decorator
+@inline function storeHalves(dst: usize, d: f32, m: f32): void {
+  const h = fp16x4(f32x4.replace_lane(f32x4.splat(d), 1, m));
+  store<u32>(dst, <u32>i32x4.extract_lane(h, 0) | (<u32>i32x4.extract_lane(h, 1) << 16));
+}
+
 export function q4_1_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(0.5);
   for (let b = 0; b < nb; b++, src += 128, dst += 20) {
@@ -185,8 +193,7 @@ export function q4_1_quant(src: usize, dst: usize, nb: i32): void {
     const mn = gLo;
     const d: f32 = (gHi - mn) / <f32>15;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
-    store<u16>(dst, <u16>f32ToHalf(d));
-    store<u16>(dst, <u16>f32ToHalf(mn), 2);
+    storeHalves(dst, d, mn);
     const vid = f32x4.splat(id);
     const vmin = f32x4.splat(mn);
     if (!gExact && tame(d)) storeQ4(dst + 4, src, vmin, vid, bias, true, true);
@@ -238,8 +245,7 @@ export function q5_1_quant(src: usize, dst: usize, nb: i32): void {
     const mn = gLo;
     const d: f32 = (gHi - mn) / <f32>31;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
-    store<u16>(dst, <u16>f32ToHalf(d));
-    store<u16>(dst, <u16>f32ToHalf(mn), 2);
+    storeHalves(dst, d, mn);
     const vid = f32x4.splat(id);
     const vmin = f32x4.splat(mn);
     // no clamp in ggml here: the low byte of the truncated int
