@@ -34,6 +34,8 @@ export interface Fp16Options {
 export interface Fp16Report extends TransformReport {
   converted: number;
   clamped: number;
+  /** which tensors had values clamped, and how many */
+  clampedByTensor: { tensor: string; count: number }[];
   underflowed: number;
 }
 
@@ -41,7 +43,7 @@ export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Re
   // a dry run converts a copy: the report is the same, the model untouched
   if (opts.dryRun) return convertToFp16(clone(ModelProtoSchema, model), { ...opts, dryRun: false });
   const top = model.graph!;
-  const report: Fp16Report = { ...newReport(), converted: 0, clamped: 0, underflowed: 0 };
+  const report: Fp16Report = { ...newReport(), converted: 0, clamped: 0, clampedByTensor: [], underflowed: 0 };
   const blockOps = new Set(opts.opBlockList ?? DEFAULT_FP16_BLOCK_LIST);
   const blockNodes = new Set(opts.nodeBlockList ?? []);
   const namer = new Namer(top);
@@ -145,7 +147,10 @@ export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Re
   };
   convertGraph(top, new Map(), new Map(), new Map());
   report.notes.push(`FP16: ${report.converted} float values and weights in FP16, ${report.actions.length} node(s) kept FP32, inputs/outputs FP32`);
-  if (report.clamped) report.notes.push(`${report.clamped} value(s) outside FP16's range were clamped to ±${FP16_MAX}`);
+  if (report.clamped) {
+    const where = report.clampedByTensor.map((c) => `${c.tensor || '(unnamed)'}: ${c.count}`).join(', ');
+    report.notes.push(`${report.clamped} value(s) outside FP16's range were clamped to ±${FP16_MAX} (${where})`);
+  }
   if (report.underflowed) report.notes.push(`${report.underflowed} nonzero value(s) too small for FP16 became zero`);
   return report;
 }
@@ -154,6 +159,7 @@ function toFp16InPlace(t: TensorProto, report: Fp16Report): void {
   const f = tensorToFloat32(t);
   const bytes = new Uint8Array(f.length * 2);
   const dv = new DataView(bytes.buffer);
+  const before = report.clamped;
   for (let i = 0; i < f.length; i++) {
     let v = f[i]!;
     if (v > FP16_MAX) { v = FP16_MAX; report.clamped++; } else if (v < -FP16_MAX) { v = -FP16_MAX; report.clamped++; }
@@ -161,6 +167,7 @@ function toFp16InPlace(t: TensorProto, report: Fp16Report): void {
     if (v !== 0 && fp16ToFp32(h) === 0) report.underflowed++;
     dv.setUint16(i * 2, h, true);
   }
+  if (report.clamped > before) report.clampedByTensor.push({ tensor: t.name, count: report.clamped - before });
   const n = makeTensor(t.name, DT.FLOAT16, t.dims.map(Number), bytes);
   t.dataType = DT.FLOAT16;
   t.rawData = n.rawData;
