@@ -13,6 +13,10 @@ import { BufferSource } from '../../src/io/source.js';
 import { readGgufHeader, readTensorBytes } from '../../src/io/gguf/index.js';
 import { fp16Table } from '../../src/formats/half.js';
 import { clampFinite, FLOAT_TYPE_MAX } from '../../src/formats/clamp.js';
+import { convertToFp16 } from '../../src/onnx/fp16.js';
+import { float32Tensor, DT } from '../../src/io/onnx/tensor.js';
+import { node } from '../../src/onnx/graph.js';
+import { model as onnxModel, valueInfo } from '../onnx/support/build.js';
 
 let dir = '';
 before(() => { dir = mkdtempSync(join(tmpdir(), 'lowbit-weights-')); });
@@ -122,4 +126,13 @@ test('convert llama2c: NaN refused with the tensor and index (no output); --allo
   const ok = runCli(['convert', 'llama2c', bin, out, '--type', 'F16', '--allow-nonfinite']);
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(Number.isNaN((await f16Values(out, 'token_embd.weight'))[26]));
+});
+
+test('ONNX fp16 with clamping (keepOutOfRangeFp32: false): the note names each tensor and its count', () => {
+  const m = onnxModel([node('Mul', ['x', 'big'], ['y0'], 'mul'), node('Add', ['y0', 'small'], ['y'], 'add')],
+    [float32Tensor('big', [3], Float32Array.of(1e5, -2e5, 1)), float32Tensor('small', [3], Float32Array.of(1, 2, 3))],
+    [valueInfo('x', DT.FLOAT, [3])], [valueInfo('y', DT.FLOAT, [3])]);
+  const r = convertToFp16(m, { keepOutOfRangeFp32: false });
+  assert.deepEqual(r.clampedByTensor, [{ tensor: 'big', count: 2 }]);
+  assert.match(r.notes.join('\n'), /2 value\(s\) outside FP16's range were clamped to ±65504 \(big: 2\)/);
 });
