@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bigModel, spawnCli, tempsFor, waitForTemp } from './support/big-model.js';
 import { runCli } from '../support/cli.js';
+import { FileSource } from '../../src/node/file-io.js';
+import { readGgufHeader } from '../../src/io/gguf/index.js';
 
 let model = '';
 let dir = '';
@@ -123,6 +125,25 @@ test('input truncated while it is read: one-line error naming the input, output 
   assert.match(oneLineError(run.stderr()), /shrinking\.gguf: file shrank while reading/);
   assert.equal(readFileSync(out, 'utf8'), 'precious');
   assert.deepEqual(tempsFor(dir, 'from-shrinking.gguf'), []);
+});
+
+test('input deleted mid-run: the open file stays readable on POSIX, so the run completes with a whole output', { timeout: 300_000 }, async () => {
+  const input = join(dir, 'vanishing.gguf');
+  copyFileSync(model, input);
+  const out = join(dir, 'from-vanishing.gguf');
+  const run = spawnCli(['quantize', input, out, ...ARGS]);
+  await waitForTemp(run, dir, 'from-vanishing.gguf', 1 << 20);
+  rmSync(input);
+  const { code } = await run.exited;
+  assert.equal(code, 0, run.stderr());
+  const src = await FileSource.open(out);
+  try {
+    const f = await readGgufHeader(src);
+    const last = f.tensors.reduce((a, t) => (t.offset + t.byteSize > a.offset + a.byteSize ? t : a));
+    assert.ok(last.offset + last.byteSize <= src.size, 'every tensor is in the output');
+    assert.equal(f.tensors.length, 21);
+  } finally { await src.close(); }
+  assert.deepEqual(tempsFor(dir, 'from-vanishing.gguf'), []);
 });
 
 test('output is the input (same path, another spelling, a symlink, a hard link): refused, input untouched', { timeout: 120_000 }, async () => {
