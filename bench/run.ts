@@ -1,8 +1,9 @@
 // `npm run bench [FORMAT…] [--no-build] [--no-imatrix] [--formats | --models]`: single-thread
 // throughput per format against ggml, and whole-model quantization against llama.cpp (bench/model.ts,
-// its own switches); both by default, either alone with --formats or --models. Builds dist/ first
-// (the codecs are timed as users run them, compiled by tsc, not through tsx). Prints the machine,
-// its load, medians and ratios.
+// its own switches: --sizes=small,large --types=… --threads=1,2 --runs=3 --large-runs=…
+// --no-llama --json --json-out=FILE); both parts by default, the formats alone with --formats or
+// format names, the models alone with --models. Builds dist/ first (the codecs are timed as users
+// run them, compiled by tsc, not through tsx). Prints the machine, its load, medians and ratios.
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { benchFormats } from './formats.js';
@@ -16,7 +17,8 @@ function machine(): string {
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith('--'));
 const wantFormats = args.includes('--formats') || !args.includes('--models');
-const wantModels = args.includes('--models') || !args.includes('--formats');
+// naming formats asks for the format part only
+const wantModels = args.includes('--models') || (!args.includes('--formats') && only.length === 0);
 if (!args.includes('--no-build')) {
   // tsc emits even when other parts of the tree have type errors; those are not the bench's concern
   const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: ['ignore', 'ignore', 'inherit'] });
