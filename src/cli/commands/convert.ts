@@ -6,6 +6,7 @@ import { convertLlama2cFiles, convertHfDir, type ConvertQuantizeOptions } from '
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
+import { onInterrupt } from '../interrupt.js';
 import { loadImatrix, parseGgmlType, parseTensorType } from './quantize.js';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
@@ -77,7 +78,8 @@ export function register(program: Command): void {
     .option('--tokenizer <tokenizer.bin>', "llama2.c tokenizer.bin of the model (default: a byte-level stand-in vocab)"))
     .action(async (model: string, out: string, opts: QuantOpts & { tokenizer?: string }) => {
       const type = outType(opts.type);
-      const s = await convertLlama2cFiles(model, opts.tokenizer, out, type, undefined, await quantOpts(type, opts));
+      const q = await quantOpts(type, opts);
+      const s = await interruptible(out, (progress) => convertLlama2cFiles(model, opts.tokenizer, out, type, progress, q));
       warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
@@ -91,7 +93,8 @@ export function register(program: Command): void {
     .option('--name <name>', 'general.name (default: the directory name)'))
     .action(async (dir: string, out: string, opts: QuantOpts & { pre?: string; name?: string }) => {
       const type = outType(opts.type);
-      const s = await convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, undefined, await quantOpts(type, opts));
+      const q = await quantOpts(type, opts);
+      const s = await interruptible(out, (progress) => convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q));
       warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
@@ -100,4 +103,15 @@ export function register(program: Command): void {
 /** Values beyond F16/BF16 range were clamped, not turned into Inf: say where. */
 function warnClamped(clamped: { tensor: string; count: number }[], type: string): void {
   for (const c of clamped) process.stderr.write(`lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${type.toUpperCase()} range were clamped to its largest finite value\n`);
+}
+
+/** Runs a conversion that reports progress; Ctrl-C then says how far it got (the atomic output removes the temp). */
+async function interruptible<T>(out: string, run: (progress: (done: number, total: number, tensor: string) => void) => Promise<T>): Promise<T> {
+  let at = { done: 0, total: 0, tensor: '' };
+  const stop = onInterrupt(() => `${at.total ? `${Math.floor((100 * at.done) / at.total)}% through, at ${at.tensor}` : 'before any tensor was written'}; ${out} was not written (nothing left behind)`);
+  try {
+    return await run((done, total, tensor) => { at = { done, total, tensor }; });
+  } finally {
+    stop();
+  }
 }

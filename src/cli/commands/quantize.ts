@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { LowbitError } from '../../errors.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
+import { onInterrupt } from '../interrupt.js';
 import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
 import { ggmlTypeByName } from '../../formats/ggml-types.js';
 import { typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
@@ -162,14 +163,11 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   // Ctrl-C: say how far the run got; the atomic output's own handler (registered later, so it runs
   // after this one) then removes the temp file and exits 130, leaving any existing output as it was
   const progress = { done: 0, total: 0, tensor: '' };
-  const onSigint = () => {
+  const stopListening = onInterrupt(() => {
     if (started) bar!.stop();
     const where = progress.total ? `${fmtBytes(progress.done)} of ${fmtBytes(progress.total)} of tensor data done${progress.tensor ? `, at ${progress.tensor}` : ''}` : 'before any tensor data';
-    process.stderr.write(`lowbit: interrupted ${where}; ${output} was not written (nothing left behind)\n`);
-    // no output open yet (so no cleanup handler after this one): exit here, as an unhandled SIGINT would
-    if (process.listenerCount('SIGINT') <= 1) process.exit(130);
-  };
-  process.on('SIGINT', onSigint);
+    return `${where}; ${output} was not written (nothing left behind)`;
+  });
   try {
     summary = await quantizeGgufFile(input, output!, {
       ...opts,
@@ -181,7 +179,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
       },
     });
   } finally {
-    process.off('SIGINT', onSigint);
+    stopListening();
     if (started) bar!.stop();
   }
   // values beyond F16/BF16 range were clamped, not turned into Inf (llama.cpp would fail): say where
