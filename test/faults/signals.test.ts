@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bigModel, spawnCli, tempsFor, waitForTemp } from './support/big-model.js';
+import { bigLlama2c, bigModel, spawnCli, tempsFor, waitForTemp } from './support/big-model.js';
 import { encodeGguf, syntheticLlama } from '../pipeline/synthetic-model.js';
 import { runCli } from '../support/cli.js';
 
@@ -74,4 +74,17 @@ test('SIGKILL: target untouched, the temp is named for its pid, and the next run
   assert.deepEqual(tempsFor(dir, 'kill.gguf'), []);
   assert.notEqual(readFileSync(out, 'utf8').slice(0, 8), 'precious');
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('lowbit-tmp')), []);
+});
+
+test('SIGINT during convert: exit 130, says how far it got, no temp, existing output untouched', { timeout: 300_000 }, async () => {
+  const bin = await bigLlama2c();
+  const out = precious('converted.gguf');
+  const run = spawnCli(['convert', 'llama2c', bin, out, ...ARGS]);
+  await waitForTemp(run, dir, 'converted.gguf', MID_RUN);
+  run.child.kill('SIGINT');
+  const { code } = await run.exited;
+  assert.equal(code, 130, run.stderr());
+  assert.match(run.stderr(), /^lowbit: interrupted \d+% through, at [\w.]+; .*converted\.gguf was not written/m);
+  assert.equal(readFileSync(out, 'utf8'), 'precious converted.gguf');
+  assert.deepEqual(tempsFor(dir, 'converted.gguf'), []);
 });

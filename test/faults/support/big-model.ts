@@ -49,6 +49,28 @@ export async function bigModel(): Promise<string> {
   return BIG_MODEL;
 }
 
+/** A legacy llama2.c checkpoint of the same size class (dim 1024, hidden 4096, 2 layers), for convert runs. */
+export async function bigLlama2c(): Promise<string> {
+  const path = join(tmpdir(), 'lowbit-faults-llama2c-1024x4096x2-v1.bin');
+  if (existsSync(path)) return path;
+  const dim = 1024, hidden = 4096, layers = 2, heads = 8, vocab = 32, seq = 16;
+  const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * hidden * dim) + dim + seq * (dim / heads);
+  const header = new Int32Array([dim, hidden, layers, heads, heads, vocab, seq]);
+  const w = new Float32Array(floats);
+  let x = 0x2545f491;
+  for (let i = 0; i < floats; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; w[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.1; }
+  const tmp = `${path}.${process.pid}.partial`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.write(new Uint8Array(header.buffer));
+    await fh.write(new Uint8Array(w.buffer));
+  } finally {
+    await fh.close();
+  }
+  renameSync(tmp, path);
+  return path;
+}
+
 const MAIN = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
