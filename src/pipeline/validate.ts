@@ -87,7 +87,8 @@ export function firstNonFinite(x: Float32Array): number {
     const e = Math.min(n, c + 4096);
     let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     let i = c;
-    for (; i + 4 <= e; i += 4) { a0 += x[i]!; a1 += x[i + 1]!; a2 += x[i + 2]!; a3 += x[i + 3]!; }
+    // four chains of pair sums: V8's fastest shape for this loop (measured)
+    for (; i + 8 <= e; i += 8) { a0 += x[i]! + x[i + 4]!; a1 += x[i + 1]! + x[i + 5]!; a2 += x[i + 2]! + x[i + 6]!; a3 += x[i + 3]! + x[i + 7]!; }
     for (; i < e; i++) a0 += x[i]!;
     if (!Number.isFinite(a0 + a1 + a2 + a3)) {
       for (let j = c; j < e; j++) if (!Number.isFinite(x[j]!)) return j;
