@@ -2,7 +2,7 @@
 // The lowbit command line. Each command lives in its own module under ./commands and registers
 // itself on the program; this file only wires them up and turns expected errors into one line.
 import { Command, CommanderError } from 'commander';
-import { COMMANDS } from './commands/index.js';
+import { commandsFor } from './commands/index.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -13,7 +13,7 @@ program
   .showHelpAfterError('(run lowbit --help for usage)')
   .exitOverride();
 
-for (const register of COMMANDS) register(program);
+for (const register of await commandsFor(process.argv.slice(2))) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,14 +1,26 @@
 // Every CLI command, one module each. A command module exports `register(program)`.
+// Modules load lazily: a run of one command imports only that command's module (start-up time
+// matters for quick jobs); help and unknown commands load them all.
 import type { Command } from 'commander';
-import { register as demo } from './demo.js';
-import { register as levels } from './levels.js';
-import { register as explain } from './explain.js';
-import { register as convert } from './convert.js';
-import { register as quantizeDir } from './quantize-dir.js';
-import { register as inspect } from './inspect.js';
-import { register as quantize } from './quantize.js';
-import { register as compare } from './compare.js';
-import { register as evalCmd } from './eval.js';
-import { register as report } from './report.js';
 
-export const COMMANDS: ((program: Command) => void)[] = [demo, convert, quantize, quantizeDir, inspect, compare, evalCmd, report, levels, explain];
+type Register = (program: Command) => void;
+
+export const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
+  demo: () => import('./demo.js'),
+  convert: () => import('./convert.js'),
+  quantize: () => import('./quantize.js'),
+  'quantize-dir': () => import('./quantize-dir.js'),
+  inspect: () => import('./inspect.js'),
+  compare: () => import('./compare.js'),
+  eval: () => import('./eval.js'),
+  report: () => import('./report.js'),
+  levels: () => import('./levels.js'),
+  explain: () => import('./explain.js'),
+};
+
+/** The registrations needed for this command line: the named command's, or all of them. */
+export async function commandsFor(argv: readonly string[]): Promise<Register[]> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  const names = first !== undefined && first in COMMANDS ? [first] : Object.keys(COMMANDS);
+  return Promise.all(names.map(async (n) => (await COMMANDS[n]!()).register));
+}

@@ -14,8 +14,7 @@ import { readImatrix } from '../../io/imatrix.js';
 import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
 import { quantizeGgufFile } from '../../pipeline/quantize-file.js';
 import { defaultThreads } from '../../pipeline/workers.js';
-import { formatOnnxResult, onnxOptions, type OnnxCliOptions } from './quantize-dir.js';
-import { quantizeOnnxFile } from '../../onnx/quantize-file.js';
+import type { OnnxCliOptions } from './quantize-dir.js';
 
 interface CliOpts extends OnnxCliOptions {
   type: string;
@@ -103,6 +102,8 @@ export function register(program: Command): void {
     .action(async (input: string, output: string | undefined, o: CliOpts) => {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
       if (input.toLowerCase().endsWith('.onnx')) {
+        // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
+        const [{ quantizeOnnxFile }, { formatOnnxResult, onnxOptions }] = await Promise.all([import('../../onnx/quantize-file.js'), import('./quantize-dir.js')]);
         const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type));
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
         return;
