@@ -27,21 +27,21 @@ if (!args.includes('--no-build')) {
 const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
 console.log(`machine: ${machine()}`);
 console.log(`load average at start: ${load()}`);
-if (wantFormats) { // (not re-indented: the format part is another engineer's)
-console.log('single-thread throughput, MB/s of float32 per CPU-second (median of 5 interleaved rounds); ratio = lowbit / ggml reference C; ts = lowbit\'s TypeScript reference path');
-const f = (v: number, w: number) => v.toFixed(1).padStart(w);
-const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(6);
-console.log('format     quant lowbit     ts   ggml  ratio (ts)  | dequant lowbit     ts   ggml  ratio (ts)  | imatrix quant lowbit    ts   ggml  ratio (ts)');
-for (const r of await benchFormats(only.length ? only : undefined, !args.includes('--no-imatrix'))) {
-  let line =
-    `${r.name.padEnd(8)} ${f(r.quantLowbit, 14)} ${f(r.quantTs, 6)} ${f(r.quantGgml, 6)} ${ratio(r.quantLowbit, r.quantGgml)} (${ratio(r.quantTs, r.quantGgml).trim()})` +
-    `  | ${f(r.dequantLowbit, 14)} ${f(r.dequantTs, 6)} ${f(r.dequantGgml, 6)} ${ratio(r.dequantLowbit, r.dequantGgml)} (${ratio(r.dequantTs, r.dequantGgml).trim()})`;
-  if (r.imatrix) {
-    const m = r.imatrix;
-    line += `  | ${f(m.quantLowbit, 20)} ${f(m.quantTs, 5)} ${f(m.quantGgml, 6)} ${ratio(m.quantLowbit, m.quantGgml)} (${ratio(m.quantTs, m.quantGgml).trim()})`;
+if (wantFormats) {
+  console.log('single-thread throughput, MB/s of float32 per CPU-second (median of 5 interleaved rounds); ratio = lowbit / ggml reference C; ts = lowbit\'s TypeScript reference path');
+  const f = (v: number, w: number) => v.toFixed(1).padStart(w);
+  const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(6);
+  console.log('format     quant lowbit     ts   ggml  ratio (ts)  | dequant lowbit     ts   ggml  ratio (ts)  | imatrix quant lowbit    ts   ggml  ratio (ts)');
+  for (const r of await benchFormats(only.length ? only : undefined, !args.includes('--no-imatrix'))) {
+    let line =
+      `${r.name.padEnd(8)} ${f(r.quantLowbit, 14)} ${f(r.quantTs, 6)} ${f(r.quantGgml, 6)} ${ratio(r.quantLowbit, r.quantGgml)} (${ratio(r.quantTs, r.quantGgml).trim()})` +
+      `  | ${f(r.dequantLowbit, 14)} ${f(r.dequantTs, 6)} ${f(r.dequantGgml, 6)} ${ratio(r.dequantLowbit, r.dequantGgml)} (${ratio(r.dequantTs, r.dequantGgml).trim()})`;
+    if (r.imatrix) {
+      const m = r.imatrix;
+      line += `  | ${f(m.quantLowbit, 20)} ${f(m.quantTs, 5)} ${f(m.quantGgml, 6)} ${ratio(m.quantLowbit, m.quantGgml)} (${ratio(m.quantTs, m.quantGgml).trim()})`;
+    }
+    console.log(line);
   }
-  console.log(line);
-}
 }
 if (wantModels) await runModelBench(args);
 console.log(`load average at end: ${load()}`);
