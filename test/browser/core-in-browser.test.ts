@@ -3,24 +3,21 @@
 // ggml's golden vectors, and a GGUF written in the page must parse back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { loadGolden } from '../support/golden.js';
+import { launchChromium, needsChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const ENTRY = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
 
-test('the browser bundle of lowbit quantizes byte-identically to ggml inside Chromium', { skip: !existsSync(CHROMIUM) && 'needs /usr/bin/chromium (Debian package chromium; .ci/run installs it)' }, async () => {
+test('the browser bundle of lowbit quantizes byte-identically to ggml inside Chromium', { skip: needsChromium }, async () => {
   const bundle = await build({ entryPoints: [ENTRY], bundle: true, platform: 'browser', format: 'iife', globalName: 'lowbit', write: false, target: 'es2022', logLevel: 'silent' });
   const code = bundle.outputFiles[0]!.text;
   assert.ok(!/require\(["']node:/.test(code), 'no Node built-ins in the browser bundle');
 
   const g = loadGolden();
   const types = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'IQ4_XS', 'MXFP4'].filter((t) => g.types[t]);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -1,10 +1,9 @@
 // The report opens offline in a real headless Chromium and every chart renders.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { GgufWriter } from '../../src/io/gguf/writer.js';
 import { gv } from '../../src/io/gguf/metadata.js';
 import { BufferSink, BufferSource } from '../../src/io/source.js';
@@ -14,9 +13,8 @@ import { compareGguf, weightHistogram } from '../../src/analysis/compare-gguf.js
 import { buildReportHtml, reportChartIds, type ReportData } from '../../src/report/html.js';
 import { loadEchartsSource } from '../../src/report/echarts-source.js';
 import { randomRows } from '../support/oracle.js';
+import { launchChromium, needsChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 async function gguf(type: number, name: string): Promise<BufferSource> {
   const tensors = [{ name: 'blk.0.w', dims: [64, 16] }, { name: 'blk.1.w', dims: [128, 8] }, { name: 'norm', dims: [64] }];
@@ -54,12 +52,12 @@ test('buildReportHtml: self-contained (no external URLs), data embedded safely',
   assert.match(html, /test &lt;\/script&gt; report/);
 });
 
-test('the report renders every chart in headless Chromium, offline', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} missing: apt-get install -y chromium` }, async () => {
+test('the report renders every chart in headless Chromium, offline', { skip: needsChromium }, async () => {
   const data = await reportData();
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-report-'));
   const file = join(dir, 'report.html');
   writeFileSync(file, buildReportHtml(data, await loadEchartsSource()));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     const requests: string[] = [];

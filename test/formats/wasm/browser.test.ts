@@ -3,24 +3,21 @@
 // the embedded base64) and give the same bytes as the TypeScript reference and ggml's goldens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { loadGolden } from '../../support/golden.js';
+import { launchChromium, needsChromium } from '../../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const SRC = fileURLToPath(new URL('../../../src/formats/', import.meta.url));
 
-test('WebAssembly kernels run in Chromium: same bytes as the TypeScript path and ggml', { skip: !existsSync(CHROMIUM) && 'needs /usr/bin/chromium' }, async () => {
+test('WebAssembly kernels run in Chromium: same bytes as the TypeScript path and ggml', { skip: needsChromium }, async () => {
   const bundle = await build({
     stdin: { contents: "export { codecByName } from './registry.ts'; export { setWasmKernels, wasmKernelsActive } from './wasm/kernels.ts';", resolveDir: SRC, loader: 'ts' },
     bundle: true, platform: 'browser', format: 'iife', globalName: 'lbk', write: false, target: 'es2022', logLevel: 'silent',
   });
   const g = loadGolden();
   const types = ['F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q6_K', 'TQ1_0', 'TQ2_0'].filter((t) => g.types[t]);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
