@@ -8,6 +8,7 @@ import { ErrorAccumulator, type ErrorStats } from '../analysis/error-stats.js';
 import { LowbitError, FileFormatError } from '../errors.js';
 import { readIdx } from './idx.js';
 import { parseNpy } from './npy.js';
+import { mulberry32 } from '../analysis/random.js';
 
 export type PixelScaling = 'unit' | 'mnist' | 'raw';
 
@@ -82,17 +83,6 @@ interface Batches {
   samples: number;
   pixels?: PixelScaling;
   next(): Generator<{ feed: Feed; labels?: ArrayLike<number>; n: number }>;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function concreteShape(shape: (number | string)[], batch: number, name: string): number[] {

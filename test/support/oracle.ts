@@ -1,6 +1,7 @@
 // The ggml oracle for tests. On linux-x64 (this project's machines and CI) it must load: a missing
 // oracle is a failure there, not a reason to skip.
 import { loadGgmlOracle, type GgmlOracle } from '../../tools/ggml-oracle.js';
+import { mulberry32 } from '../../src/analysis/random.js';
 
 export function oracle(): GgmlOracle {
   const o = loadGgmlOracle();
@@ -9,16 +10,7 @@ export function oracle(): GgmlOracle {
 }
 
 /** Deterministic PRNG (mulberry32) so every seed reproduces. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export function gaussian(r: () => number): number {
   const u = 1 - r();
