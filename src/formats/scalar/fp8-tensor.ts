@@ -6,7 +6,7 @@
 // scale = float32(absmax / max) so its largest value lands on ±max. Browser-safe.
 import { LowbitError } from '../../errors.js';
 import { floatToFp8, fp8ToFloat, type Fp8Format } from './fp8.js';
-import { forEachParam, paramLayout, type Granularity, type GranularityOptions } from './granularity.js';
+import { forEachParam, paramLayout, type Granularity, type GranularityOptions, type ScaleLayout } from './granularity.js';
 
 export type { Fp8Format };
 
@@ -19,16 +19,11 @@ export interface Fp8Options extends GranularityOptions {
   scales?: Float32Array;
 }
 
-export interface Fp8Quantized {
+export interface Fp8Quantized extends ScaleLayout {
   format: Fp8Format;
   codes: Uint8Array;
   /** one per tensor/channel/group; all 1 for a plain Cast */
   scales: Float32Array;
-  scaleDims: number[];
-  dims: number[];
-  granularity: Granularity;
-  axis: number;
-  groupSize: number;
   /** values (infinities included) that only saturation kept finite: set to ±max */
   clampedCount: number;
   /** finite values that became NaN/Inf (non-saturating) */

@@ -6,6 +6,16 @@ import { LowbitError } from '../../errors.js';
 
 export type Granularity = 'tensor' | 'channel' | 'group';
 
+/** Where a quantized tensor's scales apply: the shape of the scales and the layout they follow. */
+export interface ScaleLayout {
+  /** shape of the scales (and zero points): [1] per tensor, [dims[axis]] per channel, dims with the axis in groups */
+  scaleDims: number[];
+  dims: number[];
+  granularity: Granularity;
+  axis: number;
+  groupSize: number;
+}
+
 export interface GranularityOptions {
   granularity?: Granularity;
   /** row-major shape of x; default [x.length] */

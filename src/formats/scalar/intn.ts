@@ -14,7 +14,7 @@
 // Browser-safe.
 import { LowbitError } from '../../errors.js';
 import { computeScaleZp, roundHalfEven } from './affine.js';
-import { forEachParam as forEach, paramLayout as layout, type Granularity, type GranularityOptions } from './granularity.js';
+import { forEachParam as forEach, paramLayout as layout, type Granularity, type GranularityOptions, type ScaleLayout } from './granularity.js';
 
 export type { Granularity };
 
@@ -29,18 +29,12 @@ export interface IntnOptions extends GranularityOptions {
   params?: { scales: Float32Array; zeroPoints: Int32Array };
 }
 
-export interface IntnQuantized {
+export interface IntnQuantized extends ScaleLayout {
   bits: number;
   signed: boolean;
   codes: Int32Array;
   scales: Float32Array;
   zeroPoints: Int32Array;
-  /** shape of `scales` and `zeroPoints` ([1] per tensor, [dims[axis]] per channel, dims with the axis in groups) */
-  scaleDims: number[];
-  dims: number[];
-  granularity: Granularity;
-  axis: number;
-  groupSize: number;
   /** values that fell outside the code range (infinities included) and were clamped to its ends */
   clampedCount: number;
   /** NaN inputs, stored as the zero point */

@@ -7,7 +7,7 @@ import { LowbitError } from '../../errors.js';
 import { bf16ToFp32, f32Bits, fp16ToFp32, fp32BitsToBf16, fp32BitsToFp16 } from '../half.js';
 import type { Fp8Format } from './fp8.js';
 import { dequantizeFp8, FP8_MAX, fp8Levels, quantizeFp8 } from './fp8-tensor.js';
-import { forEachParam, paramLayout, type Granularity, type GranularityOptions } from './granularity.js';
+import { forEachParam, paramLayout, type Granularity, type GranularityOptions, type ScaleLayout } from './granularity.js';
 import { dequantizeIntn, intnRange, quantizeIntn } from './intn.js';
 import { nf4Code, NF4_LEVELS } from './nf4.js';
 
@@ -20,18 +20,13 @@ export interface ScalarOptions extends GranularityOptions {
   scaled?: boolean;
 }
 
-export interface ScalarQuantized {
+export interface ScalarQuantized extends ScaleLayout {
   format: string;
   codes: Uint8Array | Uint16Array | Int32Array;
   /** one per tensor/channel/group (all 1 for plain casts; NF4: the absmax) */
   scales: Float32Array;
   /** INTn only */
   zeroPoints?: Int32Array;
-  scaleDims: number[];
-  dims: number[];
-  granularity: Granularity;
-  axis: number;
-  groupSize: number;
   /** values (infinities included) set to the format's largest code because they did not fit */
   clampedCount: number;
   /** NaN inputs (kept as NaN by float formats, stored as the code of 0 by INTn and NF4) */
