@@ -2,12 +2,11 @@
 // 4-bit min; 2-bit levels. Byte-identical to ggml's quantize_q2_K (quantize_row_q2_K_ref without
 // an imatrix, quantize_row_q2_K_impl with one) and dequantize_row_q2_K.
 // Block: scales[16] (low nibble scale, high nibble min) | qs[64] (2-bit levels) | d (fp16) | dmin (fp16).
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { nearestInt } from './search.js';
-import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
-import { QK_K, checkKDequant, checkKShape, getHalf, makeQkx2, makeQp, putHalf } from './search-k.js';
+import { QK_K, getHalf, kQuantCodec, makeQkx2, makeQp, putHalf } from './search-k.js';
+import { imatrixWeights, packLevels2, sumSquares } from './kquant-scales.js';
 
 const fround = Math.fround;
 const TYPE_SIZE = 84;
@@ -39,16 +38,7 @@ function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): v
       L[16 * j + ii] = l < 0 ? 0 : l > 3 ? 3 : l;
     }
   }
-  packLevels2(dst, o + 16);
-}
-
-/** qs[j/4 + l] holds levels j+l, j+l+32, j+l+64, j+l+96 (2 bits each) for j = 0, 128. */
-function packLevels2(dst: Uint8Array, q: number): void {
-  for (let j = 0; j < QK_K; j += 128) {
-    for (let l = 0; l < 32; l++) {
-      dst[q + j / 4 + l] = L[j + l]! | (L[j + l + 32]! << 2) | (L[j + l + 64]! << 4) | (L[j + l + 96]! << 6);
-    }
-  }
+  packLevels2(L, dst, o + 16);
 }
 
 function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
@@ -80,19 +70,10 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
 }
 
 function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
-  let sumX2 = 0;
-  for (let l = 0; l < QK_K; l++) { const v = x[xo + l]!; sumX2 = fround(sumX2 + fround(v * v)); }
-  const sigma2 = fround(sumX2 / QK_K);
+  const sigma2 = fround(sumSquares(x, xo, QK_K) / QK_K);
   for (let j = 0; j < 16; j++) {
     const base = xo + 16 * j;
-    let sumw = 0;
-    for (let l = 0; l < 16; l++) {
-      const v = x[base + l]!;
-      const w = fround(qw[qo + 16 * j + l]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
-      weights[l] = w;
-      sumw = fround(sumw + w);
-    }
-    sw[j] = sumw;
+    sw[j] = imatrixWeights(x, base, qw, qo + 16 * j, sigma2, 16, weights);
     // make_qkx3_quants with weights given is make_qkx2_quants' arithmetic (see search-k.ts)
     makeQkx2(16, 3, x, base, weights, L, 16 * j, M09, P005, 36, false, scales, mins, j);
   }
@@ -104,9 +85,8 @@ function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo:
   finishBlock(x, xo, dst, o);
 }
 
+/** TS fallback; kQuantCodec checks the shapes and tries the WASM kernel first. */
 function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
-  checkKDequant(NAME, src, dst, n, TYPE_SIZE);
-  if (wasmBlocks('q2_K_dequant', src, dst, n / QK_K, TYPE_SIZE, QK_K * 4)) return;
   const nb = n / QK_K;
   for (let b = 0; b < nb; b++) {
     const o = b * TYPE_SIZE;
@@ -132,27 +112,13 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   }
 }
 
-export const q2_K: BlockCodec = {
+export const q2_K = kQuantCodec({
   name: NAME,
-  type: ggmlTypeById(GGML_TYPE.Q2_K)!,
-  usesImatrix: true,
+  typeId: GGML_TYPE.Q2_K,
+  typeSize: TYPE_SIZE,
+  wasm: 'q2_K',
   layout: '256-weight super-blocks: fp16 scale and fp16 min-scale, sixteen 16-weight sub-blocks with a 4-bit scale and 4-bit min each, 2-bit levels; 2.625 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkKShape(NAME, src, dst, nRows, nPerRow, TYPE_SIZE, imatrix);
-    const nbRow = nPerRow / QK_K;
-    if (!imatrix) {
-      const nb = nRows * nbRow;
-      if (wasmBlocks('q2_K_quant', src, dst, nb, 4 * QK_K, TYPE_SIZE)) return;
-      for (let b = 0; b < nb; b++) quantizeBlockRef(src, b * QK_K, dst, b * TYPE_SIZE);
-      return;
-    }
-    if (wasmRows('q2_K_quant_imatrix', src, dst, nRows, nPerRow, nbRow * TYPE_SIZE, imatrix)) return;
-    for (let r = 0; r < nRows; r++) {
-      for (let i = 0; i < nbRow; i++) {
-        const b = r * nbRow + i;
-        quantizeBlockImatrix(src, b * QK_K, imatrix, i * QK_K, dst, b * TYPE_SIZE);
-      }
-    }
-  },
+  quantizeBlockRef,
+  quantizeBlockImatrix,
   dequantize,
-};
+});

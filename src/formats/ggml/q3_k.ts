@@ -2,18 +2,19 @@
 // fp16 super-scale; symmetric 3-bit levels. Byte-identical to ggml's quantize_q3_K
 // (quantize_row_q3_K_ref without an imatrix, quantize_row_q3_K_impl with one) and dequantize_row_q3_K.
 // Block: hmask[32] (3rd bits) | qs[64] (low 2 bits) | scales[12] (packed 6-bit) | d (fp16).
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { makeQxQuants, nearestInt } from './search.js';
-import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
-import { QK_K, checkKDequant, checkKShape, getHalf, makeQ3, putHalf } from './search-k.js';
+import { QK_K, getHalf, kQuantCodec, makeQ3, putHalf } from './search-k.js';
+import { imatrixWeights, packLevels2, sumSquares } from './kquant-scales.js';
 
 const fround = Math.fround;
 const TYPE_SIZE = 110;
 const NAME = 'Q3_K';
 
 const L = new Int8Array(QK_K);
+// the same bytes unsigned: after the hmask split the levels are 0..3, packed by the shared 2-bit packer
+const Lu = new Uint8Array(L.buffer);
 const scales = new Float32Array(16);
 const weights = new Float32Array(16);
 const sw = new Float32Array(16);
@@ -61,12 +62,7 @@ function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): v
     }
     dst[o + m] = h;
   }
-  const q = o + 32;
-  for (let j = 0; j < QK_K; j += 128) {
-    for (let l = 0; l < 32; l++) {
-      dst[q + j / 4 + l] = L[j + l]! | (L[j + l + 32]! << 2) | (L[j + l + 64]! << 4) | (L[j + l + 96]! << 6);
-    }
-  }
+  packLevels2(Lu, dst, o + 32);
 }
 
 function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
@@ -92,19 +88,10 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
 }
 
 function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
-  let sumX2 = 0;
-  for (let l = 0; l < QK_K; l++) { const v = x[xo + l]!; sumX2 = fround(sumX2 + fround(v * v)); }
-  const sigma2 = fround(fround(2 * sumX2) / QK_K);
+  const sigma2 = fround(fround(2 * sumSquares(x, xo, QK_K)) / QK_K);
   for (let j = 0; j < 16; j++) {
     const base = xo + 16 * j;
-    let sumw = 0;
-    for (let l = 0; l < 16; l++) {
-      const v = x[base + l]!;
-      const w = fround(qw[qo + 16 * j + l]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
-      weights[l] = w;
-      sumw = fround(sumw + w);
-    }
-    sw[j] = sumw;
+    sw[j] = imatrixWeights(x, base, qw, qo + 16 * j, sigma2, 16, weights);
     scales[j] = makeQxQuants(16, 4, x, base, L, 16 * j, 1, weights, 0);
   }
   dst.fill(0, o + 96, o + 108);
@@ -114,9 +101,8 @@ function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo:
   finishBlock(x, xo, dst, o);
 }
 
+/** TS fallback; kQuantCodec checks the shapes and tries the WASM kernel first. */
 function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
-  checkKDequant(NAME, src, dst, n, TYPE_SIZE);
-  if (wasmBlocks('q3_K_dequant', src, dst, n / QK_K, TYPE_SIZE, QK_K * 4)) return;
   const nb = n / QK_K;
   for (let b = 0; b < nb; b++) {
     const o = b * TYPE_SIZE;
@@ -145,27 +131,13 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   }
 }
 
-export const q3_K: BlockCodec = {
+export const q3_K = kQuantCodec({
   name: NAME,
-  type: ggmlTypeById(GGML_TYPE.Q3_K)!,
-  usesImatrix: true,
+  typeId: GGML_TYPE.Q3_K,
+  typeSize: TYPE_SIZE,
+  wasm: 'q3_K',
   layout: '256-weight super-blocks: fp16 scale, sixteen 16-weight sub-blocks with signed 6-bit scales, symmetric 3-bit levels (2 low bits + 1 high bit plane); 3.4375 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkKShape(NAME, src, dst, nRows, nPerRow, TYPE_SIZE, imatrix);
-    const nbRow = nPerRow / QK_K;
-    if (!imatrix) {
-      const nb = nRows * nbRow;
-      if (wasmBlocks('q3_K_quant', src, dst, nb, 4 * QK_K, TYPE_SIZE)) return;
-      for (let b = 0; b < nb; b++) quantizeBlockRef(src, b * QK_K, dst, b * TYPE_SIZE);
-      return;
-    }
-    if (wasmRows('q3_K_quant_imatrix', src, dst, nRows, nPerRow, nbRow * TYPE_SIZE, imatrix)) return;
-    for (let r = 0; r < nRows; r++) {
-      for (let i = 0; i < nbRow; i++) {
-        const b = r * nbRow + i;
-        quantizeBlockImatrix(src, b * QK_K, imatrix, i * QK_K, dst, b * TYPE_SIZE);
-      }
-    }
-  },
+  quantizeBlockRef,
+  quantizeBlockImatrix,
   dequantize,
-};
+});

@@ -2,47 +2,24 @@
 // min; 5-bit levels. Byte-identical to ggml's quantize_q5_K (quantize_row_q5_K_ref without an
 // imatrix, quantize_row_q5_K_impl with one) and dequantize_row_q5_K.
 // Block: d (fp16) | dmin (fp16) | scales[12] (packed 6-bit scales/mins) | qh[32] (5th bits) | qs[128] (low nibbles).
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table, fp32ToFp16 } from '../half.js';
-import { nearestInt } from './search.js';
-import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
-import { QK_K, checkKDequant, checkKShape, getHalf, makeQkx2, makeQp, packScaleMinK4, putHalf, unpackScaleMinK4 } from './search-k.js';
+import { GGML_TYPE } from '../ggml-types.js';
+import { fp16Table } from '../half.js';
+import { QK_K, getHalf, kQuantCodec, unpackScaleMinK4 } from './search-k.js';
+import { relevelK4, scaleMinImatrixK4, scaleMinRefK4 } from './kquant-scales.js';
 
 const fround = Math.fround;
 const TYPE_SIZE = 176;
 const NAME = 'Q5_K';
-const TENTH = fround(0.1);
-const M09 = fround(-0.9);
-const P005 = fround(0.05);
 
 // per-block scratch, reused so quantizing allocates nothing
 const L = new Uint8Array(QK_K);
-const weights = new Float32Array(32);
-const scales = new Float32Array(8);
-const mins = new Float32Array(8);
-const sw = new Float32Array(8);
-const ls = new Uint8Array(8);
-const lm = new Uint8Array(8);
 const sc = new Uint8Array(8);
 const mm = new Uint8Array(8);
 const lut = new Float32Array(64);
 
 /** Re-rounds every weight against the final fp16 scales/mins and packs the nibbles. */
 function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
-  const d0 = fp16Table[getHalf(dst, o)]!;
-  const dmin0 = fp16Table[getHalf(dst, o + 2)]!;
-  unpackScaleMinK4(dst, o + 4, sc, mm);
-  for (let j = 0; j < 8; j++) {
-    const d = fround(d0 * sc[j]!);
-    if (d === 0) continue;
-    const dm = fround(dmin0 * mm[j]!);
-    const base = xo + 32 * j;
-    for (let ii = 0; ii < 32; ii++) {
-      const l = nearestInt(fround(fround(x[base + ii]! + dm) / d));
-      L[32 * j + ii] = l < 0 ? 0 : l > 31 ? 31 : l;
-    }
-  }
+  relevelK4(x, xo, 31, L, dst, o);
   // sub-block pair n/64 puts its 5th bits in bits 2n/64 and 2n/64+1 of qh[0..32)
   const qh = o + 16;
   let ql = o + 48;
@@ -64,66 +41,18 @@ function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): v
 }
 
 function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
-  let maxScale = 0, maxMin = 0;
-  for (let j = 0; j < 8; j++) {
-    const base = xo + 32 * j;
-    let sumX2 = 0;
-    for (let l = 0; l < 32; l++) { const v = x[base + l]!; sumX2 = fround(sumX2 + fround(v * v)); }
-    const avX = fround(Math.sqrt(fround(sumX2 / 32)));
-    for (let l = 0; l < 32; l++) weights[l] = avX + Math.abs(x[base + l]!);
-    makeQkx2(32, 31, x, base, weights, L, 32 * j, -0.5, TENTH, 15, false, scales, mins, j);
-    const s = scales[j]!, m = mins[j]!;
-    if (s > maxScale) maxScale = s;
-    if (m > maxMin) maxMin = m;
-  }
-  const invScale = maxScale > 0 ? fround(63 / maxScale) : 0;
-  const invMin = maxMin > 0 ? fround(63 / maxMin) : 0;
-  for (let j = 0; j < 8; j++) {
-    // C stores nearest_int into a uint8_t before MIN(63, ·)
-    const a = nearestInt(fround(invScale * scales[j]!)) & 255;
-    const b = nearestInt(fround(invMin * mins[j]!)) & 255;
-    ls[j] = a < 63 ? a : 63;
-    lm[j] = b < 63 ? b : 63;
-  }
-  packScaleMinK4(dst, o + 4, ls, lm);
-  putHalf(dst, o, fp32ToFp16(fround(maxScale / 63)));
-  putHalf(dst, o + 2, fp32ToFp16(fround(maxMin / 63)));
+  scaleMinRefK4(x, xo, 31, -0.5, 15, L, dst, o);
   finishBlock(x, xo, dst, o);
 }
 
 function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
-  let sumX2 = 0;
-  for (let l = 0; l < QK_K; l++) { const v = x[xo + l]!; sumX2 = fround(sumX2 + fround(v * v)); }
-  const sigma2 = fround(fround(2 * sumX2) / QK_K);
-  for (let j = 0; j < 8; j++) {
-    const base = xo + 32 * j;
-    let sumw = 0;
-    for (let l = 0; l < 32; l++) {
-      const v = x[base + l]!;
-      const w = fround(qw[qo + 32 * j + l]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
-      weights[l] = w;
-      sumw = fround(sumw + w);
-    }
-    sw[j] = sumw;
-    // make_qkx3_quants with weights given is make_qkx2_quants' arithmetic (see search-k.ts)
-    makeQkx2(32, 31, x, base, weights, L, 32 * j, M09, P005, 36, false, scales, mins, j);
-  }
-  const dBlock = makeQp(8, 63, scales, ls, sw);
-  const mBlock = makeQp(8, 63, mins, lm, sw);
-  // unlike Q4_K, ggml's Q5_K clamps the uint8 levels (a negative level wrapped to 255 becomes 63)
-  for (let j = 0; j < 8; j++) {
-    if (ls[j]! > 63) ls[j] = 63;
-    if (lm[j]! > 63) lm[j] = 63;
-  }
-  packScaleMinK4(dst, o + 4, ls, lm);
-  putHalf(dst, o, fp32ToFp16(dBlock));
-  putHalf(dst, o + 2, fp32ToFp16(mBlock));
+  // unlike Q4_K, ggml's Q5_K clamps the 6-bit scale levels
+  scaleMinImatrixK4(x, xo, qw, qo, 31, true, L, dst, o);
   finishBlock(x, xo, dst, o);
 }
 
+/** TS fallback; kQuantCodec checks the shapes and tries the WASM kernel first. */
 function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
-  checkKDequant(NAME, src, dst, n, TYPE_SIZE);
-  if (wasmBlocks('q5_K_dequant', src, dst, n / QK_K, TYPE_SIZE, QK_K * 4)) return;
   const nb = n / QK_K;
   for (let b = 0; b < nb; b++) {
     const o = b * TYPE_SIZE;
@@ -151,27 +80,13 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   }
 }
 
-export const q5_K: BlockCodec = {
+export const q5_K = kQuantCodec({
   name: NAME,
-  type: ggmlTypeById(GGML_TYPE.Q5_K)!,
-  usesImatrix: true,
+  typeId: GGML_TYPE.Q5_K,
+  typeSize: TYPE_SIZE,
+  wasm: 'q5_K',
   layout: '256-weight super-blocks: fp16 scale and fp16 min-scale, eight 32-weight sub-blocks with 6-bit scale and 6-bit min (12 bytes), 5-bit levels (4 low bits + 1 high bit plane); 5.5 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkKShape(NAME, src, dst, nRows, nPerRow, TYPE_SIZE, imatrix);
-    const nbRow = nPerRow / QK_K;
-    if (!imatrix) {
-      const nb = nRows * nbRow;
-      if (wasmBlocks('q5_K_quant', src, dst, nb, 4 * QK_K, TYPE_SIZE)) return;
-      for (let b = 0; b < nb; b++) quantizeBlockRef(src, b * QK_K, dst, b * TYPE_SIZE);
-      return;
-    }
-    if (wasmRows('q5_K_quant_imatrix', src, dst, nRows, nPerRow, nbRow * TYPE_SIZE, imatrix)) return;
-    for (let r = 0; r < nRows; r++) {
-      for (let i = 0; i < nbRow; i++) {
-        const b = r * nbRow + i;
-        quantizeBlockImatrix(src, b * QK_K, imatrix, i * QK_K, dst, b * TYPE_SIZE);
-      }
-    }
-  },
+  quantizeBlockRef,
+  quantizeBlockImatrix,
   dequantize,
-};
+});

@@ -2,12 +2,10 @@
 // fp16 super-scale; symmetric 6-bit levels. Byte-identical to ggml's quantize_q6_K
 // (quantize_row_q6_K_ref / quantize_row_q6_K_impl) and dequantize_row_q6_K.
 // Block: ql[128] (low nibbles) | qh[64] (high 2 bits) | scales[16] (int8) | d (fp16).
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { GROUP_MAX_EPS, makeQxQuants, nearestInt } from './search.js';
-import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
-import { QK_K, checkKDequant, checkKShape, getHalf, putHalf } from './search-k.js';
+import { QK_K, getHalf, kQuantCodec, putHalf } from './search-k.js';
 
 const fround = Math.fround;
 const TYPE_SIZE = 210;
@@ -61,9 +59,17 @@ function quantizeBlock(x: Float32Array, xo: number, qw: Float32Array | null, qo:
   }
 }
 
+// ggml's _ref and _impl share one body for Q6_K (make_qx_quants takes the weights or null)
+function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
+  quantizeBlock(x, xo, null, 0, dst, o);
+}
+
+function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
+  quantizeBlock(x, xo, qw, qo, dst, o);
+}
+
+/** TS fallback; kQuantCodec checks the shapes and tries the WASM kernel first. */
 function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
-  checkKDequant(NAME, src, dst, n, TYPE_SIZE);
-  if (wasmBlocks('q6_K_dequant', src, dst, n / QK_K, TYPE_SIZE, QK_K * 4)) return;
   const nb = n / QK_K;
   for (let b = 0; b < nb; b++) {
     const o = b * TYPE_SIZE;
@@ -90,22 +96,13 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   }
 }
 
-export const q6_K: BlockCodec = {
+export const q6_K = kQuantCodec({
   name: NAME,
-  type: ggmlTypeById(GGML_TYPE.Q6_K)!,
-  usesImatrix: true,
+  typeId: GGML_TYPE.Q6_K,
+  typeSize: TYPE_SIZE,
+  wasm: 'q6_K',
   layout: '256-weight super-blocks: fp16 scale, sixteen 16-weight sub-blocks with signed 8-bit scales, symmetric 6-bit levels (4 low bits + 2 high bits); 6.5625 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkKShape(NAME, src, dst, nRows, nPerRow, TYPE_SIZE, imatrix);
-    const nbRow = nPerRow / QK_K;
-    if (!imatrix && wasmBlocks('q6_K_quant', src, dst, nRows * nbRow, 4 * QK_K, TYPE_SIZE)) return;
-    if (imatrix && wasmRows('q6_K_quant_imatrix', src, dst, nRows, nPerRow, nbRow * TYPE_SIZE, imatrix)) return;
-    for (let r = 0; r < nRows; r++) {
-      for (let i = 0; i < nbRow; i++) {
-        const b = r * nbRow + i;
-        quantizeBlock(src, b * QK_K, imatrix, i * QK_K, dst, b * TYPE_SIZE);
-      }
-    }
-  },
+  quantizeBlockRef,
+  quantizeBlockImatrix,
   dequantize,
-};
+});

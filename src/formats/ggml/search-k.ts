@@ -3,7 +3,10 @@
 // ggml computes in float32; every float op result and float assignment is rounded with
 // Math.fround here (for + - * / sqrt of floats, double-then-fround equals the float result).
 // Functions take offsets into caller arrays instead of subarrays so the hot path allocates nothing.
+import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
+import { ggmlTypeById } from '../ggml-types.js';
+import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
 import { GROUP_MAX_EPS, nearestInt } from './search.js';
 
 const fround = Math.fround;
@@ -322,4 +325,59 @@ export function putHalf(dst: Uint8Array, o: number, h: number): void {
 
 export function getHalf(src: Uint8Array, o: number): number {
   return src[o]! | (src[o + 1]! << 8);
+}
+
+/** What a K-quant codec supplies; kQuantCodec adds the shape checks, WASM dispatch and block loops. */
+export interface KQuantSpec {
+  name: string;
+  typeId: number;
+  typeSize: number;
+  layout: string;
+  /** kernel name prefix in the WASM module: 'q4_K' → q4_K_quant, q4_K_quant_imatrix, q4_K_dequant */
+  wasm: 'q2_K' | 'q3_K' | 'q4_K' | 'q5_K' | 'q6_K';
+  /** one block without an imatrix (the _ref function) */
+  quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void;
+  /** one block with the imatrix at qw[qo..qo+256) (the _impl function) */
+  quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void;
+  dequantize(src: Uint8Array, dst: Float32Array, n: number): void;
+}
+
+/**
+ * The BlockCodec every K-quant shares: try the WASM kernel, else loop the TS blocks. The imatrix
+ * restarts at each row (ggml passes it per row), so that path walks rows × blocks.
+ */
+export function kQuantCodec(spec: KQuantSpec): BlockCodec {
+  const { name, typeSize, quantizeBlockRef, quantizeBlockImatrix } = spec;
+  const quant = `${spec.wasm}_quant` as const;
+  const quantImatrix = `${spec.wasm}_quant_imatrix` as const;
+  const dequant = `${spec.wasm}_dequant` as const;
+  const tsDequantize = spec.dequantize;
+  return {
+    name,
+    type: ggmlTypeById(spec.typeId)!,
+    usesImatrix: true,
+    layout: spec.layout,
+    quantize(src, dst, nRows, nPerRow, imatrix) {
+      checkKShape(name, src, dst, nRows, nPerRow, typeSize, imatrix);
+      const nbRow = nPerRow / QK_K;
+      if (!imatrix) {
+        const nb = nRows * nbRow;
+        if (wasmBlocks(quant, src, dst, nb, 4 * QK_K, typeSize)) return;
+        for (let b = 0; b < nb; b++) quantizeBlockRef(src, b * QK_K, dst, b * typeSize);
+        return;
+      }
+      if (wasmRows(quantImatrix, src, dst, nRows, nPerRow, nbRow * typeSize, imatrix)) return;
+      for (let r = 0; r < nRows; r++) {
+        for (let i = 0; i < nbRow; i++) {
+          const b = r * nbRow + i;
+          quantizeBlockImatrix(src, b * QK_K, imatrix, i * QK_K, dst, b * typeSize);
+        }
+      }
+    },
+    dequantize(src, dst, n) {
+      checkKDequant(name, src, dst, n, typeSize);
+      if (wasmBlocks(dequant, src, dst, n / QK_K, typeSize, QK_K * 4)) return;
+      tsDequantize(src, dst, n);
+    },
+  };
 }
