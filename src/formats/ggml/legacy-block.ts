@@ -1,7 +1,12 @@
-// Shared plumbing of the legacy 32-element block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): argument
-// checks, FP16 stores, and the per-row importance weights ggml's quantize_row_*_impl build.
+// Shared plumbing of the legacy 32-element block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): the codec
+// shape (argument checks, WASM-or-TS dispatch), 4/5-bit packing and unpacking, FP16 stores, and the
+// per-row importance weights ggml's quantize_row_*_impl build. Each format file keeps only its
+// own arithmetic (scale choice, rounding, imatrix search).
+import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
-import { fp32ToFp16 } from '../half.js';
+import { ggmlTypeById } from '../ggml-types.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
+import { wasmBlocks, wasmRows, type KernelName, type RowKernelName } from '../wasm/kernels.js';
 
 export const QK = 32;
 const fround = Math.fround;
@@ -138,3 +143,120 @@ export function blockMinMax(x: Float32Array, i: number, out: Float64Array): void
 }
 
 const FLT_MAX = 3.4028234663852886e38;
+
+/** What differs between the legacy codecs; legacyCodec() supplies everything else. */
+export interface LegacyCodecSpec {
+  /** upper-case name, also the kernel prefix in lower case */
+  name: 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q8_0';
+  typeId: number;
+  typeSize: number;
+  layout: string;
+  /** quantize_row_*_ref over n values (the no-imatrix path) */
+  quantizeRef(x: Float32Array, y: Uint8Array, n: number): void;
+  /** quantize_row_*_impl for one row; absent when ggml ignores the imatrix (Q8_0) */
+  quantizeRowImatrix?: (x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array) => void;
+  dequantizeRef(src: Uint8Array, dst: Float32Array, n: number): void;
+}
+
+/**
+ * Builds a BlockCodec: checks arguments, then runs the WASM kernel when available and the
+ * TypeScript reference otherwise. The spec's functions are called once per call (or per row),
+ * never per element, so the hot loops stay in the format files, monomorphic.
+ */
+export function legacyCodec(spec: LegacyCodecSpec): BlockCodec {
+  const { name, typeSize, quantizeRef, quantizeRowImatrix, dequantizeRef } = spec;
+  const prefix = name.toLowerCase();
+  const quantKernel = `${prefix}_quant` as KernelName;
+  const rowKernel = `${prefix}_quant_imatrix` as RowKernelName;
+  const dequantKernel = `${prefix}_dequant` as KernelName;
+  return {
+    name,
+    type: ggmlTypeById(spec.typeId)!,
+    usesImatrix: quantizeRowImatrix !== undefined,
+    layout: spec.layout,
+    quantize(src, dst, nRows, nPerRow, imatrix) {
+      checkQuantizeArgs(name, typeSize, src, dst, nRows, nPerRow, imatrix);
+      if (!imatrix || !quantizeRowImatrix) {
+        const n = nRows * nPerRow;
+        if (!wasmBlocks(quantKernel, src, dst, n / QK, QK * 4, typeSize)) quantizeRef(src, dst, n);
+        return;
+      }
+      const rowBytes = (nPerRow / QK) * typeSize;
+      if (wasmRows(rowKernel, src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
+      for (let r = 0; r < nRows; r++) quantizeRowImatrix(src, r * nPerRow, dst, r * rowBytes, nPerRow, imatrix);
+    },
+    dequantize(src, dst, n) {
+      checkDequantizeArgs(name, typeSize, src, dst, n);
+      if (!wasmBlocks(dequantKernel, src, dst, n / QK, typeSize, QK * 4)) dequantizeRef(src, dst, n);
+    },
+  };
+}
+
+// Packing. Codes arrive as ints whose low byte is ggml's uint8_t code, so q4_0's (int8_t) casts
+// and q5_1's unclamped codes pack as C's uint8_t stores do. The per-pair helpers are small enough
+// for V8 to inline, so the reference loops keep one pass with no scratch buffer.
+
+/** Q4_0/Q4_1: weight j in the low nibble, weight j+16 in the high nibble of one byte. */
+export function nibblePair(q0: number, q1: number): number {
+  return (q0 & 0xff) | (q1 << 4);
+}
+
+/** Q5_0/Q5_1: stores the low nibbles of weights j, j+16 at y[qs+j]; returns their 5th bits as qh bits. */
+export function q5Pair(y: Uint8Array, qs: number, j: number, q0: number, q1: number): number {
+  y[qs + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
+  return (((q0 & 0x10) >>> 4) << j) | (((q1 & 0x10) >>> 4) << (j + 16));
+}
+
+export function storeU32(y: Uint8Array, o: number, v: number): void {
+  y[o] = v;
+  y[o + 1] = v >>> 8;
+  y[o + 2] = v >>> 16;
+  y[o + 3] = v >>> 24;
+}
+
+/** Q4_0/Q4_1 codes L[0..32) packed at y[o..o+16). */
+export function packNibbles(L: Uint8Array, y: Uint8Array, o: number): void {
+  for (let j = 0; j < 16; j++) y[o + j] = nibblePair(L[j]!, L[j + 16]!);
+}
+
+/** Q5_0/Q5_1 codes L[0..32): 4 bytes qh at y[qhOff] (bit j = 5th bit of weight j), nibbles at y[qsOff]. */
+export function packQ5(L: Uint8Array, y: Uint8Array, qhOff: number, qsOff: number): void {
+  let qh = 0;
+  for (let j = 0; j < 16; j++) qh |= q5Pair(y, qsOff, j, L[j]!, L[j + 16]!);
+  storeU32(y, qhOff, qh);
+}
+
+// Dequantizing. weight = (q + bias)·d + m with m = -0 for the formats without a minimum: adding
+// -0 leaves every float (±0, NaN, ±Inf included) unchanged, so Q4_0/Q5_0 keep ggml's (q - k)·d
+// exactly, and for Q4_1/Q5_1 q·d is exact in double, so the one rounding of q·d + m to float32
+// equals C's two float ops.
+
+/** dequantize_row_q4_0 (bias -8, no minimum) and dequantize_row_q4_1 (bias 0, FP16 minimum). */
+export function dequantizeNibbles(src: Uint8Array, dst: Float32Array, n: number, typeSize: number, bias: number, hasMin: boolean): void {
+  const qs = hasMin ? 4 : 2;
+  for (let i = 0, o = 0; i < n; i += QK, o += typeSize) {
+    const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
+    const m = hasMin ? fp16Table[src[o + 2]! | (src[o + 3]! << 8)]! : -0;
+    for (let j = 0; j < 16; j++) {
+      const b = src[o + qs + j]!;
+      dst[i + j] = ((b & 0x0f) + bias) * d + m;
+      dst[i + j + 16] = ((b >>> 4) + bias) * d + m;
+    }
+  }
+}
+
+/** dequantize_row_q5_0 (bias -16, no minimum) and dequantize_row_q5_1 (bias 0, FP16 minimum). */
+export function dequantizeQ5(src: Uint8Array, dst: Float32Array, n: number, typeSize: number, bias: number, hasMin: boolean): void {
+  const qhOff = hasMin ? 4 : 2;
+  for (let i = 0, o = 0; i < n; i += QK, o += typeSize) {
+    const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
+    const m = hasMin ? fp16Table[src[o + 2]! | (src[o + 3]! << 8)]! : -0;
+    const h = o + qhOff;
+    const qh = src[h]! | (src[h + 1]! << 8) | (src[h + 2]! << 16) | (src[h + 3]! << 24);
+    for (let j = 0; j < 16; j++) {
+      const b = src[h + 4 + j]!;
+      dst[i + j] = (((b & 0x0f) | (((qh >>> j) << 4) & 0x10)) + bias) * d + m;
+      dst[i + j + 16] = (((b >>> 4) | ((qh >>> (j + 12)) & 0x10)) + bias) * d + m;
+    }
+  }
+}

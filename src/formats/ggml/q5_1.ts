@@ -1,28 +1,17 @@
 // Q5_1: 32 weights per 24-byte block: FP16 scale d, FP16 minimum m, 4 bytes qh holding the 5th bit
 // of each code (bit j = weight j), then 16 bytes of low nibbles (low = weights 0..15, high =
 // 16..31); weight = q·d + m. Matches ggml's quantize_q5_1 / dequantize_row_q5_1 bit for bit.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table } from '../half.js';
-import { blockMinMax, blockWeights, checkDequantizeArgs, checkQuantizeArgs, rowSigma2, storeFp16 } from './legacy-block.js';
-import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
+import { GGML_TYPE } from '../ggml-types.js';
+import { blockMinMax, blockWeights, dequantizeQ5, legacyCodec, packQ5, q5Pair, rowSigma2, storeFp16, storeU32 } from './legacy-block.js';
 import { makeQkx3Quants } from './search.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 24;
 const minMax = new Float64Array(2);
-const fround = Math.fround;
 const weight = new Float32Array(QK);
 const L = new Uint8Array(QK);
 const Laux = new Uint8Array(QK);
 const theMin = new Float32Array(1);
-
-function storeU32(y: Uint8Array, o: number, v: number): void {
-  y[o] = v;
-  y[o + 1] = v >>> 8;
-  y[o + 2] = v >>> 16;
-  y[o + 3] = v >>> 24;
-}
 
 /** quantize_row_q5_1_ref over n values: d = (max - min)/31, codes (uint8_t)(x0 + 0.5f). */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
@@ -30,6 +19,8 @@ function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   // imported functions bound locally: under tsx each use of an import goes through a getter
   const blockMinMax_ = blockMinMax;
   const storeFp16_ = storeFp16;
+  const q5Pair_ = q5Pair;
+  const storeU32_ = storeU32;
   for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
     blockMinMax_(x, i, minMax);
     const min = minMax[0]!;
@@ -43,10 +34,9 @@ function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
       // no clamp in ggml here: the low byte of the truncated int (NaN/overflow → 0 both ways)
       const q0 = fround(fround(fround(x[i + j]! - min) * id) + 0.5) | 0;
       const q1 = fround(fround(fround(x[i + j + 16]! - min) * id) + 0.5) | 0;
-      y[o + 8 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
-      qh |= (((q0 & 0x10) >>> 4) << j) | (((q1 & 0x10) >>> 4) << (j + 16));
+      qh |= q5Pair_(y, o + 8, j, q0, q1);
     }
-    storeU32(y, o + 4, qh);
+    storeU32_(y, o + 4, qh);
   }
 }
 
@@ -59,46 +49,16 @@ function quantizeRowImatrix(x: Float32Array, xOff: number, y: Uint8Array, yOff: 
     const d = makeQkx3Quants(QK, 31, x, xb, weight, 0, L, 0, theMin, 0, Laux, 0, -0.9, 0.05, 36, false);
     storeFp16(y, o, d);
     storeFp16(y, o + 2, -theMin[0]!);
-    let qh = 0;
-    for (let j = 0; j < 16; j++) {
-      const q0 = L[j]!;
-      const q1 = L[j + 16]!;
-      y[o + 8 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
-      qh |= (((q0 & 0x10) >>> 4) << j) | (((q1 & 0x10) >>> 4) << (j + 16));
-    }
-    storeU32(y, o + 4, qh);
+    packQ5(L, y, o + 4, o + 8);
   }
 }
 
-export const q5_1: BlockCodec = {
+export const q5_1 = legacyCodec({
   name: 'Q5_1',
-  type: ggmlTypeById(GGML_TYPE.Q5_1)!,
-  usesImatrix: true,
+  typeId: GGML_TYPE.Q5_1,
+  typeSize: TYPE_SIZE,
   layout: '32 weights per 24-byte block: an FP16 scale d and FP16 minimum m, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = q·d + m.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantizeArgs('Q5_1', TYPE_SIZE, src, dst, nRows, nPerRow, imatrix);
-    if (!imatrix) {
-      const n = nRows * nPerRow;
-      if (!wasmBlocks('q5_1_quant', src, dst, n / QK, QK * 4, TYPE_SIZE)) quantizeRef(src, dst, n);
-      return;
-    }
-    const rowBytes = (nPerRow / QK) * TYPE_SIZE;
-    if (wasmRows('q5_1_quant_imatrix', src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
-    for (let r = 0; r < nRows; r++) quantizeRowImatrix(src, r * nPerRow, dst, r * rowBytes, nPerRow, imatrix);
-  },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs('Q5_1', TYPE_SIZE, src, dst, n);
-    if (wasmBlocks('q5_1_dequant', src, dst, n / QK, TYPE_SIZE, QK * 4)) return;
-    for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
-      const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
-      const m = fp16Table[src[o + 2]! | (src[o + 3]! << 8)]!;
-      const qh = src[o + 4]! | (src[o + 5]! << 8) | (src[o + 6]! << 16) | (src[o + 7]! << 24);
-      for (let j = 0; j < 16; j++) {
-        const b = src[o + 8 + j]!;
-        // q·d is exact; one rounding of q·d + m equals C's float ops (see q4_1.ts)
-        dst[i + j] = ((b & 0x0f) | (((qh >>> j) << 4) & 0x10)) * d + m;
-        dst[i + j + 16] = ((b >>> 4) | ((qh >>> (j + 12)) & 0x10)) * d + m;
-      }
-    }
-  },
-};
+  quantizeRef,
+  quantizeRowImatrix,
+  dequantizeRef: (src, dst, n) => dequantizeQ5(src, dst, n, TYPE_SIZE, 0, true),
+});

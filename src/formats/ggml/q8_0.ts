@@ -1,14 +1,11 @@
 // Q8_0: 32 weights per 34-byte block: FP16 scale d, then 32 signed bytes q; weight = q·d.
 // Matches ggml's quantize_q8_0 (which ignores any importance matrix) / dequantize_row_q8_0.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
-import { blockAmax, checkDequantizeArgs, checkQuantizeArgs, storeFp16 } from './legacy-block.js';
-import { wasmBlocks } from '../wasm/kernels.js';
+import { blockAmax, legacyCodec, storeFp16 } from './legacy-block.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 34;
-const fround = Math.fround;
 
 /** quantize_row_q8_0_ref over n values: d = amax/127, q = roundf(x/d). */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
@@ -30,22 +27,16 @@ function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   }
 }
 
-export const q8_0: BlockCodec = {
+export const q8_0 = legacyCodec({
   name: 'Q8_0',
-  type: ggmlTypeById(GGML_TYPE.Q8_0)!,
-  usesImatrix: false,
+  typeId: GGML_TYPE.Q8_0,
+  typeSize: TYPE_SIZE,
   layout: '32 weights per 34-byte block: an FP16 scale d, then 32 signed bytes q; weight = q·d.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantizeArgs('Q8_0', TYPE_SIZE, src, dst, nRows, nPerRow, imatrix);
-    const n = nRows * nPerRow;
-    if (!wasmBlocks('q8_0_quant', src, dst, n / QK, QK * 4, TYPE_SIZE)) quantizeRef(src, dst, n);
-  },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs('Q8_0', TYPE_SIZE, src, dst, n);
-    if (wasmBlocks('q8_0_dequant', src, dst, n / QK, TYPE_SIZE, QK * 4)) return;
+  quantizeRef, // no quantizeRowImatrix: ggml's quantize_q8_0 ignores the imatrix
+  dequantizeRef(src, dst, n) {
     for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
       for (let j = 0; j < QK; j++) dst[i + j] = ((src[o + 2 + j]! << 24) >> 24) * d;
     }
   },
-};
+});
