@@ -233,12 +233,14 @@ export function packQ5(L: Uint8Array, y: Uint8Array, qhOff: number, qsOff: numbe
 
 /** dequantize_row_q4_0 (bias -8, no minimum) and dequantize_row_q4_1 (bias 0, FP16 minimum). */
 export function dequantizeNibbles(src: Uint8Array, dst: Float32Array, n: number, typeSize: number, bias: number, hasMin: boolean): void {
+  const fp16 = fp16Table; // bound locally: under tsx each use of an import goes through a getter
   const qs = hasMin ? 4 : 2;
   for (let i = 0, o = 0; i < n; i += QK, o += typeSize) {
-    const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
-    const m = hasMin ? fp16Table[src[o + 2]! | (src[o + 3]! << 8)]! : -0;
+    const d = fp16[src[o]! | (src[o + 1]! << 8)]!;
+    const m = hasMin ? fp16[src[o + 2]! | (src[o + 3]! << 8)]! : -0;
+    const q = o + qs;
     for (let j = 0; j < 16; j++) {
-      const b = src[o + qs + j]!;
+      const b = src[q + j]!;
       dst[i + j] = ((b & 0x0f) + bias) * d + m;
       dst[i + j + 16] = ((b >>> 4) + bias) * d + m;
     }
@@ -247,14 +249,16 @@ export function dequantizeNibbles(src: Uint8Array, dst: Float32Array, n: number,
 
 /** dequantize_row_q5_0 (bias -16, no minimum) and dequantize_row_q5_1 (bias 0, FP16 minimum). */
 export function dequantizeQ5(src: Uint8Array, dst: Float32Array, n: number, typeSize: number, bias: number, hasMin: boolean): void {
+  const fp16 = fp16Table; // bound locally (see above)
   const qhOff = hasMin ? 4 : 2;
   for (let i = 0, o = 0; i < n; i += QK, o += typeSize) {
-    const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
-    const m = hasMin ? fp16Table[src[o + 2]! | (src[o + 3]! << 8)]! : -0;
+    const d = fp16[src[o]! | (src[o + 1]! << 8)]!;
+    const m = hasMin ? fp16[src[o + 2]! | (src[o + 3]! << 8)]! : -0;
     const h = o + qhOff;
     const qh = src[h]! | (src[h + 1]! << 8) | (src[h + 2]! << 16) | (src[h + 3]! << 24);
+    const qs = h + 4;
     for (let j = 0; j < 16; j++) {
-      const b = src[h + 4 + j]!;
+      const b = src[qs + j]!;
       dst[i + j] = (((b & 0x0f) | (((qh >>> j) << 4) & 0x10)) + bias) * d + m;
       dst[i + j + 16] = (((b >>> 4) | ((qh >>> (j + 12)) & 0x10)) + bias) * d + m;
     }
