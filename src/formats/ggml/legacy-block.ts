@@ -7,6 +7,7 @@ import { LowbitError } from '../../errors.js';
 import { ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { wasmBlocks, wasmRows, type KernelName, type RowKernelName } from '../wasm/kernels.js';
+import { makeQkx3Quants, makeQxQuants } from './search.js';
 
 export const QK = 32;
 const fround = Math.fround;
@@ -224,6 +225,48 @@ export function packQ5(L: Uint8Array, y: Uint8Array, qhOff: number, qsOff: numbe
   let qh = 0;
   for (let j = 0; j < 16; j++) qh |= q5Pair(y, qsOff, j, L[j]!, L[j + 16]!);
   storeU32(y, qhOff, qh);
+}
+
+// Importance-weighted rows (quantize_row_q{4,5}_{0,1}_impl). The 4- and 5-bit variants differ
+// only in nmax and packing; pack5 picks the packing once per block, not per element.
+const weight = new Float32Array(QK);
+const Ls = new Int8Array(QK);
+const LsU = new Uint8Array(Ls.buffer); // make_qx_quants codes are 0..2·nmax-1: same bytes either view
+const L = new Uint8Array(QK);
+const Laux = new Uint8Array(QK);
+const theMin = new Float32Array(1);
+
+/** Q4_0 (nmax 8) / Q5_0 (nmax 16): make_qx_quants(32, nmax, …, rmse_type 1, weights) per block. */
+export function imatrixRowSymmetric(
+  nmax: number, typeSize: number, pack5: boolean,
+  x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array,
+): void {
+  const sigma2 = rowSigma2(x, xOff, nPerRow);
+  for (let ib = 0, o = yOff; ib < nPerRow / QK; ib++, o += typeSize) {
+    const xb = xOff + ib * QK;
+    blockWeights(x, xb, qw, ib * QK, sigma2, weight);
+    const d = makeQxQuants(QK, nmax, x, xb, Ls, 0, 1, weight, 0);
+    storeFp16(y, o, d);
+    if (pack5) packQ5(LsU, y, o + 2, o + 6);
+    else packNibbles(LsU, y, o + 2);
+  }
+}
+
+/** Q4_1 (nmax 15) / Q5_1 (nmax 31): make_qkx3_quants(32, nmax, …, -0.9f, 0.05f, 36, false) per block. */
+export function imatrixRowAffine(
+  nmax: number, typeSize: number, pack5: boolean,
+  x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array,
+): void {
+  const sigma2 = rowSigma2(x, xOff, nPerRow);
+  for (let ib = 0, o = yOff; ib < nPerRow / QK; ib++, o += typeSize) {
+    const xb = xOff + ib * QK;
+    blockWeights(x, xb, qw, ib * QK, sigma2, weight);
+    const d = makeQkx3Quants(QK, nmax, x, xb, weight, 0, L, 0, theMin, 0, Laux, 0, -0.9, 0.05, 36, false);
+    storeFp16(y, o, d);
+    storeFp16(y, o + 2, -theMin[0]!);
+    if (pack5) packQ5(L, y, o + 4, o + 8);
+    else packNibbles(L, y, o + 4);
+  }
 }
 
 // Dequantizing. weight = (q + bias)·d + m with m = -0 for the formats without a minimum: adding

@@ -2,14 +2,10 @@
 // weights 0..15, high nibbles = 16..31); weight = (q - 8)·d. Matches ggml's quantize_q4_0 /
 // dequantize_row_q4_0 bit for bit.
 import { GGML_TYPE } from '../ggml-types.js';
-import { blockAbsMaxValue, blockWeights, dequantizeNibbles, legacyCodec, nibblePair, packNibbles, rowSigma2, storeFp16 } from './legacy-block.js';
-import { makeQxQuants } from './search.js';
+import { blockAbsMaxValue, dequantizeNibbles, imatrixRowSymmetric, legacyCodec, nibblePair, storeFp16 } from './legacy-block.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 18;
-const weight = new Float32Array(QK);
-const L = new Int8Array(QK);
-const Lu = new Uint8Array(L.buffer); // make_qx_quants codes are 0..15, the same through either view
 
 /** quantize_row_q4_0_ref over n values: scale from the value of largest magnitude, d = max/-8. */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
@@ -33,24 +29,12 @@ function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   }
 }
 
-/** quantize_row_q4_0_impl with importance weights: make_qx_quants(32, 8, …, rmse_type 1). */
-function quantizeRowImatrix(x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array): void {
-  const sigma2 = rowSigma2(x, xOff, nPerRow);
-  for (let ib = 0, o = yOff; ib < nPerRow / QK; ib++, o += TYPE_SIZE) {
-    const xb = xOff + ib * QK;
-    blockWeights(x, xb, qw, ib * QK, sigma2, weight);
-    const d = makeQxQuants(QK, 8, x, xb, L, 0, 1, weight, 0);
-    storeFp16(y, o, d);
-    packNibbles(Lu, y, o + 2);
-  }
-}
-
 export const q4_0 = legacyCodec({
   name: 'Q4_0',
   typeId: GGML_TYPE.Q4_0,
   typeSize: TYPE_SIZE,
   layout: '32 weights per 18-byte block: an FP16 scale d, then 16 bytes of 4-bit codes q; weight = (q − 8)·d.',
   quantizeRef,
-  quantizeRowImatrix,
+  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) => imatrixRowSymmetric(8, TYPE_SIZE, false, x, xOff, y, yOff, nPerRow, qw),
   dequantizeRef: (src, dst, n) => dequantizeNibbles(src, dst, n, TYPE_SIZE, -8, false),
 });

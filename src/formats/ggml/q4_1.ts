@@ -2,16 +2,11 @@
 // (low nibbles = weights 0..15, high = 16..31); weight = q·d + m. Matches ggml's quantize_q4_1 /
 // dequantize_row_q4_1 bit for bit.
 import { GGML_TYPE } from '../ggml-types.js';
-import { blockMinMax, blockWeights, dequantizeNibbles, legacyCodec, nibblePair, packNibbles, rowSigma2, storeFp16 } from './legacy-block.js';
-import { makeQkx3Quants } from './search.js';
+import { blockMinMax, dequantizeNibbles, imatrixRowAffine, legacyCodec, nibblePair, storeFp16 } from './legacy-block.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 20;
 const minMax = new Float64Array(2);
-const weight = new Float32Array(QK);
-const L = new Uint8Array(QK);
-const Laux = new Uint8Array(QK);
-const theMin = new Float32Array(1);
 
 /** quantize_row_q4_1_ref over n values: d = (max - min)/15, codes rounded by +0.5 truncation. */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
@@ -37,25 +32,12 @@ function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   }
 }
 
-/** quantize_row_q4_1_impl: make_qkx3_quants(32, 15, …, -0.9f, 0.05f, 36, false) per block. */
-function quantizeRowImatrix(x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array): void {
-  const sigma2 = rowSigma2(x, xOff, nPerRow);
-  for (let ib = 0, o = yOff; ib < nPerRow / QK; ib++, o += TYPE_SIZE) {
-    const xb = xOff + ib * QK;
-    blockWeights(x, xb, qw, ib * QK, sigma2, weight);
-    const d = makeQkx3Quants(QK, 15, x, xb, weight, 0, L, 0, theMin, 0, Laux, 0, -0.9, 0.05, 36, false);
-    storeFp16(y, o, d);
-    storeFp16(y, o + 2, -theMin[0]!);
-    packNibbles(L, y, o + 4);
-  }
-}
-
 export const q4_1 = legacyCodec({
   name: 'Q4_1',
   typeId: GGML_TYPE.Q4_1,
   typeSize: TYPE_SIZE,
   layout: '32 weights per 20-byte block: an FP16 scale d and FP16 minimum m, then 16 bytes of 4-bit codes q; weight = q·d + m.',
   quantizeRef,
-  quantizeRowImatrix,
+  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) => imatrixRowAffine(15, TYPE_SIZE, false, x, xOff, y, yOff, nPerRow, qw),
   dequantizeRef: (src, dst, n) => dequantizeNibbles(src, dst, n, TYPE_SIZE, 0, true),
 });

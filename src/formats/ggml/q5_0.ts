@@ -2,14 +2,10 @@
 // (bit j = weight j), then 16 bytes of low nibbles (low = weights 0..15, high = 16..31);
 // weight = (q - 16)·d. Matches ggml's quantize_q5_0 / dequantize_row_q5_0 bit for bit.
 import { GGML_TYPE } from '../ggml-types.js';
-import { blockAbsMaxValue, blockWeights, dequantizeQ5, legacyCodec, packQ5, q5Pair, rowSigma2, storeFp16, storeU32 } from './legacy-block.js';
-import { makeQxQuants } from './search.js';
+import { blockAbsMaxValue, dequantizeQ5, imatrixRowSymmetric, legacyCodec, q5Pair, storeFp16, storeU32 } from './legacy-block.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 22;
-const weight = new Float32Array(QK);
-const L = new Int8Array(QK);
-const Lu = new Uint8Array(L.buffer); // make_qx_quants codes are 0..31, the same through either view
 
 /** quantize_row_q5_0_ref over n values: d = max/-16 from the value of largest magnitude. */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
@@ -35,24 +31,12 @@ function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   }
 }
 
-/** quantize_row_q5_0_impl: make_qx_quants(32, 16, …, rmse_type 1, weights) per block. */
-function quantizeRowImatrix(x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array): void {
-  const sigma2 = rowSigma2(x, xOff, nPerRow);
-  for (let ib = 0, o = yOff; ib < nPerRow / QK; ib++, o += TYPE_SIZE) {
-    const xb = xOff + ib * QK;
-    blockWeights(x, xb, qw, ib * QK, sigma2, weight);
-    const d = makeQxQuants(QK, 16, x, xb, L, 0, 1, weight, 0);
-    storeFp16(y, o, d);
-    packQ5(Lu, y, o + 2, o + 6);
-  }
-}
-
 export const q5_0 = legacyCodec({
   name: 'Q5_0',
   typeId: GGML_TYPE.Q5_0,
   typeSize: TYPE_SIZE,
   layout: '32 weights per 22-byte block: an FP16 scale d, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = (q − 16)·d.',
   quantizeRef,
-  quantizeRowImatrix,
+  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) => imatrixRowSymmetric(16, TYPE_SIZE, true, x, xOff, y, yOff, nPerRow, qw),
   dequantizeRef: (src, dst, n) => dequantizeQ5(src, dst, n, TYPE_SIZE, -16, false),
 });
