@@ -462,30 +462,38 @@ function makeQ3x4(nmax: i32, lo0: i32, j0: i32): void {
     const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, x), magic), mant), half), lowL), highL));
     v128.store(LBT + o, l);
     const w = f32x4.mul(x, x);
-    sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, x), l));
+    const wx = f32x4.mul(w, x);
+    v128.store(WT + o, w); // w and w·x are the same floats in every pass: computed once
+    v128.store(XMT + o, wx);
+    sumlx = f32x4.add(sumlx, f32x4.mul(wx, l));
     suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
   }
   for (let itry = 0; itry < 5; itry++) {
-    let changed = i32x4.splat(0);
+    let changed = false;
     for (let o: usize = 0; o < nb; o += 16) {
       const x = v128.load(XT + o);
-      const w = f32x4.mul(x, x);
+      const w = v128.load(WT + o);
+      const wx = v128.load(XMT + o);
       const li = v128.load(LBT + o);
-      let slx = f32x4.sub(sumlx, f32x4.mul(f32x4.mul(w, x), li));
+      let slx = f32x4.sub(sumlx, f32x4.mul(wx, li));
       const c1 = f32x4.gt(slx, fzero);
       let sl2 = f32x4.sub(suml2, f32x4.mul(f32x4.mul(w, li), li));
       const nl = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(f32x4.mul(x, sl2), slx), magic), mant), half), lowL), highL));
       const c2 = f32x4.ne(nl, li);
-      slx = f32x4.add(slx, f32x4.mul(f32x4.mul(w, x), nl));
+      slx = f32x4.add(slx, f32x4.mul(wx, nl));
       sl2 = f32x4.add(sl2, f32x4.mul(f32x4.mul(w, nl), nl));
       const c3 = v128.and(f32x4.gt(sl2, fzero), f32x4.gt(f32x4.mul(f32x4.mul(slx, slx), suml2), f32x4.mul(f32x4.mul(sumlx, sumlx), sl2)));
       const take = v128.and(v128.and(c1, c2), c3);
-      v128.store(LBT + o, v128.bitselect(nl, li, take));
-      sumlx = v128.bitselect(slx, sumlx, take);
-      suml2 = v128.bitselect(sl2, suml2, take);
-      changed = v128.or(changed, take);
+      // Changes are rare: a branch (not a select) keeps the sums off the per-element dependency
+      // chain, so the CPU overlaps elements while no lane changes.
+      if (v128.any_true(take)) {
+        v128.store(LBT + o, v128.bitselect(nl, li, take));
+        sumlx = v128.bitselect(slx, sumlx, take);
+        suml2 = v128.bitselect(sl2, suml2, take);
+        changed = true;
+      }
     }
-    if (!v128.any_true(changed)) break;
+    if (!changed) break;
   }
   const scale = v128.bitselect(f32x4.div(sumlx, suml2), fzero, f32x4.gt(suml2, fzero));
   v128.store(SCALES + (<usize>j0 << 2), v128.bitselect(fzero, scale, done));
@@ -556,14 +564,17 @@ function finishQ3(src: usize, dst: usize): void {
     v128.store(LQ + 16 * j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, e)));
   }
   // high bit of level j → hmask[j % 32] bit j / 32; low 2 bits → qs
-  for (let m = 0; m < 32; m++) {
-    let h: u32 = 0;
+  const three = i8x16.splat(3), four = i8x16.splat(4);
+  for (let m = 0; m < 32; m += 16) {
+    let h = i8x16.splat(0);
     for (let k = 0; k < 8; k++) {
       const p = LQ + 32 * k + m;
-      const l = <u32>load<u8>(p);
-      if (l > 3) { h |= <u32>1 << k; store<u8>(p, <u8>(l - 4)); }
+      const l = v128.load(p);
+      const hi = i8x16.gt_u(l, three);
+      h = v128.or(h, v128.and(hi, i8x16.splat(<i8>(<i32>1 << k))));
+      v128.store(p, i8x16.sub(l, v128.and(hi, four)));
     }
-    store<u8>(dst + m, <u8>h);
+    v128.store(dst + m, h);
   }
   const q = dst + 32;
   for (let j = 0; j < 256; j += 128) {
