@@ -511,14 +511,25 @@ function makeQ3x4(nmax: i32, lo0: i32, j0: i32): void {
   return (lo | (((<i32>load<u8>(s + 8 + (j & 3)) >> (2 * (j >> 2))) & 3) << 4)) - 32;
 }
 
+/** Four consecutive 16-float sub-blocks at p to XT, one per lane (4×4 shuffle transposes). */
+function transpose4(p: usize): void {
+  for (let c: usize = 0; c < 64; c += 16) {
+    const a = v128.load(p + c), b = v128.load(p + 64 + c), d = v128.load(p + 128 + c), e = v128.load(p + 192 + c);
+    const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+    const t2 = i32x4.shuffle(d, e, 0, 4, 1, 5), t3 = i32x4.shuffle(d, e, 2, 6, 3, 7);
+    const o = XT + (c << 2);
+    v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+    v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
+    v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
+    v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+  }
+}
+
 export function q3_K_quant(src: usize, dst: usize, nb: i32): void {
   for (let b = 0; b < nb; b++, src += 1024, dst += 110) {
     let maxScale: f32 = 0, amax: f32 = 0;
     for (let g = 0; g < 16; g += 4) {
-      for (let k = 0; k < 4; k++) {
-        const base = src + (<usize>(g + k) << 6);
-        for (let l = 0; l < 16; l++) store<f32>(XT + (<usize>l << 4) + (<usize>k << 2), fAt(base, l));
-      }
+      transpose4(src + (<usize>g << 6));
       makeQ3x4(4, 16 * g, g);
     }
     for (let j = 0; j < 16; j++) {
