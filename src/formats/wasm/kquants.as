@@ -497,11 +497,27 @@ function makeQ3x4(nmax: i32, lo0: i32, j0: i32): void {
   }
   const scale = v128.bitselect(f32x4.div(sumlx, suml2), fzero, f32x4.gt(suml2, fzero));
   v128.store(SCALES + (<usize>j0 << 2), v128.bitselect(fzero, scale, done));
+  // levels + nmax (0 for all-zero lanes), transposed back to one sub-block per 16 bytes:
+  // i32 rows of four levels per lane go to LAT + 64·k, then narrow to int8 at LQ
+  const vn = i32x4.splat(nmax);
+  for (let c: usize = 0; c < nb; c += 64) {
+    const a = v128.andnot(i32x4.add(i32x4.trunc_sat_f32x4_s(v128.load(LBT + c)), vn), done);
+    const b = v128.andnot(i32x4.add(i32x4.trunc_sat_f32x4_s(v128.load(LBT + c, 16)), vn), done);
+    const d = v128.andnot(i32x4.add(i32x4.trunc_sat_f32x4_s(v128.load(LBT + c, 32)), vn), done);
+    const e = v128.andnot(i32x4.add(i32x4.trunc_sat_f32x4_s(v128.load(LBT + c, 48)), vn), done);
+    const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+    const t2 = i32x4.shuffle(d, e, 0, 4, 1, 5), t3 = i32x4.shuffle(d, e, 2, 6, 3, 7);
+    const o = LAT + (c >> 2);
+    v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+    v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 64);
+    v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 128);
+    v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 192);
+  }
   for (let k = 0; k < 4; k++) {
-    const dst = LQ + lo0 + 16 * k;
-    const isDone = k == 0 ? i32x4.extract_lane(done, 0) : k == 1 ? i32x4.extract_lane(done, 1) : k == 2 ? i32x4.extract_lane(done, 2) : i32x4.extract_lane(done, 3);
-    if (isDone) { memory.fill(dst, 0, 16); continue; }
-    for (let i = 0; i < 16; i++) store<i8>(dst + i, <i8>(<i32>load<f32>(LBT + (<usize>i << 4) + (<usize>k << 2)) + nmax));
+    const r = LAT + (<usize>k << 6);
+    const lo = i16x8.narrow_i32x4_s(v128.load(r), v128.load(r, 16));
+    const hi = i16x8.narrow_i32x4_s(v128.load(r, 32), v128.load(r, 48));
+    v128.store(LQ + lo0 + 16 * k, i8x16.narrow_i16x8_s(lo, hi));
   }
 }
 
