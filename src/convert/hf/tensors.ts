@@ -40,28 +40,10 @@ export function mapHfTensorName(name: string): string | null | undefined {
 }
 
 /**
- * LlamaModel.permute: within each of `nHead` heads, rows [half][i] → [i][half], i.e. HF's
- * "first half / second half" rotation pairs become adjacent pairs. `rows × cols` row-major
- * (cols = 1 for biases).
+ * Moves whole rows between HF's rotation layout (within each head, rows [half][i]) and llama.cpp's
+ * (rows [i][half]: rotation pairs adjacent). `toGguf` picks the direction; `rows × cols` row-major.
  */
-export function permuteQK(w: Float32Array, nHead: number, rows: number, cols: number): Float32Array {
-  const hd = rows / nHead;
-  const half = hd / 2;
-  const out = new Float32Array(w.length);
-  for (let h = 0; h < nHead; h++) {
-    for (let s = 0; s < 2; s++) {
-      for (let i = 0; i < half; i++) {
-        const src = h * hd + s * half + i;
-        const dst = h * hd + i * 2 + s;
-        out.set(w.subarray(src * cols, (src + 1) * cols), dst * cols);
-      }
-    }
-  }
-  return out;
-}
-
-/** The inverse of permuteQK (adjacent pairs → HF layout), for building HF checkpoints. */
-export function unpermuteQK(w: Float32Array, nHead: number, rows: number, cols: number): Float32Array {
+function moveQKRows(w: Float32Array, nHead: number, rows: number, cols: number, toGguf: boolean): Float32Array {
   const hd = rows / nHead;
   const half = hd / 2;
   const out = new Float32Array(w.length);
@@ -70,9 +52,20 @@ export function unpermuteQK(w: Float32Array, nHead: number, rows: number, cols: 
       for (let i = 0; i < half; i++) {
         const hf = h * hd + s * half + i;
         const gg = h * hd + i * 2 + s;
-        out.set(w.subarray(gg * cols, (gg + 1) * cols), hf * cols);
+        const [from, to] = toGguf ? [hf, gg] : [gg, hf];
+        out.set(w.subarray(from * cols, (from + 1) * cols), to * cols);
       }
     }
   }
   return out;
+}
+
+/** LlamaModel.permute: HF's "first half / second half" rotation pairs become adjacent pairs (cols = 1 for biases). */
+export function permuteQK(w: Float32Array, nHead: number, rows: number, cols: number): Float32Array {
+  return moveQKRows(w, nHead, rows, cols, true);
+}
+
+/** The inverse of permuteQK (adjacent pairs → HF layout), for building HF checkpoints. */
+export function unpermuteQK(w: Float32Array, nHead: number, rows: number, cols: number): Float32Array {
+  return moveQKRows(w, nHead, rows, cols, false);
 }
