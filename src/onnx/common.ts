@@ -37,6 +37,11 @@ export function nodeLabel(n: NodeProto, i: number): string {
   return n.name || `${n.opType}#${i}`;
 }
 
+/** A transform's way to pass a node through unchanged, recording why it was not quantized. */
+export function keepNode(report: TransformReport, out: NodeProto[], n: NodeProto, label: string): (why: string) => void {
+  return (why) => { report.actions.push({ node: label, op: n.opType, action: `kept FP32: ${why}` }); out.push(n); };
+}
+
 /** Drops initializers nothing reads any more (and their IR<4-style graph-input declarations). */
 export function pruneInitializers(g: GraphProto): void {
   const used = new Set<string>();

@@ -6,7 +6,7 @@ import type { ModelProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_p
 import { DT, float32Tensor, int64Tensor, makeTensor, tensorToFloat32 } from '../io/onnx/tensor.js';
 import { quantizePerChannel, quantizePerTensor, type IntType, type QuantizedTensor } from '../formats/scalar/affine.js';
 import { Namer, attrFloat, attrInt, ensureOpset, inferElemTypes, node, opsetVersion } from './graph.js';
-import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport } from './common.js';
+import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport, keepNode } from './common.js';
 
 export interface DynamicInt8Options {
   /** weight type for MatMul/Gemm ('int8' default) */
@@ -54,7 +54,7 @@ export function quantizeDynamicInt8(model: ModelProto, opts: DynamicInt8Options 
       const wName = n.opType === 'Conv' ? n.input[1] : n.opType === 'Gemm' || n.opType === 'MatMul' ? n.input[1] : undefined;
       if (!ops.has(n.opType) || !wName || n.domain) { out.push(n); return; }
       const w = inits.get(wName);
-      const skip = (why: string) => { report.actions.push({ node: label, op: n.opType, action: `kept FP32: ${why}` }); out.push(n); };
+      const skip = keepNode(report, out, n, label);
       if (!isFloatInit(w)) return skip('weight is not a float32 constant');
       if (types.get(n.input[0]!) !== undefined && types.get(n.input[0]!) !== DT.FLOAT) return skip('input is not float32');
       const wd = dimsOf(w);

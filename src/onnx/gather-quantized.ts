@@ -6,7 +6,7 @@ import { DT, float32Tensor, makeTensor, tensorToFloat32 } from '../io/onnx/tenso
 import { quantizeBlockwise4 } from '../formats/scalar/blockwise4.js';
 import { LowbitError } from '../errors.js';
 import { Namer, attrInt, ensureOpset, node } from './graph.js';
-import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport } from './common.js';
+import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport, keepNode } from './common.js';
 import { transpose } from './dynamic-int8.js';
 import { BLOCK_SIZES } from './matmul-nbits.js';
 
@@ -30,7 +30,7 @@ export function quantizeEmbeddings(model: ModelProto, opts: GatherQuantOptions =
       if (n.opType !== 'Gather' || n.domain) { out.push(n); return; }
       const label = nodeLabel(n, idx);
       const t = inits.get(n.input[0]!);
-      const skip = (why: string) => { report.actions.push({ node: label, op: n.opType, action: `kept FP32: ${why}` }); out.push(n); };
+      const skip = keepNode(report, out, n, label);
       if (!isFloatInit(t)) return skip('table is not a float32 constant');
       const d = dimsOf(t);
       if (d.length !== 2 || attrInt(n, 'axis', 0) !== 0) return skip('not a [vocab, hidden] lookup on axis 0');

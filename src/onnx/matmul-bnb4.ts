@@ -6,7 +6,7 @@ import { DT, float32Tensor, makeTensor, tensorToFloat32 } from '../io/onnx/tenso
 import { quantizeNf4 } from '../formats/scalar/nf4.js';
 import { LowbitError } from '../errors.js';
 import { Namer, attrFloat, attrInt, ensureOpset, inferElemTypes, node } from './graph.js';
-import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport } from './common.js';
+import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport, keepNode } from './common.js';
 import { transpose } from './dynamic-int8.js';
 
 export const BNB4_BLOCK_SIZES = [16, 32, 64, 128, 256];
@@ -27,7 +27,7 @@ export function quantizeMatMulBnb4(model: ModelProto, opts: { blockSize?: number
       if ((n.opType !== 'MatMul' && n.opType !== 'Gemm') || n.domain) { out.push(n); return; }
       const wName = n.input[1]!;
       const w = inits.get(wName);
-      const skip = (why: string) => { report.actions.push({ node: label, op: n.opType, action: `kept FP32: ${why}` }); out.push(n); };
+      const skip = keepNode(report, out, n, label);
       if (!isFloatInit(w)) return skip('weight is not a float32 constant');
       const a = types.get(n.input[0]!);
       if (a !== undefined && a !== DT.FLOAT) return skip('input is not float32');

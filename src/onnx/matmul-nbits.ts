@@ -6,7 +6,7 @@ import type { ModelProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_p
 import { DT, float32Tensor, makeTensor, tensorToFloat32 } from '../io/onnx/tensor.js';
 import { quantizeBlockwise4 } from '../formats/scalar/blockwise4.js';
 import { Namer, attrFloat, attrInt, ensureOpset, inferElemTypes, node } from './graph.js';
-import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport } from './common.js';
+import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport, keepNode } from './common.js';
 import { transpose } from './dynamic-int8.js';
 import { LowbitError } from '../errors.js';
 
@@ -37,7 +37,7 @@ export function quantizeMatMul4Bits(model: ModelProto, opts: Q4Options = {}): Tr
       if ((n.opType !== 'MatMul' && n.opType !== 'Gemm') || n.domain) { out.push(n); return; }
       const wName = n.input[1]!;
       const w = inits.get(wName);
-      const skip = (why: string) => { report.actions.push({ node: label, op: n.opType, action: `kept FP32: ${why}` }); out.push(n); };
+      const skip = keepNode(report, out, n, label);
       if (!isFloatInit(w)) return skip('weight is not a float32 constant');
       const a = types.get(n.input[0]!);
       if (a !== undefined && a !== DT.FLOAT) return skip('input is not float32');

@@ -9,7 +9,7 @@ import { quantizePerChannel, quantizePerTensor } from '../formats/scalar/affine.
 import { quantizeBlockwise4 } from '../formats/scalar/blockwise4.js';
 import { LowbitError } from '../errors.js';
 import { Namer, attrInt, node, opsetVersion } from './graph.js';
-import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport } from './common.js';
+import { dimsOf, forEachGraph, isFloatInit, newReport, nodeLabel, pruneAll, tensorBytes, type TransformReport, keepNode } from './common.js';
 import { BLOCK_SIZES } from './matmul-nbits.js';
 import { transpose } from './dynamic-int8.js';
 
@@ -45,7 +45,7 @@ export function quantizeWeightOnly(model: ModelProto, opts: WeightOnlyOptions): 
       const wName = n.input[1];
       if (!ok || n.domain || !wName) { out.push(n); return; }
       const w = inits.get(wName);
-      const skip = (why: string) => { report.actions.push({ node: label, op: n.opType, action: `kept FP32: ${why}` }); out.push(n); };
+      const skip = keepNode(report, out, n, label);
       if (!isFloatInit(w)) return skip('weight is not a float32 constant');
       const wd = dimsOf(w);
       if (n.opType !== 'Conv' && wd.length !== 2) return skip(`weight rank ${wd.length}`);
