@@ -92,8 +92,13 @@ export function blockAmax(x: Float32Array, i: number): number {
   return amax;
 }
 
-/** The Q4_0/Q5_0 `max`: the first value of largest magnitude in x[i..i+32) (+0 if all zero). */
-export function blockAbsMaxValue(x: Float32Array, i: number): number {
+/**
+ * Min and max of x[i..i+32) into laneMM[0], laneMM[1], in two independent lanes (faster than one
+ * chain). Math.min/max propagate NaN and order -0 < +0: callers fall back to ggml's in-order loop
+ * whenever that could matter.
+ */
+const laneMM = new Float64Array(2);
+function laneMinMax(x: Float32Array, i: number): void {
   let hi0 = -Infinity, hi1 = -Infinity, lo0 = Infinity, lo1 = Infinity;
   for (let j = i; j < i + 32; j += 2) {
     const a = x[j]!;
@@ -103,8 +108,14 @@ export function blockAbsMaxValue(x: Float32Array, i: number): number {
     hi1 = Math.max(hi1, b);
     lo1 = Math.min(lo1, b);
   }
-  const hi = Math.max(hi0, hi1);
-  const lo = Math.min(lo0, lo1);
+  laneMM[0] = Math.min(lo0, lo1);
+  laneMM[1] = Math.max(hi0, hi1);
+}
+
+/** The Q4_0/Q5_0 `max`: the first value of largest magnitude in x[i..i+32) (+0 if all zero). */
+export function blockAbsMaxValue(x: Float32Array, i: number): number {
+  laneMinMax(x, i);
+  const lo = laneMM[0]!, hi = laneMM[1]!;
   if (hi > -lo) return hi; // only values equal to hi have the largest magnitude
   if (-lo > hi) return lo;
   let amax = 0;
@@ -119,17 +130,8 @@ export function blockAbsMaxValue(x: Float32Array, i: number): number {
 
 /** Q4_1/Q5_1's min and max (from FLT_MAX/-FLT_MAX, strict compares) into out[0], out[1]. */
 export function blockMinMax(x: Float32Array, i: number, out: Float64Array): void {
-  let hi0 = -Infinity, hi1 = -Infinity, lo0 = Infinity, lo1 = Infinity;
-  for (let j = i; j < i + 32; j += 2) {
-    const a = x[j]!;
-    const b = x[j + 1]!;
-    hi0 = Math.max(hi0, a);
-    lo0 = Math.min(lo0, a);
-    hi1 = Math.max(hi1, b);
-    lo1 = Math.min(lo1, b);
-  }
-  let hi = Math.max(hi0, hi1);
-  let lo = Math.min(lo0, lo1);
+  laneMinMax(x, i);
+  let lo = laneMM[0]!, hi = laneMM[1]!;
   if (!(lo > -Infinity && hi < Infinity) || lo === 0 || hi === 0) {
     lo = FLT_MAX;
     hi = -FLT_MAX;
