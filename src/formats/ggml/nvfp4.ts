@@ -1,0 +1,99 @@
+// NVFP4: blocks of 64 weights in four sub-blocks of 16, each with a UE4M3 scale byte (an unsigned
+// 8-bit float, 3 mantissa bits) and 16 4-bit E2M1 codes (±0, 0.5, 1, 1.5, 2, 3, 4, 6; ggml stores
+// them doubled with a halved scale, as for MXFP4). Layout: the 4 scale bytes, then 8 code bytes per
+// sub-block (value j in the low nibble of byte j, value j+8 in its high nibble). ggml ignores the
+// imatrix for this format.
+import type { BlockCodec } from '../codec.js';
+import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
+import { fp32ToUe4m3 as fp32ToUe4m3_, ue4m3Table as ue4m3Table_ } from '../ue4m3.js';
+
+const fround = Math.fround;
+const TYPE = ggmlTypeById(GGML_TYPE.NVFP4)!;
+// imports bound locally: under tsx each use of an import is a getter call
+const fp32ToUe4m3 = fp32ToUe4m3_;
+const ue4m3Table = ue4m3Table_;
+
+/** ggml's kvalues_fp4 (ggml-common.h): E2M1 values doubled, shared with MXFP4. */
+const VF = Float64Array.of(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+
+// Every decoded scale d has 4 significant bits and every level at most 2, so the levels k·d are
+// exact in float32 (d >= 2^-10, 12·d <= 2880). For |x| < 16·d the level differences C compares are
+// exact where they matter (Sterbenz between neighbouring levels; the others are a whole level
+// farther), so best_index_mxfp4 is the number of midpoints (0.5, 1.5, 2.5, 3.5, 5, 7, 10)·d
+// strictly below |x|, ties to the lower level. With v = 2|x|/d the doubled midpoints are integers,
+// so the count is MIDS_BELOW[ceil(v)]. v is computed as |x|·(2/d) in float64: its error (< 2^-51
+// relative) is far below the distance of |x| to any midpoint that is not hit exactly (> 2^-25
+// relative), so the ceiling is right. Entries 33.. serve negative x: indices 9..15, and 0 stays 0.
+const MIDS_BELOW = (() => {
+  const t = new Uint8Array(66);
+  for (let c = 0; c <= 32; c++) {
+    for (const m of [1, 3, 5, 7, 10, 14, 20]) if (m < c) t[c] = t[c]! + 1;
+    t[33 + c] = t[c] ? t[c]! + 8 : 0;
+  }
+  return t;
+})();
+
+/**
+ * best_index_mxfp4(x, d) literally: the first of the 16 levels with the least float32 |level·d - x|.
+ * The levels are ± mirror images, so the 8 non-negative ones are scanned against |x| and the sign
+ * picks the index half (for x < 0 no positive level beats index 0, and -0 only ties with it). For
+ * |x| >= 16·d (a clamped scale, a subnormal scale's coarse rounding, ±Inf) and NaN (gives 0).
+ */
+function bestIndex(x: number, d: number): number {
+  const a = Math.abs(x);
+  let best = 0;
+  let bestErr = a;
+  for (let k = 1; k < 8; k++) {
+    const err = Math.abs(fround(VF[k]! * d - a));
+    if (err < bestErr) { best = k; bestErr = err; }
+  }
+  return x < 0 && best > 0 ? best + 8 : best;
+}
+
+function code(x: number, s2: number, d: number): number {
+  const v = Math.abs(x) * s2;
+  return v < 32 ? MIDS_BELOW[Math.ceil(v) + 33 * Number(x < 0)]! : bestIndex(x, d);
+}
+
+export const nvfp4: BlockCodec = {
+  name: 'NVFP4',
+  type: TYPE,
+  usesImatrix: false,
+  layout: 'Blocks of 64 weights: four sub-blocks of 16, each with an FP8 (UE4M3) scale byte and 16 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.5 bits per weight.',
+  quantize(src, dst, nRows, nPerRow, imatrix) {
+    checkQuantize('NVFP4', TYPE, src, dst, nRows, nPerRow, imatrix);
+    const nSub = (nRows * nPerRow) / 16;
+    for (let sb = 0; sb < nSub; sb++) {
+      const x0 = sb * 16;
+      const o = (sb >> 2) * 36, s = sb & 3;
+      let amax = 0;
+      for (let j = 0; j < 16; j++) { const a = Math.abs(src[x0 + j]!); if (amax < a) amax = a; } // NaN skipped, as in C
+      const ue = fp32ToUe4m3(fround(amax / 6));
+      dst[o + s] = ue;
+      const q = o + 4 + 8 * s;
+      if (ue === 0) { // d = 0: every level is 0 and index 0 wins
+        for (let j = 0; j < 8; j++) dst[q + j] = 0;
+        continue;
+      }
+      const d = ue4m3Table[ue]!;
+      const s2 = 2 / d;
+      for (let j = 0; j < 8; j++) dst[q + j] = code(src[x0 + j]!, s2, d) | (code(src[x0 + 8 + j]!, s2, d) << 4);
+    }
+  },
+  dequantize(src, dst, n) {
+    checkDequantize('NVFP4', TYPE, src, dst, n);
+    const nSub = n / 16;
+    for (let sb = 0; sb < nSub; sb++) {
+      const o = (sb >> 2) * 36, s = sb & 3;
+      const d = ue4m3Table[src[o + s]!]!;
+      const q = o + 4 + 8 * s, y = sb * 16;
+      // level·d is exact in float32 (see above): the Float32Array store does C's one rounding
+      for (let j = 0; j < 8; j++) {
+        const b = src[q + j]!;
+        dst[y + j] = VF[b & 15]! * d;
+        dst[y + 8 + j] = VF[b >> 4]! * d;
+      }
+    }
+  },
+};
