@@ -1,0 +1,237 @@
+// The lattice machinery IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M share (ggml-quants.c:
+// iq2xs_init_impl, iq2_find_best_neighbour, iq1_find_best_neighbour2): each grid point is eight
+// levels l (0..3; 0..2 for IQ1), at positions 2l+1. kmap sends the 16-bit level code u (coordinate
+// i in bits 2i..2i+1) of an on-grid point to its index, and for an off-grid u ggml keeps the list
+// of grid points at the nwant smallest distinct squared distances, ordered by (distance, index):
+// the search walks that list in order and keeps the first strictly better point, so the order
+// decides ties. Lists are built on first use of each u (the same lists ggml builds up front).
+import { KGRID_1BIT_2048, KGRID_2BIT_1024, KGRID_2BIT_256, KGRID_2BIT_512 } from './iq2-grid-tables.js';
+import { LowbitError } from '../../errors.js';
+
+const fround = Math.fround;
+
+/** ggml's kmap_size: every level code u < 43692 has a map entry. */
+export const KMAP_SIZE = 43692;
+
+export interface IqGrid {
+  readonly size: number;
+  /** the packed level codes, one per grid point (iq2xs_init_impl's kgrid_*) */
+  readonly codes: Uint16Array;
+  /** levels l of each point, 8 per point */
+  readonly levels: Uint8Array;
+  /** positions 2l+1 of each point, 8 per point (ggml's int8 the_grid) as numbers for arithmetic */
+  readonly pos: Float64Array;
+  /** kmap: grid index of an on-grid code, -1 otherwise */
+  readonly map: Int32Array;
+  /** neighbour list offset of an off-grid code into nb (count first, then indices); -1 until built */
+  readonly nbOff: Int32Array;
+  nb: Uint16Array;
+  nbLen: number;
+  readonly nwant: number;
+}
+
+// Squared distance between two 4-coordinate halves in position units: D4[(a << 8) | b] for level
+// codes a, b of 4 coordinates = Σ (2·la − 2·lb)².
+const D4 = (() => {
+  const t = new Uint16Array(65536);
+  for (let a = 0; a < 256; a++) {
+    for (let b = 0; b < 256; b++) {
+      let d = 0;
+      for (let k = 0; k < 4; k++) { const e = 2 * (((a >> 2 * k) & 3) - ((b >> 2 * k) & 3)); d += e * e; }
+      t[(a << 8) | b] = d;
+    }
+  }
+  return t;
+})();
+
+function makeGrid(codes: Uint16Array, nwant: number): IqGrid {
+  const size = codes.length;
+  const levels = new Uint8Array(size * 8);
+  const pos = new Float64Array(size * 8);
+  const map = new Int32Array(KMAP_SIZE).fill(-1);
+  for (let k = 0; k < size; k++) {
+    for (let i = 0; i < 8; i++) {
+      const l = (codes[k]! >> (2 * i)) & 3;
+      levels[8 * k + i] = l;
+      pos[8 * k + i] = 2 * l + 1;
+    }
+    map[codes[k]!] = k;
+  }
+  return { size, codes, levels, pos, map, nbOff: new Int32Array(KMAP_SIZE).fill(-1), nb: new Uint16Array(4096), nbLen: 0, nwant };
+}
+
+const grids: (IqGrid | undefined)[] = [];
+
+/** The grid of one format family, built on first use: 256 (IQ2_XXS), 512 (IQ2_XS), 1024 (IQ2_S), 2048 (IQ1_S/IQ1_M). */
+export function iqGrid(size: 256 | 512 | 1024 | 2048): IqGrid {
+  const key = size === 256 ? 0 : size === 512 ? 1 : size === 1024 ? 2 : 3;
+  let g = grids[key];
+  if (!g) {
+    // iq2xs_init_impl: nwant = 3 for IQ1_S/IQ1_M, 1 for IQ2_S, 2 for IQ2_XXS/IQ2_XS
+    g = size === 256 ? makeGrid(KGRID_2BIT_256, 2) : size === 512 ? makeGrid(KGRID_2BIT_512, 2)
+      : size === 1024 ? makeGrid(KGRID_2BIT_1024, 1) : makeGrid(KGRID_1BIT_2048, 3);
+    grids[key] = g;
+  }
+  return g;
+}
+
+const DIST = new Uint16Array(2048);
+const COUNT = new Int32Array(8 * 36 + 1);
+
+/**
+ * Offset into g.nb of the neighbour list of off-grid code u (g.map[u] < 0): ggml sorts all grid
+ * points by (squared distance, index) and keeps those at the nwant smallest distinct distances.
+ * Distances are small integers, so a counting sort gives the same order.
+ */
+export function neighbours(g: IqGrid, u: number): number {
+  const have = g.nbOff[u]!;
+  if (have >= 0) return have;
+  const size = g.size, codes = g.codes;
+  const ulo = u & 255, uhi = u >> 8;
+  COUNT.fill(0);
+  for (let j = 0; j < size; j++) {
+    const c = codes[j]!;
+    const d = D4[((c & 255) << 8) | ulo]! + D4[((c >> 8) << 8) | uhi]!;
+    DIST[j] = d;
+    COUNT[d]!++;
+  }
+  // the nwant smallest distinct distances
+  let nhave = 0, maxD = 0, n = 0;
+  for (let d = 0; d < COUNT.length && nhave < g.nwant; d++) {
+    if (COUNT[d]! > 0) { nhave++; maxD = d; n += COUNT[d]!; }
+  }
+  if (g.nbLen + n + 1 > g.nb.length) {
+    const bigger = new Uint16Array(Math.max(2 * g.nb.length, g.nbLen + n + 1));
+    bigger.set(g.nb.subarray(0, g.nbLen));
+    g.nb = bigger;
+  }
+  const off = g.nbLen, nb = g.nb;
+  nb[off] = n;
+  // prefix positions per distance, then indices in increasing order within each distance
+  let at = off + 1;
+  for (let d = 0; d <= maxD; d++) { const c = COUNT[d]!; COUNT[d] = at; at += c; }
+  for (let j = 0; j < size; j++) {
+    const d = DIST[j]!;
+    if (d <= maxD) nb[COUNT[d]!++] = j;
+  }
+  g.nbLen = off + n + 1;
+  g.nbOff[u] = off;
+  return off;
+}
+
+/**
+ * iq2_find_best_neighbour: among the neighbours of off-grid code u, the point minimising
+ * Σ w·(scale·pos − x)² (first one wins ties); writes its levels to L[lo..lo+8) and returns its index.
+ */
+export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number,
+  scale: number, L: Int8Array, lo: number): number {
+  const off = neighbours(g, u);
+  const nb = g.nb, pos = g.pos;
+  const n = nb[off]!;
+  let best = 3.4028234663852886e38, gi = -1;
+  for (let j = 1; j <= n; j++) {
+    const idx = nb[off + j]!;
+    const p = 8 * idx;
+    let d2 = 0;
+    for (let i = 0; i < 8; i++) {
+      const diff = fround(fround(scale * pos[p + i]!) - x[xo + i]!);
+      d2 = fround(d2 + fround(fround(w[wo + i]! * diff) * diff));
+    }
+    if (d2 < best) { best = d2; gi = idx; }
+  }
+  if (gi < 0) throw new LowbitError('IQ quantization found no grid point (ggml asserts here; non-finite input?)');
+  const lv = g.levels, p = 8 * gi;
+  for (let i = 0; i < 8; i++) L[lo + i] = lv[p + i]!;
+  return gi;
+}
+
+/**
+ * iq1_find_best_neighbour2: like iq2BestNeighbour but with the IQ1 values xg[l] (level l → value)
+ * in place of positions. When no neighbour scores below FLT_MAX (NaN or overflow) ggml scans the
+ * whole grid with a loop that reads xval[i] at the grid index i for every coordinate (its bug,
+ * reproduced: that reads on into the rest of the source buffer; past its end lowbit refuses).
+ */
+export function iq1BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number,
+  scale: number, xg: Float64Array, L: Int8Array, lo: number): number {
+  const off = neighbours(g, u);
+  const nb = g.nb, lv = g.levels;
+  const n = nb[off]!;
+  let best = 3.4028234663852886e38, gi = -1;
+  for (let j = 1; j <= n; j++) {
+    const idx = nb[off + j]!;
+    const p = 8 * idx;
+    let d2 = 0;
+    for (let i = 0; i < 8; i++) {
+      const diff = fround(fround(scale * xg[lv[p + i]!]!) - x[xo + i]!);
+      d2 = fround(d2 + fround(fround(w[wo + i]! * diff) * diff));
+    }
+    if (d2 < best) { best = d2; gi = idx; }
+  }
+  if (gi < 0) {
+    for (let i = 0; i < g.size; i++) {
+      if (xo + i >= x.length) throw new LowbitError('IQ1 quantization found no grid point (ggml reads out of bounds and asserts here; non-finite input?)');
+      const xi = x[xo + i]!, p = 8 * i;
+      let d2 = 0;
+      for (let j = 0; j < 8; j++) {
+        const diff = fround(fround(scale * xg[lv[p + j]!]!) - xi);
+        d2 = fround(d2 + fround(fround(w[wo + j]! * diff) * diff));
+      }
+      if (d2 < best) { best = d2; gi = i; }
+    }
+  }
+  if (gi < 0) throw new LowbitError('IQ1 quantization found no grid point (ggml asserts here; non-finite input?)');
+  const p = 8 * gi;
+  for (let i = 0; i < 8; i++) L[lo + i] = lv[p + i]!;
+  return gi;
+}
+
+/** The level code of L[lo..lo+8): coordinate i in bits 2i..2i+1 (ggml's uint16_t u). */
+export function levelCode(L: Int8Array, lo: number): number {
+  let u = 0;
+  for (let i = 0; i < 8; i++) u |= L[lo + i]! << (2 * i);
+  return u & 0xffff;
+}
+
+/** ksigns_iq2xs: the 7 stored sign bits plus an eighth that makes the count of negatives even. */
+export const KSIGNS_IQ2XS: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (let i = 0; i < 128; i++) {
+    let p = 0;
+    for (let b = 0; b < 7; b++) p ^= (i >> b) & 1;
+    t[i] = i | (p << 7);
+  }
+  return t;
+})();
+
+/** The dequantization grid values of ggml-common.h (iq2xxs_grid etc.: byte [8, 25, 43, 62][l]), 8 per point. */
+export function iq2Values(g: IqGrid): Float64Array {
+  const LV = [8, 25, 43, 62];
+  const v = new Float64Array(g.size * 8);
+  for (let i = 0; i < v.length; i++) v[i] = LV[g.levels[i]!]!;
+  return v;
+}
+
+/**
+ * glibc's qsort of (value, index) pairs by value as ggml's iq1 quantizers call it: for arrays this
+ * small glibc sorts with msort_with_tmp, a top-down merge sort (left half n/2) that takes the left
+ * element unless it compares greater, so equal values keep their order and NaN, equal to
+ * everything under iq1_sort_helper, lands where the merges put it. Sorts
+ * idx[0..n) by val[idx[...]] in place; tmp is scratch of n entries.
+ */
+export function msortIndices(val: Float32Array, vo: number, idx: Int32Array, tmp: Int32Array, lo: number, n: number): void {
+  if (n <= 1) return;
+  const n1 = n >> 1, n2 = n - n1;
+  msortIndices(val, vo, idx, tmp, lo, n1);
+  msortIndices(val, vo, idx, tmp, lo + n1, n2);
+  let i = lo, j = lo + n1, k = 0;
+  const iEnd = lo + n1, jEnd = lo + n;
+  while (i < iEnd && j < jEnd) {
+    const a = val[vo + idx[i]!]!, b = val[vo + idx[j]!]!;
+    // iq1_sort_helper: a < b ? -1 : a > b ? 1 : 0; take the left one unless the result is 1
+    if (a > b) tmp[k++] = idx[j++]!;
+    else tmp[k++] = idx[i++]!;
+  }
+  while (i < iEnd) tmp[k++] = idx[i++]!;
+  // the rest of the right half is already in place
+  for (let t = 0; t < k; t++) idx[lo + t] = tmp[t]!;
+}

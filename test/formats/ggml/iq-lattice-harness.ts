@@ -1,0 +1,250 @@
+// Shared checks for the lattice formats (IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M) against the live ggml
+// oracle: quantize byte for byte (many seeds, distributions, imatrices, edge rows), dequantize bit
+// for bit (ggml's bytes and random bytes), and the refusals where ggml would assert or abort.
+// Inputs on which ggml aborts cannot go through the in-process oracle: lowbit must refuse them,
+// and a child process confirms that ggml really dies on a sample of them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { codecByName } from '../../../src/formats/registry.js';
+import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
+import { LowbitError } from '../../../src/errors.js';
+import { oracle, randomRows, rng, gaussian } from '../../support/oracle.js';
+
+export interface LatticeSpec {
+  name: string;
+  /** ggml_quantize_requires_imatrix: no oracle call without one, and lowbit refuses */
+  requiresImatrix: boolean;
+}
+
+export function codec(name: string): BlockCodec {
+  const c = codecByName(name);
+  assert.ok(c, `${name} is registered`);
+  return c;
+}
+
+export function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+  const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
+  c.quantize(x, out, nRows, nPerRow, imatrix);
+  return out;
+}
+
+export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string, blockBytes: number): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    if (actual[i] !== expected[i]) assert.fail(`${what}: byte ${i} (block ${Math.floor(i / blockBytes)}, offset ${i % blockBytes}) is ${actual[i]}, ggml has ${expected[i]}`);
+  }
+}
+
+export function assertFloats(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    if (Number.isNaN(expected[i])) { if (!Number.isNaN(actual[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has NaN`); continue; }
+    if (!Object.is(actual[i], expected[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has ${expected[i]}`);
+  }
+}
+
+export function randomImatrix(seed: number, n: number, kind: number): Float32Array {
+  const r = rng(seed);
+  const w = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (kind === 0) w[i] = r() * 10;
+    else if (kind === 1) w[i] = r() < 0.3 ? 0 : r() ** 4 * 1e4; // zeros and a wide range
+    else if (kind === 2) w[i] = 0; // all zero
+    else if (kind === 3) w[i] = 1;
+    else w[i] = r() < 0.05 ? 1e6 * r() : 1e-3 * r(); // a few dominant columns
+  }
+  return w;
+}
+
+/** Hard finite rows: zeros, constants, outliers, tiny/denormal and large values, ties, grid values. */
+export function edgeRowFns(nPerRow: number): ((i: number) => number)[] {
+  return [
+    () => 0,
+    () => -0,
+    (i) => (i % 2 ? -0 : 0),
+    () => 1,
+    () => -0.37,
+    () => 7,
+    (i) => (i === 37 % nPerRow ? 1000 : 0.02 * Math.sin(i)),
+    (i) => (i === 5 ? -30000 : 0.01 * Math.cos(i * 3)),
+    (i) => (i === 5 ? 7.5 : 0),
+    (i) => (i === 200 ? -1 : 0),
+    () => 1e-30,
+    () => 1e-9,
+    (i) => ((i % 3) - 1) * 1e-40, // denormals
+    (i) => (i === 3 ? 1e-45 : 0),
+    (i) => i * 1e-45,
+    (i) => (i % 2) * 131008, // overflows FP16 scales
+    (i) => (i % 7) * 1e5,
+    (i) => 0.5 * ((i % 5) - 2), // ties
+    (i) => (i % 16) - 8,
+    (i) => [8, 25, 43, 62][i % 4]! * (i % 3 ? 1 : -1), // grid values
+    (i) => [-1, 0, 1][(i * 7) % 3]!, // IQ1 levels
+    (i) => 2 ** ((i % 60) - 30), // many binades
+    (i) => (i === 100 % nPerRow ? 1e6 : 1e-3 * (i % 7)),
+    (i) => (i < nPerRow / 2 ? 0 : Math.sin(i)), // zero super-blocks next to live ones
+    (i) => (i % 32 < 16 ? 0 : Math.cos(i)), // zero sub-blocks next to live ones
+    (i) => (i % 8 === 0 ? -2 : 1), // odd sign counts
+    (i) => Math.round(Math.sin(i) * 2) / 2,
+  ];
+}
+
+/** Non-finite rows: ggml either quantizes them (then lowbit must match) or aborts (lowbit must refuse). */
+export function nonFiniteRowFns(): ((i: number) => number)[] {
+  return [
+    (i) => (i === 7 ? Infinity : i * 0.1),
+    (i) => (i === 9 ? -Infinity : 1),
+    (i) => (i === 3 ? NaN : i * 0.01),
+    (i) => (i % 2 ? 3e38 : -3.4e38),
+    () => 2e19, // x² overflows
+  ];
+}
+
+/** Runs ggml_quantize_chunk in a child process; true when it died (abort) instead of returning. */
+export function ggmlAborts(typeId: number, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-iq-'));
+  try {
+    writeFileSync(join(dir, 'x.bin'), new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    if (imatrix) writeFileSync(join(dir, 'w.bin'), new Uint8Array(imatrix.buffer, imatrix.byteOffset, imatrix.byteLength));
+    const oraclePath = new URL('../../support/oracle.ts', import.meta.url).pathname;
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { oracle } from ${JSON.stringify(oraclePath)};
+      const b = readFileSync(${JSON.stringify(join(dir, 'x.bin'))});
+      const x = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+      let w = null;
+      ${imatrix ? `const wb = readFileSync(${JSON.stringify(join(dir, 'w.bin'))}); w = new Float32Array(wb.buffer, wb.byteOffset, wb.byteLength / 4);` : ''}
+      oracle().quantize(${typeId}, x, ${nRows}, ${nPerRow}, w);
+      process.stdout.write('returned');`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() });
+    if (r.stdout.includes('returned')) return false;
+    assert.ok(r.signal === 'SIGABRT' || r.status !== 0, `child ended oddly: ${r.status} ${r.signal} ${r.stderr}`);
+    return true;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function latticeTests(spec: LatticeSpec): void {
+  const { name } = spec;
+  const imatrixKinds = spec.requiresImatrix ? [0, 1, 2, 3, 4] : [-1, 0, 1, 2, 3, 4];
+
+  test(`${name}: quantize and dequantize match the live ggml oracle over seeds, row lengths, imatrices`, () => {
+    const o = oracle();
+    const c = codec(name);
+    let seed = 1;
+    for (const nPerRow of [256, 512, 1536]) {
+      const nRows = Math.max(2, Math.floor(6144 / nPerRow));
+      for (let k = 0; k < 6; k++, seed++) {
+        const x = randomRows(seed * 7919, nRows, nPerRow);
+        for (const kind of imatrixKinds) {
+          const im = kind < 0 ? null : randomImatrix(seed * 13 + kind, nPerRow, kind);
+          const ref = o.quantize(c.type.id, x, nRows, nPerRow, im);
+          const what = `${name} seed ${seed} n=${nPerRow} ${im ? `imatrix kind ${kind}` : 'no imatrix'}`;
+          assertBytes(quantize(c, x, nRows, nPerRow, im), ref, what, c.type.typeSize);
+          const y = new Float32Array(x.length);
+          c.dequantize(ref, y, x.length);
+          assertFloats(y, o.dequantize(c.type.id, ref, x.length), `${what} dequantize`);
+        }
+      }
+    }
+  });
+
+  test(`${name}: gaussian weights with llama-imatrix-like importances match ggml`, () => {
+    const o = oracle();
+    const c = codec(name);
+    for (let seed = 1; seed <= 6; seed++) {
+      const r = rng(seed * 101);
+      const nPerRow = 1024, nRows = 8;
+      const x = new Float32Array(nRows * nPerRow);
+      for (let i = 0; i < x.length; i++) x[i] = gaussian(r) * 0.02;
+      const im = new Float32Array(nPerRow);
+      for (let i = 0; i < nPerRow; i++) im[i] = Math.exp(gaussian(r)) * 1e-3;
+      assertBytes(quantize(c, x, nRows, nPerRow, im), o.quantize(c.type.id, x, nRows, nPerRow, im), `${name} gaussian seed ${seed}`, c.type.typeSize);
+    }
+  });
+
+  test(`${name}: edge rows (zeros, -0, constants, outliers, denormals, large, ties) match ggml`, () => {
+    const o = oracle();
+    const c = codec(name);
+    const nPerRow = 256;
+    const fns = edgeRowFns(nPerRow);
+    const ims: (Float32Array | null)[] = [randomImatrix(99, nPerRow, 1), randomImatrix(98, nPerRow, 2), randomImatrix(97, nPerRow, 3)];
+    if (!spec.requiresImatrix) ims.push(null);
+    fns.forEach((f, r) => {
+      const x = new Float32Array(nPerRow);
+      for (let i = 0; i < nPerRow; i++) x[i] = f(i);
+      for (const im of ims) {
+        const what = `${name} edge row ${r}${im ? ' imatrix' : ''}`;
+        const ref = o.quantize(c.type.id, x, 1, nPerRow, im);
+        assertBytes(quantize(c, x, 1, nPerRow, im), ref, what, c.type.typeSize);
+        const y = new Float32Array(nPerRow);
+        c.dequantize(ref, y, nPerRow);
+        assertFloats(y, o.dequantize(c.type.id, ref, nPerRow), `${what} dequantize`);
+      }
+    });
+  });
+
+  test(`${name}: non-finite rows: lowbit matches ggml where ggml quantizes and refuses where it aborts`, () => {
+    const o = oracle();
+    const c = codec(name);
+    const nPerRow = 256;
+    let refusedChecked = 0;
+    nonFiniteRowFns().forEach((f, r) => {
+      const x = new Float32Array(nPerRow);
+      for (let i = 0; i < nPerRow; i++) x[i] = f(i);
+      const ims: (Float32Array | null)[] = [randomImatrix(91, nPerRow, 0)];
+      if (!spec.requiresImatrix) ims.push(null);
+      for (const im of ims) {
+        const what = `${name} non-finite row ${r}${im ? ' imatrix' : ''}`;
+        let mine: Uint8Array | null = null;
+        try { mine = quantize(c, x, 1, nPerRow, im); } catch (e) { assert.ok(e instanceof LowbitError, `${what}: ${String(e)}`); }
+        if (mine) assertBytes(mine, o.quantize(c.type.id, x, 1, nPerRow, im), what, c.type.typeSize);
+        else if (refusedChecked++ < 2) assert.ok(ggmlAborts(c.type.id, x, 1, nPerRow, im), `${what}: lowbit refused but ggml quantized it`);
+      }
+    });
+  });
+
+  test(`${name}: dequantize of arbitrary bytes matches ggml's to_float`, () => {
+    const o = oracle();
+    const c = codec(name);
+    const r = rng(4242 + c.type.id);
+    const nBlocks = 1024; // enough random indices to touch every grid point (the grid tables checked against ggml-common.h)
+    const bytes = new Uint8Array(nBlocks * c.type.typeSize);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
+    const n = nBlocks * c.type.blockSize;
+    const y = new Float32Array(n);
+    c.dequantize(bytes, y, n);
+    assertFloats(y, o.dequantize(c.type.id, bytes, n), `${name} random bytes`);
+  });
+
+  test(`${name}: bad shapes and short buffers are a LowbitError${spec.requiresImatrix ? ', and so is a missing imatrix' : ''}`, () => {
+    const c = codec(name);
+    const bad = 256 + 32;
+    const im = new Float32Array(512).fill(1);
+    assert.throws(() => c.quantize(new Float32Array(bad), new Uint8Array(1024), 1, bad, im), LowbitError);
+    assert.throws(() => c.dequantize(new Uint8Array(1024), new Float32Array(bad), bad), LowbitError);
+    const n = 512;
+    const rb = rowBytes(c, n);
+    const dst = new Uint8Array(2 * rb);
+    assert.throws(() => c.quantize(new Float32Array(n), dst, 2, n, im), LowbitError);
+    assert.throws(() => c.quantize(new Float32Array(2 * n), dst.subarray(1), 2, n, im), LowbitError);
+    assert.throws(() => c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n - 1)), LowbitError);
+    assert.throws(() => c.dequantize(dst.subarray(1), new Float32Array(2 * n), 2 * n), LowbitError);
+    assert.throws(() => c.dequantize(dst, new Float32Array(2 * n - 1), 2 * n), LowbitError);
+    if (spec.requiresImatrix) {
+      assert.equal(oracle().requiresImatrix(c.type.id), true);
+      assert.throws(() => c.quantize(new Float32Array(2 * n), dst, 2, n, null), /importance matrix/);
+    } else {
+      assert.equal(oracle().requiresImatrix(c.type.id), false);
+      c.quantize(new Float32Array(2 * n), dst, 2, n, null);
+    }
+    c.quantize(new Float32Array(2 * n), dst, 2, n, im);
+    assert.equal(c.usesImatrix, true);
+    assert.ok(c.layout.length > 20);
+  });
+}
