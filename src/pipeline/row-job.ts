@@ -6,6 +6,7 @@ import { codecByTypeId } from '../formats/registry.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
 import { firstInvalid, firstNonFinite } from './validate.js';
 import { FLOAT_TYPE_MAX, clampFinite } from '../formats/clamp.js';
+import { scanFinite } from '../formats/wasm/kernels.js';
 
 export interface RowJob {
   srcType: number;
@@ -72,25 +73,31 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
     f32 = b.f32.subarray(job.rowStart * n, job.rowEnd * n);
     src.dequantize(srcBytes, f32, rows * n);
   }
-  if (job.checkInput && isFloat) {
-    const i = firstNonFinite(f32);
-    if (i >= 0) return { ok: false, kind: 'input', index: (job.slabFirstRow + job.rowStart) * n + i };
-  }
-
   // Finite values beyond F16's (BF16's) range: ggml's conversion makes them ±Inf and llama.cpp then
   // fails its own row validation. lowbit deliberately differs: clamped and counted (see formats/clamp.ts).
   const limit = FLOAT_TYPE_MAX[job.dstType];
   const clamped = limit === undefined ? 0 : clampFinite(f32, limit);
 
   // quantize in runs that stop at expert boundaries, each with its expert's importance slice
-  for (let r = job.rowStart; r < job.rowEnd;) {
-    const global = job.slabFirstRow + r;
-    const expert = Math.floor(global / job.rowsPerExpert);
-    const run = Math.min(job.rowEnd - r, job.rowsPerExpert - (global % job.rowsPerExpert));
-    const im = b.imatrix ? b.imatrix.subarray(expert * n, (expert + 1) * n) : null;
-    const fr = r - job.rowStart;
-    dst.quantize(f32.subarray(fr * n, (fr + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
-    r += run;
+  const quantizeRuns = () => {
+    for (let r = job.rowStart; r < job.rowEnd;) {
+      const global = job.slabFirstRow + r;
+      const expert = Math.floor(global / job.rowsPerExpert);
+      const run = Math.min(job.rowEnd - r, job.rowsPerExpert - (global % job.rowsPerExpert));
+      const im = b.imatrix ? b.imatrix.subarray(expert * n, (expert + 1) * n) : null;
+      const fr = r - job.rowStart;
+      dst.quantize(f32.subarray(fr * n, (fr + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
+      r += run;
+    }
+  };
+  if (job.checkInput && isFloat) {
+    // NaN/Inf input: checked by the kernels as they read it (clamping keeps non-finite values
+    // non-finite), else by a pass of its own; on a hit the output is discarded
+    const nonfinite = scanFinite(f32, quantizeRuns);
+    const i = nonfinite === false ? -1 : firstNonFinite(f32);
+    if (i >= 0) return { ok: false, kind: 'input', index: (job.slabFirstRow + job.rowStart) * n + i };
+  } else {
+    quantizeRuns();
   }
   // one pass over the job's output; a failing block names its row. Float outputs are the values
   // themselves: with --allow-nonfinite (no input check) their NaN/Inf pass through as asked.

@@ -61,3 +61,23 @@ export function bf16_to_f32(src: usize, dst: usize, n: i32): void {
     store<u32>(dst + (<usize>i << 2), <u32>load<u16>(src + (<usize>i << 1)) << 16);
   }
 }
+
+/** 1 when any of the n floats at src is NaN or ±Inf (exponent all ones), else 0. The pipeline runs
+ *  this on each window a quantize kernel is about to read, while it is in cache: the input check
+ *  then costs a fraction of a separate pass over the model. */
+export function f32_any_nonfinite(src: usize, n: i32): i32 {
+  const e = i32x4.splat(0x7f800000);
+  let acc = i32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const p = src + (<usize>i << 2);
+    acc = v128.or(acc, v128.or(
+      v128.or(i32x4.eq(v128.and(v128.load(p), e), e), i32x4.eq(v128.and(v128.load(p, 16), e), e)),
+      v128.or(i32x4.eq(v128.and(v128.load(p, 32), e), e), i32x4.eq(v128.and(v128.load(p, 48), e), e)),
+    ));
+  }
+  for (; i < n; i++) {
+    if ((load<u32>(src + (<usize>i << 2)) & 0x7f800000) == 0x7f800000) return 1;
+  }
+  return v128.any_true(acc) ? 1 : 0;
+}

@@ -1,6 +1,6 @@
 // Entry of the WebAssembly kernels (AssemblyScript). scripts/build-wasm.mjs compiles this into
 // kernels.wasm.ts; kernels.ts loads it. The TypeScript codecs in ../ggml stay the reference.
-export { f32_to_f16, f32_to_bf16, f16_to_f32, bf16_to_f32 } from './float';
+export { f32_to_f16, f32_to_bf16, f16_to_f32, bf16_to_f32, f32_any_nonfinite } from './float';
 export {
   q8_0_quant, q4_0_quant, q4_1_quant, q5_0_quant, q5_1_quant,
   q8_0_dequant, q4_0_dequant, q4_1_dequant, q5_0_dequant, q5_1_dequant,

@@ -37,6 +37,45 @@ interface Loaded {
 const WINDOW = 1 << 16;
 
 let enabled = true;
+
+/**
+ * While a scan is open (scanFinite), every window of float32 input a quantize kernel reads is also
+ * checked for NaN/Inf while it is in cache, and the bytes checked are counted.
+ */
+interface FiniteScan { checked: number; nonfinite: boolean }
+let scan: FiniteScan | null = null;
+
+/** Kernels whose input is the float32 being quantized (the others read blocks). */
+function readsF32(name: string): boolean {
+  return name.endsWith('_quant') || name === 'f32_to_f16' || name === 'f32_to_bf16';
+}
+
+/**
+ * Runs fn, a quantization of the float32 values in `src` (one or more codec calls that together
+ * read every value exactly once), checking the input for NaN/Inf in the same pass where the
+ * WebAssembly kernels do the work. Returns true when src holds a NaN or infinity, false when it
+ * holds none, and null when the kernels did not read all of it (TypeScript paths, kernels off):
+ * then the caller checks src itself.
+ */
+export function scanFinite(src: Float32Array, fn: () => void): boolean | null {
+  const outer = scan;
+  const s: FiniteScan = { checked: 0, nonfinite: false };
+  scan = s;
+  try {
+    fn();
+  } finally {
+    scan = outer;
+  }
+  if (s.nonfinite) return true;
+  return s.checked === src.byteLength ? false : null;
+}
+
+/** The open scan's check of a window of `bytes` bytes at ptr (float32 input). */
+function scanWindow(k: Loaded, ptr: number, bytes: number): void {
+  const s = scan!;
+  s.checked += bytes;
+  if (!s.nonfinite && (k.exports.f32_any_nonfinite as (p: number, n: number) => number)(ptr, bytes >>> 2)) s.nonfinite = true;
+}
 let loaded: Loaded | null | undefined;
 
 /** Turns the WebAssembly kernels on or off (off: every codec runs its TypeScript reference). */
@@ -103,9 +142,11 @@ export function wasmBlocks(
   const inPtr = k.base;
   const outPtr = k.base + WINDOW;
   const heap = new Uint8Array(k.memory.buffer);
+  const checking = scan !== null && readsF32(name);
   for (let i = 0; i < count; i += per) {
     const m = Math.min(per, count - i);
     heap.set(s.subarray(i * inBytes, (i + m) * inBytes), inPtr);
+    if (checking) scanWindow(k, inPtr, m * inBytes);
     kernel(inPtr, outPtr, m);
     d.set(heap.subarray(outPtr, outPtr + m * outBytes), i * outBytes);
   }
@@ -138,6 +179,7 @@ export function wasmRows(
   for (let r = 0; r < nRows; r += per) {
     const m = Math.min(per, nRows - r);
     heap.set(s.subarray(r * inRow, (r + m) * inRow), inPtr);
+    if (scan) scanWindow(k, inPtr, m * inRow);
     kernel(inPtr, outPtr, m, nPerRow, qwPtr);
     dst.set(heap.subarray(outPtr, outPtr + m * rowBytes), r * rowBytes);
   }

@@ -191,3 +191,28 @@ test('the committed kernels.wasm.ts is exactly what scripts/build-wasm.mjs compi
   const committed = readFileSync(new URL('../../../src/formats/wasm/kernels.wasm.ts', import.meta.url), 'utf8');
   assert.equal(committed, fresh, 'stale kernels.wasm.ts: run node scripts/build-wasm.mjs');
 });
+
+test('scanFinite: quantize kernels find every NaN/Inf they read, anywhere in a window or a tail; null when they read nothing', async () => {
+  const { scanFinite } = await import('../../../src/formats/wasm/kernels.js');
+  const r = rng(77);
+  for (const name of ['Q8_0', 'Q4_0', 'Q4_K', 'F16', 'BF16', 'MXFP4']) {
+    const c = codecByName(name)!;
+    const nPerRow = 256 * 3;
+    // rows spanning several 64 KiB staging windows
+    const nRows = 70;
+    const x = randomRows(5, nRows, nPerRow);
+    const dst = new Uint8Array(nRows * rowBytes(c, nPerRow));
+    assert.equal(scanFinite(x, () => c.quantize(x, dst, nRows, nPerRow, null)), false, `${name}: finite input`);
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      for (const at of [0, x.length - 1, Math.floor(r() * x.length), 16384 * 3 + 15]) {
+        const y = x.slice();
+        y[at] = bad;
+        assert.equal(scanFinite(y, () => c.quantize(y, dst, nRows, nPerRow, null)), true, `${name}: ${bad} at ${at}`);
+      }
+    }
+    // the TypeScript path does not scan: the caller must check itself
+    assert.equal(withWasm(false, () => scanFinite(x, () => c.quantize(x, dst, nRows, nPerRow, null))), null, `${name}: kernels off`);
+    // reading part of the input is not a full scan
+    assert.equal(scanFinite(x, () => c.quantize(x, dst, nRows - 1, nPerRow, null)), null, `${name}: part read`);
+  }
+});
