@@ -110,7 +110,7 @@ export function machine(): string {
 
 export async function benchModels(o: ModelBenchOptions, log: (s: string) => void = console.log): Promise<ModelBenchResult[]> {
   const node = process.execPath;
-  const cli = join(ROOT, 'dist', 'cli', 'main.js');
+  const cli = join(ROOT, 'dist', 'cli', 'bundle', 'main.js'); // the installed `lowbit` bin
   const child = join(ROOT, 'bench', 'llama-quantize-child.ts');
   const results: ModelBenchResult[] = [];
   let llamaBaseMB: number | null = null;
@@ -189,7 +189,7 @@ export async function runModelBench(args: readonly string[]): Promise<void> {
   const o = parseModelArgs(args);
   const quiet = o.json;
   const log = quiet ? () => {} : console.log;
-  log(`whole-model quantize, ${o.sizes.join('+')} synthetic llama F32 models; lowbit = \`node dist/cli/main.js quantize\` process wall time; ` +
+  log(`whole-model quantize, ${o.sizes.join('+')} synthetic llama F32 models; lowbit = \`lowbit quantize\` (dist/cli/bundle/main.js) process wall time; ` +
     `llama.cpp = llama_model_quantize call time (its child's start-up excluded); medians of ${o.runs} runs (large model: ${o.largeRuns}); ` +
     'RSS = peak resident set of each child process (/usr/bin/time), worker threads included; ratio = lowbit / llama.cpp (≤ 1 is the target); same = outputs byte-identical');
   const results = await benchModels(o, log);

@@ -23,6 +23,10 @@ if (!args.includes('--no-build')) {
   // tsc emits even when other parts of the tree have type errors; those are not the bench's concern
   const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.error) throw r.error;
+  // the CLI as installed (bundled): the whole-model bench runs it
+  const b = spawnSync(process.execPath, ['scripts/bundle-cli.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (b.error) throw b.error;
+  if (b.status !== 0) throw new Error('bundling the CLI failed');
 }
 const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
 console.log(`machine: ${machine()}`);
