@@ -260,7 +260,8 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
       let g = opts.generated;
       if (!g) {
         progress('generating text', 0, 1);
-        g = await generateEvalText({ model: opts.ref ?? opts.model, seed: opts.seed, threads: opts.threads, minTokens: maxChunks * nCtx, docs: 1000, ctx: nCtx });
+        // llama-perplexity needs at least two contexts of text, even for one chunk
+        g = await generateEvalText({ model: opts.ref ?? opts.model, seed: opts.seed, threads: opts.threads, minTokens: Math.max(2, maxChunks) * nCtx, docs: 1000, ctx: nCtx });
       }
       tokens = g.tokens;
       textInfo = { source: 'generated', documents: g.documents, seed: g.seed, by: g.by };

@@ -43,7 +43,7 @@ export async function collectReport(refPath: string, variantPaths: string[], opt
     const text = opts.text !== undefined ? await readFile(opts.text, 'utf8') : undefined;
     const ctx = posInt(opts.ctx, '--ctx'), chunks = posInt(opts.chunks, '--chunks') ?? 16, seed = posInt(opts.seed, '--seed') ?? 1;
     const generated = opts.eval && text === undefined
-      ? (log('generating the evaluation text with the reference'), await generateEvalText({ model: refPath, seed, threads, ctx, minTokens: chunks * (ctx ?? 512), docs: 1000 }))
+      ? (log('generating the evaluation text with the reference'), await generateEvalText({ model: refPath, seed, threads, ctx, minTokens: Math.max(2, chunks) * (ctx ?? 512), docs: 1000 }))
       : undefined;
     if (opts.eval) { log(`eval ${refPath}`); data.ref!.eval = await evalGguf({ model: refPath, text, generated, ctx, chunks, seed, threads }); }
     for (const p of variantPaths) {
