@@ -1,0 +1,145 @@
+// IQ3_XXS: super-blocks of 256 values, 98 bytes: an FP16 scale d, 64 bytes of grid indices (one
+// per group of four values, into the 256-point grid of iq3-grids.ts) and eight u32 words, one per
+// 32 values: 4 × 7 sign bits (the 8th sign of each 8 follows from even parity) and a 4-bit scale
+// s (sub-scale d·(0.5 + s)·0.5). ggml's quantize_row_iq3_xxs_impl, imatrix honoured.
+import type { BlockCodec } from '../codec.js';
+import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
+import { IQ3XXS_LEVELS, KGRID_256, KSIGNS as KSIGNS_, iq3Grid256 as iq3Grid256_ } from './iq3-grids.js';
+import {
+  LEVELS as LEVELS_, WEIGHT as WEIGHT_, XVAL as XVAL_, gridIndex as gridIndex_, searchBlock as searchBlock_,
+  setWeights as setWeights_, sigma2Of as sigma2Of_, tooLarge as tooLarge_,
+} from './iq3-search.js';
+import { nearestInt as nearestInt_ } from './search.js';
+
+const fround = Math.fround;
+const TYPE = ggmlTypeById(GGML_TYPE.IQ3_XXS)!;
+// imports bound locally: under tsx each use of an import is a getter call
+const fp16Table = fp16Table_;
+const fp32ToFp16 = fp32ToFp16_;
+const KSIGNS = KSIGNS_;
+const iq3Grid256 = iq3Grid256_;
+const LEVELS = LEVELS_, WEIGHT = WEIGHT_, XVAL = XVAL_;
+const gridIndex = gridIndex_, searchBlock = searchBlock_, setWeights = setWeights_, sigma2Of = sigma2Of_;
+const tooLarge = tooLarge_;
+const nearestInt = nearestInt_;
+
+const BLOCK = 98;
+const EPS = fround(1e-8); // GROUP_MAX_EPS_IQ3_XXS
+
+/** iq3xxs_grid as float values, 4 per grid index. */
+const DEQ = (() => {
+  const t = new Float64Array(256 * 4);
+  for (let k = 0; k < 256; k++) for (let i = 0; i < 4; i++) t[4 * k + i] = IQ3XXS_LEVELS[(KGRID_256[k]! >> (3 * i)) & 7]!;
+  return t;
+})();
+
+const SCALES = new Float64Array(8);
+const SIGNS = new Uint32Array(8); // the 28 sign bits of each 32-block's word
+const Q3 = new Uint8Array(64);
+
+function quantizeBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: number, qw: Float32Array | null, qwOff: number): void {
+  const g = iq3Grid256();
+  const sigma2 = sigma2Of(x, off);
+  Q3.fill(0);
+  SIGNS.fill(0);
+  let maxScale = 0;
+  for (let ib = 0; ib < 8; ib++) {
+    const xo = off + 32 * ib;
+    setWeights(x, xo, qw, qwOff + 32 * ib, sigma2);
+    let signs = 0;
+    for (let k = 0; k < 4; k++) {
+      let nflip = 0, s = 0;
+      for (let i = 0; i < 8; i++) {
+        const v = x[xo + 8 * k + i]!;
+        if (v >= 0) XVAL[8 * k + i] = v;
+        else { XVAL[8 * k + i] = -v; nflip++; s |= 1 << i; }
+      }
+      if (nflip & 1) {
+        // an odd count: flip the sign of the value that costs least (weight·x², first minimum)
+        let imin = 0;
+        let v = x[xo + 8 * k]!;
+        let min = fround(fround(WEIGHT[8 * k]! * v) * v);
+        for (let i = 1; i < 8; i++) {
+          v = x[xo + 8 * k + i]!;
+          const ax = fround(fround(WEIGHT[8 * k + i]! * v) * v);
+          if (ax < min) { min = ax; imin = i; }
+        }
+        XVAL[8 * k + imin] = -XVAL[8 * k + imin]!;
+        s ^= 1 << imin;
+      }
+      signs |= (s & 127) << (7 * k);
+    }
+    let max = XVAL[0]!;
+    for (let i = 1; i < 32; i++) { const v = XVAL[i]!; max = max > v ? max : v; } // ggml's MAX
+    if (max < EPS) { SCALES[ib] = 0; continue; }
+    let scale = searchBlock(g, max, 15, true, true, 'IQ3_XXS');
+    if (scale < 0) {
+      scale = -scale;
+      signs = ~signs & 0x0fffffff; // each 7-bit field inverted
+    }
+    for (let k = 0; k < 8; k++) Q3[8 * ib + k] = gridIndex(g, k);
+    SIGNS[ib] = signs;
+    if (!(scale >= 0)) tooLarge('IQ3_XXS');
+    SCALES[ib] = scale;
+    maxScale = maxScale > scale ? maxScale : scale;
+  }
+  if (!maxScale) {
+    dst.fill(0, dOff, dOff + BLOCK);
+    return;
+  }
+  const d = fround(maxScale / 31);
+  const h = fp32ToFp16(fround(d * fround(1.0125)));
+  dst[dOff] = h & 255;
+  dst[dOff + 1] = h >>> 8;
+  const id = fround(1 / d);
+  dst.set(Q3, dOff + 2);
+  for (let ib = 0; ib < 8; ib++) {
+    let l = nearestInt(fround(0.5 * fround(fround(id * SCALES[ib]!) - 1)));
+    l = l < 0 ? 0 : l > 15 ? 15 : l;
+    const w = (SIGNS[ib]! | (l << 28)) >>> 0;
+    const o = dOff + 66 + 4 * ib;
+    dst[o] = w & 255; dst[o + 1] = (w >>> 8) & 255; dst[o + 2] = (w >>> 16) & 255; dst[o + 3] = w >>> 24;
+  }
+}
+
+export const iq3_xxs: BlockCodec = {
+  name: 'IQ3_XXS',
+  type: TYPE,
+  usesImatrix: true,
+  layout: 'Super-blocks of 256 weights: an FP16 scale, one 8-bit index per 4 weights into a 256-point grid of 3-bit magnitudes, and per 32 weights 28 sign bits (even parity gives the rest) and a 4-bit sub-scale, 3.06 bits per weight.',
+  quantize(src, dst, nRows, nPerRow, imatrix) {
+    checkQuantize('IQ3_XXS', TYPE, src, dst, nRows, nPerRow, imatrix);
+    const nb = nPerRow / 256;
+    for (let row = 0; row < nRows; row++) {
+      for (let ib = 0; ib < nb; ib++) {
+        quantizeBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * BLOCK, imatrix, ib * 256);
+      }
+    }
+  },
+  dequantize(src, dst, n) {
+    checkDequantize('IQ3_XXS', TYPE, src, dst, n);
+    for (let ibl = 0; ibl < n / 256; ibl++) {
+      const o = ibl * BLOCK;
+      const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
+      for (let ib = 0; ib < 8; ib++) {
+        const so = o + 66 + 4 * ib;
+        const aux = (src[so]! | (src[so + 1]! << 8) | (src[so + 2]! << 16) | (src[so + 3]! << 24)) >>> 0;
+        const db = fround(fround(d * (0.5 + (aux >>> 28))) * 0.5);
+        const qo = o + 2 + 8 * ib;
+        let y = ibl * 256 + 32 * ib;
+        for (let l = 0; l < 4; l++) {
+          const signs = KSIGNS[(aux >>> (7 * l)) & 127]!;
+          const g1 = 4 * src[qo + 2 * l]!, g2 = 4 * src[qo + 2 * l + 1]!;
+          for (let j = 0; j < 4; j++) {
+            const a = fround(db * DEQ[g1 + j]!), b = fround(db * DEQ[g2 + j]!);
+            dst[y + j] = (signs >> j) & 1 ? -a : a;
+            dst[y + j + 4] = (signs >> (j + 4)) & 1 ? -b : b;
+          }
+          y += 8;
+        }
+      }
+    }
+  },
+};

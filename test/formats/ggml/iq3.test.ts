@@ -1,0 +1,325 @@
+// IQ3_XXS and IQ3_S against ggml itself (libggml-base.so through the oracle): grid tables and the
+// neighbour lists, quantize byte for byte (with and without imatrix, many seeds, distributions and
+// edge cases, including the inputs on which ggml aborts), dequantize bit for bit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { codecByName } from '../../../src/formats/registry.js';
+import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
+import { LowbitError } from '../../../src/errors.js';
+import { IQ3XXS_LEVELS, KGRID_256, KGRID_512, KSIGNS, iq3Grid256, iq3Grid512, type Iq3Grid } from '../../../src/formats/ggml/iq3-grids.js';
+import { loadGolden } from '../../support/golden.js';
+import { oracle, randomRows, rng } from '../../support/oracle.js';
+
+const NAMES = ['IQ3_XXS'] as const;
+
+function codec(name: string): BlockCodec {
+  const c = codecByName(name);
+  assert.ok(c, `${name} is registered`);
+  return c;
+}
+
+function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+  const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
+  c.quantize(x, out, nRows, nPerRow, imatrix);
+  return out;
+}
+
+function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string, blockBytes: number): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    if (actual[i] !== expected[i]) assert.fail(`${what}: byte ${i} (block ${Math.floor(i / blockBytes)}, offset ${i % blockBytes}) is ${actual[i]}, ggml has ${expected[i]}`);
+  }
+}
+
+/** Bit-level float equality, -0 distinct from 0; NaN equals any NaN. */
+function assertFloats(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    if (Number.isNaN(expected[i])) assert.ok(Number.isNaN(actual[i]), `${what}: value ${i} should be NaN`);
+    else if (!Object.is(actual[i], expected[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has ${expected[i]}`);
+  }
+}
+
+function randomImatrix(seed: number, n: number, kind: number): Float32Array {
+  const r = rng(seed);
+  const w = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (kind === 0) w[i] = r() * 10;
+    else if (kind === 1) w[i] = r() < 0.3 ? 0 : r() ** 4 * 1e4; // zeros and a wide range
+    else if (kind === 2) w[i] = 0; // all zero
+    else w[i] = 1;
+  }
+  return w;
+}
+
+/** Hard rows: zeros (whole and partial), constants, outliers, tiny/denormal/huge values, ties, Inf/NaN. */
+function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
+  const fs: ((i: number) => number)[] = [
+    () => 0,
+    () => -0,
+    (i) => (i % 2 ? -0 : 0),
+    () => 1,
+    () => -0.37,
+    (i) => (i % 8 === 3 ? -1 : 1), // one negative per 8: odd sign count everywhere
+    (i) => (i === 37 % nPerRow ? 1000 : 0.02 * Math.sin(i)),
+    (i) => (i === 5 ? -30000 : 0.01 * Math.cos(i * 3)),
+    (i) => (i === 5 ? 7.5 : 0),
+    (i) => (i === 5 ? -7.5 : 0),
+    () => 1e-30,
+    () => 5e-9, // below IQ3_XXS's 1e-8 group threshold
+    (i) => ((i % 3) - 1) * 1e-40, // denormals
+    (i) => (i === 3 ? 1e-45 : 0), // the smallest denormal alone
+    (i) => i * 1e-45,
+    (i) => (i % 2 ? 1e19 : -1e19), // squares near the float32 limit
+    (i) => (i % 2 ? 3e38 : -3.4e38),
+    (i) => (i % 2) * 131008,
+    (i) => 0.5 * ((i % 5) - 2), // ties
+    (i) => (i % 16) - 8, // integer grid
+    (i) => (i % 15) + 1, // odd levels: on the grid or not
+    (i) => 2 ** ((i % 60) - 30), // many binades
+    (i) => (i === 100 % nPerRow ? 1e6 : 1e-3 * (i % 7)),
+    (i) => (i < nPerRow / 2 ? 0 : Math.sin(i)), // zero super-blocks next to live ones
+    (i) => (Math.floor(i / 32) % 3 === 0 ? 0 : Math.cos(i)), // zero 32-blocks inside a super-block
+    (i) => (Math.floor(i / 32) % 2 === 1 ? 0 : Math.sin(i * 7)),
+    (i) => (i % 32 < 4 ? 0 : Math.sin(i)), // zero groups of four
+    (i) => (i === 7 ? Infinity : i * 0.1),
+    (i) => (i === 9 ? -Infinity : 1),
+    (i) => (i === 3 ? NaN : i * 0.01),
+    (i) => (i === 31 ? NaN : 0.01 * i), // NaN as a block's last value: ggml's MAX keeps it
+    (i) => (i === 0 ? 5 : i === 1 ? NaN : 0.01 * i),
+  ];
+  const x = new Float32Array(fs.length * nPerRow);
+  fs.forEach((f, r) => { for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i); });
+  return { x, nRows: fs.length };
+}
+
+const CHILD = fileURLToPath(new URL('../../support/ggml-abort-child.mjs', import.meta.url));
+
+/**
+ * ggml_quantize_chunk of each row in a child process: the row's bytes, or null where ggml aborted
+ * (a failed GGML_ASSERT). The child is restarted after each abort.
+ */
+function ggmlRowsInChild(type: number, x: Float32Array, nPerRow: number, im: Float32Array | null): (Uint8Array | null)[] {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-iq3-'));
+  try {
+    const xf = join(dir, 'x.f32');
+    writeFileSync(xf, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    let imf = '-';
+    if (im) { imf = join(dir, 'im.f32'); writeFileSync(imf, new Uint8Array(im.buffer, im.byteOffset, im.byteLength)); }
+    const nRows = x.length / nPerRow;
+    const out: (Uint8Array | null)[] = [];
+    while (out.length < nRows) {
+      const r = spawnSync(process.execPath, [CHILD, String(type), String(nPerRow), xf, imf, String(out.length)], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, GGML_NO_BACKTRACE: '1' } });
+      const lines = r.stdout.split('\n');
+      for (const line of lines) {
+        const [row, hex] = line.split(' ');
+        if (!hex) continue;
+        assert.equal(Number(row), out.length);
+        out.push(new Uint8Array(Buffer.from(hex, 'hex')));
+      }
+      if (out.length < nRows) {
+        // the child died in this row: it must have been a ggml assertion, not anything else
+        assert.notEqual(r.status, 0, `child stopped early at row ${out.length} without an error`);
+        assert.match(r.stderr, /GGML_ASSERT|ggml|Oops/, `child died at row ${out.length}: ${r.stderr.slice(0, 500)}`);
+        out.push(null);
+      }
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('IQ3 grids: the dequantization tables are ggml\'s (crafted blocks over every grid index)', () => {
+  const o = oracle();
+  // IQ3_XXS: d = 4 and sub-scale 0 make db = 1, so ggml returns iq3xxs_grid's bytes themselves
+  {
+    const c = codec('IQ3_XXS');
+    const nb = 4; // 64 indices per block
+    const bytes = new Uint8Array(nb * 98);
+    for (let b = 0; b < nb; b++) {
+      bytes[b * 98] = 0x00; bytes[b * 98 + 1] = 0x44; // fp16 4.0
+      for (let j = 0; j < 64; j++) bytes[b * 98 + 2 + j] = b * 64 + j;
+    }
+    const y = o.dequantize(c.type.id, bytes, nb * 256);
+    for (let k = 0; k < 256; k++) {
+      for (let i = 0; i < 4; i++) assert.equal(y[4 * k + i], IQ3XXS_LEVELS[(KGRID_256[k]! >> (3 * i)) & 7], `iq3xxs_grid[${k}] byte ${i}`);
+    }
+    const mine = new Float32Array(nb * 256);
+    c.dequantize(bytes, mine, nb * 256);
+    assertFloats(mine, y, 'IQ3_XXS crafted grid blocks');
+  }
+  // IQ3_S: d = 1, scale nibble 0 (db = 1); qh selects the upper 256 grid points in odd blocks
+  {
+    const c = codecByName('IQ3_S');
+    const nb = 8; // 64 indices per block, 512 in all
+    const bytes = new Uint8Array(nb * 110);
+    for (let b = 0; b < nb; b++) {
+      const o0 = b * 110;
+      bytes[o0] = 0x00; bytes[o0 + 1] = 0x3c; // fp16 1.0
+      for (let j = 0; j < 64; j++) bytes[o0 + 2 + j] = ((b >> 1) * 64 + j) & 255;
+      if (b & 1) for (let j = 0; j < 8; j++) bytes[o0 + 66 + j] = 0xff;
+    }
+    const y = o.dequantize(21, bytes, nb * 256);
+    for (let b = 0; b < nb; b++) {
+      for (let j = 0; j < 64; j++) {
+        const k = (b & 1) * 256 + (b >> 1) * 64 + j;
+        for (let i = 0; i < 4; i++) assert.equal(y[b * 256 + 4 * j + i], 2 * ((KGRID_512[k]! >> (3 * i)) & 7) + 1, `iq3s_grid[${k}] byte ${i}`);
+      }
+    }
+    if (c) {
+      const mine = new Float32Array(nb * 256);
+      c.dequantize(bytes, mine, nb * 256);
+      assertFloats(mine, y, 'IQ3_S crafted grid blocks');
+    }
+  }
+  // ksigns_iq2xs: a few entries as printed in ggml-common.h
+  assert.deepEqual([...KSIGNS.subarray(0, 8)], [0, 129, 130, 3, 132, 5, 6, 135]);
+  assert.equal(KSIGNS[127], 255);
+});
+
+/** The neighbour lists as iq3xs_init_impl builds them: qsort by (distance, index), nwant distances. */
+function referenceNeighbours(kgrid: Uint16Array, nwant: number, u: number): number[] {
+  const pairs: [number, number][] = [];
+  for (let j = 0; j < kgrid.length; j++) {
+    let d2 = 0;
+    for (let k = 0; k < 4; k++) {
+      const d = (2 * ((kgrid[j]! >> (3 * k)) & 7) + 1) - (2 * ((u >> (3 * k)) & 7) + 1);
+      d2 += d * d;
+    }
+    pairs.push([d2, j]);
+  }
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out: number[] = [];
+  let d2 = pairs[0]![0], nhave = 1;
+  for (const [d, j] of pairs) {
+    if (d > d2) {
+      if (nhave === nwant) break;
+      d2 = d;
+      nhave++;
+    }
+    out.push(j);
+  }
+  return out;
+}
+
+test('IQ3 grids: map and neighbour lists equal iq3xs_init_impl\'s, in its order', () => {
+  const cases: [Iq3Grid, Uint16Array, number][] = [[iq3Grid256(), KGRID_256, 2], [iq3Grid512(), KGRID_512, 3]];
+  for (const [g, kgrid, nwant] of cases) {
+    let off = 0;
+    for (let u = 0; u < 4096; u++) {
+      const on = kgrid.indexOf(u);
+      if (on >= 0) { assert.equal(g.map[u], on); continue; }
+      assert.equal(g.map[u], -(off + 1), `map[${u}]`);
+      const n = g.neighbours[off]!;
+      assert.deepEqual([...g.neighbours.subarray(off + 1, off + 1 + n)], referenceNeighbours(kgrid, nwant, u), `neighbours of ${u} (grid ${kgrid.length})`);
+      off += n + 1;
+    }
+    assert.equal(off, g.neighbours.length);
+  }
+});
+
+for (const name of NAMES) {
+  test(`${name}: registered, with layout and imatrix use`, () => {
+    const c = codec(name);
+    assert.equal(c.usesImatrix, true);
+    assert.equal(c.type.blockSize, 256);
+    assert.equal(c.type.typeSize, name === 'IQ3_XXS' ? 98 : 110);
+    assert.ok(c.layout.length > 20 && !c.layout.includes('\n'));
+  });
+
+  test(`${name}: quantize and dequantize match the live ggml oracle over seeds, row lengths, imatrices`, () => {
+    const o = oracle();
+    const c = codec(name);
+    let seed = 1;
+    for (const nPerRow of [256, 512, 1536]) {
+      const nRows = Math.max(2, Math.floor(6144 / nPerRow));
+      for (let k = 0; k < 6; k++, seed++) {
+        const x = randomRows(seed * 7919 + 3, nRows, nPerRow);
+        for (const im of [null, randomImatrix(seed, nPerRow, k % 4)]) {
+          const ref = o.quantize(c.type.id, x, nRows, nPerRow, im);
+          const what = `${name} seed ${seed} n=${nPerRow} ${im ? `imatrix kind ${k % 4}` : 'no imatrix'}`;
+          assertBytes(quantize(c, x, nRows, nPerRow, im), ref, what, c.type.typeSize);
+          const y = new Float32Array(x.length);
+          c.dequantize(ref, y, x.length);
+          assertFloats(y, o.dequantize(c.type.id, ref, x.length), `${what} dequantize`);
+        }
+      }
+    }
+  });
+
+  test(`${name}: the golden input set (all its distributions) matches ggml, with and without imatrix`, () => {
+    const o = oracle();
+    const c = codec(name);
+    const g = loadGolden();
+    const plain = quantize(c, g.input, g.rows, g.rowLength, null);
+    assertBytes(plain, o.quantize(c.type.id, g.input, g.rows, g.rowLength, null), `${name} golden input`, c.type.typeSize);
+    const x = g.input.subarray(0, g.imatrixRows * g.rowLength);
+    const withIm = quantize(c, x, g.imatrixRows, g.rowLength, g.imatrix);
+    assertBytes(withIm, o.quantize(c.type.id, x, g.imatrixRows, g.rowLength, g.imatrix), `${name} golden input imatrix`, c.type.typeSize);
+    assert.notDeepEqual(withIm, plain.subarray(0, withIm.length));
+  });
+
+  test(`${name}: edge cases match ggml, and where ggml aborts lowbit throws a LowbitError`, () => {
+    const c = codec(name);
+    for (const nPerRow of [256, 512]) {
+      const { x, nRows } = edgeRows(nPerRow);
+      for (const im of [null, randomImatrix(99, nPerRow, 1), randomImatrix(98, nPerRow, 2)]) {
+        // rows of 256 run in a child that survives ggml's aborts; rows of 512 in process, except
+        // those where lowbit refuses (the same rows as at 256, whose aborts were checked there)
+        const ref = nPerRow === 256 ? ggmlRowsInChild(c.type.id, x, nPerRow, im) : null;
+        for (let r = 0; r < nRows; r++) {
+          const xr = x.subarray(r * nPerRow, (r + 1) * nPerRow);
+          const what = `${name} edge row ${r} n=${nPerRow}${im ? ' imatrix' : ''}`;
+          let expected: Uint8Array | null;
+          if (ref) expected = ref[r] ?? null;
+          else {
+            try { quantize(c, xr, 1, nPerRow, im); } catch (e) { assert.ok(e instanceof LowbitError, `${what}: ${e}`); continue; }
+            expected = oracle().quantize(c.type.id, xr, 1, nPerRow, im);
+          }
+          if (!expected) {
+            assert.throws(() => quantize(c, xr, 1, nPerRow, im), LowbitError, `${what}: ggml aborts`);
+            continue;
+          }
+          assertBytes(quantize(c, xr, 1, nPerRow, im), expected, what, c.type.typeSize);
+          const y = new Float32Array(nPerRow);
+          c.dequantize(expected, y, nPerRow);
+          assertFloats(y, oracle().dequantize(c.type.id, expected, nPerRow), `${what} dequantize`);
+        }
+      }
+    }
+  });
+
+  test(`${name}: dequantize of arbitrary bytes matches ggml's to_float`, () => {
+    const o = oracle();
+    const c = codec(name);
+    const r = rng(4242 + c.type.id);
+    const nBlocks = 256;
+    const bytes = new Uint8Array(nBlocks * c.type.typeSize);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
+    const n = nBlocks * 256;
+    const y = new Float32Array(n);
+    c.dequantize(bytes, y, n);
+    assertFloats(y, o.dequantize(c.type.id, bytes, n), `${name} random bytes`);
+  });
+
+  test(`${name}: a row length not divisible by 256, or short buffers, are a LowbitError`, () => {
+    const c = codec(name);
+    assert.throws(() => c.quantize(new Float32Array(272), new Uint8Array(1024), 1, 272, null), LowbitError);
+    assert.throws(() => c.dequantize(new Uint8Array(1024), new Float32Array(272), 272), LowbitError);
+    const n = 512;
+    const rb = rowBytes(c, n);
+    const dst = new Uint8Array(2 * rb);
+    assert.throws(() => c.quantize(new Float32Array(n), dst, 2, n, null), LowbitError);
+    assert.throws(() => c.quantize(new Float32Array(2 * n), dst.subarray(1), 2, n, null), LowbitError);
+    assert.throws(() => c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n - 1)), LowbitError);
+    assert.throws(() => c.dequantize(dst.subarray(1), new Float32Array(2 * n), 2 * n), LowbitError);
+    assert.throws(() => c.dequantize(dst, new Float32Array(2 * n - 1), 2 * n), LowbitError);
+    c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n));
+  });
+}
