@@ -51,6 +51,13 @@ function bestIndex(x: number, d: number): number {
   return x < 0 && best > 0 ? best + 8 : best;
 }
 
+/** Every dequantized value: LEVELS[scale byte · 16 + code] = kvalues_fp4[code] · d (exact, see above). */
+const LEVELS = (() => {
+  const t = new Float32Array(256 * 16);
+  for (let ue = 0; ue < 256; ue++) for (let k = 0; k < 16; k++) t[ue * 16 + k] = VF[k]! * ue4m3Table[ue]!;
+  return t;
+})();
+
 function code(x: number, s2: number, d: number): number {
   const v = Math.abs(x) * s2;
   return v < 32 ? MIDS_BELOW[Math.ceil(v) + 33 * Number(x < 0)]! : bestIndex(x, d);
@@ -86,13 +93,12 @@ export const nvfp4: BlockCodec = {
     const nSub = n / 16;
     for (let sb = 0; sb < nSub; sb++) {
       const o = (sb >> 2) * 36, s = sb & 3;
-      const d = ue4m3Table[src[o + s]!]!;
+      const t = src[o + s]! << 4;
       const q = o + 4 + 8 * s, y = sb * 16;
-      // level·d is exact in float32 (see above): the Float32Array store does C's one rounding
       for (let j = 0; j < 8; j++) {
         const b = src[q + j]!;
-        dst[y + j] = VF[b & 15]! * d;
-        dst[y + 8 + j] = VF[b >> 4]! * d;
+        dst[y + j] = LEVELS[t | (b & 15)]!;
+        dst[y + 8 + j] = LEVELS[t | (b >> 4)]!;
       }
     }
   },

@@ -23,6 +23,11 @@ function code(p: number): number {
   return Number(p > -0.5) + Number(p >= 0.5) + Number(p >= 1.5) - 3 * Number(p >= 2147483648);
 }
 
+// fround(p) >= 0.5 exactly when p >= 0.5 - 2^-26 (the tie rounds to 0.5, whose mantissa is even),
+// and fround(p) > -0.5 exactly when p > -0.5 + 2^-26
+const POS_HALF = 0.5 - 2 ** -26;
+const NEG_HALF = -0.5 + 2 ** -26;
+
 export const q2_0: BlockCodec = {
   name: 'Q2_0',
   type: TYPE,
@@ -34,15 +39,28 @@ export const q2_0: BlockCodec = {
     for (let i = 0; i < nb; i++) {
       const x0 = i * 64, o = i * 18;
       let amax = 0;
-      for (let j = 0; j < 64; j++) { const a = Math.abs(src[x0 + j]!); if (a > amax) amax = a; } // NaN skipped, as C's a > amax
+      for (let j = x0; j < x0 + 64; j++) { const a = Math.abs(src[j]!); amax = a > amax ? a : amax; } // NaN skipped, as C's a > amax
       const id = amax > 0 ? fround(1 / amax) : 0;
       const h = fp32ToFp16(amax);
       dst[o] = h & 255;
       dst[o + 1] = h >>> 8;
+      if (id === Infinity) { // a denormal max: the general path (C's INT_MIN cases)
+        for (let b = 0; b < 16; b++) {
+          const x = x0 + 4 * b;
+          dst[o + 2 + b] = code(fround(src[x]! * id)) | (code(fround(src[x + 1]! * id)) << 2)
+            | (code(fround(src[x + 2]! * id)) << 4) | (code(fround(src[x + 3]! * id)) << 6);
+        }
+        continue;
+      }
+      // |w·id| <= amax·id < 1.5 (or NaN), so code() needs only its two half thresholds, and those
+      // are taken on the exact float64 product against FLOAT32 rounding's cut points
       for (let b = 0; b < 16; b++) {
         const x = x0 + 4 * b;
-        dst[o + 2 + b] = code(fround(src[x]! * id)) | (code(fround(src[x + 1]! * id)) << 2)
-          | (code(fround(src[x + 2]! * id)) << 4) | (code(fround(src[x + 3]! * id)) << 6);
+        const p0 = src[x]! * id, p1 = src[x + 1]! * id, p2 = src[x + 2]! * id, p3 = src[x + 3]! * id;
+        dst[o + 2 + b] = (+(p0 > NEG_HALF) + +(p0 >= POS_HALF))
+          | ((+(p1 > NEG_HALF) + +(p1 >= POS_HALF)) << 2)
+          | ((+(p2 > NEG_HALF) + +(p2 >= POS_HALF)) << 4)
+          | ((+(p3 > NEG_HALF) + +(p3 >= POS_HALF)) << 6);
       }
     }
   },

@@ -292,3 +292,24 @@ test('UE4M3 conversions', () => {
   for (let v = 0x78; v < 0x7f; v++) assert.equal(fp32ToUe4m3(ue4m3ToFp32(v) * 2), 0x7e, `top binade ${v}`);
   assert.equal(fp32ToUe4m3(Math.fround(255.99)), 0x7e); // rounds up into the top binade
 });
+
+test('Q2_0: weights whose w·(1/amax) lands within ulps of ±0.5 match ggml', () => {
+  const o = oracle();
+  const c = codec('Q2_0');
+  const r = rng(2024);
+  const F = new Float32Array(1);
+  const U = new Uint32Array(F.buffer);
+  const nBlocks = 4000;
+  const x = new Float32Array(nBlocks * 64);
+  for (let b = 0; b < nBlocks; b++) {
+    const amax = Math.fround((1 + r()) * 2 ** Math.floor(r() * 200 - 100));
+    const id = Math.fround(1 / amax);
+    x[b * 64] = r() < 0.5 ? amax : -amax;
+    F[0] = 0.5 / id; const h = U[0]!;
+    for (let j = 1; j < 64; j++) {
+      U[0] = h + ((j % 9) - 4);
+      x[b * 64 + j] = j % 2 ? F[0]! : -F[0]!;
+    }
+  }
+  assertBytes(quantize(c, x, nBlocks, 64, null), o.quantize(42, x, nBlocks, 64, null), 'q2_0 half edges', 18);
+});
