@@ -119,28 +119,45 @@ export function neighbours(g: IqGrid, u: number): number {
   return off;
 }
 
+const E = new Float64Array(32); // w·(scale·pos − x)² per coordinate (4 per coordinate: one per level)
+
 /**
  * iq2_find_best_neighbour: among the neighbours of off-grid code u, the point minimising
  * Σ w·(scale·pos − x)² (first one wins ties); writes its levels to L[lo..lo+8) and returns its index.
+ * Each coordinate's term depends only on its level, so the terms are computed once per level
+ * (the same float32 values ggml computes per point); a point's float32 sum is formed only when its
+ * exact sum could beat the best (terms are ≥ 0 or NaN: w is a square root).
  */
 export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number,
   scale: number, L: Int8Array, lo: number): number {
   const off = neighbours(g, u);
-  const nb = g.nb, pos = g.pos;
+  const nb = g.nb, lv = g.levels;
+  const p1 = fround(scale), p3 = fround(scale * 3), p5 = fround(scale * 5), p7 = fround(scale * 7);
+  for (let i = 0; i < 8; i++) {
+    const xi = x[xo + i]!, wi = w[wo + i]!;
+    let diff = fround(p1 - xi); E[4 * i] = fround(fround(wi * diff) * diff);
+    diff = fround(p3 - xi); E[4 * i + 1] = fround(fround(wi * diff) * diff);
+    diff = fround(p5 - xi); E[4 * i + 2] = fround(fround(wi * diff) * diff);
+    diff = fround(p7 - xi); E[4 * i + 3] = fround(fround(wi * diff) * diff);
+  }
   const n = nb[off]!;
   let best = 3.4028234663852886e38, gi = -1;
   for (let j = 1; j <= n; j++) {
     const idx = nb[off + j]!;
     const p = 8 * idx;
-    let d2 = 0;
-    for (let i = 0; i < 8; i++) {
-      const diff = fround(fround(scale * pos[p + i]!) - x[xo + i]!);
-      d2 = fround(d2 + fround(fround(w[wo + i]! * diff) * diff));
-    }
+    const e0 = E[lv[p]!]!, e1 = E[4 + lv[p + 1]!]!, e2 = E[8 + lv[p + 2]!]!, e3 = E[12 + lv[p + 3]!]!;
+    const e4 = E[16 + lv[p + 4]!]!, e5 = E[20 + lv[p + 5]!]!, e6 = E[24 + lv[p + 6]!]!, e7 = E[28 + lv[p + 7]!]!;
+    // The float32 sum in ggml's order is within 8 roundings (relative 2^-21, absolute 8·2^-149
+    // for subnormals) of the exact sum: points whose exact sum is clearly no better are skipped
+    // without the float32 chain. NaN fails the test and takes the exact path.
+    if (((e0 + e1) + (e2 + e3) + ((e4 + e5) + (e6 + e7))) * 0.999999 - 1.2e-44 >= best) continue;
+    let d2 = fround(e0 + e1);
+    d2 = fround(d2 + e2); d2 = fround(d2 + e3); d2 = fround(d2 + e4);
+    d2 = fround(d2 + e5); d2 = fround(d2 + e6); d2 = fround(d2 + e7);
     if (d2 < best) { best = d2; gi = idx; }
   }
   if (gi < 0) throw new LowbitError('IQ quantization found no grid point (ggml asserts here; non-finite input?)');
-  const lv = g.levels, p = 8 * gi;
+  const p = 8 * gi;
   for (let i = 0; i < 8; i++) L[lo + i] = lv[p + i]!;
   return gi;
 }
