@@ -7,6 +7,7 @@ import { iqGrid, neighbours, KMAP_SIZE } from '../../../src/formats/ggml/iq2-gri
 
 latticeTests({ name: 'IQ2_XXS', requiresImatrix: true });
 latticeTests({ name: 'IQ2_XS', requiresImatrix: true });
+latticeTests({ name: 'IQ2_S', requiresImatrix: false });
 
 test('IQ2 neighbour lists equal a literal port of iq2xs_init_impl (qsort by distance, then index)', () => {
   for (const [size, nwant] of [[256, 2], [512, 2], [1024, 1], [2048, 3]] as const) {

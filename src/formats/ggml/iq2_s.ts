@@ -1,0 +1,199 @@
+// IQ2_S: super-blocks of 256 weights, 82 bytes (2.5625 bits per weight): an FP16 scale d, 32 bytes of
+// low index bits and 32 bytes of sign patterns (one each per 8 weights: a 10-bit index into a
+// 1024-point grid of 8-vectors with entries {8, 25, 43, 62}, 8 free signs), 8 bytes of the index
+// high bits, then 8 bytes of two 4-bit scales (one per 16 weights). Value = d·(0.5 + s)/4 · grid · sign.
+// Quantization is ggml's quantize_row_iq2_s_impl, with or without an importance matrix (without
+// one the weights are sigma²/4 + x²). Float32 arithmetic with Math.fround throughout.
+import type { BlockCodec } from '../codec.js';
+import { LowbitError } from '../../errors.js';
+import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
+import { nearestInt as nearestInt_ } from './search.js';
+import { iq2BestNeighbour as iq2BestNeighbour_, iq2Values, iqGrid } from './iq2-grids.js';
+
+// imports bound locally: under tsx each use of an import is a getter call
+const fp16Table = fp16Table_;
+const fp32ToFp16 = fp32ToFp16_;
+const nearestInt = nearestInt_;
+const iq2BestNeighbour = iq2BestNeighbour_;
+
+const fround = Math.fround;
+const TYPE = ggmlTypeById(GGML_TYPE.IQ2_S)!;
+const GROUP_MAX_EPS_IQ2_S = fround(1e-8);
+const F01 = fround(0.1);
+
+let VALUES: Float64Array | null = null;
+
+const WEIGHT = new Float32Array(16);
+const WAUX = new Float32Array(16);
+const XVAL = new Float32Array(16);
+const L = new Int8Array(16);
+const LAUX = new Int8Array(16);
+const SIGNS = new Uint8Array(2);
+const SCALES = new Float64Array(16);
+
+function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nPerRow: number, qw: Float32Array | null): void {
+  const g = iqGrid(1024);
+  const map = g.map;
+  for (let ibl = 0; ibl < nPerRow / 256; ibl++) {
+    const xbl = xo + 256 * ibl;
+    const out = o + 82 * ibl;
+    dst.fill(0, out, out + 82);
+    let maxScale = 0;
+    let sumx2 = 0;
+    for (let i = 0; i < 256; i++) { const v = x[xbl + i]!; sumx2 = fround(sumx2 + fround(v * v)); }
+    const sigma2 = fround(fround(2 * sumx2) / 256);
+    const sigma2q = fround(0.25 * sigma2);
+    for (let ib = 0; ib < 16; ib++) {
+      const xb = xbl + 16 * ib;
+      const qo = 256 * ibl + 16 * ib;
+      if (qw) {
+        for (let i = 0; i < 16; i++) {
+          const v = x[xb + i]!;
+          WEIGHT[i] = fround(qw[qo + i]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
+        }
+      } else {
+        for (let i = 0; i < 16; i++) { const v = x[xb + i]!; WEIGHT[i] = fround(sigma2q + fround(v * v)); }
+      }
+      for (let i = 0; i < 16; i++) WAUX[i] = Math.sqrt(WEIGHT[i]!);
+      for (let k = 0; k < 2; k++) {
+        let s = 0;
+        for (let i = 0; i < 8; i++) {
+          const v = x[xb + 8 * k + i]!;
+          if (v >= 0) XVAL[8 * k + i] = v;
+          else { XVAL[8 * k + i] = -v; s |= 1 << i; }
+        }
+        SIGNS[k] = s;
+      }
+      let max = XVAL[0]!;
+      for (let i = 1; i < 16; i++) { const v = XVAL[i]!; max = max > v ? max : v; }
+      L.fill(0);
+      if (max < GROUP_MAX_EPS_IQ2_S) { SCALES[ib] = 0; continue; }
+      let best = 0;
+      let scale = fround(max / 5);
+      let onGrid0 = true, onGrid1 = true;
+      for (let is = -9; is <= 9; is++) {
+        const id = fround(fround(5 + fround(is * F01)) / max);
+        const thisScale = fround(1 / id);
+        let aux0 = true, aux1 = true;
+        for (let k = 0; k < 2; k++) {
+          let u = 0;
+          for (let i = 0; i < 8; i++) {
+            let l = nearestInt(fround(0.5 * fround(fround(id * XVAL[8 * k + i]!) - 1)));
+            l = l < 0 ? 0 : l > 2 ? 2 : l;
+            LAUX[8 * k + i] = l;
+            u |= l << (2 * i);
+          }
+          if (map[u]! < 0) {
+            if (k === 0) aux0 = false; else aux1 = false;
+            iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, thisScale, LAUX, 8 * k);
+          }
+        }
+        let sumqx = 0, sumq2 = 0;
+        for (let i = 0; i < 16; i++) {
+          const w = WEIGHT[i]!;
+          const q = 2 * LAUX[i]! + 1;
+          sumqx = fround(sumqx + fround(fround(w * XVAL[i]!) * q));
+          sumq2 = fround(sumq2 + fround(fround(w * q) * q));
+        }
+        if (sumq2 > 0 && fround(sumqx * sumqx) > fround(best * sumq2)) {
+          scale = fround(sumqx / sumq2); best = fround(scale * sumqx);
+          L.set(LAUX);
+          onGrid0 = aux0; onGrid1 = aux1;
+        }
+      }
+      if ((!onGrid0 || !onGrid1) && scale > 0) {
+        const id = fround(1 / scale);
+        for (let k = 0; k < 2; k++) {
+          if (k === 0 ? onGrid0 : onGrid1) continue;
+          let u = 0;
+          for (let i = 0; i < 8; i++) {
+            let l = nearestInt(fround(0.5 * fround(fround(id * XVAL[8 * k + i]!) - 1)));
+            l = l < 0 ? 0 : l > 2 ? 2 : l;
+            u |= l << (2 * i);
+            L[8 * k + i] = l;
+          }
+          if (map[u]! < 0) iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, scale, L, 8 * k);
+        }
+        let sumqx = 0, sumq2 = 0;
+        for (let i = 0; i < 16; i++) {
+          const w = WEIGHT[i]!;
+          const q = 2 * L[i]! + 1;
+          sumqx = fround(sumqx + fround(fround(w * XVAL[i]!) * q));
+          sumq2 = fround(sumq2 + fround(fround(w * q) * q));
+        }
+        if (sumq2 > 0) scale = fround(sumqx / sumq2);
+      }
+      if (scale < 0) {
+        scale = -scale;
+        SIGNS[0] = ~SIGNS[0]! & 255;
+        SIGNS[1] = ~SIGNS[1]! & 255;
+      }
+      for (let k = 0; k < 2; k++) {
+        let u = 0;
+        for (let i = 0; i < 8; i++) u |= L[8 * k + i]! << (2 * i);
+        u &= 0xffff;
+        const gi = u < map.length ? map[u]! : -1;
+        if (gi < 0) throw new LowbitError(`IQ2_S: point ${u} not on the grid (ggml aborts here; non-finite input?)`);
+        const i8 = 2 * ib + k;
+        dst[out + 2 + i8] = gi & 255;
+        dst[out + 66 + (i8 >> 2)]! |= (gi >> 8) << (2 * (i8 & 3));
+        dst[out + 2 + 32 + i8] = SIGNS[k]!;
+      }
+      if (!(scale >= 0)) throw new LowbitError('IQ2_S: negative or NaN block scale (ggml asserts here; non-finite input?)');
+      SCALES[ib] = scale;
+      maxScale = maxScale > scale ? maxScale : scale;
+    }
+    if (!maxScale) continue;
+    const d = fround(maxScale / 31);
+    const h = fp32ToFp16(fround(d * fround(0.9875)));
+    dst[out] = h & 255;
+    dst[out + 1] = h >>> 8;
+    const id = fround(1 / d);
+    for (let ib = 0; ib < 16; ib += 2) {
+      let l0 = nearestInt(fround(0.5 * fround(fround(id * SCALES[ib]!) - 1)));
+      l0 = l0 < 0 ? 0 : l0 > 15 ? 15 : l0;
+      let l1 = nearestInt(fround(0.5 * fround(fround(id * SCALES[ib + 1]!) - 1)));
+      l1 = l1 < 0 ? 0 : l1 > 15 ? 15 : l1;
+      dst[out + 74 + (ib >> 1)] = l0 | (l1 << 4);
+    }
+  }
+}
+
+export const iq2_s: BlockCodec = {
+  name: 'IQ2_S',
+  type: TYPE,
+  usesImatrix: true,
+  layout: 'Super-blocks of 256 weights: an FP16 scale, per 8 weights a 10-bit index into a 1024-point grid of 8-vectors plus 8 sign bits, and a 4-bit scale per 16 weights, 2.56 bits per weight.',
+  quantize(src, dst, nRows, nPerRow, imatrix) {
+    checkQuantize('IQ2_S', TYPE, src, dst, nRows, nPerRow, imatrix);
+    const rb = (nPerRow / 256) * 82;
+    for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
+  },
+  dequantize(src, dst, n) {
+    checkDequantize('IQ2_S', TYPE, src, dst, n);
+    const V = VALUES ??= iq2Values(iqGrid(1024));
+    for (let i = 0; i < n / 256; i++) {
+      const o = 82 * i;
+      const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
+      let y = 256 * i;
+      for (let ib = 0; ib < 8; ib++) {
+        const sc = src[o + 74 + ib]!;
+        const qh = src[o + 66 + ib]!;
+        const db0 = fround(fround(d * (0.5 + (sc & 15))) * 0.25);
+        const db1 = fround(fround(d * (0.5 + (sc >> 4))) * 0.25);
+        for (let l = 0; l < 4; l++) {
+          const gp = 8 * (src[o + 2 + 4 * ib + l]! | ((qh << (8 - 2 * l)) & 0x300));
+          const signs = src[o + 34 + 4 * ib + l]!;
+          const db = l < 2 ? db0 : db1;
+          for (let j = 0; j < 8; j++) {
+            const v = fround(db * V[gp + j]!);
+            dst[y + j] = signs & (1 << j) ? -v : v;
+          }
+          y += 8;
+        }
+      }
+    }
+  },
+};
