@@ -186,19 +186,123 @@ export function q4_0_quant(src: usize, dst: usize, nb: i32): void {
   store<u32>(dst, <u32>i32x4.extract_lane(h, 0) | (<u32>i32x4.extract_lane(h, 1) << 16));
 }
 
+/** One Q4_1 block by the scan above (any input). */
+// @ts-ignore: decorator
+@inline function q4_1_block(src: usize, dst: usize): void {
+  const bias = f32x4.splat(0.5);
+  minMax(src);
+  const mn = gLo;
+  const d: f32 = (gHi - mn) / <f32>15;
+  const id: f32 = d != 0 ? <f32>1 / d : 0;
+  storeHalves(dst, d, mn);
+  const vid = f32x4.splat(id);
+  const vmin = f32x4.splat(mn);
+  if (!gExact && tame(d)) storeQ4(dst + 4, src, vmin, vid, bias, true, true);
+  else storeQ4(dst + 4, src, vmin, vid, bias, false, true);
+}
+
+// ---- four min/max blocks at a time: their reductions, scales and FP16s as lanes of one vector ----
+
+/** Lane-wise max (pmax) of a block's 32 floats. */
+// @ts-ignore: decorator
+@inline function lanesMax(p: usize): v128 {
+  return f32x4.pmax(
+    f32x4.pmax(f32x4.pmax(v128.load(p), v128.load(p, 16)), f32x4.pmax(v128.load(p, 32), v128.load(p, 48))),
+    f32x4.pmax(f32x4.pmax(v128.load(p, 64), v128.load(p, 80)), f32x4.pmax(v128.load(p, 96), v128.load(p, 112))));
+}
+
+// @ts-ignore: decorator
+@inline function lanesMin(p: usize): v128 {
+  return f32x4.pmin(
+    f32x4.pmin(f32x4.pmin(v128.load(p), v128.load(p, 16)), f32x4.pmin(v128.load(p, 32), v128.load(p, 48))),
+    f32x4.pmin(f32x4.pmin(v128.load(p, 64), v128.load(p, 80)), f32x4.pmin(v128.load(p, 96), v128.load(p, 112))));
+}
+
+/** Lane sums of a block: NaN (or ±Inf) in a lane when the block holds NaN/Inf (or overflows). */
+// @ts-ignore: decorator
+@inline function lanesSum(p: usize): v128 {
+  return f32x4.add(
+    f32x4.add(f32x4.add(v128.load(p), v128.load(p, 16)), f32x4.add(v128.load(p, 32), v128.load(p, 48))),
+    f32x4.add(f32x4.add(v128.load(p, 64), v128.load(p, 80)), f32x4.add(v128.load(p, 96), v128.load(p, 112))));
+}
+
+/** [max a, max b, max c, max d] of four vectors' lanes (pmax; the order only matters for ±0). */
+// @ts-ignore: decorator
+@inline function hmax4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const m0 = f32x4.pmax(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
+  const m1 = f32x4.pmax(i32x4.shuffle(c, d, 0, 1, 4, 5), i32x4.shuffle(c, d, 2, 3, 6, 7));
+  return f32x4.pmax(i32x4.shuffle(m0, m1, 0, 2, 4, 6), i32x4.shuffle(m0, m1, 1, 3, 5, 7));
+}
+
+// @ts-ignore: decorator
+@inline function hmin4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const m0 = f32x4.pmin(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
+  const m1 = f32x4.pmin(i32x4.shuffle(c, d, 0, 1, 4, 5), i32x4.shuffle(c, d, 2, 3, 6, 7));
+  return f32x4.pmin(i32x4.shuffle(m0, m1, 0, 2, 4, 6), i32x4.shuffle(m0, m1, 1, 3, 5, 7));
+}
+
+/** True in a lane whose sum lane is NaN or infinite, for any lane of the block. */
+// @ts-ignore: decorator
+@inline function anyNonFinite(s0: v128, s1: v128, s2: v128, s3: v128): bool {
+  const inf = f32x4.splat(Infinity);
+  // |s| < Inf is false for NaN and ±Inf alike
+  return !i32x4.all_true(v128.and(
+    v128.and(f32x4.lt(f32x4.abs(s0), inf), f32x4.lt(f32x4.abs(s1), inf)),
+    v128.and(f32x4.lt(f32x4.abs(s2), inf), f32x4.lt(f32x4.abs(s3), inf))));
+}
+
+let gMin4 = f32x4.splat(0); // the four blocks' minima (lanes), from minMax4
+let gD4 = f32x4.splat(0); // their scales d
+let gId4 = f32x4.splat(0); // and 1/d (0 for d = 0)
+
+/**
+ * min/max, d = (max - min)/nmax and 1/d of the four blocks at p as lanes (each lane's float ops are
+ * the scalar path's), and their FP16 d | m << 16 as four u32 at dst, dst + stride, … . False
+ * (nothing written) unless every block takes the cheap path: no NaN/Inf, no ±0 extreme, tame d.
+ */
+// @ts-ignore: decorator
+@inline function minMax4(p: usize, nmax: f32, dst: usize, stride: usize): bool {
+  if (anyNonFinite(lanesSum(p), lanesSum(p + 128), lanesSum(p + 256), lanesSum(p + 384))) return false;
+  const hi = hmax4(lanesMax(p), lanesMax(p + 128), lanesMax(p + 256), lanesMax(p + 384));
+  const lo = hmin4(lanesMin(p), lanesMin(p + 128), lanesMin(p + 256), lanesMin(p + 384));
+  const zero = f32x4.splat(0);
+  const d = f32x4.div(f32x4.sub(hi, lo), f32x4.splat(nmax));
+  const ad = f32x4.abs(d);
+  // tame(d): 0 or normal
+  const tameD = v128.or(f32x4.eq(ad, zero), v128.and(f32x4.ge(ad, f32x4.splat(FLT_MIN)), f32x4.le(ad, f32x4.splat(FLT_MAX))));
+  if (!i32x4.all_true(v128.and(v128.and(f32x4.ne(hi, zero), f32x4.ne(lo, zero)), tameD))) return false;
+  gMin4 = lo;
+  gD4 = d;
+  gId4 = v128.and(f32x4.div(f32x4.splat(1), d), f32x4.ne(d, zero));
+  const h = v128.or(fp16x4(d), i32x4.shl(fp16x4(lo), 16));
+  store<u32>(dst, <u32>i32x4.extract_lane(h, 0));
+  store<u32>(dst + stride, <u32>i32x4.extract_lane(h, 1));
+  store<u32>(dst + 2 * stride, <u32>i32x4.extract_lane(h, 2));
+  store<u32>(dst + 3 * stride, <u32>i32x4.extract_lane(h, 3));
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function lane(v: v128, i: i32): v128 {
+  // i is a constant after inlining: one shuffle
+  return i == 0 ? i32x4.shuffle(v, v, 0, 0, 0, 0) : i == 1 ? i32x4.shuffle(v, v, 1, 1, 1, 1) : i == 2 ? i32x4.shuffle(v, v, 2, 2, 2, 2) : i32x4.shuffle(v, v, 3, 3, 3, 3);
+}
+
 export function q4_1_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(0.5);
-  for (let b = 0; b < nb; b++, src += 128, dst += 20) {
-    minMax(src);
-    const mn = gLo;
-    const d: f32 = (gHi - mn) / <f32>15;
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
-    storeHalves(dst, d, mn);
-    const vid = f32x4.splat(id);
-    const vmin = f32x4.splat(mn);
-    if (!gExact && tame(d)) storeQ4(dst + 4, src, vmin, vid, bias, true, true);
-    else storeQ4(dst + 4, src, vmin, vid, bias, false, true);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4, src += 512, dst += 80) {
+    if (!minMax4(src, 15, dst, 20)) {
+      for (let k = 0; k < 4; k++) q4_1_block(src + <usize>(k << 7), dst + <usize>(k * 20));
+      continue;
+    }
+    const mn = gMin4, id = gId4;
+    storeQ4(dst + 4, src, lane(mn, 0), lane(id, 0), bias, true, true);
+    storeQ4(dst + 24, src + 128, lane(mn, 1), lane(id, 1), bias, true, true);
+    storeQ4(dst + 44, src + 256, lane(mn, 2), lane(id, 2), bias, true, true);
+    storeQ4(dst + 64, src + 384, lane(mn, 3), lane(id, 3), bias, true, true);
   }
+  for (; b < nb; b++, src += 128, dst += 20) q4_1_block(src, dst);
 }
 
 /** Stores 16 nibble bytes (lo | hi << 4, low nibbles of each) at q, and returns qh: bit j =
@@ -238,22 +342,39 @@ export function q5_0_quant(src: usize, dst: usize, nb: i32): void {
   }
 }
 
+/** One Q5_1 block by the scan above (any input). */
+// @ts-ignore: decorator
+@inline function q5_1_block(src: usize, dst: usize): void {
+  const bias = f32x4.splat(0.5);
+  minMax(src);
+  const mn = gLo;
+  const d: f32 = (gHi - mn) / <f32>31;
+  const id: f32 = d != 0 ? <f32>1 / d : 0;
+  storeHalves(dst, d, mn);
+  const vid = f32x4.splat(id);
+  const vmin = f32x4.splat(mn);
+  // no clamp in ggml here: the low byte of the truncated int
+  const qh = !gExact && tame(d)
+    ? storeQ5codes(dst + 8, src, vmin, vid, bias, true, false, true)
+    : storeQ5codes(dst + 8, src, vmin, vid, bias, false, false, true);
+  store<u32>(dst, qh, 4);
+}
+
 export function q5_1_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(0.5);
-  for (let b = 0; b < nb; b++, src += 128, dst += 24) {
-    minMax(src);
-    const mn = gLo;
-    const d: f32 = (gHi - mn) / <f32>31;
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
-    storeHalves(dst, d, mn);
-    const vid = f32x4.splat(id);
-    const vmin = f32x4.splat(mn);
-    // no clamp in ggml here: the low byte of the truncated int
-    const qh = !gExact && tame(d)
-      ? storeQ5codes(dst + 8, src, vmin, vid, bias, true, false, true)
-      : storeQ5codes(dst + 8, src, vmin, vid, bias, false, false, true);
-    store<u32>(dst, qh, 4);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4, src += 512, dst += 96) {
+    if (!minMax4(src, 31, dst, 24)) {
+      for (let k = 0; k < 4; k++) q5_1_block(src + <usize>(k << 7), dst + <usize>(k * 24));
+      continue;
+    }
+    const mn = gMin4, id = gId4;
+    store<u32>(dst, storeQ5codes(dst + 8, src, lane(mn, 0), lane(id, 0), bias, true, false, true), 4);
+    store<u32>(dst, storeQ5codes(dst + 32, src + 128, lane(mn, 1), lane(id, 1), bias, true, false, true), 28);
+    store<u32>(dst, storeQ5codes(dst + 56, src + 256, lane(mn, 2), lane(id, 2), bias, true, false, true), 52);
+    store<u32>(dst, storeQ5codes(dst + 80, src + 384, lane(mn, 3), lane(id, 3), bias, true, false, true), 76);
   }
+  for (; b < nb; b++, src += 128, dst += 24) q5_1_block(src, dst);
 }
 
 // ---- dequantizers: integer codes → f32 (exact), then ggml's one or two float ops ----
