@@ -162,6 +162,8 @@ export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: numb
   return gi;
 }
 
+const E1 = new Float64Array(24); // w·(scale·xg[l] − x)² per coordinate and level (IQ1: 3 levels)
+
 /**
  * iq1_find_best_neighbour2: like iq2BestNeighbour but with the IQ1 values xg[l] (level l → value)
  * in place of positions. When no neighbour scores below FLT_MAX (NaN or overflow) ggml scans the
@@ -171,17 +173,28 @@ export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: numb
 export function iq1BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number,
   scale: number, xg: Float64Array, L: Int8Array, lo: number): number {
   const off = neighbours(g, u);
-  const nb = g.nb, lv = g.levels;
+  const nb = g.nb, codes = g.codes, lv = g.levels;
+  const s0 = fround(scale * xg[0]!), s1 = fround(scale * xg[1]!), s2 = fround(scale * xg[2]!);
+  let nonNeg = true;
+  for (let i = 0; i < 8; i++) {
+    const xi = x[xo + i]!, wi = w[wo + i]!;
+    if (wi < 0) nonNeg = false;
+    let diff = fround(s0 - xi); E1[3 * i] = fround(fround(wi * diff) * diff);
+    diff = fround(s1 - xi); E1[3 * i + 1] = fround(fround(wi * diff) * diff);
+    diff = fround(s2 - xi); E1[3 * i + 2] = fround(fround(wi * diff) * diff);
+  }
   const n = nb[off]!;
   let best = 3.4028234663852886e38, gi = -1;
-  for (let j = 1; j <= n; j++) {
-    const idx = nb[off + j]!;
-    const p = 8 * idx;
-    let d2 = 0;
-    for (let i = 0; i < 8; i++) {
-      const diff = fround(fround(scale * xg[lv[p + i]!]!) - x[xo + i]!);
-      d2 = fround(d2 + fround(fround(w[wo + i]! * diff) * diff));
-    }
+  for (let j = off + 1; j <= off + n; j++) {
+    const idx = nb[j]!;
+    const c = codes[idx]!;
+    const e0 = E1[c & 3]!, e1 = E1[3 + ((c >> 2) & 3)]!, e2 = E1[6 + ((c >> 4) & 3)]!, e3 = E1[9 + ((c >> 6) & 3)]!;
+    const e4 = E1[12 + ((c >> 8) & 3)]!, e5 = E1[15 + ((c >> 10) & 3)]!, e6 = E1[18 + ((c >> 12) & 3)]!, e7 = E1[21 + (c >> 14)]!;
+    // as in iq2BestNeighbour: skip points whose exact sum is clearly no better (terms ≥ 0 only)
+    if (nonNeg && ((e0 + e1) + (e2 + e3) + ((e4 + e5) + (e6 + e7))) * 0.999999 - 1.2e-44 >= best) continue;
+    let d2 = fround(e0 + e1);
+    d2 = fround(d2 + e2); d2 = fround(d2 + e3); d2 = fround(d2 + e4);
+    d2 = fround(d2 + e5); d2 = fround(d2 + e6); d2 = fround(d2 + e7);
     if (d2 < best) { best = d2; gi = idx; }
   }
   if (gi < 0) {
