@@ -109,36 +109,58 @@ let gExact: bool = false; // the block took a literal loop: use the exact code c
   return f32x4.add(f32x4.trunc(v), f32x4.splat(12582912.0));
 }
 
+/** Q8_0's 32 codes at q for a tame scale: |x·id| ≤ 127 (+ulps), so roundf, then the integer's low
+ *  byte via 1.5·2^23 (also for negatives). */
+// @ts-ignore: decorator
+@inline function q8_0_codes(src: usize, q: usize, vid: v128): void {
+  const m = f32x4.splat(12582912.0);
+  for (let k = 0; k < 2; k++) {
+    const p = src + <usize>(k << 6);
+    v128.store(q + <usize>(k << 4), packBytes(
+      f32x4.add(roundAway(f32x4.mul(v128.load(p), vid)), m), f32x4.add(roundAway(f32x4.mul(v128.load(p, 16), vid)), m),
+      f32x4.add(roundAway(f32x4.mul(v128.load(p, 32), vid)), m), f32x4.add(roundAway(f32x4.mul(v128.load(p, 48), vid)), m),
+    ));
+  }
+}
+
+/** One Q8_0 block by the scan above (any input). */
+// @ts-ignore: decorator
+@inline function q8_0_block(src: usize, dst: usize): void {
+  const nan = scan(src);
+  let amax = max<f32>(gHi, -gLo);
+  if (nan) amax = amaxLoop(src);
+  const d: f32 = amax / <f32>127;
+  const id: f32 = d != 0 ? <f32>1 / d : 0; // C truthiness: NaN d gives NaN id
+  store<u16>(dst, <u16>f32ToHalf(d));
+  const vid = f32x4.splat(id);
+  if (!nan && tame(d)) {
+    q8_0_codes(src, dst + 2, vid);
+    return;
+  }
+  for (let k = 0; k < 2; k++) {
+    const p = src + <usize>(k << 6);
+    const a = cvtt(roundAway(f32x4.mul(v128.load(p), vid)));
+    const bb = cvtt(roundAway(f32x4.mul(v128.load(p, 16), vid)));
+    const c = cvtt(roundAway(f32x4.mul(v128.load(p, 32), vid)));
+    const e = cvtt(roundAway(f32x4.mul(v128.load(p, 48), vid)));
+    v128.store(dst + 2 + <usize>(k << 4), packBytes(a, bb, c, e));
+  }
+}
+
 export function q8_0_quant(src: usize, dst: usize, nb: i32): void {
-  for (let b = 0; b < nb; b++, src += 128, dst += 34) {
-    const nan = scan(src);
-    let amax = max<f32>(gHi, -gLo);
-    if (nan) amax = amaxLoop(src);
-    const d: f32 = amax / <f32>127;
-    const id: f32 = d != 0 ? <f32>1 / d : 0; // C truthiness: NaN d gives NaN id
-    store<u16>(dst, <u16>f32ToHalf(d));
-    const vid = f32x4.splat(id);
-    if (!nan && tame(d)) {
-      // |x·id| ≤ 127 (+ulps): roundf, then the integer's low byte via 1.5·2^23 (also for negatives)
-      for (let k = 0; k < 2; k++) {
-        const p = src + <usize>(k << 6);
-        const m = f32x4.splat(12582912.0);
-        v128.store(dst + 2 + <usize>(k << 4), packBytes(
-          f32x4.add(roundAway(f32x4.mul(v128.load(p), vid)), m), f32x4.add(roundAway(f32x4.mul(v128.load(p, 16), vid)), m),
-          f32x4.add(roundAway(f32x4.mul(v128.load(p, 32), vid)), m), f32x4.add(roundAway(f32x4.mul(v128.load(p, 48), vid)), m),
-        ));
-      }
+  let b = 0;
+  for (; b + 4 <= nb; b += 4, src += 512, dst += 136) {
+    if (!absMax4(src, true, 127, dst, 34)) {
+      for (let k = 0; k < 4; k++) q8_0_block(src + <usize>(k << 7), dst + <usize>(k * 34));
       continue;
     }
-    for (let k = 0; k < 2; k++) {
-      const p = src + <usize>(k << 6);
-      const a = cvtt(roundAway(f32x4.mul(v128.load(p), vid)));
-      const bb = cvtt(roundAway(f32x4.mul(v128.load(p, 16), vid)));
-      const c = cvtt(roundAway(f32x4.mul(v128.load(p, 32), vid)));
-      const e = cvtt(roundAway(f32x4.mul(v128.load(p, 48), vid)));
-      v128.store(dst + 2 + <usize>(k << 4), packBytes(a, bb, c, e));
-    }
+    const id = gId4;
+    q8_0_codes(src, dst + 2, lane(id, 0));
+    q8_0_codes(src + 128, dst + 36, lane(id, 1));
+    q8_0_codes(src + 256, dst + 70, lane(id, 2));
+    q8_0_codes(src + 384, dst + 104, lane(id, 3));
   }
+  for (; b < nb; b++, src += 128, dst += 34) q8_0_block(src, dst);
 }
 
 /** Code lanes: exact path = MIN(top, (int8_t)(x·id + bias)) by C's conversion rules; fast path =
@@ -165,18 +187,36 @@ export function q8_0_quant(src: usize, dst: usize, nb: i32): void {
   ));
 }
 
+/** One Q4_0 block by the scan above (any input). */
+// @ts-ignore: decorator
+@inline function q4_0_block(src: usize, dst: usize): void {
+  const bias = f32x4.splat(8.5);
+  const zero = f32x4.splat(0);
+  const mx = absMaxValue(src);
+  const d: f32 = mx / <f32>-8;
+  const id: f32 = d != 0 ? <f32>1 / d : 0;
+  store<u16>(dst, <u16>f32ToHalf(d));
+  const vid = f32x4.splat(id);
+  if (!gExact && tame(d)) storeQ4(dst + 2, src, zero, vid, bias, true, false);
+  else storeQ4(dst + 2, src, zero, vid, bias, false, false);
+}
+
 export function q4_0_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(8.5);
   const zero = f32x4.splat(0);
-  for (let b = 0; b < nb; b++, src += 128, dst += 18) {
-    const mx = absMaxValue(src);
-    const d: f32 = mx / <f32>-8;
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
-    store<u16>(dst, <u16>f32ToHalf(d));
-    const vid = f32x4.splat(id);
-    if (!gExact && tame(d)) storeQ4(dst + 2, src, zero, vid, bias, true, false);
-    else storeQ4(dst + 2, src, zero, vid, bias, false, false);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4, src += 512, dst += 72) {
+    if (!absMax4(src, false, -8, dst, 18)) {
+      for (let k = 0; k < 4; k++) q4_0_block(src + <usize>(k << 7), dst + <usize>(k * 18));
+      continue;
+    }
+    const id = gId4;
+    storeQ4(dst + 2, src, zero, lane(id, 0), bias, true, false);
+    storeQ4(dst + 20, src + 128, zero, lane(id, 1), bias, true, false);
+    storeQ4(dst + 38, src + 256, zero, lane(id, 2), bias, true, false);
+    storeQ4(dst + 56, src + 384, zero, lane(id, 3), bias, true, false);
   }
+  for (; b < nb; b++, src += 128, dst += 18) q4_0_block(src, dst);
 }
 
 /** FP16 of d and m into the block's first four bytes, both through one lane conversion. */
@@ -282,6 +322,43 @@ let gId4 = f32x4.splat(0); // and 1/d (0 for d = 0)
   return true;
 }
 
+/**
+ * The symmetric formats' scales for four blocks at p as lanes: Q8_0 (amax: d = max|x| / nmax) or
+ * Q4_0/Q5_0 (d = the value of largest magnitude / nmax, nmax negative), 1/d into gId4, and FP16(d)
+ * at dst, dst + stride, … . False (nothing written) unless every block takes the cheap path: no
+ * NaN/Inf, a nonzero extreme (Q4_0/Q5_0: of one sign only), tame d.
+ */
+// @ts-ignore: decorator
+@inline function absMax4(p: usize, amax: bool, nmax: f32, dst: usize, stride: usize): bool {
+  if (anyNonFinite(lanesSum(p), lanesSum(p + 128), lanesSum(p + 256), lanesSum(p + 384))) return false;
+  const hi = hmax4(lanesMax(p), lanesMax(p + 128), lanesMax(p + 256), lanesMax(p + 384));
+  const lo = hmin4(lanesMin(p), lanesMin(p + 128), lanesMin(p + 256), lanesMin(p + 384));
+  const zero = f32x4.splat(0);
+  const nlo = f32x4.neg(lo);
+  let m: v128;
+  let ok: v128;
+  if (amax) {
+    m = f32x4.max(hi, nlo);
+    ok = f32x4.gt(m, zero);
+  } else {
+    // only values equal to the extreme have the largest magnitude: ggml's first such value
+    const up = f32x4.gt(hi, nlo);
+    m = v128.bitselect(hi, lo, up);
+    ok = v128.or(up, f32x4.gt(nlo, hi));
+  }
+  const d = f32x4.div(m, f32x4.splat(nmax));
+  const ad = f32x4.abs(d);
+  // tame(d): a normal float (d is nonzero here)
+  if (!i32x4.all_true(v128.and(ok, v128.and(f32x4.ge(ad, f32x4.splat(FLT_MIN)), f32x4.le(ad, f32x4.splat(FLT_MAX)))))) return false;
+  gId4 = f32x4.div(f32x4.splat(1), d);
+  const h = fp16x4(d);
+  store<u16>(dst, <u16>i32x4.extract_lane(h, 0));
+  store<u16>(dst + stride, <u16>i32x4.extract_lane(h, 1));
+  store<u16>(dst + 2 * stride, <u16>i32x4.extract_lane(h, 2));
+  store<u16>(dst + 3 * stride, <u16>i32x4.extract_lane(h, 3));
+  return true;
+}
+
 // @ts-ignore: decorator
 @inline function lane(v: v128, i: i32): v128 {
   // i is a constant after inlining: one shuffle
@@ -326,20 +403,38 @@ export function q4_1_quant(src: usize, dst: usize, nb: i32): void {
     code(src, 96, vmin, vid, bias, 31, fast, clamp, sub), code(src, 112, vmin, vid, bias, 31, fast, clamp, sub));
 }
 
+/** One Q5_0 block by the scan above (any input). */
+// @ts-ignore: decorator
+@inline function q5_0_block(src: usize, dst: usize): void {
+  const bias = f32x4.splat(16.5);
+  const zero = f32x4.splat(0);
+  const mx = absMaxValue(src);
+  const d: f32 = mx / <f32>-16;
+  const id: f32 = d != 0 ? <f32>1 / d : 0;
+  store<u16>(dst, <u16>f32ToHalf(d));
+  const vid = f32x4.splat(id);
+  const qh = !gExact && tame(d)
+    ? storeQ5codes(dst + 6, src, zero, vid, bias, true, true, false)
+    : storeQ5codes(dst + 6, src, zero, vid, bias, false, true, false);
+  store<u32>(dst, qh, 2);
+}
+
 export function q5_0_quant(src: usize, dst: usize, nb: i32): void {
   const bias = f32x4.splat(16.5);
   const zero = f32x4.splat(0);
-  for (let b = 0; b < nb; b++, src += 128, dst += 22) {
-    const mx = absMaxValue(src);
-    const d: f32 = mx / <f32>-16;
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
-    store<u16>(dst, <u16>f32ToHalf(d));
-    const vid = f32x4.splat(id);
-    const qh = !gExact && tame(d)
-      ? storeQ5codes(dst + 6, src, zero, vid, bias, true, true, false)
-      : storeQ5codes(dst + 6, src, zero, vid, bias, false, true, false);
-    store<u32>(dst, qh, 2);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4, src += 512, dst += 88) {
+    if (!absMax4(src, false, -16, dst, 22)) {
+      for (let k = 0; k < 4; k++) q5_0_block(src + <usize>(k << 7), dst + <usize>(k * 22));
+      continue;
+    }
+    const id = gId4;
+    store<u32>(dst, storeQ5codes(dst + 6, src, zero, lane(id, 0), bias, true, true, false), 2);
+    store<u32>(dst, storeQ5codes(dst + 28, src + 128, zero, lane(id, 1), bias, true, true, false), 24);
+    store<u32>(dst, storeQ5codes(dst + 50, src + 256, zero, lane(id, 2), bias, true, true, false), 46);
+    store<u32>(dst, storeQ5codes(dst + 72, src + 384, zero, lane(id, 3), bias, true, true, false), 68);
   }
+  for (; b < nb; b++, src += 128, dst += 22) q5_0_block(src, dst);
 }
 
 /** One Q5_1 block by the scan above (any input). */

@@ -217,7 +217,7 @@ test('scanFinite: quantize kernels find every NaN/Inf they read, anywhere in a w
   }
 });
 
-for (const name of ['Q4_1', 'Q5_1']) {
+for (const name of ['Q8_0', 'Q4_0', 'Q5_0', 'Q4_1', 'Q5_1']) {
   test(`${name}: four-block lane groups = ggml when one block of a group is special, for every group position and tail`, () => {
     const c = codecByName(name)!;
     const o = oracle();
@@ -225,7 +225,7 @@ for (const name of ['Q4_1', 'Q5_1']) {
     // one special block per group of four (the group falls back to the block-by-block path), in
     // each position; tails of 0..3 blocks after the groups
     const specials: ((j: number) => number)[] = [
-      () => NaN, (j) => (j === 5 ? NaN : j - 10), (j) => (j === 20 ? NaN : 30 - j), (j) => (j % 4 === 1 ? NaN : j), (j) => (j === 2 ? NaN : j === 6 ? 100 : j === 11 ? -100 : 1), (j) => (j === 3 ? NaN : j === 7 ? -100 : j === 10 ? 100 : 1), (j) => (j === 7 ? Infinity : 1), (j) => (j === 3 ? -Infinity : -1), () => 0, (j) => (j % 2 ? -0 : 0.25),
+      () => NaN, (j) => (j === 5 ? NaN : j - 10), (j) => (j === 20 ? NaN : 30 - j), (j) => (j % 4 === 1 ? NaN : j), (j) => (j === 2 ? NaN : j === 6 ? 100 : j === 11 ? -100 : 1), (j) => (j === 3 ? NaN : j === 7 ? -100 : j === 10 ? 100 : 1), (j) => (j === 4 ? -40 : j === 9 ? 40 : 1), (j) => (j === 4 ? 40 : j === 9 ? -40 : -1), (j) => (j === 7 ? Infinity : 1), (j) => (j === 3 ? -Infinity : -1), () => 0, (j) => (j % 2 ? -0 : 0.25),
       () => 0.75, (j) => (j === 0 ? 0 : 2 + j), (j) => (j === 31 ? -0 : -3 - j), () => 1e-42, (j) => (j - 16) * 3e37,
     ];
     for (let nb = 4; nb <= 11; nb++) {
