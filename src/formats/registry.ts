@@ -16,6 +16,7 @@ import { q3_K } from './ggml/q3_k.js';
 import { q4_K } from './ggml/q4_k.js';
 import { q5_K } from './ggml/q5_k.js';
 import { q6_K } from './ggml/q6_k.js';
+import { iq1_m } from './ggml/iq1_m.js';
 import { iq1_s } from './ggml/iq1_s.js';
 import { iq2_s } from './ggml/iq2_s.js';
 import { iq2_xs } from './ggml/iq2_xs.js';
@@ -25,7 +26,7 @@ import { q1_0 } from './ggml/q1_0.js';
 import { q2_0 } from './ggml/q2_0.js';
 import { nvfp4 } from './ggml/nvfp4.js';
 
-const CODECS: readonly BlockCodec[] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4, q2_K, q3_K, q4_K, q5_K, q6_K, iq2_xxs, iq2_xs, iq2_s, iq1_s, q1_0, q2_0, nvfp4, iq3_xxs];
+const CODECS: readonly BlockCodec[] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4, q2_K, q3_K, q4_K, q5_K, q6_K, iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, q1_0, q2_0, nvfp4, iq3_xxs];
 
 const byName = new Map(CODECS.map((c) => [c.name.toUpperCase(), c]));
 const byId = new Map(CODECS.map((c) => [c.type.id, c]));

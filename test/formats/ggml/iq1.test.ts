@@ -7,6 +7,7 @@ import { msortIndices } from '../../../src/formats/ggml/iq2-grids.js';
 import { oracle } from '../../support/oracle.js';
 
 latticeTests({ name: 'IQ1_S', requiresImatrix: true });
+latticeTests({ name: 'IQ1_M', requiresImatrix: false });
 
 test('msortIndices keeps equal values in input order (glibc msort), NaN included', () => {
   const vals = Float32Array.of(3, 1, -0, 0, 1, NaN, 2, 1, -5, 0, NaN, 3);
@@ -25,7 +26,7 @@ test('msortIndices keeps equal values in input order (glibc msort), NaN included
   assert.deepEqual(Array.from(idx), ms(Array.from(vals.keys())));
 });
 
-for (const name of ['IQ1_S']) {
+for (const name of ['IQ1_S', 'IQ1_M']) {
   test(`${name}: rows full of ties (the sort order decides the split) match ggml`, () => {
     const o = oracle();
     const c = codec(name);
