@@ -124,11 +124,36 @@ export class Cursor {
     const n = await this.size(`${what} length`);
     if (n > maxBytes) this.fail(`${what} is ${n} bytes long (limit ${maxBytes})`);
     this.check(n, () => `${what} of ${n} bytes`);
-    const b = await this.bytes(n);
+    return this.decode(await this.bytes(n), () => what);
+  }
+
+  /**
+   * The string at pos when the window already holds it whole, read without awaiting (a vocabulary
+   * is hundreds of thousands of short strings: a promise per read was most of the header's time);
+   * undefined, having read nothing, when it does not.
+   */
+  stringNow(what: () => string, maxBytes: number): string | undefined {
+    const o = this.pos - this.bufStart;
+    if (o < 0 || o + 8 > this.buf.length || this.remaining < 8) return undefined;
+    const lo = this.view.getUint32(o, true);
+    const hi = this.view.getUint32(o + 4, true);
+    const n = hi * 2 ** 32 + lo;
+    if (hi >= 2 ** 21 || o + 8 + n > this.buf.length || 8 + n > this.remaining || n > maxBytes) return undefined; // the slow path reports it
+    this.pos += 8 + n;
+    return this.decode(this.buf.subarray(o + 8, o + 8 + n), what);
+  }
+
+  private decode(b: Uint8Array, what: () => string): string {
+    // short ASCII strings (most tokens and keys) without the decoder's call overhead
+    if (b.length <= 32) {
+      let ascii = true;
+      for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) { ascii = false; break; }
+      if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+    }
     try {
       return utf8.decode(b);
     } catch {
-      return this.fail(`${what} is not valid UTF-8`);
+      return this.fail(`${what()} is not valid UTF-8`);
     }
   }
 }
@@ -280,7 +305,7 @@ async function readArray(c: Cursor, limits: GgufLimits, depth: number, what: str
   }
   if (itemType === 'string') {
     const items: string[] = [];
-    for (let i = 0; i < n; i++) items.push(await c.string(`${what}[${i}]`, limits.maxStringBytes));
+    for (let i = 0; i < n; i++) items.push(c.stringNow(() => `${what}[${i}]`, limits.maxStringBytes) ?? await c.string(`${what}[${i}]`, limits.maxStringBytes));
     return { itemType, items };
   }
   const items: GgufArray[] = [];

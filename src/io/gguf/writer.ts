@@ -211,9 +211,13 @@ class Encoder {
   u64(v: bigint): void { const o = this.room(8); this.view.setBigUint64(o, v, true); }
   i64(v: bigint): void { const o = this.room(8); this.view.setBigInt64(o, v, true); }
   string(s: string): void {
-    const b = utf8.encode(s);
-    this.u64(BigInt(b.length));
-    this.bytes(b);
+    // UTF-8 straight into the buffer (a vocabulary is hundreds of thousands of strings: no array
+    // per string); at most 3 bytes per UTF-16 unit, the length patched in after
+    const o = this.room(8 + 3 * s.length);
+    const { written } = utf8.encodeInto(s, this.buf.subarray(o + 8));
+    this.view.setUint32(o, written, true);
+    this.view.setUint32(o + 4, 0, true);
+    this.length = o + 8 + written;
   }
 
   value(v: GgufValue): void {

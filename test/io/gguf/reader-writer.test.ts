@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gguf as hfGguf } from '@huggingface/gguf';
 import { BufferSink, BufferSource } from '../../../src/io/source.js';
+import type { GgufMetadata } from '../../../src/io/gguf/metadata.js';
 import {
   GgufWriter, readGgufHeader, readTensorBytes, readTensorRows, gv, metaString, metaInt, metaStrings,
 } from '../../../src/io/gguf/index.js';
@@ -133,4 +134,18 @@ test("ggml's own gguf parser accepts our files and writes the identical header b
   }
   // ggml has no nested arrays; GGUF allows them and so do we
   assert.equal(ggmlAccepts(await writeSample({ nested: true })), false);
+});
+
+test('string arrays round-trip through the buffered fast path: ASCII, multi-byte, empty, long; bad UTF-8 named by index', async () => {
+  const head = ['a', 'héllo', '日本語', '', 'x'.repeat(40), '😀'];
+  // 200 KB of strings: some straddle the reader's 64 KiB windows and take the awaited path
+  const strs = [...head, ...Array.from({ length: 20000 }, (_, i) => `${head[i % head.length]}${i}`)];
+  const sink = new BufferSink();
+  await GgufWriter.begin(sink, { metadata: new Map([['k', { type: 'array', value: { itemType: 'string', items: strs } }]]) as GgufMetadata, tensors: [] });
+  const bytes = sink.bytes();
+  const f = await readGgufHeader(new BufferSource(bytes, 'm'));
+  assert.deepEqual((f.metadata.get('k')!.value as { items: string[] }).items, strs);
+  const i = Buffer.from(bytes).indexOf(Buffer.from('héllo'));
+  bytes[i + 1] = 0xff;
+  await assert.rejects(readGgufHeader(new BufferSource(bytes, 'm')), /'k'\[1\] is not valid UTF-8/);
 });
