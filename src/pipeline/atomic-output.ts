@@ -22,6 +22,9 @@ export interface AtomicOutput {
 
 const TEMP_MARK = '.lowbit-tmp-';
 
+/** Bytes written between background flushes of the temp file. */
+const FLUSH_BYTES = 32 << 20;
+
 export function tempNameFor(target: string, pid = process.pid): string {
   return join(dirname(target), `.${basename(target)}${TEMP_MARK}${pid}-${randomBytes(4).toString('hex')}`);
 }
@@ -104,10 +107,25 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
   const sink = new FileSink(fh);
   // a full disk or a file size limit surfaces in a write: name the output, not just the errno
   const write = sink.write.bind(sink);
+  // Data is flushed to disk in the background as it is written (one fdatasync at a time, every
+  // FLUSH_BYTES), so the fsync on commit waits only for the tail: for a job of a second or two the
+  // whole-file fsync was a tenth of the wall time. Durability is unchanged: commit still fsyncs.
+  let unflushed = 0;
+  let flushing: Promise<void> | null = null;
+  let flushError: unknown = null;
+  const settleFlush = async () => { if (flushing) await flushing; };
   sink.write = async (bytes) => {
-    try { await write(bytes); } catch (e) {
+    try {
+      if (flushError) throw flushError;
+      await write(bytes);
+    } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw typeof err?.code === 'string' ? new LowbitError(`cannot write ${path}: ${describe(err)}`) : e;
+    }
+    unflushed += bytes.length;
+    if (unflushed >= FLUSH_BYTES && !flushing) {
+      unflushed = 0;
+      flushing = fh.datasync().catch((e: unknown) => { flushError = e; }).finally(() => { flushing = null; });
     }
   };
   let state: 'open' | 'committed' | 'aborted' = 'open';
@@ -119,6 +137,8 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
     async commit() {
       if (state !== 'open') throw new LowbitError(`output ${path} already ${state}`);
       try {
+        await settleFlush();
+        if (flushError) throw flushError;
         await fh.sync();
         await fh.close();
         await rename(tempPath, target);
@@ -137,6 +157,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
     async abort() {
       if (state !== 'open') return;
       state = 'aborted';
+      await settleFlush(); // never close the descriptor under a flush still using it
       await fh.close().catch(() => {});
       await unlink(tempPath).catch(() => {});
       untrack(tempPath);
