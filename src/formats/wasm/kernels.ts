@@ -89,6 +89,9 @@ export function wasmKernelsActive(): boolean {
 }
 
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
+  // Node (and each worker thread) decodes natively; browsers through atob
+  const B = (globalThis as { Buffer?: { from(s: string, enc: 'base64'): Uint8Array } }).Buffer;
+  if (B) { const b = B.from(s, 'base64'); const out = new Uint8Array(new ArrayBuffer(b.length)); out.set(b); return out; }
   const bin = atob(s);
   const out = new Uint8Array(new ArrayBuffer(bin.length));
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
