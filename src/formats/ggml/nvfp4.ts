@@ -7,12 +7,15 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { fp32ToUe4m3 as fp32ToUe4m3_, ue4m3Table as ue4m3Table_ } from '../ue4m3.js';
+import { amaxSkipNaN as amaxSkipNaN_ } from './q2_0.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.NVFP4)!;
 // imports bound locally: under tsx each use of an import is a getter call
 const fp32ToUe4m3 = fp32ToUe4m3_;
 const ue4m3Table = ue4m3Table_;
+const amaxSkipNaN = amaxSkipNaN_;
+const max = Math.max;
 
 /** ggml's kvalues_fp4 (ggml-common.h): E2M1 values doubled, shared with MXFP4. */
 const VF = Float64Array.of(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
@@ -51,11 +54,11 @@ function bestIndex(x: number, d: number): number {
   return x < 0 && best > 0 ? best + 8 : best;
 }
 
-/** Every dequantized value: LEVELS[scale byte · 16 + code] = kvalues_fp4[code] · d (exact, see above). */
+/** Every dequantized value's bits: LEVELS[scale byte · 16 + code] = kvalues_fp4[code] · d (exact, see above). */
 const LEVELS = (() => {
   const t = new Float32Array(256 * 16);
   for (let ue = 0; ue < 256; ue++) for (let k = 0; k < 16; k++) t[ue * 16 + k] = VF[k]! * ue4m3Table[ue]!;
-  return t;
+  return new Int32Array(t.buffer); // as float32 bits: copied without float conversions
 })();
 
 function code(x: number, s2: number, d: number): number {
@@ -74,8 +77,11 @@ export const nvfp4: BlockCodec = {
     for (let sb = 0; sb < nSub; sb++) {
       const x0 = sb * 16;
       const o = (sb >> 2) * 36, s = sb & 3;
+      // C's `if (amax < a) amax = a` skips NaN; Math.max (branch-free) spreads it, so a NaN result
+      // means the sub-block holds one and takes C's loop
       let amax = 0;
-      for (let j = 0; j < 16; j++) { const a = Math.abs(src[x0 + j]!); if (amax < a) amax = a; } // NaN skipped, as in C
+      for (let j = x0; j < x0 + 16; j++) amax = max(amax, Math.abs(src[j]!));
+      if (amax !== amax) amax = amaxSkipNaN(src, x0, 16);
       const ue = fp32ToUe4m3(fround(amax / 6));
       dst[o + s] = ue;
       const q = o + 4 + 8 * s;
@@ -91,15 +97,21 @@ export const nvfp4: BlockCodec = {
   dequantize(src, dst, n) {
     checkDequantize('NVFP4', TYPE, src, dst, n);
     const nSub = n / 16;
+    const out = new Int32Array(dst.buffer, dst.byteOffset, n);
     for (let sb = 0; sb < nSub; sb++) {
-      const o = (sb >> 2) * 36, s = sb & 3;
-      const t = src[o + s]! << 4;
-      const q = o + 4 + 8 * s, y = sb * 16;
-      for (let j = 0; j < 8; j++) {
-        const b = src[q + j]!;
-        dst[y + j] = LEVELS[t | (b & 15)]!;
-        dst[y + 8 + j] = LEVELS[t | (b >> 4)]!;
-      }
+      const o = (sb >> 2) * 36;
+      const t = src[o + (sb & 3)]! << 4;
+      const q = o + 4 + 8 * (sb & 3), y = sb * 16;
+      const b0 = src[q]!, b1 = src[q + 1]!, b2 = src[q + 2]!, b3 = src[q + 3]!;
+      const b4 = src[q + 4]!, b5 = src[q + 5]!, b6 = src[q + 6]!, b7 = src[q + 7]!;
+      out[y] = LEVELS[t | (b0 & 15)]!; out[y + 1] = LEVELS[t | (b1 & 15)]!;
+      out[y + 2] = LEVELS[t | (b2 & 15)]!; out[y + 3] = LEVELS[t | (b3 & 15)]!;
+      out[y + 4] = LEVELS[t | (b4 & 15)]!; out[y + 5] = LEVELS[t | (b5 & 15)]!;
+      out[y + 6] = LEVELS[t | (b6 & 15)]!; out[y + 7] = LEVELS[t | (b7 & 15)]!;
+      out[y + 8] = LEVELS[t | (b0 >> 4)]!; out[y + 9] = LEVELS[t | (b1 >> 4)]!;
+      out[y + 10] = LEVELS[t | (b2 >> 4)]!; out[y + 11] = LEVELS[t | (b3 >> 4)]!;
+      out[y + 12] = LEVELS[t | (b4 >> 4)]!; out[y + 13] = LEVELS[t | (b5 >> 4)]!;
+      out[y + 14] = LEVELS[t | (b6 >> 4)]!; out[y + 15] = LEVELS[t | (b7 >> 4)]!;
     }
   },
 };

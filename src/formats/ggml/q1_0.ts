@@ -3,14 +3,15 @@
 // runs the same reference path with or without an imatrix, so the imatrix changes nothing.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16BitsTable as fp16BitsTable_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.Q1_0)!;
 // imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
+const fp16BitsTable = fp16BitsTable_;
 const fp32ToFp16 = fp32ToFp16_;
+const SIGN = 0x80000000 | 0;
 
 export const q1_0: BlockCodec = {
   name: 'Q1_0',
@@ -39,20 +40,24 @@ export const q1_0: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('Q1_0', TYPE, src, dst, n);
+    // values copied as float32 bits: d, and -d with the sign bit flipped (as C's negation: NaN
+    // payloads kept)
+    const out = new Int32Array(dst.buffer, dst.byteOffset, n);
     for (let i = 0; i < n / 128; i++) {
       const o = i * 18, y0 = i * 128;
-      const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
-      const nd = -d;
+      let d = fp16BitsTable[src[o]! | (src[o + 1]! << 8)]! | 0;
+      if ((d & 0x7fffffff) > 0x7f800000) d |= 0x400000; // ggml's FP16 → float32 gives quiet NaNs
+      // bit k clear: flip the sign bit, branch-free (bit k of ~q shifted to bit 31)
       for (let b = 0; b < 16; b++) {
-        const q = src[o + 2 + b]!, y = y0 + 8 * b;
-        dst[y] = q & 1 ? d : nd;
-        dst[y + 1] = q & 2 ? d : nd;
-        dst[y + 2] = q & 4 ? d : nd;
-        dst[y + 3] = q & 8 ? d : nd;
-        dst[y + 4] = q & 16 ? d : nd;
-        dst[y + 5] = q & 32 ? d : nd;
-        dst[y + 6] = q & 64 ? d : nd;
-        dst[y + 7] = q & 128 ? d : nd;
+        const nq = ~src[o + 2 + b]!, y = y0 + 8 * b;
+        out[y] = d ^ (nq << 31);
+        out[y + 1] = d ^ ((nq << 30) & SIGN);
+        out[y + 2] = d ^ ((nq << 29) & SIGN);
+        out[y + 3] = d ^ ((nq << 28) & SIGN);
+        out[y + 4] = d ^ ((nq << 27) & SIGN);
+        out[y + 5] = d ^ ((nq << 26) & SIGN);
+        out[y + 6] = d ^ ((nq << 25) & SIGN);
+        out[y + 7] = d ^ ((nq << 24) & SIGN);
       }
     }
   },

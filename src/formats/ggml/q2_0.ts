@@ -3,15 +3,18 @@
 // same reference path with or without an imatrix, so the imatrix changes nothing.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16BitsTable as fp16BitsTable_, fp32BitsToFp16 as fp32BitsToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.Q2_0)!;
 // imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const fp32ToFp16 = fp32ToFp16_;
+const fp16BitsTable = fp16BitsTable_;
+const fp32BitsToFp16 = fp32BitsToFp16_;
 const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d, 2d
+const LV4I = new Int32Array(LV4.buffer);
+const F1 = new Float32Array(1);
+const I1 = new Int32Array(F1.buffer);
 
 /**
  * The code C computes as clamp((int)roundf(p) + 1, 0, 3) for p = w·id in float32, on x86-64:
@@ -24,9 +27,21 @@ function code(p: number): number {
 }
 
 // fround(p) >= 0.5 exactly when p >= 0.5 - 2^-26 (the tie rounds to 0.5, whose mantissa is even),
-// and fround(p) > -0.5 exactly when p > -0.5 + 2^-26
-const POS_HALF = 0.5 - 2 ** -26;
-const NEG_HALF = -0.5 + 2 ** -26;
+// and by symmetry fround(p) <= -0.5 exactly when -p >= 0.5 - 2^-26
+const HALF = 0.5 - 2 ** -26;
+
+/** The bits of the least float32 >= t, for t > 0 (Inf's bits above every finite float). */
+function ceilBits(t: number): number {
+  F1[0] = t;
+  return F1[0]! < t ? I1[0]! + 1 : I1[0]!;
+}
+
+/** max |x| over n values from x0, NaN skipped (C's `if (a > amax) amax = a`). */
+export function amaxSkipNaN(src: Float32Array, x0: number, n: number): number {
+  let amax = 0;
+  for (let j = x0; j < x0 + n; j++) { const a = Math.abs(src[j]!); if (a > amax) amax = a; }
+  return amax;
+}
 
 export const q2_0: BlockCodec = {
   name: 'Q2_0',
@@ -36,15 +51,22 @@ export const q2_0: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('Q2_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 64;
+    // the weights' float32 bits as int32: |w| orders as its bits do, so the max and the code
+    // thresholds are integer compares, without float32 → float64 conversions
+    const u = new Int32Array(src.buffer, src.byteOffset, nb * 64);
     for (let i = 0; i < nb; i++) {
       const x0 = i * 64, o = i * 18;
-      let amax = 0;
-      for (let j = x0; j < x0 + 64; j++) { const a = Math.abs(src[j]!); amax = a > amax ? a : amax; } // NaN skipped, as C's a > amax
-      const id = amax > 0 ? fround(1 / amax) : 0;
-      const h = fp32ToFp16(amax);
+      let m = 0;
+      for (let j = x0; j < x0 + 64; j++) { const a = u[j]! & 0x7fffffff; m = a > m ? a : m; }
+      const nan = m > 0x7f800000; // NaN bits are above Inf's; C's max skips them
+      if (nan) { F1[0] = amaxSkipNaN(src, x0, 64); m = I1[0]!; }
+      const h = fp32BitsToFp16(m);
       dst[o] = h & 255;
       dst[o + 1] = h >>> 8;
-      if (id === Infinity) { // a denormal max: the general path (C's INT_MIN cases)
+      I1[0] = m;
+      const amax = F1[0]!;
+      const id = amax > 0 ? fround(1 / amax) : 0;
+      if (nan || !(id > 0 && id < Infinity)) { // NaN weights, or an all-zero, infinite or denormal max: C's path literally
         for (let b = 0; b < 16; b++) {
           const x = x0 + 4 * b;
           dst[o + 2 + b] = code(fround(src[x]! * id)) | (code(fround(src[x + 1]! * id)) << 2)
@@ -52,30 +74,48 @@ export const q2_0: BlockCodec = {
         }
         continue;
       }
-      // |w·id| <= amax·id < 1.5 (or NaN), so code() needs only its two half thresholds, and those
-      // are taken on the exact float64 product against FLOAT32 rounding's cut points
+      // Here |w·id| <= amax·id < 1.5, so code() needs only its half thresholds: p = w·id is exact
+      // in float64, and code = 1 + [p >= HALF] - [-p >= HALF]. p >= HALF exactly when w >= HALF/id:
+      // the float64 quotient errs by < 2^-52 relative, while a product of two floats that is not
+      // HALF is > 2^-49 relative away from it (and the quotient is exact when it equals w), so
+      // comparing w with the quotient decides the same; for float32 w that is comparing its bits
+      // with those of the least float32 at or above the quotient (as int32: for negative w, with
+      // the sign bit set, larger bits are larger magnitudes).
+      const tp = ceilBits(HALF / id);
+      const tn = tp | 0x80000000;
       for (let b = 0; b < 16; b++) {
         const x = x0 + 4 * b;
-        const p0 = src[x]! * id, p1 = src[x + 1]! * id, p2 = src[x + 2]! * id, p3 = src[x + 3]! * id;
-        dst[o + 2 + b] = (+(p0 > NEG_HALF) + +(p0 >= POS_HALF))
-          | ((+(p1 > NEG_HALF) + +(p1 >= POS_HALF)) << 2)
-          | ((+(p2 > NEG_HALF) + +(p2 >= POS_HALF)) << 4)
-          | ((+(p3 > NEG_HALF) + +(p3 >= POS_HALF)) << 6);
+        const w0 = u[x]!, w1 = u[x + 1]!, w2 = u[x + 2]!, w3 = u[x + 3]!;
+        dst[o + 2 + b] = (1 + +(w0 >= tp) - (+(w0 < 0) & +(w0 >= tn)))
+          | ((1 + +(w1 >= tp) - (+(w1 < 0) & +(w1 >= tn))) << 2)
+          | ((1 + +(w2 >= tp) - (+(w2 < 0) & +(w2 >= tn))) << 4)
+          | ((1 + +(w3 >= tp) - (+(w3 < 0) & +(w3 >= tn))) << 6);
       }
     }
   },
   dequantize(src, dst, n) {
     checkDequantize('Q2_0', TYPE, src, dst, n);
+    const out = new Int32Array(dst.buffer, dst.byteOffset, n); // values copied as bits
     for (let i = 0; i < n / 64; i++) {
       const o = i * 18, y0 = i * 64;
-      const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
-      LV4[0] = -d; LV4[1] = 0 * d; LV4[2] = d; LV4[3] = fround(2 * d);
+      const db = fp16BitsTable[src[o]! | (src[o + 1]! << 8)]! | 0;
+      if ((db & 0x7fffffff) > 0x7f800000) {
+        // ((int)q - 1) * NaN is that NaN, quieted, whatever q (x86 keeps the NaN operand's sign)
+        const qn = db | 0x400000;
+        LV4I[0] = qn; LV4I[1] = qn; LV4I[2] = qn; LV4I[3] = qn;
+      } else {
+        I1[0] = db;
+        const d = F1[0]!;
+        // ((int)q - 1) * d in float32; code 3 (never written by ggml) is 2·d
+        LV4[0] = -d; LV4[1] = 0 * d; LV4[2] = d; LV4[3] = fround(2 * d);
+        if ((db & 0x7fffffff) === 0x7f800000) LV4I[1] = 0xffc00000 | 0; // 0·Inf: x86's default NaN
+      }
       for (let b = 0; b < 16; b++) {
         const q = src[o + 2 + b]!, y = y0 + 4 * b;
-        dst[y] = LV4[q & 3]!;
-        dst[y + 1] = LV4[(q >> 2) & 3]!;
-        dst[y + 2] = LV4[(q >> 4) & 3]!;
-        dst[y + 3] = LV4[q >> 6]!;
+        out[y] = LV4I[q & 3]!;
+        out[y + 1] = LV4I[(q >> 2) & 3]!;
+        out[y + 2] = LV4I[(q >> 4) & 3]!;
+        out[y + 3] = LV4I[q >> 6]!;
       }
     }
   },

@@ -188,6 +188,26 @@ for (const name of NAMES) {
   });
 }
 
+test('Q1_0 and Q2_0: Inf and NaN scales dequantize to ggml\'s exact float32 bits (NaN payload and sign)', () => {
+  const o = oracle();
+  for (const name of ['Q1_0', 'Q2_0']) {
+    const c = codec(name);
+    const specials = [0x7c00, 0xfc00, 0x7e00, 0xfe00, 0x7c01, 0xfc01, 0x7dff, 0xfe01, 0xffff, 0x7fff, 0x0000, 0x8000];
+    const bytes = new Uint8Array(specials.length * 18);
+    specials.forEach((h, k) => {
+      bytes[k * 18] = h & 255; bytes[k * 18 + 1] = h >> 8;
+      for (let j = 2; j < 18; j++) bytes[k * 18 + j] = [0xe4, 0x1b, 0x4e, 0xb1][j % 4]!; // every code in every position
+    });
+    const n = specials.length * c.type.blockSize;
+    const y = new Float32Array(n);
+    c.dequantize(bytes, y, n);
+    const mine = new Uint32Array(y.buffer), ref = new Uint32Array(o.dequantize(c.type.id, bytes, n).slice().buffer);
+    for (let i = 0; i < n; i++) {
+      if (mine[i] !== ref[i]) assert.fail(`${name} value ${i} (scale 0x${specials[Math.floor(i / c.type.blockSize)]!.toString(16)}): bits ${mine[i]!.toString(16)}, ggml ${ref[i]!.toString(16)}`);
+    }
+  }
+});
+
 test('NVFP4: every UE4M3 scale byte and every code dequantizes as ggml does', () => {
   const o = oracle();
   const c = codec('NVFP4');
