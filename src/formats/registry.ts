@@ -22,11 +22,12 @@ import { iq2_s } from './ggml/iq2_s.js';
 import { iq2_xs } from './ggml/iq2_xs.js';
 import { iq2_xxs } from './ggml/iq2_xxs.js';
 import { iq3_xxs } from './ggml/iq3_xxs.js';
+import { iq3_s } from './ggml/iq3_s.js';
 import { q1_0 } from './ggml/q1_0.js';
 import { q2_0 } from './ggml/q2_0.js';
 import { nvfp4 } from './ggml/nvfp4.js';
 
-const CODECS: readonly BlockCodec[] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4, q2_K, q3_K, q4_K, q5_K, q6_K, iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, q1_0, q2_0, nvfp4, iq3_xxs];
+const CODECS: readonly BlockCodec[] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4, q2_K, q3_K, q4_K, q5_K, q6_K, iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, q1_0, q2_0, nvfp4, iq3_xxs, iq3_s];
 
 const byName = new Map(CODECS.map((c) => [c.name.toUpperCase(), c]));
 const byId = new Map(CODECS.map((c) => [c.type.id, c]));

@@ -12,10 +12,11 @@ import { codecByName } from '../../../src/formats/registry.js';
 import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { IQ3XXS_LEVELS, KGRID_256, KGRID_512, KSIGNS, iq3Grid256, iq3Grid512, type Iq3Grid } from '../../../src/formats/ggml/iq3-grids.js';
+import { setIq3FastPathCheck } from '../../../src/formats/ggml/iq3-search.js';
 import { loadGolden } from '../../support/golden.js';
-import { oracle, randomRows, rng } from '../../support/oracle.js';
+import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
 
-const NAMES = ['IQ3_XXS'] as const;
+const NAMES = ['IQ3_XXS', 'IQ3_S'] as const;
 
 function codec(name: string): BlockCodec {
   const c = codecByName(name);
@@ -156,7 +157,7 @@ test('IQ3 grids: the dequantization tables are ggml\'s (crafted blocks over ever
   }
   // IQ3_S: d = 1, scale nibble 0 (db = 1); qh selects the upper 256 grid points in odd blocks
   {
-    const c = codecByName('IQ3_S');
+    const c = codec('IQ3_S');
     const nb = 8; // 64 indices per block, 512 in all
     const bytes = new Uint8Array(nb * 110);
     for (let b = 0; b < nb; b++) {
@@ -165,18 +166,16 @@ test('IQ3 grids: the dequantization tables are ggml\'s (crafted blocks over ever
       for (let j = 0; j < 64; j++) bytes[o0 + 2 + j] = ((b >> 1) * 64 + j) & 255;
       if (b & 1) for (let j = 0; j < 8; j++) bytes[o0 + 66 + j] = 0xff;
     }
-    const y = o.dequantize(21, bytes, nb * 256);
+    const y = o.dequantize(c.type.id, bytes, nb * 256);
     for (let b = 0; b < nb; b++) {
       for (let j = 0; j < 64; j++) {
         const k = (b & 1) * 256 + (b >> 1) * 64 + j;
         for (let i = 0; i < 4; i++) assert.equal(y[b * 256 + 4 * j + i], 2 * ((KGRID_512[k]! >> (3 * i)) & 7) + 1, `iq3s_grid[${k}] byte ${i}`);
       }
     }
-    if (c) {
-      const mine = new Float32Array(nb * 256);
-      c.dequantize(bytes, mine, nb * 256);
-      assertFloats(mine, y, 'IQ3_S crafted grid blocks');
-    }
+    const mine = new Float32Array(nb * 256);
+    c.dequantize(bytes, mine, nb * 256);
+    assertFloats(mine, y, 'IQ3_S crafted grid blocks');
   }
   // ksigns_iq2xs: a few entries as printed in ggml-common.h
   assert.deepEqual([...KSIGNS.subarray(0, 8)], [0, 129, 130, 3, 132, 5, 6, 135]);
@@ -323,3 +322,30 @@ for (const name of NAMES) {
     c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n));
   });
 }
+
+test('IQ3 neighbour search: the float64 shortcut picks what ggml\'s float32 evaluation picks (many inputs)', () => {
+  // with the check on, every shortcut answer is recomputed in float32 and a difference throws
+  setIq3FastPathCheck(true);
+  try {
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = rng(seed * 31);
+      const nPerRow = 256, nRows = 8;
+      const x = randomRows(seed * 104729, nRows, nPerRow);
+      // near-grid data (ties between neighbours are likeliest there) and small integers
+      if (seed % 3 === 0) for (let i = 0; i < x.length; i++) x[i] = (Math.round(r() * 14) - 7 + (r() - 0.5) * 1e-4) * 0.37;
+      if (seed % 7 === 0) for (let i = 0; i < x.length; i++) x[i] = Math.round(gaussian(r) * 3);
+      const im = new Float32Array(nPerRow);
+      const kind = seed % 5;
+      for (let i = 0; i < nPerRow; i++) {
+        im[i] = kind === 0 ? r() * 10 : kind === 1 ? (r() < 0.3 ? 0 : r() ** 4 * 1e4) : kind === 2 ? 1e-20 * r() : kind === 3 ? 1 + gaussian(r) ** 2 : 1e6 * r() ** 8;
+      }
+      for (const name of NAMES) {
+        const c = codec(name);
+        quantize(c, x, nRows, nPerRow, null);
+        quantize(c, x, nRows, nPerRow, im);
+      }
+    }
+  } finally {
+    setIq3FastPathCheck(false);
+  }
+});
