@@ -26,6 +26,9 @@ import { RowWorkerPool, defaultThreads } from './workers.js';
  */
 export const SLAB_F32_BYTES = 32 << 20;
 
+/** Inputs at least this big start the worker threads before their header is even read. */
+const EARLY_WORKERS_BYTES = 64 << 20;
+
 export interface ImatrixInput {
   /** tensor name -> importances (nPerRow per expert), already divided by counts */
   data: Map<string, Float32Array>;
@@ -181,30 +184,45 @@ function rowBytesOf(type: number, n: number): number {
 /** Quantizes `src` into `sink` (at position 0). The caller owns opening and committing the output. */
 export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: QuantizeOptions): Promise<QuantizeSummary> {
   const t0 = performance.now();
-  const { file, plan } = await prepareQuantize(src, opts);
-  checkRunnable(file, plan, opts);
-  const info = new Map(file.tensors.map((t) => [t.name, t]));
   const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
   const pool = new RowWorkerPool(threads, opts.parallelMinElements);
-  const slabF32 = opts.slabF32Bytes ?? SLAB_F32_BYTES;
-  const steps = stepsOf(plan, info, slabF32);
-  // workers start while the header is written and the first slab read
-  if (steps.some((s) => s.kind === 'convert' && pool.shares(s.rows, s.ti.rowLength))) pool.start();
+  // a big input will need the workers: they boot (a tenth of a second) while the header is read and
+  // planned; otherwise they start once a slab big enough to share comes
+  if (src.size >= EARLY_WORKERS_BYTES) pool.start();
+  // everything before the slab loop (whose own finally closes the pool): a failure closes it here
+  const setUp = async () => {
+    const { file, plan } = await prepareQuantize(src, opts);
+    checkRunnable(file, plan, opts);
+    const info = new Map(file.tensors.map((t) => [t.name, t]));
+    const slabF32 = opts.slabF32Bytes ?? SLAB_F32_BYTES;
+    const steps = stepsOf(plan, info, slabF32);
+    // workers start while the header is written and the first slab read
+    if (steps.some((s) => s.kind === 'convert' && pool.shares(s.rows, s.ti.rowLength))) pool.start();
 
-  const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined);
-  const writer = await GgufWriter.begin(sink, {
-    metadata,
-    // ggml writes ggml_n_dims dims (trailing 1s dropped)
-    tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
-  });
+    const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined);
+    const writer = await GgufWriter.begin(sink, {
+      metadata,
+      // ggml writes ggml_n_dims dims (trailing 1s dropped)
+      tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
+    });
 
-  // two of each buffer: slab k+1 is read into one while slab k, in the other, is quantized, and
-  // slab k's output is written while slab k+1 is quantized
-  const maxOf = (f: (s: Step) => number) => steps.reduce((m, s) => Math.max(m, f(s)), 0);
-  const srcBufs = [0, 1].map(() => new Uint8Array(pool.alloc(maxOf((s) => s.srcBytes))));
-  const dstBufs = [0, 1].map(() => new Uint8Array(pool.alloc(maxOf((s) => (s.kind === 'convert' ? s.dstBytes : 0)))));
-  const f32Need = maxOf((s) => (s.kind === 'convert' && s.t.srcType !== GGML_TYPE.F32 ? s.rows * s.ti.rowLength * 4 : 0));
-  const f32 = f32Need ? new Float32Array(pool.alloc(f32Need)) : null;
+    // two of each buffer: slab k+1 is read into one while slab k, in the other, is quantized, and
+    // slab k's output is written while slab k+1 is quantized
+    const maxOf = (f: (s: Step) => number) => steps.reduce((m, s) => Math.max(m, f(s)), 0);
+    const srcBufs = [0, 1].map(() => new Uint8Array(pool.alloc(maxOf((s) => s.srcBytes))));
+    const dstBufs = [0, 1].map(() => new Uint8Array(pool.alloc(maxOf((s) => (s.kind === 'convert' ? s.dstBytes : 0)))));
+    const f32Need = maxOf((s) => (s.kind === 'convert' && s.t.srcType !== GGML_TYPE.F32 ? s.rows * s.ti.rowLength * 4 : 0));
+    const f32 = f32Need ? new Float32Array(pool.alloc(f32Need)) : null;
+    return { plan, steps, writer, srcBufs, dstBufs, f32 };
+  };
+  let ready: Awaited<ReturnType<typeof setUp>>;
+  try {
+    ready = await setUp();
+  } catch (e) {
+    await pool.close();
+    throw e;
+  }
+  const { plan, steps, writer, srcBufs, dstBufs, f32 } = ready;
 
   const done = Promise.resolve();
   // writes run one after another, in order, behind the computation
