@@ -15,6 +15,7 @@ const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d
 const LV4I = new Int32Array(LV4.buffer);
 const F1 = new Float32Array(1);
 const I1 = new Int32Array(F1.buffer);
+const SIGN = 0x80000000 | 0;
 
 /**
  * The code C computes as clamp((int)roundf(p) + 1, 0, 3) for p = w·id in float32, on x86-64:
@@ -57,7 +58,7 @@ export const q2_0: BlockCodec = {
     for (let i = 0; i < nb; i++) {
       const x0 = i * 64, o = i * 18;
       let m = 0;
-      for (let j = x0; j < x0 + 64; j++) { const a = u[j]! & 0x7fffffff; m = a > m ? a : m; }
+      for (let j = x0; j < x0 + 64; j++) { const a = u[j]! & 0x7fffffff, e = a - m; m += e & ~(e >> 31); } // branch-free max
       const nan = m > 0x7f800000; // NaN bits are above Inf's; C's max skips them
       if (nan) { F1[0] = amaxSkipNaN(src, x0, 64); m = I1[0]!; }
       const h = fp32BitsToFp16(m);
@@ -79,17 +80,17 @@ export const q2_0: BlockCodec = {
       // the float64 quotient errs by < 2^-52 relative, while a product of two floats that is not
       // HALF is > 2^-49 relative away from it (and the quotient is exact when it equals w), so
       // comparing w with the quotient decides the same; for float32 w that is comparing its bits
-      // with those of the least float32 at or above the quotient (as int32: for negative w, with
-      // the sign bit set, larger bits are larger magnitudes).
-      const tp = ceilBits(HALF / id);
-      const tn = tp | 0x80000000;
+      // (as int32) with t, those of the least float32 at or above the quotient. With the sign bit
+      // flipped, a negative w's bits are its magnitude's and a positive w's are a negative int32,
+      // so (w ^ SIGN) >= t is -w >= the quotient (and -0 stays at code 1).
+      const t = ceilBits(HALF / id);
       for (let b = 0; b < 16; b++) {
         const x = x0 + 4 * b;
         const w0 = u[x]!, w1 = u[x + 1]!, w2 = u[x + 2]!, w3 = u[x + 3]!;
-        dst[o + 2 + b] = (1 + +(w0 >= tp) - (+(w0 < 0) & +(w0 >= tn)))
-          | ((1 + +(w1 >= tp) - (+(w1 < 0) & +(w1 >= tn))) << 2)
-          | ((1 + +(w2 >= tp) - (+(w2 < 0) & +(w2 >= tn))) << 4)
-          | ((1 + +(w3 >= tp) - (+(w3 < 0) & +(w3 >= tn))) << 6);
+        // four codes 1 + up - down, each 0..2, so the fields add without carries: 0x55 + ups - downs
+        dst[o + 2 + b] = 0x55
+          + (+(w0 >= t) | (+(w1 >= t) << 2) | (+(w2 >= t) << 4) | (+(w3 >= t) << 6))
+          - (+((w0 ^ SIGN) >= t) | (+((w1 ^ SIGN) >= t) << 2) | (+((w2 ^ SIGN) >= t) << 4) | (+((w3 ^ SIGN) >= t) << 6));
       }
     }
   },
