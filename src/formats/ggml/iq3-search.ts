@@ -4,6 +4,12 @@
 // scales, snapping off-grid groups to their best neighbour (iq3_find_best_neighbour), then one
 // final pass re-snaps the off-grid groups at the chosen scale. All arithmetic is ggml's float32
 // (Math.fround at every C rounding); the scratch state lives in module-level typed arrays.
+//
+// The work is reordered where that cannot change a result: the grid point of each group at each
+// trial scale is found group by group (a group's answer depends only on its own values and the
+// scale), then the trials' sums and comparisons run in ggml's order. Within a group the levels
+// only grow from one trial to the next (the scales grow), a lattice point's neighbours are
+// modelled in float64 once, and float32 decides wherever the model cannot (see separated()).
 import { LowbitError } from '../../errors.js';
 import type { Iq3Grid } from './iq3-grids.js';
 import { nearestInt as nearestInt_ } from './search.js';
@@ -21,10 +27,48 @@ export const WEIGHT = new Float64Array(32);
 const WAUX = new Float64Array(32);
 /** levels 0..7 of the result */
 export const LEVELS = new Uint8Array(32);
-const LAUX = new Uint8Array(32);
 /** WXQ[8i + l] = fround(fround(w·x)·q) and WQQ[8i + l] = fround(fround(w·q)·q) for q = 2l + 1 */
 const WXQ = new Float64Array(256);
 const WQQ = new Float64Array(256);
+/** float32 prefix sums of the latest trial's Σ w·x·q and Σ w·q² */
+const PX = new Float64Array(32);
+const PQ = new Float64Array(32);
+/** per trial t: id, this_scale = 1/id, and for each group k the grid index GI[8t + k] */
+const TID = new Float64Array(31);
+const TS = new Float64Array(31);
+const GI = new Int32Array(31 * 8);
+/** per trial: the first group whose grid index differs from the trial before (8: none), and
+ * which groups were on the grid before snapping (ggml's is_on_grid_aux) */
+const FIRST = new Uint8Array(31);
+const ONG = new Uint8Array(31);
+
+/**
+ * TH[m]: nearest_int(0.5f*(fround(P) - 1)) ≥ m exactly when the product P ≥ TH[m], for m = 1..7.
+ * That is fround(P) > 2m, or fround(P) = 2m for even m (ties to even in nearest_int): P at or
+ * above the midpoint below 2m (a tie there rounds to 2m, whose mantissa is even) for even m, and
+ * strictly above the midpoint above 2m for odd m (the next float64 up from it).
+ */
+const TH = (() => {
+  const t = new Float64Array(9);
+  const f = new Float32Array(1), fb = new Uint32Array(f.buffer);
+  const d = new Float64Array(1), db = new BigUint64Array(d.buffer);
+  for (let m = 1; m <= 7; m++) {
+    f[0] = 2 * m;
+    const bits = fb[0]!;
+    if (m % 2 === 0) {
+      fb[0] = bits - 1;
+      t[m] = (2 * m + f[0]!) / 2;
+    } else {
+      fb[0] = bits + 1;
+      d[0] = (2 * m + f[0]!) / 2;
+      db[0] = db[0]! + 1n;
+      t[m] = d[0]!;
+    }
+  }
+  t[8] = Infinity;
+  return t;
+})();
+
 /** SQ[l] = fround(scale·(2l + 1)) for the scale of the current neighbour search */
 const SQ = new Float64Array(8);
 
@@ -51,39 +95,22 @@ function tooLarge(name: string): never {
   throw new LowbitError(`${name}: a block holds values ggml cannot quantize (non-finite, or so large that squares overflow float32); llama.cpp aborts on them`);
 }
 
-/** per group k: 1 when its four WAUX are each 0 or in [1e-18, ∞) and its XVAL finite (the fast path is safe) */
+/** per group k: 1 when its four WAUX are each 0 or in [1e-18, ∞) and its XVAL finite (the model is safe) */
 const FAST = new Uint8Array(8);
 /** per group k: C = Σ waux·x² and 225·Σ waux (a bound on Σ waux·q² of any grid point) */
 const GC = new Float64Array(8);
 const GAMAX = new Float64Array(8);
-/**
- * Per group k and lattice point u (index 4096k + u), for the current 32 values: a record (slot)
- * holding, for each neighbour of u in ggml's order, A = Σ waux·q² and B2 = 2·Σ waux·q·x in the
- * pools (they do not depend on the scale, and the search asks for the same u at many scales), and
- * what the last full evaluation found: the best neighbour JB at scale SP, the gap SG to the
- * runner-up in s·A - B2 and SM ≥ max |A_j - A_JB|, so that the gap at another scale s is at least
- * SG - SM·|s - SP| (each gap is linear in s).
- */
-const SLOT = new Int32Array(8 * 4096);
-const SLOT_STAMP = new Uint32Array(8 * 4096);
-const MAX_SLOTS = 8 * 32;
-const POFF = new Int32Array(MAX_SLOTS);
-const JB = new Int32Array(MAX_SLOTS);
-const SP = new Float64Array(MAX_SLOTS);
-const SG = new Float64Array(MAX_SLOTS);
-const SM = new Float64Array(MAX_SLOTS);
-const POOL_A = new Float64Array(MAX_SLOTS * 40);
-const POOL_B2 = new Float64Array(MAX_SLOTS * 40);
-let slotsUsed = 0;
-let poolUsed = 0;
-let stamp = 0;
-/** the scale SQ was computed for */
-let sqScale = 0;
+/** for each neighbour of the lattice point at hand: A = Σ waux·q², B2 = 2·Σ waux·q·x */
+const NA = new Float64Array(40);
+const NB2 = new Float64Array(40);
+/** what evalModel found besides the best neighbour: scales [ILO, IHI] over which it stays best by
+ * a gap of at least IH (each gap s·(A_j - A_b) - (B2_j - B2_b) is linear in s) */
+let ILO = 0, IHI = 0, IH = 0;
 let verify = false;
 
 /**
- * Test hook: when on, every fast-path answer of the neighbour search is checked against ggml's
- * float32 evaluation (a mismatch throws), so tests can exercise the shortcut on many inputs.
+ * Test hook: when on, every answer of the float64 model is checked against ggml's float32
+ * evaluation (a mismatch throws), so tests can exercise the shortcut on many inputs.
  */
 export function setIq3FastPathCheck(on: boolean): void {
   verify = on;
@@ -91,12 +118,13 @@ export function setIq3FastPathCheck(on: boolean): void {
 
 /**
  * Whether float32's evaluation of the errors must pick the neighbour whose float64 model error
- * is d1 over every neighbour whose model error is d1 + sg or more (see bestNeighbour). The model
- * s·(s·A - B2) + C differs from ggml's float32 sum Σ waux·(fround(fround(s·q) - x))² (products and
- * sums rounded) by at most tol(d) = 5e-7·d + 1.5e-7·s·sqrt(Amax·d) + c: 7·2^-24 relative for
- * the roundings after the subtraction, 2·2^-24·s·sqrt(A·d) (Cauchy-Schwarz) for the rounding of
- * s·q, and c = 1e-13·(s²·Amax + C) for float64's own rounding. sg - tol(d1) - tol(d1 + sg) grows
- * with sg once d1 ≥ 1e-12·s²·Amax, so checking the smallest gap covers every other neighbour.
+ * is d1 over every neighbour whose model error is d1 + sg or more. The model s·(s·A - B2) + C
+ * differs from ggml's float32 sum Σ waux·(fround(fround(s·q) - x))² (products and sums rounded)
+ * by at most tol(d) = 5e-7·d + 1.5e-7·s·sqrt(Amax·d) + c: 7·2^-24 relative for the roundings
+ * after the subtraction (no underflow trouble given FAST and d ≥ 1e-30, no overflow given
+ * d ≤ 1e37), 2·2^-24·s·sqrt(A·d) (Cauchy-Schwarz) for the rounding of s·q, and
+ * c = 1e-13·(s²·Amax + C) for float64's own rounding. sg - tol(d1) - tol(d1 + sg) grows with sg
+ * once d1 ≥ 1e-12·s²·Amax, so checking the smallest gap covers every other neighbour.
  */
 function separated(d1: number, sg: number, s: number, amax: number, cc: number): boolean {
   if (!(d1 >= 1e-30 && d1 <= 1e37 && d1 >= 1e-12 * s * s * amax)) return false;
@@ -105,101 +133,172 @@ function separated(d1: number, sg: number, s: number, amax: number, cc: number):
   return sg - 5e-7 * (d1 + d2) - 1.5e-7 * s * Math.sqrt(amax) * (Math.sqrt(d1) + Math.sqrt(d2)) - 2e-13 * (s * s * amax + cc) > 0;
 }
 
-/**
- * iq3_find_best_neighbour for group k (values 4k..4k+3) against SQ (the scale s's level values):
- * the first neighbour with the smallest weighted squared error Σ waux·(fround(s·q) - x)². Writes
- * its levels to out.
- *
- * Fast path: in float64 that error is modelled as s·(s·A - B2) + C with A, B2 per neighbour (they
- * do not depend on the scale) and C common; when the best model error is separated from every
- * other by more than the model's error bound (separated()), it is float32's unique minimum too.
- * A lower bound of the gap from the slot's last evaluation often shows that without looking at
- * the other neighbours. Otherwise (near ties, extremes) ggml's float32 evaluation decides, in
- * ggml's order.
- */
-function bestNeighbour(g: Iq3Grid, u: number, k4: number, out: Uint8Array, name: string): void {
+/** NA, NB2 for the n neighbours at nb[off + 1..] of group k4/4. */
+function fillModel(g: Iq3Grid, off: number, n: number, k4: number): void {
   const nb = g.neighbours, lv = g.levels;
-  const off = -g.map[u]! - 1;
-  const n = nb[off]!;
   const x0 = XVAL[k4]!, x1 = XVAL[k4 + 1]!, x2 = XVAL[k4 + 2]!, x3 = XVAL[k4 + 3]!;
   const w0 = WAUX[k4]!, w1 = WAUX[k4 + 1]!, w2 = WAUX[k4 + 2]!, w3 = WAUX[k4 + 3]!;
+  for (let j = 0; j < n; j++) {
+    const b = 4 * nb[off + 1 + j]!;
+    const q0 = 2 * lv[b]! + 1, q1 = 2 * lv[b + 1]! + 1, q2 = 2 * lv[b + 2]! + 1, q3 = 2 * lv[b + 3]! + 1;
+    NA[j] = w0 * q0 * q0 + w1 * q1 * q1 + w2 * q2 * q2 + w3 * q3 * q3;
+    NB2[j] = 2 * (w0 * q0 * x0 + w1 * q1 * x1 + w2 * q2 * x2 + w3 * q3 * x3);
+  }
+}
+
+/**
+ * The best of n modelled neighbours at scale s (index into the list), or -1 when the model
+ * cannot decide. With an answer, ILO/IHI/IH describe where it stays the answer by half its gap.
+ */
+function evalModel(n: number, s: number, cc: number, amax: number): number {
+  let b1 = Infinity, b2 = Infinity, jb = 0;
+  for (let j = 0; j < n; j++) {
+    const e = s * NA[j]! - NB2[j]!;
+    if (e < b2) {
+      if (e < b1) { b2 = b1; b1 = e; jb = j; } else b2 = e;
+    }
+  }
+  if (!separated(s * b1 + cc, s * (b2 - b1), s, amax, cc)) return -1;
+  const hh = 0.5 * (b2 - b1);
+  const ab = NA[jb]!;
+  let lo = 0, hi = Infinity;
+  for (let j = 0; j < n; j++) {
+    if (j === jb) continue;
+    const da = NA[j]! - ab;
+    const room = s * NA[j]! - NB2[j]! - b1 - hh;
+    if (da > 0) { const t = s - room / da; if (t > lo) lo = t; }
+    else if (da < 0) { const t = s - room / da; if (t < hi) hi = t; }
+  }
+  ILO = lo; IHI = hi; IH = hh;
+  return jb;
+}
+
+/**
+ * iq3_find_best_neighbour in ggml's float32 for group k4/4 at the scale SQ was set for: the first
+ * of the n neighbours at nb[off + 1..] with the smallest Σ waux·(SQ[l] - x)². Throws where ggml aborts.
+ */
+function bestNeighbourF32(g: Iq3Grid, off: number, n: number, k4: number, name: string): number {
+  const nb = g.neighbours, lv = g.levels;
+  const x0 = XVAL[k4]!, x1 = XVAL[k4 + 1]!, x2 = XVAL[k4 + 2]!, x3 = XVAL[k4 + 3]!;
+  const w0 = WAUX[k4]!, w1 = WAUX[k4 + 1]!, w2 = WAUX[k4 + 2]!, w3 = WAUX[k4 + 3]!;
+  let best = FLT_MAX;
   let gi = -1;
-  const k = k4 >> 2;
-  const s = sqScale;
-  if (FAST[k] === 1 && s >= 1e-30 && s < Infinity) {
-    const key = 4096 * k + u;
-    let si: number;
-    if (SLOT_STAMP[key] === stamp) si = SLOT[key]!;
-    else {
-      if (slotsUsed === MAX_SLOTS || poolUsed + n > POOL_A.length) { slotsUsed = 0; poolUsed = 0; SLOT_STAMP.fill(0); } // not reached: ≤ 8·31 + 8 lists per block
-      si = slotsUsed++;
-      const p = poolUsed;
-      poolUsed += n;
-      SLOT[key] = si;
-      SLOT_STAMP[key] = stamp;
-      POFF[si] = p;
-      SG[si] = -1;
-      for (let j = 0; j < n; j++) {
-        const b = 4 * nb[off + 1 + j]!;
-        const q0 = 2 * lv[b]! + 1, q1 = 2 * lv[b + 1]! + 1, q2 = 2 * lv[b + 2]! + 1, q3 = 2 * lv[b + 3]! + 1;
-        POOL_A[p + j] = w0 * q0 * q0 + w1 * q1 * q1 + w2 * q2 * q2 + w3 * q3 * q3;
-        POOL_B2[p + j] = 2 * (w0 * q0 * x0 + w1 * q1 * x1 + w2 * q2 * x2 + w3 * q3 * x3);
-      }
-    }
-    const p = POFF[si]!;
-    const cc = GC[k]!;
-    const amax = GAMAX[k]!;
-    const sg = SG[si]!;
-    if (sg >= 0) {
-      const jb = JB[si]!;
-      const d1 = s * (s * POOL_A[p + jb]! - POOL_B2[p + jb]!) + cc;
-      const glb = sg - SM[si]! * Math.abs(s - SP[si]!);
-      if (glb > 0 && separated(d1, s * glb, s, amax, cc)) gi = nb[off + 1 + jb]!;
-    }
-    if (gi < 0) {
-      let b1 = Infinity, b2 = Infinity, jb = 0;
-      for (let j = 0; j < n; j++) {
-        const e = s * POOL_A[p + j]! - POOL_B2[p + j]!;
-        if (e < b2) {
-          if (e < b1) { b2 = b1; b1 = e; jb = j; } else b2 = e;
-        }
-      }
-      if (separated(s * b1 + cc, s * (b2 - b1), s, amax, cc)) {
-        gi = nb[off + 1 + jb]!;
-        const ab = POOL_A[p + jb]!;
-        let m = 0;
-        for (let j = 0; j < n; j++) { const da = Math.abs(POOL_A[p + j]! - ab); if (da > m) m = da; }
-        JB[si] = jb; SP[si] = s; SG[si] = b2 - b1; SM[si] = m * (1 + 1e-9);
-      }
-    }
+  for (let j = 1; j <= n; j++) {
+    const idx = nb[off + j]!;
+    const b = 4 * idx;
+    let diff = fround(SQ[lv[b]!]! - x0);
+    let d2 = fround(fround(w0 * diff) * diff);
+    diff = fround(SQ[lv[b + 1]!]! - x1);
+    d2 = fround(d2 + fround(fround(w1 * diff) * diff));
+    diff = fround(SQ[lv[b + 2]!]! - x2);
+    d2 = fround(d2 + fround(fround(w2 * diff) * diff));
+    diff = fround(SQ[lv[b + 3]!]! - x3);
+    d2 = fround(d2 + fround(fround(w3 * diff) * diff));
+    if (d2 < best) { best = d2; gi = idx; }
   }
-  const fastGi = verify ? gi : -1;
-  if (verify) gi = -1;
-  if (gi < 0) {
-    let best = FLT_MAX;
-    for (let j = 1; j <= n; j++) {
-      const idx = nb[off + j]!;
-      const b = 4 * idx;
-      let diff = fround(SQ[lv[b]!]! - x0);
-      let d2 = fround(fround(w0 * diff) * diff);
-      diff = fround(SQ[lv[b + 1]!]! - x1);
-      d2 = fround(d2 + fround(fround(w1 * diff) * diff));
-      diff = fround(SQ[lv[b + 2]!]! - x2);
-      d2 = fround(d2 + fround(fround(w2 * diff) * diff));
-      diff = fround(SQ[lv[b + 3]!]! - x3);
-      d2 = fround(d2 + fround(fround(w3 * diff) * diff));
-      if (d2 < best) { best = d2; gi = idx; }
-    }
-    if (gi < 0) tooLarge(name);
-    if (fastGi >= 0 && fastGi !== gi) throw new Error(`IQ3 neighbour fast path chose ${fastGi}, float32 ${gi} (u ${u}, scale ${s})`);
-  }
-  const b = 4 * gi;
-  out[k4] = lv[b]!; out[k4 + 1] = lv[b + 1]!; out[k4 + 2] = lv[b + 2]!; out[k4 + 3] = lv[b + 3]!;
+  if (gi < 0) tooLarge(name);
+  return gi;
 }
 
 function setSq(scale: number): void {
-  sqScale = scale;
   for (let l = 0; l < 8; l++) SQ[l] = fround(scale * (2 * l + 1));
+}
+
+/** The best neighbour of off-grid lattice point u for group k4/4 at scale s, from scratch. */
+function resolve(g: Iq3Grid, u: number, k4: number, s: number, name: string): number {
+  const off = -g.map[u]! - 1;
+  const n = g.neighbours[off]!;
+  const k = k4 >> 2;
+  let gi = -1;
+  if (FAST[k] === 1 && s >= 1e-30 && s < Infinity) {
+    fillModel(g, off, n, k4);
+    const jb = evalModel(n, s, GC[k]!, GAMAX[k]!);
+    if (jb >= 0) gi = g.neighbours[off + 1 + jb]!;
+  }
+  if (gi < 0 || verify) {
+    setSq(s);
+    const g32 = bestNeighbourF32(g, off, n, k4, name);
+    if (gi >= 0 && gi !== g32) throw new Error(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`);
+    gi = g32;
+  }
+  return gi;
+}
+
+/** nearest_int(0.5f*(fround(id·x) - 1)) clamped to 0..7, for any id (see groupTrials). */
+function rawLevel(id: number, x: number): number {
+  // p - 1 is exact in float32 wherever the clamped result depends on it (p ≥ 0.5), so float64
+  // does the rest; +Inf ends as ggml's bit trick leaves it (0 after clamping), NaN as 0 too
+  const p = fround(id * x);
+  const l = (p - 1) * 0.5 + 6755399441055744 - 6755399441055744;
+  return l > 0 ? (l > 7 ? (p === Infinity ? 0 : 7) : l) : 0;
+}
+
+/**
+ * Grid index of group k at each of the nt trials (GI[8t + k]), with ONG and FIRST. normal: the
+ * trial scales id are finite, so the levels can be walked up the thresholds TH from the last
+ * trial's (id only grows).
+ */
+function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: string): void {
+  const map = g.map, nb = g.neighbours;
+  const k4 = 4 * k;
+  const x0 = XVAL[k4]!, x1 = XVAL[k4 + 1]!, x2 = XVAL[k4 + 2]!, x3 = XVAL[k4 + 3]!;
+  const fast = FAST[k] === 1;
+  const cc = GC[k]!, amax = GAMAX[k]!;
+  const bit = 1 << k;
+  let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+  // the off-grid lattice point at hand: its neighbour list, whether NA/NB2 hold its model, and
+  // the model's last answer with the scales [lo, hi] over which it holds by a gap ≥ h
+  let curU = -1, off = 0, n = 0, model = false, jb = -1, lo = 0, hi = 0, h = 0;
+  let prev = -1;
+  for (let t = 0; t < nt; t++) {
+    const id = TID[t]!;
+    if (normal) {
+      // P = id·x is exact in float64 (two float32 factors); the level is the count of TH ≤ P
+      let p = id * x0;
+      while (l0 < 7 && p >= TH[l0 + 1]!) l0++;
+      p = id * x1;
+      while (l1 < 7 && p >= TH[l1 + 1]!) l1++;
+      p = id * x2;
+      while (l2 < 7 && p >= TH[l2 + 1]!) l2++;
+      p = id * x3;
+      while (l3 < 7 && p >= TH[l3 + 1]!) l3++;
+    } else {
+      l0 = rawLevel(id, x0); l1 = rawLevel(id, x1); l2 = rawLevel(id, x2); l3 = rawLevel(id, x3);
+    }
+    const u = l0 | (l1 << 3) | (l2 << 6) | (l3 << 9);
+    let gi = map[u]!;
+    if (gi >= 0) ONG[t] = ONG[t]! | bit;
+    else {
+      const s = TS[t]!;
+      if (u !== curU) {
+        curU = u;
+        off = -gi - 1;
+        n = nb[off]!;
+        model = false;
+        jb = -1;
+      }
+      gi = -1;
+      if (fast && s >= 1e-30 && s < Infinity) {
+        // 0.999: room for the rounding of the interval's ends
+        if (jb >= 0 && s >= lo && s <= hi && separated(s * (s * NA[jb]! - NB2[jb]!) + cc, 0.999 * s * h, s, amax, cc)) {
+          gi = nb[off + 1 + jb]!;
+        } else {
+          if (!model) { fillModel(g, off, n, k4); model = true; }
+          jb = evalModel(n, s, cc, amax);
+          if (jb >= 0) { gi = nb[off + 1 + jb]!; lo = ILO; hi = IHI; h = IH; }
+        }
+      }
+      if (gi < 0 || verify) {
+        setSq(s);
+        const g32 = bestNeighbourF32(g, off, n, k4, name);
+        if (gi >= 0 && gi !== g32) throw new Error(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`);
+        gi = g32;
+      }
+    }
+    GI[8 * t + k] = gi;
+    if (gi !== prev && FIRST[t] === 8) FIRST[t] = k;
+    prev = gi;
+  }
 }
 
 /**
@@ -214,9 +313,6 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
   FAST.fill(1);
   GC.fill(0);
   GAMAX.fill(0);
-  if (++stamp === 0x100000000) { SLOT_STAMP.fill(0); stamp = 1; }
-  poolUsed = 0;
-  slotsUsed = 0;
   for (let i = 0; i < 32; i++) {
     const w = WEIGHT[i]!;
     const wa = fround(Math.sqrt(w));
@@ -225,56 +321,63 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
     if (!((wa === 0 || (wa >= 1e-18 && wa < Infinity)) && Math.abs(xv) < Infinity)) FAST[i >> 2] = 0;
     GC[i >> 2] = GC[i >> 2]! + wa * xv * xv;
     GAMAX[i >> 2] = GAMAX[i >> 2]! + 225 * wa;
-    const wx = fround(w * XVAL[i]!);
+    const wx = fround(w * xv);
     for (let l = 0; l < 8; l++) {
       const q = 2 * l + 1;
       WXQ[8 * i + l] = fround(wx * q);
       WQQ[8 * i + l] = fround(fround(w * q) * q);
     }
   }
-  LEVELS.fill(0);
+  const nt = 2 * ntry + 1;
+  for (let t = 0; t < nt; t++) {
+    const id = fround(fround(15 + fround((t - ntry) * F02)) / max);
+    TID[t] = id;
+    TS[t] = fround(1 / id);
+    FIRST[t] = 8;
+    ONG[t] = 0;
+  }
+  const normal = max >= 1e-30 && max < Infinity;
+  for (let k = 0; k < 8; k++) groupTrials(g, k, nt, normal, name);
+  // the trials in ggml's order: sums restart at the first group that changed (same additions in
+  // the same order as a full pass), the best trial is kept
   let best = 0;
   let scale = fround(max / 15);
-  let onGrid = onGridInit ? 0xff : 0;
-  for (let is = -ntry; is <= ntry; is++) {
-    const id = fround(fround(15 + fround(is * F02)) / max);
-    let sqSet = false;
-    let auxOnGrid = 0;
-    for (let k = 0; k < 8; k++) {
-      let u = 0;
-      for (let i = 0; i < 4; i++) {
-        // nearest_int(0.5f*(p - 1)) clamped to 0..7, p = id·x in float32: p - 1 is exact in float32
-        // wherever the clamped result depends on it (p ≥ 0.5), so float64 does the rest; ±Inf
-        // and NaN end as ggml's bit trick leaves them (0 after clamping), and p never exceeds ~18
-        // otherwise (x ≤ max, id ≈ 15/max)
-        const p = fround(id * XVAL[4 * k + i]!);
-        let l = (p - 1) * 0.5 + 6755399441055744 - 6755399441055744;
-        l = l > 0 ? (l > 7 ? (p === Infinity ? 0 : 7) : l) : 0;
-        LAUX[4 * k + i] = l;
-        u |= l << (3 * i);
+  let bestT = -1;
+  let sumqx = 0, sumq2 = 0;
+  for (let t = 0; t < nt; t++) {
+    const first = FIRST[t]!;
+    if (first < 8) {
+      let i = 4 * first;
+      let sx = i > 0 ? PX[i - 1]! : 0, sq = i > 0 ? PQ[i - 1]! : 0;
+      for (let k = first; k < 8; k++) {
+        const b = 4 * GI[8 * t + k]!;
+        for (let m = 0; m < 4; m++, i++) {
+          const j = 8 * i + lv[b + m]!;
+          sx = fround(sx + WXQ[j]!);
+          sq = fround(sq + WQQ[j]!);
+          PX[i] = sx;
+          PQ[i] = sq;
+        }
       }
-      if (map[u]! >= 0) auxOnGrid |= 1 << k;
-      else {
-        if (!sqSet) { setSq(fround(1 / id)); sqSet = true; }
-        bestNeighbour(g, u, 4 * k, LAUX, name);
-      }
-    }
-    let sumqx = 0, sumq2 = 0;
-    for (let i = 0; i < 32; i++) {
-      const j = 8 * i + LAUX[i]!;
-      sumqx = fround(sumqx + WXQ[j]!);
-      sumq2 = fround(sumq2 + WQQ[j]!);
+      sumqx = sx;
+      sumq2 = sq;
     }
     if (sumq2 > 0 && fround(sumqx * sumqx) > fround(best * sumq2)) {
       scale = fround(sumqx / sumq2);
       best = fround(scale * sumqx);
-      LEVELS.set(LAUX);
-      onGrid = auxOnGrid;
+      bestT = t;
     }
   }
+  let onGrid = onGridInit ? 0xff : 0;
+  if (bestT >= 0) {
+    onGrid = ONG[bestT]!;
+    for (let k = 0; k < 8; k++) {
+      const b = 4 * GI[8 * bestT + k]!;
+      LEVELS[4 * k] = lv[b]!; LEVELS[4 * k + 1] = lv[b + 1]!; LEVELS[4 * k + 2] = lv[b + 2]!; LEVELS[4 * k + 3] = lv[b + 3]!;
+    }
+  } else LEVELS.fill(0);
   if (onGrid !== 0xff && scale > 0) {
     const id = fround(1 / scale);
-    let sqSet = false;
     for (let k = 0; k < 8; k++) {
       if (skipOnGrid && (onGrid >> k) & 1) continue;
       let u = 0;
@@ -283,14 +386,10 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
         l = l < 0 ? 0 : l > 7 ? 7 : l;
         u |= l << (3 * i);
       }
-      const gi = map[u]!;
-      if (gi >= 0) {
-        const b = 4 * gi;
-        LEVELS[4 * k] = lv[b]!; LEVELS[4 * k + 1] = lv[b + 1]!; LEVELS[4 * k + 2] = lv[b + 2]!; LEVELS[4 * k + 3] = lv[b + 3]!;
-      } else {
-        if (!sqSet) { setSq(scale); sqSet = true; }
-        bestNeighbour(g, u, 4 * k, LEVELS, name);
-      }
+      let gi = map[u]!;
+      if (gi < 0) gi = resolve(g, u, 4 * k, scale, name);
+      const b = 4 * gi;
+      LEVELS[4 * k] = lv[b]!; LEVELS[4 * k + 1] = lv[b + 1]!; LEVELS[4 * k + 2] = lv[b + 2]!; LEVELS[4 * k + 3] = lv[b + 3]!;
     }
     let sumqx = 0, sumq2 = 0;
     for (let i = 0; i < 32; i++) {
