@@ -27,9 +27,19 @@ export const WEIGHT = new Float64Array(32);
 const WAUX = new Float64Array(32);
 /** levels 0..7 of the result */
 export const LEVELS = new Uint8Array(32);
-/** WXQ[8i + l] = fround(fround(w·x)·q) and WQQ[8i + l] = fround(fround(w·q)·q) for q = 2l + 1 */
+/** WXQ[8i + l] = fround(fround(w·x)·q) and WQQ[8i + l] = fround(fround(w·q)·q) for q = 2l + 1,
+ * computed on first use (bit l of WMASK[i]); WX[i] = fround(w·x) */
 const WXQ = new Float64Array(256);
 const WQQ = new Float64Array(256);
+const WMASK = new Uint8Array(32);
+const WX = new Float64Array(32);
+
+function termsOf(i: number, l: number): void {
+  const q = 2 * l + 1;
+  WXQ[8 * i + l] = fround(WX[i]! * q);
+  WQQ[8 * i + l] = fround(fround(WEIGHT[i]! * q) * q);
+  WMASK[i] = WMASK[i]! | (1 << l);
+}
 /** float32 prefix sums of the latest trial's Σ w·x·q and Σ w·q² */
 const PX = new Float64Array(32);
 const PQ = new Float64Array(32);
@@ -103,9 +113,10 @@ const GAMAX = new Float64Array(8);
 /** for each neighbour of the lattice point at hand: A = Σ waux·q², B2 = 2·Σ waux·q·x */
 const NA = new Float64Array(40);
 const NB2 = new Float64Array(40);
-/** what evalModel found besides the best neighbour: scales [ILO, IHI] over which it stays best by
- * a gap of at least IH (each gap s·(A_j - A_b) - (B2_j - B2_b) is linear in s) */
-let ILO = 0, IHI = 0, IH = 0;
+/** what evalModel found at scale s besides the best neighbour: scales [ILO, s] over which it stays
+ * best by a gap of at least IH (each gap t·(A_j - A_b) - (B2_j - B2_b) is linear in t), and
+ * [ISURE, s] over which that needs no further check */
+let ILO = 0, IH = 0, ISURE = Infinity;
 let verify = false;
 
 /**
@@ -124,13 +135,15 @@ export function setIq3FastPathCheck(on: boolean): void {
  * after the subtraction (no underflow trouble given FAST and d ≥ 1e-30, no overflow given
  * d ≤ 1e37), 2·2^-24·s·sqrt(A·d) (Cauchy-Schwarz) for the rounding of s·q, and
  * c = 1e-13·(s²·Amax + C) for float64's own rounding. sg - tol(d1) - tol(d1 + sg) grows with sg
- * once d1 ≥ 1e-12·s²·Amax, so checking the smallest gap covers every other neighbour.
+ * once d1 ≥ 1e-12·s²·Amax, so checking the smallest gap covers every other neighbour (and the
+ * bound checked below, with 2·sqrt(d2) for sqrt(d1) + sqrt(d2), is larger still).
  */
 function separated(d1: number, sg: number, s: number, amax: number, cc: number): boolean {
   if (!(d1 >= 1e-30 && d1 <= 1e37 && d1 >= 1e-12 * s * s * amax)) return false;
   if (sg === Infinity) return true; // a single neighbour
   const d2 = d1 + sg;
-  return sg - 5e-7 * (d1 + d2) - 1.5e-7 * s * Math.sqrt(amax) * (Math.sqrt(d1) + Math.sqrt(d2)) - 2e-13 * (s * s * amax + cc) > 0;
+  // tol(d1) + tol(d2) with sqrt(d1) + sqrt(d2) ≤ 2·sqrt(d2): one square root
+  return sg - 5e-7 * (d1 + d2) - 3e-7 * Math.sqrt(s * s * amax * d2) - 2e-13 * (s * s * amax + cc) > 0;
 }
 
 /** NA, NB2 for the n neighbours at nb[off + 1..] of group k4/4. */
@@ -148,7 +161,7 @@ function fillModel(g: Iq3Grid, off: number, n: number, k4: number): void {
 
 /**
  * The best of n modelled neighbours at scale s (index into the list), or -1 when the model
- * cannot decide. With an answer, ILO/IHI/IH describe where it stays the answer by half its gap.
+ * cannot decide. With an answer, ILO/IH/ISURE describe where it stays the answer.
  */
 function evalModel(n: number, s: number, cc: number, amax: number): number {
   let b1 = Infinity, b2 = Infinity, jb = 0;
@@ -161,15 +174,32 @@ function evalModel(n: number, s: number, cc: number, amax: number): number {
   if (!separated(s * b1 + cc, s * (b2 - b1), s, amax, cc)) return -1;
   const hh = 0.5 * (b2 - b1);
   const ab = NA[jb]!;
-  let lo = 0, hi = Infinity;
+  // every gap g_j(t) = g_j(s) + (A_j - A_jb)·(t - s) stays ≥ hh for t ≤ s while
+  // t ≥ s - (g_j(s) - hh)/(A_j - A_jb) for each j with A_j > A_jb (the others only grow)
+  let lo = 0;
   for (let j = 0; j < n; j++) {
-    if (j === jb) continue;
     const da = NA[j]! - ab;
-    const room = s * NA[j]! - NB2[j]! - b1 - hh;
-    if (da > 0) { const t = s - room / da; if (t > lo) lo = t; }
-    else if (da < 0) { const t = s - room / da; if (t < hi) hi = t; }
+    if (da > 0) {
+      const t = s - (s * NA[j]! - NB2[j]! - b1 - hh) / da;
+      if (t > lo) lo = t;
+    }
   }
-  ILO = lo; IHI = hi; IH = hh;
+  ILO = lo; IH = hh;
+  // Down to ISURE (≥ lo, ≤ s) the answer holds without checking separated() per scale: over
+  // [lo', s] the check is hardest with the smallest gap 0.999·lo'·hh, the largest d1 and the
+  // largest scale s everywhere else, and its preconditions need the smallest d1 (d1 is a convex
+  // quadratic in the scale: largest at an end, smallest at its vertex clamped to the interval).
+  const lo2 = lo > 0.9 * s ? lo : 0.9 * s;
+  const a = NA[jb]!, b2j = NB2[jb]!;
+  const dlo = lo2 * (lo2 * a - b2j) + cc, ds = s * b1 + cc;
+  const dmax = dlo > ds ? dlo : ds;
+  let sv = b2j / (2 * a);
+  sv = sv < lo2 ? lo2 : sv > s ? s : sv; // NaN (a = 0) fails the checks below
+  const dmin = sv * (sv * a - b2j) + cc;
+  const sg = 0.999 * lo2 * hh;
+  const d2 = dmax + sg;
+  ISURE = dmin >= 1e-30 && dmax <= 1e37 && dmin >= 1e-12 * s * s * amax &&
+    sg - 5e-7 * (dmax + d2) - 3e-7 * Math.sqrt(s * s * amax * d2) - 2e-13 * (s * s * amax + cc) > 0 ? lo2 : Infinity;
   return jb;
 }
 
@@ -247,8 +277,8 @@ function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: s
   const bit = 1 << k;
   let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
   // the off-grid lattice point at hand: its neighbour list, whether NA/NB2 hold its model, and
-  // the model's last answer with the scales [lo, hi] over which it holds by a gap ≥ h
-  let curU = -1, off = 0, n = 0, model = false, jb = -1, lo = 0, hi = 0, h = 0;
+  // the model's last answer at scale s0, holding on [lo, s0] by a gap ≥ h, surely on [sure, s0]
+  let curU = -1, off = 0, n = 0, model = false, jb = -1, lo = 0, h = 0, sure = Infinity, s0 = 0;
   let prev = -1;
   for (let t = 0; t < nt; t++) {
     const id = TID[t]!;
@@ -280,12 +310,12 @@ function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: s
       gi = -1;
       if (fast && s >= 1e-30 && s < Infinity) {
         // 0.999: room for the rounding of the interval's ends
-        if (jb >= 0 && s >= lo && s <= hi && separated(s * (s * NA[jb]! - NB2[jb]!) + cc, 0.999 * s * h, s, amax, cc)) {
+        if (jb >= 0 && ((s >= sure && s <= s0) || (s >= lo && s <= s0 && separated(s * (s * NA[jb]! - NB2[jb]!) + cc, 0.999 * s * h, s, amax, cc)))) {
           gi = nb[off + 1 + jb]!;
         } else {
           if (!model) { fillModel(g, off, n, k4); model = true; }
           jb = evalModel(n, s, cc, amax);
-          if (jb >= 0) { gi = nb[off + 1 + jb]!; lo = ILO; hi = IHI; h = IH; }
+          if (jb >= 0) { gi = nb[off + 1 + jb]!; lo = ILO; h = IH; sure = ISURE; s0 = s; }
         }
       }
       if (gi < 0 || verify) {
@@ -321,12 +351,8 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
     if (!((wa === 0 || (wa >= 1e-18 && wa < Infinity)) && Math.abs(xv) < Infinity)) FAST[i >> 2] = 0;
     GC[i >> 2] = GC[i >> 2]! + wa * xv * xv;
     GAMAX[i >> 2] = GAMAX[i >> 2]! + 225 * wa;
-    const wx = fround(w * xv);
-    for (let l = 0; l < 8; l++) {
-      const q = 2 * l + 1;
-      WXQ[8 * i + l] = fround(wx * q);
-      WQQ[8 * i + l] = fround(fround(w * q) * q);
-    }
+    WX[i] = fround(w * xv);
+    WMASK[i] = 0;
   }
   const nt = 2 * ntry + 1;
   for (let t = 0; t < nt; t++) {
@@ -352,7 +378,9 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
       for (let k = first; k < 8; k++) {
         const b = 4 * GI[8 * t + k]!;
         for (let m = 0; m < 4; m++, i++) {
-          const j = 8 * i + lv[b + m]!;
+          const l = lv[b + m]!;
+          if (((WMASK[i]! >> l) & 1) === 0) termsOf(i, l);
+          const j = 8 * i + l;
           sx = fround(sx + WXQ[j]!);
           sq = fround(sq + WQQ[j]!);
           PX[i] = sx;
@@ -393,7 +421,9 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
     }
     let sumqx = 0, sumq2 = 0;
     for (let i = 0; i < 32; i++) {
-      const j = 8 * i + LEVELS[i]!;
+      const l = LEVELS[i]!;
+      if (((WMASK[i]! >> l) & 1) === 0) termsOf(i, l);
+      const j = 8 * i + l;
       sumqx = fround(sumqx + WXQ[j]!);
       sumq2 = fround(sumq2 + WQQ[j]!);
     }
