@@ -13,7 +13,7 @@ import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { nearestInt as nearestInt_ } from './search.js';
 import { iq1BestNeighbour as iq1BestNeighbour_, iqGrid, msortIndices as msortIndices_ } from './iq2-grids.js';
-import { iq1Values, IQ1_DELTA } from './iq1_s.js';
+import { IQ1_DELTA } from './iq1_s.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
@@ -41,6 +41,7 @@ const SHIFTS = new Int8Array(16);
 const TXP = new Float64Array(48), TXM = new Float64Array(48), TQP = new Float64Array(48), TQM = new Float64Array(48);
 const FIRST = new Uint8Array(16); // 1 when IDX[j] lies in the first group of 8
 const SC = new Uint16Array(4);
+const DEQ = new Float64Array(3);
 
 function setWeights(x: Float32Array, xb: number, qw: Float32Array | null, qo: number, sigma2: number): void {
   if (qw) {
@@ -209,7 +210,8 @@ export const iq1_m: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ1_M', TYPE, src, dst, n);
-    const V = iq1Values();
+    const lv = iqGrid(2048).levels;
+    const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 56 * i;
       const sc0 = src[o + 48]! | (src[o + 49]! << 8), sc1 = src[o + 50]! | (src[o + 51]! << 8);
@@ -227,7 +229,9 @@ export const iq1_m: BlockCodec = {
           const gp = 8 * (src[o + 4 * ib + l]! | ((qh << (l & 1 ? 4 : 8)) & 0x700));
           const delta = qh & (l & 1 ? 0x80 : 0x08) ? -IQ1_DELTA : IQ1_DELTA;
           const dl = l < 2 ? dl1 : dl2;
-          for (let j = 0; j < 8; j++) dst[y + j] = fround(dl * (V[gp + j]! + delta));
+          // dl·(grid + δ) for the three grid values −1, 0, 1 (levels 0..2)
+          T[0] = fround(dl * (delta - 1)); T[1] = fround(dl * delta); T[2] = fround(dl * (delta + 1));
+          for (let j = 0; j < 8; j++) dst[y + j] = T[lv[gp + j]!]!;
           y += 8;
         }
       }

@@ -28,7 +28,7 @@ const FLT_MAX = 3.4028234663852886e38;
 export const IQ1_DELTA = 0.125;
 const X_P = Float64Array.of(-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA);
 const X_M = Float64Array.of(-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA);
-const XP0 = X_P[0]!, XP1 = X_P[1]!, XP2 = X_P[2]!, XM0 = X_M[0]!, XM1 = X_M[1]!, XM2 = X_M[2]!;
+const XP0 = X_P[0]!, XP1 = X_P[1]!, XP2 = X_P[2]!, XM0 = X_M[0]!, XM2 = X_M[2]!;
 
 const WEIGHT = new Float32Array(32);
 const L = new Int8Array(32);
@@ -83,20 +83,41 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
       }
       let bestScore = -FLT_MAX, scale = max;
       let besti1 = -1, besti2 = -1, bestShift = 0;
+      // Per split: b·x_p[1] and b·x_m[1] are ±b/8 (the same float32 up to sign), and likewise the
+      // middle sumq2 term is shared. A candidate wins when fround(sumqx²) > fround(best·sumq2).
+      // Shortcut (same result): once best ≥ 0, each sum is first formed in double from the same
+      // float32 pieces; ggml's float32 sums lie within 5 roundings (≤ 6e-7 of the sum of the
+      // pieces' magnitudes, plus 1e-44 for subnormals) of it, so when even the largest possible
+      // sumqx² is ≤ best times the smallest possible sumq2 the candidate cannot win (rounding is
+      // monotone) and its float32 sums are skipped.
       for (let i1 = 0; i1 <= 32; i1++) {
         const sx1 = SUMX[i1]!, sw1 = SUMW[i1]!;
         const axp = AXP[i1]!, axm = AXM[i1]!, awp = AWP[i1]!, awm = AWM[i1]!;
+        const maxp = Math.abs(axp), maxm = Math.abs(axm), mawp = Math.abs(awp), mawm = Math.abs(awm);
         for (let i2 = i1; i2 <= 32; i2++) {
+          if (bestScore >= 0) {
+            const tb = (SUMX[i2]! - sx1) * XP1, tb2 = (SUMW[i2]! - sw1) * XP1 * XP1;
+            const atb = Math.abs(tb), atb2 = Math.abs(tb2);
+            const cxp = CXP[i2]!, cxm = CXM[i2]!, cwp = CWP[i2]!, cwm = CWM[i2]!;
+            const xp = Math.abs(axp + tb + cxp) + (maxp + atb + Math.abs(cxp)) * 6e-7 + 1e-44;
+            const qp = awp + tb2 + cwp - (mawp + atb2 + Math.abs(cwp)) * 6e-7 - 1e-44;
+            const xm = Math.abs(axm - tb + cxm) + (maxm + atb + Math.abs(cxm)) * 6e-7 + 1e-44;
+            const qm = awm + tb2 + cwm - (mawm + atb2 + Math.abs(cwm)) * 6e-7 - 1e-44;
+            if (xp * xp * 1.000000001 <= bestScore * qp && xm * xm * 1.000000001 <= bestScore * qm) continue;
+          }
           const b = fround(SUMX[i2]! - sx1), bw = fround(SUMW[i2]! - sw1);
-          let sumqx = fround(fround(axp + fround(b * XP1)) + CXP[i2]!);
-          let sumq2 = fround(fround(awp + fround(fround(bw * XP1) * XP1)) + CWP[i2]!);
-          if (sumq2 > 0 && fround(sumqx * sumqx) > fround(bestScore * sumq2)) {
+          const bp = fround(b * XP1);
+          const bq = fround(fround(bw * XP1) * XP1);
+          let sumqx = fround(fround(axp + bp) + CXP[i2]!);
+          let sumq2 = fround(fround(awp + bq) + CWP[i2]!);
+          // fround(a) > fround(b) implies a > b (both products exact in double): cheap test first
+          if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2 && fround(sumqx * sumqx) > fround(bestScore * sumq2)) {
             scale = fround(sumqx / sumq2); bestScore = fround(scale * sumqx);
             besti1 = i1; besti2 = i2; bestShift = 1;
           }
-          sumqx = fround(fround(axm + fround(b * XM1)) + CXM[i2]!);
-          sumq2 = fround(fround(awm + fround(fround(bw * XM1) * XM1)) + CWM[i2]!);
-          if (sumq2 > 0 && fround(sumqx * sumqx) > fround(bestScore * sumq2)) {
+          sumqx = fround(fround(axm - bp) + CXM[i2]!);
+          sumq2 = fround(fround(awm + bq) + CWM[i2]!);
+          if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2 && fround(sumqx * sumqx) > fround(bestScore * sumq2)) {
             scale = fround(sumqx / sumq2); bestScore = fround(scale * sumqx);
             besti1 = i1; besti2 = i2; bestShift = -1;
           }
@@ -163,16 +184,7 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
   }
 }
 
-/** iq1s_grid values (level − 1) for dequantization, 8 per grid point. */
-let VALUES: Float64Array | null = null;
-export function iq1Values(): Float64Array {
-  if (!VALUES) {
-    const lv = iqGrid(2048).levels;
-    VALUES = new Float64Array(lv.length);
-    for (let i = 0; i < lv.length; i++) VALUES[i] = lv[i]! - 1;
-  }
-  return VALUES;
-}
+const DEQ = new Float64Array(3);
 
 export const iq1_s: BlockCodec = {
   name: 'IQ1_S',
@@ -187,7 +199,8 @@ export const iq1_s: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ1_S', TYPE, src, dst, n);
-    const V = iq1Values();
+    const lv = iqGrid(2048).levels;
+    const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 50 * i;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
@@ -196,9 +209,11 @@ export const iq1_s: BlockCodec = {
         const qh = src[o + 34 + 2 * ib]! | (src[o + 35 + 2 * ib]! << 8);
         const dl = fround(d * (2 * ((qh >> 12) & 7) + 1));
         const delta = qh & 0x8000 ? -IQ1_DELTA : IQ1_DELTA;
+        // dl·(grid + δ) for the three grid values −1, 0, 1 (levels 0..2)
+        T[0] = fround(dl * (delta - 1)); T[1] = fround(dl * delta); T[2] = fround(dl * (delta + 1));
         for (let l = 0; l < 4; l++) {
           const gp = 8 * (src[o + 2 + 4 * ib + l]! | (((qh >> (3 * l)) & 7) << 8));
-          for (let j = 0; j < 8; j++) dst[y + j] = fround(dl * (V[gp + j]! + delta));
+          for (let j = 0; j < 8; j++) dst[y + j] = T[lv[gp + j]!]!;
           y += 8;
         }
       }

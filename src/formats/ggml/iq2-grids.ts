@@ -7,6 +7,9 @@
 // decides ties. Lists are built on first use of each u (the same lists ggml builds up front).
 import { KGRID_1BIT_2048, KGRID_2BIT_1024, KGRID_2BIT_256, KGRID_2BIT_512 } from './iq2-grid-tables.js';
 import { LowbitError } from '../../errors.js';
+import { nearestInt as nearestInt_ } from './search.js';
+
+const nearestInt = nearestInt_;
 
 const fround = Math.fround;
 
@@ -25,6 +28,8 @@ export interface IqGrid {
   readonly map: Int32Array;
   /** neighbour list offset of an off-grid code into nb (count first, then indices); -1 until built */
   readonly nbOff: Int32Array;
+  /** per off-grid code: bit 4i + l set when some neighbour has level l at coordinate i */
+  readonly nbMask: Int32Array;
   nb: Uint16Array;
   nbLen: number;
   readonly nwant: number;
@@ -57,7 +62,7 @@ function makeGrid(codes: Uint16Array, nwant: number): IqGrid {
     }
     map[codes[k]!] = k;
   }
-  return { size, codes, levels, pos, map, nbOff: new Int32Array(KMAP_SIZE).fill(-1), nb: new Uint16Array(4096), nbLen: 0, nwant };
+  return { size, codes, levels, pos, map, nbOff: new Int32Array(KMAP_SIZE).fill(-1), nbMask: new Int32Array(KMAP_SIZE), nb: new Uint16Array(4096), nbLen: 0, nwant };
 }
 
 const grids: (IqGrid | undefined)[] = [];
@@ -110,16 +115,23 @@ export function neighbours(g: IqGrid, u: number): number {
   // prefix positions per distance, then indices in increasing order within each distance
   let at = off + 1;
   for (let d = 0; d <= maxD; d++) { const c = COUNT[d]!; COUNT[d] = at; at += c; }
+  let mask = 0;
   for (let j = 0; j < size; j++) {
     const d = DIST[j]!;
-    if (d <= maxD) nb[COUNT[d]!++] = j;
+    if (d <= maxD) {
+      nb[COUNT[d]!++] = j;
+      const c = codes[j]!;
+      for (let i = 0; i < 8; i++) mask |= 1 << (4 * i + ((c >> (2 * i)) & 3));
+    }
   }
+  g.nbMask[u] = mask;
   g.nbLen = off + n + 1;
   g.nbOff[u] = off;
   return off;
 }
 
 const E = new Float64Array(32); // w·(scale·pos − x)² per coordinate (4 per coordinate: one per level)
+const P = new Float64Array(4); // scale·pos per level
 
 /**
  * iq2_find_best_neighbour: among the neighbours of off-grid code u, the point minimising
@@ -132,13 +144,15 @@ export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: numb
   scale: number, L: Int8Array, lo: number): number {
   const off = neighbours(g, u);
   const nb = g.nb, lv = g.levels;
-  const p1 = fround(scale), p3 = fround(scale * 3), p5 = fround(scale * 5), p7 = fround(scale * 7);
-  for (let i = 0; i < 8; i++) {
-    const xi = x[xo + i]!, wi = w[wo + i]!;
-    let diff = fround(p1 - xi); E[4 * i] = fround(fround(wi * diff) * diff);
-    diff = fround(p3 - xi); E[4 * i + 1] = fround(fround(wi * diff) * diff);
-    diff = fround(p5 - xi); E[4 * i + 2] = fround(fround(wi * diff) * diff);
-    diff = fround(p7 - xi); E[4 * i + 3] = fround(fround(wi * diff) * diff);
+  P[0] = fround(scale); P[1] = fround(scale * 3); P[2] = fround(scale * 5); P[3] = fround(scale * 7);
+  // only the (coordinate, level) terms some neighbour uses
+  let mask = g.nbMask[u]!;
+  while (mask !== 0) {
+    const b = 31 - Math.clz32(mask & -mask);
+    mask &= mask - 1;
+    const i = b >> 2;
+    const diff = fround(P[b & 3]! - x[xo + i]!);
+    E[b] = fround(fround(w[wo + i]! * diff) * diff);
   }
   const n = nb[off]!;
   let best = 3.4028234663852886e38, gi = -1;
@@ -215,6 +229,46 @@ export function iq1BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: numb
   return gi;
 }
 
+/** nearest_int(0.5f·(a − 1)) clamped to [0, 2], the literal way (for the rare arguments below). */
+function slowLevel(a: number): number {
+  const l = nearestInt(fround(0.5 * fround(fround(a) - 1)));
+  return l < 0 ? 0 : l > 2 ? 2 : l;
+}
+
+/**
+ * The IQ2 level search of ggml's scale loops for 8 values: l = MAX(0, MIN(2, nearest_int(0.5f·(id·x − 1))))
+ * into L[lo..lo+8), returning their code u. With a = id·x (float32) that is 0 for a ≤ 2, 1 for
+ * 2 < a < 4 and 2 from 4 on (a − 1 and the halving are exact near 2 and 4, and nearest_int rounds
+ * half to even); far from the range where nearest_int is plain rounding, and for NaN, the literal
+ * computation is used.
+ */
+export function levels8(id: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
+  let u = 0;
+  for (let i = 0; i < 8; i++) {
+    const a = fround(id * x[xo + i]!);
+    const l = a > 2 ? (a < 4 ? 1 : a < 8388000 ? 2 : slowLevel(a)) : a > -8388000 ? 0 : slowLevel(a);
+    L[lo + i] = l;
+    u |= l << (2 * i);
+  }
+  return u;
+}
+
+/**
+ * For ggml's sums Σ w·x·q and Σ w·q·q over q = 2l + 1: the float32 terms (w·x)·q and (w·q)·q per
+ * value and level l = 0..3, at WXQ[4i + l] and WQ2[4i + l], so a scale candidate only adds them.
+ */
+export function termTables(w: Float32Array, x: Float32Array, n: number, WXQ: Float64Array, WQ2: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    const wi = w[i]!;
+    const wx = fround(wi * x[i]!);
+    for (let l = 0; l < 4; l++) {
+      const q = 2 * l + 1;
+      WXQ[4 * i + l] = fround(wx * q);
+      WQ2[4 * i + l] = fround(fround(wi * q) * q);
+    }
+  }
+}
+
 /** The level code of L[lo..lo+8): coordinate i in bits 2i..2i+1 (ggml's uint16_t u). */
 export function levelCode(L: Int8Array, lo: number): number {
   let u = 0;
@@ -233,13 +287,8 @@ export const KSIGNS_IQ2XS: Uint8Array = (() => {
   return t;
 })();
 
-/** The dequantization grid values of ggml-common.h (iq2xxs_grid etc.: byte [8, 25, 43, 62][l]), 8 per point. */
-export function iq2Values(g: IqGrid): Float64Array {
-  const LV = [8, 25, 43, 62];
-  const v = new Float64Array(g.size * 8);
-  for (let i = 0; i < v.length; i++) v[i] = LV[g.levels[i]!]!;
-  return v;
-}
+/** The magnitudes of levels 0..3 in ggml-common.h's iq2xxs_grid, iq2xs_grid and iq2s_grid bytes. */
+export const GRID_LEVELS: Float64Array = Float64Array.of(8, 25, 43, 62);
 
 /**
  * glibc's qsort of (value, index) pairs by value as ggml's iq1 quantizers call it: for arrays this
@@ -249,10 +298,26 @@ export function iq2Values(g: IqGrid): Float64Array {
  * idx[0..n) by val[idx[...]] in place; tmp is scratch of n entries.
  */
 export function msortIndices(val: Float32Array, vo: number, idx: Int32Array, tmp: Int32Array, lo: number, n: number): void {
+  // without NaN the order is total and every stable sort gives glibc's result: insertion sort
+  let nan = false;
+  for (let i = lo; i < lo + n; i++) { const v = val[vo + idx[i]!]!; if (v !== v) { nan = true; break; } }
+  if (!nan) {
+    for (let i = lo + 1; i < lo + n; i++) {
+      const e = idx[i]!, v = val[vo + e]!;
+      let j = i - 1;
+      while (j >= lo && val[vo + idx[j]!]! > v) { idx[j + 1] = idx[j]!; j--; }
+      idx[j + 1] = e;
+    }
+    return;
+  }
+  mergeSort(val, vo, idx, tmp, lo, n);
+}
+
+function mergeSort(val: Float32Array, vo: number, idx: Int32Array, tmp: Int32Array, lo: number, n: number): void {
   if (n <= 1) return;
   const n1 = n >> 1, n2 = n - n1;
-  msortIndices(val, vo, idx, tmp, lo, n1);
-  msortIndices(val, vo, idx, tmp, lo + n1, n2);
+  mergeSort(val, vo, idx, tmp, lo, n1);
+  mergeSort(val, vo, idx, tmp, lo + n1, n2);
   let i = lo, j = lo + n1, k = 0;
   const iEnd = lo + n1, jEnd = lo + n;
   while (i < iEnd && j < jEnd) {

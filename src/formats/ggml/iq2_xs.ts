@@ -10,7 +10,7 @@ import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { GROUP_MAX_EPS as GROUP_MAX_EPS_, nearestInt as nearestInt_ } from './search.js';
-import { iq2BestNeighbour as iq2BestNeighbour_, iq2Values, iqGrid, KSIGNS_IQ2XS as KSIGNS_ } from './iq2-grids.js';
+import { GRID_LEVELS as GRID_LEVELS_, iq2BestNeighbour as iq2BestNeighbour_, iqGrid, levels8 as levels8_, termTables as termTables_, KSIGNS_IQ2XS as KSIGNS_ } from './iq2-grids.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
@@ -18,18 +18,23 @@ const fp32ToFp16 = fp32ToFp16_;
 const GROUP_MAX_EPS = GROUP_MAX_EPS_;
 const nearestInt = nearestInt_;
 const iq2BestNeighbour = iq2BestNeighbour_;
+const levels8 = levels8_;
+const termTables = termTables_;
 const KSIGNS = KSIGNS_;
+const GRID_LEVELS = GRID_LEVELS_;
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ2_XS)!;
 const F01 = fround(0.1);
 
-let VALUES: Float64Array | null = null;
+const DEQ = new Float64Array(16);
 
 const WEIGHT = new Float32Array(16);
 const WAUX = new Float32Array(16);
 const XVAL = new Float32Array(16);
 const L = new Int8Array(16);
+const WXQ = new Float64Array(64);
+const WQ2 = new Float64Array(64);
 const LAUX = new Int8Array(16);
 const SIGNS = new Uint8Array(2);
 const SCALES = new Float64Array(16);
@@ -80,6 +85,7 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
       for (let i = 1; i < 16; i++) { const v = XVAL[i]!; max = max > v ? max : v; }
       L.fill(0);
       if (max < GROUP_MAX_EPS) { SCALES[ib] = 0; continue; }
+      termTables(WEIGHT, XVAL, 16, WXQ, WQ2);
       let best = 0;
       let scale = fround(max / 5);
       let onGrid0 = true, onGrid1 = true;
@@ -88,13 +94,7 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
         const thisScale = fround(1 / id);
         let aux0 = true, aux1 = true;
         for (let k = 0; k < 2; k++) {
-          let u = 0;
-          for (let i = 0; i < 8; i++) {
-            let l = nearestInt(fround(0.5 * fround(fround(id * XVAL[8 * k + i]!) - 1)));
-            l = l < 0 ? 0 : l > 2 ? 2 : l;
-            LAUX[8 * k + i] = l;
-            u |= l << (2 * i);
-          }
+          const u = levels8(id, XVAL, 8 * k, LAUX, 8 * k);
           if (map[u]! < 0) {
             if (k === 0) aux0 = false; else aux1 = false;
             iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, thisScale, LAUX, 8 * k);
@@ -102,10 +102,9 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
         }
         let sumqx = 0, sumq2 = 0;
         for (let i = 0; i < 16; i++) {
-          const w = WEIGHT[i]!;
-          const q = 2 * LAUX[i]! + 1;
-          sumqx = fround(sumqx + fround(fround(w * XVAL[i]!) * q));
-          sumq2 = fround(sumq2 + fround(fround(w * q) * q));
+          const t = 4 * i + LAUX[i]!;
+          sumqx = fround(sumqx + WXQ[t]!);
+          sumq2 = fround(sumq2 + WQ2[t]!);
         }
         if (sumq2 > 0 && fround(sumqx * sumqx) > fround(best * sumq2)) {
           scale = fround(sumqx / sumq2); best = fround(scale * sumqx);
@@ -117,21 +116,14 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
         const id = fround(1 / scale);
         for (let k = 0; k < 2; k++) {
           if (k === 0 ? onGrid0 : onGrid1) continue;
-          let u = 0;
-          for (let i = 0; i < 8; i++) {
-            let l = nearestInt(fround(0.5 * fround(fround(id * XVAL[8 * k + i]!) - 1)));
-            l = l < 0 ? 0 : l > 2 ? 2 : l;
-            u |= l << (2 * i);
-            L[8 * k + i] = l;
-          }
+          const u = levels8(id, XVAL, 8 * k, L, 8 * k);
           if (map[u]! < 0) iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, scale, L, 8 * k);
         }
         let sumqx = 0, sumq2 = 0;
         for (let i = 0; i < 16; i++) {
-          const w = WEIGHT[i]!;
-          const q = 2 * L[i]! + 1;
-          sumqx = fround(sumqx + fround(fround(w * XVAL[i]!) * q));
-          sumq2 = fround(sumq2 + fround(fround(w * q) * q));
+          const t = 4 * i + L[i]!;
+          sumqx = fround(sumqx + WXQ[t]!);
+          sumq2 = fround(sumq2 + WQ2[t]!);
         }
         if (sumq2 > 0) scale = fround(sumqx / sumq2);
       }
@@ -188,7 +180,8 @@ export const iq2_xs: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ2_XS', TYPE, src, dst, n);
-    const V = VALUES ??= iq2Values(iqGrid(512));
+    const lv = iqGrid(512).levels;
+    const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 74 * i;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
@@ -197,16 +190,18 @@ export const iq2_xs: BlockCodec = {
         const sc = src[o + 66 + ib]!;
         const db0 = fround(fround(d * (0.5 + (sc & 15))) * 0.25);
         const db1 = fround(fround(d * (0.5 + (sc >> 4))) * 0.25);
+        // the four grid magnitudes times each scale, then negated: T[half·8 + sign·4 + level]
+        for (let l = 0; l < 4; l++) {
+          const v0 = fround(db0 * GRID_LEVELS[l]!), v1 = fround(db1 * GRID_LEVELS[l]!);
+          T[l] = v0; T[4 + l] = -v0; T[8 + l] = v1; T[12 + l] = -v1;
+        }
         for (let l = 0; l < 4; l++) {
           const q = o + 2 + 2 * (4 * ib + l);
           const qv = src[q]! | (src[q + 1]! << 8);
           const gp = 8 * (qv & 511);
           const signs = KSIGNS[qv >> 9]!;
-          const db = l < 2 ? db0 : db1;
-          for (let j = 0; j < 8; j++) {
-            const v = fround(db * V[gp + j]!);
-            dst[y + j] = signs & (1 << j) ? -v : v;
-          }
+          const h = l < 2 ? 0 : 8;
+          for (let j = 0; j < 8; j++) dst[y + j] = T[h | (((signs >> j) & 1) << 2) | lv[gp + j]!]!;
           y += 8;
         }
       }

@@ -11,7 +11,7 @@ import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { GROUP_MAX_EPS as GROUP_MAX_EPS_, nearestInt as nearestInt_ } from './search.js';
 import { makeQp as makeQp_ } from './search-k.js';
-import { iq2BestNeighbour as iq2BestNeighbour_, iq2Values, iqGrid, KSIGNS_IQ2XS as KSIGNS_ } from './iq2-grids.js';
+import { GRID_LEVELS as GRID_LEVELS_, iq2BestNeighbour as iq2BestNeighbour_, iqGrid, levels8 as levels8_, termTables as termTables_, KSIGNS_IQ2XS as KSIGNS_ } from './iq2-grids.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
@@ -20,19 +20,24 @@ const GROUP_MAX_EPS = GROUP_MAX_EPS_;
 const nearestInt = nearestInt_;
 const makeQp = makeQp_;
 const iq2BestNeighbour = iq2BestNeighbour_;
+const levels8 = levels8_;
+const termTables = termTables_;
 const KSIGNS = KSIGNS_;
+const GRID_LEVELS = GRID_LEVELS_;
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ2_XXS)!;
 const F01 = fround(0.1);
 const FLT_MAX = 3.4028234663852886e38;
 
-let VALUES: Float64Array | null = null;
+const DEQ = new Float64Array(8);
 
 const WEIGHT = new Float32Array(32);
 const WAUX = new Float32Array(32);
 const XVAL = new Float32Array(32);
 const L = new Int8Array(32);
+const WXQ = new Float64Array(128);
+const WQ2 = new Float64Array(128);
 const LAUX = new Int8Array(32);
 const LQP = new Uint8Array(32);
 const SIGNS = new Uint8Array(4);
@@ -87,26 +92,20 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
       const effMax = fround(scale * 3);
       if (effMax <= 0) { SCALES[ib] = 0; continue; }
       for (let i = 0; i < 32; i++) L[i] = LQP[i]! << 24 >> 24; // C reads the uint8 levels as int8
+      termTables(WEIGHT, XVAL, 32, WXQ, WQ2);
       let best = 0;
       for (let is = -6; is <= 6; is++) {
         const id = fround(fround(5 + fround(is * F01)) / effMax);
         const thisScale = fround(1 / id);
         for (let k = 0; k < 4; k++) {
-          let u = 0;
-          for (let i = 0; i < 8; i++) {
-            let l = nearestInt(fround(0.5 * fround(fround(id * XVAL[8 * k + i]!) - 1)));
-            l = l < 0 ? 0 : l > 2 ? 2 : l;
-            LAUX[8 * k + i] = l;
-            u |= l << (2 * i);
-          }
+          const u = levels8(id, XVAL, 8 * k, LAUX, 8 * k);
           if (map[u]! < 0) iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, thisScale, LAUX, 8 * k);
         }
         let sumqx = 0, sumq2 = 0;
         for (let i = 0; i < 32; i++) {
-          const w = WEIGHT[i]!;
-          const q = 2 * LAUX[i]! + 1;
-          sumqx = fround(sumqx + fround(fround(w * XVAL[i]!) * q));
-          sumq2 = fround(sumq2 + fround(fround(w * q) * q));
+          const t = 4 * i + LAUX[i]!;
+          sumqx = fround(sumqx + WXQ[t]!);
+          sumq2 = fround(sumq2 + WQ2[t]!);
         }
         if (sumq2 > 0 && fround(sumqx * sumqx) > fround(best * sumq2)) {
           scale = fround(sumqx / sumq2); best = fround(scale * sumqx);
@@ -116,22 +115,16 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
       if (scale > 0) {
         const id = fround(1 / scale);
         for (let k = 0; k < 4; k++) {
-          let u = 0;
-          for (let i = 0; i < 8; i++) {
-            let l = nearestInt(fround(0.5 * fround(fround(id * XVAL[8 * k + i]!) - 1)));
-            l = l < 0 ? 0 : l > 2 ? 2 : l;
-            u |= l << (2 * i);
-          }
+          const u = levels8(id, XVAL, 8 * k, L, 8 * k);
           let gi = map[u]!;
           if (gi < 0) gi = iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, scale, L, 8 * k);
           for (let i = 0; i < 8; i++) L[8 * k + i] = levels[8 * gi + i]!;
         }
         let sumqx = 0, sumq2 = 0;
         for (let i = 0; i < 32; i++) {
-          const w = WEIGHT[i]!;
-          const q = 2 * L[i]! + 1;
-          sumqx = fround(sumqx + fround(fround(w * XVAL[i]!) * q));
-          sumq2 = fround(sumq2 + fround(fround(w * q) * q));
+          const t = 4 * i + L[i]!;
+          sumqx = fround(sumqx + WXQ[t]!);
+          sumq2 = fround(sumq2 + WQ2[t]!);
         }
         if (sumq2 > 0) scale = fround(sumqx / sumq2);
       }
@@ -189,7 +182,8 @@ export const iq2_xxs: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ2_XXS', TYPE, src, dst, n);
-    const V = VALUES ??= iq2Values(iqGrid(256));
+    const lv = iqGrid(256).levels;
+    const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 66 * i;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
@@ -198,13 +192,12 @@ export const iq2_xxs: BlockCodec = {
         const q = o + 2 + 8 * ib;
         const aux1 = (src[q + 4]! | (src[q + 5]! << 8) | (src[q + 6]! << 16) | (src[q + 7]! << 24)) >>> 0;
         const db = fround(fround(d * (0.5 + (aux1 >>> 28))) * 0.25);
+        // the four grid magnitudes times db, then negated: T[sign·4 + level]
+        for (let l = 0; l < 4; l++) { const v = fround(db * GRID_LEVELS[l]!); T[l] = v; T[4 + l] = -v; }
         for (let l = 0; l < 4; l++) {
           const gp = 8 * src[q + l]!;
           const signs = KSIGNS[(aux1 >>> (7 * l)) & 127]!;
-          for (let j = 0; j < 8; j++) {
-            const v = fround(db * V[gp + j]!);
-            dst[y + j] = signs & (1 << j) ? -v : v;
-          }
+          for (let j = 0; j < 8; j++) dst[y + j] = T[(((signs >> j) & 1) << 2) | lv[gp + j]!]!;
           y += 8;
         }
       }
