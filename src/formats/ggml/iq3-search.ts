@@ -113,10 +113,10 @@ const GAMAX = new Float64Array(8);
 /** for each neighbour of the lattice point at hand: A = Σ waux·q², B2 = 2·Σ waux·q·x */
 const NA = new Float64Array(40);
 const NB2 = new Float64Array(40);
-/** what evalModel found at scale s besides the best neighbour: scales [ILO, s] over which it stays
- * best by a gap of at least IH (each gap t·(A_j - A_b) - (B2_j - B2_b) is linear in t), and
- * [ISURE, s] over which that needs no further check */
-let ILO = 0, IH = 0, ISURE = Infinity;
+/** what evalModel found at scale s besides the best neighbour: scales [EV[0], s] over which it
+ * stays best by a gap of at least EV[1] (each gap t·(A_j - A_b) - (B2_j - B2_b) is linear in t),
+ * and [EV[2], s] over which that needs no further check */
+const EV = new Float64Array(4); // lo, gap, sure out; EV[3]: the scale in (typed: double arguments and module lets are boxed)
 let verify = false;
 
 /**
@@ -161,9 +161,10 @@ function fillModel(g: Iq3Grid, off: number, n: number, k4: number): void {
 
 /**
  * The best of n modelled neighbours at scale s (index into the list), or -1 when the model
- * cannot decide. With an answer, ILO/IH/ISURE describe where it stays the answer.
+ * cannot decide. With an answer, EV (lo, gap, sure) describe where it stays the answer.
  */
-function evalModel(n: number, s: number, cc: number, amax: number): number {
+function evalModel(n: number, k: number): number {
+  const s = EV[3]!, cc = GC[k]!, amax = GAMAX[k]!;
   let b1 = Infinity, b2 = Infinity, jb = 0;
   for (let j = 0; j < n; j++) {
     const e = s * NA[j]! - NB2[j]!;
@@ -184,8 +185,8 @@ function evalModel(n: number, s: number, cc: number, amax: number): number {
       if (t > lo) lo = t;
     }
   }
-  ILO = lo; IH = hh;
-  // Down to ISURE (≥ lo, ≤ s) the answer holds without checking separated() per scale: over
+  EV[0] = lo; EV[1] = hh;
+  // Down to EV[2] (≥ lo, ≤ s) the answer holds without checking separated() per scale: over
   // [lo', s] the check is hardest with the smallest gap 0.999·lo'·hh, the largest d1 and the
   // largest scale s everywhere else, and its preconditions need the smallest d1 (d1 is a convex
   // quadratic in the scale: largest at an end, smallest at its vertex clamped to the interval).
@@ -198,7 +199,7 @@ function evalModel(n: number, s: number, cc: number, amax: number): number {
   const dmin = sv * (sv * a - b2j) + cc;
   const sg = 0.999 * lo2 * hh;
   const d2 = dmax + sg;
-  ISURE = dmin >= 1e-30 && dmax <= 1e37 && dmin >= 1e-12 * s * s * amax &&
+  EV[2] = dmin >= 1e-30 && dmax <= 1e37 && dmin >= 1e-12 * s * s * amax &&
     sg - 5e-7 * (dmax + d2) - 3e-7 * Math.sqrt(s * s * amax * d2) - 2e-13 * (s * s * amax + cc) > 0 ? lo2 : Infinity;
   return jb;
 }
@@ -242,7 +243,8 @@ function resolve(g: Iq3Grid, u: number, k4: number, s: number, name: string): nu
   let gi = -1;
   if (FAST[k] === 1 && s >= 1e-30 && s < Infinity) {
     fillModel(g, off, n, k4);
-    const jb = evalModel(n, s, GC[k]!, GAMAX[k]!);
+    EV[3] = s;
+    const jb = evalModel(n, k);
     if (jb >= 0) gi = g.neighbours[off + 1 + jb]!;
   }
   if (gi < 0 || verify) {
@@ -279,25 +281,33 @@ function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: s
   // the off-grid lattice point at hand: its neighbour list, whether NA/NB2 hold its model, and
   // the model's last answer at scale s0, holding on [lo, s0] by a gap ≥ h, surely on [sure, s0]
   let curU = -1, off = 0, n = 0, model = false, jb = -1, lo = 0, h = 0, sure = Infinity, s0 = 0;
-  let prev = -1;
+  let prev = -1, prevOn = false;
   for (let t = 0; t < nt; t++) {
     const id = TID[t]!;
     if (normal) {
       // P = id·x is exact in float64 (two float32 factors); the level is the count of TH ≤ P
+      let same = t > 0;
       let p = id * x0;
-      while (l0 < 7 && p >= TH[l0 + 1]!) l0++;
+      if (p >= TH[l0 + 1]!) { same = false; l0++; while (l0 < 7 && p >= TH[l0 + 1]!) l0++; }
       p = id * x1;
-      while (l1 < 7 && p >= TH[l1 + 1]!) l1++;
+      if (p >= TH[l1 + 1]!) { same = false; l1++; while (l1 < 7 && p >= TH[l1 + 1]!) l1++; }
       p = id * x2;
-      while (l2 < 7 && p >= TH[l2 + 1]!) l2++;
+      if (p >= TH[l2 + 1]!) { same = false; l2++; while (l2 < 7 && p >= TH[l2 + 1]!) l2++; }
       p = id * x3;
-      while (l3 < 7 && p >= TH[l3 + 1]!) l3++;
+      if (p >= TH[l3 + 1]!) { same = false; l3++; while (l3 < 7 && p >= TH[l3 + 1]!) l3++; }
+      // the same lattice point as the trial before: on the grid, or within the model's sure range
+      // (the scales only shrink here, so s ≤ s0 holds)
+      if (same && !verify) {
+        if (prevOn) { ONG[t] = ONG[t]! | bit; GI[8 * t + k] = prev; continue; }
+        if (jb >= 0 && TS[t]! >= sure) { GI[8 * t + k] = prev; continue; }
+      }
     } else {
       l0 = rawLevel(id, x0); l1 = rawLevel(id, x1); l2 = rawLevel(id, x2); l3 = rawLevel(id, x3);
     }
     const u = l0 | (l1 << 3) | (l2 << 6) | (l3 << 9);
     let gi = map[u]!;
-    if (gi >= 0) ONG[t] = ONG[t]! | bit;
+    prevOn = gi >= 0;
+    if (prevOn) ONG[t] = ONG[t]! | bit;
     else {
       const s = TS[t]!;
       if (u !== curU) {
@@ -314,8 +324,9 @@ function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: s
           gi = nb[off + 1 + jb]!;
         } else {
           if (!model) { fillModel(g, off, n, k4); model = true; }
-          jb = evalModel(n, s, cc, amax);
-          if (jb >= 0) { gi = nb[off + 1 + jb]!; lo = ILO; h = IH; sure = ISURE; s0 = s; }
+          EV[3] = s;
+          jb = evalModel(n, k);
+          if (jb >= 0) { gi = nb[off + 1 + jb]!; lo = EV[0]!; h = EV[1]!; sure = EV[2]!; s0 = s; }
         }
       }
       if (gi < 0 || verify) {
