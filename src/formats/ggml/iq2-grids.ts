@@ -28,11 +28,11 @@ export interface IqGrid {
   readonly map: Int32Array;
   /** neighbour list offset of an off-grid code into nb (count first, then indices); -1 until built */
   readonly nbOff: Int32Array;
-  /** per off-grid code: bit 4i + l set when some neighbour has level l at coordinate i */
-  readonly nbMask: Int32Array;
   nb: Uint16Array;
   nbLen: number;
   readonly nwant: number;
+  /** the highest level any grid point uses (2 for IQ2_XXS, IQ2_XS and IQ1, 3 for IQ2_S) */
+  readonly maxLevel: number;
 }
 
 // Squared distance between two 4-coordinate halves in position units: D4[(a << 8) | b] for level
@@ -62,7 +62,7 @@ function makeGrid(codes: Uint16Array, nwant: number): IqGrid {
     }
     map[codes[k]!] = k;
   }
-  return { size, codes, levels, pos, map, nbOff: new Int32Array(KMAP_SIZE).fill(-1), nbMask: new Int32Array(KMAP_SIZE), nb: new Uint16Array(4096), nbLen: 0, nwant };
+  return { size, codes, levels, pos, map, nbOff: new Int32Array(KMAP_SIZE).fill(-1), nb: new Uint16Array(4096), nbLen: 0, nwant, maxLevel: Math.max(...levels) };
 }
 
 const grids: (IqGrid | undefined)[] = [];
@@ -115,16 +115,10 @@ export function neighbours(g: IqGrid, u: number): number {
   // prefix positions per distance, then indices in increasing order within each distance
   let at = off + 1;
   for (let d = 0; d <= maxD; d++) { const c = COUNT[d]!; COUNT[d] = at; at += c; }
-  let mask = 0;
   for (let j = 0; j < size; j++) {
     const d = DIST[j]!;
-    if (d <= maxD) {
-      nb[COUNT[d]!++] = j;
-      const c = codes[j]!;
-      for (let i = 0; i < 8; i++) mask |= 1 << (4 * i + ((c >> (2 * i)) & 3));
-    }
+    if (d <= maxD) nb[COUNT[d]!++] = j;
   }
-  g.nbMask[u] = mask;
   g.nbLen = off + n + 1;
   g.nbOff[u] = off;
   return off;
@@ -136,23 +130,31 @@ const P = new Float64Array(4); // scale·pos per level
 /**
  * iq2_find_best_neighbour: among the neighbours of off-grid code u, the point minimising
  * Σ w·(scale·pos − x)² (first one wins ties); writes its levels to L[lo..lo+8) and returns its index.
- * Each coordinate's term depends only on its level, so the terms are computed once per level
- * (the same float32 values ggml computes per point); a point's float32 sum is formed only when its
- * exact sum could beat the best (terms are ≥ 0 or NaN: w is a square root).
+ * Each coordinate's term depends only on its level, so the terms are computed once per level in
+ * use (the same float32 values ggml computes per point); a point's float32 sum is formed only when
+ * its exact sum could beat the best (terms are ≥ 0 or NaN: w is a square root).
  */
 export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number,
   scale: number, L: Int8Array, lo: number): number {
   const off = neighbours(g, u);
   const nb = g.nb, lv = g.levels;
   P[0] = fround(scale); P[1] = fround(scale * 3); P[2] = fround(scale * 5); P[3] = fround(scale * 7);
-  // only the (coordinate, level) terms some neighbour uses
-  let mask = g.nbMask[u]!;
-  while (mask !== 0) {
-    const b = 31 - Math.clz32(mask & -mask);
-    mask &= mask - 1;
-    const i = b >> 2;
-    const diff = fround(P[b & 3]! - x[xo + i]!);
-    E[b] = fround(fround(w[wo + i]! * diff) * diff);
+  const p0 = P[0]!, p1 = P[1]!, p2 = P[2]!, p3 = P[3]!;
+  if (g.maxLevel === 2) {
+    for (let i = 0; i < 8; i++) {
+      const xi = x[xo + i]!, wi = w[wo + i]!;
+      let diff = fround(p0 - xi); E[4 * i] = fround(fround(wi * diff) * diff);
+      diff = fround(p1 - xi); E[4 * i + 1] = fround(fround(wi * diff) * diff);
+      diff = fround(p2 - xi); E[4 * i + 2] = fround(fround(wi * diff) * diff);
+    }
+  } else {
+    for (let i = 0; i < 8; i++) {
+      const xi = x[xo + i]!, wi = w[wo + i]!;
+      let diff = fround(p0 - xi); E[4 * i] = fround(fround(wi * diff) * diff);
+      diff = fround(p1 - xi); E[4 * i + 1] = fround(fround(wi * diff) * diff);
+      diff = fround(p2 - xi); E[4 * i + 2] = fround(fround(wi * diff) * diff);
+      diff = fround(p3 - xi); E[4 * i + 3] = fround(fround(wi * diff) * diff);
+    }
   }
   const n = nb[off]!;
   let best = 3.4028234663852886e38, gi = -1;
@@ -235,18 +237,21 @@ function slowLevel(a: number): number {
   return l < 0 ? 0 : l > 2 ? 2 : l;
 }
 
+const T2 = 2 + 2 ** -23; // fround(a) ≤ 2 exactly when a ≤ 2 + 2^-23 (the tie rounds to even, to 2)
+const T4 = 4 - 2 ** -23; // fround(a) < 4 exactly when a < 4 − 2^-23 (the tie rounds to even, to 4)
+
 /**
  * The IQ2 level search of ggml's scale loops for 8 values: l = MAX(0, MIN(2, nearest_int(0.5f·(id·x − 1))))
- * into L[lo..lo+8), returning their code u. With a = id·x (float32) that is 0 for a ≤ 2, 1 for
+ * into L[lo..lo+8), returning their code u. With a = fround(id·x) that is 0 for a ≤ 2, 1 for
  * 2 < a < 4 and 2 from 4 on (a − 1 and the halving are exact near 2 and 4, and nearest_int rounds
- * half to even); far from the range where nearest_int is plain rounding, and for NaN, the literal
- * computation is used.
+ * half to even); id·x is exact in double, so the tests are made on it before rounding. Far from
+ * the range where nearest_int is plain rounding, and for NaN, the literal computation is used.
  */
 export function levels8(id: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
   let u = 0;
   for (let i = 0; i < 8; i++) {
-    const a = fround(id * x[xo + i]!);
-    const l = a > 2 ? (a < 4 ? 1 : a < 8388000 ? 2 : slowLevel(a)) : a > -8388000 ? 0 : slowLevel(a);
+    const a = id * x[xo + i]!;
+    const l = a > T2 ? (a < T4 ? 1 : a < 8388000 ? 2 : slowLevel(a)) : a > -8388000 ? 0 : slowLevel(a);
     L[lo + i] = l;
     u |= l << (2 * i);
   }

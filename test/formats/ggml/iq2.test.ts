@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { latticeTests } from './iq-lattice-harness.js';
-import { iqGrid, neighbours, KMAP_SIZE } from '../../../src/formats/ggml/iq2-grids.js';
+import { iqGrid, levels8, neighbours, KMAP_SIZE } from '../../../src/formats/ggml/iq2-grids.js';
 
 latticeTests({ name: 'IQ2_XXS', requiresImatrix: true });
 latticeTests({ name: 'IQ2_XS', requiresImatrix: true });
@@ -27,6 +27,36 @@ test('IQ2 neighbour lists equal a literal port of iq2xs_init_impl (qsort by dist
       }
       const off = neighbours(g, u);
       assert.deepEqual(Array.from(g.nb.subarray(off + 1, off + 1 + g.nb[off]!)), want, `grid ${size} code ${u}`);
+    }
+  }
+});
+
+test('levels8 equals the literal MAX(0, MIN(2, nearest_int(0.5f*(id*x - 1)))) at and around every threshold', () => {
+  const f = Math.fround;
+  const F = new Float32Array(1), U = new Uint32Array(F.buffer);
+  const literal = (id: number, x: number): number => {
+    const v = f(f(0.5) * f(f(id * x) - 1));
+    F[0] = f(v + 12582912);
+    const l = (U[0]! & 0x7fffff) - 0x400000;
+    return l < 0 ? 0 : l > 2 ? 2 : l;
+  };
+  const xs = new Float32Array(8), L = new Int8Array(8);
+  const ids = [1, 0.7, f(1 / 3), 5.1, 1e-7, 3e7, 0, NaN, Infinity];
+  const centres = [0, 2, 4, -2, 8388000, -8388000, 4194303, 8388608, 1e10, -1e10, 1e-30, Infinity, -Infinity, NaN];
+  for (const id of ids) {
+    const vals: number[] = [];
+    for (const c of centres) {
+      const base = id && Number.isFinite(id) ? f(c / id) : c;
+      F[0] = base;
+      const b = U[0]!;
+      for (let k = -40; k <= 40; k++) { U[0] = (b + k) >>> 0; vals.push(F[0]!); }
+    }
+    for (let s = 0; s + 8 <= vals.length; s += 8) {
+      xs.set(vals.slice(s, s + 8));
+      levels8(f(id), xs, 0, L, 0);
+      for (let i = 0; i < 8; i++) {
+        if (L[i] !== literal(f(id), xs[i]!)) assert.fail(`id ${id} x ${xs[i]}: ${L[i]}, literal ${literal(f(id), xs[i]!)}`);
+      }
     }
   }
 });
