@@ -113,6 +113,7 @@ const GAMAX = new Float64Array(8);
 /** for each neighbour of the lattice point at hand: A = Σ waux·q², B2 = 2·Σ waux·q·x */
 const NA = new Float64Array(40);
 const NB2 = new Float64Array(40);
+const NE = new Float64Array(40); // s·A - B2 at the scale of the latest evaluation
 /** what evalModel found at scale s besides the best neighbour: scales [EV[0], s] over which it
  * stays best by a gap of at least EV[1] (each gap t·(A_j - A_b) - (B2_j - B2_b) is linear in t),
  * and [EV[2], s] over which that needs no further check */
@@ -165,12 +166,14 @@ function fillModel(g: Iq3Grid, off: number, n: number, k4: number): void {
  */
 function evalModel(n: number, k: number): number {
   const s = EV[3]!, cc = GC[k]!, amax = GAMAX[k]!;
+  // the smallest and second smallest of s·A - B2 (finite here: FAST groups) and the first index
+  // of the smallest
   let b1 = Infinity, b2 = Infinity, jb = 0;
   for (let j = 0; j < n; j++) {
     const e = s * NA[j]! - NB2[j]!;
-    if (e < b2) {
-      if (e < b1) { b2 = b1; b1 = e; jb = j; } else b2 = e;
-    }
+    NE[j] = e;
+    b2 = Math.min(b2, Math.max(b1, e));
+    if (e < b1) { b1 = e; jb = j; }
   }
   if (!separated(s * b1 + cc, s * (b2 - b1), s, amax, cc)) return -1;
   const hh = 0.5 * (b2 - b1);
@@ -181,7 +184,7 @@ function evalModel(n: number, k: number): number {
   for (let j = 0; j < n; j++) {
     const da = NA[j]! - ab;
     if (da > 0) {
-      const t = s - (s * NA[j]! - NB2[j]! - b1 - hh) / da;
+      const t = s - (NE[j]! - b1 - hh) / da;
       if (t > lo) lo = t;
     }
   }
