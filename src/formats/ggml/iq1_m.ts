@@ -210,7 +210,7 @@ export const iq1_m: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ1_M', TYPE, src, dst, n);
-    const lv = iqGrid(2048).levels;
+    const codes = iqGrid(2048).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 56 * i;
@@ -226,12 +226,13 @@ export const iq1_m: BlockCodec = {
         const qh0 = src[o + 32 + 2 * ib]!, qh1 = src[o + 33 + 2 * ib]!;
         for (let l = 0; l < 4; l++) {
           const qh = l < 2 ? qh0 : qh1;
-          const gp = 8 * (src[o + 4 * ib + l]! | ((qh << (l & 1 ? 4 : 8)) & 0x700));
+          const c = codes[src[o + 4 * ib + l]! | ((qh << (l & 1 ? 4 : 8)) & 0x700)]!;
           const delta = qh & (l & 1 ? 0x80 : 0x08) ? -IQ1_DELTA : IQ1_DELTA;
           const dl = l < 2 ? dl1 : dl2;
           // dl·(grid + δ) for the three grid values −1, 0, 1 (levels 0..2)
           T[0] = fround(dl * (delta - 1)); T[1] = fround(dl * delta); T[2] = fround(dl * (delta + 1));
-          for (let j = 0; j < 8; j++) dst[y + j] = T[lv[gp + j]!]!;
+          dst[y] = T[c & 3]!; dst[y + 1] = T[(c >> 2) & 3]!; dst[y + 2] = T[(c >> 4) & 3]!; dst[y + 3] = T[(c >> 6) & 3]!;
+          dst[y + 4] = T[(c >> 8) & 3]!; dst[y + 5] = T[(c >> 10) & 3]!; dst[y + 6] = T[(c >> 12) & 3]!; dst[y + 7] = T[c >> 14]!;
           y += 8;
         }
       }

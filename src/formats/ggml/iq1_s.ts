@@ -199,7 +199,7 @@ export const iq1_s: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ1_S', TYPE, src, dst, n);
-    const lv = iqGrid(2048).levels;
+    const codes = iqGrid(2048).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 50 * i;
@@ -212,8 +212,9 @@ export const iq1_s: BlockCodec = {
         // dl·(grid + δ) for the three grid values −1, 0, 1 (levels 0..2)
         T[0] = fround(dl * (delta - 1)); T[1] = fround(dl * delta); T[2] = fround(dl * (delta + 1));
         for (let l = 0; l < 4; l++) {
-          const gp = 8 * (src[o + 2 + 4 * ib + l]! | (((qh >> (3 * l)) & 7) << 8));
-          for (let j = 0; j < 8; j++) dst[y + j] = T[lv[gp + j]!]!;
+          const c = codes[src[o + 2 + 4 * ib + l]! | (((qh >> (3 * l)) & 7) << 8)]!;
+          dst[y] = T[c & 3]!; dst[y + 1] = T[(c >> 2) & 3]!; dst[y + 2] = T[(c >> 4) & 3]!; dst[y + 3] = T[(c >> 6) & 3]!;
+          dst[y + 4] = T[(c >> 8) & 3]!; dst[y + 5] = T[(c >> 10) & 3]!; dst[y + 6] = T[(c >> 12) & 3]!; dst[y + 7] = T[c >> 14]!;
           y += 8;
         }
       }

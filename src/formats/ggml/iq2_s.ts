@@ -165,7 +165,7 @@ export const iq2_s: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ2_S', TYPE, src, dst, n);
-    const lv = iqGrid(1024).levels;
+    const codes = iqGrid(1024).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 82 * i;
@@ -182,10 +182,11 @@ export const iq2_s: BlockCodec = {
           T[l] = v0; T[4 + l] = -v0; T[8 + l] = v1; T[12 + l] = -v1;
         }
         for (let l = 0; l < 4; l++) {
-          const gp = 8 * (src[o + 2 + 4 * ib + l]! | ((qh << (8 - 2 * l)) & 0x300));
+          const c = codes[src[o + 2 + 4 * ib + l]! | ((qh << (8 - 2 * l)) & 0x300)]!;
           const signs = src[o + 34 + 4 * ib + l]!;
           const h = l < 2 ? 0 : 8;
-          for (let j = 0; j < 8; j++) dst[y + j] = T[h | (((signs >> j) & 1) << 2) | lv[gp + j]!]!;
+          dst[y + 0] = T[h | (((signs >> 0) & 1) << 2) | ((c >> 0) & 3)]!; dst[y + 1] = T[h | (((signs >> 1) & 1) << 2) | ((c >> 2) & 3)]!; dst[y + 2] = T[h | (((signs >> 2) & 1) << 2) | ((c >> 4) & 3)]!; dst[y + 3] = T[h | (((signs >> 3) & 1) << 2) | ((c >> 6) & 3)]!;
+          dst[y + 4] = T[h | (((signs >> 4) & 1) << 2) | ((c >> 8) & 3)]!; dst[y + 5] = T[h | (((signs >> 5) & 1) << 2) | ((c >> 10) & 3)]!; dst[y + 6] = T[h | (((signs >> 6) & 1) << 2) | ((c >> 12) & 3)]!; dst[y + 7] = T[h | (((signs >> 7) & 1) << 2) | ((c >> 14) & 3)]!;
           y += 8;
         }
       }

@@ -180,7 +180,7 @@ export const iq2_xs: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ2_XS', TYPE, src, dst, n);
-    const lv = iqGrid(512).levels;
+    const codes = iqGrid(512).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 74 * i;
@@ -198,10 +198,11 @@ export const iq2_xs: BlockCodec = {
         for (let l = 0; l < 4; l++) {
           const q = o + 2 + 2 * (4 * ib + l);
           const qv = src[q]! | (src[q + 1]! << 8);
-          const gp = 8 * (qv & 511);
+          const c = codes[qv & 511]!;
           const signs = KSIGNS[qv >> 9]!;
           const h = l < 2 ? 0 : 8;
-          for (let j = 0; j < 8; j++) dst[y + j] = T[h | (((signs >> j) & 1) << 2) | lv[gp + j]!]!;
+          dst[y + 0] = T[h | (((signs >> 0) & 1) << 2) | ((c >> 0) & 3)]!; dst[y + 1] = T[h | (((signs >> 1) & 1) << 2) | ((c >> 2) & 3)]!; dst[y + 2] = T[h | (((signs >> 2) & 1) << 2) | ((c >> 4) & 3)]!; dst[y + 3] = T[h | (((signs >> 3) & 1) << 2) | ((c >> 6) & 3)]!;
+          dst[y + 4] = T[h | (((signs >> 4) & 1) << 2) | ((c >> 8) & 3)]!; dst[y + 5] = T[h | (((signs >> 5) & 1) << 2) | ((c >> 10) & 3)]!; dst[y + 6] = T[h | (((signs >> 6) & 1) << 2) | ((c >> 12) & 3)]!; dst[y + 7] = T[h | (((signs >> 7) & 1) << 2) | ((c >> 14) & 3)]!;
           y += 8;
         }
       }

@@ -182,7 +182,7 @@ export const iq2_xxs: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ2_XXS', TYPE, src, dst, n);
-    const lv = iqGrid(256).levels;
+    const codes = iqGrid(256).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
       const o = 66 * i;
@@ -195,9 +195,10 @@ export const iq2_xxs: BlockCodec = {
         // the four grid magnitudes times db, then negated: T[sign·4 + level]
         for (let l = 0; l < 4; l++) { const v = fround(db * GRID_LEVELS[l]!); T[l] = v; T[4 + l] = -v; }
         for (let l = 0; l < 4; l++) {
-          const gp = 8 * src[q + l]!;
+          const c = codes[src[q + l]!]!;
           const signs = KSIGNS[(aux1 >>> (7 * l)) & 127]!;
-          for (let j = 0; j < 8; j++) dst[y + j] = T[(((signs >> j) & 1) << 2) | lv[gp + j]!]!;
+          dst[y + 0] = T[(((signs >> 0) & 1) << 2) | ((c >> 0) & 3)]!; dst[y + 1] = T[(((signs >> 1) & 1) << 2) | ((c >> 2) & 3)]!; dst[y + 2] = T[(((signs >> 2) & 1) << 2) | ((c >> 4) & 3)]!; dst[y + 3] = T[(((signs >> 3) & 1) << 2) | ((c >> 6) & 3)]!;
+          dst[y + 4] = T[(((signs >> 4) & 1) << 2) | ((c >> 8) & 3)]!; dst[y + 5] = T[(((signs >> 5) & 1) << 2) | ((c >> 10) & 3)]!; dst[y + 6] = T[(((signs >> 6) & 1) << 2) | ((c >> 12) & 3)]!; dst[y + 7] = T[(((signs >> 7) & 1) << 2) | ((c >> 14) & 3)]!;
           y += 8;
         }
       }
