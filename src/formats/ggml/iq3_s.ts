@@ -27,12 +27,19 @@ const nearestInt = nearestInt_;
 const BLOCK = 110;
 const QS = 2, QH = 66, SIGNS = 74, SCALES = 106; // byte offsets in a block
 
-/** iq3s_grid as float values (2l + 1), 4 per grid index. */
-const DEQ = (() => {
-  const t = new Float64Array(512 * 4);
-  for (let k = 0; k < 512; k++) for (let i = 0; i < 4; i++) t[4 * k + i] = 2 * ((KGRID_512[k]! >> (3 * i)) & 7) + 1;
+/** iq3s_grid as level numbers (0..7), 4 per grid index; the values are 2l + 1. */
+const GRIDL = (() => {
+  const t = new Uint8Array(512 * 4);
+  for (let k = 0; k < 512; k++) for (let i = 0; i < 4; i++) t[4 * k + i] = (KGRID_512[k]! >> (3 * i)) & 7;
   return t;
 })();
+/** SIGNF[8s + j]: the factor (±1) bit j of sign byte s applies */
+const SIGNF = (() => {
+  const t = new Float64Array(256 * 8);
+  for (let s = 0; s < 256; s++) for (let j = 0; j < 8; j++) t[8 * s + j] = (s >> j) & 1 ? -1 : 1;
+  return t;
+})();
+const DV = new Float64Array(8); // fround(db · (2l + 1)) for the current 32 values
 
 const SCALE = new Float64Array(8);
 const BSIGNS = new Uint8Array(4);
@@ -116,18 +123,23 @@ export const iq3_s: BlockCodec = {
       for (let ib = 0; ib < 8; ib++) {
         const sc = src[o + SCALES + (ib >> 1)]!;
         const db = fround(d * (1 + 2 * ((ib & 1) ? sc >> 4 : sc & 15)));
+        // each value is fround(db·grid value)·(±1): 8 distinct magnitudes per 32 values
+        for (let l = 0; l < 8; l++) DV[l] = fround(db * (2 * l + 1));
         const qh = src[o + QH + ib]!;
         const qo = o + QS + 8 * ib, so = o + SIGNS + 4 * ib;
         let y = ibl * 256 + 32 * ib;
         for (let l = 0; l < 4; l++) {
-          const signs = src[so + l]!;
+          const sg = 8 * src[so + l]!;
           const g1 = 4 * (src[qo + 2 * l]! | (((qh >> (2 * l)) & 1) << 8));
           const g2 = 4 * (src[qo + 2 * l + 1]! | (((qh >> (2 * l + 1)) & 1) << 8));
-          for (let j = 0; j < 4; j++) {
-            const a = fround(db * DEQ[g1 + j]!), b = fround(db * DEQ[g2 + j]!);
-            dst[y + j] = (signs >> j) & 1 ? -a : a;
-            dst[y + j + 4] = (signs >> (j + 4)) & 1 ? -b : b;
-          }
+          dst[y] = DV[GRIDL[g1]!]! * SIGNF[sg]!;
+          dst[y + 1] = DV[GRIDL[g1 + 1]!]! * SIGNF[sg + 1]!;
+          dst[y + 2] = DV[GRIDL[g1 + 2]!]! * SIGNF[sg + 2]!;
+          dst[y + 3] = DV[GRIDL[g1 + 3]!]! * SIGNF[sg + 3]!;
+          dst[y + 4] = DV[GRIDL[g2]!]! * SIGNF[sg + 4]!;
+          dst[y + 5] = DV[GRIDL[g2 + 1]!]! * SIGNF[sg + 5]!;
+          dst[y + 6] = DV[GRIDL[g2 + 2]!]! * SIGNF[sg + 6]!;
+          dst[y + 7] = DV[GRIDL[g2 + 3]!]! * SIGNF[sg + 7]!;
           y += 8;
         }
       }

@@ -28,12 +28,20 @@ const nearestInt = nearestInt_;
 const BLOCK = 98;
 const EPS = fround(1e-8); // GROUP_MAX_EPS_IQ3_XXS
 
-/** iq3xxs_grid as float values, 4 per grid index. */
-const DEQ = (() => {
-  const t = new Float64Array(256 * 4);
-  for (let k = 0; k < 256; k++) for (let i = 0; i < 4; i++) t[4 * k + i] = IQ3XXS_LEVELS[(KGRID_256[k]! >> (3 * i)) & 7]!;
+/** iq3xxs_grid as level numbers (0..7), 4 per grid index; the values are IQ3XXS_LEVELS[l]. */
+const GRIDL = (() => {
+  const t = new Uint8Array(256 * 4);
+  for (let k = 0; k < 256; k++) for (let i = 0; i < 4; i++) t[4 * k + i] = (KGRID_256[k]! >> (3 * i)) & 7;
   return t;
 })();
+const LVF = Float64Array.from(IQ3XXS_LEVELS);
+/** SIGNF[8s + j]: the factor (±1) bit j of sign byte s applies */
+const SIGNF = (() => {
+  const t = new Float64Array(256 * 8);
+  for (let s = 0; s < 256; s++) for (let j = 0; j < 8; j++) t[8 * s + j] = (s >> j) & 1 ? -1 : 1;
+  return t;
+})();
+const DV = new Float64Array(8); // fround(db · level value) for the current 32 values
 
 const SCALES = new Float64Array(8);
 const SIGNS = new Uint32Array(8); // the 28 sign bits of each 32-block's word
@@ -127,16 +135,21 @@ export const iq3_xxs: BlockCodec = {
         const so = o + 66 + 4 * ib;
         const aux = (src[so]! | (src[so + 1]! << 8) | (src[so + 2]! << 16) | (src[so + 3]! << 24)) >>> 0;
         const db = fround(fround(d * (0.5 + (aux >>> 28))) * 0.5);
+        // each value is fround(db·grid value)·(±1): 8 distinct magnitudes per 32 values
+        for (let l = 0; l < 8; l++) DV[l] = fround(db * LVF[l]!);
         const qo = o + 2 + 8 * ib;
         let y = ibl * 256 + 32 * ib;
         for (let l = 0; l < 4; l++) {
-          const signs = KSIGNS[(aux >>> (7 * l)) & 127]!;
+          const sg = 8 * KSIGNS[(aux >>> (7 * l)) & 127]!;
           const g1 = 4 * src[qo + 2 * l]!, g2 = 4 * src[qo + 2 * l + 1]!;
-          for (let j = 0; j < 4; j++) {
-            const a = fround(db * DEQ[g1 + j]!), b = fround(db * DEQ[g2 + j]!);
-            dst[y + j] = (signs >> j) & 1 ? -a : a;
-            dst[y + j + 4] = (signs >> (j + 4)) & 1 ? -b : b;
-          }
+          dst[y] = DV[GRIDL[g1]!]! * SIGNF[sg]!;
+          dst[y + 1] = DV[GRIDL[g1 + 1]!]! * SIGNF[sg + 1]!;
+          dst[y + 2] = DV[GRIDL[g1 + 2]!]! * SIGNF[sg + 2]!;
+          dst[y + 3] = DV[GRIDL[g1 + 3]!]! * SIGNF[sg + 3]!;
+          dst[y + 4] = DV[GRIDL[g2]!]! * SIGNF[sg + 4]!;
+          dst[y + 5] = DV[GRIDL[g2 + 1]!]! * SIGNF[sg + 5]!;
+          dst[y + 6] = DV[GRIDL[g2 + 2]!]! * SIGNF[sg + 6]!;
+          dst[y + 7] = DV[GRIDL[g2 + 3]!]! * SIGNF[sg + 7]!;
           y += 8;
         }
       }
