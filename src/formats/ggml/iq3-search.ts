@@ -179,15 +179,18 @@ function evalModel(n: number, k: number): number {
   const hh = 0.5 * (b2 - b1);
   const ab = NA[jb]!;
   // every gap g_j(t) = g_j(s) + (A_j - A_jb)·(t - s) stays ≥ hh for t ≤ s while
-  // t ≥ s - (g_j(s) - hh)/(A_j - A_jb) for each j with A_j > A_jb (the others only grow)
-  let lo = 0;
+  // t ≥ s - (g_j(s) - hh)/(A_j - A_jb) for each j with A_j > A_jb (the others only grow); the
+  // largest bound has the smallest ratio, found by cross-multiplying (one division in all; a
+  // rounding-level misorder is absorbed by the 0.999 the gap is checked with)
+  let rn = 1, rd = 0; // the smallest ratio rn/rd so far (rd = 0: none)
   for (let j = 0; j < n; j++) {
     const da = NA[j]! - ab;
     if (da > 0) {
-      const t = s - (NE[j]! - b1 - hh) / da;
-      if (t > lo) lo = t;
+      const r = NE[j]! - b1 - hh;
+      if (rd === 0 || r * rd < rn * da) { rn = r; rd = da; }
     }
   }
+  const lo = rd > 0 ? s - rn / rd : 0;
   EV[0] = lo; EV[1] = hh;
   // Down to EV[2] (≥ lo, ≤ s) the answer holds without checking separated() per scale: over
   // [lo', s] the check is hardest with the smallest gap 0.999·lo'·hh, the largest d1 and the
