@@ -137,7 +137,7 @@ const P = new Float64Array(4); // scale·pos per level
 export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number,
   scale: number, L: Int8Array, lo: number): number {
   const off = neighbours(g, u);
-  const nb = g.nb, lv = g.levels;
+  const nb = g.nb, lv = g.levels, codes = g.codes;
   P[0] = fround(scale); P[1] = fround(scale * 3); P[2] = fround(scale * 5); P[3] = fround(scale * 7);
   const p0 = P[0]!, p1 = P[1]!, p2 = P[2]!, p3 = P[3]!;
   if (g.maxLevel === 2) {
@@ -160,9 +160,9 @@ export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: numb
   let best = 3.4028234663852886e38, gi = -1;
   for (let j = 1; j <= n; j++) {
     const idx = nb[off + j]!;
-    const p = 8 * idx;
-    const e0 = E[lv[p]!]!, e1 = E[4 + lv[p + 1]!]!, e2 = E[8 + lv[p + 2]!]!, e3 = E[12 + lv[p + 3]!]!;
-    const e4 = E[16 + lv[p + 4]!]!, e5 = E[20 + lv[p + 5]!]!, e6 = E[24 + lv[p + 6]!]!, e7 = E[28 + lv[p + 7]!]!;
+    const c = codes[idx]!;
+    const e0 = E[c & 3]!, e1 = E[4 + ((c >> 2) & 3)]!, e2 = E[8 + ((c >> 4) & 3)]!, e3 = E[12 + ((c >> 6) & 3)]!;
+    const e4 = E[16 + ((c >> 8) & 3)]!, e5 = E[20 + ((c >> 10) & 3)]!, e6 = E[24 + ((c >> 12) & 3)]!, e7 = E[28 + (c >> 14)]!;
     // The float32 sum in ggml's order is within 8 roundings (relative 2^-21, absolute 8·2^-149
     // for subnormals) of the exact sum: points whose exact sum is clearly no better are skipped
     // without the float32 chain. NaN fails the test and takes the exact path.
