@@ -140,11 +140,19 @@ export function setIq3FastPathCheck(on: boolean): void {
  * bound checked below, with 2·sqrt(d2) for sqrt(d1) + sqrt(d2), is larger still).
  */
 function separated(d1: number, sg: number, s: number, amax: number, cc: number): boolean {
-  if (!(d1 >= 1e-30 && d1 <= 1e37 && d1 >= 1e-12 * s * s * amax)) return false;
+  const sa = s * s * amax;
+  if (!(d1 >= 1e-30 && d1 <= 1e37 && d1 >= 1e-12 * sa)) return false;
   if (sg === Infinity) return true; // a single neighbour
+  return gapExceedsTol(d1, sg, sa, cc);
+}
+
+/** sg > tol(d1) + tol(d1 + sg), with sqrt(d1) + sqrt(d2) ≤ 2·sqrt(d2) (sa = s²·Amax). */
+function gapExceedsTol(d1: number, sg: number, sa: number, cc: number): boolean {
   const d2 = d1 + sg;
-  // tol(d1) + tol(d2) with sqrt(d1) + sqrt(d2) ≤ 2·sqrt(d2): one square root
-  return sg - 5e-7 * (d1 + d2) - 3e-7 * Math.sqrt(s * s * amax * d2) - 2e-13 * (s * s * amax + cc) > 0;
+  // a clear gap passes without the square root: 3e-7·sqrt(sa·d2) ≤ 1.5e-7·(sa + d2), so this
+  // first test implies the exact one below
+  if (sg > 1e-5 * (d2 + sa) + 2e-13 * cc) return true;
+  return sg - 5e-7 * (d1 + d2) - 3e-7 * Math.sqrt(sa * d2) - 2e-13 * (sa + cc) > 0;
 }
 
 /** NA, NB2 for the n neighbours at nb[off + 1..] of group k4/4. */
@@ -203,10 +211,8 @@ function evalModel(n: number, k: number): number {
   let sv = b2j / (2 * a);
   sv = sv < lo2 ? lo2 : sv > s ? s : sv; // NaN (a = 0) fails the checks below
   const dmin = sv * (sv * a - b2j) + cc;
-  const sg = 0.999 * lo2 * hh;
-  const d2 = dmax + sg;
-  EV[2] = dmin >= 1e-30 && dmax <= 1e37 && dmin >= 1e-12 * s * s * amax &&
-    sg - 5e-7 * (dmax + d2) - 3e-7 * Math.sqrt(s * s * amax * d2) - 2e-13 * (s * s * amax + cc) > 0 ? lo2 : Infinity;
+  const sa = s * s * amax;
+  EV[2] = dmin >= 1e-30 && dmax <= 1e37 && dmin >= 1e-12 * sa && gapExceedsTol(dmax, 0.999 * lo2 * hh, sa, cc) ? lo2 : Infinity;
   return jb;
 }
 
