@@ -85,24 +85,31 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
       let besti1 = -1, besti2 = -1, bestShift = 0;
       // Per split: b·x_p[1] and b·x_m[1] are ±b/8 (the same float32 up to sign), and likewise the
       // middle sumq2 term is shared. A candidate wins when fround(sumqx²) > fround(best·sumq2).
-      // Shortcut (same result): once best ≥ 0, each sum is first formed in double from the same
-      // float32 pieces; ggml's float32 sums lie within 5 roundings (≤ 6e-7 of the sum of the
-      // pieces' magnitudes, plus 1e-44 for subnormals) of it, so when even the largest possible
-      // sumqx² is ≤ best times the smallest possible sumq2 the candidate cannot win (rounding is
-      // monotone) and its float32 sums are skipped.
+      // Shortcut (same result): once best ≥ 0, each sum is first formed exactly in double, where
+      // it is linear in the prefix sums: sumqx = K − SUMX[i2], sumq2 = K' − c·SUMW[i2]. ggml's
+      // float32 sums (and the float32 pieces they add) lie within a few roundings of it: at most
+      // 1e-6·(|first piece| + 3·max|SUMX|) (resp. SUMW), plus 1e-44 for subnormals. When even the
+      // largest possible sumqx² is ≤ best times the smallest possible sumq2 the candidate cannot
+      // win (rounding is monotone) and its float32 sums are skipped.
+      let gx = 0, gw = 0;
+      for (let k = 0; k <= 32; k++) {
+        const ax = Math.abs(SUMX[k]!), aw = Math.abs(SUMW[k]!);
+        gx = gx > ax ? gx : ax; gw = gw > aw ? gw : aw;
+        if (ax !== ax) gx = NaN; // keep NaN (the comparisons above would drop it)
+        if (aw !== aw) gw = NaN;
+      }
       for (let i1 = 0; i1 <= 32; i1++) {
         const sx1 = SUMX[i1]!, sw1 = SUMW[i1]!;
         const axp = AXP[i1]!, axm = AXM[i1]!, awp = AWP[i1]!, awm = AWM[i1]!;
-        const maxp = Math.abs(axp), maxm = Math.abs(axm), mawp = Math.abs(awp), mawm = Math.abs(awm);
+        const k1 = axp - 0.125 * sx1 + 1.125 * sxN, k2 = axm + 0.125 * sx1 + 0.875 * sxN;
+        const k3 = awp - 0.015625 * sw1 + 1.265625 * swN, k4 = awm - 0.015625 * sw1 + 0.765625 * swN;
+        const exp = 1e-6 * (Math.abs(axp) + 3 * gx) + 1e-44, exm = 1e-6 * (Math.abs(axm) + 3 * gx) + 1e-44;
+        const eqp = 1e-6 * (Math.abs(awp) + 3 * gw) + 1e-44, eqm = 1e-6 * (Math.abs(awm) + 3 * gw) + 1e-44;
         for (let i2 = i1; i2 <= 32; i2++) {
           if (bestScore >= 0) {
-            const tb = (SUMX[i2]! - sx1) * XP1, tb2 = (SUMW[i2]! - sw1) * XP1 * XP1;
-            const atb = Math.abs(tb), atb2 = Math.abs(tb2);
-            const cxp = CXP[i2]!, cxm = CXM[i2]!, cwp = CWP[i2]!, cwm = CWM[i2]!;
-            const xp = Math.abs(axp + tb + cxp) + (maxp + atb + Math.abs(cxp)) * 6e-7 + 1e-44;
-            const qp = awp + tb2 + cwp - (mawp + atb2 + Math.abs(cwp)) * 6e-7 - 1e-44;
-            const xm = Math.abs(axm - tb + cxm) + (maxm + atb + Math.abs(cxm)) * 6e-7 + 1e-44;
-            const qm = awm + tb2 + cwm - (mawm + atb2 + Math.abs(cwm)) * 6e-7 - 1e-44;
+            const sx = SUMX[i2]!, sw = SUMW[i2]!;
+            const xp = Math.abs(k1 - sx) + exp, qp = k3 - 1.25 * sw - eqp;
+            const xm = Math.abs(k2 - sx) + exm, qm = k4 - 0.75 * sw - eqm;
             if (xp * xp * 1.000000001 <= bestScore * qp && xm * xm * 1.000000001 <= bestScore * qm) continue;
           }
           const b = fround(SUMX[i2]! - sx1), bw = fround(SUMW[i2]! - sw1);
