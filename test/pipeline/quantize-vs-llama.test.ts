@@ -141,6 +141,21 @@ test('an importance matrix (per expert for 3-D tensors) and its provenance metad
   }
 });
 
+test('the IQ1/IQ2/IQ3 file types with an importance matrix (the ones llama.cpp refuses without) equal llama.cpp', async () => {
+  const input = await model('base');
+  const data = await imatrixFor('base');
+  const ok = await runnable(input, true);
+  const want = ['IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ2_M', 'IQ1_S', 'IQ1_M', 'IQ3_XXS', 'IQ3_XS', 'IQ3_S', 'IQ3_M'];
+  // every one of these has its codecs: the proof must not silently shrink
+  for (const ft of want) assert.ok(ok.includes(ft), `${ft} is producible`);
+  for (const ft of want) {
+    await same(input, ft,
+      { imatrix: data, imatrixFile: 'imatrix.gguf', imatrixDataset: 'wiki.train.raw', imatrixChunks: 42 },
+      { imatrix: { data, provenance: { file: 'imatrix.gguf', dataset: 'wiki.train.raw', entries: data.size, chunks: 42 } } },
+      'base imatrix');
+  }
+});
+
 test('output does not depend on --threads or the slab size', async () => {
   const input = await model('base');
   const ft = parseFileType((await runnable(input)).includes('Q4_K_M') ? 'Q4_K_M' : 'Q4_0');
