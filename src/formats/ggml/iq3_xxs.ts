@@ -12,6 +12,7 @@ import {
   setWeights as setWeights_, sigma2Of as sigma2Of_, tooLarge as tooLarge_,
 } from './iq3-search.js';
 import { nearestInt as nearestInt_ } from './search.js';
+import { wasmBlocks, wasmIq3Failed, wasmRows } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ3_XXS)!;
@@ -120,6 +121,14 @@ export const iq3_xxs: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ3_XXS', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
+    // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
+    wasmIq3Failed();
+    if (imatrix
+      ? wasmRows('iq3_xxs_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix)
+      : wasmBlocks('iq3_xxs_quant', src, dst, nRows * nb, 1024, BLOCK)) {
+      if (wasmIq3Failed()) tooLarge('IQ3_XXS');
+      return;
+    }
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
         quantizeBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * BLOCK, imatrix, ib * 256);

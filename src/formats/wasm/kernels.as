@@ -21,3 +21,4 @@ export {
 } from './dequant';
 export { tq1_0_quant, tq2_0_quant } from './ternary';
 export { mxfp4_quant } from './mxfp4';
+export { iq3_xxs_quant, iq3_s_quant, iq3_xxs_quant_imatrix, iq3_s_quant_imatrix, iq3_failed, iq3_tables_end } from './iq3';

@@ -12,13 +12,15 @@ export type KernelName =
   | 'f32_to_f16' | 'f32_to_bf16' | 'f16_to_f32' | 'bf16_to_f32'
   | 'q8_0_quant' | 'q4_0_quant' | 'q4_1_quant' | 'q5_0_quant' | 'q5_1_quant'
   | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant'
-  | 'q2_K_quant' | 'q3_K_quant' | 'q4_K_quant' | 'q5_K_quant' | 'q6_K_quant';
+  | 'q2_K_quant' | 'q3_K_quant' | 'q4_K_quant' | 'q5_K_quant' | 'q6_K_quant'
+  | 'iq3_xxs_quant' | 'iq3_s_quant';
 
 /** kernel(srcPtr, dstPtr, nRows, nPerRow, importancePtr): whole rows with an importance matrix. */
 type RowKernel = (src: number, dst: number, nRows: number, nPerRow: number, qw: number) => void;
 
 export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix'
-  | 'q2_K_quant_imatrix' | 'q3_K_quant_imatrix' | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix' | 'q6_K_quant_imatrix';
+  | 'q2_K_quant_imatrix' | 'q3_K_quant_imatrix' | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix' | 'q6_K_quant_imatrix'
+  | 'iq3_xxs_quant_imatrix' | 'iq3_s_quant_imatrix';
 
 /** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as). */
 export type DequantKernelName =
@@ -78,6 +80,15 @@ function scanWindow(k: Loaded, ptr: number, bytes: number): void {
 }
 let loaded: Loaded | null | undefined;
 
+/**
+ * Reads and clears the flag of the IQ3 kernels that says a block since the last read held input
+ * ggml aborts on (the codec then throws). False when the kernels are not loaded.
+ */
+export function wasmIq3Failed(): boolean {
+  if (!loaded) return false;
+  return (loaded.exports.iq3_failed as () => number)() !== 0;
+}
+
 /** Turns the WebAssembly kernels on or off (off: every codec runs its TypeScript reference). */
 export function setWasmKernels(on: boolean): void {
   enabled = on;
@@ -107,7 +118,8 @@ function load(): Loaded | null {
     const inst = new WebAssembly.Instance(mod, {});
     const exports = inst.exports as Record<string, unknown>;
     const memory = exports.memory as WebAssembly.Memory;
-    const base = ((exports.heapBase as () => number)() + 15) & ~15;
+    // the IQ3 kernels keep their tables (built on first use) from heapBase to iq3_tables_end
+    const base = ((exports.iq3_tables_end as () => number)() + 15) & ~15;
     loaded = { exports, memory, base };
     reserve(loaded, 2 * WINDOW);
   } catch {

@@ -13,6 +13,7 @@ import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { IQ3XXS_LEVELS, KGRID_256, KGRID_512, KSIGNS, iq3Grid256, iq3Grid512, type Iq3Grid } from '../../../src/formats/ggml/iq3-grids.js';
 import { setIq3FastPathCheck } from '../../../src/formats/ggml/iq3-search.js';
+import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
 import { loadGolden } from '../../support/golden.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
 
@@ -24,10 +25,31 @@ function codec(name: string): BlockCodec {
   return c;
 }
 
-function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+function quantizeOnce(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
   const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
   c.quantize(x, out, nRows, nPerRow, imatrix);
   return out;
+}
+
+/**
+ * Quantizes through the WebAssembly kernel (iq3.as) and through the TypeScript reference
+ * (kernels off): both must give the same bytes, or both throw a LowbitError.
+ */
+function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+  assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');
+  let wasm: Uint8Array | null = null, wasmErr: unknown = null;
+  try { wasm = quantizeOnce(c, x, nRows, nPerRow, imatrix); } catch (e) { wasmErr = e; }
+  setWasmKernels(false);
+  let ts: Uint8Array | null = null, tsErr: unknown = null;
+  try { ts = quantizeOnce(c, x, nRows, nPerRow, imatrix); } catch (e) { tsErr = e; } finally { setWasmKernels(true); }
+  if (wasmErr || tsErr) {
+    assert.ok(wasmErr instanceof LowbitError, `${c.name} wasm: ${wasmErr ?? 'no error'}`);
+    assert.ok(tsErr instanceof LowbitError, `${c.name} TypeScript: ${tsErr ?? 'no error'}`);
+    assert.equal((wasmErr as Error).message, (tsErr as Error).message);
+    throw wasmErr;
+  }
+  assertBytes(wasm!, ts!, `${c.name} wasm vs TypeScript`, c.type.typeSize);
+  return wasm!;
 }
 
 function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string, blockBytes: number): void {
@@ -320,6 +342,47 @@ for (const name of NAMES) {
     assert.throws(() => c.dequantize(dst.subarray(1), new Float32Array(2 * n), 2 * n), LowbitError);
     assert.throws(() => c.dequantize(dst, new Float32Array(2 * n - 1), 2 * n), LowbitError);
     c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n));
+  });
+}
+
+for (const name of NAMES) {
+  test(`${name}: the WebAssembly kernel over several 64 KiB windows and at odd offsets matches ggml and the TypeScript path`, () => {
+    const o = oracle();
+    const c = codec(name);
+    const tb = c.type.typeSize;
+    // block kernel: 64 blocks per window; row kernel: rows of 4096 (4 per window) and rows longer
+    // than a window
+    for (const [nRows, nPerRow, seed] of [[200, 256, 5], [3, 4352, 6], [10, 4096, 7], [2, 32768, 8]] as const) {
+      const x = randomRows(seed * 131 + 1, nRows, nPerRow);
+      for (const im of [null, randomImatrix(seed, nPerRow, 0)]) {
+        const ref = o.quantize(c.type.id, x, nRows, nPerRow, im);
+        assertBytes(quantize(c, x, nRows, nPerRow, im), ref, `${name} ${nRows}x${nPerRow} ${im ? 'imatrix' : 'no imatrix'}`, tb);
+        // input at an odd float offset, output at an odd byte offset, imatrix at an odd offset
+        const xs = new Float32Array(x.length + 3);
+        xs.set(x, 3);
+        const dstAll = new Uint8Array(ref.length + 5);
+        let ims: Float32Array | null = null;
+        if (im) { const b = new Float32Array(nPerRow + 1); b.set(im, 1); ims = b.subarray(1); }
+        c.quantize(xs.subarray(3), dstAll.subarray(5), nRows, nPerRow, ims);
+        assertBytes(dstAll.subarray(5), ref, `${name} ${nRows}x${nPerRow} odd offsets`, tb);
+        assert.equal(dstAll[0], 0);
+      }
+    }
+  });
+
+  test(`${name}: a row ggml aborts on among good rows throws a LowbitError on both paths`, () => {
+    const c = codec(name);
+    const nPerRow = 512, nRows = 150;
+    const x = randomRows(77, nRows, nPerRow);
+    x[130 * nPerRow + 300] = NaN; // in the third window
+    for (const im of [null, randomImatrix(3, nPerRow, 0)]) {
+      const bad = x.subarray(130 * nPerRow, 131 * nPerRow);
+      assert.deepEqual(ggmlRowsInChild(c.type.id, bad, nPerRow, im), [null], `${name}: ggml aborts on that row`);
+      assert.throws(() => quantize(c, x, nRows, nPerRow, im), LowbitError);
+      // and the kernel's flag does not leak into the next call
+      const good = x.subarray(0, 4 * nPerRow);
+      assertBytes(quantize(c, good, 4, nPerRow, im), oracle().quantize(c.type.id, good, 4, nPerRow, im), `${name} after an abort`, c.type.typeSize);
+    }
   });
 }
 
