@@ -198,10 +198,11 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
   }
 }
 
-export const iq1_m: BlockCodec = {
+export const iq1_m: BlockCodec & { readonly requiresImatrix: boolean } = {
   name: 'IQ1_M',
   type: TYPE,
   usesImatrix: true,
+  requiresImatrix: false, // ggml_quantize_requires_imatrix
   layout: 'Super-blocks of 256 weights: per 8 weights an 11-bit index into a 2048-point grid of {-1, 0, 1} 8-vectors and a ±1/8 shift, a 3-bit scale per 16 weights, and an FP16 scale spread over the scale words, 1.75 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ1_M', TYPE, src, dst, nRows, nPerRow, imatrix);

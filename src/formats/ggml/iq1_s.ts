@@ -193,10 +193,11 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
 
 const DEQ = new Float64Array(3);
 
-export const iq1_s: BlockCodec = {
+export const iq1_s: BlockCodec & { readonly requiresImatrix: boolean } = {
   name: 'IQ1_S',
   type: TYPE,
   usesImatrix: true,
+  requiresImatrix: true, // ggml_quantize_requires_imatrix
   layout: 'Super-blocks of 256 weights: an FP16 scale, per 8 weights an 11-bit index into a 2048-point grid of {-1, 0, 1} 8-vectors, per 32 weights a 3-bit scale and a ±1/8 shift, 1.56 bits per weight (needs an imatrix).',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ1_S', TYPE, src, dst, nRows, nPerRow, imatrix);

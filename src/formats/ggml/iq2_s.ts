@@ -153,10 +153,11 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
   }
 }
 
-export const iq2_s: BlockCodec = {
+export const iq2_s: BlockCodec & { readonly requiresImatrix: boolean } = {
   name: 'IQ2_S',
   type: TYPE,
   usesImatrix: true,
+  requiresImatrix: false, // ggml_quantize_requires_imatrix
   layout: 'Super-blocks of 256 weights: an FP16 scale, per 8 weights a 10-bit index into a 1024-point grid of 8-vectors plus 8 sign bits, and a 4-bit scale per 16 weights, 2.56 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ2_S', TYPE, src, dst, nRows, nPerRow, imatrix);

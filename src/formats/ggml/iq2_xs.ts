@@ -167,10 +167,11 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
   }
 }
 
-export const iq2_xs: BlockCodec = {
+export const iq2_xs: BlockCodec & { readonly requiresImatrix: boolean } = {
   name: 'IQ2_XS',
   type: TYPE,
   usesImatrix: true,
+  requiresImatrix: true, // ggml_quantize_requires_imatrix
   layout: 'Super-blocks of 256 weights: an FP16 scale, per 8 weights a 9-bit index into a 512-point grid of 8-vectors plus 7 sign bits, and a 4-bit scale per 16 weights, 2.31 bits per weight (needs an imatrix).',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ2_XS', TYPE, src, dst, nRows, nPerRow, imatrix);

@@ -169,10 +169,11 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
   }
 }
 
-export const iq2_xxs: BlockCodec = {
+export const iq2_xxs: BlockCodec & { readonly requiresImatrix: boolean } = {
   name: 'IQ2_XXS',
   type: TYPE,
   usesImatrix: true,
+  requiresImatrix: true, // ggml_quantize_requires_imatrix
   layout: 'Super-blocks of 256 weights: an FP16 scale, then per 32 weights four 8-bit indices into a 256-point grid of 8-vectors, four 7-bit sign patterns and a 4-bit scale, 2.06 bits per weight (needs an imatrix).',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ2_XXS', TYPE, src, dst, nRows, nPerRow, imatrix);

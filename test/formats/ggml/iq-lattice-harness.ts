@@ -245,6 +245,7 @@ export function latticeTests(spec: LatticeSpec): void {
     }
     c.quantize(new Float32Array(2 * n), dst, 2, n, im);
     assert.equal(c.usesImatrix, true);
+    assert.equal((c as { requiresImatrix?: boolean }).requiresImatrix, spec.requiresImatrix);
     assert.ok(c.layout.length > 20);
   });
 }
