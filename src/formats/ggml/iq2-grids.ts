@@ -172,7 +172,7 @@ export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: numb
     d2 = fround(d2 + e5); d2 = fround(d2 + e6); d2 = fround(d2 + e7);
     if (d2 < best) { best = d2; gi = idx; }
   }
-  if (gi < 0) throw new LowbitError('IQ quantization found no grid point (ggml asserts here; non-finite input?)');
+  if (gi < 0) throw new LowbitError('IQ2 quantization found no grid point for a group of 8 weights (ggml asserts here): non-finite weights or negative importances?');
   const p = 8 * gi;
   for (let i = 0; i < 8; i++) L[lo + i] = lv[p + i]!;
   return gi;
@@ -215,7 +215,7 @@ export function iq1BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: numb
   }
   if (gi < 0) {
     for (let i = 0; i < g.size; i++) {
-      if (xo + i >= x.length) throw new LowbitError('IQ1 quantization found no grid point (ggml reads out of bounds and asserts here; non-finite input?)');
+      if (xo + i >= x.length) throw new LowbitError('IQ1 quantization found no grid point for a group of 8 weights (ggml reads out of bounds and asserts here): non-finite weights?');
       const xi = x[xo + i]!, p = 8 * i;
       let d2 = 0;
       for (let j = 0; j < 8; j++) {
@@ -225,7 +225,7 @@ export function iq1BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: numb
       if (d2 < best) { best = d2; gi = i; }
     }
   }
-  if (gi < 0) throw new LowbitError('IQ1 quantization found no grid point (ggml asserts here; non-finite input?)');
+  if (gi < 0) throw new LowbitError('IQ1 quantization found no grid point for a group of 8 weights (ggml asserts here): non-finite weights?');
   const p = 8 * gi;
   for (let i = 0; i < 8; i++) L[lo + i] = lv[p + i]!;
   return gi;

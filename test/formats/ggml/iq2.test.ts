@@ -2,7 +2,8 @@
 // (quantize) and bit for bit (dequantize); plus the neighbour lists of the shared lattice code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { latticeTests } from './iq-lattice-harness.js';
+import { latticeTests, codec, ggmlAborts } from './iq-lattice-harness.js';
+import { randomRows, rng } from '../../support/oracle.js';
 import { iqGrid, levels8, neighbours, KMAP_SIZE } from '../../../src/formats/ggml/iq2-grids.js';
 
 latticeTests({ name: 'IQ2_XXS', requiresImatrix: true });
@@ -59,4 +60,15 @@ test('levels8 equals the literal MAX(0, MIN(2, nearest_int(0.5f*(id*x - 1)))) at
       }
     }
   }
+});
+
+test('IQ2: negative importances (NaN weights in the neighbour search) are refused where ggml asserts', () => {
+  const x = randomRows(31, 4, 512);
+  const r = rng(1);
+  const im = new Float32Array(512).map(() => (r() < 0.2 ? -r() * 5 : r() * 5));
+  for (const name of ['IQ2_XXS', 'IQ2_XS', 'IQ2_S']) {
+    const c = codec(name);
+    assert.throws(() => c.quantize(x, new Uint8Array(4 * 2 * c.type.typeSize), 4, 512, im), /no grid point/);
+  }
+  assert.ok(ggmlAborts(22, x, 4, 512, im), 'ggml asserts on IQ2_S too');
 });
