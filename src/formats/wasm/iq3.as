@@ -203,20 +203,30 @@ function bestNeighbour(p: usize, gf: usize, k: i32, scale: f32): i32 {
   return gi;
 }
 
-/** Lattice point of group k at inverse scale id: levels nearest_int(0.5f·(id·x - 1)) in 0..7. */
+/** Levels nearest_int(0.5f·(id·x - 1)) clamped to 0..7 of group k, weighted 1, 8, 64, 512. */
 // @ts-ignore: decorator
-@inline function latticePoint(idv: v128, k: i32): i32 {
+@inline function levels(idv: v128, k: i32): v128 {
   const p = f32x4.mul(f32x4.splat(0.5), f32x4.sub(f32x4.mul(idv, v128.load(XV + (<usize>k << 4))), f32x4.splat(1)));
   let l = i32x4.sub(v128.and(f32x4.add(p, f32x4.splat(12582912.0)), i32x4.splat(0x7fffff)), i32x4.splat(0x400000));
   l = i32x4.min_s(i32x4.max_s(l, i32x4.splat(0)), i32x4.splat(7));
-  return i32x4.extract_lane(l, 0) | (i32x4.extract_lane(l, 1) << 3) | (i32x4.extract_lane(l, 2) << 6) | (i32x4.extract_lane(l, 3) << 9);
+  return i32x4.mul(l, i32x4(1, 8, 64, 512));
 }
 
-/** Grid index of group k at scale s and inverse id (a neighbour when off the grid); bit 8 set
- *  when the point was on the grid. */
+/** Lattice points of groups k..k+3 at inverse scale id, one per lane. */
 // @ts-ignore: decorator
-@inline function snap(map: usize, nb: usize, gf: usize, idv: v128, k: i32, s: f32): i32 {
-  const u = latticePoint(idv, k);
+@inline function lattice4(idv: v128, k: i32): v128 {
+  const a0 = levels(idv, k), a1 = levels(idv, k + 1), a2 = levels(idv, k + 2), a3 = levels(idv, k + 3);
+  const t0 = i32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const t1 = i32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+}
+
+const U = memory.data(8 * 4, 16); // lattice points of the 8 groups at the trial at hand
+
+/** Grid index of group k whose lattice point is u, at scale s (a neighbour when off the grid);
+ *  bit 16 set when the point was on the grid. */
+// @ts-ignore: decorator
+@inline function snap(map: usize, nb: usize, gf: usize, u: i32, k: i32, s: f32): i32 {
   let gi = <i32>load<i16>(map + (<usize>u << 1));
   if (gi >= 0) return gi | 0x10000;
   gi = bestNeighbour(nb + (<usize>(-gi - 1) << 1), gf, k, s);
@@ -245,19 +255,31 @@ function search(ntry: i32, onGridInit: bool, skipOnGrid: bool, max: f32, map: us
   let scale: f32 = max / 15;
   let bestOng = -1;
   let sumqx: f32 = 0, sumq2: f32 = 0;
+  let pu0 = i32x4.splat(-1), pu1 = pu0, prevOng = 0, ong = 0;
   for (let is = -ntry; is <= ntry; is++) {
     const id: f32 = (<f32>15 + <f32>is * <f32>0.2) / max;
     const ts: f32 = <f32>1 / id;
     const idv = f32x4.splat(id);
-    let first = 8, ong = 0;
-    for (let k = 0; k < 8; k++) {
-      let gi = snap(map, nb, gf, idv, k, ts);
-      if (gi & 0x10000) { gi &= 0xffff; ong |= 1 << k; }
-      if (gi != load<i32>(GC + (<usize>k << 2))) {
-        store<i32>(GC + (<usize>k << 2), gi);
-        if (first == 8) first = k;
+    const u0 = lattice4(idv, 0), u1 = lattice4(idv, 4);
+    let first = 8;
+    // the same lattice points as the trial before, all on the grid: the same grid points
+    if (prevOng == 0xff && i32x4.all_true(i32x4.eq(u0, pu0)) && i32x4.all_true(i32x4.eq(u1, pu1))) {
+      ong = 0xff;
+    } else {
+      pu0 = u0; pu1 = u1;
+      v128.store(U, u0);
+      v128.store(U, u1, 16);
+      ong = 0;
+      for (let k = 0; k < 8; k++) {
+        let gi = snap(map, nb, gf, load<i32>(U + (<usize>k << 2)), k, ts);
+        if (gi & 0x10000) { gi &= 0xffff; ong |= 1 << k; }
+        if (gi != load<i32>(GC + (<usize>k << 2))) {
+          store<i32>(GC + (<usize>k << 2), gi);
+          if (first == 8) first = k;
+        }
       }
     }
+    prevOng = ong;
     if (first < 8) {
       let i = first << 2;
       let sx: f32 = 0, sq: f32 = 0;
@@ -294,9 +316,11 @@ function search(ntry: i32, onGridInit: bool, skipOnGrid: bool, max: f32, map: us
   if (onGrid != 0xff && scale > 0) {
     const id: f32 = <f32>1 / scale;
     const idv = f32x4.splat(id);
+    v128.store(U, lattice4(idv, 0));
+    v128.store(U, lattice4(idv, 4), 16);
     for (let k = 0; k < 8; k++) {
       if (skipOnGrid && ((onGrid >> k) & 1)) continue;
-      store<i32>(GB + (<usize>k << 2), snap(map, nb, gf, idv, k, scale) & 0xffff);
+      store<i32>(GB + (<usize>k << 2), snap(map, nb, gf, load<i32>(U + (<usize>k << 2)), k, scale) & 0xffff);
     }
     let sx: f32 = 0, sq: f32 = 0;
     for (let k = 0; k < 8; k++) {
