@@ -22,8 +22,6 @@ export interface IqGrid {
   readonly codes: Uint16Array;
   /** levels l of each point, 8 per point */
   readonly levels: Uint8Array;
-  /** positions 2l+1 of each point, 8 per point (ggml's int8 the_grid) as numbers for arithmetic */
-  readonly pos: Float64Array;
   /** kmap: grid index of an on-grid code, -1 otherwise */
   readonly map: Int32Array;
   /** neighbour list offset of an off-grid code into nb (count first, then indices); -1 until built */
@@ -52,17 +50,17 @@ const D4 = (() => {
 function makeGrid(codes: Uint16Array, nwant: number): IqGrid {
   const size = codes.length;
   const levels = new Uint8Array(size * 8);
-  const pos = new Float64Array(size * 8);
   const map = new Int32Array(KMAP_SIZE).fill(-1);
+  let maxLevel = 0;
   for (let k = 0; k < size; k++) {
     for (let i = 0; i < 8; i++) {
       const l = (codes[k]! >> (2 * i)) & 3;
       levels[8 * k + i] = l;
-      pos[8 * k + i] = 2 * l + 1;
+      if (l > maxLevel) maxLevel = l;
     }
     map[codes[k]!] = k;
   }
-  return { size, codes, levels, pos, map, nbOff: new Int32Array(KMAP_SIZE).fill(-1), nb: new Uint16Array(4096), nbLen: 0, nwant, maxLevel: Math.max(...levels) };
+  return { size, codes, levels, map, nbOff: new Int32Array(KMAP_SIZE).fill(-1), nb: new Uint16Array(4096), nbLen: 0, nwant, maxLevel };
 }
 
 const grids: (IqGrid | undefined)[] = [];

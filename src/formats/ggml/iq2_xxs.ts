@@ -28,7 +28,6 @@ const GRID_LEVELS = GRID_LEVELS_;
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ2_XXS)!;
 const F01 = fround(0.1);
-const FLT_MAX = 3.4028234663852886e38;
 
 const DEQ = new Float64Array(8);
 
