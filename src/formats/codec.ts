@@ -9,6 +9,8 @@ export interface BlockCodec {
   readonly type: GgmlTypeInfo;
   /** true when quantize() follows ggml's importance-weighted path when given an imatrix */
   readonly usesImatrix: boolean;
+  /** true when quantize() refuses to run without an imatrix (ggml_quantize_requires_imatrix) */
+  readonly requiresImatrix?: boolean;
   /** One line of plain words on the block layout, for `lowbit explain --format`. */
   readonly layout: string;
   /**

@@ -20,7 +20,8 @@ export function describeFormat(c: BlockCodec): FormatDescription {
   const x = new Float32Array(n);
   for (let i = 0; i < n; i++) x[i] = 0.05 * Math.sin(i * 0.37) + 0.02 * Math.cos(i * 1.9) - 0.004;
   const q = new Uint8Array((n / c.type.blockSize) * c.type.typeSize);
-  c.quantize(x, q, 1, n, null);
+  // formats that cannot go without an importance matrix get a uniform one (every weight equal)
+  c.quantize(x, q, 1, n, c.requiresImatrix ? new Float32Array(n).fill(1) : null);
   const y = new Float32Array(n);
   c.dequantize(q, y, n);
   let se = 0;
@@ -32,6 +33,7 @@ export function describeFormat(c: BlockCodec): FormatDescription {
     `${c.name} (ggml type ${c.type.ggmlName}, id ${c.type.id})`,
     `  block: ${c.type.blockSize} weight${c.type.blockSize > 1 ? 's' : ''} in ${c.type.typeSize} bytes = ${bpw.toFixed(4).replace(/\.?0+$/, '')} bits per weight (${(32 / bpw).toFixed(2)}x smaller than F32)`,
     `  layout: ${c.layout}`,
+    ...(c.requiresImatrix ? ['  needs an importance matrix to quantize (the example uses a uniform one)'] : []),
     `  example, first ${show} of ${n} weights:`,
     `    in : ${Array.from(x.subarray(0, show), (v) => v.toFixed(5)).join('  ')}`,
     `    out: ${Array.from(y.subarray(0, show), (v) => v.toFixed(5)).join('  ')}`,
