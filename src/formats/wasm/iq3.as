@@ -69,25 +69,33 @@ const KG512 = memory.data<u16>([
 
 // Tables built on first use (as iq3xs_init_impl): per grid: map (lattice point → grid index, or
 // -(offset + 1) into the neighbour lists, as i16), neighbour lists [count, index…] (u16), the
-// values 2l+1 of each grid point as f32x4, and its levels l as bytes. They take ~134 KB, more than
-// the module's first page, so they live past the static data, from __heap_base up to
-// iq3_tables_end(): kernels.ts starts its windows after that.
-const NB256_LEN = 22825; // lengths of the lists (checked when built)
+// levels l of each grid point as bytes, and for the neighbour search the lists again in chunks of
+// four neighbours (QC: 64 bytes, the values q = 2l+1 as f32, neighbour c at position i at float
+// 4i + c; CH: per lattice point the byte offset of its first chunk). They take ~1.1 MB, so they
+// live past the static data, from __heap_base up to iq3_tables_end(): kernels.ts moves its
+// windows past that before the first IQ3 call.
+const NB256_LEN = 22825; // lengths of the lists and chunk counts (checked when built)
 const NB512_LEN = 28317;
+const QC256_LEN = 6038;
+const QC512_LEN = 7427;
 // @ts-ignore: decorator
 @inline const MAP256_OFF: usize = 0;
 // @ts-ignore: decorator
 @inline const MAP512_OFF: usize = MAP256_OFF + 4096 * 2;
 // @ts-ignore: decorator
-@inline const GF256_OFF: usize = MAP512_OFF + 4096 * 2;
+@inline const CH256_OFF: usize = MAP512_OFF + 4096 * 2;
 // @ts-ignore: decorator
-@inline const GF512_OFF: usize = GF256_OFF + 256 * 16;
+@inline const CH512_OFF: usize = CH256_OFF + 4096 * 4;
 // @ts-ignore: decorator
-@inline const LV256_OFF: usize = GF512_OFF + 512 * 16;
+@inline const LV256_OFF: usize = CH512_OFF + 4096 * 4;
 // @ts-ignore: decorator
 @inline const LV512_OFF: usize = LV256_OFF + 256 * 4;
 // @ts-ignore: decorator
-@inline const NB256_OFF: usize = LV512_OFF + 512 * 4;
+@inline const QC256_OFF: usize = LV512_OFF + 512 * 4;
+// @ts-ignore: decorator
+@inline const QC512_OFF: usize = QC256_OFF + QC256_LEN * 64;
+// @ts-ignore: decorator
+@inline const NB256_OFF: usize = QC512_OFF + QC512_LEN * 64;
 // @ts-ignore: decorator
 @inline const NB512_OFF: usize = NB256_OFF + ((NB256_LEN * 2 + 15) & ~15);
 // @ts-ignore: decorator
@@ -109,15 +117,10 @@ let ready512 = false;
 
 /** iq3xs_init_impl's map and neighbour lists: for each lattice point not on the grid, the grid
  *  points at the nwant smallest distinct squared distances, by (distance, index). */
-function build(kg: usize, size: i32, nwant: i32, map: usize, nb: usize, gf: usize, lv: usize, nbLen: i32): void {
+function build(kg: usize, size: i32, nwant: i32, map: usize, nb: usize, lv: usize, nbLen: i32, ch: usize, qc: usize, qcLen: i32): void {
   for (let k = 0; k < size; k++) {
     const p = <i32>load<u16>(kg + (<usize>k << 1));
-    for (let i = 0; i < 4; i++) {
-      const l = (p >> (3 * i)) & 7;
-      store<u8>(lv + (<usize>(4 * k + i)), <u8>l);
-      const q = 2 * l + 1;
-      store<f32>(gf + (<usize>(4 * k + i) << 2), <f32>q);
-    }
+    for (let i = 0; i < 4; i++) store<u8>(lv + (<usize>(4 * k + i)), <u8>((p >> (3 * i)) & 7));
   }
   for (let u = 0; u < 4096; u++) store<i16>(map + (<usize>u << 1), -1);
   for (let k = 0; k < size; k++) store<i16>(map + (<usize>load<u16>(kg + (<usize>k << 1)) << 1), <i16>k);
@@ -148,17 +151,38 @@ function build(kg: usize, size: i32, nwant: i32, map: usize, nb: usize, gf: usiz
     if (start < nbLen) store<u16>(nb + (<usize>start << 1), <u16>(len - start - 1));
   }
   if (len != nbLen) unreachable(); // the static sizes above are wrong
+  // the chunks of four
+  let c = 0;
+  for (let u = 0; u < 4096; u++) {
+    const m = <i32>load<i16>(map + (<usize>u << 1));
+    if (m >= 0) continue;
+    const p = nb + (<usize>(-m - 1) << 1);
+    const n = <i32>load<u16>(p);
+    store<i32>(ch + (<usize>u << 2), c << 6);
+    for (let j0 = 0; j0 < n; j0 += 4, c++) {
+      if (c >= qcLen) unreachable();
+      for (let lane = 0; lane < 4; lane++) {
+        const j = j0 + lane;
+        const idx = j < n ? <i32>load<u16>(p + (<usize>(1 + j) << 1)) : 0;
+        for (let i = 0; i < 4; i++) {
+          const q = j < n ? 2 * <i32>load<u8>(lv + <usize>(4 * idx + i)) + 1 : 0;
+          store<f32>(qc + (<usize>c << 6) + (<usize>(4 * i + lane) << 2), <f32>q);
+        }
+      }
+    }
+  }
+  if (c != qcLen) unreachable();
 }
 
 // @ts-ignore: decorator
 @inline function ensure256(): void {
   const t = tables();
-  if (!ready256) { build(KG256, 256, 2, t + MAP256_OFF, t + NB256_OFF, t + GF256_OFF, t + LV256_OFF, NB256_LEN); ready256 = true; }
+  if (!ready256) { build(KG256, 256, 2, t + MAP256_OFF, t + NB256_OFF, t + LV256_OFF, NB256_LEN, t + CH256_OFF, t + QC256_OFF, QC256_LEN); ready256 = true; }
 }
 // @ts-ignore: decorator
 @inline function ensure512(): void {
   const t = tables();
-  if (!ready512) { build(KG512, 512, 3, t + MAP512_OFF, t + NB512_OFF, t + GF512_OFF, t + LV512_OFF, NB512_LEN); ready512 = true; }
+  if (!ready512) { build(KG512, 512, 3, t + MAP512_OFF, t + NB512_OFF, t + LV512_OFF, NB512_LEN, t + CH512_OFF, t + QC512_OFF, QC512_LEN); ready512 = true; }
 }
 
 let failed: i32 = 0;
@@ -185,22 +209,53 @@ const SC = memory.data(8 * 4, 16); // scales of the 32-blocks
 const SG = memory.data(8 * 4, 16); // IQ3_XXS: sign words; IQ3_S: sign bytes
 const Q3 = memory.data(64, 16);
 
-/** iq3_find_best_neighbour: the first neighbour of the list at p with the smallest
- *  Σ waux·(scale·q - x)² for group k (-1 when none is below FLT_MAX: ggml aborts). */
-function bestNeighbour(p: usize, gf: usize, k: i32, scale: f32): i32 {
+/**
+ * iq3_find_best_neighbour: the first neighbour (in list order) of the n in the list at p with the
+ * smallest Σ waux·(scale·q - x)² for group k (-1 when none is below FLT_MAX: ggml aborts). Four
+ * neighbours per step from their chunks at qc: lane c holds neighbour 4·step + c, each lane's
+ * error the same float32 products and sums in C's order (C's initial 0 + only changes the sign of
+ * a zero, which no comparison sees); each lane keeps its first minimum, then the lanes' minima
+ * are merged by (error, list position).
+ */
+function bestNeighbour(p: usize, qc: usize, k: i32, scale: f32): i32 {
   const n = <i32>load<u16>(p);
-  const xv = v128.load(XV + (<usize>k << 4)), wa = v128.load(WA + (<usize>k << 4));
+  const xo = XV + (<usize>k << 4), wo = WA + (<usize>k << 4);
+  const x0 = v128.load32_splat(xo), x1 = v128.load32_splat(xo + 4), x2 = v128.load32_splat(xo + 8), x3 = v128.load32_splat(xo + 12);
+  const w0 = v128.load32_splat(wo), w1 = v128.load32_splat(wo + 4), w2 = v128.load32_splat(wo + 8), w3 = v128.load32_splat(wo + 12);
   const sv = f32x4.splat(scale);
-  let best: f32 = F32.MAX_VALUE;
-  let gi = -1;
-  for (let j = 1; j <= n; j++) {
-    const idx = <i32>load<u16>(p + (<usize>j << 1));
-    const diff = f32x4.sub(f32x4.mul(sv, v128.load(gf + (<usize>idx << 4))), xv);
-    const t = f32x4.mul(f32x4.mul(wa, diff), diff);
-    const d2 = <f32>0 + f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1) + f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3);
-    if (d2 < best) { best = d2; gi = idx; }
+  const inf = f32x4.splat(Infinity);
+  let bestv = f32x4.splat(F32.MAX_VALUE);
+  let posv = i32x4.splat(-1);
+  let cur = i32x4(0, 1, 2, 3);
+  const four = i32x4.splat(4);
+  const nv = i32x4.splat(n);
+  for (let j = 0; j < n; j += 4, qc += 64) {
+    const q0 = v128.load(qc), q1 = v128.load(qc, 16), q2 = v128.load(qc, 32), q3 = v128.load(qc, 48);
+    let d = f32x4.sub(f32x4.mul(sv, q0), x0);
+    let d2 = f32x4.mul(f32x4.mul(w0, d), d);
+    d = f32x4.sub(f32x4.mul(sv, q1), x1);
+    d2 = f32x4.add(d2, f32x4.mul(f32x4.mul(w1, d), d));
+    d = f32x4.sub(f32x4.mul(sv, q2), x2);
+    d2 = f32x4.add(d2, f32x4.mul(f32x4.mul(w2, d), d));
+    d = f32x4.sub(f32x4.mul(sv, q3), x3);
+    d2 = f32x4.add(d2, f32x4.mul(f32x4.mul(w3, d), d));
+    d2 = v128.bitselect(d2, inf, i32x4.lt_s(cur, nv)); // lanes past the list never win
+    const lt = f32x4.lt(d2, bestv);
+    bestv = v128.bitselect(d2, bestv, lt);
+    posv = v128.bitselect(cur, posv, lt);
+    cur = i32x4.add(cur, four);
   }
-  return gi;
+  // merge the lanes: the smaller error, on a tie the earlier position (lanes without a winner
+  // hold FLT_MAX and -1, and every winner's error is below FLT_MAX)
+  let eo = i32x4.shuffle(bestv, bestv, 1, 0, 3, 2), po = i32x4.shuffle(posv, posv, 1, 0, 3, 2);
+  let take = v128.or(f32x4.lt(eo, bestv), v128.and(f32x4.eq(eo, bestv), i32x4.lt_s(po, posv)));
+  bestv = v128.bitselect(eo, bestv, take);
+  posv = v128.bitselect(po, posv, take);
+  eo = i32x4.shuffle(bestv, bestv, 2, 3, 0, 1); po = i32x4.shuffle(posv, posv, 2, 3, 0, 1);
+  take = v128.or(f32x4.lt(eo, bestv), v128.and(f32x4.eq(eo, bestv), i32x4.lt_s(po, posv)));
+  posv = v128.bitselect(po, posv, take);
+  const pos = i32x4.extract_lane(posv, 0);
+  return pos < 0 ? -1 : <i32>load<u16>(p + (<usize>(1 + pos) << 1));
 }
 
 /** Levels nearest_int(0.5f·(id·x - 1)) clamped to 0..7 of group k, weighted 1, 8, 64, 512. */
@@ -226,10 +281,10 @@ const U = memory.data(8 * 4, 16); // lattice points of the 8 groups at the trial
 /** Grid index of group k whose lattice point is u, at scale s (a neighbour when off the grid);
  *  bit 16 set when the point was on the grid. */
 // @ts-ignore: decorator
-@inline function snap(map: usize, nb: usize, gf: usize, u: i32, k: i32, s: f32): i32 {
+@inline function snap(map: usize, nb: usize, ch: usize, qc: usize, u: i32, k: i32, s: f32): i32 {
   let gi = <i32>load<i16>(map + (<usize>u << 1));
   if (gi >= 0) return gi | 0x10000;
-  gi = bestNeighbour(nb + (<usize>(-gi - 1) << 1), gf, k, s);
+  gi = bestNeighbour(nb + (<usize>(-gi - 1) << 1), qc + <usize>load<i32>(ch + (<usize>u << 2)), k, s);
   if (gi < 0) { failed = 1; gi = 0; }
   return gi;
 }
@@ -239,7 +294,7 @@ const U = memory.data(8 * 4, 16); // lattice points of the 8 groups at the trial
  * then the final re-snap of the groups off the grid (skipOnGrid: IQ3_XXS skips the groups that
  * were on it; IQ3_S re-snaps all). Leaves the grid index of each group at GB; returns the scale.
  */
-function search(ntry: i32, onGridInit: bool, skipOnGrid: bool, max: f32, map: usize, nb: usize, gf: usize, lv: usize): f32 {
+function search(ntry: i32, onGridInit: bool, skipOnGrid: bool, max: f32, map: usize, nb: usize, ch: usize, qc: usize, lv: usize): f32 {
   const q0 = f32x4(1, 3, 5, 7), q1 = f32x4(9, 11, 13, 15);
   for (let i = 0; i < 32; i++) {
     const w = load<f32>(WE + (<usize>i << 2));
@@ -271,7 +326,7 @@ function search(ntry: i32, onGridInit: bool, skipOnGrid: bool, max: f32, map: us
       v128.store(U, u1, 16);
       ong = 0;
       for (let k = 0; k < 8; k++) {
-        let gi = snap(map, nb, gf, load<i32>(U + (<usize>k << 2)), k, ts);
+        let gi = snap(map, nb, ch, qc, load<i32>(U + (<usize>k << 2)), k, ts);
         if (gi & 0x10000) { gi &= 0xffff; ong |= 1 << k; }
         if (gi != load<i32>(GC + (<usize>k << 2))) {
           store<i32>(GC + (<usize>k << 2), gi);
@@ -320,7 +375,7 @@ function search(ntry: i32, onGridInit: bool, skipOnGrid: bool, max: f32, map: us
     v128.store(U, lattice4(idv, 4), 16);
     for (let k = 0; k < 8; k++) {
       if (skipOnGrid && ((onGrid >> k) & 1)) continue;
-      store<i32>(GB + (<usize>k << 2), snap(map, nb, gf, load<i32>(U + (<usize>k << 2)), k, scale) & 0xffff);
+      store<i32>(GB + (<usize>k << 2), snap(map, nb, ch, qc, load<i32>(U + (<usize>k << 2)), k, scale) & 0xffff);
     }
     let sx: f32 = 0, sq: f32 = 0;
     for (let k = 0; k < 8; k++) {
@@ -401,7 +456,7 @@ function quantXxs(x: usize, y: usize, qw: usize): void {
       store<u64>(Q3 + (<usize>ib << 3), 0);
       continue;
     }
-    let scale = search(15, true, true, max, t + MAP256_OFF, t + NB256_OFF, t + GF256_OFF, t + LV256_OFF);
+    let scale = search(15, true, true, max, t + MAP256_OFF, t + NB256_OFF, t + CH256_OFF, t + QC256_OFF, t + LV256_OFF);
     if (scale < 0) {
       scale = -scale;
       signs = ~signs & 0x0fffffff;
@@ -449,7 +504,7 @@ function quantS(x: usize, y: usize, qw: usize): void {
     let max = load<f32>(XV);
     for (let i = 1; i < 32; i++) { const v = load<f32>(XV + (<usize>i << 2)); max = max > v ? max : v; }
     if (max == 0) { store<f32>(SC + (<usize>ib << 2), 0); continue; }
-    let scale = search(9, false, false, max, t + MAP512_OFF, t + NB512_OFF, t + GF512_OFF, t + LV512_OFF);
+    let scale = search(9, false, false, max, t + MAP512_OFF, t + NB512_OFF, t + CH512_OFF, t + QC512_OFF, t + LV512_OFF);
     if (scale < 0) {
       scale = -scale;
       signs = ~signs;

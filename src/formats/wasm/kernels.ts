@@ -31,7 +31,20 @@ export type DequantKernelName =
 interface Loaded {
   exports: Record<string, unknown>;
   memory: WebAssembly.Memory;
+  /** where the windows start (moved past the IQ3 tables once an IQ3 kernel runs) */
   base: number;
+  iq3: boolean;
+}
+
+/**
+ * The IQ3 kernels (iq3.as) build ~1.1 MB of tables from heapBase on their first call: before it,
+ * the windows move past them (nothing is kept in the windows between calls, so moving is safe).
+ */
+function iq3Tables(k: Loaded, name: string): void {
+  if (k.iq3 || !name.startsWith('iq3_')) return;
+  k.base = ((k.exports.iq3_tables_end as () => number)() + 15) & ~15;
+  reserve(k, 2 * WINDOW);
+  k.iq3 = true;
 }
 
 // Input and output are staged through two 64 KiB windows: small enough to stay in L2 between the
@@ -118,9 +131,8 @@ function load(): Loaded | null {
     const inst = new WebAssembly.Instance(mod, {});
     const exports = inst.exports as Record<string, unknown>;
     const memory = exports.memory as WebAssembly.Memory;
-    // the IQ3 kernels keep their tables (built on first use) from heapBase to iq3_tables_end
-    const base = ((exports.iq3_tables_end as () => number)() + 15) & ~15;
-    loaded = { exports, memory, base };
+    const base = ((exports.heapBase as () => number)() + 15) & ~15;
+    loaded = { exports, memory, base, iq3: false };
     reserve(loaded, 2 * WINDOW);
   } catch {
     loaded = null; // no WebAssembly SIMD here: the TypeScript path serves
@@ -150,6 +162,7 @@ export function wasmBlocks(
   if (!enabled) return false;
   const k = load();
   if (!k) return false;
+  iq3Tables(k, name);
   const kernel = k.exports[name] as Kernel;
   const s = bytesOf(src, count * inBytes);
   const d = bytesOf(dst, count * outBytes);
@@ -179,6 +192,7 @@ export function wasmRows(
   if (!enabled) return false;
   const k = load();
   if (!k) return false;
+  iq3Tables(k, name);
   const kernel = k.exports[name] as RowKernel;
   const inRow = nPerRow * 4;
   const per = Math.max(1, Math.floor(WINDOW / inRow));

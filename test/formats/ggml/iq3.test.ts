@@ -386,6 +386,17 @@ for (const name of NAMES) {
   });
 }
 
+test('IQ3 kernels: the other kernels still work once the IQ3 tables moved the windows', () => {
+  const x = randomRows(11, 64, 1024);
+  quantize(codec('IQ3_S'), x.subarray(0, 4096), 4, 1024, null); // builds the tables
+  for (const name of ['Q8_0', 'Q4_K']) {
+    const c = codec(name);
+    const wasm = quantizeOnce(c, x, 64, 1024, null);
+    setWasmKernels(false);
+    try { assertBytes(wasm, quantizeOnce(c, x, 64, 1024, null), `${name} after IQ3`, c.type.typeSize); } finally { setWasmKernels(true); }
+  }
+});
+
 test('IQ3 neighbour search: the float64 shortcut picks what ggml\'s float32 evaluation picks (many inputs)', () => {
   // with the check on, every shortcut answer is recomputed in float32 and a difference throws
   setIq3FastPathCheck(true);
