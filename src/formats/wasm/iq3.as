@@ -3,8 +3,11 @@
 // without an importance matrix. The TypeScript codecs (../ggml/iq3_xxs.ts, iq3_s.ts,
 // iq3-search.ts) stay the reference. Every f32 op is one IEEE single op, as in ggml's C (no fused
 // multiply-add). The work is reordered only where that cannot change a result:
-// - the 4 terms of a neighbour's error are computed in one f32x4 (lane-wise the same products),
-//   then summed in C's order;
+// - four neighbours' errors are computed side by side (one per lane: the same products, summed in
+//   C's order), each lane keeps its first minimum and the lanes are merged by (error, position),
+//   which is C's first minimum over the list;
+// - the lattice points of four groups come from one SIMD step, and a trial whose points all equal
+//   the trial before's, all on the grid, has the same grid points (nothing to redo);
 // - a trial's sums Σ w·x·q and Σ w·q² restart at the first group of four whose grid point differs
 //   from the trial before (prefix sums kept per value: the same additions in the same order);
 // - the terms w·x·q and w·q² of each value and level are computed once per 32 values.
