@@ -41,7 +41,7 @@ const SHIFTS = new Int8Array(16);
 const TXP = new Float64Array(48), TXM = new Float64Array(48), TQP = new Float64Array(48), TQM = new Float64Array(48);
 const FIRST = new Uint8Array(16); // 1 when IDX[j] lies in the first group of 8
 const SC = new Uint16Array(4);
-const DEQ = new Float64Array(3);
+const DEQ = new Float64Array(12);
 
 function setWeights(x: Float32Array, xb: number, qw: Float32Array | null, qo: number, sigma2: number): void {
   if (qw) {
@@ -225,15 +225,20 @@ export const iq1_m: BlockCodec & { readonly requiresImatrix: boolean } = {
         const dl1 = fround(d * (2 * ((sc >> sh) & 7) + 1));
         const dl2 = fround(d * (2 * ((sc >> (sh + 3)) & 7) + 1));
         const qh0 = src[o + 32 + 2 * ib]!, qh1 = src[o + 33 + 2 * ib]!;
+        // dl·(grid + δ) for grid −1, 0, 1 is ±dl·0.875, ±dl·0.125, ±dl·1.125 (float32 rounding is
+        // symmetric): T[6·half + 3·(δ < 0) + level] for both scales and both shifts
+        for (let h = 0; h < 2; h++) {
+          const dl = h === 0 ? dl1 : dl2;
+          const a = fround(dl * 0.875), b = fround(dl * 0.125), c = fround(dl * 1.125);
+          T[6 * h] = -a; T[6 * h + 1] = b; T[6 * h + 2] = c;
+          T[6 * h + 3] = -c; T[6 * h + 4] = -b; T[6 * h + 5] = a;
+        }
         for (let l = 0; l < 4; l++) {
           const qh = l < 2 ? qh0 : qh1;
           const c = codes[src[o + 4 * ib + l]! | ((qh << (l & 1 ? 4 : 8)) & 0x700)]!;
-          const delta = qh & (l & 1 ? 0x80 : 0x08) ? -IQ1_DELTA : IQ1_DELTA;
-          const dl = l < 2 ? dl1 : dl2;
-          // dl·(grid + δ) for the three grid values −1, 0, 1 (levels 0..2)
-          T[0] = fround(dl * (delta - 1)); T[1] = fround(dl * delta); T[2] = fround(dl * (delta + 1));
-          dst[y] = T[c & 3]!; dst[y + 1] = T[(c >> 2) & 3]!; dst[y + 2] = T[(c >> 4) & 3]!; dst[y + 3] = T[(c >> 6) & 3]!;
-          dst[y + 4] = T[(c >> 8) & 3]!; dst[y + 5] = T[(c >> 10) & 3]!; dst[y + 6] = T[(c >> 12) & 3]!; dst[y + 7] = T[c >> 14]!;
+          const t = (l < 2 ? 0 : 6) + (qh & (l & 1 ? 0x80 : 0x08) ? 3 : 0);
+          dst[y] = T[t + (c & 3)]!; dst[y + 1] = T[t + ((c >> 2) & 3)]!; dst[y + 2] = T[t + ((c >> 4) & 3)]!; dst[y + 3] = T[t + ((c >> 6) & 3)]!;
+          dst[y + 4] = T[t + ((c >> 8) & 3)]!; dst[y + 5] = T[t + ((c >> 10) & 3)]!; dst[y + 6] = T[t + ((c >> 12) & 3)]!; dst[y + 7] = T[t + (c >> 14)]!;
           y += 8;
         }
       }
