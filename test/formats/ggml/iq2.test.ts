@@ -2,8 +2,8 @@
 // (quantize) and bit for bit (dequantize); plus the neighbour lists of the shared lattice code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { latticeTests, codec, ggmlAborts } from './iq-lattice-harness.js';
-import { randomRows, rng } from '../../support/oracle.js';
+import { latticeTests, codec, ggmlAborts, assertBytes } from './iq-lattice-harness.js';
+import { oracle, randomRows, rng } from '../../support/oracle.js';
 import { iqGrid, levels8, neighbours, KMAP_SIZE } from '../../../src/formats/ggml/iq2-grids.js';
 
 latticeTests({ name: 'IQ2_XXS', requiresImatrix: true });
@@ -71,4 +71,16 @@ test('IQ2: negative importances (NaN weights in the neighbour search) are refuse
     assert.throws(() => c.quantize(x, new Uint8Array(4 * 2 * c.type.typeSize), 4, 512, im), /no grid point/);
   }
   assert.ok(ggmlAborts(22, x, 4, 512, im), 'ggml asserts on IQ2_S too');
+});
+
+test('IQ2_S: quantize_row_iq2_s_ref (the only _ref of these types) equals the chunk path without an imatrix', () => {
+  const o = oracle();
+  const c = codec('IQ2_S');
+  o.quantize(22, new Float32Array(256), 1, 256, null); // ggml_quantize_init(IQ2_S): the _ref asserts without it
+  for (let seed = 1; seed <= 4; seed++) {
+    const x = randomRows(seed * 17, 4, 512);
+    const out = new Uint8Array(4 * 2 * 82);
+    c.quantize(x, out, 4, 512, null);
+    assertBytes(out, o.quantizeRef(22, x), `iq2_s ref seed ${seed}`, 82);
+  }
 });
