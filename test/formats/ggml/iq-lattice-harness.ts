@@ -104,7 +104,8 @@ export function nonFiniteRowFns(): ((i: number) => number)[] {
   ];
 }
 
-/** Runs ggml_quantize_chunk in a child process; true when it died (abort) instead of returning. */
+/** Runs ggml_quantize_chunk in a child process; true when it died (abort) instead of returning.
+ * Each child builds ggml's neighbour tables again (about 12 s for the IQ1 grid), so tests use few. */
 export function ggmlAborts(typeId: number, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): boolean {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-iq-'));
   try {
@@ -204,7 +205,7 @@ export function latticeTests(spec: LatticeSpec): void {
         let mine: Uint8Array | null = null;
         try { mine = quantize(c, x, 1, nPerRow, im); } catch (e) { assert.ok(e instanceof LowbitError, `${what}: ${String(e)}`); }
         if (mine) assertBytes(mine, o.quantize(c.type.id, x, 1, nPerRow, im), what, c.type.typeSize);
-        else if (refusedChecked++ < 2) assert.ok(ggmlAborts(c.type.id, x, 1, nPerRow, im), `${what}: lowbit refused but ggml quantized it`);
+        else if (refusedChecked++ < 1) assert.ok(ggmlAborts(c.type.id, x, 1, nPerRow, im), `${what}: lowbit refused but ggml quantized it`);
       }
     });
   });
