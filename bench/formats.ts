@@ -13,6 +13,8 @@ export interface FormatBench {
   dequantLowbit: number; dequantTs: number; dequantGgml: number;
   /** with an importance matrix, for formats that use one */
   imatrix?: { quantLowbit: number; quantTs: number; quantGgml: number };
+  /** the format cannot quantize without an importance matrix: the quantize figures are with one */
+  imatrixOnly?: boolean;
 }
 
 interface Dist {
@@ -79,14 +81,16 @@ export async function benchFormats(filter?: string[], withImatrix = true): Promi
     // lowbit as shipped (WebAssembly kernels on), its TypeScript reference, and ggml
     const on = (fn: () => void) => () => { dist.setWasmKernels(true); fn(); };
     const off = (fn: () => void) => () => { dist.setWasmKernels(false); fn(); };
-    const quant = () => c.quantize(x, q, nRows, nPerRow, null);
-    const [quantLowbit, quantTs, quantGgml] = measureAll(bytes, [on(quant), off(quant), () => o.quantize(c.type.id, x, nRows, nPerRow, null)]);
+    // formats that cannot go without an importance matrix (ggml asserts) are timed with one only
+    const plain = c.requiresImatrix ? imatrixOf(nPerRow) : null;
+    const quant = () => c.quantize(x, q, nRows, nPerRow, plain);
+    const [quantLowbit, quantTs, quantGgml] = measureAll(bytes, [on(quant), off(quant), () => o.quantize(c.type.id, x, nRows, nPerRow, plain)]);
     dist.setWasmKernels(true);
-    c.quantize(x, q, nRows, nPerRow, null);
+    c.quantize(x, q, nRows, nPerRow, plain);
     const deq = () => c.dequantize(q, y, n);
     const [dequantLowbit, dequantTs, dequantGgml] = measureAll(bytes, [on(deq), off(deq), () => o.dequantize(c.type.id, q, n)]);
-    const r: FormatBench = { name: c.name, quantLowbit: quantLowbit!, quantTs: quantTs!, quantGgml: quantGgml!, dequantLowbit: dequantLowbit!, dequantTs: dequantTs!, dequantGgml: dequantGgml! };
-    if (withImatrix && c.usesImatrix) {
+    const r: FormatBench = { imatrixOnly: !!c.requiresImatrix, name: c.name, quantLowbit: quantLowbit!, quantTs: quantTs!, quantGgml: quantGgml!, dequantLowbit: dequantLowbit!, dequantTs: dequantTs!, dequantGgml: dequantGgml! };
+    if (withImatrix && c.usesImatrix && !c.requiresImatrix) {
       // the importance-weighted searches are slower: a quarter of the rows
       const rows = Math.max(1, nRows >> 2);
       const xi = x.subarray(0, rows * nPerRow);

@@ -38,7 +38,7 @@ if (wantFormats) {
   console.log('format     quant lowbit     ts   ggml  ratio (ts)  | dequant lowbit     ts   ggml  ratio (ts)  | imatrix quant lowbit    ts   ggml  ratio (ts)');
   for (const r of await benchFormats(only.length ? only : undefined, !args.includes('--no-imatrix'))) {
     let line =
-      `${r.name.padEnd(8)} ${f(r.quantLowbit, 14)} ${f(r.quantTs, 6)} ${f(r.quantGgml, 6)} ${ratio(r.quantLowbit, r.quantGgml)} (${ratio(r.quantTs, r.quantGgml).trim()})` +
+      `${(r.name + (r.imatrixOnly ? '*' : '')).padEnd(8)} ${f(r.quantLowbit, 14)} ${f(r.quantTs, 6)} ${f(r.quantGgml, 6)} ${ratio(r.quantLowbit, r.quantGgml)} (${ratio(r.quantTs, r.quantGgml).trim()})` +
       `  | ${f(r.dequantLowbit, 14)} ${f(r.dequantTs, 6)} ${f(r.dequantGgml, 6)} ${ratio(r.dequantLowbit, r.dequantGgml)} (${ratio(r.dequantTs, r.dequantGgml).trim()})`;
     if (r.imatrix) {
       const m = r.imatrix;
@@ -46,6 +46,7 @@ if (wantFormats) {
     }
     console.log(line);
   }
+  console.log('* needs an importance matrix (ggml asserts without one): its quantize figures are with one');
 }
 if (wantModels) await runModelBench(args);
 console.log(`load average at end: ${load()}`);
