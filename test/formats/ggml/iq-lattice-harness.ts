@@ -9,55 +9,44 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { codecByName } from '../../../src/formats/registry.js';
-import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
+import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { oracle, randomRows, rng, gaussian } from '../../support/oracle.js';
+import { assertBytes, assertFloats, codec, quantize as quantizeOnce, randomImatrix } from '../../support/ggml-check.js';
+import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
+import type { BlockCodec } from '../../../src/formats/codec.js';
+
+export { assertBytes, assertFloats, codec, randomImatrix };
+
+/** Formats with a WebAssembly quantize kernel (iq2.as): quantize compares it with the TypeScript path. */
+const WASM_QUANT = new Set(['IQ2_XXS', 'IQ2_S']);
+
+/**
+ * Quantizes with the codec; for formats with a WebAssembly kernel, once with the kernels on and
+ * once off (the TypeScript reference): the same bytes, or the same LowbitError, or the test fails.
+ */
+export function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+  if (!WASM_QUANT.has(c.name)) return quantizeOnce(c, x, nRows, nPerRow, imatrix);
+  assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');
+  let wasm: Uint8Array | null = null, wasmErr: unknown = null;
+  try { wasm = quantizeOnce(c, x, nRows, nPerRow, imatrix); } catch (e) { wasmErr = e; }
+  setWasmKernels(false);
+  let ts: Uint8Array | null = null, tsErr: unknown = null;
+  try { ts = quantizeOnce(c, x, nRows, nPerRow, imatrix); } catch (e) { tsErr = e; } finally { setWasmKernels(true); }
+  if (wasmErr || tsErr) {
+    assert.ok(wasmErr instanceof LowbitError, `${c.name} wasm: ${wasmErr ?? 'no error'}`);
+    assert.ok(tsErr instanceof LowbitError, `${c.name} TypeScript: ${tsErr ?? 'no error'}`);
+    assert.equal((wasmErr as Error).message, (tsErr as Error).message);
+    throw wasmErr;
+  }
+  assertBytes(wasm!, ts!, `${c.name} wasm vs TypeScript`, c.type.typeSize);
+  return wasm!;
+}
 
 export interface LatticeSpec {
   name: string;
   /** ggml_quantize_requires_imatrix: no oracle call without one, and lowbit refuses */
   requiresImatrix: boolean;
-}
-
-export function codec(name: string): BlockCodec {
-  const c = codecByName(name);
-  assert.ok(c, `${name} is registered`);
-  return c;
-}
-
-export function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
-  const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
-  c.quantize(x, out, nRows, nPerRow, imatrix);
-  return out;
-}
-
-export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string, blockBytes: number): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (actual[i] !== expected[i]) assert.fail(`${what}: byte ${i} (block ${Math.floor(i / blockBytes)}, offset ${i % blockBytes}) is ${actual[i]}, ggml has ${expected[i]}`);
-  }
-}
-
-export function assertFloats(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (Number.isNaN(expected[i])) { if (!Number.isNaN(actual[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has NaN`); continue; }
-    if (!Object.is(actual[i], expected[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has ${expected[i]}`);
-  }
-}
-
-export function randomImatrix(seed: number, n: number, kind: number): Float32Array {
-  const r = rng(seed);
-  const w = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    if (kind === 0) w[i] = r() * 10;
-    else if (kind === 1) w[i] = r() < 0.3 ? 0 : r() ** 4 * 1e4; // zeros and a wide range
-    else if (kind === 2) w[i] = 0; // all zero
-    else if (kind === 3) w[i] = 1;
-    else w[i] = r() < 0.05 ? 1e6 * r() : 1e-3 * r(); // a few dominant columns
-  }
-  return w;
 }
 
 /** Hard finite rows: zeros, constants, outliers, tiny/denormal and large values, ties, grid values. */
@@ -209,6 +198,27 @@ export function latticeTests(spec: LatticeSpec): void {
       }
     });
   });
+
+  if (WASM_QUANT.has(name)) {
+    test(`${name}: wasm kernel over several 64 KiB windows and at odd offsets equals TypeScript and ggml`, () => {
+      const o = oracle();
+      const c = codec(name);
+      const nPerRow = 4352, nRows = 9; // 17 blocks a row, ~150 KB of input: windows split mid-row
+      const x = randomRows(777, nRows, nPerRow);
+      const ims: (Float32Array | null)[] = [randomImatrix(5, nPerRow, 0), randomImatrix(6, nPerRow, 4)];
+      if (!spec.requiresImatrix) ims.push(null);
+      for (const im of ims) {
+        const ref = o.quantize(c.type.id, x, nRows, nPerRow, im);
+        assertBytes(quantize(c, x, nRows, nPerRow, im), ref, `${name} windows${im ? ' imatrix' : ''}`, c.type.typeSize);
+        // source at an odd float offset, destination at an odd byte offset
+        const xs = new Float32Array(x.length + 3);
+        xs.set(x, 3);
+        const big = new Uint8Array(ref.length + 5);
+        c.quantize(xs.subarray(3), big.subarray(5), nRows, nPerRow, im);
+        assertBytes(big.subarray(5), ref, `${name} odd offsets${im ? ' imatrix' : ''}`, c.type.typeSize);
+      }
+    });
+  }
 
   test(`${name}: dequantize of arbitrary bytes matches ggml's to_float`, () => {
     const o = oracle();

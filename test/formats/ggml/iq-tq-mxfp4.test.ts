@@ -2,45 +2,17 @@
 // live libggml-base.so oracle, byte for byte (quantize) and bit for bit (dequantize).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { codecByName } from '../../../src/formats/registry.js';
-import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
+import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { IQ4NL_VALUES, bestIndexIq4, quantizeRowIq4NlRef } from '../../../src/formats/ggml/iq4-common.js';
 import { mxfp4Exponent } from '../../../src/formats/ggml/mxfp4.js';
 import { e8m0ToFp32, e8m0ToFp32Half } from '../../../src/formats/e8m0.js';
 import { loadGolden } from '../../support/golden.js';
 import { oracle, randomRows, rng } from '../../support/oracle.js';
+import { assertBytes, assertFloats, codec, quantize, randomImatrix } from '../../support/ggml-check.js';
 
 const NAMES = ['IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4'] as const;
 const USES_IMATRIX: Record<string, boolean> = { IQ4_NL: true, IQ4_XS: true, TQ1_0: false, TQ2_0: false, MXFP4: false };
-
-function codec(name: string): BlockCodec {
-  const c = codecByName(name);
-  assert.ok(c, `${name} is registered`);
-  return c;
-}
-
-function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
-  const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
-  c.quantize(x, out, nRows, nPerRow, imatrix);
-  return out;
-}
-
-/** First differing byte, for a readable failure instead of a 100 KB diff. */
-function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string, blockBytes: number): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (actual[i] !== expected[i]) assert.fail(`${what}: byte ${i} (block ${Math.floor(i / blockBytes)}) is ${actual[i]}, ggml has ${expected[i]}`);
-  }
-}
-
-/** Bit-level float equality (NaN payloads aside), -0 distinct from 0. */
-function assertFloats(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (!Object.is(actual[i], expected[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has ${expected[i]}`);
-  }
-}
 
 /** Hard rows: zeros, constants, outliers, tiny/denormal and huge values, ties, non-finite. */
 function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
@@ -74,18 +46,6 @@ function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
   const x = new Float32Array(fs.length * nPerRow);
   fs.forEach((f, r) => { for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i); });
   return { x, nRows: fs.length };
-}
-
-function randomImatrix(seed: number, n: number, kind: number): Float32Array {
-  const r = rng(seed);
-  const w = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    if (kind === 0) w[i] = r() * 10;
-    else if (kind === 1) w[i] = r() < 0.3 ? 0 : r() ** 4 * 1e4; // zeros and a wide range
-    else if (kind === 2) w[i] = 0; // all zero
-    else w[i] = 1;
-  }
-  return w;
 }
 
 for (const name of NAMES) {

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { codecByName } from '../../../src/formats/registry.js';
 import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { IQ3XXS_LEVELS, KGRID_256, KGRID_512, KSIGNS, iq3Grid256, iq3Grid512, type Iq3Grid } from '../../../src/formats/ggml/iq3-grids.js';
@@ -16,14 +15,9 @@ import { setIq3FastPathCheck } from '../../../src/formats/ggml/iq3-search.js';
 import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
 import { loadGolden } from '../../support/golden.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
+import { assertBytes, assertFloats, codec, randomImatrix } from '../../support/ggml-check.js';
 
 const NAMES = ['IQ3_XXS', 'IQ3_S'] as const;
-
-function codec(name: string): BlockCodec {
-  const c = codecByName(name);
-  assert.ok(c, `${name} is registered`);
-  return c;
-}
 
 function quantizeOnce(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
   const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
@@ -50,34 +44,6 @@ function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number
   }
   assertBytes(wasm!, ts!, `${c.name} wasm vs TypeScript`, c.type.typeSize);
   return wasm!;
-}
-
-function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string, blockBytes: number): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (actual[i] !== expected[i]) assert.fail(`${what}: byte ${i} (block ${Math.floor(i / blockBytes)}, offset ${i % blockBytes}) is ${actual[i]}, ggml has ${expected[i]}`);
-  }
-}
-
-/** Bit-level float equality, -0 distinct from 0; NaN equals any NaN. */
-function assertFloats(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (Number.isNaN(expected[i])) assert.ok(Number.isNaN(actual[i]), `${what}: value ${i} should be NaN`);
-    else if (!Object.is(actual[i], expected[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has ${expected[i]}`);
-  }
-}
-
-function randomImatrix(seed: number, n: number, kind: number): Float32Array {
-  const r = rng(seed);
-  const w = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    if (kind === 0) w[i] = r() * 10;
-    else if (kind === 1) w[i] = r() < 0.3 ? 0 : r() ** 4 * 1e4; // zeros and a wide range
-    else if (kind === 2) w[i] = 0; // all zero
-    else w[i] = 1;
-  }
-  return w;
 }
 
 /** Hard rows: zeros (whole and partial), constants, outliers, tiny/denormal/huge values, ties, Inf/NaN. */

@@ -3,43 +3,14 @@
 // of arbitrary bytes (NaN/Inf FP16 scales, every UE4M3 scale byte).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { codecByName } from '../../../src/formats/registry.js';
-import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
+import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { fp32ToUe4m3, ue4m3ToFp32 } from '../../../src/formats/ue4m3.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
+import { assertBytes, assertFloats, codec, quantize, randomImatrix } from '../../support/ggml-check.js';
 
 const NAMES = ['Q1_0', 'Q2_0', 'NVFP4'] as const;
 const IDS: Record<string, number> = { Q1_0: 41, Q2_0: 42, NVFP4: 40 };
-
-function codec(name: string): BlockCodec {
-  const c = codecByName(name);
-  assert.ok(c, `${name} is registered`);
-  return c;
-}
-
-function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
-  const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
-  c.quantize(x, out, nRows, nPerRow, imatrix);
-  return out;
-}
-
-/** First differing byte, for a readable failure instead of a 100 KB diff. */
-function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string, blockBytes: number): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (actual[i] !== expected[i]) assert.fail(`${what}: byte ${i} (block ${Math.floor(i / blockBytes)}) is ${actual[i]}, ggml has ${expected[i]}`);
-  }
-}
-
-/** Bit-level float equality, -0 distinct from 0, any NaN equal to any NaN. */
-function assertFloats(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (Number.isNaN(expected[i])) { if (!Number.isNaN(actual[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has NaN`); }
-    else if (!Object.is(actual[i], expected[i])) assert.fail(`${what}: value ${i} is ${actual[i]}, ggml has ${expected[i]}`);
-  }
-}
 
 /** Hard rows: zeros, constants, outliers, tiny/denormal and huge values, ties, non-finite. */
 function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
@@ -85,18 +56,6 @@ function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
   const x = new Float32Array(fs.length * nPerRow);
   fs.forEach((f, r) => { for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i); });
   return { x, nRows: fs.length };
-}
-
-function randomImatrix(seed: number, n: number, kind: number): Float32Array {
-  const r = rng(seed);
-  const w = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    if (kind === 0) w[i] = r() * 10;
-    else if (kind === 1) w[i] = r() < 0.3 ? 0 : r() ** 4 * 1e4;
-    else if (kind === 2) w[i] = 0;
-    else w[i] = 1;
-  }
-  return w;
 }
 
 for (const name of NAMES) {
