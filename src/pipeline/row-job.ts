@@ -93,7 +93,14 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   if (job.checkInput && isFloat) {
     // NaN/Inf input: checked by the kernels as they read it (clamping keeps non-finite values
     // non-finite), else by a pass of its own; on a hit the output is discarded
-    const nonfinite = scanFinite(f32, quantizeRuns);
+    let nonfinite: boolean | null;
+    try {
+      nonfinite = scanFinite(f32, quantizeRuns);
+    } catch (e) {
+      // codecs refuse some non-finite rows themselves (where ggml aborts): the input error says more
+      if (firstNonFinite(f32) < 0) throw e;
+      nonfinite = true;
+    }
     const i = nonfinite === false ? -1 : firstNonFinite(f32);
     if (i >= 0) return { ok: false, kind: 'input', index: (job.slabFirstRow + job.rowStart) * n + i };
   } else {

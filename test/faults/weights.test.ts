@@ -17,6 +17,8 @@ import { convertToFp16 } from '../../src/onnx/fp16.js';
 import { float32Tensor, DT } from '../../src/io/onnx/tensor.js';
 import { node } from '../../src/onnx/graph.js';
 import { model as onnxModel, valueInfo } from '../onnx/support/build.js';
+import { runRowJob } from '../../src/pipeline/row-job.js';
+import { randomRows } from '../support/oracle.js';
 
 let dir = '';
 before(() => { dir = mkdtempSync(join(tmpdir(), 'lowbit-weights-')); });
@@ -135,4 +137,17 @@ test('ONNX fp16 with clamping (keepOutOfRangeFp32: false): the note names each t
   const r = convertToFp16(m, { keepOutOfRangeFp32: false });
   assert.deepEqual(r.clampedByTensor, [{ tensor: 'big', count: 2 }]);
   assert.match(r.notes.join('\n'), /2 value\(s\) outside FP16's range were clamped to ±65504 \(big: 2\)/);
+});
+
+test('NaN/Inf reaching a codec that refuses it itself (IQ3_S, where ggml aborts) is still reported as the input error with its index', () => {
+  const n = 256, rows = 3;
+  for (const [dstType, bad] of [[GGML_TYPE.IQ3_S, NaN], [GGML_TYPE.IQ3_XXS, Infinity], [GGML_TYPE.Q8_0, NaN]] as const) {
+    const x = randomRows(3, rows, n);
+    x[n + 17] = bad;
+    const src = new Uint8Array(x.buffer.slice(0));
+    const dst = new Uint8Array(rows * 110 * (n / 256) + 1024);
+    const r = runRowJob({ srcType: GGML_TYPE.F32, dstType, nPerRow: n, rowStart: 0, rowEnd: rows, slabFirstRow: 4, rowsPerExpert: 1000, checkInput: true },
+      { src, f32: null, dst, imatrix: null });
+    assert.deepEqual(r, { ok: false, kind: 'input', index: (4 + 1) * n + 17 }, `type ${dstType}`);
+  }
 });
