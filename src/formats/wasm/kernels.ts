@@ -13,14 +13,14 @@ export type KernelName =
   | 'q8_0_quant' | 'q4_0_quant' | 'q4_1_quant' | 'q5_0_quant' | 'q5_1_quant'
   | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant'
   | 'q2_K_quant' | 'q3_K_quant' | 'q4_K_quant' | 'q5_K_quant' | 'q6_K_quant'
-  | 'iq3_xxs_quant' | 'iq3_s_quant';
+  | 'iq3_xxs_quant' | 'iq3_s_quant' | 'iq2_s_quant';
 
 /** kernel(srcPtr, dstPtr, nRows, nPerRow, importancePtr): whole rows with an importance matrix. */
 type RowKernel = (src: number, dst: number, nRows: number, nPerRow: number, qw: number) => void;
 
 export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix'
   | 'q2_K_quant_imatrix' | 'q3_K_quant_imatrix' | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix' | 'q6_K_quant_imatrix'
-  | 'iq3_xxs_quant_imatrix' | 'iq3_s_quant_imatrix';
+  | 'iq3_xxs_quant_imatrix' | 'iq3_s_quant_imatrix' | 'iq2_xxs_quant_imatrix' | 'iq2_xs_quant_imatrix' | 'iq2_s_quant_imatrix';
 
 /** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as). */
 export type DequantKernelName =
@@ -31,20 +31,31 @@ export type DequantKernelName =
 interface Loaded {
   exports: Record<string, unknown>;
   memory: WebAssembly.Memory;
-  /** where the windows start (moved past the IQ3 tables once an IQ3 kernel runs) */
+  /** where the windows start (moved past the lattice tables once an IQ3 or IQ2 kernel runs) */
   base: number;
   iq3: boolean;
+  /** IQ2 grids whose tables are built (bit 0: 256 points, bit 1: 512, bit 2: 1024) */
+  iq2: number;
 }
 
 /**
- * The IQ3 kernels (iq3.as) build ~1.1 MB of tables from heapBase on their first call: before it,
- * the windows move past them (nothing is kept in the windows between calls, so moving is safe).
+ * The lattice kernels keep tables past the static data: IQ3 (iq3.as) ~1.1 MB from heapBase, built
+ * on its first call; IQ2 (iq2.as) per grid from iq3_tables_end() on, built by iq2_init (which
+ * grows memory itself). Before a kernel's first call the windows move past its tables (nothing is
+ * kept in the windows between calls, so moving is safe), never back below tables already built.
  */
-function iq3Tables(k: Loaded, name: string): void {
-  if (k.iq3 || !name.startsWith('iq3_')) return;
-  k.base = ((k.exports.iq3_tables_end as () => number)() + 15) & ~15;
-  reserve(k, 2 * WINDOW);
-  k.iq3 = true;
+function lattice(k: Loaded, name: string): void {
+  if (!k.iq3 && name.startsWith('iq3_')) {
+    k.base = Math.max(k.base, ((k.exports.iq3_tables_end as () => number)() + 15) & ~15);
+    reserve(k, 2 * WINDOW);
+    k.iq3 = true;
+  } else if (name.startsWith('iq2_')) {
+    const g = name.startsWith('iq2_xxs') ? 0 : name.startsWith('iq2_xs') ? 1 : 2;
+    if (k.iq2 & (1 << g)) return;
+    k.base = Math.max(k.base, ((k.exports.iq2_init as (g: number) => number)(g) + 15) & ~15);
+    reserve(k, 2 * WINDOW);
+    k.iq2 |= 1 << g;
+  }
 }
 
 // Input and output are staged through two 64 KiB windows: small enough to stay in L2 between the
@@ -102,6 +113,16 @@ export function wasmIq3Failed(): boolean {
   return (loaded.exports.iq3_failed as () => number)() !== 0;
 }
 
+/**
+ * Reads and clears the flag of the IQ2 kernels (iq2.as) that says a block since the last read held
+ * input ggml aborts on (the codec then reruns its TypeScript path, which throws). False when the
+ * kernels are not loaded.
+ */
+export function wasmIq2Failed(): boolean {
+  if (!loaded) return false;
+  return (loaded.exports.iq2_failed as () => number)() !== 0;
+}
+
 /** Turns the WebAssembly kernels on or off (off: every codec runs its TypeScript reference). */
 export function setWasmKernels(on: boolean): void {
   enabled = on;
@@ -132,7 +153,7 @@ function load(): Loaded | null {
     const exports = inst.exports as Record<string, unknown>;
     const memory = exports.memory as WebAssembly.Memory;
     const base = ((exports.heapBase as () => number)() + 15) & ~15;
-    loaded = { exports, memory, base, iq3: false };
+    loaded = { exports, memory, base, iq3: false, iq2: 0 };
     reserve(loaded, 2 * WINDOW);
   } catch {
     loaded = null; // no WebAssembly SIMD here: the TypeScript path serves
@@ -162,7 +183,7 @@ export function wasmBlocks(
   if (!enabled) return false;
   const k = load();
   if (!k) return false;
-  iq3Tables(k, name);
+  lattice(k, name);
   const kernel = k.exports[name] as Kernel;
   const s = bytesOf(src, count * inBytes);
   const d = bytesOf(dst, count * outBytes);
@@ -192,7 +213,7 @@ export function wasmRows(
   if (!enabled) return false;
   const k = load();
   if (!k) return false;
-  iq3Tables(k, name);
+  lattice(k, name);
   const kernel = k.exports[name] as RowKernel;
   const inRow = nPerRow * 4;
   const per = Math.max(1, Math.floor(WINDOW / inRow));
