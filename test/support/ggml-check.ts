@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { codecByName } from '../../src/formats/registry.js';
 import { rowBytes, type BlockCodec } from '../../src/formats/codec.js';
-import { rng } from './oracle.js';
+import { oracle, rng } from './oracle.js';
+import { setWasmKernels, wasmKernelsActive } from '../../src/formats/wasm/kernels.js';
 
 export function codec(name: string): BlockCodec {
   const c = codecByName(name);
@@ -45,4 +46,39 @@ export function randomImatrix(seed: number, n: number, kind: number): Float32Arr
     else w[i] = r() < 0.05 ? 1e6 * r() : 1e-3 * r();
   }
   return w;
+}
+
+/**
+ * Dequantize of random bytes with the WebAssembly kernels on, off (TypeScript) and ggml's to_float:
+ * bit for bit (NaN equal to NaN). 1500 blocks (several 64 KiB windows), odd source and
+ * destination offsets; `setScale(bytes, blockStart, half)` forces a block's fp16 scale, given to put
+ * NaN, ±Inf, ±0 and the largest/smallest halves into some blocks.
+ */
+export function checkDequantizeWasm(name: string, setScale: ((b: Uint8Array, o: number, h: number) => void) | null, seed = 99): void {
+  const o = oracle();
+  const c = codec(name);
+  const r = rng(seed + c.type.id);
+  const nBlocks = 1500, ts = c.type.typeSize, n = nBlocks * c.type.blockSize;
+  const raw = new Uint8Array(nBlocks * ts + 3);
+  const bytes = raw.subarray(3);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
+  if (setScale) {
+    const halves = [0x7e00, 0x7c01, 0xfe00, 0x7c00, 0xfc00, 0x0000, 0x8000, 0x7bff, 0xfbff, 0x0001, 0x8001, 0x03ff];
+    for (let k = 0; k < halves.length; k++) setScale(bytes, ((k * 97 + 5) % nBlocks) * ts, halves[k]!);
+  }
+  const want = o.dequantize(c.type.id, bytes, n);
+  const big = new Float32Array(n + 1);
+  const y = big.subarray(1);
+  setWasmKernels(true);
+  assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');
+  c.dequantize(bytes, y, n);
+  assertFloats(y, want, `${name} dequantize (WebAssembly)`);
+  setWasmKernels(false);
+  try {
+    const t = new Float32Array(n);
+    c.dequantize(bytes, t, n);
+    assertFloats(t, want, `${name} dequantize (TypeScript)`);
+  } finally {
+    setWasmKernels(true);
+  }
 }

@@ -14,6 +14,7 @@ import { checkDequantize, checkQuantize } from './codec-args.js';
 import { nearestInt as nearestInt_ } from './search.js';
 import { iq1BestNeighbour as iq1BestNeighbour_, iqGrid, msortIndices as msortIndices_ } from './iq2-grids.js';
 import { IQ1_DELTA } from './iq1_s.js';
+import { wasmBlocks as wasmBlocks_ } from '../wasm/kernels.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
@@ -21,6 +22,7 @@ const fp32ToFp16 = fp32ToFp16_;
 const nearestInt = nearestInt_;
 const iq1BestNeighbour = iq1BestNeighbour_;
 const msortIndices = msortIndices_;
+const wasmBlocks = wasmBlocks_;
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ1_M)!;
@@ -211,6 +213,7 @@ export const iq1_m: BlockCodec & { readonly requiresImatrix: boolean } = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ1_M', TYPE, src, dst, n);
+    if (wasmBlocks('iq1_m_dequant', src, dst, n / 256, 56, 256 * 4)) return;
     const codes = iqGrid(2048).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {

@@ -132,7 +132,7 @@ const KG1024 = memory.data<u16>([
 ]);
 
 // kgrid_1bit_2048 of iq2xs_init_impl (IQ1_S), transcribed by script from ../ggml/iq2-grid-tables.ts.
-const KG2048 = memory.data<u16>([
+export const KG2048 = memory.data<u16>([
   0, 2, 5, 8, 10, 17, 21, 32, 34, 40, 42, 69, 81, 84, 86, 101,
   128, 130, 136, 138, 149, 160, 162, 168, 170, 260, 261, 273, 276, 278, 281, 282,
   293, 321, 326, 329, 338, 341, 346, 353, 356, 358, 360, 389, 401, 404, 406, 421,

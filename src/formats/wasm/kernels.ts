@@ -22,11 +22,12 @@ export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_
   | 'q2_K_quant_imatrix' | 'q3_K_quant_imatrix' | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix' | 'q6_K_quant_imatrix'
   | 'iq3_xxs_quant_imatrix' | 'iq3_s_quant_imatrix' | 'iq2_xxs_quant_imatrix' | 'iq2_xs_quant_imatrix' | 'iq2_s_quant_imatrix' | 'iq1_s_quant_imatrix';
 
-/** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as). */
+/** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as), the grid i-quants (iqdeq.as). */
 export type DequantKernelName =
   | 'q2_K_dequant' | 'q3_K_dequant' | 'q4_K_dequant' | 'q5_K_dequant' | 'q6_K_dequant'
   | 'iq4_nl_dequant' | 'iq4_xs_dequant' | 'tq1_0_dequant' | 'tq2_0_dequant' | 'mxfp4_dequant'
-  | 'tq1_0_quant' | 'tq2_0_quant' | 'mxfp4_quant';
+  | 'tq1_0_quant' | 'tq2_0_quant' | 'mxfp4_quant'
+  | 'iq1_m_dequant';
 
 interface Loaded {
   exports: Record<string, unknown>;
@@ -45,6 +46,7 @@ interface Loaded {
  * kept in the windows between calls, so moving is safe), never back below tables already built.
  */
 function lattice(k: Loaded, name: string): void {
+  if (name.endsWith('_dequant')) return; // the dequantizers read only static data (iqdeq.as)
   if (!k.iq3 && name.startsWith('iq3_')) {
     k.base = Math.max(k.base, ((k.exports.iq3_tables_end as () => number)() + 15) & ~15);
     reserve(k, 2 * WINDOW);

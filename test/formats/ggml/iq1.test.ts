@@ -5,9 +5,17 @@ import assert from 'node:assert/strict';
 import { latticeTests, codec, quantize, assertBytes } from './iq-lattice-harness.js';
 import { msortIndices } from '../../../src/formats/ggml/iq2-grids.js';
 import { oracle } from '../../support/oracle.js';
+import { checkDequantizeWasm } from '../../support/ggml-check.js';
 
 latticeTests({ name: 'IQ1_S', requiresImatrix: true });
 latticeTests({ name: 'IQ1_M', requiresImatrix: false });
+
+test('IQ1_M: dequantize with the WebAssembly kernel = TypeScript = ggml, NaN/Inf scales, windows, odd offsets', () => {
+  // the fp16 scale is the top nibbles of the four uint16 scales (bytes 48..55)
+  checkDequantizeWasm('IQ1_M', (b, o, h) => {
+    for (let k = 0; k < 4; k++) b[o + 49 + 2 * k] = (b[o + 49 + 2 * k]! & 0x0f) | (((h >> (4 * k)) & 15) << 4);
+  });
+});
 
 test('msortIndices keeps equal values in input order (glibc msort), NaN included', () => {
   const vals = Float32Array.of(3, 1, -0, 0, 1, NaN, 2, 1, -5, 0, NaN, 3);
