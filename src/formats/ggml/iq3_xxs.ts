@@ -137,6 +137,7 @@ export const iq3_xxs: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ3_XXS', TYPE, src, dst, n);
+    if (wasmBlocks('iq3_xxs_dequant', src, dst, n / 256, BLOCK, 256 * 4)) return;
     for (let ibl = 0; ibl < n / 256; ibl++) {
       const o = ibl * BLOCK;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;

@@ -4,6 +4,7 @@
 // the same order, so the bits are ggml's (NaN payloads aside).
 import { halfToF32 } from './common';
 import { KG2048 } from './iq2';
+import { KG256, KG512 } from './iq3';
 
 // lane j of i16x8.mul(splat(code), IQ1_LANE) >> 14 is level j (bits 2j, 2j+1) of a packed grid code
 const IQ1_LANE = memory.data<u16>([1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1]);
@@ -37,6 +38,75 @@ export function iq1_m_dequant(src: usize, dst: usize, nb: i32): void {
       iq1Group(dst + 64, <u32>load<u8>(q + 2) | ((qh1 << 8) & 0x700), lane, dl2, qh1 & 0x08 ? dm : dp);
       iq1Group(dst + 96, <u32>load<u8>(q + 3) | ((qh1 << 4) & 0x700), lane, dl2, qh1 & 0x80 ? dm : dp);
       dst += 128;
+    }
+  }
+}
+
+// IQ3 grids (kgrid_256 / kgrid_512 of iq3xs_init_impl, in iq3.as): coordinate j of a point is level
+// (code >> 3j) & 7 and value 2·level + 1 (iq3xxs_grid / iq3s_grid bytes). Two points fill i16x8
+// lanes 0..3 and 4..7; lane j·(code << (13 − 3j)) >> 13 is the level. iq3xxs_grid's bytes are
+// 8·level + 4 instead, except level 7: 62, not 60 (IQ3XXS_LEVELS of ../ggml/iq3-grids.ts).
+const IQ3_LANE = memory.data<u16>([1 << 13, 1 << 10, 1 << 7, 1 << 4, 1 << 13, 1 << 10, 1 << 7, 1 << 4]);
+const SIGN_BITS = memory.data<u16>([1, 2, 4, 8, 16, 32, 64, 128]);
+
+/** y[0..8) = db·grid·(±1) for grid codes c1, c2 and the 8 sign bits: ±(db·grid) as ggml rounds it. */
+// @ts-ignore: decorator
+@inline function iq3Pair(y: usize, c1: u64, c2: u64, signs: u32, db: v128, lane: v128, bits: v128, xxs: bool): void {
+  const v = i64x2.replace_lane(i64x2.splat(c1 * 0x0001000100010001), 1, c2 * 0x0001000100010001);
+  const lv = i16x8.shr_u(i16x8.mul(v, lane), 13);
+  const g = xxs
+    ? i16x8.add(i16x8.add(i16x8.shl(lv, 3), i16x8.splat(4)), v128.and(i16x8.eq(lv, i16x8.splat(7)), i16x8.splat(2)))
+    : i16x8.add(i16x8.shl(lv, 1), i16x8.splat(1));
+  const neg = i16x8.ne(v128.and(i16x8.splat(<i16>signs), bits), i16x8.splat(0));
+  // negating the integer first: db·(−g) = −(db·g) exactly (round to nearest is symmetric)
+  const s = i16x8.sub(v128.xor(g, neg), neg);
+  v128.store(y, f32x4.mul(db, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(s))));
+  v128.store(y, f32x4.mul(db, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(s))), 16);
+}
+
+// @ts-ignore: decorator
+@inline function kg(table: usize, i: u32): u64 {
+  return <u64>load<u16>(table + (<usize>i << 1));
+}
+
+/** IQ3_S: 110-byte blocks: d, qs[64], qh[8], signs[32], scales[4]. */
+export function iq3_s_dequant(src: usize, dst: usize, nb: i32): void {
+  const lane = v128.load(IQ3_LANE), bits = v128.load(SIGN_BITS);
+  for (let b = 0; b < nb; b++, src += 110) {
+    const d = halfToF32(<u32>load<u16>(src));
+    for (let ib: u32 = 0; ib < 8; ib++) {
+      const sc = <u32>load<u8>(src + 106 + (ib >> 1));
+      const k: u32 = 1 + 2 * ((ib & 1) ? sc >> 4 : sc & 15);
+      const db = f32x4.splat(d * <f32>k);
+      const qh = <u32>load<u8>(src + 66 + ib);
+      const qs = src + 2 + (ib << 3), sg = src + 74 + (ib << 2);
+      for (let l: u32 = 0; l < 4; l++) {
+        const i1 = <u32>load<u8>(qs + (l << 1)) | (((qh >> (2 * l)) & 1) << 8);
+        const i2 = <u32>load<u8>(qs + (l << 1) + 1) | (((qh >> (2 * l + 1)) & 1) << 8);
+        iq3Pair(dst, kg(KG512, i1), kg(KG512, i2), <u32>load<u8>(sg + l), db, lane, bits, false);
+        dst += 32;
+      }
+    }
+  }
+}
+
+/** IQ3_XXS: 98-byte blocks: d, qs[64] (256-grid indices), 8 × u32 of 4 × 7 sign bits and a 4-bit scale. */
+export function iq3_xxs_dequant(src: usize, dst: usize, nb: i32): void {
+  const lane = v128.load(IQ3_LANE), bits = v128.load(SIGN_BITS);
+  for (let b = 0; b < nb; b++, src += 98) {
+    const d = halfToF32(<u32>load<u16>(src));
+    for (let ib: u32 = 0; ib < 8; ib++) {
+      const aux = load<u32>(src + 66 + (ib << 2));
+      const k: f32 = 0.5 + <f32>(aux >> 28);
+      const db = f32x4.splat(d * k * <f32>0.5);
+      const qs = src + 2 + (ib << 3);
+      for (let l: u32 = 0; l < 4; l++) {
+        // ksigns_iq2xs: 7 sign bits, the 8th makes the count even
+        const s7 = (aux >> (7 * l)) & 127;
+        const signs = s7 | ((popcnt(s7) & 1) << 7);
+        iq3Pair(dst, kg(KG256, <u32>load<u8>(qs + (l << 1))), kg(KG256, <u32>load<u8>(qs + (l << 1) + 1)), signs, db, lane, bits, true);
+        dst += 32;
+      }
     }
   }
 }

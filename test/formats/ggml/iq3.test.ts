@@ -15,7 +15,7 @@ import { setIq3FastPathCheck } from '../../../src/formats/ggml/iq3-search.js';
 import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
 import { loadGolden } from '../../support/golden.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
-import { assertBytes, assertFloats, codec, randomImatrix } from '../../support/ggml-check.js';
+import { assertBytes, assertFloats, checkDequantizeWasm, codec, randomImatrix } from '../../support/ggml-check.js';
 
 const NAMES = ['IQ3_XXS', 'IQ3_S'] as const;
 
@@ -389,3 +389,10 @@ test('IQ3 neighbour search: the float64 shortcut picks what ggml\'s float32 eval
     setIq3FastPathCheck(false);
   }
 });
+
+for (const name of NAMES) {
+  test(`${name}: dequantize with the WebAssembly kernel = TypeScript = ggml, NaN/Inf scales, windows, odd offsets`, () => {
+    // the fp16 scale d is the block's first two bytes
+    checkDequantizeWasm(name, (b, o, h) => { b[o] = h & 255; b[o + 1] = h >> 8; });
+  });
+}
