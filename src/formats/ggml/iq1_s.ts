@@ -11,7 +11,7 @@ import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { nearestInt as nearestInt_ } from './search.js';
-import { wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
+import { wasmBlocks, wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
 import { iq1BestNeighbour as iq1BestNeighbour_, iqGrid, msortIndices as msortIndices_ } from './iq2-grids.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
@@ -212,6 +212,7 @@ export const iq1_s: BlockCodec & { readonly requiresImatrix: boolean } = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ1_S', TYPE, src, dst, n);
+    if (wasmBlocks('iq1_s_dequant', src, dst, n / 256, 50, 256 * 4)) return;
     const codes = iqGrid(2048).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {

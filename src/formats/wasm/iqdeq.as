@@ -110,3 +110,24 @@ export function iq3_xxs_dequant(src: usize, dst: usize, nb: i32): void {
     }
   }
 }
+
+/** IQ1_S: 50-byte blocks: d, qs[32] (low index bytes), 8 × u16 qh (3 × 3 high index bits, 3-bit scale, shift sign). */
+export function iq1_s_dequant(src: usize, dst: usize, nb: i32): void {
+  const lane = v128.load(IQ1_LANE);
+  const dp = f32x4.splat(0.125), dm = f32x4.splat(-0.125);
+  for (let b = 0; b < nb; b++, src += 50) {
+    const d = halfToF32(<u32>load<u16>(src));
+    for (let ib: u32 = 0; ib < 8; ib++) {
+      const qh = <u32>load<u16>(src + 34 + (ib << 1));
+      const k: u32 = 2 * ((qh >> 12) & 7) + 1;
+      const dl = f32x4.splat(d * <f32>k);
+      const delta = qh & 0x8000 ? dm : dp;
+      const q = src + 2 + (ib << 2);
+      iq1Group(dst, <u32>load<u8>(q) | ((qh & 7) << 8), lane, dl, delta);
+      iq1Group(dst + 32, <u32>load<u8>(q + 1) | (((qh >> 3) & 7) << 8), lane, dl, delta);
+      iq1Group(dst + 64, <u32>load<u8>(q + 2) | (((qh >> 6) & 7) << 8), lane, dl, delta);
+      iq1Group(dst + 96, <u32>load<u8>(q + 3) | (((qh >> 9) & 7) << 8), lane, dl, delta);
+      dst += 128;
+    }
+  }
+}

@@ -10,6 +10,10 @@ import { checkDequantizeWasm } from '../../support/ggml-check.js';
 latticeTests({ name: 'IQ1_S', requiresImatrix: true });
 latticeTests({ name: 'IQ1_M', requiresImatrix: false });
 
+test('IQ1_S: dequantize with the WebAssembly kernel = TypeScript = ggml, NaN/Inf scales, windows, odd offsets', () => {
+  checkDequantizeWasm('IQ1_S', (b, o, h) => { b[o] = h & 255; b[o + 1] = h >> 8; });
+});
+
 test('IQ1_M: dequantize with the WebAssembly kernel = TypeScript = ggml, NaN/Inf scales, windows, odd offsets', () => {
   // the fp16 scale is the top nibbles of the four uint16 scales (bytes 48..55)
   checkDequantizeWasm('IQ1_M', (b, o, h) => {
