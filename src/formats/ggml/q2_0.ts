@@ -5,12 +5,14 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16BitsTable as fp16BitsTable_, fp32BitsToFp16 as fp32BitsToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
+import { wasmBlocks as wasmBlocks_ } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.Q2_0)!;
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16BitsTable = fp16BitsTable_;
 const fp32BitsToFp16 = fp32BitsToFp16_;
+const wasmBlocks = wasmBlocks_;
 const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d, 2d
 const LV4I = new Int32Array(LV4.buffer);
 const F1 = new Float32Array(1);
@@ -52,6 +54,7 @@ export const q2_0: BlockCodec = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('Q2_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 64;
+    if (wasmBlocks('q2_0_quant', src, dst, nb, 256, 18)) return;
     // the weights' float32 bits as int32: |w| orders as its bits do, so the max and the code
     // thresholds are integer compares, without float32 → float64 conversions
     const u = new Int32Array(src.buffer, src.byteOffset, nb * 64);

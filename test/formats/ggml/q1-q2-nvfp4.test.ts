@@ -8,6 +8,7 @@ import { LowbitError } from '../../../src/errors.js';
 import { fp32ToUe4m3, ue4m3ToFp32 } from '../../../src/formats/ue4m3.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
 import { assertBytes, assertFloats, codec, quantize, randomImatrix } from '../../support/ggml-check.js';
+import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
 
 const NAMES = ['Q1_0', 'Q2_0', 'NVFP4'] as const;
 const IDS: Record<string, number> = { Q1_0: 41, Q2_0: 42, NVFP4: 40 };
@@ -291,4 +292,34 @@ test('Q2_0: weights whose w·(1/amax) lands within ulps of ±0.5 match ggml', ()
     }
   }
   assertBytes(quantize(c, x, nBlocks, 64, null), o.quantize(42, x, nBlocks, 64, null), 'q2_0 half edges', 18);
+});
+
+test('Q2_0: quantize with the WebAssembly kernel = TypeScript = ggml (edge rows, random rows over several 64 KiB windows, odd offsets)', () => {
+  const o = oracle();
+  const c = codec('Q2_0');
+  const nPerRow = 256;
+  const edge = edgeRows(nPerRow);
+  const r = rng(2024);
+  const nRand = 1100; // 1100 rows of 256 floats: several windows of 256 blocks
+  const xr = new Float32Array(nRand * nPerRow);
+  for (let i = 0; i < xr.length; i++) {
+    const k = (i >> 6) % 5;
+    xr[i] = k === 0 ? gaussian(r) : k === 1 ? (r() - 0.5) * 1e-38 : k === 2 ? Math.round(gaussian(r) * 2) / 2 : k === 3 ? gaussian(r) * 1e30 : (r() < 0.01 ? NaN : r() - 0.5);
+  }
+  for (const [x, nRows] of [[edge.x, edge.nRows], [xr, nRand]] as const) {
+    const want = o.quantize(c.type.id, x, nRows, nPerRow, null);
+    setWasmKernels(true);
+    assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');
+    const xs = new Float32Array(x.length + 3);
+    xs.set(x, 3);
+    const big = new Uint8Array(want.length + 5);
+    c.quantize(xs.subarray(3), big.subarray(5), nRows, nPerRow, null);
+    assertBytes(big.subarray(5), want, 'Q2_0 quantize (WebAssembly, odd offsets)', c.type.typeSize);
+    setWasmKernels(false);
+    try {
+      assertBytes(quantize(c, x, nRows, nPerRow, null), want, 'Q2_0 quantize (TypeScript)', c.type.typeSize);
+    } finally {
+      setWasmKernels(true);
+    }
+  }
 });
