@@ -173,6 +173,7 @@ export const iq2_s: BlockCodec & { readonly requiresImatrix: boolean } = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ2_S', TYPE, src, dst, n);
+    if (wasmBlocks('iq2_s_dequant', src, dst, n / 256, 82, 256 * 4)) return;
     const codes = iqGrid(1024).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {

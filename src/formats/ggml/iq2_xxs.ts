@@ -11,7 +11,7 @@ import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { GROUP_MAX_EPS as GROUP_MAX_EPS_, nearestInt as nearestInt_ } from './search.js';
 import { makeQp as makeQp_ } from './search-k.js';
-import { wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
+import { wasmBlocks, wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
 import { GRID_LEVELS as GRID_LEVELS_, iq2BestNeighbour as iq2BestNeighbour_, iqGrid, levels8 as levels8_, termTables as termTables_, KSIGNS_IQ2XS as KSIGNS_ } from './iq2-grids.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
@@ -187,6 +187,7 @@ export const iq2_xxs: BlockCodec & { readonly requiresImatrix: boolean } = {
   },
   dequantize(src, dst, n) {
     checkDequantize('IQ2_XXS', TYPE, src, dst, n);
+    if (wasmBlocks('iq2_xxs_dequant', src, dst, n / 256, 66, 256 * 4)) return;
     const codes = iqGrid(256).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {

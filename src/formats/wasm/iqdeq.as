@@ -3,7 +3,7 @@
 // exact; the float ops left (scale products, grid + shift, scale × value) are ggml's, once each in
 // the same order, so the bits are ggml's (NaN payloads aside).
 import { halfToF32 } from './common';
-import { KG2048 } from './iq2';
+import { KG2048, KG256 as KG2_256, KG512 as KG2_512, KG1024 as KG2_1024 } from './iq2';
 import { KG256, KG512 } from './iq3';
 
 // lane j of i16x8.mul(splat(code), IQ1_LANE) >> 14 is level j (bits 2j, 2j+1) of a packed grid code
@@ -128,6 +128,88 @@ export function iq1_s_dequant(src: usize, dst: usize, nb: i32): void {
       iq1Group(dst + 64, <u32>load<u8>(q + 2) | (((qh >> 6) & 7) << 8), lane, dl, delta);
       iq1Group(dst + 96, <u32>load<u8>(q + 3) | (((qh >> 9) & 7) << 8), lane, dl, delta);
       dst += 128;
+    }
+  }
+}
+
+// IQ2 grids (kgrid_2bit_256/512/1024 of iq2xs_init_impl, in iq2.as): coordinate j of a point is
+// level (code >> 2j) & 3, whose iq2*_grid byte is 8, 25, 43 or 62 = 8 + 17l + l(l − 1)/2.
+
+/** y[0..8) = db·grid·(±1) for the IQ2 grid code c (u16) and 8 sign bits. */
+// @ts-ignore: decorator
+@inline function iq2Group(y: usize, table: usize, idx: u32, signs: u32, db: v128, lane: v128, bits: v128): void {
+  const c = <i16>load<u16>(table + (<usize>idx << 1));
+  const l = i16x8.shr_u(i16x8.mul(i16x8.splat(c), lane), 14);
+  const g = i16x8.add(i16x8.add(i16x8.mul(l, i16x8.splat(17)), i16x8.splat(8)), i16x8.shr_u(i16x8.mul(l, i16x8.sub(l, i16x8.splat(1))), 1));
+  const neg = i16x8.ne(v128.and(i16x8.splat(<i16>signs), bits), i16x8.splat(0));
+  const s = i16x8.sub(v128.xor(g, neg), neg);
+  v128.store(y, f32x4.mul(db, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(s))));
+  v128.store(y, f32x4.mul(db, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(s))), 16);
+}
+
+/** ksigns_iq2xs: 7 sign bits, the 8th makes the count even. */
+// @ts-ignore: decorator
+@inline function ksigns(s7: u32): u32 {
+  return s7 | ((popcnt(s7) & 1) << 7);
+}
+
+/** d·(0.5 + k)·0.25 in float32, as ggml writes it. */
+// @ts-ignore: decorator
+@inline function db2(d: f32, k: u32): v128 {
+  const h: f32 = 0.5 + <f32>k;
+  return f32x4.splat(d * h * <f32>0.25);
+}
+
+/** IQ2_XXS: 66-byte blocks: d, then per 32 values 4 grid index bytes and a u32 of 4 × 7 sign bits and a 4-bit scale. */
+export function iq2_xxs_dequant(src: usize, dst: usize, nb: i32): void {
+  const lane = v128.load(IQ1_LANE), bits = v128.load(SIGN_BITS);
+  for (let b = 0; b < nb; b++, src += 66) {
+    const d = halfToF32(<u32>load<u16>(src));
+    for (let ib: u32 = 0; ib < 8; ib++) {
+      const q = src + 2 + (ib << 3);
+      const aux = load<u32>(q + 4);
+      const db = db2(d, aux >> 28);
+      for (let l: u32 = 0; l < 4; l++) {
+        iq2Group(dst, KG2_256, <u32>load<u8>(q + l), ksigns((aux >> (7 * l)) & 127), db, lane, bits);
+        dst += 32;
+      }
+    }
+  }
+}
+
+/** IQ2_XS: 74-byte blocks: d, 32 × u16 (9-bit grid index, 7 sign bits), 8 scale bytes (two 4-bit scales). */
+export function iq2_xs_dequant(src: usize, dst: usize, nb: i32): void {
+  const lane = v128.load(IQ1_LANE), bits = v128.load(SIGN_BITS);
+  for (let b = 0; b < nb; b++, src += 74) {
+    const d = halfToF32(<u32>load<u16>(src));
+    for (let ib: u32 = 0; ib < 8; ib++) {
+      const sc = <u32>load<u8>(src + 66 + ib);
+      const db0 = db2(d, sc & 15), db1 = db2(d, sc >> 4);
+      const q = src + 2 + (ib << 3);
+      for (let l: u32 = 0; l < 4; l++) {
+        const v = <u32>load<u16>(q + (l << 1));
+        iq2Group(dst, KG2_512, v & 511, ksigns(v >> 9), l < 2 ? db0 : db1, lane, bits);
+        dst += 32;
+      }
+    }
+  }
+}
+
+/** IQ2_S: 82-byte blocks: d, qs[32] (low index bytes), signs[32], qh[8] (2 high bits per index), scales[8]. */
+export function iq2_s_dequant(src: usize, dst: usize, nb: i32): void {
+  const lane = v128.load(IQ1_LANE), bits = v128.load(SIGN_BITS);
+  for (let b = 0; b < nb; b++, src += 82) {
+    const d = halfToF32(<u32>load<u16>(src));
+    for (let ib: u32 = 0; ib < 8; ib++) {
+      const sc = <u32>load<u8>(src + 74 + ib);
+      const db0 = db2(d, sc & 15), db1 = db2(d, sc >> 4);
+      const qh = <u32>load<u8>(src + 66 + ib);
+      const q = src + 2 + (ib << 2), sg = src + 34 + (ib << 2);
+      for (let l: u32 = 0; l < 4; l++) {
+        const idx = <u32>load<u8>(q + l) | ((qh << (8 - 2 * l)) & 0x300);
+        iq2Group(dst, KG2_1024, idx, <u32>load<u8>(sg + l), l < 2 ? db0 : db1, lane, bits);
+        dst += 32;
+      }
     }
   }
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { latticeTests, codec, ggmlAborts, assertBytes } from './iq-lattice-harness.js';
 import { oracle, randomRows, rng } from '../../support/oracle.js';
 import { iqGrid, levels8, neighbours, KMAP_SIZE } from '../../../src/formats/ggml/iq2-grids.js';
+import { checkDequantizeWasm } from '../../support/ggml-check.js';
 
 latticeTests({ name: 'IQ2_XXS', requiresImatrix: true });
 latticeTests({ name: 'IQ2_XS', requiresImatrix: true });
@@ -84,3 +85,10 @@ test('IQ2_S: quantize_row_iq2_s_ref (the only _ref of these types) equals the ch
     assertBytes(out, o.quantizeRef(22, x), `iq2_s ref seed ${seed}`, 82);
   }
 });
+
+for (const name of ['IQ2_XXS', 'IQ2_XS', 'IQ2_S']) {
+  test(`${name}: dequantize with the WebAssembly kernel = TypeScript = ggml, NaN/Inf scales, windows, odd offsets`, () => {
+    // the fp16 scale d is the block's first two bytes
+    checkDequantizeWasm(name, (b, o, h) => { b[o] = h & 255; b[o + 1] = h >> 8; });
+  });
+}
