@@ -10,10 +10,12 @@ import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { GROUP_MAX_EPS as GROUP_MAX_EPS_, nearestInt as nearestInt_ } from './search.js';
+import { evenSigns8 as evenSigns8_ } from './iq-signs.js';
 import { wasmBlocks, wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
 import { GRID_LEVELS as GRID_LEVELS_, iq2BestNeighbour as iq2BestNeighbour_, iqGrid, levels8 as levels8_, termTables as termTables_, KSIGNS_IQ2XS as KSIGNS_ } from './iq2-grids.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
+const evenSigns8 = evenSigns8_;
 const fp16Table = fp16Table_;
 const fp32ToFp16 = fp32ToFp16_;
 const GROUP_MAX_EPS = GROUP_MAX_EPS_;
@@ -61,27 +63,7 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
         WEIGHT[i] = w;
         WAUX[i] = Math.sqrt(w);
       }
-      for (let k = 0; k < 2; k++) {
-        let nflip = 0, s = 0;
-        for (let i = 0; i < 8; i++) {
-          const v = x[xb + 8 * k + i]!;
-          if (v >= 0) XVAL[8 * k + i] = v;
-          else { XVAL[8 * k + i] = -v; nflip++; s |= 1 << i; }
-        }
-        if (nflip & 1) {
-          let imin = 0;
-          let v = x[xb + 8 * k]!;
-          let min = fround(fround(WEIGHT[8 * k]! * v) * v);
-          for (let i = 1; i < 8; i++) {
-            v = x[xb + 8 * k + i]!;
-            const ax = fround(fround(WEIGHT[8 * k + i]! * v) * v);
-            if (ax < min) { min = ax; imin = i; }
-          }
-          XVAL[8 * k + imin] = -XVAL[8 * k + imin]!;
-          s ^= 1 << imin;
-        }
-        SIGNS[k] = s & 127;
-      }
+      for (let k = 0; k < 2; k++) SIGNS[k] = evenSigns8(x, xb + 8 * k, WEIGHT, 8 * k, XVAL, 8 * k) & 127;
       let max = XVAL[0]!;
       for (let i = 1; i < 16; i++) { const v = XVAL[i]!; max = max > v ? max : v; }
       L.fill(0);

@@ -12,11 +12,13 @@ import {
   setWeights as setWeights_, sigma2Of as sigma2Of_, tooLarge as tooLarge_,
 } from './iq3-search.js';
 import { nearestInt as nearestInt_ } from './search.js';
+import { evenSigns8 as evenSigns8_ } from './iq-signs.js';
 import { wasmBlocks, wasmIq3Failed, wasmRows } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ3_XXS)!;
 // imports bound locally: under tsx each use of an import is a getter call
+const evenSigns8 = evenSigns8_;
 const fp16Table = fp16Table_;
 const fp32ToFp16 = fp32ToFp16_;
 const KSIGNS = KSIGNS_;
@@ -58,28 +60,7 @@ function quantizeBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: numb
     const xo = off + 32 * ib;
     setWeights(x, xo, qw, qwOff + 32 * ib, sigma2);
     let signs = 0;
-    for (let k = 0; k < 4; k++) {
-      let nflip = 0, s = 0;
-      for (let i = 0; i < 8; i++) {
-        const v = x[xo + 8 * k + i]!;
-        if (v >= 0) XVAL[8 * k + i] = v;
-        else { XVAL[8 * k + i] = -v; nflip++; s |= 1 << i; }
-      }
-      if (nflip & 1) {
-        // an odd count: flip the sign of the value that costs least (weight·x², first minimum)
-        let imin = 0;
-        let v = x[xo + 8 * k]!;
-        let min = fround(fround(WEIGHT[8 * k]! * v) * v);
-        for (let i = 1; i < 8; i++) {
-          v = x[xo + 8 * k + i]!;
-          const ax = fround(fround(WEIGHT[8 * k + i]! * v) * v);
-          if (ax < min) { min = ax; imin = i; }
-        }
-        XVAL[8 * k + imin] = -XVAL[8 * k + imin]!;
-        s ^= 1 << imin;
-      }
-      signs |= (s & 127) << (7 * k);
-    }
+    for (let k = 0; k < 4; k++) signs |= (evenSigns8(x, xo + 8 * k, WEIGHT, 8 * k, XVAL, 8 * k) & 127) << (7 * k);
     let max = XVAL[0]!;
     for (let i = 1; i < 32; i++) { const v = XVAL[i]!; max = max > v ? max : v; } // ggml's MAX
     if (max < EPS) { SCALES[ib] = 0; continue; }
