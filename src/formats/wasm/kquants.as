@@ -311,30 +311,40 @@ const LQ = memory.data(256 + 64); // int8 levels of Q3_K/Q6_K (+ Q3_K's imatrix 
  * make_qx_quants(16, nmax, x, L, rmse_type = 1, NULL) for four sub-blocks at once (input at XT,
  * one per lane, each lane ggml's exact scalar sequence). Levels + nmax as int8 to LQ + lo0 + 16·k,
  * scales to SCALES[j0 + k].
+ * Speed (Q6_K spends most of its time here): a trial keeps no levels, only the lane's winning
+ * iscale, and the levels are rounded once more from it at the end (the same float ops, so the same
+ * levels). With every input finite, |iscale·x| <= nmax + 1, where ggml's nearest_int (add 1.5·2^23,
+ * read the mantissa) equals rounding in float (add 1.5·2^23, subtract it: exact), so a trial
+ * rounds and clamps without leaving float lanes; a NaN or infinite input keeps the integer trick
+ * (its wrap-around results are ggml's too).
  */
 function makeQx1x4(nmax: i32, lo0: i32, j0: i32, useW: bool): void {
   const nb: usize = 16 << 4;
   const fzero = f32x4.splat(0);
-  let amax = fzero, vmax = fzero;
+  let amax = fzero, vmax = fzero, nonfinite = fzero;
   for (let o: usize = 0; o < nb; o += 16) {
     const x = v128.load(XT + o);
     const ax = f32x4.abs(x);
     const gt = f32x4.gt(ax, amax);
     amax = v128.bitselect(ax, amax, gt);
     vmax = v128.bitselect(x, vmax, gt);
+    nonfinite = v128.or(nonfinite, f32x4.ne(f32x4.sub(x, x), fzero)); // x - x: NaN for NaN and ±Inf
   }
+  const inFloat = !v128.any_true(nonfinite);
   const done = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS)); // all zero: levels 0, scale 0
   const magic = f32x4.splat(12582912.0);
   const mant = i32x4.splat(0x7fffff);
   const half = i32x4.splat(0x400000);
   const lowL = i32x4.splat(-nmax);
   const highL = i32x4.splat(nmax - 1);
+  const lowF = f32x4.splat(<f32>(-nmax));
+  const highF = f32x4.splat(<f32>(nmax - 1));
   let iscale = f32x4.div(f32x4.splat(<f32>(-nmax)), vmax);
+  let bestIscale = iscale;
   let sumlx = fzero, suml2 = fzero;
   for (let o: usize = 0; o < nb; o += 16) {
     const x = v128.load(XT + o);
     const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, x), magic), mant), half), lowL), highL));
-    v128.store(LBT + o, l);
     const w = useW ? v128.load(WT + o) : f32x4.mul(x, x); // imatrix weights, or x²
     const wx = f32x4.mul(w, x);
     v128.store(WT + o, w);
@@ -348,25 +358,37 @@ function makeQx1x4(nmax: i32, lo0: i32, j0: i32, useW: bool): void {
     if (is == 0) continue;
     iscale = f32x4.div(f32x4.splat(-(<f32>nmax + <f32>0.1 * <f32>is)), vmax);
     sumlx = fzero; suml2 = fzero;
-    for (let o: usize = 0; o < nb; o += 16) {
-      const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, v128.load(XT + o)), magic), mant), half), lowL), highL));
-      v128.store(LAT + o, l);
-      sumlx = f32x4.add(sumlx, f32x4.mul(v128.load(XMT + o), l));
-      suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(v128.load(WT + o), l), l));
+    if (inFloat) {
+      for (let o: usize = 0; o < nb; o += 16) {
+        const l = f32x4.pmin(f32x4.pmax(f32x4.sub(f32x4.add(f32x4.mul(iscale, v128.load(XT + o)), magic), magic), lowF), highF);
+        sumlx = f32x4.add(sumlx, f32x4.mul(v128.load(XMT + o), l));
+        suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(v128.load(WT + o), l), l));
+      }
+    } else {
+      for (let o: usize = 0; o < nb; o += 16) {
+        const l = f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(iscale, v128.load(XT + o)), magic), mant), half), lowL), highL));
+        sumlx = f32x4.add(sumlx, f32x4.mul(v128.load(XMT + o), l));
+        suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(v128.load(WT + o), l), l));
+      }
     }
     const take = v128.andnot(v128.and(f32x4.gt(suml2, fzero), f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2))), done);
     if (!v128.any_true(take)) continue;
     const ns = f32x4.div(sumlx, suml2);
     scale = v128.bitselect(ns, scale, take);
     best = v128.bitselect(f32x4.mul(ns, sumlx), best, take);
-    for (let o: usize = 0; o < nb; o += 16) v128.store(LBT + o, v128.bitselect(v128.load(LAT + o), v128.load(LBT + o), take));
+    bestIscale = v128.bitselect(iscale, bestIscale, take);
   }
   v128.store(SCALES + (<usize>j0 << 2), v128.bitselect(fzero, scale, done));
-  for (let k = 0; k < 4; k++) {
-    const dst = LQ + lo0 + 16 * k;
-    const isDone = k == 0 ? i32x4.extract_lane(done, 0) : k == 1 ? i32x4.extract_lane(done, 1) : k == 2 ? i32x4.extract_lane(done, 2) : i32x4.extract_lane(done, 3);
-    if (isDone) { memory.fill(dst, 0, 16); continue; }
-    for (let i = 0; i < 16; i++) store<i8>(dst + i, <i8>(<i32>load<f32>(LBT + (<usize>i << 4) + (<usize>k << 2)) + nmax));
+  // the winning levels, + nmax; 0 in all-zero lanes
+  const vn = i32x4.splat(nmax);
+  const dst = LQ + lo0;
+  for (let i = 0; i < 16; i++) {
+    const x = v128.load(XT + (<usize>i << 4));
+    const l = v128.andnot(i32x4.add(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(bestIscale, x), magic), mant), half), lowL), highL), vn), done);
+    store<i8>(dst + i, <i8>i32x4.extract_lane(l, 0));
+    store<i8>(dst + i, <i8>i32x4.extract_lane(l, 1), 16);
+    store<i8>(dst + i, <i8>i32x4.extract_lane(l, 2), 32);
+    store<i8>(dst + i, <i8>i32x4.extract_lane(l, 3), 48);
   }
 }
 
@@ -374,14 +396,8 @@ function makeQx1x4(nmax: i32, lo0: i32, j0: i32, useW: bool): void {
 function q6KBlock(src: usize, dst: usize, qw: usize): void {
   let maxScale: f32 = 0, maxAbs: f32 = 0;
   for (let g = 0; g < 16; g += 4) {
-    for (let k = 0; k < 4; k++) {
-      const base = src + (<usize>(g + k) << 6);
-      for (let l = 0; l < 16; l++) {
-        const t = (<usize>l << 4) + (<usize>k << 2);
-        store<f32>(XT + t, fAt(base, l));
-        if (qw) store<f32>(WT + t, fAt(qw, 16 * (g + k) + l));
-      }
-    }
+    transpose4(src + (<usize>g << 6));
+    if (qw) transpose4(qw + (<usize>g << 6), WT);
     makeQx1x4(32, 16 * g, g, qw != 0);
   }
   for (let ib = 0; ib < 16; ib++) {
@@ -400,14 +416,21 @@ function q6KBlock(src: usize, dst: usize, qw: usize): void {
     const l = nearestInt(iscale * fAt(SCALES, ib));
     store<i8>(dst + 192 + ib, <i8>(l < 127 ? l : 127));
   }
+  // levels from the final scales: the same division and nearest_int per weight, four at a time
+  const magic = f32x4.splat(12582912.0);
+  const mant = i32x4.splat(0x7fffff);
+  const half = i32x4.splat(0x400000);
+  const lo = i32x4.splat(-32), hi = i32x4.splat(31), off = i32x4.splat(32);
   for (let j = 0; j < 16; j++) {
     const d: f32 = d0 * <f32>load<i8>(dst + 192 + j);
     if (d == 0) continue;
     const base = src + (<usize>j << 6);
-    for (let ii = 0; ii < 16; ii++) {
-      const l = nearestInt(fAt(base, ii) / d);
-      store<i8>(LQ + 16 * j + ii, <i8>((l < -32 ? -32 : l > 31 ? 31 : l) + 32));
-    }
+    const vd = f32x4.splat(d);
+    const a = i32x4.add(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(base), vd), magic), mant), half), lo), hi), off);
+    const b = i32x4.add(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(base, 16), vd), magic), mant), half), lo), hi), off);
+    const c = i32x4.add(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(base, 32), vd), magic), mant), half), lo), hi), off);
+    const e = i32x4.add(i32x4.min_s(i32x4.max_s(i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(base, 48), vd), magic), mant), half), lo), hi), off);
+    v128.store(LQ + 16 * j, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, e)));
   }
   let ql = dst, qh = dst + 128;
   for (let j = 0; j < 256; j += 128, ql += 64, qh += 32) {
@@ -527,13 +550,13 @@ function makeQ3x4(nmax: i32, lo0: i32, j0: i32): void {
   return (lo | (((<i32>load<u8>(s + 8 + (j & 3)) >> (2 * (j >> 2))) & 3) << 4)) - 32;
 }
 
-/** Four consecutive 16-float sub-blocks at p to XT, one per lane (4×4 shuffle transposes). */
-function transpose4(p: usize): void {
+/** Four consecutive 16-float sub-blocks at p to `to` (XT by default), one per lane (4×4 shuffle transposes). */
+function transpose4(p: usize, to: usize = XT): void {
   for (let c: usize = 0; c < 64; c += 16) {
     const a = v128.load(p + c), b = v128.load(p + 64 + c), d = v128.load(p + 128 + c), e = v128.load(p + 192 + c);
     const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
     const t2 = i32x4.shuffle(d, e, 0, 4, 1, 5), t3 = i32x4.shuffle(d, e, 2, 6, 3, 7);
-    const o = XT + (c << 2);
+    const o = to + (c << 2);
     v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
     v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
     v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
