@@ -5,7 +5,8 @@
 // each group of 8 has its own shift δ = ±0.125. Value = d·(2s + 1)·(grid + δ).
 // Quantization is ggml's quantize_row_iq1_m_impl: an exhaustive split of each sorted 16-block into
 // three levels for the four shift combinations, then the grid; without an importance matrix the
-// weights are x². Float32 arithmetic with Math.fround throughout.
+// weights are x². Float32 arithmetic with Math.fround throughout. This is the reference and the
+// fallback of the WebAssembly kernel (../wasm/iq1m.as), which quantize uses when it is available.
 import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
@@ -14,7 +15,7 @@ import { checkDequantize, checkQuantize } from './codec-args.js';
 import { nearestInt as nearestInt_ } from './search.js';
 import { iq1BestNeighbour as iq1BestNeighbour_, iqGrid, msortIndices as msortIndices_ } from './iq2-grids.js';
 import { IQ1_DELTA } from './iq1_s.js';
-import { wasmBlocks as wasmBlocks_ } from '../wasm/kernels.js';
+import { wasmBlocks as wasmBlocks_, wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
 const fp16Table = fp16Table_;
@@ -209,6 +210,12 @@ export const iq1_m: BlockCodec & { readonly requiresImatrix: boolean } = {
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ1_M', TYPE, src, dst, nRows, nPerRow, imatrix);
     const rb = (nPerRow / 256) * 56;
+    // the WebAssembly kernel (iq1m.as) when available; where it flags input ggml aborts on (or a
+    // NaN, whose sort order is glibc's merge sort's), the TypeScript path below reruns
+    wasmIq2Failed();
+    if ((imatrix
+      ? wasmRows('iq1_m_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix)
+      : wasmBlocks('iq1_m_quant', src, dst, nRows * (nPerRow / 256), 1024, 56)) && !wasmIq2Failed()) return;
     for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {

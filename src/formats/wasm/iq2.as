@@ -345,8 +345,24 @@ export function iq2_failed(): i32 {
   return f;
 }
 
+/** Raises the flag iq2_failed() reads (for the kernels of other files, e.g. iq1m.as). */
 // @ts-ignore: decorator
-@inline function nearestInt(f: f32): i32 {
+@inline export function iq2Fail(): void {
+  failed = 1;
+}
+
+/** The map and neighbour lists of the 2048-point IQ1 grid (iq2_init(3) must have run). */
+// @ts-ignore: decorator
+@inline export function iq1Map(): usize {
+  return map2048;
+}
+// @ts-ignore: decorator
+@inline export function iq1Lists(): usize {
+  return nb2048;
+}
+
+// @ts-ignore: decorator
+@inline export function nearestInt(f: f32): i32 {
   return (reinterpret<i32>(f + <f32>12582912.0) & 0x7fffff) - 0x400000;
 }
 
@@ -852,12 +868,13 @@ const L1 = memory.data(32, 16);
 const G1 = memory.data(4 * 4, 16);
 const SH = memory.data(8 * 4, 16);
 
-/** iq1_find_best_neighbour2 over the list only (-1 when no neighbour is below FLT_MAX: then ggml
- *  scans the whole grid reading past the group, which the TypeScript path reproduces). */
-function iq1Neighbour(nb: usize, m: i32, xo: usize, k: i32, scale: f32, g0: f32, g1: f32, g2: f32): i32 {
+/** iq1_find_best_neighbour2 for the 8 values at xo with weights at wo, over the list only (-1 when
+ *  no neighbour is below FLT_MAX: then ggml scans the whole grid reading past the group, which the
+ *  TypeScript path reproduces). Shared by IQ1_S and IQ1_M (iq1m.as). */
+export function iq1Neighbour(nb: usize, m: i32, xo: usize, wo: usize, scale: f32, g0: f32, g1: f32, g2: f32): i32 {
   const s0 = scale * g0, s1 = scale * g1, s2 = scale * g2;
   for (let i = 0; i < 8; i++) {
-    const x = load<f32>(xo + (<usize>i << 2)), w = load<f32>(WE + (<usize>(8 * k + i) << 2));
+    const x = load<f32>(xo + (<usize>i << 2)), w = load<f32>(wo + (<usize>i << 2));
     let d = s0 - x; store<f32>(EE + (<usize>(4 * i) << 2), w * d * d);
     d = s1 - x; store<f32>(EE + (<usize>(4 * i + 1) << 2), w * d * d);
     d = s2 - x; store<f32>(EE + (<usize>(4 * i + 2) << 2), w * d * d);
@@ -881,6 +898,22 @@ function iq1Neighbour(nb: usize, m: i32, xo: usize, k: i32, scale: f32, g0: f32,
     if (d2 < best) { best = d2; gi = idx; }
   }
   return gi;
+}
+
+/** The indices 0..n-1 of the n floats at xb in ascending order of value into ix (i32 each): a
+ *  stable insertion sort, which gives glibc's merge sort's order (qsort with iq1_sort_helper) when
+ *  no value is NaN (callers send rows with NaN to the TypeScript path). Shared with iq1m.as. */
+// @ts-ignore: decorator
+@inline export function iq1Sort(xb: usize, ix: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(xb + (<usize>i << 2));
+    let j = i - 1;
+    while (j >= 0 && load<f32>(xb + (<usize>load<i32>(ix + (<usize>j << 2)) << 2)) > v) {
+      store<i32>(ix + (<usize>(j + 1) << 2), load<i32>(ix + (<usize>j << 2)));
+      j--;
+    }
+    store<i32>(ix + (<usize>(j + 1) << 2), i);
+  }
 }
 
 /** One IQ1_S super-block: 256 floats at x → 50 bytes at y, importances at qw. */
@@ -907,16 +940,7 @@ function quantIq1s(x: usize, y: usize, qw: usize): void {
     }
     if (nan) { failed = 1; return; } // glibc's merge sort with NaN: the TypeScript path
     if (max < <f32>1e-12) { store<f32>(SC + (<usize>ib << 2), 0); store<i32>(SH + (<usize>ib << 2), 1); continue; }
-    // stable ascending sort (without NaN every stable sort gives glibc's order)
-    for (let i = 0; i < 32; i++) {
-      const v = load<f32>(xb + (<usize>i << 2));
-      let j = i - 1;
-      while (j >= 0 && load<f32>(xb + (<usize>load<i32>(IX + (<usize>j << 2)) << 2)) > v) {
-        store<i32>(IX + (<usize>(j + 1) << 2), load<i32>(IX + (<usize>j << 2)));
-        j--;
-      }
-      store<i32>(IX + (<usize>(j + 1) << 2), i);
-    }
+    iq1Sort(xb, IX, 32);
     let sx: f32 = 0, sw: f32 = 0;
     store<f32>(S1X, 0); store<f32>(S1W, 0);
     for (let j = 0; j < 32; j++) {
@@ -1000,7 +1024,7 @@ function quantIq1s(x: usize, y: usize, qw: usize): void {
       let gi = load<i32>(map + (<usize>u << 2));
       if (gi < 0) {
         allOnGrid = false;
-        gi = iq1Neighbour(nb, gi, xb + (<usize>(8 * k) << 2), k, scale, g0, g1, g2);
+        gi = iq1Neighbour(nb, gi, xb + (<usize>(8 * k) << 2), WE + (<usize>(8 * k) << 2), scale, g0, g1, g2);
         if (gi < 0) { failed = 1; return; }
       }
       store<i32>(G1 + (<usize>k << 2), gi);

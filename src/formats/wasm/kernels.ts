@@ -13,14 +13,14 @@ export type KernelName =
   | 'q8_0_quant' | 'q4_0_quant' | 'q4_1_quant' | 'q5_0_quant' | 'q5_1_quant'
   | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant'
   | 'q2_K_quant' | 'q3_K_quant' | 'q4_K_quant' | 'q5_K_quant' | 'q6_K_quant'
-  | 'iq3_xxs_quant' | 'iq3_s_quant' | 'iq2_s_quant';
+  | 'iq3_xxs_quant' | 'iq3_s_quant' | 'iq2_s_quant' | 'iq1_m_quant';
 
 /** kernel(srcPtr, dstPtr, nRows, nPerRow, importancePtr): whole rows with an importance matrix. */
 type RowKernel = (src: number, dst: number, nRows: number, nPerRow: number, qw: number) => void;
 
 export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix'
   | 'q2_K_quant_imatrix' | 'q3_K_quant_imatrix' | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix' | 'q6_K_quant_imatrix'
-  | 'iq3_xxs_quant_imatrix' | 'iq3_s_quant_imatrix' | 'iq2_xxs_quant_imatrix' | 'iq2_xs_quant_imatrix' | 'iq2_s_quant_imatrix' | 'iq1_s_quant_imatrix';
+  | 'iq3_xxs_quant_imatrix' | 'iq3_s_quant_imatrix' | 'iq2_xxs_quant_imatrix' | 'iq2_xs_quant_imatrix' | 'iq2_s_quant_imatrix' | 'iq1_s_quant_imatrix' | 'iq1_m_quant_imatrix';
 
 /** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as), the grid i-quants (iqdeq.as). */
 export type DequantKernelName =
@@ -35,13 +35,13 @@ interface Loaded {
   /** where the windows start (moved past the lattice tables once an IQ3 or IQ2 kernel runs) */
   base: number;
   iq3: boolean;
-  /** IQ2 grids whose tables are built (bit 0: 256 points, bit 1: 512, bit 2: 1024, bit 3: 2048, IQ1_S) */
+  /** IQ2 grids whose tables are built (bit 0: 256 points, bit 1: 512, bit 2: 1024, bit 3: 2048, IQ1_S and IQ1_M) */
   iq2: number;
 }
 
 /**
  * The lattice kernels keep tables past the static data: IQ3 (iq3.as) ~1.1 MB from heapBase, built
- * on its first call; IQ2 and IQ1_S (iq2.as) per grid from iq3_tables_end() on, built by iq2_init (which
+ * on its first call; IQ2, IQ1_S (iq2.as) and IQ1_M (iq1m.as) per grid from iq3_tables_end() on, built by iq2_init (which
  * grows memory itself). Before a kernel's first call the windows move past its tables (nothing is
  * kept in the windows between calls, so moving is safe), never back below tables already built.
  */
@@ -51,7 +51,7 @@ function lattice(k: Loaded, name: string): void {
     k.base = Math.max(k.base, ((k.exports.iq3_tables_end as () => number)() + 15) & ~15);
     reserve(k, 2 * WINDOW);
     k.iq3 = true;
-  } else if (name.startsWith('iq2_') || name.startsWith('iq1_s')) {
+  } else if (name.startsWith('iq2_') || name.startsWith('iq1_')) {
     const g = name.startsWith('iq2_xxs') ? 0 : name.startsWith('iq2_xs') ? 1 : name.startsWith('iq2_s') ? 2 : 3;
     if (k.iq2 & (1 << g)) return;
     k.base = Math.max(k.base, ((k.exports.iq2_init as (g: number) => number)(g) + 15) & ~15);

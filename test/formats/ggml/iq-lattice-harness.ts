@@ -18,8 +18,8 @@ import type { BlockCodec } from '../../../src/formats/codec.js';
 
 export { assertBytes, assertFloats, codec, randomImatrix };
 
-/** Formats with a WebAssembly quantize kernel (iq2.as): quantize compares it with the TypeScript path. */
-const WASM_QUANT = new Set(['IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ1_S']);
+/** Formats with a WebAssembly quantize kernel (iq2.as, iq1m.as): quantize compares it with the TypeScript path. */
+const WASM_QUANT = new Set(['IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ1_S', 'IQ1_M']);
 
 /**
  * Quantizes with the codec; for formats with a WebAssembly kernel, once with the kernels on and
