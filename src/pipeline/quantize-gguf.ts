@@ -1,9 +1,10 @@
 // `lowbit quantize`: a GGUF in, a quantized GGUF out, equal to what llama.cpp's llama_model_quantize
 // writes for the same options (types, bytes, metadata, layout). Streams tensor by tensor in slabs of
-// rows (at most SLAB_F32_BYTES of float32 at a time, so memory does not grow with the model) and
-// quantizes each slab on a thread pool. Reading the next slab and writing the previous one overlap
-// with quantizing the current one (two source and two destination buffers, reused for the whole
-// model: no allocation per slab).
+// rows (at most SLAB_F32_BYTES of float32 at a time, so memory does not grow with the model); small
+// tensors' slabs go in batches that fill the same buffers; each batch is quantized in one round on
+// a thread pool. Reading the next batch and writing the previous one overlap with quantizing the
+// current one (two source and two destination buffers, reused for the whole model: no allocation
+// per slab).
 import type { ByteSink, ByteSource } from '../io/source.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
 import { readGgufHeader, type GgufFile, type GgufTensorInfo } from '../io/gguf/reader.js';
@@ -16,7 +17,7 @@ import { typeName, type PlanOptions, type PlannedTensor, type QuantPlan } from '
 import { quantizedMetadata, type ImatrixProvenance } from '../plan/metadata.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
-import type { SlabBuffers } from './row-job.js';
+import type { SlabBuffers, SlabPart } from './row-job.js';
 import { RowWorkerPool, defaultThreads } from './workers.js';
 
 /**
@@ -176,6 +177,62 @@ function stepsOf(plan: QuantPlan, info: Map<string, GgufTensorInfo>, slabF32: nu
   return steps;
 }
 
+/**
+ * Steps done together: consecutive steps (in the output's order, which is not the input file's)
+ * whose source bytes fit the source buffer side by side are read at once (one read each, in
+ * parallel), quantized in one round on the pool and written in order. A model of many small
+ * tensors then costs one worker round trip per few tensors, not per tensor. A batch never needs
+ * bigger buffers than the largest single step does.
+ */
+interface Batch {
+  steps: Step[];
+  /** bytes of the source buffer used */
+  srcBytes: number;
+  /** per step: where its source bytes go in the source buffer, its output in the output buffer, its float32 scratch (elements) */
+  srcAt: number[];
+  dstAt: number[];
+  f32At: number[];
+}
+
+/** Steps per batch at most (one message to the workers lists them all). */
+const BATCH_MAX_STEPS = 64;
+/** Offsets of a batch's steps in its buffers are rounded up to this (typed-array views, wasm windows). */
+const BATCH_ALIGN = 64;
+const alignUp = (n: number) => Math.ceil(n / BATCH_ALIGN) * BATCH_ALIGN;
+
+/** caps: the buffers' sizes (source and output bytes, float32 scratch elements) */
+function batchesOf(steps: Step[], caps: { src: number; dst: number; f32: number }): Batch[] {
+  const batches: Batch[] = [];
+  let b: Batch | null = null;
+  let dstEnd = 0, f32End = 0;
+  for (const s of steps) {
+    const f32Need = s.kind === 'convert' && s.t.srcType !== GGML_TYPE.F32 ? s.rows * s.ti.rowLength : 0;
+    const dstNeed = s.kind === 'convert' ? s.dstBytes : 0;
+    if (!b || b.steps.length >= BATCH_MAX_STEPS || alignUp(b.srcBytes) + s.srcBytes > caps.src ||
+        alignUp(dstEnd) + dstNeed > caps.dst || f32End + f32Need > caps.f32) {
+      b = { steps: [], srcBytes: 0, srcAt: [], dstAt: [], f32At: [] };
+      batches.push(b);
+      dstEnd = 0; f32End = 0;
+    }
+    const at = alignUp(b.srcBytes);
+    b.steps.push(s);
+    b.srcAt.push(at);
+    b.dstAt.push(alignUp(dstEnd));
+    b.f32At.push(f32End);
+    if (s.srcBytes > 0) b.srcBytes = at + s.srcBytes;
+    dstEnd = alignUp(dstEnd) + dstNeed;
+    f32End += f32Need;
+  }
+  return batches;
+}
+
+/** Rows and elements a batch converts (what decides whether the workers share it). */
+function convertShape(b: Batch): [number, number] {
+  let rows = 0, elements = 0;
+  for (const s of b.steps) if (s.kind === 'convert') { rows += s.rows; elements += s.rows * s.ti.rowLength; }
+  return [rows, elements];
+}
+
 function rowBytesOf(type: number, n: number): number {
   const c = codecByTypeId(type)!;
   return (n / c.type.blockSize) * c.type.typeSize;
@@ -196,8 +253,18 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     const info = new Map(file.tensors.map((t) => [t.name, t]));
     const slabF32 = opts.slabF32Bytes ?? SLAB_F32_BYTES;
     const steps = stepsOf(plan, info, slabF32);
-    // workers start while the header is written and the first slab read
-    if (steps.some((s) => s.kind === 'convert' && pool.shares(s.rows, s.ti.rowLength))) pool.start();
+
+    // two of each buffer: batch k+1 is read into one while batch k, in the other, is quantized, and
+    // batch k's output is written while batch k+1 is quantized
+    const maxOf = (f: (s: Step) => number) => steps.reduce((m, s) => Math.max(m, f(s)), 0);
+    const caps = {
+      src: maxOf((s) => s.srcBytes),
+      dst: maxOf((s) => (s.kind === 'convert' ? s.dstBytes : 0)),
+      f32: maxOf((s) => (s.kind === 'convert' && s.t.srcType !== GGML_TYPE.F32 ? s.rows * s.ti.rowLength : 0)),
+    };
+    const batches = batchesOf(steps, caps);
+    // workers start while the header is written and the first batch read
+    if (batches.some((b) => pool.sharesSlab(...convertShape(b)))) pool.start();
 
     const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined);
     const writer = await GgufWriter.begin(sink, {
@@ -205,15 +272,10 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
       // ggml writes ggml_n_dims dims (trailing 1s dropped)
       tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
     });
-
-    // two of each buffer: slab k+1 is read into one while slab k, in the other, is quantized, and
-    // slab k's output is written while slab k+1 is quantized
-    const maxOf = (f: (s: Step) => number) => steps.reduce((m, s) => Math.max(m, f(s)), 0);
-    const srcBufs = [0, 1].map(() => new Uint8Array(pool.alloc(maxOf((s) => s.srcBytes))));
-    const dstBufs = [0, 1].map(() => new Uint8Array(pool.alloc(maxOf((s) => (s.kind === 'convert' ? s.dstBytes : 0)))));
-    const f32Need = maxOf((s) => (s.kind === 'convert' && s.t.srcType !== GGML_TYPE.F32 ? s.rows * s.ti.rowLength * 4 : 0));
-    const f32 = f32Need ? new Float32Array(pool.alloc(f32Need)) : null;
-    return { plan, steps, writer, srcBufs, dstBufs, f32 };
+    const srcBufs = [0, 1].map(() => new Uint8Array(pool.alloc(caps.src)));
+    const dstBufs = [0, 1].map(() => new Uint8Array(pool.alloc(caps.dst)));
+    const f32 = caps.f32 ? new Float32Array(pool.alloc(caps.f32 * 4)) : null;
+    return { plan, batches, writer, srcBufs, dstBufs, f32 };
   };
   let ready: Awaited<ReturnType<typeof setUp>>;
   try {
@@ -222,7 +284,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     await pool.close();
     throw e;
   }
-  const { plan, steps, writer, srcBufs, dstBufs, f32 } = ready;
+  const { plan, batches, writer, srcBufs, dstBufs, f32 } = ready;
 
   const done = Promise.resolve();
   // writes run one after another, in order, behind the computation
@@ -231,15 +293,16 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   // not reported as unhandled while the loop is busy elsewhere)
   const quiet = <T>(p: Promise<T>) => { p.catch(() => {}); return p; };
   const write = (name: string, bytes: Uint8Array) => (writes = quiet(writes.then(() => writer.writeTensorData(name, bytes))));
-  // per buffer pair: the write that still reads from it
+  // per buffer pair: the last write that reads from it (copies are written from the source buffer)
   const busy: Promise<void>[] = [done, done];
   let reading: Promise<void> | null = null;
   const startRead = (k: number) => {
-    const s = steps[k];
-    if (!s || s.srcBytes === 0) return null;
-    const buf = srcBufs[k % 2]!.subarray(0, s.srcBytes);
+    const b = batches[k];
+    if (!b || b.srcBytes === 0) return null;
+    const buf = srcBufs[k % 2]!;
     // a copy step's source buffer is written from directly: wait for that write before refilling it
-    return quiet(busy[k % 2]!.then(() => readInto(src, s.srcOffset, buf)));
+    return quiet(busy[k % 2]!.then(() => Promise.all(b.steps.map((s, i) =>
+      s.srcBytes > 0 ? readInto(src, s.srcOffset, buf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes)) : null)).then(() => {})));
   };
 
   const total = plan.srcBytes;
@@ -247,52 +310,82 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   let converted = 0;
   let imatrixUsed = 0;
   const clamped = new Map<string, number>();
-  let imatrixFor_: { name: string; buf: Float32Array | null } = { name: '', buf: null };
+  // importances of the tensors being converted, shared with the workers (a tensor's slabs may span batches)
+  const imatrixBufs = new Map<string, Float32Array | null>();
   try {
     reading = startRead(0);
-    for (let k = 0; k < steps.length; k++) {
-      const s = steps[k]!;
-      const p = s.t;
+    for (let k = 0; k < batches.length; k++) {
+      const b = batches[k]!;
       if (reading) await reading;
       reading = startRead(k + 1);
-      const srcBuf = srcBufs[k % 2]!.subarray(0, s.srcBytes);
-      if (s.kind === 'empty') {
-        write(p.name, new Uint8Array(0)); // an empty tensor: nothing to read or convert
-      } else if (s.kind === 'copy') {
-        if (!opts.allowNonfinite) {
-          const bad = firstInvalid(s.ti.type.id, srcBuf);
-          // bad counts values (float types) or blocks
-          if (bad >= 0) throw nonFiniteError(p.name, (s.firstRow / s.ti.type.typeSize + bad) * s.ti.type.blockSize, s.ti.dims);
-        }
-        busy[k % 2] = write(p.name, srcBuf);
-      } else {
-        if (imatrixFor_.name !== p.name) {
+      const srcBuf = srcBufs[k % 2]!;
+      const dstBuf = dstBufs[k % 2]!;
+      // this batch's output buffer was last written from two batches ago
+      await busy[k % 2];
+      const parts: Omit<SlabPart, 'chunkRows'>[] = [];
+      const partOf: number[] = [];
+      for (let i = 0; i < b.steps.length; i++) {
+        const s = b.steps[i]!;
+        const p = s.t;
+        if (s.kind !== 'convert') { partOf.push(-1); continue; }
+        if (s.firstRow === 0) {
           // first slab of a tensor: its importances, shared with the workers
           const im = imatrixFor(p, s.ti, opts);
           if (im) imatrixUsed++;
           converted++;
           let buf: Float32Array | null = null;
           if (im) { buf = new Float32Array(pool.alloc(im.byteLength)); buf.set(im); }
-          imatrixFor_ = { name: p.name, buf };
+          imatrixBufs.set(p.name, buf);
         }
-        // this slab's output buffer was last written from two steps ago
-        await busy[k % 2];
-        const buffers: SlabBuffers = { src: srcBuf, f32: p.srcType === GGML_TYPE.F32 ? null : f32, dst: dstBufs[k % 2]!, imatrix: imatrixFor_.buf };
-        const result = await pool.run({
-          srcType: p.srcType, dstType: p.dstType, nPerRow: s.ti.rowLength, slabFirstRow: s.firstRow,
-          rowsPerExpert: Math.max(1, s.ti.dims[1] ?? 1), checkInput: !opts.allowNonfinite,
-        }, s.rows, buffers);
-        if (!result.ok) {
-          if (result.kind === 'input') throw nonFiniteError(p.name, result.index, s.ti.dims);
-          if (result.kind === 'output') throw new LowbitError(`quantized data validation failed: tensor ${p.name} row ${result.row} has non-finite ${typeName(p.dstType)} scales`);
-          throw new LowbitError(`tensor ${p.name}: ${result.message}`);
-        }
-        if (result.clamped) clamped.set(p.name, (clamped.get(p.name) ?? 0) + result.clamped);
-        busy[k % 2] = write(p.name, buffers.dst.subarray(0, s.dstBytes));
+        const f32At = b.f32At[i]!;
+        const buffers: SlabBuffers = {
+          src: srcBuf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes),
+          f32: p.srcType === GGML_TYPE.F32 ? null : f32!.subarray(f32At, f32At + s.rows * s.ti.rowLength),
+          dst: dstBuf.subarray(b.dstAt[i]!, b.dstAt[i]! + s.dstBytes),
+          imatrix: imatrixBufs.get(p.name) ?? null,
+        };
+        partOf.push(parts.length);
+        parts.push({
+          base: {
+            srcType: p.srcType, dstType: p.dstType, nPerRow: s.ti.rowLength, slabFirstRow: s.firstRow,
+            rowsPerExpert: Math.max(1, s.ti.dims[1] ?? 1), checkInput: !opts.allowNonfinite,
+          },
+          nRows: s.rows,
+          buffers,
+        });
       }
-      const last = steps[k + 1]?.t !== p;
-      if (opts.onProgress && (s.kind !== 'empty' || last)) opts.onProgress(doneBytes + s.doneAfter, total, p.name);
-      if (last) doneBytes += p.srcBytes;
+      const result = parts.length ? await pool.runParts(parts) : null;
+      // in step order: the first failure is reported, then everything is written
+      for (let i = 0; i < b.steps.length; i++) {
+        const s = b.steps[i]!;
+        const p = s.t;
+        if (s.kind === 'empty') {
+          write(p.name, new Uint8Array(0)); // an empty tensor: nothing to read or convert
+        } else if (s.kind === 'copy') {
+          const bytes = srcBuf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes);
+          if (!opts.allowNonfinite) {
+            const bad = firstInvalid(s.ti.type.id, bytes);
+            // bad counts values (float types) or blocks
+            if (bad >= 0) throw nonFiniteError(p.name, (s.firstRow / s.ti.type.typeSize + bad) * s.ti.type.blockSize, s.ti.dims);
+          }
+          busy[k % 2] = write(p.name, bytes);
+        } else {
+          const j = partOf[i]!;
+          if (result && !result.ok && result.part === j) {
+            const r = result.result;
+            if (r.ok) throw new LowbitError(`tensor ${p.name}: inconsistent pool result`);
+            if (r.kind === 'input') throw nonFiniteError(p.name, r.index, s.ti.dims);
+            if (r.kind === 'output') throw new LowbitError(`quantized data validation failed: tensor ${p.name} row ${r.row} has non-finite ${typeName(p.dstType)} scales`);
+            throw new LowbitError(`tensor ${p.name}: ${r.message}`);
+          }
+          const c = result && result.ok ? result.clamped[j]! : 0;
+          if (c) clamped.set(p.name, (clamped.get(p.name) ?? 0) + c);
+          busy[k % 2] = write(p.name, parts[j]!.buffers.dst);
+        }
+        const last = (b.steps[i + 1] ?? batches[k + 1]?.steps[0])?.t !== p;
+        if (opts.onProgress && (s.kind !== 'empty' || last)) opts.onProgress(doneBytes + s.doneAfter, total, p.name);
+        if (last) { doneBytes += p.srcBytes; imatrixBufs.delete(p.name); }
+      }
     }
     await writes;
     await writer.finish();

@@ -117,28 +117,45 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   return clamped ? { ok: true, clamped } : { ok: true };
 }
 
-/** What one thread did on a slab: its earliest failure (with the chunk it came from) and its clamped count. */
-export interface ChunksDone { failure: { chunk: number; result: RowJobResult } | null; clamped: number }
+/** One tensor's rows in a slab: its job description, row count, buffers and chunk size. */
+export interface SlabPart {
+  base: Omit<RowJob, 'rowStart' | 'rowEnd'>;
+  nRows: number;
+  chunkRows: number;
+  buffers: SlabBuffers;
+}
+
+/** What one thread did on a slab: its earliest failure (chunk index over all parts, part) and its clamped counts per part. */
+export interface ChunksDone { failure: { chunk: number; part: number; result: RowJobResult } | null; clamped: number[] }
 
 /**
- * Runs chunks of `chunkRows` rows of a slab, taking the next chunk index from a shared counter
- * until none is left: every thread (the caller's and the workers') does this on the same slab, so
- * a thread the OS leaves unscheduled for a while holds up at most one chunk, not half the slab.
+ * Runs chunks of a slab's parts (each part's rows in chunks of its chunkRows; chunks numbered over
+ * all parts in order), taking the next chunk index from a shared counter until none is left: every
+ * thread (the caller's and the workers') does this on the same slab, so a thread the OS leaves
+ * unscheduled for a while holds up at most one chunk, not half the slab.
  */
-export function runChunks(base: Omit<RowJob, 'rowStart' | 'rowEnd'>, nRows: number, chunkRows: number, counter: Int32Array, b: SlabBuffers): ChunksDone {
-  const done: ChunksDone = { failure: null, clamped: 0 };
+export function runChunks(parts: readonly SlabPart[], counter: Int32Array): ChunksDone {
+  const done: ChunksDone = { failure: null, clamped: parts.map(() => 0) };
+  let part = 0;
+  let first = 0; // index of the part's first chunk
   for (;;) {
     const c = Atomics.add(counter, 0, 1);
-    const r0 = c * chunkRows;
-    if (r0 >= nRows) return done;
+    // counter values only grow: the part of chunk c is this one or a later one
+    let p = parts[part];
+    while (p && c >= first + Math.ceil(p.nRows / p.chunkRows)) {
+      first += Math.ceil(p.nRows / p.chunkRows);
+      p = parts[++part];
+    }
+    if (!p) return done;
+    const r0 = (c - first) * p.chunkRows;
     let result: RowJobResult;
     try {
-      result = runRowJob({ ...base, rowStart: r0, rowEnd: Math.min(nRows, r0 + chunkRows) }, b);
+      result = runRowJob({ ...p.base, rowStart: r0, rowEnd: Math.min(p.nRows, r0 + p.chunkRows) }, p.buffers);
     } catch (e) {
       result = { ok: false, kind: 'error', message: (e as Error)?.message ?? String(e) };
     }
-    // counter values only grow, so a later failure of this thread is in a later chunk
-    if (!result.ok) { if (!done.failure) done.failure = { chunk: c, result }; }
-    else done.clamped += result.clamped ?? 0;
+    // a later failure of this thread is in a later chunk
+    if (!result.ok) { if (!done.failure) done.failure = { chunk: c, part, result }; }
+    else if (result.clamped) done.clamped[part]! += result.clamped;
   }
 }

@@ -5,8 +5,11 @@
 // fixed share. Every row is quantized on its own, so who does which chunk cannot change the output.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { runChunks, runRowJob, type ChunksDone, type RowJob, type RowJobResult, type SlabBuffers } from './row-job.js';
+import { runChunks, runRowJob, type ChunksDone, type RowJob, type RowJobResult, type SlabBuffers, type SlabPart } from './row-job.js';
 import type { SlabMessage } from './workers-thread.js';
+
+/** A multi-part slab's outcome: clamped counts per part, or the first failure and its part. */
+export type PartsResult = { ok: true; clamped: number[] } | { ok: false; part: number; result: RowJobResult };
 
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
@@ -40,7 +43,12 @@ export class RowWorkerPool {
 
   /** Whether a slab of this shape would be shared with workers. */
   shares(nRows: number, nPerRow: number): boolean {
-    return this.threads > 1 && nRows >= 2 && nRows * nPerRow >= this.minShared;
+    return this.sharesSlab(nRows, nRows * nPerRow);
+  }
+
+  /** Whether a slab of this many rows and elements (all parts) would be shared with workers. */
+  sharesSlab(nRows: number, nElements: number): boolean {
+    return this.threads > 1 && nRows >= 2 && nElements >= this.minShared;
   }
 
   /**
@@ -63,28 +71,53 @@ export class RowWorkerPool {
     return this.threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
   }
 
-  /** Runs a slab in chunks on all threads; resolves with the first failure, if any, in row order. */
+  /** Runs one tensor's slab of rows in chunks on all threads; resolves with the first failure, if any, in row order. */
   async run(base: Omit<RowJob, 'rowStart' | 'rowEnd'>, nRows: number, buffers: SlabBuffers): Promise<RowJobResult> {
+    const r = await this.runParts([{ base, nRows, buffers }]);
+    return r.ok ? (r.clamped[0] ? { ok: true, clamped: r.clamped[0] } : { ok: true }) : r.result;
+  }
+
+  /**
+   * Runs a slab of several tensors' rows (parts, in order) in chunks on all threads: one message
+   * to each worker and one back for the whole slab. Resolves with the first failure in part and
+   * row order, if any, else with the clamped count of each part.
+   */
+  async runParts(parts: readonly Omit<SlabPart, 'chunkRows'>[]): Promise<PartsResult> {
+    const rows = parts.reduce((n, p) => n + p.nRows, 0);
+    const elements = parts.reduce((n, p) => n + p.nRows * p.base.nPerRow, 0);
     // small slabs are not worth a round trip to the workers (the result is the same either way)
-    if (!this.shares(nRows, base.nPerRow)) return runRowJob({ ...base, rowStart: 0, rowEnd: nRows }, buffers);
+    if (!this.sharesSlab(rows, elements)) {
+      const clamped: number[] = [];
+      for (let i = 0; i < parts.length; i++) {
+        const p = parts[i]!;
+        const r = runRowJob({ ...p.base, rowStart: 0, rowEnd: p.nRows }, p.buffers);
+        if (!r.ok) return { ok: false, part: i, result: r };
+        clamped.push(r.clamped ?? 0);
+      }
+      return { ok: true, clamped };
+    }
     this.start();
-    // at least two chunks per thread, so the counter can even out the threads' progress
-    const chunkRows = Math.max(1, Math.min(Math.floor(CHUNK_ELEMENTS / base.nPerRow), Math.ceil(nRows / (2 * this.threads))));
+    // per part, at least two chunks per thread, so the counter can even out the threads' progress
+    const shared: SlabPart[] = parts.map((p) => ({
+      ...p, chunkRows: Math.max(1, Math.min(Math.floor(CHUNK_ELEMENTS / p.base.nPerRow), Math.ceil(p.nRows / (2 * this.threads)))),
+    }));
     const counter = new Int32Array(new SharedArrayBuffer(4));
-    const msg: SlabMessage = { base, nRows, chunkRows, counter, buffers };
+    const msg: SlabMessage = { parts: shared, counter };
     const posted = this.workers.map((w) => this.post(w, msg));
     let mine: ChunksDone;
     try {
-      mine = runChunks(base, nRows, chunkRows, counter, buffers);
+      mine = runChunks(shared, counter);
     } catch (e) {
       await Promise.allSettled(posted); // the workers still use the buffers: let them finish first
       throw e;
     }
     const all = [mine, ...(await Promise.all(posted))];
     const failures = all.flatMap((d) => (d.failure ? [d.failure] : []));
-    if (failures.length) return failures.reduce((a, b) => (b.chunk < a.chunk ? b : a)).result;
-    const clamped = all.reduce((n, d) => n + d.clamped, 0);
-    return clamped ? { ok: true, clamped } : { ok: true };
+    if (failures.length) {
+      const f = failures.reduce((a, b) => (b.chunk < a.chunk ? b : a));
+      return { ok: false, part: f.part, result: f.result };
+    }
+    return { ok: true, clamped: shared.map((_, i) => all.reduce((n, d) => n + d.clamped[i]!, 0)) };
   }
 
   private post(w: Worker, msg: SlabMessage): Promise<ChunksDone> {

@@ -55,3 +55,29 @@ test('the pool reports the failure of the lowest chunk, whichever thread found w
     await pool.close();
   }
 });
+
+test('bad values in several tensors of one batch: the run names the first in output order, copies included', async () => {
+  // the whole model fits one batch (one read, one round on the pool); output order is llama.cpp's
+  // (blk.0.attn_k, blk.0.attn_norm, blk.0.attn_output, blk.0.attn_q, ...)
+  const m = syntheticLlama({ nLayer: 2, nFf: 512, nVocab: 64, weightType: GGML_TYPE.F32, seed: 31 });
+  const poison = (name: string, at: number, v: number) => {
+    const t = m.tensors.find((x) => x.name === name)!;
+    new Float32Array(t.data.buffer, t.data.byteOffset, t.data.length / 4)[at] = v;
+  };
+  poison('blk.1.ffn_down.weight', 5, NaN);
+  poison('blk.0.attn_q.weight', 300, -Infinity);
+  const input = join(dir, 'nan2.gguf');
+  writeFileSync(input, await encodeGguf(m));
+  for (const threads of [1, 3]) {
+    await assert.rejects(quantizeGgufFile(input, join(dir, 'b.gguf'), { fileType: parseFileType('Q4_0'), threads, parallelMinElements: 0 }),
+      /tensor blk\.0\.attn_q\.weight has a NaN or infinite value at element 300 /, `threads ${threads}`);
+  }
+  // a copied tensor (a norm stays F32) before them in output order is named first
+  poison('blk.0.attn_norm.weight', 2, NaN);
+  writeFileSync(input, await encodeGguf(m));
+  for (const threads of [1, 3]) {
+    await assert.rejects(quantizeGgufFile(input, join(dir, 'b.gguf'), { fileType: parseFileType('Q4_0'), threads, parallelMinElements: 0 }),
+      /tensor blk\.0\.attn_norm\.weight has a NaN or infinite value at element 2 /, `threads ${threads}`);
+  }
+  assert.ok(!existsSync(join(dir, 'b.gguf')));
+});
