@@ -41,11 +41,6 @@ export class RowWorkerPool {
 
   constructor(readonly threads: number, private readonly minShared = MIN_SHARED_ELEMENTS) {}
 
-  /** Whether a slab of this shape would be shared with workers. */
-  shares(nRows: number, nPerRow: number): boolean {
-    return this.sharesSlab(nRows, nRows * nPerRow);
-  }
-
   /** Whether a slab of this many rows and elements (all parts) would be shared with workers. */
   sharesSlab(nRows: number, nElements: number): boolean {
     return this.threads > 1 && nRows >= 2 && nElements >= this.minShared;
