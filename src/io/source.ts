@@ -20,6 +20,8 @@ export interface ByteSink {
   /** bytes written so far */
   readonly position: number;
   write(bytes: Uint8Array): Promise<void>;
+  /** Optional: writes several buffers one after another in one go (files: one writev). */
+  writev?(parts: readonly Uint8Array[]): Promise<void>;
 }
 
 /** An in-memory source (tests, browser ArrayBuffers). */

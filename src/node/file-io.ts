@@ -36,12 +36,30 @@ export class FileSource implements ByteSource {
 export class FileSink implements ByteSink {
   position = 0;
   constructor(private fh: FileHandle) {}
-  async write(bytes: Uint8Array): Promise<void> {
+  write(bytes: Uint8Array): Promise<void> {
+    return this.put(bytes);
+  }
+  // (write may be wrapped on the instance, e.g. by an atomic output: writev's fallback calls this)
+  private async put(bytes: Uint8Array): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
       const { bytesWritten } = await this.fh.write(bytes, done, bytes.length - done, this.position + done);
       done += bytesWritten;
     }
     this.position += bytes.length;
+  }
+  async writev(parts: readonly Uint8Array[]): Promise<void> {
+    let bytes = 0;
+    for (const b of parts) bytes += b.length;
+    const { bytesWritten } = await this.fh.writev(parts as Uint8Array[], this.position);
+    if (bytesWritten === bytes) { this.position += bytes; return; }
+    // a short write (rare: signals, limits): the rest one buffer at a time
+    let skip = bytesWritten;
+    this.position += bytesWritten;
+    for (const b of parts) {
+      if (skip >= b.length) { skip -= b.length; continue; }
+      await this.put(b.subarray(skip));
+      skip = 0;
+    }
   }
 }

@@ -107,6 +107,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
   const sink = new FileSink(fh);
   // a full disk or a file size limit surfaces in a write: name the output, not just the errno
   const write = sink.write.bind(sink);
+  const writev = sink.writev.bind(sink);
   // Data is flushed to disk in the background as it is written (one fdatasync at a time, every
   // FLUSH_BYTES), so the fsync on commit waits only for the tail: for a job of a second or two the
   // whole-file fsync was a tenth of the wall time. Durability is unchanged: commit still fsyncs.
@@ -114,20 +115,22 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
   let flushing: Promise<void> | null = null;
   let flushError: unknown = null;
   const settleFlush = async () => { if (flushing) await flushing; };
-  sink.write = async (bytes) => {
+  const written = async (n: number, go: () => Promise<void>) => {
     try {
       if (flushError) throw flushError;
-      await write(bytes);
+      await go();
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw typeof err?.code === 'string' ? new LowbitError(`cannot write ${path}: ${describe(err)}`) : e;
+      throw typeof err?.code === 'string' && !(e instanceof LowbitError) ? new LowbitError(`cannot write ${path}: ${describe(err)}`) : e;
     }
-    unflushed += bytes.length;
+    unflushed += n;
     if (unflushed >= FLUSH_BYTES && !flushing) {
       unflushed = 0;
       flushing = fh.datasync().catch((e: unknown) => { flushError = e; }).finally(() => { flushing = null; });
     }
   };
+  sink.write = (bytes) => written(bytes.length, () => write(bytes));
+  sink.writev = (parts) => written(parts.reduce((n, b) => n + b.length, 0), () => writev(parts));
   let state: 'open' | 'committed' | 'aborted' = 'open';
 
   return {

@@ -3,8 +3,8 @@
 // rows (at most SLAB_F32_BYTES of float32 at a time, so memory does not grow with the model); small
 // tensors' slabs go in batches that fill the same buffers; each batch is quantized in one round on
 // a thread pool. Reading the next batch and writing the previous one overlap with quantizing the
-// current one (two source and two destination buffers, reused for the whole model: no allocation
-// per slab).
+// current one (three source and three destination buffers, reused for the whole model: no
+// allocation per slab); a batch's tensors are written with one writev.
 import type { ByteSink, ByteSource } from '../io/source.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
 import { readGgufHeader, type GgufFile, type GgufTensorInfo } from '../io/gguf/reader.js';
@@ -21,9 +21,10 @@ import type { SlabBuffers, SlabPart } from './row-job.js';
 import { RowWorkerPool, defaultThreads } from './workers.js';
 
 /**
- * Float32 weights per slab. Memory: two source buffers (at most this much each), two destination
- * buffers (less), and a float32 scratch only for non-F32 sources. 32 MiB keeps the peak resident
- * set well under 400 MB whatever the model size, and slabs big enough that per-slab costs vanish.
+ * Float32 weights per slab. Memory: three source buffers (at most this much each), three
+ * destination buffers (less), and a float32 scratch only for non-F32 sources. 32 MiB keeps the
+ * peak resident set well under 400 MB whatever the model size, and slabs big enough that per-slab
+ * costs vanish.
  */
 export const SLAB_F32_BYTES = 32 << 20;
 
@@ -254,8 +255,9 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     const slabF32 = opts.slabF32Bytes ?? SLAB_F32_BYTES;
     const steps = stepsOf(plan, info, slabF32);
 
-    // two of each buffer: batch k+1 is read into one while batch k, in the other, is quantized, and
-    // batch k's output is written while batch k+1 is quantized
+    // three of each buffer: batch k+1 is read into one while batch k is quantized in another and
+    // batch k-1 is written from the third. (With two, the read of k+1 would wait for the writes of
+    // k-1, and the calling thread, busy with its chunks of k, would start it only when done.)
     const maxOf = (f: (s: Step) => number) => steps.reduce((m, s) => Math.max(m, f(s)), 0);
     const caps = {
       src: maxOf((s) => s.srcBytes),
@@ -272,8 +274,8 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
       // ggml writes ggml_n_dims dims (trailing 1s dropped)
       tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
     });
-    const srcBufs = [0, 1].map(() => new Uint8Array(pool.alloc(caps.src)));
-    const dstBufs = [0, 1].map(() => new Uint8Array(pool.alloc(caps.dst)));
+    const srcBufs = [0, 1, 2].map(() => new Uint8Array(pool.alloc(caps.src)));
+    const dstBufs = [0, 1, 2].map(() => new Uint8Array(pool.alloc(caps.dst)));
     const f32 = caps.f32 ? new Float32Array(pool.alloc(caps.f32 * 4)) : null;
     return { plan, batches, writer, srcBufs, dstBufs, f32 };
   };
@@ -292,16 +294,16 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   // (every in-flight promise gets a no-op handler at once: a failure is thrown where it is awaited,
   // not reported as unhandled while the loop is busy elsewhere)
   const quiet = <T>(p: Promise<T>) => { p.catch(() => {}); return p; };
-  const write = (name: string, bytes: Uint8Array) => (writes = quiet(writes.then(() => writer.writeTensorData(name, bytes))));
-  // per buffer pair: the last write that reads from it (copies are written from the source buffer)
-  const busy: Promise<void>[] = [done, done];
+  const write = (list: { name: string; bytes: Uint8Array }[]) => (writes = quiet(writes.then(() => writer.writeTensors(list))));
+  // per buffer set: the write that still reads from it (copies are written from the source buffer)
+  const busy: Promise<void>[] = [done, done, done];
   let reading: Promise<void> | null = null;
   const startRead = (k: number) => {
     const b = batches[k];
     if (!b || b.srcBytes === 0) return null;
-    const buf = srcBufs[k % 2]!;
+    const buf = srcBufs[k % 3]!;
     // a copy step's source buffer is written from directly: wait for that write before refilling it
-    return quiet(busy[k % 2]!.then(() => Promise.all(b.steps.map((s, i) =>
+    return quiet(busy[k % 3]!.then(() => Promise.all(b.steps.map((s, i) =>
       s.srcBytes > 0 ? readInto(src, s.srcOffset, buf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes)) : null)).then(() => {})));
   };
 
@@ -318,10 +320,10 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
       const b = batches[k]!;
       if (reading) await reading;
       reading = startRead(k + 1);
-      const srcBuf = srcBufs[k % 2]!;
-      const dstBuf = dstBufs[k % 2]!;
-      // this batch's output buffer was last written from two batches ago
-      await busy[k % 2];
+      const srcBuf = srcBufs[k % 3]!;
+      const dstBuf = dstBufs[k % 3]!;
+      // this batch's output buffer was last written from three batches ago
+      await busy[k % 3];
       const parts: Omit<SlabPart, 'chunkRows'>[] = [];
       const partOf: number[] = [];
       for (let i = 0; i < b.steps.length; i++) {
@@ -356,11 +358,12 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
       }
       const result = parts.length ? await pool.runParts(parts) : null;
       // in step order: the first failure is reported, then everything is written
+      const out: { name: string; bytes: Uint8Array }[] = [];
       for (let i = 0; i < b.steps.length; i++) {
         const s = b.steps[i]!;
         const p = s.t;
         if (s.kind === 'empty') {
-          write(p.name, new Uint8Array(0)); // an empty tensor: nothing to read or convert
+          out.push({ name: p.name, bytes: new Uint8Array(0) }); // an empty tensor: nothing to read or convert
         } else if (s.kind === 'copy') {
           const bytes = srcBuf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes);
           if (!opts.allowNonfinite) {
@@ -368,7 +371,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
             // bad counts values (float types) or blocks
             if (bad >= 0) throw nonFiniteError(p.name, (s.firstRow / s.ti.type.typeSize + bad) * s.ti.type.blockSize, s.ti.dims);
           }
-          busy[k % 2] = write(p.name, bytes);
+          out.push({ name: p.name, bytes });
         } else {
           const j = partOf[i]!;
           if (result && !result.ok && result.part === j) {
@@ -380,12 +383,13 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
           }
           const c = result && result.ok ? result.clamped[j]! : 0;
           if (c) clamped.set(p.name, (clamped.get(p.name) ?? 0) + c);
-          busy[k % 2] = write(p.name, parts[j]!.buffers.dst);
+          out.push({ name: p.name, bytes: parts[j]!.buffers.dst });
         }
         const last = (b.steps[i + 1] ?? batches[k + 1]?.steps[0])?.t !== p;
         if (opts.onProgress && (s.kind !== 'empty' || last)) opts.onProgress(doneBytes + s.doneAfter, total, p.name);
         if (last) { doneBytes += p.srcBytes; imatrixBufs.delete(p.name); }
       }
+      busy[k % 3] = write(out);
     }
     await writes;
     await writer.finish();

@@ -149,6 +149,38 @@ export class GgufWriter {
     this.writtenInCurrent += bytes.length;
   }
 
+  /**
+   * Appends bytes of several tensors, as one writeTensorData call each would (declaration order,
+   * padding between tensors), in one sink write when the sink takes several buffers at once.
+   */
+  async writeTensors(list: readonly { name: string; bytes: Uint8Array }[]): Promise<void> {
+    if (!this.sink.writev) {
+      for (const { name, bytes } of list) await this.writeTensorData(name, bytes);
+      return;
+    }
+    if (this.finished) throw new LowbitError('GGUF writer already finished');
+    const parts: Uint8Array[] = [];
+    // checked and laid out first, as writeTensorData would one by one; written after
+    let current = this.current, written = this.writtenInCurrent;
+    for (const { name, bytes } of list) {
+      let t = this.plan[current];
+      while (t && t.name !== name && written === t.byteSize) {
+        const pad = alignUp(t.byteSize, this.alignment) - t.byteSize;
+        if (pad > 0) parts.push(new Uint8Array(pad));
+        t = this.plan[++current];
+        written = 0;
+      }
+      if (!t) throw new LowbitError(`tensor '${name}' written after all declared tensors (or twice)`);
+      if (t.name !== name) throw new LowbitError(`tensor '${name}' written out of order: '${t.name}' has ${written} of ${t.byteSize} bytes`);
+      if (written + bytes.length > t.byteSize) throw new LowbitError(`tensor '${name}': ${written + bytes.length} bytes written, declared size is ${t.byteSize}`);
+      if (bytes.length > 0) parts.push(bytes);
+      written += bytes.length;
+    }
+    if (parts.length) await this.sink.writev(parts);
+    this.current = current;
+    this.writtenInCurrent = written;
+  }
+
   /** Pads the complete current tensor and moves to the next. */
   private async close(): Promise<PlannedTensor | undefined> {
     const t = this.plan[this.current]!;

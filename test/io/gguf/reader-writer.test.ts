@@ -149,3 +149,35 @@ test('string arrays round-trip through the buffered fast path: ASCII, multi-byte
   bytes[i + 1] = 0xff;
   await assert.rejects(readGgufHeader(new BufferSource(bytes, 'm')), /'k'\[1\] is not valid UTF-8/);
 });
+
+test('writeTensors lays out several tensors (slabs, empty ones, padding) exactly as writeTensorData calls do, in one writev', async () => {
+  class VecSink extends BufferSink {
+    calls = 0;
+    async writev(parts: readonly Uint8Array[]): Promise<void> {
+      this.calls++;
+      for (const p of parts) await this.write(p);
+    }
+  }
+  const tensors = [
+    { name: 'a', dims: [5], type: GGML_TYPE.F32 }, { name: 'e', dims: [0], type: GGML_TYPE.F32 },
+    { name: 'b', dims: [32, 3], type: GGML_TYPE.Q4_0 }, { name: 'c', dims: [3], type: GGML_TYPE.F16 },
+  ];
+  const data = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+  const a = data(20, 1), b = data(54, 2), c = data(6, 3);
+  const one = new BufferSink();
+  let w = await GgufWriter.begin(one, { metadata: [['general.alignment', gv.u32(64)]], tensors });
+  for (const [n, bytes] of [['a', a], ['b', b.subarray(0, 18)], ['b', b.subarray(18)], ['c', c]] as const) await w.writeTensorData(n, bytes);
+  await w.finish();
+  const vec = new VecSink();
+  w = await GgufWriter.begin(vec, { metadata: [['general.alignment', gv.u32(64)]], tensors });
+  await w.writeTensors([{ name: 'a', bytes: a }, { name: 'e', bytes: new Uint8Array(0) }, { name: 'b', bytes: b.subarray(0, 18) }]);
+  await w.writeTensors([{ name: 'b', bytes: b.subarray(18) }, { name: 'c', bytes: c }]);
+  await w.finish();
+  assert.deepEqual(vec.bytes(), one.bytes());
+  assert.equal(vec.calls, 2);
+  // checked before anything is written: a bad list leaves the writer where it was
+  w = await GgufWriter.begin(new VecSink(), { metadata: [], tensors });
+  await assert.rejects(w.writeTensors([{ name: 'a', bytes: a }, { name: 'c', bytes: c }]), /'c' written out of order: 'b' has 0 of 54 bytes/);
+  await assert.rejects(w.writeTensors([{ name: 'a', bytes: data(24, 0) }]), /declared size is 20/);
+  await w.writeTensors([{ name: 'a', bytes: a }]);
+});
