@@ -247,6 +247,10 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   // a big input will need the workers: they boot (a tenth of a second) while the header is read and
   // planned; otherwise they start once a slab big enough to share comes
   if (src.size >= EARLY_WORKERS_BYTES) pool.start();
+  const quiet = <T>(p: Promise<T>) => { p.catch(() => {}); return p; };
+  const readBatch = (b: Batch | undefined, buf: Uint8Array) => (!b || b.srcBytes === 0 ? null : quiet(Promise.all(b.steps.map((s, i) =>
+    s.srcBytes > 0 ? readInto(src, s.srcOffset, buf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes)) : null)).then(() => {})));
+  let reading: Promise<void> | null = null;
   // everything before the slab loop (whose own finally closes the pool): a failure closes it here
   const setUp = async () => {
     const { file, plan } = await prepareQuantize(src, opts);
@@ -268,21 +272,25 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     // workers start while the header is written and the first batch read
     if (batches.some((b) => pool.sharesSlab(...convertShape(b)))) pool.start();
 
+    const srcBufs = [0, 1, 2].map(() => new Uint8Array(pool.alloc(caps.src)));
+    const dstBufs = [0, 1, 2].map(() => new Uint8Array(pool.alloc(caps.dst)));
+    const f32 = caps.f32 ? new Float32Array(pool.alloc(caps.f32 * 4)) : null;
+    // the first batch is read while the output header is encoded and written
+    reading = readBatch(batches[0], srcBufs[0]!);
+
     const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined);
     const writer = await GgufWriter.begin(sink, {
       metadata,
       // ggml writes ggml_n_dims dims (trailing 1s dropped)
       tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
     });
-    const srcBufs = [0, 1, 2].map(() => new Uint8Array(pool.alloc(caps.src)));
-    const dstBufs = [0, 1, 2].map(() => new Uint8Array(pool.alloc(caps.dst)));
-    const f32 = caps.f32 ? new Float32Array(pool.alloc(caps.f32 * 4)) : null;
     return { plan, batches, writer, srcBufs, dstBufs, f32 };
   };
   let ready: Awaited<ReturnType<typeof setUp>>;
   try {
     ready = await setUp();
   } catch (e) {
+    await Promise.allSettled([reading]); // never leave a read running on a source the caller closes
     await pool.close();
     throw e;
   }
@@ -291,21 +299,13 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   const done = Promise.resolve();
   // writes run one after another, in order, behind the computation
   let writes: Promise<void> = done;
-  // (every in-flight promise gets a no-op handler at once: a failure is thrown where it is awaited,
-  // not reported as unhandled while the loop is busy elsewhere)
-  const quiet = <T>(p: Promise<T>) => { p.catch(() => {}); return p; };
+  // (every in-flight promise gets a no-op handler at once, quiet(): a failure is thrown where it is
+  // awaited, not reported as unhandled while the loop is busy elsewhere)
   const write = (list: { name: string; bytes: Uint8Array }[]) => (writes = quiet(writes.then(() => writer.writeTensors(list))));
   // per buffer set: the write that still reads from it (copies are written from the source buffer)
   const busy: Promise<void>[] = [done, done, done];
-  let reading: Promise<void> | null = null;
-  const startRead = (k: number) => {
-    const b = batches[k];
-    if (!b || b.srcBytes === 0) return null;
-    const buf = srcBufs[k % 3]!;
-    // a copy step's source buffer is written from directly: wait for that write before refilling it
-    return quiet(busy[k % 3]!.then(() => Promise.all(b.steps.map((s, i) =>
-      s.srcBytes > 0 ? readInto(src, s.srcOffset, buf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes)) : null)).then(() => {})));
-  };
+  // a copy step's source buffer is written from directly: a refill waits for that write
+  const startRead = (k: number) => (batches[k]?.srcBytes ? quiet(busy[k % 3]!.then(async () => { await readBatch(batches[k], srcBufs[k % 3]!); })) : null);
 
   const total = plan.srcBytes;
   let doneBytes = 0;
@@ -315,7 +315,6 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
   // importances of the tensors being converted, shared with the workers (a tensor's slabs may span batches)
   const imatrixBufs = new Map<string, Float32Array | null>();
   try {
-    reading = startRead(0);
     for (let k = 0; k < batches.length; k++) {
       const b = batches[k]!;
       if (reading) await reading;
