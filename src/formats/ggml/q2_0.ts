@@ -99,6 +99,7 @@ export const q2_0: BlockCodec = {
   },
   dequantize(src, dst, n) {
     checkDequantize('Q2_0', TYPE, src, dst, n);
+    if (wasmBlocks('q2_0_dequant', src, dst, n / 64, 18, 64 * 4)) return;
     const out = new Int32Array(dst.buffer, dst.byteOffset, n); // values copied as bits
     for (let i = 0; i < n / 64; i++) {
       const o = i * 18, y0 = i * 64;

@@ -24,5 +24,5 @@ export { mxfp4_quant } from './mxfp4';
 export { iq3_xxs_quant, iq3_s_quant, iq3_xxs_quant_imatrix, iq3_s_quant_imatrix, iq3_failed, iq3_tables_end } from './iq3';
 export { iq2_s_quant, iq2_s_quant_imatrix, iq2_xxs_quant_imatrix, iq2_xs_quant_imatrix, iq1_s_quant_imatrix, iq2_failed, iq2_init } from './iq2';
 export { iq1_m_dequant, iq1_s_dequant, iq2_xxs_dequant, iq2_xs_dequant, iq2_s_dequant, iq3_s_dequant, iq3_xxs_dequant } from './iqdeq';
-export { q2_0_quant } from './q2_0';
+export { q2_0_quant, q2_0_dequant } from './q2_0';
 export { iq1_m_quant, iq1_m_quant_imatrix } from './iq1m';

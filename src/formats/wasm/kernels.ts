@@ -27,7 +27,7 @@ export type DequantKernelName =
   | 'q2_K_dequant' | 'q3_K_dequant' | 'q4_K_dequant' | 'q5_K_dequant' | 'q6_K_dequant'
   | 'iq4_nl_dequant' | 'iq4_xs_dequant' | 'tq1_0_dequant' | 'tq2_0_dequant' | 'mxfp4_dequant'
   | 'tq1_0_quant' | 'tq2_0_quant' | 'mxfp4_quant'
-  | 'q2_0_quant' | 'iq1_m_dequant' | 'iq2_xxs_dequant' | 'iq2_xs_dequant' | 'iq2_s_dequant' | 'iq1_s_dequant' | 'iq3_s_dequant' | 'iq3_xxs_dequant';
+  | 'q2_0_quant' | 'q2_0_dequant' | 'iq1_m_dequant' | 'iq2_xxs_dequant' | 'iq2_xs_dequant' | 'iq2_s_dequant' | 'iq1_s_dequant' | 'iq3_s_dequant' | 'iq3_xxs_dequant';
 
 interface Loaded {
   exports: Record<string, unknown>;

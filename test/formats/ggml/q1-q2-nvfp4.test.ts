@@ -7,7 +7,7 @@ import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { fp32ToUe4m3, ue4m3ToFp32 } from '../../../src/formats/ue4m3.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
-import { assertBytes, assertFloats, codec, quantize, randomImatrix } from '../../support/ggml-check.js';
+import { assertBytes, assertFloats, checkDequantizeWasm, codec, quantize, randomImatrix } from '../../support/ggml-check.js';
 import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
 
 const NAMES = ['Q1_0', 'Q2_0', 'NVFP4'] as const;
@@ -147,6 +147,10 @@ for (const name of NAMES) {
     c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n));
   });
 }
+
+test('Q2_0 dequantize: the WebAssembly kernel and the TypeScript path equal ggml (many windows, odd offsets, special scales)', () => {
+  checkDequantizeWasm('Q2_0', (b, o, h) => { b[o] = h & 255; b[o + 1] = h >> 8; });
+});
 
 test('Q1_0 and Q2_0: Inf and NaN scales dequantize to ggml\'s exact float32 bits (NaN payload and sign)', () => {
   const o = oracle();
