@@ -142,3 +142,31 @@ test('--tensor-type parsing follows llama-quantize', () => {
   assert.throws(() => parseTensorType('attn_q=q9'), /invalid ggml type 'q9'/);
   assert.throws(() => compileOverrides([parseTensorType('(=q8_0')]), (e: Error) => e instanceof LowbitError && /invalid regular expression/.test(e.message));
 });
+
+test('--tensor-type-file: entries split on spaces and newlines, in command-line order with --tensor-type; bad files are one-line errors', () => {
+  const f = join(dir, 'types.txt');
+  writeFileSync(f, 'attn_v=q8_0  ffn_up=Q5_0\n\n  attn=q4_1\n');
+  const typeOf = (args: string[], name: string) => {
+    const r = runCli(['quantize', input, '--type', 'q4_0', '--dry-run', '--json', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout).tensors as { name: string; to: string }[]).find((t) => t.name === name)!.to;
+  };
+  assert.equal(typeOf(['--tensor-type-file', f], 'blk.0.attn_v.weight'), 'q8_0');
+  assert.equal(typeOf(['--tensor-type-file', f], 'blk.0.ffn_up.weight'), 'q5_0');
+  assert.equal(typeOf(['--tensor-type-file', f], 'blk.0.attn_q.weight'), 'q4_1');
+  // the first match wins, whichever option it came from
+  assert.equal(typeOf(['--tensor-type', 'attn_q=q8_0', '--tensor-type-file', f], 'blk.0.attn_q.weight'), 'q8_0');
+  assert.equal(typeOf(['--tensor-type-file', f, '--tensor-type', 'attn_q=q8_0'], 'blk.0.attn_q.weight'), 'q4_1');
+  const bad = join(dir, 'bad-types.txt');
+  writeFileSync(bad, 'attn_v=q8_0 ffn_up\n');
+  for (const [args, re] of [
+    [['--tensor-type-file', join(dir, 'missing.txt')], /--tensor-type-file: cannot read .*missing\.txt: ENOENT/],
+    [['--tensor-type-file', bad], /--tensor-type-file .*bad-types\.txt: malformed 'ffn_up'/],
+  ] as [string[], RegExp][]) {
+    const r = runCli(['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', ...args]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, re);
+  }
+  assert.ok(!existsSync(join(dir, 'x.gguf')));
+});

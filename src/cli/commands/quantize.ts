@@ -1,6 +1,7 @@
 // `lowbit quantize <in.gguf> <out.gguf> --type Q4_K_M`: llama-quantize's job, with its per-tensor
 // choices and byte-identical output (see src/plan and src/pipeline). .onnx inputs go to the ONNX
 // quantizer with the transformers.js variant names instead.
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { LowbitError } from '../../errors.js';
@@ -47,6 +48,28 @@ export function parseTensorType(arg: string): TensorTypeOverride {
   return { pattern: arg.slice(0, eq).toLowerCase(), type: parseGgmlType(arg.slice(eq + 1), '--tensor-type') };
 }
 
+/**
+ * --tensor-type-file FILE as llama-quantize reads it: REGEX=TYPE entries separated by spaces or
+ * newlines, each parsed as one --tensor-type.
+ */
+export function readTensorTypeFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new LowbitError(`--tensor-type-file: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const entries = text.split(/\s+/).filter((x) => x.length > 0);
+  for (const x of entries) {
+    try {
+      parseTensorType(x);
+    } catch (e) {
+      throw new LowbitError(`--tensor-type-file ${path}: ${(e as Error).message.replace(/^--tensor-type: /, '')}`);
+    }
+  }
+  return entries;
+}
+
 /** llama-quantize's prepare_imatrix: --exclude-weights drops, --include-weights keeps, by substring. */
 export function filterImatrix(data: Map<string, Float32Array>, include: readonly string[], exclude: readonly string[]): Map<string, Float32Array> {
   let out = new Map(data);
@@ -71,6 +94,8 @@ export async function loadImatrix(path: string, include: string[], exclude: stri
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function register(program: Command): void {
+  // --tensor-type and --tensor-type-file entries in command-line order (the first match wins)
+  const tensorTypes: string[] = [];
   program
     .command('quantize')
     .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
@@ -78,7 +103,9 @@ export function register(program: Command): void {
     .argument('[output]', 'file to write (not needed with --dry-run)')
     .requiredOption('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
-    .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', collect, [])
+    .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
+    .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
+      (f: string) => { tensorTypes.push(...readTensorTypeFile(f)); return tensorTypes; })
     .option('--output-tensor-type <TYPE>', 'ggml type for output.weight')
     .option('--token-embedding-type <TYPE>', 'ggml type for token_embd.weight')
     .option('--leave-output-tensor', 'leave output.weight as it is')
@@ -108,7 +135,7 @@ export function register(program: Command): void {
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
         return;
       }
-      await runGguf(input, output, o);
+      await runGguf(input, output, { ...o, tensorType: tensorTypes });
     });
 }
 
