@@ -29,6 +29,8 @@ export interface LlamaQuantizeOptions {
   imatrixFile?: string;
   imatrixDataset?: string;
   imatrixChunks?: number;
+  /** --override-kv, before the imatrix keys (as llama-quantize orders them) */
+  kvOverrides?: { key: string; type: 'int' | 'float' | 'bool' | 'str'; value: bigint | number | boolean | string }[];
   /** --tensor-type, patterns as given (llama-quantize lower-cases them; so do we here) */
   tensorTypes?: { pattern: string; type: number }[];
 }
@@ -40,7 +42,10 @@ export interface LlamaOracle {
 
 let cached: LlamaOracle | null | undefined;
 
+// enum llama_model_kv_override_type
 const LLAMA_KV_OVERRIDE_TYPE_INT = 0;
+const LLAMA_KV_OVERRIDE_TYPE_FLOAT = 1;
+const LLAMA_KV_OVERRIDE_TYPE_BOOL = 2;
 const LLAMA_KV_OVERRIDE_TYPE_STR = 3;
 const GGML_TYPE_COUNT = 43;
 const KV_OVERRIDE_SIZE = 264; // tag(4) + key[128] + pad(4) + union(128)
@@ -102,11 +107,15 @@ export function loadLlamaOracle(): LlamaOracle | null {
   }
 
   function kvOverrides(opts: LlamaQuantizeOptions): Buffer | null {
-    if (!opts.imatrix || opts.imatrix.size === 0) return null;
-    const list: [string, number, string | number][] = [['quantize.imatrix.file', LLAMA_KV_OVERRIDE_TYPE_STR, opts.imatrixFile ?? '']];
-    if (opts.imatrixDataset !== undefined) list.push(['quantize.imatrix.dataset', LLAMA_KV_OVERRIDE_TYPE_STR, opts.imatrixDataset]);
-    list.push(['quantize.imatrix.entries_count', LLAMA_KV_OVERRIDE_TYPE_INT, opts.imatrix.size]);
-    if ((opts.imatrixChunks ?? 0) > 0) list.push(['quantize.imatrix.chunks_count', LLAMA_KV_OVERRIDE_TYPE_INT, opts.imatrixChunks!]);
+    const TAG = { int: LLAMA_KV_OVERRIDE_TYPE_INT, float: LLAMA_KV_OVERRIDE_TYPE_FLOAT, bool: LLAMA_KV_OVERRIDE_TYPE_BOOL, str: LLAMA_KV_OVERRIDE_TYPE_STR };
+    const list: [string, number, string | number | bigint | boolean][] = (opts.kvOverrides ?? []).map((o) => [o.key, TAG[o.type], o.value]);
+    if (opts.imatrix && opts.imatrix.size > 0) {
+      list.push(['quantize.imatrix.file', LLAMA_KV_OVERRIDE_TYPE_STR, opts.imatrixFile ?? '']);
+      if (opts.imatrixDataset !== undefined) list.push(['quantize.imatrix.dataset', LLAMA_KV_OVERRIDE_TYPE_STR, opts.imatrixDataset]);
+      list.push(['quantize.imatrix.entries_count', LLAMA_KV_OVERRIDE_TYPE_INT, opts.imatrix.size]);
+      if ((opts.imatrixChunks ?? 0) > 0) list.push(['quantize.imatrix.chunks_count', LLAMA_KV_OVERRIDE_TYPE_INT, opts.imatrixChunks!]);
+    }
+    if (!list.length) return null;
     const buf = Buffer.alloc(KV_OVERRIDE_SIZE * (list.length + 1)); // zeroed terminator: key[0] == 0
     list.forEach(([key, tag, val], i) => {
       const o = i * KV_OVERRIDE_SIZE;
@@ -115,7 +124,9 @@ export function loadLlamaOracle(): LlamaOracle | null {
       if (tag === LLAMA_KV_OVERRIDE_TYPE_STR) {
         const b = Buffer.from(String(val), 'utf8').subarray(0, 127); // strncpy(.., 127)
         b.copy(buf, o + 136);
-      } else buf.writeBigInt64LE(BigInt(val as number), o + 136);
+      } else if (tag === LLAMA_KV_OVERRIDE_TYPE_FLOAT) buf.writeDoubleLE(val as number, o + 136);
+      else if (tag === LLAMA_KV_OVERRIDE_TYPE_BOOL) buf.writeUInt8(val ? 1 : 0, o + 136);
+      else buf.writeBigInt64LE(BigInt(val as number | bigint), o + 136);
     });
     return buf;
   }

@@ -15,6 +15,7 @@ import { planGguf } from '../plan/from-gguf.js';
 import { isQuantizedType } from '../plan/tensor-rules.js';
 import { typeName, type PlanOptions, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
 import { quantizedMetadata, type ImatrixProvenance } from '../plan/metadata.js';
+import { loaderMetadata, type KvOverride } from '../plan/kv-override.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
 import type { SlabBuffers, SlabPart } from './row-job.js';
@@ -41,6 +42,8 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
   allowRequantize?: boolean;
   allowNonfinite?: boolean;
   imatrix?: ImatrixInput;
+  /** llama-quantize --override-kv, in command-line order */
+  kvOverrides?: readonly KvOverride[];
   threads?: number;
   /** per slab: bytes of source tensors done so far, of all */
   onProgress?: (done: number, total: number, tensor: string) => void;
@@ -69,14 +72,15 @@ export interface QuantizeSummary {
 export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): Promise<{ file: GgufFile; plan: QuantPlan }> {
   const file = await readGgufHeader(src);
   const hasImatrix = !!opts.imatrix && opts.imatrix.data.size > 0;
-  const plan = planGguf(file, { ...opts, hasImatrix });
+  // the plan sees the metadata as llama.cpp's loader does, with --override-kv applied
+  const plan = planGguf({ ...file, metadata: loaderMetadata(file.metadata, opts.kvOverrides ?? []) }, { ...opts, hasImatrix });
   return { file, plan };
 }
 
 /** The exact size of the file a run would write: the real header plus aligned tensor data. */
 export async function predictOutputBytes(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): Promise<number> {
   const sink = { position: 0, async write(b: Uint8Array) { this.position += b.length; } };
-  const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined);
+  const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides);
   const w = await GgufWriter.begin(sink, { metadata, tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })) });
   const last = w.layout[w.layout.length - 1];
   return last ? last.offset + Math.ceil(last.byteSize / w.alignment) * w.alignment : w.dataOffset;
@@ -278,7 +282,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     // the first batch is read while the output header is encoded and written
     reading = readBatch(batches[0], srcBufs[0]!);
 
-    const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined);
+    const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides);
     const writer = await GgufWriter.begin(sink, {
       metadata,
       // ggml writes ggml_n_dims dims (trailing 1s dropped)

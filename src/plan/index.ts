@@ -5,3 +5,4 @@ export * from './plan.js';
 export * from './model-info.js';
 export * from './metadata.js';
 export * from './from-gguf.js';
+export * from './kv-override.js';

@@ -1,7 +1,9 @@
 // The metadata llama.cpp writes into a quantized GGUF: the input's keys in order, then
 // general.quantization_version and general.file_type moved to the end (gguf_set_val_* removes and
-// appends), split keys dropped, then the quantize.imatrix.* keys llama-quantize adds as overrides.
+// appends), split keys dropped, then --override-kv values and the quantize.imatrix.* keys
+// llama-quantize adds as overrides, each moved to the end the same way.
 import { gv, type GgufMetadata } from '../io/gguf/metadata.js';
+import { overrideValue, type KvOverride } from './kv-override.js';
 
 /** ggml's GGML_QNT_VERSION */
 export const GGML_QNT_VERSION = 2;
@@ -17,12 +19,14 @@ export interface ImatrixProvenance {
   chunks?: number;
 }
 
-export function quantizedMetadata(input: GgufMetadata, fileTypeId: number, imatrix?: ImatrixProvenance): GgufMetadata {
+export function quantizedMetadata(input: GgufMetadata, fileTypeId: number, imatrix?: ImatrixProvenance, overrides: readonly KvOverride[] = []): GgufMetadata {
   const out: GgufMetadata = new Map(input);
   const setLast = (key: string, value: ReturnType<typeof gv.u32>) => { out.delete(key); out.set(key, value); };
   setLast('general.quantization_version', gv.u32(GGML_QNT_VERSION));
   setLast('general.file_type', gv.u32(fileTypeId));
   for (const k of ['split.no', 'split.count', 'split.tensors.count']) out.delete(k);
+  // --override-kv, in order, before the imatrix keys (llama-quantize appends those after them)
+  for (const o of overrides) setLast(o.key, overrideValue(o));
   if (imatrix) {
     // llama-quantize copies at most 127 bytes of each string (strncpy into char[128])
     setLast('quantize.imatrix.file', gv.str(truncateUtf8(imatrix.file, 127)));

@@ -170,3 +170,18 @@ test('--tensor-type-file: entries split on spaces and newlines, in command-line 
   }
   assert.ok(!existsSync(join(dir, 'x.gguf')));
 });
+
+test('--override-kv reaches the output metadata; a bad one is a one-line error before any work', () => {
+  const out = join(dir, 'kv.gguf');
+  const r = runCli(['quantize', input, out, '--type', 'q8_0', '--threads', '1', '--override-kv', 'general.name=str:overridden', '--override-kv', 'lowbit.flag=bool:true']);
+  assert.equal(r.code, 0, r.stderr);
+  const meta = JSON.parse(runCli(['inspect', out, '--json']).stdout).metadata as Record<string, unknown>;
+  const keys = Object.keys(meta);
+  assert.deepEqual(keys.slice(-2), ['general.name', 'lowbit.flag'], 'moved to the end, in order');
+  assert.match(JSON.stringify(meta['general.name']), /overridden/);
+  const bad = runCli(['quantize', input, join(dir, 'kv2.gguf'), '--type', 'q8_0', '--override-kv', 'lowbit.flag=bool:yes']);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, /^lowbit: --override-kv: invalid boolean value/);
+  assert.ok(!existsSync(join(dir, 'kv2.gguf')));
+});

@@ -16,6 +16,7 @@ import { FILE_TYPES, parseFileType } from '../../src/plan/file-types.js';
 import { codecByTypeId } from '../../src/formats/registry.js';
 import { GGML_TYPE } from '../../src/formats/ggml-types.js';
 import { rng } from '../support/oracle.js';
+import { parseKvOverride } from '../../src/plan/kv-override.js';
 
 const llama = loadLlamaOracle();
 if (!llama) throw new Error('llama oracle (libllama from @node-llama-cpp/linux-x64) is not available');
@@ -193,4 +194,25 @@ test('requantizing: refused by default, equal to llama.cpp with --allow-requanti
   llama!.quantize(base, q8, { ftype: parseFileType('Q8_0').id, nthread: 1 });
   await assert.rejects(quantizeGgufFile(q8, join(dir, 'rq.gguf'), { fileType: parseFileType('Q4_0') }), /requantizing from type q8_0 is disabled/);
   await same(q8, 'Q4_0', { allowRequantize: true }, { allowRequantize: true }, 'requantize');
+});
+
+test('--override-kv: output metadata (every type, existing and new keys, moved to the end) and the plan (block_count) equal llama.cpp', async () => {
+  const input = await model('base');
+  const raw: string[] = [
+    'general.name=str:renamed by an override', 'lowbit.test.int=int:-7', 'lowbit.test.big=int:4294967301', 'llama.rope.freq_base=float:5e5',
+    'lowbit.test.float=float:0.1', 'lowbit.test.bool=bool:true', 'general.file_type=int:2',
+  ];
+  const kvOverrides = raw.map(parseKvOverride);
+  await same(input, 'Q4_0', { kvOverrides }, { kvOverrides }, 'metadata overrides');
+  // llama.cpp's loader reads block_count from the override: layer-dependent rules of Q4_K_M follow it
+  const layers = [parseKvOverride('llama.block_count=int:3')];
+  await same(input, 'Q4_K_M', { kvOverrides: layers }, { kvOverrides: layers }, 'block_count override');
+  const types = async (o: Partial<QuantizeOptions>) => (await planGgufFile(input, { fileType: parseFileType('Q4_K_M'), ...o })).tensors.map((t) => t.dstType);
+  assert.notDeepEqual(await types({}), await types({ kvOverrides: layers }), 'the override changes the plan (so the comparison above proves something)');
+  // and with an imatrix, the user's overrides come before the quantize.imatrix.* keys
+  const imatrix = new Map<string, Float32Array>();
+  for (const t of syntheticLlama(VARIANTS.base!).tensors) if (t.shape.length === 2 && t.name.startsWith('blk.')) imatrix.set(t.name, Float32Array.from({ length: t.shape[0]! }, (_, i) => 1 + (i % 5)));
+  const prov = { file: 'imatrix.gguf', dataset: 'text.txt', entries: imatrix.size, chunks: 3 };
+  await same(input, 'IQ4_XS', { kvOverrides, imatrix, imatrixFile: prov.file, imatrixDataset: prov.dataset, imatrixChunks: 3 },
+    { kvOverrides, imatrix: { data: imatrix, provenance: prov } }, 'overrides and imatrix');
 });

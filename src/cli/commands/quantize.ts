@@ -10,6 +10,7 @@ import { onInterrupt } from '../interrupt.js';
 import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
 import { ggmlTypeByName } from '../../formats/ggml-types.js';
 import { typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
+import { parseKvOverride } from '../../plan/kv-override.js';
 import { FileSource } from '../../node/file-io.js';
 import { readImatrix } from '../../io/imatrix.js';
 import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
@@ -21,6 +22,7 @@ interface CliOpts extends OnnxCliOptions {
   type: string;
   pure?: boolean;
   tensorType: string[];
+  overrideKv: string[];
   outputTensorType?: string;
   tokenEmbeddingType?: string;
   leaveOutputTensor?: boolean;
@@ -106,6 +108,7 @@ export function register(program: Command): void {
     .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
     .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
       (f: string) => { tensorTypes.push(...readTensorTypeFile(f)); return tensorTypes; })
+    .option('--override-kv <KEY=TYPE:VALUE>', 'metadata value in the output (TYPE int, float, bool or str; repeatable), also read by the plan as llama.cpp\'s loader does', collect, [])
     .option('--output-tensor-type <TYPE>', 'ggml type for output.weight')
     .option('--token-embedding-type <TYPE>', 'ggml type for token_embd.weight')
     .option('--leave-output-tensor', 'leave output.weight as it is')
@@ -150,6 +153,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     fileType: parseFileType(o.type),
     pure: !!o.pure,
     tensorTypes: o.tensorType.map(parseTensorType),
+    kvOverrides: o.overrideKv.map(parseKvOverride),
     outputTensorType: o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
     tokenEmbeddingType: o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
     leaveOutputTensor: !!o.leaveOutputTensor,
