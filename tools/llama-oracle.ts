@@ -31,6 +31,8 @@ export interface LlamaQuantizeOptions {
   imatrixChunks?: number;
   /** --override-kv, before the imatrix keys (as llama-quantize orders them) */
   kvOverrides?: { key: string; type: 'int' | 'float' | 'bool' | 'str'; value: bigint | number | boolean | string }[];
+  /** --prune-layers (sorted, unique) */
+  pruneLayers?: readonly number[];
   /** --tensor-type, patterns as given (llama-quantize lower-cases them; so do we here) */
   tensorTypes?: { pattern: string; type: number }[];
 }
@@ -166,6 +168,11 @@ export function loadLlamaOracle(): LlamaOracle | null {
         const arr = encodeStructArray(TensorOverride, items);
         hold.push(arr);
         p.tt_overrides = arr;
+      }
+      if (opts.pruneLayers?.length) {
+        const arr = Buffer.from(Int32Array.from([...opts.pruneLayers, -1]).buffer); // -1 terminates
+        hold.push(arr);
+        p.prune_layers = arr;
       }
       keep.push(hold);
       log = '';

@@ -16,6 +16,7 @@ import { isQuantizedType } from '../plan/tensor-rules.js';
 import { typeName, type PlanOptions, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
 import { quantizedMetadata, type ImatrixProvenance } from '../plan/metadata.js';
 import { loaderMetadata, type KvOverride } from '../plan/kv-override.js';
+import { pruneLayers } from '../plan/prune.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
 import type { SlabBuffers, SlabPart } from './row-job.js';
@@ -44,6 +45,8 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
   imatrix?: ImatrixInput;
   /** llama-quantize --override-kv, in command-line order */
   kvOverrides?: readonly KvOverride[];
+  /** llama-quantize --prune-layers: layer numbers to leave out (sorted, unique) */
+  pruneLayers?: readonly number[];
   threads?: number;
   /** per slab: bytes of source tensors done so far, of all */
   onProgress?: (done: number, total: number, tensor: string) => void;
@@ -70,17 +73,26 @@ export interface QuantizeSummary {
 
 /** Reads the header and plans; checks everything that can be checked before writing anything. */
 export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): Promise<{ file: GgufFile; plan: QuantPlan }> {
-  const file = await readGgufHeader(src);
+  const input = await readGgufHeader(src);
   const hasImatrix = !!opts.imatrix && opts.imatrix.data.size > 0;
+  let file = input;
+  let blockCount: number | undefined;
+  if (opts.pruneLayers?.length) {
+    // the output's tensors: pruned layers left out, the rest renamed (data read under the old names)
+    const p = pruneLayers(input.tensors.map((t) => t.name), opts.pruneLayers);
+    const tensors = input.tensors.flatMap((t) => { const to = p.rename.get(t.name); return to ? [to === t.name ? t : { ...t, name: to, sourceName: t.name }] : []; });
+    file = { ...input, tensors };
+    blockCount = p.blockCount;
+  }
   // the plan sees the metadata as llama.cpp's loader does, with --override-kv applied
   const plan = planGguf({ ...file, metadata: loaderMetadata(file.metadata, opts.kvOverrides ?? []) }, { ...opts, hasImatrix });
-  return { file, plan };
+  return { file, plan: blockCount === undefined ? plan : { ...plan, blockCount } };
 }
 
 /** The exact size of the file a run would write: the real header plus aligned tensor data. */
 export async function predictOutputBytes(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): Promise<number> {
   const sink = { position: 0, async write(b: Uint8Array) { this.position += b.length; } };
-  const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides);
+  const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides, plan.blockCount);
   const w = await GgufWriter.begin(sink, { metadata, tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })) });
   const last = w.layout[w.layout.length - 1];
   return last ? last.offset + Math.ceil(last.byteSize / w.alignment) * w.alignment : w.dataOffset;
@@ -116,7 +128,8 @@ export function checkRunnable(file: GgufFile, plan: QuantPlan, opts: QuantizeOpt
 
 /** The imatrix entry llama.cpp would use for a tensor, or null; throws on a size mismatch as it does. */
 function imatrixFor(t: PlannedTensor, ti: GgufTensorInfo, opts: QuantizeOptions): Float32Array | null {
-  const v = opts.imatrix?.data.get(t.name);
+  // under the input's name (llama.cpp's remap_imatrix undoes --prune-layers' renumbering)
+  const v = opts.imatrix?.data.get(ti.sourceName ?? t.name);
   if (!v) return null;
   const want = (ti.dims[0] ?? 1) * (ti.dims[2] ?? 1);
   if (v.length === want) return v;
@@ -282,7 +295,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     // the first batch is read while the output header is encoded and written
     reading = readBatch(batches[0], srcBufs[0]!);
 
-    const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides);
+    const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides, plan.blockCount);
     const writer = await GgufWriter.begin(sink, {
       metadata,
       // ggml writes ggml_n_dims dims (trailing 1s dropped)

@@ -6,3 +6,4 @@ export * from './model-info.js';
 export * from './metadata.js';
 export * from './from-gguf.js';
 export * from './kv-override.js';
+export * from './prune.js';

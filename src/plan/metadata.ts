@@ -1,8 +1,9 @@
 // The metadata llama.cpp writes into a quantized GGUF: the input's keys in order, then
 // general.quantization_version and general.file_type moved to the end (gguf_set_val_* removes and
 // appends), split keys dropped, then --override-kv values and the quantize.imatrix.* keys
-// llama-quantize adds as overrides, each moved to the end the same way.
-import { gv, type GgufMetadata } from '../io/gguf/metadata.js';
+// llama-quantize adds as overrides, and with --prune-layers <arch>.block_count, each moved to the
+// end the same way.
+import { gv, metaString, type GgufMetadata } from '../io/gguf/metadata.js';
 import { overrideValue, type KvOverride } from './kv-override.js';
 
 /** ggml's GGML_QNT_VERSION */
@@ -19,7 +20,9 @@ export interface ImatrixProvenance {
   chunks?: number;
 }
 
-export function quantizedMetadata(input: GgufMetadata, fileTypeId: number, imatrix?: ImatrixProvenance, overrides: readonly KvOverride[] = []): GgufMetadata {
+export function quantizedMetadata(
+  input: GgufMetadata, fileTypeId: number, imatrix?: ImatrixProvenance, overrides: readonly KvOverride[] = [], blockCount?: number,
+): GgufMetadata {
   const out: GgufMetadata = new Map(input);
   const setLast = (key: string, value: ReturnType<typeof gv.u32>) => { out.delete(key); out.set(key, value); };
   setLast('general.quantization_version', gv.u32(GGML_QNT_VERSION));
@@ -34,6 +37,8 @@ export function quantizedMetadata(input: GgufMetadata, fileTypeId: number, imatr
     setLast('quantize.imatrix.entries_count', gv.u32(Math.abs(imatrix.entries) >>> 0));
     if (imatrix.chunks !== undefined && imatrix.chunks > 0) setLast('quantize.imatrix.chunks_count', gv.u32(Math.abs(imatrix.chunks) >>> 0));
   }
+  // --prune-layers: the new layer count, last of all
+  if (blockCount !== undefined) setLast(`${metaString(input, 'general.architecture') ?? ''}.block_count`, gv.u32(blockCount));
   return out;
 }
 

@@ -61,6 +61,8 @@ export interface QuantPlan {
   dstBytes: number;
   nElements: number;
   nFallback: number;
+  /** --prune-layers: the output's <arch>.block_count */
+  blockCount?: number;
 }
 
 /** llama.cpp's order of tensors (llama_model_loader's weights_map): by layer (non-layer first), then name. */

@@ -98,6 +98,7 @@ test('errors are one line and leave no output', async () => {
     [['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', '--tensor-type', 'attn_q'], /malformed/],
     [['quantize', input, join(dir, 'x.gguf'), '--type', 'Q2_K_S'], /requires an importance matrix/],
     [['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', '--include-weights', 'a', '--exclude-weights', 'b'], /cannot be used together/],
+    [['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', '--prune-layers', '1,-2'], /--prune-layers: invalid layer id '-2'/],
   ];
   for (const [args, re] of cases) {
     const r = runCli(args);

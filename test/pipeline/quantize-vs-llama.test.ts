@@ -216,3 +216,16 @@ test('--override-kv: output metadata (every type, existing and new keys, moved t
   await same(input, 'IQ4_XS', { kvOverrides, imatrix, imatrixFile: prov.file, imatrixDataset: prov.dataset, imatrixChunks: 3 },
     { kvOverrides, imatrix: { data: imatrix, provenance: prov } }, 'overrides and imatrix');
 });
+
+test('--prune-layers: tensors left out, later layers renumbered, block_count last, imatrix under the old names: equal llama.cpp', async () => {
+  const input = await model('base'); // 8 layers
+  const imatrix = new Map<string, Float32Array>();
+  for (const t of syntheticLlama(VARIANTS.base!).tensors) if (t.shape.length === 2 && t.name.startsWith('blk.')) imatrix.set(t.name, Float32Array.from({ length: t.shape[0]! }, (_, i) => 1 + ((i * 7 + t.name.length) % 5)));
+  const prov = { file: 'imatrix.gguf', entries: imatrix.size };
+  for (const layers of [[3], [0, 5, 7], [1, 2, 99]]) {
+    await same(input, 'Q4_K_M', { pruneLayers: layers }, { pruneLayers: layers }, `prune ${layers}`);
+    await same(input, 'IQ4_XS', { pruneLayers: layers, imatrix, imatrixFile: prov.file }, { pruneLayers: layers, imatrix: { data: imatrix, provenance: prov } }, `prune ${layers} imatrix`);
+  }
+  const kvOverrides = [parseKvOverride('general.name=str:pruned')];
+  await same(input, 'Q6_K', { pruneLayers: [2], kvOverrides }, { pruneLayers: [2], kvOverrides }, 'prune with an override');
+});

@@ -11,6 +11,7 @@ import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-ty
 import { ggmlTypeByName } from '../../formats/ggml-types.js';
 import { typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
 import { parseKvOverride } from '../../plan/kv-override.js';
+import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
 import { readImatrix } from '../../io/imatrix.js';
 import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
@@ -23,6 +24,7 @@ interface CliOpts extends OnnxCliOptions {
   pure?: boolean;
   tensorType: string[];
   overrideKv: string[];
+  pruneLayers?: string;
   outputTensorType?: string;
   tokenEmbeddingType?: string;
   leaveOutputTensor?: boolean;
@@ -109,6 +111,7 @@ export function register(program: Command): void {
     .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
       (f: string) => { tensorTypes.push(...readTensorTypeFile(f)); return tensorTypes; })
     .option('--override-kv <KEY=TYPE:VALUE>', 'metadata value in the output (TYPE int, float, bool or str; repeatable), also read by the plan as llama.cpp\'s loader does', collect, [])
+    .option('--prune-layers <L0,L1,...>', 'leave these layers out; the later ones are renumbered and block_count updated')
     .option('--output-tensor-type <TYPE>', 'ggml type for output.weight')
     .option('--token-embedding-type <TYPE>', 'ggml type for token_embd.weight')
     .option('--leave-output-tensor', 'leave output.weight as it is')
@@ -154,6 +157,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     pure: !!o.pure,
     tensorTypes: o.tensorType.map(parseTensorType),
     kvOverrides: o.overrideKv.map(parseKvOverride),
+    pruneLayers: o.pruneLayers === undefined ? undefined : parsePruneLayers(o.pruneLayers),
     outputTensorType: o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
     tokenEmbeddingType: o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
     leaveOutputTensor: !!o.leaveOutputTensor,

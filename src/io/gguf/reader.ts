@@ -25,6 +25,8 @@ export interface GgufTensorInfo {
   readonly rowLength: number;
   readonly nRows: number;
   readonly rowBytes: number;
+  /** the tensor's name in the input file, when a plan renames it (--prune-layers renumbers layers) */
+  readonly sourceName?: string;
 }
 
 export interface GgufFile {
