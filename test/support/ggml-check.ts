@@ -1,10 +1,12 @@
 // Shared checks of the block-format tests against ggml: codec lookup, one-shot quantize, byte and
-// float comparisons that name the first difference, and importance matrices of several kinds.
+// float comparisons that name the first difference, quantize through both the WebAssembly and the
+// TypeScript paths, and importance matrices of several kinds.
 import assert from 'node:assert/strict';
 import { codecByName } from '../../src/formats/registry.js';
 import { rowBytes, type BlockCodec } from '../../src/formats/codec.js';
 import { oracle, rng } from './oracle.js';
 import { setWasmKernels, wasmKernelsActive } from '../../src/formats/wasm/kernels.js';
+import { LowbitError } from '../../src/errors.js';
 
 export function codec(name: string): BlockCodec {
   const c = codecByName(name);
@@ -16,6 +18,27 @@ export function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow:
   const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
   c.quantize(x, out, nRows, nPerRow, imatrix);
   return out;
+}
+
+/**
+ * Quantizes through the WebAssembly kernels and through the TypeScript reference (kernels off):
+ * the same bytes, or the same LowbitError from both, or the test fails.
+ */
+export function quantizeBothPaths(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+  assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');
+  let wasm: Uint8Array | null = null, wasmErr: unknown = null;
+  try { wasm = quantize(c, x, nRows, nPerRow, imatrix); } catch (e) { wasmErr = e; }
+  setWasmKernels(false);
+  let ts: Uint8Array | null = null, tsErr: unknown = null;
+  try { ts = quantize(c, x, nRows, nPerRow, imatrix); } catch (e) { tsErr = e; } finally { setWasmKernels(true); }
+  if (wasmErr || tsErr) {
+    assert.ok(wasmErr instanceof LowbitError, `${c.name} wasm: ${wasmErr ?? 'no error'}`);
+    assert.ok(tsErr instanceof LowbitError, `${c.name} TypeScript: ${tsErr ?? 'no error'}`);
+    assert.equal((wasmErr as Error).message, (tsErr as Error).message);
+    throw wasmErr;
+  }
+  assertBytes(wasm!, ts!, `${c.name} wasm vs TypeScript`, c.type.typeSize);
+  return wasm!;
 }
 
 /** First differing byte, for a readable failure instead of a 100 KB diff. */

@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { oracle, randomRows, rng, gaussian } from '../../support/oracle.js';
-import { assertBytes, assertFloats, codec, quantize as quantizeOnce, randomImatrix } from '../../support/ggml-check.js';
-import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
+import { assertBytes, assertFloats, codec, quantize as quantizeOnce, quantizeBothPaths, randomImatrix } from '../../support/ggml-check.js';
 import type { BlockCodec } from '../../../src/formats/codec.js';
 
 export { assertBytes, assertFloats, codec, randomImatrix };
@@ -26,21 +25,7 @@ const WASM_QUANT = new Set(['IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ1_S', 'IQ1_M']);
  * once off (the TypeScript reference): the same bytes, or the same LowbitError, or the test fails.
  */
 export function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
-  if (!WASM_QUANT.has(c.name)) return quantizeOnce(c, x, nRows, nPerRow, imatrix);
-  assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');
-  let wasm: Uint8Array | null = null, wasmErr: unknown = null;
-  try { wasm = quantizeOnce(c, x, nRows, nPerRow, imatrix); } catch (e) { wasmErr = e; }
-  setWasmKernels(false);
-  let ts: Uint8Array | null = null, tsErr: unknown = null;
-  try { ts = quantizeOnce(c, x, nRows, nPerRow, imatrix); } catch (e) { tsErr = e; } finally { setWasmKernels(true); }
-  if (wasmErr || tsErr) {
-    assert.ok(wasmErr instanceof LowbitError, `${c.name} wasm: ${wasmErr ?? 'no error'}`);
-    assert.ok(tsErr instanceof LowbitError, `${c.name} TypeScript: ${tsErr ?? 'no error'}`);
-    assert.equal((wasmErr as Error).message, (tsErr as Error).message);
-    throw wasmErr;
-  }
-  assertBytes(wasm!, ts!, `${c.name} wasm vs TypeScript`, c.type.typeSize);
-  return wasm!;
+  return WASM_QUANT.has(c.name) ? quantizeBothPaths(c, x, nRows, nPerRow, imatrix) : quantizeOnce(c, x, nRows, nPerRow, imatrix);
 }
 
 export interface LatticeSpec {

@@ -8,43 +8,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rowBytes, type BlockCodec } from '../../../src/formats/codec.js';
+import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { IQ3XXS_LEVELS, KGRID_256, KGRID_512, KSIGNS, iq3Grid256, iq3Grid512, type Iq3Grid } from '../../../src/formats/ggml/iq3-grids.js';
 import { setIq3FastPathCheck } from '../../../src/formats/ggml/iq3-search.js';
-import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
+import { setWasmKernels } from '../../../src/formats/wasm/kernels.js';
 import { loadGolden } from '../../support/golden.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
-import { assertBytes, assertFloats, checkDequantizeWasm, codec, randomImatrix } from '../../support/ggml-check.js';
+import { assertBytes, assertFloats, checkDequantizeWasm, codec, quantize as quantizeOnce, quantizeBothPaths, randomImatrix } from '../../support/ggml-check.js';
 
 const NAMES = ['IQ3_XXS', 'IQ3_S'] as const;
 
-function quantizeOnce(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
-  const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
-  c.quantize(x, out, nRows, nPerRow, imatrix);
-  return out;
-}
-
-/**
- * Quantizes through the WebAssembly kernel (iq3.as) and through the TypeScript reference
- * (kernels off): both must give the same bytes, or both throw a LowbitError.
- */
-function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
-  assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');
-  let wasm: Uint8Array | null = null, wasmErr: unknown = null;
-  try { wasm = quantizeOnce(c, x, nRows, nPerRow, imatrix); } catch (e) { wasmErr = e; }
-  setWasmKernels(false);
-  let ts: Uint8Array | null = null, tsErr: unknown = null;
-  try { ts = quantizeOnce(c, x, nRows, nPerRow, imatrix); } catch (e) { tsErr = e; } finally { setWasmKernels(true); }
-  if (wasmErr || tsErr) {
-    assert.ok(wasmErr instanceof LowbitError, `${c.name} wasm: ${wasmErr ?? 'no error'}`);
-    assert.ok(tsErr instanceof LowbitError, `${c.name} TypeScript: ${tsErr ?? 'no error'}`);
-    assert.equal((wasmErr as Error).message, (tsErr as Error).message);
-    throw wasmErr;
-  }
-  assertBytes(wasm!, ts!, `${c.name} wasm vs TypeScript`, c.type.typeSize);
-  return wasm!;
-}
+/** Through the WebAssembly kernel (iq3.as) and the TypeScript reference: the same bytes or the same LowbitError. */
+const quantize = quantizeBothPaths;
 
 /** Hard rows: zeros (whole and partial), constants, outliers, tiny/denormal/huge values, ties, Inf/NaN. */
 function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
