@@ -80,13 +80,19 @@ export interface AtomicOutputOptions {
   inputs?: readonly string[];
 }
 
-export async function openAtomicOutput(path: string, options: AtomicOutputOptions = {}): Promise<AtomicOutput> {
+/** Refuses an output path that names one of the inputs (by path, another spelling, a link). */
+export async function checkNotInput(path: string, inputs: readonly string[]): Promise<void> {
   const target = resolve(path);
-  for (const input of options.inputs ?? []) {
+  for (const input of inputs) {
     if (resolve(input) === target || (await isSameFile(input, target))) {
       throw new LowbitError(`output ${path} is the input file ${input}; choose another output path`);
     }
   }
+}
+
+export async function openAtomicOutput(path: string, options: AtomicOutputOptions = {}): Promise<AtomicOutput> {
+  const target = resolve(path);
+  await checkNotInput(path, options.inputs ?? []);
   try {
     const st = await stat(target);
     if (st.isDirectory()) throw new LowbitError(`output ${path} is a directory`);

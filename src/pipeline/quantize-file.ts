@@ -1,11 +1,13 @@
-// Node entry: quantize one GGUF file into another through an atomic output (temp file + rename), so
-// a failed or interrupted run leaves no partial output.
+// Node entry: quantize one GGUF file (or a split model, through its first shard) into one GGUF
+// through an atomic output (temp file + rename), so a failed or interrupted run leaves no partial
+// output.
 import { open, type FileHandle } from 'node:fs/promises';
-import { FileSource } from '../node/file-io.js';
 import { checkRange } from '../io/source.js';
 import { FileFormatError } from '../errors.js';
-import { withAtomicOutput } from './atomic-output.js';
-import { prepareQuantize, quantizeGguf, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from './quantize-gguf.js';
+import { checkNotInput, withAtomicOutput } from './atomic-output.js';
+import { prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from './quantize-gguf.js';
+import { readGgufHeader } from '../io/gguf/reader.js';
+import { ConcatSource, mergeSplitHeaders, splitCount, splitPaths } from '../io/gguf/split.js';
 import type { QuantPlan } from '../plan/plan.js';
 
 /** The input file, read straight into the pipeline's slab buffers (no allocation or copy per slab). */
@@ -40,10 +42,42 @@ class SlabFileSource implements ReadIntoSource {
   }
 }
 
-export async function quantizeGgufFile(input: string, output: string, opts: QuantizeOptions): Promise<QuantizeSummary> {
-  const src = await SlabFileSource.open(input);
+/**
+ * A GGUF input, its header read: one file, or a split model opened through its first shard (the
+ * other shards found by llama.cpp's naming, read as one byte space). `paths`: every file read.
+ */
+export async function openGgufInput(path: string): Promise<{ src: ParsedGgufSource & ReadIntoSource; paths: string[] }> {
+  const first = await SlabFileSource.open(path);
+  const opened: SlabFileSource[] = [first];
   try {
-    return await withAtomicOutput(output, (out) => quantizeGguf(src, out.sink, opts), { inputs: [input] });
+    const head = await readGgufHeader(first);
+    if (splitCount(head) <= 1) return { src: Object.assign(first, { gguf: head }), paths: [path] };
+    const paths = splitPaths(head, path);
+    const headers = [head];
+    for (const p of paths.slice(1)) {
+      let shard: SlabFileSource;
+      try {
+        shard = await SlabFileSource.open(p);
+      } catch (e) {
+        throw new FileFormatError(path, `shard ${opened.length + 1} of ${paths.length}, ${p}, cannot be opened (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      opened.push(shard);
+      headers.push(await readGgufHeader(shard));
+    }
+    const joint = new ConcatSource(path, opened);
+    return { src: Object.assign(joint, { gguf: mergeSplitHeaders(headers, joint) }), paths };
+  } catch (e) {
+    await Promise.all(opened.map((s) => s.close()));
+    throw e;
+  }
+}
+
+export async function quantizeGgufFile(input: string, output: string, opts: QuantizeOptions): Promise<QuantizeSummary> {
+  // refused before the input is even parsed (a split model's other shards are checked once known)
+  await checkNotInput(output, [input]);
+  const { src, paths } = await openGgufInput(input);
+  try {
+    return await withAtomicOutput(output, (out) => quantizeGguf(src, out.sink, opts), { inputs: paths });
   } finally {
     await src.close();
   }
@@ -51,7 +85,7 @@ export async function quantizeGgufFile(input: string, output: string, opts: Quan
 
 /** --dry-run: the plan only; reads nothing but the header. */
 export async function planGgufFile(input: string, opts: QuantizeOptions): Promise<QuantPlan> {
-  const src = await FileSource.open(input);
+  const { src } = await openGgufInput(input);
   try {
     return (await prepareQuantize(src, opts)).plan;
   } finally {

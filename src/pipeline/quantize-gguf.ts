@@ -71,9 +71,15 @@ export interface QuantizeSummary {
   clamped: { tensor: string; count: number }[];
 }
 
+/** A source whose GGUF header is parsed already (prepareQuantize uses it instead of reading one). */
+export interface ParsedGgufSource extends ByteSource {
+  readonly gguf: GgufFile;
+}
+
 /** Reads the header and plans; checks everything that can be checked before writing anything. */
 export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): Promise<{ file: GgufFile; plan: QuantPlan }> {
-  const input = await readGgufHeader(src);
+  // a source may come with its header read already (a split model's shards, merged)
+  const input = (src as Partial<ParsedGgufSource>).gguf ?? await readGgufHeader(src);
   const hasImatrix = !!opts.imatrix && opts.imatrix.data.size > 0;
   let file = input;
   let blockCount: number | undefined;

@@ -4,11 +4,11 @@
 // names, row lengths, layer counts and head counts, not at how many rows a matrix has.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadLlamaOracle, type LlamaQuantizeOptions } from '../../tools/llama-oracle.js';
-import { syntheticLlama, writeSyntheticLlama, type SyntheticSpec } from './synthetic-model.js';
+import { encodeGguf, encodeGgufSplit, syntheticLlama, writeSyntheticLlama, type SyntheticSpec } from './synthetic-model.js';
 import { assertSameGguf } from './compare-gguf.js';
 import { quantizeGgufFile, planGgufFile } from '../../src/pipeline/quantize-file.js';
 import type { QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
@@ -228,4 +228,29 @@ test('--prune-layers: tensors left out, later layers renumbered, block_count las
   }
   const kvOverrides = [parseKvOverride('general.name=str:pruned')];
   await same(input, 'Q6_K', { pruneLayers: [2], kvOverrides }, { pruneLayers: [2], kvOverrides }, 'prune with an override');
+});
+
+test('a split model (gguf-split shards, opened through the first) quantizes into one file equal to llama.cpp\'s', async () => {
+  const m = syntheticLlama({ ...VARIANTS.base!, seed: 23 });
+  const shards = await encodeGgufSplit(m, 3);
+  const paths = shards.map((b, i) => { const p = join(dir, `split-0000${i + 1}-of-00003.gguf`); writeFileSync(p, b); return p; });
+  for (const ft of ['Q4_K_M', 'Q8_0']) await same(paths[0]!, ft, {}, {}, 'split');
+  // the same model in one file gives the same tensors and the same metadata but for the split keys
+  const whole = join(dir, 'split-whole.gguf');
+  writeFileSync(whole, await encodeGguf(m));
+  const a = join(dir, 'split-a.gguf'), b = join(dir, 'split-b.gguf');
+  await quantizeGgufFile(paths[0]!, a, { fileType: parseFileType('Q4_0'), threads: 2, parallelMinElements: 0 });
+  await quantizeGgufFile(whole, b, { fileType: parseFileType('Q4_0'), threads: 1 });
+  await assertSameGguf(a, b, 'split vs whole');
+  // refusals: a later shard, a missing shard, a shard that is not the one its name says
+  await assert.rejects(quantizeGgufFile(paths[1]!, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /is shard 2 of a split model; open its first shard/);
+  const lonely = join(dir, 'lonely-00001-of-00003.gguf');
+  writeFileSync(lonely, shards[0]!);
+  await assert.rejects(quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /shard 2 of 3, .*lonely-00002-of-00003\.gguf, cannot be opened \(ENOENT\)/);
+  writeFileSync(join(dir, 'lonely-00002-of-00003.gguf'), shards[2]!);
+  writeFileSync(join(dir, 'lonely-00003-of-00003.gguf'), shards[1]!);
+  await assert.rejects(quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /says it is shard 3, expected shard 2 of 3/);
+  const renamed = join(dir, 'model-part1.gguf');
+  writeFileSync(renamed, shards[0]!);
+  await assert.rejects(planGgufFile(renamed, { fileType: parseFileType('Q8_0') }), /is not named <prefix>-00001-of-00003\.gguf/);
 });

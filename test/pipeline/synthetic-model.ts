@@ -115,3 +115,20 @@ export async function encodeGguf(model: { metadata: GgufMetadata; tensors: Synth
 export async function writeSyntheticLlama(path: string, spec: SyntheticSpec = {}): Promise<void> {
   writeFileSync(path, await encodeGguf(syntheticLlama(spec)));
 }
+
+/**
+ * The model as gguf-split writes it in `n` shards: tensors in order, spread over the shards; the
+ * first has all metadata, every shard split.no, split.count and split.tensors.count.
+ */
+export async function encodeGgufSplit(model: { metadata: GgufMetadata; tensors: SyntheticTensor[] }, n: number): Promise<Uint8Array[]> {
+  const per = Math.ceil(model.tensors.length / n);
+  const shards: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const metadata: GgufMetadata = new Map(i === 0 ? model.metadata : []);
+    metadata.set('split.no', gv.u16(i));
+    metadata.set('split.count', gv.u16(n));
+    metadata.set('split.tensors.count', gv.i32(model.tensors.length));
+    shards.push(await encodeGguf({ metadata, tensors: model.tensors.slice(i * per, (i + 1) * per) }));
+  }
+  return shards;
+}

@@ -15,7 +15,7 @@ import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
 import { readImatrix } from '../../io/imatrix.js';
 import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
-import { quantizeGgufFile } from '../../pipeline/quantize-file.js';
+import { openGgufInput, quantizeGgufFile } from '../../pipeline/quantize-file.js';
 import { defaultThreads } from '../../pipeline/workers.js';
 import type { OnnxCliOptions } from './quantize-dir.js';
 
@@ -168,7 +168,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   };
 
   if (o.dryRun) {
-    const src = await FileSource.open(input);
+    const { src } = await openGgufInput(input);
     let plan: QuantPlan, predicted: number, problem: string | undefined;
     try {
       const prep = await prepareQuantize(src, opts);
