@@ -31,6 +31,8 @@ export interface LlamaQuantizeOptions {
   imatrixChunks?: number;
   /** --override-kv, before the imatrix keys (as llama-quantize orders them) */
   kvOverrides?: { key: string; type: 'int' | 'float' | 'bool' | 'str'; value: bigint | number | boolean | string }[];
+  /** --keep-split (output is then the prefix of the shard names) */
+  keepSplit?: boolean;
   /** --prune-layers (sorted, unique) */
   pruneLayers?: readonly number[];
   /** --tensor-type, patterns as given (llama-quantize lower-cases them; so do we here) */
@@ -144,6 +146,7 @@ export function loadLlamaOracle(): LlamaOracle | null {
       p.quantize_output_tensor = !opts.leaveOutputTensor;
       p.pure = !!opts.pure;
       p.dry_run = !!opts.dryRun;
+      p.keep_split = !!opts.keepSplit;
       const hold: unknown[] = [];
       if (opts.imatrix && opts.imatrix.size > 0) {
         const entries = [...opts.imatrix].map(([name, data]) => {

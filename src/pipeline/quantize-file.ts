@@ -4,10 +4,10 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { checkRange } from '../io/source.js';
 import { FileFormatError } from '../errors.js';
-import { checkNotInput, withAtomicOutput } from './atomic-output.js';
-import { prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from './quantize-gguf.js';
+import { checkNotInput, openAtomicOutput, withAtomicOutput, type AtomicOutput } from './atomic-output.js';
+import { outputShards, prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from './quantize-gguf.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
-import { ConcatSource, mergeSplitHeaders, splitCount, splitPaths } from '../io/gguf/split.js';
+import { ConcatSource, mergeSplitHeaders, splitCount, splitPath, splitPaths } from '../io/gguf/split.js';
 import type { QuantPlan } from '../plan/plan.js';
 
 /** The input file, read straight into the pipeline's slab buffers (no allocation or copy per slab). */
@@ -72,12 +72,36 @@ export async function openGgufInput(path: string): Promise<{ src: ParsedGgufSour
   }
 }
 
-export async function quantizeGgufFile(input: string, output: string, opts: QuantizeOptions): Promise<QuantizeSummary> {
+/**
+ * --keep-split: the output files, named as llama-quantize names them from the output path (minus
+ * a trailing .gguf): <prefix>-00001-of-0000N.gguf … (N = 1 for an input that is not split).
+ */
+export function keepSplitPaths(output: string, count: number): string[] {
+  const prefix = output.endsWith('.gguf') ? output.slice(0, -'.gguf'.length) : output;
+  return Array.from({ length: count }, (_, i) => splitPath(prefix, i, count));
+}
+
+export async function quantizeGgufFile(input: string, output: string, opts: QuantizeOptions): Promise<QuantizeSummary & { outputs: string[] }> {
   // refused before the input is even parsed (a split model's other shards are checked once known)
-  await checkNotInput(output, [input]);
+  if (!opts.keepSplit) await checkNotInput(output, [input]);
   const { src, paths } = await openGgufInput(input);
   try {
-    return await withAtomicOutput(output, (out) => quantizeGguf(src, out.sink, opts), { inputs: paths });
+    if (!opts.keepSplit) {
+      return { ...await withAtomicOutput(output, (out) => quantizeGguf(src, out.sink, opts), { inputs: paths }), outputs: [output] };
+    }
+    const prep = await prepareQuantize(src, opts);
+    const names = keepSplitPaths(output, outputShards(prep.file, prep.plan, opts).length);
+    // every output is a temp file until all are written; then each is renamed into place
+    const outs: AtomicOutput[] = [];
+    try {
+      for (const n of names) outs.push(await openAtomicOutput(n, { inputs: paths }));
+      const summary = await quantizeGguf(src, outs.map((o) => o.sink), opts);
+      for (const o of outs) await o.commit();
+      return { ...summary, outputs: names };
+    } catch (e) {
+      for (const o of outs) await o.abort();
+      throw e;
+    }
   } finally {
     await src.close();
   }

@@ -9,6 +9,8 @@ import type { ByteSink, ByteSource } from '../io/source.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
 import { readGgufHeader, type GgufFile, type GgufTensorInfo } from '../io/gguf/reader.js';
 import { GgufWriter, ggmlNDims } from '../io/gguf/writer.js';
+import { gv, type GgufMetadata } from '../io/gguf/metadata.js';
+import { SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT } from '../io/gguf/split.js';
 import { codecByTypeId } from '../formats/registry.js';
 import { LowbitError } from '../errors.js';
 import { planGguf } from '../plan/from-gguf.js';
@@ -47,6 +49,8 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
   kvOverrides?: readonly KvOverride[];
   /** llama-quantize --prune-layers: layer numbers to leave out (sorted, unique) */
   pruneLayers?: readonly number[];
+  /** llama-quantize --keep-split: one output per input shard (see outputShards) */
+  keepSplit?: boolean;
   threads?: number;
   /** per slab: bytes of source tensors done so far, of all */
   onProgress?: (done: number, total: number, tensor: string) => void;
@@ -90,18 +94,61 @@ export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): P
     file = { ...input, tensors };
     blockCount = p.blockCount;
   }
+  if (opts.keepSplit) {
+    // llama.cpp then goes through the tensors by shard and file offset, for the output and the rules
+    file = { ...file, tensors: [...file.tensors].sort((a, b) => (a.shard ?? 0) - (b.shard ?? 0) || a.offset - b.offset) };
+  }
   // the plan sees the metadata as llama.cpp's loader does, with --override-kv applied
-  const plan = planGguf({ ...file, metadata: loaderMetadata(file.metadata, opts.kvOverrides ?? []) }, { ...opts, hasImatrix });
+  const plan = planGguf({ ...file, metadata: loaderMetadata(file.metadata, opts.kvOverrides ?? []) }, { ...opts, hasImatrix, givenOrder: !!opts.keepSplit });
   return { file, plan: blockCount === undefined ? plan : { ...plan, blockCount } };
 }
 
 /** The exact size of the file a run would write: the real header plus aligned tensor data. */
-export async function predictOutputBytes(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): Promise<number> {
-  const sink = { position: 0, async write(b: Uint8Array) { this.position += b.length; } };
+/** One output file: its metadata and its tensors, in writing order. */
+export interface OutputShard {
+  metadata: GgufMetadata;
+  tensors: PlannedTensor[];
+}
+
+/**
+ * The output files. One, normally. With --keep-split, one per input shard that still has tensors
+ * (llama.cpp: n_split = the last such shard + 1): the first with all metadata, each ending with
+ * split.no, split.count and split.tensors.count (none of them when there is one shard).
+ */
+export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): OutputShard[] {
   const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides, plan.blockCount);
-  const w = await GgufWriter.begin(sink, { metadata, tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })) });
-  const last = w.layout[w.layout.length - 1];
-  return last ? last.offset + Math.ceil(last.byteSize / w.alignment) * w.alignment : w.dataOffset;
+  if (!opts.keepSplit) return [{ metadata, tensors: plan.tensors }];
+  const shardOf = new Map(file.tensors.map((t) => [t.name, t.shard ?? 0]));
+  const shards: OutputShard[] = [];
+  for (const t of plan.tensors) {
+    const i = shardOf.get(t.name) ?? 0;
+    while (shards.length <= i) shards.push({ metadata: shards.length ? new Map() : metadata, tensors: [] });
+    shards[i]!.tensors.push(t);
+  }
+  if (!shards.length) shards.push({ metadata, tensors: [] });
+  const empty = shards.findIndex((s) => s.tensors.length === 0);
+  if (shards.length > 1 && empty >= 0) throw new LowbitError(`--keep-split: input shard ${empty + 1} has no tensor left to write (llama.cpp cannot write such a split either)`);
+  if (shards.length > 1) {
+    shards.forEach((s, i) => {
+      for (const [k, v] of [[SPLIT_NO, gv.u16(i)], [SPLIT_COUNT, gv.u16(shards.length)], [SPLIT_TENSORS_COUNT, gv.i32(plan.tensors.length)]] as const) {
+        s.metadata.delete(k);
+        s.metadata.set(k, v);
+      }
+    });
+  }
+  return shards;
+}
+
+/** The exact size of the file a run would write (all files, with --keep-split): real headers plus aligned tensor data. */
+export async function predictOutputBytes(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): Promise<number> {
+  let total = 0;
+  for (const shard of outputShards(file, plan, opts)) {
+    const sink = { position: 0, async write(b: Uint8Array) { this.position += b.length; } };
+    const w = await GgufWriter.begin(sink, { metadata: shard.metadata, tensors: shard.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })) });
+    const last = w.layout[w.layout.length - 1];
+    total += last ? last.offset + Math.ceil(last.byteSize / w.alignment) * w.alignment : w.dataOffset;
+  }
+  return total;
 }
 
 /** Problems that stop a real run (not a dry run), in llama.cpp's order of checks. */
@@ -262,9 +309,13 @@ function rowBytesOf(type: number, n: number): number {
   return (n / c.type.blockSize) * c.type.typeSize;
 }
 
-/** Quantizes `src` into `sink` (at position 0). The caller owns opening and committing the output. */
-export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: QuantizeOptions): Promise<QuantizeSummary> {
+/**
+ * Quantizes `src` into `sink` (at position 0), or with --keep-split into one sink per output file
+ * (outputShards). The caller owns opening and committing the outputs.
+ */
+export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly ByteSink[], opts: QuantizeOptions): Promise<QuantizeSummary> {
   const t0 = performance.now();
+  const sinks = Array.isArray(sink) ? sink as readonly ByteSink[] : [sink as ByteSink];
   const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
   const pool = new RowWorkerPool(threads, opts.parallelMinElements);
   // a big input will need the workers: they boot (a tenth of a second) while the header is read and
@@ -301,13 +352,19 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     // the first batch is read while the output header is encoded and written
     reading = readBatch(batches[0], srcBufs[0]!);
 
-    const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides, plan.blockCount);
-    const writer = await GgufWriter.begin(sink, {
-      metadata,
-      // ggml writes ggml_n_dims dims (trailing 1s dropped)
-      tensors: plan.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
-    });
-    return { plan, batches, writer, srcBufs, dstBufs, f32 };
+    const shards = outputShards(file, plan, opts);
+    if (shards.length !== sinks.length) throw new LowbitError(`this run writes ${shards.length} file(s), ${sinks.length} output(s) given`);
+    const writers: GgufWriter[] = [];
+    const shardOf = new Map<string, number>();
+    for (let i = 0; i < shards.length; i++) {
+      for (const t of shards[i]!.tensors) shardOf.set(t.name, i);
+      writers.push(await GgufWriter.begin(sinks[i]!, {
+        metadata: shards[i]!.metadata,
+        // ggml writes ggml_n_dims dims (trailing 1s dropped)
+        tensors: shards[i]!.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
+      }));
+    }
+    return { plan, batches, writers, shardOf, srcBufs, dstBufs, f32 };
   };
   let ready: Awaited<ReturnType<typeof setUp>>;
   try {
@@ -317,14 +374,23 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
     await pool.close();
     throw e;
   }
-  const { plan, batches, writer, srcBufs, dstBufs, f32 } = ready;
+  const { plan, batches, writers, shardOf, srcBufs, dstBufs, f32 } = ready;
 
   const done = Promise.resolve();
   // writes run one after another, in order, behind the computation
   let writes: Promise<void> = done;
   // (every in-flight promise gets a no-op handler at once, quiet(): a failure is thrown where it is
   // awaited, not reported as unhandled while the loop is busy elsewhere)
-  const write = (list: { name: string; bytes: Uint8Array }[]) => (writes = quiet(writes.then(() => writer.writeTensors(list))));
+  const write = (list: { name: string; bytes: Uint8Array }[]) => (writes = quiet(writes.then(async () => {
+    // each run of tensors of one output file (several only with --keep-split) in one go
+    for (let i = 0; i < list.length;) {
+      const w = shardOf.get(list[i]!.name) ?? 0;
+      let j = i + 1;
+      while (j < list.length && (shardOf.get(list[j]!.name) ?? 0) === w) j++;
+      await writers[w]!.writeTensors(list.slice(i, j));
+      i = j;
+    }
+  })));
   // per buffer set: the write that still reads from it (copies are written from the source buffer)
   const busy: Promise<void>[] = [done, done, done];
   // a copy step's source buffer is written from directly: a refill waits for that write
@@ -414,13 +480,13 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink, opts: Quanti
       busy[k % 3] = write(out);
     }
     await writes;
-    await writer.finish();
+    for (const w of writers) await w.finish();
   } finally {
     // on failure, settle what is still in flight before the caller closes the files
     await Promise.allSettled([reading ?? done, writes]);
     await pool.close();
   }
-  const outputBytes = sink.position;
+  const outputBytes = sinks.reduce((n, k) => n + k.position, 0);
   return {
     plan, tensors: plan.tensors.length, converted, inputBytes: src.size, outputBytes, nElements: plan.nElements,
     bitsPerWeight: plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0, seconds: (performance.now() - t0) / 1000, threads, imatrixUsed,

@@ -33,6 +33,8 @@ export interface PlanOptions {
   leaveOutputTensor?: boolean;
   /** an importance matrix is given (changes some rules) */
   hasImatrix?: boolean;
+  /** keep the tensors in the order given (llama-quantize --keep-split: by shard, then file offset) */
+  givenOrder?: boolean;
 }
 
 export type ReasonKind = 'kept' | 'rule' | 'default' | 'override' | 'pure' | 'fallback';
@@ -111,7 +113,8 @@ export function compileOverrides(list: readonly TensorTypeOverride[]): { re: Reg
 export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[], opts: PlanOptions): QuantPlan {
   const ftype = opts.fileType.id;
   const defaultType = opts.fileType.defaultType;
-  const ordered = llamaTensorOrder(tensors);
+  // the order matters beyond the output: the rules count attn_v/ffn_* tensors as they come
+  const ordered = opts.givenOrder ? [...tensors] : llamaTensorOrder(tensors);
   const seen = new Set<string>();
   for (const t of ordered) {
     if (seen.has(t.name)) throw new LowbitError(`duplicate tensor name '${t.name}'`);

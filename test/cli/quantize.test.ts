@@ -186,3 +186,11 @@ test('--override-kv reaches the output metadata; a bad one is a one-line error b
   assert.match(bad.stderr, /^lowbit: --override-kv: invalid boolean value/);
   assert.ok(!existsSync(join(dir, 'kv2.gguf')));
 });
+
+test('--keep-split names the outputs <output minus .gguf>-NNNNN-of-NNNNN.gguf and says so', () => {
+  const r = runCli(['quantize', input, join(dir, 'ks.gguf'), '--type', 'q8_0', '--threads', '1', '--keep-split']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(existsSync(join(dir, 'ks-00001-of-00001.gguf')));
+  assert.ok(!existsSync(join(dir, 'ks.gguf')));
+  assert.match(r.stdout, /wrote .*ks-00001-of-00001\.gguf as Q8_0/);
+});

@@ -254,3 +254,29 @@ test('a split model (gguf-split shards, opened through the first) quantizes into
   writeFileSync(renamed, shards[0]!);
   await assert.rejects(planGgufFile(renamed, { fileType: parseFileType('Q8_0') }), /is not named <prefix>-00001-of-00003\.gguf/);
 });
+
+test('--keep-split: one output per input shard, named and laid out as llama.cpp writes them', async () => {
+  const m = syntheticLlama({ ...VARIANTS.base!, seed: 29 });
+  const shards = await encodeGgufSplit(m, 3);
+  const paths = shards.map((b, i) => { const p = join(dir, `ks-0000${i + 1}-of-00003.gguf`); writeFileSync(p, b); return p; });
+  const cases: [string, Partial<QuantizeOptions>][] = [['Q4_K_M', {}], ['Q6_K', { pruneLayers: [0, 1, 2] }], ['Q8_0', { kvOverrides: [parseKvOverride('general.name=str:kept')] }]];
+  for (const [ft, extra] of cases) {
+    const f = parseFileType(ft);
+    const id = n++;
+    const llamaOut = join(dir, `ks-llama-${id}`), ours = join(dir, `ks-lowbit-${id}.gguf`);
+    llama!.quantize(paths[0]!, llamaOut, { ftype: f.id, nthread: 1, keepSplit: true, ...(extra as Partial<LlamaQuantizeOptions>) });
+    const r = await quantizeGgufFile(paths[0]!, ours, { fileType: f, threads: 2, keepSplit: true, ...extra });
+    assert.equal(r.outputs.length, 3);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(r.outputs[i], join(dir, `ks-lowbit-${id}-0000${i + 1}-of-00003.gguf`));
+      await assertSameGguf(r.outputs[i]!, `${llamaOut}-0000${i + 1}-of-00003.gguf`, `keep-split ${ft} shard ${i + 1}`);
+    }
+  }
+  // a single-file input: one output named -00001-of-00001, without split keys (as llama.cpp)
+  const input = await model('base');
+  const llamaOut = join(dir, 'ks-single-llama');
+  llama!.quantize(input, llamaOut, { ftype: parseFileType('Q4_0').id, nthread: 1, keepSplit: true });
+  const r = await quantizeGgufFile(input, join(dir, 'ks-single.gguf'), { fileType: parseFileType('Q4_0'), threads: 1, keepSplit: true });
+  assert.deepEqual(r.outputs, [join(dir, 'ks-single-00001-of-00001.gguf')]);
+  await assertSameGguf(r.outputs[0]!, `${llamaOut}-00001-of-00001.gguf`, 'keep-split single');
+});

@@ -25,6 +25,7 @@ interface CliOpts extends OnnxCliOptions {
   tensorType: string[];
   overrideKv: string[];
   pruneLayers?: string;
+  keepSplit?: boolean;
   outputTensorType?: string;
   tokenEmbeddingType?: string;
   leaveOutputTensor?: boolean;
@@ -112,6 +113,7 @@ export function register(program: Command): void {
       (f: string) => { tensorTypes.push(...readTensorTypeFile(f)); return tensorTypes; })
     .option('--override-kv <KEY=TYPE:VALUE>', 'metadata value in the output (TYPE int, float, bool or str; repeatable), also read by the plan as llama.cpp\'s loader does', collect, [])
     .option('--prune-layers <L0,L1,...>', 'leave these layers out; the later ones are renumbered and block_count updated')
+    .option('--keep-split', 'one output per input shard: <output minus .gguf>-00001-of-0000N.gguf, ...')
     .option('--output-tensor-type <TYPE>', 'ggml type for output.weight')
     .option('--token-embedding-type <TYPE>', 'ggml type for token_embd.weight')
     .option('--leave-output-tensor', 'leave output.weight as it is')
@@ -158,6 +160,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     tensorTypes: o.tensorType.map(parseTensorType),
     kvOverrides: o.overrideKv.map(parseKvOverride),
     pruneLayers: o.pruneLayers === undefined ? undefined : parsePruneLayers(o.pruneLayers),
+    keepSplit: !!o.keepSplit,
     outputTensorType: o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
     tokenEmbeddingType: o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
     leaveOutputTensor: !!o.leaveOutputTensor,
@@ -195,7 +198,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   const showBar = !o.json && process.stderr.isTTY;
   const bar = showBar ? new SingleBar({ format: 'quantizing [{bar}] {percentage}% {tensor}', hideCursor: true, stream: process.stderr }, Presets.shades_classic) : null;
   let started = false;
-  let summary: QuantizeSummary;
+  let summary: QuantizeSummary & { outputs: string[] };
   // Ctrl-C: say how far the run got; the atomic output's own handler (registered later, so it runs
   // after this one) then removes the temp file and exits 130, leaving any existing output as it was
   const progress = { done: 0, total: 0, tensor: '' };
@@ -230,7 +233,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   }
   const s = summary;
   process.stdout.write([
-    `wrote ${output} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''})`,
+    `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''})`,
     `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
   ].join('\n') + '\n');
 }

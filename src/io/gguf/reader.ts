@@ -27,6 +27,8 @@ export interface GgufTensorInfo {
   readonly rowBytes: number;
   /** the tensor's name in the input file, when a plan renames it (--prune-layers renumbers layers) */
   readonly sourceName?: string;
+  /** the shard (0-based) of a split model that holds the tensor */
+  readonly shard?: number;
 }
 
 export interface GgufFile {

@@ -94,7 +94,7 @@ export function mergeSplitHeaders(shards: readonly GgufFile[], joint: ConcatSour
     return s.tensors.map((t) => {
       if (seen.has(t.name)) throw new FileFormatError(s.name, `tensor ${t.name} is also in another shard`);
       seen.add(t.name);
-      return { ...t, offset: t.offset + joint.base(i) };
+      return { ...t, offset: t.offset + joint.base(i), shard: i };
     });
   });
   const expected = metaInt(first.metadata, SPLIT_TENSORS_COUNT);
