@@ -103,7 +103,6 @@ export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): P
   return { file, plan: blockCount === undefined ? plan : { ...plan, blockCount } };
 }
 
-/** The exact size of the file a run would write: the real header plus aligned tensor data. */
 /** One output file: its metadata and its tensors, in writing order. */
 export interface OutputShard {
   metadata: GgufMetadata;
