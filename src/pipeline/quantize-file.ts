@@ -1,6 +1,6 @@
-// Node entry: quantize one GGUF file (or a split model, through its first shard) into one GGUF
-// through an atomic output (temp file + rename), so a failed or interrupted run leaves no partial
-// output.
+// Node entry: quantize one GGUF file (or a split model, through its first shard) into one GGUF, or
+// with --keep-split one per shard, through atomic outputs (temp file + rename), so a failed or
+// interrupted run leaves no partial output.
 import { open, type FileHandle } from 'node:fs/promises';
 import { checkRange } from '../io/source.js';
 import { FileFormatError } from '../errors.js';
