@@ -147,3 +147,36 @@ export function iq3Grid256(): Iq3Grid {
 export function iq3Grid512(): Iq3Grid {
   return (grid512 ??= buildGrid(KGRID_512, 3));
 }
+
+// Dequantization (IQ3_XXS and IQ3_S's TypeScript paths): a value is the level value of its grid
+// point, scaled (fround(db·value), eight per 32 values, precomputed by the caller) and signed.
+
+/** A grid as level numbers (0..7), four per grid index (times 4). */
+export function gridLevels(kgrid: Uint16Array): Uint8Array {
+  const t = new Uint8Array(kgrid.length * 4);
+  for (let k = 0; k < kgrid.length; k++) for (let i = 0; i < 4; i++) t[4 * k + i] = (kgrid[k]! >> (3 * i)) & 7;
+  return t;
+}
+
+/** SIGN_FACTORS[8s + j]: the factor (±1) bit j of sign byte s applies. */
+export const SIGN_FACTORS: Float64Array = (() => {
+  const t = new Float64Array(256 * 8);
+  for (let s = 0; s < 256; s++) for (let j = 0; j < 8; j++) t[8 * s + j] = (s >> j) & 1 ? -1 : 1;
+  return t;
+})();
+
+/**
+ * Eight values at dst[y…]: the grid points g1 and g2 (grid index × 4, into gridl), dv[level] each
+ * (the scaled level values), times the signs of sign byte sg / 8.
+ */
+export function put8(dst: Float32Array, y: number, dv: Float64Array, gridl: Uint8Array, g1: number, g2: number, sg: number): void {
+  const sf = SIGN_FACTORS;
+  dst[y] = dv[gridl[g1]!]! * sf[sg]!;
+  dst[y + 1] = dv[gridl[g1 + 1]!]! * sf[sg + 1]!;
+  dst[y + 2] = dv[gridl[g1 + 2]!]! * sf[sg + 2]!;
+  dst[y + 3] = dv[gridl[g1 + 3]!]! * sf[sg + 3]!;
+  dst[y + 4] = dv[gridl[g2]!]! * sf[sg + 4]!;
+  dst[y + 5] = dv[gridl[g2 + 1]!]! * sf[sg + 5]!;
+  dst[y + 6] = dv[gridl[g2 + 2]!]! * sf[sg + 6]!;
+  dst[y + 7] = dv[gridl[g2 + 3]!]! * sf[sg + 7]!;
+}

@@ -6,7 +6,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
-import { KGRID_512, iq3Grid512 as iq3Grid512_ } from './iq3-grids.js';
+import { KGRID_512, gridLevels, iq3Grid512 as iq3Grid512_, put8 as put8_ } from './iq3-grids.js';
 import {
   WEIGHT as WEIGHT_, XVAL as XVAL_, gridIndex as gridIndex_, searchBlock as searchBlock_,
   setWeights as setWeights_, sigma2Of as sigma2Of_, tooLarge as tooLarge_,
@@ -20,6 +20,7 @@ const TYPE = ggmlTypeById(GGML_TYPE.IQ3_S)!;
 const fp16Table = fp16Table_;
 const fp32ToFp16 = fp32ToFp16_;
 const iq3Grid512 = iq3Grid512_;
+const put8 = put8_;
 const WEIGHT = WEIGHT_, XVAL = XVAL_;
 const gridIndex = gridIndex_, searchBlock = searchBlock_, setWeights = setWeights_, sigma2Of = sigma2Of_;
 const tooLarge = tooLarge_;
@@ -29,17 +30,7 @@ const BLOCK = 110;
 const QS = 2, QH = 66, SIGNS = 74, SCALES = 106; // byte offsets in a block
 
 /** iq3s_grid as level numbers (0..7), 4 per grid index; the values are 2l + 1. */
-const GRIDL = (() => {
-  const t = new Uint8Array(512 * 4);
-  for (let k = 0; k < 512; k++) for (let i = 0; i < 4; i++) t[4 * k + i] = (KGRID_512[k]! >> (3 * i)) & 7;
-  return t;
-})();
-/** SIGNF[8s + j]: the factor (±1) bit j of sign byte s applies */
-const SIGNF = (() => {
-  const t = new Float64Array(256 * 8);
-  for (let s = 0; s < 256; s++) for (let j = 0; j < 8; j++) t[8 * s + j] = (s >> j) & 1 ? -1 : 1;
-  return t;
-})();
+const GRIDL = gridLevels(KGRID_512);
 const DV = new Float64Array(8); // fround(db · (2l + 1)) for the current 32 values
 
 const SCALE = new Float64Array(8);
@@ -142,14 +133,7 @@ export const iq3_s: BlockCodec = {
           const sg = 8 * src[so + l]!;
           const g1 = 4 * (src[qo + 2 * l]! | (((qh >> (2 * l)) & 1) << 8));
           const g2 = 4 * (src[qo + 2 * l + 1]! | (((qh >> (2 * l + 1)) & 1) << 8));
-          dst[y] = DV[GRIDL[g1]!]! * SIGNF[sg]!;
-          dst[y + 1] = DV[GRIDL[g1 + 1]!]! * SIGNF[sg + 1]!;
-          dst[y + 2] = DV[GRIDL[g1 + 2]!]! * SIGNF[sg + 2]!;
-          dst[y + 3] = DV[GRIDL[g1 + 3]!]! * SIGNF[sg + 3]!;
-          dst[y + 4] = DV[GRIDL[g2]!]! * SIGNF[sg + 4]!;
-          dst[y + 5] = DV[GRIDL[g2 + 1]!]! * SIGNF[sg + 5]!;
-          dst[y + 6] = DV[GRIDL[g2 + 2]!]! * SIGNF[sg + 6]!;
-          dst[y + 7] = DV[GRIDL[g2 + 3]!]! * SIGNF[sg + 7]!;
+          put8(dst, y, DV, GRIDL, g1, g2, sg);
           y += 8;
         }
       }

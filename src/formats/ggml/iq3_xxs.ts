@@ -6,7 +6,7 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
-import { IQ3XXS_LEVELS, KGRID_256, KSIGNS as KSIGNS_, iq3Grid256 as iq3Grid256_ } from './iq3-grids.js';
+import { IQ3XXS_LEVELS, KGRID_256, KSIGNS as KSIGNS_, gridLevels, iq3Grid256 as iq3Grid256_, put8 as put8_ } from './iq3-grids.js';
 import {
   LEVELS as LEVELS_, WEIGHT as WEIGHT_, XVAL as XVAL_, gridIndex as gridIndex_, searchBlock as searchBlock_,
   setWeights as setWeights_, sigma2Of as sigma2Of_, tooLarge as tooLarge_,
@@ -23,6 +23,7 @@ const fp16Table = fp16Table_;
 const fp32ToFp16 = fp32ToFp16_;
 const KSIGNS = KSIGNS_;
 const iq3Grid256 = iq3Grid256_;
+const put8 = put8_;
 const LEVELS = LEVELS_, WEIGHT = WEIGHT_, XVAL = XVAL_;
 const gridIndex = gridIndex_, searchBlock = searchBlock_, setWeights = setWeights_, sigma2Of = sigma2Of_;
 const tooLarge = tooLarge_;
@@ -32,18 +33,8 @@ const BLOCK = 98;
 const EPS = fround(1e-8); // GROUP_MAX_EPS_IQ3_XXS
 
 /** iq3xxs_grid as level numbers (0..7), 4 per grid index; the values are IQ3XXS_LEVELS[l]. */
-const GRIDL = (() => {
-  const t = new Uint8Array(256 * 4);
-  for (let k = 0; k < 256; k++) for (let i = 0; i < 4; i++) t[4 * k + i] = (KGRID_256[k]! >> (3 * i)) & 7;
-  return t;
-})();
+const GRIDL = gridLevels(KGRID_256);
 const LVF = Float64Array.from(IQ3XXS_LEVELS);
-/** SIGNF[8s + j]: the factor (±1) bit j of sign byte s applies */
-const SIGNF = (() => {
-  const t = new Float64Array(256 * 8);
-  for (let s = 0; s < 256; s++) for (let j = 0; j < 8; j++) t[8 * s + j] = (s >> j) & 1 ? -1 : 1;
-  return t;
-})();
 const DV = new Float64Array(8); // fround(db · level value) for the current 32 values
 
 const SCALES = new Float64Array(8);
@@ -133,14 +124,7 @@ export const iq3_xxs: BlockCodec = {
         for (let l = 0; l < 4; l++) {
           const sg = 8 * KSIGNS[(aux >>> (7 * l)) & 127]!;
           const g1 = 4 * src[qo + 2 * l]!, g2 = 4 * src[qo + 2 * l + 1]!;
-          dst[y] = DV[GRIDL[g1]!]! * SIGNF[sg]!;
-          dst[y + 1] = DV[GRIDL[g1 + 1]!]! * SIGNF[sg + 1]!;
-          dst[y + 2] = DV[GRIDL[g1 + 2]!]! * SIGNF[sg + 2]!;
-          dst[y + 3] = DV[GRIDL[g1 + 3]!]! * SIGNF[sg + 3]!;
-          dst[y + 4] = DV[GRIDL[g2]!]! * SIGNF[sg + 4]!;
-          dst[y + 5] = DV[GRIDL[g2 + 1]!]! * SIGNF[sg + 5]!;
-          dst[y + 6] = DV[GRIDL[g2 + 2]!]! * SIGNF[sg + 6]!;
-          dst[y + 7] = DV[GRIDL[g2 + 3]!]! * SIGNF[sg + 7]!;
+          put8(dst, y, DV, GRIDL, g1, g2, sg);
           y += 8;
         }
       }
