@@ -4,6 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
+import { loadEngine } from '../node/engines.js';
 import { ErrorAccumulator, type ErrorStats } from '../analysis/error-stats.js';
 import { LowbitError, FileFormatError } from '../errors.js';
 import { readIdx } from './idx.js';
@@ -57,8 +58,8 @@ export interface OnnxEvalResult {
 type Feed = Record<string, Ort.Tensor>;
 
 async function loadOrt(): Promise<typeof Ort> {
-  // loaded on demand: the native binding is only needed by this command
-  const m = (await import('onnxruntime-node')) as unknown as typeof Ort & { default?: typeof Ort };
+  // loaded on demand (an optional peer dependency): a missing package is a one-line LowbitError
+  const m = await loadEngine<typeof Ort & { default?: typeof Ort }>('onnxruntime-node', 'evaluating an ONNX model (lowbit evalOnnx)');
   return (m.InferenceSession ? m : m.default) as typeof Ort;
 }
 
