@@ -86,7 +86,7 @@ export function register(program: Command): void {
       const src = await FileSource.open(modelPath);
       let kind;
       try { kind = await fileKind(src); } finally { await src.close(); }
-      await loadEngine(kind === 'gguf' ? 'node-llama-cpp' : 'onnxruntime-node', 'lowbit eval');
+      await loadEngine(kind === 'gguf' ? 'node-llama-cpp' : 'onnxruntime-node', 'eval');
       const threads = posInt(opts.threads, '--threads');
       if (kind === 'gguf') {
         const text = opts.text !== undefined ? await readFile(opts.text, 'utf8') : undefined;

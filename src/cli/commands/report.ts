@@ -40,8 +40,8 @@ export async function collectReport(refPath: string, variantPaths: string[], opt
     const k = await fileKind(s).finally(() => s.close());
     if (k !== kind) throw new LowbitError(`${p} is ${k.toUpperCase()}, the reference is ${kind.toUpperCase()}`);
   }
-  if (opts.eval) await loadEngine(kind === 'gguf' ? 'node-llama-cpp' : 'onnxruntime-node', 'lowbit report --eval');
-  else if (kind !== 'gguf' && opts.inputs) await loadEngine('onnxruntime-node', 'lowbit report --inputs');
+  if (opts.eval) await loadEngine(kind === 'gguf' ? 'node-llama-cpp' : 'onnxruntime-node', 'report --eval');
+  else if (kind !== 'gguf' && opts.inputs) await loadEngine('onnxruntime-node', 'report --inputs');
   if (kind === 'gguf') {
     const text = opts.text !== undefined ? await readFile(opts.text, 'utf8') : undefined;
     const ctx = posInt(opts.ctx, '--ctx'), chunks = posInt(opts.chunks, '--chunks') ?? 16, seed = posInt(opts.seed, '--seed') ?? 1;
