@@ -5,6 +5,12 @@ export { FileSource, FileSink } from './node/file-io.js';
 export * from './pipeline/atomic-output.js';
 export * as pipeline from './pipeline/index.js';
 export { quantizeGgufFile, planGgufFile } from './pipeline/quantize-file.js';
+export {
+  quantizeFile, planQuantizeFile, convertHfFolder, convertLlama2cFile, inspectGgufFile,
+  type QuantizeFileOptions, type QuantizeFileResult, type ConvertFileOptions, type ConvertHfOptions, type ConvertLlama2cOptions,
+  type GgufFileTypeName, type GgufFileInfo, type GgufTensorSummary,
+} from './node/files.js';
+export { loadEngine, missingEngineMessage, ENGINES, type EngineName } from './node/engines.js';
 export * as convert from './node/convert-files.js';
 export { quantizeOnnxFile } from './onnx/quantize-file.js';
 export { evalGguf, generateEvalText, type GgufEvalResult } from './eval/llama.js';

@@ -1,4 +1,11 @@
 // Number and size formatting shared by the CLI's tables.
+
+/** A count (tensors, parameters, weights, samples): always the exact integer, never rounded. */
+export function fmtCount(n: number): string {
+  return Number.isSafeInteger(n) ? String(n) : n.toLocaleString('en-US', { useGrouping: false, maximumFractionDigits: 0 });
+}
+
+/** A measured value to `digits` significant digits: never use it for counts (see fmtCount). */
 export function fmtNum(x: number, digits = 5): string {
   if (x === 0) return '0';
   if (!Number.isFinite(x)) return String(x);

@@ -12,6 +12,7 @@
 // flash attention off, one batch per chunk (batch size = context), KV cache cleared before each chunk.
 import { stat } from 'node:fs/promises';
 import type { Llama, LlamaModel, LlamaContext, LlamaContextSequence, Token } from 'node-llama-cpp';
+import { loadEngine } from '../node/engines.js';
 import { KlAccumulator, PerplexityAccumulator, encodeBaseLogProbs, logProbStride, perplexityChunks, type PerplexityChunk } from '../analysis/perplexity.js';
 import { LowbitError } from '../errors.js';
 
@@ -77,11 +78,15 @@ export interface EvalSettings {
 
 let llamaPromise: Promise<Llama> | undefined;
 
-/** One llama.cpp instance per process (CPU only; never builds or downloads binaries). */
-export async function getCpuLlama(): Promise<Llama> {
+/**
+ * One llama.cpp instance per process (CPU only; never builds or downloads binaries). node-llama-cpp
+ * is an optional peer dependency: when it is missing this throws a LowbitError naming the package
+ * to install; `forWhat` says what needed it.
+ */
+export async function getCpuLlama(forWhat = 'evaluating a GGUF model (lowbit evalGguf)'): Promise<Llama> {
   if (!llamaPromise) {
     llamaPromise = (async () => {
-      const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+      const { getLlama, LlamaLogLevel } = await loadEngine<typeof import('node-llama-cpp')>('node-llama-cpp', forWhat);
       return getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
     })();
   }

@@ -4,6 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
+import { loadEngine } from '../node/engines.js';
 import { ErrorAccumulator, type ErrorStats } from '../analysis/error-stats.js';
 import { LowbitError, FileFormatError } from '../errors.js';
 import { readIdx } from './idx.js';
@@ -33,7 +34,8 @@ export interface OnnxEvalOptions {
 
 export interface OnnxOutputStats extends ErrorStats {
   name: string;
-  /** shape of one run's output */
+  /** the output's shape over the whole evaluation: one run's shape with the batch axis (when its first
+   *  dimension is the run's sample count) summed over all runs */
   shape: number[];
 }
 
@@ -57,8 +59,8 @@ export interface OnnxEvalResult {
 type Feed = Record<string, Ort.Tensor>;
 
 async function loadOrt(): Promise<typeof Ort> {
-  // loaded on demand: the native binding is only needed by this command
-  const m = (await import('onnxruntime-node')) as unknown as typeof Ort & { default?: typeof Ort };
+  // loaded on demand (an optional peer dependency): a missing package is a one-line LowbitError
+  const m = await loadEngine<typeof Ort & { default?: typeof Ort }>('onnxruntime-node', 'evaluating an ONNX model (lowbit evalOnnx)');
   return (m.InferenceSession ? m : m.default) as typeof Ort;
 }
 
@@ -137,14 +139,17 @@ async function idxBatches(ort: typeof Ort, s: Ort.InferenceSession, file: string
   let labels: ArrayLike<number> | undefined;
   if (labelsFile) {
     const l = await readIdx(labelsFile);
-    if (l.dims.length !== 1 || l.dims[0] !== nAll) throw new LowbitError(`${labelsFile}: ${l.dims.join('×')} labels for ${nAll} images`);
+    if (l.dims.length !== 1 || l.dims[0] !== nAll) throw new LowbitError(`${labelsFile}: labels of shape ${l.dims.join('×')} for ${nAll} images (expected ${nAll} labels in one dimension)`);
     labels = l.data as ArrayLike<number>;
   }
   const fixedBatch = typeof meta.shape[0] === 'number' && meta.shape[0] > 0 ? meta.shape[0] : undefined;
   const b = fixedBatch ?? batch;
   const shape = concreteShape(meta.shape, b, name);
   const want = shape.slice(1).reduce((a, c) => a * c, 1);
-  if (want !== per) throw new LowbitError(`${file}: samples of ${images.dims.slice(1).join('×')} values do not fit input ${name} [${meta.shape.join(', ')}]`);
+  if (want !== per) {
+    const sample = images.dims.length > 1 ? `samples of ${images.dims.slice(1).join('×')} = ${per} values` : 'one value per sample (a rank-1 IDX array: labels, not images?)';
+    throw new LowbitError(`${file}: ${sample} cannot feed input ${name} [${meta.shape.join(', ')}], which takes ${want} values per sample`);
+  }
   const n = Math.min(nAll, limit);
   const scale = PIXELS[pixels];
   return {
@@ -203,8 +208,9 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
   const [sm, sr] = [await openSession(ort, opts.model, threads), await openSession(ort, opts.ref, threads)];
   try {
     const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-    if (!same(sm.inputNames, sr.inputNames)) throw new LowbitError(`the models take different inputs: ${sm.inputNames.join(', ')} vs ${sr.inputNames.join(', ')}`);
-    if (!same(sm.outputNames, sr.outputNames)) throw new LowbitError(`the models give different outputs: ${sm.outputNames.join(', ')} vs ${sr.outputNames.join(', ')}`);
+    const names = (xs: readonly string[]) => (xs.length ? xs.join(', ') : '(none)');
+    if (!same(sm.inputNames, sr.inputNames)) throw new LowbitError(`the models take different inputs: ${names(sm.inputNames)} vs ${names(sr.inputNames)}`);
+    if (!same(sm.outputNames, sr.outputNames)) throw new LowbitError(`the models give different outputs: ${names(sm.outputNames)} vs ${names(sr.outputNames)}`);
 
     const inputs = opts.inputs ?? 'random';
     const batch = opts.batch ?? 32;
@@ -220,7 +226,9 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
     }
 
     const acc = new Map(sm.outputNames.map((n) => [n, new ErrorAccumulator()]));
-    const shapes = new Map<string, number[]>();
+    // each output's shape over the whole evaluation: one run's shape, with the batch axis (when the
+    // output has one: its first dimension equals the run's sample count) summed over the runs
+    const shapes = new Map<string, { dims: number[]; batchLed: boolean; rows: number }>();
     const top: { m: number[]; r: number[] } = { m: [], r: [] };
     const labels: number[] = [];
     const classOut = sm.outputNames[0];
@@ -240,7 +248,11 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
         if (a.dims.join() !== b.dims.join()) throw new LowbitError(`output ${name}: shape [${a.dims.join(', ')}] vs [${b.dims.join(', ')}] in the reference`);
         if (typeof a.data[0] === 'bigint' || typeof a.data === 'string') continue;
         acc.get(name)!.add(b.data as ArrayLike<number>, a.data as ArrayLike<number>);
-        shapes.set(name, [...a.dims]);
+        const sh = shapes.get(name);
+        const led = a.dims.length > 0 && a.dims[0] === n;
+        if (!sh) shapes.set(name, { dims: [...a.dims], batchLed: led, rows: led ? n : 0 });
+        else if (sh.batchLed && led && a.dims.slice(1).join() === sh.dims.slice(1).join()) sh.rows += n;
+        else sh.batchLed = false;
         if (name === classOut) {
           if (a.dims.length !== 2 || a.dims[0] !== n || (a.dims[1] ?? 0) < 2) isClassifier = false;
           else {
@@ -256,7 +268,10 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
 
     const result: OnnxEvalResult = {
       model: opts.model, ref: opts.ref, inputs: src.describe, samples, batch: Math.ceil(samples / tm.length),
-      outputs: [...acc].filter(([n]) => shapes.has(n)).map(([name, a]) => ({ name, shape: shapes.get(name)!, ...a.result() })),
+      outputs: [...acc].filter(([n]) => shapes.has(n)).map(([name, a]) => {
+        const sh = shapes.get(name)!;
+        return { name, shape: sh.batchLed ? [sh.rows, ...sh.dims.slice(1)] : sh.dims, ...a.result() };
+      }),
       latencyMs: { model: median(tm), ref: median(tr) },
       sizeBytes: { model: (await stat(opts.model)).size, ref: (await stat(opts.ref)).size },
       settings: { runtime: `onnxruntime-node ${ort.env.versions?.node ?? '?'}, CPU execution provider`, threads, ...(src.pixels ? { pixels: src.pixels } : {}) },

@@ -3,7 +3,8 @@
 // interrupted run leaves no partial output.
 import { open, type FileHandle } from 'node:fs/promises';
 import { checkRange } from '../io/source.js';
-import { FileFormatError } from '../errors.js';
+import { FileFormatError, LowbitError } from '../errors.js';
+import { parseFileType } from '../plan/file-types.js';
 import { checkNotInput, openAtomicOutput, withAtomicOutput, type AtomicOutput } from './atomic-output.js';
 import { outputShards, prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from './quantize-gguf.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
@@ -81,7 +82,19 @@ export function keepSplitPaths(output: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => splitPath(prefix, i, count));
 }
 
-export async function quantizeGgufFile(input: string, output: string, opts: QuantizeOptions): Promise<QuantizeSummary & { outputs: string[] }> {
+/**
+ * opts.fileType checked: a FileType from FILE_TYPES, or its name ('Q8_0'), taken as parseFileType
+ * takes it; anything else is a LowbitError that says what to give (not "unknown ggml type undefined").
+ */
+function checkedOptions(fn: string, opts: QuantizeOptions): QuantizeOptions {
+  const ft = (opts as { fileType?: unknown } | undefined)?.fileType;
+  if (typeof ft === 'string') return { ...opts, fileType: parseFileType(ft) };
+  if (ft && typeof ft === 'object' && typeof (ft as { id?: unknown }).id === 'number' && typeof (ft as { defaultType?: unknown }).defaultType === 'number') return opts;
+  throw new LowbitError(`${fn}: options.fileType is required: a file type such as 'Q4_K_M' (or an entry of FILE_TYPES); quantizeFile(input, output, { type: 'Q4_K_M' }) takes llama-quantize's options by name`);
+}
+
+export async function quantizeGgufFile(input: string, output: string, options: QuantizeOptions): Promise<QuantizeSummary & { outputs: string[] }> {
+  const opts = checkedOptions('quantizeGgufFile', options);
   // refused before the input is even parsed (a split model's other shards are checked once known)
   if (!opts.keepSplit) await checkNotInput(output, [input]);
   const { src, paths } = await openGgufInput(input);
@@ -108,7 +121,8 @@ export async function quantizeGgufFile(input: string, output: string, opts: Quan
 }
 
 /** --dry-run: the plan only; reads nothing but the header. */
-export async function planGgufFile(input: string, opts: QuantizeOptions): Promise<QuantPlan> {
+export async function planGgufFile(input: string, options: QuantizeOptions): Promise<QuantPlan> {
+  const opts = checkedOptions('planGgufFile', options);
   const { src } = await openGgufInput(input);
   try {
     return (await prepareQuantize(src, opts)).plan;

@@ -97,7 +97,7 @@ test('lowbit inspect safetensors: one file (header, __metadata__, tensors in dat
   assert.match(r.stdout, /header bytes: 4856/);
   assert.match(r.stdout, /format\s+"pt"/);
   assert.match(r.stdout, /model\.layers\.0\.self_attn\.q_proj\.weight\s+64 x 64\s+F32\s+16\.0 KiB\s+32\.00/);
-  assert.match(r.stdout, /total: 47 tensors, 260030 parameters/);
+  assert.match(r.stdout, /total: 47 tensors, 260032 parameters/); // exact (was shown rounded to 260030)
   const o = JSON.parse(runCli(['inspect', '--json', p]).stdout);
   assert.equal(o.format, 'safetensors');
   assert.equal(o.dataOffset, 4864);
@@ -179,4 +179,28 @@ test('lowbit inspect on bad safetensors / shards / ONNX: one line, exit 1', asyn
       assert.match(r.stderr, re);
     }
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('lowbit inspect: the parameter total is exact (230976, not 230980)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-inspect-'));
+  try {
+    const sink = new BufferSink();
+    const w = await GgufWriter.begin(sink, {
+      metadata: [['general.architecture', gv.str('llama')]],
+      tensors: [
+        { name: 'a.weight', dims: [256, 900], type: GGML_TYPE.F32 },
+        { name: 'b.weight', dims: [576], type: GGML_TYPE.F32 },
+      ],
+    });
+    await w.writeTensorData('a.weight', new Uint8Array(256 * 900 * 4));
+    await w.writeTensorData('b.weight', new Uint8Array(576 * 4));
+    await w.finish();
+    const p = join(dir, 'm.gguf');
+    writeFileSync(p, sink.bytes());
+    const r = runCli(['inspect', p]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /total: 2 tensors, 230976 parameters,/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

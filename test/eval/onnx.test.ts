@@ -45,6 +45,16 @@ test('MNIST CNN against itself: identical outputs, full agreement, accuracy from
   assert.ok(r.accuracy!.model > 0.9, `accuracy ${r.accuracy!.model}`);
   assert.equal(r.accuracy!.model, r.accuracy!.ref);
   assert.ok(r.latencyMs.model > 0);
+  // the shape shown is the whole evaluation's (500 samples), not the last batch's (500 % 64 = 52)
+  assert.deepEqual(r.outputs[0]!.shape, [500, 10]);
+});
+
+test('IDX inputs that cannot feed the model: one message without blanks, naming both sizes', { skip }, async () => {
+  await assert.rejects(evalOnnx({ model: CNN, ref: CNN, inputs: LABELS, limit: 10 }), (e: Error) => {
+    assert.doesNotMatch(e.message, /  |\( |\[\]/, e.message);
+    assert.match(e.message, /one value per sample .* cannot feed input .* which takes 784 values per sample/, e.message);
+    return true;
+  });
 });
 
 test('a coarsened CNN: outputs move, coarser moves more, accuracy of each reported', { skip }, async () => {

@@ -16,7 +16,7 @@ import { readSafetensorsHeader } from '../../io/safetensors/reader.js';
 import { openSafetensorsSet, openShardedSafetensors } from '../../io/safetensors/sharded.js';
 import { openSafetensorsDir } from '../../node/safetensors-files.js';
 import { looksLikeSafetensors } from './inspect-safetensors.js';
-import { fmtBytes, fmtNum, table } from '../format.js';
+import { fmtBytes, fmtCount, fmtNum, table } from '../format.js';
 import { measurementJson } from '../json.js';
 
 export type FileKind = 'gguf' | 'onnx' | 'safetensors';
@@ -58,7 +58,7 @@ export function formatComparison(r: GgufComparison, worstOnly = false): string {
   const rows = (worstOnly ? r.worst : r.tensors).map((t) => [t.name, `[${t.dims.join(', ')}]`, t.typeA, t.typeB, fmtNum(t.bitsPerWeightB, 4), ...statCells(t.stats)]);
   out.push(table(['tensor', 'shape', 'type A', 'type B', 'bpw B', 'RMSE', 'max abs', 'SQNR dB', 'cosine'], rows));
   out.push('');
-  out.push(`total over ${r.tensors.length} tensors (${r.total.elements} weights): bits per weight ${fmtNum(r.total.bitsPerWeightA, 4)} → ${fmtNum(r.total.bitsPerWeightB, 4)}, ` +
+  out.push(`total over ${r.tensors.length} tensors (${fmtCount(r.total.elements)} weights): bits per weight ${fmtNum(r.total.bitsPerWeightA, 4)} → ${fmtNum(r.total.bitsPerWeightB, 4)}, ` +
     `RMSE ${fmtNum(r.total.rmse, 4)}, max abs ${fmtNum(r.total.maxAbs, 4)}, SQNR ${fmtDb(r.total.sqnrDb)} dB, cosine ${r.total.cosine.toFixed(6)}`);
   if (!worstOnly && r.worst.length) {
     out.push('');

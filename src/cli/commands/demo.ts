@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { LowbitError } from '../../errors.js';
+import { loadEngine } from '../../node/engines.js';
 import { convertLlama2cFiles } from '../../node/convert-files.js';
 import { quantizeGgufFile } from '../../pipeline/quantize-file.js';
 import { parseFileType } from '../../plan/file-types.js';
@@ -40,6 +41,7 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
   const types = (opts.types ?? DEMO_TYPES.join(',')).split(',').map((t) => parseFileType(t.trim()).name);
   const threads = opts.threads === undefined ? undefined : Number(opts.threads);
   if (!existsSync(BUNDLED_MODEL)) throw new LowbitError(`the bundled model is missing: ${BUNDLED_MODEL}`);
+  await loadEngine('node-llama-cpp', 'demo');
   const dir = resolve(opts.out);
   await mkdir(dir, { recursive: true });
   const f32 = join(dir, 'stories260K-F32.gguf');

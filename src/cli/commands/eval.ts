@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { LowbitError } from '../../errors.js';
 import { FileSource } from '../../node/file-io.js';
+import { loadEngine } from '../../node/engines.js';
 import { evalGguf, type GgufEvalResult } from '../../eval/llama.js';
 import { evalOnnx, type OnnxEvalResult, type PixelScaling } from '../../eval/onnx.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
@@ -85,6 +86,7 @@ export function register(program: Command): void {
       const src = await FileSource.open(modelPath);
       let kind;
       try { kind = await fileKind(src); } finally { await src.close(); }
+      await loadEngine(kind === 'gguf' ? 'node-llama-cpp' : 'onnxruntime-node', 'eval');
       const threads = posInt(opts.threads, '--threads');
       if (kind === 'gguf') {
         const text = opts.text !== undefined ? await readFile(opts.text, 'utf8') : undefined;

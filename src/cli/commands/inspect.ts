@@ -9,7 +9,7 @@ import { FileFormatError } from '../../errors.js';
 import { oneLine, readGgufHeader } from '../../io/gguf/reader.js';
 import { GGUF_MAGIC_BYTES } from '../../io/gguf/constants.js';
 import type { GgufArray, GgufValue } from '../../io/gguf/metadata.js';
-import { fmtBytes, fmtNum, table } from '../format.js';
+import { fmtBytes, fmtCount, table } from '../format.js';
 import { safetensorsInspector, shardIndexFor, inspectShardedSafetensors } from './inspect-safetensors.js';
 import { onnxInspector } from './inspect-onnx.js';
 
@@ -154,7 +154,7 @@ export function renderText(r: InspectReport): string {
   })));
   const tot = totals(r);
   out.push('');
-  out.push(`total: ${tot.tensors} tensors, ${fmtNum(tot.parameters)} parameters, ${fmtBytes(tot.bytes)}` +
+  out.push(`total: ${tot.tensors} tensors, ${fmtCount(tot.parameters)} parameters, ${fmtBytes(tot.bytes)}` +
     (tot.bitsPerWeight === null ? '' : `, ${tot.bitsPerWeight.toFixed(2)} bits per weight`));
   return out.join('\n') + '\n';
 }

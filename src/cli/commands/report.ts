@@ -5,6 +5,7 @@ import { readFile, rename, writeFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { LowbitError } from '../../errors.js';
 import { FileSource } from '../../node/file-io.js';
+import { loadEngine } from '../../node/engines.js';
 import { compareGguf, weightHistogram } from '../../analysis/compare-gguf.js';
 import { compareOnnx } from '../../analysis/compare-onnx.js';
 import { evalGguf, generateEvalText } from '../../eval/llama.js';
@@ -39,6 +40,8 @@ export async function collectReport(refPath: string, variantPaths: string[], opt
     const k = await fileKind(s).finally(() => s.close());
     if (k !== kind) throw new LowbitError(`${p} is ${k.toUpperCase()}, the reference is ${kind.toUpperCase()}`);
   }
+  if (opts.eval) await loadEngine(kind === 'gguf' ? 'node-llama-cpp' : 'onnxruntime-node', 'report --eval');
+  else if (kind !== 'gguf' && opts.inputs) await loadEngine('onnxruntime-node', 'report --inputs');
   if (kind === 'gguf') {
     const text = opts.text !== undefined ? await readFile(opts.text, 'utf8') : undefined;
     const ctx = posInt(opts.ctx, '--ctx'), chunks = posInt(opts.chunks, '--chunks') ?? 16, seed = posInt(opts.seed, '--seed') ?? 1;
