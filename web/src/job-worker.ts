@@ -126,6 +126,9 @@ async function quantizeOptions(o: JobOptions, forPlan = false): Promise<Quantize
     allowNonfinite: !!o.allowNonfinite,
     imatrix,
     threads: forPlan ? 1 : Math.max(1, Math.floor(o.threads ?? navigator.hardwareConcurrency ?? 1)),
+    // smaller slabs than the CLI's 32 MiB: Cancel is seen between batches, so a batch must take well
+    // under a second even on a slow machine (the bytes do not depend on the slab size)
+    slabF32Bytes: 8 << 20,
     executor: webWorkerExecutor(ROW_WORKER),
   };
 }

@@ -31,7 +31,7 @@ function landingRow(tr: HTMLElement, bits: number, x: number, r: Range): void {
   const n = q.levels - 1;
   // 0..1 ranges give the lesson's fractions (31/255); other ranges: min + code·step
   const frac = r.min === 0 && r.max === 1 ? `${q.code}/${n}` : `${r.min} + ${q.code}·${fmtStep(q.step)}`;
-  tr.replaceChildren(...[`${bits}`, `code ${q.code} of ${n}`, frac, f5(q.value), `${f5(q.absError)}${q.clamped ? ' (clamped to the range)' : ''}`].map((t) => { const td = document.createElement('td'); td.textContent = t; return td; }));
+  tr.replaceChildren(...[tr.id === 'landn' ? `${bits} (chosen above)` : `${bits}`, `code ${q.code} of ${n}`, frac, f5(q.value), `${f5(q.absError)}${q.clamped ? ' (clamped to the range)' : ''}`].map((t) => { const td = document.createElement('td'); td.textContent = t; return td; }));
   tr.dataset.value = f5(q.value);
   tr.dataset.error = f5(q.absError);
   tr.dataset.code = String(q.code);
@@ -53,10 +53,12 @@ function drawLevels(): void {
   svg.appendChild(el('line', { x1: x0, y1: y, x2: x1, y2: y, stroke: '#888' }));
   for (const l of levels(bits, r)) {
     svg.appendChild(el('circle', { cx: X(l.value), cy: y, r: bits <= 5 ? 4 : 2, fill: '#2f5fd0' }));
-    if (bits <= 4) svg.appendChild(el('text', { x: X(l.value), y: y + 20, 'text-anchor': 'middle' }, fmtStep(l.value)));
+    if (bits <= 4) svg.appendChild(el('text', { x: X(l.value), y: y + 20, 'text-anchor': 'middle' }, Number(l.value.toPrecision(3)).toString()));
   }
-  svg.appendChild(el('text', { x: x0, y: 80, 'text-anchor': 'middle' }, String(r.min)));
-  svg.appendChild(el('text', { x: x1, y: 80, 'text-anchor': 'middle' }, String(r.max)));
+  if (bits > 4) {
+    svg.appendChild(el('text', { x: x0, y: y + 20, 'text-anchor': 'middle' }, String(r.min)));
+    svg.appendChild(el('text', { x: x1, y: y + 20, 'text-anchor': 'middle' }, String(r.max)));
+  }
   const x = Number(($('value') as HTMLInputElement).value);
   if (Number.isFinite(x)) {
     const q = roundToLevel(x, bits, r);
@@ -135,7 +137,7 @@ async function drawHistogram(): Promise<void> {
   svg.appendChild(el('text', { x: x0, y: H - 10, 'text-anchor': 'middle' }, h.min.toPrecision(3)));
   svg.appendChild(el('text', { x: x1, y: H - 10, 'text-anchor': 'middle' }, h.max.toPrecision(3)));
   svg.appendChild(el('text', { x: (x0 + x1) / 2, y: H - 10, 'text-anchor': 'middle' }, '0'));
-  $('hist-text').textContent = `${h.tensor}: ${h.values.toLocaleString('en-US')} weights (grey). Red: the ${h.points.length} values ${h.format} can store in the block holding the largest weight, its landing points there. RMS error of ${h.format} over these weights: ${h.rmse.toExponential(3)}.`;
+  $('hist-text').textContent = `${h.tensor}: ${h.values.toLocaleString('en-US')} weights (grey). Red: the ${h.points.length} landing points the ${h.format} block holding the largest weight put its weights on (its scale sets where they are). RMS error of ${h.format} over these weights: ${h.rmse.toExponential(3)}.`;
   svg.dataset.points = String(h.points.length);
 }
 

@@ -119,7 +119,8 @@ function options(): JobOptions {
   return {
     type: v('type'), pure: c('pure'), tensorTypes: v('rules'), outputTensorType: v('output-type') || undefined, tokenEmbeddingType: v('embd-type') || undefined,
     leaveOutputTensor: c('leave-output'), allowRequantize: c('allow-requantize'), imatrix: im, threads: Number(v('threads')) || undefined,
-    perChannel: c('per-channel'), symmetric: c('symmetric'), asymmetric: c('asymmetric'), blockSize: v('block-size') || undefined, weightOnly: v('weight-only') || undefined,
+    // unchecked is 'not given' (undefined), as on the command line: some variants default to on
+    perChannel: c('per-channel') || undefined, symmetric: c('symmetric') || undefined, asymmetric: c('asymmetric') || undefined, blockSize: v('block-size') || undefined, weightOnly: v('weight-only') || undefined,
   };
 }
 
