@@ -49,5 +49,8 @@ export async function serveWebApp(opts: { root?: string; port?: number; host?: s
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as { port: number }).port;
-  return { url: `http://${host}:${port}/`, port, server, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://${host}:${port}/`, port, server,
+    close: () => new Promise((r) => { server.close(() => r()); server.closeAllConnections(); }),
+  };
 }

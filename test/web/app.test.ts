@@ -41,7 +41,7 @@ const same = (a: Uint8Array, b: Uint8Array, what: string) => {
 describe('the web app in Chromium', { skip: needsChromium }, () => {
   let app: App;
   before(async () => { app = await openApp(); });
-  after(async () => { await app?.close(); });
+  after(async () => { await app?.browser.close(); await app?.server.close(); });
 
   test('GGUF: inspect, plan, quantize with options; the download equals `lowbit quantize`; per-tensor error shown', async () => {
     const { page } = app;
@@ -195,5 +195,15 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     await page.screenshot({ path: join(DOCS, 'web-learn.png'), fullPage: true });
     await page.click('#tab-quantize');
     assert.deepEqual(app.errors, []);
+  });
+
+  test('offline once loaded: with the server gone, the page still quantizes on two threads', async () => {
+    const { page } = app;
+    await app.server.close();
+    await loadFile(page, join(dir, 'tiny.gguf'));
+    const out = await quantizeInPage(page, 'Q5_K_M', async (p) => { await p.fill('#threads', '2'); });
+    assert.equal(await page.getAttribute('#done', 'data-threads'), '2');
+    cli(['quantize', 'tiny.gguf', 'offline.gguf', '--type', 'Q5_K_M', '--threads', '2']);
+    same(out.bytes, readFileSync(join(dir, 'offline.gguf')), 'page (offline) vs CLI, Q5_K_M');
   });
 });

@@ -29,7 +29,12 @@ import { codecByName, codecByTypeId } from '../../src/formats/registry.js';
 import type { CompareResult, Histogram, Input, JobOptions, ModelKind, Opened, PlanResult, Reply, Request } from './protocol.js';
 
 const post = (r: Reply) => (self as unknown as Worker).postMessage(r);
-const ROW_WORKER = new URL('row-worker.js', self.location.href);
+// The row workers' script, fetched once at start and kept as a blob: the page then quantizes with
+// threads even when the server is gone (offline once loaded).
+const ROW_WORKER: Promise<string> = fetch(new URL('row-worker.js', self.location.href))
+  .then((r) => { if (!r.ok) throw new Error(`row-worker.js: HTTP ${r.status}`); return r.blob(); })
+  .then((b) => URL.createObjectURL(new Blob([b], { type: 'text/javascript' })));
+ROW_WORKER.catch(() => {});
 
 /** The model picked last. */
 let model: { input: Input; kind: ModelKind; src?: ByteSource; folder?: ModelFolder; gguf?: GgufFile; set?: SafetensorsSet; base: string } | null = null;
@@ -129,7 +134,7 @@ async function quantizeOptions(o: JobOptions, forPlan = false): Promise<Quantize
     // smaller slabs than the CLI's 32 MiB: Cancel is seen between batches, so a batch must take well
     // under a second even on a slow machine (the bytes do not depend on the slab size)
     slabF32Bytes: 8 << 20,
-    executor: webWorkerExecutor(ROW_WORKER),
+    executor: forPlan ? undefined : webWorkerExecutor(await ROW_WORKER),
   };
 }
 
