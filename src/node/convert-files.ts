@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { withAtomicOutput } from '../pipeline/atomic-output.js';
 import { quantizeGguf, type QuantizeOptions } from '../pipeline/quantize-gguf.js';
+import { withNodeExecutor } from './quantize-file.js';
 import { VirtualGgufSource } from '../convert/virtual-gguf.js';
 import { parseFileType } from '../plan/file-types.js';
 import { LowbitError, FileFormatError } from '../errors.js';
@@ -32,7 +33,7 @@ export async function writeConvertedFile(model: ConvertedModel, outPath: string,
   const fileType = parseFileType(type);
   const src = await VirtualGgufSource.create(model, inputs[0] ?? 'converted model');
   try {
-    return (await withAtomicOutput(outPath, (out) => quantizeGguf(src, out.sink, { ...quantize, fileType, onProgress: quantize.onProgress ?? progress }), { inputs })).clamped;
+    return (await withAtomicOutput(outPath, (out) => quantizeGguf(src, out.sink, withNodeExecutor({ ...quantize, fileType, onProgress: quantize.onProgress ?? progress })), { inputs })).clamped;
   } finally {
     await src.close();
   }

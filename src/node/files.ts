@@ -16,7 +16,7 @@ import { fileTypeById, parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../p
 import { parseKvOverride } from '../plan/kv-override.js';
 import type { QuantPlan, TensorTypeOverride } from '../plan/plan.js';
 import type { ImatrixInput, QuantizeOptions, QuantizeSummary } from '../pipeline/quantize-gguf.js';
-import { planGgufFile, quantizeGgufFile } from '../pipeline/quantize-file.js';
+import { planGgufFile, quantizeGgufFile } from './quantize-file.js';
 import { convertHfDir, convertLlama2cFiles, type ConvertSummary } from './convert-files.js';
 
 /** llama.cpp's file types (`llama-quantize` names); case-insensitive, `Q4_K` means `Q4_K_M`. */

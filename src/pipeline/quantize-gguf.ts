@@ -22,7 +22,7 @@ import { pruneLayers } from '../plan/prune.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
 import type { SlabBuffers, SlabPart } from './row-job.js';
-import { RowWorkerPool, defaultThreads } from './workers.js';
+import { singleThreadExecutor, type ExecutorFactory } from './executor.js';
 
 /**
  * Float32 weights per slab. Memory: three source buffers (at most this much each), three
@@ -51,7 +51,16 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
   pruneLayers?: readonly number[];
   /** llama-quantize --keep-split: one output per input shard (see outputShards) */
   keepSplit?: boolean;
+  /** threads in all, the caller's included (default: the executor's platform's cores) */
   threads?: number;
+  /**
+   * What runs the slabs (src/pipeline/executor.ts): Node's worker threads (lowbit/node's
+   * nodeExecutor, what quantizeGgufFile uses), Web Workers (webWorkerExecutor), or by default
+   * the calling thread alone. The output is the same whatever runs it.
+   */
+  executor?: ExecutorFactory;
+  /** stops the run at the next batch (within a fraction of a second); the run rejects with the signal's reason */
+  signal?: AbortSignal;
   /** per slab: bytes of source tensors done so far, of all */
   onProgress?: (done: number, total: number, tensor: string) => void;
   /** limit for float32 scratch (tests use small values to exercise slabbing) */
@@ -315,8 +324,10 @@ function rowBytesOf(type: number, n: number): number {
 export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly ByteSink[], opts: QuantizeOptions): Promise<QuantizeSummary> {
   const t0 = performance.now();
   const sinks = Array.isArray(sink) ? sink as readonly ByteSink[] : [sink as ByteSink];
-  const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
-  const pool = new RowWorkerPool(threads, opts.parallelMinElements);
+  opts.signal?.throwIfAborted();
+  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  const pool = (opts.executor ?? singleThreadExecutor)(Math.max(1, Math.floor(opts.threads ?? cores)), opts.parallelMinElements);
+  const threads = pool.threads;
   // a big input will need the workers: they boot (a tenth of a second) while the header is read and
   // planned; otherwise they start once a slab big enough to share comes
   if (src.size >= EARLY_WORKERS_BYTES) pool.start();
@@ -405,6 +416,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
   try {
     for (let k = 0; k < batches.length; k++) {
       const b = batches[k]!;
+      opts.signal?.throwIfAborted();
       if (reading) await reading;
       reading = startRead(k + 1);
       const srcBuf = srcBufs[k % 3]!;

@@ -125,6 +125,12 @@ export interface SlabPart {
   buffers: SlabBuffers;
 }
 
+/** A slab shared with a worker: its parts and the counter its threads take chunk numbers from. */
+export interface SlabMessage {
+  parts: SlabPart[];
+  counter: Int32Array;
+}
+
 /** What one thread did on a slab: its earliest failure (chunk index over all parts, part) and its clamped counts per part. */
 export interface ChunksDone { failure: { chunk: number; part: number; result: RowJobResult } | null; clamped: number[] }
 

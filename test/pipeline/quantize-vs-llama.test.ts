@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadLlamaOracle, type LlamaQuantizeOptions } from '../../tools/llama-oracle.js';
 import { encodeGguf, encodeGgufSplit, syntheticLlama, writeSyntheticLlama, type SyntheticSpec } from './synthetic-model.js';
 import { assertSameGguf } from './compare-gguf.js';
-import { quantizeGgufFile, planGgufFile } from '../../src/pipeline/quantize-file.js';
+import { quantizeGgufFile, planGgufFile } from '../../src/node/quantize-file.js';
 import type { QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
 import { FILE_TYPES, parseFileType } from '../../src/plan/file-types.js';
 import { codecByTypeId } from '../../src/formats/registry.js';

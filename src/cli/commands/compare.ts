@@ -15,21 +15,11 @@ import { compareSafetensors, compareSafetensorsGguf, type NamedSet } from '../..
 import { readSafetensorsHeader } from '../../io/safetensors/reader.js';
 import { openSafetensorsSet, openShardedSafetensors } from '../../io/safetensors/sharded.js';
 import { openSafetensorsDir } from '../../node/safetensors-files.js';
-import { looksLikeSafetensors } from './inspect-safetensors.js';
-import { fmtBytes, fmtCount, fmtNum, table } from '../format.js';
+import { fileKind } from '../../io/detect.js';
+import { fmtBytes, fmtCount, fmtDb, fmtNum, table } from '../format.js';
 import { measurementJson } from '../json.js';
 
-export type FileKind = 'gguf' | 'onnx' | 'safetensors';
-
-export async function fileKind(src: FileSource): Promise<FileKind> {
-  if (src.size >= 4) {
-    const m = await src.read(0, Math.min(16, src.size));
-    if (m[0] === 0x47 && m[1] === 0x47 && m[2] === 0x55 && m[3] === 0x46) return 'gguf';
-    if (looksLikeSafetensors(m, src.size)) return 'safetensors';
-  }
-  if (/\.onnx$/i.test(src.name)) return 'onnx';
-  throw new LowbitError(`${src.name}: neither GGUF (no GGUF magic), safetensors nor ONNX (.onnx)`);
-}
+export { fileKind, type FileKind } from '../../io/detect.js';
 
 /** A safetensors checkpoint given as a directory or an index (sharded), else undefined. */
 async function openCheckpointSet(path: string): Promise<NamedSet | undefined> {
@@ -42,9 +32,7 @@ async function openCheckpointSet(path: string): Promise<NamedSet | undefined> {
   return { name: path, sizeBytes, set };
 }
 
-export function fmtDb(x: number): string {
-  return x === Infinity ? 'inf' : x === -Infinity ? '-inf' : x.toFixed(2);
-}
+export { fmtDb } from '../format.js';
 
 function statCells(s: ErrorStats): string[] {
   return [fmtNum(s.rmse, 4), fmtNum(s.maxAbs, 4), fmtDb(s.sqnrDb), s.cosine.toFixed(6)];

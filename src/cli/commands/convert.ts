@@ -7,7 +7,8 @@ import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
 import { onInterrupt } from '../interrupt.js';
-import { loadImatrix, parseGgmlType, parseTensorType } from './quantize.js';
+import { parseGgmlType, parseTensorType } from '../../plan/options.js';
+import { loadImatrix } from '../../node/imatrix-file.js';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
 function outType(s: string): string {

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { LowbitError } from '../../errors.js';
 import { loadEngine } from '../../node/engines.js';
 import { convertLlama2cFiles } from '../../node/convert-files.js';
-import { quantizeGgufFile } from '../../pipeline/quantize-file.js';
+import { quantizeGgufFile } from '../../node/quantize-file.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { collectReport } from './report.js';
 import { buildReportHtml, type ReportData } from '../../report/html.js';

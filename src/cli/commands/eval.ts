@@ -11,7 +11,8 @@ import { evalGguf, type GgufEvalResult } from '../../eval/llama.js';
 import { evalOnnx, type OnnxEvalResult, type PixelScaling } from '../../eval/onnx.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
 import { measurementJson } from '../json.js';
-import { fileKind, fmtDb } from './compare.js';
+import { fileKind } from '../../io/detect.js';
+import { fmtDb } from '../format.js';
 
 interface EvalCliOptions {
   ref?: string; text?: string; ctx?: string; chunks?: string; seed?: string; threads?: string; json?: boolean;

@@ -16,6 +16,7 @@ export const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   report: () => import('./report.js'),
   levels: () => import('./levels.js'),
   explain: () => import('./explain.js'),
+  web: () => import('./web.js'),
 };
 
 /** The registrations needed for this command line: the named command's, or all of them. */

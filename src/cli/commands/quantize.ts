@@ -8,16 +8,18 @@ import { LowbitError } from '../../errors.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
 import { onInterrupt } from '../interrupt.js';
 import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
-import { ggmlTypeByName } from '../../formats/ggml-types.js';
-import { typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
+import { typeName, type QuantPlan } from '../../plan/plan.js';
 import { parseKvOverride } from '../../plan/kv-override.js';
 import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
-import { readImatrix } from '../../io/imatrix.js';
+import { loadImatrix } from '../../node/imatrix-file.js';
+import { filterImatrix, parseGgmlType, parseTensorType, parseTensorTypeText } from '../../plan/options.js';
 import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
-import { openGgufInput, quantizeGgufFile } from '../../pipeline/quantize-file.js';
-import { defaultThreads } from '../../pipeline/workers.js';
-import type { OnnxCliOptions } from './quantize-dir.js';
+import { openGgufInput, quantizeGgufFile } from '../../node/quantize-file.js';
+import { defaultThreads } from '../../node/workers.js';
+import type { OnnxCliOptions } from '../../onnx/options.js';
+
+export { filterImatrix, parseGgmlType, parseTensorType };
 
 interface CliOpts extends OnnxCliOptions {
   type: string;
@@ -37,26 +39,7 @@ interface CliOpts extends OnnxCliOptions {
   allowNonfinite?: boolean;
 }
 
-/** A ggml type name as llama-quantize's parse_ggml_type takes it (case-insensitive). */
-export function parseGgmlType(s: string, what: string): number {
-  const t = ggmlTypeByName(s.trim());
-  if (!t) throw new LowbitError(`${what}: invalid ggml type '${s}'`);
-  return t.id;
-}
-
-/** --tensor-type NAME=TYPE as llama-quantize parses it: split at the first '=', name lower-cased. */
-export function parseTensorType(arg: string): TensorTypeOverride {
-  const eq = arg.indexOf('=');
-  if (eq < 0) throw new LowbitError(`--tensor-type: malformed '${arg}' (expected REGEX=TYPE)`);
-  if (eq === 0) throw new LowbitError(`--tensor-type: missing tensor name in '${arg}'`);
-  if (eq === arg.length - 1) throw new LowbitError(`--tensor-type: missing quantization type in '${arg}'`);
-  return { pattern: arg.slice(0, eq).toLowerCase(), type: parseGgmlType(arg.slice(eq + 1), '--tensor-type') };
-}
-
-/**
- * --tensor-type-file FILE as llama-quantize reads it: REGEX=TYPE entries separated by spaces or
- * newlines, each parsed as one --tensor-type.
- */
+/** --tensor-type-file FILE: its entries (see parseTensorTypeText). */
 export function readTensorTypeFile(path: string): string[] {
   let text: string;
   try {
@@ -64,36 +47,7 @@ export function readTensorTypeFile(path: string): string[] {
   } catch (e) {
     throw new LowbitError(`--tensor-type-file: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const entries = text.split(/\s+/).filter((x) => x.length > 0);
-  for (const x of entries) {
-    try {
-      parseTensorType(x);
-    } catch (e) {
-      throw new LowbitError(`--tensor-type-file ${path}: ${(e as Error).message.replace(/^--tensor-type: /, '')}`);
-    }
-  }
-  return entries;
-}
-
-/** llama-quantize's prepare_imatrix: --exclude-weights drops, --include-weights keeps, by substring. */
-export function filterImatrix(data: Map<string, Float32Array>, include: readonly string[], exclude: readonly string[]): Map<string, Float32Array> {
-  let out = new Map(data);
-  for (const x of exclude) for (const k of [...out.keys()]) if (k.includes(x)) out.delete(k);
-  if (include.length) out = new Map([...out].filter(([k]) => include.some((x) => k.includes(x))));
-  return out;
-}
-
-export async function loadImatrix(path: string, include: string[], exclude: string[]): Promise<ImatrixInput | undefined> {
-  const src = await FileSource.open(path);
-  try {
-    const im = await readImatrix(src);
-    const data = filterImatrix(im.data, include, exclude);
-    if (data.size === 0) return undefined; // llama-quantize then runs as if no imatrix was given
-    const p = im.provenance;
-    return { data, provenance: { file: path, dataset: p.datasets[0], entries: data.size, chunks: p.chunkCount } };
-  } finally {
-    await src.close();
-  }
+  return parseTensorTypeText(text, path);
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -138,7 +92,7 @@ export function register(program: Command): void {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
       if (input.toLowerCase().endsWith('.onnx')) {
         // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
-        const [{ quantizeOnnxFile }, { formatOnnxResult, onnxOptions }] = await Promise.all([import('../../onnx/quantize-file.js'), import('./quantize-dir.js')]);
+        const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult }] = await Promise.all([import('../../onnx/quantize-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
         const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type));
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
         return;

@@ -13,7 +13,7 @@ import { evalOnnx, type PixelScaling } from '../../eval/onnx.js';
 import { buildReportHtml, type ReportData, type ReportVariant } from '../../report/html.js';
 import { loadEchartsSource } from '../../report/echarts-source.js';
 import { measurementJson } from '../json.js';
-import { fileKind } from './compare.js';
+import { fileKind } from '../../io/detect.js';
 
 interface ReportOpts {
   html?: string; json?: boolean; eval?: boolean; ctx?: string; chunks?: string; text?: string; seed?: string;

@@ -1,12 +1,14 @@
 // Node entry: quantize one GGUF file (or a split model, through its first shard) into one GGUF, or
 // with --keep-split one per shard, through atomic outputs (temp file + rename), so a failed or
-// interrupted run leaves no partial output.
+// interrupted run leaves no partial output. Slabs run on Node's worker threads (all cores unless
+// opts.threads says otherwise) unless opts.executor names another executor.
 import { open, type FileHandle } from 'node:fs/promises';
 import { checkRange } from '../io/source.js';
 import { FileFormatError, LowbitError } from '../errors.js';
 import { parseFileType } from '../plan/file-types.js';
-import { checkNotInput, openAtomicOutput, withAtomicOutput, type AtomicOutput } from './atomic-output.js';
-import { outputShards, prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from './quantize-gguf.js';
+import { checkNotInput, openAtomicOutput, withAtomicOutput, type AtomicOutput } from '../pipeline/atomic-output.js';
+import { outputShards, prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from '../pipeline/quantize-gguf.js';
+import { defaultThreads, nodeExecutor } from './workers.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
 import { ConcatSource, mergeSplitHeaders, splitCount, splitPath, splitPaths } from '../io/gguf/split.js';
 import type { QuantPlan } from '../plan/plan.js';
@@ -93,8 +95,13 @@ function checkedOptions(fn: string, opts: QuantizeOptions): QuantizeOptions {
   throw new LowbitError(`${fn}: options.fileType is required: a file type such as 'Q4_K_M' (or an entry of FILE_TYPES); quantizeFile(input, output, { type: 'Q4_K_M' }) takes llama-quantize's options by name`);
 }
 
+/** The pipeline's options on Node: worker threads, all cores by default. */
+export function withNodeExecutor(opts: QuantizeOptions): QuantizeOptions {
+  return { ...opts, executor: opts.executor ?? nodeExecutor, threads: opts.threads ?? defaultThreads() };
+}
+
 export async function quantizeGgufFile(input: string, output: string, options: QuantizeOptions): Promise<QuantizeSummary & { outputs: string[] }> {
-  const opts = checkedOptions('quantizeGgufFile', options);
+  const opts = withNodeExecutor(checkedOptions('quantizeGgufFile', options));
   // refused before the input is even parsed (a split model's other shards are checked once known)
   if (!opts.keepSplit) await checkNotInput(output, [input]);
   const { src, paths } = await openGgufInput(input);
