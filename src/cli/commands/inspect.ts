@@ -10,6 +10,7 @@ import { oneLine, readGgufHeader } from '../../io/gguf/reader.js';
 import { GGUF_MAGIC_BYTES } from '../../io/gguf/constants.js';
 import type { GgufArray, GgufValue } from '../../io/gguf/metadata.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
+import { FILE_TYPES } from '../../plan/file-types.js';
 import { safetensorsInspector, shardIndexFor, inspectShardedSafetensors } from './inspect-safetensors.js';
 import { onnxInspector } from './inspect-onnx.js';
 
@@ -58,7 +59,8 @@ export const ggufInspector: Inspector = {
     const metadataText: [string, string][] = [];
     const metadataJson: Record<string, unknown> = {};
     for (const [k, v] of f.metadata) {
-      metadataText.push([k, valueText(v)]);
+      // the file type by the name users know (Q4_K_M), its number after it, as llama.cpp's loader prints it
+      metadataText.push([k, k === 'general.file_type' && v.type !== 'array' && v.type !== 'string' ? fileTypeText(Number(v.value)) : valueText(v)]);
       metadataJson[k] = valueJson(v);
     }
     return {
@@ -68,7 +70,9 @@ export const ggufInspector: Inspector = {
       facts: [['alignment', f.alignment], ['data offset', f.dataOffset]],
       metadataText,
       metadataJson,
-      tensors: f.tensors.map((t) => ({ name: t.name, shape: t.dims, type: t.type.ggmlName, bytes: t.byteSize, elements: t.nElements })),
+      // types and shapes as `compare` shows them (Q4_K, [256, 4])
+      tensors: f.tensors.map((t) => ({ name: t.name, shape: t.dims, type: t.type.ggmlName.toUpperCase(), bytes: t.byteSize, elements: t.nElements })),
+      ...(fileTypeName(f.metadata) ? { extraJson: { fileType: fileTypeName(f.metadata) } } : {}),
     };
   },
 };
@@ -81,6 +85,21 @@ export async function inspectSource(src: ByteSource): Promise<InspectReport> {
   const insp = INSPECTORS.find((i) => i.matches(head, src));
   if (!insp) throw new FileFormatError(src.name, `unknown file format (expected ${INSPECTORS.map((i) => i.format).join(', ')})`);
   return insp.inspect(src);
+}
+
+/** llama.cpp's file type names (llama_ftype), with the "guessed" flag it sets for files lacking the key. */
+function fileTypeText(id: number): string {
+  const guessed = id >= 1024 ? id - 1024 : undefined;
+  const ft = FILE_TYPES.find((f) => f.id === (guessed ?? id));
+  const legacy: Record<number, string> = { 4: 'Q4_1_SOME_F16 (legacy)' };
+  const name = ft?.name ?? legacy[guessed ?? id];
+  return name ? `${name} (${id}${guessed !== undefined ? ', guessed' : ''})` : `${id} (not a file type llama.cpp knows)`;
+}
+
+function fileTypeName(metadata: ReadonlyMap<string, GgufValue>): string | undefined {
+  const v = metadata.get('general.file_type');
+  if (!v || v.type === 'array' || v.type === 'string') return undefined;
+  return FILE_TYPES.find((f) => f.id === Number(v.value))?.name;
 }
 
 function typeLabel(t: string, plural: boolean): string {
@@ -150,7 +169,7 @@ export function renderText(r: InspectReport): string {
   const files = r.tensors.some((t) => t.file !== undefined);
   out.push(table(['name', 'shape', 'type', 'bytes', 'bpw', ...(files ? ['file'] : [])], r.tensors.map((t) => {
     const b = bpw(t.bytes, t.elements);
-    return [oneLine(t.name), t.shape.join(' x '), t.type, fmtBytes(t.bytes), b === null ? '-' : b.toFixed(2), ...(files ? [oneLine(t.file ?? '')] : [])];
+    return [oneLine(t.name), `[${t.shape.join(', ')}]`, t.type, fmtBytes(t.bytes), b === null ? '-' : b.toFixed(2), ...(files ? [oneLine(t.file ?? '')] : [])];
   })));
   const tot = totals(r);
   out.push('');
