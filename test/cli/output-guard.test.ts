@@ -14,6 +14,8 @@ import { LowbitError } from '../../src/errors.js';
 import { encodeGguf, encodeGgufSplit, syntheticLlama } from '../pipeline/synthetic-model.js';
 import { HF_FIXTURE_DIR, STORIES } from '../support/hf-fixture.js';
 import { REPO, runCli } from '../support/cli.js';
+import { encodeModel } from '../../src/io/onnx/model.js';
+import { transformerModel } from '../onnx/support/build.js';
 
 let dir = '';
 before(() => { dir = mkdtempSync(join(tmpdir(), 'lowbit-guard-')); });
@@ -136,16 +138,14 @@ test('convert llama2c refuses the checkpoint and the tokenizer as output', () =>
   writeFileSync(join(d, 'tok.bin'), 'a tokenizer');
   refused(['convert', 'llama2c', join(d, 'model.bin'), join(d, 'model.bin')], d);
   refused(['convert', 'llama2c', join(d, 'model.bin'), join(d, 'tok.bin'), '--tokenizer', join(d, 'tok.bin')], d);
-  refused(['convert', 'llama2c', join(d, 'model.bin'), join(d, 'im.dat'), '--type', 'q4_0', '--imatrix', join(d, 'model.bin')], d);
+  writeFileSync(join(d, 'im.dat'), 'not an imatrix');
+  refused(['convert', 'llama2c', join(d, 'model.bin'), join(d, 'im.dat'), '--type', 'q4_0', '--imatrix', join(d, 'im.dat')], d);
 });
 
 test('quantize (ONNX), quantize-dir, report --html and demo --out refuse outputs that are inputs', async () => {
   const d = join(dir, 'onnx');
   mkdirSync(join(d, 'onnx'), { recursive: true });
-  cpSync(join(REPO, 'test/fixtures/mnist'), join(d, 'src'), { recursive: true });
-  const model = readdirSync(join(d, 'src')).find((f) => f.endsWith('.onnx'));
-  assert.ok(model, 'an ONNX fixture');
-  cpSync(join(d, 'src', model), join(d, 'onnx', 'model.onnx'));
+  writeFileSync(join(d, 'onnx', 'model.onnx'), encodeModel(transformerModel()));
   linkSync(join(d, 'onnx', 'model.onnx'), join(d, 'hard.onnx'));
   refused(['quantize', join(d, 'onnx', 'model.onnx'), join(d, 'hard.onnx'), '--type', 'q8'], d);
   // quantize-dir: a variant name that is a link to the model it is made from

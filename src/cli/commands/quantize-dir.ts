@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LowbitError } from '../../errors.js';
-import { refuseOutputOverInputs } from '../../node/output-guard.js';
+import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { fmtBytes, table } from '../format.js';
 import { quantizeOnnxFile, type QuantizeOnnxFileOptions, type QuantizeOnnxFileResult } from '../../onnx/quantize-file.js';
 import { parseVariant, VARIANT_SUFFIX, VARIANTS, type Variant } from '../../onnx/variants.js';
@@ -65,6 +65,7 @@ export function baseModels(onnxDir: string): string[] {
 }
 
 export async function quantizeDir(dir: string, variants: Variant[], opts: OnnxCliOptions, log: (s: string) => void = () => {}): Promise<{ file: string; result: QuantizeOnnxFileResult }[]> {
+  requireInputFiles([dir], { allowDirs: true });
   const onnxDir = existsSync(join(dir, 'onnx')) ? join(dir, 'onnx') : dir;
   if (!existsSync(onnxDir) || !statSync(onnxDir).isDirectory()) throw new LowbitError(`${dir}: not a directory`);
   const bases = baseModels(onnxDir);
