@@ -12,6 +12,7 @@ import { readModel } from '../io/onnx/model.js';
 import { dtName, elemBits, isExternal, numElements } from '../io/onnx/tensor.js';
 import type { TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { looksLikeSafetensors } from '../io/detect.js';
+import { FILE_TYPES } from '../plan/file-types.js';
 
 export interface InspectTensor {
   readonly name: string;
@@ -58,7 +59,8 @@ export const ggufInspector: Inspector = {
     const metadataText: [string, string][] = [];
     const metadataJson: Record<string, unknown> = {};
     for (const [k, v] of f.metadata) {
-      metadataText.push([k, valueText(v)]);
+      // the file type by the name users know (Q4_K_M), its number after it, as llama.cpp's loader prints it
+      metadataText.push([k, k === 'general.file_type' && v.type !== 'array' && v.type !== 'string' ? fileTypeText(Number(v.value)) : valueText(v)]);
       metadataJson[k] = valueJson(v);
     }
     return {
@@ -68,11 +70,27 @@ export const ggufInspector: Inspector = {
       facts: [['alignment', f.alignment], ['data offset', f.dataOffset]],
       metadataText,
       metadataJson,
-      tensors: f.tensors.map((t) => ({ name: t.name, shape: t.dims, type: t.type.ggmlName, bytes: t.byteSize, elements: t.nElements })),
+      // types and shapes as `compare` shows them (Q4_K, [256, 4])
+      tensors: f.tensors.map((t) => ({ name: t.name, shape: t.dims, type: t.type.ggmlName.toUpperCase(), bytes: t.byteSize, elements: t.nElements })),
+      ...(fileTypeName(f.metadata) ? { extraJson: { fileType: fileTypeName(f.metadata) } } : {}),
     };
   },
 };
 
+/** llama.cpp's file type names (llama_ftype), with the "guessed" flag it sets for files lacking the key. */
+function fileTypeText(id: number): string {
+  const guessed = id >= 1024 ? id - 1024 : undefined;
+  const ft = FILE_TYPES.find((f) => f.id === (guessed ?? id));
+  const legacy: Record<number, string> = { 4: 'Q4_1_SOME_F16 (legacy)' };
+  const name = ft?.name ?? legacy[guessed ?? id];
+  return name ? `${name} (${id}${guessed !== undefined ? ', guessed' : ''})` : `${id} (not a file type llama.cpp knows)`;
+}
+
+function fileTypeName(metadata: ReadonlyMap<string, GgufValue>): string | undefined {
+  const v = metadata.get('general.file_type');
+  if (!v || v.type === 'array' || v.type === 'string') return undefined;
+  return FILE_TYPES.find((f) => f.id === Number(v.value))?.name;
+}
 
 export async function inspectSource(src: ByteSource): Promise<InspectReport> {
   const head = await src.read(0, Math.min(16, src.size));

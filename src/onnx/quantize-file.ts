@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { openAtomicOutput } from '../pipeline/atomic-output.js';
 import { basename, dirname, join } from 'node:path';
 import { FileSource } from '../node/file-io.js';
+import { refuseOutputOverInputs } from '../node/output-guard.js';
 import { allTensors, encodeModel, estimateSize, loadExternalData, readModel, writeModel, PROTOBUF_LIMIT } from '../io/onnx/model.js';
 import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type Variant } from './variants.js';
 import type { NodeAction } from './common.js';
@@ -34,11 +35,15 @@ export function isOnnxPath(path: string): boolean {
 
 export async function quantizeOnnxFile(input: string, output: string, options: QuantizeOnnxFileOptions): Promise<QuantizeOnnxFileResult> {
   const variant = parseVariant(options.type);
+  if (!options.dryRun) refuseOutputOverInputs([output], [input]);
   const src = await FileSource.open(input);
   let model;
   try { model = await readModel(src); } finally { await src.close(); }
   const dir = dirname(input);
   const external = new Set([...allTensors(model)].filter((t) => t.externalData.length));
+  // its external data files are inputs too: refused as outputs before they are read
+  const externalFiles = [...new Set([...external].map((t) => t.externalData.find((e) => e.key === 'location')?.value).filter((l): l is string => !!l))].map((l) => join(dir, l));
+  if (!options.dryRun) refuseOutputOverInputs([output, join(dirname(output), `${basename(output)}_data`)], [input, ...externalFiles]);
   await loadExternalData(model, (loc) => FileSource.open(join(dir, loc)), input);
   // the file plus its external tensors
   let inputBytes = (await stat(input)).size;
@@ -51,7 +56,7 @@ export async function quantizeOnnxFile(input: string, output: string, options: Q
   }
   const useExternal = !!options.externalData || estimateSize(model) > PROTOBUF_LIMIT;
   const dataName = `${basename(output)}_data`;
-  const inputs = [input];
+  const inputs = [input, ...externalFiles];
   const modelOut = await openAtomicOutput(output, { inputs });
   const dataOut = useExternal ? await openAtomicOutput(join(dirname(output), dataName), { inputs }).catch(async (e) => { await modelOut.abort(); throw e; }) : undefined;
   let r;

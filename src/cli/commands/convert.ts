@@ -2,13 +2,15 @@
 // quantized --type converts and quantizes in one streaming pass, with the quantize command's mixes
 // and rules (and its --pure, --tensor-type, --output-tensor-type, ... options).
 import type { Command } from 'commander';
-import { convertLlama2cFiles, convertHfDir, type ConvertQuantizeOptions } from '../../node/convert-files.js';
+import { convertLlama2cFiles, convertHfDir, hfInputFiles, type ConvertQuantizeOptions } from '../../node/convert-files.js';
+import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
 import { onInterrupt } from '../interrupt.js';
 import { parseGgmlType, parseTensorType } from '../../plan/options.js';
 import { loadImatrix } from '../../node/imatrix-file.js';
+import { fallbackWarning, type QuantPlan } from '../../plan/plan.js';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
 function outType(s: string): string {
@@ -79,8 +81,12 @@ export function register(program: Command): void {
     .option('--tokenizer <tokenizer.bin>', "llama2.c tokenizer.bin of the model (default: a byte-level stand-in vocab)"))
     .action(async (model: string, out: string, opts: QuantOpts & { tokenizer?: string }) => {
       const type = outType(opts.type);
+      const inputs = [model, opts.tokenizer, opts.imatrix].filter((x): x is string => x !== undefined);
+      requireInputFiles(inputs);
+      refuseOutputOverInputs([out], inputs);
       const q = await quantOpts(type, opts);
       const s = await interruptible(out, (progress) => convertLlama2cFiles(model, opts.tokenizer, out, type, progress, q));
+      warnFallbacks(s.plan);
       warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
@@ -94,11 +100,21 @@ export function register(program: Command): void {
     .option('--name <name>', 'general.name (default: the directory name)'))
     .action(async (dir: string, out: string, opts: QuantOpts & { pre?: string; name?: string }) => {
       const type = outType(opts.type);
+      requireInputFiles([dir], { allowDirs: true });
+      if (opts.imatrix) requireInputFiles([opts.imatrix]);
+      refuseOutputOverInputs([out], [...await hfInputFiles(dir), ...(opts.imatrix ? [opts.imatrix] : [])]);
       const q = await quantOpts(type, opts);
       const s = await interruptible(out, (progress) => convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q));
+      warnFallbacks(s.plan);
       warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
+}
+
+/** llama.cpp's fallbacks replaced the requested type for some tensors: how many, and with what. */
+function warnFallbacks(plan: QuantPlan | undefined): void {
+  const fb = plan && fallbackWarning(plan);
+  if (fb) process.stderr.write(`lowbit: warning: ${fb}\n`);
 }
 
 /** Values beyond F16/BF16 range were clamped, not turned into Inf: say where. */

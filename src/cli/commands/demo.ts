@@ -2,12 +2,15 @@
 // import it to GGUF, quantize it to every type, run each in llama.cpp, and show what each type
 // trades: size, bits per weight, weight error, perplexity, KL divergence, next-token agreement, speed.
 import type { Command } from 'commander';
-import { mkdir, stat, writeFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { LowbitError } from '../../errors.js';
 import { loadEngine } from '../../node/engines.js';
+import { onInterrupt } from '../interrupt.js';
+import { refuseOutputOverInputs } from '../../node/output-guard.js';
+import { withAtomicOutput } from '../../pipeline/atomic-output.js';
 import { convertLlama2cFiles } from '../../node/convert-files.js';
 import { quantizeGgufFile } from '../../node/quantize-file.js';
 import { parseFileType } from '../../plan/file-types.js';
@@ -26,7 +29,7 @@ export const DEMO_TYPES = [
 
 export const BUNDLED_MODEL = fileURLToPath(new URL('../../../fixtures/stories260K.bin', import.meta.url));
 
-interface DemoOpts { out: string; types?: string; chunks: string; ctx: string; threads?: string; json?: boolean }
+interface DemoOpts { out: string; types?: string; chunks: string; ctx: string; threads?: string; json?: boolean; /** what it is doing now (for the Ctrl-C message) */ stage?: { now: string } }
 
 export interface DemoRow {
   type: string;
@@ -43,8 +46,14 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
   if (!existsSync(BUNDLED_MODEL)) throw new LowbitError(`the bundled model is missing: ${BUNDLED_MODEL}`);
   await loadEngine('node-llama-cpp', 'demo');
   const dir = resolve(opts.out);
-  await mkdir(dir, { recursive: true });
   const f32 = join(dir, 'stories260K-F32.gguf');
+  const report = join(dir, 'report.html');
+  const outputs = [f32, ...types.map((t) => join(dir, `stories260K-${t}.gguf`)), report];
+  // none of the files it writes may be the model it reads (an --out of the fixtures folder, links)
+  refuseOutputOverInputs(outputs, [BUNDLED_MODEL]);
+  await mkdir(dir, { recursive: true });
+  const stage = opts.stage ?? { now: '' };
+  stage.now = `step 1, importing the bundled model to ${f32}`;
   say(`1. import the bundled llama2.c model (stories260K, MIT) → ${f32}`);
   await convertLlama2cFiles(BUNDLED_MODEL, undefined, f32, 'F32');
   const variants: string[] = [];
@@ -52,14 +61,16 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
   say(`2. quantize it to ${types.length} types`);
   for (const t of types) {
     const out = join(dir, `stories260K-${t}.gguf`);
+    stage.now = `step 2, quantizing to ${t} (${variants.length} of ${types.length} done)`;
     const summary = await quantizeGgufFile(f32, out, { fileType: parseFileType(t), threads });
     variants.push(out);
     mixes.push(typeMix(summary.plan));
   }
   say('3. run every file in llama.cpp against the F32 model on text the F32 model writes (seeded)');
+  stage.now = 'step 3, evaluating';
   const data = await collectReport(f32, variants, {
     eval: true, hist: ['blk.0.attn_q.weight'], chunks: opts.chunks, ctx: opts.ctx, seed: '1', threads: opts.threads,
-    title: 'lowbit demo: stories260K quantized to every llama.cpp type',
+    title: 'lowbit demo: stories260K quantized to every llama.cpp type', stage,
   });
   const refEval = data.ref!.eval!;
   const f32Size = (await stat(f32)).size;
@@ -74,10 +85,9 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
     `Text: ${refEval.tokens} tokens the F32 model generated (seeded); ${refEval.settings.method}.`,
     `Engine: ${refEval.settings.engine}; ${refEval.settings.kvCache}, flash attention off.`,
   ];
-  const report = join(dir, 'report.html');
+  stage.now = `step 4, writing ${report}`;
   const html = buildReportHtml(data, await loadEchartsSource());
-  const tmp = `${report}.tmp-${process.pid}`;
-  try { await writeFile(tmp, html); await rename(tmp, report); } catch (e) { await unlink(tmp).catch(() => {}); throw e; }
+  await withAtomicOutput(report, (out) => out.sink.write(new TextEncoder().encode(html)), { inputs: [BUNDLED_MODEL] });
   return { rows, ref: { file: f32, sizeBytes: f32Size, perplexity: refEval.perplexity }, report, data };
 }
 
@@ -129,7 +139,12 @@ export function register(program: Command): void {
     .option('--threads <n>', 'threads for quantizing')
     .option('--json', 'print the results as JSON')
     .action(async (opts: DemoOpts) => {
-      const r = await runDemo(opts);
+      // Ctrl-C: say which step was cut short; the files finished so far stay (each complete: an
+      // interrupted quantize leaves no temp), the report is not written
+      const stage = { now: 'starting' };
+      const stop = onInterrupt(() => `demo during ${stage.now}; files finished before it are in ${resolve(opts.out)}, no partial file left; report.html was not written`);
+      let r;
+      try { r = await runDemo({ ...opts, stage }); } finally { stop(); }
       if (opts.json) process.stdout.write(JSON.stringify({ ref: r.ref, rows: r.rows, report: r.report }, null, 2) + '\n');
       else process.stdout.write(formatDemo(r) + '\n');
     });

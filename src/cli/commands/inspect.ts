@@ -25,7 +25,7 @@ export function renderText(r: InspectReport): string {
   const files = r.tensors.some((t) => t.file !== undefined);
   out.push(table(['name', 'shape', 'type', 'bytes', 'bpw', ...(files ? ['file'] : [])], r.tensors.map((t) => {
     const b = bpw(t.bytes, t.elements);
-    return [oneLine(t.name), t.shape.join(' x '), t.type, fmtBytes(t.bytes), b === null ? '-' : b.toFixed(2), ...(files ? [oneLine(t.file ?? '')] : [])];
+    return [oneLine(t.name), `[${t.shape.join(', ')}]`, t.type, fmtBytes(t.bytes), b === null ? '-' : b.toFixed(2), ...(files ? [oneLine(t.file ?? '')] : [])];
   })));
   const tot = totals(r);
   out.push('');

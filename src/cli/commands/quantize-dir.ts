@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LowbitError } from '../../errors.js';
+import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { fmtBytes, table } from '../format.js';
 import { quantizeOnnxFile, type QuantizeOnnxFileResult } from '../../onnx/quantize-file.js';
 import { onnxOptions, type OnnxCliOptions } from '../../onnx/options.js';
@@ -21,10 +22,16 @@ export function baseModels(onnxDir: string): string[] {
 }
 
 export async function quantizeDir(dir: string, variants: Variant[], opts: OnnxCliOptions, log: (s: string) => void = () => {}): Promise<{ file: string; result: QuantizeOnnxFileResult }[]> {
+  requireInputFiles([dir], { allowDirs: true });
   const onnxDir = existsSync(join(dir, 'onnx')) ? join(dir, 'onnx') : dir;
   if (!existsSync(onnxDir) || !statSync(onnxDir).isDirectory()) throw new LowbitError(`${dir}: not a directory`);
   const bases = baseModels(onnxDir);
   if (!bases.length) throw new LowbitError(`${onnxDir}: no .onnx models to quantize`);
+  // no generated variant may land on any model it reads (a symlinked or hard-linked variant name):
+  // all refused before the first is read
+  if (!opts.dryRun) {
+    refuseOutputOverInputs(bases.flatMap((b) => variants.map((v) => join(onnxDir, `${b}${VARIANT_SUFFIX[v]}.onnx`))), bases.map((b) => join(onnxDir, `${b}.onnx`)));
+  }
   const done: { file: string; result: QuantizeOnnxFileResult }[] = [];
   for (const base of bases) {
     for (const v of variants) {

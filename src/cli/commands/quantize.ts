@@ -8,14 +8,16 @@ import { LowbitError } from '../../errors.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
 import { onInterrupt } from '../interrupt.js';
 import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
-import { typeName, type QuantPlan } from '../../plan/plan.js';
+import { ggmlTypeByName } from '../../formats/ggml-types.js';
+import { fallbackWarning, typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
 import { parseKvOverride } from '../../plan/kv-override.js';
 import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
 import { loadImatrix } from '../../node/imatrix-file.js';
 import { filterImatrix, parseGgmlType, parseTensorType, parseTensorTypeText } from '../../plan/options.js';
 import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
-import { openGgufInput, quantizeGgufFile } from '../../node/quantize-file.js';
+import { keepSplitPaths, openGgufInput, quantizeGgufFile } from '../../node/quantize-file.js';
+import { describeMissing, ggufInputFiles, refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { defaultThreads } from '../../node/workers.js';
 import type { OnnxCliOptions } from '../../onnx/options.js';
 
@@ -45,7 +47,7 @@ export function readTensorTypeFile(path: string): string[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new LowbitError(`--tensor-type-file: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new LowbitError(`--tensor-type-file: ${describeMissing(path, e)}`);
   }
   return parseTensorTypeText(text, path);
 }
@@ -53,8 +55,9 @@ export function readTensorTypeFile(path: string): string[] {
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function register(program: Command): void {
-  // --tensor-type and --tensor-type-file entries in command-line order (the first match wins)
-  const tensorTypes: string[] = [];
+  // --tensor-type and --tensor-type-file entries in command-line order (the first match wins); the
+  // files are read in the action, after the output is known not to be one of them
+  const tensorTypes: (string | { file: string })[] = [];
   program
     .command('quantize')
     .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
@@ -64,7 +67,7 @@ export function register(program: Command): void {
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
     .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
-      (f: string) => { tensorTypes.push(...readTensorTypeFile(f)); return tensorTypes; })
+      (f: string) => { tensorTypes.push({ file: f }); return tensorTypes; })
     .option('--override-kv <KEY=TYPE:VALUE>', 'metadata value in the output (TYPE int, float, bool or str; repeatable), also read by the plan as llama.cpp\'s loader does', collect, [])
     .option('--prune-layers <L0,L1,...>', 'leave these layers out; the later ones are renumbered and block_count updated')
     .option('--keep-split', 'one output per input shard: <output minus .gguf>-00001-of-0000N.gguf, ...')
@@ -90,6 +93,15 @@ export function register(program: Command): void {
     .option('--external-data', 'onnx: weights in a side file')
     .action(async (input: string, output: string | undefined, o: CliOpts) => {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
+      // every file read, named before any is opened: missing ones say so, and none may be an output
+      const typeFiles = tensorTypes.flatMap((t) => (typeof t === 'string' ? [] : [t.file]));
+      const inputs = [...ggufInputFiles(input), ...(o.imatrix ? [o.imatrix] : []), ...typeFiles];
+      requireInputFiles(inputs);
+      if (output && !o.dryRun) {
+        const onnx = input.toLowerCase().endsWith('.onnx');
+        refuseOutputOverInputs(onnx ? [output] : o.keepSplit ? keepSplitPaths(output, ggufInputFiles(input).length) : [output], inputs);
+      }
+      const entries = tensorTypes.flatMap((t) => (typeof t === 'string' ? [t] : readTensorTypeFile(t.file)));
       if (input.toLowerCase().endsWith('.onnx')) {
         // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
         const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult }] = await Promise.all([import('../../onnx/quantize-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
@@ -97,7 +109,7 @@ export function register(program: Command): void {
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
         return;
       }
-      await runGguf(input, output, { ...o, tensorType: tensorTypes });
+      await runGguf(input, output, { ...o, tensorType: entries });
     });
 }
 
@@ -143,7 +155,9 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     const why = ['why', '---', ...plan.tensors.map((t) => t.reason)];
     const out = [lines.map((l, i) => `${l.padEnd(lines[1]!.length)}  ${why[i]}`).join('\n'), ''];
     out.push(`${plan.tensors.length} tensors, ${fmtBytes(plan.srcBytes)} of tensor data -> ${fmtBytes(plan.dstBytes)} (${fmtNum(bpw(plan), 4)} bits per weight)`);
-    out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}${plan.nFallback ? `; ${plan.nFallback} tensor(s) needed a fallback type` : ''}`);
+    out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}`);
+    const fb = fallbackWarning(plan);
+    if (fb) out.push(`warning: ${fb}`);
     if (problem) out.push(`note: a real run would stop: ${problem}`);
     process.stdout.write(out.join('\n') + '\n');
     return;
@@ -175,6 +189,9 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     stopListening();
     if (started) bar!.stop();
   }
+  // llama.cpp's fallbacks replaced the requested type for some tensors: say how many and with what
+  const fb = fallbackWarning(summary.plan);
+  if (fb) process.stderr.write(`lowbit: warning: ${fb}\n`);
   // values beyond F16/BF16 range were clamped, not turned into Inf (llama.cpp would fail): say where
   for (const c of summary.clamped) {
     const t = summary.plan.tensors.find((x) => x.name === c.tensor);
@@ -200,10 +217,10 @@ function planJson(input: string, output: string | undefined, plan: QuantPlan, op
   return {
     input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id,
     imatrix: opts.imatrix ? { ...opts.imatrix.provenance } : null,
-    tensorBytesIn: plan.srcBytes, tensorBytesOut: plan.dstBytes, nElements: plan.nElements, fallbacks: plan.nFallback,
+    tensorBytesIn: plan.srcBytes, tensorBytesOut: plan.dstBytes, nElements: plan.nElements, fallbacks: plan.nFallback, fallbackWarning: fallbackWarning(plan) ?? null,
     tensors: plan.tensors.map((t) => ({
       name: t.name, shape: t.shape, from: typeName(t.srcType), to: typeName(t.dstType), converted: t.convert,
-      kind: t.kind, reason: t.reason, bytesIn: t.srcBytes, bytesOut: t.dstBytes,
+      kind: t.kind, reason: t.reason, bytesIn: t.srcBytes, bytesOut: t.dstBytes, ...(t.fallbackFrom !== undefined ? { fallbackFrom: typeName(t.fallbackFrom) } : {}),
     })),
   };
 }
