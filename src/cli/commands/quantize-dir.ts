@@ -19,8 +19,18 @@ export interface OnnxCliOptions {
   externalData?: boolean;
   weightOnly?: string;
   embeddings?: boolean;
+  opTypes?: string;
+  excludeNodes?: string;
   dryRun?: boolean;
   json?: boolean;
+}
+
+/** a comma-separated list (--op-types MatMul,Gemm), or undefined */
+function list(s: string | undefined, what: string): string[] | undefined {
+  if (s === undefined) return undefined;
+  const v = s.split(',').map((x) => x.trim()).filter(Boolean);
+  if (!v.length) throw new LowbitError(`${what} needs a comma-separated list, got '${s}'`);
+  return v;
 }
 
 export function onnxOptions(o: OnnxCliOptions, type: string): QuantizeOnnxFileOptions {
@@ -31,6 +41,8 @@ export function onnxOptions(o: OnnxCliOptions, type: string): QuantizeOnnxFileOp
     blockSize, accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
     externalData: o.externalData, dryRun: o.dryRun,
     embeddings: o.embeddings,
+    opTypes: list(o.opTypes, '--op-types'),
+    excludeNodes: list(o.excludeNodes, '--exclude-nodes'),
     weightOnly: o.weightOnly === undefined ? undefined : parseWeightOnly(o.weightOnly),
   };
 }
@@ -48,9 +60,33 @@ export function formatOnnxResult(input: string, output: string, r: QuantizeOnnxF
   lines.push(`${r.dryRun ? 'plan for' : 'wrote'} ${output} (${r.variant}) from ${input}`);
   if (rows.length) lines.push(table(['node', 'op', 'action', 'weight', 'before', 'after'], rows));
   for (const n of r.notes) lines.push(`note: ${n}`);
+  lines.push(...unquantizedLines(r));
   const ratio = r.inputBytes ? (r.outputBytes / r.inputBytes) : 1;
   lines.push(`${r.dryRun ? 'predicted size' : 'size'}: ${fmtBytes(r.inputBytes)} -> ${fmtBytes(r.outputBytes)} (${(ratio * 100).toFixed(1)}%)${r.externalDataFile ? `, weights in ${r.externalDataFile}` : ''}`);
   return lines.join('\n');
+}
+
+/** What stayed in float and what would quantize it: one line per op type, then the share of weight bytes. */
+export function unquantizedLines(r: Pick<QuantizeOnnxFileResult, 'unquantized' | 'weightBytes'>): string[] {
+  const left = r.unquantized ?? [];
+  if (!left.length) return [];
+  const bytes = left.reduce((s, u) => s + u.bytes, 0);
+  const share = r.weightBytes ? ` (${((bytes / r.weightBytes) * 100).toFixed(1)}% of the weight bytes)` : '';
+  const lines = [`not quantized: ${left.reduce((s, u) => s + u.count, 0)} weight tensor(s), ${fmtBytes(bytes)}${share}, left in float:`];
+  for (const u of left) {
+    const what = `${u.count} ${u.op} weight${u.count > 1 ? 's' : ''}, ${fmtBytes(u.bytes)}`;
+    lines.push(u.deselected ? `  ${what}: left out by --op-types/--exclude-nodes` : `  ${what}: ${u.how}`);
+  }
+  return lines;
+}
+
+/** A warning for stderr when most of the weight bytes stayed float (the output is barely smaller), else undefined. */
+export function unquantizedWarning(output: string, r: QuantizeOnnxFileResult): string | undefined {
+  const left = (r.unquantized ?? []).filter((u) => !u.deselected);
+  const bytes = left.reduce((s, u) => s + u.bytes, 0);
+  if (!r.weightBytes || bytes / r.weightBytes < 0.5) return undefined;
+  const ops = left.map((u) => u.op).join(', ');
+  return `lowbit: warning: ${output}: ${r.variant} left ${((bytes / r.weightBytes) * 100).toFixed(0)}% of the weight bytes in float (${ops} weights); see "not quantized" for what would quantize them`;
 }
 
 /** Model file bases in onnx/: model.onnx, encoder_model.onnx, decoder_model_merged.onnx ... but not variants. */
@@ -75,6 +111,8 @@ export async function quantizeDir(dir: string, variants: Variant[], opts: OnnxCl
       const output = join(onnxDir, `${base}${VARIANT_SUFFIX[v]}.onnx`);
       const result = await quantizeOnnxFile(input, output, onnxOptions(opts, v));
       log(formatOnnxResult(input, output, result));
+      const warn = unquantizedWarning(output, result);
+      if (warn) process.stderr.write(warn + '\n');
       done.push({ file: output, result });
     }
   }
@@ -95,6 +133,8 @@ export function register(program: Command): void {
     .option('--accuracy-level <n>', 'q4 variants: MatMulNBits accuracy_level (0-4)')
     .option('--weight-only <bits>', 'int8 or int4: QDQ weight-only (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
     .option('--embeddings', 'q4 variants: embedding tables too, as GatherBlockQuantized (not supported by ONNX Runtime Web on CPU)')
+    .option('--op-types <list>', 'quantize only these op types, e.g. MatMul,Gemm (ONNX Runtime\'s op_types_to_quantize)')
+    .option('--exclude-nodes <names>', 'comma-separated node names to leave in FP32 (ONNX Runtime\'s nodes_to_exclude)')
     .option('--external-data', 'put weights in a side file <model>_data')
     .option('--dry-run', 'list what would be quantized and the predicted sizes; write nothing')
     .option('--json', 'print JSON')
