@@ -2,7 +2,7 @@
 // ONNX quantizer, and the text report of one variant: the CLI's quantize and quantize-dir and the
 // web app use the same.
 import { LowbitError } from '../errors.js';
-import type { OnnxQuantOptions, Variant } from './variants.js';
+import type { OnnxQuantOptions, UnquantizedWeights, Variant } from './variants.js';
 import type { NodeAction } from './common.js';
 
 /** One variant's options (the file-level options of src/onnx/quantize-file.ts). */
@@ -18,6 +18,10 @@ export interface OnnxVariantResult {
   variant: Variant;
   actions: NodeAction[];
   notes: string[];
+  /** weights left in float, by the op type reading them, with what would quantize them (not for fp16) */
+  unquantized?: UnquantizedWeights[];
+  /** bytes of the input's float weights (rank >= 2), against which `unquantized` is measured */
+  weightBytes?: number;
   inputBytes: number;
   outputBytes: number;
   externalDataFile?: string;
@@ -34,8 +38,18 @@ export interface OnnxCliOptions {
   externalData?: boolean;
   weightOnly?: string;
   embeddings?: boolean;
+  opTypes?: string;
+  excludeNodes?: string;
   dryRun?: boolean;
   json?: boolean;
+}
+
+/** a comma-separated list (--op-types MatMul,Gemm), or undefined */
+function list(s: string | undefined, what: string): string[] | undefined {
+  if (s === undefined) return undefined;
+  const v = s.split(',').map((x) => x.trim()).filter(Boolean);
+  if (!v.length) throw new LowbitError(`${what} needs a comma-separated list, got '${s}'`);
+  return v;
 }
 
 export function onnxOptions(o: OnnxCliOptions, type: string): OnnxVariantOptions {
@@ -46,6 +60,8 @@ export function onnxOptions(o: OnnxCliOptions, type: string): OnnxVariantOptions
     blockSize, accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
     externalData: o.externalData, dryRun: o.dryRun,
     embeddings: o.embeddings,
+    opTypes: list(o.opTypes, '--op-types'),
+    excludeNodes: list(o.excludeNodes, '--exclude-nodes'),
     weightOnly: o.weightOnly === undefined ? undefined : parseWeightOnly(o.weightOnly),
   };
 }

@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { FileSource } from '../node/file-io.js';
 import { refuseOutputOverInputs } from '../node/output-guard.js';
 import { allTensors, encodeModel, estimateSize, loadExternalData, readModel, writeModel, PROTOBUF_LIMIT } from '../io/onnx/model.js';
-import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type Variant } from './variants.js';
+import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type UnquantizedWeights, type Variant } from './variants.js';
 import type { NodeAction } from './common.js';
 import type { ModelProto } from '../io/onnx/proto/onnx_pb.js';
 
@@ -21,6 +21,10 @@ export interface QuantizeOnnxFileResult {
   variant: Variant;
   actions: NodeAction[];
   notes: string[];
+  /** weights left in float, by the op type reading them, with what would quantize them (not for fp16) */
+  unquantized?: UnquantizedWeights[];
+  /** bytes of the input's float weights (rank >= 2), against which `unquantized` is measured */
+  weightBytes?: number;
   inputBytes: number;
   /** bytes written (model + external data), or the predicted size on a dry run */
   outputBytes: number;
@@ -52,7 +56,7 @@ export async function quantizeOnnxFile(input: string, output: string, options: Q
   const report = quantizeOnnxModel(model, variant, { ...options, dryRun: false });
   if (options.dryRun) {
     // the plan's predicted size is the real encoded size of the transformed model (nothing written)
-    return { variant, actions: report.actions, notes: report.notes, inputBytes, outputBytes: estimateEncoded(model), dryRun: true };
+    return { variant, actions: report.actions, notes: report.notes, unquantized: report.unquantized, weightBytes: report.weightBytes, inputBytes, outputBytes: estimateEncoded(model), dryRun: true };
   }
   const useExternal = !!options.externalData || estimateSize(model) > PROTOBUF_LIMIT;
   const dataName = `${basename(output)}_data`;
@@ -70,7 +74,7 @@ export async function quantizeOnnxFile(input: string, output: string, options: Q
     if (dataOut) await dataOut.abort();
     throw e;
   }
-  return { variant, actions: report.actions, notes: report.notes, inputBytes, outputBytes: r.modelBytes + r.dataBytes, externalDataFile: useExternal ? dataName : undefined, dryRun: false };
+  return { variant, actions: report.actions, notes: report.notes, unquantized: report.unquantized, weightBytes: report.weightBytes, inputBytes, outputBytes: r.modelBytes + r.dataBytes, externalDataFile: useExternal ? dataName : undefined, dryRun: false };
 }
 
 function estimateEncoded(model: ModelProto): number {

@@ -8,7 +8,7 @@ import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-gua
 import { fmtBytes, table } from '../format.js';
 import { quantizeOnnxFile, type QuantizeOnnxFileResult } from '../../onnx/quantize-file.js';
 import { onnxOptions, type OnnxCliOptions } from '../../onnx/options.js';
-import { formatOnnxResult } from '../onnx-result.js';
+import { formatOnnxResult, unquantizedWarning } from '../onnx-result.js';
 import { parseVariant, VARIANT_SUFFIX, VARIANTS, type Variant } from '../../onnx/variants.js';
 
 /** Model file bases in onnx/: model.onnx, encoder_model.onnx, decoder_model_merged.onnx ... but not variants. */
@@ -39,6 +39,8 @@ export async function quantizeDir(dir: string, variants: Variant[], opts: OnnxCl
       const output = join(onnxDir, `${base}${VARIANT_SUFFIX[v]}.onnx`);
       const result = await quantizeOnnxFile(input, output, onnxOptions(opts, v));
       log(formatOnnxResult(input, output, result));
+      const warn = unquantizedWarning(output, result);
+      if (warn) process.stderr.write(warn + '\n');
       done.push({ file: output, result });
     }
   }
@@ -59,6 +61,8 @@ export function register(program: Command): void {
     .option('--accuracy-level <n>', 'q4 variants: MatMulNBits accuracy_level (0-4)')
     .option('--weight-only <bits>', 'int8 or int4: QDQ weight-only (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
     .option('--embeddings', 'q4 variants: embedding tables too, as GatherBlockQuantized (not supported by ONNX Runtime Web on CPU)')
+    .option('--op-types <list>', 'quantize only these op types, e.g. MatMul,Gemm (ONNX Runtime\'s op_types_to_quantize)')
+    .option('--exclude-nodes <names>', 'comma-separated node names to leave in FP32 (ONNX Runtime\'s nodes_to_exclude)')
     .option('--external-data', 'put weights in a side file <model>_data')
     .option('--dry-run', 'list what would be quantized and the predicted sizes; write nothing')
     .option('--json', 'print JSON')

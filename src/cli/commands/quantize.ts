@@ -90,6 +90,8 @@ export function register(program: Command): void {
     .option('--weight-only <bits>', 'onnx: int8 or int4 weights as QDQ (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
     .option('--embeddings', 'onnx q4: embedding tables too, as GatherBlockQuantized')
     .option('--accuracy-level <n>', 'onnx q4: MatMulNBits accuracy_level')
+    .option('--op-types <list>', 'onnx: quantize only these op types, e.g. MatMul,Gemm (ONNX Runtime\'s op_types_to_quantize)')
+    .option('--exclude-nodes <names>', 'onnx: comma-separated node names to leave in FP32 (ONNX Runtime\'s nodes_to_exclude)')
     .option('--external-data', 'onnx: weights in a side file')
     .action(async (input: string, output: string | undefined, o: CliOpts) => {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
@@ -104,9 +106,11 @@ export function register(program: Command): void {
       const entries = tensorTypes.flatMap((t) => (typeof t === 'string' ? [t] : readTensorTypeFile(t.file)));
       if (input.toLowerCase().endsWith('.onnx')) {
         // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
-        const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult }] = await Promise.all([import('../../onnx/quantize-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
+        const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult, unquantizedWarning }] = await Promise.all([import('../../onnx/quantize-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
         const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type));
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
+        const warn = unquantizedWarning(output ?? input, r);
+        if (warn) process.stderr.write(warn + '\n');
         return;
       }
       await runGguf(input, output, { ...o, tensorType: entries });
