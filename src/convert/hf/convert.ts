@@ -8,6 +8,7 @@ import { FLOAT_DECODABLE, SAFETENSORS_DTYPE_BITS, toFloat32 } from '../../io/saf
 import { addVocab, FILE_TYPE, type ConvertedModel, type TensorSpec } from '../model.js';
 import { llama3RopeFactors, type HfConfig } from './config.js';
 import { mapHfTensorName, permuteQK } from './tensors.js';
+import { archDef } from './arch/index.js';
 import type { HfVocab } from './tokenizer.js';
 
 export interface HfConvertOptions {
@@ -19,6 +20,7 @@ const GGML_QUANT_VERSION = 2;
 
 export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab, opts: HfConvertOptions): ConvertedModel {
   const a = cfg.arch;
+  const def = archDef(a);
   const m: GgufMetadata = new Map();
   m.set('general.architecture', gv.str(a));
   m.set('general.type', gv.str('model'));
@@ -44,22 +46,23 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     m.set(`${a}.attention.value_length`, gv.u32(cfg.headDim));
   }
   m.set('general.file_type', gv.u32(FILE_TYPE.F32!));
-  if (a === 'llama') {
-    m.set('llama.vocab_size', gv.u32(cfg.vocabSize));
-    m.set('llama.rope.dimension_count', gv.u32(cfg.headDim ?? cfg.nEmbd / cfg.nHead));
+  if (def.llamaModel) {
+    m.set(`${a}.vocab_size`, gv.u32(cfg.vocabSize));
+    m.set(`${a}.rope.dimension_count`, gv.u32(cfg.headDim ?? cfg.nEmbd / cfg.nHead));
   }
+  def.extraMetadata?.(m, cfg);
   m.set('general.quantization_version', gv.u32(GGML_QUANT_VERSION));
   if (vocab.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gv.bool(vocab.addSpacePrefix));
   addVocab(m, vocab);
 
   const out: TensorSpec[] = [];
-  if (cfg.rope?.type === 'llama3') {
+  if (def.llamaModel && cfg.rope?.type === 'llama3') { // LlamaModel.generate_extra_tensors
     const f = llama3RopeFactors(cfg);
     out.push({ name: 'rope_freqs.weight', shape: [f.length], keepF32: true, read: async () => f });
   }
   const headDim = cfg.headDim ?? cfg.nEmbd / cfg.nHead;
   for (const t of tensors.tensors) {
-    const name = mapHfTensorName(t.name);
+    const name = mapHfTensorName(t.name, def.layerNames);
     if (name === null) continue;
     if (name === undefined) throw new LowbitError(`cannot map tensor '${t.name}' to a ${a} GGUF tensor`);
     if (!FLOAT_DECODABLE.has(t.dtype)) throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
@@ -68,8 +71,8 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     const cols = t.shape.length === 2 ? t.shape[1]! : 1;
     // llama: undo HF's rotate-half layout of q/k (weights and biases), LlamaModel.modify_tensors
     let heads = 0;
-    if (a === 'llama' && /\.attn_q\.(weight|bias)$/.test(name)) heads = cfg.nHead;
-    if (a === 'llama' && /\.attn_k\.(weight|bias)$/.test(name)) heads = cfg.nHeadKv;
+    if (def.llamaModel && /\.attn_q\.(weight|bias)$/.test(name)) heads = cfg.nHead;
+    if (def.llamaModel && /\.attn_k\.(weight|bias)$/.test(name)) heads = cfg.nHeadKv;
     if (heads && rows !== heads * headDim) throw new LowbitError(`tensor '${t.name}' has ${rows} rows, expected ${heads} heads × ${headDim}`);
     if (heads && headDim % 2 !== 0) throw new LowbitError(`head size ${headDim} is odd`);
     const src = t.name;
@@ -100,8 +103,7 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
   const have = new Set(out.map((t) => t.name));
   const need = ['token_embd.weight', 'output_norm.weight'];
   for (let l = 0; l < cfg.nLayers; l++) {
-    for (const s of ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down']) need.push(`blk.${l}.${s}.weight`);
-    if (a === 'qwen2') for (const s of ['attn_q', 'attn_k', 'attn_v']) need.push(`blk.${l}.${s}.bias`);
+    for (const s of def.layerTensors(cfg)) need.push(`blk.${l}.${s}`);
   }
   const missing = need.filter((n) => !have.has(n));
   if (missing.length) throw new LowbitError(`checkpoint is missing ${missing.length} tensor(s) a ${a} model needs, e.g. ${missing.slice(0, 3).join(', ')}`);

@@ -14,6 +14,7 @@
 import { LowbitError } from '../../errors.js';
 import { TOKEN_TYPE, type GgufVocab } from '../model.js';
 import type { HfConfig } from './config.js';
+import { archDef } from './arch/index.js';
 import { readSentencePieceModel, SP_TYPE } from './sentencepiece.js';
 
 export interface HfTokenizerFiles {
@@ -48,16 +49,17 @@ export function looksSpecial(t: string): boolean {
 export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
   const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
   const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
+  const llamaModel = archDef(cfg.arch).llamaModel === true;
   let v: HfVocab;
   if (files.tokenizerModel) v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig);
   else if (!tj || !model) throw new LowbitError('no tokenizer: the model directory needs tokenizer.model or tokenizer.json');
-  else if (model.type === 'BPE' && model.byte_fallback === true && cfg.arch === 'llama') v = fromLlamaBpeJson(tj, model);
+  else if (model.type === 'BPE' && model.byte_fallback === true && llamaModel) v = fromLlamaBpeJson(tj, model);
   else if (model.type === 'BPE') v = fromByteLevelBpe(tj, model, cfg, opts.pre);
   else throw new LowbitError(`tokenizer.json: model type ${String(model.type)} is not supported (BPE, or a tokenizer.model)`);
   applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
   // LlamaModel.set_vocab: vocab size 49152 (granite small models, SmolLM) never adds BOS
-  if (cfg.arch === 'llama' && cfg.vocabSize === 49152) v.addBos = false;
-  if (isObj(files.tokenizerConfig) && typeof files.tokenizerConfig.add_prefix_space === 'boolean' && cfg.arch === 'llama') {
+  if (llamaModel && cfg.vocabSize === 49152) v.addBos = false;
+  if (isObj(files.tokenizerConfig) && typeof files.tokenizerConfig.add_prefix_space === 'boolean' && llamaModel) {
     v.addSpacePrefix = files.tokenizerConfig.add_prefix_space;
   }
   return v;
