@@ -29,6 +29,10 @@ export interface HfConfig {
   ropeTheta?: number;
   rope: RopeScaling | null;
   tieEmbeddings: boolean;
+  /** num_local_experts / num_experts / n_routed_experts */
+  nExpert?: number;
+  /** num_experts_per_tok / num_experts_per_token / top_k_experts */
+  nExpertUsed?: number;
   raw: Record<string, unknown>;
 }
 
@@ -74,6 +78,8 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
     ropeTheta: undefined,
     rope: null,
     tieEmbeddings: c.tie_word_embeddings === true,
+    nExpert: find(['num_local_experts', 'num_experts', 'n_routed_experts'], false),
+    nExpertUsed: find(['num_experts_per_tok', 'num_experts_per_token', 'top_k_experts'], false),
   };
   if (!Number.isInteger(cfg.nHeadKv) || cfg.nHeadKv <= 0 || nHead % cfg.nHeadKv !== 0) {
     throw new LowbitError(`${file}: num_attention_heads ${nHead} is not a multiple of num_key_value_heads ${cfg.nHeadKv}`);

@@ -41,6 +41,8 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
   }
   if (cfg.ropeTheta !== undefined) m.set(`${a}.rope.freq_base`, gv.f32(cfg.ropeTheta));
   if (cfg.rmsEps !== undefined) m.set(`${a}.attention.layer_norm_rms_epsilon`, gv.f32(cfg.rmsEps));
+  if (cfg.nExpert !== undefined) m.set(`${a}.expert_count`, gv.u32(cfg.nExpert));
+  if (cfg.nExpertUsed !== undefined) m.set(`${a}.expert_used_count`, gv.u32(cfg.nExpertUsed));
   if (cfg.headDim !== undefined) {
     m.set(`${a}.attention.key_length`, gv.u32(cfg.headDim));
     m.set(`${a}.attention.value_length`, gv.u32(cfg.headDim));
@@ -54,6 +56,8 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
   m.set('general.quantization_version', gv.u32(GGML_QUANT_VERSION));
   if (vocab.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gv.bool(vocab.addSpacePrefix));
   addVocab(m, vocab);
+  // LlamaModel.set_vocab's add_add_bos_token(False) after SpecialVocab: a new key goes last
+  if (vocab.addBos !== undefined && !m.has('tokenizer.ggml.add_bos_token')) m.set('tokenizer.ggml.add_bos_token', gv.bool(vocab.addBos));
 
   const out: TensorSpec[] = [];
   if (def.llamaModel && cfg.rope?.type === 'llama3') { // LlamaModel.generate_extra_tensors
@@ -61,7 +65,9 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     out.push({ name: 'rope_freqs.weight', shape: [f.length], keepF32: true, read: async () => f });
   }
   const headDim = cfg.headDim ?? cfg.nEmbd / cfg.nHead;
+  const experts = def.stackedExperts ? new ExpertStacker(cfg, tensors) : undefined;
   for (const t of tensors.tensors) {
+    if (experts?.take(t, out)) continue;
     const name = mapHfTensorName(t.name, def.layerNames);
     if (name === null) continue;
     if (name === undefined) throw new LowbitError(`cannot map tensor '${t.name}' to a ${a} GGUF tensor`);
@@ -85,7 +91,7 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     out.push({
       name,
       shape,
-      keepF32: t.shape.length === 1 || name.endsWith('_norm.weight'),
+      keepF32: t.shape.length === 1 || name.endsWith('_norm.weight') || name.endsWith('.ffn_gate_inp.weight'),
       read: heads ? async () => permuteQK(await tensors.readF32(src), heads, rows, cols) : () => tensors.readF32(src),
       readRows: async (first, count) => {
         if (!heads) return readElems(first * rowLen, count * rowLen);
@@ -100,6 +106,7 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
       },
     });
   }
+  experts?.finish();
   const have = new Set(out.map((t) => t.name));
   const need = ['token_embd.weight', 'output_norm.weight'];
   for (let l = 0; l < cfg.nLayers; l++) {
@@ -110,4 +117,66 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
   // without lm_head (tied embeddings) there is no output.weight: llama.cpp then reuses token_embd
   if (vocab.tokens.length < cfg.vocabSize) throw new LowbitError(`tokenizer has ${vocab.tokens.length} tokens, config.json vocab_size is ${cfg.vocabSize}`);
   return { metadata: m, tensors: out };
+}
+
+const EXPERT = /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight$/;
+
+/**
+ * Qwen2MoeModel.modify_tensors: per-expert projections are held back until a layer has all
+ * 3 × n_expert of them, then written at that point as down, gate, up: ffn_*_exps, GGUF shape
+ * [cols, rows, n_expert] (torch.stack on dim 0). Only the names are held; values are read on demand.
+ */
+class ExpertStacker {
+  private layers = new Map<number, Map<string, SafetensorsSet['tensors'][number]>>();
+  private readonly n: number;
+  constructor(cfg: HfConfig, private readonly set: SafetensorsSet) { this.n = cfg.nExpert!; }
+
+  take(t: SafetensorsSet['tensors'][number], out: TensorSpec[]): boolean {
+    const m = EXPERT.exec(t.name);
+    if (!m) return false;
+    const bid = Number(m[1]), xid = Number(m[2]);
+    if (xid >= this.n) throw new LowbitError(`tensor '${t.name}': expert ${xid} of ${this.n} (num_experts)`);
+    if (!FLOAT_DECODABLE.has(t.dtype)) throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
+    if (t.shape.length !== 2) throw new LowbitError(`tensor '${t.name}' has shape [${t.shape.join(', ')}]`);
+    let layer = this.layers.get(bid);
+    if (!layer) this.layers.set(bid, (layer = new Map()));
+    layer.set(t.name, t);
+    if (layer.size < 3 * this.n) return true;
+    for (const w of ['down', 'gate', 'up']) {
+      const parts = Array.from({ length: this.n }, (_, x) => layer.get(`model.layers.${bid}.mlp.experts.${x}.${w}_proj.weight`));
+      if (parts.some((p) => !p)) throw new LowbitError(`layer ${bid}: expert tensors are missing for ${w}_proj`);
+      const [rows, cols] = parts[0]!.shape as [number, number];
+      for (const p of parts) if (p!.shape[0] !== rows || p!.shape[1] !== cols) throw new LowbitError(`tensor '${p!.name}' has shape [${p!.shape.join(', ')}], expert 0 has [${rows}, ${cols}]`);
+      const set = this.set;
+      const readExpertRows = async (x: number, first: number, count: number) => {
+        const p = parts[x]!;
+        const el = SAFETENSORS_DTYPE_BITS[p.dtype] / 8;
+        return toFloat32(await set.readBytes(p.name, first * cols * el, count * cols * el), p.dtype);
+      };
+      const readRows = async (first: number, count: number) => {
+        const res = new Float32Array(count * cols);
+        for (let r = first; r < first + count;) {
+          const x = Math.floor(r / rows), within = r - x * rows;
+          const k = Math.min(rows - within, first + count - r);
+          res.set(await readExpertRows(x, within, k), (r - first) * cols);
+          r += k;
+        }
+        return res;
+      };
+      out.push({
+        name: `blk.${bid}.ffn_${w}_exps.weight`,
+        shape: [cols, rows, this.n],
+        keepF32: false,
+        read: () => readRows(0, rows * this.n),
+        readRows,
+      });
+    }
+    this.layers.delete(bid);
+    return true;
+  }
+
+  finish(): void {
+    const left = [...this.layers.values()].flatMap((l) => [...l.keys()]);
+    if (left.length) throw new LowbitError(`unprocessed expert tensors (a layer lacks some of its ${this.n} experts' projections), e.g. ${left[0]}`);
+  }
 }

@@ -1,6 +1,9 @@
 // The Hugging Face architectures `lowbit convert hf` handles: one ArchDef per GGUF architecture.
 import { llama } from './llama.js';
 import { qwen2 } from './qwen2.js';
+import { qwen3 } from './qwen3.js';
+import { qwen3moe } from './qwen3moe.js';
+import { smollm3 } from './smollm3.js';
 import type { ArchDef } from './types.js';
 
 export type { ArchDef } from './types.js';
@@ -8,6 +11,9 @@ export type { ArchDef } from './types.js';
 export const ARCHS: ArchDef[] = [
   llama,
   qwen2,
+  qwen3,
+  qwen3moe,
+  smollm3,
 ];
 
 /** By config.json model_type first, then architectures[0]. */
