@@ -38,6 +38,16 @@ text = open(sys.argv[2], encoding='utf-8').read()
 print(json.dumps({"llama_cpp": sys.argv[4], "chkhsh": sys.argv[3], "text": text, "ids": t.encode(text, add_special_tokens=False)}))
 PY
 done
+# stacked experts (mlp.experts.gate_up_proj / down_proj): the converter must give the same tensors
+# as for per-expert tensors, so the one golden serves both (arch-golden.test.ts)
+run qwen3moe-fused f32 > /dev/null
+PYTHONPATH="$LLAMACPP/gguf-py" /usr/bin/python3 - "$OUT/qwen3moe-fused-f32.gguf" "$OUT/qwen3moe-f32.gguf" <<'PY'
+import sys, gguf
+a, b = (gguf.GGUFReader(p) for p in sys.argv[1:3])
+assert [(t.name, t.tensor_type, t.data.tobytes()) for t in a.tensors] == [(t.name, t.tensor_type, t.data.tobytes()) for t in b.tensors], "stacked-expert conversion differs"
+print("qwen3moe: stacked experts convert to the same tensors")
+PY
+rm "$OUT/qwen3moe-fused-f32.gguf"
 run qwen3 bf16 > /dev/null
 run qwen3moe f16 > /dev/null
 ls -l "$OUT"

@@ -57,6 +57,15 @@ for (const [kind, type] of CASES) {
   });
 }
 
+test('qwen3moe saved with stacked experts (mlp.experts.gate_up_proj / down_proj) converts to the same file', async () => {
+  // tools/make-arch-goldens.sh checks that llama.cpp's converter gives these the same tensors too
+  const ck = join(dir, 'qwen3moe-fused');
+  await writeArchFixture(ck, 'qwen3moe', { fusedExperts: true });
+  const out = join(dir, 'qwen3moe-fused.gguf');
+  await convertHfDir(ck, out, 'F32');
+  await assertSameAsReference(out, join(GOLDEN, 'qwen3moe-f32.gguf'), 'qwen3moe stacked experts');
+});
+
 for (const kind of ['qwen3', 'qwen3moe', 'smollm3'] as ArchKind[]) {
   test(`${kind} tokenizer: chkhsh and ids equal the reference tokenizer's`, async () => {
     const ref = JSON.parse(readFileSync(join(GOLDEN, `${kind}.tokenizer.json`), 'utf8')) as { chkhsh: string; text: string; ids: number[] };

@@ -119,6 +119,7 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
   return { metadata: m, tensors: out };
 }
 
+const FUSED = /^model\.layers\.(\d+)\.mlp\.experts\.(gate_up_proj|down_proj)(?:\.weight)?$/;
 const EXPERT = /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight$/;
 
 /**
@@ -132,6 +133,8 @@ class ExpertStacker {
   constructor(cfg: HfConfig, private readonly set: SafetensorsSet) { this.n = cfg.nExpert!; }
 
   take(t: SafetensorsSet['tensors'][number], out: TensorSpec[]): boolean {
+    const f = FUSED.exec(t.name);
+    if (f) { this.fused(t, Number(f[1]), f[2]!, out); return true; }
     const m = EXPERT.exec(t.name);
     if (!m) return false;
     const bid = Number(m[1]), xid = Number(m[2]);
@@ -173,6 +176,41 @@ class ExpertStacker {
     }
     this.layers.delete(bid);
     return true;
+  }
+
+  /**
+   * Checkpoints saved with experts already stacked (newer transformers): down_proj
+   * [n_expert, n_embd, n_ff] is ffn_down_exps as it is; gate_up_proj [n_expert, 2 n_ff, n_embd] is
+   * split on its middle axis into ffn_gate_exps (first half) and ffn_up_exps (Qwen2MoeModel.modify_tensors).
+   */
+  private fused(t: SafetensorsSet['tensors'][number], bid: number, kind: string, out: TensorSpec[]): void {
+    if (!FLOAT_DECODABLE.has(t.dtype)) throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
+    if (t.shape.length !== 3 || t.shape[0] !== this.n || (kind === 'gate_up_proj' && t.shape[1]! % 2 !== 0)) {
+      throw new LowbitError(`tensor '${t.name}' has shape [${t.shape.join(', ')}], expected [${this.n} experts, rows, cols]`);
+    }
+    const [, mid, cols] = t.shape as [number, number, number];
+    const el = SAFETENSORS_DTYPE_BITS[t.dtype] / 8;
+    const set = this.set;
+    const hfRows = async (first: number, count: number) => toFloat32(await set.readBytes(t.name, first * cols * el, count * cols * el), t.dtype);
+    const add = (w: string, rows: number, hfRow: (x: number, within: number) => number) => {
+      const readRows = async (first: number, count: number) => {
+        const res = new Float32Array(count * cols);
+        for (let r = first; r < first + count;) {
+          const x = Math.floor(r / rows), within = r - x * rows;
+          const k = Math.min(rows - within, first + count - r);
+          res.set(await hfRows(hfRow(x, within), k), (r - first) * cols);
+          r += k;
+        }
+        return res;
+      };
+      out.push({ name: `blk.${bid}.ffn_${w}_exps.weight`, shape: [cols, rows, this.n], keepF32: false, read: () => readRows(0, rows * this.n), readRows });
+    };
+    if (kind === 'down_proj') add('down', mid, (x, w) => x * mid + w);
+    else {
+      const ff = mid / 2;
+      add('gate', ff, (x, w) => x * mid + w);
+      add('up', ff, (x, w) => x * mid + ff + w);
+    }
   }
 
   finish(): void {

@@ -85,7 +85,14 @@ function trainMerges(pattern: string, nMerges: number): [string, string][] {
 const QWEN3_TEMPLATE = "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' }}{%- if message.role == 'assistant' and message.reasoning_content %}{{- '<think>\\n' + message.reasoning_content + '\\n</think>\\n\\n' }}{%- endif %}{{- message.content + '<|im_end|>\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}";
 const SMOLLM3_TEMPLATE = "{%- set system_message = '## Metadata\\n\\nKnowledge Cutoff Date: June 2025\\nReasoning Mode: /think\\n\\n' -%}{{- '<|im_start|>system\\n' + system_message + '<|im_end|>\\n' -}}{%- for message in messages -%}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}{%- endfor -%}{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
 
-export async function buildArchFixture(kind: ArchKind, opts: { wide?: boolean } = {}): Promise<ArchFixture> {
+export interface ArchFixtureOptions {
+  /** rows of 256, 8 experts */
+  wide?: boolean;
+  /** qwen3moe: experts saved stacked (mlp.experts.gate_up_proj / down_proj, newer transformers) instead of one tensor per expert; same values */
+  fusedExperts?: boolean;
+}
+
+export async function buildArchFixture(kind: ArchKind, opts: ArchFixtureOptions = {}): Promise<ArchFixture> {
   const wide = opts.wide === true;
   const qwen = kind !== 'smollm3';
   const pattern = qwen ? QWEN2_REGEX : LLAMA3_REGEX;
@@ -179,6 +186,27 @@ export async function buildArchFixture(kind: ArchKind, opts: { wide?: boolean } 
   add('model.norm.weight', [dim], 0.1, 1);
   if (!w.tied) add('lm_head.weight', [vocabSize, dim], lin(dim) * 4);
 
+  if (opts.fusedExperts && moe) {
+    // replace each layer's per-expert tensors by the two stacked ones, where the first of them was
+    const bf = (v: Float32Array) => Uint16Array.from(v, fp32ToBf16);
+    for (let l = 0; l < nLayers; l++) {
+      const p = `model.layers.${l}.mlp.experts`;
+      const at = st.findIndex((t) => t.name.startsWith(`${p}.`));
+      const down = new Float32Array(nExpert * dim * moeHidden), gateUp = new Float32Array(nExpert * 2 * moeHidden * dim);
+      for (let x = 0; x < nExpert; x++) {
+        down.set(w.tensors.get(`${p}.${x}.down_proj.weight`)!, x * dim * moeHidden);
+        gateUp.set(w.tensors.get(`${p}.${x}.gate_proj.weight`)!, x * 2 * moeHidden * dim);
+        gateUp.set(w.tensors.get(`${p}.${x}.up_proj.weight`)!, (x * 2 + 1) * moeHidden * dim);
+      }
+      const rest = st.filter((t) => !t.name.startsWith(`${p}.`));
+      const fused: SafetensorsOutTensor[] = [
+        { name: `${p}.gate_up_proj`, dtype: 'BF16', shape: [nExpert, 2 * moeHidden, dim], data: () => new Uint8Array(bf(gateUp).buffer) },
+        { name: `${p}.down_proj`, dtype: 'BF16', shape: [nExpert, dim, moeHidden], data: () => new Uint8Array(bf(down).buffer) },
+      ];
+      st.splice(0, st.length, ...rest.slice(0, at), ...fused, ...rest.slice(at));
+    }
+  }
+
   const files = new Map<string, Uint8Array>();
   const json = (name: string, x: unknown) => files.set(name, new TextEncoder().encode(JSON.stringify(x, null, 2) + '\n'));
   const sink = new BufferSink();
@@ -203,7 +231,7 @@ export async function buildArchFixture(kind: ArchKind, opts: { wide?: boolean } 
   return { files, weights: w, specials, pre: qwen ? 'qwen2' : 'llama-bpe' };
 }
 
-export async function writeArchFixture(dir: string, kind: ArchKind, opts: { wide?: boolean } = {}): Promise<ArchFixture> {
+export async function writeArchFixture(dir: string, kind: ArchKind, opts: ArchFixtureOptions = {}): Promise<ArchFixture> {
   const f = await buildArchFixture(kind, opts);
   mkdirSync(dir, { recursive: true });
   for (const [name, bytes] of f.files) writeFileSync(join(dir, name), bytes);
