@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertHfDir } from '../../src/node/convert-files.js';
+import { FLOAT_WRITE } from '../../src/convert/write-gguf.js';
 import { BufferSource } from '../../src/io/source.js';
 import { readGgufHeader } from '../../src/io/gguf/reader.js';
 import { bpeEncoder } from '../../src/convert/hf/bpe.js';
@@ -56,6 +57,20 @@ for (const [kind, type] of CASES) {
     await assertSameAsReference(out, join(GOLDEN, `${kind}-${type}.gguf`), `${kind} ${type}`);
   });
 }
+
+test('written in slabs of a few rows (as large tensors are), the files are the same', async () => {
+  const saved = FLOAT_WRITE.slabValues;
+  FLOAT_WRITE.slabValues = 1000; // 15 rows of 64, 31 of 32: slabs end inside experts and heads
+  try {
+    for (const [kind, type, fusedExperts] of [['qwen3moe', 'f16', false], ['qwen3moe', 'f32', true], ['smollm3', 'f32', false]] as const) {
+      const ck = join(dir, `${kind}-${type}-slab`);
+      await writeArchFixture(ck, kind, { fusedExperts });
+      const out = join(dir, `${kind}-${type}-slab.gguf`);
+      await convertHfDir(ck, out, type.toUpperCase());
+      await assertSameAsReference(out, join(GOLDEN, `${kind}-${type}.gguf`), `${kind} ${type} in slabs`);
+    }
+  } finally { FLOAT_WRITE.slabValues = saved; }
+});
 
 test('qwen3moe saved with stacked experts (mlp.experts.gate_up_proj / down_proj) converts to the same file', async () => {
   // tools/make-arch-goldens.sh checks that llama.cpp's converter gives these the same tensors too
