@@ -58,3 +58,22 @@ for (const kind of ['qwen3', 'qwen3moe', 'smollm3'] as ArchKind[]) {
     } finally { await model.dispose(); }
   });
 }
+
+test('converted with --type (one pass), they run in llama.cpp, the error growing as bits shrink (MXFP4_MOE for qwen3moe too)', async (t) => {
+  for (const kind of ['qwen3', 'qwen3moe', 'smollm3'] as ArchKind[]) {
+    const ck = join(dir, `${kind}-q`);
+    const fx = await writeArchFixture(ck, kind);
+    const tokens = [300, 271, 290, 100, 72, 101, 310, 33];
+    const ref = forwardArch(fx.weights, tokens).map(logSoftmax);
+    const worst: Record<string, number> = {};
+    for (const type of ['Q8_0', 'Q4_0', ...(kind === 'qwen3moe' ? ['MXFP4_MOE'] : [])]) {
+      const out = join(dir, `${kind}-${type}.gguf`);
+      await convertHfDir(ck, out, type);
+      worst[type] = worstDiff(await llamaLogProbs(out, tokens), ref);
+    }
+    t.diagnostic(`${kind}: max |log p difference| ${Object.entries(worst).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+    // log-probs of these random tiny models span tens of nats; 8-bit weights and activations move them by tenths
+    assert.ok(worst.Q8_0! < 2 && worst.Q8_0! < worst.Q4_0! / 4, `${kind}: ${JSON.stringify(worst)}`);
+    if (worst.MXFP4_MOE !== undefined) assert.ok(worst.MXFP4_MOE > worst.Q8_0! && worst.MXFP4_MOE < 10, `${kind}: ${JSON.stringify(worst)}`);
+  }
+});
