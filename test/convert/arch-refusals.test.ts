@@ -28,6 +28,10 @@ test('configs llama.cpp would run differently from transformers are refused', ()
   assert.throws(() => parseHfConfig({ ...moe, norm_topk_prob: false }), oneLine(/norm_topk_prob false/));
   assert.throws(() => parseHfConfig({ ...moe, mlp_only_layers: [0] }), oneLine(/dense layers/));
   assert.throws(() => parseHfConfig({ ...moe, num_experts: undefined }), oneLine(/needs num_experts/));
+  const qwen3 = { ...base, architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 32 };
+  assert.equal(parseHfConfig(qwen3, 'models/Qwen3-0.6B/config.json').arch, 'qwen3');
+  assert.throws(() => parseHfConfig(qwen3, 'models/Qwen3-Reranker-0.6B/config.json'), oneLine(/a Qwen3 reranker/));
+  assert.throws(() => parseHfConfig({ ...qwen3, _name_or_path: 'Qwen/Qwen3-Reranker-4B' }), oneLine(/a Qwen3 reranker/));
 });
 
 test('a Qwen3-MoE checkpoint missing one expert projection is refused, nothing written', async () => {
