@@ -175,7 +175,8 @@ const PRE_NAMES = ['default', 'llama-bpe', 'llama3', 'qwen2', 'smollm', 'gpt-2',
 
 function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): HfVocab {
   let hashed: string | undefined;
-  if (!preOpt) { try { hashed = preTokenizerHash(tj).pre; } catch (e) { if (!(e instanceof LowbitError)) throw e; } }
+  // a tokenizer the encoder cannot model (or a pattern JavaScript cannot compile) falls back to the structure check
+  if (!preOpt) { try { hashed = preTokenizerHash(tj).pre; } catch { hashed = undefined; } }
   const pre = preOpt ?? hashed ?? detectPre(tj);
   if (!pre) {
     throw new LowbitError("tokenizer.json: byte-level BPE with a pre-tokenizer lowbit does not recognise; pass --pre NAME (llama.cpp's tokenizer.ggml.pre, e.g. llama-bpe, qwen2, smollm, gpt-2)");
