@@ -242,10 +242,9 @@ function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConfig: unk
         adds.set('bos', first === specialBos || first === specialCls);
       }
       const last = sp(p.single[p.single.length - 1]);
-      if (last !== undefined) {
-        if (tc && last !== specialEos) throw new LowbitError(`tokenizer.json: the post-processor ends with ${last}, not the eos token: not supported`);
-        adds.set('eos', true);
-      }
+      // a trailing token other than the eos makes SpecialVocab move the eos to an eot/eom id, which
+      // lowbit does not write: such tokenizers keep their add_eos from tokenizer_config.json only
+      if (last !== undefined && (!tc || last === specialEos)) adds.set('eos', true);
     }
   }
   if (tc) {
