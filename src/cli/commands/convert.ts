@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { convertLlama2cFiles, convertHfDir, hfInputFiles, type ConvertQuantizeOptions } from '../../node/convert-files.js';
 import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
+import { supportedClasses } from '../../convert/hf/arch/index.js';
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
@@ -93,10 +94,10 @@ export function register(program: Command): void {
 
   quantizeOptions(convert
     .command('hf')
-    .description('Hugging Face llama / mistral / qwen2 checkpoint directory (config.json, safetensors, tokenizer) → GGUF')
+    .description(`Hugging Face checkpoint directory (config.json, safetensors, tokenizer) → GGUF; architectures: ${supportedClasses()}`)
     .argument('<model_dir>', 'directory with config.json, model.safetensors (or shards + index) and tokenizer files')
     .argument('<out.gguf>', 'output file')
-    .option('--pre <name>', "tokenizer.ggml.pre for byte-level BPE tokenizers lowbit does not recognise (e.g. llama-bpe, qwen2, smollm, gpt-2)")
+    .option('--pre <name>', "tokenizer.ggml.pre for byte-level BPE tokenizers neither llama.cpp's hash table nor lowbit's pre-tokenizer check recognises (e.g. llama-bpe, qwen2, smollm, gpt-2)")
     .option('--name <name>', 'general.name (default: the directory name)'))
     .action(async (dir: string, out: string, opts: QuantOpts & { pre?: string; name?: string }) => {
       const type = outType(opts.type);
