@@ -18,8 +18,9 @@ import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, 
 import { openGgufInput, quantizeGgufFile } from '../../pipeline/quantize-file.js';
 import { defaultThreads } from '../../pipeline/workers.js';
 import type { OnnxCliOptions } from './quantize-dir.js';
+import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
 
-interface CliOpts extends OnnxCliOptions {
+interface CliOpts extends OnnxCliOptions, CalibrateCliOptions {
   type: string;
   pure?: boolean;
   tensorType: string[];
@@ -101,8 +102,8 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 export function register(program: Command): void {
   // --tensor-type and --tensor-type-file entries in command-line order (the first match wins)
   const tensorTypes: string[] = [];
-  program
-    .command('quantize')
+  calibrateOptions(program
+    .command('quantize'))
     .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
     .argument('<input>', 'model to read (.gguf, or .onnx)')
     .argument('[output]', 'file to write (not needed with --dry-run)')
@@ -169,6 +170,17 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     imatrix: o.imatrix ? await loadImatrix(o.imatrix, o.includeWeights, o.excludeWeights) : undefined,
     threads,
   };
+  if (checkCalibrateOptions(o)) {
+    if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run');
+    const cal = await runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => { if (!o.json) process.stderr.write(s); });
+    try {
+      const im = await loadImatrix(cal.path, o.includeWeights, o.excludeWeights);
+      if (im) im.provenance.file = cal.label;
+      opts.imatrix = im;
+    } finally {
+      await cal.cleanup();
+    }
+  }
 
   if (o.dryRun) {
     const { src } = await openGgufInput(input);
