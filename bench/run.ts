@@ -1,13 +1,15 @@
-// `npm run bench [FORMAT…] [--no-build] [--no-imatrix] [--formats | --models]`: single-thread
+// `npm run bench [FORMAT…] [--no-build] [--no-imatrix] [--formats | --models | --imatrix]`: single-thread
 // throughput per format against ggml, and whole-model quantization against llama.cpp (bench/model.ts,
 // its own switches: --sizes=small,large --types=… --threads=1,2 --runs=3 --large-runs=…
 // --no-llama --json --json-out=FILE); both parts by default, the formats alone with --formats or
 // format names, the models alone with --models. Builds dist/ first (the codecs are timed as users
 // run them, compiled by tsc, not through tsx). Prints the machine, its load, medians and ratios.
+// --imatrix alone: tokens/s of `lowbit imatrix` against llama-imatrix (bench/imatrix.ts; --threads=1,2 --runs=3).
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { benchFormats } from './formats.js';
 import { runModelBench } from './model.js';
+import { runImatrixBench } from './imatrix.js';
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
@@ -16,9 +18,10 @@ function machine(): string {
 
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith('--'));
-const wantFormats = args.includes('--formats') || !args.includes('--models');
+const imatrixOnly = args.includes('--imatrix') && !args.includes('--formats') && !args.includes('--models');
+const wantFormats = !imatrixOnly && (args.includes('--formats') || !args.includes('--models'));
 // naming formats asks for the format part only
-const wantModels = args.includes('--models') || (!args.includes('--formats') && only.length === 0);
+const wantModels = !imatrixOnly && (args.includes('--models') || (!args.includes('--formats') && only.length === 0));
 if (!args.includes('--no-build')) {
   // tsc emits even when other parts of the tree have type errors; those are not the bench's concern
   const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -49,4 +52,5 @@ if (wantFormats) {
   console.log('* needs an importance matrix (ggml asserts without one): its quantize figures are with one');
 }
 if (wantModels) await runModelBench(args);
+if (args.includes('--imatrix')) await runImatrixBench(args);
 console.log(`load average at end: ${load()}`);

@@ -37,6 +37,8 @@ interface Lib {
   Batch: unknown;
   EvalCb: unknown;
   log: { text: string };
+  /** the CPU backend variant ggml loaded (its log line) */
+  cpuBackend: string;
 }
 
 let libPromise: Promise<Lib> | null = null;
@@ -100,6 +102,8 @@ async function loadLib(): Promise<Lib> {
   ggml.func('void ggml_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
   ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
   lib.func('void llama_backend_init(void)')();
+  const loaded = /loaded (\S*CPU\S*) backend from (\S+)/i.exec(log.text);
+  const cpuBackend = loaded ? loaded[2]!.split('/').pop()! : (log.text.trim().split('\n').pop() ?? 'unknown');
 
   const fn: Record<string, (...a: any[]) => any> = {
     modelDefaults: lib.func('lowbit_llama_model_params llama_model_default_params(void)'),
@@ -140,7 +144,7 @@ async function loadLib(): Promise<Lib> {
   }
   const md = fn.modelDefaults!();
   if (md.n_gpu_layers !== -1 || md.use_extra_bufts !== true || md.vocab_only !== false) throw new LowbitError('libllama layout check failed: llama_model_default_params() does not read as this build\'s defaults');
-  return { koffi, dir, fn, CParams, MParams, Batch, EvalCb, log };
+  return { koffi, dir, fn, CParams, MParams, Batch, EvalCb, log, cpuBackend };
 }
 
 function getLib(): Promise<Lib> {
@@ -334,7 +338,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     if (!ctx) throw new LowbitError(`${opts.model}: llama.cpp cannot create a context of ${nKv} tokens${lastLogLine(L.log.text)}`);
     if (fn.poolingType!(ctx) !== LLAMA_POOLING_TYPE_LAST && fn.addEos!(vocab)) throw new LowbitError(`${opts.model}: the vocabulary adds EOS to every text; llama-imatrix refuses such models`);
 
-    const cpuBackend = /load_backend: loaded CPU backend from .*?(libggml-cpu-[\w-]+\.so)/.exec(L.log.text)?.[1] ?? 'libggml-cpu';
+    const cpuBackend = L.cpuBackend;
     opts.onStart?.({ tokens: tokens.length, chunks: nChunk, ctx: nCtx, batch: nBatch, sequencesPerBatch: nSeq, description, cpuBackend });
 
     batch = fn.batchInit!(Math.min(nBatch, nCtx * nSeq), 0, 1);

@@ -1,13 +1,16 @@
 // `lowbit imatrix` as a library call: merge --in-file matrices, run the model over the calibration
 // text in llama.cpp (imatrix-llama.ts), save in llama-imatrix's GGUF or legacy format. Every save is
 // atomic (temp + rename), so an interrupted run leaves the last complete save or nothing.
-import { readFile, realpath } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readFile, realpath, stat, access, constants } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { readGgufHeader } from '../io/gguf/reader.js';
 import { LowbitError } from '../errors.js';
 import { FileSource } from './file-io.js';
 import { withAtomicOutput } from '../pipeline/atomic-output.js';
 import { ImatrixCollector, type RawImatrix } from '../imatrix/collector.js';
 import { checkSameModel, encodeImatrixDat, readRawImatrix, writeImatrixGguf } from '../imatrix/file.js';
+import { readImatrix } from '../io/imatrix.js';
+import type { ImatrixInput } from '../pipeline/quantize-gguf.js';
 import { runImatrix, type ImatrixProgress, type ImatrixRunInfo, type ImatrixRunResult } from './imatrix-llama.js';
 
 export interface ImatrixFileOptions {
@@ -32,7 +35,7 @@ export interface ImatrixFileOptions {
   saveFrequency?: number;
   /** generated text: seed and number of documents at most */
   seed?: number;
-  onStart?: (info: ImatrixRunInfo & { text: string }) => void;
+  onStart?: (info: ImatrixRunInfo & { text: string; quantized: string | null }) => void;
   onChunk?: (p: ImatrixProgress) => void;
   onSave?: (path: string, chunks: number) => void;
   /** before generating the text (it takes a while) */
@@ -62,10 +65,44 @@ export async function refuseOutputIsInput(output: string, inputs: readonly (stri
   for (const i of inputs) if (i !== undefined && (await real(i)) === out) throw new LowbitError(`output ${output} is the input file ${i}; choose another output path`);
 }
 
+/** Fails before any work when the output's folder is missing or not writable. */
+export async function checkOutputFolder(output: string): Promise<void> {
+  const dir = dirname(resolve(output));
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new LowbitError(`cannot write ${output}: ${dir} is not a folder`);
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    if (e instanceof LowbitError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new LowbitError(`cannot write ${output}: ${code === 'ENOENT' ? `folder ${dir} does not exist` : `folder ${dir} is not writable (${code})`}`);
+  }
+}
+
+/**
+ * The model's quantized weight types (e.g. 'Q4_K'), or null when its matrices are float. llama-imatrix
+ * runs quantized models too; their matrix is of the activations the quantized model produces.
+ */
+export async function quantizedWeightTypes(model: string): Promise<string | null> {
+  const src = await FileSource.open(model);
+  try {
+    const f = await readGgufHeader(src);
+    const q = new Set<string>();
+    for (const t of f.tensors) if (t.dims.length >= 2 && !['f32', 'f16', 'bf16'].includes(t.type.ggmlName.toLowerCase())) q.add(t.type.ggmlName.toUpperCase());
+    return q.size ? [...q].join(', ') : null;
+  } catch (e) {
+    if (e instanceof LowbitError) throw new LowbitError(`${model}: not a GGUF model llama.cpp can run (${e.message.replace(`${model}: `, '')})`);
+    throw e;
+  } finally {
+    await src.close();
+  }
+}
+
 export async function computeImatrixFile(o: ImatrixFileOptions): Promise<ImatrixFileResult> {
   const ctx = o.ctx ?? 512;
   const format = o.format ?? 'gguf';
   await refuseOutputIsInput(o.output, [o.model, o.textFile, ...(o.inFiles ?? [])]);
+  await checkOutputFolder(o.output);
+  const quantized = o.model && !o.mergeOnly ? await quantizedWeightTypes(o.model) : null;
   const collector = new ImatrixCollector({ chunkSize: ctx, processOutput: o.processOutput });
 
   // merge existing matrices (llama-imatrix's load_imatrix), checking they describe one model
@@ -114,7 +151,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
     run = await runImatrix({
       model: o.model, collector, text, tokens, parseSpecial: o.parseSpecial, ctx, chunks: o.chunks, firstChunk: o.firstChunk,
       threads: o.threads, batch: o.batch, perplexity: o.perplexity,
-      onStart: (info) => o.onStart?.({ ...info, text: textDesc }),
+      onStart: (info) => o.onStart?.({ ...info, text: textDesc, quantized }),
       onChunk: async (p) => {
         o.onChunk?.(p);
         if (p.chunk < p.chunks) {
@@ -129,4 +166,16 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
   await save(o.output);
   const datasets = [...collector.datasets, ...(dataset ? [dataset] : [])];
   return { output: o.output, entries: collector.stats.size, chunks: collector.lastChunk, chunkSize: ctx, datasets, run, text: textDesc };
+}
+
+/** An imatrix file as quantize takes it (llama-quantize's load_imatrix, no include/exclude filter). */
+export async function loadImatrixInput(path: string): Promise<ImatrixInput> {
+  const src = await FileSource.open(path);
+  try {
+    const im = await readImatrix(src);
+    const p = im.provenance;
+    return { data: im.data, provenance: { file: path, dataset: p.datasets[0], entries: im.data.size, chunks: p.chunkCount } };
+  } finally {
+    await src.close();
+  }
 }
