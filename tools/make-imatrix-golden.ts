@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   await makeMoeModel(dense, moe);
   if (!existsSync(join(REPO, CALIB_TEXT))) {
     const { generateEvalText } = await import('../src/eval/llama.js');
-    const g = await generateEvalText({ model: dense, seed: 7, minTokens: 3000, docs: 1000, ctx: 128, threads: 2 });
+    const g = await generateEvalText({ model: dense, seed: 7, minTokens: 3000, docs: 1000, ctx: 128, threads: 1 });
     writeFileSync(join(REPO, CALIB_TEXT), g.text + '\n');
   }
   const bin = execFileSync('bash', [join(REPO, 'tools/build-llama-tools.sh')], { encoding: 'utf8' }).trim().split('\n').pop()!;

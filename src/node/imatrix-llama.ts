@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { LowbitError } from '../errors.js';
 import { loadEngine } from './engines.js';
 import { NonFiniteActivationError, type ImatrixCollector, type StridedView } from '../imatrix/collector.js';
@@ -218,7 +219,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
   const nKv = nSeq * nCtx;
   nBatch = Math.min(nBatch, nKv);
   if (!(nBatch < nCtx || nBatch % nCtx === 0)) throw new LowbitError(`--batch-size ${nBatch} must be below --ctx or a multiple of it`);
-  const threads = opts.threads ?? 4;
+  const threads = opts.threads ?? Math.min(4, availableParallelism());
 
   L.log.text = '';
   const mp = fn.modelDefaults!();

@@ -57,7 +57,7 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
   if (types.some((t) => NEEDS_IMATRIX.has(t))) {
     imatrixFile = join(dir, 'brown-3m.imatrix.gguf');
     say(`2. compute its importance matrix in llama.cpp (llama-imatrix's method) on documents the model writes (seed 2) → ${imatrixFile}`);
-    const im = await computeImatrixFile({ model: f32, output: imatrixFile, ctx, chunks: 16, seed: 2, threads: threads ?? 2, outputFrequency: 0 });
+    const im = await computeImatrixFile({ model: f32, output: imatrixFile, ctx, chunks: 16, seed: 2, threads: threads ?? 1, outputFrequency: 0 });
     imatrixNote = `importance matrix: ${im.entries} tensors from ${im.chunks} chunks of ${im.chunkSize} tokens the model wrote (seed 2; the evaluation text is seed 1)`;
     say(`   ${imatrixNote}`);
   }

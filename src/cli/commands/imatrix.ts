@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--ctx <n>', 'tokens per chunk', '512')
     .option('--chunks <n>', 'at most this many chunks')
     .option('--chunk <k>', 'skip the first k chunks of the text', '0')
-    .option('--threads <n>', 'CPU threads for llama.cpp (default 4)')
+    .option('--threads <n>', 'CPU threads for llama.cpp (default: the cores, at most 4)')
     .option('--batch-size <n>', 'logical batch: chunks decoded together, as llama-imatrix (-b)', '2048')
     .option('--parse-special', 'tokenize special-token text as special tokens (llama-imatrix --parse-special)')
     .option('--process-output', 'also collect output.weight')
