@@ -24,14 +24,14 @@ import { makeMoeModel } from '../test/support/moe-model.js';
 const REPO = new URL('..', import.meta.url).pathname;
 const FIX = join(REPO, 'test/fixtures/imatrix');
 
-export const GOLDEN_RUNS = [
+const GOLDEN_RUNS = [
   { out: 'brown3m.imatrix.gguf', model: 'dense', args: ['-c', '128', '--chunks', '8'] },
   { out: 'brown3m.imatrix.dat', model: 'dense', args: ['-c', '128', '--chunks', '8', '--output-format', 'dat'] },
   { out: 'brown3m-output.imatrix.gguf', model: 'dense', args: ['-c', '128', '--chunk', '1', '--chunks', '4', '--process-output'] },
   { out: 'brown3m-moe.imatrix.gguf', model: 'moe', args: ['-c', '128', '--chunks', '4'] },
 ] as const;
 
-export const CALIB_TEXT = 'test/fixtures/imatrix/calib.txt';
+const CALIB_TEXT = 'test/fixtures/imatrix/calib.txt';
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'lowbit-imatrix-golden-'));
@@ -44,19 +44,22 @@ async function main(): Promise<void> {
     const g = await generateEvalText({ model: dense, seed: 7, minTokens: 3000, docs: 1000, ctx: 128, threads: 1 });
     writeFileSync(join(REPO, CALIB_TEXT), g.text + '\n');
   }
-  const bin = execFileSync('bash', [join(REPO, 'tools/build-llama-tools.sh')], { encoding: 'utf8' }).trim().split('\n').pop()!;
+  // LOWBIT_LLAMA_BIN: a bin folder with llama-imatrix already built (else tools/build-llama-tools.sh)
+  const bin = process.env.LOWBIT_LLAMA_BIN ?? execFileSync('bash', [join(REPO, 'tools/build-llama-tools.sh')], { encoding: 'utf8' }).trim().split('\n').pop()!;
   const cmds: string[] = [];
   for (const r of GOLDEN_RUNS) {
     const outTmp = join(tmp, r.out);
     const args = ['-m', r.model === 'dense' ? dense : moe, '-f', CALIB_TEXT, '-o', outTmp, ...r.args, '-t', '2'];
     cmds.push(`llama-imatrix ${args.join(' ').replace(tmp, '<tmp>').replace(tmp, '<tmp>')}`);
-    const p = spawnSync(join(bin, 'llama-imatrix'), args, { cwd: REPO, encoding: 'utf8' });
-    if (p.status !== 0) throw new Error(`llama-imatrix failed: ${p.stderr.slice(-2000)}`);
+    // llama.cpp's logger is asynchronous: now and then the last lines miss the pipe; run again then
+    let p = spawnSync(join(bin, 'llama-imatrix'), args, { cwd: REPO, encoding: 'utf8' });
+    for (let tries = 0; p.status === 0 && !/Final estimate: PPL/.test(p.stdout) && tries < 5; tries++) p = spawnSync(join(bin, 'llama-imatrix'), args, { cwd: REPO, encoding: 'utf8' });
+    if (p.status !== 0 || !/Final estimate: PPL/.test(p.stdout)) throw new Error(`llama-imatrix failed: ${p.stderr.slice(-2000)}`);
     copyFileSync(outTmp, join(FIX, r.out));
-    writeFileSync(join(FIX, r.out.replace(/\.imatrix\.(gguf|dat)$/, `.$1.log`)), p.stdout + p.stderr);
+    writeFileSync(join(FIX, r.out.replace(/\.imatrix\.(gguf|dat)$/, `.$1.log`)), p.stdout);
   }
   writeFileSync(join(FIX, 'COMMANDS.txt'), `# made by tools/make-imatrix-golden.ts with ${bin}/llama-imatrix\n# <tmp>/brown-f32.gguf: lowbit convert hf fixtures/brown-3m; <tmp>/brown-moe.gguf: test/support/moe-model.ts\n${cmds.join('\n')}\n`);
   console.log(`wrote ${GOLDEN_RUNS.length} golden matrices to ${FIX}`);
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) await main();
+await main();

@@ -63,11 +63,13 @@ export function llamaLibDir(): string {
 async function loadLib(): Promise<Lib> {
   const k = await loadEngine<any>('koffi', 'lowbit imatrix');
   const koffi: Koffi = k.default ?? k;
-  const dir = llamaLibDir();
-  koffi.load(join(dir, 'libggml-base.so'));
-  const base = koffi.load(join(dir, 'libggml-base.so'));
-  const ggml = koffi.load(join(dir, 'libggml.v0.4.0.so'));
-  const lib = koffi.load(join(dir, 'libllama.v0.4.0.so'));
+  // LOWBIT_LLAMA_LIB_DIR: another build of the same llama.cpp source (e.g. the one
+  // tools/build-llama-tools.sh makes), to run the very CPU kernels llama-imatrix runs
+  const dir = process.env.LOWBIT_LLAMA_LIB_DIR || llamaLibDir();
+  const pick = (...names: string[]) => names.map((n) => join(dir, n)).find((p) => existsSync(p)) ?? join(dir, names[0]!);
+  const base = koffi.load(pick('libggml-base.so'));
+  const ggml = koffi.load(pick('libggml.v0.4.0.so', 'libggml.so'));
+  const lib = koffi.load(pick('libllama.v0.4.0.so', 'libllama.so'));
 
   const MParams = koffi.struct('lowbit_llama_model_params', {
     devices: 'void *', tensor_buft_overrides: 'void *', n_gpu_layers: 'int32_t', split_mode: 'int', load_mode: 'int', lazy_mode: 'int',
@@ -101,10 +103,20 @@ async function loadLib(): Promise<Lib> {
   const logCb = koffi.register((_l: number, text: string) => { log.text = (log.text + text).slice(-8192); }, koffi.pointer(LogCb));
   lib.func('void llama_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
   ggml.func('void ggml_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
-  ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
+  // LOWBIT_GGML_CPU=haswell (or another of node-llama-cpp's libggml-cpu-<variant>.so): that CPU
+  // variant instead of the best one for this CPU (tests use it to run llama-imatrix's own kernels)
+  const variant = process.env.LOWBIT_GGML_CPU;
+  if (variant && !process.env.LOWBIT_LLAMA_LIB_DIR) {
+    const path = join(dir, `libggml-cpu-${variant}.so`);
+    if (!existsSync(path)) throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ${path} does not exist`);
+    if (!ggml.func('void *ggml_backend_load(const char *path)')(path)) throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ggml cannot load ${path} on this CPU`);
+    log.text += `loaded CPU backend from ${path}\n`;
+  } else {
+    ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
+  }
   lib.func('void llama_backend_init(void)')();
   const loaded = /loaded (\S*CPU\S*) backend from (\S+)/i.exec(log.text);
-  const cpuBackend = loaded ? loaded[2]!.split('/').pop()! : (log.text.trim().split('\n').pop() ?? 'unknown');
+  const cpuBackend = loaded ? loaded[2]!.split('/').pop()! : process.env.LOWBIT_LLAMA_LIB_DIR ? `libggml-cpu.so of ${dir}` : 'libggml-cpu';
 
   const fn: Record<string, (...a: any[]) => any> = {
     modelDefaults: lib.func('lowbit_llama_model_params llama_model_default_params(void)'),

@@ -56,7 +56,7 @@ function lowbitArgs(args: readonly string[]): string[] {
   return out;
 }
 
-function assertSameMatrix(mine: RawImatrix, ref: RawImatrix, what: string): void {
+function assertSameMatrix(mine: RawImatrix, ref: RawImatrix, what: string, tol = 1e-4): void {
   assert.equal(mine.legacy, ref.legacy, what);
   assert.deepEqual([...mine.entries.keys()], [...ref.entries.keys()], `${what}: the same tensors`);
   assert.equal(mine.chunkCount, ref.chunkCount, `${what}: chunk count`);
@@ -73,7 +73,7 @@ function assertSameMatrix(mine: RawImatrix, ref: RawImatrix, what: string): void
       if (rel > worst) { worst = rel; where = `${name}[${j}]: ${a} vs ${b}`; }
     }
   }
-  assert.ok(worst <= 1e-4, `${what}: in_sum2 differs by ${worst.toExponential(2)} relative at ${where}`);
+  assert.ok(worst <= tol, `${what}: in_sum2 differs by ${worst.toExponential(2)} relative at ${where}`);
 }
 
 const GOLDEN = [
@@ -83,15 +83,34 @@ const GOLDEN = [
   { out: 'brown3m-moe.imatrix.gguf', model: 'moe', args: ['-c', '128', '--chunks', '4'] },
 ] as const;
 
+const haswell = { ...process.env, LOWBIT_GGML_CPU: 'haswell' };
+
 for (const g of GOLDEN) {
-  test(`equal to llama-imatrix's ${g.out} (${g.args.join(' ')})`, { skip }, async () => {
+  test(`byte-identical to llama-imatrix's ${g.out} (${g.args.join(' ')}) on the same CPU kernels (node-llama-cpp's haswell variant)`, { skip }, async () => {
+    const model = g.model === 'dense' ? dense : await moeModel();
+    const out = join(dir, `same-${g.out}`);
+    const r = runCli(['imatrix', model, '-f', TEXT, '-o', out, ...lowbitArgs(g.args), '--threads', '1'], { env: haswell });
+    if (r.code !== 0 && /cannot load .*haswell/.test(r.stderr)) return; // a CPU without AVX2: the other test still compares
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /CPU backend libggml-cpu-haswell\.so/);
+    assert.ok(readFileSync(out).equals(readFileSync(join(FIX, g.out))), `${g.out}: the same bytes`);
+    // the running perplexity and the final estimate, as llama-imatrix prints them
+    const log = readFileSync(join(FIX, g.out.replace(/\.imatrix\.(gguf|dat)$/, '.$1.log')), 'utf8');
+    assert.equal(r.stdout.split('\n')[0], /\[1\].*/.exec(log)![0]);
+    assert.equal(r.stdout.split('\n')[1], /Final estimate.*/.exec(log)![0]);
+  });
+
+  test(`equal to llama-imatrix's ${g.out} on the default (best) CPU kernels: same tensors and counts, sums within 1e-4`, { skip }, async () => {
     const model = g.model === 'dense' ? dense : await moeModel();
     const out = join(dir, `mine-${g.out}`);
     const r = runCli(['imatrix', model, '-f', TEXT, '-o', out, ...lowbitArgs(g.args), '--threads', '1']);
     assert.equal(r.code, 0, r.stderr);
-    const ref = await raw(join(FIX, g.out));
-    assertSameMatrix(await raw(out), ref, g.out);
-    // the running perplexity as llama-imatrix prints it
+    // The default CPU variant (e.g. AVX-512) rounds matrix products and attention differently from
+    // llama-imatrix's AVX2 build; through 4 layers that stays below 1e-4 for brown-3m. In the
+    // synthetic MoE (random router, perturbed experts) it grows to ~8e-4 in the last layer's
+    // ffn_down_exps (measured; the haswell test above shows the collection itself is exact), so the
+    // MoE is held to 1e-3 here.
+    assertSameMatrix(await raw(out), await raw(join(FIX, g.out)), g.out, g.model === 'moe' ? 1e-3 : 1e-4);
     const log = readFileSync(join(FIX, g.out.replace(/\.imatrix\.(gguf|dat)$/, '.$1.log')), 'utf8');
     const theirs = [...log.matchAll(/\[(\d+)\]([\d.]+),/g)].map((m) => Number(m[2]));
     const mine = [...r.stdout.matchAll(/\[(\d+)\]([\d.]+),/g)].map((m) => Number(m[2]));
@@ -119,22 +138,23 @@ function llamaImatrix(): string | null {
   return null;
 }
 
-test('live: equal to llama-imatrix built from the same source (dense and MoE, other chunks)', { skip: skip || (llamaImatrix() ? false : 'llama-imatrix not built (tools/build-llama-tools.sh)') }, async () => {
+test('live: byte-identical to llama-imatrix built from the same source, running its own libraries (dense and MoE, other chunks)', { skip: skip || (llamaImatrix() ? false : 'llama-imatrix not built (tools/build-llama-tools.sh)') }, async () => {
   const bin = llamaImatrix()!;
   for (const [name, model] of [['dense', dense], ['moe', await moeModel()]] as const) {
     const args = ['-c', '64', '--chunk', '2', '--chunks', '5'];
     const ref = join(dir, `live-ref-${name}.gguf`), mine = join(dir, `live-mine-${name}.gguf`);
     const p = spawnSync(bin, ['-m', model, '-f', TEXT, '-o', ref, ...args, '-t', '1'], { cwd: REPO, encoding: 'utf8' });
     assert.equal(p.status, 0, p.stderr.slice(-2000));
-    const r = runCli(['imatrix', model, '-f', TEXT, '-o', mine, ...lowbitArgs(args), '--threads', '1']);
+    // lowbit's runner on the built libllama / libggml-cpu (LOWBIT_LLAMA_LIB_DIR): the same kernels
+    const r = runCli(['imatrix', model, '-f', TEXT, '-o', mine, ...lowbitArgs(args), '--threads', '1'], { env: { ...process.env, LOWBIT_LLAMA_LIB_DIR: join(bin, '..') } });
     assert.equal(r.code, 0, r.stderr);
-    assertSameMatrix(await raw(mine), await raw(ref), `live ${name}`);
+    assert.ok(readFileSync(mine).equals(readFileSync(ref)), `live ${name}: the same bytes`);
   }
 });
 
-test('merging: --in-file A --in-file B equals the counts and sums added; the dat golden merges too', { skip }, async () => {
+test('merging: --in-file A --in-file B equals the counts and sums added', { skip }, async () => {
   const out = join(dir, 'merged.gguf');
-  const r = runCli(['imatrix', '--in-file', join(FIX, 'brown3m.imatrix.gguf'), '--in-file', join(FIX, 'brown3m-output.imatrix.gguf'), '-o', out]);
+  const r = runCli(['imatrix', '--in-file', join(FIX, 'brown3m.imatrix.gguf'), '--in-file', join(FIX, 'brown3m-output.imatrix.gguf'), '-o', out, '--ctx', '128']);
   assert.equal(r.code, 0, r.stderr);
   const a = await raw(join(FIX, 'brown3m.imatrix.gguf')), b = await raw(join(FIX, 'brown3m-output.imatrix.gguf')), m = await raw(out);
   assert.deepEqual(m.datasets, [...a.datasets, ...b.datasets]);
