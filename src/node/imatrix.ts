@@ -37,6 +37,8 @@ export interface ImatrixFileOptions {
   seed?: number;
   onStart?: (info: ImatrixRunInfo & { text: string; quantized: string | null }) => void;
   onChunk?: (p: ImatrixProgress) => void;
+  /** a save is about to start / has been renamed into place */
+  onSaveStart?: (path: string, chunks: number) => void;
   onSave?: (path: string, chunks: number) => void;
   /** before generating the text (it takes a while) */
   onGenerate?: () => void;
@@ -155,8 +157,8 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
       onChunk: async (p) => {
         o.onChunk?.(p);
         if (p.chunk < p.chunks) {
-          if (outFreq > 0 && p.chunk % outFreq === 0) { await save(o.output); o.onSave?.(o.output, collector.lastChunk); }
-          if (saveFreq > 0 && p.chunk % saveFreq === 0) { const at = `${o.output}.at_${collector.lastChunk}`; await save(at); o.onSave?.(at, collector.lastChunk); }
+          if (outFreq > 0 && p.chunk % outFreq === 0) { o.onSaveStart?.(o.output, collector.lastChunk); await save(o.output); o.onSave?.(o.output, collector.lastChunk); }
+          if (saveFreq > 0 && p.chunk % saveFreq === 0) { const at = `${o.output}.at_${collector.lastChunk}`; o.onSaveStart?.(at, collector.lastChunk); await save(at); o.onSave?.(at, collector.lastChunk); }
         }
       },
     });

@@ -2,6 +2,7 @@
 // itself (node-llama-cpp's libllama through koffi); the collection, file formats and statistics are
 // lowbit's core (src/imatrix). See src/node/imatrix.ts.
 import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
 import { Presets, SingleBar } from 'cli-progress';
 import { LowbitError } from '../../errors.js';
 import { FileSource } from '../../node/file-io.js';
@@ -60,9 +61,11 @@ export function register(program: Command): void {
       const err = (s: string) => { if (!quiet) process.stderr.write(s); };
       const tty = !quiet && process.stderr.isTTY;
       const ui: { bar: SingleBar | null } = { bar: null };
-      const state = { chunk: 0, chunks: 0, saved: 0, savedPath: '' };
+      const state = { chunk: 0, chunks: 0, saved: 0, savedPath: '', pending: 0, pendingSince: 0 };
       const stop = onInterrupt(() => {
         ui.bar?.stop();
+        // a save renamed into place just now counts even if its callback has not run yet
+        if (state.pending && existsSync(o.output!) && statSync(o.output!).mtimeMs >= state.pendingSince - 5) { state.saved = state.pending; state.savedPath = o.output!; }
         return `at chunk ${state.chunk} of ${state.chunks}; ${state.saved ? `${state.savedPath} holds the last complete save (${state.saved} chunks)` : `${o.output} was not written`}`;
       });
       const pplLine: string[] = [];
@@ -88,7 +91,8 @@ export function register(program: Command): void {
             if (o.ppl) pplLine.push(`[${p.chunk}]${p.ppl.toFixed(4)},`);
             ui.bar?.update(p.chunk, { tps: (p.tokensDone / p.seconds).toFixed(0), ppl: Number.isNaN(p.ppl) ? '-' : p.ppl.toFixed(4) });
           },
-          onSave: (path, chunks) => { state.saved = chunks; state.savedPath = path; },
+          onSaveStart: (path, chunks) => { if (path === o.output) { state.pending = chunks; state.pendingSince = Date.now(); } },
+          onSave: (path, chunks) => { if (path === o.output) { state.saved = chunks; state.savedPath = path; state.pending = 0; } },
         });
         ui.bar?.stop();
         ui.bar = null;
