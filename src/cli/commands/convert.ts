@@ -12,6 +12,10 @@ import { onInterrupt } from '../interrupt.js';
 import { parseGgmlType, parseTensorType } from '../../plan/options.js';
 import { loadImatrix } from '../../node/imatrix-file.js';
 import { fallbackWarning, type QuantPlan } from '../../plan/plan.js';
+import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
 function outType(s: string): string {
@@ -92,19 +96,41 @@ export function register(program: Command): void {
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
 
-  quantizeOptions(convert
+  calibrateOptions(quantizeOptions(convert
     .command('hf')
     .description(`Hugging Face checkpoint directory (config.json, safetensors, tokenizer) → GGUF; architectures: ${supportedClasses()}`)
     .argument('<model_dir>', 'directory with config.json, model.safetensors (or shards + index) and tokenizer files')
     .argument('<out.gguf>', 'output file')
     .option('--pre <name>', "tokenizer.ggml.pre for byte-level BPE tokenizers neither llama.cpp's hash table nor lowbit's pre-tokenizer check recognises (e.g. llama-bpe, qwen2, smollm, gpt-2)")
-    .option('--name <name>', 'general.name (default: the directory name)'))
-    .action(async (dir: string, out: string, opts: QuantOpts & { pre?: string; name?: string }) => {
+    .option('--name <name>', 'general.name (default: the directory name)')))
+    .action(async (dir: string, out: string, opts: QuantOpts & CalibrateCliOptions & { pre?: string; name?: string }) => {
       const type = outType(opts.type);
       requireInputFiles([dir], { allowDirs: true });
       if (opts.imatrix) requireInputFiles([opts.imatrix]);
       refuseOutputOverInputs([out], [...await hfInputFiles(dir), ...(opts.imatrix ? [opts.imatrix] : [])]);
       const q = await quantOpts(type, opts);
+      if (checkCalibrateOptions(opts)) {
+        if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) throw new LowbitError(`--calibrate computes a matrix for quantizing; ${type} is not a quantized type`);
+        // the matrix is computed on the converted model in F32 (lossless for F32/F16/BF16 sources), as
+        // `convert hf --type F32` then `lowbit imatrix` would
+        const tmp = await mkdtemp(join(tmpdir(), 'lowbit-convert-'));
+        try {
+          const f32 = join(tmp, 'model-f32.gguf');
+          process.stderr.write('converting to F32 for the calibration run ...\n');
+          await interruptible(out, (progress) => convertHfDir(dir, f32, 'F32', { pre: opts.pre, name: opts.name }, progress, { allowNonfinite: !!opts.allowNonfinite }));
+          const threads = opts.threads === undefined ? undefined : Number(opts.threads);
+          const cal = await runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s));
+          try {
+            const im = await loadImatrix(cal.path, [], []);
+            if (im) im.provenance.file = cal.label;
+            q.imatrix = im;
+          } finally {
+            await cal.cleanup();
+          }
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
+      }
       const s = await interruptible(out, (progress) => convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q));
       warnFallbacks(s.plan);
       warnClamped(s.clamped, type);

@@ -13,6 +13,7 @@ export const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   inspect: () => import('./inspect.js'),
   compare: () => import('./compare.js'),
   eval: () => import('./eval.js'),
+  imatrix: () => import('./imatrix.js'),
   report: () => import('./report.js'),
   levels: () => import('./levels.js'),
   explain: () => import('./explain.js'),

@@ -22,8 +22,9 @@ import { defaultThreads } from '../../node/workers.js';
 import type { OnnxCliOptions } from '../../onnx/options.js';
 
 export { filterImatrix, parseGgmlType, parseTensorType };
+import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
 
-interface CliOpts extends OnnxCliOptions {
+interface CliOpts extends OnnxCliOptions, CalibrateCliOptions {
   type: string;
   pure?: boolean;
   tensorType: string[];
@@ -58,8 +59,8 @@ export function register(program: Command): void {
   // --tensor-type and --tensor-type-file entries in command-line order (the first match wins); the
   // files are read in the action, after the output is known not to be one of them
   const tensorTypes: (string | { file: string })[] = [];
-  program
-    .command('quantize')
+  calibrateOptions(program
+    .command('quantize'))
     .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
     .argument('<input>', 'model to read (.gguf, or .onnx)')
     .argument('[output]', 'file to write (not needed with --dry-run)')
@@ -139,6 +140,17 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     imatrix: o.imatrix ? await loadImatrix(o.imatrix, o.includeWeights, o.excludeWeights) : undefined,
     threads,
   };
+  if (checkCalibrateOptions(o)) {
+    if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run');
+    const cal = await runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => { if (!o.json) process.stderr.write(s); });
+    try {
+      const im = await loadImatrix(cal.path, o.includeWeights, o.excludeWeights);
+      if (im) im.provenance.file = cal.label;
+      opts.imatrix = im;
+    } finally {
+      await cal.cleanup();
+    }
+  }
 
   if (o.dryRun) {
     const { src } = await openGgufInput(input);
