@@ -37,7 +37,7 @@ export interface PlanOptions {
   givenOrder?: boolean;
 }
 
-export type ReasonKind = 'kept' | 'rule' | 'default' | 'override' | 'pure' | 'fallback';
+export type ReasonKind = 'kept' | 'rule' | 'default' | 'override' | 'pure' | 'fallback' | 'target';
 
 export interface PlannedTensor {
   name: string;
@@ -180,4 +180,26 @@ export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[
     if (fb.rule !== undefined) { kind = 'fallback'; reason = `${reason}; ${fb.rule} -> ${typeName(fb.type)}`; }
     return { dst: fb.type, kind, reason };
   }
+}
+
+/**
+ * The plan with some tensors' types chosen elsewhere (--target-size: src/pipeline/target.ts), and
+ * the file type recorded in general.file_type. Only quantizable tensors may be given a type.
+ */
+export function withAssignedTypes(plan: QuantPlan, assigned: ReadonlyMap<string, { type: number; reason: string }>, fileType: FileType): QuantPlan {
+  let dstTotal = 0;
+  const tensors = plan.tensors.map((t) => {
+    const a = assigned.get(t.name);
+    let out = t;
+    if (a) {
+      if (!t.quantizable) throw new LowbitError(`tensor ${t.name} cannot be given a type: ${t.reason}`);
+      out = {
+        ...t, dstType: a.type, convert: a.type !== t.srcType, kind: 'target', reason: a.reason,
+        requiresImatrix: requiresImatrix(t.name, a.type, fileType.id), dstBytes: tensorBytes(t.shape, a.type),
+      };
+    }
+    dstTotal += out.dstBytes;
+    return out;
+  });
+  return { ...plan, fileType, tensors, dstBytes: dstTotal };
 }

@@ -7,7 +7,7 @@ import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
 import { onInterrupt } from '../interrupt.js';
-import { loadImatrix, parseGgmlType, parseTensorType } from './quantize.js';
+import { loadImatrix, parseGgmlType, parseTargetOptions, parseTensorType } from './quantize.js';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
 function outType(s: string): string {
@@ -17,6 +17,9 @@ function outType(s: string): string {
 
 interface QuantOpts {
   type: string;
+  targetSize?: string;
+  targetBpw?: string;
+  targetTypes?: string;
   pure?: boolean;
   tensorType: string[];
   outputTensorType?: string;
@@ -32,6 +35,9 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 function quantizeOptions(cmd: Command): Command {
   return cmd
     .option('--type <type>', `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M (quantized in the same pass)`, 'F32')
+    .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB) with the least predicted damage (as quantize)')
+    .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
+    .option('--target-types <LIST>', '--target-*: the ggml types to choose from')
     .option('--pure', 'quantized types: no k-quant mixture, every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'quantized types: type for tensors matching REGEX (repeatable)', collect, [])
     .option('--output-tensor-type <TYPE>', 'quantized types: ggml type for output.weight')
@@ -50,6 +56,7 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     if (given.length) throw new LowbitError(`${given[0]} applies to quantized output types, not ${type}`);
     return { allowNonfinite: !!o.allowNonfinite };
   }
+  const target = parseTargetOptions(o);
   let threads: number | undefined;
   if (o.threads !== undefined) {
     threads = Number(o.threads);
@@ -64,7 +71,15 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     imatrix: o.imatrix ? await loadImatrix(o.imatrix, [], []) : undefined,
     threads,
     allowNonfinite: !!o.allowNonfinite,
+    target,
   };
+}
+
+/** The output type: with a --target-* the file is quantized, and a float --type (the default F32) means "rules of Q8_0". */
+function typeFor(o: QuantOpts): string {
+  const type = outType(o.type);
+  if ((o.targetSize !== undefined || o.targetBpw !== undefined) && (FLOAT_OUT_TYPES as readonly string[]).includes(type)) return 'Q8_0';
+  return type;
 }
 
 export function register(program: Command): void {
@@ -77,7 +92,7 @@ export function register(program: Command): void {
     .argument('<out.gguf>', 'output file')
     .option('--tokenizer <tokenizer.bin>', "llama2.c tokenizer.bin of the model (default: a byte-level stand-in vocab)"))
     .action(async (model: string, out: string, opts: QuantOpts & { tokenizer?: string }) => {
-      const type = outType(opts.type);
+      const type = typeFor(opts);
       const q = await quantOpts(type, opts);
       const s = await interruptible(out, (progress) => convertLlama2cFiles(model, opts.tokenizer, out, type, progress, q));
       warnClamped(s.clamped, type);
@@ -92,7 +107,7 @@ export function register(program: Command): void {
     .option('--pre <name>', "tokenizer.ggml.pre for byte-level BPE tokenizers lowbit does not recognise (e.g. llama-bpe, qwen2, smollm, gpt-2)")
     .option('--name <name>', 'general.name (default: the directory name)'))
     .action(async (dir: string, out: string, opts: QuantOpts & { pre?: string; name?: string }) => {
-      const type = outType(opts.type);
+      const type = typeFor(opts);
       const q = await quantOpts(type, opts);
       const s = await interruptible(out, (progress) => convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q));
       warnClamped(s.clamped, type);

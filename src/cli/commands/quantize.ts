@@ -14,13 +14,19 @@ import { parseKvOverride } from '../../plan/kv-override.js';
 import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
 import { readImatrix } from '../../io/imatrix.js';
-import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
+import { checkRunnable, predictOutputBytes, prepareQuantize, resolveTarget, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
+import type { TargetAllocation, TargetOptions } from '../../pipeline/target.js';
+import { parseByteSize } from '../../plan/allocate.js';
+import { codecByTypeId } from '../../formats/registry.js';
 import { openGgufInput, quantizeGgufFile } from '../../pipeline/quantize-file.js';
 import { defaultThreads } from '../../pipeline/workers.js';
 import type { OnnxCliOptions } from './quantize-dir.js';
 
 interface CliOpts extends OnnxCliOptions {
-  type: string;
+  type?: string;
+  targetSize?: string;
+  targetBpw?: string;
+  targetTypes?: string;
   pure?: boolean;
   tensorType: string[];
   overrideKv: string[];
@@ -106,7 +112,10 @@ export function register(program: Command): void {
     .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
     .argument('<input>', 'model to read (.gguf, or .onnx)')
     .argument('[output]', 'file to write (not needed with --dry-run)')
-    .requiredOption('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
+    .option('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
+    .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB, bytes) with the least predicted damage')
+    .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
+    .option('--target-types <LIST>', '--target-*: the ggml types to choose from (default: all llama.cpp loads that lowbit writes)')
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
     .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
@@ -137,9 +146,10 @@ export function register(program: Command): void {
     .action(async (input: string, output: string | undefined, o: CliOpts) => {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
       if (input.toLowerCase().endsWith('.onnx')) {
+        if (!o.type) throw new LowbitError('quantize: --type is required');
         // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
         const [{ quantizeOnnxFile }, { formatOnnxResult, onnxOptions }] = await Promise.all([import('../../onnx/quantize-file.js'), import('./quantize-dir.js')]);
-        const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type));
+        const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type!));
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
         return;
       }
@@ -154,8 +164,12 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     threads = Number(o.threads);
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`);
   }
+  const target = parseTargetOptions(o);
+  if (!o.type && !target) throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
   const opts: QuantizeOptions = {
-    fileType: parseFileType(o.type),
+    // with a target, --type only names the mix whose rules fix what the user does not choose (default Q8_0)
+    fileType: parseFileType(o.type ?? 'Q8_0'),
+    target,
     pure: !!o.pure,
     tensorTypes: o.tensorType.map(parseTensorType),
     kvOverrides: o.overrideKv.map(parseKvOverride),
@@ -173,14 +187,17 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   if (o.dryRun) {
     const { src } = await openGgufInput(input);
     let plan: QuantPlan, predicted: number, problem: string | undefined;
+    let allocation: TargetAllocation | undefined;
     try {
-      const prep = await prepareQuantize(src, opts);
+      const resolved = await resolveTarget(src, opts);
+      allocation = resolved.allocation;
+      const prep = await prepareQuantize(src, resolved.opts);
       plan = prep.plan;
       predicted = await predictOutputBytes(prep.file, plan, opts);
       try { checkRunnable(prep.file, plan, opts); } catch (e) { if (e instanceof LowbitError) problem = e.message; else throw e; }
     } finally { await src.close(); }
     if (o.json) {
-      process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts, allocation), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
       return;
     }
     const rows = plan.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, typeName(t.srcType), typeName(t.dstType), fmtBytes(t.srcBytes), fmtBytes(t.dstBytes)]);
@@ -190,6 +207,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     const out = [lines.map((l, i) => `${l.padEnd(lines[1]!.length)}  ${why[i]}`).join('\n'), ''];
     out.push(`${plan.tensors.length} tensors, ${fmtBytes(plan.srcBytes)} of tensor data -> ${fmtBytes(plan.dstBytes)} (${fmtNum(bpw(plan), 4)} bits per weight)`);
     out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}${plan.nFallback ? `; ${plan.nFallback} tensor(s) needed a fallback type` : ''}`);
+    if (allocation) out.push(...targetLines(allocation));
     if (problem) out.push(`note: a real run would stop: ${problem}`);
     process.stdout.write(out.join('\n') + '\n');
     return;
@@ -227,14 +245,15 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     process.stderr.write(`lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${t ? typeName(t.dstType) : 'float'} range were clamped to its largest finite value\n`);
   }
   if (o.json) {
-    const { plan, tensors: tensorCount, ...rest } = summary;
-    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), ...rest, tensorCount }, null, 2) + '\n');
+    const { plan, tensors: tensorCount, target: allocation, ...rest } = summary;
+    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts, allocation), ...rest, tensorCount }, null, 2) + '\n');
     return;
   }
   const s = summary;
   process.stdout.write([
     `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''})`,
     `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
+    ...(s.target ? targetLines(s.target) : []),
   ].join('\n') + '\n');
 }
 
@@ -242,7 +261,41 @@ function bpw(plan: QuantPlan): number {
   return plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0;
 }
 
-function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions) {
+/** --target-size / --target-bpw / --target-types as options (undefined without a target). */
+export function parseTargetOptions(o: { targetSize?: string; targetBpw?: string; targetTypes?: string }): TargetOptions | undefined {
+  if (o.targetSize !== undefined && o.targetBpw !== undefined) throw new LowbitError('--target-size and --target-bpw cannot be used together');
+  if (o.targetSize === undefined && o.targetBpw === undefined) {
+    if (o.targetTypes !== undefined) throw new LowbitError('--target-types needs --target-size or --target-bpw');
+    return undefined;
+  }
+  const t: TargetOptions = {};
+  if (o.targetSize !== undefined) t.bytes = parseByteSize(o.targetSize);
+  if (o.targetBpw !== undefined) {
+    const b = Number(o.targetBpw);
+    if (!Number.isFinite(b) || b <= 0 || b > 32) throw new LowbitError(`--target-bpw must be a number of bits per weight above 0, not '${o.targetBpw}'`);
+    t.bpw = b;
+  }
+  if (o.targetTypes !== undefined) {
+    t.types = o.targetTypes.split(',').filter((x) => x.trim()).map((x) => {
+      const id = parseGgmlType(x, '--target-types');
+      if (!codecByTypeId(id)) throw new LowbitError(`--target-types: lowbit cannot write ${x.trim()}`);
+      return id;
+    });
+    if (!t.types.length) throw new LowbitError('--target-types: no type given');
+  }
+  return t;
+}
+
+/** What the allocation did, for the plain-text summary and the dry run. */
+export function targetLines(a: TargetAllocation): string[] {
+  return [
+    `target ${fmtBytes(a.targetBytes)} (${a.targetBytes} bytes): predicted ${a.predictedBytes} bytes (${fmtNum((100 * a.predictedBytes) / a.targetBytes, 4)}% of it), ${a.assignment.size} tensors chosen, predicted error ${a.predictedError.toExponential(3)}`,
+    `error measure: ${a.measure}; search ${a.seconds.toFixed(2)} s; general.file_type ${a.fileType.name}`,
+    ...(a.predictedBytes < 0.99 * a.targetBytes ? [`note: ${fmtNum((100 * (a.targetBytes - a.predictedBytes)) / a.targetBytes, 3)}% under the target: no choice of the candidate types comes closer (the steps between types are that coarse here, or every tensor is at its best type)`] : []),
+  ];
+}
+
+function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions, allocation?: TargetAllocation) {
   return {
     input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id,
     imatrix: opts.imatrix ? { ...opts.imatrix.provenance } : null,
@@ -250,6 +303,17 @@ function planJson(input: string, output: string | undefined, plan: QuantPlan, op
     tensors: plan.tensors.map((t) => ({
       name: t.name, shape: t.shape, from: typeName(t.srcType), to: typeName(t.dstType), converted: t.convert,
       kind: t.kind, reason: t.reason, bytesIn: t.srcBytes, bytesOut: t.dstBytes,
+      ...(allocation?.assignment.has(t.name) ? { predictedError: allocation.measures.find((m) => m.name === t.name)!.candidates.find((c) => c.type === t.dstType)?.nsr ?? null } : {}),
     })),
+    ...(allocation ? {
+      target: {
+        targetBytes: allocation.targetBytes, predictedBytes: allocation.predictedBytes, predictedError: allocation.predictedError,
+        fixedBytes: allocation.fixedBytes, measure: allocation.measure, seconds: allocation.seconds,
+        candidates: allocation.measures.map((m) => ({
+          name: m.name, sampledRows: m.rows, rows: m.nRows, imatrix: m.imatrix, chosen: typeName(m.candidates[m.chosen]!.type),
+          options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
+        })),
+      },
+    } : {}),
   };
 }
