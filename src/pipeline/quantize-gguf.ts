@@ -17,6 +17,8 @@ import { planGguf } from '../plan/from-gguf.js';
 import { isQuantizedType } from '../plan/tensor-rules.js';
 import { typeName, withAssignedTypes, type PlanOptions, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
 import type { FileType } from '../plan/file-types.js';
+import type { EncoderName } from '../formats/encoder.js';
+import { encoderQuantize } from '../formats/encoder.js';
 import { allocateTarget, type TargetAllocation, type TargetOptions } from './target.js';
 import { quantizedMetadata, type ImatrixProvenance } from '../plan/metadata.js';
 import { loaderMetadata, type KvOverride } from '../plan/kv-override.js';
@@ -56,6 +58,8 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
    * type that splits this budget best (src/pipeline/target.ts)
    */
   target?: TargetOptions;
+  /** --encoder best: stronger codes and scales in the same formats (recorded as quantize.encoder); default ggml's own */
+  encoder?: EncoderName;
   /** the outcome of the allocation (computed from `target` when absent) */
   assignment?: { types: ReadonlyMap<string, { type: number; reason: string }>; fileType: FileType };
   /** llama-quantize --keep-split: one output per input shard (see outputShards) */
@@ -126,6 +130,7 @@ export async function resolveTarget(src: ByteSource, opts: QuantizeOptions): Pro
   const allocation = await allocateTarget({
     src, file, plan, planFileBytes: await predictOutputBytes(file, plan, opts), hasImatrix,
     imatrixFor: (t, ti) => imatrixFor(t, ti, opts),
+    quantizer: (codec) => encoderQuantize(codec, opts.encoder),
   }, opts.target);
   const next = { ...opts, assignment: { types: allocation.assignment, fileType: allocation.fileType } };
   // the size is exact: the real header and padding of the file the run writes
@@ -149,6 +154,8 @@ export interface OutputShard {
  */
 export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): OutputShard[] {
   const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides, plan.blockCount);
+  // --encoder best: said in the file (llama.cpp ignores the key); the default adds nothing
+  if (opts.encoder === 'best') metadata.set('quantize.encoder', gv.str('best'));
   if (!opts.keepSplit) return [{ metadata, tensors: plan.tensors }];
   const shardOf = new Map(file.tensors.map((t) => [t.name, t.shard ?? 0]));
   const shards: OutputShard[] = [];
@@ -473,6 +480,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
           base: {
             srcType: p.srcType, dstType: p.dstType, nPerRow: s.ti.rowLength, slabFirstRow: s.firstRow,
             rowsPerExpert: Math.max(1, s.ti.dims[1] ?? 1), checkInput: !opts.allowNonfinite,
+            ...(opts.encoder === 'best' ? { encoder: 'best' as const } : {}),
           },
           nRows: s.rows,
           buffers,

@@ -1,5 +1,6 @@
 // --target-size / --target-bpw: the file is at most the target and within 1 % of it, the same
 // bytes for any thread count, the user's own type rules kept, and the output runs in llama.cpp.
+// --encoder best files too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -112,7 +113,7 @@ test('--dry-run --json shows each chosen type, its predicted error and the candi
 });
 
 const BROWN = join(REPO, 'fixtures/brown-3m');
-test('convert hf --target-bpw on the real brown-3m: loads and runs in llama.cpp, close to the F32 model', { skip: !existsSync(join(BROWN, 'model.safetensors')) && 'fixtures/brown-3m is absent' }, async () => {
+test('convert hf --target-bpw, and --encoder best, on the real brown-3m: load and run in llama.cpp, close to the F32 model', { skip: !existsSync(join(BROWN, 'model.safetensors')) && 'fixtures/brown-3m is absent' }, async () => {
   const f32 = join(dir, 'brown-f32.gguf'), q = join(dir, 'brown-t.gguf');
   let r = runCli(['convert', 'hf', BROWN, f32]);
   assert.equal(r.code, 0, r.stderr);
@@ -120,13 +121,39 @@ test('convert hf --target-bpw on the real brown-3m: loads and runs in llama.cpp,
   assert.equal(r.code, 0, r.stderr);
   const types = new Set((await typesOf(q)).values());
   assert.ok(types.size >= 3, 'a mixture of types');
+  const best = join(dir, 'brown-best.gguf');
+  r = runCli(['quantize', f32, best, '--type', 'Q4_K_M', '--encoder', 'best']);
+  assert.equal(r.code, 0, r.stderr);
   const tokens = [1, 45, 17, 300, 12, 88, 5, 61, 230, 9, 14, 400];
-  const [a, b] = [await llamaLogProbs(f32, tokens), await llamaLogProbs(q, tokens)];
-  let same = 0;
-  for (let p = 0; p < tokens.length; p++) {
-    assert.ok(b[p]!.every((x) => x <= 0 && !Number.isNaN(x)));
-    const argmax = (v: Float64Array) => v.indexOf(Math.max(...v));
-    if (argmax(a[p]!) === argmax(b[p]!)) same++;
+  const a = await llamaLogProbs(f32, tokens);
+  for (const file of [q, best]) {
+    const b = await llamaLogProbs(file, tokens);
+    let same = 0;
+    for (let p = 0; p < tokens.length; p++) {
+      assert.ok(b[p]!.every((x) => x <= 0 && !Number.isNaN(x)));
+      const argmax = (v: Float64Array) => v.indexOf(Math.max(...v));
+      if (argmax(a[p]!) === argmax(b[p]!)) same++;
+    }
+    assert.ok(same >= tokens.length - 3, `${file}: same top token at ${same} of ${tokens.length} positions`);
   }
-  assert.ok(same >= tokens.length - 3, `same top token at ${same} of ${tokens.length} positions`);
+});
+
+test('a whole model with --encoder best: quantize.encoder recorded, the same types, the same bytes for 1 and 2 threads', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-enc-'));
+  try {
+    const input = join(dir, 'in.gguf');
+    writeFileSync(input, await encodeGguf(syntheticLlama({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 64, seed: 4 })));
+    const a = join(dir, 'ggml.gguf'), b = join(dir, 'best.gguf'), b1 = join(dir, 'best1.gguf');
+    await quantizeGgufFile(input, a, { fileType: parseFileType('Q4_K_M'), threads: 2 });
+    await quantizeGgufFile(input, b, { fileType: parseFileType('Q4_K_M'), threads: 2, encoder: 'best', parallelMinElements: 0 });
+    await quantizeGgufFile(input, b1, { fileType: parseFileType('Q4_K_M'), threads: 1, encoder: 'best' });
+    assert.ok(readFileSync(b).equals(readFileSync(b1)));
+    const head = async (p: string) => { const s = await FileSource.open(p); try { return await readGgufHeader(s); } finally { await s.close(); } };
+    const [ha, hb] = [await head(a), await head(b)];
+    assert.equal(ha.metadata.get('quantize.encoder'), undefined);
+    assert.equal(hb.metadata.get('quantize.encoder')?.value, 'best');
+    assert.deepEqual(hb.tensors.map((t) => [t.name, t.type.id]), ha.tensors.map((t) => [t.name, t.type.id]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

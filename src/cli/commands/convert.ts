@@ -6,6 +6,7 @@ import { convertLlama2cFiles, convertHfDir, type ConvertQuantizeOptions } from '
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
+import { parseEncoder } from '../../formats/encoder.js';
 import { onInterrupt } from '../interrupt.js';
 import { loadImatrix, parseGgmlType, parseTargetOptions, parseTensorType } from './quantize.js';
 
@@ -20,6 +21,7 @@ interface QuantOpts {
   targetSize?: string;
   targetBpw?: string;
   targetTypes?: string;
+  encoder?: string;
   pure?: boolean;
   tensorType: string[];
   outputTensorType?: string;
@@ -38,6 +40,7 @@ function quantizeOptions(cmd: Command): Command {
     .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB) with the least predicted damage (as quantize)')
     .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
     .option('--target-types <LIST>', '--target-*: the ggml types to choose from')
+    .option('--encoder <NAME>', 'quantized types: ggml (default, byte-identical to llama.cpp) or best (stronger search, same formats)')
     .option('--pure', 'quantized types: no k-quant mixture, every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'quantized types: type for tensors matching REGEX (repeatable)', collect, [])
     .option('--output-tensor-type <TYPE>', 'quantized types: ggml type for output.weight')
@@ -51,7 +54,7 @@ function quantizeOptions(cmd: Command): Command {
 /** The quantize command's options for a quantized --type; refused with a float type (they would do nothing). */
 async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOptions> {
   const given = [o.pure && '--pure', o.tensorType.length && '--tensor-type', o.outputTensorType && '--output-tensor-type',
-    o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix'].filter(Boolean);
+    o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix', o.encoder && '--encoder'].filter(Boolean);
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) {
     if (given.length) throw new LowbitError(`${given[0]} applies to quantized output types, not ${type}`);
     return { allowNonfinite: !!o.allowNonfinite };
@@ -72,6 +75,7 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     threads,
     allowNonfinite: !!o.allowNonfinite,
     target,
+    encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder),
   };
 }
 

@@ -18,6 +18,7 @@ import { checkRunnable, predictOutputBytes, prepareQuantize, resolveTarget, type
 import type { TargetAllocation, TargetOptions } from '../../pipeline/target.js';
 import { parseByteSize } from '../../plan/allocate.js';
 import { codecByTypeId } from '../../formats/registry.js';
+import { parseEncoder } from '../../formats/encoder.js';
 import { openGgufInput, quantizeGgufFile } from '../../pipeline/quantize-file.js';
 import { defaultThreads } from '../../pipeline/workers.js';
 import type { OnnxCliOptions } from './quantize-dir.js';
@@ -27,6 +28,7 @@ interface CliOpts extends OnnxCliOptions {
   targetSize?: string;
   targetBpw?: string;
   targetTypes?: string;
+  encoder?: string;
   pure?: boolean;
   tensorType: string[];
   overrideKv: string[];
@@ -116,6 +118,7 @@ export function register(program: Command): void {
     .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB, bytes) with the least predicted damage')
     .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
     .option('--target-types <LIST>', '--target-*: the ggml types to choose from (default: all llama.cpp loads that lowbit writes)')
+    .option('--encoder <NAME>', 'ggml (default: llama.cpp\'s own codes, byte-identical) or best (lowbit\'s stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)')
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
     .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
@@ -170,6 +173,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     // with a target, --type only names the mix whose rules fix what the user does not choose (default Q8_0)
     fileType: parseFileType(o.type ?? 'Q8_0'),
     target,
+    encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder),
     pure: !!o.pure,
     tensorTypes: o.tensorType.map(parseTensorType),
     kvOverrides: o.overrideKv.map(parseKvOverride),
@@ -251,7 +255,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   }
   const s = summary;
   process.stdout.write([
-    `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''})`,
+    `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''}${opts.encoder === 'best' ? ', --encoder best' : ''})`,
     `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
     ...(s.target ? targetLines(s.target) : []),
   ].join('\n') + '\n');
@@ -297,7 +301,7 @@ export function targetLines(a: TargetAllocation): string[] {
 
 function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions, allocation?: TargetAllocation) {
   return {
-    input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id,
+    input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id, encoder: opts.encoder ?? 'ggml',
     imatrix: opts.imatrix ? { ...opts.imatrix.provenance } : null,
     tensorBytesIn: plan.srcBytes, tensorBytesOut: plan.dstBytes, nElements: plan.nElements, fallbacks: plan.nFallback,
     tensors: plan.tensors.map((t) => ({
