@@ -23,7 +23,8 @@ const variants = (opt('variants', 'llama,best,target,target+best')!).split(',');
 if (!name || !f32 || !calib || !out) { console.error('usage: see the header of tools/measure-target.ts'); process.exit(1); }
 mkdirSync(out, { recursive: true });
 const here = new URL('..', import.meta.url).pathname;
-const bin = execFileSync('bash', [join(here, 'tools/build-llama-tools.sh')], { encoding: 'utf8' }).trim().split('\n').pop()!;
+// LLAMA_BIN: a bin directory with llama-imatrix (and llama-quantize); else tools/build-llama-tools.sh's
+const bin = process.env.LLAMA_BIN ?? execFileSync('bash', [join(here, 'tools/build-llama-tools.sh')], { encoding: 'utf8' }).trim().split('\n').pop()!;
 const lowbit = (a: string[]) => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'src/cli/main.ts'), ...a], { encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`lowbit ${a.join(' ')}: ${r.stderr}`);
@@ -53,8 +54,13 @@ function evaluate(file: string): { kl: number; klP99: number; sameTop: number; p
 for (const mix of mixes) {
   const base = join(out, `${mix}-llama.gguf`);
   if (!existsSync(base)) {
-    const r = spawnSync(join(bin, 'llama-quantize'), ['--imatrix', imatrix, f32, base, mix, '1'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`llama-quantize: ${r.stderr.slice(-2000)}`);
+    if (existsSync(join(bin, 'llama-quantize'))) {
+      const r = spawnSync(join(bin, 'llama-quantize'), ['--imatrix', imatrix, f32, base, mix, '1'], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`llama-quantize: ${r.stderr.slice(-2000)}`);
+    } else {
+      // lowbit's default quantize writes llama-quantize's bytes (the test suite proves it against llama_model_quantize)
+      lowbit(['quantize', f32, base, '--type', mix, '--imatrix', imatrix, '--threads', '1']);
+    }
   }
   const size = statSync(base).size;
   for (const v of variants) {
