@@ -7,6 +7,9 @@ import type { TensorTypeOverride } from './plan.js';
 import type { ByteSource } from '../io/source.js';
 import { readImatrix } from '../io/imatrix.js';
 import type { ImatrixInput } from '../pipeline/quantize-gguf.js';
+import type { TargetOptions } from '../pipeline/target.js';
+import { parseByteSize } from './allocate.js';
+import { codecByTypeId } from '../formats/registry.js';
 
 /** A ggml type name as llama-quantize's parse_ggml_type takes it (case-insensitive). */
 export function parseGgmlType(s: string, what: string): number {
@@ -55,4 +58,29 @@ export async function imatrixInput(src: ByteSource, include: readonly string[], 
   if (data.size === 0) return undefined; // llama-quantize then runs as if no imatrix was given
   const p = im.provenance;
   return { data, provenance: { file: src.name, dataset: p.datasets[0], entries: data.size, chunks: p.chunkCount } };
+}
+
+/** --target-size / --target-bpw / --target-types as options (undefined without a target). */
+export function parseTargetOptions(o: { targetSize?: string; targetBpw?: string; targetTypes?: string }): TargetOptions | undefined {
+  if (o.targetSize !== undefined && o.targetBpw !== undefined) throw new LowbitError('--target-size and --target-bpw cannot be used together');
+  if (o.targetSize === undefined && o.targetBpw === undefined) {
+    if (o.targetTypes !== undefined) throw new LowbitError('--target-types needs --target-size or --target-bpw');
+    return undefined;
+  }
+  const t: TargetOptions = {};
+  if (o.targetSize !== undefined) t.bytes = parseByteSize(o.targetSize);
+  if (o.targetBpw !== undefined) {
+    const b = Number(o.targetBpw);
+    if (!Number.isFinite(b) || b <= 0 || b > 32) throw new LowbitError(`--target-bpw must be a number of bits per weight above 0, not '${o.targetBpw}'`);
+    t.bpw = b;
+  }
+  if (o.targetTypes !== undefined) {
+    t.types = o.targetTypes.split(',').filter((x) => x.trim()).map((x) => {
+      const id = parseGgmlType(x, '--target-types');
+      if (!codecByTypeId(id)) throw new LowbitError(`--target-types: lowbit cannot write ${x.trim()}`);
+      return id;
+    });
+    if (!t.types.length) throw new LowbitError('--target-types: no type given');
+  }
+  return t;
 }

@@ -37,7 +37,7 @@ export interface PlanOptions {
   givenOrder?: boolean;
 }
 
-export type ReasonKind = 'kept' | 'rule' | 'default' | 'override' | 'pure' | 'fallback';
+export type ReasonKind = 'kept' | 'rule' | 'default' | 'override' | 'pure' | 'fallback' | 'target';
 
 export interface PlannedTensor {
   name: string;
@@ -203,4 +203,26 @@ export function fallbackWarning(plan: QuantPlan): string | undefined {
   if (n === 0) return undefined;
   const list = [...moves].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k, c]) => `${c} ${k}`).join(', ');
   return `${n} of ${plan.tensors.length} tensor(s) required fallback quantization (rows not a multiple of the type's block size): ${list}`;
+}
+
+/**
+ * The plan with some tensors' types chosen elsewhere (--target-size: src/pipeline/target.ts), and
+ * the file type recorded in general.file_type. Only quantizable tensors may be given a type.
+ */
+export function withAssignedTypes(plan: QuantPlan, assigned: ReadonlyMap<string, { type: number; reason: string }>, fileType: FileType): QuantPlan {
+  let dstTotal = 0;
+  const tensors = plan.tensors.map((t) => {
+    const a = assigned.get(t.name);
+    let out = t;
+    if (a) {
+      if (!t.quantizable) throw new LowbitError(`tensor ${t.name} cannot be given a type: ${t.reason}`);
+      out = {
+        ...t, dstType: a.type, convert: a.type !== t.srcType, kind: 'target', reason: a.reason,
+        requiresImatrix: requiresImatrix(t.name, a.type, fileType.id), dstBytes: tensorBytes(t.shape, a.type),
+      };
+    }
+    dstTotal += out.dstBytes;
+    return out;
+  });
+  return { ...plan, fileType, tensors, dstBytes: dstTotal };
 }

@@ -14,18 +14,24 @@ import { parseKvOverride } from '../../plan/kv-override.js';
 import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
 import { loadImatrix } from '../../node/imatrix-file.js';
-import { filterImatrix, parseGgmlType, parseTensorType, parseTensorTypeText } from '../../plan/options.js';
-import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
+import { filterImatrix, parseGgmlType, parseTargetOptions, parseTensorType, parseTensorTypeText } from '../../plan/options.js';
+import type { TargetAllocation } from '../../pipeline/target.js';
+import { parseEncoder } from '../../formats/encoder.js';
+import { checkRunnable, predictOutputBytes, prepareQuantize, resolveTarget, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
 import { keepSplitPaths, openGgufInput, quantizeGgufFile } from '../../node/quantize-file.js';
 import { describeMissing, ggufInputFiles, refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { defaultThreads } from '../../node/workers.js';
 import type { OnnxCliOptions } from '../../onnx/options.js';
 
-export { filterImatrix, parseGgmlType, parseTensorType };
+export { filterImatrix, parseGgmlType, parseTargetOptions, parseTensorType };
 import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
 
 interface CliOpts extends OnnxCliOptions, CalibrateCliOptions {
-  type: string;
+  type?: string;
+  targetSize?: string;
+  targetBpw?: string;
+  targetTypes?: string;
+  encoder?: string;
   pure?: boolean;
   tensorType: string[];
   overrideKv: string[];
@@ -64,7 +70,11 @@ export function register(program: Command): void {
     .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
     .argument('<input>', 'model to read (.gguf, or .onnx)')
     .argument('[output]', 'file to write (not needed with --dry-run)')
-    .requiredOption('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
+    .option('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
+    .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB, bytes) with the least predicted damage')
+    .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
+    .option('--target-types <LIST>', '--target-*: the ggml types to choose from (default: all llama.cpp loads that lowbit writes)')
+    .option('--encoder <NAME>', 'ggml (default: llama.cpp\'s own codes, byte-identical) or best (lowbit\'s stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)')
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
     .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
@@ -106,9 +116,10 @@ export function register(program: Command): void {
       }
       const entries = tensorTypes.flatMap((t) => (typeof t === 'string' ? [t] : readTensorTypeFile(t.file)));
       if (input.toLowerCase().endsWith('.onnx')) {
+        if (!o.type) throw new LowbitError('quantize: --type is required');
         // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
         const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult, unquantizedWarning }] = await Promise.all([import('../../onnx/quantize-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
-        const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type));
+        const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type!));
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
         const warn = unquantizedWarning(output ?? input, r);
         if (warn) process.stderr.write(warn + '\n');
@@ -125,8 +136,13 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     threads = Number(o.threads);
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`);
   }
+  const target = parseTargetOptions(o);
+  if (!o.type && !target) throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
   const opts: QuantizeOptions = {
-    fileType: parseFileType(o.type),
+    // with a target, --type only names the mix whose rules fix what the user does not choose (default Q8_0)
+    fileType: parseFileType(o.type ?? 'Q8_0'),
+    target,
+    encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder),
     pure: !!o.pure,
     tensorTypes: o.tensorType.map(parseTensorType),
     kvOverrides: o.overrideKv.map(parseKvOverride),
@@ -155,14 +171,17 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   if (o.dryRun) {
     const { src } = await openGgufInput(input);
     let plan: QuantPlan, predicted: number, problem: string | undefined;
+    let allocation: TargetAllocation | undefined;
     try {
-      const prep = await prepareQuantize(src, opts);
+      const resolved = await resolveTarget(src, opts);
+      allocation = resolved.allocation;
+      const prep = await prepareQuantize(src, resolved.opts);
       plan = prep.plan;
       predicted = await predictOutputBytes(prep.file, plan, opts);
       try { checkRunnable(prep.file, plan, opts); } catch (e) { if (e instanceof LowbitError) problem = e.message; else throw e; }
     } finally { await src.close(); }
     if (o.json) {
-      process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts, allocation), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
       return;
     }
     const rows = plan.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, typeName(t.srcType), typeName(t.dstType), fmtBytes(t.srcBytes), fmtBytes(t.dstBytes)]);
@@ -174,6 +193,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}`);
     const fb = fallbackWarning(plan);
     if (fb) out.push(`warning: ${fb}`);
+    if (allocation) out.push(...targetLines(allocation));
     if (problem) out.push(`note: a real run would stop: ${problem}`);
     process.stdout.write(out.join('\n') + '\n');
     return;
@@ -214,14 +234,15 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     process.stderr.write(`lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${t ? typeName(t.dstType) : 'float'} range were clamped to its largest finite value\n`);
   }
   if (o.json) {
-    const { plan, tensors: tensorCount, ...rest } = summary;
-    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), ...rest, tensorCount }, null, 2) + '\n');
+    const { plan, tensors: tensorCount, target: allocation, ...rest } = summary;
+    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts, allocation), ...rest, tensorCount }, null, 2) + '\n');
     return;
   }
   const s = summary;
   process.stdout.write([
-    `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''})`,
+    `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''}${opts.encoder === 'best' ? ', --encoder best' : ''})`,
     `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
+    ...(s.target ? targetLines(s.target) : []),
   ].join('\n') + '\n');
 }
 
@@ -229,14 +250,34 @@ function bpw(plan: QuantPlan): number {
   return plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0;
 }
 
-function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions) {
+/** What the allocation did, for the plain-text summary and the dry run. */
+export function targetLines(a: TargetAllocation): string[] {
+  return [
+    `target ${fmtBytes(a.targetBytes)} (${a.targetBytes} bytes): predicted ${a.predictedBytes} bytes (${fmtNum((100 * a.predictedBytes) / a.targetBytes, 4)}% of it), ${a.assignment.size} tensors chosen, predicted error ${a.predictedError.toExponential(3)}`,
+    `error measure: ${a.measure}; search ${a.seconds.toFixed(2)} s; general.file_type ${a.fileType.name}`,
+    ...(a.predictedBytes < 0.99 * a.targetBytes ? [`note: ${fmtNum((100 * (a.targetBytes - a.predictedBytes)) / a.targetBytes, 3)}% under the target: no choice of the candidate types comes closer (the steps between types are that coarse here, or every tensor is at its best type)`] : []),
+  ];
+}
+
+function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions, allocation?: TargetAllocation) {
   return {
-    input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id,
+    input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id, encoder: opts.encoder ?? 'ggml',
     imatrix: opts.imatrix ? { ...opts.imatrix.provenance } : null,
     tensorBytesIn: plan.srcBytes, tensorBytesOut: plan.dstBytes, nElements: plan.nElements, fallbacks: plan.nFallback, fallbackWarning: fallbackWarning(plan) ?? null,
     tensors: plan.tensors.map((t) => ({
       name: t.name, shape: t.shape, from: typeName(t.srcType), to: typeName(t.dstType), converted: t.convert,
       kind: t.kind, reason: t.reason, bytesIn: t.srcBytes, bytesOut: t.dstBytes, ...(t.fallbackFrom !== undefined ? { fallbackFrom: typeName(t.fallbackFrom) } : {}),
+      ...(allocation?.assignment.has(t.name) ? { predictedError: allocation.measures.find((m) => m.name === t.name)!.candidates.find((c) => c.type === t.dstType)?.nsr ?? null } : {}),
     })),
+    ...(allocation ? {
+      target: {
+        targetBytes: allocation.targetBytes, predictedBytes: allocation.predictedBytes, predictedError: allocation.predictedError,
+        fixedBytes: allocation.fixedBytes, measure: allocation.measure, seconds: allocation.seconds,
+        candidates: allocation.measures.map((m) => ({
+          name: m.name, sampledRows: m.rows, rows: m.nRows, imatrix: m.imatrix, chosen: typeName(m.candidates[m.chosen]!.type),
+          options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
+        })),
+      },
+    } : {}),
   };
 }
