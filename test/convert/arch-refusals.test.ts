@@ -23,9 +23,12 @@ test('an unsupported architecture is named, with every supported one listed', ()
 test('configs llama.cpp would run differently from transformers are refused', () => {
   assert.throws(() => parseHfConfig({ ...base, architectures: ['SmolLM3ForCausalLM'], model_type: 'smollm3', no_rope_layers: [1, 1, 1, 1] }), oneLine(/no_rope_layers \[1,1,1,1\] differ from llama\.cpp's smollm3 pattern/));
   assert.equal(parseHfConfig({ ...base, architectures: ['SmolLM3ForCausalLM'], model_type: 'smollm3', no_rope_layers: [1, 1, 1, 0] }).arch, 'smollm3');
-  const moe = { ...base, architectures: ['Qwen3MoeForCausalLM'], model_type: 'qwen3_moe', num_experts: 4, num_experts_per_tok: 2, moe_intermediate_size: 32 };
+  assert.equal(parseHfConfig({ ...base, architectures: ['SmolLM3ForCausalLM'], model_type: 'smollm3' }).arch, 'smollm3');
+  assert.throws(() => parseHfConfig({ ...base, architectures: ['SmolLM3ForCausalLM'], model_type: 'smollm3', no_rope_layer_interval: 2 }), oneLine(/no_rope_layers \[1,0,1,0\] differ/));
+  const moe = { ...base, architectures: ['Qwen3MoeForCausalLM'], model_type: 'qwen3_moe', num_experts: 4, num_experts_per_tok: 2, moe_intermediate_size: 32, norm_topk_prob: true };
   assert.equal(parseHfConfig(moe).arch, 'qwen3moe');
   assert.throws(() => parseHfConfig({ ...moe, norm_topk_prob: false }), oneLine(/norm_topk_prob false/));
+  assert.throws(() => parseHfConfig({ ...moe, norm_topk_prob: undefined }), oneLine(/norm_topk_prob absent \(transformers: false\)/));
   assert.throws(() => parseHfConfig({ ...moe, mlp_only_layers: [0] }), oneLine(/dense layers/));
   assert.throws(() => parseHfConfig({ ...moe, num_experts: undefined }), oneLine(/needs num_experts/));
   const qwen3 = { ...base, architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 32 };
