@@ -35,6 +35,9 @@ test('configs llama.cpp would run differently from transformers are refused', ()
   assert.equal(parseHfConfig(qwen3, 'models/Qwen3-0.6B/config.json').arch, 'qwen3');
   assert.throws(() => parseHfConfig(qwen3, 'models/Qwen3-Reranker-0.6B/config.json'), oneLine(/a Qwen3 reranker/));
   assert.throws(() => parseHfConfig({ ...qwen3, _name_or_path: 'Qwen/Qwen3-Reranker-4B' }), oneLine(/a Qwen3 reranker/));
+  assert.throws(() => parseHfConfig({ ...qwen3, use_sliding_window: true, sliding_window: 4096 }), oneLine(/sliding-window layers/));
+  assert.throws(() => parseHfConfig({ ...moe, layer_types: ['full_attention', 'sliding_attention', 'full_attention', 'full_attention'] }), oneLine(/sliding-window layers/));
+  assert.equal(parseHfConfig({ ...qwen3, use_sliding_window: false, sliding_window: null, layer_types: Array(4).fill('full_attention') }).arch, 'qwen3');
 });
 
 test('a Qwen3-MoE checkpoint missing one expert projection is refused, nothing written', async () => {

@@ -5,7 +5,7 @@
 // top-k softmax weights and makes every layer sparse, so configs that say otherwise are refused.
 import { LowbitError } from '../../../errors.js';
 import { gv } from '../../../io/gguf/metadata.js';
-import { QK_NORM_NAMES } from './qwen3.js';
+import { QK_NORM_NAMES, refuseSlidingWindow } from './qwen3.js';
 import type { ArchDef } from './types.js';
 
 export const qwen3moe: ArchDef = {
@@ -15,6 +15,7 @@ export const qwen3moe: ArchDef = {
   layerNames: { ...QK_NORM_NAMES, 'mlp.gate.weight': 'ffn_gate_inp.weight' },
   stackedExperts: true,
   checkConfig(cfg, file) {
+    refuseSlidingWindow(cfg, file);
     const c = cfg.raw;
     if (!cfg.nExpert || !cfg.nExpertUsed) throw new LowbitError(`${file}: a Qwen3-MoE config needs num_experts and num_experts_per_tok`);
     if (typeof c.moe_intermediate_size !== 'number') throw new LowbitError(`${file}: a Qwen3-MoE config needs moe_intermediate_size`);
