@@ -5,7 +5,8 @@
 // file size. Only the provenance keys the Python converter derives from the directory name
 // (general.name "Qwen3", general.size_label …) are left out.
 // The tokenizer: lowbit's encoder hashes llama.cpp's check text to the chkhsh the converter computed
-// through the reference tokenizer, and encodes the test text to the same ids.
+// through the reference tokenizer (tools/hf-bpe-shim), and encodes the test text to the same ids;
+// transformers.js, an independent implementation, gives those ids too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { BufferSource } from '../../src/io/source.js';
 import { readGgufHeader } from '../../src/io/gguf/reader.js';
 import { bpeEncoder } from '../../src/convert/hf/bpe.js';
 import { preTokenizerHash } from '../../src/convert/hf/pre-hash.js';
+import { PRE_CHECK_TEXT } from '../../src/convert/hf/pre-hashes.js';
 import { TOKENIZER_TEST_TEXT, writeArchFixture, type ArchKind } from './support/arch-fixture.js';
 
 const GOLDEN = 'test/fixtures/arch-golden';
@@ -82,7 +84,7 @@ test('qwen3moe saved with stacked experts (mlp.experts.gate_up_proj / down_proj)
 });
 
 for (const kind of ['qwen3', 'qwen3moe', 'smollm3'] as ArchKind[]) {
-  test(`${kind} tokenizer: chkhsh and ids equal the reference tokenizer's`, async () => {
+  test(`${kind} tokenizer: chkhsh and ids equal the reference tokenizer's, and transformers.js's`, async () => {
     const ref = JSON.parse(readFileSync(join(GOLDEN, `${kind}.tokenizer.json`), 'utf8')) as { chkhsh: string; text: string; ids: number[] };
     assert.equal(ref.text, TOKENIZER_TEST_TEXT);
     const ck = join(dir, `${kind}-tok`);
@@ -92,5 +94,10 @@ for (const kind of ['qwen3', 'qwen3moe', 'smollm3'] as ArchKind[]) {
     assert.equal(h.hash, ref.chkhsh);
     assert.equal(h.pre, undefined); // a synthetic vocabulary: not in llama.cpp's table
     assert.deepEqual(bpeEncoder(tj).encode(ref.text, false), ref.ids);
+    // an independent implementation of the same tokenizer.json: transformers.js
+    const { PreTrainedTokenizer } = await import('@huggingface/transformers');
+    const tjs = new PreTrainedTokenizer(tj, JSON.parse(readFileSync(join(ck, 'tokenizer_config.json'), 'utf8')));
+    assert.deepEqual(tjs.encode(ref.text, { add_special_tokens: false }), ref.ids);
+    assert.deepEqual(tjs.encode(PRE_CHECK_TEXT), bpeEncoder(tj).encode(PRE_CHECK_TEXT));
   });
 }

@@ -3,11 +3,20 @@
 import { LowbitError } from '../../../errors.js';
 import { DENSE_LAYER } from './llama.js';
 import type { ArchDef } from './types.js';
+import type { HfConfig } from '../config.js';
 
 export const QK_NORM_NAMES: Record<string, string> = {
   'self_attn.q_norm.weight': 'attn_q_norm.weight',
   'self_attn.k_norm.weight': 'attn_k_norm.weight',
 };
+
+/** use_sliding_window makes transformers window some layers (layer_types); llama.cpp's graph has none */
+export function refuseSlidingWindow(cfg: HfConfig, file: string): void {
+  const lt = cfg.raw.layer_types;
+  if (cfg.raw.use_sliding_window === true || (Array.isArray(lt) && lt.some((t) => t !== 'full_attention'))) {
+    throw new LowbitError(`${file}: sliding-window layers (use_sliding_window / layer_types): llama.cpp's ${cfg.arch} attends over the whole context`);
+  }
+}
 
 export const qwen3: ArchDef = {
   arch: 'qwen3',
@@ -15,6 +24,7 @@ export const qwen3: ArchDef = {
   modelTypes: ['qwen3'],
   layerNames: QK_NORM_NAMES,
   checkConfig(cfg, file) {
+    refuseSlidingWindow(cfg, file);
     // Qwen3Model._is_qwen3_reranker: llama.cpp's converter turns Qwen3-Reranker checkpoints into a
     // rank-pooling model (cls_out tensor, rerank template); lowbit does not, so it says so
     const hints = [file.split(/[\\/]/).slice(-2, -1)[0] ?? '', String(cfg.raw._name_or_path ?? '')].map((h) => h.toLowerCase());

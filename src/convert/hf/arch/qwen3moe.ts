@@ -5,7 +5,7 @@
 // top-k softmax weights and makes every layer sparse, so configs that say otherwise are refused.
 import { LowbitError } from '../../../errors.js';
 import { gv } from '../../../io/gguf/metadata.js';
-import { QK_NORM_NAMES } from './qwen3.js';
+import { QK_NORM_NAMES, refuseSlidingWindow } from './qwen3.js';
 import type { ArchDef } from './types.js';
 
 export const qwen3moe: ArchDef = {
@@ -15,10 +15,12 @@ export const qwen3moe: ArchDef = {
   layerNames: { ...QK_NORM_NAMES, 'mlp.gate.weight': 'ffn_gate_inp.weight' },
   stackedExperts: true,
   checkConfig(cfg, file) {
+    refuseSlidingWindow(cfg, file);
     const c = cfg.raw;
     if (!cfg.nExpert || !cfg.nExpertUsed) throw new LowbitError(`${file}: a Qwen3-MoE config needs num_experts and num_experts_per_tok`);
     if (typeof c.moe_intermediate_size !== 'number') throw new LowbitError(`${file}: a Qwen3-MoE config needs moe_intermediate_size`);
-    if (c.norm_topk_prob === false) throw new LowbitError(`${file}: norm_topk_prob false: llama.cpp's qwen3moe always renormalises the top-k expert weights`);
+    // transformers' Qwen3MoeConfig defaults norm_topk_prob to false
+    if (c.norm_topk_prob !== true) throw new LowbitError(`${file}: norm_topk_prob ${c.norm_topk_prob === undefined ? 'absent (transformers: false)' : JSON.stringify(c.norm_topk_prob)}: llama.cpp's qwen3moe always renormalises the top-k expert weights`);
     if ((c.decoder_sparse_step ?? 1) !== 1 || (Array.isArray(c.mlp_only_layers) && c.mlp_only_layers.length > 0)) {
       throw new LowbitError(`${file}: dense layers (decoder_sparse_step / mlp_only_layers): llama.cpp's qwen3moe makes every layer a mixture of experts`);
     }
