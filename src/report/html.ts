@@ -38,8 +38,8 @@ export interface SizeQualityPoint {
   family: string;
   /** used only when no point has a KL: weight SQNR (dB) */
   sqnrDb?: number;
-  /** used only when no point has a KL: top-1 agreement with the reference, percent */
-  top1AgreementPct?: number;
+  /** used only when no point has a KL: SQNR of the model's (first) output against the reference's, dB (ONNX Runtime eval) */
+  outputSqnrDb?: number;
 }
 
 export interface ReportData {
@@ -81,7 +81,7 @@ export function sizeQualityPoints(data: ReportData): SizeQualityPoint[] {
   const own = data.variants.map((v): SizeQualityPoint => ({
     label: v.label, sizeBytes: v.sizeBytes, family: v.family ?? familyOf(v.label), kl: v.eval?.klMean,
     sqnrDb: v.comparison?.total.sqnrDb,
-    top1AgreementPct: v.onnxEval?.top1Agreement ? v.onnxEval.top1Agreement.agreement * 100 : undefined,
+    outputSqnrDb: v.onnxEval?.outputs[0]?.sqnrDb,
   }));
   return [...own, ...(data.points ?? [])];
 }
@@ -152,6 +152,8 @@ function scriptJson(x: unknown): string {
 /** Distinct colours (Okabe-Ito, then Paul Tol's): no two series shown together share one. */
 const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#000000', '#882255', '#44AA99', '#999933', '#AA4499', '#332288', '#117733', '#DDCC77', '#661100', '#6699CC'];
 const WORST_TENSORS = 15;
+/** families whose members are different methods, not one method at several sizes: drawn unjoined */
+const UNJOINED = new Set(['ONNX variants', 'float', 'variants']);
 const FLOAT_TYPES = /^(F16|BF16|F32|F64|FLOAT|FLOAT16|BFLOAT16|DOUBLE)$/i;
 
 /**
@@ -176,8 +178,9 @@ export function shortLabels(labels: string[]): (s: string) => string {
 function chartData(data: ReportData) {
   const short = shortLabels([...data.variants.map((v) => v.label), ...(data.points ?? []).map((p) => p.label)]);
   const pts = sizeQualityPoints(data).map((p) => ({ ...p, label: short(p.label) }));
-  const metric = pts.some((p) => p.kl !== undefined && p.kl > 0) ? 'kl' : pts.some((p) => p.top1AgreementPct !== undefined) ? 'agree' : 'sqnr';
-  const y = (p: SizeQualityPoint) => (metric === 'kl' ? (p.kl !== undefined && p.kl > 0 ? p.kl : null) : metric === 'agree' ? p.top1AgreementPct ?? null : p.sqnrDb !== undefined && Number.isFinite(p.sqnrDb) ? p.sqnrDb : null);
+  const metric = pts.some((p) => p.kl !== undefined && p.kl > 0) ? 'kl' : pts.some((p) => p.outputSqnrDb !== undefined) ? 'output' : 'sqnr';
+  const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
+  const y = (p: SizeQualityPoint) => (metric === 'kl' ? (p.kl !== undefined && p.kl > 0 ? p.kl : null) : finite(metric === 'output' ? p.outputSqnrDb : p.sqnrDb));
   const families = [...new Set(pts.map((p) => p.family))];
   const maxSize = Math.max(0, ...pts.map((p) => p.sizeBytes));
   const unit = maxSize >= 2 * 1024 ** 3 ? ['GiB', 1024 ** 3] : maxSize >= 2 * 1024 ** 2 ? ['MiB', 1024 ** 2] : ['KiB', 1024];
@@ -188,7 +191,8 @@ function chartData(data: ReportData) {
     sizeQuality: {
       metric, unit: unit[0], unitBytes: unit[1],
       families: families.map((f, i) => ({
-        name: f, color: PALETTE[i % PALETTE.length],
+        // a family of one method at several sizes is a curve; unrelated methods are points
+        name: f, color: PALETTE[i % PALETTE.length], curve: !UNJOINED.has(f),
         points: pts.filter((p) => p.family === f && y(p) !== null).sort((a, b) => a.sizeBytes - b.sizeBytes).map((p) => [p.sizeBytes / (unit[1] as number), y(p), p.label]),
       })).filter((f) => f.points.length),
       hidden: pts.filter((p) => y(p) === null).map((p) => p.label),
@@ -296,7 +300,7 @@ const PAGE_SCRIPT = String.raw`
   var SQ = D.sizeQuality;
   if (SQ.families.length) {
     var kl = SQ.metric === 'kl';
-    var yName = kl ? 'mean KL divergence from the reference (nats, log scale; lower is better)' : SQ.metric === 'agree' ? 'top-1 agreement with the reference, % (higher is better)' : 'weight SQNR, dB (higher is better)';
+    var yName = kl ? 'mean KL divergence from the reference (nats, log scale; lower is better)' : SQ.metric === 'output' ? 'output SQNR against the reference, dB (higher is better)' : 'weight SQNR, dB (higher is better)';
     var SQ_GRID = { left: 80, right: 40, top: 44, bottom: 56 };
     var ys = [], xs = [];
     SQ.families.forEach(function (f) { f.points.forEach(function (p) { xs.push(p[0]); ys.push(p[1]); }); });
@@ -314,7 +318,7 @@ const PAGE_SCRIPT = String.raw`
         axisLabel: { formatter: function (v) { return String(+v.toFixed(2)); }, hideOverlap: true, showMinLabel: false, showMaxLabel: false } },
       yAxis: Object.assign(yAxis, { name: yName, nameLocation: 'middle', nameGap: 58, nameTextStyle: FONT }),
       series: SQ.families.map(function (f) {
-        return { name: f.name, type: 'line', data: f.points, symbolSize: 8, lineStyle: { width: 1.5 },
+        return { name: f.name, type: 'line', data: f.points, symbolSize: 8, lineStyle: { width: f.curve ? 1.5 : 0 },
           label: { show: false },
           emphasis: { focus: 'series' } };
       })
@@ -386,7 +390,7 @@ export function buildReportHtml(data: ReportData, echartsSource: string): string
 <h2>Which file for which size?</h2>
 <p class="note">${sq.metric === 'kl'
     ? 'One point per file: its size, and how far its next-token probabilities moved from the reference (mean KL divergence per token, as llama-perplexity --kl-divergence measures it). Lower is better; a family of types (k-quants, legacy, i-quants …) is one curve. Pick the smallest file whose KL you accept: a point below and left of another is better on both counts.'
-    : sq.metric === 'agree' ? 'One point per file: its size, and how often its top prediction agrees with the reference\'s. Higher is better.'
+    : sq.metric === 'output' ? 'One point per file: its size, and the signal-to-noise ratio of its output against the reference\'s on the same inputs in ONNX Runtime (the tables below also give top-1 agreement and accuracy). Higher is better; each ONNX variant is a method of its own, so the points are not joined.'
       : 'One point per file: its size, and the signal-to-noise ratio of all its weights against the reference (no engine evaluation in this report: run it with --eval for the KL divergence). Higher is better.'}${sq.hidden.length ? ` Not drawn (no ${sq.metric === 'kl' ? 'KL above 0' : 'measurement'}): ${esc(sq.hidden.join(', '))}.` : ''} Labels that would overlap another are hidden; hover a point for its name.</p>
 <div id="chart-size-quality" class="chart"></div>
 </section>` : '';
