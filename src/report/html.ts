@@ -38,8 +38,8 @@ export interface SizeQualityPoint {
   family: string;
   /** used only when no point has a KL: weight SQNR (dB) */
   sqnrDb?: number;
-  /** used only when no point has a KL: top-1 agreement with the reference, percent */
-  top1AgreementPct?: number;
+  /** used only when no point has a KL: SQNR of the model's (first) output against the reference's, dB (ONNX Runtime eval) */
+  outputSqnrDb?: number;
 }
 
 export interface ReportData {
@@ -81,7 +81,7 @@ export function sizeQualityPoints(data: ReportData): SizeQualityPoint[] {
   const own = data.variants.map((v): SizeQualityPoint => ({
     label: v.label, sizeBytes: v.sizeBytes, family: v.family ?? familyOf(v.label), kl: v.eval?.klMean,
     sqnrDb: v.comparison?.total.sqnrDb,
-    top1AgreementPct: v.onnxEval?.top1Agreement ? v.onnxEval.top1Agreement.agreement * 100 : undefined,
+    outputSqnrDb: v.onnxEval?.outputs[0]?.sqnrDb,
   }));
   return [...own, ...(data.points ?? [])];
 }
@@ -152,13 +152,35 @@ function scriptJson(x: unknown): string {
 /** Distinct colours (Okabe-Ito, then Paul Tol's): no two series shown together share one. */
 const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#000000', '#882255', '#44AA99', '#999933', '#AA4499', '#332288', '#117733', '#DDCC77', '#661100', '#6699CC'];
 const WORST_TENSORS = 15;
+/** families whose members are different methods, not one method at several sizes: drawn unjoined */
+const UNJOINED = new Set(['ONNX variants', 'float', 'variants']);
 const FLOAT_TYPES = /^(F16|BF16|F32|F64|FLOAT|FLOAT16|BFLOAT16|DOUBLE)$/i;
+
+/**
+ * Labels without the part every one of them starts with ('stories260K-Q4_0', 'stories260K-Q8_0' ->
+ * 'Q4_0', 'Q8_0'), cut at a '-', '_' or '.' so names stay whole.
+ */
+export function shortLabels(labels: string[]): (s: string) => string {
+  if (labels.length < 2) return (s) => s;
+  let n = 0;
+  const first = labels[0]!;
+  while (n < first.length && labels.every((l) => l[n] === first[n])) n++;
+  // the longest cut at a separator that leaves every label's type (its family) readable
+  for (let end = n - 1; end >= 0; end--) {
+    if (!'-_.'.includes(first[end]!)) continue;
+    const cut = end + 1;
+    if (labels.every((l) => l.length > cut && familyOf(l.slice(cut)) === familyOf(l))) return (s) => (s.startsWith(first.slice(0, cut)) && s.length > cut ? s.slice(cut) : s);
+  }
+  return (s) => s;
+}
 
 /** The chart data, reduced to what the charts draw. */
 function chartData(data: ReportData) {
-  const pts = sizeQualityPoints(data);
-  const metric = pts.some((p) => p.kl !== undefined && p.kl > 0) ? 'kl' : pts.some((p) => p.top1AgreementPct !== undefined) ? 'agree' : 'sqnr';
-  const y = (p: SizeQualityPoint) => (metric === 'kl' ? (p.kl !== undefined && p.kl > 0 ? p.kl : null) : metric === 'agree' ? p.top1AgreementPct ?? null : p.sqnrDb !== undefined && Number.isFinite(p.sqnrDb) ? p.sqnrDb : null);
+  const short = shortLabels([...data.variants.map((v) => v.label), ...(data.points ?? []).map((p) => p.label)]);
+  const pts = sizeQualityPoints(data).map((p) => ({ ...p, label: short(p.label) }));
+  const metric = pts.some((p) => p.kl !== undefined && p.kl > 0) ? 'kl' : pts.some((p) => p.outputSqnrDb !== undefined) ? 'output' : 'sqnr';
+  const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
+  const y = (p: SizeQualityPoint) => (metric === 'kl' ? (p.kl !== undefined && p.kl > 0 ? p.kl : null) : finite(metric === 'output' ? p.outputSqnrDb : p.sqnrDb));
   const families = [...new Set(pts.map((p) => p.family))];
   const maxSize = Math.max(0, ...pts.map((p) => p.sizeBytes));
   const unit = maxSize >= 2 * 1024 ** 3 ? ['GiB', 1024 ** 3] : maxSize >= 2 * 1024 ** 2 ? ['MiB', 1024 ** 2] : ['KiB', 1024];
@@ -169,7 +191,8 @@ function chartData(data: ReportData) {
     sizeQuality: {
       metric, unit: unit[0], unitBytes: unit[1],
       families: families.map((f, i) => ({
-        name: f, color: PALETTE[i % PALETTE.length],
+        // a family of one method at several sizes is a curve; unrelated methods are points
+        name: f, color: PALETTE[i % PALETTE.length], curve: !UNJOINED.has(f),
         points: pts.filter((p) => p.family === f && y(p) !== null).sort((a, b) => a.sizeBytes - b.sizeBytes).map((p) => [p.sizeBytes / (unit[1] as number), y(p), p.label]),
       })).filter((f) => f.points.length),
       hidden: pts.filter((p) => y(p) === null).map((p) => p.label),
@@ -179,7 +202,7 @@ function chartData(data: ReportData) {
       first,
       variants: cmp.map((v) => {
         const rows = v.comparison!.tensors.filter((t) => Number.isFinite(t.stats.sqnrDb)).sort((a, b) => a.stats.sqnrDb - b.stats.sqnrDb).slice(0, WORST_TENSORS);
-        return { label: v.label, identical: v.comparison!.tensors.length - v.comparison!.tensors.filter((t) => Number.isFinite(t.stats.sqnrDb)).length, rows: rows.map((t) => ({ name: t.name, type: t.typeB, sqnr: t.stats.sqnrDb, rmse: t.stats.rmse })) };
+        return { label: short(v.label), identical: v.comparison!.tensors.length - v.comparison!.tensors.filter((t) => Number.isFinite(t.stats.sqnrDb)).length, rows: rows.map((t) => ({ name: t.name, type: t.typeB, sqnr: t.stats.sqnrDb, rmse: t.stats.rmse })) };
       }),
     },
     palette: PALETTE,
@@ -187,7 +210,7 @@ function chartData(data: ReportData) {
       const step = (h.a.max - h.a.min) / h.a.counts.length;
       const quantized = !FLOAT_TYPES.test(h.typeB);
       return {
-        tensor: h.tensor, typeA: h.typeA, typeB: h.typeB, variant: h.variant,
+        tensor: h.tensor, typeA: h.typeA, typeB: h.typeB, variant: short(h.variant),
         x: h.a.counts.map((_, i) => h.a.min + (i + 0.5) * step),
         a: h.a.counts, b: h.b.counts,
         // levels only mean something for a quantized type: the values one block's codes decode to
@@ -200,7 +223,7 @@ function chartData(data: ReportData) {
 function histogramCaption(h: WeightHistogram & { variant: string }): string {
   const what = `Weights of <code>${esc(h.tensor)}</code> in the reference (${esc(h.typeA)}) and in ${esc(h.variant)} (${esc(h.typeB)}), counted on the same bins.`;
   if (FLOAT_TYPES.test(h.typeB)) return `${what} ${esc(h.typeB)} rounds each weight to the nearest ${esc(h.typeB)} number; the two curves differ too little to tell apart at this scale. It has no blocks and no shared levels, so none are drawn.`;
-  return `${what} Quantization moves every weight onto a few values per block: the dequantized curve piles up in spikes. The dashed lines are the ${h.blockLevels.length} distinct values block ${h.blockIndex} (the block with the widest range) decodes to: the levels its codes landed on. Every block has its own scale, so the other blocks' levels sit elsewhere.`;
+  return `${what} ${esc(h.typeB)} stores each block of weights as small integer codes and a scale: every weight of a block lands on one of a few values. The dashed lines (and diamonds) are the ${h.blockLevels.length} distinct values block ${h.blockIndex}, the block with the widest range, decodes to: the levels its codes landed on. Every block has its own scale, so the other blocks' levels sit elsewhere; summed over all blocks, the dequantized curve follows the reference with the rounding error showing as its departures from it.`;
 }
 
 // Runs in the page: builds every chart from the embedded data, then marks the document when all
@@ -277,7 +300,7 @@ const PAGE_SCRIPT = String.raw`
   var SQ = D.sizeQuality;
   if (SQ.families.length) {
     var kl = SQ.metric === 'kl';
-    var yName = kl ? 'mean KL divergence from the reference (nats, log scale; lower is better)' : SQ.metric === 'agree' ? 'top-1 agreement with the reference, % (higher is better)' : 'weight SQNR, dB (higher is better)';
+    var yName = kl ? 'mean KL divergence from the reference (nats, log scale; lower is better)' : SQ.metric === 'output' ? 'output SQNR against the reference, dB (higher is better)' : 'weight SQNR, dB (higher is better)';
     var SQ_GRID = { left: 80, right: 40, top: 44, bottom: 56 };
     var ys = [], xs = [];
     SQ.families.forEach(function (f) { f.points.forEach(function (p) { xs.push(p[0]); ys.push(p[1]); }); });
@@ -295,7 +318,7 @@ const PAGE_SCRIPT = String.raw`
         axisLabel: { formatter: function (v) { return String(+v.toFixed(2)); }, hideOverlap: true, showMinLabel: false, showMaxLabel: false } },
       yAxis: Object.assign(yAxis, { name: yName, nameLocation: 'middle', nameGap: 58, nameTextStyle: FONT }),
       series: SQ.families.map(function (f) {
-        return { name: f.name, type: 'line', data: f.points, symbolSize: 8, lineStyle: { width: 1.5 },
+        return { name: f.name, type: 'line', data: f.points, symbolSize: 8, lineStyle: { width: f.curve ? 1.5 : 0 },
           label: { show: false },
           emphasis: { focus: 'series' } };
       })
@@ -337,14 +360,14 @@ const PAGE_SCRIPT = String.raw`
     ];
     // the levels: diamonds on the axis and dashed lines up through the histogram
     if (h.levels.length) series.push({ name: 'values block ' + h.block + ' decodes to', type: 'scatter', symbol: 'diamond', symbolSize: 8, data: h.levels.map(function (v) { return [v, 0]; }),
-      markLine: { silent: true, symbol: 'none', label: { show: false }, lineStyle: { type: 'dashed', width: 1, color: D.palette[2] }, data: h.levels.map(function (v) { return { xAxis: v }; }) } });
+      markLine: { silent: true, symbol: 'none', precision: 12, label: { show: false }, lineStyle: { type: 'dashed', width: 1, color: D.palette[2] }, data: h.levels.map(function (v) { return { xAxis: v }; }) } });
     make('chart-hist-' + i, {
       color: [D.palette[0], D.palette[3], D.palette[2]],
       legend: { top: 0, textStyle: FONT },
       tooltip: { trigger: 'axis' },
       grid: { left: 70, right: 30, top: 40, bottom: 50 },
       xAxis: { type: 'value', name: 'weight value', nameLocation: 'middle', nameGap: 30, scale: true, axisLabel: { hideOverlap: true, alignMinLabel: 'left', alignMaxLabel: 'right' } },
-      yAxis: { type: 'value', name: 'weights per bin', nameLocation: 'middle', nameGap: 50 },
+      yAxis: { type: 'value', name: 'weights per bin', nameLocation: 'middle', nameGap: 50, axisLine: { onZero: false } },
       series: series
     });
   });
@@ -363,21 +386,27 @@ export function buildReportHtml(data: ReportData, echartsSource: string): string
   const notes = (data.notes ?? []).map((n) => `<p class="note">${esc(n)}</p>`).join('\n');
   const ref = data.ref ? `<p>Reference: <code>${esc(data.ref.file)}</code> (${bytes(data.ref.sizeBytes)}). Each variant is measured against it.</p>` : '';
   const sq = cd.sizeQuality;
-  const sqSection = ids.includes('chart-size-quality') ? `<h2>Which file for which size?</h2>
+  const sqSection = ids.includes('chart-size-quality') ? `<section id="size-quality">
+<h2>Which file for which size?</h2>
 <p class="note">${sq.metric === 'kl'
     ? 'One point per file: its size, and how far its next-token probabilities moved from the reference (mean KL divergence per token, as llama-perplexity --kl-divergence measures it). Lower is better; a family of types (k-quants, legacy, i-quants …) is one curve. Pick the smallest file whose KL you accept: a point below and left of another is better on both counts.'
-    : sq.metric === 'agree' ? 'One point per file: its size, and how often its top prediction agrees with the reference\'s. Higher is better.'
+    : sq.metric === 'output' ? 'One point per file: its size, and the signal-to-noise ratio of its output against the reference\'s on the same inputs in ONNX Runtime (the tables below also give top-1 agreement and accuracy). Higher is better; each ONNX variant is a method of its own, so the points are not joined.'
       : 'One point per file: its size, and the signal-to-noise ratio of all its weights against the reference (no engine evaluation in this report: run it with --eval for the KL divergence). Higher is better.'}${sq.hidden.length ? ` Not drawn (no ${sq.metric === 'kl' ? 'KL above 0' : 'measurement'}): ${esc(sq.hidden.join(', '))}.` : ''} Labels that would overlap another are hidden; hover a point for its name.</p>
-<div id="chart-size-quality" class="chart"></div>` : '';
+<div id="chart-size-quality" class="chart"></div>
+</section>` : '';
   const tv = cd.tensors.variants;
-  const tensorSection = ids.includes('chart-tensors') ? `<h2>Which tensors lose the most?</h2>
+  const tensorSection = ids.includes('chart-tensors') ? `<section id="tensors">
+<h2>Which tensors lose the most?</h2>
 <p class="note">The ${WORST_TENSORS} tensors with the lowest signal-to-noise ratio (SQNR: weight power over rounding-error power, in dB; about 6 dB per bit) in one variant, coloured by the type each is stored in.${tv.length > 1 ? ' Choose the variant:' : ''}</p>
 ${tv.length > 1 ? `<p><label for="tensor-variant">variant </label><select id="tensor-variant">${tv.map((v, i) => `<option value="${i}"${i === cd.tensors.first ? ' selected' : ''}>${esc(v.label)}</option>`).join('')}</select></p>` : ''}
 <div id="chart-tensors" class="chart" style="height: ${Math.max(220, 90 + 26 * Math.max(1, ...tv.map((v) => v.rows.length)))}px"></div>
-<p class="note" id="tensor-note"></p>` : '';
+<p class="note" id="tensor-note"></p>
+</section>` : '';
   const hists = data.histograms ?? [];
-  const histSection = hists.length ? `<h2>What rounding does to the weights</h2>
-${hists.map((h, i) => `<p class="note">${histogramCaption(h)}</p>\n<div id="chart-hist-${i}" class="chart hist"></div>`).join('\n')}` : '';
+  const histSection = hists.length ? `<section id="histograms">
+<h2>What rounding does to the weights</h2>
+${hists.map((h, i) => `<p class="note">${histogramCaption(h)}</p>\n<div id="chart-hist-${i}" class="chart hist"></div>`).join('\n')}
+</section>` : '';
   return `<!doctype html>
 <html lang="en">
 <head>

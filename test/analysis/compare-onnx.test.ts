@@ -97,6 +97,19 @@ test('lowbit compare on a bnb4 file: NF4 at 4.5 bits per weight, not lossless FP
     assert.equal(Number(total[1]), 32);
     assert.ok(Number(total[2]) < 16, `total ${total[2]} bits per weight`);
     assert.ok(Number(total[3]) > 10 && Number(total[3]) < 60, `SQNR ${total[3]}`);
+    // and report reads it the same way
+    const q4 = runCli(['quantize', join(dir, 'model.onnx'), join(dir, 'model_q4.onnx'), '--type', 'q4']);
+    assert.equal(q4.code, 0, q4.stderr);
+    const rep = runCli(['report', join(dir, 'model.onnx'), join(dir, 'model_bnb4.onnx'), join(dir, 'model_q4.onnx'), '--json']);
+    assert.equal(rep.code, 0, rep.stderr);
+    const data = JSON.parse(rep.stdout) as { variants: { label: string; comparison: { total: { bitsPerWeightB: number; sqnrDb: number }; onlyInA: string[] } }[] };
+    assert.deepEqual(data.variants.map((v) => v.label), ['model_bnb4', 'model_q4']);
+    for (const v of data.variants) {
+      // the FP32 embedding table and norms keep the totals above 4.5
+      assert.ok(v.comparison.total.bitsPerWeightB < 12, `${v.label}: ${v.comparison.total.bitsPerWeightB} bits per weight`);
+      assert.ok(Number.isFinite(v.comparison.total.sqnrDb), `${v.label}: shown lossless`);
+      assert.deepEqual(v.comparison.onlyInA, []);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

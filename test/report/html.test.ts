@@ -13,7 +13,7 @@ import { BufferSink, BufferSource } from '../../src/io/source.js';
 import { GGML_TYPE } from '../../src/formats/ggml-types.js';
 import { codecByTypeId } from '../../src/formats/registry.js';
 import { compareGguf, weightHistogram } from '../../src/analysis/compare-gguf.js';
-import { buildReportHtml, familyOf, reportChartIds, type ReportData } from '../../src/report/html.js';
+import { buildReportHtml, familyOf, reportChartIds, shortLabels, type ReportData } from '../../src/report/html.js';
 import { loadEchartsSource } from '../../src/report/echarts-source.js';
 import { randomRows } from '../support/oracle.js';
 import { launchChromium, needsChromium } from '../support/chromium.js';
@@ -126,6 +126,11 @@ test('buildReportHtml: self-contained (no external URLs), data embedded safely',
 test('familyOf: llama.cpp type families and ONNX variants from file labels', () => {
   assert.deepEqual(['stories-Q4_K_M', 'Q5_0', 'x-IQ2_XXS', 'TQ1_0', 'm-F16', 'model_q4f16', 'model_bnb4', 'whatever'].map(familyOf),
     ['k-quants', 'legacy (Q4_0 ...)', 'i-quants', 'ternary', 'float', 'ONNX variants', 'ONNX variants', 'variants']);
+  // the shared file-name prefix goes, the type names stay whole
+  const s = shortLabels(['stories260K-Q4_K_M', 'stories260K-Q4_K_S', 'stories260K-F16']);
+  assert.deepEqual(['stories260K-Q4_K_M', 'stories260K-Q4_K_S', 'stories260K-F16'].map(s), ['Q4_K_M', 'Q4_K_S', 'F16']);
+  const t = shortLabels(['Q4_K_M', 'Q4_K_S']);
+  assert.deepEqual(['Q4_K_M', 'Q4_K_S'].map(t), ['Q4_K_M', 'Q4_K_S']);
 });
 
 test('the report renders every chart in headless Chromium, offline, as SVG', { skip: needsChromium }, async () => {
