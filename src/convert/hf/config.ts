@@ -1,8 +1,10 @@
 // config.json of a Hugging Face causal LM → the hyperparameters a llama-family GGUF needs, with
 // the names and fallbacks convert_hf_to_gguf.py uses (find_hparam lists).
 import { LowbitError } from '../../errors.js';
+import { HF_ARCHITECTURES } from './arch/index.js';
 
-export type HfArch = 'llama' | 'qwen2';
+/** general.architecture: llama, qwen2, or one of arch/index.ts's table */
+export type HfArch = string;
 
 /** model_type → GGUF architecture; mistral/llama go through convert_hf_to_gguf.py's LlamaModel. */
 const ARCH: Record<string, HfArch> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2' };
@@ -43,9 +45,11 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   if (c.text_config && typeof c.text_config === 'object') c = { ...c, ...(c.text_config as Record<string, unknown>) };
   const modelType = String(c.model_type ?? '');
   const cls = Array.isArray(c.architectures) ? String(c.architectures[0]) : '';
-  const arch = ARCH[modelType] ?? CLASSES[cls];
+  const table = HF_ARCHITECTURES.find((a) => a.classes.includes(cls)) ?? (cls ? undefined : HF_ARCHITECTURES.find((a) => a.modelTypes.includes(modelType)));
+  const arch = table?.arch ?? ARCH[modelType] ?? CLASSES[cls];
   if (!arch) {
-    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts llama, mistral and qwen2`);
+    const names = ['llama', 'mistral', 'qwen2', ...HF_ARCHITECTURES.map((a) => a.arch)];
+    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${names.slice(0, -1).join(', ')} and ${names.at(-1)}`);
   }
   const find = (names: string[], required: boolean): number | undefined => {
     for (const n of names) {
@@ -82,6 +86,7 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   if (!Number.isInteger(cfg.nHeadKv) || cfg.nHeadKv <= 0 || nHead % cfg.nHeadKv !== 0) {
     throw new LowbitError(`${file}: num_attention_heads ${nHead} is not a multiple of num_key_value_heads ${cfg.nHeadKv}`);
   }
+  if (table?.ownRope) return cfg;
   const rp = (c.rope_parameters ?? c.rope_scaling ?? {}) as Record<string, unknown>;
   const theta = rp.rope_theta ?? find(['rope_theta', 'rotary_emb_base'], false);
   if (typeof theta === 'number') cfg.ropeTheta = theta;

@@ -15,12 +15,15 @@ import { LowbitError } from '../../errors.js';
 import { TOKEN_TYPE, type GgufVocab } from '../model.js';
 import type { HfConfig } from './config.js';
 import { readSentencePieceModel, SP_TYPE } from './sentencepiece.js';
+import { hfArchitecture } from './arch/index.js';
 
 export interface HfTokenizerFiles {
   tokenizerModel?: Uint8Array;
   tokenizerJson?: unknown;
   tokenizerConfig?: unknown;
   chatTemplateFile?: string;
+  /** added_tokens.json (Phi-3) */
+  addedTokensJson?: unknown;
 }
 
 export interface HfVocab extends GgufVocab {
@@ -46,6 +49,8 @@ export function looksSpecial(t: string): boolean {
 }
 
 export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
+  const own = hfArchitecture(cfg.arch)?.vocab;
+  if (own) return own(files, cfg, opts);
   const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
   const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
   let v: HfVocab;
@@ -196,8 +201,18 @@ function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): 
   return { model: 'gpt2', pre, tokens, tokenTypes: types, merges };
 }
 
+/** _set_vocab_gpt2: tokenizer.json byte-level BPE with gguf-py's SpecialVocab. */
+export function buildByteLevelBpeVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
+  const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
+  const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
+  if (!tj || !model || model.type !== 'BPE') throw new LowbitError('the model directory needs a byte-level BPE tokenizer.json');
+  const v = fromByteLevelBpe(tj, model, cfg, opts.pre);
+  applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
+  return v;
+}
+
 /** gguf-py SpecialVocab: ids by content among tokenizer.json's added tokens, then config.json *_token_id. */
-function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConfig: unknown, cfg: HfConfig, chatTemplateFile?: string): void {
+export function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConfig: unknown, cfg: HfConfig, chatTemplateFile?: string): void {
   const n = v.tokens.length;
   const added = addedTokens(tj);
   const ids: Record<string, number | undefined> = {};
