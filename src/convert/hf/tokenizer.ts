@@ -54,7 +54,7 @@ export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre
   const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
   const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
   let v: HfVocab;
-  if (files.tokenizerModel) v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig);
+  if (files.tokenizerModel) v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig, files.addedTokensJson);
   else if (!tj || !model) throw new LowbitError('no tokenizer: the model directory needs tokenizer.model or tokenizer.json');
   else if (model.type === 'BPE' && model.byte_fallback === true && cfg.arch === 'llama') v = fromLlamaBpeJson(tj, model);
   else if (model.type === 'BPE') v = fromByteLevelBpe(tj, model, cfg, opts.pre);
@@ -68,7 +68,8 @@ export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre
   return v;
 }
 
-function fromSentencePiece(bytes: Uint8Array, cfg: HfConfig, tokenizerConfig: unknown): HfVocab {
+/** _create_vocab_sentencepiece: tokenizer.model pieces, added_tokens.json, then tokenizer_config.json's added_tokens_decoder. */
+export function fromSentencePiece(bytes: Uint8Array, cfg: HfConfig, tokenizerConfig: unknown, addedTokensJson?: unknown): HfVocab {
   const sp = readSentencePieceModel(bytes);
   const n = cfg.vocabSize || sp.pieces.length;
   const tokens = Array.from({ length: n }, (_, i) => `[PAD${i}]`);
@@ -81,6 +82,14 @@ function fromSentencePiece(bytes: Uint8Array, cfg: HfConfig, tokenizerConfig: un
     types[id] = p.type === SP_TYPE.UNKNOWN ? TOKEN_TYPE.UNKNOWN : p.type === SP_TYPE.CONTROL ? TOKEN_TYPE.CONTROL
       : p.type === SP_TYPE.UNUSED ? TOKEN_TYPE.UNUSED : p.type === SP_TYPE.BYTE ? TOKEN_TYPE.BYTE : TOKEN_TYPE.NORMAL;
   });
+  // added_tokens.json: user-defined, score -1000 (ids past the vocab are ignored)
+  if (isObj(addedTokensJson)) {
+    for (const [text, id] of Object.entries(addedTokensJson)) {
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new LowbitError(`added_tokens.json: ${JSON.stringify(text)} has id ${String(id)}`);
+      if (id >= n) continue;
+      tokens[id] = text; scores[id] = -1000; types[id] = TOKEN_TYPE.USER_DEFINED;
+    }
+  }
   // tokenizer_config.json added_tokens_decoder overrides (control or user-defined, score -1000)
   const atd = isObj(tokenizerConfig) && isObj(tokenizerConfig.added_tokens_decoder) ? tokenizerConfig.added_tokens_decoder : {};
   for (const [k, d] of Object.entries(atd)) {

@@ -6,6 +6,7 @@ import type { SafetensorsSet } from '../../../io/safetensors/sharded.js';
 import type { HfConfig } from '../config.js';
 import type { HfTokenizerFiles, HfVocab } from '../tokenizer.js';
 import { phi3 } from './phi3.js';
+import { gemma3 } from './gemma3.js';
 
 export interface HfArchOptions {
   /** general.name */
@@ -28,6 +29,7 @@ export interface HfArchitecture {
 
 export const HF_ARCHITECTURES: readonly HfArchitecture[] = [
   phi3,
+  gemma3,
 ];
 
 export function hfArchitecture(arch: string): HfArchitecture | undefined {
