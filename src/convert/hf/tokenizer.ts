@@ -163,6 +163,8 @@ function fromLlamaBpeJson(tj: Obj, model: Obj): HfVocab {
 
 // pre-tokenizer split patterns of known byte-level BPE families (as their tokenizer.json hold them)
 const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// o200k (gpt-4o; gpt-oss's o200k_harmony and Phi-4-mini use the same split)
+const O200K_REGEX = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** tokenizer.ggml.pre from the pre_tokenizer's structure; undefined when not recognised. */
@@ -174,12 +176,13 @@ export function detectPre(tj: Obj): string | undefined {
   const digits = parts.find((p) => p.type === 'Digits');
   if (regexes.includes(LLAMA3_REGEX)) return 'llama-bpe';
   if (regexes.includes(QWEN2_REGEX)) return 'qwen2';
+  if (regexes.includes(O200K_REGEX)) return 'gpt-4o';
   if (regexes.length === 0 && byteLevel && digits && digits.individual_digits === true) return 'smollm';
   if (regexes.length === 0 && byteLevel && !digits && byteLevel.use_regex !== false) return 'gpt-2';
   return undefined;
 }
 
-const PRE_NAMES = ['default', 'llama-bpe', 'llama3', 'qwen2', 'smollm', 'gpt-2', 'starcoder', 'deepseek-llm', 'deepseek-coder', 'falcon', 'mpt', 'refact', 'command-r', 'olmo', 'dbrx', 'stablelm2', 'tekken'];
+const PRE_NAMES = ['default', 'llama-bpe', 'llama3', 'qwen2', 'smollm', 'gpt-2', 'starcoder', 'deepseek-llm', 'deepseek-coder', 'falcon', 'mpt', 'refact', 'command-r', 'olmo', 'dbrx', 'stablelm2', 'tekken', 'gpt-4o'];
 
 function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): HfVocab {
   const pre = preOpt ?? detectPre(tj);

@@ -57,13 +57,13 @@ export async function assertPlansLikeLlama(path: string, what: string): Promise<
 }
 
 /** `convert hf DIR --type T` (one streaming pass) equals converting to F32 then llama.cpp quantizing to T. */
-export async function assertConvertTypeLikeLlama(hfDir: string, tmp: string, types: string[], what: string): Promise<void> {
+export async function assertConvertTypeLikeLlama(hfDir: string, tmp: string, types: string[], what: string, o: { allowRequantize?: boolean } = {}): Promise<void> {
   const f32 = join(tmp, `${what}.F32.gguf`);
   await convertHfDir(hfDir, f32, 'F32');
   for (const t of types) {
     const expected = join(tmp, `${what}.llama.${t}.gguf`), actual = join(tmp, `${what}.lowbit.${t}.gguf`);
-    llamaOracle().quantize(f32, expected, { ftype: parseFileType(t).id, nthread: 1 });
-    await convertHfDir(hfDir, actual, t, {}, undefined, { threads: 1 });
+    llamaOracle().quantize(f32, expected, { ftype: parseFileType(t).id, nthread: 1, allowRequantize: o.allowRequantize });
+    await convertHfDir(hfDir, actual, t, {}, undefined, { threads: 1, allowRequantize: o.allowRequantize });
     await assertSameGguf(actual, expected, `${what} --type ${t}`);
   }
 }

@@ -17,6 +17,11 @@ export interface PlainTensorOptions {
   keepF32?: boolean;
 }
 
+/** prepare_tensors: 1-D tensors, norms, non-.weight tensors (biases) and routers stay F32 in every float output */
+export function keepsF32(name: string, nDims: number): boolean {
+  return nDims <= 1 || name.endsWith('_norm.weight') || !name.endsWith('.weight') || /\.ffn_gate_inp(_shexp)?\.weight$/.test(name);
+}
+
 export function checkFloat(t: SafetensorsTensor): void {
   if (!FLOAT_DECODABLE.has(t.dtype)) throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
 }
@@ -42,7 +47,7 @@ export function plainTensor(set: SafetensorsSet, t: SafetensorsTensor, name: str
   return {
     name,
     shape,
-    keepF32: o.keepF32 ?? (shape.length === 1 || name.endsWith('_norm.weight')),
+    keepF32: o.keepF32 ?? keepsF32(name, shape.length),
     read: () => readElems(0, total),
     readRows: (first, count) => readElems(first * rowLen, count * rowLen),
   };

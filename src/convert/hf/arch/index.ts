@@ -7,6 +7,7 @@ import type { HfConfig } from '../config.js';
 import type { HfTokenizerFiles, HfVocab } from '../tokenizer.js';
 import { phi3 } from './phi3.js';
 import { gemma3 } from './gemma3.js';
+import { gptOss } from './gpt-oss.js';
 
 export interface HfArchOptions {
   /** general.name */
@@ -30,6 +31,7 @@ export interface HfArchitecture {
 export const HF_ARCHITECTURES: readonly HfArchitecture[] = [
   phi3,
   gemma3,
+  gptOss,
 ];
 
 export function hfArchitecture(arch: string): HfArchitecture | undefined {
