@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertHfDir } from '../../src/node/convert-files.js';
 import { assertSameGguf } from './support/golden-gguf.js';
-import { buildPhi3, PHI3_VARIANTS, FIXTURE_ROOT } from './support/fixture-phi3.js';
+import { buildPhi3, PHI3_VARIANTS, FIXTURE_ROOT, PHI4_BASE } from './support/fixture-phi3.js';
 import { forwardPhi3 } from './support/forward-phi3.js';
 import { writeFiles } from './support/synthetic-hf.js';
 import { assertPlansLikeLlama, assertConvertTypeLikeLlama } from './support/arch-oracle.js';
@@ -33,12 +33,16 @@ for (const v of PHI3_VARIANTS) {
   }
 }
 
-const PROMPT = [1, 263, 300, 411, 512, 517, 270, 5, 388, 299];
+const PROMPTS: Record<string, number[]> = {
+  'phi3-mini': [1, 263, 300, 411, 512, 517, 270, 5, 388, 299],
+  'phi4-mini': [PHI4_BASE + 3, 263, 300, 41, 77, PHI4_BASE + 2, 270, 5, 288, 299],
+};
 
 for (const v of PHI3_VARIANTS) {
   test(`convert hf ${v}: llama.cpp runs it and its log-probs match transformers' Phi3 forward pass`, async (t) => {
     const out = join(dir, `${v}.run.gguf`);
     await convertHfDir(join(FIXTURE_ROOT, v), out, 'F32');
+    const PROMPT = PROMPTS[v]!;
     const got = await llamaLogProbs(out, PROMPT);
     const ref = (await forwardPhi3(join(FIXTURE_ROOT, v), PROMPT)).map(logSoftmax);
     let worst = 0;
@@ -77,5 +81,20 @@ test('phi3 vocab: llama.cpp tokenizes multilingual, code and whitespace text as 
     assert.deepEqual([...model.tokenize('<|user|>\nhi<|end|>', true)].filter((t) => t >= 512), [517, 516]);
     assert.deepEqual([...model.tokenize('<|user|>', false)].includes(517), false);
     assert.equal(model.tokens.eos, 512);
+  } finally { await model.dispose(); }
+});
+
+test("phi4-mini vocab (GPT2Tokenizer): o200k byte-level BPE, pre gpt-4o, tokenized by llama.cpp as by transformers' tokenizer", async () => {
+  const d = join(FIXTURE_ROOT, 'phi4-mini');
+  const out = join(dir, 'phi4-tok.gguf');
+  await convertHfDir(d, out, 'F32');
+  const { PreTrainedTokenizer } = await import('@huggingface/transformers');
+  const ref = new PreTrainedTokenizer(JSON.parse(readFileSync(join(d, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(d, 'tokenizer_config.json'), 'utf8')));
+  const model = await (await cpuLlama()).loadModel({ modelPath: out });
+  try {
+    for (const text of ['The other brother\'s weather, THE FOX!', 'Grüße, 日本語 and русский 🙂 1234567', 'def f(self):\n\treturn self.x  # ok', '<|user|>hi there<|end|><|assistant|>']) {
+      assert.deepEqual([...model.tokenize(text, true)], ref.encode(text, { add_special_tokens: false }), JSON.stringify(text));
+    }
+    assert.equal(model.tokens.eos, PHI4_BASE);
   } finally { await model.dispose(); }
 });

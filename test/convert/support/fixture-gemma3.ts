@@ -10,8 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { readSentencePieceModel, SP_TYPE } from '../../../src/convert/hf/sentencepiece.js';
-import { Checkpoint, json, writeFiles, addedToken, type Files } from './synthetic-hf.js';
-import { FIXTURE_ROOT } from './fixture-phi3.js';
+import { Checkpoint, json, writeFiles, addedToken, FIXTURE_ROOT, type Files } from './synthetic-hf.js';
 
 export const GEMMA3_DIR = `${FIXTURE_ROOT}/gemma3`;
 

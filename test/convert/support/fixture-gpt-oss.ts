@@ -7,9 +7,8 @@
 // o200k-style byte-level BPE tokenizer.json (gpt-4o's pre-tokenizer regex, byte-level symbols,
 // merges trained here on a small text) with harmony's special tokens, tokenizer_config.json and
 // chat_template.jinja. Write it: node --import tsx test/convert/support/fixture-gpt-oss.ts
-import { Checkpoint, json, writeFiles, addedToken, type Files } from './synthetic-hf.js';
+import { Checkpoint, json, writeFiles, addedToken, FIXTURE_ROOT, type Files } from './synthetic-hf.js';
 import { bytesToUnicode } from '../../support/hf-fixture.js';
-import { FIXTURE_ROOT } from './fixture-phi3.js';
 
 export const GPT_OSS_DIR = `${FIXTURE_ROOT}/gpt-oss`;
 
@@ -29,7 +28,7 @@ export const HARMONY: [string, number][] = [
 ];
 
 /** Byte-level BPE trained on CORPUS: words split at spaces (space kept as a prefix), `n` merges, most frequent pair first. */
-function trainBpe(n: number): { vocab: string[]; merges: [string, string][] } {
+export function trainBpe(n: number): { vocab: string[]; merges: [string, string][] } {
   const u = bytesToUnicode();
   const enc = new TextEncoder();
   const words = new Map<string, number>();
@@ -58,6 +57,22 @@ function trainBpe(n: number): { vocab: string[]; merges: [string, string][] } {
     });
   }
   return { vocab, merges };
+}
+
+/** tokenizer.json of an o200k-style byte-level BPE (gpt-4o's split regex, then byte-level symbols) */
+export function o200kTokenizerJson(vocab: string[], merges: [string, string][], added: ReturnType<typeof addedToken>[]): unknown {
+  const vocabObj: Record<string, number> = {};
+  vocab.forEach((t, i) => { vocabObj[t] = i; });
+  return {
+    version: '1.0', truncation: null, padding: null, added_tokens: added, normalizer: null,
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [
+      { type: 'Split', pattern: { Regex: O200K_REGEX }, behavior: 'Isolated', invert: false },
+      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+    ] },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab: vocabObj, merges },
+  };
 }
 
 export interface GptOssDims { hidden: number; ff: number; layers: number; heads: number; kvHeads: number; headDim: number; experts: number; used: number; window: number }
@@ -146,19 +161,9 @@ export async function buildGptOss(over: Partial<GptOssDims> = {}): Promise<Files
     use_cache: true,
     vocab_size: tok.vocabSize,
   });
-  const vocabObj: Record<string, number> = {};
-  tok.vocab.forEach((t, i) => { vocabObj[t] = i; });
-  json(files, 'tokenizer.json', {
-    version: '1.0', truncation: null, padding: null, added_tokens: tok.added, normalizer: null,
-    pre_tokenizer: { type: 'Sequence', pretokenizers: [
-      { type: 'Split', pattern: { Regex: O200K_REGEX }, behavior: 'Isolated', invert: false },
-      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
-    ] },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab: vocabObj, merges: tok.merges },
-  });
+  json(files, 'tokenizer.json', o200kTokenizerJson(tok.vocab, tok.merges, tok.added));
   json(files, 'tokenizer_config.json', {
+
     added_tokens_decoder: Object.fromEntries(tok.added.map((a) => [String(a.id), { content: a.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }])),
     bos_token: '<|startoftext|>', clean_up_tokenization_spaces: false, eos_token: '<|return|>', extra_special_tokens: {},
     model_input_names: ['input_ids', 'attention_mask'], model_max_length: 1000000000000000019884624838656, pad_token: '<|endoftext|>',

@@ -4,19 +4,25 @@
 // here brown-3m's real 512-piece model, plus <|endoftext|>, <|user|> … in added_tokens.json,
 // tokenizer.json and tokenizer_config.json). Two variants:
 //  - 'phi3-mini': MHA, untied lm_head, no RoPE scaling (Phi-3-mini-4k)
-//  - 'phi4-mini': GQA, partial rotary 0.75, longrope long/short factors, tied embeddings
-//    (Phi-4-mini's structure; its GPT2Tokenizer vocab is not used here, see test/convert/phi3.test.ts)
+//  - 'phi4-mini': GQA, partial rotary 0.75, longrope long/short factors, tied embeddings, and
+//    Phi-4-mini's tokenizer layout: tokenizer_class GPT2Tokenizer, an o200k-style byte-level BPE
+//    tokenizer.json (fixture-gpt-oss.ts's trained merges) with <|endoftext|>, <|user|> … added.
 // Write them: node --import tsx test/convert/support/fixture-phi3.ts (then tools/make-arch-goldens.sh)
 import { readFileSync } from 'node:fs';
-import { Checkpoint, json, writeFiles, addedToken, type Files } from './synthetic-hf.js';
+import { Checkpoint, json, writeFiles, addedToken, FIXTURE_ROOT, type Files } from './synthetic-hf.js';
+import { o200kTokenizerJson, trainBpe } from './fixture-gpt-oss.js';
 
 export type Phi3Variant = 'phi3-mini' | 'phi4-mini';
 export const PHI3_VARIANTS: Phi3Variant[] = ['phi3-mini', 'phi4-mini'];
-export const FIXTURE_ROOT = 'test/fixtures/hf-arch';
+export { FIXTURE_ROOT };
 
 const SP_MODEL = 'fixtures/brown-3m/tokenizer.model';
 const ADDED = ['<|endoftext|>', '<|assistant|>', '<|placeholder1|>', '<|system|>', '<|end|>', '<|user|>'];
 const BASE_VOCAB = 512;
+/** Phi-4-mini layout: byte-level BPE of 256 bytes + 59 merges, then the added tokens */
+const PHI4_BPE = trainBpe(160);
+export const PHI4_BASE = PHI4_BPE.vocab.length;
+const PHI4_ADDED = ['<|endoftext|>', '<|assistant|>', '<|end|>', '<|user|>', '<|system|>', '<|tool|>'];
 
 export interface Phi3Dims { hidden: number; ff: number; layers: number; heads: number; kvHeads: number }
 
@@ -24,7 +30,7 @@ export function phi3Dims(v: Phi3Variant, over: Partial<Phi3Dims> = {}) {
   const phi4 = v === 'phi4-mini';
   const d = { hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: phi4 ? 2 : 4, ...over };
   return {
-    ...d, headDim: d.hidden / d.heads, vocab: 520,
+    ...d, headDim: d.hidden / d.heads, vocab: phi4 ? PHI4_BASE + 16 : 520,
     partial: phi4 ? 0.75 : 1, tied: phi4, maxPos: phi4 ? 1024 : 256, origMaxPos: 256,
   };
 }
@@ -49,16 +55,18 @@ export async function buildPhi3(v: Phi3Variant, over: Partial<Phi3Dims> = {}): P
 
   const files: Files = new Map();
   files.set('model.safetensors', await ck.safetensors());
-  files.set('tokenizer.model', new Uint8Array(readFileSync(SP_MODEL)));
+  const phi4 = v === 'phi4-mini';
+  const eos = phi4 ? PHI4_BASE : BASE_VOCAB;
+  if (!phi4) files.set('tokenizer.model', new Uint8Array(readFileSync(SP_MODEL)));
   const rotaryHalf = (d.headDim * d.partial) / 2;
   const factors = (scale: number) => Array.from({ length: rotaryHalf }, (_, i) => Math.round((1 + (scale * i) / rotaryHalf) * 1000) / 1000);
   json(files, 'config.json', {
     architectures: ['Phi3ForCausalLM'],
     attention_bias: false,
     attention_dropout: 0.0,
-    bos_token_id: 1,
+    bos_token_id: phi4 ? eos : 1,
     embd_pdrop: 0.0,
-    eos_token_id: BASE_VOCAB,
+    eos_token_id: eos,
     hidden_act: 'silu',
     hidden_size: d.hidden,
     initializer_range: 0.02,
@@ -69,7 +77,7 @@ export async function buildPhi3(v: Phi3Variant, over: Partial<Phi3Dims> = {}): P
     num_hidden_layers: d.layers,
     num_key_value_heads: d.kvHeads,
     original_max_position_embeddings: d.origMaxPos,
-    pad_token_id: BASE_VOCAB,
+    pad_token_id: eos,
     ...(d.partial !== 1 ? { partial_rotary_factor: d.partial } : {}),
     resid_pdrop: 0.0,
     rms_norm_eps: 1e-5,
@@ -82,6 +90,19 @@ export async function buildPhi3(v: Phi3Variant, over: Partial<Phi3Dims> = {}): P
     use_cache: true,
     vocab_size: d.vocab,
   });
+  if (phi4) {
+    const added = PHI4_ADDED.map((t, i) => addedToken(PHI4_BASE + i, t, true));
+    json(files, 'tokenizer.json', o200kTokenizerJson(PHI4_BPE.vocab, PHI4_BPE.merges, added));
+    json(files, 'tokenizer_config.json', {
+      add_bos_token: false, add_eos_token: false, add_prefix_space: false,
+      added_tokens_decoder: Object.fromEntries(added.map((a) => [String(a.id), { content: a.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }])),
+      bos_token: '<|endoftext|>',
+      chat_template: "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}",
+      clean_up_tokenization_spaces: false, eos_token: '<|endoftext|>', model_max_length: d.maxPos, pad_token: '<|endoftext|>',
+      tokenizer_class: 'GPT2Tokenizer', unk_token: '<|endoftext|>',
+    });
+    return files;
+  }
   const added = ADDED.map((t, i) => addedToken(BASE_VOCAB + i, t, true, t === '<|assistant|>' || t === '<|end|>' ? { rstrip: true } : {}));
   json(files, 'added_tokens.json', Object.fromEntries(added.map((a) => [a.content, a.id])));
   const base = [addedToken(0, '<unk>'), addedToken(1, '<s>'), addedToken(2, '</s>', false, { rstrip: true })];

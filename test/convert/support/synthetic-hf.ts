@@ -50,3 +50,6 @@ export function writeFiles(dir: string, files: Files): void {
 
 export const addedToken = (id: number, content: string, special = true, extra: Record<string, boolean> = {}) =>
   ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special, ...extra });
+
+/** where the synthetic checkpoints and their golden GGUFs live */
+export const FIXTURE_ROOT = 'test/fixtures/hf-arch';
