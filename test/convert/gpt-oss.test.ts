@@ -13,6 +13,7 @@ import { llamaLogProbs, maxLogProbDiff, cpuLlama } from '../support/llama-logpro
 import { writeFiles } from './support/synthetic-hf.js';
 import { assertPlansLikeLlama, assertConvertTypeLikeLlama, llamaOracle } from './support/arch-oracle.js';
 import { parseFileType } from '../../src/plan/file-types.js';
+import { runCli } from '../support/cli.js';
 
 const TEXTS = [
   'The quick brown fox jumps over the lazy dog. IT\'S the fox\'s DEN, isn\'t it?',
@@ -100,4 +101,21 @@ test('gpt-oss: --type Q8_0 / Q4_K_M would requantize the MXFP4 experts: refused 
     assert.equal(existsSync(join(dir, 'refused.gguf')), false);
   }
   await assertConvertTypeLikeLlama(hf, dir, ['Q8_0', 'Q4_K_M'], 'gpt-oss-requant', { allowRequantize: true });
+});
+
+test('CLI: convert hf gpt-oss --type MXFP4_MOE; --type Q8_0 refused in one line naming --allow-requantize; unsupported architectures listed', () => {
+  const out = join(dir, 'cli-mxfp4.gguf');
+  const ok = runCli(['convert', 'hf', GPT_OSS_DIR, out, '--type', 'MXFP4_MOE']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.ok(existsSync(out));
+  const refused = runCli(['convert', 'hf', GPT_OSS_DIR, join(dir, 'cli-q8.gguf'), '--type', 'Q8_0']);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr.trim(), /^lowbit: requantizing from type mxfp4 is disabled .*--allow-requantize/);
+  assert.equal(refused.stderr.trim().split('\n').length, 1);
+  assert.equal(existsSync(join(dir, 'cli-q8.gguf')), false);
+  assert.equal(runCli(['convert', 'hf', GPT_OSS_DIR, join(dir, 'cli-q8.gguf'), '--type', 'Q8_0', '--allow-requantize']).code, 0);
+  const other = join(dir, 'other-arch');
+  writeFiles(other, new Map([['config.json', new TextEncoder().encode(JSON.stringify({ architectures: ['FalconForCausalLM'], model_type: 'falcon' }))]]));
+  const bad = runCli(['convert', 'hf', other, join(dir, 'x.gguf')]);
+  assert.match(bad.stderr, /FalconForCausalLM\) is not supported; lowbit converts .*phi3, gemma3 and gpt-oss/);
 });
