@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { convertHfDir } from '../../src/node/convert-files.js';
 import { assertSameGguf } from './support/golden-gguf.js';
 import { FIXTURE_ROOT } from './support/fixture-phi3.js';
-import { buildGemma3, GEMMA3_DIR, GEMMA_START_OF_TURN, GEMMA_END_OF_TURN } from './support/fixture-gemma3.js';
+import { buildGemma3, GEMMA3_DIR, GEMMA3_MM_DIR, GEMMA_START_OF_TURN, GEMMA_END_OF_TURN } from './support/fixture-gemma3.js';
 import { forwardGemma3 } from './support/forward-gemma3.js';
 import { logSoftmax } from './support/forward-math.js';
 import { writeFiles } from './support/synthetic-hf.js';
@@ -16,9 +16,11 @@ import { llamaLogProbs, maxLogProbDiff, cpuLlama } from '../support/llama-logpro
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-gemma3-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('gemma3 fixture is what the generator makes', async () => {
-  for (const [name, bytes] of await buildGemma3()) {
-    assert.ok(Buffer.from(bytes).equals(readFileSync(join(GEMMA3_DIR, name))), `gemma3/${name} differs: rerun test/convert/support/fixture-gemma3.ts`);
+test('gemma3 fixtures are what the generator makes', async () => {
+  for (const [d, mm] of [[GEMMA3_DIR, false], [GEMMA3_MM_DIR, true]] as const) {
+    for (const [name, bytes] of await buildGemma3({}, mm)) {
+      assert.ok(Buffer.from(bytes).equals(readFileSync(join(d, name))), `${d}/${name} differs: rerun test/convert/support/fixture-gemma3.ts`);
+    }
   }
 });
 
@@ -27,6 +29,11 @@ for (const type of ['F32', 'F16'] as const) {
     const out = join(dir, `gemma3.${type}.gguf`);
     await convertHfDir(GEMMA3_DIR, out, type);
     await assertSameGguf(out, join(FIXTURE_ROOT, `gemma3.${type}.gguf`));
+  });
+  test(`convert hf Gemma3ForConditionalGeneration --type ${type}: the text model as convert_hf_to_gguf.py writes it (language_model.*, vision skipped, text_config defaults, linear RoPE ×8)`, async () => {
+    const out = join(dir, `gemma3-mm.${type}.gguf`);
+    await convertHfDir(GEMMA3_MM_DIR, out, type);
+    await assertSameGguf(out, join(FIXTURE_ROOT, `gemma3-mm.${type}.gguf`));
   });
 }
 
@@ -62,6 +69,17 @@ test("gemma3 vocab: llama.cpp tokenizes multilingual, code and whitespace text a
     assert.equal(model.tokens.bos, 2);
     assert.equal(model.tokens.eos, 1);
   } finally { await model.dispose(); }
+});
+
+test("convert hf Gemma3ForConditionalGeneration: llama.cpp's log-probs match the Gemma3 text forward pass (8 heads / 4 KV by default, RoPE ×8 on global layers)", async (t) => {
+  const out = join(dir, 'gemma3-mm.run.gguf');
+  await convertHfDir(GEMMA3_MM_DIR, out, 'F32');
+  const got = await llamaLogProbs(out, PROMPT);
+  const ref = (await forwardGemma3(GEMMA3_MM_DIR, PROMPT)).map(logSoftmax);
+  let worst = 0;
+  for (let p = 0; p < PROMPT.length; p++) worst = Math.max(worst, maxLogProbDiff(got[p]!, ref[p]!));
+  t.diagnostic(`max |Δ log p| ${worst.toExponential(2)}`);
+  assert.ok(worst < 2e-3, `max |Δ log p| ${worst}`);
 });
 
 const WIDE = { hidden: 256, ff: 512, layers: 8, heads: 4, kvHeads: 1, headDim: 64 };

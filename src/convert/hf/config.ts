@@ -51,9 +51,11 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
     const names = ['llama', 'mistral', 'qwen2', ...HF_ARCHITECTURES.map((a) => a.arch)];
     throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${names.slice(0, -1).join(', ')} and ${names.at(-1)}`);
   }
+  // the architecture's config defaults (transformers' config class), for these hyperparameters only: raw stays as given
+  const withDefaults: Record<string, unknown> = { ...(table?.configDefaults ?? {}), ...c };
   const find = (names: string[], required: boolean): number | undefined => {
     for (const n of names) {
-      const v = c[n];
+      const v = withDefaults[n];
       if (v !== undefined && v !== null) {
         if (typeof v !== 'number' || !Number.isFinite(v)) throw new LowbitError(`${file}: ${n} is not a number`);
         return v;

@@ -13,6 +13,8 @@ import { readSentencePieceModel, SP_TYPE } from '../../../src/convert/hf/sentenc
 import { Checkpoint, json, writeFiles, addedToken, FIXTURE_ROOT, type Files } from './synthetic-hf.js';
 
 export const GEMMA3_DIR = `${FIXTURE_ROOT}/gemma3`;
+/** the Gemma3ForConditionalGeneration layout (gemma-3-4b-it and larger) */
+export const GEMMA3_MM_DIR = `${FIXTURE_ROOT}/gemma3-mm`;
 
 export interface Gemma3Dims { hidden: number; ff: number; layers: number; heads: number; kvHeads: number; headDim: number; window: number }
 
@@ -50,27 +52,41 @@ export function gemmaSentencePiece(): { bytes: Uint8Array; pieces: string[] } {
   return { bytes: w.finish(), pieces: pieces.map((p) => p[0]) };
 }
 
-export async function buildGemma3(over: Partial<Gemma3Dims> = {}): Promise<Files> {
-  const d: Gemma3Dims = { hidden: 64, ff: 128, layers: 6, heads: 4, kvHeads: 1, headDim: 32, window: 4, ...over };
+/**
+ * `multimodal`: Gemma3ForConditionalGeneration as gemma-3-4b-it ships it: text tensors under
+ * language_model.model.*, a (tiny) vision tower and projector, config.json with text_config that
+ * leaves Gemma3TextConfig's defaults out (8 heads, 4 KV heads, rms_norm_eps, rope_theta …) and
+ * linear RoPE scaling ×8 on the global layers.
+ */
+export async function buildGemma3(over: Partial<Gemma3Dims> = {}, multimodal = false): Promise<Files> {
+  const d: Gemma3Dims = { hidden: 64, ff: 128, layers: 6, heads: multimodal ? 8 : 4, kvHeads: multimodal ? 4 : 1, headDim: 32, window: 4, ...over };
   const sp = gemmaSentencePiece();
   const vocab = sp.pieces.length;
-  const ck = new Checkpoint(5);
-  const norm = (name: string, n: number) => ck.add(name, [n], ck.random(n, 0.3));
-  ck.matrix('model.embed_tokens.weight', vocab, d.hidden, 0.5);
+  const ck = new Checkpoint(multimodal ? 7 : 5);
+  const M = multimodal ? 'language_model.' : '';
+  const norm = (name: string, n: number) => ck.add(M + name, [n], ck.random(n, 0.3));
+  const matrix = (name: string, rows: number, cols: number, gain = 1) => ck.matrix(M + name, rows, cols, gain);
+  matrix('model.embed_tokens.weight', vocab, d.hidden, 0.5);
+  if (multimodal) {
+    ck.add('vision_tower.vision_model.embeddings.patch_embedding.weight', [16, 3, 2, 2], ck.random(192, 0.1));
+    ck.add('vision_tower.vision_model.post_layernorm.weight', [16], ck.random(16, 0.1, 1));
+    ck.add('multi_modal_projector.mm_input_projection_weight', [16, d.hidden], ck.random(16 * d.hidden, 0.1));
+    ck.add('multi_modal_projector.mm_soft_emb_norm.weight', [16], ck.random(16, 0.1));
+  }
   for (let l = 0; l < d.layers; l++) {
     const p = `model.layers.${l}`;
     norm(`${p}.input_layernorm.weight`, d.hidden);
-    ck.matrix(`${p}.self_attn.q_proj.weight`, d.heads * d.headDim, d.hidden, 2);
-    ck.matrix(`${p}.self_attn.k_proj.weight`, d.kvHeads * d.headDim, d.hidden, 2);
-    ck.matrix(`${p}.self_attn.v_proj.weight`, d.kvHeads * d.headDim, d.hidden);
-    ck.matrix(`${p}.self_attn.o_proj.weight`, d.hidden, d.heads * d.headDim);
+    matrix(`${p}.self_attn.q_proj.weight`, d.heads * d.headDim, d.hidden, 2);
+    matrix(`${p}.self_attn.k_proj.weight`, d.kvHeads * d.headDim, d.hidden, 2);
+    matrix(`${p}.self_attn.v_proj.weight`, d.kvHeads * d.headDim, d.hidden);
+    matrix(`${p}.self_attn.o_proj.weight`, d.hidden, d.heads * d.headDim);
     norm(`${p}.self_attn.q_norm.weight`, d.headDim);
     norm(`${p}.self_attn.k_norm.weight`, d.headDim);
     norm(`${p}.post_attention_layernorm.weight`, d.hidden);
     norm(`${p}.pre_feedforward_layernorm.weight`, d.hidden);
-    ck.matrix(`${p}.mlp.gate_proj.weight`, d.ff, d.hidden, 2);
-    ck.matrix(`${p}.mlp.up_proj.weight`, d.ff, d.hidden);
-    ck.matrix(`${p}.mlp.down_proj.weight`, d.hidden, d.ff);
+    matrix(`${p}.mlp.gate_proj.weight`, d.ff, d.hidden, 2);
+    matrix(`${p}.mlp.up_proj.weight`, d.ff, d.hidden);
+    matrix(`${p}.mlp.down_proj.weight`, d.hidden, d.ff);
     norm(`${p}.post_feedforward_layernorm.weight`, d.hidden);
   }
   norm('model.norm.weight', d.hidden);
@@ -78,7 +94,19 @@ export async function buildGemma3(over: Partial<Gemma3Dims> = {}): Promise<Files
   const files: Files = new Map();
   files.set('model.safetensors', await ck.safetensors());
   files.set('tokenizer.model', sp.bytes);
-  json(files, 'config.json', {
+  if (multimodal) {
+    json(files, 'config.json', {
+      architectures: ['Gemma3ForConditionalGeneration'],
+      boi_token_index: 4, eoi_token_index: 5, eos_token_id: [1, GEMMA_END_OF_TURN], image_token_index: 6,
+      initializer_range: 0.02, mm_tokens_per_image: 4, model_type: 'gemma3',
+      text_config: {
+        head_dim: d.headDim, hidden_size: d.hidden, intermediate_size: d.ff, model_type: 'gemma3_text', num_hidden_layers: d.layers,
+        query_pre_attn_scalar: d.headDim, rope_scaling: { factor: 8.0, rope_type: 'linear' }, sliding_window: d.window, vocab_size: vocab,
+      },
+      torch_dtype: 'bfloat16', transformers_version: '4.50.0.dev0',
+      vision_config: { hidden_size: 16, image_size: 4, intermediate_size: 32, model_type: 'siglip_vision_model', num_attention_heads: 2, num_hidden_layers: 0, patch_size: 2, vision_use_head: false },
+    });
+  } else json(files, 'config.json', {
     architectures: ['Gemma3ForCausalLM'],
     attention_bias: false,
     attention_dropout: 0.0,
@@ -133,5 +161,6 @@ export async function buildGemma3(over: Partial<Gemma3Dims> = {}): Promise<Files
 
 if (process.argv[1]?.endsWith('fixture-gemma3.ts')) {
   writeFiles(GEMMA3_DIR, await buildGemma3());
-  console.log(`wrote ${GEMMA3_DIR}`);
+  writeFiles(GEMMA3_MM_DIR, await buildGemma3({}, true));
+  console.log(`wrote ${GEMMA3_DIR}, ${GEMMA3_MM_DIR}`);
 }

@@ -158,3 +158,10 @@ export function baseTextParams(m: GgufMetadata, a: string, c: Obj, nLayers: numb
 }
 
 const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/** TextModel.filter_tensors: tensors of vision/audio towers and projectors, which the text model skips */
+export function isMultimodalTensor(name: string): boolean {
+  return /^(mlp|vit\.|vpm\.|siglip2\.|conformer\.|merger\.|resampler\.|sound_encoder\.|sound_projection\.|speech_embeddings\.)/.test(name)
+    || ['visual.', 'vision.', 'audio.', 'talker.', 'vision_', 'audio_', 'token2wav.', 'code2wav.', 'projector.', 'pre_mm_projector_norm',
+      'image_newline', 'view_seperator', 'patch_embed', 'patch_embedding', 'patch_merger.', 'patch_merge_mlp.', 'model.connector.'].some((s) => name.includes(s));
+}

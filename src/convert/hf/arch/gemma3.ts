@@ -1,5 +1,5 @@
-// Gemma3ForCausalLM (Gemma 3 text models: 270M, 1B, and the text part's layout of the larger ones)
-// → GGUF arch gemma3, as convert_hf_to_gguf.py's Gemma3Model writes it: every *norm.weight stored
+// Gemma3ForCausalLM (Gemma 3 text models: 270M, 1B) and the text model of Gemma3ForConditionalGeneration
+// (4B, 12B, 27B: language_model.* tensors, text_config with Gemma3TextConfig's defaults) → GGUF arch gemma3, as convert_hf_to_gguf.py's Gemma3Model writes it: every *norm.weight stored
 // as 1 + w (Gemma3RMSNorm multiplies by 1 + w; llama.cpp by the stored weight), q_norm/k_norm per
 // head, the sandwich norms (post_attention_norm, ffn_norm = pre_feedforward, post_ffw_norm), no
 // lm_head (tied: llama.cpp reuses token_embd), embedding rows past the vocab dropped, local
@@ -11,7 +11,7 @@ import { gv, type GgufMetadata } from '../../../io/gguf/metadata.js';
 import { addVocab, type TensorSpec } from '../../model.js';
 import { applySpecialVocab, buildByteLevelBpeVocab, fromSentencePiece, type HfTokenizerFiles, type HfVocab } from '../tokenizer.js';
 import type { HfConfig } from '../config.js';
-import { baseTextParams, checkMissing, plainTensor, ropeParameters } from './common.js';
+import { baseTextParams, checkMissing, isMultimodalTensor, plainTensor, ropeParameters } from './common.js';
 import type { HfArchitecture } from './index.js';
 
 const LAYER: Record<string, string> = {
@@ -34,7 +34,11 @@ const GLOBAL: Record<string, string> = {
   'model.norm.weight': 'output_norm.weight',
 };
 
-export function mapGemma3Name(name: string): string | null | undefined {
+export function mapGemma3Name(hfName: string): string | null | undefined {
+  // Gemma3ForConditionalGeneration: the vision tower and projector go (to an mmproj, not here), and
+  // language_model.model.* / model.language_model.* are the text model's tensors
+  if (isMultimodalTensor(hfName)) return null;
+  const name = hfName.replace('language_model.', '');
   if (name === 'lm_head.weight' || /(\.attention\.masked_bias|\.attention\.bias|\.rotary_emb\.inv_freq)$/.test(name)) return null;
   if (GLOBAL[name]) return GLOBAL[name];
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
@@ -53,8 +57,10 @@ function gemma3Vocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: strin
 
 export const gemma3: HfArchitecture = {
   arch: 'gemma3',
-  classes: ['Gemma3ForCausalLM'],
+  classes: ['Gemma3ForCausalLM', 'Gemma3ForConditionalGeneration'],
   modelTypes: ['gemma3_text'],
+  // Gemma3TextConfig's defaults, which the text_config of the multimodal checkpoints leaves out
+  configDefaults: { num_attention_heads: 8, num_key_value_heads: 4, head_dim: 256, max_position_embeddings: 131072, rms_norm_eps: 1e-6 },
   ownRope: true,
   vocab: gemma3Vocab,
   convert(cfg, set, vocab, opts) {
@@ -90,7 +96,7 @@ export const gemma3: HfArchitecture = {
       const name = mapGemma3Name(t.name);
       if (name === null) continue;
       if (name === undefined) throw new LowbitError(`cannot map tensor '${t.name}' to a gemma3 GGUF tensor`);
-      const norm = t.name.endsWith('norm.weight');
+      const norm = t.name.replace('language_model.', '').endsWith('norm.weight');
       // modify_tensors: embedding rows past the real vocab go; norms become 1 + w (in float32)
       out.push(plainTensor(set, t, name, {
         rows: name === 'token_embd.weight' ? Math.min(vocab.tokens.length, t.shape[0]!) : undefined,

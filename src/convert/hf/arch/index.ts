@@ -21,6 +21,8 @@ export interface HfArchitecture {
   classes: string[];
   /** config.json model_type values (when architectures is absent) */
   modelTypes: string[];
+  /** transformers' config defaults config.ts may need (num_attention_heads …) when config.json omits them */
+  configDefaults?: Record<string, unknown>;
   /** the architecture reads its own RoPE settings (config.ts's llama rope parsing is skipped) */
   ownRope?: boolean;
   /** its own vocab reading (set_vocab), instead of tokenizer.ts's default */
