@@ -18,7 +18,7 @@ if [ ! -f "$LLAMACPP/convert_hf_to_gguf.py" ]; then
 fi
 SHIM=$(pwd)/tools/hf-converter-shim
 ROOT=test/fixtures/hf-arch
-VARIANTS=${*:-"phi3-mini phi4-mini gemma3 gemma3-mm gpt-oss"}
+VARIANTS=${*:-"phi3-mini phi4-mini gemma3 gemma3-mm gpt-oss gpt-oss-bf16"}
 for v in $VARIANTS; do
   [ -d "$ROOT/$v" ] || { echo "no $ROOT/$v (run its fixture-*.ts first)"; exit 1; }
   for t in f32 f16; do

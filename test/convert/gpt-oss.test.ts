@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { convertHfDir } from '../../src/node/convert-files.js';
 import { assertSameGguf } from './support/golden-gguf.js';
 import { FIXTURE_ROOT } from './support/fixture-phi3.js';
-import { buildGptOss, GPT_OSS_DIR } from './support/fixture-gpt-oss.js';
+import { buildGptOss, GPT_OSS_DIR, GPT_OSS_BF16_DIR } from './support/fixture-gpt-oss.js';
 import { forwardGptOss } from './support/forward-gpt-oss.js';
 import { logSoftmax } from './support/forward-math.js';
 import { llamaLogProbs, maxLogProbDiff, cpuLlama } from '../support/llama-logprobs.js';
@@ -25,9 +25,11 @@ const TEXTS = [
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-gptoss-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('gpt-oss fixture is what the generator makes', async () => {
-  for (const [name, bytes] of await buildGptOss()) {
-    assert.ok(Buffer.from(bytes).equals(readFileSync(join(GPT_OSS_DIR, name))), `gpt-oss/${name} differs: rerun test/convert/support/fixture-gpt-oss.ts`);
+test('gpt-oss fixtures are what the generator makes', async () => {
+  for (const [d, bf16] of [[GPT_OSS_DIR, false], [GPT_OSS_BF16_DIR, true]] as const) {
+    for (const [name, bytes] of await buildGptOss({}, bf16)) {
+      assert.ok(Buffer.from(bytes).equals(readFileSync(join(d, name))), `${d}/${name} differs: rerun test/convert/support/fixture-gpt-oss.ts`);
+    }
   }
 });
 
@@ -36,6 +38,11 @@ for (const type of ['F32', 'F16'] as const) {
     const out = join(dir, `gpt-oss.${type}.gguf`);
     await convertHfDir(GPT_OSS_DIR, out, type);
     await assertSameGguf(out, join(FIXTURE_ROOT, `gpt-oss.${type}.gguf`));
+  });
+  test(`convert hf gpt-oss with BF16 experts --type ${type}: the GGUF convert_hf_to_gguf.py writes (experts transposed, gate/up split)`, async () => {
+    const out = join(dir, `gpt-oss-bf16.${type}.gguf`);
+    await convertHfDir(GPT_OSS_BF16_DIR, out, type);
+    await assertSameGguf(out, join(FIXTURE_ROOT, `gpt-oss-bf16.${type}.gguf`));
   });
 }
 
@@ -74,6 +81,17 @@ test("gpt-oss vocab: o200k byte-level BPE (pre gpt-4o) tokenized by llama.cpp as
   } finally { await model.dispose(); }
 });
 
+test("convert hf gpt-oss with BF16 experts: llama.cpp's log-probs match the GptOss forward pass (F32 experts: no activation rounding)", async (t) => {
+  const out = join(dir, 'gpt-oss-bf16.run.gguf');
+  await convertHfDir(GPT_OSS_BF16_DIR, out, 'F32');
+  const prompt = [315 + 8, 300, 41, 77, 290, 12, 88, 301, 315 + 10, 270, 55, 199];
+  const got = await llamaLogProbs(out, prompt);
+  const ref = (await forwardGptOss(GPT_OSS_BF16_DIR, prompt, { rope: { truncate: true } })).map(logSoftmax);
+  const d = ref.map((r, p) => maxLogProbDiff(got[p]!, r));
+  t.diagnostic(`max |Δ log p| (reference with ggml's YaRN truncation) ${Math.max(...d).toExponential(2)}`);
+  assert.ok(Math.max(...d) < 1e-4, `${d}`);
+});
+
 const WIDE = { hidden: 256, ff: 256, layers: 8, heads: 4, kvHeads: 2, headDim: 64, experts: 4, used: 2 };
 
 test('gpt-oss: lowbit quantize plans every file type like llama_model_quantize (MXFP4 experts, ffn_down_exps, attn_sinks, router)', async (t) => {
@@ -88,6 +106,15 @@ test('gpt-oss: convert hf --type MXFP4_MOE in one pass equals convert then llama
   const hf = join(dir, 'gpt-oss-wide-q');
   writeFiles(hf, await buildGptOss(WIDE));
   await assertConvertTypeLikeLlama(hf, dir, ['MXFP4_MOE'], 'gpt-oss');
+});
+
+test('gpt-oss with BF16 experts: plans for every file type, and --type MXFP4_MOE / Q4_K_M / Q8_0 in one pass, equal llama.cpp (experts quantized to MXFP4 by lowbit)', async (t) => {
+  const hf = join(dir, 'gpt-oss-bf16-wide');
+  writeFiles(hf, await buildGptOss(WIDE, true));
+  const path = join(dir, 'gpt-oss-bf16-wide.gguf');
+  await convertHfDir(hf, path, 'BF16');
+  t.diagnostic(`${await assertPlansLikeLlama(path, 'gpt-oss-bf16')} file-type plans equal`);
+  await assertConvertTypeLikeLlama(hf, dir, ['MXFP4_MOE', 'Q4_K_M', 'Q8_0'], 'gpt-oss-bf16');
 });
 
 test('gpt-oss: --type Q8_0 / Q4_K_M would requantize the MXFP4 experts: refused like llama.cpp, equal to it with --allow-requantize', async () => {

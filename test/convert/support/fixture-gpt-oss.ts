@@ -11,6 +11,8 @@ import { Checkpoint, json, writeFiles, addedToken, FIXTURE_ROOT, type Files } fr
 import { bytesToUnicode } from '../../support/hf-fixture.js';
 
 export const GPT_OSS_DIR = `${FIXTURE_ROOT}/gpt-oss`;
+/** experts in BF16 ([E, D, 2·ff] / [E, ff, D]), no quantization_config, as BF16 re-releases ship them */
+export const GPT_OSS_BF16_DIR = `${FIXTURE_ROOT}/gpt-oss-bf16`;
 
 export const O200K_REGEX = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
@@ -93,10 +95,10 @@ function mxfp4(ck: Checkpoint, prefix: string, experts: number, rows: number, co
   ck.raw(`${prefix}_scales`, 'U8', [experts, rows, nb], scales);
 }
 
-export async function buildGptOss(over: Partial<GptOssDims> = {}): Promise<Files> {
+export async function buildGptOss(over: Partial<GptOssDims> = {}, bf16Experts = false): Promise<Files> {
   const d: GptOssDims = { hidden: 64, ff: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, experts: 4, used: 2, window: 4, ...over };
   const tok = gptOssTokenizer();
-  const ck = new Checkpoint(6);
+  const ck = new Checkpoint(bf16Experts ? 8 : 6);
   const norm = (name: string) => ck.add(name, [d.hidden], ck.random(d.hidden, 0.2, 1));
   const bias = (name: string, shape: number[], s = 0.1) => ck.add(name, shape, ck.random(shape.reduce((a, b) => a * b, 1), s));
   ck.matrix('model.embed_tokens.weight', tok.vocabSize, d.hidden, 4);
@@ -115,9 +117,11 @@ export async function buildGptOss(over: Partial<GptOssDims> = {}): Promise<Files
     norm(`${p}.post_attention_layernorm.weight`);
     ck.matrix(`${p}.mlp.router.weight`, d.experts, d.hidden, 3);
     bias(`${p}.mlp.router.bias`, [d.experts], 0.5);
-    mxfp4(ck, `${p}.mlp.experts.gate_up_proj`, d.experts, 2 * d.ff, d.hidden);
+    if (bf16Experts) ck.add(`${p}.mlp.experts.gate_up_proj`, [d.experts, d.hidden, 2 * d.ff], ck.random(d.experts * d.hidden * 2 * d.ff, 2 / Math.sqrt(d.hidden)));
+    else mxfp4(ck, `${p}.mlp.experts.gate_up_proj`, d.experts, 2 * d.ff, d.hidden);
     bias(`${p}.mlp.experts.gate_up_proj_bias`, [d.experts, 2 * d.ff], 0.3);
-    mxfp4(ck, `${p}.mlp.experts.down_proj`, d.experts, d.hidden, d.ff);
+    if (bf16Experts) ck.add(`${p}.mlp.experts.down_proj`, [d.experts, d.ff, d.hidden], ck.random(d.experts * d.ff * d.hidden, 1 / Math.sqrt(d.ff)));
+    else mxfp4(ck, `${p}.mlp.experts.down_proj`, d.experts, d.hidden, d.ff);
     bias(`${p}.mlp.experts.down_proj_bias`, [d.experts, d.hidden], 0.1);
   }
   norm('model.norm.weight');
@@ -148,7 +152,7 @@ export async function buildGptOss(over: Partial<GptOssDims> = {}): Promise<Files
     num_local_experts: d.experts,
     output_router_logits: false,
     pad_token_id: base + 1,
-    quantization_config: { modules_to_not_convert: ['model.layers.*.self_attn', 'model.layers.*.mlp.router', 'model.embed_tokens', 'lm_head'], quant_method: 'mxfp4' },
+    ...(bf16Experts ? {} : { quantization_config: { modules_to_not_convert: ['model.layers.*.self_attn', 'model.layers.*.mlp.router', 'model.embed_tokens', 'lm_head'], quant_method: 'mxfp4' } }),
     rms_norm_eps: 1e-5,
     rope_scaling: { beta_fast: 32.0, beta_slow: 1.0, factor: 32.0, original_max_position_embeddings: 4096, rope_type: 'yarn', truncate: false },
     rope_theta: 150000,
@@ -175,5 +179,6 @@ export async function buildGptOss(over: Partial<GptOssDims> = {}): Promise<Files
 
 if (process.argv[1]?.endsWith('fixture-gpt-oss.ts')) {
   writeFiles(GPT_OSS_DIR, await buildGptOss());
-  console.log(`wrote ${GPT_OSS_DIR}`);
+  writeFiles(GPT_OSS_BF16_DIR, await buildGptOss({}, true));
+  console.log(`wrote ${GPT_OSS_DIR}, ${GPT_OSS_BF16_DIR}`);
 }

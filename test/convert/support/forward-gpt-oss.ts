@@ -85,9 +85,17 @@ export async function forwardGptOss(dir: string, tokens: number[], opts: GptOssF
   const E = c.num_local_experts, topK = c.num_experts_per_tok, limit = c.swiglu_limit, alpha = 1.702;
   const { inv, attn: attnScale } = yarnInvFreq(c.rope_theta, hd, { ...c.rope_scaling, ...ropeOverride });
   const experts = [];
+  // float experts (BF16 releases) are [E, in, out] (x @ W): as [E, out, in] rows here
+  const floatExperts = (t: Float32Array, E: number, inDim: number, outDim: number) => {
+    const v = new Float64Array(E * inDim * outDim);
+    for (let e = 0; e < E; e++) for (let i = 0; i < inDim; i++) for (let o = 0; o < outDim; o++) v[(e * outDim + o) * inDim + i] = t[(e * inDim + i) * outDim + o]!;
+    return { w: v, rows: outDim, cols: inDim };
+  };
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}.mlp.experts`;
-    experts.push({ gu: await dequantExperts(dir, `${p}.gate_up_proj`), down: await dequantExperts(dir, `${p}.down_proj`) });
+    if (w.has(`${p}.gate_up_proj`)) {
+      experts.push({ gu: floatExperts(get(w, `${p}.gate_up_proj`), E, D, 2 * ff), down: floatExperts(get(w, `${p}.down_proj`), E, ff, D) });
+    } else experts.push({ gu: await dequantExperts(dir, `${p}.gate_up_proj`), down: await dequantExperts(dir, `${p}.down_proj`) });
   }
   const emb = get(w, 'model.embed_tokens.weight');
   const keys: Float64Array[][] = Array.from({ length: c.num_hidden_layers }, () => []);

@@ -1,5 +1,6 @@
 // GptOssForCausalLM (gpt-oss-20b / 120b) → GGUF arch gpt-oss, as convert_hf_to_gguf.py's
-// GptOssModel writes it. The MXFP4 experts stay MXFP4, bit for bit: HF's blocks (byte j = codes
+// GptOssModel writes it. Experts in a float type (BF16 re-releases) are transposed to ggml's layout
+// and gate_up split (even rows gate, odd up). The MXFP4 experts stay MXFP4, bit for bit: HF's blocks (byte j = codes
 // 2j | 2j+1 << 4) and E8M0 scales become ggml block_mxfp4 (scale byte, then byte j = codes j | j+16 << 4),
 // gate_up split into ffn_gate_exps (even rows) and ffn_up_exps (odd rows), down as ffn_down_exps;
 // these come first, in the order their _scales appear. Then the rest in checkpoint order: expert
@@ -99,6 +100,34 @@ function interleavedBias(set: SafetensorsSet, t: SafetensorsTensor, name: string
   return { name, shape: [ff, E], keepF32: true, read, readRows: async (first, count) => (await read()).slice(first * ff, (first + count) * ff) };
 }
 
+/**
+ * Experts stored in a float type (BF16 checkpoints): HF [E, A, B] (gate_up [E, D, 2·ff], down [E, ff, D])
+ * transposed to [E, B, A] as the converter does; of the B rows, rows offset, offset + stride, …
+ * (gate_up: even gate, odd up). One expert's slab is read (and kept) at a time.
+ */
+function transposedExperts(set: SafetensorsSet, t: SafetensorsTensor, name: string, stride: number, offset: number): TensorSpec {
+  checkFloat(t);
+  if (t.shape.length !== 3 || t.shape[2]! % stride !== 0) throw new LowbitError(`tensor '${t.name}' has shape [${t.shape}], expected [experts, in, out]`);
+  const [E, A, B] = t.shape as [number, number, number];
+  const rows = B / stride;
+  const el = t.dtype === 'F32' ? 4 : 2;
+  let cached: { e: number; v: Float32Array } | null = null;
+  const slab = async (e: number) => {
+    if (cached?.e !== e) cached = { e, v: toFloat32(await set.readBytes(t.name, e * A * B * el, A * B * el), t.dtype) };
+    return cached.v;
+  };
+  const readRows = async (first: number, count: number) => {
+    const out = new Float32Array(count * A);
+    for (let i = 0; i < count; i++) {
+      const g = first + i, e = Math.floor(g / rows), col = stride * (g % rows) + offset;
+      const v = await slab(e);
+      for (let a = 0; a < A; a++) out[i * A + a] = v[a * B + col]!;
+    }
+    return out;
+  };
+  return { name, shape: [A, rows, E], keepF32: false, read: () => readRows(0, rows * E), readRows };
+}
+
 export const gptOss: HfArchitecture = {
   arch: 'gpt-oss',
   classes: ['GptOssForCausalLM'],
@@ -148,8 +177,11 @@ export const gptOss: HfArchitecture = {
         out.push(interleavedBias(set, t, `blk.${lm![1]}.ffn_gate_exps.bias`, 0), interleavedBias(set, t, `blk.${lm![1]}.ffn_up_exps.bias`, 1));
         continue;
       }
-      if (rest === 'mlp.experts.gate_up_proj' || rest === 'mlp.experts.down_proj') {
-        throw new LowbitError(`${name}: gpt-oss experts not stored as MXFP4 are not supported yet (lowbit converts the MXFP4 checkpoints OpenAI ships)`);
+      // experts in a float type (not MXFP4): transposed, gate_up split into gate (even) and up (odd)
+      if (rest === 'mlp.experts.down_proj') { out.push(transposedExperts(set, t, `blk.${lm![1]}.ffn_down_exps.weight`, 1, 0)); continue; }
+      if (rest === 'mlp.experts.gate_up_proj') {
+        out.push(transposedExperts(set, t, `blk.${lm![1]}.ffn_gate_exps.weight`, 2, 0), transposedExperts(set, t, `blk.${lm![1]}.ffn_up_exps.weight`, 2, 1));
+        continue;
       }
       const gg = GLOBAL[name] ?? (rest && LAYER[rest] ? `blk.${lm![1]}.${LAYER[rest]}` : undefined);
       if (!gg) throw new LowbitError(`cannot map tensor '${name}' to a gpt-oss GGUF tensor`);
