@@ -1,6 +1,6 @@
 """Reference token ids for the SentencePiece fixtures of test/fixtures/hf-arch, from Google's own
 sentencepiece library (what transformers' LlamaTokenizer / GemmaTokenizer run underneath), written to
-test/fixtures/hf-arch/<variant>.tokens.json. Run by tools/make-arch-goldens.sh.
+test/fixtures/hf-arch/<variant>.tokens.json. Run by tools/make-standalone-arch-goldens.sh.
 usage: /usr/bin/python3 tools/arch-token-refs.py VARIANT_DIR OUT.json"""
 import json, sys
 import sentencepiece as spm

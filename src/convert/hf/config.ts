@@ -1,9 +1,9 @@
 // config.json of a Hugging Face causal LM → the hyperparameters a llama-family GGUF needs, with
 // the names and fallbacks convert_hf_to_gguf.py uses (find_hparam lists).
 import { LowbitError } from '../../errors.js';
-import { HF_ARCHITECTURES } from './arch/index.js';
+import { STANDALONE_ARCHITECTURES } from './arch/standalone.js';
 
-/** general.architecture: llama, qwen2, or one of arch/index.ts's table */
+/** general.architecture: llama, qwen2, or one of arch/standalone.ts's table */
 export type HfArch = string;
 
 /** model_type → GGUF architecture; mistral/llama go through convert_hf_to_gguf.py's LlamaModel. */
@@ -45,10 +45,10 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   if (c.text_config && typeof c.text_config === 'object') c = { ...c, ...(c.text_config as Record<string, unknown>) };
   const modelType = String(c.model_type ?? '');
   const cls = Array.isArray(c.architectures) ? String(c.architectures[0]) : '';
-  const table = HF_ARCHITECTURES.find((a) => a.classes.includes(cls)) ?? (cls ? undefined : HF_ARCHITECTURES.find((a) => a.modelTypes.includes(modelType)));
+  const table = STANDALONE_ARCHITECTURES.find((a) => a.classes.includes(cls)) ?? (cls ? undefined : STANDALONE_ARCHITECTURES.find((a) => a.modelTypes.includes(modelType)));
   const arch = table?.arch ?? ARCH[modelType] ?? CLASSES[cls];
   if (!arch) {
-    const names = ['llama', 'mistral', 'qwen2', ...HF_ARCHITECTURES.map((a) => a.arch)];
+    const names = ['llama', 'mistral', 'qwen2', ...STANDALONE_ARCHITECTURES.map((a) => a.arch)];
     throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${names.slice(0, -1).join(', ')} and ${names.at(-1)}`);
   }
   // the architecture's config defaults (transformers' config class), for these hyperparameters only: raw stays as given

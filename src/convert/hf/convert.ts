@@ -9,7 +9,7 @@ import { addVocab, FILE_TYPE, type ConvertedModel, type TensorSpec } from '../mo
 import { llama3RopeFactors, type HfConfig } from './config.js';
 import { mapHfTensorName, permuteQK } from './tensors.js';
 import type { HfVocab } from './tokenizer.js';
-import { hfArchitecture } from './arch/index.js';
+import { standaloneArchitecture } from './arch/standalone.js';
 
 export interface HfConvertOptions {
   /** general.name (convert_hf_to_gguf.py falls back to the directory name) */
@@ -19,7 +19,7 @@ export interface HfConvertOptions {
 const GGML_QUANT_VERSION = 2;
 
 export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab, opts: HfConvertOptions): ConvertedModel {
-  const own = hfArchitecture(cfg.arch);
+  const own = standaloneArchitecture(cfg.arch);
   if (own) return own.convert(cfg, tensors, vocab, opts);
   const a = cfg.arch;
   const m: GgufMetadata = new Map();

@@ -15,7 +15,7 @@ import { LowbitError } from '../../errors.js';
 import { TOKEN_TYPE, type GgufVocab } from '../model.js';
 import type { HfConfig } from './config.js';
 import { readSentencePieceModel, SP_TYPE } from './sentencepiece.js';
-import { hfArchitecture } from './arch/index.js';
+import { standaloneArchitecture } from './arch/standalone.js';
 
 export interface HfTokenizerFiles {
   tokenizerModel?: Uint8Array;
@@ -49,7 +49,7 @@ export function looksSpecial(t: string): boolean {
 }
 
 export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
-  const own = hfArchitecture(cfg.arch)?.vocab;
+  const own = standaloneArchitecture(cfg.arch)?.vocab;
   if (own) return own(files, cfg, opts);
   const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
   const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;

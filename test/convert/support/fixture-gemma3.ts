@@ -6,7 +6,7 @@
 // SentencePiece BPE tokenizer.model (no dummy prefix, byte fallback) with <pad> <eos> <bos> <unk>
 // <mask> [multimodal] <unused*> <start_of_turn> <end_of_turn> first, then the 256 byte pieces, then
 // brown-3m's trained merges; tokenizer_config.json / tokenizer.json with their added tokens.
-// Write it: node --import tsx test/convert/support/fixture-gemma3.ts (then tools/make-arch-goldens.sh gemma3)
+// Write it: node --import tsx test/convert/support/fixture-gemma3.ts (then tools/make-standalone-arch-goldens.sh gemma3)
 import { readFileSync } from 'node:fs';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { readSentencePieceModel, SP_TYPE } from '../../../src/convert/hf/sentencepiece.js';

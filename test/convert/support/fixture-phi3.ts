@@ -7,7 +7,7 @@
 //  - 'phi4-mini': GQA, partial rotary 0.75, longrope long/short factors, tied embeddings, and
 //    Phi-4-mini's tokenizer layout: tokenizer_class GPT2Tokenizer, an o200k-style byte-level BPE
 //    tokenizer.json (fixture-gpt-oss.ts's trained merges) with <|endoftext|>, <|user|> … added.
-// Write them: node --import tsx test/convert/support/fixture-phi3.ts (then tools/make-arch-goldens.sh)
+// Write them: node --import tsx test/convert/support/fixture-phi3.ts (then tools/make-standalone-arch-goldens.sh)
 import { readFileSync } from 'node:fs';
 import { Checkpoint, json, writeFiles, addedToken, FIXTURE_ROOT, type Files } from './synthetic-hf.js';
 import { o200kTokenizerJson, trainBpe } from './fixture-gpt-oss.js';

@@ -12,7 +12,7 @@ import { addVocab, type TensorSpec } from '../../model.js';
 import { applySpecialVocab, buildByteLevelBpeVocab, fromSentencePiece, type HfTokenizerFiles, type HfVocab } from '../tokenizer.js';
 import type { HfConfig } from '../config.js';
 import { baseTextParams, checkMissing, isMultimodalTensor, plainTensor, ropeParameters } from './common.js';
-import type { HfArchitecture } from './index.js';
+import type { StandaloneArchitecture } from './standalone.js';
 
 const LAYER: Record<string, string> = {
   'input_layernorm.weight': 'attn_norm.weight',
@@ -55,7 +55,7 @@ function gemma3Vocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: strin
   return v;
 }
 
-export const gemma3: HfArchitecture = {
+export const gemma3: StandaloneArchitecture = {
   arch: 'gemma3',
   classes: ['Gemma3ForCausalLM', 'Gemma3ForConditionalGeneration'],
   modelTypes: ['gemma3_text'],

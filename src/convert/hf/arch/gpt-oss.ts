@@ -18,7 +18,7 @@ import { GGML_TYPE } from '../../../formats/ggml-types.js';
 import { addVocab, FILE_TYPE, type TensorSpec } from '../../model.js';
 import { buildByteLevelBpeVocab } from '../tokenizer.js';
 import { baseTextParams, checkFloat, checkMissing, plainTensor, ropeParameters } from './common.js';
-import type { HfArchitecture } from './index.js';
+import type { StandaloneArchitecture } from './standalone.js';
 
 const LAYER: Record<string, string> = {
   'input_layernorm.weight': 'attn_norm.weight',
@@ -128,7 +128,7 @@ function transposedExperts(set: SafetensorsSet, t: SafetensorsTensor, name: stri
   return { name, shape: [A, rows, E], keepF32: false, read: () => readRows(0, rows * E), readRows };
 }
 
-export const gptOss: HfArchitecture = {
+export const gptOss: StandaloneArchitecture = {
   arch: 'gpt-oss',
   classes: ['GptOssForCausalLM'],
   modelTypes: ['gpt_oss'],

@@ -12,7 +12,7 @@ import { readSentencePieceModel, SP_TYPE } from '../sentencepiece.js';
 import { applySpecialVocab, buildByteLevelBpeVocab, type HfTokenizerFiles, type HfVocab } from '../tokenizer.js';
 import type { HfConfig } from '../config.js';
 import { checkMissing, plainTensor, requireParam, ropeParameters } from './common.js';
-import type { HfArchitecture } from './index.js';
+import type { StandaloneArchitecture } from './standalone.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -77,7 +77,7 @@ function phi3Vocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string 
   return v;
 }
 
-export const phi3: HfArchitecture = {
+export const phi3: StandaloneArchitecture = {
   arch: 'phi3',
   classes: ['Phi3ForCausalLM'],
   modelTypes: ['phi3'],

@@ -5,7 +5,7 @@
 #
 #   apt-get install -y python3-torch python3-numpy python3-sentencepiece python3-yaml python3-tqdm
 #   node --import tsx test/convert/support/fixture-phi3.ts     # (and fixture-gemma3.ts, fixture-gpt-oss.ts)
-#   sh tools/make-arch-goldens.sh [VARIANT...]
+#   sh tools/make-standalone-arch-goldens.sh [VARIANT...]
 #
 # Debian has no `transformers`: the shim in tools/hf-converter-shim (a copy of
 # /work/shared/tools/hf-converter-shim, extended for byte-level BPE tokenizer.json, see its README)

@@ -1,6 +1,7 @@
-// The Hugging Face architectures converted by their own module (arch/<gguf-arch>.ts), keyed by the
-// config.json `architectures[0]` class names convert_hf_to_gguf.py registers them under. llama,
-// mistral and qwen2 go through convert.ts's shared llama-family path.
+// The Hugging Face architectures whose own module (arch/<gguf-arch>.ts) converts the whole checkpoint
+// (metadata, tensors, vocab), keyed by the config.json `architectures[0]` class names
+// convert_hf_to_gguf.py registers them under: phi3, gemma3, gpt-oss, whose converter classes share
+// little with LlamaModel. The llama-style architectures go through convert.ts's shared path.
 import type { ConvertedModel } from '../../model.js';
 import type { SafetensorsSet } from '../../../io/safetensors/sharded.js';
 import type { HfConfig } from '../config.js';
@@ -9,12 +10,12 @@ import { phi3 } from './phi3.js';
 import { gemma3 } from './gemma3.js';
 import { gptOss } from './gpt-oss.js';
 
-export interface HfArchOptions {
+export interface StandaloneArchOptions {
   /** general.name */
   name: string;
 }
 
-export interface HfArchitecture {
+export interface StandaloneArchitecture {
   /** general.architecture */
   arch: string;
   /** config.json architectures[0] values */
@@ -27,15 +28,15 @@ export interface HfArchitecture {
   ownRope?: boolean;
   /** its own vocab reading (set_vocab), instead of tokenizer.ts's default */
   vocab?(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string }): HfVocab;
-  convert(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab, opts: HfArchOptions): ConvertedModel;
+  convert(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab, opts: StandaloneArchOptions): ConvertedModel;
 }
 
-export const HF_ARCHITECTURES: readonly HfArchitecture[] = [
+export const STANDALONE_ARCHITECTURES: readonly StandaloneArchitecture[] = [
   phi3,
   gemma3,
   gptOss,
 ];
 
-export function hfArchitecture(arch: string): HfArchitecture | undefined {
-  return HF_ARCHITECTURES.find((a) => a.arch === arch);
+export function standaloneArchitecture(arch: string): StandaloneArchitecture | undefined {
+  return STANDALONE_ARCHITECTURES.find((a) => a.arch === arch);
 }
