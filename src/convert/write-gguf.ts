@@ -21,6 +21,9 @@ export function storeTypeOf(t: { keepF32: boolean }, outType: StoreType): StoreT
   return t.keepF32 ? 'F32' : outType;
 }
 
+/** bytes per slab when copying a tensor kept in a quantized type */
+export const RAW_WRITE = { slabBytes: 4 << 20 };
+
 export function rawTypeOf(id: number) {
   const ty = ggmlTypeById(id);
   if (!ty) throw new Error(`unknown ggml type ${id}`);
@@ -48,12 +51,17 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
   const clamped: ClampReport = [];
   for (const t of model.tensors) {
     const c = codecs[i]!;
-    if (t.raw) { // kept in its quantized type, bytes as they are
+    if (t.raw) { // kept in its quantized type, bytes as they are, in slabs of rows (an expert tensor can be GBs)
       const ty = rawTypeOf(t.raw.type);
       const rows = t.shape.slice(1).reduce((a, b) => a * b, 1);
-      const bytes = await t.raw.readRows(0, rows);
-      if (bytes.length !== rows * (t.shape[0]! / ty.blockSize) * ty.typeSize) throw new Error(`tensor ${t.name}: raw reader gave ${bytes.length} bytes for shape [${t.shape}]`);
-      await w.writeTensorData(t.name, bytes);
+      const rb = (t.shape[0]! / ty.blockSize) * ty.typeSize;
+      const slab = Math.max(1, Math.floor(RAW_WRITE.slabBytes / rb));
+      for (let first = 0; first < rows; first += slab) {
+        const n = Math.min(slab, rows - first);
+        const bytes = await t.raw.readRows(first, n);
+        if (bytes.length !== n * rb) throw new Error(`tensor ${t.name}: raw reader gave ${bytes.length} bytes for rows ${first}+${n} of shape [${t.shape}]`);
+        await w.writeTensorData(t.name, bytes);
+      }
       i++;
       progress?.(i, model.tensors.length, t.name);
       continue;

@@ -146,3 +146,16 @@ test('CLI: convert hf gpt-oss --type MXFP4_MOE; --type Q8_0 refused in one line 
   const bad = runCli(['convert', 'hf', other, join(dir, 'x.gguf')]);
   assert.match(bad.stderr, /FalconForCausalLM\) is not supported; lowbit converts .*phi3, gemma3 and gpt-oss/);
 });
+
+test('gpt-oss: MXFP4 experts copied in slabs of rows (here 1 to 3 rows, ending inside experts) give the same golden file', async () => {
+  const { RAW_WRITE } = await import('../../src/convert/write-gguf.js');
+  const saved = RAW_WRITE.slabBytes;
+  try {
+    for (const bytes of [34, 100]) {
+      RAW_WRITE.slabBytes = bytes;
+      const out = join(dir, `gpt-oss-slab${bytes}.gguf`);
+      await convertHfDir(GPT_OSS_DIR, out, 'F16');
+      await assertSameGguf(out, join(FIXTURE_ROOT, 'gpt-oss.F16.gguf'));
+    }
+  } finally { RAW_WRITE.slabBytes = saved; }
+});
