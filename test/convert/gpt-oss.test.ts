@@ -144,7 +144,7 @@ test('CLI: convert hf gpt-oss --type MXFP4_MOE; --type Q8_0 refused in one line 
   const other = join(dir, 'other-arch');
   writeFiles(other, new Map([['config.json', new TextEncoder().encode(JSON.stringify({ architectures: ['FalconForCausalLM'], model_type: 'falcon' }))]]));
   const bad = runCli(['convert', 'hf', other, join(dir, 'x.gguf')]);
-  assert.match(bad.stderr, /FalconForCausalLM\) is not supported; lowbit converts .*phi3, gemma3 and gpt-oss/);
+  assert.match(bad.stderr, /FalconForCausalLM\) is not supported; lowbit converts .*Phi3ForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, GptOssForCausalLM/);
 });
 
 test('gpt-oss: MXFP4 experts copied in slabs of rows (here 1 to 3 rows, ending inside experts) give the same golden file', async () => {

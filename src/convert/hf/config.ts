@@ -48,8 +48,8 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   const table = STANDALONE_ARCHITECTURES.find((a) => a.classes.includes(cls)) ?? (cls ? undefined : STANDALONE_ARCHITECTURES.find((a) => a.modelTypes.includes(modelType)));
   const arch = table?.arch ?? ARCH[modelType] ?? CLASSES[cls];
   if (!arch) {
-    const names = ['llama', 'mistral', 'qwen2', ...STANDALONE_ARCHITECTURES.map((a) => a.arch)];
-    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${names.slice(0, -1).join(', ')} and ${names.at(-1)}`);
+    const classes = [...Object.keys(CLASSES).filter((k) => k !== 'LLaMAForCausalLM'), ...STANDALONE_ARCHITECTURES.flatMap((a) => a.classes)];
+    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${classes.join(', ')}`);
   }
   // the architecture's config defaults (transformers' config class), for these hyperparameters only: raw stays as given
   const withDefaults: Record<string, unknown> = { ...(table?.configDefaults ?? {}), ...c };
