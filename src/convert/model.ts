@@ -22,12 +22,23 @@ export interface TensorSpec {
    * source, so a streamed convert holds a slab, not a whole tensor. Absent: read() is used.
    */
   readRows?(first: number, count: number): Promise<Float32Array>;
+  /**
+   * A tensor the converter keeps in a quantized ggml type (gpt-oss's MXFP4 experts): written as
+   * these bytes in every output type, never as floats (read() is then not used). `readRows` gives
+   * the bytes of rows [first, first + count), a row being shape[0] values in that type.
+   */
+  raw?: { type: number; readRows(first: number, count: number): Promise<Uint8Array> };
 }
 
 export interface ConvertedModel {
   /** in the order convert_hf_to_gguf.py writes keys */
   metadata: GgufMetadata;
   tensors: TensorSpec[];
+  /**
+   * general.file_type of the float outputs when not the output type's own (convert_hf_to_gguf.py
+   * labels a checkpoint with MXFP4 experts MXFP4_MOE in its F32/F16/BF16 outputs)
+   */
+  floatFileType?: number;
 }
 
 // LLAMA_TOKEN_TYPE_* (llama.h) as stored in tokenizer.ggml.token_type

@@ -10,6 +10,7 @@ import { GgufWriter, ggmlNDims } from '../io/gguf/writer.js';
 import { gv } from '../io/gguf/metadata.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
 import { FILE_TYPE, type ConvertedModel, type TensorSpec } from './model.js';
+import { rawTypeOf } from './write-gguf.js';
 
 interface Placed {
   spec: TensorSpec;
@@ -40,16 +41,21 @@ export class VirtualGgufSource implements ByteSource {
     private readonly tensors: readonly Placed[],
   ) {}
 
-  /** Builds the header (all tensors F32, general.file_type F32) and the data layout. */
+  /** Builds the header (tensors F32 unless kept raw, general.file_type as the F32 output has it) and the data layout. */
   static async create(model: ConvertedModel, name = '<converted model>'): Promise<VirtualGgufSource> {
     const metadata = new Map(model.metadata);
-    metadata.set('general.file_type', gv.u32(FILE_TYPE.F32!));
+    metadata.set('general.file_type', gv.u32(model.floatFileType ?? FILE_TYPE.F32!));
     const sink = new BufferSink();
     const w = await GgufWriter.begin(sink, {
       metadata,
-      tensors: model.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: GGML_TYPE.F32 })),
+      tensors: model.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.raw ? t.raw.type : GGML_TYPE.F32 })),
     });
-    const placed = w.layout.map((l, i): Placed => ({ spec: model.tensors[i]!, offset: l.offset, byteSize: l.byteSize, rowBytes: model.tensors[i]!.shape[0]! * 4 }));
+    const rowBytes = (t: TensorSpec) => {
+      if (!t.raw) return t.shape[0]! * 4;
+      const ty = rawTypeOf(t.raw.type);
+      return (t.shape[0]! / ty.blockSize) * ty.typeSize;
+    };
+    const placed = w.layout.map((l, i): Placed => ({ spec: model.tensors[i]!, offset: l.offset, byteSize: l.byteSize, rowBytes: rowBytes(model.tensors[i]!) }));
     const last = placed[placed.length - 1];
     const size = last ? last.offset + Math.ceil(last.byteSize / w.alignment) * w.alignment : w.dataOffset;
     return new VirtualGgufSource(name, size, sink.bytes(), placed);
@@ -65,7 +71,7 @@ export class VirtualGgufSource implements ByteSource {
       if (s >= e) continue;
       // whole rows covering [s, e) of this tensor
       const r0 = Math.floor((s - t.offset) / t.rowBytes), r1 = Math.ceil((e - t.offset) / t.rowBytes);
-      const bytes = f32Bytes(await this.rows(t, r0, r1 - r0));
+      const bytes = t.spec.raw ? await t.spec.raw.readRows(r0, r1 - r0) : f32Bytes(await this.rows(t, r0, r1 - r0));
       const from = s - t.offset - r0 * t.rowBytes;
       out.set(bytes.subarray(from, from + (e - s)), s - offset);
     }

@@ -5,6 +5,7 @@ import type { ByteSink } from '../io/source.js';
 import { GgufWriter, ggmlNDims } from '../io/gguf/writer.js';
 import { gv } from '../io/gguf/metadata.js';
 import { codecByName } from '../formats/registry.js';
+import { ggmlTypeById } from '../formats/ggml-types.js';
 import { rowBytes } from '../formats/codec.js';
 import { FILE_TYPE, type ConvertedModel, type StoreType } from './model.js';
 import { FLOAT_TYPE_MAX, clampFinite } from '../formats/clamp.js';
@@ -22,6 +23,15 @@ export function storeTypeOf(t: { keepF32: boolean }, outType: StoreType): StoreT
   return t.keepF32 ? 'F32' : outType;
 }
 
+/** bytes per slab when copying a tensor kept in a quantized type */
+export const RAW_WRITE = { slabBytes: 4 << 20 };
+
+export function rawTypeOf(id: number) {
+  const ty = ggmlTypeById(id);
+  if (!ty) throw new Error(`unknown ggml type ${id}`);
+  return ty;
+}
+
 /** Tensors whose finite values beyond the F16/BF16 range were clamped to its largest value, and how many. */
 export type ClampReport = { tensor: string; count: number }[];
 
@@ -29,7 +39,7 @@ export type ClampReport = { tensor: string; count: number }[];
 export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, outType: StoreType, progress?: WriteProgress, allowNonfinite = false): Promise<ClampReport> {
   if (!FLOAT_OUT_TYPES.includes(outType)) throw new LowbitError(`output type ${outType} is not a float type`);
   const metadata = new Map(model.metadata);
-  metadata.set('general.file_type', gv.u32(FILE_TYPE[outType]!));
+  metadata.set('general.file_type', gv.u32(model.floatFileType ?? FILE_TYPE[outType]!));
   const codecs = model.tensors.map((t) => {
     const c = codecByName(storeTypeOf(t, outType));
     if (!c) throw new Error(`no codec for ${storeTypeOf(t, outType)}`);
@@ -37,12 +47,27 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
   });
   const w = await GgufWriter.begin(sink, {
     metadata,
-    tensors: model.tensors.map((t, i) => ({ name: t.name, dims: ggmlNDims(t.shape), type: codecs[i]!.type })),
+    tensors: model.tensors.map((t, i) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.raw ? rawTypeOf(t.raw.type) : codecs[i]!.type })),
   });
   let i = 0;
   const clamped: ClampReport = [];
   for (const t of model.tensors) {
     const c = codecs[i]!;
+    if (t.raw) { // kept in its quantized type, bytes as they are, in slabs of rows (an expert tensor can be GBs)
+      const ty = rawTypeOf(t.raw.type);
+      const rows = t.shape.slice(1).reduce((a, b) => a * b, 1);
+      const rb = (t.shape[0]! / ty.blockSize) * ty.typeSize;
+      const slab = Math.max(1, Math.floor(RAW_WRITE.slabBytes / rb));
+      for (let first = 0; first < rows; first += slab) {
+        const n = Math.min(slab, rows - first);
+        const bytes = await t.raw.readRows(first, n);
+        if (bytes.length !== n * rb) throw new Error(`tensor ${t.name}: raw reader gave ${bytes.length} bytes for rows ${first}+${n} of shape [${t.shape}]`);
+        await w.writeTensorData(t.name, bytes);
+      }
+      i++;
+      progress?.(i, model.tensors.length, t.name);
+      continue;
+    }
     const nPerRow = t.shape[0]!;
     const expected = t.shape.reduce((a, b) => a * b, 1);
     const nRows = expected / nPerRow;

@@ -110,11 +110,13 @@ export async function openHfModelDir(dir: string, opts: HfConvertFileOptions = {
     try { return JSON.parse(b.toString('utf8')); } catch (e) { throw new FileFormatError(p, `not valid JSON (${(e as Error).message})`); }
   };
   const chatTemplateFile = (await readOptional(join(dir, 'chat_template.jinja')))?.toString('utf8');
+  const addedTokensJson = parse(await readOptional(join(dir, 'added_tokens.json')), join(dir, 'added_tokens.json'));
   const vocab = buildHfVocab({
     tokenizerModel: tokenizerModel ? new Uint8Array(tokenizerModel) : undefined,
     tokenizerJson: parse(tjBytes, join(dir, 'tokenizer.json')),
     tokenizerConfig: parse(tcBytes, join(dir, 'tokenizer_config.json')),
     chatTemplateFile,
+    addedTokensJson,
   }, cfg, { pre: opts.pre });
   const set = await openSafetensorsDir(dir);
   try {

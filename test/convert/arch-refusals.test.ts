@@ -16,8 +16,8 @@ const oneLine = (re: RegExp) => (e: unknown) => e instanceof LowbitError && re.t
 const base = { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300 };
 
 test('an unsupported architecture is named, with every supported one listed', () => {
-  assert.throws(() => parseHfConfig({ ...base, architectures: ['Gemma3ForCausalLM'], model_type: 'gemma3' }),
-    oneLine(/model_type 'gemma3' \(Gemma3ForCausalLM\) is not supported; lowbit converts .*Qwen3ForCausalLM, Qwen3MoeForCausalLM, SmolLM3ForCausalLM/));
+  assert.throws(() => parseHfConfig({ ...base, architectures: ['FalconForCausalLM'], model_type: 'falcon' }),
+    oneLine(/model_type 'falcon' \(FalconForCausalLM\) is not supported; lowbit converts .*Qwen3ForCausalLM, Qwen3MoeForCausalLM, SmolLM3ForCausalLM, Phi3ForCausalLM, Gemma3ForCausalLM.*GptOssForCausalLM/));
 });
 
 test('configs llama.cpp would run differently from transformers are refused', () => {

@@ -38,6 +38,7 @@ interface QuantOpts {
   imatrix?: string;
   threads?: string;
   allowNonfinite?: boolean;
+  allowRequantize?: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -56,13 +57,15 @@ function quantizeOptions(cmd: Command): Command {
     .option('--leave-output-tensor', 'quantized types: leave output.weight unquantized')
     .option('--imatrix <FILE>', 'quantized types: importance matrix (llama-imatrix .gguf or legacy .dat)')
     .option('--threads <N>', 'quantized types: worker threads')
+    .option('--allow-requantize', 'quantized types: requantize tensors the checkpoint already holds quantized (gpt-oss MXFP4 experts) to other types')
     .option('--allow-nonfinite', 'convert even when a tensor holds NaN or infinite values');
 }
 
 /** The quantize command's options for a quantized --type; refused with a float type (they would do nothing). */
 async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOptions> {
   const given = [o.pure && '--pure', o.tensorType.length && '--tensor-type', o.outputTensorType && '--output-tensor-type',
-    o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix', o.encoder && '--encoder'].filter(Boolean);
+    o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix', o.encoder && '--encoder',
+    o.allowRequantize && '--allow-requantize'].filter(Boolean);
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) {
     if (given.length) throw new LowbitError(`${given[0]} applies to quantized output types, not ${type}`);
     return { allowNonfinite: !!o.allowNonfinite };
@@ -84,6 +87,7 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     allowNonfinite: !!o.allowNonfinite,
     target,
     encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder),
+    allowRequantize: !!o.allowRequantize,
   };
 }
 

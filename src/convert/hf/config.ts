@@ -2,8 +2,9 @@
 // the names and fallbacks convert_hf_to_gguf.py uses (find_hparam lists).
 import { LowbitError } from '../../errors.js';
 import { findArch, supportedClasses } from './arch/index.js';
+import { STANDALONE_ARCHITECTURES } from './arch/standalone.js';
 
-/** GGUF architecture name (arch/index.ts lists them) */
+/** GGUF architecture name (arch/index.ts and arch/standalone.ts list them) */
 export type HfArch = string;
 
 export interface RopeScaling {
@@ -42,14 +43,18 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   if (c.text_config && typeof c.text_config === 'object') c = { ...c, ...(c.text_config as Record<string, unknown>) };
   const modelType = String(c.model_type ?? '');
   const cls = Array.isArray(c.architectures) ? String(c.architectures[0]) : '';
-  const def = findArch(modelType, cls);
-  if (!def) {
+  // architectures with a converter of their own (arch/standalone.ts) first, then the shared table (arch/index.ts)
+  const table = STANDALONE_ARCHITECTURES.find((a) => a.classes.includes(cls)) ?? (cls ? undefined : STANDALONE_ARCHITECTURES.find((a) => a.modelTypes.includes(modelType)));
+  const def = table ? undefined : findArch(modelType, cls);
+  if (!table && !def) {
     throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${supportedClasses()}`);
   }
-  const arch = def.arch;
+  const arch = table?.arch ?? def!.arch;
+  // the architecture's config defaults (transformers' config class), for these hyperparameters only: raw stays as given
+  const withDefaults: Record<string, unknown> = { ...(table?.configDefaults ?? {}), ...c };
   const find = (names: string[], required: boolean): number | undefined => {
     for (const n of names) {
-      const v = c[n];
+      const v = withDefaults[n];
       if (v !== undefined && v !== null) {
         if (typeof v !== 'number' || !Number.isFinite(v)) throw new LowbitError(`${file}: ${n} is not a number`);
         return v;
@@ -84,6 +89,7 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   if (!Number.isInteger(cfg.nHeadKv) || cfg.nHeadKv <= 0 || nHead % cfg.nHeadKv !== 0) {
     throw new LowbitError(`${file}: num_attention_heads ${nHead} is not a multiple of num_key_value_heads ${cfg.nHeadKv}`);
   }
+  if (table?.ownRope) return cfg;
   const rp = (c.rope_parameters ?? c.rope_scaling ?? {}) as Record<string, unknown>;
   const theta = rp.rope_theta ?? find(['rope_theta', 'rotary_emb_base'], false);
   if (typeof theta === 'number') cfg.ropeTheta = theta;
@@ -100,7 +106,7 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   } else if (ropeType && ropeType !== 'default') {
     throw new LowbitError(`${file}: rope scaling '${ropeType}' is not supported (linear, llama3, yarn)`);
   }
-  def.checkConfig?.(cfg, file);
+  def?.checkConfig?.(cfg, file);
   return cfg;
 }
 

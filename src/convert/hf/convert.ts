@@ -11,6 +11,7 @@ import { mapHfTensorName, permuteQK } from './tensors.js';
 import { archDef } from './arch/index.js';
 import { ExpertStacker } from './arch/experts.js';
 import type { HfVocab } from './tokenizer.js';
+import { standaloneArchitecture } from './arch/standalone.js';
 
 export interface HfConvertOptions {
   /** general.name (convert_hf_to_gguf.py falls back to the directory name) */
@@ -20,6 +21,8 @@ export interface HfConvertOptions {
 const GGML_QUANT_VERSION = 2;
 
 export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab, opts: HfConvertOptions): ConvertedModel {
+  const own = standaloneArchitecture(cfg.arch);
+  if (own) return own.convert(cfg, tensors, vocab, opts);
   const a = cfg.arch;
   const def = archDef(a);
   const m: GgufMetadata = new Map();

@@ -20,12 +20,15 @@ import type { HfConfig } from './config.js';
 import { archDef } from './arch/index.js';
 import { readSentencePieceModel, SP_TYPE } from './sentencepiece.js';
 import { preTokenizerHash } from './pre-hash.js';
+import { standaloneArchitecture } from './arch/standalone.js';
 
 export interface HfTokenizerFiles {
   tokenizerModel?: Uint8Array;
   tokenizerJson?: unknown;
   tokenizerConfig?: unknown;
   chatTemplateFile?: string;
+  /** added_tokens.json (Phi-3) */
+  addedTokensJson?: unknown;
 }
 
 export interface HfVocab extends GgufVocab {
@@ -51,11 +54,13 @@ export function looksSpecial(t: string): boolean {
 }
 
 export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
+  const own = standaloneArchitecture(cfg.arch)?.vocab;
+  if (own) return own(files, cfg, opts);
   const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
   const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
   const llamaModel = archDef(cfg.arch).llamaModel === true;
   let v: HfVocab;
-  if (files.tokenizerModel) v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig);
+  if (files.tokenizerModel) v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig, files.addedTokensJson);
   else if (!tj || !model) throw new LowbitError('no tokenizer: the model directory needs tokenizer.model or tokenizer.json');
   else if (model.type === 'BPE' && model.byte_fallback === true && llamaModel) v = fromLlamaBpeJson(tj, model);
   else if (model.type === 'BPE') v = fromByteLevelBpe(tj, model, cfg, opts.pre);
@@ -69,7 +74,8 @@ export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre
   return v;
 }
 
-function fromSentencePiece(bytes: Uint8Array, cfg: HfConfig, tokenizerConfig: unknown): HfVocab {
+/** _create_vocab_sentencepiece: tokenizer.model pieces, added_tokens.json, then tokenizer_config.json's added_tokens_decoder. */
+export function fromSentencePiece(bytes: Uint8Array, cfg: HfConfig, tokenizerConfig: unknown, addedTokensJson?: unknown): HfVocab {
   const sp = readSentencePieceModel(bytes);
   const n = cfg.vocabSize || sp.pieces.length;
   const tokens = Array.from({ length: n }, (_, i) => `[PAD${i}]`);
@@ -82,6 +88,14 @@ function fromSentencePiece(bytes: Uint8Array, cfg: HfConfig, tokenizerConfig: un
     types[id] = p.type === SP_TYPE.UNKNOWN ? TOKEN_TYPE.UNKNOWN : p.type === SP_TYPE.CONTROL ? TOKEN_TYPE.CONTROL
       : p.type === SP_TYPE.UNUSED ? TOKEN_TYPE.UNUSED : p.type === SP_TYPE.BYTE ? TOKEN_TYPE.BYTE : TOKEN_TYPE.NORMAL;
   });
+  // added_tokens.json: user-defined, score -1000 (ids past the vocab are ignored)
+  if (isObj(addedTokensJson)) {
+    for (const [text, id] of Object.entries(addedTokensJson)) {
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new LowbitError(`added_tokens.json: ${JSON.stringify(text)} has id ${String(id)}`);
+      if (id >= n) continue;
+      tokens[id] = text; scores[id] = -1000; types[id] = TOKEN_TYPE.USER_DEFINED;
+    }
+  }
   // tokenizer_config.json added_tokens_decoder overrides (control or user-defined, score -1000)
   const atd = isObj(tokenizerConfig) && isObj(tokenizerConfig.added_tokens_decoder) ? tokenizerConfig.added_tokens_decoder : {};
   for (const [k, d] of Object.entries(atd)) {
@@ -155,6 +169,8 @@ function fromLlamaBpeJson(tj: Obj, model: Obj): HfVocab {
 
 // pre-tokenizer split patterns of known byte-level BPE families (as their tokenizer.json hold them)
 const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// o200k (gpt-4o; gpt-oss's o200k_harmony and Phi-4-mini use the same split)
+const O200K_REGEX = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** tokenizer.ggml.pre from the pre_tokenizer's structure; undefined when not recognised. */
@@ -166,12 +182,13 @@ export function detectPre(tj: Obj): string | undefined {
   const digits = parts.find((p) => p.type === 'Digits');
   if (regexes.includes(LLAMA3_REGEX)) return 'llama-bpe';
   if (regexes.includes(QWEN2_REGEX)) return 'qwen2';
+  if (regexes.includes(O200K_REGEX)) return 'gpt-4o';
   if (regexes.length === 0 && byteLevel && digits && digits.individual_digits === true) return 'smollm';
   if (regexes.length === 0 && byteLevel && !digits && byteLevel.use_regex !== false) return 'gpt-2';
   return undefined;
 }
 
-const PRE_NAMES = ['default', 'llama-bpe', 'llama3', 'qwen2', 'smollm', 'gpt-2', 'starcoder', 'deepseek-llm', 'deepseek-coder', 'falcon', 'mpt', 'refact', 'command-r', 'olmo', 'dbrx', 'stablelm2', 'tekken'];
+const PRE_NAMES = ['default', 'llama-bpe', 'llama3', 'qwen2', 'smollm', 'gpt-2', 'starcoder', 'deepseek-llm', 'deepseek-coder', 'falcon', 'mpt', 'refact', 'command-r', 'olmo', 'dbrx', 'stablelm2', 'tekken', 'gpt-4o'];
 
 function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): HfVocab {
   let hashed: string | undefined;
@@ -205,6 +222,16 @@ function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): 
   return { model: 'gpt2', pre, tokens, tokenTypes: types, merges };
 }
 
+/** _set_vocab_gpt2: tokenizer.json byte-level BPE with gguf-py's SpecialVocab. */
+export function buildByteLevelBpeVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
+  const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
+  const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
+  if (!tj || !model || model.type !== 'BPE') throw new LowbitError('the model directory needs a byte-level BPE tokenizer.json');
+  const v = fromByteLevelBpe(tj, model, cfg, opts.pre);
+  applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
+  return v;
+}
+
 /**
  * gguf-py SpecialVocab: tokenizer.json's post_processor (TemplateProcessing's leading / trailing
  * special token → add_bos / add_eos, and the bos token when tokenizer_config names none), then
@@ -212,7 +239,7 @@ function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): 
  * added tokens), then config.json *_token_id; the first id found for a type wins, and keys are
  * written in the order they were found.
  */
-function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConfig: unknown, cfg: HfConfig, chatTemplateFile?: string): void {
+export function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConfig: unknown, cfg: HfConfig, chatTemplateFile?: string): void {
   const n = v.tokens.length;
   const added = addedTokens(tj);
   const types = ['bos', 'eos', 'unk', 'pad'] as const;

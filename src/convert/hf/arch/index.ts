@@ -5,6 +5,7 @@ import { qwen3 } from './qwen3.js';
 import { qwen3moe } from './qwen3moe.js';
 import { smollm3 } from './smollm3.js';
 import type { ArchDef } from './types.js';
+import { STANDALONE_ARCHITECTURES } from './standalone.js';
 
 export type { ArchDef } from './types.js';
 
@@ -27,7 +28,7 @@ export function archDef(arch: string): ArchDef {
   return d;
 }
 
-/** "LlamaForCausalLM, MistralForCausalLM, …" for refusals */
+/** "LlamaForCausalLM, MistralForCausalLM, …" for refusals: both tables (this one and arch/standalone.ts) */
 export function supportedClasses(): string {
-  return ARCHS.flatMap((a) => a.classes.filter((c) => c !== 'LLaMAForCausalLM')).join(', ');
+  return [...ARCHS, ...STANDALONE_ARCHITECTURES].flatMap((a) => a.classes.filter((c) => c !== 'LLaMAForCausalLM')).join(', ');
 }
