@@ -120,7 +120,7 @@ export function register(program: Command): void {
       if (opts.html) refuseOutputOverInputs([opts.html], inputs);
       // Ctrl-C: say what was being measured; nothing is written before the end
       const stage = { now: 'starting' };
-      const stop = onInterrupt(() => `during ${stage.now}; ${opts.html ? `${opts.html} was not written` : 'nothing was written'}`);
+      const stop = onInterrupt(() => `report during ${stage.now}; ${opts.html ? `${opts.html} was not written` : 'nothing was written'}`, { exit: true });
       try {
         const data = await collectReport(ref, variants, { ...opts, stage });
         if (opts.json) process.stdout.write(measurementJson(data));
