@@ -56,10 +56,12 @@ export async function collectReport(refPath: string, variantPaths: string[], opt
     const ctx = posInt(opts.ctx, '--ctx'), chunks = posInt(opts.chunks, '--chunks') ?? DEFAULT_EVAL_CHUNKS, seed = posInt(opts.seed, '--seed') ?? 1;
     // the same text and amount as `lowbit eval VARIANT --ref REF`: chunks of min(512, training
     // context) tokens unless --ctx, text the reference generates to fill them (seeded)
-    const textCtx = ctx ?? defaultEvalCtx(await ggufTrainContext(refPath));
-    const generated = opts.eval && text === undefined
-      ? (log('generating the evaluation text with the reference'), await generateEvalText({ model: refPath, seed, threads, ctx: textCtx, minTokens: Math.max(2, chunks) * textCtx, docs: 1000 }))
-      : undefined;
+    let generated;
+    if (opts.eval && text === undefined) {
+      const textCtx = ctx ?? defaultEvalCtx(await ggufTrainContext(refPath));
+      log('generating the evaluation text with the reference');
+      generated = await generateEvalText({ model: refPath, seed, threads, ctx: textCtx, minTokens: Math.max(2, chunks) * textCtx, docs: 1000 });
+    }
     const said = new Set<string>();
     const onWarning = (w: string) => { if (!said.has(w)) { said.add(w); warn(w); } };
     if (opts.eval) { log(`eval of ${refPath}`); data.ref!.eval = await evalGguf({ model: refPath, text, generated, ctx, chunks, seed, threads, onWarning }); }
