@@ -1,10 +1,13 @@
 // Ctrl-C during a long write: say how far the run got. The atomic output's own SIGINT handler
 // (registered when the output opens, so after this one) then removes the temp file and exits 130;
 // before any output is open this handler exits 130 itself, as an unhandled SIGINT would.
-export function onInterrupt(message: () => string): () => void {
+// `exit: true` (the engine-backed commands: eval, report, demo) always exits 130 here: engines load
+// libraries (signal-exit) that listen for SIGINT too and would otherwise keep the run going. The
+// atomic output's exit hook still removes any temp file.
+export function onInterrupt(message: () => string, opts: { exit?: boolean } = {}): () => void {
   const handler = () => {
     process.stderr.write(`lowbit: interrupted ${message()}\n`);
-    if (process.listenerCount('SIGINT') <= 1) process.exit(130);
+    if (opts.exit || process.listenerCount('SIGINT') <= 1) process.exit(130);
   };
   process.on('SIGINT', handler);
   return () => { process.off('SIGINT', handler); };

@@ -2,7 +2,7 @@
 // file system, so rename is atomic), which is fsynced and renamed over the target on commit. On
 // failure, Ctrl-C or SIGTERM the temp is removed and the target is untouched. A SIGKILL leaves the
 // temp behind; its name carries the pid, so a later run recognises it and cleans it up.
-import { open, rename, unlink, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -62,17 +62,6 @@ function untrack(p: string): void {
     process.off('SIGTERM', onSigterm);
     process.off('exit', removeAllSync);
     handlersInstalled = false;
-  }
-}
-
-/** Same file: identical real path, or same device and inode (hard links). Missing files are never the same. */
-export async function isSameFile(a: string, b: string): Promise<boolean> {
-  try {
-    if ((await realpath(a)) === (await realpath(b))) return true;
-    const [sa, sb] = await Promise.all([stat(a), stat(b)]);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false;
   }
 }
 

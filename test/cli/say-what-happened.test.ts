@@ -142,3 +142,19 @@ test('eval warns when --ctx exceeds the training context and when --ref is anoth
   assert.equal(q.code, 0, q.stderr);
   assert.doesNotMatch(q.stderr, /warning/);
 });
+
+test('report --eval measures with the same text and amount as eval by default (same figures)', () => {
+  const m = storiesModels();
+  // trained on 128 tokens: the default chunk is then 128, not 512
+  const ref = join(dir, 'stories-ctx128-f32.gguf'), q = join(dir, 'stories-ctx128-q4_0.gguf');
+  assert.equal(runCli(['quantize', m.f32, ref, '--type', 'F32', '--override-kv', 'llama.context_length=int:128']).code, 0);
+  assert.equal(runCli(['quantize', ref, q, '--type', 'Q4_0']).code, 0);
+  const e = runCli(['eval', q, '--ref', ref, '--chunks', '3', '--json'], { timeoutMs: 600_000 });
+  assert.equal(e.code, 0, e.stderr);
+  const rep = runCli(['report', ref, q, '--eval', '--chunks', '3', '--json'], { timeoutMs: 600_000 });
+  assert.equal(rep.code, 0, rep.stderr);
+  const a = JSON.parse(e.stdout), b = JSON.parse(rep.stdout).variants[0].eval;
+  for (const k of ['ctx', 'chunks', 'tokens', 'scored', 'perplexity', 'refPerplexity', 'klMean', 'klP99', 'sameTopPct']) assert.equal(b[k], a[k], k);
+  assert.equal(a.ctx, 128);
+  assert.deepEqual(b.text, a.text);
+});

@@ -89,9 +89,11 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
   }
   say('4. run every file in llama.cpp against the F32 model on text the F32 model writes (seeded)');
   stage.now = 'step 4, evaluating';
+  // the report's own stages, as parts of step 4
+  const step4 = { get now() { return stage.now; }, set now(s: string) { stage.now = `step 4, ${s}`; } };
   const data = await collectReport(f32, variants, {
     eval: true, hist: ['blk.0.attn_q.weight'], chunks: opts.chunks, ctx: opts.ctx, seed: '1', threads: opts.threads,
-    title: 'lowbit demo: brown-3m quantized to every llama.cpp type', stage,
+    title: 'lowbit demo: brown-3m quantized to every llama.cpp type', stage: step4,
   });
   const refEval = data.ref!.eval!;
   const f32Size = (await stat(f32)).size;
@@ -163,7 +165,7 @@ export function register(program: Command): void {
       // Ctrl-C: say which step was cut short; the files finished so far stay (each complete: an
       // interrupted quantize leaves no temp), the report is not written
       const stage = { now: 'starting' };
-      const stop = onInterrupt(() => `demo during ${stage.now}; files finished before it are in ${resolve(opts.out)}, no partial file left; report.html was not written`);
+      const stop = onInterrupt(() => `demo during ${stage.now}; files finished before it are in ${resolve(opts.out)}, no partial file left; report.html was not written`, { exit: true });
       let r;
       try { r = await runDemo({ ...opts, stage }); } finally { stop(); }
       if (opts.json) process.stdout.write(JSON.stringify({ ref: r.ref, rows: r.rows, report: r.report }, null, 2) + '\n');

@@ -97,7 +97,7 @@ export function register(program: Command): void {
       // Ctrl-C: say what was being measured (eval writes no file), exit 130
       let stage = 'loading the model';
       const tty = process.stderr.isTTY;
-      const stop = onInterrupt(() => `eval of ${modelPath} while ${stage}; nothing was written`);
+      const stop = onInterrupt(() => `eval of ${modelPath} while ${stage}; nothing was written`, { exit: true });
       try {
         if (kind === 'gguf') {
           const text = opts.text !== undefined ? await readFile(opts.text, 'utf8') : undefined;

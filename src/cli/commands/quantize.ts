@@ -108,8 +108,10 @@ export function register(program: Command): void {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
       // every file read, named before any is opened: missing ones say so, and none may be an output
       const typeFiles = tensorTypes.flatMap((t) => (typeof t === 'string' ? [] : [t.file]));
-      const inputs = [...ggufInputFiles(input), ...(o.imatrix ? [o.imatrix] : []), ...typeFiles];
-      requireInputFiles(inputs);
+      const named = [input, ...(o.imatrix ? [o.imatrix] : []), ...typeFiles];
+      requireInputFiles(named);
+      // a first shard's name stands for all its shards (a file so named that is not split has none to miss)
+      const inputs = [...ggufInputFiles(input), ...named.slice(1)];
       if (output && !o.dryRun) {
         const onnx = input.toLowerCase().endsWith('.onnx');
         refuseOutputOverInputs(onnx ? [output] : o.keepSplit ? keepSplitPaths(output, ggufInputFiles(input).length) : [output], inputs);

@@ -59,10 +59,12 @@ export async function collectReport(refPath: string, variantPaths: string[], opt
     const ctx = posInt(opts.ctx, '--ctx'), chunks = posInt(opts.chunks, '--chunks') ?? DEFAULT_EVAL_CHUNKS, seed = posInt(opts.seed, '--seed') ?? 1;
     // the same text and amount as `lowbit eval VARIANT --ref REF`: chunks of min(512, training
     // context) tokens unless --ctx, text the reference generates to fill them (seeded)
-    const textCtx = ctx ?? defaultEvalCtx(await ggufTrainContext(refPath));
-    const generated = opts.eval && text === undefined
-      ? (log('generating the evaluation text with the reference'), await generateEvalText({ model: refPath, seed, threads, ctx: textCtx, minTokens: Math.max(2, chunks) * textCtx, docs: 1000 }))
-      : undefined;
+    let generated;
+    if (opts.eval && text === undefined) {
+      const textCtx = ctx ?? defaultEvalCtx(await ggufTrainContext(refPath));
+      log('generating the evaluation text with the reference');
+      generated = await generateEvalText({ model: refPath, seed, threads, ctx: textCtx, minTokens: Math.max(2, chunks) * textCtx, docs: 1000 });
+    }
     const said = new Set<string>();
     const onWarning = (w: string) => { if (!said.has(w)) { said.add(w); warn(w); } };
     if (opts.eval) { log(`eval of ${refPath}`); data.ref!.eval = await evalGguf({ model: refPath, text, generated, ctx, chunks, seed, threads, onWarning }); }
@@ -131,7 +133,7 @@ export function register(program: Command): void {
       if (opts.html) refuseOutputOverInputs([opts.html], inputs);
       // Ctrl-C: say what was being measured; nothing is written before the end
       const stage = { now: 'starting' };
-      const stop = onInterrupt(() => `during ${stage.now}; ${opts.html ? `${opts.html} was not written` : 'nothing was written'}`);
+      const stop = onInterrupt(() => `report during ${stage.now}; ${opts.html ? `${opts.html} was not written` : 'nothing was written'}`, { exit: true });
       try {
         const data = await collectReport(ref, variants, { ...opts, stage });
         if (opts.json) process.stdout.write(measurementJson(data));
