@@ -27,8 +27,8 @@ function chromiumVersion(): string {
   return (r.stdout || r.stderr || 'chromium (version unknown)').trim();
 }
 
-/** Resident set (MB) of a process tree's members by kind: the renderer(s) and all of them. */
-function treeRss(rootPid: number): { renderer: number; total: number } {
+/** Resident set (MB) of a process's descendants (Chromium, launched by this process) by kind: the renderer(s) and all of them. */
+function treeRss(rootPid: number): { renderer: number; total: number; byType: Record<string, number> } {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -40,16 +40,22 @@ function treeRss(rootPid: number): { renderer: number; total: number } {
     } catch { /* gone */ }
   }
   let renderer = 0, total = 0;
+  const byType: Record<string, number> = {};
   const walk = (pid: number) => {
-    try {
+    if (pid !== rootPid) try {
       const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
       total += rss;
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) renderer += rss;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes('--type=renderer')) renderer += rss;
+      const kind = /--type=([\w-]+)/.exec(cmd)?.[1] ?? (cmd.includes('chrom') ? 'browser' : 'other');
+      const sub = /--utility-sub-type=([\w.-]+)/.exec(cmd)?.[1];
+      const k = sub ? `${kind}:${sub.split('.').pop()}` : kind;
+      byType[k] = (byType[k] ?? 0) + rss;
     } catch { /* gone */ }
     for (const k of kids.get(pid) ?? []) walk(k);
   };
   walk(rootPid);
-  return { renderer, total };
+  return { renderer, total, byType };
 }
 
 async function pageRun(page: Page, path: string, type: string, threads: number): Promise<{ mbps: number; seconds: number; bytes: number; download: string }> {
@@ -100,7 +106,7 @@ export async function runWebBench(args: readonly string[]): Promise<void> {
     const cliOut = join(dir, `web-bench-cli-${process.pid}.gguf`);
     const pageMbps: number[] = [], cliMbps: number[] = [];
     let identical: boolean | null = null;
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < runs; i++) {  // (--web-runs=0: the memory part only)
       const c = cliRun(model, cliOut, type, threads);
       cliMbps.push(c.mbps);
       const p = await pageRun(page, model, type, threads);
@@ -111,7 +117,7 @@ export async function runWebBench(args: readonly string[]): Promise<void> {
     }
     rmSync(cliOut, { force: true });
     const pm = median(pageMbps), cm = median(cliMbps);
-    console.log(`web: page ${pm.toFixed(1)} MB/s, CLI ${cm.toFixed(1)} MB/s, ratio page/CLI ${(pm / cm).toFixed(2)}; page output identical to the CLI's: ${identical}`);
+    if (runs > 0) console.log(`web: page ${pm.toFixed(1)} MB/s, CLI ${cm.toFixed(1)} MB/s, ratio page/CLI ${(pm / cm).toFixed(2)}; page output identical to the CLI's: ${identical}`);
 
     if (memGB > 0) {
       // a llama-shaped F32 model of at least memGB GB (cached)
@@ -119,16 +125,23 @@ export async function runWebBench(args: readonly string[]): Promise<void> {
       const spec: BigSpec = { nLayer: layers, nEmbd: 2048, nFf: 5632, nVocab: 8192 };
       const big = join(dir, `web-bench-llama-${layers}x2048-f32.gguf`);
       if (!existsSync(big) || statSync(big).size < bigModelBytes(spec)) await writeBigGguf(big, spec);
-      const pid = browser.process()?.pid ?? (await (async () => { throw new Error('no browser pid'); })());
+      // Chromium and its helpers are this process's descendants (the CLI runs are over by now)
+      const pid = process.pid;
       const base = treeRss(pid);
       let peak = { renderer: 0, total: 0 };
-      const timer = setInterval(() => { const r = treeRss(pid); peak = { renderer: Math.max(peak.renderer, r.renderer), total: Math.max(peak.total, r.total) }; }, 200);
+      const peakByType: Record<string, number> = {};
+      const timer = setInterval(() => {
+        const r = treeRss(pid);
+        peak = { renderer: Math.max(peak.renderer, r.renderer), total: Math.max(peak.total, r.total) };
+        for (const [k, v] of Object.entries(r.byType)) peakByType[k] = Math.max(peakByType[k] ?? 0, v);
+      }, 200);
       let p;
       try { p = await pageRun(page, big, memType, threads); } finally { clearInterval(timer); }
       rmSync(p.download, { force: true });
       console.log(`web memory: ${(statSync(big).size / 1e9).toFixed(2)} GB F32 model -> ${memType} in the page (${threads} threads, ${p.mbps.toFixed(1)} MB/s): ` +
         `peak RSS renderer (page + its workers) ${peak.renderer.toFixed(0)} MB, all Chromium processes ${peak.total.toFixed(0)} MB ` +
         `(before the run: ${base.renderer.toFixed(0)} / ${base.total.toFixed(0)} MB); load ${load()}`);
+      console.log(`  peak RSS by process, MB (before the run): ${Object.entries(peakByType).map(([k, v]) => `${k} ${v.toFixed(0)} (${(base.byType[k] ?? 0).toFixed(0)})`).join(', ')}`);
     }
   } finally {
     await browser.close();

@@ -245,6 +245,48 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     assert.deepEqual(app.errors, []);
   });
 
+  test('the File System Access path: written through the chosen file\'s writable stream, same bytes; a cancelled one is left as it was', async () => {
+    // the save picker answered by a file in the origin's private storage (headless has no dialog)
+    const context = await app.browser.newContext();
+    await context.addInitScript(() => {
+      (window as any).showSaveFilePicker = async (o: { suggestedName: string }) =>
+        (await navigator.storage.getDirectory()).getFileHandle(`saved-${o.suggestedName}`, { create: true });
+    });
+    const page = await context.newPage();
+    try {
+      await page.goto(app.server.url);
+      await page.waitForSelector('body[data-ready="1"]');
+      await loadFile(page, join(dir, 'tiny.gguf'));
+      assert.equal(await page.inputValue('#dest'), 'picker', 'saving straight to disk is the default where the browser can');
+      await page.selectOption('#type', 'Q6_K');
+      await page.click('#run');
+      await page.waitForFunction(() => !document.getElementById('done')!.hidden || !document.getElementById('error')!.hidden);
+      assert.equal(await pageError(page), null);
+      assert.match(await page.textContent('#done-text') ?? '', /^saved to saved-tiny-Q6_K\.gguf/);
+      const bytes = Buffer.from(await page.evaluate(async () => {
+        const f = await (await (await navigator.storage.getDirectory()).getFileHandle('saved-tiny-Q6_K.gguf')).getFile();
+        const b = new Uint8Array(await f.arrayBuffer());
+        let s = '';
+        for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+        return btoa(s);
+      }), 'base64');
+      cli(['quantize', 'tiny.gguf', 'q6k.gguf', '--type', 'Q6_K']);
+      same(bytes, readFileSync(join(dir, 'q6k.gguf')), 'File System Access output vs CLI');
+      // cancelled: the chosen file keeps what it had (here: nothing new is committed)
+      await loadFile(page, join(dir, 'big.gguf'));
+      await page.selectOption('#type', 'Q4_K_M');
+      await page.click('#run');
+      await page.waitForFunction(() => (document.getElementById('progress') as HTMLProgressElement).value > 0.05, undefined, { timeout: 600_000 });
+      await page.click('#cancel');
+      await page.waitForFunction(() => !document.getElementById('error')!.hidden);
+      assert.equal(await pageError(page), 'lowbit: cancelled: nothing was written');
+      const size = await page.evaluate(async () => (await (await (await navigator.storage.getDirectory()).getFileHandle('saved-big-Q4_K_M.gguf')).getFile()).size);
+      assert.equal(size, 0, 'the aborted writable stream committed nothing');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('offline once loaded: with the server gone, the page still quantizes on two threads', async () => {
     const { page } = app;
     await app.server.close();
