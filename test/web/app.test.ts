@@ -20,7 +20,8 @@ import { writeBigGguf } from './big-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-web-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const DOCS = join(REPO, 'docs');
+// the README's pictures: written to docs/ when LOWBIT_WRITE_DOCS=1 (a normal run takes them into its temp dir, leaving the tree clean)
+const DOCS = process.env.LOWBIT_WRITE_DOCS === '1' ? join(REPO, 'docs') : join(dir, 'docs');
 
 // the CLI from source, run in the temp dir (so its messages name files as the page does)
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
