@@ -5,11 +5,12 @@
 // click to the last byte written); the page's first output is compared with the CLI's byte for byte.
 // Memory: a synthetic llama of at least 2 GB quantized in the page while the resident set of every
 // Chromium process (the renderer, where the page and its Web Workers run, and the browser's others)
-// is sampled from /proc; the peaks are reported.
+// is sampled from /proc; the peaks are reported. The browser runs with a profile on disk, as a user's
+// does (Playwright's default contexts are off the record, where the private file system is in memory).
 // Options: --web-threads=2 --web-type=Q4_K_M --web-runs=3 --web-memory-gb=2 (0 skips) --web-memory-type=Q4_0
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Page } from 'playwright-core';
@@ -27,8 +28,8 @@ function chromiumVersion(): string {
   return (r.stdout || r.stderr || 'chromium (version unknown)').trim();
 }
 
-/** Resident set (MB) of a process tree's members by kind: the renderer(s) and all of them. */
-function treeRss(rootPid: number): { renderer: number; total: number } {
+/** Resident set (MB) of a process's descendants (Chromium, launched by this process) by kind: the renderer(s) and all of them. */
+function treeRss(rootPid: number): { renderer: number; total: number; byType: Record<string, number> } {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -40,16 +41,26 @@ function treeRss(rootPid: number): { renderer: number; total: number } {
     } catch { /* gone */ }
   }
   let renderer = 0, total = 0;
+  const byType: Record<string, number> = {};
   const walk = (pid: number) => {
-    try {
-      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    if (pid !== rootPid) try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+      // file-backed resident pages (mapped files: the page cache, reclaimable) apart from anonymous memory
+      const anon = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
       total += rss;
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) renderer += rss;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes('--type=renderer')) renderer += rss;
+      const kind = /--type=([\w-]+)/.exec(cmd)?.[1] ?? (cmd.includes('chrom') ? 'browser' : 'other');
+      const sub = /--utility-sub-type=([\w.-]+)/.exec(cmd)?.[1];
+      const k = sub ? `${kind}:${sub.split('.').pop()}` : kind;
+      byType[k] = (byType[k] ?? 0) + rss;
+      byType[`${k} anon`] = (byType[`${k} anon`] ?? 0) + anon;
     } catch { /* gone */ }
     for (const k of kids.get(pid) ?? []) walk(k);
   };
   walk(rootPid);
-  return { renderer, total };
+  return { renderer, total, byType };
 }
 
 async function pageRun(page: Page, path: string, type: string, threads: number): Promise<{ mbps: number; seconds: number; bytes: number; download: string }> {
@@ -89,18 +100,20 @@ export async function runWebBench(args: readonly string[]): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const model = await ensureSyntheticModel('small', dir);
   const server = await serveWebApp({ port: 0 });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  // a profile on disk, as a user's browser has: in an off-the-record context (Playwright's default
+  // newContext, a private window) the origin's private file system is kept in memory
+  const profile = mkdtempSync(join(os.tmpdir(), 'lowbit-web-bench-profile-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, acceptDownloads: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
   const version = chromiumVersion();
   try {
-    const context = await browser.newContext({ acceptDownloads: true });
-    const page = await context.newPage();
+    const page = context.pages()[0] ?? await context.newPage();
     await page.goto(server.url);
     await page.waitForSelector('body[data-ready="1"]');
     console.log(`web app (${version}, headless) vs CLI: ${type}, ${threads} thread(s), ${(statSync(model).size / 1e9).toFixed(2)} GB synthetic llama F32 (bench small); MB/s of tensor data in, median of ${runs} alternating runs; load at start ${load()}`);
     const cliOut = join(dir, `web-bench-cli-${process.pid}.gguf`);
     const pageMbps: number[] = [], cliMbps: number[] = [];
     let identical: boolean | null = null;
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < runs; i++) {  // (--web-runs=0: the memory part only)
       const c = cliRun(model, cliOut, type, threads);
       cliMbps.push(c.mbps);
       const p = await pageRun(page, model, type, threads);
@@ -111,7 +124,7 @@ export async function runWebBench(args: readonly string[]): Promise<void> {
     }
     rmSync(cliOut, { force: true });
     const pm = median(pageMbps), cm = median(cliMbps);
-    console.log(`web: page ${pm.toFixed(1)} MB/s, CLI ${cm.toFixed(1)} MB/s, ratio page/CLI ${(pm / cm).toFixed(2)}; page output identical to the CLI's: ${identical}`);
+    if (runs > 0) console.log(`web: page ${pm.toFixed(1)} MB/s, CLI ${cm.toFixed(1)} MB/s, ratio page/CLI ${(pm / cm).toFixed(2)}; page output identical to the CLI's: ${identical}`);
 
     if (memGB > 0) {
       // a llama-shaped F32 model of at least memGB GB (cached)
@@ -119,19 +132,34 @@ export async function runWebBench(args: readonly string[]): Promise<void> {
       const spec: BigSpec = { nLayer: layers, nEmbd: 2048, nFf: 5632, nVocab: 8192 };
       const big = join(dir, `web-bench-llama-${layers}x2048-f32.gguf`);
       if (!existsSync(big) || statSync(big).size < bigModelBytes(spec)) await writeBigGguf(big, spec);
-      const pid = (browser as unknown as { process(): { pid?: number } | null }).process()?.pid ?? (await (async () => { throw new Error('no browser pid'); })());
+      // Chromium and its helpers are this process's descendants (the CLI runs are over by now)
+      const pid = process.pid;
       const base = treeRss(pid);
-      let peak = { renderer: 0, total: 0 };
-      const timer = setInterval(() => { const r = treeRss(pid); peak = { renderer: Math.max(peak.renderer, r.renderer), total: Math.max(peak.total, r.total) }; }, 200);
+      // two phases: quantizing (the output streams into the origin's private storage) and the
+      // hand-off of the finished file to the browser's download manager
+      let phase = 0;
+      const peaks = [{ renderer: 0, total: 0, byType: {} as Record<string, number> }, { renderer: 0, total: 0, byType: {} as Record<string, number> }];
+      const sample = () => {
+        const r = treeRss(pid);
+        const p = peaks[phase]!;
+        p.renderer = Math.max(p.renderer, r.renderer);
+        p.total = Math.max(p.total, r.total);
+        for (const [k, v] of Object.entries(r.byType)) p.byType[k] = Math.max(p.byType[k] ?? 0, v);
+      };
+      const timer = setInterval(sample, 200);
+      page.once('download', () => { sample(); phase = 1; });
       let p;
-      try { p = await pageRun(page, big, memType, threads); } finally { clearInterval(timer); }
+      try { p = await pageRun(page, big, memType, threads); await new Promise((r) => setTimeout(r, 1000)); sample(); } finally { clearInterval(timer); }
       rmSync(p.download, { force: true });
-      console.log(`web memory: ${(statSync(big).size / 1e9).toFixed(2)} GB F32 model -> ${memType} in the page (${threads} threads, ${p.mbps.toFixed(1)} MB/s): ` +
-        `peak RSS renderer (page + its workers) ${peak.renderer.toFixed(0)} MB, all Chromium processes ${peak.total.toFixed(0)} MB ` +
-        `(before the run: ${base.renderer.toFixed(0)} / ${base.total.toFixed(0)} MB); load ${load()}`);
+      const types = (x: Record<string, number>) => Object.entries(x).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
+      console.log(`web memory: ${(statSync(big).size / 1e9).toFixed(2)} GB F32 model -> ${memType} in the page (${threads} threads, ${p.mbps.toFixed(1)} MB/s, output ${(p.bytes / 1e6).toFixed(0)} MB); load ${load()}`);
+      console.log(`  before the run: renderer ${base.renderer.toFixed(0)} MB, all Chromium processes ${base.total.toFixed(0)} MB (${types(base.byType)})`);
+      console.log(`  peak while quantizing: renderer (page + its Web Workers) ${peaks[0]!.renderer.toFixed(0)} MB, all ${peaks[0]!.total.toFixed(0)} MB (${types(peaks[0]!.byType)})`);
+      console.log(`  peak while the browser takes the finished file as a download: renderer ${peaks[1]!.renderer.toFixed(0)} MB, all ${peaks[1]!.total.toFixed(0)} MB (${types(peaks[1]!.byType)})`);
     }
   } finally {
-    await browser.close();
+    await context.close();
     await server.close();
+    rmSync(profile, { recursive: true, force: true });
   }
 }

@@ -20,7 +20,8 @@ import { writeBigGguf } from './big-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-web-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const DOCS = join(REPO, 'docs');
+// the README's pictures: written to docs/ when LOWBIT_WRITE_DOCS=1 (a normal run takes them into its temp dir, leaving the tree clean)
+const DOCS = process.env.LOWBIT_WRITE_DOCS === '1' ? join(REPO, 'docs') : join(dir, 'docs');
 
 // the CLI from source, run in the temp dir (so its messages name files as the page does)
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -33,10 +34,33 @@ function cli(args: string[]): void {
   const r = runCli(args, { cwd: dir, timeoutMs: 600_000 });
   assert.equal(r.code, 0, `lowbit ${args.join(' ')}: ${r.stderr}`);
 }
+/** llama-imatrix's legacy .dat: entry count, then per entry name, ncall, values; then chunks and dataset. */
+function legacyImatrix(entries: [string, number][]): Uint8Array {
+  const parts: Buffer[] = [];
+  const i32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32LE(v); return b; };
+  parts.push(i32(entries.length));
+  let seed = 7;
+  for (const [name, n] of entries) {
+    parts.push(i32(Buffer.byteLength(name)), Buffer.from(name), i32(10), i32(n));
+    const v = Buffer.alloc(4 * n);
+    for (let i = 0; i < n; i++) { seed = (seed * 1103515245 + 12345) >>> 0; v.writeFloatLE(10 * (0.1 + seed / 2 ** 32), 4 * i); }
+    parts.push(v);
+  }
+  parts.push(i32(10), i32(4), Buffer.from('test'));
+  return Buffer.concat(parts);
+}
 const same = (a: Uint8Array, b: Uint8Array, what: string) => {
   assert.equal(a.length, b.length, `${what}: sizes`);
   assert.ok(Buffer.from(a).equals(Buffer.from(b)), `${what}: bytes differ`);
 };
+
+async function opfsNames(page: App['page']): Promise<string[]> {
+  return page.evaluate(async () => {
+    const names: string[] = [];
+    for await (const [n] of (await navigator.storage.getDirectory() as any).entries()) names.push(n);
+    return names;
+  });
+}
 
 describe('the web app in Chromium', { skip: needsChromium }, () => {
   let app: App;
@@ -84,6 +108,13 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     cli(['quantize', 'tiny.gguf', 'pure.gguf', '--type', 'Q8_0', '--pure', '--threads', '1']);
     same(pure.bytes, readFileSync(join(dir, 'pure.gguf')), 'page vs CLI, Q8_0 --pure');
     await page.uncheck('#pure');
+
+    // an importance matrix (llama-imatrix's legacy .dat) picked in the page: Q2_K_S needs one
+    writeFileSync(join(dir, 'im.dat'), legacyImatrix(m.tensors.filter((t) => t.shape.length === 2 && t.name !== 'token_embd.weight').map((t) => [t.name, t.shape[0]!])));
+    const withIm = await quantizeInPage(page, 'Q2_K_S', async (p) => { await p.setInputFiles('#imatrix', join(dir, 'im.dat')); await p.fill('#threads', '2'); });
+    cli(['quantize', 'tiny.gguf', 'im.gguf', '--type', 'Q2_K_S', '--imatrix', 'im.dat', '--threads', '2']);
+    same(withIm.bytes, readFileSync(join(dir, 'im.gguf')), 'page vs CLI, Q2_K_S with --imatrix');
+    await page.setInputFiles('#imatrix', []);
     assert.deepEqual(app.errors, []);
   });
 
@@ -137,6 +168,28 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     const msg = await pageError(page);
     assert.match(msg ?? '', /^lowbit: notes\.txt: /);
     assert.match(r2.stderr, /^lowbit: notes\.txt: /);
+
+    // a run that fails midway (a NaN in a weight): the CLI's message, no download, nothing left in OPFS
+    const bad = syntheticLlama({ nLayer: 2, seed: 11, weightType: GGML_TYPE.F32 });
+    const t = bad.tensors.find((x) => x.name === 'blk.1.ffn_down.weight')!;
+    new Float32Array(t.data.buffer, t.data.byteOffset, t.data.length / 4)[1000] = NaN;
+    writeFileSync(join(dir, 'nan.gguf'), await encodeGguf(bad));
+    const r3 = runCli(['quantize', 'nan.gguf', 'nan-out.gguf', '--type', 'q4_0', '--threads', '2'], { cwd: dir });
+    assert.equal(r3.code, 1);
+    await loadFile(page, join(dir, 'nan.gguf'));
+    await page.selectOption('#type', 'Q4_0');
+    await page.selectOption('#dest', 'download');
+    await page.fill('#threads', '2');
+    let downloads = 0;
+    const onDownload = () => downloads++;
+    page.on('download', onDownload);
+    await page.click('#run');
+    await page.waitForFunction(() => !document.getElementById('error')!.hidden);
+    assert.equal(await pageError(page), r3.stderr.trim());
+    await page.waitForTimeout(300);
+    page.off('download', onDownload);
+    assert.equal(downloads, 0);
+    assert.deepEqual((await opfsNames(page)).filter((n) => n.startsWith('lowbit-out-')), []);
   });
 
   test('Cancel stops a run within a second and leaves no download and no file behind', async () => {
@@ -160,11 +213,7 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     assert.equal(ms.text, 'lowbit: cancelled: nothing was written');
     assert.ok(ms.progress < 1, 'stopped before the end');
     assert.ok(ms.ms < 1000, `stopped in ${ms.ms.toFixed(0)} ms`);
-    const left = await page.evaluate(async () => {
-      const names: string[] = [];
-      for await (const [n] of (await navigator.storage.getDirectory() as any).entries()) names.push(n);
-      return names;
-    });
+    const left = await opfsNames(page);
     assert.deepEqual(left.filter((n) => n.startsWith('lowbit-out-')), []);
     await page.waitForTimeout(300);
     assert.equal(downloads, 0);
@@ -195,6 +244,48 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     await page.screenshot({ path: join(DOCS, 'web-learn.png'), fullPage: true });
     await page.click('#tab-quantize');
     assert.deepEqual(app.errors, []);
+  });
+
+  test('the File System Access path: written through the chosen file\'s writable stream, same bytes; a cancelled one is left as it was', async () => {
+    // the save picker answered by a file in the origin's private storage (headless has no dialog)
+    const context = await app.browser.newContext();
+    await context.addInitScript(() => {
+      (window as any).showSaveFilePicker = async (o: { suggestedName: string }) =>
+        (await navigator.storage.getDirectory()).getFileHandle(`saved-${o.suggestedName}`, { create: true });
+    });
+    const page = await context.newPage();
+    try {
+      await page.goto(app.server.url);
+      await page.waitForSelector('body[data-ready="1"]');
+      await loadFile(page, join(dir, 'tiny.gguf'));
+      assert.equal(await page.inputValue('#dest'), 'picker', 'saving straight to disk is the default where the browser can');
+      await page.selectOption('#type', 'Q6_K');
+      await page.click('#run');
+      await page.waitForFunction(() => !document.getElementById('done')!.hidden || !document.getElementById('error')!.hidden);
+      assert.equal(await pageError(page), null);
+      assert.match(await page.textContent('#done-text') ?? '', /^saved to saved-tiny-Q6_K\.gguf/);
+      const bytes = Buffer.from(await page.evaluate(async () => {
+        const f = await (await (await navigator.storage.getDirectory()).getFileHandle('saved-tiny-Q6_K.gguf')).getFile();
+        const b = new Uint8Array(await f.arrayBuffer());
+        let s = '';
+        for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+        return btoa(s);
+      }), 'base64');
+      cli(['quantize', 'tiny.gguf', 'q6k.gguf', '--type', 'Q6_K']);
+      same(bytes, readFileSync(join(dir, 'q6k.gguf')), 'File System Access output vs CLI');
+      // cancelled: the chosen file keeps what it had (here: nothing new is committed)
+      await loadFile(page, join(dir, 'big.gguf'));
+      await page.selectOption('#type', 'Q4_K_M');
+      await page.click('#run');
+      await page.waitForFunction(() => (document.getElementById('progress') as HTMLProgressElement).value > 0.05, undefined, { timeout: 600_000 });
+      await page.click('#cancel');
+      await page.waitForFunction(() => !document.getElementById('error')!.hidden);
+      assert.equal(await pageError(page), 'lowbit: cancelled: nothing was written');
+      const size = await page.evaluate(async () => (await (await (await navigator.storage.getDirectory()).getFileHandle('saved-big-Q4_K_M.gguf')).getFile()).size);
+      assert.equal(size, 0, 'the aborted writable stream committed nothing');
+    } finally {
+      await context.close();
+    }
   });
 
   test('offline once loaded: with the server gone, the page still quantizes on two threads', async () => {

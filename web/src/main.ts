@@ -246,9 +246,10 @@ function setup(): void {
   dest.replaceChildren(...[...(fsa ? [new Option('save as… (straight to disk)', 'picker')] : []), new Option('download', 'download')]);
 
   const file = $('file') as HTMLInputElement;
-  file.addEventListener('change', () => { const i = file.files && inputFromFiles(file.files); if (i) void load(i); });
   const folder = $('folder') as HTMLInputElement;
-  folder.addEventListener('change', () => { const i = folder.files && inputFromFiles(folder.files); if (i) void load(i); });
+  // one model at a time: picking with one input clears the other
+  file.addEventListener('change', () => { const i = file.files && inputFromFiles(file.files); if (i) { folder.value = ''; void load(i); } });
+  folder.addEventListener('change', () => { const i = folder.files && inputFromFiles(folder.files); if (i) { file.value = ''; void load(i); } });
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
