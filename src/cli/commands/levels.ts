@@ -21,7 +21,7 @@ export function register(program: Command): void {
         return;
       }
       const out: string[] = [];
-      out.push(`${bits} bit${bits > 1 ? 's' : ''} give 2^${bits} = ${levelCount(bits)} levels from ${fmtNum(r.min)} to ${fmtNum(r.max)}`);
+      out.push(`${bits} bit${bits > 1 ? 's give' : ' gives'} 2^${bits} = ${levelCount(bits)} levels from ${fmtNum(r.min)} to ${fmtNum(r.max)}`);
       out.push(`step = (max - min) / (2^${bits} - 1) = ${fmtNum(s)}`);
       out.push('');
       out.push(`${'code'.padStart(6)}  ${'binary'.padStart(Math.max(6, bits))}  value`);
