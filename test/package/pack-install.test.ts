@@ -89,6 +89,9 @@ test('npm pack → npm install in a fresh project: core, lowbit/node, README exa
     assert.equal(s.code, 0, s.stderr);
     assert.ok(readFileSync(join(proj, 'q4.gguf')).equals(readFileSync(ref)), 'the installed CLI writes the bytes the source CLI writes');
     assert.match(ok(run('npx', ['lowbit', 'inspect', 'q4.gguf'], proj), 'npx lowbit inspect'), /total: 47 tensors, \d+ parameters/);
+    // report without --eval needs no engine; it inlines echarts, a dependency read at run time
+    assert.match(ok(run('npx', ['lowbit', 'report', 'f32.gguf', 'q4.gguf', '--html', 'plain.html'], proj), 'npx lowbit report'), /plain\.html: report of 1 variant/);
+    assert.ok(readFileSync(join(proj, 'plain.html'), 'utf8').length > 500_000, 'the report inlines ECharts');
 
     // 5. without the engine: one line naming the package to install, exit 1
     for (const args of [['eval', 'q4.gguf'], ['demo', '--out', 'demo-out'], ['report', 'f32.gguf', 'q4.gguf', '--html', 'r.html', '--eval']]) {
