@@ -17,6 +17,8 @@ test('engines: exact versions, the same in package.json (optional peers, and dev
     assert.equal(pkg.allowScripts[name], false, `${name}'s install script not run in the clone`);
   }
   assert.equal(missingEngineMessage('node-llama-cpp', 'eval'), 'eval needs node-llama-cpp (running GGUF models in llama.cpp), which is not installed: run npm install node-llama-cpp@3.21.1');
+  // without its CUDA download, which fails outside the npm registry (the CPU runtime is in the package)
+  assert.match(missingEngineMessage('onnxruntime-node', 'eval'), /run ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1\.30\.0$/);
 });
 
 test('engines load through loadEngine', async () => {
