@@ -74,7 +74,7 @@ test('npm pack → npm install in a fresh project: core, lowbit/node, README exa
       "const c = await import('lowbit'); const n = await import('lowbit/node'); console.log(typeof c.codecByName, typeof n.quantizeFile, typeof n.convertHfFolder, typeof n.inspectGgufFile, c.codecByName('Q4_K').type.typeSize)"], proj), 'import lowbit');
     assert.equal(imports.trim(), 'function function function function 144');
     stageExampleFiles(proj);
-    runnableBlocks().forEach((b, i) => {
+    runnableBlocks(join(stage, 'README.md')).forEach((b, i) => { // the README packed, not the one being edited
       const file = join(proj, `example-${i + 1}.mjs`);
       writeFileSync(file, blockAsModule(b));
       ok(run(process.execPath, [file], proj), `README example ${i + 1}`);
