@@ -58,6 +58,7 @@ test('npm pack → npm install in a fresh project: core, lowbit/node, README exa
       assert.ok(files.includes(f), `the tarball has ${f}`);
     }
     assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'no sources or tests in the tarball');
+    assert.ok(!files.some((f) => f.endsWith('.map')), 'no source maps (they point at src/, which is not shipped)');
     const tgz = join(tmp, packed[0]!.filename);
 
     // 2. a fresh project; the engines stay absent
