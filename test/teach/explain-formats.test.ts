@@ -23,6 +23,9 @@ const NEED_IMATRIX = ['IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ2_M', '
 test('levels: "1 bit gives", "N bits give"', () => {
   assert.match(runCli(['levels', '--bits', '1']).stdout, /^1 bit gives 2\^1 = 2 levels/);
   assert.match(runCli(['levels', '--bits', '3']).stdout, /^3 bits give 2\^3 = 8 levels/);
+  // a bit width that is not a number is quoted as typed, not shown as NaN or 0
+  assert.equal(runCli(['levels', '--bits', 'abc']).stderr, 'lowbit: bits must be a whole number from 1 to 16, got "abc"\n');
+  assert.equal(runCli(['explain', '0.3', '--bits', '8,']).stderr, 'lowbit: bits must be a whole number from 1 to 16, got ""\n');
 });
 
 test('the list of known formats names each format once', () => {
