@@ -1,13 +1,17 @@
-// `npm run bench [FORMAT…] [--no-build] [--no-imatrix] [--formats | --models]`: single-thread
+// `npm run bench [FORMAT…] [--no-build] [--no-imatrix] [--formats | --models | --imatrix] [--web]`: single-thread
 // throughput per format against ggml, and whole-model quantization against llama.cpp (bench/model.ts,
 // its own switches: --sizes=small,large --types=… --threads=1,2 --runs=3 --large-runs=…
-// --no-llama --json --json-out=FILE); both parts by default, the formats alone with --formats or
+// --no-llama --json --json-out=FILE) and, with --web, the web app against the CLI (bench/web.ts); the
+// first two by default, the formats alone with --formats or
 // format names, the models alone with --models. Builds dist/ first (the codecs are timed as users
 // run them, compiled by tsc, not through tsx). Prints the machine, its load, medians and ratios.
+// --imatrix alone: tokens/s of `lowbit imatrix` against llama-imatrix (bench/imatrix.ts; --threads=1,2 --runs=3).
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { benchFormats } from './formats.js';
 import { runModelBench } from './model.js';
+import { runWebBench } from './web.js';
+import { runImatrixBench } from './imatrix.js';
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
@@ -16,9 +20,13 @@ function machine(): string {
 
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith('--'));
-const wantFormats = args.includes('--formats') || !args.includes('--models');
+// --web alone runs the web app part only (bench/web.ts), --imatrix alone the imatrix part (bench/imatrix.ts)
+const wantWeb = args.includes('--web');
+const wantImatrix = args.includes('--imatrix');
+const partOnly = (wantWeb || wantImatrix) && !args.includes('--formats') && !args.includes('--models') && only.length === 0;
+const wantFormats = !partOnly && (args.includes('--formats') || !args.includes('--models'));
 // naming formats asks for the format part only
-const wantModels = args.includes('--models') || (!args.includes('--formats') && only.length === 0);
+const wantModels = !partOnly && (args.includes('--models') || (!args.includes('--formats') && only.length === 0));
 if (!args.includes('--no-build')) {
   // tsc emits even when other parts of the tree have type errors; those are not the bench's concern
   const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -49,4 +57,6 @@ if (wantFormats) {
   console.log('* needs an importance matrix (ggml asserts without one): its quantize figures are with one');
 }
 if (wantModels) await runModelBench(args);
+if (wantWeb) await runWebBench(args);
+if (wantImatrix) await runImatrixBench(args);
 console.log(`load average at end: ${load()}`);

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// Bundles the compiled CLI (dist/cli/main.js) and the quantize worker (dist/pipeline/workers-thread.js)
+// Bundles the compiled CLI (dist/cli/main.js) and the quantize worker (dist/node/workers-thread.js)
 // into dist/cli/bundle/ with esbuild. Node's ES module loader resolves, reads and compiles each of
 // lowbit's ~100 modules one by one; a bundle halves the CLI's start-up (measured: 0.24 s → 0.12 s
 // before a quantize run starts), which matters for jobs that take a second. The library entry
 // points (dist/index.js, dist/node.js) stay unbundled.
 // Layout constraints the code relies on: the bundle sits three levels below the package root (as
 // dist/cli/commands/*.js does: demo finds fixtures/ by a relative URL) and the worker entry is
-// named workers-thread.js beside the chunk that starts it (pipeline/workers.ts resolves it so).
+// named workers-thread.js beside the chunk that starts it (node/workers.ts resolves it so).
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,7 +18,7 @@ rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: {
     main: join(root, 'dist/cli/main.js'),
-    'workers-thread': join(root, 'dist/pipeline/workers-thread.js'),
+    'workers-thread': join(root, 'dist/node/workers-thread.js'),
   },
   outdir,
   bundle: true,

@@ -15,6 +15,11 @@ function find(dir, out = []) {
 }
 
 const filters = process.argv.slice(2);
+// The whole run starts with the type checker over sources, tests, bench and tools.
+if (!filters.length) {
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.check.json'], { stdio: 'inherit' });
+  if (tsc.status !== 0) { console.error('type check failed'); process.exit(tsc.status ?? 1); }
+}
 let files = find('test');
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
 if (!files.length) { console.error('no test files matched'); process.exit(1); }

@@ -12,6 +12,7 @@ export * as safetensors from './io/safetensors/index.js';
 export * as llama2c from './io/llama2c.js';
 export * as imatrix from './io/imatrix.js';
 export * as plan from './plan/index.js';
+export * as pipeline from './pipeline/index.js';
 export * as teach from './teach/levels.js';
 export { describeFormat, type FormatDescription } from './teach/formats.js';
 export { compareGguf, weightHistogram, type GgufComparison, type TensorComparison } from './analysis/compare-gguf.js';

@@ -3,8 +3,8 @@
 export * from './index.js';
 export { FileSource, FileSink } from './node/file-io.js';
 export * from './pipeline/atomic-output.js';
-export * as pipeline from './pipeline/index.js';
-export { quantizeGgufFile, planGgufFile } from './pipeline/quantize-file.js';
+export * as pipeline from './node/pipeline.js';
+export { quantizeGgufFile, planGgufFile } from './node/quantize-file.js';
 export {
   quantizeFile, planQuantizeFile, convertHfFolder, convertLlama2cFile, inspectGgufFile, compareGgufFiles,
   type QuantizeFileOptions, type QuantizeFileResult, type ConvertFileOptions, type ConvertHfOptions, type ConvertLlama2cOptions,

@@ -154,7 +154,7 @@ export function loadLlamaOracle(): LlamaOracle | null {
           hold.push(nameBuf, data);
           return { name: nameBuf, data, size: data.length };
         });
-        entries.push({ name: null as unknown as Buffer, data: null as unknown as Float32Array, size: 0 });
+        entries.push({ name: null as unknown as typeof entries[number]["name"], data: null as unknown as Float32Array, size: 0 });
         const arr = encodeStructArray(ImatrixData, entries);
         hold.push(arr);
         p.imatrix = arr;
@@ -167,7 +167,7 @@ export function loadLlamaOracle(): LlamaOracle | null {
           hold.push(pat);
           return { pattern: pat, type: t.type };
         });
-        items.push({ pattern: null as unknown as Buffer, type: GGML_TYPE_COUNT });
+        items.push({ pattern: null as unknown as typeof items[number]["pattern"], type: GGML_TYPE_COUNT });
         const arr = encodeStructArray(TensorOverride, items);
         hold.push(arr);
         p.tt_overrides = arr;

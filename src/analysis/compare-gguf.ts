@@ -19,6 +19,11 @@ export interface TensorComparison {
   bitsPerWeightB: number;
   /** B measured against A (A is the reference) */
   stats: ErrorStats;
+  /**
+   * B made with `--encoder best` (quantize.encoder) from a float A: the RMSE ggml's own encoder
+   * gets at B's type on the same weights (no imatrix: plain squared error), to show what best saved
+   */
+  ggmlRmse?: number;
 }
 
 export interface GgufComparison {
@@ -46,6 +51,8 @@ export interface CompareOptions {
 export function bitsPerWeight(t: GgmlTypeInfo): number {
   return (t.typeSize * 8) / t.blockSize;
 }
+
+const isFloat = (id: number) => id === 0 || id === 1 || id === 30;
 
 function typeLabel(t: GgmlTypeInfo): string {
   return codecByTypeId(t.id)?.name ?? t.ggmlName.toUpperCase();
@@ -85,6 +92,7 @@ export async function forEachChunk(
 export async function compareGguf(srcA: ByteSource, srcB: ByteSource, opts: CompareOptions = {}): Promise<GgufComparison> {
   const chunk = opts.chunkElements ?? 1 << 20;
   const [fa, fb] = [await readGgufHeader(srcA), await readGgufHeader(srcB)];
+  const bestEncoded = fb.metadata.get('quantize.encoder')?.value === 'best';
   const byNameB = new Map(fb.tensors.map((t) => [t.name, t]));
   const namesA = new Set(fa.tensors.map((t) => t.name));
   const tensors: TensorComparison[] = [];
@@ -99,11 +107,26 @@ export async function compareGguf(srcA: ByteSource, srcB: ByteSource, opts: Comp
     const why = incomparable(ta, tb);
     if (why) { skipped.push({ name: ta.name, reason: why }); continue; }
     const acc = new ErrorAccumulator();
-    await forEachChunk(srcA, fa, ta, srcB, fb, tb, chunk, (a, b) => acc.add(a, b));
+    // --encoder best files: ggml's own encoding of A at B's type, for the error best saved
+    const codecB = codecByTypeId(tb.type.id)!;
+    const ggml = bestEncoded && isFloat(ta.type.id) && !isFloat(tb.type.id) && ta.rowLength % codecB.type.blockSize === 0 ? new ErrorAccumulator() : null;
+    await forEachChunk(srcA, fa, ta, srcB, fb, tb, chunk, (a, b) => {
+      acc.add(a, b);
+      if (ggml) {
+        const q = new Uint8Array((a.length / codecB.type.blockSize) * codecB.type.typeSize);
+        const y = new Float32Array(a.length);
+        codecB.quantize(a, q, a.length / ta.rowLength, ta.rowLength, null);
+        codecB.dequantize(q, y, a.length);
+        ggml.add(a, y);
+      }
+    });
     total.merge(acc);
     const bwA = bitsPerWeight(ta.type), bwB = bitsPerWeight(tb.type);
     bitsA += bwA * ta.nElements; bitsB += bwB * tb.nElements; elements += ta.nElements;
-    tensors.push({ name: ta.name, dims: [...ta.dims], typeA: typeLabel(ta.type), typeB: typeLabel(tb.type), bitsPerWeightA: bwA, bitsPerWeightB: bwB, stats: acc.result() });
+    tensors.push({
+      name: ta.name, dims: [...ta.dims], typeA: typeLabel(ta.type), typeB: typeLabel(tb.type), bitsPerWeightA: bwA, bitsPerWeightB: bwB, stats: acc.result(),
+      ...(ggml ? { ggmlRmse: ggml.result().rmse } : {}),
+    });
   }
   opts.onProgress?.(pairs.length, pairs.length, '');
   const worst = [...tensors].filter((t) => t.stats.sqnrDb !== Infinity).sort((x, y) => x.stats.sqnrDb - y.stats.sqnrDb).slice(0, opts.worstCount ?? 10);
@@ -137,6 +160,7 @@ export interface WeightHistogram {
  */
 export async function weightHistogram(srcA: ByteSource, srcB: ByteSource, tensor: string, bins = 200, chunkElements = 1 << 20): Promise<WeightHistogram> {
   const [fa, fb] = [await readGgufHeader(srcA), await readGgufHeader(srcB)];
+  const bestEncoded = fb.metadata.get('quantize.encoder')?.value === 'best';
   const ta = fa.tensors.find((t) => t.name === tensor), tb = fb.tensors.find((t) => t.name === tensor);
   if (!ta || !tb) throw new LowbitError(`tensor '${tensor}' is not in both files`);
   const why = incomparable(ta, tb);

@@ -4,13 +4,20 @@
 //   W_quantized + W_scale [+ W_zero_point]   (int8/uint8, per tensor or per channel:
 //                                             q - zp) · scale, the channel axis from the consumer:
 //                                             DequantizeLinear's axis, 0 for Conv, last for MatMul)
-//   W_Q4 + W_scales [+ W_zero_points]        (MatMulNBits 4-bit blocks along K)
+//   W_quantized (INT4/UINT4) + W_scale [+ W_zero_point]
+//                                            (QDQ block-wise int4: DequantizeLinear with block_size)
+//   W_Q4 + W_scales [+ W_zero_points]        (MatMulNBits 4-bit blocks along K, or
+//                                             GatherBlockQuantized 4-bit blocks along a table's rows)
+//   W_Bnb4 + W_absmax                        (MatMulBnb4 NF4 blocks along K of the transposed weight)
+//   W_bias, W_reshaped, W_beta               (biases the rewrites moved: Gemm's into MatMulNBits,
+//                                             Conv's reshaped to [1, M, 1, 1], Gemm's times beta)
 // Browser-safe. Whole models are decoded in memory (protobuf); external data through `open`.
 import type { ByteSource } from '../io/source.js';
 import { readModel, loadExternalData } from '../io/onnx/model.js';
 import { DT, dtName, elemBits, numElements, tensorToFloat32, tensorToInts } from '../io/onnx/tensor.js';
 import type { ModelProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { dequantizeBlockwise4 } from '../formats/scalar/blockwise4.js';
+import { dequantizeNf4 } from '../formats/scalar/nf4.js';
 import { ErrorAccumulator } from './error-stats.js';
 import type { GgufComparison, TensorComparison } from './compare-gguf.js';
 
@@ -25,12 +32,64 @@ export interface OnnxCompareOptions {
 
 interface Resolved { values: Float32Array; type: string; bits: number }
 
+/** The main graph's constants: initializers, and Constant nodes' tensors (which lowbit's quantizer turns into initializers) */
 function inits(m: ModelProto): Map<string, TensorProto> {
-  return new Map((m.graph?.initializer ?? []).map((t) => [t.name, t]));
+  const out = new Map((m.graph?.initializer ?? []).map((t) => [t.name, t]));
+  for (const n of m.graph?.node ?? []) {
+    const a = n.attribute[0];
+    if (n.opType === 'Constant' && !n.domain && n.attribute.length === 1 && a?.name === 'value' && a.t && n.output[0] && !out.has(n.output[0])) out.set(n.output[0], a.t);
+  }
+  return out;
 }
 
+/** The first node reading `name`, in the main graph or any subgraph. */
 function consumer(m: ModelProto, name: string): NodeProto | undefined {
-  return m.graph?.node.find((n) => n.input.includes(name));
+  const find = (nodes: NodeProto[]): NodeProto | undefined => {
+    for (const n of nodes) {
+      if (n.input.includes(name)) return n;
+      for (const a of n.attribute) {
+        const hit = (a.g && find(a.g.node)) || a.graphs.map((g) => find(g.node)).find((x) => x);
+        if (hit) return hit;
+      }
+    }
+    return undefined;
+  };
+  return find(m.graph?.node ?? []);
+}
+
+/** Suffixes of B's initializers that stand for A's weight W (see the header). */
+const SUFFIXES = ['', '_quantized', '_scale', '_zero_point', '_Q4', '_scales', '_zero_points', '_Bnb4', '_absmax', '_bias', '_reshaped', '_beta'];
+
+/** INT4/UINT4 values, two per byte, low nibble first */
+function unpack4(t: TensorProto, n: number): Int8Array {
+  const raw = t.rawData;
+  const out = new Int8Array(n);
+  const signed = t.dataType === DT.INT4;
+  for (let i = 0; i < n; i++) {
+    const v = (raw[i >> 1]! >> ((i & 1) * 4)) & 15;
+    out[i] = signed && v >= 8 ? v - 16 : v;
+  }
+  return out;
+}
+
+/** QDQ block-wise int4: [K, N] codes, [blocks, N] scales (and zero points) down axis 0 in blocks of block_size. */
+function dequantizeQdq4(b: ModelProto, q: TensorProto, s: TensorProto, zt: TensorProto | undefined, dims: number[]): Resolved | string {
+  const node = consumer(b, q.name);
+  if (node?.opType !== 'DequantizeLinear' || dims.length !== 2) return `a ${dtName(q.dataType)} weight without its DequantizeLinear`;
+  const bs = intAttr(node, 'block_size', 0), axis = intAttr(node, 'axis', 1);
+  const [K, N] = dims as [number, number];
+  const blocks = bs ? Math.ceil(K / bs) : 0;
+  const sv = tensorToFloat32(s);
+  if (!bs || axis !== 0 || sv.length !== blocks * N) return `DequantizeLinear of ${dtName(q.dataType)} (axis ${axis}, block_size ${bs}) does not match [${K}, ${N}]`;
+  if (q.rawData.length * 2 < K * N) return `${dtName(q.dataType)} data too short (external or typed fields are not read)`;
+  const qv = unpack4(q, K * N), zv = zt ? unpack4(zt, blocks * N) : undefined;
+  const out = new Float32Array(K * N);
+  for (let k = 0; k < K; k++) {
+    const bi = Math.floor(k / bs);
+    for (let c = 0; c < N; c++) out[k * N + c] = Math.fround((qv[k * N + c]! - (zv ? zv[bi * N + c]! : 0)) * sv[bi * N + c]!);
+  }
+  const bits = (K * N * 4 + sv.length * elemBits(s.dataType) + (zt ? blocks * N * 4 : 0)) / (K * N);
+  return { values: out, type: `${dtName(q.dataType)} block ${bs} (DequantizeLinear)`, bits };
 }
 
 function intAttr(n: NodeProto, name: string, dflt: number): number {
@@ -46,7 +105,7 @@ function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
 }
 
 /** B's version of A's float weight `name` with A's dims, or a reason it has none comparable. */
-function resolveB(b: ModelProto, binits: Map<string, TensorProto>, name: string, dims: number[]): Resolved | string | undefined {
+function resolveB(b: ModelProto, binits: Map<string, TensorProto>, name: string, dims: number[], transBInA = false): Resolved | string | undefined {
   const n = dims.reduce((x, y) => x * y, 1);
   const direct = binits.get(name);
   if (direct && FLOATS.has(direct.dataType)) {
@@ -64,7 +123,8 @@ function resolveB(b: ModelProto, binits: Map<string, TensorProto>, name: string,
       }
       return `quantized shape [${q.dims.join(', ')}] differs from [${dims.join(', ')}]`;
     }
-    if (q.dataType !== DT.INT8 && q.dataType !== DT.UINT8) return `quantized as ${dtName(q.dataType)}: only INT8/UINT8 are dequantized`;
+    if (q.dataType === DT.INT4 || q.dataType === DT.UINT4) return dequantizeQdq4(b, q, s, binits.get(`${name}_zero_point`), dims);
+    if (q.dataType !== DT.INT8 && q.dataType !== DT.UINT8) return `quantized as ${dtName(q.dataType)}: only INT8/UINT8/INT4/UINT4 are dequantized`;
     const qv = tensorToInts(q), sv = tensorToFloat32(s);
     const zt = binits.get(`${name}_zero_point`);
     const zv = zt ? tensorToInts(zt) : new Array<number>(sv.length).fill(0);
@@ -81,12 +141,13 @@ function resolveB(b: ModelProto, binits: Map<string, TensorProto>, name: string,
       const c = axis < 0 ? 0 : Math.floor(i / inner) % sv.length;
       out[i] = Math.fround((qv[i]! - zv[c]!) * sv[c]!);
     }
-    const extra = sv.length * 32 + (zt ? zv.length * elemBits(zt.dataType) : 0);
+    const extra = sv.length * elemBits(s.dataType) + (zt ? zv.length * elemBits(zt.dataType) : 0);
     return { values: out, type: `${dtName(q.dataType)} ${axis < 0 ? 'per-tensor' : `per-channel (axis ${axis})`}`, bits: 8 + extra / n };
   }
   const q4 = binits.get(`${name}_Q4`), s4 = binits.get(`${name}_scales`);
   if (q4 && s4) {
     const node = consumer(b, q4.name);
+    if (node?.opType === 'GatherBlockQuantized') return dequantizeGather(node, q4, s4, binits.get(`${name}_zero_points`), dims);
     if (!node || node.opType !== 'MatMulNBits' || dims.length !== 2) return 'a 4-bit weight without its MatMulNBits node';
     const [K, N] = dims as [number, number];
     if (intAttr(node, 'K', -1) === N && intAttr(node, 'N', -1) === K && K !== N) {
@@ -104,10 +165,57 @@ function resolveB(b: ModelProto, binits: Map<string, TensorProto>, name: string,
     const zp = zt ? Uint8Array.from(tensorToInts(zt)) : undefined;
     if (zp && zp.length !== N * Math.ceil(blocks / 2)) return 'MatMulNBits zero points do not match its attributes';
     const values = dequantizeBlockwise4({ data, scales, zeroPoints: zp, blocks }, K, N, bs);
-    const bytes = data.length + scales.length * 4 + (zp?.length ?? 0);
-    return { values, type: `MatMulNBits 4-bit, block ${bs}${zp ? ', asymmetric' : ''}`, bits: (bytes * 8) / n };
+    const bits = data.length * 8 + scales.length * elemBits(s4.dataType) + (zp?.length ?? 0) * 8;
+    return { values, type: `MatMulNBits 4-bit, block ${bs}${zp ? ', asymmetric' : ''}`, bits: bits / n };
+  }
+  const nf = binits.get(`${name}_Bnb4`), absmax = binits.get(`${name}_absmax`);
+  if (nf && absmax) return dequantizeBnb4(b, nf, absmax, dims, transBInA);
+  // a bias a rewrite moved under a new name, same values (or times Gemm's beta)
+  for (const suffix of ['_bias', '_reshaped', '_beta']) {
+    const t = binits.get(name + suffix);
+    if (t && FLOATS.has(t.dataType) && numElements(t.dims) === n) return { values: tensorToFloat32(t), type: `${dtName(t.dataType)} (as ${name}${suffix})`, bits: elemBits(t.dataType) };
   }
   return direct ? `B holds it as ${dtName(direct.dataType)} with no scale to dequantize it` : undefined;
+}
+
+/** GatherBlockQuantized: a [V, H] table in 4-bit blocks along H (blockwise4 of the transposed table). */
+function dequantizeGather(node: NodeProto, q: TensorProto, s: TensorProto, zt: TensorProto | undefined, dims: number[]): Resolved | string {
+  const bs = intAttr(node, 'block_size', 0), bitsAttr = intAttr(node, 'bits', 4);
+  if (dims.length !== 2 || bitsAttr !== 4 || !bs || intAttr(node, 'quantize_axis', 1) !== 1 || intAttr(node, 'gather_axis', 0) !== 0) {
+    return `GatherBlockQuantized (bits ${bitsAttr}, block_size ${bs}) on [${dims.join(', ')}] is not a 4-bit row-blocked table`;
+  }
+  const [V, H] = dims as [number, number];
+  const blocks = Math.ceil(H / bs);
+  const scales = tensorToFloat32(s);
+  const zp = zt ? Uint8Array.from(tensorToInts(zt)) : undefined;
+  if (q.rawData.length !== V * blocks * (bs / 2) || scales.length !== V * blocks || (zp && zp.length !== V * Math.ceil(blocks / 2))) return 'GatherBlockQuantized data sizes do not match its attributes';
+  const values = transpose(dequantizeBlockwise4({ data: q.rawData, scales, zeroPoints: zp, blocks }, H, V, bs), H, V);
+  const bits = q.rawData.length * 8 + scales.length * elemBits(s.dataType) + (zp?.length ?? 0) * 8;
+  return { values, type: `GatherBlockQuantized 4-bit, block ${bs}`, bits: bits / (V * H) };
+}
+
+/**
+ * MatMulBnb4: NF4 codes of the transposed [N, K] weight in blocks of block_size. A's [K, N] MatMul
+ * weight is transposed back; a Gemm weight with transB (already [N, K]) is not.
+ */
+function dequantizeBnb4(b: ModelProto, q: TensorProto, absmax: TensorProto, dims: number[], transBInA: boolean): Resolved | string {
+  const node = consumer(b, q.name);
+  if (node?.opType !== 'MatMulBnb4' || dims.length !== 2) return 'an NF4 weight without its MatMulBnb4 node';
+  const K = intAttr(node, 'K', -1), N = intAttr(node, 'N', -1), bs = intAttr(node, 'block_size', 0), qt = intAttr(node, 'quant_type', 1);
+  if (qt !== 1) return `MatMulBnb4 quant_type ${qt} (FP4) is not decoded: only NF4`;
+  const asIs = transBInA ? dims[0] === N && dims[1] === K : false;
+  if (!bs || (!asIs && (dims[0] !== K || dims[1] !== N))) return `MatMulBnb4 attributes (K ${K}, N ${N}) do not match [${dims.join(', ')}]`;
+  const am = tensorToFloat32(absmax);
+  if (q.rawData.length !== Math.ceil((K * N) / 2) || am.length !== Math.ceil((K * N) / bs)) return 'MatMulBnb4 data sizes do not match its attributes';
+  const nk = dequantizeNf4({ data: q.rawData, absmax: am }, K * N, bs);
+  const bits = q.rawData.length * 8 + am.length * elemBits(absmax.dataType);
+  return { values: asIs ? nk : transpose(nk, N, K), type: `MatMulBnb4 NF4, block ${bs}`, bits: bits / (K * N) };
+}
+
+/** Whether A reads `name` as the B of a Gemm with transB=1 (stored [N, K]). */
+function gemmTransB(a: ModelProto, name: string): boolean {
+  const n = consumer(a, name);
+  return n?.opType === 'Gemm' && n.input[1] === name && intAttr(n, 'transB', 0) === 1;
 }
 
 export async function compareOnnx(srcA: ByteSource, srcB: ByteSource, opts: OnnxCompareOptions = {}): Promise<GgufComparison> {
@@ -125,9 +233,9 @@ export async function compareOnnx(srcA: ByteSource, srcB: ByteSource, opts: Onnx
     if (!FLOATS.has(t.dataType)) { if (binits.has(name)) used.add(name); continue; }
     const dims = t.dims.map(Number);
     numElements(dims);
-    const r = resolveB(b, binits, name, dims);
+    const r = resolveB(b, binits, name, dims, gemmTransB(a, name));
     if (r === undefined) { onlyInA.push(name); continue; }
-    for (const suffix of ['', '_quantized', '_scale', '_zero_point', '_Q4', '_scales', '_zero_points']) if (binits.has(name + suffix)) used.add(name + suffix);
+    for (const suffix of SUFFIXES) if (binits.has(name + suffix)) used.add(name + suffix);
     if (typeof r === 'string') { skipped.push({ name, reason: r }); continue; }
     const acc = new ErrorAccumulator();
     acc.add(tensorToFloat32(t), r.values);

@@ -32,3 +32,8 @@ export function table(header: string[], rows: string[][]): string {
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
   return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
 }
+
+/** A decibel figure (SQNR): two decimals, or inf. */
+export function fmtDb(x: number): string {
+  return x === Infinity ? 'inf' : x === -Infinity ? '-inf' : x.toFixed(2);
+}

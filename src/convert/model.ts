@@ -56,6 +56,9 @@ export interface GgufVocab {
   addBos?: boolean;
   addEos?: boolean;
   chatTemplate?: string;
+  /** the order gguf-py's SpecialVocab found the special ids / add_* flags in (default bos, eos, unk, pad) */
+  specialOrder?: ('bos' | 'eos' | 'unk' | 'pad')[];
+  addOrder?: ('bos' | 'eos')[];
 }
 
 /** Adds tokenizer.ggml.* (and tokenizer.chat_template) in convert_hf_to_gguf.py's order. */
@@ -66,12 +69,14 @@ export function addVocab(m: GgufMetadata, v: GgufVocab): void {
   if (v.scores) m.set('tokenizer.ggml.scores', gv.arr('f32', v.scores));
   m.set('tokenizer.ggml.token_type', gv.arr('i32', v.tokenTypes));
   if (v.merges) m.set('tokenizer.ggml.merges', gv.strings(v.merges));
-  const id = (key: string, x: number | undefined) => { if (x !== undefined) m.set(key, gv.u32(x)); };
-  id('tokenizer.ggml.bos_token_id', v.bosId);
-  id('tokenizer.ggml.eos_token_id', v.eosId);
-  id('tokenizer.ggml.unknown_token_id', v.unkId);
-  id('tokenizer.ggml.padding_token_id', v.padId);
-  if (v.addBos !== undefined) m.set('tokenizer.ggml.add_bos_token', gv.bool(v.addBos));
-  if (v.addEos !== undefined) m.set('tokenizer.ggml.add_eos_token', gv.bool(v.addEos));
+  const ids = { bos: ['bos', v.bosId], eos: ['eos', v.eosId], unk: ['unknown', v.unkId], pad: ['padding', v.padId] } as const;
+  for (const typ of v.specialOrder ?? ['bos', 'eos', 'unk', 'pad'] as const) {
+    const [key, x] = ids[typ];
+    if (x !== undefined) m.set(`tokenizer.ggml.${key}_token_id`, gv.u32(x));
+  }
+  for (const typ of v.addOrder ?? ['bos', 'eos'] as const) {
+    const x = typ === 'bos' ? v.addBos : v.addEos;
+    if (x !== undefined) m.set(`tokenizer.ggml.add_${typ}_token`, gv.bool(x));
+  }
   if (v.chatTemplate !== undefined) m.set('tokenizer.chat_template', gv.str(v.chatTemplate));
 }

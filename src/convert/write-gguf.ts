@@ -1,5 +1,5 @@
 // Writes a ConvertedModel as a GGUF in one of the float types, streaming one tensor at a time
-// (only one tensor's values are in memory). Quantized outputs go through the quantize pipeline.
+// (only one tensor's values are in memory; tensors with readRows by slabs of rows). Quantized outputs go through the quantize pipeline.
 import { LowbitError } from '../errors.js';
 import type { ByteSink } from '../io/source.js';
 import { GgufWriter, ggmlNDims } from '../io/gguf/writer.js';
@@ -10,6 +10,8 @@ import { FILE_TYPE, type ConvertedModel, type StoreType } from './model.js';
 import { FLOAT_TYPE_MAX, clampFinite } from '../formats/clamp.js';
 
 export const FLOAT_OUT_TYPES: readonly StoreType[] = ['F32', 'F16', 'BF16'];
+/** values per slab when a tensor is written by rows (tests lower it to exercise slabs) */
+export const FLOAT_WRITE = { slabValues: 1 << 22 };
 
 export interface WriteProgress {
   (done: number, total: number, tensorName: string): void;
@@ -41,22 +43,32 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
   const clamped: ClampReport = [];
   for (const t of model.tensors) {
     const c = codecs[i]!;
-    const values = await t.read();
     const nPerRow = t.shape[0]!;
-    const nRows = values.length / nPerRow;
     const expected = t.shape.reduce((a, b) => a * b, 1);
-    if (values.length !== expected) throw new Error(`tensor ${t.name}: reader gave ${values.length} values for shape [${t.shape}]`);
-    if (!allowNonfinite) {
-      const bad = values.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) throw new LowbitError(`tensor ${t.name} has a NaN or infinite value at element ${bad} (row ${Math.floor(bad / nPerRow)}, column ${bad % nPerRow}); --allow-nonfinite to convert anyway`);
-    }
-    // ggml would turn values beyond F16's range into Inf; lowbit clamps and reports them (formats/clamp.ts)
+    const nRows = expected / nPerRow;
+    // tensors that can be read by rows go in slabs (a stacked-experts tensor can be GBs)
+    const slab = t.readRows ? Math.max(1, Math.floor(FLOAT_WRITE.slabValues / nPerRow)) : nRows;
     const limit = FLOAT_TYPE_MAX[c.type.id];
-    const n = limit === undefined ? 0 : clampFinite(values, limit);
-    if (n) clamped.push({ tensor: t.name, count: n });
-    const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
-    c.quantize(values, out, nRows, nPerRow, null);
-    await w.writeTensorData(t.name, out);
+    let count = 0;
+    for (let first = 0; first < nRows || (nRows === 0 && first === 0); first += slab) {
+      const rows = Math.min(slab, nRows - first);
+      const values = slab === nRows ? await t.read() : await t.readRows!(first, rows);
+      if (values.length !== rows * nPerRow) throw new Error(`tensor ${t.name}: reader gave ${values.length} values for rows ${first}+${rows} of shape [${t.shape}]`);
+      if (!allowNonfinite) {
+        const bad = values.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) {
+          const at = first * nPerRow + bad;
+          throw new LowbitError(`tensor ${t.name} has a NaN or infinite value at element ${at} (row ${Math.floor(at / nPerRow)}, column ${at % nPerRow}); --allow-nonfinite to convert anyway`);
+        }
+      }
+      // ggml would turn values beyond F16's range into Inf; lowbit clamps and reports them (formats/clamp.ts)
+      if (limit !== undefined) count += clampFinite(values, limit);
+      const out = new Uint8Array(rows * rowBytes(c, nPerRow));
+      c.quantize(values, out, rows, nPerRow, null);
+      await w.writeTensorData(t.name, out);
+      if (nRows === 0) break;
+    }
+    if (count) clamped.push({ tensor: t.name, count });
     i++;
     progress?.(i, model.tensors.length, t.name);
   }

@@ -15,6 +15,9 @@ import type { Llama, LlamaModel, LlamaContext, LlamaContextSequence, Token } fro
 import { loadEngine } from '../node/engines.js';
 import { KlAccumulator, PerplexityAccumulator, encodeBaseLogProbs, logProbStride, perplexityChunks, type PerplexityChunk } from '../analysis/perplexity.js';
 import { LowbitError } from '../errors.js';
+import { FileSource } from '../node/file-io.js';
+import { readGgufHeader } from '../io/gguf/reader.js';
+import { metaInt } from '../io/gguf/metadata.js';
 
 export interface GgufEvalOptions {
   /** the model to judge */
@@ -35,6 +38,8 @@ export interface GgufEvalOptions {
   seed?: number;
   threads?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
+  /** called at once with each warning (also listed in the result's `warnings`) */
+  onWarning?: (message: string) => void;
 }
 
 export interface GgufEvalResult {
@@ -64,6 +69,8 @@ export interface GgufEvalResult {
   ppTokPerSec: number;
   genTokPerSec: number;
   text: { source: 'file' | 'generated'; documents?: number; seed?: number; by?: string };
+  /** what makes the figures doubtful: --ctx beyond the training context, a --ref that is another model */
+  warnings: string[];
   settings: EvalSettings;
 }
 
@@ -93,7 +100,30 @@ export async function getCpuLlama(forWhat = 'evaluating a GGUF model (lowbit eva
   return llamaPromise;
 }
 
-interface Loaded { model: LlamaModel; context: LlamaContext; seq: LlamaContextSequence; nVocab: number; /** requested context: the chunk length */ ctx: number }
+interface Loaded {
+  model: LlamaModel; context: LlamaContext; seq: LlamaContextSequence; nVocab: number; /** requested context: the chunk length */ ctx: number;
+  path: string; arch: string; /** <arch>.context_length (0: not given) */ trainCtx: number;
+}
+
+/** `<arch>.context_length` of a GGUF file (0 when not given), from its header alone. */
+export async function ggufTrainContext(path: string): Promise<number> {
+  const src = await FileSource.open(path);
+  try {
+    const f = await readGgufHeader(src);
+    const arch = f.metadata.get('general.architecture');
+    return (arch?.type === 'string' ? metaInt(f.metadata, `${arch.value}.context_length`) : undefined) ?? 0;
+  } finally {
+    await src.close();
+  }
+}
+
+/** At most this many chunks unless --chunks says otherwise (eval and report --eval alike). */
+export const DEFAULT_EVAL_CHUNKS = 16;
+
+/** The default chunk length, as llama-perplexity's users get it: min(512, the model's training context). */
+export function defaultEvalCtx(trainCtx: number): number {
+  return Math.min(512, trainCtx || 512);
+}
 
 async function load(path: string, ctx: number | undefined, threads: number | undefined): Promise<Loaded> {
   await stat(path); // ENOENT as a plain one-line error
@@ -104,7 +134,7 @@ async function load(path: string, ctx: number | undefined, threads: number | und
   } catch (e) {
     throw new LowbitError(`${path}: llama.cpp cannot load it: ${(e as Error).message.split('\n')[0]}`);
   }
-  const n = ctx ?? Math.min(512, model.trainContextSize || 512);
+  const n = ctx ?? defaultEvalCtx(model.trainContextSize);
   const context = await model.createContext({
     contextSize: n, batchSize: n, sequences: 1, flashAttention: false,
     experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
@@ -112,7 +142,48 @@ async function load(path: string, ctx: number | undefined, threads: number | und
     // shared machine makes evaluation orders of magnitude slower
     threads: threads ?? 1,
   });
-  return { model, context, seq: context.getSequence(), nVocab: vocabSize(model), ctx: n };
+  const arch = String((model.fileInfo.metadata as { general?: { architecture?: unknown } }).general?.architecture ?? '?');
+  return { model, context, seq: context.getSequence(), nVocab: vocabSize(model), ctx: n, path, arch, trainCtx: model.trainContextSize || 0 };
+}
+
+function meta(l: Loaded, key: string): unknown {
+  let v: unknown = l.model.fileInfo.metadata;
+  for (const k of key.split('.')) v = (v as Record<string, unknown> | undefined)?.[k];
+  return v;
+}
+
+/**
+ * What makes the figures implausible, said instead of printed silently: a chunk longer than a
+ * model's training context, or a --ref that is another model (other architecture, shape or vocabulary).
+ */
+function evalWarnings(model: Loaded, ref: Loaded | undefined, ctxGiven: boolean): string[] {
+  const w: string[] = [];
+  if (ctxGiven) {
+    for (const l of ref ? [model, ref] : [model]) {
+      if (l.trainCtx > 0 && l.ctx > l.trainCtx) {
+        w.push(`--ctx ${l.ctx} exceeds the training context of ${l.path} (${l.arch}.context_length = ${l.trainCtx}): positions beyond it were never trained, so its perplexity there is not meaningful; use --ctx ${l.trainCtx} or less`);
+      }
+    }
+  }
+  if (ref) {
+    const diffs: string[] = [];
+    if (ref.arch !== model.arch) diffs.push(`architecture ${model.arch} vs ${ref.arch}`);
+    else {
+      for (const k of ['embedding_length', 'block_count', 'feed_forward_length', 'attention.head_count']) {
+        const a = meta(model, `${model.arch}.${k}`), b = meta(ref, `${ref.arch}.${k}`);
+        if (a !== undefined && b !== undefined && String(a) !== String(b)) diffs.push(`${model.arch}.${k} ${String(a)} vs ${String(b)}`);
+      }
+    }
+    const ta = meta(model, 'tokenizer.ggml.tokens'), tb = meta(ref, 'tokenizer.ggml.tokens');
+    if (Array.isArray(ta) && Array.isArray(tb) && ta.length === tb.length) {
+      const i = ta.findIndex((t, j) => t !== tb[j]);
+      if (i >= 0) diffs.push(`a different vocabulary (token ${i} is ${JSON.stringify(ta[i])} vs ${JSON.stringify(tb[i])})`);
+    }
+    if (diffs.length) {
+      w.push(`--ref ${ref.path} is a different model from ${model.path} (${diffs.join('; ')}): KL divergence and same-top compare two unrelated models, not a quantization with its source`);
+    }
+  }
+  return w;
 }
 
 function vocabSize(model: LlamaModel): number {
@@ -245,14 +316,16 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
   const progress = opts.onProgress ?? (() => {});
   let text = opts.text;
   let textInfo: GgufEvalResult['text'] = { source: 'file' };
-  const maxChunks = opts.chunks ?? 16;
+  const maxChunks = opts.chunks ?? DEFAULT_EVAL_CHUNKS;
   let ref: Loaded | undefined, model: Loaded | undefined;
   try {
     // the scored models first, to learn the context size the generated text must fill
     model = await load(opts.model, opts.ctx, opts.threads);
     const nCtx = model.ctx;
     if (opts.ref) ref = await load(opts.ref, nCtx, opts.threads);
-    if (ref && ref.nVocab !== model.nVocab) throw new LowbitError(`the models have different vocabularies (${ref.nVocab} vs ${model.nVocab} tokens)`);
+    if (ref && ref.nVocab !== model.nVocab) throw new LowbitError(`--ref ${opts.ref} is a different model: the models have different vocabularies (${ref.nVocab} vs ${model.nVocab} tokens), so no KL divergence can be computed`);
+    const warnings = evalWarnings(model, ref, opts.ctx !== undefined);
+    for (const w of warnings) opts.onWarning?.(w);
     let tokens: number[];
     if (text !== undefined) {
       // llama-perplexity's KL pass uses the reference's tokens
@@ -308,6 +381,7 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
       perplexity: p.perplexity, perplexityUncertainty: p.perplexityUncertainty,
       ppTokPerSec: sp.pp, genTokPerSec: sp.gen,
       text: textInfo,
+      warnings,
       settings: {
         engine: `llama.cpp ${(await getCpuLlama()).llamaCppRelease.release} via node-llama-cpp 3.21.1, CPU`,
         kvCache: 'F32 keys and values',

@@ -1,9 +1,10 @@
 // Node glue for `lowbit convert`: opens the input files, runs a converter, and writes the GGUF
 // through an atomic output (temp file renamed into place), so a failed run leaves no partial file.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { withAtomicOutput } from '../pipeline/atomic-output.js';
 import { quantizeGguf, type QuantizeOptions } from '../pipeline/quantize-gguf.js';
+import { withNodeExecutor } from './quantize-file.js';
 import { VirtualGgufSource } from '../convert/virtual-gguf.js';
 import { parseFileType } from '../plan/file-types.js';
 import { LowbitError, FileFormatError } from '../errors.js';
@@ -12,11 +13,13 @@ import { buildHfVocab } from '../convert/hf/tokenizer.js';
 import { convertHf } from '../convert/hf/convert.js';
 import { openSafetensorsDir } from './safetensors-files.js';
 import { FileSource } from './file-io.js';
+import { refuseOutputOverInputs } from './output-guard.js';
 import { readLlama2cCheckpoint, readLlama2cTokenizer } from '../io/llama2c.js';
 import { convertLlama2c } from '../convert/llama2c.js';
 import { byteVocab, vocabFromLlama2cTokenizer } from '../convert/llama2c-vocab.js';
 import { writeConvertedGguf, FLOAT_OUT_TYPES, type ClampReport, type WriteProgress } from '../convert/write-gguf.js';
 import type { ConvertedModel, StoreType } from '../convert/model.js';
+import type { QuantPlan } from '../plan/plan.js';
 
 /**
  * Writes a converted model to `outPath` through an atomic output (temp + rename). Float types are
@@ -25,14 +28,20 @@ import type { ConvertedModel, StoreType } from '../convert/model.js';
  * intermediate file, and the same bytes as convert to F32 followed by `lowbit quantize`.
  */
 export async function writeConvertedFile(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress, quantize: ConvertQuantizeOptions = {}): Promise<ClampReport> {
+  return (await writeConverted(model, outPath, type, inputs, progress, quantize)).clamped;
+}
+
+/** writeConvertedFile, also giving the quantize plan of a quantized type (to say which tensors fell back). */
+async function writeConverted(model: ConvertedModel, outPath: string, type: string, inputs: string[], progress?: WriteProgress, quantize: ConvertQuantizeOptions = {}): Promise<{ clamped: ClampReport; plan?: QuantPlan }> {
   const up = type.toUpperCase();
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(up)) {
-    return withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress, quantize.allowNonfinite), { inputs });
+    return { clamped: await withAtomicOutput(outPath, (out) => writeConvertedGguf(out.sink, model, up as StoreType, progress, quantize.allowNonfinite), { inputs }) };
   }
   const fileType = parseFileType(type);
   const src = await VirtualGgufSource.create(model, inputs[0] ?? 'converted model');
   try {
-    return (await withAtomicOutput(outPath, (out) => quantizeGguf(src, out.sink, { ...quantize, fileType, onProgress: quantize.onProgress ?? progress }), { inputs })).clamped;
+    const s = await withAtomicOutput(outPath, (out) => quantizeGguf(src, out.sink, withNodeExecutor({ ...quantize, fileType, onProgress: quantize.onProgress ?? progress })), { inputs });
+    return { clamped: s.clamped, plan: s.plan };
   } finally {
     await src.close();
   }
@@ -44,12 +53,15 @@ export interface ConvertSummary {
   tokenizer: string;
   /** tensors with values beyond the F16/BF16 range, clamped */
   clamped: ClampReport;
+  /** a quantized --type: the plan (fallbackWarning(plan) says which tensors could not take the requested type) */
+  plan?: QuantPlan;
 }
 
 /** The quantize command's options (mixes, overrides, imatrix, threads) for a quantized output type. */
 export type ConvertQuantizeOptions = Omit<QuantizeOptions, 'fileType'>;
 
 export async function convertLlama2cFiles(modelPath: string, tokenizerPath: string | undefined, outPath: string, outType: string, progress?: WriteProgress, quantize?: ConvertQuantizeOptions): Promise<ConvertSummary> {
+  refuseOutputOverInputs([outPath], [modelPath, ...(tokenizerPath ? [tokenizerPath] : []), ...imatrixFile(quantize)]);
   const src = await FileSource.open(modelPath);
   try {
     const ckpt = await readLlama2cCheckpoint(src);
@@ -60,8 +72,8 @@ export async function convertLlama2cFiles(modelPath: string, tokenizerPath: stri
     } else vocab = byteVocab(ckpt.config.vocabSize);
     const name = basename(modelPath).replace(/\.bin$/, '');
     const model: ConvertedModel = convertLlama2c(src, ckpt, vocab, { name });
-    const clamped = await writeConvertedFile(model, outPath, outType, [modelPath, ...(tokenizerPath ? [tokenizerPath] : [])], progress, quantize);
-    return { tensors: model.tensors.length, vocab: vocab.tokens.length, tokenizer: tokenizerPath ? 'llama2.c tokenizer.bin' : 'byte-level stand-in (no --tokenizer)', clamped };
+    const { clamped, plan } = await writeConverted(model, outPath, outType, [modelPath, ...(tokenizerPath ? [tokenizerPath] : []), ...imatrixFile(quantize)], progress, quantize);
+    return { tensors: model.tensors.length, vocab: vocab.tokens.length, tokenizer: tokenizerPath ? 'llama2.c tokenizer.bin' : 'byte-level stand-in (no --tokenizer)', clamped, plan };
   } finally {
     await src.close();
   }
@@ -115,11 +127,33 @@ export async function openHfModelDir(dir: string, opts: HfConvertFileOptions = {
   }
 }
 
+/** The imatrix file a quantized conversion reads, if any. */
+function imatrixFile(q?: ConvertQuantizeOptions): string[] {
+  return q?.imatrix?.provenance.file ? [q.imatrix.provenance.file] : [];
+}
+
+/**
+ * Every file `convert hf` may read from a model directory, named before any is opened: config,
+ * tokenizer and chat-template files, the safetensors index, every *.safetensors file in it and
+ * every shard the index names (the index, a small JSON list, is the only file read to know them).
+ */
+export async function hfInputFiles(dir: string): Promise<string[]> {
+  const files = ['config.json', 'tokenizer.model', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'model.safetensors', 'model.safetensors.index.json'].map((f) => join(dir, f));
+  try { files.push(...(await readdir(dir)).filter((n) => n.endsWith('.safetensors')).map((n) => join(dir, n))); } catch { /* not a folder: said later */ }
+  try {
+    const index = JSON.parse(await readFile(join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map?: Record<string, unknown> };
+    for (const v of Object.values(index.weight_map ?? {})) if (typeof v === 'string') files.push(join(dir, v));
+  } catch { /* no index, or not valid: the reader says so later */ }
+  return [...new Set(files)];
+}
+
 export async function convertHfDir(dir: string, outPath: string, outType: string, opts: HfConvertFileOptions = {}, progress?: WriteProgress, quantize?: ConvertQuantizeOptions): Promise<ConvertSummary> {
+  const inputs = [...await hfInputFiles(dir), ...imatrixFile(quantize)];
+  refuseOutputOverInputs([outPath], inputs);
   const { model, close, vocab, tokenizer } = await openHfModelDir(dir, opts);
   try {
-    const clamped = await writeConvertedFile(model, outPath, outType, [], progress, quantize);
-    return { tensors: model.tensors.length, vocab, tokenizer, clamped };
+    const { clamped, plan } = await writeConverted(model, outPath, outType, [dir, ...inputs], progress, quantize);
+    return { tensors: model.tensors.length, vocab, tokenizer, clamped, plan };
   } finally {
     await close();
   }

@@ -2,13 +2,15 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ByteSink, ByteSource } from '../io/source.js';
 import { checkRange } from '../io/source.js';
-import { FileFormatError } from '../errors.js';
+import { FileFormatError, LowbitError } from '../errors.js';
+import { describeMissing } from './output-guard.js';
 
 export class FileSource implements ByteSource {
   private constructor(readonly name: string, private fh: FileHandle, readonly size: number) {}
 
   static async open(path: string): Promise<FileSource> {
-    const fh = await open(path, 'r');
+    let fh: FileHandle;
+    try { fh = await open(path, 'r'); } catch (e) { throw new LowbitError(describeMissing(path, e), (e as NodeJS.ErrnoException).code); }
     const st = await fh.stat();
     if (!st.isFile()) { await fh.close(); throw new FileFormatError(path, 'not a regular file'); }
     return new FileSource(path, fh, st.size);

@@ -17,7 +17,7 @@ import { fileTypeById, parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../p
 import { parseKvOverride } from '../plan/kv-override.js';
 import type { QuantPlan, TensorTypeOverride } from '../plan/plan.js';
 import type { ImatrixInput, QuantizeOptions, QuantizeSummary } from '../pipeline/quantize-gguf.js';
-import { planGgufFile, quantizeGgufFile } from '../pipeline/quantize-file.js';
+import { planGgufFile, quantizeGgufFile } from './quantize-file.js';
 import { convertHfDir, convertLlama2cFiles, type ConvertSummary } from './convert-files.js';
 import { compareGguf, type GgufComparison } from '../analysis/compare-gguf.js';
 

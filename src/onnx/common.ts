@@ -3,6 +3,7 @@
 import type { GraphProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { DT, numElements } from '../io/onnx/tensor.js';
 import { initializerMap, outerScopeRefs } from './graph.js';
+import type { PassContext } from './pass.js';
 
 export interface NodeAction {
   node: string;
@@ -109,4 +110,25 @@ export function pruneAll(top: GraphProto): void {
     pruneInitializers(g);
   };
   walk(top);
+}
+
+/** [rows, cols] row-major -> [cols, rows] */
+export function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const o = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) o[c * rows + r] = x[r * cols + c]!;
+  return o;
+}
+
+/**
+ * The checks a MatMul/Gemm weight handler starts with: the weight (input 1) is a float32 constant,
+ * the activation is float32 (when its type is known), and the weight is 2-D. The weight, or why not.
+ */
+export function matmulWeight(n: NodeProto, ctx: PassContext<unknown>): { w: TensorProto; wd: number[] } | string {
+  const w = ctx.inits.get(n.input[1]!);
+  if (!isFloatInit(w)) return 'weight is not a float32 constant';
+  const a = ctx.types.get(n.input[0]!);
+  if (a !== undefined && a !== DT.FLOAT) return 'input is not float32';
+  const wd = dimsOf(w);
+  if (wd.length !== 2) return `weight rank ${wd.length} (only 2-D weights)`;
+  return { w, wd };
 }

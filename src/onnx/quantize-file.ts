@@ -4,8 +4,9 @@ import { stat } from 'node:fs/promises';
 import { openAtomicOutput } from '../pipeline/atomic-output.js';
 import { basename, dirname, join } from 'node:path';
 import { FileSource } from '../node/file-io.js';
+import { refuseOutputOverInputs } from '../node/output-guard.js';
 import { allTensors, encodeModel, estimateSize, loadExternalData, readModel, writeModel, PROTOBUF_LIMIT } from '../io/onnx/model.js';
-import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type Variant } from './variants.js';
+import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type UnquantizedWeights, type Variant } from './variants.js';
 import type { NodeAction } from './common.js';
 import type { ModelProto } from '../io/onnx/proto/onnx_pb.js';
 
@@ -20,6 +21,10 @@ export interface QuantizeOnnxFileResult {
   variant: Variant;
   actions: NodeAction[];
   notes: string[];
+  /** weights left in float, by the op type reading them, with what would quantize them (not for fp16) */
+  unquantized?: UnquantizedWeights[];
+  /** bytes of the input's float weights (rank >= 2), against which `unquantized` is measured */
+  weightBytes?: number;
   inputBytes: number;
   /** bytes written (model + external data), or the predicted size on a dry run */
   outputBytes: number;
@@ -34,11 +39,15 @@ export function isOnnxPath(path: string): boolean {
 
 export async function quantizeOnnxFile(input: string, output: string, options: QuantizeOnnxFileOptions): Promise<QuantizeOnnxFileResult> {
   const variant = parseVariant(options.type);
+  if (!options.dryRun) refuseOutputOverInputs([output], [input]);
   const src = await FileSource.open(input);
   let model;
   try { model = await readModel(src); } finally { await src.close(); }
   const dir = dirname(input);
   const external = new Set([...allTensors(model)].filter((t) => t.externalData.length));
+  // its external data files are inputs too: refused as outputs before they are read
+  const externalFiles = [...new Set([...external].map((t) => t.externalData.find((e) => e.key === 'location')?.value).filter((l): l is string => !!l))].map((l) => join(dir, l));
+  if (!options.dryRun) refuseOutputOverInputs([output, join(dirname(output), `${basename(output)}_data`)], [input, ...externalFiles]);
   await loadExternalData(model, (loc) => FileSource.open(join(dir, loc)), input);
   // the file plus its external tensors
   let inputBytes = (await stat(input)).size;
@@ -47,11 +56,11 @@ export async function quantizeOnnxFile(input: string, output: string, options: Q
   const report = quantizeOnnxModel(model, variant, { ...options, dryRun: false });
   if (options.dryRun) {
     // the plan's predicted size is the real encoded size of the transformed model (nothing written)
-    return { variant, actions: report.actions, notes: report.notes, inputBytes, outputBytes: estimateEncoded(model), dryRun: true };
+    return { variant, actions: report.actions, notes: report.notes, unquantized: report.unquantized, weightBytes: report.weightBytes, inputBytes, outputBytes: estimateEncoded(model), dryRun: true };
   }
   const useExternal = !!options.externalData || estimateSize(model) > PROTOBUF_LIMIT;
   const dataName = `${basename(output)}_data`;
-  const inputs = [input];
+  const inputs = [input, ...externalFiles];
   const modelOut = await openAtomicOutput(output, { inputs });
   const dataOut = useExternal ? await openAtomicOutput(join(dirname(output), dataName), { inputs }).catch(async (e) => { await modelOut.abort(); throw e; }) : undefined;
   let r;
@@ -65,7 +74,7 @@ export async function quantizeOnnxFile(input: string, output: string, options: Q
     if (dataOut) await dataOut.abort();
     throw e;
   }
-  return { variant, actions: report.actions, notes: report.notes, inputBytes, outputBytes: r.modelBytes + r.dataBytes, externalDataFile: useExternal ? dataName : undefined, dryRun: false };
+  return { variant, actions: report.actions, notes: report.notes, unquantized: report.unquantized, weightBytes: report.weightBytes, inputBytes, outputBytes: r.modelBytes + r.dataBytes, externalDataFile: useExternal ? dataName : undefined, dryRun: false };
 }
 
 function estimateEncoded(model: ModelProto): number {

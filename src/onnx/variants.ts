@@ -1,14 +1,16 @@
 // transformers.js's dtype variants, applied to an in-memory ModelProto. Browser-safe: the file edges
 // live in quantize-file.ts.
-import type { ModelProto } from '../io/onnx/proto/onnx_pb.js';
+import type { GraphProto, ModelProto } from '../io/onnx/proto/onnx_pb.js';
 import { LowbitError } from '../errors.js';
+import { DT } from '../io/onnx/tensor.js';
 import { quantizeDynamicInt8 } from './dynamic-int8.js';
 import { quantizeMatMul4Bits } from './matmul-nbits.js';
 import { convertToFp16 } from './fp16.js';
 import { quantizeWeightOnly } from './weight-only.js';
 import { quantizeEmbeddings } from './gather-quantized.js';
 import { quantizeMatMulBnb4 } from './matmul-bnb4.js';
-import type { TransformReport } from './common.js';
+import { nodeLabel, tensorBytes, type TransformReport } from './common.js';
+import { howToQuantize, passInfo, type PassId } from './registry.js';
 
 export const VARIANTS = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -44,23 +46,127 @@ export interface OnnxQuantOptions {
   weightOnly?: 'int8' | 'int4';
   /** q4 variants: also embedding tables, as com.microsoft GatherBlockQuantized (not in ORT Web's WASM) */
   embeddings?: boolean;
+  /** quantize only these op types (ONNX Runtime's op_types_to_quantize; default every op the variant handles) */
+  opTypes?: string[];
+  /** leave these nodes in FP32, by name (ONNX Runtime's nodes_to_exclude; fp16 variants: FP32 nodes) */
+  excludeNodes?: string[];
   dryRun?: boolean;
 }
 
-export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQuantOptions = {}): TransformReport {
-  const merged: TransformReport = { actions: [], notes: [] };
+/** Weights (float constants of rank 2 and up) a variant left in float, per op type that reads them. */
+export interface UnquantizedWeights {
+  op: string;
+  count: number;
+  bytes: number;
+  /** what would quantize them (a variant, a flag), or that nothing in lowbit does */
+  how: string;
+  /** left out on purpose by --op-types or --exclude-nodes */
+  deselected?: boolean;
+}
+
+export interface VariantReport extends TransformReport {
+  /** the weight-quantizing variants' leftovers (absent for fp16, which quantizes nothing) */
+  unquantized?: UnquantizedWeights[];
+  /** bytes of all float weights in the input, for the share left in float */
+  weightBytes?: number;
+}
+
+/** The quantizing passes a variant runs (fp16 is not one of them). */
+export function variantPasses(variant: Variant, o: OnnxQuantOptions = {}): PassId[] {
+  if (o.weightOnly) return variant === 'fp16' ? [] : [o.weightOnly === 'int4' ? 'qdq-int4' : 'qdq-int8'];
+  switch (variant) {
+    case 'q8': case 'int8': case 'uint8': return ['integer-ops'];
+    case 'q4': case 'q4f16': return o.embeddings ? ['matmul-nbits', 'gather-block-quantized'] : ['matmul-nbits'];
+    case 'bnb4': return ['matmul-bnb4'];
+    case 'fp16': return [];
+  }
+}
+
+/** Every graph of the model (subgraphs of If/Loop/Scan included). */
+function graphsOf(top: GraphProto): GraphProto[] {
+  const out: GraphProto[] = [];
+  const walk = (g: GraphProto) => { out.push(g); for (const n of g.node) for (const a of n.attribute) { if (a.g) walk(a.g); a.graphs.forEach(walk); } };
+  walk(top);
+  return out;
+}
+
+/** Checks --op-types and --exclude-nodes against the variant and the model: typos are errors, not silent no-ops. */
+function checkSelection(model: ModelProto, variant: Variant, o: OnnxQuantOptions): void {
+  const passes = variantPasses(variant, o).map(passInfo);
+  if (o.opTypes) {
+    if (!passes.length) throw new LowbitError(`--op-types: ${variant} converts the whole graph to FP16; keep nodes FP32 with --exclude-nodes instead`);
+    const can = [...new Set(passes.flatMap((p) => p.ops))];
+    for (const op of o.opTypes) {
+      if (!can.includes(op)) throw new LowbitError(`--op-types ${op}: ${o.weightOnly ? `--weight-only ${o.weightOnly}` : variant} quantizes ${can.join(', ')}; for ${op}: ${howToQuantize(op)}`);
+    }
+  }
+  if (o.excludeNodes?.length) {
+    const names = new Set<string>();
+    for (const g of graphsOf(model.graph!)) g.node.forEach((n, i) => { names.add(nodeLabel(n, i)); if (n.name) names.add(n.name); });
+    const unknown = o.excludeNodes.filter((x) => !names.has(x));
+    if (unknown.length) throw new LowbitError(`--exclude-nodes: no node named ${unknown.map((x) => `"${x}"`).join(', ')} in the model (lowbit quantize --dry-run lists the nodes)`);
+  }
+}
+
+/** Float weights of rank >= 2 (initializers and Constant nodes) and the op type of their first reader. */
+function floatWeights(model: ModelProto): Map<string, { op: string; node: string; bytes: number }> {
+  const out = new Map<string, { op: string; node: string; bytes: number }>();
+  for (const g of graphsOf(model.graph!)) {
+    const consts = [...g.initializer];
+    for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0]) consts.push({ ...n.attribute[0].t, name: n.output[0] });
+    const readers = new Map<string, { op: string; node: string }>();
+    g.node.forEach((n, i) => n.input.forEach((x) => { if (x && !readers.has(x)) readers.set(x, { op: n.opType, node: nodeLabel(n, i) }); }));
+    for (const t of consts) {
+      if ((t.dataType !== DT.FLOAT && t.dataType !== DT.FLOAT16) || t.dims.length < 2) continue;
+      const r = readers.get(t.name);
+      if (r && !out.has(t.name)) out.set(t.name, { ...r, bytes: tensorBytes(t) });
+    }
+  }
+  return out;
+}
+
+function unquantized(before: Map<string, { op: string; node: string; bytes: number }>, r: TransformReport, o: OnnxQuantOptions): UnquantizedWeights[] {
+  const done = new Set(r.actions.filter((a) => a.weight && !a.action.startsWith('kept')).map((a) => a.weight!));
+  const by = new Map<string, UnquantizedWeights>();
+  for (const [name, w] of before) {
+    if (done.has(name)) continue;
+    const deselected = (o.excludeNodes ?? []).includes(w.node) || !!(o.opTypes && !o.opTypes.includes(w.op));
+    const key = `${w.op}${deselected ? ' (deselected)' : ''}`;
+    const e = by.get(key) ?? { op: w.op, count: 0, bytes: 0, how: howToQuantize(w.op), ...(deselected ? { deselected } : {}) };
+    e.count++;
+    e.bytes += w.bytes;
+    by.set(key, e);
+  }
+  return [...by.values()].sort((a, b) => b.bytes - a.bytes);
+}
+
+export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQuantOptions = {}): VariantReport {
+  checkSelection(model, variant, o);
+  const quantizing = variantPasses(variant, o).length > 0;
+  const before = quantizing ? floatWeights(model) : undefined;
+  const report = applyVariant(model, variant, o);
+  if (before) {
+    report.unquantized = unquantized(before, report, o);
+    report.weightBytes = [...before.values()].reduce((s, w) => s + w.bytes, 0);
+  }
+  return report;
+}
+
+function applyVariant(model: ModelProto, variant: Variant, o: OnnxQuantOptions): VariantReport {
+  const merged: VariantReport = { actions: [], notes: [] };
+  const sel = { opTypes: o.opTypes, excludeNodes: o.excludeNodes };
   const add = (r: TransformReport) => { merged.actions.push(...r.actions); merged.notes.push(...r.notes); };
   const int8 = (weightType: 'int8' | 'uint8', convWeightType: 'int8' | 'uint8') =>
-    add(quantizeDynamicInt8(model, { weightType, convWeightType, perChannel: o.perChannel, symmetric: o.symmetric ?? (o.asymmetric ? false : undefined), reduceRange: o.reduceRange, dryRun: o.dryRun }));
+    add(quantizeDynamicInt8(model, { weightType, convWeightType, perChannel: o.perChannel, symmetric: o.symmetric ?? (o.asymmetric ? false : undefined), reduceRange: o.reduceRange, dryRun: o.dryRun, ...sel }));
   const q4 = () => {
-    add(quantizeMatMul4Bits(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, accuracyLevel: o.accuracyLevel, dryRun: o.dryRun }));
-    if (o.embeddings) add(quantizeEmbeddings(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun }));
+    add(quantizeMatMul4Bits(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, accuracyLevel: o.accuracyLevel, dryRun: o.dryRun, ...sel }));
+    if (o.embeddings) add(quantizeEmbeddings(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun, ...sel }));
   };
-  const fp16 = () => add(convertToFp16(model, { opBlockList: o.fp16BlockList, dryRun: o.dryRun }));
+  const fp16 = () => add(convertToFp16(model, { opBlockList: o.fp16BlockList, nodeBlockList: o.excludeNodes, dryRun: o.dryRun }));
   if (o.weightOnly) {
     if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`);
     if (variant === 'fp16') throw new LowbitError('--weight-only needs a quantizing variant (q8, int8, uint8, q4, q4f16), not fp16');
-    add(quantizeWeightOnly(model, { bits: o.weightOnly === 'int8' ? 8 : 4, perChannel: o.perChannel, blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun }));
+    add(quantizeWeightOnly(model, { bits: o.weightOnly === 'int8' ? 8 : 4, perChannel: o.perChannel, blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun, ...sel }));
     if (variant === 'q4f16') fp16();
     return merged;
   }
@@ -77,7 +183,7 @@ export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQu
     case 'q4': q4(); break;
     case 'fp16': fp16(); break;
     case 'q4f16': q4(); fp16(); break;
-    case 'bnb4': add(quantizeMatMulBnb4(model, { blockSize: o.blockSize ?? 64, dryRun: o.dryRun })); break;
+    case 'bnb4': add(quantizeMatMulBnb4(model, { blockSize: o.blockSize ?? 64, dryRun: o.dryRun, ...sel })); break;
   }
   return merged;
 }

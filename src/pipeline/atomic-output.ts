@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FileSink } from '../node/file-io.js';
 import { LowbitError } from '../errors.js';
+import { refuseOutputOverInputs } from '../node/output-guard.js';
 
 export interface AtomicOutput {
   /** the final path */
@@ -80,14 +81,9 @@ export interface AtomicOutputOptions {
   inputs?: readonly string[];
 }
 
-/** Refuses an output path that names one of the inputs (by path, another spelling, a link). */
+/** Refuses an output path that names one of the inputs (by path, another spelling, a link): see src/node/output-guard.ts. */
 export async function checkNotInput(path: string, inputs: readonly string[]): Promise<void> {
-  const target = resolve(path);
-  for (const input of inputs) {
-    if (resolve(input) === target || (await isSameFile(input, target))) {
-      throw new LowbitError(`output ${path} is the input file ${input}; choose another output path`);
-    }
-  }
+  refuseOutputOverInputs([path], inputs);
 }
 
 export async function openAtomicOutput(path: string, options: AtomicOutputOptions = {}): Promise<AtomicOutput> {

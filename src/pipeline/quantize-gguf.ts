@@ -15,14 +15,17 @@ import { codecByTypeId } from '../formats/registry.js';
 import { LowbitError } from '../errors.js';
 import { planGguf } from '../plan/from-gguf.js';
 import { isQuantizedType } from '../plan/tensor-rules.js';
-import { typeName, type PlanOptions, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
+import { typeName, withAssignedTypes, type PlanOptions, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
+import type { FileType } from '../plan/file-types.js';
+import type { EncoderName } from '../formats/encoder.js';
+import { allocateTarget, type TargetAllocation, type TargetOptions } from './target.js';
 import { quantizedMetadata, type ImatrixProvenance } from '../plan/metadata.js';
 import { loaderMetadata, type KvOverride } from '../plan/kv-override.js';
 import { pruneLayers } from '../plan/prune.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
 import type { SlabBuffers, SlabPart } from './row-job.js';
-import { RowWorkerPool, defaultThreads } from './workers.js';
+import { singleThreadExecutor, type ExecutorFactory } from './executor.js';
 
 /**
  * Float32 weights per slab. Memory: three source buffers (at most this much each), three
@@ -49,9 +52,27 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
   kvOverrides?: readonly KvOverride[];
   /** llama-quantize --prune-layers: layer numbers to leave out (sorted, unique) */
   pruneLayers?: readonly number[];
+  /**
+   * --target-size / --target-bpw: every quantizable tensor not fixed by the user's rules gets the
+   * type that splits this budget best (src/pipeline/target.ts)
+   */
+  target?: TargetOptions;
+  /** --encoder best: stronger codes and scales in the same formats (recorded as quantize.encoder); default ggml's own */
+  encoder?: EncoderName;
+  /** the outcome of the allocation (computed from `target` when absent) */
+  assignment?: { types: ReadonlyMap<string, { type: number; reason: string }>; fileType: FileType };
   /** llama-quantize --keep-split: one output per input shard (see outputShards) */
   keepSplit?: boolean;
+  /** threads in all, the caller's included (default: the executor's platform's cores) */
   threads?: number;
+  /**
+   * What runs the slabs (src/pipeline/executor.ts): Node's worker threads (lowbit/node's
+   * nodeExecutor, what quantizeGgufFile uses), Web Workers (webWorkerExecutor), or by default
+   * the calling thread alone. The output is the same whatever runs it.
+   */
+  executor?: ExecutorFactory;
+  /** stops the run at the next batch (within a fraction of a second); the run rejects with the signal's reason */
+  signal?: AbortSignal;
   /** per slab: bytes of source tensors done so far, of all */
   onProgress?: (done: number, total: number, tensor: string) => void;
   /** limit for float32 scratch (tests use small values to exercise slabbing) */
@@ -73,6 +94,8 @@ export interface QuantizeSummary {
   imatrixUsed: number;
   /** tensors with finite values beyond the F16/BF16 range, which were clamped (see row-job.ts), and how many */
   clamped: { tensor: string; count: number }[];
+  /** --target-size / --target-bpw: the allocation and what it cost */
+  target?: TargetAllocation;
 }
 
 /** A source whose GGUF header is parsed already (prepareQuantize uses it instead of reading one). */
@@ -99,8 +122,32 @@ export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): P
     file = { ...file, tensors: [...file.tensors].sort((a, b) => (a.shard ?? 0) - (b.shard ?? 0) || a.offset - b.offset) };
   }
   // the plan sees the metadata as llama.cpp's loader does, with --override-kv applied
-  const plan = planGguf({ ...file, metadata: loaderMetadata(file.metadata, opts.kvOverrides ?? []) }, { ...opts, hasImatrix, givenOrder: !!opts.keepSplit });
+  let plan = planGguf({ ...file, metadata: loaderMetadata(file.metadata, opts.kvOverrides ?? []) }, { ...opts, hasImatrix, givenOrder: !!opts.keepSplit });
+  if (opts.assignment) plan = withAssignedTypes(plan, opts.assignment.types, opts.assignment.fileType);
   return { file, plan: blockCount === undefined ? plan : { ...plan, blockCount } };
+}
+
+/**
+ * --target-size / --target-bpw: measures the free tensors' candidate types on the source and
+ * splits the budget (the options then carry the assignment for prepareQuantize).
+ */
+export async function resolveTarget(src: ByteSource, opts: QuantizeOptions): Promise<{ opts: QuantizeOptions; allocation?: TargetAllocation }> {
+  if (!opts.target || opts.assignment) return { opts };
+  const { file, plan } = await prepareQuantize(src, { ...opts, assignment: undefined });
+  const hasImatrix = !!opts.imatrix && opts.imatrix.data.size > 0;
+  const allocation = await allocateTarget({
+    src, file, plan, planFileBytes: await predictOutputBytes(file, plan, opts), hasImatrix,
+    imatrixFor: (t, ti) => imatrixFor(t, ti, opts),
+    // measured with ggml's own encoder even under --encoder best (several times faster; best
+    // then only lowers each chosen tensor's error further)
+  }, opts.target);
+  const next = { ...opts, assignment: { types: allocation.assignment, fileType: allocation.fileType } };
+  // the size is exact: the real header and padding of the file the run writes
+  const { file: f2, plan: p2 } = await prepareQuantize(src, next);
+  const bytes = await predictOutputBytes(f2, p2, next);
+  if (bytes !== allocation.predictedBytes) throw new LowbitError(`internal: target allocation predicted ${allocation.predictedBytes} bytes, the plan gives ${bytes}`);
+  if (bytes > allocation.targetBytes) throw new LowbitError(`internal: target allocation exceeds the target (${bytes} > ${allocation.targetBytes})`);
+  return { opts: next, allocation };
 }
 
 /** One output file: its metadata and its tensors, in writing order. */
@@ -116,6 +163,8 @@ export interface OutputShard {
  */
 export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): OutputShard[] {
   const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides, plan.blockCount);
+  // --encoder best: said in the file (llama.cpp ignores the key); the default adds nothing
+  if (opts.encoder === 'best') metadata.set('quantize.encoder', gv.str('best'));
   if (!opts.keepSplit) return [{ metadata, tensors: plan.tensors }];
   const shardOf = new Map(file.tensors.map((t) => [t.name, t.shard ?? 0]));
   const shards: OutputShard[] = [];
@@ -315,8 +364,10 @@ function rowBytesOf(type: number, n: number): number {
 export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly ByteSink[], opts: QuantizeOptions): Promise<QuantizeSummary> {
   const t0 = performance.now();
   const sinks = Array.isArray(sink) ? sink as readonly ByteSink[] : [sink as ByteSink];
-  const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
-  const pool = new RowWorkerPool(threads, opts.parallelMinElements);
+  opts.signal?.throwIfAborted();
+  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  const pool = (opts.executor ?? singleThreadExecutor)(Math.max(1, Math.floor(opts.threads ?? cores)), opts.parallelMinElements);
+  const threads = pool.threads;
   // a big input will need the workers: they boot (a tenth of a second) while the header is read and
   // planned; otherwise they start once a slab big enough to share comes
   if (src.size >= EARLY_WORKERS_BYTES) pool.start();
@@ -325,7 +376,9 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
     s.srcBytes > 0 ? readInto(src, s.srcOffset, buf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes)) : null)).then(() => {})));
   let reading: Promise<void> | null = null;
   // everything before the slab loop (whose own finally closes the pool): a failure closes it here
+  let target: TargetAllocation | undefined;
   const setUp = async () => {
+    if (opts.target && !opts.assignment) ({ opts, allocation: target } = await resolveTarget(src, opts));
     const { file, plan } = await prepareQuantize(src, opts);
     checkRunnable(file, plan, opts);
     const info = new Map(file.tensors.map((t) => [t.name, t]));
@@ -405,6 +458,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
   try {
     for (let k = 0; k < batches.length; k++) {
       const b = batches[k]!;
+      opts.signal?.throwIfAborted();
       if (reading) await reading;
       reading = startRead(k + 1);
       const srcBuf = srcBufs[k % 3]!;
@@ -438,6 +492,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
           base: {
             srcType: p.srcType, dstType: p.dstType, nPerRow: s.ti.rowLength, slabFirstRow: s.firstRow,
             rowsPerExpert: Math.max(1, s.ti.dims[1] ?? 1), checkInput: !opts.allowNonfinite,
+            ...(opts.encoder === 'best' ? { encoder: 'best' as const } : {}),
           },
           nRows: s.rows,
           buffers,
@@ -490,6 +545,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
     plan, tensors: plan.tensors.length, converted, inputBytes: src.size, outputBytes, nElements: plan.nElements,
     bitsPerWeight: plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0, seconds: (performance.now() - t0) / 1000, threads, imatrixUsed,
     clamped: [...clamped].map(([tensor, count]) => ({ tensor, count })),
+    ...(target ? { target } : {}),
   };
 }
 

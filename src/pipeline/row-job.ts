@@ -7,6 +7,7 @@ import { GGML_TYPE } from '../formats/ggml-types.js';
 import { firstInvalid, firstNonFinite } from './validate.js';
 import { FLOAT_TYPE_MAX, clampFinite } from '../formats/clamp.js';
 import { scanFinite } from '../formats/wasm/kernels.js';
+import { encoderQuantize, type EncoderName } from '../formats/encoder.js';
 
 export interface RowJob {
   srcType: number;
@@ -21,6 +22,8 @@ export interface RowJob {
   rowsPerExpert: number;
   /** reject NaN/Inf in the input */
   checkInput: boolean;
+  /** --encoder best: lowbit's stronger search for the same format (default: ggml's own, byte-identical) */
+  encoder?: EncoderName;
 }
 
 /** Buffers shared by all jobs of a slab (SharedArrayBuffer-backed when workers run). */
@@ -79,6 +82,7 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   const clamped = limit === undefined ? 0 : clampFinite(f32, limit);
 
   // quantize in runs that stop at expert boundaries, each with its expert's importance slice
+  const quantize = encoderQuantize(dst, job.encoder);
   const quantizeRuns = () => {
     for (let r = job.rowStart; r < job.rowEnd;) {
       const global = job.slabFirstRow + r;
@@ -86,7 +90,7 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
       const run = Math.min(job.rowEnd - r, job.rowsPerExpert - (global % job.rowsPerExpert));
       const im = b.imatrix ? b.imatrix.subarray(expert * n, (expert + 1) * n) : null;
       const fr = r - job.rowStart;
-      dst.quantize(f32.subarray(fr * n, (fr + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
+      quantize(f32.subarray(fr * n, (fr + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
       r += run;
     }
   };
@@ -123,6 +127,12 @@ export interface SlabPart {
   nRows: number;
   chunkRows: number;
   buffers: SlabBuffers;
+}
+
+/** A slab shared with a worker: its parts and the counter its threads take chunk numbers from. */
+export interface SlabMessage {
+  parts: SlabPart[];
+  counter: Int32Array;
 }
 
 /** What one thread did on a slab: its earliest failure (chunk index over all parts, part) and its clamped counts per part. */

@@ -37,7 +37,7 @@ export interface PlanOptions {
   givenOrder?: boolean;
 }
 
-export type ReasonKind = 'kept' | 'rule' | 'default' | 'override' | 'pure' | 'fallback';
+export type ReasonKind = 'kept' | 'rule' | 'default' | 'override' | 'pure' | 'fallback' | 'target';
 
 export interface PlannedTensor {
   name: string;
@@ -54,6 +54,8 @@ export interface PlannedTensor {
   quantizable: boolean;
   srcBytes: number;
   dstBytes: number;
+  /** kind 'fallback': the type the rules asked for, which the tensor's rows could not take */
+  fallbackFrom?: number;
 }
 
 export interface QuantPlan {
@@ -131,8 +133,9 @@ export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[
     let dst = t.type;
     let kind: ReasonKind = 'kept';
     let reason = why ?? '';
+    let fallbackFrom: number | undefined;
     if (why === null) {
-      ({ dst, kind, reason } = chooseType(t, category));
+      ({ dst, kind, reason, fallbackFrom } = chooseType(t, category));
     }
     const srcBytes = tensorBytes(t.shape, t.type);
     const dstBytes = tensorBytes(t.shape, dst);
@@ -141,6 +144,7 @@ export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[
     out.push({
       name: t.name, shape: t.shape, category, srcType: t.type, dstType: dst, convert, kind, reason,
       requiresImatrix: requiresImatrix(t.name, dst, ftype), quantizable: why === null, srcBytes, dstBytes,
+      ...(fallbackFrom !== undefined ? { fallbackFrom } : {}),
     });
     srcTotal += srcBytes;
     dstTotal += dstBytes;
@@ -149,7 +153,7 @@ export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[
   return { fileType: opts.fileType, tensors: out, srcBytes: srcTotal, dstBytes: dstTotal, nElements, nFallback: qs.nFallback };
 
   // llama_tensor_get_type for a tensor that may be quantized
-  function chooseType(t: TensorDesc, category: TensorCategory): { dst: number; kind: ReasonKind; reason: string } {
+  function chooseType(t: TensorDesc, category: TensorCategory): { dst: number; kind: ReasonKind; reason: string; fallbackFrom?: number } {
     if (opts.tokenEmbeddingType !== undefined && category === 'token_embd') {
       // per_layer_token_embd follows --token-embedding-type unless a --tensor-type names it
       const named = t.name === 'per_layer_token_embd.weight' && overrides.some((o) => o.re.test(t.name));
@@ -177,7 +181,48 @@ export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[
       if (r.rule !== undefined) { kind = 'rule'; reason = r.rule; }
     }
     const fb = fallbackType(qs, t.name, t.shape[0] ?? 1, type);
-    if (fb.rule !== undefined) { kind = 'fallback'; reason = `${reason}; ${fb.rule} -> ${typeName(fb.type)}`; }
+    if (fb.rule !== undefined) { kind = 'fallback'; reason = `${reason}; ${fb.rule} -> ${typeName(fb.type)}`; return { dst: fb.type, kind, reason, fallbackFrom: type }; }
     return { dst: fb.type, kind, reason };
   }
+}
+
+/**
+ * llama.cpp's "WARNING: N of M tensor(s) required fallback quantization", with what replaced what:
+ * e.g. `7 of 27 tensor(s) required fallback quantization (rows not a multiple of the type's block):
+ * 5 q4_K -> q5_0, 2 q6_K -> q8_0`. Undefined when every tensor got the type it was planned for.
+ */
+export function fallbackWarning(plan: QuantPlan): string | undefined {
+  const moves = new Map<string, number>();
+  let n = 0;
+  for (const t of plan.tensors) {
+    if (t.kind !== 'fallback' || t.fallbackFrom === undefined) continue;
+    n++;
+    const k = `${typeName(t.fallbackFrom)} -> ${typeName(t.dstType)}`;
+    moves.set(k, (moves.get(k) ?? 0) + 1);
+  }
+  if (n === 0) return undefined;
+  const list = [...moves].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k, c]) => `${c} ${k}`).join(', ');
+  return `${n} of ${plan.tensors.length} tensor(s) required fallback quantization (rows not a multiple of the type's block size): ${list}`;
+}
+
+/**
+ * The plan with some tensors' types chosen elsewhere (--target-size: src/pipeline/target.ts), and
+ * the file type recorded in general.file_type. Only quantizable tensors may be given a type.
+ */
+export function withAssignedTypes(plan: QuantPlan, assigned: ReadonlyMap<string, { type: number; reason: string }>, fileType: FileType): QuantPlan {
+  let dstTotal = 0;
+  const tensors = plan.tensors.map((t) => {
+    const a = assigned.get(t.name);
+    let out = t;
+    if (a) {
+      if (!t.quantizable) throw new LowbitError(`tensor ${t.name} cannot be given a type: ${t.reason}`);
+      out = {
+        ...t, dstType: a.type, convert: a.type !== t.srcType, kind: 'target', reason: a.reason,
+        requiresImatrix: requiresImatrix(t.name, a.type, fileType.id), dstBytes: tensorBytes(t.shape, a.type),
+      };
+    }
+    dstTotal += out.dstBytes;
+    return out;
+  });
+  return { ...plan, fileType, tensors, dstBytes: dstTotal };
 }

@@ -4,6 +4,7 @@ import type { BlockCodec } from '../formats/codec.js';
 import { bitsPerWeight } from '../formats/codec.js';
 import { requiresImatrix } from '../plan/tensor-rules.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
+import { quantizeBest } from '../formats/encoder.js';
 
 export interface FormatDescription {
   name: string;
@@ -12,7 +13,7 @@ export interface FormatDescription {
   bytesPerBlock: number;
   bitsPerWeight: number;
   layout: string;
-  example: { input: number[]; output: number[]; rmse: number };
+  example: { input: number[]; output: number[]; rmse: number; /** the same weights with --encoder best */ rmseBest: number };
   text: string;
 }
 
@@ -42,6 +43,14 @@ export function describeFormat(c: BlockCodec): FormatDescription {
   let se = 0;
   for (let i = 0; i < n; i++) se += (y[i]! - x[i]!) ** 2;
   const rmse = Math.sqrt(se / n);
+  // --encoder best on the same weights (never worse; often less error for the same bytes)
+  quantizeBest(c, x, q, 1, n, c.requiresImatrix ? new Float32Array(n).fill(1) : null);
+  c.dequantize(q, y, n);
+  let seBest = 0;
+  for (let i = 0; i < n; i++) seBest += (y[i]! - x[i]!) ** 2;
+  const rmseBest = Math.sqrt(seBest / n);
+  c.quantize(x, q, 1, n, c.requiresImatrix ? new Float32Array(n).fill(1) : null);
+  c.dequantize(q, y, n);
   const bpw = bitsPerWeight(c);
   const show = 6;
   const text = [
@@ -53,9 +62,10 @@ export function describeFormat(c: BlockCodec): FormatDescription {
     `    in : ${Array.from(x.subarray(0, show), (v) => v.toFixed(5)).join('  ')}`,
     `    out: ${Array.from(y.subarray(0, show), (v) => v.toFixed(5)).join('  ')}`,
     `    rms error over the ${n}: ${rmse.toExponential(2)}`,
+    `    with --encoder best (same format, lowbit's stronger search): ${rmseBest.toExponential(2)}${rmse > 0 ? `, ${(100 * (1 - (rmseBest * rmseBest) / (rmse * rmse))).toFixed(1)}% less squared error` : ''}`,
   ].join('\n');
   return {
     name: c.name, ggmlName: c.type.ggmlName, blockSize: c.type.blockSize, bytesPerBlock: c.type.typeSize,
-    bitsPerWeight: bpw, layout: c.layout, example: { input: Array.from(x.subarray(0, show)), output: Array.from(y.subarray(0, show)), rmse }, text,
+    bitsPerWeight: bpw, layout: c.layout, example: { input: Array.from(x.subarray(0, show)), output: Array.from(y.subarray(0, show)), rmse, rmseBest }, text,
   };
 }

@@ -10,6 +10,7 @@ import { FileSource } from '../../src/node/file-io.js';
 import { readGgufHeader } from '../../src/io/gguf/reader.js';
 import { metaInt } from '../../src/io/gguf/metadata.js';
 import { GGML_TYPE } from '../../src/formats/ggml-types.js';
+import type { Token } from 'node-llama-cpp';
 import { cpuLlama } from '../support/llama-logprobs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-cli-conv-'));
@@ -35,7 +36,7 @@ test('convert llama2c --type Q8_0: quantized through the pipeline, and llama.cpp
     const ctx = await model.createContext({ contextSize: 32 });
     const seq = ctx.getSequence();
     const got: number[] = [];
-    for await (const t of seq.evaluate([1, 403], { temperature: 0 })) { got.push(t); if (got.length === 5) break; }
+    for await (const t of seq.evaluate([1, 403] as Token[], { temperature: 0 })) { got.push(t); if (got.length === 5) break; }
     assert.equal(got.length, 5);
     await ctx.dispose();
   } finally { await model.dispose(); }

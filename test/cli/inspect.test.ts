@@ -44,8 +44,9 @@ test('lowbit inspect: metadata with long arrays summarised, tensor table, totals
     assert.match(r.stdout, /tokenizer\.ggml\.scores\s+\[32000 f32\]/);
     assert.match(r.stdout, /small\s+\[1, 2, 3\]/);
     assert.match(r.stdout, /general\.name\s+"tiny"/);
-    assert.match(r.stdout, /token_embd\.weight\s+256 x 4\s+q4_K\s+576 B\s+4\.50/);
-    assert.match(r.stdout, /output_norm\.weight\s+256\s+f32\s+1\.00 KiB\s+32\.00/);
+    // shapes and types as compare shows them
+    assert.match(r.stdout, /token_embd\.weight\s+\[256, 4\]\s+Q4_K\s+576 B\s+4\.50/);
+    assert.match(r.stdout, /output_norm\.weight\s+\[256\]\s+F32\s+1\.00 KiB\s+32\.00/);
     // (576 + 1024) bytes * 8 / 1280 weights = 10 bits per weight
     assert.match(r.stdout, /total: 2 tensors, 1280 parameters, 1\.56 KiB, 10\.00 bits per weight/);
 
@@ -56,7 +57,7 @@ test('lowbit inspect: metadata with long arrays summarised, tensor table, totals
     assert.deepEqual(o.metadata['tokenizer.ggml.tokens'], { type: 'array', itemType: 'string', length: 32000 });
     assert.deepEqual(o.metadata.small, [1, 2, 3]);
     assert.equal(o.metadata['llama.context_length'], 2048);
-    assert.deepEqual(o.tensors[0], { name: 'token_embd.weight', shape: [256, 4], type: 'q4_K', bytes: 576, elements: 1024, bitsPerWeight: 4.5 });
+    assert.deepEqual(o.tensors[0], { name: 'token_embd.weight', shape: [256, 4], type: 'Q4_K', bytes: 576, elements: 1024, bitsPerWeight: 4.5 });
     assert.deepEqual(o.totals, { tensors: 2, parameters: 1280, bytes: 1600, bitsPerWeight: 10 });
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
@@ -85,7 +86,7 @@ test('lowbit inspect on hostile files: one line on stderr, exit 1, no stack, qui
     }
     const missing = runCli(['inspect', join(dir, 'missing.gguf')]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^lowbit: .*ENOENT|no such file/);
+    assert.equal(missing.stderr, `lowbit: ${join(dir, 'missing.gguf')}: no such file\n`);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
@@ -96,7 +97,7 @@ test('lowbit inspect safetensors: one file (header, __metadata__, tensors in dat
   assert.match(r.stdout, /model\.safetensors: safetensors, 1021 KiB/);
   assert.match(r.stdout, /header bytes: 4856/);
   assert.match(r.stdout, /format\s+"pt"/);
-  assert.match(r.stdout, /model\.layers\.0\.self_attn\.q_proj\.weight\s+64 x 64\s+F32\s+16\.0 KiB\s+32\.00/);
+  assert.match(r.stdout, /model\.layers\.0\.self_attn\.q_proj\.weight\s+\[64, 64\]\s+F32\s+16\.0 KiB\s+32\.00/);
   assert.match(r.stdout, /total: 47 tensors, 260032 parameters/); // exact (was shown rounded to 260030)
   const o = JSON.parse(runCli(['inspect', '--json', p]).stdout);
   assert.equal(o.format, 'safetensors');
@@ -114,7 +115,7 @@ test('lowbit inspect sharded safetensors: by directory or index, every shard\'s 
     const r = runCli(['inspect', dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /safetensors, 2 shards/);
-    assert.match(r.stdout, /lm_head\.weight\s+320 x 256\s+BF16\s+160 KiB\s+16\.00\s+model-00002-of-00002\.safetensors/);
+    assert.match(r.stdout, /lm_head\.weight\s+\[320, 256\]\s+BF16\s+160 KiB\s+16\.00\s+model-00002-of-00002\.safetensors/);
     const o = JSON.parse(runCli(['inspect', '--json', join(dir, 'model.safetensors.index.json')]).stdout);
     assert.equal(o.tensors.length, 21);
     assert.equal(o.metadata.total_size, 2689536);
@@ -135,7 +136,7 @@ test('lowbit inspect ONNX: IR version, producer, opsets, op counts and initializ
     assert.match(r.stdout, /ONNX/);
     assert.match(r.stdout, /producer: lowbit-test/);
     assert.match(r.stdout, /opsets: ai\.onnx 17/);
-    assert.match(r.stdout, /fc1\.w\s+128 x 64\s+FLOAT\s+32\.0 KiB\s+32\.00/);
+    assert.match(r.stdout, /fc1\.w\s+\[128, 64\]\s+FLOAT\s+32\.0 KiB\s+32\.00/);
     const o = JSON.parse(runCli(['inspect', '--json', p]).stdout);
     assert.equal(o.iRVersion ?? o.IRVersion, 8);
     assert.deepEqual(o.opsets, { 'ai.onnx': 17 });

@@ -12,7 +12,7 @@ import { convertLlama2c } from '../../src/convert/llama2c.js';
 import { byteVocab } from '../../src/convert/llama2c-vocab.js';
 import { readLlama2cCheckpoint } from '../../src/io/llama2c.js';
 import { FileSource } from '../../src/node/file-io.js';
-import { quantizeGgufFile } from '../../src/pipeline/quantize-file.js';
+import { quantizeGgufFile } from '../../src/node/quantize-file.js';
 import { parseFileType } from '../../src/plan/file-types.js';
 import type { ConvertedModel } from '../../src/convert/model.js';
 import { HF_FIXTURE_DIR, STORIES } from '../support/hf-fixture.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LowbitError } from '../../src/errors.js';
 import { FILE_TYPES, FILE_TYPE_ALIASES } from '../../src/plan/file-types.js';
-import { quantizeGgufFile } from '../../src/pipeline/quantize-file.js';
+import { quantizeGgufFile } from '../../src/node/quantize-file.js';
 import {
   compareGgufFiles, convertHfFolder, convertLlama2cFile, inspectGgufFile, planQuantizeFile, quantizeFile,
   type GgufFileTypeName, type QuantizeFileOptions,

@@ -50,7 +50,7 @@ test('npm pack → npm install in a fresh project: core, lowbit/node, README exa
     // 1. pack from a staging copy of what the package is built from
     const stage = join(tmp, 'stage');
     mkdirSync(stage);
-    for (const f of ['package.json', 'README.md', 'tsconfig.json', 'src', 'scripts', 'fixtures/stories260K.bin']) cpSync(join(REPO, f), join(stage, f), { recursive: true });
+    for (const f of ['package.json', 'README.md', 'tsconfig.json', 'src', 'scripts', 'web', 'fixtures']) cpSync(join(REPO, f), join(stage, f), { recursive: true });
     symlinkSync(join(REPO, 'node_modules'), join(stage, 'node_modules'), 'dir');
     const packed = JSON.parse(ok(run('npm', ['pack', '--json', '--pack-destination', tmp], stage, 600_000), 'npm pack')) as { filename: string; files: { path: string }[] }[];
     const files = packed[0]!.files.map((f) => f.path);

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { syntheticLlama, encodeGguf } from './synthetic-model.js';
-import { quantizeGgufFile } from '../../src/pipeline/quantize-file.js';
+import { quantizeGgufFile } from '../../src/node/quantize-file.js';
 import { parseFileType } from '../../src/plan/file-types.js';
 import { GGML_TYPE } from '../../src/formats/ggml-types.js';
-import { RowWorkerPool } from '../../src/pipeline/workers.js';
+import { NodeRowWorkerPool as RowWorkerPool } from '../../src/node/workers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-qerr-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

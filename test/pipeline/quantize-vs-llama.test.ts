@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadLlamaOracle, type LlamaQuantizeOptions } from '../../tools/llama-oracle.js';
 import { encodeGguf, encodeGgufSplit, syntheticLlama, writeSyntheticLlama, type SyntheticSpec } from './synthetic-model.js';
 import { assertSameGguf } from './compare-gguf.js';
-import { quantizeGgufFile, planGgufFile } from '../../src/pipeline/quantize-file.js';
+import { quantizeGgufFile, planGgufFile } from '../../src/node/quantize-file.js';
 import type { QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
 import { FILE_TYPES, parseFileType } from '../../src/plan/file-types.js';
 import { codecByTypeId } from '../../src/formats/registry.js';
@@ -246,7 +246,7 @@ test('a split model (gguf-split shards, opened through the first) quantizes into
   await assert.rejects(quantizeGgufFile(paths[1]!, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /is shard 2 of a split model; open its first shard/);
   const lonely = join(dir, 'lonely-00001-of-00003.gguf');
   writeFileSync(lonely, shards[0]!);
-  await assert.rejects(quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /shard 2 of 3, .*lonely-00002-of-00003\.gguf, cannot be opened \(ENOENT\)/);
+  await assert.rejects(quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /shard 2 of 3, .*lonely-00002-of-00003\.gguf, cannot be opened \(no such file\)/);
   writeFileSync(join(dir, 'lonely-00002-of-00003.gguf'), shards[2]!);
   writeFileSync(join(dir, 'lonely-00003-of-00003.gguf'), shards[1]!);
   await assert.rejects(quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /says it is shard 3, expected shard 2 of 3/);

@@ -9,6 +9,6 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
 /** A `skip` value for node:test: false when Chromium is there, else the reason. */
 export const needsChromium: false | string = !existsSync(CHROMIUM) && 'needs /usr/bin/chromium (Debian package chromium; .ci/run installs it)';
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...extraArgs] });
 }

@@ -15,21 +15,11 @@ import { compareSafetensors, compareSafetensorsGguf, type NamedSet } from '../..
 import { readSafetensorsHeader } from '../../io/safetensors/reader.js';
 import { openSafetensorsSet, openShardedSafetensors } from '../../io/safetensors/sharded.js';
 import { openSafetensorsDir } from '../../node/safetensors-files.js';
-import { looksLikeSafetensors } from './inspect-safetensors.js';
-import { fmtBytes, fmtCount, fmtNum, table } from '../format.js';
+import { fileKind } from '../../io/detect.js';
+import { fmtBytes, fmtCount, fmtDb, fmtNum, table } from '../format.js';
 import { measurementJson } from '../json.js';
 
-export type FileKind = 'gguf' | 'onnx' | 'safetensors';
-
-export async function fileKind(src: FileSource): Promise<FileKind> {
-  if (src.size >= 4) {
-    const m = await src.read(0, Math.min(16, src.size));
-    if (m[0] === 0x47 && m[1] === 0x47 && m[2] === 0x55 && m[3] === 0x46) return 'gguf';
-    if (looksLikeSafetensors(m, src.size)) return 'safetensors';
-  }
-  if (/\.onnx$/i.test(src.name)) return 'onnx';
-  throw new LowbitError(`${src.name}: neither GGUF (no GGUF magic), safetensors nor ONNX (.onnx)`);
-}
+export { fileKind, type FileKind } from '../../io/detect.js';
 
 /** A safetensors checkpoint given as a directory or an index (sharded), else undefined. */
 async function openCheckpointSet(path: string): Promise<NamedSet | undefined> {
@@ -42,9 +32,7 @@ async function openCheckpointSet(path: string): Promise<NamedSet | undefined> {
   return { name: path, sizeBytes, set };
 }
 
-export function fmtDb(x: number): string {
-  return x === Infinity ? 'inf' : x === -Infinity ? '-inf' : x.toFixed(2);
-}
+export { fmtDb } from '../format.js';
 
 function statCells(s: ErrorStats): string[] {
   return [fmtNum(s.rmse, 4), fmtNum(s.maxAbs, 4), fmtDb(s.sqnrDb), s.cosine.toFixed(6)];
@@ -55,8 +43,12 @@ export function formatComparison(r: GgufComparison, worstOnly = false): string {
   out.push(`A (reference): ${r.a.name}  ${fmtBytes(r.a.sizeBytes)}, ${r.a.tensorCount} tensors`);
   out.push(`B:             ${r.b.name}  ${fmtBytes(r.b.sizeBytes)}, ${r.b.tensorCount} tensors`);
   out.push('');
-  const rows = (worstOnly ? r.worst : r.tensors).map((t) => [t.name, `[${t.dims.join(', ')}]`, t.typeA, t.typeB, fmtNum(t.bitsPerWeightB, 4), ...statCells(t.stats)]);
-  out.push(table(['tensor', 'shape', 'type A', 'type B', 'bpw B', 'RMSE', 'max abs', 'SQNR dB', 'cosine'], rows));
+  // B made with --encoder best: ggml's own encoder's RMSE on the same weights, and the squared error saved
+  const best = r.tensors.some((t) => t.ggmlRmse !== undefined);
+  const saved = (t: GgufComparison['tensors'][number]) => (t.ggmlRmse === undefined ? ['-', '-'] : [fmtNum(t.ggmlRmse, 4), t.ggmlRmse > 0 ? `${(100 * (1 - (t.stats.rmse / t.ggmlRmse) ** 2)).toFixed(1)}%` : '-']);
+  const rows = (worstOnly ? r.worst : r.tensors).map((t) => [t.name, `[${t.dims.join(', ')}]`, t.typeA, t.typeB, fmtNum(t.bitsPerWeightB, 4), ...statCells(t.stats), ...(best ? saved(t) : [])]);
+  out.push(table(['tensor', 'shape', 'type A', 'type B', 'bpw B', 'RMSE', 'max abs', 'SQNR dB', 'cosine', ...(best ? ['ggml RMSE', 'saved'] : [])], rows));
+  if (best) out.push('', 'B was written with --encoder best: "ggml RMSE" is ggml\'s own encoder at the same type on the same weights (no imatrix), "saved" the share of squared error --encoder best removed.');
   out.push('');
   out.push(`total over ${r.tensors.length} tensors (${fmtCount(r.total.elements)} weights): bits per weight ${fmtNum(r.total.bitsPerWeightA, 4)} → ${fmtNum(r.total.bitsPerWeightB, 4)}, ` +
     `RMSE ${fmtNum(r.total.rmse, 4)}, max abs ${fmtNum(r.total.maxAbs, 4)}, SQNR ${fmtDb(r.total.sqnrDb)} dB, cosine ${r.total.cosine.toFixed(6)}`);

@@ -2,12 +2,21 @@
 // quantized --type converts and quantizes in one streaming pass, with the quantize command's mixes
 // and rules (and its --pure, --tensor-type, --output-tensor-type, ... options).
 import type { Command } from 'commander';
-import { convertLlama2cFiles, convertHfDir, type ConvertQuantizeOptions } from '../../node/convert-files.js';
+import { convertLlama2cFiles, convertHfDir, hfInputFiles, type ConvertQuantizeOptions } from '../../node/convert-files.js';
+import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
+import { supportedClasses } from '../../convert/hf/arch/index.js';
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
+import { parseEncoder } from '../../formats/encoder.js';
 import { onInterrupt } from '../interrupt.js';
-import { loadImatrix, parseGgmlType, parseTensorType } from './quantize.js';
+import { parseGgmlType, parseTargetOptions, parseTensorType } from '../../plan/options.js';
+import { loadImatrix } from '../../node/imatrix-file.js';
+import { fallbackWarning, type QuantPlan } from '../../plan/plan.js';
+import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
 function outType(s: string): string {
@@ -17,6 +26,10 @@ function outType(s: string): string {
 
 interface QuantOpts {
   type: string;
+  targetSize?: string;
+  targetBpw?: string;
+  targetTypes?: string;
+  encoder?: string;
   pure?: boolean;
   tensorType: string[];
   outputTensorType?: string;
@@ -32,6 +45,10 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 function quantizeOptions(cmd: Command): Command {
   return cmd
     .option('--type <type>', `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M (quantized in the same pass)`, 'F32')
+    .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB) with the least predicted damage (as quantize)')
+    .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
+    .option('--target-types <LIST>', '--target-*: the ggml types to choose from')
+    .option('--encoder <NAME>', 'quantized types: ggml (default, byte-identical to llama.cpp) or best (stronger search, same formats)')
     .option('--pure', 'quantized types: no k-quant mixture, every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'quantized types: type for tensors matching REGEX (repeatable)', collect, [])
     .option('--output-tensor-type <TYPE>', 'quantized types: ggml type for output.weight')
@@ -45,11 +62,12 @@ function quantizeOptions(cmd: Command): Command {
 /** The quantize command's options for a quantized --type; refused with a float type (they would do nothing). */
 async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOptions> {
   const given = [o.pure && '--pure', o.tensorType.length && '--tensor-type', o.outputTensorType && '--output-tensor-type',
-    o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix'].filter(Boolean);
+    o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix', o.encoder && '--encoder'].filter(Boolean);
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) {
     if (given.length) throw new LowbitError(`${given[0]} applies to quantized output types, not ${type}`);
     return { allowNonfinite: !!o.allowNonfinite };
   }
+  const target = parseTargetOptions(o);
   let threads: number | undefined;
   if (o.threads !== undefined) {
     threads = Number(o.threads);
@@ -64,7 +82,16 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     imatrix: o.imatrix ? await loadImatrix(o.imatrix, [], []) : undefined,
     threads,
     allowNonfinite: !!o.allowNonfinite,
+    target,
+    encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder),
   };
+}
+
+/** The output type: with a --target-* the file is quantized, and a float --type (the default F32) means "rules of Q8_0". */
+function typeFor(o: QuantOpts): string {
+  const type = outType(o.type);
+  if ((o.targetSize !== undefined || o.targetBpw !== undefined) && (FLOAT_OUT_TYPES as readonly string[]).includes(type)) return 'Q8_0';
+  return type;
 }
 
 export function register(program: Command): void {
@@ -77,27 +104,63 @@ export function register(program: Command): void {
     .argument('<out.gguf>', 'output file')
     .option('--tokenizer <tokenizer.bin>', "llama2.c tokenizer.bin of the model (default: a byte-level stand-in vocab)"))
     .action(async (model: string, out: string, opts: QuantOpts & { tokenizer?: string }) => {
-      const type = outType(opts.type);
+      const type = typeFor(opts);
+      const inputs = [model, opts.tokenizer, opts.imatrix].filter((x): x is string => x !== undefined);
+      requireInputFiles(inputs);
+      refuseOutputOverInputs([out], inputs);
       const q = await quantOpts(type, opts);
       const s = await interruptible(out, (progress) => convertLlama2cFiles(model, opts.tokenizer, out, type, progress, q));
+      warnFallbacks(s.plan);
       warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
 
-  quantizeOptions(convert
+  calibrateOptions(quantizeOptions(convert
     .command('hf')
-    .description('Hugging Face llama / mistral / qwen2 checkpoint directory (config.json, safetensors, tokenizer) → GGUF')
+    .description(`Hugging Face checkpoint directory (config.json, safetensors, tokenizer) → GGUF; architectures: ${supportedClasses()}`)
     .argument('<model_dir>', 'directory with config.json, model.safetensors (or shards + index) and tokenizer files')
     .argument('<out.gguf>', 'output file')
-    .option('--pre <name>', "tokenizer.ggml.pre for byte-level BPE tokenizers lowbit does not recognise (e.g. llama-bpe, qwen2, smollm, gpt-2)")
-    .option('--name <name>', 'general.name (default: the directory name)'))
-    .action(async (dir: string, out: string, opts: QuantOpts & { pre?: string; name?: string }) => {
-      const type = outType(opts.type);
+    .option('--pre <name>', "tokenizer.ggml.pre for byte-level BPE tokenizers neither llama.cpp's hash table nor lowbit's pre-tokenizer check recognises (e.g. llama-bpe, qwen2, smollm, gpt-2)")
+    .option('--name <name>', 'general.name (default: the directory name)')))
+    .action(async (dir: string, out: string, opts: QuantOpts & CalibrateCliOptions & { pre?: string; name?: string }) => {
+      const type = typeFor(opts);
+      requireInputFiles([dir], { allowDirs: true });
+      if (opts.imatrix) requireInputFiles([opts.imatrix]);
+      refuseOutputOverInputs([out], [...await hfInputFiles(dir), ...(opts.imatrix ? [opts.imatrix] : [])]);
       const q = await quantOpts(type, opts);
+      if (checkCalibrateOptions(opts)) {
+        if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) throw new LowbitError(`--calibrate computes a matrix for quantizing; ${type} is not a quantized type`);
+        // the matrix is computed on the converted model in F32 (lossless for F32/F16/BF16 sources), as
+        // `convert hf --type F32` then `lowbit imatrix` would
+        const tmp = await mkdtemp(join(tmpdir(), 'lowbit-convert-'));
+        try {
+          const f32 = join(tmp, 'model-f32.gguf');
+          process.stderr.write('converting to F32 for the calibration run ...\n');
+          await interruptible(out, (progress) => convertHfDir(dir, f32, 'F32', { pre: opts.pre, name: opts.name }, progress, { allowNonfinite: !!opts.allowNonfinite }));
+          const threads = opts.threads === undefined ? undefined : Number(opts.threads);
+          const cal = await runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s));
+          try {
+            const im = await loadImatrix(cal.path, [], []);
+            if (im) im.provenance.file = cal.label;
+            q.imatrix = im;
+          } finally {
+            await cal.cleanup();
+          }
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
+      }
       const s = await interruptible(out, (progress) => convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q));
+      warnFallbacks(s.plan);
       warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
     });
+}
+
+/** llama.cpp's fallbacks replaced the requested type for some tensors: how many, and with what. */
+function warnFallbacks(plan: QuantPlan | undefined): void {
+  const fb = plan && fallbackWarning(plan);
+  if (fb) process.stderr.write(`lowbit: warning: ${fb}\n`);
 }
 
 /** Values beyond F16/BF16 range were clamped, not turned into Inf: say where. */

@@ -1,15 +1,20 @@
-// `lowbit demo`: the main job end to end on the bundled real tiny model (stories260K, MIT):
-// import it to GGUF, quantize it to every type, run each in llama.cpp, and show what each type
-// trades: size, bits per weight, weight error, perplexity, KL divergence, next-token agreement, speed.
+// `lowbit demo`: the main job end to end on the bundled real tiny model (brown-3m, a 256-wide Llama
+// trained on the Brown corpus, MIT): convert it to GGUF, compute its importance matrix in llama.cpp,
+// quantize it to every type (the i-quants with the matrix), run each in llama.cpp, and show what each
+// type trades: size, bits per weight, weight error, perplexity, KL divergence, next-token agreement, speed.
 import type { Command } from 'commander';
-import { mkdir, stat, writeFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { LowbitError } from '../../errors.js';
 import { loadEngine } from '../../node/engines.js';
-import { convertLlama2cFiles } from '../../node/convert-files.js';
-import { quantizeGgufFile } from '../../pipeline/quantize-file.js';
+import { onInterrupt } from '../interrupt.js';
+import { refuseOutputOverInputs } from '../../node/output-guard.js';
+import { withAtomicOutput } from '../../pipeline/atomic-output.js';
+import { convertHfDir } from '../../node/convert-files.js';
+import { computeImatrixFile, loadImatrixInput } from '../../node/imatrix.js';
+import { quantizeGgufFile } from '../../node/quantize-file.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { collectReport } from './report.js';
 import { buildReportHtml, type ReportData } from '../../report/html.js';
@@ -21,12 +26,18 @@ import type { QuantPlan } from '../../plan/plan.js';
 /** Every llama.cpp file type lowbit produces, from most to fewest bits. */
 export const DEMO_TYPES = [
   'F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_K_S', 'Q4_1', 'Q4_0',
-  'IQ4_NL', 'IQ4_XS', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'TQ2_0', 'TQ1_0',
+  'IQ4_NL', 'IQ4_XS', 'IQ3_M', 'Q3_K_L', 'Q3_K_M', 'IQ3_S', 'Q3_K_S', 'IQ3_XS', 'IQ3_XXS', 'Q2_K', 'Q2_K_S',
+  'IQ2_M', 'IQ2_S', 'IQ2_XS', 'IQ2_XXS', 'IQ1_M', 'IQ1_S', 'TQ2_0', 'TQ1_0',
 ];
 
-export const BUNDLED_MODEL = fileURLToPath(new URL('../../../fixtures/stories260K.bin', import.meta.url));
+/** The types llama.cpp refuses to make without an importance matrix (the demo gives them its matrix). */
+export const NEEDS_IMATRIX = new Set(['IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ2_M', 'IQ3_XXS', 'IQ3_XS', 'Q2_K_S']);
 
-interface DemoOpts { out: string; types?: string; chunks: string; ctx: string; threads?: string; json?: boolean }
+export const BUNDLED_MODEL = fileURLToPath(new URL('../../../fixtures/brown-3m', import.meta.url));
+/** The files of the bundled checkpoint: no output of the demo may be one of them. */
+const BUNDLED_FILES = ['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json'].map((f) => join(BUNDLED_MODEL, f));
+
+interface DemoOpts { out: string; types?: string; chunks: string; ctx: string; threads?: string; json?: boolean; /** what it is doing now (for the Ctrl-C message) */ stage?: { now: string } }
 
 export interface DemoRow {
   type: string;
@@ -43,23 +54,44 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
   if (!existsSync(BUNDLED_MODEL)) throw new LowbitError(`the bundled model is missing: ${BUNDLED_MODEL}`);
   await loadEngine('node-llama-cpp', 'demo');
   const dir = resolve(opts.out);
+  const f32 = join(dir, 'brown-3m-F32.gguf');
+  const imatrixPath = join(dir, 'brown-3m.imatrix.gguf');
+  const report = join(dir, 'report.html');
+  const outputs = [f32, imatrixPath, ...types.map((t) => join(dir, `brown-3m-${t}.gguf`)), report];
+  // none of the files it writes may be the model it reads (an --out of the fixtures folder, links)
+  refuseOutputOverInputs(outputs, BUNDLED_FILES);
   await mkdir(dir, { recursive: true });
-  const f32 = join(dir, 'stories260K-F32.gguf');
-  say(`1. import the bundled llama2.c model (stories260K, MIT) → ${f32}`);
-  await convertLlama2cFiles(BUNDLED_MODEL, undefined, f32, 'F32');
+  const stage = opts.stage ?? { now: '' };
+  stage.now = `step 1, converting the bundled model to ${f32}`;
+  say(`1. convert the bundled Hugging Face model (brown-3m, MIT) → ${f32}`);
+  await convertHfDir(BUNDLED_MODEL, f32, 'F32', { name: 'brown-3m' });
+  const ctx = Number(opts.ctx);
+  let imatrixFile: string | null = null;
+  let imatrixNote = '';
+  if (types.some((t) => NEEDS_IMATRIX.has(t))) {
+    imatrixFile = imatrixPath;
+    stage.now = `step 2, computing the importance matrix ${imatrixFile}`;
+    say(`2. compute its importance matrix in llama.cpp (llama-imatrix's method) on documents the model writes (seed 2) → ${imatrixFile}`);
+    const im = await computeImatrixFile({ model: f32, output: imatrixFile, ctx, chunks: 16, seed: 2, threads: threads ?? 1, outputFrequency: 0 });
+    imatrixNote = `importance matrix: ${im.entries} tensors from ${im.chunks} chunks of ${im.chunkSize} tokens the model wrote (seed 2; the evaluation text is seed 1)`;
+    say(`   ${imatrixNote}`);
+  }
   const variants: string[] = [];
   const mixes: string[] = [];
-  say(`2. quantize it to ${types.length} types`);
+  say(`3. quantize it to ${types.length} types${imatrixFile ? ` (${types.filter((t) => NEEDS_IMATRIX.has(t)).join(', ')} with the matrix)` : ''}`);
   for (const t of types) {
-    const out = join(dir, `stories260K-${t}.gguf`);
-    const summary = await quantizeGgufFile(f32, out, { fileType: parseFileType(t), threads });
+    const out = join(dir, `brown-3m-${t}.gguf`);
+    stage.now = `step 3, quantizing to ${t} (${variants.length} of ${types.length} done)`;
+    const imatrix = imatrixFile && NEEDS_IMATRIX.has(t) ? await loadImatrixInput(imatrixFile) : undefined;
+    const summary = await quantizeGgufFile(f32, out, { fileType: parseFileType(t), threads, imatrix });
     variants.push(out);
     mixes.push(typeMix(summary.plan));
   }
-  say('3. run every file in llama.cpp against the F32 model on text the F32 model writes (seeded)');
+  say('4. run every file in llama.cpp against the F32 model on text the F32 model writes (seeded)');
+  stage.now = 'step 4, evaluating';
   const data = await collectReport(f32, variants, {
     eval: true, hist: ['blk.0.attn_q.weight'], chunks: opts.chunks, ctx: opts.ctx, seed: '1', threads: opts.threads,
-    title: 'lowbit demo: stories260K quantized to every llama.cpp type',
+    title: 'lowbit demo: brown-3m quantized to every llama.cpp type', stage,
   });
   const refEval = data.ref!.eval!;
   const f32Size = (await stat(f32)).size;
@@ -70,14 +102,14 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
     ppTokPerSec: v.eval!.ppTokPerSec, genTokPerSec: v.eval!.genTokPerSec,
   }));
   data.notes = [
-    `Model: stories260K (llama2.c, karpathy/tinyllamas, MIT), imported to F32 GGUF; ${types.length} quantized variants.`,
+    `Model: brown-3m (a 3.4M-parameter Llama trained on the Brown corpus, MIT), converted to F32 GGUF; ${types.length} quantized variants.`,
+    ...(imatrixNote ? [`${imatrixNote[0]!.toUpperCase()}${imatrixNote.slice(1)}; used for ${types.filter((t) => NEEDS_IMATRIX.has(t)).join(', ')}.`] : []),
     `Text: ${refEval.tokens} tokens the F32 model generated (seeded); ${refEval.settings.method}.`,
     `Engine: ${refEval.settings.engine}; ${refEval.settings.kvCache}, flash attention off.`,
   ];
-  const report = join(dir, 'report.html');
+  stage.now = `step 5, writing ${report}`;
   const html = buildReportHtml(data, await loadEchartsSource());
-  const tmp = `${report}.tmp-${process.pid}`;
-  try { await writeFile(tmp, html); await rename(tmp, report); } catch (e) { await unlink(tmp).catch(() => {}); throw e; }
+  await withAtomicOutput(report, (out) => out.sink.write(new TextEncoder().encode(html)), { inputs: BUNDLED_FILES });
   return { rows, ref: { file: f32, sizeBytes: f32Size, perplexity: refEval.perplexity }, report, data };
 }
 
@@ -111,9 +143,8 @@ export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
     '(higher is better, +6 dB per bit); perplexity: how surprised the model is by the text (lower is better);',
     'KL: how far its next-token probabilities moved from F32 (0 = identical); same top: how often it picks',
     'the same next token as F32. Tiny models are hit harder by quantization than big ones: a 7B model loses',
-    'far less at 4 bits than this 260K-parameter one. Its rows are 64 or 172 weights long: K-quants and IQ4_XS',
-    'need rows of 256, so llama.cpp falls back to 32-block types for them (see "weights stored as"), and a row',
-    'of 172 fits no block at all and stays F16 or F32.',
+    'far less at 2-4 bits than this 3.4M-parameter one. The i-quants IQ1_S ... IQ3_XS and Q2_K_S need an',
+    'importance matrix: the demo computes one in llama.cpp (as llama-imatrix does) and quantizes them with it.',
     `report with charts: ${r.report}`,
   ].join('\n');
 }
@@ -121,15 +152,20 @@ export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('quantize the bundled tiny model to every type, run each in llama.cpp, and compare (no network)')
+    .description('quantize the bundled tiny model (brown-3m) to every type, the i-quants with an importance matrix it computes, run each in llama.cpp, and compare (no network)')
     .option('--out <dir>', 'where the models and report.html go', 'lowbit-demo')
     .option('--types <list>', 'comma-separated file types (default: all)')
-    .option('--chunks <n>', 'evaluation chunks', '4')
-    .option('--ctx <n>', 'tokens per chunk', '256')
-    .option('--threads <n>', 'threads for quantizing')
+    .option('--chunks <n>', 'evaluation chunks', '8')
+    .option('--ctx <n>', 'tokens per chunk (brown-3m was trained on 128)', '128')
+    .option('--threads <n>', 'threads for quantizing and the importance matrix')
     .option('--json', 'print the results as JSON')
     .action(async (opts: DemoOpts) => {
-      const r = await runDemo(opts);
+      // Ctrl-C: say which step was cut short; the files finished so far stay (each complete: an
+      // interrupted quantize leaves no temp), the report is not written
+      const stage = { now: 'starting' };
+      const stop = onInterrupt(() => `demo during ${stage.now}; files finished before it are in ${resolve(opts.out)}, no partial file left; report.html was not written`);
+      let r;
+      try { r = await runDemo({ ...opts, stage }); } finally { stop(); }
       if (opts.json) process.stdout.write(JSON.stringify({ ref: r.ref, rows: r.rows, report: r.report }, null, 2) + '\n');
       else process.stdout.write(formatDemo(r) + '\n');
     });

@@ -11,7 +11,10 @@ import { evalGguf, type GgufEvalResult } from '../../eval/llama.js';
 import { evalOnnx, type OnnxEvalResult, type PixelScaling } from '../../eval/onnx.js';
 import { fmtBytes, fmtNum, table } from '../format.js';
 import { measurementJson } from '../json.js';
-import { fileKind, fmtDb } from './compare.js';
+import { fileKind } from '../../io/detect.js';
+import { fmtDb } from '../format.js';
+import { onInterrupt } from '../interrupt.js';
+import { requireInputFiles } from '../../node/output-guard.js';
 
 interface EvalCliOptions {
   ref?: string; text?: string; ctx?: string; chunks?: string; seed?: string; threads?: string; json?: boolean;
@@ -83,20 +86,34 @@ export function register(program: Command): void {
     .option('--threads <n>', 'engine threads (default 1)')
     .option('--json', 'print JSON')
     .action(async (modelPath: string, opts: EvalCliOptions) => {
+      // every file named is there before an engine starts: one line for the first that is not
+      requireInputFiles([modelPath, opts.ref, opts.text, opts.labels]);
+      if (opts.inputs !== undefined && opts.inputs !== 'random') requireInputFiles([opts.inputs], { allowDirs: true });
       const src = await FileSource.open(modelPath);
       let kind;
       try { kind = await fileKind(src); } finally { await src.close(); }
       await loadEngine(kind === 'gguf' ? 'node-llama-cpp' : 'onnxruntime-node', 'eval');
       const threads = posInt(opts.threads, '--threads');
-      if (kind === 'gguf') {
-        const text = opts.text !== undefined ? await readFile(opts.text, 'utf8') : undefined;
-        const r = await evalGguf({
-          model: modelPath, ref: opts.ref, text, ctx: posInt(opts.ctx, '--ctx'), chunks: posInt(opts.chunks, '--chunks'),
-          seed: posInt(opts.seed, '--seed'), threads,
-          onProgress: process.stderr.isTTY ? (stage, d, t) => process.stderr.write(`\r${stage} ${d}/${t}   ${d === t ? '\n' : ''}`) : undefined,
-        });
-        process.stdout.write(opts.json ? measurementJson(r) : formatGgufEval(r));
-      } else {
+      // Ctrl-C: say what was being measured (eval writes no file), exit 130
+      let stage = 'loading the model';
+      const tty = process.stderr.isTTY;
+      const stop = onInterrupt(() => `eval of ${modelPath} while ${stage}; nothing was written`);
+      try {
+        if (kind === 'gguf') {
+          const text = opts.text !== undefined ? await readFile(opts.text, 'utf8') : undefined;
+          const r = await evalGguf({
+            model: modelPath, ref: opts.ref, text, ctx: posInt(opts.ctx, '--ctx'), chunks: posInt(opts.chunks, '--chunks'),
+            seed: posInt(opts.seed, '--seed'), threads,
+            onProgress: (st, d, t) => {
+              stage = st === 'scoring' ? `scoring chunk ${Math.min(d + 1, t)} of ${t}` : st;
+              if (tty) process.stderr.write(`\r${st} ${d}/${t}   ${d === t ? '\n' : ''}`);
+            },
+            onWarning: (w) => process.stderr.write(`lowbit: warning: ${w}\n`),
+          });
+          process.stdout.write(opts.json ? measurementJson(r) : formatGgufEval(r));
+          return;
+        }
+        stage = 'running ONNX Runtime';
         if (!opts.ref) throw new LowbitError('eval of an ONNX model needs --ref <ref.onnx> to compare its outputs with');
         const pixels = opts.pixels as PixelScaling;
         if (!['unit', 'mnist', 'raw'].includes(pixels)) throw new LowbitError(`--pixels must be unit, mnist or raw, got '${opts.pixels}'`);
@@ -105,6 +122,8 @@ export function register(program: Command): void {
           limit: posInt(opts.limit, '--limit'), batch: posInt(opts.batch, '--batch'), threads,
         });
         process.stdout.write(opts.json ? measurementJson(r) : formatOnnxEval(r));
+      } finally {
+        stop();
       }
     });
 }

@@ -13,9 +13,11 @@ export const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   inspect: () => import('./inspect.js'),
   compare: () => import('./compare.js'),
   eval: () => import('./eval.js'),
+  imatrix: () => import('./imatrix.js'),
   report: () => import('./report.js'),
   levels: () => import('./levels.js'),
   explain: () => import('./explain.js'),
+  web: () => import('./web.js'),
 };
 
 /** The registrations needed for this command line: the named command's, or all of them. */

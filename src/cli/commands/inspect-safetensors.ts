@@ -1,56 +1,15 @@
 // `lowbit inspect` for safetensors: one file (header, `__metadata__`, tensors), or a sharded
 // checkpoint (a directory, or its model.safetensors.index.json) as one model with the index's
-// metadata and each tensor's shard.
+// metadata and each tensor's shard (one file: src/analysis/inspect.ts).
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
-import type { ByteSource } from '../../io/source.js';
 import { FileFormatError, LowbitError } from '../../errors.js';
-import { readSafetensorsHeader, type SafetensorsFile } from '../../io/safetensors/reader.js';
 import { openShardedSafetensors } from '../../io/safetensors/sharded.js';
 import { FileSource } from '../../node/file-io.js';
-import type { InspectReport, InspectTensor, Inspector } from './inspect.js';
+import { textOf, type InspectReport } from '../../analysis/inspect.js';
 
-const MAX_TEXT = 120;
 const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]/g, ' ');
-
-/** First bytes of a safetensors file: u64 header length (within the file), then '{'. */
-export function looksLikeSafetensors(head: Uint8Array, size: number): boolean {
-  if (head.length < 9 || head[8] !== 0x7b) return false;
-  const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
-  return n >= 2n && n <= BigInt(size - 8);
-}
-
-function tensorsOf(f: SafetensorsFile, file?: string): InspectTensor[] {
-  return f.tensors.map((t) => ({
-    name: t.name, shape: t.shape, type: t.dtype, bytes: t.end - t.begin,
-    elements: t.shape.reduce((a, b) => a * b, 1), ...(file !== undefined ? { file } : {}),
-  }));
-}
-
-function textOf(v: string): string {
-  const s = JSON.stringify(v);
-  return s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…" (${v.length} chars)` : s;
-}
-
-export const safetensorsInspector: Inspector = {
-  format: 'safetensors',
-  matches: (head, src) => looksLikeSafetensors(head, src.size),
-  async inspect(src: ByteSource): Promise<InspectReport> {
-    const f = await readSafetensorsHeader(src);
-    const meta = [...(f.metadata ?? [])];
-    return {
-      format: 'safetensors',
-      file: src.name,
-      fileSize: src.size,
-      facts: [['header bytes', f.headerSize], ['data offset', 8 + f.headerSize]],
-      metadataText: meta.map(([k, v]) => [k, textOf(v)]),
-      metadataJson: Object.fromEntries(meta),
-      // header order is JSON order; the data order (offsets) is what a reader streams
-      tensors: tensorsOf(f).sort((a, b) => f.byName.get(a.name)!.begin - f.byName.get(b.name)!.begin),
-    };
-  },
-};
 
 /** The index of a sharded checkpoint named by `path` (a directory or the index itself), or undefined. */
 export async function shardIndexFor(path: string): Promise<string | undefined> {

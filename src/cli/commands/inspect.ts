@@ -4,137 +4,12 @@
 // safetensors (one file, or a sharded checkpoint by its directory or index) and ONNX.
 import type { Command } from 'commander';
 import { FileSource } from '../../node/file-io.js';
-import type { ByteSource } from '../../io/source.js';
-import { FileFormatError } from '../../errors.js';
-import { oneLine, readGgufHeader } from '../../io/gguf/reader.js';
-import { GGUF_MAGIC_BYTES } from '../../io/gguf/constants.js';
-import type { GgufArray, GgufValue } from '../../io/gguf/metadata.js';
-import { fmtBytes, fmtCount, table } from '../format.js';
-import { safetensorsInspector, shardIndexFor, inspectShardedSafetensors } from './inspect-safetensors.js';
-import { onnxInspector } from './inspect-onnx.js';
+import { oneLine } from '../../io/gguf/reader.js';
+import { bpw, inspectSource, totals, type InspectReport } from '../../analysis/inspect.js';
+import { fmtBytes, fmtCount, fmtNum, table } from '../format.js';
+import { shardIndexFor, inspectShardedSafetensors } from './inspect-safetensors.js';
 
-export interface InspectTensor {
-  readonly name: string;
-  /** in the file's own order (ggml: ne[0] first) */
-  readonly shape: readonly number[];
-  readonly type: string;
-  readonly bytes: number;
-  readonly elements: number;
-  /** the file holding it, when the model spans several (shards, ONNX external data) */
-  readonly file?: string;
-}
-
-export interface InspectReport {
-  readonly format: string;
-  readonly file: string;
-  readonly fileSize: number;
-  /** format facts shown before the metadata (version, alignment, ...) */
-  readonly facts: readonly [string, string | number][];
-  /** key → value, summarised for text (long arrays as "[32000 strings]") */
-  readonly metadataText: readonly [string, string][];
-  /** key → JSON-safe value (long arrays summarised as {type, itemType, length}) */
-  readonly metadataJson: Record<string, unknown>;
-  readonly tensors: readonly InspectTensor[];
-  /** format-specific structured facts for --json (ONNX: opsets, op counts) */
-  readonly extraJson?: Record<string, unknown>;
-}
-
-export interface Inspector {
-  readonly format: string;
-  /** true when the file's first bytes (up to 16) are this format's */
-  matches(head: Uint8Array, src: ByteSource): boolean;
-  inspect(src: ByteSource): Promise<InspectReport>;
-}
-
-/** Arrays longer than this are shown by type and length only. */
-const ARRAY_INLINE_MAX = 16;
-const STRING_TEXT_MAX = 120;
-
-export const ggufInspector: Inspector = {
-  format: 'GGUF',
-  matches: (head) => GGUF_MAGIC_BYTES.every((b, i) => head[i] === b),
-  async inspect(src) {
-    const f = await readGgufHeader(src);
-    const metadataText: [string, string][] = [];
-    const metadataJson: Record<string, unknown> = {};
-    for (const [k, v] of f.metadata) {
-      metadataText.push([k, valueText(v)]);
-      metadataJson[k] = valueJson(v);
-    }
-    return {
-      format: `GGUF v${f.version}`,
-      file: src.name,
-      fileSize: src.size,
-      facts: [['alignment', f.alignment], ['data offset', f.dataOffset]],
-      metadataText,
-      metadataJson,
-      tensors: f.tensors.map((t) => ({ name: t.name, shape: t.dims, type: t.type.ggmlName, bytes: t.byteSize, elements: t.nElements })),
-    };
-  },
-};
-
-/** Formats `inspect` understands, tried in order (ONNX last: it matches on a weak signature). */
-export const INSPECTORS: Inspector[] = [ggufInspector, safetensorsInspector, onnxInspector];
-
-export async function inspectSource(src: ByteSource): Promise<InspectReport> {
-  const head = await src.read(0, Math.min(16, src.size));
-  const insp = INSPECTORS.find((i) => i.matches(head, src));
-  if (!insp) throw new FileFormatError(src.name, `unknown file format (expected ${INSPECTORS.map((i) => i.format).join(', ')})`);
-  return insp.inspect(src);
-}
-
-function typeLabel(t: string, plural: boolean): string {
-  return t === 'string' ? (plural ? 'strings' : 'string') : t === 'array' ? (plural ? 'arrays' : 'array') : t;
-}
-
-function valueText(v: GgufValue): string {
-  switch (v.type) {
-    case 'string': {
-      const s = JSON.stringify(v.value);
-      return s.length > STRING_TEXT_MAX ? `${s.slice(0, STRING_TEXT_MAX)}…" (${v.value.length} chars)` : s;
-    }
-    case 'array': return arrayText(v.value);
-    default: return String(v.value);
-  }
-}
-
-function arrayText(a: GgufArray): string {
-  const n = a.items.length;
-  if (n > ARRAY_INLINE_MAX) return `[${n} ${typeLabel(a.itemType, true)}]`;
-  const items: string[] = [];
-  for (const x of Array.from(a.items as ArrayLike<unknown>)) {
-    items.push(typeof x === 'string' ? JSON.stringify(x) : typeof x === 'object' && x !== null ? arrayText(x as GgufArray) : String(x));
-  }
-  const s = `[${items.join(', ')}]`;
-  return s.length > STRING_TEXT_MAX ? `[${n} ${typeLabel(a.itemType, n !== 1)}]` : s;
-}
-
-function jsonScalar(x: unknown): unknown {
-  if (typeof x === 'bigint') return Number.isSafeInteger(Number(x)) ? Number(x) : x.toString();
-  if (typeof x === 'number' && !Number.isFinite(x)) return String(x);
-  return x;
-}
-
-function valueJson(v: GgufValue): unknown {
-  if (v.type === 'array') return arrayJson(v.value);
-  return jsonScalar(v.value);
-}
-
-function arrayJson(a: GgufArray): unknown {
-  if (a.items.length > ARRAY_INLINE_MAX) return { type: 'array', itemType: a.itemType, length: a.items.length };
-  return Array.from(a.items as ArrayLike<unknown>, (x) => (typeof x === 'object' && x !== null ? arrayJson(x as GgufArray) : jsonScalar(x)));
-}
-
-function bpw(bytes: number, elements: number): number | null {
-  return elements > 0 ? (bytes * 8) / elements : null;
-}
-
-export function totals(r: InspectReport): { tensors: number; parameters: number; bytes: number; bitsPerWeight: number | null } {
-  let parameters = 0;
-  let bytes = 0;
-  for (const t of r.tensors) { parameters += t.elements; bytes += t.bytes; }
-  return { tensors: r.tensors.length, parameters, bytes, bitsPerWeight: bpw(bytes, parameters) };
-}
+export { inspectSource, totals, INSPECTORS, ggufInspector, type InspectReport, type InspectTensor, type Inspector } from '../../analysis/inspect.js';
 
 export function renderText(r: InspectReport): string {
   const out: string[] = [];
@@ -150,7 +25,7 @@ export function renderText(r: InspectReport): string {
   const files = r.tensors.some((t) => t.file !== undefined);
   out.push(table(['name', 'shape', 'type', 'bytes', 'bpw', ...(files ? ['file'] : [])], r.tensors.map((t) => {
     const b = bpw(t.bytes, t.elements);
-    return [oneLine(t.name), t.shape.join(' x '), t.type, fmtBytes(t.bytes), b === null ? '-' : b.toFixed(2), ...(files ? [oneLine(t.file ?? '')] : [])];
+    return [oneLine(t.name), `[${t.shape.join(', ')}]`, t.type, fmtBytes(t.bytes), b === null ? '-' : b.toFixed(2), ...(files ? [oneLine(t.file ?? '')] : [])];
   })));
   const tot = totals(r);
   out.push('');

@@ -1,57 +1,15 @@
 // `lowbit quantize-dir model_dir/ --variants fp16,q8,q4,q4f16`: writes onnx/<base>_<suffix>.onnx
 // beside each onnx/<base>.onnx, the names transformers.js looks for with pipeline(..., { dtype }).
-// Also home of the ONNX report printer the `quantize` command uses for .onnx inputs.
 import type { Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LowbitError } from '../../errors.js';
+import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { fmtBytes, table } from '../format.js';
-import { quantizeOnnxFile, type QuantizeOnnxFileOptions, type QuantizeOnnxFileResult } from '../../onnx/quantize-file.js';
+import { quantizeOnnxFile, type QuantizeOnnxFileResult } from '../../onnx/quantize-file.js';
+import { onnxOptions, type OnnxCliOptions } from '../../onnx/options.js';
+import { formatOnnxResult, unquantizedWarning } from '../onnx-result.js';
 import { parseVariant, VARIANT_SUFFIX, VARIANTS, type Variant } from '../../onnx/variants.js';
-
-export interface OnnxCliOptions {
-  perChannel?: boolean;
-  symmetric?: boolean;
-  asymmetric?: boolean;
-  reduceRange?: boolean;
-  blockSize?: string;
-  accuracyLevel?: string;
-  externalData?: boolean;
-  weightOnly?: string;
-  embeddings?: boolean;
-  dryRun?: boolean;
-  json?: boolean;
-}
-
-export function onnxOptions(o: OnnxCliOptions, type: string): QuantizeOnnxFileOptions {
-  const blockSize = o.blockSize === undefined ? undefined : Number(o.blockSize);
-  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize)) throw new LowbitError(`--block-size must be 16, 32, 64, 128 (or 256 for bnb4), not ${o.blockSize}`);
-  return {
-    type, perChannel: o.perChannel, symmetric: o.symmetric, asymmetric: o.asymmetric, reduceRange: o.reduceRange,
-    blockSize, accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
-    externalData: o.externalData, dryRun: o.dryRun,
-    embeddings: o.embeddings,
-    weightOnly: o.weightOnly === undefined ? undefined : parseWeightOnly(o.weightOnly),
-  };
-}
-
-function parseWeightOnly(s: string): 'int8' | 'int4' {
-  const v = s.toLowerCase();
-  if (v !== 'int8' && v !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${s}"`);
-  return v;
-}
-
-/** Human report of one ONNX variant: what happened to each node, and the sizes. */
-export function formatOnnxResult(input: string, output: string, r: QuantizeOnnxFileResult): string {
-  const lines: string[] = [];
-  const rows = r.actions.map((a) => [a.node, a.op, a.action, a.shape ? a.shape.join('x') : '', a.bytesBefore !== undefined ? fmtBytes(a.bytesBefore) : '', a.bytesAfter !== undefined ? fmtBytes(a.bytesAfter) : '']);
-  lines.push(`${r.dryRun ? 'plan for' : 'wrote'} ${output} (${r.variant}) from ${input}`);
-  if (rows.length) lines.push(table(['node', 'op', 'action', 'weight', 'before', 'after'], rows));
-  for (const n of r.notes) lines.push(`note: ${n}`);
-  const ratio = r.inputBytes ? (r.outputBytes / r.inputBytes) : 1;
-  lines.push(`${r.dryRun ? 'predicted size' : 'size'}: ${fmtBytes(r.inputBytes)} -> ${fmtBytes(r.outputBytes)} (${(ratio * 100).toFixed(1)}%)${r.externalDataFile ? `, weights in ${r.externalDataFile}` : ''}`);
-  return lines.join('\n');
-}
 
 /** Model file bases in onnx/: model.onnx, encoder_model.onnx, decoder_model_merged.onnx ... but not variants. */
 export function baseModels(onnxDir: string): string[] {
@@ -64,10 +22,16 @@ export function baseModels(onnxDir: string): string[] {
 }
 
 export async function quantizeDir(dir: string, variants: Variant[], opts: OnnxCliOptions, log: (s: string) => void = () => {}): Promise<{ file: string; result: QuantizeOnnxFileResult }[]> {
+  requireInputFiles([dir], { allowDirs: true });
   const onnxDir = existsSync(join(dir, 'onnx')) ? join(dir, 'onnx') : dir;
   if (!existsSync(onnxDir) || !statSync(onnxDir).isDirectory()) throw new LowbitError(`${dir}: not a directory`);
   const bases = baseModels(onnxDir);
   if (!bases.length) throw new LowbitError(`${onnxDir}: no .onnx models to quantize`);
+  // no generated variant may land on any model it reads (a symlinked or hard-linked variant name):
+  // all refused before the first is read
+  if (!opts.dryRun) {
+    refuseOutputOverInputs(bases.flatMap((b) => variants.map((v) => join(onnxDir, `${b}${VARIANT_SUFFIX[v]}.onnx`))), bases.map((b) => join(onnxDir, `${b}.onnx`)));
+  }
   const done: { file: string; result: QuantizeOnnxFileResult }[] = [];
   for (const base of bases) {
     for (const v of variants) {
@@ -75,6 +39,8 @@ export async function quantizeDir(dir: string, variants: Variant[], opts: OnnxCl
       const output = join(onnxDir, `${base}${VARIANT_SUFFIX[v]}.onnx`);
       const result = await quantizeOnnxFile(input, output, onnxOptions(opts, v));
       log(formatOnnxResult(input, output, result));
+      const warn = unquantizedWarning(output, result);
+      if (warn) process.stderr.write(warn + '\n');
       done.push({ file: output, result });
     }
   }
@@ -95,6 +61,8 @@ export function register(program: Command): void {
     .option('--accuracy-level <n>', 'q4 variants: MatMulNBits accuracy_level (0-4)')
     .option('--weight-only <bits>', 'int8 or int4: QDQ weight-only (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
     .option('--embeddings', 'q4 variants: embedding tables too, as GatherBlockQuantized (not supported by ONNX Runtime Web on CPU)')
+    .option('--op-types <list>', 'quantize only these op types, e.g. MatMul,Gemm (ONNX Runtime\'s op_types_to_quantize)')
+    .option('--exclude-nodes <names>', 'comma-separated node names to leave in FP32 (ONNX Runtime\'s nodes_to_exclude)')
     .option('--external-data', 'put weights in a side file <model>_data')
     .option('--dry-run', 'list what would be quantized and the predicted sizes; write nothing')
     .option('--json', 'print JSON')

@@ -9,18 +9,29 @@ import { fmtBytes, fmtNum, table } from '../format.js';
 import { onInterrupt } from '../interrupt.js';
 import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
 import { ggmlTypeByName } from '../../formats/ggml-types.js';
-import { typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
+import { fallbackWarning, typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
 import { parseKvOverride } from '../../plan/kv-override.js';
 import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
-import { readImatrix } from '../../io/imatrix.js';
-import { checkRunnable, predictOutputBytes, prepareQuantize, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
-import { openGgufInput, quantizeGgufFile } from '../../pipeline/quantize-file.js';
-import { defaultThreads } from '../../pipeline/workers.js';
-import type { OnnxCliOptions } from './quantize-dir.js';
+import { loadImatrix } from '../../node/imatrix-file.js';
+import { filterImatrix, parseGgmlType, parseTargetOptions, parseTensorType, parseTensorTypeText } from '../../plan/options.js';
+import type { TargetAllocation } from '../../pipeline/target.js';
+import { parseEncoder } from '../../formats/encoder.js';
+import { checkRunnable, predictOutputBytes, prepareQuantize, resolveTarget, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
+import { keepSplitPaths, openGgufInput, quantizeGgufFile } from '../../node/quantize-file.js';
+import { describeMissing, ggufInputFiles, refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
+import { defaultThreads } from '../../node/workers.js';
+import type { OnnxCliOptions } from '../../onnx/options.js';
 
-interface CliOpts extends OnnxCliOptions {
-  type: string;
+export { filterImatrix, parseGgmlType, parseTargetOptions, parseTensorType };
+import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
+
+interface CliOpts extends OnnxCliOptions, CalibrateCliOptions {
+  type?: string;
+  targetSize?: string;
+  targetBpw?: string;
+  targetTypes?: string;
+  encoder?: string;
   pure?: boolean;
   tensorType: string[];
   overrideKv: string[];
@@ -37,80 +48,37 @@ interface CliOpts extends OnnxCliOptions {
   allowNonfinite?: boolean;
 }
 
-/** A ggml type name as llama-quantize's parse_ggml_type takes it (case-insensitive). */
-export function parseGgmlType(s: string, what: string): number {
-  const t = ggmlTypeByName(s.trim());
-  if (!t) throw new LowbitError(`${what}: invalid ggml type '${s}'`);
-  return t.id;
-}
-
-/** --tensor-type NAME=TYPE as llama-quantize parses it: split at the first '=', name lower-cased. */
-export function parseTensorType(arg: string): TensorTypeOverride {
-  const eq = arg.indexOf('=');
-  if (eq < 0) throw new LowbitError(`--tensor-type: malformed '${arg}' (expected REGEX=TYPE)`);
-  if (eq === 0) throw new LowbitError(`--tensor-type: missing tensor name in '${arg}'`);
-  if (eq === arg.length - 1) throw new LowbitError(`--tensor-type: missing quantization type in '${arg}'`);
-  return { pattern: arg.slice(0, eq).toLowerCase(), type: parseGgmlType(arg.slice(eq + 1), '--tensor-type') };
-}
-
-/**
- * --tensor-type-file FILE as llama-quantize reads it: REGEX=TYPE entries separated by spaces or
- * newlines, each parsed as one --tensor-type.
- */
+/** --tensor-type-file FILE: its entries (see parseTensorTypeText). */
 export function readTensorTypeFile(path: string): string[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new LowbitError(`--tensor-type-file: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new LowbitError(`--tensor-type-file: ${describeMissing(path, e)}`);
   }
-  const entries = text.split(/\s+/).filter((x) => x.length > 0);
-  for (const x of entries) {
-    try {
-      parseTensorType(x);
-    } catch (e) {
-      throw new LowbitError(`--tensor-type-file ${path}: ${(e as Error).message.replace(/^--tensor-type: /, '')}`);
-    }
-  }
-  return entries;
-}
-
-/** llama-quantize's prepare_imatrix: --exclude-weights drops, --include-weights keeps, by substring. */
-export function filterImatrix(data: Map<string, Float32Array>, include: readonly string[], exclude: readonly string[]): Map<string, Float32Array> {
-  let out = new Map(data);
-  for (const x of exclude) for (const k of [...out.keys()]) if (k.includes(x)) out.delete(k);
-  if (include.length) out = new Map([...out].filter(([k]) => include.some((x) => k.includes(x))));
-  return out;
-}
-
-export async function loadImatrix(path: string, include: string[], exclude: string[]): Promise<ImatrixInput | undefined> {
-  const src = await FileSource.open(path);
-  try {
-    const im = await readImatrix(src);
-    const data = filterImatrix(im.data, include, exclude);
-    if (data.size === 0) return undefined; // llama-quantize then runs as if no imatrix was given
-    const p = im.provenance;
-    return { data, provenance: { file: path, dataset: p.datasets[0], entries: data.size, chunks: p.chunkCount } };
-  } finally {
-    await src.close();
-  }
+  return parseTensorTypeText(text, path);
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function register(program: Command): void {
-  // --tensor-type and --tensor-type-file entries in command-line order (the first match wins)
-  const tensorTypes: string[] = [];
-  program
-    .command('quantize')
+  // --tensor-type and --tensor-type-file entries in command-line order (the first match wins); the
+  // files are read in the action, after the output is known not to be one of them
+  const tensorTypes: (string | { file: string })[] = [];
+  calibrateOptions(program
+    .command('quantize'))
     .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
     .argument('<input>', 'model to read (.gguf, or .onnx)')
     .argument('[output]', 'file to write (not needed with --dry-run)')
-    .requiredOption('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
+    .option('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
+    .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB, bytes) with the least predicted damage')
+    .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
+    .option('--target-types <LIST>', '--target-*: the ggml types to choose from (default: all llama.cpp loads that lowbit writes)')
+    .option('--encoder <NAME>', 'ggml (default: llama.cpp\'s own codes, byte-identical) or best (lowbit\'s stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)')
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
     .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
-      (f: string) => { tensorTypes.push(...readTensorTypeFile(f)); return tensorTypes; })
+      (f: string) => { tensorTypes.push({ file: f }); return tensorTypes; })
     .option('--override-kv <KEY=TYPE:VALUE>', 'metadata value in the output (TYPE int, float, bool or str; repeatable), also read by the plan as llama.cpp\'s loader does', collect, [])
     .option('--prune-layers <L0,L1,...>', 'leave these layers out; the later ones are renumbered and block_count updated')
     .option('--keep-split', 'one output per input shard: <output minus .gguf>-00001-of-0000N.gguf, ...')
@@ -133,17 +101,31 @@ export function register(program: Command): void {
     .option('--weight-only <bits>', 'onnx: int8 or int4 weights as QDQ (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
     .option('--embeddings', 'onnx q4: embedding tables too, as GatherBlockQuantized')
     .option('--accuracy-level <n>', 'onnx q4: MatMulNBits accuracy_level')
+    .option('--op-types <list>', 'onnx: quantize only these op types, e.g. MatMul,Gemm (ONNX Runtime\'s op_types_to_quantize)')
+    .option('--exclude-nodes <names>', 'onnx: comma-separated node names to leave in FP32 (ONNX Runtime\'s nodes_to_exclude)')
     .option('--external-data', 'onnx: weights in a side file')
     .action(async (input: string, output: string | undefined, o: CliOpts) => {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
+      // every file read, named before any is opened: missing ones say so, and none may be an output
+      const typeFiles = tensorTypes.flatMap((t) => (typeof t === 'string' ? [] : [t.file]));
+      const inputs = [...ggufInputFiles(input), ...(o.imatrix ? [o.imatrix] : []), ...typeFiles];
+      requireInputFiles(inputs);
+      if (output && !o.dryRun) {
+        const onnx = input.toLowerCase().endsWith('.onnx');
+        refuseOutputOverInputs(onnx ? [output] : o.keepSplit ? keepSplitPaths(output, ggufInputFiles(input).length) : [output], inputs);
+      }
+      const entries = tensorTypes.flatMap((t) => (typeof t === 'string' ? [t] : readTensorTypeFile(t.file)));
       if (input.toLowerCase().endsWith('.onnx')) {
+        if (!o.type) throw new LowbitError('quantize: --type is required');
         // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
-        const [{ quantizeOnnxFile }, { formatOnnxResult, onnxOptions }] = await Promise.all([import('../../onnx/quantize-file.js'), import('./quantize-dir.js')]);
-        const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type));
+        const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult, unquantizedWarning }] = await Promise.all([import('../../onnx/quantize-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
+        const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type!));
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
+        const warn = unquantizedWarning(output ?? input, r);
+        if (warn) process.stderr.write(warn + '\n');
         return;
       }
-      await runGguf(input, output, { ...o, tensorType: tensorTypes });
+      await runGguf(input, output, { ...o, tensorType: entries });
     });
 }
 
@@ -154,8 +136,13 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     threads = Number(o.threads);
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`);
   }
+  const target = parseTargetOptions(o);
+  if (!o.type && !target) throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
   const opts: QuantizeOptions = {
-    fileType: parseFileType(o.type),
+    // with a target, --type only names the mix whose rules fix what the user does not choose (default Q8_0)
+    fileType: parseFileType(o.type ?? 'Q8_0'),
+    target,
+    encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder),
     pure: !!o.pure,
     tensorTypes: o.tensorType.map(parseTensorType),
     kvOverrides: o.overrideKv.map(parseKvOverride),
@@ -169,18 +156,32 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     imatrix: o.imatrix ? await loadImatrix(o.imatrix, o.includeWeights, o.excludeWeights) : undefined,
     threads,
   };
+  if (checkCalibrateOptions(o)) {
+    if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run');
+    const cal = await runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => { if (!o.json) process.stderr.write(s); });
+    try {
+      const im = await loadImatrix(cal.path, o.includeWeights, o.excludeWeights);
+      if (im) im.provenance.file = cal.label;
+      opts.imatrix = im;
+    } finally {
+      await cal.cleanup();
+    }
+  }
 
   if (o.dryRun) {
     const { src } = await openGgufInput(input);
     let plan: QuantPlan, predicted: number, problem: string | undefined;
+    let allocation: TargetAllocation | undefined;
     try {
-      const prep = await prepareQuantize(src, opts);
+      const resolved = await resolveTarget(src, opts);
+      allocation = resolved.allocation;
+      const prep = await prepareQuantize(src, resolved.opts);
       plan = prep.plan;
       predicted = await predictOutputBytes(prep.file, plan, opts);
       try { checkRunnable(prep.file, plan, opts); } catch (e) { if (e instanceof LowbitError) problem = e.message; else throw e; }
     } finally { await src.close(); }
     if (o.json) {
-      process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts, allocation), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
       return;
     }
     const rows = plan.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, typeName(t.srcType), typeName(t.dstType), fmtBytes(t.srcBytes), fmtBytes(t.dstBytes)]);
@@ -189,7 +190,10 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     const why = ['why', '---', ...plan.tensors.map((t) => t.reason)];
     const out = [lines.map((l, i) => `${l.padEnd(lines[1]!.length)}  ${why[i]}`).join('\n'), ''];
     out.push(`${plan.tensors.length} tensors, ${fmtBytes(plan.srcBytes)} of tensor data -> ${fmtBytes(plan.dstBytes)} (${fmtNum(bpw(plan), 4)} bits per weight)`);
-    out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}${plan.nFallback ? `; ${plan.nFallback} tensor(s) needed a fallback type` : ''}`);
+    out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}`);
+    const fb = fallbackWarning(plan);
+    if (fb) out.push(`warning: ${fb}`);
+    if (allocation) out.push(...targetLines(allocation));
     if (problem) out.push(`note: a real run would stop: ${problem}`);
     process.stdout.write(out.join('\n') + '\n');
     return;
@@ -221,20 +225,24 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     stopListening();
     if (started) bar!.stop();
   }
+  // llama.cpp's fallbacks replaced the requested type for some tensors: say how many and with what
+  const fb = fallbackWarning(summary.plan);
+  if (fb) process.stderr.write(`lowbit: warning: ${fb}\n`);
   // values beyond F16/BF16 range were clamped, not turned into Inf (llama.cpp would fail): say where
   for (const c of summary.clamped) {
     const t = summary.plan.tensors.find((x) => x.name === c.tensor);
     process.stderr.write(`lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${t ? typeName(t.dstType) : 'float'} range were clamped to its largest finite value\n`);
   }
   if (o.json) {
-    const { plan, tensors: tensorCount, ...rest } = summary;
-    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts), ...rest, tensorCount }, null, 2) + '\n');
+    const { plan, tensors: tensorCount, target: allocation, ...rest } = summary;
+    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts, allocation), ...rest, tensorCount }, null, 2) + '\n');
     return;
   }
   const s = summary;
   process.stdout.write([
-    `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''})`,
+    `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''}${opts.encoder === 'best' ? ', --encoder best' : ''})`,
     `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
+    ...(s.target ? targetLines(s.target) : []),
   ].join('\n') + '\n');
 }
 
@@ -242,14 +250,34 @@ function bpw(plan: QuantPlan): number {
   return plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0;
 }
 
-function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions) {
+/** What the allocation did, for the plain-text summary and the dry run. */
+export function targetLines(a: TargetAllocation): string[] {
+  return [
+    `target ${fmtBytes(a.targetBytes)} (${a.targetBytes} bytes): predicted ${a.predictedBytes} bytes (${fmtNum((100 * a.predictedBytes) / a.targetBytes, 4)}% of it), ${a.assignment.size} tensors chosen, predicted error ${a.predictedError.toExponential(3)}`,
+    `error measure: ${a.measure}; search ${a.seconds.toFixed(2)} s; general.file_type ${a.fileType.name}`,
+    ...(a.predictedBytes < 0.99 * a.targetBytes ? [`note: ${fmtNum((100 * (a.targetBytes - a.predictedBytes)) / a.targetBytes, 3)}% under the target: no choice of the candidate types comes closer (the steps between types are that coarse here, or every tensor is at its best type)`] : []),
+  ];
+}
+
+function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions, allocation?: TargetAllocation) {
   return {
-    input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id,
+    input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id, encoder: opts.encoder ?? 'ggml',
     imatrix: opts.imatrix ? { ...opts.imatrix.provenance } : null,
-    tensorBytesIn: plan.srcBytes, tensorBytesOut: plan.dstBytes, nElements: plan.nElements, fallbacks: plan.nFallback,
+    tensorBytesIn: plan.srcBytes, tensorBytesOut: plan.dstBytes, nElements: plan.nElements, fallbacks: plan.nFallback, fallbackWarning: fallbackWarning(plan) ?? null,
     tensors: plan.tensors.map((t) => ({
       name: t.name, shape: t.shape, from: typeName(t.srcType), to: typeName(t.dstType), converted: t.convert,
-      kind: t.kind, reason: t.reason, bytesIn: t.srcBytes, bytesOut: t.dstBytes,
+      kind: t.kind, reason: t.reason, bytesIn: t.srcBytes, bytesOut: t.dstBytes, ...(t.fallbackFrom !== undefined ? { fallbackFrom: typeName(t.fallbackFrom) } : {}),
+      ...(allocation?.assignment.has(t.name) ? { predictedError: allocation.measures.find((m) => m.name === t.name)!.candidates.find((c) => c.type === t.dstType)?.nsr ?? null } : {}),
     })),
+    ...(allocation ? {
+      target: {
+        targetBytes: allocation.targetBytes, predictedBytes: allocation.predictedBytes, predictedError: allocation.predictedError,
+        fixedBytes: allocation.fixedBytes, measure: allocation.measure, seconds: allocation.seconds,
+        candidates: allocation.measures.map((m) => ({
+          name: m.name, sampledRows: m.rows, rows: m.nRows, imatrix: m.imatrix, chosen: typeName(m.candidates[m.chosen]!.type),
+          options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
+        })),
+      },
+    } : {}),
   };
 }

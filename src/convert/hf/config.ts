@@ -1,15 +1,10 @@
 // config.json of a Hugging Face causal LM → the hyperparameters a llama-family GGUF needs, with
 // the names and fallbacks convert_hf_to_gguf.py uses (find_hparam lists).
 import { LowbitError } from '../../errors.js';
+import { findArch, supportedClasses } from './arch/index.js';
 
-export type HfArch = 'llama' | 'qwen2';
-
-/** model_type → GGUF architecture; mistral/llama go through convert_hf_to_gguf.py's LlamaModel. */
-const ARCH: Record<string, HfArch> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2' };
-/** `architectures[0]` names convert_hf_to_gguf.py registers for these classes */
-const CLASSES: Record<string, HfArch> = {
-  LlamaForCausalLM: 'llama', LLaMAForCausalLM: 'llama', MistralForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2',
-};
+/** GGUF architecture name (arch/index.ts lists them) */
+export type HfArch = string;
 
 export interface RopeScaling {
   type: 'linear' | 'llama3' | 'yarn' | 'none';
@@ -34,6 +29,10 @@ export interface HfConfig {
   ropeTheta?: number;
   rope: RopeScaling | null;
   tieEmbeddings: boolean;
+  /** num_local_experts / num_experts / n_routed_experts */
+  nExpert?: number;
+  /** num_experts_per_tok / num_experts_per_token / top_k_experts */
+  nExpertUsed?: number;
   raw: Record<string, unknown>;
 }
 
@@ -43,10 +42,11 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   if (c.text_config && typeof c.text_config === 'object') c = { ...c, ...(c.text_config as Record<string, unknown>) };
   const modelType = String(c.model_type ?? '');
   const cls = Array.isArray(c.architectures) ? String(c.architectures[0]) : '';
-  const arch = ARCH[modelType] ?? CLASSES[cls];
-  if (!arch) {
-    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts llama, mistral and qwen2`);
+  const def = findArch(modelType, cls);
+  if (!def) {
+    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${supportedClasses()}`);
   }
+  const arch = def.arch;
   const find = (names: string[], required: boolean): number | undefined => {
     for (const n of names) {
       const v = c[n];
@@ -78,6 +78,8 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
     ropeTheta: undefined,
     rope: null,
     tieEmbeddings: c.tie_word_embeddings === true,
+    nExpert: find(['num_local_experts', 'num_experts', 'n_routed_experts'], false),
+    nExpertUsed: find(['num_experts_per_tok', 'num_experts_per_token', 'top_k_experts'], false),
   };
   if (!Number.isInteger(cfg.nHeadKv) || cfg.nHeadKv <= 0 || nHead % cfg.nHeadKv !== 0) {
     throw new LowbitError(`${file}: num_attention_heads ${nHead} is not a multiple of num_key_value_heads ${cfg.nHeadKv}`);
@@ -98,6 +100,7 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   } else if (ropeType && ropeType !== 'default') {
     throw new LowbitError(`${file}: rope scaling '${ropeType}' is not supported (linear, llama3, yarn)`);
   }
+  def.checkConfig?.(cfg, file);
   return cfg;
 }
 

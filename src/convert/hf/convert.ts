@@ -8,6 +8,8 @@ import { FLOAT_DECODABLE, SAFETENSORS_DTYPE_BITS, toFloat32 } from '../../io/saf
 import { addVocab, FILE_TYPE, type ConvertedModel, type TensorSpec } from '../model.js';
 import { llama3RopeFactors, type HfConfig } from './config.js';
 import { mapHfTensorName, permuteQK } from './tensors.js';
+import { archDef } from './arch/index.js';
+import { ExpertStacker } from './arch/experts.js';
 import type { HfVocab } from './tokenizer.js';
 
 export interface HfConvertOptions {
@@ -19,6 +21,7 @@ const GGML_QUANT_VERSION = 2;
 
 export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab, opts: HfConvertOptions): ConvertedModel {
   const a = cfg.arch;
+  const def = archDef(a);
   const m: GgufMetadata = new Map();
   m.set('general.architecture', gv.str(a));
   m.set('general.type', gv.str('model'));
@@ -39,27 +42,34 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
   }
   if (cfg.ropeTheta !== undefined) m.set(`${a}.rope.freq_base`, gv.f32(cfg.ropeTheta));
   if (cfg.rmsEps !== undefined) m.set(`${a}.attention.layer_norm_rms_epsilon`, gv.f32(cfg.rmsEps));
+  if (cfg.nExpert !== undefined) m.set(`${a}.expert_count`, gv.u32(cfg.nExpert));
+  if (cfg.nExpertUsed !== undefined) m.set(`${a}.expert_used_count`, gv.u32(cfg.nExpertUsed));
   if (cfg.headDim !== undefined) {
     m.set(`${a}.attention.key_length`, gv.u32(cfg.headDim));
     m.set(`${a}.attention.value_length`, gv.u32(cfg.headDim));
   }
   m.set('general.file_type', gv.u32(FILE_TYPE.F32!));
-  if (a === 'llama') {
-    m.set('llama.vocab_size', gv.u32(cfg.vocabSize));
-    m.set('llama.rope.dimension_count', gv.u32(cfg.headDim ?? cfg.nEmbd / cfg.nHead));
+  if (def.llamaModel) {
+    m.set(`${a}.vocab_size`, gv.u32(cfg.vocabSize));
+    m.set(`${a}.rope.dimension_count`, gv.u32(cfg.headDim ?? cfg.nEmbd / cfg.nHead));
   }
+  def.extraMetadata?.(m, cfg);
   m.set('general.quantization_version', gv.u32(GGML_QUANT_VERSION));
   if (vocab.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gv.bool(vocab.addSpacePrefix));
   addVocab(m, vocab);
+  // LlamaModel.set_vocab's add_add_bos_token(False) after SpecialVocab: a new key goes last
+  if (vocab.addBos !== undefined && !m.has('tokenizer.ggml.add_bos_token')) m.set('tokenizer.ggml.add_bos_token', gv.bool(vocab.addBos));
 
   const out: TensorSpec[] = [];
-  if (cfg.rope?.type === 'llama3') {
+  if (def.llamaModel && cfg.rope?.type === 'llama3') { // LlamaModel.generate_extra_tensors
     const f = llama3RopeFactors(cfg);
     out.push({ name: 'rope_freqs.weight', shape: [f.length], keepF32: true, read: async () => f });
   }
   const headDim = cfg.headDim ?? cfg.nEmbd / cfg.nHead;
+  const experts = def.stackedExperts ? new ExpertStacker(cfg, tensors) : undefined;
   for (const t of tensors.tensors) {
-    const name = mapHfTensorName(t.name);
+    if (experts?.take(t, out)) continue;
+    const name = mapHfTensorName(t.name, def.layerNames);
     if (name === null) continue;
     if (name === undefined) throw new LowbitError(`cannot map tensor '${t.name}' to a ${a} GGUF tensor`);
     if (!FLOAT_DECODABLE.has(t.dtype)) throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
@@ -68,8 +78,8 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     const cols = t.shape.length === 2 ? t.shape[1]! : 1;
     // llama: undo HF's rotate-half layout of q/k (weights and biases), LlamaModel.modify_tensors
     let heads = 0;
-    if (a === 'llama' && /\.attn_q\.(weight|bias)$/.test(name)) heads = cfg.nHead;
-    if (a === 'llama' && /\.attn_k\.(weight|bias)$/.test(name)) heads = cfg.nHeadKv;
+    if (def.llamaModel && /\.attn_q\.(weight|bias)$/.test(name)) heads = cfg.nHead;
+    if (def.llamaModel && /\.attn_k\.(weight|bias)$/.test(name)) heads = cfg.nHeadKv;
     if (heads && rows !== heads * headDim) throw new LowbitError(`tensor '${t.name}' has ${rows} rows, expected ${heads} heads × ${headDim}`);
     if (heads && headDim % 2 !== 0) throw new LowbitError(`head size ${headDim} is odd`);
     const src = t.name;
@@ -82,7 +92,7 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     out.push({
       name,
       shape,
-      keepF32: t.shape.length === 1 || name.endsWith('_norm.weight'),
+      keepF32: t.shape.length === 1 || name.endsWith('_norm.weight') || name.endsWith('.ffn_gate_inp.weight'),
       read: heads ? async () => permuteQK(await tensors.readF32(src), heads, rows, cols) : () => tensors.readF32(src),
       readRows: async (first, count) => {
         if (!heads) return readElems(first * rowLen, count * rowLen);
@@ -97,11 +107,11 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
       },
     });
   }
+  experts?.finish();
   const have = new Set(out.map((t) => t.name));
   const need = ['token_embd.weight', 'output_norm.weight'];
   for (let l = 0; l < cfg.nLayers; l++) {
-    for (const s of ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down']) need.push(`blk.${l}.${s}.weight`);
-    if (a === 'qwen2') for (const s of ['attn_q', 'attn_k', 'attn_v']) need.push(`blk.${l}.${s}.bias`);
+    for (const s of def.layerTensors(cfg)) need.push(`blk.${l}.${s}`);
   }
   const missing = need.filter((n) => !have.has(n));
   if (missing.length) throw new LowbitError(`checkpoint is missing ${missing.length} tensor(s) a ${a} model needs, e.g. ${missing.slice(0, 3).join(', ')}`);

@@ -26,14 +26,14 @@ const GLOBAL_MAP: Record<string, string> = {
 const SKIP = /(\.attention\.masked_bias|\.attention\.bias|\.rotary_emb\.inv_freq)$/;
 
 /** The GGUF name, null for tensors that are dropped, undefined for unknown ones. */
-export function mapHfTensorName(name: string): string | null | undefined {
+export function mapHfTensorName(name: string, extra?: Record<string, string>): string | null | undefined {
   if (SKIP.test(name)) return null;
   const n = name.startsWith('model.') || name.startsWith('lm_head.') ? name : `model.${name}`; // bare LlamaModel checkpoints
   const g = GLOBAL_MAP[n];
   if (g) return g;
   const m = LAYER.exec(n);
   if (m) {
-    const t = LAYER_MAP[m[2]!];
+    const t = LAYER_MAP[m[2]!] ?? extra?.[m[2]!];
     if (t) return `blk.${m[1]}.${t}`;
   }
   return undefined;

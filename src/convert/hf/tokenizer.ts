@@ -5,16 +5,21 @@
 // Special token ids, add_bos/add_eos and chat_template come from tokenizer_config.json, tokenizer.json's
 // added_tokens and config.json, as gguf-py's SpecialVocab reads them.
 //
-// Two documented differences: (1) llama.cpp picks tokenizer.ggml.pre by hashing a tokenization of a
-// test string with transformers; lowbit cannot run transformers, so it recognises the pre-tokenizer
-// from tokenizer.json's own pre_tokenizer (its split regex / digit rules) and otherwise asks for
-// --pre. (2) For byte-fallback BPE tokenizer.json, convert_hf_to_gguf.py gives every token score
+// tokenizer.ggml.pre: as llama.cpp's get_vocab_base_pre, by hashing the ids of its check text
+// (pre-hash.ts; lowbit's own BPE encoder stands in for transformers). When llama.cpp's table does
+// not know the hash (where llama.cpp's converter stops with "BPE pre-tokenizer was not recognized",
+// e.g. every small synthetic vocabulary) or the encoder cannot model the tokenizer, lowbit
+// recognises the pre-tokenizer from tokenizer.json's own pre_tokenizer (its split regex / digit
+// rules), and otherwise asks for --pre.
+// One difference: for byte-fallback BPE tokenizer.json, convert_hf_to_gguf.py gives every token score
 // -1000, which makes llama.cpp's SentencePiece-style merging ignore the merge order; lowbit scores
 // each token by its merge rank (-rank), as SentencePiece BPE models score their pieces.
 import { LowbitError } from '../../errors.js';
 import { TOKEN_TYPE, type GgufVocab } from '../model.js';
 import type { HfConfig } from './config.js';
+import { archDef } from './arch/index.js';
 import { readSentencePieceModel, SP_TYPE } from './sentencepiece.js';
+import { preTokenizerHash } from './pre-hash.js';
 
 export interface HfTokenizerFiles {
   tokenizerModel?: Uint8Array;
@@ -48,16 +53,17 @@ export function looksSpecial(t: string): boolean {
 export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
   const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
   const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
+  const llamaModel = archDef(cfg.arch).llamaModel === true;
   let v: HfVocab;
   if (files.tokenizerModel) v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig);
   else if (!tj || !model) throw new LowbitError('no tokenizer: the model directory needs tokenizer.model or tokenizer.json');
-  else if (model.type === 'BPE' && model.byte_fallback === true && cfg.arch === 'llama') v = fromLlamaBpeJson(tj, model);
+  else if (model.type === 'BPE' && model.byte_fallback === true && llamaModel) v = fromLlamaBpeJson(tj, model);
   else if (model.type === 'BPE') v = fromByteLevelBpe(tj, model, cfg, opts.pre);
   else throw new LowbitError(`tokenizer.json: model type ${String(model.type)} is not supported (BPE, or a tokenizer.model)`);
   applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
   // LlamaModel.set_vocab: vocab size 49152 (granite small models, SmolLM) never adds BOS
-  if (cfg.arch === 'llama' && cfg.vocabSize === 49152) v.addBos = false;
-  if (isObj(files.tokenizerConfig) && typeof files.tokenizerConfig.add_prefix_space === 'boolean' && cfg.arch === 'llama') {
+  if (llamaModel && cfg.vocabSize === 49152) v.addBos = false;
+  if (isObj(files.tokenizerConfig) && typeof files.tokenizerConfig.add_prefix_space === 'boolean' && llamaModel) {
     v.addSpacePrefix = files.tokenizerConfig.add_prefix_space;
   }
   return v;
@@ -168,7 +174,10 @@ export function detectPre(tj: Obj): string | undefined {
 const PRE_NAMES = ['default', 'llama-bpe', 'llama3', 'qwen2', 'smollm', 'gpt-2', 'starcoder', 'deepseek-llm', 'deepseek-coder', 'falcon', 'mpt', 'refact', 'command-r', 'olmo', 'dbrx', 'stablelm2', 'tekken'];
 
 function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): HfVocab {
-  const pre = preOpt ?? detectPre(tj);
+  let hashed: string | undefined;
+  // a tokenizer the encoder cannot model (or a pattern JavaScript cannot compile) falls back to the structure check
+  if (!preOpt) { try { hashed = preTokenizerHash(tj).pre; } catch { hashed = undefined; } }
+  const pre = preOpt ?? hashed ?? detectPre(tj);
   if (!pre) {
     throw new LowbitError("tokenizer.json: byte-level BPE with a pre-tokenizer lowbit does not recognise; pass --pre NAME (llama.cpp's tokenizer.ggml.pre, e.g. llama-bpe, qwen2, smollm, gpt-2)");
   }
@@ -196,25 +205,54 @@ function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): 
   return { model: 'gpt2', pre, tokens, tokenTypes: types, merges };
 }
 
-/** gguf-py SpecialVocab: ids by content among tokenizer.json's added tokens, then config.json *_token_id. */
+/**
+ * gguf-py SpecialVocab: tokenizer.json's post_processor (TemplateProcessing's leading / trailing
+ * special token → add_bos / add_eos, and the bos token when tokenizer_config names none), then
+ * tokenizer_config.json (chat_template, add_*_token, *_token ids by content among tokenizer.json's
+ * added tokens), then config.json *_token_id; the first id found for a type wins, and keys are
+ * written in the order they were found.
+ */
 function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConfig: unknown, cfg: HfConfig, chatTemplateFile?: string): void {
   const n = v.tokens.length;
   const added = addedTokens(tj);
-  const ids: Record<string, number | undefined> = {};
-  const set = (typ: string, id: unknown) => {
-    if (typeof id !== 'number' || !Number.isInteger(id) || ids[typ] !== undefined) return;
-    if (id < 0) throw new LowbitError(`invalid ${typ} token id ${id}`);
-    if (id < n) ids[typ] = id;
-  };
-  const tc = isObj(tokenizerConfig) ? tokenizerConfig : undefined;
   const types = ['bos', 'eos', 'unk', 'pad'] as const;
+  type Typ = typeof types[number];
+  const ids = new Map<Typ, number>();
+  const adds = new Map<'bos' | 'eos', boolean>();
+  const set = (typ: Typ, id: unknown) => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || ids.has(typ)) return;
+    if (id < 0) throw new LowbitError(`invalid ${typ} token id ${id}`);
+    if (id < n) ids.set(typ, id);
+  };
+  const tc = isObj(tokenizerConfig) ? { ...tokenizerConfig } : undefined;
+  if (tj) {
+    let specialBos = tc?.bos_token, specialCls = tc?.cls_token;
+    const specialEos = tc?.eos_token;
+    const pp = tj.post_processor;
+    const procs = isObj(pp) ? (Array.isArray(pp.processors) ? pp.processors : [pp]) : [];
+    for (const p of procs) {
+      if (!isObj(p) || p.type !== 'TemplateProcessing' || !Array.isArray(p.single) || p.single.length <= 1) continue;
+      const sp = (x: unknown) => (isObj(x) && isObj(x.SpecialToken) && typeof x.SpecialToken.id === 'string' && x.SpecialToken.id ? x.SpecialToken.id : undefined);
+      const first = sp(p.single[0]);
+      if (first !== undefined) {
+        if (tc && first !== specialBos && first !== specialCls) {
+          if (!specialBos) tc.bos_token = specialBos = first;
+          if (!specialCls) tc.cls_token = specialCls = first;
+        }
+        adds.set('bos', first === specialBos || first === specialCls);
+      }
+      const last = sp(p.single[p.single.length - 1]);
+      // a trailing token other than the eos makes SpecialVocab move the eos to an eot/eom id, which
+      // lowbit does not write: such tokenizers keep their add_eos from tokenizer_config.json only
+      if (last !== undefined && (!tc || last === specialEos)) adds.set('eos', true);
+    }
+  }
   if (tc) {
     const ct = tc.chat_template ?? chatTemplateFile;
     if (typeof ct === 'string') v.chatTemplate = ct;
     for (const typ of types) {
       const add = tc[`add_${typ}_token`];
-      if (typ === 'bos' && typeof add === 'boolean') v.addBos = add;
-      if (typ === 'eos' && typeof add === 'boolean') v.addEos = add;
+      if ((typ === 'bos' || typ === 'eos') && typeof add === 'boolean') adds.set(typ, add);
       const e = tc[`${typ}_token`];
       const content = typeof e === 'string' ? e : isObj(e) && typeof e.content === 'string' ? e.content : undefined;
       if (content === undefined) continue;
@@ -222,5 +260,8 @@ function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConfig: unk
     }
   } else if (chatTemplateFile !== undefined) v.chatTemplate = chatTemplateFile;
   for (const typ of types) set(typ, cfg.raw[`${typ}_token_id`]);
-  v.bosId = ids.bos; v.eosId = ids.eos; v.unkId = ids.unk; v.padId = ids.pad;
+  v.bosId = ids.get('bos'); v.eosId = ids.get('eos'); v.unkId = ids.get('unk'); v.padId = ids.get('pad');
+  v.addBos = adds.get('bos'); v.addEos = adds.get('eos');
+  v.specialOrder = [...ids.keys()];
+  v.addOrder = [...adds.keys()];
 }

@@ -24,7 +24,7 @@ const ls = new Uint8Array(16);
 const lm = new Uint8Array(16);
 
 /** Re-rounds every weight against the final fp16 d/dmin and 4-bit scales, packs 4 levels a byte. */
-function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
+export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
   const d0 = fp16Table[getHalf(dst, o + 80)]!;
   const dmin0 = fp16Table[getHalf(dst, o + 82)]!;
   for (let j = 0; j < 16; j++) {

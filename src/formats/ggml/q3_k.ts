@@ -26,13 +26,13 @@ const lut = new Float32Array(16);
  * The 12 scale bytes at s: scale j (6 bits, stored +32) has its low nibble in byte j (j < 8) or
  * the high nibble of byte j-8, and its top 2 bits in byte 8 + j%4 at bit 2*(j/4).
  */
-function putScale6(dst: Uint8Array, s: number, j: number, l: number): void {
+export function putScale6(dst: Uint8Array, s: number, j: number, l: number): void {
   if (j < 8) dst[s + j] = l & 0xf;
   else dst[s + j - 8] = dst[s + j - 8]! | (l & 0xf) << 4;
   dst[s + 8 + (j & 3)] = dst[s + 8 + (j & 3)]! | (l >> 4) << (2 * (j >> 2));
 }
 
-function unpackScales6(src: Uint8Array, s: number, out: Int8Array): void {
+export function unpackScales6(src: Uint8Array, s: number, out: Int8Array): void {
   for (let j = 0; j < 16; j++) {
     const lo = j < 8 ? src[s + j]! & 0xf : src[s + j - 8]! >> 4;
     out[j] = (lo | (((src[s + 8 + (j & 3)]! >> (2 * (j >> 2))) & 3) << 4)) - 32;
@@ -40,7 +40,7 @@ function unpackScales6(src: Uint8Array, s: number, out: Int8Array): void {
 }
 
 /** Re-rounds every weight against the final scales, then splits levels into hmask and 2-bit qs. */
-function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
+export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
   const d0 = fp16Table[getHalf(dst, o + 108)]!;
   unpackScales6(dst, o + 96, sc6);
   for (let j = 0; j < 16; j++) {

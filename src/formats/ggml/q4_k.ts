@@ -18,7 +18,7 @@ const mm = new Uint8Array(8);
 const lut = new Float32Array(32);
 
 /** Re-rounds every weight against the final fp16 scales/mins and packs the nibbles. */
-function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
+export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
   relevelK4(x, xo, 15, L, dst, o);
   let q = o + 16;
   for (let j = 0; j < QK_K; j += 64) {

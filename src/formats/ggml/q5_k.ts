@@ -18,7 +18,7 @@ const mm = new Uint8Array(8);
 const lut = new Float32Array(64);
 
 /** Re-rounds every weight against the final fp16 scales/mins and packs the nibbles. */
-function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
+export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
   relevelK4(x, xo, 31, L, dst, o);
   // sub-block pair n/64 puts its 5th bits in bits 2n/64 and 2n/64+1 of qh[0..32)
   const qh = o + 16;

@@ -36,7 +36,13 @@ function quantizeBlock(x: Float32Array, xo: number, qw: Float32Array | null, qo:
     sc8[ib] = l < 127 ? l : 127; // int8 store wraps like C's
     dst[o + 192 + ib] = sc8[ib]! & 255;
   }
-  const d0 = fp16Table[dh]!;
+  finishBlock(x, xo, dst, o);
+}
+
+/** Re-rounds every weight against the block's fp16 d and int8 scales and packs the 6-bit levels. */
+export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
+  const d0 = fp16Table[getHalf(dst, o + 208)]!;
+  for (let ib = 0; ib < 16; ib++) sc8[ib] = (dst[o + 192 + ib]! << 24) >> 24;
   for (let j = 0; j < 16; j++) {
     const d = fround(d0 * sc8[j]!);
     if (d === 0) continue;

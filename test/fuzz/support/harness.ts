@@ -20,7 +20,7 @@ export const CASE_TIMEOUT_MS = 15_000;
 const HEAP_MB = 192;
 
 function startWorker(): Worker {
-  // a worker does not inherit tsx's loader: register it first (as src/pipeline/workers.ts does)
+  // a worker does not inherit tsx's loader: register it first (as src/node/workers.ts does)
   const tsxApi = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
   return new Worker(boot, { eval: true, resourceLimits: { maxOldGenerationSizeMb: HEAP_MB, maxYoungGenerationSizeMb: 32 } });

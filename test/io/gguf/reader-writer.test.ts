@@ -87,9 +87,10 @@ test('@huggingface/gguf parses what the writer writes', async () => {
     const r = await hfGguf(p, { allowLocalFile: true });
     const ours = await readGgufHeader(new BufferSource(bytes));
     assert.equal(r.metadata.version, 3);
-    assert.equal(r.metadata['general.name'], 'tiny ünïcödé 🦙');
-    assert.equal(r.metadata['t.u64'], 0xffffffffffffffffn);
-    assert.deepEqual(r.metadata['tokenizer.ggml.tokens'], ['<unk>', '<s>', '</s>', 'hello', 'wörld', '']);
+    const meta = r.metadata as Record<string, unknown>;
+    assert.equal(meta['general.name'], 'tiny ünïcödé 🦙');
+    assert.equal(meta['t.u64'], 0xffffffffffffffffn);
+    assert.deepEqual(meta['tokenizer.ggml.tokens'], ['<unk>', '<s>', '</s>', 'hello', 'wörld', '']);
     assert.equal(r.tensorInfos.length, SAMPLE_TENSORS.length);
     for (const [i, t] of r.tensorInfos.entries()) {
       assert.equal(t.name, SAMPLE_TENSORS[i]!.name);

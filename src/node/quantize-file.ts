@@ -1,12 +1,15 @@
 // Node entry: quantize one GGUF file (or a split model, through its first shard) into one GGUF, or
 // with --keep-split one per shard, through atomic outputs (temp file + rename), so a failed or
-// interrupted run leaves no partial output.
+// interrupted run leaves no partial output. Slabs run on Node's worker threads (all cores unless
+// opts.threads says otherwise) unless opts.executor names another executor.
 import { open, type FileHandle } from 'node:fs/promises';
 import { checkRange } from '../io/source.js';
 import { FileFormatError, LowbitError } from '../errors.js';
 import { parseFileType } from '../plan/file-types.js';
-import { checkNotInput, openAtomicOutput, withAtomicOutput, type AtomicOutput } from './atomic-output.js';
-import { outputShards, prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from './quantize-gguf.js';
+import { describeMissing, ggufInputFiles, refuseOutputOverInputs } from './output-guard.js';
+import { openAtomicOutput, withAtomicOutput, type AtomicOutput } from '../pipeline/atomic-output.js';
+import { outputShards, prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from '../pipeline/quantize-gguf.js';
+import { defaultThreads, nodeExecutor } from './workers.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
 import { ConcatSource, mergeSplitHeaders, splitCount, splitPath, splitPaths } from '../io/gguf/split.js';
 import type { QuantPlan } from '../plan/plan.js';
@@ -16,7 +19,8 @@ class SlabFileSource implements ReadIntoSource {
   private constructor(readonly name: string, private readonly fh: FileHandle, readonly size: number) {}
 
   static async open(path: string): Promise<SlabFileSource> {
-    const fh = await open(path, 'r');
+    let fh: FileHandle;
+    try { fh = await open(path, 'r'); } catch (e) { throw new LowbitError(describeMissing(path, e), (e as NodeJS.ErrnoException).code); }
     const st = await fh.stat();
     if (!st.isFile()) { await fh.close(); throw new FileFormatError(path, 'not a regular file'); }
     return new SlabFileSource(path, fh, st.size);
@@ -60,7 +64,7 @@ export async function openGgufInput(path: string): Promise<{ src: ParsedGgufSour
       try {
         shard = await SlabFileSource.open(p);
       } catch (e) {
-        throw new FileFormatError(path, `shard ${opened.length + 1} of ${paths.length}, ${p}, cannot be opened (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        throw new FileFormatError(path, `shard ${opened.length + 1} of ${paths.length}, ${p}, cannot be opened (${describeMissing(p, e).slice(p.length + 2)})`);
       }
       opened.push(shard);
       headers.push(await readGgufHeader(shard));
@@ -93,11 +97,19 @@ function checkedOptions(fn: string, opts: QuantizeOptions): QuantizeOptions {
   throw new LowbitError(`${fn}: options.fileType is required: a file type such as 'Q4_K_M' (or an entry of FILE_TYPES); quantizeFile(input, output, { type: 'Q4_K_M' }) takes llama-quantize's options by name`);
 }
 
+/** The pipeline's options on Node: worker threads, all cores by default. */
+export function withNodeExecutor(opts: QuantizeOptions): QuantizeOptions {
+  return { ...opts, executor: opts.executor ?? nodeExecutor, threads: opts.threads ?? defaultThreads() };
+}
+
 export async function quantizeGgufFile(input: string, output: string, options: QuantizeOptions): Promise<QuantizeSummary & { outputs: string[] }> {
-  const opts = checkedOptions('quantizeGgufFile', options);
-  // refused before the input is even parsed (a split model's other shards are checked once known)
-  if (!opts.keepSplit) await checkNotInput(output, [input]);
-  const { src, paths } = await openGgufInput(input);
+  const opts = withNodeExecutor(checkedOptions('quantizeGgufFile', options));
+  // refused before the input is even parsed: every shard its name stands for, the imatrix, and
+  // every --keep-split output (the shards found from the header are checked again once known)
+  const extra = opts.imatrix?.provenance.file ? [opts.imatrix.provenance.file] : [];
+  refuseOutputOverInputs(opts.keepSplit ? keepSplitPaths(output, ggufInputFiles(input).length) : [output], [...ggufInputFiles(input), ...extra]);
+  const { src, paths: shardPaths } = await openGgufInput(input);
+  const paths = [...shardPaths, ...extra];
   try {
     if (!opts.keepSplit) {
       return { ...await withAtomicOutput(output, (out) => quantizeGguf(src, out.sink, opts), { inputs: paths }), outputs: [output] };

@@ -1,31 +1,41 @@
-// A pool of threads for quantizing. Each slab of rows is cut into chunks that the calling thread and
-// threads-1 workers take from a shared atomic counter until none is left: one message out and one
-// back per worker per slab, buffers shared through SharedArrayBuffer (nothing is copied, no
-// per-block messages), and a thread the OS deschedules (a busy machine) delays one chunk, not a
-// fixed share. Every row is quantized on its own, so who does which chunk cannot change the output.
-import { Worker } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
-import { runChunks, runRowJob, type ChunksDone, type RowJob, type RowJobResult, type SlabBuffers, type SlabPart } from './row-job.js';
-import type { SlabMessage } from './workers-thread.js';
+// Where the pipeline's slabs of rows are quantized: an executor. Each slab is cut into chunks that
+// the calling thread and threads-1 workers take from a shared atomic counter until none is left:
+// one message out and one back per worker per slab, buffers shared through SharedArrayBuffer
+// (nothing is copied, no per-block messages), and a thread the OS deschedules (a busy machine)
+// delays one chunk, not a fixed share. Every row is quantized on its own, so who does which chunk
+// cannot change the output.
+//
+// The pool itself is platform-free: a worker is a ThreadPort, made by a spawn function. Node's
+// worker_threads are in src/node/workers.ts, the browser's Web Workers in ./web-workers.ts; with
+// no spawn function (or one thread) every slab runs on the calling thread.
+import { runChunks, runRowJob, type ChunksDone, type RowJob, type RowJobResult, type SlabBuffers, type SlabMessage, type SlabPart } from './row-job.js';
 
 /** A multi-part slab's outcome: clamped counts per part, or the first failure and its part. */
 export type PartsResult = { ok: true; clamped: number[] } | { ok: false; part: number; result: RowJobResult };
 
-export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
+/** What the pipeline needs from whatever runs its slabs. */
+export interface RowExecutor {
+  readonly threads: number;
+  /** Whether a slab of this many rows and elements (all parts) would be shared with workers. */
+  sharesSlab(nRows: number, nElements: number): boolean;
+  /** Starts the workers now (otherwise on the first slab big enough to share). */
+  start(): void;
+  /** Buffers for slabs: shared with the workers when there are any. */
+  alloc(bytes: number): ArrayBufferLike;
+  /** Runs a slab of several tensors' rows; the first failure in part and row order, or the clamped counts. */
+  runParts(parts: readonly Omit<SlabPart, 'chunkRows'>[]): Promise<PartsResult>;
+  close(): Promise<void>;
 }
 
-// dist runs workers-thread.js. Under tsx (tests) this module is the .ts source, and a worker does
-// not inherit tsx's loader hooks, so a tiny bootstrap registers tsx in the worker first.
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './workers-thread.ts' : './workers-thread.js', import.meta.url);
+/** Makes an executor for a run: `threads` threads in all (the caller's included). */
+export type ExecutorFactory = (threads: number, minShared?: number) => RowExecutor;
 
-function startWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL);
-  // resolved here, from this module, so the worker finds tsx whatever the working directory
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(boot, { eval: true });
+/** One worker thread, whatever runs it (worker_threads, a Web Worker). */
+export interface ThreadPort {
+  postMessage(msg: SlabMessage): void;
+  /** Listens for the worker's answers and its death (error, exit); returns the unsubscribe. */
+  listen(onMessage: (d: ChunksDone) => void, onFailure: (e: Error) => void): () => void;
+  terminate(): Promise<unknown> | void;
 }
 
 /** Slabs smaller than this many elements run on the calling thread alone: a worker round trip costs more. */
@@ -34,34 +44,31 @@ export const MIN_SHARED_ELEMENTS = 1 << 16;
 /** Elements per chunk (1 MiB of float32): dozens of chunks per slab, each long enough that taking it costs nothing. */
 export const CHUNK_ELEMENTS = 1 << 18;
 
-export class RowWorkerPool {
-  private readonly workers: Worker[] = [];
+export class RowWorkerPool implements RowExecutor {
+  private readonly workers: ThreadPort[] = [];
   /** why a worker stopped (a failed start-up before its first job is reported to that job) */
-  private readonly dead = new Map<Worker, Error>();
+  private readonly dead = new Map<ThreadPort, Error>();
+  readonly threads: number;
 
-  constructor(readonly threads: number, private readonly minShared = MIN_SHARED_ELEMENTS) {}
+  /** spawn: starts one worker; null runs everything on the calling thread (threads is then 1) */
+  constructor(threads: number, private readonly spawn: (() => ThreadPort) | null, private readonly minShared = MIN_SHARED_ELEMENTS) {
+    this.threads = spawn ? Math.max(1, Math.floor(threads)) : 1;
+  }
 
-  /** Whether a slab of this many rows and elements (all parts) would be shared with workers. */
   sharesSlab(nRows: number, nElements: number): boolean {
     return this.threads > 1 && nRows >= 2 && nElements >= this.minShared;
   }
 
-  /**
-   * Starts the workers now (their start-up then overlaps with header writing and the first read);
-   * otherwise they start on the first slab big enough to share. With one thread none ever start.
-   */
   start(): void {
     if (this.threads > 1 && this.workers.length === 0) {
       for (let i = 1; i < this.threads; i++) {
-        const w = startWorker();
-        w.on('error', (e: Error) => { if (!this.dead.has(w)) this.dead.set(w, e); });
-        w.on('exit', (code: number) => { if (!this.dead.has(w)) this.dead.set(w, new Error(`quantize worker exited with code ${code}`)); });
+        const w = this.spawn!();
+        w.listen(() => {}, (e) => { if (!this.dead.has(w)) this.dead.set(w, e); });
         this.workers.push(w);
       }
     }
   }
 
-  /** Buffers for slabs: SharedArrayBuffer-backed when threads > 1. */
   alloc(bytes: number): ArrayBufferLike {
     return this.threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
   }
@@ -115,17 +122,11 @@ export class RowWorkerPool {
     return { ok: true, clamped: shared.map((_, i) => all.reduce((n, d) => n + d.clamped[i]!, 0)) };
   }
 
-  private post(w: Worker, msg: SlabMessage): Promise<ChunksDone> {
+  private post(w: ThreadPort, msg: SlabMessage): Promise<ChunksDone> {
     return new Promise((resolve, reject) => {
       const died = this.dead.get(w);
       if (died) { reject(died); return; }
-      const onMessage = (r: ChunksDone) => { cleanup(); resolve(r); };
-      const onError = (e: Error) => { cleanup(); reject(e); };
-      const onExit = (code: number) => { cleanup(); reject(new Error(`quantize worker exited with code ${code}`)); };
-      const cleanup = () => { w.off('message', onMessage); w.off('error', onError); w.off('exit', onExit); };
-      w.on('message', onMessage);
-      w.on('error', onError);
-      w.on('exit', onExit);
+      const stop = w.listen((r) => { stop(); resolve(r); }, (e) => { stop(); reject(e); });
       w.postMessage(msg);
     });
   }
@@ -137,3 +138,6 @@ export class RowWorkerPool {
     await Promise.all(ws.map((w) => w.terminate()));
   }
 }
+
+/** Every slab on the calling thread: no workers, no shared memory (the browser without cross-origin isolation). */
+export const singleThreadExecutor: ExecutorFactory = () => new RowWorkerPool(1, null);

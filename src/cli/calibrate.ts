@@ -1,0 +1,73 @@
+// --calibrate [TEXT] for `quantize` and `convert hf`: compute an importance matrix on the float model
+// in the same run (as `lowbit imatrix` would: same chunks, same file), then quantize with it exactly
+// as `--imatrix FILE` does. --save-imatrix FILE keeps the matrix; otherwise it lives in a temp folder.
+import type { Command } from 'commander';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LowbitError } from '../errors.js';
+import { computeImatrixFile } from '../node/imatrix.js';
+
+export interface CalibrateCliOptions {
+  calibrate?: string | boolean;
+  ctx?: string;
+  chunks?: string;
+  saveImatrix?: string;
+  imatrix?: string;
+}
+
+export function calibrateOptions(cmd: Command): Command {
+  return cmd
+    .option('--calibrate [text]', 'compute an importance matrix on the float model first (llama-imatrix\'s method, in llama.cpp) from this text file, or from documents the model writes; then quantize with it')
+    .option('--ctx <n>', '--calibrate: tokens per chunk', '512')
+    .option('--chunks <n>', '--calibrate: at most this many chunks')
+    .option('--save-imatrix <file>', '--calibrate: keep the matrix in this file (llama-imatrix GGUF)');
+}
+
+function int(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new LowbitError(`${what} must be a positive integer, got '${v}'`);
+  return n;
+}
+
+/** Checks the --calibrate options before any work (a bad value fails at once). */
+export function checkCalibrateOptions(o: CalibrateCliOptions): boolean {
+  const on = o.calibrate !== undefined && o.calibrate !== false;
+  if (!on) {
+    if (o.saveImatrix) throw new LowbitError('--save-imatrix needs --calibrate');
+    return false;
+  }
+  if (o.imatrix) throw new LowbitError('--calibrate and --imatrix cannot be used together (one computes the matrix, the other reads one)');
+  int(o.ctx, '--ctx');
+  int(o.chunks, '--chunks');
+  return true;
+}
+
+/**
+ * Runs the calibration on `model` (a GGUF llama.cpp runs). Returns the matrix file to pass on as
+ * --imatrix, the label to record as quantize.imatrix.file, and a clean-up for the temp folder.
+ */
+export async function runCalibration(model: string, o: CalibrateCliOptions, threads: number | undefined, inputs: readonly string[], log: (s: string) => void): Promise<{ path: string; label: string; cleanup: () => Promise<void> }> {
+  const text = typeof o.calibrate === 'string' ? o.calibrate : undefined;
+  let dir: string | null = null;
+  let path = o.saveImatrix;
+  if (!path) {
+    dir = await mkdtemp(join(tmpdir(), 'lowbit-calibrate-'));
+    path = join(dir, 'imatrix.gguf');
+  }
+  const cleanup = async () => { if (dir) await rm(dir, { recursive: true, force: true }); };
+  try {
+    const { refuseOutputIsInput } = await import('../node/imatrix.js');
+    await refuseOutputIsInput(path, inputs);
+    log(text ? `calibrating on ${text} ...\n` : 'calibrating on documents the model writes (seeded) ...\n');
+    const r = await computeImatrixFile({
+      model, output: path, textFile: text, ctx: int(o.ctx, '--ctx') ?? 512, chunks: int(o.chunks, '--chunks'), threads, outputFrequency: 0,
+    });
+    log(`importance matrix: ${r.entries} tensors from ${r.chunks} chunks of ${r.chunkSize} tokens${r.run && Number.isFinite(r.run.ppl) ? ` (perplexity ${r.run.ppl.toFixed(4)})` : ''}${o.saveImatrix ? `, saved to ${o.saveImatrix}` : ''}\n`);
+    return { path, label: o.saveImatrix ?? 'imatrix.gguf', cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}

@@ -1,0 +1,108 @@
+// `--encoder best`: for a given ggml type, codes and scales with less importance-weighted error
+// than ggml's reference search, in the same format (stock ggml decodes them). Browser-safe.
+//
+// The objective per row: Σ_j w_j (x_j − x̂_j)², w = the imatrix row when one is given, else 1 (the
+// plain squared error). Per row, several complete encodings are made:
+//   - ggml's own (exactly what the default encoder writes),
+//   - ggml's importance-weighted search run with per-row weights chosen so that its internal
+//     weighting (qw_j · sqrt(σ² + x_j²)) comes out as, or near, the objective's w_j: ggml's search
+//     then optimises (close to) the error that is judged, not its own proxy,
+//   - a format's own refinement where one is written (FORMAT_REFINERS): wider scale searches with
+//     a least-squares refit of the scale, on the objective itself,
+// and every block is taken from whichever encoding decodes (with the format's own dequantizer) to
+// the least weighted error, ggml's own on ties. Blocks are independent in every ggml format, so the
+// mixture is a valid row, and its error is never higher than ggml's, block by block.
+import type { BlockCodec } from './codec.js';
+import { LowbitError } from '../errors.js';
+import { codecByTypeId } from './registry.js';
+import { FORMAT_REFINERS } from './encoder-refine.js';
+
+export type EncoderName = 'ggml' | 'best';
+
+export const ENCODERS: readonly EncoderName[] = ['ggml', 'best'];
+
+export function parseEncoder(s: string): EncoderName {
+  const v = s.trim().toLowerCase();
+  if (v === 'ggml' || v === 'best') return v;
+  throw new LowbitError(`--encoder: unknown encoder '${s}' (known: ggml, best)`);
+}
+
+type Quantize = BlockCodec['quantize'];
+
+/** The quantize function an encoder uses for a codec (ggml's own for 'ggml'). */
+export function encoderQuantize(codec: BlockCodec, encoder: EncoderName | undefined): Quantize {
+  if (!encoder || encoder === 'ggml') return codec.quantize.bind(codec);
+  return (src, dst, nRows, nPerRow, imatrix) => quantizeBest(codec, src, dst, nRows, nPerRow, imatrix);
+}
+
+/** Exponents p of the per-row weight variants qw_j = w_j / (σ² + x_j²)^p given to ggml's search. */
+const WEIGHT_POWERS = [0.5, 0.25, 0];
+
+/** Per block: importance-weighted squared error of a decoded row against x. */
+function blockErrors(x: Float32Array, xo: number, y: Float32Array, w: Float32Array | null, n: number, bs: number, out: Float64Array): void {
+  for (let b = 0, i = 0; i < n; b++, i += bs) {
+    let e = 0;
+    for (let j = i; j < i + bs; j++) { const d = x[xo + j]! - y[j]!; e += (w ? w[j]! : 1) * d * d; }
+    out[b] = e;
+  }
+}
+
+export function quantizeBest(codec: BlockCodec, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): void {
+  const n = nPerRow;
+  const bs = codec.type.blockSize, ts = codec.type.typeSize;
+  const nb = n / bs;
+  const rowBytes = nb * ts;
+  // ggml's own encoding of every row first (also checks the arguments as ggml does)
+  codec.quantize(src, dst, nRows, n, imatrix);
+  const refine = FORMAT_REFINERS.get(codec.type.id);
+  if (!codec.usesImatrix && !refine) return;
+  const cand = new Uint8Array(rowBytes);
+  const y = new Float32Array(n);
+  const best = new Float64Array(nb);
+  const err = new Float64Array(nb);
+  const qw = new Float32Array(n);
+  const row = new Float32Array(n);
+  for (let r = 0; r < nRows; r++) {
+    const xo = r * n;
+    const out = dst.subarray(r * rowBytes, (r + 1) * rowBytes);
+    const x = src.subarray(xo, xo + n);
+    codec.dequantize(out, y, n);
+    blockErrors(src, xo, y, imatrix, n, bs, best);
+    const take = (bytes: Uint8Array) => {
+      codec.dequantize(bytes, y, n);
+      blockErrors(src, xo, y, imatrix, n, bs, err);
+      for (let b = 0; b < nb; b++) {
+        if (err[b]! < best[b]!) { best[b] = err[b]!; out.set(bytes.subarray(b * ts, (b + 1) * ts), b * ts); }
+      }
+    };
+    if (codec.usesImatrix) {
+      let s2 = 0;
+      for (let j = 0; j < n; j++) s2 += x[j]! * x[j]!;
+      s2 /= n;
+      for (const p of WEIGHT_POWERS) {
+        for (let j = 0; j < n; j++) {
+          const w = imatrix ? imatrix[j]! : 1;
+          qw[j] = p === 0 ? w : w / Math.pow(s2 + x[j]! * x[j]!, p);
+          if (!(qw[j]! > 0) || !Number.isFinite(qw[j]!)) qw[j] = Math.max(w, 1e-30);
+        }
+        // ggml may reject a row it cannot quantize (non-finite input): then only its own encoding stands
+        row.set(x);
+        try { codec.quantize(row, cand, 1, n, qw); } catch { continue; }
+        take(cand);
+      }
+    }
+    if (refine) {
+      // a format's own search, started from the best blocks so far
+      cand.set(out);
+      refine(x, cand, n, imatrix);
+      take(cand);
+    }
+  }
+}
+
+/** The codec of a type id with the chosen encoder's quantize (ggml's own for 'ggml'). */
+export function codecWithEncoder(typeId: number, encoder: EncoderName | undefined): BlockCodec | undefined {
+  const c = codecByTypeId(typeId);
+  if (!c || !encoder || encoder === 'ggml') return c;
+  return { ...c, quantize: encoderQuantize(c, encoder), dequantize: c.dequantize.bind(c) };
+}

@@ -1,0 +1,227 @@
+// --target-size / --target-bpw: measure what each candidate type costs each free tensor, then let
+// src/plan/allocate.ts split the byte budget. Browser-safe (reads through a ByteSource).
+//
+// The damage measure, per tensor and type: quantize a deterministic sample of the tensor's rows
+// with the very codec (and importance matrix) the real run uses, decode them as ggml does, and take
+// the importance-weighted squared error Σ_j im_j (w_ij − ŵ_ij)². With an imatrix, im_j is the mean
+// square of input j seen by that matrix, so this is the expected squared error of the layer's
+// output (cross terms aside); without one im_j = 1 (plain squared error, and the plan says so).
+// Each tensor's error is divided by its own signal Σ_j im_j w_ij² on the same rows: the noise-to-
+// signal ratio of that matrix's output. The sensitivity of the model to each matrix's relative
+// output noise is taken as equal for every tensor (no constant fitted to any model); the allocator
+// minimises the sum of these ratios over the model at the size asked.
+import type { ByteSource } from '../io/source.js';
+import type { GgufFile, GgufTensorInfo } from '../io/gguf/reader.js';
+import { codecByTypeId } from '../formats/registry.js';
+import type { BlockCodec } from '../formats/codec.js';
+import { GGML_TYPE as T, ggmlTypeById } from '../formats/ggml-types.js';
+import { LowbitError } from '../errors.js';
+import { allocate, type AllocItem, type Candidate } from '../plan/allocate.js';
+import { FILE_TYPES, type FileType } from '../plan/file-types.js';
+import { isTokenEmbd, requiresImatrix } from '../plan/tensor-rules.js';
+import { tensorBytes, typeName, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
+
+export interface TargetOptions {
+  /** the whole output file, bytes (header included) */
+  bytes?: number;
+  /** bits per weight of the tensor data (llama.cpp's BPW: tensor bytes × 8 / elements) */
+  bpw?: number;
+  /** ggml types to choose from (default: TARGET_TYPES that fit) */
+  types?: readonly number[];
+}
+
+/** The default candidates: the types stock llama.cpp loads and lowbit writes, best first. */
+export const TARGET_TYPES: readonly number[] = [
+  T.F16, T.Q8_0, T.Q6_K, T.Q5_K, T.Q5_1, T.Q5_0, T.Q4_K, T.Q4_1, T.IQ4_XS, T.IQ4_NL, T.Q4_0,
+  T.Q3_K, T.IQ3_S, T.IQ3_XXS, T.Q2_K, T.IQ2_S, T.IQ2_XS, T.IQ2_XXS, T.IQ1_M, T.IQ1_S,
+];
+
+/** One tensor's choice, as the plan shows it. */
+export interface TargetChoice {
+  type: number;
+  reason: string;
+}
+
+export interface TensorMeasure {
+  name: string;
+  /** sampled rows of all */
+  rows: number;
+  nRows: number;
+  imatrix: boolean;
+  candidates: (Candidate & { nsr: number })[];
+  chosen: number;
+}
+
+export interface TargetAllocation {
+  /** free tensor name -> type */
+  assignment: Map<string, TargetChoice>;
+  /** general.file_type written: the llama.cpp file type whose default type holds most weights */
+  fileType: FileType;
+  targetBytes: number;
+  /** predicted output size (exact: header + padded tensor data) */
+  predictedBytes: number;
+  /** Σ predicted relative errors of the free tensors */
+  predictedError: number;
+  /** bytes the header and the fixed tensors (user rules, unquantizable ones) take */
+  fixedBytes: number;
+  measures: TensorMeasure[];
+  /** what the error measure used */
+  measure: string;
+  seconds: number;
+}
+
+/** Rows of a tensor sampled for the measurement: enough for ~2^18 weights, at least 64 rows (all of a small tensor). */
+export function sampleRows(nRows: number, rowLength: number): number[] {
+  const k = Math.min(nRows, Math.max(64, Math.ceil(262144 / Math.max(1, rowLength))));
+  return Array.from({ length: k }, (_, i) => Math.floor(((i + 0.5) * nRows) / k));
+}
+
+export interface MeasureInput {
+  src: ByteSource;
+  file: GgufFile;
+  /** the plan the rules give (user rules and unquantizable tensors stay as they are in it) */
+  plan: QuantPlan;
+  /** file bytes the plan's output would take (header included) */
+  planFileBytes: number;
+  /** imatrix entry a tensor's quantization uses, or null (as the real run finds it) */
+  imatrixFor: (t: PlannedTensor, ti: GgufTensorInfo) => Float32Array | null;
+  hasImatrix: boolean;
+  /** the encoder the real run uses for a type (the codec's quantize, or a better one) */
+  quantizer?: (codec: BlockCodec) => BlockCodec['quantize'];
+}
+
+/** True for tensors the allocation chooses: quantizable and not fixed by the user's own rules. */
+export function isFree(t: PlannedTensor): boolean {
+  return t.quantizable && t.kind !== 'override';
+}
+
+/** Measures every free tensor's candidates and splits the budget. */
+export async function allocateTarget(inp: MeasureInput, target: TargetOptions): Promise<TargetAllocation> {
+  const t0 = performance.now();
+  const { plan, file } = inp;
+  const align = file.alignment;
+  const padded = (b: number) => Math.ceil(b / align) * align;
+  const free = plan.tensors.filter(isFree);
+  // everything that does not depend on the choice: header, fixed tensors (padded)
+  let planData = 0;
+  for (const t of plan.tensors) planData += padded(t.dstBytes);
+  const header = inp.planFileBytes - planData;
+  let fixedData = 0;
+  for (const t of plan.tensors) if (!isFree(t)) fixedData += padded(t.dstBytes);
+  let targetBytes: number;
+  if (target.bytes !== undefined) targetBytes = target.bytes;
+  else if (target.bpw !== undefined) {
+    if (!(target.bpw > 0)) throw new LowbitError(`--target-bpw must be a positive number, not ${target.bpw}`);
+    // bits per weight of the tensor data (as llama-quantize prints it): the header comes on top
+    targetBytes = header + Math.floor((target.bpw * plan.nElements) / 8);
+  } else throw new LowbitError('no target size given');
+  const budget = targetBytes - header - fixedData;
+
+  const info = new Map(file.tensors.map((t) => [t.name, t]));
+  const types = target.types ?? TARGET_TYPES;
+  const measures: TensorMeasure[] = [];
+  const items: AllocItem[] = [];
+  for (const t of free) {
+    const ti = info.get(t.name)!;
+    const m = await measureTensor(inp, t, ti, types, padded);
+    measures.push(m);
+    items.push({ name: t.name, candidates: m.candidates });
+  }
+  const r = allocate(items, budget);
+  const assignment = new Map<string, TargetChoice>();
+  const weightsByType = new Map<number, number>();
+  let predictedError = 0;
+  measures.forEach((m, k) => {
+    m.chosen = r.choice[k]!;
+    const c = m.candidates[m.chosen]!;
+    predictedError += c.error;
+    assignment.set(m.name, { type: c.type, reason: reasonOf(m) });
+    const n = plan.tensors.find((x) => x.name === m.name)!.shape.reduce((a, b) => a * b, 1);
+    weightsByType.set(c.type, (weightsByType.get(c.type) ?? 0) + n);
+  });
+  return {
+    assignment, fileType: fileTypeFor(weightsByType, plan.fileType), targetBytes,
+    predictedBytes: header + fixedData + r.bytes, predictedError, fixedBytes: header + fixedData, measures,
+    measure: inp.hasImatrix
+      ? 'importance-weighted (imatrix) squared error over the signal, per tensor, summed'
+      : 'no imatrix: plain squared error over the signal, per tensor, summed (give --imatrix for an activation-weighted one)',
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+async function measureTensor(inp: MeasureInput, t: PlannedTensor, ti: GgufTensorInfo, types: readonly number[], padded: (b: number) => number): Promise<TensorMeasure> {
+  const n = ti.rowLength;
+  const srcCodec = codecByTypeId(t.srcType);
+  if (!srcCodec) throw new LowbitError(`tensor ${t.name}: lowbit cannot read ${typeName(t.srcType)} yet`);
+  const im = inp.imatrixFor(t, ti);
+  const rows = sampleRows(ti.nRows, n);
+  const rowsPerExpert = Math.max(1, ti.dims[1] ?? 1);
+  // the sampled rows as float32, and each one's importances
+  const w = new Float32Array(rows.length * n);
+  const srcRowBytes = ti.rowBytes;
+  for (let i = 0; i < rows.length; i++) {
+    const bytes = await inp.src.read(ti.offset + rows[i]! * srcRowBytes, srcRowBytes);
+    srcCodec.dequantize(bytes, w.subarray(i * n, (i + 1) * n), n);
+  }
+  const imOf = (i: number) => (im ? im.subarray(Math.floor(rows[i]! / rowsPerExpert) * n, (Math.floor(rows[i]! / rowsPerExpert) + 1) * n) : null);
+  let signal = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const v = imOf(i);
+    for (let j = 0; j < n; j++) { const x = w[i * n + j]!; signal += (v ? v[j]! : 1) * x * x; }
+  }
+  const candidates: (Candidate & { nsr: number })[] = [];
+  const seen = new Set<number>();
+  const isFloatSrc = t.srcType === T.F32 || t.srcType === T.F16 || t.srcType === T.BF16;
+  for (const type of isFloatSrc ? [t.srcType, ...types] : types) {
+    if (seen.has(type)) continue;
+    seen.add(type);
+    const codec = codecByTypeId(type);
+    const gt = ggmlTypeById(type);
+    if (!codec || !gt || n % gt.blockSize !== 0) continue;
+    // types that need importances get them or are not candidates (llama.cpp's and ggml's checks)
+    if (!im && (codec.requiresImatrix || requiresImatrix(t.name, type, 0))) continue;
+    if (isTokenEmbd(t.name) && codec.requiresImatrix) continue;
+    let err = 0;
+    if (type !== t.srcType) {
+      const q = new Uint8Array((n / gt.blockSize) * gt.typeSize);
+      const d = new Float32Array(n);
+      const quantize = inp.quantizer ? inp.quantizer(codec) : codec.quantize.bind(codec);
+      for (let i = 0; i < rows.length; i++) {
+        const row = w.subarray(i * n, (i + 1) * n);
+        const v = imOf(i);
+        quantize(row, q, 1, n, v);
+        codec.dequantize(q, d, n);
+        let e = 0;
+        for (let j = 0; j < n; j++) { const x = row[j]! - d[j]!; e += (v ? v[j]! : 1) * x * x; }
+        err += e;
+      }
+    }
+    const nsr = signal > 0 ? err / signal : err;
+    candidates.push({ type, bytes: padded(tensorBytes(t.shape, type)), error: nsr * 1, nsr });
+  }
+  return { name: t.name, rows: rows.length, nRows: ti.nRows, imatrix: !!im, candidates, chosen: -1 };
+}
+
+/** Why a type was chosen, in words: its error and its neighbours on the size/error front. */
+function reasonOf(m: TensorMeasure): string {
+  const c = m.candidates;
+  const cur = c[m.chosen]!;
+  const byBytes = [...c].sort((a, b) => a.bytes - b.bytes || a.error - b.error);
+  const smaller = byBytes.filter((x) => x.bytes < cur.bytes && x.error > cur.error).pop();
+  const larger = byBytes.find((x) => x.bytes > cur.bytes && x.error < cur.error);
+  const f = (x: number) => x.toExponential(2);
+  const parts = [`target: rel. error ${f(cur.nsr)}`];
+  if (smaller) parts.push(`${typeName(smaller.type)} saves ${cur.bytes - smaller.bytes} B for ${f(smaller.nsr)}`);
+  if (larger) parts.push(`${typeName(larger.type)} costs +${larger.bytes - cur.bytes} B for ${f(larger.nsr)}`);
+  if (!larger) parts.push('best available');
+  return parts.join('; ') + (m.imatrix ? '' : ' (no imatrix entry)');
+}
+
+/** general.file_type for a mixed file: the file type whose default type holds the most weights. */
+function fileTypeFor(weightsByType: Map<number, number>, fallback: FileType): FileType {
+  let best = -1, bestN = -1;
+  for (const [type, n] of [...weightsByType].sort((a, b) => a[0] - b[0])) if (n > bestN) { best = type; bestN = n; }
+  const prefer = ['Q4_K_M', 'Q5_K_M', 'Q3_K_M', 'Q2_K', 'Q6_K'];
+  const cands = FILE_TYPES.filter((f) => f.defaultType === best);
+  return cands.find((f) => prefer.includes(f.name)) ?? cands[0] ?? fallback;
+}

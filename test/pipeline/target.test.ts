@@ -1,0 +1,159 @@
+// --target-size / --target-bpw: the file is at most the target and within 1 % of it, the same
+// bytes for any thread count, the user's own type rules kept, and the output runs in llama.cpp.
+// --encoder best files too.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeGguf, syntheticLlama } from './synthetic-model.js';
+import { quantizeGgufFile } from '../../src/node/quantize-file.js';
+import { parseFileType } from '../../src/plan/file-types.js';
+import { GGML_TYPE } from '../../src/formats/ggml-types.js';
+import { FileSource } from '../../src/node/file-io.js';
+import { readGgufHeader } from '../../src/io/gguf/reader.js';
+import { runCli, REPO } from '../support/cli.js';
+import { llamaLogProbs } from '../support/llama-logprobs.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lowbit-target-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const input = join(dir, 'model-f16.gguf');
+writeFileSync(input, await encodeGguf(syntheticLlama({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 64, seed: 11 })));
+
+async function typesOf(path: string): Promise<Map<string, number>> {
+  const src = await FileSource.open(path);
+  try { return new Map((await readGgufHeader(src)).tensors.map((t) => [t.name, t.type.id])); } finally { await src.close(); }
+}
+
+test('--target-size: never above the target, within 1 % of it, the size predicted exactly', async () => {
+  const f16 = statSync(input).size;
+  // (between Q8_0 and F16 sizes no type lies in between: 1 % is then out of reach on so small a model)
+  for (const frac of [0.2, 0.28, 0.37, 0.5]) {
+    const target = Math.round(f16 * frac);
+    const out = join(dir, `t${frac}.gguf`);
+    const s = await quantizeGgufFile(input, out, { fileType: parseFileType('Q8_0'), target: { bytes: target }, threads: 2 });
+    const size = statSync(out).size;
+    assert.ok(size <= target, `${frac}: ${size} > ${target}`);
+    assert.ok(size >= 0.99 * target, `${frac}: ${size} is not within 1 % of ${target}`);
+    assert.equal(s.target?.predictedBytes, size);
+    assert.equal(s.outputBytes, size);
+  }
+});
+
+test('--target-bpw: bits per weight of the tensor data at most the target', async () => {
+  const out = join(dir, 'bpw.gguf');
+  const s = await quantizeGgufFile(input, out, { fileType: parseFileType('Q8_0'), target: { bpw: 4.5 }, threads: 2 });
+  assert.ok(s.bitsPerWeight <= 4.5 && s.bitsPerWeight >= 4.5 * 0.99, `${s.bitsPerWeight}`);
+});
+
+test('--target-size: the same bytes with 1 and 2 threads', async () => {
+  const target = Math.round(statSync(input).size * 0.3);
+  const a = join(dir, 'th1.gguf'), b = join(dir, 'th2.gguf');
+  await quantizeGgufFile(input, a, { fileType: parseFileType('Q8_0'), target: { bytes: target }, threads: 1 });
+  await quantizeGgufFile(input, b, { fileType: parseFileType('Q8_0'), target: { bytes: target }, threads: 2, parallelMinElements: 0 });
+  assert.ok(readFileSync(a).equals(readFileSync(b)));
+});
+
+test('--target-size keeps --tensor-type, --output-tensor-type and --token-embedding-type as given', async () => {
+  const target = Math.round(statSync(input).size * 0.25);
+  const out = join(dir, 'rules.gguf');
+  const s = await quantizeGgufFile(input, out, {
+    fileType: parseFileType('Q8_0'), target: { bytes: target }, threads: 2,
+    tensorTypes: [{ pattern: 'attn_v', type: GGML_TYPE.Q8_0 }, { pattern: 'blk\\.1\\.ffn_down', type: GGML_TYPE.Q2_K }],
+    outputTensorType: GGML_TYPE.Q6_K, tokenEmbeddingType: GGML_TYPE.Q4_0,
+  });
+  assert.ok(statSync(out).size <= target);
+  const types = await typesOf(out);
+  for (const l of [0, 1]) assert.equal(types.get(`blk.${l}.attn_v.weight`), GGML_TYPE.Q8_0);
+  assert.equal(types.get('blk.1.ffn_down.weight'), GGML_TYPE.Q2_K);
+  assert.equal(types.get('output.weight'), GGML_TYPE.Q6_K);
+  assert.equal(types.get('token_embd.weight'), GGML_TYPE.Q4_0);
+  // the others were chosen, and not all alike at this size
+  const chosen = s.plan.tensors.filter((t) => t.kind === 'target');
+  assert.equal(chosen.length, 2 * 7 - 2 - 1);
+  assert.ok(new Set(chosen.map((t) => t.dstType)).size >= 2);
+  // 1-D tensors stay F32
+  assert.equal(types.get('output_norm.weight'), GGML_TYPE.F32);
+});
+
+test('--target-size too small, or with --target-bpw: one-line errors, nothing written', () => {
+  const out = join(dir, 'never.gguf');
+  let r = runCli(['quantize', input, out, '--target-size', '1000']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^lowbit: the target is too small: .*\n$/);
+  r = runCli(['quantize', input, out, '--target-size', '1MB', '--target-bpw', '4']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^lowbit: --target-size and --target-bpw cannot be used together\n$/);
+  r = runCli(['quantize', input, out, '--target-size', 'lots']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^lowbit: --target-size: cannot read 'lots'/);
+  assert.ok(!existsSync(out));
+});
+
+test('--dry-run --json shows each chosen type, its predicted error and the candidates; writes nothing', () => {
+  const target = Math.round(statSync(input).size * 0.3);
+  const out = join(dir, 'dry.gguf');
+  const r = runCli(['quantize', input, out, '--target-size', String(target), '--dry-run', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!existsSync(out));
+  const j = JSON.parse(r.stdout);
+  assert.ok(j.outputBytes <= target && j.outputBytes >= 0.99 * target);
+  assert.equal(j.target.predictedBytes, j.outputBytes);
+  const chosen = j.tensors.filter((t: { kind: string }) => t.kind === 'target');
+  assert.equal(chosen.length, 16); // 2 layers x 7 matrices, output, token_embd
+  for (const t of chosen) {
+    assert.equal(typeof t.predictedError, 'number');
+    assert.match(t.reason, /^target: rel\. error/);
+  }
+  assert.equal(j.target.candidates.length, 16);
+  const plain = runCli(['quantize', input, '--target-size', String(target), '--dry-run']);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /target .*: predicted \d+ bytes \(.*% of it\), 16 tensors chosen, predicted error/);
+  assert.match(plain.stdout, /search [\d.]+ s/);
+});
+
+const BROWN = join(REPO, 'fixtures/brown-3m');
+test('convert hf --target-bpw, and --encoder best, on the real brown-3m: load and run in llama.cpp, close to the F32 model', { skip: !existsSync(join(BROWN, 'model.safetensors')) && 'fixtures/brown-3m is absent' }, async () => {
+  const f32 = join(dir, 'brown-f32.gguf'), q = join(dir, 'brown-t.gguf');
+  let r = runCli(['convert', 'hf', BROWN, f32]);
+  assert.equal(r.code, 0, r.stderr);
+  r = runCli(['convert', 'hf', BROWN, q, '--target-bpw', '4.5']);
+  assert.equal(r.code, 0, r.stderr);
+  const types = new Set((await typesOf(q)).values());
+  assert.ok(types.size >= 3, 'a mixture of types');
+  const best = join(dir, 'brown-best.gguf');
+  r = runCli(['quantize', f32, best, '--type', 'Q4_K_M', '--encoder', 'best']);
+  assert.equal(r.code, 0, r.stderr);
+  const tokens = [1, 45, 17, 300, 12, 88, 5, 61, 230, 9, 14, 400];
+  const a = await llamaLogProbs(f32, tokens);
+  for (const file of [q, best]) {
+    const b = await llamaLogProbs(file, tokens);
+    let same = 0;
+    for (let p = 0; p < tokens.length; p++) {
+      assert.ok(b[p]!.every((x) => x <= 0 && !Number.isNaN(x)));
+      const argmax = (v: Float64Array) => v.indexOf(Math.max(...v));
+      if (argmax(a[p]!) === argmax(b[p]!)) same++;
+    }
+    assert.ok(same >= tokens.length - 3, `${file}: same top token at ${same} of ${tokens.length} positions`);
+  }
+});
+
+test('a whole model with --encoder best: quantize.encoder recorded, the same types, the same bytes for 1 and 2 threads', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-enc-'));
+  try {
+    const input = join(dir, 'in.gguf');
+    writeFileSync(input, await encodeGguf(syntheticLlama({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 64, seed: 4 })));
+    const a = join(dir, 'ggml.gguf'), b = join(dir, 'best.gguf'), b1 = join(dir, 'best1.gguf');
+    await quantizeGgufFile(input, a, { fileType: parseFileType('Q4_K_M'), threads: 2 });
+    await quantizeGgufFile(input, b, { fileType: parseFileType('Q4_K_M'), threads: 2, encoder: 'best', parallelMinElements: 0 });
+    await quantizeGgufFile(input, b1, { fileType: parseFileType('Q4_K_M'), threads: 1, encoder: 'best' });
+    assert.ok(readFileSync(b).equals(readFileSync(b1)));
+    const head = async (p: string) => { const s = await FileSource.open(p); try { return await readGgufHeader(s); } finally { await s.close(); } };
+    const [ha, hb] = [await head(a), await head(b)];
+    assert.equal(ha.metadata.get('quantize.encoder'), undefined);
+    assert.equal(hb.metadata.get('quantize.encoder')?.value, 'best');
+    assert.deepEqual(hb.tensors.map((t) => [t.name, t.type.id]), ha.tensors.map((t) => [t.name, t.type.id]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
