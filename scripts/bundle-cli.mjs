@@ -27,8 +27,10 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // native engines load from node_modules as they are; they are imported only when evaluating
-  external: ['onnxruntime-node', 'node-llama-cpp'],
+  // the engines are optional peer dependencies (src/node/engines.ts loads them on first use): never
+  // bundled, resolved from the user's node_modules. commander, cli-progress and @bufbuild/protobuf
+  // are bundled; echarts stays a dependency (report reads echarts.min.js from it at run time).
+  external: ['onnxruntime-node', 'node-llama-cpp', 'koffi'],
   // bundled CommonJS dependencies (commander, cli-progress) call require() for Node built-ins
   banner: { js: "import { createRequire as __lowbitCreateRequire } from 'node:module'; const require = __lowbitCreateRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -6,7 +6,7 @@ export * from './pipeline/atomic-output.js';
 export * as pipeline from './node/pipeline.js';
 export { quantizeGgufFile, planGgufFile } from './node/quantize-file.js';
 export {
-  quantizeFile, planQuantizeFile, convertHfFolder, convertLlama2cFile, inspectGgufFile,
+  quantizeFile, planQuantizeFile, convertHfFolder, convertLlama2cFile, inspectGgufFile, compareGgufFiles,
   type QuantizeFileOptions, type QuantizeFileResult, type ConvertFileOptions, type ConvertHfOptions, type ConvertLlama2cOptions,
   type GgufFileTypeName, type GgufFileInfo, type GgufTensorSummary,
 } from './node/files.js';

@@ -4,12 +4,16 @@
 // to install.
 import { LowbitError } from '../errors.js';
 
-/** The engines lowbit can use, with the exact version it is tested with. */
-export const ENGINES = {
+/**
+ * The engines lowbit can use, with the exact version it is tested with. `install`: the command to
+ * give when it differs from `npm install NAME@VERSION` (onnxruntime-node's install script downloads
+ * CUDA libraries from outside the npm registry; lowbit uses the CPU runtime the package ships).
+ */
+export const ENGINES: Readonly<Record<'node-llama-cpp' | 'onnxruntime-node' | 'koffi', { version: string; purpose: string; install?: string }>> = {
   'node-llama-cpp': { version: '3.21.1', purpose: 'running GGUF models in llama.cpp' },
-  'onnxruntime-node': { version: '1.30.0', purpose: 'running ONNX models in ONNX Runtime' },
+  'onnxruntime-node': { version: '1.30.0', purpose: 'running ONNX models in ONNX Runtime', install: 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1.30.0' },
   koffi: { version: '3.3.4', purpose: 'reaching llama.cpp\'s C library (importance matrices)' },
-} as const;
+};
 
 export type EngineName = keyof typeof ENGINES;
 
@@ -22,7 +26,7 @@ function isMissing(e: unknown, name: string): boolean {
 /** The message for a missing engine: what needs it and the command that installs it. */
 export function missingEngineMessage(name: EngineName, forWhat: string): string {
   const e = ENGINES[name];
-  return `${forWhat} needs ${name} (${e.purpose}), which is not installed: run npm install ${name}@${e.version}`;
+  return `${forWhat} needs ${name} (${e.purpose}), which is not installed: run ${e.install ?? `npm install ${name}@${e.version}`}`;
 }
 
 /**

@@ -4,6 +4,7 @@
 //   convertHfFolder('model_dir', 'out.gguf', { type: 'F16' })   = lowbit convert hf
 //   convertLlama2cFile('model.bin', 'out.gguf', { ... })        = lowbit convert llama2c
 //   inspectGgufFile('model.gguf')                               = lowbit inspect (GGUF)
+//   compareGgufFiles('a.gguf', 'b.gguf')                        = lowbit compare (GGUF)
 // Options are plain values (type names as strings, an imatrix as a path) and are checked before
 // anything is read: a wrong or missing option is a LowbitError that names it.
 import { LowbitError } from '../errors.js';
@@ -18,6 +19,7 @@ import type { QuantPlan, TensorTypeOverride } from '../plan/plan.js';
 import type { ImatrixInput, QuantizeOptions, QuantizeSummary } from '../pipeline/quantize-gguf.js';
 import { planGgufFile, quantizeGgufFile } from './quantize-file.js';
 import { convertHfDir, convertLlama2cFiles, type ConvertSummary } from './convert-files.js';
+import { compareGguf, type GgufComparison } from '../analysis/compare-gguf.js';
 
 /** llama.cpp's file types (`llama-quantize` names); case-insensitive, `Q4_K` means `Q4_K_M`. */
 export type GgufFileTypeName =
@@ -332,5 +334,25 @@ export async function inspectGgufFile(path: string): Promise<GgufFileInfo> {
     };
   } finally {
     await src.close();
+  }
+}
+
+/**
+ * Per-tensor error of GGUF file `b` against `a` (`lowbit compare`): types, bits per weight, RMSE,
+ * max abs error, SQNR and cosine, each tensor dequantized as ggml does, streamed in row chunks.
+ *
+ * @example
+ * const c = await compareGgufFiles('model-f32.gguf', 'model-q4_k_m.gguf');
+ * console.log(c.total.sqnrDb, c.worst[0]?.name);
+ */
+export async function compareGgufFiles(a: string, b: string): Promise<GgufComparison> {
+  pathArg('compareGgufFiles', 'a', a);
+  pathArg('compareGgufFiles', 'b', b);
+  const sa = await FileSource.open(a);
+  try {
+    const sb = await FileSource.open(b);
+    try { return await compareGguf(sa, sb); } finally { await sb.close(); }
+  } finally {
+    await sa.close();
   }
 }

@@ -2,6 +2,8 @@
 // one block of sample weights quantized and read back with the format's own codec.
 import type { BlockCodec } from '../formats/codec.js';
 import { bitsPerWeight } from '../formats/codec.js';
+import { requiresImatrix } from '../plan/tensor-rules.js';
+import { GGML_TYPE } from '../formats/ggml-types.js';
 import { quantizeBest } from '../formats/encoder.js';
 
 export interface FormatDescription {
@@ -13,6 +15,19 @@ export interface FormatDescription {
   layout: string;
   example: { input: number[]; output: number[]; rmse: number; /** the same weights with --encoder best */ rmseBest: number };
   text: string;
+}
+
+/**
+ * What the importance matrix means for this type, as quantize enforces it: ggml's own refusal
+ * (ggml_quantize_requires_imatrix) and llama.cpp's per-tensor one (tensor_requires_imatrix, the
+ * same function quantize's plan uses: src/plan/tensor-rules.ts).
+ */
+function imatrixLines(c: BlockCodec): string[] {
+  if (c.requiresImatrix) return ['  needs an importance matrix: ggml refuses to quantize it without one, and quantize refuses it without --imatrix (the example uses a uniform one)'];
+  // any weight matrix but the embeddings and the output, in a file type other than Q2_K_S
+  if (requiresImatrix('blk.0.attn_q.weight', c.type.id, 0)) return ['  needs an importance matrix in a model: quantize, as llama.cpp, refuses to put it on a tensor without --imatrix (ggml itself quantizes it without one, as the example does)'];
+  if (c.type.id === GGML_TYPE.Q2_K) return ['  needs an importance matrix only in the Q2_K_S file type (quantize refuses Q2_K_S without --imatrix)'];
+  return [];
 }
 
 export function describeFormat(c: BlockCodec): FormatDescription {
@@ -42,7 +57,7 @@ export function describeFormat(c: BlockCodec): FormatDescription {
     `${c.name} (ggml type ${c.type.ggmlName}, id ${c.type.id})`,
     `  block: ${c.type.blockSize} weight${c.type.blockSize > 1 ? 's' : ''} in ${c.type.typeSize} bytes = ${bpw.toFixed(4).replace(/\.?0+$/, '')} bits per weight (${(32 / bpw).toFixed(2)}x smaller than F32)`,
     `  layout: ${c.layout}`,
-    ...(c.requiresImatrix ? ['  needs an importance matrix to quantize (the example uses a uniform one)'] : []),
+    ...imatrixLines(c),
     `  example, first ${show} of ${n} weights:`,
     `    in : ${Array.from(x.subarray(0, show), (v) => v.toFixed(5)).join('  ')}`,
     `    out: ${Array.from(y.subarray(0, show), (v) => v.toFixed(5)).join('  ')}`,

@@ -80,8 +80,15 @@ export function parseRange(text: string): Range {
   return r;
 }
 
-export function parseBitsList(text: string): number[] {
-  const bits = text.split(',').map((p) => Number(p.trim()));
-  bits.forEach(checkBits);
+/** One bit width as typed ("4"): the text itself is quoted when it is not a whole number. */
+export function parseBits(text: string): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) throw new LowbitError(`bits must be a whole number from 1 to 16, got "${text}"`);
+  const bits = Number(t);
+  checkBits(bits);
   return bits;
+}
+
+export function parseBitsList(text: string): number[] {
+  return text.split(',').map(parseBits);
 }

@@ -18,7 +18,9 @@ function oneLineError(args: string[], mentions: RegExp): void {
 }
 
 const CASES: [string[], RegExp][] = [
-  [['quantize', 'a.gguf', 'b.gguf'], /required option '--type <TYPE>' not specified \(see lowbit quantize --help\)/],
+  // --type may be left out for --target-size / --target-bpw, so the command checks it, before any file
+  [['quantize', 'a.gguf', 'b.gguf'], /^lowbit: quantize: --type is required \(or --target-size \/ --target-bpw\)$/],
+  [['quantize', 'a.onnx', 'b.onnx'], /^lowbit: quantize: --type is required$/],
   [['quantize', 'a.gguf', '--type', 'Q8_0'], /quantize: missing <output> \(or use --dry-run\)/],
   [['quantize', '--type', 'Q8_0'], /missing required argument 'input'.*lowbit quantize --help/],
   [['quantize', 'a.gguf', 'b.gguf', '--type'], /option '--type <TYPE>' argument missing/],

@@ -10,7 +10,7 @@ import { LowbitError } from '../../src/errors.js';
 import { FILE_TYPES, FILE_TYPE_ALIASES } from '../../src/plan/file-types.js';
 import { quantizeGgufFile } from '../../src/node/quantize-file.js';
 import {
-  convertHfFolder, convertLlama2cFile, inspectGgufFile, planQuantizeFile, quantizeFile,
+  compareGgufFiles, convertHfFolder, convertLlama2cFile, inspectGgufFile, planQuantizeFile, quantizeFile,
   type GgufFileTypeName, type QuantizeFileOptions,
 } from '../../src/node/files.js';
 import { REPO, runCli } from '../support/cli.js';
@@ -60,6 +60,10 @@ test('inspectGgufFile: exact totals and the file type by name', async () => {
   assert.equal(info.parameters, info.tensors.reduce((a, t) => a + t.elements, 0));
   assert.ok(Number.isInteger(info.parameters) && info.parameters > 200_000);
   assert.equal(info.fileSize, readFileSync(q8).length);
+  const c = await compareGgufFiles(F32, q8);
+  assert.equal(c.total.elements, info.parameters);
+  assert.ok(c.total.sqnrDb > 30 && c.total.sqnrDb < 80, `Q8_0 SQNR ${c.total.sqnrDb}`);
+  assert.equal(c.tensors.length, 47);
 });
 
 test('convertHfFolder: a Hugging Face folder to F16, and to Q8_0 in one pass (= convert then quantize)', async () => {

@@ -1,5 +1,7 @@
 // `lowbit explain VALUE --bits 8,4`: what rounding to N bits does to one value.
-// `lowbit explain --format Q4_K`: how a block format lays out its bits.
+// `lowbit explain --format Q4_K`: how a block format lays out its bits; `--format Q4_K_M` (a
+// llama.cpp file type): which tensors get which type; `explain 0.3 --format Q4_0`: where that value
+// lands in that format (stored scale, code, bytes).
 import type { Command } from 'commander';
 import { LowbitError } from '../../errors.js';
 import { parseBitsList, parseRange, roundToLevel } from '../../teach/levels.js';
@@ -7,6 +9,9 @@ import { describeFormat } from '../../teach/formats.js';
 import { codecs } from '../../formats/registry.js';
 import { findScalarFormat, scalarFormats } from '../../formats/scalar/registry.js';
 import { describeScalarFormat } from '../../formats/scalar/describe.js';
+import { FILE_TYPES } from '../../plan/file-types.js';
+import { describeFileTypeMix } from '../../teach/file-type-mix.js';
+import { valueInBlockFormat, valueInScalarFormat } from '../../teach/value-in-format.js';
 import { fmtNum, fmtPct, table } from '../format.js';
 
 interface Opts { bits: string; range: string; format?: string; json?: boolean }
@@ -18,13 +23,14 @@ export function register(program: Command): void {
     .argument('[value]', 'a number to quantize')
     .option('--bits <list>', 'bit widths, comma-separated', '8,4')
     .option('--range <min,max>', 'the range the levels span, ends included', '0,1')
-    .option('--format <name>', 'explain a block format (e.g. Q4_0, Q4_K, IQ4_XS; "all" lists every one) or a scalar format (FP8_E4M3, INT4, NF4, ...)')
+    .option('--format <name>', 'a block format (Q4_0, Q4_K, IQ4_XS; "all" lists every one), a file type (Q4_K_M: its mix) or a scalar format (FP8_E4M3, INT4, NF4, ...); with VALUE: where VALUE lands in it')
     .option('--json', 'print JSON')
     .action((value: string | undefined, opts: Opts) => {
-      if (opts.format) return explainFormat(opts.format, opts.json);
+      if (opts.format && value === undefined) return explainFormat(opts.format, opts.json);
       if (value === undefined) throw new LowbitError('explain needs a VALUE (e.g. lowbit explain 0.12 --bits 8,4) or --format NAME');
       const x = Number(value);
       if (value.trim() === '' || !Number.isFinite(x)) throw new LowbitError(`value must be a finite number, got "${value}"`);
+      if (opts.format) return explainValueInFormat(x, opts.format, opts.json);
       const r = parseRange(opts.range);
       const results = parseBitsList(opts.bits).map((b) => roundToLevel(x, b, r));
       if (opts.json) {
@@ -48,7 +54,34 @@ export function register(program: Command): void {
     });
 }
 
+/** Every format name explain knows, each once (F16/FP16 and BF16 are both block and scalar formats). */
+function knownFormats(): string {
+  const names: string[] = [];
+  for (const n of [...codecs().map((c) => c.name), ...FILE_TYPES.map((f) => f.name), ...scalarFormats().map((f) => f.name)]) if (!names.includes(n)) names.push(n);
+  return names.join(', ');
+}
+
+const codecNamed = (name: string) => codecs().find((c) => c.name.toUpperCase() === name.trim().toUpperCase());
+const fileTypeNamed = (name: string) => FILE_TYPES.find((f) => f.name === name.trim().toUpperCase());
+
+function explainValueInFormat(x: number, name: string, json?: boolean): void {
+  const c = codecNamed(name);
+  const ft = c ? undefined : fileTypeNamed(name);
+  if (ft) throw new LowbitError(`${ft.name} is a file type (a mix of block formats); give a block format, e.g. explain ${x} --format ${codecs().find((k) => k.type.id === ft.defaultType)?.name ?? 'Q4_K'}`);
+  const scalar = c ? undefined : findScalarFormat(name);
+  if (!c && !scalar) throw new LowbitError(`unknown format "${name}"; known: ${knownFormats()}`);
+  const r = c ? valueInBlockFormat(c, x) : valueInScalarFormat(scalar!, x);
+  process.stdout.write((json ? JSON.stringify(r, null, 2) : r.text) + '\n');
+}
+
 function explainFormat(name: string, json?: boolean): void {
+  // a llama.cpp file type that is not also a block format's name (Q4_K_M, IQ3_XS, ...): its mix
+  const ft = codecNamed(name) ? undefined : fileTypeNamed(name);
+  if (ft) {
+    const mix = describeFileTypeMix(ft);
+    process.stdout.write((json ? JSON.stringify(mix, null, 2) : mix.text) + '\n');
+    return;
+  }
   // scalar formats (FP8, INTn, NF4, FP16): their level grid; ggml names (F16, BF16, Q4_0...) win
   const scalar = name.toLowerCase() === 'all' || codecs().some((c) => c.name.toUpperCase() === name.toUpperCase()) ? undefined : findScalarFormat(name);
   if (scalar) {
@@ -57,7 +90,7 @@ function explainFormat(name: string, json?: boolean): void {
     return;
   }
   const list = name.toLowerCase() === 'all' ? [...codecs()] : [codecs().find((c) => c.name.toUpperCase() === name.toUpperCase())];
-  if (!list[0]) throw new LowbitError(`unknown format "${name}"; known: ${[...codecs(), ...scalarFormats()].map((c) => c.name).join(', ')}`);
+  if (!list[0]) throw new LowbitError(`unknown format "${name}"; known: ${knownFormats()}`);
   const described = list.map((c) => describeFormat(c!));
   if (json) {
     process.stdout.write(JSON.stringify(described.length === 1 ? described[0] : described, null, 2) + '\n');

@@ -1,6 +1,6 @@
 // `lowbit levels`: the table of the 2^N codes and the value each stands for.
 import type { Command } from 'commander';
-import { levels, parseRange, step, levelCount, checkBits } from '../../teach/levels.js';
+import { levels, parseRange, step, levelCount, parseBits } from '../../teach/levels.js';
 import { fmtNum } from '../format.js';
 
 export function register(program: Command): void {
@@ -11,8 +11,7 @@ export function register(program: Command): void {
     .option('--range <min,max>', 'the range the levels span, ends included', '0,1')
     .option('--json', 'print JSON')
     .action((opts: { bits: string; range: string; json?: boolean }) => {
-      const bits = Number(opts.bits);
-      checkBits(bits);
+      const bits = parseBits(opts.bits);
       const r = parseRange(opts.range);
       const table = levels(bits, r);
       const s = step(bits, r);
@@ -21,7 +20,7 @@ export function register(program: Command): void {
         return;
       }
       const out: string[] = [];
-      out.push(`${bits} bit${bits > 1 ? 's' : ''} give 2^${bits} = ${levelCount(bits)} levels from ${fmtNum(r.min)} to ${fmtNum(r.max)}`);
+      out.push(`${bits} bit${bits > 1 ? 's give' : ' gives'} 2^${bits} = ${levelCount(bits)} levels from ${fmtNum(r.min)} to ${fmtNum(r.max)}`);
       out.push(`step = (max - min) / (2^${bits} - 1) = ${fmtNum(s)}`);
       out.push('');
       out.push(`${'code'.padStart(6)}  ${'binary'.padStart(Math.max(6, bits))}  value`);

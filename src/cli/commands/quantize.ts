@@ -106,6 +106,11 @@ export function register(program: Command): void {
     .option('--external-data', 'onnx: weights in a side file')
     .action(async (input: string, output: string | undefined, o: CliOpts) => {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
+      // a missing --type is a usage error: said before any file is looked at
+      if (!o.type) {
+        if (input.toLowerCase().endsWith('.onnx')) throw new LowbitError('quantize: --type is required');
+        if (!parseTargetOptions(o)) throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
+      }
       // every file read, named before any is opened: missing ones say so, and none may be an output
       const typeFiles = tensorTypes.flatMap((t) => (typeof t === 'string' ? [] : [t.file]));
       const named = [input, ...(o.imatrix ? [o.imatrix] : []), ...typeFiles];
