@@ -55,7 +55,7 @@ test('bundled demo finds the bundled model and runs it in llama.cpp', () => {
   try {
     const r = runBin(['demo', '--types', 'Q8_0', '--chunks', '1', '--ctx', '32', '--out', dir], 300_000);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(existsSync(join(dir, 'stories260K-Q8_0.gguf')));
+    assert.ok(existsSync(join(dir, 'brown-3m-Q8_0.gguf')));
     assert.ok(existsSync(join(dir, 'report.html')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
