@@ -61,7 +61,7 @@ export function llamaLibDir(): string {
 }
 
 async function loadLib(): Promise<Lib> {
-  const k = await loadEngine<any>('koffi', 'lowbit imatrix');
+  const k = await loadEngine<any>('koffi', 'imatrix');
   const koffi: Koffi = k.default ?? k;
   // LOWBIT_LLAMA_LIB_DIR: another build of the same llama.cpp source (e.g. the one
   // tools/build-llama-tools.sh makes), to run the very CPU kernels llama-imatrix runs

@@ -107,7 +107,7 @@ test('npm pack → npm install in a fresh project: core, lowbit/node, README exa
     ok(run('npm', ['install', '-g', '--prefer-offline', '--prefix', prefix, tgz], tmp), 'npm install -g');
     const bin = join(prefix, 'bin', 'lowbit');
     assert.equal(ok(run(bin, ['--version'], tmp), 'global lowbit --version').trim(), '0.1.0');
-    assert.match(ok(run(bin, ['inspect', join(proj, 'q4.gguf')], tmp), 'global lowbit inspect'), /q4_K|q5_0|q8_0/);
+    assert.match(ok(run(bin, ['inspect', join(proj, 'q4.gguf')], tmp), 'global lowbit inspect'), /Q4_K_M|q5_0|q8_0/i);
 
     // 7. add the engine: eval runs the models in llama.cpp
     ok(run('npm', ['install', '--prefer-offline', 'node-llama-cpp@3.21.1'], proj, 900_000), 'npm install node-llama-cpp');
