@@ -14,6 +14,7 @@ import { FileSource } from '../../src/node/file-io.js';
 import { readGgufHeader } from '../../src/io/gguf/reader.js';
 import { runCli, REPO } from '../support/cli.js';
 import { llamaLogProbs } from '../support/llama-logprobs.js';
+import { compareGguf } from '../../src/analysis/compare-gguf.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-target-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -153,6 +154,20 @@ test('a whole model with --encoder best: quantize.encoder recorded, the same typ
     assert.equal(ha.metadata.get('quantize.encoder'), undefined);
     assert.equal(hb.metadata.get('quantize.encoder')?.value, 'best');
     assert.deepEqual(hb.tensors.map((t) => [t.name, t.type.id]), ha.tensors.map((t) => [t.name, t.type.id]));
+    // compare shows per tensor what ggml's own encoder would have cost: never less than best's (no imatrix here)
+    const [sa, sb] = [await FileSource.open(input), await FileSource.open(b)];
+    try {
+      const r = await compareGguf(sa, sb);
+      const quantized = r.tensors.filter((t) => t.typeB !== 'F32');
+      assert.ok(quantized.length >= 14);
+      for (const t of quantized) {
+        assert.ok(t.ggmlRmse !== undefined, t.name);
+        assert.ok(t.stats.rmse <= t.ggmlRmse! * (1 + 1e-12), `${t.name}: ${t.stats.rmse} > ggml ${t.ggmlRmse}`);
+      }
+      assert.ok(quantized.some((t) => t.stats.rmse < t.ggmlRmse! * 0.99), 'best saves error somewhere');
+    } finally { await sa.close(); await sb.close(); }
+    const [sa2, sg] = [await FileSource.open(input), await FileSource.open(a)];
+    try { assert.ok((await compareGguf(sa2, sg)).tensors.every((t) => t.ggmlRmse === undefined)); } finally { await sa2.close(); await sg.close(); }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
