@@ -172,3 +172,33 @@ test('a whole model with --encoder best: quantize.encoder recorded, the same typ
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--sensitivity engine measures each kind of tensor in llama.cpp (stories260K); a saved measurement is reused; bad ones are one-line errors', async () => {
+  const f32 = join(dir, 'stories-f32.gguf');
+  let r = runCli(['convert', 'llama2c', join(REPO, 'fixtures/stories260K.bin'), f32]);
+  assert.equal(r.code, 0, r.stderr);
+  r = runCli(['quantize', f32, '--target-bpw', '8.5', '--sensitivity', 'engine', '--dry-run', '--json'], { timeoutMs: 600_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  const s = j.target.sensitivity;
+  assert.equal(s.probeType, GGML_TYPE.Q4_0);
+  for (const k of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'token_embd']) assert.ok(typeof s.kl[k] === 'number' && s.kl[k] >= 0, k);
+  assert.ok(Object.values(s.kl as Record<string, number>).some((v) => v > 0));
+  assert.match(j.target.measure, /measured KL per unit at q4_0/);
+  const saved = join(dir, 'sens.json');
+  writeFileSync(saved, JSON.stringify(s));
+  const again = runCli(['quantize', f32, '--target-bpw', '8.5', '--sensitivity', saved, '--dry-run', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  // the same measurement gives the same plan
+  assert.deepEqual(JSON.parse(again.stdout).tensors.map((t: { to: string }) => t.to), j.tensors.map((t: { to: string }) => t.to));
+  writeFileSync(saved, '{"probeType": 2, "kl": {"attn_q": -1}}');
+  for (const [args, re] of [
+    [['--target-bpw', '8.5', '--sensitivity', saved], /^lowbit: --sensitivity: .* does not hold/],
+    [['--target-bpw', '8.5', '--sensitivity', join(dir, 'none.json')], /^lowbit: --sensitivity: .* is not none, engine, or a readable JSON file/],
+    [['--type', 'Q4_0', '--sensitivity', 'engine'], /^lowbit: --sensitivity needs --target-size or --target-bpw/],
+  ] as [string[], RegExp][]) {
+    const e = runCli(['quantize', f32, '--dry-run', ...args]);
+    assert.equal(e.code, 1);
+    assert.match(e.stderr, re);
+  }
+});
