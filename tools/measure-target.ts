@@ -20,6 +20,8 @@ const mixes = (opt('mixes', 'Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q4_0')!).split(',');
 const evalText = opt('eval-text');
 const chunks = opt('chunks'), ctx = opt('ctx');
 const variants = (opt('variants', 'llama,best,target,target+best')!).split(',');
+// Q4_0 is there for --encoder best alone (llama.cpp has no Q4_0 mix to beat by size): unless --variants says otherwise
+const variantsFor = (mix: string) => (mix === 'Q4_0' && !opt('variants') ? variants.filter((v) => v === 'llama' || v === 'best') : variants);
 if (!name || !f32 || !calib || !out) { console.error('usage: see the header of tools/measure-target.ts'); process.exit(1); }
 mkdirSync(out, { recursive: true });
 const here = new URL('..', import.meta.url).pathname;
@@ -51,6 +53,16 @@ function evaluate(file: string): { kl: number; klP99: number; sameTop: number; p
   return { kl: j.klMean, klP99: j.klP99, sameTop: j.sameTopPct, ppl: j.perplexity };
 }
 
+// --sensitivity engine, measured once per model (it does not depend on the size) and reused
+const sensPath = join(out, 'sensitivity.json');
+function sensitivity(size: number): string {
+  if (!existsSync(sensPath)) {
+    const j = JSON.parse(lowbit(['quantize', f32, '--dry-run', '--json', '--target-size', String(size), '--imatrix', imatrix, '--sensitivity', 'engine']));
+    writeFileSync(sensPath, JSON.stringify(j.target.sensitivity, null, 2));
+  }
+  return sensPath;
+}
+
 for (const mix of mixes) {
   const base = join(out, `${mix}-llama.gguf`);
   if (!existsSync(base)) {
@@ -63,13 +75,14 @@ for (const mix of mixes) {
     }
   }
   const size = statSync(base).size;
-  for (const v of variants) {
+  for (const v of variantsFor(mix)) {
     if (rows.some((r) => r.mix === mix && r.variant === v)) continue;
     const file = v === 'llama' ? base : join(out, `${mix}-${v.replace('+', '-')}.gguf`);
     let quantizeSeconds: number | undefined, searchSeconds: number | undefined;
     if (v !== 'llama') {
       const a = ['quantize', f32, file, '--imatrix', imatrix, '--json', '--threads', '1'];
-      if (v === 'best' || v === 'target+best') a.push('--encoder', 'best');
+      if (v === 'best' || v.endsWith('+best')) a.push('--encoder', 'best');
+      if (v.startsWith('target-s')) a.push('--sensitivity', sensitivity(size));
       if (v === 'best') a.push('--type', mix);
       else a.push('--target-size', String(size));
       const j = JSON.parse(lowbit(a));
@@ -89,7 +102,10 @@ for (const mix of mixes) {
   }
 }
 
-const label: Record<string, string> = { llama: "llama.cpp's mix", best: '--encoder best (same types)', target: '--target-size', 'target+best': '--target-size --encoder best' };
+const label: Record<string, string> = {
+  llama: "llama.cpp's mix", best: '--encoder best (same types)', target: '--target-size', 'target+best': '--target-size --encoder best',
+  'target-s': '--target-size --sensitivity engine', 'target-s+best': '--target-size --sensitivity engine --encoder best',
+};
 console.log(`| ${name} | size | bpw | mean KL | vs llama.cpp | p99 KL | same top % | quantize s |`);
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const mix of mixes) {

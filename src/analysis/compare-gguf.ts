@@ -4,6 +4,7 @@
 import type { ByteSource } from '../io/source.js';
 import { readGgufHeader, readTensorRows, type GgufFile, type GgufTensorInfo } from '../io/gguf/reader.js';
 import { codecByTypeId } from '../formats/registry.js';
+import { bestObjectiveWeights } from '../formats/encoder.js';
 import type { GgmlTypeInfo } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
 import { ErrorAccumulator, type ErrorStats } from './error-stats.js';
@@ -24,6 +25,11 @@ export interface TensorComparison {
    * gets at B's type on the same weights (no imatrix: plain squared error), to show what best saved
    */
   ggmlRmse?: number;
+  /**
+   * the share of weighted squared error --encoder best saved against ggml's own encoding, with
+   * the weights best judges by (sqrt(σ² + x²) per row; no imatrix here)
+   */
+  bestSaved?: number;
 }
 
 export interface GgufComparison {
@@ -110,14 +116,21 @@ export async function compareGguf(srcA: ByteSource, srcB: ByteSource, opts: Comp
     // --encoder best files: ggml's own encoding of A at B's type, for the error best saved
     const codecB = codecByTypeId(tb.type.id)!;
     const ggml = bestEncoded && isFloat(ta.type.id) && !isFloat(tb.type.id) && ta.rowLength % codecB.type.blockSize === 0 ? new ErrorAccumulator() : null;
+    let weB = 0, weG = 0;
+    const wRow = new Float32Array(ta.rowLength);
     await forEachChunk(srcA, fa, ta, srcB, fb, tb, chunk, (a, b) => {
       acc.add(a, b);
       if (ggml) {
+        const n = ta.rowLength;
         const q = new Uint8Array((a.length / codecB.type.blockSize) * codecB.type.typeSize);
         const y = new Float32Array(a.length);
-        codecB.quantize(a, q, a.length / ta.rowLength, ta.rowLength, null);
+        codecB.quantize(a, q, a.length / n, n, null);
         codecB.dequantize(q, y, a.length);
         ggml.add(a, y);
+        for (let r = 0; r * n < a.length; r++) {
+          bestObjectiveWeights(a.subarray(r * n, (r + 1) * n), null, wRow);
+          for (let j = 0; j < n; j++) { const i = r * n + j; weB += wRow[j]! * (a[i]! - b[i]!) ** 2; weG += wRow[j]! * (a[i]! - y[i]!) ** 2; }
+        }
       }
     });
     total.merge(acc);
@@ -125,7 +138,7 @@ export async function compareGguf(srcA: ByteSource, srcB: ByteSource, opts: Comp
     bitsA += bwA * ta.nElements; bitsB += bwB * tb.nElements; elements += ta.nElements;
     tensors.push({
       name: ta.name, dims: [...ta.dims], typeA: typeLabel(ta.type), typeB: typeLabel(tb.type), bitsPerWeightA: bwA, bitsPerWeightB: bwB, stats: acc.result(),
-      ...(ggml ? { ggmlRmse: ggml.result().rmse } : {}),
+      ...(ggml ? { ggmlRmse: ggml.result().rmse, bestSaved: weG > 0 ? 1 - weB / weG : 0 } : {}),
     });
   }
   opts.onProgress?.(pairs.length, pairs.length, '');

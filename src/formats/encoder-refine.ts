@@ -81,13 +81,17 @@ function refineQ4_0(x: Float32Array, row: Uint8Array, n: number, w: Float32Array
 
 // ---------------------------------------------------------------------------------------------
 // K-quants: coordinate descent over the super-block's quantized sub-block scales (and mins), then
-// small steps of the FP16 super-scales, codes re-rounded each time by the format's finishBlock.
+// small steps of the FP16 super-scales, each sub-block's codes re-rounded to the nearest level;
+// the result is written with the format's own finishBlock.
 
 interface KFormat {
   codec: BlockCodec;
   typeSize: number;
   nSub: number;
   subLen: number;
+  /** code range, as the decoder reads codes (value = D·q − M) */
+  qLo: number;
+  qHi: number;
   /** scale (and min) range of the stored integers */
   scLo: number;
   scHi: number;
@@ -104,31 +108,31 @@ const i8 = new Int8Array(16);
 
 const K_FORMATS: KFormat[] = [
   {
-    codec: q4_K, typeSize: 144, nSub: 8, subLen: 32, scLo: 0, scHi: 63, mHi: 63, dOff: 0, dminOff: 2,
+    codec: q4_K, qLo: 0, qHi: 15, typeSize: 144, nSub: 8, subLen: 32, scLo: 0, scHi: 63, mHi: 63, dOff: 0, dminOff: 2,
     get: (r, o, sc, m) => { unpackScaleMinK4(r, o + 4, u8a, u8b); for (let j = 0; j < 8; j++) { sc[j] = u8a[j]!; m[j] = u8b[j]!; } },
     put: (r, o, sc, m) => { for (let j = 0; j < 8; j++) { u8a[j] = sc[j]!; u8b[j] = m[j]!; } packScaleMinK4(r, o + 4, u8a, u8b); },
     finish: finishQ4K,
   },
   {
-    codec: q5_K, typeSize: 176, nSub: 8, subLen: 32, scLo: 0, scHi: 63, mHi: 63, dOff: 0, dminOff: 2,
+    codec: q5_K, qLo: 0, qHi: 31, typeSize: 176, nSub: 8, subLen: 32, scLo: 0, scHi: 63, mHi: 63, dOff: 0, dminOff: 2,
     get: (r, o, sc, m) => { unpackScaleMinK4(r, o + 4, u8a, u8b); for (let j = 0; j < 8; j++) { sc[j] = u8a[j]!; m[j] = u8b[j]!; } },
     put: (r, o, sc, m) => { for (let j = 0; j < 8; j++) { u8a[j] = sc[j]!; u8b[j] = m[j]!; } packScaleMinK4(r, o + 4, u8a, u8b); },
     finish: finishQ5K,
   },
   {
-    codec: q2_K, typeSize: 84, nSub: 16, subLen: 16, scLo: 0, scHi: 15, mHi: 15, dOff: 80, dminOff: 82,
+    codec: q2_K, qLo: 0, qHi: 3, typeSize: 84, nSub: 16, subLen: 16, scLo: 0, scHi: 15, mHi: 15, dOff: 80, dminOff: 82,
     get: (r, o, sc, m) => { for (let j = 0; j < 16; j++) { sc[j] = r[o + j]! & 0xf; m[j] = r[o + j]! >> 4; } },
     put: (r, o, sc, m) => { for (let j = 0; j < 16; j++) r[o + j] = sc[j]! | (m[j]! << 4); },
     finish: finishQ2K,
   },
   {
-    codec: q3_K, typeSize: 110, nSub: 16, subLen: 16, scLo: -32, scHi: 31, mHi: 0, dOff: 108, dminOff: -1,
+    codec: q3_K, qLo: -4, qHi: 3, typeSize: 110, nSub: 16, subLen: 16, scLo: -32, scHi: 31, mHi: 0, dOff: 108, dminOff: -1,
     get: (r, o, sc) => { unpackScales6(r, o + 96, i8); for (let j = 0; j < 16; j++) sc[j] = i8[j]!; },
     put: (r, o, sc) => { r.fill(0, o + 96, o + 108); for (let j = 0; j < 16; j++) putScale6(r, o + 96, j, sc[j]! + 32); },
     finish: finishQ3K,
   },
   {
-    codec: q6_K, typeSize: 210, nSub: 16, subLen: 16, scLo: -128, scHi: 127, mHi: 0, dOff: 208, dminOff: -1,
+    codec: q6_K, qLo: -32, qHi: 31, typeSize: 210, nSub: 16, subLen: 16, scLo: -128, scHi: 127, mHi: 0, dOff: 208, dminOff: -1,
     get: (r, o, sc) => { for (let j = 0; j < 16; j++) sc[j] = (r[o + 192 + j]! << 24) >> 24; },
     put: (r, o, sc) => { for (let j = 0; j < 16; j++) r[o + 192 + j] = sc[j]! & 255; },
     finish: finishQ6K,
@@ -139,72 +143,90 @@ function kRefiner(f: KFormat): Refiner {
   const QK = 256;
   const sc = new Int32Array(f.nSub), m = new Int32Array(f.nSub);
   const blk = new Uint8Array(f.typeSize);
-  const y = new Float32Array(QK);
-  const subErr = new Float64Array(f.nSub);
+  const L = f.subLen;
   return (x, row, n, w) => {
     for (let b = 0; b * QK < n; b++) {
       const o = b * f.typeSize, xo = b * QK;
-      const xb = x.subarray(xo, xo + QK);
-      const wb = w ? w.subarray(xo, xo + QK) : null;
       blk.set(row.subarray(o, o + f.typeSize));
-      /** decodes blk, fills subErr, returns the block's error */
-      const evalBlk = () => {
-        f.codec.dequantize(blk, y, QK);
-        let tot = 0;
-        for (let s = 0; s < f.nSub; s++) {
-          let e = 0;
-          for (let j = s * f.subLen; j < (s + 1) * f.subLen; j++) { const r = xb[j]! - y[j]!; e += (wb ? wb[j]! : 1) * r * r; }
-          subErr[s] = e;
-          tot += e;
-        }
-        return tot;
-      };
-      // the codes of the given bytes may not be the nearest ones: re-round first, keep if not worse
-      let best = evalBlk();
-      if (!Number.isFinite(best)) continue;
-      const saved = new Uint8Array(blk);
-      f.finish(xb, 0, blk, 0);
-      let e = evalBlk();
-      if (e <= best) { best = e; saved.set(blk); } else { blk.set(saved); evalBlk(); }
-      const bestSub = new Float64Array(subErr);
       f.get(blk, 0, sc, m);
-      const steps = f.mHi ? [[-1, 0], [1, 0], [0, -1], [0, 1], [-1, -1], [1, 1], [-1, 1], [1, -1], [-2, 0], [2, 0], [0, -2], [0, 2]] : [[-1, 0], [1, 0], [-2, 0], [2, 0], [-3, 0], [3, 0]];
-      for (let pass = 0; pass < 2; pass++) {
-        let changed = false;
-        for (let s = 0; s < f.nSub; s++) {
-          for (const [ds, dm] of steps) {
-            const s0 = sc[s]!, m0 = m[s]!;
-            const ns = s0 + ds!, nm = m0 + dm!;
-            if (ns < f.scLo || ns > f.scHi || nm < 0 || nm > f.mHi) continue;
-            sc[s] = ns; m[s] = nm;
-            f.put(blk, 0, sc, m);
-            f.finish(xb, 0, blk, 0);
-            e = evalBlk();
-            // other sub-blocks' codes are re-rounded too, but against unchanged scales: the same
-            if (e < best && subErr[s]! < bestSub[s]!) { best = e; bestSub.set(subErr); saved.set(blk); changed = true; }
-            else { sc[s] = s0; m[s] = m0; blk.set(saved); }
+      let d = fp16Table[getHalf(blk, f.dOff)]!;
+      let dmin = f.dminOff >= 0 ? fp16Table[getHalf(blk, f.dminOff)]! : 0;
+      if (!Number.isFinite(d) || !Number.isFinite(dmin)) continue;
+      /**
+       * A sub-block's weighted error for integer scale s and min mm under super-scales dd, dm:
+       * codes rounded to the nearest level as finishBlock rounds them, values as the decoder forms
+       * them (the final choice is judged by the real decoder in encoder.ts anyway).
+       */
+      const subErr = (k: number, s: number, mm: number, dd: number, dm: number) => {
+        const D = fround(dd * s), M = fround(dm * mm);
+        const base = xo + k * L;
+        let e = 0;
+        for (let i = 0; i < L; i++) {
+          const v = x[base + i]!;
+          let y: number;
+          if (D === 0) y = -M;
+          else {
+            let q = Math.round(fround(fround(v + M) / D));
+            q = q < f.qLo ? f.qLo : q > f.qHi ? f.qHi : q;
+            y = fround(D * q) - M;
           }
+          const r = v - y;
+          e += (w ? w[base + i]! : 1) * r * r;
         }
-        // the FP16 super-scales, a few steps each way
-        for (const off of f.dminOff >= 0 ? [f.dOff, f.dminOff] : [f.dOff]) {
-          for (const step of [-2, -1, 1, 2]) {
-            const h = getHalf(saved, off);
+        return e;
+      };
+      const errs = new Float64Array(f.nSub);
+      let total = 0;
+      for (let k = 0; k < f.nSub; k++) { errs[k] = subErr(k, sc[k]!, m[k]!, d, dmin); total += errs[k]!; }
+      if (!Number.isFinite(total)) continue;
+      let changed = false;
+      const R = f.mHi ? 2 : 3;
+      for (let pass = 0; pass < 3; pass++) {
+        let moved = false;
+        for (let k = 0; k < f.nSub; k++) {
+          const s0 = sc[k]!, m0 = m[k]!;
+          let bs = s0, bm = m0, be = errs[k]!;
+          for (let ds = -R; ds <= R; ds++) {
+            const s1 = s0 + ds;
+            if (s1 < f.scLo || s1 > f.scHi) continue;
+            for (let dm = f.mHi ? -R : 0; dm <= (f.mHi ? R : 0); dm++) {
+              const m1 = m0 + dm;
+              if (m1 < 0 || m1 > f.mHi || (ds === 0 && dm === 0)) continue;
+              const e = subErr(k, s1, m1, d, dmin);
+              if (e < be) { be = e; bs = s1; bm = m1; }
+            }
+          }
+          if (bs !== s0 || bm !== m0) { sc[k] = bs; m[k] = bm; errs[k] = be; moved = true; }
+        }
+        // the FP16 super-scales: a few representable steps each way, every sub-block re-rounded
+        for (const which of f.dminOff >= 0 ? [0, 1] : [0]) {
+          const h0 = fp32ToFp16(which ? dmin : d);
+          for (const step of [-3, -2, -1, 1, 2, 3]) {
+            const h = h0 + step;
+            if (h < 0 || h > 0xffff || ((h ^ h0) & 0x8000) || !Number.isFinite(fp16Table[h]!)) continue;
             const v = fp16Table[h]!;
-            if (!Number.isFinite(v)) continue;
-            // the neighbouring FP16 values (bit steps move away from or toward zero: either is fine)
-            const nh = h + step;
-            if (nh < 0 || nh > 0xffff || ((nh ^ h) & 0x8000) || !Number.isFinite(fp16Table[nh]!)) continue;
-            blk.set(saved);
-            putHalf(blk, off, nh);
-            f.finish(xb, 0, blk, 0);
-            e = evalBlk();
-            if (e < best) { best = e; bestSub.set(subErr); saved.set(blk); changed = true; } else blk.set(saved);
+            const nd = which ? d : v, nm = which ? v : dmin;
+            let t = 0;
+            for (let k = 0; k < f.nSub && t < total; k++) t += subErr(k, sc[k]!, m[k]!, nd, nm);
+            if (t < total) {
+              d = nd; dmin = nm; moved = true;
+              for (let k = 0; k < f.nSub; k++) errs[k] = subErr(k, sc[k]!, m[k]!, d, dmin);
+            }
+            total = 0;
+            for (let k = 0; k < f.nSub; k++) total += errs[k]!;
           }
         }
-        f.get(saved, 0, sc, m);
-        if (!changed) break;
+        total = 0;
+        for (let k = 0; k < f.nSub; k++) total += errs[k]!;
+        if (!moved) break;
+        changed = true;
       }
-      row.set(saved, o);
+      if (!changed) continue;
+      putHalf(blk, f.dOff, fp32ToFp16(d));
+      if (f.dminOff >= 0) putHalf(blk, f.dminOff, fp32ToFp16(dmin));
+      f.put(blk, 0, sc, m);
+      f.finish(x, xo, blk, 0);
+      row.set(blk, o);
     }
   };
 }

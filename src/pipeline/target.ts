@@ -18,7 +18,7 @@ import { GGML_TYPE as T, ggmlTypeById } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
 import { allocate, type AllocItem, type Candidate } from '../plan/allocate.js';
 import { FILE_TYPES, type FileType } from '../plan/file-types.js';
-import { isTokenEmbd, requiresImatrix } from '../plan/tensor-rules.js';
+import { isTokenEmbd, requiresImatrix, tensorCategory } from '../plan/tensor-rules.js';
 import { tensorBytes, typeName, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
 
 export interface TargetOptions {
@@ -28,6 +28,16 @@ export interface TargetOptions {
   bpw?: number;
   /** ggml types to choose from (default: TARGET_TYPES that fit) */
   types?: readonly number[];
+  /** --sensitivity engine: measured KL per kind of tensor at a probe type (src/eval/sensitivity.ts) */
+  sensitivity?: KindSensitivity;
+}
+
+/** The real engine's KL when only the free tensors of one kind (tensorCategory) are quantized to probeType. */
+export interface KindSensitivity {
+  probeType: number;
+  kl: Map<string, number>;
+  seconds: number;
+  tokens: number;
 }
 
 /** The default candidates: the types stock llama.cpp loads and lowbit writes, best first. */
@@ -50,6 +60,8 @@ export interface TensorMeasure {
   imatrix: boolean;
   candidates: (Candidate & { nsr: number })[];
   chosen: number;
+  /** --sensitivity engine: the factor its relative errors were scaled by */
+  sensitivity?: number;
 }
 
 export interface TargetAllocation {
@@ -127,6 +139,25 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
     measures.push(m);
     items.push({ name: t.name, candidates: m.candidates });
   }
+  // measured sensitivities: each kind's KL per unit of summed relative error at the probe type
+  let sensNote = '';
+  if (target.sensitivity) {
+    const sens = target.sensitivity;
+    const factor = new Map<string, number>();
+    for (const [kind, kl] of sens.kl) {
+      let nsr = 0;
+      for (const m of measures) if (tensorCategory(m.name) === kind) nsr += m.candidates.find((c) => c.type === sens.probeType)?.nsr ?? 0;
+      if (nsr > 0) factor.set(kind, Math.max(kl, 1e-12) / nsr);
+    }
+    const known = [...factor.values()].sort((a, b) => a - b);
+    const median = known.length ? known[Math.floor(known.length / 2)]! : 1;
+    for (const m of measures) {
+      const f = factor.get(tensorCategory(m.name)) ?? median;
+      for (const c of m.candidates) c.error = c.nsr * f;
+      m.sensitivity = f;
+    }
+    sensNote = `; each scaled by its kind's measured KL per unit at ${typeName(sens.probeType)} (llama.cpp, ${sens.tokens} tokens, ${sens.seconds.toFixed(1)} s: ${[...sens.kl].map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')})`;
+  }
   const r = allocate(items, budget);
   const assignment = new Map<string, TargetChoice>();
   const weightsByType = new Map<number, number>();
@@ -142,9 +173,10 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
   return {
     assignment, fileType: fileTypeFor(weightsByType, plan.fileType), targetBytes,
     predictedBytes: header + fixedData + r.bytes, predictedError, fixedBytes: header + fixedData, measures,
-    measure: inp.hasImatrix
-      ? 'importance-weighted (imatrix) squared error over the signal, per tensor, summed'
-      : 'no imatrix: plain squared error over the signal, per tensor, summed (give --imatrix for an activation-weighted one)',
+    measure: (inp.hasImatrix
+      ? 'importance-weighted (imatrix) squared error over the signal, per tensor'
+      : 'no imatrix: plain squared error over the signal, per tensor (give --imatrix for an activation-weighted one)') +
+      (sensNote || ', every tensor alike (--sensitivity engine measures each kind in llama.cpp)') + ', summed',
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -1,13 +1,14 @@
 // --encoder best: ggml's own dequantizer (the oracle) decodes lowbit's encoding to values whose
-// importance-weighted error is never above that of ggml's own encoding, block by block, on every
-// row set, with and without an imatrix; and below it overall. The default stays ggml's bytes.
+// importance-weighted error (imatrix × ggml's magnitude factor, bestObjectiveWeights) is never above
+// that of ggml's own encoding, block by block, on every row set, with and without an imatrix; and
+// below it overall. The default stays ggml's bytes.
 // (Whole files with --encoder best, run in llama.cpp: test/pipeline/target.test.ts; the ggml oracle
 // and node-llama-cpp do not share a process.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { oracle, randomRows, rng } from '../support/oracle.js';
 import { codecByName } from '../../src/formats/registry.js';
-import { encoderQuantize, parseEncoder, quantizeBest } from '../../src/formats/encoder.js';
+import { bestObjectiveWeights, encoderQuantize, parseEncoder, quantizeBest } from '../../src/formats/encoder.js';
 import { LowbitError } from '../../src/errors.js';
 
 const g = oracle();
@@ -15,9 +16,14 @@ const TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'IQ4_XS', 'Q2_K', 'Q3_K
 /** types the issue names: their error must come out lower, not just no higher */
 const MUST_GAIN = new Set(['Q4_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']);
 
-function blockErrors(x: Float32Array, y: Float32Array, w: Float32Array | null, n: number, bs: number): Float64Array {
+/** Per block: Σ w (x − y)², w the judged weights of each row (the imatrix times ggml's magnitude factor) */
+function blockErrors(x: Float32Array, y: Float32Array, im: Float32Array | null, n: number, bs: number): Float64Array {
   const out = new Float64Array(x.length / bs);
-  for (let i = 0; i < x.length; i++) { const d = x[i]! - y[i]!; out[Math.floor(i / bs)]! += (w ? w[i % n]! : 1) * d * d; }
+  const w = new Float32Array(n);
+  for (let r = 0; r * n < x.length; r++) {
+    bestObjectiveWeights(x.subarray(r * n, (r + 1) * n), im, w);
+    for (let j = 0; j < n; j++) { const i = r * n + j; const d = x[i]! - y[i]!; out[Math.floor(i / bs)]! += w[j]! * d * d; }
+  }
   return out;
 }
 

@@ -14,6 +14,7 @@ import { FileSource } from '../../src/node/file-io.js';
 import { readGgufHeader } from '../../src/io/gguf/reader.js';
 import { runCli, REPO } from '../support/cli.js';
 import { llamaLogProbs } from '../support/llama-logprobs.js';
+import { compareGguf } from '../../src/analysis/compare-gguf.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-target-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -121,20 +122,28 @@ test('convert hf --target-bpw, and --encoder best, on the real brown-3m: load an
   assert.equal(r.code, 0, r.stderr);
   const types = new Set((await typesOf(q)).values());
   assert.ok(types.size >= 3, 'a mixture of types');
-  const best = join(dir, 'brown-best.gguf');
+  const best = join(dir, 'brown-best.gguf'), plain = join(dir, 'brown-q4km.gguf');
   r = runCli(['quantize', f32, best, '--type', 'Q4_K_M', '--encoder', 'best']);
   assert.equal(r.code, 0, r.stderr);
-  const tokens = [1, 45, 17, 300, 12, 88, 5, 61, 230, 9, 14, 400];
+  r = runCli(['quantize', f32, plain, '--type', 'Q4_K_M']);
+  assert.equal(r.code, 0, r.stderr);
+  // mean KL(F32 || file) over the positions, in llama.cpp; llama.cpp's own Q4_K_M file is the yardstick
+  const tokens = [1, 45, 17, 300, 12, 88, 5, 61, 230, 9, 14, 400, 33, 2, 150, 77];
   const a = await llamaLogProbs(f32, tokens);
-  for (const file of [q, best]) {
+  const meanKl = async (file: string) => {
     const b = await llamaLogProbs(file, tokens);
-    let same = 0;
+    let kl = 0;
     for (let p = 0; p < tokens.length; p++) {
-      assert.ok(b[p]!.every((x) => x <= 0 && !Number.isNaN(x)));
-      const argmax = (v: Float64Array) => v.indexOf(Math.max(...v));
-      if (argmax(a[p]!) === argmax(b[p]!)) same++;
+      assert.ok(b[p]!.every((x) => x <= 0 && !Number.isNaN(x)), file);
+      for (let i = 0; i < a[p]!.length; i++) if (a[p]![i]! > -Infinity) kl += Math.exp(a[p]![i]!) * (a[p]![i]! - b[p]![i]!);
     }
-    assert.ok(same >= tokens.length - 3, `${file}: same top token at ${same} of ${tokens.length} positions`);
+    return kl / tokens.length;
+  };
+  const ref = await meanKl(plain);
+  assert.ok(ref > 0 && ref < 1, `llama.cpp's Q4_K_M: mean KL ${ref}`);
+  for (const file of [q, best]) {
+    const kl = await meanKl(file);
+    assert.ok(kl < 2 * ref, `${file}: mean KL ${kl}, llama.cpp's Q4_K_M ${ref}`);
   }
 });
 
@@ -153,7 +162,51 @@ test('a whole model with --encoder best: quantize.encoder recorded, the same typ
     assert.equal(ha.metadata.get('quantize.encoder'), undefined);
     assert.equal(hb.metadata.get('quantize.encoder')?.value, 'best');
     assert.deepEqual(hb.tensors.map((t) => [t.name, t.type.id]), ha.tensors.map((t) => [t.name, t.type.id]));
+    // compare shows per tensor what ggml's own encoder would have cost: never less than best's (no imatrix here)
+    const [sa, sb] = [await FileSource.open(input), await FileSource.open(b)];
+    try {
+      const r = await compareGguf(sa, sb);
+      const quantized = r.tensors.filter((t) => t.typeB !== 'F32');
+      assert.ok(quantized.length >= 14);
+      for (const t of quantized) {
+        assert.ok(t.ggmlRmse !== undefined && t.bestSaved !== undefined, t.name);
+        assert.ok(t.bestSaved! >= -1e-9, `${t.name}: best's weighted error above ggml's (${t.bestSaved})`);
+      }
+      assert.ok(quantized.some((t) => t.bestSaved! > 0.01), 'best saves error somewhere');
+    } finally { await sa.close(); await sb.close(); }
+    const [sa2, sg] = [await FileSource.open(input), await FileSource.open(a)];
+    try { assert.ok((await compareGguf(sa2, sg)).tensors.every((t) => t.ggmlRmse === undefined)); } finally { await sa2.close(); await sg.close(); }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--sensitivity engine measures each kind of tensor in llama.cpp (stories260K); a saved measurement is reused; bad ones are one-line errors', async () => {
+  const f32 = join(dir, 'stories-f32.gguf');
+  let r = runCli(['convert', 'llama2c', join(REPO, 'fixtures/stories260K.bin'), f32]);
+  assert.equal(r.code, 0, r.stderr);
+  r = runCli(['quantize', f32, '--target-bpw', '8.5', '--sensitivity', 'engine', '--dry-run', '--json'], { timeoutMs: 600_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  const s = j.target.sensitivity;
+  assert.equal(s.probeType, GGML_TYPE.Q4_0);
+  for (const k of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'token_embd']) assert.ok(typeof s.kl[k] === 'number' && s.kl[k] >= 0, k);
+  assert.ok(Object.values(s.kl as Record<string, number>).some((v) => v > 0));
+  assert.match(j.target.measure, /measured KL per unit at q4_0/);
+  const saved = join(dir, 'sens.json');
+  writeFileSync(saved, JSON.stringify(s));
+  const again = runCli(['quantize', f32, '--target-bpw', '8.5', '--sensitivity', saved, '--dry-run', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  // the same measurement gives the same plan
+  assert.deepEqual(JSON.parse(again.stdout).tensors.map((t: { to: string }) => t.to), j.tensors.map((t: { to: string }) => t.to));
+  writeFileSync(saved, '{"probeType": 2, "kl": {"attn_q": -1}}');
+  for (const [args, re] of [
+    [['--target-bpw', '8.5', '--sensitivity', saved], /^lowbit: --sensitivity: .* does not hold/],
+    [['--target-bpw', '8.5', '--sensitivity', join(dir, 'none.json')], /^lowbit: --sensitivity: .* is not none, engine, or a readable JSON file/],
+    [['--type', 'Q4_0', '--sensitivity', 'engine'], /^lowbit: --sensitivity needs --target-size or --target-bpw/],
+  ] as [string[], RegExp][]) {
+    const e = runCli(['quantize', f32, '--dry-run', ...args]);
+    assert.equal(e.code, 1);
+    assert.match(e.stderr, re);
   }
 });

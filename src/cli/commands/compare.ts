@@ -45,10 +45,10 @@ export function formatComparison(r: GgufComparison, worstOnly = false): string {
   out.push('');
   // B made with --encoder best: ggml's own encoder's RMSE on the same weights, and the squared error saved
   const best = r.tensors.some((t) => t.ggmlRmse !== undefined);
-  const saved = (t: GgufComparison['tensors'][number]) => (t.ggmlRmse === undefined ? ['-', '-'] : [fmtNum(t.ggmlRmse, 4), t.ggmlRmse > 0 ? `${(100 * (1 - (t.stats.rmse / t.ggmlRmse) ** 2)).toFixed(1)}%` : '-']);
+  const saved = (t: GgufComparison['tensors'][number]) => (t.ggmlRmse === undefined ? ['-', '-'] : [fmtNum(t.ggmlRmse, 4), t.bestSaved !== undefined ? `${(100 * t.bestSaved).toFixed(1)}%` : '-']);
   const rows = (worstOnly ? r.worst : r.tensors).map((t) => [t.name, `[${t.dims.join(', ')}]`, t.typeA, t.typeB, fmtNum(t.bitsPerWeightB, 4), ...statCells(t.stats), ...(best ? saved(t) : [])]);
   out.push(table(['tensor', 'shape', 'type A', 'type B', 'bpw B', 'RMSE', 'max abs', 'SQNR dB', 'cosine', ...(best ? ['ggml RMSE', 'saved'] : [])], rows));
-  if (best) out.push('', 'B was written with --encoder best: "ggml RMSE" is ggml\'s own encoder at the same type on the same weights (no imatrix), "saved" the share of squared error --encoder best removed.');
+  if (best) out.push('', 'B was written with --encoder best: "ggml RMSE" is ggml\'s own encoder at the same type on the same weights (no imatrix), "saved" the share of weighted squared error (best\'s weights, sqrt(σ²+x²) per row) --encoder best removed.');
   out.push('');
   out.push(`total over ${r.tensors.length} tensors (${fmtCount(r.total.elements)} weights): bits per weight ${fmtNum(r.total.bitsPerWeightA, 4)} → ${fmtNum(r.total.bitsPerWeightB, 4)}, ` +
     `RMSE ${fmtNum(r.total.rmse, 4)}, max abs ${fmtNum(r.total.maxAbs, 4)}, SQNR ${fmtDb(r.total.sqnrDb)} dB, cosine ${r.total.cosine.toFixed(6)}`);

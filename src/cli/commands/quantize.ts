@@ -32,6 +32,7 @@ interface CliOpts extends OnnxCliOptions, CalibrateCliOptions {
   targetBpw?: string;
   targetTypes?: string;
   encoder?: string;
+  sensitivity?: string;
   pure?: boolean;
   tensorType: string[];
   overrideKv: string[];
@@ -74,6 +75,7 @@ export function register(program: Command): void {
     .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB, bytes) with the least predicted damage')
     .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
     .option('--target-types <LIST>', '--target-*: the ggml types to choose from (default: all llama.cpp loads that lowbit writes)')
+    .option('--sensitivity <HOW>', '--target-*: none (default: every tensor\'s relative error counts alike) or engine (measure each kind of tensor\'s effect on the output in llama.cpp first)')
     .option('--encoder <NAME>', 'ggml (default: llama.cpp\'s own codes, byte-identical) or best (lowbit\'s stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)')
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
@@ -173,6 +175,21 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     } finally {
       await cal.cleanup();
     }
+  }
+
+  if (o.sensitivity !== undefined && o.sensitivity !== 'none' && o.sensitivity !== 'engine') {
+    // a file a previous run wrote (--json's target.sensitivity): the same measurement, reused
+    if (!target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
+    let j: { probeType?: unknown; kl?: unknown; seconds?: unknown; tokens?: unknown };
+    try { j = JSON.parse(readFileSync(o.sensitivity, 'utf8')); } catch (e) { throw new LowbitError(`--sensitivity: ${o.sensitivity} is not none, engine, or a readable JSON file (${(e as Error).message})`); }
+    if (typeof j.probeType !== 'number' || !j.kl || typeof j.kl !== 'object' || Object.values(j.kl).some((v) => typeof v !== 'number' || !(v >= 0))) throw new LowbitError(`--sensitivity: ${o.sensitivity} does not hold {probeType, kl: {kind: number}}`);
+    target.sensitivity = { probeType: j.probeType, kl: new Map(Object.entries(j.kl as Record<string, number>)), seconds: Number(j.seconds) || 0, tokens: Number(j.tokens) || 0 };
+  }
+  if (o.sensitivity === 'engine') {
+    if (!target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
+    const { measureKindSensitivity } = await import('../../eval/sensitivity.js');
+    if (!o.json && process.stderr.isTTY) process.stderr.write('measuring each kind of tensor\'s effect in llama.cpp...\n');
+    target.sensitivity = await measureKindSensitivity(input, opts);
   }
 
   if (o.dryRun) {
@@ -280,6 +297,7 @@ function planJson(input: string, output: string | undefined, plan: QuantPlan, op
       target: {
         targetBytes: allocation.targetBytes, predictedBytes: allocation.predictedBytes, predictedError: allocation.predictedError,
         fixedBytes: allocation.fixedBytes, measure: allocation.measure, seconds: allocation.seconds,
+        sensitivity: opts.target?.sensitivity ? { ...opts.target.sensitivity, kl: Object.fromEntries(opts.target.sensitivity.kl) } : null,
         candidates: allocation.measures.map((m) => ({
           name: m.name, sampledRows: m.rows, rows: m.nRows, imatrix: m.imatrix, chosen: typeName(m.candidates[m.chosen]!.type),
           options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
