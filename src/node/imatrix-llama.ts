@@ -168,8 +168,8 @@ function getLib(): Promise<Lib> {
 export interface ImatrixRunOptions {
   model: string;
   collector: ImatrixCollector;
-  /** the calibration text (tokenized as llama-imatrix does: add_special, parse_special as given) */
-  text?: string;
+  /** the calibration text, UTF-8 bytes or a string (tokenized as llama-imatrix does: add_special, parse_special as given) */
+  text?: string | Uint8Array;
   /** or tokens already (e.g. generated documents); used as they are */
   tokens?: Int32Array;
   parseSpecial?: boolean;
@@ -251,7 +251,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     let tokens: Int32Array;
     if (opts.tokens) tokens = opts.tokens;
     else {
-      const bytes = Buffer.from(opts.text ?? '', 'utf8');
+      const bytes = typeof opts.text === 'string' || opts.text === undefined ? Buffer.from(opts.text ?? '', 'utf8') : Buffer.from(opts.text.buffer, opts.text.byteOffset, opts.text.byteLength);
       if (bytes.length > 0x7fffffff - 2) throw new LowbitError('calibration text is too long for llama_tokenize (2 GiB)');
       let out = new Int32Array(bytes.length + 2);
       let n = fn.tokenize!(vocab, bytes, bytes.length, out, out.length, true, !!opts.parseSpecial);
