@@ -38,12 +38,13 @@ export async function runImatrixBench(args: string[]): Promise<void> {
     const model = join(tmp, 'brown-f32.gguf');
     execFileSync(process.execPath, [CLI, 'convert', 'hf', join(REPO, 'fixtures/brown-3m'), model], { stdio: 'ignore' });
     console.log(`imatrix: brown-3m F32, ${text.replace(REPO, '')}, ctx ${ctx}, ${chunks} chunks (${Number(ctx) * Number(chunks)} tokens), whole process timed, median of ${runs}`);
-    console.log('threads  lowbit tok/s  llama-imatrix tok/s  ratio');
+    console.log('(in-run: lowbit\'s decode loop vs llama-imatrix\'s "seconds per pass", one pass of all chunks, model load and start-up excluded)');
+    console.log('threads  whole process: lowbit tok/s  llama-imatrix tok/s  ratio  |  in-run: lowbit tok/s  llama-imatrix tok/s  ratio');
     for (const t of threads) {
-      const lw: number[] = [], ll: number[] = [];
+      const lw: number[] = [], ll: number[] = [], iw: number[] = [], il: number[] = [];
       for (let r = 0; r < runs; r++) {
         const t0 = performance.now();
-        const a = spawnSync(process.execPath, [CLI, 'imatrix', model, '-f', text, '-o', join(tmp, 'l.gguf'), '--ctx', ctx, '--chunks', chunks, '--threads', String(t)], { encoding: 'utf8' });
+        const a = spawnSync(process.execPath, [CLI, 'imatrix', model, '-f', text, '-o', join(tmp, 'l.gguf'), '--ctx', ctx, '--chunks', chunks, '--threads', String(t), '--json'], { encoding: 'utf8' });
         const t1 = performance.now();
         if (a.status !== 0) throw new Error(`lowbit imatrix failed: ${a.stderr}`);
         const b = spawnSync(join(bin, 'llama-imatrix'), ['-m', model, '-f', text, '-o', join(tmp, 'c.gguf'), '-c', ctx, '--chunks', chunks, '-t', String(t)], { encoding: 'utf8' });
@@ -52,9 +53,12 @@ export async function runImatrixBench(args: string[]): Promise<void> {
         const tokens = Number(ctx) * Number(chunks);
         lw.push((tokens / (t1 - t0)) * 1000);
         ll.push((tokens / (t2 - t1)) * 1000);
+        iw.push(JSON.parse(a.stdout).run.tokensPerSecond);
+        const pass = /([\d.]+) seconds per pass/.exec(b.stderr + b.stdout);
+        il.push(pass ? tokens / Number(pass[1]) : NaN);
       }
-      const a = median(lw), b = median(ll);
-      console.log(`${String(t).padStart(7)}  ${a.toFixed(0).padStart(12)}  ${b.toFixed(0).padStart(19)}  ${(a / b).toFixed(2).padStart(5)}`);
+      const a = median(lw), b = median(ll), c = median(iw), d = median(il);
+      console.log(`${String(t).padStart(7)}  ${a.toFixed(0).padStart(27)}  ${b.toFixed(0).padStart(19)}  ${(a / b).toFixed(2).padStart(5)}  |  ${c.toFixed(0).padStart(20)}  ${d.toFixed(0).padStart(19)}  ${(c / d).toFixed(2).padStart(5)}`);
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -103,17 +103,24 @@ async function loadLib(): Promise<Lib> {
   const logCb = koffi.register((_l: number, text: string) => { log.text = (log.text + text).slice(-8192); }, koffi.pointer(LogCb));
   lib.func('void llama_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
   ggml.func('void ggml_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
-  // LOWBIT_GGML_CPU=haswell (or another of node-llama-cpp's libggml-cpu-<variant>.so): that CPU
-  // variant instead of the best one for this CPU (tests use it to run llama-imatrix's own kernels)
-  const variant = process.env.LOWBIT_GGML_CPU;
-  if (variant && !process.env.LOWBIT_LLAMA_LIB_DIR) {
+  // The CPU variant: node-llama-cpp ships libggml-cpu-<variant>.so for several x86 generations and
+  // ggml_backend_load_all_from_path picks the highest-scoring one for this CPU. lowbit imatrix loads
+  // the AVX2/FMA one ('haswell') when the CPU runs it: it is the instruction set of a default
+  // (non-native) llama.cpp build, so the matrices are bit-identical to what such a llama-imatrix
+  // writes (and on the machines measured it was also the faster one). LOWBIT_GGML_CPU=best restores
+  // ggml's choice; LOWBIT_GGML_CPU=<variant> forces another.
+  const variant = process.env.LOWBIT_GGML_CPU || 'haswell';
+  let chosen = false;
+  if (variant !== 'best' && !process.env.LOWBIT_LLAMA_LIB_DIR) {
     const path = join(dir, `libggml-cpu-${variant}.so`);
-    if (!existsSync(path)) throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ${path} does not exist`);
-    if (!ggml.func('void *ggml_backend_load(const char *path)')(path)) throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ggml cannot load ${path} on this CPU`);
-    log.text += `loaded CPU backend from ${path}\n`;
-  } else {
-    ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
+    if (existsSync(path) && ggml.func('void *ggml_backend_load(const char *path)')(path)) {
+      log.text += `loaded CPU backend from ${path}\n`;
+      chosen = true;
+    } else if (process.env.LOWBIT_GGML_CPU) {
+      throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ${existsSync(path) ? `this CPU cannot run ${path}` : `${path} does not exist`}`);
+    }
   }
+  if (!chosen) ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
   lib.func('void llama_backend_init(void)')();
   const loaded = /loaded (\S*CPU\S*) backend from (\S+)/i.exec(log.text);
   const cpuBackend = loaded ? loaded[2]!.split('/').pop()! : process.env.LOWBIT_LLAMA_LIB_DIR ? `libggml-cpu.so of ${dir}` : 'libggml-cpu';
