@@ -151,16 +151,18 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
     }
     const outFreq = o.outputFrequency ?? 10;
     const saveFreq = o.saveFrequency ?? 0;
+    let savedOut = -1, savedCopy = -1;
     run = await runImatrix({
       model: o.model, collector, text, tokens, parseSpecial: o.parseSpecial, ctx, chunks: o.chunks, firstChunk: o.firstChunk,
       threads: o.threads, batch: o.batch, perplexity: o.perplexity,
       onStart: (info) => o.onStart?.({ ...info, text: textDesc, quantized }),
       onChunk: async (p) => {
         o.onChunk?.(p);
-        if (p.chunk < p.chunks) {
-          if (outFreq > 0 && p.chunk % outFreq === 0) { o.onSaveStart?.(o.output, collector.lastChunk); await save(o.output); o.onSave?.(o.output, collector.lastChunk); }
-          if (saveFreq > 0 && p.chunk % saveFreq === 0) { const at = `${o.output}.at_${collector.lastChunk}`; o.onSaveStart?.(at, collector.lastChunk); await save(at); o.onSave?.(at, collector.lastChunk); }
-        }
+        // chunks decoded together (--batch-size) finish together: one save of each kind per decode at most
+        if (p.chunk >= p.chunks) return;
+        const n = collector.lastChunk;
+        if (outFreq > 0 && p.chunk % outFreq === 0 && savedOut !== n) { savedOut = n; o.onSaveStart?.(o.output, n); await save(o.output); o.onSave?.(o.output, n); }
+        if (saveFreq > 0 && p.chunk % saveFreq === 0 && savedCopy !== n) { savedCopy = n; const at = `${o.output}.at_${n}`; o.onSaveStart?.(at, n); await save(at); o.onSave?.(at, n); }
       },
     });
   } else if (!(o.inFiles ?? []).length) {
