@@ -293,3 +293,22 @@ test('without --text the model writes its own calibration documents (seeded), sa
   assert.equal(runCli(['imatrix', dense, '-o', again, '--ctx', '64', '--chunks', '2', '--threads', '1', '--seed', '3']).code, 0);
   assert.ok(readFileSync(again).equals(readFileSync(out)));
 });
+
+test('a non-finite activation stops the run with one line naming the tensor and the chunk', { skip }, async () => {
+  const { readGgufHeader } = await import('../../src/io/gguf/reader.js');
+  const { FileSource } = await import('../../src/node/file-io.js');
+  const bad = join(dir, 'nan.gguf');
+  const bytes = Buffer.from(readFileSync(dense));
+  const src = await FileSource.open(dense);
+  try {
+    const f = await readGgufHeader(src);
+    const t = f.tensors.find((x) => x.name === 'blk.1.ffn_norm.weight')!;
+    bytes.writeFloatLE(NaN, t.offset + 4 * 17);
+  } finally { await src.close(); }
+  writeFileSync(bad, bytes);
+  const out = join(dir, 'nan.imatrix.gguf');
+  const r = runCli(['imatrix', bad, '-f', TEXT, '-o', out, '--ctx', '64', '--chunks', '3', '--threads', '1']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr.trim().split('\n').pop()!, /^lowbit: non-finite activations in blk\.1\.ffn_(gate|up)\.weight \(chunks 1-3\): the model produces NaN\/Inf on this text$/);
+  assert.ok(!existsSync(out));
+});
