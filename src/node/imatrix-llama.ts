@@ -111,7 +111,15 @@ async function loadLib(): Promise<Lib> {
   // ggml's choice; LOWBIT_GGML_CPU=<variant> forces another.
   const variant = process.env.LOWBIT_GGML_CPU || 'haswell';
   let chosen = false;
-  if (variant !== 'best' && !process.env.LOWBIT_LLAMA_LIB_DIR) {
+  // node-llama-cpp (e.g. generating the calibration text in this process) may have loaded its own
+  // pick already: llama.cpp then uses that one, so say so instead of claiming the variant
+  const devByType = ggml.func('void *ggml_backend_dev_by_type(int type)');
+  let preloaded = false;
+  if (devByType(0 /* GGML_BACKEND_DEVICE_TYPE_CPU */)) {
+    preloaded = true;
+    chosen = true;
+  }
+  if (!chosen && variant !== 'best' && !process.env.LOWBIT_LLAMA_LIB_DIR) {
     const path = join(dir, `libggml-cpu-${variant}.so`);
     if (existsSync(path) && ggml.func('void *ggml_backend_load(const char *path)')(path)) {
       log.text += `loaded CPU backend from ${path}\n`;
@@ -123,7 +131,7 @@ async function loadLib(): Promise<Lib> {
   if (!chosen) ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
   lib.func('void llama_backend_init(void)')();
   const loaded = /loaded (\S*CPU\S*) backend from (\S+)/i.exec(log.text);
-  const cpuBackend = loaded ? loaded[2]!.split('/').pop()! : process.env.LOWBIT_LLAMA_LIB_DIR ? `libggml-cpu.so of ${dir}` : 'libggml-cpu';
+  const cpuBackend = preloaded ? "ggml's pick, already loaded by node-llama-cpp in this process" : loaded ? loaded[2]!.split('/').pop()! : process.env.LOWBIT_LLAMA_LIB_DIR ? `libggml-cpu.so of ${dir}` : 'libggml-cpu';
 
   const fn: Record<string, (...a: any[]) => any> = {
     modelDefaults: lib.func('lowbit_llama_model_params llama_model_default_params(void)'),
