@@ -213,6 +213,8 @@ export interface ImatrixRunInfo {
   sequencesPerBatch: number;
   description: string;
   cpuBackend: string;
+  /** the model's training context (llama.cpp warns when a chunk is longer) */
+  ctxTrain: number;
 }
 
 export interface ImatrixProgress {
@@ -367,7 +369,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     if (fn.poolingType!(ctx) !== LLAMA_POOLING_TYPE_LAST && fn.addEos!(vocab)) throw new LowbitError(`${opts.model}: the vocabulary adds EOS to every text; llama-imatrix refuses such models`);
 
     const cpuBackend = L.cpuBackend;
-    opts.onStart?.({ tokens: tokens.length, chunks: nChunk, ctx: nCtx, batch: nBatch, sequencesPerBatch: nSeq, description, cpuBackend });
+    opts.onStart?.({ tokens: tokens.length, chunks: nChunk, ctx: nCtx, batch: nBatch, sequencesPerBatch: nSeq, description, cpuBackend, ctxTrain: fn.nCtxTrain!(model) });
 
     batch = fn.batchInit!(Math.min(nBatch, nCtx * nSeq), 0, 1);
     const cap = Math.min(nBatch, nCtx * nSeq);
