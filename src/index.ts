@@ -11,6 +11,7 @@ export * as gguf from './io/gguf/index.js';
 export * as safetensors from './io/safetensors/index.js';
 export * as llama2c from './io/llama2c.js';
 export * as imatrix from './io/imatrix.js';
+export * as imatrixCollect from './imatrix/index.js';
 export * as plan from './plan/index.js';
 export * as pipeline from './pipeline/index.js';
 export * as teach from './teach/levels.js';

@@ -15,4 +15,6 @@ export * as convert from './node/convert-files.js';
 export { quantizeOnnxFile } from './onnx/quantize-file.js';
 export { evalGguf, generateEvalText, type GgufEvalResult } from './eval/llama.js';
 export { evalOnnx, type OnnxEvalResult } from './eval/onnx.js';
+export { computeImatrixFile, type ImatrixFileOptions, type ImatrixFileResult } from './node/imatrix.js';
+export { runImatrix, type ImatrixRunOptions, type ImatrixRunResult } from './node/imatrix-llama.js';
 export { buildReportHtml, type ReportData } from './report/html.js';

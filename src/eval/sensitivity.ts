@@ -16,7 +16,7 @@ import { LowbitError } from '../errors.js';
 import { tensorCategory } from '../plan/tensor-rules.js';
 import { isFree, type KindSensitivity } from '../pipeline/target.js';
 import { prepareQuantize, type QuantizeOptions } from '../pipeline/quantize-gguf.js';
-import { openGgufInput, quantizeGgufFile } from '../pipeline/quantize-file.js';
+import { openGgufInput, quantizeGgufFile } from '../node/quantize-file.js';
 import { evalGguf, generateEvalText } from './llama.js';
 
 export const PROBE_TYPE = T.Q4_0;

@@ -103,20 +103,35 @@ async function loadLib(): Promise<Lib> {
   const logCb = koffi.register((_l: number, text: string) => { log.text = (log.text + text).slice(-8192); }, koffi.pointer(LogCb));
   lib.func('void llama_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
   ggml.func('void ggml_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
-  // LOWBIT_GGML_CPU=haswell (or another of node-llama-cpp's libggml-cpu-<variant>.so): that CPU
-  // variant instead of the best one for this CPU (tests use it to run llama-imatrix's own kernels)
-  const variant = process.env.LOWBIT_GGML_CPU;
-  if (variant && !process.env.LOWBIT_LLAMA_LIB_DIR) {
-    const path = join(dir, `libggml-cpu-${variant}.so`);
-    if (!existsSync(path)) throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ${path} does not exist`);
-    if (!ggml.func('void *ggml_backend_load(const char *path)')(path)) throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ggml cannot load ${path} on this CPU`);
-    log.text += `loaded CPU backend from ${path}\n`;
-  } else {
-    ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
+  // The CPU variant: node-llama-cpp ships libggml-cpu-<variant>.so for several x86 generations and
+  // ggml_backend_load_all_from_path picks the highest-scoring one for this CPU. lowbit imatrix loads
+  // the AVX2/FMA one ('haswell') when the CPU runs it: it is the instruction set of a default
+  // (non-native) llama.cpp build, so the matrices are bit-identical to what such a llama-imatrix
+  // writes (and on the machines measured it was also the faster one). LOWBIT_GGML_CPU=best restores
+  // ggml's choice; LOWBIT_GGML_CPU=<variant> forces another.
+  const variant = process.env.LOWBIT_GGML_CPU || 'haswell';
+  let chosen = false;
+  // node-llama-cpp (e.g. generating the calibration text in this process) may have loaded its own
+  // pick already: llama.cpp then uses that one, so say so instead of claiming the variant
+  const devByType = ggml.func('void *ggml_backend_dev_by_type(int type)');
+  let preloaded = false;
+  if (devByType(0 /* GGML_BACKEND_DEVICE_TYPE_CPU */)) {
+    preloaded = true;
+    chosen = true;
   }
+  if (!chosen && variant !== 'best' && !process.env.LOWBIT_LLAMA_LIB_DIR) {
+    const path = join(dir, `libggml-cpu-${variant}.so`);
+    if (existsSync(path) && ggml.func('void *ggml_backend_load(const char *path)')(path)) {
+      log.text += `loaded CPU backend from ${path}\n`;
+      chosen = true;
+    } else if (process.env.LOWBIT_GGML_CPU) {
+      throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ${existsSync(path) ? `this CPU cannot run ${path}` : `${path} does not exist`}`);
+    }
+  }
+  if (!chosen) ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
   lib.func('void llama_backend_init(void)')();
   const loaded = /loaded (\S*CPU\S*) backend from (\S+)/i.exec(log.text);
-  const cpuBackend = loaded ? loaded[2]!.split('/').pop()! : process.env.LOWBIT_LLAMA_LIB_DIR ? `libggml-cpu.so of ${dir}` : 'libggml-cpu';
+  const cpuBackend = preloaded ? "ggml's pick, already loaded by node-llama-cpp in this process" : loaded ? loaded[2]!.split('/').pop()! : process.env.LOWBIT_LLAMA_LIB_DIR ? `libggml-cpu.so of ${dir}` : 'libggml-cpu';
 
   const fn: Record<string, (...a: any[]) => any> = {
     modelDefaults: lib.func('lowbit_llama_model_params llama_model_default_params(void)'),
@@ -168,8 +183,8 @@ function getLib(): Promise<Lib> {
 export interface ImatrixRunOptions {
   model: string;
   collector: ImatrixCollector;
-  /** the calibration text (tokenized as llama-imatrix does: add_special, parse_special as given) */
-  text?: string;
+  /** the calibration text, UTF-8 bytes or a string (tokenized as llama-imatrix does: add_special, parse_special as given) */
+  text?: string | Uint8Array;
   /** or tokens already (e.g. generated documents); used as they are */
   tokens?: Int32Array;
   parseSpecial?: boolean;
@@ -198,6 +213,8 @@ export interface ImatrixRunInfo {
   sequencesPerBatch: number;
   description: string;
   cpuBackend: string;
+  /** the model's training context (llama.cpp warns when a chunk is longer) */
+  ctxTrain: number;
 }
 
 export interface ImatrixProgress {
@@ -251,7 +268,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     let tokens: Int32Array;
     if (opts.tokens) tokens = opts.tokens;
     else {
-      const bytes = Buffer.from(opts.text ?? '', 'utf8');
+      const bytes = typeof opts.text === 'string' || opts.text === undefined ? Buffer.from(opts.text ?? '', 'utf8') : Buffer.from(opts.text.buffer, opts.text.byteOffset, opts.text.byteLength);
       if (bytes.length > 0x7fffffff - 2) throw new LowbitError('calibration text is too long for llama_tokenize (2 GiB)');
       let out = new Int32Array(bytes.length + 2);
       let n = fn.tokenize!(vocab, bytes, bytes.length, out, out.length, true, !!opts.parseSpecial);
@@ -352,7 +369,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     if (fn.poolingType!(ctx) !== LLAMA_POOLING_TYPE_LAST && fn.addEos!(vocab)) throw new LowbitError(`${opts.model}: the vocabulary adds EOS to every text; llama-imatrix refuses such models`);
 
     const cpuBackend = L.cpuBackend;
-    opts.onStart?.({ tokens: tokens.length, chunks: nChunk, ctx: nCtx, batch: nBatch, sequencesPerBatch: nSeq, description, cpuBackend });
+    opts.onStart?.({ tokens: tokens.length, chunks: nChunk, ctx: nCtx, batch: nBatch, sequencesPerBatch: nSeq, description, cpuBackend, ctxTrain: fn.nCtxTrain!(model) });
 
     batch = fn.batchInit!(Math.min(nBatch, nCtx * nSeq), 0, 1);
     const cap = Math.min(nBatch, nCtx * nSeq);

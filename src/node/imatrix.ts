@@ -130,11 +130,12 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
 
   if (!o.mergeOnly) {
     if (!o.model) throw new LowbitError('imatrix needs a model to run');
-    let text: string | undefined;
+    let text: Uint8Array | undefined;
     let tokens: Int32Array | undefined;
     if (o.textFile !== undefined) {
-      try { text = await readFile(o.textFile, 'utf8'); } catch (e) { throw new LowbitError(`cannot read --text ${o.textFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
-      if (text.endsWith('\n')) text = text.slice(0, -1); // as llama.cpp's -f
+      // the bytes as they are (llama.cpp reads the file raw), minus one trailing newline as its -f does
+      try { text = await readFile(o.textFile); } catch (e) { throw new LowbitError(`cannot read --text ${o.textFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+      if (text.length && text[text.length - 1] === 0x0a) text = text.subarray(0, text.length - 1);
       dataset = o.textFile;
       textDesc = `${o.textFile}`;
     } else {
@@ -142,7 +143,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
       const { generateEvalText } = await import('../eval/llama.js');
       const seed = o.seed ?? 1;
       const want = (o.chunks !== undefined && o.chunks > 0 ? Math.max(2, o.chunks) : 8) * ctx + ctx;
-      const g = await generateEvalText({ model: o.model, seed, threads: o.threads, minTokens: want, docs: 1000, ctx: Math.max(ctx, 512) });
+      const g = await generateEvalText({ model: o.model, seed, threads: o.threads, minTokens: want, docs: 1000, ctx });
       // the generated stream starts with BOS; llama-imatrix would put BOS first too
       tokens = Int32Array.from(g.tokens);
       dataset = generatedDatasetName(o.model, seed, g.documents);
@@ -150,16 +151,18 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
     }
     const outFreq = o.outputFrequency ?? 10;
     const saveFreq = o.saveFrequency ?? 0;
+    let savedOut = -1, savedCopy = -1;
     run = await runImatrix({
       model: o.model, collector, text, tokens, parseSpecial: o.parseSpecial, ctx, chunks: o.chunks, firstChunk: o.firstChunk,
       threads: o.threads, batch: o.batch, perplexity: o.perplexity,
       onStart: (info) => o.onStart?.({ ...info, text: textDesc, quantized }),
       onChunk: async (p) => {
         o.onChunk?.(p);
-        if (p.chunk < p.chunks) {
-          if (outFreq > 0 && p.chunk % outFreq === 0) { o.onSaveStart?.(o.output, collector.lastChunk); await save(o.output); o.onSave?.(o.output, collector.lastChunk); }
-          if (saveFreq > 0 && p.chunk % saveFreq === 0) { const at = `${o.output}.at_${collector.lastChunk}`; o.onSaveStart?.(at, collector.lastChunk); await save(at); o.onSave?.(at, collector.lastChunk); }
-        }
+        // chunks decoded together (--batch-size) finish together: one save of each kind per decode at most
+        if (p.chunk >= p.chunks) return;
+        const n = collector.lastChunk;
+        if (outFreq > 0 && p.chunk % outFreq === 0 && savedOut !== n) { savedOut = n; o.onSaveStart?.(o.output, n); await save(o.output); o.onSave?.(o.output, n); }
+        if (saveFreq > 0 && p.chunk % saveFreq === 0 && savedCopy !== n) { savedCopy = n; const at = `${o.output}.at_${n}`; o.onSaveStart?.(at, n); await save(at); o.onSave?.(at, n); }
       },
     });
   } else if (!(o.inFiles ?? []).length) {

@@ -79,6 +79,7 @@ export function register(program: Command): void {
           onStart: (i) => {
             state.chunks = i.chunks;
             err(`model: ${model} (${i.description}); llama.cpp CPU backend ${i.cpuBackend}\n`);
+            if (i.ctxTrain > 0 && i.ctx > i.ctxTrain) err(`warning: the model was trained on ${i.ctxTrain}-token contexts; chunks of ${i.ctx} go beyond that (as llama-imatrix warns)\n`);
             if (i.quantized) err(`note: the model's weights are quantized (${i.quantized}): allowed, as llama-imatrix allows it, but the matrix describes the quantized model's activations; compute it on the F32/F16/BF16 model when you have it\n`);
             err(`text: ${i.text}: ${i.tokens} tokens; ${i.chunks} chunks of ${i.ctx}, ${i.sequencesPerBatch} per batch\n`);
             if (tty) {
