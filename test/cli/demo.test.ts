@@ -35,5 +35,5 @@ test('lowbit demo refuses an unknown type with one line', () => {
   const r = runCli(['demo', '--out', join(tmpdir(), 'lowbit-demo-never'), '--types', 'Q9_9']);
   assert.equal(r.code, 1);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-  assert.ok(!existsSync(join(tmpdir(), 'lowbit-demo-never', 'stories260K-F32.gguf')));
+  assert.ok(!existsSync(join(tmpdir(), 'lowbit-demo-never', 'brown-3m-F32.gguf')));
 });

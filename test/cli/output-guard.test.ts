@@ -163,8 +163,8 @@ test('quantize (ONNX), quantize-dir, report --html and demo --out refuse outputs
   // demo: an output in --out that links to the bundled model
   const demo = join(dir, 'demo');
   mkdirSync(demo);
-  symlinkSync(join(REPO, 'fixtures/stories260K.bin'), join(demo, 'stories260K-F32.gguf'));
-  const bundled = readFileSync(join(REPO, 'fixtures/stories260K.bin'));
+  symlinkSync(join(REPO, 'fixtures/brown-3m/model.safetensors'), join(demo, 'brown-3m-F32.gguf'));
+  const bundled = readFileSync(join(REPO, 'fixtures/brown-3m/model.safetensors'));
   refused(['demo', '--out', demo, '--types', 'q8_0'], demo);
-  assert.ok(readFileSync(join(REPO, 'fixtures/stories260K.bin')).equals(bundled));
+  assert.ok(readFileSync(join(REPO, 'fixtures/brown-3m/model.safetensors')).equals(bundled));
 });

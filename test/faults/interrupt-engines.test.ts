@@ -70,14 +70,14 @@ test('SIGINT during report --eval: exit 130, says where, no report and no temp l
 test('SIGINT during demo: exit 130, names the step, finished files complete, no temp and no report', { skip: linux, timeout: 300_000 }, async () => {
   const out = join(dir, 'demo');
   const run = spawnCli(['demo', '--out', out, '--types', 'q8_0,q4_0', '--chunks', '64', '--ctx', '256']);
-  await waitForMapped(run, /demo\/stories260K-\S+\.gguf$/);
+  await waitForMapped(run, /demo\/brown-3m-\S+\.gguf$/);
   run.child.kill('SIGINT');
   const { code, signal } = await run.exited;
   assert.equal(code, 130, `exit ${code} ${signal}: ${run.stderr()}`);
   const last = run.stderr().trimEnd().split('\n').pop()!;
-  assert.match(last, /^lowbit: interrupted demo during step 3, .*; files finished before it are in \S+demo, no partial file left; report\.html was not written$/);
+  assert.match(last, /^lowbit: interrupted demo during step 4, .*; files finished before it are in \S+demo, no partial file left; report\.html was not written$/);
   assert.ok(!existsSync(join(out, 'report.html')));
   assert.deepEqual(temps(out), []);
   // what was finished is whole: the F32 import and both quantized files
-  assert.deepEqual(readdirSync(out).sort(), ['stories260K-F32.gguf', 'stories260K-Q4_0.gguf', 'stories260K-Q8_0.gguf']);
+  assert.deepEqual(readdirSync(out).sort(), ['brown-3m-F32.gguf', 'brown-3m-Q4_0.gguf', 'brown-3m-Q8_0.gguf']);
 });
