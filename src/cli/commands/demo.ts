@@ -131,11 +131,15 @@ function typeMix(plan: QuantPlan): string {
 
 export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
   const fix = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+  // a weight error of exactly 0 (BF16 of a BF16 checkpoint) is 'exact', not 'Infinity' dB; a KL that
+  // float rounding puts a hair below 0 prints as 0, not '-0.00000'
+  const sqnr = (x: number) => (x === Infinity ? 'exact' : fix(x, 1));
+  const kl = (x: number) => (Math.abs(x) < 5e-6 ? 0 : x).toFixed(5);
   const rows = [
     ['F32', 'F32 100%', fmtBytes(r.ref.sizeBytes), '100%', '32.00', '-', fix(r.ref.perplexity, 3), '0', '100.0', '-', '-'],
     ...r.rows.map((x) => [
-      x.type, x.tensorTypes, fmtBytes(x.sizeBytes), `${(x.sizeVsF32 * 100).toFixed(0)}%`, fix(x.bitsPerWeight, 2), fix(x.sqnrDb, 1),
-      fix(x.perplexity, 3), x.klMean.toFixed(5), x.sameTopPct.toFixed(1), fix(x.ppTokPerSec, 0), fix(x.genTokPerSec, 0),
+      x.type, x.tensorTypes, fmtBytes(x.sizeBytes), `${(x.sizeVsF32 * 100).toFixed(0)}%`, fix(x.bitsPerWeight, 2), sqnr(x.sqnrDb),
+      fix(x.perplexity, 3), kl(x.klMean), x.sameTopPct.toFixed(1), fix(x.ppTokPerSec, 0), fix(x.genTokPerSec, 0),
     ]),
   ];
   return [
