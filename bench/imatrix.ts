@@ -3,7 +3,7 @@
 // on brown-3m (F32) and test/fixtures/imatrix/calib.txt, same ctx, chunks and threads. Each run is a
 // whole process (model load included, for both); median of interleaved runs; ratio = lowbit / llama.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -61,4 +61,3 @@ export async function runImatrixBench(args: string[]): Promise<void> {
   }
 }
 
-export const imatrixBenchAvailable = (): boolean => existsSync(CLI);

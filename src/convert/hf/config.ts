@@ -44,7 +44,7 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   const cls = Array.isArray(c.architectures) ? String(c.architectures[0]) : '';
   const def = findArch(modelType, cls);
   if (!def) {
-    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${supportedClasses()}`);
+    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${supportedClasses()}`, 'EUNSUPPORTED');
   }
   const arch = def.arch;
   const find = (names: string[], required: boolean): number | undefined => {
@@ -98,7 +98,7 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   } else if (ropeType === 'yarn' && num(rp.factor) !== undefined) {
     cfg.rope = { type: 'yarn', factor: num(rp.factor)!, originalContext: num(rp.original_max_position_embeddings) };
   } else if (ropeType && ropeType !== 'default') {
-    throw new LowbitError(`${file}: rope scaling '${ropeType}' is not supported (linear, llama3, yarn)`);
+    throw new LowbitError(`${file}: rope scaling '${ropeType}' is not supported (linear, llama3, yarn)`, 'EUNSUPPORTED');
   }
   def.checkConfig?.(cfg, file);
   return cfg;

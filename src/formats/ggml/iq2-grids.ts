@@ -272,13 +272,6 @@ export function termTables(w: Float32Array, x: Float32Array, n: number, WXQ: Flo
   }
 }
 
-/** The level code of L[lo..lo+8): coordinate i in bits 2i..2i+1 (ggml's uint16_t u). */
-export function levelCode(L: Int8Array, lo: number): number {
-  let u = 0;
-  for (let i = 0; i < 8; i++) u |= L[lo + i]! << (2 * i);
-  return u & 0xffff;
-}
-
 /** ksigns_iq2xs: the 7 stored sign bits plus an eighth that makes the count of negatives even. */
 export const KSIGNS_IQ2XS: Uint8Array = (() => {
   const t = new Uint8Array(128);

@@ -12,7 +12,7 @@ import { checkDequantize, checkQuantize } from './codec-args.js';
 import { GROUP_MAX_EPS as GROUP_MAX_EPS_, nearestInt as nearestInt_ } from './search.js';
 import { makeQp as makeQp_ } from './search-k.js';
 import { evenSigns8 as evenSigns8_ } from './iq-signs.js';
-import { wasmBlocks, wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
+import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 import { GRID_LEVELS as GRID_LEVELS_, iq2BestNeighbour as iq2BestNeighbour_, iqGrid, levels8 as levels8_, termTables as termTables_, KSIGNS_IQ2XS as KSIGNS_ } from './iq2-grids.js';
 
 // imports bound locally: under tsx each use of an import is a getter call
@@ -163,8 +163,7 @@ export const iq2_xxs: BlockCodec & { readonly requiresImatrix: boolean } = {
     const rb = (nPerRow / 256) * 66;
     // the WebAssembly kernel (iq2.as) when available; where it flags input ggml aborts on, the
     // TypeScript path below reruns and throws the codec's error
-    wasmIq2Failed();
-    if (wasmRows('iq2_xxs_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) && !wasmIq2Failed()) return;
+    if (wasmLatticeQuantize(null, 'iq2_xxs_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done') return;
     for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {

@@ -262,7 +262,7 @@ function resolve(g: Iq3Grid, u: number, k4: number, s: number, name: string): nu
   if (gi < 0 || verify) {
     setSq(s);
     const g32 = bestNeighbourF32(g, off, n, k4, name);
-    if (gi >= 0 && gi !== g32) throw new Error(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`);
+    if (gi >= 0 && gi !== g32) throw new LowbitError(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`, 'EINTERNAL');
     gi = g32;
   }
   return gi;
@@ -344,7 +344,7 @@ function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: s
       if (gi < 0 || verify) {
         setSq(s);
         const g32 = bestNeighbourF32(g, off, n, k4, name);
-        if (gi >= 0 && gi !== g32) throw new Error(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`);
+        if (gi >= 0 && gi !== g32) throw new LowbitError(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`, 'EINTERNAL');
         gi = g32;
       }
     }

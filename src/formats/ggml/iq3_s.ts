@@ -12,7 +12,7 @@ import {
   setWeights as setWeights_, sigma2Of as sigma2Of_, tooLarge as tooLarge_,
 } from './iq3-search.js';
 import { nearestInt as nearestInt_ } from './search.js';
-import { wasmBlocks, wasmIq3Failed, wasmRows } from '../wasm/kernels.js';
+import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ3_S)!;
@@ -102,13 +102,9 @@ export const iq3_s: BlockCodec = {
     checkQuantize('IQ3_S', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
     // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
-    wasmIq3Failed();
-    if (imatrix
-      ? wasmRows('iq3_s_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix)
-      : wasmBlocks('iq3_s_quant', src, dst, nRows * nb, 1024, BLOCK)) {
-      if (wasmIq3Failed()) tooLarge('IQ3_S');
-      return;
-    }
+    const run = wasmLatticeQuantize('iq3_s_quant', 'iq3_s_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix);
+    if (run === 'refused') tooLarge('IQ3_S');
+    if (run === 'done') return;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
         quantizeBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * BLOCK, imatrix, ib * 256);

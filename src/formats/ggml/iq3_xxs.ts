@@ -13,7 +13,7 @@ import {
 } from './iq3-search.js';
 import { nearestInt as nearestInt_ } from './search.js';
 import { evenSigns8 as evenSigns8_ } from './iq-signs.js';
-import { wasmBlocks, wasmIq3Failed, wasmRows } from '../wasm/kernels.js';
+import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ3_XXS)!;
@@ -94,13 +94,9 @@ export const iq3_xxs: BlockCodec = {
     checkQuantize('IQ3_XXS', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
     // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
-    wasmIq3Failed();
-    if (imatrix
-      ? wasmRows('iq3_xxs_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix)
-      : wasmBlocks('iq3_xxs_quant', src, dst, nRows * nb, 1024, BLOCK)) {
-      if (wasmIq3Failed()) tooLarge('IQ3_XXS');
-      return;
-    }
+    const run = wasmLatticeQuantize('iq3_xxs_quant', 'iq3_xxs_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix);
+    if (run === 'refused') tooLarge('IQ3_XXS');
+    if (run === 'done') return;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
         quantizeBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * BLOCK, imatrix, ib * 256);

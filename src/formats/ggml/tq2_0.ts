@@ -35,7 +35,7 @@ export const tq2_0: BlockCodec = {
       dst[o + 64] = h & 255;
       dst[o + 65] = h >>> 8;
       // byte j+m holds values m, m+32, m+64, m+96 of each 128-value half, 2 bits each from the bottom
-      if (fastTrits(d, id)) {
+      if (fastTrits(src, x0, d, id)) {
         // ternaryCodes' threshold compare, fused with the packing
         const t = halfThreshold(id), mt = -t;
         for (let j = 0; j < 64; j += 32) {
