@@ -7,9 +7,8 @@
 // decides ties. Lists are built on first use of each u (the same lists ggml builds up front).
 import { KGRID_1BIT_2048, KGRID_2BIT_1024, KGRID_2BIT_256, KGRID_2BIT_512 } from './iq2-grid-tables.js';
 import { LowbitError } from '../../errors.js';
-import { nearestInt as nearestInt_ } from './search.js';
+import { nearestInt } from './search.js';
 
-const nearestInt = nearestInt_;
 
 const fround = Math.fround;
 

@@ -12,10 +12,9 @@
 // modelled in float64 once, and float32 decides wherever the model cannot (see separated()).
 import { LowbitError } from '../../errors.js';
 import type { Iq3Grid } from './iq3-grids.js';
-import { nearestInt as nearestInt_ } from './search.js';
+import { nearestInt } from './search.js';
 
 const fround = Math.fround;
-const nearestInt = nearestInt_;
 const FLT_MAX = 3.4028234663852886e38;
 const F02 = fround(0.2);
 

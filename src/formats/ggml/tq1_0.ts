@@ -4,15 +4,12 @@
 // ggml ignores the imatrix for this format.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { wasmBlocks } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.TQ1_0)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const fp32ToFp16 = fp32ToFp16_;
 
 /**
  * The block's max |x| as ggml's MAX(amax, fabsf(v)) macro computes it: a NaN resets it, so after
