@@ -122,8 +122,9 @@ const FLT_MAX = 3.4028234663852886e38;
 
 /** What differs between the legacy codecs; legacyCodec() supplies everything else. */
 export interface LegacyCodecSpec {
-  /** upper-case name, also the kernel prefix in lower case */
   name: 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q8_0';
+  /** its WebAssembly kernels: blocks without an imatrix, rows with one (absent: no imatrix path), dequantize */
+  kernels: { quant: KernelName; quantImatrix?: RowKernelName; dequant: KernelName };
   typeId: number;
   typeSize: number;
   layout: string;
@@ -141,10 +142,7 @@ export interface LegacyCodecSpec {
  */
 export function legacyCodec(spec: LegacyCodecSpec): BlockCodec {
   const { name, typeSize, quantizeRef, quantizeRowImatrix, dequantizeRef } = spec;
-  const prefix = name.toLowerCase();
-  const quantKernel = `${prefix}_quant` as KernelName;
-  const rowKernel = `${prefix}_quant_imatrix` as RowKernelName;
-  const dequantKernel = `${prefix}_dequant` as KernelName;
+  const { quant: quantKernel, quantImatrix: rowKernel, dequant: dequantKernel } = spec.kernels;
   const type = ggmlTypeById(spec.typeId)!;
   return {
     name,
@@ -159,7 +157,7 @@ export function legacyCodec(spec: LegacyCodecSpec): BlockCodec {
         return;
       }
       const rowBytes = (nPerRow / QK) * typeSize;
-      if (wasmRows(rowKernel, src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
+      if (rowKernel && wasmRows(rowKernel, src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
       for (let r = 0; r < nRows; r++) quantizeRowImatrix(src, r * nPerRow, dst, r * rowBytes, nPerRow, imatrix);
     },
     dequantize(src, dst, n) {

@@ -26,6 +26,7 @@ function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
 
 export const q8_0 = legacyCodec({
   name: 'Q8_0',
+  kernels: { quant: 'q8_0_quant', dequant: 'q8_0_dequant' },
   typeId: GGML_TYPE.Q8_0,
   typeSize: TYPE_SIZE,
   layout: '32 weights per 34-byte block: an FP16 scale d, then 32 signed bytes q; weight = q·d.',

@@ -7,7 +7,7 @@ import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { ggmlTypeById } from '../ggml-types.js';
-import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
+import { wasmBlocks, wasmRows, type DequantKernelName, type KernelName, type RowKernelName } from '../wasm/kernels.js';
 import { GROUP_MAX_EPS, nearestInt } from './search.js';
 
 const fround = Math.fround;
@@ -316,8 +316,8 @@ export interface KQuantSpec {
   typeId: number;
   typeSize: number;
   layout: string;
-  /** kernel name prefix in the WASM module: 'q4_K' → q4_K_quant, q4_K_quant_imatrix, q4_K_dequant */
-  wasm: 'q2_K' | 'q3_K' | 'q4_K' | 'q5_K' | 'q6_K';
+  /** its WebAssembly kernels: blocks without an imatrix, rows with one, dequantize */
+  kernels: { quant: KernelName; quantImatrix: RowKernelName; dequant: DequantKernelName };
   /** one block without an imatrix (the _ref function) */
   quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void;
   /** one block with the imatrix at qw[qo..qo+256) (the _impl function) */
@@ -331,9 +331,7 @@ export interface KQuantSpec {
  */
 export function kQuantCodec(spec: KQuantSpec): BlockCodec {
   const { name, typeSize, quantizeBlockRef, quantizeBlockImatrix } = spec;
-  const quant = `${spec.wasm}_quant` as const;
-  const quantImatrix = `${spec.wasm}_quant_imatrix` as const;
-  const dequant = `${spec.wasm}_dequant` as const;
+  const { quant, quantImatrix, dequant } = spec.kernels;
   const tsDequantize = spec.dequantize;
   const type = ggmlTypeById(spec.typeId)!;
   return {
