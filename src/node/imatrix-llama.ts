@@ -446,7 +446,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
 function chunkFailure(e: unknown, firstChunk: number, n: number): unknown {
   const chunks = n > 1 ? `chunks ${firstChunk}-${firstChunk + n - 1}` : `chunk ${firstChunk}`;
   if (e instanceof NonFiniteActivationError) return new LowbitError(`non-finite activations in ${e.tensor} (${chunks}): the model produces NaN/Inf on this text`, 'ENONFINITE');
-  if (e instanceof LowbitError) return new LowbitError(`${e.message} (${chunks})`, e.code);
+  if (e instanceof LowbitError) return new LowbitError(`${e.message} (${chunks})`, e.code, e.errno);
   return e;
 }
 
