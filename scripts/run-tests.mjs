@@ -15,10 +15,13 @@ function find(dir, out = []) {
 }
 
 const filters = process.argv.slice(2);
-// The whole run starts with the type checker over sources, tests, bench and tools.
+// The whole run starts with the type checker over sources, tests, bench and tools, and the linter.
 if (!filters.length) {
   const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.check.json'], { stdio: 'inherit' });
   if (tsc.status !== 0) { console.error('type check failed'); process.exit(tsc.status ?? 1); }
+  // then the boundaries (eslint.config.js) and dead code (knip.json): npm run lint
+  const lint = spawnSync('npm', ['run', '--silent', 'lint'], { stdio: 'inherit' });
+  if (lint.status !== 0) { console.error('lint failed'); process.exit(lint.status ?? 1); }
 }
 let files = find('test');
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));

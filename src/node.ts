@@ -2,7 +2,7 @@
 // files, and the engine adapters (llama.cpp through node-llama-cpp, ONNX Runtime).
 export * from './index.js';
 export { FileSource, FileSink } from './node/file-io.js';
-export * from './pipeline/atomic-output.js';
+export * from './node/atomic-output.js';
 export * as pipeline from './node/pipeline.js';
 export { quantizeGgufFile, planGgufFile } from './node/quantize-file.js';
 export {
@@ -12,7 +12,7 @@ export {
 } from './node/files.js';
 export { loadEngine, missingEngineMessage, ENGINES, type EngineName } from './node/engines.js';
 export * as convert from './node/convert-files.js';
-export { quantizeOnnxFile } from './onnx/quantize-file.js';
+export { quantizeOnnxFile } from './node/onnx-file.js';
 export { evalGguf, generateEvalText, type GgufEvalResult } from './eval/llama.js';
 export { evalOnnx, type OnnxEvalResult } from './eval/onnx.js';
 export { computeImatrixFile, type ImatrixFileOptions, type ImatrixFileResult } from './node/imatrix.js';

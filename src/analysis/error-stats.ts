@@ -1,5 +1,6 @@
 // Streaming error metrics between a reference tensor and its approximation (e.g. a dequantized
 // quantized tensor). Accumulates in float64 so any number of chunks can be fed in with bounded memory.
+import { LowbitError } from '../errors.js';
 
 export interface ErrorStats {
   /** elements compared */
@@ -27,7 +28,7 @@ export class ErrorAccumulator {
   nonFinite = 0;
 
   add(ref: ArrayLike<number>, test: ArrayLike<number>): void {
-    if (ref.length !== test.length) throw new RangeError(`length mismatch: ${ref.length} vs ${test.length}`);
+    if (ref.length !== test.length) throw new LowbitError(`length mismatch: ${ref.length} vs ${test.length}`);
     let se = 0, sr = 0, st = 0, d = 0, mx = this.maxAbs, bad = 0;
     for (let i = 0; i < ref.length; i++) {
       const r = ref[i]!, t = test[i]!;

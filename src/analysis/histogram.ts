@@ -1,5 +1,6 @@
 // Fixed-range histograms, fed in chunks. Used for weight distributions and for where quantized
 // weights land (their dequantized values pile up on the format's levels).
+import { LowbitError } from '../errors.js';
 
 export interface HistogramData {
   min: number;
@@ -16,8 +17,8 @@ export class Histogram {
   private readonly scale: number;
 
   constructor(readonly min: number, readonly max: number, readonly bins: number) {
-    if (!(bins >= 1) || !Number.isInteger(bins)) throw new RangeError(`bins must be a positive integer, got ${bins}`);
-    if (!(max >= min) || !Number.isFinite(min) || !Number.isFinite(max)) throw new RangeError(`bad histogram range [${min}, ${max}]`);
+    if (!(bins >= 1) || !Number.isInteger(bins)) throw new LowbitError(`bins must be a positive integer, got ${bins}`);
+    if (!(max >= min) || !Number.isFinite(min) || !Number.isFinite(max)) throw new LowbitError(`bad histogram range [${min}, ${max}]`);
     this.counts = new Float64Array(bins);
     this.scale = max > min ? bins / (max - min) : 0;
   }

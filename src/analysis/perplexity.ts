@@ -15,6 +15,7 @@
 //
 // C float arithmetic is mirrored with Math.fround so results track the C tool closely (expf/log
 // may still differ from the C library by an ulp). Browser-safe: plain arrays in, numbers out.
+import { LowbitError } from '../errors.js';
 
 const f = Math.fround;
 
@@ -35,9 +36,9 @@ export interface PerplexityChunk {
  * does it (BOS prepended when the model adds one); bos is the BOS token or null when the model adds none.
  */
 export function perplexityChunks(tokens: readonly number[], nCtx: number, bos: number | null, maxChunks = Infinity): PerplexityChunk[] {
-  if (!Number.isInteger(nCtx) || nCtx < 4) throw new RangeError(`context must be an integer of at least 4, got ${nCtx}`);
+  if (!Number.isInteger(nCtx) || nCtx < 4) throw new LowbitError(`context must be an integer of at least 4, got ${nCtx}`);
   if (tokens.length < 2 * nCtx) {
-    throw new RangeError(`need at least ${2 * nCtx} tokens to evaluate perplexity with a context of ${nCtx}; the text has ${tokens.length}`);
+    throw new LowbitError(`need at least ${2 * nCtx} tokens to evaluate perplexity with a context of ${nCtx}; the text has ${tokens.length}`);
   }
   const n = Math.min(Math.floor(tokens.length / nCtx), maxChunks);
   const first = Math.floor(nCtx / 2);
@@ -246,7 +247,7 @@ export function meanAndUncertainty(sum: number, sum2: number, count: number): { 
 /** llama-perplexity's percentile of sorted values: linear interpolation at fraction·(n-1), in float. */
 export function percentile(sorted: ArrayLike<number>, fraction: number): number {
   const n = sorted.length;
-  if (n === 0) throw new RangeError('percentile of no values');
+  if (n === 0) throw new LowbitError('percentile of no values', 'EINTERNAL');
   if (fraction <= 0) return sorted[0]!;
   if (fraction >= 1) return sorted[n - 1]!;
   let p = f(f(fraction) * (n - 1));

@@ -35,10 +35,10 @@ function int(v: string | undefined, what: string): number | undefined {
 export function checkCalibrateOptions(o: CalibrateCliOptions): boolean {
   const on = o.calibrate !== undefined && o.calibrate !== false;
   if (!on) {
-    if (o.saveImatrix) throw new LowbitError('--save-imatrix needs --calibrate');
+    if (o.saveImatrix) throw new LowbitError('--save-imatrix needs --calibrate', 'EUSAGE');
     return false;
   }
-  if (o.imatrix) throw new LowbitError('--calibrate and --imatrix cannot be used together (one computes the matrix, the other reads one)');
+  if (o.imatrix) throw new LowbitError('--calibrate and --imatrix cannot be used together (one computes the matrix, the other reads one)', 'EUSAGE');
   int(o.ctx, '--ctx');
   int(o.chunks, '--chunks');
   return true;

@@ -42,7 +42,7 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
   metadata.set('general.file_type', gv.u32(model.floatFileType ?? FILE_TYPE[outType]!));
   const codecs = model.tensors.map((t) => {
     const c = codecByName(storeTypeOf(t, outType));
-    if (!c) throw new Error(`no codec for ${storeTypeOf(t, outType)}`);
+    if (!c) throw new LowbitError(`no codec for ${storeTypeOf(t, outType)}`, 'EUNSUPPORTED');
     return c;
   });
   const w = await GgufWriter.begin(sink, {
@@ -78,7 +78,7 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
     for (let first = 0; first < nRows || (nRows === 0 && first === 0); first += slab) {
       const rows = Math.min(slab, nRows - first);
       const values = slab === nRows ? await t.read() : await t.readRows!(first, rows);
-      if (values.length !== rows * nPerRow) throw new Error(`tensor ${t.name}: reader gave ${values.length} values for rows ${first}+${rows} of shape [${t.shape}]`);
+      if (values.length !== rows * nPerRow) throw new LowbitError(`tensor ${t.name}: reader gave ${values.length} values for rows ${first}+${rows} of shape [${t.shape}]`, 'EINTERNAL');
       if (!allowNonfinite) {
         const bad = values.findIndex((v) => !Number.isFinite(v));
         if (bad >= 0) {

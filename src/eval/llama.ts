@@ -323,7 +323,7 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
     model = await load(opts.model, opts.ctx, opts.threads);
     const nCtx = model.ctx;
     if (opts.ref) ref = await load(opts.ref, nCtx, opts.threads);
-    if (ref && ref.nVocab !== model.nVocab) throw new LowbitError(`--ref ${opts.ref} is a different model: the models have different vocabularies (${ref.nVocab} vs ${model.nVocab} tokens), so no KL divergence can be computed`);
+    if (ref && ref.nVocab !== model.nVocab) throw new LowbitError(`--ref ${opts.ref} is a different model: the models have different vocabularies (${ref.nVocab} vs ${model.nVocab} tokens), so no KL divergence can be computed`, 'EUSAGE');
     const warnings = evalWarnings(model, ref, opts.ctx !== undefined);
     for (const w of warnings) opts.onWarning?.(w);
     let tokens: number[];

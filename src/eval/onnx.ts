@@ -214,10 +214,10 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
 
     const inputs = opts.inputs ?? 'random';
     const batch = opts.batch ?? 32;
-    if (!Number.isInteger(batch) || batch < 1) throw new LowbitError(`--batch must be a positive integer, got ${batch}`);
+    if (!Number.isInteger(batch) || batch < 1) throw new LowbitError(`--batch must be a positive integer, got ${batch}`, 'EUSAGE');
     let src: Batches;
     if (inputs === 'random') {
-      if (opts.labels) throw new LowbitError('--labels needs --inputs with the matching images');
+      if (opts.labels) throw new LowbitError('--labels needs --inputs with the matching images', 'EUSAGE');
       src = randomBatches(ort, sm, batch, opts.randomBatches ?? 8, opts.seed ?? 1);
     } else if ((await stat(inputs)).isDirectory()) {
       src = await npyBatches(ort, sm, inputs);

@@ -1,7 +1,7 @@
 // Readers for karpathy/llama2.c files: model checkpoints (.bin) and tokenizer.bin.
 // Browser-safe: everything goes through a ByteSource, and every size the file implies is checked
 // against the file's real size before anything is allocated.
-import { FileFormatError } from '../errors.js';
+import { FileFormatError, LowbitError } from '../errors.js';
 import type { ByteSource } from './source.js';
 
 export interface Llama2cConfig {
@@ -107,7 +107,7 @@ export async function readLlama2cCheckpoint(src: ByteSource): Promise<Llama2cChe
   add('rms_final', 1, dim);
   off += seqLen * headSize * 4; // freq_cis_real and freq_cis_imag: unused, RoPE is recomputed
   if (!config.sharedClassifier) add('wcls', V, dim);
-  if (off !== src.size) throw new Error('llama2.c layout disagrees with weightBytes');
+  if (off !== src.size) throw new LowbitError('llama2.c layout disagrees with weightBytes', 'EINTERNAL');
   return { version: 0, config, tensors };
 }
 
@@ -147,14 +147,14 @@ function readV1(src: ByteSource, dv: DataView): Llama2cCheckpoint {
   perLayer('w2', dim, hd);
   perLayer('w3', hd, dim);
   if (!config.sharedClassifier) add('wcls', V, dim);
-  if (off !== src.size) throw new Error('llama2.c layout disagrees with weightBytes');
+  if (off !== src.size) throw new LowbitError('llama2.c layout disagrees with weightBytes', 'EINTERNAL');
   return { version: 1, config, tensors };
 }
 
 /** Find a tensor by llama2.c name (and layer). */
 export function llama2cTensor(ckpt: Llama2cCheckpoint, name: string, layer?: number): Llama2cTensor {
   const t = ckpt.tensors.find((x) => x.name === name && x.layer === layer);
-  if (!t) throw new Error(`llama2.c tensor ${name}${layer === undefined ? '' : `[${layer}]`} not in checkpoint`);
+  if (!t) throw new LowbitError(`llama2.c tensor ${name}${layer === undefined ? '' : `[${layer}]`} not in checkpoint`);
   return t;
 }
 

@@ -2,7 +2,7 @@
 // through an atomic output (temp file renamed into place), so a failed run leaves no partial file.
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { withAtomicOutput } from '../pipeline/atomic-output.js';
+import { withAtomicOutput } from './atomic-output.js';
 import { quantizeGguf, type QuantizeOptions } from '../pipeline/quantize-gguf.js';
 import { withNodeExecutor } from './quantize-file.js';
 import { VirtualGgufSource } from '../convert/virtual-gguf.js';

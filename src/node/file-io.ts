@@ -10,7 +10,7 @@ export class FileSource implements ByteSource {
 
   static async open(path: string): Promise<FileSource> {
     let fh: FileHandle;
-    try { fh = await open(path, 'r'); } catch (e) { throw new LowbitError(describeMissing(path, e), (e as NodeJS.ErrnoException).code); }
+    try { fh = await open(path, 'r'); } catch (e) { throw new LowbitError(describeMissing(path, e), 'EIO', (e as NodeJS.ErrnoException).code); }
     const st = await fh.stat();
     if (!st.isFile()) { await fh.close(); throw new FileFormatError(path, 'not a regular file'); }
     return new FileSource(path, fh, st.size);

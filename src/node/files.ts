@@ -127,7 +127,7 @@ function tensorTypesOption(fn: string, v: QuantizeFileOptions['tensorTypes']): T
 }
 
 async function imatrixOption(fn: string, path: string, include: readonly string[], exclude: readonly string[]): Promise<ImatrixInput | undefined> {
-  const src = await FileSource.open(path).catch((e: NodeJS.ErrnoException) => fail(fn, `option 'imatrix': cannot open ${path} (${e.code ?? e.message})`));
+  const src = await FileSource.open(path).catch((e: NodeJS.ErrnoException & { errno?: unknown }) => fail(fn, `option 'imatrix': cannot open ${path} (${(e instanceof LowbitError ? e.errno : e.code) ?? e.message})`));
   try {
     const im = await readImatrix(src);
     // llama-quantize's prepare_imatrix: --exclude-weights drops, --include-weights keeps, by substring

@@ -241,13 +241,13 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
   const L = await getLib();
   const { koffi, fn } = L;
   const nCtx = opts.ctx ?? 512;
-  if (!Number.isInteger(nCtx) || nCtx <= 0) throw new LowbitError(`--ctx must be a positive integer (got ${nCtx})`);
+  if (!Number.isInteger(nCtx) || nCtx <= 0) throw new LowbitError(`--ctx must be a positive integer (got ${nCtx})`, 'EUSAGE');
   if (opts.collector.chunkSize !== nCtx) throw new LowbitError(`collector chunk size ${opts.collector.chunkSize} differs from --ctx ${nCtx}`);
   let nBatch = opts.batch ?? 2048;
   const nSeq = Math.max(1, Math.floor(nBatch / nCtx));
   const nKv = nSeq * nCtx;
   nBatch = Math.min(nBatch, nKv);
-  if (!(nBatch < nCtx || nBatch % nCtx === 0)) throw new LowbitError(`--batch-size ${nBatch} must be below --ctx or a multiple of it`);
+  if (!(nBatch < nCtx || nBatch % nCtx === 0)) throw new LowbitError(`--batch-size ${nBatch} must be below --ctx or a multiple of it`, 'EUSAGE');
   const threads = opts.threads ?? Math.min(4, availableParallelism());
 
   L.log.text = '';
@@ -289,7 +289,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     }
     const nChunkMax = Math.floor(tokens.length / nCtx);
     const nChunk = opts.chunks === undefined || opts.chunks < 0 ? nChunkMax : Math.min(opts.chunks, nChunkMax);
-    if (nChunk < 1) throw new LowbitError('--chunks must be at least 1');
+    if (nChunk < 1) throw new LowbitError('--chunks must be at least 1', 'EUSAGE');
     const nVocab = fn.nVocab!(vocab);
     const addBos = fn.addBos!(vocab);
     const bos = fn.bos!(vocab);
@@ -463,7 +463,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
 function chunkFailure(e: unknown, firstChunk: number, n: number): unknown {
   const chunks = n > 1 ? `chunks ${firstChunk}-${firstChunk + n - 1}` : `chunk ${firstChunk}`;
   if (e instanceof NonFiniteActivationError) return new LowbitError(`non-finite activations in ${e.tensor} (${chunks}): the model produces NaN/Inf on this text`, 'ENONFINITE');
-  if (e instanceof LowbitError) return new LowbitError(`${e.message} (${chunks})`, e.code);
+  if (e instanceof LowbitError) return new LowbitError(`${e.message} (${chunks})`, e.code, e.errno);
   return e;
 }
 

@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { readGgufHeader } from '../io/gguf/reader.js';
 import { LowbitError } from '../errors.js';
 import { FileSource } from './file-io.js';
-import { withAtomicOutput } from '../pipeline/atomic-output.js';
+import { withAtomicOutput } from './atomic-output.js';
 import { ImatrixCollector, type RawImatrix } from '../imatrix/collector.js';
 import { checkSameModel, encodeImatrixDat, readRawImatrix, writeImatrixGguf } from '../imatrix/file.js';
 import { readImatrix } from '../io/imatrix.js';

@@ -61,7 +61,7 @@ export function requireInputFiles(paths: readonly (string | undefined)[], opts: 
   for (const p of paths) {
     if (p === undefined) continue;
     let st;
-    try { st = statSync(p); } catch (e) { throw new LowbitError(describeMissing(p, e)); }
+    try { st = statSync(p); } catch (e) { throw new LowbitError(describeMissing(p, e), 'EIO', (e as NodeJS.ErrnoException).code); }
     if (!opts.allowDirs && st.isDirectory()) throw new LowbitError(`${p}: is a folder, not a file`);
   }
 }

@@ -7,7 +7,7 @@ import { checkRange } from '../io/source.js';
 import { FileFormatError, LowbitError } from '../errors.js';
 import { parseFileType } from '../plan/file-types.js';
 import { describeMissing, ggufInputFiles, refuseOutputOverInputs } from './output-guard.js';
-import { openAtomicOutput, withAtomicOutput, type AtomicOutput } from '../pipeline/atomic-output.js';
+import { openAtomicOutput, withAtomicOutput, type AtomicOutput } from './atomic-output.js';
 import { outputShards, prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from '../pipeline/quantize-gguf.js';
 import { defaultThreads, nodeExecutor } from './workers.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
@@ -20,7 +20,7 @@ class SlabFileSource implements ReadIntoSource {
 
   static async open(path: string): Promise<SlabFileSource> {
     let fh: FileHandle;
-    try { fh = await open(path, 'r'); } catch (e) { throw new LowbitError(describeMissing(path, e), (e as NodeJS.ErrnoException).code); }
+    try { fh = await open(path, 'r'); } catch (e) { throw new LowbitError(describeMissing(path, e), 'EIO', (e as NodeJS.ErrnoException).code); }
     const st = await fh.stat();
     if (!st.isFile()) { await fh.close(); throw new FileFormatError(path, 'not a regular file'); }
     return new SlabFileSource(path, fh, st.size);

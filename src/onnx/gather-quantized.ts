@@ -56,6 +56,6 @@ export function gatherBlockQuantizedHandler(opts: GatherQuantOptions): OpHandler
 
 export function quantizeEmbeddings(model: ModelProto, opts: GatherQuantOptions = {}): TransformReport {
   const bs = opts.blockSize ?? 32;
-  if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`);
+  if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
   return runPass(model, { handlers: { Gather: gatherBlockQuantizedHandler(opts) }, dryRun: opts.dryRun, opTypes: opts.opTypes, excludeNodes: opts.excludeNodes, opset: ['com.microsoft', 1] });
 }

@@ -1,4 +1,4 @@
-// Small helpers over ONNX graphs: building nodes and attributes, finding initializers and consumers,
+// Small helpers over ONNX graphs: building nodes and attributes, finding initializers,
 // unique names, opset lookups and element-type inference. Browser-safe.
 import { create } from '@bufbuild/protobuf';
 import {
@@ -36,10 +36,6 @@ export function attrFloat(n: NodeProto, name: string, dflt: number): number {
   const a = getAttr(n, name);
   return a ? a.f : dflt;
 }
-export function attrInts(n: NodeProto, name: string): number[] | undefined {
-  const a = getAttr(n, name);
-  return a ? a.ints.map(Number) : undefined;
-}
 
 /** Names in use anywhere in the graph (values and nodes), to mint new ones that do not collide. */
 export class Namer {
@@ -69,12 +65,6 @@ export function initializerMap(g: GraphProto): Map<string, TensorProto> {
   for (const t of g.initializer) m.set(t.name, t);
   // a graph input with the same name overrides the initializer at run time: not a constant
   for (const i of g.input) m.delete(i.name);
-  return m;
-}
-
-export function consumers(g: GraphProto): Map<string, NodeProto[]> {
-  const m = new Map<string, NodeProto[]>();
-  for (const n of g.node) for (const x of n.input) { if (!x) continue; const l = m.get(x); if (l) { if (!l.includes(n)) l.push(n); } else m.set(x, [n]); }
   return m;
 }
 

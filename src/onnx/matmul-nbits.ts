@@ -92,7 +92,7 @@ export function matMulNBitsHandler(opts: Q4Options): OpHandler<NBitsPlan> {
 
 export function quantizeMatMul4Bits(model: ModelProto, opts: Q4Options = {}): TransformReport {
   const bs = opts.blockSize ?? 32;
-  if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`);
+  if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
   const h = matMulNBitsHandler(opts);
   return runPass(model, { handlers: { MatMul: h, Gemm: h }, dryRun: opts.dryRun, opTypes: opts.opTypes, excludeNodes: opts.excludeNodes, opset: ['com.microsoft', 1] });
 }

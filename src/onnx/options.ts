@@ -5,7 +5,7 @@ import { LowbitError } from '../errors.js';
 import type { OnnxQuantOptions, UnquantizedWeights, Variant } from './variants.js';
 import type { NodeAction } from './common.js';
 
-/** One variant's options (the file-level options of src/onnx/quantize-file.ts). */
+/** One variant's options (the file-level options of src/node/onnx-file.ts). */
 export interface OnnxVariantOptions extends OnnxQuantOptions {
   /** the variant (transformers.js dtype name); 'quantized' is accepted for q8 */
   type: Variant | string;
@@ -13,7 +13,7 @@ export interface OnnxVariantOptions extends OnnxQuantOptions {
   externalData?: boolean;
 }
 
-/** What a variant did (src/onnx/quantize-file.ts's result, or the page's). */
+/** What a variant did (src/node/onnx-file.ts's result, or the page's). */
 export interface OnnxVariantResult {
   variant: Variant;
   actions: NodeAction[];
@@ -54,7 +54,7 @@ function list(s: string | undefined, what: string): string[] | undefined {
 
 export function onnxOptions(o: OnnxCliOptions, type: string): OnnxVariantOptions {
   const blockSize = o.blockSize === undefined ? undefined : Number(o.blockSize);
-  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize)) throw new LowbitError(`--block-size must be 16, 32, 64, 128 (or 256 for bnb4), not ${o.blockSize}`);
+  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize)) throw new LowbitError(`--block-size must be 16, 32, 64, 128 (or 256 for bnb4), not ${o.blockSize}`, 'EUSAGE');
   return {
     type, perChannel: o.perChannel, symmetric: o.symmetric, asymmetric: o.asymmetric, reduceRange: o.reduceRange,
     blockSize, accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
@@ -68,6 +68,6 @@ export function onnxOptions(o: OnnxCliOptions, type: string): OnnxVariantOptions
 
 function parseWeightOnly(s: string): 'int8' | 'int4' {
   const v = s.toLowerCase();
-  if (v !== 'int8' && v !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${s}"`);
+  if (v !== 'int8' && v !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${s}"`, 'EUSAGE');
   return v;
 }

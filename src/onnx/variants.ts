@@ -94,17 +94,17 @@ function graphsOf(top: GraphProto): GraphProto[] {
 function checkSelection(model: ModelProto, variant: Variant, o: OnnxQuantOptions): void {
   const passes = variantPasses(variant, o).map(passInfo);
   if (o.opTypes) {
-    if (!passes.length) throw new LowbitError(`--op-types: ${variant} converts the whole graph to FP16; keep nodes FP32 with --exclude-nodes instead`);
+    if (!passes.length) throw new LowbitError(`--op-types: ${variant} converts the whole graph to FP16; keep nodes FP32 with --exclude-nodes instead`, 'EUSAGE');
     const can = [...new Set(passes.flatMap((p) => p.ops))];
     for (const op of o.opTypes) {
-      if (!can.includes(op)) throw new LowbitError(`--op-types ${op}: ${o.weightOnly ? `--weight-only ${o.weightOnly}` : variant} quantizes ${can.join(', ')}; for ${op}: ${howToQuantize(op)}`);
+      if (!can.includes(op)) throw new LowbitError(`--op-types ${op}: ${o.weightOnly ? `--weight-only ${o.weightOnly}` : variant} quantizes ${can.join(', ')}; for ${op}: ${howToQuantize(op)}`, 'EUSAGE');
     }
   }
   if (o.excludeNodes?.length) {
     const names = new Set<string>();
     for (const g of graphsOf(model.graph!)) g.node.forEach((n, i) => { names.add(nodeLabel(n, i)); if (n.name) names.add(n.name); });
     const unknown = o.excludeNodes.filter((x) => !names.has(x));
-    if (unknown.length) throw new LowbitError(`--exclude-nodes: no node named ${unknown.map((x) => `"${x}"`).join(', ')} in the model (lowbit quantize --dry-run lists the nodes)`);
+    if (unknown.length) throw new LowbitError(`--exclude-nodes: no node named ${unknown.map((x) => `"${x}"`).join(', ')} in the model (lowbit quantize --dry-run lists the nodes)`, 'EUSAGE');
   }
 }
 
@@ -164,8 +164,8 @@ function applyVariant(model: ModelProto, variant: Variant, o: OnnxQuantOptions):
   };
   const fp16 = () => add(convertToFp16(model, { opBlockList: o.fp16BlockList, nodeBlockList: o.excludeNodes, dryRun: o.dryRun }));
   if (o.weightOnly) {
-    if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`);
-    if (variant === 'fp16') throw new LowbitError('--weight-only needs a quantizing variant (q8, int8, uint8, q4, q4f16), not fp16');
+    if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`, 'EUSAGE');
+    if (variant === 'fp16') throw new LowbitError('--weight-only needs a quantizing variant (q8, int8, uint8, q4, q4f16), not fp16', 'EUSAGE');
     add(quantizeWeightOnly(model, { bits: o.weightOnly === 'int8' ? 8 : 4, perChannel: o.perChannel, blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun, ...sel }));
     if (variant === 'q4f16') fp16();
     return merged;

@@ -123,8 +123,8 @@ export function quantizeWeightOnly(model: ModelProto, opts: WeightOnlyOptions): 
   const opset = opsetVersion(model);
   const bs = opts.blockSize ?? 32;
   if (opts.bits === 4) {
-    if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`);
-    if (opset < 21) throw new LowbitError(`--weight-only int4 needs opset 21 (block-wise INT4 DequantizeLinear); this model is opset ${opset}: use --type q4 (MatMulNBits) instead`);
+    if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
+    if (opset < 21) throw new LowbitError(`--weight-only int4 needs opset 21 (block-wise INT4 DequantizeLinear); this model is opset ${opset}: use --type q4 (MatMulNBits) instead`, 'EUSAGE');
   } else if (opset < 13 && opts.perChannel) {
     throw new LowbitError(`per-channel DequantizeLinear needs opset 13; this model is opset ${opset}`);
   } else if (opset < 10) {

@@ -145,8 +145,8 @@ export async function resolveTarget(src: ByteSource, opts: QuantizeOptions): Pro
   // the size is exact: the real header and padding of the file the run writes
   const { file: f2, plan: p2 } = await prepareQuantize(src, next);
   const bytes = await predictOutputBytes(f2, p2, next);
-  if (bytes !== allocation.predictedBytes) throw new LowbitError(`internal: target allocation predicted ${allocation.predictedBytes} bytes, the plan gives ${bytes}`);
-  if (bytes > allocation.targetBytes) throw new LowbitError(`internal: target allocation exceeds the target (${bytes} > ${allocation.targetBytes})`);
+  if (bytes !== allocation.predictedBytes) throw new LowbitError(`internal: target allocation predicted ${allocation.predictedBytes} bytes, the plan gives ${bytes}`, 'EINTERNAL');
+  if (bytes > allocation.targetBytes) throw new LowbitError(`internal: target allocation exceeds the target (${bytes} > ${allocation.targetBytes})`, 'EINTERNAL');
   return { opts: next, allocation };
 }
 
@@ -175,7 +175,7 @@ export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOpti
   }
   if (!shards.length) shards.push({ metadata, tensors: [] });
   const empty = shards.findIndex((s) => s.tensors.length === 0);
-  if (shards.length > 1 && empty >= 0) throw new LowbitError(`--keep-split: input shard ${empty + 1} has no tensor left to write (llama.cpp cannot write such a split either)`);
+  if (shards.length > 1 && empty >= 0) throw new LowbitError(`--keep-split: input shard ${empty + 1} has no tensor left to write (llama.cpp cannot write such a split either)`, 'EUSAGE');
   if (shards.length > 1) {
     shards.forEach((s, i) => {
       for (const [k, v] of [[SPLIT_NO, gv.u16(i)], [SPLIT_COUNT, gv.u16(shards.length)], [SPLIT_TENSORS_COUNT, gv.i32(plan.tensors.length)]] as const) {

@@ -123,7 +123,7 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
   let targetBytes: number;
   if (target.bytes !== undefined) targetBytes = target.bytes;
   else if (target.bpw !== undefined) {
-    if (!(target.bpw > 0)) throw new LowbitError(`--target-bpw must be a positive number, not ${target.bpw}`);
+    if (!(target.bpw > 0)) throw new LowbitError(`--target-bpw must be a positive number, not ${target.bpw}`, 'EUSAGE');
     // bits per weight of the tensor data (as llama-quantize prints it): the header comes on top
     targetBytes = header + Math.floor((target.bpw * plan.nElements) / 8);
   } else throw new LowbitError('no target size given');

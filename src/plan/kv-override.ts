@@ -45,23 +45,23 @@ function atof(s: string): number {
 /** Parses KEY=TYPE:VALUE as llama-quantize does (TYPE int, float, bool or str). */
 export function parseKvOverride(arg: string): KvOverride {
   const eq = arg.indexOf('=');
-  if (eq < 0 || utf8Length(arg.slice(0, eq)) >= 128) throw new LowbitError(`--override-kv: malformed '${arg}' (expected KEY=TYPE:VALUE, KEY under 128 bytes)`);
+  if (eq < 0 || utf8Length(arg.slice(0, eq)) >= 128) throw new LowbitError(`--override-kv: malformed '${arg}' (expected KEY=TYPE:VALUE, KEY under 128 bytes)`, 'EUSAGE');
   const key = arg.slice(0, eq);
   const rest = arg.slice(eq + 1);
-  if (key === 'general.alignment') throw new LowbitError('--override-kv: general.alignment cannot be overridden here');
+  if (key === 'general.alignment') throw new LowbitError('--override-kv: general.alignment cannot be overridden here', 'EUSAGE');
   if (rest.startsWith('int:')) return { key, type: 'int', value: atol(rest.slice(4)) };
   if (rest.startsWith('float:')) return { key, type: 'float', value: atof(rest.slice(6)) };
   if (rest.startsWith('bool:')) {
     const v = rest.slice(5);
-    if (v !== 'true' && v !== 'false') throw new LowbitError(`--override-kv: invalid boolean value in '${arg}' (true or false)`);
+    if (v !== 'true' && v !== 'false') throw new LowbitError(`--override-kv: invalid boolean value in '${arg}' (true or false)`, 'EUSAGE');
     return { key, type: 'bool', value: v === 'true' };
   }
   if (rest.startsWith('str:')) {
     const v = rest.slice(4);
-    if (utf8Length(v) > 127) throw new LowbitError(`--override-kv: the value of '${key}' is longer than 127 bytes`);
+    if (utf8Length(v) > 127) throw new LowbitError(`--override-kv: the value of '${key}' is longer than 127 bytes`, 'EUSAGE');
     return { key, type: 'str', value: v };
   }
-  throw new LowbitError(`--override-kv: invalid type in '${arg}' (int, float, bool or str)`);
+  throw new LowbitError(`--override-kv: invalid type in '${arg}' (int, float, bool or str)`, 'EUSAGE');
 }
 
 /** The value llama_model_quantize writes for an override. */

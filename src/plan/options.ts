@@ -21,9 +21,9 @@ export function parseGgmlType(s: string, what: string): number {
 /** --tensor-type NAME=TYPE as llama-quantize parses it: split at the first '=', name lower-cased. */
 export function parseTensorType(arg: string): TensorTypeOverride {
   const eq = arg.indexOf('=');
-  if (eq < 0) throw new LowbitError(`--tensor-type: malformed '${arg}' (expected REGEX=TYPE)`);
-  if (eq === 0) throw new LowbitError(`--tensor-type: missing tensor name in '${arg}'`);
-  if (eq === arg.length - 1) throw new LowbitError(`--tensor-type: missing quantization type in '${arg}'`);
+  if (eq < 0) throw new LowbitError(`--tensor-type: malformed '${arg}' (expected REGEX=TYPE)`, 'EUSAGE');
+  if (eq === 0) throw new LowbitError(`--tensor-type: missing tensor name in '${arg}'`, 'EUSAGE');
+  if (eq === arg.length - 1) throw new LowbitError(`--tensor-type: missing quantization type in '${arg}'`, 'EUSAGE');
   return { pattern: arg.slice(0, eq).toLowerCase(), type: parseGgmlType(arg.slice(eq + 1), '--tensor-type') };
 }
 
@@ -37,7 +37,7 @@ export function parseTensorTypeText(text: string, file: string): string[] {
     try {
       parseTensorType(x);
     } catch (e) {
-      throw new LowbitError(`--tensor-type-file ${file}: ${(e as Error).message.replace(/^--tensor-type: /, '')}`);
+      throw new LowbitError(`--tensor-type-file ${file}: ${(e as Error).message.replace(/^--tensor-type: /, '')}`, 'EUSAGE');
     }
   }
   return entries;
@@ -62,25 +62,25 @@ export async function imatrixInput(src: ByteSource, include: readonly string[], 
 
 /** --target-size / --target-bpw / --target-types as options (undefined without a target). */
 export function parseTargetOptions(o: { targetSize?: string; targetBpw?: string; targetTypes?: string }): TargetOptions | undefined {
-  if (o.targetSize !== undefined && o.targetBpw !== undefined) throw new LowbitError('--target-size and --target-bpw cannot be used together');
+  if (o.targetSize !== undefined && o.targetBpw !== undefined) throw new LowbitError('--target-size and --target-bpw cannot be used together', 'EUSAGE');
   if (o.targetSize === undefined && o.targetBpw === undefined) {
-    if (o.targetTypes !== undefined) throw new LowbitError('--target-types needs --target-size or --target-bpw');
+    if (o.targetTypes !== undefined) throw new LowbitError('--target-types needs --target-size or --target-bpw', 'EUSAGE');
     return undefined;
   }
   const t: TargetOptions = {};
   if (o.targetSize !== undefined) t.bytes = parseByteSize(o.targetSize);
   if (o.targetBpw !== undefined) {
     const b = Number(o.targetBpw);
-    if (!Number.isFinite(b) || b <= 0 || b > 32) throw new LowbitError(`--target-bpw must be a number of bits per weight above 0, not '${o.targetBpw}'`);
+    if (!Number.isFinite(b) || b <= 0 || b > 32) throw new LowbitError(`--target-bpw must be a number of bits per weight above 0, not '${o.targetBpw}'`, 'EUSAGE');
     t.bpw = b;
   }
   if (o.targetTypes !== undefined) {
     t.types = o.targetTypes.split(',').filter((x) => x.trim()).map((x) => {
       const id = parseGgmlType(x, '--target-types');
-      if (!codecByTypeId(id)) throw new LowbitError(`--target-types: lowbit cannot write ${x.trim()}`);
+      if (!codecByTypeId(id)) throw new LowbitError(`--target-types: lowbit cannot write ${x.trim()}`, 'EUSAGE');
       return id;
     });
-    if (!t.types.length) throw new LowbitError('--target-types: no type given');
+    if (!t.types.length) throw new LowbitError('--target-types: no type given', 'EUSAGE');
   }
   return t;
 }

@@ -106,7 +106,7 @@ export function compileOverrides(list: readonly TensorTypeOverride[]): { re: Reg
     try {
       return { re: new RegExp(o.pattern), pattern: o.pattern, type: o.type };
     } catch (e) {
-      throw new LowbitError(`--tensor-type: invalid regular expression '${o.pattern}': ${(e as Error).message}`);
+      throw new LowbitError(`--tensor-type: invalid regular expression '${o.pattern}': ${(e as Error).message}`, 'EUSAGE');
     }
   });
 }

@@ -12,7 +12,7 @@ export function parsePruneLayers(arg: string): number[] {
     // std::stoi: leading space, a sign, digits, anything after ignored; no digits or out of int range: invalid
     const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(item);
     const id = m ? Number(m[1]) : -1;
-    if (!m || id < 0 || id > 0x7fffffff) throw new LowbitError(`--prune-layers: invalid layer id '${item}'`);
+    if (!m || id < 0 || id > 0x7fffffff) throw new LowbitError(`--prune-layers: invalid layer id '${item}'`, 'EUSAGE');
     return id;
   });
   return [...new Set(ids)].sort((a, b) => a - b);

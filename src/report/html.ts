@@ -378,7 +378,7 @@ const PAGE_SCRIPT = String.raw`
 
 /**
  * The report as one HTML string. `echartsSource` is the text of echarts/dist/echarts.min.js
- * (see loadEchartsSource in ./echarts-source.ts for Node).
+ * (see loadEchartsSource in src/node/echarts-source.ts for Node).
  */
 export function buildReportHtml(data: ReportData, echartsSource: string): string {
   const ids = reportChartIds(data);

@@ -8,7 +8,7 @@ import { join, basename } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import { encodeModel } from '../../src/io/onnx/model.js';
-import { quantizeOnnxFile } from '../../src/onnx/quantize-file.js';
+import { quantizeOnnxFile } from '../../src/node/onnx-file.js';
 import { transformerModel } from './support/build.js';
 
 const S = 8;

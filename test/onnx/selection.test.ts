@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { decodeModel, encodeModel } from '../../src/io/onnx/model.js';
 import { DT, float32Tensor, int64Tensor } from '../../src/io/onnx/tensor.js';
 import { node } from '../../src/onnx/graph.js';
-import { quantizeOnnxFile } from '../../src/onnx/quantize-file.js';
+import { quantizeOnnxFile } from '../../src/node/onnx-file.js';
 import { model, randn, rng, valueInfo } from './support/build.js';
 import { runCli } from '../support/cli.js';
 

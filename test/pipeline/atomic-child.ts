@@ -1,6 +1,6 @@
 // Child process for the atomic-output tests: opens an atomic output, writes some bytes, says
 // "ready" with its temp path, then waits to be killed.
-import { openAtomicOutput } from '../../src/pipeline/atomic-output.js';
+import { openAtomicOutput } from '../../src/node/atomic-output.js';
 
 const target = process.argv[2]!;
 const out = await openAtomicOutput(target);

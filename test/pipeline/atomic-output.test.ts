@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanStaleTemps, openAtomicOutput, withAtomicOutput } from '../../src/pipeline/atomic-output.js';
+import { cleanStaleTemps, openAtomicOutput, withAtomicOutput } from '../../src/node/atomic-output.js';
 import { LowbitError } from '../../src/errors.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);

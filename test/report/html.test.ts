@@ -14,7 +14,7 @@ import { GGML_TYPE } from '../../src/formats/ggml-types.js';
 import { codecByTypeId } from '../../src/formats/registry.js';
 import { compareGguf, weightHistogram } from '../../src/analysis/compare-gguf.js';
 import { buildReportHtml, familyOf, reportChartIds, shortLabels, type ReportData } from '../../src/report/html.js';
-import { loadEchartsSource } from '../../src/report/echarts-source.js';
+import { loadEchartsSource } from '../../src/node/echarts-source.js';
 import { randomRows } from '../support/oracle.js';
 import { launchChromium, needsChromium } from '../support/chromium.js';
 

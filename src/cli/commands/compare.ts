@@ -100,7 +100,7 @@ export async function compareFiles(pathA: string, pathB: string): Promise<GgufCo
           openExternalB: (loc) => FileSource.open(join(dirname(pathB), loc)),
         });
       }
-      throw new Error('unreachable');
+      throw new LowbitError('unreachable', 'EINTERNAL');
     } finally { await closeSide(b); }
   } finally { await closeSide(a); }
 }

@@ -74,7 +74,7 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
   let threads: number | undefined;
   if (o.threads !== undefined) {
     threads = Number(o.threads);
-    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`, 'EUSAGE');
   }
   return {
     pure: !!o.pure,
@@ -133,7 +133,7 @@ export function register(program: Command): void {
       refuseOutputOverInputs([out], [...await hfInputFiles(dir), ...(opts.imatrix ? [opts.imatrix] : [])]);
       const q = await quantOpts(type, opts);
       if (checkCalibrateOptions(opts)) {
-        if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) throw new LowbitError(`--calibrate computes a matrix for quantizing; ${type} is not a quantized type`);
+        if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) throw new LowbitError(`--calibrate computes a matrix for quantizing; ${type} is not a quantized type`, 'EUSAGE');
         // the matrix is computed on the converted model in F32 (lossless for F32/F16/BF16 sources), as
         // `convert hf --type F32` then `lowbit imatrix` would
         const tmp = await mkdtemp(join(tmpdir(), 'lowbit-convert-'));

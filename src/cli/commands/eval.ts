@@ -116,7 +116,7 @@ export function register(program: Command): void {
         stage = 'running ONNX Runtime';
         if (!opts.ref) throw new LowbitError('eval of an ONNX model needs --ref <ref.onnx> to compare its outputs with');
         const pixels = opts.pixels as PixelScaling;
-        if (!['unit', 'mnist', 'raw'].includes(pixels)) throw new LowbitError(`--pixels must be unit, mnist or raw, got '${opts.pixels}'`);
+        if (!['unit', 'mnist', 'raw'].includes(pixels)) throw new LowbitError(`--pixels must be unit, mnist or raw, got '${opts.pixels}'`, 'EUSAGE');
         const r = await evalOnnx({
           model: modelPath, ref: opts.ref, inputs: opts.inputs, labels: opts.labels, pixels,
           limit: posInt(opts.limit, '--limit'), batch: posInt(opts.batch, '--batch'), threads,

@@ -53,9 +53,9 @@ export function register(program: Command): void {
       if (o.showStatistics !== undefined) return showStatistics(o.showStatistics, o);
       if (!o.output) throw new LowbitError('imatrix needs -o <output>');
       const format = o.outputFormat.toLowerCase();
-      if (format !== 'gguf' && format !== 'dat') throw new LowbitError(`--output-format must be gguf or dat, got '${o.outputFormat}'`);
+      if (format !== 'gguf' && format !== 'dat') throw new LowbitError(`--output-format must be gguf or dat, got '${o.outputFormat}'`, 'EUSAGE');
       if (!model && !o.inFile.length) throw new LowbitError('imatrix needs a model (or --in-file matrices to merge)');
-      if (!model && o.text !== undefined) throw new LowbitError('--text needs a model to run');
+      if (!model && o.text !== undefined) throw new LowbitError('--text needs a model to run', 'EUSAGE');
       const ctx = int(o.ctx, '--ctx')!;
       const quiet = !!o.json;
       const err = (s: string) => { if (!quiet) process.stderr.write(s); };
@@ -120,7 +120,7 @@ function nanNull(x: number): number | null {
 
 async function showStatistics(file: string, o: ImatrixCliOptions): Promise<void> {
   const key = (o.sort ?? 'default') as StatSortKey | 'default';
-  if (key !== 'default' && !STAT_SORT_KEYS.includes(key as StatSortKey)) throw new LowbitError(`--sort must be one of ${STAT_SORT_KEYS.join(', ')}, got '${o.sort}'`);
+  if (key !== 'default' && !STAT_SORT_KEYS.includes(key as StatSortKey)) throw new LowbitError(`--sort must be one of ${STAT_SORT_KEYS.join(', ')}, got '${o.sort}'`, 'EUSAGE');
   const src = await FileSource.open(file);
   let raw;
   try { raw = await readRawImatrix(src); } finally { await src.close(); }

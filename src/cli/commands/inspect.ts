@@ -7,7 +7,7 @@ import { FileSource } from '../../node/file-io.js';
 import { oneLine } from '../../io/gguf/reader.js';
 import { bpw, inspectSource, totals, type InspectReport } from '../../analysis/inspect.js';
 import { fmtBytes, fmtCount, fmtNum, table } from '../format.js';
-import { shardIndexFor, inspectShardedSafetensors } from './inspect-safetensors.js';
+import { shardIndexFor, inspectShardedSafetensors } from '../../node/inspect-safetensors.js';
 
 export { inspectSource, totals, INSPECTORS, ggufInspector, type InspectReport, type InspectTensor, type Inspector } from '../../analysis/inspect.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { LowbitError } from '../../errors.js';
 import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { fmtBytes, table } from '../format.js';
-import { quantizeOnnxFile, type QuantizeOnnxFileResult } from '../../onnx/quantize-file.js';
+import { quantizeOnnxFile, type QuantizeOnnxFileResult } from '../../node/onnx-file.js';
 import { onnxOptions, type OnnxCliOptions } from '../../onnx/options.js';
 import { formatOnnxResult, unquantizedWarning } from '../onnx-result.js';
 import { parseVariant, VARIANT_SUFFIX, VARIANTS, type Variant } from '../../onnx/variants.js';

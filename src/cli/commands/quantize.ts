@@ -55,7 +55,7 @@ export function readTensorTypeFile(path: string): string[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new LowbitError(`--tensor-type-file: ${describeMissing(path, e)}`);
+    throw new LowbitError(`--tensor-type-file: ${describeMissing(path, e)}`, 'EUSAGE');
   }
   return parseTensorTypeText(text, path);
 }
@@ -127,7 +127,7 @@ export function register(program: Command): void {
       if (input.toLowerCase().endsWith('.onnx')) {
         if (!o.type) throw new LowbitError('quantize: --type is required');
         // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
-        const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult, unquantizedWarning }] = await Promise.all([import('../../onnx/quantize-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
+        const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult, unquantizedWarning }] = await Promise.all([import('../../node/onnx-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
         const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type!));
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
         const warn = unquantizedWarning(output ?? input, r);
@@ -139,11 +139,11 @@ export function register(program: Command): void {
 }
 
 async function runGguf(input: string, output: string | undefined, o: CliOpts): Promise<void> {
-  if (o.includeWeights.length && o.excludeWeights.length) throw new LowbitError('--include-weights and --exclude-weights cannot be used together');
+  if (o.includeWeights.length && o.excludeWeights.length) throw new LowbitError('--include-weights and --exclude-weights cannot be used together', 'EUSAGE');
   let threads: number | undefined;
   if (o.threads !== undefined) {
     threads = Number(o.threads);
-    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`, 'EUSAGE');
   }
   const target = parseTargetOptions(o);
   if (!o.type && !target) throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
@@ -166,7 +166,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     threads,
   };
   if (checkCalibrateOptions(o)) {
-    if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run');
+    if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
     const cal = await runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => { if (!o.json) process.stderr.write(s); });
     try {
       const im = await loadImatrix(cal.path, o.includeWeights, o.excludeWeights);

@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option('--open', 'open the page in the default browser')
     .action(async (o: { port?: string; open?: boolean }) => {
       const port = o.port === undefined ? DEFAULT_PORT : Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LowbitError(`--port must be a whole number from 0 to 65535, not '${o.port}'`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LowbitError(`--port must be a whole number from 0 to 65535, not '${o.port}'`, 'EUSAGE');
       const s = await serveWebApp({ port });
       process.stdout.write(`lowbit web: serving ${s.url} (127.0.0.1 only; Ctrl-C stops)\n`);
       if (o.open) {

@@ -53,7 +53,7 @@ export function jsRegex(pattern: string): RegExp {
 
 /** Split behaviour "Isolated" (matches and the text between them are pieces) or "Removed". */
 function splitBy(s: string, re: RegExp, behavior: string, invert: boolean): string[] {
-  if (invert) throw new LowbitError('tokenizer.json: inverted Split pre-tokenizers are not supported');
+  if (invert) throw new LowbitError('tokenizer.json: inverted Split pre-tokenizers are not supported', 'EUNSUPPORTED');
   const out: string[] = [];
   let last = 0;
   re.lastIndex = 0;
@@ -61,7 +61,7 @@ function splitBy(s: string, re: RegExp, behavior: string, invert: boolean): stri
     if (m[0].length === 0) continue;
     if (m.index! > last) out.push(s.slice(last, m.index));
     if (behavior === 'Isolated') out.push(m[0]);
-    else if (behavior !== 'Removed') throw new LowbitError(`tokenizer.json: Split behaviour ${behavior} is not supported`);
+    else if (behavior !== 'Removed') throw new LowbitError(`tokenizer.json: Split behaviour ${behavior} is not supported`, 'EUNSUPPORTED');
     last = m.index! + m[0].length;
   }
   if (last < s.length) out.push(s.slice(last));
@@ -94,7 +94,7 @@ function preStep(p: Obj, b2u: string[]): PreStep[] {
       }).map((s) => Array.from(enc.encode(s), (b) => b2u[b]!).join(''))];
     }
     default:
-      throw new LowbitError(`tokenizer.json: pre-tokenizer ${String(p.type)} is not supported by lowbit's BPE encoder`);
+      throw new LowbitError(`tokenizer.json: pre-tokenizer ${String(p.type)} is not supported by lowbit's BPE encoder`, 'EUNSUPPORTED');
   }
 }
 
@@ -106,7 +106,7 @@ function normalizer(n: unknown): (s: string) => string {
     const fs = n.normalizers.map(normalizer);
     return (s) => fs.reduce((a, f) => f(a), s);
   }
-  throw new LowbitError(`tokenizer.json: normalizer ${String(n.type)} is not supported by lowbit's BPE encoder`);
+  throw new LowbitError(`tokenizer.json: normalizer ${String(n.type)} is not supported by lowbit's BPE encoder`, 'EUNSUPPORTED');
 }
 
 export interface BpeEncoder {
@@ -177,7 +177,7 @@ export function bpeEncoder(tj: unknown): BpeEncoder {
           return [];
         });
       }
-      throw new LowbitError(`tokenizer.json: post-processor ${String(p.type)} is not supported by lowbit's BPE encoder`);
+      throw new LowbitError(`tokenizer.json: post-processor ${String(p.type)} is not supported by lowbit's BPE encoder`, 'EUNSUPPORTED');
     };
     return apply(post, ids);
   };

@@ -47,7 +47,7 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   const table = STANDALONE_ARCHITECTURES.find((a) => a.classes.includes(cls)) ?? (cls ? undefined : STANDALONE_ARCHITECTURES.find((a) => a.modelTypes.includes(modelType)));
   const def = table ? undefined : findArch(modelType, cls);
   if (!table && !def) {
-    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${supportedClasses()}`);
+    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${supportedClasses()}`, 'EUNSUPPORTED');
   }
   const arch = table?.arch ?? def!.arch;
   // the architecture's config defaults (transformers' config class), for these hyperparameters only: raw stays as given
@@ -104,7 +104,7 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   } else if (ropeType === 'yarn' && num(rp.factor) !== undefined) {
     cfg.rope = { type: 'yarn', factor: num(rp.factor)!, originalContext: num(rp.original_max_position_embeddings) };
   } else if (ropeType && ropeType !== 'default') {
-    throw new LowbitError(`${file}: rope scaling '${ropeType}' is not supported (linear, llama3, yarn)`);
+    throw new LowbitError(`${file}: rope scaling '${ropeType}' is not supported (linear, llama3, yarn)`, 'EUNSUPPORTED');
   }
   def?.checkConfig?.(cfg, file);
   return cfg;

@@ -64,7 +64,7 @@ export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre
   else if (!tj || !model) throw new LowbitError('no tokenizer: the model directory needs tokenizer.model or tokenizer.json');
   else if (model.type === 'BPE' && model.byte_fallback === true && llamaModel) v = fromLlamaBpeJson(tj, model);
   else if (model.type === 'BPE') v = fromByteLevelBpe(tj, model, cfg, opts.pre);
-  else throw new LowbitError(`tokenizer.json: model type ${String(model.type)} is not supported (BPE, or a tokenizer.model)`);
+  else throw new LowbitError(`tokenizer.json: model type ${String(model.type)} is not supported (BPE, or a tokenizer.model)`, 'EUNSUPPORTED');
   applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
   // LlamaModel.set_vocab: vocab size 49152 (granite small models, SmolLM) never adds BOS
   if (llamaModel && cfg.vocabSize === 49152) v.addBos = false;
@@ -198,7 +198,7 @@ function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): 
   if (!pre) {
     throw new LowbitError("tokenizer.json: byte-level BPE with a pre-tokenizer lowbit does not recognise; pass --pre NAME (llama.cpp's tokenizer.ggml.pre, e.g. llama-bpe, qwen2, smollm, gpt-2)");
   }
-  if (preOpt && !PRE_NAMES.includes(preOpt)) throw new LowbitError(`--pre ${preOpt}: expected one of ${PRE_NAMES.join(', ')}`);
+  if (preOpt && !PRE_NAMES.includes(preOpt)) throw new LowbitError(`--pre ${preOpt}: expected one of ${PRE_NAMES.join(', ')}`, 'EUSAGE');
   const byId = vocabMap(model);
   const added = addedTokens(tj);
   for (const a of added) byId.set(a.id, a.content);

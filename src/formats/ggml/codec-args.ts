@@ -1,4 +1,4 @@
-// Argument checks for any block size, shared by IQ4_NL, IQ4_XS, TQ1_0, TQ2_0 and MXFP4: shapes ggml
+// Argument checks of every block codec (any block size, from its GgmlTypeInfo): shapes ggml
 // would assert on (or silently misread) become a LowbitError before any byte is written.
 import type { GgmlTypeInfo } from '../ggml-types.js';
 import { LowbitError } from '../../errors.js';

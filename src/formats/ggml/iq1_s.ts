@@ -8,18 +8,12 @@
 import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
-import { nearestInt as nearestInt_ } from './search.js';
-import { wasmBlocks, wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
-import { iq1BestNeighbour as iq1BestNeighbour_, iqGrid, msortIndices as msortIndices_ } from './iq2-grids.js';
+import { nearestInt } from './search.js';
+import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
+import { iq1BestNeighbour, iqGrid, msortIndices } from './iq2-grids.js';
 
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const fp32ToFp16 = fp32ToFp16_;
-const nearestInt = nearestInt_;
-const iq1BestNeighbour = iq1BestNeighbour_;
-const msortIndices = msortIndices_;
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ1_S)!;
@@ -206,8 +200,7 @@ export const iq1_s: BlockCodec & { readonly requiresImatrix: boolean } = {
     const rb = (nPerRow / 256) * 50;
     // the WebAssembly kernel (iq2.as) when available; where it flags input ggml aborts on (or a
     // NaN, whose sort order is glibc's merge sort's), the TypeScript path below reruns
-    wasmIq2Failed();
-    if (wasmRows('iq1_s_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) && !wasmIq2Failed()) return;
+    if (wasmLatticeQuantize(null, 'iq1_s_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done') return;
     for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {

@@ -7,9 +7,8 @@
 // decides ties. Lists are built on first use of each u (the same lists ggml builds up front).
 import { KGRID_1BIT_2048, KGRID_2BIT_1024, KGRID_2BIT_256, KGRID_2BIT_512 } from './iq2-grid-tables.js';
 import { LowbitError } from '../../errors.js';
-import { nearestInt as nearestInt_ } from './search.js';
+import { nearestInt } from './search.js';
 
-const nearestInt = nearestInt_;
 
 const fround = Math.fround;
 
@@ -270,13 +269,6 @@ export function termTables(w: Float32Array, x: Float32Array, n: number, WXQ: Flo
       WQ2[4 * i + l] = fround(fround(wi * q) * q);
     }
   }
-}
-
-/** The level code of L[lo..lo+8): coordinate i in bits 2i..2i+1 (ggml's uint16_t u). */
-export function levelCode(L: Int8Array, lo: number): number {
-  let u = 0;
-  for (let i = 0; i < 8; i++) u |= L[lo + i]! << (2 * i);
-  return u & 0xffff;
 }
 
 /** ksigns_iq2xs: the 7 stored sign bits plus an eighth that makes the count of negatives even. */

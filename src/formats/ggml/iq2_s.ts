@@ -7,20 +7,12 @@
 import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
-import { nearestInt as nearestInt_ } from './search.js';
-import { wasmBlocks, wasmIq2Failed, wasmRows } from '../wasm/kernels.js';
-import { GRID_LEVELS as GRID_LEVELS_, iq2BestNeighbour as iq2BestNeighbour_, iqGrid, levels8 as levels8_, termTables as termTables_ } from './iq2-grids.js';
+import { nearestInt } from './search.js';
+import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
+import { GRID_LEVELS, iq2BestNeighbour, iqGrid, levels8, termTables } from './iq2-grids.js';
 
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const fp32ToFp16 = fp32ToFp16_;
-const nearestInt = nearestInt_;
-const iq2BestNeighbour = iq2BestNeighbour_;
-const levels8 = levels8_;
-const termTables = termTables_;
-const GRID_LEVELS = GRID_LEVELS_;
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ2_S)!;
@@ -165,10 +157,7 @@ export const iq2_s: BlockCodec & { readonly requiresImatrix: boolean } = {
     const rb = (nPerRow / 256) * 82;
     // the WebAssembly kernel (iq2.as) when available; where it flags input ggml aborts on, the
     // TypeScript path below reruns and throws the codec's error
-    wasmIq2Failed();
-    if ((imatrix
-      ? wasmRows('iq2_s_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix)
-      : wasmBlocks('iq2_s_quant', src, dst, nRows * (nPerRow / 256), 1024, 82)) && !wasmIq2Failed()) return;
+    if (wasmLatticeQuantize('iq2_s_quant', 'iq2_s_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done') return;
     for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {

@@ -12,10 +12,9 @@
 // modelled in float64 once, and float32 decides wherever the model cannot (see separated()).
 import { LowbitError } from '../../errors.js';
 import type { Iq3Grid } from './iq3-grids.js';
-import { nearestInt as nearestInt_ } from './search.js';
+import { nearestInt } from './search.js';
 
 const fround = Math.fround;
-const nearestInt = nearestInt_;
 const FLT_MAX = 3.4028234663852886e38;
 const F02 = fround(0.2);
 
@@ -262,7 +261,7 @@ function resolve(g: Iq3Grid, u: number, k4: number, s: number, name: string): nu
   if (gi < 0 || verify) {
     setSq(s);
     const g32 = bestNeighbourF32(g, off, n, k4, name);
-    if (gi >= 0 && gi !== g32) throw new Error(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`);
+    if (gi >= 0 && gi !== g32) throw new LowbitError(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`, 'EINTERNAL');
     gi = g32;
   }
   return gi;
@@ -344,7 +343,7 @@ function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: s
       if (gi < 0 || verify) {
         setSq(s);
         const g32 = bestNeighbourF32(g, off, n, k4, name);
-        if (gi >= 0 && gi !== g32) throw new Error(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`);
+        if (gi >= 0 && gi !== g32) throw new LowbitError(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`, 'EINTERNAL');
         gi = g32;
       }
     }

@@ -4,27 +4,18 @@
 // values). ggml's quantize_row_iq3_s_impl (block size 32), imatrix honoured.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
-import { KGRID_512, gridLevels, iq3Grid512 as iq3Grid512_, put8 as put8_ } from './iq3-grids.js';
+import { KGRID_512, gridLevels, iq3Grid512, put8 } from './iq3-grids.js';
 import {
-  WEIGHT as WEIGHT_, XVAL as XVAL_, gridIndex as gridIndex_, searchBlock as searchBlock_,
-  setWeights as setWeights_, sigma2Of as sigma2Of_, tooLarge as tooLarge_,
+  WEIGHT, XVAL, gridIndex, searchBlock,
+  setWeights, sigma2Of, tooLarge,
 } from './iq3-search.js';
-import { nearestInt as nearestInt_ } from './search.js';
-import { wasmBlocks, wasmIq3Failed, wasmRows } from '../wasm/kernels.js';
+import { nearestInt } from './search.js';
+import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ3_S)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const fp32ToFp16 = fp32ToFp16_;
-const iq3Grid512 = iq3Grid512_;
-const put8 = put8_;
-const WEIGHT = WEIGHT_, XVAL = XVAL_;
-const gridIndex = gridIndex_, searchBlock = searchBlock_, setWeights = setWeights_, sigma2Of = sigma2Of_;
-const tooLarge = tooLarge_;
-const nearestInt = nearestInt_;
 
 const BLOCK = 110;
 const QS = 2, QH = 66, SIGNS = 74, SCALES = 106; // byte offsets in a block
@@ -102,13 +93,9 @@ export const iq3_s: BlockCodec = {
     checkQuantize('IQ3_S', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
     // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
-    wasmIq3Failed();
-    if (imatrix
-      ? wasmRows('iq3_s_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix)
-      : wasmBlocks('iq3_s_quant', src, dst, nRows * nb, 1024, BLOCK)) {
-      if (wasmIq3Failed()) tooLarge('IQ3_S');
-      return;
-    }
+    const run = wasmLatticeQuantize('iq3_s_quant', 'iq3_s_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix);
+    if (run === 'refused') tooLarge('IQ3_S');
+    if (run === 'done') return;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
         quantizeBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * BLOCK, imatrix, ib * 256);

@@ -4,30 +4,19 @@
 // s (sub-scale d·(0.5 + s)·0.5). ggml's quantize_row_iq3_xxs_impl, imatrix honoured.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
-import { IQ3XXS_LEVELS, KGRID_256, KSIGNS as KSIGNS_, gridLevels, iq3Grid256 as iq3Grid256_, put8 as put8_ } from './iq3-grids.js';
+import { IQ3XXS_LEVELS, KGRID_256, KSIGNS, gridLevels, iq3Grid256, put8 } from './iq3-grids.js';
 import {
-  LEVELS as LEVELS_, WEIGHT as WEIGHT_, XVAL as XVAL_, gridIndex as gridIndex_, searchBlock as searchBlock_,
-  setWeights as setWeights_, sigma2Of as sigma2Of_, tooLarge as tooLarge_,
+  LEVELS, WEIGHT, XVAL, gridIndex, searchBlock,
+  setWeights, sigma2Of, tooLarge,
 } from './iq3-search.js';
-import { nearestInt as nearestInt_ } from './search.js';
-import { evenSigns8 as evenSigns8_ } from './iq-signs.js';
-import { wasmBlocks, wasmIq3Failed, wasmRows } from '../wasm/kernels.js';
+import { nearestInt } from './search.js';
+import { evenSigns8 } from './iq-signs.js';
+import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ3_XXS)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const evenSigns8 = evenSigns8_;
-const fp16Table = fp16Table_;
-const fp32ToFp16 = fp32ToFp16_;
-const KSIGNS = KSIGNS_;
-const iq3Grid256 = iq3Grid256_;
-const put8 = put8_;
-const LEVELS = LEVELS_, WEIGHT = WEIGHT_, XVAL = XVAL_;
-const gridIndex = gridIndex_, searchBlock = searchBlock_, setWeights = setWeights_, sigma2Of = sigma2Of_;
-const tooLarge = tooLarge_;
-const nearestInt = nearestInt_;
 
 const BLOCK = 98;
 const EPS = fround(1e-8); // GROUP_MAX_EPS_IQ3_XXS
@@ -94,13 +83,9 @@ export const iq3_xxs: BlockCodec = {
     checkQuantize('IQ3_XXS', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
     // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
-    wasmIq3Failed();
-    if (imatrix
-      ? wasmRows('iq3_xxs_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix)
-      : wasmBlocks('iq3_xxs_quant', src, dst, nRows * nb, 1024, BLOCK)) {
-      if (wasmIq3Failed()) tooLarge('IQ3_XXS');
-      return;
-    }
+    const run = wasmLatticeQuantize('iq3_xxs_quant', 'iq3_xxs_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix);
+    if (run === 'refused') tooLarge('IQ3_XXS');
+    if (run === 'done') return;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
         quantizeBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * BLOCK, imatrix, ib * 256);

@@ -3,14 +3,8 @@
 // non-linear levels kvalues_iq4nl times a scale; the scale is searched over 2·ntry+1 candidates.
 // Float32 arithmetic is reproduced with Math.fround at every step C rounds to float; scratch
 // buffers are module-level so the hot loops allocate nothing.
-import { fp32ToFp16 as fp32ToFp16_ } from '../half.js';
-import { GROUP_MAX_EPS as GROUP_MAX_EPS_, nearestInt as nearestInt_ } from './search.js';
-
-// Imports bound to module constants: some loaders (tsx) turn each use of an import into a getter
-// call, which costs more than the arithmetic in these loops.
-const fp32ToFp16 = fp32ToFp16_;
-const GROUP_MAX_EPS = GROUP_MAX_EPS_;
-const nearestInt = nearestInt_;
+import { fp32ToFp16 } from '../half.js';
+import { GROUP_MAX_EPS, nearestInt } from './search.js';
 
 const fround = Math.fround;
 

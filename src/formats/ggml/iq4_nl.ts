@@ -2,16 +2,13 @@
 // (kvalues_iq4nl). Quantization follows ggml's importance-weighted scale search (imatrix honoured).
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_ } from '../half.js';
+import { fp16Table } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { wasmBlocks } from '../wasm/kernels.js';
-import { IQ4NL_VALUES, quantizeIq4NlBlock as quantizeIq4NlBlock_ } from './iq4-common.js';
+import { IQ4NL_VALUES, quantizeIq4NlBlock } from './iq4-common.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ4_NL)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const quantizeIq4NlBlock = quantizeIq4NlBlock_;
 const VF = Float64Array.from(IQ4NL_VALUES);
 
 export const iq4_nl: BlockCodec = {

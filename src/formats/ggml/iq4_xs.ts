@@ -2,16 +2,13 @@
 // values) and 4-bit indices into ggml's 16 non-linear levels. Honours the imatrix as ggml does.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_ } from '../half.js';
+import { fp16Table } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { wasmBlocks } from '../wasm/kernels.js';
-import { IQ4NL_VALUES, quantizeIq4XsBlock as quantizeIq4XsBlock_ } from './iq4-common.js';
+import { IQ4NL_VALUES, quantizeIq4XsBlock } from './iq4-common.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ4_XS)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const quantizeIq4XsBlock = quantizeIq4XsBlock_;
 const VF = Float64Array.from(IQ4NL_VALUES);
 
 export const iq4_xs: BlockCodec = {

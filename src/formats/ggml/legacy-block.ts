@@ -4,6 +4,7 @@
 // own arithmetic (scale choice, rounding, imatrix search).
 import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
 import { ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { wasmBlocks, wasmRows, type KernelName, type RowKernelName } from '../wasm/kernels.js';
@@ -11,34 +12,6 @@ import { makeQkx3Quants, makeQxQuants } from './search.js';
 
 export const QK = 32;
 const fround = Math.fround;
-
-/** Rejects shapes ggml would assert on (or silently misread) before any byte is written. */
-export function checkQuantizeArgs(
-  name: string, typeSize: number, src: Float32Array, dst: Uint8Array,
-  nRows: number, nPerRow: number, imatrix: Float32Array | null,
-): void {
-  if (!Number.isSafeInteger(nPerRow) || nPerRow <= 0 || nPerRow % QK !== 0) {
-    throw new LowbitError(`${name}: row length ${nPerRow} is not a positive multiple of ${QK}`);
-  }
-  if (!Number.isSafeInteger(nRows) || nRows < 0) throw new LowbitError(`${name}: bad row count ${nRows}`);
-  if (src.length < nRows * nPerRow) {
-    throw new LowbitError(`${name}: ${nRows} rows of ${nPerRow} need ${nRows * nPerRow} floats, got ${src.length}`);
-  }
-  const need = nRows * (nPerRow / QK) * typeSize;
-  if (dst.length < need) throw new LowbitError(`${name}: output needs ${need} bytes, got ${dst.length}`);
-  if (imatrix && imatrix.length < nPerRow) {
-    throw new LowbitError(`${name}: importance matrix has ${imatrix.length} entries, row length is ${nPerRow}`);
-  }
-}
-
-export function checkDequantizeArgs(name: string, typeSize: number, src: Uint8Array, dst: Float32Array, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0 || n % QK !== 0) {
-    throw new LowbitError(`${name}: element count ${n} is not a multiple of ${QK}`);
-  }
-  const need = (n / QK) * typeSize;
-  if (src.length < need) throw new LowbitError(`${name}: ${n} values need ${need} bytes, got ${src.length}`);
-  if (dst.length < n) throw new LowbitError(`${name}: output holds ${dst.length} floats, need ${n}`);
-}
 
 /** GGML_FP32_TO_FP16 stored little-endian at dst[o], dst[o+1]. */
 export function storeFp16(dst: Uint8Array, o: number, v: number): void {
@@ -149,8 +122,9 @@ const FLT_MAX = 3.4028234663852886e38;
 
 /** What differs between the legacy codecs; legacyCodec() supplies everything else. */
 export interface LegacyCodecSpec {
-  /** upper-case name, also the kernel prefix in lower case */
   name: 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q8_0';
+  /** its WebAssembly kernels: blocks without an imatrix, rows with one (absent: no imatrix path), dequantize */
+  kernels: { quant: KernelName; quantImatrix?: RowKernelName; dequant: KernelName };
   typeId: number;
   typeSize: number;
   layout: string;
@@ -168,28 +142,26 @@ export interface LegacyCodecSpec {
  */
 export function legacyCodec(spec: LegacyCodecSpec): BlockCodec {
   const { name, typeSize, quantizeRef, quantizeRowImatrix, dequantizeRef } = spec;
-  const prefix = name.toLowerCase();
-  const quantKernel = `${prefix}_quant` as KernelName;
-  const rowKernel = `${prefix}_quant_imatrix` as RowKernelName;
-  const dequantKernel = `${prefix}_dequant` as KernelName;
+  const { quant: quantKernel, quantImatrix: rowKernel, dequant: dequantKernel } = spec.kernels;
+  const type = ggmlTypeById(spec.typeId)!;
   return {
     name,
-    type: ggmlTypeById(spec.typeId)!,
+    type,
     usesImatrix: quantizeRowImatrix !== undefined,
     layout: spec.layout,
     quantize(src, dst, nRows, nPerRow, imatrix) {
-      checkQuantizeArgs(name, typeSize, src, dst, nRows, nPerRow, imatrix);
+      checkQuantize(name, type, src, dst, nRows, nPerRow, imatrix);
       if (!imatrix || !quantizeRowImatrix) {
         const n = nRows * nPerRow;
         if (!wasmBlocks(quantKernel, src, dst, n / QK, QK * 4, typeSize)) quantizeRef(src, dst, n);
         return;
       }
       const rowBytes = (nPerRow / QK) * typeSize;
-      if (wasmRows(rowKernel, src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
+      if (rowKernel && wasmRows(rowKernel, src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
       for (let r = 0; r < nRows; r++) quantizeRowImatrix(src, r * nPerRow, dst, r * rowBytes, nPerRow, imatrix);
     },
     dequantize(src, dst, n) {
-      checkDequantizeArgs(name, typeSize, src, dst, n);
+      checkDequantize(name, type, src, dst, n);
       if (!wasmBlocks(dequantKernel, src, dst, n / QK, typeSize, QK * 4)) dequantizeRef(src, dst, n);
     },
   };
@@ -278,7 +250,7 @@ export function imatrixRowAffine(
 
 /** dequantize_row_q4_0 (bias -8, no minimum) and dequantize_row_q4_1 (bias 0, FP16 minimum). */
 export function dequantizeNibbles(src: Uint8Array, dst: Float32Array, n: number, typeSize: number, bias: number, hasMin: boolean): void {
-  const fp16 = fp16Table; // bound locally: under tsx each use of an import goes through a getter
+  const fp16 = fp16Table;
   const qs = hasMin ? 4 : 2;
   for (let i = 0, o = 0; i < n; i += QK, o += typeSize) {
     const d = fp16[src[o]! | (src[o + 1]! << 8)]!;

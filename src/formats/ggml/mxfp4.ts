@@ -5,12 +5,10 @@ import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { wasmBlocks } from '../wasm/kernels.js';
-import { e8m0HalfTable as e8m0HalfTable_ } from '../e8m0.js';
+import { e8m0HalfTable } from '../e8m0.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.MXFP4)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const e8m0HalfTable = e8m0HalfTable_;
 
 /** ggml's kvalues_mxfp4 (E2M1 values doubled). */
 export const MXFP4_VALUES: Int8Array = Int8Array.of(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);

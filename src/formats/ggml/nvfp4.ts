@@ -6,15 +6,11 @@
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
-import { fp32ToUe4m3 as fp32ToUe4m3_, ue4m3Table as ue4m3Table_ } from '../ue4m3.js';
-import { amaxSkipNaN as amaxSkipNaN_ } from './q2_0.js';
+import { fp32ToUe4m3, ue4m3Table } from '../ue4m3.js';
+import { amaxSkipNaN } from './q2_0.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.NVFP4)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp32ToUe4m3 = fp32ToUe4m3_;
-const ue4m3Table = ue4m3Table_;
-const amaxSkipNaN = amaxSkipNaN_;
 const max = Math.max;
 
 /** ggml's kvalues_fp4 (ggml-common.h): E2M1 values doubled, shared with MXFP4. */

@@ -3,14 +3,11 @@
 // runs the same reference path with or without an imatrix, so the imatrix changes nothing.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16BitsTable as fp16BitsTable_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16BitsTable, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.Q1_0)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16BitsTable = fp16BitsTable_;
-const fp32ToFp16 = fp32ToFp16_;
 const SIGN = 0x80000000 | 0;
 
 export const q1_0: BlockCodec = {

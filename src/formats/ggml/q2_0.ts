@@ -3,16 +3,12 @@
 // same reference path with or without an imatrix, so the imatrix changes nothing.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16BitsTable as fp16BitsTable_, fp32BitsToFp16 as fp32BitsToFp16_ } from '../half.js';
+import { fp16BitsTable, fp32BitsToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
-import { wasmBlocks as wasmBlocks_ } from '../wasm/kernels.js';
+import { wasmBlocks } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.Q2_0)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16BitsTable = fp16BitsTable_;
-const fp32BitsToFp16 = fp32BitsToFp16_;
-const wasmBlocks = wasmBlocks_;
 const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d, 2d
 const LV4I = new Int32Array(LV4.buffer);
 const F1 = new Float32Array(1);

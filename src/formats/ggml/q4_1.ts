@@ -11,29 +11,26 @@ const minMax = new Float64Array(2);
 /** quantize_row_q4_1_ref over n values: d = (max - min)/15, codes rounded by +0.5 truncation. */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   const fround = Math.fround;
-  // imported functions bound locally: under tsx each use of an import goes through a getter
-  const blockMinMax_ = blockMinMax;
-  const storeFp16_ = storeFp16;
-  const nibblePair_ = nibblePair;
   for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
-    blockMinMax_(x, i, minMax);
+    blockMinMax(x, i, minMax);
     const min = minMax[0]!;
     const max = minMax[1]!;
     const d = fround(fround(max - min) / 15);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
-    storeFp16_(y, o, d);
-    storeFp16_(y, o + 2, min);
+    storeFp16(y, o, d);
+    storeFp16(y, o + 2, min);
     for (let j = 0; j < 16; j++) {
       // MIN(15, (int8_t)(x0 + 0.5f)): low byte of the truncated int, as signed (see q4_0.ts)
       const q0 = ((fround(fround(fround(x[i + j]! - min) * id) + 0.5) | 0) << 24) >> 24;
       const q1 = ((fround(fround(fround(x[i + j + 16]! - min) * id) + 0.5) | 0) << 24) >> 24;
-      y[o + 4 + j] = nibblePair_(q0 > 15 ? 15 : q0, q1 > 15 ? 15 : q1);
+      y[o + 4 + j] = nibblePair(q0 > 15 ? 15 : q0, q1 > 15 ? 15 : q1);
     }
   }
 }
 
 export const q4_1 = legacyCodec({
   name: 'Q4_1',
+  kernels: { quant: 'q4_1_quant', quantImatrix: 'q4_1_quant_imatrix', dequant: 'q4_1_dequant' },
   typeId: GGML_TYPE.Q4_1,
   typeSize: TYPE_SIZE,
   layout: '32 weights per 20-byte block: an FP16 scale d and FP16 minimum m, then 16 bytes of 4-bit codes q; weight = q·d + m.',

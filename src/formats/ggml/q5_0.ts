@@ -10,29 +10,25 @@ const TYPE_SIZE = 22;
 /** quantize_row_q5_0_ref over n values: d = max/-16 from the value of largest magnitude. */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   const fround = Math.fround;
-  // imported functions bound locally: under tsx each use of an import goes through a getter
-  const blockAbsMaxValue_ = blockAbsMaxValue;
-  const storeFp16_ = storeFp16;
-  const q5Pair_ = q5Pair;
-  const storeU32_ = storeU32;
   for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
-    const max = blockAbsMaxValue_(x, i);
+    const max = blockAbsMaxValue(x, i);
     const d = fround(max / -16);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
-    storeFp16_(y, o, d);
+    storeFp16(y, o, d);
     let qh = 0;
     for (let j = 0; j < 16; j++) {
       // MIN(31, (int8_t)(x0 + 16.5f)) stored as uint8: low byte of the truncated int (see q4_0.ts)
       const q0 = ((fround(fround(x[i + j]! * id) + 16.5) | 0) << 24) >> 24;
       const q1 = ((fround(fround(x[i + j + 16]! * id) + 16.5) | 0) << 24) >> 24;
-      qh |= q5Pair_(y, o + 6, j, q0 > 31 ? 31 : q0, q1 > 31 ? 31 : q1);
+      qh |= q5Pair(y, o + 6, j, q0 > 31 ? 31 : q0, q1 > 31 ? 31 : q1);
     }
-    storeU32_(y, o + 2, qh);
+    storeU32(y, o + 2, qh);
   }
 }
 
 export const q5_0 = legacyCodec({
   name: 'Q5_0',
+  kernels: { quant: 'q5_0_quant', quantImatrix: 'q5_0_quant_imatrix', dequant: 'q5_0_dequant' },
   typeId: GGML_TYPE.Q5_0,
   typeSize: TYPE_SIZE,
   layout: '32 weights per 22-byte block: an FP16 scale d, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = (q − 16)·d.',

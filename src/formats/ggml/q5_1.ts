@@ -11,32 +11,28 @@ const minMax = new Float64Array(2);
 /** quantize_row_q5_1_ref over n values: d = (max - min)/31, codes (uint8_t)(x0 + 0.5f). */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   const fround = Math.fround;
-  // imported functions bound locally: under tsx each use of an import goes through a getter
-  const blockMinMax_ = blockMinMax;
-  const storeFp16_ = storeFp16;
-  const q5Pair_ = q5Pair;
-  const storeU32_ = storeU32;
   for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
-    blockMinMax_(x, i, minMax);
+    blockMinMax(x, i, minMax);
     const min = minMax[0]!;
     const max = minMax[1]!;
     const d = fround(fround(max - min) / 31);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
-    storeFp16_(y, o, d);
-    storeFp16_(y, o + 2, min);
+    storeFp16(y, o, d);
+    storeFp16(y, o + 2, min);
     let qh = 0;
     for (let j = 0; j < 16; j++) {
       // no clamp in ggml here: the low byte of the truncated int (NaN/overflow → 0 both ways)
       const q0 = fround(fround(fround(x[i + j]! - min) * id) + 0.5) | 0;
       const q1 = fround(fround(fround(x[i + j + 16]! - min) * id) + 0.5) | 0;
-      qh |= q5Pair_(y, o + 8, j, q0, q1);
+      qh |= q5Pair(y, o + 8, j, q0, q1);
     }
-    storeU32_(y, o + 4, qh);
+    storeU32(y, o + 4, qh);
   }
 }
 
 export const q5_1 = legacyCodec({
   name: 'Q5_1',
+  kernels: { quant: 'q5_1_quant', quantImatrix: 'q5_1_quant_imatrix', dequant: 'q5_1_dequant' },
   typeId: GGML_TYPE.Q5_1,
   typeSize: TYPE_SIZE,
   layout: '32 weights per 24-byte block: an FP16 scale d and FP16 minimum m, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = q·d + m.',

@@ -10,14 +10,11 @@ const TYPE_SIZE = 34;
 /** quantize_row_q8_0_ref over n values: d = amax/127, q = roundf(x/d). */
 function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
   const fround = Math.fround;
-  // imported functions bound locally: under tsx each use of an import goes through a getter
-  const blockAmax_ = blockAmax;
-  const storeFp16_ = storeFp16;
   for (let i = 0, o = 0; i < n; i += QK, o += TYPE_SIZE) {
-    const amax = blockAmax_(x, i);
+    const amax = blockAmax(x, i);
     const d = fround(amax / 127);
     const id = d !== 0 ? fround(1 / d) : 0; // C truthiness: a NaN d gives a NaN id
-    storeFp16_(y, o, d);
+    storeFp16(y, o, d);
     for (let j = 0; j < QK; j++) {
       const v = fround(x[i + j]! * id);
       // roundf (half away from zero) then the low byte of the int; x ± 0.5 is exact in double
@@ -29,6 +26,7 @@ function quantizeRef(x: Float32Array, y: Uint8Array, n: number): void {
 
 export const q8_0 = legacyCodec({
   name: 'Q8_0',
+  kernels: { quant: 'q8_0_quant', dequant: 'q8_0_dequant' },
   typeId: GGML_TYPE.Q8_0,
   typeSize: TYPE_SIZE,
   layout: '32 weights per 34-byte block: an FP16 scale d, then 32 signed bytes q; weight = q·d.',

@@ -5,31 +5,14 @@
 // Functions take offsets into caller arrays instead of subarrays so the hot path allocates nothing.
 import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
+import { checkDequantize, checkQuantize } from './codec-args.js';
 import { ggmlTypeById } from '../ggml-types.js';
-import { wasmBlocks, wasmRows } from '../wasm/kernels.js';
+import { wasmBlocks, wasmRows, type DequantKernelName, type KernelName, type RowKernelName } from '../wasm/kernels.js';
 import { GROUP_MAX_EPS, nearestInt } from './search.js';
 
 const fround = Math.fround;
 
 export const QK_K = 256;
-
-/** Throws unless the shapes are ones ggml_quantize_chunk accepts for a 256-element block type. */
-export function checkKShape(name: string, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number,
-  typeSize: number, imatrix: Float32Array | null): void {
-  if (!Number.isInteger(nPerRow) || nPerRow <= 0 || nPerRow % QK_K !== 0) {
-    throw new LowbitError(`${name}: row length ${nPerRow} is not a positive multiple of ${QK_K}`);
-  }
-  if (!Number.isInteger(nRows) || nRows < 0) throw new LowbitError(`${name}: bad row count ${nRows}`);
-  if (src.length < nRows * nPerRow) throw new LowbitError(`${name}: source holds ${src.length} values, need ${nRows * nPerRow}`);
-  if (dst.length < nRows * (nPerRow / QK_K) * typeSize) throw new LowbitError(`${name}: destination too small`);
-  if (imatrix && imatrix.length < nPerRow) throw new LowbitError(`${name}: imatrix holds ${imatrix.length} values, need ${nPerRow}`);
-}
-
-export function checkKDequant(name: string, src: Uint8Array, dst: Float32Array, n: number, typeSize: number): void {
-  if (!Number.isInteger(n) || n < 0 || n % QK_K !== 0) throw new LowbitError(`${name}: ${n} values is not a multiple of ${QK_K}`);
-  if (src.length < (n / QK_K) * typeSize) throw new LowbitError(`${name}: source holds ${src.length} bytes, need ${(n / QK_K) * typeSize}`);
-  if (dst.length < n) throw new LowbitError(`${name}: destination holds ${dst.length} values, need ${n}`);
-}
 
 const lAux = new Uint8Array(32);
 const xs = new Float32Array(32);
@@ -333,8 +316,8 @@ export interface KQuantSpec {
   typeId: number;
   typeSize: number;
   layout: string;
-  /** kernel name prefix in the WASM module: 'q4_K' → q4_K_quant, q4_K_quant_imatrix, q4_K_dequant */
-  wasm: 'q2_K' | 'q3_K' | 'q4_K' | 'q5_K' | 'q6_K';
+  /** its WebAssembly kernels: blocks without an imatrix, rows with one, dequantize */
+  kernels: { quant: KernelName; quantImatrix: RowKernelName; dequant: DequantKernelName };
   /** one block without an imatrix (the _ref function) */
   quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void;
   /** one block with the imatrix at qw[qo..qo+256) (the _impl function) */
@@ -348,17 +331,16 @@ export interface KQuantSpec {
  */
 export function kQuantCodec(spec: KQuantSpec): BlockCodec {
   const { name, typeSize, quantizeBlockRef, quantizeBlockImatrix } = spec;
-  const quant = `${spec.wasm}_quant` as const;
-  const quantImatrix = `${spec.wasm}_quant_imatrix` as const;
-  const dequant = `${spec.wasm}_dequant` as const;
+  const { quant, quantImatrix, dequant } = spec.kernels;
   const tsDequantize = spec.dequantize;
+  const type = ggmlTypeById(spec.typeId)!;
   return {
     name,
-    type: ggmlTypeById(spec.typeId)!,
+    type,
     usesImatrix: true,
     layout: spec.layout,
     quantize(src, dst, nRows, nPerRow, imatrix) {
-      checkKShape(name, src, dst, nRows, nPerRow, typeSize, imatrix);
+      checkQuantize(name, type, src, dst, nRows, nPerRow, imatrix);
       const nbRow = nPerRow / QK_K;
       if (!imatrix) {
         const nb = nRows * nbRow;
@@ -375,7 +357,7 @@ export function kQuantCodec(spec: KQuantSpec): BlockCodec {
       }
     },
     dequantize(src, dst, n) {
-      checkKDequant(name, src, dst, n, typeSize);
+      checkDequantize(name, type, src, dst, n);
       if (wasmBlocks(dequant, src, dst, n / QK_K, typeSize, QK_K * 4)) return;
       tsDequantize(src, dst, n);
     },

@@ -4,32 +4,23 @@
 // ggml ignores the imatrix for this format.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { wasmBlocks } from '../wasm/kernels.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.TQ1_0)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const fp32ToFp16 = fp32ToFp16_;
-
-let lastHadNaN = false; // whether ternaryAmax's last block held a NaN
 
 /**
  * The block's max |x| as ggml's MAX(amax, fabsf(v)) macro computes it: a NaN resets it, so after
  * a NaN it is the max of the later values only (NaN if last), and may be below earlier |x|.
- * Whether the block held a NaN is kept for fastTrits.
  */
 export function ternaryAmax(x: Float32Array, off: number): number {
   let amax = 0;
-  let nan = 0;
   for (let j = 0; j < 256; j++) {
     const a = Math.abs(x[off + j]!);
-    nan |= Number(a !== a);
     amax = amax > a ? amax : a;
   }
-  lastHadNaN = nan !== 0;
   return amax;
 }
 
@@ -63,11 +54,14 @@ export function halfThreshold(id: number): number {
 }
 
 /**
- * Whether the last ternaryAmax block takes the threshold path: a finite max with a finite 1/max
- * and no NaN, so every |x·id| ≤ 1 + 2^-24 and lroundf can only give -1, 0 or 1.
+ * Whether the block of 256 values at x[off], whose ternaryAmax is d, takes the threshold path: a
+ * finite max with a finite 1/max and no NaN (after a NaN, d may be below earlier |x|), so every
+ * |x·id| ≤ 1 + 2^-24 and lroundf can only give -1, 0 or 1.
  */
-export function fastTrits(d: number, id: number): boolean {
-  return d < Infinity && id > 0 && id < Infinity && !lastHadNaN;
+export function fastTrits(x: Float32Array, off: number, d: number, id: number): boolean {
+  if (!(d < Infinity && id > 0 && id < Infinity)) return false;
+  for (let j = 0; j < 256; j++) { const v = x[off + j]!; if (v !== v) return false; }
+  return true;
 }
 
 /** The trit code (0, 1, 2) of v against the threshold t; Number(bool) compiles branch-free. */
@@ -80,7 +74,7 @@ export const TRITS = new Uint8Array(256);
 
 /** Fills TRITS with ggml's lroundf(x·id) + 1 for the 256 values at x[off], d = the block max. */
 export function ternaryCodes(x: Float32Array, off: number, d: number, id: number): void {
-  if (fastTrits(d, id)) {
+  if (fastTrits(x, off, d, id)) {
     // |x| ≤ d, so |x·id| stays below 1.5: a threshold compare is all lroundf does here
     const t = halfThreshold(id);
     for (let j = 0; j < 256; j++) TRITS[j] = trit(x[off + j]!, t);
@@ -122,7 +116,7 @@ export const tq1_0: BlockCodec = {
       const h = fp32ToFp16(d);
       dst[o + 52] = h & 255;
       dst[o + 53] = h >>> 8;
-      if (fastTrits(d, id)) {
+      if (fastTrits(src, x, d, id)) {
         // ternaryCodes' threshold compare fused with the packing; trits are 0..2, so no wrap
         const t = halfThreshold(id);
         for (let m = 0; m < 32; m++) {

@@ -2,20 +2,13 @@
 // scale (the block's max |x|), stored as 2-bit codes. ggml ignores the imatrix for this format.
 import type { BlockCodec } from '../codec.js';
 import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table as fp16Table_, fp32ToFp16 as fp32ToFp16_ } from '../half.js';
+import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { wasmBlocks } from '../wasm/kernels.js';
-import { TRITS, fastTrits as fastTrits_, halfThreshold as halfThreshold_, ternaryAmax as ternaryAmax_, ternaryCodes as ternaryCodes_ } from './tq1_0.js';
+import { TRITS, fastTrits, halfThreshold, ternaryAmax, ternaryCodes } from './tq1_0.js';
 
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.TQ2_0)!;
-// imports bound locally: under tsx each use of an import is a getter call
-const fp16Table = fp16Table_;
-const fp32ToFp16 = fp32ToFp16_;
-const ternaryAmax = ternaryAmax_;
-const ternaryCodes = ternaryCodes_;
-const halfThreshold = halfThreshold_;
-const fastTrits = fastTrits_;
 const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d, 2d
 
 export const tq2_0: BlockCodec = {
@@ -35,7 +28,7 @@ export const tq2_0: BlockCodec = {
       dst[o + 64] = h & 255;
       dst[o + 65] = h >>> 8;
       // byte j+m holds values m, m+32, m+64, m+96 of each 128-value half, 2 bits each from the bottom
-      if (fastTrits(d, id)) {
+      if (fastTrits(src, x0, d, id)) {
         // ternaryCodes' threshold compare, fused with the packing
         const t = halfThreshold(id), mt = -t;
         for (let j = 0; j < 64; j += 32) {

@@ -96,8 +96,3 @@ export function quantizePerChannel(x: Float32Array, dims: readonly number[], axi
   }
   return { q, scales, zeroPoints };
 }
-
-/** DequantizeLinear: x = (q - zp) * scale in float32 */
-export function dequantizeValue(q: number, scale: number, zeroPoint: number): number {
-  return Math.fround((q - zeroPoint) * Math.fround(scale));
-}

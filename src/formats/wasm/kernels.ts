@@ -106,23 +106,31 @@ function scanWindow(k: Loaded, ptr: number, bytes: number): void {
 }
 let loaded: Loaded | null | undefined;
 
-/**
- * Reads and clears the flag of the IQ3 kernels that says a block since the last read held input
- * ggml aborts on (the codec then throws). False when the kernels are not loaded.
- */
-export function wasmIq3Failed(): boolean {
-  if (!loaded) return false;
-  return (loaded.exports.iq3_failed as () => number)() !== 0;
-}
+/** How a lattice kernel's run went: done, not run (kernels off or unavailable), or refused. */
+export type LatticeRun = 'done' | 'off' | 'refused';
 
 /**
- * Reads and clears the flag of the IQ2 kernels (iq2.as) that says a block since the last read held
- * input ggml aborts on (the codec then reruns its TypeScript path, which throws). False when the
- * kernels are not loaded.
+ * Quantizes nRows rows of nPerRow values with a lattice kernel (IQ3: iq3.as; IQ2, IQ1_S: iq2.as;
+ * IQ1_M: iq1m.as): the row kernel with an importance matrix, else the block kernel (256 values of
+ * 1024 bytes per block; null when the format has none). 'refused' when a block held input ggml
+ * aborts on (or whose handling the kernel leaves to the TypeScript reference): the codec then
+ * throws or reruns its TypeScript path.
  */
-export function wasmIq2Failed(): boolean {
-  if (!loaded) return false;
-  return (loaded.exports.iq2_failed as () => number)() !== 0;
+export function wasmLatticeQuantize(
+  blockKernel: KernelName | null, rowKernel: RowKernelName, src: Float32Array, dst: Uint8Array,
+  nRows: number, nPerRow: number, rowBytes: number, imatrix: Float32Array | null,
+): LatticeRun {
+  const k = enabled ? load() : null;
+  if (!k) return 'off';
+  // the kernels raise a flag in their module, read and cleared by <family>_failed()
+  const failed = k.exports[rowKernel.startsWith('iq3_') ? 'iq3_failed' : 'iq2_failed'] as () => number;
+  failed();
+  const nb = nPerRow / 256;
+  const ran = imatrix
+    ? wasmRows(rowKernel, src, dst, nRows, nPerRow, rowBytes, imatrix)
+    : blockKernel !== null && wasmBlocks(blockKernel, src, dst, nRows * nb, 1024, rowBytes / nb);
+  if (!ran) return 'off';
+  return failed() !== 0 ? 'refused' : 'done';
 }
 
 /** Turns the WebAssembly kernels on or off (off: every codec runs its TypeScript reference). */

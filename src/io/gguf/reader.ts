@@ -1,7 +1,7 @@
 // GGUF v2/v3 reader over a ByteSource (browser and Node). The header is read in bounded chunks,
 // never the whole file, and nothing a file claims (lengths, counts, sizes, offsets) is allocated
 // or trusted before it is checked against the bytes the file actually has.
-import { FileFormatError } from '../../errors.js';
+import { FileFormatError, LowbitError } from '../../errors.js';
 import type { ByteSource } from '../source.js';
 import { ggmlTypeById, type GgmlTypeInfo } from '../../formats/ggml-types.js';
 import {
@@ -336,7 +336,7 @@ async function readNumbers(c: Cursor, t: GgufTypeName, n: number): Promise<GgufA
     case 'f64': return new Float64Array(b);
     case 'u64': return new BigUint64Array(b);
     case 'i64': return new BigInt64Array(b);
-    default: throw new Error(`not a numeric type: ${t}`);
+    default: throw new LowbitError(`not a numeric type: ${t}`, 'EFORMAT');
   }
 }
 

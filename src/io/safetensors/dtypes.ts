@@ -1,6 +1,7 @@
 // safetensors element types (the names the format uses) and their sizes in bits, plus decoding of
 // the float and integer types to float32 for conversion.
 import { fp16Table, bf16ToFp32 } from '../../formats/half.js';
+import { LowbitError } from '../../errors.js';
 
 export const SAFETENSORS_DTYPE_BITS = {
   BOOL: 8, U8: 8, I8: 8, F8_E5M2: 8, F8_E4M3: 8, F8_E8M0: 8, I16: 16, U16: 16, F16: 16, BF16: 16,
@@ -45,7 +46,7 @@ export function toFloat32(bytes: Uint8Array, dtype: SafetensorsDtype): Float32Ar
     case 'U16': for (let i = 0; i < n; i++) out[i] = dv.getUint16(i * 2, true); break;
     case 'I32': for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true); break;
     case 'U32': for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true); break;
-    default: throw new Error(`toFloat32: ${dtype} is not decodable`);
+    default: throw new LowbitError(`toFloat32: ${dtype} is not decodable`, 'EUNSUPPORTED');
   }
   return out;
 }

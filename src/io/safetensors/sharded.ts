@@ -1,7 +1,7 @@
 // A model's safetensors as one set of tensors: a single model.safetensors, or shards listed by
 // model.safetensors.index.json ({"metadata": {...}, "weight_map": {tensor: shard file}}).
 // Browser-safe: files are opened through a caller-supplied function.
-import { FileFormatError } from '../../errors.js';
+import { FileFormatError, LowbitError } from '../../errors.js';
 import type { ByteSource } from '../source.js';
 import { readSafetensorsHeader, readSafetensorsF32, readSafetensorsBytes, type SafetensorsFile, type SafetensorsTensor } from './reader.js';
 
@@ -56,7 +56,7 @@ export async function openSafetensorsSet(files: SafetensorsFile[]): Promise<Safe
       const t = f.byName.get(name)!;
       const n = length ?? t.end - t.begin - offset;
       if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(n) || offset < 0 || n < 0 || offset + n > t.end - t.begin) {
-        throw new RangeError(`tensor '${oneLine(name)}': bytes [${offset}, ${offset + n}) outside its ${t.end - t.begin}`);
+        throw new LowbitError(`tensor '${oneLine(name)}': bytes [${offset}, ${offset + n}) outside its ${t.end - t.begin}`);
       }
       return f.source.read(8 + f.headerSize + t.begin + offset, n);
     },

@@ -14,7 +14,6 @@ import { byteToUnicode, jsRegex } from '../../../src/convert/hf/bpe.js';
 import { rng } from '../../support/oracle.js';
 
 export type ArchKind = 'qwen3' | 'qwen3moe' | 'smollm3';
-export const ARCH_KINDS: ArchKind[] = ['qwen3', 'qwen3moe', 'smollm3'];
 
 export interface ArchWeights {
   kind: ArchKind;

@@ -6,6 +6,7 @@ import { qwen3moe } from './qwen3moe.js';
 import { smollm3 } from './smollm3.js';
 import type { ArchDef } from './types.js';
 import { STANDALONE_ARCHITECTURES } from './standalone.js';
+import { LowbitError } from '../../../errors.js';
 
 export type { ArchDef } from './types.js';
 
@@ -24,7 +25,7 @@ export function findArch(modelType: string, cls: string): ArchDef | undefined {
 
 export function archDef(arch: string): ArchDef {
   const d = ARCHS.find((a) => a.arch === arch);
-  if (!d) throw new Error(`no converter for GGUF architecture ${arch}`);
+  if (!d) throw new LowbitError(`no converter for GGUF architecture ${arch}`, 'EUNSUPPORTED');
   return d;
 }
 

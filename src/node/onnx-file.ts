@@ -1,13 +1,13 @@
 // Node edge of the ONNX variants: read a .onnx file (and its external data), apply a variant, write the
 // result atomically (temp file + rename), with external data when asked or when over 2 GiB.
 import { stat } from 'node:fs/promises';
-import { openAtomicOutput } from '../pipeline/atomic-output.js';
+import { openAtomicOutput } from './atomic-output.js';
 import { basename, dirname, join } from 'node:path';
-import { FileSource } from '../node/file-io.js';
-import { refuseOutputOverInputs } from '../node/output-guard.js';
+import { FileSource } from './file-io.js';
+import { refuseOutputOverInputs } from './output-guard.js';
 import { allTensors, encodeModel, estimateSize, loadExternalData, readModel, writeModel, PROTOBUF_LIMIT } from '../io/onnx/model.js';
-import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type UnquantizedWeights, type Variant } from './variants.js';
-import type { NodeAction } from './common.js';
+import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type UnquantizedWeights, type Variant } from '../onnx/variants.js';
+import type { NodeAction } from '../onnx/common.js';
 import type { ModelProto } from '../io/onnx/proto/onnx_pb.js';
 
 export interface QuantizeOnnxFileOptions extends OnnxQuantOptions {
@@ -30,11 +30,6 @@ export interface QuantizeOnnxFileResult {
   outputBytes: number;
   externalDataFile?: string;
   dryRun: boolean;
-}
-
-/** An ONNX input, by extension (the quantize command dispatches on this). */
-export function isOnnxPath(path: string): boolean {
-  return /\.onnx$/i.test(path);
 }
 
 export async function quantizeOnnxFile(input: string, output: string, options: QuantizeOnnxFileOptions): Promise<QuantizeOnnxFileResult> {

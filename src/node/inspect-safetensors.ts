@@ -4,10 +4,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { FileFormatError, LowbitError } from '../../errors.js';
-import { openShardedSafetensors } from '../../io/safetensors/sharded.js';
-import { FileSource } from '../../node/file-io.js';
-import { textOf, type InspectReport } from '../../analysis/inspect.js';
+import { FileFormatError, LowbitError } from '../errors.js';
+import { openShardedSafetensors } from '../io/safetensors/sharded.js';
+import { FileSource } from './file-io.js';
+import { textOf, type InspectReport } from '../analysis/inspect.js';
 
 const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]/g, ' ');
 

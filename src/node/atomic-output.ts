@@ -80,7 +80,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
   await checkNotInput(path, options.inputs ?? []);
   try {
     const st = await stat(target);
-    if (st.isDirectory()) throw new LowbitError(`output ${path} is a directory`);
+    if (st.isDirectory()) throw new LowbitError(`output ${path} is a directory`, 'EIO', 'EISDIR');
   } catch (e) {
     if (e instanceof LowbitError) throw e;
   }
@@ -92,7 +92,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
     fh = await open(tempPath, 'wx', 0o644);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new LowbitError(`cannot write ${path}: ${describe(err)} (creating a temp file in ${dirname(target)})`);
+    throw new LowbitError(`cannot write ${path}: ${describe(err)} (creating a temp file in ${dirname(target)})`, 'EIO', err?.code);
   }
   track(tempPath);
   const sink = new FileSink(fh);
@@ -112,7 +112,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
       await go();
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw typeof err?.code === 'string' && !(e instanceof LowbitError) ? new LowbitError(`cannot write ${path}: ${describe(err)}`) : e;
+      throw typeof err?.code === 'string' && !(e instanceof LowbitError) ? new LowbitError(`cannot write ${path}: ${describe(err)}`, 'EIO', err.code) : e;
     }
     unflushed += n;
     if (unflushed >= FLUSH_BYTES && !flushing) {
@@ -129,7 +129,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
     tempPath,
     sink,
     async commit() {
-      if (state !== 'open') throw new LowbitError(`output ${path} already ${state}`);
+      if (state !== 'open') throw new LowbitError(`output ${path} already ${state}`, 'EINTERNAL');
       try {
         await settleFlush();
         if (flushError) throw flushError;
@@ -142,7 +142,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
         await unlink(tempPath).catch(() => {});
         untrack(tempPath);
         const err = e as NodeJS.ErrnoException;
-        throw new LowbitError(`cannot write ${path}: ${describe(err)}`);
+        throw new LowbitError(`cannot write ${path}: ${describe(err)}`, 'EIO', err?.code);
       }
       state = 'committed';
       untrack(tempPath);
