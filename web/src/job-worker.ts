@@ -7,10 +7,13 @@ import { LowbitError } from '../../src/errors.js';
 import { fileKind } from '../../src/io/detect.js';
 import { inspectSource, textOf, tensorsOf, type InspectReport } from '../../src/analysis/inspect.js';
 import { readGgufHeader, type GgufFile } from '../../src/io/gguf/reader.js';
-import { prepareQuantize, predictOutputBytes, checkRunnable, quantizeGguf, type QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
+import { prepareQuantize, predictOutputBytes, checkRunnable, quantizeGguf, resolveTarget, type QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
+import type { TargetAllocation } from '../../src/pipeline/target.js';
+import { parseEncoder } from '../../src/formats/encoder.js';
+import { fmtBytes, fmtNum } from '../../src/cli/format.js';
 import { webWorkerExecutor } from '../../src/pipeline/web-workers.js';
 import { parseFileType } from '../../src/plan/file-types.js';
-import { imatrixInput, parseGgmlType, parseTensorType, parseTensorTypeText } from '../../src/plan/options.js';
+import { imatrixInput, parseGgmlType, parseTargetOptions, parseTensorType, parseTensorTypeText } from '../../src/plan/options.js';
 import { typeName, type QuantPlan } from '../../src/plan/plan.js';
 import { openHfModel, type ModelFolder } from '../../src/convert/hf/open.js';
 import { VirtualGgufSource } from '../../src/convert/virtual-gguf.js';
@@ -122,6 +125,8 @@ async function quantizeOptions(o: JobOptions, forPlan = false): Promise<Quantize
   if (o.imatrix) imatrix = await imatrixInput(new BlobSource(o.imatrix, o.imatrix.name), include, exclude);
   return {
     fileType: parseFileType(o.type),
+    target: targetOf(o),
+    encoder: o.encoder ? parseEncoder(o.encoder) : undefined,
     pure: !!o.pure,
     tensorTypes: rules.map(parseTensorType),
     outputTensorType: o.outputTensorType ? parseGgmlType(o.outputTensorType, '--output-tensor-type') : undefined,
@@ -136,6 +141,41 @@ async function quantizeOptions(o: JobOptions, forPlan = false): Promise<Quantize
     slabF32Bytes: 8 << 20,
     executor: forPlan ? undefined : webWorkerExecutor(await ROW_WORKER),
   };
+}
+
+/** --target-size / --target-bpw / --target-types as the CLI parses them (an empty box is an option not given). */
+function targetOf(o: JobOptions) {
+  const given = (s?: string) => (s?.trim() ? s.trim() : undefined);
+  return parseTargetOptions({ targetSize: given(o.targetSize), targetBpw: given(o.targetBpw), targetTypes: given(o.targetTypes) });
+}
+
+/**
+ * What the allocation did, in the lines `lowbit quantize --dry-run` and its summary print (the
+ * CLI's targetLines in src/cli/commands/quantize.ts, with the CLI's number formats).
+ */
+function targetLines(a: TargetAllocation): string[] {
+  return [
+    `target ${fmtBytes(a.targetBytes)} (${a.targetBytes} bytes): predicted ${a.predictedBytes} bytes (${fmtNum((100 * a.predictedBytes) / a.targetBytes, 4)}% of it), ${a.assignment.size} tensors chosen, predicted error ${a.predictedError.toExponential(3)}`,
+    `error measure: ${a.measure}; search ${a.seconds.toFixed(2)} s; general.file_type ${a.fileType.name}`,
+    ...(a.predictedBytes < 0.99 * a.targetBytes ? [`note: ${fmtNum((100 * (a.targetBytes - a.predictedBytes)) / a.targetBytes, 3)}% under the target: no choice of the candidate types comes closer (the steps between types are that coarse here, or every tensor is at its best type)`] : []),
+  ];
+}
+
+/** The allocation's predicted relative error of a tensor's chosen type (as --dry-run --json's predictedError). */
+function predictedError(a: TargetAllocation | undefined, name: string, type: number): number | undefined {
+  if (!a?.assignment.has(name)) return undefined;
+  return a.measures.find((m) => m.name === name)?.candidates.find((c) => c.type === type)?.nsr ?? undefined;
+}
+
+/** A source whose reads stop once the run is cancelled (the target's measuring reads through it). */
+function stoppable(src: ByteSource, signal: AbortSignal): ByteSource {
+  return new Proxy(src, {
+    get(t, k) {
+      const v = Reflect.get(t, k, t);
+      if (k === 'read' || k === 'readInto') return (...a: unknown[]) => { signal.throwIfAborted(); return (v as (...x: unknown[]) => unknown).apply(t, a); };
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
 }
 
 let hfCache: { key: Input; model: ConvertedModel; src: VirtualGgufSource; close: () => Promise<void> } | null = null;
@@ -156,9 +196,13 @@ async function ggufSource(m: NonNullable<typeof model>): Promise<ByteSource> {
   throw new LowbitError('this is an ONNX model: pick one of the ONNX variants');
 }
 
-function planRows(plan: QuantPlan) {
-  return plan.tensors.map((t) => ({ name: t.name, shape: [...t.shape], from: typeName(t.srcType), to: typeName(t.dstType), bytes: t.srcBytes, newBytes: t.dstBytes, why: t.reason }));
+function planRows(plan: QuantPlan, a?: TargetAllocation) {
+  return plan.tensors.map((t) => ({ name: t.name, shape: [...t.shape], from: typeName(t.srcType), to: typeName(t.dstType), bytes: t.srcBytes, newBytes: t.dstBytes, why: t.reason, ...(a ? { error: predictedError(a, t.name, t.dstType) ?? null } : {}) }));
 }
+
+/** A float type for a model folder: written by the converter, unless a size target makes it a quantize run's base mix. */
+const floatConvert = (m: NonNullable<typeof model>, o: JobOptions) =>
+  m.kind === 'hf' && (FLOAT_OUT_TYPES as readonly string[]).includes(o.type.toUpperCase()) && !targetOf(o);
 
 async function plan(o: JobOptions): Promise<PlanResult> {
   const m = need();
@@ -172,21 +216,23 @@ async function plan(o: JobOptions): Promise<PlanResult> {
       inBytes: m.src!.size, outBytes: predicted, predicted, bpw: 0, fileType: variant, problem: null, notes: r.notes,
     };
   }
-  if (m.kind === 'hf' && (FLOAT_OUT_TYPES as readonly string[]).includes(o.type.toUpperCase())) {
+  if (floatConvert(m, o)) {
     const { model: cm } = await hfModel(m);
     const rows = cm.tensors.map((t) => ({ name: t.name, shape: [...t.shape], from: 'F32', to: storeTypeOf(t, o.type.toUpperCase() as StoreType), bytes: 0, newBytes: 0, why: t.keepF32 ? 'kept F32 (as the converter keeps it)' : 'converted' }));
     return { rows, inBytes: 0, outBytes: 0, predicted: 0, bpw: 0, fileType: o.type.toUpperCase(), problem: null, notes: ['float output: written by the converter (sizes known once written)'] };
   }
   const src = await ggufSource(m);
-  const opts = await quantizeOptions(o, true);
+  // as `lowbit quantize --dry-run`: the target's allocation first, then the plan it gives
+  const { opts, allocation } = await resolveTarget(src, await quantizeOptions(o, true));
   const prep = await prepareQuantize(src, opts);
   const predicted = await predictOutputBytes(prep.file, prep.plan, opts);
   let problem: string | null = null;
   try { checkRunnable(prep.file, prep.plan, opts); } catch (e) { if (e instanceof LowbitError) problem = e.message; else throw e; }
   const p = prep.plan;
   return {
-    rows: planRows(p), inBytes: p.srcBytes, outBytes: p.dstBytes, predicted, bpw: p.nElements ? (p.dstBytes * 8) / p.nElements : 0,
+    rows: planRows(p, allocation), inBytes: p.srcBytes, outBytes: p.dstBytes, predicted, bpw: p.nElements ? (p.dstBytes * 8) / p.nElements : 0,
     fileType: p.fileType.name, problem, notes: p.nFallback ? [`${p.nFallback} tensor(s) needed a fallback type`] : [],
+    ...(allocation ? { target: targetLines(allocation) } : {}),
   };
 }
 
@@ -264,7 +310,7 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
   let total = 0;
   const onProgress = (done: number, all: number, tensor: string) => { total = all; post({ id, progress: { done, total: all, tensor } }); };
   try {
-    let threads = 1, kind: 'gguf' | 'onnx' = 'gguf', clamped: { tensor: string; count: number }[] = [];
+    let threads = 1, kind: 'gguf' | 'onnx' = 'gguf', clamped: { tensor: string; count: number }[] = [], target: string[] | undefined;
     if (m.kind === 'onnx') {
       kind = 'onnx';
       const variant = parseVariant(o.type);
@@ -273,22 +319,24 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
       ctl.signal.throwIfAborted();
       await writeModel(proto, sink, {});
       total = m.src!.size;
-    } else if (m.kind === 'hf' && (FLOAT_OUT_TYPES as readonly string[]).includes(o.type.toUpperCase())) {
+    } else if (floatConvert(m, o)) {
       const { model: cm } = await hfModel(m);
       clamped = await writeConvertedGguf(sink, cm, o.type.toUpperCase() as StoreType, onProgress, !!o.allowNonfinite);
       total = sink.position;
     } else {
-      const src = await ggufSource(m);
+      // (a size target measures every tensor before the first byte is written: Cancel stops that too)
+      const src = stoppable(await ggufSource(m), ctl.signal);
       const opts = await quantizeOptions(o);
       const s = await quantizeGguf(src, sink, { ...opts, signal: ctl.signal, onProgress });
       threads = s.threads;
       clamped = s.clamped;
+      if (s.target) target = targetLines(s.target);
       total = s.plan.srcBytes;
     }
     await out.commit();
     const seconds = (performance.now() - t0) / 1000;
     lastOutput = { file: out.file, kind };
-    return { outBytes: sink.position, seconds, mbPerS: total / 1e6 / seconds, threads, clamped, file: await out.file() };
+    return { outBytes: sink.position, seconds, mbPerS: total / 1e6 / seconds, threads, clamped, target, file: await out.file() };
   } catch (e) {
     await out.abort();
     if (ctl.signal.aborted) throw new LowbitError('cancelled: nothing was written');

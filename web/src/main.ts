@@ -119,6 +119,7 @@ function options(): JobOptions {
   return {
     type: v('type'), pure: c('pure'), tensorTypes: v('rules'), outputTensorType: v('output-type') || undefined, tokenEmbeddingType: v('embd-type') || undefined,
     leaveOutputTensor: c('leave-output'), allowRequantize: c('allow-requantize'), imatrix: im, threads: Number(v('threads')) || undefined,
+    targetSize: v('target-size') || undefined, targetBpw: v('target-bpw') || undefined, targetTypes: v('target-types') || undefined, encoder: v('encoder') || undefined,
     // unchecked is 'not given' (undefined), as on the command line: some variants default to on
     perChannel: c('per-channel') || undefined, symmetric: c('symmetric') || undefined, asymmetric: c('asymmetric') || undefined, blockSize: v('block-size') || undefined, weightOnly: v('weight-only') || undefined,
   };
@@ -128,7 +129,11 @@ function outName(): string {
   const o = opened!;
   const t = ($('type') as HTMLSelectElement).value;
   if (o.kind === 'onnx') return `${o.base}${VARIANT_SUFFIX[t as keyof typeof VARIANT_SUFFIX] ?? `_${t}`}.onnx`;
-  return `${o.base}-${t}.gguf`;
+  // a size target names the file by the target (the type only fixes what the allocation does not choose)
+  const size = ($('target-size') as HTMLInputElement).value.trim(), bpw = ($('target-bpw') as HTMLInputElement).value.trim();
+  const tag = size ? size.replace(/[^\w.]+/g, '') : bpw ? `${bpw}bpw` : t;
+  const best = ($('encoder') as HTMLSelectElement).value === 'best' ? '-best' : '';
+  return `${o.base}-${tag}${best}.gguf`;
 }
 
 async function showPlan(): Promise<void> {
@@ -136,12 +141,16 @@ async function showPlan(): Promise<void> {
   try {
     const p = await ask<PlanResult>({ op: 'plan', options: options() });
     $('plan').hidden = false;
-    fillTable($('plan-table') as HTMLTableElement, ['tensor', 'shape', 'from', 'to', 'size', 'new size', 'why'],
-      p.rows.map((r) => [r.name, `[${r.shape.join(', ')}]`, r.from, r.to, r.bytes ? fmtBytes(r.bytes) : '', r.newBytes ? fmtBytes(r.newBytes) : '', r.why]), [6]);
+    // with a size target: the allocation's predicted relative error of each chosen type (blank: fixed by a rule or not quantized)
+    const err = p.target !== undefined;
+    fillTable($('plan-table') as HTMLTableElement, ['tensor', 'shape', 'from', 'to', 'size', 'new size', ...(err ? ['predicted error'] : []), 'why'],
+      p.rows.map((r) => [r.name, `[${r.shape.join(', ')}]`, r.from, r.to, r.bytes ? fmtBytes(r.bytes) : '', r.newBytes ? fmtBytes(r.newBytes) : '',
+        ...(err ? [r.error === undefined || r.error === null ? '' : r.error.toExponential(2)] : []), r.why]), [err ? 7 : 6]);
     const lines = [
       p.inBytes ? `${p.rows.length} tensors, ${fmtBytes(p.inBytes)} of tensor data -> ${fmtBytes(p.outBytes)}${p.bpw ? ` (${p.bpw.toFixed(4)} bits per weight)` : ''}` : `${p.rows.length} entries`,
       p.predicted ? `predicted output: ${fmtBytes(p.predicted)} (${p.predicted} bytes) as ${p.fileType}` : '',
       ...p.notes.map((n) => `note: ${n}`),
+      ...(p.target ?? []),
       p.problem ? `note: a real run would stop: ${p.problem}` : '',
     ].filter(Boolean);
     $('predicted').textContent = lines.join(' · ');
@@ -175,10 +184,11 @@ async function runJob(): Promise<void> {
   const bar = $('progress') as HTMLProgressElement;
   $('progress-box').hidden = false;
   bar.value = 0;
-  $('progress-text').textContent = 'starting…';
+  const o = options();
+  $('progress-text').textContent = opened.kind !== 'onnx' && (o.targetSize?.trim() || o.targetBpw?.trim()) ? 'measuring every tensor\'s types for the size target…' : 'starting…';
   try {
-    const r = await ask<{ outBytes: number; seconds: number; mbPerS: number; threads: number; clamped: { tensor: string; count: number }[]; file: File }>(
-      { op: 'run', options: options(), output },
+    const r = await ask<{ outBytes: number; seconds: number; mbPerS: number; threads: number; clamped: { tensor: string; count: number }[]; target?: string[]; file: File }>(
+      { op: 'run', options: o, output },
       ({ done, total, tensor }) => {
         const s = (performance.now() - t0) / 1000;
         const rate = done / 1e6 / s;
@@ -193,7 +203,8 @@ async function runJob(): Promise<void> {
     $('done').hidden = false;
     const where = output.kind === 'handle' ? `saved to ${output.handle.name}` : `downloaded as ${name}`;
     $('done-text').textContent = `${where}: ${fmtBytes(r.outBytes)} (${r.outBytes} bytes) in ${r.seconds.toFixed(2)} s on ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.mbPerS.toFixed(1)} MB/s` +
-      r.clamped.map((c) => `; warning: tensor ${c.tensor}: ${c.count} value(s) beyond the float range were clamped`).join('');
+      r.clamped.map((c) => `; warning: tensor ${c.tensor}: ${c.count} value(s) beyond the float range were clamped`).join('') +
+      (r.target ? ` · ${r.target.join(' · ')}` : '');
     $('done').dataset.bytes = String(r.outBytes);
     $('done').dataset.mbps = r.mbPerS.toFixed(3);
     $('done').dataset.threads = String(r.threads);
