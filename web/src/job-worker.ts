@@ -25,7 +25,8 @@ import { openFolderSafetensors } from '../../src/convert/hf/open.js';
 import { readModel, writeModel, encodeModel } from '../../src/io/onnx/model.js';
 import { parseVariant, quantizeOnnxModel } from '../../src/onnx/variants.js';
 import { onnxOptions } from '../../src/onnx/options.js';
-import { compareGguf, type GgufComparison } from '../../src/analysis/compare-gguf.js';
+import { compareGguf, weightHistogram, type GgufComparison } from '../../src/analysis/compare-gguf.js';
+import { familyOf, type ReportData, type SizeQualityPoint } from '../../src/report/html.js';
 import { compareSafetensorsGguf } from '../../src/analysis/compare-safetensors.js';
 import { compareOnnx } from '../../src/analysis/compare-onnx.js';
 import { codecByName, codecByTypeId } from '../../src/formats/registry.js';
@@ -42,7 +43,9 @@ ROW_WORKER.catch(() => {});
 /** The model picked last. */
 let model: { input: Input; kind: ModelKind; src?: ByteSource; folder?: ModelFolder; gguf?: GgufFile; set?: SafetensorsSet; base: string } | null = null;
 /** The last output written (for compare), and the run in flight. */
-let lastOutput: { file: () => Promise<File>; kind: 'gguf' | 'onnx' } | null = null;
+let lastOutput: { file: () => Promise<File>; kind: 'gguf' | 'onnx'; label: string } | null = null;
+/** The earlier runs on this model (the report's size/quality chart draws them with the last one). */
+let earlier: SizeQualityPoint[] = [];
 let running: AbortController | null = null;
 
 function folderOf(input: Extract<Input, { kind: 'folder' }>): ModelFolder {
@@ -71,6 +74,7 @@ async function open(input: Input): Promise<Opened> {
   running?.abort();
   model = null;
   lastOutput = null;
+  earlier = [];
   if (input.kind === 'folder') {
     const folder = folderOf(input);
     const set = await openFolderSafetensors(folder);
@@ -335,7 +339,7 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
     }
     await out.commit();
     const seconds = (performance.now() - t0) / 1000;
-    lastOutput = { file: out.file, kind };
+    lastOutput = { file: out.file, kind, label: output.label };
     return { outBytes: sink.position, seconds, mbPerS: total / 1e6 / seconds, threads, clamped, target, file: await out.file() };
   } catch (e) {
     await out.abort();
@@ -354,18 +358,44 @@ function compareResult(r: GgufComparison): CompareResult {
   };
 }
 
-async function compare(): Promise<CompareResult> {
+/** The last run measured against its input, as `lowbit compare` does, and the data of `lowbit report`'s charts for it. */
+async function compare(): Promise<CompareResult & { report: ReportData }> {
   const m = need();
   if (!lastOutput) throw new LowbitError('nothing to compare yet: quantize first');
   const f = await lastOutput.file();
   const b = new BlobSource(f, f.name);
-  if (m.kind === 'onnx') return compareResult(await compareOnnx(m.src!, b));
-  if (m.kind === 'hf') {
+  let c: GgufComparison, refSize: number;
+  /** the GGUF the output was made from (the histogram's reference), when there is one */
+  let refGguf: ByteSource | undefined;
+  if (m.kind === 'onnx') {
+    c = await compareOnnx(m.src!, b);
+    refSize = m.src!.size;
+  } else if (m.kind === 'hf') {
     let sizeBytes = 0;
     for (const t of m.set!.tensors) sizeBytes += t.end - t.begin;
-    return compareResult(await compareSafetensorsGguf({ name: m.base, sizeBytes, set: m.set! }, b));
+    c = await compareSafetensorsGguf({ name: m.base, sizeBytes, set: m.set! }, b);
+    refSize = sizeBytes;
+    refGguf = (await hfModel(m)).src;
+  } else {
+    c = await compareGguf(m.src!, b);
+    refSize = m.src!.size;
+    refGguf = m.src!;
   }
-  return compareResult(await compareGguf(m.src!, b));
+  const label = lastOutput.label;
+  const report: ReportData = {
+    title: `lowbit report: ${m.base} → ${f.name}`,
+    ref: { file: m.kind === 'hf' ? `${m.base}/` : (m.input as { file: File }).file.name, sizeBytes: refSize },
+    variants: [{ label, file: f.name, sizeBytes: f.size, comparison: c }],
+    // this session's earlier runs on the same model: more points of the size/quality chart
+    points: earlier.filter((p) => p.label !== label),
+    histograms: [],
+    notes: ['Made in the browser by lowbit\'s web app, from the file just written: the same measurements and charts as `lowbit report` (no engine evaluation here: run `lowbit report --eval` for that).'],
+  };
+  // as `lowbit report`: the histogram of the worst tensor, with the values one block decodes to
+  const worst = c.worst[0]?.name.split(' → ').pop();
+  if (refGguf && worst) report.histograms!.push({ ...(await weightHistogram(refGguf, b, worst)), variant: label });
+  earlier = [...earlier.filter((p) => p.label !== label), { label, sizeBytes: f.size, family: familyOf(label), sqnrDb: c.total.sqnrDb }];
+  return { ...compareResult(c), report };
 }
 
 /** At most this many values of a tensor are drawn. */

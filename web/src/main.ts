@@ -5,6 +5,7 @@ import { FILE_TYPES } from '../../src/plan/file-types.js';
 import { VARIANTS, VARIANT_SUFFIX } from '../../src/onnx/variants.js';
 import { ggmlTypes } from './types.js';
 import { setupLearn, setLearnModel } from './learn.js';
+import { buildReportHtml, type ReportData } from '../../src/report/html.js';
 import type { CompareResult, Input, JobOptions, Opened, Output, PlanResult, Reply, Request, RequestBody } from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -29,6 +30,12 @@ export function ask<T>(req: RequestBody, progress?: (p: { done: number; total: n
     worker.postMessage({ ...req, id } as Request);
   });
 }
+
+// ECharts (its minified build, Apache-2.0, shipped in dist/web) for the report's charts: fetched once
+// at start, so the page still draws them when the server is gone (offline once loaded)
+const ECHARTS: Promise<string> = fetch(new URL('echarts.min.js', import.meta.url))
+  .then((r) => { if (!r.ok) throw new Error(`echarts.min.js: HTTP ${r.status}`); return r.text(); });
+ECHARTS.catch(() => {});
 
 // ---- formatting ----
 export function fmtBytes(n: number): string {
@@ -188,7 +195,7 @@ async function runJob(): Promise<void> {
   $('progress-text').textContent = opened.kind !== 'onnx' && (o.targetSize?.trim() || o.targetBpw?.trim()) ? 'measuring every tensor\'s types for the size target…' : 'starting…';
   try {
     const r = await ask<{ outBytes: number; seconds: number; mbPerS: number; threads: number; clamped: { tensor: string; count: number }[]; target?: string[]; file: File }>(
-      { op: 'run', options: o, output },
+      { op: 'run', options: o, output, label: name.replace(/\.(gguf|onnx)$/, '') },
       ({ done, total, tensor }) => {
         const s = (performance.now() - t0) / 1000;
         const rate = done / 1e6 / s;
@@ -232,14 +239,45 @@ function setBusy(b: boolean): void {
   ($('cancel') as HTMLButtonElement).disabled = !b;
 }
 
+let reportUrl: string | null = null;
+
+/**
+ * `lowbit report`'s page for the run (src/report/html.ts: its charts, built from the same data by the
+ * same code), shown in a frame and offered as the same one-file HTML report.
+ */
+async function showReport(data: ReportData): Promise<void> {
+  const html = buildReportHtml(data, await ECHARTS);
+  const frame = $('report-frame') as HTMLIFrameElement;
+  $('report').hidden = false;
+  frame.dataset.rendered = '';
+  frame.onload = () => {
+    const doc = frame.contentDocument!;
+    // the frame grows to the report's height once its charts are drawn
+    const fit = () => {
+      if (!doc.body.dataset.chartsRendered) { setTimeout(fit, 50); return; }
+      frame.style.height = `${doc.documentElement.scrollHeight + 4}px`;
+      frame.dataset.rendered = doc.body.dataset.chartsRendered;
+    };
+    fit();
+  };
+  frame.srcdoc = html;
+  if (reportUrl) URL.revokeObjectURL(reportUrl);
+  reportUrl = URL.createObjectURL(new Blob([html], { type: 'text/html' }));
+  const a = $('report-download') as HTMLAnchorElement;
+  a.href = reportUrl;
+  a.download = `${data.variants[0]!.label}-report.html`;
+}
+
 async function showCompare(): Promise<void> {
+  $('report').hidden = true;
   try {
-    const c = await ask<CompareResult>({ op: 'compare' });
+    const c = await ask<CompareResult & { report: ReportData }>({ op: 'compare' });
     fillTable($('compare-table') as HTMLTableElement, ['tensor', 'shape', 'type A', 'type B', 'bpw B', 'RMSE', 'max abs', 'SQNR dB', 'cosine'],
       c.rows.map((r) => [r.name, `[${r.dims.join(', ')}]`, r.typeA, r.typeB, fmtNum(r.bpwB), fmtNum(r.rmse), fmtNum(r.maxAbs), fmtDb(r.sqnrDb), r.cosine.toFixed(6)]));
     const t = c.total;
     $('compare-total').textContent = `total over ${c.rows.length} tensors (${t.elements} weights): bits per weight ${fmtNum(t.bpwA)} → ${fmtNum(t.bpwB)}, RMSE ${fmtNum(t.rmse)}, max abs ${fmtNum(t.maxAbs)}, SQNR ${fmtDb(t.sqnrDb)} dB, cosine ${t.cosine.toFixed(6)}` +
       (c.worst.length ? `; worst: ${c.worst.slice(0, 3).join(', ')}` : '');
+    await showReport(c.report);
   } catch (e) {
     $('compare-total').textContent = errText(e);
   }

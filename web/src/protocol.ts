@@ -63,7 +63,7 @@ export type Output = { kind: 'opfs' } | { kind: 'handle'; handle: FileSystemFile
 export type Request =
   | { id: number; op: 'open'; input: Input }
   | { id: number; op: 'plan'; options: JobOptions }
-  | { id: number; op: 'run'; options: JobOptions; output: Output }
+  | { id: number; op: 'run'; options: JobOptions; output: Output; /** the output's name without its extension (the report's label) */ label: string }
   | { id: number; op: 'cancel' }
   | { id: number; op: 'compare' }
   | { id: number; op: 'histogram'; tensor: string; format: string };
