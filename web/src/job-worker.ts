@@ -314,7 +314,7 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
   let total = 0;
   const onProgress = (done: number, all: number, tensor: string) => { total = all; post({ id, progress: { done, total: all, tensor } }); };
   try {
-    let threads = 1, kind: 'gguf' | 'onnx' = 'gguf', clamped: { tensor: string; count: number }[] = [], target: string[] | undefined;
+    let threads = 1, kind: 'gguf' | 'onnx' = 'gguf', clamped: { tensor: string; count: number }[] = [], target: string[] | undefined, searchSeconds = 0;
     if (m.kind === 'onnx') {
       kind = 'onnx';
       const variant = parseVariant(o.type);
@@ -334,13 +334,14 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
       const s = await quantizeGguf(src, sink, { ...opts, signal: ctl.signal, onProgress });
       threads = s.threads;
       clamped = s.clamped;
-      if (s.target) target = targetLines(s.target);
+      if (s.target) { target = targetLines(s.target); searchSeconds = s.target.seconds; }
       total = s.plan.srcBytes;
     }
     await out.commit();
     const seconds = (performance.now() - t0) / 1000;
     lastOutput = { file: out.file, kind, label: output.label };
-    return { outBytes: sink.position, seconds, mbPerS: total / 1e6 / seconds, threads, clamped, target, file: await out.file() };
+    // MB/s of the quantizing itself: a size target's search for the types comes before it
+    return { outBytes: sink.position, seconds, searchSeconds, mbPerS: total / 1e6 / Math.max(1e-9, seconds - searchSeconds), threads, clamped, target, file: await out.file() };
   } catch (e) {
     await out.abort();
     if (ctl.signal.aborted) throw new LowbitError('cancelled: nothing was written');
@@ -382,10 +383,12 @@ async function compare(): Promise<CompareResult & { report: ReportData }> {
     refGguf = m.src!;
   }
   const label = lastOutput.label;
+  // named as the download is (the file on disk may be a temp name in the origin's private storage)
+  const file = `${label}.${lastOutput.kind}`;
   const report: ReportData = {
-    title: `lowbit report: ${m.base} → ${f.name}`,
+    title: `lowbit report: ${m.kind === 'hf' ? `${m.base}/` : (m.input as { file: File }).file.name} → ${file}`,
     ref: { file: m.kind === 'hf' ? `${m.base}/` : (m.input as { file: File }).file.name, sizeBytes: refSize },
-    variants: [{ label, file: f.name, sizeBytes: f.size, comparison: c }],
+    variants: [{ label, file, sizeBytes: f.size, comparison: c }],
     // this session's earlier runs on the same model: more points of the size/quality chart
     points: earlier.filter((p) => p.label !== label),
     histograms: [],

@@ -187,18 +187,20 @@ async function runJob(): Promise<void> {
   }
   busy = true;
   setBusy(true);
-  const t0 = performance.now();
   const bar = $('progress') as HTMLProgressElement;
   $('progress-box').hidden = false;
   bar.value = 0;
   const o = options();
   $('progress-text').textContent = opened.kind !== 'onnx' && (o.targetSize?.trim() || o.targetBpw?.trim()) ? 'measuring every tensor\'s types for the size target…' : 'starting…';
   try {
-    const r = await ask<{ outBytes: number; seconds: number; mbPerS: number; threads: number; clamped: { tensor: string; count: number }[]; target?: string[]; file: File }>(
+    let t1 = 0, done0 = 0;
+    const r = await ask<{ outBytes: number; seconds: number; searchSeconds: number; mbPerS: number; threads: number; clamped: { tensor: string; count: number }[]; target?: string[]; file: File }>(
       { op: 'run', options: o, output, label: name.replace(/\.(gguf|onnx)$/, '') },
       ({ done, total, tensor }) => {
-        const s = (performance.now() - t0) / 1000;
-        const rate = done / 1e6 / s;
+        // the rate from the first slab on (a size target first measures every tensor, with no progress)
+        if (!t1) { t1 = performance.now(); done0 = done; }
+        const s = (performance.now() - t1) / 1000;
+        const rate = s > 0 ? (done - done0) / 1e6 / s : 0;
         bar.value = total ? done / total : 0;
         const eta = rate > 0 ? (total - done) / 1e6 / rate : 0;
         $('progress-text').textContent = `${(100 * bar.value).toFixed(0)}% · ${rate.toFixed(1)} MB/s · ETA ${eta.toFixed(0)} s · ${tensor}`;
@@ -209,7 +211,7 @@ async function runJob(): Promise<void> {
     $('progress-text').dataset.mbps = r.mbPerS.toFixed(2);
     $('done').hidden = false;
     const where = output.kind === 'handle' ? `saved to ${output.handle.name}` : `downloaded as ${name}`;
-    $('done-text').textContent = `${where}: ${fmtBytes(r.outBytes)} (${r.outBytes} bytes) in ${r.seconds.toFixed(2)} s on ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.mbPerS.toFixed(1)} MB/s` +
+    $('done-text').textContent = `${where}: ${fmtBytes(r.outBytes)} (${r.outBytes} bytes) in ${r.seconds.toFixed(2)} s${r.searchSeconds ? ` (${r.searchSeconds.toFixed(2)} s of it choosing the types)` : ''} on ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.mbPerS.toFixed(1)} MB/s` +
       r.clamped.map((c) => `; warning: tensor ${c.tensor}: ${c.count} value(s) beyond the float range were clamped`).join('') +
       (r.target ? ` · ${r.target.join(' · ')}` : '');
     $('done').dataset.bytes = String(r.outBytes);
