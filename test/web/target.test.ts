@@ -119,6 +119,18 @@ describe('the web app: size targets and --encoder best', { skip: needsChromium }
     assert.ok(!Buffer.from(readFileSync(join(dir, 'ggml.gguf'))).equals(Buffer.from(readFileSync(join(dir, 'best2.gguf')))), 'best is not ggml\'s encoding');
   });
 
+  test('a real model (brown-3m, as F16 GGUF) to a size target: the CLI\'s bytes', async () => {
+    const { page } = app;
+    const r = spawnSync(process.execPath, ['--import', TSX, MAIN, 'convert', 'hf', join(REPO, 'fixtures/brown-3m'), 'brown-3m-F16.gguf', '--type', 'F16'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    await loadFile(page, join(dir, 'brown-3m-F16.gguf'));
+    const t0 = Date.now();
+    const out = await quantizeInPage(page, 'Q4_K_M', setOptions({ bpw: '4.5' }));
+    console.log(`# brown-3m --target-bpw 4.5 in the page: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${await page.textContent('#done-text')}`);
+    cli(['quantize', 'brown-3m-F16.gguf', 'brown-bpw.gguf', '--type', 'Q4_K_M', '--target-bpw', '4.5', '--threads', '2']);
+    same(out.bytes, readFileSync(join(dir, 'brown-bpw.gguf')), 'page vs CLI, brown-3m --target-bpw 4.5');
+  });
+
   test('bad target options: the CLI\'s one-line message in the page', async () => {
     const { page } = app;
     await loadFile(page, join(dir, 'tiny.gguf'));

@@ -182,6 +182,35 @@ function stoppable(src: ByteSource, signal: AbortSignal): ByteSource {
   });
 }
 
+/**
+ * A source that serves small reads from one window of WINDOW bytes read at once: a size target's
+ * measuring reads sampled rows one at a time, in file order, and each Blob read in a worker costs
+ * milliseconds, so row-by-row reads made the search minutes long on a few-MB model.
+ */
+const WINDOW = 4 << 20;
+function windowed(src: ByteSource): ByteSource {
+  let at = -1, buf: Uint8Array = new Uint8Array(0);
+  return new Proxy(src, {
+    get(t, k) {
+      if (k === 'read') {
+        return async (offset: number, length: number) => {
+          if (length >= WINDOW) return t.read(offset, length);
+          if (at >= 0 && offset >= at && offset + length <= at + buf.length) return buf.slice(offset - at, offset - at + length);
+          // (reads may overlap in time: each answers from its own window, then the window is replaced whole)
+          const b = await t.read(offset, Math.min(WINDOW, t.size - offset));
+          at = offset;
+          buf = b;
+          return b.slice(0, length);
+        };
+      }
+      if (k === 'readInto') return undefined; // every read goes through the window
+      const v = Reflect.get(t, k, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+    has(t, k) { return k === 'readInto' ? false : Reflect.has(t, k); },
+  });
+}
+
 let hfCache: { key: Input; model: ConvertedModel; src: VirtualGgufSource; close: () => Promise<void> } | null = null;
 async function hfModel(m: NonNullable<typeof model>) {
   if (hfCache && hfCache.key === m.input) return hfCache;
@@ -227,7 +256,7 @@ async function plan(o: JobOptions): Promise<PlanResult> {
   }
   const src = await ggufSource(m);
   // as `lowbit quantize --dry-run`: the target's allocation first, then the plan it gives
-  const { opts, allocation } = await resolveTarget(src, await quantizeOptions(o, true));
+  const { opts, allocation } = await resolveTarget(targetOf(o) ? windowed(src) : src, await quantizeOptions(o, true));
   const prep = await prepareQuantize(src, opts);
   const predicted = await predictOutputBytes(prep.file, prep.plan, opts);
   let problem: string | null = null;
@@ -330,11 +359,12 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
     } else {
       // (a size target measures every tensor before the first byte is written: Cancel stops that too)
       const src = stoppable(await ggufSource(m), ctl.signal);
-      const opts = await quantizeOptions(o);
+      // the target's search reads through a window (many small reads), the run itself directly
+      const { opts, allocation } = await resolveTarget(targetOf(o) ? windowed(src) : src, await quantizeOptions(o));
       const s = await quantizeGguf(src, sink, { ...opts, signal: ctl.signal, onProgress });
       threads = s.threads;
       clamped = s.clamped;
-      if (s.target) { target = targetLines(s.target); searchSeconds = s.target.seconds; }
+      if (allocation) { target = targetLines(allocation); searchSeconds = allocation.seconds; }
       total = s.plan.srcBytes;
     }
     await out.commit();
