@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { needsChromium } from '../support/chromium.js';
 import { syntheticLlama, encodeGguf } from '../pipeline/synthetic-model.js';
-import { openApp, loadFile, quantizeInPage, pageError, REPO, type App } from './support.js';
+import { openApp, loadFile, loadFolder, quantizeInPage, pageError, REPO, type App } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-web-target-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -129,6 +129,15 @@ describe('the web app: size targets and --encoder best', { skip: needsChromium }
     console.log(`# brown-3m --target-bpw 4.5 in the page: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${await page.textContent('#done-text')}`);
     cli(['quantize', 'brown-3m-F16.gguf', 'brown-bpw.gguf', '--type', 'Q4_K_M', '--target-bpw', '4.5', '--threads', '2']);
     same(out.bytes, readFileSync(join(dir, 'brown-bpw.gguf')), 'page vs CLI, brown-3m --target-bpw 4.5');
+  });
+
+  test('a Hugging Face folder (brown-3m) to a size target: equals `lowbit convert hf --target-bpw`', async () => {
+    const { page } = app;
+    await loadFolder(page, join(REPO, 'fixtures/brown-3m'));
+    assert.equal(await pageError(page), null);
+    const out = await quantizeInPage(page, 'Q4_K_M', setOptions({ bpw: '4.5' }));
+    cli(['convert', 'hf', join(REPO, 'fixtures/brown-3m'), 'hf-bpw.gguf', '--type', 'Q4_K_M', '--target-bpw', '4.5', '--threads', '2']);
+    same(out.bytes, readFileSync(join(dir, 'hf-bpw.gguf')), 'page vs CLI, brown-3m folder --target-bpw 4.5');
   });
 
   test('bad target options: the CLI\'s one-line message in the page', async () => {
