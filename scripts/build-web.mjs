@@ -7,6 +7,7 @@ import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist/web');
@@ -29,3 +30,6 @@ await build({
   logLevel: 'warning',
 });
 for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'web', f), join(outdir, f));
+// the report's charts (src/report/html.ts) are drawn by ECharts' minified build (Apache-2.0), served
+// beside the page so it works offline once loaded
+copyFileSync(createRequire(import.meta.url).resolve('echarts/dist/echarts.min.js'), join(outdir, 'echarts.min.js'));

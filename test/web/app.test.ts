@@ -1,7 +1,8 @@
 // The web app, driven in headless Chromium through its real file inputs: a GGUF, a Hugging Face
 // safetensors folder and an ONNX model quantized in the page, each download byte-identical to the
 // CLI's output for the same options; a corrupt file gives the CLI's one-line message; Cancel
-// stops a run within a second and leaves nothing behind; the learn view's numbers; screenshots
+// stops a run within a second and leaves nothing behind; the learn view's numbers; the report's
+// charts drawn offline; screenshots
 // of the real page for the README (docs/).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -296,5 +297,9 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     assert.equal(await page.getAttribute('#done', 'data-threads'), '2');
     cli(['quantize', 'tiny.gguf', 'offline.gguf', '--type', 'Q5_K_M', '--threads', '2']);
     same(out.bytes, readFileSync(join(dir, 'offline.gguf')), 'page (offline) vs CLI, Q5_K_M');
+    // the report's charts too: ECharts was fetched while the server was up
+    await page.waitForFunction(() => !!(document.getElementById('report-frame') as HTMLIFrameElement).dataset.rendered, undefined, { timeout: 60_000 });
+    assert.ok(await page.frame({ url: 'about:srcdoc' })!.$('#chart-tensors svg'), 'the worst-tensors chart drawn offline');
+    assert.deepEqual(app.errors, []);
   });
 });

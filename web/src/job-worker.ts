@@ -7,10 +7,13 @@ import { LowbitError } from '../../src/errors.js';
 import { fileKind } from '../../src/io/detect.js';
 import { inspectSource, textOf, tensorsOf, type InspectReport } from '../../src/analysis/inspect.js';
 import { readGgufHeader, type GgufFile } from '../../src/io/gguf/reader.js';
-import { prepareQuantize, predictOutputBytes, checkRunnable, quantizeGguf, type QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
+import { prepareQuantize, predictOutputBytes, checkRunnable, quantizeGguf, resolveTarget, type QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
+import type { TargetAllocation } from '../../src/pipeline/target.js';
+import { parseEncoder } from '../../src/formats/encoder.js';
+import { fmtBytes, fmtNum } from '../../src/cli/format.js';
 import { webWorkerExecutor } from '../../src/pipeline/web-workers.js';
 import { parseFileType } from '../../src/plan/file-types.js';
-import { imatrixInput, parseGgmlType, parseTensorType, parseTensorTypeText } from '../../src/plan/options.js';
+import { imatrixInput, parseGgmlType, parseTargetOptions, parseTensorType, parseTensorTypeText } from '../../src/plan/options.js';
 import { typeName, type QuantPlan } from '../../src/plan/plan.js';
 import { openHfModel, type ModelFolder } from '../../src/convert/hf/open.js';
 import { VirtualGgufSource } from '../../src/convert/virtual-gguf.js';
@@ -22,7 +25,8 @@ import { openFolderSafetensors } from '../../src/convert/hf/open.js';
 import { readModel, writeModel, encodeModel } from '../../src/io/onnx/model.js';
 import { parseVariant, quantizeOnnxModel } from '../../src/onnx/variants.js';
 import { onnxOptions } from '../../src/onnx/options.js';
-import { compareGguf, type GgufComparison } from '../../src/analysis/compare-gguf.js';
+import { compareGguf, weightHistogram, type GgufComparison } from '../../src/analysis/compare-gguf.js';
+import { familyOf, type ReportData, type SizeQualityPoint } from '../../src/report/html.js';
 import { compareSafetensorsGguf } from '../../src/analysis/compare-safetensors.js';
 import { compareOnnx } from '../../src/analysis/compare-onnx.js';
 import { codecByName, codecByTypeId } from '../../src/formats/registry.js';
@@ -39,7 +43,9 @@ ROW_WORKER.catch(() => {});
 /** The model picked last. */
 let model: { input: Input; kind: ModelKind; src?: ByteSource; folder?: ModelFolder; gguf?: GgufFile; set?: SafetensorsSet; base: string } | null = null;
 /** The last output written (for compare), and the run in flight. */
-let lastOutput: { file: () => Promise<File>; kind: 'gguf' | 'onnx' } | null = null;
+let lastOutput: { file: () => Promise<File>; kind: 'gguf' | 'onnx'; label: string } | null = null;
+/** The earlier runs on this model (the report's size/quality chart draws them with the last one). */
+let earlier: SizeQualityPoint[] = [];
 let running: AbortController | null = null;
 
 function folderOf(input: Extract<Input, { kind: 'folder' }>): ModelFolder {
@@ -68,6 +74,7 @@ async function open(input: Input): Promise<Opened> {
   running?.abort();
   model = null;
   lastOutput = null;
+  earlier = [];
   if (input.kind === 'folder') {
     const folder = folderOf(input);
     const set = await openFolderSafetensors(folder);
@@ -122,6 +129,8 @@ async function quantizeOptions(o: JobOptions, forPlan = false): Promise<Quantize
   if (o.imatrix) imatrix = await imatrixInput(new BlobSource(o.imatrix, o.imatrix.name), include, exclude);
   return {
     fileType: parseFileType(o.type),
+    target: targetOf(o),
+    encoder: o.encoder ? parseEncoder(o.encoder) : undefined,
     pure: !!o.pure,
     tensorTypes: rules.map(parseTensorType),
     outputTensorType: o.outputTensorType ? parseGgmlType(o.outputTensorType, '--output-tensor-type') : undefined,
@@ -136,6 +145,70 @@ async function quantizeOptions(o: JobOptions, forPlan = false): Promise<Quantize
     slabF32Bytes: 8 << 20,
     executor: forPlan ? undefined : webWorkerExecutor(await ROW_WORKER),
   };
+}
+
+/** --target-size / --target-bpw / --target-types as the CLI parses them (an empty box is an option not given). */
+function targetOf(o: JobOptions) {
+  const given = (s?: string) => (s?.trim() ? s.trim() : undefined);
+  return parseTargetOptions({ targetSize: given(o.targetSize), targetBpw: given(o.targetBpw), targetTypes: given(o.targetTypes) });
+}
+
+/**
+ * What the allocation did, in the lines `lowbit quantize --dry-run` and its summary print (the
+ * CLI's targetLines in src/cli/commands/quantize.ts, with the CLI's number formats).
+ */
+function targetLines(a: TargetAllocation): string[] {
+  return [
+    `target ${fmtBytes(a.targetBytes)} (${a.targetBytes} bytes): predicted ${a.predictedBytes} bytes (${fmtNum((100 * a.predictedBytes) / a.targetBytes, 4)}% of it), ${a.assignment.size} tensors chosen, predicted error ${a.predictedError.toExponential(3)}`,
+    `error measure: ${a.measure}; search ${a.seconds.toFixed(2)} s; general.file_type ${a.fileType.name}`,
+    ...(a.predictedBytes < 0.99 * a.targetBytes ? [`note: ${fmtNum((100 * (a.targetBytes - a.predictedBytes)) / a.targetBytes, 3)}% under the target: no choice of the candidate types comes closer (the steps between types are that coarse here, or every tensor is at its best type)`] : []),
+  ];
+}
+
+/** The allocation's predicted relative error of a tensor's chosen type (as --dry-run --json's predictedError). */
+function predictedError(a: TargetAllocation | undefined, name: string, type: number): number | undefined {
+  if (!a?.assignment.has(name)) return undefined;
+  return a.measures.find((m) => m.name === name)?.candidates.find((c) => c.type === type)?.nsr ?? undefined;
+}
+
+/** A source whose reads stop once the run is cancelled (the target's measuring reads through it). */
+function stoppable(src: ByteSource, signal: AbortSignal): ByteSource {
+  return new Proxy(src, {
+    get(t, k) {
+      const v = Reflect.get(t, k, t);
+      if (k === 'read' || k === 'readInto') return (...a: unknown[]) => { signal.throwIfAborted(); return (v as (...x: unknown[]) => unknown).apply(t, a); };
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
+/**
+ * A source that serves small reads from one window of WINDOW bytes read at once: a size target's
+ * measuring reads sampled rows one at a time, in file order, and each Blob read in a worker costs
+ * milliseconds, so row-by-row reads made the search minutes long on a few-MB model.
+ */
+const WINDOW = 4 << 20;
+function windowed(src: ByteSource): ByteSource {
+  let at = -1, buf: Uint8Array = new Uint8Array(0);
+  return new Proxy(src, {
+    get(t, k) {
+      if (k === 'read') {
+        return async (offset: number, length: number) => {
+          if (length >= WINDOW) return t.read(offset, length);
+          if (at >= 0 && offset >= at && offset + length <= at + buf.length) return buf.slice(offset - at, offset - at + length);
+          // (reads may overlap in time: each answers from its own window, then the window is replaced whole)
+          const b = await t.read(offset, Math.min(WINDOW, t.size - offset));
+          at = offset;
+          buf = b;
+          return b.slice(0, length);
+        };
+      }
+      if (k === 'readInto') return undefined; // every read goes through the window
+      const v = Reflect.get(t, k, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+    has(t, k) { return k === 'readInto' ? false : Reflect.has(t, k); },
+  });
 }
 
 let hfCache: { key: Input; model: ConvertedModel; src: VirtualGgufSource; close: () => Promise<void> } | null = null;
@@ -156,9 +229,13 @@ async function ggufSource(m: NonNullable<typeof model>): Promise<ByteSource> {
   throw new LowbitError('this is an ONNX model: pick one of the ONNX variants');
 }
 
-function planRows(plan: QuantPlan) {
-  return plan.tensors.map((t) => ({ name: t.name, shape: [...t.shape], from: typeName(t.srcType), to: typeName(t.dstType), bytes: t.srcBytes, newBytes: t.dstBytes, why: t.reason }));
+function planRows(plan: QuantPlan, a?: TargetAllocation) {
+  return plan.tensors.map((t) => ({ name: t.name, shape: [...t.shape], from: typeName(t.srcType), to: typeName(t.dstType), bytes: t.srcBytes, newBytes: t.dstBytes, why: t.reason, ...(a ? { error: predictedError(a, t.name, t.dstType) ?? null } : {}) }));
 }
+
+/** A float type for a model folder: written by the converter, unless a size target makes it a quantize run's base mix. */
+const floatConvert = (m: NonNullable<typeof model>, o: JobOptions) =>
+  m.kind === 'hf' && (FLOAT_OUT_TYPES as readonly string[]).includes(o.type.toUpperCase()) && !targetOf(o);
 
 async function plan(o: JobOptions): Promise<PlanResult> {
   const m = need();
@@ -172,21 +249,23 @@ async function plan(o: JobOptions): Promise<PlanResult> {
       inBytes: m.src!.size, outBytes: predicted, predicted, bpw: 0, fileType: variant, problem: null, notes: r.notes,
     };
   }
-  if (m.kind === 'hf' && (FLOAT_OUT_TYPES as readonly string[]).includes(o.type.toUpperCase())) {
+  if (floatConvert(m, o)) {
     const { model: cm } = await hfModel(m);
     const rows = cm.tensors.map((t) => ({ name: t.name, shape: [...t.shape], from: 'F32', to: storeTypeOf(t, o.type.toUpperCase() as StoreType), bytes: 0, newBytes: 0, why: t.keepF32 ? 'kept F32 (as the converter keeps it)' : 'converted' }));
     return { rows, inBytes: 0, outBytes: 0, predicted: 0, bpw: 0, fileType: o.type.toUpperCase(), problem: null, notes: ['float output: written by the converter (sizes known once written)'] };
   }
   const src = await ggufSource(m);
-  const opts = await quantizeOptions(o, true);
+  // as `lowbit quantize --dry-run`: the target's allocation first, then the plan it gives
+  const { opts, allocation } = await resolveTarget(targetOf(o) ? windowed(src) : src, await quantizeOptions(o, true));
   const prep = await prepareQuantize(src, opts);
   const predicted = await predictOutputBytes(prep.file, prep.plan, opts);
   let problem: string | null = null;
   try { checkRunnable(prep.file, prep.plan, opts); } catch (e) { if (e instanceof LowbitError) problem = e.message; else throw e; }
   const p = prep.plan;
   return {
-    rows: planRows(p), inBytes: p.srcBytes, outBytes: p.dstBytes, predicted, bpw: p.nElements ? (p.dstBytes * 8) / p.nElements : 0,
+    rows: planRows(p, allocation), inBytes: p.srcBytes, outBytes: p.dstBytes, predicted, bpw: p.nElements ? (p.dstBytes * 8) / p.nElements : 0,
     fileType: p.fileType.name, problem, notes: p.nFallback ? [`${p.nFallback} tensor(s) needed a fallback type`] : [],
+    ...(allocation ? { target: targetLines(allocation) } : {}),
   };
 }
 
@@ -264,7 +343,7 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
   let total = 0;
   const onProgress = (done: number, all: number, tensor: string) => { total = all; post({ id, progress: { done, total: all, tensor } }); };
   try {
-    let threads = 1, kind: 'gguf' | 'onnx' = 'gguf', clamped: { tensor: string; count: number }[] = [];
+    let threads = 1, kind: 'gguf' | 'onnx' = 'gguf', clamped: { tensor: string; count: number }[] = [], target: string[] | undefined, searchSeconds = 0;
     if (m.kind === 'onnx') {
       kind = 'onnx';
       const variant = parseVariant(o.type);
@@ -273,22 +352,26 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
       ctl.signal.throwIfAborted();
       await writeModel(proto, sink, {});
       total = m.src!.size;
-    } else if (m.kind === 'hf' && (FLOAT_OUT_TYPES as readonly string[]).includes(o.type.toUpperCase())) {
+    } else if (floatConvert(m, o)) {
       const { model: cm } = await hfModel(m);
       clamped = await writeConvertedGguf(sink, cm, o.type.toUpperCase() as StoreType, onProgress, !!o.allowNonfinite);
       total = sink.position;
     } else {
-      const src = await ggufSource(m);
-      const opts = await quantizeOptions(o);
+      // (a size target measures every tensor before the first byte is written: Cancel stops that too)
+      const src = stoppable(await ggufSource(m), ctl.signal);
+      // the target's search reads through a window (many small reads), the run itself directly
+      const { opts, allocation } = await resolveTarget(targetOf(o) ? windowed(src) : src, await quantizeOptions(o));
       const s = await quantizeGguf(src, sink, { ...opts, signal: ctl.signal, onProgress });
       threads = s.threads;
       clamped = s.clamped;
+      if (allocation) { target = targetLines(allocation); searchSeconds = allocation.seconds; }
       total = s.plan.srcBytes;
     }
     await out.commit();
     const seconds = (performance.now() - t0) / 1000;
-    lastOutput = { file: out.file, kind };
-    return { outBytes: sink.position, seconds, mbPerS: total / 1e6 / seconds, threads, clamped, file: await out.file() };
+    lastOutput = { file: out.file, kind, label: output.label };
+    // MB/s of the quantizing itself: a size target's search for the types comes before it
+    return { outBytes: sink.position, seconds, searchSeconds, mbPerS: total / 1e6 / Math.max(1e-9, seconds - searchSeconds), threads, clamped, target, file: await out.file() };
   } catch (e) {
     await out.abort();
     if (ctl.signal.aborted) throw new LowbitError('cancelled: nothing was written');
@@ -306,18 +389,46 @@ function compareResult(r: GgufComparison): CompareResult {
   };
 }
 
-async function compare(): Promise<CompareResult> {
+/** The last run measured against its input, as `lowbit compare` does, and the data of `lowbit report`'s charts for it. */
+async function compare(): Promise<CompareResult & { report: ReportData }> {
   const m = need();
   if (!lastOutput) throw new LowbitError('nothing to compare yet: quantize first');
   const f = await lastOutput.file();
   const b = new BlobSource(f, f.name);
-  if (m.kind === 'onnx') return compareResult(await compareOnnx(m.src!, b));
-  if (m.kind === 'hf') {
+  let c: GgufComparison, refSize: number;
+  /** the GGUF the output was made from (the histogram's reference), when there is one */
+  let refGguf: ByteSource | undefined;
+  if (m.kind === 'onnx') {
+    c = await compareOnnx(m.src!, b);
+    refSize = m.src!.size;
+  } else if (m.kind === 'hf') {
     let sizeBytes = 0;
     for (const t of m.set!.tensors) sizeBytes += t.end - t.begin;
-    return compareResult(await compareSafetensorsGguf({ name: m.base, sizeBytes, set: m.set! }, b));
+    c = await compareSafetensorsGguf({ name: m.base, sizeBytes, set: m.set! }, b);
+    refSize = sizeBytes;
+    refGguf = (await hfModel(m)).src;
+  } else {
+    c = await compareGguf(m.src!, b);
+    refSize = m.src!.size;
+    refGguf = m.src!;
   }
-  return compareResult(await compareGguf(m.src!, b));
+  const label = lastOutput.label;
+  // named as the download is (the file on disk may be a temp name in the origin's private storage)
+  const file = `${label}.${lastOutput.kind}`;
+  const report: ReportData = {
+    title: `lowbit report: ${m.kind === 'hf' ? `${m.base}/` : (m.input as { file: File }).file.name} → ${file}`,
+    ref: { file: m.kind === 'hf' ? `${m.base}/` : (m.input as { file: File }).file.name, sizeBytes: refSize },
+    variants: [{ label, file, sizeBytes: f.size, comparison: c }],
+    // this session's earlier runs on the same model: more points of the size/quality chart
+    points: earlier.filter((p) => p.label !== label),
+    histograms: [],
+    notes: ['Made in the browser by lowbit\'s web app, from the file just written: the same measurements and charts as `lowbit report` (no engine evaluation here: run `lowbit report --eval` for that).'],
+  };
+  // as `lowbit report`: the histogram of the worst tensor, with the values one block decodes to
+  const worst = c.worst[0]?.name.split(' → ').pop();
+  if (refGguf && worst) report.histograms!.push({ ...(await weightHistogram(refGguf, b, worst)), variant: label });
+  earlier = [...earlier.filter((p) => p.label !== label), { label, sizeBytes: f.size, family: familyOf(label), sqnrDb: c.total.sqnrDb }];
+  return { ...compareResult(c), report };
 }
 
 /** At most this many values of a tensor are drawn. */

@@ -5,6 +5,7 @@ import { FILE_TYPES } from '../../src/plan/file-types.js';
 import { VARIANTS, VARIANT_SUFFIX } from '../../src/onnx/variants.js';
 import { ggmlTypes } from './types.js';
 import { setupLearn, setLearnModel } from './learn.js';
+import { buildReportHtml, type ReportData } from '../../src/report/html.js';
 import type { CompareResult, Input, JobOptions, Opened, Output, PlanResult, Reply, Request, RequestBody } from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -29,6 +30,12 @@ export function ask<T>(req: RequestBody, progress?: (p: { done: number; total: n
     worker.postMessage({ ...req, id } as Request);
   });
 }
+
+// ECharts (its minified build, Apache-2.0, shipped in dist/web) for the report's charts: fetched once
+// at start, so the page still draws them when the server is gone (offline once loaded)
+const ECHARTS: Promise<string> = fetch(new URL('echarts.min.js', import.meta.url))
+  .then((r) => { if (!r.ok) throw new Error(`echarts.min.js: HTTP ${r.status}`); return r.text(); });
+ECHARTS.catch(() => {});
 
 // ---- formatting ----
 export function fmtBytes(n: number): string {
@@ -119,6 +126,7 @@ function options(): JobOptions {
   return {
     type: v('type'), pure: c('pure'), tensorTypes: v('rules'), outputTensorType: v('output-type') || undefined, tokenEmbeddingType: v('embd-type') || undefined,
     leaveOutputTensor: c('leave-output'), allowRequantize: c('allow-requantize'), imatrix: im, threads: Number(v('threads')) || undefined,
+    targetSize: v('target-size') || undefined, targetBpw: v('target-bpw') || undefined, targetTypes: v('target-types') || undefined, encoder: v('encoder') || undefined,
     // unchecked is 'not given' (undefined), as on the command line: some variants default to on
     perChannel: c('per-channel') || undefined, symmetric: c('symmetric') || undefined, asymmetric: c('asymmetric') || undefined, blockSize: v('block-size') || undefined, weightOnly: v('weight-only') || undefined,
   };
@@ -128,7 +136,11 @@ function outName(): string {
   const o = opened!;
   const t = ($('type') as HTMLSelectElement).value;
   if (o.kind === 'onnx') return `${o.base}${VARIANT_SUFFIX[t as keyof typeof VARIANT_SUFFIX] ?? `_${t}`}.onnx`;
-  return `${o.base}-${t}.gguf`;
+  // a size target names the file by the target (the type only fixes what the allocation does not choose)
+  const size = ($('target-size') as HTMLInputElement).value.trim(), bpw = ($('target-bpw') as HTMLInputElement).value.trim();
+  const tag = size ? size.replace(/[^\w.]+/g, '') : bpw ? `${bpw}bpw` : t;
+  const best = ($('encoder') as HTMLSelectElement).value === 'best' ? '-best' : '';
+  return `${o.base}-${tag}${best}.gguf`;
 }
 
 async function showPlan(): Promise<void> {
@@ -136,12 +148,16 @@ async function showPlan(): Promise<void> {
   try {
     const p = await ask<PlanResult>({ op: 'plan', options: options() });
     $('plan').hidden = false;
-    fillTable($('plan-table') as HTMLTableElement, ['tensor', 'shape', 'from', 'to', 'size', 'new size', 'why'],
-      p.rows.map((r) => [r.name, `[${r.shape.join(', ')}]`, r.from, r.to, r.bytes ? fmtBytes(r.bytes) : '', r.newBytes ? fmtBytes(r.newBytes) : '', r.why]), [6]);
+    // with a size target: the allocation's predicted relative error of each chosen type (blank: fixed by a rule or not quantized)
+    const err = p.target !== undefined;
+    fillTable($('plan-table') as HTMLTableElement, ['tensor', 'shape', 'from', 'to', 'size', 'new size', ...(err ? ['predicted error'] : []), 'why'],
+      p.rows.map((r) => [r.name, `[${r.shape.join(', ')}]`, r.from, r.to, r.bytes ? fmtBytes(r.bytes) : '', r.newBytes ? fmtBytes(r.newBytes) : '',
+        ...(err ? [r.error === undefined || r.error === null ? '' : r.error.toExponential(2)] : []), r.why]), [err ? 7 : 6]);
     const lines = [
       p.inBytes ? `${p.rows.length} tensors, ${fmtBytes(p.inBytes)} of tensor data -> ${fmtBytes(p.outBytes)}${p.bpw ? ` (${p.bpw.toFixed(4)} bits per weight)` : ''}` : `${p.rows.length} entries`,
       p.predicted ? `predicted output: ${fmtBytes(p.predicted)} (${p.predicted} bytes) as ${p.fileType}` : '',
       ...p.notes.map((n) => `note: ${n}`),
+      ...(p.target ?? []),
       p.problem ? `note: a real run would stop: ${p.problem}` : '',
     ].filter(Boolean);
     $('predicted').textContent = lines.join(' · ');
@@ -171,17 +187,20 @@ async function runJob(): Promise<void> {
   }
   busy = true;
   setBusy(true);
-  const t0 = performance.now();
   const bar = $('progress') as HTMLProgressElement;
   $('progress-box').hidden = false;
   bar.value = 0;
-  $('progress-text').textContent = 'starting…';
+  const o = options();
+  $('progress-text').textContent = opened.kind !== 'onnx' && (o.targetSize?.trim() || o.targetBpw?.trim()) ? 'measuring every tensor\'s types for the size target…' : 'starting…';
   try {
-    const r = await ask<{ outBytes: number; seconds: number; mbPerS: number; threads: number; clamped: { tensor: string; count: number }[]; file: File }>(
-      { op: 'run', options: options(), output },
+    let t1 = 0, done0 = 0;
+    const r = await ask<{ outBytes: number; seconds: number; searchSeconds: number; mbPerS: number; threads: number; clamped: { tensor: string; count: number }[]; target?: string[]; file: File }>(
+      { op: 'run', options: o, output, label: name.replace(/\.(gguf|onnx)$/, '') },
       ({ done, total, tensor }) => {
-        const s = (performance.now() - t0) / 1000;
-        const rate = done / 1e6 / s;
+        // the rate from the first slab on (a size target first measures every tensor, with no progress)
+        if (!t1) { t1 = performance.now(); done0 = done; }
+        const s = (performance.now() - t1) / 1000;
+        const rate = s > 0 ? (done - done0) / 1e6 / s : 0;
         bar.value = total ? done / total : 0;
         const eta = rate > 0 ? (total - done) / 1e6 / rate : 0;
         $('progress-text').textContent = `${(100 * bar.value).toFixed(0)}% · ${rate.toFixed(1)} MB/s · ETA ${eta.toFixed(0)} s · ${tensor}`;
@@ -192,8 +211,9 @@ async function runJob(): Promise<void> {
     $('progress-text').dataset.mbps = r.mbPerS.toFixed(2);
     $('done').hidden = false;
     const where = output.kind === 'handle' ? `saved to ${output.handle.name}` : `downloaded as ${name}`;
-    $('done-text').textContent = `${where}: ${fmtBytes(r.outBytes)} (${r.outBytes} bytes) in ${r.seconds.toFixed(2)} s on ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.mbPerS.toFixed(1)} MB/s` +
-      r.clamped.map((c) => `; warning: tensor ${c.tensor}: ${c.count} value(s) beyond the float range were clamped`).join('');
+    $('done-text').textContent = `${where}: ${fmtBytes(r.outBytes)} (${r.outBytes} bytes) in ${r.seconds.toFixed(2)} s${r.searchSeconds ? ` (${r.searchSeconds.toFixed(2)} s of it choosing the types)` : ''} on ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.mbPerS.toFixed(1)} MB/s` +
+      r.clamped.map((c) => `; warning: tensor ${c.tensor}: ${c.count} value(s) beyond the float range were clamped`).join('') +
+      (r.target ? ` · ${r.target.join(' · ')}` : '');
     $('done').dataset.bytes = String(r.outBytes);
     $('done').dataset.mbps = r.mbPerS.toFixed(3);
     $('done').dataset.threads = String(r.threads);
@@ -221,14 +241,45 @@ function setBusy(b: boolean): void {
   ($('cancel') as HTMLButtonElement).disabled = !b;
 }
 
+let reportUrl: string | null = null;
+
+/**
+ * `lowbit report`'s page for the run (src/report/html.ts: its charts, built from the same data by the
+ * same code), shown in a frame and offered as the same one-file HTML report.
+ */
+async function showReport(data: ReportData): Promise<void> {
+  const html = buildReportHtml(data, await ECHARTS);
+  const frame = $('report-frame') as HTMLIFrameElement;
+  $('report').hidden = false;
+  frame.dataset.rendered = '';
+  frame.onload = () => {
+    const doc = frame.contentDocument!;
+    // the frame grows to the report's height once its charts are drawn
+    const fit = () => {
+      if (!doc.body.dataset.chartsRendered) { setTimeout(fit, 50); return; }
+      frame.style.height = `${doc.documentElement.scrollHeight + 4}px`;
+      frame.dataset.rendered = doc.body.dataset.chartsRendered;
+    };
+    fit();
+  };
+  frame.srcdoc = html;
+  if (reportUrl) URL.revokeObjectURL(reportUrl);
+  reportUrl = URL.createObjectURL(new Blob([html], { type: 'text/html' }));
+  const a = $('report-download') as HTMLAnchorElement;
+  a.href = reportUrl;
+  a.download = `${data.variants[0]!.label}-report.html`;
+}
+
 async function showCompare(): Promise<void> {
+  $('report').hidden = true;
   try {
-    const c = await ask<CompareResult>({ op: 'compare' });
+    const c = await ask<CompareResult & { report: ReportData }>({ op: 'compare' });
     fillTable($('compare-table') as HTMLTableElement, ['tensor', 'shape', 'type A', 'type B', 'bpw B', 'RMSE', 'max abs', 'SQNR dB', 'cosine'],
       c.rows.map((r) => [r.name, `[${r.dims.join(', ')}]`, r.typeA, r.typeB, fmtNum(r.bpwB), fmtNum(r.rmse), fmtNum(r.maxAbs), fmtDb(r.sqnrDb), r.cosine.toFixed(6)]));
     const t = c.total;
     $('compare-total').textContent = `total over ${c.rows.length} tensors (${t.elements} weights): bits per weight ${fmtNum(t.bpwA)} → ${fmtNum(t.bpwB)}, RMSE ${fmtNum(t.rmse)}, max abs ${fmtNum(t.maxAbs)}, SQNR ${fmtDb(t.sqnrDb)} dB, cosine ${t.cosine.toFixed(6)}` +
       (c.worst.length ? `; worst: ${c.worst.slice(0, 3).join(', ')}` : '');
+    await showReport(c.report);
   } catch (e) {
     $('compare-total').textContent = errText(e);
   }

@@ -21,6 +21,12 @@ export interface JobOptions {
   includeWeights?: string;
   excludeWeights?: string;
   threads?: number;
+  /** --target-size SIZE / --target-bpw BITS / --target-types LIST (the type then only names the mix whose rules fix the rest) */
+  targetSize?: string;
+  targetBpw?: string;
+  targetTypes?: string;
+  /** --encoder ggml|best */
+  encoder?: string;
   // ONNX variants
   perChannel?: boolean;
   symmetric?: boolean;
@@ -42,8 +48,10 @@ export interface Opened {
   base: string;
 }
 
-export interface PlanRow { name: string; shape: number[]; from: string; to: string; bytes: number; newBytes: number; why: string }
-export interface PlanResult { rows: PlanRow[]; inBytes: number; outBytes: number; predicted: number; bpw: number; fileType: string; problem: string | null; notes: string[] }
+/** One tensor of the plan; `error`: the allocation's predicted relative error of its chosen type (--target-* only). */
+export interface PlanRow { name: string; shape: number[]; from: string; to: string; bytes: number; newBytes: number; why: string; error?: number | null }
+/** `target`: what the allocation did, the lines `lowbit quantize --dry-run` prints for it. */
+export interface PlanResult { rows: PlanRow[]; inBytes: number; outBytes: number; predicted: number; bpw: number; fileType: string; problem: string | null; notes: string[]; target?: string[] }
 
 export interface CompareRow { name: string; dims: number[]; typeA: string; typeB: string; bpwB: number; rmse: number; maxAbs: number; sqnrDb: number; cosine: number }
 export interface CompareResult { rows: CompareRow[]; total: { bpwA: number; bpwB: number; rmse: number; maxAbs: number; sqnrDb: number; cosine: number; elements: number }; worst: string[] }
@@ -55,7 +63,7 @@ export type Output = { kind: 'opfs' } | { kind: 'handle'; handle: FileSystemFile
 export type Request =
   | { id: number; op: 'open'; input: Input }
   | { id: number; op: 'plan'; options: JobOptions }
-  | { id: number; op: 'run'; options: JobOptions; output: Output }
+  | { id: number; op: 'run'; options: JobOptions; output: Output; /** the output's name without its extension (the report's label) */ label: string }
   | { id: number; op: 'cancel' }
   | { id: number; op: 'compare' }
   | { id: number; op: 'histogram'; tensor: string; format: string };
