@@ -68,7 +68,8 @@ export function requireInputFiles(paths: readonly (string | undefined)[], opts: 
 
 /** The one-line text for a file that cannot be opened: `<file>: no such file`, `<file>: permission denied`, ... */
 export function describeMissing(p: string, e: unknown): string {
-  const code = (e as NodeJS.ErrnoException)?.code;
+  // a LowbitError from FileSource.open carries the system's code in errno (its own code is EIO)
+  const code = e instanceof LowbitError ? e.errno : (e as NodeJS.ErrnoException)?.code;
   switch (code) {
     case 'ENOENT': return `${p}: no such file`;
     case 'ENOTDIR': return `${p}: no such file (a part of the path is not a folder)`;
