@@ -6,31 +6,12 @@ import { basename, dirname, join } from 'node:path';
 import { FileSource } from './file-io.js';
 import { refuseOutputOverInputs } from './output-guard.js';
 import { allTensors, encodeModel, estimateSize, loadExternalData, readModel, writeModel, PROTOBUF_LIMIT } from '../io/onnx/model.js';
-import { parseVariant, quantizeOnnxModel, type OnnxQuantOptions, type UnquantizedWeights, type Variant } from '../onnx/variants.js';
-import type { NodeAction } from '../onnx/common.js';
+import { parseVariant, quantizeOnnxModel } from '../onnx/variants.js';
 import type { ModelProto } from '../io/onnx/proto/onnx_pb.js';
 
-export interface QuantizeOnnxFileOptions extends OnnxQuantOptions {
-  /** the variant (transformers.js dtype name); 'quantized' is accepted for q8 */
-  type: Variant | string;
-  /** force tensors into a side file `<output name>_data` */
-  externalData?: boolean;
-}
-
-export interface QuantizeOnnxFileResult {
-  variant: Variant;
-  actions: NodeAction[];
-  notes: string[];
-  /** weights left in float, by the op type reading them, with what would quantize them (not for fp16) */
-  unquantized?: UnquantizedWeights[];
-  /** bytes of the input's float weights (rank >= 2), against which `unquantized` is measured */
-  weightBytes?: number;
-  inputBytes: number;
-  /** bytes written (model + external data), or the predicted size on a dry run */
-  outputBytes: number;
-  externalDataFile?: string;
-  dryRun: boolean;
-}
+/** One variant's options and what it did: the shapes the CLI and the web app share (src/onnx/options.ts). */
+export type { OnnxVariantOptions as QuantizeOnnxFileOptions, OnnxVariantResult as QuantizeOnnxFileResult } from '../onnx/options.js';
+import type { OnnxVariantOptions as QuantizeOnnxFileOptions, OnnxVariantResult as QuantizeOnnxFileResult } from '../onnx/options.js';
 
 export async function quantizeOnnxFile(input: string, output: string, options: QuantizeOnnxFileOptions): Promise<QuantizeOnnxFileResult> {
   const variant = parseVariant(options.type);
