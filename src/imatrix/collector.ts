@@ -6,6 +6,9 @@
 // sums are the same floats) and the count of rows (per expert for MoE tensors).
 // Browser-safe: no Node imports.
 import { LowbitError } from '../errors.js';
+import { byteOrder } from '../io/imatrix.js';
+
+export { byteOrder };
 
 export interface ImatrixEntry {
   /** sums of squares: n_mat (or n_expert) rows of ne0 columns */
@@ -219,12 +222,3 @@ function allFinite(a: Float32Array, from: number, to: number): boolean {
   }
   return true;
 }
-
-/** std::string operator< : bytewise (UTF-8). */
-export function byteOrder(a: string, b: string): number {
-  const x = utf8.encode(a), y = utf8.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
-}
-const utf8 = new TextEncoder();

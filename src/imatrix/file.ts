@@ -4,11 +4,12 @@ import { FileFormatError, LowbitError } from '../errors.js';
 import type { ByteSink, ByteSource } from '../io/source.js';
 import { BufferSink } from '../io/source.js';
 import { GGUF_MAGIC } from '../io/gguf/constants.js';
-import { oneLine, readGgufHeader, readTensorBytes, show, type GgufTensorInfo } from '../io/gguf/reader.js';
+import { oneLine, readGgufHeader, readTensorBytes, show } from '../io/gguf/reader.js';
 import { GgufWriter, ggmlNDims } from '../io/gguf/writer.js';
 import { gv, type GgufValue } from '../io/gguf/metadata.js';
 import { GGML_TYPE } from '../formats/ggml-types.js';
 import { byteOrder, type ImatrixCollector, type RawImatrix } from './collector.js';
+import { f32s, imatrixTensorPairs, lround } from '../io/imatrix.js';
 
 export interface ImatrixSaveInfo {
   /** this run's text (llama-imatrix's prompt_file); '' when only merging */
@@ -109,19 +110,7 @@ async function readRawGguf(src: ByteSource): Promise<RawImatrix> {
   const ds = m.get('imatrix.datasets');
   const datasets = ds && ds.type === 'array' && ds.value.itemType === 'string' ? [...(ds.value.items as string[])] : [];
   const u32 = (k: string) => { const v = m.get(k); return v && v.type === 'u32' ? (v.value as number) : 0; };
-  const pairs = new Map<string, { sums?: GgufTensorInfo; counts?: GgufTensorInfo }>();
-  for (const t of f.tensors) {
-    if (t.name === '') continue;
-    for (const [suffix, field] of [['.in_sum2', 'sums'], ['.counts', 'counts']] as const) {
-      if (t.name.endsWith(suffix)) {
-        const name = t.name.slice(0, -suffix.length);
-        const p = pairs.get(name) ?? {};
-        p[field] = t;
-        pairs.set(name, p);
-        break;
-      }
-    }
-  }
+  const pairs = imatrixTensorPairs(f.tensors);
   const entries = new Map<string, { sums: Float32Array; counts: number[] }>();
   for (const name of [...pairs.keys()].sort(byteOrder)) {
     const { sums, counts } = pairs.get(name)!;
@@ -133,7 +122,7 @@ async function readRawGguf(src: ByteSource): Promise<RawImatrix> {
     const cs: number[] = [];
     for (const x of c) {
       if (!Number.isFinite(x)) fail(`${show(name)}: a count is not finite`);
-      cs.push(Math.sign(x) * Math.floor(Math.abs(x) + 0.5)); // std::lround
+      cs.push(lround(x));
     }
     entries.set(name, { sums: s, counts: cs });
   }
@@ -201,12 +190,6 @@ export function checkSameModel(a: RawImatrix, aName: string, b: RawImatrix, bNam
   }
 }
 
-function f32s(b: Uint8Array): Float32Array {
-  const out = new Float32Array(b.length >> 2);
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  for (let i = 0; i < out.length; i++) out[i] = v.getFloat32(i * 4, true);
-  return out;
-}
 
 function le(a: Float32Array): Uint8Array {
   const out = new Uint8Array(a.length * 4);

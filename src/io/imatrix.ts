@@ -64,19 +64,7 @@ export async function readGgufImatrix(src: ByteSource): Promise<Imatrix> {
   const chunkCount = u32(IMATRIX_KEY.chunkCount);
   const chunkSize = u32(IMATRIX_KEY.chunkSize);
 
-  const pairs = new Map<string, { sums?: GgufTensorInfo; counts?: GgufTensorInfo }>();
-  for (const t of f.tensors) {
-    if (t.name === '') continue;
-    for (const [suffix, field] of [['.in_sum2', 'sums'], ['.counts', 'counts']] as const) {
-      if (t.name.endsWith(suffix)) {
-        const name = t.name.slice(0, -suffix.length);
-        const p = pairs.get(name) ?? {};
-        p[field] = t;
-        pairs.set(name, p);
-        break;
-      }
-    }
-  }
+  const pairs = imatrixTensorPairs(f.tensors);
 
   const data = new Map<string, Float32Array>();
   for (const name of [...pairs.keys()].sort(byteOrder)) {
@@ -172,11 +160,34 @@ function cut127(s: string): string {
   return new TextDecoder().decode(b.subarray(0, n));
 }
 
-function lround(x: number): number {
+/**
+ * llama-imatrix's GGUF tensors by entry: `<name>.in_sum2` (sums) and `<name>.counts` (counts); either
+ * may be missing (the readers refuse such an entry). Tensors with other names are ignored.
+ */
+export function imatrixTensorPairs(tensors: readonly GgufTensorInfo[]): Map<string, { sums?: GgufTensorInfo; counts?: GgufTensorInfo }> {
+  const pairs = new Map<string, { sums?: GgufTensorInfo; counts?: GgufTensorInfo }>();
+  for (const t of tensors) {
+    if (t.name === '') continue;
+    for (const [suffix, field] of [['.in_sum2', 'sums'], ['.counts', 'counts']] as const) {
+      if (t.name.endsWith(suffix)) {
+        const name = t.name.slice(0, -suffix.length);
+        const p = pairs.get(name) ?? {};
+        p[field] = t;
+        pairs.set(name, p);
+        break;
+      }
+    }
+  }
+  return pairs;
+}
+
+/** std::lround */
+export function lround(x: number): number {
   return Math.sign(x) * Math.floor(Math.abs(x) + 0.5);
 }
 
-function f32s(b: Uint8Array): Float32Array {
+/** little-endian float32 values of file bytes */
+export function f32s(b: Uint8Array): Float32Array {
   // copy: file bytes need not be 4-aligned in memory
   const out = new Float32Array(b.length >> 2);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -194,10 +205,11 @@ function cString(b: Uint8Array, bad: () => never): string {
   }
 }
 
-/** std::map<std::string> order: bytewise. */
-function byteOrder(a: string, b: string): number {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+/** std::map<std::string> order (std::string operator<): bytewise, UTF-8. */
+export function byteOrder(a: string, b: string): number {
+  const x = utf8.encode(a), y = utf8.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
   return x.length - y.length;
 }
+const utf8 = new TextEncoder();
