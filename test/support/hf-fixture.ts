@@ -69,19 +69,9 @@ export function llamaTokenizerJson(vocabSize: number): unknown {
   };
 }
 
-/** GPT-2's bytes_to_unicode: printable stand-ins for the 256 byte values. */
-export function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
-  const out: string[] = new Array(256);
-  bs.forEach((b, i) => { out[b] = String.fromCodePoint(cs[i]!); });
-  return out;
-}
+/** GPT-2's bytes_to_unicode: printable stand-ins for the 256 byte values (lowbit's own table). */
+export { byteToUnicode as bytesToUnicode } from '../../src/convert/hf/bpe.js';
+import { byteToUnicode as bytesToUnicode } from '../../src/convert/hf/bpe.js';
 
 const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
