@@ -1,4 +1,5 @@
-// Number and size formatting shared by the CLI's tables.
+// Number and size formatting shared by the CLI's tables (and the web app's).
+import type { TargetAllocation } from '../pipeline/target.js';
 
 /** A count (tensors, parameters, weights, samples): always the exact integer, never rounded. */
 export function fmtCount(n: number): string {
@@ -36,4 +37,13 @@ export function table(header: string[], rows: string[][]): string {
 /** A decibel figure (SQNR): two decimals, or inf. */
 export function fmtDb(x: number): string {
   return x === Infinity ? 'inf' : x === -Infinity ? '-inf' : x.toFixed(2);
+}
+
+/** What a --target-size / --target-bpw allocation did, for quantize's summary and dry run and the web app's plan. */
+export function targetLines(a: TargetAllocation): string[] {
+  return [
+    `target ${fmtBytes(a.targetBytes)} (${a.targetBytes} bytes): predicted ${a.predictedBytes} bytes (${fmtNum((100 * a.predictedBytes) / a.targetBytes, 4)}% of it), ${a.assignment.size} tensors chosen, predicted error ${a.predictedError.toExponential(3)}`,
+    `error measure: ${a.measure}; search ${a.seconds.toFixed(2)} s; general.file_type ${a.fileType.name}`,
+    ...(a.predictedBytes < 0.99 * a.targetBytes ? [`note: ${fmtNum((100 * (a.targetBytes - a.predictedBytes)) / a.targetBytes, 3)}% under the target: no choice of the candidate types comes closer (the steps between types are that coarse here, or every tensor is at its best type)`] : []),
+  ];
 }

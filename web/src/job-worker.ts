@@ -10,7 +10,7 @@ import { readGgufHeader, type GgufFile } from '../../src/io/gguf/reader.js';
 import { prepareQuantize, predictOutputBytes, checkRunnable, quantizeGguf, resolveTarget, type QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
 import type { TargetAllocation } from '../../src/pipeline/target.js';
 import { parseEncoder } from '../../src/formats/encoder.js';
-import { fmtBytes, fmtNum } from '../../src/cli/format.js';
+import { fmtBytes, fmtNum, targetLines } from '../../src/cli/format.js';
 import { webWorkerExecutor } from '../../src/pipeline/web-workers.js';
 import { parseFileType } from '../../src/plan/file-types.js';
 import { imatrixInput, parseGgmlType, parseTargetOptions, parseTensorType, parseTensorTypeText } from '../../src/plan/options.js';
@@ -153,17 +153,6 @@ function targetOf(o: JobOptions) {
   return parseTargetOptions({ targetSize: given(o.targetSize), targetBpw: given(o.targetBpw), targetTypes: given(o.targetTypes) });
 }
 
-/**
- * What the allocation did, in the lines `lowbit quantize --dry-run` and its summary print (the
- * CLI's targetLines in src/cli/commands/quantize.ts, with the CLI's number formats).
- */
-function targetLines(a: TargetAllocation): string[] {
-  return [
-    `target ${fmtBytes(a.targetBytes)} (${a.targetBytes} bytes): predicted ${a.predictedBytes} bytes (${fmtNum((100 * a.predictedBytes) / a.targetBytes, 4)}% of it), ${a.assignment.size} tensors chosen, predicted error ${a.predictedError.toExponential(3)}`,
-    `error measure: ${a.measure}; search ${a.seconds.toFixed(2)} s; general.file_type ${a.fileType.name}`,
-    ...(a.predictedBytes < 0.99 * a.targetBytes ? [`note: ${fmtNum((100 * (a.targetBytes - a.predictedBytes)) / a.targetBytes, 3)}% under the target: no choice of the candidate types comes closer (the steps between types are that coarse here, or every tensor is at its best type)`] : []),
-  ];
-}
 
 /** The allocation's predicted relative error of a tensor's chosen type (as --dry-run --json's predictedError). */
 function predictedError(a: TargetAllocation | undefined, name: string, type: number): number | undefined {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { LowbitError } from '../../errors.js';
-import { fmtBytes, fmtNum, table } from '../format.js';
+import { fmtBytes, fmtNum, table, targetLines } from '../format.js';
 import { onInterrupt } from '../interrupt.js';
 import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
 import { ggmlTypeByName } from '../../formats/ggml-types.js';
@@ -274,14 +274,6 @@ function bpw(plan: QuantPlan): number {
   return plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0;
 }
 
-/** What the allocation did, for the plain-text summary and the dry run. */
-export function targetLines(a: TargetAllocation): string[] {
-  return [
-    `target ${fmtBytes(a.targetBytes)} (${a.targetBytes} bytes): predicted ${a.predictedBytes} bytes (${fmtNum((100 * a.predictedBytes) / a.targetBytes, 4)}% of it), ${a.assignment.size} tensors chosen, predicted error ${a.predictedError.toExponential(3)}`,
-    `error measure: ${a.measure}; search ${a.seconds.toFixed(2)} s; general.file_type ${a.fileType.name}`,
-    ...(a.predictedBytes < 0.99 * a.targetBytes ? [`note: ${fmtNum((100 * (a.targetBytes - a.predictedBytes)) / a.targetBytes, 3)}% under the target: no choice of the candidate types comes closer (the steps between types are that coarse here, or every tensor is at its best type)`] : []),
-  ];
-}
 
 function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions, allocation?: TargetAllocation) {
   return {
