@@ -4,7 +4,22 @@ import tseslint from 'typescript-eslint';
 
 const ENGINES = ['node-llama-cpp', 'onnxruntime-node', 'koffi'];
 // Node built-ins by bare name (`fs`, `path` …) as well as `node:*`
-const NODE_BUILTINS = ['fs', 'fs/promises', 'path', 'os', 'crypto', 'module', 'url', 'child_process', 'worker_threads', 'stream', 'util', 'readline', 'http', 'zlib'];
+const NODE_BUILTINS = [
+  'fs',
+  'fs/promises',
+  'path',
+  'os',
+  'crypto',
+  'module',
+  'url',
+  'child_process',
+  'worker_threads',
+  'stream',
+  'util',
+  'readline',
+  'http',
+  'zlib',
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'web/**', '**/*.wasm.ts'] },
@@ -15,9 +30,16 @@ export default tseslint.config(
     plugins: { '@typescript-eslint': tseslint.plugin },
     rules: {
       // engines are optional peers: loaded only through src/node/engines.ts (type imports are fine)
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        paths: ENGINES.map((name) => ({ name, allowTypeImports: true, message: "load engines with loadEngine() from src/node/engines.ts" })),
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ENGINES.map((name) => ({
+            name,
+            allowTypeImports: true,
+            message: 'load engines with loadEngine() from src/node/engines.ts',
+          })),
+        },
+      ],
     },
   },
   {
@@ -25,10 +47,23 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/node/**', 'src/cli/**', 'src/eval/**', 'src/node.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        paths: [...ENGINES, ...NODE_BUILTINS].map((name) => ({ name, allowTypeImports: true, message: 'the core runs in the browser: Node-only code goes under src/node/' })),
-        patterns: [{ group: ['node:*'], allowTypeImports: true, message: 'the core runs in the browser: Node-only code goes under src/node/' }],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [...ENGINES, ...NODE_BUILTINS].map((name) => ({
+            name,
+            allowTypeImports: true,
+            message: 'the core runs in the browser: Node-only code goes under src/node/',
+          })),
+          patterns: [
+            {
+              group: ['node:*'],
+              allowTypeImports: true,
+              message: 'the core runs in the browser: Node-only code goes under src/node/',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -36,7 +71,17 @@ export default tseslint.config(
     files: ['src/cli/commands/*.ts'],
     ignores: ['src/cli/commands/index.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\./[^/]+\\.js$', message: 'no command imports another command: move the shared code to a library module' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\./[^/]+\\.js$',
+              message: 'no command imports another command: move the shared code to a library module',
+            },
+          ],
+        },
+      ],
     },
   },
 );

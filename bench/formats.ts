@@ -9,8 +9,12 @@ import { randomRows, rng } from '../test/support/oracle.js';
 
 export interface FormatBench {
   name: string;
-  quantLowbit: number; quantTs: number; quantGgml: number;
-  dequantLowbit: number; dequantTs: number; dequantGgml: number;
+  quantLowbit: number;
+  quantTs: number;
+  quantGgml: number;
+  dequantLowbit: number;
+  dequantTs: number;
+  dequantGgml: number;
   /** with an importance matrix, for formats that use one */
   imatrix?: { quantLowbit: number; quantTs: number; quantGgml: number };
   /** the format cannot quantize without an importance matrix: the quantize figures are with one */
@@ -23,8 +27,12 @@ interface Dist {
 }
 
 async function loadDist(): Promise<Dist> {
-  const reg = (await import(new URL('../dist/formats/registry.js', import.meta.url).href)) as { codecs(): readonly BlockCodec[] };
-  const k = (await import(new URL('../dist/formats/wasm/kernels.js', import.meta.url).href)) as { setWasmKernels(on: boolean): void };
+  const reg = (await import(new URL('../dist/formats/registry.js', import.meta.url).href)) as {
+    codecs(): readonly BlockCodec[];
+  };
+  const k = (await import(new URL('../dist/formats/wasm/kernels.js', import.meta.url).href)) as {
+    setWasmKernels(on: boolean): void;
+  };
   return { codecs: reg.codecs, setWasmKernels: k.setWasmKernels };
 }
 
@@ -41,13 +49,20 @@ function median(xs: number[]): number {
 function measureAll(bytes: number, fns: (() => void)[], rounds = 5, minMs = 120): number[] {
   for (const fn of fns) fn(); // warm up (JIT, tables, wasm instantiation)
   const rates: number[][] = fns.map(() => []);
-  const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   for (let r = 0; r < rounds; r++) {
     fns.forEach((fn, k) => {
       let n = 0;
       const t0 = cpuMs();
       let dt = 0;
-      do { fn(); n++; dt = cpuMs() - t0; } while (dt < minMs);
+      do {
+        fn();
+        n++;
+        dt = cpuMs() - t0;
+      } while (dt < minMs);
       rates[k]!.push((bytes * n) / 1e6 / (dt / 1000));
     });
   }
@@ -79,24 +94,51 @@ export async function benchFormats(filter?: string[], withImatrix = true): Promi
     const y = new Float32Array(n);
     const bytes = n * 4;
     // lowbit as shipped (WebAssembly kernels on), its TypeScript reference, and ggml
-    const on = (fn: () => void) => () => { dist.setWasmKernels(true); fn(); };
-    const off = (fn: () => void) => () => { dist.setWasmKernels(false); fn(); };
+    const on = (fn: () => void) => () => {
+      dist.setWasmKernels(true);
+      fn();
+    };
+    const off = (fn: () => void) => () => {
+      dist.setWasmKernels(false);
+      fn();
+    };
     // formats that cannot go without an importance matrix (ggml asserts) are timed with one only
     const plain = c.requiresImatrix ? imatrixOf(nPerRow) : null;
     const quant = () => c.quantize(x, q, nRows, nPerRow, plain);
-    const [quantLowbit, quantTs, quantGgml] = measureAll(bytes, [on(quant), off(quant), () => o.quantize(c.type.id, x, nRows, nPerRow, plain)]);
+    const [quantLowbit, quantTs, quantGgml] = measureAll(bytes, [
+      on(quant),
+      off(quant),
+      () => o.quantize(c.type.id, x, nRows, nPerRow, plain),
+    ]);
     dist.setWasmKernels(true);
     c.quantize(x, q, nRows, nPerRow, plain);
     const deq = () => c.dequantize(q, y, n);
-    const [dequantLowbit, dequantTs, dequantGgml] = measureAll(bytes, [on(deq), off(deq), () => o.dequantize(c.type.id, q, n)]);
-    const r: FormatBench = { imatrixOnly: !!c.requiresImatrix, name: c.name, quantLowbit: quantLowbit!, quantTs: quantTs!, quantGgml: quantGgml!, dequantLowbit: dequantLowbit!, dequantTs: dequantTs!, dequantGgml: dequantGgml! };
+    const [dequantLowbit, dequantTs, dequantGgml] = measureAll(bytes, [
+      on(deq),
+      off(deq),
+      () => o.dequantize(c.type.id, q, n),
+    ]);
+    const r: FormatBench = {
+      imatrixOnly: !!c.requiresImatrix,
+      name: c.name,
+      quantLowbit: quantLowbit!,
+      quantTs: quantTs!,
+      quantGgml: quantGgml!,
+      dequantLowbit: dequantLowbit!,
+      dequantTs: dequantTs!,
+      dequantGgml: dequantGgml!,
+    };
     if (withImatrix && c.usesImatrix && !c.requiresImatrix) {
       // the importance-weighted searches are slower: a quarter of the rows
       const rows = Math.max(1, nRows >> 2);
       const xi = x.subarray(0, rows * nPerRow);
       const im = imatrixOf(nPerRow);
       const qi = () => c.quantize(xi, q, rows, nPerRow, im);
-      const [lw, lt, g] = measureAll(rows * nPerRow * 4, [on(qi), off(qi), () => o.quantize(c.type.id, xi, rows, nPerRow, im)], 3);
+      const [lw, lt, g] = measureAll(
+        rows * nPerRow * 4,
+        [on(qi), off(qi), () => o.quantize(c.type.id, xi, rows, nPerRow, im)],
+        3,
+      );
       r.imatrix = { quantLowbit: lw!, quantTs: lt!, quantGgml: g! };
     }
     dist.setWasmKernels(true);

@@ -10,7 +10,8 @@ if (!llama) throw new Error('libllama from @node-llama-cpp/linux-x64 is not avai
 if (input === '--noop') {
   console.log(JSON.stringify({ seconds: 0 }));
 } else {
-  if (!input || !output || !type || !threads) throw new Error('usage: llama-quantize-child <in> <out> <TYPE> <threads>');
+  if (!input || !output || !type || !threads)
+    throw new Error('usage: llama-quantize-child <in> <out> <TYPE> <threads>');
   const t0 = performance.now();
   llama.quantize(input, output, { ftype: parseFileType(type).id, nthread: Number(threads) });
   console.log(JSON.stringify({ seconds: (performance.now() - t0) / 1000 }));

@@ -27,7 +27,11 @@ export interface ModelBenchOptions {
   json: boolean;
 }
 
-interface Run { seconds: number; rssMB: number; load1: number }
+interface Run {
+  seconds: number;
+  rssMB: number;
+  load1: number;
+}
 
 export interface ModelBenchResult {
   model: string;
@@ -51,7 +55,11 @@ export interface ModelBenchResult {
 
 export function parseModelArgs(args: readonly string[]): ModelBenchOptions {
   const val = (k: string) => args.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
-  const list = (k: string, d: string) => (val(k) ?? d).split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (k: string, d: string) =>
+    (val(k) ?? d)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return {
     sizes: list('sizes', 'small,large'),
@@ -70,12 +78,20 @@ const median = (xs: number[]) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 /** Runs a command under /usr/bin/time -v; wall seconds measured here, peak RSS (KiB → MB) from time. */
 function timed(cmd: string[], cwd: string): { seconds: number; rssMB: number; stdout: string } {
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'LOWBIT_BENCH_RSS %M', ...cmd], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync('/usr/bin/time', ['-f', 'LOWBIT_BENCH_RSS %M', ...cmd], {
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const seconds = (performance.now() - t0) / 1000;
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}):\n${r.stderr.slice(-4000)}`);
@@ -86,9 +102,11 @@ function timed(cmd: string[], cwd: string): { seconds: number; rssMB: number; st
 /** Byte-for-byte equality of two files, streamed. */
 function sameFile(a: string, b: string): boolean {
   if (statSync(a).size !== statSync(b).size) return false;
-  const fa = openSync(a, 'r'), fb = openSync(b, 'r');
+  const fa = openSync(a, 'r'),
+    fb = openSync(b, 'r');
   try {
-    const ba = Buffer.allocUnsafe(1 << 24), bb = Buffer.allocUnsafe(1 << 24);
+    const ba = Buffer.allocUnsafe(1 << 24),
+      bb = Buffer.allocUnsafe(1 << 24);
     for (let pos = 0; ;) {
       const na = readSync(fa, ba, 0, ba.length, pos);
       const nb = readSync(fb, bb, 0, bb.length, pos);
@@ -108,7 +126,10 @@ export function machine(): string {
   return `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()}-${os.arch()}`;
 }
 
-export async function benchModels(o: ModelBenchOptions, log: (s: string) => void = console.log): Promise<ModelBenchResult[]> {
+export async function benchModels(
+  o: ModelBenchOptions,
+  log: (s: string) => void = console.log,
+): Promise<ModelBenchResult[]> {
   const node = process.execPath;
   const cli = join(ROOT, 'dist', 'cli', 'bundle', 'main.js'); // the installed `lowbit` bin
   const child = join(ROOT, 'bench', 'llama-quantize-child.ts');
@@ -116,7 +137,9 @@ export async function benchModels(o: ModelBenchOptions, log: (s: string) => void
   let llamaBaseMB: number | null = null;
   if (o.llama) {
     llamaBaseMB = timed([node, '--import', 'tsx', child, '--noop'], ROOT).rssMB;
-    log(`llama.cpp runner baseline (node + tsx + koffi + libllama loaded, nothing quantized): ${llamaBaseMB.toFixed(0)} MB RSS`);
+    log(
+      `llama.cpp runner baseline (node + tsx + koffi + libllama loaded, nothing quantized): ${llamaBaseMB.toFixed(0)} MB RSS`,
+    );
   }
   log(HEADER);
   for (const size of o.sizes) {
@@ -129,8 +152,21 @@ export async function benchModels(o: ModelBenchOptions, log: (s: string) => void
       for (const threads of o.threads) {
         const loadBefore = load();
         const r: ModelBenchResult = {
-          model: `${size} (${MODEL_SHAPES[size]!.id})`, modelGB, weights, type, threads, lowbit: [], llama: [], llamaCallSeconds: [],
-          lowbitMedian: 0, llamaMedian: null, lowbitRssMB: 0, llamaRssMB: null, identical: null, loadBefore, loadAfter: '',
+          model: `${size} (${MODEL_SHAPES[size]!.id})`,
+          modelGB,
+          weights,
+          type,
+          threads,
+          lowbit: [],
+          llama: [],
+          llamaCallSeconds: [],
+          lowbitMedian: 0,
+          llamaMedian: null,
+          lowbitRssMB: 0,
+          llamaRssMB: null,
+          identical: null,
+          loadBefore,
+          loadAfter: '',
         };
         const outL = join(dir, `out-lowbit-${process.pid}.gguf`);
         const outC = join(dir, `out-llama-${process.pid}.gguf`);
@@ -157,7 +193,14 @@ export async function benchModels(o: ModelBenchOptions, log: (s: string) => void
         }
         results.push(r);
         log(formatRow(r));
-        writeFileSync(o.jsonPath, JSON.stringify({ machine: machine(), date: new Date().toISOString(), llamaRunnerBaselineMB: llamaBaseMB, results }, null, 2));
+        writeFileSync(
+          o.jsonPath,
+          JSON.stringify(
+            { machine: machine(), date: new Date().toISOString(), llamaRunnerBaselineMB: llamaBaseMB, results },
+            null,
+            2,
+          ),
+        );
       }
     }
   }
@@ -189,9 +232,11 @@ export async function runModelBench(args: readonly string[]): Promise<void> {
   const o = parseModelArgs(args);
   const quiet = o.json;
   const log = quiet ? () => {} : console.log;
-  log(`whole-model quantize, ${o.sizes.join('+')} synthetic llama F32 models; lowbit = \`lowbit quantize\` (dist/cli/bundle/main.js) process wall time; ` +
-    `llama.cpp = llama_model_quantize call time (its child's start-up excluded); medians of ${o.runs} runs (large model: ${o.largeRuns}); ` +
-    'RSS = peak resident set of each child process (/usr/bin/time), worker threads included; ratio = lowbit / llama.cpp (≤ 1 is the target); same = outputs byte-identical');
+  log(
+    `whole-model quantize, ${o.sizes.join('+')} synthetic llama F32 models; lowbit = \`lowbit quantize\` (dist/cli/bundle/main.js) process wall time; ` +
+      `llama.cpp = llama_model_quantize call time (its child's start-up excluded); medians of ${o.runs} runs (large model: ${o.largeRuns}); ` +
+      'RSS = peak resident set of each child process (/usr/bin/time), worker threads included; ratio = lowbit / llama.cpp (≤ 1 is the target); same = outputs byte-identical',
+  );
   const results = await benchModels(o, log);
   if (quiet) process.stdout.write(JSON.stringify({ machine: machine(), results }, null, 2) + '\n');
   else console.log(`results: ${o.jsonPath}`);

@@ -23,27 +23,38 @@ const only = args.filter((a) => !a.startsWith('--'));
 // --web alone runs the web app part only (bench/web.ts), --imatrix alone the imatrix part (bench/imatrix.ts)
 const wantWeb = args.includes('--web');
 const wantImatrix = args.includes('--imatrix');
-const partOnly = (wantWeb || wantImatrix) && !args.includes('--formats') && !args.includes('--models') && only.length === 0;
+const partOnly =
+  (wantWeb || wantImatrix) && !args.includes('--formats') && !args.includes('--models') && only.length === 0;
 const wantFormats = !partOnly && (args.includes('--formats') || !args.includes('--models'));
 // naming formats asks for the format part only
 const wantModels = !partOnly && (args.includes('--models') || (!args.includes('--formats') && only.length === 0));
 if (!args.includes('--no-build')) {
   // tsc emits even when other parts of the tree have type errors; those are not the bench's concern
-  const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (r.error) throw r.error;
   // the CLI as installed (bundled): the whole-model bench runs it
   const b = spawnSync(process.execPath, ['scripts/bundle-cli.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (b.error) throw b.error;
   if (b.status !== 0) throw new Error('bundling the CLI failed');
 }
-const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 console.log(`machine: ${machine()}`);
 console.log(`load average at start: ${load()}`);
 if (wantFormats) {
-  console.log('single-thread throughput, MB/s of float32 per CPU-second (median of 5 interleaved rounds); ratio = lowbit / ggml reference C; ts = lowbit\'s TypeScript reference path');
+  console.log(
+    "single-thread throughput, MB/s of float32 per CPU-second (median of 5 interleaved rounds); ratio = lowbit / ggml reference C; ts = lowbit's TypeScript reference path",
+  );
   const f = (v: number, w: number) => v.toFixed(1).padStart(w);
   const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(6);
-  console.log('format     quant lowbit     ts   ggml  ratio (ts)  | dequant lowbit     ts   ggml  ratio (ts)  | imatrix quant lowbit    ts   ggml  ratio (ts)');
+  console.log(
+    'format     quant lowbit     ts   ggml  ratio (ts)  | dequant lowbit     ts   ggml  ratio (ts)  | imatrix quant lowbit    ts   ggml  ratio (ts)',
+  );
   for (const r of await benchFormats(only.length ? only : undefined, !args.includes('--no-imatrix'))) {
     let line =
       `${(r.name + (r.imatrixOnly ? '*' : '')).padEnd(8)} ${f(r.quantLowbit, 14)} ${f(r.quantTs, 6)} ${f(r.quantGgml, 6)} ${ratio(r.quantLowbit, r.quantGgml)} (${ratio(r.quantTs, r.quantGgml).trim()})` +

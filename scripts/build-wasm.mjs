@@ -22,19 +22,46 @@ export async function compileKernels(srcDir = dir) {
   const stderr = [];
   const { error } = await asc.main(
     [
-      'kernels.ts', '--outFile', 'kernels.wasm',
-      '-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort=',
-      '--enable', 'simd', '--initialMemory', '1',
+      'kernels.ts',
+      '--outFile',
+      'kernels.wasm',
+      '-O3',
+      '--noAssert',
+      '--runtime',
+      'stub',
+      '--use',
+      'abort=',
+      '--enable',
+      'simd',
+      '--initialMemory',
+      '1',
     ],
     {
       readFile(name, baseDir) {
         if (name === 'asconfig.json') return null;
-        try { return readFileSync(join(srcDir, baseDir, name.replace(/\.ts$/, '.as')), 'utf8'); } catch { return null; }
+        try {
+          return readFileSync(join(srcDir, baseDir, name.replace(/\.ts$/, '.as')), 'utf8');
+        } catch {
+          return null;
+        }
       },
-      writeFile(name, contents) { outputs[name] = contents; },
-      listFiles() { return []; },
-      stdout: { write() { return true; } },
-      stderr: { write(s) { stderr.push(String(s)); return true; } },
+      writeFile(name, contents) {
+        outputs[name] = contents;
+      },
+      listFiles() {
+        return [];
+      },
+      stdout: {
+        write() {
+          return true;
+        },
+      },
+      stderr: {
+        write(s) {
+          stderr.push(String(s));
+          return true;
+        },
+      },
     },
   );
   if (error) throw new Error(`asc failed: ${error.message}\n${stderr.join('')}`);
@@ -59,8 +86,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const src = moduleSource(await compileKernels(at > 0 ? process.argv[at + 1] : dir));
   if (process.argv.includes('--check')) {
     let old = '';
-    try { old = readFileSync(outFile, 'utf8'); } catch { /* missing counts as different */ }
-    if (old !== src) { console.error('kernels.wasm.ts is stale: run node scripts/build-wasm.mjs'); process.exit(1); }
+    try {
+      old = readFileSync(outFile, 'utf8');
+    } catch {
+      /* missing counts as different */
+    }
+    if (old !== src) {
+      console.error('kernels.wasm.ts is stale: run node scripts/build-wasm.mjs');
+      process.exit(1);
+    }
     console.log('kernels.wasm.ts matches its sources');
   } else {
     writeFileSync(outFile, src);

@@ -32,6 +32,8 @@ await build({
   // are bundled; echarts stays a dependency (report reads echarts.min.js from it at run time).
   external: ['onnxruntime-node', 'node-llama-cpp', 'koffi'],
   // bundled CommonJS dependencies (commander, cli-progress) call require() for Node built-ins
-  banner: { js: "import { createRequire as __lowbitCreateRequire } from 'node:module'; const require = __lowbitCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __lowbitCreateRequire } from 'node:module'; const require = __lowbitCreateRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });

@@ -8,8 +8,9 @@ import { spawnSync } from 'node:child_process';
 function find(dir, out = []) {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) { if (name !== 'fixtures') find(p, out); }
-    else if (name.endsWith('.test.ts')) out.push(p);
+    if (statSync(p).isDirectory()) {
+      if (name !== 'fixtures') find(p, out);
+    } else if (name.endsWith('.test.ts')) out.push(p);
   }
   return out;
 }
@@ -17,14 +18,27 @@ function find(dir, out = []) {
 const filters = process.argv.slice(2);
 // The whole run starts with the type checker over sources, tests, bench and tools, and the linter.
 if (!filters.length) {
-  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.check.json'], { stdio: 'inherit' });
-  if (tsc.status !== 0) { console.error('type check failed'); process.exit(tsc.status ?? 1); }
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.check.json'], {
+    stdio: 'inherit',
+  });
+  if (tsc.status !== 0) {
+    console.error('type check failed');
+    process.exit(tsc.status ?? 1);
+  }
   // then the boundaries (eslint.config.js) and dead code (knip.json): npm run lint
   const lint = spawnSync('npm', ['run', '--silent', 'lint'], { stdio: 'inherit' });
-  if (lint.status !== 0) { console.error('lint failed'); process.exit(lint.status ?? 1); }
+  if (lint.status !== 0) {
+    console.error('lint failed');
+    process.exit(lint.status ?? 1);
+  }
 }
 let files = find('test');
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
-if (!files.length) { console.error('no test files matched'); process.exit(1); }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+if (!files.length) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

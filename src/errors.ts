@@ -18,13 +18,26 @@
  * - `EINTERNAL`: lowbit's own consistency check failed (a bug; report it).
  */
 export type LowbitErrorCode =
-  | 'EINPUT' | 'EFORMAT' | 'EUSAGE' | 'EUNSUPPORTED' | 'EIO' | 'EINTERRUPTED' | 'ENOENGINE' | 'ENONFINITE' | 'EINTERNAL';
+  'EINPUT' | 'EFORMAT' | 'EUSAGE' | 'EUNSUPPORTED' | 'EIO' | 'EINTERRUPTED' | 'ENOENGINE' | 'ENONFINITE' | 'EINTERNAL';
 
-export const LOWBIT_ERROR_CODES: readonly LowbitErrorCode[] =
-  ['EINPUT', 'EFORMAT', 'EUSAGE', 'EUNSUPPORTED', 'EIO', 'EINTERRUPTED', 'ENOENGINE', 'ENONFINITE', 'EINTERNAL'];
+export const LOWBIT_ERROR_CODES: readonly LowbitErrorCode[] = [
+  'EINPUT',
+  'EFORMAT',
+  'EUSAGE',
+  'EUNSUPPORTED',
+  'EIO',
+  'EINTERRUPTED',
+  'ENOENGINE',
+  'ENONFINITE',
+  'EINTERNAL',
+];
 
 export class LowbitError extends Error {
-  constructor(message: string, readonly code: LowbitErrorCode = 'EINPUT', readonly errno?: string) {
+  constructor(
+    message: string,
+    readonly code: LowbitErrorCode = 'EINPUT',
+    readonly errno?: string,
+  ) {
     super(message);
     this.name = 'LowbitError';
   }
@@ -32,7 +45,10 @@ export class LowbitError extends Error {
 
 /** A file that does not parse: names the file and the problem. */
 export class FileFormatError extends LowbitError {
-  constructor(readonly file: string, problem: string) {
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
     super(`${file}: ${problem}`, 'EFORMAT');
     this.name = 'FileFormatError';
   }

@@ -19,7 +19,12 @@ export { describeFormat, type FormatDescription } from './teach/formats.js';
 export { compareGguf, weightHistogram, type GgufComparison, type TensorComparison } from './analysis/compare-gguf.js';
 export * from './analysis/error-stats.js';
 export * as onnx from './io/onnx/model.js';
-export { quantizeOnnxModel, VARIANTS as ONNX_VARIANTS, VARIANT_SUFFIX as ONNX_VARIANT_SUFFIX, type OnnxQuantOptions } from './onnx/variants.js';
+export {
+  quantizeOnnxModel,
+  VARIANTS as ONNX_VARIANTS,
+  VARIANT_SUFFIX as ONNX_VARIANT_SUFFIX,
+  type OnnxQuantOptions,
+} from './onnx/variants.js';
 export * as scalar from './formats/scalar/registry.js';
 export { quantizeIntn, dequantizeIntn } from './formats/scalar/intn.js';
 export { quantizeFp8, dequantizeFp8 } from './formats/scalar/fp8-tensor.js';

@@ -6,9 +6,20 @@ export * from './node/atomic-output.js';
 export * as pipeline from './node/pipeline.js';
 export { quantizeGgufFile, planGgufFile } from './node/quantize-file.js';
 export {
-  quantizeFile, planQuantizeFile, convertHfFolder, convertLlama2cFile, inspectGgufFile, compareGgufFiles,
-  type QuantizeFileOptions, type QuantizeFileResult, type ConvertFileOptions, type ConvertHfOptions, type ConvertLlama2cOptions,
-  type GgufFileTypeName, type GgufFileInfo, type GgufTensorSummary,
+  quantizeFile,
+  planQuantizeFile,
+  convertHfFolder,
+  convertLlama2cFile,
+  inspectGgufFile,
+  compareGgufFiles,
+  type QuantizeFileOptions,
+  type QuantizeFileResult,
+  type ConvertFileOptions,
+  type ConvertHfOptions,
+  type ConvertLlama2cOptions,
+  type GgufFileTypeName,
+  type GgufFileInfo,
+  type GgufTensorSummary,
 } from './node/files.js';
 export { loadEngine, missingEngineMessage, ENGINES, type EngineName } from './node/engines.js';
 export * as convert from './node/convert-files.js';

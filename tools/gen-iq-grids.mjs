@@ -17,7 +17,11 @@ function cArray(src, re) {
   if (!m) throw new Error(`not found: ${re}`);
   const body = src.slice(m.index + m[0].length);
   const end = body.search(/\}|GGML_TABLE_END/);
-  return body.slice(0, end).split(/[\s,]+/).filter(Boolean).map((s) => BigInt(s));
+  return body
+    .slice(0, end)
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((s) => BigInt(s));
 }
 
 const codes = {
@@ -42,7 +46,8 @@ for (const [name, c] of Object.entries(codes)) {
       if (levels[l] < 0) throw new Error(`${name}[${k}]: level 3 in a 3-level grid`);
       v |= BigInt(levels[l]) << BigInt(8 * i);
     }
-    if (v !== g[k]) throw new Error(`${name}[${k}]: code ${code} expands to ${v.toString(16)}, grid has ${g[k].toString(16)}`);
+    if (v !== g[k])
+      throw new Error(`${name}[${k}]: code ${code} expands to ${v.toString(16)}, grid has ${g[k].toString(16)}`);
   });
 }
 const signs = cArray(common, /GGML_TABLE_BEGIN\(uint8_t, ksigns_iq2xs, 128\)/).map(Number);
@@ -64,4 +69,9 @@ for (const [name, c] of Object.entries(codes)) {
   out += `\nexport const ${name}: Uint16Array = Uint16Array.of(\n${lines.join('\n')}\n);\n`;
 }
 writeFileSync(new URL('../src/formats/ggml/iq2-grid-tables.ts', import.meta.url), out);
-console.log('ok', Object.entries(codes).map(([n, c]) => `${n}:${c.length}`).join(' '));
+console.log(
+  'ok',
+  Object.entries(codes)
+    .map(([n, c]) => `${n}:${c.length}`)
+    .join(' '),
+);

@@ -50,7 +50,9 @@ export function loadGgmlOracle(): GgmlOracle | null {
   });
   const ToFloat = koffi.proto('void ggml_to_float_lb(const void *x, float *y, int64_t k)');
   const FromFloat = koffi.proto('void ggml_from_float_lb(const float *x, void *y, int64_t k)');
-  const quantizeChunk = lib.func('size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)');
+  const quantizeChunk = lib.func(
+    'size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)',
+  );
   const getTraits = lib.func('const ggml_type_traits_lb *ggml_get_type_traits(int type)');
   const rowSizeF = lib.func('size_t ggml_row_size(int type, int64_t ne)');
   const blckSizeF = lib.func('int64_t ggml_blck_size(int type)');

@@ -82,9 +82,14 @@ export function loadLlamaOracle(): LlamaOracle | null {
     prune_layers: 'void *',
     max_buf_size: 'size_t',
   });
-  const ImatrixData = koffi.struct('llama_model_imatrix_data_lb', { name: 'const char *', data: 'const float *', size: 'size_t' });
+  const ImatrixData = koffi.struct('llama_model_imatrix_data_lb', {
+    name: 'const char *',
+    data: 'const float *',
+    size: 'size_t',
+  });
   const TensorOverride = koffi.struct('llama_model_tensor_override_lb', { pattern: 'const char *', type: 'int' });
-  if (koffi.sizeof(Params) !== 64) throw new Error(`llama_model_quantize_params layout: ${koffi.sizeof(Params)} bytes, expected 64`);
+  if (koffi.sizeof(Params) !== 64)
+    throw new Error(`llama_model_quantize_params layout: ${koffi.sizeof(Params)} bytes, expected 64`);
 
   const LogCb = koffi.proto('void llama_log_cb_lb(int level, const char *text, void *user_data)');
   const logSet = lib.func('void llama_log_set(llama_log_cb_lb *cb, void *user_data)');
@@ -92,10 +97,14 @@ export function loadLlamaOracle(): LlamaOracle | null {
   const backendLoadAll = ggml.func('void ggml_backend_load_all_from_path(const char *dir)');
   const backendInit = lib.func('void llama_backend_init(void)');
   const defaults = lib.func('llama_model_quantize_params_lb llama_model_quantize_default_params(void)');
-  const quantizeF = lib.func('uint32_t llama_model_quantize(const char *inp, const char *out, const llama_model_quantize_params_lb *params)');
+  const quantizeF = lib.func(
+    'uint32_t llama_model_quantize(const char *inp, const char *out, const llama_model_quantize_params_lb *params)',
+  );
 
   let log = '';
-  const cb = koffi.register((_level: number, text: string) => { log += text; }, koffi.pointer(LogCb));
+  const cb = koffi.register((_level: number, text: string) => {
+    log += text;
+  }, koffi.pointer(LogCb));
   logSet(cb, null);
   ggmlLogSet(cb, null);
   backendLoadAll(dir);
@@ -111,13 +120,24 @@ export function loadLlamaOracle(): LlamaOracle | null {
   }
 
   function kvOverrides(opts: LlamaQuantizeOptions): Buffer | null {
-    const TAG = { int: LLAMA_KV_OVERRIDE_TYPE_INT, float: LLAMA_KV_OVERRIDE_TYPE_FLOAT, bool: LLAMA_KV_OVERRIDE_TYPE_BOOL, str: LLAMA_KV_OVERRIDE_TYPE_STR };
-    const list: [string, number, string | number | bigint | boolean][] = (opts.kvOverrides ?? []).map((o) => [o.key, TAG[o.type], o.value]);
+    const TAG = {
+      int: LLAMA_KV_OVERRIDE_TYPE_INT,
+      float: LLAMA_KV_OVERRIDE_TYPE_FLOAT,
+      bool: LLAMA_KV_OVERRIDE_TYPE_BOOL,
+      str: LLAMA_KV_OVERRIDE_TYPE_STR,
+    };
+    const list: [string, number, string | number | bigint | boolean][] = (opts.kvOverrides ?? []).map((o) => [
+      o.key,
+      TAG[o.type],
+      o.value,
+    ]);
     if (opts.imatrix && opts.imatrix.size > 0) {
       list.push(['quantize.imatrix.file', LLAMA_KV_OVERRIDE_TYPE_STR, opts.imatrixFile ?? '']);
-      if (opts.imatrixDataset !== undefined) list.push(['quantize.imatrix.dataset', LLAMA_KV_OVERRIDE_TYPE_STR, opts.imatrixDataset]);
+      if (opts.imatrixDataset !== undefined)
+        list.push(['quantize.imatrix.dataset', LLAMA_KV_OVERRIDE_TYPE_STR, opts.imatrixDataset]);
       list.push(['quantize.imatrix.entries_count', LLAMA_KV_OVERRIDE_TYPE_INT, opts.imatrix.size]);
-      if ((opts.imatrixChunks ?? 0) > 0) list.push(['quantize.imatrix.chunks_count', LLAMA_KV_OVERRIDE_TYPE_INT, opts.imatrixChunks!]);
+      if ((opts.imatrixChunks ?? 0) > 0)
+        list.push(['quantize.imatrix.chunks_count', LLAMA_KV_OVERRIDE_TYPE_INT, opts.imatrixChunks!]);
     }
     if (!list.length) return null;
     const buf = Buffer.alloc(KV_OVERRIDE_SIZE * (list.length + 1)); // zeroed terminator: key[0] == 0
@@ -154,20 +174,27 @@ export function loadLlamaOracle(): LlamaOracle | null {
           hold.push(nameBuf, data);
           return { name: nameBuf, data, size: data.length };
         });
-        entries.push({ name: null as unknown as typeof entries[number]["name"], data: null as unknown as Float32Array, size: 0 });
+        entries.push({
+          name: null as unknown as (typeof entries)[number]['name'],
+          data: null as unknown as Float32Array,
+          size: 0,
+        });
         const arr = encodeStructArray(ImatrixData, entries);
         hold.push(arr);
         p.imatrix = arr;
       }
       const kv = kvOverrides(opts);
-      if (kv) { hold.push(kv); p.kv_overrides = kv; }
+      if (kv) {
+        hold.push(kv);
+        p.kv_overrides = kv;
+      }
       if (opts.tensorTypes?.length) {
         const items = opts.tensorTypes.map((t) => {
           const pat = Buffer.from(t.pattern.toLowerCase() + '\0', 'utf8');
           hold.push(pat);
           return { pattern: pat, type: t.type };
         });
-        items.push({ pattern: null as unknown as typeof items[number]["pattern"], type: GGML_TYPE_COUNT });
+        items.push({ pattern: null as unknown as (typeof items)[number]['pattern'], type: GGML_TYPE_COUNT });
         const arr = encodeStructArray(TensorOverride, items);
         hold.push(arr);
         p.tt_overrides = arr;

@@ -27,7 +27,11 @@ const FIX = join(REPO, 'test/fixtures/imatrix');
 const GOLDEN_RUNS = [
   { out: 'brown3m.imatrix.gguf', model: 'dense', args: ['-c', '128', '--chunks', '8'] },
   { out: 'brown3m.imatrix.dat', model: 'dense', args: ['-c', '128', '--chunks', '8', '--output-format', 'dat'] },
-  { out: 'brown3m-output.imatrix.gguf', model: 'dense', args: ['-c', '128', '--chunk', '1', '--chunks', '4', '--process-output'] },
+  {
+    out: 'brown3m-output.imatrix.gguf',
+    model: 'dense',
+    args: ['-c', '128', '--chunk', '1', '--chunks', '4', '--process-output'],
+  },
   { out: 'brown3m-moe.imatrix.gguf', model: 'moe', args: ['-c', '128', '--chunks', '4'] },
 ] as const;
 
@@ -37,7 +41,10 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'lowbit-imatrix-golden-'));
   const dense = join(tmp, 'brown-f32.gguf');
   const moe = join(tmp, 'brown-moe.gguf');
-  execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', 'hf', 'fixtures/brown-3m', dense], { cwd: REPO, stdio: 'inherit' });
+  execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', 'hf', 'fixtures/brown-3m', dense], {
+    cwd: REPO,
+    stdio: 'inherit',
+  });
   await makeMoeModel(dense, moe);
   if (!existsSync(join(REPO, CALIB_TEXT))) {
     const { generateEvalText } = await import('../src/eval/llama.js');
@@ -45,7 +52,12 @@ async function main(): Promise<void> {
     writeFileSync(join(REPO, CALIB_TEXT), g.text + '\n');
   }
   // LOWBIT_LLAMA_BIN: a bin folder with llama-imatrix already built (else tools/build-llama-tools.sh)
-  const bin = process.env.LOWBIT_LLAMA_BIN ?? execFileSync('bash', [join(REPO, 'tools/build-llama-tools.sh')], { encoding: 'utf8' }).trim().split('\n').pop()!;
+  const bin =
+    process.env.LOWBIT_LLAMA_BIN ??
+    execFileSync('bash', [join(REPO, 'tools/build-llama-tools.sh')], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .pop()!;
   const cmds: string[] = [];
   for (const r of GOLDEN_RUNS) {
     const outTmp = join(tmp, r.out);
@@ -53,12 +65,17 @@ async function main(): Promise<void> {
     cmds.push(`llama-imatrix ${args.join(' ').replace(tmp, '<tmp>').replace(tmp, '<tmp>')}`);
     // llama.cpp's logger is asynchronous: now and then the last lines miss the pipe; run again then
     let p = spawnSync(join(bin, 'llama-imatrix'), args, { cwd: REPO, encoding: 'utf8' });
-    for (let tries = 0; p.status === 0 && !/Final estimate: PPL/.test(p.stdout) && tries < 5; tries++) p = spawnSync(join(bin, 'llama-imatrix'), args, { cwd: REPO, encoding: 'utf8' });
-    if (p.status !== 0 || !/Final estimate: PPL/.test(p.stdout)) throw new Error(`llama-imatrix failed: ${p.stderr.slice(-2000)}`);
+    for (let tries = 0; p.status === 0 && !/Final estimate: PPL/.test(p.stdout) && tries < 5; tries++)
+      p = spawnSync(join(bin, 'llama-imatrix'), args, { cwd: REPO, encoding: 'utf8' });
+    if (p.status !== 0 || !/Final estimate: PPL/.test(p.stdout))
+      throw new Error(`llama-imatrix failed: ${p.stderr.slice(-2000)}`);
     copyFileSync(outTmp, join(FIX, r.out));
     writeFileSync(join(FIX, r.out.replace(/\.imatrix\.(gguf|dat)$/, `.$1.log`)), p.stdout);
   }
-  writeFileSync(join(FIX, 'COMMANDS.txt'), `# made by tools/make-imatrix-golden.ts with ${bin}/llama-imatrix\n# <tmp>/brown-f32.gguf: lowbit convert hf fixtures/brown-3m; <tmp>/brown-moe.gguf: test/support/moe-model.ts\n${cmds.join('\n')}\n`);
+  writeFileSync(
+    join(FIX, 'COMMANDS.txt'),
+    `# made by tools/make-imatrix-golden.ts with ${bin}/llama-imatrix\n# <tmp>/brown-f32.gguf: lowbit convert hf fixtures/brown-3m; <tmp>/brown-moe.gguf: test/support/moe-model.ts\n${cmds.join('\n')}\n`,
+  );
   console.log(`wrote ${GOLDEN_RUNS.length} golden matrices to ${FIX}`);
 }
 

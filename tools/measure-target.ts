@@ -14,35 +14,73 @@ import { join } from 'node:path';
 import { loadavg, cpus } from 'node:os';
 
 const args = process.argv.slice(2);
-const opt = (k: string, d?: string) => { const i = args.indexOf(`--${k}`); return i >= 0 ? args[i + 1]! : d; };
-const name = opt('name')!, f32 = opt('f32')!, calib = opt('calib')!, out = opt('out')!;
-const mixes = (opt('mixes', 'Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q4_0')!).split(',');
+const opt = (k: string, d?: string) => {
+  const i = args.indexOf(`--${k}`);
+  return i >= 0 ? args[i + 1]! : d;
+};
+const name = opt('name')!,
+  f32 = opt('f32')!,
+  calib = opt('calib')!,
+  out = opt('out')!;
+const mixes = opt('mixes', 'Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q4_0')!.split(',');
 const evalText = opt('eval-text');
-const chunks = opt('chunks'), ctx = opt('ctx');
-const variants = (opt('variants', 'llama,best,target,target+best')!).split(',');
+const chunks = opt('chunks'),
+  ctx = opt('ctx');
+const variants = opt('variants', 'llama,best,target,target+best')!.split(',');
 // Q4_0 is there for --encoder best alone (llama.cpp has no Q4_0 mix to beat by size): unless --variants says otherwise
-const variantsFor = (mix: string) => (mix === 'Q4_0' && !opt('variants') ? variants.filter((v) => v === 'llama' || v === 'best') : variants);
-if (!name || !f32 || !calib || !out) { console.error('usage: see the header of tools/measure-target.ts'); process.exit(1); }
+const variantsFor = (mix: string) =>
+  mix === 'Q4_0' && !opt('variants') ? variants.filter((v) => v === 'llama' || v === 'best') : variants;
+if (!name || !f32 || !calib || !out) {
+  console.error('usage: see the header of tools/measure-target.ts');
+  process.exit(1);
+}
 mkdirSync(out, { recursive: true });
 const here = new URL('..', import.meta.url).pathname;
 // LLAMA_BIN: a bin directory with llama-imatrix (and llama-quantize); else tools/build-llama-tools.sh's
-const bin = process.env.LLAMA_BIN ?? execFileSync('bash', [join(here, 'tools/build-llama-tools.sh')], { encoding: 'utf8' }).trim().split('\n').pop()!;
+const bin =
+  process.env.LLAMA_BIN ??
+  execFileSync('bash', [join(here, 'tools/build-llama-tools.sh')], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop()!;
 const lowbit = (a: string[]) => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'src/cli/main.ts'), ...a], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'src/cli/main.ts'), ...a], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
   if (r.status !== 0) throw new Error(`lowbit ${a.join(' ')}: ${r.stderr}`);
   return r.stdout;
 };
 
 const imatrix = join(out, 'imatrix.gguf');
 if (!existsSync(imatrix)) {
-  const r = spawnSync(join(bin, 'llama-imatrix'), ['-m', f32, '-f', calib, '-o', imatrix, '-c', ctx ?? '128', '-t', '1', '--no-ppl'], { encoding: 'utf8' });
+  const r = spawnSync(
+    join(bin, 'llama-imatrix'),
+    ['-m', f32, '-f', calib, '-o', imatrix, '-c', ctx ?? '128', '-t', '1', '--no-ppl'],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`llama-imatrix: ${r.stderr.slice(-2000)}`);
 }
 
-interface Row { mix: string; variant: string; file: string; bytes: number; bpw: number; kl: number; klP99: number; sameTop: number; ppl: number; quantizeSeconds?: number; searchSeconds?: number }
+interface Row {
+  mix: string;
+  variant: string;
+  file: string;
+  bytes: number;
+  bpw: number;
+  kl: number;
+  klP99: number;
+  sameTop: number;
+  ppl: number;
+  quantizeSeconds?: number;
+  searchSeconds?: number;
+}
 const resultsPath = join(out, 'results.json');
 const rows: Row[] = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).rows : [];
-const nElements = (() => { const j = JSON.parse(lowbit(['inspect', f32, '--json'])); return j.totals?.parameters ?? j.nElements ?? j.parameters; })();
+const nElements = (() => {
+  const j = JSON.parse(lowbit(['inspect', f32, '--json']));
+  return j.totals?.parameters ?? j.nElements ?? j.parameters;
+})();
 
 function evaluate(file: string): { kl: number; klP99: number; sameTop: number; ppl: number } {
   const a = ['eval', file, '--ref', f32, '--json'];
@@ -57,7 +95,20 @@ function evaluate(file: string): { kl: number; klP99: number; sameTop: number; p
 const sensPath = join(out, 'sensitivity.json');
 function sensitivity(size: number): string {
   if (!existsSync(sensPath)) {
-    const j = JSON.parse(lowbit(['quantize', f32, '--dry-run', '--json', '--target-size', String(size), '--imatrix', imatrix, '--sensitivity', 'engine']));
+    const j = JSON.parse(
+      lowbit([
+        'quantize',
+        f32,
+        '--dry-run',
+        '--json',
+        '--target-size',
+        String(size),
+        '--imatrix',
+        imatrix,
+        '--sensitivity',
+        'engine',
+      ]),
+    );
     writeFileSync(sensPath, JSON.stringify(j.target.sensitivity, null, 2));
   }
   return sensPath;
@@ -67,7 +118,9 @@ for (const mix of mixes) {
   const base = join(out, `${mix}-llama.gguf`);
   if (!existsSync(base)) {
     if (existsSync(join(bin, 'llama-quantize'))) {
-      const r = spawnSync(join(bin, 'llama-quantize'), ['--imatrix', imatrix, f32, base, mix, '1'], { encoding: 'utf8' });
+      const r = spawnSync(join(bin, 'llama-quantize'), ['--imatrix', imatrix, f32, base, mix, '1'], {
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new Error(`llama-quantize: ${r.stderr.slice(-2000)}`);
     } else {
       // lowbit's default quantize writes llama-quantize's bytes (the test suite proves it against llama_model_quantize)
@@ -90,27 +143,71 @@ for (const mix of mixes) {
       searchSeconds = j.target?.seconds;
     } else {
       // a plain lowbit quantize of the same mix, for the time the search adds
-      const j = JSON.parse(lowbit(['quantize', f32, join(out, `${mix}-lowbit-plain.gguf`), '--type', mix, '--imatrix', imatrix, '--json', '--threads', '1']));
+      const j = JSON.parse(
+        lowbit([
+          'quantize',
+          f32,
+          join(out, `${mix}-lowbit-plain.gguf`),
+          '--type',
+          mix,
+          '--imatrix',
+          imatrix,
+          '--json',
+          '--threads',
+          '1',
+        ]),
+      );
       quantizeSeconds = j.seconds;
     }
     const bytes = statSync(file).size;
     const e = evaluate(file);
-    const row: Row = { mix, variant: v, file, bytes, bpw: (bytes * 8) / nElements, ...e, quantizeSeconds, searchSeconds };
+    const row: Row = {
+      mix,
+      variant: v,
+      file,
+      bytes,
+      bpw: (bytes * 8) / nElements,
+      ...e,
+      quantizeSeconds,
+      searchSeconds,
+    };
     rows.push(row);
-    writeFileSync(resultsPath, JSON.stringify({ name, f32, calib, evalText: evalText ?? null, machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() }, rows }, null, 2));
-    console.error(`${name} ${mix} ${v}: ${bytes} B, KL ${e.kl.toFixed(5)}, p99 ${e.klP99.toFixed(4)}, same-top ${e.sameTop.toFixed(2)}%`);
+    writeFileSync(
+      resultsPath,
+      JSON.stringify(
+        {
+          name,
+          f32,
+          calib,
+          evalText: evalText ?? null,
+          machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
+          rows,
+        },
+        null,
+        2,
+      ),
+    );
+    console.error(
+      `${name} ${mix} ${v}: ${bytes} B, KL ${e.kl.toFixed(5)}, p99 ${e.klP99.toFixed(4)}, same-top ${e.sameTop.toFixed(2)}%`,
+    );
   }
 }
 
 const label: Record<string, string> = {
-  llama: "llama.cpp's mix", best: '--encoder best (same types)', target: '--target-size', 'target+best': '--target-size --encoder best',
-  'target-s': '--target-size --sensitivity engine', 'target-s+best': '--target-size --sensitivity engine --encoder best',
+  llama: "llama.cpp's mix",
+  best: '--encoder best (same types)',
+  target: '--target-size',
+  'target+best': '--target-size --encoder best',
+  'target-s': '--target-size --sensitivity engine',
+  'target-s+best': '--target-size --sensitivity engine --encoder best',
 };
 console.log(`| ${name} | size | bpw | mean KL | vs llama.cpp | p99 KL | same top % | quantize s |`);
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const mix of mixes) {
   const ref = rows.find((r) => r.mix === mix && r.variant === 'llama');
   for (const r of rows.filter((x) => x.mix === mix)) {
-    console.log(`| ${mix} ${label[r.variant]} | ${(r.bytes / 1024).toFixed(0)} KiB | ${r.bpw.toFixed(3)} | ${r.kl.toFixed(5)} | ${ref ? (r.kl / ref.kl).toFixed(2) + '×' : ''} | ${r.klP99.toFixed(4)} | ${r.sameTop.toFixed(2)} | ${r.quantizeSeconds?.toFixed(1) ?? ''}${r.searchSeconds ? ` (search ${r.searchSeconds.toFixed(1)})` : ''} |`);
+    console.log(
+      `| ${mix} ${label[r.variant]} | ${(r.bytes / 1024).toFixed(0)} KiB | ${r.bpw.toFixed(3)} | ${r.kl.toFixed(5)} | ${ref ? (r.kl / ref.kl).toFixed(2) + '×' : ''} | ${r.klP99.toFixed(4)} | ${r.sameTop.toFixed(2)} | ${r.quantizeSeconds?.toFixed(1) ?? ''}${r.searchSeconds ? ` (search ${r.searchSeconds.toFixed(1)})` : ''} |`,
+    );
   }
 }

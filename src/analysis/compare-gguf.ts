@@ -74,7 +74,14 @@ function incomparable(ta: GgufTensorInfo, tb: GgufTensorInfo): string | undefine
 }
 
 /** Dequantized rows [first, first + n) of a tensor. */
-async function readFloatRows(src: ByteSource, file: GgufFile, t: GgufTensorInfo, first: number, n: number, out: Float32Array): Promise<Float32Array> {
+async function readFloatRows(
+  src: ByteSource,
+  file: GgufFile,
+  t: GgufTensorInfo,
+  first: number,
+  n: number,
+  out: Float32Array,
+): Promise<Float32Array> {
   const bytes = await readTensorRows(src, file, t, first, n);
   const dst = out.subarray(0, n * t.rowLength);
   codecByTypeId(t.type.id)!.dequantize(bytes, dst, n * t.rowLength);
@@ -83,19 +90,30 @@ async function readFloatRows(src: ByteSource, file: GgufFile, t: GgufTensorInfo,
 
 /** Streams one tensor pair through `visit(a, b)` in row chunks of about chunkElements floats. */
 export async function forEachChunk(
-  srcA: ByteSource, fa: GgufFile, ta: GgufTensorInfo, srcB: ByteSource, fb: GgufFile, tb: GgufTensorInfo,
-  chunkElements: number, visit: (a: Float32Array, b: Float32Array) => void,
+  srcA: ByteSource,
+  fa: GgufFile,
+  ta: GgufTensorInfo,
+  srcB: ByteSource,
+  fb: GgufFile,
+  tb: GgufTensorInfo,
+  chunkElements: number,
+  visit: (a: Float32Array, b: Float32Array) => void,
 ): Promise<void> {
   const rowsPer = Math.max(1, Math.floor(chunkElements / Math.max(1, ta.rowLength)));
   const cap = Math.min(rowsPer, ta.nRows) * ta.rowLength;
-  const bufA = new Float32Array(cap), bufB = new Float32Array(cap);
+  const bufA = new Float32Array(cap),
+    bufB = new Float32Array(cap);
   for (let r = 0; r < ta.nRows; r += rowsPer) {
     const n = Math.min(rowsPer, ta.nRows - r);
     visit(await readFloatRows(srcA, fa, ta, r, n, bufA), await readFloatRows(srcB, fb, tb, r, n, bufB));
   }
 }
 
-export async function compareGguf(srcA: ByteSource, srcB: ByteSource, opts: CompareOptions = {}): Promise<GgufComparison> {
+export async function compareGguf(
+  srcA: ByteSource,
+  srcB: ByteSource,
+  opts: CompareOptions = {},
+): Promise<GgufComparison> {
   const chunk = opts.chunkElements ?? 1 << 20;
   const [fa, fb] = [await readGgufHeader(srcA), await readGgufHeader(srcB)];
   const bestEncoded = fb.metadata.get('quantize.encoder')?.value === 'best';
@@ -104,19 +122,28 @@ export async function compareGguf(srcA: ByteSource, srcB: ByteSource, opts: Comp
   const tensors: TensorComparison[] = [];
   const skipped: { name: string; reason: string }[] = [];
   const total = new ErrorAccumulator();
-  let bitsA = 0, bitsB = 0, elements = 0;
+  let bitsA = 0,
+    bitsB = 0,
+    elements = 0;
   const pairs = fa.tensors.filter((t) => byNameB.has(t.name));
   let done = 0;
   for (const ta of pairs) {
     const tb = byNameB.get(ta.name)!;
     opts.onProgress?.(done++, pairs.length, ta.name);
     const why = incomparable(ta, tb);
-    if (why) { skipped.push({ name: ta.name, reason: why }); continue; }
+    if (why) {
+      skipped.push({ name: ta.name, reason: why });
+      continue;
+    }
     const acc = new ErrorAccumulator();
     // --encoder best files: ggml's own encoding of A at B's type, for the error best saved
     const codecB = codecByTypeId(tb.type.id)!;
-    const ggml = bestEncoded && isFloat(ta.type.id) && !isFloat(tb.type.id) && ta.rowLength % codecB.type.blockSize === 0 ? new ErrorAccumulator() : null;
-    let weB = 0, weG = 0;
+    const ggml =
+      bestEncoded && isFloat(ta.type.id) && !isFloat(tb.type.id) && ta.rowLength % codecB.type.blockSize === 0
+        ? new ErrorAccumulator()
+        : null;
+    let weB = 0,
+      weG = 0;
     const wRow = new Float32Array(ta.rowLength);
     await forEachChunk(srcA, fa, ta, srcB, fb, tb, chunk, (a, b) => {
       acc.add(a, b);
@@ -129,25 +156,46 @@ export async function compareGguf(srcA: ByteSource, srcB: ByteSource, opts: Comp
         ggml.add(a, y);
         for (let r = 0; r * n < a.length; r++) {
           bestObjectiveWeights(a.subarray(r * n, (r + 1) * n), null, wRow);
-          for (let j = 0; j < n; j++) { const i = r * n + j; weB += wRow[j]! * (a[i]! - b[i]!) ** 2; weG += wRow[j]! * (a[i]! - y[i]!) ** 2; }
+          for (let j = 0; j < n; j++) {
+            const i = r * n + j;
+            weB += wRow[j]! * (a[i]! - b[i]!) ** 2;
+            weG += wRow[j]! * (a[i]! - y[i]!) ** 2;
+          }
         }
       }
     });
     total.merge(acc);
-    const bwA = bitsPerWeight(ta.type), bwB = bitsPerWeight(tb.type);
-    bitsA += bwA * ta.nElements; bitsB += bwB * tb.nElements; elements += ta.nElements;
+    const bwA = bitsPerWeight(ta.type),
+      bwB = bitsPerWeight(tb.type);
+    bitsA += bwA * ta.nElements;
+    bitsB += bwB * tb.nElements;
+    elements += ta.nElements;
     tensors.push({
-      name: ta.name, dims: [...ta.dims], typeA: typeLabel(ta.type), typeB: typeLabel(tb.type), bitsPerWeightA: bwA, bitsPerWeightB: bwB, stats: acc.result(),
+      name: ta.name,
+      dims: [...ta.dims],
+      typeA: typeLabel(ta.type),
+      typeB: typeLabel(tb.type),
+      bitsPerWeightA: bwA,
+      bitsPerWeightB: bwB,
+      stats: acc.result(),
       ...(ggml ? { ggmlRmse: ggml.result().rmse, bestSaved: weG > 0 ? 1 - weB / weG : 0 } : {}),
     });
   }
   opts.onProgress?.(pairs.length, pairs.length, '');
-  const worst = [...tensors].filter((t) => t.stats.sqnrDb !== Infinity).sort((x, y) => x.stats.sqnrDb - y.stats.sqnrDb).slice(0, opts.worstCount ?? 10);
+  const worst = [...tensors]
+    .filter((t) => t.stats.sqnrDb !== Infinity)
+    .sort((x, y) => x.stats.sqnrDb - y.stats.sqnrDb)
+    .slice(0, opts.worstCount ?? 10);
   return {
     a: { name: srcA.name, sizeBytes: srcA.size, tensorCount: fa.tensors.length },
     b: { name: srcB.name, sizeBytes: srcB.size, tensorCount: fb.tensors.length },
     tensors,
-    total: { ...total.result(), bitsPerWeightA: elements ? bitsA / elements : 0, bitsPerWeightB: elements ? bitsB / elements : 0, elements },
+    total: {
+      ...total.result(),
+      bitsPerWeightA: elements ? bitsA / elements : 0,
+      bitsPerWeightB: elements ? bitsB / elements : 0,
+      elements,
+    },
     worst,
     onlyInA: fa.tensors.filter((t) => !byNameB.has(t.name)).map((t) => t.name),
     onlyInB: fb.tensors.filter((t) => !namesA.has(t.name)).map((t) => t.name),
@@ -171,28 +219,67 @@ export interface WeightHistogram {
  * Histograms of one tensor in both files on shared bins, plus the exact levels of one block of B.
  * Two passes over the tensor (range, then counts), still in bounded chunks.
  */
-export async function weightHistogram(srcA: ByteSource, srcB: ByteSource, tensor: string, bins = 200, chunkElements = 1 << 20): Promise<WeightHistogram> {
+export async function weightHistogram(
+  srcA: ByteSource,
+  srcB: ByteSource,
+  tensor: string,
+  bins = 200,
+  chunkElements = 1 << 20,
+): Promise<WeightHistogram> {
   const [fa, fb] = [await readGgufHeader(srcA), await readGgufHeader(srcB)];
   const bestEncoded = fb.metadata.get('quantize.encoder')?.value === 'best';
-  const ta = fa.tensors.find((t) => t.name === tensor), tb = fb.tensors.find((t) => t.name === tensor);
+  const ta = fa.tensors.find((t) => t.name === tensor),
+    tb = fb.tensors.find((t) => t.name === tensor);
   if (!ta || !tb) throw new LowbitError(`tensor '${tensor}' is not in both files`);
   const why = incomparable(ta, tb);
   if (why) throw new LowbitError(`tensor '${tensor}': ${why}`);
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   const block = tb.type.blockSize > 1 ? tb.type.blockSize : 32;
-  let bestRange = -1, bestBlock = 0, bestLevels: { value: number; count: number }[] = [];
+  let bestRange = -1,
+    bestBlock = 0,
+    bestLevels: { value: number; count: number }[] = [];
   let seen = 0;
   await forEachChunk(srcA, fa, ta, srcB, fb, tb, chunkElements, (a, b) => {
-    for (const arr of [a, b]) for (let i = 0; i < arr.length; i++) { const v = arr[i]!; if (v < lo) lo = v; if (v > hi) hi = v; }
+    for (const arr of [a, b])
+      for (let i = 0; i < arr.length; i++) {
+        const v = arr[i]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
     for (let s = 0; s + block <= b.length; s += block) {
-      let mn = Infinity, mx = -Infinity;
-      for (let i = s; i < s + block; i++) { const v = b[i]!; if (v < mn) mn = v; if (v > mx) mx = v; }
-      if (mx - mn > bestRange) { bestRange = mx - mn; bestBlock = (seen + s) / block; bestLevels = distinctValues(b.subarray(s, s + block)); }
+      let mn = Infinity,
+        mx = -Infinity;
+      for (let i = s; i < s + block; i++) {
+        const v = b[i]!;
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+      }
+      if (mx - mn > bestRange) {
+        bestRange = mx - mn;
+        bestBlock = (seen + s) / block;
+        bestLevels = distinctValues(b.subarray(s, s + block));
+      }
     }
     seen += b.length;
   });
-  if (!(lo <= hi) || !Number.isFinite(lo) || !Number.isFinite(hi)) { lo = 0; hi = 0; }
-  const ha = new Histogram(lo, hi, bins), hb = new Histogram(lo, hi, bins);
-  await forEachChunk(srcA, fa, ta, srcB, fb, tb, chunkElements, (a, b) => { ha.add(a); hb.add(b); });
-  return { tensor, typeA: typeLabel(ta.type), typeB: typeLabel(tb.type), a: ha.data(), b: hb.data(), blockLevels: bestLevels.sort((x, y) => x.value - y.value), blockIndex: bestBlock };
+  if (!(lo <= hi) || !Number.isFinite(lo) || !Number.isFinite(hi)) {
+    lo = 0;
+    hi = 0;
+  }
+  const ha = new Histogram(lo, hi, bins),
+    hb = new Histogram(lo, hi, bins);
+  await forEachChunk(srcA, fa, ta, srcB, fb, tb, chunkElements, (a, b) => {
+    ha.add(a);
+    hb.add(b);
+  });
+  return {
+    tensor,
+    typeA: typeLabel(ta.type),
+    typeB: typeLabel(tb.type),
+    a: ha.data(),
+    b: hb.data(),
+    blockLevels: bestLevels.sort((x, y) => x.value - y.value),
+    blockIndex: bestBlock,
+  };
 }

@@ -29,26 +29,45 @@ export class ErrorAccumulator {
 
   add(ref: ArrayLike<number>, test: ArrayLike<number>): void {
     if (ref.length !== test.length) throw new LowbitError(`length mismatch: ${ref.length} vs ${test.length}`);
-    let se = 0, sr = 0, st = 0, d = 0, mx = this.maxAbs, bad = 0;
+    let se = 0,
+      sr = 0,
+      st = 0,
+      d = 0,
+      mx = this.maxAbs,
+      bad = 0;
     for (let i = 0; i < ref.length; i++) {
-      const r = ref[i]!, t = test[i]!;
-      if (!Number.isFinite(r) || !Number.isFinite(t)) { bad++; continue; }
+      const r = ref[i]!,
+        t = test[i]!;
+      if (!Number.isFinite(r) || !Number.isFinite(t)) {
+        bad++;
+        continue;
+      }
       const e = r - t;
-      se += e * e; sr += r * r; st += t * t; d += r * t;
+      se += e * e;
+      sr += r * r;
+      st += t * t;
+      d += r * t;
       const a = Math.abs(e);
       if (a > mx) mx = a;
     }
     this.count += ref.length - bad;
     this.nonFinite += bad;
-    this.sumSqErr += se; this.sumSqRef += sr; this.sumSqTest += st; this.dot += d;
+    this.sumSqErr += se;
+    this.sumSqRef += sr;
+    this.sumSqTest += st;
+    this.dot += d;
     this.maxAbs = mx;
   }
 
   /** Fold another accumulator in (totals over many tensors). */
   merge(o: ErrorAccumulator): void {
-    this.count += o.count; this.nonFinite += o.nonFinite;
-    this.sumSqErr += o.sumSqErr; this.sumSqRef += o.sumSqRef; this.sumSqTest += o.sumSqTest;
-    this.dot += o.dot; this.maxAbs = Math.max(this.maxAbs, o.maxAbs);
+    this.count += o.count;
+    this.nonFinite += o.nonFinite;
+    this.sumSqErr += o.sumSqErr;
+    this.sumSqRef += o.sumSqRef;
+    this.sumSqTest += o.sumSqTest;
+    this.dot += o.dot;
+    this.maxAbs = Math.max(this.maxAbs, o.maxAbs);
   }
 
   result(): ErrorStats {

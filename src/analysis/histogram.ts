@@ -16,9 +16,14 @@ export class Histogram {
   total = 0;
   private readonly scale: number;
 
-  constructor(readonly min: number, readonly max: number, readonly bins: number) {
+  constructor(
+    readonly min: number,
+    readonly max: number,
+    readonly bins: number,
+  ) {
     if (!(bins >= 1) || !Number.isInteger(bins)) throw new LowbitError(`bins must be a positive integer, got ${bins}`);
-    if (!(max >= min) || !Number.isFinite(min) || !Number.isFinite(max)) throw new LowbitError(`bad histogram range [${min}, ${max}]`);
+    if (!(max >= min) || !Number.isFinite(min) || !Number.isFinite(max))
+      throw new LowbitError(`bad histogram range [${min}, ${max}]`);
     this.counts = new Float64Array(bins);
     this.scale = max > min ? bins / (max - min) : 0;
   }
@@ -29,7 +34,8 @@ export class Histogram {
       const v = values[i]!;
       if (!Number.isFinite(v)) continue;
       let b = Math.floor((v - this.min) * this.scale);
-      if (b < 0) b = 0; else if (b > last) b = last;
+      if (b < 0) b = 0;
+      else if (b > last) b = last;
       this.counts[b]!++;
       this.total++;
     }
@@ -47,7 +53,8 @@ export class Histogram {
 
 /** Range of the finite values in an array (for choosing histogram bounds); [0, 0] when none. */
 export function finiteRange(values: ArrayLike<number>): [number, number] {
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (!Number.isFinite(v)) continue;

@@ -60,18 +60,32 @@ export const ggufInspector: Inspector = {
     const metadataJson: Record<string, unknown> = {};
     for (const [k, v] of f.metadata) {
       // the file type by the name users know (Q4_K_M), its number after it, as llama.cpp's loader prints it
-      metadataText.push([k, k === 'general.file_type' && v.type !== 'array' && v.type !== 'string' ? fileTypeText(Number(v.value)) : valueText(v)]);
+      metadataText.push([
+        k,
+        k === 'general.file_type' && v.type !== 'array' && v.type !== 'string'
+          ? fileTypeText(Number(v.value))
+          : valueText(v),
+      ]);
       metadataJson[k] = valueJson(v);
     }
     return {
       format: `GGUF v${f.version}`,
       file: src.name,
       fileSize: src.size,
-      facts: [['alignment', f.alignment], ['data offset', f.dataOffset]],
+      facts: [
+        ['alignment', f.alignment],
+        ['data offset', f.dataOffset],
+      ],
       metadataText,
       metadataJson,
       // types and shapes as `compare` shows them (Q4_K, [256, 4])
-      tensors: f.tensors.map((t) => ({ name: t.name, shape: t.dims, type: t.type.ggmlName.toUpperCase(), bytes: t.byteSize, elements: t.nElements })),
+      tensors: f.tensors.map((t) => ({
+        name: t.name,
+        shape: t.dims,
+        type: t.type.ggmlName.toUpperCase(),
+        bytes: t.byteSize,
+        elements: t.nElements,
+      })),
       ...(fileTypeName(f.metadata) ? { extraJson: { fileType: fileTypeName(f.metadata) } } : {}),
     };
   },
@@ -83,7 +97,9 @@ function fileTypeText(id: number): string {
   const ft = FILE_TYPES.find((f) => f.id === (guessed ?? id));
   const legacy: Record<number, string> = { 4: 'Q4_1_SOME_F16 (legacy)' };
   const name = ft?.name ?? legacy[guessed ?? id];
-  return name ? `${name} (${id}${guessed !== undefined ? ', guessed' : ''})` : `${id} (not a file type llama.cpp knows)`;
+  return name
+    ? `${name} (${id}${guessed !== undefined ? ', guessed' : ''})`
+    : `${id} (not a file type llama.cpp knows)`;
 }
 
 function fileTypeName(metadata: ReadonlyMap<string, GgufValue>): string | undefined {
@@ -95,7 +111,8 @@ function fileTypeName(metadata: ReadonlyMap<string, GgufValue>): string | undefi
 export async function inspectSource(src: ByteSource): Promise<InspectReport> {
   const head = await src.read(0, Math.min(16, src.size));
   const insp = INSPECTORS.find((i) => i.matches(head, src));
-  if (!insp) throw new FileFormatError(src.name, `unknown file format (expected ${INSPECTORS.map((i) => i.format).join(', ')})`);
+  if (!insp)
+    throw new FileFormatError(src.name, `unknown file format (expected ${INSPECTORS.map((i) => i.format).join(', ')})`);
   return insp.inspect(src);
 }
 
@@ -109,8 +126,10 @@ function valueText(v: GgufValue): string {
       const s = JSON.stringify(v.value);
       return s.length > STRING_TEXT_MAX ? `${s.slice(0, STRING_TEXT_MAX)}…" (${v.value.length} chars)` : s;
     }
-    case 'array': return arrayText(v.value);
-    default: return String(v.value);
+    case 'array':
+      return arrayText(v.value);
+    default:
+      return String(v.value);
   }
 }
 
@@ -119,7 +138,13 @@ function arrayText(a: GgufArray): string {
   if (n > ARRAY_INLINE_MAX) return `[${n} ${typeLabel(a.itemType, true)}]`;
   const items: string[] = [];
   for (const x of Array.from(a.items as ArrayLike<unknown>)) {
-    items.push(typeof x === 'string' ? JSON.stringify(x) : typeof x === 'object' && x !== null ? arrayText(x as GgufArray) : String(x));
+    items.push(
+      typeof x === 'string'
+        ? JSON.stringify(x)
+        : typeof x === 'object' && x !== null
+          ? arrayText(x as GgufArray)
+          : String(x),
+    );
   }
   const s = `[${items.join(', ')}]`;
   return s.length > STRING_TEXT_MAX ? `[${n} ${typeLabel(a.itemType, n !== 1)}]` : s;
@@ -138,20 +163,29 @@ function valueJson(v: GgufValue): unknown {
 
 function arrayJson(a: GgufArray): unknown {
   if (a.items.length > ARRAY_INLINE_MAX) return { type: 'array', itemType: a.itemType, length: a.items.length };
-  return Array.from(a.items as ArrayLike<unknown>, (x) => (typeof x === 'object' && x !== null ? arrayJson(x as GgufArray) : jsonScalar(x)));
+  return Array.from(a.items as ArrayLike<unknown>, (x) =>
+    typeof x === 'object' && x !== null ? arrayJson(x as GgufArray) : jsonScalar(x),
+  );
 }
 
 export function bpw(bytes: number, elements: number): number | null {
   return elements > 0 ? (bytes * 8) / elements : null;
 }
 
-export function totals(r: InspectReport): { tensors: number; parameters: number; bytes: number; bitsPerWeight: number | null } {
+export function totals(r: InspectReport): {
+  tensors: number;
+  parameters: number;
+  bytes: number;
+  bitsPerWeight: number | null;
+} {
   let parameters = 0;
   let bytes = 0;
-  for (const t of r.tensors) { parameters += t.elements; bytes += t.bytes; }
+  for (const t of r.tensors) {
+    parameters += t.elements;
+    bytes += t.bytes;
+  }
   return { tensors: r.tensors.length, parameters, bytes, bitsPerWeight: bpw(bytes, parameters) };
 }
-
 
 // safetensors
 
@@ -160,8 +194,12 @@ const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]/g, ' ');
 
 export function tensorsOf(f: SafetensorsFile, file?: string): InspectTensor[] {
   return f.tensors.map((t) => ({
-    name: t.name, shape: t.shape, type: t.dtype, bytes: t.end - t.begin,
-    elements: t.shape.reduce((a, b) => a * b, 1), ...(file !== undefined ? { file } : {}),
+    name: t.name,
+    shape: t.shape,
+    type: t.dtype,
+    bytes: t.end - t.begin,
+    elements: t.shape.reduce((a, b) => a * b, 1),
+    ...(file !== undefined ? { file } : {}),
   }));
 }
 
@@ -180,7 +218,10 @@ export const safetensorsInspector: Inspector = {
       format: 'safetensors',
       file: src.name,
       fileSize: src.size,
-      facts: [['header bytes', f.headerSize], ['data offset', 8 + f.headerSize]],
+      facts: [
+        ['header bytes', f.headerSize],
+        ['data offset', 8 + f.headerSize],
+      ],
       metadataText: meta.map(([k, v]) => [k, textOf(v)]),
       metadataJson: Object.fromEntries(meta),
       // header order is JSON order; the data order (offsets) is what a reader streams
@@ -188,7 +229,6 @@ export const safetensorsInspector: Inspector = {
     };
   },
 };
-
 
 // ONNX
 
@@ -221,8 +261,20 @@ export const onnxInspector: Inspector = {
       ],
       metadataText: meta.map(([k, v]) => [k, JSON.stringify(v)]),
       metadataJson: Object.fromEntries(meta),
-      extraJson: { opsets: Object.fromEntries(opsets), opCounts: Object.fromEntries(opCounts), inputs: g.input.map((i) => i.name), outputs: g.output.map((o) => o.name) },
-      tensors: g.initializer.map((t) => ({ name: t.name, shape: t.dims.map(Number), type: dtName(t.dataType), bytes: bytesOf(t), elements: numElements(t.dims), ...(isExternal(t) ? { file: externalLocation(t) } : {}) })),
+      extraJson: {
+        opsets: Object.fromEntries(opsets),
+        opCounts: Object.fromEntries(opCounts),
+        inputs: g.input.map((i) => i.name),
+        outputs: g.output.map((o) => o.name),
+      },
+      tensors: g.initializer.map((t) => ({
+        name: t.name,
+        shape: t.dims.map(Number),
+        type: dtName(t.dataType),
+        bytes: bytesOf(t),
+        elements: numElements(t.dims),
+        ...(isExternal(t) ? { file: externalLocation(t) } : {}),
+      })),
     };
   },
 };

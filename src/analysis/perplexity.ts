@@ -35,10 +35,18 @@ export interface PerplexityChunk {
  * Cut a token stream into llama-perplexity's chunks. `tokens` is the whole text tokenized as the tool
  * does it (BOS prepended when the model adds one); bos is the BOS token or null when the model adds none.
  */
-export function perplexityChunks(tokens: readonly number[], nCtx: number, bos: number | null, maxChunks = Infinity): PerplexityChunk[] {
-  if (!Number.isInteger(nCtx) || nCtx < 4) throw new LowbitError(`context must be an integer of at least 4, got ${nCtx}`);
+export function perplexityChunks(
+  tokens: readonly number[],
+  nCtx: number,
+  bos: number | null,
+  maxChunks = Infinity,
+): PerplexityChunk[] {
+  if (!Number.isInteger(nCtx) || nCtx < 4)
+    throw new LowbitError(`context must be an integer of at least 4, got ${nCtx}`);
   if (tokens.length < 2 * nCtx) {
-    throw new LowbitError(`need at least ${2 * nCtx} tokens to evaluate perplexity with a context of ${nCtx}; the text has ${tokens.length}`);
+    throw new LowbitError(
+      `need at least ${2 * nCtx} tokens to evaluate perplexity with a context of ${nCtx}; the text has ${tokens.length}`,
+    );
   }
   const n = Math.min(Math.floor(tokens.length / nCtx), maxChunks);
   const first = Math.floor(nCtx / 2);
@@ -74,7 +82,8 @@ export function tokenNll(logits: ArrayLike<number>, tok: number): number {
  */
 export function encodeBaseLogProbs(logits: ArrayLike<number>, tok: number, out: Uint16Array, offset: number): number {
   const n = logits.length;
-  let max = f(logits[0]!), min = max;
+  let max = f(logits[0]!),
+    min = max;
   for (let i = 1; i < n; i++) {
     const v = logits[i]!;
     if (v > max) max = f(v);
@@ -110,10 +119,17 @@ function nearestInt(x: number): number {
 
 /** Running sums of llama-perplexity's kl_divergence_result. */
 export class KlAccumulator {
-  sumNll = 0; sumNll2 = 0;
-  sumNllBase = 0; sumNllBase2 = 0; sumNllNllBase = 0;
-  sumKld = 0; sumKld2 = 0;
-  sumPDiff = 0; sumPDiff2 = 0; sumPDiff4 = 0; maxPDiff = 0;
+  sumNll = 0;
+  sumNll2 = 0;
+  sumNllBase = 0;
+  sumNllBase2 = 0;
+  sumNllNllBase = 0;
+  sumKld = 0;
+  sumKld2 = 0;
+  sumPDiff = 0;
+  sumPDiff2 = 0;
+  sumPDiff4 = 0;
+  maxPDiff = 0;
   nSameTop = 0;
   count = 0;
   /** per-position KL values, for percentiles (float, as the tool keeps them) */
@@ -126,44 +142,64 @@ export class KlAccumulator {
    */
   add(logits: ArrayLike<number>, base: Uint16Array, offset: number, tok: number): { kld: number; pDiff: number } {
     const n = logits.length;
-    let max = f(logits[0]!), imax = 0;
-    for (let i = 1; i < n; i++) if (logits[i]! > max) { max = f(logits[i]!); imax = i; }
+    let max = f(logits[0]!),
+      imax = 0;
+    for (let i = 1; i < n; i++)
+      if (logits[i]! > max) {
+        max = f(logits[i]!);
+        imax = i;
+      }
     let sumExp = 0;
     for (let i = 0; i < n; i++) sumExp += expf(f(logits[i]! - max));
     const logSumExp = f(Math.log(sumExp));
     const head = new Float32Array(base.buffer, base.byteOffset + offset * 2, 2);
-    const scale = head[0]!, minLogProb = head[1]!;
+    const scale = head[0]!,
+      minLogProb = head[1]!;
     const q = offset + 4;
 
     const nll = f(f(max + logSumExp) - logits[tok]!);
-    this.sumNll += nll; this.sumNll2 += nll * nll;
+    this.sumNll += nll;
+    this.sumNll2 += nll * nll;
     const nllBase = f(-f(f(scale * base[q + tok]!) + minLogProb));
-    this.sumNllBase += nllBase; this.sumNllBase2 += nllBase * nllBase;
+    this.sumNllBase += nllBase;
+    this.sumNllBase2 += nllBase * nllBase;
     this.sumNllNllBase += nll * nllBase;
 
     const top = f(max + logSumExp);
-    let sum = 0, imaxBase = -1, pLogBaseMax = 0;
+    let sum = 0,
+      imaxBase = -1,
+      pLogBaseMax = 0;
     for (let i = 0; i < n; i++) {
       const pLogBase = f(f(scale * base[q + i]!) + minLogProb);
-      if (i === 0 || pLogBase > pLogBaseMax) { pLogBaseMax = pLogBase; imaxBase = i; }
+      if (i === 0 || pLogBase > pLogBaseMax) {
+        pLogBaseMax = pLogBase;
+        imaxBase = i;
+      }
       if (pLogBase > -16) {
         const pBase = expf(pLogBase);
         sum += f(pBase * f(f(pLogBase - logits[i]!) + top));
       }
     }
-    this.sumKld += sum; this.sumKld2 += sum * sum;
+    this.sumKld += sum;
+    this.sumKld2 += sum * sum;
     this.count++;
     if (imax === imaxBase) this.nSameTop++;
 
     const pDiff = f(expf(-nll) - expf(-nllBase));
     this.sumPDiff += pDiff;
     const pDiff2 = pDiff * pDiff;
-    this.sumPDiff2 += pDiff2; this.sumPDiff4 += pDiff2 * pDiff2;
+    this.sumPDiff2 += pDiff2;
+    this.sumPDiff4 += pDiff2 * pDiff2;
     this.maxPDiff = Math.max(this.maxPDiff, Math.abs(pDiff));
 
     if (this.count > this.kld.length) {
-      const grow = (a: Float32Array) => { const b = new Float32Array(a.length * 2); b.set(a); return b; };
-      this.kld = grow(this.kld); this.pDiff = grow(this.pDiff);
+      const grow = (a: Float32Array) => {
+        const b = new Float32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.kld = grow(this.kld);
+      this.pDiff = grow(this.pDiff);
     }
     this.kld[this.count - 1] = sum;
     this.pDiff[this.count - 1] = pDiff;
@@ -224,10 +260,14 @@ export interface KlResult {
 
 /** Plain perplexity pass (no reference): llama-perplexity's nll/nll2 sums. */
 export class PerplexityAccumulator {
-  sumNll = 0; sumNll2 = 0; count = 0;
+  sumNll = 0;
+  sumNll2 = 0;
+  count = 0;
   add(logits: ArrayLike<number>, tok: number): number {
     const v = tokenNll(logits, tok);
-    this.sumNll += v; this.sumNll2 += v * v; this.count++;
+    this.sumNll += v;
+    this.sumNll2 += v * v;
+    this.count++;
     return v;
   }
   result(): { count: number; perplexity: number; perplexityUncertainty: number } {

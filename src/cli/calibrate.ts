@@ -18,7 +18,10 @@ export interface CalibrateCliOptions {
 
 export function calibrateOptions(cmd: Command): Command {
   return cmd
-    .option('--calibrate [text]', 'compute an importance matrix on the float model first (llama-imatrix\'s method, in llama.cpp) from this text file, or from documents the model writes; then quantize with it')
+    .option(
+      '--calibrate [text]',
+      "compute an importance matrix on the float model first (llama-imatrix's method, in llama.cpp) from this text file, or from documents the model writes; then quantize with it",
+    )
     .option('--ctx <n>', '--calibrate: tokens per chunk', '512')
     .option('--chunks <n>', '--calibrate: at most this many chunks')
     .option('--save-imatrix <file>', '--calibrate: keep the matrix in this file (llama-imatrix GGUF)');
@@ -38,7 +41,11 @@ export function checkCalibrateOptions(o: CalibrateCliOptions): boolean {
     if (o.saveImatrix) throw new LowbitError('--save-imatrix needs --calibrate', 'EUSAGE');
     return false;
   }
-  if (o.imatrix) throw new LowbitError('--calibrate and --imatrix cannot be used together (one computes the matrix, the other reads one)', 'EUSAGE');
+  if (o.imatrix)
+    throw new LowbitError(
+      '--calibrate and --imatrix cannot be used together (one computes the matrix, the other reads one)',
+      'EUSAGE',
+    );
   int(o.ctx, '--ctx');
   int(o.chunks, '--chunks');
   return true;
@@ -48,7 +55,13 @@ export function checkCalibrateOptions(o: CalibrateCliOptions): boolean {
  * Runs the calibration on `model` (a GGUF llama.cpp runs). Returns the matrix file to pass on as
  * --imatrix, the label to record as quantize.imatrix.file, and a clean-up for the temp folder.
  */
-export async function runCalibration(model: string, o: CalibrateCliOptions, threads: number | undefined, inputs: readonly string[], log: (s: string) => void): Promise<{ path: string; label: string; cleanup: () => Promise<void> }> {
+export async function runCalibration(
+  model: string,
+  o: CalibrateCliOptions,
+  threads: number | undefined,
+  inputs: readonly string[],
+  log: (s: string) => void,
+): Promise<{ path: string; label: string; cleanup: () => Promise<void> }> {
   const text = typeof o.calibrate === 'string' ? o.calibrate : undefined;
   let dir: string | null = null;
   let path = o.saveImatrix;
@@ -56,15 +69,25 @@ export async function runCalibration(model: string, o: CalibrateCliOptions, thre
     dir = await mkdtemp(join(tmpdir(), 'lowbit-calibrate-'));
     path = join(dir, 'imatrix.gguf');
   }
-  const cleanup = async () => { if (dir) await rm(dir, { recursive: true, force: true }); };
+  const cleanup = async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  };
   try {
     const { refuseOutputIsInput } = await import('../node/imatrix.js');
     await refuseOutputIsInput(path, inputs);
     log(text ? `calibrating on ${text} ...\n` : 'calibrating on documents the model writes (seeded) ...\n');
     const r = await computeImatrixFile({
-      model, output: path, textFile: text, ctx: int(o.ctx, '--ctx') ?? 512, chunks: int(o.chunks, '--chunks'), threads, outputFrequency: 0,
+      model,
+      output: path,
+      textFile: text,
+      ctx: int(o.ctx, '--ctx') ?? 512,
+      chunks: int(o.chunks, '--chunks'),
+      threads,
+      outputFrequency: 0,
     });
-    log(`importance matrix: ${r.entries} tensors from ${r.chunks} chunks of ${r.chunkSize} tokens${r.run && Number.isFinite(r.run.ppl) ? ` (perplexity ${r.run.ppl.toFixed(4)})` : ''}${o.saveImatrix ? `, saved to ${o.saveImatrix}` : ''}\n`);
+    log(
+      `importance matrix: ${r.entries} tensors from ${r.chunks} chunks of ${r.chunkSize} tokens${r.run && Number.isFinite(r.run.ppl) ? ` (perplexity ${r.run.ppl.toFixed(4)})` : ''}${o.saveImatrix ? `, saved to ${o.saveImatrix}` : ''}\n`,
+    );
     return { path, label: o.saveImatrix ?? 'imatrix.gguf', cleanup };
   } catch (e) {
     await cleanup();

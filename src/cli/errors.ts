@@ -15,7 +15,9 @@ export function reportAndExit(err: unknown): never {
     // system errors (ENOENT, EACCES, ENOSPC, ...) are the user's environment, not our bug: one
     // friendly line naming the file (`<file>: no such file`), not Node's `ENOENT: ..., open '<file>'`
     const path = (e as { path?: unknown }).path;
-    process.stderr.write(`lowbit: ${typeof path === 'string' && FILE_CODES.has(e.code) ? describeMissing(path, e) : e.message}\n`);
+    process.stderr.write(
+      `lowbit: ${typeof path === 'string' && FILE_CODES.has(e.code) ? describeMissing(path, e) : e.message}\n`,
+    );
     process.exit(1);
   }
   process.stderr.write(`lowbit: internal error: ${(err as Error)?.stack ?? String(err)}\n`);

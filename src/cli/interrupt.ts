@@ -10,5 +10,7 @@ export function onInterrupt(message: () => string, opts: { exit?: boolean } = {}
     if (opts.exit || process.listenerCount('SIGINT') <= 1) process.exit(130);
   };
   process.on('SIGINT', handler);
-  return () => { process.off('SIGINT', handler); };
+  return () => {
+    process.off('SIGINT', handler);
+  };
 }

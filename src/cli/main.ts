@@ -11,7 +11,9 @@ import { reportAndExit } from './errors.js';
 const program = new Command();
 program
   .name('lowbit')
-  .description('Model quantization for JavaScript: GGUF, safetensors and ONNX, byte-identical to llama.cpp where formats are shared.')
+  .description(
+    'Model quantization for JavaScript: GGUF, safetensors and ONNX, byte-identical to llama.cpp where formats are shared.',
+  )
   .version('0.1.0')
   .exitOverride();
 
@@ -21,7 +23,10 @@ for (const register of await commandsFor(process.argv.slice(2))) register(progra
 function oneLineErrors(cmd: Command, path: string): void {
   cmd.configureOutput({
     outputError: (str, write) => {
-      const problem = str.trim().replace(/^error:\s*/i, '').replace(/\s*\n\s*/g, ' ');
+      const problem = str
+        .trim()
+        .replace(/^error:\s*/i, '')
+        .replace(/\s*\n\s*/g, ' ');
       write(`lowbit: ${problem} (see lowbit ${path}--help)\n`);
     },
   });

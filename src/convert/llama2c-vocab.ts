@@ -3,7 +3,9 @@
 import type { Llama2cTokenizer } from '../io/llama2c.js';
 import { TOKEN_TYPE, type GgufVocab } from './model.js';
 
-const UNK = 0, BOS = 1, EOS = 2;
+const UNK = 0,
+  BOS = 1,
+  EOS = 2;
 const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
 
 /**
@@ -23,10 +25,16 @@ export function vocabFromLlama2cTokenizer(tok: Llama2cTokenizer): GgufVocab {
     scores[id] = t.score;
     let text = dec.decode(t.bytes);
     let type: number = TOKEN_TYPE.NORMAL;
-    if (id === UNK) { text = '<unk>'; type = TOKEN_TYPE.UNKNOWN; }
-    else if (id === BOS) { text = '<s>'; type = TOKEN_TYPE.CONTROL; }
-    else if (id === EOS) { text = '</s>'; type = TOKEN_TYPE.CONTROL; }
-    else if (t.bytes.length === 0) type = TOKEN_TYPE.CONTROL;
+    if (id === UNK) {
+      text = '<unk>';
+      type = TOKEN_TYPE.UNKNOWN;
+    } else if (id === BOS) {
+      text = '<s>';
+      type = TOKEN_TYPE.CONTROL;
+    } else if (id === EOS) {
+      text = '</s>';
+      type = TOKEN_TYPE.CONTROL;
+    } else if (t.bytes.length === 0) type = TOKEN_TYPE.CONTROL;
     else if (BYTE_PIECE.test(text)) type = TOKEN_TYPE.BYTE;
     types[id] = type;
     tokens.push(text.replaceAll(' ', '\u2581')); // llama_escape_whitespaces
@@ -47,11 +55,23 @@ export function byteVocab(size: number): GgufVocab {
   for (let id = 0; id < size; id++) {
     let text: string;
     let type: number;
-    if (id === UNK) { text = '<unk>'; type = TOKEN_TYPE.UNKNOWN; }
-    else if (id === BOS) { text = '<s>'; type = TOKEN_TYPE.CONTROL; }
-    else if (id === EOS) { text = '</s>'; type = TOKEN_TYPE.CONTROL; }
-    else if (id < 259) { text = `<0x${(id - 3).toString(16).toUpperCase().padStart(2, '0')}>`; type = TOKEN_TYPE.BYTE; }
-    else { text = `<unused${id - 259}>`; type = TOKEN_TYPE.UNUSED; scores[id] = -1e9; }
+    if (id === UNK) {
+      text = '<unk>';
+      type = TOKEN_TYPE.UNKNOWN;
+    } else if (id === BOS) {
+      text = '<s>';
+      type = TOKEN_TYPE.CONTROL;
+    } else if (id === EOS) {
+      text = '</s>';
+      type = TOKEN_TYPE.CONTROL;
+    } else if (id < 259) {
+      text = `<0x${(id - 3).toString(16).toUpperCase().padStart(2, '0')}>`;
+      type = TOKEN_TYPE.BYTE;
+    } else {
+      text = `<unused${id - 259}>`;
+      type = TOKEN_TYPE.UNUSED;
+      scores[id] = -1e9;
+    }
     tokens.push(text);
     types[id] = type;
   }

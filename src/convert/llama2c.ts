@@ -16,7 +16,12 @@ export interface Llama2cConvertOptions {
 /** llama2.c's RMSNorm epsilon (run.c: 1e-5f). */
 export const LLAMA2C_RMS_EPS = 1e-5;
 
-export function convertLlama2c(src: ByteSource, ckpt: Llama2cCheckpoint, vocab: GgufVocab, opts: Llama2cConvertOptions = {}): ConvertedModel {
+export function convertLlama2c(
+  src: ByteSource,
+  ckpt: Llama2cCheckpoint,
+  vocab: GgufVocab,
+  opts: Llama2cConvertOptions = {},
+): ConvertedModel {
   const c = ckpt.config;
   const headSize = c.dim / c.nHeads;
   const m: GgufMetadata = new Map();

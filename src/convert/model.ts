@@ -46,10 +46,39 @@ export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, 
 
 // LLAMA_FTYPE values for general.file_type
 export const FILE_TYPE: Record<string, number> = {
-  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K_S: 11, Q3_K_M: 12, Q3_K_L: 13,
-  Q4_K_S: 14, Q4_K_M: 15, Q5_K_S: 16, Q5_K_M: 17, Q6_K: 18, IQ2_XXS: 19, IQ2_XS: 20, Q2_K_S: 21, IQ3_XS: 22,
-  IQ3_XXS: 23, IQ1_S: 24, IQ4_NL: 25, IQ3_S: 26, IQ3_M: 27, IQ2_S: 28, IQ2_M: 29, IQ4_XS: 30, IQ1_M: 31,
-  BF16: 32, TQ1_0: 36, TQ2_0: 37, MXFP4_MOE: 38,
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q8_0: 7,
+  Q5_0: 8,
+  Q5_1: 9,
+  Q2_K: 10,
+  Q3_K_S: 11,
+  Q3_K_M: 12,
+  Q3_K_L: 13,
+  Q4_K_S: 14,
+  Q4_K_M: 15,
+  Q5_K_S: 16,
+  Q5_K_M: 17,
+  Q6_K: 18,
+  IQ2_XXS: 19,
+  IQ2_XS: 20,
+  Q2_K_S: 21,
+  IQ3_XS: 22,
+  IQ3_XXS: 23,
+  IQ1_S: 24,
+  IQ4_NL: 25,
+  IQ3_S: 26,
+  IQ3_M: 27,
+  IQ2_S: 28,
+  IQ2_M: 29,
+  IQ4_XS: 30,
+  IQ1_M: 31,
+  BF16: 32,
+  TQ1_0: 36,
+  TQ2_0: 37,
+  MXFP4_MOE: 38,
 };
 
 /** Tokenizer metadata (tokenizer.ggml.*) a vocab builder produces. */
@@ -80,12 +109,17 @@ export function addVocab(m: GgufMetadata, v: GgufVocab): void {
   if (v.scores) m.set('tokenizer.ggml.scores', gv.arr('f32', v.scores));
   m.set('tokenizer.ggml.token_type', gv.arr('i32', v.tokenTypes));
   if (v.merges) m.set('tokenizer.ggml.merges', gv.strings(v.merges));
-  const ids = { bos: ['bos', v.bosId], eos: ['eos', v.eosId], unk: ['unknown', v.unkId], pad: ['padding', v.padId] } as const;
-  for (const typ of v.specialOrder ?? ['bos', 'eos', 'unk', 'pad'] as const) {
+  const ids = {
+    bos: ['bos', v.bosId],
+    eos: ['eos', v.eosId],
+    unk: ['unknown', v.unkId],
+    pad: ['padding', v.padId],
+  } as const;
+  for (const typ of v.specialOrder ?? (['bos', 'eos', 'unk', 'pad'] as const)) {
     const [key, x] = ids[typ];
     if (x !== undefined) m.set(`tokenizer.ggml.${key}_token_id`, gv.u32(x));
   }
-  for (const typ of v.addOrder ?? ['bos', 'eos'] as const) {
+  for (const typ of v.addOrder ?? (['bos', 'eos'] as const)) {
     const x = typ === 'bos' ? v.addBos : v.addEos;
     if (x !== undefined) m.set(`tokenizer.ggml.add_${typ}_token`, gv.bool(x));
   }

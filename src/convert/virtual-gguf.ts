@@ -48,14 +48,23 @@ export class VirtualGgufSource implements ByteSource {
     const sink = new BufferSink();
     const w = await GgufWriter.begin(sink, {
       metadata,
-      tensors: model.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.raw ? t.raw.type : GGML_TYPE.F32 })),
+      tensors: model.tensors.map((t) => ({
+        name: t.name,
+        dims: ggmlNDims(t.shape),
+        type: t.raw ? t.raw.type : GGML_TYPE.F32,
+      })),
     });
     const rowBytes = (t: TensorSpec) => {
       if (!t.raw) return t.shape[0]! * 4;
       const ty = rawTypeOf(t.raw.type);
       return (t.shape[0]! / ty.blockSize) * ty.typeSize;
     };
-    const placed = w.layout.map((l, i): Placed => ({ spec: model.tensors[i]!, offset: l.offset, byteSize: l.byteSize, rowBytes: rowBytes(model.tensors[i]!) }));
+    const placed = w.layout.map((l, i): Placed => ({
+      spec: model.tensors[i]!,
+      offset: l.offset,
+      byteSize: l.byteSize,
+      rowBytes: rowBytes(model.tensors[i]!),
+    }));
     const last = placed[placed.length - 1];
     const size = last ? last.offset + Math.ceil(last.byteSize / w.alignment) * w.alignment : w.dataOffset;
     return new VirtualGgufSource(name, size, sink.bytes(), placed);
@@ -67,10 +76,12 @@ export class VirtualGgufSource implements ByteSource {
     const end = offset + length;
     if (offset < this.header.length) out.set(this.header.subarray(offset, Math.min(end, this.header.length)));
     for (const t of this.tensors) {
-      const s = Math.max(offset, t.offset), e = Math.min(end, t.offset + t.byteSize);
+      const s = Math.max(offset, t.offset),
+        e = Math.min(end, t.offset + t.byteSize);
       if (s >= e) continue;
       // whole rows covering [s, e) of this tensor
-      const r0 = Math.floor((s - t.offset) / t.rowBytes), r1 = Math.ceil((e - t.offset) / t.rowBytes);
+      const r0 = Math.floor((s - t.offset) / t.rowBytes),
+        r1 = Math.ceil((e - t.offset) / t.rowBytes);
       const bytes = t.spec.raw ? await t.spec.raw.readRows(r0, r1 - r0) : f32Bytes(await this.rows(t, r0, r1 - r0));
       const from = s - t.offset - r0 * t.rowBytes;
       out.set(bytes.subarray(from, from + (e - s)), s - offset);
@@ -82,12 +93,14 @@ export class VirtualGgufSource implements ByteSource {
     const n = t.spec.shape[0]!;
     if (t.spec.readRows) {
       const v = await t.spec.readRows(first, count);
-      if (v.length !== count * n) throw new LowbitError(`tensor ${t.spec.name}: reader gave ${v.length} values for ${count} rows of ${n}`);
+      if (v.length !== count * n)
+        throw new LowbitError(`tensor ${t.spec.name}: reader gave ${v.length} values for ${count} rows of ${n}`);
       return v;
     }
     if (this.cached?.spec !== t.spec) {
       const values = await t.spec.read();
-      if (values.length * 4 !== t.byteSize) throw new LowbitError(`tensor ${t.spec.name}: reader gave ${values.length} values for shape [${t.spec.shape}]`);
+      if (values.length * 4 !== t.byteSize)
+        throw new LowbitError(`tensor ${t.spec.name}: reader gave ${values.length} values for shape [${t.spec.shape}]`);
       this.cached = { spec: t.spec, values };
     }
     return this.cached.values.subarray(first * n, (first + count) * n);

@@ -36,7 +36,13 @@ export function rawTypeOf(id: number) {
 export type ClampReport = { tensor: string; count: number }[];
 
 /** Unless `allowNonfinite`, a NaN or ±Inf value stops the write with the tensor and its first index (as quantize does). */
-export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, outType: StoreType, progress?: WriteProgress, allowNonfinite = false): Promise<ClampReport> {
+export async function writeConvertedGguf(
+  sink: ByteSink,
+  model: ConvertedModel,
+  outType: StoreType,
+  progress?: WriteProgress,
+  allowNonfinite = false,
+): Promise<ClampReport> {
   if (!FLOAT_OUT_TYPES.includes(outType)) throw new LowbitError(`output type ${outType} is not a float type`);
   const metadata = new Map(model.metadata);
   metadata.set('general.file_type', gv.u32(model.floatFileType ?? FILE_TYPE[outType]!));
@@ -47,13 +53,18 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
   });
   const w = await GgufWriter.begin(sink, {
     metadata,
-    tensors: model.tensors.map((t, i) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.raw ? rawTypeOf(t.raw.type) : codecs[i]!.type })),
+    tensors: model.tensors.map((t, i) => ({
+      name: t.name,
+      dims: ggmlNDims(t.shape),
+      type: t.raw ? rawTypeOf(t.raw.type) : codecs[i]!.type,
+    })),
   });
   let i = 0;
   const clamped: ClampReport = [];
   for (const t of model.tensors) {
     const c = codecs[i]!;
-    if (t.raw) { // kept in its quantized type, bytes as they are, in slabs of rows (an expert tensor can be GBs)
+    if (t.raw) {
+      // kept in its quantized type, bytes as they are, in slabs of rows (an expert tensor can be GBs)
       const ty = rawTypeOf(t.raw.type);
       const rows = t.shape.slice(1).reduce((a, b) => a * b, 1);
       const rb = (t.shape[0]! / ty.blockSize) * ty.typeSize;
@@ -61,7 +72,10 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
       for (let first = 0; first < rows; first += slab) {
         const n = Math.min(slab, rows - first);
         const bytes = await t.raw.readRows(first, n);
-        if (bytes.length !== n * rb) throw new Error(`tensor ${t.name}: raw reader gave ${bytes.length} bytes for rows ${first}+${n} of shape [${t.shape}]`);
+        if (bytes.length !== n * rb)
+          throw new Error(
+            `tensor ${t.name}: raw reader gave ${bytes.length} bytes for rows ${first}+${n} of shape [${t.shape}]`,
+          );
         await w.writeTensorData(t.name, bytes);
       }
       i++;
@@ -78,12 +92,18 @@ export async function writeConvertedGguf(sink: ByteSink, model: ConvertedModel, 
     for (let first = 0; first < nRows || (nRows === 0 && first === 0); first += slab) {
       const rows = Math.min(slab, nRows - first);
       const values = slab === nRows ? await t.read() : await t.readRows!(first, rows);
-      if (values.length !== rows * nPerRow) throw new LowbitError(`tensor ${t.name}: reader gave ${values.length} values for rows ${first}+${rows} of shape [${t.shape}]`, 'EINTERNAL');
+      if (values.length !== rows * nPerRow)
+        throw new LowbitError(
+          `tensor ${t.name}: reader gave ${values.length} values for rows ${first}+${rows} of shape [${t.shape}]`,
+          'EINTERNAL',
+        );
       if (!allowNonfinite) {
         const bad = values.findIndex((v) => !Number.isFinite(v));
         if (bad >= 0) {
           const at = first * nPerRow + bad;
-          throw new LowbitError(`tensor ${t.name} has a NaN or infinite value at element ${at} (row ${Math.floor(at / nPerRow)}, column ${at % nPerRow}); --allow-nonfinite to convert anyway`);
+          throw new LowbitError(
+            `tensor ${t.name} has a NaN or infinite value at element ${at} (row ${Math.floor(at / nPerRow)}, column ${at % nPerRow}); --allow-nonfinite to convert anyway`,
+          );
         }
       }
       // ggml would turn values beyond F16's range into Inf; lowbit clamps and reports them (formats/clamp.ts)

@@ -13,7 +13,14 @@
 import { stat } from 'node:fs/promises';
 import type { Llama, LlamaModel, LlamaContext, LlamaContextSequence, Token } from 'node-llama-cpp';
 import { loadEngine } from '../node/engines.js';
-import { KlAccumulator, PerplexityAccumulator, encodeBaseLogProbs, logProbStride, perplexityChunks, type PerplexityChunk } from '../analysis/perplexity.js';
+import {
+  KlAccumulator,
+  PerplexityAccumulator,
+  encodeBaseLogProbs,
+  logProbStride,
+  perplexityChunks,
+  type PerplexityChunk,
+} from '../analysis/perplexity.js';
 import { LowbitError } from '../errors.js';
 import { FileSource } from '../node/file-io.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
@@ -101,8 +108,14 @@ export async function getCpuLlama(forWhat = 'evaluating a GGUF model (lowbit eva
 }
 
 interface Loaded {
-  model: LlamaModel; context: LlamaContext; seq: LlamaContextSequence; nVocab: number; /** requested context: the chunk length */ ctx: number;
-  path: string; arch: string; /** <arch>.context_length (0: not given) */ trainCtx: number;
+  model: LlamaModel;
+  context: LlamaContext;
+  seq: LlamaContextSequence;
+  nVocab: number;
+  /** requested context: the chunk length */ ctx: number;
+  path: string;
+  arch: string;
+  /** <arch>.context_length (0: not given) */ trainCtx: number;
 }
 
 /** `<arch>.context_length` of a GGUF file (0 when not given), from its header alone. */
@@ -136,14 +149,29 @@ async function load(path: string, ctx: number | undefined, threads: number | und
   }
   const n = ctx ?? defaultEvalCtx(model.trainContextSize);
   const context = await model.createContext({
-    contextSize: n, batchSize: n, sequences: 1, flashAttention: false,
-    experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
+    contextSize: n,
+    batchSize: n,
+    sequences: 1,
+    flashAttention: false,
+    experimentalKvCacheKeyType: 'F32',
+    experimentalKvCacheValueType: 'F32',
     // one thread by default: ggml's worker threads spin-wait on each other, which on a busy or
     // shared machine makes evaluation orders of magnitude slower
     threads: threads ?? 1,
   });
-  const arch = String((model.fileInfo.metadata as { general?: { architecture?: unknown } }).general?.architecture ?? '?');
-  return { model, context, seq: context.getSequence(), nVocab: vocabSize(model), ctx: n, path, arch, trainCtx: model.trainContextSize || 0 };
+  const arch = String(
+    (model.fileInfo.metadata as { general?: { architecture?: unknown } }).general?.architecture ?? '?',
+  );
+  return {
+    model,
+    context,
+    seq: context.getSequence(),
+    nVocab: vocabSize(model),
+    ctx: n,
+    path,
+    arch,
+    trainCtx: model.trainContextSize || 0,
+  };
 }
 
 function meta(l: Loaded, key: string): unknown {
@@ -161,7 +189,9 @@ function evalWarnings(model: Loaded, ref: Loaded | undefined, ctxGiven: boolean)
   if (ctxGiven) {
     for (const l of ref ? [model, ref] : [model]) {
       if (l.trainCtx > 0 && l.ctx > l.trainCtx) {
-        w.push(`--ctx ${l.ctx} exceeds the training context of ${l.path} (${l.arch}.context_length = ${l.trainCtx}): positions beyond it were never trained, so its perplexity there is not meaningful; use --ctx ${l.trainCtx} or less`);
+        w.push(
+          `--ctx ${l.ctx} exceeds the training context of ${l.path} (${l.arch}.context_length = ${l.trainCtx}): positions beyond it were never trained, so its perplexity there is not meaningful; use --ctx ${l.trainCtx} or less`,
+        );
       }
     }
   }
@@ -170,17 +200,23 @@ function evalWarnings(model: Loaded, ref: Loaded | undefined, ctxGiven: boolean)
     if (ref.arch !== model.arch) diffs.push(`architecture ${model.arch} vs ${ref.arch}`);
     else {
       for (const k of ['embedding_length', 'block_count', 'feed_forward_length', 'attention.head_count']) {
-        const a = meta(model, `${model.arch}.${k}`), b = meta(ref, `${ref.arch}.${k}`);
-        if (a !== undefined && b !== undefined && String(a) !== String(b)) diffs.push(`${model.arch}.${k} ${String(a)} vs ${String(b)}`);
+        const a = meta(model, `${model.arch}.${k}`),
+          b = meta(ref, `${ref.arch}.${k}`);
+        if (a !== undefined && b !== undefined && String(a) !== String(b))
+          diffs.push(`${model.arch}.${k} ${String(a)} vs ${String(b)}`);
       }
     }
-    const ta = meta(model, 'tokenizer.ggml.tokens'), tb = meta(ref, 'tokenizer.ggml.tokens');
+    const ta = meta(model, 'tokenizer.ggml.tokens'),
+      tb = meta(ref, 'tokenizer.ggml.tokens');
     if (Array.isArray(ta) && Array.isArray(tb) && ta.length === tb.length) {
       const i = ta.findIndex((t, j) => t !== tb[j]);
-      if (i >= 0) diffs.push(`a different vocabulary (token ${i} is ${JSON.stringify(ta[i])} vs ${JSON.stringify(tb[i])})`);
+      if (i >= 0)
+        diffs.push(`a different vocabulary (token ${i} is ${JSON.stringify(ta[i])} vs ${JSON.stringify(tb[i])})`);
     }
     if (diffs.length) {
-      w.push(`--ref ${ref.path} is a different model from ${model.path} (${diffs.join('; ')}): KL divergence and same-top compare two unrelated models, not a quantization with its source`);
+      w.push(
+        `--ref ${ref.path} is a different model from ${model.path} (${diffs.join('; ')}): KL divergence and same-top compare two unrelated models, not a quantization with its source`,
+      );
     }
   }
   return w;
@@ -204,13 +240,16 @@ const LOG_FLT_TRUE_MIN = Math.log(1.401298464324817e-45);
 async function chunkLogProbs(l: Loaded, chunk: PerplexityChunk): Promise<Float32Array[]> {
   await l.seq.clearHistory();
   const last = chunk.tokens.length - 2;
-  const input = chunk.tokens.map((t, i) => (i >= chunk.first && i <= last ? ([t as Token, { generateNext: { probabilities: true } }] as const) : (t as Token)));
+  const input = chunk.tokens.map((t, i) =>
+    i >= chunk.first && i <= last ? ([t as Token, { generateNext: { probabilities: true } }] as const) : (t as Token),
+  );
   const out = await l.seq.controlledEvaluate(input as Parameters<LlamaContextSequence['controlledEvaluate']>[0]);
   const res: Float32Array[] = [];
   for (let i = chunk.first; i <= last; i++) {
     const probs = out[i]?.next.probabilities;
     if (!probs) throw new LowbitError(`llama.cpp returned no probabilities at position ${i}`);
-    if (probs.size !== l.nVocab) throw new LowbitError(`llama.cpp returned ${probs.size} probabilities for a vocabulary of ${l.nVocab}`);
+    if (probs.size !== l.nVocab)
+      throw new LowbitError(`llama.cpp returned ${probs.size} probabilities for a vocabulary of ${l.nVocab}`);
     const lp = new Float32Array(l.nVocab);
     for (const [tok, p] of probs) lp[tok] = p > 0 ? Math.log(p) : LOG_FLT_TRUE_MIN;
     res.push(lp);
@@ -233,11 +272,20 @@ function tokenizeForPerplexity(model: LlamaModel, text: string): number[] {
  * not give back what the model wrote. The stream is BOS, then the documents back to back, each with
  * the end token the model ended it with. Deterministic for a given model file, seed and build.
  */
-export async function generateEvalText(opts: { model: string; docs?: number; maxTokens?: number; seed?: number; threads?: number; minTokens?: number; ctx?: number }): Promise<GeneratedText> {
+export async function generateEvalText(opts: {
+  model: string;
+  docs?: number;
+  maxTokens?: number;
+  seed?: number;
+  threads?: number;
+  minTokens?: number;
+  ctx?: number;
+}): Promise<GeneratedText> {
   const l = await load(opts.model, opts.ctx, opts.threads);
   try {
     const bos = l.model.tokens.bos;
-    if (bos === null) throw new LowbitError(`${opts.model}: the model has no BOS token to start documents from; give --text`);
+    if (bos === null)
+      throw new LowbitError(`${opts.model}: the model has no BOS token to start documents from; give --text`);
     const maxTokens = opts.maxTokens ?? Math.min(256, l.ctx);
     const texts: string[] = [];
     const tokens: number[] = [bos];
@@ -246,7 +294,21 @@ export async function generateEvalText(opts: { model: string; docs?: number; max
     for (let k = 0; k < maxDocs && (opts.minTokens === undefined || tokens.length < opts.minTokens); k++) {
       await l.seq.clearHistory();
       let end: number | undefined;
-      const gen = await sampleTokens(l, [bos], maxTokens, (step) => ({ temperature: 0.8, topK: 40, topP: 0.95, seed: ((opts.seed ?? 1) * 65536 + k * 4096 + step) >>> 0 }), undefined, (t) => { end = t; });
+      const gen = await sampleTokens(
+        l,
+        [bos],
+        maxTokens,
+        (step) => ({
+          temperature: 0.8,
+          topK: 40,
+          topP: 0.95,
+          seed: ((opts.seed ?? 1) * 65536 + k * 4096 + step) >>> 0,
+        }),
+        undefined,
+        (t) => {
+          end = t;
+        },
+      );
       if (!gen.length) continue;
       tokens.push(...gen);
       if (end !== undefined) tokens.push(end);
@@ -276,16 +338,30 @@ type SampleOptions = { temperature: number; topK?: number; topP?: number; seed?:
  * Sample up to `max` tokens after `prompt`, one decode per token (controlledEvaluate with a
  * per-step seed, so a document is reproducible). Stops at end-of-generation tokens when stopAtEog.
  */
-async function sampleTokens(l: Loaded, prompt: readonly number[], max: number, options: (step: number) => SampleOptions, onToken?: () => void, onEog?: (token: number) => void): Promise<number[]> {
+async function sampleTokens(
+  l: Loaded,
+  prompt: readonly number[],
+  max: number,
+  options: (step: number) => SampleOptions,
+  onToken?: () => void,
+  onEog?: (token: number) => void,
+): Promise<number[]> {
   const out: number[] = [];
   let input: readonly number[] = prompt;
   for (let step = 0; step < max; step++) {
-    const items = input.map((t, i) => (i === input.length - 1 ? ([t as Token, { generateNext: { token: true, options: options(step) } }] as const) : (t as Token)));
+    const items = input.map((t, i) =>
+      i === input.length - 1
+        ? ([t as Token, { generateNext: { token: true, options: options(step) } }] as const)
+        : (t as Token),
+    );
     const r = await l.seq.controlledEvaluate(items as Parameters<LlamaContextSequence['controlledEvaluate']>[0]);
     const t = r[input.length - 1]?.next.token;
     onToken?.();
     if (t === undefined || t === null) break;
-    if (onEog && l.model.isEogToken(t)) { onEog(t); break; }
+    if (onEog && l.model.isEogToken(t)) {
+      onEog(t);
+      break;
+    }
     out.push(t);
     input = [t];
   }
@@ -306,7 +382,15 @@ async function speeds(l: Loaded, chunk: readonly number[], genTokens: number): P
   const prompt = chunk.slice(0, Math.min(8, chunk.length));
   const room = Math.max(2, Math.min(genTokens, l.ctx - prompt.length - 1));
   let t1 = 0;
-  const gen = await sampleTokens(l, prompt, room, () => ({ temperature: 0 }), () => { if (!t1) t1 = performance.now(); });
+  const gen = await sampleTokens(
+    l,
+    prompt,
+    room,
+    () => ({ temperature: 0 }),
+    () => {
+      if (!t1) t1 = performance.now();
+    },
+  );
   const n = gen.length;
   const t2 = performance.now();
   return { pp: (chunk.length / best) * 1000, gen: n > 1 ? ((n - 1) / (t2 - t1)) * 1000 : 0 };
@@ -323,7 +407,11 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
     model = await load(opts.model, opts.ctx, opts.threads);
     const nCtx = model.ctx;
     if (opts.ref) ref = await load(opts.ref, nCtx, opts.threads);
-    if (ref && ref.nVocab !== model.nVocab) throw new LowbitError(`--ref ${opts.ref} is a different model: the models have different vocabularies (${ref.nVocab} vs ${model.nVocab} tokens), so no KL divergence can be computed`, 'EUSAGE');
+    if (ref && ref.nVocab !== model.nVocab)
+      throw new LowbitError(
+        `--ref ${opts.ref} is a different model: the models have different vocabularies (${ref.nVocab} vs ${model.nVocab} tokens), so no KL divergence can be computed`,
+        'EUSAGE',
+      );
     const warnings = evalWarnings(model, ref, opts.ctx !== undefined);
     for (const w of warnings) opts.onWarning?.(w);
     let tokens: number[];
@@ -332,14 +420,22 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
       tokens = tokenizeForPerplexity((ref ?? model).model, text);
       if (ref) {
         const mt = tokenizeForPerplexity(model.model, text);
-        if (mt.length !== tokens.length || mt.some((t, i) => t !== tokens[i])) throw new LowbitError('the models tokenize the text differently: they do not share a vocabulary');
+        if (mt.length !== tokens.length || mt.some((t, i) => t !== tokens[i]))
+          throw new LowbitError('the models tokenize the text differently: they do not share a vocabulary');
       }
     } else {
       let g = opts.generated;
       if (!g) {
         progress('generating text', 0, 1);
         // llama-perplexity needs at least two contexts of text, even for one chunk
-        g = await generateEvalText({ model: opts.ref ?? opts.model, seed: opts.seed, threads: opts.threads, minTokens: Math.max(2, maxChunks) * nCtx, docs: 1000, ctx: nCtx });
+        g = await generateEvalText({
+          model: opts.ref ?? opts.model,
+          seed: opts.seed,
+          threads: opts.threads,
+          minTokens: Math.max(2, maxChunks) * nCtx,
+          docs: 1000,
+          ctx: nCtx,
+        });
       }
       tokens = g.tokens;
       textInfo = { source: 'generated', documents: g.documents, seed: g.seed, by: g.by };
@@ -377,9 +473,14 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
     const res: GgufEvalResult = {
       model: opts.model,
       sizeBytes: (await stat(opts.model)).size,
-      tokens: tokens.length, chunks: chunks.length, ctx: nCtx, scored: p.count,
-      perplexity: p.perplexity, perplexityUncertainty: p.perplexityUncertainty,
-      ppTokPerSec: sp.pp, genTokPerSec: sp.gen,
+      tokens: tokens.length,
+      chunks: chunks.length,
+      ctx: nCtx,
+      scored: p.count,
+      perplexity: p.perplexity,
+      perplexityUncertainty: p.perplexityUncertainty,
+      ppTokPerSec: sp.pp,
+      genTokPerSec: sp.gen,
       text: textInfo,
       warnings,
       settings: {
@@ -394,9 +495,16 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
     if (ref && opts.ref) {
       const k = kl.result();
       Object.assign(res, {
-        ref: opts.ref, refSizeBytes: (await stat(opts.ref)).size,
-        refPerplexity: k.refPerplexity, klMean: k.klMean, klUncertainty: k.klUncertainty, klMedian: k.klMedian,
-        klP99: k.klP99, klMax: k.klMax, sameTopPct: 100 * k.sameTop, pDiffRms: k.pDiffRms,
+        ref: opts.ref,
+        refSizeBytes: (await stat(opts.ref)).size,
+        refPerplexity: k.refPerplexity,
+        klMean: k.klMean,
+        klUncertainty: k.klUncertainty,
+        klMedian: k.klMedian,
+        klP99: k.klP99,
+        klMax: k.klMax,
+        sameTopPct: 100 * k.sameTop,
+        pDiffRms: k.pDiffRms,
       });
     }
     return res;

@@ -60,13 +60,20 @@ type Feed = Record<string, Ort.Tensor>;
 
 async function loadOrt(): Promise<typeof Ort> {
   // loaded on demand (an optional peer dependency): a missing package is a one-line LowbitError
-  const m = await loadEngine<typeof Ort & { default?: typeof Ort }>('onnxruntime-node', 'evaluating an ONNX model (lowbit evalOnnx)');
+  const m = await loadEngine<typeof Ort & { default?: typeof Ort }>(
+    'onnxruntime-node',
+    'evaluating an ONNX model (lowbit evalOnnx)',
+  );
   return (m.InferenceSession ? m : m.default) as typeof Ort;
 }
 
 async function openSession(ort: typeof Ort, path: string, threads: number): Promise<Ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(path, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1 });
+    return await ort.InferenceSession.create(path, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+    });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw e;
     throw new FileFormatError(path, `ONNX Runtime cannot load it: ${String((e as Error).message).split('\n')[0]}`);
@@ -91,14 +98,19 @@ function concreteShape(shape: (number | string)[], batch: number, name: string):
   return shape.map((d, i) => {
     if (typeof d === 'number' && d > 0) return d;
     if (i === 0) return batch;
-    throw new LowbitError(`input ${name} has a symbolic dimension ${String(d)} past the batch axis; give --inputs DIR with ${name}.npy`);
+    throw new LowbitError(
+      `input ${name} has a symbolic dimension ${String(d)} past the batch axis; give --inputs DIR with ${name}.npy`,
+    );
   });
 }
 
 function randomBatches(ort: typeof Ort, s: Ort.InferenceSession, batch: number, count: number, seed: number): Batches {
   const metas = s.inputNames.map((n) => ({ name: n, ...tensorMeta(s, n) }));
   for (const m of metas) {
-    if (m.type !== 'float32') throw new LowbitError(`input ${m.name} is ${m.type}: random inputs are float32 only; give --inputs DIR with ${m.name}.npy`);
+    if (m.type !== 'float32')
+      throw new LowbitError(
+        `input ${m.name} is ${m.type}: random inputs are float32 only; give --inputs DIR with ${m.name}.npy`,
+      );
   }
   const shapes = metas.map((m) => concreteShape(m.shape, batch, m.name));
   const b = typeof metas[0]?.shape[0] === 'number' ? (shapes[0]![0] ?? batch) : batch;
@@ -128,8 +140,17 @@ const PIXELS: Record<PixelScaling, (v: number) => number> = {
   raw: (v) => v,
 };
 
-async function idxBatches(ort: typeof Ort, s: Ort.InferenceSession, file: string, labelsFile: string | undefined, batch: number, limit: number, pixels: PixelScaling): Promise<Batches> {
-  if (s.inputNames.length !== 1) throw new LowbitError(`an IDX image file feeds models with one input; this one has ${s.inputNames.length}`);
+async function idxBatches(
+  ort: typeof Ort,
+  s: Ort.InferenceSession,
+  file: string,
+  labelsFile: string | undefined,
+  batch: number,
+  limit: number,
+  pixels: PixelScaling,
+): Promise<Batches> {
+  if (s.inputNames.length !== 1)
+    throw new LowbitError(`an IDX image file feeds models with one input; this one has ${s.inputNames.length}`);
   const name = s.inputNames[0]!;
   const meta = tensorMeta(s, name);
   if (meta.type !== 'float32') throw new LowbitError(`input ${name} is ${meta.type}; IDX images feed float32 inputs`);
@@ -139,7 +160,10 @@ async function idxBatches(ort: typeof Ort, s: Ort.InferenceSession, file: string
   let labels: ArrayLike<number> | undefined;
   if (labelsFile) {
     const l = await readIdx(labelsFile);
-    if (l.dims.length !== 1 || l.dims[0] !== nAll) throw new LowbitError(`${labelsFile}: labels of shape ${l.dims.join('×')} for ${nAll} images (expected ${nAll} labels in one dimension)`);
+    if (l.dims.length !== 1 || l.dims[0] !== nAll)
+      throw new LowbitError(
+        `${labelsFile}: labels of shape ${l.dims.join('×')} for ${nAll} images (expected ${nAll} labels in one dimension)`,
+      );
     labels = l.data as ArrayLike<number>;
   }
   const fixedBatch = typeof meta.shape[0] === 'number' && meta.shape[0] > 0 ? meta.shape[0] : undefined;
@@ -147,8 +171,13 @@ async function idxBatches(ort: typeof Ort, s: Ort.InferenceSession, file: string
   const shape = concreteShape(meta.shape, b, name);
   const want = shape.slice(1).reduce((a, c) => a * c, 1);
   if (want !== per) {
-    const sample = images.dims.length > 1 ? `samples of ${images.dims.slice(1).join('×')} = ${per} values` : 'one value per sample (a rank-1 IDX array: labels, not images?)';
-    throw new LowbitError(`${file}: ${sample} cannot feed input ${name} [${meta.shape.join(', ')}], which takes ${want} values per sample`);
+    const sample =
+      images.dims.length > 1
+        ? `samples of ${images.dims.slice(1).join('×')} = ${per} values`
+        : 'one value per sample (a rank-1 IDX array: labels, not images?)';
+    throw new LowbitError(
+      `${file}: ${sample} cannot feed input ${name} [${meta.shape.join(', ')}], which takes ${want} values per sample`,
+    );
   }
   const n = Math.min(nAll, limit);
   const scale = PIXELS[pixels];
@@ -185,7 +214,13 @@ async function npyBatches(ort: typeof Ort, s: Ort.InferenceSession, dir: string)
     feed[name] = new ort.Tensor(type as 'float32', a.data as Float32Array, a.shape);
     n = a.shape[0] ?? 1;
   }
-  return { describe: `${dir} (${s.inputNames.map((x) => `${x}.npy`).join(', ')})`, samples: n, *next() { yield { feed, n }; } };
+  return {
+    describe: `${dir} (${s.inputNames.map((x) => `${x}.npy`).join(', ')})`,
+    samples: n,
+    *next() {
+      yield { feed, n };
+    },
+  };
 }
 
 function argmaxRows(data: ArrayLike<number>, rows: number, cols: number, out: number[]): void {
@@ -209,12 +244,15 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
   try {
     const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
     const names = (xs: readonly string[]) => (xs.length ? xs.join(', ') : '(none)');
-    if (!same(sm.inputNames, sr.inputNames)) throw new LowbitError(`the models take different inputs: ${names(sm.inputNames)} vs ${names(sr.inputNames)}`);
-    if (!same(sm.outputNames, sr.outputNames)) throw new LowbitError(`the models give different outputs: ${names(sm.outputNames)} vs ${names(sr.outputNames)}`);
+    if (!same(sm.inputNames, sr.inputNames))
+      throw new LowbitError(`the models take different inputs: ${names(sm.inputNames)} vs ${names(sr.inputNames)}`);
+    if (!same(sm.outputNames, sr.outputNames))
+      throw new LowbitError(`the models give different outputs: ${names(sm.outputNames)} vs ${names(sr.outputNames)}`);
 
     const inputs = opts.inputs ?? 'random';
     const batch = opts.batch ?? 32;
-    if (!Number.isInteger(batch) || batch < 1) throw new LowbitError(`--batch must be a positive integer, got ${batch}`, 'EUSAGE');
+    if (!Number.isInteger(batch) || batch < 1)
+      throw new LowbitError(`--batch must be a positive integer, got ${batch}`, 'EUSAGE');
     let src: Batches;
     if (inputs === 'random') {
       if (opts.labels) throw new LowbitError('--labels needs --inputs with the matching images', 'EUSAGE');
@@ -233,10 +271,16 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
     const labels: number[] = [];
     const classOut = sm.outputNames[0];
     let isClassifier = true;
-    const tm: number[] = [], tr: number[] = [];
-    let samples = 0, first = true;
+    const tm: number[] = [],
+      tr: number[] = [];
+    let samples = 0,
+      first = true;
     for (const { feed, labels: lab, n } of src.next()) {
-      if (first) { await sm.run(feed); await sr.run(feed); first = false; } // warm-up, not timed
+      if (first) {
+        await sm.run(feed);
+        await sr.run(feed);
+        first = false;
+      } // warm-up, not timed
       let t0 = performance.now();
       const om = await sm.run(feed);
       tm.push(performance.now() - t0);
@@ -244,8 +288,12 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
       const or = await sr.run(feed);
       tr.push(performance.now() - t0);
       for (const name of sm.outputNames) {
-        const a = om[name]!, b = or[name]!;
-        if (a.dims.join() !== b.dims.join()) throw new LowbitError(`output ${name}: shape [${a.dims.join(', ')}] vs [${b.dims.join(', ')}] in the reference`);
+        const a = om[name]!,
+          b = or[name]!;
+        if (a.dims.join() !== b.dims.join())
+          throw new LowbitError(
+            `output ${name}: shape [${a.dims.join(', ')}] vs [${b.dims.join(', ')}] in the reference`,
+          );
         if (typeof a.data[0] === 'bigint' || typeof a.data === 'string') continue;
         acc.get(name)!.add(b.data as ArrayLike<number>, a.data as ArrayLike<number>);
         const sh = shapes.get(name);
@@ -267,17 +315,30 @@ export async function evalOnnx(opts: OnnxEvalOptions): Promise<OnnxEvalResult> {
     if (samples === 0) throw new LowbitError(`no complete batch of inputs in ${src.describe}`);
 
     const result: OnnxEvalResult = {
-      model: opts.model, ref: opts.ref, inputs: src.describe, samples, batch: Math.ceil(samples / tm.length),
-      outputs: [...acc].filter(([n]) => shapes.has(n)).map(([name, a]) => {
-        const sh = shapes.get(name)!;
-        return { name, shape: sh.batchLed ? [sh.rows, ...sh.dims.slice(1)] : sh.dims, ...a.result() };
-      }),
+      model: opts.model,
+      ref: opts.ref,
+      inputs: src.describe,
+      samples,
+      batch: Math.ceil(samples / tm.length),
+      outputs: [...acc]
+        .filter(([n]) => shapes.has(n))
+        .map(([name, a]) => {
+          const sh = shapes.get(name)!;
+          return { name, shape: sh.batchLed ? [sh.rows, ...sh.dims.slice(1)] : sh.dims, ...a.result() };
+        }),
       latencyMs: { model: median(tm), ref: median(tr) },
       sizeBytes: { model: (await stat(opts.model)).size, ref: (await stat(opts.ref)).size },
-      settings: { runtime: `onnxruntime-node ${ort.env.versions?.node ?? '?'}, CPU execution provider`, threads, ...(src.pixels ? { pixels: src.pixels } : {}) },
+      settings: {
+        runtime: `onnxruntime-node ${ort.env.versions?.node ?? '?'}, CPU execution provider`,
+        threads,
+        ...(src.pixels ? { pixels: src.pixels } : {}),
+      },
     };
     if (isClassifier && classOut && top.m.length) {
-      result.top1Agreement = { output: classOut, agreement: top.m.filter((c, i) => c === top.r[i]).length / top.m.length };
+      result.top1Agreement = {
+        output: classOut,
+        agreement: top.m.filter((c, i) => c === top.r[i]).length / top.m.length,
+      };
       if (labels.length === top.m.length) {
         result.accuracy = {
           model: top.m.filter((c, i) => c === labels[i]).length / labels.length,

@@ -29,27 +29,48 @@ export interface SensitivityOptions {
 }
 
 /** KL of the input when each kind of free tensor alone is quantized to PROBE_TYPE. */
-export async function measureKindSensitivity(input: string, opts: QuantizeOptions, so: SensitivityOptions = {}): Promise<KindSensitivity> {
+export async function measureKindSensitivity(
+  input: string,
+  opts: QuantizeOptions,
+  so: SensitivityOptions = {},
+): Promise<KindSensitivity> {
   const t0 = performance.now();
   const { src } = await openGgufInput(input);
   let plan;
-  try { plan = (await prepareQuantize(src, { ...opts, target: undefined, assignment: undefined })).plan; } finally { await src.close(); }
+  try {
+    plan = (await prepareQuantize(src, { ...opts, target: undefined, assignment: undefined })).plan;
+  } finally {
+    await src.close();
+  }
   for (const t of plan.tensors) {
-    if (t.quantizable && ![T.F32, T.F16, T.BF16].includes(t.srcType as never)) throw new LowbitError(`--sensitivity engine needs a float input (tensor ${t.name} is ${t.srcType})`);
+    if (t.quantizable && ![T.F32, T.F16, T.BF16].includes(t.srcType as never))
+      throw new LowbitError(`--sensitivity engine needs a float input (tensor ${t.name} is ${t.srcType})`);
   }
   const free = plan.tensors.filter(isFree);
   const kinds = [...new Set(free.map((t) => tensorCategory(t.name)))];
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-sens-'));
-  const ctx = so.ctx ?? 256, chunks = so.chunks ?? 4;
+  const ctx = so.ctx ?? 256,
+    chunks = so.chunks ?? 4;
   try {
     const generated = await generateEvalText({ model: input, seed: 2, minTokens: ctx * chunks + 1, ctx });
     const kl = new Map<string, number>();
     // what the user's own fixed types already cost (subtracted from each probe's KL)
     const fixedQuantized = plan.tensors.some((t) => !isFree(t) && t.convert);
     const evalWith = async (name: string, probe: Set<string>) => {
-      const types = new Map(free.map((t) => [t.name, { type: probe.has(t.name) && t.shape[0]! % 32 === 0 ? PROBE_TYPE : t.srcType, reason: 'sensitivity probe' }]));
+      const types = new Map(
+        free.map((t) => [
+          t.name,
+          { type: probe.has(t.name) && t.shape[0]! % 32 === 0 ? PROBE_TYPE : t.srcType, reason: 'sensitivity probe' },
+        ]),
+      );
       const file = join(dir, `${name}.gguf`);
-      await quantizeGgufFile(input, file, { ...opts, target: undefined, encoder: undefined, assignment: { types, fileType: plan.fileType }, onProgress: undefined });
+      await quantizeGgufFile(input, file, {
+        ...opts,
+        target: undefined,
+        encoder: undefined,
+        assignment: { types, fileType: plan.fileType },
+        onProgress: undefined,
+      });
       const r = await evalGguf({ model: file, ref: input, generated, ctx, chunks, genTokens: 2 });
       rmSync(file, { force: true });
       return r.klMean ?? 0;

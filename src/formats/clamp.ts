@@ -5,7 +5,10 @@
 import { GGML_TYPE } from './ggml-types.js';
 
 /** Largest finite value of the float types a conversion can overflow (F16 65504, BF16 0x7f7f). */
-export const FLOAT_TYPE_MAX: Readonly<Record<number, number>> = { [GGML_TYPE.F16]: 65504, [GGML_TYPE.BF16]: 3.3895313892515355e38 };
+export const FLOAT_TYPE_MAX: Readonly<Record<number, number>> = {
+  [GGML_TYPE.F16]: 65504,
+  [GGML_TYPE.BF16]: 3.3895313892515355e38,
+};
 
 /** Clamps finite values beyond ±limit in place; returns how many. Inf and NaN are left to the finiteness checks. */
 export function clampFinite(x: Float32Array, limit: number): number {

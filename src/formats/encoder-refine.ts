@@ -32,8 +32,15 @@ function refineQ4_0(x: Float32Array, row: Uint8Array, n: number, w: Float32Array
   const q = new Int8Array(32);
   for (let b = 0, i = 0; i < n; b++, i += 32) {
     const o = b * 18;
-    let amax = 0, max = 0;
-    for (let j = 0; j < 32; j++) { const v = x[i + j]!; if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; } }
+    let amax = 0,
+      max = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = x[i + j]!;
+      if (Math.abs(v) > amax) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
     if (amax === 0 || !Number.isFinite(amax)) continue;
     const errOf = (d: number) => {
       let e = 0;
@@ -51,7 +58,8 @@ function refineQ4_0(x: Float32Array, row: Uint8Array, n: number, w: Float32Array
     let bestE = 0;
     for (let j = 0; j < 16; j++) {
       const byte = row[o + 2 + j]!;
-      const r0 = x[i + j]! - fround(((byte & 0xf) - 8) * d0), r1 = x[i + j + 16]! - fround(((byte >> 4) - 8) * d0);
+      const r0 = x[i + j]! - fround(((byte & 0xf) - 8) * d0),
+        r1 = x[i + j + 16]! - fround(((byte >> 4) - 8) * d0);
       bestE += (w ? w[i + j]! : 1) * r0 * r0 + (w ? w[i + j + 16]! : 1) * r1 * r1;
     }
     let bestD = NaN;
@@ -61,10 +69,18 @@ function refineQ4_0(x: Float32Array, row: Uint8Array, n: number, w: Float32Array
         if (!(Math.abs(d) > 0) || !Number.isFinite(d)) continue;
         for (let it = 0; it < 2; it++) {
           const e = errOf(d);
-          if (e < bestE) { bestE = e; bestD = d; }
+          if (e < bestE) {
+            bestE = e;
+            bestD = d;
+          }
           // refit: the scale that minimises the weighted error for these codes
-          let sxq = 0, sqq = 0;
-          for (let j = 0; j < 32; j++) { const ww = w ? w[i + j]! : 1; sxq += ww * x[i + j]! * q[j]!; sqq += ww * q[j]! * q[j]!; }
+          let sxq = 0,
+            sqq = 0;
+          for (let j = 0; j < 32; j++) {
+            const ww = w ? w[i + j]! : 1;
+            sxq += ww * x[i + j]! * q[j]!;
+            sqq += ww * q[j]! * q[j]!;
+          }
           if (!(sqq > 0)) break;
           const nd = fp16Table[fp32ToFp16(sxq / sqq)]!;
           if (nd === d || !(Math.abs(nd) > 0) || !Number.isFinite(nd)) break;
@@ -103,50 +119,144 @@ interface KFormat {
   finish(x: Float32Array, xo: number, row: Uint8Array, o: number): void;
 }
 
-const u8a = new Uint8Array(16), u8b = new Uint8Array(16);
+const u8a = new Uint8Array(16),
+  u8b = new Uint8Array(16);
 const i8 = new Int8Array(16);
 
 const K_FORMATS: KFormat[] = [
   {
-    codec: q4_K, qLo: 0, qHi: 15, typeSize: 144, nSub: 8, subLen: 32, scLo: 0, scHi: 63, mHi: 63, dOff: 0, dminOff: 2,
-    get: (r, o, sc, m) => { unpackScaleMinK4(r, o + 4, u8a, u8b); for (let j = 0; j < 8; j++) { sc[j] = u8a[j]!; m[j] = u8b[j]!; } },
-    put: (r, o, sc, m) => { for (let j = 0; j < 8; j++) { u8a[j] = sc[j]!; u8b[j] = m[j]!; } packScaleMinK4(r, o + 4, u8a, u8b); },
+    codec: q4_K,
+    qLo: 0,
+    qHi: 15,
+    typeSize: 144,
+    nSub: 8,
+    subLen: 32,
+    scLo: 0,
+    scHi: 63,
+    mHi: 63,
+    dOff: 0,
+    dminOff: 2,
+    get: (r, o, sc, m) => {
+      unpackScaleMinK4(r, o + 4, u8a, u8b);
+      for (let j = 0; j < 8; j++) {
+        sc[j] = u8a[j]!;
+        m[j] = u8b[j]!;
+      }
+    },
+    put: (r, o, sc, m) => {
+      for (let j = 0; j < 8; j++) {
+        u8a[j] = sc[j]!;
+        u8b[j] = m[j]!;
+      }
+      packScaleMinK4(r, o + 4, u8a, u8b);
+    },
     finish: finishQ4K,
   },
   {
-    codec: q5_K, qLo: 0, qHi: 31, typeSize: 176, nSub: 8, subLen: 32, scLo: 0, scHi: 63, mHi: 63, dOff: 0, dminOff: 2,
-    get: (r, o, sc, m) => { unpackScaleMinK4(r, o + 4, u8a, u8b); for (let j = 0; j < 8; j++) { sc[j] = u8a[j]!; m[j] = u8b[j]!; } },
-    put: (r, o, sc, m) => { for (let j = 0; j < 8; j++) { u8a[j] = sc[j]!; u8b[j] = m[j]!; } packScaleMinK4(r, o + 4, u8a, u8b); },
+    codec: q5_K,
+    qLo: 0,
+    qHi: 31,
+    typeSize: 176,
+    nSub: 8,
+    subLen: 32,
+    scLo: 0,
+    scHi: 63,
+    mHi: 63,
+    dOff: 0,
+    dminOff: 2,
+    get: (r, o, sc, m) => {
+      unpackScaleMinK4(r, o + 4, u8a, u8b);
+      for (let j = 0; j < 8; j++) {
+        sc[j] = u8a[j]!;
+        m[j] = u8b[j]!;
+      }
+    },
+    put: (r, o, sc, m) => {
+      for (let j = 0; j < 8; j++) {
+        u8a[j] = sc[j]!;
+        u8b[j] = m[j]!;
+      }
+      packScaleMinK4(r, o + 4, u8a, u8b);
+    },
     finish: finishQ5K,
   },
   {
-    codec: q2_K, qLo: 0, qHi: 3, typeSize: 84, nSub: 16, subLen: 16, scLo: 0, scHi: 15, mHi: 15, dOff: 80, dminOff: 82,
-    get: (r, o, sc, m) => { for (let j = 0; j < 16; j++) { sc[j] = r[o + j]! & 0xf; m[j] = r[o + j]! >> 4; } },
-    put: (r, o, sc, m) => { for (let j = 0; j < 16; j++) r[o + j] = sc[j]! | (m[j]! << 4); },
+    codec: q2_K,
+    qLo: 0,
+    qHi: 3,
+    typeSize: 84,
+    nSub: 16,
+    subLen: 16,
+    scLo: 0,
+    scHi: 15,
+    mHi: 15,
+    dOff: 80,
+    dminOff: 82,
+    get: (r, o, sc, m) => {
+      for (let j = 0; j < 16; j++) {
+        sc[j] = r[o + j]! & 0xf;
+        m[j] = r[o + j]! >> 4;
+      }
+    },
+    put: (r, o, sc, m) => {
+      for (let j = 0; j < 16; j++) r[o + j] = sc[j]! | (m[j]! << 4);
+    },
     finish: finishQ2K,
   },
   {
-    codec: q3_K, qLo: -4, qHi: 3, typeSize: 110, nSub: 16, subLen: 16, scLo: -32, scHi: 31, mHi: 0, dOff: 108, dminOff: -1,
-    get: (r, o, sc) => { unpackScales6(r, o + 96, i8); for (let j = 0; j < 16; j++) sc[j] = i8[j]!; },
-    put: (r, o, sc) => { r.fill(0, o + 96, o + 108); for (let j = 0; j < 16; j++) putScale6(r, o + 96, j, sc[j]! + 32); },
+    codec: q3_K,
+    qLo: -4,
+    qHi: 3,
+    typeSize: 110,
+    nSub: 16,
+    subLen: 16,
+    scLo: -32,
+    scHi: 31,
+    mHi: 0,
+    dOff: 108,
+    dminOff: -1,
+    get: (r, o, sc) => {
+      unpackScales6(r, o + 96, i8);
+      for (let j = 0; j < 16; j++) sc[j] = i8[j]!;
+    },
+    put: (r, o, sc) => {
+      r.fill(0, o + 96, o + 108);
+      for (let j = 0; j < 16; j++) putScale6(r, o + 96, j, sc[j]! + 32);
+    },
     finish: finishQ3K,
   },
   {
-    codec: q6_K, qLo: -32, qHi: 31, typeSize: 210, nSub: 16, subLen: 16, scLo: -128, scHi: 127, mHi: 0, dOff: 208, dminOff: -1,
-    get: (r, o, sc) => { for (let j = 0; j < 16; j++) sc[j] = (r[o + 192 + j]! << 24) >> 24; },
-    put: (r, o, sc) => { for (let j = 0; j < 16; j++) r[o + 192 + j] = sc[j]! & 255; },
+    codec: q6_K,
+    qLo: -32,
+    qHi: 31,
+    typeSize: 210,
+    nSub: 16,
+    subLen: 16,
+    scLo: -128,
+    scHi: 127,
+    mHi: 0,
+    dOff: 208,
+    dminOff: -1,
+    get: (r, o, sc) => {
+      for (let j = 0; j < 16; j++) sc[j] = (r[o + 192 + j]! << 24) >> 24;
+    },
+    put: (r, o, sc) => {
+      for (let j = 0; j < 16; j++) r[o + 192 + j] = sc[j]! & 255;
+    },
     finish: finishQ6K,
   },
 ];
 
 function kRefiner(f: KFormat): Refiner {
   const QK = 256;
-  const sc = new Int32Array(f.nSub), m = new Int32Array(f.nSub);
+  const sc = new Int32Array(f.nSub),
+    m = new Int32Array(f.nSub);
   const blk = new Uint8Array(f.typeSize);
   const L = f.subLen;
   return (x, row, n, w) => {
     for (let b = 0; b * QK < n; b++) {
-      const o = b * f.typeSize, xo = b * QK;
+      const o = b * f.typeSize,
+        xo = b * QK;
       blk.set(row.subarray(o, o + f.typeSize));
       f.get(blk, 0, sc, m);
       let d = fp16Table[getHalf(blk, f.dOff)]!;
@@ -158,7 +268,8 @@ function kRefiner(f: KFormat): Refiner {
        * them (the final choice is judged by the real decoder in encoder.ts anyway).
        */
       const subErr = (k: number, s: number, mm: number, dd: number, dm: number) => {
-        const D = fround(dd * s), M = fround(dm * mm);
+        const D = fround(dd * s),
+          M = fround(dm * mm);
         const base = xo + k * L;
         let e = 0;
         for (let i = 0; i < L; i++) {
@@ -177,15 +288,21 @@ function kRefiner(f: KFormat): Refiner {
       };
       const errs = new Float64Array(f.nSub);
       let total = 0;
-      for (let k = 0; k < f.nSub; k++) { errs[k] = subErr(k, sc[k]!, m[k]!, d, dmin); total += errs[k]!; }
+      for (let k = 0; k < f.nSub; k++) {
+        errs[k] = subErr(k, sc[k]!, m[k]!, d, dmin);
+        total += errs[k]!;
+      }
       if (!Number.isFinite(total)) continue;
       let changed = false;
       const R = f.mHi ? 2 : 3;
       for (let pass = 0; pass < 3; pass++) {
         let moved = false;
         for (let k = 0; k < f.nSub; k++) {
-          const s0 = sc[k]!, m0 = m[k]!;
-          let bs = s0, bm = m0, be = errs[k]!;
+          const s0 = sc[k]!,
+            m0 = m[k]!;
+          let bs = s0,
+            bm = m0,
+            be = errs[k]!;
           for (let ds = -R; ds <= R; ds++) {
             const s1 = s0 + ds;
             if (s1 < f.scLo || s1 > f.scHi) continue;
@@ -193,23 +310,35 @@ function kRefiner(f: KFormat): Refiner {
               const m1 = m0 + dm;
               if (m1 < 0 || m1 > f.mHi || (ds === 0 && dm === 0)) continue;
               const e = subErr(k, s1, m1, d, dmin);
-              if (e < be) { be = e; bs = s1; bm = m1; }
+              if (e < be) {
+                be = e;
+                bs = s1;
+                bm = m1;
+              }
             }
           }
-          if (bs !== s0 || bm !== m0) { sc[k] = bs; m[k] = bm; errs[k] = be; moved = true; }
+          if (bs !== s0 || bm !== m0) {
+            sc[k] = bs;
+            m[k] = bm;
+            errs[k] = be;
+            moved = true;
+          }
         }
         // the FP16 super-scales: a few representable steps each way, every sub-block re-rounded
         for (const which of f.dminOff >= 0 ? [0, 1] : [0]) {
           const h0 = fp32ToFp16(which ? dmin : d);
           for (const step of [-3, -2, -1, 1, 2, 3]) {
             const h = h0 + step;
-            if (h < 0 || h > 0xffff || ((h ^ h0) & 0x8000) || !Number.isFinite(fp16Table[h]!)) continue;
+            if (h < 0 || h > 0xffff || (h ^ h0) & 0x8000 || !Number.isFinite(fp16Table[h]!)) continue;
             const v = fp16Table[h]!;
-            const nd = which ? d : v, nm = which ? v : dmin;
+            const nd = which ? d : v,
+              nm = which ? v : dmin;
             let t = 0;
             for (let k = 0; k < f.nSub && t < total; k++) t += subErr(k, sc[k]!, m[k]!, nd, nm);
             if (t < total) {
-              d = nd; dmin = nm; moved = true;
+              d = nd;
+              dmin = nm;
+              moved = true;
               for (let k = 0; k < f.nSub; k++) errs[k] = subErr(k, sc[k]!, m[k]!, d, dmin);
             }
             total = 0;

@@ -55,17 +55,36 @@ export function bestObjectiveWeights(x: Float32Array, imatrix: Float32Array | nu
 const WEIGHT_POWERS = [0.5, 0.25, 0];
 
 /** Per block: importance-weighted squared error of a decoded row against x. */
-function blockErrors(x: Float32Array, xo: number, y: Float32Array, w: Float32Array | null, n: number, bs: number, out: Float64Array): void {
+function blockErrors(
+  x: Float32Array,
+  xo: number,
+  y: Float32Array,
+  w: Float32Array | null,
+  n: number,
+  bs: number,
+  out: Float64Array,
+): void {
   for (let b = 0, i = 0; i < n; b++, i += bs) {
     let e = 0;
-    for (let j = i; j < i + bs; j++) { const d = x[xo + j]! - y[j]!; e += (w ? w[j]! : 1) * d * d; }
+    for (let j = i; j < i + bs; j++) {
+      const d = x[xo + j]! - y[j]!;
+      e += (w ? w[j]! : 1) * d * d;
+    }
     out[b] = e;
   }
 }
 
-export function quantizeBest(codec: BlockCodec, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): void {
+export function quantizeBest(
+  codec: BlockCodec,
+  src: Float32Array,
+  dst: Uint8Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+): void {
   const n = nPerRow;
-  const bs = codec.type.blockSize, ts = codec.type.typeSize;
+  const bs = codec.type.blockSize,
+    ts = codec.type.typeSize;
   const nb = n / bs;
   const rowBytes = nb * ts;
   // ggml's own encoding of every row first (also checks the arguments as ggml does)
@@ -90,7 +109,10 @@ export function quantizeBest(codec: BlockCodec, src: Float32Array, dst: Uint8Arr
       codec.dequantize(bytes, y, n);
       blockErrors(src, xo, y, wObj, n, bs, err);
       for (let b = 0; b < nb; b++) {
-        if (err[b]! < best[b]!) { best[b] = err[b]!; out.set(bytes.subarray(b * ts, (b + 1) * ts), b * ts); }
+        if (err[b]! < best[b]!) {
+          best[b] = err[b]!;
+          out.set(bytes.subarray(b * ts, (b + 1) * ts), b * ts);
+        }
       }
     };
     if (codec.usesImatrix) {
@@ -105,7 +127,11 @@ export function quantizeBest(codec: BlockCodec, src: Float32Array, dst: Uint8Arr
         }
         // ggml may reject a row it cannot quantize (non-finite input): then only its own encoding stands
         row.set(x);
-        try { codec.quantize(row, cand, 1, n, qw); } catch { continue; }
+        try {
+          codec.quantize(row, cand, 1, n, qw);
+        } catch {
+          continue;
+        }
         take(cand);
       }
     }

@@ -54,7 +54,10 @@ export const fp16BitsTable: Uint32Array = (() => {
     else {
       // subnormal half: normalise the mantissa into a float32 exponent
       let ex = 113;
-      while ((m & 0x400) === 0) { m <<= 1; ex--; }
+      while ((m & 0x400) === 0) {
+        m <<= 1;
+        ex--;
+      }
       t[h] = (sign | (ex << 23) | ((m & 0x3ff) << 13)) >>> 0;
     }
   }

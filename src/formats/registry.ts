@@ -27,7 +27,36 @@ import { q1_0 } from './ggml/q1_0.js';
 import { q2_0 } from './ggml/q2_0.js';
 import { nvfp4 } from './ggml/nvfp4.js';
 
-const CODECS: readonly BlockCodec[] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4, q2_K, q3_K, q4_K, q5_K, q6_K, iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, q1_0, q2_0, nvfp4, iq3_xxs, iq3_s];
+const CODECS: readonly BlockCodec[] = [
+  f32,
+  f16,
+  bf16,
+  q4_0,
+  q4_1,
+  q5_0,
+  q5_1,
+  q8_0,
+  iq4_nl,
+  iq4_xs,
+  tq1_0,
+  tq2_0,
+  mxfp4,
+  q2_K,
+  q3_K,
+  q4_K,
+  q5_K,
+  q6_K,
+  iq2_xxs,
+  iq2_xs,
+  iq2_s,
+  iq1_s,
+  iq1_m,
+  q1_0,
+  q2_0,
+  nvfp4,
+  iq3_xxs,
+  iq3_s,
+];
 
 const byName = new Map(CODECS.map((c) => [c.name.toUpperCase(), c]));
 const byId = new Map(CODECS.map((c) => [c.type.id, c]));

@@ -10,7 +10,8 @@
 export function ue4m3ToFp32(x: number): number {
   x &= 0xff;
   if (x === 0 || x === 0x7f) return 0;
-  const exp = (x >> 3) & 0xf, man = x & 7;
+  const exp = (x >> 3) & 0xf,
+    man = x & 7;
   const raw = exp === 0 ? man * 2 ** -9 : (1 + man / 8) * 2 ** (exp - 7);
   return raw * 0.5;
 }

@@ -81,7 +81,9 @@ export class ImatrixCollector {
       e = { values: new Float32Array(ne0 * nMat), counts: [0] };
       this.stats.set(name, e);
     } else if (e.values.length !== ne0 * nMat) {
-      throw new LowbitError(`inconsistent size for ${name} (${e.values.length} vs ${ne0 * nMat}): the matrices come from a different model`);
+      throw new LowbitError(
+        `inconsistent size for ${name} (${e.values.length} vs ${ne0 * nMat}): the matrices come from a different model`,
+      );
     }
     const acc = e.values;
     const d = x.data;
@@ -125,7 +127,9 @@ export class ImatrixCollector {
       e = { values: new Float32Array(ne0 * nExperts), counts: new Array<number>(nExperts).fill(0) };
       this.stats.set(name, e);
     } else if (e.values.length !== ne0 * nExperts) {
-      throw new LowbitError(`inconsistent size for ${name} (${e.values.length} vs ${ne0 * nExperts}): the matrices come from a different model`);
+      throw new LowbitError(
+        `inconsistent size for ${name} (${e.values.length} vs ${ne0 * nExperts}): the matrices come from a different model`,
+      );
     } else if (e.counts.length !== nExperts) {
       throw new LowbitError(`inconsistent expert count for ${name} (${e.counts.length} vs ${nExperts})`);
     }
@@ -136,7 +140,8 @@ export class ImatrixCollector {
     for (let idx = 0; idx < nIds; idx++) {
       for (let row = 0; row < nTokens; row++) {
         const ex = ids.data[ids.offset + row * ids.nb[1] + idx * ids.nb[0]]!;
-        if (!(ex >= 0 && ex < nExperts)) throw new LowbitError(`${name}: expert id ${ex} out of range 0..${nExperts - 1}`);
+        if (!(ex >= 0 && ex < nExperts))
+          throw new LowbitError(`${name}: expert id ${ex} out of range 0..${nExperts - 1}`);
         const i11 = idx % ne1;
         const b = x.offset + i11 * x.nb[1] + row * x.nb[2];
         const a0 = ex * ne0;
@@ -148,7 +153,8 @@ export class ImatrixCollector {
         }
       }
     }
-    for (let ex = 0; ex < nExperts; ex++) if (touched[ex] && !allFinite(acc, ex * ne0, (ex + 1) * ne0)) throw new NonFiniteActivationError(name);
+    for (let ex = 0; ex < nExperts; ex++)
+      if (touched[ex] && !allFinite(acc, ex * ne0, (ex + 1) * ne0)) throw new NonFiniteActivationError(name);
     for (let ex = 0; ex < nExperts; ex++) this.noteCount(e.counts[ex]!);
   }
 
@@ -176,7 +182,8 @@ export class ImatrixCollector {
         for (let j = 0; j < entry.sums.length; j++) e.values[j] = e.values[j]! + Math.fround(entry.sums[j]! * cs);
         for (let j = 0; j < e.counts.length; j++) e.counts[j] = e.counts[j]! + entry.counts[0]! * this.chunkSize;
       } else {
-        const nval = entry.sums.length, ncounts = entry.counts.length;
+        const nval = entry.sums.length,
+          ncounts = entry.counts.length;
         if (!e) {
           e = { values: new Float32Array(nval), counts: [] };
           this.stats.set(name, e);
@@ -185,7 +192,10 @@ export class ImatrixCollector {
         }
         if (e.counts.length === 0) e.counts = new Array<number>(ncounts).fill(0);
         else if (e.counts.length === 1 && ncounts > 1) e.counts = new Array<number>(ncounts).fill(e.counts[0]!);
-        else if (e.counts.length !== ncounts) throw new LowbitError(`cannot merge: ${name} has ${ncounts} expert counts here and ${e.counts.length} before: the matrices come from different models`);
+        else if (e.counts.length !== ncounts)
+          throw new LowbitError(
+            `cannot merge: ${name} has ${ncounts} expert counts here and ${e.counts.length} before: the matrices come from different models`,
+          );
         for (let j = 0; j < nval; j++) e.values[j] = e.values[j]! + entry.sums[j]!;
         for (let j = 0; j < ncounts; j++) e.counts[j] = e.counts[j]! + entry.counts[j]!;
       }
@@ -203,7 +213,9 @@ export class ImatrixCollector {
 }
 
 function mismatch(name: string, a: number, b: number): LowbitError {
-  return new LowbitError(`cannot merge: ${name} has ${a} values here and ${b} before: the matrices come from different models`);
+  return new LowbitError(
+    `cannot merge: ${name} has ${a} values here and ${b} before: the matrices come from different models`,
+  );
 }
 
 /** An imatrix file as stored: raw sums and counts (GGUF), or legacy (sum/count)·ncall with counts [ncall]. */

@@ -29,11 +29,17 @@ export async function writeImatrixGguf(sink: ByteSink, c: ImatrixCollector, info
   const tensors: { name: string; dims: number[]; type: number; bytes: Uint8Array }[] = [];
   for (const name of c.sortedNames()) {
     const e = c.stats.get(name)!;
-    const nval = e.values.length, nmat = e.counts.length;
+    const nval = e.values.length,
+      nmat = e.counts.length;
     if (nval === 0 || nmat === 0) continue;
     const counts = new Float32Array(nmat);
     for (let j = 0; j < nmat; j++) counts[j] = e.counts[j]!;
-    tensors.push({ name: `${name}.in_sum2`, dims: ggmlNDims([nval / nmat, nmat]), type: GGML_TYPE.F32, bytes: le(e.values) });
+    tensors.push({
+      name: `${name}.in_sum2`,
+      dims: ggmlNDims([nval / nmat, nmat]),
+      type: GGML_TYPE.F32,
+      bytes: le(e.values),
+    });
     tensors.push({ name: `${name}.counts`, dims: ggmlNDims([1, nmat]), type: GGML_TYPE.F32, bytes: le(counts) });
   }
   const w = await GgufWriter.begin(sink, { metadata, tensors });
@@ -58,7 +64,11 @@ export function encodeImatrixDat(c: ImatrixCollector, info: ImatrixSaveInfo): Ui
     return e.counts.length > 0 && e.counts.some((x) => x !== 0);
   });
   const parts: Uint8Array[] = [];
-  const i32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, v, true); parts.push(b); };
+  const i32 = (v: number) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setInt32(0, v, true);
+    parts.push(b);
+  };
   const enc = new TextEncoder();
   i32(names.length);
   const fround = Math.fround;
@@ -70,14 +80,18 @@ export function encodeImatrixDat(c: ImatrixCollector, info: ImatrixSaveInfo): Ui
     const max = Math.max(...e.counts);
     const ncall = Math.trunc((max + (c.chunkSize - 1)) / c.chunkSize);
     i32(ncall);
-    const nval = e.values.length, nmat = e.counts.length;
+    const nval = e.values.length,
+      nmat = e.counts.length;
     i32(nval);
     const tmp = new Float32Array(nval);
     const per = nval / nmat;
     for (let i = 0; i < nval; i++) {
       let count = fround(e.counts[Math.floor(i / per)]!);
       let value = e.values[i]!;
-      if (count === 0) { value = 1; count = 1; }
+      if (count === 0) {
+        value = 1;
+        count = 1;
+      }
       tmp[i] = fround(fround(value / count) * fround(ncall));
     }
     parts.push(le(tmp));
@@ -89,7 +103,10 @@ export function encodeImatrixDat(c: ImatrixCollector, info: ImatrixSaveInfo): Ui
   parts.push(db);
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
@@ -103,22 +120,29 @@ export async function readRawImatrix(src: ByteSource): Promise<RawImatrix> {
 }
 
 async function readRawGguf(src: ByteSource): Promise<RawImatrix> {
-  const fail = (problem: string): never => { throw new FileFormatError(src.name, oneLine(problem)); };
+  const fail = (problem: string): never => {
+    throw new FileFormatError(src.name, oneLine(problem));
+  };
   const f = await readGgufHeader(src);
   if (f.tensors.length < 1) fail('no data in the imatrix file (no tensors)');
   const m = f.metadata;
   const ds = m.get('imatrix.datasets');
   const datasets = ds && ds.type === 'array' && ds.value.itemType === 'string' ? [...(ds.value.items as string[])] : [];
-  const u32 = (k: string) => { const v = m.get(k); return v && v.type === 'u32' ? (v.value as number) : 0; };
+  const u32 = (k: string) => {
+    const v = m.get(k);
+    return v && v.type === 'u32' ? (v.value as number) : 0;
+  };
   const pairs = imatrixTensorPairs(f.tensors);
   const entries = new Map<string, { sums: Float32Array; counts: number[] }>();
   for (const name of [...pairs.keys()].sort(byteOrder)) {
     const { sums, counts } = pairs.get(name)!;
     if (!sums || !counts) fail(`mismatched sums and counts for ${show(name)}`);
-    if (sums!.type.id !== GGML_TYPE.F32 || counts!.type.id !== GGML_TYPE.F32) fail(`sums and counts for ${show(name)} must be f32`);
+    if (sums!.type.id !== GGML_TYPE.F32 || counts!.type.id !== GGML_TYPE.F32)
+      fail(`sums and counts for ${show(name)} must be f32`);
     const s = f32s(await readTensorBytes(src, f, sums!));
     const c = f32s(await readTensorBytes(src, f, counts!));
-    if (c.length === 0 || s.length % c.length !== 0) fail(`${show(name)}: ${s.length} sums do not split into ${c.length} expert rows`);
+    if (c.length === 0 || s.length % c.length !== 0)
+      fail(`${show(name)}: ${s.length} sums do not split into ${c.length} expert rows`);
     const cs: number[] = [];
     for (const x of c) {
       if (!Number.isFinite(x)) fail(`${show(name)}: a count is not finite`);
@@ -126,11 +150,19 @@ async function readRawGguf(src: ByteSource): Promise<RawImatrix> {
     }
     entries.set(name, { sums: s, counts: cs });
   }
-  return { legacy: false, entries, datasets, chunkCount: u32('imatrix.chunk_count'), chunkSize: u32('imatrix.chunk_size') };
+  return {
+    legacy: false,
+    entries,
+    datasets,
+    chunkCount: u32('imatrix.chunk_count'),
+    chunkSize: u32('imatrix.chunk_size'),
+  };
 }
 
 async function readRawLegacy(src: ByteSource): Promise<RawImatrix> {
-  const fail = (problem: string): never => { throw new FileFormatError(src.name, oneLine(problem)); };
+  const fail = (problem: string): never => {
+    throw new FileFormatError(src.name, oneLine(problem));
+  };
   const bytes = await src.read(0, src.size);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let o = 0;
@@ -151,7 +183,11 @@ async function readRawLegacy(src: ByteSource): Promise<RawImatrix> {
     o += len;
     const z = nb.indexOf(0);
     let name: string;
-    try { name = dec.decode(z < 0 ? nb : nb.subarray(0, z)); } catch { return fail(`entry ${i + 1}: name is not UTF-8`); }
+    try {
+      name = dec.decode(z < 0 ? nb : nb.subarray(0, z));
+    } catch {
+      return fail(`entry ${i + 1}: name is not UTF-8`);
+    }
     const ncall = i32(`entry ${show(name)}`);
     const nval = i32(`entry ${show(name)}`);
     if (nval < 1 || o + nval * 4 > bytes.length) fail(`entry ${show(name)}: bad number of values ${nval}`);
@@ -183,13 +219,19 @@ async function readRawLegacy(src: ByteSource): Promise<RawImatrix> {
 export function checkSameModel(a: RawImatrix, aName: string, b: RawImatrix, bName: string): void {
   const names = [...new Set([...a.entries.keys(), ...b.entries.keys()])].sort(byteOrder);
   for (const n of names) {
-    const x = a.entries.get(n), y = b.entries.get(n);
+    const x = a.entries.get(n),
+      y = b.entries.get(n);
     if (n === 'output.weight' && (!x || !y)) continue;
-    if (!x || !y) throw new LowbitError(`cannot merge ${aName} and ${bName}: ${n} is only in ${x ? aName : bName}: the matrices come from different models`);
-    if (x.sums.length !== y.sums.length) throw new LowbitError(`cannot merge ${aName} and ${bName}: ${n} has ${x.sums.length} values in one and ${y.sums.length} in the other: the matrices come from different models`);
+    if (!x || !y)
+      throw new LowbitError(
+        `cannot merge ${aName} and ${bName}: ${n} is only in ${x ? aName : bName}: the matrices come from different models`,
+      );
+    if (x.sums.length !== y.sums.length)
+      throw new LowbitError(
+        `cannot merge ${aName} and ${bName}: ${n} has ${x.sums.length} values in one and ${y.sums.length} in the other: the matrices come from different models`,
+      );
   }
 }
-
 
 function le(a: Float32Array): Uint8Array {
   const out = new Uint8Array(a.length * 4);
@@ -197,4 +239,3 @@ function le(a: Float32Array): Uint8Array {
   for (let i = 0; i < a.length; i++) v.setFloat32(i * 4, a[i]!, true);
   return out;
 }
-

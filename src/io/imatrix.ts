@@ -47,12 +47,15 @@ export async function readImatrix(src: ByteSource): Promise<Imatrix> {
 }
 
 export async function readGgufImatrix(src: ByteSource): Promise<Imatrix> {
-  const fail = (problem: string): never => { throw new FileFormatError(src.name, oneLine(problem)); };
+  const fail = (problem: string): never => {
+    throw new FileFormatError(src.name, oneLine(problem));
+  };
   const f = await readGgufHeader(src);
   if (f.tensors.length < 1) fail('imatrix has no data (no tensors)');
   const m = f.metadata;
   // llama-quantize refuses GGUF imatrix files without all three keys
-  for (const k of Object.values(IMATRIX_KEY)) if (!m.has(k)) fail(`missing imatrix metadata '${k}' (is this an imatrix file?)`);
+  for (const k of Object.values(IMATRIX_KEY))
+    if (!m.has(k)) fail(`missing imatrix metadata '${k}' (is this an imatrix file?)`);
   const ds = m.get(IMATRIX_KEY.datasets)!;
   // as in llama.cpp: a datasets key that is not an array of strings is ignored
   const datasets = ds.type === 'array' && ds.value.itemType === 'string' ? [...(ds.value.items as string[])] : [];
@@ -70,10 +73,12 @@ export async function readGgufImatrix(src: ByteSource): Promise<Imatrix> {
   for (const name of [...pairs.keys()].sort(byteOrder)) {
     const { sums, counts } = pairs.get(name)!;
     if (!sums || !counts) fail(`mismatched sums and counts for ${show(name)}`);
-    if (sums!.type.id !== GGML_TYPE.F32 || counts!.type.id !== GGML_TYPE.F32) fail(`sums and counts for ${show(name)} must be f32`);
+    if (sums!.type.id !== GGML_TYPE.F32 || counts!.type.id !== GGML_TYPE.F32)
+      fail(`sums and counts for ${show(name)} must be f32`);
     const nval = sums!.nElements;
     const ncounts = counts!.nElements;
-    if (ncounts === 0 || nval % ncounts !== 0) fail(`${show(name)}: ${nval} sums do not split into ${ncounts} expert rows`);
+    if (ncounts === 0 || nval % ncounts !== 0)
+      fail(`${show(name)}: ${nval} sums do not split into ${ncounts} expert rows`);
     const s = f32s(await readTensorBytes(src, f, sums!));
     const c = f32s(await readTensorBytes(src, f, counts!));
     const ne0 = nval / ncounts;
@@ -88,12 +93,17 @@ export async function readGgufImatrix(src: ByteSource): Promise<Imatrix> {
     }
     data.set(name, e);
   }
-  return { data, provenance: { file: src.name, format: 'gguf', datasets, chunkCount, chunkSize, entryCount: data.size } };
+  return {
+    data,
+    provenance: { file: src.name, format: 'gguf', datasets, chunkCount, chunkSize, entryCount: data.size },
+  };
 }
 
 export async function readLegacyImatrix(src: ByteSource): Promise<Imatrix> {
   const c: Cursor = new Cursor(src, src.size);
-  const fail = (problem: string): never => { throw new FileFormatError(src.name, oneLine(problem)); };
+  const fail = (problem: string): never => {
+    throw new FileFormatError(src.name, oneLine(problem));
+  };
   c.where = 'entry count';
   if (src.size < 4) fail(`not an imatrix file (${src.size} bytes)`);
   const nEntries = await c.i32();
@@ -135,7 +145,10 @@ export async function readLegacyImatrix(src: ByteSource): Promise<Imatrix> {
     const fcall = fround(ncall);
     data.set(name, ncall > 0 ? sums.map((x) => x / fcall) : sums);
   }
-  return { data, provenance: { file: src.name, format: 'legacy', datasets, chunkCount, chunkSize: 0, entryCount: data.size } };
+  return {
+    data,
+    provenance: { file: src.name, format: 'legacy', datasets, chunkCount, chunkSize: 0, entryCount: data.size },
+  };
 }
 
 /**
@@ -164,11 +177,16 @@ function cut127(s: string): string {
  * llama-imatrix's GGUF tensors by entry: `<name>.in_sum2` (sums) and `<name>.counts` (counts); either
  * may be missing (the readers refuse such an entry). Tensors with other names are ignored.
  */
-export function imatrixTensorPairs(tensors: readonly GgufTensorInfo[]): Map<string, { sums?: GgufTensorInfo; counts?: GgufTensorInfo }> {
+export function imatrixTensorPairs(
+  tensors: readonly GgufTensorInfo[],
+): Map<string, { sums?: GgufTensorInfo; counts?: GgufTensorInfo }> {
   const pairs = new Map<string, { sums?: GgufTensorInfo; counts?: GgufTensorInfo }>();
   for (const t of tensors) {
     if (t.name === '') continue;
-    for (const [suffix, field] of [['.in_sum2', 'sums'], ['.counts', 'counts']] as const) {
+    for (const [suffix, field] of [
+      ['.in_sum2', 'sums'],
+      ['.counts', 'counts'],
+    ] as const) {
       if (t.name.endsWith(suffix)) {
         const name = t.name.slice(0, -suffix.length);
         const p = pairs.get(name) ?? {};
@@ -207,7 +225,8 @@ function cString(b: Uint8Array, bad: () => never): string {
 
 /** std::map<std::string> order (std::string operator<): bytewise, UTF-8. */
 export function byteOrder(a: string, b: string): number {
-  const x = utf8.encode(a), y = utf8.encode(b);
+  const x = utf8.encode(a),
+    y = utf8.encode(b);
   const n = Math.min(x.length, y.length);
   for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
   return x.length - y.length;

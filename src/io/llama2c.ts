@@ -48,23 +48,33 @@ function weightBytes(c: Llama2cConfig): number {
 function checkSize(src: ByteSource, c: Llama2cConfig, headerBytes: number, extraBytes: number): void {
   const want = headerBytes + weightBytes(c) + extraBytes;
   if (want !== src.size) {
-    throw new FileFormatError(src.name, `llama2.c header (dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, vocab ${c.vocabSize}, seq ${c.seqLen}) implies ${want} bytes, file has ${src.size}`);
+    throw new FileFormatError(
+      src.name,
+      `llama2.c header (dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, vocab ${c.vocabSize}, seq ${c.seqLen}) implies ${want} bytes, file has ${src.size}`,
+    );
   }
 }
 
 function checkConfig(name: string, c: Llama2cConfig): void {
   const fields: [string, number][] = [
-    ['dim', c.dim], ['hidden_dim', c.hiddenDim], ['n_layers', c.nLayers], ['n_heads', c.nHeads],
-    ['n_kv_heads', c.nKvHeads], ['vocab_size', c.vocabSize], ['seq_len', c.seqLen],
+    ['dim', c.dim],
+    ['hidden_dim', c.hiddenDim],
+    ['n_layers', c.nLayers],
+    ['n_heads', c.nHeads],
+    ['n_kv_heads', c.nKvHeads],
+    ['vocab_size', c.vocabSize],
+    ['seq_len', c.seqLen],
   ];
   for (const [k, v] of fields) {
-    if (!Number.isInteger(v) || v <= 0 || v > MAX_DIM) throw new FileFormatError(name, `not a llama2.c checkpoint: ${k} = ${v}`);
+    if (!Number.isInteger(v) || v <= 0 || v > MAX_DIM)
+      throw new FileFormatError(name, `not a llama2.c checkpoint: ${k} = ${v}`);
   }
   if (c.dim % c.nHeads !== 0) throw new FileFormatError(name, `dim ${c.dim} is not a multiple of n_heads ${c.nHeads}`);
   if (c.nKvHeads > c.nHeads || c.nHeads % c.nKvHeads !== 0) {
     throw new FileFormatError(name, `n_heads ${c.nHeads} is not a multiple of n_kv_heads ${c.nKvHeads}`);
   }
-  if ((c.dim / c.nHeads) % 2 !== 0) throw new FileFormatError(name, `head size ${c.dim / c.nHeads} is odd (RoPE needs pairs)`);
+  if ((c.dim / c.nHeads) % 2 !== 0)
+    throw new FileFormatError(name, `head size ${c.dim / c.nHeads} is odd (RoPE needs pairs)`);
 }
 
 /** Parse the header and lay out every tensor; checks the file holds exactly what the header implies. */
@@ -77,8 +87,14 @@ export async function readLlama2cCheckpoint(src: ByteSource): Promise<Llama2cChe
   const h = (i: number) => dv.getInt32(i * 4, true);
   const rawVocab = h(5);
   const config: Llama2cConfig = {
-    dim: h(0), hiddenDim: h(1), nLayers: h(2), nHeads: h(3), nKvHeads: h(4),
-    vocabSize: Math.abs(rawVocab), seqLen: h(6), sharedClassifier: rawVocab > 0,
+    dim: h(0),
+    hiddenDim: h(1),
+    nLayers: h(2),
+    nHeads: h(3),
+    nKvHeads: h(4),
+    vocabSize: Math.abs(rawVocab),
+    seqLen: h(6),
+    sharedClassifier: rawVocab > 0,
   };
   checkConfig(src.name, config);
   const { dim, hiddenDim: hd, nLayers: L, vocabSize: V, seqLen } = config;
@@ -93,7 +109,9 @@ export async function readLlama2cCheckpoint(src: ByteSource): Promise<Llama2cChe
     tensors.push(layer === undefined ? { name, rows, cols, offset: off } : { name, layer, rows, cols, offset: off });
     off += rows * cols * 4;
   };
-  const perLayer = (name: string, rows: number, cols: number) => { for (let l = 0; l < L; l++) add(name, rows, cols, l); };
+  const perLayer = (name: string, rows: number, cols: number) => {
+    for (let l = 0; l < L; l++) add(name, rows, cols, l);
+  };
   add('token_embedding', V, dim);
   perLayer('rms_att', 1, dim);
   perLayer('wq', dim, dim);
@@ -116,12 +134,21 @@ export async function readLlama2cCheckpoint(src: ByteSource): Promise<Llama2cChe
 function readV1(src: ByteSource, dv: DataView): Llama2cCheckpoint {
   const version = dv.getInt32(4, true);
   if (version !== 1) {
-    throw new FileFormatError(src.name, `llama2.c export version ${version} is not supported (only the legacy format and version 1, fp32)`);
+    throw new FileFormatError(
+      src.name,
+      `llama2.c export version ${version} is not supported (only the legacy format and version 1, fp32)`,
+    );
   }
   if (src.size < 256) throw new FileFormatError(src.name, 'truncated llama2.c v1 header');
   const h = (i: number) => dv.getInt32(8 + i * 4, true);
   const config: Llama2cConfig = {
-    dim: h(0), hiddenDim: h(1), nLayers: h(2), nHeads: h(3), nKvHeads: h(4), vocabSize: h(5), seqLen: h(6),
+    dim: h(0),
+    hiddenDim: h(1),
+    nLayers: h(2),
+    nHeads: h(3),
+    nKvHeads: h(4),
+    vocabSize: h(5),
+    seqLen: h(6),
     sharedClassifier: dv.getUint8(36) !== 0,
   };
   checkConfig(src.name, config);
@@ -134,7 +161,9 @@ function readV1(src: ByteSource, dv: DataView): Llama2cCheckpoint {
     tensors.push(layer === undefined ? { name, rows, cols, offset: off } : { name, layer, rows, cols, offset: off });
     off += rows * cols * 4;
   };
-  const perLayer = (name: string, rows: number, cols: number) => { for (let l = 0; l < L; l++) add(name, rows, cols, l); };
+  const perLayer = (name: string, rows: number, cols: number) => {
+    for (let l = 0; l < L; l++) add(name, rows, cols, l);
+  };
   perLayer('rms_att', 1, dim);
   perLayer('rms_ffn', 1, dim);
   add('rms_final', 1, dim);
@@ -203,12 +232,16 @@ export async function readLlama2cTokenizer(src: ByteSource, vocabSize: number): 
     const score = dv.getFloat32(o, true);
     const len = dv.getInt32(o + 4, true);
     o += 8;
-    if (len < 0 || o + len > all.length) throw new FileFormatError(src.name, `token ${i} has length ${len}, past the end of the file`);
+    if (len < 0 || o + len > all.length)
+      throw new FileFormatError(src.name, `token ${i} has length ${len}, past the end of the file`);
     tokens.push({ bytes: all.slice(o, o + len), score });
     o += len;
   }
   if (o !== all.length) {
-    throw new FileFormatError(src.name, `${all.length - o} bytes left after ${vocabSize} tokens: the tokenizer does not match the model's vocab size`);
+    throw new FileFormatError(
+      src.name,
+      `${all.length - o} bytes left after ${vocabSize} tokens: the tokenizer does not match the model's vocab size`,
+    );
   }
   return { maxTokenLength, tokens };
 }

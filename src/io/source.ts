@@ -26,7 +26,10 @@ export interface ByteSink {
 
 /** An in-memory source (tests, browser ArrayBuffers). */
 export class BufferSource implements ByteSource {
-  constructor(readonly bytes: Uint8Array, readonly name = '<buffer>') {}
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly name = '<buffer>',
+  ) {}
   get size(): number {
     return this.bytes.length;
   }
@@ -39,7 +42,10 @@ export class BufferSource implements ByteSource {
 
 /** A source over a browser Blob/File. */
 export class BlobSource implements ByteSource {
-  constructor(readonly blob: Blob, readonly name = '<blob>') {}
+  constructor(
+    readonly blob: Blob,
+    readonly name = '<blob>',
+  ) {}
   get size(): number {
     return this.blob.size;
   }
@@ -61,7 +67,10 @@ export class BufferSink implements ByteSink {
   bytes(): Uint8Array {
     const out = new Uint8Array(this.position);
     let o = 0;
-    for (const c of this.chunks) { out.set(c, o); o += c.length; }
+    for (const c of this.chunks) {
+      out.set(c, o);
+      o += c.length;
+    }
     return out;
   }
 }

@@ -36,13 +36,23 @@ let handlersInstalled = false;
 
 function removeAllSync(): void {
   for (const p of live) {
-    try { unlinkSync(p); } catch { /* already gone */ }
+    try {
+      unlinkSync(p);
+    } catch {
+      /* already gone */
+    }
   }
   live.clear();
 }
 
-const onSigint = () => { removeAllSync(); process.exit(130); };
-const onSigterm = () => { removeAllSync(); process.exit(143); };
+const onSigint = () => {
+  removeAllSync();
+  process.exit(130);
+};
+const onSigterm = () => {
+  removeAllSync();
+  process.exit(143);
+};
 
 function track(p: string): void {
   live.add(p);
@@ -92,7 +102,11 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
     fh = await open(tempPath, 'wx', 0o644);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new LowbitError(`cannot write ${path}: ${describe(err)} (creating a temp file in ${dirname(target)})`, 'EIO', err?.code);
+    throw new LowbitError(
+      `cannot write ${path}: ${describe(err)} (creating a temp file in ${dirname(target)})`,
+      'EIO',
+      err?.code,
+    );
   }
   track(tempPath);
   const sink = new FileSink(fh);
@@ -105,23 +119,38 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
   let unflushed = 0;
   let flushing: Promise<void> | null = null;
   let flushError: unknown = null;
-  const settleFlush = async () => { if (flushing) await flushing; };
+  const settleFlush = async () => {
+    if (flushing) await flushing;
+  };
   const written = async (n: number, go: () => Promise<void>) => {
     try {
       if (flushError) throw flushError;
       await go();
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw typeof err?.code === 'string' && !(e instanceof LowbitError) ? new LowbitError(`cannot write ${path}: ${describe(err)}`, 'EIO', err.code) : e;
+      throw typeof err?.code === 'string' && !(e instanceof LowbitError)
+        ? new LowbitError(`cannot write ${path}: ${describe(err)}`, 'EIO', err.code)
+        : e;
     }
     unflushed += n;
     if (unflushed >= FLUSH_BYTES && !flushing) {
       unflushed = 0;
-      flushing = fh.datasync().catch((e: unknown) => { flushError = e; }).finally(() => { flushing = null; });
+      flushing = fh
+        .datasync()
+        .catch((e: unknown) => {
+          flushError = e;
+        })
+        .finally(() => {
+          flushing = null;
+        });
     }
   };
   sink.write = (bytes) => written(bytes.length, () => write(bytes));
-  sink.writev = (parts) => written(parts.reduce((n, b) => n + b.length, 0), () => writev(parts));
+  sink.writev = (parts) =>
+    written(
+      parts.reduce((n, b) => n + b.length, 0),
+      () => writev(parts),
+    );
   let state: 'open' | 'committed' | 'aborted' = 'open';
 
   return {
@@ -160,7 +189,11 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
 }
 
 /** Runs `write` against an atomic output: commit when it resolves, abort (and rethrow) when it throws. */
-export async function withAtomicOutput<T>(path: string, write: (out: AtomicOutput) => Promise<T>, options?: AtomicOutputOptions): Promise<T> {
+export async function withAtomicOutput<T>(
+  path: string,
+  write: (out: AtomicOutput) => Promise<T>,
+  options?: AtomicOutputOptions,
+): Promise<T> {
   const out = await openAtomicOutput(path, options);
   try {
     const r = await write(out);
@@ -190,7 +223,9 @@ export async function cleanStaleTemps(dir: string, base?: string): Promise<strin
     try {
       await unlink(p);
       removed.push(p);
-    } catch { /* raced with another cleaner */ }
+    } catch {
+      /* raced with another cleaner */
+    }
   }
   return removed;
 }
@@ -209,21 +244,38 @@ async function syncDir(dir: string): Promise<void> {
   // make the rename durable; not every platform lets a directory be opened, so best effort
   try {
     const d = await open(dir, 'r');
-    try { await d.sync(); } finally { await d.close(); }
-  } catch { /* ignore */ }
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    /* ignore */
+  }
 }
 
 function describe(e: NodeJS.ErrnoException): string {
   switch (e.code) {
-    case 'ENOENT': return 'the folder does not exist';
-    case 'ENOTDIR': return 'a part of the path is not a folder';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'EROFS': return 'read-only file system';
-    case 'ENOSPC': return 'no space left on device';
-    case 'EFBIG': return 'file too large (file system or process file size limit)';
-    case 'EDQUOT': return 'disk quota exceeded';
-    case 'EIO': return 'input/output error';
-    case 'EISDIR': return 'is a directory';
-    default: return e.code ?? e.message;
+    case 'ENOENT':
+      return 'the folder does not exist';
+    case 'ENOTDIR':
+      return 'a part of the path is not a folder';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EFBIG':
+      return 'file too large (file system or process file size limit)';
+    case 'EDQUOT':
+      return 'disk quota exceeded';
+    case 'EIO':
+      return 'input/output error';
+    case 'EISDIR':
+      return 'is a directory';
+    default:
+      return e.code ?? e.message;
   }
 }

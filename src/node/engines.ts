@@ -9,10 +9,16 @@ import { LowbitError } from '../errors.js';
  * give when it differs from `npm install NAME@VERSION` (onnxruntime-node's install script downloads
  * CUDA libraries from outside the npm registry; lowbit uses the CPU runtime the package ships).
  */
-export const ENGINES: Readonly<Record<'node-llama-cpp' | 'onnxruntime-node' | 'koffi', { version: string; purpose: string; install?: string }>> = {
+export const ENGINES: Readonly<
+  Record<'node-llama-cpp' | 'onnxruntime-node' | 'koffi', { version: string; purpose: string; install?: string }>
+> = {
   'node-llama-cpp': { version: '3.21.1', purpose: 'running GGUF models in llama.cpp' },
-  'onnxruntime-node': { version: '1.30.0', purpose: 'running ONNX models in ONNX Runtime', install: 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1.30.0' },
-  koffi: { version: '3.3.4', purpose: 'reaching llama.cpp\'s C library (importance matrices)' },
+  'onnxruntime-node': {
+    version: '1.30.0',
+    purpose: 'running ONNX models in ONNX Runtime',
+    install: 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1.30.0',
+  },
+  koffi: { version: '3.3.4', purpose: "reaching llama.cpp's C library (importance matrices)" },
 };
 
 export type EngineName = keyof typeof ENGINES;

@@ -6,13 +6,24 @@ import { FileFormatError, LowbitError } from '../errors.js';
 import { describeMissing } from './output-guard.js';
 
 export class FileSource implements ByteSource {
-  private constructor(readonly name: string, private fh: FileHandle, readonly size: number) {}
+  private constructor(
+    readonly name: string,
+    private fh: FileHandle,
+    readonly size: number,
+  ) {}
 
   static async open(path: string): Promise<FileSource> {
     let fh: FileHandle;
-    try { fh = await open(path, 'r'); } catch (e) { throw new LowbitError(describeMissing(path, e), 'EIO', (e as NodeJS.ErrnoException).code); }
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      throw new LowbitError(describeMissing(path, e), 'EIO', (e as NodeJS.ErrnoException).code);
+    }
     const st = await fh.stat();
-    if (!st.isFile()) { await fh.close(); throw new FileFormatError(path, 'not a regular file'); }
+    if (!st.isFile()) {
+      await fh.close();
+      throw new FileFormatError(path, 'not a regular file');
+    }
     return new FileSource(path, fh, st.size);
   }
 
@@ -23,7 +34,8 @@ export class FileSource implements ByteSource {
     while (done < length) {
       const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
       // the file shrank under us (another process truncated it): a clear error, not garbage
-      if (bytesRead === 0) throw new FileFormatError(this.name, `file shrank while reading (at byte ${offset + done} of ${this.size})`);
+      if (bytesRead === 0)
+        throw new FileFormatError(this.name, `file shrank while reading (at byte ${offset + done} of ${this.size})`);
       done += bytesRead;
     }
     return buf;
@@ -54,12 +66,18 @@ export class FileSink implements ByteSink {
     let bytes = 0;
     for (const b of parts) bytes += b.length;
     const { bytesWritten } = await this.fh.writev(parts as Uint8Array[], this.position);
-    if (bytesWritten === bytes) { this.position += bytes; return; }
+    if (bytesWritten === bytes) {
+      this.position += bytes;
+      return;
+    }
     // a short write (rare: signals, limits): the rest one buffer at a time
     let skip = bytesWritten;
     this.position += bytesWritten;
     for (const b of parts) {
-      if (skip >= b.length) { skip -= b.length; continue; }
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
       await this.put(b.subarray(skip));
       skip = 0;
     }

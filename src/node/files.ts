@@ -23,11 +23,44 @@ import { compareGguf, type GgufComparison } from '../analysis/compare-gguf.js';
 
 /** llama.cpp's file types (`llama-quantize` names); case-insensitive, `Q4_K` means `Q4_K_M`. */
 export type GgufFileTypeName =
-  | 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1'
-  | 'Q2_K' | 'Q2_K_S' | 'Q3_K_S' | 'Q3_K_M' | 'Q3_K_L' | 'Q4_K_S' | 'Q4_K_M' | 'Q5_K_S' | 'Q5_K_M' | 'Q6_K'
-  | 'IQ1_S' | 'IQ1_M' | 'IQ2_XXS' | 'IQ2_XS' | 'IQ2_S' | 'IQ2_M' | 'IQ3_XXS' | 'IQ3_XS' | 'IQ3_S' | 'IQ3_M'
-  | 'IQ4_NL' | 'IQ4_XS' | 'TQ1_0' | 'TQ2_0' | 'MXFP4_MOE' | 'Q1_0' | 'Q2_0'
-  | 'Q3_K' | 'Q4_K' | 'Q5_K';
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'Q8_0'
+  | 'Q4_0'
+  | 'Q4_1'
+  | 'Q5_0'
+  | 'Q5_1'
+  | 'Q2_K'
+  | 'Q2_K_S'
+  | 'Q3_K_S'
+  | 'Q3_K_M'
+  | 'Q3_K_L'
+  | 'Q4_K_S'
+  | 'Q4_K_M'
+  | 'Q5_K_S'
+  | 'Q5_K_M'
+  | 'Q6_K'
+  | 'IQ1_S'
+  | 'IQ1_M'
+  | 'IQ2_XXS'
+  | 'IQ2_XS'
+  | 'IQ2_S'
+  | 'IQ2_M'
+  | 'IQ3_XXS'
+  | 'IQ3_XS'
+  | 'IQ3_S'
+  | 'IQ3_M'
+  | 'IQ4_NL'
+  | 'IQ4_XS'
+  | 'TQ1_0'
+  | 'TQ2_0'
+  | 'MXFP4_MOE'
+  | 'Q1_0'
+  | 'Q2_0'
+  | 'Q3_K'
+  | 'Q4_K'
+  | 'Q5_K';
 
 /** Options of {@link quantizeFile}: llama-quantize's flags, by the CLI's names in camelCase. */
 export interface QuantizeFileOptions {
@@ -77,13 +110,34 @@ export interface QuantizeFileResult extends QuantizeSummary {
 }
 
 const QUANTIZE_KEYS: readonly (keyof QuantizeFileOptions)[] = [
-  'type', 'pure', 'tensorTypes', 'outputTensorType', 'tokenEmbeddingType', 'leaveOutputTensor', 'allowRequantize',
-  'allowNonfinite', 'imatrix', 'includeWeights', 'excludeWeights', 'overrideKv', 'pruneLayers', 'keepSplit', 'threads', 'onProgress',
+  'type',
+  'pure',
+  'tensorTypes',
+  'outputTensorType',
+  'tokenEmbeddingType',
+  'leaveOutputTensor',
+  'allowRequantize',
+  'allowNonfinite',
+  'imatrix',
+  'includeWeights',
+  'excludeWeights',
+  'overrideKv',
+  'pruneLayers',
+  'keepSplit',
+  'threads',
+  'onProgress',
 ];
 const BOOLEAN_KEYS = ['pure', 'leaveOutputTensor', 'allowRequantize', 'allowNonfinite', 'keepSplit'] as const;
 const STRING_LIST_KEYS = ['includeWeights', 'excludeWeights', 'overrideKv'] as const;
 /** names users bring from elsewhere, and the option they mean */
-const DID_YOU_MEAN: Readonly<Record<string, string>> = { fileType: 'type', ftype: 'type', quantType: 'type', dtype: 'type', imatrixFile: 'imatrix', nThreads: 'threads' };
+const DID_YOU_MEAN: Readonly<Record<string, string>> = {
+  fileType: 'type',
+  ftype: 'type',
+  quantType: 'type',
+  dtype: 'type',
+  imatrixFile: 'imatrix',
+  nThreads: 'threads',
+};
 
 function fail(fn: string, problem: string): never {
   throw new LowbitError(`${fn}: ${problem}`);
@@ -99,10 +153,17 @@ function checkKeys(fn: string, opts: object, known: readonly string[]): void {
 
 function fileTypeOption(fn: string, v: unknown, what = "option 'type'") {
   if (v === undefined) {
-    fail(fn, `${what} is required: a llama.cpp file type such as 'Q4_K_M' or 'Q8_0' (known: ${FILE_TYPES.map((f) => f.name).join(', ')}, aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')})`);
+    fail(
+      fn,
+      `${what} is required: a llama.cpp file type such as 'Q4_K_M' or 'Q8_0' (known: ${FILE_TYPES.map((f) => f.name).join(', ')}, aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')})`,
+    );
   }
   if (typeof v !== 'string') fail(fn, `${what} must be a file type name such as 'Q4_K_M', got ${typeof v}`);
-  try { return parseFileType(v); } catch (e) { fail(fn, `${what}: ${(e as Error).message}`); }
+  try {
+    return parseFileType(v);
+  } catch (e) {
+    fail(fn, `${what}: ${(e as Error).message}`);
+  }
 }
 
 function ggmlTypeOption(fn: string, key: string, v: unknown): number | undefined {
@@ -115,19 +176,28 @@ function ggmlTypeOption(fn: string, key: string, v: unknown): number | undefined
 
 function tensorTypesOption(fn: string, v: QuantizeFileOptions['tensorTypes']): TensorTypeOverride[] | undefined {
   if (v === undefined) return undefined;
-  if (v === null || typeof v !== 'object') fail(fn, "option 'tensorTypes' must be [[pattern, type], ...] or { pattern: type }");
+  if (v === null || typeof v !== 'object')
+    fail(fn, "option 'tensorTypes' must be [[pattern, type], ...] or { pattern: type }");
   const entries: (readonly [unknown, unknown])[] = Array.isArray(v) ? v : Object.entries(v);
   return entries.map((e, i) => {
     if (!Array.isArray(e) || e.length !== 2) fail(fn, `tensorTypes[${i}] must be a [pattern, type] pair`);
     const [pattern, type] = e;
-    if (typeof pattern !== 'string' || pattern === '') fail(fn, `tensorTypes[${i}]: the pattern must be a non-empty string`);
+    if (typeof pattern !== 'string' || pattern === '')
+      fail(fn, `tensorTypes[${i}]: the pattern must be a non-empty string`);
     // llama-quantize lower-cases the name pattern (see parseTensorType in the CLI)
     return { pattern: pattern.toLowerCase(), type: ggmlTypeOption(fn, `tensorTypes[${i}] (${pattern})`, type)! };
   });
 }
 
-async function imatrixOption(fn: string, path: string, include: readonly string[], exclude: readonly string[]): Promise<ImatrixInput | undefined> {
-  const src = await FileSource.open(path).catch((e: NodeJS.ErrnoException & { errno?: unknown }) => fail(fn, `option 'imatrix': cannot open ${path} (${(e instanceof LowbitError ? e.errno : e.code) ?? e.message})`));
+async function imatrixOption(
+  fn: string,
+  path: string,
+  include: readonly string[],
+  exclude: readonly string[],
+): Promise<ImatrixInput | undefined> {
+  const src = await FileSource.open(path).catch((e: NodeJS.ErrnoException & { errno?: unknown }) =>
+    fail(fn, `option 'imatrix': cannot open ${path} (${(e instanceof LowbitError ? e.errno : e.code) ?? e.message})`),
+  );
   try {
     const im = await readImatrix(src);
     // llama-quantize's prepare_imatrix: --exclude-weights drops, --include-weights keeps, by substring
@@ -144,24 +214,39 @@ async function imatrixOption(fn: string, path: string, include: readonly string[
 
 /** QuantizeFileOptions → the pipeline's options, every value checked. */
 async function quantizeOptions(fn: string, opts: QuantizeFileOptions): Promise<QuantizeOptions> {
-  if (opts === undefined || opts === null || typeof opts !== 'object') fail(fn, "needs options with at least { type: 'Q4_K_M' }");
+  if (opts === undefined || opts === null || typeof opts !== 'object')
+    fail(fn, "needs options with at least { type: 'Q4_K_M' }");
   checkKeys(fn, opts, QUANTIZE_KEYS);
   const fileType = fileTypeOption(fn, opts.type);
-  for (const k of BOOLEAN_KEYS) if (opts[k] !== undefined && typeof opts[k] !== 'boolean') fail(fn, `option '${k}' must be true or false`);
+  for (const k of BOOLEAN_KEYS)
+    if (opts[k] !== undefined && typeof opts[k] !== 'boolean') fail(fn, `option '${k}' must be true or false`);
   for (const k of STRING_LIST_KEYS) {
     const v = opts[k];
-    if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))) fail(fn, `option '${k}' must be an array of strings`);
+    if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string')))
+      fail(fn, `option '${k}' must be an array of strings`);
   }
-  if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) fail(fn, `option 'threads' must be a positive integer, got ${String(opts.threads)}`);
-  if (opts.pruneLayers !== undefined && (!Array.isArray(opts.pruneLayers) || opts.pruneLayers.some((x) => !Number.isInteger(x) || x < 0))) {
+  if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1))
+    fail(fn, `option 'threads' must be a positive integer, got ${String(opts.threads)}`);
+  if (
+    opts.pruneLayers !== undefined &&
+    (!Array.isArray(opts.pruneLayers) || opts.pruneLayers.some((x) => !Number.isInteger(x) || x < 0))
+  ) {
     fail(fn, "option 'pruneLayers' must be an array of layer numbers (non-negative integers)");
   }
-  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') fail(fn, "option 'onProgress' must be a function");
-  if ((opts.includeWeights?.length || opts.excludeWeights?.length) && opts.imatrix === undefined) fail(fn, "options 'includeWeights' and 'excludeWeights' need 'imatrix'");
-  if (opts.includeWeights?.length && opts.excludeWeights?.length) fail(fn, "give 'includeWeights' or 'excludeWeights', not both (as llama-quantize)");
-  if (opts.imatrix !== undefined && typeof opts.imatrix !== 'string') fail(fn, "option 'imatrix' must be the path of an imatrix file");
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')
+    fail(fn, "option 'onProgress' must be a function");
+  if ((opts.includeWeights?.length || opts.excludeWeights?.length) && opts.imatrix === undefined)
+    fail(fn, "options 'includeWeights' and 'excludeWeights' need 'imatrix'");
+  if (opts.includeWeights?.length && opts.excludeWeights?.length)
+    fail(fn, "give 'includeWeights' or 'excludeWeights', not both (as llama-quantize)");
+  if (opts.imatrix !== undefined && typeof opts.imatrix !== 'string')
+    fail(fn, "option 'imatrix' must be the path of an imatrix file");
   const kvOverrides = (opts.overrideKv ?? []).map((s) => {
-    try { return parseKvOverride(s); } catch (e) { fail(fn, `option 'overrideKv': ${(e as Error).message.replace(/^--override-kv: /, '')}`); }
+    try {
+      return parseKvOverride(s);
+    } catch (e) {
+      fail(fn, `option 'overrideKv': ${(e as Error).message.replace(/^--override-kv: /, '')}`);
+    }
   });
   return {
     fileType,
@@ -172,7 +257,10 @@ async function quantizeOptions(fn: string, opts: QuantizeFileOptions): Promise<Q
     leaveOutputTensor: opts.leaveOutputTensor,
     allowRequantize: opts.allowRequantize,
     allowNonfinite: opts.allowNonfinite,
-    imatrix: opts.imatrix === undefined ? undefined : await imatrixOption(fn, opts.imatrix, opts.includeWeights ?? [], opts.excludeWeights ?? []),
+    imatrix:
+      opts.imatrix === undefined
+        ? undefined
+        : await imatrixOption(fn, opts.imatrix, opts.includeWeights ?? [], opts.excludeWeights ?? []),
     kvOverrides: kvOverrides.length ? kvOverrides : undefined,
     pruneLayers: opts.pruneLayers?.length ? [...new Set(opts.pruneLayers)].sort((a, b) => a - b) : undefined,
     keepSplit: opts.keepSplit,
@@ -196,11 +284,19 @@ function pathArg(fn: string, what: string, v: unknown): string {
  * console.log(r.outputBytes, r.bitsPerWeight);
  * @throws LowbitError for a missing or unknown option, an input llama.cpp would refuse, or an output that is an input
  */
-export async function quantizeFile(input: string, output: string, options: QuantizeFileOptions): Promise<QuantizeFileResult> {
+export async function quantizeFile(
+  input: string,
+  output: string,
+  options: QuantizeFileOptions,
+): Promise<QuantizeFileResult> {
   const fn = 'quantizeFile';
   pathArg(fn, 'input', input);
   pathArg(fn, 'output', output);
-  if (/\.onnx$/i.test(input)) fail(fn, `${input} is an ONNX model: use quantizeOnnxFile(input, output, { type: 'q4' }) (transformers.js variants fp16, q8, q4, q4f16, bnb4)`);
+  if (/\.onnx$/i.test(input))
+    fail(
+      fn,
+      `${input} is an ONNX model: use quantizeOnnxFile(input, output, { type: 'q4' }) (transformers.js variants fp16, q8, q4, q4f16, bnb4)`,
+    );
   const opts = await quantizeOptions(fn, options);
   const r = await quantizeGgufFile(input, output, opts);
   return { ...r, type: opts.fileType.name };
@@ -217,7 +313,10 @@ export async function planQuantizeFile(input: string, options: QuantizeFileOptio
 }
 
 /** Options of {@link convertHfFolder} and {@link convertLlama2cFile}. */
-export interface ConvertFileOptions extends Omit<QuantizeFileOptions, 'type' | 'keepSplit' | 'pruneLayers' | 'overrideKv' | 'allowRequantize'> {
+export interface ConvertFileOptions extends Omit<
+  QuantizeFileOptions,
+  'type' | 'keepSplit' | 'pruneLayers' | 'overrideKv' | 'allowRequantize'
+> {
   /** the output type: `'F32'` (default), `'F16'`, `'BF16'`, or any quantize file type (one streaming pass) */
   type?: GgufFileTypeName | Lowercase<GgufFileTypeName>;
 }
@@ -236,15 +335,35 @@ export interface ConvertLlama2cOptions extends ConvertFileOptions {
   tokenizer?: string;
 }
 
-const CONVERT_KEYS = ['type', 'pure', 'tensorTypes', 'outputTensorType', 'tokenEmbeddingType', 'leaveOutputTensor', 'allowNonfinite', 'imatrix', 'includeWeights', 'excludeWeights', 'threads', 'onProgress'];
+const CONVERT_KEYS = [
+  'type',
+  'pure',
+  'tensorTypes',
+  'outputTensorType',
+  'tokenEmbeddingType',
+  'leaveOutputTensor',
+  'allowNonfinite',
+  'imatrix',
+  'includeWeights',
+  'excludeWeights',
+  'threads',
+  'onProgress',
+];
 
-async function convertOptions(fn: string, opts: ConvertFileOptions, extra: readonly string[]): Promise<{ type: string; quantize: Omit<QuantizeOptions, 'fileType'> }> {
+async function convertOptions(
+  fn: string,
+  opts: ConvertFileOptions,
+  extra: readonly string[],
+): Promise<{ type: string; quantize: Omit<QuantizeOptions, 'fileType'> }> {
   if (opts === null || typeof opts !== 'object') fail(fn, 'options must be an object');
   checkKeys(fn, opts, [...CONVERT_KEYS, ...extra]);
   const type = opts.type === undefined ? 'F32' : fileTypeOption(fn, opts.type).name;
   const rest: Record<string, unknown> = { ...opts };
   for (const k of extra) delete rest[k];
-  const { fileType: _ignored, ...quantize } = await quantizeOptions(fn, { ...(rest as object), type } as QuantizeFileOptions);
+  const { fileType: _ignored, ...quantize } = await quantizeOptions(fn, {
+    ...(rest as object),
+    type,
+  } as QuantizeFileOptions);
   return { type, quantize };
 }
 
@@ -257,12 +376,17 @@ async function convertOptions(fn: string, opts: ConvertFileOptions, extra: reado
  * @example
  * await convertHfFolder('SmolLM2-135M', 'smollm2-f16.gguf', { type: 'F16' });
  */
-export async function convertHfFolder(dir: string, output: string, options: ConvertHfOptions = {}): Promise<ConvertSummary> {
+export async function convertHfFolder(
+  dir: string,
+  output: string,
+  options: ConvertHfOptions = {},
+): Promise<ConvertSummary> {
   const fn = 'convertHfFolder';
   pathArg(fn, 'dir', dir);
   pathArg(fn, 'output', output);
   const { type, quantize } = await convertOptions(fn, options, ['name', 'pre']);
-  for (const k of ['name', 'pre'] as const) if (options[k] !== undefined && typeof options[k] !== 'string') fail(fn, `option '${k}' must be a string`);
+  for (const k of ['name', 'pre'] as const)
+    if (options[k] !== undefined && typeof options[k] !== 'string') fail(fn, `option '${k}' must be a string`);
   return convertHfDir(dir, output, type, { name: options.name, pre: options.pre }, undefined, quantize);
 }
 
@@ -272,7 +396,11 @@ export async function convertHfFolder(dir: string, output: string, options: Conv
  * @example
  * await convertLlama2cFile('stories260K.bin', 'stories-q8_0.gguf', { type: 'Q8_0' });
  */
-export async function convertLlama2cFile(model: string, output: string, options: ConvertLlama2cOptions = {}): Promise<ConvertSummary> {
+export async function convertLlama2cFile(
+  model: string,
+  output: string,
+  options: ConvertLlama2cOptions = {},
+): Promise<ConvertSummary> {
   const fn = 'convertLlama2cFile';
   pathArg(fn, 'model', model);
   pathArg(fn, 'output', output);
@@ -322,15 +450,28 @@ export async function inspectGgufFile(path: string): Promise<GgufFileInfo> {
   const src = await FileSource.open(path);
   try {
     const header = await readGgufHeader(src);
-    const tensors = header.tensors.map((t) => ({ name: t.name, shape: [...t.dims], type: t.type.ggmlName, elements: t.nElements, bytes: t.byteSize }));
+    const tensors = header.tensors.map((t) => ({
+      name: t.name,
+      shape: [...t.dims],
+      type: t.type.ggmlName,
+      elements: t.nElements,
+      bytes: t.byteSize,
+    }));
     const parameters = tensors.reduce((a, t) => a + t.elements, 0);
     const tensorBytes = tensors.reduce((a, t) => a + t.bytes, 0);
     const ft = metaInt(header.metadata, 'general.file_type');
     return {
-      file: path, fileSize: header.fileSize, version: header.version,
-      architecture: metaString(header.metadata, 'general.architecture'), name: metaString(header.metadata, 'general.name'),
+      file: path,
+      fileSize: header.fileSize,
+      version: header.version,
+      architecture: metaString(header.metadata, 'general.architecture'),
+      name: metaString(header.metadata, 'general.name'),
       fileType: ft === undefined ? undefined : fileTypeById(ft)?.name,
-      tensors, parameters, tensorBytes, bitsPerWeight: parameters ? (tensorBytes * 8) / parameters : 0, header,
+      tensors,
+      parameters,
+      tensorBytes,
+      bitsPerWeight: parameters ? (tensorBytes * 8) / parameters : 0,
+      header,
     };
   } finally {
     await src.close();
@@ -351,7 +492,11 @@ export async function compareGgufFiles(a: string, b: string): Promise<GgufCompar
   const sa = await FileSource.open(a);
   try {
     const sb = await FileSource.open(b);
-    try { return await compareGguf(sa, sb); } finally { await sb.close(); }
+    try {
+      return await compareGguf(sa, sb);
+    } finally {
+      await sb.close();
+    }
   } finally {
     await sa.close();
   }

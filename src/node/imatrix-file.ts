@@ -3,7 +3,11 @@ import { FileSource } from './file-io.js';
 import { imatrixInput } from '../plan/options.js';
 import type { ImatrixInput } from '../pipeline/quantize-gguf.js';
 
-export async function loadImatrix(path: string, include: readonly string[], exclude: readonly string[]): Promise<ImatrixInput | undefined> {
+export async function loadImatrix(
+  path: string,
+  include: readonly string[],
+  exclude: readonly string[],
+): Promise<ImatrixInput | undefined> {
   const src = await FileSource.open(path);
   try {
     return await imatrixInput(src, include, exclude);

@@ -22,10 +22,20 @@ type Koffi = any;
 type Ptr = any;
 
 // ggml_tensor (ggml.h): 336 bytes
-const T_TYPE = 0, T_BUFFER = 8, T_NE = 16, T_NB = 48, T_OP = 80, T_SRC = 152, T_DATA = 248, T_NAME = 256;
-const T_SIZE = 336, GGML_MAX_NAME = 64;
-const GGML_TYPE_F32 = 0, GGML_TYPE_I32 = 26;
-const OP_MUL_MAT = 29, OP_MUL_MAT_ID = 30;
+const T_TYPE = 0,
+  T_BUFFER = 8,
+  T_NE = 16,
+  T_NB = 48,
+  T_OP = 80,
+  T_SRC = 152,
+  T_DATA = 248,
+  T_NAME = 256;
+const T_SIZE = 336,
+  GGML_MAX_NAME = 64;
+const GGML_TYPE_F32 = 0,
+  GGML_TYPE_I32 = 26;
+const OP_MUL_MAT = 29,
+  OP_MUL_MAT_ID = 30;
 // llama_batch: n_tokens, token*, embd*, pos*, n_seq_id*, seq_id**, logits*
 const LLAMA_POOLING_TYPE_LAST = 3;
 
@@ -55,9 +65,14 @@ export function llamaLibDir(): string {
     try {
       const dir = join(dirname(t()), '..', 'bins', 'linux-x64');
       if (existsSync(join(dir, 'libllama.v0.4.0.so'))) return dir;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
-  throw new LowbitError(`lowbit imatrix runs the model in llama.cpp through node-llama-cpp's linux-x64 binaries (@node-llama-cpp/linux-x64), which are not installed${process.platform !== 'linux' || process.arch !== 'x64' ? ` (this is ${process.platform}-${process.arch})` : ''}: run npm install node-llama-cpp@3.21.1`, 'ENOENGINE');
+  throw new LowbitError(
+    `lowbit imatrix runs the model in llama.cpp through node-llama-cpp's linux-x64 binaries (@node-llama-cpp/linux-x64), which are not installed${process.platform !== 'linux' || process.arch !== 'x64' ? ` (this is ${process.platform}-${process.arch})` : ''}: run npm install node-llama-cpp@3.21.1`,
+    'ENOENGINE',
+  );
 }
 
 async function loadLib(): Promise<Lib> {
@@ -66,41 +81,98 @@ async function loadLib(): Promise<Lib> {
   // LOWBIT_LLAMA_LIB_DIR: another build of the same llama.cpp source (e.g. the one
   // tools/build-llama-tools.sh makes), to run the very CPU kernels llama-imatrix runs
   const dir = process.env.LOWBIT_LLAMA_LIB_DIR || llamaLibDir();
-  const pick = (...names: string[]) => names.map((n) => join(dir, n)).find((p) => existsSync(p)) ?? join(dir, names[0]!);
+  const pick = (...names: string[]) =>
+    names.map((n) => join(dir, n)).find((p) => existsSync(p)) ?? join(dir, names[0]!);
   const base = koffi.load(pick('libggml-base.so'));
   const ggml = koffi.load(pick('libggml.v0.4.0.so', 'libggml.so'));
   const lib = koffi.load(pick('libllama.v0.4.0.so', 'libllama.so'));
 
   const MParams = koffi.struct('lowbit_llama_model_params', {
-    devices: 'void *', tensor_buft_overrides: 'void *', n_gpu_layers: 'int32_t', split_mode: 'int', load_mode: 'int', lazy_mode: 'int',
-    main_gpu: 'int32_t', tensor_split: 'void *', progress_callback: 'void *', progress_callback_user_data: 'void *', kv_overrides: 'void *',
-    vocab_only: 'bool', check_tensors: 'bool', use_extra_bufts: 'bool', no_host: 'bool', no_alloc: 'bool', load_mtp: 'bool',
+    devices: 'void *',
+    tensor_buft_overrides: 'void *',
+    n_gpu_layers: 'int32_t',
+    split_mode: 'int',
+    load_mode: 'int',
+    lazy_mode: 'int',
+    main_gpu: 'int32_t',
+    tensor_split: 'void *',
+    progress_callback: 'void *',
+    progress_callback_user_data: 'void *',
+    kv_overrides: 'void *',
+    vocab_only: 'bool',
+    check_tensors: 'bool',
+    use_extra_bufts: 'bool',
+    no_host: 'bool',
+    no_alloc: 'bool',
+    load_mtp: 'bool',
   });
   const CParams = koffi.struct('lowbit_llama_context_params', {
-    n_ctx: 'uint32_t', n_batch: 'uint32_t', n_ubatch: 'uint32_t', n_seq_max: 'uint32_t', n_rs_seq: 'uint32_t', n_outputs_max: 'uint32_t',
-    n_outputs_max_per_seq: 'uint32_t', n_threads: 'int32_t', n_threads_batch: 'int32_t',
-    ctx_type: 'int', rope_scaling_type: 'int', pooling_type: 'int', attention_type: 'int', flash_attn_type: 'int',
-    rope_freq_base: 'float', rope_freq_scale: 'float', yarn_ext_factor: 'float', yarn_attn_factor: 'float', yarn_beta_fast: 'float',
-    yarn_beta_slow: 'float', yarn_orig_ctx: 'uint32_t', defrag_thold: 'float',
-    cb_eval: 'void *', cb_eval_user_data: 'void *', type_k: 'int', type_v: 'int', abort_callback: 'void *', abort_callback_data: 'void *',
-    embeddings: 'bool', offload_kqv: 'bool', no_perf: 'bool', op_offload: 'bool', swa_full: 'bool', kv_unified: 'bool',
-    samplers: 'void *', n_samplers: 'size_t', ctx_other: 'void *',
+    n_ctx: 'uint32_t',
+    n_batch: 'uint32_t',
+    n_ubatch: 'uint32_t',
+    n_seq_max: 'uint32_t',
+    n_rs_seq: 'uint32_t',
+    n_outputs_max: 'uint32_t',
+    n_outputs_max_per_seq: 'uint32_t',
+    n_threads: 'int32_t',
+    n_threads_batch: 'int32_t',
+    ctx_type: 'int',
+    rope_scaling_type: 'int',
+    pooling_type: 'int',
+    attention_type: 'int',
+    flash_attn_type: 'int',
+    rope_freq_base: 'float',
+    rope_freq_scale: 'float',
+    yarn_ext_factor: 'float',
+    yarn_attn_factor: 'float',
+    yarn_beta_fast: 'float',
+    yarn_beta_slow: 'float',
+    yarn_orig_ctx: 'uint32_t',
+    defrag_thold: 'float',
+    cb_eval: 'void *',
+    cb_eval_user_data: 'void *',
+    type_k: 'int',
+    type_v: 'int',
+    abort_callback: 'void *',
+    abort_callback_data: 'void *',
+    embeddings: 'bool',
+    offload_kqv: 'bool',
+    no_perf: 'bool',
+    op_offload: 'bool',
+    swa_full: 'bool',
+    kv_unified: 'bool',
+    samplers: 'void *',
+    n_samplers: 'size_t',
+    ctx_other: 'void *',
   });
   const Batch = koffi.struct('lowbit_llama_batch', {
-    n_tokens: 'int32_t', token: 'void *', embd: 'void *', pos: 'void *', n_seq_id: 'void *', seq_id: 'void *', logits: 'void *',
+    n_tokens: 'int32_t',
+    token: 'void *',
+    embd: 'void *',
+    pos: 'void *',
+    n_seq_id: 'void *',
+    seq_id: 'void *',
+    logits: 'void *',
   });
   // sizes and offsets from the C headers of this build (gcc offsetof)
   const layout: [string, number, number][] = [
-    ['llama_model_params', koffi.sizeof(MParams), 80], ['llama_context_params', koffi.sizeof(CParams), 160], ['llama_batch', koffi.sizeof(Batch), 56],
-    ['llama_context_params.cb_eval', koffi.offsetof(CParams, 'cb_eval'), 88], ['llama_context_params.type_k', koffi.offsetof(CParams, 'type_k'), 104],
-    ['llama_context_params.swa_full', koffi.offsetof(CParams, 'swa_full'), 132], ['llama_model_params.vocab_only', koffi.offsetof(MParams, 'vocab_only'), 72],
+    ['llama_model_params', koffi.sizeof(MParams), 80],
+    ['llama_context_params', koffi.sizeof(CParams), 160],
+    ['llama_batch', koffi.sizeof(Batch), 56],
+    ['llama_context_params.cb_eval', koffi.offsetof(CParams, 'cb_eval'), 88],
+    ['llama_context_params.type_k', koffi.offsetof(CParams, 'type_k'), 104],
+    ['llama_context_params.swa_full', koffi.offsetof(CParams, 'swa_full'), 132],
+    ['llama_model_params.vocab_only', koffi.offsetof(MParams, 'vocab_only'), 72],
   ];
-  for (const [what, got, want] of layout) if (got !== want) throw new LowbitError(`libllama layout check failed: ${what} is ${got}, expected ${want}`);
+  for (const [what, got, want] of layout)
+    if (got !== want) throw new LowbitError(`libllama layout check failed: ${what} is ${got}, expected ${want}`);
 
   const LogCb = koffi.proto('void lowbit_llama_log_cb(int level, const char *text, void *user_data)');
   const EvalCb = koffi.proto('bool lowbit_ggml_eval_cb(void *t, bool ask, void *user_data)');
   const log = { text: '' };
-  const logCb = koffi.register((_l: number, text: string) => { log.text = (log.text + text).slice(-8192); }, koffi.pointer(LogCb));
+  const logCb = koffi.register((_l: number, text: string) => {
+    log.text = (log.text + text).slice(-8192);
+  }, koffi.pointer(LogCb));
   lib.func('void llama_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
   ggml.func('void ggml_log_set(lowbit_llama_log_cb *cb, void *ud)')(logCb, null);
   // The CPU variant: node-llama-cpp ships libggml-cpu-<variant>.so for several x86 generations and
@@ -125,13 +197,21 @@ async function loadLib(): Promise<Lib> {
       log.text += `loaded CPU backend from ${path}\n`;
       chosen = true;
     } else if (process.env.LOWBIT_GGML_CPU) {
-      throw new LowbitError(`LOWBIT_GGML_CPU=${variant}: ${existsSync(path) ? `this CPU cannot run ${path}` : `${path} does not exist`}`);
+      throw new LowbitError(
+        `LOWBIT_GGML_CPU=${variant}: ${existsSync(path) ? `this CPU cannot run ${path}` : `${path} does not exist`}`,
+      );
     }
   }
   if (!chosen) ggml.func('void ggml_backend_load_all_from_path(const char *dir)')(dir);
   lib.func('void llama_backend_init(void)')();
   const loaded = /loaded (\S*CPU\S*) backend from (\S+)/i.exec(log.text);
-  const cpuBackend = preloaded ? "ggml's pick, already loaded by node-llama-cpp in this process" : loaded ? loaded[2]!.split('/').pop()! : process.env.LOWBIT_LLAMA_LIB_DIR ? `libggml-cpu.so of ${dir}` : 'libggml-cpu';
+  const cpuBackend = preloaded
+    ? "ggml's pick, already loaded by node-llama-cpp in this process"
+    : loaded
+      ? loaded[2]!.split('/').pop()!
+      : process.env.LOWBIT_LLAMA_LIB_DIR
+        ? `libggml-cpu.so of ${dir}`
+        : 'libggml-cpu';
 
   const fn: Record<string, (...a: any[]) => any> = {
     modelDefaults: lib.func('lowbit_llama_model_params llama_model_default_params(void)'),
@@ -145,7 +225,9 @@ async function loadLib(): Promise<Lib> {
     addEos: lib.func('bool llama_vocab_get_add_eos(void *vocab)'),
     bos: lib.func('int32_t llama_vocab_bos(void *vocab)'),
     nVocab: lib.func('int32_t llama_vocab_n_tokens(void *vocab)'),
-    tokenize: lib.func('int32_t llama_tokenize(void *vocab, const uint8_t *text, int32_t len, _Out_ int32_t *tokens, int32_t n_max, bool add_special, bool parse_special)'),
+    tokenize: lib.func(
+      'int32_t llama_tokenize(void *vocab, const uint8_t *text, int32_t len, _Out_ int32_t *tokens, int32_t n_max, bool add_special, bool parse_special)',
+    ),
     batchInit: lib.func('lowbit_llama_batch llama_batch_init(int32_t n_tokens, int32_t embd, int32_t n_seq_max)'),
     batchFree: lib.func('void llama_batch_free(lowbit_llama_batch batch)'),
     decode: lib.func('int32_t llama_decode(void *ctx, lowbit_llama_batch batch)'),
@@ -164,19 +246,38 @@ async function loadLib(): Promise<Lib> {
     opName: base.func('const char *ggml_op_name(int op)'),
   };
   if (fn.opName!(OP_MUL_MAT) !== 'MUL_MAT' || fn.opName!(OP_MUL_MAT_ID) !== 'MUL_MAT_ID') {
-    throw new LowbitError(`libllama layout check failed: ggml op ${OP_MUL_MAT} is ${fn.opName!(OP_MUL_MAT)}, ${OP_MUL_MAT_ID} is ${fn.opName!(OP_MUL_MAT_ID)}`);
+    throw new LowbitError(
+      `libllama layout check failed: ggml op ${OP_MUL_MAT} is ${fn.opName!(OP_MUL_MAT)}, ${OP_MUL_MAT_ID} is ${fn.opName!(OP_MUL_MAT_ID)}`,
+    );
   }
   const cd = fn.contextDefaults!();
-  if (cd.n_ctx !== 512 || cd.n_batch !== 2048 || cd.n_ubatch !== 512 || cd.n_seq_max !== 1 || cd.type_k !== 1 || cd.type_v !== 1 || cd.swa_full !== true || cd.kv_unified !== false) {
-    throw new LowbitError('libllama layout check failed: llama_context_default_params() does not read as this build\'s defaults');
+  if (
+    cd.n_ctx !== 512 ||
+    cd.n_batch !== 2048 ||
+    cd.n_ubatch !== 512 ||
+    cd.n_seq_max !== 1 ||
+    cd.type_k !== 1 ||
+    cd.type_v !== 1 ||
+    cd.swa_full !== true ||
+    cd.kv_unified !== false
+  ) {
+    throw new LowbitError(
+      "libllama layout check failed: llama_context_default_params() does not read as this build's defaults",
+    );
   }
   const md = fn.modelDefaults!();
-  if (md.n_gpu_layers !== -1 || md.use_extra_bufts !== true || md.vocab_only !== false) throw new LowbitError('libllama layout check failed: llama_model_default_params() does not read as this build\'s defaults');
+  if (md.n_gpu_layers !== -1 || md.use_extra_bufts !== true || md.vocab_only !== false)
+    throw new LowbitError(
+      "libllama layout check failed: llama_model_default_params() does not read as this build's defaults",
+    );
   return { koffi, dir, fn, CParams, MParams, Batch, EvalCb, log, cpuBackend };
 }
 
 function getLib(): Promise<Lib> {
-  libPromise ??= loadLib().catch((e) => { libPromise = null; throw e; });
+  libPromise ??= loadLib().catch((e) => {
+    libPromise = null;
+    throw e;
+  });
   return libPromise;
 }
 
@@ -241,13 +342,16 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
   const L = await getLib();
   const { koffi, fn } = L;
   const nCtx = opts.ctx ?? 512;
-  if (!Number.isInteger(nCtx) || nCtx <= 0) throw new LowbitError(`--ctx must be a positive integer (got ${nCtx})`, 'EUSAGE');
-  if (opts.collector.chunkSize !== nCtx) throw new LowbitError(`collector chunk size ${opts.collector.chunkSize} differs from --ctx ${nCtx}`);
+  if (!Number.isInteger(nCtx) || nCtx <= 0)
+    throw new LowbitError(`--ctx must be a positive integer (got ${nCtx})`, 'EUSAGE');
+  if (opts.collector.chunkSize !== nCtx)
+    throw new LowbitError(`collector chunk size ${opts.collector.chunkSize} differs from --ctx ${nCtx}`);
   let nBatch = opts.batch ?? 2048;
   const nSeq = Math.max(1, Math.floor(nBatch / nCtx));
   const nKv = nSeq * nCtx;
   nBatch = Math.min(nBatch, nKv);
-  if (!(nBatch < nCtx || nBatch % nCtx === 0)) throw new LowbitError(`--batch-size ${nBatch} must be below --ctx or a multiple of it`, 'EUSAGE');
+  if (!(nBatch < nCtx || nBatch % nCtx === 0))
+    throw new LowbitError(`--batch-size ${nBatch} must be below --ctx or a multiple of it`, 'EUSAGE');
   const threads = opts.threads ?? Math.min(4, availableParallelism());
 
   L.log.text = '';
@@ -258,7 +362,8 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
   let batch: any = null;
   let cb: unknown = null;
   try {
-    if (!fn.hasDecoder!(model) || fn.hasEncoder!(model)) throw new LowbitError(`${opts.model}: not a decoder-only model llama.cpp can run for an importance matrix`);
+    if (!fn.hasDecoder!(model) || fn.hasEncoder!(model))
+      throw new LowbitError(`${opts.model}: not a decoder-only model llama.cpp can run for an importance matrix`);
     const vocab = fn.getVocab!(model);
     const descBuf = Buffer.alloc(256);
     fn.modelDesc!(model, descBuf, 256);
@@ -268,8 +373,12 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     let tokens: Int32Array;
     if (opts.tokens) tokens = opts.tokens;
     else {
-      const bytes = typeof opts.text === 'string' || opts.text === undefined ? Buffer.from(opts.text ?? '', 'utf8') : Buffer.from(opts.text.buffer, opts.text.byteOffset, opts.text.byteLength);
-      if (bytes.length > 0x7fffffff - 2) throw new LowbitError('calibration text is too long for llama_tokenize (2 GiB)');
+      const bytes =
+        typeof opts.text === 'string' || opts.text === undefined
+          ? Buffer.from(opts.text ?? '', 'utf8')
+          : Buffer.from(opts.text.buffer, opts.text.byteOffset, opts.text.byteLength);
+      if (bytes.length > 0x7fffffff - 2)
+        throw new LowbitError('calibration text is too long for llama_tokenize (2 GiB)');
       let out = new Int32Array(bytes.length + 2);
       let n = fn.tokenize!(vocab, bytes, bytes.length, out, out.length, true, !!opts.parseSpecial);
       if (n < 0) {
@@ -281,11 +390,16 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     }
     const first = opts.firstChunk ?? 0;
     if (first > 0) {
-      if ((first + 2) * nCtx >= tokens.length) throw new LowbitError(`the text has ${tokens.length} tokens: not enough left after skipping ${first} chunks of ${nCtx} (--chunk ${first} needs more than ${(first + 2) * nCtx})`);
+      if ((first + 2) * nCtx >= tokens.length)
+        throw new LowbitError(
+          `the text has ${tokens.length} tokens: not enough left after skipping ${first} chunks of ${nCtx} (--chunk ${first} needs more than ${(first + 2) * nCtx})`,
+        );
       tokens = tokens.subarray(first * nCtx);
     }
     if (tokens.length < 2 * nCtx) {
-      throw new LowbitError(`the calibration text has ${tokens.length} tokens; a context of ${nCtx} needs at least ${2 * nCtx} (give a longer --text or a smaller --ctx)`);
+      throw new LowbitError(
+        `the calibration text has ${tokens.length} tokens; a context of ${nCtx} needs at least ${2 * nCtx} (give a longer --text or a smaller --ctx)`,
+      );
     }
     const nChunkMax = Math.floor(tokens.length / nCtx);
     const nChunk = opts.chunks === undefined || opts.chunks < 0 ? nChunkMax : Math.min(opts.chunks, nChunkMax);
@@ -306,8 +420,18 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     };
     const tview = (p: Ptr) => new DataView(koffi.view(p, T_SIZE));
     const i64 = (v: DataView, o: number) => Number(v.getBigInt64(o, true));
-    const shape = (v: DataView): [number, number, number, number] => [i64(v, T_NE), i64(v, T_NE + 8), i64(v, T_NE + 16), i64(v, T_NE + 24)];
-    const strides = (v: DataView): [number, number, number, number] => [i64(v, T_NB), i64(v, T_NB + 8), i64(v, T_NB + 16), i64(v, T_NB + 24)];
+    const shape = (v: DataView): [number, number, number, number] => [
+      i64(v, T_NE),
+      i64(v, T_NE + 8),
+      i64(v, T_NE + 16),
+      i64(v, T_NE + 24),
+    ];
+    const strides = (v: DataView): [number, number, number, number] => [
+      i64(v, T_NB),
+      i64(v, T_NB + 8),
+      i64(v, T_NB + 16),
+      i64(v, T_NB + 24),
+    ];
     const src = (t: Ptr, i: number): Ptr => koffi.decode(t, T_SRC + 8 * i, 'void *');
 
     const evalCb = (t: Ptr, ask: boolean): boolean => {
@@ -316,18 +440,31 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
         const tv = tview(t);
         const op = tv.getInt32(T_OP, true);
         if (op !== OP_MUL_MAT && op !== OP_MUL_MAT_ID) return false;
-        const s0 = src(t, 0), s1 = src(t, 1);
+        const s0 = src(t, 0),
+          s1 = src(t, 1);
         if (!s0 || !s1) return false;
-        const v0 = tview(s0), v1 = tview(s1);
+        const v0 = tview(s0),
+          v1 = tview(s1);
         const wname = nameOf(v0);
         const ne1 = shape(v1);
-        if (ask) return collector.wants(op === OP_MUL_MAT_ID ? 'mul_mat_id' : 'mul_mat', wname, ne1[1], v1.getInt32(T_TYPE, true) === GGML_TYPE_F32);
+        if (ask)
+          return collector.wants(
+            op === OP_MUL_MAT_ID ? 'mul_mat_id' : 'mul_mat',
+            wname,
+            ne1[1],
+            v1.getInt32(T_TYPE, true) === GGML_TYPE_F32,
+          );
         // data phase: src1 as float32
-        if (v1.getInt32(T_TYPE, true) !== GGML_TYPE_F32) throw new LowbitError(`${wname}: activations are not F32 (ggml type ${v1.getInt32(T_TYPE, true)})`);
+        if (v1.getInt32(T_TYPE, true) !== GGML_TYPE_F32)
+          throw new LowbitError(`${wname}: activations are not F32 (ggml type ${v1.getInt32(T_TYPE, true)})`);
         const nb1 = strides(v1);
         const nbytes = Number(fn.nbytes!(s1));
-        const expect = 4 + (ne1[0] - 1) * nb1[0] + (ne1[1] - 1) * nb1[1] + (ne1[2] - 1) * nb1[2] + (ne1[3] - 1) * nb1[3];
-        if (nbytes !== expect || nb1[0] !== 4 || nb1.some((x) => x % 4 !== 0)) throw new LowbitError(`libllama layout check failed: ${wname} activations ne ${ne1} nb ${nb1} vs ggml_nbytes ${nbytes}`);
+        const expect =
+          4 + (ne1[0] - 1) * nb1[0] + (ne1[1] - 1) * nb1[1] + (ne1[2] - 1) * nb1[2] + (ne1[3] - 1) * nb1[3];
+        if (nbytes !== expect || nb1[0] !== 4 || nb1.some((x) => x % 4 !== 0))
+          throw new LowbitError(
+            `libllama layout check failed: ${wname} activations ne ${ne1} nb ${nb1} vs ggml_nbytes ${nbytes}`,
+          );
         const buf = koffi.decode(s1, T_BUFFER, 'void *');
         let data: Float32Array;
         if (buf && fn.isHost!(buf)) {
@@ -347,7 +484,12 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
           if (ids.length * 4 < n2) ids = new Int32Array(Math.ceil(n2 / 4));
           fn.tensorGet!(s2, new Uint8Array(ids.buffer, 0, n2), 0, n2);
           const nb2 = strides(v2);
-          collector.addExperts(wname, ne0w[2], x, { data: ids, offset: 0, ne: shape(v2), nb: [nb2[0] / 4, nb2[1] / 4, nb2[2] / 4, nb2[3] / 4] });
+          collector.addExperts(wname, ne0w[2], x, {
+            data: ids,
+            offset: 0,
+            ne: shape(v2),
+            nb: [nb2[0] / 4, nb2[1] / 4, nb2[2] / 4, nb2[3] / 4],
+          });
         } else {
           collector.addDense(wname, ne0w[2], ne0w[3], x);
         }
@@ -361,15 +503,39 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
 
     const cp = fn.contextDefaults!();
     Object.assign(cp, {
-      n_ctx: nKv, n_batch: nBatch, n_ubatch: Math.min(opts.ubatch ?? 512, nBatch), n_seq_max: nSeq, n_threads: threads, n_threads_batch: threads,
-      n_outputs_max: 0, n_outputs_max_per_seq: 1, cb_eval: cb, cb_eval_user_data: null, swa_full: false, no_perf: false, kv_unified: false,
+      n_ctx: nKv,
+      n_batch: nBatch,
+      n_ubatch: Math.min(opts.ubatch ?? 512, nBatch),
+      n_seq_max: nSeq,
+      n_threads: threads,
+      n_threads_batch: threads,
+      n_outputs_max: 0,
+      n_outputs_max_per_seq: 1,
+      cb_eval: cb,
+      cb_eval_user_data: null,
+      swa_full: false,
+      no_perf: false,
+      kv_unified: false,
     });
     ctx = fn.initContext!(model, cp);
-    if (!ctx) throw new LowbitError(`${opts.model}: llama.cpp cannot create a context of ${nKv} tokens${lastLogLine(L.log.text)}`);
-    if (fn.poolingType!(ctx) !== LLAMA_POOLING_TYPE_LAST && fn.addEos!(vocab)) throw new LowbitError(`${opts.model}: the vocabulary adds EOS to every text; llama-imatrix refuses such models`);
+    if (!ctx)
+      throw new LowbitError(
+        `${opts.model}: llama.cpp cannot create a context of ${nKv} tokens${lastLogLine(L.log.text)}`,
+      );
+    if (fn.poolingType!(ctx) !== LLAMA_POOLING_TYPE_LAST && fn.addEos!(vocab))
+      throw new LowbitError(`${opts.model}: the vocabulary adds EOS to every text; llama-imatrix refuses such models`);
 
     const cpuBackend = L.cpuBackend;
-    opts.onStart?.({ tokens: tokens.length, chunks: nChunk, ctx: nCtx, batch: nBatch, sequencesPerBatch: nSeq, description, cpuBackend, ctxTrain: fn.nCtxTrain!(model) });
+    opts.onStart?.({
+      tokens: tokens.length,
+      chunks: nChunk,
+      ctx: nCtx,
+      batch: nBatch,
+      sequencesPerBatch: nSeq,
+      description,
+      cpuBackend,
+      ctxTrain: fn.nCtxTrain!(model),
+    });
 
     batch = fn.batchInit!(Math.min(nBatch, nCtx * nSeq), 0, 1);
     const cap = Math.min(nBatch, nCtx * nSeq);
@@ -382,7 +548,9 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
 
     const numBatches = Math.ceil(nCtx / nBatch);
     const perplexity = opts.perplexity ?? true;
-    let nll = 0, nll2 = 0, count = 0;
+    let nll = 0,
+      nll2 = 0,
+      count = 0;
     const logitsAcc = perplexity && numBatches > 1 ? new Float32Array(nCtx * nVocab) : null;
     const t0 = performance.now();
     const mem = fn.getMemory!(ctx);
@@ -410,7 +578,10 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
         batch.n_tokens = n;
         const rc = fn.decode!(ctx, batch);
         if (failure) throw chunkFailure(failure, i + 1, nSeqBatch);
-        if (rc !== 0) throw new LowbitError(`${opts.model}: llama_decode failed (${rc}) on chunk ${i + 1}${lastLogLine(L.log.text)}`);
+        if (rc !== 0)
+          throw new LowbitError(
+            `${opts.model}: llama_decode failed (${rc}) on chunk ${i + 1}${lastLogLine(L.log.text)}`,
+          );
         if (logitsAcc) {
           const p = fn.logitsIth!(ctx, 0);
           logitsAcc.set(new Float32Array(koffi.view(p, batchSize * nVocab * 4)), accLen);
@@ -432,26 +603,51 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
           count += nTok;
           ppl = Math.exp(nll / count);
           done++;
-          await opts.onChunk?.({ chunk: i + seq + 1, chunks: nChunk, ppl, tokensDone: done * nCtx, tokensTotal: nChunk * nCtx, seconds: (performance.now() - t0) / 1000 });
+          await opts.onChunk?.({
+            chunk: i + seq + 1,
+            chunks: nChunk,
+            ppl,
+            tokensDone: done * nCtx,
+            tokensTotal: nChunk * nCtx,
+            seconds: (performance.now() - t0) / 1000,
+          });
         }
       } else {
         for (let seq = 0; seq < nSeqBatch; seq++) {
           done++;
-          await opts.onChunk?.({ chunk: i + seq + 1, chunks: nChunk, ppl, tokensDone: done * nCtx, tokensTotal: nChunk * nCtx, seconds: (performance.now() - t0) / 1000 });
+          await opts.onChunk?.({
+            chunk: i + seq + 1,
+            chunks: nChunk,
+            ppl,
+            tokensDone: done * nCtx,
+            tokensTotal: nChunk * nCtx,
+            seconds: (performance.now() - t0) / 1000,
+          });
         }
       }
       // let signals (Ctrl-C) and timers run between decodes
       await new Promise((r) => setImmediate(r));
     }
     const seconds = (performance.now() - t0) / 1000;
-    let ppl = NaN, pplError = NaN;
+    let ppl = NaN,
+      pplError = NaN;
     if (perplexity && count > 0) {
       const m = nll / count;
       ppl = Math.exp(m);
       let v = nll2 / count - m * m;
-      if (v > 0) { v = Math.sqrt(v / (count - 1)); pplError = v * ppl; }
+      if (v > 0) {
+        v = Math.sqrt(v / (count - 1));
+        pplError = v * ppl;
+      }
     }
-    return { tokens: nChunk * nCtx, chunks: nChunk, ppl, pplError, seconds, tokensPerSecond: (nChunk * nCtx) / seconds };
+    return {
+      tokens: nChunk * nCtx,
+      chunks: nChunk,
+      ppl,
+      pplError,
+      seconds,
+      tokensPerSecond: (nChunk * nCtx) / seconds,
+    };
   } finally {
     if (batch) fn.batchFree!(batch);
     if (ctx) fn.freeContext!(ctx);
@@ -462,7 +658,11 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
 
 function chunkFailure(e: unknown, firstChunk: number, n: number): unknown {
   const chunks = n > 1 ? `chunks ${firstChunk}-${firstChunk + n - 1}` : `chunk ${firstChunk}`;
-  if (e instanceof NonFiniteActivationError) return new LowbitError(`non-finite activations in ${e.tensor} (${chunks}): the model produces NaN/Inf on this text`, 'ENONFINITE');
+  if (e instanceof NonFiniteActivationError)
+    return new LowbitError(
+      `non-finite activations in ${e.tensor} (${chunks}): the model produces NaN/Inf on this text`,
+      'ENONFINITE',
+    );
   if (e instanceof LowbitError) return new LowbitError(`${e.message} (${chunks})`, e.code, e.errno);
   return e;
 }
@@ -470,7 +670,10 @@ function chunkFailure(e: unknown, firstChunk: number, n: number): unknown {
 /** llama-imatrix's log_softmax(): max, sum of expf(l - max) in double, logit - max - log(sum). */
 function logSoftmax(l: Float32Array, off: number, n: number, tok: number): number {
   let max = l[off]!;
-  for (let i = 1; i < n; i++) { const v = l[off + i]!; if (v > max) max = v; }
+  for (let i = 1; i < n; i++) {
+    const v = l[off + i]!;
+    if (v > max) max = v;
+  }
   let sum = 0;
   for (let i = 0; i < n; i++) sum += Math.fround(Math.exp(Math.fround(l[off + i]! - max)));
   return Math.fround(l[off + tok]! - max) - Math.log(sum);
@@ -485,7 +688,10 @@ export function filterName(name: string): string {
 }
 
 function lastLogLine(log: string): string {
-  const lines = log.split('\n').map((s) => s.trim()).filter((s) => /error|fail|unknown|invalid/i.test(s));
+  const lines = log
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => /error|fail|unknown|invalid/i.test(s));
   const l = lines[lines.length - 1];
   return l ? ` (llama.cpp: ${l.replace(/^\w+:\s*/, '')})` : '';
 }

@@ -62,9 +62,17 @@ export function generatedDatasetName(model: string, seed: number, documents: num
 
 /** Output-vs-input refusal for the imatrix output: the output may be none of the inputs (realpath). */
 export async function refuseOutputIsInput(output: string, inputs: readonly (string | undefined)[]): Promise<void> {
-  const real = async (p: string) => { try { return await realpath(p); } catch { return resolve(p); } };
+  const real = async (p: string) => {
+    try {
+      return await realpath(p);
+    } catch {
+      return resolve(p);
+    }
+  };
   const out = await real(output);
-  for (const i of inputs) if (i !== undefined && (await real(i)) === out) throw new LowbitError(`output ${output} is the input file ${i}; choose another output path`);
+  for (const i of inputs)
+    if (i !== undefined && (await real(i)) === out)
+      throw new LowbitError(`output ${output} is the input file ${i}; choose another output path`);
 }
 
 /** Fails before any work when the output's folder is missing or not writable. */
@@ -76,7 +84,9 @@ export async function checkOutputFolder(output: string): Promise<void> {
   } catch (e) {
     if (e instanceof LowbitError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new LowbitError(`cannot write ${output}: ${code === 'ENOENT' ? `folder ${dir} does not exist` : `folder ${dir} is not writable (${code})`}`);
+    throw new LowbitError(
+      `cannot write ${output}: ${code === 'ENOENT' ? `folder ${dir} does not exist` : `folder ${dir} is not writable (${code})`}`,
+    );
   }
 }
 
@@ -89,10 +99,13 @@ export async function quantizedWeightTypes(model: string): Promise<string | null
   try {
     const f = await readGgufHeader(src);
     const q = new Set<string>();
-    for (const t of f.tensors) if (t.dims.length >= 2 && !['f32', 'f16', 'bf16'].includes(t.type.ggmlName.toLowerCase())) q.add(t.type.ggmlName.toUpperCase());
+    for (const t of f.tensors)
+      if (t.dims.length >= 2 && !['f32', 'f16', 'bf16'].includes(t.type.ggmlName.toLowerCase()))
+        q.add(t.type.ggmlName.toUpperCase());
     return q.size ? [...q].join(', ') : null;
   } catch (e) {
-    if (e instanceof LowbitError) throw new LowbitError(`${model}: not a GGUF model llama.cpp can run (${e.message.replace(`${model}: `, '')})`);
+    if (e instanceof LowbitError)
+      throw new LowbitError(`${model}: not a GGUF model llama.cpp can run (${e.message.replace(`${model}: `, '')})`);
     throw e;
   } finally {
     await src.close();
@@ -112,7 +125,11 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
   for (const f of o.inFiles ?? []) {
     const src = await FileSource.open(f);
     let raw: RawImatrix;
-    try { raw = await readRawImatrix(src); } finally { await src.close(); }
+    try {
+      raw = await readRawImatrix(src);
+    } finally {
+      await src.close();
+    }
     if (first) checkSameModel(first.raw, first.name, raw, f);
     else first = { raw, name: f };
     collector.merge(raw);
@@ -134,7 +151,13 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
     let tokens: Int32Array | undefined;
     if (o.textFile !== undefined) {
       // the bytes as they are (llama.cpp reads the file raw), minus one trailing newline as its -f does
-      try { text = await readFile(o.textFile); } catch (e) { throw new LowbitError(`cannot read --text ${o.textFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+      try {
+        text = await readFile(o.textFile);
+      } catch (e) {
+        throw new LowbitError(
+          `cannot read --text ${o.textFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
+      }
       if (text.length && text[text.length - 1] === 0x0a) text = text.subarray(0, text.length - 1);
       dataset = o.textFile;
       textDesc = `${o.textFile}`;
@@ -151,18 +174,39 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
     }
     const outFreq = o.outputFrequency ?? 10;
     const saveFreq = o.saveFrequency ?? 0;
-    let savedOut = -1, savedCopy = -1;
+    let savedOut = -1,
+      savedCopy = -1;
     run = await runImatrix({
-      model: o.model, collector, text, tokens, parseSpecial: o.parseSpecial, ctx, chunks: o.chunks, firstChunk: o.firstChunk,
-      threads: o.threads, batch: o.batch, perplexity: o.perplexity,
+      model: o.model,
+      collector,
+      text,
+      tokens,
+      parseSpecial: o.parseSpecial,
+      ctx,
+      chunks: o.chunks,
+      firstChunk: o.firstChunk,
+      threads: o.threads,
+      batch: o.batch,
+      perplexity: o.perplexity,
       onStart: (info) => o.onStart?.({ ...info, text: textDesc, quantized }),
       onChunk: async (p) => {
         o.onChunk?.(p);
         // chunks decoded together (--batch-size) finish together: one save of each kind per decode at most
         if (p.chunk >= p.chunks) return;
         const n = collector.lastChunk;
-        if (outFreq > 0 && p.chunk % outFreq === 0 && savedOut !== n) { savedOut = n; o.onSaveStart?.(o.output, n); await save(o.output); o.onSave?.(o.output, n); }
-        if (saveFreq > 0 && p.chunk % saveFreq === 0 && savedCopy !== n) { savedCopy = n; const at = `${o.output}.at_${n}`; o.onSaveStart?.(at, n); await save(at); o.onSave?.(at, n); }
+        if (outFreq > 0 && p.chunk % outFreq === 0 && savedOut !== n) {
+          savedOut = n;
+          o.onSaveStart?.(o.output, n);
+          await save(o.output);
+          o.onSave?.(o.output, n);
+        }
+        if (saveFreq > 0 && p.chunk % saveFreq === 0 && savedCopy !== n) {
+          savedCopy = n;
+          const at = `${o.output}.at_${n}`;
+          o.onSaveStart?.(at, n);
+          await save(at);
+          o.onSave?.(at, n);
+        }
       },
     });
   } else if (!(o.inFiles ?? []).length) {
@@ -170,7 +214,15 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
   }
   await save(o.output);
   const datasets = [...collector.datasets, ...(dataset ? [dataset] : [])];
-  return { output: o.output, entries: collector.stats.size, chunks: collector.lastChunk, chunkSize: ctx, datasets, run, text: textDesc };
+  return {
+    output: o.output,
+    entries: collector.stats.size,
+    chunks: collector.lastChunk,
+    chunkSize: ctx,
+    datasets,
+    run,
+    text: textDesc,
+  };
 }
 
 /** An imatrix file as quantize takes it (llama-quantize's load_imatrix, no include/exclude filter). */
@@ -179,7 +231,10 @@ export async function loadImatrixInput(path: string): Promise<ImatrixInput> {
   try {
     const im = await readImatrix(src);
     const p = im.provenance;
-    return { data: im.data, provenance: { file: path, dataset: p.datasets[0], entries: im.data.size, chunks: p.chunkCount } };
+    return {
+      data: im.data,
+      provenance: { file: path, dataset: p.datasets[0], entries: im.data.size, chunks: p.chunkCount },
+    };
   } finally {
     await src.close();
   }

@@ -5,25 +5,52 @@ import { openAtomicOutput } from './atomic-output.js';
 import { basename, dirname, join } from 'node:path';
 import { FileSource } from './file-io.js';
 import { refuseOutputOverInputs } from './output-guard.js';
-import { allTensors, encodeModel, estimateSize, loadExternalData, readModel, writeModel, PROTOBUF_LIMIT } from '../io/onnx/model.js';
+import {
+  allTensors,
+  encodeModel,
+  estimateSize,
+  loadExternalData,
+  readModel,
+  writeModel,
+  PROTOBUF_LIMIT,
+} from '../io/onnx/model.js';
 import { parseVariant, quantizeOnnxModel } from '../onnx/variants.js';
 import type { ModelProto } from '../io/onnx/proto/onnx_pb.js';
 
 /** One variant's options and what it did: the shapes the CLI and the web app share (src/onnx/options.ts). */
-export type { OnnxVariantOptions as QuantizeOnnxFileOptions, OnnxVariantResult as QuantizeOnnxFileResult } from '../onnx/options.js';
-import type { OnnxVariantOptions as QuantizeOnnxFileOptions, OnnxVariantResult as QuantizeOnnxFileResult } from '../onnx/options.js';
+export type {
+  OnnxVariantOptions as QuantizeOnnxFileOptions,
+  OnnxVariantResult as QuantizeOnnxFileResult,
+} from '../onnx/options.js';
+import type {
+  OnnxVariantOptions as QuantizeOnnxFileOptions,
+  OnnxVariantResult as QuantizeOnnxFileResult,
+} from '../onnx/options.js';
 
-export async function quantizeOnnxFile(input: string, output: string, options: QuantizeOnnxFileOptions): Promise<QuantizeOnnxFileResult> {
+export async function quantizeOnnxFile(
+  input: string,
+  output: string,
+  options: QuantizeOnnxFileOptions,
+): Promise<QuantizeOnnxFileResult> {
   const variant = parseVariant(options.type);
   if (!options.dryRun) refuseOutputOverInputs([output], [input]);
   const src = await FileSource.open(input);
   let model;
-  try { model = await readModel(src); } finally { await src.close(); }
+  try {
+    model = await readModel(src);
+  } finally {
+    await src.close();
+  }
   const dir = dirname(input);
   const external = new Set([...allTensors(model)].filter((t) => t.externalData.length));
   // its external data files are inputs too: refused as outputs before they are read
-  const externalFiles = [...new Set([...external].map((t) => t.externalData.find((e) => e.key === 'location')?.value).filter((l): l is string => !!l))].map((l) => join(dir, l));
-  if (!options.dryRun) refuseOutputOverInputs([output, join(dirname(output), `${basename(output)}_data`)], [input, ...externalFiles]);
+  const externalFiles = [
+    ...new Set(
+      [...external].map((t) => t.externalData.find((e) => e.key === 'location')?.value).filter((l): l is string => !!l),
+    ),
+  ].map((l) => join(dir, l));
+  if (!options.dryRun)
+    refuseOutputOverInputs([output, join(dirname(output), `${basename(output)}_data`)], [input, ...externalFiles]);
   await loadExternalData(model, (loc) => FileSource.open(join(dir, loc)), input);
   // the file plus its external tensors
   let inputBytes = (await stat(input)).size;
@@ -32,13 +59,27 @@ export async function quantizeOnnxFile(input: string, output: string, options: Q
   const report = quantizeOnnxModel(model, variant, { ...options, dryRun: false });
   if (options.dryRun) {
     // the plan's predicted size is the real encoded size of the transformed model (nothing written)
-    return { variant, actions: report.actions, notes: report.notes, unquantized: report.unquantized, weightBytes: report.weightBytes, inputBytes, outputBytes: estimateEncoded(model), dryRun: true };
+    return {
+      variant,
+      actions: report.actions,
+      notes: report.notes,
+      unquantized: report.unquantized,
+      weightBytes: report.weightBytes,
+      inputBytes,
+      outputBytes: estimateEncoded(model),
+      dryRun: true,
+    };
   }
   const useExternal = !!options.externalData || estimateSize(model) > PROTOBUF_LIMIT;
   const dataName = `${basename(output)}_data`;
   const inputs = [input, ...externalFiles];
   const modelOut = await openAtomicOutput(output, { inputs });
-  const dataOut = useExternal ? await openAtomicOutput(join(dirname(output), dataName), { inputs }).catch(async (e) => { await modelOut.abort(); throw e; }) : undefined;
+  const dataOut = useExternal
+    ? await openAtomicOutput(join(dirname(output), dataName), { inputs }).catch(async (e) => {
+        await modelOut.abort();
+        throw e;
+      })
+    : undefined;
   let r;
   try {
     r = await writeModel(model, modelOut.sink, dataOut ? { externalData: { location: dataName } } : {}, dataOut?.sink);
@@ -50,7 +91,17 @@ export async function quantizeOnnxFile(input: string, output: string, options: Q
     if (dataOut) await dataOut.abort();
     throw e;
   }
-  return { variant, actions: report.actions, notes: report.notes, unquantized: report.unquantized, weightBytes: report.weightBytes, inputBytes, outputBytes: r.modelBytes + r.dataBytes, externalDataFile: useExternal ? dataName : undefined, dryRun: false };
+  return {
+    variant,
+    actions: report.actions,
+    notes: report.notes,
+    unquantized: report.unquantized,
+    weightBytes: report.weightBytes,
+    inputBytes,
+    outputBytes: r.modelBytes + r.dataBytes,
+    externalDataFile: useExternal ? dataName : undefined,
+    dryRun: false,
+  };
 }
 
 function estimateEncoded(model: ModelProto): number {

@@ -13,8 +13,16 @@ import { LowbitError } from '../errors.js';
 /** The real path of `p`; for a path that does not exist yet, its folder's real path joined with its name. */
 function realish(p: string): string {
   const abs = resolve(p);
-  try { return realpathSync(abs); } catch { /* not there (yet) */ }
-  try { return join(realpathSync(dirname(abs)), basename(abs)); } catch { return abs; }
+  try {
+    return realpathSync(abs);
+  } catch {
+    /* not there (yet) */
+  }
+  try {
+    return join(realpathSync(dirname(abs)), basename(abs));
+  } catch {
+    return abs;
+  }
 }
 
 function identity(p: string): string | undefined {
@@ -40,7 +48,9 @@ export function sameFile(a: string, b: string): boolean {
  */
 export function refuseOutputOverInputs(outputs: readonly string[], inputs: readonly string[]): void {
   const ins = inputs.filter((p) => p !== undefined && p !== '').map((p) => ({ p, real: realish(p), id: identity(p) }));
-  const outs = outputs.filter((p) => p !== undefined && p !== '').map((p) => ({ p, real: realish(p), id: identity(p) }));
+  const outs = outputs
+    .filter((p) => p !== undefined && p !== '')
+    .map((p) => ({ p, real: realish(p), id: identity(p) }));
   for (const o of outs) {
     for (const i of ins) {
       if (resolve(o.p) === resolve(i.p) || o.real === i.real || (o.id !== undefined && o.id === i.id)) {
@@ -50,8 +60,10 @@ export function refuseOutputOverInputs(outputs: readonly string[], inputs: reado
   }
   for (let a = 0; a < outs.length; a++) {
     for (let b = a + 1; b < outs.length; b++) {
-      const x = outs[a]!, y = outs[b]!;
-      if (x.real === y.real || (x.id !== undefined && x.id === y.id)) throw new LowbitError(`outputs ${x.p} and ${y.p} are the same file; choose different output paths`);
+      const x = outs[a]!,
+        y = outs[b]!;
+      if (x.real === y.real || (x.id !== undefined && x.id === y.id))
+        throw new LowbitError(`outputs ${x.p} and ${y.p} are the same file; choose different output paths`);
     }
   }
 }
@@ -61,7 +73,11 @@ export function requireInputFiles(paths: readonly (string | undefined)[], opts: 
   for (const p of paths) {
     if (p === undefined) continue;
     let st;
-    try { st = statSync(p); } catch (e) { throw new LowbitError(describeMissing(p, e), 'EIO', (e as NodeJS.ErrnoException).code); }
+    try {
+      st = statSync(p);
+    } catch (e) {
+      throw new LowbitError(describeMissing(p, e), 'EIO', (e as NodeJS.ErrnoException).code);
+    }
     if (!opts.allowDirs && st.isDirectory()) throw new LowbitError(`${p}: is a folder, not a file`);
   }
 }
@@ -71,12 +87,19 @@ export function describeMissing(p: string, e: unknown): string {
   // a LowbitError from FileSource.open carries the system's code in errno (its own code is EIO)
   const code = e instanceof LowbitError ? e.errno : (e as NodeJS.ErrnoException)?.code;
   switch (code) {
-    case 'ENOENT': return `${p}: no such file`;
-    case 'ENOTDIR': return `${p}: no such file (a part of the path is not a folder)`;
-    case 'EACCES': case 'EPERM': return `${p}: permission denied`;
-    case 'ELOOP': return `${p}: too many levels of symbolic links`;
-    case 'EISDIR': return `${p}: is a folder, not a file`;
-    default: return `${p}: cannot open (${code ?? (e as Error)?.message ?? String(e)})`;
+    case 'ENOENT':
+      return `${p}: no such file`;
+    case 'ENOTDIR':
+      return `${p}: no such file (a part of the path is not a folder)`;
+    case 'EACCES':
+    case 'EPERM':
+      return `${p}: permission denied`;
+    case 'ELOOP':
+      return `${p}: too many levels of symbolic links`;
+    case 'EISDIR':
+      return `${p}: is a folder, not a file`;
+    default:
+      return `${p}: cannot open (${code ?? (e as Error)?.message ?? String(e)})`;
   }
 }
 

@@ -8,7 +8,15 @@ import { FileFormatError, LowbitError } from '../errors.js';
 import { parseFileType } from '../plan/file-types.js';
 import { describeMissing, ggufInputFiles, refuseOutputOverInputs } from './output-guard.js';
 import { openAtomicOutput, withAtomicOutput, type AtomicOutput } from './atomic-output.js';
-import { outputShards, prepareQuantize, quantizeGguf, type ParsedGgufSource, type QuantizeOptions, type QuantizeSummary, type ReadIntoSource } from '../pipeline/quantize-gguf.js';
+import {
+  outputShards,
+  prepareQuantize,
+  quantizeGguf,
+  type ParsedGgufSource,
+  type QuantizeOptions,
+  type QuantizeSummary,
+  type ReadIntoSource,
+} from '../pipeline/quantize-gguf.js';
 import { defaultThreads, nodeExecutor } from './workers.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
 import { ConcatSource, mergeSplitHeaders, splitCount, splitPath, splitPaths } from '../io/gguf/split.js';
@@ -16,13 +24,24 @@ import type { QuantPlan } from '../plan/plan.js';
 
 /** The input file, read straight into the pipeline's slab buffers (no allocation or copy per slab). */
 class SlabFileSource implements ReadIntoSource {
-  private constructor(readonly name: string, private readonly fh: FileHandle, readonly size: number) {}
+  private constructor(
+    readonly name: string,
+    private readonly fh: FileHandle,
+    readonly size: number,
+  ) {}
 
   static async open(path: string): Promise<SlabFileSource> {
     let fh: FileHandle;
-    try { fh = await open(path, 'r'); } catch (e) { throw new LowbitError(describeMissing(path, e), 'EIO', (e as NodeJS.ErrnoException).code); }
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      throw new LowbitError(describeMissing(path, e), 'EIO', (e as NodeJS.ErrnoException).code);
+    }
     const st = await fh.stat();
-    if (!st.isFile()) { await fh.close(); throw new FileFormatError(path, 'not a regular file'); }
+    if (!st.isFile()) {
+      await fh.close();
+      throw new FileFormatError(path, 'not a regular file');
+    }
     return new SlabFileSource(path, fh, st.size);
   }
 
@@ -37,7 +56,8 @@ class SlabFileSource implements ReadIntoSource {
     for (let done = 0; done < dst.length;) {
       const { bytesRead } = await this.fh.read(dst, done, dst.length - done, offset + done);
       // the file shrank under us (another process truncated it): a clear error, not garbage
-      if (bytesRead === 0) throw new FileFormatError(this.name, `file shrank while reading (at byte ${offset + done} of ${this.size})`);
+      if (bytesRead === 0)
+        throw new FileFormatError(this.name, `file shrank while reading (at byte ${offset + done} of ${this.size})`);
       done += bytesRead;
     }
   }
@@ -51,7 +71,9 @@ class SlabFileSource implements ReadIntoSource {
  * A GGUF input, its header read: one file, or a split model opened through its first shard (the
  * other shards found by llama.cpp's naming, read as one byte space). `paths`: every file read.
  */
-export async function openGgufInput(path: string): Promise<{ src: ParsedGgufSource & ReadIntoSource; paths: string[] }> {
+export async function openGgufInput(
+  path: string,
+): Promise<{ src: ParsedGgufSource & ReadIntoSource; paths: string[] }> {
   const first = await SlabFileSource.open(path);
   const opened: SlabFileSource[] = [first];
   try {
@@ -64,7 +86,10 @@ export async function openGgufInput(path: string): Promise<{ src: ParsedGgufSour
       try {
         shard = await SlabFileSource.open(p);
       } catch (e) {
-        throw new FileFormatError(path, `shard ${opened.length + 1} of ${paths.length}, ${p}, cannot be opened (${describeMissing(p, e).slice(p.length + 2)})`);
+        throw new FileFormatError(
+          path,
+          `shard ${opened.length + 1} of ${paths.length}, ${p}, cannot be opened (${describeMissing(p, e).slice(p.length + 2)})`,
+        );
       }
       opened.push(shard);
       headers.push(await readGgufHeader(shard));
@@ -93,8 +118,16 @@ export function keepSplitPaths(output: string, count: number): string[] {
 function checkedOptions(fn: string, opts: QuantizeOptions): QuantizeOptions {
   const ft = (opts as { fileType?: unknown } | undefined)?.fileType;
   if (typeof ft === 'string') return { ...opts, fileType: parseFileType(ft) };
-  if (ft && typeof ft === 'object' && typeof (ft as { id?: unknown }).id === 'number' && typeof (ft as { defaultType?: unknown }).defaultType === 'number') return opts;
-  throw new LowbitError(`${fn}: options.fileType is required: a file type such as 'Q4_K_M' (or an entry of FILE_TYPES); quantizeFile(input, output, { type: 'Q4_K_M' }) takes llama-quantize's options by name`);
+  if (
+    ft &&
+    typeof ft === 'object' &&
+    typeof (ft as { id?: unknown }).id === 'number' &&
+    typeof (ft as { defaultType?: unknown }).defaultType === 'number'
+  )
+    return opts;
+  throw new LowbitError(
+    `${fn}: options.fileType is required: a file type such as 'Q4_K_M' (or an entry of FILE_TYPES); quantizeFile(input, output, { type: 'Q4_K_M' }) takes llama-quantize's options by name`,
+  );
 }
 
 /** The pipeline's options on Node: worker threads, all cores by default. */
@@ -102,17 +135,27 @@ export function withNodeExecutor(opts: QuantizeOptions): QuantizeOptions {
   return { ...opts, executor: opts.executor ?? nodeExecutor, threads: opts.threads ?? defaultThreads() };
 }
 
-export async function quantizeGgufFile(input: string, output: string, options: QuantizeOptions): Promise<QuantizeSummary & { outputs: string[] }> {
+export async function quantizeGgufFile(
+  input: string,
+  output: string,
+  options: QuantizeOptions,
+): Promise<QuantizeSummary & { outputs: string[] }> {
   const opts = withNodeExecutor(checkedOptions('quantizeGgufFile', options));
   // refused before the input is even parsed: every shard its name stands for, the imatrix, and
   // every --keep-split output (the shards found from the header are checked again once known)
   const extra = opts.imatrix?.provenance.file ? [opts.imatrix.provenance.file] : [];
-  refuseOutputOverInputs(opts.keepSplit ? keepSplitPaths(output, ggufInputFiles(input).length) : [output], [...ggufInputFiles(input), ...extra]);
+  refuseOutputOverInputs(opts.keepSplit ? keepSplitPaths(output, ggufInputFiles(input).length) : [output], [
+    ...ggufInputFiles(input),
+    ...extra,
+  ]);
   const { src, paths: shardPaths } = await openGgufInput(input);
   const paths = [...shardPaths, ...extra];
   try {
     if (!opts.keepSplit) {
-      return { ...await withAtomicOutput(output, (out) => quantizeGguf(src, out.sink, opts), { inputs: paths }), outputs: [output] };
+      return {
+        ...(await withAtomicOutput(output, (out) => quantizeGguf(src, out.sink, opts), { inputs: paths })),
+        outputs: [output],
+      };
     }
     const prep = await prepareQuantize(src, opts);
     const names = keepSplitPaths(output, outputShards(prep.file, prep.plan, opts).length);
@@ -120,7 +163,11 @@ export async function quantizeGgufFile(input: string, output: string, options: Q
     const outs: AtomicOutput[] = [];
     try {
       for (const n of names) outs.push(await openAtomicOutput(n, { inputs: paths }));
-      const summary = await quantizeGguf(src, outs.map((o) => o.sink), opts);
+      const summary = await quantizeGguf(
+        src,
+        outs.map((o) => o.sink),
+        opts,
+      );
       for (const o of outs) await o.commit();
       return { ...summary, outputs: names };
     } catch (e) {

@@ -10,15 +10,23 @@ import { openSafetensorsSet, openShardedSafetensors, type SafetensorsSet } from 
 
 export async function openSafetensorsDir(dir: string): Promise<SafetensorsSet> {
   const index = join(dir, 'model.safetensors.index.json');
-  if (existsSync(index)) return openShardedSafetensors(index, await readFile(index, 'utf8'), (name) => FileSource.open(join(dir, name)));
+  if (existsSync(index))
+    return openShardedSafetensors(index, await readFile(index, 'utf8'), (name) => FileSource.open(join(dir, name)));
   let file = join(dir, 'model.safetensors');
   if (!existsSync(file)) {
     const all = (await readdir(dir)).filter((n) => n.endsWith('.safetensors'));
     if (all.length !== 1) {
-      throw new LowbitError(`${dir}: no model.safetensors or model.safetensors.index.json${all.length ? ` (found ${all.length} other .safetensors files)` : ''}`);
+      throw new LowbitError(
+        `${dir}: no model.safetensors or model.safetensors.index.json${all.length ? ` (found ${all.length} other .safetensors files)` : ''}`,
+      );
     }
     file = join(dir, all[0]!);
   }
   const src = await FileSource.open(file);
-  try { return await openSafetensorsSet([await readSafetensorsHeader(src)]); } catch (e) { await src.close(); throw e; }
+  try {
+    return await openSafetensorsSet([await readSafetensorsHeader(src)]);
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
 }

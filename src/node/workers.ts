@@ -33,14 +33,19 @@ export function nodeThreadPort(w: Worker = startWorker()): ThreadPort {
       w.on('message', m);
       w.on('error', e);
       w.on('exit', x);
-      return () => { w.off('message', m); w.off('error', e); w.off('exit', x); };
+      return () => {
+        w.off('message', m);
+        w.off('error', e);
+        w.off('exit', x);
+      };
     },
     terminate: () => w.terminate(),
   };
 }
 
 /** Node's executor: threads-1 worker threads beside the calling one. */
-export const nodeExecutor: ExecutorFactory = (threads, minShared = MIN_SHARED_ELEMENTS) => new RowWorkerPool(threads, () => nodeThreadPort(), minShared);
+export const nodeExecutor: ExecutorFactory = (threads, minShared = MIN_SHARED_ELEMENTS) =>
+  new RowWorkerPool(threads, () => nodeThreadPort(), minShared);
 
 /** The pool on worker threads (tests and tools construct it directly). */
 export class NodeRowWorkerPool extends RowWorkerPool {

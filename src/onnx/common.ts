@@ -39,8 +39,16 @@ export function nodeLabel(n: NodeProto, i: number): string {
 }
 
 /** A transform's way to pass a node through unchanged, recording why it was not quantized. */
-export function keepNode(report: TransformReport, out: NodeProto[], n: NodeProto, label: string): (why: string) => void {
-  return (why) => { report.actions.push({ node: label, op: n.opType, action: `kept FP32: ${why}` }); out.push(n); };
+export function keepNode(
+  report: TransformReport,
+  out: NodeProto[],
+  n: NodeProto,
+  label: string,
+): (why: string) => void {
+  return (why) => {
+    report.actions.push({ node: label, op: n.opType, action: `kept FP32: ${why}` });
+    out.push(n);
+  };
 }
 
 /** Drops initializers nothing reads any more (and their IR<4-style graph-input declarations). */
@@ -61,7 +69,15 @@ export function tensorBytes(t: TensorProto): number {
 }
 
 function bitsOf(dt: number): number {
-  return dt === DT.FLOAT || dt === DT.INT32 ? 32 : dt === DT.FLOAT16 ? 16 : dt === DT.INT64 || dt === DT.DOUBLE ? 64 : dt === DT.INT4 || dt === DT.UINT4 ? 4 : 8;
+  return dt === DT.FLOAT || dt === DT.INT32
+    ? 32
+    : dt === DT.FLOAT16
+      ? 16
+      : dt === DT.INT64 || dt === DT.DOUBLE
+        ? 64
+        : dt === DT.INT4 || dt === DT.UINT4
+          ? 4
+          : 8;
 }
 
 /**
@@ -74,7 +90,16 @@ export function hoistConstants(g: GraphProto): number {
   let moved = 0;
   g.node = g.node.filter((n) => {
     const a = n.attribute[0];
-    if (n.opType !== 'Constant' || n.domain || n.attribute.length !== 1 || a?.name !== 'value' || !a.t || !n.output[0] || outputs.has(n.output[0])) return true;
+    if (
+      n.opType !== 'Constant' ||
+      n.domain ||
+      n.attribute.length !== 1 ||
+      a?.name !== 'value' ||
+      !a.t ||
+      !n.output[0] ||
+      outputs.has(n.output[0])
+    )
+      return true;
     a.t.name = n.output[0];
     g.initializer.push(a.t);
     moved++;
@@ -89,15 +114,25 @@ export function hoistConstants(g: GraphProto): number {
  * the enclosing graphs. Constant-node weights are hoisted first (not on dry runs, where they are only
  * looked up). Subgraphs are visited before their parent's nodes change.
  */
-export function forEachGraph(top: GraphProto, dryRun: boolean | undefined, visit: (g: GraphProto, inits: Map<string, TensorProto>) => void): void {
+export function forEachGraph(
+  top: GraphProto,
+  dryRun: boolean | undefined,
+  visit: (g: GraphProto, inits: Map<string, TensorProto>) => void,
+): void {
   const walk = (g: GraphProto, outer: Map<string, TensorProto>) => {
     if (!dryRun) hoistConstants(g);
     const inits = new Map(outer);
     // a subgraph's own inputs shadow outer names
     for (const i of g.input) inits.delete(i.name);
     for (const [k, v] of initializerMap(g)) inits.set(k, v);
-    if (dryRun) for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0]) inits.set(n.output[0], n.attribute[0].t);
-    for (const n of g.node) for (const a of n.attribute) { if (a.g) walk(a.g, inits); a.graphs.forEach((sg) => walk(sg, inits)); }
+    if (dryRun)
+      for (const n of g.node)
+        if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0]) inits.set(n.output[0], n.attribute[0].t);
+    for (const n of g.node)
+      for (const a of n.attribute) {
+        if (a.g) walk(a.g, inits);
+        a.graphs.forEach((sg) => walk(sg, inits));
+      }
     visit(g, inits);
   };
   walk(top, new Map());
@@ -106,7 +141,11 @@ export function forEachGraph(top: GraphProto, dryRun: boolean | undefined, visit
 /** pruneInitializers on the main graph and every subgraph */
 export function pruneAll(top: GraphProto): void {
   const walk = (g: GraphProto) => {
-    for (const n of g.node) for (const a of n.attribute) { if (a.g) walk(a.g); a.graphs.forEach(walk); }
+    for (const n of g.node)
+      for (const a of n.attribute) {
+        if (a.g) walk(a.g);
+        a.graphs.forEach(walk);
+      }
     pruneInitializers(g);
   };
   walk(top);

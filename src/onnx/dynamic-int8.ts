@@ -46,7 +46,8 @@ export function integerOpsHandler(opts: DynamicInt8Options, legacy: boolean): Op
       if (!wName) return null;
       const w = ctx.inits.get(wName);
       if (!isFloatInit(w)) return 'weight is not a float32 constant';
-      if (ctx.types.get(n.input[0]!) !== undefined && ctx.types.get(n.input[0]!) !== DT.FLOAT) return 'input is not float32';
+      if (ctx.types.get(n.input[0]!) !== undefined && ctx.types.get(n.input[0]!) !== DT.FLOAT)
+        return 'input is not float32';
       const wd = dimsOf(w);
       if (wd.reduce((a, b) => a * b, 1) < (opts.minElements ?? 0)) return 'weight too small';
       let wf = tensorToFloat32(w);
@@ -59,7 +60,10 @@ export function integerOpsHandler(opts: DynamicInt8Options, legacy: boolean): Op
           if (attrInt(n, 'transA', 0)) return 'Gemm with transA';
           if (n.input[2] && !ctx.inits.has(n.input[2])) return 'Gemm bias is not a constant';
           const alpha = attrFloat(n, 'alpha', 1);
-          if (attrInt(n, 'transB', 0)) { wf = transpose(wf, wd[0]!, wd[1]!); wd.reverse(); }
+          if (attrInt(n, 'transB', 0)) {
+            wf = transpose(wf, wd[0]!, wd[1]!);
+            wd.reverse();
+          }
           if (alpha !== 1) wf = wf.map((v) => Math.fround(v * alpha));
         }
       }
@@ -68,16 +72,31 @@ export function integerOpsHandler(opts: DynamicInt8Options, legacy: boolean): Op
       // MatMul/Gemm: one scale per output column (axis 1 of [K,N]); Conv: per output channel (axis 0)
       const axis = isConv ? 0 : 1;
       const perChannel = !!opts.perChannel;
-      const qt = perChannel ? quantizePerChannel(wf, wd, axis, wt, symmetric, opts.reduceRange) : quantizePerTensor(wf, wt, symmetric, opts.reduceRange);
+      const qt = perChannel
+        ? quantizePerChannel(wf, wd, axis, wt, symmetric, opts.reduceRange)
+        : quantizePerTensor(wf, wt, symmetric, opts.reduceRange);
       const C = perChannel ? wd[axis]! : 1;
       // ConvInteger takes only a scalar weight zero point: per-channel Conv needs them all equal
       if (isConv && perChannel && !legacy && !qt.zeroPoints.every((z) => z === qt.zeroPoints[0])) {
         return 'per-channel ConvInteger needs one zero point (use symmetric)';
       }
-      const form = legacy ? (isConv ? 'DequantizeLinear+Conv' : 'DynamicQuantizeMatMul') : isConv ? 'ConvInteger' : 'MatMulInteger';
+      const form = legacy
+        ? isConv
+          ? 'DequantizeLinear+Conv'
+          : 'DynamicQuantizeMatMul'
+        : isConv
+          ? 'ConvInteger'
+          : 'MatMulInteger';
       return {
         action: `${form} ${wt} ${perChannel ? 'per-channel' : 'per-tensor'}${symmetric ? ' symmetric' : ''}`,
-        weight: wName, shape: dimsOf(w), bytesBefore: tensorBytes(w), bytesAfter: wf.length + C * 5, wd, wt, qt, C,
+        weight: wName,
+        shape: dimsOf(w),
+        bytesBefore: tensorBytes(w),
+        bytesAfter: wf.length + C * 5,
+        wd,
+        wt,
+        qt,
+        C,
       };
     },
     rewrite(n, p, ctx) {
@@ -88,7 +107,14 @@ export function integerOpsHandler(opts: DynamicInt8Options, legacy: boolean): Op
       const perChannel = !!opts.perChannel;
       const qName = namer.fresh(`${wName}_quantized`);
       const qdt = p.wt === 'int8' ? DT.INT8 : DT.UINT8;
-      addInit(makeTensor(qName, qdt, wd, Uint8Array.from(qt.q, (v) => v & 0xff)));
+      addInit(
+        makeTensor(
+          qName,
+          qdt,
+          wd,
+          Uint8Array.from(qt.q, (v) => v & 0xff),
+        ),
+      );
       const sName = namer.fresh(`${wName}_scale`);
       const zName = namer.fresh(`${wName}_zero_point`);
       const y = n.output[0]!;
@@ -96,9 +122,25 @@ export function integerOpsHandler(opts: DynamicInt8Options, legacy: boolean): Op
       if (legacy && isConv) {
         // int8 weights dequantized by com.microsoft DequantizeLinear, the convolution itself in float
         addInit(float32Tensor(sName, perChannel ? [C] : [], qt.scales));
-        addInit(makeTensor(zName, qdt, perChannel ? [C] : [], Uint8Array.from(qt.zeroPoints.subarray(0, C), (z) => z & 0xff)));
+        addInit(
+          makeTensor(
+            zName,
+            qdt,
+            perChannel ? [C] : [],
+            Uint8Array.from(qt.zeroPoints.subarray(0, C), (z) => z & 0xff),
+          ),
+        );
         const wDeq = namer.fresh(`${wName}_dequantized`);
-        out.push(node('DequantizeLinear', [qName, sName, zName], [wDeq], namer.fresh(`${wName}_DequantizeLinear`), perChannel ? { axis: 0 } : {}, 'com.microsoft'));
+        out.push(
+          node(
+            'DequantizeLinear',
+            [qName, sName, zName],
+            [wDeq],
+            namer.fresh(`${wName}_DequantizeLinear`),
+            perChannel ? { axis: 0 } : {},
+            'com.microsoft',
+          ),
+        );
         const conv = node('Conv', [n.input[0]!, wDeq, ...n.input.slice(2)], [...n.output], n.name);
         conv.attribute = n.attribute;
         out.push(conv);
@@ -107,12 +149,28 @@ export function integerOpsHandler(opts: DynamicInt8Options, legacy: boolean): Op
       const scaleShape = perChannel ? (isConv ? [1, C, ...wd.slice(2).map(() => 1)] : [C]) : [];
       addInit(float32Tensor(sName, scaleShape, qt.scales));
       const zpCount = isConv ? 1 : C;
-      addInit(makeTensor(zName, qdt, isConv || !perChannel ? [] : [C], Uint8Array.from(qt.zeroPoints.subarray(0, zpCount), (z) => z & 0xff)));
+      addInit(
+        makeTensor(
+          zName,
+          qdt,
+          isConv || !perChannel ? [] : [C],
+          Uint8Array.from(qt.zeroPoints.subarray(0, zpCount), (z) => z & 0xff),
+        ),
+      );
       const bias = isConv || n.opType === 'Gemm' ? n.input[2] : undefined;
       const noBias = bias ? namer.fresh(`${y}_no_bias`) : y;
       if (legacy) {
         // the fused com.microsoft form ONNX Runtime would make of the chain below
-        out.push(node('DynamicQuantizeMatMul', [n.input[0]!, qName, sName, zName], [noBias], namer.fresh(`${base}_quant`), {}, 'com.microsoft'));
+        out.push(
+          node(
+            'DynamicQuantizeMatMul',
+            [n.input[0]!, qName, sName, zName],
+            [noBias],
+            namer.fresh(`${base}_quant`),
+            {},
+            'com.microsoft',
+          ),
+        );
       } else {
         integerProduct(n, qName, sName, zName, noBias, ctx);
       }
@@ -122,9 +180,18 @@ export function integerOpsHandler(opts: DynamicInt8Options, legacy: boolean): Op
 }
 
 /** x -> DynamicQuantizeLinear (once per activation) -> MatMulInteger/ConvInteger -> Cast -> × both scales */
-function integerProduct(n: NodeProto, qName: string, sName: string, zName: string, result: string, ctx: PassContext<Activations>): void {
+function integerProduct(
+  n: NodeProto,
+  qName: string,
+  sName: string,
+  zName: string,
+  result: string,
+  ctx: PassContext<Activations>,
+): void {
   const { namer, out } = ctx;
-  const x = n.input[0]!, y = n.output[0]!, base = n.name || y;
+  const x = n.input[0]!,
+    y = n.output[0]!,
+    base = n.name || y;
   let act = ctx.local.get(x);
   if (!act) {
     act = [namer.fresh(`${x}_quantized`), namer.fresh(`${x}_scale`), namer.fresh(`${x}_zero_point`)];
@@ -148,8 +215,15 @@ function integerProduct(n: NodeProto, qName: string, sName: string, zName: strin
 }
 
 /** The bias Conv and Gemm added themselves, as an Add after the integer product (Conv's broadcast as [1, M, 1, 1]). */
-function addBias(n: NodeProto, bias: string, wd: number[], noBias: string, { inits, namer, addInit, out }: PassContext<Activations>): void {
-  const y = n.output[0]!, base = n.name || y;
+function addBias(
+  n: NodeProto,
+  bias: string,
+  wd: number[],
+  noBias: string,
+  { inits, namer, addInit, out }: PassContext<Activations>,
+): void {
+  const y = n.output[0]!,
+    base = n.name || y;
   const isConv = n.opType === 'Conv';
   let b = bias;
   const bt = inits.get(bias);
@@ -158,7 +232,16 @@ function addBias(n: NodeProto, bias: string, wd: number[], noBias: string, { ini
     addInit(float32Tensor(b, [1, wd[0]!, ...wd.slice(2).map(() => 1)], tensorToFloat32(bt)));
   } else if (n.opType === 'Gemm' && bt) {
     const beta = attrFloat(n, 'beta', 1);
-    if (beta !== 1) { b = namer.fresh(`${bias}_beta`); addInit(float32Tensor(b, dimsOf(bt), tensorToFloat32(bt).map((v) => Math.fround(v * beta)))); }
+    if (beta !== 1) {
+      b = namer.fresh(`${bias}_beta`);
+      addInit(
+        float32Tensor(
+          b,
+          dimsOf(bt),
+          tensorToFloat32(bt).map((v) => Math.fround(v * beta)),
+        ),
+      );
+    }
   } else if (isConv) {
     // bias from a non-constant: reshape at run time
     b = namer.fresh(`${bias}_reshaped`);
@@ -176,7 +259,12 @@ export function quantizeDynamicInt8(model: ModelProto, opts: DynamicInt8Options 
   const legacy = opsetVersion(model) < 11;
   const h = integerOpsHandler(opts, legacy);
   return runPass<Activations>(model, {
-    handlers: Object.fromEntries(INTEGER_OPS.map((op) => [op, h])), dryRun: opts.dryRun, opTypes: opts.opTypes, excludeNodes: opts.excludeNodes,
-    local: () => new Map(), alwaysPrune: true, opset: legacy ? ['com.microsoft', 1] : undefined,
+    handlers: Object.fromEntries(INTEGER_OPS.map((op) => [op, h])),
+    dryRun: opts.dryRun,
+    opTypes: opts.opTypes,
+    excludeNodes: opts.excludeNodes,
+    local: () => new Map(),
+    alwaysPrune: true,
+    opset: legacy ? ['com.microsoft', 1] : undefined,
   });
 }

@@ -3,7 +3,15 @@
 // list (numerically fragile or without FP16 support) keep FP32 with Casts around them. Values
 // outside FP16's range are clamped to ±65504 and counted. Browser-safe.
 import { clone, create } from '@bufbuild/protobuf';
-import { AttributeProto_AttributeType as AT, AttributeProtoSchema, ModelProtoSchema, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../io/onnx/proto/onnx_pb.js';
+import {
+  AttributeProto_AttributeType as AT,
+  AttributeProtoSchema,
+  ModelProtoSchema,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+} from '../io/onnx/proto/onnx_pb.js';
 import { DT, makeTensor, tensorToFloat32 } from '../io/onnx/tensor.js';
 import { fp32ToFp16, fp16ToFp32 } from '../formats/half.js';
 import { Namer, getAttr, hasSubgraph, inferElemTypes, node } from './graph.js';
@@ -11,10 +19,34 @@ import { newReport, nodeLabel, type TransformReport } from './common.js';
 
 /** onnxconverter-common's default block list (ML ops, index/range ops) plus ops ONNX Runtime needs in FP32 */
 export const DEFAULT_FP16_BLOCK_LIST = [
-  'ArrayFeatureExtractor', 'Binarizer', 'CastMap', 'CategoryMapper', 'DictVectorizer', 'FeatureVectorizer', 'Imputer',
-  'LabelEncoder', 'LinearClassifier', 'LinearRegressor', 'Normalizer', 'OneHotEncoder', 'RandomUniformLike',
-  'SVMClassifier', 'SVMRegressor', 'Scaler', 'TreeEnsembleClassifier', 'TreeEnsembleRegressor', 'ZipMap',
-  'NonMaxSuppression', 'TopK', 'RoiAlign', 'Resize', 'Range', 'CumSum', 'Min', 'Max', 'Upsample',
+  'ArrayFeatureExtractor',
+  'Binarizer',
+  'CastMap',
+  'CategoryMapper',
+  'DictVectorizer',
+  'FeatureVectorizer',
+  'Imputer',
+  'LabelEncoder',
+  'LinearClassifier',
+  'LinearRegressor',
+  'Normalizer',
+  'OneHotEncoder',
+  'RandomUniformLike',
+  'SVMClassifier',
+  'SVMRegressor',
+  'Scaler',
+  'TreeEnsembleClassifier',
+  'TreeEnsembleRegressor',
+  'ZipMap',
+  'NonMaxSuppression',
+  'TopK',
+  'RoiAlign',
+  'Resize',
+  'Range',
+  'CumSum',
+  'Min',
+  'Max',
+  'Upsample',
   // run-time quantization reads FP32 only
   'DynamicQuantizeLinear',
 ];
@@ -79,7 +111,9 @@ export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Re
   const policy = fp16Policy(opts, outOfRangeConstants(graphs));
   const pass: Fp16Pass = { namer: new Namer(top), report, policy, wants16: fp16Initializers(graphs, policy) };
   convertGraph(pass, top, new Map(), new Map(), new Map());
-  report.notes.push(`FP16: ${report.converted} float values and weights in FP16, ${report.actions.length} node(s) kept FP32, inputs/outputs FP32`);
+  report.notes.push(
+    `FP16: ${report.converted} float values and weights in FP16, ${report.actions.length} node(s) kept FP32, inputs/outputs FP32`,
+  );
   if (report.clamped) {
     const where = report.clampedByTensor.map((c) => `${c.tensor || '(unnamed)'}: ${c.count}`).join(', ');
     report.notes.push(`${report.clamped} value(s) outside FP16's range were clamped to ±${FP16_MAX} (${where})`);
@@ -90,7 +124,14 @@ export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Re
 
 function allGraphs(top: GraphProto): GraphProto[] {
   const graphs: GraphProto[] = [];
-  const collect = (g: GraphProto) => { graphs.push(g); for (const n of g.node) for (const a of n.attribute) { if (a.g) collect(a.g); a.graphs.forEach(collect); } };
+  const collect = (g: GraphProto) => {
+    graphs.push(g);
+    for (const n of g.node)
+      for (const a of n.attribute) {
+        if (a.g) collect(a.g);
+        a.graphs.forEach(collect);
+      }
+  };
   collect(top);
   return graphs;
 }
@@ -101,10 +142,13 @@ function allGraphs(top: GraphProto): GraphProto[] {
  */
 function outOfRangeConstants(graphs: GraphProto[]): Set<string> {
   const outOfRange = new Set<string>();
-  const tooBig = (t: TensorProto) => t.dataType === DT.FLOAT && tensorToFloat32(t).some((v) => Number.isFinite(v) && Math.abs(v) > FP16_MAX);
+  const tooBig = (t: TensorProto) =>
+    t.dataType === DT.FLOAT && tensorToFloat32(t).some((v) => Number.isFinite(v) && Math.abs(v) > FP16_MAX);
   for (const g of graphs) {
     for (const t of g.initializer) if (tooBig(t)) outOfRange.add(t.name);
-    for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && tooBig(n.attribute[0].t)) n.output.forEach((o) => outOfRange.add(o));
+    for (const n of g.node)
+      if (n.opType === 'Constant' && n.attribute[0]?.t && tooBig(n.attribute[0].t))
+        n.output.forEach((o) => outOfRange.add(o));
   }
   return outOfRange;
 }
@@ -113,12 +157,16 @@ function fp16Policy(opts: Fp16Options, outOfRange: Set<string>): Fp16Policy {
   const blockOps = new Set(opts.opBlockList ?? DEFAULT_FP16_BLOCK_LIST);
   const blockNodes = new Set(opts.nodeBlockList ?? []);
   const keepOutOfRange = opts.keepOutOfRangeFp32 ?? true;
-  const readsOutOfRange = (n: NodeProto) => keepOutOfRange && (n.input.some((x) => outOfRange.has(x)) || n.output.some((x) => outOfRange.has(x)));
+  const readsOutOfRange = (n: NodeProto) =>
+    keepOutOfRange && (n.input.some((x) => outOfRange.has(x)) || n.output.some((x) => outOfRange.has(x)));
   const standard = (n: NodeProto) => n.domain === '' || n.domain === 'ai.onnx';
   // If/Loop/Scan: their bodies are converted like graphs of their own, their outputs stay FP32
   const container = (n: NodeProto) => standard(n) && ['If', 'Loop', 'Scan'].includes(n.opType) && hasSubgraph(n);
   const blocked = (n: NodeProto) =>
-    blockOps.has(n.opType) || blockNodes.has(n.name) || (hasSubgraph(n) && !container(n)) || readsOutOfRange(n) ||
+    blockOps.has(n.opType) ||
+    blockNodes.has(n.name) ||
+    (hasSubgraph(n) && !container(n)) ||
+    readsOutOfRange(n) ||
     !(standard(n) || n.domain === 'com.microsoft');
   return { blocked, container, readsOutOfRange };
 }
@@ -126,15 +174,24 @@ function fp16Policy(opts: Fp16Options, outOfRange: Set<string>): Fp16Policy {
 /** Initializers some FP16 consumer reads (in any graph: branches read the main graph's weights). */
 function fp16Initializers(graphs: GraphProto[], policy: Fp16Policy): Set<string> {
   const wants16 = new Set<string>();
-  for (const g of graphs) for (const n of g.node) {
-    if (policy.blocked(n) || policy.container(n)) continue;
-    n.input.forEach((x, i) => { if (x && !(FP32_SLOTS[n.opType] ?? []).includes(i)) wants16.add(x); });
-  }
+  for (const g of graphs)
+    for (const n of g.node) {
+      if (policy.blocked(n) || policy.container(n)) continue;
+      n.input.forEach((x, i) => {
+        if (x && !(FP32_SLOTS[n.opType] ?? []).includes(i)) wants16.add(x);
+      });
+    }
   return wants16;
 }
 
 /** Converts one graph (and, through its If/Loop/Scan nodes, their bodies) in place. */
-function convertGraph(pass: Fp16Pass, g: GraphProto, outerTypes: Map<string, number>, outerPrec: Map<string, 16 | 32>, outerAlias: Map<string, string>): void {
+function convertGraph(
+  pass: Fp16Pass,
+  g: GraphProto,
+  outerTypes: Map<string, number>,
+  outerPrec: Map<string, 16 | 32>,
+  outerAlias: Map<string, string>,
+): void {
   const { namer, report } = pass;
   const types = inferElemTypes(g, outerTypes);
   const isFloat = (x: string) => types.get(x) === DT.FLOAT;
@@ -145,7 +202,10 @@ function convertGraph(pass: Fp16Pass, g: GraphProto, outerTypes: Map<string, num
   const inputs = new Set(g.input.map((i) => i.name));
   for (const t of g.initializer) {
     if (t.dataType !== DT.FLOAT || inputs.has(t.name)) continue;
-    if (pass.wants16.has(t.name) && !pinned.has(t.name)) { toFp16InPlace(t, report); prec.set(t.name, 16); } else prec.set(t.name, 32);
+    if (pass.wants16.has(t.name) && !pinned.has(t.name)) {
+      toFp16InPlace(t, report);
+      prec.set(t.name, 16);
+    } else prec.set(t.name, 32);
   }
   const out: NodeProto[] = [];
   const castOf = new Map<string, string>();
@@ -165,7 +225,8 @@ function convertGraph(pass: Fp16Pass, g: GraphProto, outerTypes: Map<string, num
   g.node = out;
   for (const v of g.valueInfo) {
     const tv = v.type?.value;
-    if (tv?.case === 'tensorType' && tv.value.elemType === DT.FLOAT && prec.get(v.name) === 16) tv.value.elemType = DT.FLOAT16;
+    if (tv?.case === 'tensorType' && tv.value.elemType === DT.FLOAT && prec.get(v.name) === 16)
+      tv.value.elemType = DT.FLOAT16;
   }
   for (const [k, p] of prec) if (p === 16 && !outerPrec.has(k)) report.converted++;
 }
@@ -174,11 +235,18 @@ function convertGraph(pass: Fp16Pass, g: GraphProto, outerTypes: Map<string, num
 function convertContainer(st: GraphState, n: NodeProto): void {
   const { prec, cast, types } = st;
   // its explicit inputs (Loop's initial values) match the body's declared FP32 inputs
-  n.input.forEach((x, i) => { if (x && prec.get(x) === 16) n.input[i] = cast(x, 32); });
+  n.input.forEach((x, i) => {
+    if (x && prec.get(x) === 16) n.input[i] = cast(x, 32);
+  });
   // (a body casts outer FP32 values itself: reading the outer FP16 twins directly produced wrong
   // outputs under ONNX Runtime 1.30 in test/onnx/fp16.test.ts, cause not established)
-  for (const a of n.attribute) { if (a.g) convertGraph(st.pass, a.g, types, prec, new Map()); a.graphs.forEach((sg) => convertGraph(st.pass, sg, types, prec, new Map())); }
-  n.output.forEach((o) => { if (o && st.isFloat(o)) prec.set(o, 32); });
+  for (const a of n.attribute) {
+    if (a.g) convertGraph(st.pass, a.g, types, prec, new Map());
+    a.graphs.forEach((sg) => convertGraph(st.pass, sg, types, prec, new Map()));
+  }
+  n.output.forEach((o) => {
+    if (o && st.isFloat(o)) prec.set(o, 32);
+  });
   st.out.push(n);
 }
 
@@ -187,7 +255,12 @@ function convertNode(st: GraphState, n: NodeProto, idx: number): void {
   const { pass, prec, cast, out, isFloat } = st;
   const { policy, report, namer } = pass;
   const b = policy.blocked(n);
-  if (b && n.output.some(isFloat)) report.actions.push({ node: nodeLabel(n, idx), op: n.opType, action: policy.readsOutOfRange(n) ? 'kept FP32: reads constants outside FP16 range' : 'kept FP32 (blocked)' });
+  if (b && n.output.some(isFloat))
+    report.actions.push({
+      node: nodeLabel(n, idx),
+      op: n.opType,
+      action: policy.readsOutOfRange(n) ? 'kept FP32: reads constants outside FP16 range' : 'kept FP32 (blocked)',
+    });
   n.input.forEach((x, i) => {
     const have = x ? prec.get(x) : undefined;
     if (!have) return;
@@ -221,7 +294,13 @@ function toFp16InPlace(t: TensorProto, report: Fp16Report): void {
   const before = report.clamped;
   for (let i = 0; i < f.length; i++) {
     let v = f[i]!;
-    if (v > FP16_MAX) { v = FP16_MAX; report.clamped++; } else if (v < -FP16_MAX) { v = -FP16_MAX; report.clamped++; }
+    if (v > FP16_MAX) {
+      v = FP16_MAX;
+      report.clamped++;
+    } else if (v < -FP16_MAX) {
+      v = -FP16_MAX;
+      report.clamped++;
+    }
     const h = fp32ToFp16(v);
     if (v !== 0 && fp16ToFp32(h) === 0) report.underflowed++;
     dv.setUint16(i * 2, h, true);
@@ -235,13 +314,24 @@ function toFp16InPlace(t: TensorProto, report: Fp16Report): void {
 
 /** Attributes that fix an output's type to float32 say float16 in an FP16 node. */
 function retypeAttrs(n: NodeProto, report: Fp16Report): void {
-  if (n.opType === 'Cast') { const a = getAttr(n, 'to'); if (a && Number(a.i) === DT.FLOAT) a.i = BigInt(DT.FLOAT16); }
-  for (const name of ['dtype']) { const a = getAttr(n, name); if (a && Number(a.i) === DT.FLOAT) a.i = BigInt(DT.FLOAT16); }
+  if (n.opType === 'Cast') {
+    const a = getAttr(n, 'to');
+    if (a && Number(a.i) === DT.FLOAT) a.i = BigInt(DT.FLOAT16);
+  }
+  for (const name of ['dtype']) {
+    const a = getAttr(n, name);
+    if (a && Number(a.i) === DT.FLOAT) a.i = BigInt(DT.FLOAT16);
+  }
   for (const a of n.attribute) {
     if (a.t && a.t.dataType === DT.FLOAT) toFp16InPlace(a.t, report);
     if (n.opType === 'Constant' && (a.name === 'value_float' || a.name === 'value_floats')) {
       const vals = a.name === 'value_float' ? [a.f] : a.floats;
-      const t = makeTensor('', DT.FLOAT, a.name === 'value_float' ? [] : [vals.length], new Uint8Array(Float32Array.from(vals).buffer));
+      const t = makeTensor(
+        '',
+        DT.FLOAT,
+        a.name === 'value_float' ? [] : [vals.length],
+        new Uint8Array(Float32Array.from(vals).buffer),
+      );
       toFp16InPlace(t, report);
       n.attribute[n.attribute.indexOf(a)] = create(AttributeProtoSchema, { name: 'value', type: AT.TENSOR, t });
     }

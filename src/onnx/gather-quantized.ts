@@ -16,7 +16,10 @@ export interface GatherQuantOptions extends NodeSelection {
   dryRun?: boolean;
 }
 
-interface GatherPlan extends NodePlan { V: number; H: number }
+interface GatherPlan extends NodePlan {
+  V: number;
+  H: number;
+}
 
 /** Gather on a constant table -> GatherBlockQuantized (bits 4, blocks along the hidden axis). */
 export function gatherBlockQuantizedHandler(opts: GatherQuantOptions): OpHandler<GatherPlan> {
@@ -31,8 +34,13 @@ export function gatherBlockQuantizedHandler(opts: GatherQuantOptions): OpHandler
       if (H % bs) return `hidden size ${H} is not a multiple of the block size ${bs}`;
       const blocks = H / bs;
       return {
-        action: `GatherBlockQuantized 4-bit block ${bs}${opts.asymmetric ? ' asymmetric' : ''}`, weight: t.name, shape: d,
-        bytesBefore: tensorBytes(t), bytesAfter: (V * H) / 2 + V * blocks * 4 + V * Math.ceil(blocks / 2), V, H,
+        action: `GatherBlockQuantized 4-bit block ${bs}${opts.asymmetric ? ' asymmetric' : ''}`,
+        weight: t.name,
+        shape: d,
+        bytesBefore: tensorBytes(t),
+        bytesAfter: (V * H) / 2 + V * blocks * 4 + V * Math.ceil(blocks / 2),
+        V,
+        H,
       };
     },
     rewrite(n, p, { inits, namer, addInit, out }) {
@@ -42,20 +50,37 @@ export function gatherBlockQuantizedHandler(opts: GatherQuantOptions): OpHandler
       // blockwise4 quantizes columns of a [K, N] matrix: the transposed table makes each row a column
       const q = quantizeBlockwise4(transpose(tensorToFloat32(inits.get(name)!), V, H), H, V, bs, !opts.asymmetric);
       const base = n.name || n.output[0]!;
-      const dName = namer.fresh(`${name}_Q4`), sName = namer.fresh(`${name}_scales`), zName = namer.fresh(`${name}_zero_points`);
+      const dName = namer.fresh(`${name}_Q4`),
+        sName = namer.fresh(`${name}_scales`),
+        zName = namer.fresh(`${name}_zero_points`);
       addInit(makeTensor(dName, DT.UINT8, [V, H / 2], q.data));
       addInit(float32Tensor(sName, [V, blocks], q.scales));
       // symmetric codes carry zero point 8; spelled out so no default has to be assumed
       const zps = q.zeroPoints ?? new Uint8Array(V * Math.ceil(blocks / 2)).fill(0x88);
       addInit(makeTensor(zName, DT.UINT8, [V, Math.ceil(blocks / 2)], zps));
-      out.push(node('GatherBlockQuantized', [dName, n.input[1]!, sName, zName], [n.output[0]!], namer.fresh(`${base}_Q4`),
-        { bits: 4, block_size: bs, gather_axis: 0, quantize_axis: 1 }, 'com.microsoft'));
+      out.push(
+        node(
+          'GatherBlockQuantized',
+          [dName, n.input[1]!, sName, zName],
+          [n.output[0]!],
+          namer.fresh(`${base}_Q4`),
+          { bits: 4, block_size: bs, gather_axis: 0, quantize_axis: 1 },
+          'com.microsoft',
+        ),
+      );
     },
   };
 }
 
 export function quantizeEmbeddings(model: ModelProto, opts: GatherQuantOptions = {}): TransformReport {
   const bs = opts.blockSize ?? 32;
-  if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
-  return runPass(model, { handlers: { Gather: gatherBlockQuantizedHandler(opts) }, dryRun: opts.dryRun, opTypes: opts.opTypes, excludeNodes: opts.excludeNodes, opset: ['com.microsoft', 1] });
+  if (!BLOCK_SIZES.includes(bs))
+    throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
+  return runPass(model, {
+    handlers: { Gather: gatherBlockQuantizedHandler(opts) },
+    dryRun: opts.dryRun,
+    opTypes: opts.opTypes,
+    excludeNodes: opts.excludeNodes,
+    opset: ['com.microsoft', 1],
+  });
 }

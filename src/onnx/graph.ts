@@ -2,15 +2,25 @@
 // unique names, opset lookups and element-type inference. Browser-safe.
 import { create } from '@bufbuild/protobuf';
 import {
-  AttributeProtoSchema, AttributeProto_AttributeType as AT, NodeProtoSchema, OperatorSetIdProtoSchema,
-  TensorProto_DataType as DT, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto,
+  AttributeProtoSchema,
+  AttributeProto_AttributeType as AT,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  TensorProto_DataType as DT,
+  type AttributeProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
 } from '../io/onnx/proto/onnx_pb.js';
 
-export type AttrValue = number | string | number[] | TensorProto | { float: number } | { floats: number[] } | { graph: GraphProto };
+export type AttrValue =
+  number | string | number[] | TensorProto | { float: number } | { floats: number[] } | { graph: GraphProto };
 
 export function attr(name: string, v: AttrValue): AttributeProto {
   if (typeof v === 'number') return create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(v) });
-  if (typeof v === 'string') return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(v) });
+  if (typeof v === 'string')
+    return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(v) });
   if (Array.isArray(v)) return create(AttributeProtoSchema, { name, type: AT.INTS, ints: v.map((x) => BigInt(x)) });
   if ('float' in v) return create(AttributeProtoSchema, { name, type: AT.FLOAT, f: v.float });
   if ('floats' in v) return create(AttributeProtoSchema, { name, type: AT.FLOATS, floats: v.floats });
@@ -18,9 +28,20 @@ export function attr(name: string, v: AttrValue): AttributeProto {
   return create(AttributeProtoSchema, { name, type: AT.TENSOR, t: v });
 }
 
-export function node(opType: string, inputs: string[], outputs: string[], name: string, attrs: Record<string, AttrValue> = {}, domain = ''): NodeProto {
+export function node(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attrs: Record<string, AttrValue> = {},
+  domain = '',
+): NodeProto {
   return create(NodeProtoSchema, {
-    opType, input: inputs, output: outputs, name, domain,
+    opType,
+    input: inputs,
+    output: outputs,
+    name,
+    domain,
     attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
   });
 }
@@ -46,8 +67,13 @@ export class Namer {
   /** a graph's names, its subgraphs' included (new top-level names must not shadow inner ones) */
   private add(g: GraphProto): void {
     for (const n of g.node) {
-      this.used.add(n.name); n.input.forEach((x) => this.used.add(x)); n.output.forEach((x) => this.used.add(x));
-      for (const a of n.attribute) { if (a.g) this.add(a.g); a.graphs.forEach((sg) => this.add(sg)); }
+      this.used.add(n.name);
+      n.input.forEach((x) => this.used.add(x));
+      n.output.forEach((x) => this.used.add(x));
+      for (const a of n.attribute) {
+        if (a.g) this.add(a.g);
+        a.graphs.forEach((sg) => this.add(sg));
+      }
     }
     for (const t of g.initializer) this.used.add(t.name);
     for (const v of [...g.input, ...g.output, ...g.valueInfo]) this.used.add(v.name);
@@ -76,12 +102,19 @@ export function outerScopeRefs(g: GraphProto): Set<string> {
     for (const n of sub.node) n.output.forEach((o) => local.add(o));
     for (const n of sub.node) {
       for (const x of n.input) if (x && !local.has(x)) refs.add(x);
-      for (const a of n.attribute) { if (a.g) visit(a.g, local); for (const gg of a.graphs) visit(gg, local); }
+      for (const a of n.attribute) {
+        if (a.g) visit(a.g, local);
+        for (const gg of a.graphs) visit(gg, local);
+      }
     }
     for (const o of sub.output) if (!local.has(o.name)) refs.add(o.name);
     void outerDefined;
   };
-  for (const n of g.node) for (const a of n.attribute) { if (a.g) visit(a.g, new Set()); for (const gg of a.graphs) visit(gg, new Set()); }
+  for (const n of g.node)
+    for (const a of n.attribute) {
+      if (a.g) visit(a.g, new Set());
+      for (const gg of a.graphs) visit(gg, new Set());
+    }
   return refs;
 }
 
@@ -96,8 +129,9 @@ export function opsetVersion(model: ModelProto, domain = ''): number {
 
 export function ensureOpset(model: ModelProto, domain: string, version: number): void {
   const o = model.opsetImport.find((x) => x.domain === domain);
-  if (o) { if (Number(o.version) < version) o.version = BigInt(version); }
-  else model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) }));
+  if (o) {
+    if (Number(o.version) < version) o.version = BigInt(version);
+  } else model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) }));
 }
 
 /** Element types of values ("" = unknown), from graph inputs, initializers, value_info and per-op rules. */
@@ -126,19 +160,38 @@ export function inferElemTypes(g: GraphProto, outer?: Map<string, number>): Map<
 
 function subgraphOutputTypes(g: GraphProto | undefined, skip: number): (number | undefined)[] {
   if (!g) return [];
-  return g.output.slice(skip).map((o) => (o.type?.value.case === 'tensorType' ? o.type.value.value.elemType || undefined : undefined));
+  return g.output
+    .slice(skip)
+    .map((o) => (o.type?.value.case === 'tensorType' ? o.type.value.value.elemType || undefined : undefined));
 }
 
-const BOOL_OPS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
+const BOOL_OPS = new Set([
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'Not',
+  'And',
+  'Or',
+  'Xor',
+  'IsNaN',
+  'IsInf',
+]);
 const I64_OPS = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
 
 function outputTypes(n: NodeProto, type: (x: string) => number | undefined): (number | undefined)[] {
   const in0 = n.input[0] ? type(n.input[0]) : undefined;
   if (n.domain && n.domain !== 'ai.onnx' && n.domain !== 'com.microsoft') return [];
-  const dtypeAttr = (dflt: number) => { const a = getAttr(n, 'dtype'); return a ? Number(a.i) : dflt; };
+  const dtypeAttr = (dflt: number) => {
+    const a = getAttr(n, 'dtype');
+    return a ? Number(a.i) : dflt;
+  };
   switch (n.opType) {
-    case 'Cast': return [attrInt(n, 'to', 0)];
-    case 'CastLike': return [n.input[1] ? type(n.input[1]) : undefined];
+    case 'Cast':
+      return [attrInt(n, 'to', 0)];
+    case 'CastLike':
+      return [n.input[1] ? type(n.input[1]) : undefined];
     case 'Constant': {
       const a = n.attribute[0];
       if (!a) return [];
@@ -148,29 +201,56 @@ function outputTypes(n: NodeProto, type: (x: string) => number | undefined): (nu
       if (a.name === 'value_string' || a.name === 'value_strings') return [DT.STRING];
       return [];
     }
-    case 'ConstantOfShape': { const a = getAttr(n, 'value'); return [a?.t ? a.t.dataType : DT.FLOAT]; }
-    case 'EyeLike': return [dtypeAttr(in0 ?? DT.FLOAT)];
-    case 'RandomNormal': case 'RandomUniform': return [dtypeAttr(DT.FLOAT)];
-    case 'RandomNormalLike': case 'RandomUniformLike': return [dtypeAttr(in0 ?? DT.FLOAT)];
-    case 'Multinomial': return [dtypeAttr(DT.INT32)];
-    case 'TopK': return [in0, DT.INT64];
-    case 'Unique': return [in0, DT.INT64, DT.INT64, DT.INT64];
-    case 'Where': return [n.input[1] ? type(n.input[1]) : undefined];
-    case 'OneHot': return [n.input[2] ? type(n.input[2]) : undefined];
-    case 'DequantizeLinear': return [n.input[1] ? type(n.input[1]) : DT.FLOAT];
-    case 'QuantizeLinear': return [n.input[2] ? type(n.input[2]) : DT.UINT8];
-    case 'DynamicQuantizeLinear': return [DT.UINT8, DT.FLOAT, DT.UINT8];
-    case 'MatMulInteger': case 'ConvInteger': return [DT.INT32];
-    case 'GatherBlockQuantized': return [n.input[2] ? type(n.input[2]) : undefined];
-    case 'MatMulNBits': return [in0];
-    case 'LayerNormalization': return [in0, DT.FLOAT, DT.FLOAT];
-    case 'BatchNormalization': return [in0, in0, in0];
-    case 'Dropout': return [in0, DT.BOOL];
-    case 'MaxPool': return [in0, DT.INT64];
+    case 'ConstantOfShape': {
+      const a = getAttr(n, 'value');
+      return [a?.t ? a.t.dataType : DT.FLOAT];
+    }
+    case 'EyeLike':
+      return [dtypeAttr(in0 ?? DT.FLOAT)];
+    case 'RandomNormal':
+    case 'RandomUniform':
+      return [dtypeAttr(DT.FLOAT)];
+    case 'RandomNormalLike':
+    case 'RandomUniformLike':
+      return [dtypeAttr(in0 ?? DT.FLOAT)];
+    case 'Multinomial':
+      return [dtypeAttr(DT.INT32)];
+    case 'TopK':
+      return [in0, DT.INT64];
+    case 'Unique':
+      return [in0, DT.INT64, DT.INT64, DT.INT64];
+    case 'Where':
+      return [n.input[1] ? type(n.input[1]) : undefined];
+    case 'OneHot':
+      return [n.input[2] ? type(n.input[2]) : undefined];
+    case 'DequantizeLinear':
+      return [n.input[1] ? type(n.input[1]) : DT.FLOAT];
+    case 'QuantizeLinear':
+      return [n.input[2] ? type(n.input[2]) : DT.UINT8];
+    case 'DynamicQuantizeLinear':
+      return [DT.UINT8, DT.FLOAT, DT.UINT8];
+    case 'MatMulInteger':
+    case 'ConvInteger':
+      return [DT.INT32];
+    case 'GatherBlockQuantized':
+      return [n.input[2] ? type(n.input[2]) : undefined];
+    case 'MatMulNBits':
+      return [in0];
+    case 'LayerNormalization':
+      return [in0, DT.FLOAT, DT.FLOAT];
+    case 'BatchNormalization':
+      return [in0, in0, in0];
+    case 'Dropout':
+      return [in0, DT.BOOL];
+    case 'MaxPool':
+      return [in0, DT.INT64];
     // control flow: the body graph's declared output types (Loop's first body output is its condition)
-    case 'If': return subgraphOutputTypes(getAttr(n, 'then_branch')?.g, 0);
-    case 'Loop': return subgraphOutputTypes(getAttr(n, 'body')?.g, 1);
-    case 'Scan': return subgraphOutputTypes(getAttr(n, 'body')?.g, 0);
+    case 'If':
+      return subgraphOutputTypes(getAttr(n, 'then_branch')?.g, 0);
+    case 'Loop':
+      return subgraphOutputTypes(getAttr(n, 'body')?.g, 1);
+    case 'Scan':
+      return subgraphOutputTypes(getAttr(n, 'body')?.g, 0);
   }
   if (BOOL_OPS.has(n.opType)) return [DT.BOOL];
   if (I64_OPS.has(n.opType)) return [DT.INT64];

@@ -16,7 +16,11 @@ export interface Bnb4Options extends NodeSelection {
   dryRun?: boolean;
 }
 
-interface Bnb4Plan extends NodePlan { K: number; N: number; transB: boolean }
+interface Bnb4Plan extends NodePlan {
+  K: number;
+  N: number;
+  transB: boolean;
+}
 
 /** MatMul and Gemm -> MatMulBnb4 (NF4), plus an Add for Gemm's bias. */
 export function matMulBnb4Handler(bs: number): OpHandler<Bnb4Plan> {
@@ -28,7 +32,16 @@ export function matMulBnb4Handler(bs: number): OpHandler<Bnb4Plan> {
       if (n.opType === 'Gemm' && attrInt(n, 'transA', 0)) return 'Gemm with transA';
       const transB = n.opType === 'Gemm' && attrInt(n, 'transB', 0) === 1;
       const [K, N] = (transB ? [wd[1], wd[0]] : wd) as [number, number];
-      return { action: `MatMulBnb4 NF4 block ${bs}`, weight: w.name, shape: wd, bytesBefore: tensorBytes(w), bytesAfter: Math.ceil((K * N) / 2) + Math.ceil((K * N) / bs) * 4, K, N, transB };
+      return {
+        action: `MatMulBnb4 NF4 block ${bs}`,
+        weight: w.name,
+        shape: wd,
+        bytesBefore: tensorBytes(w),
+        bytesAfter: Math.ceil((K * N) / 2) + Math.ceil((K * N) / bs) * 4,
+        K,
+        N,
+        transB,
+      };
     },
     rewrite(n, p, { inits, namer, addInit, out }) {
       const { K, N, transB } = p;
@@ -39,20 +52,43 @@ export function matMulBnb4Handler(bs: number): OpHandler<Bnb4Plan> {
       // blocks run along K of the [N, K] (transposed) weight
       const q = quantizeNf4(transB ? f : transpose(f, K, N), bs);
       const base = n.name || n.output[0]!;
-      const bName = namer.fresh(`${wName}_Bnb4`), sName = namer.fresh(`${wName}_absmax`);
+      const bName = namer.fresh(`${wName}_Bnb4`),
+        sName = namer.fresh(`${wName}_absmax`);
       addInit(makeTensor(bName, DT.UINT8, [q.data.length], q.data));
       addInit(float32Tensor(sName, [q.absmax.length], q.absmax));
       const bias = n.opType === 'Gemm' ? n.input[2] : undefined;
       const y = n.output[0]!;
       const mm = bias ? namer.fresh(`${y}_no_bias`) : y;
-      out.push(node('MatMulBnb4', [n.input[0]!, bName, sName], [mm], namer.fresh(`${base}_Bnb4`), { K, N, block_size: bs, quant_type: 1 }, 'com.microsoft'));
+      out.push(
+        node(
+          'MatMulBnb4',
+          [n.input[0]!, bName, sName],
+          [mm],
+          namer.fresh(`${base}_Bnb4`),
+          { K, N, block_size: bs, quant_type: 1 },
+          'com.microsoft',
+        ),
+      );
       if (bias) {
         let b = bias;
         const beta = attrFloat(n, 'beta', 1);
         if (beta !== 1) {
           const bt = inits.get(bias);
-          if (!bt) { b = namer.fresh(`${bias}_beta`); const s = namer.fresh(`${bias}_beta_value`); addInit(float32Tensor(s, [], Float32Array.of(beta))); out.push(node('Mul', [bias, s], [b], namer.fresh(`${base}_beta`))); }
-          else { b = namer.fresh(`${bias}_beta`); addInit(float32Tensor(b, dimsOf(bt), tensorToFloat32(bt).map((v) => Math.fround(v * beta)))); }
+          if (!bt) {
+            b = namer.fresh(`${bias}_beta`);
+            const s = namer.fresh(`${bias}_beta_value`);
+            addInit(float32Tensor(s, [], Float32Array.of(beta)));
+            out.push(node('Mul', [bias, s], [b], namer.fresh(`${base}_beta`)));
+          } else {
+            b = namer.fresh(`${bias}_beta`);
+            addInit(
+              float32Tensor(
+                b,
+                dimsOf(bt),
+                tensorToFloat32(bt).map((v) => Math.fround(v * beta)),
+              ),
+            );
+          }
         }
         out.push(node('Add', [mm, b], [y], namer.fresh(`${base}_bias_add`)));
       }
@@ -62,7 +98,14 @@ export function matMulBnb4Handler(bs: number): OpHandler<Bnb4Plan> {
 
 export function quantizeMatMulBnb4(model: ModelProto, opts: Bnb4Options = {}): TransformReport {
   const bs = opts.blockSize ?? 64;
-  if (!BNB4_BLOCK_SIZES.includes(bs)) throw new LowbitError(`bnb4 --block-size must be one of ${BNB4_BLOCK_SIZES.join(', ')}, not ${bs}`);
+  if (!BNB4_BLOCK_SIZES.includes(bs))
+    throw new LowbitError(`bnb4 --block-size must be one of ${BNB4_BLOCK_SIZES.join(', ')}, not ${bs}`);
   const h = matMulBnb4Handler(bs);
-  return runPass(model, { handlers: { MatMul: h, Gemm: h }, dryRun: opts.dryRun, opTypes: opts.opTypes, excludeNodes: opts.excludeNodes, opset: ['com.microsoft', 1] });
+  return runPass(model, {
+    handlers: { MatMul: h, Gemm: h },
+    dryRun: opts.dryRun,
+    opTypes: opts.opTypes,
+    excludeNodes: opts.excludeNodes,
+    opset: ['com.microsoft', 1],
+  });
 }

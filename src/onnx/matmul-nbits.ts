@@ -45,7 +45,10 @@ export function matMulNBitsHandler(opts: Q4Options): OpHandler<NBitsPlan> {
         const bt = n.input[2] ? ctx.inits.get(n.input[2]) : undefined;
         if (n.input[2] && !bt) return 'Gemm bias is not a constant';
         if (bt && bt.dims.length > 1 && Number(bt.dims[0]) !== 1) return 'Gemm bias is not a row vector';
-        if (attrInt(n, 'transB', 0)) { wf = transpose(wf, wd[0]!, wd[1]!); wd.reverse(); }
+        if (attrInt(n, 'transB', 0)) {
+          wf = transpose(wf, wd[0]!, wd[1]!);
+          wd.reverse();
+        }
         const alpha = attrFloat(n, 'alpha', 1);
         if (alpha !== 1) wf = wf.map((v) => Math.fround(v * alpha));
         if (bt) {
@@ -60,15 +63,25 @@ export function matMulNBitsHandler(opts: Q4Options): OpHandler<NBitsPlan> {
       const blocks = Math.ceil(K / bs);
       const bytesAfter = N * blocks * (bs / 2) + N * blocks * 4 + (opts.asymmetric ? N * Math.ceil(blocks / 2) : 0);
       return {
-        action: `MatMulNBits 4-bit block ${bs}${opts.asymmetric ? ' asymmetric' : ' symmetric'}`, weight: w.name, shape: dimsOf(w),
-        bytesBefore: tensorBytes(w), bytesAfter, wf, K, N, bias,
+        action: `MatMulNBits 4-bit block ${bs}${opts.asymmetric ? ' asymmetric' : ' symmetric'}`,
+        weight: w.name,
+        shape: dimsOf(w),
+        bytesBefore: tensorBytes(w),
+        bytesAfter,
+        wf,
+        K,
+        N,
+        bias,
       };
     },
     rewrite(n, p, { namer, addInit, out }) {
       const { K, N } = p;
       const wName = p.weight;
       let bias: string | undefined;
-      if (p.bias) { bias = namer.fresh(`${p.bias.from}_bias`); addInit(float32Tensor(bias, [N], p.bias.values)); }
+      if (p.bias) {
+        bias = namer.fresh(`${p.bias.from}_bias`);
+        addInit(float32Tensor(bias, [N], p.bias.values));
+      }
       const q = quantizeBlockwise4(p.wf, K, N, bs, !opts.asymmetric);
       const blocks = Math.ceil(K / bs);
       const base = n.name || n.output[0]!;
@@ -82,7 +95,10 @@ export function matMulNBitsHandler(opts: Q4Options): OpHandler<NBitsPlan> {
         addInit(makeTensor(zName, DT.UINT8, [q.zeroPoints.length], q.zeroPoints));
         inputs.push(zName);
       }
-      if (bias) { while (inputs.length < 5) inputs.push(''); inputs.push(bias); }
+      if (bias) {
+        while (inputs.length < 5) inputs.push('');
+        inputs.push(bias);
+      }
       const attrs: Record<string, number> = { K, N, bits: 4, block_size: bs };
       if (opts.accuracyLevel) attrs.accuracy_level = opts.accuracyLevel;
       out.push(node('MatMulNBits', inputs, [n.output[0]!], namer.fresh(`${base}_Q4`), attrs, 'com.microsoft'));
@@ -92,7 +108,14 @@ export function matMulNBitsHandler(opts: Q4Options): OpHandler<NBitsPlan> {
 
 export function quantizeMatMul4Bits(model: ModelProto, opts: Q4Options = {}): TransformReport {
   const bs = opts.blockSize ?? 32;
-  if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
+  if (!BLOCK_SIZES.includes(bs))
+    throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
   const h = matMulNBitsHandler(opts);
-  return runPass(model, { handlers: { MatMul: h, Gemm: h }, dryRun: opts.dryRun, opTypes: opts.opTypes, excludeNodes: opts.excludeNodes, opset: ['com.microsoft', 1] });
+  return runPass(model, {
+    handlers: { MatMul: h, Gemm: h },
+    dryRun: opts.dryRun,
+    opTypes: opts.opTypes,
+    excludeNodes: opts.excludeNodes,
+    opset: ['com.microsoft', 1],
+  });
 }

@@ -47,18 +47,28 @@ export interface OnnxCliOptions {
 /** a comma-separated list (--op-types MatMul,Gemm), or undefined */
 function list(s: string | undefined, what: string): string[] | undefined {
   if (s === undefined) return undefined;
-  const v = s.split(',').map((x) => x.trim()).filter(Boolean);
+  const v = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   if (!v.length) throw new LowbitError(`${what} needs a comma-separated list, got '${s}'`);
   return v;
 }
 
 export function onnxOptions(o: OnnxCliOptions, type: string): OnnxVariantOptions {
   const blockSize = o.blockSize === undefined ? undefined : Number(o.blockSize);
-  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize)) throw new LowbitError(`--block-size must be 16, 32, 64, 128 (or 256 for bnb4), not ${o.blockSize}`, 'EUSAGE');
+  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize))
+    throw new LowbitError(`--block-size must be 16, 32, 64, 128 (or 256 for bnb4), not ${o.blockSize}`, 'EUSAGE');
   return {
-    type, perChannel: o.perChannel, symmetric: o.symmetric, asymmetric: o.asymmetric, reduceRange: o.reduceRange,
-    blockSize, accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
-    externalData: o.externalData, dryRun: o.dryRun,
+    type,
+    perChannel: o.perChannel,
+    symmetric: o.symmetric,
+    asymmetric: o.asymmetric,
+    reduceRange: o.reduceRange,
+    blockSize,
+    accuracyLevel: o.accuracyLevel === undefined ? undefined : Number(o.accuracyLevel),
+    externalData: o.externalData,
+    dryRun: o.dryRun,
     embeddings: o.embeddings,
     opTypes: list(o.opTypes, '--op-types'),
     excludeNodes: list(o.excludeNodes, '--exclude-nodes'),

@@ -78,21 +78,45 @@ export function runPass<G = undefined>(model: ModelProto, spec: PassSpec<G>): Tr
   let changed = 0;
   forEachGraph(top, spec.dryRun, (g, inits) => {
     const ctx: PassContext<G> = {
-      model, graph: g, inits, types: inferElemTypes(g), namer, out: [], addInit: (t) => newInits.push(t), local: spec.local?.() as G,
+      model,
+      graph: g,
+      inits,
+      types: inferElemTypes(g),
+      namer,
+      out: [],
+      addInit: (t) => newInits.push(t),
+      local: spec.local?.() as G,
     };
     const out = ctx.out;
     g.node.forEach((n, idx) => {
       const h = n.domain ? undefined : spec.handlers[n.opType];
-      if (!h) { out.push(n); return; }
+      if (!h) {
+        out.push(n);
+        return;
+      }
       const label = nodeLabel(n, idx);
       const keep = keepNode(report, out, n, label);
       if (onlyOps && !onlyOps.has(n.opType)) return keep('not in --op-types');
       if (excluded.has(label) || (n.name && excluded.has(n.name))) return keep('excluded by --exclude-nodes');
       const p = h.plan(n, ctx);
-      if (p === null) { out.push(n); return; }
+      if (p === null) {
+        out.push(n);
+        return;
+      }
       if (typeof p === 'string') return keep(p);
-      report.actions.push({ node: label, op: n.opType, action: p.action, weight: p.weight, shape: p.shape, bytesBefore: p.bytesBefore, bytesAfter: p.bytesAfter });
-      if (spec.dryRun) { out.push(n); return; }
+      report.actions.push({
+        node: label,
+        op: n.opType,
+        action: p.action,
+        weight: p.weight,
+        shape: p.shape,
+        bytesBefore: p.bytesBefore,
+        bytesAfter: p.bytesAfter,
+      });
+      if (spec.dryRun) {
+        out.push(n);
+        return;
+      }
       h.rewrite(n, p, ctx);
       changed++;
     });

@@ -5,7 +5,8 @@
 import { INTEGER_OPS } from './dynamic-int8.js';
 import { QDQ_INT4_OPS, QDQ_INT8_OPS } from './weight-only.js';
 
-export type PassId = 'integer-ops' | 'matmul-nbits' | 'gather-block-quantized' | 'matmul-bnb4' | 'qdq-int8' | 'qdq-int4';
+export type PassId =
+  'integer-ops' | 'matmul-nbits' | 'gather-block-quantized' | 'matmul-bnb4' | 'qdq-int8' | 'qdq-int4';
 
 export interface PassInfo {
   id: PassId;
@@ -26,11 +27,11 @@ export const PASSES: readonly PassInfo[] = [
 
 /** Ops with weights that no lowbit pass quantizes, and what does. */
 const ELSEWHERE: Record<string, string> = {
-  LSTM: 'lowbit has no LSTM quantizer (ONNX Runtime\'s quantize_dynamic writes com.microsoft DynamicQuantizeLSTM)',
+  LSTM: "lowbit has no LSTM quantizer (ONNX Runtime's quantize_dynamic writes com.microsoft DynamicQuantizeLSTM)",
   GRU: 'lowbit has no GRU quantizer',
   RNN: 'lowbit has no RNN quantizer',
-  ConvTranspose: 'lowbit has no ConvTranspose quantizer (ONNX Runtime\'s static QDQ quantizer has one)',
-  Attention: 'lowbit has no com.microsoft Attention quantizer (ONNX Runtime\'s quantize_dynamic does)',
+  ConvTranspose: "lowbit has no ConvTranspose quantizer (ONNX Runtime's static QDQ quantizer has one)",
+  Attention: "lowbit has no com.microsoft Attention quantizer (ONNX Runtime's quantize_dynamic does)",
 };
 
 export function passInfo(id: PassId): PassInfo {

@@ -17,7 +17,13 @@ export type Variant = (typeof VARIANTS)[number];
 
 /** File-name suffix transformers.js looks for: onnx/<base><suffix>.onnx for pipeline(..., { dtype }) */
 export const VARIANT_SUFFIX: Record<Variant, string> = {
-  fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4',
+  fp16: '_fp16',
+  q8: '_quantized',
+  int8: '_int8',
+  uint8: '_uint8',
+  q4: '_q4',
+  q4f16: '_q4f16',
+  bnb4: '_bnb4',
 };
 
 export function isVariant(s: string): s is Variant {
@@ -75,17 +81,31 @@ export interface VariantReport extends TransformReport {
 export function variantPasses(variant: Variant, o: OnnxQuantOptions = {}): PassId[] {
   if (o.weightOnly) return variant === 'fp16' ? [] : [o.weightOnly === 'int4' ? 'qdq-int4' : 'qdq-int8'];
   switch (variant) {
-    case 'q8': case 'int8': case 'uint8': return ['integer-ops'];
-    case 'q4': case 'q4f16': return o.embeddings ? ['matmul-nbits', 'gather-block-quantized'] : ['matmul-nbits'];
-    case 'bnb4': return ['matmul-bnb4'];
-    case 'fp16': return [];
+    case 'q8':
+    case 'int8':
+    case 'uint8':
+      return ['integer-ops'];
+    case 'q4':
+    case 'q4f16':
+      return o.embeddings ? ['matmul-nbits', 'gather-block-quantized'] : ['matmul-nbits'];
+    case 'bnb4':
+      return ['matmul-bnb4'];
+    case 'fp16':
+      return [];
   }
 }
 
 /** Every graph of the model (subgraphs of If/Loop/Scan included). */
 function graphsOf(top: GraphProto): GraphProto[] {
   const out: GraphProto[] = [];
-  const walk = (g: GraphProto) => { out.push(g); for (const n of g.node) for (const a of n.attribute) { if (a.g) walk(a.g); a.graphs.forEach(walk); } };
+  const walk = (g: GraphProto) => {
+    out.push(g);
+    for (const n of g.node)
+      for (const a of n.attribute) {
+        if (a.g) walk(a.g);
+        a.graphs.forEach(walk);
+      }
+  };
   walk(top);
   return out;
 }
@@ -94,17 +114,33 @@ function graphsOf(top: GraphProto): GraphProto[] {
 function checkSelection(model: ModelProto, variant: Variant, o: OnnxQuantOptions): void {
   const passes = variantPasses(variant, o).map(passInfo);
   if (o.opTypes) {
-    if (!passes.length) throw new LowbitError(`--op-types: ${variant} converts the whole graph to FP16; keep nodes FP32 with --exclude-nodes instead`, 'EUSAGE');
+    if (!passes.length)
+      throw new LowbitError(
+        `--op-types: ${variant} converts the whole graph to FP16; keep nodes FP32 with --exclude-nodes instead`,
+        'EUSAGE',
+      );
     const can = [...new Set(passes.flatMap((p) => p.ops))];
     for (const op of o.opTypes) {
-      if (!can.includes(op)) throw new LowbitError(`--op-types ${op}: ${o.weightOnly ? `--weight-only ${o.weightOnly}` : variant} quantizes ${can.join(', ')}; for ${op}: ${howToQuantize(op)}`, 'EUSAGE');
+      if (!can.includes(op))
+        throw new LowbitError(
+          `--op-types ${op}: ${o.weightOnly ? `--weight-only ${o.weightOnly}` : variant} quantizes ${can.join(', ')}; for ${op}: ${howToQuantize(op)}`,
+          'EUSAGE',
+        );
     }
   }
   if (o.excludeNodes?.length) {
     const names = new Set<string>();
-    for (const g of graphsOf(model.graph!)) g.node.forEach((n, i) => { names.add(nodeLabel(n, i)); if (n.name) names.add(n.name); });
+    for (const g of graphsOf(model.graph!))
+      g.node.forEach((n, i) => {
+        names.add(nodeLabel(n, i));
+        if (n.name) names.add(n.name);
+      });
     const unknown = o.excludeNodes.filter((x) => !names.has(x));
-    if (unknown.length) throw new LowbitError(`--exclude-nodes: no node named ${unknown.map((x) => `"${x}"`).join(', ')} in the model (lowbit quantize --dry-run lists the nodes)`, 'EUSAGE');
+    if (unknown.length)
+      throw new LowbitError(
+        `--exclude-nodes: no node named ${unknown.map((x) => `"${x}"`).join(', ')} in the model (lowbit quantize --dry-run lists the nodes)`,
+        'EUSAGE',
+      );
   }
 }
 
@@ -113,9 +149,15 @@ function floatWeights(model: ModelProto): Map<string, { op: string; node: string
   const out = new Map<string, { op: string; node: string; bytes: number }>();
   for (const g of graphsOf(model.graph!)) {
     const consts = [...g.initializer];
-    for (const n of g.node) if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0]) consts.push({ ...n.attribute[0].t, name: n.output[0] });
+    for (const n of g.node)
+      if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0])
+        consts.push({ ...n.attribute[0].t, name: n.output[0] });
     const readers = new Map<string, { op: string; node: string }>();
-    g.node.forEach((n, i) => n.input.forEach((x) => { if (x && !readers.has(x)) readers.set(x, { op: n.opType, node: nodeLabel(n, i) }); }));
+    g.node.forEach((n, i) =>
+      n.input.forEach((x) => {
+        if (x && !readers.has(x)) readers.set(x, { op: n.opType, node: nodeLabel(n, i) });
+      }),
+    );
     for (const t of consts) {
       if ((t.dataType !== DT.FLOAT && t.dataType !== DT.FLOAT16) || t.dims.length < 2) continue;
       const r = readers.get(t.name);
@@ -125,14 +167,24 @@ function floatWeights(model: ModelProto): Map<string, { op: string; node: string
   return out;
 }
 
-function unquantized(before: Map<string, { op: string; node: string; bytes: number }>, r: TransformReport, o: OnnxQuantOptions): UnquantizedWeights[] {
+function unquantized(
+  before: Map<string, { op: string; node: string; bytes: number }>,
+  r: TransformReport,
+  o: OnnxQuantOptions,
+): UnquantizedWeights[] {
   const done = new Set(r.actions.filter((a) => a.weight && !a.action.startsWith('kept')).map((a) => a.weight!));
   const by = new Map<string, UnquantizedWeights>();
   for (const [name, w] of before) {
     if (done.has(name)) continue;
     const deselected = (o.excludeNodes ?? []).includes(w.node) || !!(o.opTypes && !o.opTypes.includes(w.op));
     const key = `${w.op}${deselected ? ' (deselected)' : ''}`;
-    const e = by.get(key) ?? { op: w.op, count: 0, bytes: 0, how: howToQuantize(w.op), ...(deselected ? { deselected } : {}) };
+    const e = by.get(key) ?? {
+      op: w.op,
+      count: 0,
+      bytes: 0,
+      how: howToQuantize(w.op),
+      ...(deselected ? { deselected } : {}),
+    };
     e.count++;
     e.bytes += w.bytes;
     by.set(key, e);
@@ -155,18 +207,55 @@ export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQu
 function applyVariant(model: ModelProto, variant: Variant, o: OnnxQuantOptions): VariantReport {
   const merged: VariantReport = { actions: [], notes: [] };
   const sel = { opTypes: o.opTypes, excludeNodes: o.excludeNodes };
-  const add = (r: TransformReport) => { merged.actions.push(...r.actions); merged.notes.push(...r.notes); };
-  const int8 = (weightType: 'int8' | 'uint8', convWeightType: 'int8' | 'uint8') =>
-    add(quantizeDynamicInt8(model, { weightType, convWeightType, perChannel: o.perChannel, symmetric: o.symmetric ?? (o.asymmetric ? false : undefined), reduceRange: o.reduceRange, dryRun: o.dryRun, ...sel }));
-  const q4 = () => {
-    add(quantizeMatMul4Bits(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, accuracyLevel: o.accuracyLevel, dryRun: o.dryRun, ...sel }));
-    if (o.embeddings) add(quantizeEmbeddings(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun, ...sel }));
+  const add = (r: TransformReport) => {
+    merged.actions.push(...r.actions);
+    merged.notes.push(...r.notes);
   };
-  const fp16 = () => add(convertToFp16(model, { opBlockList: o.fp16BlockList, nodeBlockList: o.excludeNodes, dryRun: o.dryRun }));
+  const int8 = (weightType: 'int8' | 'uint8', convWeightType: 'int8' | 'uint8') =>
+    add(
+      quantizeDynamicInt8(model, {
+        weightType,
+        convWeightType,
+        perChannel: o.perChannel,
+        symmetric: o.symmetric ?? (o.asymmetric ? false : undefined),
+        reduceRange: o.reduceRange,
+        dryRun: o.dryRun,
+        ...sel,
+      }),
+    );
+  const q4 = () => {
+    add(
+      quantizeMatMul4Bits(model, {
+        blockSize: o.blockSize,
+        asymmetric: o.asymmetric,
+        accuracyLevel: o.accuracyLevel,
+        dryRun: o.dryRun,
+        ...sel,
+      }),
+    );
+    if (o.embeddings)
+      add(quantizeEmbeddings(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun, ...sel }));
+  };
+  const fp16 = () =>
+    add(convertToFp16(model, { opBlockList: o.fp16BlockList, nodeBlockList: o.excludeNodes, dryRun: o.dryRun }));
   if (o.weightOnly) {
-    if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4') throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`, 'EUSAGE');
-    if (variant === 'fp16') throw new LowbitError('--weight-only needs a quantizing variant (q8, int8, uint8, q4, q4f16), not fp16', 'EUSAGE');
-    add(quantizeWeightOnly(model, { bits: o.weightOnly === 'int8' ? 8 : 4, perChannel: o.perChannel, blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun, ...sel }));
+    if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4')
+      throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`, 'EUSAGE');
+    if (variant === 'fp16')
+      throw new LowbitError(
+        '--weight-only needs a quantizing variant (q8, int8, uint8, q4, q4f16), not fp16',
+        'EUSAGE',
+      );
+    add(
+      quantizeWeightOnly(model, {
+        bits: o.weightOnly === 'int8' ? 8 : 4,
+        perChannel: o.perChannel,
+        blockSize: o.blockSize,
+        asymmetric: o.asymmetric,
+        dryRun: o.dryRun,
+        ...sel,
+      }),
+    );
     if (variant === 'q4f16') fp16();
     return merged;
   }
@@ -178,12 +267,25 @@ function applyVariant(model: ModelProto, variant: Variant, o: OnnxQuantOptions):
       int8(hasConv ? 'uint8' : 'int8', 'uint8');
       break;
     }
-    case 'int8': int8('int8', 'int8'); break;
-    case 'uint8': int8('uint8', 'uint8'); break;
-    case 'q4': q4(); break;
-    case 'fp16': fp16(); break;
-    case 'q4f16': q4(); fp16(); break;
-    case 'bnb4': add(quantizeMatMulBnb4(model, { blockSize: o.blockSize ?? 64, dryRun: o.dryRun, ...sel })); break;
+    case 'int8':
+      int8('int8', 'int8');
+      break;
+    case 'uint8':
+      int8('uint8', 'uint8');
+      break;
+    case 'q4':
+      q4();
+      break;
+    case 'fp16':
+      fp16();
+      break;
+    case 'q4f16':
+      q4();
+      fp16();
+      break;
+    case 'bnb4':
+      add(quantizeMatMulBnb4(model, { blockSize: o.blockSize ?? 64, dryRun: o.dryRun, ...sel }));
+      break;
   }
   return merged;
 }

@@ -24,7 +24,9 @@ export interface WeightOnlyOptions extends NodeSelection {
 /** weight -> its DequantizeLinear output in this graph (a shared weight is quantized once) */
 type Dequantized = Map<string, string>;
 
-interface QdqPlan extends NodePlan { transB: boolean }
+interface QdqPlan extends NodePlan {
+  transB: boolean;
+}
 
 /** MatMul, Gemm (and Conv for int8): the weight input becomes a DequantizeLinear of the stored integers. */
 export function qdqWeightHandler(opts: WeightOnlyOptions): OpHandler<QdqPlan, Dequantized> {
@@ -40,13 +42,25 @@ export function qdqWeightHandler(opts: WeightOnlyOptions): OpHandler<QdqPlan, De
       const transB = n.opType === 'Gemm' && attrInt(n, 'transB', 0) === 1;
       if (opts.bits === 8) {
         // output channels: axis 1 of MatMul's [K,N], axis 0 of Conv's weight and of Gemm's transposed B
-        return { action: `DequantizeLinear int8 ${opts.perChannel ? 'per-channel' : 'per-tensor'}`, weight: wName, shape: wd, bytesBefore: tensorBytes(w), bytesAfter: tensorBytes(w) / 4, transB };
+        return {
+          action: `DequantizeLinear int8 ${opts.perChannel ? 'per-channel' : 'per-tensor'}`,
+          weight: wName,
+          shape: wd,
+          bytesBefore: tensorBytes(w),
+          bytesAfter: tensorBytes(w) / 4,
+          transB,
+        };
       }
       // blocks run down K: a transposed Gemm weight is stored untransposed and the Gemm's transB cleared
-      const K = wd[transB ? 1 : 0]!, N = wd[transB ? 0 : 1]!;
+      const K = wd[transB ? 1 : 0]!,
+        N = wd[transB ? 0 : 1]!;
       return {
-        action: `DequantizeLinear int4 block ${bs}${opts.asymmetric ? ' asymmetric' : ''}`, weight: wName, shape: wd,
-        bytesBefore: tensorBytes(w), bytesAfter: Math.ceil((K * N) / 2) + Math.ceil(K / bs) * N * 4, transB,
+        action: `DequantizeLinear int4 block ${bs}${opts.asymmetric ? ' asymmetric' : ''}`,
+        weight: wName,
+        shape: wd,
+        bytesBefore: tensorBytes(w),
+        bytesAfter: Math.ceil((K * N) / 2) + Math.ceil(K / bs) * N * 4,
+        transB,
       };
     },
     rewrite(n, p, ctx) {
@@ -63,17 +77,31 @@ export function qdqWeightHandler(opts: WeightOnlyOptions): OpHandler<QdqPlan, De
   };
 
   /** the weight's integers, scales (and zero points) and the DequantizeLinear node; returns its output */
-  function dequantizeLinear(n: NodeProto, p: QdqPlan, { inits, namer, addInit, out }: PassContext<Dequantized>): string {
-    const wName = p.weight, wd = p.shape;
+  function dequantizeLinear(
+    n: NodeProto,
+    p: QdqPlan,
+    { inits, namer, addInit, out }: PassContext<Dequantized>,
+  ): string {
+    const wName = p.weight,
+      wd = p.shape;
     const deq = namer.fresh(`${wName}_DequantizeLinear_Output`);
-    const qName = namer.fresh(`${wName}_quantized`), sName = namer.fresh(`${wName}_scale`), zName = namer.fresh(`${wName}_zero_point`);
+    const qName = namer.fresh(`${wName}_quantized`),
+      sName = namer.fresh(`${wName}_scale`),
+      zName = namer.fresh(`${wName}_zero_point`);
     const f = tensorToFloat32(inits.get(wName)!);
     const inputs = [qName, sName];
     const attrs: Record<string, number> = {};
     if (opts.bits === 8) {
       const axis = n.opType === 'MatMul' ? 1 : 0;
       const q = opts.perChannel ? quantizePerChannel(f, wd, axis, 'int8', true) : quantizePerTensor(f, 'int8', true);
-      addInit(makeTensor(qName, DT.INT8, wd, Uint8Array.from(q.q, (v) => v & 0xff)));
+      addInit(
+        makeTensor(
+          qName,
+          DT.INT8,
+          wd,
+          Uint8Array.from(q.q, (v) => v & 0xff),
+        ),
+      );
       addInit(float32Tensor(sName, opts.perChannel ? [wd[axis]!] : [], q.scales));
       if (opts.perChannel) attrs.axis = axis;
     } else {
@@ -81,7 +109,10 @@ export function qdqWeightHandler(opts: WeightOnlyOptions): OpHandler<QdqPlan, De
       const t = int4Tensors(p.transB ? transpose(f, N, K) : f, K, N, bs, !!opts.asymmetric);
       addInit(makeTensor(qName, opts.asymmetric ? DT.UINT4 : DT.INT4, [K, N], t.packed));
       addInit(float32Tensor(sName, [t.blocks, N], t.scales));
-      if (t.zps) { addInit(makeTensor(zName, DT.UINT4, [t.blocks, N], t.zps)); inputs.push(zName); }
+      if (t.zps) {
+        addInit(makeTensor(zName, DT.UINT4, [t.blocks, N], t.zps));
+        inputs.push(zName);
+      }
       attrs.axis = 0;
       attrs.block_size = bs;
     }
@@ -91,7 +122,13 @@ export function qdqWeightHandler(opts: WeightOnlyOptions): OpHandler<QdqPlan, De
 }
 
 /** A [K, N] weight as block-wise INT4 (UINT4 when asymmetric) down K, with MatMulNBits' arithmetic, row-major [K, N]. */
-function int4Tensors(f: Float32Array, K: number, N: number, bs: number, asymmetric: boolean): { packed: Uint8Array; scales: Float32Array; zps?: Uint8Array; blocks: number } {
+function int4Tensors(
+  f: Float32Array,
+  K: number,
+  N: number,
+  bs: number,
+  asymmetric: boolean,
+): { packed: Uint8Array; scales: Float32Array; zps?: Uint8Array; blocks: number } {
   const q = quantizeBlockwise4(f, K, N, bs, !asymmetric);
   const blocks = q.blocks;
   // MatMulNBits layout ([N][block][nibbles], codes with zero point 8) -> row-major [K, N] 4-bit
@@ -108,7 +145,8 @@ function int4Tensors(f: Float32Array, K: number, N: number, bs: number, asymmetr
       }
     }
     for (let k = 0; k < K; k++) {
-      const b = Math.floor(k / bs), j = k - b * bs;
+      const b = Math.floor(k / bs),
+        j = k - b * bs;
       const code = (q.data[(c * blocks + b) * (bs / 2) + (j >> 1)]! >> ((j & 1) * 4)) & 15;
       // symmetric: signed int4 = code - 8 (two's complement nibble); asymmetric: the uint4 code
       const v = asymmetric ? code : (code - 8) & 15;
@@ -123,8 +161,13 @@ export function quantizeWeightOnly(model: ModelProto, opts: WeightOnlyOptions): 
   const opset = opsetVersion(model);
   const bs = opts.blockSize ?? 32;
   if (opts.bits === 4) {
-    if (!BLOCK_SIZES.includes(bs)) throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
-    if (opset < 21) throw new LowbitError(`--weight-only int4 needs opset 21 (block-wise INT4 DequantizeLinear); this model is opset ${opset}: use --type q4 (MatMulNBits) instead`, 'EUSAGE');
+    if (!BLOCK_SIZES.includes(bs))
+      throw new LowbitError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${bs}`, 'EUSAGE');
+    if (opset < 21)
+      throw new LowbitError(
+        `--weight-only int4 needs opset 21 (block-wise INT4 DequantizeLinear); this model is opset ${opset}: use --type q4 (MatMulNBits) instead`,
+        'EUSAGE',
+      );
   } else if (opset < 13 && opts.perChannel) {
     throw new LowbitError(`per-channel DequantizeLinear needs opset 13; this model is opset ${opset}`);
   } else if (opset < 10) {
@@ -133,8 +176,12 @@ export function quantizeWeightOnly(model: ModelProto, opts: WeightOnlyOptions): 
   const h = qdqWeightHandler(opts);
   const ops = opts.bits === 8 ? QDQ_INT8_OPS : QDQ_INT4_OPS;
   return runPass<Dequantized>(model, {
-    handlers: Object.fromEntries(ops.map((op) => [op, h])), dryRun: opts.dryRun, opTypes: opts.opTypes, excludeNodes: opts.excludeNodes,
-    local: () => new Map(), alwaysPrune: true,
+    handlers: Object.fromEntries(ops.map((op) => [op, h])),
+    dryRun: opts.dryRun,
+    opTypes: opts.opTypes,
+    excludeNodes: opts.excludeNodes,
+    local: () => new Map(),
+    alwaysPrune: true,
   });
 }
 

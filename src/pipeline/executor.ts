@@ -8,7 +8,16 @@
 // The pool itself is platform-free: a worker is a ThreadPort, made by a spawn function. Node's
 // worker_threads are in src/node/workers.ts, the browser's Web Workers in ./web-workers.ts; with
 // no spawn function (or one thread) every slab runs on the calling thread.
-import { runChunks, runRowJob, type ChunksDone, type RowJob, type RowJobResult, type SlabBuffers, type SlabMessage, type SlabPart } from './row-job.js';
+import {
+  runChunks,
+  runRowJob,
+  type ChunksDone,
+  type RowJob,
+  type RowJobResult,
+  type SlabBuffers,
+  type SlabMessage,
+  type SlabPart,
+} from './row-job.js';
 
 /** A multi-part slab's outcome: clamped counts per part, or the first failure and its part. */
 export type PartsResult = { ok: true; clamped: number[] } | { ok: false; part: number; result: RowJobResult };
@@ -51,7 +60,11 @@ export class RowWorkerPool implements RowExecutor {
   readonly threads: number;
 
   /** spawn: starts one worker; null runs everything on the calling thread (threads is then 1) */
-  constructor(threads: number, private readonly spawn: (() => ThreadPort) | null, private readonly minShared = MIN_SHARED_ELEMENTS) {
+  constructor(
+    threads: number,
+    private readonly spawn: (() => ThreadPort) | null,
+    private readonly minShared = MIN_SHARED_ELEMENTS,
+  ) {
     this.threads = spawn ? Math.max(1, Math.floor(threads)) : 1;
   }
 
@@ -63,7 +76,12 @@ export class RowWorkerPool implements RowExecutor {
     if (this.threads > 1 && this.workers.length === 0) {
       for (let i = 1; i < this.threads; i++) {
         const w = this.spawn!();
-        w.listen(() => {}, (e) => { if (!this.dead.has(w)) this.dead.set(w, e); });
+        w.listen(
+          () => {},
+          (e) => {
+            if (!this.dead.has(w)) this.dead.set(w, e);
+          },
+        );
         this.workers.push(w);
       }
     }
@@ -101,7 +119,11 @@ export class RowWorkerPool implements RowExecutor {
     this.start();
     // per part, at least two chunks per thread, so the counter can even out the threads' progress
     const shared: SlabPart[] = parts.map((p) => ({
-      ...p, chunkRows: Math.max(1, Math.min(Math.floor(CHUNK_ELEMENTS / p.base.nPerRow), Math.ceil(p.nRows / (2 * this.threads)))),
+      ...p,
+      chunkRows: Math.max(
+        1,
+        Math.min(Math.floor(CHUNK_ELEMENTS / p.base.nPerRow), Math.ceil(p.nRows / (2 * this.threads))),
+      ),
     }));
     const counter = new Int32Array(new SharedArrayBuffer(4));
     const msg: SlabMessage = { parts: shared, counter };
@@ -125,8 +147,20 @@ export class RowWorkerPool implements RowExecutor {
   private post(w: ThreadPort, msg: SlabMessage): Promise<ChunksDone> {
     return new Promise((resolve, reject) => {
       const died = this.dead.get(w);
-      if (died) { reject(died); return; }
-      const stop = w.listen((r) => { stop(); resolve(r); }, (e) => { stop(); reject(e); });
+      if (died) {
+        reject(died);
+        return;
+      }
+      const stop = w.listen(
+        (r) => {
+          stop();
+          resolve(r);
+        },
+        (e) => {
+          stop();
+          reject(e);
+        },
+      );
       w.postMessage(msg);
     });
   }

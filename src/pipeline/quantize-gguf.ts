@@ -104,25 +104,40 @@ export interface ParsedGgufSource extends ByteSource {
 }
 
 /** Reads the header and plans; checks everything that can be checked before writing anything. */
-export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): Promise<{ file: GgufFile; plan: QuantPlan }> {
+export async function prepareQuantize(
+  src: ByteSource,
+  opts: QuantizeOptions,
+): Promise<{ file: GgufFile; plan: QuantPlan }> {
   // a source may come with its header read already (a split model's shards, merged)
-  const input = (src as Partial<ParsedGgufSource>).gguf ?? await readGgufHeader(src);
+  const input = (src as Partial<ParsedGgufSource>).gguf ?? (await readGgufHeader(src));
   const hasImatrix = !!opts.imatrix && opts.imatrix.data.size > 0;
   let file = input;
   let blockCount: number | undefined;
   if (opts.pruneLayers?.length) {
     // the output's tensors: pruned layers left out, the rest renamed (data read under the old names)
-    const p = pruneLayers(input.tensors.map((t) => t.name), opts.pruneLayers);
-    const tensors = input.tensors.flatMap((t) => { const to = p.rename.get(t.name); return to ? [to === t.name ? t : { ...t, name: to, sourceName: t.name }] : []; });
+    const p = pruneLayers(
+      input.tensors.map((t) => t.name),
+      opts.pruneLayers,
+    );
+    const tensors = input.tensors.flatMap((t) => {
+      const to = p.rename.get(t.name);
+      return to ? [to === t.name ? t : { ...t, name: to, sourceName: t.name }] : [];
+    });
     file = { ...input, tensors };
     blockCount = p.blockCount;
   }
   if (opts.keepSplit) {
     // llama.cpp then goes through the tensors by shard and file offset, for the output and the rules
-    file = { ...file, tensors: [...file.tensors].sort((a, b) => (a.shard ?? 0) - (b.shard ?? 0) || a.offset - b.offset) };
+    file = {
+      ...file,
+      tensors: [...file.tensors].sort((a, b) => (a.shard ?? 0) - (b.shard ?? 0) || a.offset - b.offset),
+    };
   }
   // the plan sees the metadata as llama.cpp's loader does, with --override-kv applied
-  let plan = planGguf({ ...file, metadata: loaderMetadata(file.metadata, opts.kvOverrides ?? []) }, { ...opts, hasImatrix, givenOrder: !!opts.keepSplit });
+  let plan = planGguf(
+    { ...file, metadata: loaderMetadata(file.metadata, opts.kvOverrides ?? []) },
+    { ...opts, hasImatrix, givenOrder: !!opts.keepSplit },
+  );
   if (opts.assignment) plan = withAssignedTypes(plan, opts.assignment.types, opts.assignment.fileType);
   return { file, plan: blockCount === undefined ? plan : { ...plan, blockCount } };
 }
@@ -131,22 +146,40 @@ export async function prepareQuantize(src: ByteSource, opts: QuantizeOptions): P
  * --target-size / --target-bpw: measures the free tensors' candidate types on the source and
  * splits the budget (the options then carry the assignment for prepareQuantize).
  */
-export async function resolveTarget(src: ByteSource, opts: QuantizeOptions): Promise<{ opts: QuantizeOptions; allocation?: TargetAllocation }> {
+export async function resolveTarget(
+  src: ByteSource,
+  opts: QuantizeOptions,
+): Promise<{ opts: QuantizeOptions; allocation?: TargetAllocation }> {
   if (!opts.target || opts.assignment) return { opts };
   const { file, plan } = await prepareQuantize(src, { ...opts, assignment: undefined });
   const hasImatrix = !!opts.imatrix && opts.imatrix.data.size > 0;
-  const allocation = await allocateTarget({
-    src, file, plan, planFileBytes: await predictOutputBytes(file, plan, opts), hasImatrix,
-    imatrixFor: (t, ti) => imatrixFor(t, ti, opts),
-    // measured with ggml's own encoder even under --encoder best (several times faster; best
-    // then only lowers each chosen tensor's error further)
-  }, opts.target);
+  const allocation = await allocateTarget(
+    {
+      src,
+      file,
+      plan,
+      planFileBytes: await predictOutputBytes(file, plan, opts),
+      hasImatrix,
+      imatrixFor: (t, ti) => imatrixFor(t, ti, opts),
+      // measured with ggml's own encoder even under --encoder best (several times faster; best
+      // then only lowers each chosen tensor's error further)
+    },
+    opts.target,
+  );
   const next = { ...opts, assignment: { types: allocation.assignment, fileType: allocation.fileType } };
   // the size is exact: the real header and padding of the file the run writes
   const { file: f2, plan: p2 } = await prepareQuantize(src, next);
   const bytes = await predictOutputBytes(f2, p2, next);
-  if (bytes !== allocation.predictedBytes) throw new LowbitError(`internal: target allocation predicted ${allocation.predictedBytes} bytes, the plan gives ${bytes}`, 'EINTERNAL');
-  if (bytes > allocation.targetBytes) throw new LowbitError(`internal: target allocation exceeds the target (${bytes} > ${allocation.targetBytes})`, 'EINTERNAL');
+  if (bytes !== allocation.predictedBytes)
+    throw new LowbitError(
+      `internal: target allocation predicted ${allocation.predictedBytes} bytes, the plan gives ${bytes}`,
+      'EINTERNAL',
+    );
+  if (bytes > allocation.targetBytes)
+    throw new LowbitError(
+      `internal: target allocation exceeds the target (${bytes} > ${allocation.targetBytes})`,
+      'EINTERNAL',
+    );
   return { opts: next, allocation };
 }
 
@@ -162,7 +195,13 @@ export interface OutputShard {
  * split.no, split.count and split.tensors.count (none of them when there is one shard).
  */
 export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): OutputShard[] {
-  const metadata = quantizedMetadata(file.metadata, plan.fileType.id, opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined, opts.kvOverrides, plan.blockCount);
+  const metadata = quantizedMetadata(
+    file.metadata,
+    plan.fileType.id,
+    opts.imatrix && opts.imatrix.data.size > 0 ? opts.imatrix.provenance : undefined,
+    opts.kvOverrides,
+    plan.blockCount,
+  );
   // --encoder best: said in the file (llama.cpp ignores the key); the default adds nothing
   if (opts.encoder === 'best') metadata.set('quantize.encoder', gv.str('best'));
   if (!opts.keepSplit) return [{ metadata, tensors: plan.tensors }];
@@ -175,10 +214,18 @@ export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOpti
   }
   if (!shards.length) shards.push({ metadata, tensors: [] });
   const empty = shards.findIndex((s) => s.tensors.length === 0);
-  if (shards.length > 1 && empty >= 0) throw new LowbitError(`--keep-split: input shard ${empty + 1} has no tensor left to write (llama.cpp cannot write such a split either)`, 'EUSAGE');
+  if (shards.length > 1 && empty >= 0)
+    throw new LowbitError(
+      `--keep-split: input shard ${empty + 1} has no tensor left to write (llama.cpp cannot write such a split either)`,
+      'EUSAGE',
+    );
   if (shards.length > 1) {
     shards.forEach((s, i) => {
-      for (const [k, v] of [[SPLIT_NO, gv.u16(i)], [SPLIT_COUNT, gv.u16(shards.length)], [SPLIT_TENSORS_COUNT, gv.i32(plan.tensors.length)]] as const) {
+      for (const [k, v] of [
+        [SPLIT_NO, gv.u16(i)],
+        [SPLIT_COUNT, gv.u16(shards.length)],
+        [SPLIT_TENSORS_COUNT, gv.i32(plan.tensors.length)],
+      ] as const) {
         s.metadata.delete(k);
         s.metadata.set(k, v);
       }
@@ -191,8 +238,16 @@ export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOpti
 export async function predictOutputBytes(file: GgufFile, plan: QuantPlan, opts: QuantizeOptions): Promise<number> {
   let total = 0;
   for (const shard of outputShards(file, plan, opts)) {
-    const sink = { position: 0, async write(b: Uint8Array) { this.position += b.length; } };
-    const w = await GgufWriter.begin(sink, { metadata: shard.metadata, tensors: shard.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })) });
+    const sink = {
+      position: 0,
+      async write(b: Uint8Array) {
+        this.position += b.length;
+      },
+    };
+    const w = await GgufWriter.begin(sink, {
+      metadata: shard.metadata,
+      tensors: shard.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
+    });
     const last = w.layout[w.layout.length - 1];
     total += last ? last.offset + Math.ceil(last.byteSize / w.alignment) * w.alignment : w.dataOffset;
   }
@@ -210,7 +265,9 @@ export function checkRunnable(file: GgufFile, plan: QuantPlan, opts: QuantizeOpt
   }
   for (const t of plan.tensors) {
     if (!hasImatrix && t.quantizable && t.requiresImatrix) {
-      throw new LowbitError(`this quantization requires an importance matrix (--imatrix): tensor ${t.name} would be ${typeName(t.dstType)}`);
+      throw new LowbitError(
+        `this quantization requires an importance matrix (--imatrix): tensor ${t.name} would be ${typeName(t.dstType)}`,
+      );
     }
   }
   const info = new Map(file.tensors.map((t) => [t.name, t]));
@@ -218,12 +275,19 @@ export function checkRunnable(file: GgufFile, plan: QuantPlan, opts: QuantizeOpt
     if (!t.convert) continue;
     const ti = info.get(t.name)!;
     const im = imatrixFor(t, ti, opts);
-    if (!im && t.requiresImatrix) throw new LowbitError(`Missing importance matrix for tensor ${t.name} in a very low-bit quantization`);
+    if (!im && t.requiresImatrix)
+      throw new LowbitError(`Missing importance matrix for tensor ${t.name} in a very low-bit quantization`);
     if (isQuantizedType(t.srcType) && !opts.allowRequantize) {
-      throw new LowbitError(`requantizing from type ${typeName(t.srcType)} is disabled (tensor ${t.name}; --allow-requantize to allow it)`);
+      throw new LowbitError(
+        `requantizing from type ${typeName(t.srcType)} is disabled (tensor ${t.name}; --allow-requantize to allow it)`,
+      );
     }
-    if (!codecByTypeId(t.srcType)) throw new LowbitError(`tensor ${t.name}: lowbit cannot read ${typeName(t.srcType)} yet`);
-    if (!codecByTypeId(t.dstType)) throw new LowbitError(`tensor ${t.name}: lowbit cannot quantize to ${typeName(t.dstType)} yet (planned: ${t.reason})`);
+    if (!codecByTypeId(t.srcType))
+      throw new LowbitError(`tensor ${t.name}: lowbit cannot read ${typeName(t.srcType)} yet`);
+    if (!codecByTypeId(t.dstType))
+      throw new LowbitError(
+        `tensor ${t.name}: lowbit cannot quantize to ${typeName(t.dstType)} yet (planned: ${t.reason})`,
+      );
   }
 }
 
@@ -245,7 +309,8 @@ export interface ReadIntoSource extends ByteSource {
 }
 
 function readInto(src: ByteSource, offset: number, dst: Uint8Array): Promise<void> {
-  if ('readInto' in src && typeof (src as ReadIntoSource).readInto === 'function') return (src as ReadIntoSource).readInto(offset, dst);
+  if ('readInto' in src && typeof (src as ReadIntoSource).readInto === 'function')
+    return (src as ReadIntoSource).readInto(offset, dst);
   return src.read(offset, dst.length).then((b) => dst.set(b));
 }
 
@@ -270,14 +335,34 @@ function stepsOf(plan: QuantPlan, info: Map<string, GgufTensorInfo>, slabF32: nu
   for (const t of plan.tensors) {
     const ti = info.get(t.name)!;
     if (t.dstBytes === 0) {
-      steps.push({ t, ti, kind: 'empty', srcOffset: 0, srcBytes: 0, firstRow: 0, rows: 0, dstBytes: 0, doneAfter: t.srcBytes });
+      steps.push({
+        t,
+        ti,
+        kind: 'empty',
+        srcOffset: 0,
+        srcBytes: 0,
+        firstRow: 0,
+        rows: 0,
+        dstBytes: 0,
+        doneAfter: t.srcBytes,
+      });
     } else if (!t.convert) {
       // same type in and out: bytes copied in slabs of whole rows (llama.cpp's slabs, validated alike)
       const rowBytes = Math.max(1, ti.rowBytes);
       const step = Math.max(rowBytes, Math.floor(slabF32 / rowBytes) * rowBytes);
       for (let off = 0; off < ti.byteSize; off += step) {
         const n = Math.min(step, ti.byteSize - off);
-        steps.push({ t, ti, kind: 'copy', srcOffset: ti.offset + off, srcBytes: n, firstRow: off, rows: 0, dstBytes: n, doneAfter: off + n });
+        steps.push({
+          t,
+          ti,
+          kind: 'copy',
+          srcOffset: ti.offset + off,
+          srcBytes: n,
+          firstRow: off,
+          rows: 0,
+          dstBytes: n,
+          doneAfter: off + n,
+        });
       }
     } else {
       const n = ti.rowLength;
@@ -287,8 +372,15 @@ function stepsOf(plan: QuantPlan, info: Map<string, GgufTensorInfo>, slabF32: nu
       for (let r0 = 0; r0 < ti.nRows; r0 += slabRows) {
         const rows = Math.min(slabRows, ti.nRows - r0);
         steps.push({
-          t, ti, kind: 'convert', srcOffset: ti.offset + r0 * srcRowBytes, srcBytes: rows * srcRowBytes, firstRow: r0, rows,
-          dstBytes: rows * dstRowBytes, doneAfter: (r0 + rows) * srcRowBytes,
+          t,
+          ti,
+          kind: 'convert',
+          srcOffset: ti.offset + r0 * srcRowBytes,
+          srcBytes: rows * srcRowBytes,
+          firstRow: r0,
+          rows,
+          dstBytes: rows * dstRowBytes,
+          doneAfter: (r0 + rows) * srcRowBytes,
         });
       }
     }
@@ -323,15 +415,22 @@ const alignUp = (n: number) => Math.ceil(n / BATCH_ALIGN) * BATCH_ALIGN;
 function batchesOf(steps: Step[], caps: { src: number; dst: number; f32: number }): Batch[] {
   const batches: Batch[] = [];
   let b: Batch | null = null;
-  let dstEnd = 0, f32End = 0;
+  let dstEnd = 0,
+    f32End = 0;
   for (const s of steps) {
     const f32Need = s.kind === 'convert' && s.t.srcType !== GGML_TYPE.F32 ? s.rows * s.ti.rowLength : 0;
     const dstNeed = s.kind === 'convert' ? s.dstBytes : 0;
-    if (!b || b.steps.length >= BATCH_MAX_STEPS || alignUp(b.srcBytes) + s.srcBytes > caps.src ||
-        alignUp(dstEnd) + dstNeed > caps.dst || f32End + f32Need > caps.f32) {
+    if (
+      !b ||
+      b.steps.length >= BATCH_MAX_STEPS ||
+      alignUp(b.srcBytes) + s.srcBytes > caps.src ||
+      alignUp(dstEnd) + dstNeed > caps.dst ||
+      f32End + f32Need > caps.f32
+    ) {
       b = { steps: [], srcBytes: 0, srcAt: [], dstAt: [], f32At: [] };
       batches.push(b);
-      dstEnd = 0; f32End = 0;
+      dstEnd = 0;
+      f32End = 0;
     }
     const at = alignUp(b.srcBytes);
     b.steps.push(s);
@@ -347,8 +446,13 @@ function batchesOf(steps: Step[], caps: { src: number; dst: number; f32: number 
 
 /** Rows and elements a batch converts (what decides whether the workers share it). */
 function convertShape(b: Batch): [number, number] {
-  let rows = 0, elements = 0;
-  for (const s of b.steps) if (s.kind === 'convert') { rows += s.rows; elements += s.rows * s.ti.rowLength; }
+  let rows = 0,
+    elements = 0;
+  for (const s of b.steps)
+    if (s.kind === 'convert') {
+      rows += s.rows;
+      elements += s.rows * s.ti.rowLength;
+    }
   return [rows, elements];
 }
 
@@ -361,19 +465,37 @@ function rowBytesOf(type: number, n: number): number {
  * Quantizes `src` into `sink` (at position 0), or with --keep-split into one sink per output file
  * (outputShards). The caller owns opening and committing the outputs.
  */
-export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly ByteSink[], opts: QuantizeOptions): Promise<QuantizeSummary> {
+export async function quantizeGguf(
+  src: ByteSource,
+  sink: ByteSink | readonly ByteSink[],
+  opts: QuantizeOptions,
+): Promise<QuantizeSummary> {
   const t0 = performance.now();
-  const sinks = Array.isArray(sink) ? sink as readonly ByteSink[] : [sink as ByteSink];
+  const sinks = Array.isArray(sink) ? (sink as readonly ByteSink[]) : [sink as ByteSink];
   opts.signal?.throwIfAborted();
   const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
-  const pool = (opts.executor ?? singleThreadExecutor)(Math.max(1, Math.floor(opts.threads ?? cores)), opts.parallelMinElements);
+  const pool = (opts.executor ?? singleThreadExecutor)(
+    Math.max(1, Math.floor(opts.threads ?? cores)),
+    opts.parallelMinElements,
+  );
   const threads = pool.threads;
   // a big input will need the workers: they boot (a tenth of a second) while the header is read and
   // planned; otherwise they start once a slab big enough to share comes
   if (src.size >= EARLY_WORKERS_BYTES) pool.start();
-  const quiet = <T>(p: Promise<T>) => { p.catch(() => {}); return p; };
-  const readBatch = (b: Batch | undefined, buf: Uint8Array) => (!b || b.srcBytes === 0 ? null : quiet(Promise.all(b.steps.map((s, i) =>
-    s.srcBytes > 0 ? readInto(src, s.srcOffset, buf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes)) : null)).then(() => {})));
+  const quiet = <T>(p: Promise<T>) => {
+    p.catch(() => {});
+    return p;
+  };
+  const readBatch = (b: Batch | undefined, buf: Uint8Array) =>
+    !b || b.srcBytes === 0
+      ? null
+      : quiet(
+          Promise.all(
+            b.steps.map((s, i) =>
+              s.srcBytes > 0 ? readInto(src, s.srcOffset, buf.subarray(b.srcAt[i]!, b.srcAt[i]! + s.srcBytes)) : null,
+            ),
+          ).then(() => {}),
+        );
   let reading: Promise<void> | null = null;
   // everything before the slab loop (whose own finally closes the pool): a failure closes it here
   let target: TargetAllocation | undefined;
@@ -405,16 +527,19 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
     reading = readBatch(batches[0], srcBufs[0]!);
 
     const shards = outputShards(file, plan, opts);
-    if (shards.length !== sinks.length) throw new LowbitError(`this run writes ${shards.length} file(s), ${sinks.length} output(s) given`);
+    if (shards.length !== sinks.length)
+      throw new LowbitError(`this run writes ${shards.length} file(s), ${sinks.length} output(s) given`);
     const writers: GgufWriter[] = [];
     const shardOf = new Map<string, number>();
     for (let i = 0; i < shards.length; i++) {
       for (const t of shards[i]!.tensors) shardOf.set(t.name, i);
-      writers.push(await GgufWriter.begin(sinks[i]!, {
-        metadata: shards[i]!.metadata,
-        // ggml writes ggml_n_dims dims (trailing 1s dropped)
-        tensors: shards[i]!.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
-      }));
+      writers.push(
+        await GgufWriter.begin(sinks[i]!, {
+          metadata: shards[i]!.metadata,
+          // ggml writes ggml_n_dims dims (trailing 1s dropped)
+          tensors: shards[i]!.tensors.map((t) => ({ name: t.name, dims: ggmlNDims(t.shape), type: t.dstType })),
+        }),
+      );
     }
     return { plan, batches, writers, shardOf, srcBufs, dstBufs, f32 };
   };
@@ -433,20 +558,30 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
   let writes: Promise<void> = done;
   // (every in-flight promise gets a no-op handler at once, quiet(): a failure is thrown where it is
   // awaited, not reported as unhandled while the loop is busy elsewhere)
-  const write = (list: { name: string; bytes: Uint8Array }[]) => (writes = quiet(writes.then(async () => {
-    // each run of tensors of one output file (several only with --keep-split) in one go
-    for (let i = 0; i < list.length;) {
-      const w = shardOf.get(list[i]!.name) ?? 0;
-      let j = i + 1;
-      while (j < list.length && (shardOf.get(list[j]!.name) ?? 0) === w) j++;
-      await writers[w]!.writeTensors(list.slice(i, j));
-      i = j;
-    }
-  })));
+  const write = (list: { name: string; bytes: Uint8Array }[]) =>
+    (writes = quiet(
+      writes.then(async () => {
+        // each run of tensors of one output file (several only with --keep-split) in one go
+        for (let i = 0; i < list.length;) {
+          const w = shardOf.get(list[i]!.name) ?? 0;
+          let j = i + 1;
+          while (j < list.length && (shardOf.get(list[j]!.name) ?? 0) === w) j++;
+          await writers[w]!.writeTensors(list.slice(i, j));
+          i = j;
+        }
+      }),
+    ));
   // per buffer set: the write that still reads from it (copies are written from the source buffer)
   const busy: Promise<void>[] = [done, done, done];
   // a copy step's source buffer is written from directly: a refill waits for that write
-  const startRead = (k: number) => (batches[k]?.srcBytes ? quiet(busy[k % 3]!.then(async () => { await readBatch(batches[k], srcBufs[k % 3]!); })) : null);
+  const startRead = (k: number) =>
+    batches[k]?.srcBytes
+      ? quiet(
+          busy[k % 3]!.then(async () => {
+            await readBatch(batches[k], srcBufs[k % 3]!);
+          }),
+        )
+      : null;
 
   const total = plan.srcBytes;
   let doneBytes = 0;
@@ -470,14 +605,20 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
       for (let i = 0; i < b.steps.length; i++) {
         const s = b.steps[i]!;
         const p = s.t;
-        if (s.kind !== 'convert') { partOf.push(-1); continue; }
+        if (s.kind !== 'convert') {
+          partOf.push(-1);
+          continue;
+        }
         if (s.firstRow === 0) {
           // first slab of a tensor: its importances, shared with the workers
           const im = imatrixFor(p, s.ti, opts);
           if (im) imatrixUsed++;
           converted++;
           let buf: Float32Array | null = null;
-          if (im) { buf = new Float32Array(pool.alloc(im.byteLength)); buf.set(im); }
+          if (im) {
+            buf = new Float32Array(pool.alloc(im.byteLength));
+            buf.set(im);
+          }
           imatrixBufs.set(p.name, buf);
         }
         const f32At = b.f32At[i]!;
@@ -490,8 +631,12 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
         partOf.push(parts.length);
         parts.push({
           base: {
-            srcType: p.srcType, dstType: p.dstType, nPerRow: s.ti.rowLength, slabFirstRow: s.firstRow,
-            rowsPerExpert: Math.max(1, s.ti.dims[1] ?? 1), checkInput: !opts.allowNonfinite,
+            srcType: p.srcType,
+            dstType: p.dstType,
+            nPerRow: s.ti.rowLength,
+            slabFirstRow: s.firstRow,
+            rowsPerExpert: Math.max(1, s.ti.dims[1] ?? 1),
+            checkInput: !opts.allowNonfinite,
             ...(opts.encoder === 'best' ? { encoder: 'best' as const } : {}),
           },
           nRows: s.rows,
@@ -511,7 +656,8 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
           if (!opts.allowNonfinite) {
             const bad = firstInvalid(s.ti.type.id, bytes);
             // bad counts values (float types) or blocks
-            if (bad >= 0) throw nonFiniteError(p.name, (s.firstRow / s.ti.type.typeSize + bad) * s.ti.type.blockSize, s.ti.dims);
+            if (bad >= 0)
+              throw nonFiniteError(p.name, (s.firstRow / s.ti.type.typeSize + bad) * s.ti.type.blockSize, s.ti.dims);
           }
           out.push({ name: p.name, bytes });
         } else {
@@ -520,7 +666,10 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
             const r = result.result;
             if (r.ok) throw new LowbitError(`tensor ${p.name}: inconsistent pool result`);
             if (r.kind === 'input') throw nonFiniteError(p.name, r.index, s.ti.dims);
-            if (r.kind === 'output') throw new LowbitError(`quantized data validation failed: tensor ${p.name} row ${r.row} has non-finite ${typeName(p.dstType)} scales`);
+            if (r.kind === 'output')
+              throw new LowbitError(
+                `quantized data validation failed: tensor ${p.name} row ${r.row} has non-finite ${typeName(p.dstType)} scales`,
+              );
             throw new LowbitError(`tensor ${p.name}: ${r.message}`);
           }
           const c = result && result.ok ? result.clamped[j]! : 0;
@@ -529,7 +678,10 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
         }
         const last = (b.steps[i + 1] ?? batches[k + 1]?.steps[0])?.t !== p;
         if (opts.onProgress && (s.kind !== 'empty' || last)) opts.onProgress(doneBytes + s.doneAfter, total, p.name);
-        if (last) { doneBytes += p.srcBytes; imatrixBufs.delete(p.name); }
+        if (last) {
+          doneBytes += p.srcBytes;
+          imatrixBufs.delete(p.name);
+        }
       }
       busy[k % 3] = write(out);
     }
@@ -542,8 +694,16 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
   }
   const outputBytes = sinks.reduce((n, k) => n + k.position, 0);
   return {
-    plan, tensors: plan.tensors.length, converted, inputBytes: src.size, outputBytes, nElements: plan.nElements,
-    bitsPerWeight: plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0, seconds: (performance.now() - t0) / 1000, threads, imatrixUsed,
+    plan,
+    tensors: plan.tensors.length,
+    converted,
+    inputBytes: src.size,
+    outputBytes,
+    nElements: plan.nElements,
+    bitsPerWeight: plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0,
+    seconds: (performance.now() - t0) / 1000,
+    threads,
+    imatrixUsed,
     clamped: [...clamped].map(([tensor, count]) => ({ tensor, count })),
     ...(target ? { target } : {}),
   };
@@ -551,5 +711,7 @@ export async function quantizeGguf(src: ByteSource, sink: ByteSink | readonly By
 
 function nonFiniteError(name: string, index: number, dims: readonly number[]): LowbitError {
   const n0 = dims[0] ?? 1;
-  return new LowbitError(`tensor ${name} has a NaN or infinite value at element ${index} (row ${Math.floor(index / n0)}, column ${index % n0}); --allow-nonfinite to quantize anyway`);
+  return new LowbitError(
+    `tensor ${name} has a NaN or infinite value at element ${index} (row ${Math.floor(index / n0)}, column ${index % n0}); --allow-nonfinite to quantize anyway`,
+  );
 }

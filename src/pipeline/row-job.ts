@@ -50,7 +50,8 @@ export type RowJobResult =
 export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   const src = codecByTypeId(job.srcType);
   const dst = codecByTypeId(job.dstType);
-  if (!src || !dst) return { ok: false, kind: 'error', message: `no codec for ggml type ${!src ? job.srcType : job.dstType}` };
+  if (!src || !dst)
+    return { ok: false, kind: 'error', message: `no codec for ggml type ${!src ? job.srcType : job.dstType}` };
   const n = job.nPerRow;
   const srcRowBytes = (n / src.type.blockSize) * src.type.typeSize;
   const dstRowBytes = (n / dst.type.blockSize) * dst.type.typeSize;
@@ -90,7 +91,13 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
       const run = Math.min(job.rowEnd - r, job.rowsPerExpert - (global % job.rowsPerExpert));
       const im = b.imatrix ? b.imatrix.subarray(expert * n, (expert + 1) * n) : null;
       const fr = r - job.rowStart;
-      quantize(f32.subarray(fr * n, (fr + run) * n), b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes), run, n, im);
+      quantize(
+        f32.subarray(fr * n, (fr + run) * n),
+        b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes),
+        run,
+        n,
+        im,
+      );
       r += run;
     }
   };
@@ -113,10 +120,17 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   // one pass over the job's output; a failing block names its row. Float outputs are the values
   // themselves: with --allow-nonfinite (no input check) their NaN/Inf pass through as asked.
   const floatDst = job.dstType === GGML_TYPE.F32 || job.dstType === GGML_TYPE.F16 || job.dstType === GGML_TYPE.BF16;
-  const bad = floatDst && !job.checkInput ? -1 : firstInvalid(job.dstType, b.dst.subarray(job.rowStart * dstRowBytes, job.rowEnd * dstRowBytes));
+  const bad =
+    floatDst && !job.checkInput
+      ? -1
+      : firstInvalid(job.dstType, b.dst.subarray(job.rowStart * dstRowBytes, job.rowEnd * dstRowBytes));
   if (bad >= 0) {
     // bad counts values (float types, block size 1) or blocks
-    return { ok: false, kind: 'output', row: job.slabFirstRow + job.rowStart + Math.floor(bad / (n / dst.type.blockSize)) };
+    return {
+      ok: false,
+      kind: 'output',
+      row: job.slabFirstRow + job.rowStart + Math.floor(bad / (n / dst.type.blockSize)),
+    };
   }
   return clamped ? { ok: true, clamped } : { ok: true };
 }
@@ -136,7 +150,10 @@ export interface SlabMessage {
 }
 
 /** What one thread did on a slab: its earliest failure (chunk index over all parts, part) and its clamped counts per part. */
-export interface ChunksDone { failure: { chunk: number; part: number; result: RowJobResult } | null; clamped: number[] }
+export interface ChunksDone {
+  failure: { chunk: number; part: number; result: RowJobResult } | null;
+  clamped: number[];
+}
 
 /**
  * Runs chunks of a slab's parts (each part's rows in chunks of its chunkRows; chunks numbered over
@@ -165,7 +182,8 @@ export function runChunks(parts: readonly SlabPart[], counter: Int32Array): Chun
       result = { ok: false, kind: 'error', message: (e as Error)?.message ?? String(e) };
     }
     // a later failure of this thread is in a later chunk
-    if (!result.ok) { if (!done.failure) done.failure = { chunk: c, part, result }; }
-    else if (result.clamped) done.clamped[part]! += result.clamped;
+    if (!result.ok) {
+      if (!done.failure) done.failure = { chunk: c, part, result };
+    } else if (result.clamped) done.clamped[part]! += result.clamped;
   }
 }

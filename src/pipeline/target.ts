@@ -42,8 +42,26 @@ export interface KindSensitivity {
 
 /** The default candidates: the types stock llama.cpp loads and lowbit writes, best first. */
 export const TARGET_TYPES: readonly number[] = [
-  T.F16, T.Q8_0, T.Q6_K, T.Q5_K, T.Q5_1, T.Q5_0, T.Q4_K, T.Q4_1, T.IQ4_XS, T.IQ4_NL, T.Q4_0,
-  T.Q3_K, T.IQ3_S, T.IQ3_XXS, T.Q2_K, T.IQ2_S, T.IQ2_XS, T.IQ2_XXS, T.IQ1_M, T.IQ1_S,
+  T.F16,
+  T.Q8_0,
+  T.Q6_K,
+  T.Q5_K,
+  T.Q5_1,
+  T.Q5_0,
+  T.Q4_K,
+  T.Q4_1,
+  T.IQ4_XS,
+  T.IQ4_NL,
+  T.Q4_0,
+  T.Q3_K,
+  T.IQ3_S,
+  T.IQ3_XXS,
+  T.Q2_K,
+  T.IQ2_S,
+  T.IQ2_XS,
+  T.IQ2_XXS,
+  T.IQ1_M,
+  T.IQ1_S,
 ];
 
 /** One tensor's choice, as the plan shows it. */
@@ -146,7 +164,8 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
     const factor = new Map<string, number>();
     for (const [kind, kl] of sens.kl) {
       let nsr = 0;
-      for (const m of measures) if (tensorCategory(m.name) === kind) nsr += m.candidates.find((c) => c.type === sens.probeType)?.nsr ?? 0;
+      for (const m of measures)
+        if (tensorCategory(m.name) === kind) nsr += m.candidates.find((c) => c.type === sens.probeType)?.nsr ?? 0;
       if (nsr > 0) factor.set(kind, Math.max(kl, 1e-12) / nsr);
     }
     const known = [...factor.values()].sort((a, b) => a - b);
@@ -171,17 +190,30 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
     weightsByType.set(c.type, (weightsByType.get(c.type) ?? 0) + n);
   });
   return {
-    assignment, fileType: fileTypeFor(weightsByType, plan.fileType), targetBytes,
-    predictedBytes: header + fixedData + r.bytes, predictedError, fixedBytes: header + fixedData, measures,
-    measure: (inp.hasImatrix
-      ? 'importance-weighted (imatrix) squared error over the signal, per tensor'
-      : 'no imatrix: plain squared error over the signal, per tensor (give --imatrix for an activation-weighted one)') +
-      (sensNote || ', every tensor alike (--sensitivity engine measures each kind in llama.cpp)') + ', summed',
+    assignment,
+    fileType: fileTypeFor(weightsByType, plan.fileType),
+    targetBytes,
+    predictedBytes: header + fixedData + r.bytes,
+    predictedError,
+    fixedBytes: header + fixedData,
+    measures,
+    measure:
+      (inp.hasImatrix
+        ? 'importance-weighted (imatrix) squared error over the signal, per tensor'
+        : 'no imatrix: plain squared error over the signal, per tensor (give --imatrix for an activation-weighted one)') +
+      (sensNote || ', every tensor alike (--sensitivity engine measures each kind in llama.cpp)') +
+      ', summed',
     seconds: (performance.now() - t0) / 1000,
   };
 }
 
-async function measureTensor(inp: MeasureInput, t: PlannedTensor, ti: GgufTensorInfo, types: readonly number[], padded: (b: number) => number): Promise<TensorMeasure> {
+async function measureTensor(
+  inp: MeasureInput,
+  t: PlannedTensor,
+  ti: GgufTensorInfo,
+  types: readonly number[],
+  padded: (b: number) => number,
+): Promise<TensorMeasure> {
   const n = ti.rowLength;
   const srcCodec = codecByTypeId(t.srcType);
   if (!srcCodec) throw new LowbitError(`tensor ${t.name}: lowbit cannot read ${typeName(t.srcType)} yet`);
@@ -195,11 +227,15 @@ async function measureTensor(inp: MeasureInput, t: PlannedTensor, ti: GgufTensor
     const bytes = await inp.src.read(ti.offset + rows[i]! * srcRowBytes, srcRowBytes);
     srcCodec.dequantize(bytes, w.subarray(i * n, (i + 1) * n), n);
   }
-  const imOf = (i: number) => (im ? im.subarray(Math.floor(rows[i]! / rowsPerExpert) * n, (Math.floor(rows[i]! / rowsPerExpert) + 1) * n) : null);
+  const imOf = (i: number) =>
+    im ? im.subarray(Math.floor(rows[i]! / rowsPerExpert) * n, (Math.floor(rows[i]! / rowsPerExpert) + 1) * n) : null;
   let signal = 0;
   for (let i = 0; i < rows.length; i++) {
     const v = imOf(i);
-    for (let j = 0; j < n; j++) { const x = w[i * n + j]!; signal += (v ? v[j]! : 1) * x * x; }
+    for (let j = 0; j < n; j++) {
+      const x = w[i * n + j]!;
+      signal += (v ? v[j]! : 1) * x * x;
+    }
   }
   const candidates: (Candidate & { nsr: number })[] = [];
   const seen = new Set<number>();
@@ -224,7 +260,10 @@ async function measureTensor(inp: MeasureInput, t: PlannedTensor, ti: GgufTensor
         quantize(row, q, 1, n, v);
         codec.dequantize(q, d, n);
         let e = 0;
-        for (let j = 0; j < n; j++) { const x = row[j]! - d[j]!; e += (v ? v[j]! : 1) * x * x; }
+        for (let j = 0; j < n; j++) {
+          const x = row[j]! - d[j]!;
+          e += (v ? v[j]! : 1) * x * x;
+        }
         err += e;
       }
     }
@@ -251,8 +290,13 @@ function reasonOf(m: TensorMeasure): string {
 
 /** general.file_type for a mixed file: the file type whose default type holds the most weights. */
 function fileTypeFor(weightsByType: Map<number, number>, fallback: FileType): FileType {
-  let best = -1, bestN = -1;
-  for (const [type, n] of [...weightsByType].sort((a, b) => a[0] - b[0])) if (n > bestN) { best = type; bestN = n; }
+  let best = -1,
+    bestN = -1;
+  for (const [type, n] of [...weightsByType].sort((a, b) => a[0] - b[0]))
+    if (n > bestN) {
+      best = type;
+      bestN = n;
+    }
   const prefer = ['Q4_K_M', 'Q5_K_M', 'Q3_K_M', 'Q2_K', 'Q6_K'];
   const cands = FILE_TYPES.filter((f) => f.defaultType === best);
   return cands.find((f) => prefer.includes(f.name)) ?? cands[0] ?? fallback;

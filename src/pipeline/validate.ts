@@ -5,10 +5,28 @@ import { GGML_TYPE as T, ggmlTypeById } from '../formats/ggml-types.js';
 
 /** Byte offsets of the fp16 scale fields each block type must keep finite. */
 const SCALE_OFFSETS: Readonly<Record<number, readonly number[]>> = {
-  [T.Q1_0]: [0], [T.Q2_0]: [0], [T.Q4_0]: [0], [T.Q5_0]: [0], [T.Q8_0]: [0],
-  [T.Q4_1]: [0, 2], [T.Q5_1]: [0, 2], [T.Q2_K]: [80, 82], [T.Q3_K]: [108], [T.Q4_K]: [0, 2], [T.Q5_K]: [0, 2],
-  [T.Q6_K]: [208], [T.TQ1_0]: [52], [T.TQ2_0]: [64], [T.IQ1_S]: [0], [T.IQ2_XXS]: [0], [T.IQ2_XS]: [0],
-  [T.IQ2_S]: [0], [T.IQ3_XXS]: [0], [T.IQ3_S]: [0], [T.IQ4_XS]: [0], [T.IQ4_NL]: [0],
+  [T.Q1_0]: [0],
+  [T.Q2_0]: [0],
+  [T.Q4_0]: [0],
+  [T.Q5_0]: [0],
+  [T.Q8_0]: [0],
+  [T.Q4_1]: [0, 2],
+  [T.Q5_1]: [0, 2],
+  [T.Q2_K]: [80, 82],
+  [T.Q3_K]: [108],
+  [T.Q4_K]: [0, 2],
+  [T.Q5_K]: [0, 2],
+  [T.Q6_K]: [208],
+  [T.TQ1_0]: [52],
+  [T.TQ2_0]: [64],
+  [T.IQ1_S]: [0],
+  [T.IQ2_XXS]: [0],
+  [T.IQ2_XS]: [0],
+  [T.IQ2_S]: [0],
+  [T.IQ3_XXS]: [0],
+  [T.IQ3_S]: [0],
+  [T.IQ4_XS]: [0],
+  [T.IQ4_NL]: [0],
 };
 
 const fp16Bad = (h: number) => (h & 0x7c00) === 0x7c00;
@@ -21,8 +39,10 @@ export function firstInvalid(type: number, data: Uint8Array): number {
   const u16 = (o: number) => data[o]! | (data[o + 1]! << 8);
   switch (type) {
     case T.F32: {
-      if (data.byteOffset % 4 === 0) return firstNonFinite(new Float32Array(data.buffer, data.byteOffset, data.length >> 2));
-      for (let i = 0, o = 0; o + 4 <= data.length; i++, o += 4) if (((data[o + 3]! & 0x7f) === 0x7f) && (data[o + 2]! & 0x80)) return i;
+      if (data.byteOffset % 4 === 0)
+        return firstNonFinite(new Float32Array(data.buffer, data.byteOffset, data.length >> 2));
+      for (let i = 0, o = 0; o + 4 <= data.length; i++, o += 4)
+        if ((data[o + 3]! & 0x7f) === 0x7f && data[o + 2]! & 0x80) return i;
       return -1;
     }
     case T.F16:
@@ -67,7 +87,8 @@ export function firstInvalid(type: number, data: Uint8Array): number {
       return -1;
     }
     const s1 = offs[1]! >> 1;
-    for (let i = 0, o = 0; i < nBlocks; i++, o += step) if ((h[o + s0]! & 0x7c00) === 0x7c00 || (h[o + s1]! & 0x7c00) === 0x7c00) return i;
+    for (let i = 0, o = 0; i < nBlocks; i++, o += step)
+      if ((h[o + s0]! & 0x7c00) === 0x7c00 || (h[o + s1]! & 0x7c00) === 0x7c00) return i;
     return -1;
   }
   for (let i = 0, o = 0; o + info.typeSize <= data.length; i++, o += info.typeSize) {
@@ -85,10 +106,18 @@ export function firstNonFinite(x: Float32Array): number {
   const n = x.length;
   for (let c = 0; c < n; c += 4096) {
     const e = Math.min(n, c + 4096);
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    let a0 = 0,
+      a1 = 0,
+      a2 = 0,
+      a3 = 0;
     let i = c;
     // four chains of pair sums: V8's fastest shape for this loop (measured)
-    for (; i + 8 <= e; i += 8) { a0 += x[i]! + x[i + 4]!; a1 += x[i + 1]! + x[i + 5]!; a2 += x[i + 2]! + x[i + 6]!; a3 += x[i + 3]! + x[i + 7]!; }
+    for (; i + 8 <= e; i += 8) {
+      a0 += x[i]! + x[i + 4]!;
+      a1 += x[i + 1]! + x[i + 5]!;
+      a2 += x[i + 2]! + x[i + 6]!;
+      a3 += x[i + 3]! + x[i + 7]!;
+    }
     for (; i < e; i++) a0 += x[i]!;
     if (!Number.isFinite(a0 + a1 + a2 + a3)) {
       for (let j = c; j < e; j++) if (!Number.isFinite(x[j]!)) return j;

@@ -39,7 +39,9 @@ export interface AllocResult {
 
 /** The Pareto front of a tensor's candidates: bytes ascending, error strictly descending. */
 export function paretoFront(c: readonly Candidate[]): number[] {
-  const idx = c.map((_, i) => i).sort((a, b) => c[a]!.bytes - c[b]!.bytes || c[a]!.error - c[b]!.error || c[a]!.type - c[b]!.type);
+  const idx = c
+    .map((_, i) => i)
+    .sort((a, b) => c[a]!.bytes - c[b]!.bytes || c[a]!.error - c[b]!.error || c[a]!.type - c[b]!.type);
   const out: number[] = [];
   for (const i of idx) {
     const last = out.length ? c[out[out.length - 1]!]! : null;
@@ -55,10 +57,13 @@ export function lowerHull(c: readonly Candidate[], front: readonly number[]): nu
   const h: number[] = [];
   for (const i of front) {
     while (h.length >= 2) {
-      const a = c[h[h.length - 2]!]!, b = c[h[h.length - 1]!]!, p = c[i]!;
+      const a = c[h[h.length - 2]!]!,
+        b = c[h[h.length - 1]!]!,
+        p = c[i]!;
       // b is above the line a->p (or on it): drop it
       const cross = (b.bytes - a.bytes) * (p.error - a.error) - (b.error - a.error) * (p.bytes - a.bytes);
-      if (cross <= 0) h.pop(); else break;
+      if (cross <= 0) h.pop();
+      else break;
     }
     h.push(i);
   }
@@ -80,28 +85,38 @@ export function allocate(items: readonly AllocItem[], budget: number): AllocResu
   const choice = hulls.map((h) => h[0]!);
   const cand = (k: number, i: number) => items[k]!.candidates[i]!;
   let bytes = 0;
-  let minBytes = 0, maxBytes = 0;
+  let minBytes = 0,
+    maxBytes = 0;
   for (let k = 0; k < items.length; k++) {
     bytes += cand(k, choice[k]!).bytes;
     minBytes += cand(k, choice[k]!).bytes;
     maxBytes += cand(k, fronts[k]![fronts[k]!.length - 1]!).bytes;
   }
-  if (minBytes > budget) throw new LowbitError(`the target is too small: the smallest choice of types needs ${minBytes} bytes of tensor data, the target leaves ${Math.max(0, budget)}`);
+  if (minBytes > budget)
+    throw new LowbitError(
+      `the target is too small: the smallest choice of types needs ${minBytes} bytes of tensor data, the target leaves ${Math.max(0, budget)}`,
+    );
 
   // hull segments by error saved per byte, best first (each tensor's come in its own order: its
   // hull is convex); a max-heap keyed on the next segment of every tensor
   const slope = (k: number) => {
-    const h = hulls[k]!, p = pos[k]!;
+    const h = hulls[k]!,
+      p = pos[k]!;
     if (p + 1 >= h.length) return -1;
-    const a = cand(k, h[p]!), b = cand(k, h[p + 1]!);
+    const a = cand(k, h[p]!),
+      b = cand(k, h[p + 1]!);
     return (a.error - b.error) / (b.bytes - a.bytes);
   };
   const heap = new SegmentHeap();
-  for (let k = 0; k < items.length; k++) { const s = slope(k); if (s >= 0) heap.push(s, k); }
+  for (let k = 0; k < items.length; k++) {
+    const s = slope(k);
+    if (s >= 0) heap.push(s, k);
+  }
   while (heap.size) {
     const { k } = heap.peek()!;
     const h = hulls[k]!;
-    const a = cand(k, h[pos[k]!]!), b = cand(k, h[pos[k]! + 1]!);
+    const a = cand(k, h[pos[k]!]!),
+      b = cand(k, h[pos[k]! + 1]!);
     if (bytes - a.bytes + b.bytes > budget) break; // λ reached: the budget runs out here
     heap.pop();
     bytes += b.bytes - a.bytes;
@@ -114,8 +129,12 @@ export function allocate(items: readonly AllocItem[], budget: number): AllocResu
   // the DP solution, when it is better
   const dp = knapsack(items, fronts, budget - minBytes);
   if (dp) {
-    let e1 = 0, e2 = 0;
-    for (let k = 0; k < items.length; k++) { e1 += cand(k, choice[k]!).error; e2 += cand(k, dp[k]!).error; }
+    let e1 = 0,
+      e2 = 0;
+    for (let k = 0; k < items.length; k++) {
+      e1 += cand(k, choice[k]!).error;
+      e2 += cand(k, dp[k]!).error;
+    }
     if (e2 < e1) {
       for (let k = 0; k < items.length; k++) choice[k] = dp[k]!;
       bytes = 0;
@@ -125,14 +144,20 @@ export function allocate(items: readonly AllocItem[], budget: number): AllocResu
 
   // exact fill: the best remaining upgrade (error saved per byte) that still fits, until none does
   for (;;) {
-    let best = -1, bestTo = -1, bestRate = 0;
+    let best = -1,
+      bestTo = -1,
+      bestRate = 0;
     for (let k = 0; k < items.length; k++) {
       const cur = cand(k, choice[k]!);
       for (const i of fronts[k]!) {
         const c = cand(k, i);
         if (c.bytes <= cur.bytes || c.error >= cur.error || bytes - cur.bytes + c.bytes > budget) continue;
         const rate = (cur.error - c.error) / (c.bytes - cur.bytes);
-        if (rate > bestRate) { best = k; bestTo = i; bestRate = rate; }
+        if (rate > bestRate) {
+          best = k;
+          bestTo = i;
+          bestRate = rate;
+        }
       }
     }
     if (best < 0) break;
@@ -170,7 +195,10 @@ function knapsack(items: readonly AllocItem[], fronts: readonly number[][], extr
       const w = Math.ceil((cc.bytes - base) / cell);
       for (let j = w; j <= cap; j++) {
         const v = best[j - w]! + cc.error;
-        if (v < next[j]!) { next[j] = v; p[j] = i; }
+        if (v < next[j]!) {
+          next[j] = v;
+          p[j] = i;
+        }
       }
     }
     pick.push(p);
@@ -191,9 +219,15 @@ function knapsack(items: readonly AllocItem[], fronts: readonly number[][], extr
 /** Max-heap of (slope, tensor index); equal slopes: the lower index first. */
 class SegmentHeap {
   private a: { s: number; k: number }[] = [];
-  get size(): number { return this.a.length; }
-  peek(): { s: number; k: number } | undefined { return this.a[0]; }
-  private above(x: { s: number; k: number }, y: { s: number; k: number }): boolean { return x.s > y.s || (x.s === y.s && x.k < y.k); }
+  get size(): number {
+    return this.a.length;
+  }
+  peek(): { s: number; k: number } | undefined {
+    return this.a[0];
+  }
+  private above(x: { s: number; k: number }, y: { s: number; k: number }): boolean {
+    return x.s > y.s || (x.s === y.s && x.k < y.k);
+  }
   push(s: number, k: number): void {
     const a = this.a;
     a.push({ s, k });
@@ -210,7 +244,8 @@ class SegmentHeap {
     if (!a.length) return;
     a[0] = last;
     for (let i = 0; ;) {
-      const l = 2 * i + 1, r = l + 1;
+      const l = 2 * i + 1,
+        r = l + 1;
       let m = i;
       if (l < a.length && this.above(a[l]!, a[m]!)) m = l;
       if (r < a.length && this.above(a[r]!, a[m]!)) m = r;

@@ -72,6 +72,9 @@ export function fileTypeById(id: number): FileType | undefined {
 export function parseFileType(s: string): FileType {
   const up = s.trim().toUpperCase();
   const f = byName.get(FILE_TYPE_ALIASES[up] ?? up) ?? (/^\d+$/.test(up) ? byId.get(Number(up)) : undefined);
-  if (!f) throw new LowbitError(`unknown file type '${s}' (known: ${[...byName.keys(), ...Object.keys(FILE_TYPE_ALIASES)].join(', ')})`);
+  if (!f)
+    throw new LowbitError(
+      `unknown file type '${s}' (known: ${[...byName.keys(), ...Object.keys(FILE_TYPE_ALIASES)].join(', ')})`,
+    );
   return f;
 }

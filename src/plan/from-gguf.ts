@@ -5,5 +5,9 @@ import { planQuantization, type PlanOptions, type QuantPlan } from './plan.js';
 
 export function planGguf(file: GgufFile, opts: PlanOptions): QuantPlan {
   const model = modelInfoFromMetadata(file.metadata, file.name);
-  return planQuantization(model, file.tensors.map((t) => ({ name: t.name, shape: t.dims, type: t.type.id })), opts);
+  return planQuantization(
+    model,
+    file.tensors.map((t) => ({ name: t.name, shape: t.dims, type: t.type.id })),
+    opts,
+  );
 }

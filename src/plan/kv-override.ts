@@ -14,7 +14,8 @@ export type KvOverride =
   | { key: string; type: 'str'; value: string };
 
 const utf8Length = (s: string) => new TextEncoder().encode(s).length;
-const INT64_MIN = -(1n << 63n), INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n),
+  INT64_MAX = (1n << 63n) - 1n;
 
 /** C's atol (glibc strtol, base 10): leading space, a sign, digits; 0 when none; clamped to int64. */
 function atol(s: string): bigint {
@@ -33,7 +34,8 @@ function atof(s: string): number {
   if (/^nan/i.test(u)) return NaN;
   const hex = /^0[xX](?:([0-9a-fA-F]+)(?:\.([0-9a-fA-F]*))?|\.([0-9a-fA-F]+))(?:[pP]([+-]?\d+))?/.exec(u);
   if (hex) {
-    const int = hex[1] ?? '', frac = hex[2] ?? hex[3] ?? '';
+    const int = hex[1] ?? '',
+      frac = hex[2] ?? hex[3] ?? '';
     let v = 0;
     for (const c of int + frac) v = v * 16 + parseInt(c, 16);
     return sign * v * 2 ** (Number(hex[4] ?? 0) - 4 * frac.length);
@@ -45,20 +47,24 @@ function atof(s: string): number {
 /** Parses KEY=TYPE:VALUE as llama-quantize does (TYPE int, float, bool or str). */
 export function parseKvOverride(arg: string): KvOverride {
   const eq = arg.indexOf('=');
-  if (eq < 0 || utf8Length(arg.slice(0, eq)) >= 128) throw new LowbitError(`--override-kv: malformed '${arg}' (expected KEY=TYPE:VALUE, KEY under 128 bytes)`, 'EUSAGE');
+  if (eq < 0 || utf8Length(arg.slice(0, eq)) >= 128)
+    throw new LowbitError(`--override-kv: malformed '${arg}' (expected KEY=TYPE:VALUE, KEY under 128 bytes)`, 'EUSAGE');
   const key = arg.slice(0, eq);
   const rest = arg.slice(eq + 1);
-  if (key === 'general.alignment') throw new LowbitError('--override-kv: general.alignment cannot be overridden here', 'EUSAGE');
+  if (key === 'general.alignment')
+    throw new LowbitError('--override-kv: general.alignment cannot be overridden here', 'EUSAGE');
   if (rest.startsWith('int:')) return { key, type: 'int', value: atol(rest.slice(4)) };
   if (rest.startsWith('float:')) return { key, type: 'float', value: atof(rest.slice(6)) };
   if (rest.startsWith('bool:')) {
     const v = rest.slice(5);
-    if (v !== 'true' && v !== 'false') throw new LowbitError(`--override-kv: invalid boolean value in '${arg}' (true or false)`, 'EUSAGE');
+    if (v !== 'true' && v !== 'false')
+      throw new LowbitError(`--override-kv: invalid boolean value in '${arg}' (true or false)`, 'EUSAGE');
     return { key, type: 'bool', value: v === 'true' };
   }
   if (rest.startsWith('str:')) {
     const v = rest.slice(4);
-    if (utf8Length(v) > 127) throw new LowbitError(`--override-kv: the value of '${key}' is longer than 127 bytes`, 'EUSAGE');
+    if (utf8Length(v) > 127)
+      throw new LowbitError(`--override-kv: the value of '${key}' is longer than 127 bytes`, 'EUSAGE');
     return { key, type: 'str', value: v };
   }
   throw new LowbitError(`--override-kv: invalid type in '${arg}' (int, float, bool or str)`, 'EUSAGE');
@@ -67,16 +73,31 @@ export function parseKvOverride(arg: string): KvOverride {
 /** The value llama_model_quantize writes for an override. */
 export function overrideValue(o: KvOverride): GgufValue {
   switch (o.type) {
-    case 'float': return gv.f32(Math.fround(o.value));
+    case 'float':
+      return gv.f32(Math.fround(o.value));
     // (uint32_t)std::abs(val_i64)
-    case 'int': return gv.u32(Number((o.value < 0n ? -o.value : o.value) & 0xffffffffn));
-    case 'bool': return gv.bool(o.value);
-    case 'str': return gv.str(o.value);
+    case 'int':
+      return gv.u32(Number((o.value < 0n ? -o.value : o.value) & 0xffffffffn));
+    case 'bool':
+      return gv.bool(o.value);
+    case 'str':
+      return gv.str(o.value);
   }
 }
 
 const CLASS: Record<string, KvOverride['type']> = {
-  u8: 'int', i8: 'int', u16: 'int', i16: 'int', u32: 'int', i32: 'int', u64: 'int', i64: 'int', f32: 'float', f64: 'float', bool: 'bool', string: 'str',
+  u8: 'int',
+  i8: 'int',
+  u16: 'int',
+  i16: 'int',
+  u32: 'int',
+  i32: 'int',
+  u64: 'int',
+  i64: 'int',
+  f32: 'float',
+  f64: 'float',
+  bool: 'bool',
+  string: 'str',
 };
 
 /**

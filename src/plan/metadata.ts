@@ -21,10 +21,17 @@ export interface ImatrixProvenance {
 }
 
 export function quantizedMetadata(
-  input: GgufMetadata, fileTypeId: number, imatrix?: ImatrixProvenance, overrides: readonly KvOverride[] = [], blockCount?: number,
+  input: GgufMetadata,
+  fileTypeId: number,
+  imatrix?: ImatrixProvenance,
+  overrides: readonly KvOverride[] = [],
+  blockCount?: number,
 ): GgufMetadata {
   const out: GgufMetadata = new Map(input);
-  const setLast = (key: string, value: ReturnType<typeof gv.u32>) => { out.delete(key); out.set(key, value); };
+  const setLast = (key: string, value: ReturnType<typeof gv.u32>) => {
+    out.delete(key);
+    out.set(key, value);
+  };
   setLast('general.quantization_version', gv.u32(GGML_QNT_VERSION));
   setLast('general.file_type', gv.u32(fileTypeId));
   for (const k of ['split.no', 'split.count', 'split.tensors.count']) out.delete(k);
@@ -35,10 +42,12 @@ export function quantizedMetadata(
     setLast('quantize.imatrix.file', gv.str(truncateUtf8(imatrix.file, 127)));
     if (imatrix.dataset !== undefined) setLast('quantize.imatrix.dataset', gv.str(truncateUtf8(imatrix.dataset, 127)));
     setLast('quantize.imatrix.entries_count', gv.u32(Math.abs(imatrix.entries) >>> 0));
-    if (imatrix.chunks !== undefined && imatrix.chunks > 0) setLast('quantize.imatrix.chunks_count', gv.u32(Math.abs(imatrix.chunks) >>> 0));
+    if (imatrix.chunks !== undefined && imatrix.chunks > 0)
+      setLast('quantize.imatrix.chunks_count', gv.u32(Math.abs(imatrix.chunks) >>> 0));
   }
   // --prune-layers: the new layer count, last of all
-  if (blockCount !== undefined) setLast(`${metaString(input, 'general.architecture') ?? ''}.block_count`, gv.u32(blockCount));
+  if (blockCount !== undefined)
+    setLast(`${metaString(input, 'general.architecture') ?? ''}.block_count`, gv.u32(blockCount));
   return out;
 }
 

@@ -30,9 +30,15 @@ export function modelInfoFromMetadata(m: GgufMetadata, fileName = 'model'): Mode
 /** The architectures whose loaders call a model LLM_TYPE_70B (only this type changes a rule). */
 export function is70B(arch: string, nLayer: number, nHead: number, nHeadKv: number, nExpert: number): boolean {
   switch (arch) {
-    case 'llama': return nExpert !== 8 && nLayer === 80 && nHead !== nHeadKv;
-    case 'deci': case 'olmo': case 'qwen2': return nLayer === 80;
-    case 'jais2': return nLayer === 68;
-    default: return false;
+    case 'llama':
+      return nExpert !== 8 && nLayer === 80 && nHead !== nHeadKv;
+    case 'deci':
+    case 'olmo':
+    case 'qwen2':
+      return nLayer === 80;
+    case 'jais2':
+      return nLayer === 68;
+    default:
+      return false;
   }
 }

@@ -37,14 +37,21 @@ export function parseTensorTypeText(text: string, file: string): string[] {
     try {
       parseTensorType(x);
     } catch (e) {
-      throw new LowbitError(`--tensor-type-file ${file}: ${(e as Error).message.replace(/^--tensor-type: /, '')}`, 'EUSAGE');
+      throw new LowbitError(
+        `--tensor-type-file ${file}: ${(e as Error).message.replace(/^--tensor-type: /, '')}`,
+        'EUSAGE',
+      );
     }
   }
   return entries;
 }
 
 /** llama-quantize's prepare_imatrix: --exclude-weights drops, --include-weights keeps, by substring. */
-export function filterImatrix(data: Map<string, Float32Array>, include: readonly string[], exclude: readonly string[]): Map<string, Float32Array> {
+export function filterImatrix(
+  data: Map<string, Float32Array>,
+  include: readonly string[],
+  exclude: readonly string[],
+): Map<string, Float32Array> {
   let out = new Map(data);
   for (const x of exclude) for (const k of [...out.keys()]) if (k.includes(x)) out.delete(k);
   if (include.length) out = new Map([...out].filter(([k]) => include.some((x) => k.includes(x))));
@@ -52,7 +59,11 @@ export function filterImatrix(data: Map<string, Float32Array>, include: readonly
 }
 
 /** An importance matrix from any source (llama-imatrix's GGUF or the legacy .dat), filtered; undefined when nothing is left. */
-export async function imatrixInput(src: ByteSource, include: readonly string[], exclude: readonly string[]): Promise<ImatrixInput | undefined> {
+export async function imatrixInput(
+  src: ByteSource,
+  include: readonly string[],
+  exclude: readonly string[],
+): Promise<ImatrixInput | undefined> {
   const im = await readImatrix(src);
   const data = filterImatrix(im.data, include, exclude);
   if (data.size === 0) return undefined; // llama-quantize then runs as if no imatrix was given
@@ -61,25 +72,35 @@ export async function imatrixInput(src: ByteSource, include: readonly string[], 
 }
 
 /** --target-size / --target-bpw / --target-types as options (undefined without a target). */
-export function parseTargetOptions(o: { targetSize?: string; targetBpw?: string; targetTypes?: string }): TargetOptions | undefined {
-  if (o.targetSize !== undefined && o.targetBpw !== undefined) throw new LowbitError('--target-size and --target-bpw cannot be used together', 'EUSAGE');
+export function parseTargetOptions(o: {
+  targetSize?: string;
+  targetBpw?: string;
+  targetTypes?: string;
+}): TargetOptions | undefined {
+  if (o.targetSize !== undefined && o.targetBpw !== undefined)
+    throw new LowbitError('--target-size and --target-bpw cannot be used together', 'EUSAGE');
   if (o.targetSize === undefined && o.targetBpw === undefined) {
-    if (o.targetTypes !== undefined) throw new LowbitError('--target-types needs --target-size or --target-bpw', 'EUSAGE');
+    if (o.targetTypes !== undefined)
+      throw new LowbitError('--target-types needs --target-size or --target-bpw', 'EUSAGE');
     return undefined;
   }
   const t: TargetOptions = {};
   if (o.targetSize !== undefined) t.bytes = parseByteSize(o.targetSize);
   if (o.targetBpw !== undefined) {
     const b = Number(o.targetBpw);
-    if (!Number.isFinite(b) || b <= 0 || b > 32) throw new LowbitError(`--target-bpw must be a number of bits per weight above 0, not '${o.targetBpw}'`, 'EUSAGE');
+    if (!Number.isFinite(b) || b <= 0 || b > 32)
+      throw new LowbitError(`--target-bpw must be a number of bits per weight above 0, not '${o.targetBpw}'`, 'EUSAGE');
     t.bpw = b;
   }
   if (o.targetTypes !== undefined) {
-    t.types = o.targetTypes.split(',').filter((x) => x.trim()).map((x) => {
-      const id = parseGgmlType(x, '--target-types');
-      if (!codecByTypeId(id)) throw new LowbitError(`--target-types: lowbit cannot write ${x.trim()}`, 'EUSAGE');
-      return id;
-    });
+    t.types = o.targetTypes
+      .split(',')
+      .filter((x) => x.trim())
+      .map((x) => {
+        const id = parseGgmlType(x, '--target-types');
+        if (!codecByTypeId(id)) throw new LowbitError(`--target-types: lowbit cannot write ${x.trim()}`, 'EUSAGE');
+        return id;
+      });
     if (!t.types.length) throw new LowbitError('--target-types: no type given', 'EUSAGE');
   }
   return t;

@@ -5,8 +5,15 @@ import { ggmlTypeById } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
 import type { FileType } from './file-types.js';
 import {
-  fallbackType, isQuantizedType, mixtureType, newRuleState, requiresImatrix, tensorCategory, whyNotQuantized,
-  type ModelInfo, type TensorCategory,
+  fallbackType,
+  isQuantizedType,
+  mixtureType,
+  newRuleState,
+  requiresImatrix,
+  tensorCategory,
+  whyNotQuantized,
+  type ModelInfo,
+  type TensorCategory,
 } from './tensor-rules.js';
 
 export interface TensorDesc {
@@ -106,7 +113,10 @@ export function compileOverrides(list: readonly TensorTypeOverride[]): { re: Reg
     try {
       return { re: new RegExp(o.pattern), pattern: o.pattern, type: o.type };
     } catch (e) {
-      throw new LowbitError(`--tensor-type: invalid regular expression '${o.pattern}': ${(e as Error).message}`, 'EUSAGE');
+      throw new LowbitError(
+        `--tensor-type: invalid regular expression '${o.pattern}': ${(e as Error).message}`,
+        'EUSAGE',
+      );
     }
   });
 }
@@ -122,10 +132,16 @@ export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[
     if (seen.has(t.name)) throw new LowbitError(`duplicate tensor name '${t.name}'`);
     seen.add(t.name);
   }
-  const qs = newRuleState(model, ordered.map((t) => t.name), !!opts.hasImatrix);
+  const qs = newRuleState(
+    model,
+    ordered.map((t) => t.name),
+    !!opts.hasImatrix,
+  );
   const overrides = compileOverrides(opts.tensorTypes ?? []);
   const out: PlannedTensor[] = [];
-  let srcTotal = 0, dstTotal = 0, nElements = 0;
+  let srcTotal = 0,
+    dstTotal = 0,
+    nElements = 0;
 
   for (const t of ordered) {
     const category = tensorCategory(t.name);
@@ -142,18 +158,38 @@ export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[
     const convert = dst !== t.type;
     if (!convert && why === null) reason = `${reason}; already ${typeName(dst)}, copied`;
     out.push({
-      name: t.name, shape: t.shape, category, srcType: t.type, dstType: dst, convert, kind, reason,
-      requiresImatrix: requiresImatrix(t.name, dst, ftype), quantizable: why === null, srcBytes, dstBytes,
+      name: t.name,
+      shape: t.shape,
+      category,
+      srcType: t.type,
+      dstType: dst,
+      convert,
+      kind,
+      reason,
+      requiresImatrix: requiresImatrix(t.name, dst, ftype),
+      quantizable: why === null,
+      srcBytes,
+      dstBytes,
       ...(fallbackFrom !== undefined ? { fallbackFrom } : {}),
     });
     srcTotal += srcBytes;
     dstTotal += dstBytes;
     nElements += t.shape.reduce((a, b) => a * b, 1);
   }
-  return { fileType: opts.fileType, tensors: out, srcBytes: srcTotal, dstBytes: dstTotal, nElements, nFallback: qs.nFallback };
+  return {
+    fileType: opts.fileType,
+    tensors: out,
+    srcBytes: srcTotal,
+    dstBytes: dstTotal,
+    nElements,
+    nFallback: qs.nFallback,
+  };
 
   // llama_tensor_get_type for a tensor that may be quantized
-  function chooseType(t: TensorDesc, category: TensorCategory): { dst: number; kind: ReasonKind; reason: string; fallbackFrom?: number } {
+  function chooseType(
+    t: TensorDesc,
+    category: TensorCategory,
+  ): { dst: number; kind: ReasonKind; reason: string; fallbackFrom?: number } {
     if (opts.tokenEmbeddingType !== undefined && category === 'token_embd') {
       // per_layer_token_embd follows --token-embedding-type unless a --tensor-type names it
       const named = t.name === 'per_layer_token_embd.weight' && overrides.some((o) => o.re.test(t.name));
@@ -169,19 +205,31 @@ export function planQuantization(model: ModelInfo, tensors: readonly TensorDesc[
     let manual = false;
     for (const o of overrides) {
       if (o.re.test(t.name)) {
-        type = o.type; kind = 'override'; reason = `--tensor-type ${o.pattern}=${typeName(o.type)}`;
+        type = o.type;
+        kind = 'override';
+        reason = `--tensor-type ${o.pattern}=${typeName(o.type)}`;
         manual = true;
         break;
       }
     }
-    if (!manual && opts.pure) { kind = 'pure'; reason = `--pure: ${typeName(type)}`; }
+    if (!manual && opts.pure) {
+      kind = 'pure';
+      reason = `--pure: ${typeName(type)}`;
+    }
     if (!manual && !opts.pure) {
       const r = mixtureType(qs, type, t.name, t.shape, ftype, category, opts.outputTensorType, opts.tokenEmbeddingType);
       type = r.type;
-      if (r.rule !== undefined) { kind = 'rule'; reason = r.rule; }
+      if (r.rule !== undefined) {
+        kind = 'rule';
+        reason = r.rule;
+      }
     }
     const fb = fallbackType(qs, t.name, t.shape[0] ?? 1, type);
-    if (fb.rule !== undefined) { kind = 'fallback'; reason = `${reason}; ${fb.rule} -> ${typeName(fb.type)}`; return { dst: fb.type, kind, reason, fallbackFrom: type }; }
+    if (fb.rule !== undefined) {
+      kind = 'fallback';
+      reason = `${reason}; ${fb.rule} -> ${typeName(fb.type)}`;
+      return { dst: fb.type, kind, reason, fallbackFrom: type };
+    }
     return { dst: fb.type, kind, reason };
   }
 }
@@ -201,7 +249,10 @@ export function fallbackWarning(plan: QuantPlan): string | undefined {
     moves.set(k, (moves.get(k) ?? 0) + 1);
   }
   if (n === 0) return undefined;
-  const list = [...moves].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k, c]) => `${c} ${k}`).join(', ');
+  const list = [...moves]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([k, c]) => `${c} ${k}`)
+    .join(', ');
   return `${n} of ${plan.tensors.length} tensor(s) required fallback quantization (rows not a multiple of the type's block size): ${list}`;
 }
 
@@ -209,7 +260,11 @@ export function fallbackWarning(plan: QuantPlan): string | undefined {
  * The plan with some tensors' types chosen elsewhere (--target-size: src/pipeline/target.ts), and
  * the file type recorded in general.file_type. Only quantizable tensors may be given a type.
  */
-export function withAssignedTypes(plan: QuantPlan, assigned: ReadonlyMap<string, { type: number; reason: string }>, fileType: FileType): QuantPlan {
+export function withAssignedTypes(
+  plan: QuantPlan,
+  assigned: ReadonlyMap<string, { type: number; reason: string }>,
+  fileType: FileType,
+): QuantPlan {
   let dstTotal = 0;
   const tensors = plan.tensors.map((t) => {
     const a = assigned.get(t.name);
@@ -217,8 +272,13 @@ export function withAssignedTypes(plan: QuantPlan, assigned: ReadonlyMap<string,
     if (a) {
       if (!t.quantizable) throw new LowbitError(`tensor ${t.name} cannot be given a type: ${t.reason}`);
       out = {
-        ...t, dstType: a.type, convert: a.type !== t.srcType, kind: 'target', reason: a.reason,
-        requiresImatrix: requiresImatrix(t.name, a.type, fileType.id), dstBytes: tensorBytes(t.shape, a.type),
+        ...t,
+        dstType: a.type,
+        convert: a.type !== t.srcType,
+        kind: 'target',
+        reason: a.reason,
+        requiresImatrix: requiresImatrix(t.name, a.type, fileType.id),
+        dstBytes: tensorBytes(t.shape, a.type),
       };
     }
     dstTotal += out.dstBytes;

@@ -25,19 +25,34 @@ const LAYER = /blk\.(\d+)\./;
  * input. Layers before the first pruned one keep their numbers; the others are numbered on from
  * there in ascending order.
  */
-export function pruneLayers(names: readonly string[], prune: readonly number[]): { rename: Map<string, string | null>; blockCount: number } {
-  const layers = [...new Set(names.flatMap((n) => { const m = LAYER.exec(n); return m ? [Number(m[1])] : []; }))].sort((a, b) => a - b);
+export function pruneLayers(
+  names: readonly string[],
+  prune: readonly number[],
+): { rename: Map<string, string | null>; blockCount: number } {
+  const layers = [
+    ...new Set(
+      names.flatMap((n) => {
+        const m = LAYER.exec(n);
+        return m ? [Number(m[1])] : [];
+      }),
+    ),
+  ].sort((a, b) => a - b);
   const mapped = new Map<number, number | null>();
   let next = 0;
   for (const blk of layers) {
     if (prune.includes(blk)) mapped.set(blk, null);
-    else if (blk < prune[0]!) { mapped.set(blk, blk); next = blk + 1; }
-    else mapped.set(blk, next++);
+    else if (blk < prune[0]!) {
+      mapped.set(blk, blk);
+      next = blk + 1;
+    } else mapped.set(blk, next++);
   }
   const rename = new Map<string, string | null>();
   for (const n of names) {
     const m = LAYER.exec(n);
-    if (!m) { rename.set(n, n); continue; }
+    if (!m) {
+      rename.set(n, n);
+      continue;
+    }
     const to = mapped.get(Number(m[1]))!;
     rename.set(n, to === null ? null : n.slice(0, m.index + 4) + String(to) + n.slice(m.index + 4 + m[1]!.length));
   }

@@ -20,11 +20,15 @@ export interface FileTypeMix {
   text: string;
 }
 
-const N_LAYER = 32, N_EMBD = 4096, N_FF = 11008, N_VOCAB = 32000;
+const N_LAYER = 32,
+  N_EMBD = 4096,
+  N_FF = 11008,
+  N_VOCAB = 32000;
 
 /** A Llama-2-7B's tensor table (F16 weights, F32 norms), in llama.cpp's order. */
 function llama7bTensors(): TensorDesc[] {
-  const F16 = GGML_TYPE.F16, F32 = GGML_TYPE.F32;
+  const F16 = GGML_TYPE.F16,
+    F32 = GGML_TYPE.F32;
   const t: TensorDesc[] = [{ name: 'token_embd.weight', shape: [N_EMBD, N_VOCAB], type: F16 }];
   for (let i = 0; i < N_LAYER; i++) {
     const b = `blk.${i}.`;
@@ -40,7 +44,10 @@ function llama7bTensors(): TensorDesc[] {
       { name: `${b}ffn_down.weight`, shape: [N_FF, N_EMBD], type: F16 },
     );
   }
-  t.push({ name: 'output_norm.weight', shape: [N_EMBD], type: F32 }, { name: 'output.weight', shape: [N_EMBD, N_VOCAB], type: F16 });
+  t.push(
+    { name: 'output_norm.weight', shape: [N_EMBD], type: F32 },
+    { name: 'output.weight', shape: [N_EMBD, N_VOCAB], type: F16 },
+  );
   return t;
 }
 
@@ -73,7 +80,10 @@ export function describeFileTypeMix(ft: FileType): FileTypeMix {
     const m = /^blk\.(\d+)\.(.+)$/.exec(t.name);
     const kind = m ? m[2]! : t.name;
     const type = typeName(t.dstType);
-    if (!byKind.has(kind)) { byKind.set(kind, new Map()); counts.set(kind, new Map()); }
+    if (!byKind.has(kind)) {
+      byKind.set(kind, new Map());
+      counts.set(kind, new Map());
+    }
     const k = byKind.get(kind)!;
     if (!k.has(type)) k.set(type, []);
     if (m) k.get(type)!.push(Number(m[1]));
@@ -81,7 +91,8 @@ export function describeFileTypeMix(ft: FileType): FileTypeMix {
   }
   const kinds = [...byKind].map(([kind, types]) => ({
     kind,
-    types: [...types].map(([type, layers]) => ({ type, layers: layers.length ? layers : null, count: counts.get(kind)!.get(type)! }))
+    types: [...types]
+      .map(([type, layers]) => ({ type, layers: layers.length ? layers : null, count: counts.get(kind)!.get(type)! }))
       .sort((a, b) => b.count - a.count),
   }));
   const imatrixTensors = plan.tensors.filter((t) => t.quantizable && t.requiresImatrix).map((t) => t.name);
@@ -92,16 +103,34 @@ export function describeFileTypeMix(ft: FileType): FileTypeMix {
   ];
   const w = Math.max(...kinds.map((k) => k.kind.length));
   for (const k of kinds) {
-    const parts = k.types.map((x) => (k.types.length === 1 || !x.layers ? x.type : `${x.type} in layers ${ranges(x.layers)}`));
+    const parts = k.types.map((x) =>
+      k.types.length === 1 || !x.layers ? x.type : `${x.type} in layers ${ranges(x.layers)}`,
+    );
     lines.push(`  ${k.kind.padEnd(w)}  ${parts.join('; ')}`);
   }
   lines.push(`  overall ${bpw.toFixed(2)} bits per weight (F16: 16).`);
   if (imatrixTensors.length) {
-    const types = [...new Set(plan.tensors.filter((t) => t.quantizable && t.requiresImatrix).map((t) => typeName(t.dstType)))];
-    lines.push(`  Needs an importance matrix: llama.cpp and lowbit quantize refuse ${ft.name} without --imatrix (${imatrixTensors.length} tensors would be ${types.join(', ')}).`);
+    const types = [
+      ...new Set(plan.tensors.filter((t) => t.quantizable && t.requiresImatrix).map((t) => typeName(t.dstType))),
+    ];
+    lines.push(
+      `  Needs an importance matrix: llama.cpp and lowbit quantize refuse ${ft.name} without --imatrix (${imatrixTensors.length} tensors would be ${types.join(', ')}).`,
+    );
   } else {
-    lines.push('  Runs without an importance matrix; --imatrix, when given, weights the rounding (and changes a few of the rules).');
+    lines.push(
+      '  Runs without an importance matrix; --imatrix, when given, weights the rounding (and changes a few of the rules).',
+    );
   }
-  lines.push('  Rows whose length is not a multiple of the type\'s block size fall back to another type (see quantize --dry-run for a real file).');
-  return { fileType: ft.name, model: 'Llama-2-7B shapes', kinds, bitsPerWeight: bpw, requiresImatrix: imatrixTensors.length > 0, imatrixTensors, text: lines.join('\n') };
+  lines.push(
+    "  Rows whose length is not a multiple of the type's block size fall back to another type (see quantize --dry-run for a real file).",
+  );
+  return {
+    fileType: ft.name,
+    model: 'Llama-2-7B shapes',
+    kinds,
+    bitsPerWeight: bpw,
+    requiresImatrix: imatrixTensors.length > 0,
+    imatrixTensors,
+    text: lines.join('\n'),
+  };
 }

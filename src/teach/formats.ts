@@ -13,7 +13,12 @@ export interface FormatDescription {
   bytesPerBlock: number;
   bitsPerWeight: number;
   layout: string;
-  example: { input: number[]; output: number[]; rmse: number; /** the same weights with --encoder best */ rmseBest: number };
+  example: {
+    input: number[];
+    output: number[];
+    rmse: number;
+    /** the same weights with --encoder best */ rmseBest: number;
+  };
   text: string;
 }
 
@@ -23,10 +28,17 @@ export interface FormatDescription {
  * same function quantize's plan uses: src/plan/tensor-rules.ts).
  */
 function imatrixLines(c: BlockCodec): string[] {
-  if (c.requiresImatrix) return ['  needs an importance matrix: ggml refuses to quantize it without one, and quantize refuses it without --imatrix (the example uses a uniform one)'];
+  if (c.requiresImatrix)
+    return [
+      '  needs an importance matrix: ggml refuses to quantize it without one, and quantize refuses it without --imatrix (the example uses a uniform one)',
+    ];
   // any weight matrix but the embeddings and the output, in a file type other than Q2_K_S
-  if (requiresImatrix('blk.0.attn_q.weight', c.type.id, 0)) return ['  needs an importance matrix in a model: quantize, as llama.cpp, refuses to put it on a tensor without --imatrix (ggml itself quantizes it without one, as the example does)'];
-  if (c.type.id === GGML_TYPE.Q2_K) return ['  needs an importance matrix only in the Q2_K_S file type (quantize refuses Q2_K_S without --imatrix)'];
+  if (requiresImatrix('blk.0.attn_q.weight', c.type.id, 0))
+    return [
+      '  needs an importance matrix in a model: quantize, as llama.cpp, refuses to put it on a tensor without --imatrix (ggml itself quantizes it without one, as the example does)',
+    ];
+  if (c.type.id === GGML_TYPE.Q2_K)
+    return ['  needs an importance matrix only in the Q2_K_S file type (quantize refuses Q2_K_S without --imatrix)'];
   return [];
 }
 
@@ -65,7 +77,13 @@ export function describeFormat(c: BlockCodec): FormatDescription {
     `    with --encoder best (same format, lowbit's stronger search): ${rmseBest.toExponential(2)}${rmse > 0 ? `, ${(100 * (1 - (rmseBest * rmseBest) / (rmse * rmse))).toFixed(1)}% less squared error` : ''}`,
   ].join('\n');
   return {
-    name: c.name, ggmlName: c.type.ggmlName, blockSize: c.type.blockSize, bytesPerBlock: c.type.typeSize,
-    bitsPerWeight: bpw, layout: c.layout, example: { input: Array.from(x.subarray(0, show)), output: Array.from(y.subarray(0, show)), rmse, rmseBest }, text,
+    name: c.name,
+    ggmlName: c.type.ggmlName,
+    blockSize: c.type.blockSize,
+    bytesPerBlock: c.type.typeSize,
+    bitsPerWeight: bpw,
+    layout: c.layout,
+    example: { input: Array.from(x.subarray(0, show)), output: Array.from(y.subarray(0, show)), rmse, rmseBest },
+    text,
   };
 }

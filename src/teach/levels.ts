@@ -3,12 +3,19 @@
 // code of its nearest level, and the difference is what rounding costs it.
 import { LowbitError } from '../errors.js';
 
-export interface Range { min: number; max: number }
+export interface Range {
+  min: number;
+  max: number;
+}
 
-export interface Level { code: number; value: number }
+export interface Level {
+  code: number;
+  value: number;
+}
 
 export function checkBits(bits: number): void {
-  if (!Number.isInteger(bits) || bits < 1 || bits > 16) throw new LowbitError(`bits must be a whole number from 1 to 16, got ${bits}`);
+  if (!Number.isInteger(bits) || bits < 1 || bits > 16)
+    throw new LowbitError(`bits must be a whole number from 1 to 16, got ${bits}`);
 }
 
 export function checkRange(r: Range): void {
@@ -66,15 +73,23 @@ export function roundToLevel(x: number, bits: number, r: Range): Rounding {
   const value = levelValue(code, bits, r);
   const absError = Math.abs(value - x);
   return {
-    bits, levels: n, step: s, code, value, absError,
+    bits,
+    levels: n,
+    step: s,
+    code,
+    value,
+    absError,
     relError: x === 0 ? null : absError / Math.abs(x),
-    clamped, savedVs32: 1 - bits / 32, ratioVs32: 32 / bits,
+    clamped,
+    savedVs32: 1 - bits / 32,
+    ratioVs32: 32 / bits,
   };
 }
 
 export function parseRange(text: string): Range {
   const parts = text.split(',').map((p) => p.trim());
-  if (parts.length !== 2 || parts.some((p) => p === '')) throw new LowbitError(`range must be MIN,MAX (e.g. 0,1 or -1,1), got "${text}"`);
+  if (parts.length !== 2 || parts.some((p) => p === ''))
+    throw new LowbitError(`range must be MIN,MAX (e.g. 0,1 or -1,1), got "${text}"`);
   const r = { min: Number(parts[0]), max: Number(parts[1]) };
   checkRange(r);
   return r;

@@ -32,21 +32,98 @@ function sampleBlock(c: BlockCodec, value: number): Float32Array {
   return x;
 }
 
-const num = (v: number) => (v === 0 ? '0' : Math.abs(v) >= 1e5 || Math.abs(v) < 1e-4 ? v.toExponential(4) : String(+v.toPrecision(6)));
+const num = (v: number) =>
+  v === 0 ? '0' : Math.abs(v) >= 1e5 || Math.abs(v) < 1e-4 ? v.toExponential(4) : String(+v.toPrecision(6));
 const IQ4_NL_VALUES = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 const f16 = (b: Uint8Array, o: number) => fp16ToFp32(b[o]! | (b[o + 1]! << 8));
 
 /** Scale, min and code of weight 0 for the scale-and-code layouts, with the formula that reads it back. */
-function anatomy(c: BlockCodec, b: Uint8Array): { scale: number; min?: number; code: number; codeBits: number; formula: string; back: number; scaleBytes: string } | undefined {
+function anatomy(
+  c: BlockCodec,
+  b: Uint8Array,
+):
+  | { scale: number; min?: number; code: number; codeBits: number; formula: string; back: number; scaleBytes: string }
+  | undefined {
   const T = GGML_TYPE;
   switch (c.type.id) {
-    case T.Q4_0: { const d = f16(b, 0), q = b[2]! & 15; return { scale: d, code: q, codeBits: 4, formula: `(q − 8)·d = (${q} − 8)·${num(d)}`, back: (q - 8) * d, scaleBytes: 'FP16, bytes 0-1' }; }
-    case T.Q4_1: { const d = f16(b, 0), m = f16(b, 2), q = b[4]! & 15; return { scale: d, min: m, code: q, codeBits: 4, formula: `q·d + m = ${q}·${num(d)} + ${num(m)}`, back: q * d + m, scaleBytes: 'FP16, d in bytes 0-1, m in bytes 2-3' }; }
-    case T.Q5_0: { const d = f16(b, 0), q = (b[6]! & 15) | ((b[2]! & 1) << 4); return { scale: d, code: q, codeBits: 5, formula: `(q − 16)·d = (${q} − 16)·${num(d)}`, back: (q - 16) * d, scaleBytes: 'FP16, bytes 0-1' }; }
-    case T.Q5_1: { const d = f16(b, 0), m = f16(b, 2), q = (b[8]! & 15) | ((b[4]! & 1) << 4); return { scale: d, min: m, code: q, codeBits: 5, formula: `q·d + m = ${q}·${num(d)} + ${num(m)}`, back: q * d + m, scaleBytes: 'FP16, d in bytes 0-1, m in bytes 2-3' }; }
-    case T.Q8_0: { const d = f16(b, 0), q = (b[2]! << 24) >> 24; return { scale: d, code: q, codeBits: 8, formula: `q·d = ${q}·${num(d)}`, back: q * d, scaleBytes: 'FP16, bytes 0-1' }; }
-    case T.IQ4_NL: { const d = f16(b, 0), q = b[2]! & 15; return { scale: d, code: q, codeBits: 4, formula: `d·table[q] = ${num(d)}·${IQ4_NL_VALUES[q]}`, back: d * IQ4_NL_VALUES[q]!, scaleBytes: 'FP16, bytes 0-1' }; }
-    default: return undefined;
+    case T.Q4_0: {
+      const d = f16(b, 0),
+        q = b[2]! & 15;
+      return {
+        scale: d,
+        code: q,
+        codeBits: 4,
+        formula: `(q − 8)·d = (${q} − 8)·${num(d)}`,
+        back: (q - 8) * d,
+        scaleBytes: 'FP16, bytes 0-1',
+      };
+    }
+    case T.Q4_1: {
+      const d = f16(b, 0),
+        m = f16(b, 2),
+        q = b[4]! & 15;
+      return {
+        scale: d,
+        min: m,
+        code: q,
+        codeBits: 4,
+        formula: `q·d + m = ${q}·${num(d)} + ${num(m)}`,
+        back: q * d + m,
+        scaleBytes: 'FP16, d in bytes 0-1, m in bytes 2-3',
+      };
+    }
+    case T.Q5_0: {
+      const d = f16(b, 0),
+        q = (b[6]! & 15) | ((b[2]! & 1) << 4);
+      return {
+        scale: d,
+        code: q,
+        codeBits: 5,
+        formula: `(q − 16)·d = (${q} − 16)·${num(d)}`,
+        back: (q - 16) * d,
+        scaleBytes: 'FP16, bytes 0-1',
+      };
+    }
+    case T.Q5_1: {
+      const d = f16(b, 0),
+        m = f16(b, 2),
+        q = (b[8]! & 15) | ((b[4]! & 1) << 4);
+      return {
+        scale: d,
+        min: m,
+        code: q,
+        codeBits: 5,
+        formula: `q·d + m = ${q}·${num(d)} + ${num(m)}`,
+        back: q * d + m,
+        scaleBytes: 'FP16, d in bytes 0-1, m in bytes 2-3',
+      };
+    }
+    case T.Q8_0: {
+      const d = f16(b, 0),
+        q = (b[2]! << 24) >> 24;
+      return {
+        scale: d,
+        code: q,
+        codeBits: 8,
+        formula: `q·d = ${q}·${num(d)}`,
+        back: q * d,
+        scaleBytes: 'FP16, bytes 0-1',
+      };
+    }
+    case T.IQ4_NL: {
+      const d = f16(b, 0),
+        q = b[2]! & 15;
+      return {
+        scale: d,
+        code: q,
+        codeBits: 4,
+        formula: `d·table[q] = ${num(d)}·${IQ4_NL_VALUES[q]}`,
+        back: d * IQ4_NL_VALUES[q]!,
+        scaleBytes: 'FP16, bytes 0-1',
+      };
+    }
+    default:
+      return undefined;
   }
 }
 
@@ -72,20 +149,38 @@ export function valueInBlockFormat(c: BlockCodec, value: number): ValueInFormat 
     `  ${c.type.blockSize === 1 ? 'its' : "the block's"} ${c.type.typeSize} bytes: ${hex(block)}${c.type.blockSize === 1 ? ' (little-endian)' : ''}`,
   ];
   if (anat) {
-    lines.push(`  stored scale d = ${num(anat.scale)}${anat.min !== undefined ? `, min m = ${num(anat.min)}` : ''} (${anat.scaleBytes}), chosen from the block's values`);
-    lines.push(`  the value's code: q = ${anat.code} (${anat.codeBits} bits, ${anat.code.toString(2).padStart(anat.codeBits, '0')}), read back as ${anat.formula} = ${num(anat.back)}`);
+    lines.push(
+      `  stored scale d = ${num(anat.scale)}${anat.min !== undefined ? `, min m = ${num(anat.min)}` : ''} (${anat.scaleBytes}), chosen from the block's values`,
+    );
+    lines.push(
+      `  the value's code: q = ${anat.code} (${anat.codeBits} bits, ${anat.code.toString(2).padStart(anat.codeBits, '0')}), read back as ${anat.formula} = ${num(anat.back)}`,
+    );
   } else {
     lines.push(`  layout: ${c.layout}`);
   }
-  lines.push(`  stored as ${num(storedAs)}: error ${num(err)}${value !== 0 ? ` (${((err / value) * 100).toFixed(2)}%)` : ''}`);
-  return { format: c.name, value, storedAs, absError: Math.abs(err), blockBytes: hex(block), ...(anat ? { scale: anat.scale, min: anat.min, code: anat.code } : {}), text: lines.join('\n') };
+  lines.push(
+    `  stored as ${num(storedAs)}: error ${num(err)}${value !== 0 ? ` (${((err / value) * 100).toFixed(2)}%)` : ''}`,
+  );
+  return {
+    format: c.name,
+    value,
+    storedAs,
+    absError: Math.abs(err),
+    blockBytes: hex(block),
+    ...(anat ? { scale: anat.scale, min: anat.min, code: anat.code } : {}),
+    text: lines.join('\n'),
+  };
 }
 
 export function valueInScalarFormat(f: ScalarFormat, value: number): ValueInFormat {
   // floats: the value cast as it is (no scaling), so it lands on the format's own grid; integer
   // codes and NF4 scale a tensor, so the value goes first among the example weights, per tensor
   const float = f.kind === 'float';
-  const x = float ? Float32Array.of(value) : Float32Array.from({ length: 32 }, (_, i) => (i === 0 ? value : 0.05 * Math.sin(i * 0.37) + 0.02 * Math.cos(i * 1.9) - 0.004));
+  const x = float
+    ? Float32Array.of(value)
+    : Float32Array.from({ length: 32 }, (_, i) =>
+        i === 0 ? value : 0.05 * Math.sin(i * 0.37) + 0.02 * Math.cos(i * 1.9) - 0.004,
+      );
   const qz = f.quantize(x, float ? { scaled: false } : {});
   const storedAs = f.dequantize(qz)[0]!;
   const code = Number(qz.codes[0]);
@@ -97,5 +192,13 @@ export function valueInScalarFormat(f: ScalarFormat, value: number): ValueInForm
     `  code ${code} (${f.bits} bits, ${code.toString(2).padStart(f.bits, '0')})${float ? '' : `, scale ${num(qz.scales[0]!)}${qz.zeroPoints ? `, zero point ${qz.zeroPoints[0]}` : ''}`}`,
     `  stored as ${num(storedAs)}: error ${num(err)}${value !== 0 && Number.isFinite(storedAs) ? ` (${((err / value) * 100).toFixed(2)}%)` : ''}${qz.clampedCount ? ' (clamped: beyond the largest value)' : ''}`,
   ];
-  return { format: f.name, value, storedAs, absError: Math.abs(err), code, ...(float ? {} : { scale: qz.scales[0] }), text: lines.join('\n') };
+  return {
+    format: f.name,
+    value,
+    storedAs,
+    absError: Math.abs(err),
+    code,
+    ...(float ? {} : { scale: qz.scales[0] }),
+    text: lines.join('\n'),
+  };
 }

@@ -42,24 +42,37 @@ test('non-finite elements are counted apart and kept out of the sums', () => {
 });
 
 test('chunked accumulation and merging equal the one-shot result', () => {
-  fc.assert(fc.property(
-    fc.array(fc.tuple(fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e3, max: 1e3 }), fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e3, max: 1e3 })), { minLength: 1, maxLength: 200 }),
-    fc.nat(),
-    (pairs, cutSeed) => {
-      const a = pairs.map((p) => p[0]), b = pairs.map((p) => p[1]);
-      const cut = cutSeed % (a.length + 1);
-      const one = errorStats(a, b);
-      const x = new ErrorAccumulator(); x.add(a.slice(0, cut), b.slice(0, cut));
-      const y = new ErrorAccumulator(); y.add(a.slice(cut), b.slice(cut));
-      x.merge(y);
-      const two = x.result();
-      assert.equal(two.count, one.count);
-      assert.equal(two.maxAbs, one.maxAbs);
-      const close = (u: number, v: number) => u === v || Math.abs(u - v) <= 1e-9 * Math.max(1, Math.abs(u), Math.abs(v));
-      assert.ok(close(two.rmse, one.rmse), `rmse ${two.rmse} vs ${one.rmse}`);
-      assert.ok(close(two.cosine, one.cosine), `cosine ${two.cosine} vs ${one.cosine}`);
-    },
-  ), { numRuns: 200 });
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e3, max: 1e3 }),
+          fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e3, max: 1e3 }),
+        ),
+        { minLength: 1, maxLength: 200 },
+      ),
+      fc.nat(),
+      (pairs, cutSeed) => {
+        const a = pairs.map((p) => p[0]),
+          b = pairs.map((p) => p[1]);
+        const cut = cutSeed % (a.length + 1);
+        const one = errorStats(a, b);
+        const x = new ErrorAccumulator();
+        x.add(a.slice(0, cut), b.slice(0, cut));
+        const y = new ErrorAccumulator();
+        y.add(a.slice(cut), b.slice(cut));
+        x.merge(y);
+        const two = x.result();
+        assert.equal(two.count, one.count);
+        assert.equal(two.maxAbs, one.maxAbs);
+        const close = (u: number, v: number) =>
+          u === v || Math.abs(u - v) <= 1e-9 * Math.max(1, Math.abs(u), Math.abs(v));
+        assert.ok(close(two.rmse, one.rmse), `rmse ${two.rmse} vs ${one.rmse}`);
+        assert.ok(close(two.cosine, one.cosine), `cosine ${two.cosine} vs ${one.cosine}`);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
 
 test('length mismatch is refused', () => {
@@ -79,6 +92,8 @@ test('histogram bins, clamps the ends, skips non-finite', () => {
 
 test('distinct values: the levels a block decodes to, most frequent first', () => {
   assert.deepEqual(distinctValues([0.5, -0.5, 0.5, 1.5, 0.5, -0.5]), [
-    { value: 0.5, count: 3 }, { value: -0.5, count: 2 }, { value: 1.5, count: 1 },
+    { value: 0.5, count: 3 },
+    { value: -0.5, count: 2 },
+    { value: 1.5, count: 1 },
   ]);
 });

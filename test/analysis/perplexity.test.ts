@@ -1,8 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  perplexityChunks, tokenNll, encodeBaseLogProbs, KlAccumulator, PerplexityAccumulator,
-  meanAndUncertainty, percentile, logProbStride,
+  perplexityChunks,
+  tokenNll,
+  encodeBaseLogProbs,
+  KlAccumulator,
+  PerplexityAccumulator,
+  meanAndUncertainty,
+  percentile,
+  logProbStride,
 } from '../../src/analysis/perplexity.js';
 import { rng, gaussian } from '../support/oracle.js';
 
@@ -13,7 +19,8 @@ function logSoftmax(l: ArrayLike<number>): number[] {
   return Array.from(l, (v) => v - m - Math.log(s));
 }
 function klExact(ref: ArrayLike<number>, model: ArrayLike<number>): number {
-  const a = logSoftmax(ref), b = logSoftmax(model);
+  const a = logSoftmax(ref),
+    b = logSoftmax(model);
   // llama-perplexity drops reference entries below -16 nats
   return a.reduce((s, la, i) => (la > -16 ? s + Math.exp(la) * (la - b[i]!) : s), 0);
 }
@@ -64,12 +71,15 @@ test('stored reference log-probs decode to within scale/2 of the truth (top 16 n
 
 test('KL(ref ‖ model), same-top and PPL against float64 definitions', () => {
   const r = rng(11);
-  const nVocab = 64, positions = 150;
+  const nVocab = 64,
+    positions = 150;
   const stride = logProbStride(nVocab);
   const base = new Uint16Array(stride * positions);
   const acc = new KlAccumulator();
   const ppl = new PerplexityAccumulator();
-  let klSum = 0, nllSum = 0, same = 0;
+  let klSum = 0,
+    nllSum = 0,
+    same = 0;
   const kls: number[] = [];
   for (let p = 0; p < positions; p++) {
     const ref = randomLogits(r, nVocab, 2.5);
@@ -102,7 +112,8 @@ test('KL(ref ‖ model), same-top and PPL against float64 definitions', () => {
 
 test('a model identical to the reference: KL ≈ 0, all tops agree, PPL equals the reference PPL', () => {
   const r = rng(2);
-  const nVocab = 40, stride = logProbStride(nVocab);
+  const nVocab = 40,
+    stride = logProbStride(nVocab);
   const base = new Uint16Array(stride * 30);
   const acc = new KlAccumulator();
   for (let p = 0; p < 30; p++) {
@@ -121,7 +132,8 @@ test('mean ± uncertainty and percentile follow the tool', () => {
   assert.deepEqual(meanAndUncertainty(0, 0, 0), { mean: 0, uncertainty: 0 });
   assert.deepEqual(meanAndUncertainty(10, 30, 5), { mean: 2, uncertainty: 0 }); // ≤ 10 samples: no uncertainty
   const xs = Array.from({ length: 20 }, (_, i) => i);
-  const s = xs.reduce((a, b) => a + b, 0), s2 = xs.reduce((a, b) => a + b * b, 0);
+  const s = xs.reduce((a, b) => a + b, 0),
+    s2 = xs.reduce((a, b) => a + b * b, 0);
   const m = meanAndUncertainty(s, s2, 20);
   assert.equal(m.mean, 9.5);
   assert.ok(Math.abs(m.uncertainty - Math.sqrt((s2 / 20 - 90.25) / 19)) < 1e-12);

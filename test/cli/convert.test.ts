@@ -18,7 +18,11 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function header(path: string) {
   const src = await FileSource.open(path);
-  try { return await readGgufHeader(src); } finally { await src.close(); }
+  try {
+    return await readGgufHeader(src);
+  } finally {
+    await src.close();
+  }
 }
 
 test('convert llama2c --type Q8_0: quantized through the pipeline, and llama.cpp generates with it', async () => {
@@ -30,16 +34,25 @@ test('convert llama2c --type Q8_0: quantized through the pipeline, and llama.cpp
   assert.equal(metaInt(g.metadata, 'general.file_type'), 7);
   assert.equal(g.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!.type.id, GGML_TYPE.Q8_0);
   assert.equal(g.tensors.find((t) => t.name === 'blk.0.attn_norm.weight')!.type.id, GGML_TYPE.F32);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('lowbit')), [], 'no temp files left');
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.includes('lowbit')),
+    [],
+    'no temp files left',
+  );
   const model = await (await cpuLlama()).loadModel({ modelPath: out });
   try {
     const ctx = await model.createContext({ contextSize: 32 });
     const seq = ctx.getSequence();
     const got: number[] = [];
-    for await (const t of seq.evaluate([1, 403] as Token[], { temperature: 0 })) { got.push(t); if (got.length === 5) break; }
+    for await (const t of seq.evaluate([1, 403] as Token[], { temperature: 0 })) {
+      got.push(t);
+      if (got.length === 5) break;
+    }
     assert.equal(got.length, 5);
     await ctx.dispose();
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });
 
 test('convert hf --type F16 writes F16 matrices and F32 norms', async () => {
@@ -75,7 +88,9 @@ test('convert hf --type Q4_K_M with quantize options: one pass, same bytes as co
   const { writeRealisticFixture } = await import('../convert/support/realistic-fixture.js');
   const ck = join(dir, 'llama3');
   await writeRealisticFixture(ck, 'llama3');
-  const one = join(dir, 'one.gguf'), f32 = join(dir, 'l3-f32.gguf'), two = join(dir, 'two.gguf');
+  const one = join(dir, 'one.gguf'),
+    f32 = join(dir, 'l3-f32.gguf'),
+    two = join(dir, 'two.gguf');
   const extra = ['--output-tensor-type', 'q8_0', '--tensor-type', 'ffn_down=q5_k'];
   let r = runCli(['convert', 'hf', ck, one, '--type', 'Q4_K_M', ...extra, '--threads', '1']);
   assert.equal(r.code, 0, r.stderr);
@@ -88,7 +103,11 @@ test('convert hf --type Q4_K_M with quantize options: one pass, same bytes as co
   assert.equal(g.tensors.find((t) => t.name === 'output.weight')!.type.id, GGML_TYPE.Q8_0);
   assert.equal(g.tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!.type.id, GGML_TYPE.Q5_K);
   assert.equal(g.tensors.find((t) => t.name === 'blk.1.ffn_up.weight')!.type.id, GGML_TYPE.Q4_K);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('lowbit')), [], 'no temp files left');
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.includes('lowbit')),
+    [],
+    'no temp files left',
+  );
   // quantize options with a float type would silently do nothing: refused
   const bad = runCli(['convert', 'hf', ck, join(dir, 'x.gguf'), '--type', 'F16', '--pure']);
   assert.equal(bad.code, 1);

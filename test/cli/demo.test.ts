@@ -9,10 +9,15 @@ import { runCli } from '../support/cli.js';
 test('lowbit demo quantizes the bundled model, runs each file in llama.cpp and reports', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-demo-'));
   try {
-    const r = runCli(['demo', '--out', dir, '--types', 'F16,Q8_0,Q4_0', '--chunks', '2', '--json'], { timeoutMs: 300_000 });
+    const r = runCli(['demo', '--out', dir, '--types', 'F16,Q8_0,Q4_0', '--chunks', '2', '--json'], {
+      timeoutMs: 300_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
-    assert.deepEqual(j.rows.map((x: { type: string }) => x.type), ['F16', 'Q8_0', 'Q4_0']);
+    assert.deepEqual(
+      j.rows.map((x: { type: string }) => x.type),
+      ['F16', 'Q8_0', 'Q4_0'],
+    );
     const [f16, q8, q4] = j.rows;
     // fewer bits: smaller files, more weight error, further from F32's predictions
     assert.ok(f16.sizeBytes > q8.sizeBytes && q8.sizeBytes > q4.sizeBytes);

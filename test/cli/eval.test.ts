@@ -22,13 +22,30 @@ test('eval GGUF: text output names the settings and the method; JSON has the num
 });
 
 test('eval errors are one line', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'eval', storiesModels().q8, '--ctx', 'x'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'eval', storiesModels().q8, '--ctx', 'x'],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(r.status, 1);
   assert.equal(r.stderr, "lowbit: --ctx must be a positive integer, got 'x'\n");
 });
 
 test('eval ONNX with MNIST labels', { skip: !existsSync(CNN) && `MNIST CNN missing at ${CNN}` }, () => {
-  const out = cli(['eval', CNN, '--ref', CNN, '--inputs', 'test/fixtures/mnist/t10k-images-idx3-ubyte.gz', '--labels', 'test/fixtures/mnist/t10k-labels-idx1-ubyte.gz', '--limit', '200', '--pixels', 'mnist']);
+  const out = cli([
+    'eval',
+    CNN,
+    '--ref',
+    CNN,
+    '--inputs',
+    'test/fixtures/mnist/t10k-images-idx3-ubyte.gz',
+    '--labels',
+    'test/fixtures/mnist/t10k-labels-idx1-ubyte.gz',
+    '--limit',
+    '200',
+    '--pixels',
+    'mnist',
+  ]);
   assert.match(out, /top-1 agreement \(output\): 100\.00%/);
   assert.match(out, /accuracy: model (9\d\.\d\d)%, ref \1%/);
   assert.match(out, /latency per run \(median\)/);

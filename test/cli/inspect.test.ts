@@ -57,19 +57,52 @@ test('lowbit inspect: metadata with long arrays summarised, tensor table, totals
     assert.deepEqual(o.metadata['tokenizer.ggml.tokens'], { type: 'array', itemType: 'string', length: 32000 });
     assert.deepEqual(o.metadata.small, [1, 2, 3]);
     assert.equal(o.metadata['llama.context_length'], 2048);
-    assert.deepEqual(o.tensors[0], { name: 'token_embd.weight', shape: [256, 4], type: 'Q4_K', bytes: 576, elements: 1024, bitsPerWeight: 4.5 });
+    assert.deepEqual(o.tensors[0], {
+      name: 'token_embd.weight',
+      shape: [256, 4],
+      type: 'Q4_K',
+      bytes: 576,
+      elements: 1024,
+      bitsPerWeight: 4.5,
+    });
     assert.deepEqual(o.totals, { tensors: 2, parameters: 1280, bytes: 1600, bitsPerWeight: 10 });
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('lowbit inspect on hostile files: one line on stderr, exit 1, no stack, quickly', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-inspect-'));
   try {
     const cases: [string, Uint8Array, RegExp][] = [
-      ['huge-string.gguf', new Raw().header(0, 1).u64(1n << 62n).zeros(16).build(), /too large/],
+      [
+        'huge-string.gguf',
+        new Raw()
+          .header(0, 1)
+          .u64(1n << 62n)
+          .zeros(16)
+          .build(),
+        /too large/,
+      ],
       ['huge-count.gguf', new Raw().header(0xffffffffn, 0).build(), /tensor count .* exceeds/],
-      ['nested.gguf', (() => { const r = new Raw().header(0, 1).str('k').u32(9); for (let i = 0; i < 10000; i++) r.u32(9).u64(1); return r.build(); })(), /nested more than/],
-      ['past-end.gguf', new Raw().header(1, 0).tensor('t', [1 << 20], 0, 0).pad().build(), /past the end of the file/],
+      [
+        'nested.gguf',
+        (() => {
+          const r = new Raw().header(0, 1).str('k').u32(9);
+          for (let i = 0; i < 10000; i++) r.u32(9).u64(1);
+          return r.build();
+        })(),
+        /nested more than/,
+      ],
+      [
+        'past-end.gguf',
+        new Raw()
+          .header(1, 0)
+          .tensor('t', [1 << 20], 0, 0)
+          .pad()
+          .build(),
+        /past the end of the file/,
+      ],
       ['not-a-model.bin', new TextEncoder().encode('hello world, not a model'), /unknown file format/],
     ];
     for (const [name, bytes, problem] of cases) {
@@ -87,7 +120,9 @@ test('lowbit inspect on hostile files: one line on stderr, exit 1, no stack, qui
     const missing = runCli(['inspect', join(dir, 'missing.gguf')]);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr, `lowbit: ${join(dir, 'missing.gguf')}: no such file\n`);
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('lowbit inspect safetensors: one file (header, __metadata__, tensors in data order) and --json', () => {
@@ -103,11 +138,20 @@ test('lowbit inspect safetensors: one file (header, __metadata__, tensors in dat
   assert.equal(o.format, 'safetensors');
   assert.equal(o.dataOffset, 4864);
   assert.deepEqual(o.metadata, { format: 'pt' });
-  assert.deepEqual(o.tensors.find((t: { name: string }) => t.name === 'model.embed_tokens.weight'),
-    { name: 'model.embed_tokens.weight', shape: [512, 64], type: 'F32', bytes: 131072, elements: 32768, bitsPerWeight: 32 });
+  assert.deepEqual(
+    o.tensors.find((t: { name: string }) => t.name === 'model.embed_tokens.weight'),
+    {
+      name: 'model.embed_tokens.weight',
+      shape: [512, 64],
+      type: 'F32',
+      bytes: 131072,
+      elements: 32768,
+      bitsPerWeight: 32,
+    },
+  );
 });
 
-test('lowbit inspect sharded safetensors: by directory or index, every shard\'s tensors with their file', async () => {
+test("lowbit inspect sharded safetensors: by directory or index, every shard's tensors with their file", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-inspect-'));
   try {
     const { writeRealisticFixture } = await import('../convert/support/realistic-fixture.js');
@@ -115,13 +159,21 @@ test('lowbit inspect sharded safetensors: by directory or index, every shard\'s 
     const r = runCli(['inspect', dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /safetensors, 2 shards/);
-    assert.match(r.stdout, /lm_head\.weight\s+\[320, 256\]\s+BF16\s+160 KiB\s+16\.00\s+model-00002-of-00002\.safetensors/);
+    assert.match(
+      r.stdout,
+      /lm_head\.weight\s+\[320, 256\]\s+BF16\s+160 KiB\s+16\.00\s+model-00002-of-00002\.safetensors/,
+    );
     const o = JSON.parse(runCli(['inspect', '--json', join(dir, 'model.safetensors.index.json')]).stdout);
     assert.equal(o.tensors.length, 21);
     assert.equal(o.metadata.total_size, 2689536);
     assert.equal(o.totals.bytes, 2689536);
-    assert.equal(o.tensors.find((t: { name: string }) => t.name === 'model.layers.0.self_attn.k_proj.weight').file, 'model-00001-of-00002.safetensors');
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+    assert.equal(
+      o.tensors.find((t: { name: string }) => t.name === 'model.layers.0.self_attn.k_proj.weight').file,
+      'model-00001-of-00002.safetensors',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('lowbit inspect ONNX: IR version, producer, opsets, op counts and initializers', async () => {
@@ -141,9 +193,14 @@ test('lowbit inspect ONNX: IR version, producer, opsets, op counts and initializ
     assert.equal(o.iRVersion ?? o.IRVersion, 8);
     assert.deepEqual(o.opsets, { 'ai.onnx': 17 });
     assert.ok(o.opCounts.MatMul >= 4, JSON.stringify(o.opCounts));
-    assert.deepEqual(o.tensors.find((t: { name: string }) => t.name === 'embed'), { name: 'embed', shape: [100, 64], type: 'FLOAT', bytes: 25600, elements: 6400, bitsPerWeight: 32 });
+    assert.deepEqual(
+      o.tensors.find((t: { name: string }) => t.name === 'embed'),
+      { name: 'embed', shape: [100, 64], type: 'FLOAT', bytes: 25600, elements: 6400, bitsPerWeight: 32 },
+    );
     assert.equal(o.tensors.find((t: { name: string }) => t.name === 'flat').type, 'INT64');
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('lowbit inspect on bad safetensors / shards / ONNX: one line, exit 1', async () => {
@@ -157,11 +214,20 @@ test('lowbit inspect on bad safetensors / shards / ONNX: one line, exit 1', asyn
       return b;
     };
     writeFileSync(join(dir, 'bad-json.safetensors'), st('{"a": {"dtype": "F32", '));
-    writeFileSync(join(dir, 'past-end.safetensors'), st('{"a":{"dtype":"F32","shape":[1000000],"data_offsets":[0,4000000]}}', 16));
-    writeFileSync(join(dir, 'garbage.onnx'), new Uint8Array([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]));
+    writeFileSync(
+      join(dir, 'past-end.safetensors'),
+      st('{"a":{"dtype":"F32","shape":[1000000],"data_offsets":[0,4000000]}}', 16),
+    );
+    writeFileSync(
+      join(dir, 'garbage.onnx'),
+      new Uint8Array([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+    );
     const shards = join(dir, 'sharded');
     mkdirSync(shards);
-    writeFileSync(join(shards, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'missing.safetensors' } }));
+    writeFileSync(
+      join(shards, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { a: 'missing.safetensors' } }),
+    );
     const escape = join(dir, 'escape.index.json');
     writeFileSync(escape, JSON.stringify({ weight_map: { a: '../x.safetensors' } }));
     for (const [p, re] of [
@@ -179,7 +245,9 @@ test('lowbit inspect on bad safetensors / shards / ONNX: one line, exit 1', asyn
       assert.match(r.stderr, /^lowbit: /);
       assert.match(r.stderr, re);
     }
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('lowbit inspect: the parameter total is exact (230976, not 230980)', async () => {

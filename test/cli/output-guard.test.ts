@@ -6,7 +6,18 @@
 // bytes and no file (or temp) appears.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { refuseOutputOverInputs, sameFile, ggufInputFiles } from '../../src/node/output-guard.js';
@@ -18,7 +29,9 @@ import { encodeModel } from '../../src/io/onnx/model.js';
 import { transformerModel } from '../onnx/support/build.js';
 
 let dir = '';
-before(() => { dir = mkdtempSync(join(tmpdir(), 'lowbit-guard-')); });
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lowbit-guard-'));
+});
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Every file under `root` with its bytes (symlinks as their target text). */
@@ -51,14 +64,22 @@ function refused(args: string[], root: string, re: RegExp = /is the input file/)
 test('the guard: same path, another spelling, symlinks (of the file or a folder), hard links; distinct files pass', () => {
   const d = join(dir, 'unit');
   mkdirSync(d);
-  const a = join(d, 'a.bin'), b = join(d, 'b.bin');
+  const a = join(d, 'a.bin'),
+    b = join(d, 'b.bin');
   writeFileSync(a, 'a');
   writeFileSync(b, 'b');
   symlinkSync(a, join(d, 'link.bin'));
   linkSync(a, join(d, 'hard.bin'));
   symlinkSync(d, join(dir, 'unit-link'));
   const isRefused = (out: string, ins: string[]) => {
-    try { refuseOutputOverInputs([out], ins); return false; } catch (e) { assert.ok(e instanceof LowbitError); assert.match((e as Error).message, /is the input file/); return true; }
+    try {
+      refuseOutputOverInputs([out], ins);
+      return false;
+    } catch (e) {
+      assert.ok(e instanceof LowbitError);
+      assert.match((e as Error).message, /is the input file/);
+      return true;
+    }
   };
   assert.ok(isRefused(a, [a]));
   assert.ok(isRefused(`${d}/./a.bin`, [a]));
@@ -75,7 +96,11 @@ test('the guard: same path, another spelling, symlinks (of the file or a folder)
   // two outputs that are one file
   assert.throws(() => refuseOutputOverInputs([join(d, 'x'), join(dir, 'unit-link', 'x')], []), /are the same file/);
   // a first shard's name stands for every shard
-  assert.deepEqual(ggufInputFiles('/m/x-00001-of-00003.gguf'), ['/m/x-00001-of-00003.gguf', '/m/x-00002-of-00003.gguf', '/m/x-00003-of-00003.gguf']);
+  assert.deepEqual(ggufInputFiles('/m/x-00001-of-00003.gguf'), [
+    '/m/x-00001-of-00003.gguf',
+    '/m/x-00002-of-00003.gguf',
+    '/m/x-00003-of-00003.gguf',
+  ]);
   assert.deepEqual(ggufInputFiles('/m/x.gguf'), ['/m/x.gguf']);
 });
 
@@ -107,15 +132,27 @@ test('quantize (GGUF) refuses every output that is one of its inputs, before rea
   writeFileSync(join(d, 'im.dat'), 'not an imatrix');
   refused(['quantize', input, join(d, 'im.dat'), '--imatrix', join(d, 'im.dat'), ...T], d);
   // a different output is fine, and tensor-type files still apply in order
-  const ok = runCli(['quantize', input, join(d, 'out.gguf'), '--tensor-type-file', join(d, 'types.txt'), '--json', ...T]);
+  const ok = runCli([
+    'quantize',
+    input,
+    join(d, 'out.gguf'),
+    '--tensor-type-file',
+    join(d, 'types.txt'),
+    '--json',
+    ...T,
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.equal(JSON.parse(ok.stdout).tensors.find((t: { name: string }) => t.name === 'blk.0.attn_v.weight').to, 'q8_0');
+  assert.equal(
+    JSON.parse(ok.stdout).tensors.find((t: { name: string }) => t.name === 'blk.0.attn_v.weight').to,
+    'q8_0',
+  );
 });
 
-test('convert hf refuses the checkpoint\'s own files as output: weights, config, tokenizer, index, every shard', async () => {
+test("convert hf refuses the checkpoint's own files as output: weights, config, tokenizer, index, every shard", async () => {
   const d = join(dir, 'hf');
   cpSync(join(REPO, HF_FIXTURE_DIR), d, { recursive: true });
-  for (const f of ['model.safetensors', 'config.json', 'tokenizer.json', 'tokenizer_config.json']) refused(['convert', 'hf', d, join(d, f)], d);
+  for (const f of ['model.safetensors', 'config.json', 'tokenizer.json', 'tokenizer_config.json'])
+    refused(['convert', 'hf', d, join(d, f)], d);
   // relative spelling from another working directory
   refused(['convert', 'hf', d, `${d}/../hf/model.safetensors`], d);
   const sharded = join(dir, 'hf-sharded');
@@ -126,7 +163,13 @@ test('convert hf refuses the checkpoint\'s own files as output: weights, config,
   assert.ok(shardFiles.length >= 3, shardFiles.join());
   for (const f of shardFiles) refused(['convert', 'hf', sharded, join(sharded, f)], sharded);
   // a symlink beside the checkpoint pointing at a shard
-  symlinkSync(join(sharded, shardFiles.find((f) => f.endsWith('.safetensors'))!), join(dir, 'shard-link.gguf'));
+  symlinkSync(
+    join(
+      sharded,
+      shardFiles.find((f) => f.endsWith('.safetensors'))!,
+    ),
+    join(dir, 'shard-link.gguf'),
+  );
   refused(['convert', 'hf', sharded, join(dir, 'shard-link.gguf')], sharded);
   assert.ok(statSync(join(dir, 'shard-link.gguf')).size > 0);
 });
@@ -139,7 +182,10 @@ test('convert llama2c refuses the checkpoint and the tokenizer as output', () =>
   refused(['convert', 'llama2c', join(d, 'model.bin'), join(d, 'model.bin')], d);
   refused(['convert', 'llama2c', join(d, 'model.bin'), join(d, 'tok.bin'), '--tokenizer', join(d, 'tok.bin')], d);
   writeFileSync(join(d, 'im.dat'), 'not an imatrix');
-  refused(['convert', 'llama2c', join(d, 'model.bin'), join(d, 'im.dat'), '--type', 'q4_0', '--imatrix', join(d, 'im.dat')], d);
+  refused(
+    ['convert', 'llama2c', join(d, 'model.bin'), join(d, 'im.dat'), '--type', 'q4_0', '--imatrix', join(d, 'im.dat')],
+    d,
+  );
 });
 
 test('quantize (ONNX), quantize-dir, report --html and demo --out refuse outputs that are inputs', async () => {

@@ -33,7 +33,11 @@ function writeLegacyImatrix(path: string): void {
   const r = rng(5);
   const parts: Buffer[] = [];
   const entries = model.tensors.filter((t) => t.shape.length === 2 && !t.name.includes('token_embd'));
-  const i32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32LE(v); return b; };
+  const i32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    return b;
+  };
   parts.push(i32(entries.length));
   for (const t of entries) {
     const name = Buffer.from(t.name);
@@ -49,8 +53,25 @@ test('quantize with --threads, --tensor-type, --output-tensor-type and an imatri
   const imatrixPath = join(dir, 'imatrix.dat');
   writeLegacyImatrix(imatrixPath);
   const out = join(dir, 'q4_k_m.gguf');
-  const r = runCli(['quantize', input, out, '--type', 'q4_k', '--threads', '2', '--tensor-type', 'ATTN_V=q8_0', '--tensor-type', 'ffn_up=q5_0',
-    '--output-tensor-type', 'q8_0', '--imatrix', imatrixPath, '--exclude-weights', 'ffn_gate']);
+  const r = runCli([
+    'quantize',
+    input,
+    out,
+    '--type',
+    'q4_k',
+    '--threads',
+    '2',
+    '--tensor-type',
+    'ATTN_V=q8_0',
+    '--tensor-type',
+    'ffn_up=q5_0',
+    '--output-tensor-type',
+    'q8_0',
+    '--imatrix',
+    imatrixPath,
+    '--exclude-weights',
+    'ffn_gate',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /wrote .* as Q4_K_M: 75 tensors/);
   assert.match(r.stdout, /bits per weight/);
@@ -62,12 +83,24 @@ test('quantize with --threads, --tensor-type, --output-tensor-type and an imatri
   assert.ok(data.size > 0 && data.size < im.data.size);
   const expected = join(dir, 'q4_k_m.llama.gguf');
   llama!.quantize(input, expected, {
-    ftype: parseFileType('Q4_K_M').id, nthread: 2, outputTensorType: GGML_TYPE.Q8_0,
-    tensorTypes: [{ pattern: 'ATTN_V', type: GGML_TYPE.Q8_0 }, { pattern: 'ffn_up', type: GGML_TYPE.Q5_0 }],
-    imatrix: data, imatrixFile: imatrixPath, imatrixDataset: 'wiki.test.raw', imatrixChunks: 17,
+    ftype: parseFileType('Q4_K_M').id,
+    nthread: 2,
+    outputTensorType: GGML_TYPE.Q8_0,
+    tensorTypes: [
+      { pattern: 'ATTN_V', type: GGML_TYPE.Q8_0 },
+      { pattern: 'ffn_up', type: GGML_TYPE.Q5_0 },
+    ],
+    imatrix: data,
+    imatrixFile: imatrixPath,
+    imatrixDataset: 'wiki.test.raw',
+    imatrixChunks: 17,
   });
   await assertSameGguf(out, expected, 'cli q4_k');
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.lowbit-tmp-')), [], 'no temp files left');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('.lowbit-tmp-')),
+    [],
+    'no temp files left',
+  );
 });
 
 test('--dry-run prints reasons and the exact size, writes nothing; --json is machine-readable', async () => {
@@ -97,8 +130,14 @@ test('errors are one line and leave no output', async () => {
     [['quantize', input, join(dir, 'x.gguf'), '--type', 'q9_9'], /unknown file type 'q9_9'/],
     [['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', '--tensor-type', 'attn_q'], /malformed/],
     [['quantize', input, join(dir, 'x.gguf'), '--type', 'Q2_K_S'], /requires an importance matrix/],
-    [['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', '--include-weights', 'a', '--exclude-weights', 'b'], /cannot be used together/],
-    [['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', '--prune-layers', '1,-2'], /--prune-layers: invalid layer id '-2'/],
+    [
+      ['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', '--include-weights', 'a', '--exclude-weights', 'b'],
+      /cannot be used together/,
+    ],
+    [
+      ['quantize', input, join(dir, 'x.gguf'), '--type', 'q8_0', '--prune-layers', '1,-2'],
+      /--prune-layers: invalid layer id '-2'/,
+    ],
   ];
   for (const [args, re] of cases) {
     const r = runCli(args);
@@ -123,7 +162,10 @@ test('NaN in the input names the tensor and element; --allow-nonfinite lets a co
   writeFileSync(p, await encodeGguf(wcopy));
   let r = runCli(['quantize', p, join(dir, 'o.gguf'), '--type', 'q8_0', '--threads', '1']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /tensor blk\.1\.attn_q\.weight has a NaN or infinite value at element 300 \(row 1, column 44\)/);
+  assert.match(
+    r.stderr,
+    /tensor blk\.1\.attn_q\.weight has a NaN or infinite value at element 300 \(row 1, column 44\)/,
+  );
   assert.ok(w);
 
   const pn = join(dir, 'nan-norm.gguf');
@@ -141,7 +183,10 @@ test('--tensor-type parsing follows llama-quantize', () => {
   assert.throws(() => parseTensorType('=q8_0'), /missing tensor name/);
   assert.throws(() => parseTensorType('x='), /missing quantization type/);
   assert.throws(() => parseTensorType('attn_q=q9'), /invalid ggml type 'q9'/);
-  assert.throws(() => compileOverrides([parseTensorType('(=q8_0')]), (e: Error) => e instanceof LowbitError && /invalid regular expression/.test(e.message));
+  assert.throws(
+    () => compileOverrides([parseTensorType('(=q8_0')]),
+    (e: Error) => e instanceof LowbitError && /invalid regular expression/.test(e.message),
+  );
 });
 
 test('--tensor-type-file: entries split on spaces and newlines, in command-line order with --tensor-type; bad files are one-line errors', () => {
@@ -174,13 +219,33 @@ test('--tensor-type-file: entries split on spaces and newlines, in command-line 
 
 test('--override-kv reaches the output metadata; a bad one is a one-line error before any work', () => {
   const out = join(dir, 'kv.gguf');
-  const r = runCli(['quantize', input, out, '--type', 'q8_0', '--threads', '1', '--override-kv', 'general.name=str:overridden', '--override-kv', 'lowbit.flag=bool:true']);
+  const r = runCli([
+    'quantize',
+    input,
+    out,
+    '--type',
+    'q8_0',
+    '--threads',
+    '1',
+    '--override-kv',
+    'general.name=str:overridden',
+    '--override-kv',
+    'lowbit.flag=bool:true',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const meta = JSON.parse(runCli(['inspect', out, '--json']).stdout).metadata as Record<string, unknown>;
   const keys = Object.keys(meta);
   assert.deepEqual(keys.slice(-2), ['general.name', 'lowbit.flag'], 'moved to the end, in order');
   assert.match(JSON.stringify(meta['general.name']), /overridden/);
-  const bad = runCli(['quantize', input, join(dir, 'kv2.gguf'), '--type', 'q8_0', '--override-kv', 'lowbit.flag=bool:yes']);
+  const bad = runCli([
+    'quantize',
+    input,
+    join(dir, 'kv2.gguf'),
+    '--type',
+    'q8_0',
+    '--override-kv',
+    'lowbit.flag=bool:yes',
+  ]);
   assert.equal(bad.code, 1);
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   assert.match(bad.stderr, /^lowbit: --override-kv: invalid boolean value/);

@@ -25,7 +25,10 @@ test('report --html with --eval writes one self-contained file with tables and c
 
 test('report without --html or --json is a one-line error', () => {
   const m = storiesModels();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'report', m.f32, m.q8], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'report', m.f32, m.q8], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 1);
   assert.equal(r.stderr, 'lowbit: report: give --html <out.html> (or --json)\n');
 });

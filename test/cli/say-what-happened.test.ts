@@ -21,10 +21,22 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lowbit-say-'));
   input = join(dir, 'odd.gguf');
   // rows of 64 (K-quants and IQ4_XS fall back to 32-blocks), one of 96 and one of 40 (fits no block: F16)
-  writeFileSync(input, await encodeGguf(syntheticLlama({
-    nLayer: 2, nEmbd: 64, nFf: 128, nVocab: 32, weightType: GGML_TYPE.F32,
-    extra: [{ name: 'blk.0.odd96.weight', shape: [96, 4] }, { name: 'blk.1.odd40.weight', shape: [40, 4] }],
-  })));
+  writeFileSync(
+    input,
+    await encodeGguf(
+      syntheticLlama({
+        nLayer: 2,
+        nEmbd: 64,
+        nFf: 128,
+        nVocab: 32,
+        weightType: GGML_TYPE.F32,
+        extra: [
+          { name: 'blk.0.odd96.weight', shape: [96, 4] },
+          { name: 'blk.1.odd40.weight', shape: [40, 4] },
+        ],
+      }),
+    ),
+  );
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -33,7 +45,9 @@ function llamaFallbacks(log: string): { n: number; of: number; moves: Map<string
   const head = /WARNING: (\d+) of (\d+) tensor\(s\) required fallback quantization/.exec(log);
   if (!head) return undefined;
   const moves = new Map<string, number>();
-  for (const m of log.matchAll(/warning: \S+\s+- ncols\s+\d+ not divisible by\s+\d+ \(required for type\s+(\S+)\) (?:\(WARNING: must use F16 due to unusual shape\) )?-> falling back to\s+(\S+)/g)) {
+  for (const m of log.matchAll(
+    /warning: \S+\s+- ncols\s+\d+ not divisible by\s+\d+ \(required for type\s+(\S+)\) (?:\(WARNING: must use F16 due to unusual shape\) )?-> falling back to\s+(\S+)/g,
+  )) {
     const k = `${m[1]} -> ${m[2]}`;
     moves.set(k, (moves.get(k) ?? 0) + 1);
   }
@@ -42,7 +56,10 @@ function llamaFallbacks(log: string): { n: number; of: number; moves: Map<string
 
 /** lowbit's warning line, parsed the same way. */
 function lowbitFallbacks(stderr: string): { n: number; of: number; moves: Map<string, number> } | undefined {
-  const m = /warning: (\d+) of (\d+) tensor\(s\) required fallback quantization \(rows not a multiple of the type's block size\): (.*)$/m.exec(stderr);
+  const m =
+    /warning: (\d+) of (\d+) tensor\(s\) required fallback quantization \(rows not a multiple of the type's block size\): (.*)$/m.exec(
+      stderr,
+    );
   if (!m) return undefined;
   const moves = new Map<string, number>();
   for (const part of m[3]!.split(', ')) {
@@ -53,11 +70,12 @@ function lowbitFallbacks(stderr: string): { n: number; of: number; moves: Map<st
   return { n: Number(m[1]), of: Number(m[2]), moves };
 }
 
-test('quantize, its dry run and convert --type warn of llama.cpp\'s fallbacks with the same count and types as llama.cpp', () => {
+test("quantize, its dry run and convert --type warn of llama.cpp's fallbacks with the same count and types as llama.cpp", () => {
   const llama = loadLlamaOracle();
   assert.ok(llama, 'llama.cpp (libllama from node-llama-cpp) loads through koffi on this platform');
   for (const type of ['Q4_K_M', 'Q6_K', 'IQ4_XS', 'Q2_K', 'Q3_K_S', 'TQ1_0', 'Q5_K_S', 'Q8_0']) {
-    const ours = join(dir, `${type}.gguf`), theirs = join(dir, `${type}-llama.gguf`);
+    const ours = join(dir, `${type}.gguf`),
+      theirs = join(dir, `${type}-llama.gguf`);
     const log = llama.quantize(input, theirs, { ftype: parseFileType(type).id, nthread: 1 });
     const want = llamaFallbacks(log);
     assert.ok(want && want.n > 0, `${type}: llama.cpp reports fallbacks\n${log}`);
@@ -74,7 +92,12 @@ test('quantize, its dry run and convert --type warn of llama.cpp\'s fallbacks wi
 
 test('a model whose rows all fit its types gets no fallback warning', async () => {
   const fits = join(dir, 'fits.gguf');
-  writeFileSync(fits, await encodeGguf(syntheticLlama({ nLayer: 1, nEmbd: 256, nFf: 512, nVocab: 32, compactRows: 4, weightType: GGML_TYPE.F32 })));
+  writeFileSync(
+    fits,
+    await encodeGguf(
+      syntheticLlama({ nLayer: 1, nEmbd: 256, nFf: 512, nVocab: 32, compactRows: 4, weightType: GGML_TYPE.F32 }),
+    ),
+  );
   for (const type of ['Q4_K_M', 'Q8_0']) {
     const r = runCli(['quantize', fits, join(dir, `fits-${type}.gguf`), '--type', type]);
     assert.equal(r.code, 0, r.stderr);
@@ -111,8 +134,16 @@ test('inspect names the file type (Q4_K_M, not 15) and writes shapes and types a
   for (const t of j.tensors as { name: string; shape: number[]; type: string }[]) {
     const shape = `[${t.shape.join(', ')}]`;
     const esc = (s: string) => s.replace(/[.[\]]/g, '\\$&');
-    assert.match(r.stdout, new RegExp(`^${esc(t.name)}\\s+${esc(shape)}\\s+${t.type}\\s`, 'm'), `inspect row of ${t.name}`);
-    assert.match(cmp.stdout, new RegExp(`^${esc(t.name)}\\s+${esc(shape)}\\s+F32\\s+${t.type}\\s`, 'm'), `compare row of ${t.name}`);
+    assert.match(
+      r.stdout,
+      new RegExp(`^${esc(t.name)}\\s+${esc(shape)}\\s+${t.type}\\s`, 'm'),
+      `inspect row of ${t.name}`,
+    );
+    assert.match(
+      cmp.stdout,
+      new RegExp(`^${esc(t.name)}\\s+${esc(shape)}\\s+F32\\s+${t.type}\\s`, 'm'),
+      `compare row of ${t.name}`,
+    );
     checked++;
   }
   assert.equal(checked, 23);
@@ -122,10 +153,16 @@ test('eval warns when --ctx exceeds the training context and when --ref is anoth
   const m = storiesModels();
   // a copy that says it was trained on 64 tokens
   const short = join(dir, 'stories-ctx64.gguf');
-  assert.equal(runCli(['quantize', m.f32, short, '--type', 'F32', '--override-kv', 'llama.context_length=int:64']).code, 0);
+  assert.equal(
+    runCli(['quantize', m.f32, short, '--type', 'F32', '--override-kv', 'llama.context_length=int:64']).code,
+    0,
+  );
   const r = runCli(['eval', short, '--ctx', '128', '--chunks', '1'], { timeoutMs: 300_000 });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /^lowbit: warning: --ctx 128 exceeds the training context of \S*stories-ctx64\.gguf \(llama\.context_length = 64\).*use --ctx 64 or less$/m);
+  assert.match(
+    r.stderr,
+    /^lowbit: warning: --ctx 128 exceeds the training context of \S*stories-ctx64\.gguf \(llama\.context_length = 64\).*use --ctx 64 or less$/m,
+  );
   // within the training context: no warning
   const ok = runCli(['eval', short, '--ctx', '64', '--chunks', '1'], { timeoutMs: 300_000 });
   assert.equal(ok.code, 0, ok.stderr);
@@ -146,15 +183,21 @@ test('eval warns when --ctx exceeds the training context and when --ref is anoth
 test('report --eval measures with the same text and amount as eval by default (same figures)', () => {
   const m = storiesModels();
   // trained on 128 tokens: the default chunk is then 128, not 512
-  const ref = join(dir, 'stories-ctx128-f32.gguf'), q = join(dir, 'stories-ctx128-q4_0.gguf');
-  assert.equal(runCli(['quantize', m.f32, ref, '--type', 'F32', '--override-kv', 'llama.context_length=int:128']).code, 0);
+  const ref = join(dir, 'stories-ctx128-f32.gguf'),
+    q = join(dir, 'stories-ctx128-q4_0.gguf');
+  assert.equal(
+    runCli(['quantize', m.f32, ref, '--type', 'F32', '--override-kv', 'llama.context_length=int:128']).code,
+    0,
+  );
   assert.equal(runCli(['quantize', ref, q, '--type', 'Q4_0']).code, 0);
   const e = runCli(['eval', q, '--ref', ref, '--chunks', '3', '--json'], { timeoutMs: 600_000 });
   assert.equal(e.code, 0, e.stderr);
   const rep = runCli(['report', ref, q, '--eval', '--chunks', '3', '--json'], { timeoutMs: 600_000 });
   assert.equal(rep.code, 0, rep.stderr);
-  const a = JSON.parse(e.stdout), b = JSON.parse(rep.stdout).variants[0].eval;
-  for (const k of ['ctx', 'chunks', 'tokens', 'scored', 'perplexity', 'refPerplexity', 'klMean', 'klP99', 'sameTopPct']) assert.equal(b[k], a[k], k);
+  const a = JSON.parse(e.stdout),
+    b = JSON.parse(rep.stdout).variants[0].eval;
+  for (const k of ['ctx', 'chunks', 'tokens', 'scored', 'perplexity', 'refPerplexity', 'klMean', 'klP99', 'sameTopPct'])
+    assert.equal(b[k], a[k], k);
   assert.equal(a.ctx, 128);
   assert.deepEqual(b.text, a.text);
 });

@@ -18,7 +18,10 @@ test('lowbit explain 0.12 --bits 8,4 shows codes 31 and 2', () => {
   const r = runCli(['explain', '0.12', '--bits', '8,4', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  assert.deepEqual(j.results.map((x: { code: number }) => x.code), [31, 2]);
+  assert.deepEqual(
+    j.results.map((x: { code: number }) => x.code),
+    [31, 2],
+  );
   assert.equal(j.results[0].value.toFixed(5), '0.12157');
   assert.equal(j.results[1].value.toFixed(5), '0.13333');
   const t = runCli(['explain', '0.12', '--bits', '8,4']);
@@ -43,7 +46,12 @@ test('lowbit explain --format describes every registered format', () => {
 });
 
 test('bad teaching input: one line on stderr, exit 1, no stack', () => {
-  for (const args of [['levels', '--bits', '99'], ['explain', 'abc'], ['explain', '0.5', '--range', '1,0'], ['explain', '--format', 'Q9_9']]) {
+  for (const args of [
+    ['levels', '--bits', '99'],
+    ['explain', 'abc'],
+    ['explain', '0.5', '--range', '1,0'],
+    ['explain', '--format', 'Q9_9'],
+  ]) {
     const r = runCli(args);
     assert.equal(r.code, 1, args.join(' '));
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

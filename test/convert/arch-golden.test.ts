@@ -23,7 +23,16 @@ import { TOKENIZER_TEST_TEXT, writeArchFixture, type ArchKind } from './support/
 
 const GOLDEN = 'test/fixtures/arch-golden';
 /** keys convert_hf_to_gguf.py derives from the model directory's name / README (gguf-py Metadata) */
-const PROVENANCE = new Set(['general.name', 'general.size_label', 'general.basename', 'general.finetune', 'general.version', 'general.license', 'general.tags', 'general.languages']);
+const PROVENANCE = new Set([
+  'general.name',
+  'general.size_label',
+  'general.basename',
+  'general.finetune',
+  'general.version',
+  'general.license',
+  'general.tags',
+  'general.languages',
+]);
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-archgold-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,11 +45,14 @@ async function assertSameAsReference(actualPath: string, expectedPath: string, w
   const keys = (m: Map<string, unknown>) => [...m.keys()].filter((k) => !PROVENANCE.has(k));
   assert.deepEqual(keys(fa.metadata), keys(fe.metadata), `${what}: metadata keys`);
   for (const k of keys(fe.metadata)) assert.deepEqual(fa.metadata.get(k), fe.metadata.get(k), `${what}: metadata ${k}`);
-  const sig = (f: typeof fa) => f.tensors.map((t) => `${t.name} ${t.type.ggmlName} [${t.dims.join(',')}] @${t.relOffset}`);
+  const sig = (f: typeof fa) =>
+    f.tensors.map((t) => `${t.name} ${t.type.ggmlName} [${t.dims.join(',')}] @${t.relOffset}`);
   assert.deepEqual(sig(fa), sig(fe), `${what}: tensor infos`);
   for (let i = 0; i < fe.tensors.length; i++) {
-    const ta = fa.tensors[i]!, te = fe.tensors[i]!;
-    const ba = a.subarray(ta.offset, ta.offset + ta.byteSize), be = e.subarray(te.offset, te.offset + te.byteSize);
+    const ta = fa.tensors[i]!,
+      te = fe.tensors[i]!;
+    const ba = a.subarray(ta.offset, ta.offset + ta.byteSize),
+      be = e.subarray(te.offset, te.offset + te.byteSize);
     assert.ok(Buffer.compare(ba, be) === 0, `${what}: tensor ${te.name} bytes`);
   }
   // the same data section: only the header differs (by the provenance strings)
@@ -48,7 +60,13 @@ async function assertSameAsReference(actualPath: string, expectedPath: string, w
   assert.equal(data(fa, a), data(fe, e), `${what}: tensor data size`);
 }
 
-const CASES: [ArchKind, string][] = [['qwen3', 'f32'], ['qwen3', 'bf16'], ['qwen3moe', 'f32'], ['qwen3moe', 'f16'], ['smollm3', 'f32']];
+const CASES: [ArchKind, string][] = [
+  ['qwen3', 'f32'],
+  ['qwen3', 'bf16'],
+  ['qwen3moe', 'f32'],
+  ['qwen3moe', 'f16'],
+  ['smollm3', 'f32'],
+];
 
 for (const [kind, type] of CASES) {
   test(`${kind} --type ${type.toUpperCase()} equals llama.cpp's convert_hf_to_gguf.py`, async () => {
@@ -64,14 +82,20 @@ test('written in slabs of a few rows (as large tensors are), the files are the s
   const saved = FLOAT_WRITE.slabValues;
   FLOAT_WRITE.slabValues = 1000; // 15 rows of 64, 31 of 32: slabs end inside experts and heads
   try {
-    for (const [kind, type, fusedExperts] of [['qwen3moe', 'f16', false], ['qwen3moe', 'f32', true], ['smollm3', 'f32', false]] as const) {
+    for (const [kind, type, fusedExperts] of [
+      ['qwen3moe', 'f16', false],
+      ['qwen3moe', 'f32', true],
+      ['smollm3', 'f32', false],
+    ] as const) {
       const ck = join(dir, `${kind}-${type}-slab`);
       await writeArchFixture(ck, kind, { fusedExperts });
       const out = join(dir, `${kind}-${type}-slab.gguf`);
       await convertHfDir(ck, out, type.toUpperCase());
       await assertSameAsReference(out, join(GOLDEN, `${kind}-${type}.gguf`), `${kind} ${type} in slabs`);
     }
-  } finally { FLOAT_WRITE.slabValues = saved; }
+  } finally {
+    FLOAT_WRITE.slabValues = saved;
+  }
 });
 
 test('qwen3moe saved with stacked experts (mlp.experts.gate_up_proj / down_proj) converts to the same file', async () => {
@@ -85,7 +109,11 @@ test('qwen3moe saved with stacked experts (mlp.experts.gate_up_proj / down_proj)
 
 for (const kind of ['qwen3', 'qwen3moe', 'smollm3'] as ArchKind[]) {
   test(`${kind} tokenizer: chkhsh and ids equal the reference tokenizer's, and transformers.js's`, async () => {
-    const ref = JSON.parse(readFileSync(join(GOLDEN, `${kind}.tokenizer.json`), 'utf8')) as { chkhsh: string; text: string; ids: number[] };
+    const ref = JSON.parse(readFileSync(join(GOLDEN, `${kind}.tokenizer.json`), 'utf8')) as {
+      chkhsh: string;
+      text: string;
+      ids: number[];
+    };
     assert.equal(ref.text, TOKENIZER_TEST_TEXT);
     const ck = join(dir, `${kind}-tok`);
     await writeArchFixture(ck, kind);

@@ -50,12 +50,17 @@ for (const kind of ['qwen3', 'qwen3moe', 'smollm3'] as ArchKind[]) {
     assert.ok(off > 100 * Math.max(worst, 1e-5), `${kind}: the feature matters (${off} vs ${worst})`);
     t.diagnostic(`max |log p difference| ${worst.toExponential(2)}; without the feature ${off.toFixed(3)}`);
 
-    const golden = JSON.parse(readFileSync(join('test/fixtures/arch-golden', `${kind}.tokenizer.json`), 'utf8')) as { text: string; ids: number[] };
+    const golden = JSON.parse(readFileSync(join('test/fixtures/arch-golden', `${kind}.tokenizer.json`), 'utf8')) as {
+      text: string;
+      ids: number[];
+    };
     const model = await (await cpuLlama()).loadModel({ modelPath: out });
     try {
       assert.deepEqual([...model.tokenize(golden.text, true)], golden.ids);
       assert.equal(model.detokenize(model.tokenize(golden.text, true), true), golden.text);
-    } finally { await model.dispose(); }
+    } finally {
+      await model.dispose();
+    }
   });
 }
 
@@ -71,9 +76,14 @@ test('converted with --type (one pass), they run in llama.cpp, the error growing
       await convertHfDir(ck, out, type);
       worst[type] = worstDiff(await llamaLogProbs(out, tokens), ref);
     }
-    t.diagnostic(`${kind}: max |log p difference| ${Object.entries(worst).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+    t.diagnostic(
+      `${kind}: max |log p difference| ${Object.entries(worst)
+        .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+        .join(', ')}`,
+    );
     // log-probs of these random tiny models span tens of nats; 8-bit weights and activations move them by tenths
     assert.ok(worst.Q8_0! < 2 && worst.Q8_0! < worst.Q4_0! / 4, `${kind}: ${JSON.stringify(worst)}`);
-    if (worst.MXFP4_MOE !== undefined) assert.ok(worst.MXFP4_MOE > worst.Q8_0! && worst.MXFP4_MOE < 10, `${kind}: ${JSON.stringify(worst)}`);
+    if (worst.MXFP4_MOE !== undefined)
+      assert.ok(worst.MXFP4_MOE > worst.Q8_0! && worst.MXFP4_MOE < 10, `${kind}: ${JSON.stringify(worst)}`);
   }
 });

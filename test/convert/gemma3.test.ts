@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { convertHfDir } from '../../src/node/convert-files.js';
 import { assertSameGguf } from './support/golden-gguf.js';
 import { FIXTURE_ROOT } from './support/fixture-phi3.js';
-import { buildGemma3, GEMMA3_DIR, GEMMA3_MM_DIR, GEMMA_START_OF_TURN, GEMMA_END_OF_TURN } from './support/fixture-gemma3.js';
+import {
+  buildGemma3,
+  GEMMA3_DIR,
+  GEMMA3_MM_DIR,
+  GEMMA_START_OF_TURN,
+  GEMMA_END_OF_TURN,
+} from './support/fixture-gemma3.js';
 import { forwardGemma3 } from './support/forward-gemma3.js';
 import { logSoftmax } from './support/forward-math.js';
 import { writeFiles } from './support/synthetic-hf.js';
@@ -17,9 +23,15 @@ const dir = mkdtempSync(join(tmpdir(), 'lowbit-gemma3-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('gemma3 fixtures are what the generator makes', async () => {
-  for (const [d, mm] of [[GEMMA3_DIR, false], [GEMMA3_MM_DIR, true]] as const) {
+  for (const [d, mm] of [
+    [GEMMA3_DIR, false],
+    [GEMMA3_MM_DIR, true],
+  ] as const) {
     for (const [name, bytes] of await buildGemma3({}, mm)) {
-      assert.ok(Buffer.from(bytes).equals(readFileSync(join(d, name))), `${d}/${name} differs: rerun test/convert/support/fixture-gemma3.ts`);
+      assert.ok(
+        Buffer.from(bytes).equals(readFileSync(join(d, name))),
+        `${d}/${name} differs: rerun test/convert/support/fixture-gemma3.ts`,
+      );
     }
   }
 });
@@ -60,7 +72,10 @@ test("convert hf gemma3: llama.cpp runs it and its log-probs match transformers'
 test("gemma3 vocab: llama.cpp tokenizes multilingual, code and whitespace text as Gemma's SentencePiece model does (no dummy prefix), turn markers by id", async () => {
   const out = join(dir, 'gemma3-tok.gguf');
   await convertHfDir(GEMMA3_DIR, out, 'F32');
-  const refs = JSON.parse(readFileSync(join(FIXTURE_ROOT, 'gemma3.tokens.json'), 'utf8')) as { text: string; ids: number[] }[];
+  const refs = JSON.parse(readFileSync(join(FIXTURE_ROOT, 'gemma3.tokens.json'), 'utf8')) as {
+    text: string;
+    ids: number[];
+  }[];
   const model = await (await cpuLlama()).loadModel({ modelPath: out });
   try {
     for (const r of refs) assert.deepEqual([...model.tokenize(r.text)], r.ids, JSON.stringify(r.text));
@@ -68,7 +83,9 @@ test("gemma3 vocab: llama.cpp tokenizes multilingual, code and whitespace text a
     assert.deepEqual([turn[0], turn.at(-1)], [GEMMA_START_OF_TURN, GEMMA_END_OF_TURN]);
     assert.equal(model.tokens.bos, 2);
     assert.equal(model.tokens.eos, 1);
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });
 
 test("convert hf Gemma3ForConditionalGeneration: llama.cpp's log-probs match the Gemma3 text forward pass (8 heads / 4 KV by default, RoPE ×8 on global layers)", async (t) => {

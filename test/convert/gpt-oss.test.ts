@@ -16,7 +16,7 @@ import { parseFileType } from '../../src/plan/file-types.js';
 import { runCli } from '../support/cli.js';
 
 const TEXTS = [
-  'The quick brown fox jumps over the lazy dog. IT\'S the fox\'s DEN, isn\'t it?',
+  "The quick brown fox jumps over the lazy dog. IT'S the fox's DEN, isn't it?",
   'Grüße aus München! Ça va? 日本語のテキスト, русский текст, عربى 🙂🦙',
   'def forward(self, x):\n    return self.linear(x) + 12345 * 3.14  # the residual\n\n\tprint(i)',
   '<|start|>user<|message|>Hello there<|end|><|start|>assistant<|channel|>final<|message|>',
@@ -26,9 +26,15 @@ const dir = mkdtempSync(join(tmpdir(), 'lowbit-gptoss-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('gpt-oss fixtures are what the generator makes', async () => {
-  for (const [d, bf16] of [[GPT_OSS_DIR, false], [GPT_OSS_BF16_DIR, true]] as const) {
+  for (const [d, bf16] of [
+    [GPT_OSS_DIR, false],
+    [GPT_OSS_BF16_DIR, true],
+  ] as const) {
     for (const [name, bytes] of await buildGptOss({}, bf16)) {
-      assert.ok(Buffer.from(bytes).equals(readFileSync(join(d, name))), `${d}/${name} differs: rerun test/convert/support/fixture-gpt-oss.ts`);
+      assert.ok(
+        Buffer.from(bytes).equals(readFileSync(join(d, name))),
+        `${d}/${name} differs: rerun test/convert/support/fixture-gpt-oss.ts`,
+      );
     }
   }
 });
@@ -55,10 +61,13 @@ test("convert hf gpt-oss: llama.cpp runs it and its log-probs match transformers
   await convertHfDir(GPT_OSS_DIR, out, 'F32');
   const prompt = [315 + 8, 300, 41, 77, 290, 12, 88, 301, 315 + 10, 270, 55, 199];
   const got = await llamaLogProbs(out, prompt);
-  const diffs = async (o: Parameters<typeof forwardGptOss>[2]) => (await forwardGptOss(GPT_OSS_DIR, prompt, o)).map(logSoftmax).map((r, p) => maxLogProbDiff(got[p]!, r));
+  const diffs = async (o: Parameters<typeof forwardGptOss>[2]) =>
+    (await forwardGptOss(GPT_OSS_DIR, prompt, o)).map(logSoftmax).map((r, p) => maxLogProbDiff(got[p]!, r));
   const ggmlLike = await diffs({ q8: true, rope: { truncate: true } });
   const hf = await diffs({});
-  t.diagnostic(`max |Δ log p| per position vs reference with ggml's YaRN truncation and Q8_0 activations: ${ggmlLike.map((d) => d.toExponential(1)).join(' ')}`);
+  t.diagnostic(
+    `max |Δ log p| per position vs reference with ggml's YaRN truncation and Q8_0 activations: ${ggmlLike.map((d) => d.toExponential(1)).join(' ')}`,
+  );
   t.diagnostic(`vs the plain transformers reference: ${hf.map((d) => d.toExponential(1)).join(' ')}`);
   const sorted = [...ggmlLike].sort((a, b) => a - b);
   assert.ok(sorted[prompt.length - 2]! < 1e-4, `all positions but one within 1e-4: ${ggmlLike}`);
@@ -70,7 +79,10 @@ test("gpt-oss vocab: o200k byte-level BPE (pre gpt-4o) tokenized by llama.cpp as
   const out = join(dir, 'gpt-oss-tok.gguf');
   await convertHfDir(GPT_OSS_DIR, out, 'F32');
   const { PreTrainedTokenizer } = await import('@huggingface/transformers');
-  const ref = new PreTrainedTokenizer(JSON.parse(readFileSync(join(GPT_OSS_DIR, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(GPT_OSS_DIR, 'tokenizer_config.json'), 'utf8')));
+  const ref = new PreTrainedTokenizer(
+    JSON.parse(readFileSync(join(GPT_OSS_DIR, 'tokenizer.json'), 'utf8')),
+    JSON.parse(readFileSync(join(GPT_OSS_DIR, 'tokenizer_config.json'), 'utf8')),
+  );
   const model = await (await cpuLlama()).loadModel({ modelPath: out });
   try {
     for (const text of TEXTS) {
@@ -78,7 +90,9 @@ test("gpt-oss vocab: o200k byte-level BPE (pre gpt-4o) tokenized by llama.cpp as
       assert.deepEqual([...model.tokenize(text, true)], want, JSON.stringify(text));
     }
     assert.equal(model.tokens.eos, 315 + 4);
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });
 
 test("convert hf gpt-oss with BF16 experts: llama.cpp's log-probs match the GptOss forward pass (F32 experts: no activation rounding)", async (t) => {
@@ -123,7 +137,11 @@ test('gpt-oss: --type Q8_0 / Q4_K_M would requantize the MXFP4 experts: refused 
   const f32 = join(dir, 'gpt-oss-r.F32.gguf');
   await convertHfDir(hf, f32, 'F32');
   for (const type of ['Q8_0', 'Q4_K_M']) {
-    assert.throws(() => llamaOracle().quantize(f32, join(dir, 'refused-by-llama.gguf'), { ftype: parseFileType(type).id, nthread: 1 }), /requantizing from type mxfp4 is disabled/);
+    assert.throws(
+      () =>
+        llamaOracle().quantize(f32, join(dir, 'refused-by-llama.gguf'), { ftype: parseFileType(type).id, nthread: 1 }),
+      /requantizing from type mxfp4 is disabled/,
+    );
     await assert.rejects(convertHfDir(hf, join(dir, 'refused.gguf'), type), /requantiz/);
     assert.equal(existsSync(join(dir, 'refused.gguf')), false);
   }
@@ -140,11 +158,25 @@ test('CLI: convert hf gpt-oss --type MXFP4_MOE; --type Q8_0 refused in one line 
   assert.match(refused.stderr.trim(), /^lowbit: requantizing from type mxfp4 is disabled .*--allow-requantize/);
   assert.equal(refused.stderr.trim().split('\n').length, 1);
   assert.equal(existsSync(join(dir, 'cli-q8.gguf')), false);
-  assert.equal(runCli(['convert', 'hf', GPT_OSS_DIR, join(dir, 'cli-q8.gguf'), '--type', 'Q8_0', '--allow-requantize']).code, 0);
+  assert.equal(
+    runCli(['convert', 'hf', GPT_OSS_DIR, join(dir, 'cli-q8.gguf'), '--type', 'Q8_0', '--allow-requantize']).code,
+    0,
+  );
   const other = join(dir, 'other-arch');
-  writeFiles(other, new Map([['config.json', new TextEncoder().encode(JSON.stringify({ architectures: ['FalconForCausalLM'], model_type: 'falcon' }))]]));
+  writeFiles(
+    other,
+    new Map([
+      [
+        'config.json',
+        new TextEncoder().encode(JSON.stringify({ architectures: ['FalconForCausalLM'], model_type: 'falcon' })),
+      ],
+    ]),
+  );
   const bad = runCli(['convert', 'hf', other, join(dir, 'x.gguf')]);
-  assert.match(bad.stderr, /FalconForCausalLM\) is not supported; lowbit converts .*Phi3ForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, GptOssForCausalLM/);
+  assert.match(
+    bad.stderr,
+    /FalconForCausalLM\) is not supported; lowbit converts .*Phi3ForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, GptOssForCausalLM/,
+  );
 });
 
 test('gpt-oss: MXFP4 experts copied in slabs of rows (here 1 to 3 rows, ending inside experts) give the same golden file', async () => {
@@ -157,5 +189,7 @@ test('gpt-oss: MXFP4 experts copied in slabs of rows (here 1 to 3 rows, ending i
       await convertHfDir(GPT_OSS_DIR, out, 'F16');
       await assertSameGguf(out, join(FIXTURE_ROOT, 'gpt-oss.F16.gguf'));
     }
-  } finally { RAW_WRITE.slabBytes = saved; }
+  } finally {
+    RAW_WRITE.slabBytes = saved;
+  }
 });

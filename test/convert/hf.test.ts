@@ -17,7 +17,9 @@ const dir = mkdtempSync(join(tmpdir(), 'lowbit-hf-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 const TOKENS = [1, 403, 261, 378, 259, 300, 13, 450];
 
-async function gguf(path: string): Promise<{ g: GgufFile; tensor: (n: string) => Promise<Uint8Array>; close: () => Promise<void> }> {
+async function gguf(
+  path: string,
+): Promise<{ g: GgufFile; tensor: (n: string) => Promise<Uint8Array>; close: () => Promise<void> }> {
   const src = await FileSource.open(path);
   const g = await readGgufHeader(src);
   return { g, tensor: (n) => readTensorBytes(src, g, n), close: () => src.close() };
@@ -25,13 +27,19 @@ async function gguf(path: string): Promise<{ g: GgufFile; tensor: (n: string) =>
 
 let l2cPath: string | undefined;
 async function llama2cGguf(): Promise<string> {
-  if (!l2cPath) { l2cPath = join(dir, 'l2c.gguf'); await convertLlama2cFiles(STORIES, undefined, l2cPath, 'F32'); }
+  if (!l2cPath) {
+    l2cPath = join(dir, 'l2c.gguf');
+    await convertLlama2cFiles(STORIES, undefined, l2cPath, 'F32');
+  }
   return l2cPath;
 }
 
 test('the committed fixture is what the generator makes', async () => {
   for (const [name, bytes] of await buildHfFixture({ arch: 'llama' })) {
-    assert.ok(Buffer.from(bytes).equals(readFileSync(join(HF_FIXTURE_DIR, name))), `${name} differs: rerun test/support/hf-fixture.ts`);
+    assert.ok(
+      Buffer.from(bytes).equals(readFileSync(join(HF_FIXTURE_DIR, name))),
+      `${name} differs: rerun test/support/hf-fixture.ts`,
+    );
   }
 });
 
@@ -42,7 +50,12 @@ test('convert hf: metadata as convert_hf_to_gguf.py writes it, tensors byte-iden
   const b = await gguf(await llama2cGguf());
   try {
     const m = a.g.metadata;
-    assert.deepEqual([...m.keys()].slice(0, 4), ['general.architecture', 'general.type', 'general.name', 'llama.block_count']);
+    assert.deepEqual([...m.keys()].slice(0, 4), [
+      'general.architecture',
+      'general.type',
+      'general.name',
+      'llama.block_count',
+    ]);
     assert.equal(metaString(m, 'general.name'), 'hf-stories260K');
     assert.equal(metaInt(m, 'llama.context_length'), 512);
     assert.equal(metaInt(m, 'llama.attention.head_count_kv'), 4);
@@ -57,7 +70,14 @@ test('convert hf: metadata as convert_hf_to_gguf.py writes it, tensors byte-iden
     assert.equal(toks[265], '\u2581the');
     const types = metaArray(m, 'tokenizer.ggml.token_type')!.items as Int32Array;
     assert.deepEqual([types[0], types[1], types[3], types[265]], [3, 3, 6, 1]); // <unk> is special in tokenizer.json: control
-    assert.deepEqual([metaInt(m, 'tokenizer.ggml.bos_token_id'), metaInt(m, 'tokenizer.ggml.eos_token_id'), metaInt(m, 'tokenizer.ggml.unknown_token_id')], [1, 2, 0]);
+    assert.deepEqual(
+      [
+        metaInt(m, 'tokenizer.ggml.bos_token_id'),
+        metaInt(m, 'tokenizer.ggml.eos_token_id'),
+        metaInt(m, 'tokenizer.ggml.unknown_token_id'),
+      ],
+      [1, 2, 0],
+    );
     assert.equal(metaBool(m, 'tokenizer.ggml.add_bos_token'), true);
     assert.equal(metaBool(m, 'tokenizer.ggml.add_eos_token'), false);
     assert.match(metaString(m, 'tokenizer.chat_template')!, /messages/);
@@ -66,7 +86,8 @@ test('convert hf: metadata as convert_hf_to_gguf.py writes it, tensors byte-iden
     assert.deepEqual(names(a.g), names(b.g));
     for (const t of b.g.tensors) assert.ok(Buffer.from(await a.tensor(t.name)).equals(await b.tensor(t.name)), t.name);
   } finally {
-    await a.close(); await b.close();
+    await a.close();
+    await b.close();
   }
 });
 
@@ -77,7 +98,13 @@ test('convert hf: llama.cpp gives the same log-probs as the llama2.c import and 
   const l2c = await llamaLogProbs(await llama2cGguf(), TOKENS);
   const ref = forwardLlama2c(loadLlama2c(STORIES), TOKENS).map(logSoftmax);
   for (let p = 0; p < TOKENS.length; p++) {
-    assert.ok(maxLogProbDiff(got[p]!, l2c[p]!.map((x) => x)) < 1e-6, `position ${p} vs llama2c import`);
+    assert.ok(
+      maxLogProbDiff(
+        got[p]!,
+        l2c[p]!.map((x) => x),
+      ) < 1e-6,
+      `position ${p} vs llama2c import`,
+    );
     assert.ok(maxLogProbDiff(got[p]!, ref[p]!) < 1e-3, `position ${p} vs reference`);
   }
 });
@@ -107,12 +134,16 @@ test('SentencePiece tokenizer.model: llama vocab with its scores, tokenized by l
     assert.equal(metaString(a.g.metadata, 'tokenizer.ggml.model'), 'llama');
     const scores = metaArray(a.g.metadata, 'tokenizer.ggml.scores')!.items as Float32Array;
     assert.deepEqual([scores[263], scores[265], scores[300]], [-1, -3, -1000]);
-  } finally { await a.close(); }
+  } finally {
+    await a.close();
+  }
   const model = await (await cpuLlama()).loadModel({ modelPath: out });
   try {
     assert.deepEqual([...model.tokenize('the the')], [265, 265]);
     assert.equal(model.detokenize(model.tokenize('the x\n')), 'the x\n');
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });
 
 test('untied variant: lm_head.weight becomes output.weight and logits still match', async () => {
@@ -121,7 +152,11 @@ test('untied variant: lm_head.weight becomes output.weight and logits still matc
   const out = join(dir, 'untied.gguf');
   await convertHfDir(d, out, 'F32');
   const a = await gguf(out);
-  try { assert.ok(a.g.tensors.some((t) => t.name === 'output.weight')); } finally { await a.close(); }
+  try {
+    assert.ok(a.g.tensors.some((t) => t.name === 'output.weight'));
+  } finally {
+    await a.close();
+  }
   const got = await llamaLogProbs(out, TOKENS.slice(0, 4));
   const ref = forwardLlama2c(loadLlama2c(STORIES), TOKENS.slice(0, 4)).map(logSoftmax);
   for (let p = 0; p < 4; p++) assert.ok(maxLogProbDiff(got[p]!, ref[p]!) < 1e-3, `position ${p}`);
@@ -145,7 +180,10 @@ test('BF16 checkpoint → --type BF16: every tensor keeps its exact bf16 bits (q
     // norms stay F32: bf16 values widened exactly
     const norm = new Float32Array((await a.tensor('output_norm.weight')).slice().buffer);
     assert.deepEqual(norm, await set.readF32('model.norm.weight'));
-  } finally { await a.close(); await set.close(); }
+  } finally {
+    await a.close();
+    await set.close();
+  }
 });
 
 test('qwen2 variant: biases, no permutation, gpt2 byte-level BPE tokenizer', async () => {
@@ -165,7 +203,9 @@ test('qwen2 variant: biases, no permutation, gpt2 byte-level BPE tokenizer', asy
     assert.equal(metaInt(m, 'tokenizer.ggml.padding_token_id'), 300);
     assert.ok(a.g.tensors.some((t) => t.name === 'blk.0.attn_q.bias'));
     assert.equal(m.has('qwen2.rope.dimension_count'), false);
-  } finally { await a.close(); }
+  } finally {
+    await a.close();
+  }
   const w = loadLlama2c(STORIES);
   const got = await llamaLogProbs(out, TOKENS);
   const ref = forwardLlama2c(w, TOKENS, fixtureBiases(w)).map(logSoftmax);
@@ -174,16 +214,27 @@ test('qwen2 variant: biases, no permutation, gpt2 byte-level BPE tokenizer', asy
   try {
     assert.deepEqual([...model.tokenize(' the the')], [258, 258]);
     assert.equal(model.detokenize(model.tokenize('hello the world')), 'hello the world');
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });
 
 test('convert hf: clear errors for missing files, unsupported models and bad checkpoints', async () => {
   const d = join(dir, 'bad');
   mkdirSync(d);
-  await assert.rejects(convertHfDir(d, join(dir, 'x.gguf'), 'F32'), (e: unknown) => e instanceof LowbitError && /needs config\.json/.test((e as Error).message));
+  await assert.rejects(
+    convertHfDir(d, join(dir, 'x.gguf'), 'F32'),
+    (e: unknown) => e instanceof LowbitError && /needs config\.json/.test((e as Error).message),
+  );
   await assert.rejects(convertHfDir(join(dir, 'nope'), join(dir, 'x.gguf'), 'F32'), /not a model directory/);
-  writeFileSync(join(d, 'config.json'), JSON.stringify({ model_type: 'gpt_neox', architectures: ['GPTNeoXForCausalLM'] }));
-  await assert.rejects(convertHfDir(d, join(dir, 'x.gguf'), 'F32'), /model_type 'gpt_neox' \(GPTNeoXForCausalLM\) is not supported/);
+  writeFileSync(
+    join(d, 'config.json'),
+    JSON.stringify({ model_type: 'gpt_neox', architectures: ['GPTNeoXForCausalLM'] }),
+  );
+  await assert.rejects(
+    convertHfDir(d, join(dir, 'x.gguf'), 'F32'),
+    /model_type 'gpt_neox' \(GPTNeoXForCausalLM\) is not supported/,
+  );
   for (const [n, b] of await buildHfFixture({ arch: 'llama' })) writeFileSync(join(d, n), b);
   rmSync(join(d, 'tokenizer.json'));
   await assert.rejects(convertHfDir(d, join(dir, 'x.gguf'), 'F32'), /needs tokenizer\.model or tokenizer\.json/);

@@ -9,13 +9,25 @@ test('llama2.c tokenizer pieces become SentencePiece tokens with llama.cpp token
   const v = vocabFromLlama2cTokenizer({
     maxTokenLength: 8,
     tokens: [
-      { bytes: enc('<unk>'), score: 0 }, { bytes: enc('\n<s>\n'), score: 0 }, { bytes: enc('\n</s>\n'), score: 0 },
-      { bytes: enc('<0x0A>'), score: 0 }, { bytes: enc(' the'), score: -3 }, { bytes: new Uint8Array(0), score: 0 },
+      { bytes: enc('<unk>'), score: 0 },
+      { bytes: enc('\n<s>\n'), score: 0 },
+      { bytes: enc('\n</s>\n'), score: 0 },
+      { bytes: enc('<0x0A>'), score: 0 },
+      { bytes: enc(' the'), score: -3 },
+      { bytes: new Uint8Array(0), score: 0 },
       { bytes: enc('<0x0a>'), score: -1 }, // lower-case hex is not a byte piece in llama.cpp
     ],
   });
   assert.deepEqual(v.tokens, ['<unk>', '<s>', '</s>', '<0x0A>', '\u2581the', '', '<0x0a>']);
-  assert.deepEqual(Array.from(v.tokenTypes), [TOKEN_TYPE.UNKNOWN, TOKEN_TYPE.CONTROL, TOKEN_TYPE.CONTROL, TOKEN_TYPE.BYTE, TOKEN_TYPE.NORMAL, TOKEN_TYPE.CONTROL, TOKEN_TYPE.NORMAL]);
+  assert.deepEqual(Array.from(v.tokenTypes), [
+    TOKEN_TYPE.UNKNOWN,
+    TOKEN_TYPE.CONTROL,
+    TOKEN_TYPE.CONTROL,
+    TOKEN_TYPE.BYTE,
+    TOKEN_TYPE.NORMAL,
+    TOKEN_TYPE.CONTROL,
+    TOKEN_TYPE.NORMAL,
+  ]);
   assert.equal(v.scores![4], -3);
   assert.deepEqual([v.bosId, v.eosId, v.unkId], [1, 2, 0]);
 });

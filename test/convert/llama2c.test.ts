@@ -60,7 +60,11 @@ test('converted stories260K in llama.cpp gives the reference forward pass log-pr
     assert.ok(d < 1e-3, `position ${p}: max |log p diff| ${d}`);
   }
   // and the most likely next token agrees
-  const argmax = (a: ArrayLike<number>) => { let b = 0; for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i; return b; };
+  const argmax = (a: ArrayLike<number>) => {
+    let b = 0;
+    for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
+    return b;
+  };
   assert.deepEqual(got.map(argmax), ref.map(argmax));
 });
 
@@ -72,24 +76,28 @@ test('F16 output runs in llama.cpp and stays close to the F32 reference', async 
   for (let p = 0; p < 4; p++) assert.ok(maxLogProbDiff(got[p]!, ref[p]!) < 0.05, `position ${p}`);
 });
 
-test('with the aidreams tokenizer (shared data): text round-trips through llama.cpp and logits match', { skip: !existsSync(`${SHARED}/aidreams-tok512.bin`) }, async () => {
-  const out = join(dir, 'aidreams.gguf');
-  await convertLlama2cFiles(`${SHARED}/aidreams260K.bin`, `${SHARED}/aidreams-tok512.bin`, out, 'F32');
-  const llama = await cpuLlama();
-  const model = await llama.loadModel({ modelPath: out });
-  try {
-    const text = 'Once upon a time, there was a little girl named Lily.';
-    const toks = model.tokenize(text);
-    assert.ok(toks.length > 5 && toks.length < text.length, `merges used: ${toks.length} tokens`);
-    assert.equal(model.detokenize(toks), text);
-    assert.equal(model.tokens.bos, 1);
-    assert.equal(model.tokens.eos, 2);
-    const seq = [1, ...toks.slice(0, 8)] as number[];
-    const got = await llamaLogProbs(out, seq);
-    const ref = forwardLlama2c(loadLlama2c(`${SHARED}/aidreams260K.bin`), seq).map(logSoftmax);
-    for (let p = 0; p < seq.length; p++) assert.ok(maxLogProbDiff(got[p]!, ref[p]!) < 1e-3, `position ${p}`);
-  } finally {
-    await model.dispose();
-  }
-  void readFileSync;
-});
+test(
+  'with the aidreams tokenizer (shared data): text round-trips through llama.cpp and logits match',
+  { skip: !existsSync(`${SHARED}/aidreams-tok512.bin`) },
+  async () => {
+    const out = join(dir, 'aidreams.gguf');
+    await convertLlama2cFiles(`${SHARED}/aidreams260K.bin`, `${SHARED}/aidreams-tok512.bin`, out, 'F32');
+    const llama = await cpuLlama();
+    const model = await llama.loadModel({ modelPath: out });
+    try {
+      const text = 'Once upon a time, there was a little girl named Lily.';
+      const toks = model.tokenize(text);
+      assert.ok(toks.length > 5 && toks.length < text.length, `merges used: ${toks.length} tokens`);
+      assert.equal(model.detokenize(toks), text);
+      assert.equal(model.tokens.bos, 1);
+      assert.equal(model.tokens.eos, 2);
+      const seq = [1, ...toks.slice(0, 8)] as number[];
+      const got = await llamaLogProbs(out, seq);
+      const ref = forwardLlama2c(loadLlama2c(`${SHARED}/aidreams260K.bin`), seq).map(logSoftmax);
+      for (let p = 0; p < seq.length; p++) assert.ok(maxLogProbDiff(got[p]!, ref[p]!) < 1e-3, `position ${p}`);
+    } finally {
+      await model.dispose();
+    }
+    void readFileSync;
+  },
+);

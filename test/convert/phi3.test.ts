@@ -19,7 +19,10 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 test('phi3 fixtures are what the generator makes', async () => {
   for (const v of PHI3_VARIANTS) {
     for (const [name, bytes] of await buildPhi3(v)) {
-      assert.ok(Buffer.from(bytes).equals(readFileSync(join(FIXTURE_ROOT, v, name))), `${v}/${name} differs: rerun test/convert/support/fixture-phi3.ts`);
+      assert.ok(
+        Buffer.from(bytes).equals(readFileSync(join(FIXTURE_ROOT, v, name))),
+        `${v}/${name} differs: rerun test/convert/support/fixture-phi3.ts`,
+      );
     }
   }
 });
@@ -75,14 +78,22 @@ for (const v of PHI3_VARIANTS) {
 test('phi3 vocab: llama.cpp tokenizes multilingual, code and whitespace text as SentencePiece does, special tokens by id', async () => {
   const out = join(dir, 'phi3-tok.gguf');
   await convertHfDir(join(FIXTURE_ROOT, 'phi3-mini'), out, 'F32');
-  const refs = JSON.parse(readFileSync(join(FIXTURE_ROOT, 'phi3-mini.tokens.json'), 'utf8')) as { text: string; ids: number[] }[];
+  const refs = JSON.parse(readFileSync(join(FIXTURE_ROOT, 'phi3-mini.tokens.json'), 'utf8')) as {
+    text: string;
+    ids: number[];
+  }[];
   const model = await (await cpuLlama()).loadModel({ modelPath: out });
   try {
     for (const r of refs) assert.deepEqual([...model.tokenize(r.text)], r.ids, JSON.stringify(r.text));
-    assert.deepEqual([...model.tokenize('<|user|>\nhi<|end|>', true)].filter((t) => (t as number) >= 512), [517, 516]);
+    assert.deepEqual(
+      [...model.tokenize('<|user|>\nhi<|end|>', true)].filter((t) => (t as number) >= 512),
+      [517, 516],
+    );
     assert.deepEqual([...model.tokenize('<|user|>', false)].includes(517 as Token), false);
     assert.equal(model.tokens.eos, 512);
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });
 
 test("phi4-mini vocab (GPT2Tokenizer): o200k byte-level BPE, pre gpt-4o, tokenized by llama.cpp as by transformers' tokenizer", async () => {
@@ -90,12 +101,26 @@ test("phi4-mini vocab (GPT2Tokenizer): o200k byte-level BPE, pre gpt-4o, tokeniz
   const out = join(dir, 'phi4-tok.gguf');
   await convertHfDir(d, out, 'F32');
   const { PreTrainedTokenizer } = await import('@huggingface/transformers');
-  const ref = new PreTrainedTokenizer(JSON.parse(readFileSync(join(d, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(d, 'tokenizer_config.json'), 'utf8')));
+  const ref = new PreTrainedTokenizer(
+    JSON.parse(readFileSync(join(d, 'tokenizer.json'), 'utf8')),
+    JSON.parse(readFileSync(join(d, 'tokenizer_config.json'), 'utf8')),
+  );
   const model = await (await cpuLlama()).loadModel({ modelPath: out });
   try {
-    for (const text of ['The other brother\'s weather, THE FOX!', 'Grüße, 日本語 and русский 🙂 1234567', 'def f(self):\n\treturn self.x  # ok', '<|user|>hi there<|end|><|assistant|>']) {
-      assert.deepEqual([...model.tokenize(text, true)], ref.encode(text, { add_special_tokens: false }), JSON.stringify(text));
+    for (const text of [
+      "The other brother's weather, THE FOX!",
+      'Grüße, 日本語 and русский 🙂 1234567',
+      'def f(self):\n\treturn self.x  # ok',
+      '<|user|>hi there<|end|><|assistant|>',
+    ]) {
+      assert.deepEqual(
+        [...model.tokenize(text, true)],
+        ref.encode(text, { add_special_tokens: false }),
+        JSON.stringify(text),
+      );
     }
     assert.equal(model.tokens.eos, PHI4_BASE);
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });

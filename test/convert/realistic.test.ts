@@ -23,7 +23,11 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function header(path: string): Promise<GgufFile> {
   const src = await FileSource.open(path);
-  try { return await readGgufHeader(src); } finally { await src.close(); }
+  try {
+    return await readGgufHeader(src);
+  } finally {
+    await src.close();
+  }
 }
 
 /** llama.cpp vs the reference, every position; returns the largest difference. */
@@ -54,7 +58,10 @@ test('Llama-3 layout: sharded BF16, GQA, llama3 rope scaling, llama-bpe: metadat
   assert.equal(metaInt(m, 'llama.rope.dimension_count'), 64);
   assert.equal(metaString(m, 'tokenizer.ggml.pre'), 'llama-bpe');
   assert.equal(metaStrings(m, 'tokenizer.ggml.merges')!.length, 11);
-  assert.deepEqual([metaInt(m, 'tokenizer.ggml.bos_token_id'), metaInt(m, 'tokenizer.ggml.eos_token_id')], [fx.bos, fx.eos]);
+  assert.deepEqual(
+    [metaInt(m, 'tokenizer.ggml.bos_token_id'), metaInt(m, 'tokenizer.ggml.eos_token_id')],
+    [fx.bos, fx.eos],
+  );
   assert.match(metaString(m, 'tokenizer.chat_template')!, /start_header_id/);
   const types = metaArray(m, 'tokenizer.ggml.token_type')!.items as Int32Array;
   assert.deepEqual([types[0], types[fx.bos], types[fx.eos]], [1, 3, 3]);
@@ -76,7 +83,9 @@ test('Llama-3 layout: sharded BF16, GQA, llama3 rope scaling, llama-bpe: metadat
     assert.equal(model.detokenize(model.tokenize('Hello, world 2024!\n')), 'Hello, world 2024!\n');
     assert.equal(model.tokens.bos, fx.bos);
     assert.equal(model.tokens.eos, fx.eos);
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });
 
 test('Llama-3 layout --type Q8_0 / Q4_K_M (one pass) run in llama.cpp, error growing as bits shrink', async () => {
@@ -88,7 +97,10 @@ test('Llama-3 layout --type Q8_0 / Q4_K_M (one pass) run in llama.cpp, error gro
     const out = join(dir, `llama3-${type}.gguf`);
     await convertHfDir(ck, out, type);
     const g = await header(out);
-    assert.equal(g.tensors.find((t) => t.name === 'blk.0.attn_k.weight')!.type.id, type === 'Q8_0' ? GGML_TYPE.Q8_0 : GGML_TYPE.Q4_K);
+    assert.equal(
+      g.tensors.find((t) => t.name === 'blk.0.attn_k.weight')!.type.id,
+      type === 'Q8_0' ? GGML_TYPE.Q8_0 : GGML_TYPE.Q4_K,
+    );
     // log-probs here span ~27 nats; 8-bit weights and activations move them by a few tenths
     worst.push(await logitsMatch(fx, out, tokens, type === 'Q8_0' ? 0.5 : 6));
   }
@@ -102,15 +114,23 @@ test('SmolLM2 layout: tied embeddings, smollm pre-tokenizer, one BF16 file: llam
   const s = await convertHfDir(ck, out, 'F32');
   assert.equal(s.tokenizer, 'tokenizer.json (gpt2, pre smollm)');
   const g = await header(out);
-  assert.equal(g.tensors.some((t) => t.name === 'output.weight'), false); // tied: llama.cpp reuses token_embd
+  assert.equal(
+    g.tensors.some((t) => t.name === 'output.weight'),
+    false,
+  ); // tied: llama.cpp reuses token_embd
   assert.equal(metaFloat(g.metadata, 'llama.rope.freq_base'), 100000);
   assert.equal(metaInt(g.metadata, 'llama.attention.head_count_kv'), 1);
   assert.match(metaString(g.metadata, 'tokenizer.chat_template')!, /im_start/);
-  assert.deepEqual([metaInt(g.metadata, 'tokenizer.ggml.bos_token_id'), metaInt(g.metadata, 'tokenizer.ggml.eos_token_id')], [fx.bos, fx.eos]);
+  assert.deepEqual(
+    [metaInt(g.metadata, 'tokenizer.ggml.bos_token_id'), metaInt(g.metadata, 'tokenizer.ggml.eos_token_id')],
+    [fx.bos, fx.eos],
+  );
   await logitsMatch(fx, out, [fx.bos, 259, 264, 266, 52, 50, 10], 1e-3);
   const model = await (await cpuLlama()).loadModel({ modelPath: out });
   try {
     assert.deepEqual([...model.tokenize('hello world')], [259, 264]);
     assert.equal(model.detokenize(model.tokenize('hello 42 the end')), 'hello 42 the end');
-  } finally { await model.dispose(); }
+  } finally {
+    await model.dispose();
+  }
 });

@@ -35,7 +35,8 @@ async function sameAsF32File(model: ConvertedModel, f32Path: string): Promise<vo
   const file = readFileSync(f32Path);
   const v = await VirtualGgufSource.create(model);
   assert.equal(v.size, file.length);
-  for (const chunk of [file.length, 4093, 1 << 16]) assert.ok(Buffer.from(await readAll(v, chunk)).equals(file), `chunk ${chunk}`);
+  for (const chunk of [file.length, 4093, 1 << 16])
+    assert.ok(Buffer.from(await readAll(v, chunk)).equals(file), `chunk ${chunk}`);
   // a read spanning the end of the header, padding and a tensor start
   assert.ok(Buffer.from(await v.read(100, 20000)).equals(file.subarray(100, 20100)));
   await assert.rejects(v.read(v.size - 4, 8), /truncated/);
@@ -47,7 +48,11 @@ test('virtual GGUF = the F32 file convert writes: HF fixture, sharded BF16 Llama
     const f32 = join(dir, 'f32.gguf');
     await convertHfDir(d, f32, 'F32');
     const { model, close } = await openHfModelDir(d);
-    try { await sameAsF32File(model, f32); } finally { await close(); }
+    try {
+      await sameAsF32File(model, f32);
+    } finally {
+      await close();
+    }
   }
   const f32 = join(dir, 'l2c.gguf');
   await convertLlama2cFiles(STORIES, undefined, f32, 'F32');
@@ -55,11 +60,14 @@ test('virtual GGUF = the F32 file convert writes: HF fixture, sharded BF16 Llama
   try {
     const ckpt = await readLlama2cCheckpoint(src);
     await sameAsF32File(convertLlama2c(src, ckpt, byteVocab(ckpt.config.vocabSize), { name: 'stories260K' }), f32);
-  } finally { await src.close(); }
+  } finally {
+    await src.close();
+  }
 });
 
 async function twoStep(d: string, type: string): Promise<Buffer> {
-  const f32 = join(dir, `two-${type}.f32.gguf`), out = join(dir, `two-${type}.gguf`);
+  const f32 = join(dir, `two-${type}.f32.gguf`),
+    out = join(dir, `two-${type}.gguf`);
   await convertHfDir(d, f32, 'F32');
   await quantizeGgufFile(f32, out, { fileType: parseFileType(type), threads: 1 });
   return readFileSync(out);
@@ -71,7 +79,11 @@ test('convert hf --type Q… in one pass = convert to F32, then quantize (K-quan
     const out = join(dir, `one-${type}.gguf`);
     // small slabs: reads of 3 rows start and end inside permuted Q/K heads
     const { model, close } = await openHfModelDir(LLAMA3);
-    try { await writeConvertedFile(model, out, type, [], undefined, { threads: 1, slabF32Bytes: 3 * 1024 }); } finally { await close(); }
+    try {
+      await writeConvertedFile(model, out, type, [], undefined, { threads: 1, slabF32Bytes: 3 * 1024 });
+    } finally {
+      await close();
+    }
     assert.ok(readFileSync(out).equals(await twoStep(LLAMA3, type)), type);
   }
   for (const type of ['Q8_0', 'Q4_K_M']) {
@@ -82,7 +94,9 @@ test('convert hf --type Q… in one pass = convert to F32, then quantize (K-quan
 });
 
 test('convert llama2c --type Q… goes through the same single pass', async () => {
-  const f32 = join(dir, 'l2c-f32.gguf'), two = join(dir, 'l2c-two.gguf'), one = join(dir, 'l2c-one.gguf');
+  const f32 = join(dir, 'l2c-f32.gguf'),
+    two = join(dir, 'l2c-two.gguf'),
+    one = join(dir, 'l2c-one.gguf');
   await convertLlama2cFiles(STORIES, undefined, f32, 'F32');
   await quantizeGgufFile(f32, two, { fileType: parseFileType('Q4_0'), threads: 1 });
   await convertLlama2cFiles(STORIES, undefined, one, 'Q4_0');

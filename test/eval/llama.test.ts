@@ -5,7 +5,8 @@ import { evalGguf, generateEvalText } from '../../src/eval/llama.js';
 import { LowbitError } from '../../src/errors.js';
 import { storiesModels } from './models.js';
 
-const CTX = 64, CHUNKS = 6;
+const CTX = 64,
+  CHUNKS = 6;
 
 test('GGUF eval: self vs self is KL 0, Q8_0 < Q4_0 in KL, same text for all, llama-perplexity layout', async () => {
   const m = storiesModels();
@@ -43,5 +44,8 @@ test('GGUF eval: a given text, and a text too short for the context is a one-lin
   assert.equal(r.text.source, 'file');
   assert.equal(r.chunks, 2);
   assert.equal(r.klMean, undefined);
-  await assert.rejects(evalGguf({ model: m.q8, text: 'Too short.', ctx: CTX }), (e: unknown) => e instanceof LowbitError && /need at least 128 tokens/.test((e as Error).message));
+  await assert.rejects(
+    evalGguf({ model: m.q8, text: 'Too short.', ctx: CTX }),
+    (e: unknown) => e instanceof LowbitError && /need at least 128 tokens/.test((e as Error).message),
+  );
 });

@@ -36,7 +36,15 @@ function coarsened(bits: number): string {
 }
 
 test('MNIST CNN against itself: identical outputs, full agreement, accuracy from the labels', { skip }, async () => {
-  const r = await evalOnnx({ model: CNN, ref: CNN, inputs: IMAGES, labels: LABELS, limit: 500, pixels: 'mnist', batch: 64 });
+  const r = await evalOnnx({
+    model: CNN,
+    ref: CNN,
+    inputs: IMAGES,
+    labels: LABELS,
+    limit: 500,
+    pixels: 'mnist',
+    batch: 64,
+  });
   assert.equal(r.samples, 500); // the last partial batch runs too (dynamic batch axis)
   assert.equal(r.outputs.length, 1);
   assert.equal(r.outputs[0]!.maxAbs, 0);
@@ -52,13 +60,18 @@ test('MNIST CNN against itself: identical outputs, full agreement, accuracy from
 test('IDX inputs that cannot feed the model: one message without blanks, naming both sizes', { skip }, async () => {
   await assert.rejects(evalOnnx({ model: CNN, ref: CNN, inputs: LABELS, limit: 10 }), (e: Error) => {
     assert.doesNotMatch(e.message, /  |\( |\[\]/, e.message);
-    assert.match(e.message, /one value per sample .* cannot feed input .* which takes 784 values per sample/, e.message);
+    assert.match(
+      e.message,
+      /one value per sample .* cannot feed input .* which takes 784 values per sample/,
+      e.message,
+    );
     return true;
   });
 });
 
 test('a coarsened CNN: outputs move, coarser moves more, accuracy of each reported', { skip }, async () => {
-  const m4 = coarsened(4), m2 = coarsened(1);
+  const m4 = coarsened(4),
+    m2 = coarsened(1);
   const r4 = await evalOnnx({ model: m4, ref: CNN, inputs: IMAGES, labels: LABELS, limit: 300, pixels: 'mnist' });
   const r1 = await evalOnnx({ model: m2, ref: CNN, inputs: IMAGES, labels: LABELS, limit: 300, pixels: 'mnist' });
   assert.ok(r4.outputs[0]!.maxAbs > 0);
@@ -73,14 +86,18 @@ test('a coarsened CNN: outputs move, coarser moves more, accuracy of each report
 });
 
 test('IDX reader: MNIST files, and sizes checked before allocating', async () => {
-  const img = await readIdx(IMAGES), lab = await readIdx(LABELS);
+  const img = await readIdx(IMAGES),
+    lab = await readIdx(LABELS);
   assert.deepEqual(img.dims, [10000, 28, 28]);
   assert.deepEqual(lab.dims, [10000]);
   assert.ok(Array.from(lab.data.subarray(0, 100)).every((d) => d >= 0 && d <= 9));
   const ok = Uint8Array.from([0, 0, 0x0b, 1, 0, 0, 0, 2, 0xff, 0xfe, 0x01, 0x00]);
   assert.deepEqual(Array.from(parseIdx(ok).data), [-2, 256]); // big-endian int16
   const huge = Uint8Array.from([0, 0, 8, 2, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 1]);
-  assert.throws(() => parseIdx(huge, 'x.idx'), (e: unknown) => e instanceof FileFormatError && /need .* bytes, file has 13/.test((e as Error).message));
+  assert.throws(
+    () => parseIdx(huge, 'x.idx'),
+    (e: unknown) => e instanceof FileFormatError && /need .* bytes, file has 13/.test((e as Error).message),
+  );
   assert.throws(() => parseIdx(Uint8Array.from([1, 2, 3, 4]), 'x.idx'), /bad magic/);
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-idx-'));
   writeFileSync(join(dir, 'a.gz'), gzipSync(ok));

@@ -46,7 +46,14 @@ function rowLength(c: BlockCodec, k: number): number {
 }
 
 /** lowbit (both paths) against ggml for one set of rows; false when lowbit refused them. */
-function check(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, im: Float32Array | null, what: string): boolean {
+function check(
+  c: BlockCodec,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  im: Float32Array | null,
+  what: string,
+): boolean {
   let bytes: Uint8Array;
   try {
     bytes = quantizeBothPaths(c, x, nRows, nPerRow, im);
@@ -73,13 +80,20 @@ function check(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, i
 }
 
 for (const c of codecs()) {
-  const imatrices = (nPerRow: number, seed: number): (Float32Array | null)[] =>
-    [...(c.requiresImatrix ? [] : [null]), randomImatrix(seed, nPerRow, seed % 5), randomImatrix(seed + 1, nPerRow, 1)];
+  const imatrices = (nPerRow: number, seed: number): (Float32Array | null)[] => [
+    ...(c.requiresImatrix ? [] : [null]),
+    randomImatrix(seed, nPerRow, seed % 5),
+    randomImatrix(seed + 1, nPerRow, 1),
+  ];
 
   test(`${c.name}: random rows match ggml, with and without an importance matrix, WebAssembly on and off`, () => {
     assert.equal(oracle().typeSize(c.type.id), c.type.typeSize, `${c.name}: ggml's type size`);
     assert.equal(oracle().blockSize(c.type.id), c.type.blockSize, `${c.name}: ggml's block size`);
-    assert.equal(oracle().requiresImatrix(c.type.id), c.requiresImatrix ?? false, `${c.name}: requires an imatrix as ggml says`);
+    assert.equal(
+      oracle().requiresImatrix(c.type.id),
+      c.requiresImatrix ?? false,
+      `${c.name}: requires an imatrix as ggml says`,
+    );
     let seed = 1;
     for (const k of [1, 3]) {
       const nPerRow = rowLength(c, k);
@@ -119,7 +133,11 @@ for (const c of codecs()) {
         c.dequantize(bytes, y, n);
         for (let i = 0; i < n; i++) {
           if (Number.isNaN(ref[i])) assert.ok(Number.isNaN(y[i]), `${c.name} value ${i} should be NaN`);
-          else assert.ok(Object.is(y[i], ref[i]), `${c.name} value ${i} is ${y[i]}, ggml has ${ref[i]} (${wasm ? 'WebAssembly' : 'TypeScript'})`);
+          else
+            assert.ok(
+              Object.is(y[i], ref[i]),
+              `${c.name} value ${i} is ${y[i]}, ggml has ${ref[i]} (${wasm ? 'WebAssembly' : 'TypeScript'})`,
+            );
         }
       } finally {
         setWasmKernels(true);

@@ -22,7 +22,11 @@ function blockErrors(x: Float32Array, y: Float32Array, im: Float32Array | null, 
   const w = new Float32Array(n);
   for (let r = 0; r * n < x.length; r++) {
     bestObjectiveWeights(x.subarray(r * n, (r + 1) * n), im, w);
-    for (let j = 0; j < n; j++) { const i = r * n + j; const d = x[i]! - y[i]!; out[Math.floor(i / bs)]! += w[j]! * d * d; }
+    for (let j = 0; j < n; j++) {
+      const i = r * n + j;
+      const d = x[i]! - y[i]!;
+      out[Math.floor(i / bs)]! += w[j]! * d * d;
+    }
   }
   return out;
 }
@@ -30,8 +34,10 @@ function blockErrors(x: Float32Array, y: Float32Array, im: Float32Array | null, 
 for (const name of TYPES) {
   test(`--encoder best ${name}: decoded by ggml, never more weighted error than ggml's own encoding`, () => {
     const c = codecByName(name)!;
-    const n = 512, rows = 12;
-    let gain = 0, total = 0;
+    const n = 512,
+      rows = 12;
+    let gain = 0,
+      total = 0;
     for (let seed = 1; seed <= 4; seed++) {
       const x = randomRows(100 * seed + c.type.id, rows, n);
       const r = rng(seed);
@@ -41,23 +47,30 @@ for (const name of TYPES) {
         const ref = g.quantize(c.type.id, x, rows, n, w);
         const out = new Uint8Array(ref.length);
         quantizeBest(c, x, out, rows, n, w);
-        const ya = g.dequantize(c.type.id, ref, rows * n), yb = g.dequantize(c.type.id, out, rows * n);
-        const ea = blockErrors(x, ya, w, n, c.type.blockSize), eb = blockErrors(x, yb, w, n, c.type.blockSize);
+        const ya = g.dequantize(c.type.id, ref, rows * n),
+          yb = g.dequantize(c.type.id, out, rows * n);
+        const ea = blockErrors(x, ya, w, n, c.type.blockSize),
+          eb = blockErrors(x, yb, w, n, c.type.blockSize);
         for (let b = 0; b < ea.length; b++) {
-          assert.ok(eb[b]! <= ea[b]!, `${name} seed ${seed}${w ? ' imatrix' : ''} block ${b}: ${eb[b]} > ggml's ${ea[b]}`);
+          assert.ok(
+            eb[b]! <= ea[b]!,
+            `${name} seed ${seed}${w ? ' imatrix' : ''} block ${b}: ${eb[b]} > ggml's ${ea[b]}`,
+          );
         }
-        const sa = ea.reduce((s, v) => s + v, 0), sb = eb.reduce((s, v) => s + v, 0);
+        const sa = ea.reduce((s, v) => s + v, 0),
+          sb = eb.reduce((s, v) => s + v, 0);
         assert.ok(sb <= sa);
         // per row set relative gain, each set counted alike (their scales differ by orders of magnitude)
         gain += sa > 0 ? 1 - sb / sa : 0;
         total++;
       }
     }
-    if (MUST_GAIN.has(name)) assert.ok(gain / total > 0.02, `${name}: mean error saved ${(100 * gain / total).toFixed(2)} %`);
+    if (MUST_GAIN.has(name))
+      assert.ok(gain / total > 0.02, `${name}: mean error saved ${((100 * gain) / total).toFixed(2)} %`);
   });
 }
 
-test('the default encoder is ggml\'s own quantize; --encoder names are checked', () => {
+test("the default encoder is ggml's own quantize; --encoder names are checked", () => {
   const c = codecByName('Q4_K')!;
   const x = randomRows(7, 4, 256);
   const a = new Uint8Array(4 * 144);

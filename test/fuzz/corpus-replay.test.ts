@@ -9,19 +9,28 @@ import { FuzzHarness } from './support/harness.js';
 import type { ParserName } from './support/protocol.js';
 
 const CORPUS = join(import.meta.dirname, '..', 'fixtures', 'fuzz-corpus');
-const manifest = JSON.parse(readFileSync(join(CORPUS, 'manifest.json'), 'utf8')) as { files: Record<string, { parser: ParserName; why: string }> };
+const manifest = JSON.parse(readFileSync(join(CORPUS, 'manifest.json'), 'utf8')) as {
+  files: Record<string, { parser: ParserName; why: string }>;
+};
 const h = new FuzzHarness();
 after(() => h.close());
 
 test('every corpus file is listed in the manifest', () => {
-  const onDisk = readdirSync(CORPUS, { withFileTypes: true }).filter((d) => d.isDirectory())
-    .flatMap((d) => readdirSync(join(CORPUS, d.name)).map((f) => `${d.name}/${f}`)).sort();
+  const onDisk = readdirSync(CORPUS, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) => readdirSync(join(CORPUS, d.name)).map((f) => `${d.name}/${f}`))
+    .sort();
   assert.deepEqual(onDisk, Object.keys(manifest.files).sort());
 });
 
 for (const [file, { parser, why }] of Object.entries(manifest.files)) {
   test(`corpus ${file}: ${why}`, { timeout: 60_000 }, async () => {
-    const r = await h.check({ parser, name: file, bytes: new Uint8Array(readFileSync(join(CORPUS, file))), sidecars: {} });
+    const r = await h.check({
+      parser,
+      name: file,
+      bytes: new Uint8Array(readFileSync(join(CORPUS, file))),
+      sidecars: {},
+    });
     assert.ok(r.kind === 'format' || r.kind === 'lowbit', `${file} parsed`);
   });
 }

@@ -21,11 +21,24 @@ class CountingSource implements ByteSource {
   bytesRead = 0;
   overreach: string | null = null;
   private inner: BufferSource;
-  constructor(bytes: Uint8Array, readonly name = 'fuzz.gguf') { this.inner = new BufferSource(bytes, name); }
-  get size(): number { return this.inner.size; }
+  constructor(
+    bytes: Uint8Array,
+    readonly name = 'fuzz.gguf',
+  ) {
+    this.inner = new BufferSource(bytes, name);
+  }
+  get size(): number {
+    return this.inner.size;
+  }
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.reads++;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length > this.size
+    ) {
       this.overreach ??= `read(${offset}, ${length}) on a ${this.size}-byte file`;
     }
     this.bytesRead += length;
@@ -42,7 +55,8 @@ async function parseOrFormatError(bytes: Uint8Array): Promise<string> {
     const f = await readGgufHeader(src);
     for (const t of f.tensors) await readTensorBytes(src, f, t);
   } catch (e) {
-    if (!(e instanceof FileFormatError)) throw new Error(`non-FileFormatError on a ${bytes.length}-byte input: ${(e as Error)?.stack ?? String(e)}`);
+    if (!(e instanceof FileFormatError))
+      throw new Error(`non-FileFormatError on a ${bytes.length}-byte input: ${(e as Error)?.stack ?? String(e)}`);
     assert.ok(!e.message.includes('\n'), 'one-line message');
     outcome = e.message;
   }
@@ -72,22 +86,63 @@ async function stories(): Promise<Uint8Array | null> {
   }
 }
 
-const INTERESTING_U64 = [0n, 1n, 2n, 3n, 4n, 31n, 32n, 33n, 63n, 64n, 0x7fn, 0xffn, 0x7fffn, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn,
-  0x100000000n, 1n << 53n, (1n << 53n) + 1n, 1n << 62n, 0x7fffffffffffffffn, 0x8000000000000000n, 0xffffffffffffffffn];
+const INTERESTING_U64 = [
+  0n,
+  1n,
+  2n,
+  3n,
+  4n,
+  31n,
+  32n,
+  33n,
+  63n,
+  64n,
+  0x7fn,
+  0xffn,
+  0x7fffn,
+  0xffffn,
+  0x7fffffffn,
+  0x80000000n,
+  0xffffffffn,
+  0x100000000n,
+  1n << 53n,
+  (1n << 53n) + 1n,
+  1n << 62n,
+  0x7fffffffffffffffn,
+  0x8000000000000000n,
+  0xffffffffffffffffn,
+];
 
 function mutations(base: Uint8Array, headerSize: number) {
   const pos = fc.integer({ min: 0, max: Math.max(0, headerSize - 1) });
-  const flip = fc.tuple(pos, fc.integer({ min: 0, max: 7 })).map(([p, b]) => (x: Uint8Array) => { x[p]! ^= 1 << b; return x; });
-  const setU64 = fc.tuple(pos, fc.oneof(fc.constantFrom(...INTERESTING_U64), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.constant(BigInt(base.length)))).map(([p, v]) => (x: Uint8Array) => {
-    const n = Math.min(8, x.length - p);
-    for (let i = 0; i < n; i++) x[p + i] = Number((v >> BigInt(8 * i)) & 0xffn);
+  const flip = fc.tuple(pos, fc.integer({ min: 0, max: 7 })).map(([p, b]) => (x: Uint8Array) => {
+    x[p]! ^= 1 << b;
     return x;
   });
-  const setU32 = fc.tuple(pos, fc.oneof(fc.integer({ min: 0, max: 16 }), fc.integer({ min: 0, max: 0xffffffff }))).map(([p, v]) => (x: Uint8Array) => {
-    for (let i = 0; i < Math.min(4, x.length - p); i++) x[p + i] = (v >>> (8 * i)) & 0xff;
+  const setU64 = fc
+    .tuple(
+      pos,
+      fc.oneof(
+        fc.constantFrom(...INTERESTING_U64),
+        fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        fc.constant(BigInt(base.length)),
+      ),
+    )
+    .map(([p, v]) => (x: Uint8Array) => {
+      const n = Math.min(8, x.length - p);
+      for (let i = 0; i < n; i++) x[p + i] = Number((v >> BigInt(8 * i)) & 0xffn);
+      return x;
+    });
+  const setU32 = fc
+    .tuple(pos, fc.oneof(fc.integer({ min: 0, max: 16 }), fc.integer({ min: 0, max: 0xffffffff })))
+    .map(([p, v]) => (x: Uint8Array) => {
+      for (let i = 0; i < Math.min(4, x.length - p); i++) x[p + i] = (v >>> (8 * i)) & 0xff;
+      return x;
+    });
+  const badUtf8 = fc.tuple(pos, fc.constantFrom(0xff, 0xc0, 0x80, 0xed, 0xf8)).map(([p, v]) => (x: Uint8Array) => {
+    x[p] = v;
     return x;
   });
-  const badUtf8 = fc.tuple(pos, fc.constantFrom(0xff, 0xc0, 0x80, 0xed, 0xf8)).map(([p, v]) => (x: Uint8Array) => { x[p] = v; return x; });
   return fc.array(fc.oneof(flip, setU64, setU32, badUtf8), { minLength: 1, maxLength: 4 });
 }
 
@@ -98,18 +153,26 @@ async function fuzzBase(name: string, base: Uint8Array, runs: number): Promise<v
   const stride = Math.max(1, Math.ceil((f.dataOffset - 512) / 150));
   for (let i = 0; i <= f.dataOffset; i += i < 512 ? 1 : stride) cuts.add(i);
   cuts.add(f.dataOffset);
-  for (const t of f.tensors) for (const d of [-1, 0, 1]) { cuts.add(t.offset + d); cuts.add(t.offset + t.byteSize + d); }
+  for (const t of f.tensors)
+    for (const d of [-1, 0, 1]) {
+      cuts.add(t.offset + d);
+      cuts.add(t.offset + t.byteSize + d);
+    }
   // cutting only the padding after the last tensor leaves a valid file
   const needed = Math.max(f.dataOffset, ...f.tensors.map((t) => t.offset + t.byteSize));
-  for (const n of cuts) if (n >= 0 && n < base.length) {
-    const r = await parseOrFormatError(base.slice(0, n));
-    if (n < needed) assert.notEqual(r, 'ok', `${name} truncated to ${n} bytes parsed`);
-  }
-  await fc.assert(fc.asyncProperty(mutations(base, f.dataOffset), async (ms) => {
-    const x = base.slice();
-    for (const m of ms) m(x);
-    await parseOrFormatError(x);
-  }), { numRuns: runs, seed: 0x6775 });
+  for (const n of cuts)
+    if (n >= 0 && n < base.length) {
+      const r = await parseOrFormatError(base.slice(0, n));
+      if (n < needed) assert.notEqual(r, 'ok', `${name} truncated to ${n} bytes parsed`);
+    }
+  await fc.assert(
+    fc.asyncProperty(mutations(base, f.dataOffset), async (ms) => {
+      const x = base.slice();
+      for (const m of ms) m(x);
+      await parseOrFormatError(x);
+    }),
+    { numRuns: runs, seed: 0x6775 },
+  );
 }
 
 test('fuzz: mutations and truncations of a GGUF with every metadata type', { timeout: 60_000 }, async () => {
@@ -119,56 +182,106 @@ test('fuzz: mutations and truncations of a GGUF with every metadata type', { tim
 
 test('fuzz: mutations of the stories260K GGUF', { timeout: 60_000 }, async (t) => {
   const b = await stories();
-  if (!b) { t.skip('fixtures/stories260K.bin missing'); return; }
+  if (!b) {
+    t.skip('fixtures/stories260K.bin missing');
+    return;
+  }
   await fuzzBase('stories260K.gguf', b, 60);
 });
 
-test('fuzz: structured hostile headers (counts, lengths, dims, types, offsets, nesting)', { timeout: 60_000 }, async () => {
-  const u64 = fc.oneof(fc.constantFrom(...INTERESTING_U64), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }));
-  const small = fc.integer({ min: 0, max: 20 });
-  const value = fc.letrec((tie) => ({
-    v: fc.oneof(
-      { depthSize: 'small' },
-      fc.tuple(fc.integer({ min: 0, max: 14 }), fc.uint8Array({ maxLength: 12 })).map(([t, b]) => (r: Raw) => r.u32(t).bytes(b)),
-      fc.tuple(u64, fc.uint8Array({ maxLength: 12 })).map(([n, b]) => (r: Raw) => r.u32(8).u64(n).bytes(b)),
-      fc.tuple(fc.integer({ min: 0, max: 13 }), u64, fc.uint8Array({ maxLength: 24 })).map(([t, n, b]) => (r: Raw) => r.u32(9).u32(t).u64(n).bytes(b)),
-      fc.tuple(small, tie('v')).map(([n, inner]) => (r: Raw) => { r.u32(9).u32(9).u64(n); (inner as (r: Raw) => Raw)(r); return r; }),
-    ),
-  })).v as fc.Arbitrary<(r: Raw) => Raw>;
-  const kv = fc.tuple(fc.string({ maxLength: 8 }), value);
-  const tensor = fc.record({
-    name: fc.string({ maxLength: 8 }), dims: fc.array(u64, { maxLength: 5 }), type: fc.integer({ min: 0, max: 45 }), offset: u64,
-  });
-  await fc.assert(fc.asyncProperty(
-    fc.array(kv, { maxLength: 4 }), fc.array(tensor, { maxLength: 4 }), fc.option(u64), fc.option(u64), fc.integer({ min: 0, max: 256 }),
-    async (kvs, tensors, nT, nK, tail) => {
-      const r = new Raw().header(nT ?? tensors.length, nK ?? kvs.length);
-      for (const [k, v] of kvs) v(r.str(k));
-      for (const t of tensors) r.tensor(t.name, t.dims, t.type, t.offset);
-      r.pad().zeros(tail);
-      await parseOrFormatError(r.build());
-    }), { numRuns: 1500, seed: 0x6776 });
-});
+test(
+  'fuzz: structured hostile headers (counts, lengths, dims, types, offsets, nesting)',
+  { timeout: 60_000 },
+  async () => {
+    const u64 = fc.oneof(fc.constantFrom(...INTERESTING_U64), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }));
+    const small = fc.integer({ min: 0, max: 20 });
+    const value = fc.letrec((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small' },
+        fc.tuple(fc.integer({ min: 0, max: 14 }), fc.uint8Array({ maxLength: 12 })).map(
+          ([t, b]) =>
+            (r: Raw) =>
+              r.u32(t).bytes(b),
+        ),
+        fc.tuple(u64, fc.uint8Array({ maxLength: 12 })).map(
+          ([n, b]) =>
+            (r: Raw) =>
+              r.u32(8).u64(n).bytes(b),
+        ),
+        fc.tuple(fc.integer({ min: 0, max: 13 }), u64, fc.uint8Array({ maxLength: 24 })).map(
+          ([t, n, b]) =>
+            (r: Raw) =>
+              r.u32(9).u32(t).u64(n).bytes(b),
+        ),
+        fc.tuple(small, tie('v')).map(([n, inner]) => (r: Raw) => {
+          r.u32(9).u32(9).u64(n);
+          (inner as (r: Raw) => Raw)(r);
+          return r;
+        }),
+      ),
+    })).v as fc.Arbitrary<(r: Raw) => Raw>;
+    const kv = fc.tuple(fc.string({ maxLength: 8 }), value);
+    const tensor = fc.record({
+      name: fc.string({ maxLength: 8 }),
+      dims: fc.array(u64, { maxLength: 5 }),
+      type: fc.integer({ min: 0, max: 45 }),
+      offset: u64,
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(kv, { maxLength: 4 }),
+        fc.array(tensor, { maxLength: 4 }),
+        fc.option(u64),
+        fc.option(u64),
+        fc.integer({ min: 0, max: 256 }),
+        async (kvs, tensors, nT, nK, tail) => {
+          const r = new Raw().header(nT ?? tensors.length, nK ?? kvs.length);
+          for (const [k, v] of kvs) v(r.str(k));
+          for (const t of tensors) r.tensor(t.name, t.dims, t.type, t.offset);
+          r.pad().zeros(tail);
+          await parseOrFormatError(r.build());
+        },
+      ),
+      { numRuns: 1500, seed: 0x6776 },
+    );
+  },
+);
 
 test('fuzz: imatrix readers on mutated inputs', { timeout: 60_000 }, async () => {
   const r = new Raw().i32(2);
-  for (const [name, vals] of [['a.weight', [1, 2, 3, 4]], ['b.weight', [5, 6]]] as const) {
-    r.i32(name.length).bytes(new TextEncoder().encode(name)).i32(3).i32(vals.length).bytes(new Uint8Array(new Float32Array(vals).buffer));
+  for (const [name, vals] of [
+    ['a.weight', [1, 2, 3, 4]],
+    ['b.weight', [5, 6]],
+  ] as const) {
+    r.i32(name.length)
+      .bytes(new TextEncoder().encode(name))
+      .i32(3)
+      .i32(vals.length)
+      .bytes(new Uint8Array(new Float32Array(vals).buffer));
   }
   const base = r.i32(10).i32(4).bytes(new TextEncoder().encode('data')).build();
-  await fc.assert(fc.asyncProperty(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(base.length), async (edits, cut) => {
-    const x = base.slice(0, Math.max(cut, 1));
-    for (const [p, v] of edits) if (p < x.length) x[p] = v;
-    try {
-      await readImatrix(new CountingSource(x, 'fuzz.dat'));
-    } catch (e) {
-      if (!(e instanceof FileFormatError)) throw e;
-    }
-  }), { numRuns: 1000, seed: 0x6777 });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+      fc.nat(base.length),
+      async (edits, cut) => {
+        const x = base.slice(0, Math.max(cut, 1));
+        for (const [p, v] of edits) if (p < x.length) x[p] = v;
+        try {
+          await readImatrix(new CountingSource(x, 'fuzz.dat'));
+        } catch (e) {
+          if (!(e instanceof FileFormatError)) throw e;
+        }
+      },
+    ),
+    { numRuns: 1000, seed: 0x6777 },
+  );
 });
 
 test('corpus: every saved regression input parses or gives a FileFormatError', async () => {
-  const files = readdirSync(CORPUS).filter((f) => f.endsWith('.gguf')).sort();
+  const files = readdirSync(CORPUS)
+    .filter((f) => f.endsWith('.gguf'))
+    .sort();
   assert.ok(files.length > 0, 'corpus is not empty');
   for (const f of files) {
     const r = await parseOrFormatError(new Uint8Array(readFileSync(join(CORPUS, f))));

@@ -11,7 +11,10 @@ import { BufferSource } from '../../src/io/source.js';
 
 function rand(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32 * 4 - 2; };
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32) * 4 - 2;
+  };
 }
 
 function dense(rows: number, cols: number, seed: number): StridedView<Float32Array> {
@@ -22,21 +25,27 @@ function dense(rows: number, cols: number, seed: number): StridedView<Float32Arr
 
 test('dense sums are float32 sums of float32 squares, row by row, and counts are rows', () => {
   const c = new ImatrixCollector({ chunkSize: 32 });
-  const a = dense(20, 8, 1), b = dense(40, 8, 2);
+  const a = dense(20, 8, 1),
+    b = dense(40, 8, 2);
   c.addDense('blk.0.attn_q.weight', 1, 1, a);
   c.addDense('blk.0.attn_q.weight', 1, 1, b);
   const e = c.stats.get('blk.0.attn_q.weight')!;
   assert.deepEqual(e.counts, [60]);
   for (let j = 0; j < 8; j++) {
     let acc = 0;
-    for (const x of [a, b]) for (let r = 0; r < x.ne[1]; r++) { const v = x.data[r * 8 + j]!; acc = Math.fround(acc + Math.fround(v * v)); }
+    for (const x of [a, b])
+      for (let r = 0; r < x.ne[1]; r++) {
+        const v = x.data[r * 8 + j]!;
+        acc = Math.fround(acc + Math.fround(v * v));
+      }
     assert.equal(e.values[j], acc);
   }
   assert.equal(c.lastChunk, 1); // 60 / 32
 });
 
 test('strided activations (a view with padded rows) read the right elements', () => {
-  const c1 = new ImatrixCollector({ chunkSize: 16 }), c2 = new ImatrixCollector({ chunkSize: 16 });
+  const c1 = new ImatrixCollector({ chunkSize: 16 }),
+    c2 = new ImatrixCollector({ chunkSize: 16 });
   const x = dense(16, 6, 3);
   const padded = new Float32Array(16 * 10).fill(1e30);
   for (let r = 0; r < 16; r++) padded.set(x.data.subarray(r * 6, r * 6 + 6), 2 + r * 10);
@@ -53,24 +62,34 @@ test('ask phase: small batches, non-F32, non-model weights and output.weight (un
   assert.equal(c.wants('mul_mat', 'output.weight', 64, true), false);
   assert.equal(c.wants('mul_mat', 'kq', 64, true), false);
   assert.equal(c.wants('mul_mat_id', 'anything', 1, true), true);
-  assert.equal(new ImatrixCollector({ chunkSize: 8, processOutput: true }).wants('mul_mat', 'output.weight', 64, true), true);
+  assert.equal(
+    new ImatrixCollector({ chunkSize: 8, processOutput: true }).wants('mul_mat', 'output.weight', 64, true),
+    true,
+  );
 });
 
 test('MoE: each token adds to the experts it is routed to, counted per expert', () => {
   const c = new ImatrixCollector({ chunkSize: 4 });
-  const nTok = 6, used = 2, ne0 = 3;
+  const nTok = 6,
+    used = 2,
+    ne0 = 3;
   const x = dense(used * nTok, ne0, 4); // [ne0, used, nTok]
   const routes = [0, 1, 1, 2, 3, 0, 0, 3, 2, 1, 1, 0];
   const ids = Int32Array.from(routes);
-  c.addExperts('blk.0.ffn_up_exps.weight', 4, { data: x.data, offset: 0, ne: [ne0, used, nTok, 1], nb: [1, ne0, ne0 * used, ne0 * used * nTok] },
-    { data: ids, offset: 0, ne: [used, nTok, 1, 1], nb: [1, used, used * nTok, used * nTok] });
+  c.addExperts(
+    'blk.0.ffn_up_exps.weight',
+    4,
+    { data: x.data, offset: 0, ne: [ne0, used, nTok, 1], nb: [1, ne0, ne0 * used, ne0 * used * nTok] },
+    { data: ids, offset: 0, ne: [used, nTok, 1, 1], nb: [1, used, used * nTok, used * nTok] },
+  );
   const e = c.stats.get('blk.0.ffn_up_exps.weight')!;
   const want = [0, 0, 0, 0];
   for (const r of routes) want[r]!++;
   assert.deepEqual(e.counts, want);
   // expert 2: token 1 slot 1 (route index 3) and token 4 slot 0 (route index 8)
   for (let j = 0; j < ne0; j++) {
-    const v1 = x.data[(1 * used + 1) * ne0 + j]!, v2 = x.data[(4 * used + 0) * ne0 + j]!;
+    const v1 = x.data[(1 * used + 1) * ne0 + j]!,
+      v2 = x.data[(4 * used + 0) * ne0 + j]!;
     assert.equal(e.values[2 * ne0 + j], Math.fround(Math.fround(v2 * v2) + Math.fround(v1 * v1)));
   }
 });
@@ -82,11 +101,19 @@ test('a non-finite activation stops with the tensor named', () => {
   assert.throws(() => c.addDense('blk.2.attn_v.weight', 1, 1, x), /non-finite activations in blk\.2\.attn_v\.weight/);
 });
 
-function sample(seed: number, names = ['blk.0.attn_k.weight', 'blk.0.ffn_down.weight', 'blk.1.attn_k.weight']): ImatrixCollector {
+function sample(
+  seed: number,
+  names = ['blk.0.attn_k.weight', 'blk.0.ffn_down.weight', 'blk.1.attn_k.weight'],
+): ImatrixCollector {
   const c = new ImatrixCollector({ chunkSize: 16 });
   for (const [i, n] of names.entries()) c.addDense(n, 1, 1, dense(16 * (i + 2), 8, seed + i));
   const x = dense(32, 8, seed + 9);
-  c.addExperts('blk.0.ffn_up_exps.weight', 3, { data: x.data, offset: 0, ne: [8, 1, 32, 1], nb: [1, 8, 8, 256] }, { data: Int32Array.from({ length: 32 }, (_, i) => (i * 7) % 3), offset: 0, ne: [1, 32, 1, 1], nb: [1, 1, 32, 32] });
+  c.addExperts(
+    'blk.0.ffn_up_exps.weight',
+    3,
+    { data: x.data, offset: 0, ne: [8, 1, 32, 1], nb: [1, 8, 8, 256] },
+    { data: Int32Array.from({ length: 32 }, (_, i) => (i * 7) % 3), offset: 0, ne: [1, 32, 1, 1], nb: [1, 1, 32, 32] },
+  );
   return c;
 }
 
@@ -98,7 +125,10 @@ test('GGUF writer: llama-imatrix layout, sorted entries, and it reads back exact
   assert.deepEqual(raw.datasets, ['calib.txt']);
   assert.equal(raw.chunkSize, 16);
   assert.equal(raw.chunkCount, c.lastChunk);
-  assert.deepEqual([...raw.entries.keys()], ['blk.0.attn_k.weight', 'blk.0.ffn_down.weight', 'blk.0.ffn_up_exps.weight', 'blk.1.attn_k.weight']);
+  assert.deepEqual(
+    [...raw.entries.keys()],
+    ['blk.0.attn_k.weight', 'blk.0.ffn_down.weight', 'blk.0.ffn_up_exps.weight', 'blk.1.attn_k.weight'],
+  );
   for (const [n, e] of c.stats) {
     assert.deepEqual(raw.entries.get(n)!.sums, e.values, n);
     assert.deepEqual(raw.entries.get(n)!.counts, e.counts, n);
@@ -122,7 +152,8 @@ test('legacy .dat writer: (sum/count)·ncall as llama-imatrix, read back by the 
 });
 
 test('merging: sums and counts add (weighted by counts), datasets are kept in order', async () => {
-  const a = sample(30), b = sample(40);
+  const a = sample(30),
+    b = sample(40);
   const ra = await readRawImatrix(new BufferSource(await encodeImatrixGguf(a, { dataset: 'a.txt' })));
   const rb = await readRawImatrix(new BufferSource(await encodeImatrixGguf(b, { dataset: 'b.txt' })));
   const m = new ImatrixCollector({ chunkSize: 16 });
@@ -130,8 +161,13 @@ test('merging: sums and counts add (weighted by counts), datasets are kept in or
   m.merge(rb);
   assert.deepEqual(m.datasets, ['a.txt', 'b.txt']);
   for (const [n, e] of m.stats) {
-    const ea = a.stats.get(n)!, eb = b.stats.get(n)!;
-    assert.deepEqual(e.counts, ea.counts.map((x, i) => x + eb.counts[i]!), n);
+    const ea = a.stats.get(n)!,
+      eb = b.stats.get(n)!;
+    assert.deepEqual(
+      e.counts,
+      ea.counts.map((x, i) => x + eb.counts[i]!),
+      n,
+    );
     for (let j = 0; j < e.values.length; j++) assert.equal(e.values[j], Math.fround(ea.values[j]! + eb.values[j]!));
   }
   assert.equal(m.lastChunk, Math.floor(Math.max(...[...m.stats.values()].flatMap((e) => e.counts)) / 16));
@@ -144,7 +180,10 @@ test('merging matrices of different models is refused, naming the first mismatch
   b.addDense('blk.0.ffn_down.weight', 1, 1, dense(16, 12, 3)); // other width
   const ra = await readRawImatrix(new BufferSource(await encodeImatrixGguf(a, { dataset: '' })));
   const rb = await readRawImatrix(new BufferSource(await encodeImatrixGguf(b, { dataset: '' })));
-  assert.throws(() => checkSameModel(ra, 'a.gguf', rb, 'b.gguf'), /cannot merge a\.gguf and b\.gguf: blk\.0\.ffn_down\.weight has 8 values in one and 12/);
+  assert.throws(
+    () => checkSameModel(ra, 'a.gguf', rb, 'b.gguf'),
+    /cannot merge a\.gguf and b\.gguf: blk\.0\.ffn_down\.weight has 8 values in one and 12/,
+  );
   const m = new ImatrixCollector({ chunkSize: 16 });
   m.merge(ra);
   assert.throws(() => m.merge(rb), /blk\.0\.ffn_down\.weight has 12 values here and 8 before/);

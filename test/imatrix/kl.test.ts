@@ -15,31 +15,70 @@ const hasLib = existsSync(join(REPO, 'node_modules/@node-llama-cpp/linux-x64/bin
 const skip = hasLib ? false : 'node-llama-cpp linux-x64 binaries not installed';
 let dir = '';
 
-before(() => { if (hasLib) dir = mkdtempSync(join(tmpdir(), 'lowbit-imatrix-kl-')); });
-after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
-
-test('KL vs F32 of files quantized with lowbit\'s and llama-imatrix\'s matrices agree within 1 %', { skip, timeout: 1_800_000 }, () => {
-  const f32 = join(dir, 'f32.gguf');
-  assert.equal(runCli(['convert', 'hf', 'fixtures/brown-3m', f32]).code, 0);
-  const mine = join(dir, 'mine.imatrix.gguf');
-  const r = runCli(['imatrix', f32, '-f', 'test/fixtures/imatrix/calib.txt', '-o', mine, '--ctx', '128', '--chunks', '8', '--threads', '1'], { env: { ...process.env, LOWBIT_GGML_CPU: 'best' } });
-  assert.equal(r.code, 0, r.stderr);
-  const theirs = join(REPO, 'test/fixtures/imatrix/brown3m.imatrix.gguf');
-  // the evaluation text: documents the F32 model writes (seed 1), not the calibration text (seed 7)
-  const evalText = join(dir, 'eval.txt');
-  const g = spawnSync(process.execPath, ['--import', 'tsx', '-e', `import('./src/eval/llama.ts').then(async (m) => { const g = await m.generateEvalText({ model: ${JSON.stringify(f32)}, seed: 1, minTokens: 1300, docs: 1000, ctx: 128 }); require('node:fs').writeFileSync(${JSON.stringify(evalText)}, g.text); })`], { cwd: REPO, encoding: 'utf8' });
-  assert.equal(g.status, 0, g.stderr);
-  for (const type of ['IQ2_XS', 'Q2_K', 'Q3_K_M', 'Q4_K_M']) {
-    const a = join(dir, `${type}-mine.gguf`), b = join(dir, `${type}-theirs.gguf`);
-    assert.equal(runCli(['quantize', f32, a, '--type', type, '--imatrix', mine, '--threads', '1']).code, 0);
-    assert.equal(runCli(['quantize', f32, b, '--type', type, '--imatrix', theirs, '--threads', '1']).code, 0);
-    const kl = (file: string) => {
-      const e = runCli(['eval', file, '--ref', f32, '--text', evalText, '--ctx', '128', '--chunks', '8', '--json'], { timeoutMs: 600_000 });
-      assert.equal(e.code, 0, e.stderr);
-      return JSON.parse(e.stdout).klMean as number;
-    };
-    const ka = kl(a), kb = kl(b);
-    assert.ok(Math.abs(ka - kb) <= 0.01 * kb, `${type}: KL ${ka} (lowbit's matrix) vs ${kb} (llama-imatrix's)`);
-    process.stdout.write(`# ${type}: KL ${ka.toFixed(6)} with lowbit's matrix, ${kb.toFixed(6)} with llama-imatrix's\n`);
-  }
+before(() => {
+  if (hasLib) dir = mkdtempSync(join(tmpdir(), 'lowbit-imatrix-kl-'));
 });
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test(
+  "KL vs F32 of files quantized with lowbit's and llama-imatrix's matrices agree within 1 %",
+  { skip, timeout: 1_800_000 },
+  () => {
+    const f32 = join(dir, 'f32.gguf');
+    assert.equal(runCli(['convert', 'hf', 'fixtures/brown-3m', f32]).code, 0);
+    const mine = join(dir, 'mine.imatrix.gguf');
+    const r = runCli(
+      [
+        'imatrix',
+        f32,
+        '-f',
+        'test/fixtures/imatrix/calib.txt',
+        '-o',
+        mine,
+        '--ctx',
+        '128',
+        '--chunks',
+        '8',
+        '--threads',
+        '1',
+      ],
+      { env: { ...process.env, LOWBIT_GGML_CPU: 'best' } },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const theirs = join(REPO, 'test/fixtures/imatrix/brown3m.imatrix.gguf');
+    // the evaluation text: documents the F32 model writes (seed 1), not the calibration text (seed 7)
+    const evalText = join(dir, 'eval.txt');
+    const g = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        `import('./src/eval/llama.ts').then(async (m) => { const g = await m.generateEvalText({ model: ${JSON.stringify(f32)}, seed: 1, minTokens: 1300, docs: 1000, ctx: 128 }); require('node:fs').writeFileSync(${JSON.stringify(evalText)}, g.text); })`,
+      ],
+      { cwd: REPO, encoding: 'utf8' },
+    );
+    assert.equal(g.status, 0, g.stderr);
+    for (const type of ['IQ2_XS', 'Q2_K', 'Q3_K_M', 'Q4_K_M']) {
+      const a = join(dir, `${type}-mine.gguf`),
+        b = join(dir, `${type}-theirs.gguf`);
+      assert.equal(runCli(['quantize', f32, a, '--type', type, '--imatrix', mine, '--threads', '1']).code, 0);
+      assert.equal(runCli(['quantize', f32, b, '--type', type, '--imatrix', theirs, '--threads', '1']).code, 0);
+      const kl = (file: string) => {
+        const e = runCli(['eval', file, '--ref', f32, '--text', evalText, '--ctx', '128', '--chunks', '8', '--json'], {
+          timeoutMs: 600_000,
+        });
+        assert.equal(e.code, 0, e.stderr);
+        return JSON.parse(e.stdout).klMean as number;
+      };
+      const ka = kl(a),
+        kb = kl(b);
+      assert.ok(Math.abs(ka - kb) <= 0.01 * kb, `${type}: KL ${ka} (lowbit's matrix) vs ${kb} (llama-imatrix's)`);
+      process.stdout.write(
+        `# ${type}: KL ${ka.toFixed(6)} with lowbit's matrix, ${kb.toFixed(6)} with llama-imatrix's\n`,
+      );
+    }
+  },
+);

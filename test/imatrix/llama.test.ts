@@ -34,7 +34,9 @@ before(() => {
   const r = runCli(['convert', 'hf', 'fixtures/brown-3m', dense]);
   assert.equal(r.code, 0, r.stderr);
 });
-after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 async function moeModel(): Promise<string> {
   if (!existsSync(moe)) await makeMoeModel(dense, moe);
@@ -62,15 +64,20 @@ function assertSameMatrix(mine: RawImatrix, ref: RawImatrix, what: string, tol =
   assert.equal(mine.chunkCount, ref.chunkCount, `${what}: chunk count`);
   assert.equal(mine.chunkSize, ref.chunkSize, `${what}: chunk size`);
   assert.deepEqual(mine.datasets, ref.datasets, `${what}: datasets`);
-  let worst = 0, where = '';
+  let worst = 0,
+    where = '';
   for (const [name, r] of ref.entries) {
     const m = mine.entries.get(name)!;
     assert.deepEqual(m.counts, r.counts, `${what}: counts of ${name}`);
     assert.equal(m.sums.length, r.sums.length, `${what}: size of ${name}`);
     for (let j = 0; j < r.sums.length; j++) {
-      const a = m.sums[j]!, b = r.sums[j]!;
+      const a = m.sums[j]!,
+        b = r.sums[j]!;
       const rel = Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
-      if (rel > worst) { worst = rel; where = `${name}[${j}]: ${a} vs ${b}`; }
+      if (rel > worst) {
+        worst = rel;
+        where = `${name}[${j}]: ${a} vs ${b}`;
+      }
     }
   }
   assert.ok(worst <= tol, `${what}: in_sum2 differs by ${worst.toExponential(2)} relative at ${where}`);
@@ -79,7 +86,11 @@ function assertSameMatrix(mine: RawImatrix, ref: RawImatrix, what: string, tol =
 const GOLDEN = [
   { out: 'brown3m.imatrix.gguf', model: 'dense', args: ['-c', '128', '--chunks', '8'] },
   { out: 'brown3m.imatrix.dat', model: 'dense', args: ['-c', '128', '--chunks', '8', '--output-format', 'dat'] },
-  { out: 'brown3m-output.imatrix.gguf', model: 'dense', args: ['-c', '128', '--chunk', '1', '--chunks', '4', '--process-output'] },
+  {
+    out: 'brown3m-output.imatrix.gguf',
+    model: 'dense',
+    args: ['-c', '128', '--chunk', '1', '--chunks', '4', '--process-output'],
+  },
   { out: 'brown3m-moe.imatrix.gguf', model: 'moe', args: ['-c', '128', '--chunks', '4'] },
 ] as const;
 
@@ -87,46 +98,65 @@ const haswell = { ...process.env, LOWBIT_GGML_CPU: 'haswell' };
 const best = { ...process.env, LOWBIT_GGML_CPU: 'best' };
 
 for (const g of GOLDEN) {
-  test(`byte-identical to llama-imatrix's ${g.out} (${g.args.join(' ')}) on the same CPU kernels (node-llama-cpp's haswell variant, lowbit's default)`, { skip }, async () => {
-    const model = g.model === 'dense' ? dense : await moeModel();
-    const out = join(dir, `same-${g.out}`);
-    const r = runCli(['imatrix', model, '-f', TEXT, '-o', out, ...lowbitArgs(g.args), '--threads', '1'], { env: haswell });
-    if (r.code !== 0 && /cannot load .*haswell/.test(r.stderr)) return; // a CPU without AVX2: the other test still compares
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /CPU backend libggml-cpu-haswell\.so/);
-    assert.ok(readFileSync(out).equals(readFileSync(join(FIX, g.out))), `${g.out}: the same bytes`);
-    // the running perplexity and the final estimate, as llama-imatrix prints them
-    const log = readFileSync(join(FIX, g.out.replace(/\.imatrix\.(gguf|dat)$/, '.$1.log')), 'utf8');
-    assert.equal(r.stdout.split('\n')[0], /\[1\].*/.exec(log)![0]);
-    assert.equal(r.stdout.split('\n')[1], /Final estimate.*/.exec(log)![0]);
-  });
+  test(
+    `byte-identical to llama-imatrix's ${g.out} (${g.args.join(' ')}) on the same CPU kernels (node-llama-cpp's haswell variant, lowbit's default)`,
+    { skip },
+    async () => {
+      const model = g.model === 'dense' ? dense : await moeModel();
+      const out = join(dir, `same-${g.out}`);
+      const r = runCli(['imatrix', model, '-f', TEXT, '-o', out, ...lowbitArgs(g.args), '--threads', '1'], {
+        env: haswell,
+      });
+      if (r.code !== 0 && /cannot load .*haswell/.test(r.stderr)) return; // a CPU without AVX2: the other test still compares
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /CPU backend libggml-cpu-haswell\.so/);
+      assert.ok(readFileSync(out).equals(readFileSync(join(FIX, g.out))), `${g.out}: the same bytes`);
+      // the running perplexity and the final estimate, as llama-imatrix prints them
+      const log = readFileSync(join(FIX, g.out.replace(/\.imatrix\.(gguf|dat)$/, '.$1.log')), 'utf8');
+      assert.equal(r.stdout.split('\n')[0], /\[1\].*/.exec(log)![0]);
+      assert.equal(r.stdout.split('\n')[1], /Final estimate.*/.exec(log)![0]);
+    },
+  );
 
-  test(`equal to llama-imatrix's ${g.out} on ggml's best CPU variant for this machine (LOWBIT_GGML_CPU=best): same tensors and counts, sums within 1e-4`, { skip }, async () => {
-    const model = g.model === 'dense' ? dense : await moeModel();
-    const out = join(dir, `mine-${g.out}`);
-    const r = runCli(['imatrix', model, '-f', TEXT, '-o', out, ...lowbitArgs(g.args), '--threads', '1'], { env: best });
-    assert.equal(r.code, 0, r.stderr);
-    // The best CPU variant (e.g. AVX-512) rounds matrix products and attention differently from
-    // llama-imatrix's AVX2 build; through 4 layers that stays below 1e-4 for brown-3m. In the
-    // synthetic MoE (random router, perturbed experts) it grows to ~8e-4 in the last layer's
-    // ffn_down_exps (measured; the haswell test above shows the collection itself is exact). On a machine whose best
-    // variant is haswell itself this compares identical files., so the
-    // MoE is held to 1e-3 here.
-    assertSameMatrix(await raw(out), await raw(join(FIX, g.out)), g.out, g.model === 'moe' ? 1e-3 : 1e-4);
-    const log = readFileSync(join(FIX, g.out.replace(/\.imatrix\.(gguf|dat)$/, '.$1.log')), 'utf8');
-    const theirs = [...log.matchAll(/\[(\d+)\]([\d.]+),/g)].map((m) => Number(m[2]));
-    const mine = [...r.stdout.matchAll(/\[(\d+)\]([\d.]+),/g)].map((m) => Number(m[2]));
-    assert.equal(mine.length, theirs.length, 'a perplexity per chunk');
-    for (let i = 0; i < mine.length; i++) assert.ok(Math.abs(mine[i]! - theirs[i]!) <= 2e-4 * theirs[i]!, `chunk ${i + 1}: ${mine[i]} vs ${theirs[i]}`);
-    if (g.model === 'moe') {
-      // every token goes to MOE_USED experts: the per-expert counts add up to that many rows
-      const m = await raw(out);
-      const e = m.entries.get('blk.0.ffn_down_exps.weight')!;
-      assert.equal(e.counts.length, MOE_EXPERTS);
-      assert.equal(e.counts.reduce((a, b) => a + b, 0), MOE_USED * 4 * 128);
-      assert.ok(e.counts.every((c) => c > 0), `every expert used: ${e.counts}`);
-    }
-  });
+  test(
+    `equal to llama-imatrix's ${g.out} on ggml's best CPU variant for this machine (LOWBIT_GGML_CPU=best): same tensors and counts, sums within 1e-4`,
+    { skip },
+    async () => {
+      const model = g.model === 'dense' ? dense : await moeModel();
+      const out = join(dir, `mine-${g.out}`);
+      const r = runCli(['imatrix', model, '-f', TEXT, '-o', out, ...lowbitArgs(g.args), '--threads', '1'], {
+        env: best,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      // The best CPU variant (e.g. AVX-512) rounds matrix products and attention differently from
+      // llama-imatrix's AVX2 build; through 4 layers that stays below 1e-4 for brown-3m. In the
+      // synthetic MoE (random router, perturbed experts) it grows to ~8e-4 in the last layer's
+      // ffn_down_exps (measured; the haswell test above shows the collection itself is exact). On a machine whose best
+      // variant is haswell itself this compares identical files., so the
+      // MoE is held to 1e-3 here.
+      assertSameMatrix(await raw(out), await raw(join(FIX, g.out)), g.out, g.model === 'moe' ? 1e-3 : 1e-4);
+      const log = readFileSync(join(FIX, g.out.replace(/\.imatrix\.(gguf|dat)$/, '.$1.log')), 'utf8');
+      const theirs = [...log.matchAll(/\[(\d+)\]([\d.]+),/g)].map((m) => Number(m[2]));
+      const mine = [...r.stdout.matchAll(/\[(\d+)\]([\d.]+),/g)].map((m) => Number(m[2]));
+      assert.equal(mine.length, theirs.length, 'a perplexity per chunk');
+      for (let i = 0; i < mine.length; i++)
+        assert.ok(Math.abs(mine[i]! - theirs[i]!) <= 2e-4 * theirs[i]!, `chunk ${i + 1}: ${mine[i]} vs ${theirs[i]}`);
+      if (g.model === 'moe') {
+        // every token goes to MOE_USED experts: the per-expert counts add up to that many rows
+        const m = await raw(out);
+        const e = m.entries.get('blk.0.ffn_down_exps.weight')!;
+        assert.equal(e.counts.length, MOE_EXPERTS);
+        assert.equal(
+          e.counts.reduce((a, b) => a + b, 0),
+          MOE_USED * 4 * 128,
+        );
+        assert.ok(
+          e.counts.every((c) => c > 0),
+          `every expert used: ${e.counts}`,
+        );
+      }
+    },
+  );
 }
 
 /** llama-imatrix from tools/build-llama-tools.sh, when already built (never builds here). */
@@ -140,38 +170,79 @@ function llamaImatrix(): string | null {
   return null;
 }
 
-test('live: byte-identical to llama-imatrix built from the same source, running its own libraries (dense and MoE, other chunks)', { skip: skip || (llamaImatrix() ? false : 'llama-imatrix not built (tools/build-llama-tools.sh)') }, async () => {
-  const bin = llamaImatrix()!;
-  for (const [name, model] of [['dense', dense], ['moe', await moeModel()]] as const) {
-    const args = ['-c', '64', '--chunk', '2', '--chunks', '5'];
-    const ref = join(dir, `live-ref-${name}.gguf`), mine = join(dir, `live-mine-${name}.gguf`);
-    const p = spawnSync(bin, ['-m', model, '-f', TEXT, '-o', ref, ...args, '-t', '1'], { cwd: REPO, encoding: 'utf8' });
-    assert.equal(p.status, 0, p.stderr.slice(-2000));
-    // lowbit's runner on the built libllama / libggml-cpu (LOWBIT_LLAMA_LIB_DIR): the same kernels
-    const r = runCli(['imatrix', model, '-f', TEXT, '-o', mine, ...lowbitArgs(args), '--threads', '1'], { env: { ...process.env, LOWBIT_LLAMA_LIB_DIR: join(bin, '..') } });
-    assert.equal(r.code, 0, r.stderr);
-    assert.ok(readFileSync(mine).equals(readFileSync(ref)), `live ${name}: the same bytes`);
-  }
-});
+test(
+  'live: byte-identical to llama-imatrix built from the same source, running its own libraries (dense and MoE, other chunks)',
+  { skip: skip || (llamaImatrix() ? false : 'llama-imatrix not built (tools/build-llama-tools.sh)') },
+  async () => {
+    const bin = llamaImatrix()!;
+    for (const [name, model] of [
+      ['dense', dense],
+      ['moe', await moeModel()],
+    ] as const) {
+      const args = ['-c', '64', '--chunk', '2', '--chunks', '5'];
+      const ref = join(dir, `live-ref-${name}.gguf`),
+        mine = join(dir, `live-mine-${name}.gguf`);
+      const p = spawnSync(bin, ['-m', model, '-f', TEXT, '-o', ref, ...args, '-t', '1'], {
+        cwd: REPO,
+        encoding: 'utf8',
+      });
+      assert.equal(p.status, 0, p.stderr.slice(-2000));
+      // lowbit's runner on the built libllama / libggml-cpu (LOWBIT_LLAMA_LIB_DIR): the same kernels
+      const r = runCli(['imatrix', model, '-f', TEXT, '-o', mine, ...lowbitArgs(args), '--threads', '1'], {
+        env: { ...process.env, LOWBIT_LLAMA_LIB_DIR: join(bin, '..') },
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(readFileSync(mine).equals(readFileSync(ref)), `live ${name}: the same bytes`);
+    }
+  },
+);
 
 test('merging: --in-file A --in-file B equals the counts and sums added', { skip }, async () => {
   const out = join(dir, 'merged.gguf');
-  const r = runCli(['imatrix', '--in-file', join(FIX, 'brown3m.imatrix.gguf'), '--in-file', join(FIX, 'brown3m-output.imatrix.gguf'), '-o', out, '--ctx', '128']);
+  const r = runCli([
+    'imatrix',
+    '--in-file',
+    join(FIX, 'brown3m.imatrix.gguf'),
+    '--in-file',
+    join(FIX, 'brown3m-output.imatrix.gguf'),
+    '-o',
+    out,
+    '--ctx',
+    '128',
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const a = await raw(join(FIX, 'brown3m.imatrix.gguf')), b = await raw(join(FIX, 'brown3m-output.imatrix.gguf')), m = await raw(out);
+  const a = await raw(join(FIX, 'brown3m.imatrix.gguf')),
+    b = await raw(join(FIX, 'brown3m-output.imatrix.gguf')),
+    m = await raw(out);
   assert.deepEqual(m.datasets, [...a.datasets, ...b.datasets]);
   const e = m.entries.get('blk.1.ffn_down.weight')!;
-  assert.deepEqual(e.counts, [a.entries.get('blk.1.ffn_down.weight')!.counts[0]! + b.entries.get('blk.1.ffn_down.weight')!.counts[0]!]);
-  assert.equal(e.sums[7], Math.fround(a.entries.get('blk.1.ffn_down.weight')!.sums[7]! + b.entries.get('blk.1.ffn_down.weight')!.sums[7]!));
+  assert.deepEqual(e.counts, [
+    a.entries.get('blk.1.ffn_down.weight')!.counts[0]! + b.entries.get('blk.1.ffn_down.weight')!.counts[0]!,
+  ]);
+  assert.equal(
+    e.sums[7],
+    Math.fround(a.entries.get('blk.1.ffn_down.weight')!.sums[7]! + b.entries.get('blk.1.ffn_down.weight')!.sums[7]!),
+  );
   assert.ok(m.entries.has('output.weight'), 'output.weight comes from the --process-output matrix');
   assert.equal(m.chunkCount, 12); // 8 + 4 chunks of 128
 });
 
 test('merging matrices of different models fails with one line naming the first mismatched tensor', { skip }, () => {
-  const r = runCli(['imatrix', '--in-file', join(FIX, 'brown3m.imatrix.gguf'), '--in-file', join(FIX, 'brown3m-moe.imatrix.gguf'), '-o', join(dir, 'never.gguf')]);
+  const r = runCli([
+    'imatrix',
+    '--in-file',
+    join(FIX, 'brown3m.imatrix.gguf'),
+    '--in-file',
+    join(FIX, 'brown3m-moe.imatrix.gguf'),
+    '-o',
+    join(dir, 'never.gguf'),
+  ]);
   assert.equal(r.code, 1);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-  assert.match(r.stderr, /^lowbit: cannot merge .*brown3m\.imatrix\.gguf and .*brown3m-moe\.imatrix\.gguf: blk\.0\.ffn_down\.weight is only in/);
+  assert.match(
+    r.stderr,
+    /^lowbit: cannot merge .*brown3m\.imatrix\.gguf and .*brown3m-moe\.imatrix\.gguf: blk\.0\.ffn_down\.weight is only in/,
+  );
   assert.ok(!existsSync(join(dir, 'never.gguf')));
 });
 
@@ -180,7 +251,10 @@ test('bad input: text too short says how many tokens it has and needs', { skip }
   writeFileSync(short, 'The house stood at the end of the road.\n');
   const r = runCli(['imatrix', dense, '-f', short, '-o', join(dir, 'x.gguf'), '--ctx', '128', '--threads', '1']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr.trim().split('\n').pop()!, /^lowbit: the calibration text has \d+ tokens; a context of 128 needs at least 256/);
+  assert.match(
+    r.stderr.trim().split('\n').pop()!,
+    /^lowbit: the calibration text has \d+ tokens; a context of 128 needs at least 256/,
+  );
   assert.ok(!existsSync(join(dir, 'x.gguf')));
 });
 
@@ -193,7 +267,10 @@ test('bad input: a file llama.cpp cannot run as a model', { skip }, () => {
   // a valid GGUF that is no model (an imatrix file)
   r = runCli(['imatrix', join(FIX, 'brown3m.imatrix.gguf'), '-f', TEXT, '-o', join(dir, 'x.gguf')]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr.trim().split('\n').pop()!, /^lowbit: .*brown3m\.imatrix\.gguf: llama\.cpp cannot load this model/);
+  assert.match(
+    r.stderr.trim().split('\n').pop()!,
+    /^lowbit: .*brown3m\.imatrix\.gguf: llama\.cpp cannot load this model/,
+  );
   assert.ok(!existsSync(join(dir, 'x.gguf')));
 });
 
@@ -222,25 +299,64 @@ test('output may not be an input', { skip }, () => {
   assert.match(r.stderr.trim(), /^lowbit: output .*calib\.txt is the input file/);
 });
 
-test('Ctrl-C mid-run exits 130 and leaves the last complete save (or nothing), never a temp file', { skip }, async () => {
-  const sub = mkdtempSync(join(dir, 'int-'));
-  const out = join(sub, 'm.gguf');
-  const p = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'imatrix', dense, '-f', TEXT, '-o', out, '--ctx', '32', '--batch-size', '32', '--output-frequency', '1', '--threads', '1'], { cwd: REPO });
-  let stderr = '';
-  p.stderr.on('data', (d) => { stderr += d; });
-  const code = await new Promise<number | null>((resolve) => {
-    const t = setInterval(() => { if (existsSync(out)) { clearInterval(t); p.kill('SIGINT'); } }, 20);
-    p.on('exit', (c) => { clearInterval(t); resolve(c); });
-  });
-  assert.equal(code, 130, stderr);
-  assert.match(stderr, /lowbit: interrupted at chunk \d+ of \d+; .*m\.gguf holds the last complete save \(\d+ chunks\)/);
-  const m = await raw(out); // a complete, readable matrix
-  assert.ok(m.chunkCount >= 1 && m.chunkCount < 90, `chunks ${m.chunkCount}`);
-  assert.equal(m.entries.size, 28);
-  assert.deepEqual(readdirSync(sub), ['m.gguf'], 'no temp file left');
-});
+test(
+  'Ctrl-C mid-run exits 130 and leaves the last complete save (or nothing), never a temp file',
+  { skip },
+  async () => {
+    const sub = mkdtempSync(join(dir, 'int-'));
+    const out = join(sub, 'm.gguf');
+    const p = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(REPO, 'src/cli/main.ts'),
+        'imatrix',
+        dense,
+        '-f',
+        TEXT,
+        '-o',
+        out,
+        '--ctx',
+        '32',
+        '--batch-size',
+        '32',
+        '--output-frequency',
+        '1',
+        '--threads',
+        '1',
+      ],
+      { cwd: REPO },
+    );
+    let stderr = '';
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const code = await new Promise<number | null>((resolve) => {
+      const t = setInterval(() => {
+        if (existsSync(out)) {
+          clearInterval(t);
+          p.kill('SIGINT');
+        }
+      }, 20);
+      p.on('exit', (c) => {
+        clearInterval(t);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 130, stderr);
+    assert.match(
+      stderr,
+      /lowbit: interrupted at chunk \d+ of \d+; .*m\.gguf holds the last complete save \(\d+ chunks\)/,
+    );
+    const m = await raw(out); // a complete, readable matrix
+    assert.ok(m.chunkCount >= 1 && m.chunkCount < 90, `chunks ${m.chunkCount}`);
+    assert.equal(m.entries.size, 28);
+    assert.deepEqual(readdirSync(sub), ['m.gguf'], 'no temp file left');
+  },
+);
 
-test('--show-statistics prints llama-imatrix\'s statistics; --json and --sort', { skip }, () => {
+test("--show-statistics prints llama-imatrix's statistics; --json and --sort", { skip }, () => {
   let r = runCli(['imatrix', '--show-statistics', join(FIX, 'brown3m.imatrix.gguf'), '--json', '--sort', 'sum']);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
@@ -253,10 +369,28 @@ test('--show-statistics prints llama-imatrix\'s statistics; --json and --sort', 
 });
 
 test('quantize --calibrate equals lowbit imatrix then quantize --imatrix, byte for byte', { skip }, () => {
-  const a = join(dir, 'cal.gguf'), m = join(dir, 'cal.imatrix.gguf');
-  let r = runCli(['quantize', dense, a, '--type', 'IQ2_XS', '--calibrate', TEXT, '--ctx', '128', '--chunks', '6', '--save-imatrix', m, '--threads', '1']);
+  const a = join(dir, 'cal.gguf'),
+    m = join(dir, 'cal.imatrix.gguf');
+  let r = runCli([
+    'quantize',
+    dense,
+    a,
+    '--type',
+    'IQ2_XS',
+    '--calibrate',
+    TEXT,
+    '--ctx',
+    '128',
+    '--chunks',
+    '6',
+    '--save-imatrix',
+    m,
+    '--threads',
+    '1',
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const m2 = join(dir, 'hand.imatrix.gguf'), b = join(dir, 'hand.gguf');
+  const m2 = join(dir, 'hand.imatrix.gguf'),
+    b = join(dir, 'hand.gguf');
   r = runCli(['imatrix', dense, '-f', TEXT, '-o', m2, '--ctx', '128', '--chunks', '6', '--threads', '1']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(readFileSync(m2), readFileSync(m), 'the same matrix');
@@ -266,10 +400,29 @@ test('quantize --calibrate equals lowbit imatrix then quantize --imatrix, byte f
 });
 
 test('convert hf --calibrate equals convert to F32, imatrix, then convert --imatrix', { skip }, () => {
-  const a = join(dir, 'conv-cal.gguf'), m = join(dir, 'conv.imatrix.gguf');
-  let r = runCli(['convert', 'hf', 'fixtures/brown-3m', a, '--type', 'Q3_K_M', '--calibrate', TEXT, '--ctx', '128', '--chunks', '4', '--save-imatrix', m, '--threads', '1']);
+  const a = join(dir, 'conv-cal.gguf'),
+    m = join(dir, 'conv.imatrix.gguf');
+  let r = runCli([
+    'convert',
+    'hf',
+    'fixtures/brown-3m',
+    a,
+    '--type',
+    'Q3_K_M',
+    '--calibrate',
+    TEXT,
+    '--ctx',
+    '128',
+    '--chunks',
+    '4',
+    '--save-imatrix',
+    m,
+    '--threads',
+    '1',
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const m2 = join(dir, 'conv-hand.imatrix.gguf'), b = join(dir, 'conv-hand.gguf');
+  const m2 = join(dir, 'conv-hand.imatrix.gguf'),
+    b = join(dir, 'conv-hand.gguf');
   r = runCli(['imatrix', dense, '-f', TEXT, '-o', m2, '--ctx', '128', '--chunks', '4', '--threads', '1']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(readFileSync(m2), readFileSync(m), 'the same matrix');
@@ -278,21 +431,28 @@ test('convert hf --calibrate equals convert to F32, imatrix, then convert --imat
   assert.ok(readFileSync(a).equals(readFileSync(b)), 'the same converted file');
 });
 
-test('without --text the model writes its own calibration documents (seeded), said and recorded in imatrix.datasets', { skip }, async () => {
-  const out = join(dir, 'gen.imatrix.gguf');
-  const r = runCli(['imatrix', dense, '-o', out, '--ctx', '64', '--chunks', '2', '--threads', '1', '--seed', '3']);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /no --text: the model writes its own calibration documents \(seeded\)/);
-  assert.match(r.stderr, /text: \d+ documents the model wrote \(seed 3, \d+ tokens\)/);
-  const m = await raw(out);
-  assert.equal(m.chunkCount, 2);
-  assert.equal(m.datasets.length, 1);
-  assert.match(m.datasets[0]!, /^generated: \d+ documents written by .*brown-f32\.gguf \(seed 3, lowbit\)$/);
-  // the same seed gives the same matrix
-  const again = join(dir, 'gen2.imatrix.gguf');
-  assert.equal(runCli(['imatrix', dense, '-o', again, '--ctx', '64', '--chunks', '2', '--threads', '1', '--seed', '3']).code, 0);
-  assert.ok(readFileSync(again).equals(readFileSync(out)));
-});
+test(
+  'without --text the model writes its own calibration documents (seeded), said and recorded in imatrix.datasets',
+  { skip },
+  async () => {
+    const out = join(dir, 'gen.imatrix.gguf');
+    const r = runCli(['imatrix', dense, '-o', out, '--ctx', '64', '--chunks', '2', '--threads', '1', '--seed', '3']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /no --text: the model writes its own calibration documents \(seeded\)/);
+    assert.match(r.stderr, /text: \d+ documents the model wrote \(seed 3, \d+ tokens\)/);
+    const m = await raw(out);
+    assert.equal(m.chunkCount, 2);
+    assert.equal(m.datasets.length, 1);
+    assert.match(m.datasets[0]!, /^generated: \d+ documents written by .*brown-f32\.gguf \(seed 3, lowbit\)$/);
+    // the same seed gives the same matrix
+    const again = join(dir, 'gen2.imatrix.gguf');
+    assert.equal(
+      runCli(['imatrix', dense, '-o', again, '--ctx', '64', '--chunks', '2', '--threads', '1', '--seed', '3']).code,
+      0,
+    );
+    assert.ok(readFileSync(again).equals(readFileSync(out)));
+  },
+);
 
 test('a non-finite activation stops the run with one line naming the tensor and the chunk', { skip }, async () => {
   const { readGgufHeader } = await import('../../src/io/gguf/reader.js');
@@ -304,11 +464,16 @@ test('a non-finite activation stops the run with one line naming the tensor and 
     const f = await readGgufHeader(src);
     const t = f.tensors.find((x) => x.name === 'blk.1.ffn_norm.weight')!;
     bytes.writeFloatLE(NaN, t.offset + 4 * 17);
-  } finally { await src.close(); }
+  } finally {
+    await src.close();
+  }
   writeFileSync(bad, bytes);
   const out = join(dir, 'nan.imatrix.gguf');
   const r = runCli(['imatrix', bad, '-f', TEXT, '-o', out, '--ctx', '64', '--chunks', '3', '--threads', '1']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr.trim().split('\n').pop()!, /^lowbit: non-finite activations in blk\.1\.ffn_(gate|up)\.weight \(chunks 1-3\): the model produces NaN\/Inf on this text$/);
+  assert.match(
+    r.stderr.trim().split('\n').pop()!,
+    /^lowbit: non-finite activations in blk\.1\.ffn_(gate|up)\.weight \(chunks 1-3\): the model produces NaN\/Inf on this text$/,
+  );
   assert.ok(!existsSync(out));
 });

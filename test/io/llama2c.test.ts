@@ -11,7 +11,16 @@ const SHARED = '../shared/data';
 test('stories260K header and layout', async () => {
   const bytes = new Uint8Array(readFileSync(STORIES));
   const ck = await readLlama2cCheckpoint(new BufferSource(bytes, STORIES));
-  assert.deepEqual(ck.config, { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true });
+  assert.deepEqual(ck.config, {
+    dim: 64,
+    hiddenDim: 172,
+    nLayers: 5,
+    nHeads: 8,
+    nKvHeads: 4,
+    vocabSize: 512,
+    seqLen: 512,
+    sharedClassifier: true,
+  });
   assert.equal(ck.tensors.length, 1 + 5 * 9 + 1);
   const wk = llama2cTensor(ck, 'wk', 2);
   assert.equal(wk.rows, 32); // kv_dim = 64 * 4 / 8
@@ -26,18 +35,30 @@ test('stories260K header and layout', async () => {
 
 test('a truncated or padded checkpoint is a FileFormatError', async () => {
   const bytes = new Uint8Array(readFileSync(STORIES));
-  await assert.rejects(readLlama2cCheckpoint(new BufferSource(bytes.subarray(0, bytes.length - 4), 'x.bin')), FileFormatError);
+  await assert.rejects(
+    readLlama2cCheckpoint(new BufferSource(bytes.subarray(0, bytes.length - 4), 'x.bin')),
+    FileFormatError,
+  );
   const padded = new Uint8Array(bytes.length + 4);
   padded.set(bytes);
-  await assert.rejects(readLlama2cCheckpoint(new BufferSource(padded, 'x.bin')), /implies 1056540 bytes, file has 1056544/);
+  await assert.rejects(
+    readLlama2cCheckpoint(new BufferSource(padded, 'x.bin')),
+    /implies 1056540 bytes, file has 1056544/,
+  );
   await assert.rejects(readLlama2cCheckpoint(new BufferSource(bytes.subarray(0, 20), 'x.bin')), FileFormatError);
 });
 
 test('nonsense header values are rejected before any allocation', async () => {
   const h = new Int32Array([64, 172, 5, 8, 3, 512, 512]); // 8 heads, 3 kv heads
-  await assert.rejects(readLlama2cCheckpoint(new BufferSource(new Uint8Array(h.buffer), 'h.bin')), /multiple of n_kv_heads/);
+  await assert.rejects(
+    readLlama2cCheckpoint(new BufferSource(new Uint8Array(h.buffer), 'h.bin')),
+    /multiple of n_kv_heads/,
+  );
   const huge = new Int32Array([1 << 19, 1 << 19, 1 << 19, 1, 1, 1 << 19, 1]);
-  await assert.rejects(readLlama2cCheckpoint(new BufferSource(new Uint8Array(huge.buffer), 'h.bin')), /implies \d+ bytes, file has 28/);
+  await assert.rejects(
+    readLlama2cCheckpoint(new BufferSource(new Uint8Array(huge.buffer), 'h.bin')),
+    /implies \d+ bytes, file has 28/,
+  );
   const neg = new Int32Array([-64, 172, 5, 8, 4, 512, 512]);
   await assert.rejects(readLlama2cCheckpoint(new BufferSource(new Uint8Array(neg.buffer), 'h.bin')), /dim = -64/);
   const v2 = new Uint8Array(256);
@@ -48,7 +69,11 @@ test('nonsense header values are rejected before any allocation', async () => {
 
 function tokenizerBin(tokens: [number, string][]): Uint8Array {
   const parts: number[] = [];
-  const push32 = (dv: (d: DataView) => void) => { const b = new Uint8Array(4); dv(new DataView(b.buffer)); parts.push(...b); };
+  const push32 = (dv: (d: DataView) => void) => {
+    const b = new Uint8Array(4);
+    dv(new DataView(b.buffer));
+    parts.push(...b);
+  };
   push32((d) => d.setInt32(0, 8, true));
   for (const [score, s] of tokens) {
     const b = new TextEncoder().encode(s);
@@ -60,7 +85,12 @@ function tokenizerBin(tokens: [number, string][]): Uint8Array {
 }
 
 test('tokenizer.bin parses and checks its count against the model', async () => {
-  const bin = tokenizerBin([[0, '<unk>'], [0, '\n<s>\n'], [0, '\n</s>\n'], [-1.5, ' the']]);
+  const bin = tokenizerBin([
+    [0, '<unk>'],
+    [0, '\n<s>\n'],
+    [0, '\n</s>\n'],
+    [-1.5, ' the'],
+  ]);
   const tok = await readLlama2cTokenizer(new BufferSource(bin, 't.bin'), 4);
   assert.equal(tok.maxTokenLength, 8);
   assert.equal(tok.tokens[3]!.score, -1.5);
@@ -73,11 +103,18 @@ test('tokenizer.bin parses and checks its count against the model', async () => 
   await assert.rejects(readLlama2cTokenizer(new BufferSource(bin, 't.bin'), 1 << 28), /fewer than/);
 });
 
-test('the aidreams tokenizer (shared data, not committed) reads 512 tokens', { skip: !existsSync(`${SHARED}/aidreams-tok512.bin`) }, async () => {
-  const tok = await readLlama2cTokenizer(new BufferSource(new Uint8Array(readFileSync(`${SHARED}/aidreams-tok512.bin`))), 512);
-  assert.equal(tok.tokens.length, 512);
-  assert.equal(new TextDecoder().decode(tok.tokens[3]!.bytes), '<0x00>');
-});
+test(
+  'the aidreams tokenizer (shared data, not committed) reads 512 tokens',
+  { skip: !existsSync(`${SHARED}/aidreams-tok512.bin`) },
+  async () => {
+    const tok = await readLlama2cTokenizer(
+      new BufferSource(new Uint8Array(readFileSync(`${SHARED}/aidreams-tok512.bin`))),
+      512,
+    );
+    assert.equal(tok.tokens.length, 512);
+    assert.equal(new TextDecoder().decode(tok.tokens[3]!.bytes), '<0x00>');
+  },
+);
 
 test('export.py version 1 (fp32, "ak42" header, norms first) reads the same weights as the legacy file', async () => {
   const bytes = new Uint8Array(readFileSync(STORIES));
@@ -87,18 +124,24 @@ test('export.py version 1 (fp32, "ak42" header, norms first) reads the same weig
   const order = ['rms_att', 'rms_ffn', 'rms_final', 'token_embedding', 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'];
   const parts: Uint8Array[] = [];
   for (const name of order) {
-    for (const t of legacy.tensors.filter((x) => x.name === name)) parts.push(bytes.subarray(t.offset, t.offset + t.rows * t.cols * 4));
+    for (const t of legacy.tensors.filter((x) => x.name === name))
+      parts.push(bytes.subarray(t.offset, t.offset + t.rows * t.cols * 4));
   }
   const head = new Uint8Array(256);
   const dv = new DataView(head.buffer);
   dv.setUint32(0, 0x616b3432, true);
   dv.setInt32(4, 1, true);
-  [c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.seqLen].forEach((v, i) => dv.setInt32(8 + i * 4, v, true));
+  [c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.seqLen].forEach((v, i) =>
+    dv.setInt32(8 + i * 4, v, true),
+  );
   dv.setUint8(36, 1);
   const v1 = new Uint8Array(256 + parts.reduce((a, p) => a + p.length, 0));
   v1.set(head);
   let o = 256;
-  for (const p of parts) { v1.set(p, o); o += p.length; }
+  for (const p of parts) {
+    v1.set(p, o);
+    o += p.length;
+  }
   const ck = await readLlama2cCheckpoint(new BufferSource(v1, 'v1.bin'));
   assert.equal(ck.version, 1);
   assert.deepEqual(ck.config, c);

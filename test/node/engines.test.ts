@@ -16,13 +16,22 @@ test('engines: exact versions, the same in package.json (optional peers, and dev
     assert.equal(pkg.dependencies[name], undefined, `${name} not a dependency`);
     assert.equal(pkg.allowScripts[name], false, `${name}'s install script not run in the clone`);
   }
-  assert.equal(missingEngineMessage('node-llama-cpp', 'eval'), 'eval needs node-llama-cpp (running GGUF models in llama.cpp), which is not installed: run npm install node-llama-cpp@3.21.1');
+  assert.equal(
+    missingEngineMessage('node-llama-cpp', 'eval'),
+    'eval needs node-llama-cpp (running GGUF models in llama.cpp), which is not installed: run npm install node-llama-cpp@3.21.1',
+  );
   // without its CUDA download, which fails outside the npm registry (the CPU runtime is in the package)
-  assert.match(missingEngineMessage('onnxruntime-node', 'eval'), /run ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1\.30\.0$/);
+  assert.match(
+    missingEngineMessage('onnxruntime-node', 'eval'),
+    /run ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1\.30\.0$/,
+  );
 });
 
 test('engines load through loadEngine', async () => {
-  const ort = await loadEngine<{ InferenceSession?: unknown; default?: { InferenceSession?: unknown } }>('onnxruntime-node', 'test');
+  const ort = await loadEngine<{ InferenceSession?: unknown; default?: { InferenceSession?: unknown } }>(
+    'onnxruntime-node',
+    'test',
+  );
   assert.ok(ort.InferenceSession ?? ort.default?.InferenceSession);
   const llama = await loadEngine<{ getLlama: unknown }>('node-llama-cpp', 'test');
   assert.equal(typeof llama.getLlama, 'function');
@@ -30,14 +39,23 @@ test('engines load through loadEngine', async () => {
 
 test('no runtime import of an engine outside src/node/engines.ts (type-only imports are fine)', () => {
   const files: string[] = [];
-  const walk = (d: string) => { for (const n of readdirSync(d)) { const p = join(d, n); if (statSync(p).isDirectory()) walk(p); else if (p.endsWith('.ts')) files.push(p); } };
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (p.endsWith('.ts')) files.push(p);
+    }
+  };
   walk(join(REPO, 'src'));
   const bad: string[] = [];
   for (const f of files) {
     if (f.endsWith(join('node', 'engines.ts'))) continue;
     const text = readFileSync(f, 'utf8');
     for (const name of Object.keys(ENGINES)) {
-      const re = new RegExp(`(import\\s*\\(\\s*['"]${name}['"]|from\\s+['"]${name}['"]|require\\(\\s*['"]${name}['"])`, 'g');
+      const re = new RegExp(
+        `(import\\s*\\(\\s*['"]${name}['"]|from\\s+['"]${name}['"]|require\\(\\s*['"]${name}['"])`,
+        'g',
+      );
       for (const m of text.matchAll(re)) {
         const line = text.slice(text.lastIndexOf('\n', m.index!) + 1, text.indexOf('\n', m.index!));
         if (/^\s*import\s+type\b/.test(line) || /^\s*\/\//.test(line) || /typeof import\(/.test(line)) continue;

@@ -20,33 +20,53 @@ async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promis
 }
 
 function graph() {
-  const thenG = create(GraphProtoSchema, { name: 'then', node: [node('Mul', ['h', 'h'], ['t'], 'sq')], output: [valueInfo('t', DT.FLOAT, [1, 4, 2, 2])] });
-  const elseG = create(GraphProtoSchema, { name: 'else', node: [node('Neg', ['h'], ['e'], 'neg')], output: [valueInfo('e', DT.FLOAT, [1, 4, 2, 2])] });
+  const thenG = create(GraphProtoSchema, {
+    name: 'then',
+    node: [node('Mul', ['h', 'h'], ['t'], 'sq')],
+    output: [valueInfo('t', DT.FLOAT, [1, 4, 2, 2])],
+  });
+  const elseG = create(GraphProtoSchema, {
+    name: 'else',
+    node: [node('Neg', ['h'], ['e'], 'neg')],
+    output: [valueInfo('e', DT.FLOAT, [1, 4, 2, 2])],
+  });
   const ifNode = node('If', ['cond'], ['branch'], 'if');
   ifNode.attribute.push(attr('then_branch', { graph: thenG }), attr('else_branch', { graph: elseG }));
-  return model([
-    node('Conv', ['x', 'w', 'b'], ['c'], 'conv', { pads: [1, 1, 1, 1] }),
-    node('Relu', ['c'], ['h'], 'relu'),
-    ifNode,
-    node('Add', ['branch', 'h'], ['sum'], 'add'),
-    node('Resize', ['sum', '', 'scales'], ['up'], 'resize', { mode: 'nearest' }),
-    node('TopK', ['up', 'k'], ['top', 'idx'], 'topk', { axis: -1 }),
-    node('Mul', ['top', 'big'], ['scaled'], 'mul_big'),
-    node('Cast', ['idx'], ['idxf'], 'cast', { to: DT.FLOAT }),
-    node('Add', ['scaled', 'idxf'], ['out'], 'out_add'),
-    node('ReduceSum', ['h'], ['hs'], 'reduce', { keepdims: 0 }),
-  ], [
-    float32Tensor('w', [4, 1, 3, 3], Float32Array.from({ length: 36 }, (_, i) => Math.sin(i) * 0.5)),
-    float32Tensor('b', [4], Float32Array.of(0.1, -0.2, 0.3, 0)),
-    float32Tensor('scales', [4], Float32Array.of(1, 1, 2, 2)),
-    int64Tensor('k', [1], [2]),
-    float32Tensor('big', [], Float32Array.of(1e5)),
-  ], [valueInfo('x', DT.FLOAT, [1, 1, 2, 2]), valueInfo('cond', DT.BOOL, [])],
-  [valueInfo('out', DT.FLOAT, [1, 4, 4, 2]), valueInfo('h', DT.FLOAT, [1, 4, 2, 2]), valueInfo('hs', DT.FLOAT, [])], 17);
+  return model(
+    [
+      node('Conv', ['x', 'w', 'b'], ['c'], 'conv', { pads: [1, 1, 1, 1] }),
+      node('Relu', ['c'], ['h'], 'relu'),
+      ifNode,
+      node('Add', ['branch', 'h'], ['sum'], 'add'),
+      node('Resize', ['sum', '', 'scales'], ['up'], 'resize', { mode: 'nearest' }),
+      node('TopK', ['up', 'k'], ['top', 'idx'], 'topk', { axis: -1 }),
+      node('Mul', ['top', 'big'], ['scaled'], 'mul_big'),
+      node('Cast', ['idx'], ['idxf'], 'cast', { to: DT.FLOAT }),
+      node('Add', ['scaled', 'idxf'], ['out'], 'out_add'),
+      node('ReduceSum', ['h'], ['hs'], 'reduce', { keepdims: 0 }),
+    ],
+    [
+      float32Tensor(
+        'w',
+        [4, 1, 3, 3],
+        Float32Array.from({ length: 36 }, (_, i) => Math.sin(i) * 0.5),
+      ),
+      float32Tensor('b', [4], Float32Array.of(0.1, -0.2, 0.3, 0)),
+      float32Tensor('scales', [4], Float32Array.of(1, 1, 2, 2)),
+      int64Tensor('k', [1], [2]),
+      float32Tensor('big', [], Float32Array.of(1e5)),
+    ],
+    [valueInfo('x', DT.FLOAT, [1, 1, 2, 2]), valueInfo('cond', DT.BOOL, [])],
+    [valueInfo('out', DT.FLOAT, [1, 4, 4, 2]), valueInfo('h', DT.FLOAT, [1, 4, 2, 2]), valueInfo('hs', DT.FLOAT, [])],
+    17,
+  );
 }
 
 test('fp16 pass: edges stay FP32, blocked/outer-scope/out-of-range parts stay FP32, results match', async () => {
-  const feeds = (c: boolean) => ({ x: new ort.Tensor('float32', Float32Array.of(1, -2, 3, 0.5), [1, 1, 2, 2]), cond: new ort.Tensor('bool', [c], []) });
+  const feeds = (c: boolean) => ({
+    x: new ort.Tensor('float32', Float32Array.of(1, -2, 3, 0.5), [1, 1, 2, 2]),
+    cond: new ort.Tensor('bool', [c], []),
+  });
   const ref = await run(encodeModel(graph()), feeds(true));
   const m = graph();
   const report = convertToFp16(m);
@@ -63,7 +83,10 @@ test('fp16 pass: edges stay FP32, blocked/outer-scope/out-of-range parts stay FP
   // the If's branches are converted too: the then-branch casts the outer FP32 h, squares in FP16 and
   // casts its output back
   const thenG = g.node.find((n) => n.opType === 'If')!.attribute.find((a) => a.name === 'then_branch')!.g!;
-  assert.deepEqual(thenG.node.map((n) => n.opType), ['Cast', 'Mul', 'Cast']);
+  assert.deepEqual(
+    thenG.node.map((n) => n.opType),
+    ['Cast', 'Mul', 'Cast'],
+  );
   assert.equal(thenG.node[2]!.output[0], 't');
   // h is a graph output (and read by the branches): it stays FP32 under its name
   const relu = g.node.find((n) => n.name === 'relu')!;
@@ -74,10 +97,12 @@ test('fp16 pass: edges stay FP32, blocked/outer-scope/out-of-range parts stay FP
     const want = c ? ref : await run(encodeModel(graph()), feeds(false));
     const got = await run(encodeModel(m), feeds(c));
     for (const k of ['out', 'h', 'hs']) {
-      const a = got[k]!, b = want[k]!;
+      const a = got[k]!,
+        b = want[k]!;
       // FP16 keeps 11 significant bits: errors relative to the tensor's largest value
       const scale = Math.max(...Array.from(b, Math.abs));
-      for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 5e-3 * scale, `${k}[${i}] cond=${c}: ${a[i]} vs ${b[i]} (max ${scale})`);
+      for (let i = 0; i < b.length; i++)
+        assert.ok(Math.abs(a[i]! - b[i]!) <= 5e-3 * scale, `${k}[${i}] cond=${c}: ${a[i]} vs ${b[i]} (max ${scale})`);
     }
   }
 });

@@ -10,7 +10,8 @@ import { mnistInt8Case } from './support/mnist-int8-case.js';
 
 test('MNIST CNN: q8 (= uint8 here) within 0.3 points of FP32', { skip: mnistModelMissing }, async () => {
   const bytes = readFileSync(MNIST_MODEL);
-  const q8 = decodeModel(bytes), u8 = decodeModel(bytes);
+  const q8 = decodeModel(bytes),
+    u8 = decodeModel(bytes);
   quantizeOnnxModel(q8, 'q8');
   quantizeOnnxModel(u8, 'uint8');
   assert.deepEqual(encodeModel(q8), encodeModel(u8));

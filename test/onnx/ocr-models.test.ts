@@ -22,9 +22,12 @@ function image(h: number, w: number): Float32Array {
   const r = rng(11);
   const px = new Float32Array(h * w).fill(235);
   for (let g = 0; g < (w * h) / 150; g++) {
-    const x0 = Math.floor(r() * w), y0 = Math.floor(r() * h * 0.6 + h * 0.2);
-    const gw = 2 + Math.floor(r() * 6), gh = 2 + Math.floor(r() * 10);
-    for (let i = y0; i < Math.min(h, y0 + gh); i++) for (let j = x0; j < Math.min(w, x0 + gw); j++) px[i * w + j] = 20 + r() * 40;
+    const x0 = Math.floor(r() * w),
+      y0 = Math.floor(r() * h * 0.6 + h * 0.2);
+    const gw = 2 + Math.floor(r() * 6),
+      gh = 2 + Math.floor(r() * 10);
+    for (let i = y0; i < Math.min(h, y0 + gh); i++)
+      for (let j = x0; j < Math.min(w, x0 + gw); j++) px[i * w + j] = 20 + r() * 40;
   }
   const x = new Float32Array(3 * h * w);
   for (let c = 0; c < 3; c++) for (let i = 0; i < h * w; i++) x[c * h * w + i] = (px[i]! / 255 - 0.5) / 0.5;
@@ -51,8 +54,14 @@ function exposeLogits(m: ModelProto): string {
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0, x = 0, y = 0;
-  for (let i = 0; i < a.length; i++) { d += a[i]! * b[i]!; x += a[i]! ** 2; y += b[i]! ** 2; }
+  let d = 0,
+    x = 0,
+    y = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i]! * b[i]!;
+    x += a[i]! ** 2;
+    y += b[i]! ** 2;
+  }
   return d / Math.sqrt(x * y);
 }
 
@@ -61,8 +70,12 @@ function agreement(y: Float32Array, ref: Float32Array, classes: number): number 
   let same = 0;
   const n = ref.length / classes;
   for (let p = 0; p < n; p++) {
-    let a = 0, b = 0;
-    for (let c = 1; c < classes; c++) { if (y[p * classes + c]! > y[p * classes + a]!) a = c; if (ref[p * classes + c]! > ref[p * classes + b]!) b = c; }
+    let a = 0,
+      b = 0;
+    for (let c = 1; c < classes; c++) {
+      if (y[p * classes + c]! > y[p * classes + a]!) a = c;
+      if (ref[p * classes + c]! > ref[p * classes + b]!) b = c;
+    }
     if (a === b) same++;
   }
   return same / n;
@@ -80,12 +93,28 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 // cost this SVTR recognizer accuracy: ~85% of positions kept, 4-bit on its MatMuls ~95%).
 type Bounds = { maxDiff?: number; minCos?: number; minAgree?: number };
 const MODELS: { file: string; shape: number[]; classes: number; bounds: Record<'fp16' | 'int8' | 'q4', Bounds> }[] = [
-  { file: 'ch_ppocr_mobile_v2.0_cls_infer.onnx', shape: [1, 3, 48, 192], classes: 2,
-    bounds: { fp16: { maxDiff: 0.01 }, int8: { maxDiff: 0.1 }, q4: { maxDiff: 0.05 } } },
-  { file: 'ch_PP-OCRv4_det_infer.onnx', shape: [1, 3, 96, 96], classes: 1,
-    bounds: { fp16: { minCos: 0.9999 }, int8: { minCos: 0.98 }, q4: { minCos: 0.9999 } } },
-  { file: 'ch_PP-OCRv4_rec_infer.onnx', shape: [1, 3, 48, 160], classes: 6625,
-    bounds: { fp16: { minAgree: 0.99, minCos: 0.999 }, int8: { minAgree: 0.8, minCos: 0.85 }, q4: { minAgree: 0.9, minCos: 0.99 } } },
+  {
+    file: 'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+    shape: [1, 3, 48, 192],
+    classes: 2,
+    bounds: { fp16: { maxDiff: 0.01 }, int8: { maxDiff: 0.1 }, q4: { maxDiff: 0.05 } },
+  },
+  {
+    file: 'ch_PP-OCRv4_det_infer.onnx',
+    shape: [1, 3, 96, 96],
+    classes: 1,
+    bounds: { fp16: { minCos: 0.9999 }, int8: { minCos: 0.98 }, q4: { minCos: 0.9999 } },
+  },
+  {
+    file: 'ch_PP-OCRv4_rec_infer.onnx',
+    shape: [1, 3, 48, 160],
+    classes: 6625,
+    bounds: {
+      fp16: { minAgree: 0.99, minCos: 0.999 },
+      int8: { minAgree: 0.8, minCos: 0.85 },
+      q4: { minAgree: 0.9, minCos: 0.99 },
+    },
+  },
 ];
 
 for (const { file, shape, classes, bounds } of MODELS) {
@@ -102,14 +131,20 @@ for (const { file, shape, classes, bounds } of MODELS) {
       const report = quantizeOnnxModel(m, v);
       const q = encodeModel(m);
       const y = await run(q, shape, out);
-      const diff = maxAbsDiff(y, ref), cos = cosine(y, ref), agree = agreement(y, ref, classes);
+      const diff = maxAbsDiff(y, ref),
+        cos = cosine(y, ref),
+        agree = agreement(y, ref, classes);
       const fourBit = v.startsWith('q4') || v === 'bnb4';
       const bd = bounds[v === 'fp16' ? 'fp16' : fourBit ? 'q4' : 'int8'];
       const done = report.actions.filter((a) => !a.action.startsWith('kept')).length;
-      console.log(`${file} ${v}: argmax kept ${agree.toFixed(3)}, max |diff| ${diff.toFixed(4)}, cosine ${cos.toFixed(5)}, ${q.length} of ${bytes.length} bytes, ${done} nodes quantized`);
-      if (bd.maxDiff !== undefined) assert.ok(diff <= bd.maxDiff, `${v}: probabilities move by ${diff} > ${bd.maxDiff}`);
+      console.log(
+        `${file} ${v}: argmax kept ${agree.toFixed(3)}, max |diff| ${diff.toFixed(4)}, cosine ${cos.toFixed(5)}, ${q.length} of ${bytes.length} bytes, ${done} nodes quantized`,
+      );
+      if (bd.maxDiff !== undefined)
+        assert.ok(diff <= bd.maxDiff, `${v}: probabilities move by ${diff} > ${bd.maxDiff}`);
       if (bd.minCos !== undefined) assert.ok(cos >= bd.minCos, `${v}: cosine ${cos} < ${bd.minCos}`);
-      if (bd.minAgree !== undefined) assert.ok(agree >= bd.minAgree, `${v}: ${agree} of positions keep their character < ${bd.minAgree}`);
+      if (bd.minAgree !== undefined)
+        assert.ok(agree >= bd.minAgree, `${v}: ${agree} of positions keep their character < ${bd.minAgree}`);
       if (v !== 'fp16') assert.ok(done > 0 || fourBit, `${v}: something quantized`);
       if (v !== 'fp16' && !(fourBit && !done)) assert.ok(q.length < bytes.length, `${v} smaller`);
     }

@@ -10,20 +10,32 @@ import { tensorToFloat32, float32Tensor } from '../../src/io/onnx/tensor.js';
 import { quantizeBlockwise4, dequantizeBlockwise4 } from '../../src/formats/scalar/blockwise4.js';
 import { dequantizeNf4, quantizeNf4 } from '../../src/formats/scalar/nf4.js';
 
-const B = 2, S = 16;
+const B = 2,
+  S = 16;
 const ids = new BigInt64Array(B * S).map((_, i) => BigInt((i * 37 + 5) % 100));
 const mask = new BigInt64Array(B * S).fill(1n);
 
 async function run(bytes: Uint8Array, opts: ort.InferenceSession.SessionOptions = {}): Promise<Float32Array> {
   const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, logSeverityLevel: 3, ...opts });
-  const out = await s.run({ input_ids: new ort.Tensor('int64', ids, [B, S]), attention_mask: new ort.Tensor('int64', mask, [B, S]) });
+  const out = await s.run({
+    input_ids: new ort.Tensor('int64', ids, [B, S]),
+    attention_mask: new ort.Tensor('int64', mask, [B, S]),
+  });
   await s.release();
   return out.last_hidden_state!.data as Float32Array;
 }
 
 function compare(y: Float32Array, ref: Float32Array): { cos: number; sqnr: number } {
-  let dot = 0, a = 0, b = 0, err = 0;
-  for (let i = 0; i < y.length; i++) { dot += y[i]! * ref[i]!; a += y[i]! ** 2; b += ref[i]! ** 2; err += (y[i]! - ref[i]!) ** 2; }
+  let dot = 0,
+    a = 0,
+    b = 0,
+    err = 0;
+  for (let i = 0; i < y.length; i++) {
+    dot += y[i]! * ref[i]!;
+    a += y[i]! ** 2;
+    b += ref[i]! ** 2;
+    err += (y[i]! - ref[i]!) ** 2;
+  }
   return { cos: dot / Math.sqrt(a * b), sqnr: 10 * Math.log10(b / err) };
 }
 
@@ -43,9 +55,13 @@ test('transformer graph: every variant runs in ONNX Runtime, close to FP32, smal
     console.log(`${v}: SQNR ${sqnr.toFixed(1)} dB, cosine ${cos.toFixed(5)}, ${bytes.length} of ${fp32.length} bytes`);
     assert.ok(sqnr >= MIN_SQNR[v], `${v}: SQNR ${sqnr.toFixed(1)} dB < ${MIN_SQNR[v]}`);
     assert.ok(cos > 0.97, `${v}: cosine ${cos}`);
-    assert.ok(bytes.length < fp32.length * (v === 'fp16' ? 0.55 : v.startsWith('q4') || v === 'bnb4' ? 0.5 : 0.45), `${v}: ${bytes.length} vs ${fp32.length} bytes`);
+    assert.ok(
+      bytes.length < fp32.length * (v === 'fp16' ? 0.55 : v.startsWith('q4') || v === 'bnb4' ? 0.5 : 0.45),
+      `${v}: ${bytes.length} vs ${fp32.length} bytes`,
+    );
     const quantized = report.actions.filter((a) => !a.action.startsWith('kept'));
-    if (v !== 'fp16') assert.equal(quantized.length, 6, `${v}: 4 projections + 2 Gemms quantized: ${JSON.stringify(report.actions)}`);
+    if (v !== 'fp16')
+      assert.equal(quantized.length, 6, `${v}: 4 projections + 2 Gemms quantized: ${JSON.stringify(report.actions)}`);
     // the attention MatMuls (both operands activations) are never quantized
     assert.ok(!quantized.some((a) => a.node === 'scores' || a.node === 'attn'));
   }
@@ -71,8 +87,12 @@ test('q4: MatMulNBits computes exactly with the weights our dequantizer gives (p
       }
       const a = await run(encodeModel(q), { extra: { session: { qdq_matmulnbits_accuracy_level: '0' } } });
       const b = await run(encodeModel(d));
-      let maxErr = 0, maxRef = 0;
-      for (let i = 0; i < a.length; i++) { maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!)); maxRef = Math.max(maxRef, Math.abs(b[i]!)); }
+      let maxErr = 0,
+        maxRef = 0;
+      for (let i = 0; i < a.length; i++) {
+        maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!));
+        maxRef = Math.max(maxRef, Math.abs(b[i]!));
+      }
       console.log(`q4 block ${blockSize} asym=${asymmetric}: max |diff| ${maxErr} (max |y| ${maxRef})`);
       assert.ok(maxErr <= 1e-4 * maxRef, `block ${blockSize} asym=${asymmetric}: max error ${maxErr} of ${maxRef}`);
     }
@@ -105,7 +125,12 @@ test('q4 with embeddings: GatherBlockQuantized rows equal our dequantized table 
     quantizeOnnxModel(d, 'q4', { asymmetric, blockSize: 16 });
     const t = d.graph!.initializer.find((x) => x.name === 'embed')!;
     const [V, H] = t.dims.map(Number) as [number, number];
-    const deq = dequantizeBlockwise4(quantizeBlockwise4(transpose(tensorToFloat32(t), V, H), H, V, 16, !asymmetric), H, V, 16);
+    const deq = dequantizeBlockwise4(
+      quantizeBlockwise4(transpose(tensorToFloat32(t), V, H), H, V, 16, !asymmetric),
+      H,
+      V,
+      16,
+    );
     Object.assign(t, float32Tensor('embed', [V, H], transpose(deq, H, V)));
     const a = await run(encodeModel(q), { extra: { session: { qdq_matmulnbits_accuracy_level: '0' } } });
     const b = await run(encodeModel(d), { extra: { session: { qdq_matmulnbits_accuracy_level: '0' } } });
@@ -133,8 +158,12 @@ test('bnb4: MatMulBnb4 computes exactly with our dequantized NF4 weights (packin
     }
     const a = await run(encodeModel(q));
     const b = await run(encodeModel(d));
-    let maxErr = 0, maxRef = 0;
-    for (let i = 0; i < a.length; i++) { maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!)); maxRef = Math.max(maxRef, Math.abs(b[i]!)); }
+    let maxErr = 0,
+      maxRef = 0;
+    for (let i = 0; i < a.length; i++) {
+      maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!));
+      maxRef = Math.max(maxRef, Math.abs(b[i]!));
+    }
     assert.ok(maxErr <= 1e-4 * maxRef, `block ${blockSize}: max error ${maxErr} of ${maxRef}`);
   }
 });

@@ -22,6 +22,10 @@ export function stageExampleFiles(dir: string): void {
 /** A block as a plain ES module (types stripped), its `lowbit` imports pointed at `resolve(spec)`. */
 export function blockAsModule(block: string, resolve?: (spec: 'lowbit' | 'lowbit/node') => string): string {
   let code = transformSync(block, { loader: 'ts', format: 'esm', target: 'node20' }).code;
-  if (resolve) code = code.replace(/from\s+["'](lowbit(?:\/node)?)["']/g, (_, spec: 'lowbit' | 'lowbit/node') => `from ${JSON.stringify(resolve(spec))}`);
+  if (resolve)
+    code = code.replace(
+      /from\s+["'](lowbit(?:\/node)?)["']/g,
+      (_, spec: 'lowbit' | 'lowbit/node') => `from ${JSON.stringify(resolve(spec))}`,
+    );
   return code;
 }

@@ -22,11 +22,16 @@ test('README: the runnable library examples run against the source and write wha
     blocks.forEach((b, i) => {
       const file = join(dir, `example-${i + 1}.mts`);
       writeFileSync(file, blockAsModule(b, src));
-      const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+      const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
       assert.equal(r.status, 0, `block ${i + 1} failed:\n${r.stderr}`);
       assert.ok(r.stdout.trim().length > 0 || !b.includes('console.log'), `block ${i + 1} printed`);
     });
-    for (const f of ['model-f32.gguf', 'model-q4_k_m.gguf', 'hf-q8_0.gguf']) assert.ok(existsSync(join(dir, f)), `${f} written`);
+    for (const f of ['model-f32.gguf', 'model-q4_k_m.gguf', 'hf-q8_0.gguf'])
+      assert.ok(existsSync(join(dir, f)), `${f} written`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

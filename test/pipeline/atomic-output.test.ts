@@ -1,7 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanStaleTemps, openAtomicOutput, withAtomicOutput } from '../../src/node/atomic-output.js';
@@ -26,7 +35,9 @@ test('commit replaces the target; nothing else is left in the folder', async () 
     });
     assert.equal(readFileSync(target, 'utf8'), 'new content');
     assert.deepEqual(readdirSync(dir), ['model.gguf']);
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a failing writer leaves no temp and the existing target intact', async () => {
@@ -34,10 +45,13 @@ test('a failing writer leaves no temp and the existing target intact', async () 
   try {
     const target = join(dir, 'model.gguf');
     writeFileSync(target, 'precious');
-    await assert.rejects(withAtomicOutput(target, async (out) => {
-      await out.sink.write(enc('half-written'));
-      throw new LowbitError('quantization failed');
-    }), /quantization failed/);
+    await assert.rejects(
+      withAtomicOutput(target, async (out) => {
+        await out.sink.write(enc('half-written'));
+        throw new LowbitError('quantization failed');
+      }),
+      /quantization failed/,
+    );
     assert.equal(readFileSync(target, 'utf8'), 'precious');
     assert.deepEqual(readdirSync(dir), ['model.gguf']);
     // and a new target that never existed stays absent
@@ -47,7 +61,9 @@ test('a failing writer leaves no temp and the existing target intact', async () 
     await out.abort();
     await out.abort();
     assert.deepEqual(readdirSync(dir), ['model.gguf']);
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('refuses to write over the input (same path, symlink, hard link)', async () => {
@@ -58,10 +74,16 @@ test('refuses to write over the input (same path, symlink, hard link)', async ()
     symlinkSync(input, join(dir, 'sym.gguf'));
     linkSync(input, join(dir, 'hard.gguf'));
     for (const out of [input, join(dir, '.', 'in.gguf'), join(dir, 'sym.gguf'), join(dir, 'hard.gguf')]) {
-      await assert.rejects(openAtomicOutput(out, { inputs: [input] }), (e: unknown) => e instanceof LowbitError && /is the input file/.test(e.message), out);
+      await assert.rejects(
+        openAtomicOutput(out, { inputs: [input] }),
+        (e: unknown) => e instanceof LowbitError && /is the input file/.test(e.message),
+        out,
+      );
     }
     assert.equal(readFileSync(input, 'utf8'), 'input');
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('an unwritable output folder gives a clear LowbitError', async () => {
@@ -69,21 +91,30 @@ test('an unwritable output folder gives a clear LowbitError', async () => {
   try {
     const file = join(dir, 'plain-file');
     writeFileSync(file, 'x');
-    await assert.rejects(openAtomicOutput(join(file, 'out.gguf')), (e: unknown) =>
-      e instanceof LowbitError && /cannot write .*out\.gguf: a part of the path is not a folder/.test(e.message));
+    await assert.rejects(
+      openAtomicOutput(join(file, 'out.gguf')),
+      (e: unknown) =>
+        e instanceof LowbitError && /cannot write .*out\.gguf: a part of the path is not a folder/.test(e.message),
+    );
     await assert.rejects(openAtomicOutput(join(dir, 'missing', 'out.gguf')), /the folder does not exist/);
     await assert.rejects(openAtomicOutput('/proc/self/out.gguf'), LowbitError);
     await assert.rejects(openAtomicOutput(dir), /is a directory/);
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /** Starts the child writer and resolves once it has a temp file open. */
 function startChild(target: string): Promise<{ child: ReturnType<typeof spawn>; tempPath: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'atomic-child.ts'), target], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'atomic-child.ts'), target], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((res, rej) => {
     let out = '';
     let err = '';
-    child.stderr!.on('data', (d) => { err += d; });
+    child.stderr!.on('data', (d) => {
+      err += d;
+    });
     child.stdout!.on('data', (d) => {
       out += d;
       const m = /ready (.+)\n/.exec(out);
@@ -128,10 +159,15 @@ test('SIGKILL mid-write leaves the target untouched; the next run cleans the tem
     await out.commit();
     assert.deepEqual(readdirSync(dir), ['model.gguf']);
     assert.equal(readFileSync(target, 'utf8'), 'fresh');
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   test(`${signal} exits ${code} and leaves no temp`, async () => {
     const dir = tmp();
     try {
@@ -144,6 +180,8 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       assert.ok(!existsSync(tempPath));
       assert.deepEqual(readdirSync(dir), ['model.gguf']);
       assert.equal(readFileSync(target, 'utf8'), 'precious');
-    } finally { rmSync(dir, { recursive: true, force: true }); }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }

@@ -12,11 +12,14 @@ export async function assertSameGguf(actualPath: string, expectedPath: string, w
   const fe = await readGgufHeader(new BufferSource(e, expectedPath));
   assert.deepEqual([...fa.metadata.keys()], [...fe.metadata.keys()], `${what}: metadata keys`);
   for (const [k, v] of fe.metadata) assert.deepEqual(fa.metadata.get(k), v, `${what}: metadata ${k}`);
-  const sig = (f: typeof fa) => f.tensors.map((t) => `${t.name} ${t.type.ggmlName} [${t.dims.join(',')}] @${t.relOffset}`);
+  const sig = (f: typeof fa) =>
+    f.tensors.map((t) => `${t.name} ${t.type.ggmlName} [${t.dims.join(',')}] @${t.relOffset}`);
   assert.deepEqual(sig(fa), sig(fe), `${what}: tensor infos`);
   for (let i = 0; i < fe.tensors.length; i++) {
-    const ta = fa.tensors[i]!, te = fe.tensors[i]!;
-    const ba = a.subarray(ta.offset, ta.offset + ta.byteSize), be = e.subarray(te.offset, te.offset + te.byteSize);
+    const ta = fa.tensors[i]!,
+      te = fe.tensors[i]!;
+    const ba = a.subarray(ta.offset, ta.offset + ta.byteSize),
+      be = e.subarray(te.offset, te.offset + te.byteSize);
     if (Buffer.compare(ba, be) !== 0) {
       let j = 0;
       while (ba[j] === be[j]) j++;

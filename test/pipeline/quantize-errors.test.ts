@@ -25,19 +25,35 @@ test('a NaN in a tensor: the run names the earliest, one thread or two, and writ
   writeFileSync(input, await encodeGguf(m));
   for (const threads of [1, 2]) {
     const out = join(dir, `o${threads}.gguf`);
-    await assert.rejects(quantizeGgufFile(input, out, { fileType: parseFileType('Q4_0'), threads, parallelMinElements: 0 }),
-      /tensor blk\.1\.ffn_down\.weight has a NaN or infinite value at element 5123 \(row 10, column 3\)/, `threads ${threads}`);
+    await assert.rejects(
+      quantizeGgufFile(input, out, { fileType: parseFileType('Q4_0'), threads, parallelMinElements: 0 }),
+      /tensor blk\.1\.ffn_down\.weight has a NaN or infinite value at element 5123 \(row 10, column 3\)/,
+      `threads ${threads}`,
+    );
     assert.ok(!existsSync(out));
   }
 });
 
 test('the pool reports the failure of the lowest chunk, whichever thread found which', async () => {
-  const n = 4096, rows = 384; // 6 chunks of 64 rows on 3 threads
+  const n = 4096,
+    rows = 384; // 6 chunks of 64 rows on 3 threads
   const pool = new RowWorkerPool(3, 0);
   try {
     const src = new Float32Array(pool.alloc(rows * n * 4)).fill(0.25);
-    const buffers = { src: new Uint8Array(src.buffer), f32: null, dst: new Uint8Array(pool.alloc(rows * (n / 32) * 18)), imatrix: null };
-    const base = { srcType: GGML_TYPE.F32, dstType: GGML_TYPE.Q4_0, nPerRow: n, slabFirstRow: 1000, rowsPerExpert: 1 << 20, checkInput: true };
+    const buffers = {
+      src: new Uint8Array(src.buffer),
+      f32: null,
+      dst: new Uint8Array(pool.alloc(rows * (n / 32) * 18)),
+      imatrix: null,
+    };
+    const base = {
+      srcType: GGML_TYPE.F32,
+      dstType: GGML_TYPE.Q4_0,
+      nPerRow: n,
+      slabFirstRow: 1000,
+      rowsPerExpert: 1 << 20,
+      checkInput: true,
+    };
     assert.deepEqual(await pool.run(base, rows, buffers), { ok: true }); // the workers are up from here on
     // a row in every chunk whose Q4_0 scale overflows fp16: found after quantizing the chunk (so
     // the threads overlap), each thread fails on the first chunk it takes
@@ -69,15 +85,29 @@ test('bad values in several tensors of one batch: the run names the first in out
   const input = join(dir, 'nan2.gguf');
   writeFileSync(input, await encodeGguf(m));
   for (const threads of [1, 3]) {
-    await assert.rejects(quantizeGgufFile(input, join(dir, 'b.gguf'), { fileType: parseFileType('Q4_0'), threads, parallelMinElements: 0 }),
-      /tensor blk\.0\.attn_q\.weight has a NaN or infinite value at element 300 /, `threads ${threads}`);
+    await assert.rejects(
+      quantizeGgufFile(input, join(dir, 'b.gguf'), {
+        fileType: parseFileType('Q4_0'),
+        threads,
+        parallelMinElements: 0,
+      }),
+      /tensor blk\.0\.attn_q\.weight has a NaN or infinite value at element 300 /,
+      `threads ${threads}`,
+    );
   }
   // a copied tensor (a norm stays F32) before them in output order is named first
   poison('blk.0.attn_norm.weight', 2, NaN);
   writeFileSync(input, await encodeGguf(m));
   for (const threads of [1, 3]) {
-    await assert.rejects(quantizeGgufFile(input, join(dir, 'b.gguf'), { fileType: parseFileType('Q4_0'), threads, parallelMinElements: 0 }),
-      /tensor blk\.0\.attn_norm\.weight has a NaN or infinite value at element 2 /, `threads ${threads}`);
+    await assert.rejects(
+      quantizeGgufFile(input, join(dir, 'b.gguf'), {
+        fileType: parseFileType('Q4_0'),
+        threads,
+        parallelMinElements: 0,
+      }),
+      /tensor blk\.0\.attn_norm\.weight has a NaN or infinite value at element 2 /,
+      `threads ${threads}`,
+    );
   }
   assert.ok(!existsSync(join(dir, 'b.gguf')));
 });

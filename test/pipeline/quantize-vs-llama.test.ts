@@ -8,7 +8,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadLlamaOracle, type LlamaQuantizeOptions } from '../../tools/llama-oracle.js';
-import { encodeGguf, encodeGgufSplit, syntheticLlama, writeSyntheticLlama, type SyntheticSpec } from './synthetic-model.js';
+import {
+  encodeGguf,
+  encodeGgufSplit,
+  syntheticLlama,
+  writeSyntheticLlama,
+  type SyntheticSpec,
+} from './synthetic-model.js';
 import { assertSameGguf } from './compare-gguf.js';
 import { quantizeGgufFile, planGgufFile } from '../../src/node/quantize-file.js';
 import type { QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
@@ -27,7 +33,14 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const VARIANTS: Record<string, SyntheticSpec> = {
   base: { nLayer: 8, nFf: 256, nVocab: 32, compactRows: 8 },
   gqaTied: { nLayer: 9, nHead: 8, nHeadKv: 2, tied: true, nVocab: 32, compactRows: 8, seed: 7 },
-  oddRows: { nLayer: 8, nFf: 320, nVocab: 32, compactRows: 6, seed: 11, extra: [{ name: 'odd_proj.weight', shape: [100, 4] }] },
+  oddRows: {
+    nLayer: 8,
+    nFf: 320,
+    nVocab: 32,
+    compactRows: 6,
+    seed: 11,
+    extra: [{ name: 'odd_proj.weight', shape: [100, 4] }],
+  },
   moe4: { nLayer: 4, nExpert: 4, nFf: 256, nVocab: 32, compactRows: 4, seed: 13 },
   bf16: { nLayer: 8, nFf: 256, nVocab: 32, compactRows: 8, weightType: GGML_TYPE.BF16, seed: 17 },
   f32: { nLayer: 8, nFf: 256, nVocab: 32, compactRows: 8, weightType: GGML_TYPE.F32, seed: 19 },
@@ -37,14 +50,23 @@ const written = new Map<string, Promise<string>>();
 function model(name: string): Promise<string> {
   if (!written.has(name)) {
     const p = join(dir, `${name}.gguf`);
-    written.set(name, writeSyntheticLlama(p, VARIANTS[name]!).then(() => p));
+    written.set(
+      name,
+      writeSyntheticLlama(p, VARIANTS[name]!).then(() => p),
+    );
   }
   return written.get(name)!;
 }
 
 let n = 0;
 /** Quantizes with both and asserts the files are equal. */
-async function same(input: string, ft: string, llamaOpts: Partial<LlamaQuantizeOptions>, opts: Partial<QuantizeOptions>, what: string): Promise<string> {
+async function same(
+  input: string,
+  ft: string,
+  llamaOpts: Partial<LlamaQuantizeOptions>,
+  opts: Partial<QuantizeOptions>,
+  what: string,
+): Promise<string> {
   const f = parseFileType(ft);
   const id = n++;
   const expected = join(dir, `llama-${id}.gguf`);
@@ -60,8 +82,16 @@ async function runnable(input: string, withImatrix = false): Promise<string[]> {
   const out: string[] = [];
   for (const ft of FILE_TYPES) {
     let plan;
-    try { plan = await planGgufFile(input, { fileType: ft }); } catch { continue; }
-    if (plan.tensors.every((t) => !t.convert || codecByTypeId(t.dstType)) && (withImatrix || !plan.tensors.some((t) => t.requiresImatrix && t.quantizable))) out.push(ft.name);
+    try {
+      plan = await planGgufFile(input, { fileType: ft });
+    } catch {
+      continue;
+    }
+    if (
+      plan.tensors.every((t) => !t.convert || codecByTypeId(t.dstType)) &&
+      (withImatrix || !plan.tensors.some((t) => t.requiresImatrix && t.quantizable))
+    )
+      out.push(ft.name);
   }
   return out;
 }
@@ -108,9 +138,27 @@ test('--pure, --tensor-type (first match wins), --output-tensor-type, --token-em
   const k = ok.includes('Q4_K_M') ? 'Q4_K_M' : 'Q8_0';
   await same(base, k, { pure: true }, { pure: true }, '--pure');
   await same(base, k, { tensorTypes: tt }, { tensorTypes: lower }, '--tensor-type');
-  await same(base, 'Q4_0', { outputTensorType: GGML_TYPE.Q8_0, tokenEmbeddingType: GGML_TYPE.Q4_1 }, { outputTensorType: GGML_TYPE.Q8_0, tokenEmbeddingType: GGML_TYPE.Q4_1 }, 'output/token-embd types');
-  await same(gqa, 'Q5_0', { outputTensorType: GGML_TYPE.Q4_0 }, { outputTensorType: GGML_TYPE.Q4_0 }, 'tied --output-tensor-type');
-  await same(gqa, 'Q8_0', { tokenEmbeddingType: GGML_TYPE.F16 }, { tokenEmbeddingType: GGML_TYPE.F16 }, 'tied --token-embedding-type');
+  await same(
+    base,
+    'Q4_0',
+    { outputTensorType: GGML_TYPE.Q8_0, tokenEmbeddingType: GGML_TYPE.Q4_1 },
+    { outputTensorType: GGML_TYPE.Q8_0, tokenEmbeddingType: GGML_TYPE.Q4_1 },
+    'output/token-embd types',
+  );
+  await same(
+    gqa,
+    'Q5_0',
+    { outputTensorType: GGML_TYPE.Q4_0 },
+    { outputTensorType: GGML_TYPE.Q4_0 },
+    'tied --output-tensor-type',
+  );
+  await same(
+    gqa,
+    'Q8_0',
+    { tokenEmbeddingType: GGML_TYPE.F16 },
+    { tokenEmbeddingType: GGML_TYPE.F16 },
+    'tied --token-embedding-type',
+  );
 });
 
 /** Random positive importances for every weight matrix (one slice per expert); token_embd deliberately the wrong size. */
@@ -121,7 +169,10 @@ async function imatrixFor(variant: string): Promise<Map<string, Float32Array>> {
   for (const t of m.tensors) {
     if (t.shape.length < 2 || t.name.includes('_norm') || t.name.includes('gate_inp')) continue;
     const len = t.name === 'token_embd.weight' ? 7 : t.shape[0]! * (t.shape[2] ?? 1);
-    out.set(t.name, Float32Array.from({ length: len }, () => Math.fround(r() * r() * 10 + 1e-3)));
+    out.set(
+      t.name,
+      Float32Array.from({ length: len }, () => Math.fround(r() * r() * 10 + 1e-3)),
+    );
   }
   return out;
 }
@@ -132,12 +183,32 @@ test('an importance matrix (per expert for 3-D tensors) and its provenance metad
     const data = await imatrixFor(variant);
     const ok = await runnable(input, true);
     assert.ok(ok.includes('Q2_K_S'));
-    for (const ft of ['Q4_0', 'Q5_0', 'Q4_K_M', 'Q2_K', 'Q2_K_S', 'Q3_K_S', 'IQ4_NL', 'IQ4_XS', 'Q6_K', 'MXFP4_MOE', 'TQ1_0']) {
+    for (const ft of [
+      'Q4_0',
+      'Q5_0',
+      'Q4_K_M',
+      'Q2_K',
+      'Q2_K_S',
+      'Q3_K_S',
+      'IQ4_NL',
+      'IQ4_XS',
+      'Q6_K',
+      'MXFP4_MOE',
+      'TQ1_0',
+    ]) {
       if (!ok.includes(ft)) continue;
-      await same(input, ft,
+      await same(
+        input,
+        ft,
         { imatrix: data, imatrixFile: 'imatrix.gguf', imatrixDataset: 'wiki.train.raw', imatrixChunks: 42 },
-        { imatrix: { data, provenance: { file: 'imatrix.gguf', dataset: 'wiki.train.raw', entries: data.size, chunks: 42 } } },
-        `${variant} imatrix`);
+        {
+          imatrix: {
+            data,
+            provenance: { file: 'imatrix.gguf', dataset: 'wiki.train.raw', entries: data.size, chunks: 42 },
+          },
+        },
+        `${variant} imatrix`,
+      );
     }
   }
 });
@@ -150,17 +221,26 @@ test('the IQ1/IQ2/IQ3 file types with an importance matrix (the ones llama.cpp r
   // every one of these has its codecs: the proof must not silently shrink
   for (const ft of want) assert.ok(ok.includes(ft), `${ft} is producible`);
   for (const ft of want) {
-    await same(input, ft,
+    await same(
+      input,
+      ft,
       { imatrix: data, imatrixFile: 'imatrix.gguf', imatrixDataset: 'wiki.train.raw', imatrixChunks: 42 },
-      { imatrix: { data, provenance: { file: 'imatrix.gguf', dataset: 'wiki.train.raw', entries: data.size, chunks: 42 } } },
-      'base imatrix');
+      {
+        imatrix: {
+          data,
+          provenance: { file: 'imatrix.gguf', dataset: 'wiki.train.raw', entries: data.size, chunks: 42 },
+        },
+      },
+      'base imatrix',
+    );
   }
 });
 
 test('output does not depend on --threads or the slab size', async () => {
   const input = await model('base');
   const ft = parseFileType((await runnable(input)).includes('Q4_K_M') ? 'Q4_K_M' : 'Q4_0');
-  const a = join(dir, 't1.gguf'), b = join(dir, 't3.gguf');
+  const a = join(dir, 't1.gguf'),
+    b = join(dir, 't3.gguf');
   await quantizeGgufFile(input, a, { fileType: ft, threads: 1 });
   await quantizeGgufFile(input, b, { fileType: ft, threads: 3, slabF32Bytes: 256 * 4 * 3, parallelMinElements: 0 });
   await assertSameGguf(b, a, 'threads 3 with 3-row slabs vs threads 1');
@@ -171,8 +251,19 @@ test('copied tensors in many small slabs between converted ones (buffers reused 
   // F16 out of F32 converts the matrices and copies the F32 norms; Q8_0 with --leave-output-tensor
   // and an F32 token embedding copies big tensors in slabs too
   await same(input, 'F16', {}, { threads: 2, slabF32Bytes: 256 * 4 * 3, parallelMinElements: 0 }, 'small slabs');
-  await same(input, 'Q8_0', { leaveOutputTensor: true, tokenEmbeddingType: GGML_TYPE.F32 },
-    { leaveOutputTensor: true, tokenEmbeddingType: GGML_TYPE.F32, threads: 2, slabF32Bytes: 256 * 4 * 2, parallelMinElements: 0 }, 'copies in slabs');
+  await same(
+    input,
+    'Q8_0',
+    { leaveOutputTensor: true, tokenEmbeddingType: GGML_TYPE.F32 },
+    {
+      leaveOutputTensor: true,
+      tokenEmbeddingType: GGML_TYPE.F32,
+      threads: 2,
+      slabF32Bytes: 256 * 4 * 2,
+      parallelMinElements: 0,
+    },
+    'copies in slabs',
+  );
 });
 
 test('full-size matrices on worker threads equal llama.cpp', async () => {
@@ -180,10 +271,11 @@ test('full-size matrices on worker threads equal llama.cpp', async () => {
   await writeSyntheticLlama(input, { nLayer: 2, nFf: 512, nVocab: 64, seed: 23 });
   for (const ft of ['Q4_0', 'Q6_K']) {
     const f = parseFileType(ft);
-    const expected = join(dir, `full-llama-${ft}.gguf`), actual = join(dir, `full-lowbit-${ft}.gguf`);
+    const expected = join(dir, `full-llama-${ft}.gguf`),
+      actual = join(dir, `full-lowbit-${ft}.gguf`);
     llama!.quantize(input, expected, { ftype: f.id, nthread: 2 });
     // 256-row slabs of 256-512 wide rows: several slabs per tensor, each shared by the workers
-    await quantizeGgufFile(input, actual, { fileType: f, threads: 2, slabF32Bytes: 256 * 512 * 4 / 2 });
+    await quantizeGgufFile(input, actual, { fileType: f, threads: 2, slabF32Bytes: (256 * 512 * 4) / 2 });
     await assertSameGguf(actual, expected, `full ${ft}`);
   }
 });
@@ -192,79 +284,150 @@ test('requantizing: refused by default, equal to llama.cpp with --allow-requanti
   const base = await model('base');
   const q8 = join(dir, 'base-q8.gguf');
   llama!.quantize(base, q8, { ftype: parseFileType('Q8_0').id, nthread: 1 });
-  await assert.rejects(quantizeGgufFile(q8, join(dir, 'rq.gguf'), { fileType: parseFileType('Q4_0') }), /requantizing from type q8_0 is disabled/);
+  await assert.rejects(
+    quantizeGgufFile(q8, join(dir, 'rq.gguf'), { fileType: parseFileType('Q4_0') }),
+    /requantizing from type q8_0 is disabled/,
+  );
   await same(q8, 'Q4_0', { allowRequantize: true }, { allowRequantize: true }, 'requantize');
 });
 
 test('--override-kv: output metadata (every type, existing and new keys, moved to the end) and the plan (block_count) equal llama.cpp', async () => {
   const input = await model('base');
   const raw: string[] = [
-    'general.name=str:renamed by an override', 'lowbit.test.int=int:-7', 'lowbit.test.big=int:4294967301', 'llama.rope.freq_base=float:5e5',
-    'lowbit.test.float=float:0.1', 'lowbit.test.bool=bool:true', 'general.file_type=int:2',
+    'general.name=str:renamed by an override',
+    'lowbit.test.int=int:-7',
+    'lowbit.test.big=int:4294967301',
+    'llama.rope.freq_base=float:5e5',
+    'lowbit.test.float=float:0.1',
+    'lowbit.test.bool=bool:true',
+    'general.file_type=int:2',
   ];
   const kvOverrides = raw.map(parseKvOverride);
   await same(input, 'Q4_0', { kvOverrides }, { kvOverrides }, 'metadata overrides');
   // llama.cpp's loader reads block_count from the override: layer-dependent rules of Q4_K_M follow it
   const layers = [parseKvOverride('llama.block_count=int:3')];
   await same(input, 'Q4_K_M', { kvOverrides: layers }, { kvOverrides: layers }, 'block_count override');
-  const types = async (o: Partial<QuantizeOptions>) => (await planGgufFile(input, { fileType: parseFileType('Q4_K_M'), ...o })).tensors.map((t) => t.dstType);
-  assert.notDeepEqual(await types({}), await types({ kvOverrides: layers }), 'the override changes the plan (so the comparison above proves something)');
+  const types = async (o: Partial<QuantizeOptions>) =>
+    (await planGgufFile(input, { fileType: parseFileType('Q4_K_M'), ...o })).tensors.map((t) => t.dstType);
+  assert.notDeepEqual(
+    await types({}),
+    await types({ kvOverrides: layers }),
+    'the override changes the plan (so the comparison above proves something)',
+  );
   // and with an imatrix, the user's overrides come before the quantize.imatrix.* keys
   const imatrix = new Map<string, Float32Array>();
-  for (const t of syntheticLlama(VARIANTS.base!).tensors) if (t.shape.length === 2 && t.name.startsWith('blk.')) imatrix.set(t.name, Float32Array.from({ length: t.shape[0]! }, (_, i) => 1 + (i % 5)));
+  for (const t of syntheticLlama(VARIANTS.base!).tensors)
+    if (t.shape.length === 2 && t.name.startsWith('blk.'))
+      imatrix.set(
+        t.name,
+        Float32Array.from({ length: t.shape[0]! }, (_, i) => 1 + (i % 5)),
+      );
   const prov = { file: 'imatrix.gguf', dataset: 'text.txt', entries: imatrix.size, chunks: 3 };
-  await same(input, 'IQ4_XS', { kvOverrides, imatrix, imatrixFile: prov.file, imatrixDataset: prov.dataset, imatrixChunks: 3 },
-    { kvOverrides, imatrix: { data: imatrix, provenance: prov } }, 'overrides and imatrix');
+  await same(
+    input,
+    'IQ4_XS',
+    { kvOverrides, imatrix, imatrixFile: prov.file, imatrixDataset: prov.dataset, imatrixChunks: 3 },
+    { kvOverrides, imatrix: { data: imatrix, provenance: prov } },
+    'overrides and imatrix',
+  );
 });
 
 test('--prune-layers: tensors left out, later layers renumbered, block_count last, imatrix under the old names: equal llama.cpp', async () => {
   const input = await model('base'); // 8 layers
   const imatrix = new Map<string, Float32Array>();
-  for (const t of syntheticLlama(VARIANTS.base!).tensors) if (t.shape.length === 2 && t.name.startsWith('blk.')) imatrix.set(t.name, Float32Array.from({ length: t.shape[0]! }, (_, i) => 1 + ((i * 7 + t.name.length) % 5)));
+  for (const t of syntheticLlama(VARIANTS.base!).tensors)
+    if (t.shape.length === 2 && t.name.startsWith('blk.'))
+      imatrix.set(
+        t.name,
+        Float32Array.from({ length: t.shape[0]! }, (_, i) => 1 + ((i * 7 + t.name.length) % 5)),
+      );
   const prov = { file: 'imatrix.gguf', entries: imatrix.size };
   for (const layers of [[3], [0, 5, 7], [1, 2, 99]]) {
     await same(input, 'Q4_K_M', { pruneLayers: layers }, { pruneLayers: layers }, `prune ${layers}`);
-    await same(input, 'IQ4_XS', { pruneLayers: layers, imatrix, imatrixFile: prov.file }, { pruneLayers: layers, imatrix: { data: imatrix, provenance: prov } }, `prune ${layers} imatrix`);
+    await same(
+      input,
+      'IQ4_XS',
+      { pruneLayers: layers, imatrix, imatrixFile: prov.file },
+      { pruneLayers: layers, imatrix: { data: imatrix, provenance: prov } },
+      `prune ${layers} imatrix`,
+    );
   }
   const kvOverrides = [parseKvOverride('general.name=str:pruned')];
-  await same(input, 'Q6_K', { pruneLayers: [2], kvOverrides }, { pruneLayers: [2], kvOverrides }, 'prune with an override');
+  await same(
+    input,
+    'Q6_K',
+    { pruneLayers: [2], kvOverrides },
+    { pruneLayers: [2], kvOverrides },
+    'prune with an override',
+  );
 });
 
-test('a split model (gguf-split shards, opened through the first) quantizes into one file equal to llama.cpp\'s', async () => {
+test("a split model (gguf-split shards, opened through the first) quantizes into one file equal to llama.cpp's", async () => {
   const m = syntheticLlama({ ...VARIANTS.base!, seed: 23 });
   const shards = await encodeGgufSplit(m, 3);
-  const paths = shards.map((b, i) => { const p = join(dir, `split-0000${i + 1}-of-00003.gguf`); writeFileSync(p, b); return p; });
+  const paths = shards.map((b, i) => {
+    const p = join(dir, `split-0000${i + 1}-of-00003.gguf`);
+    writeFileSync(p, b);
+    return p;
+  });
   for (const ft of ['Q4_K_M', 'Q8_0']) await same(paths[0]!, ft, {}, {}, 'split');
   // the same model in one file gives the same tensors and the same metadata but for the split keys
   const whole = join(dir, 'split-whole.gguf');
   writeFileSync(whole, await encodeGguf(m));
-  const a = join(dir, 'split-a.gguf'), b = join(dir, 'split-b.gguf');
+  const a = join(dir, 'split-a.gguf'),
+    b = join(dir, 'split-b.gguf');
   await quantizeGgufFile(paths[0]!, a, { fileType: parseFileType('Q4_0'), threads: 2, parallelMinElements: 0 });
   await quantizeGgufFile(whole, b, { fileType: parseFileType('Q4_0'), threads: 1 });
   await assertSameGguf(a, b, 'split vs whole');
   // refusals: a later shard, a missing shard, a shard that is not the one its name says
-  await assert.rejects(quantizeGgufFile(paths[1]!, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /is shard 2 of a split model; open its first shard/);
+  await assert.rejects(
+    quantizeGgufFile(paths[1]!, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }),
+    /is shard 2 of a split model; open its first shard/,
+  );
   const lonely = join(dir, 'lonely-00001-of-00003.gguf');
   writeFileSync(lonely, shards[0]!);
-  await assert.rejects(quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /shard 2 of 3, .*lonely-00002-of-00003\.gguf, cannot be opened \(no such file\)/);
+  await assert.rejects(
+    quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }),
+    /shard 2 of 3, .*lonely-00002-of-00003\.gguf, cannot be opened \(no such file\)/,
+  );
   writeFileSync(join(dir, 'lonely-00002-of-00003.gguf'), shards[2]!);
   writeFileSync(join(dir, 'lonely-00003-of-00003.gguf'), shards[1]!);
-  await assert.rejects(quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }), /says it is shard 3, expected shard 2 of 3/);
+  await assert.rejects(
+    quantizeGgufFile(lonely, join(dir, 'x.gguf'), { fileType: parseFileType('Q8_0') }),
+    /says it is shard 3, expected shard 2 of 3/,
+  );
   const renamed = join(dir, 'model-part1.gguf');
   writeFileSync(renamed, shards[0]!);
-  await assert.rejects(planGgufFile(renamed, { fileType: parseFileType('Q8_0') }), /is not named <prefix>-00001-of-00003\.gguf/);
+  await assert.rejects(
+    planGgufFile(renamed, { fileType: parseFileType('Q8_0') }),
+    /is not named <prefix>-00001-of-00003\.gguf/,
+  );
 });
 
 test('--keep-split: one output per input shard, named and laid out as llama.cpp writes them', async () => {
   const m = syntheticLlama({ ...VARIANTS.base!, seed: 29 });
   const shards = await encodeGgufSplit(m, 3);
-  const paths = shards.map((b, i) => { const p = join(dir, `ks-0000${i + 1}-of-00003.gguf`); writeFileSync(p, b); return p; });
-  const cases: [string, Partial<QuantizeOptions>][] = [['Q4_K_M', {}], ['Q6_K', { pruneLayers: [0, 1, 2] }], ['Q8_0', { kvOverrides: [parseKvOverride('general.name=str:kept')] }]];
+  const paths = shards.map((b, i) => {
+    const p = join(dir, `ks-0000${i + 1}-of-00003.gguf`);
+    writeFileSync(p, b);
+    return p;
+  });
+  const cases: [string, Partial<QuantizeOptions>][] = [
+    ['Q4_K_M', {}],
+    ['Q6_K', { pruneLayers: [0, 1, 2] }],
+    ['Q8_0', { kvOverrides: [parseKvOverride('general.name=str:kept')] }],
+  ];
   for (const [ft, extra] of cases) {
     const f = parseFileType(ft);
     const id = n++;
-    const llamaOut = join(dir, `ks-llama-${id}`), ours = join(dir, `ks-lowbit-${id}.gguf`);
-    llama!.quantize(paths[0]!, llamaOut, { ftype: f.id, nthread: 1, keepSplit: true, ...(extra as Partial<LlamaQuantizeOptions>) });
+    const llamaOut = join(dir, `ks-llama-${id}`),
+      ours = join(dir, `ks-lowbit-${id}.gguf`);
+    llama!.quantize(paths[0]!, llamaOut, {
+      ftype: f.id,
+      nthread: 1,
+      keepSplit: true,
+      ...(extra as Partial<LlamaQuantizeOptions>),
+    });
     const r = await quantizeGgufFile(paths[0]!, ours, { fileType: f, threads: 2, keepSplit: true, ...extra });
     assert.equal(r.outputs.length, 3);
     for (let i = 0; i < 3; i++) {
@@ -276,7 +439,11 @@ test('--keep-split: one output per input shard, named and laid out as llama.cpp 
   const input = await model('base');
   const llamaOut = join(dir, 'ks-single-llama');
   llama!.quantize(input, llamaOut, { ftype: parseFileType('Q4_0').id, nthread: 1, keepSplit: true });
-  const r = await quantizeGgufFile(input, join(dir, 'ks-single.gguf'), { fileType: parseFileType('Q4_0'), threads: 1, keepSplit: true });
+  const r = await quantizeGgufFile(input, join(dir, 'ks-single.gguf'), {
+    fileType: parseFileType('Q4_0'),
+    threads: 1,
+    keepSplit: true,
+  });
   assert.deepEqual(r.outputs, [join(dir, 'ks-single-00001-of-00001.gguf')]);
   await assertSameGguf(r.outputs[0]!, `${llamaOut}-00001-of-00001.gguf`, 'keep-split single');
 });

@@ -29,11 +29,21 @@ export interface SyntheticSpec {
   extraMetadata?: [string, ReturnType<typeof gv.u32>][];
 }
 
-export interface SyntheticTensor { name: string; shape: number[]; type: number; data: Uint8Array }
+export interface SyntheticTensor {
+  name: string;
+  shape: number[];
+  type: number;
+  data: Uint8Array;
+}
 
 export function syntheticLlama(spec: SyntheticSpec = {}): { metadata: GgufMetadata; tensors: SyntheticTensor[] } {
-  const nLayer = spec.nLayer ?? 8, nEmbd = spec.nEmbd ?? 256, nHead = spec.nHead ?? 4, nHeadKv = spec.nHeadKv ?? nHead;
-  const nFf = spec.nFf ?? 512, nVocab = spec.nVocab ?? 64, wt = spec.weightType ?? GGML_TYPE.F16;
+  const nLayer = spec.nLayer ?? 8,
+    nEmbd = spec.nEmbd ?? 256,
+    nHead = spec.nHead ?? 4,
+    nHeadKv = spec.nHeadKv ?? nHead;
+  const nFf = spec.nFf ?? 512,
+    nVocab = spec.nVocab ?? 64,
+    wt = spec.weightType ?? GGML_TYPE.F16;
   const headDim = nEmbd / nHead;
   const metadata: GgufMetadata = new Map([
     ['general.architecture', gv.str('llama')],
@@ -51,12 +61,29 @@ export function syntheticLlama(spec: SyntheticSpec = {}): { metadata: GgufMetada
     // a tokenizer, so metadata comparisons cover arrays of strings, floats and ints, and bools
     ['tokenizer.ggml.model', gv.str('llama')],
     ['tokenizer.ggml.tokens', gv.strings(Array.from({ length: nVocab }, (_, i) => (i === 3 ? 'é▁tok' : `tok${i}`)))],
-    ['tokenizer.ggml.scores', gv.arr('f32', Float32Array.from({ length: nVocab }, (_, i) => -i / 3))],
-    ['tokenizer.ggml.token_type', gv.arr('i32', Int32Array.from({ length: nVocab }, (_, i) => (i < 3 ? 3 : 1)))],
+    [
+      'tokenizer.ggml.scores',
+      gv.arr(
+        'f32',
+        Float32Array.from({ length: nVocab }, (_, i) => -i / 3),
+      ),
+    ],
+    [
+      'tokenizer.ggml.token_type',
+      gv.arr(
+        'i32',
+        Int32Array.from({ length: nVocab }, (_, i) => (i < 3 ? 3 : 1)),
+      ),
+    ],
     ['tokenizer.ggml.bos_token_id', gv.u32(1)],
     ['tokenizer.ggml.add_bos_token', gv.bool(true)],
     ['general.some_i64', gv.i64(-5n)],
-    ...(spec.nExpert ? [['llama.expert_count', gv.u32(spec.nExpert)], ['llama.expert_used_count', gv.u32(2)]] as [string, ReturnType<typeof gv.u32>][] : []),
+    ...(spec.nExpert
+      ? ([
+          ['llama.expert_count', gv.u32(spec.nExpert)],
+          ['llama.expert_used_count', gv.u32(2)],
+        ] as [string, ReturnType<typeof gv.u32>][])
+      : []),
     ...(spec.extraMetadata ?? []),
   ]);
   const shapes: { name: string; shape: number[]; type?: number }[] = [];
@@ -106,7 +133,10 @@ export function syntheticLlama(spec: SyntheticSpec = {}): { metadata: GgufMetada
 
 export async function encodeGguf(model: { metadata: GgufMetadata; tensors: SyntheticTensor[] }): Promise<Uint8Array> {
   const sink = new BufferSink();
-  const w = await GgufWriter.begin(sink, { metadata: model.metadata, tensors: model.tensors.map((t) => ({ name: t.name, dims: t.shape, type: t.type })) });
+  const w = await GgufWriter.begin(sink, {
+    metadata: model.metadata,
+    tensors: model.tensors.map((t) => ({ name: t.name, dims: t.shape, type: t.type })),
+  });
   for (const t of model.tensors) await w.writeTensorData(t.name, t.data);
   await w.finish();
   return sink.bytes();
@@ -120,7 +150,10 @@ export async function writeSyntheticLlama(path: string, spec: SyntheticSpec = {}
  * The model as gguf-split writes it in `n` shards: tensors in order, spread over the shards; the
  * first has all metadata, every shard split.no, split.count and split.tensors.count.
  */
-export async function encodeGgufSplit(model: { metadata: GgufMetadata; tensors: SyntheticTensor[] }, n: number): Promise<Uint8Array[]> {
+export async function encodeGgufSplit(
+  model: { metadata: GgufMetadata; tensors: SyntheticTensor[] },
+  n: number,
+): Promise<Uint8Array[]> {
   const per = Math.ceil(model.tensors.length / n);
   const shards: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {

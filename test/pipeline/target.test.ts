@@ -23,7 +23,11 @@ writeFileSync(input, await encodeGguf(syntheticLlama({ nLayer: 2, nEmbd: 256, nF
 
 async function typesOf(path: string): Promise<Map<string, number>> {
   const src = await FileSource.open(path);
-  try { return new Map((await readGgufHeader(src)).tensors.map((t) => [t.name, t.type.id])); } finally { await src.close(); }
+  try {
+    return new Map((await readGgufHeader(src)).tensors.map((t) => [t.name, t.type.id]));
+  } finally {
+    await src.close();
+  }
 }
 
 test('--target-size: never above the target, within 1 % of it, the size predicted exactly', async () => {
@@ -32,7 +36,11 @@ test('--target-size: never above the target, within 1 % of it, the size predicte
   for (const frac of [0.2, 0.28, 0.37, 0.5]) {
     const target = Math.round(f16 * frac);
     const out = join(dir, `t${frac}.gguf`);
-    const s = await quantizeGgufFile(input, out, { fileType: parseFileType('Q8_0'), target: { bytes: target }, threads: 2 });
+    const s = await quantizeGgufFile(input, out, {
+      fileType: parseFileType('Q8_0'),
+      target: { bytes: target },
+      threads: 2,
+    });
     const size = statSync(out).size;
     assert.ok(size <= target, `${frac}: ${size} > ${target}`);
     assert.ok(size >= 0.99 * target, `${frac}: ${size} is not within 1 % of ${target}`);
@@ -49,9 +57,15 @@ test('--target-bpw: bits per weight of the tensor data at most the target', asyn
 
 test('--target-size: the same bytes with 1 and 2 threads', async () => {
   const target = Math.round(statSync(input).size * 0.3);
-  const a = join(dir, 'th1.gguf'), b = join(dir, 'th2.gguf');
+  const a = join(dir, 'th1.gguf'),
+    b = join(dir, 'th2.gguf');
   await quantizeGgufFile(input, a, { fileType: parseFileType('Q8_0'), target: { bytes: target }, threads: 1 });
-  await quantizeGgufFile(input, b, { fileType: parseFileType('Q8_0'), target: { bytes: target }, threads: 2, parallelMinElements: 0 });
+  await quantizeGgufFile(input, b, {
+    fileType: parseFileType('Q8_0'),
+    target: { bytes: target },
+    threads: 2,
+    parallelMinElements: 0,
+  });
   assert.ok(readFileSync(a).equals(readFileSync(b)));
 });
 
@@ -59,9 +73,15 @@ test('--target-size keeps --tensor-type, --output-tensor-type and --token-embedd
   const target = Math.round(statSync(input).size * 0.25);
   const out = join(dir, 'rules.gguf');
   const s = await quantizeGgufFile(input, out, {
-    fileType: parseFileType('Q8_0'), target: { bytes: target }, threads: 2,
-    tensorTypes: [{ pattern: 'attn_v', type: GGML_TYPE.Q8_0 }, { pattern: 'blk\\.1\\.ffn_down', type: GGML_TYPE.Q2_K }],
-    outputTensorType: GGML_TYPE.Q6_K, tokenEmbeddingType: GGML_TYPE.Q4_0,
+    fileType: parseFileType('Q8_0'),
+    target: { bytes: target },
+    threads: 2,
+    tensorTypes: [
+      { pattern: 'attn_v', type: GGML_TYPE.Q8_0 },
+      { pattern: 'blk\\.1\\.ffn_down', type: GGML_TYPE.Q2_K },
+    ],
+    outputTensorType: GGML_TYPE.Q6_K,
+    tokenEmbeddingType: GGML_TYPE.Q4_0,
   });
   assert.ok(statSync(out).size <= target);
   const types = await typesOf(out);
@@ -114,54 +134,81 @@ test('--dry-run --json shows each chosen type, its predicted error and the candi
 });
 
 const BROWN = join(REPO, 'fixtures/brown-3m');
-test('convert hf --target-bpw, and --encoder best, on the real brown-3m: load and run in llama.cpp, close to the F32 model', { skip: !existsSync(join(BROWN, 'model.safetensors')) && 'fixtures/brown-3m is absent' }, async () => {
-  const f32 = join(dir, 'brown-f32.gguf'), q = join(dir, 'brown-t.gguf');
-  let r = runCli(['convert', 'hf', BROWN, f32]);
-  assert.equal(r.code, 0, r.stderr);
-  r = runCli(['convert', 'hf', BROWN, q, '--target-bpw', '4.5']);
-  assert.equal(r.code, 0, r.stderr);
-  const types = new Set((await typesOf(q)).values());
-  assert.ok(types.size >= 3, 'a mixture of types');
-  const best = join(dir, 'brown-best.gguf'), plain = join(dir, 'brown-q4km.gguf');
-  r = runCli(['quantize', f32, best, '--type', 'Q4_K_M', '--encoder', 'best']);
-  assert.equal(r.code, 0, r.stderr);
-  r = runCli(['quantize', f32, plain, '--type', 'Q4_K_M']);
-  assert.equal(r.code, 0, r.stderr);
-  // mean KL(F32 || file) over the positions, in llama.cpp; llama.cpp's own Q4_K_M file is the yardstick
-  const tokens = [1, 45, 17, 300, 12, 88, 5, 61, 230, 9, 14, 400, 33, 2, 150, 77];
-  const a = await llamaLogProbs(f32, tokens);
-  const meanKl = async (file: string) => {
-    const b = await llamaLogProbs(file, tokens);
-    let kl = 0;
-    for (let p = 0; p < tokens.length; p++) {
-      assert.ok(b[p]!.every((x) => x <= 0 && !Number.isNaN(x)), file);
-      for (let i = 0; i < a[p]!.length; i++) if (a[p]![i]! > -Infinity) kl += Math.exp(a[p]![i]!) * (a[p]![i]! - b[p]![i]!);
+test(
+  'convert hf --target-bpw, and --encoder best, on the real brown-3m: load and run in llama.cpp, close to the F32 model',
+  { skip: !existsSync(join(BROWN, 'model.safetensors')) && 'fixtures/brown-3m is absent' },
+  async () => {
+    const f32 = join(dir, 'brown-f32.gguf'),
+      q = join(dir, 'brown-t.gguf');
+    let r = runCli(['convert', 'hf', BROWN, f32]);
+    assert.equal(r.code, 0, r.stderr);
+    r = runCli(['convert', 'hf', BROWN, q, '--target-bpw', '4.5']);
+    assert.equal(r.code, 0, r.stderr);
+    const types = new Set((await typesOf(q)).values());
+    assert.ok(types.size >= 3, 'a mixture of types');
+    const best = join(dir, 'brown-best.gguf'),
+      plain = join(dir, 'brown-q4km.gguf');
+    r = runCli(['quantize', f32, best, '--type', 'Q4_K_M', '--encoder', 'best']);
+    assert.equal(r.code, 0, r.stderr);
+    r = runCli(['quantize', f32, plain, '--type', 'Q4_K_M']);
+    assert.equal(r.code, 0, r.stderr);
+    // mean KL(F32 || file) over the positions, in llama.cpp; llama.cpp's own Q4_K_M file is the yardstick
+    const tokens = [1, 45, 17, 300, 12, 88, 5, 61, 230, 9, 14, 400, 33, 2, 150, 77];
+    const a = await llamaLogProbs(f32, tokens);
+    const meanKl = async (file: string) => {
+      const b = await llamaLogProbs(file, tokens);
+      let kl = 0;
+      for (let p = 0; p < tokens.length; p++) {
+        assert.ok(
+          b[p]!.every((x) => x <= 0 && !Number.isNaN(x)),
+          file,
+        );
+        for (let i = 0; i < a[p]!.length; i++)
+          if (a[p]![i]! > -Infinity) kl += Math.exp(a[p]![i]!) * (a[p]![i]! - b[p]![i]!);
+      }
+      return kl / tokens.length;
+    };
+    const ref = await meanKl(plain);
+    assert.ok(ref > 0 && ref < 1, `llama.cpp's Q4_K_M: mean KL ${ref}`);
+    for (const file of [q, best]) {
+      const kl = await meanKl(file);
+      assert.ok(kl < 2 * ref, `${file}: mean KL ${kl}, llama.cpp's Q4_K_M ${ref}`);
     }
-    return kl / tokens.length;
-  };
-  const ref = await meanKl(plain);
-  assert.ok(ref > 0 && ref < 1, `llama.cpp's Q4_K_M: mean KL ${ref}`);
-  for (const file of [q, best]) {
-    const kl = await meanKl(file);
-    assert.ok(kl < 2 * ref, `${file}: mean KL ${kl}, llama.cpp's Q4_K_M ${ref}`);
-  }
-});
+  },
+);
 
 test('a whole model with --encoder best: quantize.encoder recorded, the same types, the same bytes for 1 and 2 threads', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-enc-'));
   try {
     const input = join(dir, 'in.gguf');
     writeFileSync(input, await encodeGguf(syntheticLlama({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 64, seed: 4 })));
-    const a = join(dir, 'ggml.gguf'), b = join(dir, 'best.gguf'), b1 = join(dir, 'best1.gguf');
+    const a = join(dir, 'ggml.gguf'),
+      b = join(dir, 'best.gguf'),
+      b1 = join(dir, 'best1.gguf');
     await quantizeGgufFile(input, a, { fileType: parseFileType('Q4_K_M'), threads: 2 });
-    await quantizeGgufFile(input, b, { fileType: parseFileType('Q4_K_M'), threads: 2, encoder: 'best', parallelMinElements: 0 });
+    await quantizeGgufFile(input, b, {
+      fileType: parseFileType('Q4_K_M'),
+      threads: 2,
+      encoder: 'best',
+      parallelMinElements: 0,
+    });
     await quantizeGgufFile(input, b1, { fileType: parseFileType('Q4_K_M'), threads: 1, encoder: 'best' });
     assert.ok(readFileSync(b).equals(readFileSync(b1)));
-    const head = async (p: string) => { const s = await FileSource.open(p); try { return await readGgufHeader(s); } finally { await s.close(); } };
+    const head = async (p: string) => {
+      const s = await FileSource.open(p);
+      try {
+        return await readGgufHeader(s);
+      } finally {
+        await s.close();
+      }
+    };
     const [ha, hb] = [await head(a), await head(b)];
     assert.equal(ha.metadata.get('quantize.encoder'), undefined);
     assert.equal(hb.metadata.get('quantize.encoder')?.value, 'best');
-    assert.deepEqual(hb.tensors.map((t) => [t.name, t.type.id]), ha.tensors.map((t) => [t.name, t.type.id]));
+    assert.deepEqual(
+      hb.tensors.map((t) => [t.name, t.type.id]),
+      ha.tensors.map((t) => [t.name, t.type.id]),
+    );
     // compare shows per tensor what ggml's own encoder would have cost: never less than best's (no imatrix here)
     const [sa, sb] = [await FileSource.open(input), await FileSource.open(b)];
     try {
@@ -172,10 +219,21 @@ test('a whole model with --encoder best: quantize.encoder recorded, the same typ
         assert.ok(t.ggmlRmse !== undefined && t.bestSaved !== undefined, t.name);
         assert.ok(t.bestSaved! >= -1e-9, `${t.name}: best's weighted error above ggml's (${t.bestSaved})`);
       }
-      assert.ok(quantized.some((t) => t.bestSaved! > 0.01), 'best saves error somewhere');
-    } finally { await sa.close(); await sb.close(); }
+      assert.ok(
+        quantized.some((t) => t.bestSaved! > 0.01),
+        'best saves error somewhere',
+      );
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
     const [sa2, sg] = [await FileSource.open(input), await FileSource.open(a)];
-    try { assert.ok((await compareGguf(sa2, sg)).tensors.every((t) => t.ggmlRmse === undefined)); } finally { await sa2.close(); await sg.close(); }
+    try {
+      assert.ok((await compareGguf(sa2, sg)).tensors.every((t) => t.ggmlRmse === undefined));
+    } finally {
+      await sa2.close();
+      await sg.close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -185,12 +243,15 @@ test('--sensitivity engine measures each kind of tensor in llama.cpp (stories260
   const f32 = join(dir, 'stories-f32.gguf');
   let r = runCli(['convert', 'llama2c', join(REPO, 'fixtures/stories260K.bin'), f32]);
   assert.equal(r.code, 0, r.stderr);
-  r = runCli(['quantize', f32, '--target-bpw', '8.5', '--sensitivity', 'engine', '--dry-run', '--json'], { timeoutMs: 600_000 });
+  r = runCli(['quantize', f32, '--target-bpw', '8.5', '--sensitivity', 'engine', '--dry-run', '--json'], {
+    timeoutMs: 600_000,
+  });
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   const s = j.target.sensitivity;
   assert.equal(s.probeType, GGML_TYPE.Q4_0);
-  for (const k of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'token_embd']) assert.ok(typeof s.kl[k] === 'number' && s.kl[k] >= 0, k);
+  for (const k of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'token_embd'])
+    assert.ok(typeof s.kl[k] === 'number' && s.kl[k] >= 0, k);
   assert.ok(Object.values(s.kl as Record<string, number>).some((v) => v > 0));
   assert.match(j.target.measure, /measured KL per unit at q4_0/);
   const saved = join(dir, 'sens.json');
@@ -198,11 +259,17 @@ test('--sensitivity engine measures each kind of tensor in llama.cpp (stories260
   const again = runCli(['quantize', f32, '--target-bpw', '8.5', '--sensitivity', saved, '--dry-run', '--json']);
   assert.equal(again.code, 0, again.stderr);
   // the same measurement gives the same plan
-  assert.deepEqual(JSON.parse(again.stdout).tensors.map((t: { to: string }) => t.to), j.tensors.map((t: { to: string }) => t.to));
+  assert.deepEqual(
+    JSON.parse(again.stdout).tensors.map((t: { to: string }) => t.to),
+    j.tensors.map((t: { to: string }) => t.to),
+  );
   writeFileSync(saved, '{"probeType": 2, "kl": {"attn_q": -1}}');
   for (const [args, re] of [
     [['--target-bpw', '8.5', '--sensitivity', saved], /^lowbit: --sensitivity: .* does not hold/],
-    [['--target-bpw', '8.5', '--sensitivity', join(dir, 'none.json')], /^lowbit: --sensitivity: .* is not none, engine, or a readable JSON file/],
+    [
+      ['--target-bpw', '8.5', '--sensitivity', join(dir, 'none.json')],
+      /^lowbit: --sensitivity: .* is not none, engine, or a readable JSON file/,
+    ],
     [['--type', 'Q4_0', '--sensitivity', 'engine'], /^lowbit: --sensitivity needs --target-size or --target-bpw/],
   ] as [string[], RegExp][]) {
     const e = runCli(['quantize', f32, '--dry-run', ...args]);

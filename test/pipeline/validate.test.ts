@@ -28,7 +28,8 @@ test('firstNonFinite finds the first NaN/Inf wherever it is, and nothing in fini
   }
   // +Inf and -Inf in one chunk sum to NaN: still found
   const z = x.slice();
-  z[100] = Infinity; z[101] = -Infinity;
+  z[100] = Infinity;
+  z[101] = -Infinity;
   assert.equal(firstNonFinite(z), 100);
   // a view at an offset reports indices relative to the view
   assert.equal(firstNonFinite(z.subarray(50)), 50);
@@ -46,7 +47,15 @@ test('firstInvalid on F32 bytes: aligned (fast) and unaligned (byte) paths agree
 
 test('firstInvalid on block scales: even (u16) and odd (byte) starts agree for every scale position', () => {
   const r = rng(11);
-  for (const type of [GGML_TYPE.Q8_0, GGML_TYPE.Q4_0, GGML_TYPE.Q4_1, GGML_TYPE.Q4_K, GGML_TYPE.Q6_K, GGML_TYPE.Q2_K, GGML_TYPE.Q3_K]) {
+  for (const type of [
+    GGML_TYPE.Q8_0,
+    GGML_TYPE.Q4_0,
+    GGML_TYPE.Q4_1,
+    GGML_TYPE.Q4_K,
+    GGML_TYPE.Q6_K,
+    GGML_TYPE.Q2_K,
+    GGML_TYPE.Q3_K,
+  ]) {
     const info = ggmlTypeById(type)!;
     const nBlocks = 40;
     const data = new Uint8Array(info.typeSize * nBlocks);
@@ -55,7 +64,8 @@ test('firstInvalid on block scales: even (u16) and odd (byte) starts agree for e
     const check = (d: Uint8Array) => {
       const odd = new Uint8Array(d.length + 1);
       odd.set(d, 1);
-      const a = firstInvalid(type, d), b = firstInvalid(type, odd.subarray(1));
+      const a = firstInvalid(type, d),
+        b = firstInvalid(type, odd.subarray(1));
       assert.equal(a, b, `${info.ggmlName}: u16 and byte paths`);
       return a;
     };

@@ -26,7 +26,10 @@ function bruteForce(items: AllocItem[], budget: number): number {
   let best = Infinity;
   const rec = (k: number, bytes: number, err: number) => {
     if (bytes > budget || err >= best) return;
-    if (k === items.length) { best = err; return; }
+    if (k === items.length) {
+      best = err;
+      return;
+    }
     for (const c of items[k]!.candidates) rec(k + 1, bytes + c.bytes, err + c.error);
   };
   rec(0, 0, 0);
@@ -34,7 +37,9 @@ function bruteForce(items: AllocItem[], budget: number): number {
 }
 
 test('allocate never exceeds the budget, and comes close to the exact optimum', () => {
-  let worst = 1, sumRatio = 0, n = 0;
+  let worst = 1,
+    sumRatio = 0,
+    n = 0;
   for (let seed = 1; seed <= 60; seed++) {
     const items = instance(seed, 5, 5);
     const min = items.reduce((s, it) => s + Math.min(...it.candidates.map((c) => c.bytes)), 0);
@@ -48,7 +53,9 @@ test('allocate never exceeds the budget, and comes close to the exact optimum', 
       const opt = bruteForce(items, budget);
       assert.ok(r.error >= opt - 1e-15, 'cannot beat the optimum');
       const ratio = r.error / opt;
-      worst = Math.max(worst, ratio); sumRatio += ratio; n++;
+      worst = Math.max(worst, ratio);
+      sumRatio += ratio;
+      n++;
     }
   }
   // the grid DP rounds bytes up, so it is not always the exact optimum, but close
@@ -59,25 +66,40 @@ test('allocate never exceeds the budget, and comes close to the exact optimum', 
 test('allocate is deterministic and independent of nothing but its inputs; ties go to the earlier tensor', () => {
   const items = instance(7, 40, 8);
   const budget = items.reduce((s, it) => s + it.candidates[3]!.bytes, 0);
-  const a = allocate(items, budget), b = allocate(structuredClone(items), budget);
+  const a = allocate(items, budget),
+    b = allocate(structuredClone(items), budget);
   assert.deepEqual(a, b);
   // two identical tensors and room for one upgrade: the first gets it
-  const same: AllocItem[] = [0, 1].map((k) => ({ name: `t${k}`, candidates: [{ type: 1, bytes: 100, error: 1 }, { type: 2, bytes: 200, error: 0.5 }] }));
+  const same: AllocItem[] = [0, 1].map((k) => ({
+    name: `t${k}`,
+    candidates: [
+      { type: 1, bytes: 100, error: 1 },
+      { type: 2, bytes: 200, error: 0.5 },
+    ],
+  }));
   assert.deepEqual(allocate(same, 300).choice, [1, 0]);
 });
 
 test('allocate: too small a budget is an error; a budget above everything takes the best of each', () => {
   const items = instance(3, 4, 4);
   const min = items.reduce((s, it) => s + Math.min(...it.candidates.map((c) => c.bytes)), 0);
-  assert.throws(() => allocate(items, min - 1), (e) => e instanceof LowbitError && /too small/.test(e.message));
+  assert.throws(
+    () => allocate(items, min - 1),
+    (e) => e instanceof LowbitError && /too small/.test(e.message),
+  );
   const r = allocate(items, 1e12);
-  for (const [k, it] of items.entries()) assert.equal(it.candidates[r.choice[k]!]!.error, Math.min(...it.candidates.map((c) => c.error)));
+  for (const [k, it] of items.entries())
+    assert.equal(it.candidates[r.choice[k]!]!.error, Math.min(...it.candidates.map((c) => c.error)));
 });
 
 test('Pareto front and lower hull', () => {
   const c = [
-    { type: 0, bytes: 10, error: 10 }, { type: 1, bytes: 20, error: 4 }, { type: 2, bytes: 25, error: 5 }, // 2 dominated by 1
-    { type: 3, bytes: 30, error: 3.5 }, { type: 4, bytes: 40, error: 1 }, { type: 5, bytes: 40, error: 0.9 },
+    { type: 0, bytes: 10, error: 10 },
+    { type: 1, bytes: 20, error: 4 },
+    { type: 2, bytes: 25, error: 5 }, // 2 dominated by 1
+    { type: 3, bytes: 30, error: 3.5 },
+    { type: 4, bytes: 40, error: 1 },
+    { type: 5, bytes: 40, error: 0.9 },
   ];
   assert.deepEqual(paretoFront(c), [0, 1, 3, 5]);
   assert.deepEqual(lowerHull(c, paretoFront(c)), [0, 1, 5]); // 3 lies above the 1 -> 5 chord

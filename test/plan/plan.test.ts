@@ -23,9 +23,27 @@ test('file types parse as llama-quantize parses them', () => {
 });
 
 test('tensors are ordered as llama.cpp orders them: non-layer first, then by layer number, then by bytes', () => {
-  const names = ['output.weight', 'blk.10.attn_q.weight', 'blk.2.ffn_up.weight', 'token_embd.weight', 'blk.2.attn_k.weight', 'output_norm.weight', 'blk.1.x'];
-  assert.deepEqual(llamaTensorOrder(names.map((name) => ({ name }))).map((t) => t.name),
-    ['output.weight', 'output_norm.weight', 'token_embd.weight', 'blk.1.x', 'blk.2.attn_k.weight', 'blk.2.ffn_up.weight', 'blk.10.attn_q.weight']);
+  const names = [
+    'output.weight',
+    'blk.10.attn_q.weight',
+    'blk.2.ffn_up.weight',
+    'token_embd.weight',
+    'blk.2.attn_k.weight',
+    'output_norm.weight',
+    'blk.1.x',
+  ];
+  assert.deepEqual(
+    llamaTensorOrder(names.map((name) => ({ name }))).map((t) => t.name),
+    [
+      'output.weight',
+      'output_norm.weight',
+      'token_embd.weight',
+      'blk.1.x',
+      'blk.2.attn_k.weight',
+      'blk.2.ffn_up.weight',
+      'blk.10.attn_q.weight',
+    ],
+  );
 });
 
 const model: ModelInfo = { arch: 'llama', nLayer: 8, nHead: 4, nHeadKv: 4, nExpert: 0, is70B: false };
@@ -36,7 +54,8 @@ function tensors(nLayer: number, ff = 256): TensorDesc[] {
     { name: 'output_norm.weight', shape: [256], type: T.F32 },
   ];
   for (let l = 0; l < nLayer; l++) {
-    for (const n of ['attn_q', 'attn_k', 'attn_v', 'attn_output']) out.push({ name: `blk.${l}.${n}.weight`, shape: [256, 256], type: T.F16 });
+    for (const n of ['attn_q', 'attn_k', 'attn_v', 'attn_output'])
+      out.push({ name: `blk.${l}.${n}.weight`, shape: [256, 256], type: T.F16 });
     out.push({ name: `blk.${l}.ffn_down.weight`, shape: [ff, 256], type: T.F16 });
     out.push({ name: `blk.${l}.attn_norm.weight`, shape: [256], type: T.F32 });
   }
@@ -57,7 +76,9 @@ test('Q4_K_M: attn_v and ffn_down get Q6_K on the first and last eighth and ever
 });
 
 test('row lengths that do not fit fall back (to a 32-block type, or F16), with the reason', () => {
-  const plan = planQuantization(model, tensors(8, 320).concat([{ name: 'odd.weight', shape: [100, 2], type: T.F16 }]), { fileType: parseFileType('Q4_K_S') });
+  const plan = planQuantization(model, tensors(8, 320).concat([{ name: 'odd.weight', shape: [100, 2], type: T.F16 }]), {
+    fileType: parseFileType('Q4_K_S'),
+  });
   const down = plan.tensors.find((t) => t.name === 'blk.4.ffn_down.weight')!;
   assert.equal(typeName(down.dstType), 'q5_0');
   assert.equal(down.kind, 'fallback');
@@ -68,8 +89,15 @@ test('row lengths that do not fit fall back (to a 32-block type, or F16), with t
 
 test('--tensor-type: first match wins, --pure skips the mixture, the output/token-embedding types win over both', () => {
   const plan = planQuantization(model, tensors(8), {
-    fileType: parseFileType('Q4_K_M'), pure: true, outputTensorType: T.Q8_0, tokenEmbeddingType: T.Q4_0,
-    tensorTypes: [{ pattern: 'attn_v', type: T.Q8_0 }, { pattern: 'attn_.*', type: T.Q5_0 }, { pattern: 'output', type: T.Q4_1 }],
+    fileType: parseFileType('Q4_K_M'),
+    pure: true,
+    outputTensorType: T.Q8_0,
+    tokenEmbeddingType: T.Q4_0,
+    tensorTypes: [
+      { pattern: 'attn_v', type: T.Q8_0 },
+      { pattern: 'attn_.*', type: T.Q5_0 },
+      { pattern: 'output', type: T.Q4_1 },
+    ],
   });
   const get = (n: string) => plan.tensors.find((t) => t.name === n)!;
   assert.equal(get('blk.0.attn_v.weight').dstType, T.Q8_0);
@@ -79,7 +107,14 @@ test('--tensor-type: first match wins, --pure skips the mixture, the output/toke
   assert.equal(get('blk.0.ffn_down.weight').dstType, T.Q4_K);
   assert.equal(get('output.weight').dstType, T.Q8_0);
   assert.equal(get('token_embd.weight').dstType, T.Q4_0);
-  assert.throws(() => planQuantization(model, tensors(1), { fileType: parseFileType('Q8_0'), tensorTypes: [{ pattern: '[', type: T.Q8_0 }] }), /invalid regular expression/);
+  assert.throws(
+    () =>
+      planQuantization(model, tensors(1), {
+        fileType: parseFileType('Q8_0'),
+        tensorTypes: [{ pattern: '[', type: T.Q8_0 }],
+      }),
+    /invalid regular expression/,
+  );
 });
 
 test('tensors llama.cpp never quantizes', () => {
@@ -102,20 +137,39 @@ test('metadata as llama.cpp writes it: input order, version and file type moved 
   ]);
   const long = 'é'.repeat(70); // 140 UTF-8 bytes: cut to 127 bytes on a character boundary
   const out = quantizedMetadata(input, 15, { file: long, dataset: 'wiki', entries: 5, chunks: 0 });
-  assert.deepEqual([...out.keys()], ['general.architecture', 'llama.block_count', 'general.quantization_version', 'general.file_type',
-    'quantize.imatrix.file', 'quantize.imatrix.dataset', 'quantize.imatrix.entries_count']);
+  assert.deepEqual(
+    [...out.keys()],
+    [
+      'general.architecture',
+      'llama.block_count',
+      'general.quantization_version',
+      'general.file_type',
+      'quantize.imatrix.file',
+      'quantize.imatrix.dataset',
+      'quantize.imatrix.entries_count',
+    ],
+  );
   assert.deepEqual(out.get('general.file_type'), gv.u32(15));
   assert.deepEqual(out.get('general.quantization_version'), gv.u32(2));
-  assert.equal((out.get('quantize.imatrix.file')!.value as string), 'é'.repeat(63));
+  assert.equal(out.get('quantize.imatrix.file')!.value as string, 'é'.repeat(63));
   assert.deepEqual(input.get('split.count'), gv.u16(2), 'input untouched');
 });
 
 test('model info: GQA from head counts, 70B detection, missing keys are errors', () => {
   const m = new Map([
-    ['general.architecture', gv.str('llama')], ['llama.block_count', gv.u32(80)],
-    ['llama.attention.head_count', gv.u32(64)], ['llama.attention.head_count_kv', gv.u32(8)],
+    ['general.architecture', gv.str('llama')],
+    ['llama.block_count', gv.u32(80)],
+    ['llama.attention.head_count', gv.u32(64)],
+    ['llama.attention.head_count_kv', gv.u32(8)],
   ]);
-  assert.deepEqual(modelInfoFromMetadata(m), { arch: 'llama', nLayer: 80, nHead: 64, nHeadKv: 8, nExpert: 0, is70B: true });
+  assert.deepEqual(modelInfoFromMetadata(m), {
+    arch: 'llama',
+    nLayer: 80,
+    nHead: 64,
+    nHeadKv: 8,
+    nExpert: 0,
+    is70B: true,
+  });
   m.delete('llama.attention.head_count_kv');
   assert.equal(modelInfoFromMetadata(m).nHeadKv, 64);
   assert.equal(modelInfoFromMetadata(m).is70B, false);

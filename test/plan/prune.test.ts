@@ -8,12 +8,20 @@ test('the list: std::stoi per item, sorted and unique; negatives, empty items an
   assert.deepEqual(parsePruneLayers('5,1,3,1'), [1, 3, 5]);
   assert.deepEqual(parsePruneLayers(' 2x,+4'), [2, 4], 'stoi: leading space, sign, trailing junk ignored');
   for (const bad of ['-1', '1,,2', 'a', '', '99999999999']) {
-    assert.throws(() => parsePruneLayers(bad), (e: Error) => e instanceof LowbitError && /invalid layer id/.test(e.message), bad);
+    assert.throws(
+      () => parsePruneLayers(bad),
+      (e: Error) => e instanceof LowbitError && /invalid layer id/.test(e.message),
+      bad,
+    );
   }
 });
 
 test('renumbering: layers before the first pruned keep their numbers, later ones close the gaps in order', () => {
-  const names = ['token_embd.weight', ...[0, 1, 2, 3, 4, 10].flatMap((l) => [`blk.${l}.attn_q.weight`, `blk.${l}.ffn_up.weight`]), 'output.weight'];
+  const names = [
+    'token_embd.weight',
+    ...[0, 1, 2, 3, 4, 10].flatMap((l) => [`blk.${l}.attn_q.weight`, `blk.${l}.ffn_up.weight`]),
+    'output.weight',
+  ];
   const { rename, blockCount } = pruneLayers(names, [1, 3]);
   assert.equal(rename.get('token_embd.weight'), 'token_embd.weight');
   assert.equal(rename.get('blk.0.attn_q.weight'), 'blk.0.attn_q.weight');

@@ -18,11 +18,17 @@ import { loadEchartsSource } from '../../src/node/echarts-source.js';
 import { randomRows } from '../support/oracle.js';
 import { launchChromium, needsChromium } from '../support/chromium.js';
 
-
 async function gguf(type: number, name: string): Promise<BufferSource> {
-  const tensors = [{ name: 'blk.0.w', dims: [64, 16] }, { name: 'blk.1.w', dims: [128, 8] }, { name: 'norm', dims: [64] }];
+  const tensors = [
+    { name: 'blk.0.w', dims: [64, 16] },
+    { name: 'blk.1.w', dims: [128, 8] },
+    { name: 'norm', dims: [64] },
+  ];
   const sink = new BufferSink();
-  const w = await GgufWriter.begin(sink, { metadata: [['general.architecture', gv.str('test')]], tensors: tensors.map((t) => ({ ...t, type: t.name === 'norm' ? GGML_TYPE.F32 : type })) });
+  const w = await GgufWriter.begin(sink, {
+    metadata: [['general.architecture', gv.str('test')]],
+    tensors: tensors.map((t) => ({ ...t, type: t.name === 'norm' ? GGML_TYPE.F32 : type })),
+  });
   let seed = 1;
   for (const t of tensors) {
     const c = codecByTypeId(t.name === 'norm' ? GGML_TYPE.F32 : type)!;
@@ -36,9 +42,19 @@ async function gguf(type: number, name: string): Promise<BufferSource> {
   return new BufferSource(sink.bytes(), name);
 }
 
-async function reportData(types: [string, number][] = [['Q8_0', GGML_TYPE.Q8_0], ['Q4_0', GGML_TYPE.Q4_0]]): Promise<ReportData> {
+async function reportData(
+  types: [string, number][] = [
+    ['Q8_0', GGML_TYPE.Q8_0],
+    ['Q4_0', GGML_TYPE.Q4_0],
+  ],
+): Promise<ReportData> {
   const ref = await gguf(GGML_TYPE.F32, 'ref.gguf');
-  const data: ReportData = { title: 'test </script> report', ref: { file: 'ref.gguf', sizeBytes: ref.size }, variants: [], histograms: [] };
+  const data: ReportData = {
+    title: 'test </script> report',
+    ref: { file: 'ref.gguf', sizeBytes: ref.size },
+    variants: [],
+    histograms: [],
+  };
   for (const [label, type] of types) {
     const b = await gguf(type, `${label}.gguf`);
     const comparison = await compareGguf(ref, b);
@@ -54,12 +70,33 @@ async function reportData(types: [string, number][] = [['Q8_0', GGML_TYPE.Q8_0],
  */
 function crowdedPoints(): NonNullable<ReportData['points']> {
   const rows: [string, number, number][] = [
-    ['F16', 1.05, 2e-6], ['BF16', 1.05, 4e-5], ['Q8_0', 0.62, 2e-4], ['Q6_K', 0.55, 1.2e-3], ['Q5_K_M', 0.52, 3.1e-3], ['Q5_K_S', 0.51, 3.3e-3],
-    ['Q5_1', 0.5, 2.9e-3], ['Q5_0', 0.49, 4.2e-3], ['Q4_K_M', 0.48, 9e-3], ['Q4_K_S', 0.47, 1.1e-2], ['Q4_1', 0.46, 1.0e-2], ['Q4_0', 0.45, 1.4e-2],
-    ['IQ4_NL', 0.45, 1.2e-2], ['IQ4_XS', 0.44, 1.3e-2], ['Q3_K_L', 0.44, 3.5e-2], ['Q3_K_M', 0.43, 4.1e-2], ['Q3_K_S', 0.42, 6.5e-2], ['Q2_K', 0.41, 0.21],
-    ['TQ2_0', 0.4, 2.4], ['TQ1_0', 0.39, 2.6],
+    ['F16', 1.05, 2e-6],
+    ['BF16', 1.05, 4e-5],
+    ['Q8_0', 0.62, 2e-4],
+    ['Q6_K', 0.55, 1.2e-3],
+    ['Q5_K_M', 0.52, 3.1e-3],
+    ['Q5_K_S', 0.51, 3.3e-3],
+    ['Q5_1', 0.5, 2.9e-3],
+    ['Q5_0', 0.49, 4.2e-3],
+    ['Q4_K_M', 0.48, 9e-3],
+    ['Q4_K_S', 0.47, 1.1e-2],
+    ['Q4_1', 0.46, 1.0e-2],
+    ['Q4_0', 0.45, 1.4e-2],
+    ['IQ4_NL', 0.45, 1.2e-2],
+    ['IQ4_XS', 0.44, 1.3e-2],
+    ['Q3_K_L', 0.44, 3.5e-2],
+    ['Q3_K_M', 0.43, 4.1e-2],
+    ['Q3_K_S', 0.42, 6.5e-2],
+    ['Q2_K', 0.41, 0.21],
+    ['TQ2_0', 0.4, 2.4],
+    ['TQ1_0', 0.39, 2.6],
   ];
-  return rows.map(([label, mib, kl]) => ({ label, sizeBytes: Math.round(mib * 1024 * 1024), kl, family: familyOf(label) }));
+  return rows.map(([label, mib, kl]) => ({
+    label,
+    sizeBytes: Math.round(mib * 1024 * 1024),
+    kl,
+    family: familyOf(label),
+  }));
 }
 
 /** Pairs of visible text elements in the charts whose boxes overlap (more than half a pixel each way). */
@@ -74,16 +111,26 @@ async function overlappingLabels(page: Page): Promise<string[]> {
         let hidden = false;
         for (let e: Element | null = el; e && e !== chart; e = e.parentElement) {
           const cs = getComputedStyle(e);
-          if (cs.display === 'none' || cs.visibility === 'hidden' || Number(cs.opacity) === 0 || e.getAttribute('opacity') === '0' || e.getAttribute('fill-opacity') === '0') hidden = true;
+          if (
+            cs.display === 'none' ||
+            cs.visibility === 'hidden' ||
+            Number(cs.opacity) === 0 ||
+            e.getAttribute('opacity') === '0' ||
+            e.getAttribute('fill-opacity') === '0'
+          )
+            hidden = true;
         }
         const r = el.getBoundingClientRect();
         if (!hidden && r.width > 0 && r.height > 0) boxes.push({ t, r });
       }
       for (let i = 0; i < boxes.length; i++) {
         for (let j = i + 1; j < boxes.length; j++) {
-          const a = boxes[i]!.r, b = boxes[j]!.r;
-          const w = Math.min(a.right, b.right) - Math.max(a.left, b.left), h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-          if (w > 0.5 && h > 0.5) out.push(`${chart.id}: "${boxes[i]!.t}" and "${boxes[j]!.t}" (${w.toFixed(1)} x ${h.toFixed(1)} px)`);
+          const a = boxes[i]!.r,
+            b = boxes[j]!.r;
+          const w = Math.min(a.right, b.right) - Math.max(a.left, b.left),
+            h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+          if (w > 0.5 && h > 0.5)
+            out.push(`${chart.id}: "${boxes[i]!.t}" and "${boxes[j]!.t}" (${w.toFixed(1)} x ${h.toFixed(1)} px)`);
         }
       }
     }
@@ -91,11 +138,25 @@ async function overlappingLabels(page: Page): Promise<string[]> {
   });
 }
 
-type Opt = { color?: string[]; series: { name: string; data: unknown[]; type: string }[]; legend: { data?: unknown }[] };
-const chartOption = (page: Page, id: string) => page.evaluate((id) => (window as unknown as { echarts: { getInstanceByDom(e: Element): { getOption(): unknown } } }).echarts.getInstanceByDom(document.getElementById(id)!).getOption(), id) as Promise<Opt>;
+type Opt = {
+  color?: string[];
+  series: { name: string; data: unknown[]; type: string }[];
+  legend: { data?: unknown }[];
+};
+const chartOption = (page: Page, id: string) =>
+  page.evaluate(
+    (id) =>
+      (window as unknown as { echarts: { getInstanceByDom(e: Element): { getOption(): unknown } } }).echarts
+        .getInstanceByDom(document.getElementById(id)!)
+        .getOption(),
+    id,
+  ) as Promise<Opt>;
 
 /** Opens the report at 1280 px (a laptop), collects console errors and off-line requests. */
-async function openReport(html: string, run: (page: Page, errors: string[], requests: string[]) => Promise<void>): Promise<void> {
+async function openReport(
+  html: string,
+  run: (page: Page, errors: string[], requests: string[]) => Promise<void>,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-report-'));
   const file = join(dir, 'report.html');
   writeFileSync(file, html);
@@ -103,10 +164,14 @@ async function openReport(html: string, run: (page: Page, errors: string[], requ
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const requests: string[] = [];
-    page.on('request', (r) => { if (!r.url().startsWith('file:')) requests.push(r.url()); });
+    page.on('request', (r) => {
+      if (!r.url().startsWith('file:')) requests.push(r.url());
+    });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`);
+    });
     await page.goto('file://' + file);
     await page.waitForSelector('body[data-charts-rendered]', { timeout: 30000 });
     await run(page, errors, requests);
@@ -124,8 +189,10 @@ test('buildReportHtml: self-contained (no external URLs), data embedded safely',
 });
 
 test('familyOf: llama.cpp type families and ONNX variants from file labels', () => {
-  assert.deepEqual(['stories-Q4_K_M', 'Q5_0', 'x-IQ2_XXS', 'TQ1_0', 'm-F16', 'model_q4f16', 'model_bnb4', 'whatever'].map(familyOf),
-    ['k-quants', 'legacy (Q4_0 ...)', 'i-quants', 'ternary', 'float', 'ONNX variants', 'ONNX variants', 'variants']);
+  assert.deepEqual(
+    ['stories-Q4_K_M', 'Q5_0', 'x-IQ2_XXS', 'TQ1_0', 'm-F16', 'model_q4f16', 'model_bnb4', 'whatever'].map(familyOf),
+    ['k-quants', 'legacy (Q4_0 ...)', 'i-quants', 'ternary', 'float', 'ONNX variants', 'ONNX variants', 'variants'],
+  );
   // the shared file-name prefix goes, the type names stay whole
   const s = shortLabels(['stories260K-Q4_K_M', 'stories260K-Q4_K_S', 'stories260K-F16']);
   assert.deepEqual(['stories260K-Q4_K_M', 'stories260K-Q4_K_S', 'stories260K-F16'].map(s), ['Q4_K_M', 'Q4_K_S', 'F16']);
@@ -148,69 +215,111 @@ test('the report renders every chart in headless Chromium, offline, as SVG', { s
         const svg = el.querySelector('svg');
         if (!svg) return null;
         const r = svg.getBoundingClientRect();
-        return { w: r.width, h: r.height, marks: svg.querySelectorAll('path, rect, circle, polyline').length, texts: svg.querySelectorAll('text').length };
+        return {
+          w: r.width,
+          h: r.height,
+          marks: svg.querySelectorAll('path, rect, circle, polyline').length,
+          texts: svg.querySelectorAll('text').length,
+        };
       }, id);
       assert.ok(info, `${id}: no svg`);
       assert.ok(info.w > 600 && info.h > 200, `${id}: svg ${info.w}×${info.h}`);
       assert.ok(info.marks > 10 && info.texts > 5, `${id}: ${info.marks} marks, ${info.texts} texts`);
       const opt = await chartOption(page, id);
-      assert.ok(opt.series.every((s) => s.data.length > 0), `${id}: empty series ${opt.series.map((s) => s.name)}`);
+      assert.ok(
+        opt.series.every((s) => s.data.length > 0),
+        `${id}: empty series ${opt.series.map((s) => s.name)}`,
+      );
     }
     // the tensor chart shows one variant at a time (the smallest first), its quantized tensors worst
     // first; the F32 norm is identical in both and not drawn
-    const t = await page.evaluate(() => (JSON.parse(document.getElementById('report-data')!.textContent!) as { tensors: { first: number; variants: { label: string; identical: number; rows: { name: string }[] }[] } }).tensors);
-    assert.deepEqual(t.variants.map((v) => v.label), ['Q8_0', 'Q4_0']);
+    const t = await page.evaluate(
+      () =>
+        (
+          JSON.parse(document.getElementById('report-data')!.textContent!) as {
+            tensors: { first: number; variants: { label: string; identical: number; rows: { name: string }[] }[] };
+          }
+        ).tensors,
+    );
+    assert.deepEqual(
+      t.variants.map((v) => v.label),
+      ['Q8_0', 'Q4_0'],
+    );
     assert.equal(t.variants[t.first]!.label, 'Q4_0');
     for (const v of t.variants) {
       assert.deepEqual(v.rows.map((r) => r.name).sort(), ['blk.0.w', 'blk.1.w']);
       assert.equal(v.identical, 1);
     }
-    assert.match(await page.textContent('#tensor-note') ?? '', /1 tensor\(s\) of Q4_0 are identical/);
+    assert.match((await page.textContent('#tensor-note')) ?? '', /1 tensor\(s\) of Q4_0 are identical/);
     await page.selectOption('#tensor-variant', '0');
-    assert.match(await page.textContent('#tensor-note') ?? '', /of Q8_0/);
-    assert.match(await page.textContent('table') ?? '', /Q4_0/);
+    assert.match((await page.textContent('#tensor-note')) ?? '', /of Q8_0/);
+    assert.match((await page.textContent('table')) ?? '', /Q4_0/);
     // quantized histograms carry one block's levels, captioned as such
     const h0 = await chartOption(page, 'chart-hist-0');
-    assert.deepEqual(h0.series.map((s) => s.name), ['reference (F32)', 'Q8_0 (Q8_0)', `values block ${data.histograms![0]!.blockIndex} decodes to`]);
+    assert.deepEqual(
+      h0.series.map((s) => s.name),
+      ['reference (F32)', 'Q8_0 (Q8_0)', `values block ${data.histograms![0]!.blockIndex} decodes to`],
+    );
     assert.deepEqual(await overlappingLabels(page), []);
     assert.deepEqual(errors, []);
   });
 });
 
-test('a crowded report at 1280 px: no overlapping labels, distinct colours, F16 without levels, no console errors', { skip: needsChromium }, async () => {
-  const data = await reportData([['F16', GGML_TYPE.F16], ['Q4_0', GGML_TYPE.Q4_0], ['Q5_1', GGML_TYPE.Q5_1]]);
-  // the F16 histogram must not claim block levels
-  data.histograms = [data.histograms![0]!, data.histograms![1]!];
-  data.points = crowdedPoints();
-  const html = buildReportHtml(data, await loadEchartsSource());
-  const f16Caption = html.split('What rounding does')[1]!.split('</p>')[0]!;
-  assert.doesNotMatch(f16Caption, /block \d|levels of/, 'the F16 caption claims no block levels');
-  assert.match(f16Caption, /F16 rounds each weight to the nearest F16 number.*no blocks and no shared levels, so none are drawn/);
-  await openReport(html, async (page, errors) => {
-    assert.deepEqual(errors, []);
-    const sq = await chartOption(page, 'chart-size-quality');
-    // one curve per family, each its own colour
-    const families = sq.series.map((s) => s.name);
-    assert.deepEqual([...families].sort(), ['float', 'i-quants', 'k-quants', 'legacy (Q4_0 ...)', 'ternary']);
-    const colours = sq.color!.slice(0, families.length);
-    assert.equal(new Set(colours).size, families.length, `colours ${colours}`);
-    const tc = await chartOption(page, 'chart-tensors');
-    assert.equal(new Set(tc.color!.slice(0, tc.series.length)).size, tc.series.length);
-    const f16 = await chartOption(page, 'chart-hist-0');
-    assert.deepEqual(f16.series.map((s) => s.name), ['reference (F32)', 'F16 (F16)'], 'no levels for F16');
-    // labels: the crowded points keep some labels, hide the rest, and no two visible ones collide
-    const shown = await page.evaluate(() => Array.from(document.querySelectorAll('#chart-size-quality svg text')).map((t) => t.textContent));
-    assert.ok(shown.filter((t) => /^(Q|IQ|TQ|F|BF)\d/.test(t ?? '')).length >= 6, `point labels shown: ${shown.join(', ')}`);
-    assert.deepEqual(await overlappingLabels(page), []);
-    // and at the narrowest laptop-ish width too
-    await page.setViewportSize({ width: 1024, height: 800 });
-    await page.waitForTimeout(300);
-    assert.deepEqual(await overlappingLabels(page), []);
-    if (process.env.LOWBIT_REPORT_SHOTS) {
-      await page.setViewportSize({ width: 1280, height: 800 });
+test(
+  'a crowded report at 1280 px: no overlapping labels, distinct colours, F16 without levels, no console errors',
+  { skip: needsChromium },
+  async () => {
+    const data = await reportData([
+      ['F16', GGML_TYPE.F16],
+      ['Q4_0', GGML_TYPE.Q4_0],
+      ['Q5_1', GGML_TYPE.Q5_1],
+    ]);
+    // the F16 histogram must not claim block levels
+    data.histograms = [data.histograms![0]!, data.histograms![1]!];
+    data.points = crowdedPoints();
+    const html = buildReportHtml(data, await loadEchartsSource());
+    const f16Caption = html.split('What rounding does')[1]!.split('</p>')[0]!;
+    assert.doesNotMatch(f16Caption, /block \d|levels of/, 'the F16 caption claims no block levels');
+    assert.match(
+      f16Caption,
+      /F16 rounds each weight to the nearest F16 number.*no blocks and no shared levels, so none are drawn/,
+    );
+    await openReport(html, async (page, errors) => {
+      assert.deepEqual(errors, []);
+      const sq = await chartOption(page, 'chart-size-quality');
+      // one curve per family, each its own colour
+      const families = sq.series.map((s) => s.name);
+      assert.deepEqual([...families].sort(), ['float', 'i-quants', 'k-quants', 'legacy (Q4_0 ...)', 'ternary']);
+      const colours = sq.color!.slice(0, families.length);
+      assert.equal(new Set(colours).size, families.length, `colours ${colours}`);
+      const tc = await chartOption(page, 'chart-tensors');
+      assert.equal(new Set(tc.color!.slice(0, tc.series.length)).size, tc.series.length);
+      const f16 = await chartOption(page, 'chart-hist-0');
+      assert.deepEqual(
+        f16.series.map((s) => s.name),
+        ['reference (F32)', 'F16 (F16)'],
+        'no levels for F16',
+      );
+      // labels: the crowded points keep some labels, hide the rest, and no two visible ones collide
+      const shown = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('#chart-size-quality svg text')).map((t) => t.textContent),
+      );
+      assert.ok(
+        shown.filter((t) => /^(Q|IQ|TQ|F|BF)\d/.test(t ?? '')).length >= 6,
+        `point labels shown: ${shown.join(', ')}`,
+      );
+      assert.deepEqual(await overlappingLabels(page), []);
+      // and at the narrowest laptop-ish width too
+      await page.setViewportSize({ width: 1024, height: 800 });
       await page.waitForTimeout(300);
-      for (const id of ['chart-size-quality', 'chart-tensors', 'chart-hist-0', 'chart-hist-1']) await page.locator('#' + id).screenshot({ path: join(process.env.LOWBIT_REPORT_SHOTS, `${id}.png`) });
-    }
-    assert.deepEqual(errors, []);
-  });
-});
+      assert.deepEqual(await overlappingLabels(page), []);
+      if (process.env.LOWBIT_REPORT_SHOTS) {
+        await page.setViewportSize({ width: 1280, height: 800 });
+        await page.waitForTimeout(300);
+        for (const id of ['chart-size-quality', 'chart-tensors', 'chart-hist-0', 'chart-hist-1'])
+          await page.locator('#' + id).screenshot({ path: join(process.env.LOWBIT_REPORT_SHOTS, `${id}.png`) });
+      }
+      assert.deepEqual(errors, []);
+    });
+  },
+);

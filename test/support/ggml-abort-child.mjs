@@ -10,13 +10,20 @@ import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const koffi = require('koffi');
-const lib = koffi.load(join(dirname(require.resolve('@node-llama-cpp/linux-x64')), '..', 'bins', 'linux-x64', 'libggml-base.so'));
-const quantizeChunk = lib.func('size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)');
+const lib = koffi.load(
+  join(dirname(require.resolve('@node-llama-cpp/linux-x64')), '..', 'bins', 'linux-x64', 'libggml-base.so'),
+);
+const quantizeChunk = lib.func(
+  'size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)',
+);
 const rowSize = lib.func('size_t ggml_row_size(int type, int64_t ne)');
 
 const [type, nPerRowS, xFile, imFile, firstS] = process.argv.slice(2);
 const nPerRow = Number(nPerRowS);
-const f32 = (file) => { const b = readFileSync(file); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
+const f32 = (file) => {
+  const b = readFileSync(file);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
 const x = f32(xFile);
 const im = imFile === '-' ? null : f32(imFile);
 const out = new Uint8Array(Number(rowSize(Number(type), nPerRow)));

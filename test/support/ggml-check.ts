@@ -14,7 +14,13 @@ export function codec(name: string): BlockCodec {
   return c;
 }
 
-export function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+export function quantize(
+  c: BlockCodec,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+): Uint8Array {
   const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
   c.quantize(x, out, nRows, nPerRow, imatrix);
   return out;
@@ -24,13 +30,31 @@ export function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow:
  * Quantizes through the WebAssembly kernels and through the TypeScript reference (kernels off):
  * the same bytes, or the same LowbitError from both, or the test fails.
  */
-export function quantizeBothPaths(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+export function quantizeBothPaths(
+  c: BlockCodec,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+): Uint8Array {
   assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');
-  let wasm: Uint8Array | null = null, wasmErr: unknown = null;
-  try { wasm = quantize(c, x, nRows, nPerRow, imatrix); } catch (e) { wasmErr = e; }
+  let wasm: Uint8Array | null = null,
+    wasmErr: unknown = null;
+  try {
+    wasm = quantize(c, x, nRows, nPerRow, imatrix);
+  } catch (e) {
+    wasmErr = e;
+  }
   setWasmKernels(false);
-  let ts: Uint8Array | null = null, tsErr: unknown = null;
-  try { ts = quantize(c, x, nRows, nPerRow, imatrix); } catch (e) { tsErr = e; } finally { setWasmKernels(true); }
+  let ts: Uint8Array | null = null,
+    tsErr: unknown = null;
+  try {
+    ts = quantize(c, x, nRows, nPerRow, imatrix);
+  } catch (e) {
+    tsErr = e;
+  } finally {
+    setWasmKernels(true);
+  }
   if (wasmErr || tsErr) {
     assert.ok(wasmErr instanceof LowbitError, `${c.name} wasm: ${wasmErr ?? 'no error'}`);
     assert.ok(tsErr instanceof LowbitError, `${c.name} TypeScript: ${tsErr ?? 'no error'}`);
@@ -45,7 +69,10 @@ export function quantizeBothPaths(c: BlockCodec, x: Float32Array, nRows: number,
 export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string, blockBytes: number): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < actual.length; i++) {
-    if (actual[i] !== expected[i]) assert.fail(`${what}: byte ${i} (block ${Math.floor(i / blockBytes)}, offset ${i % blockBytes}) is ${actual[i]}, ggml has ${expected[i]}`);
+    if (actual[i] !== expected[i])
+      assert.fail(
+        `${what}: byte ${i} (block ${Math.floor(i / blockBytes)}, offset ${i % blockBytes}) is ${actual[i]}, ggml has ${expected[i]}`,
+      );
   }
 }
 
@@ -77,11 +104,17 @@ export function randomImatrix(seed: number, n: number, kind: number): Float32Arr
  * destination offsets; `setScale(bytes, blockStart, half)` forces a block's fp16 scale, given to put
  * NaN, ±Inf, ±0 and the largest/smallest halves into some blocks.
  */
-export function checkDequantizeWasm(name: string, setScale: ((b: Uint8Array, o: number, h: number) => void) | null, seed = 99): void {
+export function checkDequantizeWasm(
+  name: string,
+  setScale: ((b: Uint8Array, o: number, h: number) => void) | null,
+  seed = 99,
+): void {
   const o = oracle();
   const c = codec(name);
   const r = rng(seed + c.type.id);
-  const nBlocks = 1500, ts = c.type.typeSize, n = nBlocks * c.type.blockSize;
+  const nBlocks = 1500,
+    ts = c.type.typeSize,
+    n = nBlocks * c.type.blockSize;
   const raw = new Uint8Array(nBlocks * ts + 3);
   const bytes = raw.subarray(3);
   for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);

@@ -37,7 +37,12 @@ export function sentencePieceModel(vocabSize: number): Uint8Array {
     // merged pieces score by merge order, as SentencePiece BPE does; fillers far below
     const score = id === 263 ? -1 : id === 264 ? -2 : id === 265 ? -3 : id > 265 ? -1000 : 0;
     w.tag(1, WireType.LengthDelimited).fork();
-    w.tag(1, WireType.LengthDelimited).string(piece).tag(2, WireType.Bit32).float(score).tag(3, WireType.Varint).int32(type);
+    w.tag(1, WireType.LengthDelimited)
+      .string(piece)
+      .tag(2, WireType.Bit32)
+      .float(score)
+      .tag(3, WireType.Varint)
+      .int32(type);
     w.join();
   }
   w.tag(2, WireType.LengthDelimited).fork().tag(3, WireType.Varint).int32(2).tag(35, WireType.Varint).bool(true).join();
@@ -53,19 +58,54 @@ export function llamaTokenizerJson(vocabSize: number): unknown {
   const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
   for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = 3 + b;
   const pieces = ['\u2581', 't', 'h', 'e', 'th', 'the', '\u2581the'];
-  pieces.forEach((p, i) => { vocab[p] = 259 + i; });
+  pieces.forEach((p, i) => {
+    vocab[p] = 259 + i;
+  });
   for (let id = 259 + pieces.length; id < vocabSize; id++) vocab[`<unused${id}>`] = id;
-  const added = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const added = (id: number, content: string) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   return {
     version: '1.0',
     truncation: null,
     padding: null,
     added_tokens: [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>')],
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '\u2581' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
+      ],
+    },
     pre_tokenizer: null,
     post_processor: null,
-    decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
-    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: ['t h', 'th e', '\u2581 the'] },
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab,
+      merges: ['t h', 'th e', '\u2581 the'],
+    },
   };
 }
 
@@ -73,26 +113,54 @@ export function llamaTokenizerJson(vocabSize: number): unknown {
 export { byteToUnicode as bytesToUnicode } from '../../src/convert/hf/bpe.js';
 import { byteToUnicode as bytesToUnicode } from '../../src/convert/hf/bpe.js';
 
-const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_REGEX =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** A qwen2-style byte-level BPE tokenizer.json: 256 byte symbols, merges for ' the', <|endoftext|>. */
 export function qwen2TokenizerJson(): unknown {
   const u = bytesToUnicode();
   const vocab: Record<string, number> = {};
-  u.forEach((c, i) => { vocab[c] = i; });
+  u.forEach((c, i) => {
+    vocab[c] = i;
+  });
   const G = u[0x20]!; // Ġ, the space byte
   const merged = ['th', 'the', `${G}the`];
-  merged.forEach((t, i) => { vocab[t] = 256 + i; });
+  merged.forEach((t, i) => {
+    vocab[t] = 256 + i;
+  });
   return {
     version: '1.0',
-    added_tokens: [{ id: 300, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    added_tokens: [
+      {
+        id: 300,
+        content: '<|endoftext|>',
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      },
+    ],
     normalizer: { type: 'NFC' },
-    pre_tokenizer: { type: 'Sequence', pretokenizers: [
-      { type: 'Split', pattern: { Regex: QWEN2_REGEX }, behavior: 'Isolated', invert: false },
-      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
-    ] },
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: QWEN2_REGEX }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+      ],
+    },
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
-    model: { type: 'BPE', byte_fallback: false, ignore_merges: false, vocab, merges: [['t', 'h'], ['th', 'e'], [G, 'the']] },
+    model: {
+      type: 'BPE',
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: [
+        ['t', 'h'],
+        ['th', 'e'],
+        [G, 'the'],
+      ],
+    },
   };
 }
 
@@ -102,7 +170,11 @@ export function fixtureBiases(w: Weights): Biases {
   const kvDim = (w.dim * w.nKvHeads) / w.nHeads;
   const make = (n: number) => Float32Array.from({ length: n }, () => Math.fround((r() - 0.5) * 0.2));
   const b: Biases = { q: [], k: [], v: [] };
-  for (let l = 0; l < w.nLayers; l++) { b.q.push(make(w.dim)); b.k.push(make(kvDim)); b.v.push(make(kvDim)); }
+  for (let l = 0; l < w.nLayers; l++) {
+    b.q.push(make(w.dim));
+    b.k.push(make(kvDim));
+    b.v.push(make(kvDim));
+  }
   return b;
 }
 
@@ -111,8 +183,10 @@ export async function buildHfFixture(opts: HfFixtureOptions): Promise<Map<string
   const kvDim = (w.dim * w.nKvHeads) / w.nHeads;
   const tensors: SafetensorsOutTensor[] = [];
   const dtype = opts.dtype ?? 'F32';
-  const enc = (d: Float32Array) => (dtype === 'BF16' ? halfBytes(d, fp32ToBf16) : dtype === 'F16' ? halfBytes(d, fp32ToFp16) : f32(d));
-  const add = (name: string, shape: number[], data: Float32Array) => tensors.push({ name, dtype, shape, data: () => enc(data) });
+  const enc = (d: Float32Array) =>
+    dtype === 'BF16' ? halfBytes(d, fp32ToBf16) : dtype === 'F16' ? halfBytes(d, fp32ToFp16) : f32(d);
+  const add = (name: string, shape: number[], data: Float32Array) =>
+    tensors.push({ name, dtype, shape, data: () => enc(data) });
   add('model.embed_tokens.weight', [w.vocab, w.dim], w.emb);
   if (opts.untied) add('lm_head.weight', [w.vocab, w.dim], w.wcls);
   add('model.norm.weight', [w.dim], w.rmsFinal);
@@ -138,26 +212,53 @@ export async function buildHfFixture(opts: HfFixtureOptions): Promise<Map<string
   await writeSafetensors(sink, tensors, { metadata: { format: 'pt' } });
 
   const common = {
-    hidden_size: w.dim, intermediate_size: w.hidden, num_hidden_layers: w.nLayers, num_attention_heads: w.nHeads,
-    num_key_value_heads: w.nKvHeads, max_position_embeddings: w.seqLen, rms_norm_eps: 1e-5, rope_theta: 10000.0,
-    vocab_size: w.vocab, tie_word_embeddings: !opts.untied, torch_dtype: { F32: 'float32', BF16: 'bfloat16', F16: 'float16' }[dtype], hidden_act: 'silu',
+    hidden_size: w.dim,
+    intermediate_size: w.hidden,
+    num_hidden_layers: w.nLayers,
+    num_attention_heads: w.nHeads,
+    num_key_value_heads: w.nKvHeads,
+    max_position_embeddings: w.seqLen,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000.0,
+    vocab_size: w.vocab,
+    tie_word_embeddings: !opts.untied,
+    torch_dtype: { F32: 'float32', BF16: 'bfloat16', F16: 'float16' }[dtype],
+    hidden_act: 'silu',
   };
   const files = new Map<string, Uint8Array>();
-  const json = (name: string, x: unknown) => files.set(name, new TextEncoder().encode(JSON.stringify(x, null, 2) + '\n'));
+  const json = (name: string, x: unknown) =>
+    files.set(name, new TextEncoder().encode(JSON.stringify(x, null, 2) + '\n'));
   files.set('model.safetensors', sink.bytes());
   if (opts.arch === 'llama') {
-    json('config.json', { architectures: ['LlamaForCausalLM'], model_type: 'llama', bos_token_id: 1, eos_token_id: 2, ...common });
+    json('config.json', {
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      bos_token_id: 1,
+      eos_token_id: 2,
+      ...common,
+    });
     if (opts.sentencepiece) files.set('tokenizer.model', sentencePieceModel(w.vocab));
     else json('tokenizer.json', llamaTokenizerJson(w.vocab));
     json('tokenizer_config.json', {
-      add_bos_token: true, add_eos_token: false, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', pad_token: null,
+      add_bos_token: true,
+      add_eos_token: false,
+      bos_token: '<s>',
+      eos_token: '</s>',
+      unk_token: '<unk>',
+      pad_token: null,
       chat_template: "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}",
       tokenizer_class: 'LlamaTokenizer',
     });
   } else {
     json('config.json', { architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', eos_token_id: 300, ...common });
     json('tokenizer.json', qwen2TokenizerJson());
-    json('tokenizer_config.json', { add_prefix_space: false, bos_token: null, eos_token: '<|endoftext|>', pad_token: '<|endoftext|>', tokenizer_class: 'Qwen2Tokenizer' });
+    json('tokenizer_config.json', {
+      add_prefix_space: false,
+      bos_token: null,
+      eos_token: '<|endoftext|>',
+      pad_token: '<|endoftext|>',
+      tokenizer_class: 'Qwen2Tokenizer',
+    });
   }
   return files;
 }

@@ -18,12 +18,19 @@ export async function llamaLogProbs(modelPath: string, tokens: number[]): Promis
     // No flash attention (its CPU path rounds through F16, ~4e-3 off in log-prob) and an F32 KV
     // cache: then llama.cpp matches a float reference to ~1e-5.
     const ctx = await model.createContext({
-      contextSize: Math.max(32, tokens.length + 1), batchSize: tokens.length, flashAttention: false,
-      experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
+      contextSize: Math.max(32, tokens.length + 1),
+      batchSize: tokens.length,
+      flashAttention: false,
+      experimentalKvCacheKeyType: 'F32',
+      experimentalKvCacheValueType: 'F32',
     });
     try {
       const seq = ctx.getSequence();
-      const res = await seq.controlledEvaluate(tokens.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const) as never);
+      const res = await seq.controlledEvaluate(
+        tokens.map(
+          (t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const,
+        ) as never,
+      );
       return tokens.map((_, p) => {
         const probs = res[p]?.next.probabilities;
         if (!probs) throw new Error(`no probabilities at position ${p}`);

@@ -44,22 +44,37 @@ export async function makeMoeModel(f32Gguf: string, out: string): Promise<void> 
     for (const t of f.tensors) {
       if (t.type.id !== GGML_TYPE.F32) throw new Error(`${t.name}: expected an F32 model`);
       const m = /^blk\.(\d+)\.ffn_(gate|up|down)\.weight$/.exec(t.name);
-      if (!m) { tensors.push({ name: t.name, dims: [...t.dims], bytes: await readTensorBytes(src, f, t) }); continue; }
+      if (!m) {
+        tensors.push({ name: t.name, dims: [...t.dims], bytes: await readTensorBytes(src, f, t) });
+        continue;
+      }
       const w = f32(await readTensorBytes(src, f, t));
       const e = new Float32Array(w.length * MOE_EXPERTS);
-      for (let x = 0; x < MOE_EXPERTS; x++) for (let i = 0; i < w.length; i++) e[x * w.length + i] = w[i]! * (1 + 0.25 * (2 * r() - 1));
+      for (let x = 0; x < MOE_EXPERTS; x++)
+        for (let i = 0; i < w.length; i++) e[x * w.length + i] = w[i]! * (1 + 0.25 * (2 * r() - 1));
       if (m[2] === 'gate') {
         const nEmbd = t.dims[0]!;
         const g = new Float32Array(nEmbd * MOE_EXPERTS);
         for (let i = 0; i < g.length; i++) g[i] = (2 * r() - 1) * 0.5;
-        tensors.push({ name: `blk.${m[1]}.ffn_gate_inp.weight`, dims: [nEmbd, MOE_EXPERTS], bytes: new Uint8Array(g.buffer) });
+        tensors.push({
+          name: `blk.${m[1]}.ffn_gate_inp.weight`,
+          dims: [nEmbd, MOE_EXPERTS],
+          bytes: new Uint8Array(g.buffer),
+        });
       }
-      tensors.push({ name: `blk.${m[1]}.ffn_${m[2]}_exps.weight`, dims: [...t.dims, MOE_EXPERTS], bytes: new Uint8Array(e.buffer) });
+      tensors.push({
+        name: `blk.${m[1]}.ffn_${m[2]}_exps.weight`,
+        dims: [...t.dims, MOE_EXPERTS],
+        bytes: new Uint8Array(e.buffer),
+      });
     }
     const tmp = `${out}.tmp-${process.pid}`;
     const fh = await open(tmp, 'w');
     const sink = new FileSink(fh);
-    const w = await GgufWriter.begin(sink, { metadata: meta, tensors: tensors.map((t) => ({ name: t.name, dims: t.dims, type: GGML_TYPE.F32 })) });
+    const w = await GgufWriter.begin(sink, {
+      metadata: meta,
+      tensors: tensors.map((t) => ({ name: t.name, dims: t.dims, type: GGML_TYPE.F32 })),
+    });
     for (const t of tensors) await w.writeTensorData(t.name, t.bytes);
     await w.finish();
     await fh.close();

@@ -28,12 +28,24 @@ export function randomRows(seed: number, nRows: number, nPerRow: number): Float3
     for (let i = 0; i < nPerRow; i++) {
       let x: number;
       switch (kind) {
-        case 0: x = gaussian(r); break;
-        case 1: x = r() * 2 - 1; break;
-        case 2: x = Math.log(r()) * (r() < 0.5 ? -1 : 1); break; // laplace
-        case 3: x = gaussian(r) + 3; break; // offset
-        case 4: x = r() < 0.02 ? gaussian(r) * 100 : gaussian(r); break; // outliers
-        default: x = Math.round(gaussian(r) * 4) / 4; break; // grid values, ties
+        case 0:
+          x = gaussian(r);
+          break;
+        case 1:
+          x = r() * 2 - 1;
+          break;
+        case 2:
+          x = Math.log(r()) * (r() < 0.5 ? -1 : 1);
+          break; // laplace
+        case 3:
+          x = gaussian(r) + 3;
+          break; // offset
+        case 4:
+          x = r() < 0.02 ? gaussian(r) * 100 : gaussian(r);
+          break; // outliers
+        default:
+          x = Math.round(gaussian(r) * 4) / 4;
+          break; // grid values, ties
       }
       out[row * nPerRow + i] = x * scale;
     }

@@ -24,8 +24,14 @@ test('levels: "1 bit gives", "N bits give"', () => {
   assert.match(runCli(['levels', '--bits', '1']).stdout, /^1 bit gives 2\^1 = 2 levels/);
   assert.match(runCli(['levels', '--bits', '3']).stdout, /^3 bits give 2\^3 = 8 levels/);
   // a bit width that is not a number is quoted as typed, not shown as NaN or 0
-  assert.equal(runCli(['levels', '--bits', 'abc']).stderr, 'lowbit: bits must be a whole number from 1 to 16, got "abc"\n');
-  assert.equal(runCli(['explain', '0.3', '--bits', '8,']).stderr, 'lowbit: bits must be a whole number from 1 to 16, got ""\n');
+  assert.equal(
+    runCli(['levels', '--bits', 'abc']).stderr,
+    'lowbit: bits must be a whole number from 1 to 16, got "abc"\n',
+  );
+  assert.equal(
+    runCli(['explain', '0.3', '--bits', '8,']).stderr,
+    'lowbit: bits must be a whole number from 1 to 16, got ""\n',
+  );
 });
 
 test('the list of known formats names each format once', () => {
@@ -48,7 +54,11 @@ test('requires-imatrix: the file-type mix, the file-type summaries and the block
     const m = join(dir, 'm.gguf');
     await writeSyntheticLlama(m, { nLayer: 8, nEmbd: 256, nHead: 4, nFf: 512, nVocab: 256, compactRows: 4, seed: 2 });
     for (const name of NEED_IMATRIX) {
-      await assert.rejects(quantizeFile(m, join(dir, 'out.gguf'), { type: name as 'IQ1_S' }), (e: unknown) => e instanceof LowbitError && /requires an importance matrix/.test((e as Error).message), name);
+      await assert.rejects(
+        quantizeFile(m, join(dir, 'out.gguf'), { type: name as 'IQ1_S' }),
+        (e: unknown) => e instanceof LowbitError && /requires an importance matrix/.test((e as Error).message),
+        name,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -96,7 +106,10 @@ test('explain VALUE --format T: stored scale, code and bytes, checked against th
   const r = runCli(['explain', '0.3', '--format', 'Q4_0']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /stored scale d = -0\.0375\d* \(FP16, bytes 0-1\)/);
-  assert.match(r.stdout, /the value's code: q = 0 \(4 bits, 0000\), read back as \(q − 8\)·d = \(0 − 8\)·-0\.0375\d* = 0\.300049/);
+  assert.match(
+    r.stdout,
+    /the value's code: q = 0 \(4 bits, 0000\), read back as \(q − 8\)·d = \(0 − 8\)·-0\.0375\d* = 0\.300049/,
+  );
   const fp8 = runCli(['explain', '0.3', '--format', 'FP8_E4M3']);
   assert.match(fp8.stdout, /stored as 0\.3125/);
   const ft = runCli(['explain', '0.3', '--format', 'Q4_K_M']);

@@ -5,8 +5,14 @@ import { LowbitError } from '../../src/errors.js';
 
 test('2 bits give 4 levels 0, 1/3, 2/3, 1', () => {
   const l = levels(2, { min: 0, max: 1 });
-  assert.deepEqual(l.map((x) => x.code), [0, 1, 2, 3]);
-  assert.deepEqual(l.map((x) => +x.value.toFixed(6)), [0, 0.333333, 0.666667, 1]);
+  assert.deepEqual(
+    l.map((x) => x.code),
+    [0, 1, 2, 3],
+  );
+  assert.deepEqual(
+    l.map((x) => +x.value.toFixed(6)),
+    [0, 0.333333, 0.666667, 1],
+  );
   assert.equal(step(2, { min: 0, max: 1 }), 1 / 3);
 });
 

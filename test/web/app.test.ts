@@ -28,7 +28,11 @@ const DOCS = process.env.LOWBIT_WRITE_DOCS === '1' ? join(REPO, 'docs') : join(d
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 function runCli(args: string[], o: { cwd: string; timeoutMs?: number }) {
-  const r = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: o.cwd, encoding: 'utf8', timeout: o.timeoutMs ?? 300_000 });
+  const r = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], {
+    cwd: o.cwd,
+    encoding: 'utf8',
+    timeout: o.timeoutMs ?? 300_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 function cli(args: string[]): void {
@@ -38,13 +42,20 @@ function cli(args: string[]): void {
 /** llama-imatrix's legacy .dat: entry count, then per entry name, ncall, values; then chunks and dataset. */
 function legacyImatrix(entries: [string, number][]): Uint8Array {
   const parts: Buffer[] = [];
-  const i32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32LE(v); return b; };
+  const i32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    return b;
+  };
   parts.push(i32(entries.length));
   let seed = 7;
   for (const [name, n] of entries) {
     parts.push(i32(Buffer.byteLength(name)), Buffer.from(name), i32(10), i32(n));
     const v = Buffer.alloc(4 * n);
-    for (let i = 0; i < n; i++) { seed = (seed * 1103515245 + 12345) >>> 0; v.writeFloatLE(10 * (0.1 + seed / 2 ** 32), 4 * i); }
+    for (let i = 0; i < n; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      v.writeFloatLE(10 * (0.1 + seed / 2 ** 32), 4 * i);
+    }
     parts.push(v);
   }
   parts.push(i32(10), i32(4), Buffer.from('test'));
@@ -58,15 +69,20 @@ const same = (a: Uint8Array, b: Uint8Array, what: string) => {
 async function opfsNames(page: App['page']): Promise<string[]> {
   return page.evaluate(async () => {
     const names: string[] = [];
-    for await (const [n] of (await navigator.storage.getDirectory() as any).entries()) names.push(n);
+    for await (const [n] of ((await navigator.storage.getDirectory()) as any).entries()) names.push(n);
     return names;
   });
 }
 
 describe('the web app in Chromium', { skip: needsChromium }, () => {
   let app: App;
-  before(async () => { app = await openApp(); });
-  after(async () => { await app?.browser.close(); await app?.server.close(); });
+  before(async () => {
+    app = await openApp();
+  });
+  after(async () => {
+    await app?.browser.close();
+    await app?.server.close();
+  });
 
   test('GGUF: inspect, plan, quantize with options; the download equals `lowbit quantize`; per-tensor error shown', async () => {
     const { page } = app;
@@ -89,30 +105,66 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     await page.click('#plan-btn');
     await page.waitForFunction(() => !document.getElementById('plan')!.hidden);
     const predicted = Number(await page.getAttribute('#predicted', 'data-bytes'));
-    const planRows = await page.$$eval('#plan-table tr', (trs) => trs.slice(1).map((tr) => [...tr.children].map((c) => c.textContent)));
+    const planRows = await page.$$eval('#plan-table tr', (trs) =>
+      trs.slice(1).map((tr) => [...tr.children].map((c) => c.textContent)),
+    );
     assert.equal(planRows.length, m.tensors.length);
-    assert.ok(planRows.some((r) => r[0] === 'blk.0.attn_v.weight' && r[3] === 'q8_0'), 'the rule shows in the plan');
+    assert.ok(
+      planRows.some((r) => r[0] === 'blk.0.attn_v.weight' && r[3] === 'q8_0'),
+      'the rule shows in the plan',
+    );
 
     const out = await quantizeInPage(page, 'Q4_K_M', options);
     assert.equal(out.name, 'tiny-Q4_K_M.gguf');
-    cli(['quantize', 'tiny.gguf', 'cli.gguf', '--type', 'Q4_K_M', '--tensor-type', 'attn_v=q8_0', '--tensor-type', 'ffn_up=q5_0', '--token-embedding-type', 'q6_k', '--threads', '2']);
+    cli([
+      'quantize',
+      'tiny.gguf',
+      'cli.gguf',
+      '--type',
+      'Q4_K_M',
+      '--tensor-type',
+      'attn_v=q8_0',
+      '--tensor-type',
+      'ffn_up=q5_0',
+      '--token-embedding-type',
+      'q6_k',
+      '--threads',
+      '2',
+    ]);
     same(out.bytes, readFileSync(join(dir, 'cli.gguf')), 'page vs CLI, Q4_K_M with rules');
     assert.equal(out.bytes.length, predicted, 'the plan predicted the exact size');
     assert.equal(await page.getAttribute('#done', 'data-threads'), '2');
     await page.waitForFunction(() => (document.getElementById('compare-table') as HTMLTableElement).rows.length > 1);
-    const cmp = await page.$$eval('#compare-table tr', (trs) => trs.slice(1).map((tr) => [...tr.children].map((c) => c.textContent)));
+    const cmp = await page.$$eval('#compare-table tr', (trs) =>
+      trs.slice(1).map((tr) => [...tr.children].map((c) => c.textContent)),
+    );
     assert.equal(cmp.length, m.tensors.length);
     assert.ok(cmp.find((r) => r[0] === 'blk.0.attn_v.weight')![3] === 'Q8_0', 'compare shows the stored types');
 
     // --pure Q8_0 with one thread: the same bytes as the CLI's
-    const pure = await quantizeInPage(page, 'Q8_0', async (p) => { await p.fill('#rules', ''); await p.selectOption('#embd-type', ''); await p.check('#pure'); await p.fill('#threads', '1'); });
+    const pure = await quantizeInPage(page, 'Q8_0', async (p) => {
+      await p.fill('#rules', '');
+      await p.selectOption('#embd-type', '');
+      await p.check('#pure');
+      await p.fill('#threads', '1');
+    });
     cli(['quantize', 'tiny.gguf', 'pure.gguf', '--type', 'Q8_0', '--pure', '--threads', '1']);
     same(pure.bytes, readFileSync(join(dir, 'pure.gguf')), 'page vs CLI, Q8_0 --pure');
     await page.uncheck('#pure');
 
     // an importance matrix (llama-imatrix's legacy .dat) picked in the page: Q2_K_S needs one
-    writeFileSync(join(dir, 'im.dat'), legacyImatrix(m.tensors.filter((t) => t.shape.length === 2 && t.name !== 'token_embd.weight').map((t) => [t.name, t.shape[0]!])));
-    const withIm = await quantizeInPage(page, 'Q2_K_S', async (p) => { await p.setInputFiles('#imatrix', join(dir, 'im.dat')); await p.fill('#threads', '2'); });
+    writeFileSync(
+      join(dir, 'im.dat'),
+      legacyImatrix(
+        m.tensors
+          .filter((t) => t.shape.length === 2 && t.name !== 'token_embd.weight')
+          .map((t) => [t.name, t.shape[0]!]),
+      ),
+    );
+    const withIm = await quantizeInPage(page, 'Q2_K_S', async (p) => {
+      await p.setInputFiles('#imatrix', join(dir, 'im.dat'));
+      await p.fill('#threads', '2');
+    });
     cli(['quantize', 'tiny.gguf', 'im.gguf', '--type', 'Q2_K_S', '--imatrix', 'im.dat', '--threads', '2']);
     same(withIm.bytes, readFileSync(join(dir, 'im.gguf')), 'page vs CLI, Q2_K_S with --imatrix');
     await page.setInputFiles('#imatrix', []);
@@ -123,16 +175,20 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     const { page } = app;
     await loadFolder(page, join(REPO, 'fixtures/brown-3m'));
     assert.equal(await pageError(page), null);
-    assert.match(await page.textContent('#model-summary') ?? '', /Hugging Face model folder/);
+    assert.match((await page.textContent('#model-summary')) ?? '', /Hugging Face model folder/);
     for (const type of ['Q8_0', 'F16']) {
-      const out = await quantizeInPage(page, type, async (p) => { await p.fill('#threads', '2'); });
+      const out = await quantizeInPage(page, type, async (p) => {
+        await p.fill('#threads', '2');
+      });
       cli(['convert', 'hf', join(REPO, 'fixtures/brown-3m'), `hf-${type}.gguf`, '--type', type, '--threads', '2']);
       same(out.bytes, readFileSync(join(dir, `hf-${type}.gguf`)), `brown-3m ${type}`);
       if (type === 'Q8_0') {
         // the README's picture: a real model, its plan, the result and the per-tensor error
         await page.click('#plan-btn');
         await page.waitForFunction(() => !document.getElementById('plan')!.hidden);
-        await page.waitForFunction(() => (document.getElementById('compare-table') as HTMLTableElement).rows.length > 1);
+        await page.waitForFunction(
+          () => (document.getElementById('compare-table') as HTMLTableElement).rows.length > 1,
+        );
         mkdirSync(DOCS, { recursive: true });
         await page.screenshot({ path: join(DOCS, 'web-app.png'), fullPage: true });
       }
@@ -144,7 +200,10 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     writeFileSync(join(dir, 'model.onnx'), encodeModel(transformerModel(3)));
     await loadFile(page, join(dir, 'model.onnx'));
     assert.equal(await pageError(page), null);
-    for (const [type, name] of [['q8', 'model_quantized.onnx'], ['q4', 'model_q4.onnx']] as const) {
+    for (const [type, name] of [
+      ['q8', 'model_quantized.onnx'],
+      ['q4', 'model_q4.onnx'],
+    ] as const) {
       const out = await quantizeInPage(page, type);
       assert.equal(out.name, name);
       cli(['quantize', 'model.onnx', `cli-${name}`, '--type', type]);
@@ -152,7 +211,7 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     }
   });
 
-  test('a corrupt file: the CLI\'s one-line message in the page, nothing offered for download', async () => {
+  test("a corrupt file: the CLI's one-line message in the page, nothing offered for download", async () => {
     const { page } = app;
     const good = await encodeGguf(syntheticLlama({ nLayer: 1, seed: 9 }));
     writeFileSync(join(dir, 'corrupt.gguf'), good.subarray(0, 300)); // cut inside the metadata
@@ -190,7 +249,10 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     await page.waitForTimeout(300);
     page.off('download', onDownload);
     assert.equal(downloads, 0);
-    assert.deepEqual((await opfsNames(page)).filter((n) => n.startsWith('lowbit-out-')), []);
+    assert.deepEqual(
+      (await opfsNames(page)).filter((n) => n.startsWith('lowbit-out-')),
+      [],
+    );
   });
 
   test('Cancel stops a run within a second and leaves no download and no file behind', async () => {
@@ -203,25 +265,36 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     let downloads = 0;
     page.on('download', () => downloads++);
     await page.click('#run');
-    await page.waitForFunction(() => (document.getElementById('progress') as HTMLProgressElement).value > 0.1, undefined, { timeout: 600_000 });
+    await page.waitForFunction(
+      () => (document.getElementById('progress') as HTMLProgressElement).value > 0.1,
+      undefined,
+      { timeout: 600_000 },
+    );
     const ms = await page.evaluate(async () => {
       const t0 = performance.now();
       document.getElementById('cancel')!.click();
       const err = document.getElementById('error')!;
       while (err.hidden) await new Promise((r) => setTimeout(r, 10));
-      return { ms: performance.now() - t0, text: err.textContent, progress: (document.getElementById('progress') as HTMLProgressElement).value };
+      return {
+        ms: performance.now() - t0,
+        text: err.textContent,
+        progress: (document.getElementById('progress') as HTMLProgressElement).value,
+      };
     });
     assert.equal(ms.text, 'lowbit: cancelled: nothing was written');
     assert.ok(ms.progress < 1, 'stopped before the end');
     assert.ok(ms.ms < 1000, `stopped in ${ms.ms.toFixed(0)} ms`);
     const left = await opfsNames(page);
-    assert.deepEqual(left.filter((n) => n.startsWith('lowbit-out-')), []);
+    assert.deepEqual(
+      left.filter((n) => n.startsWith('lowbit-out-')),
+      [],
+    );
     await page.waitForTimeout(300);
     assert.equal(downloads, 0);
     console.log(`# cancel: stopped ${ms.ms.toFixed(0)} ms after the click, at ${(100 * ms.progress).toFixed(0)}%`);
   });
 
-  test('the learn view: landing points, 0.12 at 8 and 4 bits, a real tensor\'s histogram, block layouts', async () => {
+  test("the learn view: landing points, 0.12 at 8 and 4 bits, a real tensor's histogram, block layouts", async () => {
     const { page } = app;
     await loadFolder(page, join(REPO, 'fixtures/brown-3m')); // a real trained model's tensors
     await page.click('#tab-learn');
@@ -232,7 +305,10 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     const row = (id: string) => page.$eval(`#${id}`, (tr) => [...tr.children].map((c) => c.textContent));
     assert.deepEqual(await row('land8'), ['8', 'code 31 of 255', '31/255', '0.12157', '0.00157']);
     assert.deepEqual(await row('land4'), ['4', 'code 2 of 15', '2/15', '0.13333', '0.01333']);
-    assert.match(await page.textContent('#step') ?? '', /16 landing points from 0 to 1, step \(max − min\)\/\(2\^4 − 1\) = 0\.0666667/);
+    assert.match(
+      (await page.textContent('#step')) ?? '',
+      /16 landing points from 0 to 1, step \(max − min\)\/\(2\^4 − 1\) = 0\.0666667/,
+    );
     assert.equal(await page.$$eval('#numberline circle', (c) => c.length), 16 + 1, '2^4 points and the landing mark');
     await page.selectOption('#hist-tensor', 'model.layers.0.mlp.down_proj.weight');
     await page.selectOption('#hist-format', 'Q4_0');
@@ -247,7 +323,7 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     assert.deepEqual(app.errors, []);
   });
 
-  test('the File System Access path: written through the chosen file\'s writable stream, same bytes; a cancelled one is left as it was', async () => {
+  test("the File System Access path: written through the chosen file's writable stream, same bytes; a cancelled one is left as it was", async () => {
     // the save picker answered by a file in the origin's private storage (headless has no dialog)
     const context = await app.browser.newContext();
     await context.addInitScript(() => {
@@ -259,30 +335,49 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
       await page.goto(app.server.url);
       await page.waitForSelector('body[data-ready="1"]');
       await loadFile(page, join(dir, 'tiny.gguf'));
-      assert.equal(await page.inputValue('#dest'), 'picker', 'saving straight to disk is the default where the browser can');
+      assert.equal(
+        await page.inputValue('#dest'),
+        'picker',
+        'saving straight to disk is the default where the browser can',
+      );
       await page.selectOption('#type', 'Q6_K');
       await page.click('#run');
-      await page.waitForFunction(() => !document.getElementById('done')!.hidden || !document.getElementById('error')!.hidden);
+      await page.waitForFunction(
+        () => !document.getElementById('done')!.hidden || !document.getElementById('error')!.hidden,
+      );
       assert.equal(await pageError(page), null);
-      assert.match(await page.textContent('#done-text') ?? '', /^saved to saved-tiny-Q6_K\.gguf/);
-      const bytes = Buffer.from(await page.evaluate(async () => {
-        const f = await (await (await navigator.storage.getDirectory()).getFileHandle('saved-tiny-Q6_K.gguf')).getFile();
-        const b = new Uint8Array(await f.arrayBuffer());
-        let s = '';
-        for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-        return btoa(s);
-      }), 'base64');
+      assert.match((await page.textContent('#done-text')) ?? '', /^saved to saved-tiny-Q6_K\.gguf/);
+      const bytes = Buffer.from(
+        await page.evaluate(async () => {
+          const f = await (
+            await (await navigator.storage.getDirectory()).getFileHandle('saved-tiny-Q6_K.gguf')
+          ).getFile();
+          const b = new Uint8Array(await f.arrayBuffer());
+          let s = '';
+          for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+          return btoa(s);
+        }),
+        'base64',
+      );
       cli(['quantize', 'tiny.gguf', 'q6k.gguf', '--type', 'Q6_K']);
       same(bytes, readFileSync(join(dir, 'q6k.gguf')), 'File System Access output vs CLI');
       // cancelled: the chosen file keeps what it had (here: nothing new is committed)
       await loadFile(page, join(dir, 'big.gguf'));
       await page.selectOption('#type', 'Q4_K_M');
       await page.click('#run');
-      await page.waitForFunction(() => (document.getElementById('progress') as HTMLProgressElement).value > 0.05, undefined, { timeout: 600_000 });
+      await page.waitForFunction(
+        () => (document.getElementById('progress') as HTMLProgressElement).value > 0.05,
+        undefined,
+        { timeout: 600_000 },
+      );
       await page.click('#cancel');
       await page.waitForFunction(() => !document.getElementById('error')!.hidden);
       assert.equal(await pageError(page), 'lowbit: cancelled: nothing was written');
-      const size = await page.evaluate(async () => (await (await (await navigator.storage.getDirectory()).getFileHandle('saved-big-Q4_K_M.gguf')).getFile()).size);
+      const size = await page.evaluate(
+        async () =>
+          (await (await (await navigator.storage.getDirectory()).getFileHandle('saved-big-Q4_K_M.gguf')).getFile())
+            .size,
+      );
       assert.equal(size, 0, 'the aborted writable stream committed nothing');
     } finally {
       await context.close();
@@ -293,13 +388,22 @@ describe('the web app in Chromium', { skip: needsChromium }, () => {
     const { page } = app;
     await app.server.close();
     await loadFile(page, join(dir, 'tiny.gguf'));
-    const out = await quantizeInPage(page, 'Q5_K_M', async (p) => { await p.fill('#threads', '2'); });
+    const out = await quantizeInPage(page, 'Q5_K_M', async (p) => {
+      await p.fill('#threads', '2');
+    });
     assert.equal(await page.getAttribute('#done', 'data-threads'), '2');
     cli(['quantize', 'tiny.gguf', 'offline.gguf', '--type', 'Q5_K_M', '--threads', '2']);
     same(out.bytes, readFileSync(join(dir, 'offline.gguf')), 'page (offline) vs CLI, Q5_K_M');
     // the report's charts too: ECharts was fetched while the server was up
-    await page.waitForFunction(() => !!(document.getElementById('report-frame') as HTMLIFrameElement).dataset.rendered, undefined, { timeout: 60_000 });
-    assert.ok(await page.frame({ url: 'about:srcdoc' })!.$('#chart-tensors svg'), 'the worst-tensors chart drawn offline');
+    await page.waitForFunction(
+      () => !!(document.getElementById('report-frame') as HTMLIFrameElement).dataset.rendered,
+      undefined,
+      { timeout: 60_000 },
+    );
+    assert.ok(
+      await page.frame({ url: 'about:srcdoc' })!.$('#chart-tensors svg'),
+      'the worst-tensors chart drawn offline',
+    );
     assert.deepEqual(app.errors, []);
   });
 });

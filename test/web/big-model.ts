@@ -7,7 +7,12 @@ import { GgufWriter } from '../../src/io/gguf/writer.js';
 import { GGML_TYPE } from '../../src/formats/ggml-types.js';
 import { syntheticLlama } from '../pipeline/synthetic-model.js';
 
-export interface BigSpec { nLayer: number; nEmbd: number; nFf: number; nVocab: number }
+export interface BigSpec {
+  nLayer: number;
+  nEmbd: number;
+  nFf: number;
+  nVocab: number;
+}
 
 /** Bytes of the F32 tensor data of such a model. */
 export function bigModelBytes(s: BigSpec): number {
@@ -38,8 +43,12 @@ export async function writeBigGguf(path: string, s: BigSpec): Promise<void> {
         const n = Math.min(left, chunk.length);
         for (let i = 0; i < n; i++) {
           // xorshift32: weights roughly uniform in ±0.05 with a slow drift in scale
-          x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-          chunk[i] = norm ? 1 : ((x / 4294967296) - 0.5) * 0.1 * (1 + ((i >> 12) & 7));
+          x ^= x << 13;
+          x >>>= 0;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          x >>>= 0;
+          chunk[i] = norm ? 1 : (x / 4294967296 - 0.5) * 0.1 * (1 + ((i >> 12) & 7));
         }
         await w.writeTensorData(t.name, new Uint8Array(chunk.buffer, 0, n * 4));
         left -= n;

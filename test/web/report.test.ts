@@ -23,34 +23,58 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 function cli(args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   assert.equal(r.status, 0, `lowbit ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
-const reportData = (html: string) => JSON.parse(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)![1]!);
+const reportData = (html: string) =>
+  JSON.parse(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)![1]!);
 
 /** The report's frame once every chart in it has drawn: the frame, and per chart id whether it holds an SVG. */
 async function renderedReport(page: App['page']): Promise<{ frame: Frame; charts: Record<string, boolean> }> {
-  await page.waitForFunction(() => !!(document.getElementById('report-frame') as HTMLIFrameElement).dataset.rendered, undefined, { timeout: 120_000 });
+  await page.waitForFunction(
+    () => !!(document.getElementById('report-frame') as HTMLIFrameElement).dataset.rendered,
+    undefined,
+    { timeout: 120_000 },
+  );
   const frame = page.frame({ url: 'about:srcdoc' })!;
   assert.ok(frame, 'the report is in its frame');
-  const charts = await frame.$$eval('.chart', (els) => Object.fromEntries(els.map((e) => [e.id, !!e.querySelector('svg') && e.querySelectorAll('svg path, svg text').length > 5])));
-  assert.equal(await frame.getAttribute('body', 'data-charts-rendered'), String(Object.keys(charts).length), 'every chart rendered');
+  const charts = await frame.$$eval('.chart', (els) =>
+    Object.fromEntries(
+      els.map((e) => [e.id, !!e.querySelector('svg') && e.querySelectorAll('svg path, svg text').length > 5]),
+    ),
+  );
+  assert.equal(
+    await frame.getAttribute('body', 'data-charts-rendered'),
+    String(Object.keys(charts).length),
+    'every chart rendered',
+  );
   return { frame, charts };
 }
 
-describe('the web app: the report\'s charts after a run', { skip: needsChromium }, () => {
+describe("the web app: the report's charts after a run", { skip: needsChromium }, () => {
   let app: App;
   before(async () => {
     app = await openApp();
-    writeFileSync(join(dir, 'tiny.gguf'), await encodeGguf(syntheticLlama({ nLayer: 2, nFf: 768, nVocab: 256, seed: 5 })));
+    writeFileSync(
+      join(dir, 'tiny.gguf'),
+      await encodeGguf(syntheticLlama({ nLayer: 2, nFf: 768, nVocab: 256, seed: 5 })),
+    );
   });
-  after(async () => { await app?.close(); });
+  after(async () => {
+    await app?.close();
+  });
 
   test('GGUF: the charts of `lowbit report` for the output just made, from the same data', async () => {
     const { page } = app;
     await loadFile(page, join(dir, 'tiny.gguf'));
-    const out = await quantizeInPage(page, 'Q4_K_M', async (p) => { await p.fill('#threads', '2'); });
+    const out = await quantizeInPage(page, 'Q4_K_M', async (p) => {
+      await p.fill('#threads', '2');
+    });
     const { frame, charts } = await renderedReport(page);
     assert.deepEqual(charts, { 'chart-size-quality': true, 'chart-tensors': true, 'chart-hist-0': true });
     // the page's output equals the CLI's; `lowbit report` on it embeds the very same chart data
@@ -60,11 +84,20 @@ describe('the web app: the report\'s charts after a run', { skip: needsChromium 
     assert.ok(Buffer.from(out.bytes).equals(readFileSync(join(dir, 'cli-q4.gguf'))));
     cli(['report', 'tiny.gguf', join('cli', out.name), '--html', 'r.html']);
     const want = reportData(readFileSync(join(dir, 'r.html'), 'utf8'));
-    const got = JSON.parse(await frame.textContent('#report-data') ?? '');
+    const got = JSON.parse((await frame.textContent('#report-data')) ?? '');
     assert.deepEqual(got, want, 'the same chart data as `lowbit report`');
-    assert.ok(got.histograms[0].levels.length >= 2, 'the histogram shows one block\'s landing points');
-    assert.equal(got.tensors.variants[0].rows[0].name, (await page.$$eval('#compare-table tr', (trs) => trs.slice(1).map((tr) => [tr.children[0]!.textContent, Number(tr.children[7]!.textContent)])))
-      .filter((r) => Number.isFinite(r[1])).sort((a, b) => (a[1] as number) - (b[1] as number))[0]![0], 'the worst tensor is the compare table\'s lowest SQNR');
+    assert.ok(got.histograms[0].levels.length >= 2, "the histogram shows one block's landing points");
+    assert.equal(
+      got.tensors.variants[0].rows[0].name,
+      (
+        await page.$$eval('#compare-table tr', (trs) =>
+          trs.slice(1).map((tr) => [tr.children[0]!.textContent, Number(tr.children[7]!.textContent)]),
+        )
+      )
+        .filter((r) => Number.isFinite(r[1]))
+        .sort((a, b) => (a[1] as number) - (b[1] as number))[0]![0],
+      "the worst tensor is the compare table's lowest SQNR",
+    );
     // the same report as one HTML file
     const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#report-download')]);
     assert.equal(dl.suggestedFilename(), 'tiny-Q4_K_M-report.html');
@@ -75,9 +108,12 @@ describe('the web app: the report\'s charts after a run', { skip: needsChromium 
     // a second run: its charts; the size/quality chart now has both files
     await quantizeInPage(page, 'Q6_K');
     const again = await renderedReport(page);
-    const d = JSON.parse(await again.frame.textContent('#report-data') ?? '');
+    const d = JSON.parse((await again.frame.textContent('#report-data')) ?? '');
     assert.equal(d.tensors.variants[0].label, 'Q6_K', 'the worst tensors of the file just made');
-    assert.deepEqual(d.sizeQuality.families.flatMap((f: { points: [number, number, string][] }) => f.points.map((p) => p[2])).sort(), ['Q4_K_M', 'Q6_K']);
+    assert.deepEqual(
+      d.sizeQuality.families.flatMap((f: { points: [number, number, string][] }) => f.points.map((p) => p[2])).sort(),
+      ['Q4_K_M', 'Q6_K'],
+    );
     assert.deepEqual(app.errors, []);
   });
 
@@ -85,10 +121,12 @@ describe('the web app: the report\'s charts after a run', { skip: needsChromium 
     const { page } = app;
     await loadFolder(page, join(REPO, 'fixtures/brown-3m'));
     assert.equal(await pageError(page), null);
-    await quantizeInPage(page, 'Q4_0', async (p) => { await p.fill('#threads', '2'); });
+    await quantizeInPage(page, 'Q4_0', async (p) => {
+      await p.fill('#threads', '2');
+    });
     const { frame, charts } = await renderedReport(page);
     assert.deepEqual(charts, { 'chart-size-quality': true, 'chart-tensors': true, 'chart-hist-0': true });
-    const d = JSON.parse(await frame.textContent('#report-data') ?? '');
+    const d = JSON.parse((await frame.textContent('#report-data')) ?? '');
     assert.match(d.histograms[0].tensor, /^blk\.\d+\.|^token_embd|^output/, 'a GGUF tensor name');
     assert.equal(d.histograms[0].typeB, 'Q4_0');
     assert.deepEqual(app.errors, []);

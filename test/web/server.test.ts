@@ -11,11 +11,17 @@ const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 test('lowbit web --port 0: the app on 127.0.0.1, cross-origin isolated, nothing outside dist/web', async () => {
   buildWebApp();
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'web', '--port', '0'], { cwd: fileURLToPath(new URL('../../', import.meta.url)) });
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'web', '--port', '0'], {
+    cwd: fileURLToPath(new URL('../../', import.meta.url)),
+  });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
-      child.stdout.on('data', (d) => { out += d; const m = /serving (http:\/\/[^ ]+)/.exec(out); if (m) resolve(m[1]!); });
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /serving (http:\/\/[^ ]+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
       child.on('exit', (c) => reject(new Error(`exited ${c}`)));
     });
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);

@@ -18,7 +18,13 @@ export function buildWebApp(): void {
   built = true;
 }
 
-export interface App { browser: Browser; page: Page; server: WebServer; errors: string[]; close(): Promise<void> }
+export interface App {
+  browser: Browser;
+  page: Page;
+  server: WebServer;
+  errors: string[];
+  close(): Promise<void>;
+}
 
 export async function openApp(opts: { args?: string[] } = {}): Promise<App> {
   buildWebApp();
@@ -28,34 +34,58 @@ export async function openApp(opts: { args?: string[] } = {}): Promise<App> {
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   await page.goto(server.url);
   await page.waitForSelector('body[data-ready="1"]');
-  return { browser, page, server, errors, async close() { await browser.close(); await server.close(); } };
+  return {
+    browser,
+    page,
+    server,
+    errors,
+    async close() {
+      await browser.close();
+      await server.close();
+    },
+  };
 }
 
 /** Loads a file through the page's file input; waits for the inspect table (or an error). */
 export async function loadFile(page: Page, path: string): Promise<void> {
   await page.setInputFiles('#file', path);
-  await page.waitForFunction(() => !document.getElementById('model')!.hidden || !document.getElementById('error')!.hidden);
+  await page.waitForFunction(
+    () => !document.getElementById('model')!.hidden || !document.getElementById('error')!.hidden,
+  );
 }
 
 export async function loadFolder(page: Page, dir: string): Promise<void> {
   await page.setInputFiles('#folder', dir);
-  await page.waitForFunction(() => !document.getElementById('model')!.hidden || !document.getElementById('error')!.hidden);
+  await page.waitForFunction(
+    () => !document.getElementById('model')!.hidden || !document.getElementById('error')!.hidden,
+  );
 }
 
 /** Sets the options, quantizes to a download and returns its bytes. */
-export async function quantizeInPage(page: Page, type: string, set: (page: Page) => Promise<void> = async () => {}): Promise<{ bytes: Uint8Array; name: string }> {
+export async function quantizeInPage(
+  page: Page,
+  type: string,
+  set: (page: Page) => Promise<void> = async () => {},
+): Promise<{ bytes: Uint8Array; name: string }> {
   await page.selectOption('#type', type);
   await page.selectOption('#dest', 'download');
   await set(page);
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 600_000 }), page.click('#run')]);
   const path = await download.path();
-  await page.waitForFunction(() => !document.getElementById('done')!.hidden && !(document.getElementById('run') as HTMLButtonElement).disabled);
+  await page.waitForFunction(
+    () => !document.getElementById('done')!.hidden && !(document.getElementById('run') as HTMLButtonElement).disabled,
+  );
   return { bytes: new Uint8Array(readFileSync(path!)), name: download.suggestedFilename() };
 }
 
 export async function pageError(page: Page): Promise<string | null> {
-  return page.evaluate(() => { const e = document.getElementById('error')!; return e.hidden ? null : e.textContent; });
+  return page.evaluate(() => {
+    const e = document.getElementById('error')!;
+    return e.hidden ? null : e.textContent;
+  });
 }

@@ -7,13 +7,26 @@ import { LowbitError } from '../../src/errors.js';
 import { fileKind } from '../../src/io/detect.js';
 import { inspectSource, textOf, tensorsOf, type InspectReport } from '../../src/analysis/inspect.js';
 import { readGgufHeader, type GgufFile } from '../../src/io/gguf/reader.js';
-import { prepareQuantize, predictOutputBytes, checkRunnable, quantizeGguf, resolveTarget, type QuantizeOptions } from '../../src/pipeline/quantize-gguf.js';
+import {
+  prepareQuantize,
+  predictOutputBytes,
+  checkRunnable,
+  quantizeGguf,
+  resolveTarget,
+  type QuantizeOptions,
+} from '../../src/pipeline/quantize-gguf.js';
 import type { TargetAllocation } from '../../src/pipeline/target.js';
 import { parseEncoder } from '../../src/formats/encoder.js';
 import { fmtBytes, fmtNum, targetLines } from '../../src/cli/format.js';
 import { webWorkerExecutor } from '../../src/pipeline/web-workers.js';
 import { parseFileType } from '../../src/plan/file-types.js';
-import { imatrixInput, parseGgmlType, parseTargetOptions, parseTensorType, parseTensorTypeText } from '../../src/plan/options.js';
+import {
+  imatrixInput,
+  parseGgmlType,
+  parseTargetOptions,
+  parseTensorType,
+  parseTensorTypeText,
+} from '../../src/plan/options.js';
 import { typeName, type QuantPlan } from '../../src/plan/plan.js';
 import { openHfModel, type ModelFolder } from '../../src/convert/hf/open.js';
 import { VirtualGgufSource } from '../../src/convert/virtual-gguf.js';
@@ -30,18 +43,39 @@ import { familyOf, type ReportData, type SizeQualityPoint } from '../../src/repo
 import { compareSafetensorsGguf } from '../../src/analysis/compare-safetensors.js';
 import { compareOnnx } from '../../src/analysis/compare-onnx.js';
 import { codecByName, codecByTypeId } from '../../src/formats/registry.js';
-import type { CompareResult, Histogram, Input, JobOptions, ModelKind, Opened, PlanResult, Reply, Request } from './protocol.js';
+import type {
+  CompareResult,
+  Histogram,
+  Input,
+  JobOptions,
+  ModelKind,
+  Opened,
+  PlanResult,
+  Reply,
+  Request,
+} from './protocol.js';
 
 const post = (r: Reply) => (self as unknown as Worker).postMessage(r);
 // The row workers' script, fetched once at start and kept as a blob: the page then quantizes with
 // threads even when the server is gone (offline once loaded).
 const ROW_WORKER: Promise<string> = fetch(new URL('row-worker.js', self.location.href))
-  .then((r) => { if (!r.ok) throw new Error(`row-worker.js: HTTP ${r.status}`); return r.blob(); })
+  .then((r) => {
+    if (!r.ok) throw new Error(`row-worker.js: HTTP ${r.status}`);
+    return r.blob();
+  })
   .then((b) => URL.createObjectURL(new Blob([b], { type: 'text/javascript' })));
 ROW_WORKER.catch(() => {});
 
 /** The model picked last. */
-let model: { input: Input; kind: ModelKind; src?: ByteSource; folder?: ModelFolder; gguf?: GgufFile; set?: SafetensorsSet; base: string } | null = null;
+let model: {
+  input: Input;
+  kind: ModelKind;
+  src?: ByteSource;
+  folder?: ModelFolder;
+  gguf?: GgufFile;
+  set?: SafetensorsSet;
+  base: string;
+} | null = null;
 /** The last output written (for compare), and the run in flight. */
 let lastOutput: { file: () => Promise<File>; kind: 'gguf' | 'onnx'; label: string } | null = null;
 /** The earlier runs on this model (the report's size/quality chart draws them with the last one). */
@@ -59,7 +93,10 @@ function folderOf(input: Extract<Input, { kind: 'folder' }>): ModelFolder {
   return {
     name: input.name,
     names: () => [...byName.keys()],
-    bytes: async (f) => { const b = byName.get(f); return b ? new Uint8Array(await b.arrayBuffer()) : undefined; },
+    bytes: async (f) => {
+      const b = byName.get(f);
+      return b ? new Uint8Array(await b.arrayBuffer()) : undefined;
+    },
     open: async (f) => {
       const b = byName.get(f);
       if (!b) throw new LowbitError(`${input.name}/${f}: not found in the folder`);
@@ -79,15 +116,23 @@ async function open(input: Input): Promise<Opened> {
     const folder = folderOf(input);
     const set = await openFolderSafetensors(folder);
     const names = folder.names();
-    const tensors = set.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.dtype, bytes: t.end - t.begin, elements: t.shape.reduce((a, b) => a * b, 1) }));
+    const tensors = set.tensors.map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      type: t.dtype,
+      bytes: t.end - t.begin,
+      elements: t.shape.reduce((a, b) => a * b, 1),
+    }));
     const size = (await Promise.all(names.map(async (n) => (await folder.open(n)).size))).reduce((a, b) => a + b, 0);
     const config = await folder.bytes('config.json');
     const report: InspectReport = {
       format: `Hugging Face model folder (${names.filter((n) => n.endsWith('.safetensors')).length} safetensors file(s))`,
-      file: input.name, fileSize: size,
+      file: input.name,
+      fileSize: size,
       facts: [['files', names.sort().join(', ')]],
       metadataText: config ? [['config.json', textOf(new TextDecoder().decode(config))]] : [],
-      metadataJson: {}, tensors,
+      metadataJson: {},
+      tensors,
     };
     model = { input, kind: 'hf', folder, set, base: input.name };
     return { kind: 'hf', report, drawable: drawableSafetensors(set), base: input.name };
@@ -99,7 +144,12 @@ async function open(input: Input): Promise<Opened> {
   if (kind === 'gguf') {
     const gguf = await readGgufHeader(src);
     model = { input, kind, src, gguf, base };
-    return { kind, report, drawable: gguf.tensors.filter((t) => codecByTypeId(t.type.id) && t.nElements >= 16).map((t) => t.name), base };
+    return {
+      kind,
+      report,
+      drawable: gguf.tensors.filter((t) => codecByTypeId(t.type.id) && t.nElements >= 16).map((t) => t.name),
+      base,
+    };
   }
   if (kind === 'safetensors') {
     const { openSafetensorsSet } = await import('../../src/io/safetensors/sharded.js');
@@ -112,7 +162,9 @@ async function open(input: Input): Promise<Opened> {
 }
 
 function drawableSafetensors(set: SafetensorsSet): string[] {
-  return set.tensors.filter((t) => ['F32', 'F16', 'BF16'].includes(t.dtype) && t.shape.reduce((a, b) => a * b, 1) >= 16).map((t) => t.name);
+  return set.tensors
+    .filter((t) => ['F32', 'F16', 'BF16'].includes(t.dtype) && t.shape.reduce((a, b) => a * b, 1) >= 16)
+    .map((t) => t.name);
 }
 
 function need(): NonNullable<typeof model> {
@@ -123,8 +175,10 @@ function need(): NonNullable<typeof model> {
 async function quantizeOptions(o: JobOptions, forPlan = false): Promise<QuantizeOptions> {
   const rules = o.tensorTypes?.trim() ? parseTensorTypeText(o.tensorTypes, 'tensor rules') : [];
   const list = (s?: string) => (s ?? '').split(/[\s,]+/).filter(Boolean);
-  const include = list(o.includeWeights), exclude = list(o.excludeWeights);
-  if (include.length && exclude.length) throw new LowbitError('--include-weights and --exclude-weights cannot be used together');
+  const include = list(o.includeWeights),
+    exclude = list(o.excludeWeights);
+  if (include.length && exclude.length)
+    throw new LowbitError('--include-weights and --exclude-weights cannot be used together');
   let imatrix;
   if (o.imatrix) imatrix = await imatrixInput(new BlobSource(o.imatrix, o.imatrix.name), include, exclude);
   return {
@@ -134,7 +188,9 @@ async function quantizeOptions(o: JobOptions, forPlan = false): Promise<Quantize
     pure: !!o.pure,
     tensorTypes: rules.map(parseTensorType),
     outputTensorType: o.outputTensorType ? parseGgmlType(o.outputTensorType, '--output-tensor-type') : undefined,
-    tokenEmbeddingType: o.tokenEmbeddingType ? parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type') : undefined,
+    tokenEmbeddingType: o.tokenEmbeddingType
+      ? parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type')
+      : undefined,
     leaveOutputTensor: !!o.leaveOutputTensor,
     allowRequantize: !!o.allowRequantize,
     allowNonfinite: !!o.allowNonfinite,
@@ -150,9 +206,12 @@ async function quantizeOptions(o: JobOptions, forPlan = false): Promise<Quantize
 /** --target-size / --target-bpw / --target-types as the CLI parses them (an empty box is an option not given). */
 function targetOf(o: JobOptions) {
   const given = (s?: string) => (s?.trim() ? s.trim() : undefined);
-  return parseTargetOptions({ targetSize: given(o.targetSize), targetBpw: given(o.targetBpw), targetTypes: given(o.targetTypes) });
+  return parseTargetOptions({
+    targetSize: given(o.targetSize),
+    targetBpw: given(o.targetBpw),
+    targetTypes: given(o.targetTypes),
+  });
 }
-
 
 /** The allocation's predicted relative error of a tensor's chosen type (as --dry-run --json's predictedError). */
 function predictedError(a: TargetAllocation | undefined, name: string, type: number): number | undefined {
@@ -165,7 +224,11 @@ function stoppable(src: ByteSource, signal: AbortSignal): ByteSource {
   return new Proxy(src, {
     get(t, k) {
       const v = Reflect.get(t, k, t);
-      if (k === 'read' || k === 'readInto') return (...a: unknown[]) => { signal.throwIfAborted(); return (v as (...x: unknown[]) => unknown).apply(t, a); };
+      if (k === 'read' || k === 'readInto')
+        return (...a: unknown[]) => {
+          signal.throwIfAborted();
+          return (v as (...x: unknown[]) => unknown).apply(t, a);
+        };
       return typeof v === 'function' ? v.bind(t) : v;
     },
   });
@@ -178,13 +241,15 @@ function stoppable(src: ByteSource, signal: AbortSignal): ByteSource {
  */
 const WINDOW = 4 << 20;
 function windowed(src: ByteSource): ByteSource {
-  let at = -1, buf: Uint8Array = new Uint8Array(0);
+  let at = -1,
+    buf: Uint8Array = new Uint8Array(0);
   return new Proxy(src, {
     get(t, k) {
       if (k === 'read') {
         return async (offset: number, length: number) => {
           if (length >= WINDOW) return t.read(offset, length);
-          if (at >= 0 && offset >= at && offset + length <= at + buf.length) return buf.slice(offset - at, offset - at + length);
+          if (at >= 0 && offset >= at && offset + length <= at + buf.length)
+            return buf.slice(offset - at, offset - at + length);
           // (reads may overlap in time: each answers from its own window, then the window is replaced whole)
           const b = await t.read(offset, Math.min(WINDOW, t.size - offset));
           at = offset;
@@ -196,7 +261,9 @@ function windowed(src: ByteSource): ByteSource {
       const v = Reflect.get(t, k, t);
       return typeof v === 'function' ? v.bind(t) : v;
     },
-    has(t, k) { return k === 'readInto' ? false : Reflect.has(t, k); },
+    has(t, k) {
+      return k === 'readInto' ? false : Reflect.has(t, k);
+    },
   });
 }
 
@@ -214,12 +281,24 @@ async function hfModel(m: NonNullable<typeof model>) {
 async function ggufSource(m: NonNullable<typeof model>): Promise<ByteSource> {
   if (m.kind === 'gguf') return m.src!;
   if (m.kind === 'hf') return (await hfModel(m)).src;
-  if (m.kind === 'safetensors') throw new LowbitError(`${m.base}.safetensors: converting needs the whole model folder (config.json, tokenizer and safetensors): pick the folder`);
+  if (m.kind === 'safetensors')
+    throw new LowbitError(
+      `${m.base}.safetensors: converting needs the whole model folder (config.json, tokenizer and safetensors): pick the folder`,
+    );
   throw new LowbitError('this is an ONNX model: pick one of the ONNX variants');
 }
 
 function planRows(plan: QuantPlan, a?: TargetAllocation) {
-  return plan.tensors.map((t) => ({ name: t.name, shape: [...t.shape], from: typeName(t.srcType), to: typeName(t.dstType), bytes: t.srcBytes, newBytes: t.dstBytes, why: t.reason, ...(a ? { error: predictedError(a, t.name, t.dstType) ?? null } : {}) }));
+  return plan.tensors.map((t) => ({
+    name: t.name,
+    shape: [...t.shape],
+    from: typeName(t.srcType),
+    to: typeName(t.dstType),
+    bytes: t.srcBytes,
+    newBytes: t.dstBytes,
+    why: t.reason,
+    ...(a ? { error: predictedError(a, t.name, t.dstType) ?? null } : {}),
+  }));
 }
 
 /** A float type for a model folder: written by the converter, unless a size target makes it a quantize run's base mix. */
@@ -234,14 +313,45 @@ async function plan(o: JobOptions): Promise<PlanResult> {
     const r = quantizeOnnxModel(proto, variant, { ...onnxOptions(o as never, o.type), dryRun: false });
     const predicted = encodeModel(proto).length;
     return {
-      rows: r.actions.map((a) => ({ name: a.node, shape: a.shape ? [...a.shape] : [], from: a.op, to: a.action, bytes: a.bytesBefore ?? 0, newBytes: a.bytesAfter ?? 0, why: '' })),
-      inBytes: m.src!.size, outBytes: predicted, predicted, bpw: 0, fileType: variant, problem: null, notes: r.notes,
+      rows: r.actions.map((a) => ({
+        name: a.node,
+        shape: a.shape ? [...a.shape] : [],
+        from: a.op,
+        to: a.action,
+        bytes: a.bytesBefore ?? 0,
+        newBytes: a.bytesAfter ?? 0,
+        why: '',
+      })),
+      inBytes: m.src!.size,
+      outBytes: predicted,
+      predicted,
+      bpw: 0,
+      fileType: variant,
+      problem: null,
+      notes: r.notes,
     };
   }
   if (floatConvert(m, o)) {
     const { model: cm } = await hfModel(m);
-    const rows = cm.tensors.map((t) => ({ name: t.name, shape: [...t.shape], from: 'F32', to: storeTypeOf(t, o.type.toUpperCase() as StoreType), bytes: 0, newBytes: 0, why: t.keepF32 ? 'kept F32 (as the converter keeps it)' : 'converted' }));
-    return { rows, inBytes: 0, outBytes: 0, predicted: 0, bpw: 0, fileType: o.type.toUpperCase(), problem: null, notes: ['float output: written by the converter (sizes known once written)'] };
+    const rows = cm.tensors.map((t) => ({
+      name: t.name,
+      shape: [...t.shape],
+      from: 'F32',
+      to: storeTypeOf(t, o.type.toUpperCase() as StoreType),
+      bytes: 0,
+      newBytes: 0,
+      why: t.keepF32 ? 'kept F32 (as the converter keeps it)' : 'converted',
+    }));
+    return {
+      rows,
+      inBytes: 0,
+      outBytes: 0,
+      predicted: 0,
+      bpw: 0,
+      fileType: o.type.toUpperCase(),
+      problem: null,
+      notes: ['float output: written by the converter (sizes known once written)'],
+    };
   }
   const src = await ggufSource(m);
   // as `lowbit quantize --dry-run`: the target's allocation first, then the plan it gives
@@ -249,18 +359,35 @@ async function plan(o: JobOptions): Promise<PlanResult> {
   const prep = await prepareQuantize(src, opts);
   const predicted = await predictOutputBytes(prep.file, prep.plan, opts);
   let problem: string | null = null;
-  try { checkRunnable(prep.file, prep.plan, opts); } catch (e) { if (e instanceof LowbitError) problem = e.message; else throw e; }
+  try {
+    checkRunnable(prep.file, prep.plan, opts);
+  } catch (e) {
+    if (e instanceof LowbitError) problem = e.message;
+    else throw e;
+  }
   const p = prep.plan;
   return {
-    rows: planRows(p, allocation), inBytes: p.srcBytes, outBytes: p.dstBytes, predicted, bpw: p.nElements ? (p.dstBytes * 8) / p.nElements : 0,
-    fileType: p.fileType.name, problem, notes: p.nFallback ? [`${p.nFallback} tensor(s) needed a fallback type`] : [],
+    rows: planRows(p, allocation),
+    inBytes: p.srcBytes,
+    outBytes: p.dstBytes,
+    predicted,
+    bpw: p.nElements ? (p.dstBytes * 8) / p.nElements : 0,
+    fileType: p.fileType.name,
+    problem,
+    notes: p.nFallback ? [`${p.nFallback} tensor(s) needed a fallback type`] : [],
     ...(allocation ? { target: targetLines(allocation) } : {}),
   };
 }
 
 // ---- output: a sink on disk, removed unless the run completes ----
 
-interface DiskOutput { sink: ByteSink; commit(): Promise<void>; abort(): Promise<void>; file(): Promise<File>; name: string }
+interface DiskOutput {
+  sink: ByteSink;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+  file(): Promise<File>;
+  name: string;
+}
 
 const OPFS_PREFIX = 'lowbit-out-';
 
@@ -275,10 +402,18 @@ async function opfsOutput(): Promise<DiskOutput> {
   const fh = await root.getFileHandle(name, { create: true });
   const h = await (fh as unknown as { createSyncAccessHandle(): Promise<SyncHandle> }).createSyncAccessHandle();
   let closed = false;
-  const close = () => { if (!closed) { closed = true; h.flush(); h.close(); } };
+  const close = () => {
+    if (!closed) {
+      closed = true;
+      h.flush();
+      h.close();
+    }
+  };
   let pos = 0;
   const sink: ByteSink = {
-    get position() { return pos; },
+    get position() {
+      return pos;
+    },
     async write(b: Uint8Array) {
       let done = 0;
       while (done < b.length) done += h.write(b.subarray(done), { at: pos + done });
@@ -286,28 +421,53 @@ async function opfsOutput(): Promise<DiskOutput> {
     },
   };
   return {
-    sink, name,
-    async commit() { close(); },
-    async abort() { try { close(); } catch { /* already closed */ } await root.removeEntry(name).catch(() => {}); },
+    sink,
+    name,
+    async commit() {
+      close();
+    },
+    async abort() {
+      try {
+        close();
+      } catch {
+        /* already closed */
+      }
+      await root.removeEntry(name).catch(() => {});
+    },
     file: () => fh.getFile(),
   };
 }
 
-interface SyncHandle { write(b: Uint8Array, o: { at: number }): number; flush(): void; close(): void; truncate(n: number): void }
+interface SyncHandle {
+  write(b: Uint8Array, o: { at: number }): number;
+  flush(): void;
+  close(): void;
+  truncate(n: number): void;
+}
 
 /** A file the user chose (File System Access API): written through a writable stream, kept only on close. */
 async function handleOutput(handle: FileSystemFileHandle): Promise<DiskOutput> {
-  const w = await (handle as unknown as { createWritable(o?: object): Promise<FileSystemWritableFileStream> }).createWritable({ keepExistingData: false });
+  const w = await (
+    handle as unknown as { createWritable(o?: object): Promise<FileSystemWritableFileStream> }
+  ).createWritable({ keepExistingData: false });
   let pos = 0;
   const sink: ByteSink = {
-    get position() { return pos; },
+    get position() {
+      return pos;
+    },
     // (a copy: the pipeline reuses its buffers once write resolves, the stream may not be done with them)
-    async write(b: Uint8Array) { await w.write(b.slice()); pos += b.length; },
+    async write(b: Uint8Array) {
+      await w.write(b.slice());
+      pos += b.length;
+    },
   };
   return {
-    sink, name: handle.name,
+    sink,
+    name: handle.name,
     commit: () => w.close(),
-    async abort() { await w.abort().catch(() => {}); },
+    async abort() {
+      await w.abort().catch(() => {});
+    },
     file: () => handle.getFile(),
   };
 }
@@ -315,8 +475,13 @@ async function handleOutput(handle: FileSystemFileHandle): Promise<DiskOutput> {
 /** A sink that stops the run when it is cancelled, whatever is writing. */
 function cancellable(sink: ByteSink, signal: AbortSignal): ByteSink {
   return {
-    get position() { return sink.position; },
-    write(b) { signal.throwIfAborted(); return sink.write(b); },
+    get position() {
+      return sink.position;
+    },
+    write(b) {
+      signal.throwIfAborted();
+      return sink.write(b);
+    },
   };
 }
 
@@ -330,9 +495,16 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
   const out = output.output.kind === 'handle' ? await handleOutput(output.output.handle) : await opfsOutput();
   const sink = cancellable(out.sink, ctl.signal);
   let total = 0;
-  const onProgress = (done: number, all: number, tensor: string) => { total = all; post({ id, progress: { done, total: all, tensor } }); };
+  const onProgress = (done: number, all: number, tensor: string) => {
+    total = all;
+    post({ id, progress: { done, total: all, tensor } });
+  };
   try {
-    let threads = 1, kind: 'gguf' | 'onnx' = 'gguf', clamped: { tensor: string; count: number }[] = [], target: string[] | undefined, searchSeconds = 0;
+    let threads = 1,
+      kind: 'gguf' | 'onnx' = 'gguf',
+      clamped: { tensor: string; count: number }[] = [],
+      target: string[] | undefined,
+      searchSeconds = 0;
     if (m.kind === 'onnx') {
       kind = 'onnx';
       const variant = parseVariant(o.type);
@@ -353,14 +525,26 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
       const s = await quantizeGguf(src, sink, { ...opts, signal: ctl.signal, onProgress });
       threads = s.threads;
       clamped = s.clamped;
-      if (allocation) { target = targetLines(allocation); searchSeconds = allocation.seconds; }
+      if (allocation) {
+        target = targetLines(allocation);
+        searchSeconds = allocation.seconds;
+      }
       total = s.plan.srcBytes;
     }
     await out.commit();
     const seconds = (performance.now() - t0) / 1000;
     lastOutput = { file: out.file, kind, label: output.label };
     // MB/s of the quantizing itself: a size target's search for the types comes before it
-    return { outBytes: sink.position, seconds, searchSeconds, mbPerS: total / 1e6 / Math.max(1e-9, seconds - searchSeconds), threads, clamped, target, file: await out.file() };
+    return {
+      outBytes: sink.position,
+      seconds,
+      searchSeconds,
+      mbPerS: total / 1e6 / Math.max(1e-9, seconds - searchSeconds),
+      threads,
+      clamped,
+      target,
+      file: await out.file(),
+    };
   } catch (e) {
     await out.abort();
     if (ctl.signal.aborted) throw new LowbitError('cancelled: nothing was written');
@@ -372,8 +556,26 @@ async function run(id: number, o: JobOptions, output: Request & { op: 'run' }): 
 
 function compareResult(r: GgufComparison): CompareResult {
   return {
-    rows: r.tensors.map((t) => ({ name: t.name, dims: t.dims, typeA: t.typeA, typeB: t.typeB, bpwB: t.bitsPerWeightB, rmse: t.stats.rmse, maxAbs: t.stats.maxAbs, sqnrDb: t.stats.sqnrDb, cosine: t.stats.cosine })),
-    total: { bpwA: r.total.bitsPerWeightA, bpwB: r.total.bitsPerWeightB, rmse: r.total.rmse, maxAbs: r.total.maxAbs, sqnrDb: r.total.sqnrDb, cosine: r.total.cosine, elements: r.total.elements },
+    rows: r.tensors.map((t) => ({
+      name: t.name,
+      dims: t.dims,
+      typeA: t.typeA,
+      typeB: t.typeB,
+      bpwB: t.bitsPerWeightB,
+      rmse: t.stats.rmse,
+      maxAbs: t.stats.maxAbs,
+      sqnrDb: t.stats.sqnrDb,
+      cosine: t.stats.cosine,
+    })),
+    total: {
+      bpwA: r.total.bitsPerWeightA,
+      bpwB: r.total.bitsPerWeightB,
+      rmse: r.total.rmse,
+      maxAbs: r.total.maxAbs,
+      sqnrDb: r.total.sqnrDb,
+      cosine: r.total.cosine,
+      elements: r.total.elements,
+    },
     worst: r.worst.map((t) => t.name),
   };
 }
@@ -411,12 +613,17 @@ async function compare(): Promise<CompareResult & { report: ReportData }> {
     // this session's earlier runs on the same model: more points of the size/quality chart
     points: earlier.filter((p) => p.label !== label),
     histograms: [],
-    notes: ['Made in the browser by lowbit\'s web app, from the file just written: the same measurements and charts as `lowbit report` (no engine evaluation here: run `lowbit report --eval` for that).'],
+    notes: [
+      "Made in the browser by lowbit's web app, from the file just written: the same measurements and charts as `lowbit report` (no engine evaluation here: run `lowbit report --eval` for that).",
+    ],
   };
   // as `lowbit report`: the histogram of the worst tensor, with the values one block decodes to
   const worst = c.worst[0]?.name.split(' → ').pop();
   if (refGguf && worst) report.histograms!.push({ ...(await weightHistogram(refGguf, b, worst)), variant: label });
-  earlier = [...earlier.filter((p) => p.label !== label), { label, sizeBytes: f.size, family: familyOf(label), sqnrDb: c.total.sqnrDb }];
+  earlier = [
+    ...earlier.filter((p) => p.label !== label),
+    { label, sizeBytes: f.size, family: familyOf(label), sqnrDb: c.total.sqnrDb },
+  ];
   return { ...compareResult(c), report };
 }
 
@@ -450,8 +657,13 @@ async function histogram(tensor: string, format: string): Promise<Histogram> {
   const n = Math.floor(x.length / 256) * 256 || Math.floor(x.length / c.type.blockSize) * c.type.blockSize;
   if (n === 0) throw new LowbitError(`tensor ${tensor}: too small for ${format}`);
   const v = x.subarray(0, n);
-  let min = Infinity, max = -Infinity;
-  for (const a of v) if (Number.isFinite(a)) { if (a < min) min = a; if (a > max) max = a; }
+  let min = Infinity,
+    max = -Infinity;
+  for (const a of v)
+    if (Number.isFinite(a)) {
+      if (a < min) min = a;
+      if (a > max) max = a;
+    }
   const bins = 160;
   const counts = new Array(bins).fill(0);
   const w = (max - min) / bins || 1;
@@ -460,8 +672,12 @@ async function histogram(tensor: string, format: string): Promise<Histogram> {
   c.quantize(v, q, 1, n, c.requiresImatrix ? new Float32Array(n).fill(1) : null);
   const y = new Float32Array(n);
   c.dequantize(q, y, n);
-  let se = 0, peak = 0;
-  for (let i = 0; i < n; i++) { se += (y[i]! - v[i]!) ** 2; if (Math.abs(v[i]!) > Math.abs(v[peak]!)) peak = i; }
+  let se = 0,
+    peak = 0;
+  for (let i = 0; i < n; i++) {
+    se += (y[i]! - v[i]!) ** 2;
+    if (Math.abs(v[i]!) > Math.abs(v[peak]!)) peak = i;
+  }
   // the landing points of the block that holds the largest weight: the values its codes can take there
   const bs = Math.max(c.type.blockSize, 32);
   const b0 = Math.floor(peak / bs) * bs;
@@ -471,7 +687,11 @@ async function histogram(tensor: string, format: string): Promise<Histogram> {
 
 self.onmessage = async (e: MessageEvent<Request>) => {
   const r = e.data;
-  if (r.op === 'cancel') { running?.abort(); post({ id: r.id, ok: true, value: null }); return; }
+  if (r.op === 'cancel') {
+    running?.abort();
+    post({ id: r.id, ok: true, value: null });
+    return;
+  }
   try {
     let value: unknown;
     if (r.op === 'open') value = await open(r.input);
@@ -486,4 +706,3 @@ self.onmessage = async (e: MessageEvent<Request>) => {
     post({ id: r.id, ok: false, error: `lowbit: ${msg}` });
   }
 };
-

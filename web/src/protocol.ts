@@ -2,9 +2,7 @@
 import type { InspectReport } from '../../src/analysis/inspect.js';
 
 /** What the user picked: one file, or a model folder (its files with their names inside it). */
-export type Input =
-  | { kind: 'file'; file: File }
-  | { kind: 'folder'; name: string; files: File[]; names: string[] };
+export type Input = { kind: 'file'; file: File } | { kind: 'folder'; name: string; files: File[]; names: string[] };
 
 /** The options as the CLI spells them (strings), parsed in the worker by the library's parsers. */
 export interface JobOptions {
@@ -49,21 +47,69 @@ export interface Opened {
 }
 
 /** One tensor of the plan; `error`: the allocation's predicted relative error of its chosen type (--target-* only). */
-export interface PlanRow { name: string; shape: number[]; from: string; to: string; bytes: number; newBytes: number; why: string; error?: number | null }
+export interface PlanRow {
+  name: string;
+  shape: number[];
+  from: string;
+  to: string;
+  bytes: number;
+  newBytes: number;
+  why: string;
+  error?: number | null;
+}
 /** `target`: what the allocation did, the lines `lowbit quantize --dry-run` prints for it. */
-export interface PlanResult { rows: PlanRow[]; inBytes: number; outBytes: number; predicted: number; bpw: number; fileType: string; problem: string | null; notes: string[]; target?: string[] }
+export interface PlanResult {
+  rows: PlanRow[];
+  inBytes: number;
+  outBytes: number;
+  predicted: number;
+  bpw: number;
+  fileType: string;
+  problem: string | null;
+  notes: string[];
+  target?: string[];
+}
 
-export interface CompareRow { name: string; dims: number[]; typeA: string; typeB: string; bpwB: number; rmse: number; maxAbs: number; sqnrDb: number; cosine: number }
-export interface CompareResult { rows: CompareRow[]; total: { bpwA: number; bpwB: number; rmse: number; maxAbs: number; sqnrDb: number; cosine: number; elements: number }; worst: string[] }
+export interface CompareRow {
+  name: string;
+  dims: number[];
+  typeA: string;
+  typeB: string;
+  bpwB: number;
+  rmse: number;
+  maxAbs: number;
+  sqnrDb: number;
+  cosine: number;
+}
+export interface CompareResult {
+  rows: CompareRow[];
+  total: { bpwA: number; bpwB: number; rmse: number; maxAbs: number; sqnrDb: number; cosine: number; elements: number };
+  worst: string[];
+}
 
-export interface Histogram { min: number; max: number; counts: number[]; points: number[]; rmse: number; values: number; format: string; tensor: string }
+export interface Histogram {
+  min: number;
+  max: number;
+  counts: number[];
+  points: number[];
+  rmse: number;
+  values: number;
+  format: string;
+  tensor: string;
+}
 
 export type Output = { kind: 'opfs' } | { kind: 'handle'; handle: FileSystemFileHandle };
 
 export type Request =
   | { id: number; op: 'open'; input: Input }
   | { id: number; op: 'plan'; options: JobOptions }
-  | { id: number; op: 'run'; options: JobOptions; output: Output; /** the output's name without its extension (the report's label) */ label: string }
+  | {
+      id: number;
+      op: 'run';
+      options: JobOptions;
+      output: Output;
+      /** the output's name without its extension (the report's label) */ label: string;
+    }
   | { id: number; op: 'cancel' }
   | { id: number; op: 'compare' }
   | { id: number; op: 'histogram'; tensor: string; format: string };

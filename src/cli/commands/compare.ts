@@ -25,8 +25,11 @@ export { fileKind, type FileKind } from '../../io/detect.js';
 async function openCheckpointSet(path: string): Promise<NamedSet | undefined> {
   const isDir = (await stat(path).catch(() => null))?.isDirectory() ?? false;
   if (!isDir && !path.endsWith('.index.json')) return undefined;
-  const set = isDir ? await openSafetensorsDir(path)
-    : await openShardedSafetensors(path, await readFile(path, 'utf8'), (name) => FileSource.open(join(dirname(path), name)));
+  const set = isDir
+    ? await openSafetensorsDir(path)
+    : await openShardedSafetensors(path, await readFile(path, 'utf8'), (name) =>
+        FileSource.open(join(dirname(path), name)),
+      );
   let sizeBytes = 0;
   for (const t of set.tensors) sizeBytes += t.end - t.begin;
   return { name: path, sizeBytes, set };
@@ -45,13 +48,46 @@ export function formatComparison(r: GgufComparison, worstOnly = false): string {
   out.push('');
   // B made with --encoder best: ggml's own encoder's RMSE on the same weights, and the squared error saved
   const best = r.tensors.some((t) => t.ggmlRmse !== undefined);
-  const saved = (t: GgufComparison['tensors'][number]) => (t.ggmlRmse === undefined ? ['-', '-'] : [fmtNum(t.ggmlRmse, 4), t.bestSaved !== undefined ? `${(100 * t.bestSaved).toFixed(1)}%` : '-']);
-  const rows = (worstOnly ? r.worst : r.tensors).map((t) => [t.name, `[${t.dims.join(', ')}]`, t.typeA, t.typeB, fmtNum(t.bitsPerWeightB, 4), ...statCells(t.stats), ...(best ? saved(t) : [])]);
-  out.push(table(['tensor', 'shape', 'type A', 'type B', 'bpw B', 'RMSE', 'max abs', 'SQNR dB', 'cosine', ...(best ? ['ggml RMSE', 'saved'] : [])], rows));
-  if (best) out.push('', 'B was written with --encoder best: "ggml RMSE" is ggml\'s own encoder at the same type on the same weights (no imatrix), "saved" the share of weighted squared error (best\'s weights, sqrt(σ²+x²) per row) --encoder best removed.');
+  const saved = (t: GgufComparison['tensors'][number]) =>
+    t.ggmlRmse === undefined
+      ? ['-', '-']
+      : [fmtNum(t.ggmlRmse, 4), t.bestSaved !== undefined ? `${(100 * t.bestSaved).toFixed(1)}%` : '-'];
+  const rows = (worstOnly ? r.worst : r.tensors).map((t) => [
+    t.name,
+    `[${t.dims.join(', ')}]`,
+    t.typeA,
+    t.typeB,
+    fmtNum(t.bitsPerWeightB, 4),
+    ...statCells(t.stats),
+    ...(best ? saved(t) : []),
+  ]);
+  out.push(
+    table(
+      [
+        'tensor',
+        'shape',
+        'type A',
+        'type B',
+        'bpw B',
+        'RMSE',
+        'max abs',
+        'SQNR dB',
+        'cosine',
+        ...(best ? ['ggml RMSE', 'saved'] : []),
+      ],
+      rows,
+    ),
+  );
+  if (best)
+    out.push(
+      '',
+      'B was written with --encoder best: "ggml RMSE" is ggml\'s own encoder at the same type on the same weights (no imatrix), "saved" the share of weighted squared error (best\'s weights, sqrt(σ²+x²) per row) --encoder best removed.',
+    );
   out.push('');
-  out.push(`total over ${r.tensors.length} tensors (${fmtCount(r.total.elements)} weights): bits per weight ${fmtNum(r.total.bitsPerWeightA, 4)} → ${fmtNum(r.total.bitsPerWeightB, 4)}, ` +
-    `RMSE ${fmtNum(r.total.rmse, 4)}, max abs ${fmtNum(r.total.maxAbs, 4)}, SQNR ${fmtDb(r.total.sqnrDb)} dB, cosine ${r.total.cosine.toFixed(6)}`);
+  out.push(
+    `total over ${r.tensors.length} tensors (${fmtCount(r.total.elements)} weights): bits per weight ${fmtNum(r.total.bitsPerWeightA, 4)} → ${fmtNum(r.total.bitsPerWeightB, 4)}, ` +
+      `RMSE ${fmtNum(r.total.rmse, 4)}, max abs ${fmtNum(r.total.maxAbs, 4)}, SQNR ${fmtDb(r.total.sqnrDb)} dB, cosine ${r.total.cosine.toFixed(6)}`,
+  );
   if (!worstOnly && r.worst.length) {
     out.push('');
     out.push('worst tensors (lowest SQNR):');
@@ -73,7 +109,10 @@ async function openSide(path: string): Promise<Side> {
   try {
     const kind = await fileKind(src);
     if (kind !== 'safetensors') return { kind, src };
-    return { kind, set: { name: src.name, sizeBytes: src.size, set: await openSafetensorsSet([await readSafetensorsHeader(src)]) } };
+    return {
+      kind,
+      set: { name: src.name, sizeBytes: src.size, set: await openSafetensorsSet([await readSafetensorsHeader(src)]) },
+    };
   } catch (e) {
     await src.close();
     throw e;
@@ -90,8 +129,12 @@ export async function compareFiles(pathA: string, pathB: string): Promise<GgufCo
     try {
       if (a.kind === 'safetensors' && b.kind === 'safetensors') return await compareSafetensors(a.set, b.set);
       if (a.kind === 'safetensors' && b.kind === 'gguf') return await compareSafetensorsGguf(a.set, b.src);
-      if (a.kind === 'gguf' && b.kind === 'safetensors') throw new LowbitError('a safetensors checkpoint is the reference: give it as A and the GGUF as B');
-      if (a.kind !== b.kind) throw new LowbitError(`cannot compare ${a.kind.toUpperCase()} with ${b.kind.toUpperCase()}: give two files of one kind, or safetensors A with GGUF B`);
+      if (a.kind === 'gguf' && b.kind === 'safetensors')
+        throw new LowbitError('a safetensors checkpoint is the reference: give it as A and the GGUF as B');
+      if (a.kind !== b.kind)
+        throw new LowbitError(
+          `cannot compare ${a.kind.toUpperCase()} with ${b.kind.toUpperCase()}: give two files of one kind, or safetensors A with GGUF B`,
+        );
       if (a.kind === 'gguf' && b.kind === 'gguf') return await compareGguf(a.src, b.src);
       if (a.kind === 'onnx' && b.kind === 'onnx') {
         // external data files sit next to their model
@@ -101,15 +144,24 @@ export async function compareFiles(pathA: string, pathB: string): Promise<GgufCo
         });
       }
       throw new LowbitError('unreachable', 'EINTERNAL');
-    } finally { await closeSide(b); }
-  } finally { await closeSide(a); }
+    } finally {
+      await closeSide(b);
+    }
+  } finally {
+    await closeSide(a);
+  }
 }
 
 export function register(program: Command): void {
   program
     .command('compare')
-    .description('per-tensor error of B against A: type, bits per weight, RMSE, max abs error, SQNR, cosine; totals and the worst tensors')
-    .argument('<A>', 'reference: .gguf, .onnx, or safetensors (a file, or a sharded checkpoint\'s directory or index.json)')
+    .description(
+      'per-tensor error of B against A: type, bits per weight, RMSE, max abs error, SQNR, cosine; totals and the worst tensors',
+    )
+    .argument(
+      '<A>',
+      "reference: .gguf, .onnx, or safetensors (a file, or a sharded checkpoint's directory or index.json)",
+    )
     .argument('<B>', 'the file to measure: same kind as A, or a GGUF converted from safetensors A')
     .option('--worst', 'list only the worst tensors')
     .option('--json', 'print JSON')

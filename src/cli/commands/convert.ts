@@ -2,7 +2,12 @@
 // quantized --type converts and quantizes in one streaming pass, with the quantize command's mixes
 // and rules (and its --pure, --tensor-type, --output-tensor-type, ... options).
 import type { Command } from 'commander';
-import { convertLlama2cFiles, convertHfDir, hfInputFiles, type ConvertQuantizeOptions } from '../../node/convert-files.js';
+import {
+  convertLlama2cFiles,
+  convertHfDir,
+  hfInputFiles,
+  type ConvertQuantizeOptions,
+} from '../../node/convert-files.js';
 import { refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { supportedClasses } from '../../convert/hf/arch/index.js';
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
@@ -45,11 +50,21 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 
 function quantizeOptions(cmd: Command): Command {
   return cmd
-    .option('--type <type>', `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M (quantized in the same pass)`, 'F32')
-    .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB) with the least predicted damage (as quantize)')
+    .option(
+      '--type <type>',
+      `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M (quantized in the same pass)`,
+      'F32',
+    )
+    .option(
+      '--target-size <SIZE>',
+      "choose each tensor's type so the file is at most SIZE (e.g. 2.1GB, 750MiB) with the least predicted damage (as quantize)",
+    )
     .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
     .option('--target-types <LIST>', '--target-*: the ggml types to choose from')
-    .option('--encoder <NAME>', 'quantized types: ggml (default, byte-identical to llama.cpp) or best (stronger search, same formats)')
+    .option(
+      '--encoder <NAME>',
+      'quantized types: ggml (default, byte-identical to llama.cpp) or best (stronger search, same formats)',
+    )
     .option('--pure', 'quantized types: no k-quant mixture, every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'quantized types: type for tensors matching REGEX (repeatable)', collect, [])
     .option('--output-tensor-type <TYPE>', 'quantized types: ggml type for output.weight')
@@ -57,15 +72,25 @@ function quantizeOptions(cmd: Command): Command {
     .option('--leave-output-tensor', 'quantized types: leave output.weight unquantized')
     .option('--imatrix <FILE>', 'quantized types: importance matrix (llama-imatrix .gguf or legacy .dat)')
     .option('--threads <N>', 'quantized types: worker threads')
-    .option('--allow-requantize', 'quantized types: requantize tensors the checkpoint already holds quantized (gpt-oss MXFP4 experts) to other types')
+    .option(
+      '--allow-requantize',
+      'quantized types: requantize tensors the checkpoint already holds quantized (gpt-oss MXFP4 experts) to other types',
+    )
     .option('--allow-nonfinite', 'convert even when a tensor holds NaN or infinite values');
 }
 
 /** The quantize command's options for a quantized --type; refused with a float type (they would do nothing). */
 async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOptions> {
-  const given = [o.pure && '--pure', o.tensorType.length && '--tensor-type', o.outputTensorType && '--output-tensor-type',
-    o.tokenEmbeddingType && '--token-embedding-type', o.leaveOutputTensor && '--leave-output-tensor', o.imatrix && '--imatrix', o.encoder && '--encoder',
-    o.allowRequantize && '--allow-requantize'].filter(Boolean);
+  const given = [
+    o.pure && '--pure',
+    o.tensorType.length && '--tensor-type',
+    o.outputTensorType && '--output-tensor-type',
+    o.tokenEmbeddingType && '--token-embedding-type',
+    o.leaveOutputTensor && '--leave-output-tensor',
+    o.imatrix && '--imatrix',
+    o.encoder && '--encoder',
+    o.allowRequantize && '--allow-requantize',
+  ].filter(Boolean);
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) {
     if (given.length) throw new LowbitError(`${given[0]} applies to quantized output types, not ${type}`);
     return { allowNonfinite: !!o.allowNonfinite };
@@ -74,13 +99,16 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
   let threads: number | undefined;
   if (o.threads !== undefined) {
     threads = Number(o.threads);
-    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`, 'EUSAGE');
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
+      throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`, 'EUSAGE');
   }
   return {
     pure: !!o.pure,
     tensorTypes: o.tensorType.map(parseTensorType),
-    outputTensorType: o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
-    tokenEmbeddingType: o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
+    outputTensorType:
+      o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
+    tokenEmbeddingType:
+      o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
     leaveOutputTensor: !!o.leaveOutputTensor,
     imatrix: o.imatrix ? await loadImatrix(o.imatrix, [], []) : undefined,
     threads,
@@ -94,53 +122,83 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
 /** The output type: with a --target-* the file is quantized, and a float --type (the default F32) means "rules of Q8_0". */
 function typeFor(o: QuantOpts): string {
   const type = outType(o.type);
-  if ((o.targetSize !== undefined || o.targetBpw !== undefined) && (FLOAT_OUT_TYPES as readonly string[]).includes(type)) return 'Q8_0';
+  if (
+    (o.targetSize !== undefined || o.targetBpw !== undefined) &&
+    (FLOAT_OUT_TYPES as readonly string[]).includes(type)
+  )
+    return 'Q8_0';
   return type;
 }
 
 export function register(program: Command): void {
   const convert = program.command('convert').description('convert a checkpoint from another tool to GGUF');
 
-  quantizeOptions(convert
-    .command('llama2c')
-    .description('llama2.c checkpoint (.bin) → llama GGUF')
-    .argument('<model.bin>', 'llama2.c checkpoint (legacy run.c format or export.py v1)')
-    .argument('<out.gguf>', 'output file')
-    .option('--tokenizer <tokenizer.bin>', "llama2.c tokenizer.bin of the model (default: a byte-level stand-in vocab)"))
-    .action(async (model: string, out: string, opts: QuantOpts & { tokenizer?: string }) => {
-      const type = typeFor(opts);
-      const inputs = [model, opts.tokenizer, opts.imatrix].filter((x): x is string => x !== undefined);
-      requireInputFiles(inputs);
-      refuseOutputOverInputs([out], inputs);
-      const q = await quantOpts(type, opts);
-      const s = await interruptible(out, (progress) => convertLlama2cFiles(model, opts.tokenizer, out, type, progress, q));
-      warnFallbacks(s.plan);
-      warnClamped(s.clamped, type);
-      process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
-    });
+  quantizeOptions(
+    convert
+      .command('llama2c')
+      .description('llama2.c checkpoint (.bin) → llama GGUF')
+      .argument('<model.bin>', 'llama2.c checkpoint (legacy run.c format or export.py v1)')
+      .argument('<out.gguf>', 'output file')
+      .option(
+        '--tokenizer <tokenizer.bin>',
+        'llama2.c tokenizer.bin of the model (default: a byte-level stand-in vocab)',
+      ),
+  ).action(async (model: string, out: string, opts: QuantOpts & { tokenizer?: string }) => {
+    const type = typeFor(opts);
+    const inputs = [model, opts.tokenizer, opts.imatrix].filter((x): x is string => x !== undefined);
+    requireInputFiles(inputs);
+    refuseOutputOverInputs([out], inputs);
+    const q = await quantOpts(type, opts);
+    const s = await interruptible(out, (progress) =>
+      convertLlama2cFiles(model, opts.tokenizer, out, type, progress, q),
+    );
+    warnFallbacks(s.plan);
+    warnClamped(s.clamped, type);
+    process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
+  });
 
-  calibrateOptions(quantizeOptions(convert
-    .command('hf')
-    .description(`Hugging Face checkpoint directory (config.json, safetensors, tokenizer) → GGUF; architectures: ${supportedClasses()}`)
-    .argument('<model_dir>', 'directory with config.json, model.safetensors (or shards + index) and tokenizer files')
-    .argument('<out.gguf>', 'output file')
-    .option('--pre <name>', "tokenizer.ggml.pre for byte-level BPE tokenizers neither llama.cpp's hash table nor lowbit's pre-tokenizer check recognises (e.g. llama-bpe, qwen2, smollm, gpt-2)")
-    .option('--name <name>', 'general.name (default: the directory name)')))
-    .action(async (dir: string, out: string, opts: QuantOpts & CalibrateCliOptions & { pre?: string; name?: string }) => {
+  calibrateOptions(
+    quantizeOptions(
+      convert
+        .command('hf')
+        .description(
+          `Hugging Face checkpoint directory (config.json, safetensors, tokenizer) → GGUF; architectures: ${supportedClasses()}`,
+        )
+        .argument(
+          '<model_dir>',
+          'directory with config.json, model.safetensors (or shards + index) and tokenizer files',
+        )
+        .argument('<out.gguf>', 'output file')
+        .option(
+          '--pre <name>',
+          "tokenizer.ggml.pre for byte-level BPE tokenizers neither llama.cpp's hash table nor lowbit's pre-tokenizer check recognises (e.g. llama-bpe, qwen2, smollm, gpt-2)",
+        )
+        .option('--name <name>', 'general.name (default: the directory name)'),
+    ),
+  ).action(
+    async (dir: string, out: string, opts: QuantOpts & CalibrateCliOptions & { pre?: string; name?: string }) => {
       const type = typeFor(opts);
       requireInputFiles([dir], { allowDirs: true });
       if (opts.imatrix) requireInputFiles([opts.imatrix]);
-      refuseOutputOverInputs([out], [...await hfInputFiles(dir), ...(opts.imatrix ? [opts.imatrix] : [])]);
+      refuseOutputOverInputs([out], [...(await hfInputFiles(dir)), ...(opts.imatrix ? [opts.imatrix] : [])]);
       const q = await quantOpts(type, opts);
       if (checkCalibrateOptions(opts)) {
-        if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) throw new LowbitError(`--calibrate computes a matrix for quantizing; ${type} is not a quantized type`, 'EUSAGE');
+        if ((FLOAT_OUT_TYPES as readonly string[]).includes(type))
+          throw new LowbitError(
+            `--calibrate computes a matrix for quantizing; ${type} is not a quantized type`,
+            'EUSAGE',
+          );
         // the matrix is computed on the converted model in F32 (lossless for F32/F16/BF16 sources), as
         // `convert hf --type F32` then `lowbit imatrix` would
         const tmp = await mkdtemp(join(tmpdir(), 'lowbit-convert-'));
         try {
           const f32 = join(tmp, 'model-f32.gguf');
           process.stderr.write('converting to F32 for the calibration run ...\n');
-          await interruptible(out, (progress) => convertHfDir(dir, f32, 'F32', { pre: opts.pre, name: opts.name }, progress, { allowNonfinite: !!opts.allowNonfinite }));
+          await interruptible(out, (progress) =>
+            convertHfDir(dir, f32, 'F32', { pre: opts.pre, name: opts.name }, progress, {
+              allowNonfinite: !!opts.allowNonfinite,
+            }),
+          );
           const threads = opts.threads === undefined ? undefined : Number(opts.threads);
           const cal = await runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s));
           try {
@@ -154,11 +212,14 @@ export function register(program: Command): void {
           await rm(tmp, { recursive: true, force: true });
         }
       }
-      const s = await interruptible(out, (progress) => convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q));
+      const s = await interruptible(out, (progress) =>
+        convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q),
+      );
       warnFallbacks(s.plan);
       warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);
-    });
+    },
+  );
 }
 
 /** llama.cpp's fallbacks replaced the requested type for some tensors: how many, and with what. */
@@ -169,15 +230,26 @@ function warnFallbacks(plan: QuantPlan | undefined): void {
 
 /** Values beyond F16/BF16 range were clamped, not turned into Inf: say where. */
 function warnClamped(clamped: { tensor: string; count: number }[], type: string): void {
-  for (const c of clamped) process.stderr.write(`lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${type.toUpperCase()} range were clamped to its largest finite value\n`);
+  for (const c of clamped)
+    process.stderr.write(
+      `lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${type.toUpperCase()} range were clamped to its largest finite value\n`,
+    );
 }
 
 /** Runs a conversion that reports progress; Ctrl-C then says how far it got (the atomic output removes the temp). */
-async function interruptible<T>(out: string, run: (progress: (done: number, total: number, tensor: string) => void) => Promise<T>): Promise<T> {
+async function interruptible<T>(
+  out: string,
+  run: (progress: (done: number, total: number, tensor: string) => void) => Promise<T>,
+): Promise<T> {
   let at = { done: 0, total: 0, tensor: '' };
-  const stop = onInterrupt(() => `${at.total ? `${Math.floor((100 * at.done) / at.total)}% through, at ${at.tensor}` : 'before any tensor was written'}; ${out} was not written (nothing left behind)`);
+  const stop = onInterrupt(
+    () =>
+      `${at.total ? `${Math.floor((100 * at.done) / at.total)}% through, at ${at.tensor}` : 'before any tensor was written'}; ${out} was not written (nothing left behind)`,
+  );
   try {
-    return await run((done, total, tensor) => { at = { done, total, tensor }; });
+    return await run((done, total, tensor) => {
+      at = { done, total, tensor };
+    });
   } finally {
     stop();
   }

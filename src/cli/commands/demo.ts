@@ -25,30 +25,92 @@ import type { QuantPlan } from '../../plan/plan.js';
 
 /** Every llama.cpp file type lowbit produces, from most to fewest bits. */
 export const DEMO_TYPES = [
-  'F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_K_S', 'Q4_1', 'Q4_0',
-  'IQ4_NL', 'IQ4_XS', 'IQ3_M', 'Q3_K_L', 'Q3_K_M', 'IQ3_S', 'Q3_K_S', 'IQ3_XS', 'IQ3_XXS', 'Q2_K', 'Q2_K_S',
-  'IQ2_M', 'IQ2_S', 'IQ2_XS', 'IQ2_XXS', 'IQ1_M', 'IQ1_S', 'TQ2_0', 'TQ1_0',
+  'F16',
+  'BF16',
+  'Q8_0',
+  'Q6_K',
+  'Q5_K_M',
+  'Q5_K_S',
+  'Q5_1',
+  'Q5_0',
+  'Q4_K_M',
+  'Q4_K_S',
+  'Q4_1',
+  'Q4_0',
+  'IQ4_NL',
+  'IQ4_XS',
+  'IQ3_M',
+  'Q3_K_L',
+  'Q3_K_M',
+  'IQ3_S',
+  'Q3_K_S',
+  'IQ3_XS',
+  'IQ3_XXS',
+  'Q2_K',
+  'Q2_K_S',
+  'IQ2_M',
+  'IQ2_S',
+  'IQ2_XS',
+  'IQ2_XXS',
+  'IQ1_M',
+  'IQ1_S',
+  'TQ2_0',
+  'TQ1_0',
 ];
 
 /** The types llama.cpp refuses to make without an importance matrix (the demo gives them its matrix). */
-export const NEEDS_IMATRIX = new Set(['IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ2_M', 'IQ3_XXS', 'IQ3_XS', 'Q2_K_S']);
+export const NEEDS_IMATRIX = new Set([
+  'IQ1_S',
+  'IQ1_M',
+  'IQ2_XXS',
+  'IQ2_XS',
+  'IQ2_S',
+  'IQ2_M',
+  'IQ3_XXS',
+  'IQ3_XS',
+  'Q2_K_S',
+]);
 
 export const BUNDLED_MODEL = fileURLToPath(new URL('../../../fixtures/brown-3m', import.meta.url));
 /** The files of the bundled checkpoint: no output of the demo may be one of them. */
-const BUNDLED_FILES = ['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json'].map((f) => join(BUNDLED_MODEL, f));
+const BUNDLED_FILES = ['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json'].map((f) =>
+  join(BUNDLED_MODEL, f),
+);
 
-interface DemoOpts { out: string; types?: string; chunks: string; ctx: string; threads?: string; json?: boolean; /** what it is doing now (for the Ctrl-C message) */ stage?: { now: string } }
+interface DemoOpts {
+  out: string;
+  types?: string;
+  chunks: string;
+  ctx: string;
+  threads?: string;
+  json?: boolean;
+  /** what it is doing now (for the Ctrl-C message) */ stage?: { now: string };
+}
 
 export interface DemoRow {
   type: string;
   /** the weight types the plan chose, most weights first, e.g. 'Q8_0 78%, Q6_K 22%' */
-  tensorTypes: string; file: string; sizeBytes: number; sizeVsF32: number; bitsPerWeight: number; sqnrDb: number;
-  perplexity: number; klMean: number; sameTopPct: number; ppTokPerSec: number; genTokPerSec: number;
+  tensorTypes: string;
+  file: string;
+  sizeBytes: number;
+  sizeVsF32: number;
+  bitsPerWeight: number;
+  sqnrDb: number;
+  perplexity: number;
+  klMean: number;
+  sameTopPct: number;
+  ppTokPerSec: number;
+  genTokPerSec: number;
 }
 
 const say = (s: string) => process.stderr.write(s + '\n');
 
-export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: { file: string; sizeBytes: number; perplexity: number }; report: string; data: ReportData }> {
+export async function runDemo(opts: DemoOpts): Promise<{
+  rows: DemoRow[];
+  ref: { file: string; sizeBytes: number; perplexity: number };
+  report: string;
+  data: ReportData;
+}> {
   const types = (opts.types ?? DEMO_TYPES.join(',')).split(',').map((t) => parseFileType(t.trim()).name);
   const threads = opts.threads === undefined ? undefined : Number(opts.threads);
   if (!existsSync(BUNDLED_MODEL)) throw new LowbitError(`the bundled model is missing: ${BUNDLED_MODEL}`);
@@ -71,14 +133,26 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
   if (types.some((t) => NEEDS_IMATRIX.has(t))) {
     imatrixFile = imatrixPath;
     stage.now = `step 2, computing the importance matrix ${imatrixFile}`;
-    say(`2. compute its importance matrix in llama.cpp (llama-imatrix's method) on documents the model writes (seed 2) → ${imatrixFile}`);
-    const im = await computeImatrixFile({ model: f32, output: imatrixFile, ctx, chunks: 16, seed: 2, threads: threads ?? 1, outputFrequency: 0 });
+    say(
+      `2. compute its importance matrix in llama.cpp (llama-imatrix's method) on documents the model writes (seed 2) → ${imatrixFile}`,
+    );
+    const im = await computeImatrixFile({
+      model: f32,
+      output: imatrixFile,
+      ctx,
+      chunks: 16,
+      seed: 2,
+      threads: threads ?? 1,
+      outputFrequency: 0,
+    });
     imatrixNote = `importance matrix: ${im.entries} tensors from ${im.chunks} chunks of ${im.chunkSize} tokens the model wrote (seed 2; the evaluation text is seed 1)`;
     say(`   ${imatrixNote}`);
   }
   const variants: string[] = [];
   const mixes: string[] = [];
-  say(`3. quantize it to ${types.length} types${imatrixFile ? ` (${types.filter((t) => NEEDS_IMATRIX.has(t)).join(', ')} with the matrix)` : ''}`);
+  say(
+    `3. quantize it to ${types.length} types${imatrixFile ? ` (${types.filter((t) => NEEDS_IMATRIX.has(t)).join(', ')} with the matrix)` : ''}`,
+  );
   for (const t of types) {
     const out = join(dir, `brown-3m-${t}.gguf`);
     stage.now = `step 3, quantizing to ${t} (${variants.length} of ${types.length} done)`;
@@ -90,22 +164,47 @@ export async function runDemo(opts: DemoOpts): Promise<{ rows: DemoRow[]; ref: {
   say('4. run every file in llama.cpp against the F32 model on text the F32 model writes (seeded)');
   stage.now = 'step 4, evaluating';
   // the report's own stages, as parts of step 4
-  const step4 = { get now() { return stage.now; }, set now(s: string) { stage.now = `step 4, ${s}`; } };
+  const step4 = {
+    get now() {
+      return stage.now;
+    },
+    set now(s: string) {
+      stage.now = `step 4, ${s}`;
+    },
+  };
   const data = await collectReport(f32, variants, {
-    eval: true, hist: ['blk.0.attn_q.weight'], chunks: opts.chunks, ctx: opts.ctx, seed: '1', threads: opts.threads,
-    title: 'lowbit demo: brown-3m quantized to every llama.cpp type', stage: step4,
+    eval: true,
+    hist: ['blk.0.attn_q.weight'],
+    chunks: opts.chunks,
+    ctx: opts.ctx,
+    seed: '1',
+    threads: opts.threads,
+    title: 'lowbit demo: brown-3m quantized to every llama.cpp type',
+    stage: step4,
   });
   const refEval = data.ref!.eval!;
   const f32Size = (await stat(f32)).size;
   const rows: DemoRow[] = data.variants.map((v, i) => ({
-    type: types[i]!, tensorTypes: mixes[i]!, file: v.file, sizeBytes: v.sizeBytes, sizeVsF32: v.sizeBytes / f32Size,
-    bitsPerWeight: v.comparison!.total.bitsPerWeightB, sqnrDb: v.comparison!.total.sqnrDb,
-    perplexity: v.eval!.perplexity, klMean: v.eval!.klMean!, sameTopPct: v.eval!.sameTopPct!,
-    ppTokPerSec: v.eval!.ppTokPerSec, genTokPerSec: v.eval!.genTokPerSec,
+    type: types[i]!,
+    tensorTypes: mixes[i]!,
+    file: v.file,
+    sizeBytes: v.sizeBytes,
+    sizeVsF32: v.sizeBytes / f32Size,
+    bitsPerWeight: v.comparison!.total.bitsPerWeightB,
+    sqnrDb: v.comparison!.total.sqnrDb,
+    perplexity: v.eval!.perplexity,
+    klMean: v.eval!.klMean!,
+    sameTopPct: v.eval!.sameTopPct!,
+    ppTokPerSec: v.eval!.ppTokPerSec,
+    genTokPerSec: v.eval!.genTokPerSec,
   }));
   data.notes = [
     `Model: brown-3m (a 3.4M-parameter Llama trained on the Brown corpus, MIT), converted to F32 GGUF; ${types.length} quantized variants.`,
-    ...(imatrixNote ? [`${imatrixNote[0]!.toUpperCase()}${imatrixNote.slice(1)}; used for ${types.filter((t) => NEEDS_IMATRIX.has(t)).join(', ')}.`] : []),
+    ...(imatrixNote
+      ? [
+          `${imatrixNote[0]!.toUpperCase()}${imatrixNote.slice(1)}; used for ${types.filter((t) => NEEDS_IMATRIX.has(t)).join(', ')}.`,
+        ]
+      : []),
     `Text: ${refEval.tokens} tokens the F32 model generated (seeded); ${refEval.settings.method}.`,
     `Engine: ${refEval.settings.engine}; ${refEval.settings.kvCache}, flash attention off.`,
   ];
@@ -126,7 +225,10 @@ function typeMix(plan: QuantPlan): string {
     count.set(name, (count.get(name) ?? 0) + n);
     total += n;
   }
-  return [...count].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${Math.round((100 * n) / total)}%`).join(', ');
+  return [...count]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${Math.round((100 * n) / total)}%`)
+    .join(', ');
 }
 
 export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
@@ -136,14 +238,50 @@ export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
   const sqnr = (x: number) => (x === Infinity ? 'exact' : fix(x, 1));
   const kl = (x: number) => (Math.abs(x) < 5e-6 ? 0 : x).toFixed(5);
   const rows = [
-    ['F32', 'F32 100%', fmtBytes(r.ref.sizeBytes), '100%', '32.00', '-', fix(r.ref.perplexity, 3), '0', '100.0', '-', '-'],
+    [
+      'F32',
+      'F32 100%',
+      fmtBytes(r.ref.sizeBytes),
+      '100%',
+      '32.00',
+      '-',
+      fix(r.ref.perplexity, 3),
+      '0',
+      '100.0',
+      '-',
+      '-',
+    ],
     ...r.rows.map((x) => [
-      x.type, x.tensorTypes, fmtBytes(x.sizeBytes), `${(x.sizeVsF32 * 100).toFixed(0)}%`, fix(x.bitsPerWeight, 2), sqnr(x.sqnrDb),
-      fix(x.perplexity, 3), kl(x.klMean), x.sameTopPct.toFixed(1), fix(x.ppTokPerSec, 0), fix(x.genTokPerSec, 0),
+      x.type,
+      x.tensorTypes,
+      fmtBytes(x.sizeBytes),
+      `${(x.sizeVsF32 * 100).toFixed(0)}%`,
+      fix(x.bitsPerWeight, 2),
+      sqnr(x.sqnrDb),
+      fix(x.perplexity, 3),
+      kl(x.klMean),
+      x.sameTopPct.toFixed(1),
+      fix(x.ppTokPerSec, 0),
+      fix(x.genTokPerSec, 0),
     ]),
   ];
   return [
-    table(['type', 'weights stored as', 'size', 'vs F32', 'bits/weight', 'SQNR dB', 'perplexity', 'KL vs F32', 'same top %', 'prompt tok/s', 'gen tok/s'], rows),
+    table(
+      [
+        'type',
+        'weights stored as',
+        'size',
+        'vs F32',
+        'bits/weight',
+        'SQNR dB',
+        'perplexity',
+        'KL vs F32',
+        'same top %',
+        'prompt tok/s',
+        'gen tok/s',
+      ],
+      rows,
+    ),
     '',
     'size/bits per weight: the whole file and its average weight; SQNR: signal-to-noise of all weights against F32',
     '(higher is better, +6 dB per bit); perplexity: how surprised the model is by the text (lower is better);',
@@ -158,7 +296,9 @@ export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('quantize the bundled tiny model (brown-3m) to every type, the i-quants with an importance matrix it computes, run each in llama.cpp, and compare (no network)')
+    .description(
+      'quantize the bundled tiny model (brown-3m) to every type, the i-quants with an importance matrix it computes, run each in llama.cpp, and compare (no network)',
+    )
     .option('--out <dir>', 'where the models and report.html go', 'lowbit-demo')
     .option('--types <list>', 'comma-separated file types (default: all)')
     .option('--chunks <n>', 'evaluation chunks', '8')
@@ -169,10 +309,19 @@ export function register(program: Command): void {
       // Ctrl-C: say which step was cut short; the files finished so far stay (each complete: an
       // interrupted quantize leaves no temp), the report is not written
       const stage = { now: 'starting' };
-      const stop = onInterrupt(() => `demo during ${stage.now}; files finished before it are in ${resolve(opts.out)}, no partial file left; report.html was not written`, { exit: true });
+      const stop = onInterrupt(
+        () =>
+          `demo during ${stage.now}; files finished before it are in ${resolve(opts.out)}, no partial file left; report.html was not written`,
+        { exit: true },
+      );
       let r;
-      try { r = await runDemo({ ...opts, stage }); } finally { stop(); }
-      if (opts.json) process.stdout.write(JSON.stringify({ ref: r.ref, rows: r.rows, report: r.report }, null, 2) + '\n');
+      try {
+        r = await runDemo({ ...opts, stage });
+      } finally {
+        stop();
+      }
+      if (opts.json)
+        process.stdout.write(JSON.stringify({ ref: r.ref, rows: r.rows, report: r.report }, null, 2) + '\n');
       else process.stdout.write(formatDemo(r) + '\n');
     });
 }

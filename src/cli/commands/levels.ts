@@ -20,13 +20,17 @@ export function register(program: Command): void {
         return;
       }
       const out: string[] = [];
-      out.push(`${bits} bit${bits > 1 ? 's give' : ' gives'} 2^${bits} = ${levelCount(bits)} levels from ${fmtNum(r.min)} to ${fmtNum(r.max)}`);
+      out.push(
+        `${bits} bit${bits > 1 ? 's give' : ' gives'} 2^${bits} = ${levelCount(bits)} levels from ${fmtNum(r.min)} to ${fmtNum(r.max)}`,
+      );
       out.push(`step = (max - min) / (2^${bits} - 1) = ${fmtNum(s)}`);
       out.push('');
       out.push(`${'code'.padStart(6)}  ${'binary'.padStart(Math.max(6, bits))}  value`);
       const show = (i: number) => {
         const l = table[i]!;
-        out.push(`${String(l.code).padStart(6)}  ${l.code.toString(2).padStart(bits, '0').padStart(Math.max(6, bits))}  ${fmtNum(l.value)}`);
+        out.push(
+          `${String(l.code).padStart(6)}  ${l.code.toString(2).padStart(bits, '0').padStart(Math.max(6, bits))}  ${fmtNum(l.value)}`,
+        );
       };
       if (table.length <= 64) table.forEach((_, i) => show(i));
       else {
@@ -35,7 +39,9 @@ export function register(program: Command): void {
         for (let i = table.length - 8; i < table.length; i++) show(i);
       }
       out.push('');
-      out.push(`Any value in range is stored as the code of its nearest level, so rounding moves it by at most step/2 = ${fmtNum(s / 2)}.`);
+      out.push(
+        `Any value in range is stored as the code of its nearest level, so rounding moves it by at most step/2 = ${fmtNum(s / 2)}.`,
+      );
       process.stdout.write(out.join('\n') + '\n');
     });
 }

@@ -14,10 +14,24 @@ import { parseKvOverride } from '../../plan/kv-override.js';
 import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
 import { loadImatrix } from '../../node/imatrix-file.js';
-import { filterImatrix, parseGgmlType, parseTargetOptions, parseTensorType, parseTensorTypeText } from '../../plan/options.js';
+import {
+  filterImatrix,
+  parseGgmlType,
+  parseTargetOptions,
+  parseTensorType,
+  parseTensorTypeText,
+} from '../../plan/options.js';
 import type { TargetAllocation } from '../../pipeline/target.js';
 import { parseEncoder } from '../../formats/encoder.js';
-import { checkRunnable, predictOutputBytes, prepareQuantize, resolveTarget, type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
+import {
+  checkRunnable,
+  predictOutputBytes,
+  prepareQuantize,
+  resolveTarget,
+  type ImatrixInput,
+  type QuantizeOptions,
+  type QuantizeSummary,
+} from '../../pipeline/quantize-gguf.js';
 import { keepSplitPaths, openGgufInput, quantizeGgufFile } from '../../node/quantize-file.js';
 import { describeMissing, ggufInputFiles, refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { defaultThreads } from '../../node/workers.js';
@@ -66,31 +80,78 @@ export function register(program: Command): void {
   // --tensor-type and --tensor-type-file entries in command-line order (the first match wins); the
   // files are read in the action, after the output is known not to be one of them
   const tensorTypes: (string | { file: string })[] = [];
-  calibrateOptions(program
-    .command('quantize'))
-    .description('quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants')
+  calibrateOptions(program.command('quantize'))
+    .description(
+      'quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants',
+    )
     .argument('<input>', 'model to read (.gguf, or .onnx)')
     .argument('[output]', 'file to write (not needed with --dry-run)')
-    .option('--type <TYPE>', `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`)
-    .option('--target-size <SIZE>', 'choose each tensor\'s type so the file is at most SIZE (e.g. 2.1GB, 750MiB, bytes) with the least predicted damage')
+    .option(
+      '--type <TYPE>',
+      `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`,
+    )
+    .option(
+      '--target-size <SIZE>',
+      "choose each tensor's type so the file is at most SIZE (e.g. 2.1GB, 750MiB, bytes) with the least predicted damage",
+    )
     .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
-    .option('--target-types <LIST>', '--target-*: the ggml types to choose from (default: all llama.cpp loads that lowbit writes)')
-    .option('--sensitivity <HOW>', '--target-*: none (default: every tensor\'s relative error counts alike) or engine (measure each kind of tensor\'s effect on the output in llama.cpp first)')
-    .option('--encoder <NAME>', 'ggml (default: llama.cpp\'s own codes, byte-identical) or best (lowbit\'s stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)')
+    .option(
+      '--target-types <LIST>',
+      '--target-*: the ggml types to choose from (default: all llama.cpp loads that lowbit writes)',
+    )
+    .option(
+      '--sensitivity <HOW>',
+      "--target-*: none (default: every tensor's relative error counts alike) or engine (measure each kind of tensor's effect on the output in llama.cpp first)",
+    )
+    .option(
+      '--encoder <NAME>',
+      "ggml (default: llama.cpp's own codes, byte-identical) or best (lowbit's stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)",
+    )
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
-    .option('--tensor-type <REGEX=TYPE>', 'type for tensors matching REGEX (repeatable; the first match wins)', (v: string) => { tensorTypes.push(v); return tensorTypes; })
-    .option('--tensor-type-file <FILE>', 'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
-      (f: string) => { tensorTypes.push({ file: f }); return tensorTypes; })
-    .option('--override-kv <KEY=TYPE:VALUE>', 'metadata value in the output (TYPE int, float, bool or str; repeatable), also read by the plan as llama.cpp\'s loader does', collect, [])
-    .option('--prune-layers <L0,L1,...>', 'leave these layers out; the later ones are renumbered and block_count updated')
+    .option(
+      '--tensor-type <REGEX=TYPE>',
+      'type for tensors matching REGEX (repeatable; the first match wins)',
+      (v: string) => {
+        tensorTypes.push(v);
+        return tensorTypes;
+      },
+    )
+    .option(
+      '--tensor-type-file <FILE>',
+      'REGEX=TYPE entries separated by spaces or newlines, each as a --tensor-type (in order with them)',
+      (f: string) => {
+        tensorTypes.push({ file: f });
+        return tensorTypes;
+      },
+    )
+    .option(
+      '--override-kv <KEY=TYPE:VALUE>',
+      "metadata value in the output (TYPE int, float, bool or str; repeatable), also read by the plan as llama.cpp's loader does",
+      collect,
+      [],
+    )
+    .option(
+      '--prune-layers <L0,L1,...>',
+      'leave these layers out; the later ones are renumbered and block_count updated',
+    )
     .option('--keep-split', 'one output per input shard: <output minus .gguf>-00001-of-0000N.gguf, ...')
     .option('--output-tensor-type <TYPE>', 'ggml type for output.weight')
     .option('--token-embedding-type <TYPE>', 'ggml type for token_embd.weight')
     .option('--leave-output-tensor', 'leave output.weight as it is')
     .option('--allow-requantize', 'allow quantizing tensors that are already quantized')
     .option('--imatrix <FILE>', 'importance matrix (llama-imatrix .gguf or legacy .dat)')
-    .option('--include-weights <NAME>', 'use the imatrix only for tensors whose name contains NAME (repeatable)', collect, [])
-    .option('--exclude-weights <NAME>', 'do not use the imatrix for tensors whose name contains NAME (repeatable)', collect, [])
+    .option(
+      '--include-weights <NAME>',
+      'use the imatrix only for tensors whose name contains NAME (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--exclude-weights <NAME>',
+      'do not use the imatrix for tensors whose name contains NAME (repeatable)',
+      collect,
+      [],
+    )
     .option('--dry-run', 'print the per-tensor plan with reasons and the predicted size; write nothing')
     .option('--threads <N>', `worker threads (default: all ${defaultThreads()} cores)`)
     .option('--allow-nonfinite', 'quantize even when the input holds NaN or infinite values')
@@ -100,18 +161,28 @@ export function register(program: Command): void {
     .option('--asymmetric', 'onnx q4: zero points per block')
     .option('--reduce-range', 'onnx int8: 7-bit weights')
     .option('--block-size <n>', 'onnx q4: 16, 32 (default), 64 or 128; bnb4: 16-256 (default 64)')
-    .option('--weight-only <bits>', 'onnx: int8 or int4 weights as QDQ (DequantizeLinear) instead of MatMulInteger/MatMulNBits')
+    .option(
+      '--weight-only <bits>',
+      'onnx: int8 or int4 weights as QDQ (DequantizeLinear) instead of MatMulInteger/MatMulNBits',
+    )
     .option('--embeddings', 'onnx q4: embedding tables too, as GatherBlockQuantized')
     .option('--accuracy-level <n>', 'onnx q4: MatMulNBits accuracy_level')
-    .option('--op-types <list>', 'onnx: quantize only these op types, e.g. MatMul,Gemm (ONNX Runtime\'s op_types_to_quantize)')
-    .option('--exclude-nodes <names>', 'onnx: comma-separated node names to leave in FP32 (ONNX Runtime\'s nodes_to_exclude)')
+    .option(
+      '--op-types <list>',
+      "onnx: quantize only these op types, e.g. MatMul,Gemm (ONNX Runtime's op_types_to_quantize)",
+    )
+    .option(
+      '--exclude-nodes <names>',
+      "onnx: comma-separated node names to leave in FP32 (ONNX Runtime's nodes_to_exclude)",
+    )
     .option('--external-data', 'onnx: weights in a side file')
     .action(async (input: string, output: string | undefined, o: CliOpts) => {
       if (!output && !o.dryRun) throw new LowbitError('quantize: missing <output> (or use --dry-run)');
       // a missing --type is a usage error: said before any file is looked at
       if (!o.type) {
         if (input.toLowerCase().endsWith('.onnx')) throw new LowbitError('quantize: --type is required');
-        if (!parseTargetOptions(o)) throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
+        if (!parseTargetOptions(o))
+          throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
       }
       // every file read, named before any is opened: missing ones say so, and none may be an output
       const typeFiles = tensorTypes.flatMap((t) => (typeof t === 'string' ? [] : [t.file]));
@@ -121,15 +192,24 @@ export function register(program: Command): void {
       const inputs = [...ggufInputFiles(input), ...named.slice(1)];
       if (output && !o.dryRun) {
         const onnx = input.toLowerCase().endsWith('.onnx');
-        refuseOutputOverInputs(onnx ? [output] : o.keepSplit ? keepSplitPaths(output, ggufInputFiles(input).length) : [output], inputs);
+        refuseOutputOverInputs(
+          onnx ? [output] : o.keepSplit ? keepSplitPaths(output, ggufInputFiles(input).length) : [output],
+          inputs,
+        );
       }
       const entries = tensorTypes.flatMap((t) => (typeof t === 'string' ? [t] : readTensorTypeFile(t.file)));
       if (input.toLowerCase().endsWith('.onnx')) {
         if (!o.type) throw new LowbitError('quantize: --type is required');
         // loaded only for ONNX inputs: protobuf and the graph transforms cost start-up time
-        const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult, unquantizedWarning }] = await Promise.all([import('../../node/onnx-file.js'), import('../../onnx/options.js'), import('../onnx-result.js')]);
+        const [{ quantizeOnnxFile }, { onnxOptions }, { formatOnnxResult, unquantizedWarning }] = await Promise.all([
+          import('../../node/onnx-file.js'),
+          import('../../onnx/options.js'),
+          import('../onnx-result.js'),
+        ]);
         const r = await quantizeOnnxFile(input, output ?? input, onnxOptions(o, o.type!));
-        process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n');
+        process.stdout.write(
+          o.json ? JSON.stringify(r, null, 2) + '\n' : formatOnnxResult(input, output ?? '(dry run)', r) + '\n',
+        );
         const warn = unquantizedWarning(output ?? input, r);
         if (warn) process.stderr.write(warn + '\n');
         return;
@@ -139,11 +219,13 @@ export function register(program: Command): void {
 }
 
 async function runGguf(input: string, output: string | undefined, o: CliOpts): Promise<void> {
-  if (o.includeWeights.length && o.excludeWeights.length) throw new LowbitError('--include-weights and --exclude-weights cannot be used together', 'EUSAGE');
+  if (o.includeWeights.length && o.excludeWeights.length)
+    throw new LowbitError('--include-weights and --exclude-weights cannot be used together', 'EUSAGE');
   let threads: number | undefined;
   if (o.threads !== undefined) {
     threads = Number(o.threads);
-    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`, 'EUSAGE');
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
+      throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`, 'EUSAGE');
   }
   const target = parseTargetOptions(o);
   if (!o.type && !target) throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
@@ -157,8 +239,10 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     kvOverrides: o.overrideKv.map(parseKvOverride),
     pruneLayers: o.pruneLayers === undefined ? undefined : parsePruneLayers(o.pruneLayers),
     keepSplit: !!o.keepSplit,
-    outputTensorType: o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
-    tokenEmbeddingType: o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
+    outputTensorType:
+      o.outputTensorType === undefined ? undefined : parseGgmlType(o.outputTensorType, '--output-tensor-type'),
+    tokenEmbeddingType:
+      o.tokenEmbeddingType === undefined ? undefined : parseGgmlType(o.tokenEmbeddingType, '--token-embedding-type'),
     leaveOutputTensor: !!o.leaveOutputTensor,
     allowRequantize: !!o.allowRequantize,
     allowNonfinite: !!o.allowNonfinite,
@@ -167,7 +251,9 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   };
   if (checkCalibrateOptions(o)) {
     if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
-    const cal = await runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => { if (!o.json) process.stderr.write(s); });
+    const cal = await runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => {
+      if (!o.json) process.stderr.write(s);
+    });
     try {
       const im = await loadImatrix(cal.path, o.includeWeights, o.excludeWeights);
       if (im) im.provenance.file = cal.label;
@@ -181,14 +267,32 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     // a file a previous run wrote (--json's target.sensitivity): the same measurement, reused
     if (!target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
     let j: { probeType?: unknown; kl?: unknown; seconds?: unknown; tokens?: unknown };
-    try { j = JSON.parse(readFileSync(o.sensitivity, 'utf8')); } catch (e) { throw new LowbitError(`--sensitivity: ${o.sensitivity} is not none, engine, or a readable JSON file (${(e as Error).message})`); }
-    if (typeof j.probeType !== 'number' || !j.kl || typeof j.kl !== 'object' || Object.values(j.kl).some((v) => typeof v !== 'number' || !(v >= 0))) throw new LowbitError(`--sensitivity: ${o.sensitivity} does not hold {probeType, kl: {kind: number}}`);
-    target.sensitivity = { probeType: j.probeType, kl: new Map(Object.entries(j.kl as Record<string, number>)), seconds: Number(j.seconds) || 0, tokens: Number(j.tokens) || 0 };
+    try {
+      j = JSON.parse(readFileSync(o.sensitivity, 'utf8'));
+    } catch (e) {
+      throw new LowbitError(
+        `--sensitivity: ${o.sensitivity} is not none, engine, or a readable JSON file (${(e as Error).message})`,
+      );
+    }
+    if (
+      typeof j.probeType !== 'number' ||
+      !j.kl ||
+      typeof j.kl !== 'object' ||
+      Object.values(j.kl).some((v) => typeof v !== 'number' || !(v >= 0))
+    )
+      throw new LowbitError(`--sensitivity: ${o.sensitivity} does not hold {probeType, kl: {kind: number}}`);
+    target.sensitivity = {
+      probeType: j.probeType,
+      kl: new Map(Object.entries(j.kl as Record<string, number>)),
+      seconds: Number(j.seconds) || 0,
+      tokens: Number(j.tokens) || 0,
+    };
   }
   if (o.sensitivity === 'engine') {
     if (!target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
     const { measureKindSensitivity } = await import('../../eval/sensitivity.js');
-    if (!o.json && process.stderr.isTTY) process.stderr.write('measuring each kind of tensor\'s effect in llama.cpp...\n');
+    if (!o.json && process.stderr.isTTY)
+      process.stderr.write("measuring each kind of tensor's effect in llama.cpp...\n");
     target.sensitivity = await measureKindSensitivity(input, opts);
   }
 
@@ -202,18 +306,46 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
       const prep = await prepareQuantize(src, resolved.opts);
       plan = prep.plan;
       predicted = await predictOutputBytes(prep.file, plan, opts);
-      try { checkRunnable(prep.file, plan, opts); } catch (e) { if (e instanceof LowbitError) problem = e.message; else throw e; }
-    } finally { await src.close(); }
+      try {
+        checkRunnable(prep.file, plan, opts);
+      } catch (e) {
+        if (e instanceof LowbitError) problem = e.message;
+        else throw e;
+      }
+    } finally {
+      await src.close();
+    }
     if (o.json) {
-      process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts, allocation), dryRun: true, outputBytes: predicted, bitsPerWeight: bpw(plan), wouldFail: problem ?? null }, null, 2) + '\n');
+      process.stdout.write(
+        JSON.stringify(
+          {
+            ...planJson(input, output, plan, opts, allocation),
+            dryRun: true,
+            outputBytes: predicted,
+            bitsPerWeight: bpw(plan),
+            wouldFail: problem ?? null,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
       return;
     }
-    const rows = plan.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, typeName(t.srcType), typeName(t.dstType), fmtBytes(t.srcBytes), fmtBytes(t.dstBytes)]);
+    const rows = plan.tensors.map((t) => [
+      t.name,
+      `[${t.shape.join(', ')}]`,
+      typeName(t.srcType),
+      typeName(t.dstType),
+      fmtBytes(t.srcBytes),
+      fmtBytes(t.dstBytes),
+    ]);
     // the reasons go last, left-aligned (table() right-aligns every column but the first)
     const lines = table(['tensor', 'shape', 'from', 'to', 'size', 'new size'], rows).split('\n');
     const why = ['why', '---', ...plan.tensors.map((t) => t.reason)];
     const out = [lines.map((l, i) => `${l.padEnd(lines[1]!.length)}  ${why[i]}`).join('\n'), ''];
-    out.push(`${plan.tensors.length} tensors, ${fmtBytes(plan.srcBytes)} of tensor data -> ${fmtBytes(plan.dstBytes)} (${fmtNum(bpw(plan), 4)} bits per weight)`);
+    out.push(
+      `${plan.tensors.length} tensors, ${fmtBytes(plan.srcBytes)} of tensor data -> ${fmtBytes(plan.dstBytes)} (${fmtNum(bpw(plan), 4)} bits per weight)`,
+    );
     out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}`);
     const fb = fallbackWarning(plan);
     if (fb) out.push(`warning: ${fb}`);
@@ -224,7 +356,12 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   }
 
   const showBar = !o.json && process.stderr.isTTY;
-  const bar = showBar ? new SingleBar({ format: 'quantizing [{bar}] {percentage}% {tensor}', hideCursor: true, stream: process.stderr }, Presets.shades_classic) : null;
+  const bar = showBar
+    ? new SingleBar(
+        { format: 'quantizing [{bar}] {percentage}% {tensor}', hideCursor: true, stream: process.stderr },
+        Presets.shades_classic,
+      )
+    : null;
   let started = false;
   let summary: QuantizeSummary & { outputs: string[] };
   // Ctrl-C: say how far the run got; the atomic output's own handler (registered later, so it runs
@@ -232,7 +369,9 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   const progress = { done: 0, total: 0, tensor: '' };
   const stopListening = onInterrupt(() => {
     if (started) bar!.stop();
-    const where = progress.total ? `${fmtBytes(progress.done)} of ${fmtBytes(progress.total)} of tensor data done${progress.tensor ? `, at ${progress.tensor}` : ''}` : 'before any tensor data';
+    const where = progress.total
+      ? `${fmtBytes(progress.done)} of ${fmtBytes(progress.total)} of tensor data done${progress.tensor ? `, at ${progress.tensor}` : ''}`
+      : 'before any tensor data';
     return `${where}; ${output} was not written (nothing left behind)`;
   });
   try {
@@ -241,7 +380,10 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
       onProgress: (done, total, tensor) => {
         Object.assign(progress, { done, total, tensor });
         if (!bar) return;
-        if (!started) { bar.start(total, 0, { tensor }); started = true; }
+        if (!started) {
+          bar.start(total, 0, { tensor });
+          started = true;
+        }
         bar.update(done, { tensor });
       },
     });
@@ -255,46 +397,91 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   // values beyond F16/BF16 range were clamped, not turned into Inf (llama.cpp would fail): say where
   for (const c of summary.clamped) {
     const t = summary.plan.tensors.find((x) => x.name === c.tensor);
-    process.stderr.write(`lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${t ? typeName(t.dstType) : 'float'} range were clamped to its largest finite value\n`);
+    process.stderr.write(
+      `lowbit: warning: tensor ${c.tensor}: ${c.count} value(s) beyond the ${t ? typeName(t.dstType) : 'float'} range were clamped to its largest finite value\n`,
+    );
   }
   if (o.json) {
     const { plan, tensors: tensorCount, target: allocation, ...rest } = summary;
-    process.stdout.write(JSON.stringify({ ...planJson(input, output, plan, opts, allocation), ...rest, tensorCount }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ ...planJson(input, output, plan, opts, allocation), ...rest, tensorCount }, null, 2) + '\n',
+    );
     return;
   }
   const s = summary;
-  process.stdout.write([
-    `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''}${opts.encoder === 'best' ? ', --encoder best' : ''})`,
-    `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
-    ...(s.target ? targetLines(s.target) : []),
-  ].join('\n') + '\n');
+  process.stdout.write(
+    [
+      `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''}${opts.encoder === 'best' ? ', --encoder best' : ''})`,
+      `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
+      ...(s.target ? targetLines(s.target) : []),
+    ].join('\n') + '\n',
+  );
 }
 
 function bpw(plan: QuantPlan): number {
   return plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0;
 }
 
-
-function planJson(input: string, output: string | undefined, plan: QuantPlan, opts: QuantizeOptions, allocation?: TargetAllocation) {
+function planJson(
+  input: string,
+  output: string | undefined,
+  plan: QuantPlan,
+  opts: QuantizeOptions,
+  allocation?: TargetAllocation,
+) {
   return {
-    input, output: output ?? null, fileType: plan.fileType.name, fileTypeId: plan.fileType.id, encoder: opts.encoder ?? 'ggml',
+    input,
+    output: output ?? null,
+    fileType: plan.fileType.name,
+    fileTypeId: plan.fileType.id,
+    encoder: opts.encoder ?? 'ggml',
     imatrix: opts.imatrix ? { ...opts.imatrix.provenance } : null,
-    tensorBytesIn: plan.srcBytes, tensorBytesOut: plan.dstBytes, nElements: plan.nElements, fallbacks: plan.nFallback, fallbackWarning: fallbackWarning(plan) ?? null,
+    tensorBytesIn: plan.srcBytes,
+    tensorBytesOut: plan.dstBytes,
+    nElements: plan.nElements,
+    fallbacks: plan.nFallback,
+    fallbackWarning: fallbackWarning(plan) ?? null,
     tensors: plan.tensors.map((t) => ({
-      name: t.name, shape: t.shape, from: typeName(t.srcType), to: typeName(t.dstType), converted: t.convert,
-      kind: t.kind, reason: t.reason, bytesIn: t.srcBytes, bytesOut: t.dstBytes, ...(t.fallbackFrom !== undefined ? { fallbackFrom: typeName(t.fallbackFrom) } : {}),
-      ...(allocation?.assignment.has(t.name) ? { predictedError: allocation.measures.find((m) => m.name === t.name)!.candidates.find((c) => c.type === t.dstType)?.nsr ?? null } : {}),
+      name: t.name,
+      shape: t.shape,
+      from: typeName(t.srcType),
+      to: typeName(t.dstType),
+      converted: t.convert,
+      kind: t.kind,
+      reason: t.reason,
+      bytesIn: t.srcBytes,
+      bytesOut: t.dstBytes,
+      ...(t.fallbackFrom !== undefined ? { fallbackFrom: typeName(t.fallbackFrom) } : {}),
+      ...(allocation?.assignment.has(t.name)
+        ? {
+            predictedError:
+              allocation.measures.find((m) => m.name === t.name)!.candidates.find((c) => c.type === t.dstType)?.nsr ??
+              null,
+          }
+        : {}),
     })),
-    ...(allocation ? {
-      target: {
-        targetBytes: allocation.targetBytes, predictedBytes: allocation.predictedBytes, predictedError: allocation.predictedError,
-        fixedBytes: allocation.fixedBytes, measure: allocation.measure, seconds: allocation.seconds,
-        sensitivity: opts.target?.sensitivity ? { ...opts.target.sensitivity, kl: Object.fromEntries(opts.target.sensitivity.kl) } : null,
-        candidates: allocation.measures.map((m) => ({
-          name: m.name, sampledRows: m.rows, rows: m.nRows, imatrix: m.imatrix, chosen: typeName(m.candidates[m.chosen]!.type),
-          options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
-        })),
-      },
-    } : {}),
+    ...(allocation
+      ? {
+          target: {
+            targetBytes: allocation.targetBytes,
+            predictedBytes: allocation.predictedBytes,
+            predictedError: allocation.predictedError,
+            fixedBytes: allocation.fixedBytes,
+            measure: allocation.measure,
+            seconds: allocation.seconds,
+            sensitivity: opts.target?.sensitivity
+              ? { ...opts.target.sensitivity, kl: Object.fromEntries(opts.target.sensitivity.kl) }
+              : null,
+            candidates: allocation.measures.map((m) => ({
+              name: m.name,
+              sampledRows: m.rows,
+              rows: m.nRows,
+              imatrix: m.imatrix,
+              chosen: typeName(m.candidates[m.chosen]!.type),
+              options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
+            })),
+          },
+        }
+      : {}),
   };
 }

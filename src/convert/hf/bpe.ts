@@ -20,9 +20,15 @@ export function byteToUnicode(): string[] {
   for (let b = 174; b <= 255; b++) bs.push(b);
   const cs = [...bs];
   let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
+  for (let b = 0; b < 256; b++)
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
   const out: string[] = new Array(256);
-  bs.forEach((b, i) => { out[b] = String.fromCodePoint(cs[i]!); });
+  bs.forEach((b, i) => {
+    out[b] = String.fromCodePoint(cs[i]!);
+  });
   return out;
 }
 
@@ -33,19 +39,37 @@ export function jsRegex(pattern: string): RegExp {
   let out = '';
   for (let i = 0; i < pattern.length;) {
     if (pattern.startsWith('(?i:', i)) {
-      let depth = 1, j = i + 4, body = '';
+      let depth = 1,
+        j = i + 4,
+        body = '';
       for (; j < pattern.length && depth > 0; j++) {
         const ch = pattern[j]!;
-        if (ch === '\\') { body += ch + pattern[j + 1]; j++; continue; }
+        if (ch === '\\') {
+          body += ch + pattern[j + 1];
+          j++;
+          continue;
+        }
         if (ch === '(') depth++;
-        if (ch === ')') { depth--; if (depth === 0) break; }
+        if (ch === ')') {
+          depth--;
+          if (depth === 0) break;
+        }
         body += ch;
       }
-      out += '(?:' + body.replace(/\\.|[a-zA-Z]/g, (c) => (c.length === 1 && c.toLowerCase() !== c.toUpperCase() ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c)) + ')';
+      out +=
+        '(?:' +
+        body.replace(/\\.|[a-zA-Z]/g, (c) =>
+          c.length === 1 && c.toLowerCase() !== c.toUpperCase() ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c,
+        ) +
+        ')';
       i = j + 1;
       continue;
     }
-    if (pattern[i] === '\\') { out += pattern.slice(i, i + 2); i += 2; continue; }
+    if (pattern[i] === '\\') {
+      out += pattern.slice(i, i + 2);
+      i += 2;
+      continue;
+    }
     out += pattern[i++];
   }
   return new RegExp(out, 'gu');
@@ -61,7 +85,8 @@ function splitBy(s: string, re: RegExp, behavior: string, invert: boolean): stri
     if (m[0].length === 0) continue;
     if (m.index! > last) out.push(s.slice(last, m.index));
     if (behavior === 'Isolated') out.push(m[0]);
-    else if (behavior !== 'Removed') throw new LowbitError(`tokenizer.json: Split behaviour ${behavior} is not supported`, 'EUNSUPPORTED');
+    else if (behavior !== 'Removed')
+      throw new LowbitError(`tokenizer.json: Split behaviour ${behavior} is not supported`, 'EUNSUPPORTED');
     last = m.index! + m[0].length;
   }
   if (last < s.length) out.push(s.slice(last));
@@ -76,8 +101,12 @@ function preStep(p: Obj, b2u: string[]): PreStep[] {
       return (Array.isArray(p.pretokenizers) ? p.pretokenizers : []).filter(isObj).flatMap((q) => preStep(q, b2u));
     case 'Split': {
       const pat = isObj(p.pattern) ? p.pattern : {};
-      const re = typeof pat.Regex === 'string' ? jsRegex(pat.Regex)
-        : typeof pat.String === 'string' ? new RegExp((pat.String as string).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu') : undefined;
+      const re =
+        typeof pat.Regex === 'string'
+          ? jsRegex(pat.Regex)
+          : typeof pat.String === 'string'
+            ? new RegExp((pat.String as string).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu')
+            : undefined;
       if (!re) throw new LowbitError('tokenizer.json: Split pre-tokenizer without a pattern');
       return [(ps) => ps.flatMap((s) => splitBy(s, re, String(p.behavior), p.invert === true))];
     }
@@ -88,13 +117,21 @@ function preStep(p: Obj, b2u: string[]): PreStep[] {
     case 'ByteLevel': {
       const enc = new TextEncoder();
       const re = p.use_regex !== false ? jsRegex(GPT2_SPLIT) : undefined;
-      return [(ps) => ps.flatMap((s) => {
-        if (p.add_prefix_space === true && !s.startsWith(' ')) s = ' ' + s;
-        return re ? splitBy(s, re, 'Isolated', false) : [s];
-      }).map((s) => Array.from(enc.encode(s), (b) => b2u[b]!).join(''))];
+      return [
+        (ps) =>
+          ps
+            .flatMap((s) => {
+              if (p.add_prefix_space === true && !s.startsWith(' ')) s = ' ' + s;
+              return re ? splitBy(s, re, 'Isolated', false) : [s];
+            })
+            .map((s) => Array.from(enc.encode(s), (b) => b2u[b]!).join('')),
+      ];
     }
     default:
-      throw new LowbitError(`tokenizer.json: pre-tokenizer ${String(p.type)} is not supported by lowbit's BPE encoder`, 'EUNSUPPORTED');
+      throw new LowbitError(
+        `tokenizer.json: pre-tokenizer ${String(p.type)} is not supported by lowbit's BPE encoder`,
+        'EUNSUPPORTED',
+      );
   }
 }
 
@@ -106,7 +143,10 @@ function normalizer(n: unknown): (s: string) => string {
     const fs = n.normalizers.map(normalizer);
     return (s) => fs.reduce((a, f) => f(a), s);
   }
-  throw new LowbitError(`tokenizer.json: normalizer ${String(n.type)} is not supported by lowbit's BPE encoder`, 'EUNSUPPORTED');
+  throw new LowbitError(
+    `tokenizer.json: normalizer ${String(n.type)} is not supported by lowbit's BPE encoder`,
+    'EUNSUPPORTED',
+  );
 }
 
 export interface BpeEncoder {
@@ -115,7 +155,8 @@ export interface BpeEncoder {
 
 /** Encoder for a byte-level BPE tokenizer.json (parsed). */
 export function bpeEncoder(tj: unknown): BpeEncoder {
-  if (!isObj(tj) || !isObj(tj.model) || tj.model.type !== 'BPE' || !isObj(tj.model.vocab)) throw new LowbitError('tokenizer.json: not a BPE tokenizer');
+  if (!isObj(tj) || !isObj(tj.model) || tj.model.type !== 'BPE' || !isObj(tj.model.vocab))
+    throw new LowbitError('tokenizer.json: not a BPE tokenizer');
   const model = tj.model;
   const vocab = new Map(Object.entries(model.vocab as Obj).map(([k, v]) => [k, v as number]));
   const ranks = new Map<string, number>();
@@ -128,9 +169,13 @@ export function bpeEncoder(tj: unknown): BpeEncoder {
   const b2u = byteToUnicode();
   const norm = normalizer(tj.normalizer);
   const steps = isObj(tj.pre_tokenizer) ? preStep(tj.pre_tokenizer, b2u) : [];
-  const added = (Array.isArray(tj.added_tokens) ? tj.added_tokens : []).filter(isObj)
-    .map((a) => ({ id: a.id as number, content: String(a.content) })).sort((a, b) => b.content.length - a.content.length);
-  const addedRe = added.length ? new RegExp(added.map((a) => a.content.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gu') : undefined;
+  const added = (Array.isArray(tj.added_tokens) ? tj.added_tokens : [])
+    .filter(isObj)
+    .map((a) => ({ id: a.id as number, content: String(a.content) }))
+    .sort((a, b) => b.content.length - a.content.length);
+  const addedRe = added.length
+    ? new RegExp(added.map((a) => a.content.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gu')
+    : undefined;
   const addedId = new Map(added.map((a) => [a.content, a.id]));
 
   const cache = new Map<string, number[]>();
@@ -142,17 +187,22 @@ export function bpeEncoder(tj: unknown): BpeEncoder {
     else {
       let sym = Array.from(w);
       for (;;) {
-        let best = -1, bestRank = Infinity;
+        let best = -1,
+          bestRank = Infinity;
         for (let i = 0; i + 1 < sym.length; i++) {
           const r = ranks.get(`${sym[i]} ${sym[i + 1]}`);
-          if (r !== undefined && r < bestRank) { bestRank = r; best = i; }
+          if (r !== undefined && r < bestRank) {
+            bestRank = r;
+            best = i;
+          }
         }
         if (best < 0) break;
         sym = [...sym.slice(0, best), sym[best]! + sym[best + 1]!, ...sym.slice(best + 2)];
       }
       ids = sym.map((s) => {
         const id = vocab.get(s);
-        if (id === undefined) throw new LowbitError(`tokenizer.json: symbol ${JSON.stringify(s)} is not in the vocabulary`);
+        if (id === undefined)
+          throw new LowbitError(`tokenizer.json: symbol ${JSON.stringify(s)} is not in the vocabulary`);
         return id;
       });
     }
@@ -165,7 +215,8 @@ export function bpeEncoder(tj: unknown): BpeEncoder {
     const apply = (p: unknown, x: number[]): number[] => {
       if (!isObj(p)) return x;
       if (p.type === 'ByteLevel') return x;
-      if (p.type === 'Sequence' && Array.isArray(p.processors)) return p.processors.reduce((a: number[], q) => apply(q, a), x);
+      if (p.type === 'Sequence' && Array.isArray(p.processors))
+        return p.processors.reduce((a: number[], q) => apply(q, a), x);
       if (p.type === 'TemplateProcessing' && Array.isArray(p.single)) {
         const sp = isObj(p.special_tokens) ? p.special_tokens : {};
         return p.single.flatMap((piece) => {
@@ -177,7 +228,10 @@ export function bpeEncoder(tj: unknown): BpeEncoder {
           return [];
         });
       }
-      throw new LowbitError(`tokenizer.json: post-processor ${String(p.type)} is not supported by lowbit's BPE encoder`, 'EUNSUPPORTED');
+      throw new LowbitError(
+        `tokenizer.json: post-processor ${String(p.type)} is not supported by lowbit's BPE encoder`,
+        'EUNSUPPORTED',
+      );
     };
     return apply(post, ids);
   };

@@ -38,16 +38,22 @@ export interface HfConfig {
 }
 
 export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new LowbitError(`${file}: not a JSON object`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new LowbitError(`${file}: not a JSON object`);
   let c = json as Record<string, unknown>;
   if (c.text_config && typeof c.text_config === 'object') c = { ...c, ...(c.text_config as Record<string, unknown>) };
   const modelType = String(c.model_type ?? '');
   const cls = Array.isArray(c.architectures) ? String(c.architectures[0]) : '';
   // architectures with a converter of their own (arch/standalone.ts) first, then the shared table (arch/index.ts)
-  const table = STANDALONE_ARCHITECTURES.find((a) => a.classes.includes(cls)) ?? (cls ? undefined : STANDALONE_ARCHITECTURES.find((a) => a.modelTypes.includes(modelType)));
+  const table =
+    STANDALONE_ARCHITECTURES.find((a) => a.classes.includes(cls)) ??
+    (cls ? undefined : STANDALONE_ARCHITECTURES.find((a) => a.modelTypes.includes(modelType)));
   const def = table ? undefined : findArch(modelType, cls);
   if (!table && !def) {
-    throw new LowbitError(`${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${supportedClasses()}`, 'EUNSUPPORTED');
+    throw new LowbitError(
+      `${file}: model_type '${modelType || '(none)'}'${cls ? ` (${cls})` : ''} is not supported; lowbit converts ${supportedClasses()}`,
+      'EUNSUPPORTED',
+    );
   }
   const arch = table?.arch ?? def!.arch;
   // the architecture's config defaults (transformers' config class), for these hyperparameters only: raw stays as given
@@ -70,9 +76,14 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   };
   const nHead = int(['num_attention_heads', 'n_head', 'n_heads']);
   const cfg: HfConfig = {
-    arch, modelType, raw: c,
+    arch,
+    modelType,
+    raw: c,
     nLayers: int(['n_layers', 'num_hidden_layers', 'n_layer', 'num_layers']),
-    nCtx: find(['max_position_embeddings', 'n_ctx', 'n_positions', 'max_length', 'max_sequence_length', 'model_max_length'], false),
+    nCtx: find(
+      ['max_position_embeddings', 'n_ctx', 'n_positions', 'max_length', 'max_sequence_length', 'model_max_length'],
+      false,
+    ),
     nEmbd: int(['hidden_size', 'n_embd', 'dim']),
     nFf: int(['intermediate_size', 'n_inner', 'hidden_dim']),
     nHead,
@@ -87,7 +98,9 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
     nExpertUsed: find(['num_experts_per_tok', 'num_experts_per_token', 'top_k_experts'], false),
   };
   if (!Number.isInteger(cfg.nHeadKv) || cfg.nHeadKv <= 0 || nHead % cfg.nHeadKv !== 0) {
-    throw new LowbitError(`${file}: num_attention_heads ${nHead} is not a multiple of num_key_value_heads ${cfg.nHeadKv}`);
+    throw new LowbitError(
+      `${file}: num_attention_heads ${nHead} is not a multiple of num_key_value_heads ${cfg.nHeadKv}`,
+    );
   }
   if (table?.ownRope) return cfg;
   const rp = (c.rope_parameters ?? c.rope_scaling ?? {}) as Record<string, unknown>;
@@ -98,13 +111,19 @@ export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
   if (ropeType === 'linear' && num(rp.factor) !== undefined) cfg.rope = { type: 'linear', factor: num(rp.factor)! };
   else if (ropeType === 'llama3') {
     cfg.rope = {
-      type: 'llama3', factor: num(rp.factor) ?? 8, lowFreqFactor: num(rp.low_freq_factor) ?? 1,
-      highFreqFactor: num(rp.high_freq_factor) ?? 4, originalContext: num(rp.original_max_position_embeddings) ?? 8192,
+      type: 'llama3',
+      factor: num(rp.factor) ?? 8,
+      lowFreqFactor: num(rp.low_freq_factor) ?? 1,
+      highFreqFactor: num(rp.high_freq_factor) ?? 4,
+      originalContext: num(rp.original_max_position_embeddings) ?? 8192,
     };
   } else if (ropeType === 'yarn' && num(rp.factor) !== undefined) {
     cfg.rope = { type: 'yarn', factor: num(rp.factor)!, originalContext: num(rp.original_max_position_embeddings) };
   } else if (ropeType && ropeType !== 'default') {
-    throw new LowbitError(`${file}: rope scaling '${ropeType}' is not supported (linear, llama3, yarn)`, 'EUNSUPPORTED');
+    throw new LowbitError(
+      `${file}: rope scaling '${ropeType}' is not supported (linear, llama3, yarn)`,
+      'EUNSUPPORTED',
+    );
   }
   def?.checkConfig?.(cfg, file);
   return cfg;
@@ -118,8 +137,12 @@ export function llama3RopeFactors(cfg: HfConfig): Float32Array {
   const r = cfg.rope!;
   const base = cfg.ropeTheta ?? 10000;
   const dim = cfg.headDim ?? cfg.nEmbd / cfg.nHead;
-  const factor = r.factor!, lo = r.lowFreqFactor!, hi = r.highFreqFactor!, old = r.originalContext!;
-  const lowWavelen = old / lo, highWavelen = old / hi;
+  const factor = r.factor!,
+    lo = r.lowFreqFactor!,
+    hi = r.highFreqFactor!,
+    old = r.originalContext!;
+  const lowWavelen = old / lo,
+    highWavelen = old / hi;
   const out = new Float32Array(dim / 2);
   for (let i = 0; i < dim / 2; i++) {
     const freq = Math.fround(1 / Math.fround(base ** Math.fround((2 * i) / dim)));

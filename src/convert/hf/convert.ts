@@ -20,7 +20,12 @@ export interface HfConvertOptions {
 
 const GGML_QUANT_VERSION = 2;
 
-export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab, opts: HfConvertOptions): ConvertedModel {
+export function convertHf(
+  cfg: HfConfig,
+  tensors: SafetensorsSet,
+  vocab: HfVocab,
+  opts: HfConvertOptions,
+): ConvertedModel {
   const own = standaloneArchitecture(cfg.arch);
   if (own) return own.convert(cfg, tensors, vocab, opts);
   const a = cfg.arch;
@@ -39,7 +44,8 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     m.set(`${a}.rope.scaling.type`, gv.str(cfg.rope.type));
     m.set(`${a}.rope.scaling.factor`, gv.f32(cfg.rope.factor!));
     if (cfg.rope.type === 'yarn') {
-      if (cfg.rope.originalContext === undefined) throw new LowbitError('config.json: yarn rope scaling needs original_max_position_embeddings');
+      if (cfg.rope.originalContext === undefined)
+        throw new LowbitError('config.json: yarn rope scaling needs original_max_position_embeddings');
       m.set(`${a}.rope.scaling.original_context_length`, gv.u32(cfg.rope.originalContext));
     }
   }
@@ -61,10 +67,12 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
   if (vocab.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gv.bool(vocab.addSpacePrefix));
   addVocab(m, vocab);
   // LlamaModel.set_vocab's add_add_bos_token(False) after SpecialVocab: a new key goes last
-  if (vocab.addBos !== undefined && !m.has('tokenizer.ggml.add_bos_token')) m.set('tokenizer.ggml.add_bos_token', gv.bool(vocab.addBos));
+  if (vocab.addBos !== undefined && !m.has('tokenizer.ggml.add_bos_token'))
+    m.set('tokenizer.ggml.add_bos_token', gv.bool(vocab.addBos));
 
   const out: TensorSpec[] = [];
-  if (def.llamaModel && cfg.rope?.type === 'llama3') { // LlamaModel.generate_extra_tensors
+  if (def.llamaModel && cfg.rope?.type === 'llama3') {
+    // LlamaModel.generate_extra_tensors
     const f = llama3RopeFactors(cfg);
     out.push({ name: 'rope_freqs.weight', shape: [f.length], keepF32: true, read: async () => f });
   }
@@ -75,15 +83,18 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     const name = mapHfTensorName(t.name, def.layerNames);
     if (name === null) continue;
     if (name === undefined) throw new LowbitError(`cannot map tensor '${t.name}' to a ${a} GGUF tensor`);
-    if (!FLOAT_DECODABLE.has(t.dtype)) throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
-    if (t.shape.length < 1 || t.shape.length > 2) throw new LowbitError(`tensor '${t.name}' has shape [${t.shape.join(', ')}]`);
+    if (!FLOAT_DECODABLE.has(t.dtype))
+      throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
+    if (t.shape.length < 1 || t.shape.length > 2)
+      throw new LowbitError(`tensor '${t.name}' has shape [${t.shape.join(', ')}]`);
     const rows = t.shape[0]!;
     const cols = t.shape.length === 2 ? t.shape[1]! : 1;
     // llama: undo HF's rotate-half layout of q/k (weights and biases), LlamaModel.modify_tensors
     let heads = 0;
     if (def.llamaModel && /\.attn_q\.(weight|bias)$/.test(name)) heads = cfg.nHead;
     if (def.llamaModel && /\.attn_k\.(weight|bias)$/.test(name)) heads = cfg.nHeadKv;
-    if (heads && rows !== heads * headDim) throw new LowbitError(`tensor '${t.name}' has ${rows} rows, expected ${heads} heads × ${headDim}`);
+    if (heads && rows !== heads * headDim)
+      throw new LowbitError(`tensor '${t.name}' has ${rows} rows, expected ${heads} heads × ${headDim}`);
     if (heads && headDim % 2 !== 0) throw new LowbitError(`head size ${headDim} is odd`);
     const src = t.name;
     const dtype = t.dtype;
@@ -91,7 +102,8 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     // GGUF rows (shape[0] values each): HF rows of a matrix, the whole vector of a 1-D tensor
     const rowLen = shape[0]!;
     const elBytes = SAFETENSORS_DTYPE_BITS[dtype] / 8;
-    const readElems = async (first: number, n: number) => toFloat32(await tensors.readBytes(src, first * elBytes, n * elBytes), dtype);
+    const readElems = async (first: number, n: number) =>
+      toFloat32(await tensors.readBytes(src, first * elBytes, n * elBytes), dtype);
     out.push({
       name,
       shape,
@@ -102,9 +114,16 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
         // the permutation stays within a head: read the whole heads the rows fall in, permute them
         const vec = t.shape.length === 1; // a bias is one GGUF row made of `rows` HF rows of 1
         const perRow = vec ? 1 : cols;
-        const hfFirst = vec ? 0 : first, hfCount = vec ? rows : count;
-        const h0 = Math.floor(hfFirst / headDim), h1 = Math.floor((hfFirst + hfCount - 1) / headDim) + 1;
-        const block = permuteQK(await readElems(h0 * headDim * perRow, (h1 - h0) * headDim * perRow), h1 - h0, (h1 - h0) * headDim, perRow);
+        const hfFirst = vec ? 0 : first,
+          hfCount = vec ? rows : count;
+        const h0 = Math.floor(hfFirst / headDim),
+          h1 = Math.floor((hfFirst + hfCount - 1) / headDim) + 1;
+        const block = permuteQK(
+          await readElems(h0 * headDim * perRow, (h1 - h0) * headDim * perRow),
+          h1 - h0,
+          (h1 - h0) * headDim,
+          perRow,
+        );
         const at = (hfFirst - h0 * headDim) * perRow;
         return block.subarray(at, at + hfCount * perRow);
       },
@@ -117,8 +136,12 @@ export function convertHf(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab
     for (const s of def.layerTensors(cfg)) need.push(`blk.${l}.${s}`);
   }
   const missing = need.filter((n) => !have.has(n));
-  if (missing.length) throw new LowbitError(`checkpoint is missing ${missing.length} tensor(s) a ${a} model needs, e.g. ${missing.slice(0, 3).join(', ')}`);
+  if (missing.length)
+    throw new LowbitError(
+      `checkpoint is missing ${missing.length} tensor(s) a ${a} model needs, e.g. ${missing.slice(0, 3).join(', ')}`,
+    );
   // without lm_head (tied embeddings) there is no output.weight: llama.cpp then reuses token_embd
-  if (vocab.tokens.length < cfg.vocabSize) throw new LowbitError(`tokenizer has ${vocab.tokens.length} tokens, config.json vocab_size is ${cfg.vocabSize}`);
+  if (vocab.tokens.length < cfg.vocabSize)
+    throw new LowbitError(`tokenizer has ${vocab.tokens.length} tokens, config.json vocab_size is ${cfg.vocabSize}`);
   return { metadata: m, tensors: out };
 }

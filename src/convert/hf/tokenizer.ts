@@ -39,18 +39,27 @@ export interface HfVocab extends GgufVocab {
 type Obj = Record<string, unknown>;
 const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
 
-interface AddedToken { id: number; content: string; special: boolean }
+interface AddedToken {
+  id: number;
+  content: string;
+  special: boolean;
+}
 
 function addedTokens(tj: Obj | undefined): AddedToken[] {
   const a = tj?.added_tokens;
   if (!Array.isArray(a)) return [];
-  return a.filter((t): t is Obj => isObj(t) && Number.isInteger(t.id) && typeof t.content === 'string')
+  return a
+    .filter((t): t is Obj => isObj(t) && Number.isInteger(t.id) && typeof t.content === 'string')
     .map((t) => ({ id: t.id as number, content: t.content as string, special: t.special === true }));
 }
 
 export function looksSpecial(t: string): boolean {
-  return ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) || (t.startsWith('<|') && t.endsWith('|>'))
-    || (t.startsWith('<\uff5c') && t.endsWith('\uff5c>')) || (t.startsWith('<unused') && t.endsWith('>'));
+  return (
+    ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) ||
+    (t.startsWith('<|') && t.endsWith('|>')) ||
+    (t.startsWith('<\uff5c') && t.endsWith('\uff5c>')) ||
+    (t.startsWith('<unused') && t.endsWith('>'))
+  );
 }
 
 export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
@@ -60,11 +69,17 @@ export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre
   const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
   const llamaModel = archDef(cfg.arch).llamaModel === true;
   let v: HfVocab;
-  if (files.tokenizerModel) v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig, files.addedTokensJson);
-  else if (!tj || !model) throw new LowbitError('no tokenizer: the model directory needs tokenizer.model or tokenizer.json');
+  if (files.tokenizerModel)
+    v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig, files.addedTokensJson);
+  else if (!tj || !model)
+    throw new LowbitError('no tokenizer: the model directory needs tokenizer.model or tokenizer.json');
   else if (model.type === 'BPE' && model.byte_fallback === true && llamaModel) v = fromLlamaBpeJson(tj, model);
   else if (model.type === 'BPE') v = fromByteLevelBpe(tj, model, cfg, opts.pre);
-  else throw new LowbitError(`tokenizer.json: model type ${String(model.type)} is not supported (BPE, or a tokenizer.model)`, 'EUNSUPPORTED');
+  else
+    throw new LowbitError(
+      `tokenizer.json: model type ${String(model.type)} is not supported (BPE, or a tokenizer.model)`,
+      'EUNSUPPORTED',
+    );
   applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
   // LlamaModel.set_vocab: vocab size 49152 (granite small models, SmolLM) never adds BOS
   if (llamaModel && cfg.vocabSize === 49152) v.addBos = false;
@@ -75,7 +90,12 @@ export function buildHfVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre
 }
 
 /** _create_vocab_sentencepiece: tokenizer.model pieces, added_tokens.json, then tokenizer_config.json's added_tokens_decoder. */
-export function fromSentencePiece(bytes: Uint8Array, cfg: HfConfig, tokenizerConfig: unknown, addedTokensJson?: unknown): HfVocab {
+export function fromSentencePiece(
+  bytes: Uint8Array,
+  cfg: HfConfig,
+  tokenizerConfig: unknown,
+  addedTokensJson?: unknown,
+): HfVocab {
   const sp = readSentencePieceModel(bytes);
   const n = cfg.vocabSize || sp.pieces.length;
   const tokens = Array.from({ length: n }, (_, i) => `[PAD${i}]`);
@@ -85,25 +105,40 @@ export function fromSentencePiece(bytes: Uint8Array, cfg: HfConfig, tokenizerCon
     if (id >= n) return;
     tokens[id] = p.piece;
     scores[id] = p.score;
-    types[id] = p.type === SP_TYPE.UNKNOWN ? TOKEN_TYPE.UNKNOWN : p.type === SP_TYPE.CONTROL ? TOKEN_TYPE.CONTROL
-      : p.type === SP_TYPE.UNUSED ? TOKEN_TYPE.UNUSED : p.type === SP_TYPE.BYTE ? TOKEN_TYPE.BYTE : TOKEN_TYPE.NORMAL;
+    types[id] =
+      p.type === SP_TYPE.UNKNOWN
+        ? TOKEN_TYPE.UNKNOWN
+        : p.type === SP_TYPE.CONTROL
+          ? TOKEN_TYPE.CONTROL
+          : p.type === SP_TYPE.UNUSED
+            ? TOKEN_TYPE.UNUSED
+            : p.type === SP_TYPE.BYTE
+              ? TOKEN_TYPE.BYTE
+              : TOKEN_TYPE.NORMAL;
   });
   // added_tokens.json: user-defined, score -1000 (ids past the vocab are ignored)
   if (isObj(addedTokensJson)) {
     for (const [text, id] of Object.entries(addedTokensJson)) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new LowbitError(`added_tokens.json: ${JSON.stringify(text)} has id ${String(id)}`);
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+        throw new LowbitError(`added_tokens.json: ${JSON.stringify(text)} has id ${String(id)}`);
       if (id >= n) continue;
-      tokens[id] = text; scores[id] = -1000; types[id] = TOKEN_TYPE.USER_DEFINED;
+      tokens[id] = text;
+      scores[id] = -1000;
+      types[id] = TOKEN_TYPE.USER_DEFINED;
     }
   }
   // tokenizer_config.json added_tokens_decoder overrides (control or user-defined, score -1000)
-  const atd = isObj(tokenizerConfig) && isObj(tokenizerConfig.added_tokens_decoder) ? tokenizerConfig.added_tokens_decoder : {};
+  const atd =
+    isObj(tokenizerConfig) && isObj(tokenizerConfig.added_tokens_decoder) ? tokenizerConfig.added_tokens_decoder : {};
   for (const [k, d] of Object.entries(atd)) {
     const id = Number(k);
     if (!Number.isInteger(id) || id < 0 || id >= n || !isObj(d) || typeof d.content !== 'string') continue;
     let text = d.content;
     if (d.special === true || looksSpecial(text)) types[id] = TOKEN_TYPE.CONTROL;
-    else { text = text.replaceAll('\u2581', ' '); types[id] = TOKEN_TYPE.USER_DEFINED; }
+    else {
+      text = text.replaceAll('\u2581', ' ');
+      types[id] = TOKEN_TYPE.USER_DEFINED;
+    }
     scores[id] = -1000;
     tokens[id] = text;
   }
@@ -114,7 +149,8 @@ function vocabMap(model: Obj): Map<number, string> {
   if (!isObj(model.vocab)) throw new LowbitError('tokenizer.json: model.vocab is not an object');
   const m = new Map<number, string>();
   for (const [tok, id] of Object.entries(model.vocab)) {
-    if (!Number.isInteger(id) || (id as number) < 0) throw new LowbitError(`tokenizer.json: token ${JSON.stringify(tok)} has id ${String(id)}`);
+    if (!Number.isInteger(id) || (id as number) < 0)
+      throw new LowbitError(`tokenizer.json: token ${JSON.stringify(tok)} has id ${String(id)}`);
     if (m.has(id as number)) throw new LowbitError(`tokenizer.json: id ${String(id)} is used twice`);
     m.set(id as number, tok);
   }
@@ -139,7 +175,8 @@ function fromLlamaBpeJson(tj: Obj, model: Obj): HfVocab {
   const added = addedTokens(tj);
   const specialIds = new Set(added.filter((a) => a.special).map((a) => a.id));
   const base = byId.size;
-  for (let i = 0; i < base; i++) if (!byId.has(i)) throw new LowbitError(`tokenizer.json: vocab has no token with id ${i}`);
+  for (let i = 0; i < base; i++)
+    if (!byId.has(i)) throw new LowbitError(`tokenizer.json: vocab has no token with id ${i}`);
   // score by merge rank: a merged token's rank is the first merge that produces it
   const rank = new Map<string, number>();
   mergeList(model).forEach((m, r) => {
@@ -156,10 +193,15 @@ function fromLlamaBpeJson(tj: Obj, model: Obj): HfVocab {
     const t = byId.get(id)!;
     tokens.push(t);
     scores[id] = rank.has(t) ? -rank.get(t)! : 0;
-    types[id] = /^<0x[0-9A-Fa-f]{2}>$/.test(t) ? TOKEN_TYPE.BYTE : specialIds.has(id) ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.NORMAL;
+    types[id] = /^<0x[0-9A-Fa-f]{2}>$/.test(t)
+      ? TOKEN_TYPE.BYTE
+      : specialIds.has(id)
+        ? TOKEN_TYPE.CONTROL
+        : TOKEN_TYPE.NORMAL;
   }
   extra.forEach((a, k) => {
-    if (a.id !== base + k) throw new LowbitError(`tokenizer.json: added token ids are not contiguous after the vocab (id ${a.id})`);
+    if (a.id !== base + k)
+      throw new LowbitError(`tokenizer.json: added token ids are not contiguous after the vocab (id ${a.id})`);
     tokens.push(a.content);
     scores[a.id] = -1000;
     types[a.id] = a.special ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED;
@@ -168,16 +210,25 @@ function fromLlamaBpeJson(tj: Obj, model: Obj): HfVocab {
 }
 
 // pre-tokenizer split patterns of known byte-level BPE families (as their tokenizer.json hold them)
-const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const LLAMA3_REGEX =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 // o200k (gpt-4o; gpt-oss's o200k_harmony and Phi-4-mini use the same split)
-const O200K_REGEX = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const O200K_REGEX =
+  "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_REGEX =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** tokenizer.ggml.pre from the pre_tokenizer's structure; undefined when not recognised. */
 export function detectPre(tj: Obj): string | undefined {
   const pt = tj.pre_tokenizer;
-  const parts: Obj[] = isObj(pt) ? (pt.type === 'Sequence' && Array.isArray(pt.pretokenizers) ? pt.pretokenizers.filter(isObj) : [pt]) : [];
-  const regexes = parts.filter((p) => p.type === 'Split' && isObj(p.pattern) && typeof p.pattern.Regex === 'string').map((p) => (p.pattern as Obj).Regex as string);
+  const parts: Obj[] = isObj(pt)
+    ? pt.type === 'Sequence' && Array.isArray(pt.pretokenizers)
+      ? pt.pretokenizers.filter(isObj)
+      : [pt]
+    : [];
+  const regexes = parts
+    .filter((p) => p.type === 'Split' && isObj(p.pattern) && typeof p.pattern.Regex === 'string')
+    .map((p) => (p.pattern as Obj).Regex as string);
   const byteLevel = parts.find((p) => p.type === 'ByteLevel');
   const digits = parts.find((p) => p.type === 'Digits');
   if (regexes.includes(LLAMA3_REGEX)) return 'llama-bpe';
@@ -188,34 +239,75 @@ export function detectPre(tj: Obj): string | undefined {
   return undefined;
 }
 
-const PRE_NAMES = ['default', 'llama-bpe', 'llama3', 'qwen2', 'smollm', 'gpt-2', 'starcoder', 'deepseek-llm', 'deepseek-coder', 'falcon', 'mpt', 'refact', 'command-r', 'olmo', 'dbrx', 'stablelm2', 'tekken', 'gpt-4o'];
+const PRE_NAMES = [
+  'default',
+  'llama-bpe',
+  'llama3',
+  'qwen2',
+  'smollm',
+  'gpt-2',
+  'starcoder',
+  'deepseek-llm',
+  'deepseek-coder',
+  'falcon',
+  'mpt',
+  'refact',
+  'command-r',
+  'olmo',
+  'dbrx',
+  'stablelm2',
+  'tekken',
+  'gpt-4o',
+];
 
 function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): HfVocab {
   let hashed: string | undefined;
   // a tokenizer the encoder cannot model (or a pattern JavaScript cannot compile) falls back to the structure check
-  if (!preOpt) { try { hashed = preTokenizerHash(tj).pre; } catch { hashed = undefined; } }
+  if (!preOpt) {
+    try {
+      hashed = preTokenizerHash(tj).pre;
+    } catch {
+      hashed = undefined;
+    }
+  }
   const pre = preOpt ?? hashed ?? detectPre(tj);
   if (!pre) {
-    throw new LowbitError("tokenizer.json: byte-level BPE with a pre-tokenizer lowbit does not recognise; pass --pre NAME (llama.cpp's tokenizer.ggml.pre, e.g. llama-bpe, qwen2, smollm, gpt-2)");
+    throw new LowbitError(
+      "tokenizer.json: byte-level BPE with a pre-tokenizer lowbit does not recognise; pass --pre NAME (llama.cpp's tokenizer.ggml.pre, e.g. llama-bpe, qwen2, smollm, gpt-2)",
+    );
   }
-  if (preOpt && !PRE_NAMES.includes(preOpt)) throw new LowbitError(`--pre ${preOpt}: expected one of ${PRE_NAMES.join(', ')}`, 'EUSAGE');
+  if (preOpt && !PRE_NAMES.includes(preOpt))
+    throw new LowbitError(`--pre ${preOpt}: expected one of ${PRE_NAMES.join(', ')}`, 'EUSAGE');
   const byId = vocabMap(model);
   const added = addedTokens(tj);
   for (const a of added) byId.set(a.id, a.content);
   const addedById = new Map(added.map((a) => [a.id, a]));
   const maxId = Math.max(-1, ...byId.keys());
   const n = Math.max(cfg.vocabSize, maxId + 1);
-  if (maxId >= cfg.vocabSize) throw new LowbitError(`tokenizer.json: token id ${maxId} is outside config.json vocab_size ${cfg.vocabSize}`);
+  if (maxId >= cfg.vocabSize)
+    throw new LowbitError(`tokenizer.json: token id ${maxId} is outside config.json vocab_size ${cfg.vocabSize}`);
   const tokens: string[] = [];
   const types = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const t = byId.get(i);
-    if (t === undefined) { tokens.push(`[PAD${i}]`); types[i] = TOKEN_TYPE.UNUSED; continue; }
+    if (t === undefined) {
+      tokens.push(`[PAD${i}]`);
+      types[i] = TOKEN_TYPE.UNUSED;
+      continue;
+    }
     const a = addedById.get(i);
     if (a) {
-      if (a.special || looksSpecial(t)) { types[i] = TOKEN_TYPE.CONTROL; tokens.push(t); }
-      else { types[i] = TOKEN_TYPE.USER_DEFINED; tokens.push(t.replaceAll('\u2581', ' ')); }
-    } else { types[i] = TOKEN_TYPE.NORMAL; tokens.push(t); }
+      if (a.special || looksSpecial(t)) {
+        types[i] = TOKEN_TYPE.CONTROL;
+        tokens.push(t);
+      } else {
+        types[i] = TOKEN_TYPE.USER_DEFINED;
+        tokens.push(t.replaceAll('\u2581', ' '));
+      }
+    } else {
+      types[i] = TOKEN_TYPE.NORMAL;
+      tokens.push(t);
+    }
   }
   const merges = mergeList(model);
   if (merges.length === 0) throw new LowbitError('tokenizer.json: byte-level BPE without merges');
@@ -226,7 +318,8 @@ function fromByteLevelBpe(tj: Obj, model: Obj, cfg: HfConfig, preOpt?: string): 
 export function buildByteLevelBpeVocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string } = {}): HfVocab {
   const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
   const model = isObj(tj?.model) ? (tj!.model as Obj) : undefined;
-  if (!tj || !model || model.type !== 'BPE') throw new LowbitError('the model directory needs a byte-level BPE tokenizer.json');
+  if (!tj || !model || model.type !== 'BPE')
+    throw new LowbitError('the model directory needs a byte-level BPE tokenizer.json');
   const v = fromByteLevelBpe(tj, model, cfg, opts.pre);
   applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
   return v;
@@ -239,11 +332,17 @@ export function buildByteLevelBpeVocab(files: HfTokenizerFiles, cfg: HfConfig, o
  * added tokens), then config.json *_token_id; the first id found for a type wins, and keys are
  * written in the order they were found.
  */
-export function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConfig: unknown, cfg: HfConfig, chatTemplateFile?: string): void {
+export function applySpecialVocab(
+  v: HfVocab,
+  tj: Obj | undefined,
+  tokenizerConfig: unknown,
+  cfg: HfConfig,
+  chatTemplateFile?: string,
+): void {
   const n = v.tokens.length;
   const added = addedTokens(tj);
   const types = ['bos', 'eos', 'unk', 'pad'] as const;
-  type Typ = typeof types[number];
+  type Typ = (typeof types)[number];
   const ids = new Map<Typ, number>();
   const adds = new Map<'bos' | 'eos', boolean>();
   const set = (typ: Typ, id: unknown) => {
@@ -253,13 +352,17 @@ export function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConf
   };
   const tc = isObj(tokenizerConfig) ? { ...tokenizerConfig } : undefined;
   if (tj) {
-    let specialBos = tc?.bos_token, specialCls = tc?.cls_token;
+    let specialBos = tc?.bos_token,
+      specialCls = tc?.cls_token;
     const specialEos = tc?.eos_token;
     const pp = tj.post_processor;
     const procs = isObj(pp) ? (Array.isArray(pp.processors) ? pp.processors : [pp]) : [];
     for (const p of procs) {
       if (!isObj(p) || p.type !== 'TemplateProcessing' || !Array.isArray(p.single) || p.single.length <= 1) continue;
-      const sp = (x: unknown) => (isObj(x) && isObj(x.SpecialToken) && typeof x.SpecialToken.id === 'string' && x.SpecialToken.id ? x.SpecialToken.id : undefined);
+      const sp = (x: unknown) =>
+        isObj(x) && isObj(x.SpecialToken) && typeof x.SpecialToken.id === 'string' && x.SpecialToken.id
+          ? x.SpecialToken.id
+          : undefined;
       const first = sp(p.single[0]);
       if (first !== undefined) {
         if (tc && first !== specialBos && first !== specialCls) {
@@ -287,8 +390,12 @@ export function applySpecialVocab(v: HfVocab, tj: Obj | undefined, tokenizerConf
     }
   } else if (chatTemplateFile !== undefined) v.chatTemplate = chatTemplateFile;
   for (const typ of types) set(typ, cfg.raw[`${typ}_token_id`]);
-  v.bosId = ids.get('bos'); v.eosId = ids.get('eos'); v.unkId = ids.get('unk'); v.padId = ids.get('pad');
-  v.addBos = adds.get('bos'); v.addEos = adds.get('eos');
+  v.bosId = ids.get('bos');
+  v.eosId = ids.get('eos');
+  v.unkId = ids.get('unk');
+  v.padId = ids.get('pad');
+  v.addBos = adds.get('bos');
+  v.addEos = adds.get('eos');
   v.specialOrder = [...ids.keys()];
   v.addOrder = [...adds.keys()];
 }

@@ -4,8 +4,13 @@ import type { GgmlTypeInfo } from '../ggml-types.js';
 import { LowbitError } from '../../errors.js';
 
 export function checkQuantize(
-  name: string, t: GgmlTypeInfo, src: Float32Array, dst: Uint8Array,
-  nRows: number, nPerRow: number, imatrix: Float32Array | null,
+  name: string,
+  t: GgmlTypeInfo,
+  src: Float32Array,
+  dst: Uint8Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
 ): void {
   if (!Number.isSafeInteger(nPerRow) || nPerRow <= 0 || nPerRow % t.blockSize !== 0) {
     throw new LowbitError(`${name}: row length ${nPerRow} is not a positive multiple of ${t.blockSize}`);

@@ -18,14 +18,24 @@ function toF16(src: Float32Array, dst: Uint8Array, n: number): void {
   const x = u32bits(src, n);
   const v = u16view(dst, n);
   if (v) for (let i = 0; i < n; i++) v[i] = fp32BitsToFp16(x[i]!);
-  else for (let i = 0; i < n; i++) { const h = fp32BitsToFp16(x[i]!); dst[2 * i] = h & 255; dst[2 * i + 1] = h >>> 8; }
+  else
+    for (let i = 0; i < n; i++) {
+      const h = fp32BitsToFp16(x[i]!);
+      dst[2 * i] = h & 255;
+      dst[2 * i + 1] = h >>> 8;
+    }
 }
 
 function toBf16(src: Float32Array, dst: Uint8Array, n: number): void {
   const x = u32bits(src, n);
   const v = u16view(dst, n);
   if (v) for (let i = 0; i < n; i++) v[i] = fp32BitsToBf16(x[i]!);
-  else for (let i = 0; i < n; i++) { const h = fp32BitsToBf16(x[i]!); dst[2 * i] = h & 255; dst[2 * i + 1] = h >>> 8; }
+  else
+    for (let i = 0; i < n; i++) {
+      const h = fp32BitsToBf16(x[i]!);
+      dst[2 * i] = h & 255;
+      dst[2 * i + 1] = h >>> 8;
+    }
 }
 
 export const f32: BlockCodec = {

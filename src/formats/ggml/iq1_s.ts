@@ -14,7 +14,6 @@ import { nearestInt } from './search.js';
 import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 import { iq1BestNeighbour, iqGrid, msortIndices } from './iq2-grids.js';
 
-
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ1_S)!;
 const GROUP_MAX_EPS_IQ1_S = fround(1e-12);
@@ -23,7 +22,11 @@ const FLT_MAX = 3.4028234663852886e38;
 export const IQ1_DELTA = 0.125;
 const X_P = Float64Array.of(-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA);
 const X_M = Float64Array.of(-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA);
-const XP0 = X_P[0]!, XP1 = X_P[1]!, XP2 = X_P[2]!, XM0 = X_M[0]!, XM2 = X_M[2]!;
+const XP0 = X_P[0]!,
+  XP1 = X_P[1]!,
+  XP2 = X_P[2]!,
+  XM0 = X_M[0]!,
+  XM2 = X_M[2]!;
 
 const WEIGHT = new Float32Array(32);
 const L = new Int8Array(32);
@@ -32,22 +35,32 @@ const TMP = new Int32Array(32);
 const SUMX = new Float64Array(33);
 const SUMW = new Float64Array(33);
 // per split point: the first and last group's terms of sumqx/sumq2, for both shifts
-const AXP = new Float64Array(33), AXM = new Float64Array(33), AWP = new Float64Array(33), AWM = new Float64Array(33);
-const CXP = new Float64Array(33), CXM = new Float64Array(33), CWP = new Float64Array(33), CWM = new Float64Array(33);
+const AXP = new Float64Array(33),
+  AXM = new Float64Array(33),
+  AWP = new Float64Array(33),
+  AWM = new Float64Array(33);
+const CXP = new Float64Array(33),
+  CXM = new Float64Array(33),
+  CWP = new Float64Array(33),
+  CWM = new Float64Array(33);
 const INDEX = new Uint16Array(4);
 const SCALES = new Float64Array(8);
 const SHIFTS = new Int8Array(8);
 
 function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nPerRow: number, qw: Float32Array): void {
   const g = iqGrid(2048);
-  const map = g.map, levels = g.levels;
+  const map = g.map,
+    levels = g.levels;
   for (let ibl = 0; ibl < nPerRow / 256; ibl++) {
     const xbl = xo + 256 * ibl;
     const out = o + 50 * ibl;
     dst.fill(0, out, out + 50);
     let maxScale = 0;
     let sumx2 = 0;
-    for (let i = 0; i < 256; i++) { const v = x[xbl + i]!; sumx2 = fround(sumx2 + fround(v * v)); }
+    for (let i = 0; i < 256; i++) {
+      const v = x[xbl + i]!;
+      sumx2 = fround(sumx2 + fround(v * v));
+    }
     const sigma2 = fround(fround(2 * sumx2) / 256);
     for (let ib = 0; ib < 8; ib++) {
       const xb = xbl + 32 * ib;
@@ -57,27 +70,47 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
         WEIGHT[i] = fround(qw[qo + i]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
       }
       let max = Math.abs(x[xb]!);
-      for (let i = 1; i < 32; i++) { const a = Math.abs(x[xb + i]!); max = max > a ? max : a; }
-      if (max < GROUP_MAX_EPS_IQ1_S) { SCALES[ib] = 0; SHIFTS[ib] = 1; continue; }
+      for (let i = 1; i < 32; i++) {
+        const a = Math.abs(x[xb + i]!);
+        max = max > a ? max : a;
+      }
+      if (max < GROUP_MAX_EPS_IQ1_S) {
+        SCALES[ib] = 0;
+        SHIFTS[ib] = 1;
+        continue;
+      }
       for (let j = 0; j < 32; j++) IDX[j] = j;
       msortIndices(x, xb, IDX, TMP, 0, 32);
-      SUMX[0] = 0; SUMW[0] = 0;
+      SUMX[0] = 0;
+      SUMW[0] = 0;
       for (let j = 0; j < 32; j++) {
         const i = IDX[j]!;
         SUMX[j + 1] = fround(SUMX[j]! + fround(WEIGHT[i]! * x[xb + i]!));
         SUMW[j + 1] = fround(SUMW[j]! + WEIGHT[i]!);
       }
-      const sx0 = SUMX[0]!, sw0 = SUMW[0]!, sxN = SUMX[32]!, swN = SUMW[32]!;
+      const sx0 = SUMX[0]!,
+        sw0 = SUMW[0]!,
+        sxN = SUMX[32]!,
+        swN = SUMW[32]!;
       for (let k = 0; k <= 32; k++) {
-        const a = fround(SUMX[k]! - sx0), aw = fround(SUMW[k]! - sw0);
-        AXP[k] = fround(a * XP0); AXM[k] = fround(a * XM0);
-        AWP[k] = fround(fround(aw * XP0) * XP0); AWM[k] = fround(fround(aw * XM0) * XM0);
-        const c = fround(sxN - SUMX[k]!), cw = fround(swN - SUMW[k]!);
-        CXP[k] = fround(c * XP2); CXM[k] = fround(c * XM2);
-        CWP[k] = fround(fround(cw * XP2) * XP2); CWM[k] = fround(fround(cw * XM2) * XM2);
+        const a = fround(SUMX[k]! - sx0),
+          aw = fround(SUMW[k]! - sw0);
+        AXP[k] = fround(a * XP0);
+        AXM[k] = fround(a * XM0);
+        AWP[k] = fround(fround(aw * XP0) * XP0);
+        AWM[k] = fround(fround(aw * XM0) * XM0);
+        const c = fround(sxN - SUMX[k]!),
+          cw = fround(swN - SUMW[k]!);
+        CXP[k] = fround(c * XP2);
+        CXM[k] = fround(c * XM2);
+        CWP[k] = fround(fround(cw * XP2) * XP2);
+        CWM[k] = fround(fround(cw * XM2) * XM2);
       }
-      let bestScore = -FLT_MAX, scale = max;
-      let besti1 = -1, besti2 = -1, bestShift = 0;
+      let bestScore = -FLT_MAX,
+        scale = max;
+      let besti1 = -1,
+        besti2 = -1,
+        bestShift = 0;
       // Per split: b·x_p[1] and b·x_m[1] are ±b/8 (the same float32 up to sign), and likewise the
       // middle sumq2 term is shared. A candidate wins when fround(sumqx²) > fround(best·sumq2).
       // Shortcut (same result): once best ≥ 0, each sum is first formed exactly in double, where
@@ -86,52 +119,78 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
       // 1e-6·(|first piece| + 3·max|SUMX|) (resp. SUMW), plus 1e-44 for subnormals. When even the
       // largest possible sumqx² is ≤ best times the smallest possible sumq2 the candidate cannot
       // win (rounding is monotone) and its float32 sums are skipped.
-      let gx = 0, gw = 0;
+      let gx = 0,
+        gw = 0;
       for (let k = 0; k <= 32; k++) {
-        const ax = Math.abs(SUMX[k]!), aw = Math.abs(SUMW[k]!);
-        gx = gx > ax ? gx : ax; gw = gw > aw ? gw : aw;
+        const ax = Math.abs(SUMX[k]!),
+          aw = Math.abs(SUMW[k]!);
+        gx = gx > ax ? gx : ax;
+        gw = gw > aw ? gw : aw;
         if (ax !== ax) gx = NaN; // keep NaN (the comparisons above would drop it)
         if (aw !== aw) gw = NaN;
       }
       for (let i1 = 0; i1 <= 32; i1++) {
-        const sx1 = SUMX[i1]!, sw1 = SUMW[i1]!;
-        const axp = AXP[i1]!, axm = AXM[i1]!, awp = AWP[i1]!, awm = AWM[i1]!;
-        const k1 = axp - 0.125 * sx1 + 1.125 * sxN, k2 = axm + 0.125 * sx1 + 0.875 * sxN;
-        const k3 = awp - 0.015625 * sw1 + 1.265625 * swN, k4 = awm - 0.015625 * sw1 + 0.765625 * swN;
-        const exp = 1e-6 * (Math.abs(axp) + 3 * gx) + 1e-44, exm = 1e-6 * (Math.abs(axm) + 3 * gx) + 1e-44;
-        const eqp = 1e-6 * (Math.abs(awp) + 3 * gw) + 1e-44, eqm = 1e-6 * (Math.abs(awm) + 3 * gw) + 1e-44;
+        const sx1 = SUMX[i1]!,
+          sw1 = SUMW[i1]!;
+        const axp = AXP[i1]!,
+          axm = AXM[i1]!,
+          awp = AWP[i1]!,
+          awm = AWM[i1]!;
+        const k1 = axp - 0.125 * sx1 + 1.125 * sxN,
+          k2 = axm + 0.125 * sx1 + 0.875 * sxN;
+        const k3 = awp - 0.015625 * sw1 + 1.265625 * swN,
+          k4 = awm - 0.015625 * sw1 + 0.765625 * swN;
+        const exp = 1e-6 * (Math.abs(axp) + 3 * gx) + 1e-44,
+          exm = 1e-6 * (Math.abs(axm) + 3 * gx) + 1e-44;
+        const eqp = 1e-6 * (Math.abs(awp) + 3 * gw) + 1e-44,
+          eqm = 1e-6 * (Math.abs(awm) + 3 * gw) + 1e-44;
         for (let i2 = i1; i2 <= 32; i2++) {
           if (bestScore >= 0) {
-            const sx = SUMX[i2]!, sw = SUMW[i2]!;
-            const xp = Math.abs(k1 - sx) + exp, qp = k3 - 1.25 * sw - eqp;
-            const xm = Math.abs(k2 - sx) + exm, qm = k4 - 0.75 * sw - eqm;
+            const sx = SUMX[i2]!,
+              sw = SUMW[i2]!;
+            const xp = Math.abs(k1 - sx) + exp,
+              qp = k3 - 1.25 * sw - eqp;
+            const xm = Math.abs(k2 - sx) + exm,
+              qm = k4 - 0.75 * sw - eqm;
             if (xp * xp * 1.000000001 <= bestScore * qp && xm * xm * 1.000000001 <= bestScore * qm) continue;
           }
-          const b = fround(SUMX[i2]! - sx1), bw = fround(SUMW[i2]! - sw1);
+          const b = fround(SUMX[i2]! - sx1),
+            bw = fround(SUMW[i2]! - sw1);
           const bp = fround(b * XP1);
           const bq = fround(fround(bw * XP1) * XP1);
           let sumqx = fround(fround(axp + bp) + CXP[i2]!);
           let sumq2 = fround(fround(awp + bq) + CWP[i2]!);
           // fround(a) > fround(b) implies a > b (both products exact in double): cheap test first
           if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2 && fround(sumqx * sumqx) > fround(bestScore * sumq2)) {
-            scale = fround(sumqx / sumq2); bestScore = fround(scale * sumqx);
-            besti1 = i1; besti2 = i2; bestShift = 1;
+            scale = fround(sumqx / sumq2);
+            bestScore = fround(scale * sumqx);
+            besti1 = i1;
+            besti2 = i2;
+            bestShift = 1;
           }
           sumqx = fround(fround(axm - bp) + CXM[i2]!);
           sumq2 = fround(fround(awm + bq) + CWM[i2]!);
           if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2 && fround(sumqx * sumqx) > fround(bestScore * sumq2)) {
-            scale = fround(sumqx / sumq2); bestScore = fround(scale * sumqx);
-            besti1 = i1; besti2 = i2; bestShift = -1;
+            scale = fround(sumqx / sumq2);
+            bestScore = fround(scale * sumqx);
+            besti1 = i1;
+            besti2 = i2;
+            bestShift = -1;
           }
         }
       }
-      if (besti1 < 0 || besti2 < 0 || bestShift === 0) { SCALES[ib] = 0; SHIFTS[ib] = 1; continue; }
+      if (besti1 < 0 || besti2 < 0 || bestShift === 0) {
+        SCALES[ib] = 0;
+        SHIFTS[ib] = 1;
+        continue;
+      }
       for (let j = 0; j < besti1; j++) L[IDX[j]!] = 0;
       for (let j = besti1; j < besti2; j++) L[IDX[j]!] = 1;
       for (let j = besti2; j < 32; j++) L[IDX[j]!] = 2;
       if (scale < 0) {
         for (let j = 0; j < 32; j++) L[j] = 2 - L[j]!;
-        scale = -scale; bestShift = -bestShift;
+        scale = -scale;
+        bestShift = -bestShift;
       }
       let allOnGrid = true;
       const xx = bestShift === 1 ? X_P : X_M;
@@ -146,7 +205,8 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
         INDEX[k] = gi;
       }
       if (!allOnGrid) {
-        let sumqx = 0, sumq2 = 0;
+        let sumqx = 0,
+          sumq2 = 0;
         for (let k = 0; k < 4; k++) {
           const p = 8 * INDEX[k]!;
           for (let j = 0; j < 8; j++) {
@@ -166,7 +226,8 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
       }
       dst[out + 34 + 2 * ib] = h & 255;
       dst[out + 35 + 2 * ib] = h >> 8;
-      if (!(scale >= 0)) throw new LowbitError('IQ1_S: negative or NaN block scale (ggml asserts here; non-finite input?)');
+      if (!(scale >= 0))
+        throw new LowbitError('IQ1_S: negative or NaN block scale (ggml asserts here; non-finite input?)');
       SCALES[ib] = scale;
       SHIFTS[ib] = bestShift;
       maxScale = maxScale > scale ? maxScale : scale;
@@ -193,10 +254,12 @@ export const iq1_s: BlockCodec & { readonly requiresImatrix: boolean } = {
   type: TYPE,
   usesImatrix: true,
   requiresImatrix: true, // ggml_quantize_requires_imatrix
-  layout: 'Super-blocks of 256 weights: an FP16 scale, per 8 weights an 11-bit index into a 2048-point grid of {-1, 0, 1} 8-vectors, per 32 weights a 3-bit scale and a ±1/8 shift, 1.56 bits per weight (needs an imatrix).',
+  layout:
+    'Super-blocks of 256 weights: an FP16 scale, per 8 weights an 11-bit index into a 2048-point grid of {-1, 0, 1} 8-vectors, per 32 weights a 3-bit scale and a ±1/8 shift, 1.56 bits per weight (needs an imatrix).',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ1_S', TYPE, src, dst, nRows, nPerRow, imatrix);
-    if (!imatrix) throw new LowbitError('IQ1_S needs an importance matrix (ggml refuses to quantize to it without one)');
+    if (!imatrix)
+      throw new LowbitError('IQ1_S needs an importance matrix (ggml refuses to quantize to it without one)');
     const rb = (nPerRow / 256) * 50;
     // the WebAssembly kernel (iq2.as) when available; where it flags input ggml aborts on (or a
     // NaN, whose sort order is glibc's merge sort's), the TypeScript path below reruns
@@ -217,11 +280,19 @@ export const iq1_s: BlockCodec & { readonly requiresImatrix: boolean } = {
         const dl = fround(d * (2 * ((qh >> 12) & 7) + 1));
         const delta = qh & 0x8000 ? -IQ1_DELTA : IQ1_DELTA;
         // dl·(grid + δ) for the three grid values −1, 0, 1 (levels 0..2)
-        T[0] = fround(dl * (delta - 1)); T[1] = fround(dl * delta); T[2] = fround(dl * (delta + 1));
+        T[0] = fround(dl * (delta - 1));
+        T[1] = fround(dl * delta);
+        T[2] = fround(dl * (delta + 1));
         for (let l = 0; l < 4; l++) {
           const c = codes[src[o + 2 + 4 * ib + l]! | (((qh >> (3 * l)) & 7) << 8)]!;
-          dst[y] = T[c & 3]!; dst[y + 1] = T[(c >> 2) & 3]!; dst[y + 2] = T[(c >> 4) & 3]!; dst[y + 3] = T[(c >> 6) & 3]!;
-          dst[y + 4] = T[(c >> 8) & 3]!; dst[y + 5] = T[(c >> 10) & 3]!; dst[y + 6] = T[(c >> 12) & 3]!; dst[y + 7] = T[c >> 14]!;
+          dst[y] = T[c & 3]!;
+          dst[y + 1] = T[(c >> 2) & 3]!;
+          dst[y + 2] = T[(c >> 4) & 3]!;
+          dst[y + 3] = T[(c >> 6) & 3]!;
+          dst[y + 4] = T[(c >> 8) & 3]!;
+          dst[y + 5] = T[(c >> 10) & 3]!;
+          dst[y + 6] = T[(c >> 12) & 3]!;
+          dst[y + 7] = T[c >> 14]!;
           y += 8;
         }
       }

@@ -9,7 +9,6 @@ import { KGRID_1BIT_2048, KGRID_2BIT_1024, KGRID_2BIT_256, KGRID_2BIT_512 } from
 import { LowbitError } from '../../errors.js';
 import { nearestInt } from './search.js';
 
-
 const fround = Math.fround;
 
 /** ggml's kmap_size: every level code u < 43692 has a map entry. */
@@ -39,7 +38,10 @@ const D4 = (() => {
   for (let a = 0; a < 256; a++) {
     for (let b = 0; b < 256; b++) {
       let d = 0;
-      for (let k = 0; k < 4; k++) { const e = 2 * (((a >> 2 * k) & 3) - ((b >> 2 * k) & 3)); d += e * e; }
+      for (let k = 0; k < 4; k++) {
+        const e = 2 * (((a >> (2 * k)) & 3) - ((b >> (2 * k)) & 3));
+        d += e * e;
+      }
       t[(a << 8) | b] = d;
     }
   }
@@ -59,7 +61,17 @@ function makeGrid(codes: Uint16Array, nwant: number): IqGrid {
     }
     map[codes[k]!] = k;
   }
-  return { size, codes, levels, map, nbOff: new Int32Array(KMAP_SIZE).fill(-1), nb: new Uint16Array(4096), nbLen: 0, nwant, maxLevel };
+  return {
+    size,
+    codes,
+    levels,
+    map,
+    nbOff: new Int32Array(KMAP_SIZE).fill(-1),
+    nb: new Uint16Array(4096),
+    nbLen: 0,
+    nwant,
+    maxLevel,
+  };
 }
 
 const grids: (IqGrid | undefined)[] = [];
@@ -70,8 +82,14 @@ export function iqGrid(size: 256 | 512 | 1024 | 2048): IqGrid {
   let g = grids[key];
   if (!g) {
     // iq2xs_init_impl: nwant = 3 for IQ1_S/IQ1_M, 1 for IQ2_S, 2 for IQ2_XXS/IQ2_XS
-    g = size === 256 ? makeGrid(KGRID_2BIT_256, 2) : size === 512 ? makeGrid(KGRID_2BIT_512, 2)
-      : size === 1024 ? makeGrid(KGRID_2BIT_1024, 1) : makeGrid(KGRID_1BIT_2048, 3);
+    g =
+      size === 256
+        ? makeGrid(KGRID_2BIT_256, 2)
+        : size === 512
+          ? makeGrid(KGRID_2BIT_512, 2)
+          : size === 1024
+            ? makeGrid(KGRID_2BIT_1024, 1)
+            : makeGrid(KGRID_1BIT_2048, 3);
     grids[key] = g;
   }
   return g;
@@ -88,8 +106,10 @@ const COUNT = new Int32Array(8 * 36 + 1);
 export function neighbours(g: IqGrid, u: number): number {
   const have = g.nbOff[u]!;
   if (have >= 0) return have;
-  const size = g.size, codes = g.codes;
-  const ulo = u & 255, uhi = u >> 8;
+  const size = g.size,
+    codes = g.codes;
+  const ulo = u & 255,
+    uhi = u >> 8;
   COUNT.fill(0);
   for (let j = 0; j < size; j++) {
     const c = codes[j]!;
@@ -98,20 +118,31 @@ export function neighbours(g: IqGrid, u: number): number {
     COUNT[d]!++;
   }
   // the nwant smallest distinct distances
-  let nhave = 0, maxD = 0, n = 0;
+  let nhave = 0,
+    maxD = 0,
+    n = 0;
   for (let d = 0; d < COUNT.length && nhave < g.nwant; d++) {
-    if (COUNT[d]! > 0) { nhave++; maxD = d; n += COUNT[d]!; }
+    if (COUNT[d]! > 0) {
+      nhave++;
+      maxD = d;
+      n += COUNT[d]!;
+    }
   }
   if (g.nbLen + n + 1 > g.nb.length) {
     const bigger = new Uint16Array(Math.max(2 * g.nb.length, g.nbLen + n + 1));
     bigger.set(g.nb.subarray(0, g.nbLen));
     g.nb = bigger;
   }
-  const off = g.nbLen, nb = g.nb;
+  const off = g.nbLen,
+    nb = g.nb;
   nb[off] = n;
   // prefix positions per distance, then indices in increasing order within each distance
   let at = off + 1;
-  for (let d = 0; d <= maxD; d++) { const c = COUNT[d]!; COUNT[d] = at; at += c; }
+  for (let d = 0; d <= maxD; d++) {
+    const c = COUNT[d]!;
+    COUNT[d] = at;
+    at += c;
+  }
   for (let j = 0; j < size; j++) {
     const d = DIST[j]!;
     if (d <= maxD) nb[COUNT[d]!++] = j;
@@ -131,45 +162,88 @@ const P = new Float64Array(4); // scale·pos per level
  * use (the same float32 values ggml computes per point); a point's float32 sum is formed only when
  * its exact sum could beat the best (terms are ≥ 0 or NaN: w is a square root).
  */
-export function iq2BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number,
-  scale: number, L: Int8Array, lo: number): number {
+export function iq2BestNeighbour(
+  g: IqGrid,
+  u: number,
+  x: Float32Array,
+  xo: number,
+  w: Float32Array,
+  wo: number,
+  scale: number,
+  L: Int8Array,
+  lo: number,
+): number {
   const off = neighbours(g, u);
-  const nb = g.nb, lv = g.levels, codes = g.codes;
-  P[0] = fround(scale); P[1] = fround(scale * 3); P[2] = fround(scale * 5); P[3] = fround(scale * 7);
-  const p0 = P[0]!, p1 = P[1]!, p2 = P[2]!, p3 = P[3]!;
+  const nb = g.nb,
+    lv = g.levels,
+    codes = g.codes;
+  P[0] = fround(scale);
+  P[1] = fround(scale * 3);
+  P[2] = fround(scale * 5);
+  P[3] = fround(scale * 7);
+  const p0 = P[0]!,
+    p1 = P[1]!,
+    p2 = P[2]!,
+    p3 = P[3]!;
   if (g.maxLevel === 2) {
     for (let i = 0; i < 8; i++) {
-      const xi = x[xo + i]!, wi = w[wo + i]!;
-      let diff = fround(p0 - xi); E[4 * i] = fround(fround(wi * diff) * diff);
-      diff = fround(p1 - xi); E[4 * i + 1] = fround(fround(wi * diff) * diff);
-      diff = fround(p2 - xi); E[4 * i + 2] = fround(fround(wi * diff) * diff);
+      const xi = x[xo + i]!,
+        wi = w[wo + i]!;
+      let diff = fround(p0 - xi);
+      E[4 * i] = fround(fround(wi * diff) * diff);
+      diff = fround(p1 - xi);
+      E[4 * i + 1] = fround(fround(wi * diff) * diff);
+      diff = fround(p2 - xi);
+      E[4 * i + 2] = fround(fround(wi * diff) * diff);
     }
   } else {
     for (let i = 0; i < 8; i++) {
-      const xi = x[xo + i]!, wi = w[wo + i]!;
-      let diff = fround(p0 - xi); E[4 * i] = fround(fround(wi * diff) * diff);
-      diff = fround(p1 - xi); E[4 * i + 1] = fround(fround(wi * diff) * diff);
-      diff = fround(p2 - xi); E[4 * i + 2] = fround(fround(wi * diff) * diff);
-      diff = fround(p3 - xi); E[4 * i + 3] = fround(fround(wi * diff) * diff);
+      const xi = x[xo + i]!,
+        wi = w[wo + i]!;
+      let diff = fround(p0 - xi);
+      E[4 * i] = fround(fround(wi * diff) * diff);
+      diff = fround(p1 - xi);
+      E[4 * i + 1] = fround(fround(wi * diff) * diff);
+      diff = fround(p2 - xi);
+      E[4 * i + 2] = fround(fround(wi * diff) * diff);
+      diff = fround(p3 - xi);
+      E[4 * i + 3] = fround(fround(wi * diff) * diff);
     }
   }
   const n = nb[off]!;
-  let best = 3.4028234663852886e38, gi = -1;
+  let best = 3.4028234663852886e38,
+    gi = -1;
   for (let j = 1; j <= n; j++) {
     const idx = nb[off + j]!;
     const c = codes[idx]!;
-    const e0 = E[c & 3]!, e1 = E[4 + ((c >> 2) & 3)]!, e2 = E[8 + ((c >> 4) & 3)]!, e3 = E[12 + ((c >> 6) & 3)]!;
-    const e4 = E[16 + ((c >> 8) & 3)]!, e5 = E[20 + ((c >> 10) & 3)]!, e6 = E[24 + ((c >> 12) & 3)]!, e7 = E[28 + (c >> 14)]!;
+    const e0 = E[c & 3]!,
+      e1 = E[4 + ((c >> 2) & 3)]!,
+      e2 = E[8 + ((c >> 4) & 3)]!,
+      e3 = E[12 + ((c >> 6) & 3)]!;
+    const e4 = E[16 + ((c >> 8) & 3)]!,
+      e5 = E[20 + ((c >> 10) & 3)]!,
+      e6 = E[24 + ((c >> 12) & 3)]!,
+      e7 = E[28 + (c >> 14)]!;
     // The float32 sum in ggml's order is within 8 roundings (relative 2^-21, absolute 8·2^-149
     // for subnormals) of the exact sum: points whose exact sum is clearly no better are skipped
     // without the float32 chain. NaN fails the test and takes the exact path.
-    if (((e0 + e1) + (e2 + e3) + ((e4 + e5) + (e6 + e7))) * 0.999999 - 1.2e-44 >= best) continue;
+    if ((e0 + e1 + (e2 + e3) + (e4 + e5 + (e6 + e7))) * 0.999999 - 1.2e-44 >= best) continue;
     let d2 = fround(e0 + e1);
-    d2 = fround(d2 + e2); d2 = fround(d2 + e3); d2 = fround(d2 + e4);
-    d2 = fround(d2 + e5); d2 = fround(d2 + e6); d2 = fround(d2 + e7);
-    if (d2 < best) { best = d2; gi = idx; }
+    d2 = fround(d2 + e2);
+    d2 = fround(d2 + e3);
+    d2 = fround(d2 + e4);
+    d2 = fround(d2 + e5);
+    d2 = fround(d2 + e6);
+    d2 = fround(d2 + e7);
+    if (d2 < best) {
+      best = d2;
+      gi = idx;
+    }
   }
-  if (gi < 0) throw new LowbitError('IQ2 quantization found no grid point for a group of 8 weights (ggml asserts here): non-finite weights or negative importances?');
+  if (gi < 0)
+    throw new LowbitError(
+      'IQ2 quantization found no grid point for a group of 8 weights (ggml asserts here): non-finite weights or negative importances?',
+    );
   const p = 8 * gi;
   for (let i = 0; i < 8; i++) L[lo + i] = lv[p + i]!;
   return gi;
@@ -183,46 +257,88 @@ const E1 = new Float64Array(24); // w·(scale·xg[l] − x)² per coordinate and
  * whole grid with a loop that reads xval[i] at the grid index i for every coordinate (its bug,
  * reproduced: that reads on into the rest of the source buffer; past its end lowbit refuses).
  */
-export function iq1BestNeighbour(g: IqGrid, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number,
-  scale: number, xg: Float64Array, L: Int8Array, lo: number): number {
+export function iq1BestNeighbour(
+  g: IqGrid,
+  u: number,
+  x: Float32Array,
+  xo: number,
+  w: Float32Array,
+  wo: number,
+  scale: number,
+  xg: Float64Array,
+  L: Int8Array,
+  lo: number,
+): number {
   const off = neighbours(g, u);
-  const nb = g.nb, codes = g.codes, lv = g.levels;
-  const s0 = fround(scale * xg[0]!), s1 = fround(scale * xg[1]!), s2 = fround(scale * xg[2]!);
+  const nb = g.nb,
+    codes = g.codes,
+    lv = g.levels;
+  const s0 = fround(scale * xg[0]!),
+    s1 = fround(scale * xg[1]!),
+    s2 = fround(scale * xg[2]!);
   let nonNeg = true;
   for (let i = 0; i < 8; i++) {
-    const xi = x[xo + i]!, wi = w[wo + i]!;
+    const xi = x[xo + i]!,
+      wi = w[wo + i]!;
     if (wi < 0) nonNeg = false;
-    let diff = fround(s0 - xi); E1[3 * i] = fround(fround(wi * diff) * diff);
-    diff = fround(s1 - xi); E1[3 * i + 1] = fround(fround(wi * diff) * diff);
-    diff = fround(s2 - xi); E1[3 * i + 2] = fround(fround(wi * diff) * diff);
+    let diff = fround(s0 - xi);
+    E1[3 * i] = fround(fround(wi * diff) * diff);
+    diff = fround(s1 - xi);
+    E1[3 * i + 1] = fround(fround(wi * diff) * diff);
+    diff = fround(s2 - xi);
+    E1[3 * i + 2] = fround(fround(wi * diff) * diff);
   }
   const n = nb[off]!;
-  let best = 3.4028234663852886e38, gi = -1;
+  let best = 3.4028234663852886e38,
+    gi = -1;
   for (let j = off + 1; j <= off + n; j++) {
     const idx = nb[j]!;
     const c = codes[idx]!;
-    const e0 = E1[c & 3]!, e1 = E1[3 + ((c >> 2) & 3)]!, e2 = E1[6 + ((c >> 4) & 3)]!, e3 = E1[9 + ((c >> 6) & 3)]!;
-    const e4 = E1[12 + ((c >> 8) & 3)]!, e5 = E1[15 + ((c >> 10) & 3)]!, e6 = E1[18 + ((c >> 12) & 3)]!, e7 = E1[21 + (c >> 14)]!;
+    const e0 = E1[c & 3]!,
+      e1 = E1[3 + ((c >> 2) & 3)]!,
+      e2 = E1[6 + ((c >> 4) & 3)]!,
+      e3 = E1[9 + ((c >> 6) & 3)]!;
+    const e4 = E1[12 + ((c >> 8) & 3)]!,
+      e5 = E1[15 + ((c >> 10) & 3)]!,
+      e6 = E1[18 + ((c >> 12) & 3)]!,
+      e7 = E1[21 + (c >> 14)]!;
     // as in iq2BestNeighbour: skip points whose exact sum is clearly no better (terms ≥ 0 only)
-    if (nonNeg && ((e0 + e1) + (e2 + e3) + ((e4 + e5) + (e6 + e7))) * 0.999999 - 1.2e-44 >= best) continue;
+    if (nonNeg && (e0 + e1 + (e2 + e3) + (e4 + e5 + (e6 + e7))) * 0.999999 - 1.2e-44 >= best) continue;
     let d2 = fround(e0 + e1);
-    d2 = fround(d2 + e2); d2 = fround(d2 + e3); d2 = fround(d2 + e4);
-    d2 = fround(d2 + e5); d2 = fround(d2 + e6); d2 = fround(d2 + e7);
-    if (d2 < best) { best = d2; gi = idx; }
+    d2 = fround(d2 + e2);
+    d2 = fround(d2 + e3);
+    d2 = fround(d2 + e4);
+    d2 = fround(d2 + e5);
+    d2 = fround(d2 + e6);
+    d2 = fround(d2 + e7);
+    if (d2 < best) {
+      best = d2;
+      gi = idx;
+    }
   }
   if (gi < 0) {
     for (let i = 0; i < g.size; i++) {
-      if (xo + i >= x.length) throw new LowbitError('IQ1 quantization found no grid point for a group of 8 weights (ggml reads out of bounds and asserts here): non-finite weights?');
-      const xi = x[xo + i]!, p = 8 * i;
+      if (xo + i >= x.length)
+        throw new LowbitError(
+          'IQ1 quantization found no grid point for a group of 8 weights (ggml reads out of bounds and asserts here): non-finite weights?',
+        );
+      const xi = x[xo + i]!,
+        p = 8 * i;
       let d2 = 0;
       for (let j = 0; j < 8; j++) {
         const diff = fround(fround(scale * xg[lv[p + j]!]!) - xi);
         d2 = fround(d2 + fround(fround(w[wo + j]! * diff) * diff));
       }
-      if (d2 < best) { best = d2; gi = i; }
+      if (d2 < best) {
+        best = d2;
+        gi = i;
+      }
     }
   }
-  if (gi < 0) throw new LowbitError('IQ1 quantization found no grid point for a group of 8 weights (ggml asserts here): non-finite weights?');
+  if (gi < 0)
+    throw new LowbitError(
+      'IQ1 quantization found no grid point for a group of 8 weights (ggml asserts here): non-finite weights?',
+    );
   const p = 8 * gi;
   for (let i = 0; i < 8; i++) L[lo + i] = lv[p + i]!;
   return gi;
@@ -292,15 +408,32 @@ export const GRID_LEVELS: Float64Array = Float64Array.of(8, 25, 43, 62);
  * everything under iq1_sort_helper, lands where the merges put it. Sorts
  * idx[0..n) by val[idx[...]] in place; tmp is scratch of n entries.
  */
-export function msortIndices(val: Float32Array, vo: number, idx: Int32Array, tmp: Int32Array, lo: number, n: number): void {
+export function msortIndices(
+  val: Float32Array,
+  vo: number,
+  idx: Int32Array,
+  tmp: Int32Array,
+  lo: number,
+  n: number,
+): void {
   // without NaN the order is total and every stable sort gives glibc's result: insertion sort
   let nan = false;
-  for (let i = lo; i < lo + n; i++) { const v = val[vo + idx[i]!]!; if (v !== v) { nan = true; break; } }
+  for (let i = lo; i < lo + n; i++) {
+    const v = val[vo + idx[i]!]!;
+    if (v !== v) {
+      nan = true;
+      break;
+    }
+  }
   if (!nan) {
     for (let i = lo + 1; i < lo + n; i++) {
-      const e = idx[i]!, v = val[vo + e]!;
+      const e = idx[i]!,
+        v = val[vo + e]!;
       let j = i - 1;
-      while (j >= lo && val[vo + idx[j]!]! > v) { idx[j + 1] = idx[j]!; j--; }
+      while (j >= lo && val[vo + idx[j]!]! > v) {
+        idx[j + 1] = idx[j]!;
+        j--;
+      }
       idx[j + 1] = e;
     }
     return;
@@ -310,13 +443,18 @@ export function msortIndices(val: Float32Array, vo: number, idx: Int32Array, tmp
 
 function mergeSort(val: Float32Array, vo: number, idx: Int32Array, tmp: Int32Array, lo: number, n: number): void {
   if (n <= 1) return;
-  const n1 = n >> 1, n2 = n - n1;
+  const n1 = n >> 1,
+    n2 = n - n1;
   mergeSort(val, vo, idx, tmp, lo, n1);
   mergeSort(val, vo, idx, tmp, lo + n1, n2);
-  let i = lo, j = lo + n1, k = 0;
-  const iEnd = lo + n1, jEnd = lo + n;
+  let i = lo,
+    j = lo + n1,
+    k = 0;
+  const iEnd = lo + n1,
+    jEnd = lo + n;
   while (i < iEnd && j < jEnd) {
-    const a = val[vo + idx[i]!]!, b = val[vo + idx[j]!]!;
+    const a = val[vo + idx[i]!]!,
+      b = val[vo + idx[j]!]!;
     // iq1_sort_helper: a < b ? -1 : a > b ? 1 : 0; take the left one unless the result is 1
     if (a > b) tmp[k++] = idx[j++]!;
     else tmp[k++] = idx[i++]!;

@@ -13,7 +13,6 @@ import { nearestInt } from './search.js';
 import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 import { GRID_LEVELS, iq2BestNeighbour, iqGrid, levels8, termTables } from './iq2-grids.js';
 
-
 const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ2_S)!;
 const GROUP_MAX_EPS_IQ2_S = fround(1e-8);
@@ -31,7 +30,14 @@ const LAUX = new Int8Array(16);
 const SIGNS = new Uint8Array(2);
 const SCALES = new Float64Array(16);
 
-function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nPerRow: number, qw: Float32Array | null): void {
+function quantizeRow(
+  x: Float32Array,
+  xo: number,
+  dst: Uint8Array,
+  o: number,
+  nPerRow: number,
+  qw: Float32Array | null,
+): void {
   const g = iqGrid(1024);
   const map = g.map;
   for (let ibl = 0; ibl < nPerRow / 256; ibl++) {
@@ -40,7 +46,10 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
     dst.fill(0, out, out + 82);
     let maxScale = 0;
     let sumx2 = 0;
-    for (let i = 0; i < 256; i++) { const v = x[xbl + i]!; sumx2 = fround(sumx2 + fround(v * v)); }
+    for (let i = 0; i < 256; i++) {
+      const v = x[xbl + i]!;
+      sumx2 = fround(sumx2 + fround(v * v));
+    }
     const sigma2 = fround(fround(2 * sumx2) / 256);
     const sigma2q = fround(0.25 * sigma2);
     for (let ib = 0; ib < 16; ib++) {
@@ -52,7 +61,10 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
           WEIGHT[i] = fround(qw[qo + i]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
         }
       } else {
-        for (let i = 0; i < 16; i++) { const v = x[xb + i]!; WEIGHT[i] = fround(sigma2q + fround(v * v)); }
+        for (let i = 0; i < 16; i++) {
+          const v = x[xb + i]!;
+          WEIGHT[i] = fround(sigma2q + fround(v * v));
+        }
       }
       for (let i = 0; i < 16; i++) WAUX[i] = Math.sqrt(WEIGHT[i]!);
       for (let k = 0; k < 2; k++) {
@@ -60,39 +72,54 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
         for (let i = 0; i < 8; i++) {
           const v = x[xb + 8 * k + i]!;
           if (v >= 0) XVAL[8 * k + i] = v;
-          else { XVAL[8 * k + i] = -v; s |= 1 << i; }
+          else {
+            XVAL[8 * k + i] = -v;
+            s |= 1 << i;
+          }
         }
         SIGNS[k] = s;
       }
       let max = XVAL[0]!;
-      for (let i = 1; i < 16; i++) { const v = XVAL[i]!; max = max > v ? max : v; }
+      for (let i = 1; i < 16; i++) {
+        const v = XVAL[i]!;
+        max = max > v ? max : v;
+      }
       L.fill(0);
-      if (max < GROUP_MAX_EPS_IQ2_S) { SCALES[ib] = 0; continue; }
+      if (max < GROUP_MAX_EPS_IQ2_S) {
+        SCALES[ib] = 0;
+        continue;
+      }
       termTables(WEIGHT, XVAL, 16, WXQ, WQ2);
       let best = 0;
       let scale = fround(max / 5);
-      let onGrid0 = true, onGrid1 = true;
+      let onGrid0 = true,
+        onGrid1 = true;
       for (let is = -9; is <= 9; is++) {
         const id = fround(fround(5 + fround(is * F01)) / max);
         const thisScale = fround(1 / id);
-        let aux0 = true, aux1 = true;
+        let aux0 = true,
+          aux1 = true;
         for (let k = 0; k < 2; k++) {
           const u = levels8(id, XVAL, 8 * k, LAUX, 8 * k);
           if (map[u]! < 0) {
-            if (k === 0) aux0 = false; else aux1 = false;
+            if (k === 0) aux0 = false;
+            else aux1 = false;
             iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, thisScale, LAUX, 8 * k);
           }
         }
-        let sumqx = 0, sumq2 = 0;
+        let sumqx = 0,
+          sumq2 = 0;
         for (let i = 0; i < 16; i++) {
           const t = 4 * i + LAUX[i]!;
           sumqx = fround(sumqx + WXQ[t]!);
           sumq2 = fround(sumq2 + WQ2[t]!);
         }
         if (sumq2 > 0 && fround(sumqx * sumqx) > fround(best * sumq2)) {
-          scale = fround(sumqx / sumq2); best = fround(scale * sumqx);
+          scale = fround(sumqx / sumq2);
+          best = fround(scale * sumqx);
           L.set(LAUX);
-          onGrid0 = aux0; onGrid1 = aux1;
+          onGrid0 = aux0;
+          onGrid1 = aux1;
         }
       }
       if ((!onGrid0 || !onGrid1) && scale > 0) {
@@ -102,7 +129,8 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
           const u = levels8(id, XVAL, 8 * k, L, 8 * k);
           if (map[u]! < 0) iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, scale, L, 8 * k);
         }
-        let sumqx = 0, sumq2 = 0;
+        let sumqx = 0,
+          sumq2 = 0;
         for (let i = 0; i < 16; i++) {
           const t = 4 * i + L[i]!;
           sumqx = fround(sumqx + WXQ[t]!);
@@ -126,7 +154,8 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
         dst[out + 66 + (i8 >> 2)]! |= (gi >> 8) << (2 * (i8 & 3));
         dst[out + 2 + 32 + i8] = SIGNS[k]!;
       }
-      if (!(scale >= 0)) throw new LowbitError('IQ2_S: negative or NaN block scale (ggml asserts here; non-finite input?)');
+      if (!(scale >= 0))
+        throw new LowbitError('IQ2_S: negative or NaN block scale (ggml asserts here; non-finite input?)');
       SCALES[ib] = scale;
       maxScale = maxScale > scale ? maxScale : scale;
     }
@@ -151,13 +180,15 @@ export const iq2_s: BlockCodec & { readonly requiresImatrix: boolean } = {
   type: TYPE,
   usesImatrix: true,
   requiresImatrix: false, // ggml_quantize_requires_imatrix
-  layout: 'Super-blocks of 256 weights: an FP16 scale, per 8 weights a 10-bit index into a 1024-point grid of 8-vectors plus 8 sign bits, and a 4-bit scale per 16 weights, 2.56 bits per weight.',
+  layout:
+    'Super-blocks of 256 weights: an FP16 scale, per 8 weights a 10-bit index into a 1024-point grid of 8-vectors plus 8 sign bits, and a 4-bit scale per 16 weights, 2.56 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ2_S', TYPE, src, dst, nRows, nPerRow, imatrix);
     const rb = (nPerRow / 256) * 82;
     // the WebAssembly kernel (iq2.as) when available; where it flags input ggml aborts on, the
     // TypeScript path below reruns and throws the codec's error
-    if (wasmLatticeQuantize('iq2_s_quant', 'iq2_s_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done') return;
+    if (wasmLatticeQuantize('iq2_s_quant', 'iq2_s_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done')
+      return;
     for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {
@@ -176,15 +207,25 @@ export const iq2_s: BlockCodec & { readonly requiresImatrix: boolean } = {
         const db1 = fround(fround(d * (0.5 + (sc >> 4))) * 0.25);
         // the four grid magnitudes times each scale, then negated: T[half·8 + sign·4 + level]
         for (let l = 0; l < 4; l++) {
-          const v0 = fround(db0 * GRID_LEVELS[l]!), v1 = fround(db1 * GRID_LEVELS[l]!);
-          T[l] = v0; T[4 + l] = -v0; T[8 + l] = v1; T[12 + l] = -v1;
+          const v0 = fround(db0 * GRID_LEVELS[l]!),
+            v1 = fround(db1 * GRID_LEVELS[l]!);
+          T[l] = v0;
+          T[4 + l] = -v0;
+          T[8 + l] = v1;
+          T[12 + l] = -v1;
         }
         for (let l = 0; l < 4; l++) {
           const c = codes[src[o + 2 + 4 * ib + l]! | ((qh << (8 - 2 * l)) & 0x300)]!;
           const signs = src[o + 34 + 4 * ib + l]!;
           const h = l < 2 ? 0 : 8;
-          dst[y + 0] = T[h | (((signs >> 0) & 1) << 2) | ((c >> 0) & 3)]!; dst[y + 1] = T[h | (((signs >> 1) & 1) << 2) | ((c >> 2) & 3)]!; dst[y + 2] = T[h | (((signs >> 2) & 1) << 2) | ((c >> 4) & 3)]!; dst[y + 3] = T[h | (((signs >> 3) & 1) << 2) | ((c >> 6) & 3)]!;
-          dst[y + 4] = T[h | (((signs >> 4) & 1) << 2) | ((c >> 8) & 3)]!; dst[y + 5] = T[h | (((signs >> 5) & 1) << 2) | ((c >> 10) & 3)]!; dst[y + 6] = T[h | (((signs >> 6) & 1) << 2) | ((c >> 12) & 3)]!; dst[y + 7] = T[h | (((signs >> 7) & 1) << 2) | ((c >> 14) & 3)]!;
+          dst[y + 0] = T[h | (((signs >> 0) & 1) << 2) | ((c >> 0) & 3)]!;
+          dst[y + 1] = T[h | (((signs >> 1) & 1) << 2) | ((c >> 2) & 3)]!;
+          dst[y + 2] = T[h | (((signs >> 2) & 1) << 2) | ((c >> 4) & 3)]!;
+          dst[y + 3] = T[h | (((signs >> 3) & 1) << 2) | ((c >> 6) & 3)]!;
+          dst[y + 4] = T[h | (((signs >> 4) & 1) << 2) | ((c >> 8) & 3)]!;
+          dst[y + 5] = T[h | (((signs >> 5) & 1) << 2) | ((c >> 10) & 3)]!;
+          dst[y + 6] = T[h | (((signs >> 6) & 1) << 2) | ((c >> 12) & 3)]!;
+          dst[y + 7] = T[h | (((signs >> 7) & 1) << 2) | ((c >> 14) & 3)]!;
           y += 8;
         }
       }

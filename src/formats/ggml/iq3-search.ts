@@ -59,8 +59,10 @@ const ONG = new Uint8Array(31);
  */
 const TH = (() => {
   const t = new Float64Array(9);
-  const f = new Float32Array(1), fb = new Uint32Array(f.buffer);
-  const d = new Float64Array(1), db = new BigUint64Array(d.buffer);
+  const f = new Float32Array(1),
+    fb = new Uint32Array(f.buffer);
+  const d = new Float64Array(1),
+    db = new BigUint64Array(d.buffer);
   for (let m = 1; m <= 7; m++) {
     f[0] = 2 * m;
     const bits = fb[0]!;
@@ -84,7 +86,10 @@ const SQ = new Float64Array(8);
 /** sigma2 of a 256-value super-block: 2·Σx²/256 in float32. */
 export function sigma2Of(x: Float32Array, off: number): number {
   let s = 0;
-  for (let i = 0; i < 256; i++) { const v = x[off + i]!; s = fround(s + fround(v * v)); }
+  for (let i = 0; i < 256; i++) {
+    const v = x[off + i]!;
+    s = fround(s + fround(v * v));
+  }
   return fround(fround(2 * s) / 256);
 }
 
@@ -96,12 +101,17 @@ export function setWeights(x: Float32Array, off: number, qw: Float32Array | null
       WEIGHT[i] = fround(qw[qwOff + i]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
     }
   } else {
-    for (let i = 0; i < 32; i++) { const v = x[off + i]!; WEIGHT[i] = fround(v * v); }
+    for (let i = 0; i < 32; i++) {
+      const v = x[off + i]!;
+      WEIGHT[i] = fround(v * v);
+    }
   }
 }
 
 function tooLarge(name: string): never {
-  throw new LowbitError(`${name}: a block holds values ggml cannot quantize (non-finite, or so large that squares overflow float32); llama.cpp aborts on them`);
+  throw new LowbitError(
+    `${name}: a block holds values ggml cannot quantize (non-finite, or so large that squares overflow float32); llama.cpp aborts on them`,
+  );
 }
 
 /** per group k: 1 when its four WAUX are each 0 or in [1e-18, ∞) and its XVAL finite (the model is safe) */
@@ -156,12 +166,22 @@ function gapExceedsTol(d1: number, sg: number, sa: number, cc: number): boolean 
 
 /** NA, NB2 for the n neighbours at nb[off + 1..] of group k4/4. */
 function fillModel(g: Iq3Grid, off: number, n: number, k4: number): void {
-  const nb = g.neighbours, lv = g.levels;
-  const x0 = XVAL[k4]!, x1 = XVAL[k4 + 1]!, x2 = XVAL[k4 + 2]!, x3 = XVAL[k4 + 3]!;
-  const w0 = WAUX[k4]!, w1 = WAUX[k4 + 1]!, w2 = WAUX[k4 + 2]!, w3 = WAUX[k4 + 3]!;
+  const nb = g.neighbours,
+    lv = g.levels;
+  const x0 = XVAL[k4]!,
+    x1 = XVAL[k4 + 1]!,
+    x2 = XVAL[k4 + 2]!,
+    x3 = XVAL[k4 + 3]!;
+  const w0 = WAUX[k4]!,
+    w1 = WAUX[k4 + 1]!,
+    w2 = WAUX[k4 + 2]!,
+    w3 = WAUX[k4 + 3]!;
   for (let j = 0; j < n; j++) {
     const b = 4 * nb[off + 1 + j]!;
-    const q0 = 2 * lv[b]! + 1, q1 = 2 * lv[b + 1]! + 1, q2 = 2 * lv[b + 2]! + 1, q3 = 2 * lv[b + 3]! + 1;
+    const q0 = 2 * lv[b]! + 1,
+      q1 = 2 * lv[b + 1]! + 1,
+      q2 = 2 * lv[b + 2]! + 1,
+      q3 = 2 * lv[b + 3]! + 1;
     NA[j] = w0 * q0 * q0 + w1 * q1 * q1 + w2 * q2 * q2 + w3 * q3 * q3;
     NB2[j] = 2 * (w0 * q0 * x0 + w1 * q1 * x1 + w2 * q2 * x2 + w3 * q3 * x3);
   }
@@ -172,15 +192,22 @@ function fillModel(g: Iq3Grid, off: number, n: number, k4: number): void {
  * cannot decide. With an answer, EV (lo, gap, sure) describe where it stays the answer.
  */
 function evalModel(n: number, k: number): number {
-  const s = EV[3]!, cc = GC[k]!, amax = GAMAX[k]!;
+  const s = EV[3]!,
+    cc = GC[k]!,
+    amax = GAMAX[k]!;
   // the smallest and second smallest of s·A - B2 (finite here: FAST groups) and the first index
   // of the smallest
-  let b1 = Infinity, b2 = Infinity, jb = 0;
+  let b1 = Infinity,
+    b2 = Infinity,
+    jb = 0;
   for (let j = 0; j < n; j++) {
     const e = s * NA[j]! - NB2[j]!;
     NE[j] = e;
     b2 = Math.min(b2, Math.max(b1, e));
-    if (e < b1) { b1 = e; jb = j; }
+    if (e < b1) {
+      b1 = e;
+      jb = j;
+    }
   }
   if (!separated(s * b1 + cc, s * (b2 - b1), s, amax, cc)) return -1;
   const hh = 0.5 * (b2 - b1);
@@ -189,29 +216,39 @@ function evalModel(n: number, k: number): number {
   // t ≥ s - (g_j(s) - hh)/(A_j - A_jb) for each j with A_j > A_jb (the others only grow); the
   // largest bound has the smallest ratio, found by cross-multiplying (one division in all; a
   // rounding-level misorder is absorbed by the 0.999 the gap is checked with)
-  let rn = 1, rd = 0; // the smallest ratio rn/rd so far (rd = 0: none)
+  let rn = 1,
+    rd = 0; // the smallest ratio rn/rd so far (rd = 0: none)
   for (let j = 0; j < n; j++) {
     const da = NA[j]! - ab;
     if (da > 0) {
       const r = NE[j]! - b1 - hh;
-      if (rd === 0 || r * rd < rn * da) { rn = r; rd = da; }
+      if (rd === 0 || r * rd < rn * da) {
+        rn = r;
+        rd = da;
+      }
     }
   }
   const lo = rd > 0 ? s - rn / rd : 0;
-  EV[0] = lo; EV[1] = hh;
+  EV[0] = lo;
+  EV[1] = hh;
   // Down to EV[2] (≥ lo, ≤ s) the answer holds without checking separated() per scale: over
   // [lo', s] the check is hardest with the smallest gap 0.999·lo'·hh, the largest d1 and the
   // largest scale s everywhere else, and its preconditions need the smallest d1 (d1 is a convex
   // quadratic in the scale: largest at an end, smallest at its vertex clamped to the interval).
   const lo2 = lo > 0.9 * s ? lo : 0.9 * s;
-  const a = NA[jb]!, b2j = NB2[jb]!;
-  const dlo = lo2 * (lo2 * a - b2j) + cc, ds = s * b1 + cc;
+  const a = NA[jb]!,
+    b2j = NB2[jb]!;
+  const dlo = lo2 * (lo2 * a - b2j) + cc,
+    ds = s * b1 + cc;
   const dmax = dlo > ds ? dlo : ds;
   let sv = b2j / (2 * a);
   sv = sv < lo2 ? lo2 : sv > s ? s : sv; // NaN (a = 0) fails the checks below
   const dmin = sv * (sv * a - b2j) + cc;
   const sa = s * s * amax;
-  EV[2] = dmin >= 1e-30 && dmax <= 1e37 && dmin >= 1e-12 * sa && gapExceedsTol(dmax, 0.999 * lo2 * hh, sa, cc) ? lo2 : Infinity;
+  EV[2] =
+    dmin >= 1e-30 && dmax <= 1e37 && dmin >= 1e-12 * sa && gapExceedsTol(dmax, 0.999 * lo2 * hh, sa, cc)
+      ? lo2
+      : Infinity;
   return jb;
 }
 
@@ -220,9 +257,16 @@ function evalModel(n: number, k: number): number {
  * of the n neighbours at nb[off + 1..] with the smallest Σ waux·(SQ[l] - x)². Throws where ggml aborts.
  */
 function bestNeighbourF32(g: Iq3Grid, off: number, n: number, k4: number, name: string): number {
-  const nb = g.neighbours, lv = g.levels;
-  const x0 = XVAL[k4]!, x1 = XVAL[k4 + 1]!, x2 = XVAL[k4 + 2]!, x3 = XVAL[k4 + 3]!;
-  const w0 = WAUX[k4]!, w1 = WAUX[k4 + 1]!, w2 = WAUX[k4 + 2]!, w3 = WAUX[k4 + 3]!;
+  const nb = g.neighbours,
+    lv = g.levels;
+  const x0 = XVAL[k4]!,
+    x1 = XVAL[k4 + 1]!,
+    x2 = XVAL[k4 + 2]!,
+    x3 = XVAL[k4 + 3]!;
+  const w0 = WAUX[k4]!,
+    w1 = WAUX[k4 + 1]!,
+    w2 = WAUX[k4 + 2]!,
+    w3 = WAUX[k4 + 3]!;
   let best = FLT_MAX;
   let gi = -1;
   for (let j = 1; j <= n; j++) {
@@ -236,7 +280,10 @@ function bestNeighbourF32(g: Iq3Grid, off: number, n: number, k4: number, name: 
     d2 = fround(d2 + fround(fround(w2 * diff) * diff));
     diff = fround(SQ[lv[b + 3]!]! - x3);
     d2 = fround(d2 + fround(fround(w3 * diff) * diff));
-    if (d2 < best) { best = d2; gi = idx; }
+    if (d2 < best) {
+      best = d2;
+      gi = idx;
+    }
   }
   if (gi < 0) tooLarge(name);
   return gi;
@@ -261,7 +308,8 @@ function resolve(g: Iq3Grid, u: number, k4: number, s: number, name: string): nu
   if (gi < 0 || verify) {
     setSq(s);
     const g32 = bestNeighbourF32(g, off, n, k4, name);
-    if (gi >= 0 && gi !== g32) throw new LowbitError(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`, 'EINTERNAL');
+    if (gi >= 0 && gi !== g32)
+      throw new LowbitError(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`, 'EINTERNAL');
     gi = g32;
   }
   return gi;
@@ -282,38 +330,81 @@ function rawLevel(id: number, x: number): number {
  * trial's (id only grows).
  */
 function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: string): void {
-  const map = g.map, nb = g.neighbours;
+  const map = g.map,
+    nb = g.neighbours;
   const k4 = 4 * k;
-  const x0 = XVAL[k4]!, x1 = XVAL[k4 + 1]!, x2 = XVAL[k4 + 2]!, x3 = XVAL[k4 + 3]!;
+  const x0 = XVAL[k4]!,
+    x1 = XVAL[k4 + 1]!,
+    x2 = XVAL[k4 + 2]!,
+    x3 = XVAL[k4 + 3]!;
   const fast = FAST[k] === 1;
-  const cc = GC[k]!, amax = GAMAX[k]!;
+  const cc = GC[k]!,
+    amax = GAMAX[k]!;
   const bit = 1 << k;
-  let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+  let l0 = 0,
+    l1 = 0,
+    l2 = 0,
+    l3 = 0;
   // the off-grid lattice point at hand: its neighbour list, whether NA/NB2 hold its model, and
   // the model's last answer at scale s0, holding on [lo, s0] by a gap ≥ h, surely on [sure, s0]
-  let curU = -1, off = 0, n = 0, model = false, jb = -1, lo = 0, h = 0, sure = Infinity, s0 = 0;
-  let prev = -1, prevOn = false;
+  let curU = -1,
+    off = 0,
+    n = 0,
+    model = false,
+    jb = -1,
+    lo = 0,
+    h = 0,
+    sure = Infinity,
+    s0 = 0;
+  let prev = -1,
+    prevOn = false;
   for (let t = 0; t < nt; t++) {
     const id = TID[t]!;
     if (normal) {
       // P = id·x is exact in float64 (two float32 factors); the level is the count of TH ≤ P
       let same = t > 0;
       let p = id * x0;
-      if (p >= TH[l0 + 1]!) { same = false; l0++; while (l0 < 7 && p >= TH[l0 + 1]!) l0++; }
+      if (p >= TH[l0 + 1]!) {
+        same = false;
+        l0++;
+        while (l0 < 7 && p >= TH[l0 + 1]!) l0++;
+      }
       p = id * x1;
-      if (p >= TH[l1 + 1]!) { same = false; l1++; while (l1 < 7 && p >= TH[l1 + 1]!) l1++; }
+      if (p >= TH[l1 + 1]!) {
+        same = false;
+        l1++;
+        while (l1 < 7 && p >= TH[l1 + 1]!) l1++;
+      }
       p = id * x2;
-      if (p >= TH[l2 + 1]!) { same = false; l2++; while (l2 < 7 && p >= TH[l2 + 1]!) l2++; }
+      if (p >= TH[l2 + 1]!) {
+        same = false;
+        l2++;
+        while (l2 < 7 && p >= TH[l2 + 1]!) l2++;
+      }
       p = id * x3;
-      if (p >= TH[l3 + 1]!) { same = false; l3++; while (l3 < 7 && p >= TH[l3 + 1]!) l3++; }
+      if (p >= TH[l3 + 1]!) {
+        same = false;
+        l3++;
+        while (l3 < 7 && p >= TH[l3 + 1]!) l3++;
+      }
       // the same lattice point as the trial before: on the grid, or within the model's sure range
       // (the scales only shrink here, so s ≤ s0 holds)
       if (same && !verify) {
-        if (prevOn) { ONG[t] = ONG[t]! | bit; GI[8 * t + k] = prev; continue; }
-        if (jb >= 0 && TS[t]! >= sure) { GI[8 * t + k] = prev; continue; }
+        if (prevOn) {
+          ONG[t] = ONG[t]! | bit;
+          GI[8 * t + k] = prev;
+          continue;
+        }
+        if (jb >= 0 && TS[t]! >= sure) {
+          GI[8 * t + k] = prev;
+          continue;
+        }
       }
     } else {
-      l0 = rawLevel(id, x0); l1 = rawLevel(id, x1); l2 = rawLevel(id, x2); l3 = rawLevel(id, x3);
+      l0 = rawLevel(id, x0);
+      l1 = rawLevel(id, x1);
+      l2 = rawLevel(id, x2);
+      l3 = rawLevel(id, x3);
     }
     const u = l0 | (l1 << 3) | (l2 << 6) | (l3 << 9);
     let gi = map[u]!;
@@ -331,19 +422,33 @@ function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: s
       gi = -1;
       if (fast && s >= 1e-30 && s < Infinity) {
         // 0.999: room for the rounding of the interval's ends
-        if (jb >= 0 && ((s >= sure && s <= s0) || (s >= lo && s <= s0 && separated(s * (s * NA[jb]! - NB2[jb]!) + cc, 0.999 * s * h, s, amax, cc)))) {
+        if (
+          jb >= 0 &&
+          ((s >= sure && s <= s0) ||
+            (s >= lo && s <= s0 && separated(s * (s * NA[jb]! - NB2[jb]!) + cc, 0.999 * s * h, s, amax, cc)))
+        ) {
           gi = nb[off + 1 + jb]!;
         } else {
-          if (!model) { fillModel(g, off, n, k4); model = true; }
+          if (!model) {
+            fillModel(g, off, n, k4);
+            model = true;
+          }
           EV[3] = s;
           jb = evalModel(n, k);
-          if (jb >= 0) { gi = nb[off + 1 + jb]!; lo = EV[0]!; h = EV[1]!; sure = EV[2]!; s0 = s; }
+          if (jb >= 0) {
+            gi = nb[off + 1 + jb]!;
+            lo = EV[0]!;
+            h = EV[1]!;
+            sure = EV[2]!;
+            s0 = s;
+          }
         }
       }
       if (gi < 0 || verify) {
         setSq(s);
         const g32 = bestNeighbourF32(g, off, n, k4, name);
-        if (gi >= 0 && gi !== g32) throw new LowbitError(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`, 'EINTERNAL');
+        if (gi >= 0 && gi !== g32)
+          throw new LowbitError(`IQ3 neighbour model chose ${gi}, float32 ${g32} (u ${u}, scale ${s})`, 'EINTERNAL');
         gi = g32;
       }
     }
@@ -360,8 +465,16 @@ function groupTrials(g: Iq3Grid, k: number, nt: number, normal: boolean, name: s
  * on the grid (IQ3_XXS) or re-snaps all of them (IQ3_S). Leaves the levels in LEVELS and returns
  * the scale (possibly negative: the caller flips its signs then). Throws where ggml aborts.
  */
-export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: boolean, skipOnGrid: boolean, name: string): number {
-  const map = g.map, lv = g.levels;
+export function searchBlock(
+  g: Iq3Grid,
+  max: number,
+  ntry: number,
+  onGridInit: boolean,
+  skipOnGrid: boolean,
+  name: string,
+): number {
+  const map = g.map,
+    lv = g.levels;
   FAST.fill(1);
   GC.fill(0);
   GAMAX.fill(0);
@@ -391,12 +504,14 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
   let best = 0;
   let scale = fround(max / 15);
   let bestT = -1;
-  let sumqx = 0, sumq2 = 0;
+  let sumqx = 0,
+    sumq2 = 0;
   for (let t = 0; t < nt; t++) {
     const first = FIRST[t]!;
     if (first < 8) {
       let i = 4 * first;
-      let sx = i > 0 ? PX[i - 1]! : 0, sq = i > 0 ? PQ[i - 1]! : 0;
+      let sx = i > 0 ? PX[i - 1]! : 0,
+        sq = i > 0 ? PQ[i - 1]! : 0;
       for (let k = first; k < 8; k++) {
         const b = 4 * GI[8 * t + k]!;
         for (let m = 0; m < 4; m++, i++) {
@@ -423,7 +538,10 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
     onGrid = ONG[bestT]!;
     for (let k = 0; k < 8; k++) {
       const b = 4 * GI[8 * bestT + k]!;
-      LEVELS[4 * k] = lv[b]!; LEVELS[4 * k + 1] = lv[b + 1]!; LEVELS[4 * k + 2] = lv[b + 2]!; LEVELS[4 * k + 3] = lv[b + 3]!;
+      LEVELS[4 * k] = lv[b]!;
+      LEVELS[4 * k + 1] = lv[b + 1]!;
+      LEVELS[4 * k + 2] = lv[b + 2]!;
+      LEVELS[4 * k + 3] = lv[b + 3]!;
     }
   } else LEVELS.fill(0);
   if (onGrid !== 0xff && scale > 0) {
@@ -439,9 +557,13 @@ export function searchBlock(g: Iq3Grid, max: number, ntry: number, onGridInit: b
       let gi = map[u]!;
       if (gi < 0) gi = resolve(g, u, 4 * k, scale, name);
       const b = 4 * gi;
-      LEVELS[4 * k] = lv[b]!; LEVELS[4 * k + 1] = lv[b + 1]!; LEVELS[4 * k + 2] = lv[b + 2]!; LEVELS[4 * k + 3] = lv[b + 3]!;
+      LEVELS[4 * k] = lv[b]!;
+      LEVELS[4 * k + 1] = lv[b + 1]!;
+      LEVELS[4 * k + 2] = lv[b + 2]!;
+      LEVELS[4 * k + 3] = lv[b + 3]!;
     }
-    let sumqx = 0, sumq2 = 0;
+    let sumqx = 0,
+      sumq2 = 0;
     for (let i = 0; i < 32; i++) {
       const l = LEVELS[i]!;
       if (((WMASK[i]! >> l) & 1) === 0) termsOf(i, l);

@@ -7,10 +7,7 @@ import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { KGRID_512, gridLevels, iq3Grid512, put8 } from './iq3-grids.js';
-import {
-  WEIGHT, XVAL, gridIndex, searchBlock,
-  setWeights, sigma2Of, tooLarge,
-} from './iq3-search.js';
+import { WEIGHT, XVAL, gridIndex, searchBlock, setWeights, sigma2Of, tooLarge } from './iq3-search.js';
 import { nearestInt } from './search.js';
 import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 
@@ -18,7 +15,10 @@ const fround = Math.fround;
 const TYPE = ggmlTypeById(GGML_TYPE.IQ3_S)!;
 
 const BLOCK = 110;
-const QS = 2, QH = 66, SIGNS = 74, SCALES = 106; // byte offsets in a block
+const QS = 2,
+  QH = 66,
+  SIGNS = 74,
+  SCALES = 106; // byte offsets in a block
 
 /** iq3s_grid as level numbers (0..7), 4 per grid index; the values are 2l + 1. */
 const GRIDL = gridLevels(KGRID_512);
@@ -27,13 +27,21 @@ const DV = new Float64Array(8); // fround(db · (2l + 1)) for the current 32 val
 const SCALE = new Float64Array(8);
 const BSIGNS = new Uint8Array(4);
 
-function quantizeBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: number, qw: Float32Array | null, qwOff: number): void {
+function quantizeBlock(
+  x: Float32Array,
+  off: number,
+  dst: Uint8Array,
+  dOff: number,
+  qw: Float32Array | null,
+  qwOff: number,
+): void {
   const g = iq3Grid512();
   dst.fill(0, dOff, dOff + BLOCK);
   const sigma2 = sigma2Of(x, off);
   // as in ggml, the qs and signs cursors advance only past 32-blocks that are not all zero, while
   // the 9th index bits (qh) go by block number
-  let qs = dOff + QS, signs = dOff + SIGNS;
+  let qs = dOff + QS,
+    signs = dOff + SIGNS;
   let maxScale = 0;
   for (let ib = 0; ib < 8; ib++) {
     const xo = off + 32 * ib;
@@ -43,13 +51,22 @@ function quantizeBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: numb
       for (let i = 0; i < 8; i++) {
         const v = x[xo + 8 * k + i]!;
         if (v >= 0) XVAL[8 * k + i] = v;
-        else { XVAL[8 * k + i] = -v; s |= 1 << i; }
+        else {
+          XVAL[8 * k + i] = -v;
+          s |= 1 << i;
+        }
       }
       BSIGNS[k] = s;
     }
     let max = XVAL[0]!;
-    for (let i = 1; i < 32; i++) { const v = XVAL[i]!; max = max > v ? max : v; } // ggml's MAX
-    if (max === 0) { SCALE[ib] = 0; continue; }
+    for (let i = 1; i < 32; i++) {
+      const v = XVAL[i]!;
+      max = max > v ? max : v;
+    } // ggml's MAX
+    if (max === 0) {
+      SCALE[ib] = 0;
+      continue;
+    }
     let scale = searchBlock(g, max, 9, false, false, 'IQ3_S');
     if (scale < 0) {
       scale = -scale;
@@ -88,12 +105,22 @@ export const iq3_s: BlockCodec = {
   name: 'IQ3_S',
   type: TYPE,
   usesImatrix: true,
-  layout: 'Super-blocks of 256 weights: an FP16 scale, one 9-bit index per 4 weights into a 512-point grid of 3-bit magnitudes, one sign bit per weight and a 4-bit sub-scale per 32 weights, 3.44 bits per weight.',
+  layout:
+    'Super-blocks of 256 weights: an FP16 scale, one 9-bit index per 4 weights into a 512-point grid of 3-bit magnitudes, one sign bit per weight and a 4-bit sub-scale per 32 weights, 3.44 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ3_S', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
     // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
-    const run = wasmLatticeQuantize('iq3_s_quant', 'iq3_s_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix);
+    const run = wasmLatticeQuantize(
+      'iq3_s_quant',
+      'iq3_s_quant_imatrix',
+      src,
+      dst,
+      nRows,
+      nPerRow,
+      nb * BLOCK,
+      imatrix,
+    );
     if (run === 'refused') tooLarge('IQ3_S');
     if (run === 'done') return;
     for (let row = 0; row < nRows; row++) {
@@ -110,11 +137,12 @@ export const iq3_s: BlockCodec = {
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
       for (let ib = 0; ib < 8; ib++) {
         const sc = src[o + SCALES + (ib >> 1)]!;
-        const db = fround(d * (1 + 2 * ((ib & 1) ? sc >> 4 : sc & 15)));
+        const db = fround(d * (1 + 2 * (ib & 1 ? sc >> 4 : sc & 15)));
         // each value is fround(db·grid value)·(±1): 8 distinct magnitudes per 32 values
         for (let l = 0; l < 8; l++) DV[l] = fround(db * (2 * l + 1));
         const qh = src[o + QH + ib]!;
-        const qo = o + QS + 8 * ib, so = o + SIGNS + 4 * ib;
+        const qo = o + QS + 8 * ib,
+          so = o + SIGNS + 4 * ib;
         let y = ibl * 256 + 32 * ib;
         for (let l = 0; l < 4; l++) {
           const sg = 8 * src[so + l]!;

@@ -7,10 +7,7 @@ import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
 import { checkDequantize, checkQuantize } from './codec-args.js';
 import { IQ3XXS_LEVELS, KGRID_256, KSIGNS, gridLevels, iq3Grid256, put8 } from './iq3-grids.js';
-import {
-  LEVELS, WEIGHT, XVAL, gridIndex, searchBlock,
-  setWeights, sigma2Of, tooLarge,
-} from './iq3-search.js';
+import { LEVELS, WEIGHT, XVAL, gridIndex, searchBlock, setWeights, sigma2Of, tooLarge } from './iq3-search.js';
 import { nearestInt } from './search.js';
 import { evenSigns8 } from './iq-signs.js';
 import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
@@ -30,7 +27,14 @@ const SCALES = new Float64Array(8);
 const SIGNS = new Uint32Array(8); // the 28 sign bits of each 32-block's word
 const Q3 = new Uint8Array(64);
 
-function quantizeBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: number, qw: Float32Array | null, qwOff: number): void {
+function quantizeBlock(
+  x: Float32Array,
+  off: number,
+  dst: Uint8Array,
+  dOff: number,
+  qw: Float32Array | null,
+  qwOff: number,
+): void {
   const g = iq3Grid256();
   const sigma2 = sigma2Of(x, off);
   Q3.fill(0);
@@ -42,8 +46,14 @@ function quantizeBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: numb
     let signs = 0;
     for (let k = 0; k < 4; k++) signs |= (evenSigns8(x, xo + 8 * k, WEIGHT, 8 * k, XVAL, 8 * k) & 127) << (7 * k);
     let max = XVAL[0]!;
-    for (let i = 1; i < 32; i++) { const v = XVAL[i]!; max = max > v ? max : v; } // ggml's MAX
-    if (max < EPS) { SCALES[ib] = 0; continue; }
+    for (let i = 1; i < 32; i++) {
+      const v = XVAL[i]!;
+      max = max > v ? max : v;
+    } // ggml's MAX
+    if (max < EPS) {
+      SCALES[ib] = 0;
+      continue;
+    }
     let scale = searchBlock(g, max, 15, true, true, 'IQ3_XXS');
     if (scale < 0) {
       scale = -scale;
@@ -70,7 +80,10 @@ function quantizeBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: numb
     l = l < 0 ? 0 : l > 15 ? 15 : l;
     const w = (SIGNS[ib]! | (l << 28)) >>> 0;
     const o = dOff + 66 + 4 * ib;
-    dst[o] = w & 255; dst[o + 1] = (w >>> 8) & 255; dst[o + 2] = (w >>> 16) & 255; dst[o + 3] = w >>> 24;
+    dst[o] = w & 255;
+    dst[o + 1] = (w >>> 8) & 255;
+    dst[o + 2] = (w >>> 16) & 255;
+    dst[o + 3] = w >>> 24;
   }
 }
 
@@ -78,12 +91,22 @@ export const iq3_xxs: BlockCodec = {
   name: 'IQ3_XXS',
   type: TYPE,
   usesImatrix: true,
-  layout: 'Super-blocks of 256 weights: an FP16 scale, one 8-bit index per 4 weights into a 256-point grid of 3-bit magnitudes, and per 32 weights 28 sign bits (even parity gives the rest) and a 4-bit sub-scale, 3.06 bits per weight.',
+  layout:
+    'Super-blocks of 256 weights: an FP16 scale, one 8-bit index per 4 weights into a 256-point grid of 3-bit magnitudes, and per 32 weights 28 sign bits (even parity gives the rest) and a 4-bit sub-scale, 3.06 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ3_XXS', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
     // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
-    const run = wasmLatticeQuantize('iq3_xxs_quant', 'iq3_xxs_quant_imatrix', src, dst, nRows, nPerRow, nb * BLOCK, imatrix);
+    const run = wasmLatticeQuantize(
+      'iq3_xxs_quant',
+      'iq3_xxs_quant_imatrix',
+      src,
+      dst,
+      nRows,
+      nPerRow,
+      nb * BLOCK,
+      imatrix,
+    );
     if (run === 'refused') tooLarge('IQ3_XXS');
     if (run === 'done') return;
     for (let row = 0; row < nRows; row++) {
@@ -108,7 +131,8 @@ export const iq3_xxs: BlockCodec = {
         let y = ibl * 256 + 32 * ib;
         for (let l = 0; l < 4; l++) {
           const sg = 8 * KSIGNS[(aux >>> (7 * l)) & 127]!;
-          const g1 = 4 * src[qo + 2 * l]!, g2 = 4 * src[qo + 2 * l + 1]!;
+          const g1 = 4 * src[qo + 2 * l]!,
+            g2 = 4 * src[qo + 2 * l + 1]!;
           put8(dst, y, DV, GRIDL, g1, g2, sg);
           y += 8;
         }

@@ -9,7 +9,24 @@ import { GROUP_MAX_EPS, nearestInt } from './search.js';
 const fround = Math.fround;
 
 /** ggml's kvalues_iq4nl. */
-export const IQ4NL_VALUES: Int8Array = Int8Array.of(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+export const IQ4NL_VALUES: Int8Array = Int8Array.of(
+  -127,
+  -104,
+  -83,
+  -65,
+  -49,
+  -35,
+  -22,
+  -10,
+  1,
+  13,
+  25,
+  38,
+  53,
+  69,
+  89,
+  113,
+);
 const VF = Float64Array.from(IQ4NL_VALUES);
 
 // best_index_int8 returns the upper level when fround(x - lo) < fround(hi - x) fails. Near every
@@ -43,16 +60,21 @@ const L = new Uint8Array(256); // level index per value of the current super-blo
  * path keeps them).
  */
 function blockScale(x: Float32Array, off: number, ntry: number, lOut: Uint8Array | null): number {
-  let amax = 0, max = 0;
+  let amax = 0,
+    max = 0;
   for (let j = 0; j < 32; j++) {
     const v = x[off + j]!;
     const ax = Math.abs(v);
-    if (ax > amax) { amax = ax; max = v; }
+    if (ax > amax) {
+      amax = ax;
+      max = v;
+    }
   }
   if (amax < GROUP_MAX_EPS) return 0;
   let d = ntry > 0 ? fround(-max / -127) : fround(max / -127);
   let id = fround(1 / d);
-  let sumqx = 0, sumq2 = 0;
+  let sumqx = 0,
+    sumq2 = 0;
   for (let j = 0; j < 32; j++) {
     const xj = x[off + j]!;
     const l = bestIndexIq4(fround(id * xj));
@@ -66,7 +88,8 @@ function blockScale(x: Float32Array, off: number, ntry: number, lOut: Uint8Array
   let best = fround(d * sumqx);
   for (let itry = -ntry; itry <= ntry; itry++) {
     id = fround((itry - 127) / max);
-    sumqx = 0; sumq2 = 0;
+    sumqx = 0;
+    sumq2 = 0;
     for (let j = 0; j < 32; j++) {
       const xj = x[off + j]!;
       // bestIndexIq4 inlined by hand: this loop is where IQ4 quantization spends its time
@@ -93,13 +116,19 @@ function setWeights(x: Float32Array, off: number, qw: Float32Array | null, qwOff
       W[j] = fround(qw[qwOff + j]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
     }
   } else {
-    for (let j = 0; j < 32; j++) { const v = x[off + j]!; W[j] = fround(v * v); }
+    for (let j = 0; j < 32; j++) {
+      const v = x[off + j]!;
+      W[j] = fround(v * v);
+    }
   }
 }
 
 function sigma2Of(x: Float32Array, off: number, n: number): number {
   let s = 0;
-  for (let j = 0; j < n; j++) { const v = x[off + j]!; s = fround(s + fround(v * v)); }
+  for (let j = 0; j < n; j++) {
+    const v = x[off + j]!;
+    s = fround(s + fround(v * v));
+  }
   return fround(s * fround(2 / n));
 }
 
@@ -118,7 +147,14 @@ function putHalf(dst: Uint8Array, off: number, h: number): void {
  * One IQ4_NL block (ggml's chunk path, ntry = 7): 32 values at x[off] → 18 bytes at dst[dOff]
  * (FP16 scale, 16 bytes of nibbles). qw is the imatrix slice for this block, or null.
  */
-export function quantizeIq4NlBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: number, qw: Float32Array | null, qwOff: number): void {
+export function quantizeIq4NlBlock(
+  x: Float32Array,
+  off: number,
+  dst: Uint8Array,
+  dOff: number,
+  qw: Float32Array | null,
+  qwOff: number,
+): void {
   const sigma2 = qw ? sigma2Of(x, off, 32) : 0;
   setWeights(x, off, qw, qwOff, sigma2);
   const s = blockScale(x, off, 7, null);
@@ -136,7 +172,8 @@ export function quantizeIq4NlBlock(x: Float32Array, off: number, dst: Uint8Array
 export function quantizeRowIq4NlRef(x: Float32Array, dst: Uint8Array, n: number): void {
   L.fill(0, 0, 32);
   for (let ib = 0; ib < n / 32; ib++) {
-    const off = ib * 32, dOff = ib * 18;
+    const off = ib * 32,
+      dOff = ib * 18;
     setWeights(x, off, null, 0, 0);
     const s = blockScale(x, off, -1, L);
     putHalf(dst, dOff, fp32ToFp16(s));
@@ -148,15 +185,26 @@ export function quantizeRowIq4NlRef(x: Float32Array, dst: Uint8Array, n: number)
  * One IQ4_XS super-block (ntry = 7): 256 values at x[off] → 136 bytes at dst[dOff]: FP16 d,
  * u16 scales_h (2 high bits of each 6-bit sub-scale), 4 bytes scales_l (low nibbles), 128 bytes qs.
  */
-export function quantizeIq4XsBlock(x: Float32Array, off: number, dst: Uint8Array, dOff: number, qw: Float32Array | null, qwOff: number): void {
+export function quantizeIq4XsBlock(
+  x: Float32Array,
+  off: number,
+  dst: Uint8Array,
+  dOff: number,
+  qw: Float32Array | null,
+  qwOff: number,
+): void {
   const sigma2 = qw ? sigma2Of(x, off, 256) : 0;
-  let maxScale = 0, amaxScale = 0;
+  let maxScale = 0,
+    amaxScale = 0;
   for (let ib = 0; ib < 8; ib++) {
     setWeights(x, off + 32 * ib, qw, qwOff + 32 * ib, sigma2);
     const s = blockScale(x, off + 32 * ib, 7, null);
     SCALES[ib] = s;
     const a = Math.abs(s);
-    if (a > amaxScale) { amaxScale = a; maxScale = s; }
+    if (a > amaxScale) {
+      amaxScale = a;
+      maxScale = s;
+    }
   }
   const d = fround(-maxScale / 32);
   putHalf(dst, dOff, fp32ToFp16(d));

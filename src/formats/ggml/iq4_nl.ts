@@ -15,7 +15,8 @@ export const iq4_nl: BlockCodec = {
   name: 'IQ4_NL',
   type: TYPE,
   usesImatrix: true,
-  layout: 'Blocks of 32 weights: an FP16 scale and 32 4-bit indices into 16 fixed non-linear levels (-127…113), 4.5 bits per weight.',
+  layout:
+    'Blocks of 32 weights: an FP16 scale and 32 4-bit indices into 16 fixed non-linear levels (-127…113), 4.5 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ4_NL', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 32;
@@ -29,7 +30,8 @@ export const iq4_nl: BlockCodec = {
     checkDequantize('IQ4_NL', TYPE, src, dst, n);
     if (wasmBlocks('iq4_nl_dequant', src, dst, n / 32, 18, 32 * 4)) return;
     for (let ib = 0; ib < n / 32; ib++) {
-      const o = ib * 18, y = ib * 32;
+      const o = ib * 18,
+        y = ib * 32;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
       for (let j = 0; j < 16; j++) {
         const q = src[o + 2 + j]!;

@@ -15,7 +15,8 @@ export const iq4_xs: BlockCodec = {
   name: 'IQ4_XS',
   type: TYPE,
   usesImatrix: true,
-  layout: 'Super-blocks of 256 weights: an FP16 scale, eight 6-bit sub-scales (one per 32 weights) and 4-bit indices into 16 fixed non-linear levels, 4.25 bits per weight.',
+  layout:
+    'Super-blocks of 256 weights: an FP16 scale, eight 6-bit sub-scales (one per 32 weights) and 4-bit indices into 16 fixed non-linear levels, 4.25 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('IQ4_XS', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
@@ -35,7 +36,8 @@ export const iq4_xs: BlockCodec = {
       for (let ib = 0; ib < 8; ib++) {
         const ls = ((src[o + 4 + (ib >> 1)]! >> (4 * (ib & 1))) & 0xf) | (((scalesH >> (2 * ib)) & 3) << 4);
         const dl = fround(d * (ls - 32));
-        const q0 = o + 8 + 16 * ib, y = ibl * 256 + 32 * ib;
+        const q0 = o + 8 + 16 * ib,
+          y = ibl * 256 + 32 * ib;
         for (let j = 0; j < 16; j++) {
           const q = src[q0 + j]!;
           dst[y + j] = fround(dl * VF[q & 15]!);

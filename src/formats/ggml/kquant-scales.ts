@@ -14,7 +14,10 @@ const P005 = fround(0.05);
 /** Σ x² over x[xo..xo+n) in float32, as the _impl functions form it before sigma2. */
 export function sumSquares(x: Float32Array, xo: number, n: number): number {
   let s = 0;
-  for (let l = 0; l < n; l++) { const v = x[xo + l]!; s = fround(s + fround(v * v)); }
+  for (let l = 0; l < n; l++) {
+    const v = x[xo + l]!;
+    s = fround(s + fround(v * v));
+  }
   return s;
 }
 
@@ -22,8 +25,15 @@ export function sumSquares(x: Float32Array, xo: number, n: number): number {
  * weights[l] = qw[qo+l]·sqrt(sigma2 + x²) for one n-weight sub-block at x[xo..]; returns their
  * float32 sum (the sub-block's weight in the make_qp_quants scale search).
  */
-export function imatrixWeights(x: Float32Array, xo: number, qw: Float32Array, qo: number, sigma2: number,
-  n: number, weights: Float32Array): number {
+export function imatrixWeights(
+  x: Float32Array,
+  xo: number,
+  qw: Float32Array,
+  qo: number,
+  sigma2: number,
+  n: number,
+  weights: Float32Array,
+): number {
   let sumw = 0;
   for (let l = 0; l < n; l++) {
     const v = x[xo + l]!;
@@ -58,15 +68,25 @@ const mm = new Uint8Array(8);
  * av_x + |x|), then 6-bit scales/mins relative to the largest. Writes d, dmin and the 12 scale
  * bytes at dst[o..o+16); leaves provisional levels in L.
  */
-export function scaleMinRefK4(x: Float32Array, xo: number, nmax: number, rmin: number, nstep: number,
-  L: Uint8Array, dst: Uint8Array, o: number): void {
-  let maxScale = 0, maxMin = 0;
+export function scaleMinRefK4(
+  x: Float32Array,
+  xo: number,
+  nmax: number,
+  rmin: number,
+  nstep: number,
+  L: Uint8Array,
+  dst: Uint8Array,
+  o: number,
+): void {
+  let maxScale = 0,
+    maxMin = 0;
   for (let j = 0; j < 8; j++) {
     const base = xo + 32 * j;
     const avX = fround(Math.sqrt(fround(sumSquares(x, base, 32) / 32)));
     for (let l = 0; l < 32; l++) weights[l] = avX + Math.abs(x[base + l]!);
     makeQkx2(32, nmax, x, base, weights, L, 32 * j, rmin, TENTH, nstep, false, scales, mins, j);
-    const s = scales[j]!, m = mins[j]!;
+    const s = scales[j]!,
+      m = mins[j]!;
     if (s > maxScale) maxScale = s;
     if (m > maxMin) maxMin = m;
   }
@@ -89,8 +109,17 @@ export function scaleMinRefK4(x: Float32Array, xo: number, nmax: number, rmin: n
  * make_qp_quants over the scales and over the mins. clamp63: Q5_K clamps the uint8 levels (a
  * negative level wrapped to 255 becomes 63); Q4_K does not.
  */
-export function scaleMinImatrixK4(x: Float32Array, xo: number, qw: Float32Array, qo: number, nmax: number,
-  clamp63: boolean, L: Uint8Array, dst: Uint8Array, o: number): void {
+export function scaleMinImatrixK4(
+  x: Float32Array,
+  xo: number,
+  qw: Float32Array,
+  qo: number,
+  nmax: number,
+  clamp63: boolean,
+  L: Uint8Array,
+  dst: Uint8Array,
+  o: number,
+): void {
   const sigma2 = fround(fround(2 * sumSquares(x, xo, QK_K)) / QK_K);
   for (let j = 0; j < 8; j++) {
     const base = xo + 32 * j;

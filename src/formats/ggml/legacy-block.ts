@@ -33,7 +33,12 @@ export function rowSigma2(x: Float32Array, off: number, nPerRow: number): number
 
 /** weight[j] = qw[j] * sqrtf(sigma2 + x[j]²) for one block of 32. */
 export function blockWeights(
-  x: Float32Array, xOff: number, qw: Float32Array, qwOff: number, sigma2: number, out: Float32Array,
+  x: Float32Array,
+  xOff: number,
+  qw: Float32Array,
+  qwOff: number,
+  sigma2: number,
+  out: Float32Array,
 ): void {
   const fround = Math.fround;
   for (let j = 0; j < QK; j++) {
@@ -48,7 +53,10 @@ export function blockWeights(
 
 /** quantize_row_q8_0_ref's amax = MAX(amax, fabsf(v)) over x[i..i+32). */
 export function blockAmax(x: Float32Array, i: number): number {
-  let m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+  let m0 = 0,
+    m1 = 0,
+    m2 = 0,
+    m3 = 0;
   for (let j = i; j < i + 32; j += 4) {
     m0 = Math.max(m0, Math.abs(x[j]!));
     m1 = Math.max(m1, Math.abs(x[j + 1]!));
@@ -72,7 +80,10 @@ export function blockAmax(x: Float32Array, i: number): number {
  */
 const laneMM = new Float64Array(2);
 function laneMinMax(x: Float32Array, i: number): void {
-  let hi0 = -Infinity, hi1 = -Infinity, lo0 = Infinity, lo1 = Infinity;
+  let hi0 = -Infinity,
+    hi1 = -Infinity,
+    lo0 = Infinity,
+    lo1 = Infinity;
   for (let j = i; j < i + 32; j += 2) {
     const a = x[j]!;
     const b = x[j + 1]!;
@@ -88,7 +99,8 @@ function laneMinMax(x: Float32Array, i: number): void {
 /** The Q4_0/Q5_0 `max`: the first value of largest magnitude in x[i..i+32) (+0 if all zero). */
 export function blockAbsMaxValue(x: Float32Array, i: number): number {
   laneMinMax(x, i);
-  const lo = laneMM[0]!, hi = laneMM[1]!;
+  const lo = laneMM[0]!,
+    hi = laneMM[1]!;
   if (hi > -lo) return hi; // only values equal to hi have the largest magnitude
   if (-lo > hi) return lo;
   let amax = 0;
@@ -96,7 +108,10 @@ export function blockAbsMaxValue(x: Float32Array, i: number): number {
   for (let j = i; j < i + 32; j++) {
     const v = x[j]!;
     const a = Math.abs(v);
-    if (amax < a) { amax = a; max = v; }
+    if (amax < a) {
+      amax = a;
+      max = v;
+    }
   }
   return max;
 }
@@ -104,7 +119,8 @@ export function blockAbsMaxValue(x: Float32Array, i: number): number {
 /** Q4_1/Q5_1's min and max (from FLT_MAX/-FLT_MAX, strict compares) into out[0], out[1]. */
 export function blockMinMax(x: Float32Array, i: number, out: Float64Array): void {
   laneMinMax(x, i);
-  let lo = laneMM[0]!, hi = laneMM[1]!;
+  let lo = laneMM[0]!,
+    hi = laneMM[1]!;
   if (!(lo > -Infinity && hi < Infinity) || lo === 0 || hi === 0) {
     lo = FLT_MAX;
     hi = -FLT_MAX;
@@ -131,7 +147,14 @@ export interface LegacyCodecSpec {
   /** quantize_row_*_ref over n values (the no-imatrix path) */
   quantizeRef(x: Float32Array, y: Uint8Array, n: number): void;
   /** quantize_row_*_impl for one row; absent when ggml ignores the imatrix (Q8_0) */
-  quantizeRowImatrix?: (x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array) => void;
+  quantizeRowImatrix?: (
+    x: Float32Array,
+    xOff: number,
+    y: Uint8Array,
+    yOff: number,
+    nPerRow: number,
+    qw: Float32Array,
+  ) => void;
   dequantizeRef(src: Uint8Array, dst: Float32Array, n: number): void;
 }
 
@@ -212,8 +235,15 @@ const theMin = new Float32Array(1);
 
 /** Q4_0 (nmax 8) / Q5_0 (nmax 16): make_qx_quants(32, nmax, …, rmse_type 1, weights) per block. */
 export function imatrixRowSymmetric(
-  nmax: number, typeSize: number, pack5: boolean,
-  x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array,
+  nmax: number,
+  typeSize: number,
+  pack5: boolean,
+  x: Float32Array,
+  xOff: number,
+  y: Uint8Array,
+  yOff: number,
+  nPerRow: number,
+  qw: Float32Array,
 ): void {
   const sigma2 = rowSigma2(x, xOff, nPerRow);
   for (let ib = 0, o = yOff; ib < nPerRow / QK; ib++, o += typeSize) {
@@ -228,8 +258,15 @@ export function imatrixRowSymmetric(
 
 /** Q4_1 (nmax 15) / Q5_1 (nmax 31): make_qkx3_quants(32, nmax, …, -0.9f, 0.05f, 36, false) per block. */
 export function imatrixRowAffine(
-  nmax: number, typeSize: number, pack5: boolean,
-  x: Float32Array, xOff: number, y: Uint8Array, yOff: number, nPerRow: number, qw: Float32Array,
+  nmax: number,
+  typeSize: number,
+  pack5: boolean,
+  x: Float32Array,
+  xOff: number,
+  y: Uint8Array,
+  yOff: number,
+  nPerRow: number,
+  qw: Float32Array,
 ): void {
   const sigma2 = rowSigma2(x, xOff, nPerRow);
   for (let ib = 0, o = yOff; ib < nPerRow / QK; ib++, o += typeSize) {
@@ -249,7 +286,14 @@ export function imatrixRowAffine(
 // equals C's two float ops.
 
 /** dequantize_row_q4_0 (bias -8, no minimum) and dequantize_row_q4_1 (bias 0, FP16 minimum). */
-export function dequantizeNibbles(src: Uint8Array, dst: Float32Array, n: number, typeSize: number, bias: number, hasMin: boolean): void {
+export function dequantizeNibbles(
+  src: Uint8Array,
+  dst: Float32Array,
+  n: number,
+  typeSize: number,
+  bias: number,
+  hasMin: boolean,
+): void {
   const fp16 = fp16Table;
   const qs = hasMin ? 4 : 2;
   for (let i = 0, o = 0; i < n; i += QK, o += typeSize) {
@@ -265,7 +309,14 @@ export function dequantizeNibbles(src: Uint8Array, dst: Float32Array, n: number,
 }
 
 /** dequantize_row_q5_0 (bias -16, no minimum) and dequantize_row_q5_1 (bias 0, FP16 minimum). */
-export function dequantizeQ5(src: Uint8Array, dst: Float32Array, n: number, typeSize: number, bias: number, hasMin: boolean): void {
+export function dequantizeQ5(
+  src: Uint8Array,
+  dst: Float32Array,
+  n: number,
+  typeSize: number,
+  bias: number,
+  hasMin: boolean,
+): void {
   const fp16 = fp16Table; // bound locally (see above)
   const qhOff = hasMin ? 4 : 2;
   for (let i = 0, o = 0; i < n; i += QK, o += typeSize) {

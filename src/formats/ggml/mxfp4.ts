@@ -43,11 +43,13 @@ function floorLog2f(x: number): number {
 const ROUND_UP = (() => {
   const t = new Uint32Array(256);
   for (let b = 1; b < 255; b++) {
-    let lo = 0, hi = 0x800000;
+    let lo = 0,
+      hi = 0x800000;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       U1[0] = (b << 23) | mid;
-      if (floorLog2f(F1[0]!) > b - 127) hi = mid; else lo = mid + 1;
+      if (floorLog2f(F1[0]!) > b - 127) hi = mid;
+      else lo = mid + 1;
     }
     t[b] = lo;
   }
@@ -74,15 +76,20 @@ export const mxfp4: BlockCodec = {
   name: 'MXFP4',
   type: TYPE,
   usesImatrix: false,
-  layout: 'Blocks of 32 weights: one shared power-of-two scale byte (E8M0) and 32 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.25 bits per weight.',
+  layout:
+    'Blocks of 32 weights: one shared power-of-two scale byte (E8M0) and 32 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.25 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('MXFP4', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 32;
     if (wasmBlocks('mxfp4_quant', src, dst, nb, 128, 17)) return;
     for (let i = 0; i < nb; i++) {
-      const x0 = i * 32, o = i * 17;
+      const x0 = i * 32,
+        o = i * 17;
       let amax = 0;
-      for (let j = 0; j < 32; j++) { const a = Math.abs(src[x0 + j]!); if (amax < a) amax = a; }
+      for (let j = 0; j < 32; j++) {
+        const a = Math.abs(src[x0 + j]!);
+        if (amax < a) amax = a;
+      }
       const e = mxfp4Exponent(amax);
       const d = e8m0HalfTable[e]!;
       dst[o] = e;
@@ -91,8 +98,10 @@ export const mxfp4: BlockCodec = {
       if (amax < Infinity && e <= 252) {
         const s = 2 / d; // u = 2|x|/d is exact in float64: d is a power of two
         for (let j = 0; j < 16; j++) {
-          const v0 = src[x0 + j]!, v1 = src[x0 + 16 + j]!;
-          const u0 = Math.abs(v0) * s, u1 = Math.abs(v1) * s;
+          const v0 = src[x0 + j]!,
+            v1 = src[x0 + 16 + j]!;
+          const u0 = Math.abs(v0) * s,
+            u1 = Math.abs(v1) * s;
           // NaN → 0, as in C; the sign picks the table half (branch-free: signs are random)
           const i0 = u0 < 32 ? MIDS_BELOW[Math.ceil(u0) + 33 * Number(v0 < 0)]! : 0;
           const i1 = u1 < 32 ? MIDS_BELOW[Math.ceil(u1) + 33 * Number(v1 < 0)]! : 0;
@@ -108,7 +117,8 @@ export const mxfp4: BlockCodec = {
     checkDequantize('MXFP4', TYPE, src, dst, n);
     if (wasmBlocks('mxfp4_dequant', src, dst, n / 32, 17, 32 * 4)) return;
     for (let i = 0; i < n / 32; i++) {
-      const o = i * 17, y = i * 32;
+      const o = i * 17,
+        y = i * 32;
       const d = e8m0HalfTable[src[o]!]!;
       for (let k = 0; k < 16; k++) LV[k] = fround(VF[k]! * d);
       for (let j = 0; j < 16; j++) {
@@ -135,8 +145,10 @@ function bestIndex(x: number): number {
   let bestErr = a; // |0·d − a|
   for (let k = 1; k < 8; k++) {
     const err = Math.abs(fround(KD[k]! - a));
-    if (err < bestErr) { best = k; bestErr = err; }
-    else if (err > bestErr) break;
+    if (err < bestErr) {
+      best = k;
+      bestErr = err;
+    } else if (err > bestErr) break;
   }
   return x < 0 && best > 0 ? best + 8 : best;
 }

@@ -45,7 +45,10 @@ function bestIndex(x: number, d: number): number {
   let bestErr = a;
   for (let k = 1; k < 8; k++) {
     const err = Math.abs(fround(VF[k]! * d - a));
-    if (err < bestErr) { best = k; bestErr = err; }
+    if (err < bestErr) {
+      best = k;
+      bestErr = err;
+    }
   }
   return x < 0 && best > 0 ? best + 8 : best;
 }
@@ -66,13 +69,15 @@ export const nvfp4: BlockCodec = {
   name: 'NVFP4',
   type: TYPE,
   usesImatrix: false,
-  layout: 'Blocks of 64 weights: four sub-blocks of 16, each with an FP8 (UE4M3) scale byte and 16 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.5 bits per weight.',
+  layout:
+    'Blocks of 64 weights: four sub-blocks of 16, each with an FP8 (UE4M3) scale byte and 16 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.5 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('NVFP4', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nSub = (nRows * nPerRow) / 16;
     for (let sb = 0; sb < nSub; sb++) {
       const x0 = sb * 16;
-      const o = (sb >> 2) * 36, s = sb & 3;
+      const o = (sb >> 2) * 36,
+        s = sb & 3;
       // C's `if (amax < a) amax = a` skips NaN; Math.max (branch-free) spreads it, so a NaN result
       // means the sub-block holds one and takes C's loop
       let amax = 0;
@@ -81,7 +86,8 @@ export const nvfp4: BlockCodec = {
       const ue = fp32ToUe4m3(fround(amax / 6));
       dst[o + s] = ue;
       const q = o + 4 + 8 * s;
-      if (ue === 0) { // d = 0: every level is 0 and index 0 wins
+      if (ue === 0) {
+        // d = 0: every level is 0 and index 0 wins
         for (let j = 0; j < 8; j++) dst[q + j] = 0;
         continue;
       }
@@ -97,17 +103,32 @@ export const nvfp4: BlockCodec = {
     for (let sb = 0; sb < nSub; sb++) {
       const o = (sb >> 2) * 36;
       const t = src[o + (sb & 3)]! << 4;
-      const q = o + 4 + 8 * (sb & 3), y = sb * 16;
-      const b0 = src[q]!, b1 = src[q + 1]!, b2 = src[q + 2]!, b3 = src[q + 3]!;
-      const b4 = src[q + 4]!, b5 = src[q + 5]!, b6 = src[q + 6]!, b7 = src[q + 7]!;
-      out[y] = LEVELS[t | (b0 & 15)]!; out[y + 1] = LEVELS[t | (b1 & 15)]!;
-      out[y + 2] = LEVELS[t | (b2 & 15)]!; out[y + 3] = LEVELS[t | (b3 & 15)]!;
-      out[y + 4] = LEVELS[t | (b4 & 15)]!; out[y + 5] = LEVELS[t | (b5 & 15)]!;
-      out[y + 6] = LEVELS[t | (b6 & 15)]!; out[y + 7] = LEVELS[t | (b7 & 15)]!;
-      out[y + 8] = LEVELS[t | (b0 >> 4)]!; out[y + 9] = LEVELS[t | (b1 >> 4)]!;
-      out[y + 10] = LEVELS[t | (b2 >> 4)]!; out[y + 11] = LEVELS[t | (b3 >> 4)]!;
-      out[y + 12] = LEVELS[t | (b4 >> 4)]!; out[y + 13] = LEVELS[t | (b5 >> 4)]!;
-      out[y + 14] = LEVELS[t | (b6 >> 4)]!; out[y + 15] = LEVELS[t | (b7 >> 4)]!;
+      const q = o + 4 + 8 * (sb & 3),
+        y = sb * 16;
+      const b0 = src[q]!,
+        b1 = src[q + 1]!,
+        b2 = src[q + 2]!,
+        b3 = src[q + 3]!;
+      const b4 = src[q + 4]!,
+        b5 = src[q + 5]!,
+        b6 = src[q + 6]!,
+        b7 = src[q + 7]!;
+      out[y] = LEVELS[t | (b0 & 15)]!;
+      out[y + 1] = LEVELS[t | (b1 & 15)]!;
+      out[y + 2] = LEVELS[t | (b2 & 15)]!;
+      out[y + 3] = LEVELS[t | (b3 & 15)]!;
+      out[y + 4] = LEVELS[t | (b4 & 15)]!;
+      out[y + 5] = LEVELS[t | (b5 & 15)]!;
+      out[y + 6] = LEVELS[t | (b6 & 15)]!;
+      out[y + 7] = LEVELS[t | (b7 & 15)]!;
+      out[y + 8] = LEVELS[t | (b0 >> 4)]!;
+      out[y + 9] = LEVELS[t | (b1 >> 4)]!;
+      out[y + 10] = LEVELS[t | (b2 >> 4)]!;
+      out[y + 11] = LEVELS[t | (b3 >> 4)]!;
+      out[y + 12] = LEVELS[t | (b4 >> 4)]!;
+      out[y + 13] = LEVELS[t | (b5 >> 4)]!;
+      out[y + 14] = LEVELS[t | (b6 >> 4)]!;
+      out[y + 15] = LEVELS[t | (b7 >> 4)]!;
     }
   },
 };

@@ -14,12 +14,14 @@ export const q1_0: BlockCodec = {
   name: 'Q1_0',
   type: TYPE,
   usesImatrix: false,
-  layout: 'Blocks of 128 weights: an FP16 scale (the mean |w|) and one sign bit per weight, each weight ±scale, 1.125 bits per weight.',
+  layout:
+    'Blocks of 128 weights: an FP16 scale (the mean |w|) and one sign bit per weight, each weight ±scale, 1.125 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('Q1_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 128;
     for (let i = 0; i < nb; i++) {
-      const x0 = i * 128, o = i * 18;
+      const x0 = i * 128,
+        o = i * 18;
       // float32 running sum in index order, as C adds
       let s = 0;
       for (let j = 0; j < 128; j++) s = fround(s + Math.abs(src[x0 + j]!));
@@ -28,10 +30,15 @@ export const q1_0: BlockCodec = {
       dst[o + 1] = h >>> 8;
       for (let b = 0; b < 16; b++) {
         const x = x0 + 8 * b;
-        dst[o + 2 + b] = Number(src[x]! >= 0) | (Number(src[x + 1]! >= 0) << 1)
-          | (Number(src[x + 2]! >= 0) << 2) | (Number(src[x + 3]! >= 0) << 3)
-          | (Number(src[x + 4]! >= 0) << 4) | (Number(src[x + 5]! >= 0) << 5)
-          | (Number(src[x + 6]! >= 0) << 6) | (Number(src[x + 7]! >= 0) << 7);
+        dst[o + 2 + b] =
+          Number(src[x]! >= 0) |
+          (Number(src[x + 1]! >= 0) << 1) |
+          (Number(src[x + 2]! >= 0) << 2) |
+          (Number(src[x + 3]! >= 0) << 3) |
+          (Number(src[x + 4]! >= 0) << 4) |
+          (Number(src[x + 5]! >= 0) << 5) |
+          (Number(src[x + 6]! >= 0) << 6) |
+          (Number(src[x + 7]! >= 0) << 7);
       }
     }
   },
@@ -41,12 +48,14 @@ export const q1_0: BlockCodec = {
     // payloads kept)
     const out = new Int32Array(dst.buffer, dst.byteOffset, n);
     for (let i = 0; i < n / 128; i++) {
-      const o = i * 18, y0 = i * 128;
+      const o = i * 18,
+        y0 = i * 128;
       let d = fp16BitsTable[src[o]! | (src[o + 1]! << 8)]! | 0;
       if ((d & 0x7fffffff) > 0x7f800000) d |= 0x400000; // ggml's FP16 → float32 gives quiet NaNs
       // bit k clear: flip the sign bit, branch-free (bit k of ~q shifted to bit 31)
       for (let b = 0; b < 16; b++) {
-        const nq = ~src[o + 2 + b]!, y = y0 + 8 * b;
+        const nq = ~src[o + 2 + b]!,
+          y = y0 + 8 * b;
         out[y] = d ^ (nq << 31);
         out[y + 1] = d ^ ((nq << 30) & SIGN);
         out[y + 2] = d ^ ((nq << 29) & SIGN);

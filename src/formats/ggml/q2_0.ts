@@ -38,7 +38,10 @@ function ceilBits(t: number): number {
 /** max |x| over n values from x0, NaN skipped (C's `if (a > amax) amax = a`). */
 export function amaxSkipNaN(src: Float32Array, x0: number, n: number): number {
   let amax = 0;
-  for (let j = x0; j < x0 + n; j++) { const a = Math.abs(src[j]!); if (a > amax) amax = a; }
+  for (let j = x0; j < x0 + n; j++) {
+    const a = Math.abs(src[j]!);
+    if (a > amax) amax = a;
+  }
   return amax;
 }
 
@@ -46,7 +49,8 @@ export const q2_0: BlockCodec = {
   name: 'Q2_0',
   type: TYPE,
   usesImatrix: false,
-  layout: 'Blocks of 64 weights: an FP16 scale (the max |w|) and 2-bit codes for -1, 0, +1, +2 times the scale, 2.25 bits per weight.',
+  layout:
+    'Blocks of 64 weights: an FP16 scale (the max |w|) and 2-bit codes for -1, 0, +1, +2 times the scale, 2.25 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('Q2_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 64;
@@ -55,22 +59,34 @@ export const q2_0: BlockCodec = {
     // thresholds are integer compares, without float32 → float64 conversions
     const u = new Int32Array(src.buffer, src.byteOffset, nb * 64);
     for (let i = 0; i < nb; i++) {
-      const x0 = i * 64, o = i * 18;
+      const x0 = i * 64,
+        o = i * 18;
       let m = 0;
-      for (let j = x0; j < x0 + 64; j++) { const a = u[j]! & 0x7fffffff, e = a - m; m += e & ~(e >> 31); } // branch-free max
+      for (let j = x0; j < x0 + 64; j++) {
+        const a = u[j]! & 0x7fffffff,
+          e = a - m;
+        m += e & ~(e >> 31);
+      } // branch-free max
       const nan = m > 0x7f800000; // NaN bits are above Inf's; C's max skips them
-      if (nan) { F1[0] = amaxSkipNaN(src, x0, 64); m = I1[0]!; }
+      if (nan) {
+        F1[0] = amaxSkipNaN(src, x0, 64);
+        m = I1[0]!;
+      }
       const h = fp32BitsToFp16(m);
       dst[o] = h & 255;
       dst[o + 1] = h >>> 8;
       I1[0] = m;
       const amax = F1[0]!;
       const id = amax > 0 ? fround(1 / amax) : 0;
-      if (nan || !(id > 0 && id < Infinity)) { // NaN weights, or an all-zero, infinite or denormal max: C's path literally
+      if (nan || !(id > 0 && id < Infinity)) {
+        // NaN weights, or an all-zero, infinite or denormal max: C's path literally
         for (let b = 0; b < 16; b++) {
           const x = x0 + 4 * b;
-          dst[o + 2 + b] = code(fround(src[x]! * id)) | (code(fround(src[x + 1]! * id)) << 2)
-            | (code(fround(src[x + 2]! * id)) << 4) | (code(fround(src[x + 3]! * id)) << 6);
+          dst[o + 2 + b] =
+            code(fround(src[x]! * id)) |
+            (code(fround(src[x + 1]! * id)) << 2) |
+            (code(fround(src[x + 2]! * id)) << 4) |
+            (code(fround(src[x + 3]! * id)) << 6);
         }
         continue;
       }
@@ -85,11 +101,15 @@ export const q2_0: BlockCodec = {
       const t = ceilBits(HALF / id);
       for (let b = 0; b < 16; b++) {
         const x = x0 + 4 * b;
-        const w0 = u[x]!, w1 = u[x + 1]!, w2 = u[x + 2]!, w3 = u[x + 3]!;
+        const w0 = u[x]!,
+          w1 = u[x + 1]!,
+          w2 = u[x + 2]!,
+          w3 = u[x + 3]!;
         // four codes 1 + up - down, each 0..2, so the fields add without carries: 0x55 + ups - downs
-        dst[o + 2 + b] = 0x55
-          + (+(w0 >= t) | (+(w1 >= t) << 2) | (+(w2 >= t) << 4) | (+(w3 >= t) << 6))
-          - (+((w0 ^ SIGN) >= t) | (+((w1 ^ SIGN) >= t) << 2) | (+((w2 ^ SIGN) >= t) << 4) | (+((w3 ^ SIGN) >= t) << 6));
+        dst[o + 2 + b] =
+          0x55 +
+          (+(w0 >= t) | (+(w1 >= t) << 2) | (+(w2 >= t) << 4) | (+(w3 >= t) << 6)) -
+          (+((w0 ^ SIGN) >= t) | (+((w1 ^ SIGN) >= t) << 2) | (+((w2 ^ SIGN) >= t) << 4) | (+((w3 ^ SIGN) >= t) << 6));
       }
     }
   },
@@ -98,21 +118,29 @@ export const q2_0: BlockCodec = {
     if (wasmBlocks('q2_0_dequant', src, dst, n / 64, 18, 64 * 4)) return;
     const out = new Int32Array(dst.buffer, dst.byteOffset, n); // values copied as bits
     for (let i = 0; i < n / 64; i++) {
-      const o = i * 18, y0 = i * 64;
+      const o = i * 18,
+        y0 = i * 64;
       const db = fp16BitsTable[src[o]! | (src[o + 1]! << 8)]! | 0;
       if ((db & 0x7fffffff) > 0x7f800000) {
         // ((int)q - 1) * NaN is that NaN, quieted, whatever q (x86 keeps the NaN operand's sign)
         const qn = db | 0x400000;
-        LV4I[0] = qn; LV4I[1] = qn; LV4I[2] = qn; LV4I[3] = qn;
+        LV4I[0] = qn;
+        LV4I[1] = qn;
+        LV4I[2] = qn;
+        LV4I[3] = qn;
       } else {
         I1[0] = db;
         const d = F1[0]!;
         // ((int)q - 1) * d in float32; code 3 (never written by ggml) is 2·d
-        LV4[0] = -d; LV4[1] = 0 * d; LV4[2] = d; LV4[3] = fround(2 * d);
+        LV4[0] = -d;
+        LV4[1] = 0 * d;
+        LV4[2] = d;
+        LV4[3] = fround(2 * d);
         if ((db & 0x7fffffff) === 0x7f800000) LV4I[1] = 0xffc00000 | 0; // 0·Inf: x86's default NaN
       }
       for (let b = 0; b < 16; b++) {
-        const q = src[o + 2 + b]!, y = y0 + 4 * b;
+        const q = src[o + 2 + b]!,
+          y = y0 + 4 * b;
         out[y] = LV4I[q & 3]!;
         out[y + 1] = LV4I[(q >> 2) & 3]!;
         out[y + 2] = LV4I[(q >> 4) & 3]!;

@@ -42,12 +42,14 @@ export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: num
 }
 
 function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
-  let maxScale = 0, maxMin = 0;
+  let maxScale = 0,
+    maxMin = 0;
   for (let j = 0; j < 16; j++) {
     const base = xo + 16 * j;
     for (let l = 0; l < 16; l++) weights[l] = Math.abs(x[base + l]!);
     makeQkx2(16, 3, x, base, weights, L, 16 * j, -0.5, TENTH, 15, true, scales, mins, j);
-    const s = scales[j]!, m = mins[j]!;
+    const s = scales[j]!,
+      m = mins[j]!;
     if (s > maxScale) maxScale = s;
     if (m > maxMin) maxMin = m;
   }
@@ -61,7 +63,7 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
   }
   if (maxMin > 0) {
     const iscale = fround(15 / maxMin);
-    for (let j = 0; j < 16; j++) dst[o + j] = dst[o + j]! | nearestInt(fround(iscale * mins[j]!)) << 4;
+    for (let j = 0; j < 16; j++) dst[o + j] = dst[o + j]! | (nearestInt(fround(iscale * mins[j]!)) << 4);
     putHalf(dst, o + 82, fp32ToFp16(fround(maxMin / 15)));
   } else {
     putHalf(dst, o + 82, 0);
@@ -69,7 +71,14 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
   finishBlock(x, xo, dst, o);
 }
 
-function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
+function quantizeBlockImatrix(
+  x: Float32Array,
+  xo: number,
+  qw: Float32Array,
+  qo: number,
+  dst: Uint8Array,
+  o: number,
+): void {
   const sigma2 = fround(sumSquares(x, xo, QK_K) / QK_K);
   for (let j = 0; j < 16; j++) {
     const base = xo + 16 * j;
@@ -98,13 +107,27 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
     for (let n0 = 0; n0 < QK_K; n0 += 128) {
       for (let shift = 0; shift < 8; shift += 2) {
         let s = src[is++]!;
-        let dl = fround(d * (s & 0xf)), ml = fround(min * (s >> 4));
-        const a0 = fround(dl * 0) - ml, a1 = fround(dl) - ml, a2 = fround(dl * 2) - ml, a3 = fround(dl * 3) - ml;
-        for (let l = 0; l < 16; l++) { const k = (src[q + l]! >> shift) & 3; dst[y + l] = k < 2 ? (k ? a1 : a0) : k === 2 ? a2 : a3; }
+        let dl = fround(d * (s & 0xf)),
+          ml = fround(min * (s >> 4));
+        const a0 = fround(dl * 0) - ml,
+          a1 = fround(dl) - ml,
+          a2 = fround(dl * 2) - ml,
+          a3 = fround(dl * 3) - ml;
+        for (let l = 0; l < 16; l++) {
+          const k = (src[q + l]! >> shift) & 3;
+          dst[y + l] = k < 2 ? (k ? a1 : a0) : k === 2 ? a2 : a3;
+        }
         s = src[is++]!;
-        dl = fround(d * (s & 0xf)); ml = fround(min * (s >> 4));
-        const b0 = fround(dl * 0) - ml, b1 = fround(dl) - ml, b2 = fround(dl * 2) - ml, b3 = fround(dl * 3) - ml;
-        for (let l = 0; l < 16; l++) { const k = (src[q + 16 + l]! >> shift) & 3; dst[y + 16 + l] = k < 2 ? (k ? b1 : b0) : k === 2 ? b2 : b3; }
+        dl = fround(d * (s & 0xf));
+        ml = fround(min * (s >> 4));
+        const b0 = fround(dl * 0) - ml,
+          b1 = fround(dl) - ml,
+          b2 = fround(dl * 2) - ml,
+          b3 = fround(dl * 3) - ml;
+        for (let l = 0; l < 16; l++) {
+          const k = (src[q + 16 + l]! >> shift) & 3;
+          dst[y + 16 + l] = k < 2 ? (k ? b1 : b0) : k === 2 ? b2 : b3;
+        }
         y += 32;
       }
       q += 32;
@@ -117,7 +140,8 @@ export const q2_K = kQuantCodec({
   typeId: GGML_TYPE.Q2_K,
   typeSize: TYPE_SIZE,
   kernels: { quant: 'q2_K_quant', quantImatrix: 'q2_K_quant_imatrix', dequant: 'q2_K_dequant' },
-  layout: '256-weight super-blocks: fp16 scale and fp16 min-scale, sixteen 16-weight sub-blocks with a 4-bit scale and 4-bit min each, 2-bit levels; 2.625 bits per weight.',
+  layout:
+    '256-weight super-blocks: fp16 scale and fp16 min-scale, sixteen 16-weight sub-blocks with a 4-bit scale and 4-bit min each, 2-bit levels; 2.625 bits per weight.',
   quantizeBlockRef,
   quantizeBlockImatrix,
   dequantize,

@@ -28,8 +28,8 @@ const lut = new Float32Array(16);
  */
 export function putScale6(dst: Uint8Array, s: number, j: number, l: number): void {
   if (j < 8) dst[s + j] = l & 0xf;
-  else dst[s + j - 8] = dst[s + j - 8]! | (l & 0xf) << 4;
-  dst[s + 8 + (j & 3)] = dst[s + 8 + (j & 3)]! | (l >> 4) << (2 * (j >> 2));
+  else dst[s + j - 8] = dst[s + j - 8]! | ((l & 0xf) << 4);
+  dst[s + 8 + (j & 3)] = dst[s + 8 + (j & 3)]! | ((l >> 4) << (2 * (j >> 2)));
 }
 
 export function unpackScales6(src: Uint8Array, s: number, out: Int8Array): void {
@@ -58,7 +58,10 @@ export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: num
     for (let k = 0; k < 8; k++) {
       const j = 32 * k + m;
       const l = L[j]!;
-      if (l > 3) { h |= 1 << k; L[j] = l - 4; }
+      if (l > 3) {
+        h |= 1 << k;
+        L[j] = l - 4;
+      }
     }
     dst[o + m] = h;
   }
@@ -66,12 +69,16 @@ export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: num
 }
 
 function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void {
-  let maxScale = 0, amax = 0;
+  let maxScale = 0,
+    amax = 0;
   for (let j = 0; j < 16; j++) {
     const s = makeQ3(16, 4, x, xo + 16 * j, L, 16 * j);
     scales[j] = s;
     const a = Math.abs(s);
-    if (a > amax) { amax = a; maxScale = s; }
+    if (a > amax) {
+      amax = a;
+      maxScale = s;
+    }
   }
   dst.fill(0, o + 96, o + 108);
   if (maxScale !== 0) {
@@ -87,7 +94,14 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
   finishBlock(x, xo, dst, o);
 }
 
-function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
+function quantizeBlockImatrix(
+  x: Float32Array,
+  xo: number,
+  qw: Float32Array,
+  qo: number,
+  dst: Uint8Array,
+  o: number,
+): void {
   const sigma2 = fround(fround(2 * sumSquares(x, xo, QK_K)) / QK_K);
   for (let j = 0; j < 16; j++) {
     const base = xo + 16 * j;
@@ -111,7 +125,8 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
     let y = b * QK_K;
     let q = o + 32;
     const hm = o;
-    let m = 1, is = 0;
+    let m = 1,
+      is = 0;
     for (let n0 = 0; n0 < QK_K; n0 += 128) {
       for (let shift = 0; shift < 8; shift += 2) {
         // lut[k] = dl·(k - 4) for the 3-bit code k = low 2 bits | high bit << 2
@@ -136,7 +151,8 @@ export const q3_K = kQuantCodec({
   typeId: GGML_TYPE.Q3_K,
   typeSize: TYPE_SIZE,
   kernels: { quant: 'q3_K_quant', quantImatrix: 'q3_K_quant_imatrix', dequant: 'q3_K_dequant' },
-  layout: '256-weight super-blocks: fp16 scale, sixteen 16-weight sub-blocks with signed 6-bit scales, symmetric 3-bit levels (2 low bits + 1 high bit plane); 3.4375 bits per weight.',
+  layout:
+    '256-weight super-blocks: fp16 scale, sixteen 16-weight sub-blocks with signed 6-bit scales, symmetric 3-bit levels (2 low bits + 1 high bit plane); 3.4375 bits per weight.',
   quantizeBlockRef,
   quantizeBlockImatrix,
   dequantize,

@@ -2,7 +2,14 @@
 // weights 0..15, high nibbles = 16..31); weight = (q - 8)·d. Matches ggml's quantize_q4_0 /
 // dequantize_row_q4_0 bit for bit.
 import { GGML_TYPE } from '../ggml-types.js';
-import { blockAbsMaxValue, dequantizeNibbles, imatrixRowSymmetric, legacyCodec, nibblePair, storeFp16 } from './legacy-block.js';
+import {
+  blockAbsMaxValue,
+  dequantizeNibbles,
+  imatrixRowSymmetric,
+  legacyCodec,
+  nibblePair,
+  storeFp16,
+} from './legacy-block.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 18;
@@ -32,6 +39,7 @@ export const q4_0 = legacyCodec({
   typeSize: TYPE_SIZE,
   layout: '32 weights per 18-byte block: an FP16 scale d, then 16 bytes of 4-bit codes q; weight = (q − 8)·d.',
   quantizeRef,
-  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) => imatrixRowSymmetric(8, TYPE_SIZE, false, x, xOff, y, yOff, nPerRow, qw),
+  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) =>
+    imatrixRowSymmetric(8, TYPE_SIZE, false, x, xOff, y, yOff, nPerRow, qw),
   dequantizeRef: (src, dst, n) => dequantizeNibbles(src, dst, n, TYPE_SIZE, -8, false),
 });

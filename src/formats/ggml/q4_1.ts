@@ -2,7 +2,14 @@
 // (low nibbles = weights 0..15, high = 16..31); weight = q·d + m. Matches ggml's quantize_q4_1 /
 // dequantize_row_q4_1 bit for bit.
 import { GGML_TYPE } from '../ggml-types.js';
-import { blockMinMax, dequantizeNibbles, imatrixRowAffine, legacyCodec, nibblePair, storeFp16 } from './legacy-block.js';
+import {
+  blockMinMax,
+  dequantizeNibbles,
+  imatrixRowAffine,
+  legacyCodec,
+  nibblePair,
+  storeFp16,
+} from './legacy-block.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 20;
@@ -33,8 +40,10 @@ export const q4_1 = legacyCodec({
   kernels: { quant: 'q4_1_quant', quantImatrix: 'q4_1_quant_imatrix', dequant: 'q4_1_dequant' },
   typeId: GGML_TYPE.Q4_1,
   typeSize: TYPE_SIZE,
-  layout: '32 weights per 20-byte block: an FP16 scale d and FP16 minimum m, then 16 bytes of 4-bit codes q; weight = q·d + m.',
+  layout:
+    '32 weights per 20-byte block: an FP16 scale d and FP16 minimum m, then 16 bytes of 4-bit codes q; weight = q·d + m.',
   quantizeRef,
-  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) => imatrixRowAffine(15, TYPE_SIZE, false, x, xOff, y, yOff, nPerRow, qw),
+  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) =>
+    imatrixRowAffine(15, TYPE_SIZE, false, x, xOff, y, yOff, nPerRow, qw),
   dequantizeRef: (src, dst, n) => dequantizeNibbles(src, dst, n, TYPE_SIZE, 0, true),
 });

@@ -32,7 +32,14 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
   finishBlock(x, xo, dst, o);
 }
 
-function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
+function quantizeBlockImatrix(
+  x: Float32Array,
+  xo: number,
+  qw: Float32Array,
+  qo: number,
+  dst: Uint8Array,
+  o: number,
+): void {
   scaleMinImatrixK4(x, xo, qw, qo, 15, false, L, dst, o);
   finishBlock(x, xo, dst, o);
 }
@@ -49,9 +56,14 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
     let q = o + 16;
     for (let is = 0; is < 8; is += 2) {
       // the 16 possible outputs of each sub-block, d·sc·q - dmin·m rounded as ggml does
-      const d1 = fround(d * sc[is]!), m1 = fround(min * mm[is]!);
-      const d2 = fround(d * sc[is + 1]!), m2 = fround(min * mm[is + 1]!);
-      for (let k = 0; k < 16; k++) { lut[k] = fround(d1 * k) - m1; lut[16 + k] = fround(d2 * k) - m2; }
+      const d1 = fround(d * sc[is]!),
+        m1 = fround(min * mm[is]!);
+      const d2 = fround(d * sc[is + 1]!),
+        m2 = fround(min * mm[is + 1]!);
+      for (let k = 0; k < 16; k++) {
+        lut[k] = fround(d1 * k) - m1;
+        lut[16 + k] = fround(d2 * k) - m2;
+      }
       for (let l = 0; l < 32; l++) {
         const v = src[q + l]!;
         dst[y + l] = lut[v & 0xf]!;
@@ -68,7 +80,8 @@ export const q4_K = kQuantCodec({
   typeId: GGML_TYPE.Q4_K,
   typeSize: TYPE_SIZE,
   kernels: { quant: 'q4_K_quant', quantImatrix: 'q4_K_quant_imatrix', dequant: 'q4_K_dequant' },
-  layout: '256-weight super-blocks: fp16 scale and fp16 min-scale, eight 32-weight sub-blocks with 6-bit scale and 6-bit min (12 bytes), 4-bit levels; 4.5 bits per weight.',
+  layout:
+    '256-weight super-blocks: fp16 scale and fp16 min-scale, eight 32-weight sub-blocks with 6-bit scale and 6-bit min (12 bytes), 4-bit levels; 4.5 bits per weight.',
   quantizeBlockRef,
   quantizeBlockImatrix,
   dequantize,

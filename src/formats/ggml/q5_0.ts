@@ -2,7 +2,15 @@
 // (bit j = weight j), then 16 bytes of low nibbles (low = weights 0..15, high = 16..31);
 // weight = (q - 16)·d. Matches ggml's quantize_q5_0 / dequantize_row_q5_0 bit for bit.
 import { GGML_TYPE } from '../ggml-types.js';
-import { blockAbsMaxValue, dequantizeQ5, imatrixRowSymmetric, legacyCodec, q5Pair, storeFp16, storeU32 } from './legacy-block.js';
+import {
+  blockAbsMaxValue,
+  dequantizeQ5,
+  imatrixRowSymmetric,
+  legacyCodec,
+  q5Pair,
+  storeFp16,
+  storeU32,
+} from './legacy-block.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 22;
@@ -31,8 +39,10 @@ export const q5_0 = legacyCodec({
   kernels: { quant: 'q5_0_quant', quantImatrix: 'q5_0_quant_imatrix', dequant: 'q5_0_dequant' },
   typeId: GGML_TYPE.Q5_0,
   typeSize: TYPE_SIZE,
-  layout: '32 weights per 22-byte block: an FP16 scale d, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = (q − 16)·d.',
+  layout:
+    '32 weights per 22-byte block: an FP16 scale d, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = (q − 16)·d.',
   quantizeRef,
-  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) => imatrixRowSymmetric(16, TYPE_SIZE, true, x, xOff, y, yOff, nPerRow, qw),
+  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) =>
+    imatrixRowSymmetric(16, TYPE_SIZE, true, x, xOff, y, yOff, nPerRow, qw),
   dequantizeRef: (src, dst, n) => dequantizeQ5(src, dst, n, TYPE_SIZE, -16, false),
 });

@@ -2,7 +2,15 @@
 // of each code (bit j = weight j), then 16 bytes of low nibbles (low = weights 0..15, high =
 // 16..31); weight = q·d + m. Matches ggml's quantize_q5_1 / dequantize_row_q5_1 bit for bit.
 import { GGML_TYPE } from '../ggml-types.js';
-import { blockMinMax, dequantizeQ5, imatrixRowAffine, legacyCodec, q5Pair, storeFp16, storeU32 } from './legacy-block.js';
+import {
+  blockMinMax,
+  dequantizeQ5,
+  imatrixRowAffine,
+  legacyCodec,
+  q5Pair,
+  storeFp16,
+  storeU32,
+} from './legacy-block.js';
 
 const QK = 32; // local, not imported: an imported binding in a hot loop costs a module-cell load per use
 const TYPE_SIZE = 24;
@@ -35,8 +43,10 @@ export const q5_1 = legacyCodec({
   kernels: { quant: 'q5_1_quant', quantImatrix: 'q5_1_quant_imatrix', dequant: 'q5_1_dequant' },
   typeId: GGML_TYPE.Q5_1,
   typeSize: TYPE_SIZE,
-  layout: '32 weights per 24-byte block: an FP16 scale d and FP16 minimum m, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = q·d + m.',
+  layout:
+    '32 weights per 24-byte block: an FP16 scale d and FP16 minimum m, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = q·d + m.',
   quantizeRef,
-  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) => imatrixRowAffine(31, TYPE_SIZE, true, x, xOff, y, yOff, nPerRow, qw),
+  quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) =>
+    imatrixRowAffine(31, TYPE_SIZE, true, x, xOff, y, yOff, nPerRow, qw),
   dequantizeRef: (src, dst, n) => dequantizeQ5(src, dst, n, TYPE_SIZE, 0, true),
 });

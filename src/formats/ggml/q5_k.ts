@@ -24,18 +24,26 @@ export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: num
   const qh = o + 16;
   let ql = o + 48;
   for (let j = 0; j < 32; j++) dst[qh + j] = 0;
-  let m1 = 1, m2 = 2;
+  let m1 = 1,
+    m2 = 2;
   for (let n = 0; n < QK_K; n += 64) {
     for (let j = 0; j < 32; j++) {
       let l1 = L[n + j]!;
       let h = dst[qh + j]!;
-      if (l1 > 15) { l1 -= 16; h |= m1; }
+      if (l1 > 15) {
+        l1 -= 16;
+        h |= m1;
+      }
       let l2 = L[n + j + 32]!;
-      if (l2 > 15) { l2 -= 16; h |= m2; }
+      if (l2 > 15) {
+        l2 -= 16;
+        h |= m2;
+      }
       dst[qh + j] = h;
       dst[ql + j] = l1 | (l2 << 4);
     }
-    m1 <<= 2; m2 <<= 2;
+    m1 <<= 2;
+    m2 <<= 2;
     ql += 32;
   }
 }
@@ -45,7 +53,14 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
   finishBlock(x, xo, dst, o);
 }
 
-function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
+function quantizeBlockImatrix(
+  x: Float32Array,
+  xo: number,
+  qw: Float32Array,
+  qo: number,
+  dst: Uint8Array,
+  o: number,
+): void {
   // unlike Q4_K, ggml's Q5_K clamps the 6-bit scale levels
   scaleMinImatrixK4(x, xo, qw, qo, 31, true, L, dst, o);
   finishBlock(x, xo, dst, o);
@@ -62,20 +77,28 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
     let y = b * QK_K;
     const qh = o + 16;
     let ql = o + 48;
-    let u1 = 1, u2 = 2;
+    let u1 = 1,
+      u2 = 2;
     for (let is = 0; is < 8; is += 2) {
       // the 32 possible outputs of each sub-block, d·sc·q - dmin·m rounded as ggml does
-      const d1 = fround(d * sc[is]!), m1 = fround(min * mm[is]!);
-      const d2 = fround(d * sc[is + 1]!), m2 = fround(min * mm[is + 1]!);
-      for (let k = 0; k < 32; k++) { lut[k] = fround(d1 * k) - m1; lut[32 + k] = fround(d2 * k) - m2; }
+      const d1 = fround(d * sc[is]!),
+        m1 = fround(min * mm[is]!);
+      const d2 = fround(d * sc[is + 1]!),
+        m2 = fround(min * mm[is + 1]!);
+      for (let k = 0; k < 32; k++) {
+        lut[k] = fround(d1 * k) - m1;
+        lut[32 + k] = fround(d2 * k) - m2;
+      }
       for (let l = 0; l < 32; l++) {
-        const v = src[ql + l]!, h = src[qh + l]!;
+        const v = src[ql + l]!,
+          h = src[qh + l]!;
         dst[y + l] = lut[(v & 0xf) | (h & u1 ? 16 : 0)]!;
         dst[y + 32 + l] = lut[32 + ((v >> 4) | (h & u2 ? 16 : 0))]!;
       }
       y += 64;
       ql += 32;
-      u1 <<= 2; u2 <<= 2;
+      u1 <<= 2;
+      u2 <<= 2;
     }
   }
 }
@@ -85,7 +108,8 @@ export const q5_K = kQuantCodec({
   typeId: GGML_TYPE.Q5_K,
   typeSize: TYPE_SIZE,
   kernels: { quant: 'q5_K_quant', quantImatrix: 'q5_K_quant_imatrix', dequant: 'q5_K_dequant' },
-  layout: '256-weight super-blocks: fp16 scale and fp16 min-scale, eight 32-weight sub-blocks with 6-bit scale and 6-bit min (12 bytes), 5-bit levels (4 low bits + 1 high bit plane); 5.5 bits per weight.',
+  layout:
+    '256-weight super-blocks: fp16 scale and fp16 min-scale, eight 32-weight sub-blocks with 6-bit scale and 6-bit min (12 bytes), 5-bit levels (4 low bits + 1 high bit plane); 5.5 bits per weight.',
   quantizeBlockRef,
   quantizeBlockImatrix,
   dequantize,

@@ -16,13 +16,24 @@ const scales = new Float32Array(16);
 const sc8 = new Int8Array(16);
 
 /** One block; qw is the imatrix (null on the reference path) starting at qo for this block. */
-function quantizeBlock(x: Float32Array, xo: number, qw: Float32Array | null, qo: number, dst: Uint8Array, o: number): void {
-  let maxScale = 0, maxAbsScale = 0;
+function quantizeBlock(
+  x: Float32Array,
+  xo: number,
+  qw: Float32Array | null,
+  qo: number,
+  dst: Uint8Array,
+  o: number,
+): void {
+  let maxScale = 0,
+    maxAbsScale = 0;
   for (let ib = 0; ib < 16; ib++) {
     const scale = makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib, 1, qw, qo + 16 * ib);
     scales[ib] = scale;
     const abs = Math.abs(scale);
-    if (abs > maxAbsScale) { maxAbsScale = abs; maxScale = scale; }
+    if (abs > maxAbsScale) {
+      maxAbsScale = abs;
+      maxScale = scale;
+    }
   }
   if (maxAbsScale < GROUP_MAX_EPS) {
     dst.fill(0, o, o + TYPE_SIZE);
@@ -52,10 +63,14 @@ export function finishBlock(x: Float32Array, xo: number, dst: Uint8Array, o: num
       L[16 * j + ii] = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
     }
   }
-  let ql = o, qh = o + 128;
+  let ql = o,
+    qh = o + 128;
   for (let j = 0; j < QK_K; j += 128) {
     for (let l = 0; l < 32; l++) {
-      const a = L[j + l]!, b = L[j + l + 32]!, c = L[j + l + 64]!, e = L[j + l + 96]!;
+      const a = L[j + l]!,
+        b = L[j + l + 32]!,
+        c = L[j + l + 64]!,
+        e = L[j + l + 96]!;
       dst[ql + l] = (a & 0xf) | ((c & 0xf) << 4);
       dst[ql + l + 32] = (b & 0xf) | ((e & 0xf) << 4);
       dst[qh + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
@@ -70,7 +85,14 @@ function quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: numbe
   quantizeBlock(x, xo, null, 0, dst, o);
 }
 
-function quantizeBlockImatrix(x: Float32Array, xo: number, qw: Float32Array, qo: number, dst: Uint8Array, o: number): void {
+function quantizeBlockImatrix(
+  x: Float32Array,
+  xo: number,
+  qw: Float32Array,
+  qo: number,
+  dst: Uint8Array,
+  o: number,
+): void {
   quantizeBlock(x, xo, qw, qo, dst, o);
 }
 
@@ -80,7 +102,10 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   for (let b = 0; b < nb; b++) {
     const o = b * TYPE_SIZE;
     const d = fp16Table[getHalf(src, o + 208)]!;
-    let ql = o, qh = o + 128, sc = o + 192, y = b * QK_K;
+    let ql = o,
+      qh = o + 128,
+      sc = o + 192,
+      y = b * QK_K;
     for (let half = 0; half < 2; half++) {
       for (let l = 0; l < 32; l++) {
         const is = l >> 4;
@@ -107,7 +132,8 @@ export const q6_K = kQuantCodec({
   typeId: GGML_TYPE.Q6_K,
   typeSize: TYPE_SIZE,
   kernels: { quant: 'q6_K_quant', quantImatrix: 'q6_K_quant_imatrix', dequant: 'q6_K_dequant' },
-  layout: '256-weight super-blocks: fp16 scale, sixteen 16-weight sub-blocks with signed 8-bit scales, symmetric 6-bit levels (4 low bits + 2 high bits); 6.5625 bits per weight.',
+  layout:
+    '256-weight super-blocks: fp16 scale, sixteen 16-weight sub-blocks with signed 8-bit scales, symmetric 6-bit levels (4 low bits + 2 high bits); 6.5625 bits per weight.',
   quantizeBlockRef,
   quantizeBlockImatrix,
   dequantize,

@@ -36,9 +36,22 @@ const cWlx = new Float32Array(32);
  * - with no negative weight every error term is >= 0 (or NaN), float addition is monotone, so
  *   once the running error reaches the best error the candidate cannot win and the loop stops.
  */
-export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array,
-  L: Uint8Array, lo: number, rmin: number, rdelta: number, nstep: number, useMad: boolean,
-  scales: Float32Array, mins: Float32Array, j: number): void {
+export function makeQkx2(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  weights: Float32Array,
+  L: Uint8Array,
+  lo: number,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  useMad: boolean,
+  scales: Float32Array,
+  mins: Float32Array,
+  j: number,
+): void {
   let min = x[xo]!;
   let max = min;
   let sumW = weights[0]!;
@@ -103,7 +116,9 @@ export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w
       }
     }
     if (!changed) continue;
-    let sumL = 0, sumL2 = 0, sumXL = 0;
+    let sumL = 0,
+      sumL2 = 0,
+      sumXL = 0;
     for (let i = 0; i < n; i++) {
       sumL = fround(sumL + cWl[i]!);
       sumL2 = fround(sumL2 + cWll[i]!);
@@ -152,18 +167,23 @@ export function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w
  * written to L (int8), returns the scale. Weights are x² (the only way Q3_K calls it).
  */
 export function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0, amax = 0;
+  let max = 0,
+    amax = 0;
   for (let i = 0; i < n; i++) {
     const xi = x[xo + i]!;
     const ax = Math.abs(xi);
-    if (ax > amax) { amax = ax; max = xi; }
+    if (ax > amax) {
+      amax = ax;
+      max = xi;
+    }
   }
   if (amax < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
   }
   const iscale = fround(-nmax / max);
-  let sumlx = 0, suml2 = 0;
+  let sumlx = 0,
+    suml2 = 0;
   for (let i = 0; i < n; i++) {
     const xi = x[xo + i]!;
     let l = nearestInt(fround(iscale * xi));
@@ -188,7 +208,9 @@ export function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: 
           slx = fround(slx + fround(fround(w * xi) * newL));
           sl2 = fround(sl2 + fround(fround(w * newL) * newL));
           if (sl2 > 0 && fround(fround(slx * slx) * suml2) > fround(fround(sumlx * sumlx) * sl2)) {
-            L[lo + i] = newL; sumlx = slx; suml2 = sl2;
+            L[lo + i] = newL;
+            sumlx = slx;
+            suml2 = sl2;
             nChanged++;
           }
         }
@@ -206,7 +228,10 @@ export function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: 
  */
 export function makeQp(n: number, nmax: number, x: Float32Array, L: Uint8Array, quantWeights: Float32Array): number {
   let max = 0;
-  for (let i = 0; i < n; i++) { const xi = x[i]!; max = max > xi ? max : xi; }
+  for (let i = 0; i < n; i++) {
+    const xi = x[i]!;
+    max = max > xi ? max : xi;
+  }
   if (max < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[i] = 0;
     return 0;
@@ -232,9 +257,13 @@ export function makeQp(n: number, nmax: number, x: Float32Array, L: Uint8Array, 
       const diff = fround(xi - fround(scaleIs * l));
       mse = fround(mse + fround(fround(quantWeights[i]! * diff) * diff));
     }
-    if (mse < bestMse) { bestMse = mse; iscale = iscaleIs; }
+    if (mse < bestMse) {
+      bestMse = mse;
+      iscale = iscaleIs;
+    }
   }
-  let sumlx = 0, suml2 = 0;
+  let sumlx = 0,
+    suml2 = 0;
   for (let i = 0; i < n; i++) {
     const xi = x[i]!;
     let l = nearestInt(fround(iscale * xi));
@@ -259,7 +288,9 @@ export function makeQp(n: number, nmax: number, x: Float32Array, L: Uint8Array, 
           slx = fround(slx + fround(fround(w * xi) * newL));
           sl2 = fround(sl2 + fround(fround(w * newL) * newL));
           if (fround(fround(slx * slx) * suml2) > fround(fround(sumlx * sumlx) * sl2)) {
-            L[i] = newL; sumlx = slx; suml2 = sl2;
+            L[i] = newL;
+            sumlx = slx;
+            suml2 = sl2;
             nChanged++;
           }
         }
@@ -281,10 +312,11 @@ export function packScaleMinK4(dst: Uint8Array, o: number, ls: Uint8Array, lm: U
     dst[o + j + 4] = lm[j]!;
   }
   for (let j = 4; j < 8; j++) {
-    const s = ls[j]!, m = lm[j]!;
+    const s = ls[j]!,
+      m = lm[j]!;
     dst[o + j + 4] = (s & 0xf) | ((m & 0xf) << 4);
-    dst[o + j - 4] = dst[o + j - 4]! | (s >> 4) << 6;
-    dst[o + j] = dst[o + j]! | (m >> 4) << 6;
+    dst[o + j - 4] = dst[o + j - 4]! | ((s >> 4) << 6);
+    dst[o + j] = dst[o + j]! | ((m >> 4) << 6);
   }
 }
 

@@ -36,11 +36,15 @@ function mantissaInt(v: number): number {
  * x², 1, |x|, sqrt|x| (or qw when given) and a search over 18 nearby scales.
  */
 export function makeQxQuants(
-  n: number, nmax: number,
-  x: Float32Array, xOff: number,
-  L: Int8Array, lOff: number,
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xOff: number,
+  L: Int8Array,
+  lOff: number,
   rmseType: number,
-  qw: Float32Array | null, qwOff: number,
+  qw: Float32Array | null,
+  qwOff: number,
 ): number {
   const fround = Math.fround; // local: cheaper than a module binding in the hot loops
   let max = 0;
@@ -48,7 +52,10 @@ export function makeQxQuants(
   for (let i = 0; i < n; i++) {
     const xi = x[xOff + i]!;
     const ax = Math.abs(xi);
-    if (ax > amax) { amax = ax; max = xi; }
+    if (ax > amax) {
+      amax = ax;
+      max = xi;
+    }
   }
   if (amax < GROUP_MAX_EPS) {
     L.fill(0, lOff, lOff + n);
@@ -63,7 +70,10 @@ export function makeQxQuants(
     return fround(1 / iscale);
   }
   let returnEarly = false;
-  if (rmseType < 0) { rmseType = -rmseType; returnEarly = true; }
+  if (rmseType < 0) {
+    rmseType = -rmseType;
+    returnEarly = true;
+  }
   // without qw the weights depend only on x: compute them once (same float32 values ggml uses)
   let w = qw;
   let wOff = qwOff;
@@ -118,7 +128,13 @@ export function makeQxQuants(
 let qxScratch = new Float32Array(256);
 
 function qxWeight(rmseType: number, xi: number): number {
-  return rmseType === 1 ? fround(xi * xi) : rmseType === 2 ? 1 : rmseType === 3 ? Math.abs(xi) : fround(Math.sqrt(Math.abs(xi)));
+  return rmseType === 1
+    ? fround(xi * xi)
+    : rmseType === 2
+      ? 1
+      : rmseType === 3
+        ? Math.abs(xi)
+        : fround(Math.sqrt(Math.abs(xi)));
 }
 
 /**
@@ -128,13 +144,22 @@ function qxWeight(rmseType: number, xi: number): number {
  * theMin[theMinIdx] (ggml's *the_min). Laux is scratch of n bytes at lauxOff.
  */
 export function makeQkx3Quants(
-  n: number, nmax: number,
-  x: Float32Array, xOff: number,
-  weights: Float32Array | null, wOff: number,
-  L: Uint8Array, lOff: number,
-  theMin: Float32Array, theMinIdx: number,
-  Laux: Uint8Array, lauxOff: number,
-  rmin: number, rdelta: number, nstep: number, useMad: boolean,
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xOff: number,
+  weights: Float32Array | null,
+  wOff: number,
+  L: Uint8Array,
+  lOff: number,
+  theMin: Float32Array,
+  theMinIdx: number,
+  Laux: Uint8Array,
+  lauxOff: number,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  useMad: boolean,
 ): number {
   const fround = Math.fround; // local: cheaper than a module binding in the hot loops
   rmin = fround(rmin);
@@ -178,7 +203,9 @@ export function makeQkx3Quants(
   for (let is = 0; is <= nstep; is++) {
     // max - min, not the initial range: min moves whenever a better fit is found
     iscale = fround(fround(fround(rmin + fround(rdelta * is)) + nmax) / fround(max - min));
-    let sumL = 0, sumL2 = 0, sumXL = 0;
+    let sumL = 0,
+      sumL2 = 0,
+      sumXL = 0;
     for (let i = 0; i < n; i++) {
       const xi = x[xOff + i]!;
       const v = fround(fround(iscale * fround(xi - min)) + 12582912);

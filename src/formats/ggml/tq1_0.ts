@@ -31,7 +31,10 @@ export function ternaryAmax(x: Float32Array, off: number): number {
 export function ternaryCode(x: number, id: number): number {
   const v = fround(x * id);
   // the usual case, |v| ≤ 1 (NaN gives 1 too)
-  if (v < 0.5) { if (v > -0.5) return 1; if (v > -1.5) return 0; } else if (v < 1.5) return 2;
+  if (v < 0.5) {
+    if (v > -0.5) return 1;
+    if (v > -1.5) return 0;
+  } else if (v < 1.5) return 2;
   if (!(Math.abs(v) < 9.223372036854776e18)) return 1;
   const r = v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
   // only the low 32 bits reach the int; add 1 after taking them (r + 1 in float64 drops the 1
@@ -60,7 +63,10 @@ export function halfThreshold(id: number): number {
  */
 export function fastTrits(x: Float32Array, off: number, d: number, id: number): boolean {
   if (!(d < Infinity && id > 0 && id < Infinity)) return false;
-  for (let j = 0; j < 256; j++) { const v = x[off + j]!; if (v !== v) return false; }
+  for (let j = 0; j < 256; j++) {
+    const v = x[off + j]!;
+    if (v !== v) return false;
+  }
   return true;
 }
 
@@ -103,7 +109,8 @@ export const tq1_0: BlockCodec = {
   name: 'TQ1_0',
   type: TYPE,
   usesImatrix: false,
-  layout: 'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): trits packed 5 per byte (4 in the last 4 bytes), 1.69 bits per weight.',
+  layout:
+    'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): trits packed 5 per byte (4 in the last 4 bytes), 1.69 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('TQ1_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 256;
@@ -121,15 +128,31 @@ export const tq1_0: BlockCodec = {
         const t = halfThreshold(id);
         for (let m = 0; m < 32; m++) {
           const p = x + m;
-          dst[o + m] = PACK[(((trit(src[p]!, t) * 3 + trit(src[p + 32]!, t)) * 3 + trit(src[p + 64]!, t)) * 3 + trit(src[p + 96]!, t)) * 3 + trit(src[p + 128]!, t)]!;
+          dst[o + m] =
+            PACK[
+              (((trit(src[p]!, t) * 3 + trit(src[p + 32]!, t)) * 3 + trit(src[p + 64]!, t)) * 3 +
+                trit(src[p + 96]!, t)) *
+                3 +
+                trit(src[p + 128]!, t)
+            ]!;
         }
         for (let m = 0; m < 16; m++) {
           const p = x + 160 + m;
-          dst[o + 32 + m] = PACK[(((trit(src[p]!, t) * 3 + trit(src[p + 16]!, t)) * 3 + trit(src[p + 32]!, t)) * 3 + trit(src[p + 48]!, t)) * 3 + trit(src[p + 64]!, t)]!;
+          dst[o + 32 + m] =
+            PACK[
+              (((trit(src[p]!, t) * 3 + trit(src[p + 16]!, t)) * 3 + trit(src[p + 32]!, t)) * 3 +
+                trit(src[p + 48]!, t)) *
+                3 +
+                trit(src[p + 64]!, t)
+            ]!;
         }
         for (let j = 0; j < 4; j++) {
           const p = x + 240 + j;
-          dst[o + 48 + j] = PACK[(((trit(src[p]!, t) * 3 + trit(src[p + 4]!, t)) * 3 + trit(src[p + 8]!, t)) * 3 + trit(src[p + 12]!, t)) * 3]!;
+          dst[o + 48 + j] =
+            PACK[
+              (((trit(src[p]!, t) * 3 + trit(src[p + 4]!, t)) * 3 + trit(src[p + 8]!, t)) * 3 + trit(src[p + 12]!, t)) *
+                3
+            ]!;
         }
         continue;
       }
@@ -160,7 +183,9 @@ export const tq1_0: BlockCodec = {
     for (let i = 0; i < n / 256; i++) {
       const o = i * 54;
       const d = fp16Table[src[o + 52]! | (src[o + 53]! << 8)]!;
-      LV3[0] = fround(-1 * d); LV3[1] = fround(0 * d); LV3[2] = d; // 0·d is -0 or NaN for some d
+      LV3[0] = fround(-1 * d);
+      LV3[1] = fround(0 * d);
+      LV3[2] = d; // 0·d is -0 or NaN for some d
       const y = i * 256;
       for (let m = 0; m < 32; m++) {
         const u = 5 * src[o + m]!;

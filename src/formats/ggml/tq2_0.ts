@@ -15,13 +15,15 @@ export const tq2_0: BlockCodec = {
   name: 'TQ2_0',
   type: TYPE,
   usesImatrix: false,
-  layout: 'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): 2-bit codes, 4 per byte, 2.06 bits per weight.',
+  layout:
+    'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): 2-bit codes, 4 per byte, 2.06 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
     checkQuantize('TQ2_0', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = (nRows * nPerRow) / 256;
     if (wasmBlocks('tq2_0_quant', src, dst, nb, 1024, 66)) return;
     for (let i = 0; i < nb; i++) {
-      const x0 = i * 256, o = i * 66;
+      const x0 = i * 256,
+        o = i * 66;
       const d = ternaryAmax(src, x0);
       const id = d !== 0 ? fround(1 / d) : 0; // C's `d ? 1/d : 0` takes 1/d for NaN
       const h = fp32ToFp16(d);
@@ -30,15 +32,20 @@ export const tq2_0: BlockCodec = {
       // byte j+m holds values m, m+32, m+64, m+96 of each 128-value half, 2 bits each from the bottom
       if (fastTrits(src, x0, d, id)) {
         // ternaryCodes' threshold compare, fused with the packing
-        const t = halfThreshold(id), mt = -t;
+        const t = halfThreshold(id),
+          mt = -t;
         for (let j = 0; j < 64; j += 32) {
           const xj = x0 + 4 * j;
           for (let m = 0; m < 32; m++) {
-            const v0 = src[xj + m]!, v1 = src[xj + m + 32]!, v2 = src[xj + m + 64]!, v3 = src[xj + m + 96]!;
-            dst[o + j + m] = (1 + Number(v0 >= t) - Number(v0 <= mt))
-              | ((1 + Number(v1 >= t) - Number(v1 <= mt)) << 2)
-              | ((1 + Number(v2 >= t) - Number(v2 <= mt)) << 4)
-              | ((1 + Number(v3 >= t) - Number(v3 <= mt)) << 6);
+            const v0 = src[xj + m]!,
+              v1 = src[xj + m + 32]!,
+              v2 = src[xj + m + 64]!,
+              v3 = src[xj + m + 96]!;
+            dst[o + j + m] =
+              (1 + Number(v0 >= t) - Number(v0 <= mt)) |
+              ((1 + Number(v1 >= t) - Number(v1 <= mt)) << 2) |
+              ((1 + Number(v2 >= t) - Number(v2 <= mt)) << 4) |
+              ((1 + Number(v3 >= t) - Number(v3 <= mt)) << 6);
           }
         }
         continue;
@@ -47,7 +54,11 @@ export const tq2_0: BlockCodec = {
       for (let j = 0; j < 64; j += 32) {
         const t = 4 * j;
         for (let m = 0; m < 32; m++) {
-          dst[o + j + m] = (TRITS[t + m]! & 3) | ((TRITS[t + m + 32]! & 3) << 2) | ((TRITS[t + m + 64]! & 3) << 4) | ((TRITS[t + m + 96]! & 3) << 6);
+          dst[o + j + m] =
+            (TRITS[t + m]! & 3) |
+            ((TRITS[t + m + 32]! & 3) << 2) |
+            ((TRITS[t + m + 64]! & 3) << 4) |
+            ((TRITS[t + m + 96]! & 3) << 6);
         }
       }
     }
@@ -59,10 +70,14 @@ export const tq2_0: BlockCodec = {
       const o = i * 66;
       const d = fp16Table[src[o + 64]! | (src[o + 65]! << 8)]!;
       // code 3 (never written by ggml) is 2·d
-      LV4[0] = fround(-1 * d); LV4[1] = fround(0 * d); LV4[2] = d; LV4[3] = fround(2 * d);
+      LV4[0] = fround(-1 * d);
+      LV4[1] = fround(0 * d);
+      LV4[2] = d;
+      LV4[3] = fround(2 * d);
       // byte m of each 32-byte half holds values m, m+32, m+64, m+96 of its 128
       for (let j = 0; j < 2; j++) {
-        const y = i * 256 + 128 * j, q0 = o + 32 * j;
+        const y = i * 256 + 128 * j,
+          q0 = o + 32 * j;
         for (let m = 0; m < 32; m++) {
           const b = src[q0 + m]!;
           dst[y + m] = LV4[b & 3]!;

@@ -18,14 +18,21 @@ export function qRange(t: IntType, opts: { symmetric?: boolean; reduceRange?: bo
     if (t === 'uint8') return [0, 127];
   }
   switch (t) {
-    case 'int8': return opts.symmetric ? [-127, 127] : [-128, 127];
-    case 'uint8': return [0, 255];
-    case 'int4': return opts.symmetric ? [-7, 7] : [-8, 7];
-    case 'uint4': return [0, 15];
+    case 'int8':
+      return opts.symmetric ? [-127, 127] : [-128, 127];
+    case 'uint8':
+      return [0, 255];
+    case 'int4':
+      return opts.symmetric ? [-7, 7] : [-8, 7];
+    case 'uint4':
+      return [0, 15];
   }
 }
 
-export interface ScaleZp { scale: number; zeroPoint: number }
+export interface ScaleZp {
+  scale: number;
+  zeroPoint: number;
+}
 
 /** compute_scale_zp(rmin, rmax, qmin, qmax, symmetric) on float32 rmin/rmax */
 export function computeScaleZp(rmin: number, rmax: number, qmin: number, qmax: number, symmetric: boolean): ScaleZp {
@@ -44,7 +51,13 @@ export function computeScaleZp(rmin: number, rmax: number, qmin: number, qmax: n
 }
 
 /** quantize_nparray: q = clip(round_half_even(f32(x / scale)) + zp, qmin, qmax) with the type's full range */
-export function quantizeValues(x: Float32Array, t: IntType, scale: number, zeroPoint: number, out?: Int32Array): Int32Array {
+export function quantizeValues(
+  x: Float32Array,
+  t: IntType,
+  scale: number,
+  zeroPoint: number,
+  out?: Int32Array,
+): Int32Array {
   const [lo, hi] = qRange(t);
   const q = out ?? new Int32Array(x.length);
   const s = Math.fround(scale);
@@ -57,26 +70,51 @@ export function quantizeValues(x: Float32Array, t: IntType, scale: number, zeroP
 
 export function minMax(x: ArrayLike<number>): [number, number] {
   if (x.length === 0) return [0, 0];
-  let mn = Infinity, mx = -Infinity;
-  for (let i = 0; i < x.length; i++) { const v = x[i]!; if (v < mn) mn = v; if (v > mx) mx = v; }
+  let mn = Infinity,
+    mx = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
   return [mn, mx];
 }
 
-export interface QuantizedTensor { q: Int32Array; scales: Float32Array; zeroPoints: Int32Array }
+export interface QuantizedTensor {
+  q: Int32Array;
+  scales: Float32Array;
+  zeroPoints: Int32Array;
+}
 
 /** quantize_data on the whole tensor (per-tensor): one scale and zero point */
-export function quantizePerTensor(x: Float32Array, t: IntType, symmetric: boolean, reduceRange = false): QuantizedTensor {
+export function quantizePerTensor(
+  x: Float32Array,
+  t: IntType,
+  symmetric: boolean,
+  reduceRange = false,
+): QuantizedTensor {
   const [mn, mx] = minMax(x);
   const [qmin, qmax] = qRange(t, { symmetric, reduceRange });
   const { scale, zeroPoint } = computeScaleZp(mn, mx, qmin, qmax, symmetric);
-  return { q: quantizeValues(x, t, scale, zeroPoint), scales: Float32Array.of(scale), zeroPoints: Int32Array.of(zeroPoint) };
+  return {
+    q: quantizeValues(x, t, scale, zeroPoint),
+    scales: Float32Array.of(scale),
+    zeroPoints: Int32Array.of(zeroPoint),
+  };
 }
 
 /**
  * quantize_weight_per_channel: one scale/zero point per index of `axis`, each slice quantized as
  * quantize_data would. `dims` is the row-major shape of x.
  */
-export function quantizePerChannel(x: Float32Array, dims: readonly number[], axis: number, t: IntType, symmetric: boolean, reduceRange = false): QuantizedTensor {
+export function quantizePerChannel(
+  x: Float32Array,
+  dims: readonly number[],
+  axis: number,
+  t: IntType,
+  symmetric: boolean,
+  reduceRange = false,
+): QuantizedTensor {
   const C = dims[axis]!;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);

@@ -26,7 +26,13 @@ function roundf(x: number): number {
  * Quantizes w ([K, N] row-major float32, as MatMul's B) block-wise. K need not be a multiple of the
  * block size: the last block is short and its missing nibbles stay zero.
  */
-export function quantizeBlockwise4(w: Float32Array, K: number, N: number, blockSize: number, symmetric: boolean): Blockwise4 {
+export function quantizeBlockwise4(
+  w: Float32Array,
+  K: number,
+  N: number,
+  blockSize: number,
+  symmetric: boolean,
+): Blockwise4 {
   const blocks = Math.ceil(K / blockSize);
   const blob = blockSize / 2;
   const data = new Uint8Array(N * blocks * blob);
@@ -41,14 +47,24 @@ export function quantizeBlockwise4(w: Float32Array, K: number, N: number, blockS
       let zp: number;
       if (symmetric) {
         // range2scale: max = fabsf(max) > fabsf(min) ? max : min  over the block's min and max
-        let mn = Infinity, mx = -Infinity;
-        for (let k = k0; k < k1; k++) { const v = w[k * N + n]!; if (v < mn) mn = v; if (v > mx) mx = v; }
+        let mn = Infinity,
+          mx = -Infinity;
+        for (let k = k0; k < k1; k++) {
+          const v = w[k * N + n]!;
+          if (v < mn) mn = v;
+          if (v > mx) mx = v;
+        }
         const m = Math.abs(mx) > Math.abs(mn) ? mx : mn;
         scale = Math.fround(m / -8);
         zp = 8;
       } else {
-        let mn = Infinity, mx = -Infinity;
-        for (let k = k0; k < k1; k++) { const v = w[k * N + n]!; if (v < mn) mn = v; if (v > mx) mx = v; }
+        let mn = Infinity,
+          mx = -Infinity;
+        for (let k = k0; k < k1; k++) {
+          const v = w[k * N + n]!;
+          if (v < mn) mn = v;
+          if (v > mx) mx = v;
+        }
         mn = Math.min(mn, 0);
         mx = Math.max(mx, 0);
         scale = Math.fround(Math.fround(mx - mn) / 15);

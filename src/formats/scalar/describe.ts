@@ -13,7 +13,12 @@ export interface ScalarDescription {
   text: string;
 }
 
-const fmt = (v: number) => (v === 0 ? '0' : Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3 ? v.toExponential(3).replace(/\.?0+e/, 'e') : String(+v.toPrecision(6)));
+const fmt = (v: number) =>
+  v === 0
+    ? '0'
+    : Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3
+      ? v.toExponential(3).replace(/\.?0+e/, 'e')
+      : String(+v.toPrecision(6));
 
 /** Positive FP8 levels by power of two: the subnormals, then one row per binade with its step */
 function binadeRows(values: number[]): string[] {
@@ -35,7 +40,10 @@ function binadeRows(values: number[]): string[] {
 
 export function describeScalarFormat(f: ScalarFormat): ScalarDescription {
   const g = f.grid();
-  const lines = [`${f.name} (${f.bits} bits, ${f.kind === 'float' ? 'floating point' : f.kind === 'integer' ? 'integer codes' : 'lookup table'})`, `  ${f.description}`];
+  const lines = [
+    `${f.name} (${f.bits} bits, ${f.kind === 'float' ? 'floating point' : f.kind === 'integer' ? 'integer codes' : 'lookup table'})`,
+    `  ${f.description}`,
+  ];
   if (f.kind === 'integer') {
     const signed = g.min < 0;
     const hi = g.max;
@@ -48,12 +56,25 @@ export function describeScalarFormat(f: ScalarFormat): ScalarDescription {
     );
   } else if (f.name === 'NF4') {
     lines.push(`  levels: 16, from -1 to 1 times the group's absmax (nonuniform, denser near 0):`);
-    g.values!.forEach((v, c) => { if (c % 4 === 0) lines.push(`    ${g.values!.slice(c, c + 4).map((x, k) => `${String(c + k).padStart(2)}: ${x.toFixed(7).padStart(10)}`).join('   ')}`); });
+    g.values!.forEach((v, c) => {
+      if (c % 4 === 0)
+        lines.push(
+          `    ${g
+            .values!.slice(c, c + 4)
+            .map((x, k) => `${String(c + k).padStart(2)}: ${x.toFixed(7).padStart(10)}`)
+            .join('   ')}`,
+        );
+    });
   } else if (g.values) {
-    lines.push(`  levels: ${g.count} finite values from ${fmt(g.min)} to ${fmt(g.max)}; the positive ones, power of two by power of two:`, ...binadeRows(g.values));
+    lines.push(
+      `  levels: ${g.count} finite values from ${fmt(g.min)} to ${fmt(g.max)}; the positive ones, power of two by power of two:`,
+      ...binadeRows(g.values),
+    );
   } else {
     const mant = f.name === 'FP16' ? 10 : 7;
-    lines.push(`  levels: ${g.count} finite values from ${fmt(g.min)} to ${fmt(g.max)}; step 2^-${mant} of the power of two below each value (relative precision ≈ ${fmt(2 ** -(mant + 1))})`);
+    lines.push(
+      `  levels: ${g.count} finite values from ${fmt(g.min)} to ${fmt(g.max)}; step 2^-${mant} of the power of two below each value (relative precision ≈ ${fmt(2 ** -(mant + 1))})`,
+    );
   }
   // the same smooth sample of weights as the block formats' examples, so the numbers compare
   const n = 256;
@@ -74,9 +95,18 @@ export function describeScalarFormat(f: ScalarFormat): ScalarDescription {
     `    rms error over the ${n}: ${rmse.toExponential(2)}`,
   );
   return {
-    name: f.name, bits: f.bits, kind: f.kind, description: f.description,
+    name: f.name,
+    bits: f.bits,
+    kind: f.kind,
+    description: f.description,
     levels: { count: g.count, min: g.min, max: g.max, ...(g.values ? { values: g.values } : {}) },
-    example: { options, input: Array.from(x.subarray(0, show)), output: Array.from(y.subarray(0, show)), rmse, bitsPerValue: bpv },
+    example: {
+      options,
+      input: Array.from(x.subarray(0, show)),
+      output: Array.from(y.subarray(0, show)),
+      rmse,
+      bitsPerValue: bpv,
+    },
     text: lines.join('\n'),
   };
 }

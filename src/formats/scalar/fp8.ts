@@ -4,7 +4,12 @@
 
 export type Fp8Format = 'e4m3fn' | 'e5m2';
 
-interface Spec { ebits: number; mbits: number; bias: number; ieee: boolean }
+interface Spec {
+  ebits: number;
+  mbits: number;
+  bias: number;
+  ieee: boolean;
+}
 const SPECS: Record<Fp8Format, Spec> = {
   e4m3fn: { ebits: 4, mbits: 3, bias: 7, ieee: false },
   e5m2: { ebits: 5, mbits: 2, bias: 15, ieee: true },
@@ -51,9 +56,15 @@ export function floatToFp8(x: number, f: Fp8Format, saturate = true): number {
     return f === 'e4m3fn' ? sign | 0x7f : sign | 0x7c;
   }
   // positive finite codes 0..top are increasing in value: binary search, then nearest, ties to even code
-  let lo = 0, hi = top;
-  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (t[mid]! <= a) lo = mid; else hi = mid; }
-  const dl = a - t[lo]!, dh = t[hi]! - a;
-  const c = dl < dh ? lo : dh < dl ? hi : (lo & 1 ? hi : lo);
+  let lo = 0,
+    hi = top;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (t[mid]! <= a) lo = mid;
+    else hi = mid;
+  }
+  const dl = a - t[lo]!,
+    dh = t[hi]! - a;
+  const c = dl < dh ? lo : dh < dl ? hi : lo & 1 ? hi : lo;
   return sign | c;
 }

@@ -14,7 +14,13 @@
 // Browser-safe.
 import { LowbitError } from '../../errors.js';
 import { computeScaleZp, roundHalfEven } from './affine.js';
-import { forEachParam as forEach, paramLayout as layout, type Granularity, type GranularityOptions, type ScaleLayout } from './granularity.js';
+import {
+  forEachParam as forEach,
+  paramLayout as layout,
+  type Granularity,
+  type GranularityOptions,
+  type ScaleLayout,
+} from './granularity.js';
 
 export type { Granularity };
 
@@ -67,11 +73,17 @@ export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized 
   let scales: Float32Array, zeroPoints: Int32Array;
   if (opts.params) {
     ({ scales, zeroPoints } = opts.params);
-    if (scales.length !== L.count || zeroPoints.length !== L.count) throw new LowbitError(`expected ${L.count} scales and zero points, got ${scales.length} and ${zeroPoints.length}`);
+    if (scales.length !== L.count || zeroPoints.length !== L.count)
+      throw new LowbitError(
+        `expected ${L.count} scales and zero points, got ${scales.length} and ${zeroPoints.length}`,
+      );
     for (let p = 0; p < L.count; p++) {
-      const s = scales[p]!, z = zeroPoints[p]!;
-      if (!(Number.isFinite(s) && s > 0)) throw new LowbitError(`scale ${p} must be a positive finite number, got ${s}`);
-      if (!Number.isInteger(z) || z < lo || z > hi) throw new LowbitError(`zero point ${p} (${z}) is outside ${lo}..${hi}`);
+      const s = scales[p]!,
+        z = zeroPoints[p]!;
+      if (!(Number.isFinite(s) && s > 0))
+        throw new LowbitError(`scale ${p} must be a positive finite number, got ${s}`);
+      if (!Number.isInteger(z) || z < lo || z > hi)
+        throw new LowbitError(`zero point ${p} (${z}) is outside ${lo}..${hi}`);
     }
   } else {
     const mn = new Float64Array(L.count).fill(Infinity);
@@ -79,14 +91,18 @@ export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized 
     forEach(L, (i, p) => {
       const v = x[i]!;
       // only finite values set the range: an infinity would make every scale infinite
-      if (Number.isFinite(v)) { if (v < mn[p]!) mn[p] = v; if (v > mx[p]!) mx[p] = v; }
+      if (Number.isFinite(v)) {
+        if (v < mn[p]!) mn[p] = v;
+        if (v > mx[p]!) mx[p] = v;
+      }
     });
     const [qmin, qmax] = intnScaleRange(bits, signed, symmetric);
     scales = new Float32Array(L.count);
     zeroPoints = new Int32Array(L.count);
     for (let p = 0; p < L.count; p++) {
       // a group with no finite value has the range [0, 0]: scale 1, zero point 0 (compute_scale_zp's answer)
-      const a = mn[p] === Infinity ? 0 : mn[p]!, b = mx[p] === -Infinity ? 0 : mx[p]!;
+      const a = mn[p] === Infinity ? 0 : mn[p]!,
+        b = mx[p] === -Infinity ? 0 : mx[p]!;
       const sz = computeScaleZp(a, b, qmin, qmax, symmetric);
       if (sz.scale === Infinity) {
         // rmax - rmin overflowed float32 (a range near ±3.4e38; ORT's quantizer would store Inf): same formula in float64
@@ -100,17 +116,38 @@ export function quantizeIntn(x: Float32Array, opts: IntnOptions): IntnQuantized 
     }
   }
   const codes = new Int32Array(x.length);
-  let clampedCount = 0, nanCount = 0;
+  let clampedCount = 0,
+    nanCount = 0;
   forEach(L, (i, p) => {
     const v = x[i]!;
     const z = zeroPoints[p]!;
-    if (Number.isNaN(v)) { codes[i] = z; nanCount++; return; }
+    if (Number.isNaN(v)) {
+      codes[i] = z;
+      nanCount++;
+      return;
+    }
     const q = roundHalfEven(Math.fround(v / scales[p]!)) + z;
-    if (q < lo) { codes[i] = lo; clampedCount++; } else if (q > hi) { codes[i] = hi; clampedCount++; } else codes[i] = q;
+    if (q < lo) {
+      codes[i] = lo;
+      clampedCount++;
+    } else if (q > hi) {
+      codes[i] = hi;
+      clampedCount++;
+    } else codes[i] = q;
   });
   return {
-    bits, signed, codes, scales, zeroPoints, scaleDims: L.scaleDims, dims: L.dims,
-    granularity: L.granularity, axis: L.axis, groupSize: L.groupSize, clampedCount, nanCount,
+    bits,
+    signed,
+    codes,
+    scales,
+    zeroPoints,
+    scaleDims: L.scaleDims,
+    dims: L.dims,
+    granularity: L.granularity,
+    axis: L.axis,
+    groupSize: L.groupSize,
+    clampedCount,
+    nanCount,
   };
 }
 

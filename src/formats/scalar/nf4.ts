@@ -4,16 +4,41 @@
 // value in the HIGH nibble. Browser-safe.
 
 export const NF4_LEVELS = Float32Array.of(
-  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334,
-  -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+  -1.0,
+  -0.6961928009986877,
+  -0.5250730514526367,
+  -0.39491748809814453,
+  -0.28444138169288635,
+  -0.18477343022823334,
+  -0.09105003625154495,
+  0.0,
+  0.07958029955625534,
+  0.16093020141124725,
+  0.24611230194568634,
+  0.33791524171829224,
+  0.44070982933044434,
+  0.5626170039176941,
+  0.7229568362236023,
+  1.0,
 );
 
 // bitsandbytes' decision thresholds (midpoints between levels), as float32 like the C++ literals
 const THRESHOLDS = Float32Array.of(
-  -0.8480964004993439, -0.6106329262256622, -0.4599952697753906, -0.33967943489551544, -0.23460740596055984,
-  -0.13791173323988914, -0.045525018125772476, 0.03979014977812767, 0.1202552504837513, 0.2035212516784668,
-  0.2920137718319893, 0.3893125355243683, 0.5016634166240692, 0.6427869200706482, 0.8614784181118011,
+  -0.8480964004993439,
+  -0.6106329262256622,
+  -0.4599952697753906,
+  -0.33967943489551544,
+  -0.23460740596055984,
+  -0.13791173323988914,
+  -0.045525018125772476,
+  0.03979014977812767,
+  0.1202552504837513,
+  0.2035212516784668,
+  0.2920137718319893,
+  0.3893125355243683,
+  0.5016634166240692,
+  0.6427869200706482,
+  0.8614784181118011,
 );
 
 /** the NF4 code of a value already scaled into [-1, 1] */
@@ -23,7 +48,10 @@ export function nf4Code(x: number): number {
   return c;
 }
 
-export interface Nf4Blocks { data: Uint8Array; absmax: Float32Array }
+export interface Nf4Blocks {
+  data: Uint8Array;
+  absmax: Float32Array;
+}
 
 /** Quantizes `src` (any length) in blocks of `blockSize` consecutive values. */
 export function quantizeNf4(src: Float32Array, blockSize: number): Nf4Blocks {
@@ -32,7 +60,8 @@ export function quantizeNf4(src: Float32Array, blockSize: number): Nf4Blocks {
   const data = new Uint8Array(Math.ceil(n / 2));
   const absmax = new Float32Array(blocks);
   for (let b = 0; b < blocks; b++) {
-    const o = b * blockSize, len = Math.min(blockSize, n - o);
+    const o = b * blockSize,
+      len = Math.min(blockSize, n - o);
     let m = 0;
     for (let i = 0; i < len; i++) m = Math.max(m, Math.abs(src[o + i]!));
     absmax[b] = m;

@@ -7,7 +7,13 @@ import { LowbitError } from '../../errors.js';
 import { bf16ToFp32, f32Bits, fp16ToFp32, fp32BitsToBf16, fp32BitsToFp16 } from '../half.js';
 import type { Fp8Format } from './fp8.js';
 import { dequantizeFp8, FP8_MAX, fp8Levels, quantizeFp8 } from './fp8-tensor.js';
-import { forEachParam, paramLayout, type Granularity, type GranularityOptions, type ScaleLayout } from './granularity.js';
+import {
+  forEachParam,
+  paramLayout,
+  type Granularity,
+  type GranularityOptions,
+  type ScaleLayout,
+} from './granularity.js';
 import { dequantizeIntn, intnRange, quantizeIntn } from './intn.js';
 import { nf4Code, NF4_LEVELS } from './nf4.js';
 
@@ -56,22 +62,43 @@ export interface ScalarFormat {
 }
 
 /** Round-to-nearest-even 16-bit float with clamping: codes whose exponent field is all ones are Inf/NaN */
-function half16(name: string, toBits: (u: number) => number, toFloat: (h: number) => number, maxCode: number, infCode: number) {
+function half16(
+  name: string,
+  toBits: (u: number) => number,
+  toFloat: (h: number) => number,
+  maxCode: number,
+  infCode: number,
+) {
   const max = toFloat(maxCode);
   const quantize = (x: Float32Array, opts: ScalarOptions = {}): ScalarQuantized => {
     const saturate = opts.saturate ?? true;
     const L = paramLayout(x.length, opts);
     const codes = new Uint16Array(x.length);
-    let clampedCount = 0, nanCount = 0;
+    let clampedCount = 0,
+      nanCount = 0;
     for (let i = 0; i < x.length; i++) {
       const v = x[i]!;
       let h = toBits(f32Bits(v));
       if (Number.isNaN(v)) nanCount++;
       // counted where rounding alone would reach Inf: values just above max round down to it anyway
-      else if ((h & 0x7fff) === infCode && saturate) { h = (h & 0x8000) | maxCode; clampedCount++; }
+      else if ((h & 0x7fff) === infCode && saturate) {
+        h = (h & 0x8000) | maxCode;
+        clampedCount++;
+      }
       codes[i] = h;
     }
-    return { format: name, codes, scales: Float32Array.of(1), scaleDims: [1], dims: L.dims, granularity: 'tensor', axis: 0, groupSize: x.length, clampedCount, nanCount };
+    return {
+      format: name,
+      codes,
+      scales: Float32Array.of(1),
+      scaleDims: [1],
+      dims: L.dims,
+      granularity: 'tensor',
+      axis: 0,
+      groupSize: x.length,
+      clampedCount,
+      nanCount,
+    };
   };
   const dequantize = (q: ScalarQuantized): Float32Array => Float32Array.from(q.codes, (h) => toFloat(h));
   return { max, quantize, dequantize };
@@ -82,13 +109,40 @@ const bf16 = half16('BF16', fp32BitsToBf16, bf16ToFp32, 0x7f7f, 0x7f80);
 
 function fp8Format(name: string, aliases: string[], f: Fp8Format, description: string): ScalarFormat {
   return {
-    name, aliases, bits: 8, kind: 'float', description,
-    grid: () => { const v = fp8Levels(f); return { count: v.length, min: v[0]!, max: v[v.length - 1]!, values: v }; },
+    name,
+    aliases,
+    bits: 8,
+    kind: 'float',
+    description,
+    grid: () => {
+      const v = fp8Levels(f);
+      return { count: v.length, min: v[0]!, max: v[v.length - 1]!, values: v };
+    },
     quantize(x, opts = {}) {
       const q = quantizeFp8(x, f, { ...opts, scaled: opts.scaled ?? true });
-      return { format: name, codes: q.codes, scales: q.scales, scaleDims: q.scaleDims, dims: q.dims, granularity: q.granularity, axis: q.axis, groupSize: q.groupSize, clampedCount: q.clampedCount, nanCount: q.nanCount };
+      return {
+        format: name,
+        codes: q.codes,
+        scales: q.scales,
+        scaleDims: q.scaleDims,
+        dims: q.dims,
+        granularity: q.granularity,
+        axis: q.axis,
+        groupSize: q.groupSize,
+        clampedCount: q.clampedCount,
+        nanCount: q.nanCount,
+      };
     },
-    dequantize: (q) => dequantizeFp8({ ...q, format: f, codes: q.codes as Uint8Array, overflowCount: 0, underflowCount: 0, nanCount: q.nanCount, clampedCount: q.clampedCount }),
+    dequantize: (q) =>
+      dequantizeFp8({
+        ...q,
+        format: f,
+        codes: q.codes as Uint8Array,
+        overflowCount: 0,
+        underflowCount: 0,
+        nanCount: q.nanCount,
+        clampedCount: q.clampedCount,
+      }),
   };
 }
 
@@ -96,13 +150,35 @@ function intnFormat(bits: number, signed: boolean): ScalarFormat {
   const name = `${signed ? 'INT' : 'UINT'}${bits}`;
   const [lo, hi] = intnRange(bits, signed);
   return {
-    name, aliases: [], bits, kind: 'integer',
-    description: `${bits}-bit ${signed ? 'signed' : 'unsigned'} integer codes ${lo}..${hi}, value = (code - zero point) × scale; ` +
+    name,
+    aliases: [],
+    bits,
+    kind: 'integer',
+    description:
+      `${bits}-bit ${signed ? 'signed' : 'unsigned'} integer codes ${lo}..${hi}, value = (code - zero point) × scale; ` +
       `${signed ? 'symmetric by default (scale = absmax / ' + hi + ', zero point 0)' : 'affine by default (scale = (max - min) / ' + hi + ' over a range including 0)'}`,
-    grid: () => ({ count: hi - lo + 1, min: lo, max: hi, values: Array.from({ length: hi - lo + 1 }, (_, i) => lo + i), step: '1 code = scale' }),
+    grid: () => ({
+      count: hi - lo + 1,
+      min: lo,
+      max: hi,
+      values: Array.from({ length: hi - lo + 1 }, (_, i) => lo + i),
+      step: '1 code = scale',
+    }),
     quantize(x, opts = {}) {
       const q = quantizeIntn(x, { ...opts, bits, signed, symmetric: opts.symmetric ?? signed });
-      return { format: name, codes: q.codes, scales: q.scales, zeroPoints: q.zeroPoints, scaleDims: q.scaleDims, dims: q.dims, granularity: q.granularity, axis: q.axis, groupSize: q.groupSize, clampedCount: q.clampedCount, nanCount: q.nanCount };
+      return {
+        format: name,
+        codes: q.codes,
+        scales: q.scales,
+        zeroPoints: q.zeroPoints,
+        scaleDims: q.scaleDims,
+        dims: q.dims,
+        granularity: q.granularity,
+        axis: q.axis,
+        groupSize: q.groupSize,
+        clampedCount: q.clampedCount,
+        nanCount: q.nanCount,
+      };
     },
     dequantize(q) {
       if (!q.zeroPoints) throw new LowbitError(`${name} data has no zero points`);
@@ -117,48 +193,98 @@ function intnFormat(bits: number, signed: boolean): ScalarFormat {
  * through bitsandbytes' midpoints (nf4.ts, ONNX Runtime's MatMulBnb4 arithmetic).
  */
 const nf4: ScalarFormat = {
-  name: 'NF4', aliases: ['NF4_BNB'], bits: 4, kind: 'lookup',
-  description: "QLoRA's 4-bit NormalFloat: 16 levels at quantiles of a normal distribution scaled into [-1, 1], an exact 0, one absmax scale per group (default 64 values)",
+  name: 'NF4',
+  aliases: ['NF4_BNB'],
+  bits: 4,
+  kind: 'lookup',
+  description:
+    "QLoRA's 4-bit NormalFloat: 16 levels at quantiles of a normal distribution scaled into [-1, 1], an exact 0, one absmax scale per group (default 64 values)",
   grid: () => ({ count: 16, min: -1, max: 1, values: Array.from(NF4_LEVELS) }),
   quantize(x, opts = {}) {
-    const L = paramLayout(x.length, opts.granularity ? opts : { ...opts, granularity: 'group', groupSize: opts.groupSize ?? 64 });
+    const L = paramLayout(
+      x.length,
+      opts.granularity ? opts : { ...opts, granularity: 'group', groupSize: opts.groupSize ?? 64 },
+    );
     const absmax = new Float32Array(L.count);
-    forEachParam(L, (i, p) => { const a = Math.abs(x[i]!); if (a !== Infinity && a > absmax[p]!) absmax[p] = a; });
+    forEachParam(L, (i, p) => {
+      const a = Math.abs(x[i]!);
+      if (a !== Infinity && a > absmax[p]!) absmax[p] = a;
+    });
     const codes = new Uint8Array(x.length);
-    let clampedCount = 0, nanCount = 0;
+    let clampedCount = 0,
+      nanCount = 0;
     forEachParam(L, (i, p) => {
       const v = x[i]!;
       const m = absmax[p]!;
-      if (Number.isNaN(v)) { nanCount++; codes[i] = 7; return; }
-      if (!Number.isFinite(v)) { clampedCount++; codes[i] = v > 0 ? 15 : 0; return; }
+      if (Number.isNaN(v)) {
+        nanCount++;
+        codes[i] = 7;
+        return;
+      }
+      if (!Number.isFinite(v)) {
+        clampedCount++;
+        codes[i] = v > 0 ? 15 : 0;
+        return;
+      }
       codes[i] = nf4Code(Math.fround(v * (m ? Math.fround(1 / m) : 0)));
     });
-    return { format: 'NF4', codes, scales: absmax, scaleDims: L.scaleDims, dims: L.dims, granularity: L.granularity, axis: L.axis, groupSize: L.groupSize, clampedCount, nanCount };
+    return {
+      format: 'NF4',
+      codes,
+      scales: absmax,
+      scaleDims: L.scaleDims,
+      dims: L.dims,
+      granularity: L.granularity,
+      axis: L.axis,
+      groupSize: L.groupSize,
+      clampedCount,
+      nanCount,
+    };
   },
   dequantize(q) {
     const out = new Float32Array(q.codes.length);
-    forEachParam(paramLayout(q.codes.length, q), (i, p) => { out[i] = Math.fround(NF4_LEVELS[q.codes[i]! & 15]! * q.scales[p]!); });
+    forEachParam(paramLayout(q.codes.length, q), (i, p) => {
+      out[i] = Math.fround(NF4_LEVELS[q.codes[i]! & 15]! * q.scales[p]!);
+    });
     return out;
   },
 };
 
 const FORMATS: readonly ScalarFormat[] = [
   {
-    name: 'FP16', aliases: ['FLOAT16', 'HALF'], bits: 16, kind: 'float',
-    description: 'IEEE half precision: 1 sign, 5 exponent, 10 mantissa bits, largest finite ±65504; round to nearest even, beyond ±65504 clamped and counted',
+    name: 'FP16',
+    aliases: ['FLOAT16', 'HALF'],
+    bits: 16,
+    kind: 'float',
+    description:
+      'IEEE half precision: 1 sign, 5 exponent, 10 mantissa bits, largest finite ±65504; round to nearest even, beyond ±65504 clamped and counted',
     grid: () => ({ count: 2 * 0x7bff + 1, min: -fp16.max, max: fp16.max }),
-    quantize: fp16.quantize, dequantize: fp16.dequantize,
+    quantize: fp16.quantize,
+    dequantize: fp16.dequantize,
   },
   {
-    name: 'BF16', aliases: ['BFLOAT16'], bits: 16, kind: 'float',
-    description: "bfloat16: float32's 8-bit exponent with 7 mantissa bits, largest finite ±3.39e38; round to nearest even, beyond clamped and counted",
+    name: 'BF16',
+    aliases: ['BFLOAT16'],
+    bits: 16,
+    kind: 'float',
+    description:
+      "bfloat16: float32's 8-bit exponent with 7 mantissa bits, largest finite ±3.39e38; round to nearest even, beyond clamped and counted",
     grid: () => ({ count: 2 * 0x7f7f + 1, min: -bf16.max, max: bf16.max }),
-    quantize: bf16.quantize, dequantize: bf16.dequantize,
+    quantize: bf16.quantize,
+    dequantize: bf16.dequantize,
   },
-  fp8Format('FP8_E4M3FN', ['FP8_E4M3', 'E4M3', 'E4M3FN', 'FLOAT8E4M3FN'], 'e4m3fn',
-    `OCP/ONNX FP8 E4M3FN: 1 sign, 4 exponent, 3 mantissa bits, no infinities, largest ±${FP8_MAX.e4m3fn}; scaled by absmax / ${FP8_MAX.e4m3fn} per tensor/channel/group by default`),
-  fp8Format('FP8_E5M2', ['E5M2', 'FLOAT8E5M2'], 'e5m2',
-    `OCP/ONNX FP8 E5M2: 1 sign, 5 exponent, 2 mantissa bits, IEEE-like with infinities, largest ±${FP8_MAX.e5m2}; scaled by absmax / ${FP8_MAX.e5m2} per tensor/channel/group by default`),
+  fp8Format(
+    'FP8_E4M3FN',
+    ['FP8_E4M3', 'E4M3', 'E4M3FN', 'FLOAT8E4M3FN'],
+    'e4m3fn',
+    `OCP/ONNX FP8 E4M3FN: 1 sign, 4 exponent, 3 mantissa bits, no infinities, largest ±${FP8_MAX.e4m3fn}; scaled by absmax / ${FP8_MAX.e4m3fn} per tensor/channel/group by default`,
+  ),
+  fp8Format(
+    'FP8_E5M2',
+    ['E5M2', 'FLOAT8E5M2'],
+    'e5m2',
+    `OCP/ONNX FP8 E5M2: 1 sign, 5 exponent, 2 mantissa bits, IEEE-like with infinities, largest ±${FP8_MAX.e5m2}; scaled by absmax / ${FP8_MAX.e5m2} per tensor/channel/group by default`,
+  ),
   ...[2, 3, 4, 5, 6, 7, 8].flatMap((b) => [intnFormat(b, true), intnFormat(b, false)]),
   nf4,
 ];

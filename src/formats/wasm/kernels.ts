@@ -9,25 +9,75 @@ import { KERNELS_WASM_BASE64 } from './kernels.wasm.js';
 type Kernel = (src: number, dst: number, count: number) => void;
 
 export type KernelName =
-  | 'f32_to_f16' | 'f32_to_bf16' | 'f16_to_f32' | 'bf16_to_f32'
-  | 'q8_0_quant' | 'q4_0_quant' | 'q4_1_quant' | 'q5_0_quant' | 'q5_1_quant'
-  | 'q8_0_dequant' | 'q4_0_dequant' | 'q4_1_dequant' | 'q5_0_dequant' | 'q5_1_dequant'
-  | 'q2_K_quant' | 'q3_K_quant' | 'q4_K_quant' | 'q5_K_quant' | 'q6_K_quant'
-  | 'iq3_xxs_quant' | 'iq3_s_quant' | 'iq2_s_quant' | 'iq1_m_quant';
+  | 'f32_to_f16'
+  | 'f32_to_bf16'
+  | 'f16_to_f32'
+  | 'bf16_to_f32'
+  | 'q8_0_quant'
+  | 'q4_0_quant'
+  | 'q4_1_quant'
+  | 'q5_0_quant'
+  | 'q5_1_quant'
+  | 'q8_0_dequant'
+  | 'q4_0_dequant'
+  | 'q4_1_dequant'
+  | 'q5_0_dequant'
+  | 'q5_1_dequant'
+  | 'q2_K_quant'
+  | 'q3_K_quant'
+  | 'q4_K_quant'
+  | 'q5_K_quant'
+  | 'q6_K_quant'
+  | 'iq3_xxs_quant'
+  | 'iq3_s_quant'
+  | 'iq2_s_quant'
+  | 'iq1_m_quant';
 
 /** kernel(srcPtr, dstPtr, nRows, nPerRow, importancePtr): whole rows with an importance matrix. */
 type RowKernel = (src: number, dst: number, nRows: number, nPerRow: number, qw: number) => void;
 
-export type RowKernelName = 'q4_0_quant_imatrix' | 'q4_1_quant_imatrix' | 'q5_0_quant_imatrix' | 'q5_1_quant_imatrix'
-  | 'q2_K_quant_imatrix' | 'q3_K_quant_imatrix' | 'q4_K_quant_imatrix' | 'q5_K_quant_imatrix' | 'q6_K_quant_imatrix'
-  | 'iq3_xxs_quant_imatrix' | 'iq3_s_quant_imatrix' | 'iq2_xxs_quant_imatrix' | 'iq2_xs_quant_imatrix' | 'iq2_s_quant_imatrix' | 'iq1_s_quant_imatrix' | 'iq1_m_quant_imatrix';
+export type RowKernelName =
+  | 'q4_0_quant_imatrix'
+  | 'q4_1_quant_imatrix'
+  | 'q5_0_quant_imatrix'
+  | 'q5_1_quant_imatrix'
+  | 'q2_K_quant_imatrix'
+  | 'q3_K_quant_imatrix'
+  | 'q4_K_quant_imatrix'
+  | 'q5_K_quant_imatrix'
+  | 'q6_K_quant_imatrix'
+  | 'iq3_xxs_quant_imatrix'
+  | 'iq3_s_quant_imatrix'
+  | 'iq2_xxs_quant_imatrix'
+  | 'iq2_xs_quant_imatrix'
+  | 'iq2_s_quant_imatrix'
+  | 'iq1_s_quant_imatrix'
+  | 'iq1_m_quant_imatrix';
 
 /** Dequantizers of the K-quants, IQ4, TQ and MXFP4 (dequant.as), the grid i-quants (iqdeq.as). */
 export type DequantKernelName =
-  | 'q2_K_dequant' | 'q3_K_dequant' | 'q4_K_dequant' | 'q5_K_dequant' | 'q6_K_dequant'
-  | 'iq4_nl_dequant' | 'iq4_xs_dequant' | 'tq1_0_dequant' | 'tq2_0_dequant' | 'mxfp4_dequant'
-  | 'tq1_0_quant' | 'tq2_0_quant' | 'mxfp4_quant'
-  | 'q2_0_quant' | 'q2_0_dequant' | 'iq1_m_dequant' | 'iq2_xxs_dequant' | 'iq2_xs_dequant' | 'iq2_s_dequant' | 'iq1_s_dequant' | 'iq3_s_dequant' | 'iq3_xxs_dequant';
+  | 'q2_K_dequant'
+  | 'q3_K_dequant'
+  | 'q4_K_dequant'
+  | 'q5_K_dequant'
+  | 'q6_K_dequant'
+  | 'iq4_nl_dequant'
+  | 'iq4_xs_dequant'
+  | 'tq1_0_dequant'
+  | 'tq2_0_dequant'
+  | 'mxfp4_dequant'
+  | 'tq1_0_quant'
+  | 'tq2_0_quant'
+  | 'mxfp4_quant'
+  | 'q2_0_quant'
+  | 'q2_0_dequant'
+  | 'iq1_m_dequant'
+  | 'iq2_xxs_dequant'
+  | 'iq2_xs_dequant'
+  | 'iq2_s_dequant'
+  | 'iq1_s_dequant'
+  | 'iq3_s_dequant'
+  | 'iq3_xxs_dequant';
 
 interface Loaded {
   exports: Record<string, unknown>;
@@ -70,7 +120,10 @@ let enabled = true;
  * While a scan is open (scanFinite), every window of float32 input a quantize kernel reads is also
  * checked for NaN/Inf while it is in cache, and the bytes checked are counted.
  */
-interface FiniteScan { checked: number; nonfinite: boolean }
+interface FiniteScan {
+  checked: number;
+  nonfinite: boolean;
+}
 let scan: FiniteScan | null = null;
 
 /** Kernels whose input is the float32 being quantized (the others read blocks). */
@@ -102,7 +155,8 @@ export function scanFinite(src: Float32Array, fn: () => void): boolean | null {
 function scanWindow(k: Loaded, ptr: number, bytes: number): void {
   const s = scan!;
   s.checked += bytes;
-  if (!s.nonfinite && (k.exports.f32_any_nonfinite as (p: number, n: number) => number)(ptr, bytes >>> 2)) s.nonfinite = true;
+  if (!s.nonfinite && (k.exports.f32_any_nonfinite as (p: number, n: number) => number)(ptr, bytes >>> 2))
+    s.nonfinite = true;
 }
 let loaded: Loaded | null | undefined;
 
@@ -117,8 +171,14 @@ export type LatticeRun = 'done' | 'off' | 'refused';
  * throws or reruns its TypeScript path.
  */
 export function wasmLatticeQuantize(
-  blockKernel: KernelName | null, rowKernel: RowKernelName, src: Float32Array, dst: Uint8Array,
-  nRows: number, nPerRow: number, rowBytes: number, imatrix: Float32Array | null,
+  blockKernel: KernelName | null,
+  rowKernel: RowKernelName,
+  src: Float32Array,
+  dst: Uint8Array,
+  nRows: number,
+  nPerRow: number,
+  rowBytes: number,
+  imatrix: Float32Array | null,
 ): LatticeRun {
   const k = enabled ? load() : null;
   if (!k) return 'off';
@@ -146,7 +206,12 @@ export function wasmKernelsActive(): boolean {
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
   // Node (and each worker thread) decodes natively; browsers through atob
   const B = (globalThis as { Buffer?: { from(s: string, enc: 'base64'): Uint8Array } }).Buffer;
-  if (B) { const b = B.from(s, 'base64'); const out = new Uint8Array(new ArrayBuffer(b.length)); out.set(b); return out; }
+  if (B) {
+    const b = B.from(s, 'base64');
+    const out = new Uint8Array(new ArrayBuffer(b.length));
+    out.set(b);
+    return out;
+  }
   const bin = atob(s);
   const out = new Uint8Array(new ArrayBuffer(bin.length));
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -188,7 +253,12 @@ function bytesOf(v: ArrayBufferView, n: number): Uint8Array {
  * off or unavailable. Shapes must have been checked by the caller.
  */
 export function wasmBlocks(
-  name: KernelName | DequantKernelName, src: ArrayBufferView, dst: ArrayBufferView, count: number, inBytes: number, outBytes: number,
+  name: KernelName | DequantKernelName,
+  src: ArrayBufferView,
+  dst: ArrayBufferView,
+  count: number,
+  inBytes: number,
+  outBytes: number,
 ): boolean {
   if (!enabled) return false;
   const k = load();
@@ -218,7 +288,13 @@ export function wasmBlocks(
  * nothing, when the kernels are off or unavailable. Shapes must have been checked by the caller.
  */
 export function wasmRows(
-  name: RowKernelName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, rowBytes: number, imatrix: Float32Array,
+  name: RowKernelName,
+  src: Float32Array,
+  dst: Uint8Array,
+  nRows: number,
+  nPerRow: number,
+  rowBytes: number,
+  imatrix: Float32Array,
 ): boolean {
   if (!enabled) return false;
   const k = load();

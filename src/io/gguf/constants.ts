@@ -11,11 +11,37 @@ export const GGML_MAX_NAME = 64;
 
 /** GGUF metadata value type ids (enum gguf_type). */
 export const GGUF_TYPE = {
-  u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12,
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
 } as const;
 export type GgufTypeName = keyof typeof GGUF_TYPE;
 
-const NAMES: readonly GgufTypeName[] = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64'];
+const NAMES: readonly GgufTypeName[] = [
+  'u8',
+  'i8',
+  'u16',
+  'i16',
+  'u32',
+  'i32',
+  'f32',
+  'bool',
+  'string',
+  'array',
+  'u64',
+  'i64',
+  'f64',
+];
 
 export function ggufTypeName(id: number): GgufTypeName | undefined {
   return NAMES[id];
@@ -23,7 +49,19 @@ export function ggufTypeName(id: number): GgufTypeName | undefined {
 
 /** Bytes per element of fixed-size types; strings and arrays vary (0). */
 export const GGUF_TYPE_SIZE: Readonly<Record<GgufTypeName, number>> = {
-  u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, bool: 1, string: 0, array: 0, u64: 8, i64: 8, f64: 8,
+  u8: 1,
+  i8: 1,
+  u16: 2,
+  i16: 2,
+  u32: 4,
+  i32: 4,
+  f32: 4,
+  bool: 1,
+  string: 0,
+  array: 0,
+  u64: 8,
+  i64: 8,
+  f64: 8,
 };
 
 /** The fewest bytes one element of a type can occupy in a file (string: its u64 length; array: type + count). */

@@ -9,8 +9,19 @@ export type GgufBigIntType = 'u64' | 'i64';
 
 /** Array elements: typed arrays for numbers (compact for tokenizer tables), plain arrays otherwise. */
 export type GgufArrayItems =
-  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array
-  | BigUint64Array | BigInt64Array | boolean[] | string[] | GgufArray[];
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigUint64Array
+  | BigInt64Array
+  | boolean[]
+  | string[]
+  | GgufArray[];
 
 export interface GgufArray {
   readonly itemType: GgufTypeName;
@@ -50,26 +61,40 @@ function num(type: GgufNumberType, value: number): GgufValue {
 }
 
 const INT_RANGE: Record<string, [number, number]> = {
-  u8: [0, 0xff], i8: [-0x80, 0x7f], u16: [0, 0xffff], i16: [-0x8000, 0x7fff], u32: [0, 0xffffffff], i32: [-0x80000000, 0x7fffffff],
+  u8: [0, 0xff],
+  i8: [-0x80, 0x7f],
+  u16: [0, 0xffff],
+  i16: [-0x8000, 0x7fff],
+  u32: [0, 0xffffffff],
+  i32: [-0x80000000, 0x7fffffff],
 };
 
 /** Throws LowbitError when a value cannot be stored as its declared type (writer side). */
 export function checkValue(key: string, v: GgufValue, depth = 0): void {
-  const bad = (why: string): never => { throw new LowbitError(`GGUF metadata '${key}': ${why}`); };
+  const bad = (why: string): never => {
+    throw new LowbitError(`GGUF metadata '${key}': ${why}`);
+  };
   switch (v.type) {
-    case 'u8': case 'i8': case 'u16': case 'i16': case 'u32': case 'i32': {
+    case 'u8':
+    case 'i8':
+    case 'u16':
+    case 'i16':
+    case 'u32':
+    case 'i32': {
       const [lo, hi] = INT_RANGE[v.type]!;
       if (!Number.isInteger(v.value) || v.value < lo || v.value > hi) bad(`${v.value} is not a ${v.type}`);
       break;
     }
-    case 'f32': case 'f64':
+    case 'f32':
+    case 'f64':
       if (typeof v.value !== 'number') bad(`not a number`);
       break;
     case 'u64':
       if (typeof v.value !== 'bigint' || v.value < 0n || v.value >= 1n << 64n) bad(`${v.value} is not a u64`);
       break;
     case 'i64':
-      if (typeof v.value !== 'bigint' || v.value < -(1n << 63n) || v.value >= 1n << 63n) bad(`${v.value} is not an i64`);
+      if (typeof v.value !== 'bigint' || v.value < -(1n << 63n) || v.value >= 1n << 63n)
+        bad(`${v.value} is not an i64`);
       break;
     case 'bool':
       if (typeof v.value !== 'boolean') bad('not a boolean');
@@ -87,8 +112,16 @@ export function checkValue(key: string, v: GgufValue, depth = 0): void {
 }
 
 const ARRAY_CLASS: Partial<Record<GgufTypeName, Function>> = {
-  u8: Uint8Array, i8: Int8Array, u16: Uint16Array, i16: Int16Array, u32: Uint32Array, i32: Int32Array,
-  f32: Float32Array, f64: Float64Array, u64: BigUint64Array, i64: BigInt64Array,
+  u8: Uint8Array,
+  i8: Int8Array,
+  u16: Uint16Array,
+  i16: Int16Array,
+  u32: Uint32Array,
+  i32: Int32Array,
+  f32: Float32Array,
+  f64: Float64Array,
+  u64: BigUint64Array,
+  i64: BigInt64Array,
 };
 
 function checkArray(key: string, a: GgufArray, depth: number, bad: (why: string) => never): void {
@@ -100,9 +133,11 @@ function checkArray(key: string, a: GgufArray, depth: number, bad: (why: string)
   }
   if (!Array.isArray(a.items)) bad(`array of ${a.itemType} must be a plain array`);
   const items = a.items as unknown[];
-  if (a.itemType === 'bool') { if (!items.every((x) => typeof x === 'boolean')) bad('array of bool holds a non-boolean'); }
-  else if (a.itemType === 'string') {
-    for (const s of items) if (typeof s !== 'string' || !isWellFormed(s)) bad('array of string holds a non-string or invalid Unicode');
+  if (a.itemType === 'bool') {
+    if (!items.every((x) => typeof x === 'boolean')) bad('array of bool holds a non-boolean');
+  } else if (a.itemType === 'string') {
+    for (const s of items)
+      if (typeof s !== 'string' || !isWellFormed(s)) bad('array of string holds a non-string or invalid Unicode');
   } else if (a.itemType === 'array') {
     for (const x of items) checkArray(key, x as GgufArray, depth + 1, bad);
   } else bad(`unknown array item type ${a.itemType}`);
@@ -116,10 +151,15 @@ function isWellFormed(s: string): boolean {
 }
 
 // Typed getters: undefined when absent, LowbitError when present with another type.
-function getTyped<T extends GgufValue['type']>(m: GgufMetadata, key: string, types: readonly T[]): Extract<GgufValue, { type: T }> | undefined {
+function getTyped<T extends GgufValue['type']>(
+  m: GgufMetadata,
+  key: string,
+  types: readonly T[],
+): Extract<GgufValue, { type: T }> | undefined {
   const v = m.get(key);
   if (v === undefined) return undefined;
-  if (!(types as readonly string[]).includes(v.type)) throw new LowbitError(`GGUF metadata '${key}' is ${v.type}, expected ${types.join(' or ')}`);
+  if (!(types as readonly string[]).includes(v.type))
+    throw new LowbitError(`GGUF metadata '${key}' is ${v.type}, expected ${types.join(' or ')}`);
   return v as Extract<GgufValue, { type: T }>;
 }
 
@@ -132,7 +172,8 @@ export function metaInt(m: GgufMetadata, key: string): number | undefined {
   const v = getTyped(m, key, ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'u64', 'i64'] as const);
   if (v === undefined) return undefined;
   if (typeof v.value === 'bigint') {
-    if (v.value > BigInt(Number.MAX_SAFE_INTEGER) || v.value < -BigInt(Number.MAX_SAFE_INTEGER)) throw new LowbitError(`GGUF metadata '${key}' = ${v.value} is too large`);
+    if (v.value > BigInt(Number.MAX_SAFE_INTEGER) || v.value < -BigInt(Number.MAX_SAFE_INTEGER))
+      throw new LowbitError(`GGUF metadata '${key}' = ${v.value} is too large`);
     return Number(v.value);
   }
   return v.value;
@@ -153,6 +194,7 @@ export function metaArray(m: GgufMetadata, key: string): GgufArray | undefined {
 export function metaStrings(m: GgufMetadata, key: string): string[] | undefined {
   const a = metaArray(m, key);
   if (a === undefined) return undefined;
-  if (a.itemType !== 'string') throw new LowbitError(`GGUF metadata '${key}' is an array of ${a.itemType}, expected strings`);
+  if (a.itemType !== 'string')
+    throw new LowbitError(`GGUF metadata '${key}' is an array of ${a.itemType}, expected strings`);
   return a.items as string[];
 }

@@ -5,8 +5,17 @@ import { FileFormatError, LowbitError } from '../../errors.js';
 import type { ByteSource } from '../source.js';
 import { ggmlTypeById, type GgmlTypeInfo } from '../../formats/ggml-types.js';
 import {
-  DEFAULT_GGUF_LIMITS, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, GGUF_KEY_ALIGNMENT, GGUF_MAGIC,
-  GGUF_TYPE_SIZE, ggufTypeName, minEncodedSize, type GgufLimits, type GgufTypeName,
+  DEFAULT_GGUF_LIMITS,
+  GGML_MAX_DIMS,
+  GGML_MAX_NAME,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_KEY_ALIGNMENT,
+  GGUF_MAGIC,
+  GGUF_TYPE_SIZE,
+  ggufTypeName,
+  minEncodedSize,
+  type GgufLimits,
+  type GgufTypeName,
 } from './constants.js';
 import type { GgufArray, GgufArrayItems, GgufMetadata, GgufValue } from './metadata.js';
 
@@ -55,7 +64,10 @@ export function show(name: string): string {
 
 /** Error messages are one line, whatever bytes a file put into its names. */
 export function oneLine(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.replace(
+    /[\u0000-\u001f\u007f\u2028\u2029]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -69,7 +81,10 @@ export class Cursor {
   /** what is being read, for error messages */
   where = 'header';
 
-  constructor(readonly src: ByteSource, readonly limit: number) {}
+  constructor(
+    readonly src: ByteSource,
+    readonly limit: number,
+  ) {}
 
   fail(problem: string): never {
     throw new FileFormatError(this.src.name, oneLine(problem));
@@ -83,7 +98,8 @@ export class Cursor {
   /** Fails when n more bytes are not there: a truncated file, or a header over the cap. */
   check(n: number, what: () => string): void {
     if (n <= this.remaining) return;
-    if (this.limit < this.src.size) this.fail(`header too large: ${what()} would pass the ${this.limit}-byte header limit`);
+    if (this.limit < this.src.size)
+      this.fail(`header too large: ${what()} would pass the ${this.limit}-byte header limit`);
     this.fail(`truncated: ${what()} needs ${this.pos + n} bytes, file has ${this.src.size}`);
   }
 
@@ -106,16 +122,56 @@ export class Cursor {
     return this.buf.subarray(o, o + n);
   }
 
-  async u8(): Promise<number> { const o = await this.need(1); this.pos += 1; return this.view.getUint8(o); }
-  async i8(): Promise<number> { const o = await this.need(1); this.pos += 1; return this.view.getInt8(o); }
-  async u16(): Promise<number> { const o = await this.need(2); this.pos += 2; return this.view.getUint16(o, true); }
-  async i16(): Promise<number> { const o = await this.need(2); this.pos += 2; return this.view.getInt16(o, true); }
-  async u32(): Promise<number> { const o = await this.need(4); this.pos += 4; return this.view.getUint32(o, true); }
-  async i32(): Promise<number> { const o = await this.need(4); this.pos += 4; return this.view.getInt32(o, true); }
-  async f32(): Promise<number> { const o = await this.need(4); this.pos += 4; return this.view.getFloat32(o, true); }
-  async f64(): Promise<number> { const o = await this.need(8); this.pos += 8; return this.view.getFloat64(o, true); }
-  async u64(): Promise<bigint> { const o = await this.need(8); this.pos += 8; return this.view.getBigUint64(o, true); }
-  async i64(): Promise<bigint> { const o = await this.need(8); this.pos += 8; return this.view.getBigInt64(o, true); }
+  async u8(): Promise<number> {
+    const o = await this.need(1);
+    this.pos += 1;
+    return this.view.getUint8(o);
+  }
+  async i8(): Promise<number> {
+    const o = await this.need(1);
+    this.pos += 1;
+    return this.view.getInt8(o);
+  }
+  async u16(): Promise<number> {
+    const o = await this.need(2);
+    this.pos += 2;
+    return this.view.getUint16(o, true);
+  }
+  async i16(): Promise<number> {
+    const o = await this.need(2);
+    this.pos += 2;
+    return this.view.getInt16(o, true);
+  }
+  async u32(): Promise<number> {
+    const o = await this.need(4);
+    this.pos += 4;
+    return this.view.getUint32(o, true);
+  }
+  async i32(): Promise<number> {
+    const o = await this.need(4);
+    this.pos += 4;
+    return this.view.getInt32(o, true);
+  }
+  async f32(): Promise<number> {
+    const o = await this.need(4);
+    this.pos += 4;
+    return this.view.getFloat32(o, true);
+  }
+  async f64(): Promise<number> {
+    const o = await this.need(8);
+    this.pos += 8;
+    return this.view.getFloat64(o, true);
+  }
+  async u64(): Promise<bigint> {
+    const o = await this.need(8);
+    this.pos += 8;
+    return this.view.getBigUint64(o, true);
+  }
+  async i64(): Promise<bigint> {
+    const o = await this.need(8);
+    this.pos += 8;
+    return this.view.getBigInt64(o, true);
+  }
 
   /** A u64 that must be a safe integer (counts, lengths, offsets). */
   async size(what: string): Promise<number> {
@@ -151,7 +207,11 @@ export class Cursor {
     // short ASCII strings (most tokens and keys) without the decoder's call overhead
     if (b.length <= 32) {
       let ascii = true;
-      for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) { ascii = false; break; }
+      for (let i = 0; i < b.length; i++)
+        if (b[i]! >= 0x80) {
+          ascii = false;
+          break;
+        }
       if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
     }
     try {
@@ -177,7 +237,8 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
   if (magic !== GGUF_MAGIC) c.fail('not a GGUF file (bad magic)');
   c.where = 'version';
   const version = await c.u32();
-  if ((version & 0xffff) === 0) c.fail(`GGUF version ${version >>> 0} looks byte-swapped: big-endian GGUF files are not supported`);
+  if ((version & 0xffff) === 0)
+    c.fail(`GGUF version ${version >>> 0} looks byte-swapped: big-endian GGUF files are not supported`);
   if (version === 1) c.fail('GGUF v1 is not supported (convert it with a current llama.cpp)');
   if (version !== 2 && version !== 3) c.fail(`unsupported GGUF version ${version}`);
 
@@ -208,17 +269,26 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
   if (al !== undefined) {
     if (al.type !== 'u32') c.fail(`${GGUF_KEY_ALIGNMENT} must be u32, is ${al.type}`);
     alignment = al.value as number;
-    if (alignment === 0 || (alignment & (alignment - 1)) !== 0) c.fail(`${GGUF_KEY_ALIGNMENT} ${alignment} is not a power of 2`);
+    if (alignment === 0 || (alignment & (alignment - 1)) !== 0)
+      c.fail(`${GGUF_KEY_ALIGNMENT} ${alignment} is not a power of 2`);
   }
 
-  interface RawTensor { name: string; dims: number[]; type: GgmlTypeInfo; relOffset: number; nElements: number; byteSize: number }
+  interface RawTensor {
+    name: string;
+    dims: number[];
+    type: GgmlTypeInfo;
+    relOffset: number;
+    nElements: number;
+    byteSize: number;
+  }
   const raw: RawTensor[] = [];
   const names = new Set<string>();
   for (let i = 0; i < nTensors; i++) {
     c.where = `tensor info ${i}`;
     const name = await c.string(`tensor ${i} name`, limits.maxStringBytes);
     const label = `tensor ${show(name)}`;
-    if (new TextEncoder().encode(name).length >= GGML_MAX_NAME) c.fail(`${label}: name is longer than ${GGML_MAX_NAME - 1} bytes`);
+    if (new TextEncoder().encode(name).length >= GGML_MAX_NAME)
+      c.fail(`${label}: name is longer than ${GGML_MAX_NAME - 1} bytes`);
     if (names.has(name)) c.fail(`duplicate tensor name ${show(name)}`);
     names.add(name);
     c.where = label;
@@ -240,29 +310,44 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
     const type = ggmlTypeById(typeId);
     if (type === undefined) c.fail(`${label} has unknown ggml type ${typeId}`);
     const rowLength = dims[0] ?? 1;
-    if (rowLength % type.blockSize !== 0) c.fail(`${label} of type ${type.ggmlName} has rows of ${rowLength} elements, not a multiple of its block size ${type.blockSize}`);
+    if (rowLength % type.blockSize !== 0)
+      c.fail(
+        `${label} of type ${type.ggmlName} has rows of ${rowLength} elements, not a multiple of its block size ${type.blockSize}`,
+      );
     const byteSize = (nElements / type.blockSize) * type.typeSize;
     if (!Number.isSafeInteger(byteSize)) c.fail(`${label} byte size overflows`);
     const relOffset = await c.size(`${label} offset`);
-    if (relOffset % alignment !== 0) c.fail(`${label} offset ${relOffset} is not a multiple of the alignment ${alignment}`);
+    if (relOffset % alignment !== 0)
+      c.fail(`${label} offset ${relOffset} is not a multiple of the alignment ${alignment}`);
     raw.push({ name, dims, type, relOffset, nElements, byteSize });
   }
   const headerSize = c.pos;
   // ggml pads the header to the alignment only when there are tensors
   const dataOffset = nTensors > 0 ? alignUp(headerSize, alignment) : headerSize;
-  if (nTensors > 0 && dataOffset > src.size) c.fail(`data section starts at ${dataOffset}, past the end of the file (${src.size} bytes)`);
+  if (nTensors > 0 && dataOffset > src.size)
+    c.fail(`data section starts at ${dataOffset}, past the end of the file (${src.size} bytes)`);
 
   const tensors: GgufTensorInfo[] = raw.map((r) => {
     const offset = dataOffset + r.relOffset;
     const end = offset + r.byteSize;
     if (!Number.isSafeInteger(end) || end > src.size) {
-      c.fail(`tensor ${show(r.name)} (${r.byteSize} bytes at offset ${offset}) extends past the end of the file (${src.size} bytes)`);
+      c.fail(
+        `tensor ${show(r.name)} (${r.byteSize} bytes at offset ${offset}) extends past the end of the file (${src.size} bytes)`,
+      );
     }
     const rowLength = r.dims[0] ?? 1;
     const nRows = rowLength === 0 ? 0 : r.nElements / rowLength;
     return {
-      name: r.name, dims: r.dims, type: r.type, relOffset: r.relOffset, offset, byteSize: r.byteSize,
-      nElements: r.nElements, rowLength, nRows, rowBytes: (rowLength / r.type.blockSize) * r.type.typeSize,
+      name: r.name,
+      dims: r.dims,
+      type: r.type,
+      relOffset: r.relOffset,
+      offset,
+      byteSize: r.byteSize,
+      nElements: r.nElements,
+      rowLength,
+      nRows,
+      rowBytes: (rowLength / r.type.blockSize) * r.type.typeSize,
     };
   });
   // tensors may be stored in any order but must not share bytes
@@ -276,21 +361,40 @@ export async function readGgufHeader(src: ByteSource, options: ReadGgufOptions =
   return { name: src.name, fileSize: src.size, version, alignment, metadata, tensors, headerSize, dataOffset };
 }
 
-async function readValue(c: Cursor, t: GgufTypeName, limits: GgufLimits, depth: number, what: string): Promise<GgufValue> {
+async function readValue(
+  c: Cursor,
+  t: GgufTypeName,
+  limits: GgufLimits,
+  depth: number,
+  what: string,
+): Promise<GgufValue> {
   switch (t) {
-    case 'u8': return { type: t, value: await c.u8() };
-    case 'i8': return { type: t, value: await c.i8() };
-    case 'u16': return { type: t, value: await c.u16() };
-    case 'i16': return { type: t, value: await c.i16() };
-    case 'u32': return { type: t, value: await c.u32() };
-    case 'i32': return { type: t, value: await c.i32() };
-    case 'f32': return { type: t, value: await c.f32() };
-    case 'f64': return { type: t, value: await c.f64() };
-    case 'u64': return { type: t, value: await c.u64() };
-    case 'i64': return { type: t, value: await c.i64() };
-    case 'bool': return { type: t, value: (await c.i8()) !== 0 };
-    case 'string': return { type: t, value: await c.string(`string value of ${what}`, limits.maxStringBytes) };
-    case 'array': return { type: t, value: await readArray(c, limits, depth + 1, what) };
+    case 'u8':
+      return { type: t, value: await c.u8() };
+    case 'i8':
+      return { type: t, value: await c.i8() };
+    case 'u16':
+      return { type: t, value: await c.u16() };
+    case 'i16':
+      return { type: t, value: await c.i16() };
+    case 'u32':
+      return { type: t, value: await c.u32() };
+    case 'i32':
+      return { type: t, value: await c.i32() };
+    case 'f32':
+      return { type: t, value: await c.f32() };
+    case 'f64':
+      return { type: t, value: await c.f64() };
+    case 'u64':
+      return { type: t, value: await c.u64() };
+    case 'i64':
+      return { type: t, value: await c.i64() };
+    case 'bool':
+      return { type: t, value: (await c.i8()) !== 0 };
+    case 'string':
+      return { type: t, value: await c.string(`string value of ${what}`, limits.maxStringBytes) };
+    case 'array':
+      return { type: t, value: await readArray(c, limits, depth + 1, what) };
   }
 }
 
@@ -309,7 +413,11 @@ async function readArray(c: Cursor, limits: GgufLimits, depth: number, what: str
   }
   if (itemType === 'string') {
     const items: string[] = [];
-    for (let i = 0; i < n; i++) items.push(c.stringNow(() => `${what}[${i}]`, limits.maxStringBytes) ?? await c.string(`${what}[${i}]`, limits.maxStringBytes));
+    for (let i = 0; i < n; i++)
+      items.push(
+        c.stringNow(() => `${what}[${i}]`, limits.maxStringBytes) ??
+          (await c.string(`${what}[${i}]`, limits.maxStringBytes)),
+      );
     return { itemType, items };
   }
   const items: GgufArray[] = [];
@@ -326,17 +434,28 @@ async function readNumbers(c: Cursor, t: GgufTypeName, n: number): Promise<GgufA
   }
   const b = bytes.buffer;
   switch (t) {
-    case 'u8': return new Uint8Array(b);
-    case 'i8': return new Int8Array(b);
-    case 'u16': return new Uint16Array(b);
-    case 'i16': return new Int16Array(b);
-    case 'u32': return new Uint32Array(b);
-    case 'i32': return new Int32Array(b);
-    case 'f32': return new Float32Array(b);
-    case 'f64': return new Float64Array(b);
-    case 'u64': return new BigUint64Array(b);
-    case 'i64': return new BigInt64Array(b);
-    default: throw new LowbitError(`not a numeric type: ${t}`, 'EFORMAT');
+    case 'u8':
+      return new Uint8Array(b);
+    case 'i8':
+      return new Int8Array(b);
+    case 'u16':
+      return new Uint16Array(b);
+    case 'i16':
+      return new Int16Array(b);
+    case 'u32':
+      return new Uint32Array(b);
+    case 'i32':
+      return new Int32Array(b);
+    case 'f32':
+      return new Float32Array(b);
+    case 'f64':
+      return new Float64Array(b);
+    case 'u64':
+      return new BigUint64Array(b);
+    case 'i64':
+      return new BigInt64Array(b);
+    default:
+      throw new LowbitError(`not a numeric type: ${t}`, 'EFORMAT');
   }
 }
 
@@ -352,16 +471,35 @@ export function findTensor(file: GgufFile, name: string): GgufTensorInfo {
 }
 
 /** All bytes of one tensor. */
-export async function readTensorBytes(src: ByteSource, file: GgufFile, tensor: GgufTensorInfo | string): Promise<Uint8Array> {
+export async function readTensorBytes(
+  src: ByteSource,
+  file: GgufFile,
+  tensor: GgufTensorInfo | string,
+): Promise<Uint8Array> {
   const t = typeof tensor === 'string' ? findTensor(file, tensor) : tensor;
   return src.read(t.offset, t.byteSize);
 }
 
 /** Bytes of rows [firstRow, firstRow + nRows) of a tensor (a row is dims[0] elements). */
-export async function readTensorRows(src: ByteSource, file: GgufFile, tensor: GgufTensorInfo | string, firstRow: number, nRows: number): Promise<Uint8Array> {
+export async function readTensorRows(
+  src: ByteSource,
+  file: GgufFile,
+  tensor: GgufTensorInfo | string,
+  firstRow: number,
+  nRows: number,
+): Promise<Uint8Array> {
   const t = typeof tensor === 'string' ? findTensor(file, tensor) : tensor;
-  if (!Number.isSafeInteger(firstRow) || !Number.isSafeInteger(nRows) || firstRow < 0 || nRows < 0 || firstRow + nRows > t.nRows) {
-    throw new FileFormatError(file.name, `tensor ${show(t.name)} has ${t.nRows} rows, cannot read rows ${firstRow}..${firstRow + nRows}`);
+  if (
+    !Number.isSafeInteger(firstRow) ||
+    !Number.isSafeInteger(nRows) ||
+    firstRow < 0 ||
+    nRows < 0 ||
+    firstRow + nRows > t.nRows
+  ) {
+    throw new FileFormatError(
+      file.name,
+      `tensor ${show(t.name)} has ${t.nRows} rows, cannot read rows ${firstRow}..${firstRow + nRows}`,
+    );
   }
   return src.read(t.offset + firstRow * t.rowBytes, nRows * t.rowBytes);
 }

@@ -31,9 +31,17 @@ export function splitPath(prefix: string, index: number, count: number): string 
 export function splitPaths(first: GgufFile, path: string): string[] {
   const count = splitCount(first);
   const no = metaInt(first.metadata, SPLIT_NO) ?? 0;
-  if (no !== 0) throw new FileFormatError(path, `is shard ${no + 1} of a split model; open its first shard (…-00001-of-${pad5(count)}.gguf)`);
+  if (no !== 0)
+    throw new FileFormatError(
+      path,
+      `is shard ${no + 1} of a split model; open its first shard (…-00001-of-${pad5(count)}.gguf)`,
+    );
   const postfix = `-${pad5(1)}-of-${pad5(count)}.gguf`;
-  if (path.length <= postfix.length || !path.endsWith(postfix)) throw new FileFormatError(path, `is the first of ${count} shards but is not named <prefix>${postfix}, so the others cannot be found`);
+  if (path.length <= postfix.length || !path.endsWith(postfix))
+    throw new FileFormatError(
+      path,
+      `is the first of ${count} shards but is not named <prefix>${postfix}, so the others cannot be found`,
+    );
   const prefix = path.slice(0, path.length - postfix.length);
   return Array.from({ length: count }, (_, i) => splitPath(prefix, i, count));
 }
@@ -43,9 +51,15 @@ export class ConcatSource implements ByteSource {
   readonly size: number;
   private readonly bases: number[] = [];
 
-  constructor(readonly name: string, readonly parts: readonly ByteSource[]) {
+  constructor(
+    readonly name: string,
+    readonly parts: readonly ByteSource[],
+  ) {
     let base = 0;
-    for (const p of parts) { this.bases.push(base); base += p.size; }
+    for (const p of parts) {
+      this.bases.push(base);
+      base += p.size;
+    }
     this.size = base;
   }
 
@@ -54,13 +68,17 @@ export class ConcatSource implements ByteSource {
     return this.bases[i]!;
   }
 
-  private locate(offset: number, length: number): { part: ByteSource & { readInto?(o: number, d: Uint8Array): Promise<void> }; at: number } {
+  private locate(
+    offset: number,
+    length: number,
+  ): { part: ByteSource & { readInto?(o: number, d: Uint8Array): Promise<void> }; at: number } {
     checkRange(this, offset, length);
     let i = this.parts.length - 1;
     while (i > 0 && this.bases[i]! > offset) i--;
     const part = this.parts[i]!;
     const at = offset - this.bases[i]!;
-    if (at + length > part.size) throw new FileFormatError(this.name, `read of ${length} bytes at ${offset} crosses the end of ${part.name}`);
+    if (at + length > part.size)
+      throw new FileFormatError(this.name, `read of ${length} bytes at ${offset} crosses the end of ${part.name}`);
     return { part, at };
   }
 
@@ -90,7 +108,8 @@ export function mergeSplitHeaders(shards: readonly GgufFile[], joint: ConcatSour
   const tensors = shards.flatMap((s, i) => {
     const no = metaInt(s.metadata, SPLIT_NO);
     if (no === undefined) throw new FileFormatError(s.name, `has no ${SPLIT_NO}: not a shard of ${first.name}`);
-    if (no !== i) throw new FileFormatError(s.name, `says it is shard ${no + 1}, expected shard ${i + 1} of ${shards.length}`);
+    if (no !== i)
+      throw new FileFormatError(s.name, `says it is shard ${no + 1}, expected shard ${i + 1} of ${shards.length}`);
     return s.tensors.map((t) => {
       if (seen.has(t.name)) throw new FileFormatError(s.name, `tensor ${t.name} is also in another shard`);
       seen.add(t.name);
@@ -99,7 +118,10 @@ export function mergeSplitHeaders(shards: readonly GgufFile[], joint: ConcatSour
   });
   const expected = metaInt(first.metadata, SPLIT_TENSORS_COUNT);
   if (expected !== undefined && expected !== tensors.length) {
-    throw new FileFormatError(first.name, `split model of ${expected} tensors, but its ${shards.length} shards hold ${tensors.length}`);
+    throw new FileFormatError(
+      first.name,
+      `split model of ${expected} tensors, but its ${shards.length} shards hold ${tensors.length}`,
+    );
   }
   return { ...first, fileSize: joint.size, tensors };
 }

@@ -6,7 +6,13 @@ import { LowbitError } from '../../errors.js';
 import type { ByteSink } from '../source.js';
 import { ggmlTypeById, type GgmlTypeInfo } from '../../formats/ggml-types.js';
 import {
-  GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, GGUF_KEY_ALIGNMENT, GGUF_MAGIC_BYTES, GGUF_TYPE, GGUF_VERSION,
+  GGML_MAX_DIMS,
+  GGML_MAX_NAME,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_KEY_ALIGNMENT,
+  GGUF_MAGIC_BYTES,
+  GGUF_TYPE,
+  GGUF_VERSION,
   type GgufTypeName,
 } from './constants.js';
 import { checkValue, type GgufArray, type GgufMetadata, type GgufValue } from './metadata.js';
@@ -50,7 +56,9 @@ export function tensorByteSize(name: string, dims: readonly number[], type: Ggml
   }
   const rowLength = dims[0] ?? 1;
   if (rowLength % type.blockSize !== 0) {
-    throw new LowbitError(`tensor '${name}': rows of ${rowLength} elements are not a multiple of ${type.ggmlName}'s block size ${type.blockSize}`);
+    throw new LowbitError(
+      `tensor '${name}': rows of ${rowLength} elements are not a multiple of ${type.ggmlName}'s block size ${type.blockSize}`,
+    );
   }
   return (n / type.blockSize) * type.typeSize;
 }
@@ -77,7 +85,8 @@ export class GgufWriter {
     if (al !== undefined) {
       if (al.type !== 'u32') throw new LowbitError(`${GGUF_KEY_ALIGNMENT} must be u32`);
       alignment = al.value as number;
-      if (alignment === 0 || (alignment & (alignment - 1)) !== 0) throw new LowbitError(`${GGUF_KEY_ALIGNMENT} ${alignment} is not a power of 2`);
+      if (alignment === 0 || (alignment & (alignment - 1)) !== 0)
+        throw new LowbitError(`${GGUF_KEY_ALIGNMENT} ${alignment} is not a power of 2`);
     }
 
     const e = new Encoder();
@@ -101,11 +110,15 @@ export class GgufWriter {
       if (!type) throw new LowbitError(`tensor '${t.name}': unknown ggml type ${String(t.type)}`);
       if (names.has(t.name)) throw new LowbitError(`duplicate tensor name '${t.name}'`);
       names.add(t.name);
-      if (new TextEncoder().encode(t.name).length >= GGML_MAX_NAME) throw new LowbitError(`tensor name '${t.name}' is longer than ${GGML_MAX_NAME - 1} bytes`);
-      if (t.dims.length > GGML_MAX_DIMS) throw new LowbitError(`tensor '${t.name}' has ${t.dims.length} dimensions (at most ${GGML_MAX_DIMS})`);
+      if (new TextEncoder().encode(t.name).length >= GGML_MAX_NAME)
+        throw new LowbitError(`tensor name '${t.name}' is longer than ${GGML_MAX_NAME - 1} bytes`);
+      if (t.dims.length > GGML_MAX_DIMS)
+        throw new LowbitError(`tensor '${t.name}' has ${t.dims.length} dimensions (at most ${GGML_MAX_DIMS})`);
       const byteSize = tensorByteSize(t.name, t.dims, type);
       if (t.byteSize !== undefined && t.byteSize !== byteSize) {
-        throw new LowbitError(`tensor '${t.name}': declared ${t.byteSize} bytes but ${t.dims.join(' x ')} ${type.ggmlName} takes ${byteSize}`);
+        throw new LowbitError(
+          `tensor '${t.name}': declared ${t.byteSize} bytes but ${t.dims.join(' x ')} ${type.ggmlName} takes ${byteSize}`,
+        );
       }
       e.string(t.name);
       e.u32(t.dims.length);
@@ -140,10 +153,14 @@ export class GgufWriter {
     while (t && t.name !== name && this.writtenInCurrent === t.byteSize) t = await this.close();
     if (!t) throw new LowbitError(`tensor '${name}' written after all declared tensors (or twice)`);
     if (t.name !== name) {
-      throw new LowbitError(`tensor '${name}' written out of order: '${t.name}' has ${this.writtenInCurrent} of ${t.byteSize} bytes`);
+      throw new LowbitError(
+        `tensor '${name}' written out of order: '${t.name}' has ${this.writtenInCurrent} of ${t.byteSize} bytes`,
+      );
     }
     if (this.writtenInCurrent + bytes.length > t.byteSize) {
-      throw new LowbitError(`tensor '${name}': ${this.writtenInCurrent + bytes.length} bytes written, declared size is ${t.byteSize}`);
+      throw new LowbitError(
+        `tensor '${name}': ${this.writtenInCurrent + bytes.length} bytes written, declared size is ${t.byteSize}`,
+      );
     }
     if (bytes.length > 0) await this.sink.write(bytes);
     this.writtenInCurrent += bytes.length;
@@ -161,7 +178,8 @@ export class GgufWriter {
     if (this.finished) throw new LowbitError('GGUF writer already finished');
     const parts: Uint8Array[] = [];
     // checked and laid out first, as writeTensorData would one by one; written after
-    let current = this.current, written = this.writtenInCurrent;
+    let current = this.current,
+      written = this.writtenInCurrent;
     for (const { name, bytes } of list) {
       let t = this.plan[current];
       while (t && t.name !== name && written === t.byteSize) {
@@ -171,8 +189,14 @@ export class GgufWriter {
         written = 0;
       }
       if (!t) throw new LowbitError(`tensor '${name}' written after all declared tensors (or twice)`);
-      if (t.name !== name) throw new LowbitError(`tensor '${name}' written out of order: '${t.name}' has ${written} of ${t.byteSize} bytes`);
-      if (written + bytes.length > t.byteSize) throw new LowbitError(`tensor '${name}': ${written + bytes.length} bytes written, declared size is ${t.byteSize}`);
+      if (t.name !== name)
+        throw new LowbitError(
+          `tensor '${name}' written out of order: '${t.name}' has ${written} of ${t.byteSize} bytes`,
+        );
+      if (written + bytes.length > t.byteSize)
+        throw new LowbitError(
+          `tensor '${name}': ${written + bytes.length} bytes written, declared size is ${t.byteSize}`,
+        );
       if (bytes.length > 0) parts.push(bytes);
       written += bytes.length;
     }
@@ -196,7 +220,8 @@ export class GgufWriter {
     if (this.finished) return;
     let t = this.plan[this.current];
     while (t && this.writtenInCurrent === t.byteSize) t = await this.close();
-    if (t) throw new LowbitError(`GGUF incomplete: tensor '${t.name}' has ${this.writtenInCurrent} of ${t.byteSize} bytes`);
+    if (t)
+      throw new LowbitError(`GGUF incomplete: tensor '${t.name}' has ${this.writtenInCurrent} of ${t.byteSize} bytes`);
     this.finished = true;
   }
 }
@@ -230,18 +255,53 @@ class Encoder {
     return o;
   }
   // room() may replace buf/view, so call it before reading them (JS evaluates `this.buf` before the arguments)
-  bytes(b: Uint8Array): void { const o = this.room(b.length); this.buf.set(b, o); }
-  zeros(n: number): void { this.room(n); /* new space is already zero */ }
-  u8(v: number): void { const o = this.room(1); this.view.setUint8(o, v); }
-  i8(v: number): void { const o = this.room(1); this.view.setInt8(o, v); }
-  u16(v: number): void { const o = this.room(2); this.view.setUint16(o, v, true); }
-  i16(v: number): void { const o = this.room(2); this.view.setInt16(o, v, true); }
-  u32(v: number): void { const o = this.room(4); this.view.setUint32(o, v, true); }
-  i32(v: number): void { const o = this.room(4); this.view.setInt32(o, v, true); }
-  f32(v: number): void { const o = this.room(4); this.view.setFloat32(o, v, true); }
-  f64(v: number): void { const o = this.room(8); this.view.setFloat64(o, v, true); }
-  u64(v: bigint): void { const o = this.room(8); this.view.setBigUint64(o, v, true); }
-  i64(v: bigint): void { const o = this.room(8); this.view.setBigInt64(o, v, true); }
+  bytes(b: Uint8Array): void {
+    const o = this.room(b.length);
+    this.buf.set(b, o);
+  }
+  zeros(n: number): void {
+    this.room(n); /* new space is already zero */
+  }
+  u8(v: number): void {
+    const o = this.room(1);
+    this.view.setUint8(o, v);
+  }
+  i8(v: number): void {
+    const o = this.room(1);
+    this.view.setInt8(o, v);
+  }
+  u16(v: number): void {
+    const o = this.room(2);
+    this.view.setUint16(o, v, true);
+  }
+  i16(v: number): void {
+    const o = this.room(2);
+    this.view.setInt16(o, v, true);
+  }
+  u32(v: number): void {
+    const o = this.room(4);
+    this.view.setUint32(o, v, true);
+  }
+  i32(v: number): void {
+    const o = this.room(4);
+    this.view.setInt32(o, v, true);
+  }
+  f32(v: number): void {
+    const o = this.room(4);
+    this.view.setFloat32(o, v, true);
+  }
+  f64(v: number): void {
+    const o = this.room(8);
+    this.view.setFloat64(o, v, true);
+  }
+  u64(v: bigint): void {
+    const o = this.room(8);
+    this.view.setBigUint64(o, v, true);
+  }
+  i64(v: bigint): void {
+    const o = this.room(8);
+    this.view.setBigInt64(o, v, true);
+  }
   string(s: string): void {
     // UTF-8 straight into the buffer (a vocabulary is hundreds of thousands of strings: no array
     // per string); at most 3 bytes per UTF-16 unit, the length patched in after
@@ -254,26 +314,55 @@ class Encoder {
 
   value(v: GgufValue): void {
     switch (v.type) {
-      case 'u8': this.u8(v.value); break;
-      case 'i8': this.i8(v.value); break;
-      case 'u16': this.u16(v.value); break;
-      case 'i16': this.i16(v.value); break;
-      case 'u32': this.u32(v.value); break;
-      case 'i32': this.i32(v.value); break;
-      case 'f32': this.f32(v.value); break;
-      case 'f64': this.f64(v.value); break;
-      case 'u64': this.u64(v.value); break;
-      case 'i64': this.i64(v.value); break;
-      case 'bool': this.u8(v.value ? 1 : 0); break;
-      case 'string': this.string(v.value); break;
-      case 'array': this.array(v.value); break;
+      case 'u8':
+        this.u8(v.value);
+        break;
+      case 'i8':
+        this.i8(v.value);
+        break;
+      case 'u16':
+        this.u16(v.value);
+        break;
+      case 'i16':
+        this.i16(v.value);
+        break;
+      case 'u32':
+        this.u32(v.value);
+        break;
+      case 'i32':
+        this.i32(v.value);
+        break;
+      case 'f32':
+        this.f32(v.value);
+        break;
+      case 'f64':
+        this.f64(v.value);
+        break;
+      case 'u64':
+        this.u64(v.value);
+        break;
+      case 'i64':
+        this.i64(v.value);
+        break;
+      case 'bool':
+        this.u8(v.value ? 1 : 0);
+        break;
+      case 'string':
+        this.string(v.value);
+        break;
+      case 'array':
+        this.array(v.value);
+        break;
     }
   }
 
   array(a: GgufArray): void {
     this.u32(GGUF_TYPE[a.itemType as GgufTypeName]);
     this.u64(BigInt(a.items.length));
-    if (ArrayBuffer.isView(a.items)) { this.bytes(TYPED_ARRAY_BYTES(a.items)); return; }
+    if (ArrayBuffer.isView(a.items)) {
+      this.bytes(TYPED_ARRAY_BYTES(a.items));
+      return;
+    }
     if (a.itemType === 'bool') for (const x of a.items as boolean[]) this.u8(x ? 1 : 0);
     else if (a.itemType === 'string') for (const s of a.items as string[]) this.string(s);
     else for (const x of a.items as GgufArray[]) this.array(x);

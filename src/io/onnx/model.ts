@@ -4,7 +4,13 @@
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { FileFormatError, LowbitError } from '../../errors.js';
 import type { ByteSink, ByteSource } from '../source.js';
-import { ModelProtoSchema, TensorProto_DataLocation, type GraphProto, type ModelProto, type TensorProto } from './proto/onnx_pb.js';
+import {
+  ModelProtoSchema,
+  TensorProto_DataLocation,
+  type GraphProto,
+  type ModelProto,
+  type TensorProto,
+} from './proto/onnx_pb.js';
 import { isExternal, rawByteLength } from './tensor.js';
 
 /** protobuf messages cannot exceed 2 GiB; above this, weights must go to external data */
@@ -18,7 +24,8 @@ export function decodeModel(bytes: Uint8Array, name = '<onnx>'): ModelProto {
     throw new FileFormatError(name, `not an ONNX model (${(e as Error).message})`);
   }
   if (!m.graph) throw new FileFormatError(name, 'not an ONNX model: it has no graph');
-  if (m.irVersion === 0n && m.opsetImport.length === 0) throw new FileFormatError(name, 'not an ONNX model: no ir_version or opset_import');
+  if (m.irVersion === 0n && m.opsetImport.length === 0)
+    throw new FileFormatError(name, 'not an ONNX model: no ir_version or opset_import');
   return m;
 }
 
@@ -28,7 +35,8 @@ export function encodeModel(model: ModelProto): Uint8Array {
 
 /** Reads a whole .onnx file (without its external data). */
 export async function readModel(src: ByteSource): Promise<ModelProto> {
-  if (src.size > PROTOBUF_LIMIT) throw new FileFormatError(src.name, `${src.size} bytes is over protobuf's 2 GiB limit for one ONNX file`);
+  if (src.size > PROTOBUF_LIMIT)
+    throw new FileFormatError(src.name, `${src.size} bytes is over protobuf's 2 GiB limit for one ONNX file`);
   return decodeModel(await src.read(0, src.size), src.name);
 }
 
@@ -44,7 +52,10 @@ export function* allTensors(model: ModelProto): Generator<TensorProto> {
 
 export function* graphTensors(g: GraphProto): Generator<TensorProto> {
   yield* g.initializer;
-  for (const s of g.sparseInitializer) { if (s.values) yield s.values; if (s.indices) yield s.indices; }
+  for (const s of g.sparseInitializer) {
+    if (s.values) yield s.values;
+    if (s.indices) yield s.indices;
+  }
   for (const n of g.node) for (const a of n.attribute) yield* attrTensors(a);
 }
 
@@ -53,10 +64,17 @@ function* attrTensors(a: import('./proto/onnx_pb.js').AttributeProto): Generator
   yield* a.tensors;
   if (a.g) yield* graphTensors(a.g);
   for (const g of a.graphs) yield* graphTensors(g);
-  if (a.sparseTensor) { if (a.sparseTensor.values) yield a.sparseTensor.values; if (a.sparseTensor.indices) yield a.sparseTensor.indices; }
+  if (a.sparseTensor) {
+    if (a.sparseTensor.values) yield a.sparseTensor.values;
+    if (a.sparseTensor.indices) yield a.sparseTensor.indices;
+  }
 }
 
-export interface ExternalInfo { location: string; offset: number; length: number | undefined }
+export interface ExternalInfo {
+  location: string;
+  offset: number;
+  length: number | undefined;
+}
 
 export function externalInfo(t: TensorProto, file = t.name): ExternalInfo {
   const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
@@ -73,7 +91,12 @@ export function externalInfo(t: TensorProto, file = t.name): ExternalInfo {
 
 /** A side file's location must stay inside the model's folder: no absolute paths, no "..". */
 export function checkLocation(location: string, file: string): void {
-  if (location.startsWith('/') || location.startsWith('\\') || /^[a-zA-Z]:/.test(location) || location.split(/[\\/]/).includes('..')) {
+  if (
+    location.startsWith('/') ||
+    location.startsWith('\\') ||
+    /^[a-zA-Z]:/.test(location) ||
+    location.split(/[\\/]/).includes('..')
+  ) {
     throw new FileFormatError(file, `external data location "${location}" points outside the model's folder`);
   }
 }
@@ -83,7 +106,11 @@ export function checkLocation(location: string, file: string): void {
  * memory. `open` returns the side file for a location (relative to the model's folder); sources are
  * opened once and closed at the end.
  */
-export async function loadExternalData(model: ModelProto, open: (location: string) => Promise<ByteSource>, file = '<onnx>'): Promise<number> {
+export async function loadExternalData(
+  model: ModelProto,
+  open: (location: string) => Promise<ByteSource>,
+  file = '<onnx>',
+): Promise<number> {
   const sources = new Map<string, ByteSource>();
   let loaded = 0;
   try {
@@ -92,11 +119,19 @@ export async function loadExternalData(model: ModelProto, open: (location: strin
       const info = externalInfo(t, file);
       checkLocation(info.location, file);
       let src = sources.get(info.location);
-      if (!src) { src = await open(info.location); sources.set(info.location, src); }
+      if (!src) {
+        src = await open(info.location);
+        sources.set(info.location, src);
+      }
       const need = rawByteLength(t);
       const length = info.length ?? need;
-      if (length !== need) throw new FileFormatError(file, `tensor ${t.name}: external length ${length} but its dims need ${need} bytes`);
-      if (info.offset + length > src.size) throw new FileFormatError(src.name, `tensor ${t.name} at ${info.offset}+${length} runs past the end (${src.size} bytes)`);
+      if (length !== need)
+        throw new FileFormatError(file, `tensor ${t.name}: external length ${length} but its dims need ${need} bytes`);
+      if (info.offset + length > src.size)
+        throw new FileFormatError(
+          src.name,
+          `tensor ${t.name} at ${info.offset}+${length} runs past the end (${src.size} bytes)`,
+        );
       t.rawData = await src.read(info.offset, length);
       t.externalData = [];
       t.dataLocation = TensorProto_DataLocation.DEFAULT;
@@ -118,11 +153,19 @@ export interface WriteOptions {
  * refers to them by offset. Tensors are moved out only for the write: the in-memory model is restored.
  * Without externalData, a model over 2 GiB is an error naming the --external-data fix.
  */
-export async function writeModel(model: ModelProto, sink: ByteSink, opts: WriteOptions = {}, dataSink?: ByteSink): Promise<{ modelBytes: number; dataBytes: number }> {
+export async function writeModel(
+  model: ModelProto,
+  sink: ByteSink,
+  opts: WriteOptions = {},
+  dataSink?: ByteSink,
+): Promise<{ modelBytes: number; dataBytes: number }> {
   const ext = opts.externalData;
   if (!ext) {
     const size = estimateSize(model);
-    if (size > PROTOBUF_LIMIT) throw new LowbitError(`the model is ${size} bytes, over protobuf's 2 GiB limit: write it with external data (--external-data)`);
+    if (size > PROTOBUF_LIMIT)
+      throw new LowbitError(
+        `the model is ${size} bytes, over protobuf's 2 GiB limit: write it with external data (--external-data)`,
+      );
     const bytes = encodeModel(model);
     await sink.write(bytes);
     return { modelBytes: bytes.length, dataBytes: 0 };
@@ -165,6 +208,14 @@ export async function writeModel(model: ModelProto, sink: ByteSink, opts: WriteO
 /** Upper bound of the encoded size dominated by tensor payloads (cheap: no encoding). */
 export function estimateSize(model: ModelProto): number {
   let n = 0;
-  for (const t of allTensors(model)) n += t.rawData.length + t.floatData.length * 4 + t.int32Data.length * 4 + t.int64Data.length * 8 + t.doubleData.length * 8 + t.uint64Data.length * 8 + 64;
+  for (const t of allTensors(model))
+    n +=
+      t.rawData.length +
+      t.floatData.length * 4 +
+      t.int32Data.length * 4 +
+      t.int64Data.length * 8 +
+      t.doubleData.length * 8 +
+      t.uint64Data.length * 8 +
+      64;
   return n;
 }

@@ -32,28 +32,62 @@ function spModel(pieces: [string, number, number][], byteFallback: boolean, addD
   return w.finish();
 }
 
-const cfg = (extra: Record<string, unknown> = {}) => parseHfConfig({
-  model_type: 'llama', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 6, ...extra,
-});
+const cfg = (extra: Record<string, unknown> = {}) =>
+  parseHfConfig({
+    model_type: 'llama',
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    vocab_size: 6,
+    ...extra,
+  });
 
 test('SentencePiece tokenizer.model → llama vocab with SentencePiece types, padded to vocab_size', () => {
-  const bytes = spModel([['<unk>', 0, 2], ['<s>', 0, 3], ['</s>', 0, 3], ['<0x0A>', 0, 6], ['\u2581the', -2.5, 1]], true, false);
+  const bytes = spModel(
+    [
+      ['<unk>', 0, 2],
+      ['<s>', 0, 3],
+      ['</s>', 0, 3],
+      ['<0x0A>', 0, 6],
+      ['\u2581the', -2.5, 1],
+    ],
+    true,
+    false,
+  );
   const sp = readSentencePieceModel(bytes);
   assert.equal(sp.pieces.length, 5);
   assert.equal(sp.modelType, 2);
   assert.equal(sp.byteFallback, true);
   assert.equal(sp.addDummyPrefix, false);
-  const v = buildHfVocab({ tokenizerModel: bytes, tokenizerConfig: { added_tokens_decoder: { 1: { content: '<s>', special: true } } } }, cfg({ bos_token_id: 1, eos_token_id: 2 }));
+  const v = buildHfVocab(
+    { tokenizerModel: bytes, tokenizerConfig: { added_tokens_decoder: { 1: { content: '<s>', special: true } } } },
+    cfg({ bos_token_id: 1, eos_token_id: 2 }),
+  );
   assert.equal(v.model, 'llama');
   assert.equal(v.pre, 'default');
   assert.deepEqual(v.tokens, ['<unk>', '<s>', '</s>', '<0x0A>', '\u2581the', '[PAD5]']);
-  assert.deepEqual(Array.from(v.tokenTypes), [TOKEN_TYPE.UNKNOWN, TOKEN_TYPE.CONTROL, TOKEN_TYPE.CONTROL, TOKEN_TYPE.BYTE, TOKEN_TYPE.NORMAL, TOKEN_TYPE.UNUSED]);
+  assert.deepEqual(Array.from(v.tokenTypes), [
+    TOKEN_TYPE.UNKNOWN,
+    TOKEN_TYPE.CONTROL,
+    TOKEN_TYPE.CONTROL,
+    TOKEN_TYPE.BYTE,
+    TOKEN_TYPE.NORMAL,
+    TOKEN_TYPE.UNUSED,
+  ]);
   assert.deepEqual(Array.from(v.scores!), [0, -1000, 0, 0, -2.5, -10000]);
   assert.deepEqual([v.bosId, v.eosId], [1, 2]);
 });
 
 test('a truncated or garbled tokenizer.model is a FileFormatError', () => {
-  const bytes = spModel([['<unk>', 0, 2], ['a', -1, 1]], false, true);
+  const bytes = spModel(
+    [
+      ['<unk>', 0, 2],
+      ['a', -1, 1],
+    ],
+    false,
+    true,
+  );
   assert.throws(() => readSentencePieceModel(bytes.subarray(0, bytes.length - 3)), FileFormatError);
   assert.throws(() => readSentencePieceModel(new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])), FileFormatError);
   assert.throws(() => readSentencePieceModel(new Uint8Array([0x0f])), /wire type 7/);
@@ -79,22 +113,63 @@ test('tensor names map as gguf-py tensor_mapping does', () => {
 });
 
 test('config.json: GQA, rope theta and scaling, tied embeddings, clear errors', () => {
-  const c = cfg({ num_key_value_heads: 2, rope_theta: 500000, tie_word_embeddings: true, rope_scaling: { type: 'linear', factor: 4 } });
+  const c = cfg({
+    num_key_value_heads: 2,
+    rope_theta: 500000,
+    tie_word_embeddings: true,
+    rope_scaling: { type: 'linear', factor: 4 },
+  });
   assert.equal(c.nHeadKv, 2);
   assert.equal(c.ropeTheta, 500000);
   assert.deepEqual(c.rope, { type: 'linear', factor: 4 });
   assert.equal(c.tieEmbeddings, true);
-  assert.equal(parseHfConfig({ model_type: 'mistral', architectures: ['MistralForCausalLM'], hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 4 }).arch, 'llama');
-  assert.throws(() => parseHfConfig({ model_type: 'gemma' }), (e: unknown) => e instanceof LowbitError && /'gemma' is not supported/.test((e as Error).message));
+  assert.equal(
+    parseHfConfig({
+      model_type: 'mistral',
+      architectures: ['MistralForCausalLM'],
+      hidden_size: 8,
+      intermediate_size: 8,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      vocab_size: 4,
+    }).arch,
+    'llama',
+  );
+  assert.throws(
+    () => parseHfConfig({ model_type: 'gemma' }),
+    (e: unknown) => e instanceof LowbitError && /'gemma' is not supported/.test((e as Error).message),
+  );
   assert.throws(() => cfg({ num_key_value_heads: 3 }), /multiple of num_key_value_heads/);
-  assert.throws(() => parseHfConfig({ model_type: 'llama', hidden_size: 8, num_attention_heads: 2, num_hidden_layers: 1, vocab_size: 4 }), /missing intermediate_size/);
+  assert.throws(
+    () =>
+      parseHfConfig({
+        model_type: 'llama',
+        hidden_size: 8,
+        num_attention_heads: 2,
+        num_hidden_layers: 1,
+        vocab_size: 4,
+      }),
+    /missing intermediate_size/,
+  );
   assert.throws(() => cfg({ hidden_size: '64' }), /hidden_size is not a number/);
 });
 
 test('llama3 rope factors: 1 for short wavelengths, factor for long, smooth between (Llama 3.1 settings)', () => {
   const c = parseHfConfig({
-    model_type: 'llama', hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 1, num_attention_heads: 32, vocab_size: 8,
-    rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+    model_type: 'llama',
+    hidden_size: 4096,
+    intermediate_size: 14336,
+    num_hidden_layers: 1,
+    num_attention_heads: 32,
+    vocab_size: 8,
+    rope_theta: 500000,
+    rope_scaling: {
+      rope_type: 'llama3',
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 8192,
+    },
   });
   const f = llama3RopeFactors(c);
   assert.equal(f.length, 64);
@@ -107,11 +182,47 @@ test('llama3 rope factors: 1 for short wavelengths, factor for long, smooth betw
 test('pre-tokenizer detection from tokenizer.json structure', () => {
   assert.equal(detectPre(qwen2TokenizerJson() as Record<string, unknown>), 'qwen2');
   assert.equal(detectPre({ pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true } }), 'gpt-2');
-  assert.equal(detectPre({ pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, { type: 'ByteLevel', use_regex: true }] } }), 'smollm');
+  assert.equal(
+    detectPre({
+      pre_tokenizer: {
+        type: 'Sequence',
+        pretokenizers: [
+          { type: 'Digits', individual_digits: true },
+          { type: 'ByteLevel', use_regex: true },
+        ],
+      },
+    }),
+    'smollm',
+  );
   assert.equal(detectPre({ pre_tokenizer: { type: 'Whitespace' } }), undefined);
   const tj = { ...(qwen2TokenizerJson() as Record<string, unknown>), pre_tokenizer: { type: 'Whitespace' } };
-  assert.throws(() => buildHfVocab({ tokenizerJson: tj }, parseHfConfig({ model_type: 'qwen2', hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 512 })), /pass --pre NAME/);
-  const v = buildHfVocab({ tokenizerJson: tj }, parseHfConfig({ model_type: 'qwen2', hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 512 }), { pre: 'qwen2' });
+  assert.throws(
+    () =>
+      buildHfVocab(
+        { tokenizerJson: tj },
+        parseHfConfig({
+          model_type: 'qwen2',
+          hidden_size: 8,
+          intermediate_size: 8,
+          num_hidden_layers: 1,
+          num_attention_heads: 2,
+          vocab_size: 512,
+        }),
+      ),
+    /pass --pre NAME/,
+  );
+  const v = buildHfVocab(
+    { tokenizerJson: tj },
+    parseHfConfig({
+      model_type: 'qwen2',
+      hidden_size: 8,
+      intermediate_size: 8,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      vocab_size: 512,
+    }),
+    { pre: 'qwen2' },
+  );
   assert.equal(v.pre, 'qwen2');
   assert.equal(v.tokens[301], '[PAD301]');
   assert.equal(v.tokenTypes[300], TOKEN_TYPE.CONTROL);

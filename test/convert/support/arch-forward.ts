@@ -33,8 +33,10 @@ function rope(v: Float64Array, heads: number, hd: number, pos: number, theta: nu
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < hd / 2; i++) {
       const inv = 1 / Math.pow(theta, (2 * i) / hd);
-      const a = v[h * hd + i]!, b = v[h * hd + i + hd / 2]!;
-      const c = Math.cos(pos * inv), s = Math.sin(pos * inv);
+      const a = v[h * hd + i]!,
+        b = v[h * hd + i + hd / 2]!;
+      const c = Math.cos(pos * inv),
+        s = Math.sin(pos * inv);
       v[h * hd + i] = a * c - b * s;
       v[h * hd + i + hd / 2] = b * c + a * s;
     }
@@ -45,7 +47,11 @@ const silu = (g: number) => g / (1 + Math.exp(-g));
 
 /** Logits after each position. */
 export function forwardArch(w: ArchWeights, tokens: number[]): Float64Array[] {
-  const T = (n: string) => { const t = w.tensors.get(n); if (!t) throw new Error(`no ${n}`); return t; };
+  const T = (n: string) => {
+    const t = w.tensors.get(n);
+    if (!t) throw new Error(`no ${n}`);
+    return t;
+  };
   const { dim, nHeads, nKvHeads, headDim: hd } = w;
   const qkNorm = w.kind !== 'smollm3';
   const group = nHeads / nKvHeads;
@@ -53,9 +59,23 @@ export function forwardArch(w: ArchWeights, tokens: number[]): Float64Array[] {
   const vals: Float64Array[][] = Array.from({ length: w.nLayers }, () => []);
   const emb = T('model.embed_tokens.weight');
   const head = w.tied ? emb : T('lm_head.weight');
-  const mlp = (x: Float64Array, g: Float32Array, u: Float32Array, d: Float32Array, hidden: number, off = 0, dOff = 0) => {
-    const gg = linear(g, x, hidden, off), uu = linear(u, x, hidden, off);
-    return linear(d, gg.map((v, i) => silu(v) * uu[i]!), dim, dOff);
+  const mlp = (
+    x: Float64Array,
+    g: Float32Array,
+    u: Float32Array,
+    d: Float32Array,
+    hidden: number,
+    off = 0,
+    dOff = 0,
+  ) => {
+    const gg = linear(g, x, hidden, off),
+      uu = linear(u, x, hidden, off);
+    return linear(
+      d,
+      gg.map((v, i) => silu(v) * uu[i]!),
+      dim,
+      dOff,
+    );
   };
   return tokens.map((tok, pos) => {
     let x = Float64Array.from(emb.subarray(tok * dim, (tok + 1) * dim));
@@ -66,7 +86,8 @@ export function forwardArch(w: ArchWeights, tokens: number[]): Float64Array[] {
       let k = linear(T(`${p}.self_attn.k_proj.weight`), xn, nKvHeads * hd);
       const v = linear(T(`${p}.self_attn.v_proj.weight`), xn, nKvHeads * hd);
       if (qkNorm) {
-        const qn = T(`${p}.self_attn.q_norm.weight`), kn = T(`${p}.self_attn.k_norm.weight`);
+        const qn = T(`${p}.self_attn.q_norm.weight`),
+          kn = T(`${p}.self_attn.k_norm.weight`);
         const perHead = (a: Float64Array, heads: number, g: Float32Array) => {
           const out = new Float64Array(a.length);
           for (let h = 0; h < heads; h++) out.set(rmsnorm(a, g, w.rmsEps, h * hd, hd), h * hd);
@@ -79,15 +100,22 @@ export function forwardArch(w: ArchWeights, tokens: number[]): Float64Array[] {
         rope(q, nHeads, hd, pos, w.ropeTheta);
         rope(k, nKvHeads, hd, pos, w.ropeTheta);
       }
-      keys[l]!.push(k); vals[l]!.push(v);
+      keys[l]!.push(k);
+      vals[l]!.push(v);
       const att = new Float64Array(nHeads * hd);
       for (let h = 0; h < nHeads; h++) {
         const kh = Math.floor(h / group) * hd;
-        const sc = keys[l]!.map((kk) => { let s = 0; for (let i = 0; i < hd; i++) s += q[h * hd + i]! * kk[kh + i]!; return s / Math.sqrt(hd); });
+        const sc = keys[l]!.map((kk) => {
+          let s = 0;
+          for (let i = 0; i < hd; i++) s += q[h * hd + i]! * kk[kh + i]!;
+          return s / Math.sqrt(hd);
+        });
         const mx = Math.max(...sc);
         const e = sc.map((s) => Math.exp(s - mx));
         const sum = e.reduce((a, b) => a + b, 0);
-        e.forEach((a, t) => { for (let i = 0; i < hd; i++) att[h * hd + i]! += (a / sum) * vals[l]![t]![kh + i]!; });
+        e.forEach((a, t) => {
+          for (let i = 0; i < hd; i++) att[h * hd + i]! += (a / sum) * vals[l]![t]![kh + i]!;
+        });
       }
       const o = linear(T(`${p}.self_attn.o_proj.weight`), att, dim);
       x = x.map((xi, i) => xi + o[i]!);
@@ -104,11 +132,23 @@ export function forwardArch(w: ArchWeights, tokens: number[]): Float64Array[] {
         d = new Float64Array(dim);
         for (const e of top) {
           const ep = `${p}.mlp.experts.${e}`;
-          const y = mlp(xn2, T(`${ep}.gate_proj.weight`), T(`${ep}.up_proj.weight`), T(`${ep}.down_proj.weight`), w.moeHidden);
+          const y = mlp(
+            xn2,
+            T(`${ep}.gate_proj.weight`),
+            T(`${ep}.up_proj.weight`),
+            T(`${ep}.down_proj.weight`),
+            w.moeHidden,
+          );
           for (let i = 0; i < dim; i++) d[i]! += (probs[e]! / norm) * y[i]!;
         }
       } else {
-        d = mlp(xn2, T(`${p}.mlp.gate_proj.weight`), T(`${p}.mlp.up_proj.weight`), T(`${p}.mlp.down_proj.weight`), w.hidden);
+        d = mlp(
+          xn2,
+          T(`${p}.mlp.gate_proj.weight`),
+          T(`${p}.mlp.up_proj.weight`),
+          T(`${p}.mlp.down_proj.weight`),
+          w.hidden,
+        );
       }
       x = x.map((xi, i) => xi + d[i]!);
     }

@@ -22,7 +22,8 @@ export function llamaOracle() {
 function llamaDryRun(path: string, opts: LlamaQuantizeOptions): [string, string][] {
   const log = llamaOracle().quantize(path, '/dev/null', { ...opts, dryRun: true, nthread: 1 });
   const out: [string, string][] = [];
-  const re = /\[\s*\d+\/\s*\d+\]\s+(\S+)\s+- \[[^\]]*\], type =\s*(\S+), (?:[^\n]*?)size =\s*[\d.]+ MiB(?: ->\s*[\d.]+ MiB \((\S+)\))?/g;
+  const re =
+    /\[\s*\d+\/\s*\d+\]\s+(\S+)\s+- \[[^\]]*\], type =\s*(\S+), (?:[^\n]*?)size =\s*[\d.]+ MiB(?: ->\s*[\d.]+ MiB \((\S+)\))?/g;
   for (const m of log.matchAll(re)) out.push([m[1]!, m[3] ?? m[2]!]);
   if (out.length === 0) throw new Error(`no tensor lines in llama.cpp's log:\n${log}`);
   return out;
@@ -32,7 +33,9 @@ async function lowbitPlan(path: string, opts: PlanOptions): Promise<[string, str
   const src = await FileSource.open(path);
   try {
     return planGguf(await readGgufHeader(src), opts).tensors.map((t) => [t.name, typeName(t.dstType)]);
-  } finally { await src.close(); }
+  } finally {
+    await src.close();
+  }
 }
 
 /** Every file type (with and without an imatrix): lowbit's plan equals llama.cpp's dry run, tensor for tensor. Returns how many were compared. */
@@ -43,10 +46,18 @@ export async function assertPlansLikeLlama(path: string, what: string): Promise<
       const imatrix = hasImatrix ? new Map([['unused.weight', new Float32Array(4).fill(1)]]) : undefined;
       const label = `${what} ${ft.name}${hasImatrix ? ' with imatrix' : ''}`;
       let expected: [string, string][] | Error;
-      try { expected = llamaDryRun(path, { ftype: ft.id, imatrix }); } catch (e) { expected = e as Error; }
+      try {
+        expected = llamaDryRun(path, { ftype: ft.id, imatrix });
+      } catch (e) {
+        expected = e as Error;
+      }
       if (expected instanceof Error) {
         const why = /failed to quantize: ([^\n]*)/.exec(expected.message)?.[1] ?? expected.message;
-        await assert.rejects(lowbitPlan(path, { fileType: ft, hasImatrix }), (e: Error) => e.message.startsWith(why), label);
+        await assert.rejects(
+          lowbitPlan(path, { fileType: ft, hasImatrix }),
+          (e: Error) => e.message.startsWith(why),
+          label,
+        );
         continue;
       }
       assert.deepEqual(await lowbitPlan(path, { fileType: ft, hasImatrix }), expected, label);
@@ -57,12 +68,23 @@ export async function assertPlansLikeLlama(path: string, what: string): Promise<
 }
 
 /** `convert hf DIR --type T` (one streaming pass) equals converting to F32 then llama.cpp quantizing to T. */
-export async function assertConvertTypeLikeLlama(hfDir: string, tmp: string, types: string[], what: string, o: { allowRequantize?: boolean } = {}): Promise<void> {
+export async function assertConvertTypeLikeLlama(
+  hfDir: string,
+  tmp: string,
+  types: string[],
+  what: string,
+  o: { allowRequantize?: boolean } = {},
+): Promise<void> {
   const f32 = join(tmp, `${what}.F32.gguf`);
   await convertHfDir(hfDir, f32, 'F32');
   for (const t of types) {
-    const expected = join(tmp, `${what}.llama.${t}.gguf`), actual = join(tmp, `${what}.lowbit.${t}.gguf`);
-    llamaOracle().quantize(f32, expected, { ftype: parseFileType(t).id, nthread: 1, allowRequantize: o.allowRequantize });
+    const expected = join(tmp, `${what}.llama.${t}.gguf`),
+      actual = join(tmp, `${what}.lowbit.${t}.gguf`);
+    llamaOracle().quantize(f32, expected, {
+      ftype: parseFileType(t).id,
+      nthread: 1,
+      allowRequantize: o.allowRequantize,
+    });
     await convertHfDir(hfDir, actual, t, {}, undefined, { threads: 1, allowRequantize: o.allowRequantize });
     await assertSameGguf(actual, expected, `${what} --type ${t}`);
   }

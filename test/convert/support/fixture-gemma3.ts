@@ -16,15 +16,30 @@ export const GEMMA3_DIR = `${FIXTURE_ROOT}/gemma3`;
 /** the Gemma3ForConditionalGeneration layout (gemma-3-4b-it and larger) */
 export const GEMMA3_MM_DIR = `${FIXTURE_ROOT}/gemma3-mm`;
 
-export interface Gemma3Dims { hidden: number; ff: number; layers: number; heads: number; kvHeads: number; headDim: number; window: number }
+export interface Gemma3Dims {
+  hidden: number;
+  ff: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  window: number;
+}
 
 const SPECIAL: [string, number][] = [
-  ['<pad>', SP_TYPE.CONTROL], ['<eos>', SP_TYPE.CONTROL], ['<bos>', SP_TYPE.CONTROL], ['<unk>', SP_TYPE.UNKNOWN],
-  ['<mask>', SP_TYPE.USER_DEFINED], ['[multimodal]', SP_TYPE.USER_DEFINED],
-  ['<unused0>', SP_TYPE.USER_DEFINED], ['<unused1>', SP_TYPE.USER_DEFINED],
-  ['<start_of_turn>', SP_TYPE.USER_DEFINED], ['<end_of_turn>', SP_TYPE.USER_DEFINED],
+  ['<pad>', SP_TYPE.CONTROL],
+  ['<eos>', SP_TYPE.CONTROL],
+  ['<bos>', SP_TYPE.CONTROL],
+  ['<unk>', SP_TYPE.UNKNOWN],
+  ['<mask>', SP_TYPE.USER_DEFINED],
+  ['[multimodal]', SP_TYPE.USER_DEFINED],
+  ['<unused0>', SP_TYPE.USER_DEFINED],
+  ['<unused1>', SP_TYPE.USER_DEFINED],
+  ['<start_of_turn>', SP_TYPE.USER_DEFINED],
+  ['<end_of_turn>', SP_TYPE.USER_DEFINED],
 ];
-export const GEMMA_START_OF_TURN = 8, GEMMA_END_OF_TURN = 9;
+export const GEMMA_START_OF_TURN = 8,
+  GEMMA_END_OF_TURN = 9;
 
 /** Gemma-style tokenizer.model: specials, bytes, then brown-3m's normal pieces with their scores. */
 export function gemmaSentencePiece(): { bytes: Uint8Array; pieces: string[] } {
@@ -35,19 +50,43 @@ export function gemmaSentencePiece(): { bytes: Uint8Array; pieces: string[] } {
   const w = new BinaryWriter();
   for (const [piece, score, type] of pieces) {
     w.tag(1, WireType.LengthDelimited).fork();
-    w.tag(1, WireType.LengthDelimited).string(piece).tag(2, WireType.Bit32).float(score).tag(3, WireType.Varint).int32(type);
+    w.tag(1, WireType.LengthDelimited)
+      .string(piece)
+      .tag(2, WireType.Bit32)
+      .float(score)
+      .tag(3, WireType.Varint)
+      .int32(type);
     w.join();
   }
   // TrainerSpec: model_type BPE, vocab_size, byte_fallback; unk/bos/eos/pad ids as Gemma's
-  w.tag(2, WireType.LengthDelimited).fork()
-    .tag(3, WireType.Varint).int32(2).tag(4, WireType.Varint).int32(pieces.length)
-    .tag(35, WireType.Varint).bool(true)
-    .tag(40, WireType.Varint).int32(3).tag(41, WireType.Varint).int32(2).tag(42, WireType.Varint).int32(1).tag(43, WireType.Varint).int32(0)
+  w.tag(2, WireType.LengthDelimited)
+    .fork()
+    .tag(3, WireType.Varint)
+    .int32(2)
+    .tag(4, WireType.Varint)
+    .int32(pieces.length)
+    .tag(35, WireType.Varint)
+    .bool(true)
+    .tag(40, WireType.Varint)
+    .int32(3)
+    .tag(41, WireType.Varint)
+    .int32(2)
+    .tag(42, WireType.Varint)
+    .int32(1)
+    .tag(43, WireType.Varint)
+    .int32(0)
     .join();
   // NormalizerSpec: identity, no dummy prefix, keep whitespace, escape spaces as ▁
-  w.tag(3, WireType.LengthDelimited).fork()
-    .tag(1, WireType.LengthDelimited).string('identity').tag(3, WireType.Varint).bool(false)
-    .tag(4, WireType.Varint).bool(false).tag(5, WireType.Varint).bool(true)
+  w.tag(3, WireType.LengthDelimited)
+    .fork()
+    .tag(1, WireType.LengthDelimited)
+    .string('identity')
+    .tag(3, WireType.Varint)
+    .bool(false)
+    .tag(4, WireType.Varint)
+    .bool(false)
+    .tag(5, WireType.Varint)
+    .bool(true)
     .join();
   return { bytes: w.finish(), pieces: pieces.map((p) => p[0]) };
 }
@@ -59,7 +98,16 @@ export function gemmaSentencePiece(): { bytes: Uint8Array; pieces: string[] } {
  * linear RoPE scaling ×8 on the global layers.
  */
 export async function buildGemma3(over: Partial<Gemma3Dims> = {}, multimodal = false): Promise<Files> {
-  const d: Gemma3Dims = { hidden: 64, ff: 128, layers: 6, heads: multimodal ? 8 : 4, kvHeads: multimodal ? 4 : 1, headDim: 32, window: 4, ...over };
+  const d: Gemma3Dims = {
+    hidden: 64,
+    ff: 128,
+    layers: 6,
+    heads: multimodal ? 8 : 4,
+    kvHeads: multimodal ? 4 : 1,
+    headDim: 32,
+    window: 4,
+    ...over,
+  };
   const sp = gemmaSentencePiece();
   const vocab = sp.pieces.length;
   const ck = new Checkpoint(multimodal ? 7 : 5);
@@ -97,64 +145,104 @@ export async function buildGemma3(over: Partial<Gemma3Dims> = {}, multimodal = f
   if (multimodal) {
     json(files, 'config.json', {
       architectures: ['Gemma3ForConditionalGeneration'],
-      boi_token_index: 4, eoi_token_index: 5, eos_token_id: [1, GEMMA_END_OF_TURN], image_token_index: 6,
-      initializer_range: 0.02, mm_tokens_per_image: 4, model_type: 'gemma3',
+      boi_token_index: 4,
+      eoi_token_index: 5,
+      eos_token_id: [1, GEMMA_END_OF_TURN],
+      image_token_index: 6,
+      initializer_range: 0.02,
+      mm_tokens_per_image: 4,
+      model_type: 'gemma3',
       text_config: {
-        head_dim: d.headDim, hidden_size: d.hidden, intermediate_size: d.ff, model_type: 'gemma3_text', num_hidden_layers: d.layers,
-        query_pre_attn_scalar: d.headDim, rope_scaling: { factor: 8.0, rope_type: 'linear' }, sliding_window: d.window, vocab_size: vocab,
+        head_dim: d.headDim,
+        hidden_size: d.hidden,
+        intermediate_size: d.ff,
+        model_type: 'gemma3_text',
+        num_hidden_layers: d.layers,
+        query_pre_attn_scalar: d.headDim,
+        rope_scaling: { factor: 8.0, rope_type: 'linear' },
+        sliding_window: d.window,
+        vocab_size: vocab,
       },
-      torch_dtype: 'bfloat16', transformers_version: '4.50.0.dev0',
-      vision_config: { hidden_size: 16, image_size: 4, intermediate_size: 32, model_type: 'siglip_vision_model', num_attention_heads: 2, num_hidden_layers: 0, patch_size: 2, vision_use_head: false },
+      torch_dtype: 'bfloat16',
+      transformers_version: '4.50.0.dev0',
+      vision_config: {
+        hidden_size: 16,
+        image_size: 4,
+        intermediate_size: 32,
+        model_type: 'siglip_vision_model',
+        num_attention_heads: 2,
+        num_hidden_layers: 0,
+        patch_size: 2,
+        vision_use_head: false,
+      },
     });
-  } else json(files, 'config.json', {
-    architectures: ['Gemma3ForCausalLM'],
-    attention_bias: false,
-    attention_dropout: 0.0,
-    attn_logit_softcapping: null,
-    bos_token_id: 2,
-    cache_implementation: 'hybrid',
-    eos_token_id: [1, GEMMA_END_OF_TURN],
-    final_logit_softcapping: null,
-    head_dim: d.headDim,
-    hidden_activation: 'gelu_pytorch_tanh',
-    hidden_size: d.hidden,
-    initializer_range: 0.02,
-    intermediate_size: d.ff,
-    max_position_embeddings: 1024,
-    model_type: 'gemma3_text',
-    num_attention_heads: d.heads,
-    num_hidden_layers: d.layers,
-    num_key_value_heads: d.kvHeads,
-    pad_token_id: 0,
-    query_pre_attn_scalar: d.headDim,
-    rms_norm_eps: 1e-6,
-    rope_local_base_freq: 10000.0,
-    rope_scaling: null,
-    rope_theta: 1000000.0,
-    sliding_window: d.window,
-    sliding_window_pattern: 6,
-    torch_dtype: 'bfloat16',
-    transformers_version: '4.50.0.dev0',
-    use_cache: true,
-    vocab_size: vocab,
-  });
+  } else
+    json(files, 'config.json', {
+      architectures: ['Gemma3ForCausalLM'],
+      attention_bias: false,
+      attention_dropout: 0.0,
+      attn_logit_softcapping: null,
+      bos_token_id: 2,
+      cache_implementation: 'hybrid',
+      eos_token_id: [1, GEMMA_END_OF_TURN],
+      final_logit_softcapping: null,
+      head_dim: d.headDim,
+      hidden_activation: 'gelu_pytorch_tanh',
+      hidden_size: d.hidden,
+      initializer_range: 0.02,
+      intermediate_size: d.ff,
+      max_position_embeddings: 1024,
+      model_type: 'gemma3_text',
+      num_attention_heads: d.heads,
+      num_hidden_layers: d.layers,
+      num_key_value_heads: d.kvHeads,
+      pad_token_id: 0,
+      query_pre_attn_scalar: d.headDim,
+      rms_norm_eps: 1e-6,
+      rope_local_base_freq: 10000.0,
+      rope_scaling: null,
+      rope_theta: 1000000.0,
+      sliding_window: d.window,
+      sliding_window_pattern: 6,
+      torch_dtype: 'bfloat16',
+      transformers_version: '4.50.0.dev0',
+      use_cache: true,
+      vocab_size: vocab,
+    });
   const special = new Set(['<pad>', '<eos>', '<bos>', '<unk>', '<start_of_turn>', '<end_of_turn>']);
   const added = SPECIAL.map(([p], id) => addedToken(id, p, special.has(p)));
   json(files, 'tokenizer.json', {
-    version: '1.0', truncation: null, padding: null, added_tokens: added,
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
     normalizer: { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
     pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false },
-    post_processor: null, decoder: null,
+    post_processor: null,
+    decoder: null,
     model: { type: 'BPE', dropout: null, unk_token: '<unk>', byte_fallback: true, vocab: {}, merges: [] },
   });
   json(files, 'tokenizer_config.json', {
-    add_bos_token: true, add_eos_token: false,
-    added_tokens_decoder: Object.fromEntries(added.map((a) => [String(a.id), { content: a.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: a.special }])),
+    add_bos_token: true,
+    add_eos_token: false,
+    added_tokens_decoder: Object.fromEntries(
+      added.map((a) => [
+        String(a.id),
+        { content: a.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: a.special },
+      ]),
+    ),
     bos_token: '<bos>',
-    chat_template: "{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}",
-    clean_up_tokenization_spaces: false, eos_token: '<eos>', model_max_length: 1000000000000000019884624838656,
-    pad_token: '<pad>', sp_model_kwargs: null, spaces_between_special_tokens: false, tokenizer_class: 'GemmaTokenizer',
-    unk_token: '<unk>', use_default_system_prompt: false,
+    chat_template:
+      "{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}",
+    clean_up_tokenization_spaces: false,
+    eos_token: '<eos>',
+    model_max_length: 1000000000000000019884624838656,
+    pad_token: '<pad>',
+    sp_model_kwargs: null,
+    spaces_between_special_tokens: false,
+    tokenizer_class: 'GemmaTokenizer',
+    unk_token: '<unk>',
+    use_default_system_prompt: false,
   });
   return files;
 }

@@ -24,14 +24,25 @@ const PHI4_BPE = trainBpe(160);
 export const PHI4_BASE = PHI4_BPE.vocab.length;
 const PHI4_ADDED = ['<|endoftext|>', '<|assistant|>', '<|end|>', '<|user|>', '<|system|>', '<|tool|>'];
 
-export interface Phi3Dims { hidden: number; ff: number; layers: number; heads: number; kvHeads: number }
+export interface Phi3Dims {
+  hidden: number;
+  ff: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+}
 
 export function phi3Dims(v: Phi3Variant, over: Partial<Phi3Dims> = {}) {
   const phi4 = v === 'phi4-mini';
   const d = { hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: phi4 ? 2 : 4, ...over };
   return {
-    ...d, headDim: d.hidden / d.heads, vocab: phi4 ? PHI4_BASE + 16 : 520,
-    partial: phi4 ? 0.75 : 1, tied: phi4, maxPos: phi4 ? 1024 : 256, origMaxPos: 256,
+    ...d,
+    headDim: d.hidden / d.heads,
+    vocab: phi4 ? PHI4_BASE + 16 : 520,
+    partial: phi4 ? 0.75 : 1,
+    tied: phi4,
+    maxPos: phi4 ? 1024 : 256,
+    origMaxPos: 256,
   };
 }
 
@@ -59,7 +70,8 @@ export async function buildPhi3(v: Phi3Variant, over: Partial<Phi3Dims> = {}): P
   const eos = phi4 ? PHI4_BASE : BASE_VOCAB;
   if (!phi4) files.set('tokenizer.model', new Uint8Array(readFileSync(SP_MODEL)));
   const rotaryHalf = (d.headDim * d.partial) / 2;
-  const factors = (scale: number) => Array.from({ length: rotaryHalf }, (_, i) => Math.round((1 + (scale * i) / rotaryHalf) * 1000) / 1000);
+  const factors = (scale: number) =>
+    Array.from({ length: rotaryHalf }, (_, i) => Math.round((1 + (scale * i) / rotaryHalf) * 1000) / 1000);
   json(files, 'config.json', {
     architectures: ['Phi3ForCausalLM'],
     attention_bias: false,
@@ -94,30 +106,79 @@ export async function buildPhi3(v: Phi3Variant, over: Partial<Phi3Dims> = {}): P
     const added = PHI4_ADDED.map((t, i) => addedToken(PHI4_BASE + i, t, true));
     json(files, 'tokenizer.json', o200kTokenizerJson(PHI4_BPE.vocab, PHI4_BPE.merges, added));
     json(files, 'tokenizer_config.json', {
-      add_bos_token: false, add_eos_token: false, add_prefix_space: false,
-      added_tokens_decoder: Object.fromEntries(added.map((a) => [String(a.id), { content: a.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }])),
+      add_bos_token: false,
+      add_eos_token: false,
+      add_prefix_space: false,
+      added_tokens_decoder: Object.fromEntries(
+        added.map((a) => [
+          String(a.id),
+          { content: a.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true },
+        ]),
+      ),
       bos_token: '<|endoftext|>',
-      chat_template: "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}",
-      clean_up_tokenization_spaces: false, eos_token: '<|endoftext|>', model_max_length: d.maxPos, pad_token: '<|endoftext|>',
-      tokenizer_class: 'GPT2Tokenizer', unk_token: '<|endoftext|>',
+      chat_template:
+        "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}",
+      clean_up_tokenization_spaces: false,
+      eos_token: '<|endoftext|>',
+      model_max_length: d.maxPos,
+      pad_token: '<|endoftext|>',
+      tokenizer_class: 'GPT2Tokenizer',
+      unk_token: '<|endoftext|>',
     });
     return files;
   }
-  const added = ADDED.map((t, i) => addedToken(BASE_VOCAB + i, t, true, t === '<|assistant|>' || t === '<|end|>' ? { rstrip: true } : {}));
+  const added = ADDED.map((t, i) =>
+    addedToken(BASE_VOCAB + i, t, true, t === '<|assistant|>' || t === '<|end|>' ? { rstrip: true } : {}),
+  );
   json(files, 'added_tokens.json', Object.fromEntries(added.map((a) => [a.content, a.id])));
   const base = [addedToken(0, '<unk>'), addedToken(1, '<s>'), addedToken(2, '</s>', false, { rstrip: true })];
   json(files, 'tokenizer.json', {
-    version: '1.0', truncation: null, padding: null, added_tokens: [...base, ...added],
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
-    pre_tokenizer: null, post_processor: null, decoder: null,
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [...base, ...added],
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '\u2581' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
+      ],
+    },
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
     model: { type: 'BPE', dropout: null, unk_token: '<unk>', byte_fallback: true, vocab: {}, merges: [] },
   });
-  const decoder = Object.fromEntries([...base, ...added].map((a) => [String(a.id), { content: a.content, lstrip: a.lstrip, normalized: a.normalized, rstrip: a.rstrip, single_word: false, special: a.special }]));
+  const decoder = Object.fromEntries(
+    [...base, ...added].map((a) => [
+      String(a.id),
+      {
+        content: a.content,
+        lstrip: a.lstrip,
+        normalized: a.normalized,
+        rstrip: a.rstrip,
+        single_word: false,
+        special: a.special,
+      },
+    ]),
+  );
   json(files, 'tokenizer_config.json', {
-    add_bos_token: false, add_eos_token: false, added_tokens_decoder: decoder, bos_token: '<s>',
-    chat_template: "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
-    clean_up_tokenization_spaces: false, eos_token: '<|endoftext|>', legacy: false, model_max_length: d.maxPos,
-    pad_token: '<|endoftext|>', padding_side: 'left', sp_model_kwargs: {}, tokenizer_class: 'LlamaTokenizer', unk_token: '<unk>', use_default_system_prompt: false,
+    add_bos_token: false,
+    add_eos_token: false,
+    added_tokens_decoder: decoder,
+    bos_token: '<s>',
+    chat_template:
+      "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
+    clean_up_tokenization_spaces: false,
+    eos_token: '<|endoftext|>',
+    legacy: false,
+    model_max_length: d.maxPos,
+    pad_token: '<|endoftext|>',
+    padding_side: 'left',
+    sp_model_kwargs: {},
+    tokenizer_class: 'LlamaTokenizer',
+    unk_token: '<unk>',
+    use_default_system_prompt: false,
   });
   return files;
 }

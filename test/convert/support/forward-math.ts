@@ -9,9 +9,12 @@ export async function loadHfWeights(dir: string): Promise<Weights> {
   const set = await openSafetensorsDir(dir);
   try {
     const w: Weights = new Map();
-    for (const t of set.tensors) if (t.dtype === 'F32' || t.dtype === 'BF16' || t.dtype === 'F16') w.set(t.name, await set.readF32(t.name));
+    for (const t of set.tensors)
+      if (t.dtype === 'F32' || t.dtype === 'BF16' || t.dtype === 'F16') w.set(t.name, await set.readF32(t.name));
     return w;
-  } finally { await set.close(); }
+  } finally {
+    await set.close();
+  }
 }
 
 export function get(w: Weights, name: string): Float32Array {
@@ -50,12 +53,21 @@ export function invFreq(base: number, dim: number): Float64Array {
  * apply_rotary_pos_emb with rotate_half on the first `rd` dims of each head (partial rotary): x[i]
  * pairs with x[i + rd/2]; cos/sin scaled by `attnScale` (transformers' attention_scaling).
  */
-export function ropeHalf(v: Float64Array, heads: number, hd: number, pos: number, inv: Float64Array, attnScale = 1): void {
+export function ropeHalf(
+  v: Float64Array,
+  heads: number,
+  hd: number,
+  pos: number,
+  inv: Float64Array,
+  attnScale = 1,
+): void {
   const half = inv.length;
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < half; i++) {
-      const a = v[h * hd + i]!, b = v[h * hd + i + half]!;
-      const c = Math.cos(pos * inv[i]!) * attnScale, s = Math.sin(pos * inv[i]!) * attnScale;
+      const a = v[h * hd + i]!,
+        b = v[h * hd + i + half]!;
+      const c = Math.cos(pos * inv[i]!) * attnScale,
+        s = Math.sin(pos * inv[i]!) * attnScale;
       v[h * hd + i] = a * c - b * s;
       v[h * hd + i + half] = b * c + a * s;
     }
@@ -71,7 +83,15 @@ export interface AttnOptions {
 }
 
 /** Causal GQA attention of query q (all heads) over the cached keys/values of positions 0..t. */
-export function attend(q: Float64Array, keys: Float64Array[], vals: Float64Array[], nHead: number, nKv: number, hd: number, o: AttnOptions): Float64Array {
+export function attend(
+  q: Float64Array,
+  keys: Float64Array[],
+  vals: Float64Array[],
+  nHead: number,
+  nKv: number,
+  hd: number,
+  o: AttnOptions,
+): Float64Array {
   const group = nHead / nKv;
   const out = new Float64Array(nHead * hd);
   const t = keys.length - 1;
@@ -88,7 +108,10 @@ export function attend(q: Float64Array, keys: Float64Array[], vals: Float64Array
     const mx = Math.max(sink, ...sc);
     const e = sc.map((s) => Math.exp(s - mx));
     const sum = e.reduce((a, b) => a + b, 0) + Math.exp(sink - mx);
-    e.forEach((a, j) => { const vv = vals[first + j]!; for (let i = 0; i < hd; i++) out[h * hd + i]! += (a / sum) * vv[kh + i]!; });
+    e.forEach((a, j) => {
+      const vv = vals[first + j]!;
+      for (let i = 0; i < hd; i++) out[h * hd + i]! += (a / sum) * vv[kh + i]!;
+    });
   }
   return out;
 }

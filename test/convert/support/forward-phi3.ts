@@ -10,7 +10,11 @@ import { join } from 'node:path';
 export async function forwardPhi3(dir: string, tokens: number[]): Promise<Float64Array[]> {
   const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const w = await loadHfWeights(dir);
-  const D = c.hidden_size, nH = c.num_attention_heads, nKv = c.num_key_value_heads, hd = D / nH, ff = c.intermediate_size;
+  const D = c.hidden_size,
+    nH = c.num_attention_heads,
+    nKv = c.num_key_value_heads,
+    hd = D / nH,
+    ff = c.intermediate_size;
   const rd = Math.trunc(hd * (c.partial_rotary_factor ?? 1));
   let inv = invFreq(c.rope_theta, rd);
   let attnScale = 1;
@@ -34,10 +38,13 @@ export async function forwardPhi3(dir: string, tokens: number[]): Promise<Float6
       const g1 = get(w, `${p}.input_layernorm.weight`);
       const h = rmsnorm(x, (i) => g1[i]!, eps);
       const qkv = linear(get(w, `${p}.self_attn.qkv_proj.weight`), h, (nH + 2 * nKv) * hd);
-      const q = qkv.slice(0, nH * hd), k = qkv.slice(nH * hd, (nH + nKv) * hd), v = qkv.slice((nH + nKv) * hd);
+      const q = qkv.slice(0, nH * hd),
+        k = qkv.slice(nH * hd, (nH + nKv) * hd),
+        v = qkv.slice((nH + nKv) * hd);
       ropeHalf(q, nH, hd, pos, inv, attnScale);
       ropeHalf(k, nKv, hd, pos, inv, attnScale);
-      keys[l]!.push(k); vals[l]!.push(v);
+      keys[l]!.push(k);
+      vals[l]!.push(v);
       const att = attend(q, keys[l]!, vals[l]!, nH, nKv, hd, { scale: 1 / Math.sqrt(hd) });
       x = add(x, linear(get(w, `${p}.self_attn.o_proj.weight`), att, D));
       const g2 = get(w, `${p}.post_attention_layernorm.weight`);
@@ -47,6 +54,10 @@ export async function forwardPhi3(dir: string, tokens: number[]): Promise<Float6
       x = add(x, linear(get(w, `${p}.mlp.down_proj.weight`), m, D));
     }
     const gn = get(w, 'model.norm.weight');
-    return linear(head, rmsnorm(x, (i) => gn[i]!, eps), c.vocab_size);
+    return linear(
+      head,
+      rmsnorm(x, (i) => gn[i]!, eps),
+      c.vocab_size,
+    );
   });
 }

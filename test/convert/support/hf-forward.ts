@@ -10,7 +10,8 @@ export function invFreq(w: HfWeights, scaled = true): Float64Array {
   const inv = Float64Array.from({ length: d / 2 }, (_, i) => 1 / Math.pow(w.ropeTheta, (2 * i) / d));
   const s = w.ropeScaling;
   if (!s || !scaled) return inv;
-  const lowWavelen = s.originalContext / s.lowFreqFactor, highWavelen = s.originalContext / s.highFreqFactor;
+  const lowWavelen = s.originalContext / s.lowFreqFactor,
+    highWavelen = s.originalContext / s.highFreqFactor;
   return inv.map((f) => {
     const wavelen = (2 * Math.PI) / f;
     if (wavelen < highWavelen) return f;
@@ -43,8 +44,10 @@ function linear(w: Float32Array, x: Float64Array, rows: number): Float64Array {
 function rope(v: Float64Array, heads: number, hd: number, pos: number, inv: Float64Array): void {
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < hd / 2; i++) {
-      const a = v[h * hd + i]!, b = v[h * hd + i + hd / 2]!;
-      const c = Math.cos(pos * inv[i]!), s = Math.sin(pos * inv[i]!);
+      const a = v[h * hd + i]!,
+        b = v[h * hd + i + hd / 2]!;
+      const c = Math.cos(pos * inv[i]!),
+        s = Math.sin(pos * inv[i]!);
       v[h * hd + i] = a * c - b * s;
       v[h * hd + i + hd / 2] = b * c + a * s;
     }
@@ -53,7 +56,11 @@ function rope(v: Float64Array, heads: number, hd: number, pos: number, inv: Floa
 
 /** Logits after each position. `scaledRope: false` drops the llama3 scaling (to show it matters). */
 export function forwardHf(w: HfWeights, tokens: number[], opts: { scaledRope?: boolean } = {}): Float64Array[] {
-  const T = (n: string) => { const t = w.tensors.get(n); if (!t) throw new Error(`no ${n}`); return t; };
+  const T = (n: string) => {
+    const t = w.tensors.get(n);
+    if (!t) throw new Error(`no ${n}`);
+    return t;
+  };
   const { dim, hidden, nHeads, nKvHeads, headDim: hd } = w;
   const inv = invFreq(w, opts.scaledRope ?? true);
   const group = nHeads / nKvHeads;
@@ -71,15 +78,22 @@ export function forwardHf(w: HfWeights, tokens: number[], opts: { scaledRope?: b
       const v = linear(T(`${p}.self_attn.v_proj.weight`), xn, nKvHeads * hd);
       rope(q, nHeads, hd, pos, inv);
       rope(k, nKvHeads, hd, pos, inv);
-      keys[l]!.push(k); vals[l]!.push(v);
+      keys[l]!.push(k);
+      vals[l]!.push(v);
       const att = new Float64Array(nHeads * hd);
       for (let h = 0; h < nHeads; h++) {
         const kh = Math.floor(h / group) * hd;
-        const sc = keys[l]!.map((kk) => { let s = 0; for (let i = 0; i < hd; i++) s += q[h * hd + i]! * kk[kh + i]!; return s / Math.sqrt(hd); });
+        const sc = keys[l]!.map((kk) => {
+          let s = 0;
+          for (let i = 0; i < hd; i++) s += q[h * hd + i]! * kk[kh + i]!;
+          return s / Math.sqrt(hd);
+        });
         const mx = Math.max(...sc);
         const e = sc.map((s) => Math.exp(s - mx));
         const sum = e.reduce((a, b) => a + b, 0);
-        e.forEach((a, t) => { for (let i = 0; i < hd; i++) att[h * hd + i]! += (a / sum) * vals[l]![t]![kh + i]!; });
+        e.forEach((a, t) => {
+          for (let i = 0; i < hd; i++) att[h * hd + i]! += (a / sum) * vals[l]![t]![kh + i]!;
+        });
       }
       const o = linear(T(`${p}.self_attn.o_proj.weight`), att, dim);
       x = x.map((xi, i) => xi + o[i]!);

@@ -13,15 +13,24 @@ export type Files = Map<string, Uint8Array>;
 export class Checkpoint {
   readonly tensors: SafetensorsOutTensor[] = [];
   private readonly r: () => number;
-  constructor(seed: number, readonly dtype: 'BF16' | 'F32' = 'BF16') { this.r = rng(seed); }
+  constructor(
+    seed: number,
+    readonly dtype: 'BF16' | 'F32' = 'BF16',
+  ) {
+    this.r = rng(seed);
+  }
   /** uniform in [-scale, scale) */
   random(n: number, scale: number, offset = 0): Float32Array {
     return Float32Array.from({ length: n }, () => offset + (this.r() * 2 - 1) * scale);
   }
   add(name: string, shape: number[], data: Float32Array): void {
-    if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`${name}: ${data.length} values for [${shape}]`);
+    if (data.length !== shape.reduce((a, b) => a * b, 1))
+      throw new Error(`${name}: ${data.length} values for [${shape}]`);
     const dtype = this.dtype;
-    const bytes = dtype === 'BF16' ? new Uint8Array(Uint16Array.from(data, fp32ToBf16).buffer) : new Uint8Array(data.slice().buffer);
+    const bytes =
+      dtype === 'BF16'
+        ? new Uint8Array(Uint16Array.from(data, fp32ToBf16).buffer)
+        : new Uint8Array(data.slice().buffer);
     this.tensors.push({ name, dtype, shape, data: () => bytes });
   }
   /** a matrix [rows, cols] with values ~ 1/sqrt(cols) */
@@ -31,7 +40,9 @@ export class Checkpoint {
   raw(name: string, dtype: SafetensorsDtype, shape: number[], bytes: Uint8Array): void {
     this.tensors.push({ name, dtype, shape, data: () => bytes });
   }
-  bytes(n: number): Uint8Array { return Uint8Array.from({ length: n }, () => Math.floor(this.r() * 256)); }
+  bytes(n: number): Uint8Array {
+    return Uint8Array.from({ length: n }, () => Math.floor(this.r() * 256));
+  }
   async safetensors(): Promise<Uint8Array> {
     const sink = new BufferSink();
     await writeSafetensors(sink, this.tensors, { metadata: { format: 'pt' } });
@@ -48,8 +59,16 @@ export function writeFiles(dir: string, files: Files): void {
   for (const [name, bytes] of files) writeFileSync(join(dir, name), bytes);
 }
 
-export const addedToken = (id: number, content: string, special = true, extra: Record<string, boolean> = {}) =>
-  ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special, ...extra });
+export const addedToken = (id: number, content: string, special = true, extra: Record<string, boolean> = {}) => ({
+  id,
+  content,
+  single_word: false,
+  lstrip: false,
+  rstrip: false,
+  normalized: false,
+  special,
+  ...extra,
+});
 
 /** where the synthetic checkpoints and their golden GGUFs live */
 export const FIXTURE_ROOT = 'test/fixtures/hf-arch';

@@ -14,7 +14,10 @@ import { GGML_TYPE } from '../../../src/formats/ggml-types.js';
 import { gv } from '../../../src/io/gguf/metadata.js';
 import { syntheticLlama } from '../../pipeline/synthetic-model.js';
 
-const N_EMBD = 1024, N_FF = 4096, N_LAYER = 2, N_VOCAB = 32;
+const N_EMBD = 1024,
+  N_FF = 4096,
+  N_LAYER = 2,
+  N_VOCAB = 32;
 export const BIG_MODEL = join(tmpdir(), `lowbit-faults-f32-${N_EMBD}x${N_FF}x${N_LAYER}-v1.gguf`);
 
 /** The model's path, writing it first when it is not there yet. */
@@ -27,18 +30,29 @@ export async function bigModel(): Promise<string> {
   metadata.set('llama.feed_forward_length', gv.u32(N_FF));
   metadata.set('llama.rope.dimension_count', gv.u32(N_EMBD / 4));
   metadata.set('general.file_type', gv.u32(0));
-  const shapes = small.tensors.map((t) => ({ name: t.name, shape: t.shape.map((d) => (d === 64 ? N_EMBD : d === 128 ? N_FF : d)) }));
+  const shapes = small.tensors.map((t) => ({
+    name: t.name,
+    shape: t.shape.map((d) => (d === 64 ? N_EMBD : d === 128 ? N_FF : d)),
+  }));
   const tmp = `${BIG_MODEL}.${process.pid}.partial`;
   const fh = await open(tmp, 'w');
   try {
-    const w = await GgufWriter.begin(new FileSink(fh), { metadata, tensors: shapes.map((s) => ({ name: s.name, dims: s.shape, type: GGML_TYPE.F32 })) });
+    const w = await GgufWriter.begin(new FileSink(fh), {
+      metadata,
+      tensors: shapes.map((s) => ({ name: s.name, dims: s.shape, type: GGML_TYPE.F32 })),
+    });
     let seed = 1;
     for (const s of shapes) {
       const n = s.shape.reduce((a, b) => a * b, 1);
       const f = new Float32Array(n);
       // a cheap pseudo-random sequence (xorshift), small weights
       let x = seed++ * 0x9e3779b9;
-      for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; f[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.1; }
+      for (let i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        f[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.1;
+      }
       await w.writeTensorData(s.name, new Uint8Array(f.buffer));
     }
     await w.finish();
@@ -53,12 +67,22 @@ export async function bigModel(): Promise<string> {
 export async function bigLlama2c(): Promise<string> {
   const path = join(tmpdir(), 'lowbit-faults-llama2c-1024x4096x2-v1.bin');
   if (existsSync(path)) return path;
-  const dim = 1024, hidden = 4096, layers = 2, heads = 8, vocab = 32, seq = 16;
+  const dim = 1024,
+    hidden = 4096,
+    layers = 2,
+    heads = 8,
+    vocab = 32,
+    seq = 16;
   const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * hidden * dim) + dim + seq * (dim / heads);
   const header = new Int32Array([dim, hidden, layers, heads, heads, vocab, seq]);
   const w = new Float32Array(floats);
   let x = 0x2545f491;
-  for (let i = 0; i < floats; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; w[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.1; }
+  for (let i = 0; i < floats; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    w[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.1;
+  }
   const tmp = `${path}.${process.pid}.partial`;
   const fh = await open(tmp, 'w');
   try {
@@ -87,10 +111,17 @@ export function spawnCli(args: string[], wrap: string[] = []): Running {
   const cmd = wrap.length ? wrap[0]! : process.execPath;
   const argv = [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), '--import', 'tsx', MAIN, ...args];
   const child = spawn(cmd, argv, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  let out = '',
+    err = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
@@ -103,13 +134,25 @@ export function tempsFor(dir: string, name: string): string[] {
  * Waits until the run's temp output in `dir` holds at least `bytes` (the run is then mid-way: the
  * header and some tensor data are written), polling; fails if the process ends first.
  */
-export async function waitForTemp(run: Running, dir: string, name: string, bytes: number, timeoutMs = 240_000): Promise<string> {
+export async function waitForTemp(
+  run: Running,
+  dir: string,
+  name: string,
+  bytes: number,
+  timeoutMs = 240_000,
+): Promise<string> {
   let ended = false;
-  void run.exited.then(() => { ended = true; });
+  void run.exited.then(() => {
+    ended = true;
+  });
   const t0 = Date.now();
   for (;;) {
     for (const f of tempsFor(dir, name)) {
-      try { if (statSync(join(dir, f)).size >= bytes) return join(dir, f); } catch { /* renamed or removed meanwhile */ }
+      try {
+        if (statSync(join(dir, f)).size >= bytes) return join(dir, f);
+      } catch {
+        /* renamed or removed meanwhile */
+      }
     }
     if (ended) throw new Error(`the run ended before its temp output reached ${bytes} bytes: ${run.stderr()}`);
     if (Date.now() - t0 > timeoutMs) throw new Error(`no temp output of ${bytes} bytes after ${timeoutMs} ms`);

@@ -12,7 +12,14 @@ import { join } from 'node:path';
 import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { oracle, randomRows, rng, gaussian } from '../../support/oracle.js';
-import { assertBytes, assertFloats, codec, quantize as quantizeOnce, quantizeBothPaths, randomImatrix } from '../../support/ggml-check.js';
+import {
+  assertBytes,
+  assertFloats,
+  codec,
+  quantize as quantizeOnce,
+  quantizeBothPaths,
+  randomImatrix,
+} from '../../support/ggml-check.js';
 import type { BlockCodec } from '../../../src/formats/codec.js';
 
 export { assertBytes, assertFloats, codec, randomImatrix };
@@ -24,8 +31,16 @@ const WASM_QUANT = new Set(['IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ1_S', 'IQ1_M']);
  * Quantizes with the codec; for formats with a WebAssembly kernel, once with the kernels on and
  * once off (the TypeScript reference): the same bytes, or the same LowbitError, or the test fails.
  */
-export function quantize(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
-  return WASM_QUANT.has(c.name) ? quantizeBothPaths(c, x, nRows, nPerRow, imatrix) : quantizeOnce(c, x, nRows, nPerRow, imatrix);
+export function quantize(
+  c: BlockCodec,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+): Uint8Array {
+  return WASM_QUANT.has(c.name)
+    ? quantizeBothPaths(c, x, nRows, nPerRow, imatrix)
+    : quantizeOnce(c, x, nRows, nPerRow, imatrix);
 }
 
 export interface LatticeSpec {
@@ -80,11 +95,18 @@ export function nonFiniteRowFns(): ((i: number) => number)[] {
 
 /** Runs ggml_quantize_chunk in a child process; true when it died (abort) instead of returning.
  * Each child builds ggml's neighbour tables again (about 12 s for the IQ1 grid), so tests use few. */
-export function ggmlAborts(typeId: number, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): boolean {
+export function ggmlAborts(
+  typeId: number,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+): boolean {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-iq-'));
   try {
     writeFileSync(join(dir, 'x.bin'), new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
-    if (imatrix) writeFileSync(join(dir, 'w.bin'), new Uint8Array(imatrix.buffer, imatrix.byteOffset, imatrix.byteLength));
+    if (imatrix)
+      writeFileSync(join(dir, 'w.bin'), new Uint8Array(imatrix.buffer, imatrix.byteOffset, imatrix.byteLength));
     const oraclePath = new URL('../../support/oracle.ts', import.meta.url).pathname;
     const script = `
       import { readFileSync } from 'node:fs';
@@ -95,7 +117,10 @@ export function ggmlAborts(typeId: number, x: Float32Array, nRows: number, nPerR
       ${imatrix ? `const wb = readFileSync(${JSON.stringify(join(dir, 'w.bin'))}); w = new Float32Array(wb.buffer, wb.byteOffset, wb.byteLength / 4);` : ''}
       oracle().quantize(${typeId}, x, ${nRows}, ${nPerRow}, w);
       process.stdout.write('returned');`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: process.cwd(),
+    });
     if (r.stdout.includes('returned')) return false;
     assert.ok(r.signal === 'SIGABRT' || r.status !== 0, `child ended oddly: ${r.status} ${r.signal} ${r.stderr}`);
     return true;
@@ -134,12 +159,18 @@ export function latticeTests(spec: LatticeSpec): void {
     const c = codec(name);
     for (let seed = 1; seed <= 6; seed++) {
       const r = rng(seed * 101);
-      const nPerRow = 1024, nRows = 8;
+      const nPerRow = 1024,
+        nRows = 8;
       const x = new Float32Array(nRows * nPerRow);
       for (let i = 0; i < x.length; i++) x[i] = gaussian(r) * 0.02;
       const im = new Float32Array(nPerRow);
       for (let i = 0; i < nPerRow; i++) im[i] = Math.exp(gaussian(r)) * 1e-3;
-      assertBytes(quantize(c, x, nRows, nPerRow, im), o.quantize(c.type.id, x, nRows, nPerRow, im), `${name} gaussian seed ${seed}`, c.type.typeSize);
+      assertBytes(
+        quantize(c, x, nRows, nPerRow, im),
+        o.quantize(c.type.id, x, nRows, nPerRow, im),
+        `${name} gaussian seed ${seed}`,
+        c.type.typeSize,
+      );
     }
   });
 
@@ -148,7 +179,11 @@ export function latticeTests(spec: LatticeSpec): void {
     const c = codec(name);
     const nPerRow = 256;
     const fns = edgeRowFns(nPerRow);
-    const ims: (Float32Array | null)[] = [randomImatrix(99, nPerRow, 1), randomImatrix(98, nPerRow, 2), randomImatrix(97, nPerRow, 3)];
+    const ims: (Float32Array | null)[] = [
+      randomImatrix(99, nPerRow, 1),
+      randomImatrix(98, nPerRow, 2),
+      randomImatrix(97, nPerRow, 3),
+    ];
     if (!spec.requiresImatrix) ims.push(null);
     fns.forEach((f, r) => {
       const x = new Float32Array(nPerRow);
@@ -177,9 +212,14 @@ export function latticeTests(spec: LatticeSpec): void {
       for (const im of ims) {
         const what = `${name} non-finite row ${r}${im ? ' imatrix' : ''}`;
         let mine: Uint8Array | null = null;
-        try { mine = quantize(c, x, 1, nPerRow, im); } catch (e) { assert.ok(e instanceof LowbitError, `${what}: ${String(e)}`); }
+        try {
+          mine = quantize(c, x, 1, nPerRow, im);
+        } catch (e) {
+          assert.ok(e instanceof LowbitError, `${what}: ${String(e)}`);
+        }
         if (mine) assertBytes(mine, o.quantize(c.type.id, x, 1, nPerRow, im), what, c.type.typeSize);
-        else if (refusedChecked++ < 1) assert.ok(ggmlAborts(c.type.id, x, 1, nPerRow, im), `${what}: lowbit refused but ggml quantized it`);
+        else if (refusedChecked++ < 1)
+          assert.ok(ggmlAborts(c.type.id, x, 1, nPerRow, im), `${what}: lowbit refused but ggml quantized it`);
       }
     });
   });
@@ -188,7 +228,8 @@ export function latticeTests(spec: LatticeSpec): void {
     test(`${name}: wasm kernel over several 64 KiB windows and at odd offsets equals TypeScript and ggml`, () => {
       const o = oracle();
       const c = codec(name);
-      const nPerRow = 4352, nRows = 9; // 17 blocks a row, ~150 KB of input: windows split mid-row
+      const nPerRow = 4352,
+        nRows = 9; // 17 blocks a row, ~150 KB of input: windows split mid-row
       const x = randomRows(777, nRows, nPerRow);
       const ims: (Float32Array | null)[] = [randomImatrix(5, nPerRow, 0), randomImatrix(6, nPerRow, 4)];
       if (!spec.requiresImatrix) ims.push(null);

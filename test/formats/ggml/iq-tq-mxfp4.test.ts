@@ -44,7 +44,9 @@ function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
     (i) => (i === 2 ? -1000 : i === 9 ? NaN : 0.01 * (i % 50)),
   ];
   const x = new Float32Array(fs.length * nPerRow);
-  fs.forEach((f, r) => { for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i); });
+  fs.forEach((f, r) => {
+    for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i);
+  });
   return { x, nRows: fs.length };
 }
 
@@ -55,7 +57,12 @@ for (const name of NAMES) {
     const gt = g.types[name];
     assert.ok(gt, `golden has ${name}`);
     assert.equal(c.type.id, gt.id);
-    assertBytes(quantize(c, g.input, g.rows, g.rowLength, null), g.bytes(gt.quant.file), `${name} golden`, c.type.typeSize);
+    assertBytes(
+      quantize(c, g.input, g.rows, g.rowLength, null),
+      g.bytes(gt.quant.file),
+      `${name} golden`,
+      c.type.typeSize,
+    );
     assert.ok(gt.imatrixQuant, `golden has ${name} imatrix vectors`);
     const withIm = quantize(c, g.input, g.imatrixRows, g.rowLength, g.imatrix);
     assertBytes(withIm, g.bytes(gt.imatrixQuant.file), `${name} golden imatrix`, c.type.typeSize);
@@ -150,7 +157,11 @@ test('IQ4_NL reference path (quantize_row_iq4_nl_ref) matches the golden ref vec
   const expected = g.bytes(gt.ref.file);
   const out = new Uint8Array(expected.length);
   for (let r = 0; r < g.rows; r++) {
-    quantizeRowIq4NlRef(g.input.subarray(r * g.rowLength, (r + 1) * g.rowLength), out.subarray(r * gt.rowBytes), g.rowLength);
+    quantizeRowIq4NlRef(
+      g.input.subarray(r * g.rowLength, (r + 1) * g.rowLength),
+      out.subarray(r * gt.rowBytes),
+      g.rowLength,
+    );
   }
   // ggml packs uninitialised levels for all-zero blocks (d = 0 there): the manifest lists them
   const undefinedQs = new Set<number>((gt.ref as { undefinedQsBlocks?: number[] }).undefinedQsBlocks ?? []);
@@ -180,8 +191,13 @@ test('IQ4 nearest-level table equals a literal port of best_index_int8 (float32 
   const literal = (x: number): number => {
     if (x <= val[0]!) return 0;
     if (x >= val[15]!) return 15;
-    let ml = 0, mu = 15;
-    while (mu - ml > 1) { const mav = (ml + mu) >> 1; if (x < val[mav]!) mu = mav; else ml = mav; }
+    let ml = 0,
+      mu = 15;
+    while (mu - ml > 1) {
+      const mav = (ml + mu) >> 1;
+      if (x < val[mav]!) mu = mav;
+      else ml = mav;
+    }
     return f(x - val[mu - 1]!) < f(val[mu]! - x) ? mu - 1 : mu;
   };
   const F = new Float32Array(1);
@@ -189,11 +205,17 @@ test('IQ4 nearest-level table equals a literal port of best_index_int8 (float32 
   const check = (bits: number) => {
     U[0] = bits >>> 0;
     const x = F[0]!;
-    if (bestIndexIq4(x) !== literal(x)) assert.fail(`best index of ${x}: ${bestIndexIq4(x)}, best_index_int8 ${literal(x)}`);
+    if (bestIndexIq4(x) !== literal(x))
+      assert.fail(`best index of ${x}: ${bestIndexIq4(x)}, best_index_int8 ${literal(x)}`);
   };
   const centres = [0, 1e-30];
   for (let i = 0; i < 16; i++) centres.push(val[i]!, i < 15 ? (val[i]! + val[i + 1]!) / 2 : 0);
-  for (const c of centres) for (const s of [c, -c]) { F[0] = s; const b = U[0]!; for (let k = -2000; k <= 2000; k++) check(b + k); }
+  for (const c of centres)
+    for (const s of [c, -c]) {
+      F[0] = s;
+      const b = U[0]!;
+      for (let k = -2000; k <= 2000; k++) check(b + k);
+    }
   for (let b = 0; b < 0x100000000; b += 4099) check(b); // every exponent, both signs, NaN and Inf
 });
 
@@ -204,18 +226,26 @@ test('MXFP4 scale exponent matches ggml at every binade edge, denormals included
   const f = new Float32Array(1);
   const u = new Uint32Array(f.buffer);
   for (let e = 1; e < 255; e++) {
-    for (let m = 0; m < 160; m++) { u[0] = (e << 23) - m; amaxes.push(f[0]!); }
-    u[0] = (e << 23) + 1; amaxes.push(f[0]!);
+    for (let m = 0; m < 160; m++) {
+      u[0] = (e << 23) - m;
+      amaxes.push(f[0]!);
+    }
+    u[0] = (e << 23) + 1;
+    amaxes.push(f[0]!);
   }
-  for (let k = -149; k <= -126; k++) for (let j = 0; j < 48 && j * 2 ** -149 < 2 ** k; j++) amaxes.push(Math.fround(2 ** k - j * 2 ** -149));
+  for (let k = -149; k <= -126; k++)
+    for (let j = 0; j < 48 && j * 2 ** -149 < 2 ** k; j++) amaxes.push(Math.fround(2 ** k - j * 2 ** -149));
   const x = new Float32Array(amaxes.length * 32);
   amaxes.forEach((a, i) => {
     x[i * 32] = a;
     // and some values at and between the block's levels, for the nearest-level search
-    for (let j = 1; j < 32; j++) x[i * 32 + j] = Math.fround(a * ((j % 2 ? -1 : 1) * (j / 32) + (j % 5 === 0 ? 1 / 48 : 0)));
+    for (let j = 1; j < 32; j++)
+      x[i * 32 + j] = Math.fround(a * ((j % 2 ? -1 : 1) * (j / 32) + (j % 5 === 0 ? 1 / 48 : 0)));
   });
   const ref = o.quantize(39, x, amaxes.length, 32, null);
-  amaxes.forEach((a, i) => { if (mxfp4Exponent(a) !== ref[i * 17]) assert.fail(`exponent of ${a}: ${mxfp4Exponent(a)}, ggml ${ref[i * 17]}`); });
+  amaxes.forEach((a, i) => {
+    if (mxfp4Exponent(a) !== ref[i * 17]) assert.fail(`exponent of ${a}: ${mxfp4Exponent(a)}, ggml ${ref[i * 17]}`);
+  });
   assertBytes(quantize(codec('MXFP4'), x, amaxes.length, 32, null), ref, 'mxfp4 binade edges', 17);
 });
 

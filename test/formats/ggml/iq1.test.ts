@@ -11,7 +11,10 @@ latticeTests({ name: 'IQ1_S', requiresImatrix: true });
 latticeTests({ name: 'IQ1_M', requiresImatrix: false });
 
 test('IQ1_S: dequantize with the WebAssembly kernel = TypeScript = ggml, NaN/Inf scales, windows, odd offsets', () => {
-  checkDequantizeWasm('IQ1_S', (b, o, h) => { b[o] = h & 255; b[o + 1] = h >> 8; });
+  checkDequantizeWasm('IQ1_S', (b, o, h) => {
+    b[o] = h & 255;
+    b[o + 1] = h >> 8;
+  });
 });
 
 test('IQ1_M: dequantize with the WebAssembly kernel = TypeScript = ggml, NaN/Inf scales, windows, odd offsets', () => {
@@ -28,9 +31,13 @@ test('msortIndices keeps equal values in input order (glibc msort), NaN included
   // a literal top-down merge sort with iq1_sort_helper's comparison
   const ms = (a: number[]): number[] => {
     if (a.length <= 1) return a;
-    const n1 = a.length >> 1, l = ms(a.slice(0, n1)), r = ms(a.slice(n1)), out: number[] = [];
+    const n1 = a.length >> 1,
+      l = ms(a.slice(0, n1)),
+      r = ms(a.slice(n1)),
+      out: number[] = [];
     while (l.length && r.length) {
-      const x = vals[l[0]!]!, y = vals[r[0]!]!;
+      const x = vals[l[0]!]!,
+        y = vals[r[0]!]!;
       out.push((x < y ? -1 : x > y ? 1 : 0) <= 0 ? l.shift()! : r.shift()!);
     }
     return out.concat(l, r);
@@ -47,6 +54,11 @@ for (const name of ['IQ1_S', 'IQ1_M']) {
     for (let i = 0; i < x.length; i++) x[i] = [0.5, -0.5, 0, 1, -0, 0.25][(i * 7 + (i >> 5)) % 6]! * (1 + (i >> 9));
     const im = new Float32Array(nPerRow);
     for (let i = 0; i < nPerRow; i++) im[i] = 1 + (i % 5);
-    assertBytes(quantize(c, x, 4, nPerRow, im), o.quantize(c.type.id, x, 4, nPerRow, im), `${name} ties`, c.type.typeSize);
+    assertBytes(
+      quantize(c, x, 4, nPerRow, im),
+      o.quantize(c.type.id, x, 4, nPerRow, im),
+      `${name} ties`,
+      c.type.typeSize,
+    );
   });
 }

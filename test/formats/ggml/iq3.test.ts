@@ -10,12 +10,28 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
-import { IQ3XXS_LEVELS, KGRID_256, KGRID_512, KSIGNS, iq3Grid256, iq3Grid512, type Iq3Grid } from '../../../src/formats/ggml/iq3-grids.js';
+import {
+  IQ3XXS_LEVELS,
+  KGRID_256,
+  KGRID_512,
+  KSIGNS,
+  iq3Grid256,
+  iq3Grid512,
+  type Iq3Grid,
+} from '../../../src/formats/ggml/iq3-grids.js';
 import { setIq3FastPathCheck } from '../../../src/formats/ggml/iq3-search.js';
 import { setWasmKernels } from '../../../src/formats/wasm/kernels.js';
 import { loadGolden } from '../../support/golden.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
-import { assertBytes, assertFloats, checkDequantizeWasm, codec, quantize as quantizeOnce, quantizeBothPaths, randomImatrix } from '../../support/ggml-check.js';
+import {
+  assertBytes,
+  assertFloats,
+  checkDequantizeWasm,
+  codec,
+  quantize as quantizeOnce,
+  quantizeBothPaths,
+  randomImatrix,
+} from '../../support/ggml-check.js';
 
 const NAMES = ['IQ3_XXS', 'IQ3_S'] as const;
 
@@ -59,7 +75,9 @@ function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
     (i) => (i === 0 ? 5 : i === 1 ? NaN : 0.01 * i),
   ];
   const x = new Float32Array(fs.length * nPerRow);
-  fs.forEach((f, r) => { for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i); });
+  fs.forEach((f, r) => {
+    for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i);
+  });
   return { x, nRows: fs.length };
 }
 
@@ -69,17 +87,29 @@ const CHILD = fileURLToPath(new URL('../../support/ggml-abort-child.mjs', import
  * ggml_quantize_chunk of each row in a child process: the row's bytes, or null where ggml aborted
  * (a failed GGML_ASSERT). The child is restarted after each abort.
  */
-function ggmlRowsInChild(type: number, x: Float32Array, nPerRow: number, im: Float32Array | null): (Uint8Array | null)[] {
+function ggmlRowsInChild(
+  type: number,
+  x: Float32Array,
+  nPerRow: number,
+  im: Float32Array | null,
+): (Uint8Array | null)[] {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-iq3-'));
   try {
     const xf = join(dir, 'x.f32');
     writeFileSync(xf, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
     let imf = '-';
-    if (im) { imf = join(dir, 'im.f32'); writeFileSync(imf, new Uint8Array(im.buffer, im.byteOffset, im.byteLength)); }
+    if (im) {
+      imf = join(dir, 'im.f32');
+      writeFileSync(imf, new Uint8Array(im.buffer, im.byteOffset, im.byteLength));
+    }
     const nRows = x.length / nPerRow;
     const out: (Uint8Array | null)[] = [];
     while (out.length < nRows) {
-      const r = spawnSync(process.execPath, [CHILD, String(type), String(nPerRow), xf, imf, String(out.length)], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, GGML_NO_BACKTRACE: '1' } });
+      const r = spawnSync(process.execPath, [CHILD, String(type), String(nPerRow), xf, imf, String(out.length)], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+        env: { ...process.env, GGML_NO_BACKTRACE: '1' },
+      });
       const lines = r.stdout.split('\n');
       for (const line of lines) {
         const [row, hex] = line.split(' ');
@@ -100,7 +130,7 @@ function ggmlRowsInChild(type: number, x: Float32Array, nPerRow: number, im: Flo
   }
 }
 
-test('IQ3 grids: the dequantization tables are ggml\'s (crafted blocks over every grid index)', () => {
+test("IQ3 grids: the dequantization tables are ggml's (crafted blocks over every grid index)", () => {
   const o = oracle();
   // IQ3_XXS: d = 4 and sub-scale 0 make db = 1, so ggml returns iq3xxs_grid's bytes themselves
   {
@@ -108,12 +138,14 @@ test('IQ3 grids: the dequantization tables are ggml\'s (crafted blocks over ever
     const nb = 4; // 64 indices per block
     const bytes = new Uint8Array(nb * 98);
     for (let b = 0; b < nb; b++) {
-      bytes[b * 98] = 0x00; bytes[b * 98 + 1] = 0x44; // fp16 4.0
+      bytes[b * 98] = 0x00;
+      bytes[b * 98 + 1] = 0x44; // fp16 4.0
       for (let j = 0; j < 64; j++) bytes[b * 98 + 2 + j] = b * 64 + j;
     }
     const y = o.dequantize(c.type.id, bytes, nb * 256);
     for (let k = 0; k < 256; k++) {
-      for (let i = 0; i < 4; i++) assert.equal(y[4 * k + i], IQ3XXS_LEVELS[(KGRID_256[k]! >> (3 * i)) & 7], `iq3xxs_grid[${k}] byte ${i}`);
+      for (let i = 0; i < 4; i++)
+        assert.equal(y[4 * k + i], IQ3XXS_LEVELS[(KGRID_256[k]! >> (3 * i)) & 7], `iq3xxs_grid[${k}] byte ${i}`);
     }
     const mine = new Float32Array(nb * 256);
     c.dequantize(bytes, mine, nb * 256);
@@ -126,7 +158,8 @@ test('IQ3 grids: the dequantization tables are ggml\'s (crafted blocks over ever
     const bytes = new Uint8Array(nb * 110);
     for (let b = 0; b < nb; b++) {
       const o0 = b * 110;
-      bytes[o0] = 0x00; bytes[o0 + 1] = 0x3c; // fp16 1.0
+      bytes[o0] = 0x00;
+      bytes[o0 + 1] = 0x3c; // fp16 1.0
       for (let j = 0; j < 64; j++) bytes[o0 + 2 + j] = ((b >> 1) * 64 + j) & 255;
       if (b & 1) for (let j = 0; j < 8; j++) bytes[o0 + 66 + j] = 0xff;
     }
@@ -134,7 +167,8 @@ test('IQ3 grids: the dequantization tables are ggml\'s (crafted blocks over ever
     for (let b = 0; b < nb; b++) {
       for (let j = 0; j < 64; j++) {
         const k = (b & 1) * 256 + (b >> 1) * 64 + j;
-        for (let i = 0; i < 4; i++) assert.equal(y[b * 256 + 4 * j + i], 2 * ((KGRID_512[k]! >> (3 * i)) & 7) + 1, `iq3s_grid[${k}] byte ${i}`);
+        for (let i = 0; i < 4; i++)
+          assert.equal(y[b * 256 + 4 * j + i], 2 * ((KGRID_512[k]! >> (3 * i)) & 7) + 1, `iq3s_grid[${k}] byte ${i}`);
       }
     }
     const mine = new Float32Array(nb * 256);
@@ -152,14 +186,15 @@ function referenceNeighbours(kgrid: Uint16Array, nwant: number, u: number): numb
   for (let j = 0; j < kgrid.length; j++) {
     let d2 = 0;
     for (let k = 0; k < 4; k++) {
-      const d = (2 * ((kgrid[j]! >> (3 * k)) & 7) + 1) - (2 * ((u >> (3 * k)) & 7) + 1);
+      const d = 2 * ((kgrid[j]! >> (3 * k)) & 7) + 1 - (2 * ((u >> (3 * k)) & 7) + 1);
       d2 += d * d;
     }
     pairs.push([d2, j]);
   }
   pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const out: number[] = [];
-  let d2 = pairs[0]![0], nhave = 1;
+  let d2 = pairs[0]![0],
+    nhave = 1;
   for (const [d, j] of pairs) {
     if (d > d2) {
       if (nhave === nwant) break;
@@ -171,16 +206,26 @@ function referenceNeighbours(kgrid: Uint16Array, nwant: number, u: number): numb
   return out;
 }
 
-test('IQ3 grids: map and neighbour lists equal iq3xs_init_impl\'s, in its order', () => {
-  const cases: [Iq3Grid, Uint16Array, number][] = [[iq3Grid256(), KGRID_256, 2], [iq3Grid512(), KGRID_512, 3]];
+test("IQ3 grids: map and neighbour lists equal iq3xs_init_impl's, in its order", () => {
+  const cases: [Iq3Grid, Uint16Array, number][] = [
+    [iq3Grid256(), KGRID_256, 2],
+    [iq3Grid512(), KGRID_512, 3],
+  ];
   for (const [g, kgrid, nwant] of cases) {
     let off = 0;
     for (let u = 0; u < 4096; u++) {
       const on = kgrid.indexOf(u);
-      if (on >= 0) { assert.equal(g.map[u], on); continue; }
+      if (on >= 0) {
+        assert.equal(g.map[u], on);
+        continue;
+      }
       assert.equal(g.map[u], -(off + 1), `map[${u}]`);
       const n = g.neighbours[off]!;
-      assert.deepEqual([...g.neighbours.subarray(off + 1, off + 1 + n)], referenceNeighbours(kgrid, nwant, u), `neighbours of ${u} (grid ${kgrid.length})`);
+      assert.deepEqual(
+        [...g.neighbours.subarray(off + 1, off + 1 + n)],
+        referenceNeighbours(kgrid, nwant, u),
+        `neighbours of ${u} (grid ${kgrid.length})`,
+      );
       off += n + 1;
     }
     assert.equal(off, g.neighbours.length);
@@ -221,10 +266,20 @@ for (const name of NAMES) {
     const c = codec(name);
     const g = loadGolden();
     const plain = quantize(c, g.input, g.rows, g.rowLength, null);
-    assertBytes(plain, o.quantize(c.type.id, g.input, g.rows, g.rowLength, null), `${name} golden input`, c.type.typeSize);
+    assertBytes(
+      plain,
+      o.quantize(c.type.id, g.input, g.rows, g.rowLength, null),
+      `${name} golden input`,
+      c.type.typeSize,
+    );
     const x = g.input.subarray(0, g.imatrixRows * g.rowLength);
     const withIm = quantize(c, x, g.imatrixRows, g.rowLength, g.imatrix);
-    assertBytes(withIm, o.quantize(c.type.id, x, g.imatrixRows, g.rowLength, g.imatrix), `${name} golden input imatrix`, c.type.typeSize);
+    assertBytes(
+      withIm,
+      o.quantize(c.type.id, x, g.imatrixRows, g.rowLength, g.imatrix),
+      `${name} golden input imatrix`,
+      c.type.typeSize,
+    );
     assert.notDeepEqual(withIm, plain.subarray(0, withIm.length));
   });
 
@@ -242,7 +297,12 @@ for (const name of NAMES) {
           let expected: Uint8Array | null;
           if (ref) expected = ref[r] ?? null;
           else {
-            try { quantize(c, xr, 1, nPerRow, im); } catch (e) { assert.ok(e instanceof LowbitError, `${what}: ${e}`); continue; }
+            try {
+              quantize(c, xr, 1, nPerRow, im);
+            } catch (e) {
+              assert.ok(e instanceof LowbitError, `${what}: ${e}`);
+              continue;
+            }
             expected = oracle().quantize(c.type.id, xr, 1, nPerRow, im);
           }
           if (!expected) {
@@ -294,17 +354,31 @@ for (const name of NAMES) {
     const tb = c.type.typeSize;
     // block kernel: 64 blocks per window; row kernel: rows of 4096 (4 per window) and rows longer
     // than a window
-    for (const [nRows, nPerRow, seed] of [[200, 256, 5], [3, 4352, 6], [10, 4096, 7], [2, 32768, 8]] as const) {
+    for (const [nRows, nPerRow, seed] of [
+      [200, 256, 5],
+      [3, 4352, 6],
+      [10, 4096, 7],
+      [2, 32768, 8],
+    ] as const) {
       const x = randomRows(seed * 131 + 1, nRows, nPerRow);
       for (const im of [null, randomImatrix(seed, nPerRow, 0)]) {
         const ref = o.quantize(c.type.id, x, nRows, nPerRow, im);
-        assertBytes(quantize(c, x, nRows, nPerRow, im), ref, `${name} ${nRows}x${nPerRow} ${im ? 'imatrix' : 'no imatrix'}`, tb);
+        assertBytes(
+          quantize(c, x, nRows, nPerRow, im),
+          ref,
+          `${name} ${nRows}x${nPerRow} ${im ? 'imatrix' : 'no imatrix'}`,
+          tb,
+        );
         // input at an odd float offset, output at an odd byte offset, imatrix at an odd offset
         const xs = new Float32Array(x.length + 3);
         xs.set(x, 3);
         const dstAll = new Uint8Array(ref.length + 5);
         let ims: Float32Array | null = null;
-        if (im) { const b = new Float32Array(nPerRow + 1); b.set(im, 1); ims = b.subarray(1); }
+        if (im) {
+          const b = new Float32Array(nPerRow + 1);
+          b.set(im, 1);
+          ims = b.subarray(1);
+        }
         c.quantize(xs.subarray(3), dstAll.subarray(5), nRows, nPerRow, ims);
         assertBytes(dstAll.subarray(5), ref, `${name} ${nRows}x${nPerRow} odd offsets`, tb);
         assert.equal(dstAll[0], 0);
@@ -314,7 +388,8 @@ for (const name of NAMES) {
 
   test(`${name}: a row ggml aborts on among good rows throws a LowbitError on both paths`, () => {
     const c = codec(name);
-    const nPerRow = 512, nRows = 150;
+    const nPerRow = 512,
+      nRows = 150;
     const x = randomRows(77, nRows, nPerRow);
     x[130 * nPerRow + 300] = NaN; // in the third window
     for (const im of [null, randomImatrix(3, nPerRow, 0)]) {
@@ -323,7 +398,12 @@ for (const name of NAMES) {
       assert.throws(() => quantize(c, x, nRows, nPerRow, im), LowbitError);
       // and the kernel's flag does not leak into the next call
       const good = x.subarray(0, 4 * nPerRow);
-      assertBytes(quantize(c, good, 4, nPerRow, im), oracle().quantize(c.type.id, good, 4, nPerRow, im), `${name} after an abort`, c.type.typeSize);
+      assertBytes(
+        quantize(c, good, 4, nPerRow, im),
+        oracle().quantize(c.type.id, good, 4, nPerRow, im),
+        `${name} after an abort`,
+        c.type.typeSize,
+      );
     }
   });
 }
@@ -335,25 +415,42 @@ test('IQ3 kernels: the other kernels still work once the IQ3 tables moved the wi
     const c = codec(name);
     const wasm = quantizeOnce(c, x, 64, 1024, null);
     setWasmKernels(false);
-    try { assertBytes(wasm, quantizeOnce(c, x, 64, 1024, null), `${name} after IQ3`, c.type.typeSize); } finally { setWasmKernels(true); }
+    try {
+      assertBytes(wasm, quantizeOnce(c, x, 64, 1024, null), `${name} after IQ3`, c.type.typeSize);
+    } finally {
+      setWasmKernels(true);
+    }
   }
 });
 
-test('IQ3 neighbour search: the float64 shortcut picks what ggml\'s float32 evaluation picks (many inputs)', () => {
+test("IQ3 neighbour search: the float64 shortcut picks what ggml's float32 evaluation picks (many inputs)", () => {
   // with the check on, every shortcut answer is recomputed in float32 and a difference throws
   setIq3FastPathCheck(true);
   try {
     for (let seed = 1; seed <= 60; seed++) {
       const r = rng(seed * 31);
-      const nPerRow = 256, nRows = 8;
+      const nPerRow = 256,
+        nRows = 8;
       const x = randomRows(seed * 104729, nRows, nPerRow);
       // near-grid data (ties between neighbours are likeliest there) and small integers
-      if (seed % 3 === 0) for (let i = 0; i < x.length; i++) x[i] = (Math.round(r() * 14) - 7 + (r() - 0.5) * 1e-4) * 0.37;
+      if (seed % 3 === 0)
+        for (let i = 0; i < x.length; i++) x[i] = (Math.round(r() * 14) - 7 + (r() - 0.5) * 1e-4) * 0.37;
       if (seed % 7 === 0) for (let i = 0; i < x.length; i++) x[i] = Math.round(gaussian(r) * 3);
       const im = new Float32Array(nPerRow);
       const kind = seed % 5;
       for (let i = 0; i < nPerRow; i++) {
-        im[i] = kind === 0 ? r() * 10 : kind === 1 ? (r() < 0.3 ? 0 : r() ** 4 * 1e4) : kind === 2 ? 1e-20 * r() : kind === 3 ? 1 + gaussian(r) ** 2 : 1e6 * r() ** 8;
+        im[i] =
+          kind === 0
+            ? r() * 10
+            : kind === 1
+              ? r() < 0.3
+                ? 0
+                : r() ** 4 * 1e4
+              : kind === 2
+                ? 1e-20 * r()
+                : kind === 3
+                  ? 1 + gaussian(r) ** 2
+                  : 1e6 * r() ** 8;
       }
       for (const name of NAMES) {
         const c = codec(name);
@@ -369,6 +466,9 @@ test('IQ3 neighbour search: the float64 shortcut picks what ggml\'s float32 eval
 for (const name of NAMES) {
   test(`${name}: dequantize with the WebAssembly kernel = TypeScript = ggml, NaN/Inf scales, windows, odd offsets`, () => {
     // the fp16 scale d is the block's first two bytes
-    checkDequantizeWasm(name, (b, o, h) => { b[o] = h & 255; b[o + 1] = h >> 8; });
+    checkDequantizeWasm(name, (b, o, h) => {
+      b[o] = h & 255;
+      b[o + 1] = h >> 8;
+    });
   });
 }

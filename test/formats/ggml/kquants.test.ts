@@ -22,7 +22,9 @@ function sameBytes(actual: Uint8Array, expected: Uint8Array, typeSize: number, l
   assert.equal(actual.length, expected.length, `${label}: length`);
   for (let i = 0; i < actual.length; i++) {
     if (actual[i] !== expected[i]) {
-      assert.fail(`${label}: byte ${i} (block ${Math.floor(i / typeSize)}, offset ${i % typeSize}) is ${actual[i]}, ggml wrote ${expected[i]}`);
+      assert.fail(
+        `${label}: byte ${i} (block ${Math.floor(i / typeSize)}, offset ${i % typeSize}) is ${actual[i]}, ggml wrote ${expected[i]}`,
+      );
     }
   }
 }
@@ -39,7 +41,14 @@ function sameFloats(actual: Float32Array, expected: Float32Array, label: string)
   }
 }
 
-function quantizeWith(wasm: boolean, c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+function quantizeWith(
+  wasm: boolean,
+  c: BlockCodec,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+): Uint8Array {
   const out = new Uint8Array(nRows * rowBytes(c, nPerRow));
   setWasmKernels(wasm);
   try {
@@ -51,7 +60,15 @@ function quantizeWith(wasm: boolean, c: BlockCodec, x: Float32Array, nRows: numb
 }
 
 /** Both code paths (WebAssembly kernel where there is one, TypeScript reference) must equal ggml. */
-function quantizeBoth(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null, expected: Uint8Array, label: string): void {
+function quantizeBoth(
+  c: BlockCodec,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+  expected: Uint8Array,
+  label: string,
+): void {
   sameBytes(quantizeWith(true, c, x, nRows, nPerRow, imatrix), expected, c.type.typeSize, `${label} (wasm)`);
   sameBytes(quantizeWith(false, c, x, nRows, nPerRow, imatrix), expected, c.type.typeSize, `${label} (typescript)`);
 }
@@ -61,7 +78,14 @@ test('the WebAssembly kernels load here, so both paths are really tested', () =>
 });
 
 /** Quantize with lowbit and ggml, compare bytes, then compare both dequantizers on the result. */
-function checkAgainstOracle(c: BlockCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null, label: string): void {
+function checkAgainstOracle(
+  c: BlockCodec,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+  label: string,
+): void {
   const o = oracle();
   const ref = o.quantize(c.type.id, x, nRows, nPerRow, imatrix);
   quantizeBoth(c, x, nRows, nPerRow, imatrix, ref, label);
@@ -128,7 +152,15 @@ for (const name of NAMES) {
     assert.ok(gt && gt.imatrixQuant, `golden manifest has ${name}`);
     quantizeBoth(c, g.input, g.rows, g.rowLength, null, g.bytes(gt.quant.file), `${name} golden`);
     const x64 = g.input.subarray(0, g.imatrixRows * g.rowLength);
-    quantizeBoth(c, x64, g.imatrixRows, g.rowLength, g.imatrix, g.bytes(gt.imatrixQuant.file), `${name} golden imatrix`);
+    quantizeBoth(
+      c,
+      x64,
+      g.imatrixRows,
+      g.rowLength,
+      g.imatrix,
+      g.bytes(gt.imatrixQuant.file),
+      `${name} golden imatrix`,
+    );
   });
 
   test(`${name} dequantizes the golden blocks exactly as ggml`, () => {
@@ -187,7 +219,10 @@ for (const name of NAMES) {
   test(`${name} rejects rows that are not a multiple of 256`, () => {
     const c = codec(name);
     assert.throws(() => c.quantize(new Float32Array(320), new Uint8Array(1000), 1, 320, null), LowbitError);
-    assert.throws(() => c.quantize(new Float32Array(256), new Uint8Array(1000), 1, 256, new Float32Array(100)), LowbitError);
+    assert.throws(
+      () => c.quantize(new Float32Array(256), new Uint8Array(1000), 1, 256, new Float32Array(100)),
+      LowbitError,
+    );
     assert.throws(() => c.dequantize(new Uint8Array(1000), new Float32Array(320), 320), LowbitError);
   });
 }

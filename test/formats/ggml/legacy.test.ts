@@ -16,7 +16,13 @@ import { oracle, randomRows, rng } from '../../support/oracle.js';
 
 const CODECS: BlockCodec[] = [q4_0, q4_1, q5_0, q5_1, q8_0];
 
-function quantize(c: BlockCodec, src: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array {
+function quantize(
+  c: BlockCodec,
+  src: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+): Uint8Array {
   const out = new Uint8Array(rowBytes(c, nPerRow) * nRows);
   c.quantize(src, out, nRows, nPerRow, imatrix);
   return out;
@@ -29,14 +35,23 @@ function firstBlockDiff(c: BlockCodec, got: Uint8Array, want: Uint8Array, src: F
   for (let i = 0; i < got.length; i++) {
     if (got[i] !== want[i]) {
       const b = Math.floor(i / ts);
-      const xs = Array.from(src.subarray(b * 32, b * 32 + 32)).map((v) => v.toPrecision(9)).join(',');
+      const xs = Array.from(src.subarray(b * 32, b * 32 + 32))
+        .map((v) => v.toPrecision(9))
+        .join(',');
       return `block ${b} byte ${i % ts}: got ${Array.from(got.subarray(b * ts, b * ts + ts))} want ${Array.from(want.subarray(b * ts, b * ts + ts))} x=[${xs}]`;
     }
   }
   return null;
 }
 
-function assertSameQuant(c: BlockCodec, src: Float32Array, nRows: number, nPerRow: number, imatrix: Float32Array | null, what: string): void {
+function assertSameQuant(
+  c: BlockCodec,
+  src: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | null,
+  what: string,
+): void {
   const want = oracle().quantize(c.type.id, src, nRows, nPerRow, imatrix);
   const got = quantize(c, src, nRows, nPerRow, imatrix);
   const diff = firstBlockDiff(c, got, want, src);
@@ -50,7 +65,9 @@ function assertSameFloats(got: Float32Array, want: Float32Array, what: string): 
   assert.equal(got.length, want.length);
   for (let i = 0; i < g.length; i++) {
     if (g[i] !== w[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) {
-      assert.fail(`${what}: value ${i} got ${got[i]} (0x${g[i]!.toString(16)}) want ${want[i]} (0x${w[i]!.toString(16)})`);
+      assert.fail(
+        `${what}: value ${i} got ${got[i]} (0x${g[i]!.toString(16)}) want ${want[i]} (0x${w[i]!.toString(16)})`,
+      );
     }
   }
 }
@@ -79,12 +96,12 @@ function edgeRows(): Float32Array {
     (i) => Math.sin(i) * 65504 * 8, // Q4_0 scale near FP16 max
     (i) => Math.sin(i) * 65504 * 16,
     (i) => Math.sin(i) * 65504 * 127,
-    (i) => (i % 2 ? -1 : 1) * 65504 * 15 * (i % 5) / 4,
-    (i) => ((i % 32) === 0 ? 127 : ((i * 7) % 255) - 127 + 0.5), // Q8_0: d = 1, exact .5 ties
-    (i) => ((i % 32) === 0 ? -8 : ((i * 5) % 16) - 8 + 0.5), // Q4_0: d = 1, ties
-    (i) => ((i % 32) === 0 ? -16 : ((i * 5) % 32) - 16 + 0.5), // Q5_0: d = 1, ties
-    (i) => ((i % 32) === 0 ? 15 : (i % 32) === 1 ? 0 : ((i * 3) % 15) + 0.5), // Q4_1: d = 1, ties
-    (i) => ((i % 32) === 0 ? 31 : (i % 32) === 1 ? 0 : ((i * 3) % 31) + 0.5), // Q5_1: d = 1, ties
+    (i) => ((i % 2 ? -1 : 1) * 65504 * 15 * (i % 5)) / 4,
+    (i) => (i % 32 === 0 ? 127 : ((i * 7) % 255) - 127 + 0.5), // Q8_0: d = 1, exact .5 ties
+    (i) => (i % 32 === 0 ? -8 : ((i * 5) % 16) - 8 + 0.5), // Q4_0: d = 1, ties
+    (i) => (i % 32 === 0 ? -16 : ((i * 5) % 32) - 16 + 0.5), // Q5_0: d = 1, ties
+    (i) => (i % 32 === 0 ? 15 : i % 32 === 1 ? 0 : ((i * 3) % 15) + 0.5), // Q4_1: d = 1, ties
+    (i) => (i % 32 === 0 ? 31 : i % 32 === 1 ? 0 : ((i * 3) % 31) + 0.5), // Q5_1: d = 1, ties
     (i) => 3 + (i % 4) * 1e-7, // near-constant, tiny range over a big offset
     (i) => -(i + 1), // all negative
     (i) => (i % 32 < 31 ? 1e-20 : 1), // one value dominates each block
@@ -98,7 +115,9 @@ function edgeRows(): Float32Array {
     (i) => (i % 32 === 31 ? NaN : i % 32 === 0 ? -5 : Math.cos(i)), // NaN last in a block
   ];
   const out = new Float32Array(rows.length * n);
-  rows.forEach((f, r) => { for (let i = 0; i < n; i++) out[r * n + i] = f(i); });
+  rows.forEach((f, r) => {
+    for (let i = 0; i < n; i++) out[r * n + i] = f(i);
+  });
   return out;
 }
 
@@ -124,12 +143,24 @@ test('legacy formats reproduce the committed ggml golden vectors', () => {
 
 test('legacy formats match live ggml over seeds, row lengths and importance matrices', () => {
   for (const c of CODECS) {
-    for (const [nPerRow, nRows, seeds] of [[32, 64, 6], [64, 32, 6], [256, 16, 8], [4096, 4, 3]] as const) {
+    for (const [nPerRow, nRows, seeds] of [
+      [32, 64, 6],
+      [64, 32, 6],
+      [256, 16, 8],
+      [4096, 4, 3],
+    ] as const) {
       for (let s = 0; s < seeds; s++) {
         const seed = nPerRow * 1000 + s;
         const src = randomRows(seed, nRows, nPerRow);
         assertSameQuant(c, src, nRows, nPerRow, null, `seed ${seed} n=${nPerRow}`);
-        assertSameQuant(c, src, nRows, nPerRow, randomImatrix(seed, nPerRow, s % 2 ? 0.3 : 0), `seed ${seed} n=${nPerRow} imatrix`);
+        assertSameQuant(
+          c,
+          src,
+          nRows,
+          nPerRow,
+          randomImatrix(seed, nPerRow, s % 2 ? 0.3 : 0),
+          `seed ${seed} n=${nPerRow} imatrix`,
+        );
       }
     }
   }

@@ -7,7 +7,14 @@ import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import { fp32ToUe4m3, ue4m3ToFp32 } from '../../../src/formats/ue4m3.js';
 import { gaussian, oracle, randomRows, rng } from '../../support/oracle.js';
-import { assertBytes, assertFloats, checkDequantizeWasm, codec, quantize, randomImatrix } from '../../support/ggml-check.js';
+import {
+  assertBytes,
+  assertFloats,
+  checkDequantizeWasm,
+  codec,
+  quantize,
+  randomImatrix,
+} from '../../support/ggml-check.js';
 import { setWasmKernels, wasmKernelsActive } from '../../../src/formats/wasm/kernels.js';
 
 const NAMES = ['Q1_0', 'Q2_0', 'NVFP4'] as const;
@@ -55,7 +62,9 @@ function edgeRows(nPerRow: number): { x: Float32Array; nRows: number } {
     (i) => (i % 2 ? NaN : -Infinity),
   ];
   const x = new Float32Array(fs.length * nPerRow);
-  fs.forEach((f, r) => { for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i); });
+  fs.forEach((f, r) => {
+    for (let i = 0; i < nPerRow; i++) x[r * nPerRow + i] = f(i);
+  });
   return { x, nRows: fs.length };
 }
 
@@ -83,7 +92,12 @@ for (const name of NAMES) {
         const what = `${name} seed ${seed} n=${nPerRow}`;
         assertBytes(mine, ref, what, c.type.typeSize);
         const im = randomImatrix(seed, nPerRow, k % 4);
-        assertBytes(quantize(c, x, nRows, nPerRow, im), o.quantize(c.type.id, x, nRows, nPerRow, im), `${what} imatrix kind ${k % 4}`, c.type.typeSize);
+        assertBytes(
+          quantize(c, x, nRows, nPerRow, im),
+          o.quantize(c.type.id, x, nRows, nPerRow, im),
+          `${what} imatrix kind ${k % 4}`,
+          c.type.typeSize,
+        );
         assertBytes(quantize(c, x, nRows, nPerRow, im), mine, `${what}: the imatrix changes nothing`, c.type.typeSize);
         const y = new Float32Array(x.length);
         c.dequantize(ref, y, x.length);
@@ -109,7 +123,12 @@ for (const name of NAMES) {
         }
       }
       // and all rows in one call (rows quantized independently, same bytes)
-      assertBytes(quantize(c, x, nRows, nPerRow, null), o.quantize(c.type.id, x, nRows, nPerRow, null), `${name} edge rows together`, c.type.typeSize);
+      assertBytes(
+        quantize(c, x, nRows, nPerRow, null),
+        o.quantize(c.type.id, x, nRows, nPerRow, null),
+        `${name} edge rows together`,
+        c.type.typeSize,
+      );
     }
   });
 
@@ -123,7 +142,10 @@ for (const name of NAMES) {
     if (name !== 'NVFP4') {
       // FP16 scales: ±0, ±Inf, NaNs (quiet, signalling, negative), the largest, a subnormal
       const special = [0x0000, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xfe00, 0xffff, 0x7bff, 0xfbff, 0x0001, 0x8001];
-      special.forEach((h, k) => { bytes[k * c.type.typeSize] = h & 255; bytes[k * c.type.typeSize + 1] = h >> 8; });
+      special.forEach((h, k) => {
+        bytes[k * c.type.typeSize] = h & 255;
+        bytes[k * c.type.typeSize + 1] = h >> 8;
+      });
     }
     const n = nBlocks * c.type.blockSize;
     const y = new Float32Array(n);
@@ -149,25 +171,33 @@ for (const name of NAMES) {
 }
 
 test('Q2_0 dequantize: the WebAssembly kernel and the TypeScript path equal ggml (many windows, odd offsets, special scales)', () => {
-  checkDequantizeWasm('Q2_0', (b, o, h) => { b[o] = h & 255; b[o + 1] = h >> 8; });
+  checkDequantizeWasm('Q2_0', (b, o, h) => {
+    b[o] = h & 255;
+    b[o + 1] = h >> 8;
+  });
 });
 
-test('Q1_0 and Q2_0: Inf and NaN scales dequantize to ggml\'s exact float32 bits (NaN payload and sign)', () => {
+test("Q1_0 and Q2_0: Inf and NaN scales dequantize to ggml's exact float32 bits (NaN payload and sign)", () => {
   const o = oracle();
   for (const name of ['Q1_0', 'Q2_0']) {
     const c = codec(name);
     const specials = [0x7c00, 0xfc00, 0x7e00, 0xfe00, 0x7c01, 0xfc01, 0x7dff, 0xfe01, 0xffff, 0x7fff, 0x0000, 0x8000];
     const bytes = new Uint8Array(specials.length * 18);
     specials.forEach((h, k) => {
-      bytes[k * 18] = h & 255; bytes[k * 18 + 1] = h >> 8;
+      bytes[k * 18] = h & 255;
+      bytes[k * 18 + 1] = h >> 8;
       for (let j = 2; j < 18; j++) bytes[k * 18 + j] = [0xe4, 0x1b, 0x4e, 0xb1][j % 4]!; // every code in every position
     });
     const n = specials.length * c.type.blockSize;
     const y = new Float32Array(n);
     c.dequantize(bytes, y, n);
-    const mine = new Uint32Array(y.buffer), ref = new Uint32Array(o.dequantize(c.type.id, bytes, n).slice().buffer);
+    const mine = new Uint32Array(y.buffer),
+      ref = new Uint32Array(o.dequantize(c.type.id, bytes, n).slice().buffer);
     for (let i = 0; i < n; i++) {
-      if (mine[i] !== ref[i]) assert.fail(`${name} value ${i} (scale 0x${specials[Math.floor(i / c.type.blockSize)]!.toString(16)}): bits ${mine[i]!.toString(16)}, ggml ${ref[i]!.toString(16)}`);
+      if (mine[i] !== ref[i])
+        assert.fail(
+          `${name} value ${i} (scale 0x${specials[Math.floor(i / c.type.blockSize)]!.toString(16)}): bits ${mine[i]!.toString(16)}, ggml ${ref[i]!.toString(16)}`,
+        );
     }
   }
 });
@@ -184,7 +214,8 @@ test('NVFP4: every UE4M3 scale byte and every code dequantizes as ggml does', ()
   const y = new Float32Array(64 * 64);
   c.dequantize(bytes, y, y.length);
   assertFloats(y, o.dequantize(40, bytes, y.length), 'nvfp4 all scales');
-  for (let v = 0; v < 256; v++) assert.ok(Object.is(y[(v >> 2) * 64 + (v & 3) * 16 + 1], ue4m3ToFp32(v)), `scale byte ${v}`); // code 1 is 1·d
+  for (let v = 0; v < 256; v++)
+    assert.ok(Object.is(y[(v >> 2) * 64 + (v & 3) * 16 + 1], ue4m3ToFp32(v)), `scale byte ${v}`); // code 1 is 1·d
 });
 
 test('NVFP4: the UE4M3 scale rounding matches ggml over float32 bit patterns from 2^-16 to beyond 448·6', () => {
@@ -194,14 +225,23 @@ test('NVFP4: the UE4M3 scale rounding matches ggml over float32 bit patterns fro
   const F = new Float32Array(1);
   const U = new Uint32Array(F.buffer);
   const amaxes: number[] = [];
-  F[0] = 2 ** -16; const lo = U[0]!;
-  F[0] = 1e5; const hi = U[0]!;
-  for (let b = lo; b <= hi; b += 997) { U[0] = b; amaxes.push(F[0]!); }
+  F[0] = 2 ** -16;
+  const lo = U[0]!;
+  F[0] = 1e5;
+  const hi = U[0]!;
+  for (let b = lo; b <= hi; b += 997) {
+    U[0] = b;
+    amaxes.push(F[0]!);
+  }
   // and the exact rounding edges: (m + 0.5)·2^e·6 and its neighbours, for every exponent
   for (let e = -20; e <= 10; e++) {
     for (let m = 0; m < 16; m++) {
-      F[0] = (8 + m + 0.5) / 8 * 2 ** e * 6; const b = U[0]!;
-      for (let k = -3; k <= 3; k++) { U[0] = b + k; amaxes.push(F[0]!); }
+      F[0] = ((8 + m + 0.5) / 8) * 2 ** e * 6;
+      const b = U[0]!;
+      for (let k = -3; k <= 3; k++) {
+        U[0] = b + k;
+        amaxes.push(F[0]!);
+      }
     }
   }
   while (amaxes.length % 4) amaxes.push(1);
@@ -233,7 +273,8 @@ test('NVFP4: values at, around and between every level for every scale match ggm
     for (let k = -1; k <= 1; k++) {
       const sub = [6 * d];
       for (let m = 1; sub.length < 16; m++) {
-        F[0] = mids[m % mids.length]! * d; U[0] = U[0]! + (F[0]! === 0 ? 0 : k);
+        F[0] = mids[m % mids.length]! * d;
+        U[0] = U[0]! + (F[0]! === 0 ? 0 : k);
         sub.push(m % 2 ? F[0]! : -F[0]!);
       }
       rows.push(...sub);
@@ -289,7 +330,8 @@ test('Q2_0: weights whose w·(1/amax) lands within ulps of ±0.5 match ggml', ()
     const amax = Math.fround((1 + r()) * 2 ** Math.floor(r() * 200 - 100));
     const id = Math.fround(1 / amax);
     x[b * 64] = r() < 0.5 ? amax : -amax;
-    F[0] = 0.5 / id; const h = U[0]!;
+    F[0] = 0.5 / id;
+    const h = U[0]!;
     for (let j = 1; j < 64; j++) {
       U[0] = h + ((j % 9) - 4);
       x[b * 64 + j] = j % 2 ? F[0]! : -F[0]!;
@@ -308,9 +350,23 @@ test('Q2_0: quantize with the WebAssembly kernel = TypeScript = ggml (edge rows,
   const xr = new Float32Array(nRand * nPerRow);
   for (let i = 0; i < xr.length; i++) {
     const k = (i >> 6) % 5;
-    xr[i] = k === 0 ? gaussian(r) : k === 1 ? (r() - 0.5) * 1e-38 : k === 2 ? Math.round(gaussian(r) * 2) / 2 : k === 3 ? gaussian(r) * 1e30 : (r() < 0.01 ? NaN : r() - 0.5);
+    xr[i] =
+      k === 0
+        ? gaussian(r)
+        : k === 1
+          ? (r() - 0.5) * 1e-38
+          : k === 2
+            ? Math.round(gaussian(r) * 2) / 2
+            : k === 3
+              ? gaussian(r) * 1e30
+              : r() < 0.01
+                ? NaN
+                : r() - 0.5;
   }
-  for (const [x, nRows] of [[edge.x, edge.nRows], [xr, nRand]] as const) {
+  for (const [x, nRows] of [
+    [edge.x, edge.nRows],
+    [xr, nRand],
+  ] as const) {
     const want = o.quantize(c.type.id, x, nRows, nPerRow, null);
     setWasmKernels(true);
     assert.ok(wasmKernelsActive(), 'the WebAssembly kernels load here');

@@ -3,7 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { computeScaleZp, qRange, quantizePerChannel, quantizePerTensor, quantizeValues, roundHalfEven } from '../../../src/formats/scalar/affine.js';
+import {
+  computeScaleZp,
+  qRange,
+  quantizePerChannel,
+  quantizePerTensor,
+  quantizeValues,
+  roundHalfEven,
+} from '../../../src/formats/scalar/affine.js';
 import { encodeModel } from '../../../src/io/onnx/model.js';
 import { TensorProto_DataType as DT } from '../../../src/io/onnx/proto/onnx_pb.js';
 import { float32Tensor, makeTensor } from '../../../src/io/onnx/tensor.js';
@@ -11,7 +18,10 @@ import { node } from '../../../src/onnx/graph.js';
 import { model, randn, rng, valueInfo } from '../../onnx/support/build.js';
 
 test('roundHalfEven is numpy.round', () => {
-  assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, 3.5000001, 7].map(roundHalfEven).map((x) => x + 0), [0, 2, 2, 0, -2, -2, 2, 4, 7]);
+  assert.deepEqual(
+    [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, 3.5000001, 7].map(roundHalfEven).map((x) => x + 0),
+    [0, 2, 2, 0, -2, -2, 2, 4, 7],
+  );
 });
 
 test('compute_scale_zp on known ranges', () => {
@@ -30,11 +40,20 @@ test('compute_scale_zp on known ranges', () => {
   assert.deepEqual(computeScaleZp(0, 0, -128, 127, false), { scale: 1, zeroPoint: 0 });
 });
 
-async function ortQuantizeLinear(x: Float32Array, scale: number, zp: number, type: 'int8' | 'uint8'): Promise<number[]> {
+async function ortQuantizeLinear(
+  x: Float32Array,
+  scale: number,
+  zp: number,
+  type: 'int8' | 'uint8',
+): Promise<number[]> {
   const dt = type === 'int8' ? DT.INT8 : DT.UINT8;
-  const m = model([node('QuantizeLinear', ['x', 's', 'z'], ['y'], 'q')],
+  const m = model(
+    [node('QuantizeLinear', ['x', 's', 'z'], ['y'], 'q')],
     [float32Tensor('s', [], Float32Array.of(scale)), makeTensor('z', dt, [], Uint8Array.of(zp & 0xff))],
-    [valueInfo('x', DT.FLOAT, [x.length])], [valueInfo('y', dt, [x.length])], 13);
+    [valueInfo('x', DT.FLOAT, [x.length])],
+    [valueInfo('y', dt, [x.length])],
+    13,
+  );
   const s = await ort.InferenceSession.create(encodeModel(m), { logSeverityLevel: 3 });
   const y = (await s.run({ x: new ort.Tensor('float32', x, [x.length]) })).y!.data as Int8Array | Uint8Array;
   await s.release();
@@ -43,7 +62,11 @@ async function ortQuantizeLinear(x: Float32Array, scale: number, zp: number, typ
 
 test('quantized codes equal ONNX Runtime QuantizeLinear with the same scale and zero point', async () => {
   const r = rng(7);
-  for (const [type, symmetric] of [['int8', true], ['int8', false], ['uint8', false]] as const) {
+  for (const [type, symmetric] of [
+    ['int8', true],
+    ['int8', false],
+    ['uint8', false],
+  ] as const) {
     const x = randn(r, 4096, 0.7);
     // ties: values that are exact half steps
     for (let i = 0; i < 64; i++) x[i] = (i - 32 + 0.5) * 0.01;

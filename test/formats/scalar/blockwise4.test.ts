@@ -11,7 +11,10 @@ test('symmetric block: scale = largest-magnitude value / -8, codes around 8, pac
   assert.equal(q.scales[0], Math.fround(-4 / -8));
   // v / 0.5 + 8: -4 -> 0, -3.5 -> 1, ..., 3.5 -> 15
   const codes = [...q.data].flatMap((b) => [b & 15, b >> 4]);
-  assert.deepEqual(codes, Array.from({ length: 16 }, (_, k) => k));
+  assert.deepEqual(
+    codes,
+    Array.from({ length: 16 }, (_, k) => k),
+  );
   assert.deepEqual([...dequantizeBlockwise4(q, 16, 1, 16)], [...w]);
   assert.equal(q.zeroPoints, undefined);
 });
@@ -26,7 +29,9 @@ test('symmetric with a positive extreme: negative scale, the full -8..7 range us
 });
 
 test('asymmetric: zero points per block, two per byte, and a short last block', () => {
-  const K = 40, N = 2, bs = 16;
+  const K = 40,
+    N = 2,
+    bs = 16;
   const w = Float32Array.from({ length: K * N }, (_, i) => (i % N === 0 ? (i / N) * 0.1 : -(i / N) * 0.2 + 1));
   const q = quantizeBlockwise4(w, K, N, bs, false);
   assert.equal(q.blocks, 3);

@@ -12,7 +12,10 @@ test('FP8 E4M3FN: 253 levels up to 448, a row per power of two with its step, ev
   assert.match(d.text, /\[2\^0, 2\^1\) {2}step 0\.125: 1 1\.125 1\.25 1\.375 1\.5 1\.625 1\.75 1\.875\n/);
   assert.match(d.text, /\[2\^8, 2\^9\) {2}step 32: 256 288 320 352 384 416 448\n/);
   // every positive level appears once in the rows
-  const listed = d.text.split('\n').filter((l) => /step/.test(l)).flatMap((l) => l.split(': ')[1]!.split(' ').map(Number));
+  const listed = d.text
+    .split('\n')
+    .filter((l) => /step/.test(l))
+    .flatMap((l) => l.split(': ')[1]!.split(' ').map(Number));
   assert.equal(listed.length, 126);
 });
 

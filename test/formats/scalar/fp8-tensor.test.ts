@@ -20,8 +20,16 @@ const dtOf = (f: Fp8Format) => (f === 'e4m3fn' ? DT.FLOAT8E4M3FN : DT.FLOAT8E5M2
 
 /** ORT's Cast float -> FP8 -> float (the decode is exact, so this shows the code ORT chose) */
 async function ortCast(x: Float32Array, f: Fp8Format, saturate: boolean): Promise<Float32Array> {
-  const m = model([node('Cast', ['x'], ['q'], 'to8', { to: dtOf(f), saturate: saturate ? 1 : 0 }), node('Cast', ['q'], ['y'], 'back', { to: DT.FLOAT })],
-    [], [valueInfo('x', DT.FLOAT, [x.length])], [valueInfo('y', DT.FLOAT, [x.length])], 19);
+  const m = model(
+    [
+      node('Cast', ['x'], ['q'], 'to8', { to: dtOf(f), saturate: saturate ? 1 : 0 }),
+      node('Cast', ['q'], ['y'], 'back', { to: DT.FLOAT }),
+    ],
+    [],
+    [valueInfo('x', DT.FLOAT, [x.length])],
+    [valueInfo('y', DT.FLOAT, [x.length])],
+    19,
+  );
   const s = await ort.InferenceSession.create(encodeModel(m), { logSeverityLevel: 3 });
   const y = (await s.run({ x: new ort.Tensor('float32', x, [x.length]) })).y!.data as Float32Array;
   await s.release();
@@ -35,7 +43,7 @@ function sweep(f: Fp8Format): Float32Array {
       for (let k = 0; k < 1024; k++) {
         // the top 10 mantissa bits hold every FP8 mantissa and the rounding bit below it (ties)
         const b = ((sign << 31) | (e << 23) | (k << 13)) >>> 0;
-        bits.push(b, (b + 1) >>> 0, ((b | 0x1fff) >>> 0));
+        bits.push(b, (b + 1) >>> 0, (b | 0x1fff) >>> 0);
       }
     }
   }
@@ -45,7 +53,7 @@ function sweep(f: Fp8Format): Float32Array {
     const mid = f32Bits((pos[i]! + pos[i + 1]!) / 2); // exact: midpoints of FP8 values are float32 values
     for (const d of [-1, 0, 1]) bits.push(mid + d, (mid + d) | 0x80000000);
   }
-  const top = f32Bits((FP8_MAX[f] + (FP8_MAX[f] - pos[pos.length - 2]!) / 2));
+  const top = f32Bits(FP8_MAX[f] + (FP8_MAX[f] - pos[pos.length - 2]!) / 2);
   for (const d of [-1, 0, 1]) bits.push(top + d, (top + d) | 0x80000000);
   return Float32Array.from(bits, (b) => f32FromBits(b));
 }
@@ -55,7 +63,8 @@ test('float32 -> FP8 equals ONNX Runtime Cast on a sweep of every exponent and e
     const x = sweep(f);
     for (const saturate of [true, false]) {
       const ref = await ortCast(x, f, saturate);
-      let ortE5m2Nan = 0, ortE4m3Max = 0;
+      let ortE5m2Nan = 0,
+        ortE4m3Max = 0;
       for (let i = 0; i < x.length; i++) {
         const ours = fp8ToFloat(floatToFp8(x[i]!, f, saturate), f);
         const r = ref[i]!;
@@ -63,11 +72,19 @@ test('float32 -> FP8 equals ONNX Runtime Cast on a sweep of every exponent and e
         // ORT 1.30 ORs the infinity code into the max code when E5M2 rounds up past 57344 without
         // saturation: NaN for [61440, 65536); the ONNX spec (and lowbit) give ±Inf there
         const a = Math.abs(x[i]!);
-        if (f === 'e5m2' && !saturate && a >= 61440 && a < 65536 && Number.isNaN(r) && Math.abs(ours) === Infinity) { ortE5m2Nan++; continue; }
+        if (f === 'e5m2' && !saturate && a >= 61440 && a < 65536 && Number.isNaN(r) && Math.abs(ours) === Infinity) {
+          ortE5m2Nan++;
+          continue;
+        }
         // and for E4M3FN without saturation it truncates mantissa 111 at the top exponent to 110 before
         // rounding: [480, 512) with the rounding bit clear gives ±448 where the spec's x > max says NaN
-        if (f === 'e4m3fn' && !saturate && a >= 480 && a < 512 && Math.abs(r) === 448 && Number.isNaN(ours)) { ortE4m3Max++; continue; }
-        assert.fail(`${f} saturate=${saturate} x=${x[i]} (bits ${f32Bits(x[i]!).toString(16)}): ours ${ours}, ORT ${r}`);
+        if (f === 'e4m3fn' && !saturate && a >= 480 && a < 512 && Math.abs(r) === 448 && Number.isNaN(ours)) {
+          ortE4m3Max++;
+          continue;
+        }
+        assert.fail(
+          `${f} saturate=${saturate} x=${x[i]} (bits ${f32Bits(x[i]!).toString(16)}): ours ${ours}, ORT ${r}`,
+        );
       }
       // the one known ORT deviation is confined to the range above and does occur in the sweep
       if (f === 'e5m2' && !saturate) assert.ok(ortE5m2Nan > 0);
@@ -77,13 +94,25 @@ test('float32 -> FP8 equals ONNX Runtime Cast on a sweep of every exponent and e
 });
 
 /** ORT's QuantizeLinear to FP8 then DequantizeLinear back, with our scales */
-async function ortQdqFp8(x: Float32Array, f: Fp8Format, scales: Float32Array, dims: number[], attrs: Record<string, number>, saturate: boolean): Promise<Float32Array> {
+async function ortQdqFp8(
+  x: Float32Array,
+  f: Fp8Format,
+  scales: Float32Array,
+  dims: number[],
+  attrs: Record<string, number>,
+  saturate: boolean,
+): Promise<Float32Array> {
   const sdims = scales.length === 1 && attrs.axis === undefined ? [] : [scales.length];
-  const m = model([
-    node('QuantizeLinear', ['x', 's', 'z'], ['q'], 'q', { ...attrs, saturate: saturate ? 1 : 0 }),
-    node('DequantizeLinear', ['q', 's', 'z'], ['y'], 'dq', attrs),
-  ], [float32Tensor('s', sdims, scales), makeTensor('z', dtOf(f), sdims, new Uint8Array(scales.length))],
-  [valueInfo('x', DT.FLOAT, dims)], [valueInfo('y', DT.FLOAT, dims)], 21);
+  const m = model(
+    [
+      node('QuantizeLinear', ['x', 's', 'z'], ['q'], 'q', { ...attrs, saturate: saturate ? 1 : 0 }),
+      node('DequantizeLinear', ['q', 's', 'z'], ['y'], 'dq', attrs),
+    ],
+    [float32Tensor('s', sdims, scales), makeTensor('z', dtOf(f), sdims, new Uint8Array(scales.length))],
+    [valueInfo('x', DT.FLOAT, dims)],
+    [valueInfo('y', DT.FLOAT, dims)],
+    21,
+  );
   const s = await ort.InferenceSession.create(encodeModel(m), { logSeverityLevel: 3 });
   const y = (await s.run({ x: new ort.Tensor('float32', x, dims) })).y!.data as Float32Array;
   await s.release();
@@ -98,10 +127,10 @@ test('scaled FP8 (absmax per tensor and per channel) equals ONNX Runtime Quantiz
     for (const saturate of [true, false]) {
       const t = quantizeFp8(x, f, { scaled: true, saturate });
       assert.equal(t.scales[0], Math.fround(0.5 / FP8_MAX[f]));
-      assert.deepEqual([...dequantizeFp8(t)], [...await ortQdqFp8(x, f, t.scales, [x.length], {}, saturate)]);
+      assert.deepEqual([...dequantizeFp8(t)], [...(await ortQdqFp8(x, f, t.scales, [x.length], {}, saturate))]);
       const c = quantizeFp8(x, f, { scaled: true, saturate, dims: [8, 32], granularity: 'channel', axis: 0 });
       assert.equal(c.scales.length, 8);
-      assert.deepEqual([...dequantizeFp8(c)], [...await ortQdqFp8(x, f, c.scales, [8, 32], { axis: 0 }, saturate)]);
+      assert.deepEqual([...dequantizeFp8(c)], [...(await ortQdqFp8(x, f, c.scales, [8, 32], { axis: 0 }, saturate))]);
       // the absmax of each channel lands on ±max exactly, so nothing is clamped
       assert.equal(c.clampedCount, 0);
     }

@@ -22,8 +22,16 @@ test('decoding: largest values, NaN and infinities', () => {
 /** ONNX Runtime's Cast float -> FP8 -> float (its decoding is exact, so this shows which code it chose) */
 async function ortRoundTrip(x: Float32Array, f: Fp8Format, saturate: boolean): Promise<Float32Array> {
   const to = f === 'e4m3fn' ? DT.FLOAT8E4M3FN : DT.FLOAT8E5M2;
-  const m = model([node('Cast', ['x'], ['q'], 'to8', { to, saturate: saturate ? 1 : 0 }), node('Cast', ['q'], ['y'], 'back', { to: DT.FLOAT })],
-    [], [valueInfo('x', DT.FLOAT, [x.length])], [valueInfo('y', DT.FLOAT, [x.length])], 19);
+  const m = model(
+    [
+      node('Cast', ['x'], ['q'], 'to8', { to, saturate: saturate ? 1 : 0 }),
+      node('Cast', ['q'], ['y'], 'back', { to: DT.FLOAT }),
+    ],
+    [],
+    [valueInfo('x', DT.FLOAT, [x.length])],
+    [valueInfo('y', DT.FLOAT, [x.length])],
+    19,
+  );
   const s = await ort.InferenceSession.create(encodeModel(m), { logSeverityLevel: 3 });
   const y = (await s.run({ x: new ort.Tensor('float32', x, [x.length]) })).y!.data as Float32Array;
   await s.release();
@@ -53,7 +61,10 @@ test('float32 -> FP8 equals ONNX Runtime Cast, saturating and not', async () => 
           assert.ok(Number.isNaN(ref[i]!) && Math.abs(ours) === Infinity, `x=${x[i]}: ORT ${ref[i]}, ours ${ours}`);
           continue;
         }
-        assert.ok(Object.is(ours, ref[i]) || (Number.isNaN(ours) && Number.isNaN(ref[i]!)), `${f} saturate=${saturate} x=${x[i]}: ours ${ours}, ORT ${ref[i]}`);
+        assert.ok(
+          Object.is(ours, ref[i]) || (Number.isNaN(ours) && Number.isNaN(ref[i]!)),
+          `${f} saturate=${saturate} x=${x[i]}: ours ${ours}, ORT ${ref[i]}`,
+        );
       }
     }
   }

@@ -7,7 +7,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { dequantizeIntn, intnRange, intnScaleRange, packIntn, quantizeIntn, unpackIntn, type IntnOptions, type IntnQuantized } from '../../../src/formats/scalar/intn.js';
+import {
+  dequantizeIntn,
+  intnRange,
+  intnScaleRange,
+  packIntn,
+  quantizeIntn,
+  unpackIntn,
+  type IntnOptions,
+  type IntnQuantized,
+} from '../../../src/formats/scalar/intn.js';
 import { quantizePerChannel, quantizePerTensor } from '../../../src/formats/scalar/affine.js';
 import { encodeModel } from '../../../src/io/onnx/model.js';
 import { TensorProto_DataType as DT } from '../../../src/io/onnx/proto/onnx_pb.js';
@@ -27,7 +36,11 @@ function onnxType(bits: number, signed: boolean, native: boolean): { dt: DT; bit
  * and DequantizeLinear values. native=false runs the 8-bit types with a Clip to the n-bit code range
  * between the two, which is the same function: clamp(round(x / s) + z) to a range inside int8's.
  */
-async function ortQdq(x: Float32Array, q: IntnQuantized, native: boolean): Promise<{ codes: Int32Array; values: Float32Array }> {
+async function ortQdq(
+  x: Float32Array,
+  q: IntnQuantized,
+  native: boolean,
+): Promise<{ codes: Int32Array; values: Float32Array }> {
   const t = onnxType(q.bits, q.signed, native);
   const attrs: Record<string, number> = q.granularity === 'tensor' ? {} : { axis: q.axis };
   if (q.granularity === 'group') attrs.block_size = q.groupSize;
@@ -35,13 +48,22 @@ async function ortQdq(x: Float32Array, q: IntnQuantized, native: boolean): Promi
   const [lo, hi] = intnRange(q.bits, q.signed);
   const clip = t.bits !== q.bits;
   const one = (name: string, v: number) => makeTensor(name, t.dt, [], Uint8Array.of(v & 0xff));
-  const m = model([
-    node('QuantizeLinear', ['x', 's', 'z'], [clip ? 'y8' : 'y'], 'q', attrs),
-    ...(clip ? [node('Clip', ['y8', 'lo', 'hi'], ['y'], 'clip')] : []),
-    node('DequantizeLinear', ['y', 's', 'z'], ['d'], 'dq', attrs),
-    node('Cast', ['y'], ['c'], 'cast', { to: DT.INT32 }),
-  ], [float32Tensor('s', sdims, q.scales), makeTensor('z', t.dt, sdims, packIntn(q.zeroPoints, t.bits)), ...(clip ? [one('lo', lo), one('hi', hi)] : [])],
-  [valueInfo('x', DT.FLOAT, q.dims)], [valueInfo('c', DT.INT32, q.dims), valueInfo('d', DT.FLOAT, q.dims)], t.opset);
+  const m = model(
+    [
+      node('QuantizeLinear', ['x', 's', 'z'], [clip ? 'y8' : 'y'], 'q', attrs),
+      ...(clip ? [node('Clip', ['y8', 'lo', 'hi'], ['y'], 'clip')] : []),
+      node('DequantizeLinear', ['y', 's', 'z'], ['d'], 'dq', attrs),
+      node('Cast', ['y'], ['c'], 'cast', { to: DT.INT32 }),
+    ],
+    [
+      float32Tensor('s', sdims, q.scales),
+      makeTensor('z', t.dt, sdims, packIntn(q.zeroPoints, t.bits)),
+      ...(clip ? [one('lo', lo), one('hi', hi)] : []),
+    ],
+    [valueInfo('x', DT.FLOAT, q.dims)],
+    [valueInfo('c', DT.INT32, q.dims), valueInfo('d', DT.FLOAT, q.dims)],
+    t.opset,
+  );
   const s = await ort.InferenceSession.create(encodeModel(m), { logSeverityLevel: 3 });
   const r = await s.run({ x: new ort.Tensor('float32', x, q.dims) });
   await s.release();
@@ -67,8 +89,14 @@ async function checkAgainstOrt(x: Float32Array, opts: IntnOptions, what: string)
     for (let i = 0; i < x.length; i++) {
       if (Number.isNaN(x[i]!)) continue; // NaN: ORT's code is whatever its float -> int conversion gives
       const same = q.codes[i] === ref.codes[i] && Object.is(d[i], ref.values[i]);
-      if (!same && useNative && ortInt2Bug(x[i]!, q, Math.min(...q.scales))) { knownOrtBugs++; continue; }
-      assert.ok(same, `${what}${useNative ? '' : ' (8-bit + Clip)'}: x[${i}]=${x[i]} ours ${q.codes[i]} -> ${d[i]}, ORT ${ref.codes[i]} -> ${ref.values[i]}`);
+      if (!same && useNative && ortInt2Bug(x[i]!, q, Math.min(...q.scales))) {
+        knownOrtBugs++;
+        continue;
+      }
+      assert.ok(
+        same,
+        `${what}${useNative ? '' : ' (8-bit + Clip)'}: x[${i}]=${x[i]} ours ${q.codes[i]} -> ${d[i]}, ORT ${ref.codes[i]} -> ${ref.values[i]}`,
+      );
     }
   }
   return knownOrtBugs;
@@ -107,7 +135,12 @@ test('scale and zero point on known ranges', () => {
 
 test('INT8/INT4 per tensor and per channel are the ONNX quantizer functions in affine.ts', () => {
   const x = randn(rng(5), 6 * 10, 0.3);
-  for (const [t, bits, signed] of [['int8', 8, true], ['uint8', 8, false], ['int4', 4, true], ['uint4', 4, false]] as const) {
+  for (const [t, bits, signed] of [
+    ['int8', 8, true],
+    ['uint8', 8, false],
+    ['int4', 4, true],
+    ['uint4', 4, false],
+  ] as const) {
     for (const symmetric of [true, false]) {
       const a = quantizePerTensor(x, t, symmetric);
       const b = quantizeIntn(x, { bits, signed, symmetric });
@@ -137,8 +170,13 @@ test('codes and values equal ONNX Runtime QuantizeLinear/DequantizeLinear, every
       for (const symmetric of [true, false]) {
         for (const [gname, g] of grans) {
           const x = randn(r, 120, 0.5);
-          x[3] = 0; x[17] = -0;
-          await checkAgainstOrt(x, { bits, signed, symmetric, dims, ...g }, `${signed ? 'INT' : 'UINT'}${bits} ${symmetric ? 'sym' : 'affine'} ${gname}`);
+          x[3] = 0;
+          x[17] = -0;
+          await checkAgainstOrt(
+            x,
+            { bits, signed, symmetric, dims, ...g },
+            `${signed ? 'INT' : 'UINT'}${bits} ${symmetric ? 'sym' : 'affine'} ${gname}`,
+          );
         }
       }
     }
@@ -151,7 +189,16 @@ test('given scales: exact ties round half to even, out-of-range values clamp and
   for (let k = -80; k <= 80; k++) xs.push(k * 0.125);
   xs.push(1e30, -1e30, Infinity, -Infinity, 3.4e38);
   const x = Float32Array.from(xs);
-  for (const [bits, signed] of [[2, true], [2, false], [4, true], [4, false], [8, true], [8, false], [5, true], [7, false]] as const) {
+  for (const [bits, signed] of [
+    [2, true],
+    [2, false],
+    [4, true],
+    [4, false],
+    [8, true],
+    [8, false],
+    [5, true],
+    [7, false],
+  ] as const) {
     const [lo, hi] = intnRange(bits, signed);
     const zp = signed ? 0 : Math.floor(hi / 2);
     const params = { scales: Float32Array.of(0.25), zeroPoints: Int32Array.of(zp) };
@@ -160,7 +207,10 @@ test('given scales: exact ties round half to even, out-of-range values clamp and
     assert.equal(q.codes[81], zp);
     assert.equal(q.codes[83], Math.min(hi, zp + 2));
     let expected = 0;
-    for (const v of xs) { const c = Math.round(v / 0.25) + zp; if (c < lo || c > hi || !Number.isFinite(c)) expected++; }
+    for (const v of xs) {
+      const c = Math.round(v / 0.25) + zp;
+      if (c < lo || c > hi || !Number.isFinite(c)) expected++;
+    }
     // ±1e30, ±Inf and 3.4e38 are always out of range
     assert.ok(expected >= 5);
     assert.equal(q.clampedCount, expected, `INT${bits} signed=${signed}`);
@@ -169,7 +219,11 @@ test('given scales: exact ties round half to even, out-of-range values clamp and
 });
 
 test('infinities do not set the scale; NaN is stored as the zero point and counted', () => {
-  const q = quantizeIntn(Float32Array.of(1, -2, Infinity, -Infinity, NaN), { bits: 4, signed: false, symmetric: false });
+  const q = quantizeIntn(Float32Array.of(1, -2, Infinity, -Infinity, NaN), {
+    bits: 4,
+    signed: false,
+    symmetric: false,
+  });
   assert.equal(q.scales[0], Math.fround(3 / 15));
   assert.deepEqual([...q.codes], [15, 0, 15, 0, q.zeroPoints[0]]);
   assert.equal(q.clampedCount, 2);
@@ -177,7 +231,12 @@ test('infinities do not set the scale; NaN is stored as the zero point and count
   const d = dequantizeIntn(q);
   assert.ok(d.every(Number.isFinite));
   // a channel holding only infinities falls back to scale 1
-  const c = quantizeIntn(Float32Array.of(Infinity, -Infinity, 1, 2), { bits: 8, dims: [2, 2], granularity: 'channel', axis: 0 });
+  const c = quantizeIntn(Float32Array.of(Infinity, -Infinity, 1, 2), {
+    bits: 8,
+    dims: [2, 2],
+    granularity: 'channel',
+    axis: 0,
+  });
   assert.deepEqual([c.scales[0], c.scales[1]], [1, Math.fround(4 / 254)]);
   assert.deepEqual([...c.codes], [127, -128, 64, 127]);
 });
@@ -197,8 +256,19 @@ test('bad shapes and options are one-line LowbitErrors', () => {
   assert.throws(() => quantizeIntn(x, { bits: 4, dims: [5, 2] }), /does not hold 12 values/);
   assert.throws(() => quantizeIntn(x, { bits: 4, dims: [3, 4], granularity: 'channel', axis: 2 }), /outside a rank-2/);
   assert.throws(() => quantizeIntn(x, { bits: 4, dims: [3, 4], granularity: 'group' }), /group size/);
-  assert.throws(() => quantizeIntn(x, { bits: 4, params: { scales: Float32Array.of(0), zeroPoints: Int32Array.of(0) } }), /positive finite/);
-  assert.throws(() => quantizeIntn(x, { bits: 4, signed: false, params: { scales: Float32Array.of(1), zeroPoints: Int32Array.of(16) } }), /outside 0\.\.15/);
+  assert.throws(
+    () => quantizeIntn(x, { bits: 4, params: { scales: Float32Array.of(0), zeroPoints: Int32Array.of(0) } }),
+    /positive finite/,
+  );
+  assert.throws(
+    () =>
+      quantizeIntn(x, {
+        bits: 4,
+        signed: false,
+        params: { scales: Float32Array.of(1), zeroPoints: Int32Array.of(16) },
+      }),
+    /outside 0\.\.15/,
+  );
   assert.throws(() => unpackIntn(new Uint8Array(1), 3, 4, true), /cannot hold/);
 });
 

@@ -21,23 +21,37 @@ test('names are unique; aliases and case resolve', () => {
   assert.equal(findScalarFormat('uint3')?.kind, 'integer');
   assert.equal(findScalarFormat('Q4_0'), undefined);
   assert.throws(() => scalarFormat('INT9'), LowbitError);
-  for (const n of ['FP16', 'BF16', 'FP8_E4M3FN', 'FP8_E5M2', 'NF4', 'INT2', 'INT8', 'UINT2', 'UINT8']) assert.ok(findScalarFormat(n), n);
+  for (const n of ['FP16', 'BF16', 'FP8_E4M3FN', 'FP8_E5M2', 'NF4', 'INT2', 'INT8', 'UINT2', 'UINT8'])
+    assert.ok(findScalarFormat(n), n);
 });
 
 test('every format reads back close to the input, codes within its grid, scales per granularity', () => {
   const x = randn(rng(9), 16 * 64, 0.05);
   for (const f of scalarFormats()) {
-    for (const opts of [{}, { dims: [16, 64], granularity: 'channel' as const, axis: 0 }, { dims: [16, 64], granularity: 'group' as const, axis: 1, groupSize: 32 }]) {
+    for (const opts of [
+      {},
+      { dims: [16, 64], granularity: 'channel' as const, axis: 0 },
+      { dims: [16, 64], granularity: 'group' as const, axis: 1, groupSize: 32 },
+    ]) {
       const q = f.quantize(x, opts);
       const y = f.dequantize(q);
       assert.equal(y.length, x.length);
       assert.equal(q.clampedCount, 0, f.name);
       const g = f.grid();
-      if (f.kind === 'integer') assert.ok(q.codes.every((c) => c >= g.min && c <= g.max), f.name);
+      if (f.kind === 'integer')
+        assert.ok(
+          q.codes.every((c) => c >= g.min && c <= g.max),
+          f.name,
+        );
       // error bound: a small share of the largest magnitude, looser for fewer bits
-      let maxErr = 0, absmax = 0;
-      for (let i = 0; i < x.length; i++) { maxErr = Math.max(maxErr, Math.abs(y[i]! - x[i]!)); absmax = Math.max(absmax, Math.abs(x[i]!)); }
-      const bound = f.kind === 'float' ? absmax * 2 ** -3 : absmax * (f.name === 'NF4' ? 0.2 : 1.01 / (2 ** (f.bits - 1) - 1));
+      let maxErr = 0,
+        absmax = 0;
+      for (let i = 0; i < x.length; i++) {
+        maxErr = Math.max(maxErr, Math.abs(y[i]! - x[i]!));
+        absmax = Math.max(absmax, Math.abs(x[i]!));
+      }
+      const bound =
+        f.kind === 'float' ? absmax * 2 ** -3 : absmax * (f.name === 'NF4' ? 0.2 : 1.01 / (2 ** (f.bits - 1) - 1));
       assert.ok(maxErr <= bound, `${f.name} ${JSON.stringify(opts)}: max error ${maxErr} > ${bound}`);
       if (f.name === 'FP16' || f.name === 'BF16') continue; // plain casts: one scale of 1
       const want = opts.granularity === 'channel' ? 16 : opts.granularity === 'group' ? 32 : f.name === 'NF4' ? 16 : 1;
@@ -52,24 +66,36 @@ test('beyond the range: clamped to the largest code and counted, never Inf', () 
     const q = f.quantize(x);
     const y = f.dequantize(q);
     assert.equal(q.nanCount, 1, f.name);
-    for (let i = 0; i < x.length; i++) if (i !== 6) assert.ok(Number.isFinite(y[i]!), `${f.name}: x=${x[i]} -> ${y[i]}`);
+    for (let i = 0; i < x.length; i++)
+      if (i !== 6) assert.ok(Number.isFinite(y[i]!), `${f.name}: x=${x[i]} -> ${y[i]}`);
     // infinities are clamped everywhere; the finite giants only where they exceed the format (or, scaled, its scale)
     assert.ok(q.clampedCount >= 2, `${f.name} clamped ${q.clampedCount}`);
   }
   const h = scalarFormat('FP16').quantize(x);
   // 1e38, -3.4e38, ±Inf, 70000 would be Inf; 65519 rounds down to 65504 by itself
   assert.equal(h.clampedCount, 5);
-  assert.deepEqual([...scalarFormat('FP16').dequantize(h)].slice(2, 9).map((v) => (Number.isNaN(v) ? 'NaN' : v)), [65504, -65504, 65504, -65504, 'NaN', 65504, 65504]);
+  assert.deepEqual(
+    [...scalarFormat('FP16').dequantize(h)].slice(2, 9).map((v) => (Number.isNaN(v) ? 'NaN' : v)),
+    [65504, -65504, 65504, -65504, 'NaN', 65504, 65504],
+  );
   const b = scalarFormat('BF16').quantize(Float32Array.of(3.4e38, Infinity, 3.38e38));
   assert.equal(b.clampedCount, 2);
   assert.ok(scalarFormat('BF16').dequantize(b).every(Number.isFinite));
   // without saturation FP16 keeps IEEE's overflow, as ONNX Cast does
-  assert.equal(scalarFormat('FP16').dequantize(scalarFormat('FP16').quantize(Float32Array.of(70000), { saturate: false }))[0], Infinity);
+  assert.equal(
+    scalarFormat('FP16').dequantize(scalarFormat('FP16').quantize(Float32Array.of(70000), { saturate: false }))[0],
+    Infinity,
+  );
 });
 
 async function ortCastBack(x: Float32Array, to: DT): Promise<Float32Array> {
-  const m = model([node('Cast', ['x'], ['h'], 'to', { to }), node('Cast', ['h'], ['y'], 'back', { to: DT.FLOAT })],
-    [], [valueInfo('x', DT.FLOAT, [x.length])], [valueInfo('y', DT.FLOAT, [x.length])], 19);
+  const m = model(
+    [node('Cast', ['x'], ['h'], 'to', { to }), node('Cast', ['h'], ['y'], 'back', { to: DT.FLOAT })],
+    [],
+    [valueInfo('x', DT.FLOAT, [x.length])],
+    [valueInfo('y', DT.FLOAT, [x.length])],
+    19,
+  );
   const s = await ort.InferenceSession.create(encodeModel(m), { logSeverityLevel: 3 });
   const y = (await s.run({ x: new ort.Tensor('float32', x, [x.length]) })).y!.data as Float32Array;
   await s.release();
@@ -83,11 +109,15 @@ test('FP16 and BF16 equal ONNX Runtime Cast in range (ties, subnormals, random)'
   for (let k = 1024; k < 1100; k++) xs.push((k + 0.5) * 2 ** -10, (k + 0.5) * 2 ** -24);
   for (let k = 128; k < 200; k++) xs.push((k + 0.5) * 2 ** -7, -(k + 0.5) * 2 ** 20);
   const x = Float32Array.from(xs.filter((v) => Math.abs(v) <= 65504)); // beyond, ORT gives Inf and lowbit clamps (test above)
-  for (const [name, dt] of [['FP16', DT.FLOAT16], ['BF16', DT.BFLOAT16]] as const) {
+  for (const [name, dt] of [
+    ['FP16', DT.FLOAT16],
+    ['BF16', DT.BFLOAT16],
+  ] as const) {
     const f = scalarFormat(name);
     const ours = f.dequantize(f.quantize(x));
     const ref = await ortCastBack(x, dt);
-    for (let i = 0; i < x.length; i++) assert.ok(Object.is(ours[i], ref[i]), `${name} x=${x[i]}: ours ${ours[i]}, ORT ${ref[i]}`);
+    for (let i = 0; i < x.length; i++)
+      assert.ok(Object.is(ours[i], ref[i]), `${name} x=${x[i]}: ours ${ours[i]}, ORT ${ref[i]}`);
   }
 });
 

@@ -23,7 +23,10 @@ function startWorker(): Worker {
   // a worker does not inherit tsx's loader: register it first (as src/node/workers.ts does)
   const tsxApi = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(boot, { eval: true, resourceLimits: { maxOldGenerationSizeMb: HEAP_MB, maxYoungGenerationSizeMb: 32 } });
+  return new Worker(boot, {
+    eval: true,
+    resourceLimits: { maxOldGenerationSizeMb: HEAP_MB, maxYoungGenerationSizeMb: 32 },
+  });
 }
 
 export class FuzzHarness {
@@ -35,11 +38,31 @@ export class FuzzHarness {
   private runRaw(req: ParseRequest): Promise<ParseResult> {
     const w = (this.worker ??= startWorker());
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { cleanup(); this.kill(); reject(new Error(`parse did not finish in ${CASE_TIMEOUT_MS} ms`)); }, CASE_TIMEOUT_MS);
-      const onMessage = (r: ParseResult) => { cleanup(); resolve(r); };
-      const onError = (e: Error) => { cleanup(); this.kill(); reject(new Error(`parse worker died: ${e.message}`)); };
-      const onExit = (code: number) => { cleanup(); this.worker = null; reject(new Error(`parse worker exited with code ${code}`)); };
-      const cleanup = () => { clearTimeout(timer); w.off('message', onMessage); w.off('error', onError); w.off('exit', onExit); };
+      const timer = setTimeout(() => {
+        cleanup();
+        this.kill();
+        reject(new Error(`parse did not finish in ${CASE_TIMEOUT_MS} ms`));
+      }, CASE_TIMEOUT_MS);
+      const onMessage = (r: ParseResult) => {
+        cleanup();
+        resolve(r);
+      };
+      const onError = (e: Error) => {
+        cleanup();
+        this.kill();
+        reject(new Error(`parse worker died: ${e.message}`));
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        this.worker = null;
+        reject(new Error(`parse worker exited with code ${code}`));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+      };
       w.on('message', onMessage);
       w.on('error', onError);
       w.on('exit', onExit);
@@ -67,11 +90,15 @@ export class FuzzHarness {
       throw new Error(`${(e as Error).message}; input saved to ${save(req)}`);
     }
     const problem =
-      r.kind === 'other' ? `not a LowbitError: ${r.message}`
-      : r.kind !== 'ok' && (!r.message || /[\r\n]/.test(r.message)) ? `error message is not one line: ${JSON.stringify(r.message)}`
-      : r.overreach ? `read outside the file: ${r.overreach}`
-      : (r.bytesRead ?? 0) > budget ? `read ${r.bytesRead} bytes from ${total} bytes of input`
-      : null;
+      r.kind === 'other'
+        ? `not a LowbitError: ${r.message}`
+        : r.kind !== 'ok' && (!r.message || /[\r\n]/.test(r.message))
+          ? `error message is not one line: ${JSON.stringify(r.message)}`
+          : r.overreach
+            ? `read outside the file: ${r.overreach}`
+            : (r.bytesRead ?? 0) > budget
+              ? `read ${r.bytesRead} bytes from ${total} bytes of input`
+              : null;
     if (problem) throw new Error(`${req.parser} fuzz case ${this.cases}: ${problem}; input saved to ${save(req)}`);
     this.outcomes[r.kind as 'ok' | 'format' | 'lowbit']++;
     return r;
@@ -96,8 +123,29 @@ function save(req: ParseRequest): string {
 import fc from 'fast-check';
 
 /** Values that break size arithmetic: zero, one, powers of two around 2^31/2^32/2^53/2^63, all-ones. */
-export const INTERESTING_U64 = [0n, 1n, 2n, 7n, 8n, 0x7fn, 0x80n, 0xffn, 0x7fffn, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn,
-  0x100000000n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, 1n << 62n, 0x7fffffffffffffffn, 0x8000000000000000n, 0xffffffffffffffffn];
+export const INTERESTING_U64 = [
+  0n,
+  1n,
+  2n,
+  7n,
+  8n,
+  0x7fn,
+  0x80n,
+  0xffn,
+  0x7fffn,
+  0xffffn,
+  0x7fffffffn,
+  0x80000000n,
+  0xffffffffn,
+  0x100000000n,
+  (1n << 53n) - 1n,
+  1n << 53n,
+  (1n << 53n) + 1n,
+  1n << 62n,
+  0x7fffffffffffffffn,
+  0x8000000000000000n,
+  0xffffffffffffffffn,
+];
 
 export type Mutation = (x: Uint8Array) => Uint8Array;
 
@@ -107,22 +155,66 @@ export type Mutation = (x: Uint8Array) => Uint8Array;
  */
 export function byteMutations(lo: number, hi: number, fileSize: number): fc.Arbitrary<Mutation> {
   const pos = fc.integer({ min: lo, max: Math.max(lo, hi - 1) });
-  const flip = fc.tuple(pos, fc.integer({ min: 0, max: 7 })).map(([p, b]): Mutation => (x) => { if (p < x.length) x[p]! ^= 1 << b; return x; });
-  const u64 = fc.tuple(pos, fc.oneof(fc.constantFrom(...INTERESTING_U64), fc.constant(BigInt(fileSize)), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })))
-    .map(([p, v]): Mutation => (x) => { for (let i = 0; i < 8 && p + i < x.length; i++) x[p + i] = Number((v >> BigInt(8 * i)) & 0xffn); return x; });
-  const u32 = fc.tuple(pos, fc.oneof(fc.integer({ min: 0, max: 16 }), fc.constantFrom(0x7fffffff, 0x80000000, 0xffffffff, fileSize), fc.integer({ min: 0, max: 0xffffffff })))
-    .map(([p, v]): Mutation => (x) => { for (let i = 0; i < 4 && p + i < x.length; i++) x[p + i] = (v >>> (8 * i)) & 0xff; return x; });
-  const notUtf8 = fc.tuple(pos, fc.constantFrom(0xff, 0xfe, 0xc0, 0xc1, 0x80, 0xed, 0xf5, 0x00)).map(([p, v]): Mutation => (x) => { if (p < x.length) x[p] = v; return x; });
+  const flip = fc.tuple(pos, fc.integer({ min: 0, max: 7 })).map(([p, b]): Mutation => (x) => {
+    if (p < x.length) x[p]! ^= 1 << b;
+    return x;
+  });
+  const u64 = fc
+    .tuple(
+      pos,
+      fc.oneof(
+        fc.constantFrom(...INTERESTING_U64),
+        fc.constant(BigInt(fileSize)),
+        fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      ),
+    )
+    .map(([p, v]): Mutation => (x) => {
+      for (let i = 0; i < 8 && p + i < x.length; i++) x[p + i] = Number((v >> BigInt(8 * i)) & 0xffn);
+      return x;
+    });
+  const u32 = fc
+    .tuple(
+      pos,
+      fc.oneof(
+        fc.integer({ min: 0, max: 16 }),
+        fc.constantFrom(0x7fffffff, 0x80000000, 0xffffffff, fileSize),
+        fc.integer({ min: 0, max: 0xffffffff }),
+      ),
+    )
+    .map(([p, v]): Mutation => (x) => {
+      for (let i = 0; i < 4 && p + i < x.length; i++) x[p + i] = (v >>> (8 * i)) & 0xff;
+      return x;
+    });
+  const notUtf8 = fc
+    .tuple(pos, fc.constantFrom(0xff, 0xfe, 0xc0, 0xc1, 0x80, 0xed, 0xf5, 0x00))
+    .map(([p, v]): Mutation => (x) => {
+      if (p < x.length) x[p] = v;
+      return x;
+    });
   // (earlier mutations may have shortened the input: positions are clamped to it)
   const insert = fc.tuple(pos, fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([p0, b]): Mutation => (x) => {
     const p = Math.min(p0, x.length);
-    const y = new Uint8Array(x.length + b.length); y.set(x.subarray(0, p)); y.set(b, p); y.set(x.subarray(p), p + b.length); return y;
+    const y = new Uint8Array(x.length + b.length);
+    y.set(x.subarray(0, p));
+    y.set(b, p);
+    y.set(x.subarray(p), p + b.length);
+    return y;
   });
   const remove = fc.tuple(pos, fc.integer({ min: 1, max: 16 })).map(([p0, n]): Mutation => (x) => {
     const p = Math.min(p0, x.length);
-    const y = new Uint8Array(x.length - Math.min(n, x.length - p)); y.set(x.subarray(0, p)); y.set(x.subarray(p + n), p); return y;
+    const y = new Uint8Array(x.length - Math.min(n, x.length - p));
+    y.set(x.subarray(0, p));
+    y.set(x.subarray(p + n), p);
+    return y;
   });
-  return fc.oneof({ arbitrary: flip, weight: 3 }, { arbitrary: u64, weight: 2 }, { arbitrary: u32, weight: 3 }, { arbitrary: notUtf8, weight: 1 }, { arbitrary: insert, weight: 1 }, { arbitrary: remove, weight: 1 });
+  return fc.oneof(
+    { arbitrary: flip, weight: 3 },
+    { arbitrary: u64, weight: 2 },
+    { arbitrary: u32, weight: 3 },
+    { arbitrary: notUtf8, weight: 1 },
+    { arbitrary: insert, weight: 1 },
+    { arbitrary: remove, weight: 1 },
+  );
 }
 
 export function applyAll(base: Uint8Array, ms: Mutation[]): Uint8Array {

@@ -5,7 +5,13 @@
 import { parentPort } from 'node:worker_threads';
 import { BufferSource, type ByteSource } from '../../../src/io/source.js';
 import { LowbitError, FileFormatError } from '../../../src/errors.js';
-import { readSafetensorsHeader, readSafetensorsBytes, readSafetensorsF32, FLOAT_DECODABLE, dtypeBytes } from '../../../src/io/safetensors/index.js';
+import {
+  readSafetensorsHeader,
+  readSafetensorsBytes,
+  readSafetensorsF32,
+  FLOAT_DECODABLE,
+  dtypeBytes,
+} from '../../../src/io/safetensors/index.js';
 import { readModel, allTensors, loadExternalData } from '../../../src/io/onnx/model.js';
 import { tensorRawBytes, tensorToFloat32, elemBits, isExternal, DT } from '../../../src/io/onnx/tensor.js';
 import { readLlama2cCheckpoint, readLlama2cTensor, readLlama2cTokenizer } from '../../../src/io/llama2c.js';
@@ -18,10 +24,23 @@ class CountingSource implements ByteSource {
   largestRead = 0;
   overreach: string | null = null;
   private inner: BufferSource;
-  constructor(bytes: Uint8Array, readonly name: string) { this.inner = new BufferSource(bytes, name); }
-  get size(): number { return this.inner.size; }
+  constructor(
+    bytes: Uint8Array,
+    readonly name: string,
+  ) {
+    this.inner = new BufferSource(bytes, name);
+  }
+  get size(): number {
+    return this.inner.size;
+  }
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length > this.size
+    ) {
       this.overreach ??= `read(${offset}, ${length}) on a ${this.size}-byte ${this.name}`;
     }
     this.bytesRead += Math.max(0, length);
@@ -45,7 +64,8 @@ async function parse(req: ParseRequest, sources: CountingSource[], opened: strin
         const b = await readSafetensorsBytes(f, t);
         let count = 1;
         for (const d of t.shape) count *= d;
-        if (b.length !== dtypeBytes(t.dtype, count)) throw new Error(`tensor ${t.name}: ${b.length} bytes for ${count} × ${t.dtype}`);
+        if (b.length !== dtypeBytes(t.dtype, count))
+          throw new Error(`tensor ${t.name}: ${b.length} bytes for ${count} × ${t.dtype}`);
         if (FLOAT_DECODABLE.has(t.dtype)) {
           const v = await readSafetensorsF32(f, t);
           if (v.length !== count) throw new Error(`tensor ${t.name}: ${v.length} values for ${count}`);
@@ -57,14 +77,18 @@ async function parse(req: ParseRequest, sources: CountingSource[], opened: strin
     case 'onnx': {
       const m = await readModel(main);
       const side = new Map(Object.entries(req.sidecars ?? {}));
-      await loadExternalData(m, async (location) => {
-        opened.push(location);
-        const b = side.get(location);
-        if (!b) throw new FileFormatError(location, 'external data file not found');
-        const s = new CountingSource(b, location);
-        sources.push(s);
-        return s;
-      }, req.name);
+      await loadExternalData(
+        m,
+        async (location) => {
+          opened.push(location);
+          const b = side.get(location);
+          if (!b) throw new FileFormatError(location, 'external data file not found');
+          const s = new CountingSource(b, location);
+          sources.push(s);
+          return s;
+        },
+        req.name,
+      );
       const tensors = [];
       for (const t of allTensors(m)) {
         if (isExternal(t)) throw new Error(`tensor ${t.name} still external after loading`);
@@ -94,7 +118,12 @@ async function parse(req: ParseRequest, sources: CountingSource[], opened: strin
       const im = await readImatrix(main);
       const entries: [string, number][] = [];
       for (const [k, v] of im.data) entries.push([k, v.length]);
-      return { format: im.provenance.format, entries, chunkCount: im.provenance.chunkCount, datasets: [...im.provenance.datasets] };
+      return {
+        format: im.provenance.format,
+        entries,
+        chunkCount: im.provenance.chunkCount,
+        datasets: [...im.provenance.datasets],
+      };
     }
   }
 }
@@ -107,7 +136,8 @@ parentPort!.on('message', async (req: ParseRequest) => {
     const summary = await parse(req, sources, opened);
     result = { kind: 'ok', summary };
   } catch (e) {
-    if (e instanceof LowbitError) result = { kind: e instanceof FileFormatError ? 'format' : 'lowbit', message: e.message };
+    if (e instanceof LowbitError)
+      result = { kind: e instanceof FileFormatError ? 'format' : 'lowbit', message: e.message };
     else result = { kind: 'other', message: (e as Error)?.stack ?? String(e) };
   }
   result.opened = opened;

@@ -11,18 +11,32 @@ export class Pb {
     } while (x);
     return this;
   }
-  tag(field: number, wire: number): this { return this.varint((field << 3) | wire); }
+  tag(field: number, wire: number): this {
+    return this.varint((field << 3) | wire);
+  }
   /** field with a varint value */
-  int(field: number, v: bigint | number): this { return this.tag(field, 0).varint(v); }
+  int(field: number, v: bigint | number): this {
+    return this.tag(field, 0).varint(v);
+  }
   /** length-delimited field (declared length may lie) */
   len(field: number, payload: Uint8Array | Pb | string, declared?: bigint | number): this {
-    const b = payload instanceof Pb ? payload.build() : typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
+    const b =
+      payload instanceof Pb
+        ? payload.build()
+        : typeof payload === 'string'
+          ? new TextEncoder().encode(payload)
+          : payload;
     this.tag(field, 2).varint(declared ?? b.length);
     for (const x of b) this.parts.push(x);
     return this;
   }
-  raw(b: ArrayLike<number>): this { for (let i = 0; i < b.length; i++) this.parts.push(b[i]! & 0xff); return this; }
-  build(): Uint8Array { return new Uint8Array(this.parts); }
+  raw(b: ArrayLike<number>): this {
+    for (let i = 0; i < b.length; i++) this.parts.push(b[i]! & 0xff);
+    return this;
+  }
+  build(): Uint8Array {
+    return new Uint8Array(this.parts);
+  }
 }
 
 // onnx.proto field numbers used by the hostile builders
@@ -32,13 +46,27 @@ export const F = {
   graph: { node: 1, name: 2, initializer: 5, sparseInitializer: 15 },
   node: { input: 1, output: 2, opType: 4, attribute: 5 },
   attr: { name: 1, t: 5, g: 6, tensors: 10, graphs: 11, type: 20 },
-  tensor: { dims: 1, dataType: 2, floatData: 4, int32Data: 5, stringData: 6, int64Data: 7, name: 8, rawData: 9, externalData: 13, dataLocation: 14 },
+  tensor: {
+    dims: 1,
+    dataType: 2,
+    floatData: 4,
+    int32Data: 5,
+    stringData: 6,
+    int64Data: 7,
+    name: 8,
+    rawData: 9,
+    externalData: 13,
+    dataLocation: 14,
+  },
   entry: { key: 1, value: 2 },
 } as const;
 
 /** A minimal model around a graph payload (ir_version 8, opset 17). */
 export function modelWith(graph: Pb | Uint8Array, extra?: (m: Pb) => void): Uint8Array {
-  const m = new Pb().int(F.model.irVersion, 8).len(F.model.opsetImport, new Pb().len(F.opset.domain, '').int(F.opset.version, 17)).len(F.model.graph, graph);
+  const m = new Pb()
+    .int(F.model.irVersion, 8)
+    .len(F.model.opsetImport, new Pb().len(F.opset.domain, '').int(F.opset.version, 17))
+    .len(F.model.graph, graph);
   extra?.(m);
   return m.build();
 }
@@ -63,7 +91,11 @@ export function nestedGraphs(depth: number, leaf: Pb = new Pb()): Pb {
   }
   const out = new Pb();
   // outermost first: prefixes were pushed innermost level first, each as [node, attr, graph]
-  for (let i = depth - 1; i >= 0; i--) out.raw(prefixes[3 * i + 2]!).raw(prefixes[3 * i]!).raw(prefixes[3 * i + 1]!);
+  for (let i = depth - 1; i >= 0; i--)
+    out
+      .raw(prefixes[3 * i + 2]!)
+      .raw(prefixes[3 * i]!)
+      .raw(prefixes[3 * i + 1]!);
   return out.raw(inner);
 }
 

@@ -29,7 +29,9 @@ function load(): GgufLib {
   const cb = koffi.register(() => {}, koffi.pointer(LogCb));
   setLog(cb, null);
   lib = {
-    init: l.func('void *gguf_init_from_buffer(const void *data, size_t size, gguf_init_params_lb params)').bind(null) as any as GgufLib['init'],
+    init: l
+      .func('void *gguf_init_from_buffer(const void *data, size_t size, gguf_init_params_lb params)')
+      .bind(null) as any as GgufLib['init'],
     free: l.func('void gguf_free(void *ctx)'),
     write: l.func('bool gguf_write_to_file(void *ctx, const char *fname, bool only_meta)'),
     nTensors: l.func('int64_t gguf_get_n_tensors(void *ctx)'),

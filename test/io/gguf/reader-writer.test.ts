@@ -7,7 +7,14 @@ import { gguf as hfGguf } from '@huggingface/gguf';
 import { BufferSink, BufferSource } from '../../../src/io/source.js';
 import type { GgufMetadata } from '../../../src/io/gguf/metadata.js';
 import {
-  GgufWriter, readGgufHeader, readTensorBytes, readTensorRows, gv, metaString, metaInt, metaStrings,
+  GgufWriter,
+  readGgufHeader,
+  readTensorBytes,
+  readTensorRows,
+  gv,
+  metaString,
+  metaInt,
+  metaStrings,
 } from '../../../src/io/gguf/index.js';
 import { FileFormatError, LowbitError } from '../../../src/errors.js';
 import { GGML_TYPE } from '../../../src/formats/ggml-types.js';
@@ -19,7 +26,8 @@ async function rewrite(bytes: Uint8Array): Promise<Uint8Array> {
   const f = await readGgufHeader(src);
   const sink = new BufferSink();
   const w = await GgufWriter.begin(sink, {
-    metadata: f.metadata, version: f.version as 2 | 3,
+    metadata: f.metadata,
+    version: f.version as 2 | 3,
     tensors: f.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, byteSize: t.byteSize })),
   });
   for (const t of f.tensors) await w.writeTensorData(t.name, await readTensorBytes(src, f, t));
@@ -43,7 +51,10 @@ test('tensor infos: dims, types, sizes, aligned absolute offsets, data', async (
   const bytes = await writeSample();
   const src = new BufferSource(bytes, 'sample.gguf');
   const f = await readGgufHeader(src);
-  assert.deepEqual(f.tensors.map((t) => t.name), SAMPLE_TENSORS.map((t) => t.name));
+  assert.deepEqual(
+    f.tensors.map((t) => t.name),
+    SAMPLE_TENSORS.map((t) => t.name),
+  );
   assert.equal(f.dataOffset % 32, 0);
   const sizes = [64 * 6 * 2, 64 * 4, 2 * 3 * 34, 2 * 144, 0, 4];
   for (const [i, t] of f.tensors.entries()) {
@@ -105,10 +116,14 @@ test('@huggingface/gguf parses what the writer writes', async () => {
 });
 
 test('writer checks what the caller streams', async () => {
-  const mk = () => GgufWriter.begin(new BufferSink(), {
-    metadata: [['general.architecture', gv.str('x')]],
-    tensors: [{ name: 'a', dims: [4], type: GGML_TYPE.F32 }, { name: 'b', dims: [2], type: GGML_TYPE.F16 }],
-  });
+  const mk = () =>
+    GgufWriter.begin(new BufferSink(), {
+      metadata: [['general.architecture', gv.str('x')]],
+      tensors: [
+        { name: 'a', dims: [4], type: GGML_TYPE.F32 },
+        { name: 'b', dims: [2], type: GGML_TYPE.F16 },
+      ],
+    });
   let w = await mk();
   await assert.rejects(w.writeTensorData('b', new Uint8Array(4)), /out of order/);
   w = await mk();
@@ -116,11 +131,26 @@ test('writer checks what the caller streams', async () => {
   w = await mk();
   await w.writeTensorData('a', new Uint8Array(16));
   await assert.rejects(w.finish(), /'b' has 0 of 4 bytes/);
-  await assert.rejects(GgufWriter.begin(new BufferSink(), { metadata: [], tensors: [{ name: 'q', dims: [33], type: GGML_TYPE.Q4_0 }] }), /block size 32/);
-  await assert.rejects(GgufWriter.begin(new BufferSink(), { metadata: [], tensors: [{ name: 'q', dims: [32], type: GGML_TYPE.Q4_0, byteSize: 20 }] }), /declared 20 bytes/);
-  await assert.rejects(GgufWriter.begin(new BufferSink(), { metadata: [['general.alignment', gv.u32(24)]], tensors: [] }), /power of 2/);
+  await assert.rejects(
+    GgufWriter.begin(new BufferSink(), { metadata: [], tensors: [{ name: 'q', dims: [33], type: GGML_TYPE.Q4_0 }] }),
+    /block size 32/,
+  );
+  await assert.rejects(
+    GgufWriter.begin(new BufferSink(), {
+      metadata: [],
+      tensors: [{ name: 'q', dims: [32], type: GGML_TYPE.Q4_0, byteSize: 20 }],
+    }),
+    /declared 20 bytes/,
+  );
+  await assert.rejects(
+    GgufWriter.begin(new BufferSink(), { metadata: [['general.alignment', gv.u32(24)]], tensors: [] }),
+    /power of 2/,
+  );
   await assert.rejects(GgufWriter.begin(new BufferSink(), { metadata: [['k', gv.u8(256)]], tensors: [] }), /not a u8/);
-  await assert.rejects(GgufWriter.begin(new BufferSink(), { metadata: [], tensors: [{ name: 'x'.repeat(64), dims: [1], type: 0 }, ] }), /longer than 63/);
+  await assert.rejects(
+    GgufWriter.begin(new BufferSink(), { metadata: [], tensors: [{ name: 'x'.repeat(64), dims: [1], type: 0 }] }),
+    /longer than 63/,
+  );
 });
 
 test("ggml's own gguf parser accepts our files and writes the identical header back", async () => {
@@ -142,7 +172,10 @@ test('string arrays round-trip through the buffered fast path: ASCII, multi-byte
   // 200 KB of strings: some straddle the reader's 64 KiB windows and take the awaited path
   const strs = [...head, ...Array.from({ length: 20000 }, (_, i) => `${head[i % head.length]}${i}`)];
   const sink = new BufferSink();
-  await GgufWriter.begin(sink, { metadata: new Map([['k', { type: 'array', value: { itemType: 'string', items: strs } }]]) as GgufMetadata, tensors: [] });
+  await GgufWriter.begin(sink, {
+    metadata: new Map([['k', { type: 'array', value: { itemType: 'string', items: strs } }]]) as GgufMetadata,
+    tensors: [],
+  });
   const bytes = sink.bytes();
   const f = await readGgufHeader(new BufferSource(bytes, 'm'));
   assert.deepEqual((f.metadata.get('k')!.value as { items: string[] }).items, strs);
@@ -160,25 +193,48 @@ test('writeTensors lays out several tensors (slabs, empty ones, padding) exactly
     }
   }
   const tensors = [
-    { name: 'a', dims: [5], type: GGML_TYPE.F32 }, { name: 'e', dims: [0], type: GGML_TYPE.F32 },
-    { name: 'b', dims: [32, 3], type: GGML_TYPE.Q4_0 }, { name: 'c', dims: [3], type: GGML_TYPE.F16 },
+    { name: 'a', dims: [5], type: GGML_TYPE.F32 },
+    { name: 'e', dims: [0], type: GGML_TYPE.F32 },
+    { name: 'b', dims: [32, 3], type: GGML_TYPE.Q4_0 },
+    { name: 'c', dims: [3], type: GGML_TYPE.F16 },
   ];
   const data = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
-  const a = data(20, 1), b = data(54, 2), c = data(6, 3);
+  const a = data(20, 1),
+    b = data(54, 2),
+    c = data(6, 3);
   const one = new BufferSink();
   let w = await GgufWriter.begin(one, { metadata: [['general.alignment', gv.u32(64)]], tensors });
-  for (const [n, bytes] of [['a', a], ['b', b.subarray(0, 18)], ['b', b.subarray(18)], ['c', c]] as const) await w.writeTensorData(n, bytes);
+  for (const [n, bytes] of [
+    ['a', a],
+    ['b', b.subarray(0, 18)],
+    ['b', b.subarray(18)],
+    ['c', c],
+  ] as const)
+    await w.writeTensorData(n, bytes);
   await w.finish();
   const vec = new VecSink();
   w = await GgufWriter.begin(vec, { metadata: [['general.alignment', gv.u32(64)]], tensors });
-  await w.writeTensors([{ name: 'a', bytes: a }, { name: 'e', bytes: new Uint8Array(0) }, { name: 'b', bytes: b.subarray(0, 18) }]);
-  await w.writeTensors([{ name: 'b', bytes: b.subarray(18) }, { name: 'c', bytes: c }]);
+  await w.writeTensors([
+    { name: 'a', bytes: a },
+    { name: 'e', bytes: new Uint8Array(0) },
+    { name: 'b', bytes: b.subarray(0, 18) },
+  ]);
+  await w.writeTensors([
+    { name: 'b', bytes: b.subarray(18) },
+    { name: 'c', bytes: c },
+  ]);
   await w.finish();
   assert.deepEqual(vec.bytes(), one.bytes());
   assert.equal(vec.calls, 2);
   // checked before anything is written: a bad list leaves the writer where it was
   w = await GgufWriter.begin(new VecSink(), { metadata: [], tensors });
-  await assert.rejects(w.writeTensors([{ name: 'a', bytes: a }, { name: 'c', bytes: c }]), /'c' written out of order: 'b' has 0 of 54 bytes/);
+  await assert.rejects(
+    w.writeTensors([
+      { name: 'a', bytes: a },
+      { name: 'c', bytes: c },
+    ]),
+    /'c' written out of order: 'b' has 0 of 54 bytes/,
+  );
   await assert.rejects(w.writeTensors([{ name: 'a', bytes: data(24, 0) }]), /declared size is 20/);
   await w.writeTensors([{ name: 'a', bytes: a }]);
 });

@@ -34,10 +34,13 @@ export function sampleMetadata(opts: { nested?: boolean; alignment?: number } = 
   m.set('tokenizer.ggml.tokens', gv.strings(['<unk>', '<s>', '</s>', 'hello', 'wörld', '']));
   m.set('t.arr.empty', gv.arr('i8', new Int8Array(0)));
   if (opts.nested) {
-    m.set('t.arr.nested', gv.arr('array', [
-      { itemType: 'string', items: ['a', 'b'] },
-      { itemType: 'array', items: [{ itemType: 'u16', items: new Uint16Array([5]) }] },
-    ]));
+    m.set(
+      't.arr.nested',
+      gv.arr('array', [
+        { itemType: 'string', items: ['a', 'b'] },
+        { itemType: 'array', items: [{ itemType: 'u16', items: new Uint16Array([5]) }] },
+      ]),
+    );
   }
   return m;
 }
@@ -59,9 +62,15 @@ export function tensorBytes(seed: number, n: number): Uint8Array {
   return b;
 }
 
-export async function writeSample(opts: { nested?: boolean; alignment?: number; version?: 2 | 3 } = {}): Promise<Uint8Array> {
+export async function writeSample(
+  opts: { nested?: boolean; alignment?: number; version?: 2 | 3 } = {},
+): Promise<Uint8Array> {
   const sink = new BufferSink();
-  const w = await GgufWriter.begin(sink, { metadata: sampleMetadata(opts), tensors: SAMPLE_TENSORS, version: opts.version });
+  const w = await GgufWriter.begin(sink, {
+    metadata: sampleMetadata(opts),
+    tensors: SAMPLE_TENSORS,
+    version: opts.version,
+  });
   for (const [i, l] of w.layout.entries()) {
     const bytes = tensorBytes(i + 1, l.byteSize);
     // stream in two chunks to exercise partial writes

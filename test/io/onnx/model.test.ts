@@ -7,7 +7,11 @@ import { create } from '@bufbuild/protobuf';
 import { decodeModel, encodeModel, loadExternalData, readModel, writeModel } from '../../../src/io/onnx/model.js';
 import { BufferSink, BufferSource } from '../../../src/io/source.js';
 import { FileFormatError, LowbitError } from '../../../src/errors.js';
-import { GraphProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT } from '../../../src/io/onnx/proto/onnx_pb.js';
+import {
+  GraphProtoSchema,
+  TensorProto_DataLocation,
+  TensorProto_DataType as DT,
+} from '../../../src/io/onnx/proto/onnx_pb.js';
 import { float32Tensor, tensorToFloat32 } from '../../../src/io/onnx/tensor.js';
 import { node, attr } from '../../../src/onnx/graph.js';
 import { quantizeOnnxModel } from '../../../src/onnx/variants.js';
@@ -33,13 +37,29 @@ test('unknown (newer) fields survive decode/encode', () => {
 });
 
 test('If subgraphs, metadata and doc strings are kept through a quantization', () => {
-  const thenG = create(GraphProtoSchema, { name: 'then', node: [node('Identity', ['y'], ['t_out'], 'then_id')], output: [valueInfo('t_out', DT.FLOAT, [1, 8])] });
-  const elseG = create(GraphProtoSchema, { name: 'else', node: [node('Neg', ['y'], ['e_out'], 'else_neg')], output: [valueInfo('e_out', DT.FLOAT, [1, 8])] });
+  const thenG = create(GraphProtoSchema, {
+    name: 'then',
+    node: [node('Identity', ['y'], ['t_out'], 'then_id')],
+    output: [valueInfo('t_out', DT.FLOAT, [1, 8])],
+  });
+  const elseG = create(GraphProtoSchema, {
+    name: 'else',
+    node: [node('Neg', ['y'], ['e_out'], 'else_neg')],
+    output: [valueInfo('e_out', DT.FLOAT, [1, 8])],
+  });
   const ifNode = node('If', ['cond'], ['z'], 'branch');
   ifNode.attribute.push(attr('then_branch', { graph: thenG }), attr('else_branch', { graph: elseG }));
-  const w = float32Tensor('w', [64, 8], Float32Array.from({ length: 512 }, (_, i) => Math.sin(i)));
-  const m = model([node('MatMul', ['x', 'w'], ['y'], 'mm'), ifNode], [w],
-    [valueInfo('x', DT.FLOAT, [1, 64]), valueInfo('cond', DT.BOOL, [])], [valueInfo('z', DT.FLOAT, [1, 8])]);
+  const w = float32Tensor(
+    'w',
+    [64, 8],
+    Float32Array.from({ length: 512 }, (_, i) => Math.sin(i)),
+  );
+  const m = model(
+    [node('MatMul', ['x', 'w'], ['y'], 'mm'), ifNode],
+    [w],
+    [valueInfo('x', DT.FLOAT, [1, 64]), valueInfo('cond', DT.BOOL, [])],
+    [valueInfo('z', DT.FLOAT, [1, 8])],
+  );
   m.metadataProps.push({ $typeName: 'onnx.StringStringEntryProto', key: 'author', value: 'test' });
   m.docString = 'kept';
   quantizeOnnxModel(m, 'q4', { blockSize: 16 });
@@ -64,9 +84,15 @@ test('external data: written to a side file and loaded back', async () => {
   const ext = back.graph!.initializer.filter((t) => t.dataLocation === TensorProto_DataLocation.EXTERNAL);
   assert.ok(ext.length >= 7);
   const offsets = ext.map((t) => Number(t.externalData.find((e) => e.key === 'offset')!.value));
-  assert.ok(offsets.every((o) => o % 4096 === 0), 'aligned to 4096');
+  assert.ok(
+    offsets.every((o) => o % 4096 === 0),
+    'aligned to 4096',
+  );
   const opened: string[] = [];
-  const n = await loadExternalData(back, async (loc) => { opened.push(loc); return new BufferSource(data.bytes(), loc); });
+  const n = await loadExternalData(back, async (loc) => {
+    opened.push(loc);
+    return new BufferSource(data.bytes(), loc);
+  });
   assert.equal(n, ext.length);
   assert.deepEqual(opened, ['model.onnx_data']);
   for (const t of back.graph!.initializer) assert.deepEqual(t.rawData, before.get(t.name), t.name);
@@ -79,14 +105,24 @@ test('hostile external data references are rejected before reading', async () =>
     const t = m.graph!.initializer.find((x) => x.name === 'wq')!;
     t.rawData = new Uint8Array(0);
     t.dataLocation = TensorProto_DataLocation.EXTERNAL;
-    t.externalData = [['location', loc], ['offset', offset], ['length', length]].map(([key, value]) => ({ $typeName: 'onnx.StringStringEntryProto' as const, key: key!, value: value! }));
+    t.externalData = [
+      ['location', loc],
+      ['offset', offset],
+      ['length', length],
+    ].map(([key, value]) => ({ $typeName: 'onnx.StringStringEntryProto' as const, key: key!, value: value! }));
     return m;
   };
   const side = new BufferSource(new Uint8Array(20000), 'side.bin');
   const open = async () => side;
-  await assert.rejects(loadExternalData(mk('../../etc/passwd', '0', '16384'), open, 'm.onnx'), /outside the model's folder/);
+  await assert.rejects(
+    loadExternalData(mk('../../etc/passwd', '0', '16384'), open, 'm.onnx'),
+    /outside the model's folder/,
+  );
   await assert.rejects(loadExternalData(mk('/etc/passwd', '0', '16384'), open, 'm.onnx'), /outside the model's folder/);
-  await assert.rejects(loadExternalData(mk('side.bin', '8192', '16384'), open, 'm.onnx'), (e) => e instanceof FileFormatError && /runs past the end/.test(e.message));
+  await assert.rejects(
+    loadExternalData(mk('side.bin', '8192', '16384'), open, 'm.onnx'),
+    (e) => e instanceof FileFormatError && /runs past the end/.test(e.message),
+  );
   await assert.rejects(loadExternalData(mk('side.bin', '0', '999999999999'), open, 'm.onnx'), /external length/);
   await assert.rejects(loadExternalData(mk('side.bin', '-5', '16384'), open, 'm.onnx'), /not a byte count/);
   // a good reference loads the right bytes
@@ -96,10 +132,16 @@ test('hostile external data references are rejected before reading', async () =>
 });
 
 test('garbage and truncated files are FileFormatErrors naming the file', async () => {
-  assert.throws(() => decodeModel(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f), 'junk.onnx'), (e) => e instanceof FileFormatError && /^junk\.onnx: /.test(e.message));
+  assert.throws(
+    () => decodeModel(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f), 'junk.onnx'),
+    (e) => e instanceof FileFormatError && /^junk\.onnx: /.test(e.message),
+  );
   assert.throws(() => decodeModel(new TextEncoder().encode('hello world, not a model'), 'text.onnx'), FileFormatError);
   const bytes = encodeModel(transformerModel());
   assert.throws(() => decodeModel(bytes.subarray(0, bytes.length - 1000), 'cut.onnx'), FileFormatError);
   assert.throws(() => decodeModel(new Uint8Array(0), 'empty.onnx'), FileFormatError);
-  await assert.rejects(writeModel(transformerModel(), new BufferSink(), { externalData: { location: 'x' } }), LowbitError);
+  await assert.rejects(
+    writeModel(transformerModel(), new BufferSink(), { externalData: { location: 'x' } }),
+    LowbitError,
+  );
 });

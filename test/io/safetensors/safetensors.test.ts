@@ -2,7 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BufferSource, BufferSink } from '../../../src/io/source.js';
 import { FileFormatError } from '../../../src/errors.js';
-import { readSafetensorsHeader, readSafetensorsF32, readSafetensorsBytes, SAFETENSORS_MAX_HEADER } from '../../../src/io/safetensors/reader.js';
+import {
+  readSafetensorsHeader,
+  readSafetensorsF32,
+  readSafetensorsBytes,
+  SAFETENSORS_MAX_HEADER,
+} from '../../../src/io/safetensors/reader.js';
 import { writeSafetensors, safetensorsHeader } from '../../../src/io/safetensors/writer.js';
 import { openShardedSafetensors } from '../../../src/io/safetensors/sharded.js';
 import { fp32ToFp16, fp32ToBf16 } from '../../../src/formats/half.js';
@@ -18,14 +23,18 @@ function file(header: unknown, data: Uint8Array | number, pad = ''): Uint8Array 
   return out;
 }
 const parse = (b: Uint8Array) => readSafetensorsHeader(new BufferSource(b, 'm.safetensors'));
-const rejects = (b: Uint8Array, re: RegExp) => assert.rejects(parse(b), (e: unknown) => e instanceof FileFormatError && re.test((e as Error).message));
+const rejects = (b: Uint8Array, re: RegExp) =>
+  assert.rejects(parse(b), (e: unknown) => e instanceof FileFormatError && re.test((e as Error).message));
 
 test('the format example from the reference docs parses', async () => {
   // {"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}} followed by 16 zero bytes
   const b = file('{"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}', 16);
   assert.equal(b[0], 0x3c);
   const f = await parse(b);
-  assert.deepEqual(f.tensors.map((t) => [t.name, t.dtype, t.shape, t.begin, t.end]), [['test', 'I32', [2, 2], 0, 16]]);
+  assert.deepEqual(
+    f.tensors.map((t) => [t.name, t.dtype, t.shape, t.begin, t.end]),
+    [['test', 'I32', [2, 2], 0, 16]],
+  );
   assert.equal(f.metadata, null);
   assert.deepEqual(await readSafetensorsF32(f, 'test'), new Float32Array(4));
 });
@@ -35,25 +44,42 @@ test('writer output matches the reference serializer layout and round-trips', as
   const h = Uint16Array.from([0.5, -1, 65504], fp32ToFp16);
   const bf = Uint16Array.from([1, -3.5], fp32ToBf16);
   const sink = new BufferSink();
-  await writeSafetensors(sink, [
-    { name: 'b.h', dtype: 'F16', shape: [3], data: () => new Uint8Array(h.buffer) },
-    { name: 'a.w', dtype: 'F32', shape: [2, 2], data: () => new Uint8Array(a.buffer) },
-    { name: 'c', dtype: 'BF16', shape: [2], data: async () => new Uint8Array(bf.buffer) },
-    { name: 'd', dtype: 'I8', shape: [1, 3], data: () => Int8Array.from([-1, 2, -128]) as unknown as Uint8Array },
-  ], { metadata: new Map([['format', 'pt'], ['2', 'two']]) });
+  await writeSafetensors(
+    sink,
+    [
+      { name: 'b.h', dtype: 'F16', shape: [3], data: () => new Uint8Array(h.buffer) },
+      { name: 'a.w', dtype: 'F32', shape: [2, 2], data: () => new Uint8Array(a.buffer) },
+      { name: 'c', dtype: 'BF16', shape: [2], data: async () => new Uint8Array(bf.buffer) },
+      { name: 'd', dtype: 'I8', shape: [1, 3], data: () => Int8Array.from([-1, 2, -128]) as unknown as Uint8Array },
+    ],
+    {
+      metadata: new Map([
+        ['format', 'pt'],
+        ['2', 'two'],
+      ]),
+    },
+  );
   const bytes = sink.bytes();
   // largest dtype first, then name; __metadata__ first; compact JSON padded with spaces to 8
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   assert.equal(n % 8, 0);
   const text = new TextDecoder().decode(bytes.subarray(8, 8 + n));
-  assert.equal(text.trimEnd(),
+  assert.equal(
+    text.trimEnd(),
     '{"__metadata__":{"format":"pt","2":"two"},"a.w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},' +
-    '"c":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"b.h":{"dtype":"F16","shape":[3],"data_offsets":[20,26]},' +
-    '"d":{"dtype":"I8","shape":[1,3],"data_offsets":[26,29]}}');
+      '"c":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"b.h":{"dtype":"F16","shape":[3],"data_offsets":[20,26]},' +
+      '"d":{"dtype":"I8","shape":[1,3],"data_offsets":[26,29]}}',
+  );
   assert.match(text, /^\{.*\} *$/);
   const f = await parse(bytes);
   // (JSON.parse lists integer-like keys first; the values are what matters)
-  assert.deepEqual(new Map([...f.metadata!].sort()), new Map([['2', 'two'], ['format', 'pt']]));
+  assert.deepEqual(
+    new Map([...f.metadata!].sort()),
+    new Map([
+      ['2', 'two'],
+      ['format', 'pt'],
+    ]),
+  );
   assert.deepEqual(await readSafetensorsF32(f, 'a.w'), a);
   assert.deepEqual(await readSafetensorsF32(f, 'b.h'), new Float32Array([0.5, -1, 65504]));
   assert.deepEqual(await readSafetensorsF32(f, 'c'), new Float32Array([1, -3.5]));
@@ -62,8 +88,18 @@ test('writer output matches the reference serializer layout and round-trips', as
 });
 
 test('writer refuses inconsistent input', async () => {
-  assert.throws(() => safetensorsHeader([{ name: 'x', dtype: 'F32', shape: [1], data: () => new Uint8Array(4) }, { name: 'x', dtype: 'F32', shape: [1], data: () => new Uint8Array(4) }]), /duplicate/);
-  await assert.rejects(writeSafetensors(new BufferSink(), [{ name: 'x', dtype: 'F32', shape: [2], data: () => new Uint8Array(4) }]), /produced 4 bytes, its shape needs 8/);
+  assert.throws(
+    () =>
+      safetensorsHeader([
+        { name: 'x', dtype: 'F32', shape: [1], data: () => new Uint8Array(4) },
+        { name: 'x', dtype: 'F32', shape: [1], data: () => new Uint8Array(4) },
+      ]),
+    /duplicate/,
+  );
+  await assert.rejects(
+    writeSafetensors(new BufferSink(), [{ name: 'x', dtype: 'F32', shape: [2], data: () => new Uint8Array(4) }]),
+    /produced 4 bytes, its shape needs 8/,
+  );
 });
 
 test('zero-size tensors and empty files are valid', async () => {
@@ -96,7 +132,10 @@ test('offsets must tile the data area exactly', async () => {
   await rejects(file({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 2 ** 60] } }, 4), /invalid data_offsets/);
   // tensors listed out of offset order are fine, as in the reference
   const f = await parse(file({ b: t(4, 8), a: t(0, 4) }, 8));
-  assert.deepEqual(f.tensors.map((x) => x.name), ['b', 'a']);
+  assert.deepEqual(
+    f.tensors.map((x) => x.name),
+    ['b', 'a'],
+  );
 });
 
 test('shape × dtype must equal the byte length, without overflow', async () => {
@@ -124,13 +163,27 @@ test('bad dtypes, bad JSON, non-UTF-8 and bad metadata are FileFormatErrors', as
 });
 
 test('shards: an index maps tensors to files, checked against the shards', async () => {
-  const shard = (names: string[]) => file(Object.fromEntries(names.map((n, i) => [n, { dtype: 'F32', shape: [1], data_offsets: [i * 4, i * 4 + 4] }])),
-    new Uint8Array(new Float32Array(names.map((_, i) => i + 1)).buffer));
+  const shard = (names: string[]) =>
+    file(
+      Object.fromEntries(names.map((n, i) => [n, { dtype: 'F32', shape: [1], data_offsets: [i * 4, i * 4 + 4] }])),
+      new Uint8Array(new Float32Array(names.map((_, i) => i + 1)).buffer),
+    );
   const files: Record<string, Uint8Array> = { 'm-1.safetensors': shard(['a', 'b']), 'm-2.safetensors': shard(['c']) };
-  const open = async (n: string) => { const b = files[n]; if (!b) throw new Error(`no ${n}`); return new BufferSource(b, n); };
+  const open = async (n: string) => {
+    const b = files[n];
+    if (!b) throw new Error(`no ${n}`);
+    return new BufferSource(b, n);
+  };
   const idx = (wm: Record<string, string>) => JSON.stringify({ metadata: { total_size: 12 }, weight_map: wm });
-  const set = await openShardedSafetensors('index.json', idx({ a: 'm-1.safetensors', b: 'm-1.safetensors', c: 'm-2.safetensors' }), open);
-  assert.deepEqual(set.tensors.map((t) => t.name), ['a', 'b', 'c']);
+  const set = await openShardedSafetensors(
+    'index.json',
+    idx({ a: 'm-1.safetensors', b: 'm-1.safetensors', c: 'm-2.safetensors' }),
+    open,
+  );
+  assert.deepEqual(
+    set.tensors.map((t) => t.name),
+    ['a', 'b', 'c'],
+  );
   assert.deepEqual(await set.readF32('c'), new Float32Array([1]));
   assert.deepEqual(await set.readF32('b'), new Float32Array([2]));
   await assert.rejects(openShardedSafetensors('index.json', idx({ a: 'm-2.safetensors' }), open), /does not hold it/);
@@ -139,5 +192,8 @@ test('shards: an index maps tensors to files, checked against the shards', async
   await assert.rejects(openShardedSafetensors('index.json', '{', open), /not valid JSON/);
   await assert.rejects(openShardedSafetensors('index.json', '{"metadata":{}}', open), /no weight_map/);
   files['m-2.safetensors'] = shard(['c', 'a']);
-  await assert.rejects(openShardedSafetensors('index.json', idx({ a: 'm-1.safetensors', c: 'm-2.safetensors' }), open), /also in/);
+  await assert.rejects(
+    openShardedSafetensors('index.json', idx({ a: 'm-1.safetensors', c: 'm-2.safetensors' }), open),
+    /also in/,
+  );
 });

@@ -2,16 +2,32 @@
 // attention with MatMul/Softmax, Gemm/MatMul MLP, residual Adds) with random weights.
 import { create } from '@bufbuild/protobuf';
 import {
-  GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, TensorProto_DataType as DT, TypeProtoSchema,
-  TypeProto_TensorSchema, ValueInfoProtoSchema, TensorShapeProtoSchema, TensorShapeProto_DimensionSchema,
-  type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  OperatorSetIdProtoSchema,
+  TensorProto_DataType as DT,
+  TypeProtoSchema,
+  TypeProto_TensorSchema,
+  ValueInfoProtoSchema,
+  TensorShapeProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
 } from '../../../src/io/onnx/proto/onnx_pb.js';
 import { float32Tensor, int64Tensor } from '../../../src/io/onnx/tensor.js';
 import { node } from '../../../src/onnx/graph.js';
 
 export function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 export function randn(r: () => number, n: number, std = 1): Float32Array {
   const o = new Float32Array(n);
@@ -23,15 +39,30 @@ export function valueInfo(name: string, elemType: number, dims: (number | string
   return create(ValueInfoProtoSchema, {
     name,
     type: create(TypeProtoSchema, {
-      value: { case: 'tensorType', value: create(TypeProto_TensorSchema, {
-        elemType,
-        shape: create(TensorShapeProtoSchema, { dim: dims.map((d) => create(TensorShapeProto_DimensionSchema, { value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d } })) }),
-      }) },
+      value: {
+        case: 'tensorType',
+        value: create(TypeProto_TensorSchema, {
+          elemType,
+          shape: create(TensorShapeProtoSchema, {
+            dim: dims.map((d) =>
+              create(TensorShapeProto_DimensionSchema, {
+                value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d },
+              }),
+            ),
+          }),
+        }),
+      },
     }),
   });
 }
 
-export function model(nodes: NodeProto[], inits: TensorProto[], inputs: ValueInfoProto[], outputs: ValueInfoProto[], opset = 17): ModelProto {
+export function model(
+  nodes: NodeProto[],
+  inits: TensorProto[],
+  inputs: ValueInfoProto[],
+  outputs: ValueInfoProto[],
+  opset = 17,
+): ModelProto {
   return create(ModelProtoSchema, {
     irVersion: 8n,
     producerName: 'lowbit-test',
@@ -46,16 +77,33 @@ export function model(nodes: NodeProto[], inits: TensorProto[], inputs: ValueInf
  */
 export function transformerModel(seed = 1, H = 64, vocab = 100, ff = 128): ModelProto {
   const r = rng(seed);
-  const w = (name: string, dims: number[], std: number) => float32Tensor(name, dims, randn(r, dims.reduce((a, b) => a * b, 1), std));
+  const w = (name: string, dims: number[], std: number) =>
+    float32Tensor(
+      name,
+      dims,
+      randn(
+        r,
+        dims.reduce((a, b) => a * b, 1),
+        std,
+      ),
+    );
   const ones = (name: string, n: number) => float32Tensor(name, [n], new Float32Array(n).fill(1));
   const zeros = (name: string, n: number) => float32Tensor(name, [n], new Float32Array(n));
   const inits = [
-    w('embed', [vocab, H], 1), ones('ln1.g', H), zeros('ln1.b', H),
-    w('wq', [H, H], 1 / Math.sqrt(H)), w('wk', [H, H], 1 / Math.sqrt(H)), w('wv', [H, H], 1 / Math.sqrt(H)), w('wo', [H, H], 1 / Math.sqrt(H)),
+    w('embed', [vocab, H], 1),
+    ones('ln1.g', H),
+    zeros('ln1.b', H),
+    w('wq', [H, H], 1 / Math.sqrt(H)),
+    w('wk', [H, H], 1 / Math.sqrt(H)),
+    w('wv', [H, H], 1 / Math.sqrt(H)),
+    w('wo', [H, H], 1 / Math.sqrt(H)),
     float32Tensor('scale', [], Float32Array.of(1 / Math.sqrt(H))),
-    ones('ln2.g', H), zeros('ln2.b', H),
-    w('fc1.w', [ff, H], 1 / Math.sqrt(H)), w('fc1.b', [ff], 0.1),
-    w('fc2.w', [H, ff], 1 / Math.sqrt(ff)), w('fc2.b', [H], 0.1),
+    ones('ln2.g', H),
+    zeros('ln2.b', H),
+    w('fc1.w', [ff, H], 1 / Math.sqrt(H)),
+    w('fc1.b', [ff], 0.1),
+    w('fc2.w', [H, ff], 1 / Math.sqrt(ff)),
+    w('fc2.b', [H], 0.1),
     int64Tensor('flat', [2], [-1, H]),
   ];
   const nodes = [
@@ -84,7 +132,10 @@ export function transformerModel(seed = 1, H = 64, vocab = 100, ff = 128): Model
     node('Add', ['x1', 'f2r'], ['last_hidden_state'], 'res2'),
   ];
   inits.push(int64Tensor('ax2', [1], [2]));
-  return model(nodes, inits,
+  return model(
+    nodes,
+    inits,
     [valueInfo('input_ids', DT.INT64, ['batch', 'seq']), valueInfo('attention_mask', DT.INT64, ['batch', 'seq'])],
-    [valueInfo('last_hidden_state', DT.FLOAT, ['batch', 'seq', H])]);
+    [valueInfo('last_hidden_state', DT.FLOAT, ['batch', 'seq', H])],
+  );
 }

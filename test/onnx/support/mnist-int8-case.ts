@@ -14,10 +14,16 @@ export async function mnistInt8Case(v: Variant, o: { perChannel?: boolean }): Pr
   const bytes = readFileSync(MNIST_MODEL);
   const m = decodeModel(bytes);
   const report = quantizeOnnxModel(m, v, o);
-  assert.equal(report.actions.filter((a) => !a.action.startsWith('kept')).length, 4, `${v}: both Convs and both Gemms quantized`);
+  assert.equal(
+    report.actions.filter((a) => !a.action.startsWith('kept')).length,
+    4,
+    `${v}: both Convs and both Gemms quantized`,
+  );
   const q = encodeModel(m);
   const acc = await mnistAccuracy(q);
-  console.log(`${v}${o.perChannel ? ' per-channel' : ''}: accuracy ${(acc * 100).toFixed(2)}% (FP32 ${(FP32_ACCURACY * 100).toFixed(2)}%), ${q.length} of ${bytes.length} bytes`);
+  console.log(
+    `${v}${o.perChannel ? ' per-channel' : ''}: accuracy ${(acc * 100).toFixed(2)}% (FP32 ${(FP32_ACCURACY * 100).toFixed(2)}%), ${q.length} of ${bytes.length} bytes`,
+  );
   assert.ok(acc >= FP32_ACCURACY - 0.003, `${v}: ${acc} loses more than 0.3 points`);
   assert.ok(q.length < bytes.length * 0.3, `${v}: ${q.length} bytes is not about a quarter of ${bytes.length}`);
 }

@@ -8,7 +8,9 @@ import * as ort from 'onnxruntime-node';
 const FIX = join(import.meta.dirname, '../../fixtures/mnist');
 /** ../shared/data beside the repository (see the brief); absent outside this workplace */
 export const MNIST_MODEL = join(import.meta.dirname, '../../../../shared/data/mnist-cnn.onnx');
-export const mnistModelMissing = existsSync(MNIST_MODEL) ? false : `MNIST model not found at ${MNIST_MODEL} (../shared/data/mnist-cnn.onnx): skipped`;
+export const mnistModelMissing = existsSync(MNIST_MODEL)
+  ? false
+  : `MNIST model not found at ${MNIST_MODEL} (../shared/data/mnist-cnn.onnx): skipped`;
 
 export function loadMnist(): { images: Float32Array; labels: Uint8Array; n: number } {
   const img = gunzipSync(readFileSync(join(FIX, 't10k-images-idx3-ubyte.gz')));
@@ -19,8 +21,16 @@ export function loadMnist(): { images: Float32Array; labels: Uint8Array; n: numb
   return { images, labels: lab.subarray(8, 8 + n), n };
 }
 
-export async function session(bytes: Uint8Array, opts: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3, ...opts });
+export async function session(
+  bytes: Uint8Array,
+  opts: ort.InferenceSession.SessionOptions = {},
+): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+    ...opts,
+  });
 }
 
 /** Fraction of test images classified correctly (batches of 500). */

@@ -19,26 +19,40 @@ export interface PlainTensorOptions {
 
 /** prepare_tensors: 1-D tensors, norms, non-.weight tensors (biases) and routers stay F32 in every float output */
 export function keepsF32(name: string, nDims: number): boolean {
-  return nDims <= 1 || name.endsWith('_norm.weight') || !name.endsWith('.weight') || /\.ffn_gate_inp(_shexp)?\.weight$/.test(name);
+  return (
+    nDims <= 1 ||
+    name.endsWith('_norm.weight') ||
+    !name.endsWith('.weight') ||
+    /\.ffn_gate_inp(_shexp)?\.weight$/.test(name)
+  );
 }
 
 export function checkFloat(t: SafetensorsTensor): void {
-  if (!FLOAT_DECODABLE.has(t.dtype)) throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
+  if (!FLOAT_DECODABLE.has(t.dtype))
+    throw new LowbitError(`tensor '${t.name}' is ${t.dtype}; lowbit converts float checkpoints (F32, F16, BF16)`);
 }
 
 /** A tensor whose GGUF rows are the HF rows (ggml shape = HF shape reversed). */
-export function plainTensor(set: SafetensorsSet, t: SafetensorsTensor, name: string, o: PlainTensorOptions = {}): TensorSpec {
+export function plainTensor(
+  set: SafetensorsSet,
+  t: SafetensorsTensor,
+  name: string,
+  o: PlainTensorOptions = {},
+): TensorSpec {
   checkFloat(t);
   const hfShape = [...t.shape];
   if (o.rows !== undefined) {
-    if (o.rows > hfShape[0]!) throw new LowbitError(`tensor '${t.name}' has ${hfShape[0]} rows, expected at least ${o.rows}`);
+    if (o.rows > hfShape[0]!)
+      throw new LowbitError(`tensor '${t.name}' has ${hfShape[0]} rows, expected at least ${o.rows}`);
     hfShape[0] = o.rows;
   }
   const shape = hfShape.reverse();
   const rowLen = shape[0]!;
   const total = shape.reduce((a, b) => a * b, 1);
   const elBytes = SAFETENSORS_DTYPE_BITS[t.dtype] / 8;
-  const src = t.name, dtype = t.dtype, map = o.map;
+  const src = t.name,
+    dtype = t.dtype,
+    map = o.map;
   const readElems = async (first: number, n: number) => {
     const v = toFloat32(await set.readBytes(src, first * elBytes, n * elBytes), dtype);
     if (map) for (let i = 0; i < v.length; i++) v[i] = map(v[i]!);
@@ -78,8 +92,20 @@ export function requireParam(c: Obj, names: string[], file = 'config.json'): num
 export function ropeParameters(c: Obj): Obj {
   const rp = { ...((c.rope_parameters ?? c.rope_scaling ?? {}) as Obj) };
   if (!('full_attention' in rp) && !('sliding_attention' in rp)) {
-    const local = findParam(c, ['local_rope_theta', 'rope_local_theta', 'rope_theta_local', 'swa_rope_theta', 'rope_local_base_freq']);
-    const theta = findParam(c, ['global_rope_theta', 'rope_global_theta', 'rope_theta_global', 'rope_theta', 'rotary_emb_base']);
+    const local = findParam(c, [
+      'local_rope_theta',
+      'rope_local_theta',
+      'rope_theta_local',
+      'swa_rope_theta',
+      'rope_local_base_freq',
+    ]);
+    const theta = findParam(c, [
+      'global_rope_theta',
+      'rope_global_theta',
+      'rope_theta_global',
+      'rope_theta',
+      'rotary_emb_base',
+    ]);
     const partial = findParam(c, ['partial_rotary_factor', 'rope_pct', 'rope_percent']);
     const orig = findParam(c, ['original_max_position_embeddings']);
     if (local !== undefined) rp.sliding_attention = { rope_theta: local };
@@ -93,19 +119,45 @@ export function ropeParameters(c: Obj): Obj {
 
 export const checkMissing = (have: Set<string>, need: string[], arch: string): void => {
   const missing = need.filter((n) => !have.has(n));
-  if (missing.length) throw new LowbitError(`checkpoint is missing ${missing.length} tensor(s) a ${arch} model needs, e.g. ${missing.slice(0, 3).join(', ')}`);
+  if (missing.length)
+    throw new LowbitError(
+      `checkpoint is missing ${missing.length} tensor(s) a ${arch} model needs, e.g. ${missing.slice(0, 3).join(', ')}`,
+    );
 };
 
 /**
  * TextModel.set_gguf_parameters (after general.*): the keys every text model writes, in its order,
  * from the config; architecture modules then set (in place, like gguf-py's overwrite) or add theirs.
  */
-export function baseTextParams(m: GgufMetadata, a: string, c: Obj, nLayers: number, rp: Obj, file = 'config.json'): void {
+export function baseTextParams(
+  m: GgufMetadata,
+  a: string,
+  c: Obj,
+  nLayers: number,
+  rp: Obj,
+  file = 'config.json',
+): void {
   m.set(`${a}.block_count`, gv.u32(nLayers));
-  const u32 = (key: string, names: string[]) => { const v = numParam(c, names, file); if (v !== undefined) m.set(`${a}.${key}`, gv.u32(v)); };
-  u32('context_length', ['max_position_embeddings', 'n_ctx', 'n_positions', 'max_length', 'max_sequence_length', 'model_max_length']);
+  const u32 = (key: string, names: string[]) => {
+    const v = numParam(c, names, file);
+    if (v !== undefined) m.set(`${a}.${key}`, gv.u32(v));
+  };
+  u32('context_length', [
+    'max_position_embeddings',
+    'n_ctx',
+    'n_positions',
+    'max_length',
+    'max_sequence_length',
+    'model_max_length',
+  ]);
   u32('embedding_length', ['hidden_size', 'n_embd', 'dim']);
-  u32('feed_forward_length', ['prefix_dense_intermediate_size', 'dense_intermediate_size', 'intermediate_size', 'n_inner', 'hidden_dim']);
+  u32('feed_forward_length', [
+    'prefix_dense_intermediate_size',
+    'dense_intermediate_size',
+    'intermediate_size',
+    'n_inner',
+    'hidden_dim',
+  ]);
   u32('attention.head_count', ['num_attention_heads', 'n_head', 'n_heads']);
   u32('attention.head_count_kv', ['num_key_value_heads', 'n_kv_heads']);
   if (c.is_causal === false) m.set(`${a}.attention.causal`, gv.bool(false));
@@ -113,14 +165,17 @@ export function baseTextParams(m: GgufMetadata, a: string, c: Obj, nLayers: numb
   const ropeType = full.rope_type;
   if (ropeType !== undefined && ropeType !== null) {
     const factor = typeof full.factor === 'number' ? full.factor : undefined;
-    const f32 = (key: string, v: unknown) => { if (typeof v === 'number') m.set(`${a}.${key}`, gv.f32(v)); };
+    const f32 = (key: string, v: unknown) => {
+      if (typeof v === 'number') m.set(`${a}.${key}`, gv.f32(v));
+    };
     if (ropeType === 'linear' && factor !== undefined) {
       m.set(`${a}.rope.scaling.type`, gv.str('linear'));
       m.set(`${a}.rope.scaling.factor`, gv.f32(factor));
     } else if (ropeType === 'yarn' && factor !== undefined) {
       m.set(`${a}.rope.scaling.type`, gv.str('yarn'));
       m.set(`${a}.rope.scaling.factor`, gv.f32(factor));
-      if (typeof full.original_max_position_embeddings !== 'number') throw new LowbitError(`${file}: yarn rope scaling needs original_max_position_embeddings`);
+      if (typeof full.original_max_position_embeddings !== 'number')
+        throw new LowbitError(`${file}: yarn rope scaling needs original_max_position_embeddings`);
       m.set(`${a}.rope.scaling.original_context_length`, gv.u32(full.original_max_position_embeddings));
       f32('rope.scaling.yarn_ext_factor', full.extrapolation_factor);
       f32('rope.scaling.yarn_attn_factor', full.attention_factor ?? full.attn_factor);
@@ -144,7 +199,14 @@ export function baseTextParams(m: GgufMetadata, a: string, c: Obj, nLayers: numb
   u32('expert_used_count', ['num_experts_per_tok', 'num_experts_per_token', 'top_k_experts']);
   if (typeof c.n_group === 'number') m.set(`${a}.expert_group_count`, gv.u32(c.n_group));
   if (typeof c.topk_group === 'number') m.set(`${a}.expert_group_used_count`, gv.u32(c.topk_group));
-  const score = findParam(c, ['score_function', 'scoring_func', 'score_func', 'moe_router_activation', 'moe_router_activation_func', 'expert_selection_fn']);
+  const score = findParam(c, [
+    'score_function',
+    'scoring_func',
+    'score_func',
+    'moe_router_activation',
+    'moe_router_activation_func',
+    'expert_selection_fn',
+  ]);
   if (score !== undefined) {
     const fn = ({ softmax: 1, sigmoid: 2, sqrtsoftplus: 4 } as Record<string, number>)[String(score)];
     if (fn === undefined) throw new LowbitError(`${file}: expert score function '${String(score)}' is not supported`);
@@ -161,7 +223,28 @@ const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !
 
 /** TextModel.filter_tensors: tensors of vision/audio towers and projectors, which the text model skips */
 export function isMultimodalTensor(name: string): boolean {
-  return /^(mlp|vit\.|vpm\.|siglip2\.|conformer\.|merger\.|resampler\.|sound_encoder\.|sound_projection\.|speech_embeddings\.)/.test(name)
-    || ['visual.', 'vision.', 'audio.', 'talker.', 'vision_', 'audio_', 'token2wav.', 'code2wav.', 'projector.', 'pre_mm_projector_norm',
-      'image_newline', 'view_seperator', 'patch_embed', 'patch_embedding', 'patch_merger.', 'patch_merge_mlp.', 'model.connector.'].some((s) => name.includes(s));
+  return (
+    /^(mlp|vit\.|vpm\.|siglip2\.|conformer\.|merger\.|resampler\.|sound_encoder\.|sound_projection\.|speech_embeddings\.)/.test(
+      name,
+    ) ||
+    [
+      'visual.',
+      'vision.',
+      'audio.',
+      'talker.',
+      'vision_',
+      'audio_',
+      'token2wav.',
+      'code2wav.',
+      'projector.',
+      'pre_mm_projector_norm',
+      'image_newline',
+      'view_seperator',
+      'patch_embed',
+      'patch_embedding',
+      'patch_merger.',
+      'patch_merge_mlp.',
+      'model.connector.',
+    ].some((s) => name.includes(s))
+  );
 }

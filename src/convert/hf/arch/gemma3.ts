@@ -9,7 +9,13 @@
 import { LowbitError } from '../../../errors.js';
 import { gv, type GgufMetadata } from '../../../io/gguf/metadata.js';
 import { addVocab, type TensorSpec } from '../../model.js';
-import { applySpecialVocab, buildByteLevelBpeVocab, fromSentencePiece, type HfTokenizerFiles, type HfVocab } from '../tokenizer.js';
+import {
+  applySpecialVocab,
+  buildByteLevelBpeVocab,
+  fromSentencePiece,
+  type HfTokenizerFiles,
+  type HfVocab,
+} from '../tokenizer.js';
 import type { HfConfig } from '../config.js';
 import { baseTextParams, checkMissing, isMultimodalTensor, plainTensor, ropeParameters } from './common.js';
 import type { StandaloneArchitecture } from './standalone.js';
@@ -39,7 +45,8 @@ export function mapGemma3Name(hfName: string): string | null | undefined {
   // language_model.model.* / model.language_model.* are the text model's tensors
   if (isMultimodalTensor(hfName)) return null;
   const name = hfName.replace('language_model.', '');
-  if (name === 'lm_head.weight' || /(\.attention\.masked_bias|\.attention\.bias|\.rotary_emb\.inv_freq)$/.test(name)) return null;
+  if (name === 'lm_head.weight' || /(\.attention\.masked_bias|\.attention\.bias|\.rotary_emb\.inv_freq)$/.test(name))
+    return null;
   if (GLOBAL[name]) return GLOBAL[name];
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
   const t = m ? LAYER[m[2]!] : undefined;
@@ -50,7 +57,13 @@ export function mapGemma3Name(hfName: string): string | null | undefined {
 function gemma3Vocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string }): HfVocab {
   if (!files.tokenizerModel) return buildByteLevelBpeVocab(files, cfg, opts);
   const v = fromSentencePiece(files.tokenizerModel, cfg, files.tokenizerConfig, files.addedTokensJson);
-  applySpecialVocab(v, files.tokenizerJson as Record<string, unknown> | undefined, files.tokenizerConfig, cfg, files.chatTemplateFile);
+  applySpecialVocab(
+    v,
+    files.tokenizerJson as Record<string, unknown> | undefined,
+    files.tokenizerConfig,
+    cfg,
+    files.chatTemplateFile,
+  );
   v.addSpacePrefix = false;
   return v;
 }
@@ -60,7 +73,13 @@ export const gemma3: StandaloneArchitecture = {
   classes: ['Gemma3ForCausalLM', 'Gemma3ForConditionalGeneration'],
   modelTypes: ['gemma3_text'],
   // Gemma3TextConfig's defaults, which the text_config of the multimodal checkpoints leaves out
-  configDefaults: { num_attention_heads: 8, num_key_value_heads: 4, head_dim: 256, max_position_embeddings: 131072, rms_norm_eps: 1e-6 },
+  configDefaults: {
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+    head_dim: 256,
+    max_position_embeddings: 131072,
+    rms_norm_eps: 1e-6,
+  },
   ownRope: true,
   vocab: gemma3Vocab,
   convert(cfg, set, vocab, opts) {
@@ -72,7 +91,12 @@ export const gemma3: StandaloneArchitecture = {
     m.set('general.type', gv.str('model'));
     m.set('general.name', gv.str(opts.name));
     baseTextParams(m, a, c, cfg.nLayers, rp);
-    const num = (k: string, d: number) => { const v = c[k]; if (v === undefined || v === null) return d; if (typeof v !== 'number') throw new LowbitError(`config.json: ${k} is not a number`); return v; };
+    const num = (k: string, d: number) => {
+      const v = c[k];
+      if (v === undefined || v === null) return d;
+      if (typeof v !== 'number') throw new LowbitError(`config.json: ${k} is not a number`);
+      return v;
+    };
     m.set(`${a}.context_length`, gv.u32(num('max_position_embeddings', 131072)));
     m.set(`${a}.attention.head_count`, gv.u32(num('num_attention_heads', 8)));
     m.set(`${a}.attention.layer_norm_rms_epsilon`, gv.f32(num('rms_norm_eps', 1e-6)));
@@ -80,8 +104,10 @@ export const gemma3: StandaloneArchitecture = {
     m.set(`${a}.attention.value_length`, gv.u32(num('head_dim', 256)));
     const full = (rp.full_attention ?? rp) as Record<string, unknown>;
     m.set(`${a}.rope.freq_base`, gv.f32(typeof full.rope_theta === 'number' ? full.rope_theta : 1_000_000));
-    if (c.attn_logit_softcapping !== undefined && c.attn_logit_softcapping !== null) throw new LowbitError('config.json: gemma3 has no attn_logit_softcapping');
-    if (typeof c.final_logit_softcapping === 'number' && c.final_logit_softcapping) m.set(`${a}.final_logit_softcapping`, gv.f32(c.final_logit_softcapping));
+    if (c.attn_logit_softcapping !== undefined && c.attn_logit_softcapping !== null)
+      throw new LowbitError('config.json: gemma3 has no attn_logit_softcapping');
+    if (typeof c.final_logit_softcapping === 'number' && c.final_logit_softcapping)
+      m.set(`${a}.final_logit_softcapping`, gv.f32(c.final_logit_softcapping));
     if (c.sliding_window_pattern !== 1) {
       if (typeof c.sliding_window !== 'number') throw new LowbitError('config.json: gemma3 needs sliding_window');
       m.set(`${a}.attention.sliding_window`, gv.u32(c.sliding_window));
@@ -98,14 +124,31 @@ export const gemma3: StandaloneArchitecture = {
       if (name === undefined) throw new LowbitError(`cannot map tensor '${t.name}' to a gemma3 GGUF tensor`);
       const norm = t.name.replace('language_model.', '').endsWith('norm.weight');
       // modify_tensors: embedding rows past the real vocab go; norms become 1 + w (in float32)
-      out.push(plainTensor(set, t, name, {
-        rows: name === 'token_embd.weight' ? Math.min(vocab.tokens.length, t.shape[0]!) : undefined,
-        map: norm ? (x) => Math.fround(x + 1) : undefined,
-      }));
+      out.push(
+        plainTensor(set, t, name, {
+          rows: name === 'token_embd.weight' ? Math.min(vocab.tokens.length, t.shape[0]!) : undefined,
+          map: norm ? (x) => Math.fround(x + 1) : undefined,
+        }),
+      );
     }
     const need = ['token_embd.weight', 'output_norm.weight'];
     for (let l = 0; l < cfg.nLayers; l++) {
-      for (const s of ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'attn_q_norm', 'attn_k_norm', 'post_attention_norm', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down', 'post_ffw_norm']) need.push(`blk.${l}.${s}.weight`);
+      for (const s of [
+        'attn_norm',
+        'attn_q',
+        'attn_k',
+        'attn_v',
+        'attn_output',
+        'attn_q_norm',
+        'attn_k_norm',
+        'post_attention_norm',
+        'ffn_norm',
+        'ffn_gate',
+        'ffn_up',
+        'ffn_down',
+        'post_ffw_norm',
+      ])
+        need.push(`blk.${l}.${s}.weight`);
     }
     checkMissing(new Set(out.map((t) => t.name)), need, a);
     return { metadata: m, tensors: out };

@@ -23,12 +23,17 @@ import type { StandaloneArchitecture } from './standalone.js';
 const LAYER: Record<string, string> = {
   'input_layernorm.weight': 'attn_norm.weight',
   'post_attention_layernorm.weight': 'post_attention_norm.weight',
-  'self_attn.q_proj.weight': 'attn_q.weight', 'self_attn.q_proj.bias': 'attn_q.bias',
-  'self_attn.k_proj.weight': 'attn_k.weight', 'self_attn.k_proj.bias': 'attn_k.bias',
-  'self_attn.v_proj.weight': 'attn_v.weight', 'self_attn.v_proj.bias': 'attn_v.bias',
-  'self_attn.o_proj.weight': 'attn_output.weight', 'self_attn.o_proj.bias': 'attn_output.bias',
+  'self_attn.q_proj.weight': 'attn_q.weight',
+  'self_attn.q_proj.bias': 'attn_q.bias',
+  'self_attn.k_proj.weight': 'attn_k.weight',
+  'self_attn.k_proj.bias': 'attn_k.bias',
+  'self_attn.v_proj.weight': 'attn_v.weight',
+  'self_attn.v_proj.bias': 'attn_v.bias',
+  'self_attn.o_proj.weight': 'attn_output.weight',
+  'self_attn.o_proj.bias': 'attn_output.bias',
   'self_attn.sinks': 'attn_sinks.weight',
-  'mlp.router.weight': 'ffn_gate_inp.weight', 'mlp.router.bias': 'ffn_gate_inp.bias',
+  'mlp.router.weight': 'ffn_gate_inp.weight',
+  'mlp.router.bias': 'ffn_gate_inp.bias',
   'mlp.experts.down_proj_bias': 'ffn_down_exps.bias',
 };
 const GLOBAL: Record<string, string> = {
@@ -47,28 +52,50 @@ function relayout(src: Uint8Array, s: number, dst: Uint8Array, d: number): void 
  * A ggml MXFP4 tensor [cols, rowsOut, E] from HF blocks [E, R, cols/32, 16] and scales [E, R, cols/32];
  * GGUF row r of expert e is HF row `stride·r + offset` (gate_up: stride 2, offset 0 gate / 1 up).
  */
-function mxfp4Tensor(set: SafetensorsSet, name: string, blocks: SafetensorsTensor, scales: SafetensorsTensor, stride: number, offset: number): TensorSpec {
+function mxfp4Tensor(
+  set: SafetensorsSet,
+  name: string,
+  blocks: SafetensorsTensor,
+  scales: SafetensorsTensor,
+  stride: number,
+  offset: number,
+): TensorSpec {
   const [E, R, nb, sixteen] = blocks.shape;
-  if (blocks.shape.length !== 4 || sixteen !== 16 || blocks.dtype !== 'U8' || scales.dtype !== 'U8'
-    || scales.shape.length !== 3 || scales.shape[0] !== E || scales.shape[1] !== R || scales.shape[2] !== nb) {
-    throw new LowbitError(`${blocks.name} [${blocks.shape}] / ${scales.name} [${scales.shape}] are not MXFP4 blocks and scales`);
+  if (
+    blocks.shape.length !== 4 ||
+    sixteen !== 16 ||
+    blocks.dtype !== 'U8' ||
+    scales.dtype !== 'U8' ||
+    scales.shape.length !== 3 ||
+    scales.shape[0] !== E ||
+    scales.shape[1] !== R ||
+    scales.shape[2] !== nb
+  ) {
+    throw new LowbitError(
+      `${blocks.name} [${blocks.shape}] / ${scales.name} [${scales.shape}] are not MXFP4 blocks and scales`,
+    );
   }
   if (R! % stride !== 0) throw new LowbitError(`${blocks.name}: ${R} rows do not split in ${stride}`);
-  const rows = R! / stride, cols = nb! * 32;
+  const rows = R! / stride,
+    cols = nb! * 32;
   return {
     name,
     shape: [cols, rows, E!],
     keepF32: false,
-    read: () => { throw new Error(`${name} is kept as MXFP4`); },
+    read: () => {
+      throw new Error(`${name} is kept as MXFP4`);
+    },
     raw: {
       type: GGML_TYPE.MXFP4,
       async readRows(first, count) {
         const out = new Uint8Array(count * nb! * 17);
         // GGUF rows [first, first + count) → HF rows, read expert by expert as one contiguous span each
         for (let g = first; g < first + count;) {
-          const e = Math.floor(g / rows), r0 = g % rows;
+          const e = Math.floor(g / rows),
+            r0 = g % rows;
           const n = Math.min(rows - r0, first + count - g);
-          const h0 = e * R! + stride * r0 + offset, h1 = e * R! + stride * (r0 + n - 1) + offset + 1;
+          const h0 = e * R! + stride * r0 + offset,
+            h1 = e * R! + stride * (r0 + n - 1) + offset + 1;
           const b = await set.readBytes(blocks.name, h0 * nb! * 16, (h1 - h0) * nb! * 16);
           const sc = await set.readBytes(scales.name, h0 * nb!, (h1 - h0) * nb!);
           for (let i = 0; i < n; i++) {
@@ -90,14 +117,21 @@ function mxfp4Tensor(set: SafetensorsSet, name: string, blocks: SafetensorsTenso
 /** gate_up_proj_bias [E, 2·ff] → one half ([ff, E] in ggml order): columns offset, offset + 2, … */
 function interleavedBias(set: SafetensorsSet, t: SafetensorsTensor, name: string, offset: number): TensorSpec {
   checkFloat(t);
-  if (t.shape.length !== 2 || t.shape[1]! % 2 !== 0) throw new LowbitError(`tensor '${t.name}' has shape [${t.shape}], expected [experts, 2 × ff]`);
+  if (t.shape.length !== 2 || t.shape[1]! % 2 !== 0)
+    throw new LowbitError(`tensor '${t.name}' has shape [${t.shape}], expected [experts, 2 × ff]`);
   const [E, two] = t.shape as [number, number];
   const ff = two / 2;
   const read = async () => {
     const all = toFloat32(await set.readBytes(t.name), t.dtype);
     return Float32Array.from({ length: E * ff }, (_, i) => all[Math.floor(i / ff) * two + 2 * (i % ff) + offset]!);
   };
-  return { name, shape: [ff, E], keepF32: true, read, readRows: async (first, count) => (await read()).slice(first * ff, (first + count) * ff) };
+  return {
+    name,
+    shape: [ff, E],
+    keepF32: true,
+    read,
+    readRows: async (first, count) => (await read()).slice(first * ff, (first + count) * ff),
+  };
 }
 
 /**
@@ -105,9 +139,16 @@ function interleavedBias(set: SafetensorsSet, t: SafetensorsTensor, name: string
  * transposed to [E, B, A] as the converter does; of the B rows, rows offset, offset + stride, …
  * (gate_up: even gate, odd up). One expert's slab is read (and kept) at a time.
  */
-function transposedExperts(set: SafetensorsSet, t: SafetensorsTensor, name: string, stride: number, offset: number): TensorSpec {
+function transposedExperts(
+  set: SafetensorsSet,
+  t: SafetensorsTensor,
+  name: string,
+  stride: number,
+  offset: number,
+): TensorSpec {
   checkFloat(t);
-  if (t.shape.length !== 3 || t.shape[2]! % stride !== 0) throw new LowbitError(`tensor '${t.name}' has shape [${t.shape}], expected [experts, in, out]`);
+  if (t.shape.length !== 3 || t.shape[2]! % stride !== 0)
+    throw new LowbitError(`tensor '${t.name}' has shape [${t.shape}], expected [experts, in, out]`);
   const [E, A, B] = t.shape as [number, number, number];
   const rows = B / stride;
   const el = t.dtype === 'F32' ? 4 : 2;
@@ -119,7 +160,9 @@ function transposedExperts(set: SafetensorsSet, t: SafetensorsTensor, name: stri
   const readRows = async (first: number, count: number) => {
     const out = new Float32Array(count * A);
     for (let i = 0; i < count; i++) {
-      const g = first + i, e = Math.floor(g / rows), col = stride * (g % rows) + offset;
+      const g = first + i,
+        e = Math.floor(g / rows),
+        col = stride * (g % rows) + offset;
       const v = await slab(e);
       for (let a = 0; a < A; a++) out[i * A + a] = v[a * B + col]!;
     }
@@ -161,7 +204,11 @@ export const gptOss: StandaloneArchitecture = {
         if (!blocks) throw new LowbitError(`checkpoint has ${t.name} but no ${t.name.replace(/_scales$/, '_blocks')}`);
         const b = `blk.${mm[1]}`;
         if (mm[2] === 'down_proj') out.push(mxfp4Tensor(set, `${b}.ffn_down_exps.weight`, blocks, t, 1, 0));
-        else out.push(mxfp4Tensor(set, `${b}.ffn_gate_exps.weight`, blocks, t, 2, 0), mxfp4Tensor(set, `${b}.ffn_up_exps.weight`, blocks, t, 2, 1));
+        else
+          out.push(
+            mxfp4Tensor(set, `${b}.ffn_gate_exps.weight`, blocks, t, 2, 0),
+            mxfp4Tensor(set, `${b}.ffn_up_exps.weight`, blocks, t, 2, 1),
+          );
       }
     }
     for (const t of set.tensors) {
@@ -174,13 +221,22 @@ export const gptOss: StandaloneArchitecture = {
         continue;
       }
       if (rest === 'mlp.experts.gate_up_proj_bias') {
-        out.push(interleavedBias(set, t, `blk.${lm![1]}.ffn_gate_exps.bias`, 0), interleavedBias(set, t, `blk.${lm![1]}.ffn_up_exps.bias`, 1));
+        out.push(
+          interleavedBias(set, t, `blk.${lm![1]}.ffn_gate_exps.bias`, 0),
+          interleavedBias(set, t, `blk.${lm![1]}.ffn_up_exps.bias`, 1),
+        );
         continue;
       }
       // experts in a float type (not MXFP4): transposed, gate_up split into gate (even) and up (odd)
-      if (rest === 'mlp.experts.down_proj') { out.push(transposedExperts(set, t, `blk.${lm![1]}.ffn_down_exps.weight`, 1, 0)); continue; }
+      if (rest === 'mlp.experts.down_proj') {
+        out.push(transposedExperts(set, t, `blk.${lm![1]}.ffn_down_exps.weight`, 1, 0));
+        continue;
+      }
       if (rest === 'mlp.experts.gate_up_proj') {
-        out.push(transposedExperts(set, t, `blk.${lm![1]}.ffn_gate_exps.weight`, 2, 0), transposedExperts(set, t, `blk.${lm![1]}.ffn_up_exps.weight`, 2, 1));
+        out.push(
+          transposedExperts(set, t, `blk.${lm![1]}.ffn_gate_exps.weight`, 2, 0),
+          transposedExperts(set, t, `blk.${lm![1]}.ffn_up_exps.weight`, 2, 1),
+        );
         continue;
       }
       const gg = GLOBAL[name] ?? (rest && LAYER[rest] ? `blk.${lm![1]}.${LAYER[rest]}` : undefined);
@@ -189,7 +245,20 @@ export const gptOss: StandaloneArchitecture = {
     }
     const need = ['token_embd.weight', 'output_norm.weight', 'output.weight'];
     for (let l = 0; l < cfg.nLayers; l++) {
-      for (const s of ['attn_norm', 'post_attention_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'attn_sinks', 'ffn_gate_inp', 'ffn_gate_exps', 'ffn_up_exps', 'ffn_down_exps']) need.push(`blk.${l}.${s}.weight`);
+      for (const s of [
+        'attn_norm',
+        'post_attention_norm',
+        'attn_q',
+        'attn_k',
+        'attn_v',
+        'attn_output',
+        'attn_sinks',
+        'ffn_gate_inp',
+        'ffn_gate_exps',
+        'ffn_up_exps',
+        'ffn_down_exps',
+      ])
+        need.push(`blk.${l}.${s}.weight`);
     }
     checkMissing(new Set(out.map((t) => t.name)), need, a);
     return { metadata: m, tensors: out, floatFileType: mxfp4 ? FILE_TYPE.MXFP4_MOE : undefined };

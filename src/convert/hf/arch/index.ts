@@ -10,13 +10,7 @@ import { LowbitError } from '../../../errors.js';
 
 export type { ArchDef } from './types.js';
 
-export const ARCHS: ArchDef[] = [
-  llama,
-  qwen2,
-  qwen3,
-  qwen3moe,
-  smollm3,
-];
+export const ARCHS: ArchDef[] = [llama, qwen2, qwen3, qwen3moe, smollm3];
 
 /** By config.json model_type first, then architectures[0]. */
 export function findArch(modelType: string, cls: string): ArchDef | undefined {
@@ -31,5 +25,7 @@ export function archDef(arch: string): ArchDef {
 
 /** "LlamaForCausalLM, MistralForCausalLM, …" for refusals: both tables (this one and arch/standalone.ts) */
 export function supportedClasses(): string {
-  return [...ARCHS, ...STANDALONE_ARCHITECTURES].flatMap((a) => a.classes.filter((c) => c !== 'LLaMAForCausalLM')).join(', ');
+  return [...ARCHS, ...STANDALONE_ARCHITECTURES]
+    .flatMap((a) => a.classes.filter((c) => c !== 'LLaMAForCausalLM'))
+    .join(', ');
 }

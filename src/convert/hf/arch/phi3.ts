@@ -43,35 +43,52 @@ export function mapPhi3Name(name: string): string | null | undefined {
 function phi3Vocab(files: HfTokenizerFiles, cfg: HfConfig, opts: { pre?: string }): HfVocab {
   const tc = isObj(files.tokenizerConfig) ? files.tokenizerConfig : undefined;
   if (tc?.tokenizer_class === 'GPT2Tokenizer') return buildByteLevelBpeVocab(files, cfg, opts);
-  if (!files.tokenizerModel) throw new LowbitError('phi3: the model directory needs tokenizer.model (or a GPT2Tokenizer tokenizer.json)');
+  if (!files.tokenizerModel)
+    throw new LowbitError('phi3: the model directory needs tokenizer.model (or a GPT2Tokenizer tokenizer.json)');
   const sp = readSentencePieceModel(files.tokenizerModel);
   const n = cfg.vocabSize;
   const tokens = Array.from({ length: n }, (_, i) => `[PAD${i}]`);
   const scores = new Float32Array(n).fill(-10000);
   const types = new Int32Array(n).fill(TOKEN_TYPE.UNUSED);
   sp.pieces.forEach((p, id) => {
-    if (id >= n) throw new LowbitError(`tokenizer.model has ${sp.pieces.length} pieces, config.json vocab_size is ${n}`);
+    if (id >= n)
+      throw new LowbitError(`tokenizer.model has ${sp.pieces.length} pieces, config.json vocab_size is ${n}`);
     tokens[id] = p.piece;
     scores[id] = p.score;
-    types[id] = p.type === SP_TYPE.UNKNOWN ? TOKEN_TYPE.UNKNOWN : p.type === SP_TYPE.CONTROL ? TOKEN_TYPE.CONTROL
-      : p.type === SP_TYPE.UNUSED ? TOKEN_TYPE.UNUSED : p.type === SP_TYPE.BYTE ? TOKEN_TYPE.BYTE : TOKEN_TYPE.NORMAL;
+    types[id] =
+      p.type === SP_TYPE.UNKNOWN
+        ? TOKEN_TYPE.UNKNOWN
+        : p.type === SP_TYPE.CONTROL
+          ? TOKEN_TYPE.CONTROL
+          : p.type === SP_TYPE.UNUSED
+            ? TOKEN_TYPE.UNUSED
+            : p.type === SP_TYPE.BYTE
+              ? TOKEN_TYPE.BYTE
+              : TOKEN_TYPE.NORMAL;
   });
   if (isObj(files.addedTokensJson)) {
     for (const [key, id] of Object.entries(files.addedTokensJson)) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new LowbitError(`added_tokens.json: ${JSON.stringify(key)} has id ${String(id)}`);
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+        throw new LowbitError(`added_tokens.json: ${JSON.stringify(key)} has id ${String(id)}`);
       if (id >= n) continue;
-      tokens[id] = key; scores[id] = -1000; types[id] = TOKEN_TYPE.USER_DEFINED;
+      tokens[id] = key;
+      scores[id] = -1000;
+      types[id] = TOKEN_TYPE.USER_DEFINED;
     }
   }
   const override = (id: number, content: unknown, special: unknown, file: string) => {
-    if (!Number.isInteger(id) || id < 0 || id >= n || typeof content !== 'string') throw new LowbitError(`${file}: added token ${id} is out of range or malformed`);
-    tokens[id] = content; scores[id] = -1000;
+    if (!Number.isInteger(id) || id < 0 || id >= n || typeof content !== 'string')
+      throw new LowbitError(`${file}: added token ${id} is out of range or malformed`);
+    tokens[id] = content;
+    scores[id] = -1000;
     types[id] = special === true ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED;
   };
   const atd = tc && isObj(tc.added_tokens_decoder) ? tc.added_tokens_decoder : {};
-  for (const [k, d] of Object.entries(atd)) if (isObj(d)) override(Number(k), d.content, d.special, 'tokenizer_config.json');
+  for (const [k, d] of Object.entries(atd))
+    if (isObj(d)) override(Number(k), d.content, d.special, 'tokenizer_config.json');
   const tj = isObj(files.tokenizerJson) ? files.tokenizerJson : undefined;
-  if (Array.isArray(tj?.added_tokens)) for (const d of tj.added_tokens) if (isObj(d)) override(Number(d.id), d.content, d.special, 'tokenizer.json');
+  if (Array.isArray(tj?.added_tokens))
+    for (const d of tj.added_tokens) if (isObj(d)) override(Number(d.id), d.content, d.special, 'tokenizer.json');
   const v: HfVocab = { model: 'llama', pre: 'default', tokens, scores, tokenTypes: types };
   applySpecialVocab(v, tj, files.tokenizerConfig, cfg, files.chatTemplateFile);
   return v;
@@ -92,7 +109,8 @@ export const phi3: StandaloneArchitecture = {
     const rmsEps = requireParam(c, ['rms_norm_eps']);
     const maxPos = requireParam(c, ['n_positions', 'max_position_embeddings']);
     const origMaxPos = rp.original_max_position_embeddings;
-    if (typeof origMaxPos !== 'number') throw new LowbitError('config.json: phi3 needs original_max_position_embeddings');
+    if (typeof origMaxPos !== 'number')
+      throw new LowbitError('config.json: phi3 needs original_max_position_embeddings');
     const rotPct = typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : 1;
     const ropeDims = Math.floor(Math.trunc(rotPct * nEmbd) / nHead);
     const full = isObj(rp.full_attention) ? rp.full_attention : rp;
@@ -102,22 +120,30 @@ export const phi3: StandaloneArchitecture = {
     m.set('general.architecture', gv.str('phi3'));
     const out: TensorSpec[] = [];
     // generate_extra_tensors runs first: the attention factor key lands right after the architecture
-    const long = rp.long_factor, short = rp.short_factor;
+    const long = rp.long_factor,
+      short = rp.short_factor;
     if (Array.isArray(long) && long.length > 0) {
       const scale = maxPos / origMaxPos;
       const type = String(rp.rope_type ?? '').toLowerCase();
       if (!type) throw new LowbitError('config.json: rope_scaling has long_factor but no type');
       let attn: number;
-      if (type === 'su' || type === 'longrope') attn = scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(origMaxPos)) : 1;
+      if (type === 'su' || type === 'longrope')
+        attn = scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(origMaxPos)) : 1;
       else if (type === 'yarn') attn = scale > 1 ? 0.1 * Math.log(scale) + 1 : 1;
       else throw new LowbitError(`config.json: phi3 rope scaling '${type}' is not supported (longrope, su, yarn)`);
       m.set('phi3.rope.scaling.attn_factor', gv.f32(attn));
       if (!Array.isArray(short)) throw new LowbitError('config.json: rope_scaling has long_factor but no short_factor');
       if (long.length !== short.length || long.length !== ropeDims / 2) {
-        throw new LowbitError(`config.json: rope long and short factors must have ${ropeDims / 2} values each (have ${long.length}, ${short.length})`);
+        throw new LowbitError(
+          `config.json: rope long and short factors must have ${ropeDims / 2} values each (have ${long.length}, ${short.length})`,
+        );
       }
-      for (const [name, f] of [['rope_factors_long.weight', long], ['rope_factors_short.weight', short]] as const) {
-        if (!f.every((x) => typeof x === 'number')) throw new LowbitError(`config.json: ${name.split('.')[0]} has a non-number`);
+      for (const [name, f] of [
+        ['rope_factors_long.weight', long],
+        ['rope_factors_short.weight', short],
+      ] as const) {
+        if (!f.every((x) => typeof x === 'number'))
+          throw new LowbitError(`config.json: ${name.split('.')[0]} has a non-number`);
         const vals = Float32Array.from(f as number[]);
         out.push({ name, shape: [vals.length], keepF32: true, read: async () => vals.slice() });
       }
@@ -146,7 +172,9 @@ export const phi3: StandaloneArchitecture = {
       out.push(plainTensor(set, t, name));
     }
     const need = ['token_embd.weight', 'output_norm.weight'];
-    for (let l = 0; l < cfg.nLayers; l++) for (const s of ['attn_norm', 'attn_qkv', 'attn_output', 'ffn_norm', 'ffn_up', 'ffn_down']) need.push(`blk.${l}.${s}.weight`);
+    for (let l = 0; l < cfg.nLayers; l++)
+      for (const s of ['attn_norm', 'attn_qkv', 'attn_output', 'ffn_norm', 'ffn_up', 'ffn_down'])
+        need.push(`blk.${l}.${s}.weight`);
     checkMissing(new Set(out.map((t) => t.name)), need, 'phi3');
     return { metadata: m, tensors: out };
   },

@@ -16,10 +16,16 @@ export const smollm3: ArchDef = {
     refuseSlidingWindow(cfg, file);
     // transformers' SmolLM3Config: absent no_rope_layers are (l + 1) % no_rope_layer_interval != 0 (interval 4)
     const interval = cfg.raw.no_rope_layer_interval ?? 4;
-    const nr = cfg.raw.no_rope_layers ?? (typeof interval === 'number' ? Array.from({ length: cfg.nLayers }, (_, l) => ((l + 1) % interval !== 0 ? 1 : 0)) : interval);
+    const nr =
+      cfg.raw.no_rope_layers ??
+      (typeof interval === 'number'
+        ? Array.from({ length: cfg.nLayers }, (_, l) => ((l + 1) % interval !== 0 ? 1 : 0))
+        : interval);
     const want = Array.from({ length: cfg.nLayers }, (_, l) => ((l + 1) % 4 !== 0 ? 1 : 0));
     if (!Array.isArray(nr) || nr.length !== cfg.nLayers || nr.some((v, l) => Number(v) !== want[l])) {
-      throw new LowbitError(`${file}: no_rope_layers ${JSON.stringify(nr)} differ from llama.cpp's smollm3 pattern (no RoPE in every fourth layer)`);
+      throw new LowbitError(
+        `${file}: no_rope_layers ${JSON.stringify(nr)} differ from llama.cpp's smollm3 pattern (no RoPE in every fourth layer)`,
+      );
     }
   },
   layerTensors: () => DENSE_LAYER.map((s) => `${s}.weight`),

@@ -31,11 +31,7 @@ export interface StandaloneArchitecture {
   convert(cfg: HfConfig, tensors: SafetensorsSet, vocab: HfVocab, opts: StandaloneArchOptions): ConvertedModel;
 }
 
-export const STANDALONE_ARCHITECTURES: readonly StandaloneArchitecture[] = [
-  phi3,
-  gemma3,
-  gptOss,
-];
+export const STANDALONE_ARCHITECTURES: readonly StandaloneArchitecture[] = [phi3, gemma3, gptOss];
 
 export function standaloneArchitecture(arch: string): StandaloneArchitecture | undefined {
   return STANDALONE_ARCHITECTURES.find((a) => a.arch === arch);
