@@ -91,9 +91,9 @@ function evaluate(file: string): { kl: number; klP99: number; sameTop: number; p
   return { kl: j.klMean, klP99: j.klP99, sameTop: j.sameTopPct, ppl: j.perplexity };
 }
 
-// --sensitivity engine, measured once per model (it does not depend on the size) and reused
-const sensPath = join(out, 'sensitivity.json');
-function sensitivity(size: number): string {
+// --sensitivity engine / engine-tensors, measured once per model (it does not depend on the size) and reused
+function sensitivity(size: number, how: 'engine' | 'engine-tensors'): string {
+  const sensPath = join(out, how === 'engine' ? 'sensitivity.json' : 'sensitivity-tensors.json');
   if (!existsSync(sensPath)) {
     const j = JSON.parse(
       lowbit([
@@ -106,7 +106,7 @@ function sensitivity(size: number): string {
         '--imatrix',
         imatrix,
         '--sensitivity',
-        'engine',
+        how,
       ]),
     );
     writeFileSync(sensPath, JSON.stringify(j.target.sensitivity, null, 2));
@@ -135,7 +135,8 @@ for (const mix of mixes) {
     if (v !== 'llama') {
       const a = ['quantize', f32, file, '--imatrix', imatrix, '--json', '--threads', '1'];
       if (v === 'best' || v.endsWith('+best')) a.push('--encoder', 'best');
-      if (v.startsWith('target-s')) a.push('--sensitivity', sensitivity(size));
+      if (v.startsWith('target-s')) a.push('--sensitivity', sensitivity(size, 'engine'));
+      if (v.startsWith('target-t')) a.push('--sensitivity', sensitivity(size, 'engine-tensors'));
       if (v === 'best') a.push('--type', mix);
       else a.push('--target-size', String(size));
       const j = JSON.parse(lowbit(a));
@@ -200,6 +201,8 @@ const label: Record<string, string> = {
   'target+best': '--target-size --encoder best',
   'target-s': '--target-size --sensitivity engine',
   'target-s+best': '--target-size --sensitivity engine --encoder best',
+  'target-t': '--target-size --sensitivity engine-tensors',
+  'target-t+best': '--target-size --sensitivity engine-tensors --encoder best',
 };
 console.log(`| ${name} | size | bpw | mean KL | vs llama.cpp | p99 KL | same top % | quantize s |`);
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
