@@ -486,6 +486,7 @@ function planJson(
               rows: m.nRows,
               imatrix: m.imatrix,
               chosen: typeName(m.candidates[m.chosen]!.type),
+              ...(m.sensitivity !== undefined ? { sensitivity: m.sensitivity } : {}),
               options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
             })),
           },
