@@ -2,6 +2,9 @@
 // README's table shows them. Usage:
 //   node --import tsx tools/measure-target.ts --name NAME --f32 MODEL-F32.gguf --calib TEXT --out DIR
 //        [--mixes Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q4_0] [--eval-text FILE] [--chunks N] [--ctx N]
+//        [--variants llama,best,target,target+best,target-s,target-s+best,target-t,target-t+best]
+// (target-s: --sensitivity engine; target-t: --sensitivity engine-tensors; each measured once per
+// model into DIR/sensitivity.json / DIR/sensitivity-tensors.json and replayed for every size)
 // Steps: llama.cpp's llama-imatrix on --calib (built by tools/build-llama-tools.sh); per mix,
 // llama.cpp's llama-quantize with that imatrix (the baseline), lowbit with the same types and
 // --encoder best, and lowbit --target-size at the baseline's exact file size (default encoder, and
