@@ -2,6 +2,9 @@
 // README's table shows them. Usage:
 //   node --import tsx tools/measure-target.ts --name NAME --f32 MODEL-F32.gguf --calib TEXT --out DIR
 //        [--mixes Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q4_0] [--eval-text FILE] [--chunks N] [--ctx N]
+//        [--variants llama,best,target,target+best,target-s,target-s+best,target-t,target-t+best]
+// (target-s: --sensitivity engine; target-t: --sensitivity engine-tensors; each measured once per
+// model into DIR/sensitivity.json / DIR/sensitivity-tensors.json and replayed for every size)
 // Steps: llama.cpp's llama-imatrix on --calib (built by tools/build-llama-tools.sh); per mix,
 // llama.cpp's llama-quantize with that imatrix (the baseline), lowbit with the same types and
 // --encoder best, and lowbit --target-size at the baseline's exact file size (default encoder, and
@@ -91,9 +94,9 @@ function evaluate(file: string): { kl: number; klP99: number; sameTop: number; p
   return { kl: j.klMean, klP99: j.klP99, sameTop: j.sameTopPct, ppl: j.perplexity };
 }
 
-// --sensitivity engine, measured once per model (it does not depend on the size) and reused
-const sensPath = join(out, 'sensitivity.json');
-function sensitivity(size: number): string {
+// --sensitivity engine / engine-tensors, measured once per model (it does not depend on the size) and reused
+function sensitivity(size: number, how: 'engine' | 'engine-tensors'): string {
+  const sensPath = join(out, how === 'engine' ? 'sensitivity.json' : 'sensitivity-tensors.json');
   if (!existsSync(sensPath)) {
     const j = JSON.parse(
       lowbit([
@@ -106,7 +109,7 @@ function sensitivity(size: number): string {
         '--imatrix',
         imatrix,
         '--sensitivity',
-        'engine',
+        how,
       ]),
     );
     writeFileSync(sensPath, JSON.stringify(j.target.sensitivity, null, 2));
@@ -135,7 +138,8 @@ for (const mix of mixes) {
     if (v !== 'llama') {
       const a = ['quantize', f32, file, '--imatrix', imatrix, '--json', '--threads', '1'];
       if (v === 'best' || v.endsWith('+best')) a.push('--encoder', 'best');
-      if (v.startsWith('target-s')) a.push('--sensitivity', sensitivity(size));
+      if (v.startsWith('target-s')) a.push('--sensitivity', sensitivity(size, 'engine'));
+      if (v.startsWith('target-t')) a.push('--sensitivity', sensitivity(size, 'engine-tensors'));
       if (v === 'best') a.push('--type', mix);
       else a.push('--target-size', String(size));
       const j = JSON.parse(lowbit(a));
@@ -200,6 +204,8 @@ const label: Record<string, string> = {
   'target+best': '--target-size --encoder best',
   'target-s': '--target-size --sensitivity engine',
   'target-s+best': '--target-size --sensitivity engine --encoder best',
+  'target-t': '--target-size --sensitivity engine-tensors',
+  'target-t+best': '--target-size --sensitivity engine-tensors --encoder best',
 };
 console.log(`| ${name} | size | bpw | mean KL | vs llama.cpp | p99 KL | same top % | quantize s |`);
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

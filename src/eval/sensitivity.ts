@@ -22,13 +22,15 @@ import { evalGguf, generateEvalText } from './llama.js';
 export const PROBE_TYPE = T.Q4_0;
 
 export interface SensitivityOptions {
+  /** one probe per kind of tensor (default) or per free tensor */
+  per?: 'kind' | 'tensor';
   /** tokens per chunk and chunks of the probe evals (default 256 × 4) */
   ctx?: number;
   chunks?: number;
   onProgress?: (kind: string, done: number, total: number) => void;
 }
 
-/** KL of the input when each kind of free tensor alone is quantized to PROBE_TYPE. */
+/** KL of the input when each kind of free tensor (or each free tensor) alone is quantized to PROBE_TYPE. */
 export async function measureKindSensitivity(
   input: string,
   opts: QuantizeOptions,
@@ -47,7 +49,15 @@ export async function measureKindSensitivity(
       throw new LowbitError(`--sensitivity engine needs a float input (tensor ${t.name} is ${t.srcType})`);
   }
   const free = plan.tensors.filter(isFree);
-  const kinds = [...new Set(free.map((t) => tensorCategory(t.name)))];
+  const per = so.per ?? 'kind';
+  // probe groups: each kind's free tensors, or each free tensor whose rows the probe type fits
+  const groups = new Map<string, Set<string>>();
+  for (const t of free) {
+    if (per === 'tensor' && t.shape[0]! % 32 !== 0) continue;
+    const key = per === 'tensor' ? t.name : tensorCategory(t.name);
+    if (!groups.has(key)) groups.set(key, new Set());
+    groups.get(key)!.add(t.name);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-sens-'));
   const ctx = so.ctx ?? 256,
     chunks = so.chunks ?? 4;
@@ -77,13 +87,13 @@ export async function measureKindSensitivity(
     };
     const base = fixedQuantized ? await evalWith('base', new Set()) : 0;
     let done = 0;
-    for (const k of kinds) {
-      so.onProgress?.(k, done++, kinds.length);
-      const v = await evalWith(k, new Set(free.filter((t) => tensorCategory(t.name) === k).map((t) => t.name)));
+    for (const [k, names] of groups) {
+      so.onProgress?.(k, done++, groups.size);
+      const v = await evalWith(`probe-${done}`, names);
       kl.set(k, Math.max(0, v - base));
     }
-    so.onProgress?.('', kinds.length, kinds.length);
-    return { probeType: PROBE_TYPE, kl, seconds: (performance.now() - t0) / 1000, tokens: ctx * chunks };
+    so.onProgress?.('', groups.size, groups.size);
+    return { probeType: PROBE_TYPE, per, kl, seconds: (performance.now() - t0) / 1000, tokens: ctx * chunks };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -32,9 +32,13 @@ export interface TargetOptions {
   sensitivity?: KindSensitivity;
 }
 
-/** The real engine's KL when only the free tensors of one kind (tensorCategory) are quantized to probeType. */
+/**
+ * The real engine's KL when only the free tensors of one kind (tensorCategory), or only one free
+ * tensor (per 'tensor': keys are tensor names), are quantized to probeType.
+ */
 export interface KindSensitivity {
   probeType: number;
+  per?: 'kind' | 'tensor';
   kl: Map<string, number>;
   seconds: number;
   tokens: number;
@@ -157,25 +161,28 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
     measures.push(m);
     items.push({ name: t.name, candidates: m.candidates });
   }
-  // measured sensitivities: each kind's KL per unit of summed relative error at the probe type
+  // measured sensitivities: each kind's (or tensor's) KL per unit of summed relative error at the probe type
   let sensNote = '';
   if (target.sensitivity) {
     const sens = target.sensitivity;
+    const perTensor = sens.per === 'tensor';
+    const keyOf = (name: string) => (perTensor ? name : tensorCategory(name));
     const factor = new Map<string, number>();
-    for (const [kind, kl] of sens.kl) {
+    for (const [key, kl] of sens.kl) {
       let nsr = 0;
       for (const m of measures)
-        if (tensorCategory(m.name) === kind) nsr += m.candidates.find((c) => c.type === sens.probeType)?.nsr ?? 0;
-      if (nsr > 0) factor.set(kind, Math.max(kl, 1e-12) / nsr);
+        if (keyOf(m.name) === key) nsr += m.candidates.find((c) => c.type === sens.probeType)?.nsr ?? 0;
+      if (nsr > 0) factor.set(key, Math.max(kl, 1e-12) / nsr);
     }
     const known = [...factor.values()].sort((a, b) => a - b);
     const median = known.length ? known[Math.floor(known.length / 2)]! : 1;
     for (const m of measures) {
-      const f = factor.get(tensorCategory(m.name)) ?? median;
+      const f = factor.get(keyOf(m.name)) ?? median;
       for (const c of m.candidates) c.error = c.nsr * f;
       m.sensitivity = f;
     }
-    sensNote = `; each scaled by its kind's measured KL per unit at ${typeName(sens.probeType)} (llama.cpp, ${sens.tokens} tokens, ${sens.seconds.toFixed(1)} s: ${[...sens.kl].map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')})`;
+    const shown = [...sens.kl].map(([k, v]) => `${k} ${v.toExponential(2)}`);
+    sensNote = `; each scaled by its ${perTensor ? 'own' : "kind's"} measured KL per unit at ${typeName(sens.probeType)} (llama.cpp, ${sens.tokens} tokens, ${sens.seconds.toFixed(1)} s: ${perTensor ? `${shown.length} tensors` : shown.join(', ')})`;
   }
   const r = allocate(items, budget);
   const assignment = new Map<string, TargetChoice>();

@@ -277,3 +277,53 @@ test('--sensitivity engine measures each kind of tensor in llama.cpp (stories260
     assert.match(e.stderr, re);
   }
 });
+
+test('--sensitivity engine-tensors measures each free tensor in llama.cpp (stories260K): its own factor, reused from a file, the file under the target runs in llama.cpp', async () => {
+  const f32 = join(dir, 'stories-f32-t.gguf');
+  let r = runCli(['convert', 'llama2c', join(REPO, 'fixtures/stories260K.bin'), f32]);
+  assert.equal(r.code, 0, r.stderr);
+  r = runCli(['quantize', f32, '--target-bpw', '8.5', '--sensitivity', 'engine-tensors', '--dry-run', '--json'], {
+    timeoutMs: 900_000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  const s = j.target.sensitivity;
+  assert.equal(s.probeType, GGML_TYPE.Q4_0);
+  assert.equal(s.per, 'tensor');
+  // one probe per free tensor whose rows Q4_0 fits: every one but the 172-wide ffn_down
+  const cands = j.target.candidates as {
+    name: string;
+    sensitivity: number;
+    options: { type: string; error: number }[];
+  }[];
+  const probed = cands.filter((c) => !c.name.includes('ffn_down')).map((c) => c.name);
+  assert.deepEqual(Object.keys(s.kl).sort(), probed.sort());
+  assert.ok(Object.values(s.kl as Record<string, number>).every((v) => v >= 0));
+  // each probed tensor's factor is its own KL over its own relative error at Q4_0
+  for (const c of cands.filter((x) => probed.includes(x.name))) {
+    const nsr = c.options.find((o) => o.type === 'q4_0')!.error;
+    assert.ok(Math.abs(c.sensitivity - Math.max(s.kl[c.name], 1e-12) / nsr) <= 1e-9 * c.sensitivity, c.name);
+  }
+  const layers = cands.filter((c) => c.name.endsWith('attn_q.weight')).map((c) => c.sensitivity);
+  assert.ok(new Set(layers).size > 1, 'layers of one kind get their own factors');
+  assert.match(j.target.measure, /its own measured KL per unit at q4_0/);
+  const saved = join(dir, 'sens-t.json');
+  writeFileSync(saved, JSON.stringify(s));
+  const out = join(dir, 'stories-sens-t.gguf');
+  r = runCli(['quantize', f32, out, '--target-bpw', '8.5', '--sensitivity', saved, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const w = JSON.parse(r.stdout);
+  // the same measurement gives the same plan, and the file is what it predicted, under the target
+  assert.deepEqual(
+    w.tensors.map((t: { to: string }) => t.to),
+    j.tensors.map((t: { to: string }) => t.to),
+  );
+  assert.ok(statSync(out).size <= j.target.targetBytes);
+  assert.equal(statSync(out).size, j.target.predictedBytes);
+  const lp = await llamaLogProbs(out, [1, 45, 17, 300, 12, 88, 5, 61]);
+  for (const p of lp) assert.ok(p.every((x) => x <= 0 && !Number.isNaN(x)));
+  writeFileSync(saved, JSON.stringify({ ...s, per: 'layer' }));
+  const e = runCli(['quantize', f32, '--dry-run', '--target-bpw', '8.5', '--sensitivity', saved]);
+  assert.equal(e.code, 1);
+  assert.match(e.stderr, /^lowbit: --sensitivity: .* does not hold/);
+});

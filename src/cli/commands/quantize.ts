@@ -101,7 +101,7 @@ export function register(program: Command): void {
     )
     .option(
       '--sensitivity <HOW>',
-      "--target-*: none (default: every tensor's relative error counts alike) or engine (measure each kind of tensor's effect on the output in llama.cpp first)",
+      "--target-*: none (default: every tensor's relative error counts alike) engine (measure each kind of tensor's effect on the output in llama.cpp first: 9 short runs) or engine-tensors (each free tensor's own effect: one run per tensor)",
     )
     .option(
       '--encoder <NAME>',
@@ -263,10 +263,15 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     }
   }
 
-  if (o.sensitivity !== undefined && o.sensitivity !== 'none' && o.sensitivity !== 'engine') {
+  if (
+    o.sensitivity !== undefined &&
+    o.sensitivity !== 'none' &&
+    o.sensitivity !== 'engine' &&
+    o.sensitivity !== 'engine-tensors'
+  ) {
     // a file a previous run wrote (--json's target.sensitivity): the same measurement, reused
     if (!target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
-    let j: { probeType?: unknown; kl?: unknown; seconds?: unknown; tokens?: unknown };
+    let j: { probeType?: unknown; per?: unknown; kl?: unknown; seconds?: unknown; tokens?: unknown };
     try {
       j = JSON.parse(readFileSync(o.sensitivity, 'utf8'));
     } catch (e) {
@@ -278,22 +283,25 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
       typeof j.probeType !== 'number' ||
       !j.kl ||
       typeof j.kl !== 'object' ||
-      Object.values(j.kl).some((v) => typeof v !== 'number' || !(v >= 0))
+      Object.values(j.kl).some((v) => typeof v !== 'number' || !(v >= 0)) ||
+      (j.per !== undefined && j.per !== 'kind' && j.per !== 'tensor')
     )
       throw new LowbitError(`--sensitivity: ${o.sensitivity} does not hold {probeType, kl: {kind: number}}`);
     target.sensitivity = {
       probeType: j.probeType,
+      per: j.per === 'tensor' ? 'tensor' : 'kind',
       kl: new Map(Object.entries(j.kl as Record<string, number>)),
       seconds: Number(j.seconds) || 0,
       tokens: Number(j.tokens) || 0,
     };
   }
-  if (o.sensitivity === 'engine') {
+  if (o.sensitivity === 'engine' || o.sensitivity === 'engine-tensors') {
     if (!target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
     const { measureKindSensitivity } = await import('../../eval/sensitivity.js');
+    const per = o.sensitivity === 'engine' ? 'kind' : 'tensor';
     if (!o.json && process.stderr.isTTY)
-      process.stderr.write("measuring each kind of tensor's effect in llama.cpp...\n");
-    target.sensitivity = await measureKindSensitivity(input, opts);
+      process.stderr.write(`measuring each ${per === 'kind' ? 'kind of tensor' : 'tensor'}'s effect in llama.cpp...\n`);
+    target.sensitivity = await measureKindSensitivity(input, opts, { per });
   }
 
   if (o.dryRun) {
@@ -478,6 +486,7 @@ function planJson(
               rows: m.nRows,
               imatrix: m.imatrix,
               chosen: typeName(m.candidates[m.chosen]!.type),
+              ...(m.sensitivity !== undefined ? { sensitivity: m.sensitivity } : {}),
               options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
             })),
           },
