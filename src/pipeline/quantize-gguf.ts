@@ -185,6 +185,13 @@ export async function resolveTarget(
   return { opts: next, allocation };
 }
 
+/** quantize.target's value: 'size <bytes>' or 'bpw <bits>' (with ', sensitivity engine' when measured). */
+function targetMetadata(target: QuantizeOptions['target']): string | undefined {
+  if (!target) return undefined;
+  const what = target.bytes !== undefined ? `size ${target.bytes}` : `bpw ${target.bpw}`;
+  return target.sensitivity ? `${what}, sensitivity engine` : what;
+}
+
 /** One output file: its metadata and its tensors, in writing order. */
 export interface OutputShard {
   metadata: GgufMetadata;
@@ -206,6 +213,9 @@ export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOpti
   );
   // --encoder best: said in the file (llama.cpp ignores the key); the default adds nothing
   if (opts.encoder === 'best') metadata.set('quantize.encoder', gv.str('best'));
+  // --target-size / --target-bpw: the target, so tools (lowbit report) can tell lowbit's own mixes apart
+  const target = targetMetadata(opts.target);
+  if (target) metadata.set('quantize.target', gv.str(target));
   if (!opts.keepSplit) return [{ metadata, tensors: plan.tensors }];
   const shardOf = new Map(file.tensors.map((t) => [t.name, t.shard ?? 0]));
   const shards: OutputShard[] = [];
