@@ -111,3 +111,32 @@ test('stage 2 re-measures the first pick and its front neighbours on all sampled
   for (const c of a.candidates) assert.ok(Math.abs(c.nsr - trueErr[c.type]!) < 1e-12, `type ${c.type}: ${c.nsr}`);
   assert.equal(out[1]!.candidates[0]!.nsr, 2 * trueErr[1]!, 'b keeps its one measurement');
 });
+
+test('stage 2 goes on until the pick and its front neighbours are all measured on all sampled rows', async () => {
+  const trueErr = [0, 0.5, 0.3, 0.2, 0.12, 0.05, 0.01];
+  const types = [1, 2, 3, 4, 5, 6];
+  const calls: number[][] = [];
+  const measure = async (pt: PlannedTensor, ts: readonly number[], rows: readonly number[] | undefined) => {
+    const full = rows!.length === 400;
+    if (full) calls.push([...ts]);
+    const candidates = ts.map((type) => {
+      const nsr = trueErr[type]! * (full ? 1 : 2);
+      return { type, bytes: 100 * type, error: nsr, nsr };
+    });
+    return { name: pt.name, rows: rows!.length, nRows: 400, imatrix: false, candidates, chosen: -1 } as TensorMeasure;
+  };
+  // the first allocation picks type 2; on the refined errors it moves to type 5, then stays
+  let round = 0;
+  const out = await measureStaged(
+    [{ name: 'a' } as PlannedTensor],
+    types,
+    () => ({ rows: Array.from({ length: 400 }, (_, i) => i), rowLength: 256 }),
+    measure,
+    () => [round++ === 0 ? 1 : 4],
+  );
+  assert.deepEqual(calls, [
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
+  for (const c of out[0]!.candidates) assert.ok(Math.abs(c.nsr - trueErr[c.type]!) < 1e-12, `type ${c.type}`);
+});
