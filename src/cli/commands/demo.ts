@@ -269,10 +269,9 @@ function typeMix(plan: QuantPlan): string {
     count.set(name, (count.get(name) ?? 0) + n);
     total += n;
   }
-  return [...count]
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, n]) => `${k} ${Math.round((100 * n) / total)}%`)
-    .join(', ');
+  const parts = [...count].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${Math.round((100 * n) / total)}%`);
+  // a --target-size mix can hold many types: the four largest shares, and how many more
+  return parts.length > 5 ? `${parts.slice(0, 4).join(', ')}, +${parts.length - 4} more` : parts.join(', ');
 }
 
 export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
