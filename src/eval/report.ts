@@ -9,7 +9,8 @@ import { compareGguf, weightHistogram } from '../analysis/compare-gguf.js';
 import { compareOnnx } from '../analysis/compare-onnx.js';
 import { DEFAULT_EVAL_CHUNKS, defaultEvalCtx, evalGguf, generateEvalText, ggufTrainContext } from './llama.js';
 import { evalOnnx, type PixelScaling } from './onnx.js';
-import type { ReportData, ReportVariant } from '../report/html.js';
+import { lowbitFamily, type ReportData, type ReportVariant } from '../report/html.js';
+import { readGgufHeader } from '../io/gguf/reader.js';
 import { fileKind } from '../io/detect.js';
 
 export interface ReportOpts {
@@ -109,6 +110,14 @@ export async function collectReport(refPath: string, variantPaths: string[], opt
       const [a, b] = [await FileSource.open(refPath), await FileSource.open(p)];
       const v: ReportVariant = { label: label(p), file: p, sizeBytes: b.size };
       try {
+        // lowbit's own mixes (--target-size, --encoder best) are a curve of their own, by their metadata
+        const meta = (await readGgufHeader(b)).metadata;
+        const str = (k: string) => {
+          const x = meta.get(k);
+          return x?.type === 'string' ? x.value : undefined;
+        };
+        const family = lowbitFamily(str('quantize.target'), str('quantize.encoder'));
+        if (family) v.family = family;
         v.comparison = await compareGguf(a, b);
       } finally {
         await a.close();

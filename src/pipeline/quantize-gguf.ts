@@ -25,7 +25,7 @@ import { pruneLayers } from '../plan/prune.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
 import type { SlabBuffers, SlabPart } from './row-job.js';
-import { singleThreadExecutor, type ExecutorFactory } from './executor.js';
+import { singleThreadExecutor, type ExecutorFactory, type RowExecutor } from './executor.js';
 
 /**
  * Float32 weights per slab. Memory: three source buffers (at most this much each), three
@@ -149,6 +149,7 @@ export async function prepareQuantize(
 export async function resolveTarget(
   src: ByteSource,
   opts: QuantizeOptions,
+  executor?: RowExecutor,
 ): Promise<{ opts: QuantizeOptions; allocation?: TargetAllocation }> {
   if (!opts.target || opts.assignment) return { opts };
   const { file, plan } = await prepareQuantize(src, { ...opts, assignment: undefined });
@@ -161,6 +162,7 @@ export async function resolveTarget(
       planFileBytes: await predictOutputBytes(file, plan, opts),
       hasImatrix,
       imatrixFor: (t, ti) => imatrixFor(t, ti, opts),
+      executor,
       // measured with ggml's own encoder even under --encoder best (several times faster; best
       // then only lowers each chosen tensor's error further)
     },
@@ -181,6 +183,13 @@ export async function resolveTarget(
       'EINTERNAL',
     );
   return { opts: next, allocation };
+}
+
+/** quantize.target's value: 'size <bytes>' or 'bpw <bits>' (with ', sensitivity engine' when measured). */
+function targetMetadata(target: QuantizeOptions['target']): string | undefined {
+  if (!target) return undefined;
+  const what = target.bytes !== undefined ? `size ${target.bytes}` : `bpw ${target.bpw}`;
+  return target.sensitivity ? `${what}, sensitivity engine` : what;
 }
 
 /** One output file: its metadata and its tensors, in writing order. */
@@ -204,6 +213,9 @@ export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOpti
   );
   // --encoder best: said in the file (llama.cpp ignores the key); the default adds nothing
   if (opts.encoder === 'best') metadata.set('quantize.encoder', gv.str('best'));
+  // --target-size / --target-bpw: the target, so tools (lowbit report) can tell lowbit's own mixes apart
+  const target = targetMetadata(opts.target);
+  if (target) metadata.set('quantize.target', gv.str(target));
   if (!opts.keepSplit) return [{ metadata, tensors: plan.tensors }];
   const shardOf = new Map(file.tensors.map((t) => [t.name, t.shard ?? 0]));
   const shards: OutputShard[] = [];
@@ -500,7 +512,7 @@ export async function quantizeGguf(
   // everything before the slab loop (whose own finally closes the pool): a failure closes it here
   let target: TargetAllocation | undefined;
   const setUp = async () => {
-    if (opts.target && !opts.assignment) ({ opts, allocation: target } = await resolveTarget(src, opts));
+    if (opts.target && !opts.assignment) ({ opts, allocation: target } = await resolveTarget(src, opts, pool));
     const { file, plan } = await prepareQuantize(src, opts);
     checkRunnable(file, plan, opts);
     const info = new Map(file.tensors.map((t) => [t.name, t]));

@@ -16,6 +16,9 @@ import { codecByTypeId } from '../formats/registry.js';
 import type { BlockCodec } from '../formats/codec.js';
 import { GGML_TYPE as T, ggmlTypeById } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
+import type { RowExecutor } from './executor.js';
+import { encodeSampled } from './target-encode.js';
+import { measureStaged } from './target-staged.js';
 import { allocate, type AllocItem, type Candidate } from '../plan/allocate.js';
 import { FILE_TYPES, type FileType } from '../plan/file-types.js';
 import { isTokenEmbd, requiresImatrix, tensorCategory } from '../plan/tensor-rules.js';
@@ -122,6 +125,8 @@ export interface MeasureInput {
   hasImatrix: boolean;
   /** the encoder the real run uses for a type (the codec's quantize, or a better one) */
   quantizer?: (codec: BlockCodec) => BlockCodec['quantize'];
+  /** the run's threads: the sampled rows are quantized on them (same bytes as on one) */
+  executor?: RowExecutor;
 }
 
 /** True for tensors the allocation chooses: quantizable and not fixed by the user's own rules. */
@@ -153,38 +158,46 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
 
   const info = new Map(file.tensors.map((t) => [t.name, t]));
   const types = target.types ?? TARGET_TYPES;
-  const measures: TensorMeasure[] = [];
-  const items: AllocItem[] = [];
-  for (const t of free) {
-    const ti = info.get(t.name)!;
-    const m = await measureTensor(inp, t, ti, types, padded);
-    measures.push(m);
-    items.push({ name: t.name, candidates: m.candidates });
-  }
-  // measured sensitivities: each kind's (or tensor's) KL per unit of summed relative error at the probe type
-  let sensNote = '';
-  if (target.sensitivity) {
-    const sens = target.sensitivity;
-    const perTensor = sens.per === 'tensor';
-    const keyOf = (name: string) => (perTensor ? name : tensorCategory(name));
-    const factor = new Map<string, number>();
-    for (const [key, kl] of sens.kl) {
-      let nsr = 0;
-      for (const m of measures)
-        if (keyOf(m.name) === key) nsr += m.candidates.find((c) => c.type === sens.probeType)?.nsr ?? 0;
-      if (nsr > 0) factor.set(key, Math.max(kl, 1e-12) / nsr);
+  // measured in two stages (src/pipeline/target-staged.ts): every type on a subsample, then the
+  // types near the first allocation's pick on all sampled rows
+  const solve = (measures: TensorMeasure[]) => {
+    // measured sensitivities: each kind's (or tensor's) KL per unit of summed relative error at the probe type
+    let sensNote = '';
+    if (target.sensitivity) {
+      const sens = target.sensitivity;
+      const perTensor = sens.per === 'tensor';
+      const keyOf = (name: string) => (perTensor ? name : tensorCategory(name));
+      const factor = new Map<string, number>();
+      for (const [key, kl] of sens.kl) {
+        let nsr = 0;
+        for (const m of measures)
+          if (keyOf(m.name) === key) nsr += m.candidates.find((c) => c.type === sens.probeType)?.nsr ?? 0;
+        if (nsr > 0) factor.set(key, Math.max(kl, 1e-12) / nsr);
+      }
+      const known = [...factor.values()].sort((a, b) => a - b);
+      const median = known.length ? known[Math.floor(known.length / 2)]! : 1;
+      for (const m of measures) {
+        const f = factor.get(keyOf(m.name)) ?? median;
+        for (const c of m.candidates) c.error = c.nsr * f;
+        m.sensitivity = f;
+      }
+      const shown = [...sens.kl].map(([k, v]) => `${k} ${v.toExponential(2)}`);
+      sensNote = `; each scaled by its ${perTensor ? 'own' : "kind's"} measured KL per unit at ${typeName(sens.probeType)} (llama.cpp, ${sens.tokens} tokens, ${sens.seconds.toFixed(1)} s: ${perTensor ? `${shown.length} tensors` : shown.join(', ')})`;
     }
-    const known = [...factor.values()].sort((a, b) => a - b);
-    const median = known.length ? known[Math.floor(known.length / 2)]! : 1;
-    for (const m of measures) {
-      const f = factor.get(keyOf(m.name)) ?? median;
-      for (const c of m.candidates) c.error = c.nsr * f;
-      m.sensitivity = f;
-    }
-    const shown = [...sens.kl].map(([k, v]) => `${k} ${v.toExponential(2)}`);
-    sensNote = `; each scaled by its ${perTensor ? 'own' : "kind's"} measured KL per unit at ${typeName(sens.probeType)} (llama.cpp, ${sens.tokens} tokens, ${sens.seconds.toFixed(1)} s: ${perTensor ? `${shown.length} tensors` : shown.join(', ')})`;
-  }
-  const r = allocate(items, budget);
+    const items: AllocItem[] = measures.map((m) => ({ name: m.name, candidates: m.candidates }));
+    return { r: allocate(items, budget), sensNote };
+  };
+  const measures = await measureStaged(
+    free,
+    types,
+    (t) => ({
+      rows: sampleRows(info.get(t.name)!.nRows, info.get(t.name)!.rowLength),
+      rowLength: info.get(t.name)!.rowLength,
+    }),
+    (t, ts, rows) => measureTensor(inp, t, info.get(t.name)!, ts, padded, rows),
+    (ms) => solve(ms).r.choice,
+  );
+  const { r, sensNote } = solve(measures);
   const assignment = new Map<string, TargetChoice>();
   const weightsByType = new Map<number, number>();
   let predictedError = 0;
@@ -220,12 +233,13 @@ async function measureTensor(
   ti: GgufTensorInfo,
   types: readonly number[],
   padded: (b: number) => number,
+  sampled?: readonly number[],
 ): Promise<TensorMeasure> {
   const n = ti.rowLength;
   const srcCodec = codecByTypeId(t.srcType);
   if (!srcCodec) throw new LowbitError(`tensor ${t.name}: lowbit cannot read ${typeName(t.srcType)} yet`);
   const im = inp.imatrixFor(t, ti);
-  const rows = sampleRows(ti.nRows, n);
+  const rows = sampled ?? sampleRows(ti.nRows, n);
   const rowsPerExpert = Math.max(1, ti.dims[1] ?? 1);
   // the sampled rows as float32, and each one's importances
   const w = new Float32Array(rows.length * n);
@@ -247,6 +261,7 @@ async function measureTensor(
   const candidates: (Candidate & { nsr: number })[] = [];
   const seen = new Set<number>();
   const isFloatSrc = t.srcType === T.F32 || t.srcType === T.F16 || t.srcType === T.BF16;
+  const measured: number[] = [];
   for (const type of isFloatSrc ? [t.srcType, ...types] : types) {
     if (seen.has(type)) continue;
     seen.add(type);
@@ -256,16 +271,26 @@ async function measureTensor(
     // types that need importances get them or are not candidates (llama.cpp's and ggml's checks)
     if (!im && (codec.requiresImatrix || requiresImatrix(t.name, type, 0))) continue;
     if (isTokenEmbd(t.name) && codec.requiresImatrix) continue;
+    measured.push(type);
+  }
+  // every candidate's bytes for the sampled rows at once (on the run's threads: src/pipeline/target-encode.ts)
+  const encoded = await encodeSampled(
+    { w, n, rows, rowsPerExpert, im },
+    measured.filter((type) => type !== t.srcType),
+    inp.executor,
+    inp.quantizer,
+  );
+  for (const type of measured) {
+    const codec = codecByTypeId(type)!;
     let err = 0;
     if (type !== t.srcType) {
-      const q = new Uint8Array((n / gt.blockSize) * gt.typeSize);
+      const rb = (n / codec.type.blockSize) * codec.type.typeSize;
+      const q = encoded.get(type)!;
       const d = new Float32Array(n);
-      const quantize = inp.quantizer ? inp.quantizer(codec) : codec.quantize.bind(codec);
       for (let i = 0; i < rows.length; i++) {
         const row = w.subarray(i * n, (i + 1) * n);
         const v = imOf(i);
-        quantize(row, q, 1, n, v);
-        codec.dequantize(q, d, n);
+        codec.dequantize(q.subarray(i * rb, (i + 1) * rb), d, n);
         let e = 0;
         for (let j = 0; j < n; j++) {
           const x = row[j]! - d[j]!;

@@ -36,6 +36,38 @@ test('lowbit demo quantizes the bundled model, runs each file in llama.cpp and r
   }
 });
 
+test('lowbit demo puts a --target-size row of the same file size beside a K-quant mix, both made with its matrix', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-demo-'));
+  try {
+    const r = runCli(['demo', '--out', dir, '--types', 'Q8_0,Q4_K_M', '--chunks', '2', '--json'], {
+      timeoutMs: 300_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual(
+      j.rows.map((x: { type: string }) => x.type),
+      ['Q8_0', 'Q4_K_M', 'target Q4_K_M'],
+    );
+    const [, mix, target] = j.rows;
+    assert.equal(mix.target, undefined);
+    assert.equal(target.target.mix, 'Q4_K_M');
+    assert.equal(target.target.bytes, mix.sizeBytes);
+    // at most the mix's size and within 1 % of it, evaluated like every other row
+    assert.ok(target.sizeBytes <= mix.sizeBytes && target.sizeBytes >= 0.99 * mix.sizeBytes, `${target.sizeBytes}`);
+    assert.ok(target.klMean > 0 && target.klMean < 0.1, `KL ${target.klMean}`);
+    assert.ok(target.sameTopPct > 80);
+    // the file says what it is (the report draws it as lowbit's curve); the mix got the demo's matrix
+    const bytes = readFileSync(target.file);
+    assert.ok(bytes.includes(Buffer.from('quantize.target')));
+    assert.ok(readFileSync(mix.file).includes(Buffer.from('quantize.imatrix.file')));
+    assert.ok(!readFileSync(mix.file).includes(Buffer.from('quantize.target')));
+    const html = readFileSync(j.report, 'utf8');
+    assert.match(html, /lowbit --target-size/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('lowbit demo refuses an unknown type with one line', () => {
   const r = runCli(['demo', '--out', join(tmpdir(), 'lowbit-demo-never'), '--types', 'Q9_9']);
   assert.equal(r.code, 1);

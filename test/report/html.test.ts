@@ -13,7 +13,14 @@ import { BufferSink, BufferSource } from '../../src/io/source.js';
 import { GGML_TYPE } from '../../src/formats/ggml-types.js';
 import { codecByTypeId } from '../../src/formats/registry.js';
 import { compareGguf, weightHistogram } from '../../src/analysis/compare-gguf.js';
-import { buildReportHtml, familyOf, reportChartIds, shortLabels, type ReportData } from '../../src/report/html.js';
+import {
+  buildReportHtml,
+  familyOf,
+  lowbitFamily,
+  reportChartIds,
+  shortLabels,
+  type ReportData,
+} from '../../src/report/html.js';
 import { loadEchartsSource } from '../../src/node/echarts-source.js';
 import { randomRows } from '../support/oracle.js';
 import { launchChromium, needsChromium } from '../support/chromium.js';
@@ -140,7 +147,7 @@ async function overlappingLabels(page: Page): Promise<string[]> {
 
 type Opt = {
   color?: string[];
-  series: { name: string; data: unknown[]; type: string }[];
+  series: { name: string; data: unknown[]; type: string; lineStyle?: { width?: number } }[];
   legend: { data?: unknown }[];
 };
 const chartOption = (page: Page, id: string) =>
@@ -320,6 +327,70 @@ test(
           await page.locator('#' + id).screenshot({ path: join(process.env.LOWBIT_REPORT_SHOTS, `${id}.png`) });
       }
       assert.deepEqual(errors, []);
+    });
+  },
+);
+
+test("lowbitFamily: lowbit's own files by their metadata, one curve per method; other files none", () => {
+  assert.equal(lowbitFamily('size 2092192', undefined), 'lowbit --target-size');
+  assert.equal(lowbitFamily('size 2092192, sensitivity engine', 'best'), 'lowbit --target-size --encoder best');
+  assert.equal(lowbitFamily('bpw 4.5', undefined), 'lowbit --target-bpw');
+  assert.equal(lowbitFamily(undefined, 'best'), 'lowbit --encoder best');
+  assert.equal(lowbitFamily(undefined, undefined), undefined);
+});
+
+test(
+  "size against KL: llama.cpp's mixes one line, lowbit's --target-size files at the same sizes another",
+  { skip: needsChromium },
+  async () => {
+    const data = await reportData();
+    const mixes: [string, number, number][] = [
+      ['Q2_K', 1.26, 0.0314],
+      ['Q3_K_M', 1.62, 0.0075],
+      ['Q4_K_M', 2.0, 0.00229],
+      ['Q5_K_M', 2.33, 0.00093],
+    ];
+    const MiB = 1024 * 1024;
+    data.points = [
+      ...mixes.map(([label, mib, kl]) => ({ label, sizeBytes: Math.round(mib * MiB), kl, family: familyOf(label) })),
+      // lowbit's files as the collector labels them: family from quantize.target (listed out of size order)
+      ...[...mixes].reverse().map(([label, mib, kl]) => ({
+        label: `target-${label}`,
+        sizeBytes: Math.round(mib * MiB) - 100,
+        kl: kl * 0.7,
+        family: lowbitFamily(`size ${Math.round(mib * MiB)}`, undefined)!,
+      })),
+    ];
+    await openReport(buildReportHtml(data, await loadEchartsSource()), async (page, errors) => {
+      assert.deepEqual(errors, []);
+      const sq = await chartOption(page, 'chart-size-quality');
+      const byName = new Map(sq.series.map((s) => [s.name, s]));
+      const llama = byName.get('k-quants')!,
+        lowbit = byName.get('lowbit --target-size')!;
+      assert.ok(llama && lowbit, `series ${[...byName.keys()]}`);
+      for (const [s, want] of [
+        [llama, mixes.map(([l, mib, kl]) => [l, Math.round(mib * MiB), kl] as const)],
+        [lowbit, mixes.map(([l, mib, kl]) => [`target-${l}`, Math.round(mib * MiB) - 100, kl * 0.7] as const)],
+      ] as const) {
+        assert.ok(s.type === 'line' && (s.lineStyle?.width ?? 0) > 0, `${s.name} is drawn as a curve`);
+        // points by size, as (MiB, KL, label)
+        const pts = s.data as [number, number, string][];
+        assert.deepEqual(
+          pts.map((p) => p[2]),
+          want.map((w) => w[0]),
+        );
+        pts.forEach((p, i) => {
+          assert.ok(Math.abs(p[0] - want[i]![1] / MiB) < 1e-9, `${p[2]}: ${p[0]} MiB`);
+          assert.ok(Math.abs(p[1] - want[i]![2]) < 1e-12);
+        });
+      }
+      const colours = sq.color!.slice(0, sq.series.length);
+      assert.notEqual(
+        colours[sq.series.indexOf(llama)],
+        colours[sq.series.indexOf(lowbit)],
+        'the two curves differ in colour',
+      );
+      assert.deepEqual(await overlappingLabels(page), []);
     });
   },
 );

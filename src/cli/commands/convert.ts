@@ -13,9 +13,10 @@ import { supportedClasses } from '../../convert/hf/arch/index.js';
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
-import { parseEncoder } from '../../formats/encoder.js';
 import { onInterrupt } from '../interrupt.js';
-import { parseGgmlType, parseTargetOptions, parseTensorType } from '../../plan/options.js';
+import { parseGgmlType, parseTensorType } from '../../plan/options.js';
+import { applySensitivity, readTargetOptions, targetOptions, type TargetCliOptions } from '../target-options.js';
+import { printDryRun } from '../dry-run.js';
 import { loadImatrix } from '../../node/imatrix-file.js';
 import { fallbackWarning, type QuantPlan } from '../../plan/plan.js';
 import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
@@ -29,12 +30,8 @@ function outType(s: string): string {
   return parseFileType(s).name;
 }
 
-interface QuantOpts {
+interface QuantOpts extends TargetCliOptions {
   type: string;
-  targetSize?: string;
-  targetBpw?: string;
-  targetTypes?: string;
-  encoder?: string;
   pure?: boolean;
   tensorType: string[];
   outputTensorType?: string;
@@ -49,22 +46,14 @@ interface QuantOpts {
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 function quantizeOptions(cmd: Command): Command {
-  return cmd
-    .option(
+  // the size-target options are quantize's own (src/cli/target-options.ts)
+  return targetOptions(
+    cmd.option(
       '--type <type>',
       `output type: ${FLOAT_OUT_TYPES.join(', ')} (1-D tensors stay F32), or a llama-quantize type such as Q8_0, Q4_K_M (quantized in the same pass)`,
       'F32',
-    )
-    .option(
-      '--target-size <SIZE>',
-      "choose each tensor's type so the file is at most SIZE (e.g. 2.1GB, 750MiB) with the least predicted damage (as quantize)",
-    )
-    .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
-    .option('--target-types <LIST>', '--target-*: the ggml types to choose from')
-    .option(
-      '--encoder <NAME>',
-      'quantized types: ggml (default, byte-identical to llama.cpp) or best (stronger search, same formats)',
-    )
+    ),
+  )
     .option('--pure', 'quantized types: no k-quant mixture, every quantizable tensor gets the default type')
     .option('--tensor-type <REGEX=TYPE>', 'quantized types: type for tensors matching REGEX (repeatable)', collect, [])
     .option('--output-tensor-type <TYPE>', 'quantized types: ggml type for output.weight')
@@ -89,13 +78,14 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     o.leaveOutputTensor && '--leave-output-tensor',
     o.imatrix && '--imatrix',
     o.encoder && '--encoder',
+    o.sensitivity && '--sensitivity',
     o.allowRequantize && '--allow-requantize',
   ].filter(Boolean);
   if ((FLOAT_OUT_TYPES as readonly string[]).includes(type)) {
     if (given.length) throw new LowbitError(`${given[0]} applies to quantized output types, not ${type}`);
     return { allowNonfinite: !!o.allowNonfinite };
   }
-  const target = parseTargetOptions(o);
+  const { target, encoder } = readTargetOptions(o);
   let threads: number | undefined;
   if (o.threads !== undefined) {
     threads = Number(o.threads);
@@ -114,7 +104,7 @@ async function quantOpts(type: string, o: QuantOpts): Promise<ConvertQuantizeOpt
     threads,
     allowNonfinite: !!o.allowNonfinite,
     target,
-    encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder),
+    encoder,
     allowRequantize: !!o.allowRequantize,
   };
 }
@@ -149,6 +139,12 @@ export function register(program: Command): void {
     requireInputFiles(inputs);
     refuseOutputOverInputs([out], inputs);
     const q = await quantOpts(type, opts);
+    if (opts.sensitivity === 'engine')
+      throw new LowbitError(
+        'convert llama2c: --sensitivity engine needs a GGUF: convert to F32, then lowbit quantize --sensitivity engine',
+        'EUSAGE',
+      );
+    await applySensitivity(opts, { ...q, fileType: parseFileType(type) }, undefined, false);
     const s = await interruptible(out, (progress) =>
       convertLlama2cFiles(model, opts.tokenizer, out, type, progress, q),
     );
@@ -173,45 +169,73 @@ export function register(program: Command): void {
           '--pre <name>',
           "tokenizer.ggml.pre for byte-level BPE tokenizers neither llama.cpp's hash table nor lowbit's pre-tokenizer check recognises (e.g. llama-bpe, qwen2, smollm, gpt-2)",
         )
-        .option('--name <name>', 'general.name (default: the directory name)'),
+        .option('--name <name>', 'general.name (default: the directory name)')
+        .option(
+          '--dry-run',
+          "quantized types: print quantize's per-tensor plan with reasons and the predicted size (with --target-*, each chosen type and its predicted error) for the converted model; write nothing",
+        )
+        .option('--json', '--dry-run: print it as JSON'),
     ),
   ).action(
-    async (dir: string, out: string, opts: QuantOpts & CalibrateCliOptions & { pre?: string; name?: string }) => {
+    async (
+      dir: string,
+      out: string,
+      opts: QuantOpts & CalibrateCliOptions & { pre?: string; name?: string; dryRun?: boolean; json?: boolean },
+    ) => {
       const type = typeFor(opts);
       requireInputFiles([dir], { allowDirs: true });
       if (opts.imatrix) requireInputFiles([opts.imatrix]);
       refuseOutputOverInputs([out], [...(await hfInputFiles(dir)), ...(opts.imatrix ? [opts.imatrix] : [])]);
       const q = await quantOpts(type, opts);
-      if (checkCalibrateOptions(opts)) {
-        if ((FLOAT_OUT_TYPES as readonly string[]).includes(type))
-          throw new LowbitError(
-            `--calibrate computes a matrix for quantizing; ${type} is not a quantized type`,
-            'EUSAGE',
-          );
-        // the matrix is computed on the converted model in F32 (lossless for F32/F16/BF16 sources), as
-        // `convert hf --type F32` then `lowbit imatrix` would
+      const calibrate = checkCalibrateOptions(opts);
+      if (calibrate && (FLOAT_OUT_TYPES as readonly string[]).includes(type))
+        throw new LowbitError(
+          `--calibrate computes a matrix for quantizing; ${type} is not a quantized type`,
+          'EUSAGE',
+        );
+      // the matrix and the engine's sensitivities are measured on the converted model in F32
+      // (lossless for F32/F16/BF16 sources), as `convert hf --type F32` then `lowbit imatrix` /
+      // `lowbit quantize --sensitivity engine` would
+      if (opts.dryRun && (FLOAT_OUT_TYPES as readonly string[]).includes(type))
+        throw new LowbitError(`--dry-run shows a quantize plan; ${type} is not a quantized type`, 'EUSAGE');
+      if (opts.dryRun && calibrate)
+        throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
+      if (opts.json && !opts.dryRun) throw new LowbitError('--json goes with --dry-run', 'EUSAGE');
+      const quantOptions = { ...q, fileType: parseFileType(type) };
+      if (calibrate || opts.sensitivity === 'engine' || opts.dryRun) {
         const tmp = await mkdtemp(join(tmpdir(), 'lowbit-convert-'));
         try {
           const f32 = join(tmp, 'model-f32.gguf');
-          process.stderr.write('converting to F32 for the calibration run ...\n');
+          process.stderr.write(
+            `converting to F32 for the ${calibrate ? 'calibration' : opts.dryRun ? 'plan' : 'sensitivity'} run ...\n`,
+          );
           await interruptible(out, (progress) =>
             convertHfDir(dir, f32, 'F32', { pre: opts.pre, name: opts.name }, progress, {
               allowNonfinite: !!opts.allowNonfinite,
             }),
           );
-          const threads = opts.threads === undefined ? undefined : Number(opts.threads);
-          const cal = await runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s));
-          try {
-            const im = await loadImatrix(cal.path, [], []);
-            if (im) im.provenance.file = cal.label;
-            q.imatrix = im;
-          } finally {
-            await cal.cleanup();
+          if (calibrate) {
+            const threads = opts.threads === undefined ? undefined : Number(opts.threads);
+            const cal = await runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s));
+            try {
+              const im = await loadImatrix(cal.path, [], []);
+              if (im) im.provenance.file = cal.label;
+              q.imatrix = im;
+              quantOptions.imatrix = im;
+            } finally {
+              await cal.cleanup();
+            }
+          }
+          await applySensitivity(opts, quantOptions, f32, !!opts.json);
+          // the plan of the converted model: the same as `lowbit quantize F32.gguf --dry-run`
+          if (opts.dryRun) {
+            await printDryRun(f32, out, quantOptions, !!opts.json, dir);
+            return;
           }
         } finally {
           await rm(tmp, { recursive: true, force: true });
         }
-      }
+      } else await applySensitivity(opts, quantOptions, undefined, false);
       const s = await interruptible(out, (progress) =>
         convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q),
       );

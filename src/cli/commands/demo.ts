@@ -71,6 +71,12 @@ export const NEEDS_IMATRIX = new Set([
   'Q2_K_S',
 ]);
 
+/** llama.cpp's K-quant mixes that get a `--target-size` row of the same file size beside them. */
+export const TARGET_MIXES = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M'];
+
+/** Float outputs: no importance matrix applies to them. */
+const FLOAT_TYPES = new Set(['F16', 'BF16']);
+
 export const BUNDLED_MODEL = fileURLToPath(new URL('../../../fixtures/brown-3m', import.meta.url));
 /** The files of the bundled checkpoint: no output of the demo may be one of them. */
 const BUNDLED_FILES = ['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json'].map((f) =>
@@ -88,7 +94,10 @@ interface DemoOpts {
 }
 
 export interface DemoRow {
+  /** the file type, or for a --target-size row 'target Q4_K_M' */
   type: string;
+  /** a --target-size row: the llama.cpp mix whose file size it was asked for, and that size */
+  target?: { mix: string; bytes: number; searchSeconds: number };
   /** the weight types the plan chose, most weights first, e.g. 'Q8_0 78%, Q6_K 22%' */
   tensorTypes: string;
   file: string;
@@ -119,7 +128,10 @@ export async function runDemo(opts: DemoOpts): Promise<{
   const f32 = join(dir, 'brown-3m-F32.gguf');
   const imatrixPath = join(dir, 'brown-3m.imatrix.gguf');
   const report = join(dir, 'report.html');
-  const outputs = [f32, imatrixPath, ...types.map((t) => join(dir, `brown-3m-${t}.gguf`)), report];
+  const targets = TARGET_MIXES.filter((t) => types.includes(t));
+  const fileOf = (t: string) => join(dir, `brown-3m-${t}.gguf`);
+  const targetFileOf = (t: string) => join(dir, `brown-3m-target-${t}.gguf`);
+  const outputs = [f32, imatrixPath, ...types.map(fileOf), ...targets.map(targetFileOf), report];
   // none of the files it writes may be the model it reads (an --out of the fixtures folder, links)
   refuseOutputOverInputs(outputs, BUNDLED_FILES);
   await mkdir(dir, { recursive: true });
@@ -130,7 +142,7 @@ export async function runDemo(opts: DemoOpts): Promise<{
   const ctx = Number(opts.ctx);
   let imatrixFile: string | null = null;
   let imatrixNote = '';
-  if (types.some((t) => NEEDS_IMATRIX.has(t))) {
+  if (types.some((t) => NEEDS_IMATRIX.has(t)) || targets.length) {
     imatrixFile = imatrixPath;
     stage.now = `step 2, computing the importance matrix ${imatrixFile}`;
     say(
@@ -148,19 +160,42 @@ export async function runDemo(opts: DemoOpts): Promise<{
     imatrixNote = `importance matrix: ${im.entries} tensors from ${im.chunks} chunks of ${im.chunkSize} tokens the model wrote (seed 2; the evaluation text is seed 1)`;
     say(`   ${imatrixNote}`);
   }
-  const variants: string[] = [];
-  const mixes: string[] = [];
+  // with a matrix, every quantized type uses it (as llama-quantize --imatrix would): the mixes and
+  // the --target-size files beside them are then made from the same information
+  const withMatrix = (t: string) => !!imatrixFile && !FLOAT_TYPES.has(t);
+  const entries: { label: string; file: string; mix: string; target?: DemoRow['target'] }[] = [];
   say(
-    `3. quantize it to ${types.length} types${imatrixFile ? ` (${types.filter((t) => NEEDS_IMATRIX.has(t)).join(', ')} with the matrix)` : ''}`,
+    `3. quantize it to ${types.length} types${imatrixFile ? ' with the matrix' : ''}${targets.length ? `, and with --target-size to the sizes of ${targets.join(', ')}` : ''}`,
   );
+  const imatrix = imatrixFile ? await loadImatrixInput(imatrixFile) : undefined;
   for (const t of types) {
-    const out = join(dir, `brown-3m-${t}.gguf`);
-    stage.now = `step 3, quantizing to ${t} (${variants.length} of ${types.length} done)`;
-    const imatrix = imatrixFile && NEEDS_IMATRIX.has(t) ? await loadImatrixInput(imatrixFile) : undefined;
-    const summary = await quantizeGgufFile(f32, out, { fileType: parseFileType(t), threads, imatrix });
-    variants.push(out);
-    mixes.push(typeMix(summary.plan));
+    const out = fileOf(t);
+    stage.now = `step 3, quantizing to ${t} (${entries.length} files done)`;
+    const summary = await quantizeGgufFile(f32, out, {
+      fileType: parseFileType(t),
+      threads,
+      imatrix: withMatrix(t) ? imatrix : undefined,
+    });
+    entries.push({ label: t, file: out, mix: typeMix(summary.plan) });
+    if (!targets.includes(t)) continue;
+    // lowbit's own choice of types at exactly that file's size, from the same matrix
+    const bytes = (await stat(out)).size;
+    const tOut = targetFileOf(t);
+    stage.now = `step 3, quantizing with --target-size ${bytes} (${t}'s size)`;
+    const ts = await quantizeGgufFile(f32, tOut, {
+      fileType: parseFileType('Q8_0'),
+      target: { bytes },
+      threads,
+      imatrix,
+    });
+    entries.push({
+      label: `target ${t}`,
+      file: tOut,
+      mix: typeMix(ts.plan),
+      target: { mix: t, bytes, searchSeconds: ts.target!.seconds },
+    });
   }
+  const variants = entries.map((e) => e.file);
   say('4. run every file in llama.cpp against the F32 model on text the F32 model writes (seeded)');
   stage.now = 'step 4, evaluating';
   // the report's own stages, as parts of step 4
@@ -179,14 +214,15 @@ export async function runDemo(opts: DemoOpts): Promise<{
     ctx: opts.ctx,
     seed: '1',
     threads: opts.threads,
-    title: 'lowbit demo: brown-3m quantized to every llama.cpp type',
+    title: `lowbit demo: brown-3m quantized to every llama.cpp type${targets.length ? ", and with --target-size at the K-quant mixes' sizes" : ''}`,
     stage: step4,
   });
   const refEval = data.ref!.eval!;
   const f32Size = (await stat(f32)).size;
   const rows: DemoRow[] = data.variants.map((v, i) => ({
-    type: types[i]!,
-    tensorTypes: mixes[i]!,
+    type: entries[i]!.label,
+    ...(entries[i]!.target ? { target: entries[i]!.target } : {}),
+    tensorTypes: entries[i]!.mix,
     file: v.file,
     sizeBytes: v.sizeBytes,
     sizeVsF32: v.sizeBytes / f32Size,
@@ -202,7 +238,15 @@ export async function runDemo(opts: DemoOpts): Promise<{
     `Model: brown-3m (a 3.4M-parameter Llama trained on the Brown corpus, MIT), converted to F32 GGUF; ${types.length} quantized variants.`,
     ...(imatrixNote
       ? [
-          `${imatrixNote[0]!.toUpperCase()}${imatrixNote.slice(1)}; used for ${types.filter((t) => NEEDS_IMATRIX.has(t)).join(', ')}.`,
+          `${imatrixNote[0]!.toUpperCase()}${imatrixNote.slice(1)}; used for every quantized type${targets.length ? ' and the --target-size files' : ''}.`,
+        ]
+      : []),
+    ...(targets.length
+      ? [
+          `target Q4_K_M and the like: lowbit quantize --target-size at exactly that llama.cpp mix's file size (its own choice of type per tensor; search ${entries
+            .filter((e) => e.target)
+            .map((e) => `${e.target!.searchSeconds.toFixed(1)} s`)
+            .join(', ')}).`,
         ]
       : []),
     `Text: ${refEval.tokens} tokens the F32 model generated (seeded); ${refEval.settings.method}.`,
@@ -225,10 +269,9 @@ function typeMix(plan: QuantPlan): string {
     count.set(name, (count.get(name) ?? 0) + n);
     total += n;
   }
-  return [...count]
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, n]) => `${k} ${Math.round((100 * n) / total)}%`)
-    .join(', ');
+  const parts = [...count].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${Math.round((100 * n) / total)}%`);
+  // a --target-size mix can hold many types: the four largest shares, and how many more
+  return parts.length > 5 ? `${parts.slice(0, 4).join(', ')}, +${parts.length - 4} more` : parts.join(', ');
 }
 
 export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
@@ -288,7 +331,9 @@ export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
     'KL: how far its next-token probabilities moved from F32 (0 = identical); same top: how often it picks',
     'the same next token as F32. Tiny models are hit harder by quantization than big ones: a 7B model loses',
     'far less at 2-4 bits than this 3.4M-parameter one. The i-quants IQ1_S ... IQ3_XS and Q2_K_S need an',
-    'importance matrix: the demo computes one in llama.cpp (as llama-imatrix does) and quantizes them with it.',
+    'importance matrix: the demo computes one in llama.cpp (as llama-imatrix does) and quantizes every type',
+    'with it. "target Q4_K_M": lowbit quantize --target-size at exactly the Q4_K_M file\'s size, lowbit choosing',
+    "each tensor's type from measured errors (same matrix, same evaluation): compare the KL of the two rows.",
     `report with charts: ${r.report}`,
   ].join('\n');
 }

@@ -5,11 +5,11 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { LowbitError } from '../../errors.js';
-import { fmtBytes, fmtNum, table, targetLines } from '../format.js';
+import { fmtBytes, fmtNum, targetLines } from '../format.js';
 import { onInterrupt } from '../interrupt.js';
 import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
 import { ggmlTypeByName } from '../../formats/ggml-types.js';
-import { fallbackWarning, typeName, type QuantPlan, type TensorTypeOverride } from '../../plan/plan.js';
+import { fallbackWarning, typeName, type TensorTypeOverride } from '../../plan/plan.js';
 import { parseKvOverride } from '../../plan/kv-override.js';
 import { parsePruneLayers } from '../../plan/prune.js';
 import { FileSource } from '../../node/file-io.js';
@@ -21,32 +21,19 @@ import {
   parseTensorType,
   parseTensorTypeText,
 } from '../../plan/options.js';
-import type { TargetAllocation } from '../../pipeline/target.js';
-import { parseEncoder } from '../../formats/encoder.js';
-import {
-  checkRunnable,
-  predictOutputBytes,
-  prepareQuantize,
-  resolveTarget,
-  type ImatrixInput,
-  type QuantizeOptions,
-  type QuantizeSummary,
-} from '../../pipeline/quantize-gguf.js';
-import { keepSplitPaths, openGgufInput, quantizeGgufFile } from '../../node/quantize-file.js';
+import { type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
+import { keepSplitPaths, quantizeGgufFile } from '../../node/quantize-file.js';
 import { describeMissing, ggufInputFiles, refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { defaultThreads } from '../../node/workers.js';
 import type { OnnxCliOptions } from '../../onnx/options.js';
 
 export { filterImatrix, parseGgmlType, parseTargetOptions, parseTensorType };
 import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
+import { applySensitivity, readTargetOptions, targetOptions, type TargetCliOptions } from '../target-options.js';
+import { planJson, printDryRun } from '../dry-run.js';
 
-interface CliOpts extends OnnxCliOptions, CalibrateCliOptions {
+interface CliOpts extends OnnxCliOptions, CalibrateCliOptions, TargetCliOptions {
   type?: string;
-  targetSize?: string;
-  targetBpw?: string;
-  targetTypes?: string;
-  encoder?: string;
-  sensitivity?: string;
   pure?: boolean;
   tensorType: string[];
   overrideKv: string[];
@@ -80,7 +67,7 @@ export function register(program: Command): void {
   // --tensor-type and --tensor-type-file entries in command-line order (the first match wins); the
   // files are read in the action, after the output is known not to be one of them
   const tensorTypes: (string | { file: string })[] = [];
-  calibrateOptions(program.command('quantize'))
+  const cmd = calibrateOptions(program.command('quantize'))
     .description(
       'quantize a GGUF model the way llama-quantize does (same per-tensor types, byte-identical output); .onnx inputs get transformers.js variants',
     )
@@ -89,24 +76,8 @@ export function register(program: Command): void {
     .option(
       '--type <TYPE>',
       `file type: ${FILE_TYPES.map((f) => f.name).join(', ')} (aliases ${Object.keys(FILE_TYPE_ALIASES).join(', ')}); for .onnx: fp16, q8, q4, q4f16, ...`,
-    )
-    .option(
-      '--target-size <SIZE>',
-      "choose each tensor's type so the file is at most SIZE (e.g. 2.1GB, 750MiB, bytes) with the least predicted damage",
-    )
-    .option('--target-bpw <BITS>', 'as --target-size, for this many bits per weight of tensor data')
-    .option(
-      '--target-types <LIST>',
-      '--target-*: the ggml types to choose from (default: all llama.cpp loads that lowbit writes)',
-    )
-    .option(
-      '--sensitivity <HOW>',
-      "--target-*: none (default: every tensor's relative error counts alike) engine (measure each kind of tensor's effect on the output in llama.cpp first: 9 short runs) or engine-tensors (each free tensor's own effect: one run per tensor)",
-    )
-    .option(
-      '--encoder <NAME>',
-      "ggml (default: llama.cpp's own codes, byte-identical) or best (lowbit's stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)",
-    )
+    );
+  targetOptions(cmd)
     .option('--pure', 'no k-quant mixture: every quantizable tensor gets the default type')
     .option(
       '--tensor-type <REGEX=TYPE>',
@@ -227,13 +198,13 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
       throw new LowbitError(`--threads must be a whole number from 1 to 1024, not '${o.threads}'`, 'EUSAGE');
   }
-  const target = parseTargetOptions(o);
+  const { target, encoder } = readTargetOptions(o);
   if (!o.type && !target) throw new LowbitError('quantize: --type is required (or --target-size / --target-bpw)');
   const opts: QuantizeOptions = {
     // with a target, --type only names the mix whose rules fix what the user does not choose (default Q8_0)
     fileType: parseFileType(o.type ?? 'Q8_0'),
     target,
-    encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder),
+    encoder,
     pure: !!o.pure,
     tensorTypes: o.tensorType.map(parseTensorType),
     kvOverrides: o.overrideKv.map(parseKvOverride),
@@ -263,103 +234,10 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     }
   }
 
-  if (
-    o.sensitivity !== undefined &&
-    o.sensitivity !== 'none' &&
-    o.sensitivity !== 'engine' &&
-    o.sensitivity !== 'engine-tensors'
-  ) {
-    // a file a previous run wrote (--json's target.sensitivity): the same measurement, reused
-    if (!target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
-    let j: { probeType?: unknown; per?: unknown; kl?: unknown; seconds?: unknown; tokens?: unknown };
-    try {
-      j = JSON.parse(readFileSync(o.sensitivity, 'utf8'));
-    } catch (e) {
-      throw new LowbitError(
-        `--sensitivity: ${o.sensitivity} is not none, engine, or a readable JSON file (${(e as Error).message})`,
-      );
-    }
-    if (
-      typeof j.probeType !== 'number' ||
-      !j.kl ||
-      typeof j.kl !== 'object' ||
-      Object.values(j.kl).some((v) => typeof v !== 'number' || !(v >= 0)) ||
-      (j.per !== undefined && j.per !== 'kind' && j.per !== 'tensor')
-    )
-      throw new LowbitError(`--sensitivity: ${o.sensitivity} does not hold {probeType, kl: {kind: number}}`);
-    target.sensitivity = {
-      probeType: j.probeType,
-      per: j.per === 'tensor' ? 'tensor' : 'kind',
-      kl: new Map(Object.entries(j.kl as Record<string, number>)),
-      seconds: Number(j.seconds) || 0,
-      tokens: Number(j.tokens) || 0,
-    };
-  }
-  if (o.sensitivity === 'engine' || o.sensitivity === 'engine-tensors') {
-    if (!target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
-    const { measureKindSensitivity } = await import('../../eval/sensitivity.js');
-    const per = o.sensitivity === 'engine' ? 'kind' : 'tensor';
-    if (!o.json && process.stderr.isTTY)
-      process.stderr.write(`measuring each ${per === 'kind' ? 'kind of tensor' : 'tensor'}'s effect in llama.cpp...\n`);
-    target.sensitivity = await measureKindSensitivity(input, opts, { per });
-  }
+  await applySensitivity(o, opts, input, !!o.json);
 
   if (o.dryRun) {
-    const { src } = await openGgufInput(input);
-    let plan: QuantPlan, predicted: number, problem: string | undefined;
-    let allocation: TargetAllocation | undefined;
-    try {
-      const resolved = await resolveTarget(src, opts);
-      allocation = resolved.allocation;
-      const prep = await prepareQuantize(src, resolved.opts);
-      plan = prep.plan;
-      predicted = await predictOutputBytes(prep.file, plan, opts);
-      try {
-        checkRunnable(prep.file, plan, opts);
-      } catch (e) {
-        if (e instanceof LowbitError) problem = e.message;
-        else throw e;
-      }
-    } finally {
-      await src.close();
-    }
-    if (o.json) {
-      process.stdout.write(
-        JSON.stringify(
-          {
-            ...planJson(input, output, plan, opts, allocation),
-            dryRun: true,
-            outputBytes: predicted,
-            bitsPerWeight: bpw(plan),
-            wouldFail: problem ?? null,
-          },
-          null,
-          2,
-        ) + '\n',
-      );
-      return;
-    }
-    const rows = plan.tensors.map((t) => [
-      t.name,
-      `[${t.shape.join(', ')}]`,
-      typeName(t.srcType),
-      typeName(t.dstType),
-      fmtBytes(t.srcBytes),
-      fmtBytes(t.dstBytes),
-    ]);
-    // the reasons go last, left-aligned (table() right-aligns every column but the first)
-    const lines = table(['tensor', 'shape', 'from', 'to', 'size', 'new size'], rows).split('\n');
-    const why = ['why', '---', ...plan.tensors.map((t) => t.reason)];
-    const out = [lines.map((l, i) => `${l.padEnd(lines[1]!.length)}  ${why[i]}`).join('\n'), ''];
-    out.push(
-      `${plan.tensors.length} tensors, ${fmtBytes(plan.srcBytes)} of tensor data -> ${fmtBytes(plan.dstBytes)} (${fmtNum(bpw(plan), 4)} bits per weight)`,
-    );
-    out.push(`predicted output: ${fmtBytes(predicted)} (${predicted} bytes) as ${plan.fileType.name}`);
-    const fb = fallbackWarning(plan);
-    if (fb) out.push(`warning: ${fb}`);
-    if (allocation) out.push(...targetLines(allocation));
-    if (problem) out.push(`note: a real run would stop: ${problem}`);
-    process.stdout.write(out.join('\n') + '\n');
+    await printDryRun(input, output, opts, !!o.json);
     return;
   }
 
@@ -424,73 +302,4 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
       ...(s.target ? targetLines(s.target) : []),
     ].join('\n') + '\n',
   );
-}
-
-function bpw(plan: QuantPlan): number {
-  return plan.nElements ? (plan.dstBytes * 8) / plan.nElements : 0;
-}
-
-function planJson(
-  input: string,
-  output: string | undefined,
-  plan: QuantPlan,
-  opts: QuantizeOptions,
-  allocation?: TargetAllocation,
-) {
-  return {
-    input,
-    output: output ?? null,
-    fileType: plan.fileType.name,
-    fileTypeId: plan.fileType.id,
-    encoder: opts.encoder ?? 'ggml',
-    imatrix: opts.imatrix ? { ...opts.imatrix.provenance } : null,
-    tensorBytesIn: plan.srcBytes,
-    tensorBytesOut: plan.dstBytes,
-    nElements: plan.nElements,
-    fallbacks: plan.nFallback,
-    fallbackWarning: fallbackWarning(plan) ?? null,
-    tensors: plan.tensors.map((t) => ({
-      name: t.name,
-      shape: t.shape,
-      from: typeName(t.srcType),
-      to: typeName(t.dstType),
-      converted: t.convert,
-      kind: t.kind,
-      reason: t.reason,
-      bytesIn: t.srcBytes,
-      bytesOut: t.dstBytes,
-      ...(t.fallbackFrom !== undefined ? { fallbackFrom: typeName(t.fallbackFrom) } : {}),
-      ...(allocation?.assignment.has(t.name)
-        ? {
-            predictedError:
-              allocation.measures.find((m) => m.name === t.name)!.candidates.find((c) => c.type === t.dstType)?.nsr ??
-              null,
-          }
-        : {}),
-    })),
-    ...(allocation
-      ? {
-          target: {
-            targetBytes: allocation.targetBytes,
-            predictedBytes: allocation.predictedBytes,
-            predictedError: allocation.predictedError,
-            fixedBytes: allocation.fixedBytes,
-            measure: allocation.measure,
-            seconds: allocation.seconds,
-            sensitivity: opts.target?.sensitivity
-              ? { ...opts.target.sensitivity, kl: Object.fromEntries(opts.target.sensitivity.kl) }
-              : null,
-            candidates: allocation.measures.map((m) => ({
-              name: m.name,
-              sampledRows: m.rows,
-              rows: m.nRows,
-              imatrix: m.imatrix,
-              chosen: typeName(m.candidates[m.chosen]!.type),
-              ...(m.sensitivity !== undefined ? { sensitivity: m.sensitivity } : {}),
-              options: m.candidates.map((c) => ({ type: typeName(c.type), bytes: c.bytes, error: c.nsr })),
-            })),
-          },
-        }
-      : {}),
-  };
 }

@@ -1,0 +1,126 @@
+// The target search's encoding step: a tensor's sampled rows quantized to every candidate type at
+// once. On the run's executor (its worker threads) when it has more than one thread, else on the
+// calling thread; either way each run of rows goes through the codec's own quantize with the
+// importances of its expert, so the bytes (and every error computed from them) do not depend on
+// the thread count, and equal quantizing the rows one by one (ggml's quantize is row-independent).
+import { codecByTypeId } from '../formats/registry.js';
+import type { BlockCodec } from '../formats/codec.js';
+import { GGML_TYPE as T } from '../formats/ggml-types.js';
+import { LowbitError } from '../errors.js';
+import type { RowExecutor } from './executor.js';
+import type { SlabPart } from './row-job.js';
+
+export interface SampledRows {
+  /** the sampled rows as float32, n per row */
+  w: Float32Array;
+  n: number;
+  /** the sampled rows' indexes in the tensor (ascending) */
+  rows: readonly number[];
+  rowsPerExpert: number;
+  /** nPerRow × experts importances, or null */
+  im: Float32Array | null;
+}
+
+const FLOAT_TYPES = new Set<number>([T.F32, T.F16, T.BF16]);
+
+/** Row bytes of a type for rows of n. */
+function rowBytes(codec: BlockCodec, n: number): number {
+  return (n / codec.type.blockSize) * codec.type.typeSize;
+}
+
+/** Runs of consecutive sampled rows in one expert: [first, end) sample indexes and the expert. */
+function expertRuns(s: SampledRows): { first: number; end: number; expert: number }[] {
+  const runs: { first: number; end: number; expert: number }[] = [];
+  for (let i = 0; i < s.rows.length; i++) {
+    const expert = Math.floor(s.rows[i]! / s.rowsPerExpert);
+    const last = runs[runs.length - 1];
+    if (last && last.expert === expert) last.end = i + 1;
+    else runs.push({ first: i, end: i + 1, expert });
+  }
+  return runs;
+}
+
+/**
+ * The sampled rows quantized to each type (types the registry has a codec for, whose block fits
+ * the rows): type -> the rows' bytes, in sample order.
+ */
+export async function encodeSampled(
+  s: SampledRows,
+  types: readonly number[],
+  executor?: RowExecutor,
+  quantizer?: (codec: BlockCodec) => BlockCodec['quantize'],
+): Promise<Map<number, Uint8Array>> {
+  const { n } = s;
+  const runs = expertRuns(s);
+  const imOf = (expert: number) => (s.im ? s.im.subarray(expert * n, (expert + 1) * n) : null);
+  const out = new Map<number, Uint8Array>();
+  const pooled: number[] = [];
+  const shared = !!executor && executor.threads > 1 && !quantizer;
+  for (const type of types) {
+    const codec = codecByTypeId(type)!;
+    // float outputs are clamped in place by the row job (cheap anyway): done here, on a copy-free path
+    if (shared && !FLOAT_TYPES.has(type)) {
+      pooled.push(type);
+      continue;
+    }
+    const rb = rowBytes(codec, n);
+    const q = new Uint8Array(s.rows.length * rb);
+    const quantize = quantizer ? quantizer(codec) : codec.quantize.bind(codec);
+    for (const r of runs)
+      quantize(
+        s.w.subarray(r.first * n, r.end * n),
+        q.subarray(r.first * rb, r.end * rb),
+        r.end - r.first,
+        n,
+        imOf(r.expert),
+      );
+    out.set(type, q);
+  }
+  if (!pooled.length) return out;
+  const ex = executor!;
+  // the workers see shared memory only: the rows and importances are copied into it once
+  const w = new Float32Array(ex.alloc(s.w.byteLength));
+  w.set(s.w);
+  const imShared = s.im ? new Float32Array(ex.alloc(s.im.byteLength)) : null;
+  if (imShared) imShared.set(s.im!);
+  const parts: Omit<SlabPart, 'chunkRows'>[] = [];
+  const dsts = new Map<number, Uint8Array>();
+  for (const type of pooled) {
+    const rb = rowBytes(codecByTypeId(type)!, n);
+    const q = new Uint8Array(ex.alloc(s.rows.length * rb));
+    dsts.set(type, q);
+    for (const r of runs)
+      parts.push({
+        // each part is one expert's run: its rows all take that expert's importances
+        base: {
+          srcType: T.F32,
+          dstType: type,
+          nPerRow: n,
+          slabFirstRow: 0,
+          rowsPerExpert: Number.MAX_SAFE_INTEGER,
+          checkInput: false,
+        },
+        nRows: r.end - r.first,
+        buffers: {
+          src: new Uint8Array(w.buffer, r.first * n * 4, (r.end - r.first) * n * 4),
+          f32: null,
+          dst: q.subarray(r.first * rb, r.end * rb),
+          imatrix: imShared ? imShared.subarray(r.expert * n, (r.expert + 1) * n) : null,
+        },
+      });
+  }
+  const res = await ex.runParts(parts);
+  if (!res.ok) {
+    const r = res.result;
+    const why = r.ok
+      ? ''
+      : r.kind === 'error'
+        ? r.message
+        : r.kind === 'output'
+          ? `a row's scales are not finite`
+          : 'a non-finite value';
+    throw new LowbitError(`target search: quantizing sampled rows failed: ${why}`);
+  }
+  for (const type of types) if (dsts.has(type)) out.set(type, dsts.get(type)!);
+  return new Map(types.filter((t) => out.has(t)).map((t) => [t, out.get(t)!]));
+}
