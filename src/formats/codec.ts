@@ -16,11 +16,25 @@ export interface BlockCodec {
   /**
    * Quantize nRows rows of nPerRow floats (nPerRow a multiple of the block size) exactly as
    * ggml_quantize_chunk(type, src, dst, 0, nRows, nPerRow, imatrix) does. imatrix, when given,
-   * holds nPerRow per-column importances. Writes nRows * rowBytes bytes at dst[0..].
+   * holds nPerRow per-column importances. Writes nRows * rowBytes bytes at dst[0..]. With a scan,
+   * the WebAssembly kernels also check the input they read for NaN/Inf (see scanFinite).
    */
-  quantize(src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix: Float32Array | null): void;
+  quantize(
+    src: Float32Array,
+    dst: Uint8Array,
+    nRows: number,
+    nPerRow: number,
+    imatrix: Float32Array | null,
+    scan?: FiniteScan,
+  ): void;
   /** Dequantize n values (a multiple of the block size) exactly as ggml's to_float does. */
   dequantize(src: Uint8Array, dst: Float32Array, n: number): void;
+}
+
+/** What a quantize call's kernels found in the float32 input they read: bytes checked, any NaN or infinity. */
+export interface FiniteScan {
+  checked: number;
+  nonfinite: boolean;
 }
 
 export function rowBytes(codec: BlockCodec, nPerRow: number): number {

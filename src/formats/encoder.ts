@@ -13,7 +13,7 @@
 // and every block is taken from whichever encoding decodes (with the format's own dequantizer) to
 // the least weighted error, ggml's own on ties. Blocks are independent in every ggml format, so the
 // mixture is a valid row, and its error is never higher than ggml's, block by block.
-import type { BlockCodec } from './codec.js';
+import type { BlockCodec, FiniteScan } from './codec.js';
 import { LowbitError } from '../errors.js';
 import { codecByTypeId } from './registry.js';
 import { FORMAT_REFINERS } from './encoder-refine.js';
@@ -33,7 +33,7 @@ type Quantize = BlockCodec['quantize'];
 /** The quantize function an encoder uses for a codec (ggml's own for 'ggml'). */
 export function encoderQuantize(codec: BlockCodec, encoder: EncoderName | undefined): Quantize {
   if (!encoder || encoder === 'ggml') return codec.quantize.bind(codec);
-  return (src, dst, nRows, nPerRow, imatrix) => quantizeBest(codec, src, dst, nRows, nPerRow, imatrix);
+  return (src, dst, nRows, nPerRow, imatrix, scan) => quantizeBest(codec, src, dst, nRows, nPerRow, imatrix, scan);
 }
 
 /**
@@ -81,14 +81,16 @@ export function quantizeBest(
   nRows: number,
   nPerRow: number,
   imatrix: Float32Array | null,
+  scan?: FiniteScan,
 ): void {
   const n = nPerRow;
   const bs = codec.type.blockSize,
     ts = codec.type.typeSize;
   const nb = n / bs;
   const rowBytes = nb * ts;
-  // ggml's own encoding of every row first (also checks the arguments as ggml does)
-  codec.quantize(src, dst, nRows, n, imatrix);
+  // ggml's own encoding of every row first (also checks the arguments as ggml does); the one pass
+  // over all of src, so the only one given the scan
+  codec.quantize(src, dst, nRows, n, imatrix, scan);
   const refine = FORMAT_REFINERS.get(codec.type.id);
   if (!codec.usesImatrix && !refine) return;
   const cand = new Uint8Array(rowBytes);

@@ -7,6 +7,7 @@ import { GGML_TYPE } from '../formats/ggml-types.js';
 import { firstInvalid, firstNonFinite } from './validate.js';
 import { FLOAT_TYPE_MAX, clampFinite } from '../formats/clamp.js';
 import { scanFinite } from '../formats/wasm/kernels.js';
+import type { FiniteScan } from '../formats/codec.js';
 import { encoderQuantize, type EncoderName } from '../formats/encoder.js';
 
 export interface RowJob {
@@ -84,7 +85,7 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
 
   // quantize in runs that stop at expert boundaries, each with its expert's importance slice
   const quantize = encoderQuantize(dst, job.encoder);
-  const quantizeRuns = () => {
+  const quantizeRuns = (scan?: FiniteScan) => {
     for (let r = job.rowStart; r < job.rowEnd;) {
       const global = job.slabFirstRow + r;
       const expert = Math.floor(global / job.rowsPerExpert);
@@ -97,6 +98,7 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
         run,
         n,
         im,
+        scan,
       );
       r += run;
     }

@@ -12,6 +12,7 @@ import type { BlockCodec } from '../../src/formats/codec.js';
 import { GGML_TYPE } from '../../src/formats/ggml-types.js';
 import { setWasmKernels } from '../../src/formats/wasm/kernels.js';
 import { LowbitError } from '../../src/errors.js';
+import { rowBytes } from '../../src/formats/codec.js';
 import { oracle, randomRows, rng } from '../support/oracle.js';
 import { assertBytes, assertFloats, quantizeBothPaths, randomImatrix } from '../support/ggml-check.js';
 
@@ -122,7 +123,7 @@ for (const c of codecs()) {
 
   test(`${c.name}: arbitrary bytes dequantize as ggml's to_float does, WebAssembly on and off`, () => {
     const r = rng(4242 + c.type.id);
-    const nBlocks = 48;
+    const nBlocks = 1024; // enough random indices to reach every grid point of the lattice formats
     const bytes = Uint8Array.from({ length: nBlocks * c.type.typeSize }, () => Math.floor(r() * 256));
     const n = nBlocks * c.type.blockSize;
     const ref = ggmlDequantize(c, bytes, n);
@@ -143,5 +144,35 @@ for (const c of codecs()) {
         setWasmKernels(true);
       }
     }
+  });
+
+  test(`${c.name}: bad shapes and short buffers are a LowbitError (a missing required imatrix too), exact ones are not; a one-line layout`, () => {
+    const bs = c.type.blockSize;
+    const im = c.requiresImatrix ? new Float32Array(4096).fill(1) : null;
+    // row lengths that are not a multiple of the block size, or not positive
+    for (const bad of [bs + 16, bs + bs / 2, 48, 320].filter((v) => v % bs !== 0)) {
+      assert.throws(() => c.quantize(new Float32Array(2 * bad), new Uint8Array(4096), 2, bad, im), LowbitError);
+      assert.throws(() => c.dequantize(new Uint8Array(4096), new Float32Array(bad), bad), LowbitError);
+    }
+    assert.throws(() => c.quantize(new Float32Array(bs), new Uint8Array(4096), 1, 0, im), LowbitError);
+    // sizes that do not add up are refused before anything is written
+    const n = 2 * Math.max(256, bs);
+    const rb = rowBytes(c, n);
+    const dst = new Uint8Array(2 * rb);
+    const full = new Float32Array(2 * n);
+    assert.throws(() => c.quantize(new Float32Array(n), dst, 2, n, im), LowbitError); // src holds 1 row
+    assert.throws(() => c.quantize(full, dst.subarray(1), 2, n, im), LowbitError);
+    assert.throws(() => c.quantize(full, new Uint8Array(10), 2, n, im), LowbitError);
+    assert.throws(() => c.quantize(full, dst, 2, n, new Float32Array(n - 1)), LowbitError);
+    assert.throws(() => c.quantize(full, dst, 2, n, new Float32Array(n / 2)), LowbitError);
+    assert.throws(() => c.dequantize(dst.subarray(1), new Float32Array(2 * n), 2 * n), LowbitError);
+    assert.throws(() => c.dequantize(new Uint8Array(c.type.typeSize), new Float32Array(2 * n), 2 * n), LowbitError);
+    assert.throws(() => c.dequantize(dst, new Float32Array(2 * n - 1), 2 * n), LowbitError);
+    if (c.requiresImatrix) assert.throws(() => c.quantize(full, dst, 2, n, null), /importance matrix/);
+    else c.quantize(full, dst, 2, n, null);
+    c.quantize(full, dst, 2, n, new Float32Array(n)); // the exact sizes are fine
+    c.quantize(full, dst, 2, n, new Float32Array(n).fill(1));
+    c.dequantize(dst, new Float32Array(2 * n), 2 * n);
+    assert.ok(c.layout.length > 20 && !c.layout.includes('\n'), `${c.name}: layout`);
   });
 }

@@ -1,8 +1,7 @@
 // F32, F16 and BF16 as ggml stores them (block size 1). F16/BF16 use ggml's rounding (half.ts).
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16BitsTable, fp32BitsToBf16, fp32BitsToFp16 } from '../half.js';
-import { wasmBlocks } from '../wasm/kernels.js';
 
 function u16view(b: Uint8Array, n: number): Uint16Array | null {
   return b.byteOffset % 2 === 0 ? new Uint16Array(b.buffer, b.byteOffset, n) : null;
@@ -38,10 +37,10 @@ function toBf16(src: Float32Array, dst: Uint8Array, n: number): void {
     }
 }
 
-export const f32: BlockCodec = {
+export const f32 = defineCodec({
   name: 'F32',
-  type: ggmlTypeById(GGML_TYPE.F32)!,
-  usesImatrix: false,
+  typeId: GGML_TYPE.F32,
+  imatrix: 'ignored',
   layout: '32-bit IEEE float per weight, no blocks.',
   quantize(src, dst, nRows, nPerRow) {
     const n = nRows * nPerRow;
@@ -50,42 +49,40 @@ export const f32: BlockCodec = {
   dequantize(src, dst, n) {
     new Uint8Array(dst.buffer, dst.byteOffset, n * 4).set(src.subarray(0, n * 4));
   },
-};
+});
 
-export const f16: BlockCodec = {
+export const f16 = defineCodec({
   name: 'F16',
-  type: ggmlTypeById(GGML_TYPE.F16)!,
-  usesImatrix: false,
+  typeId: GGML_TYPE.F16,
+  imatrix: 'ignored',
+  kernels: { quant: 'f32_to_f16', dequant: 'f16_to_f32' },
   layout: '16-bit IEEE half float per weight (1 sign, 5 exponent, 10 mantissa bits), no blocks.',
   quantize(src, dst, nRows, nPerRow) {
-    const n = nRows * nPerRow;
-    if (!wasmBlocks('f32_to_f16', src, dst, n, 4, 2)) toF16(src, dst, n);
+    toF16(src, dst, nRows * nPerRow);
   },
   dequantize(src, dst, n) {
-    if (wasmBlocks('f16_to_f32', src, dst, n, 2, 4)) return;
     // through bit patterns, so NaN payloads survive exactly as in ggml
     const y = new Uint32Array(dst.buffer, dst.byteOffset, n);
     const v = u16view(src, n);
     if (v) for (let i = 0; i < n; i++) y[i] = fp16BitsTable[v[i]!]!;
     else for (let i = 0; i < n; i++) y[i] = fp16BitsTable[src[2 * i]! | (src[2 * i + 1]! << 8)]!;
   },
-};
+});
 
-export const bf16: BlockCodec = {
+export const bf16 = defineCodec({
   name: 'BF16',
-  type: ggmlTypeById(GGML_TYPE.BF16)!,
-  usesImatrix: false,
+  typeId: GGML_TYPE.BF16,
+  imatrix: 'ignored',
+  kernels: { quant: 'f32_to_bf16', dequant: 'bf16_to_f32' },
   layout: '16-bit brain float per weight (the top half of a float32: 8 exponent, 7 mantissa bits), no blocks.',
   quantize(src, dst, nRows, nPerRow) {
-    const n = nRows * nPerRow;
-    if (!wasmBlocks('f32_to_bf16', src, dst, n, 4, 2)) toBf16(src, dst, n);
+    toBf16(src, dst, nRows * nPerRow);
   },
   dequantize(src, dst, n) {
-    if (wasmBlocks('bf16_to_f32', src, dst, n, 2, 4)) return;
     // a bf16 is the top half of a float32: shift into place
     const y = new Uint32Array(dst.buffer, dst.byteOffset, n);
     const v = u16view(src, n);
     if (v) for (let i = 0; i < n; i++) y[i] = v[i]! << 16;
     else for (let i = 0; i < n; i++) y[i] = ((src[2 * i]! | (src[2 * i + 1]! << 8)) << 16) >>> 0;
   },
-};
+});

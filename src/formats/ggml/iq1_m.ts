@@ -7,18 +7,15 @@
 // three levels for the four shift combinations, then the grid; without an importance matrix the
 // weights are x². Float32 arithmetic with Math.fround throughout. This is the reference and the
 // fallback of the WebAssembly kernel (../wasm/iq1m.as), which quantize uses when it is available.
-import type { BlockCodec } from '../codec.js';
+import { defineCodec } from '../define-codec.js';
 import { LowbitError } from '../../errors.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
 import { nearestInt } from './search.js';
 import { iq1BestNeighbour, iqGrid, msortIndices } from './iq2-grids.js';
 import { IQ1_DELTA } from './iq1_s.js';
-import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.IQ1_M)!;
 const GROUP_MAX_EPS_IQ1_M = fround(1e-7);
 const FLT_MAX = 3.4028234663852886e38;
 const X_P = Float64Array.of(-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA);
@@ -326,25 +323,18 @@ function quantizeRow(
   }
 }
 
-export const iq1_m: BlockCodec & { readonly requiresImatrix: boolean } = {
+export const iq1_m = defineCodec({
   name: 'IQ1_M',
-  type: TYPE,
-  usesImatrix: true,
-  requiresImatrix: false, // ggml_quantize_requires_imatrix
+  typeId: GGML_TYPE.IQ1_M,
+  imatrix: 'used',
+  kernels: { quant: 'iq1_m_quant', quantImatrix: 'iq1_m_quant_imatrix', dequant: 'iq1_m_dequant' },
   layout:
     'Super-blocks of 256 weights: per 8 weights an 11-bit index into a 2048-point grid of {-1, 0, 1} 8-vectors and a ±1/8 shift, a 3-bit scale per 16 weights, and an FP16 scale spread over the scale words, 1.75 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('IQ1_M', TYPE, src, dst, nRows, nPerRow, imatrix);
     const rb = (nPerRow / 256) * 56;
-    // the WebAssembly kernel (iq1m.as) when available; where it flags input ggml aborts on (or a
-    // NaN, whose sort order is glibc's merge sort's), the TypeScript path below reruns
-    if (wasmLatticeQuantize('iq1_m_quant', 'iq1_m_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done')
-      return;
     for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {
-    checkDequantize('IQ1_M', TYPE, src, dst, n);
-    if (wasmBlocks('iq1_m_dequant', src, dst, n / 256, 56, 256 * 4)) return;
     const codes = iqGrid(2048).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
@@ -393,4 +383,4 @@ export const iq1_m: BlockCodec & { readonly requiresImatrix: boolean } = {
       }
     }
   },
-};
+});

@@ -5,17 +5,14 @@
 // Quantization is ggml's quantize_row_iq1_s_impl: an exhaustive split of each sorted 32-block into
 // three levels, then the grid. It needs an importance matrix (ggml asserts without one; lowbit
 // refuses with a LowbitError). Float32 arithmetic with Math.fround throughout.
-import type { BlockCodec } from '../codec.js';
+import { defineCodec } from '../define-codec.js';
 import { LowbitError } from '../../errors.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
 import { nearestInt } from './search.js';
-import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 import { iq1BestNeighbour, iqGrid, msortIndices } from './iq2-grids.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.IQ1_S)!;
 const GROUP_MAX_EPS_IQ1_S = fround(1e-12);
 const FLT_MAX = 3.4028234663852886e38;
 /** IQ1S_DELTA */
@@ -249,26 +246,18 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
 
 const DEQ = new Float64Array(3);
 
-export const iq1_s: BlockCodec & { readonly requiresImatrix: boolean } = {
+export const iq1_s = defineCodec({
   name: 'IQ1_S',
-  type: TYPE,
-  usesImatrix: true,
-  requiresImatrix: true, // ggml_quantize_requires_imatrix
+  typeId: GGML_TYPE.IQ1_S,
+  imatrix: 'required',
+  kernels: { quantImatrix: 'iq1_s_quant_imatrix', dequant: 'iq1_s_dequant' },
   layout:
     'Super-blocks of 256 weights: an FP16 scale, per 8 weights an 11-bit index into a 2048-point grid of {-1, 0, 1} 8-vectors, per 32 weights a 3-bit scale and a ±1/8 shift, 1.56 bits per weight (needs an imatrix).',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('IQ1_S', TYPE, src, dst, nRows, nPerRow, imatrix);
-    if (!imatrix)
-      throw new LowbitError('IQ1_S needs an importance matrix (ggml refuses to quantize to it without one)');
     const rb = (nPerRow / 256) * 50;
-    // the WebAssembly kernel (iq2.as) when available; where it flags input ggml aborts on (or a
-    // NaN, whose sort order is glibc's merge sort's), the TypeScript path below reruns
-    if (wasmLatticeQuantize(null, 'iq1_s_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done') return;
-    for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
+    for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix!);
   },
   dequantize(src, dst, n) {
-    checkDequantize('IQ1_S', TYPE, src, dst, n);
-    if (wasmBlocks('iq1_s_dequant', src, dst, n / 256, 50, 256 * 4)) return;
     const codes = iqGrid(2048).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
@@ -298,4 +287,4 @@ export const iq1_s: BlockCodec & { readonly requiresImatrix: boolean } = {
       }
     }
   },
-};
+});

@@ -2,198 +2,41 @@
 // low index bits and 32 bytes of sign patterns (one each per 8 weights: a 10-bit index into a
 // 1024-point grid of 8-vectors with entries {8, 25, 43, 62}, 8 free signs), 8 bytes of the index
 // high bits, then 8 bytes of two 4-bit scales (one per 16 weights). Value = d·(0.5 + s)/4 · grid · sign.
-// Quantization is ggml's quantize_row_iq2_s_impl, with or without an importance matrix (without
-// one the weights are sigma²/4 + x²). Float32 arithmetic with Math.fround throughout.
-import type { BlockCodec } from '../codec.js';
-import { LowbitError } from '../../errors.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { fp16Table, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
-import { nearestInt } from './search.js';
-import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
-import { GRID_LEVELS, iq2BestNeighbour, iqGrid, levels8, termTables } from './iq2-grids.js';
+// Quantization is ggml's quantize_row_iq2_s_impl (iq2-row16.ts, the row driver shared with IQ2_XS),
+// with or without an importance matrix (without one the weights are sigma²/4 + x²).
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
+import { fp16Table } from '../half.js';
+import { GRID_LEVELS, iqGrid } from './iq2-grids.js';
+import { quantizeRowIq2x16, type Iq2Row16 } from './iq2-row16.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.IQ2_S)!;
-const GROUP_MAX_EPS_IQ2_S = fround(1e-8);
-const F01 = fround(0.1);
 
 const DEQ = new Float64Array(16);
 
-const WEIGHT = new Float32Array(16);
-const WAUX = new Float32Array(16);
-const XVAL = new Float32Array(16);
-const L = new Int8Array(16);
-const WXQ = new Float64Array(64);
-const WQ2 = new Float64Array(64);
-const LAUX = new Int8Array(16);
-const SIGNS = new Uint8Array(2);
-const SCALES = new Float64Array(16);
-
-function quantizeRow(
-  x: Float32Array,
-  xo: number,
-  dst: Uint8Array,
-  o: number,
-  nPerRow: number,
-  qw: Float32Array | null,
-): void {
-  const g = iqGrid(1024);
-  const map = g.map;
-  for (let ibl = 0; ibl < nPerRow / 256; ibl++) {
-    const xbl = xo + 256 * ibl;
-    const out = o + 82 * ibl;
-    dst.fill(0, out, out + 82);
-    let maxScale = 0;
-    let sumx2 = 0;
-    for (let i = 0; i < 256; i++) {
-      const v = x[xbl + i]!;
-      sumx2 = fround(sumx2 + fround(v * v));
-    }
-    const sigma2 = fround(fround(2 * sumx2) / 256);
-    const sigma2q = fround(0.25 * sigma2);
-    for (let ib = 0; ib < 16; ib++) {
-      const xb = xbl + 16 * ib;
-      const qo = 256 * ibl + 16 * ib;
-      if (qw) {
-        for (let i = 0; i < 16; i++) {
-          const v = x[xb + i]!;
-          WEIGHT[i] = fround(qw[qo + i]! * fround(Math.sqrt(fround(sigma2 + fround(v * v)))));
-        }
-      } else {
-        for (let i = 0; i < 16; i++) {
-          const v = x[xb + i]!;
-          WEIGHT[i] = fround(sigma2q + fround(v * v));
-        }
-      }
-      for (let i = 0; i < 16; i++) WAUX[i] = Math.sqrt(WEIGHT[i]!);
-      for (let k = 0; k < 2; k++) {
-        let s = 0;
-        for (let i = 0; i < 8; i++) {
-          const v = x[xb + 8 * k + i]!;
-          if (v >= 0) XVAL[8 * k + i] = v;
-          else {
-            XVAL[8 * k + i] = -v;
-            s |= 1 << i;
-          }
-        }
-        SIGNS[k] = s;
-      }
-      let max = XVAL[0]!;
-      for (let i = 1; i < 16; i++) {
-        const v = XVAL[i]!;
-        max = max > v ? max : v;
-      }
-      L.fill(0);
-      if (max < GROUP_MAX_EPS_IQ2_S) {
-        SCALES[ib] = 0;
-        continue;
-      }
-      termTables(WEIGHT, XVAL, 16, WXQ, WQ2);
-      let best = 0;
-      let scale = fround(max / 5);
-      let onGrid0 = true,
-        onGrid1 = true;
-      for (let is = -9; is <= 9; is++) {
-        const id = fround(fround(5 + fround(is * F01)) / max);
-        const thisScale = fround(1 / id);
-        let aux0 = true,
-          aux1 = true;
-        for (let k = 0; k < 2; k++) {
-          const u = levels8(id, XVAL, 8 * k, LAUX, 8 * k);
-          if (map[u]! < 0) {
-            if (k === 0) aux0 = false;
-            else aux1 = false;
-            iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, thisScale, LAUX, 8 * k);
-          }
-        }
-        let sumqx = 0,
-          sumq2 = 0;
-        for (let i = 0; i < 16; i++) {
-          const t = 4 * i + LAUX[i]!;
-          sumqx = fround(sumqx + WXQ[t]!);
-          sumq2 = fround(sumq2 + WQ2[t]!);
-        }
-        if (sumq2 > 0 && fround(sumqx * sumqx) > fround(best * sumq2)) {
-          scale = fround(sumqx / sumq2);
-          best = fround(scale * sumqx);
-          L.set(LAUX);
-          onGrid0 = aux0;
-          onGrid1 = aux1;
-        }
-      }
-      if ((!onGrid0 || !onGrid1) && scale > 0) {
-        const id = fround(1 / scale);
-        for (let k = 0; k < 2; k++) {
-          if (k === 0 ? onGrid0 : onGrid1) continue;
-          const u = levels8(id, XVAL, 8 * k, L, 8 * k);
-          if (map[u]! < 0) iq2BestNeighbour(g, u, XVAL, 8 * k, WAUX, 8 * k, scale, L, 8 * k);
-        }
-        let sumqx = 0,
-          sumq2 = 0;
-        for (let i = 0; i < 16; i++) {
-          const t = 4 * i + L[i]!;
-          sumqx = fround(sumqx + WXQ[t]!);
-          sumq2 = fround(sumq2 + WQ2[t]!);
-        }
-        if (sumq2 > 0) scale = fround(sumqx / sumq2);
-      }
-      if (scale < 0) {
-        scale = -scale;
-        SIGNS[0] = ~SIGNS[0]! & 255;
-        SIGNS[1] = ~SIGNS[1]! & 255;
-      }
-      for (let k = 0; k < 2; k++) {
-        let u = 0;
-        for (let i = 0; i < 8; i++) u |= L[8 * k + i]! << (2 * i);
-        u &= 0xffff;
-        const gi = u < map.length ? map[u]! : -1;
-        if (gi < 0) throw new LowbitError(`IQ2_S: point ${u} not on the grid (ggml aborts here; non-finite input?)`);
-        const i8 = 2 * ib + k;
-        dst[out + 2 + i8] = gi & 255;
-        dst[out + 66 + (i8 >> 2)]! |= (gi >> 8) << (2 * (i8 & 3));
-        dst[out + 2 + 32 + i8] = SIGNS[k]!;
-      }
-      if (!(scale >= 0))
-        throw new LowbitError('IQ2_S: negative or NaN block scale (ggml asserts here; non-finite input?)');
-      SCALES[ib] = scale;
-      maxScale = maxScale > scale ? maxScale : scale;
-    }
-    if (!maxScale) continue;
-    const d = fround(maxScale / 31);
-    const h = fp32ToFp16(fround(d * fround(0.9875)));
-    dst[out] = h & 255;
-    dst[out + 1] = h >>> 8;
-    const id = fround(1 / d);
-    for (let ib = 0; ib < 16; ib += 2) {
-      let l0 = nearestInt(fround(0.5 * fround(fround(id * SCALES[ib]!) - 1)));
-      l0 = l0 < 0 ? 0 : l0 > 15 ? 15 : l0;
-      let l1 = nearestInt(fround(0.5 * fround(fround(id * SCALES[ib + 1]!) - 1)));
-      l1 = l1 < 0 ? 0 : l1 > 15 ? 15 : l1;
-      dst[out + 74 + (ib >> 1)] = l0 | (l1 << 4);
-    }
-  }
-}
-
-export const iq2_s: BlockCodec & { readonly requiresImatrix: boolean } = {
+const ROW: Iq2Row16 = {
   name: 'IQ2_S',
-  type: TYPE,
-  usesImatrix: true,
-  requiresImatrix: false, // ggml_quantize_requires_imatrix
+  grid: 1024,
+  typeSize: 82,
+  evenSigns: false,
+  eps: fround(1e-8), // GROUP_MAX_EPS_IQ2_S
+  sigmaScale: 2,
+  dScale: fround(0.9875),
+  scalesAt: 74,
+};
+
+export const iq2_s = defineCodec({
+  name: 'IQ2_S',
+  typeId: GGML_TYPE.IQ2_S,
+  imatrix: 'used',
+  kernels: { quant: 'iq2_s_quant', quantImatrix: 'iq2_s_quant_imatrix', dequant: 'iq2_s_dequant' },
   layout:
     'Super-blocks of 256 weights: an FP16 scale, per 8 weights a 10-bit index into a 1024-point grid of 8-vectors plus 8 sign bits, and a 4-bit scale per 16 weights, 2.56 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('IQ2_S', TYPE, src, dst, nRows, nPerRow, imatrix);
     const rb = (nPerRow / 256) * 82;
-    // the WebAssembly kernel (iq2.as) when available; where it flags input ggml aborts on, the
-    // TypeScript path below reruns and throws the codec's error
-    if (wasmLatticeQuantize('iq2_s_quant', 'iq2_s_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done')
-      return;
-    for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
+    for (let r = 0; r < nRows; r++) quantizeRowIq2x16(ROW, src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
   },
   dequantize(src, dst, n) {
-    checkDequantize('IQ2_S', TYPE, src, dst, n);
-    if (wasmBlocks('iq2_s_dequant', src, dst, n / 256, 82, 256 * 4)) return;
     const codes = iqGrid(1024).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
@@ -231,4 +74,4 @@ export const iq2_s: BlockCodec & { readonly requiresImatrix: boolean } = {
       }
     }
   },
-};
+});

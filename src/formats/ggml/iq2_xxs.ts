@@ -4,19 +4,16 @@
 // and a 4-bit block scale in the top bits. Value = d·(0.5 + s)/4 · grid · sign.
 // Quantization is ggml's quantize_row_iq2_xxs_impl, which needs an importance matrix (ggml asserts
 // without one; lowbit refuses with a LowbitError). Float32 arithmetic with Math.fround throughout.
-import type { BlockCodec } from '../codec.js';
+import { defineCodec } from '../define-codec.js';
 import { LowbitError } from '../../errors.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
 import { GROUP_MAX_EPS, nearestInt } from './search.js';
 import { makeQp } from './search-k.js';
 import { evenSigns8 } from './iq-signs.js';
-import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 import { GRID_LEVELS, iq2BestNeighbour, iqGrid, levels8, termTables, KSIGNS_IQ2XS as KSIGNS } from './iq2-grids.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.IQ2_XXS)!;
 const F01 = fround(0.1);
 
 const DEQ = new Float64Array(8);
@@ -160,26 +157,18 @@ function quantizeRow(x: Float32Array, xo: number, dst: Uint8Array, o: number, nP
   }
 }
 
-export const iq2_xxs: BlockCodec & { readonly requiresImatrix: boolean } = {
+export const iq2_xxs = defineCodec({
   name: 'IQ2_XXS',
-  type: TYPE,
-  usesImatrix: true,
-  requiresImatrix: true, // ggml_quantize_requires_imatrix
+  typeId: GGML_TYPE.IQ2_XXS,
+  imatrix: 'required',
+  kernels: { quantImatrix: 'iq2_xxs_quant_imatrix', dequant: 'iq2_xxs_dequant' },
   layout:
     'Super-blocks of 256 weights: an FP16 scale, then per 32 weights four 8-bit indices into a 256-point grid of 8-vectors, four 7-bit sign patterns and a 4-bit scale, 2.06 bits per weight (needs an imatrix).',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('IQ2_XXS', TYPE, src, dst, nRows, nPerRow, imatrix);
-    if (!imatrix)
-      throw new LowbitError('IQ2_XXS needs an importance matrix (ggml refuses to quantize to it without one)');
     const rb = (nPerRow / 256) * 66;
-    // the WebAssembly kernel (iq2.as) when available; where it flags input ggml aborts on, the
-    // TypeScript path below reruns and throws the codec's error
-    if (wasmLatticeQuantize(null, 'iq2_xxs_quant_imatrix', src, dst, nRows, nPerRow, rb, imatrix) === 'done') return;
-    for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix);
+    for (let r = 0; r < nRows; r++) quantizeRow(src, r * nPerRow, dst, r * rb, nPerRow, imatrix!);
   },
   dequantize(src, dst, n) {
-    checkDequantize('IQ2_XXS', TYPE, src, dst, n);
-    if (wasmBlocks('iq2_xxs_dequant', src, dst, n / 256, 66, 256 * 4)) return;
     const codes = iqGrid(256).codes; // each point's eight 2-bit levels
     const T = DEQ;
     for (let i = 0; i < n / 256; i++) {
@@ -212,4 +201,4 @@ export const iq2_xxs: BlockCodec & { readonly requiresImatrix: boolean } = {
       }
     }
   },
-};
+});

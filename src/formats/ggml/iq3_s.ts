@@ -2,17 +2,14 @@
 // (one per group of four values, into the 512-point grid of iq3-grids.ts), 8 bytes of their 9th
 // bits, 32 bytes of signs (one bit per value) and eight 4-bit sub-scales s (d·(1 + 2s) per 32
 // values). ggml's quantize_row_iq3_s_impl (block size 32), imatrix honoured.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
 import { KGRID_512, gridLevels, iq3Grid512, put8 } from './iq3-grids.js';
 import { WEIGHT, XVAL, gridIndex, searchBlock, setWeights, sigma2Of, tooLarge } from './iq3-search.js';
 import { nearestInt } from './search.js';
-import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.IQ3_S)!;
 
 const BLOCK = 110;
 const QS = 2,
@@ -101,28 +98,16 @@ function quantizeBlock(
   }
 }
 
-export const iq3_s: BlockCodec = {
+export const iq3_s = defineCodec({
   name: 'IQ3_S',
-  type: TYPE,
-  usesImatrix: true,
+  typeId: GGML_TYPE.IQ3_S,
+  imatrix: 'used',
+  kernels: { quant: 'iq3_s_quant', quantImatrix: 'iq3_s_quant_imatrix', dequant: 'iq3_s_dequant' },
+  refused: () => tooLarge('IQ3_S'),
   layout:
     'Super-blocks of 256 weights: an FP16 scale, one 9-bit index per 4 weights into a 512-point grid of 3-bit magnitudes, one sign bit per weight and a 4-bit sub-scale per 32 weights, 3.44 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('IQ3_S', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
-    // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
-    const run = wasmLatticeQuantize(
-      'iq3_s_quant',
-      'iq3_s_quant_imatrix',
-      src,
-      dst,
-      nRows,
-      nPerRow,
-      nb * BLOCK,
-      imatrix,
-    );
-    if (run === 'refused') tooLarge('IQ3_S');
-    if (run === 'done') return;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
         quantizeBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * BLOCK, imatrix, ib * 256);
@@ -130,8 +115,6 @@ export const iq3_s: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('IQ3_S', TYPE, src, dst, n);
-    if (wasmBlocks('iq3_s_dequant', src, dst, n / 256, BLOCK, 256 * 4)) return;
     for (let ibl = 0; ibl < n / 256; ibl++) {
       const o = ibl * BLOCK;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
@@ -154,4 +137,4 @@ export const iq3_s: BlockCodec = {
       }
     }
   },
-};
+});

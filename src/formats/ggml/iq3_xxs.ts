@@ -2,18 +2,15 @@
 // per group of four values, into the 256-point grid of iq3-grids.ts) and eight u32 words, one per
 // 32 values: 4 × 7 sign bits (the 8th sign of each 8 follows from even parity) and a 4-bit scale
 // s (sub-scale d·(0.5 + s)·0.5). ggml's quantize_row_iq3_xxs_impl, imatrix honoured.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
 import { IQ3XXS_LEVELS, KGRID_256, KSIGNS, gridLevels, iq3Grid256, put8 } from './iq3-grids.js';
 import { LEVELS, WEIGHT, XVAL, gridIndex, searchBlock, setWeights, sigma2Of, tooLarge } from './iq3-search.js';
 import { nearestInt } from './search.js';
 import { evenSigns8 } from './iq-signs.js';
-import { wasmBlocks, wasmLatticeQuantize } from '../wasm/kernels.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.IQ3_XXS)!;
 
 const BLOCK = 98;
 const EPS = fround(1e-8); // GROUP_MAX_EPS_IQ3_XXS
@@ -87,28 +84,16 @@ function quantizeBlock(
   }
 }
 
-export const iq3_xxs: BlockCodec = {
+export const iq3_xxs = defineCodec({
   name: 'IQ3_XXS',
-  type: TYPE,
-  usesImatrix: true,
+  typeId: GGML_TYPE.IQ3_XXS,
+  imatrix: 'used',
+  kernels: { quant: 'iq3_xxs_quant', quantImatrix: 'iq3_xxs_quant_imatrix', dequant: 'iq3_xxs_dequant' },
+  refused: () => tooLarge('IQ3_XXS'),
   layout:
     'Super-blocks of 256 weights: an FP16 scale, one 8-bit index per 4 weights into a 256-point grid of 3-bit magnitudes, and per 32 weights 28 sign bits (even parity gives the rest) and a 4-bit sub-scale, 3.06 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('IQ3_XXS', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
-    // the WebAssembly kernel (iq3.as) when available; it flags blocks ggml aborts on
-    const run = wasmLatticeQuantize(
-      'iq3_xxs_quant',
-      'iq3_xxs_quant_imatrix',
-      src,
-      dst,
-      nRows,
-      nPerRow,
-      nb * BLOCK,
-      imatrix,
-    );
-    if (run === 'refused') tooLarge('IQ3_XXS');
-    if (run === 'done') return;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
         quantizeBlock(src, row * nPerRow + ib * 256, dst, (row * nb + ib) * BLOCK, imatrix, ib * 256);
@@ -116,8 +101,6 @@ export const iq3_xxs: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('IQ3_XXS', TYPE, src, dst, n);
-    if (wasmBlocks('iq3_xxs_dequant', src, dst, n / 256, BLOCK, 256 * 4)) return;
     for (let ibl = 0; ibl < n / 256; ibl++) {
       const o = ibl * BLOCK;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
@@ -139,4 +122,4 @@ export const iq3_xxs: BlockCodec = {
       }
     }
   },
-};
+});

@@ -1,24 +1,21 @@
 // IQ4_NL: blocks of 32 values, an FP16 scale and 32 4-bit indices into ggml's 16 non-linear levels
 // (kvalues_iq4nl). Quantization follows ggml's importance-weighted scale search (imatrix honoured).
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
-import { wasmBlocks } from '../wasm/kernels.js';
 import { IQ4NL_VALUES, quantizeIq4NlBlock } from './iq4-common.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.IQ4_NL)!;
 const VF = Float64Array.from(IQ4NL_VALUES);
 
-export const iq4_nl: BlockCodec = {
+export const iq4_nl = defineCodec({
   name: 'IQ4_NL',
-  type: TYPE,
-  usesImatrix: true,
+  typeId: GGML_TYPE.IQ4_NL,
+  imatrix: 'used',
+  kernels: { dequant: 'iq4_nl_dequant' },
   layout:
     'Blocks of 32 weights: an FP16 scale and 32 4-bit indices into 16 fixed non-linear levels (-127…113), 4.5 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('IQ4_NL', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 32;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
@@ -27,8 +24,6 @@ export const iq4_nl: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('IQ4_NL', TYPE, src, dst, n);
-    if (wasmBlocks('iq4_nl_dequant', src, dst, n / 32, 18, 32 * 4)) return;
     for (let ib = 0; ib < n / 32; ib++) {
       const o = ib * 18,
         y = ib * 32;
@@ -40,4 +35,4 @@ export const iq4_nl: BlockCodec = {
       }
     }
   },
-};
+});

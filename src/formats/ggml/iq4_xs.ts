@@ -1,24 +1,21 @@
 // IQ4_XS: super-blocks of 256 values: an FP16 scale, eight 6-bit signed sub-scales (one per 32
 // values) and 4-bit indices into ggml's 16 non-linear levels. Honours the imatrix as ggml does.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
-import { wasmBlocks } from '../wasm/kernels.js';
 import { IQ4NL_VALUES, quantizeIq4XsBlock } from './iq4-common.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.IQ4_XS)!;
 const VF = Float64Array.from(IQ4NL_VALUES);
 
-export const iq4_xs: BlockCodec = {
+export const iq4_xs = defineCodec({
   name: 'IQ4_XS',
-  type: TYPE,
-  usesImatrix: true,
+  typeId: GGML_TYPE.IQ4_XS,
+  imatrix: 'used',
+  kernels: { dequant: 'iq4_xs_dequant' },
   layout:
     'Super-blocks of 256 weights: an FP16 scale, eight 6-bit sub-scales (one per 32 weights) and 4-bit indices into 16 fixed non-linear levels, 4.25 bits per weight.',
   quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('IQ4_XS', TYPE, src, dst, nRows, nPerRow, imatrix);
     const nb = nPerRow / 256;
     for (let row = 0; row < nRows; row++) {
       for (let ib = 0; ib < nb; ib++) {
@@ -27,8 +24,6 @@ export const iq4_xs: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('IQ4_XS', TYPE, src, dst, n);
-    if (wasmBlocks('iq4_xs_dequant', src, dst, n / 256, 136, 256 * 4)) return;
     for (let ibl = 0; ibl < n / 256; ibl++) {
       const o = ibl * 136;
       const d = fp16Table[src[o]! | (src[o + 1]! << 8)]!;
@@ -46,4 +41,4 @@ export const iq4_xs: BlockCodec = {
       }
     }
   },
-};
+});

@@ -1,13 +1,12 @@
 // Shared plumbing of the legacy 32-element block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): the codec
-// shape (argument checks, WASM-or-TS dispatch), 4/5-bit packing and unpacking, FP16 stores, and the
+// definition (legacyCodec), 4/5-bit packing and unpacking, FP16 stores, and the
 // per-row importance weights ggml's quantize_row_*_impl build. Each format file keeps only its
 // own arithmetic (scale choice, rounding, imatrix search).
 import type { BlockCodec } from '../codec.js';
-import { LowbitError } from '../../errors.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
+import { defineCodec } from '../define-codec.js';
 import { ggmlTypeById } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { wasmBlocks, wasmRows, type KernelName, type RowKernelName } from '../wasm/kernels.js';
+import type { BlockKernelName, RowKernelName } from '../wasm/kernels.js';
 import { makeQkx3Quants, makeQxQuants } from './search.js';
 
 export const QK = 32;
@@ -140,9 +139,8 @@ const FLT_MAX = 3.4028234663852886e38;
 export interface LegacyCodecSpec {
   name: 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q8_0';
   /** its WebAssembly kernels: blocks without an imatrix, rows with one (absent: no imatrix path), dequantize */
-  kernels: { quant: KernelName; quantImatrix?: RowKernelName; dequant: KernelName };
+  kernels: { quant: BlockKernelName; quantImatrix?: RowKernelName; dequant: BlockKernelName };
   typeId: number;
-  typeSize: number;
   layout: string;
   /** quantize_row_*_ref over n values (the no-imatrix path) */
   quantizeRef(x: Float32Array, y: Uint8Array, n: number): void;
@@ -159,35 +157,29 @@ export interface LegacyCodecSpec {
 }
 
 /**
- * Builds a BlockCodec: checks arguments, then runs the WASM kernel when available and the
- * TypeScript reference otherwise. The spec's functions are called once per call (or per row),
- * never per element, so the hot loops stay in the format files, monomorphic.
+ * The codec definition of a legacy format: the reference runs whole (without an imatrix) or row by
+ * row (with one). The spec's functions are called once per call (or per row), never per element,
+ * so the hot loops stay in the format files, monomorphic.
  */
 export function legacyCodec(spec: LegacyCodecSpec): BlockCodec {
-  const { name, typeSize, quantizeRef, quantizeRowImatrix, dequantizeRef } = spec;
-  const { quant: quantKernel, quantImatrix: rowKernel, dequant: dequantKernel } = spec.kernels;
-  const type = ggmlTypeById(spec.typeId)!;
-  return {
-    name,
-    type,
-    usesImatrix: quantizeRowImatrix !== undefined,
+  const { quantizeRef, quantizeRowImatrix } = spec;
+  const typeSize = ggmlTypeById(spec.typeId)!.typeSize;
+  return defineCodec({
+    name: spec.name,
+    typeId: spec.typeId,
     layout: spec.layout,
+    imatrix: quantizeRowImatrix ? 'used' : 'ignored',
+    kernels: spec.kernels,
     quantize(src, dst, nRows, nPerRow, imatrix) {
-      checkQuantize(name, type, src, dst, nRows, nPerRow, imatrix);
       if (!imatrix || !quantizeRowImatrix) {
-        const n = nRows * nPerRow;
-        if (!wasmBlocks(quantKernel, src, dst, n / QK, QK * 4, typeSize)) quantizeRef(src, dst, n);
+        quantizeRef(src, dst, nRows * nPerRow);
         return;
       }
       const rowBytes = (nPerRow / QK) * typeSize;
-      if (rowKernel && wasmRows(rowKernel, src, dst, nRows, nPerRow, rowBytes, imatrix)) return;
       for (let r = 0; r < nRows; r++) quantizeRowImatrix(src, r * nPerRow, dst, r * rowBytes, nPerRow, imatrix);
     },
-    dequantize(src, dst, n) {
-      checkDequantize(name, type, src, dst, n);
-      if (!wasmBlocks(dequantKernel, src, dst, n / QK, typeSize, QK * 4)) dequantizeRef(src, dst, n);
-    },
-  };
+    dequantize: spec.dequantizeRef,
+  });
 }
 
 // Packing. Codes arrive as ints whose low byte is ggml's uint8_t code, so q4_0's (int8_t) casts

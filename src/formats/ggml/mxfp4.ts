@@ -1,14 +1,11 @@
 // MXFP4 (OCP microscaling FP4): blocks of 32 values, one E8M0 power-of-two scale byte and 32 4-bit
 // E2M1 codes (±0, 0.5, 1, 1.5, 2, 3, 4, 6; ggml stores them doubled with a halved scale). ggml
 // ignores the imatrix for this format.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
-import { wasmBlocks } from '../wasm/kernels.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { e8m0HalfTable } from '../e8m0.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.MXFP4)!;
 
 /** ggml's kvalues_mxfp4 (E2M1 values doubled). */
 export const MXFP4_VALUES: Int8Array = Int8Array.of(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
@@ -72,16 +69,15 @@ export function mxfp4Exponent(amax: number): number {
   return (f + 125) & 0xff;
 }
 
-export const mxfp4: BlockCodec = {
+export const mxfp4 = defineCodec({
   name: 'MXFP4',
-  type: TYPE,
-  usesImatrix: false,
+  typeId: GGML_TYPE.MXFP4,
+  imatrix: 'ignored',
+  kernels: { quant: 'mxfp4_quant', dequant: 'mxfp4_dequant' },
   layout:
     'Blocks of 32 weights: one shared power-of-two scale byte (E8M0) and 32 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.25 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('MXFP4', TYPE, src, dst, nRows, nPerRow, imatrix);
+  quantize(src, dst, nRows, nPerRow) {
     const nb = (nRows * nPerRow) / 32;
-    if (wasmBlocks('mxfp4_quant', src, dst, nb, 128, 17)) return;
     for (let i = 0; i < nb; i++) {
       const x0 = i * 32,
         o = i * 17;
@@ -114,8 +110,6 @@ export const mxfp4: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('MXFP4', TYPE, src, dst, n);
-    if (wasmBlocks('mxfp4_dequant', src, dst, n / 32, 17, 32 * 4)) return;
     for (let i = 0; i < n / 32; i++) {
       const o = i * 17,
         y = i * 32;
@@ -128,7 +122,7 @@ export const mxfp4: BlockCodec = {
       }
     }
   },
-};
+});
 
 /**
  * best_index_mxfp4(x, d): the first of the 16 levels with the least float32 |level·d - x|.

@@ -3,14 +3,12 @@
 // them doubled with a halved scale, as for MXFP4). Layout: the 4 scale bytes, then 8 code bytes per
 // sub-block (value j in the low nibble of byte j, value j+8 in its high nibble). ggml ignores the
 // imatrix for this format.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp32ToUe4m3, ue4m3Table } from '../ue4m3.js';
 import { amaxSkipNaN } from './q2_0.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.NVFP4)!;
 const max = Math.max;
 
 /** ggml's kvalues_fp4 (ggml-common.h): E2M1 values doubled, shared with MXFP4. */
@@ -65,14 +63,13 @@ function code(x: number, s2: number, d: number): number {
   return v < 32 ? MIDS_BELOW[Math.ceil(v) + 33 * Number(x < 0)]! : bestIndex(x, d);
 }
 
-export const nvfp4: BlockCodec = {
+export const nvfp4 = defineCodec({
   name: 'NVFP4',
-  type: TYPE,
-  usesImatrix: false,
+  typeId: GGML_TYPE.NVFP4,
+  imatrix: 'ignored',
   layout:
     'Blocks of 64 weights: four sub-blocks of 16, each with an FP8 (UE4M3) scale byte and 16 4-bit E2M1 floats (±0, 0.5, 1, 1.5, 2, 3, 4, 6), 4.5 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('NVFP4', TYPE, src, dst, nRows, nPerRow, imatrix);
+  quantize(src, dst, nRows, nPerRow) {
     const nSub = (nRows * nPerRow) / 16;
     for (let sb = 0; sb < nSub; sb++) {
       const x0 = sb * 16;
@@ -97,7 +94,6 @@ export const nvfp4: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('NVFP4', TYPE, src, dst, n);
     const nSub = n / 16;
     const out = new Int32Array(dst.buffer, dst.byteOffset, n);
     for (let sb = 0; sb < nSub; sb++) {
@@ -131,4 +127,4 @@ export const nvfp4: BlockCodec = {
       out[y + 15] = LEVELS[t | (b7 >> 4)]!;
     }
   },
-};
+});

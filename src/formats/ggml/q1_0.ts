@@ -1,23 +1,20 @@
 // Q1_0: blocks of 128 weights, an FP16 scale (the block's mean |w|) and one sign bit per weight
 // (set for w >= 0, so -0 is +d and NaN is -d): each weight dequantizes to ±d. ggml's quantize_q1_0
 // runs the same reference path with or without an imatrix, so the imatrix changes nothing.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16BitsTable, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.Q1_0)!;
 const SIGN = 0x80000000 | 0;
 
-export const q1_0: BlockCodec = {
+export const q1_0 = defineCodec({
   name: 'Q1_0',
-  type: TYPE,
-  usesImatrix: false,
+  typeId: GGML_TYPE.Q1_0,
+  imatrix: 'ignored',
   layout:
     'Blocks of 128 weights: an FP16 scale (the mean |w|) and one sign bit per weight, each weight ±scale, 1.125 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('Q1_0', TYPE, src, dst, nRows, nPerRow, imatrix);
+  quantize(src, dst, nRows, nPerRow) {
     const nb = (nRows * nPerRow) / 128;
     for (let i = 0; i < nb; i++) {
       const x0 = i * 128,
@@ -43,7 +40,6 @@ export const q1_0: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('Q1_0', TYPE, src, dst, n);
     // values copied as float32 bits: d, and -d with the sign bit flipped (as C's negation: NaN
     // payloads kept)
     const out = new Int32Array(dst.buffer, dst.byteOffset, n);
@@ -67,4 +63,4 @@ export const q1_0: BlockCodec = {
       }
     }
   },
-};
+});

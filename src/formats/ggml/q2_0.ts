@@ -1,14 +1,11 @@
 // Q2_0: blocks of 64 weights, an FP16 scale d (the block's max |w|) and 2-bit codes 0..3 for
 // -d, 0, +d, +2d (ggml writes only 0..2: round(w/d) + 1, clamped). ggml's quantize_q2_0 runs the
 // same reference path with or without an imatrix, so the imatrix changes nothing.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16BitsTable, fp32BitsToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
-import { wasmBlocks } from '../wasm/kernels.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.Q2_0)!;
 const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d, 2d
 const LV4I = new Int32Array(LV4.buffer);
 const F1 = new Float32Array(1);
@@ -45,16 +42,15 @@ export function amaxSkipNaN(src: Float32Array, x0: number, n: number): number {
   return amax;
 }
 
-export const q2_0: BlockCodec = {
+export const q2_0 = defineCodec({
   name: 'Q2_0',
-  type: TYPE,
-  usesImatrix: false,
+  typeId: GGML_TYPE.Q2_0,
+  imatrix: 'ignored',
+  kernels: { quant: 'q2_0_quant', dequant: 'q2_0_dequant' },
   layout:
     'Blocks of 64 weights: an FP16 scale (the max |w|) and 2-bit codes for -1, 0, +1, +2 times the scale, 2.25 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('Q2_0', TYPE, src, dst, nRows, nPerRow, imatrix);
+  quantize(src, dst, nRows, nPerRow) {
     const nb = (nRows * nPerRow) / 64;
-    if (wasmBlocks('q2_0_quant', src, dst, nb, 256, 18)) return;
     // the weights' float32 bits as int32: |w| orders as its bits do, so the max and the code
     // thresholds are integer compares, without float32 → float64 conversions
     const u = new Int32Array(src.buffer, src.byteOffset, nb * 64);
@@ -114,8 +110,6 @@ export const q2_0: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('Q2_0', TYPE, src, dst, n);
-    if (wasmBlocks('q2_0_dequant', src, dst, n / 64, 18, 64 * 4)) return;
     const out = new Int32Array(dst.buffer, dst.byteOffset, n); // values copied as bits
     for (let i = 0; i < n / 64; i++) {
       const o = i * 18,
@@ -148,4 +142,4 @@ export const q2_0: BlockCodec = {
       }
     }
   },
-};
+});

@@ -138,7 +138,6 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
 export const q2_K = kQuantCodec({
   name: NAME,
   typeId: GGML_TYPE.Q2_K,
-  typeSize: TYPE_SIZE,
   kernels: { quant: 'q2_K_quant', quantImatrix: 'q2_K_quant_imatrix', dequant: 'q2_K_dequant' },
   layout:
     '256-weight super-blocks: fp16 scale and fp16 min-scale, sixteen 16-weight sub-blocks with a 4-bit scale and 4-bit min each, 2-bit levels; 2.625 bits per weight.',

@@ -149,7 +149,6 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
 export const q3_K = kQuantCodec({
   name: NAME,
   typeId: GGML_TYPE.Q3_K,
-  typeSize: TYPE_SIZE,
   kernels: { quant: 'q3_K_quant', quantImatrix: 'q3_K_quant_imatrix', dequant: 'q3_K_dequant' },
   layout:
     '256-weight super-blocks: fp16 scale, sixteen 16-weight sub-blocks with signed 6-bit scales, symmetric 3-bit levels (2 low bits + 1 high bit plane); 3.4375 bits per weight.',

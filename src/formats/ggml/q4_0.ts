@@ -36,7 +36,6 @@ export const q4_0 = legacyCodec({
   name: 'Q4_0',
   kernels: { quant: 'q4_0_quant', quantImatrix: 'q4_0_quant_imatrix', dequant: 'q4_0_dequant' },
   typeId: GGML_TYPE.Q4_0,
-  typeSize: TYPE_SIZE,
   layout: '32 weights per 18-byte block: an FP16 scale d, then 16 bytes of 4-bit codes q; weight = (q − 8)·d.',
   quantizeRef,
   quantizeRowImatrix: (x, xOff, y, yOff, nPerRow, qw) =>

@@ -39,7 +39,6 @@ export const q4_1 = legacyCodec({
   name: 'Q4_1',
   kernels: { quant: 'q4_1_quant', quantImatrix: 'q4_1_quant_imatrix', dequant: 'q4_1_dequant' },
   typeId: GGML_TYPE.Q4_1,
-  typeSize: TYPE_SIZE,
   layout:
     '32 weights per 20-byte block: an FP16 scale d and FP16 minimum m, then 16 bytes of 4-bit codes q; weight = q·d + m.',
   quantizeRef,

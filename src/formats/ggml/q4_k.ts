@@ -78,7 +78,6 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
 export const q4_K = kQuantCodec({
   name: NAME,
   typeId: GGML_TYPE.Q4_K,
-  typeSize: TYPE_SIZE,
   kernels: { quant: 'q4_K_quant', quantImatrix: 'q4_K_quant_imatrix', dequant: 'q4_K_dequant' },
   layout:
     '256-weight super-blocks: fp16 scale and fp16 min-scale, eight 32-weight sub-blocks with 6-bit scale and 6-bit min (12 bytes), 4-bit levels; 4.5 bits per weight.',

@@ -38,7 +38,6 @@ export const q5_0 = legacyCodec({
   name: 'Q5_0',
   kernels: { quant: 'q5_0_quant', quantImatrix: 'q5_0_quant_imatrix', dequant: 'q5_0_dequant' },
   typeId: GGML_TYPE.Q5_0,
-  typeSize: TYPE_SIZE,
   layout:
     '32 weights per 22-byte block: an FP16 scale d, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = (q − 16)·d.',
   quantizeRef,

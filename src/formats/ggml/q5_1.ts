@@ -42,7 +42,6 @@ export const q5_1 = legacyCodec({
   name: 'Q5_1',
   kernels: { quant: 'q5_1_quant', quantImatrix: 'q5_1_quant_imatrix', dequant: 'q5_1_dequant' },
   typeId: GGML_TYPE.Q5_1,
-  typeSize: TYPE_SIZE,
   layout:
     '32 weights per 24-byte block: an FP16 scale d and FP16 minimum m, 4 bytes of high bits, 16 bytes of low nibbles; 5-bit code q, weight = q·d + m.',
   quantizeRef,

@@ -106,7 +106,6 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
 export const q5_K = kQuantCodec({
   name: NAME,
   typeId: GGML_TYPE.Q5_K,
-  typeSize: TYPE_SIZE,
   kernels: { quant: 'q5_K_quant', quantImatrix: 'q5_K_quant_imatrix', dequant: 'q5_K_dequant' },
   layout:
     '256-weight super-blocks: fp16 scale and fp16 min-scale, eight 32-weight sub-blocks with 6-bit scale and 6-bit min (12 bytes), 5-bit levels (4 low bits + 1 high bit plane); 5.5 bits per weight.',

@@ -130,7 +130,6 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
 export const q6_K = kQuantCodec({
   name: NAME,
   typeId: GGML_TYPE.Q6_K,
-  typeSize: TYPE_SIZE,
   kernels: { quant: 'q6_K_quant', quantImatrix: 'q6_K_quant_imatrix', dequant: 'q6_K_dequant' },
   layout:
     '256-weight super-blocks: fp16 scale, sixteen 16-weight sub-blocks with signed 8-bit scales, symmetric 6-bit levels (4 low bits + 2 high bits); 6.5625 bits per weight.',

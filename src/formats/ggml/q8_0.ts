@@ -28,7 +28,6 @@ export const q8_0 = legacyCodec({
   name: 'Q8_0',
   kernels: { quant: 'q8_0_quant', dequant: 'q8_0_dequant' },
   typeId: GGML_TYPE.Q8_0,
-  typeSize: TYPE_SIZE,
   layout: '32 weights per 34-byte block: an FP16 scale d, then 32 signed bytes q; weight = q·d.',
   quantizeRef, // no quantizeRowImatrix: ggml's quantize_q8_0 ignores the imatrix
   dequantizeRef(src, dst, n) {

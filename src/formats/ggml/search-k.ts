@@ -5,9 +5,9 @@
 // Functions take offsets into caller arrays instead of subarrays so the hot path allocates nothing.
 import type { BlockCodec } from '../codec.js';
 import { LowbitError } from '../../errors.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
+import { defineCodec } from '../define-codec.js';
 import { ggmlTypeById } from '../ggml-types.js';
-import { wasmBlocks, wasmRows, type DequantKernelName, type KernelName, type RowKernelName } from '../wasm/kernels.js';
+import type { BlockKernelName, RowKernelName } from '../wasm/kernels.js';
 import { GROUP_MAX_EPS, nearestInt } from './search.js';
 
 const fround = Math.fround;
@@ -342,14 +342,13 @@ export function getHalf(src: Uint8Array, o: number): number {
   return src[o]! | (src[o + 1]! << 8);
 }
 
-/** What a K-quant codec supplies; kQuantCodec adds the shape checks, WASM dispatch and block loops. */
+/** What a K-quant codec supplies; kQuantCodec adds the block loops (defineCodec the checks and WASM dispatch). */
 export interface KQuantSpec {
   name: string;
   typeId: number;
-  typeSize: number;
   layout: string;
   /** its WebAssembly kernels: blocks without an imatrix, rows with one, dequantize */
-  kernels: { quant: KernelName; quantImatrix: RowKernelName; dequant: DequantKernelName };
+  kernels: { quant: BlockKernelName; quantImatrix: RowKernelName; dequant: BlockKernelName };
   /** one block without an imatrix (the _ref function) */
   quantizeBlockRef(x: Float32Array, xo: number, dst: Uint8Array, o: number): void;
   /** one block with the imatrix at qw[qo..qo+256) (the _impl function) */
@@ -358,29 +357,25 @@ export interface KQuantSpec {
 }
 
 /**
- * The BlockCodec every K-quant shares: try the WASM kernel, else loop the TS blocks. The imatrix
+ * The codec definition every K-quant shares: the TS reference loops the blocks. The imatrix
  * restarts at each row (ggml passes it per row), so that path walks rows × blocks.
  */
 export function kQuantCodec(spec: KQuantSpec): BlockCodec {
-  const { name, typeSize, quantizeBlockRef, quantizeBlockImatrix } = spec;
-  const { quant, quantImatrix, dequant } = spec.kernels;
-  const tsDequantize = spec.dequantize;
-  const type = ggmlTypeById(spec.typeId)!;
-  return {
-    name,
-    type,
-    usesImatrix: true,
+  const { quantizeBlockRef, quantizeBlockImatrix } = spec;
+  const typeSize = ggmlTypeById(spec.typeId)!.typeSize;
+  return defineCodec({
+    name: spec.name,
+    typeId: spec.typeId,
     layout: spec.layout,
+    imatrix: 'used',
+    kernels: spec.kernels,
     quantize(src, dst, nRows, nPerRow, imatrix) {
-      checkQuantize(name, type, src, dst, nRows, nPerRow, imatrix);
       const nbRow = nPerRow / QK_K;
       if (!imatrix) {
         const nb = nRows * nbRow;
-        if (wasmBlocks(quant, src, dst, nb, 4 * QK_K, typeSize)) return;
         for (let b = 0; b < nb; b++) quantizeBlockRef(src, b * QK_K, dst, b * typeSize);
         return;
       }
-      if (wasmRows(quantImatrix, src, dst, nRows, nPerRow, nbRow * typeSize, imatrix)) return;
       for (let r = 0; r < nRows; r++) {
         for (let i = 0; i < nbRow; i++) {
           const b = r * nbRow + i;
@@ -388,10 +383,6 @@ export function kQuantCodec(spec: KQuantSpec): BlockCodec {
         }
       }
     },
-    dequantize(src, dst, n) {
-      checkDequantize(name, type, src, dst, n);
-      if (wasmBlocks(dequant, src, dst, n / QK_K, typeSize, QK_K * 4)) return;
-      tsDequantize(src, dst, n);
-    },
-  };
+    dequantize: spec.dequantize,
+  });
 }

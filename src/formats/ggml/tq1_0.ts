@@ -2,14 +2,11 @@
 // scale (the block's max |x|). Trits are packed 5 per byte (3^5 = 243 ≤ 256) for 240 values and 4
 // per byte for the last 16, stored as a fixed-point fraction so a multiply by 3 pops the top trit.
 // ggml ignores the imatrix for this format.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
-import { wasmBlocks } from '../wasm/kernels.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.TQ1_0)!;
 
 /**
  * The block's max |x| as ggml's MAX(amax, fabsf(v)) macro computes it: a NaN resets it, so after
@@ -105,16 +102,15 @@ const PACK = (() => {
   return t;
 })();
 
-export const tq1_0: BlockCodec = {
+export const tq1_0 = defineCodec({
   name: 'TQ1_0',
-  type: TYPE,
-  usesImatrix: false,
+  typeId: GGML_TYPE.TQ1_0,
+  imatrix: 'ignored',
+  kernels: { quant: 'tq1_0_quant', dequant: 'tq1_0_dequant' },
   layout:
     'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): trits packed 5 per byte (4 in the last 4 bytes), 1.69 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('TQ1_0', TYPE, src, dst, nRows, nPerRow, imatrix);
+  quantize(src, dst, nRows, nPerRow) {
     const nb = (nRows * nPerRow) / 256;
-    if (wasmBlocks('tq1_0_quant', src, dst, nb, 1024, 54)) return;
     for (let i = 0; i < nb; i++) {
       const x = i * 256;
       const o = i * 54;
@@ -178,8 +174,6 @@ export const tq1_0: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('TQ1_0', TYPE, src, dst, n);
-    if (wasmBlocks('tq1_0_dequant', src, dst, n / 256, 54, 256 * 4)) return;
     for (let i = 0; i < n / 256; i++) {
       const o = i * 54;
       const d = fp16Table[src[o + 52]! | (src[o + 53]! << 8)]!;
@@ -201,4 +195,4 @@ export const tq1_0: BlockCodec = {
       }
     }
   },
-};
+});

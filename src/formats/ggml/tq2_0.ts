@@ -1,26 +1,22 @@
 // TQ2_0 (ternary, BitNet b1.58 / TriLM): super-blocks of 256 values, each -1, 0 or +1 times an FP16
 // scale (the block's max |x|), stored as 2-bit codes. ggml ignores the imatrix for this format.
-import type { BlockCodec } from '../codec.js';
-import { GGML_TYPE, ggmlTypeById } from '../ggml-types.js';
+import { defineCodec } from '../define-codec.js';
+import { GGML_TYPE } from '../ggml-types.js';
 import { fp16Table, fp32ToFp16 } from '../half.js';
-import { checkDequantize, checkQuantize } from './codec-args.js';
-import { wasmBlocks } from '../wasm/kernels.js';
 import { TRITS, fastTrits, halfThreshold, ternaryAmax, ternaryCodes } from './tq1_0.js';
 
 const fround = Math.fround;
-const TYPE = ggmlTypeById(GGML_TYPE.TQ2_0)!;
 const LV4 = new Float32Array(4); // a block's values for codes 0..3: -d, 0·d, d, 2d
 
-export const tq2_0: BlockCodec = {
+export const tq2_0 = defineCodec({
   name: 'TQ2_0',
-  type: TYPE,
-  usesImatrix: false,
+  typeId: GGML_TYPE.TQ2_0,
+  imatrix: 'ignored',
+  kernels: { quant: 'tq2_0_quant', dequant: 'tq2_0_dequant' },
   layout:
     'Super-blocks of 256 weights, each -1, 0 or +1 times one FP16 scale (the max |w|): 2-bit codes, 4 per byte, 2.06 bits per weight.',
-  quantize(src, dst, nRows, nPerRow, imatrix) {
-    checkQuantize('TQ2_0', TYPE, src, dst, nRows, nPerRow, imatrix);
+  quantize(src, dst, nRows, nPerRow) {
     const nb = (nRows * nPerRow) / 256;
-    if (wasmBlocks('tq2_0_quant', src, dst, nb, 1024, 66)) return;
     for (let i = 0; i < nb; i++) {
       const x0 = i * 256,
         o = i * 66;
@@ -64,8 +60,6 @@ export const tq2_0: BlockCodec = {
     }
   },
   dequantize(src, dst, n) {
-    checkDequantize('TQ2_0', TYPE, src, dst, n);
-    if (wasmBlocks('tq2_0_dequant', src, dst, n / 256, 66, 256 * 4)) return;
     for (let i = 0; i < n / 256; i++) {
       const o = i * 66;
       const d = fp16Table[src[o + 64]! | (src[o + 65]! << 8)]!;
@@ -88,4 +82,4 @@ export const tq2_0: BlockCodec = {
       }
     }
   },
-};
+});

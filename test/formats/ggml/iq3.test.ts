@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rowBytes } from '../../../src/formats/codec.js';
 import { LowbitError } from '../../../src/errors.js';
 import {
   IQ3XXS_LEVELS,
@@ -316,34 +315,6 @@ for (const name of NAMES) {
         }
       }
     }
-  });
-
-  test(`${name}: dequantize of arbitrary bytes matches ggml's to_float`, () => {
-    const o = oracle();
-    const c = codec(name);
-    const r = rng(4242 + c.type.id);
-    const nBlocks = 256;
-    const bytes = new Uint8Array(nBlocks * c.type.typeSize);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
-    const n = nBlocks * 256;
-    const y = new Float32Array(n);
-    c.dequantize(bytes, y, n);
-    assertFloats(y, o.dequantize(c.type.id, bytes, n), `${name} random bytes`);
-  });
-
-  test(`${name}: a row length not divisible by 256, or short buffers, are a LowbitError`, () => {
-    const c = codec(name);
-    assert.throws(() => c.quantize(new Float32Array(272), new Uint8Array(1024), 1, 272, null), LowbitError);
-    assert.throws(() => c.dequantize(new Uint8Array(1024), new Float32Array(272), 272), LowbitError);
-    const n = 512;
-    const rb = rowBytes(c, n);
-    const dst = new Uint8Array(2 * rb);
-    assert.throws(() => c.quantize(new Float32Array(n), dst, 2, n, null), LowbitError);
-    assert.throws(() => c.quantize(new Float32Array(2 * n), dst.subarray(1), 2, n, null), LowbitError);
-    assert.throws(() => c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n - 1)), LowbitError);
-    assert.throws(() => c.dequantize(dst.subarray(1), new Float32Array(2 * n), 2 * n), LowbitError);
-    assert.throws(() => c.dequantize(dst, new Float32Array(2 * n - 1), 2 * n), LowbitError);
-    c.quantize(new Float32Array(2 * n), dst, 2, n, new Float32Array(n));
   });
 }
 

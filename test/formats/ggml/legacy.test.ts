@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { BlockCodec } from '../../../src/formats/codec.js';
 import { rowBytes } from '../../../src/formats/codec.js';
-import { LowbitError } from '../../../src/errors.js';
 import { q4_0 } from '../../../src/formats/ggml/q4_0.js';
 import { q4_1 } from '../../../src/formats/ggml/q4_1.js';
 import { q5_0 } from '../../../src/formats/ggml/q5_0.js';
@@ -197,20 +196,5 @@ test('legacy dequantize matches ggml to_float on quantized and random bytes', ()
     const gotR = new Float32Array(nBlocks * 32);
     c.dequantize(bytes, gotR, gotR.length);
     assertSameFloats(gotR, o.dequantize(c.type.id, bytes, gotR.length), `${c.name} dequantize of random bytes`);
-  }
-});
-
-test('legacy formats reject row lengths that are not a multiple of 32 and short buffers', () => {
-  for (const c of CODECS) {
-    const src = new Float32Array(96);
-    const dst = new Uint8Array(1024);
-    assert.throws(() => c.quantize(src, dst, 2, 48, null), LowbitError);
-    assert.throws(() => c.quantize(src, dst, 1, 0, null), LowbitError);
-    assert.throws(() => c.quantize(src, dst, 4, 32, null), LowbitError); // src holds 3 rows
-    assert.throws(() => c.quantize(src, new Uint8Array(10), 1, 32, null), LowbitError);
-    assert.throws(() => c.quantize(src, dst, 1, 64, new Float32Array(32)), LowbitError);
-    assert.throws(() => c.dequantize(dst, new Float32Array(64), 48), LowbitError);
-    assert.throws(() => c.dequantize(new Uint8Array(c.type.typeSize), new Float32Array(64), 64), LowbitError);
-    c.quantize(src, dst, 3, 32, null); // the valid shape still works
   }
 });

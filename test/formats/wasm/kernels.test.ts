@@ -306,7 +306,7 @@ test('scanFinite: quantize kernels find every NaN/Inf they read, anywhere in a w
     const x = randomRows(5, nRows, nPerRow);
     const dst = new Uint8Array(nRows * rowBytes(c, nPerRow));
     assert.equal(
-      scanFinite(x, () => c.quantize(x, dst, nRows, nPerRow, null)),
+      scanFinite(x, (s) => c.quantize(x, dst, nRows, nPerRow, null, s)),
       false,
       `${name}: finite input`,
     );
@@ -315,7 +315,7 @@ test('scanFinite: quantize kernels find every NaN/Inf they read, anywhere in a w
         const y = x.slice();
         y[at] = bad;
         assert.equal(
-          scanFinite(y, () => c.quantize(y, dst, nRows, nPerRow, null)),
+          scanFinite(y, (s) => c.quantize(y, dst, nRows, nPerRow, null, s)),
           true,
           `${name}: ${bad} at ${at}`,
         );
@@ -323,13 +323,13 @@ test('scanFinite: quantize kernels find every NaN/Inf they read, anywhere in a w
     }
     // the TypeScript path does not scan: the caller must check itself
     assert.equal(
-      withWasm(false, () => scanFinite(x, () => c.quantize(x, dst, nRows, nPerRow, null))),
+      withWasm(false, () => scanFinite(x, (s) => c.quantize(x, dst, nRows, nPerRow, null, s))),
       null,
       `${name}: kernels off`,
     );
     // reading part of the input is not a full scan
     assert.equal(
-      scanFinite(x, () => c.quantize(x, dst, nRows - 1, nPerRow, null)),
+      scanFinite(x, (s) => c.quantize(x, dst, nRows - 1, nPerRow, null, s)),
       null,
       `${name}: part read`,
     );
