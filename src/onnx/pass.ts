@@ -47,6 +47,19 @@ export interface OpHandler<P extends NodePlan = NodePlan, G = unknown> {
   rewrite(n: NodeProto, plan: P, ctx: PassContext<G>): void;
 }
 
+/**
+ * A pass's registry: its handlers by op type, each made from the pass's options (ONNX Runtime's
+ * registry.py maps op types to operator classes per mode the same way). The driver runs the handler
+ * registered for a node's op type; adding an op is writing its handler and one entry here.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type HandlerTable<O, G = unknown> = Readonly<Record<string, (o: O) => OpHandler<any, G>>>;
+
+/** The handlers of a table, made from the pass's options. */
+export function handlersOf<O, G>(table: HandlerTable<O, G>, o: O): PassSpec<G>['handlers'] {
+  return Object.fromEntries(Object.entries(table).map(([op, make]) => [op, make(o)]));
+}
+
 /** Which nodes a pass may touch: ONNX Runtime's op_types_to_quantize and nodes_to_exclude. */
 export interface NodeSelection {
   /** only these op types (default: every op type the pass has a handler for) */
