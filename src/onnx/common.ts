@@ -2,7 +2,7 @@
 // initializers that no node reads any more. Browser-safe.
 import type { GraphProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { DT, numElements } from '../io/onnx/tensor.js';
-import { initializerMap, outerScopeRefs } from './graph.js';
+import { allGraphs, initializerMap, outerScopeRefs } from './graph.js';
 import type { PassContext } from './pass.js';
 
 export interface NodeAction {
@@ -138,17 +138,9 @@ export function forEachGraph(
   walk(top, new Map());
 }
 
-/** pruneInitializers on the main graph and every subgraph */
+/** pruneInitializers on every subgraph, then on the graph holding it */
 export function pruneAll(top: GraphProto): void {
-  const walk = (g: GraphProto) => {
-    for (const n of g.node)
-      for (const a of n.attribute) {
-        if (a.g) walk(a.g);
-        a.graphs.forEach(walk);
-      }
-    pruneInitializers(g);
-  };
-  walk(top);
+  allGraphs(top).reverse().forEach(pruneInitializers);
 }
 
 /** [rows, cols] row-major -> [cols, rows] */

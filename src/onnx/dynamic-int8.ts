@@ -75,7 +75,8 @@ interface IntegerOp {
 
 /** The shared plan: the weight checks, ONNX Runtime's quantization of it, and the report row. */
 function planInt8(n: NodeProto, ctx: Ctx, o: IntegerOpsConfig, op: IntegerOp): Int8Plan | string | null {
-  if (!n.input[1]) return null;
+  const wName = n.input[1];
+  if (!wName) return null;
   const fw = floatWeight(n, ctx);
   if (typeof fw === 'string') return fw;
   if (fw.wd.reduce((a, b) => a * b, 1) < (o.minElements ?? 0)) return 'weight too small';
@@ -93,7 +94,8 @@ function planInt8(n: NodeProto, ctx: Ctx, o: IntegerOpsConfig, op: IntegerOp): I
   const C = perChannel ? wd[op.axis]! : 1;
   return {
     action: `${op.forms[o.legacy ? 0 : 1]} ${wt} ${perChannel ? 'per-channel' : 'per-tensor'}${symmetric ? ' symmetric' : ''}`,
-    weight: fw.w.name,
+    // (the input's name: a Constant node's tensor may carry another name in dry runs)
+    weight: wName,
     shape: fw.wd,
     bytesBefore: tensorBytes(fw.w),
     bytesAfter: wf.length + C * 5,
