@@ -55,6 +55,10 @@ export const DEFAULT_FP16_BLOCK_LIST = [
 const FP32_SLOTS: Record<string, number[]> = { Resize: [1, 2], Upsample: [1] };
 const FP16_MAX = 65504;
 
+function fp32Slot(n: NodeProto, i: number): boolean {
+  return Object.hasOwn(FP32_SLOTS, n.opType) && FP32_SLOTS[n.opType]!.includes(i);
+}
+
 export interface Fp16Options {
   opBlockList?: string[];
   nodeBlockList?: string[];
@@ -164,7 +168,7 @@ function fp16Initializers(graphs: GraphProto[], policy: Fp16Policy): Set<string>
     for (const n of g.node) {
       if (policy.blocked(n) || policy.container(n)) continue;
       n.input.forEach((x, i) => {
-        if (x && !(FP32_SLOTS[n.opType] ?? []).includes(i)) wants16.add(x);
+        if (x && !fp32Slot(n, i)) wants16.add(x);
       });
     }
   return wants16;
@@ -272,7 +276,7 @@ function convertNode(st: GraphState, n: NodeProto, idx: number): void {
   n.input.forEach((x, i) => {
     const have = x ? prec.get(x) : undefined;
     if (!have) return;
-    const want = b || (FP32_SLOTS[n.opType] ?? []).includes(i) ? 32 : 16;
+    const want = b || fp32Slot(n, i) ? 32 : 16;
     if (have !== want) n.input[i] = cast(x, want);
   });
   const floatOuts = n.output.filter((o) => o && isFloat(o));

@@ -144,7 +144,8 @@ function visitNode<G>(
   report: TransformReport,
 ): boolean {
   const out = ctx.out;
-  const h = n.domain ? undefined : spec.handlers[n.opType];
+  // own keys only: an op type such as "constructor" is not a handler
+  const h = !n.domain && Object.hasOwn(spec.handlers, n.opType) ? spec.handlers[n.opType] : undefined;
   if (!h) {
     out.push(n);
     return false;

@@ -115,5 +115,5 @@ export function passInfo(id: PassId): PassInfo {
 export function howToQuantize(op: string): string {
   const ways = PASSES.filter((p) => p.ops.includes(op)).map((p) => p.how);
   if (ways.length) return ways.join('; or ');
-  return ELSEWHERE[op] ?? `lowbit has no ${op} quantizer`;
+  return (Object.hasOwn(ELSEWHERE, op) && ELSEWHERE[op]) || `lowbit has no ${op} quantizer`;
 }
