@@ -34,6 +34,30 @@ export async function quantizeOnnxFile(
 ): Promise<QuantizeOnnxFileResult> {
   const variant = parseVariant(options.type);
   if (!options.dryRun) refuseOutputOverInputs([output], [input]);
+  const { model, externalFiles, inputBytes } = await readOnnxInput(input, options.dryRun ? undefined : output);
+  const report = quantizeOnnxModel(model, variant, { ...options, dryRun: false });
+  const result = {
+    variant,
+    actions: report.actions,
+    notes: report.notes,
+    unquantized: report.unquantized,
+    weightBytes: report.weightBytes,
+    inputBytes,
+  };
+  // the plan's predicted size is the real encoded size of the transformed model (nothing written)
+  if (options.dryRun) return { ...result, outputBytes: estimateEncoded(model), dryRun: true };
+  const w = await writeOnnxOutput(model, output, [input, ...externalFiles], !!options.externalData);
+  return { ...result, outputBytes: w.bytes, externalDataFile: w.dataName, dryRun: false };
+}
+
+/**
+ * The model with its external data loaded, the files that data came from, and the input's bytes (the
+ * file plus its external tensors). Writing to output (when given) must not overwrite any of them.
+ */
+async function readOnnxInput(
+  input: string,
+  output: string | undefined,
+): Promise<{ model: ModelProto; externalFiles: string[]; inputBytes: number }> {
   const src = await FileSource.open(input);
   let model;
   try {
@@ -49,30 +73,26 @@ export async function quantizeOnnxFile(
       [...external].map((t) => t.externalData.find((e) => e.key === 'location')?.value).filter((l): l is string => !!l),
     ),
   ].map((l) => join(dir, l));
-  if (!options.dryRun)
+  if (output)
     refuseOutputOverInputs([output, join(dirname(output), `${basename(output)}_data`)], [input, ...externalFiles]);
   await loadExternalData(model, (loc) => FileSource.open(join(dir, loc)), input);
-  // the file plus its external tensors
   let inputBytes = (await stat(input)).size;
   for (const t of allTensors(model)) if (t.rawData.length && external.has(t)) inputBytes += t.rawData.length;
+  return { model, externalFiles, inputBytes };
+}
 
-  const report = quantizeOnnxModel(model, variant, { ...options, dryRun: false });
-  if (options.dryRun) {
-    // the plan's predicted size is the real encoded size of the transformed model (nothing written)
-    return {
-      variant,
-      actions: report.actions,
-      notes: report.notes,
-      unquantized: report.unquantized,
-      weightBytes: report.weightBytes,
-      inputBytes,
-      outputBytes: estimateEncoded(model),
-      dryRun: true,
-    };
-  }
-  const useExternal = !!options.externalData || estimateSize(model) > PROTOBUF_LIMIT;
+/**
+ * Writes the model atomically, its tensors in a side file `<output>_data` when asked or when over
+ * protobuf's 2 GiB: the bytes written and the side file's name.
+ */
+async function writeOnnxOutput(
+  model: ModelProto,
+  output: string,
+  inputs: string[],
+  externalData: boolean,
+): Promise<{ bytes: number; dataName?: string }> {
+  const useExternal = externalData || estimateSize(model) > PROTOBUF_LIMIT;
   const dataName = `${basename(output)}_data`;
-  const inputs = [input, ...externalFiles];
   const modelOut = await openAtomicOutput(output, { inputs });
   const dataOut = useExternal
     ? await openAtomicOutput(join(dirname(output), dataName), { inputs }).catch(async (e) => {
@@ -80,28 +100,22 @@ export async function quantizeOnnxFile(
         throw e;
       })
     : undefined;
-  let r;
   try {
-    r = await writeModel(model, modelOut.sink, dataOut ? { externalData: { location: dataName } } : {}, dataOut?.sink);
+    const r = await writeModel(
+      model,
+      modelOut.sink,
+      dataOut ? { externalData: { location: dataName } } : {},
+      dataOut?.sink,
+    );
     // the side file is committed first: a model file never points at data that is not there
     if (dataOut) await dataOut.commit();
     await modelOut.commit();
+    return { bytes: r.modelBytes + r.dataBytes, dataName: useExternal ? dataName : undefined };
   } catch (e) {
     await modelOut.abort();
     if (dataOut) await dataOut.abort();
     throw e;
   }
-  return {
-    variant,
-    actions: report.actions,
-    notes: report.notes,
-    unquantized: report.unquantized,
-    weightBytes: report.weightBytes,
-    inputBytes,
-    outputBytes: r.modelBytes + r.dataBytes,
-    externalDataFile: useExternal ? dataName : undefined,
-    dryRun: false,
-  };
 }
 
 function estimateEncoded(model: ModelProto): number {

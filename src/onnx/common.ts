@@ -2,7 +2,7 @@
 // initializers that no node reads any more. Browser-safe.
 import type { GraphProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { DT, numElements } from '../io/onnx/tensor.js';
-import { initializerMap, outerScopeRefs } from './graph.js';
+import { allGraphs, initializerMap, outerScopeRefs } from './graph.js';
 import type { PassContext } from './pass.js';
 
 export interface NodeAction {
@@ -138,17 +138,9 @@ export function forEachGraph(
   walk(top, new Map());
 }
 
-/** pruneInitializers on the main graph and every subgraph */
+/** pruneInitializers on every subgraph, then on the graph holding it */
 export function pruneAll(top: GraphProto): void {
-  const walk = (g: GraphProto) => {
-    for (const n of g.node)
-      for (const a of n.attribute) {
-        if (a.g) walk(a.g);
-        a.graphs.forEach(walk);
-      }
-    pruneInitializers(g);
-  };
-  walk(top);
+  allGraphs(top).reverse().forEach(pruneInitializers);
 }
 
 /** [rows, cols] row-major -> [cols, rows] */
@@ -159,15 +151,20 @@ export function transpose(x: Float32Array, rows: number, cols: number): Float32A
 }
 
 /**
- * The checks a MatMul/Gemm weight handler starts with: the weight (input 1) is a float32 constant,
- * the activation is float32 (when its type is known), and the weight is 2-D. The weight, or why not.
+ * The checks every weight handler starts with: the weight (input 1) is a float32 constant and the
+ * activation is float32 (when its type is known). The weight and its dims, or why not.
  */
-export function matmulWeight(n: NodeProto, ctx: PassContext<unknown>): { w: TensorProto; wd: number[] } | string {
+export function floatWeight(n: NodeProto, ctx: PassContext<unknown>): { w: TensorProto; wd: number[] } | string {
   const w = ctx.inits.get(n.input[1]!);
   if (!isFloatInit(w)) return 'weight is not a float32 constant';
   const a = ctx.types.get(n.input[0]!);
   if (a !== undefined && a !== DT.FLOAT) return 'input is not float32';
-  const wd = dimsOf(w);
-  if (wd.length !== 2) return `weight rank ${wd.length} (only 2-D weights)`;
-  return { w, wd };
+  return { w, wd: dimsOf(w) };
+}
+
+/** floatWeight, and the weight is 2-D (MatMul's and Gemm's). */
+export function matmulWeight(n: NodeProto, ctx: PassContext<unknown>): { w: TensorProto; wd: number[] } | string {
+  const fw = floatWeight(n, ctx);
+  if (typeof fw === 'string' || fw.wd.length === 2) return fw;
+  return `weight rank ${fw.wd.length} (only 2-D weights)`;
 }

@@ -14,7 +14,7 @@ import {
 } from '../io/onnx/proto/onnx_pb.js';
 import { DT, makeTensor, tensorToFloat32 } from '../io/onnx/tensor.js';
 import { fp32ToFp16, fp16ToFp32 } from '../formats/half.js';
-import { Namer, getAttr, hasSubgraph, inferElemTypes, node } from './graph.js';
+import { Namer, allGraphs, getAttr, hasSubgraph, inferElemTypes, node } from './graph.js';
 import { newReport, nodeLabel, type TransformReport } from './common.js';
 
 /** onnxconverter-common's default block list (ML ops, index/range ops) plus ops ONNX Runtime needs in FP32 */
@@ -54,6 +54,10 @@ export const DEFAULT_FP16_BLOCK_LIST = [
 /** Inputs that the ONNX spec types as float32 whatever the data type (so they never become FP16). */
 const FP32_SLOTS: Record<string, number[]> = { Resize: [1, 2], Upsample: [1] };
 const FP16_MAX = 65504;
+
+function fp32Slot(n: NodeProto, i: number): boolean {
+  return Object.hasOwn(FP32_SLOTS, n.opType) && FP32_SLOTS[n.opType]!.includes(i);
+}
 
 export interface Fp16Options {
   opBlockList?: string[];
@@ -122,20 +126,6 @@ export function convertToFp16(model: ModelProto, opts: Fp16Options = {}): Fp16Re
   return report;
 }
 
-function allGraphs(top: GraphProto): GraphProto[] {
-  const graphs: GraphProto[] = [];
-  const collect = (g: GraphProto) => {
-    graphs.push(g);
-    for (const n of g.node)
-      for (const a of n.attribute) {
-        if (a.g) collect(a.g);
-        a.graphs.forEach(collect);
-      }
-  };
-  collect(top);
-  return graphs;
-}
-
 /**
  * Constants FP16 cannot hold (BatchNormalization variances, large biases...): clamping them would
  * change the model, so the nodes reading them stay FP32.
@@ -178,7 +168,7 @@ function fp16Initializers(graphs: GraphProto[], policy: Fp16Policy): Set<string>
     for (const n of g.node) {
       if (policy.blocked(n) || policy.container(n)) continue;
       n.input.forEach((x, i) => {
-        if (x && !(FP32_SLOTS[n.opType] ?? []).includes(i)) wants16.add(x);
+        if (x && !fp32Slot(n, i)) wants16.add(x);
       });
     }
   return wants16;
@@ -192,25 +182,47 @@ function convertGraph(
   outerPrec: Map<string, 16 | 32>,
   outerAlias: Map<string, string>,
 ): void {
-  const { namer, report } = pass;
   const types = inferElemTypes(g, outerTypes);
   const isFloat = (x: string) => types.get(x) === DT.FLOAT;
   // a graph's outputs keep FP32 under their names (the model's outputs; a branch's, matching its If)
   const pinned = new Set(g.output.map((o) => o.name));
+  const prec = startingPrecisions(pass, g, isFloat, pinned, outerPrec);
+  const out: NodeProto[] = [];
+  const alias16 = new Map(outerAlias);
+  const cast = castMaker(pass.namer, out, alias16);
+  const st: GraphState = { pass, types, isFloat, pinned, prec, out, alias16, cast };
+  g.node.forEach((n, idx) => (pass.policy.container(n) ? convertContainer(st, n) : convertNode(st, n, idx)));
+  g.node = out;
+  retypeValueInfo(g, prec);
+  for (const [k, p] of prec) if (p === 16 && !outerPrec.has(k)) pass.report.converted++;
+}
+
+/** The graph's inputs in FP32, its float initializers in FP16 where an FP16 node reads them (converted here). */
+function startingPrecisions(
+  pass: Fp16Pass,
+  g: GraphProto,
+  isFloat: (x: string) => boolean,
+  pinned: Set<string>,
+  outerPrec: Map<string, 16 | 32>,
+): Map<string, 16 | 32> {
   const prec = new Map(outerPrec);
   for (const i of g.input) if (isFloat(i.name)) prec.set(i.name, 32);
   const inputs = new Set(g.input.map((i) => i.name));
   for (const t of g.initializer) {
     if (t.dataType !== DT.FLOAT || inputs.has(t.name)) continue;
     if (pass.wants16.has(t.name) && !pinned.has(t.name)) {
-      toFp16InPlace(t, report);
+      toFp16InPlace(t, pass.report);
       prec.set(t.name, 16);
     } else prec.set(t.name, 32);
   }
-  const out: NodeProto[] = [];
+  return prec;
+}
+
+/** x as FP16 or FP32: a Cast appended to out, made once per value and precision (an FP16 twin read instead). */
+function castMaker(namer: Namer, out: NodeProto[], alias16: Map<string, string>): GraphState['cast'] {
   const castOf = new Map<string, string>();
-  const cast = (x: string, to: 16 | 32): string => {
-    if (to === 16 && st.alias16.has(x)) return st.alias16.get(x)!;
+  return (x, to) => {
+    if (to === 16 && alias16.has(x)) return alias16.get(x)!;
     const key = `${x}\u0000${to}`;
     let c = castOf.get(key);
     if (!c) {
@@ -220,15 +232,15 @@ function convertGraph(
     }
     return c;
   };
-  const st: GraphState = { pass, types, isFloat, pinned, prec, out, alias16: new Map(outerAlias), cast };
-  g.node.forEach((n, idx) => (pass.policy.container(n) ? convertContainer(st, n) : convertNode(st, n, idx)));
-  g.node = out;
+}
+
+/** value_info entries of values now FP16 say so. */
+function retypeValueInfo(g: GraphProto, prec: Map<string, 16 | 32>): void {
   for (const v of g.valueInfo) {
     const tv = v.type?.value;
     if (tv?.case === 'tensorType' && tv.value.elemType === DT.FLOAT && prec.get(v.name) === 16)
       tv.value.elemType = DT.FLOAT16;
   }
-  for (const [k, p] of prec) if (p === 16 && !outerPrec.has(k)) report.converted++;
 }
 
 /** If/Loop/Scan: FP32 in and out, their bodies converted as graphs of their own. */
@@ -264,7 +276,7 @@ function convertNode(st: GraphState, n: NodeProto, idx: number): void {
   n.input.forEach((x, i) => {
     const have = x ? prec.get(x) : undefined;
     if (!have) return;
-    const want = b || (FP32_SLOTS[n.opType] ?? []).includes(i) ? 32 : 16;
+    const want = b || fp32Slot(n, i) ? 32 : 16;
     if (have !== want) n.input[i] = cast(x, want);
   });
   const floatOuts = n.output.filter((o) => o && isFloat(o));

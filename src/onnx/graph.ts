@@ -94,6 +94,21 @@ export function initializerMap(g: GraphProto): Map<string, TensorProto> {
   return m;
 }
 
+/** Every graph of the model: the main graph, then each subgraph (If branches, Loop/Scan bodies) after the graph holding it. */
+export function allGraphs(top: GraphProto): GraphProto[] {
+  const graphs: GraphProto[] = [];
+  const collect = (g: GraphProto) => {
+    graphs.push(g);
+    for (const n of g.node)
+      for (const a of n.attribute) {
+        if (a.g) collect(a.g);
+        a.graphs.forEach(collect);
+      }
+  };
+  collect(top);
+  return graphs;
+}
+
 /** Values a node's subgraphs (If/Loop/Scan bodies) read from the enclosing scope. */
 export function outerScopeRefs(g: GraphProto): Set<string> {
   const refs = new Set<string>();
@@ -180,6 +195,20 @@ const BOOL_OPS = new Set([
 ]);
 const I64_OPS = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
 
+/** Output types an op fixes, given its first input's type. */
+const BY_FIRST_INPUT = new Map<string, (in0: number | undefined) => (number | undefined)[]>([
+  ['TopK', (x) => [x, DT.INT64]],
+  ['Unique', (x) => [x, DT.INT64, DT.INT64, DT.INT64]],
+  ['DynamicQuantizeLinear', () => [DT.UINT8, DT.FLOAT, DT.UINT8]],
+  ['MatMulInteger', () => [DT.INT32]],
+  ['ConvInteger', () => [DT.INT32]],
+  ['MatMulNBits', (x) => [x]],
+  ['LayerNormalization', (x) => [x, DT.FLOAT, DT.FLOAT]],
+  ['BatchNormalization', (x) => [x, x, x]],
+  ['Dropout', (x) => [x, DT.BOOL]],
+  ['MaxPool', (x) => [x, DT.INT64]],
+]);
+
 function outputTypes(n: NodeProto, type: (x: string) => number | undefined): (number | undefined)[] {
   const in0 = n.input[0] ? type(n.input[0]) : undefined;
   if (n.domain && n.domain !== 'ai.onnx' && n.domain !== 'com.microsoft') return [];
@@ -187,63 +216,35 @@ function outputTypes(n: NodeProto, type: (x: string) => number | undefined): (nu
     const a = getAttr(n, 'dtype');
     return a ? Number(a.i) : dflt;
   };
+  const input = (i: number) => (n.input[i] ? type(n.input[i]) : undefined);
   switch (n.opType) {
     case 'Cast':
       return [attrInt(n, 'to', 0)];
     case 'CastLike':
-      return [n.input[1] ? type(n.input[1]) : undefined];
-    case 'Constant': {
-      const a = n.attribute[0];
-      if (!a) return [];
-      if (a.t) return [a.t.dataType];
-      if (a.name === 'value_float' || a.name === 'value_floats') return [DT.FLOAT];
-      if (a.name === 'value_int' || a.name === 'value_ints') return [DT.INT64];
-      if (a.name === 'value_string' || a.name === 'value_strings') return [DT.STRING];
-      return [];
-    }
+    case 'Where':
+      return [input(1)];
+    case 'Constant':
+      return constantType(n);
     case 'ConstantOfShape': {
       const a = getAttr(n, 'value');
       return [a?.t ? a.t.dataType : DT.FLOAT];
     }
     case 'EyeLike':
+    case 'RandomNormalLike':
+    case 'RandomUniformLike':
       return [dtypeAttr(in0 ?? DT.FLOAT)];
     case 'RandomNormal':
     case 'RandomUniform':
       return [dtypeAttr(DT.FLOAT)];
-    case 'RandomNormalLike':
-    case 'RandomUniformLike':
-      return [dtypeAttr(in0 ?? DT.FLOAT)];
     case 'Multinomial':
       return [dtypeAttr(DT.INT32)];
-    case 'TopK':
-      return [in0, DT.INT64];
-    case 'Unique':
-      return [in0, DT.INT64, DT.INT64, DT.INT64];
-    case 'Where':
-      return [n.input[1] ? type(n.input[1]) : undefined];
     case 'OneHot':
-      return [n.input[2] ? type(n.input[2]) : undefined];
+    case 'GatherBlockQuantized':
+      return [input(2)];
     case 'DequantizeLinear':
       return [n.input[1] ? type(n.input[1]) : DT.FLOAT];
     case 'QuantizeLinear':
       return [n.input[2] ? type(n.input[2]) : DT.UINT8];
-    case 'DynamicQuantizeLinear':
-      return [DT.UINT8, DT.FLOAT, DT.UINT8];
-    case 'MatMulInteger':
-    case 'ConvInteger':
-      return [DT.INT32];
-    case 'GatherBlockQuantized':
-      return [n.input[2] ? type(n.input[2]) : undefined];
-    case 'MatMulNBits':
-      return [in0];
-    case 'LayerNormalization':
-      return [in0, DT.FLOAT, DT.FLOAT];
-    case 'BatchNormalization':
-      return [in0, in0, in0];
-    case 'Dropout':
-      return [in0, DT.BOOL];
-    case 'MaxPool':
-      return [in0, DT.INT64];
     // control flow: the body graph's declared output types (Loop's first body output is its condition)
     case 'If':
       return subgraphOutputTypes(getAttr(n, 'then_branch')?.g, 0);
@@ -252,8 +253,21 @@ function outputTypes(n: NodeProto, type: (x: string) => number | undefined): (nu
     case 'Scan':
       return subgraphOutputTypes(getAttr(n, 'body')?.g, 0);
   }
+  const fixed = BY_FIRST_INPUT.get(n.opType);
+  if (fixed) return fixed(in0);
   if (BOOL_OPS.has(n.opType)) return [DT.BOOL];
   if (I64_OPS.has(n.opType)) return [DT.INT64];
   // everything else keeps its first input's type (elementwise, shape, layout, reductions, Conv, MatMul...)
   return n.output.map(() => in0);
+}
+
+/** A Constant's type, from whichever value attribute it has. */
+function constantType(n: NodeProto): number[] {
+  const a = n.attribute[0];
+  if (!a) return [];
+  if (a.t) return [a.t.dataType];
+  if (a.name === 'value_float' || a.name === 'value_floats') return [DT.FLOAT];
+  if (a.name === 'value_int' || a.name === 'value_ints') return [DT.INT64];
+  if (a.name === 'value_string' || a.name === 'value_strings') return [DT.STRING];
+  return [];
 }

@@ -9,7 +9,15 @@
 // Browser-safe.
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from '../io/onnx/proto/onnx_pb.js';
 import { Namer, ensureOpset, inferElemTypes } from './graph.js';
-import { forEachGraph, keepNode, newReport, nodeLabel, pruneAll, type TransformReport } from './common.js';
+import {
+  forEachGraph,
+  keepNode,
+  newReport,
+  nodeLabel,
+  pruneAll,
+  type NodeAction,
+  type TransformReport,
+} from './common.js';
 
 /** What a handler will do to a node: the report row (without node and op, which the driver fills). */
 export interface NodePlan {
@@ -47,6 +55,19 @@ export interface OpHandler<P extends NodePlan = NodePlan, G = unknown> {
   rewrite(n: NodeProto, plan: P, ctx: PassContext<G>): void;
 }
 
+/**
+ * A pass's registry: its handlers by op type, each made from the pass's options (ONNX Runtime's
+ * registry.py maps op types to operator classes per mode the same way). The driver runs the handler
+ * registered for a node's op type; adding an op is writing its handler and one entry here.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type HandlerTable<O, G = unknown> = Readonly<Record<string, (o: O) => OpHandler<any, G>>>;
+
+/** The handlers of a table, made from the pass's options. */
+export function handlersOf<O, G>(table: HandlerTable<O, G>, o: O): PassSpec<G>['handlers'] {
+  return Object.fromEntries(Object.entries(table).map(([op, make]) => [op, make(o)]));
+}
+
 /** Which nodes a pass may touch: ONNX Runtime's op_types_to_quantize and nodes_to_exclude. */
 export interface NodeSelection {
   /** only these op types (default: every op type the pass has a handler for) */
@@ -73,8 +94,7 @@ export function runPass<G = undefined>(model: ModelProto, spec: PassSpec<G>): Tr
   const report = newReport();
   const namer = new Namer(top);
   const newInits: TensorProto[] = [];
-  const onlyOps = spec.opTypes ? new Set(spec.opTypes) : undefined;
-  const excluded = new Set(spec.excludeNodes ?? []);
+  const select = selector(spec);
   let changed = 0;
   forEachGraph(top, spec.dryRun, (g, inits) => {
     const ctx: PassContext<G> = {
@@ -87,40 +107,10 @@ export function runPass<G = undefined>(model: ModelProto, spec: PassSpec<G>): Tr
       addInit: (t) => newInits.push(t),
       local: spec.local?.() as G,
     };
-    const out = ctx.out;
     g.node.forEach((n, idx) => {
-      const h = n.domain ? undefined : spec.handlers[n.opType];
-      if (!h) {
-        out.push(n);
-        return;
-      }
-      const label = nodeLabel(n, idx);
-      const keep = keepNode(report, out, n, label);
-      if (onlyOps && !onlyOps.has(n.opType)) return keep('not in --op-types');
-      if (excluded.has(label) || (n.name && excluded.has(n.name))) return keep('excluded by --exclude-nodes');
-      const p = h.plan(n, ctx);
-      if (p === null) {
-        out.push(n);
-        return;
-      }
-      if (typeof p === 'string') return keep(p);
-      report.actions.push({
-        node: label,
-        op: n.opType,
-        action: p.action,
-        weight: p.weight,
-        shape: p.shape,
-        bytesBefore: p.bytesBefore,
-        bytesAfter: p.bytesAfter,
-      });
-      if (spec.dryRun) {
-        out.push(n);
-        return;
-      }
-      h.rewrite(n, p, ctx);
-      changed++;
+      if (visitNode(n, idx, spec, select, ctx, report)) changed++;
     });
-    if (!spec.dryRun) g.node = out;
+    if (!spec.dryRun) g.node = ctx.out;
   });
   if (!spec.dryRun && (changed || spec.alwaysPrune)) {
     top.initializer.push(...newInits);
@@ -128,4 +118,71 @@ export function runPass<G = undefined>(model: ModelProto, spec: PassSpec<G>): Tr
   }
   if (!spec.dryRun && changed && spec.opset) ensureOpset(model, ...spec.opset);
   return report;
+}
+
+/** --op-types and --exclude-nodes: why a node with a handler is left alone, if it is. */
+function selector(sel: NodeSelection): (n: NodeProto, label: string) => string | undefined {
+  const onlyOps = sel.opTypes ? new Set(sel.opTypes) : undefined;
+  const excluded = new Set(sel.excludeNodes ?? []);
+  return (n, label) => {
+    if (onlyOps && !onlyOps.has(n.opType)) return 'not in --op-types';
+    if (excluded.has(label) || (n.name && excluded.has(n.name))) return 'excluded by --exclude-nodes';
+    return undefined;
+  };
+}
+
+/**
+ * One node: the handler registered for its op type (none for other domains) plans it, the report
+ * records the plan or why it was kept, and on real runs the handler rewrites it. True if rewritten.
+ */
+function visitNode<G>(
+  n: NodeProto,
+  idx: number,
+  spec: PassSpec<G>,
+  select: (n: NodeProto, label: string) => string | undefined,
+  ctx: PassContext<G>,
+  report: TransformReport,
+): boolean {
+  const out = ctx.out;
+  // own keys only: an op type such as "constructor" is not a handler
+  const h = !n.domain && Object.hasOwn(spec.handlers, n.opType) ? spec.handlers[n.opType] : undefined;
+  if (!h) {
+    out.push(n);
+    return false;
+  }
+  const label = nodeLabel(n, idx);
+  const keep = keepNode(report, out, n, label);
+  const deselected = select(n, label);
+  if (deselected) {
+    keep(deselected);
+    return false;
+  }
+  const p = h.plan(n, ctx);
+  if (p === null) {
+    out.push(n);
+    return false;
+  }
+  if (typeof p === 'string') {
+    keep(p);
+    return false;
+  }
+  report.actions.push(reportRow(n, label, p));
+  if (spec.dryRun) {
+    out.push(n);
+    return false;
+  }
+  h.rewrite(n, p, ctx);
+  return true;
+}
+
+function reportRow(n: NodeProto, label: string, p: NodePlan): NodeAction {
+  return {
+    node: label,
+    op: n.opType,
+    action: p.action,
+    weight: p.weight,
+    shape: p.shape,
+    bytesBefore: p.bytesBefore,
+    bytesAfter: p.bytesAfter,
+  };
 }

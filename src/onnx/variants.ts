@@ -1,16 +1,12 @@
 // transformers.js's dtype variants, applied to an in-memory ModelProto. Browser-safe: the file edges
 // live in quantize-file.ts.
-import type { GraphProto, ModelProto } from '../io/onnx/proto/onnx_pb.js';
+import type { ModelProto } from '../io/onnx/proto/onnx_pb.js';
 import { LowbitError } from '../errors.js';
 import { DT } from '../io/onnx/tensor.js';
-import { quantizeDynamicInt8 } from './dynamic-int8.js';
-import { quantizeMatMul4Bits } from './matmul-nbits.js';
 import { convertToFp16 } from './fp16.js';
-import { quantizeWeightOnly } from './weight-only.js';
-import { quantizeEmbeddings } from './gather-quantized.js';
-import { quantizeMatMulBnb4 } from './matmul-bnb4.js';
 import { nodeLabel, tensorBytes, type TransformReport } from './common.js';
 import { howToQuantize, passInfo, type PassId } from './registry.js';
+import { allGraphs } from './graph.js';
 
 export const VARIANTS = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -95,21 +91,6 @@ export function variantPasses(variant: Variant, o: OnnxQuantOptions = {}): PassI
   }
 }
 
-/** Every graph of the model (subgraphs of If/Loop/Scan included). */
-function graphsOf(top: GraphProto): GraphProto[] {
-  const out: GraphProto[] = [];
-  const walk = (g: GraphProto) => {
-    out.push(g);
-    for (const n of g.node)
-      for (const a of n.attribute) {
-        if (a.g) walk(a.g);
-        a.graphs.forEach(walk);
-      }
-  };
-  walk(top);
-  return out;
-}
-
 /** Checks --op-types and --exclude-nodes against the variant and the model: typos are errors, not silent no-ops. */
 function checkSelection(model: ModelProto, variant: Variant, o: OnnxQuantOptions): void {
   const passes = variantPasses(variant, o).map(passInfo);
@@ -130,7 +111,7 @@ function checkSelection(model: ModelProto, variant: Variant, o: OnnxQuantOptions
   }
   if (o.excludeNodes?.length) {
     const names = new Set<string>();
-    for (const g of graphsOf(model.graph!))
+    for (const g of allGraphs(model.graph!))
       g.node.forEach((n, i) => {
         names.add(nodeLabel(n, i));
         if (n.name) names.add(n.name);
@@ -147,7 +128,7 @@ function checkSelection(model: ModelProto, variant: Variant, o: OnnxQuantOptions
 /** Float weights of rank >= 2 (initializers and Constant nodes) and the op type of their first reader. */
 function floatWeights(model: ModelProto): Map<string, { op: string; node: string; bytes: number }> {
   const out = new Map<string, { op: string; node: string; bytes: number }>();
-  for (const g of graphsOf(model.graph!)) {
+  for (const g of allGraphs(model.graph!)) {
     const consts = [...g.initializer];
     for (const n of g.node)
       if (n.opType === 'Constant' && n.attribute[0]?.t && n.output[0])
@@ -204,88 +185,25 @@ export function quantizeOnnxModel(model: ModelProto, variant: Variant, o: OnnxQu
   return report;
 }
 
+/** --weight-only's own checks (after --op-types and --exclude-nodes are checked). */
+function checkWeightOnly(variant: Variant, o: OnnxQuantOptions): void {
+  if (!o.weightOnly) return;
+  if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4')
+    throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`, 'EUSAGE');
+  if (variant === 'fp16')
+    throw new LowbitError('--weight-only needs a quantizing variant (q8, int8, uint8, q4, q4f16), not fp16', 'EUSAGE');
+}
+
+/** The variant's quantizing passes from the registry, in order, then the FP16 pass for fp16 and q4f16. */
 function applyVariant(model: ModelProto, variant: Variant, o: OnnxQuantOptions): VariantReport {
+  checkWeightOnly(variant, o);
   const merged: VariantReport = { actions: [], notes: [] };
-  const sel = { opTypes: o.opTypes, excludeNodes: o.excludeNodes };
   const add = (r: TransformReport) => {
     merged.actions.push(...r.actions);
     merged.notes.push(...r.notes);
   };
-  const int8 = (weightType: 'int8' | 'uint8', convWeightType: 'int8' | 'uint8') =>
-    add(
-      quantizeDynamicInt8(model, {
-        weightType,
-        convWeightType,
-        perChannel: o.perChannel,
-        symmetric: o.symmetric ?? (o.asymmetric ? false : undefined),
-        reduceRange: o.reduceRange,
-        dryRun: o.dryRun,
-        ...sel,
-      }),
-    );
-  const q4 = () => {
-    add(
-      quantizeMatMul4Bits(model, {
-        blockSize: o.blockSize,
-        asymmetric: o.asymmetric,
-        accuracyLevel: o.accuracyLevel,
-        dryRun: o.dryRun,
-        ...sel,
-      }),
-    );
-    if (o.embeddings)
-      add(quantizeEmbeddings(model, { blockSize: o.blockSize, asymmetric: o.asymmetric, dryRun: o.dryRun, ...sel }));
-  };
-  const fp16 = () =>
+  for (const id of variantPasses(variant, o)) add(passInfo(id).run(model, variant, o));
+  if (variant === 'fp16' || variant === 'q4f16')
     add(convertToFp16(model, { opBlockList: o.fp16BlockList, nodeBlockList: o.excludeNodes, dryRun: o.dryRun }));
-  if (o.weightOnly) {
-    if (o.weightOnly !== 'int8' && o.weightOnly !== 'int4')
-      throw new LowbitError(`--weight-only takes int8 or int4, not "${String(o.weightOnly)}"`, 'EUSAGE');
-    if (variant === 'fp16')
-      throw new LowbitError(
-        '--weight-only needs a quantizing variant (q8, int8, uint8, q4, q4f16), not fp16',
-        'EUSAGE',
-      );
-    add(
-      quantizeWeightOnly(model, {
-        bits: o.weightOnly === 'int8' ? 8 : 4,
-        perChannel: o.perChannel,
-        blockSize: o.blockSize,
-        asymmetric: o.asymmetric,
-        dryRun: o.dryRun,
-        ...sel,
-      }),
-    );
-    if (variant === 'q4f16') fp16();
-    return merged;
-  }
-  switch (variant) {
-    // transformers.js's "quantized": uint8 weights when the model has convolutions (what ConvInteger
-    // takes everywhere), int8 otherwise
-    case 'q8': {
-      const hasConv = model.graph!.node.some((n) => n.opType === 'Conv');
-      int8(hasConv ? 'uint8' : 'int8', 'uint8');
-      break;
-    }
-    case 'int8':
-      int8('int8', 'int8');
-      break;
-    case 'uint8':
-      int8('uint8', 'uint8');
-      break;
-    case 'q4':
-      q4();
-      break;
-    case 'fp16':
-      fp16();
-      break;
-    case 'q4f16':
-      q4();
-      fp16();
-      break;
-    case 'bnb4':
-      add(quantizeMatMulBnb4(model, { blockSize: o.blockSize ?? 64, dryRun: o.dryRun, ...sel }));
-      break;
-  }
   return merged;
 }
