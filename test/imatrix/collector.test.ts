@@ -203,3 +203,28 @@ test('statistics: sum, min, max, mean, std, active share of the mean squares', (
   assert.equal(s!.active, 0.75);
   assert.equal(s!.elements, 4);
 });
+
+test('the WebAssembly SIMD accumulation gives the scalar loop’s floats, bit for bit', () => {
+  const shapes: [number, number, number][] = [
+    [256, 512, 256],
+    [768, 37, 768],
+    [7, 33, 9],
+    [6, 16, 10],
+    [1, 17, 3],
+  ];
+  for (const [cols, rows, stride] of shapes) {
+    const r = rand(cols * 31 + rows);
+    const data = Float32Array.from({ length: 5 + (rows - 1) * stride + cols }, () => r() * 1e3);
+    const x: StridedView<Float32Array> = { data, offset: 5, ne: [cols, rows, 1, 1], nb: [1, stride, 0, 0] };
+    const fast = new ImatrixCollector({ chunkSize: 16 }),
+      scalar = new ImatrixCollector({ chunkSize: 16, scalar: true });
+    for (let k = 0; k < 3; k++) {
+      fast.addDense('blk.0.ffn_down.weight', 1, 1, x);
+      scalar.addDense('blk.0.ffn_down.weight', 1, 1, x);
+    }
+    const a = fast.stats.get('blk.0.ffn_down.weight')!,
+      b = scalar.stats.get('blk.0.ffn_down.weight')!;
+    assert.deepEqual(Buffer.from(a.values.buffer), Buffer.from(b.values.buffer), `${cols}×${rows}/${stride}`);
+    assert.deepEqual(a.counts, b.counts);
+  }
+});
