@@ -437,8 +437,9 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     const evalCb = (t: Ptr, ask: boolean): boolean => {
       if (failure) return false;
       try {
-        const tv = tview(t);
-        const op = tv.getInt32(T_OP, true);
+        // every graph node is asked: read its op alone (a DataView over native memory costs ~20×
+        // more than one koffi.decode), the rest only for matrix multiplications
+        const op: number = koffi.decode(t, T_OP, 'int32_t');
         if (op !== OP_MUL_MAT && op !== OP_MUL_MAT_ID) return false;
         const s0 = src(t, 0),
           s1 = src(t, 1);
