@@ -200,7 +200,7 @@ const MODULE = new Uint8Array([
 export interface SumSqKernel {
   /**
    * acc[accOff + j] += x[xOff + r * stride + j]² in float32, for r < rows, j < ne0; rows in order.
-   * Bitwise the scalar loop's result.
+   * Bitwise the scalar loop's result. `x` may be a buffer from input(), then it is read in place.
    */
   add(
     acc: Float32Array,
@@ -211,6 +211,11 @@ export interface SumSqKernel {
     rows: number,
     stride: number,
   ): void;
+  /**
+   * n floats inside the kernel's own memory, for an engine to write activations into (one copy from
+   * the engine's memory instead of a view on it and a copy here). Valid until the next call.
+   */
+  input(n: number): Float32Array;
 }
 
 let kernel: SumSqKernel | null | undefined;
@@ -225,20 +230,31 @@ export function sumSqKernel(): SumSqKernel | null {
     const mem = inst.exports.m as WebAssembly.Memory;
     const fn = inst.exports.sumsq as (acc: number, x: number, ne0: number, rows: number, stride: number) => void;
     let f32 = new Float32Array(mem.buffer);
+    // the buffer input() handed out last (a memory.grow detaches it; its contents move along)
+    let handed: ArrayBuffer | null = null;
+    // layout: the activations from float 0 (input() hands out that region), the sums after them
+    const reserve = (n: number) => {
+      if (n > f32.length) {
+        mem.grow(Math.ceil((n * 4 - mem.buffer.byteLength) / 65536));
+        f32 = new Float32Array(mem.buffer);
+      }
+    };
     kernel = {
       add(acc, accOff, x, xOff, ne0, rows, stride) {
         if (rows <= 0 || ne0 <= 0) return;
-        const accLen = (ne0 + 3) & ~3; // x starts 16-byte aligned
-        const span = (rows - 1) * stride + ne0;
-        const need = accLen + span;
-        if (need > f32.length) {
-          mem.grow(Math.ceil((need * 4 - mem.buffer.byteLength) / 65536));
-          f32 = new Float32Array(mem.buffer);
-        }
-        f32.set(acc.subarray(accOff, accOff + ne0), 0);
-        f32.set(x.subarray(xOff, xOff + span), accLen);
-        fn(0, accLen * 4, ne0, rows, stride);
-        acc.set(f32.subarray(0, ne0), accOff);
+        const inPlace = x.byteOffset === 0 && (x.buffer === mem.buffer || x.buffer === handed);
+        const span = xOff + (rows - 1) * stride + ne0;
+        const accAt = (span + 3) & ~3; // 16-byte aligned
+        reserve(accAt + ne0); // keeps the contents: an in-place x is still there
+        if (!inPlace) f32.set(x.subarray(xOff, span), xOff);
+        f32.set(acc.subarray(accOff, accOff + ne0), accAt);
+        fn(accAt * 4, xOff * 4, ne0, rows, stride);
+        acc.set(f32.subarray(accAt, accAt + ne0), accOff);
+      },
+      input(n) {
+        reserve(n + 4096);
+        handed = mem.buffer;
+        return f32.subarray(0, n);
       },
     };
   } catch {

@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { LowbitError } from '../errors.js';
 import { loadEngine } from './engines.js';
 import { NonFiniteActivationError, type ImatrixCollector, type StridedView } from '../imatrix/collector.js';
+import { sumSqKernel } from '../imatrix/sumsq.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Koffi = any;
@@ -242,6 +243,8 @@ async function loadLib(): Promise<Lib> {
     modelDesc: lib.func('int32_t llama_model_desc(void *model, _Out_ uint8_t *buf, size_t size)'),
     isHost: base.func('bool ggml_backend_buffer_is_host(void *buffer)'),
     tensorGet: base.func('void ggml_backend_tensor_get(void *t, _Out_ uint8_t *data, size_t offset, size_t size)'),
+    // the same, to a typed array passed by reference (no copy back through koffi)
+    tensorGetInto: base.func('void ggml_backend_tensor_get(void *t, void *data, size_t offset, size_t size)'),
     nbytes: base.func('size_t ggml_nbytes(void *t)'),
     opName: base.func('const char *ggml_op_name(int op)'),
   };
@@ -468,7 +471,12 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
           );
         const buf = koffi.decode(s1, T_BUFFER, 'void *');
         let data: Float32Array;
-        if (buf && fn.isHost!(buf)) {
+        const kernel = op === OP_MUL_MAT ? sumSqKernel() : null;
+        if (kernel) {
+          // straight into the WebAssembly kernel's memory, where the collector sums it in place
+          data = kernel.input(nbytes / 4);
+          fn.tensorGetInto!(s1, data, 0, nbytes);
+        } else if (buf && fn.isHost!(buf)) {
           data = new Float32Array(koffi.view(koffi.decode(s1, T_DATA, 'void *'), nbytes));
         } else {
           if (copy.length * 4 < nbytes) copy = new Float32Array(Math.ceil(nbytes / 4));

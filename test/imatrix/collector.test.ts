@@ -7,6 +7,7 @@ import { ImatrixCollector, type StridedView } from '../../src/imatrix/collector.
 import { checkSameModel, encodeImatrixDat, encodeImatrixGguf, readRawImatrix } from '../../src/imatrix/file.js';
 import { computeStatistics } from '../../src/imatrix/statistics.js';
 import { readImatrix } from '../../src/io/imatrix.js';
+import { sumSqKernel } from '../../src/imatrix/sumsq.js';
 import { BufferSource } from '../../src/io/source.js';
 
 function rand(seed: number): () => number {
@@ -226,5 +227,23 @@ test('the WebAssembly SIMD accumulation gives the scalar loop’s floats, bit fo
       b = scalar.stats.get('blk.0.ffn_down.weight')!;
     assert.deepEqual(Buffer.from(a.values.buffer), Buffer.from(b.values.buffer), `${cols}×${rows}/${stride}`);
     assert.deepEqual(a.counts, b.counts);
+  }
+});
+
+test('activations written into the kernel’s own memory are summed in place, also when the sums need it to grow', () => {
+  const k = sumSqKernel();
+  if (!k) return; // no WebAssembly SIMD here: the scalar loop runs, tested above
+  for (const [cols, rows] of [
+    [256, 64],
+    [20000, 2], // the sums do not fit after the input: memory.grow moves the input along
+  ] as const) {
+    const src = dense(rows, cols, cols);
+    const ref = new ImatrixCollector({ chunkSize: 1, scalar: true });
+    ref.addDense('blk.0.ffn_down.weight', 1, 1, src);
+    const c = new ImatrixCollector({ chunkSize: 1 });
+    const inp = k.input(rows * cols);
+    inp.set(src.data);
+    c.addDense('blk.0.ffn_down.weight', 1, 1, { ...src, data: inp });
+    assert.deepEqual(c.stats.get('blk.0.ffn_down.weight')!.values, ref.stats.get('blk.0.ffn_down.weight')!.values);
   }
 });
