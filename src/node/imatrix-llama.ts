@@ -33,6 +33,9 @@ const T_TYPE = 0,
   T_NAME = 256;
 const T_SIZE = 336,
   GGML_MAX_NAME = 64;
+// ggml_threadpool_params: bool cpumask[GGML_MAX_N_THREADS = 512], int n_threads, int prio,
+// uint32_t poll, bool strict_cpu, bool paused (528 bytes with padding)
+const THREADPOOL_PARAMS_SIZE = 528;
 const GGML_TYPE_F32 = 0,
   GGML_TYPE_I32 = 26;
 const OP_MUL_MAT = 29,
@@ -51,6 +54,8 @@ interface Lib {
   log: { text: string };
   /** the CPU backend variant ggml loaded (its log line) */
   cpuBackend: string;
+  /** its path, when lowbit loaded it from node-llama-cpp's binaries */
+  cpuLibPath: string | null;
 }
 
 let libPromise: Promise<Lib> | null = null;
@@ -247,6 +252,9 @@ async function loadLib(): Promise<Lib> {
     tensorGetInto: base.func('void ggml_backend_tensor_get(void *t, void *data, size_t offset, size_t size)'),
     nbytes: base.func('size_t ggml_nbytes(void *t)'),
     opName: base.func('const char *ggml_op_name(int op)'),
+    threadpoolParamsInit: base.func('void ggml_threadpool_params_init(void *p, int n_threads)'),
+    attachThreadpool: lib.func('void llama_attach_threadpool(void *ctx, void *tp, void *tp_batch)'),
+    detachThreadpool: lib.func('void llama_detach_threadpool(void *ctx)'),
   };
   if (fn.opName!(OP_MUL_MAT) !== 'MUL_MAT' || fn.opName!(OP_MUL_MAT_ID) !== 'MUL_MAT_ID') {
     throw new LowbitError(
@@ -273,7 +281,8 @@ async function loadLib(): Promise<Lib> {
     throw new LowbitError(
       "libllama layout check failed: llama_model_default_params() does not read as this build's defaults",
     );
-  return { koffi, dir, fn, CParams, MParams, Batch, EvalCb, log, cpuBackend };
+  const cpuLibPath = !preloaded && loaded && !process.env.LOWBIT_LLAMA_LIB_DIR ? loaded[2]! : null;
+  return { koffi, dir, fn, CParams, MParams, Batch, EvalCb, log, cpuBackend, cpuLibPath };
 }
 
 function getLib(): Promise<Lib> {
@@ -364,6 +373,8 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
   let ctx: Ptr = null;
   let batch: any = null;
   let cb: unknown = null;
+  let threadpool: Ptr = null;
+  let threadpoolFree: ((tp: Ptr) => void) | null = null;
   try {
     if (!fn.hasDecoder!(model) || fn.hasEncoder!(model))
       throw new LowbitError(`${opts.model}: not a decoder-only model llama.cpp can run for an importance matrix`);
@@ -534,6 +545,21 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     if (fn.poolingType!(ctx) !== LLAMA_POOLING_TYPE_LAST && fn.addEos!(vocab))
       throw new LowbitError(`${opts.model}: the vocabulary adds EOS to every text; llama-imatrix refuses such models`);
 
+    // node-llama-cpp's CPU libraries are built without OpenMP: without a threadpool of its own,
+    // ggml starts and joins threads-1 threads for every graph computation, and the eval callback
+    // splits each decode into one computation per collected tensor (~30 per decode here). A
+    // persistent pool (what llama.cpp's own tools get from OpenMP) computes the same values.
+    if (threads > 1 && L.cpuLibPath && process.env.LOWBIT_IMATRIX_THREADPOOL !== '0') {
+      const cpu = koffi.load(L.cpuLibPath);
+      const params = Buffer.alloc(THREADPOOL_PARAMS_SIZE);
+      L.fn.threadpoolParamsInit!(params, threads);
+      threadpool = cpu.func('void *ggml_threadpool_new(void *params)')(params);
+      if (threadpool) {
+        threadpoolFree = cpu.func('void ggml_threadpool_free(void *tp)');
+        fn.attachThreadpool!(ctx, threadpool, threadpool);
+      }
+    }
+
     const cpuBackend = L.cpuBackend;
     opts.onStart?.({
       tokens: tokens.length,
@@ -659,7 +685,9 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     };
   } finally {
     if (batch) fn.batchFree!(batch);
+    if (ctx && threadpool) fn.detachThreadpool!(ctx);
     if (ctx) fn.freeContext!(ctx);
+    if (threadpool) threadpoolFree?.(threadpool);
     fn.freeModel!(model);
     if (cb) koffi.unregister(cb);
   }
