@@ -1,12 +1,15 @@
-// `npm run bench -- --imatrix [--threads=1,2] [--runs=3] [--ctx=128] [--repeat=4]`: tokens/s of
-// `lowbit imatrix` (the bundled CLI, as installed) against llama.cpp's own llama-imatrix
-// (tools/build-llama-tools.sh) on brown-3m (F32), same text (test/fixtures/imatrix/calib.txt repeated
-// --repeat times, all chunks), ctx and threads. Each run is a whole process (start-up and model load
+// `npm run bench -- --imatrix [--threads=1,2] [--runs=3] [--ctx=128] [--repeat=4] [--llama=DIR]`: tokens/s
+// of `lowbit imatrix` (the bundled CLI, as installed) against llama.cpp's own llama-imatrix
+// (tools/build-llama-tools.sh), the same llama-imatrix running node-llama-cpp's prebuilt CPU kernels
+// (the ones lowbit runs: this separates the two tools from the two compilations of ggml), and with
+// --llama=DIR another build's llama-imatrix, on brown-3m (F32), same text (test/fixtures/imatrix/calib.txt
+// repeated --repeat times, all chunks), ctx and threads. Each run is a whole process (start-up and model load
 // included, for both), timed by /usr/bin/time: wall clock, and CPU time (user + sys), which a busy
 // shared machine disturbs far less. Median of interleaved runs; ratio = lowbit / llama-imatrix.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 
 const REPO = new URL('..', import.meta.url).pathname;
@@ -23,14 +26,43 @@ function median(xs: number[]): number {
 }
 
 /** Runs cmd under /usr/bin/time; returns wall and CPU seconds, and its stdout. */
-function timed(cmd: string, args: string[]): { wall: number; cpu: number; stdout: string } {
+function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): { wall: number; cpu: number; stdout: string } {
   const p = spawnSync('/usr/bin/time', ['-f', 'LOWBIT_TIME %e %U %S', cmd, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
+    env,
   });
   const m = /LOWBIT_TIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(p.stderr);
   if (p.status !== 0 || !m) throw new Error(`${cmd} failed: ${p.stderr.slice(-1500)}`);
   return { wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]), stdout: p.stdout };
+}
+
+/**
+ * A folder that makes llama.cpp's own llama-imatrix (built from the same source) run
+ * node-llama-cpp's prebuilt `haswell` CPU kernels, lowbit's default, instead of its own build's:
+ * libggml-cpu.so.0 is that library (it needs libggml-base.so, the build's own). Null when absent.
+ */
+function prebuiltKernelsDir(bin: string, tmp: string): string | null {
+  const req = createRequire(join(REPO, 'package.json'));
+  let lib: string;
+  try {
+    lib = join(dirname(req.resolve('@node-llama-cpp/linux-x64')), '..', 'bins', 'linux-x64', 'libggml-cpu-haswell.so');
+  } catch {
+    return null;
+  }
+  if (!existsSync(lib) || !existsSync(join(bin, 'libggml-base.so.0'))) return null;
+  const dir = join(tmp, 'prebuilt-kernels');
+  mkdirSync(dir);
+  symlinkSync(lib, join(dir, 'libggml-cpu.so.0'));
+  symlinkSync(join(bin, 'libggml-base.so.0'), join(dir, 'libggml-base.so'));
+  return dir;
+}
+
+interface Contender {
+  name: string;
+  cmd: string;
+  args: (t: number) => string[];
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function runImatrixBench(args: string[]): Promise<void> {
@@ -38,6 +70,9 @@ export async function runImatrixBench(args: string[]): Promise<void> {
   const runs = Number(arg(args, 'runs', '3'));
   const ctx = arg(args, 'ctx', '128');
   const repeat = Number(arg(args, 'repeat', '4'));
+  // --llama=DIR: also time the llama-imatrix of another build of the same source (e.g. a default,
+  // GGML_NATIVE=ON one)
+  const other = arg(args, 'llama', '');
   let bin: string;
   try {
     bin = execFileSync('bash', [join(REPO, 'tools/build-llama-tools.sh')], {
@@ -58,16 +93,23 @@ export async function runImatrixBench(args: string[]): Promise<void> {
     const text = join(tmp, 'calib.txt');
     const one = readFileSync(join(REPO, 'test/fixtures/imatrix/calib.txt'), 'utf8');
     writeFileSync(text, Array.from({ length: repeat }, () => one).join(''));
-    let tokens = 0;
-    console.log(
-      `imatrix: lowbit imatrix vs llama-imatrix, brown-3m F32, calib.txt x${repeat}, ctx ${ctx}, all chunks; whole processes; median of ${runs}`,
-    );
-    console.log('threads  wall tok/s: lowbit  llama-imatrix  ratio  |  CPU tok/s: lowbit  llama-imatrix  ratio');
-    for (const t of threads) {
-      const w: number[][] = [[], []],
-        c: number[][] = [[], []];
-      for (let r = 0; r < runs; r++) {
-        const a = timed(process.execPath, [
+    const llamaArgs = (out: string) => (t: number) => [
+      '-m',
+      model,
+      '-f',
+      text,
+      '-o',
+      join(tmp, out),
+      '-c',
+      ctx,
+      '-t',
+      String(t),
+    ];
+    const contenders: Contender[] = [
+      {
+        name: 'lowbit',
+        cmd: process.execPath,
+        args: (t) => [
           CLI,
           'imatrix',
           model,
@@ -80,29 +122,48 @@ export async function runImatrixBench(args: string[]): Promise<void> {
           '--threads',
           String(t),
           '--json',
-        ]);
-        tokens = JSON.parse(a.stdout).run.tokens;
-        const b = timed(join(bin, 'llama-imatrix'), [
-          '-m',
-          model,
-          '-f',
-          text,
-          '-o',
-          join(tmp, 'c.gguf'),
-          '-c',
-          ctx,
-          '-t',
-          String(t),
-        ]);
-        w[0]!.push(tokens / a.wall);
-        w[1]!.push(tokens / b.wall);
-        c[0]!.push(tokens / a.cpu);
-        c[1]!.push(tokens / b.cpu);
+        ],
+      },
+      { name: 'llama-imatrix', cmd: join(bin, 'llama-imatrix'), args: llamaArgs('c.gguf') },
+    ];
+    const pre = prebuiltKernelsDir(bin, tmp);
+    if (pre)
+      contenders.push({
+        name: 'llama-imatrix on the prebuilt haswell kernels',
+        cmd: join(bin, 'llama-imatrix'),
+        args: llamaArgs('p.gguf'),
+        env: { ...process.env, LD_LIBRARY_PATH: pre },
+      });
+    if (other)
+      contenders.push({
+        name: `llama-imatrix of ${other}`,
+        cmd: join(other, 'llama-imatrix'),
+        args: llamaArgs('o.gguf'),
+      });
+    let tokens = 0;
+    console.log(
+      `imatrix: lowbit imatrix vs llama-imatrix, brown-3m F32, calib.txt x${repeat}, ctx ${ctx}, all chunks; whole processes; median of ${runs} interleaved; ratio = lowbit / other`,
+    );
+    for (const t of threads) {
+      const wall = contenders.map((): number[] => []),
+        cpu = contenders.map((): number[] => []);
+      for (let r = 0; r < runs; r++) {
+        for (const [i, c] of contenders.entries()) {
+          const m = timed(c.cmd, c.args(t), c.env);
+          if (i === 0) tokens = JSON.parse(m.stdout).run.tokens;
+          wall[i]!.push(m.wall);
+          cpu[i]!.push(m.cpu);
+        }
       }
-      const [wa, wb, ca, cb] = [median(w[0]!), median(w[1]!), median(c[0]!), median(c[1]!)];
-      console.log(
-        `${String(t).padStart(7)}  ${wa.toFixed(0).padStart(18)}  ${wb.toFixed(0).padStart(13)}  ${(wa / wb).toFixed(2).padStart(5)}  |  ${ca.toFixed(0).padStart(17)}  ${cb.toFixed(0).padStart(13)}  ${(ca / cb).toFixed(2).padStart(5)}`,
-      );
+      for (const [i, c] of contenders.entries()) {
+        const w = tokens / median(wall[i]!),
+          u = tokens / median(cpu[i]!);
+        const w0 = tokens / median(wall[0]!),
+          u0 = tokens / median(cpu[0]!);
+        console.log(
+          `  ${t} thread${t > 1 ? 's' : ''}  ${c.name.padEnd(46)} wall ${w.toFixed(0).padStart(6)} tok/s${i ? ` (ratio ${(w0 / w).toFixed(2)})` : '             '}   CPU ${u.toFixed(0).padStart(6)} tok/s${i ? ` (ratio ${(u0 / u).toFixed(2)})` : ''}`,
+        );
+      }
     }
     console.log(`(${tokens} tokens per run)`);
   } finally {

@@ -7,6 +7,7 @@
 // Browser-safe: no Node imports.
 import { LowbitError } from '../errors.js';
 import { byteOrder } from '../io/imatrix.js';
+import { sumSqKernel, type SumSqKernel } from './sumsq.js';
 
 export { byteOrder };
 
@@ -39,6 +40,8 @@ export interface ImatrixCollectorOptions {
   chunkSize: number;
   /** also collect output.weight (--process-output) */
   processOutput?: boolean;
+  /** add with the JavaScript loop even where the WebAssembly SIMD kernel runs (same sums; for tests) */
+  scalar?: boolean;
 }
 
 export class ImatrixCollector {
@@ -49,11 +52,13 @@ export class ImatrixCollector {
   readonly datasets: string[] = [];
   /** chunks seen, as llama-imatrix counts them: max over tensors of count / chunk size */
   lastChunk = 0;
+  private readonly kernel: SumSqKernel | null;
 
   constructor(opts: ImatrixCollectorOptions) {
     if (!(opts.chunkSize > 0)) throw new LowbitError(`imatrix chunk size must be > 0 (got ${opts.chunkSize})`);
     this.chunkSize = opts.chunkSize;
     this.processOutput = !!opts.processOutput;
+    this.kernel = opts.scalar ? null : sumSqKernel();
   }
 
   /**
@@ -88,12 +93,18 @@ export class ImatrixCollector {
     const acc = e.values;
     const d = x.data;
     const fround = Math.fround;
+    const kernel = this.kernel;
     for (let i3 = 0; i3 < ne3; i3++) {
       for (let i2 = 0; i2 < ne2; i2++) {
         const mat = (i3 % src0Ne3) * src0Ne2 + (i2 % src0Ne2);
         const a0 = mat * ne0;
+        const b0 = x.offset + i2 * nb2 + i3 * nb3;
+        if (kernel) {
+          kernel.add(acc, a0, d, b0, ne0, ne1, nb1);
+          continue;
+        }
         for (let row = 0; row < ne1; row++) {
-          const b = x.offset + row * nb1 + i2 * nb2 + i3 * nb3;
+          const b = b0 + row * nb1;
           // float acc += float(x*x): x*x is exact in double, fround gives the float product, and
           // double rounding of a float + float sum is innocuous, so the stored float is C's
           for (let j = 0; j < ne0; j++) {

@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { LowbitError } from '../errors.js';
 import { loadEngine } from './engines.js';
 import { NonFiniteActivationError, type ImatrixCollector, type StridedView } from '../imatrix/collector.js';
+import { sumSqKernel } from '../imatrix/sumsq.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Koffi = any;
@@ -32,6 +33,9 @@ const T_TYPE = 0,
   T_NAME = 256;
 const T_SIZE = 336,
   GGML_MAX_NAME = 64;
+// ggml_threadpool_params: bool cpumask[GGML_MAX_N_THREADS = 512], int n_threads, int prio,
+// uint32_t poll, bool strict_cpu, bool paused (528 bytes with padding)
+const THREADPOOL_PARAMS_SIZE = 528;
 const GGML_TYPE_F32 = 0,
   GGML_TYPE_I32 = 26;
 const OP_MUL_MAT = 29,
@@ -50,6 +54,8 @@ interface Lib {
   log: { text: string };
   /** the CPU backend variant ggml loaded (its log line) */
   cpuBackend: string;
+  /** its path, when lowbit loaded it from node-llama-cpp's binaries */
+  cpuLibPath: string | null;
 }
 
 let libPromise: Promise<Lib> | null = null;
@@ -242,8 +248,13 @@ async function loadLib(): Promise<Lib> {
     modelDesc: lib.func('int32_t llama_model_desc(void *model, _Out_ uint8_t *buf, size_t size)'),
     isHost: base.func('bool ggml_backend_buffer_is_host(void *buffer)'),
     tensorGet: base.func('void ggml_backend_tensor_get(void *t, _Out_ uint8_t *data, size_t offset, size_t size)'),
+    // the same, to a typed array passed by reference (no copy back through koffi)
+    tensorGetInto: base.func('void ggml_backend_tensor_get(void *t, void *data, size_t offset, size_t size)'),
     nbytes: base.func('size_t ggml_nbytes(void *t)'),
     opName: base.func('const char *ggml_op_name(int op)'),
+    threadpoolParamsInit: base.func('void ggml_threadpool_params_init(void *p, int n_threads)'),
+    attachThreadpool: lib.func('void llama_attach_threadpool(void *ctx, void *tp, void *tp_batch)'),
+    detachThreadpool: lib.func('void llama_detach_threadpool(void *ctx)'),
   };
   if (fn.opName!(OP_MUL_MAT) !== 'MUL_MAT' || fn.opName!(OP_MUL_MAT_ID) !== 'MUL_MAT_ID') {
     throw new LowbitError(
@@ -270,7 +281,8 @@ async function loadLib(): Promise<Lib> {
     throw new LowbitError(
       "libllama layout check failed: llama_model_default_params() does not read as this build's defaults",
     );
-  return { koffi, dir, fn, CParams, MParams, Batch, EvalCb, log, cpuBackend };
+  const cpuLibPath = !preloaded && loaded && !process.env.LOWBIT_LLAMA_LIB_DIR ? loaded[2]! : null;
+  return { koffi, dir, fn, CParams, MParams, Batch, EvalCb, log, cpuBackend, cpuLibPath };
 }
 
 function getLib(): Promise<Lib> {
@@ -361,6 +373,8 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
   let ctx: Ptr = null;
   let batch: any = null;
   let cb: unknown = null;
+  let threadpool: Ptr = null;
+  let threadpoolFree: ((tp: Ptr) => void) | null = null;
   try {
     if (!fn.hasDecoder!(model) || fn.hasEncoder!(model))
       throw new LowbitError(`${opts.model}: not a decoder-only model llama.cpp can run for an importance matrix`);
@@ -437,8 +451,9 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     const evalCb = (t: Ptr, ask: boolean): boolean => {
       if (failure) return false;
       try {
-        const tv = tview(t);
-        const op = tv.getInt32(T_OP, true);
+        // every graph node is asked: read its op alone (a DataView over native memory costs ~20×
+        // more than one koffi.decode), the rest only for matrix multiplications
+        const op: number = koffi.decode(t, T_OP, 'int32_t');
         if (op !== OP_MUL_MAT && op !== OP_MUL_MAT_ID) return false;
         const s0 = src(t, 0),
           s1 = src(t, 1);
@@ -467,7 +482,12 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
           );
         const buf = koffi.decode(s1, T_BUFFER, 'void *');
         let data: Float32Array;
-        if (buf && fn.isHost!(buf)) {
+        const kernel = op === OP_MUL_MAT ? sumSqKernel() : null;
+        if (kernel) {
+          // straight into the WebAssembly kernel's memory, where the collector sums it in place
+          data = kernel.input(nbytes / 4);
+          fn.tensorGetInto!(s1, data, 0, nbytes);
+        } else if (buf && fn.isHost!(buf)) {
           data = new Float32Array(koffi.view(koffi.decode(s1, T_DATA, 'void *'), nbytes));
         } else {
           if (copy.length * 4 < nbytes) copy = new Float32Array(Math.ceil(nbytes / 4));
@@ -524,6 +544,21 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
       );
     if (fn.poolingType!(ctx) !== LLAMA_POOLING_TYPE_LAST && fn.addEos!(vocab))
       throw new LowbitError(`${opts.model}: the vocabulary adds EOS to every text; llama-imatrix refuses such models`);
+
+    // node-llama-cpp's CPU libraries are built without OpenMP: without a threadpool of its own,
+    // ggml starts and joins threads-1 threads for every graph computation, and the eval callback
+    // splits each decode into one computation per collected tensor (~30 per decode here). A
+    // persistent pool (what llama.cpp's own tools get from OpenMP) computes the same values.
+    if (threads > 1 && L.cpuLibPath && process.env.LOWBIT_IMATRIX_THREADPOOL !== '0') {
+      const cpu = koffi.load(L.cpuLibPath);
+      const params = Buffer.alloc(THREADPOOL_PARAMS_SIZE);
+      L.fn.threadpoolParamsInit!(params, threads);
+      threadpool = cpu.func('void *ggml_threadpool_new(void *params)')(params);
+      if (threadpool) {
+        threadpoolFree = cpu.func('void ggml_threadpool_free(void *tp)');
+        fn.attachThreadpool!(ctx, threadpool, threadpool);
+      }
+    }
 
     const cpuBackend = L.cpuBackend;
     opts.onStart?.({
@@ -650,7 +685,9 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
     };
   } finally {
     if (batch) fn.batchFree!(batch);
+    if (ctx && threadpool) fn.detachThreadpool!(ctx);
     if (ctx) fn.freeContext!(ctx);
+    if (threadpool) threadpoolFree?.(threadpool);
     fn.freeModel!(model);
     if (cb) koffi.unregister(cb);
   }

@@ -7,6 +7,7 @@ import { ImatrixCollector, type StridedView } from '../../src/imatrix/collector.
 import { checkSameModel, encodeImatrixDat, encodeImatrixGguf, readRawImatrix } from '../../src/imatrix/file.js';
 import { computeStatistics } from '../../src/imatrix/statistics.js';
 import { readImatrix } from '../../src/io/imatrix.js';
+import { sumSqKernel } from '../../src/imatrix/sumsq.js';
 import { BufferSource } from '../../src/io/source.js';
 
 function rand(seed: number): () => number {
@@ -202,4 +203,47 @@ test('statistics: sum, min, max, mean, std, active share of the mean squares', (
   assert.equal(s!.std, Math.fround(Math.sqrt(14 / 4 - 2.25)));
   assert.equal(s!.active, 0.75);
   assert.equal(s!.elements, 4);
+});
+
+test('the WebAssembly SIMD accumulation gives the scalar loop’s floats, bit for bit', () => {
+  const shapes: [number, number, number][] = [
+    [256, 512, 256],
+    [768, 37, 768],
+    [7, 33, 9],
+    [6, 16, 10],
+    [1, 17, 3],
+  ];
+  for (const [cols, rows, stride] of shapes) {
+    const r = rand(cols * 31 + rows);
+    const data = Float32Array.from({ length: 5 + (rows - 1) * stride + cols }, () => r() * 1e3);
+    const x: StridedView<Float32Array> = { data, offset: 5, ne: [cols, rows, 1, 1], nb: [1, stride, 0, 0] };
+    const fast = new ImatrixCollector({ chunkSize: 16 }),
+      scalar = new ImatrixCollector({ chunkSize: 16, scalar: true });
+    for (let k = 0; k < 3; k++) {
+      fast.addDense('blk.0.ffn_down.weight', 1, 1, x);
+      scalar.addDense('blk.0.ffn_down.weight', 1, 1, x);
+    }
+    const a = fast.stats.get('blk.0.ffn_down.weight')!,
+      b = scalar.stats.get('blk.0.ffn_down.weight')!;
+    assert.deepEqual(Buffer.from(a.values.buffer), Buffer.from(b.values.buffer), `${cols}×${rows}/${stride}`);
+    assert.deepEqual(a.counts, b.counts);
+  }
+});
+
+test('activations written into the kernel’s own memory are summed in place, also when the sums need it to grow', () => {
+  const k = sumSqKernel();
+  if (!k) return; // no WebAssembly SIMD here: the scalar loop runs, tested above
+  for (const [cols, rows] of [
+    [256, 64],
+    [20000, 2], // the sums do not fit after the input: memory.grow moves the input along
+  ] as const) {
+    const src = dense(rows, cols, cols);
+    const ref = new ImatrixCollector({ chunkSize: 1, scalar: true });
+    ref.addDense('blk.0.ffn_down.weight', 1, 1, src);
+    const c = new ImatrixCollector({ chunkSize: 1 });
+    const inp = k.input(rows * cols);
+    inp.set(src.data);
+    c.addDense('blk.0.ffn_down.weight', 1, 1, { ...src, data: inp });
+    assert.deepEqual(c.stats.get('blk.0.ffn_down.weight')!.values, ref.stats.get('blk.0.ffn_down.weight')!.values);
+  }
 });

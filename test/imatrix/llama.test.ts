@@ -118,6 +118,21 @@ for (const g of GOLDEN) {
     },
   );
 
+  if (g.out === 'brown3m.imatrix.gguf')
+    test(
+      `byte-identical to llama-imatrix's ${g.out} with 2 threads (lowbit's persistent ggml threadpool)`,
+      { skip },
+      async () => {
+        const out = join(dir, `two-${g.out}`);
+        const r = runCli(['imatrix', dense, '-f', TEXT, '-o', out, ...lowbitArgs(g.args), '--threads', '2'], {
+          env: haswell,
+        });
+        if (r.code !== 0 && /cannot load .*haswell/.test(r.stderr)) return;
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(readFileSync(out).equals(readFileSync(join(FIX, g.out))), `${g.out}: the same bytes`);
+      },
+    );
+
   test(
     `equal to llama-imatrix's ${g.out} on ggml's best CPU variant for this machine (LOWBIT_GGML_CPU=best): same tensors and counts, sums within 1e-4`,
     { skip },
