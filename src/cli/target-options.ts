@@ -56,7 +56,7 @@ function readSensitivityFile(path: string): KindSensitivity {
     j = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new LowbitError(
-      `--sensitivity: ${path} is not none, engine, or a readable JSON file (${(e as Error).message})`,
+      `--sensitivity: ${path} is not none, engine, engine-tensors or a readable JSON file (${(e as Error).message})`,
     );
   }
   if (

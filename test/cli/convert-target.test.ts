@@ -71,7 +71,7 @@ test(
         [['--type', 'Q4_K_M', '--sensitivity', 'engine'], /--sensitivity needs --target-size or --target-bpw/],
         [
           [...opts, '--sensitivity', join(dir, 'missing.json')],
-          /--sensitivity: .* is not none, engine, or a readable JSON file/,
+          /--sensitivity: .* is not none, engine, engine-tensors or a readable JSON file/,
         ],
       ] as const) {
         r = runCli(['convert', 'hf', BROWN, bad, ...args]);

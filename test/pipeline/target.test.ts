@@ -268,7 +268,7 @@ test('--sensitivity engine measures each kind of tensor in llama.cpp (stories260
     [['--target-bpw', '8.5', '--sensitivity', saved], /^lowbit: --sensitivity: .* does not hold/],
     [
       ['--target-bpw', '8.5', '--sensitivity', join(dir, 'none.json')],
-      /^lowbit: --sensitivity: .* is not none, engine, or a readable JSON file/,
+      /^lowbit: --sensitivity: .* is not none, engine, engine-tensors or a readable JSON file/,
     ],
     [['--type', 'Q4_0', '--sensitivity', 'engine'], /^lowbit: --sensitivity needs --target-size or --target-bpw/],
   ] as [string[], RegExp][]) {
