@@ -513,3 +513,77 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
     await unload(ref);
   }
 }
+
+/** Base log-probs kept between judged models up to this many bytes (else the reference runs again). */
+const JUDGE_CACHE_BYTES = 256 * 1024 * 1024;
+
+export interface KlJudge {
+  /** mean KL(ref ‖ model) on the judge's chunks (llama-perplexity's method, as evalGguf) */
+  kl(model: string): Promise<number>;
+  readonly ctx: number;
+  readonly chunks: number;
+  /** models judged so far */
+  readonly judged: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Judges many variants of one model against it on the same text: the reference is loaded once and
+ * its log-probs are computed once (kept while they take at most 256 MiB, else recomputed per
+ * model, so memory stays bounded), each judged model is loaded, scored and unloaded. Gives
+ * exactly evalGguf's klMean for the same text, ctx and chunks; no timings, no perplexity.
+ */
+export async function openKlJudge(opts: {
+  ref: string;
+  generated: GeneratedText;
+  ctx: number;
+  chunks: number;
+  threads?: number;
+}): Promise<KlJudge> {
+  const ref = await load(opts.ref, opts.ctx, opts.threads);
+  let judged = 0;
+  try {
+    const bosTok = ref.model.tokens.shouldPrependBosToken ? ref.model.tokens.bos : null;
+    const chunks = perplexityChunks(opts.generated.tokens, ref.ctx, bosTok, opts.chunks);
+    const stride = logProbStride(ref.nVocab);
+    const perChunk = stride * ref.ctx;
+    const cached = perChunk * 2 * chunks.length <= JUDGE_CACHE_BYTES;
+    const base = cached ? chunks.map(() => new Uint16Array(perChunk)) : [new Uint16Array(perChunk)];
+    const fill = async (c: number, into: Uint16Array) => {
+      const ch = chunks[c]!;
+      const r = await chunkLogProbs(ref, ch);
+      r.forEach((lp, i) => encodeBaseLogProbs(lp, ch.tokens[ch.first + i + 1]!, into, i * stride));
+    };
+    if (cached) for (let c = 0; c < chunks.length; c++) await fill(c, base[c]!);
+    return {
+      ctx: ref.ctx,
+      chunks: chunks.length,
+      get judged() {
+        return judged;
+      },
+      async kl(path: string): Promise<number> {
+        const m = await load(path, ref.ctx, opts.threads);
+        try {
+          if (m.nVocab !== ref.nVocab)
+            throw new LowbitError(`${path}: a different vocabulary from ${opts.ref} (${m.nVocab} vs ${ref.nVocab})`);
+          const kl = new KlAccumulator();
+          for (let c = 0; c < chunks.length; c++) {
+            const ch = chunks[c]!;
+            const b = cached ? base[c]! : base[0]!;
+            if (!cached) await fill(c, b);
+            const lps = await chunkLogProbs(m, ch);
+            lps.forEach((lp, i) => kl.add(lp, b, i * stride, ch.tokens[ch.first + i + 1]!));
+          }
+          judged++;
+          return kl.result().klMean;
+        } finally {
+          await unload(m);
+        }
+      },
+      close: () => unload(ref),
+    };
+  } catch (e) {
+    await unload(ref);
+    throw e;
+  }
+}

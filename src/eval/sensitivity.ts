@@ -17,7 +17,7 @@ import { tensorCategory } from '../plan/tensor-rules.js';
 import { isFree, type KindSensitivity } from '../pipeline/target.js';
 import { prepareQuantize, type QuantizeOptions } from '../pipeline/quantize-gguf.js';
 import { openGgufInput, quantizeGgufFile } from '../node/quantize-file.js';
-import { evalGguf, generateEvalText } from './llama.js';
+import { generateEvalText, openKlJudge } from './llama.js';
 
 export const PROBE_TYPE = T.Q4_0;
 
@@ -63,6 +63,7 @@ export async function measureKindSensitivity(
     chunks = so.chunks ?? 4;
   try {
     const generated = await generateEvalText({ model: input, seed: 2, minTokens: ctx * chunks + 1, ctx });
+    const judge = await openKlJudge({ ref: input, generated, ctx, chunks });
     const kl = new Map<string, number>();
     // what the user's own fixed types already cost (subtracted from each probe's KL)
     const fixedQuantized = plan.tensors.some((t) => !isFree(t) && t.convert);
@@ -81,19 +82,23 @@ export async function measureKindSensitivity(
         assignment: { types, fileType: plan.fileType },
         onProgress: undefined,
       });
-      const r = await evalGguf({ model: file, ref: input, generated, ctx, chunks, genTokens: 2 });
+      const v = await judge.kl(file);
       rmSync(file, { force: true });
-      return r.klMean ?? 0;
+      return v;
     };
-    const base = fixedQuantized ? await evalWith('base', new Set()) : 0;
-    let done = 0;
-    for (const [k, names] of groups) {
-      so.onProgress?.(k, done++, groups.size);
-      const v = await evalWith(`probe-${done}`, names);
-      kl.set(k, Math.max(0, v - base));
+    try {
+      const base = fixedQuantized ? await evalWith('base', new Set()) : 0;
+      let done = 0;
+      for (const [k, names] of groups) {
+        so.onProgress?.(k, done++, groups.size);
+        const v = await evalWith(`probe-${done}`, names);
+        kl.set(k, Math.max(0, v - base));
+      }
+      so.onProgress?.('', groups.size, groups.size);
+      return { probeType: PROBE_TYPE, per, kl, seconds: (performance.now() - t0) / 1000, tokens: ctx * chunks };
+    } finally {
+      await judge.close();
     }
-    so.onProgress?.('', groups.size, groups.size);
-    return { probeType: PROBE_TYPE, per, kl, seconds: (performance.now() - t0) / 1000, tokens: ctx * chunks };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
