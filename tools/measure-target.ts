@@ -2,7 +2,8 @@
 // README's table shows them. Usage:
 //   node --import tsx tools/measure-target.ts --name NAME --f32 MODEL-F32.gguf --calib TEXT --out DIR
 //        [--mixes Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q4_0] [--eval-text FILE] [--chunks N] [--ctx N]
-//        [--variants llama,best,target,target+best,target-s,target-s+best,target-t,target-t+best]
+//        [--variants llama,best,target,target+best,target-s,target-s+best,target-t,target-t+best,
+//         target-t+refine,target-t+refine+best,target+refine] (+refine: --refine)
 // (target-s: --sensitivity engine; target-t: --sensitivity engine-tensors; each measured once per
 // model into DIR/sensitivity.json / DIR/sensitivity-tensors.json and replayed for every size)
 // Steps: llama.cpp's llama-imatrix on --calib (built by tools/build-llama-tools.sh); per mix,
@@ -133,11 +134,12 @@ for (const mix of mixes) {
   const size = statSync(base).size;
   for (const v of variantsFor(mix)) {
     if (rows.some((r) => r.mix === mix && r.variant === v)) continue;
-    const file = v === 'llama' ? base : join(out, `${mix}-${v.replace('+', '-')}.gguf`);
+    const file = v === 'llama' ? base : join(out, `${mix}-${v.replaceAll('+', '-')}.gguf`);
     let quantizeSeconds: number | undefined, searchSeconds: number | undefined;
     if (v !== 'llama') {
       const a = ['quantize', f32, file, '--imatrix', imatrix, '--json', '--threads', '1'];
       if (v === 'best' || v.endsWith('+best')) a.push('--encoder', 'best');
+      if (v.includes('+refine')) a.push('--refine');
       if (v.startsWith('target-s')) a.push('--sensitivity', sensitivity(size, 'engine'));
       if (v.startsWith('target-t')) a.push('--sensitivity', sensitivity(size, 'engine-tensors'));
       if (v === 'best') a.push('--type', mix);
@@ -206,6 +208,9 @@ const label: Record<string, string> = {
   'target-s+best': '--target-size --sensitivity engine --encoder best',
   'target-t': '--target-size --sensitivity engine-tensors',
   'target-t+best': '--target-size --sensitivity engine-tensors --encoder best',
+  'target-t+refine': '--target-size --sensitivity engine-tensors --refine',
+  'target-t+refine+best': '--target-size --sensitivity engine-tensors --refine --encoder best',
+  'target+refine': '--target-size --refine',
 };
 console.log(`| ${name} | size | bpw | mean KL | vs llama.cpp | p99 KL | same top % | quantize s |`);
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

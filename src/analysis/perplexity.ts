@@ -113,9 +113,11 @@ export function encodeBaseLogProbs(logits: ArrayLike<number>, tok: number, out: 
 
 /** ggml's nearest_int: round half to even through the float mantissa trick (valid |x| < 2^22). */
 function nearestInt(x: number): number {
-  const v = new Float32Array([f(x + 12582912)]);
-  return (new Int32Array(v.buffer)[0]! & 0x007fffff) - 0x00400000;
+  NI_F32[0] = f(x + 12582912);
+  return (NI_I32[0]! & 0x007fffff) - 0x00400000;
 }
+const NI_F32 = new Float32Array(1);
+const NI_I32 = new Int32Array(NI_F32.buffer);
 
 /** Running sums of llama-perplexity's kl_divergence_result. */
 export class KlAccumulator {

@@ -133,6 +133,7 @@ export function planJson(
             sensitivity: opts.target?.sensitivity
               ? { ...opts.target.sensitivity, kl: Object.fromEntries(opts.target.sensitivity.kl) }
               : null,
+            refine: allocation.refine ?? null,
             candidates: allocation.measures.map((m) => ({
               name: m.name,
               sampledRows: m.rows,

@@ -14,7 +14,15 @@ export interface TargetCliOptions {
   targetBpw?: string;
   targetTypes?: string;
   sensitivity?: string;
+  refine?: string | boolean;
   encoder?: string;
+}
+
+/** True when the target options run the float model in llama.cpp before quantizing. */
+export function needsEngine(o: TargetCliOptions): boolean {
+  return (
+    o.sensitivity === 'engine' || o.sensitivity === 'engine-tensors' || (o.refine !== undefined && o.refine !== false)
+  );
 }
 
 export function targetOptions(cmd: Command): Command {
@@ -33,6 +41,10 @@ export function targetOptions(cmd: Command): Command {
       "--target-*: none (default: every tensor's relative error counts alike), engine (measure each kind of tensor's effect on the output in llama.cpp first: 9 short runs), engine-tensors (each free tensor's own effect: one run per tensor) or a JSON file a previous run's --json wrote (target.sensitivity)",
     )
     .option(
+      '--refine [FILES]',
+      "--target-*: after the search, move bytes between tensors judged by llama.cpp's own KL on documents the model writes: each tensor one type up and down, then the best trades, each kept only when the whole file measures better (at most FILES files judged; default 4 per tensor + 8)",
+    )
+    .option(
       '--encoder <NAME>',
       "ggml (default: llama.cpp's own codes, byte-identical) or best (lowbit's stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)",
     );
@@ -46,6 +58,8 @@ export function readTargetOptions(o: TargetCliOptions): {
   const target = parseTargetOptions(o);
   if (o.sensitivity !== undefined && o.sensitivity !== 'none' && !target)
     throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
+  if (o.refine !== undefined && !target) throw new LowbitError('--refine needs --target-size or --target-bpw');
+  refineEvals(o);
   return { target, encoder: o.encoder === undefined ? undefined : parseEncoder(o.encoder) };
 }
 
@@ -76,6 +90,15 @@ function readSensitivityFile(path: string): KindSensitivity {
   };
 }
 
+/** --refine's FILES (undefined: the default), checked. */
+function refineEvals(o: TargetCliOptions): number | undefined {
+  if (o.refine === undefined || o.refine === true) return undefined;
+  const n = Number(o.refine);
+  if (!Number.isInteger(n) || n < 1)
+    throw new LowbitError(`--refine takes a number of files to judge (a whole number ≥ 1), not ${o.refine}`, 'EUSAGE');
+  return n;
+}
+
 /**
  * Sets opts.target.sensitivity from --sensitivity: a saved file, or (engine) measured in llama.cpp
  * on `gguf`, the float model as a GGUF file (`convert hf` converts to a temporary one first).
@@ -86,6 +109,7 @@ export async function applySensitivity(
   gguf: string | undefined,
   quiet: boolean,
 ): Promise<void> {
+  await applyRefine(o, opts, gguf, quiet);
   if (o.sensitivity === undefined || o.sensitivity === 'none') return;
   if (!opts.target) throw new LowbitError('--sensitivity needs --target-size or --target-bpw');
   if (o.sensitivity !== 'engine' && o.sensitivity !== 'engine-tensors') {
@@ -98,4 +122,30 @@ export async function applySensitivity(
   if (!quiet && process.stderr.isTTY)
     process.stderr.write(`measuring each ${per === 'kind' ? 'kind of tensor' : 'tensor'}'s effect in llama.cpp...\n`);
   opts.target.sensitivity = await measureKindSensitivity(gguf, opts, { per });
+}
+
+/** --refine: the target's refiner runs on `gguf` (the float model) in llama.cpp. */
+async function applyRefine(o: TargetCliOptions, opts: QuantizeOptions, gguf: string | undefined, quiet: boolean) {
+  if (o.refine === undefined || o.refine === false) return;
+  if (!opts.target) throw new LowbitError('--refine needs --target-size or --target-bpw');
+  if (!gguf) throw new LowbitError('internal: --refine without a GGUF model', 'EINTERNAL');
+  const { engineRefiner } = await import('../eval/refine-engine.js');
+  if (!quiet && process.stderr.isTTY) process.stderr.write('refining the choice by measurement in llama.cpp...\n');
+  opts.target.refine = engineRefiner(gguf, opts, { maxEvals: refineEvals(o) });
+}
+
+/**
+ * `convert hf`: runs the search and --refine on the F32 model now, while it exists; the conversion
+ * that follows asks the refiner the same question and gets the kept answer.
+ */
+export async function refineNow(gguf: string, opts: QuantizeOptions): Promise<void> {
+  if (!opts.target?.refine) return;
+  const { openGgufInput } = await import('../node/quantize-file.js');
+  const { resolveTarget } = await import('../pipeline/quantize-gguf.js');
+  const { src } = await openGgufInput(gguf);
+  try {
+    await resolveTarget(src, opts);
+  } finally {
+    await src.close();
+  }
 }

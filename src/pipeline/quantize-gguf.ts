@@ -185,11 +185,11 @@ export async function resolveTarget(
   return { opts: next, allocation };
 }
 
-/** quantize.target's value: 'size <bytes>' or 'bpw <bits>' (with ', sensitivity engine' when measured). */
+/** quantize.target's value: 'size <bytes>' or 'bpw <bits>' (with ', sensitivity engine' when measured, ', refined' with --refine). */
 function targetMetadata(target: QuantizeOptions['target']): string | undefined {
   if (!target) return undefined;
   const what = target.bytes !== undefined ? `size ${target.bytes}` : `bpw ${target.bpw}`;
-  return target.sensitivity ? `${what}, sensitivity engine` : what;
+  return what + (target.sensitivity ? ', sensitivity engine' : '') + (target.refine ? ', refined' : '');
 }
 
 /** One output file: its metadata and its tensors, in writing order. */

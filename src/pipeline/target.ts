@@ -33,7 +33,32 @@ export interface TargetOptions {
   types?: readonly number[];
   /** --sensitivity engine: measured KL per kind of tensor at a probe type (src/eval/sensitivity.ts) */
   sensitivity?: KindSensitivity;
+  /** --refine: improves the search's choice by judging whole files (src/eval/refine-engine.ts) */
+  refine?: TargetRefiner;
 }
+
+/** What a refiner gets: the measured candidates, the search's choice, the budget of the free tensors. */
+export interface RefineRequest {
+  items: AllocItem[];
+  choice: number[];
+  budget: number;
+  /** the assignment (as QuantizeOptions.assignment takes it) a choice stands for */
+  assignmentOf: (choice: readonly number[]) => { types: Map<string, TargetChoice>; fileType: FileType };
+}
+
+export interface RefineSummary {
+  choice: number[];
+  /** the judge's value of the search's choice and of the refined one */
+  klStart: number;
+  kl: number;
+  evals: number;
+  moves: { steps: { item: number; from: number; to: number }[]; klBefore: number; klAfter: number }[];
+  seconds: number;
+  /** how it judged, in words */
+  judge: string;
+}
+
+export type TargetRefiner = (r: RefineRequest) => Promise<RefineSummary>;
 
 /**
  * The real engine's KL when only the free tensors of one kind (tensorCategory), or only one free
@@ -105,6 +130,15 @@ export interface TargetAllocation {
   /** what the error measure used */
   measure: string;
   seconds: number;
+  /** --refine: what the measured local search did (moves name tensors by their types) */
+  refine?: {
+    klStart: number;
+    kl: number;
+    evals: number;
+    seconds: number;
+    judge: string;
+    moves: { tensors: { name: string; from: string; to: string }[]; klBefore: number; klAfter: number }[];
+  };
 }
 
 /** Rows of a tensor sampled for the measurement: enough for ~2^18 weights, at least 64 rows (all of a small tensor). */
@@ -198,22 +232,67 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
     (ms) => solve(ms).r.choice,
   );
   const { r, sensNote } = solve(measures);
+  const items: AllocItem[] = measures.map((m) => ({ name: m.name, candidates: m.candidates }));
+  const elements = new Map(plan.tensors.map((t) => [t.name, t.shape.reduce((a, b) => a * b, 1)]));
+  const assignmentOf = (choice: readonly number[]) => {
+    const types = new Map<string, TargetChoice>();
+    const weightsByType = new Map<number, number>();
+    measures.forEach((m, k) => {
+      const c = m.candidates[choice[k]!]!;
+      types.set(m.name, { type: c.type, reason: 'target' });
+      weightsByType.set(c.type, (weightsByType.get(c.type) ?? 0) + elements.get(m.name)!);
+    });
+    return { types, fileType: fileTypeFor(weightsByType, plan.fileType) };
+  };
+  let choice = r.choice;
+  let refined: TargetAllocation['refine'];
+  if (target.refine) {
+    const rs = await target.refine({ items, choice: [...choice], budget, assignmentOf });
+    let bytes = 0;
+    rs.choice.forEach((i, k) => (bytes += measures[k]!.candidates[i]!.bytes));
+    if (bytes > budget)
+      throw new LowbitError(`internal: --refine exceeded the budget (${bytes} > ${budget})`, 'EINTERNAL');
+    choice = rs.choice;
+    const tn = (k: number, i: number) => typeName(measures[k]!.candidates[i]!.type);
+    refined = {
+      klStart: rs.klStart,
+      kl: rs.kl,
+      evals: rs.evals,
+      seconds: rs.seconds,
+      judge: rs.judge,
+      moves: rs.moves.map((mv) => ({
+        tensors: mv.steps.map((st) => ({
+          name: measures[st.item]!.name,
+          from: tn(st.item, st.from),
+          to: tn(st.item, st.to),
+        })),
+        klBefore: mv.klBefore,
+        klAfter: mv.klAfter,
+      })),
+    };
+  }
+  const moved = new Set(refined?.moves.flatMap((mv) => mv.tensors.map((x) => x.name)));
+  const { types: chosenTypes, fileType } = assignmentOf(choice);
   const assignment = new Map<string, TargetChoice>();
-  const weightsByType = new Map<number, number>();
-  let predictedError = 0;
+  let predictedError = 0,
+    freeBytes = 0;
   measures.forEach((m, k) => {
-    m.chosen = r.choice[k]!;
+    m.chosen = choice[k]!;
     const c = m.candidates[m.chosen]!;
     predictedError += c.error;
-    assignment.set(m.name, { type: c.type, reason: reasonOf(m) });
-    const n = plan.tensors.find((x) => x.name === m.name)!.shape.reduce((a, b) => a * b, 1);
-    weightsByType.set(c.type, (weightsByType.get(c.type) ?? 0) + n);
+    freeBytes += c.bytes;
+    const reason =
+      reasonOf(m) +
+      (moved.has(m.name) && r.choice[k] !== m.chosen
+        ? `; refined from ${typeName(m.candidates[r.choice[k]!]!.type)} (measured)`
+        : '');
+    assignment.set(m.name, { type: chosenTypes.get(m.name)!.type, reason });
   });
   return {
     assignment,
-    fileType: fileTypeFor(weightsByType, plan.fileType),
+    fileType,
     targetBytes,
-    predictedBytes: header + fixedData + r.bytes,
+    predictedBytes: header + fixedData + freeBytes,
     predictedError,
     fixedBytes: header + fixedData,
     measures,
@@ -222,8 +301,12 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
         ? 'importance-weighted (imatrix) squared error over the signal, per tensor'
         : 'no imatrix: plain squared error over the signal, per tensor (give --imatrix for an activation-weighted one)') +
       (sensNote || ', every tensor alike (--sensitivity engine measures each kind in llama.cpp)') +
-      ', summed',
+      ', summed' +
+      (refined
+        ? `; then refined by measurement (${refined.judge}): KL ${refined.klStart.toExponential(3)} -> ${refined.kl.toExponential(3)}, ${refined.moves.length} moves kept, ${refined.evals} files judged in ${refined.seconds.toFixed(1)} s`
+        : ''),
     seconds: (performance.now() - t0) / 1000,
+    ...(refined ? { refine: refined } : {}),
   };
 }
 

@@ -125,3 +125,33 @@ test(
     }
   },
 );
+
+test(
+  'convert hf --sensitivity engine-tensors --refine N = convert to F32, then quantize with them (the refined choice made on the temporary F32 is the one written)',
+  { skip: !existsSync(join(BROWN, 'model.safetensors')) && 'fixtures/brown-3m is absent' },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-convert-refine-'));
+    try {
+      const f32 = join(dir, 'f32.gguf');
+      let r = runCli(['convert', 'hf', BROWN, f32]);
+      assert.equal(r.code, 0, r.stderr);
+      const size = String(Math.round(statSync(f32).size * 0.14));
+      const opts = ['--target-size', size, '--sensitivity', 'engine-tensors', '--refine', '6'];
+      const viaQuantize = join(dir, 'q.gguf');
+      r = runCli(['quantize', f32, viaQuantize, ...opts, '--json'], { timeoutMs: 1_200_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout);
+      assert.ok(
+        j.target.refine.evals <= 6 && j.target.refine.kl <= j.target.refine.klStart,
+        JSON.stringify(j.target.refine),
+      );
+      const viaConvert = join(dir, 'c.gguf');
+      r = runCli(['convert', 'hf', BROWN, viaConvert, ...opts], { timeoutMs: 1_200_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(readFileSync(viaConvert).equals(readFileSync(viaQuantize)), 'convert hf = quantize');
+      assert.ok(statSync(viaConvert).size <= Number(size));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -327,3 +327,75 @@ test('--sensitivity engine-tensors measures each free tensor in llama.cpp (stori
   assert.equal(e.code, 1);
   assert.match(e.stderr, /^lowbit: --sensitivity: .* does not hold/);
 });
+
+test('--refine judges whole files in llama.cpp (stories260K): kept moves measured better, the written file is the one judged, under the target, it runs; bad uses are one-line errors', async () => {
+  const f32 = join(dir, 'stories-f32-r.gguf');
+  let r = runCli(['convert', 'llama2c', join(REPO, 'fixtures/stories260K.bin'), f32]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = join(dir, 'stories-refined.gguf');
+  r = runCli(['quantize', f32, out, '--target-bpw', '8.3', '--refine', '24', '--json'], { timeoutMs: 900_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const w = JSON.parse(r.stdout);
+  const rf = w.target.refine;
+  assert.ok(rf.evals <= 24, `${rf.evals}`);
+  assert.ok(rf.kl <= rf.klStart);
+  let prev = rf.klStart;
+  for (const m of rf.moves) {
+    assert.equal(m.klBefore, prev);
+    assert.ok(m.klAfter < m.klBefore);
+    prev = m.klAfter;
+  }
+  assert.equal(prev, rf.kl);
+  assert.match(w.target.measure, /then refined by measurement \(llama\.cpp KL on/);
+  assert.ok(statSync(out).size <= w.target.targetBytes);
+  assert.equal(statSync(out).size, w.target.predictedBytes);
+  const src = await FileSource.open(out);
+  try {
+    assert.match(String((await readGgufHeader(src)).metadata.get('quantize.target')?.value), /^bpw 8\.3, refined$/);
+  } finally {
+    await src.close();
+  }
+  // the file written is the choice the judge scored last: the same KL on the same documents
+  const { defaultEvalCtx, generateEvalText, ggufTrainContext, openKlJudge } = await import('../../src/eval/llama.js');
+  const { REFINE_TOKENS } = await import('../../src/eval/refine-engine.js');
+  const ctx = defaultEvalCtx(await ggufTrainContext(f32));
+  const chunks = Math.max(2, Math.ceil(REFINE_TOKENS / ctx));
+  const generated = await generateEvalText({ model: f32, seed: 2, minTokens: ctx * chunks + 1, ctx, docs: 1000 });
+  const judge = await openKlJudge({ ref: f32, generated, ctx, chunks });
+  try {
+    assert.equal(await judge.kl(out), rf.kl);
+  } finally {
+    await judge.close();
+  }
+  const lp = await llamaLogProbs(out, [1, 45, 17, 300, 12, 88, 5, 61]);
+  for (const p of lp) assert.ok(p.every((x) => x <= 0 && !Number.isNaN(x)));
+  for (const [args, msg] of [
+    [
+      ['quantize', f32, join(dir, 'x.gguf'), '--type', 'Q4_0', '--refine'],
+      /^lowbit: --refine needs --target-size or --target-bpw\n/,
+    ],
+    [['quantize', f32, join(dir, 'x.gguf'), '--target-bpw', '5', '--refine', '0'], /^lowbit: --refine takes a number/],
+    [
+      ['quantize', f32, join(dir, 'x.gguf'), '--target-bpw', '5', '--refine', 'many'],
+      /^lowbit: --refine takes a number/,
+    ],
+    [
+      [
+        'convert',
+        'llama2c',
+        join(REPO, 'fixtures/stories260K.bin'),
+        join(dir, 'x.gguf'),
+        '--target-bpw',
+        '5',
+        '--refine',
+      ],
+      /^lowbit: convert llama2c: --refine needs a GGUF/,
+    ],
+  ] as const) {
+    const e = runCli([...args]);
+    assert.notEqual(e.code, 0);
+    assert.match(e.stderr, msg);
+    assert.equal(e.stderr.trim().split('\n').length, 1, e.stderr);
+    assert.ok(!existsSync(join(dir, 'x.gguf')));
+  }
+});

@@ -15,7 +15,14 @@ import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
 import { onInterrupt } from '../interrupt.js';
 import { parseGgmlType, parseTensorType } from '../../plan/options.js';
-import { applySensitivity, readTargetOptions, targetOptions, type TargetCliOptions } from '../target-options.js';
+import {
+  applySensitivity,
+  needsEngine,
+  readTargetOptions,
+  refineNow,
+  targetOptions,
+  type TargetCliOptions,
+} from '../target-options.js';
 import { printDryRun } from '../dry-run.js';
 import { loadImatrix } from '../../node/imatrix-file.js';
 import { fallbackWarning, type QuantPlan } from '../../plan/plan.js';
@@ -139,9 +146,9 @@ export function register(program: Command): void {
     requireInputFiles(inputs);
     refuseOutputOverInputs([out], inputs);
     const q = await quantOpts(type, opts);
-    if (opts.sensitivity === 'engine')
+    if (needsEngine(opts))
       throw new LowbitError(
-        'convert llama2c: --sensitivity engine needs a GGUF: convert to F32, then lowbit quantize --sensitivity engine',
+        `convert llama2c: ${opts.refine !== undefined ? '--refine' : `--sensitivity ${opts.sensitivity}`} needs a GGUF: convert to F32, then lowbit quantize with it`,
         'EUSAGE',
       );
     await applySensitivity(opts, { ...q, fileType: parseFileType(type) }, undefined, false);
@@ -202,7 +209,7 @@ export function register(program: Command): void {
         throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
       if (opts.json && !opts.dryRun) throw new LowbitError('--json goes with --dry-run', 'EUSAGE');
       const quantOptions = { ...q, fileType: parseFileType(type) };
-      if (calibrate || opts.sensitivity === 'engine' || opts.dryRun) {
+      if (calibrate || needsEngine(opts) || opts.dryRun) {
         const tmp = await mkdtemp(join(tmpdir(), 'lowbit-convert-'));
         try {
           const f32 = join(tmp, 'model-f32.gguf');
@@ -227,6 +234,7 @@ export function register(program: Command): void {
             }
           }
           await applySensitivity(opts, quantOptions, f32, !!opts.json);
+          if (!opts.dryRun) await refineNow(f32, quantOptions);
           // the plan of the converted model: the same as `lowbit quantize F32.gguf --dry-run`
           if (opts.dryRun) {
             await printDryRun(f32, out, quantOptions, !!opts.json, dir);

@@ -1,0 +1,98 @@
+// --refine: the judge of src/plan/refine.ts is the real engine. Each choice the local search asks
+// about is written as a whole GGUF file (the very assignment the run would write, with ggml's
+// encoder) and scored by llama.cpp against the input model with llama-perplexity's KL method, on
+// documents the input model writes (seed 2, as --sensitivity engine: not the documents `lowbit eval`
+// scores by default, seed 1). Node only (llama.cpp through node-llama-cpp).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { QuantizeOptions } from '../pipeline/quantize-gguf.js';
+import type { RefineRequest, RefineSummary, TargetRefiner } from '../pipeline/target.js';
+import { LowbitError } from '../errors.js';
+import { refineChoice } from '../plan/refine.js';
+import { quantizeGgufFile } from '../node/quantize-file.js';
+import { defaultEvalCtx, generateEvalText, ggufTrainContext, openKlJudge } from './llama.js';
+
+/** tokens of the judge's documents (chunks of the eval's default length) */
+export const REFINE_TOKENS = 4096;
+
+export interface EngineRefineOptions {
+  maxEvals?: number;
+  onProgress?: (evals: number, maxEvals: number, kl: number) => void;
+}
+
+/** A refiner for `input` (the float GGUF model the run quantizes) with the run's options. */
+export function engineRefiner(input: string, opts: QuantizeOptions, ro: EngineRefineOptions = {}): TargetRefiner {
+  // a run asks once; `convert hf` asks again while converting, when the F32 model is gone: the
+  // answer is kept by the search's choice (tensor:type) and replayed as types
+  const done = new Map<string, { summary: RefineSummary; types: number[] }>();
+  const keyOf = (req: RefineRequest, choice: readonly number[]) =>
+    req.items.map((it, k) => `${it.name}:${it.candidates[choice[k]!]!.type}`).join(',');
+  return async (req) => {
+    const key = keyOf(req, req.choice);
+    const prev = done.get(key);
+    if (prev) {
+      const choice = req.items.map((it, k) => {
+        const i = it.candidates.findIndex((c) => c.type === prev.types[k]);
+        if (i < 0) throw new LowbitError(`internal: --refine cannot replay its choice for ${it.name}`, 'EINTERNAL');
+        return i;
+      });
+      return { ...prev.summary, choice };
+    }
+    const summary = await refineOnce(input, opts, ro, req);
+    done.set(key, { summary, types: summary.choice.map((i, k) => req.items[k]!.candidates[i]!.type) });
+    return summary;
+  };
+}
+
+async function refineOnce(
+  input: string,
+  opts: QuantizeOptions,
+  ro: EngineRefineOptions,
+  req: RefineRequest,
+): Promise<RefineSummary> {
+  const t0 = performance.now();
+  const ctx = defaultEvalCtx(await ggufTrainContext(input));
+  const chunks = Math.max(2, Math.ceil(REFINE_TOKENS / ctx));
+  const generated = await generateEvalText({ model: input, seed: 2, minTokens: ctx * chunks + 1, ctx, docs: 1000 });
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-refine-'));
+  const judge = await openKlJudge({ ref: input, generated, ctx, chunks });
+  try {
+    const seen = new Map<string, number>();
+    let n = 0;
+    const r = await refineChoice(
+      req.items,
+      req.choice,
+      req.budget,
+      async (choice) => {
+        const key = choice.join(',');
+        const known = seen.get(key);
+        if (known !== undefined) return known;
+        const file = join(dir, `judge-${n++}.gguf`);
+        await quantizeGgufFile(input, file, {
+          ...opts,
+          target: undefined,
+          encoder: undefined,
+          assignment: req.assignmentOf(choice),
+          onProgress: undefined,
+        });
+        try {
+          const v = await judge.kl(file);
+          seen.set(key, v);
+          return v;
+        } finally {
+          rmSync(file, { force: true });
+        }
+      },
+      { maxEvals: ro.maxEvals, onProgress: ro.onProgress },
+    );
+    return {
+      ...r,
+      seconds: (performance.now() - t0) / 1000,
+      judge: `llama.cpp KL on ${judge.chunks}×${judge.ctx} tokens the model wrote (seed 2), files written with ggml's encoder`,
+    };
+  } finally {
+    await judge.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
