@@ -7,3 +7,4 @@ export * from './metadata.js';
 export * from './from-gguf.js';
 export * from './kv-override.js';
 export * from './prune.js';
+export { refineChoice, type RefineOptions, type RefineResult, type RefineMove } from './refine.js';

@@ -391,10 +391,25 @@ const PAGE_SCRIPT = String.raw`
     return c;
   }
   var measure = document.createElement('canvas').getContext('2d');
-  // Point labels that never touch: each label tries right, left, above and below its point and is
-  // shown at the first place that stays inside the plot and clear of every point and label placed
-  // so far (2 px apart); labels with no such place are hidden (their point keeps its tooltip).
+  // Point labels that never touch: each label tries right, right and a little above or below, the
+  // same on the left, above and below its point (and a little farther) and is shown at the first place that stays inside the plot and clear
+  // of every point, label placed so far (2 px apart) and curve drawn; when no place is clear of the
+  // curves, the first one clear of points and labels; labels with no such place are hidden (their
+  // point keeps its tooltip).
   var LABEL_FONT = 11, LABEL_H = 15, GAP = 2, SYMBOL = 8, DIST = 5;
+  // does the segment a-b cross the rectangle r (grown by GAP)? (Liang-Barsky clipping)
+  function crosses(a, b, r) {
+    var x0 = r[0] - GAP, y0 = r[1] - GAP, x1 = r[2] + GAP, y1 = r[3] + GAP;
+    var dx = b[0] - a[0], dy = b[1] - a[1], t0 = 0, t1 = 1;
+    var ps = [-dx, dx, -dy, dy], qs = [a[0] - x0, x1 - a[0], a[1] - y0, y1 - a[1]];
+    for (var i = 0; i < 4; i++) {
+      if (ps[i] === 0) { if (qs[i] < 0) return false; continue; }
+      var t = qs[i] / ps[i];
+      if (ps[i] < 0) { if (t > t1) return false; if (t > t0) t0 = t; }
+      else { if (t < t0) return false; if (t < t1) t1 = t; }
+    }
+    return true;
+  }
   function placeLabels(c, families, grid) {
     measure.font = LABEL_FONT + 'px sans-serif';
     var W = c.getWidth(), H = c.getHeight();
@@ -402,23 +417,28 @@ const PAGE_SCRIPT = String.raw`
     var taken = [];
     var px = families.map(function (f, si) { return f.points.map(function (p) { return c.convertToPixel({ seriesIndex: si }, [p[0], p[1]]); }); });
     px.forEach(function (ps) { ps.forEach(function (q) { taken.push([q[0] - SYMBOL / 2, q[1] - SYMBOL / 2, q[0] + SYMBOL / 2, q[1] + SYMBOL / 2]); }); });
-    function free(r) {
+    var segments = [];
+    families.forEach(function (f, si) { if (f.curve) for (var i = 1; i < px[si].length; i++) segments.push([px[si][i - 1], px[si][i]]); });
+    function free(r, avoidCurves) {
       if (r[0] < box.l || r[2] > box.r || r[1] < box.t || r[3] > box.b) return false;
       for (var i = 0; i < taken.length; i++) { var t = taken[i]; if (r[0] < t[2] + GAP && t[0] < r[2] + GAP && r[1] < t[3] + GAP && t[1] < r[3] + GAP) return false; }
+      if (avoidCurves) for (var j = 0; j < segments.length; j++) if (crosses(segments[j][0], segments[j][1], r)) return false;
       return true;
     }
     var off = SYMBOL / 2 + DIST, texts = [];
     families.forEach(function (f, si) {
       f.points.forEach(function (p, i) {
         var q = px[si][i], w = measure.measureText(p[2]).width, x = q[0], y = q[1];
-        var tries = [[x + off, y - LABEL_H / 2], [x - off - w, y - LABEL_H / 2], [x - w / 2, y - off - LABEL_H], [x - w / 2, y + off]];
-        for (var k = 0; k < tries.length; k++) {
-          var r = [tries[k][0], tries[k][1], tries[k][0] + w, tries[k][1] + LABEL_H];
-          if (!free(r)) continue;
-          taken.push(r);
-          texts.push({ type: 'text', silent: true, x: r[0], y: r[1] + 1, style: { text: p[2], fontSize: LABEL_FONT, fontFamily: 'sans-serif', fill: '#333' } });
-          return;
-        }
+        var tries = [[x + off, y - LABEL_H / 2], [x + off, y - LABEL_H - 2], [x + off, y + 2], [x - off - w, y - LABEL_H / 2], [x - off - w, y + 2], [x - off - w, y - LABEL_H - 2],
+          [x - w / 2, y - off - LABEL_H], [x - w / 2, y + off], [x - w / 2, y + off + LABEL_H / 2], [x - w / 2, y - off - LABEL_H * 1.5]];
+        for (var pass = 0; pass < 2; pass++)
+          for (var k = 0; k < tries.length; k++) {
+            var r = [tries[k][0], tries[k][1], tries[k][0] + w, tries[k][1] + LABEL_H];
+            if (!free(r, pass === 0)) continue;
+            taken.push(r);
+            texts.push({ type: 'text', silent: true, x: r[0], y: r[1] + 1, style: { text: p[2], fontSize: LABEL_FONT, fontFamily: 'sans-serif', fill: '#333' } });
+            return;
+          }
       });
     });
     // the labels are graphic texts at those places (ECharts' own label layout lets boxes touch)

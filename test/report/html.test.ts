@@ -391,6 +391,62 @@ test(
         'the two curves differ in colour',
       );
       assert.deepEqual(await overlappingLabels(page), []);
+      // every point is labelled, and no label box is crossed by a drawn curve
+      const labels = [...mixes.map(([l]) => l), ...mixes.map(([l]) => `target-${l}`)];
+      assert.deepEqual(await labelsCrossingCurves(page, 'chart-size-quality', labels, colours), []);
     });
   },
 );
+
+/**
+ * The point labels (by text) of one chart that are missing, or whose boxes a drawn curve crosses
+ * (the SVG paths stroked in a series colour, M/L segments).
+ */
+async function labelsCrossingCurves(page: Page, id: string, labels: string[], colours: string[]): Promise<string[]> {
+  return page.evaluate(
+    ([id, labels, colours]) => {
+      const svg = document.getElementById(id)!.querySelector('svg')!;
+      const segs: [number, number, number, number][] = [];
+      for (const p of Array.from(svg.querySelectorAll('path'))) {
+        const d = p.getAttribute('d') ?? '';
+        const stroke = (p.getAttribute('stroke') ?? '').toLowerCase();
+        if (!colours.some((c) => c.toLowerCase() === stroke)) continue;
+        if (p.getAttribute('fill') !== 'none' || !/^M[^A-Z]*L/.test(d) || /[CQAZ]/i.test(d.replace(/[ML]/g, '')))
+          continue;
+        const ctm = (p as SVGGraphicsElement).getScreenCTM()!;
+        const pts = d
+          .split(/(?=[ML])/)
+          .map((c) =>
+            c
+              .slice(1)
+              .trim()
+              .split(/[\s,]+/)
+              .map(Number),
+          )
+          .map(([x, y]) => new DOMPoint(x, y).matrixTransform(ctm));
+        for (let i = 1; i < pts.length; i++) segs.push([pts[i - 1]!.x, pts[i - 1]!.y, pts[i]!.x, pts[i]!.y]);
+      }
+      const out: string[] = [];
+      const texts = Array.from(svg.querySelectorAll('text'));
+      for (const l of labels) {
+        const t = texts.find((x) => (x.textContent ?? '').trim() === l);
+        if (!t) {
+          out.push(`${l}: not shown`);
+          continue;
+        }
+        const r = t.getBoundingClientRect();
+        // sample each segment finely: a crossing is any sample inside the box
+        let crossed = false;
+        for (const sg of segs)
+          for (let k = 0; k <= 200 && !crossed; k++) {
+            const x = sg[0] + ((sg[2] - sg[0]) * k) / 200,
+              y = sg[1] + ((sg[3] - sg[1]) * k) / 200;
+            if (x > r.left && x < r.right && y > r.top && y < r.bottom) crossed = true;
+          }
+        if (crossed) out.push(`${l}: crossed by a curve`);
+      }
+      return out;
+    },
+    [id, labels, colours] as const,
+  );
+}

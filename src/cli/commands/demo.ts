@@ -22,6 +22,8 @@ import { loadEchartsSource } from '../../node/echarts-source.js';
 import { fmtBytes, table } from '../format.js';
 import { ggmlTypeById } from '../../formats/ggml-types.js';
 import type { QuantPlan } from '../../plan/plan.js';
+import type { KindSensitivity } from '../../pipeline/target.js';
+import { measureKindSensitivity } from '../../eval/sensitivity.js';
 
 /** Every llama.cpp file type lowbit produces, from most to fewest bits. */
 export const DEMO_TYPES = [
@@ -168,6 +170,20 @@ export async function runDemo(opts: DemoOpts): Promise<{
     `3. quantize it to ${types.length} types${imatrixFile ? ' with the matrix' : ''}${targets.length ? `, and with --target-size to the sizes of ${targets.join(', ')}` : ''}`,
   );
   const imatrix = imatrixFile ? await loadImatrixInput(imatrixFile) : undefined;
+  // the --target-size files weigh each tensor by its own measured effect in llama.cpp
+  // (--sensitivity engine-tensors), measured once on documents the model writes (seed 2)
+  let sensitivity: KindSensitivity | undefined;
+  if (targets.length) {
+    stage.now = "step 3, measuring each tensor's effect in llama.cpp for --target-size";
+    say(
+      "   measuring each tensor's effect on the output in llama.cpp (--sensitivity engine-tensors), once for every --target-size file",
+    );
+    sensitivity = await measureKindSensitivity(
+      f32,
+      { fileType: parseFileType('Q8_0'), threads, imatrix },
+      { per: 'tensor' },
+    );
+  }
   for (const t of types) {
     const out = fileOf(t);
     stage.now = `step 3, quantizing to ${t} (${entries.length} files done)`;
@@ -184,7 +200,7 @@ export async function runDemo(opts: DemoOpts): Promise<{
     stage.now = `step 3, quantizing with --target-size ${bytes} (${t}'s size)`;
     const ts = await quantizeGgufFile(f32, tOut, {
       fileType: parseFileType('Q8_0'),
-      target: { bytes },
+      target: { bytes, sensitivity },
       threads,
       imatrix,
     });
@@ -243,7 +259,7 @@ export async function runDemo(opts: DemoOpts): Promise<{
       : []),
     ...(targets.length
       ? [
-          `target Q4_K_M and the like: lowbit quantize --target-size at exactly that llama.cpp mix's file size (its own choice of type per tensor; search ${entries
+          `target Q4_K_M and the like: lowbit quantize --target-size --sensitivity engine-tensors at exactly that llama.cpp mix's file size (its own choice of type per tensor, each tensor's effect measured in llama.cpp once: ${sensitivity!.seconds.toFixed(1)} s; search ${entries
             .filter((e) => e.target)
             .map((e) => `${e.target!.searchSeconds.toFixed(1)} s`)
             .join(', ')}).`,
@@ -333,7 +349,8 @@ export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
     'far less at 2-4 bits than this 3.4M-parameter one. The i-quants IQ1_S ... IQ3_XS and Q2_K_S need an',
     'importance matrix: the demo computes one in llama.cpp (as llama-imatrix does) and quantizes every type',
     'with it. "target Q4_K_M": lowbit quantize --target-size at exactly the Q4_K_M file\'s size, lowbit choosing',
-    "each tensor's type from measured errors (same matrix, same evaluation): compare the KL of the two rows.",
+    "each tensor's type from measured errors, each tensor weighed by its own effect on the output measured in",
+    'llama.cpp (--sensitivity engine-tensors; same matrix, same evaluation): compare the KL of the two rows.',
     `report with charts: ${r.report}`,
   ].join('\n');
 }
