@@ -26,7 +26,7 @@ export * as convert from './node/convert-files.js';
 export { quantizeOnnxFile } from './node/onnx-file.js';
 export { evalGguf, generateEvalText, openKlJudge, type GgufEvalResult, type KlJudge } from './eval/llama.js';
 export { measureKindSensitivity, type SensitivityOptions } from './eval/sensitivity.js';
-export { engineRefiner, type EngineRefineOptions } from './eval/refine-engine.js';
+export { engineRefiner, type EngineRefineOptions, type EngineRefiner } from './eval/refine-engine.js';
 export { evalOnnx, type OnnxEvalResult } from './eval/onnx.js';
 export { computeImatrixFile, type ImatrixFileOptions, type ImatrixFileResult } from './node/imatrix.js';
 export { runImatrix, type ImatrixRunOptions, type ImatrixRunResult } from './node/imatrix-llama.js';

@@ -8,6 +8,7 @@ import { parseTargetOptions } from '../plan/options.js';
 import { parseEncoder, type EncoderName } from '../formats/encoder.js';
 import type { KindSensitivity, TargetOptions } from '../pipeline/target.js';
 import type { QuantizeOptions } from '../pipeline/quantize-gguf.js';
+import type { EngineRefiner } from '../eval/refine-engine.js';
 
 export interface TargetCliOptions {
   targetSize?: string;
@@ -148,4 +149,5 @@ export async function refineNow(gguf: string, opts: QuantizeOptions): Promise<vo
   } finally {
     await src.close();
   }
+  (opts.target.refine as Partial<EngineRefiner>).replayOnly?.();
 }

@@ -21,14 +21,18 @@ export interface EngineRefineOptions {
   onProgress?: (evals: number, maxEvals: number, kl: number) => void;
 }
 
+/** A refiner that can be told to only replay what it has answered (its input is then gone). */
+export type EngineRefiner = TargetRefiner & { replayOnly(): void };
+
 /** A refiner for `input` (the float GGUF model the run quantizes) with the run's options. */
-export function engineRefiner(input: string, opts: QuantizeOptions, ro: EngineRefineOptions = {}): TargetRefiner {
+export function engineRefiner(input: string, opts: QuantizeOptions, ro: EngineRefineOptions = {}): EngineRefiner {
   // a run asks once; `convert hf` asks again while converting, when the F32 model is gone: the
   // answer is kept by the search's choice (tensor:type) and replayed as types
   const done = new Map<string, { summary: RefineSummary; types: number[] }>();
+  let replayOnly = false;
   const keyOf = (req: RefineRequest, choice: readonly number[]) =>
     req.items.map((it, k) => `${it.name}:${it.candidates[choice[k]!]!.type}`).join(',');
-  return async (req) => {
+  const refiner = async (req: RefineRequest): Promise<RefineSummary> => {
     const key = keyOf(req, req.choice);
     const prev = done.get(key);
     if (prev) {
@@ -39,10 +43,20 @@ export function engineRefiner(input: string, opts: QuantizeOptions, ro: EngineRe
       });
       return { ...prev.summary, choice };
     }
+    if (replayOnly)
+      throw new LowbitError(
+        "internal: --refine was asked about another search than the one it measured (the converted model's plan differs from its F32 conversion's)",
+        'EINTERNAL',
+      );
     const summary = await refineOnce(input, opts, ro, req);
     done.set(key, { summary, types: summary.choice.map((i, k) => req.items[k]!.candidates[i]!.type) });
     return summary;
   };
+  return Object.assign(refiner, {
+    replayOnly: () => {
+      replayOnly = true;
+    },
+  });
 }
 
 async function refineOnce(
