@@ -253,23 +253,7 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
     if (bytes > budget)
       throw new LowbitError(`internal: --refine exceeded the budget (${bytes} > ${budget})`, 'EINTERNAL');
     choice = rs.choice;
-    const tn = (k: number, i: number) => typeName(measures[k]!.candidates[i]!.type);
-    refined = {
-      klStart: rs.klStart,
-      kl: rs.kl,
-      evals: rs.evals,
-      seconds: rs.seconds,
-      judge: rs.judge,
-      moves: rs.moves.map((mv) => ({
-        tensors: mv.steps.map((st) => ({
-          name: measures[st.item]!.name,
-          from: tn(st.item, st.from),
-          to: tn(st.item, st.to),
-        })),
-        klBefore: mv.klBefore,
-        klAfter: mv.klAfter,
-      })),
-    };
+    refined = refineReport(rs, measures);
   }
   const moved = new Set(refined?.moves.flatMap((mv) => mv.tensors.map((x) => x.name)));
   const { types: chosenTypes, fileType } = assignmentOf(choice);
@@ -386,6 +370,27 @@ async function measureTensor(
     candidates.push({ type, bytes: padded(tensorBytes(t.shape, type)), error: nsr * 1, nsr });
   }
   return { name: t.name, rows: rows.length, nRows: ti.nRows, imatrix: !!im, candidates, chosen: -1 };
+}
+
+/** A refiner's summary as the plan shows it: tensors by name, types by name. */
+function refineReport(rs: RefineSummary, measures: readonly TensorMeasure[]): TargetAllocation['refine'] {
+  const tn = (k: number, i: number) => typeName(measures[k]!.candidates[i]!.type);
+  return {
+    klStart: rs.klStart,
+    kl: rs.kl,
+    evals: rs.evals,
+    seconds: rs.seconds,
+    judge: rs.judge,
+    moves: rs.moves.map((mv) => ({
+      tensors: mv.steps.map((st) => ({
+        name: measures[st.item]!.name,
+        from: tn(st.item, st.from),
+        to: tn(st.item, st.to),
+      })),
+      klBefore: mv.klBefore,
+      klAfter: mv.klAfter,
+    })),
+  };
 }
 
 /** Why a type was chosen, in words: its error and its neighbours on the size/error front. */
