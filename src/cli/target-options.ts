@@ -102,7 +102,8 @@ function refineEvals(o: TargetCliOptions): number | undefined {
 
 /**
  * Sets opts.target.sensitivity from --sensitivity: a saved file, or (engine) measured in llama.cpp
- * on `gguf`, the float model as a GGUF file (`convert hf` converts to a temporary one first).
+ * on `gguf`, the float model as a GGUF file (`convert hf` converts to a temporary one first); and
+ * opts.target.refine from --refine (judging files made from `gguf`).
  */
 export async function applySensitivity(
   o: TargetCliOptions,

@@ -356,7 +356,8 @@ test('--refine judges whole files in llama.cpp (stories260K): kept moves measure
     await src.close();
   }
   // the file written is the choice the judge scored last: the same KL on the same documents
-  const { defaultEvalCtx, generateEvalText, ggufTrainContext, openKlJudge } = await import('../../src/eval/llama.js');
+  const { defaultEvalCtx, evalGguf, generateEvalText, ggufTrainContext, openKlJudge } =
+    await import('../../src/eval/llama.js');
   const { REFINE_TOKENS } = await import('../../src/eval/refine-engine.js');
   const ctx = defaultEvalCtx(await ggufTrainContext(f32));
   const chunks = Math.max(2, Math.ceil(REFINE_TOKENS / ctx));
@@ -364,6 +365,9 @@ test('--refine judges whole files in llama.cpp (stories260K): kept moves measure
   const judge = await openKlJudge({ ref: f32, generated, ctx, chunks });
   try {
     assert.equal(await judge.kl(out), rf.kl);
+    // and the judge is `lowbit eval`'s KL on the same documents
+    const e = await evalGguf({ model: out, ref: f32, generated, ctx, chunks, genTokens: 2 });
+    assert.equal(e.klMean, rf.kl);
   } finally {
     await judge.close();
   }
