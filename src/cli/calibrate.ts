@@ -2,8 +2,7 @@
 // in the same run (as `lowbit imatrix` would: same chunks, same file), then quantize with it exactly
 // as `--imatrix FILE` does. --save-imatrix FILE keeps the matrix; otherwise it lives in a temp folder.
 import type { Command } from 'commander';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { makeTempDir, type TempDir } from '../node/temp-dir.js';
 import { join } from 'node:path';
 import { LowbitError } from '../errors.js';
 import { computeImatrixFile } from '../node/imatrix.js';
@@ -63,14 +62,14 @@ export async function runCalibration(
   log: (s: string) => void,
 ): Promise<{ path: string; label: string; cleanup: () => Promise<void> }> {
   const text = typeof o.calibrate === 'string' ? o.calibrate : undefined;
-  let dir: string | null = null;
+  let dir: TempDir | null = null;
   let path = o.saveImatrix;
   if (!path) {
-    dir = await mkdtemp(join(tmpdir(), 'lowbit-calibrate-'));
-    path = join(dir, 'imatrix.gguf');
+    dir = makeTempDir('calibrate');
+    path = join(dir.path, 'imatrix.gguf');
   }
   const cleanup = async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
+    dir?.remove();
   };
   try {
     const { refuseOutputIsInput } = await import('../node/imatrix.js');

@@ -3,9 +3,9 @@
 // encoder) and scored by llama.cpp against the input model with llama-perplexity's KL method, on
 // documents the input model writes (seed 2, as --sensitivity engine: not the documents `lowbit eval`
 // scores by default, seed 1). Node only (llama.cpp through node-llama-cpp).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeTempDir } from '../node/temp-dir.js';
 import type { QuantizeOptions } from '../pipeline/quantize-gguf.js';
 import type { RefineRequest, RefineSummary, TargetRefiner } from '../pipeline/target.js';
 import { LowbitError } from '../errors.js';
@@ -69,8 +69,9 @@ async function refineOnce(
   const ctx = defaultEvalCtx(await ggufTrainContext(input));
   const chunks = Math.max(2, Math.ceil(REFINE_TOKENS / ctx));
   const generated = await generateEvalText({ model: input, seed: 2, minTokens: ctx * chunks + 1, ctx, docs: 1000 });
-  const dir = mkdtempSync(join(tmpdir(), 'lowbit-refine-'));
   const judge = await openKlJudge({ ref: input, generated, ctx, chunks });
+  const tmp = makeTempDir('refine');
+  const dir = tmp.path;
   try {
     const seen = new Map<string, number>();
     let n = 0;
@@ -107,6 +108,6 @@ async function refineOnce(
     };
   } finally {
     await judge.close();
-    rmSync(dir, { recursive: true, force: true });
+    tmp.remove();
   }
 }

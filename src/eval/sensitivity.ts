@@ -8,9 +8,9 @@
 // writes (seed 2: not the documents `lowbit eval` scores by default, seed 1). The allocation then
 // scales each tensor's measured relative error by its kind's KL per unit of relative error at the
 // probe (src/pipeline/target.ts): nothing is fitted, every number comes from this model.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeTempDir } from '../node/temp-dir.js';
 import { GGML_TYPE as T } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
 import { tensorCategory } from '../plan/tensor-rules.js';
@@ -58,7 +58,8 @@ export async function measureKindSensitivity(
     if (!groups.has(key)) groups.set(key, new Set());
     groups.get(key)!.add(t.name);
   }
-  const dir = mkdtempSync(join(tmpdir(), 'lowbit-sens-'));
+  const tmp = makeTempDir('sens');
+  const dir = tmp.path;
   const ctx = so.ctx ?? 256,
     chunks = so.chunks ?? 4;
   try {
@@ -100,6 +101,6 @@ export async function measureKindSensitivity(
       await judge.close();
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    tmp.remove();
   }
 }

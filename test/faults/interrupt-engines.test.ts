@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnCli, type Running } from './support/big-model.js';
+import { REPO } from '../support/cli.js';
 import { storiesModels } from '../eval/models.js';
 
 let dir = '';
@@ -111,5 +112,42 @@ test(
     assert.deepEqual(temps(out), []);
     // what was finished is whole: the F32 import and both quantized files
     assert.deepEqual(readdirSync(out).sort(), ['brown-3m-F32.gguf', 'brown-3m-Q4_0.gguf', 'brown-3m-Q8_0.gguf']);
+  },
+);
+
+test(
+  "SIGINT while a run works in its own temp folders (convert hf --calibrate's F32 conversion and matrix, --sensitivity engine-tensors' probes, --refine's judged files): exit 130, the folders removed",
+  { skip: linux, timeout: 600_000 },
+  async () => {
+    const m = storiesModels();
+    const cases: [string[], RegExp][] = [
+      [
+        ['convert', 'hf', join(REPO, 'fixtures/brown-3m'), join(dir, 'c.gguf'), '--type', 'IQ3_XXS', '--calibrate'],
+        /lowbit-convert-[^/]+\/model-f32\.gguf$/,
+      ],
+      [
+        ['quantize', m.f32, join(dir, 's.gguf'), '--target-bpw', '8.3', '--sensitivity', 'engine-tensors'],
+        /lowbit-sens-[^/]+\/probe-\d+\.gguf$/,
+      ],
+      [
+        ['quantize', m.f32, join(dir, 'r.gguf'), '--target-bpw', '8.3', '--refine'],
+        /lowbit-refine-[^/]+\/judge-\d+\.gguf$/,
+      ],
+    ];
+    for (const [args, mapped] of cases) {
+      // a temp folder of its own, so that only this run's leftovers count
+      const tmp = mkdtempSync(join(dir, 'tmp-'));
+      const run = spawnCli(args, [], { ...process.env, TMPDIR: tmp });
+      await waitForMapped(run, mapped);
+      run.child.kill('SIGINT');
+      const { code, signal } = await run.exited;
+      assert.equal(code, 130, `${args[0]}: exit ${code} ${signal}: ${run.stderr()}`);
+      assert.deepEqual(
+        readdirSync(tmp).filter((f) => f.startsWith('lowbit-')),
+        [],
+        `${args.join(' ')} left its temp folders`,
+      );
+      assert.ok(!existsSync(args[0] === 'convert' ? args[3]! : args[2]!), 'no output');
+    }
   },
 );

@@ -27,8 +27,7 @@ import { printDryRun } from '../dry-run.js';
 import { loadImatrix } from '../../node/imatrix-file.js';
 import { fallbackWarning, type QuantPlan } from '../../plan/plan.js';
 import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { makeTempDir } from '../../node/temp-dir.js';
 import { join } from 'node:path';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
@@ -210,11 +209,11 @@ export function register(program: Command): void {
       if (opts.json && !opts.dryRun) throw new LowbitError('--json goes with --dry-run', 'EUSAGE');
       const quantOptions = { ...q, fileType: parseFileType(type) };
       if (calibrate || needsEngine(opts) || opts.dryRun) {
-        const tmp = await mkdtemp(join(tmpdir(), 'lowbit-convert-'));
+        const tmp = makeTempDir('convert');
         try {
-          const f32 = join(tmp, 'model-f32.gguf');
+          const f32 = join(tmp.path, 'model-f32.gguf');
           process.stderr.write(
-            `converting to F32 for the ${calibrate ? 'calibration' : opts.dryRun ? 'plan' : 'sensitivity'} run ...\n`,
+            `converting to F32 for the ${calibrate ? 'calibration' : opts.dryRun ? 'plan' : 'engine measurement'} run ...\n`,
           );
           await interruptible(out, (progress) =>
             convertHfDir(dir, f32, 'F32', { pre: opts.pre, name: opts.name }, progress, {
@@ -241,7 +240,7 @@ export function register(program: Command): void {
             return;
           }
         } finally {
-          await rm(tmp, { recursive: true, force: true });
+          tmp.remove();
         }
       } else await applySensitivity(opts, quantOptions, undefined, false);
       const s = await interruptible(out, (progress) =>

@@ -107,10 +107,10 @@ export interface Running {
 }
 
 /** Spawns the CLI from source; `wrap` runs it under another program (prlimit). */
-export function spawnCli(args: string[], wrap: string[] = []): Running {
+export function spawnCli(args: string[], wrap: string[] = [], env?: NodeJS.ProcessEnv): Running {
   const cmd = wrap.length ? wrap[0]! : process.execPath;
   const argv = [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), '--import', 'tsx', MAIN, ...args];
-  const child = spawn(cmd, argv, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let out = '',
     err = '';
   child.stdout!.on('data', (d) => {
