@@ -132,8 +132,17 @@ async function applyRefine(o: TargetCliOptions, opts: QuantizeOptions, gguf: str
   if (!opts.target) throw new LowbitError('--refine needs --target-size or --target-bpw');
   if (!gguf) throw new LowbitError('internal: --refine without a GGUF model', 'EINTERNAL');
   const { engineRefiner } = await import('../eval/refine-engine.js');
-  if (!quiet && process.stderr.isTTY) process.stderr.write('refining the choice by measurement in llama.cpp...\n');
-  opts.target.refine = engineRefiner(gguf, opts, { maxEvals: refineEvals(o) });
+  const tty = !quiet && process.stderr.isTTY;
+  opts.target.refine = engineRefiner(gguf, opts, {
+    maxEvals: refineEvals(o),
+    onProgress: tty
+      ? (n, max, kl) =>
+          process.stderr.write(
+            `\rrefining in llama.cpp: ${n}/${max} files judged, KL of the choice kept ${kl.toExponential(3)} `,
+          )
+      : undefined,
+    onDone: tty ? () => process.stderr.write('\n') : undefined,
+  });
 }
 
 /**

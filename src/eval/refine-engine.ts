@@ -19,6 +19,8 @@ export const REFINE_TOKENS = 4096;
 export interface EngineRefineOptions {
   maxEvals?: number;
   onProgress?: (evals: number, maxEvals: number, kl: number) => void;
+  /** after the last judged file */
+  onDone?: (summary: RefineSummary) => void;
 }
 
 /** A refiner that can be told to only replay what it has answered (its input is then gone). */
@@ -101,11 +103,13 @@ async function refineOnce(
       },
       { maxEvals: ro.maxEvals, onProgress: ro.onProgress },
     );
-    return {
+    const summary = {
       ...r,
       seconds: (performance.now() - t0) / 1000,
       judge: `llama.cpp KL on ${judge.chunks}×${judge.ctx} tokens the model wrote (seed 2), files written with ggml's encoder`,
     };
+    ro.onDone?.(summary);
+    return summary;
   } finally {
     await judge.close();
     tmp.remove();

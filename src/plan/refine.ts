@@ -23,6 +23,7 @@ export const MAX_DOWNS = 3;
 export interface RefineOptions {
   /** judge evaluations at most (default 4 per tensor + 8) */
   maxEvals?: number;
+  /** after each judged choice: the judge's value of the choice kept so far (the first: the start) */
   onProgress?: (evals: number, maxEvals: number, kl: number) => void;
 }
 
@@ -63,13 +64,14 @@ export async function refineChoice(
   const maxEvals = opts.maxEvals ?? 4 * items.length + 8;
   const bytesOf = (c: readonly number[]) => c.reduce((s, i, k) => s + items[k]!.candidates[i]!.bytes, 0);
   let evals = 0;
+  let kl = Infinity;
   const run = async (c: readonly number[]) => {
     evals++;
     const v = await judge(c);
-    opts.onProgress?.(evals, maxEvals, v);
+    opts.onProgress?.(evals, maxEvals, kl === Infinity ? v : kl);
     return v;
   };
-  let kl = await run(choice);
+  kl = await run(choice);
   const klStart = kl;
   const moves: RefineMove[] = [];
   // per item: its measured step up and step down from the current choice (null: none on its front)
