@@ -14,3 +14,20 @@ export function onInterrupt(message: () => string, opts: { exit?: boolean } = {}
     process.off('SIGINT', handler);
   };
 }
+
+/**
+ * Runs one phase that writes no output of its own (a calibration, the sensitivity probes): Ctrl-C
+ * during it says which phase and that `output` was not written, and exits 130 (temp folders are
+ * removed on exit: src/node/temp-dir.ts).
+ */
+export async function interruptiblePhase<T>(what: string, output: string | undefined, f: () => Promise<T>): Promise<T> {
+  const stop = onInterrupt(
+    () => `while ${what}; ${output ? `${output} was not written` : 'nothing was written'} (nothing left behind)`,
+    { exit: true },
+  );
+  try {
+    return await f();
+  } finally {
+    stop();
+  }
+}

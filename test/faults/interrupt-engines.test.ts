@@ -120,21 +120,24 @@ test(
   { skip: linux, timeout: 600_000 },
   async () => {
     const m = storiesModels();
-    const cases: [string[], RegExp][] = [
+    const cases: [string[], RegExp, RegExp][] = [
       [
         ['convert', 'hf', join(REPO, 'fixtures/brown-3m'), join(dir, 'c.gguf'), '--type', 'IQ3_XXS', '--calibrate'],
         /lowbit-convert-[^/]+\/model-f32\.gguf$/,
+        /^lowbit: interrupted while calibrating; \S*c\.gguf was not written \(nothing left behind\)$/,
       ],
       [
         ['quantize', m.f32, join(dir, 's.gguf'), '--target-bpw', '8.3', '--sensitivity', 'engine-tensors'],
         /lowbit-sens-[^/]+\/probe-\d+\.gguf$/,
+        /^lowbit: interrupted while measuring the model in llama\.cpp for --target-\*; \S*s\.gguf was not written \(nothing left behind\)$/,
       ],
       [
         ['quantize', m.f32, join(dir, 'r.gguf'), '--target-bpw', '8.3', '--refine'],
         /lowbit-refine-[^/]+\/judge-\d+\.gguf$/,
+        /^lowbit: interrupted before any tensor data; \S*r\.gguf was not written \(nothing left behind\)$/,
       ],
     ];
-    for (const [args, mapped] of cases) {
+    for (const [args, mapped, said] of cases) {
       // a temp folder of its own, so that only this run's leftovers count
       const tmp = mkdtempSync(join(dir, 'tmp-'));
       const run = spawnCli(args, [], { ...process.env, TMPDIR: tmp });
@@ -142,6 +145,8 @@ test(
       run.child.kill('SIGINT');
       const { code, signal } = await run.exited;
       assert.equal(code, 130, `${args[0]}: exit ${code} ${signal}: ${run.stderr()}`);
+      // the run's own lines ('converting …', 'calibrating …') come first; the last one says what stopped
+      assert.match(run.stderr().trimEnd().split('\n').pop()!, said);
       assert.deepEqual(
         readdirSync(tmp).filter((f) => f.startsWith('lowbit-')),
         [],

@@ -13,7 +13,7 @@ import { supportedClasses } from '../../convert/hf/arch/index.js';
 import { FLOAT_OUT_TYPES } from '../../convert/write-gguf.js';
 import { parseFileType } from '../../plan/file-types.js';
 import { LowbitError } from '../../errors.js';
-import { onInterrupt } from '../interrupt.js';
+import { interruptiblePhase, onInterrupt } from '../interrupt.js';
 import { parseGgmlType, parseTensorType } from '../../plan/options.js';
 import {
   applySensitivity,
@@ -222,7 +222,9 @@ export function register(program: Command): void {
           );
           if (calibrate) {
             const threads = opts.threads === undefined ? undefined : Number(opts.threads);
-            const cal = await runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s));
+            const cal = await interruptiblePhase('calibrating', out, () =>
+              runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s)),
+            );
             try {
               const im = await loadImatrix(cal.path, [], []);
               if (im) im.provenance.file = cal.label;
@@ -232,8 +234,10 @@ export function register(program: Command): void {
               await cal.cleanup();
             }
           }
-          await applySensitivity(opts, quantOptions, f32, !!opts.json);
-          if (!opts.dryRun) await refineNow(f32, quantOptions);
+          await interruptiblePhase('measuring the model in llama.cpp for --target-*', out, async () => {
+            await applySensitivity(opts, quantOptions, f32, !!opts.json);
+            if (!opts.dryRun) await refineNow(f32, quantOptions);
+          });
           // the plan of the converted model: the same as `lowbit quantize F32.gguf --dry-run`
           if (opts.dryRun) {
             await printDryRun(f32, out, quantOptions, !!opts.json, dir);

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { LowbitError } from '../../errors.js';
 import { fmtBytes, fmtNum, targetLines } from '../format.js';
-import { onInterrupt } from '../interrupt.js';
+import { interruptiblePhase, onInterrupt } from '../interrupt.js';
 import { parseFileType, FILE_TYPES, FILE_TYPE_ALIASES } from '../../plan/file-types.js';
 import { ggmlTypeByName } from '../../formats/ggml-types.js';
 import { fallbackWarning, typeName, type TensorTypeOverride } from '../../plan/plan.js';
@@ -222,9 +222,11 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   };
   if (checkCalibrateOptions(o)) {
     if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
-    const cal = await runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => {
-      if (!o.json) process.stderr.write(s);
-    });
+    const cal = await interruptiblePhase('calibrating', output, () =>
+      runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => {
+        if (!o.json) process.stderr.write(s);
+      }),
+    );
     try {
       const im = await loadImatrix(cal.path, o.includeWeights, o.excludeWeights);
       if (im) im.provenance.file = cal.label;
@@ -234,7 +236,9 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     }
   }
 
-  await applySensitivity(o, opts, input, !!o.json);
+  await interruptiblePhase('measuring the model in llama.cpp for --target-*', output, () =>
+    applySensitivity(o, opts, input, !!o.json),
+  );
 
   if (o.dryRun) {
     await printDryRun(input, output, opts, !!o.json);
