@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { FileSink } from '../node/file-io.js';
 import { LowbitError } from '../errors.js';
 import { refuseOutputOverInputs } from '../node/output-guard.js';
+import { exitCleanup } from './exit-cleanup.js';
 
 export interface AtomicOutput {
   /** the final path */
@@ -31,49 +32,13 @@ export function tempNameFor(target: string, pid = process.pid): string {
 }
 
 // Temps alive in this process, removed synchronously on exit or on a terminating signal.
-const live = new Set<string>();
-let handlersInstalled = false;
-
-function removeAllSync(): void {
-  for (const p of live) {
-    try {
-      unlinkSync(p);
-    } catch {
-      /* already gone */
-    }
+const temps = exitCleanup((p) => {
+  try {
+    unlinkSync(p);
+  } catch {
+    /* already gone */
   }
-  live.clear();
-}
-
-const onSigint = () => {
-  removeAllSync();
-  process.exit(130);
-};
-const onSigterm = () => {
-  removeAllSync();
-  process.exit(143);
-};
-
-function track(p: string): void {
-  live.add(p);
-  if (!handlersInstalled) {
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigterm);
-    process.on('exit', removeAllSync);
-    handlersInstalled = true;
-  }
-}
-
-function untrack(p: string): void {
-  live.delete(p);
-  // with nothing to clean, give signals back their default behaviour
-  if (live.size === 0 && handlersInstalled) {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
-    process.off('exit', removeAllSync);
-    handlersInstalled = false;
-  }
-}
+});
 
 export interface AtomicOutputOptions {
   /** input files the output must not overwrite */
@@ -108,7 +73,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
       err?.code,
     );
   }
-  track(tempPath);
+  temps.track(tempPath);
   const sink = new FileSink(fh);
   // a full disk or a file size limit surfaces in a write: name the output, not just the errno
   const write = sink.write.bind(sink);
@@ -169,12 +134,12 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
         state = 'aborted';
         await fh.close().catch(() => {});
         await unlink(tempPath).catch(() => {});
-        untrack(tempPath);
+        temps.untrack(tempPath);
         const err = e as NodeJS.ErrnoException;
         throw new LowbitError(`cannot write ${path}: ${describe(err)}`, 'EIO', err?.code);
       }
       state = 'committed';
-      untrack(tempPath);
+      temps.untrack(tempPath);
       await syncDir(dirname(target));
     },
     async abort() {
@@ -183,7 +148,7 @@ export async function openAtomicOutput(path: string, options: AtomicOutputOption
       await settleFlush(); // never close the descriptor under a flush still using it
       await fh.close().catch(() => {});
       await unlink(tempPath).catch(() => {});
-      untrack(tempPath);
+      temps.untrack(tempPath);
     },
   };
 }
@@ -219,7 +184,7 @@ export async function cleanStaleTemps(dir: string, base?: string): Promise<strin
     if (!m || (base !== undefined && m[1] !== base)) continue;
     const p = join(dir, name);
     const pid = Number(m[2]);
-    if (live.has(p) || (pid !== process.pid && isAlive(pid))) continue;
+    if (temps.isTracked(p) || (pid !== process.pid && isAlive(pid))) continue;
     try {
       await unlink(p);
       removed.push(p);

@@ -7,27 +7,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exitCleanup } from './exit-cleanup.js';
 
-const live = new Set<string>();
-let installed = false;
-
-function removeAllSync(): void {
-  for (const d of live) rmSync(d, { recursive: true, force: true });
-  live.clear();
-}
-
-const onSigint = () => setImmediate(() => process.exit(130));
-const onSigterm = () => setImmediate(() => process.exit(143));
-
-function release(path: string): void {
-  live.delete(path);
-  if (live.size === 0 && installed) {
-    process.off('exit', removeAllSync);
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
-    installed = false;
-  }
-}
+// deferred: Ctrl-C's messages (src/cli/interrupt.ts) come first, whenever their handlers were added
+const dirs = exitCleanup((d) => rmSync(d, { recursive: true, force: true }), { deferExit: true });
 
 export interface TempDir {
   path: string;
@@ -38,18 +21,12 @@ export interface TempDir {
 /** A new folder `lowbit-<prefix>-XXXXXX` in the system's temp folder. */
 export function makeTempDir(prefix: string): TempDir {
   const path = mkdtempSync(join(tmpdir(), `lowbit-${prefix}-`));
-  live.add(path);
-  if (!installed) {
-    process.on('exit', removeAllSync);
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigterm);
-    installed = true;
-  }
+  dirs.track(path);
   return {
     path,
     remove: () => {
       rmSync(path, { recursive: true, force: true });
-      release(path);
+      dirs.untrack(path);
     },
   };
 }
