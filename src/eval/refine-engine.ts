@@ -3,15 +3,14 @@
 // encoder) and scored by llama.cpp against the input model with llama-perplexity's KL method, on
 // documents the input model writes (seed 2, as --sensitivity engine: not the documents `lowbit eval`
 // scores by default, seed 1). Node only (llama.cpp through node-llama-cpp).
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir } from '../node/temp-dir.js';
 import type { QuantizeOptions } from '../pipeline/quantize-gguf.js';
 import type { RefineRequest, RefineSummary, TargetRefiner } from '../pipeline/target.js';
 import { LowbitError } from '../errors.js';
 import { refineChoice } from '../plan/refine.js';
-import { quantizeGgufFile } from '../node/quantize-file.js';
 import { defaultEvalCtx, generateEvalText, ggufTrainContext, openKlJudge } from './llama.js';
+import { judgeAssignment } from './judge-file.js';
 
 /** tokens of the judge's documents (chunks of the eval's default length) */
 export const REFINE_TOKENS = 4096;
@@ -85,21 +84,9 @@ async function refineOnce(
         const key = choice.join(',');
         const known = seen.get(key);
         if (known !== undefined) return known;
-        const file = join(dir, `judge-${n++}.gguf`);
-        await quantizeGgufFile(input, file, {
-          ...opts,
-          target: undefined,
-          encoder: undefined,
-          assignment: req.assignmentOf(choice),
-          onProgress: undefined,
-        });
-        try {
-          const v = await judge.kl(file);
-          seen.set(key, v);
-          return v;
-        } finally {
-          rmSync(file, { force: true });
-        }
+        const v = await judgeAssignment(judge, input, opts, req.assignmentOf(choice), join(dir, `judge-${n++}.gguf`));
+        seen.set(key, v);
+        return v;
       },
       { maxEvals: ro.maxEvals, onProgress: ro.onProgress },
     );

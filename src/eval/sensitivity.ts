@@ -8,7 +8,6 @@
 // writes (seed 2: not the documents `lowbit eval` scores by default, seed 1). The allocation then
 // scales each tensor's measured relative error by its kind's KL per unit of relative error at the
 // probe (src/pipeline/target.ts): nothing is fitted, every number comes from this model.
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir } from '../node/temp-dir.js';
 import { GGML_TYPE as T } from '../formats/ggml-types.js';
@@ -16,8 +15,9 @@ import { LowbitError } from '../errors.js';
 import { tensorCategory } from '../plan/tensor-rules.js';
 import { isFree, type KindSensitivity } from '../pipeline/target.js';
 import { prepareQuantize, type QuantizeOptions } from '../pipeline/quantize-gguf.js';
-import { openGgufInput, quantizeGgufFile } from '../node/quantize-file.js';
+import { openGgufInput } from '../node/quantize-file.js';
 import { generateEvalText, openKlJudge } from './llama.js';
+import { judgeAssignment } from './judge-file.js';
 
 export const PROBE_TYPE = T.Q4_0;
 
@@ -75,17 +75,7 @@ export async function measureKindSensitivity(
           { type: probe.has(t.name) && t.shape[0]! % 32 === 0 ? PROBE_TYPE : t.srcType, reason: 'sensitivity probe' },
         ]),
       );
-      const file = join(dir, `${name}.gguf`);
-      await quantizeGgufFile(input, file, {
-        ...opts,
-        target: undefined,
-        encoder: undefined,
-        assignment: { types, fileType: plan.fileType },
-        onProgress: undefined,
-      });
-      const v = await judge.kl(file);
-      rmSync(file, { force: true });
-      return v;
+      return judgeAssignment(judge, input, opts, { types, fileType: plan.fileType }, join(dir, `${name}.gguf`));
     };
     try {
       const base = fixedQuantized ? await evalWith('base', new Set()) : 0;
