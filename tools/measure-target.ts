@@ -3,7 +3,8 @@
 //   node --import tsx tools/measure-target.ts --name NAME --f32 MODEL-F32.gguf --calib TEXT --out DIR
 //        [--mixes Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q4_0] [--eval-text FILE] [--chunks N] [--ctx N]
 //        [--variants llama,best,target,target+best,target-s,target-s+best,target-t,target-t+best,
-//         target-t+refine,target-t+refine+best,target+refine] (+refine: --refine)
+//         target-t+refine,target-t+refine+best,target+refine,gptq,target-t+gptq,target-t+refine+gptq]
+//        (+refine: --refine; gptq: --calibrate on the same text and ctx, --encoder gptq)
 // (target-s: --sensitivity engine; target-t: --sensitivity engine-tensors; each measured once per
 // model into DIR/sensitivity.json / DIR/sensitivity-tensors.json and replayed for every size)
 // Steps: llama.cpp's llama-imatrix on --calib (built by tools/build-llama-tools.sh); per mix,
@@ -31,9 +32,9 @@ const evalText = opt('eval-text');
 const chunks = opt('chunks'),
   ctx = opt('ctx');
 const variants = opt('variants', 'llama,best,target,target+best')!.split(',');
-// Q4_0 is there for --encoder best alone (llama.cpp has no Q4_0 mix to beat by size): unless --variants says otherwise
+// Q4_0 is there for the same-type encoders alone (llama.cpp has no Q4_0 mix to beat by size)
 const variantsFor = (mix: string) =>
-  mix === 'Q4_0' && !opt('variants') ? variants.filter((v) => v === 'llama' || v === 'best') : variants;
+  mix === 'Q4_0' ? variants.filter((v) => v === 'llama' || v === 'best' || v === 'gptq') : variants;
 if (!name || !f32 || !calib || !out) {
   console.error('usage: see the header of tools/measure-target.ts');
   process.exit(1);
@@ -137,12 +138,16 @@ for (const mix of mixes) {
     const file = v === 'llama' ? base : join(out, `${mix}-${v.replaceAll('+', '-')}.gguf`);
     let quantizeSeconds: number | undefined, searchSeconds: number | undefined;
     if (v !== 'llama') {
-      const a = ['quantize', f32, file, '--imatrix', imatrix, '--json', '--threads', '1'];
+      const a = ['quantize', f32, file, '--json', '--threads', '1'];
+      // +gptq: the same matrix computed in the run (--calibrate on the same text and ctx: the
+      // byte-identical matrix), with the activations' correlations GPTQ needs
+      if (v === 'gptq' || v.endsWith('+gptq')) a.push('--calibrate', calib, '--ctx', ctx ?? '128', '--encoder', 'gptq');
+      else a.push('--imatrix', imatrix);
       if (v === 'best' || v.endsWith('+best')) a.push('--encoder', 'best');
       if (v.includes('+refine')) a.push('--refine');
       if (v.startsWith('target-s')) a.push('--sensitivity', sensitivity(size, 'engine'));
       if (v.startsWith('target-t')) a.push('--sensitivity', sensitivity(size, 'engine-tensors'));
-      if (v === 'best') a.push('--type', mix);
+      if (v === 'best' || v === 'gptq') a.push('--type', mix);
       else a.push('--target-size', String(size));
       const j = JSON.parse(lowbit(a));
       quantizeSeconds = j.seconds;
@@ -211,6 +216,9 @@ const label: Record<string, string> = {
   'target-t+refine': '--target-size --sensitivity engine-tensors --refine',
   'target-t+refine+best': '--target-size --sensitivity engine-tensors --refine --encoder best',
   'target+refine': '--target-size --refine',
+  gptq: '--encoder gptq (same types)',
+  'target-t+gptq': '--target-size --sensitivity engine-tensors --encoder gptq',
+  'target-t+refine+gptq': '--target-size --sensitivity engine-tensors --refine --encoder gptq',
 };
 console.log(`| ${name} | size | bpw | mean KL | vs llama.cpp | p99 KL | same top % | quantize s |`);
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

@@ -6,6 +6,7 @@ import { makeTempDir, type TempDir } from '../node/temp-dir.js';
 import { join } from 'node:path';
 import { LowbitError } from '../errors.js';
 import { computeImatrixFile } from '../node/imatrix.js';
+import type { HessianAccumulator } from '../imatrix/hessian.js';
 
 export interface CalibrateCliOptions {
   calibrate?: string | boolean;
@@ -60,6 +61,7 @@ export async function runCalibration(
   threads: number | undefined,
   inputs: readonly string[],
   log: (s: string) => void,
+  hessian?: HessianAccumulator,
 ): Promise<{ path: string; label: string; cleanup: () => Promise<void> }> {
   const text = typeof o.calibrate === 'string' ? o.calibrate : undefined;
   let dir: TempDir | null = null;
@@ -83,7 +85,12 @@ export async function runCalibration(
       chunks: int(o.chunks, '--chunks'),
       threads,
       outputFrequency: 0,
+      hessian,
     });
+    if (hessian)
+      log(
+        `activation correlations for --encoder gptq: ${hessian.names().length} tensors (${(hessian.byteSize / 2 ** 20).toFixed(1)} MiB)\n`,
+      );
     log(
       `importance matrix: ${r.entries} tensors from ${r.chunks} chunks of ${r.chunkSize} tokens${r.run && Number.isFinite(r.run.ppl) ? ` (perplexity ${r.run.ppl.toFixed(4)})` : ''}${o.saveImatrix ? `, saved to ${o.saveImatrix}` : ''}\n`,
     );

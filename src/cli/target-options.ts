@@ -47,7 +47,7 @@ export function targetOptions(cmd: Command): Command {
     )
     .option(
       '--encoder <NAME>',
-      "ggml (default: llama.cpp's own codes, byte-identical) or best (lowbit's stronger search for the same formats: less importance-weighted error, decoded by stock llama.cpp; recorded as quantize.encoder)",
+      "ggml (default: llama.cpp's own codes, byte-identical), best (lowbit's stronger search per block: less importance-weighted error) or gptq (GPTQ: each rounding error compensated by the values still to round, from the activations --calibrate measures); same formats, decoded by stock llama.cpp, recorded as quantize.encoder",
     );
 }
 

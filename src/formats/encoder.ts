@@ -18,21 +18,25 @@ import { LowbitError } from '../errors.js';
 import { codecByTypeId } from './registry.js';
 import { FORMAT_REFINERS } from './encoder-refine.js';
 
-export type EncoderName = 'ggml' | 'best';
+/** ggml's own; best (a stronger search per block); gptq (GPTQ's compensation from calibration activations, src/formats/gptq.ts) */
+export type EncoderName = 'ggml' | 'best' | 'gptq';
 
-export const ENCODERS: readonly EncoderName[] = ['ggml', 'best'];
+export const ENCODERS: readonly EncoderName[] = ['ggml', 'best', 'gptq'];
 
 export function parseEncoder(s: string): EncoderName {
   const v = s.trim().toLowerCase();
-  if (v === 'ggml' || v === 'best') return v;
-  throw new LowbitError(`--encoder: unknown encoder '${s}' (known: ggml, best)`);
+  if (v === 'ggml' || v === 'best' || v === 'gptq') return v;
+  throw new LowbitError(`--encoder: unknown encoder '${s}' (known: ggml, best, gptq)`);
 }
 
 type Quantize = BlockCodec['quantize'];
 
-/** The quantize function an encoder uses for a codec (ggml's own for 'ggml'). */
+/**
+ * The quantize function an encoder uses for a codec (ggml's own for 'ggml', and for 'gptq', whose
+ * compensation needs a tensor's activations and runs in the row jobs; ggml's search sets its scales).
+ */
 export function encoderQuantize(codec: BlockCodec, encoder: EncoderName | undefined): Quantize {
-  if (!encoder || encoder === 'ggml') return codec.quantize.bind(codec);
+  if (!encoder || encoder === 'ggml' || encoder === 'gptq') return codec.quantize.bind(codec);
   return (src, dst, nRows, nPerRow, imatrix, scan) => quantizeBest(codec, src, dst, nRows, nPerRow, imatrix, scan);
 }
 

@@ -8,6 +8,7 @@
 import { LowbitError } from '../errors.js';
 import { byteOrder } from '../io/imatrix.js';
 import { sumSqKernel, type SumSqKernel } from './sumsq.js';
+import type { HessianAccumulator } from './hessian.js';
 
 export { byteOrder };
 
@@ -42,6 +43,8 @@ export interface ImatrixCollectorOptions {
   processOutput?: boolean;
   /** add with the JavaScript loop even where the WebAssembly SIMD kernel runs (same sums; for tests) */
   scalar?: boolean;
+  /** also sum each dense weight's Σ x xᵀ (--encoder gptq) */
+  hessian?: HessianAccumulator;
 }
 
 export class ImatrixCollector {
@@ -53,12 +56,14 @@ export class ImatrixCollector {
   /** chunks seen, as llama-imatrix counts them: max over tensors of count / chunk size */
   lastChunk = 0;
   private readonly kernel: SumSqKernel | null;
+  readonly hessian: HessianAccumulator | null;
 
   constructor(opts: ImatrixCollectorOptions) {
     if (!(opts.chunkSize > 0)) throw new LowbitError(`imatrix chunk size must be > 0 (got ${opts.chunkSize})`);
     this.chunkSize = opts.chunkSize;
     this.processOutput = !!opts.processOutput;
     this.kernel = opts.scalar ? null : sumSqKernel();
+    this.hessian = opts.hessian ?? null;
   }
 
   /**
@@ -73,13 +78,15 @@ export class ImatrixCollector {
 
   /**
    * MUL_MAT: `x` is src1 ([ne0, rows, ne2, ne3]); the weight has src0Ne2 × src0Ne3 matrices.
-   * Returns the tensor's count after the call.
+   * `inputKey` identifies the input tensor within the engine's current computation (tensors fed the
+   * same input share one Σ x xᵀ when a HessianAccumulator is attached).
    */
-  addDense(name: string, src0Ne2: number, src0Ne3: number, x: StridedView<Float32Array>): void {
+  addDense(name: string, src0Ne2: number, src0Ne3: number, x: StridedView<Float32Array>, inputKey?: unknown): void {
     const [ne0, ne1, ne2, ne3] = x.ne;
     const [nb0, nb1, nb2, nb3] = x.nb;
     if (nb0 !== 1) throw new LowbitError(`${name}: activations are not contiguous in a row (stride ${nb0})`);
     const nMat = src0Ne2 * src0Ne3;
+    if (this.hessian && nMat === 1) this.hessian.add(name, x, inputKey);
     let e = this.stats.get(name);
     if (e && e.counts.length > 1 && e.counts.every((c) => c === e!.counts[0])) e.counts.length = 1;
     if (!e) {

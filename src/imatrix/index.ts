@@ -3,3 +3,4 @@
 export * from './collector.js';
 export * from './file.js';
 export * from './statistics.js';
+export * from './hessian.js';

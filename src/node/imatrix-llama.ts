@@ -511,7 +511,7 @@ export async function runImatrix(opts: ImatrixRunOptions): Promise<ImatrixRunRes
             nb: [nb2[0] / 4, nb2[1] / 4, nb2[2] / 4, nb2[3] / 4],
           });
         } else {
-          collector.addDense(wname, ne0w[2], ne0w[3], x);
+          collector.addDense(wname, ne0w[2], ne0w[3], x, collector.hessian ? koffi.address(s1) : undefined);
         }
         return true;
       } catch (e) {

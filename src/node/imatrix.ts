@@ -8,6 +8,7 @@ import { LowbitError } from '../errors.js';
 import { FileSource } from './file-io.js';
 import { withAtomicOutput } from './atomic-output.js';
 import { ImatrixCollector, type RawImatrix } from '../imatrix/collector.js';
+import type { HessianAccumulator } from '../imatrix/hessian.js';
 import { checkSameModel, encodeImatrixDat, readRawImatrix, writeImatrixGguf } from '../imatrix/file.js';
 import { readImatrix } from '../io/imatrix.js';
 import type { ImatrixInput } from '../pipeline/quantize-gguf.js';
@@ -42,6 +43,8 @@ export interface ImatrixFileOptions {
   onSave?: (path: string, chunks: number) => void;
   /** before generating the text (it takes a while) */
   onGenerate?: () => void;
+  /** also sum each dense weight's activation second moments here (--encoder gptq) */
+  hessian?: HessianAccumulator;
 }
 
 export interface ImatrixFileResult {
@@ -118,7 +121,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
   await refuseOutputIsInput(o.output, [o.model, o.textFile, ...(o.inFiles ?? [])]);
   await checkOutputFolder(o.output);
   const quantized = o.model && !o.mergeOnly ? await quantizedWeightTypes(o.model) : null;
-  const collector = new ImatrixCollector({ chunkSize: ctx, processOutput: o.processOutput });
+  const collector = new ImatrixCollector({ chunkSize: ctx, processOutput: o.processOutput, hessian: o.hessian });
 
   // merge existing matrices (llama-imatrix's load_imatrix), checking they describe one model
   let first: { raw: RawImatrix; name: string } | null = null;

@@ -25,6 +25,7 @@ import { pruneLayers } from '../plan/prune.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
 import type { SlabBuffers, SlabPart } from './row-job.js';
+import { gptqFactor, type SecondMoments } from '../formats/gptq.js';
 import { singleThreadExecutor, type ExecutorFactory, type RowExecutor } from './executor.js';
 
 /**
@@ -57,8 +58,13 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
    * type that splits this budget best (src/pipeline/target.ts)
    */
   target?: TargetOptions;
-  /** --encoder best: stronger codes and scales in the same formats (recorded as quantize.encoder); default ggml's own */
+  /**
+   * --encoder best: stronger codes and scales in the same formats; gptq: GPTQ's compensation, with
+   * `gptq`'s activations (both recorded as quantize.encoder); default ggml's own
+   */
   encoder?: EncoderName;
+  /** --encoder gptq: each weight tensor's activation second moments Σ x xᵀ (null: quantized without compensation) */
+  gptq?: { moments: (tensor: string) => SecondMoments | null; damp?: number };
   /** the outcome of the allocation (computed from `target` when absent) */
   assignment?: { types: ReadonlyMap<string, { type: number; reason: string }>; fileType: FileType };
   /** llama-quantize --keep-split: one output per input shard (see outputShards) */
@@ -212,7 +218,7 @@ export function outputShards(file: GgufFile, plan: QuantPlan, opts: QuantizeOpti
     plan.blockCount,
   );
   // --encoder best: said in the file (llama.cpp ignores the key); the default adds nothing
-  if (opts.encoder === 'best') metadata.set('quantize.encoder', gv.str('best'));
+  if (opts.encoder && opts.encoder !== 'ggml') metadata.set('quantize.encoder', gv.str(opts.encoder));
   // --target-size / --target-bpw: the target, so tools (lowbit report) can tell lowbit's own mixes apart
   const target = targetMetadata(opts.target);
   if (target) metadata.set('quantize.target', gv.str(target));
@@ -313,6 +319,32 @@ function imatrixFor(t: PlannedTensor, ti: GgufTensorInfo, opts: QuantizeOptions)
   // llama.cpp ignores a mismatched token_embd entry (it always mismatches) and refuses any other
   if (isTokenEmbd(t.name)) return null;
   throw new LowbitError(`imatrix size ${v.length} is different from tensor size ${want} for ${t.name}`);
+}
+
+export const GPTQ_NEEDS_ACTIVATIONS =
+  "--encoder gptq needs the activations' correlations, which a calibration run measures: add --calibrate [TEXT]";
+
+/**
+ * --encoder gptq: the tensor's GPTQ factor U (src/formats/gptq.ts) in memory the workers share, or
+ * null: another encoder, a float or same-type destination, no activations for it (token_embd,
+ * expert tensors, output.weight without --process-output), or H not positive definite.
+ */
+function gptqBuffer(
+  t: PlannedTensor,
+  ti: GgufTensorInfo,
+  opts: QuantizeOptions,
+  pool: RowExecutor,
+): Float64Array | null {
+  if (opts.encoder !== 'gptq' || !opts.gptq) return null;
+  const codec = codecByTypeId(t.dstType);
+  if (!codec || codec.type.blockSize <= 1 || t.dstType === t.srcType) return null;
+  const m = opts.gptq.moments(ti.sourceName ?? t.name);
+  if (!m || m.d !== ti.rowLength || m.rows === 0) return null;
+  const u = gptqFactor(m, opts.gptq.damp);
+  if (!u) return null;
+  const buf = new Float64Array(pool.alloc(u.byteLength));
+  buf.set(u);
+  return buf;
 }
 
 /** A source that reads into the caller's buffer (files: no allocation per slab). */
@@ -485,6 +517,7 @@ export async function quantizeGguf(
   const t0 = performance.now();
   const sinks = Array.isArray(sink) ? (sink as readonly ByteSink[]) : [sink as ByteSink];
   opts.signal?.throwIfAborted();
+  if (opts.encoder === 'gptq' && !opts.gptq) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
   const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
   const pool = (opts.executor ?? singleThreadExecutor)(
     Math.max(1, Math.floor(opts.threads ?? cores)),
@@ -602,6 +635,8 @@ export async function quantizeGguf(
   const clamped = new Map<string, number>();
   // importances of the tensors being converted, shared with the workers (a tensor's slabs may span batches)
   const imatrixBufs = new Map<string, Float32Array | null>();
+  // --encoder gptq: each tensor's factor, shared with the workers likewise
+  const gptqBufs = new Map<string, Float64Array | null>();
   try {
     for (let k = 0; k < batches.length; k++) {
       const b = batches[k]!;
@@ -632,6 +667,7 @@ export async function quantizeGguf(
             buf.set(im);
           }
           imatrixBufs.set(p.name, buf);
+          gptqBufs.set(p.name, gptqBuffer(p, s.ti, opts, pool));
         }
         const f32At = b.f32At[i]!;
         const buffers: SlabBuffers = {
@@ -639,6 +675,7 @@ export async function quantizeGguf(
           f32: p.srcType === GGML_TYPE.F32 ? null : f32!.subarray(f32At, f32At + s.rows * s.ti.rowLength),
           dst: dstBuf.subarray(b.dstAt[i]!, b.dstAt[i]! + s.dstBytes),
           imatrix: imatrixBufs.get(p.name) ?? null,
+          gptqU: gptqBufs.get(p.name) ?? null,
         };
         partOf.push(parts.length);
         parts.push({
@@ -649,7 +686,7 @@ export async function quantizeGguf(
             slabFirstRow: s.firstRow,
             rowsPerExpert: Math.max(1, s.ti.dims[1] ?? 1),
             checkInput: !opts.allowNonfinite,
-            ...(opts.encoder === 'best' ? { encoder: 'best' as const } : {}),
+            ...(opts.encoder && opts.encoder !== 'ggml' ? { encoder: opts.encoder } : {}),
           },
           nRows: s.rows,
           buffers,
@@ -693,6 +730,7 @@ export async function quantizeGguf(
         if (last) {
           doneBytes += p.srcBytes;
           imatrixBufs.delete(p.name);
+          gptqBufs.delete(p.name);
         }
       }
       busy[k % 3] = write(out);

@@ -9,6 +9,7 @@ import { FLOAT_TYPE_MAX, clampFinite } from '../formats/clamp.js';
 import { scanFinite } from '../formats/wasm/kernels.js';
 import type { FiniteScan } from '../formats/codec.js';
 import { encoderQuantize, type EncoderName } from '../formats/encoder.js';
+import { quantizeRowsGptq } from '../formats/gptq.js';
 
 export interface RowJob {
   srcType: number;
@@ -23,7 +24,7 @@ export interface RowJob {
   rowsPerExpert: number;
   /** reject NaN/Inf in the input */
   checkInput: boolean;
-  /** --encoder best: lowbit's stronger search for the same format (default: ggml's own, byte-identical) */
+  /** --encoder best: lowbit's stronger search for the same format; gptq: GPTQ's compensation where the slab has its factor (default: ggml's own, byte-identical) */
   encoder?: EncoderName;
 }
 
@@ -37,6 +38,8 @@ export interface SlabBuffers {
   dst: Uint8Array;
   /** nPerRow × experts importances, or null */
   imatrix: Float32Array | null;
+  /** --encoder gptq: the tensor's U (nPerRow × nPerRow, src/formats/gptq.ts), or null/absent */
+  gptqU?: Float64Array | null;
 }
 
 export type RowJobResult =
@@ -84,7 +87,11 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   const clamped = limit === undefined ? 0 : clampFinite(f32, limit);
 
   // quantize in runs that stop at expert boundaries, each with its expert's importance slice
-  const quantize = encoderQuantize(dst, job.encoder);
+  const base = encoderQuantize(dst, job.encoder);
+  const u = job.encoder === 'gptq' ? b.gptqU : null;
+  const quantize: typeof base = u
+    ? (x, out, nRows, nPerRow, im) => quantizeRowsGptq(dst, base, x, out, nRows, nPerRow, im, u)
+    : base;
   const quantizeRuns = (scan?: FiniteScan) => {
     for (let r = job.rowStart; r < job.rowEnd;) {
       const global = job.slabFirstRow + r;

@@ -29,6 +29,8 @@ import { fallbackWarning, type QuantPlan } from '../../plan/plan.js';
 import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
 import { makeTempDir } from '../../node/temp-dir.js';
 import { join } from 'node:path';
+import { HessianAccumulator } from '../../imatrix/hessian.js';
+import { GPTQ_NEEDS_ACTIVATIONS } from '../../pipeline/quantize-gguf.js';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
 function outType(s: string): string {
@@ -207,6 +209,7 @@ export function register(program: Command): void {
       if (opts.dryRun && calibrate)
         throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
       if (opts.json && !opts.dryRun) throw new LowbitError('--json goes with --dry-run', 'EUSAGE');
+      if (q.encoder === 'gptq' && !calibrate) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
       const quantOptions = { ...q, fileType: parseFileType(type) };
       if (calibrate || needsEngine(opts) || opts.dryRun) {
         const tmp = makeTempDir('convert');
@@ -222,14 +225,16 @@ export function register(program: Command): void {
           );
           if (calibrate) {
             const threads = opts.threads === undefined ? undefined : Number(opts.threads);
+            const hessian = q.encoder === 'gptq' ? new HessianAccumulator() : undefined;
             const cal = await interruptiblePhase('calibrating', out, () =>
-              runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s)),
+              runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s), hessian),
             );
             try {
               const im = await loadImatrix(cal.path, [], []);
               if (im) im.provenance.file = cal.label;
               q.imatrix = im;
               quantOptions.imatrix = im;
+              if (hessian) q.gptq = quantOptions.gptq = { moments: (name) => hessian.get(name) };
             } finally {
               await cal.cleanup();
             }

@@ -21,7 +21,13 @@ import {
   parseTensorType,
   parseTensorTypeText,
 } from '../../plan/options.js';
-import { type ImatrixInput, type QuantizeOptions, type QuantizeSummary } from '../../pipeline/quantize-gguf.js';
+import {
+  GPTQ_NEEDS_ACTIVATIONS,
+  type ImatrixInput,
+  type QuantizeOptions,
+  type QuantizeSummary,
+} from '../../pipeline/quantize-gguf.js';
+import { HessianAccumulator } from '../../imatrix/hessian.js';
 import { keepSplitPaths, quantizeGgufFile } from '../../node/quantize-file.js';
 import { describeMissing, ggufInputFiles, refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { defaultThreads } from '../../node/workers.js';
@@ -220,13 +226,24 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     imatrix: o.imatrix ? await loadImatrix(o.imatrix, o.includeWeights, o.excludeWeights) : undefined,
     threads,
   };
-  if (checkCalibrateOptions(o)) {
+  const calibrating = checkCalibrateOptions(o);
+  if (encoder === 'gptq' && !calibrating) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
+  if (calibrating) {
     if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
+    const hessian = encoder === 'gptq' ? new HessianAccumulator() : undefined;
     const cal = await interruptiblePhase('calibrating', output, () =>
-      runCalibration(input, o, threads, [input, ...(output ? [output] : [])], (s) => {
-        if (!o.json) process.stderr.write(s);
-      }),
+      runCalibration(
+        input,
+        o,
+        threads,
+        [input, ...(output ? [output] : [])],
+        (s) => {
+          if (!o.json) process.stderr.write(s);
+        },
+        hessian,
+      ),
     );
+    if (hessian) opts.gptq = { moments: (name) => hessian.get(name) };
     try {
       const im = await loadImatrix(cal.path, o.includeWeights, o.excludeWeights);
       if (im) im.provenance.file = cal.label;
@@ -301,7 +318,7 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   const s = summary;
   process.stdout.write(
     [
-      `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''}${opts.encoder === 'best' ? ', --encoder best' : ''})`,
+      `wrote ${s.outputs.join(', ')} as ${s.plan.fileType.name}: ${s.tensors} tensors (${s.converted} converted${s.imatrixUsed ? `, ${s.imatrixUsed} with imatrix` : ''}${opts.encoder && opts.encoder !== 'ggml' ? `, --encoder ${opts.encoder}` : ''})`,
       `size ${fmtBytes(s.inputBytes)} -> ${fmtBytes(s.outputBytes)}, ${fmtNum(s.bitsPerWeight, 4)} bits per weight, ${s.seconds.toFixed(2)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''}`,
       ...(s.target ? targetLines(s.target) : []),
     ].join('\n') + '\n',

@@ -1,0 +1,219 @@
+// `--encoder gptq`: rounding that compensates, in the same ggml formats. GPTQ (Frantar, Ashkboos,
+// Hoefler, Alistarh 2022, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
+// Transformers"): a weight row's values are rounded one input column after another, and each
+// rounding error is spread over the columns not yet rounded so that the row's output on the
+// calibration activations, Σ_t (w·x_t − ŵ·x_t)², stays as small as it can. With H = Σ x xᵀ (the
+// activations' second moments, src/imatrix/hessian.ts) and U upper triangular with UᵀU = H⁻¹, the
+// update after rounding column c is w[c+1..] −= (w_c − ŵ_c) / U[c,c] · U[c, c+1..].
+//
+// For ggml's formats, at each block the block's scales come from ggml's own search (the codec's
+// quantize, with the importance matrix as usual) run on the row as compensated so far; then each
+// value of the block takes the nearest level those scales allow (src/formats/code-slots.ts), its
+// error compensated before the next. Formats whose values are coded together (the IQ1/IQ2/IQ3 grids)
+// round a whole block at once and compensate the following blocks for it. The bytes are ordinary
+// blocks of the format: stock llama.cpp decodes them. Rows are independent: any thread count gives
+// the same bytes. Browser-safe.
+import type { BlockCodec } from './codec.js';
+import { codeLevels, codeSlots } from './code-slots.js';
+
+/** What gptqFactor needs of the activations' matrix: Σ x xᵀ (upper triangle read) over `rows` rows. */
+export interface SecondMoments {
+  readonly d: number;
+  readonly sum: Float64Array;
+  readonly rows: number;
+}
+
+/** GPTQ's dampening: λ = 1 % of the mean diagonal added to it (the paper's default, not tuned here). */
+export const GPTQ_DAMP = 0.01;
+
+/**
+ * U, upper triangular with UᵀU = (H + λI)⁻¹ (row-major d × d), from H = V Vᵀ (V upper triangular,
+ * a Cholesky factorisation taken from the last column back) and U = V⁻¹. Columns no input ever
+ * reached (H[i,i] = 0) get H[i,i] = 1 as in GPTQ. Null when H is not positive definite even with
+ * 10× and 100× the dampening.
+ */
+export function gptqFactor(h: SecondMoments, damp = GPTQ_DAMP): Float64Array | null {
+  const d = h.d;
+  const a = new Float64Array(d * d);
+  const scale = h.rows > 0 ? 1 / h.rows : 1;
+  for (let i = 0; i < d; i++)
+    for (let j = i; j < d; j++) {
+      const v = h.sum[i * d + j]! * scale;
+      a[i * d + j] = v;
+      a[j * d + i] = v;
+    }
+  let mean = 0;
+  for (let i = 0; i < d; i++) {
+    if (!(a[i * d + i]! > 0)) a[i * d + i] = 1;
+    mean += a[i * d + i]!;
+  }
+  mean /= d;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const lambda = damp * mean * 10 ** attempt;
+    const u = factor(a, d, lambda);
+    if (u) return u;
+  }
+  return null;
+}
+
+function factor(a: Float64Array, d: number, lambda: number): Float64Array | null {
+  // V upper with A + λI = V Vᵀ: V[j,i] = (A[j,i] − Σ_{k>i} V[j,k] V[i,k]) / V[i,i], from i = d−1 down
+  const v = new Float64Array(d * d);
+  for (let i = d - 1; i >= 0; i--) {
+    const ri = i * d;
+    let s = a[ri + i]! + lambda;
+    for (let k = i + 1; k < d; k++) s -= v[ri + k]! * v[ri + k]!;
+    if (!(s > 0) || !Number.isFinite(s)) return null;
+    const vii = Math.sqrt(s);
+    v[ri + i] = vii;
+    for (let j = 0; j < i; j++) {
+      const rj = j * d;
+      let t = a[rj + i]!;
+      for (let k = i + 1; k < d; k++) t -= v[rj + k]! * v[ri + k]!;
+      v[rj + i] = t / vii;
+    }
+  }
+  // U = V⁻¹ (upper), rows from the bottom: U[i,i] = 1/V[i,i], U[i,j] = −Σ_{k>i} V[i,k] U[k,j] / V[i,i]
+  const u = new Float64Array(d * d);
+  const t = new Float64Array(d);
+  for (let i = d - 1; i >= 0; i--) {
+    const ri = i * d;
+    t.fill(0);
+    for (let k = i + 1; k < d; k++) {
+      const vik = v[ri + k]!;
+      if (vik === 0) continue;
+      const rk = k * d;
+      for (let j = k; j < d; j++) t[j] = t[j]! + vik * u[rk + j]!;
+    }
+    const inv = 1 / v[ri + i]!;
+    u[ri + i] = inv;
+    for (let j = i + 1; j < d; j++) u[ri + j] = -t[j]! * inv;
+  }
+  for (let i = 0; i < d * d; i++) if (!Number.isFinite(u[i]!)) return null;
+  return u;
+}
+
+/** Scratch a quantizeRowsGptq call reuses between rows. */
+interface Scratch {
+  w: Float64Array;
+  row: Float32Array;
+  q: Uint8Array;
+  levels: Float32Array;
+  tmp: Uint8Array;
+  deq: Float32Array;
+  err: Float64Array;
+}
+
+/**
+ * Quantizes nRows rows of n values with GPTQ's compensation (U from gptqFactor for this tensor's
+ * input, n × n), each block's scales by `quantize` (ggml's search for the codec, or another
+ * encoder's for the same format) with the importance matrix `imatrix`. Writes the rows' bytes at dst.
+ */
+export function quantizeRowsGptq(
+  codec: BlockCodec,
+  quantize: BlockCodec['quantize'],
+  src: Float32Array,
+  dst: Uint8Array,
+  nRows: number,
+  n: number,
+  imatrix: Float32Array | null,
+  u: Float64Array,
+): void {
+  const bs = codec.type.blockSize,
+    bb = codec.type.typeSize;
+  const rowBytes = (n / bs) * bb;
+  const slots = codeSlots(codec);
+  const k = slots ? slots.codes : 0;
+  const s: Scratch = {
+    w: new Float64Array(n),
+    row: new Float32Array(n),
+    q: new Uint8Array(rowBytes),
+    levels: new Float32Array(k * bs),
+    tmp: new Uint8Array(bb),
+    deq: new Float32Array(bs),
+    err: new Float64Array(bs),
+  };
+  for (let r = 0; r < nRows; r++) {
+    const w = s.w;
+    for (let j = 0; j < n; j++) w[j] = src[r * n + j]!;
+    const out = dst.subarray(r * rowBytes, (r + 1) * rowBytes);
+    for (let b0 = 0, bi = 0; b0 < n; b0 += bs, bi++) {
+      // the block's scales (and first codes): the codec's search on the row as it stands now
+      for (let j = 0; j < n; j++) s.row[j] = w[j]!;
+      quantize(s.row, s.q, 1, n, imatrix);
+      const block = out.subarray(bi * bb, (bi + 1) * bb);
+      block.set(s.q.subarray(bi * bb, (bi + 1) * bb));
+      if (slots) roundColumns(codec, slots, block, w, b0, n, u, s);
+      else compensateBlock(codec, block, w, b0, n, u, s);
+    }
+  }
+}
+
+/** Value by value: the nearest level the block's scales allow, its error spread over the later columns. */
+function roundColumns(
+  codec: BlockCodec,
+  slots: NonNullable<ReturnType<typeof codeSlots>>,
+  block: Uint8Array,
+  w: Float64Array,
+  b0: number,
+  n: number,
+  u: Float64Array,
+  s: Scratch,
+): void {
+  const bs = codec.type.blockSize;
+  const nk = slots.codes;
+  const lv = s.levels;
+  codeLevels(codec, slots, block, lv, s.tmp);
+  for (let j = 0; j < bs; j++) {
+    const c = b0 + j;
+    const x = w[c]!;
+    let best = 0,
+      bestErr = Infinity;
+    for (let k = 0; k < nk; k++) {
+      const e = Math.abs(x - lv[k * bs + j]!);
+      if (e < bestErr) {
+        bestErr = e;
+        best = k;
+      }
+    }
+    slots.set(block, j, best);
+    const q = lv[best * bs + j]!;
+    w[c] = q;
+    const e = (x - q) / u[c * n + c]!;
+    if (e === 0) continue;
+    const rc = c * n;
+    for (let t = c + 1; t < n; t++) w[t] = w[t]! - e * u[rc + t]!;
+  }
+}
+
+/**
+ * A block rounded as a whole (the codec's own codes): its error E spread over the later columns as
+ * the optimal update for rounding several columns at once: w[rest] −= E U_bb⁻¹ U_b,rest.
+ */
+function compensateBlock(
+  codec: BlockCodec,
+  block: Uint8Array,
+  w: Float64Array,
+  b0: number,
+  n: number,
+  u: Float64Array,
+  s: Scratch,
+): void {
+  const bs = codec.type.blockSize;
+  codec.dequantize(block, s.deq, bs);
+  const e = s.err;
+  // e' U_bb = (w_b − ŵ_b): forward substitution (U_bb upper triangular)
+  for (let j = 0; j < bs; j++) {
+    const c = b0 + j;
+    let v = w[c]! - s.deq[j]!;
+    for (let k = 0; k < j; k++) v -= e[k]! * u[(b0 + k) * n + c]!;
+    e[j] = v / u[c * n + c]!;
+    w[c] = s.deq[j]!;
+  }
+  for (let k = 0; k < bs; k++) {
+    const ek = e[k]!;
+    if (ek === 0) continue;
+    const rk = (b0 + k) * n;
+    for (let t = b0 + bs; t < n; t++) w[t] = w[t]! - ek * u[rk + t]!;
+  }
+}

@@ -1,0 +1,135 @@
+// The activations' second moments per weight tensor, Σ x xᵀ over every input row a matrix
+// multiplication saw (the "Hessian" of the layer's squared output error, H = 2 Σ x xᵀ up to the
+// factor): what `--encoder gptq` needs to compensate one column's rounding error with the columns
+// still to be rounded (src/formats/gptq.ts). An importance matrix is its diagonal. Engine-agnostic
+// (an engine hands the same activations it hands the imatrix collector), browser-safe.
+//
+// Tensors fed the same activations (a layer's q, k and v; its FFN gate and up) share one matrix:
+// the engine passes an identity for each input, and a tensor whose input is the one the previous
+// tensor just saw becomes that tensor's alias instead of summing the same products again.
+import { LowbitError } from '../errors.js';
+import type { StridedView } from './collector.js';
+
+export interface Hessian {
+  /** row length of the weight (ne0): the matrix is d × d */
+  readonly d: number;
+  /** Σ x xᵀ, upper triangle filled (row i, columns j ≥ i), float64 */
+  readonly sum: Float64Array;
+  /** input rows summed */
+  rows: number;
+}
+
+export interface HessianOptions {
+  /** which weight tensors to collect (default: every one the imatrix collector collects) */
+  include?: (name: string) => boolean;
+  /** refuse to grow beyond this many bytes of matrices (default 8 GiB) */
+  maxBytes?: number;
+}
+
+export class HessianAccumulator {
+  private readonly own = new Map<string, Hessian>();
+  /** alias → the tensor whose matrix it shares */
+  private readonly alias = new Map<string, string>();
+  private last: { name: string; key: unknown; rows: number } | null = null;
+  private bytes = 0;
+  private readonly maxBytes: number;
+  private row = new Float64Array(0);
+
+  constructor(private readonly opts: HessianOptions = {}) {
+    this.maxBytes = opts.maxBytes ?? 8 * 2 ** 30;
+  }
+
+  /** The matrix of a weight tensor (its own or the one it shares), or null when none was collected. */
+  get(name: string): Hessian | null {
+    return this.own.get(this.alias.get(name) ?? name) ?? null;
+  }
+
+  /** Names of every tensor with a matrix. */
+  names(): string[] {
+    return [...this.own.keys(), ...this.alias.keys()].sort();
+  }
+
+  /** Bytes the matrices take. */
+  get byteSize(): number {
+    return this.bytes;
+  }
+
+  /**
+   * One multiplication's input rows `x` ([ne0, rows, ne2, ne3], row-contiguous) for weight `name`.
+   * `inputKey` identifies the input tensor within the current computation (any value; undefined:
+   * never shared).
+   */
+  add(name: string, x: StridedView<Float32Array>, inputKey?: unknown): void {
+    if (this.opts.include && !this.opts.include(name)) return;
+    const [d, ne1, ne2, ne3] = x.ne;
+    const rows = ne1 * ne2 * ne3;
+    const aliasOf = this.alias.get(name);
+    if (aliasOf !== undefined) {
+      // its input must still be the one the tensor it shares with just saw
+      if (!this.last || this.last.name !== aliasOf || this.last.key !== inputKey || this.last.rows !== rows)
+        throw new LowbitError(
+          `${name}: its input is no longer the one ${aliasOf} just saw; the activations' matrices cannot be shared`,
+        );
+      return;
+    }
+    let h = this.own.get(name);
+    if (!h) {
+      const prev = this.last;
+      if (
+        prev &&
+        inputKey !== undefined &&
+        prev.key === inputKey &&
+        prev.rows === rows &&
+        this.own.get(prev.name)?.d === d
+      ) {
+        this.alias.set(name, prev.name);
+        return;
+      }
+      const bytes = d * d * 8;
+      if (this.bytes + bytes > this.maxBytes)
+        throw new LowbitError(
+          `the activations' correlation matrices need more than ${(this.maxBytes / 2 ** 30).toFixed(1)} GiB at ${name}: too large a model for --encoder gptq here`,
+        );
+      h = { d, sum: new Float64Array(d * d), rows: 0 };
+      this.own.set(name, h);
+      this.bytes += bytes;
+    } else if (h.d !== d) {
+      throw new LowbitError(`${name}: activations of ${d} columns, earlier ${h.d}`);
+    }
+    accumulate(h.sum, d, x, this.rowScratch(4 * d));
+    h.rows += rows;
+    this.last = { name, key: inputKey, rows };
+  }
+
+  private rowScratch(n: number): Float64Array {
+    if (this.row.length < n) this.row = new Float64Array(n);
+    return this.row;
+  }
+}
+
+/** sum[i·d + j] += Σ_rows x_i x_j for j ≥ i, four rows at a time (a quarter of the passes over sum). */
+function accumulate(sum: Float64Array, d: number, x: StridedView<Float32Array>, r: Float64Array): void {
+  const [, ne1, ne2, ne3] = x.ne;
+  const data = x.data;
+  const starts: number[] = [];
+  for (let i3 = 0; i3 < ne3; i3++)
+    for (let i2 = 0; i2 < ne2; i2++)
+      for (let i1 = 0; i1 < ne1; i1++) starts.push(x.offset + i1 * x.nb[1] + i2 * x.nb[2] + i3 * x.nb[3]);
+  for (let s = 0; s < starts.length; s += 4) {
+    const m = Math.min(4, starts.length - s);
+    for (let k = 0; k < 4; k++) {
+      const o = k < m ? starts[s + k]! : -1;
+      for (let j = 0; j < d; j++) r[k * d + j] = o < 0 ? 0 : data[o + j]!;
+    }
+    for (let i = 0; i < d; i++) {
+      const a0 = r[i]!,
+        a1 = r[d + i]!,
+        a2 = r[2 * d + i]!,
+        a3 = r[3 * d + i]!;
+      if (a0 === 0 && a1 === 0 && a2 === 0 && a3 === 0) continue;
+      const hi = i * d;
+      for (let j = i; j < d; j++)
+        sum[hi + j] = sum[hi + j]! + a0 * r[j]! + a1 * r[d + j]! + a2 * r[2 * d + j]! + a3 * r[3 * d + j]!;
+    }
+  }
+}

@@ -1,0 +1,163 @@
+// --encoder gptq (src/formats/gptq.ts, src/formats/code-slots.ts): the code slots write one value's
+// code and nothing else (checked with ggml's own dequantizer); U is the factor GPTQ needs
+// (UᵀU(H + λI) = I); and on correlated activations the compensated encoding, decoded by ggml, gives
+// a layer output closer to the float one than ggml's own encoding with the same importance matrix,
+// on the calibration rows and on held-out rows of the same distribution, for every format. Rows are
+// independent (the thread count cannot change the bytes). (Whole files, run in llama.cpp:
+// test/imatrix/gptq-engine.test.ts.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { oracle, gaussian, rng } from '../support/oracle.js';
+import { codecByName } from '../../src/formats/registry.js';
+import { codeLevels, codeSlots } from '../../src/formats/code-slots.js';
+import { gptqFactor, quantizeRowsGptq } from '../../src/formats/gptq.js';
+import { encoderQuantize, parseEncoder } from '../../src/formats/encoder.js';
+import { firstInvalid } from '../../src/pipeline/validate.js';
+
+const g = oracle();
+const SLOT_TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'IQ4_NL', 'IQ4_XS', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
+
+test('code slots: writing value j’s code changes value j alone, to the level codeLevels gives (ggml decodes)', () => {
+  for (const name of SLOT_TYPES) {
+    const c = codecByName(name)!;
+    const s = codeSlots(c)!;
+    assert.ok(s, name);
+    const bs = c.type.blockSize;
+    const r = rng(c.type.id);
+    const x = Float32Array.from({ length: bs }, () => gaussian(r) * (1 + 3 * r()));
+    const block = g.quantize(c.type.id, x, 1, bs, null);
+    const y0 = g.dequantize(c.type.id, block, bs);
+    const lv = new Float32Array(s.codes * bs);
+    codeLevels(c, s, block, lv, new Uint8Array(block.length));
+    assert.deepEqual(block, g.quantize(c.type.id, x, 1, bs, null), `${name}: codeLevels left the block as it was`);
+    for (let j = 0; j < bs; j++) {
+      assert.ok(
+        Array.from({ length: s.codes }, (_, k) => lv[k * bs + j]).includes(y0[j]!),
+        `${name} value ${j}: ggml's own code is one of the levels`,
+      );
+      for (const k of [0, s.codes - 1, Math.floor(r() * s.codes)]) {
+        const t = block.slice();
+        s.set(t, j, k);
+        const y = g.dequantize(c.type.id, t, bs);
+        for (let i = 0; i < bs; i++)
+          assert.equal(y[i], i === j ? lv[k * bs + j] : y0[i], `${name}: code ${k} at ${j}, value ${i}`);
+      }
+    }
+  }
+  for (const name of ['IQ2_XS', 'IQ3_XXS', 'IQ1_S', 'TQ1_0', 'F16'])
+    assert.equal(codeSlots(codecByName(name)!), null, `${name} has no per-value codes`);
+});
+
+/** Σ x xᵀ (upper triangle) of rows of d values */
+function moments(x: Float32Array, d: number): { d: number; sum: Float64Array; rows: number } {
+  const rows = x.length / d;
+  const sum = new Float64Array(d * d);
+  for (let t = 0; t < rows; t++)
+    for (let i = 0; i < d; i++)
+      for (let j = i; j < d; j++) sum[i * d + j] = sum[i * d + j]! + x[t * d + i]! * x[t * d + j]!;
+  return { d, sum, rows };
+}
+
+test('gptqFactor: U upper triangular with UᵀU(H + λI) = I; unreached columns and zero matrices handled', () => {
+  const d = 24;
+  const r = rng(5);
+  const x = new Float32Array(100 * d);
+  for (let t = 0; t < 100; t++) {
+    const common = gaussian(r);
+    for (let i = 0; i < d; i++) x[t * d + i] = gaussian(r) + common * (i % 4);
+  }
+  const m = moments(x, d);
+  const u = gptqFactor(m, 0)!;
+  const h = (i: number, j: number) => (i <= j ? m.sum[i * d + j]! : m.sum[j * d + i]!) / m.rows;
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < d; j++) {
+      if (i > j) assert.equal(u[i * d + j], 0);
+      let s = 0;
+      for (let k = 0; k < d; k++) {
+        let utu = 0;
+        for (let l = 0; l < d; l++) utu += u[l * d + i]! * u[l * d + k]!;
+        s += utu * h(k, j);
+      }
+      assert.ok(Math.abs(s - (i === j ? 1 : 0)) < 1e-9, `(UᵀUH)[${i},${j}] = ${s}`);
+    }
+  // a column no activation reached, and no activations at all: still a factor (H[i,i] = 1, dampened)
+  for (let t = 0; t < 100; t++) x[t * d + 3] = 0;
+  assert.ok(gptqFactor(moments(x, d)));
+  const zero = gptqFactor({ d, sum: new Float64Array(d * d), rows: 0 })!;
+  assert.ok(zero.every((v) => Number.isFinite(v)));
+});
+
+/** activations with correlated columns (a few shared factors), per-column scales, some heavy columns */
+function activations(seed: number, rows: number, d: number): Float32Array {
+  const r = rng(seed);
+  const k = 8;
+  const mix = Float32Array.from({ length: k * d }, () => gaussian(r));
+  const scale = Float32Array.from({ length: d }, (_, i) => (i % 17 === 0 ? 6 : 0.5 + r()));
+  const x = new Float32Array(rows * d);
+  const rr = rng(seed + 1000);
+  for (let t = 0; t < rows; t++) {
+    const f = Array.from({ length: k }, () => gaussian(rr));
+    for (let i = 0; i < d; i++) {
+      let v = 0.3 * gaussian(rr);
+      for (let q = 0; q < k; q++) v += f[q]! * mix[q * d + i]!;
+      x[t * d + i] = v * scale[i]!;
+    }
+  }
+  return x;
+}
+
+/** Σ_t Σ_r ((w_r − ŵ_r) · x_t)²: the layer output's squared error */
+function outputError(w: Float32Array, y: Float32Array, nRows: number, d: number, x: Float32Array): number {
+  let e = 0;
+  for (let t = 0; t < x.length / d; t++)
+    for (let r = 0; r < nRows; r++) {
+      let s = 0;
+      for (let i = 0; i < d; i++) s += (w[r * d + i]! - y[r * d + i]!) * x[t * d + i]!;
+      e += s * s;
+    }
+  return e;
+}
+
+const GPTQ_TYPES = [...SLOT_TYPES, 'IQ3_S', 'IQ2_XS'];
+for (const name of GPTQ_TYPES) {
+  test(`--encoder gptq ${name}: decoded by ggml, a layer output closer to float than ggml's encoding, also on held-out rows`, () => {
+    const c = codecByName(name)!;
+    const d = 512,
+      nRows = 6;
+    const calib = activations(c.type.id, 1024, d);
+    // the same distribution (same mixing and scales), other draws
+    const heldOut = activations(c.type.id, 2048, d).subarray(1024 * d);
+    const m = moments(calib, d);
+    const im = new Float32Array(d);
+    for (let i = 0; i < d; i++) im[i] = m.sum[i * d + i]! / m.rows;
+    const r = rng(c.type.id * 3);
+    const w = Float32Array.from({ length: nRows * d }, () => gaussian(r) * 0.05);
+    const u = gptqFactor(m)!;
+    const plain = g.quantize(c.type.id, w, nRows, d, im);
+    const mine = new Uint8Array(plain.length);
+    quantizeRowsGptq(c, encoderQuantize(c, 'gptq'), w, mine, nRows, d, im, u);
+    assert.equal(firstInvalid(c.type.id, mine), -1, 'valid blocks');
+    const yp = g.dequantize(c.type.id, plain, nRows * d),
+      yg = g.dequantize(c.type.id, mine, nRows * d);
+    for (const [what, x] of [
+      ['calibration', calib],
+      ['held-out', heldOut],
+    ] as const) {
+      const ep = outputError(w, yp, nRows, d, x),
+        eg = outputError(w, yg, nRows, d, x);
+      assert.ok(eg < ep, `${name} ${what}: output error ${eg} with gptq, ${ep} with ggml's encoding`);
+      if (name !== 'IQ2_XS' && name !== 'IQ3_S')
+        assert.ok(eg < 0.9 * ep, `${name} ${what}: gptq saves ${((1 - eg / ep) * 100).toFixed(1)} % only`);
+    }
+    // rows are independent: two halves give the same bytes as one call (any thread split)
+    const half = new Uint8Array(plain.length);
+    const rb = plain.length / nRows;
+    quantizeRowsGptq(c, encoderQuantize(c, 'gptq'), w.subarray(0, 2 * d), half.subarray(0, 2 * rb), 2, d, im, u);
+    quantizeRowsGptq(c, encoderQuantize(c, 'gptq'), w.subarray(2 * d), half.subarray(2 * rb), nRows - 2, d, im, u);
+    assert.deepEqual(half, mine);
+  });
+}
+
+test('--encoder gptq is a known encoder name', () => {
+  assert.equal(parseEncoder('GPTQ'), 'gptq');
+});
