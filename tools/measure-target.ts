@@ -5,6 +5,8 @@
 //        [--variants llama,best,target,target+best,target-s,target-s+best,target-t,target-t+best,
 //         target-t+refine,target-t+refine+best,target+refine,gptq,target-t+gptq,target-t+refine+gptq]
 //        (+refine: --refine; gptq: --calibrate on the same text and ctx, --encoder gptq)
+//        --calib generated[:CHUNKS]: the model's own documents (seed 2) instead of a text, for the
+//        matrix (lowbit imatrix, byte-identical to llama-imatrix on the same kernels) and --calibrate
 // (target-s: --sensitivity engine; target-t: --sensitivity engine-tensors; each measured once per
 // model into DIR/sensitivity.json / DIR/sensitivity-tensors.json and replayed for every size)
 // Steps: llama.cpp's llama-imatrix on --calib (built by tools/build-llama-tools.sh); per mix,
@@ -58,7 +60,15 @@ const lowbit = (a: string[]) => {
 };
 
 const imatrix = join(out, 'imatrix.gguf');
-if (!existsSync(imatrix)) {
+// --calib generated[:CHUNKS]: no text; the model writes its calibration documents (seed 2, CHUNKS
+// chunks of ctx tokens, default 125), for models no text represents (a stand-in vocabulary)
+const generated = calib.startsWith('generated') ? (calib.split(':')[1] ?? '125') : null;
+const calibArgs = generated
+  ? ['--calibrate', '--ctx', ctx ?? '128', '--chunks', generated]
+  : ['--calibrate', calib, '--ctx', ctx ?? '128'];
+if (!existsSync(imatrix) && generated) {
+  lowbit(['imatrix', f32, '-o', imatrix, '--ctx', ctx ?? '128', '--chunks', generated, '--threads', '1']);
+} else if (!existsSync(imatrix)) {
   const r = spawnSync(
     join(bin, 'llama-imatrix'),
     ['-m', f32, '-f', calib, '-o', imatrix, '-c', ctx ?? '128', '-t', '1', '--no-ppl'],
@@ -141,7 +151,7 @@ for (const mix of mixes) {
       const a = ['quantize', f32, file, '--json', '--threads', '1'];
       // +gptq: the same matrix computed in the run (--calibrate on the same text and ctx: the
       // byte-identical matrix), with the activations' correlations GPTQ needs
-      if (v === 'gptq' || v.endsWith('+gptq')) a.push('--calibrate', calib, '--ctx', ctx ?? '128', '--encoder', 'gptq');
+      if (v === 'gptq' || v.endsWith('+gptq')) a.push(...calibArgs, '--encoder', 'gptq');
       else a.push('--imatrix', imatrix);
       if (v === 'best' || v.endsWith('+best')) a.push('--encoder', 'best');
       if (v.includes('+refine')) a.push('--refine');

@@ -6,7 +6,8 @@ import { makeTempDir, type TempDir } from '../node/temp-dir.js';
 import { join } from 'node:path';
 import { LowbitError } from '../errors.js';
 import { computeImatrixFile } from '../node/imatrix.js';
-import type { HessianAccumulator } from '../imatrix/hessian.js';
+import { gptqPassGroups } from '../imatrix/hessian.js';
+import { GptqMoments, denseWeights, gptqMemoryBudget } from '../node/gptq-moments.js';
 
 export interface CalibrateCliOptions {
   calibrate?: string | boolean;
@@ -61,8 +62,8 @@ export async function runCalibration(
   threads: number | undefined,
   inputs: readonly string[],
   log: (s: string) => void,
-  hessian?: HessianAccumulator,
-): Promise<{ path: string; label: string; cleanup: () => Promise<void> }> {
+  gptq = false,
+): Promise<{ path: string; label: string; cleanup: () => Promise<void>; moments?: GptqMoments }> {
   const text = typeof o.calibrate === 'string' ? o.calibrate : undefined;
   let dir: TempDir | null = null;
   let path = o.saveImatrix;
@@ -77,6 +78,9 @@ export async function runCalibration(
     const { refuseOutputIsInput } = await import('../node/imatrix.js');
     await refuseOutputIsInput(path, inputs);
     log(text ? `calibrating on ${text} ...\n` : 'calibrating on documents the model writes (seeded) ...\n');
+    // --encoder gptq: the layers' activation matrices too, the first group's in this run
+    const groups = gptq ? gptqPassGroups(await denseWeights(model), gptqMemoryBudget()) : null;
+    const hessian = groups ? GptqMoments.firstAccumulator(groups) : undefined;
     const r = await computeImatrixFile({
       model,
       output: path,
@@ -87,14 +91,23 @@ export async function runCalibration(
       outputFrequency: 0,
       hessian,
     });
-    if (hessian)
-      log(
-        `activation correlations for --encoder gptq: ${hessian.names().length} tensors (${(hessian.byteSize / 2 ** 20).toFixed(1)} MiB)\n`,
+    let moments: GptqMoments | undefined;
+    if (groups && hessian) {
+      const ctx = int(o.ctx, '--ctx') ?? 512;
+      moments = new GptqMoments(
+        groups,
+        hessian,
+        groups.length > 1 ? { model, ...r.input, ctx, chunks: int(o.chunks, '--chunks'), threads } : null,
+        log,
       );
+      log(
+        `activation correlations for --encoder gptq: ${hessian.names().length} tensors (${(hessian.byteSize / 2 ** 20).toFixed(1)} MiB)${groups.length > 1 ? `; ${groups.length - 1} more pass${groups.length > 2 ? 'es' : ''} over the same text for the other layers as the quantizer reaches them (LOWBIT_GPTQ_MEMORY: ${(gptqMemoryBudget() / 2 ** 20).toFixed(0)} MiB per pass)` : ''}\n`,
+      );
+    }
     log(
       `importance matrix: ${r.entries} tensors from ${r.chunks} chunks of ${r.chunkSize} tokens${r.run && Number.isFinite(r.run.ppl) ? ` (perplexity ${r.run.ppl.toFixed(4)})` : ''}${o.saveImatrix ? `, saved to ${o.saveImatrix}` : ''}\n`,
     );
-    return { path, label: o.saveImatrix ?? 'imatrix.gguf', cleanup };
+    return { path, label: o.saveImatrix ?? 'imatrix.gguf', cleanup, moments };
   } catch (e) {
     await cleanup();
     throw e;

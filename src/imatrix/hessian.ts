@@ -22,8 +22,53 @@ export interface Hessian {
 export interface HessianOptions {
   /** which weight tensors to collect (default: every one the imatrix collector collects) */
   include?: (name: string) => boolean;
-  /** refuse to grow beyond this many bytes of matrices (default 8 GiB) */
+  /** refuse to grow beyond this many bytes of matrices (default: no limit; gptqPassGroups keeps each pass within a budget) */
   maxBytes?: number;
+}
+
+/** A weight tensor the imatrix collector hands dense activations for: its name and row length. */
+export interface DenseWeight {
+  name: string;
+  d: number;
+}
+
+/**
+ * Layers grouped, in file order, so that each group's matrices (d × d float64 per tensor, counted
+ * without the sharing of q/k/v and gate/up: an upper bound) fit in `budget` bytes; a layer larger
+ * than the budget is a group of its own. One calibration pass per group keeps the memory bounded
+ * whatever the model's depth. Tensors outside `blk.N.` go with the group of their neighbours.
+ */
+export function gptqPassGroups(weights: readonly DenseWeight[], budget: number): string[][] {
+  const groups: string[][] = [];
+  let cur: string[] = [];
+  let curBytes = 0;
+  let layer: string | null = null;
+  let layerNames: string[] = [];
+  let layerBytes = 0;
+  const closeLayer = () => {
+    if (!layerNames.length) return;
+    if (cur.length && curBytes + layerBytes > budget) {
+      groups.push(cur);
+      cur = [];
+      curBytes = 0;
+    }
+    cur.push(...layerNames);
+    curBytes += layerBytes;
+    layerNames = [];
+    layerBytes = 0;
+  };
+  for (const w of weights) {
+    const l: string | null = /^blk\.(\d+)\./.exec(w.name)?.[1] ?? layer;
+    if (l !== layer) {
+      closeLayer();
+      layer = l;
+    }
+    layerNames.push(w.name);
+    layerBytes += w.d * w.d * 8;
+  }
+  closeLayer();
+  if (cur.length) groups.push(cur);
+  return groups;
 }
 
 export class HessianAccumulator {
@@ -36,7 +81,7 @@ export class HessianAccumulator {
   private row = new Float64Array(0);
 
   constructor(private readonly opts: HessianOptions = {}) {
-    this.maxBytes = opts.maxBytes ?? 8 * 2 ** 30;
+    this.maxBytes = opts.maxBytes ?? Infinity;
   }
 
   /** The matrix of a weight tensor (its own or the one it shares), or null when none was collected. */

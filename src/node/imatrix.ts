@@ -56,7 +56,15 @@ export interface ImatrixFileResult {
   run: ImatrixRunResult | null;
   /** how the text was obtained */
   text: string;
+  /** what the run read (the text's bytes or the generated tokens), for more passes over the same input */
+  input?: { text?: Uint8Array; tokens?: Int32Array };
 }
+
+/**
+ * The seed of the documents a model writes for its own calibration when no text is given: 2, so
+ * that they are never the documents `lowbit eval` judges by default (seed 1).
+ */
+export const GENERATED_CALIBRATION_SEED = 2;
 
 /** The dataset name recorded for generated text (imatrix.datasets). */
 export function generatedDatasetName(model: string, seed: number, documents: number): string {
@@ -140,6 +148,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
 
   let dataset = '';
   let run: ImatrixRunResult | null = null;
+  let input: ImatrixFileResult['input'];
   let textDesc = 'none (merged matrices only)';
   const save = async (path: string) => {
     await withAtomicOutput(path, async (out) => {
@@ -167,7 +176,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
     } else {
       o.onGenerate?.();
       const { generateEvalText } = await import('../eval/llama.js');
-      const seed = o.seed ?? 1;
+      const seed = o.seed ?? GENERATED_CALIBRATION_SEED;
       const want = (o.chunks !== undefined && o.chunks > 0 ? Math.max(2, o.chunks) : 8) * ctx + ctx;
       const g = await generateEvalText({ model: o.model, seed, threads: o.threads, minTokens: want, docs: 1000, ctx });
       // the generated stream starts with BOS; llama-imatrix would put BOS first too
@@ -175,6 +184,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
       dataset = generatedDatasetName(o.model, seed, g.documents);
       textDesc = `${g.documents} documents the model wrote (seed ${seed}, ${g.tokens.length} tokens)`;
     }
+    input = { text, tokens };
     const outFreq = o.outputFrequency ?? 10;
     const saveFreq = o.saveFrequency ?? 0;
     let savedOut = -1,
@@ -225,6 +235,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
     datasets,
     run,
     text: textDesc,
+    input,
   };
 }
 

@@ -64,7 +64,7 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'hasImatrix'> {
    */
   encoder?: EncoderName;
   /** --encoder gptq: each weight tensor's activation second moments Σ x xᵀ (null: quantized without compensation) */
-  gptq?: { moments: (tensor: string) => SecondMoments | null; damp?: number };
+  gptq?: { moments: (tensor: string) => SecondMoments | null | Promise<SecondMoments | null>; damp?: number };
   /** the outcome of the allocation (computed from `target` when absent) */
   assignment?: { types: ReadonlyMap<string, { type: number; reason: string }>; fileType: FileType };
   /** llama-quantize --keep-split: one output per input shard (see outputShards) */
@@ -329,16 +329,16 @@ export const GPTQ_NEEDS_ACTIVATIONS =
  * null: another encoder, a float or same-type destination, no activations for it (token_embd,
  * expert tensors, output.weight without --process-output), or H not positive definite.
  */
-function gptqBuffer(
+async function gptqBuffer(
   t: PlannedTensor,
   ti: GgufTensorInfo,
   opts: QuantizeOptions,
   pool: RowExecutor,
-): Float64Array | null {
+): Promise<Float64Array | null> {
   if (opts.encoder !== 'gptq' || !opts.gptq) return null;
   const codec = codecByTypeId(t.dstType);
   if (!codec || codec.type.blockSize <= 1 || t.dstType === t.srcType) return null;
-  const m = opts.gptq.moments(ti.sourceName ?? t.name);
+  const m = await opts.gptq.moments(ti.sourceName ?? t.name);
   if (!m || m.d !== ti.rowLength || m.rows === 0) return null;
   const u = gptqFactor(m, opts.gptq.damp);
   if (!u) return null;
@@ -667,7 +667,7 @@ export async function quantizeGguf(
             buf.set(im);
           }
           imatrixBufs.set(p.name, buf);
-          gptqBufs.set(p.name, gptqBuffer(p, s.ti, opts, pool));
+          gptqBufs.set(p.name, await gptqBuffer(p, s.ti, opts, pool));
         }
         const f32At = b.f32At[i]!;
         const buffers: SlabBuffers = {

@@ -93,5 +93,28 @@ test(
     );
     assert.equal(c.code, 0, c.stderr);
     assert.ok(readFileSync(conv).equals(readFileSync(join(dir, 'Q4_K_M-gptq.gguf'))), 'convert hf == quantize');
+    // a memory budget of one layer's matrices: one pass per layer, the same bytes
+    const small = join(dir, 'Q4_K_M-gptq-passes.gguf');
+    const p = runCli(
+      [
+        'quantize',
+        f32,
+        small,
+        '--type',
+        'Q4_K_M',
+        ...cal,
+        '--encoder',
+        'gptq',
+        '--save-imatrix',
+        join(dir, 'Q4_K_M.imatrix.gguf'),
+      ],
+      { timeoutMs: 900_000, env: { ...process.env, LOWBIT_GPTQ_MEMORY: '8000000' } },
+    );
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stderr, /pass 4 of 4 \(layer 3\)/);
+    assert.ok(
+      readFileSync(small).equals(readFileSync(join(dir, 'Q4_K_M-gptq.gguf'))),
+      'one pass per layer == one pass',
+    );
   },
 );

@@ -3,7 +3,7 @@
 // matrix; a shared input that stops being shared, and a model too large, fail with one clear line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HessianAccumulator } from '../../src/imatrix/hessian.js';
+import { HessianAccumulator, gptqPassGroups } from '../../src/imatrix/hessian.js';
 import { ImatrixCollector, type StridedView } from '../../src/imatrix/collector.js';
 import { LowbitError } from '../../src/errors.js';
 import { rng, gaussian } from '../support/oracle.js';
@@ -91,4 +91,24 @@ test('the imatrix collector feeds it dense inputs only, and its sums stay llama-
   // a weight of several matrices (ne2 > 1): no single Σ x xᵀ
   c.addDense('blk.0.other.weight', 2, 1, view(8, 12, 4, 2), 'y');
   assert.equal(h.get('blk.0.other.weight'), null);
+});
+
+test('gptqPassGroups: whole layers in file order, each group within the budget, an oversized layer alone', () => {
+  const w = (l: number, d: number) => [
+    { name: `blk.${l}.attn_q.weight`, d },
+    { name: `blk.${l}.ffn_down.weight`, d: 2 * d },
+  ];
+  // a layer of d = 10: 10² · 8 + 20² · 8 = 4000 bytes
+  const weights = [...w(0, 10), ...w(1, 10), ...w(2, 10), ...w(3, 40), ...w(4, 10)];
+  assert.deepEqual(
+    gptqPassGroups(weights, 8000).map((g) => g.map((n) => n.split('.')[1])),
+    [
+      ['0', '0', '1', '1'],
+      ['2', '2'],
+      ['3', '3'],
+      ['4', '4'],
+    ],
+  );
+  assert.equal(gptqPassGroups(weights, 1e9).length, 1);
+  assert.deepEqual(gptqPassGroups([], 100), []);
 });

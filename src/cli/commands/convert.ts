@@ -29,7 +29,6 @@ import { fallbackWarning, type QuantPlan } from '../../plan/plan.js';
 import { calibrateOptions, checkCalibrateOptions, runCalibration, type CalibrateCliOptions } from '../calibrate.js';
 import { makeTempDir } from '../../node/temp-dir.js';
 import { join } from 'node:path';
-import { HessianAccumulator } from '../../imatrix/hessian.js';
 import { GPTQ_NEEDS_ACTIVATIONS } from '../../pipeline/quantize-gguf.js';
 
 /** F32/F16/BF16, or any llama-quantize file type (checked here so a bad name fails before any work). */
@@ -211,8 +210,10 @@ export function register(program: Command): void {
       if (opts.json && !opts.dryRun) throw new LowbitError('--json goes with --dry-run', 'EUSAGE');
       if (q.encoder === 'gptq' && !calibrate) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
       const quantOptions = { ...q, fileType: parseFileType(type) };
+      let keepF32 = false;
+      let tmp: ReturnType<typeof makeTempDir> | null = null;
       if (calibrate || needsEngine(opts) || opts.dryRun) {
-        const tmp = makeTempDir('convert');
+        tmp = makeTempDir('convert');
         try {
           const f32 = join(tmp.path, 'model-f32.gguf');
           process.stderr.write(
@@ -225,16 +226,20 @@ export function register(program: Command): void {
           );
           if (calibrate) {
             const threads = opts.threads === undefined ? undefined : Number(opts.threads);
-            const hessian = q.encoder === 'gptq' ? new HessianAccumulator() : undefined;
             const cal = await interruptiblePhase('calibrating', out, () =>
-              runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s), hessian),
+              runCalibration(f32, opts, threads, [out], (s) => process.stderr.write(s), q.encoder === 'gptq'),
             );
+            const moments = cal.moments;
             try {
               const im = await loadImatrix(cal.path, [], []);
               if (im) im.provenance.file = cal.label;
               q.imatrix = im;
               quantOptions.imatrix = im;
-              if (hessian) q.gptq = quantOptions.gptq = { moments: (name) => hessian.get(name) };
+              if (moments) {
+                q.gptq = quantOptions.gptq = { moments: (name) => moments.get(name) };
+                // later passes (a model whose matrices exceed one pass's budget) run on this F32
+                keepF32 = true;
+              }
             } finally {
               await cal.cleanup();
             }
@@ -249,12 +254,17 @@ export function register(program: Command): void {
             return;
           }
         } finally {
-          tmp.remove();
+          if (!keepF32) tmp.remove();
         }
       } else await applySensitivity(opts, quantOptions, undefined, false);
-      const s = await interruptible(out, (progress) =>
-        convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q),
-      );
+      let s;
+      try {
+        s = await interruptible(out, (progress) =>
+          convertHfDir(dir, out, type, { pre: opts.pre, name: opts.name }, progress, q),
+        );
+      } finally {
+        tmp?.remove();
+      }
       warnFallbacks(s.plan);
       warnClamped(s.clamped, type);
       process.stdout.write(`${out}: ${s.tensors} tensors, ${s.vocab} tokens (${s.tokenizer})\n`);

@@ -75,7 +75,11 @@ export function register(program: Command): void {
     )
     .option('--show-statistics <file>', 'print per-tensor statistics of a matrix and exit')
     .option('--sort <key>', `statistics order: ${STAT_SORT_KEYS.join(', ')} (default: tensor kind, then Σ)`)
-    .option('--seed <n>', 'seed of the generated calibration documents', '1')
+    .option(
+      '--seed <n>',
+      'seed of the generated calibration documents (default 2: never the documents `lowbit eval` judges by default, seed 1)',
+      '2',
+    )
     .option('--json', 'print JSON')
     .action(async (model: string | undefined, o: ImatrixCliOptions) => {
       if (o.showStatistics !== undefined) return showStatistics(o.showStatistics, o);

@@ -27,7 +27,6 @@ import {
   type QuantizeOptions,
   type QuantizeSummary,
 } from '../../pipeline/quantize-gguf.js';
-import { HessianAccumulator } from '../../imatrix/hessian.js';
 import { keepSplitPaths, quantizeGgufFile } from '../../node/quantize-file.js';
 import { describeMissing, ggufInputFiles, refuseOutputOverInputs, requireInputFiles } from '../../node/output-guard.js';
 import { defaultThreads } from '../../node/workers.js';
@@ -230,7 +229,6 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
   if (encoder === 'gptq' && !calibrating) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
   if (calibrating) {
     if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
-    const hessian = encoder === 'gptq' ? new HessianAccumulator() : undefined;
     const cal = await interruptiblePhase('calibrating', output, () =>
       runCalibration(
         input,
@@ -240,10 +238,11 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
         (s) => {
           if (!o.json) process.stderr.write(s);
         },
-        hessian,
+        encoder === 'gptq',
       ),
     );
-    if (hessian) opts.gptq = { moments: (name) => hessian.get(name) };
+    const moments = cal.moments;
+    if (moments) opts.gptq = { moments: (name) => moments.get(name) };
     try {
       const im = await loadImatrix(cal.path, o.includeWeights, o.excludeWeights);
       if (im) im.provenance.file = cal.label;
