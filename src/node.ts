@@ -30,4 +30,5 @@ export { engineRefiner, type EngineRefineOptions, type EngineRefiner } from './e
 export { evalOnnx, type OnnxEvalResult } from './eval/onnx.js';
 export { computeImatrixFile, type ImatrixFileOptions, type ImatrixFileResult } from './node/imatrix.js';
 export { runImatrix, type ImatrixRunOptions, type ImatrixRunResult } from './node/imatrix-llama.js';
+export { GptqMoments, denseWeights, gptqMemoryBudget } from './node/gptq-moments.js';
 export { buildReportHtml, type ReportData } from './report/html.js';

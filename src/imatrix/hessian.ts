@@ -9,6 +9,7 @@
 // tensor just saw becomes that tensor's alias instead of summing the same products again.
 import { LowbitError } from '../errors.js';
 import type { StridedView } from './collector.js';
+import { syrkKernel } from './syrk.js';
 
 export interface Hessian {
   /** row length of the weight (ne0): the matrix is d × d */
@@ -24,7 +25,12 @@ export interface HessianOptions {
   include?: (name: string) => boolean;
   /** refuse to grow beyond this many bytes of matrices (default: no limit; gptqPassGroups keeps each pass within a budget) */
   maxBytes?: number;
+  /** sum with the JavaScript loop even where the WebAssembly SIMD kernel runs (the same doubles; for tests) */
+  scalar?: boolean;
 }
+
+/** Matrices above this size are summed in JavaScript (the kernel's memory holds one matrix and its rows). */
+const SYRK_MAX_BYTES = 1 << 30;
 
 /** A weight tensor the imatrix collector hands dense activations for: its name and row length. */
 export interface DenseWeight {
@@ -141,7 +147,17 @@ export class HessianAccumulator {
     } else if (h.d !== d) {
       throw new LowbitError(`${name}: activations of ${d} columns, earlier ${h.d}`);
     }
-    accumulate(h.sum, d, x, this.rowScratch(4 * d));
+    const k = this.opts.scalar || d * d * 8 > SYRK_MAX_BYTES ? null : syrkKernel();
+    if (k) {
+      // every row as float64, padded with zero rows to a multiple of four, summed in the kernel
+      const n = Math.ceil(rows / 4) * 4;
+      const r = this.rowScratch(n * d);
+      gather(x, r);
+      r.fill(0, rows * d, n * d);
+      k.add(h.sum, d, r, n);
+    } else {
+      accumulate(h.sum, d, x, this.rowScratch(4 * d));
+    }
     h.rows += rows;
     this.last = { name, key: inputKey, rows };
   }
@@ -152,7 +168,22 @@ export class HessianAccumulator {
   }
 }
 
-/** sum[i·d + j] += Σ_rows x_i x_j for j ≥ i, four rows at a time (a quarter of the passes over sum). */
+/** Every row of x, contiguous, as float64. */
+function gather(x: StridedView<Float32Array>, out: Float64Array): void {
+  const [d, ne1, ne2, ne3] = x.ne;
+  let o = 0;
+  for (let i3 = 0; i3 < ne3; i3++)
+    for (let i2 = 0; i2 < ne2; i2++)
+      for (let i1 = 0; i1 < ne1; i1++) {
+        const b = x.offset + i1 * x.nb[1] + i2 * x.nb[2] + i3 * x.nb[3];
+        for (let j = 0; j < d; j++) out[o++] = x.data[b + j]!;
+      }
+}
+
+/**
+ * sum[i·d + j] += Σ_rows x_i x_j for j ≥ i, four rows at a time (a quarter of the passes over sum);
+ * the reference the WebAssembly kernel (src/imatrix/syrk.ts) matches double for double.
+ */
 function accumulate(sum: Float64Array, d: number, x: StridedView<Float32Array>, r: Float64Array): void {
   const [, ne1, ne2, ne3] = x.ne;
   const data = x.data;

@@ -81,7 +81,7 @@ export function familyOf(label: string): string {
  * quantize.encoder): apart from llama.cpp's mixes, one curve per method. Undefined for other files.
  */
 export function lowbitFamily(target: string | undefined, encoder: string | undefined): string | undefined {
-  const best = encoder === 'best' ? ' --encoder best' : '';
+  const best = encoder === 'best' || encoder === 'gptq' ? ` --encoder ${encoder}` : '';
   if (target !== undefined) return `lowbit --target-${target.startsWith('bpw') ? 'bpw' : 'size'}${best}`;
   return best ? `lowbit${best}` : undefined;
 }
@@ -548,7 +548,7 @@ export function buildReportHtml(data: ReportData, echartsSource: string): string
 <h2>Which file for which size?</h2>
 <p class="note">${
         sq.metric === 'kl'
-          ? "One point per file: its size, and how far its next-token probabilities moved from the reference (mean KL divergence per token, as llama-perplexity --kl-divergence measures it). Lower is better; a family of types (k-quants, legacy, i-quants …) is one curve, and lowbit's own choices (files its metadata says were made with --target-size or --encoder best) are curves of their own. Pick the smallest file whose KL you accept: a point below and left of another is better on both counts."
+          ? "One point per file: its size, and how far its next-token probabilities moved from the reference (mean KL divergence per token, as llama-perplexity --kl-divergence measures it). Lower is better; a family of types (k-quants, legacy, i-quants …) is one curve, and lowbit's own choices (files its metadata says were made with --target-size or --encoder best / gptq) are curves of their own. Pick the smallest file whose KL you accept: a point below and left of another is better on both counts."
           : sq.metric === 'output'
             ? "One point per file: its size, and the signal-to-noise ratio of its output against the reference's on the same inputs in ONNX Runtime (the tables below also give top-1 agreement and accuracy). Higher is better; each ONNX variant is a method of its own, so the points are not joined."
             : 'One point per file: its size, and the signal-to-noise ratio of all its weights against the reference (no engine evaluation in this report: run it with --eval for the KL divergence). Higher is better.'

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HessianAccumulator, gptqPassGroups } from '../../src/imatrix/hessian.js';
+import { syrkKernel } from '../../src/imatrix/syrk.js';
 import { ImatrixCollector, type StridedView } from '../../src/imatrix/collector.js';
 import { LowbitError } from '../../src/errors.js';
 import { rng, gaussian } from '../support/oracle.js';
@@ -111,4 +112,26 @@ test('gptqPassGroups: whole layers in file order, each group within the budget, 
   );
   assert.equal(gptqPassGroups(weights, 1e9).length, 1);
   assert.deepEqual(gptqPassGroups([], 100), []);
+});
+
+test('the WebAssembly kernel sums the same doubles as the JavaScript loop (zero rows, −0, odd sizes)', () => {
+  assert.ok(syrkKernel(), 'WebAssembly SIMD is available in Node 20');
+  for (const [d, rows, ne2] of [
+    [7, 5, 1],
+    [256, 130, 1],
+    [33, 3, 2],
+    [768, 9, 1],
+  ] as const) {
+    const v = view(d + rows, d, rows, ne2);
+    for (let j = 0; j < d; j++) v.data[v.offset + j] = 0; // a row of zeros
+    v.data[v.offset + v.nb[1]] = -0;
+    const a = new HessianAccumulator({ scalar: true }),
+      b = new HessianAccumulator();
+    for (let k = 0; k < 2; k++) {
+      a.add('t', v);
+      b.add('t', v);
+    }
+    const [sa, sb] = [a.get('t')!.sum, b.get('t')!.sum];
+    for (let i = 0; i < sa.length; i++) assert.ok(Object.is(sa[i], sb[i]), `d ${d} at ${i}: ${sa[i]} vs ${sb[i]}`);
+  }
 });

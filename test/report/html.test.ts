@@ -336,6 +336,8 @@ test("lowbitFamily: lowbit's own files by their metadata, one curve per method; 
   assert.equal(lowbitFamily('size 2092192, sensitivity engine', 'best'), 'lowbit --target-size --encoder best');
   assert.equal(lowbitFamily('bpw 4.5', undefined), 'lowbit --target-bpw');
   assert.equal(lowbitFamily(undefined, 'best'), 'lowbit --encoder best');
+  assert.equal(lowbitFamily(undefined, 'gptq'), 'lowbit --encoder gptq');
+  assert.equal(lowbitFamily('size 2092192', 'gptq'), 'lowbit --target-size --encoder gptq');
   assert.equal(lowbitFamily(undefined, undefined), undefined);
 });
 
