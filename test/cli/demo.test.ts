@@ -36,7 +36,7 @@ test('lowbit demo quantizes the bundled model, runs each file in llama.cpp and r
   }
 });
 
-test('lowbit demo puts a --target-size row of the same file size beside a K-quant mix, both made with its matrix', () => {
+test('lowbit demo puts a --target-size row of the same file size and an --encoder gptq row beside a K-quant mix, all made with its matrix', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-demo-'));
   try {
     const r = runCli(['demo', '--out', dir, '--types', 'Q8_0,Q4_K_M', '--chunks', '2', '--json'], {
@@ -46,9 +46,9 @@ test('lowbit demo puts a --target-size row of the same file size beside a K-quan
     const j = JSON.parse(r.stdout);
     assert.deepEqual(
       j.rows.map((x: { type: string }) => x.type),
-      ['Q8_0', 'Q4_K_M', 'target Q4_K_M'],
+      ['Q8_0', 'Q4_K_M', 'target Q4_K_M', 'gptq Q4_K_M'],
     );
-    const [, mix, target] = j.rows;
+    const [, mix, target, gptq] = j.rows;
     assert.equal(mix.target, undefined);
     assert.equal(target.target.mix, 'Q4_K_M');
     assert.equal(target.target.bytes, mix.sizeBytes);
@@ -61,8 +61,14 @@ test('lowbit demo puts a --target-size row of the same file size beside a K-quan
     assert.ok(bytes.includes(Buffer.from('quantize.target')));
     assert.ok(readFileSync(mix.file).includes(Buffer.from('quantize.imatrix.file')));
     assert.ok(!readFileSync(mix.file).includes(Buffer.from('quantize.target')));
+    // the mix's own types rounded with --encoder gptq: the same size but for its metadata key, lower KL in llama.cpp
+    assert.equal(gptq.tensorTypes, mix.tensorTypes);
+    assert.ok(Math.abs(gptq.sizeBytes - mix.sizeBytes) <= 64, `${gptq.sizeBytes} vs ${mix.sizeBytes}`);
+    assert.ok(gptq.klMean < mix.klMean, `gptq KL ${gptq.klMean} vs the mix's ${mix.klMean}`);
+    assert.ok(readFileSync(gptq.file).includes(Buffer.from('quantize.encoder')));
     const html = readFileSync(j.report, 'utf8');
     assert.match(html, /lowbit --target-size/);
+    assert.match(html, /lowbit --encoder gptq/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

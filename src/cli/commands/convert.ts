@@ -208,7 +208,7 @@ export function register(program: Command): void {
       if (opts.dryRun && calibrate)
         throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
       if (opts.json && !opts.dryRun) throw new LowbitError('--json goes with --dry-run', 'EUSAGE');
-      if (q.encoder === 'gptq' && !calibrate) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
+      if (q.encoder === 'gptq' && !calibrate && !opts.dryRun) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
       const quantOptions = { ...q, fileType: parseFileType(type) };
       let keepF32 = false;
       let tmp: ReturnType<typeof makeTempDir> | null = null;

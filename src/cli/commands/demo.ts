@@ -23,6 +23,7 @@ import { fmtBytes, table } from '../format.js';
 import { ggmlTypeById } from '../../formats/ggml-types.js';
 import type { QuantPlan } from '../../plan/plan.js';
 import type { KindSensitivity } from '../../pipeline/target.js';
+import { HessianAccumulator } from '../../imatrix/hessian.js';
 import { measureKindSensitivity } from '../../eval/sensitivity.js';
 
 /** Every llama.cpp file type lowbit produces, from most to fewest bits. */
@@ -96,7 +97,7 @@ interface DemoOpts {
 }
 
 export interface DemoRow {
-  /** the file type, or for a --target-size row 'target Q4_K_M' */
+  /** the file type, or for a --target-size row 'target Q4_K_M', for an --encoder gptq row 'gptq Q4_K_M' */
   type: string;
   /** a --target-size row: the llama.cpp mix whose file size it was asked for, and that size */
   target?: { mix: string; bytes: number; searchSeconds: number };
@@ -133,7 +134,15 @@ export async function runDemo(opts: DemoOpts): Promise<{
   const targets = TARGET_MIXES.filter((t) => types.includes(t));
   const fileOf = (t: string) => join(dir, `brown-3m-${t}.gguf`);
   const targetFileOf = (t: string) => join(dir, `brown-3m-target-${t}.gguf`);
-  const outputs = [f32, imatrixPath, ...types.map(fileOf), ...targets.map(targetFileOf), report];
+  const gptqFileOf = (t: string) => join(dir, `brown-3m-gptq-${t}.gguf`);
+  const outputs = [
+    f32,
+    imatrixPath,
+    ...types.map(fileOf),
+    ...targets.map(targetFileOf),
+    ...targets.map(gptqFileOf),
+    report,
+  ];
   // none of the files it writes may be the model it reads (an --out of the fixtures folder, links)
   refuseOutputOverInputs(outputs, BUNDLED_FILES);
   await mkdir(dir, { recursive: true });
@@ -144,6 +153,8 @@ export async function runDemo(opts: DemoOpts): Promise<{
   const ctx = Number(opts.ctx);
   let imatrixFile: string | null = null;
   let imatrixNote = '';
+  // the activations' matrices for the --encoder gptq rows, from the same calibration run
+  const hessian = targets.length ? new HessianAccumulator() : undefined;
   if (types.some((t) => NEEDS_IMATRIX.has(t)) || targets.length) {
     imatrixFile = imatrixPath;
     stage.now = `step 2, computing the importance matrix ${imatrixFile}`;
@@ -158,6 +169,7 @@ export async function runDemo(opts: DemoOpts): Promise<{
       seed: 2,
       threads: threads ?? 1,
       outputFrequency: 0,
+      hessian,
     });
     imatrixNote = `importance matrix: ${im.entries} tensors from ${im.chunks} chunks of ${im.chunkSize} tokens the model wrote (seed 2; the evaluation text is seed 1)`;
     say(`   ${imatrixNote}`);
@@ -210,6 +222,17 @@ export async function runDemo(opts: DemoOpts): Promise<{
       mix: typeMix(ts.plan),
       target: { mix: t, bytes, searchSeconds: ts.target!.seconds },
     });
+    // llama.cpp's own types for the mix, rounded with GPTQ's compensation (--encoder gptq)
+    const gOut = gptqFileOf(t);
+    stage.now = `step 3, quantizing to ${t} with --encoder gptq`;
+    const gs = await quantizeGgufFile(f32, gOut, {
+      fileType: parseFileType(t),
+      threads,
+      imatrix,
+      encoder: 'gptq',
+      gptq: { moments: (name) => hessian!.get(name) },
+    });
+    entries.push({ label: `gptq ${t}`, file: gOut, mix: typeMix(gs.plan) });
   }
   const variants = entries.map((e) => e.file);
   say('4. run every file in llama.cpp against the F32 model on text the F32 model writes (seeded)');
@@ -262,7 +285,9 @@ export async function runDemo(opts: DemoOpts): Promise<{
           `target Q4_K_M and the like: lowbit quantize --target-size --sensitivity engine-tensors at exactly that llama.cpp mix's file size (its own choice of type per tensor, each tensor's effect measured in llama.cpp once: ${sensitivity!.seconds.toFixed(1)} s; search ${entries
             .filter((e) => e.target)
             .map((e) => `${e.target!.searchSeconds.toFixed(1)} s`)
-            .join(', ')}).`,
+            .join(
+              ', ',
+            )}). gptq Q4_K_M and the like: the mix's own types, rounded with --encoder gptq (GPTQ's error compensation from the activations the calibration run measured).`,
         ]
       : []),
     `Text: ${refEval.tokens} tokens the F32 model generated (seeded); ${refEval.settings.method}.`,
@@ -351,6 +376,8 @@ export function formatDemo(r: Awaited<ReturnType<typeof runDemo>>): string {
     'with it. "target Q4_K_M": lowbit quantize --target-size at exactly the Q4_K_M file\'s size, lowbit choosing',
     "each tensor's type from measured errors, each tensor weighed by its own effect on the output measured in",
     'llama.cpp (--sensitivity engine-tensors; same matrix, same evaluation): compare the KL of the two rows.',
+    '"gptq Q4_K_M": the Q4_K_M mix\'s own types, rounded with --encoder gptq (each rounding error compensated',
+    'by the weights still to round, from the activations measured while computing the matrix).',
     `report with charts: ${r.report}`,
   ].join('\n');
 }

@@ -226,7 +226,8 @@ async function runGguf(input: string, output: string | undefined, o: CliOpts): P
     threads,
   };
   const calibrating = checkCalibrateOptions(o);
-  if (encoder === 'gptq' && !calibrating) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
+  // (a --dry-run plan is the same with any encoder: it needs no activations)
+  if (encoder === 'gptq' && !calibrating && !o.dryRun) throw new LowbitError(GPTQ_NEEDS_ACTIVATIONS, 'EUSAGE');
   if (calibrating) {
     if (o.dryRun) throw new LowbitError('--calibrate runs the model; it cannot be used with --dry-run', 'EUSAGE');
     const cal = await interruptiblePhase('calibrating', output, () =>
