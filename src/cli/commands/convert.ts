@@ -151,6 +151,11 @@ export function register(program: Command): void {
         `convert llama2c: ${opts.refine !== undefined ? '--refine' : `--sensitivity ${opts.sensitivity}`} needs a GGUF: convert to F32, then lowbit quantize with it`,
         'EUSAGE',
       );
+    if (q.encoder === 'gptq')
+      throw new LowbitError(
+        'convert llama2c: --encoder gptq needs a calibration run on a GGUF: convert to F32, then lowbit quantize --calibrate --encoder gptq',
+        'EUSAGE',
+      );
     await applySensitivity(opts, { ...q, fileType: parseFileType(type) }, undefined, false);
     const s = await interruptible(out, (progress) =>
       convertLlama2cFiles(model, opts.tokenizer, out, type, progress, q),
