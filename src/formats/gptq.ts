@@ -179,11 +179,15 @@ function roundColumns(
     slots.set(block, j, best);
     const q = lv[best * bs + j]!;
     w[c] = q;
-    const e = (x - q) / u[c * n + c]!;
-    if (e === 0) continue;
-    const rc = c * n;
-    for (let t = c + 1; t < n; t++) w[t] = w[t]! - e * u[rc + t]!;
+    spread(w, u, c, c + 1, n, (x - q) / u[c * n + c]!);
   }
+}
+
+/** w[t] −= e · U[c, t] for t ≥ from: column c's (scaled) error spread over the columns after it. */
+function spread(w: Float64Array, u: Float64Array, c: number, from: number, n: number, e: number): void {
+  if (e === 0) return;
+  const rc = c * n;
+  for (let t = from; t < n; t++) w[t] = w[t]! - e * u[rc + t]!;
 }
 
 /**
@@ -210,10 +214,5 @@ function compensateBlock(
     e[j] = v / u[c * n + c]!;
     w[c] = s.deq[j]!;
   }
-  for (let k = 0; k < bs; k++) {
-    const ek = e[k]!;
-    if (ek === 0) continue;
-    const rk = (b0 + k) * n;
-    for (let t = b0 + bs; t < n; t++) w[t] = w[t]! - ek * u[rk + t]!;
-  }
+  for (let k = 0; k < bs; k++) spread(w, u, b0 + k, b0 + bs, n, e[k]!);
 }

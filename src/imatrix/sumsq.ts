@@ -4,6 +4,7 @@
 // the sums are the same floats as the scalar loop's, about 8× faster than it in V8. The module is
 // assembled here (a few hundred bytes, no toolchain); where WebAssembly SIMD is missing, the caller
 // keeps its JavaScript loop. Browser-safe.
+import { oneFunctionModule } from './wasm-module.js';
 
 // (func (param $acc i32) (param $x i32) (param $ne0 i32) (param $rows i32) (param $stride i32))
 //   byte addresses; ne0 and stride in floats. For each row r: acc[0..ne0) += x[r*stride ..]²
@@ -164,38 +165,7 @@ const body = [
   Op.end,
 ];
 
-function section(id: number, content: number[]): number[] {
-  return [id, ...leb(content.length), ...content];
-}
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
-
-const MODULE = new Uint8Array([
-  0x00,
-  0x61,
-  0x73,
-  0x6d,
-  0x01,
-  0x00,
-  0x00,
-  0x00,
-  ...section(1, [1, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]), // type: (i32 ×5) → ()
-  ...section(3, [1, 0]), // function 0 has type 0
-  ...section(5, [1, 0, 1]), // memory: min 1 page
-  ...section(7, [2, ...name('m'), 2, 0, ...name('sumsq'), 0, 0]), // exports
-  ...section(10, [1, ...leb(body.length), ...body]),
-]);
+const MODULE = oneFunctionModule('sumsq', 5, body);
 
 export interface SumSqKernel {
   /**

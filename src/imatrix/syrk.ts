@@ -4,6 +4,7 @@
 // same order ((((s + a0·r0) + a1·r1) + a2·r2) + a3·r3, a row i skipped when its four a are zero), so
 // the sums are the same doubles, a few times faster. Assembled here (no toolchain); where
 // WebAssembly SIMD is missing the caller keeps its loop. Browser-safe.
+import { oneFunctionModule, sleb, uleb } from './wasm-module.js';
 
 // (func $syrk4 (param $sum i32) (param $r i32) (param $d i32)): byte addresses; r holds 4 rows of d
 const SUM = 0,
@@ -22,28 +23,6 @@ const SUM = 0,
 
 const get = (i: number) => [0x20, i];
 const set = (i: number) => [0x21, i];
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
 const i32c = (n: number) => [0x41, ...sleb(n)];
 const add = 0x6a,
   shl = 0x74,
@@ -171,26 +150,7 @@ const body = [
 ];
 void V;
 
-function section(id: number, content: number[]): number[] {
-  return [id, ...uleb(content.length), ...content];
-}
-const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
-
-const MODULE = new Uint8Array([
-  0x00,
-  0x61,
-  0x73,
-  0x6d,
-  0x01,
-  0x00,
-  0x00,
-  0x00,
-  ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]), // type: (i32 ×3) → ()
-  ...section(3, [1, 0]),
-  ...section(5, [1, 0, 1]), // memory: min 1 page
-  ...section(7, [2, ...name('m'), 2, 0, ...name('syrk4'), 0, 0]),
-  ...section(10, [1, ...uleb(body.length), ...body]),
-]);
+const MODULE = oneFunctionModule('syrk4', 3, body);
 
 export interface SyrkKernel {
   /**

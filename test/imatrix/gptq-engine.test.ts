@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, REPO } from '../support/cli.js';
+import { klOn, writeEvalText } from '../support/eval-text.js';
 
 const hasLib = existsSync(join(REPO, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libllama.v0.4.0.so'));
 const skip = hasLib ? false : 'node-llama-cpp linux-x64 binaries not installed';
@@ -38,24 +38,8 @@ test(
     const f32 = join(dir, 'f32.gguf');
     assert.equal(runCli(['convert', 'hf', 'fixtures/brown-3m', f32]).code, 0);
     const evalText = join(dir, 'eval.txt');
-    const g = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '-e',
-        `import('./src/eval/llama.ts').then(async (m) => { const g = await m.generateEvalText({ model: ${JSON.stringify(f32)}, seed: 1, minTokens: 1300, docs: 1000, ctx: 128 }); require('node:fs').writeFileSync(${JSON.stringify(evalText)}, g.text); })`,
-      ],
-      { cwd: REPO, encoding: 'utf8' },
-    );
-    assert.equal(g.status, 0, g.stderr);
-    const kl = (file: string) => {
-      const e = runCli(['eval', file, '--ref', f32, '--text', evalText, '--ctx', '128', '--chunks', '8', '--json'], {
-        timeoutMs: 600_000,
-      });
-      assert.equal(e.code, 0, e.stderr);
-      return JSON.parse(e.stdout).klMean as number;
-    };
+    writeEvalText(f32, evalText);
+    const kl = (file: string) => klOn(file, f32, evalText);
     const cal = ['--calibrate', 'test/fixtures/imatrix/calib.txt', '--ctx', '128', '--threads', '2'];
     for (const type of ['Q4_K_M', 'Q2_K']) {
       const mine = join(dir, `${type}-gptq.gguf`),

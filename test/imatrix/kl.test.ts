@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, REPO } from '../support/cli.js';
+import { klOn, writeEvalText } from '../support/eval-text.js';
 
 const hasLib = existsSync(join(REPO, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libllama.v0.4.0.so'));
 const skip = hasLib ? false : 'node-llama-cpp linux-x64 binaries not installed';
@@ -50,29 +50,13 @@ test(
     const theirs = join(REPO, 'test/fixtures/imatrix/brown3m.imatrix.gguf');
     // the evaluation text: documents the F32 model writes (seed 1), not the calibration text (seed 7)
     const evalText = join(dir, 'eval.txt');
-    const g = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '-e',
-        `import('./src/eval/llama.ts').then(async (m) => { const g = await m.generateEvalText({ model: ${JSON.stringify(f32)}, seed: 1, minTokens: 1300, docs: 1000, ctx: 128 }); require('node:fs').writeFileSync(${JSON.stringify(evalText)}, g.text); })`,
-      ],
-      { cwd: REPO, encoding: 'utf8' },
-    );
-    assert.equal(g.status, 0, g.stderr);
+    writeEvalText(f32, evalText);
     for (const type of ['IQ2_XS', 'Q2_K', 'Q3_K_M', 'Q4_K_M']) {
       const a = join(dir, `${type}-mine.gguf`),
         b = join(dir, `${type}-theirs.gguf`);
       assert.equal(runCli(['quantize', f32, a, '--type', type, '--imatrix', mine, '--threads', '1']).code, 0);
       assert.equal(runCli(['quantize', f32, b, '--type', type, '--imatrix', theirs, '--threads', '1']).code, 0);
-      const kl = (file: string) => {
-        const e = runCli(['eval', file, '--ref', f32, '--text', evalText, '--ctx', '128', '--chunks', '8', '--json'], {
-          timeoutMs: 600_000,
-        });
-        assert.equal(e.code, 0, e.stderr);
-        return JSON.parse(e.stdout).klMean as number;
-      };
+      const kl = (file: string) => klOn(file, f32, evalText);
       const ka = kl(a),
         kb = kl(b);
       assert.ok(Math.abs(ka - kb) <= 0.01 * kb, `${type}: KL ${ka} (lowbit's matrix) vs ${kb} (llama-imatrix's)`);
