@@ -2,7 +2,7 @@
 // text in llama.cpp (imatrix-llama.ts), save in llama-imatrix's GGUF or legacy format. Every save is
 // atomic (temp + rename), so an interrupted run leaves the last complete save or nothing.
 import { readFile, realpath, stat, access, constants } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { readGgufHeader } from '../io/gguf/reader.js';
 import { LowbitError } from '../errors.js';
 import { FileSource } from './file-io.js';
@@ -68,7 +68,9 @@ export const GENERATED_CALIBRATION_SEED = 2;
 
 /** The dataset name recorded for generated text (imatrix.datasets). */
 export function generatedDatasetName(model: string, seed: number, documents: number): string {
-  return `generated: ${documents} documents written by ${model} (seed ${seed}, lowbit)`;
+  // the file's name, not its folder: the bytes of every file that records it (the matrix, the
+  // models quantized with it) must not depend on where the model sits (convert hf's temp folder)
+  return `generated: ${documents} documents written by ${basename(model)} (seed ${seed}, lowbit)`;
 }
 
 /** Output-vs-input refusal for the imatrix output: the output may be none of the inputs (realpath). */

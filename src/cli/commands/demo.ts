@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { mkdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { LowbitError } from '../../errors.js';
 import { loadEngine } from '../../node/engines.js';
 import { onInterrupt } from '../interrupt.js';
@@ -182,6 +182,9 @@ export async function runDemo(opts: DemoOpts): Promise<{
     `3. quantize it to ${types.length} types${imatrixFile ? ' with the matrix' : ''}${targets.length ? `, and with --target-size to the sizes of ${targets.join(', ')}` : ''}`,
   );
   const imatrix = imatrixFile ? await loadImatrixInput(imatrixFile) : undefined;
+  // recorded in each file as quantize.imatrix.file: its name alone, so that the files (and the
+  // --target-size budgets at the mixes' sizes) are the same wherever --out points
+  if (imatrix && imatrixFile) imatrix.provenance.file = basename(imatrixFile);
   // the --target-size files weigh each tensor by its own measured effect in llama.cpp
   // (--sensitivity engine-tensors), measured once on documents the model writes (seed 2)
   let sensitivity: KindSensitivity | undefined;
