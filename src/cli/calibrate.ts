@@ -85,6 +85,7 @@ export async function runCalibration(
       model,
       output: path,
       textFile: text,
+      textOption: '--calibrate',
       ctx: int(o.ctx, '--ctx') ?? 512,
       chunks: int(o.chunks, '--chunks'),
       threads,

@@ -20,6 +20,8 @@ export interface ImatrixFileOptions {
   format?: 'gguf' | 'dat';
   /** calibration text file; without it (and without inFiles only) the model writes its own documents */
   textFile?: string;
+  /** the option that named the text, for errors (default --text) */
+  textOption?: string;
   /** no text at all: merge the in-files only (as llama-imatrix without -f) */
   mergeOnly?: boolean;
   inFiles?: readonly string[];
@@ -169,7 +171,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
         text = await readFile(o.textFile);
       } catch (e) {
         throw new LowbitError(
-          `cannot read --text ${o.textFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          `cannot read ${o.textOption ?? '--text'} ${o.textFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
         );
       }
       if (text.length && text[text.length - 1] === 0x0a) text = text.subarray(0, text.length - 1);

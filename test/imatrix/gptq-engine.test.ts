@@ -39,6 +39,19 @@ test(
     assert.equal(runCli(['convert', 'hf', 'fixtures/brown-3m', f32]).code, 0);
     const evalText = join(dir, 'eval.txt');
     writeEvalText(f32, evalText);
+    // a calibration text that is not there: one line naming the option, nothing written
+    const bad = runCli([
+      'quantize',
+      f32,
+      join(dir, 'bad.gguf'),
+      '--type',
+      'Q4_K_M',
+      '--calibrate',
+      join(dir, 'missing.txt'),
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^lowbit: cannot read --calibrate .*missing\.txt: ENOENT$/m);
+    assert.ok(!existsSync(join(dir, 'bad.gguf')));
     const kl = (file: string) => klOn(file, f32, evalText);
     const cal = ['--calibrate', 'test/fixtures/imatrix/calib.txt', '--ctx', '128', '--threads', '2'];
     for (const type of ['Q4_K_M', 'Q2_K']) {
