@@ -79,7 +79,8 @@ export async function runCalibration(
     await refuseOutputIsInput(path, inputs);
     log(text ? `calibrating on ${text} ...\n` : 'calibrating on documents the model writes (seeded) ...\n');
     // --encoder gptq: the layers' activation matrices too, the first group's in this run
-    const groups = gptq ? gptqPassGroups(await denseWeights(model), gptqMemoryBudget()) : null;
+    const budget = gptq ? gptqMemoryBudget() : 0;
+    const groups = gptq ? gptqPassGroups(await denseWeights(model), budget) : null;
     const hessian = groups ? GptqMoments.firstAccumulator(groups) : undefined;
     const r = await computeImatrixFile({
       model,
@@ -102,7 +103,7 @@ export async function runCalibration(
         log,
       );
       log(
-        `activation correlations for --encoder gptq: ${hessian.names().length} tensors (${(hessian.byteSize / 2 ** 20).toFixed(1)} MiB)${groups.length > 1 ? `; ${groups.length - 1} more pass${groups.length > 2 ? 'es' : ''} over the same text for the other layers as the quantizer reaches them (LOWBIT_GPTQ_MEMORY: ${(gptqMemoryBudget() / 2 ** 20).toFixed(0)} MiB per pass)` : ''}\n`,
+        `activation correlations for --encoder gptq: ${hessian.names().length} tensors (${(hessian.byteSize / 2 ** 20).toFixed(1)} MiB)${groups.length > 1 ? `; ${groups.length - 1} more pass${groups.length > 2 ? 'es' : ''} over the same text for the other layers as the quantizer reaches them (LOWBIT_GPTQ_MEMORY: ${(budget / 2 ** 20).toFixed(0)} MiB per pass)` : ''}\n`,
       );
     }
     log(

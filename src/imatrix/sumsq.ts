@@ -4,7 +4,7 @@
 // the sums are the same floats as the scalar loop's, about 8× faster than it in V8. The module is
 // assembled here (a few hundred bytes, no toolchain); where WebAssembly SIMD is missing, the caller
 // keeps its JavaScript loop. Browser-safe.
-import { oneFunctionModule } from './wasm-module.js';
+import { instantiateOne, oneFunctionModule } from './wasm-module.js';
 
 // (func (param $acc i32) (param $x i32) (param $ne0 i32) (param $rows i32) (param $stride i32))
 //   byte addresses; ne0 and stride in floats. For each row r: acc[0..ne0) += x[r*stride ..]²
@@ -195,10 +195,12 @@ export function sumSqKernel(): SumSqKernel | null {
   if (kernel !== undefined) return kernel;
   kernel = null;
   try {
-    if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(MODULE)) return null;
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
-    const mem = inst.exports.m as WebAssembly.Memory;
-    const fn = inst.exports.sumsq as (acc: number, x: number, ne0: number, rows: number, stride: number) => void;
+    const k = instantiateOne<(acc: number, x: number, ne0: number, rows: number, stride: number) => void>(
+      MODULE,
+      'sumsq',
+    );
+    if (!k) return null;
+    const { fn, mem } = k;
     let f32 = new Float32Array(mem.buffer);
     // the buffer input() handed out last (a memory.grow detaches it; its contents move along)
     let handed: ArrayBuffer | null = null;

@@ -4,7 +4,7 @@
 // same order ((((s + a0·r0) + a1·r1) + a2·r2) + a3·r3, a row i skipped when its four a are zero), so
 // the sums are the same doubles, a few times faster. Assembled here (no toolchain); where
 // WebAssembly SIMD is missing the caller keeps its loop. Browser-safe.
-import { oneFunctionModule, sleb, uleb } from './wasm-module.js';
+import { instantiateOne, oneFunctionModule, sleb, uleb } from './wasm-module.js';
 
 // (func $syrk4 (param $sum i32) (param $r i32) (param $d i32)): byte addresses; r holds 4 rows of d
 const SUM = 0,
@@ -18,8 +18,7 @@ const SUM = 0,
   RB3 = 8,
   P = 9,
   A0 = 10, // f64 ×4: 10..13
-  S0 = 14, // v128 ×4: 14..17
-  V = 18;
+  S0 = 14; // v128 ×4: 14..17
 
 const get = (i: number) => [0x20, i];
 const set = (i: number) => [0x21, i];
@@ -46,13 +45,13 @@ const rowAt = (k: number, idx: number) => [...at8(R, idx), ...(k ? [...get([0, R
 const pAt = (k: number) => [...get(P), ...(k ? [...get([0, RB, RB2, RB3][k]!), add] : [])];
 
 const body = [
-  // locals: 7 × i32 (i, j, sp, rb, rb2, rb3, p), 4 × f64, 5 × v128
+  // locals: 7 × i32 (i, j, sp, rb, rb2, rb3, p), 4 × f64 (a0..a3), 4 × v128 (their splats)
   3,
   7,
   0x7f,
   4,
   0x7c,
-  5,
+  4,
   0x7b,
   // rb = d << 3, rb2 = rb + rb, rb3 = rb2 + rb
   ...get(D),
@@ -148,7 +147,6 @@ const body = [
   0x0b,
   0x0b, // end func
 ];
-void V;
 
 const MODULE = oneFunctionModule('syrk4', 3, body);
 
@@ -167,10 +165,9 @@ export function syrkKernel(): SyrkKernel | null {
   if (kernel !== undefined) return kernel;
   kernel = null;
   try {
-    if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(MODULE)) return null;
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
-    const mem = inst.exports.m as WebAssembly.Memory;
-    const fn = inst.exports.syrk4 as (sum: number, r: number, d: number) => void;
+    const k = instantiateOne<(sum: number, r: number, d: number) => void>(MODULE, 'syrk4');
+    if (!k) return null;
+    const { fn, mem } = k;
     kernel = {
       add(sum, d, rows, n) {
         const need = (d * d + n * d) * 8;

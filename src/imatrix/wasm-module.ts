@@ -1,6 +1,6 @@
 // The few bytes around a hand-assembled WebAssembly function: the module of one exported function
-// `(i32 × params) → ()` and an exported memory `m`, for the imatrix kernels (sumsq.ts, syrk.ts).
-// Browser-safe.
+// `(i32 × params) → ()` and an exported memory `m`, and its instance, for the imatrix kernels
+// (sumsq.ts, syrk.ts). Browser-safe.
 
 /** Unsigned LEB128. */
 export function uleb(n: number): number[] {
@@ -51,4 +51,14 @@ export function oneFunctionModule(fn: string, params: number, body: number[]): U
     ...section(7, [2, ...name('m'), 2, 0, ...name(fn), 0, 0]), // exports
     ...section(10, [1, ...uleb(body.length), ...body]),
   ]);
+}
+
+/** The module's function and memory, or null where this runtime has no WebAssembly (SIMD) to run it. */
+export function instantiateOne<F>(
+  module: Uint8Array<ArrayBuffer>,
+  fn: string,
+): { fn: F; mem: WebAssembly.Memory } | null {
+  if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(module)) return null;
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(module));
+  return { fn: inst.exports[fn] as F, mem: inst.exports.m as WebAssembly.Memory };
 }
