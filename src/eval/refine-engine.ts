@@ -1,6 +1,6 @@
 // --refine: the judge of src/plan/refine.ts is the real engine. Each choice the local search asks
 // about is written as a whole GGUF file (the very assignment the run would write, with ggml's
-// encoder) and scored by llama.cpp against the input model with llama-perplexity's KL method, on
+// encoder, or under --encoder gptq with GPTQ's, as the run writes it) and scored by llama.cpp against the input model with llama-perplexity's KL method, on
 // documents the input model writes (seed 2, as --sensitivity engine: not the documents `lowbit eval`
 // scores by default, seed 1). Node only (llama.cpp through node-llama-cpp).
 import { join } from 'node:path';
@@ -71,6 +71,9 @@ async function refineOnce(
   const chunks = Math.max(2, Math.ceil(REFINE_TOKENS / ctx));
   const generated = await generateEvalText({ model: input, seed: 2, minTokens: ctx * chunks + 1, ctx, docs: 1000 });
   const judge = await openKlJudge({ ref: input, generated, ctx, chunks });
+  // --encoder gptq: the files judged are rounded as the run rounds them (`--encoder best` is judged
+  // by ggml's encoding: several times faster, and best only lowers each tensor's error further)
+  const encoder = opts.encoder === 'gptq' && opts.gptq ? ('gptq' as const) : undefined;
   const tmp = makeTempDir('refine');
   const dir = tmp.path;
   try {
@@ -84,7 +87,14 @@ async function refineOnce(
         const key = choice.join(',');
         const known = seen.get(key);
         if (known !== undefined) return known;
-        const v = await judgeAssignment(judge, input, opts, req.assignmentOf(choice), join(dir, `judge-${n++}.gguf`));
+        const v = await judgeAssignment(
+          judge,
+          input,
+          opts,
+          req.assignmentOf(choice),
+          join(dir, `judge-${n++}.gguf`),
+          encoder,
+        );
         seen.set(key, v);
         return v;
       },
@@ -93,7 +103,7 @@ async function refineOnce(
     const summary = {
       ...r,
       seconds: (performance.now() - t0) / 1000,
-      judge: `llama.cpp KL on ${judge.chunks}×${judge.ctx} tokens the model wrote (seed 2), files written with ggml's encoder`,
+      judge: `llama.cpp KL on ${judge.chunks}×${judge.ctx} tokens the model wrote (seed 2), files written with ${encoder ? "GPTQ's" : "ggml's"} encoder`,
     };
     ro.onDone?.(summary);
     return summary;

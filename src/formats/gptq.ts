@@ -33,6 +33,11 @@ export const GPTQ_DAMP = 0.01;
  * 10× and 100× the dampening.
  */
 export function gptqFactor(h: SecondMoments, damp = GPTQ_DAMP): Float64Array | null {
+  return gptqFactorDamped(h, damp)?.u ?? null;
+}
+
+/** gptqFactor's U with the dampening λ it added (H + λI: the loss quantizeRowsGptq reports is in that matrix). */
+export function gptqFactorDamped(h: SecondMoments, damp = GPTQ_DAMP): { u: Float64Array; lambda: number } | null {
   const d = h.d;
   const a = new Float64Array(d * d);
   const scale = h.rows > 0 ? 1 / h.rows : 1;
@@ -51,9 +56,29 @@ export function gptqFactor(h: SecondMoments, damp = GPTQ_DAMP): Float64Array | n
   for (let attempt = 0; attempt < 3; attempt++) {
     const lambda = damp * mean * 10 ** attempt;
     const u = factor(a, d, lambda);
-    if (u) return u;
+    if (u) return { u, lambda };
   }
   return null;
+}
+
+/**
+ * xᵀ H x for one row x of n = h.d values, H = Σ x xᵀ / rows (the activations' mean second moments,
+ * undamped): the squared output a row of weights x (or an error x) gives on the calibration
+ * activations, per activation row. n²/2 multiply-adds.
+ */
+export function momentsQuadratic(h: SecondMoments, x: ArrayLike<number>, xo = 0): number {
+  const d = h.d,
+    s = h.sum;
+  let total = 0;
+  for (let i = 0; i < d; i++) {
+    const xi = x[xo + i]!;
+    if (xi === 0) continue;
+    const ri = i * d;
+    let t = 0;
+    for (let j = i + 1; j < d; j++) t += s[ri + j]! * x[xo + j]!;
+    total += xi * (s[ri + i]! * xi + 2 * t);
+  }
+  return h.rows > 0 ? total / h.rows : total;
 }
 
 function factor(a: Float64Array, d: number, lambda: number): Float64Array | null {
@@ -102,12 +127,17 @@ interface Scratch {
   tmp: Uint8Array;
   deq: Float32Array;
   err: Float64Array;
+  /** Σ of the scaled errors² of the row being quantized */
+  loss: number;
 }
 
 /**
  * Quantizes nRows rows of n values with GPTQ's compensation (U from gptqFactor for this tensor's
  * input, n × n), each block's scales by `quantize` (ggml's search for the codec, or another
  * encoder's for the same format) with the importance matrix `imatrix`. Writes the rows' bytes at dst.
+ * With `loss`, adds each row's GPTQ loss Σ_c e_c² (e_c the column's error over U[c,c], or a block's
+ * solved errors) at loss[row]: exactly (w − ŵ)ᵀ (H + λI) (w − ŵ) for the H and λ U was made from,
+ * w the row as given and ŵ its decoded values, since w − ŵ = Uᵀe.
  */
 export function quantizeRowsGptq(
   codec: BlockCodec,
@@ -118,6 +148,7 @@ export function quantizeRowsGptq(
   n: number,
   imatrix: Float32Array | null,
   u: Float64Array,
+  loss?: Float64Array,
 ): void {
   const bs = codec.type.blockSize,
     bb = codec.type.typeSize;
@@ -132,9 +163,11 @@ export function quantizeRowsGptq(
     tmp: new Uint8Array(bb),
     deq: new Float32Array(bs),
     err: new Float64Array(bs),
+    loss: 0,
   };
   for (let r = 0; r < nRows; r++) {
     const w = s.w;
+    s.loss = 0;
     for (let j = 0; j < n; j++) w[j] = src[r * n + j]!;
     const out = dst.subarray(r * rowBytes, (r + 1) * rowBytes);
     for (let b0 = 0, bi = 0; b0 < n; b0 += bs, bi++) {
@@ -146,6 +179,7 @@ export function quantizeRowsGptq(
       if (slots) roundColumns(codec, slots, block, w, b0, n, u, s);
       else compensateBlock(codec, block, w, b0, n, u, s);
     }
+    if (loss) loss[r] = loss[r]! + s.loss;
   }
 }
 
@@ -179,7 +213,9 @@ function roundColumns(
     slots.set(block, j, best);
     const q = lv[best * bs + j]!;
     w[c] = q;
-    spread(w, u, c, c + 1, n, (x - q) / u[c * n + c]!);
+    const e = (x - q) / u[c * n + c]!;
+    s.loss += e * e;
+    spread(w, u, c, c + 1, n, e);
   }
 }
 
@@ -212,6 +248,7 @@ function compensateBlock(
     let v = w[c]! - s.deq[j]!;
     for (let k = 0; k < j; k++) v -= e[k]! * u[(b0 + k) * n + c]!;
     e[j] = v / u[c * n + c]!;
+    s.loss += e[j]! * e[j]!;
     w[c] = s.deq[j]!;
   }
   for (let k = 0; k < bs; k++) spread(w, u, b0 + k, b0 + bs, n, e[k]!);

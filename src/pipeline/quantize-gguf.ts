@@ -18,14 +18,20 @@ import { isQuantizedType } from '../plan/tensor-rules.js';
 import { typeName, withAssignedTypes, type PlanOptions, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
 import type { FileType } from '../plan/file-types.js';
 import type { EncoderName } from '../formats/encoder.js';
-import { allocateTarget, type TargetAllocation, type TargetOptions } from './target.js';
+import {
+  allocateTarget,
+  type GptqMeasure,
+  type MeasureInput,
+  type TargetAllocation,
+  type TargetOptions,
+} from './target.js';
 import { quantizedMetadata, type ImatrixProvenance } from '../plan/metadata.js';
 import { loaderMetadata, type KvOverride } from '../plan/kv-override.js';
 import { pruneLayers } from '../plan/prune.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
 import type { SlabBuffers, SlabPart } from './row-job.js';
-import { gptqFactor, type SecondMoments } from '../formats/gptq.js';
+import { gptqFactor, gptqFactorDamped, type SecondMoments } from '../formats/gptq.js';
 import { singleThreadExecutor, type ExecutorFactory, type RowExecutor } from './executor.js';
 
 /**
@@ -170,7 +176,9 @@ export async function resolveTarget(
       imatrixFor: (t, ti) => imatrixFor(t, ti, opts),
       executor,
       // measured with ggml's own encoder even under --encoder best (several times faster; best
-      // then only lowers each chosen tensor's error further)
+      // then only lowers each chosen tensor's error further); under --encoder gptq, GPTQ-encoded and
+      // judged with the activations' correlations (src/pipeline/target.ts)
+      ...(opts.encoder === 'gptq' && opts.gptq ? { gptq: gptqMeasure(opts) } : {}),
     },
     opts.target,
   );
@@ -345,6 +353,23 @@ async function gptqBuffer(
   const buf = new Float64Array(pool.alloc(u.byteLength));
   buf.set(u);
   return buf;
+}
+
+/**
+ * --target-size with --encoder gptq: a tensor's moments and factor for the search (as gptqBuffer
+ * finds them; q/k/v and gate/up, which share their moments, share one factor while those are held).
+ */
+function gptqMeasure(opts: QuantizeOptions): NonNullable<MeasureInput['gptq']> {
+  const factors = new WeakMap<SecondMoments, GptqMeasure | null>();
+  return async (t, ti) => {
+    const m = await opts.gptq!.moments(ti.sourceName ?? t.name);
+    if (!m || m.d !== ti.rowLength || m.rows === 0) return null;
+    if (!factors.has(m)) {
+      const f = gptqFactorDamped(m, opts.gptq!.damp);
+      factors.set(m, f ? { moments: m, ...f } : null);
+    }
+    return factors.get(m)!;
+  };
 }
 
 /** A source that reads into the caller's buffer (files: no allocation per slab). */

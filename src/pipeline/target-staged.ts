@@ -54,7 +54,7 @@ export async function measureStaged(
   }
   if (full.every((f) => f === null)) return first;
   // per tensor: the types measured on all sampled rows so far, and their full-sample errors
-  const exact = free.map(() => new Map<number, number>());
+  const exact = free.map(() => new Map<number, { nsr: number; probeNsr?: number }>());
   const build = (): TensorMeasure[] =>
     first.map((m, k) => {
       const rows = full[k];
@@ -65,20 +65,24 @@ export async function measureStaged(
         sumSub = 0;
       for (const x of m.candidates)
         if (ex.has(x.type) && x.nsr > 0) {
-          sumFull += ex.get(x.type)!;
+          sumFull += ex.get(x.type)!.nsr;
           sumSub += x.nsr;
         }
       const ratio = sumSub > 0 ? sumFull / sumSub : 1;
       const candidates = m.candidates.map((x) => {
-        const nsr = ex.get(x.type) ?? x.nsr * ratio;
-        return { ...x, nsr, error: nsr };
+        const e = ex.get(x.type);
+        const nsr = e ? e.nsr : x.nsr * ratio;
+        // --encoder gptq: the probe type's ggml error (sensitivity scale), likewise
+        const probeNsr = e ? e.probeNsr : x.probeNsr !== undefined ? x.probeNsr * ratio : undefined;
+        return { ...x, nsr, error: nsr, ...(probeNsr !== undefined ? { probeNsr } : {}) };
       });
       return { ...m, rows: rows.length, candidates, chosen: -1 };
     });
   const refine = async (k: number, want: readonly number[]) => {
     const types = want.filter((t) => !exact[k]!.has(t));
     if (!types.length) return;
-    for (const x of (await measure(free[k]!, types, full[k]!)).candidates) exact[k]!.set(x.type, x.nsr);
+    for (const x of (await measure(free[k]!, types, full[k]!)).candidates)
+      exact[k]!.set(x.type, { nsr: x.nsr, ...(x.probeNsr !== undefined ? { probeNsr: x.probeNsr } : {}) });
   };
   // the pick and its neighbours on the tensor's size/error front (types, in front order)
   const around = (m: TensorMeasure, pickIndex: number) => {

@@ -23,6 +23,7 @@ import { allocate, type AllocItem, type Candidate } from '../plan/allocate.js';
 import { FILE_TYPES, type FileType } from '../plan/file-types.js';
 import { isTokenEmbd, requiresImatrix, tensorCategory } from '../plan/tensor-rules.js';
 import { tensorBytes, typeName, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
+import { momentsQuadratic, quantizeRowsGptq, type SecondMoments } from '../formats/gptq.js';
 
 export interface TargetOptions {
   /** the whole output file, bytes (header included) */
@@ -102,13 +103,24 @@ export interface TargetChoice {
   reason: string;
 }
 
+/** --encoder gptq: a tensor's activation moments and the factor its rows are rounded with. */
+export interface GptqMeasure {
+  moments: SecondMoments;
+  u: Float64Array;
+  lambda: number;
+}
+
 export interface TensorMeasure {
   name: string;
   /** sampled rows of all */
   rows: number;
   nRows: number;
   imatrix: boolean;
-  candidates: (Candidate & { nsr: number })[];
+  candidates: (Candidate & {
+    nsr: number;
+    /** --encoder gptq with --sensitivity: ggml's encoding's error at the probe type (what the probe file held), same measure */
+    probeNsr?: number;
+  })[];
   chosen: number;
   /** --sensitivity engine: the factor its relative errors were scaled by */
   sensitivity?: number;
@@ -161,6 +173,12 @@ export interface MeasureInput {
   quantizer?: (codec: BlockCodec) => BlockCodec['quantize'];
   /** the run's threads: the sampled rows are quantized on them (same bytes as on one) */
   executor?: RowExecutor;
+  /**
+   * --encoder gptq: a tensor's activation moments and GPTQ factor (null: the real run rounds it
+   * without compensation). Its candidates are then GPTQ-encoded and judged by the output error
+   * with the activations' full correlations, (w − ŵ)ᵀ H (w − ŵ) over wᵀ H w.
+   */
+  gptq?: (t: PlannedTensor, ti: GgufTensorInfo) => Promise<GptqMeasure | null>;
 }
 
 /** True for tensors the allocation chooses: quantizable and not fixed by the user's own rules. */
@@ -205,7 +223,10 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
       for (const [key, kl] of sens.kl) {
         let nsr = 0;
         for (const m of measures)
-          if (keyOf(m.name) === key) nsr += m.candidates.find((c) => c.type === sens.probeType)?.nsr ?? 0;
+          if (keyOf(m.name) === key) {
+            const c = m.candidates.find((c) => c.type === sens.probeType);
+            nsr += c ? (c.probeNsr ?? c.nsr) : 0;
+          }
         if (nsr > 0) factor.set(key, Math.max(kl, 1e-12) / nsr);
       }
       const known = [...factor.values()].sort((a, b) => a - b);
@@ -228,7 +249,7 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
       rows: sampleRows(info.get(t.name)!.nRows, info.get(t.name)!.rowLength),
       rowLength: info.get(t.name)!.rowLength,
     }),
-    (t, ts, rows) => measureTensor(inp, t, info.get(t.name)!, ts, padded, rows),
+    (t, ts, rows) => measureTensor(inp, t, info.get(t.name)!, ts, padded, rows, target.sensitivity?.probeType),
     (ms) => solve(ms).r.choice,
   );
   const { r, sensNote } = solve(measures);
@@ -281,9 +302,11 @@ export async function allocateTarget(inp: MeasureInput, target: TargetOptions): 
     fixedBytes: header + fixedData,
     measures,
     measure:
-      (inp.hasImatrix
-        ? 'importance-weighted (imatrix) squared error over the signal, per tensor'
-        : 'no imatrix: plain squared error over the signal, per tensor (give --imatrix for an activation-weighted one)') +
+      (inp.gptq
+        ? "GPTQ-encoded candidates (--encoder gptq): output error with the activations' full correlations, (w − ŵ)ᵀ H (w − ŵ) over wᵀ H w, per tensor (importance-weighted squared error where a tensor has no activations)"
+        : inp.hasImatrix
+          ? 'importance-weighted (imatrix) squared error over the signal, per tensor'
+          : 'no imatrix: plain squared error over the signal, per tensor (give --imatrix for an activation-weighted one)') +
       (sensNote || ', every tensor alike (--sensitivity engine measures each kind in llama.cpp)') +
       ', summed' +
       (refined
@@ -301,6 +324,7 @@ async function measureTensor(
   types: readonly number[],
   padded: (b: number) => number,
   sampled?: readonly number[],
+  probeType?: number,
 ): Promise<TensorMeasure> {
   const n = ti.rowLength;
   const srcCodec = codecByTypeId(t.srcType);
@@ -317,15 +341,24 @@ async function measureTensor(
   }
   const imOf = (i: number) =>
     im ? im.subarray(Math.floor(rows[i]! / rowsPerExpert) * n, (Math.floor(rows[i]! / rowsPerExpert) + 1) * n) : null;
+  // --encoder gptq: the tensor's activations, when the real run compensates it
+  const g = inp.gptq ? await inp.gptq(t, ti) : null;
+  const h = g ? g.moments : null;
+  // the diagonal the error is weighted by (the activations' mean squares, or the imatrix, or 1)
+  const hDiag = h ? Float64Array.from({ length: n }, (_, j) => (h.rows > 0 ? h.sum[j * n + j]! / h.rows : 0)) : null;
   let signal = 0;
   for (let i = 0; i < rows.length; i++) {
+    if (h) {
+      signal += momentsQuadratic(h, w, i * n);
+      continue;
+    }
     const v = imOf(i);
     for (let j = 0; j < n; j++) {
       const x = w[i * n + j]!;
       signal += (v ? v[j]! : 1) * x * x;
     }
   }
-  const candidates: (Candidate & { nsr: number })[] = [];
+  const candidates: TensorMeasure['candidates'] = [];
   const seen = new Set<number>();
   const isFloatSrc = t.srcType === T.F32 || t.srcType === T.F16 || t.srcType === T.BF16;
   const measured: number[] = [];
@@ -340,34 +373,76 @@ async function measureTensor(
     if (isTokenEmbd(t.name) && codec.requiresImatrix) continue;
     measured.push(type);
   }
-  // every candidate's bytes for the sampled rows at once (on the run's threads: src/pipeline/target-encode.ts)
+  // GPTQ rounds block types only (as the real run: src/pipeline/quantize-gguf.ts gptqBuffer)
+  const compensated = (type: number) => !!g && type !== t.srcType && codecByTypeId(type)!.type.blockSize > 1;
+  // every ggml-encoded candidate's bytes for the sampled rows at once (on the run's threads:
+  // src/pipeline/target-encode.ts); under gptq also the probe type's, for the sensitivity's scale
   const encoded = await encodeSampled(
     { w, n, rows, rowsPerExpert, im },
-    measured.filter((type) => type !== t.srcType),
+    measured.filter((type) => type !== t.srcType && (!compensated(type) || type === probeType)),
     inp.executor,
     inp.quantizer,
   );
+  const d = new Float32Array(n);
+  const delta = new Float64Array(n);
+  // Σ over the sampled rows of a decoded encoding's error: the full quadratic form, or the diagonal one
+  const errorOf = (codec: BlockCodec, q: Uint8Array, full: boolean): number => {
+    const rb = (n / codec.type.blockSize) * codec.type.typeSize;
+    let err = 0;
+    for (let i = 0; i < rows.length; i++) {
+      codec.dequantize(q.subarray(i * rb, (i + 1) * rb), d, n);
+      const v = hDiag ?? imOf(i);
+      for (let j = 0; j < n; j++) delta[j] = w[i * n + j]! - d[j]!;
+      if (full && h) err += momentsQuadratic(h, delta);
+      else for (let j = 0; j < n; j++) err += (v ? v[j]! : 1) * delta[j]! * delta[j]!;
+    }
+    return err;
+  };
   for (const type of measured) {
     const codec = codecByTypeId(type)!;
     let err = 0;
-    if (type !== t.srcType) {
+    let probeErr: number | undefined;
+    if (type !== t.srcType && compensated(type)) {
+      // GPTQ's own loss is (w − ŵ)ᵀ (H + λI) (w − ŵ) with unreached columns' H[j,j] = 1 (gptqFactor):
+      // both taken off leaves the output error on the activations
       const rb = (n / codec.type.blockSize) * codec.type.typeSize;
-      const q = encoded.get(type)!;
-      const d = new Float32Array(n);
+      const q = new Uint8Array(rows.length * rb);
+      const loss = new Float64Array(rows.length);
+      const base = inp.quantizer ? inp.quantizer(codec) : codec.quantize.bind(codec);
+      for (let i = 0; i < rows.length; i++)
+        quantizeRowsGptq(
+          codec,
+          base,
+          w.subarray(i * n, (i + 1) * n),
+          q.subarray(i * rb, (i + 1) * rb),
+          1,
+          n,
+          imOf(i),
+          g!.u,
+          loss.subarray(i, i + 1),
+        );
       for (let i = 0; i < rows.length; i++) {
-        const row = w.subarray(i * n, (i + 1) * n);
-        const v = imOf(i);
         codec.dequantize(q.subarray(i * rb, (i + 1) * rb), d, n);
-        let e = 0;
+        let off = 0;
         for (let j = 0; j < n; j++) {
-          const x = row[j]! - d[j]!;
-          e += (v ? v[j]! : 1) * x * x;
+          const x = w[i * n + j]! - d[j]!;
+          off += (hDiag![j]! > 0 ? g!.lambda : g!.lambda + 1) * x * x;
         }
-        err += e;
+        err += Math.max(0, loss[i]! - off);
       }
+      if (type === probeType) probeErr = errorOf(codec, encoded.get(type)!, true);
+    } else if (type !== t.srcType) {
+      // float types' errors are tiny: their diagonal is enough
+      err = errorOf(codec, encoded.get(type)!, codec.type.blockSize > 1);
     }
     const nsr = signal > 0 ? err / signal : err;
-    candidates.push({ type, bytes: padded(tensorBytes(t.shape, type)), error: nsr * 1, nsr });
+    candidates.push({
+      type,
+      bytes: padded(tensorBytes(t.shape, type)),
+      error: nsr * 1,
+      nsr,
+      ...(probeErr !== undefined ? { probeNsr: signal > 0 ? probeErr / signal : probeErr } : {}),
+    });
   }
   return { name: t.name, rows: rows.length, nRows: ti.nRows, imatrix: !!im, candidates, chosen: -1 };
 }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { oracle, gaussian, rng } from '../support/oracle.js';
 import { codecByName } from '../../src/formats/registry.js';
 import { codeLevels, codeSlots } from '../../src/formats/code-slots.js';
-import { gptqFactor, quantizeRowsGptq } from '../../src/formats/gptq.js';
+import { gptqFactor, gptqFactorDamped, momentsQuadratic, quantizeRowsGptq } from '../../src/formats/gptq.js';
 import { encoderQuantize, parseEncoder } from '../../src/formats/encoder.js';
 import { firstInvalid } from '../../src/pipeline/validate.js';
 
@@ -157,6 +157,45 @@ for (const name of GPTQ_TYPES) {
     assert.deepEqual(half, mine);
   });
 }
+
+test('quantizeRowsGptq reports its loss: Σ e² = (w − ŵ)ᵀ(H + λI)(w − ŵ), what the target search judges by', () => {
+  // ŵ as ggml decodes the bytes; H with an unreached column (its H[j,j] taken as 1 by the factor)
+  const d = 256,
+    nRows = 3;
+  const x = activations(21, 400, d);
+  for (let t = 0; t < 400; t++) x[t * d + 40] = 0;
+  const m = moments(x, d);
+  const f = gptqFactorDamped(m)!;
+  assert.ok(f.lambda > 0);
+  const r = rng(22);
+  const w = Float32Array.from({ length: nRows * d }, () => gaussian(r) * 0.05);
+  const im = Float32Array.from({ length: d }, (_, j) => m.sum[j * d + j]! / m.rows);
+  for (const name of ['Q4_0', 'Q5_1', 'Q8_0', 'IQ4_XS', 'Q2_K', 'Q3_K', 'Q4_K', 'Q6_K', 'IQ2_XS', 'IQ3_S', 'IQ1_S']) {
+    const codec = codecByName(name)!;
+    const rb = (d / codec.type.blockSize) * codec.type.typeSize;
+    const q = new Uint8Array(nRows * rb);
+    const loss = new Float64Array(nRows);
+    quantizeRowsGptq(codec, codec.quantize.bind(codec), w, q, nRows, d, im, f.u, loss);
+    const y = g.dequantize(codec.type.id, q, nRows * d);
+    for (let row = 0; row < nRows; row++) {
+      const delta = Float64Array.from({ length: d }, (_, j) => w[row * d + j]! - y[row * d + j]!);
+      let damped = momentsQuadratic(m, delta);
+      for (let j = 0; j < d; j++) damped += (j === 40 ? f.lambda + 1 : f.lambda) * delta[j]! ** 2;
+      assert.ok(loss[row]! > 0);
+      assert.ok(Math.abs(loss[row]! - damped) <= 1e-9 * damped, `${name} row ${row}: loss ${loss[row]} vs ${damped}`);
+    }
+  }
+  // momentsQuadratic is xᵀ (Σ x xᵀ / rows) x
+  const v = Float64Array.from({ length: d }, () => gaussian(r));
+  let direct = 0;
+  for (let t = 0; t < 400; t++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += v[j]! * x[t * d + j]!;
+    direct += s * s;
+  }
+  direct /= 400;
+  assert.ok(Math.abs(momentsQuadratic(m, v) - direct) <= 1e-9 * direct);
+});
 
 test('--encoder gptq is a known encoder name', () => {
   assert.equal(parseEncoder('GPTQ'), 'gptq');

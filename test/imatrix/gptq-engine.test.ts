@@ -5,7 +5,7 @@
 // writes, seed 1); `convert hf` writes the same bytes. Without --calibrate the CLI refuses in one line.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, REPO } from '../support/cli.js';
@@ -113,5 +113,46 @@ test(
       readFileSync(small).equals(readFileSync(join(dir, 'Q4_K_M-gptq.gguf'))),
       'one pass per layer == one pass',
     );
+  },
+);
+
+test(
+  'brown-3m: --target-size --encoder gptq chooses types for GPTQ’s rounding, --refine judges GPTQ files; runs in llama.cpp below the same-types gptq file',
+  { skip, timeout: 1_800_000 },
+  () => {
+    // the previous test's files: the F32 model, its eval text, and the same-types Q4_K_M gptq file
+    const f32 = join(dir, 'f32.gguf'),
+      same = join(dir, 'Q4_K_M-gptq.gguf'),
+      evalText = join(dir, 'eval.txt');
+    assert.ok(existsSync(same), 'the previous test wrote its Q4_K_M gptq file');
+    const size = statSync(same).size;
+    const cal = ['--calibrate', 'test/fixtures/imatrix/calib.txt', '--ctx', '128', '--threads', '2'];
+    const args = (out: string) => ['quantize', f32, out, '--target-size', String(size), ...cal, '--encoder', 'gptq'];
+    const one = join(dir, 'target-gptq.gguf');
+    const r = runCli([...args(one), '--json'], { timeoutMs: 900_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.match(j.target.measure, /GPTQ-encoded/);
+    assert.ok(statSync(one).size <= size && statSync(one).size >= 0.99 * size);
+    // the search's passes over the text again when the matrices need several: the same bytes
+    const passes = join(dir, 'target-gptq-passes.gguf');
+    const p = runCli(args(passes), {
+      timeoutMs: 900_000,
+      env: { ...process.env, LOWBIT_GPTQ_MEMORY: '8000000' },
+    });
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(readFileSync(passes).equals(readFileSync(one)), 'one pass per layer == one pass');
+    // --refine: its judged files are GPTQ's
+    const refined = join(dir, 'target-gptq-refined.gguf');
+    const f = runCli([...args(refined), '--refine', '2', '--json'], { timeoutMs: 900_000 });
+    assert.equal(f.code, 0, f.stderr);
+    assert.match(JSON.parse(f.stdout).target.refine.judge, /GPTQ's encoder/);
+    assert.ok(statSync(refined).size <= size);
+    const [kt, kr, ks] = [one, refined, same].map((x) => klOn(x, f32, evalText));
+    process.stdout.write(
+      `# Q4_K_M's size: KL ${kt!.toFixed(6)} --target-size --encoder gptq, ${kr!.toFixed(6)} with --refine 2, ${ks!.toFixed(6)} same types gptq\n`,
+    );
+    assert.ok(kt! < ks!, `target ${kt} vs same types ${ks}`);
+    assert.ok(kr! <= kt! * 1.02, `refined ${kr} vs ${kt}`);
   },
 );
