@@ -133,15 +133,15 @@ interface Scratch {
 
 /**
  * Quantizes nRows rows of n values with GPTQ's compensation (U from gptqFactor for this tensor's
- * input, n × n), each block's scales by `quantize` (ggml's search for the codec, or another
- * encoder's for the same format) with the importance matrix `imatrix`. Writes the rows' bytes at dst.
+ * input, n × n), each block's scales by `quantize` (another encoder's search for the same format;
+ * null: ggml's own, the codec's) with the importance matrix `imatrix`. Writes the rows' bytes at dst.
  * With `loss`, adds each row's GPTQ loss Σ_c e_c² (e_c the column's error over U[c,c], or a block's
  * solved errors) at loss[row]: exactly (w − ŵ)ᵀ (H + λI) (w − ŵ) for the H and λ U was made from,
  * w the row as given and ŵ its decoded values, since w − ŵ = Uᵀe.
  */
 export function quantizeRowsGptq(
   codec: BlockCodec,
-  quantize: BlockCodec['quantize'],
+  quantize: BlockCodec['quantize'] | null,
   src: Float32Array,
   dst: Uint8Array,
   nRows: number,
@@ -155,6 +155,9 @@ export function quantizeRowsGptq(
   const rowBytes = (n / bs) * bb;
   const slots = codeSlots(codec);
   const k = slots ? slots.codes : 0;
+  // ggml's own search (null): on the block alone where that gives the same bytes
+  const local = !quantize && blockLocal(codec, imatrix);
+  const search = quantize ?? codec.quantize.bind(codec);
   const s: Scratch = {
     w: new Float64Array(n),
     row: new Float32Array(n),
@@ -171,16 +174,35 @@ export function quantizeRowsGptq(
     for (let j = 0; j < n; j++) w[j] = src[r * n + j]!;
     const out = dst.subarray(r * rowBytes, (r + 1) * rowBytes);
     for (let b0 = 0, bi = 0; b0 < n; b0 += bs, bi++) {
-      // the block's scales (and first codes): the codec's search on the row as it stands now
-      for (let j = 0; j < n; j++) s.row[j] = w[j]!;
-      quantize(s.row, s.q, 1, n, imatrix);
+      // the block's scales (and first codes): the codec's search on the row as it stands now; where
+      // the search reads nothing outside the block, on the block alone (the same bytes)
       const block = out.subarray(bi * bb, (bi + 1) * bb);
-      block.set(s.q.subarray(bi * bb, (bi + 1) * bb));
+      if (local) {
+        for (let j = 0; j < bs; j++) s.row[j] = w[b0 + j]!;
+        search(s.row.subarray(0, bs), block, 1, bs, imatrix ? imatrix.subarray(b0, b0 + bs) : null);
+      } else {
+        for (let j = 0; j < n; j++) s.row[j] = w[j]!;
+        search(s.row, s.q, 1, n, imatrix);
+        block.set(s.q.subarray(bi * bb, (bi + 1) * bb));
+      }
       if (slots) roundColumns(codec, slots, block, w, b0, n, u, s);
       else compensateBlock(codec, block, w, b0, n, u, s);
     }
     if (loss) loss[r] = loss[r]! + s.loss;
   }
+}
+
+/**
+ * Formats whose ggml search, given an importance matrix, weighs a block by the mean square of the
+ * whole row (quantize_row_q4_0_impl and its Q4_1, Q5_0, Q5_1 kin: σ² = Σ x² / n_per_row). Every
+ * other format's search reads its own block (or 256-value super-block) alone: Q8_0 ignores the
+ * imatrix, IQ4_NL, the K-quants, IQ4_XS and the grid i-quants take σ² per block.
+ */
+const ROW_WEIGHTED = new Set(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']);
+
+/** True when a block's bytes from ggml's search do not depend on the rest of its row (tested against ggml). */
+export function blockLocal(codec: BlockCodec, imatrix: Float32Array | null): boolean {
+  return !imatrix || !ROW_WEIGHTED.has(codec.name);
 }
 
 /** Value by value: the nearest level the block's scales allow, its error spread over the later columns. */
@@ -201,15 +223,7 @@ function roundColumns(
   for (let j = 0; j < bs; j++) {
     const c = b0 + j;
     const x = w[c]!;
-    let best = 0,
-      bestErr = Infinity;
-    for (let k = 0; k < nk; k++) {
-      const e = Math.abs(x - lv[k * bs + j]!);
-      if (e < bestErr) {
-        bestErr = e;
-        best = k;
-      }
-    }
+    const best = nearestCode(lv, bs, j, nk, x);
     slots.set(block, j, best);
     const q = lv[best * bs + j]!;
     w[c] = q;
@@ -217,6 +231,37 @@ function roundColumns(
     s.loss += e * e;
     spread(w, u, c, c + 1, n, e);
   }
+}
+
+/**
+ * The lowest code k whose level for value j (lv[k·bs + j]) is nearest x: what a scan of every code
+ * keeping the first strictly smaller |x − level| gives, found by bisection. In every format with
+ * code slots a value's levels are monotone in its code (the code times the block's scales plus an
+ * offset, or IQ4's ascending table times the scale; float32 rounding keeps the order), so the
+ * nearest level is one of the two around x; equal levels (a zero scale) are walked back to the
+ * lowest code. (Tested against the scan for every format.)
+ */
+export function nearestCode(lv: Float32Array, bs: number, j: number, nk: number, x: number): number {
+  const up = lv[(nk - 1) * bs + j]! >= lv[j]!;
+  let lo = 0,
+    hi = nk;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const v = lv[mid * bs + j]!;
+    if (up ? v >= x : v <= x) hi = mid;
+    else lo = mid + 1;
+  }
+  let best =
+    lo === 0
+      ? 0
+      : lo === nk
+        ? nk - 1
+        : Math.abs(x - lv[(lo - 1) * bs + j]!) <= Math.abs(x - lv[lo * bs + j]!)
+          ? lo - 1
+          : lo;
+  const e = Math.abs(x - lv[best * bs + j]!);
+  while (best > 0 && Math.abs(x - lv[(best - 1) * bs + j]!) === e) best--;
+  return best;
 }
 
 /** w[t] −= e · U[c, t] for t ≥ from: column c's (scaled) error spread over the columns after it. */

@@ -90,7 +90,7 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   const base = encoderQuantize(dst, job.encoder);
   const u = job.encoder === 'gptq' ? b.gptqU : null;
   const quantize: typeof base = u
-    ? (x, out, nRows, nPerRow, im) => quantizeRowsGptq(dst, base, x, out, nRows, nPerRow, im, u)
+    ? (x, out, nRows, nPerRow, im) => quantizeRowsGptq(dst, null, x, out, nRows, nPerRow, im, u)
     : base;
   const quantizeRuns = (scan?: FiniteScan) => {
     for (let r = job.rowStart; r < job.rowEnd;) {

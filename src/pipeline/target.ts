@@ -408,7 +408,7 @@ async function measureTensor(
       const rb = (n / codec.type.blockSize) * codec.type.typeSize;
       const q = new Uint8Array(rows.length * rb);
       const loss = new Float64Array(rows.length);
-      const base = inp.quantizer ? inp.quantizer(codec) : codec.quantize.bind(codec);
+      const base = inp.quantizer ? inp.quantizer(codec) : null;
       for (let i = 0; i < rows.length; i++)
         quantizeRowsGptq(
           codec,

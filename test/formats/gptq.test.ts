@@ -10,7 +10,14 @@ import assert from 'node:assert/strict';
 import { oracle, gaussian, rng } from '../support/oracle.js';
 import { codecByName } from '../../src/formats/registry.js';
 import { codeLevels, codeSlots } from '../../src/formats/code-slots.js';
-import { gptqFactor, gptqFactorDamped, momentsQuadratic, quantizeRowsGptq } from '../../src/formats/gptq.js';
+import {
+  blockLocal,
+  gptqFactor,
+  gptqFactorDamped,
+  momentsQuadratic,
+  nearestCode,
+  quantizeRowsGptq,
+} from '../../src/formats/gptq.js';
 import { encoderQuantize, parseEncoder } from '../../src/formats/encoder.js';
 import { firstInvalid } from '../../src/pipeline/validate.js';
 
@@ -57,6 +64,98 @@ function moments(x: Float32Array, d: number): { d: number; sum: Float64Array; ro
       for (let j = i; j < d; j++) sum[i * d + j] = sum[i * d + j]! + x[t * d + i]! * x[t * d + j]!;
   return { d, sum, rows };
 }
+
+test('nearestCode: the lowest code of the nearest level, as a scan of every code (levels monotone in the code, every format)', () => {
+  for (const name of SLOT_TYPES) {
+    const c = codecByName(name)!;
+    const s = codeSlots(c)!;
+    const bs = c.type.blockSize;
+    const r = rng(100 + c.type.id);
+    // a block of ggml's, with and without importances, and an all-zero one (zero scales: equal levels)
+    const im = Float32Array.from({ length: bs }, () => r() * 2);
+    const inputs = [
+      Float32Array.from({ length: bs }, () => gaussian(r) * (1 + 3 * r())),
+      Float32Array.from({ length: bs }, () => gaussian(r) * (1 + 3 * r()) - 1),
+      new Float32Array(bs),
+    ];
+    for (const [i, x] of inputs.entries()) {
+      const block = g.quantize(c.type.id, x, 1, bs, i === 1 ? im : null);
+      const lv = new Float32Array(s.codes * bs);
+      codeLevels(c, s, block, lv, new Uint8Array(block.length));
+      for (let j = 0; j < bs; j++) {
+        const levels = Array.from({ length: s.codes }, (_, k) => lv[k * bs + j]!);
+        const up = levels[s.codes - 1]! >= levels[0]!;
+        for (let k = 1; k < s.codes; k++)
+          assert.ok(
+            up ? levels[k]! >= levels[k - 1]! : levels[k]! <= levels[k - 1]!,
+            `${name}: levels of ${j} monotone`,
+          );
+        // at, between and beyond the levels, and random points
+        const lo = Math.min(...levels),
+          hi = Math.max(...levels);
+        const xs = [...levels, lo - 1, hi + 1, ...levels.slice(1).map((v, k) => (v + levels[k]!) / 2)];
+        for (let t = 0; t < 20; t++) xs.push(lo + (hi - lo + 2) * r() - 1);
+        for (const v of xs) {
+          let best = 0,
+            bestErr = Infinity;
+          for (let k = 0; k < s.codes; k++) {
+            const e = Math.abs(v - levels[k]!);
+            if (e < bestErr) {
+              bestErr = e;
+              best = k;
+            }
+          }
+          assert.equal(nearestCode(lv, bs, j, s.codes, v), best, `${name} block ${i} value ${j} at ${v}`);
+        }
+      }
+    }
+  }
+});
+
+test('blockLocal: where it holds, ggml’s search on one block writes that block’s bytes of the whole row (in ggml), and GPTQ’s block-local search gives the same bytes as the whole-row one', () => {
+  const d = 768,
+    nRows = 2;
+  const x = activations(31, 300, d);
+  const m = moments(x, d);
+  const u = gptqFactor(m)!;
+  const im = Float32Array.from({ length: d }, (_, j) => m.sum[j * d + j]! / m.rows);
+  const r = rng(32);
+  const w = Float32Array.from({ length: nRows * d }, () => gaussian(r) * (0.02 + 0.05 * r()));
+  for (const name of [...SLOT_TYPES, 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ3_XXS', 'IQ3_S', 'IQ1_S', 'IQ1_M']) {
+    const c = codecByName(name)!;
+    const bs = c.type.blockSize,
+      bb = c.type.typeSize;
+    for (const imx of [im, null]) {
+      if (!imx && c.requiresImatrix) continue;
+      const local = blockLocal(c, imx);
+      // ggml itself: the whole row's blocks against each block quantized alone
+      const whole = g.quantize(c.type.id, w.subarray(0, d), 1, d, imx);
+      let same = true;
+      for (let b = 0; b < d / bs; b++) {
+        const one = g.quantize(
+          c.type.id,
+          w.subarray(b * bs, (b + 1) * bs),
+          1,
+          bs,
+          imx ? imx.subarray(b * bs, (b + 1) * bs) : null,
+        );
+        if (!Buffer.from(one).equals(Buffer.from(whole.subarray(b * bb, (b + 1) * bb)))) same = false;
+      }
+      if (local) assert.ok(same, `${name}${imx ? ' with imatrix' : ''}: ggml's blocks are independent of their row`);
+      else
+        assert.ok(
+          !same,
+          `${name} with imatrix: ggml weighs a block by its row (the premise of not searching it alone)`,
+        );
+      if (!local) continue;
+      const rb = (d / bs) * bb;
+      const [a, b2] = [new Uint8Array(nRows * rb), new Uint8Array(nRows * rb)];
+      quantizeRowsGptq(c, null, w, a, nRows, d, imx, u);
+      quantizeRowsGptq(c, c.quantize.bind(c), w, b2, nRows, d, imx, u);
+      assert.ok(Buffer.from(a).equals(Buffer.from(b2)), `${name}: block-local search == whole-row search`);
+    }
+  }
+});
 
 test('gptqFactor: U upper triangular with UᵀU(H + λI) = I; unreached columns and zero matrices handled', () => {
   const d = 24;
