@@ -6,7 +6,14 @@ export * from './formats/codec.js';
 export * from './formats/ggml-types.js';
 export * from './formats/half.js';
 export * from './formats/registry.js';
-export { quantizeRowsGptq, gptqFactor, GPTQ_DAMP, type SecondMoments } from './formats/gptq.js';
+export {
+  quantizeRowsGptq,
+  gptqFactor,
+  gptqFactorDamped,
+  momentsQuadratic,
+  GPTQ_DAMP,
+  type SecondMoments,
+} from './formats/gptq.js';
 export { codeSlots, codeLevels, type CodeSlots } from './formats/code-slots.js';
 export * from './io/source.js';
 export * as gguf from './io/gguf/index.js';
