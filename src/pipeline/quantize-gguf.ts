@@ -182,6 +182,10 @@ export async function resolveTarget(
     },
     opts.target,
   );
+  // a --dry-run of --encoder gptq has no activations (--calibrate runs the model): say what differs
+  if (opts.encoder === 'gptq' && !opts.gptq)
+    allocation.measure +=
+      "; --encoder gptq without activations here: the run with --calibrate measures GPTQ's own encodings and may choose other types";
   const next = { ...opts, assignment: { types: allocation.assignment, fileType: allocation.fileType } };
   // the size is exact: the real header and padding of the file the run writes
   const { file: f2, plan: p2 } = await prepareQuantize(src, next);

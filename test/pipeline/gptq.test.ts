@@ -4,7 +4,8 @@
 // test/imatrix/gptq-engine.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { runCli } from '../support/cli.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeGguf, syntheticLlama } from './synthetic-model.js';
@@ -107,6 +108,23 @@ test('--target-size --encoder gptq: the search judges GPTQ’s own encodings by 
     const size = statSync(a).size;
     assert.ok(size <= target && size >= 0.99 * target, `${size} vs ${target}`);
     assert.match(s.target!.measure, /GPTQ-encoded/);
+    // a dry run has no activations (--calibrate runs the model): the plan says it may differ
+    const dry = runCli([
+      'quantize',
+      input,
+      join(dir, 'dry.gguf'),
+      '--target-size',
+      String(target),
+      '--encoder',
+      'gptq',
+      '--dry-run',
+    ]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      /--encoder gptq without activations here: the run with --calibrate measures GPTQ's own encodings/,
+    );
+    assert.ok(!existsSync(join(dir, 'dry.gguf')));
     // each chosen type's predicted error, recomputed here: the rows GPTQ-encoded with the tensor's
     // factor, decoded, (w − ŵ)ᵀ H (w − ŵ) over wᵀ H w; and ggml's own encoding of the same rows is worse
     const src = await FileSource.open(input);
