@@ -79,8 +79,10 @@ export async function runCalibration(
     await refuseOutputIsInput(path, inputs);
     log(text ? `calibrating on ${text} ...\n` : 'calibrating on documents the model writes (seeded) ...\n');
     // --encoder gptq: the layers' activation matrices too, the first group's in this run
+    // (half of the budget for the matrices: each distinct input's GPTQ factor, the same size, is kept
+    // beside its matrix while the group is held)
     const budget = gptq ? gptqMemoryBudget() : 0;
-    const groups = gptq ? gptqPassGroups(await denseWeights(model), budget) : null;
+    const groups = gptq ? gptqPassGroups(await denseWeights(model), budget / 2) : null;
     const hessian = groups ? GptqMoments.firstAccumulator(groups) : undefined;
     const r = await computeImatrixFile({
       model,

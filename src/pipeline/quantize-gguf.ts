@@ -18,20 +18,14 @@ import { isQuantizedType } from '../plan/tensor-rules.js';
 import { typeName, withAssignedTypes, type PlanOptions, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
 import type { FileType } from '../plan/file-types.js';
 import type { EncoderName } from '../formats/encoder.js';
-import {
-  allocateTarget,
-  type GptqMeasure,
-  type MeasureInput,
-  type TargetAllocation,
-  type TargetOptions,
-} from './target.js';
+import { allocateTarget, type MeasureInput, type TargetAllocation, type TargetOptions } from './target.js';
 import { quantizedMetadata, type ImatrixProvenance } from '../plan/metadata.js';
 import { loaderMetadata, type KvOverride } from '../plan/kv-override.js';
 import { pruneLayers } from '../plan/prune.js';
 import { isTokenEmbd } from '../plan/tensor-rules.js';
 import { firstInvalid } from './validate.js';
 import type { SlabBuffers, SlabPart } from './row-job.js';
-import { gptqFactor, gptqFactorDamped, type SecondMoments } from '../formats/gptq.js';
+import { gptqFactorDamped, type SecondMoments } from '../formats/gptq.js';
 import { singleThreadExecutor, type ExecutorFactory, type RowExecutor } from './executor.js';
 
 /**
@@ -352,7 +346,7 @@ async function gptqBuffer(
   if (!codec || codec.type.blockSize <= 1 || t.dstType === t.srcType) return null;
   const m = await opts.gptq.moments(ti.sourceName ?? t.name);
   if (!m || m.d !== ti.rowLength || m.rows === 0) return null;
-  const u = gptqFactor(m, opts.gptq.damp);
+  const u = cachedFactor(opts.gptq, m)?.u;
   if (!u) return null;
   const buf = new Float64Array(pool.alloc(u.byteLength));
   buf.set(u);
@@ -360,19 +354,30 @@ async function gptqBuffer(
 }
 
 /**
- * --target-size with --encoder gptq: a tensor's moments and factor for the search (as gptqBuffer
- * finds them; q/k/v and gate/up, which share their moments, share one factor while those are held).
+ * GPTQ factors per run (the options' gptq object) and moments object: q/k/v and gate/up share one
+ * input's moments (the same object), so their factor is made once, and the target search and the
+ * quantizer reuse it. Weak on the moments: a factor lives as long as its layer group's matrices (the
+ * calibration sizes the groups for both: src/cli/calibrate.ts).
  */
+const factorCaches = new WeakMap<object, WeakMap<SecondMoments, { u: Float64Array; lambda: number } | null>>();
+
+function cachedFactor(
+  g: NonNullable<QuantizeOptions['gptq']>,
+  m: SecondMoments,
+): { u: Float64Array; lambda: number } | null {
+  let c = factorCaches.get(g);
+  if (!c) factorCaches.set(g, (c = new WeakMap()));
+  if (!c.has(m)) c.set(m, gptqFactorDamped(m, g.damp));
+  return c.get(m)!;
+}
+
+/** --target-size with --encoder gptq: a tensor's moments and factor for the search (as gptqBuffer finds them). */
 function gptqMeasure(opts: QuantizeOptions): NonNullable<MeasureInput['gptq']> {
-  const factors = new WeakMap<SecondMoments, GptqMeasure | null>();
   return async (t, ti) => {
     const m = await opts.gptq!.moments(ti.sourceName ?? t.name);
     if (!m || m.d !== ti.rowLength || m.rows === 0) return null;
-    if (!factors.has(m)) {
-      const f = gptqFactorDamped(m, opts.gptq!.damp);
-      factors.set(m, f ? { moments: m, ...f } : null);
-    }
-    return factors.get(m)!;
+    const f = cachedFactor(opts.gptq!, m);
+    return f ? { moments: m, ...f } : null;
   };
 }
 
