@@ -40,6 +40,8 @@ export interface SlabBuffers {
   imatrix: Float32Array | null;
   /** --encoder gptq: the tensor's U (nPerRow × nPerRow, src/formats/gptq.ts), or null/absent */
   gptqU?: Float64Array | null;
+  /** with gptqU: each row's GPTQ loss is added here (one per slab row; the target search reads it) */
+  gptqLoss?: Float64Array | null;
 }
 
 export type RowJobResult =
@@ -89,8 +91,11 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
   // quantize in runs that stop at expert boundaries, each with its expert's importance slice
   const base = encoderQuantize(dst, job.encoder);
   const u = job.encoder === 'gptq' ? b.gptqU : null;
+  // the slab row the run being quantized starts at (for the GPTQ loss output)
+  let runRow = 0;
   const quantize: typeof base = u
-    ? (x, out, nRows, nPerRow, im) => quantizeRowsGptq(dst, null, x, out, nRows, nPerRow, im, u)
+    ? (x, out, nRows, nPerRow, im) =>
+        quantizeRowsGptq(dst, null, x, out, nRows, nPerRow, im, u, b.gptqLoss?.subarray(runRow, runRow + nRows))
     : base;
   const quantizeRuns = (scan?: FiniteScan) => {
     for (let r = job.rowStart; r < job.rowEnd;) {
@@ -99,6 +104,7 @@ export function runRowJob(job: RowJob, b: SlabBuffers): RowJobResult {
       const run = Math.min(job.rowEnd - r, job.rowsPerExpert - (global % job.rowsPerExpert));
       const im = b.imatrix ? b.imatrix.subarray(expert * n, (expert + 1) * n) : null;
       const fr = r - job.rowStart;
+      runRow = r;
       quantize(
         f32.subarray(fr * n, (fr + run) * n),
         b.dst.subarray(r * dstRowBytes, (r + run) * dstRowBytes),

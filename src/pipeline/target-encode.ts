@@ -9,6 +9,7 @@ import { GGML_TYPE as T } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
 import type { RowExecutor } from './executor.js';
 import type { SlabPart } from './row-job.js';
+import { quantizeRowsGptq } from '../formats/gptq.js';
 
 export interface SampledRows {
   /** the sampled rows as float32, n per row */
@@ -123,4 +124,93 @@ export async function encodeSampled(
   }
   for (const type of types) if (dsts.has(type)) out.set(type, dsts.get(type)!);
   return new Map(types.filter((t) => out.has(t)).map((t) => [t, out.get(t)!]));
+}
+
+/**
+ * --encoder gptq: the sampled rows rounded by GPTQ with the tensor's factor u to each type (block
+ * types with a codec), and each row's GPTQ loss: type -> bytes and losses, in sample order. On the
+ * run's executor when it has more than one thread (rows are independent: the same bytes and losses
+ * as on one).
+ */
+export async function encodeSampledGptq(
+  s: SampledRows,
+  types: readonly number[],
+  u: Float64Array,
+  executor?: RowExecutor,
+): Promise<Map<number, { q: Uint8Array; loss: Float64Array }>> {
+  const { n } = s;
+  const runs = expertRuns(s);
+  const imOf = (expert: number) => (s.im ? s.im.subarray(expert * n, (expert + 1) * n) : null);
+  const out = new Map<number, { q: Uint8Array; loss: Float64Array }>();
+  if (!executor || executor.threads <= 1) {
+    for (const type of types) {
+      const codec = codecByTypeId(type)!;
+      const rb = rowBytes(codec, n);
+      const q = new Uint8Array(s.rows.length * rb);
+      const loss = new Float64Array(s.rows.length);
+      for (const r of runs)
+        quantizeRowsGptq(
+          codec,
+          null,
+          s.w.subarray(r.first * n, r.end * n),
+          q.subarray(r.first * rb, r.end * rb),
+          r.end - r.first,
+          n,
+          imOf(r.expert),
+          u,
+          loss.subarray(r.first, r.end),
+        );
+      out.set(type, { q, loss });
+    }
+    return out;
+  }
+  const ex = executor;
+  // the workers see shared memory only: rows, importances and the factor are copied into it once
+  const w = new Float32Array(ex.alloc(s.w.byteLength));
+  w.set(s.w);
+  const imShared = s.im ? new Float32Array(ex.alloc(s.im.byteLength)) : null;
+  if (imShared) imShared.set(s.im!);
+  const uShared = new Float64Array(ex.alloc(u.byteLength));
+  uShared.set(u);
+  const parts: Omit<SlabPart, 'chunkRows'>[] = [];
+  for (const type of types) {
+    const rb = rowBytes(codecByTypeId(type)!, n);
+    const q = new Uint8Array(ex.alloc(s.rows.length * rb));
+    const loss = new Float64Array(ex.alloc(s.rows.length * 8));
+    out.set(type, { q, loss });
+    for (const r of runs)
+      parts.push({
+        base: {
+          srcType: T.F32,
+          dstType: type,
+          nPerRow: n,
+          slabFirstRow: 0,
+          rowsPerExpert: Number.MAX_SAFE_INTEGER,
+          checkInput: false,
+          encoder: 'gptq',
+        },
+        nRows: r.end - r.first,
+        buffers: {
+          src: new Uint8Array(w.buffer, r.first * n * 4, (r.end - r.first) * n * 4),
+          f32: null,
+          dst: q.subarray(r.first * rb, r.end * rb),
+          imatrix: imShared ? imShared.subarray(r.expert * n, (r.expert + 1) * n) : null,
+          gptqU: uShared,
+          gptqLoss: loss.subarray(r.first, r.end),
+        },
+      });
+  }
+  const res = await ex.runParts(parts);
+  if (!res.ok) {
+    const r = res.result;
+    const why = r.ok
+      ? ''
+      : r.kind === 'error'
+        ? r.message
+        : r.kind === 'output'
+          ? `a row's scales are not finite`
+          : 'a non-finite value';
+    throw new LowbitError(`target search: GPTQ-encoding sampled rows failed: ${why}`);
+  }
+  return out;
 }

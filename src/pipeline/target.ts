@@ -17,13 +17,13 @@ import type { BlockCodec } from '../formats/codec.js';
 import { GGML_TYPE as T, ggmlTypeById } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
 import type { RowExecutor } from './executor.js';
-import { encodeSampled } from './target-encode.js';
+import { encodeSampled, encodeSampledGptq } from './target-encode.js';
 import { measureStaged } from './target-staged.js';
 import { allocate, type AllocItem, type Candidate } from '../plan/allocate.js';
 import { FILE_TYPES, type FileType } from '../plan/file-types.js';
 import { isTokenEmbd, requiresImatrix, tensorCategory } from '../plan/tensor-rules.js';
 import { tensorBytes, typeName, type PlannedTensor, type QuantPlan } from '../plan/plan.js';
-import { momentsQuadratic, quantizeRowsGptq, type SecondMoments } from '../formats/gptq.js';
+import { momentsQuadratic, type SecondMoments } from '../formats/gptq.js';
 
 export interface TargetOptions {
   /** the whole output file, bytes (header included) */
@@ -383,6 +383,10 @@ async function measureTensor(
     inp.executor,
     inp.quantizer,
   );
+  // the GPTQ candidates' bytes and losses (on the run's threads likewise)
+  const gptqEncoded = g
+    ? await encodeSampledGptq({ w, n, rows, rowsPerExpert, im }, measured.filter(compensated), g.u, inp.executor)
+    : null;
   const d = new Float32Array(n);
   const delta = new Float64Array(n);
   // Σ over the sampled rows of a decoded encoding's error: the full quadratic form, or the diagonal one
@@ -406,21 +410,7 @@ async function measureTensor(
       // GPTQ's own loss is (w − ŵ)ᵀ (H + λI) (w − ŵ) with unreached columns' H[j,j] = 1 (gptqFactor):
       // both taken off leaves the output error on the activations
       const rb = (n / codec.type.blockSize) * codec.type.typeSize;
-      const q = new Uint8Array(rows.length * rb);
-      const loss = new Float64Array(rows.length);
-      const base = inp.quantizer ? inp.quantizer(codec) : null;
-      for (let i = 0; i < rows.length; i++)
-        quantizeRowsGptq(
-          codec,
-          base,
-          w.subarray(i * n, (i + 1) * n),
-          q.subarray(i * rb, (i + 1) * rb),
-          1,
-          n,
-          imOf(i),
-          g!.u,
-          loss.subarray(i, i + 1),
-        );
+      const { q, loss } = gptqEncoded!.get(type)!;
       for (let i = 0; i < rows.length; i++) {
         codec.dequantize(q.subarray(i * rb, (i + 1) * rb), d, n);
         let off = 0;

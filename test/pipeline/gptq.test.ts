@@ -103,8 +103,13 @@ test('--target-size --encoder gptq: the search judges GPTQ’s own encodings by 
       b = join(dir, 't2.gguf');
     const opts = { fileType, target: { bytes: target }, encoder: 'gptq' as const, gptq };
     const s = await quantizeGgufFile(input, a, { ...opts, threads: 1 });
-    await quantizeGgufFile(input, b, { ...opts, threads: 2, parallelMinElements: 0 });
+    const s2 = await quantizeGgufFile(input, b, { ...opts, threads: 2, parallelMinElements: 0 });
     assert.ok(readFileSync(a).equals(readFileSync(b)), 'same bytes for 1 and 2 threads');
+    // the search's GPTQ encodings ran on the worker threads: every measured error the same
+    assert.deepEqual(
+      s2.target!.measures.map((m) => m.candidates),
+      s.target!.measures.map((m) => m.candidates),
+    );
     const size = statSync(a).size;
     assert.ok(size <= target && size >= 0.99 * target, `${size} vs ${target}`);
     assert.match(s.target!.measure, /GPTQ-encoded/);
