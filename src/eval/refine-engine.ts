@@ -1,8 +1,9 @@
 // --refine: the judge of src/plan/refine.ts is the real engine. Each choice the local search asks
 // about is written as a whole GGUF file (the very assignment the run would write, with ggml's
-// encoder, or under --encoder gptq with GPTQ's, as the run writes it) and scored by llama.cpp against the input model with llama-perplexity's KL method, on
-// documents the input model writes (seed 2, as --sensitivity engine: not the documents `lowbit eval`
-// scores by default, seed 1). Node only (llama.cpp through node-llama-cpp).
+// encoder, or under --encoder gptq with GPTQ's, as the run writes it) and scored by llama.cpp
+// against the input model with llama-perplexity's KL method, on documents the input model writes
+// (seed 2, as --sensitivity engine: not the documents `lowbit eval` scores by default, seed 1).
+// Node only (llama.cpp through node-llama-cpp).
 import { join } from 'node:path';
 import { makeTempDir } from '../node/temp-dir.js';
 import type { QuantizeOptions } from '../pipeline/quantize-gguf.js';

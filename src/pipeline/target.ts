@@ -10,6 +10,10 @@
 // signal ratio of that matrix's output. The sensitivity of the model to each matrix's relative
 // output noise is taken as equal for every tensor (no constant fitted to any model); the allocator
 // minimises the sum of these ratios over the model at the size asked.
+//
+// Under --encoder gptq (with the calibration's activation moments H per tensor) the candidates are
+// rounded as the run rounds them, by GPTQ, and judged with the full H instead of its diagonal:
+// (w − ŵ)ᵀ H (w − ŵ) over wᵀ H w, the first from GPTQ's own loss (src/formats/gptq.ts).
 import type { ByteSource } from '../io/source.js';
 import type { GgufFile, GgufTensorInfo } from '../io/gguf/reader.js';
 import { codecByTypeId } from '../formats/registry.js';
