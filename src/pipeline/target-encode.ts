@@ -78,51 +78,8 @@ export async function encodeSampled(
     out.set(type, q);
   }
   if (!pooled.length) return out;
-  const ex = executor!;
-  // the workers see shared memory only: the rows and importances are copied into it once
-  const w = new Float32Array(ex.alloc(s.w.byteLength));
-  w.set(s.w);
-  const imShared = s.im ? new Float32Array(ex.alloc(s.im.byteLength)) : null;
-  if (imShared) imShared.set(s.im!);
-  const parts: Omit<SlabPart, 'chunkRows'>[] = [];
-  const dsts = new Map<number, Uint8Array>();
-  for (const type of pooled) {
-    const rb = rowBytes(codecByTypeId(type)!, n);
-    const q = new Uint8Array(ex.alloc(s.rows.length * rb));
-    dsts.set(type, q);
-    for (const r of runs)
-      parts.push({
-        // each part is one expert's run: its rows all take that expert's importances
-        base: {
-          srcType: T.F32,
-          dstType: type,
-          nPerRow: n,
-          slabFirstRow: 0,
-          rowsPerExpert: Number.MAX_SAFE_INTEGER,
-          checkInput: false,
-        },
-        nRows: r.end - r.first,
-        buffers: {
-          src: new Uint8Array(w.buffer, r.first * n * 4, (r.end - r.first) * n * 4),
-          f32: null,
-          dst: q.subarray(r.first * rb, r.end * rb),
-          imatrix: imShared ? imShared.subarray(r.expert * n, (r.expert + 1) * n) : null,
-        },
-      });
-  }
-  const res = await ex.runParts(parts);
-  if (!res.ok) {
-    const r = res.result;
-    const why = r.ok
-      ? ''
-      : r.kind === 'error'
-        ? r.message
-        : r.kind === 'output'
-          ? `a row's scales are not finite`
-          : 'a non-finite value';
-    throw new LowbitError(`target search: quantizing sampled rows failed: ${why}`);
-  }
-  for (const type of types) if (dsts.has(type)) out.set(type, dsts.get(type)!);
+  const done = await encodeOnWorkers(s, runs, pooled, executor!, null);
+  for (const [type, { q }] of done) out.set(type, q);
   return new Map(types.filter((t) => out.has(t)).map((t) => [t, out.get(t)!]));
 }
 
@@ -164,19 +121,37 @@ export async function encodeSampledGptq(
     }
     return out;
   }
-  const ex = executor;
-  // the workers see shared memory only: rows, importances and the factor are copied into it once
+  const done = await encodeOnWorkers(s, runs, types, executor, u);
+  for (const [type, { q, loss }] of done) out.set(type, { q, loss: loss! });
+  return out;
+}
+
+/**
+ * The sampled rows quantized to `types` on the executor's worker threads, one part per type and
+ * expert run (its rows all take that expert's importances); with u, rounded by GPTQ with that
+ * factor and each row's loss returned. The workers see shared memory only: the rows, importances
+ * and factor are copied into it once.
+ */
+async function encodeOnWorkers(
+  s: SampledRows,
+  runs: readonly { first: number; end: number; expert: number }[],
+  types: readonly number[],
+  ex: RowExecutor,
+  u: Float64Array | null,
+): Promise<Map<number, { q: Uint8Array; loss: Float64Array | null }>> {
+  const { n } = s;
   const w = new Float32Array(ex.alloc(s.w.byteLength));
   w.set(s.w);
   const imShared = s.im ? new Float32Array(ex.alloc(s.im.byteLength)) : null;
   if (imShared) imShared.set(s.im!);
-  const uShared = new Float64Array(ex.alloc(u.byteLength));
-  uShared.set(u);
+  const uShared = u ? new Float64Array(ex.alloc(u.byteLength)) : null;
+  if (uShared) uShared.set(u!);
+  const out = new Map<number, { q: Uint8Array; loss: Float64Array | null }>();
   const parts: Omit<SlabPart, 'chunkRows'>[] = [];
   for (const type of types) {
     const rb = rowBytes(codecByTypeId(type)!, n);
     const q = new Uint8Array(ex.alloc(s.rows.length * rb));
-    const loss = new Float64Array(ex.alloc(s.rows.length * 8));
+    const loss = u ? new Float64Array(ex.alloc(s.rows.length * 8)) : null;
     out.set(type, { q, loss });
     for (const r of runs)
       parts.push({
@@ -187,7 +162,7 @@ export async function encodeSampledGptq(
           slabFirstRow: 0,
           rowsPerExpert: Number.MAX_SAFE_INTEGER,
           checkInput: false,
-          encoder: 'gptq',
+          ...(u ? { encoder: 'gptq' as const } : {}),
         },
         nRows: r.end - r.first,
         buffers: {
@@ -195,8 +170,7 @@ export async function encodeSampledGptq(
           f32: null,
           dst: q.subarray(r.first * rb, r.end * rb),
           imatrix: imShared ? imShared.subarray(r.expert * n, (r.expert + 1) * n) : null,
-          gptqU: uShared,
-          gptqLoss: loss.subarray(r.first, r.end),
+          ...(u ? { gptqU: uShared, gptqLoss: loss!.subarray(r.first, r.end) } : {}),
         },
       });
   }
@@ -210,7 +184,7 @@ export async function encodeSampledGptq(
         : r.kind === 'output'
           ? `a row's scales are not finite`
           : 'a non-finite value';
-    throw new LowbitError(`target search: GPTQ-encoding sampled rows failed: ${why}`);
+    throw new LowbitError(`target search: ${u ? 'GPTQ-encoding' : 'quantizing'} sampled rows failed: ${why}`);
   }
   return out;
 }
