@@ -25,74 +25,249 @@ export type Refiner = (x: Float32Array, row: Uint8Array, n: number, w: Float32Ar
 const fround = Math.fround;
 
 // ---------------------------------------------------------------------------------------------
-// Q4_0: a wider scale search than ggml's max/-8: many candidate scales around it, each followed by
-// a weighted least-squares refit of the scale to its codes (rounded to FP16), codes re-rounded.
+// The 32-weight legacy formats. Symmetric (Q4_0, Q5_0, Q8_0: weight = d·q): a wider scale search than
+// ggml's (max/-8 or its imatrix search over 18 scales): many candidate scales around max/lo and
+// max/hi, each followed by a weighted least-squares refit of the scale to its codes (rounded to FP16),
+// codes re-rounded. With a minimum (Q4_1, Q5_1: weight = d·q + m): candidate ranges [min, max]
+// narrowed or widened at both ends, each followed by a weighted least-squares refit of d and m to
+// the codes (both rounded to FP16), codes re-rounded.
 
-function refineQ4_0(x: Float32Array, row: Uint8Array, n: number, w: Float32Array | null): void {
-  const q = new Int8Array(32);
-  for (let b = 0, i = 0; i < n; b++, i += 32) {
-    const o = b * 18;
-    let amax = 0,
-      max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[i + j]!;
-      if (Math.abs(v) > amax) {
-        amax = Math.abs(v);
-        max = v;
+interface LegacyFormat {
+  typeSize: number;
+  /** code range as the decoder reads it (weight = d·q [+ m]) */
+  lo: number;
+  hi: number;
+  /** byte offset of the FP16 minimum, -1 for the symmetric formats */
+  mOff: number;
+  get(row: Uint8Array, o: number, q: Int32Array): void;
+  put(row: Uint8Array, o: number, q: Int32Array): void;
+}
+
+/** 4-bit codes in 16 bytes at o (low nibbles: weights 0..15, high: 16..31), stored as q - bias */
+function nibbles(at: number, bias: number): Pick<LegacyFormat, 'get' | 'put'> {
+  return {
+    get(row, o, q) {
+      for (let j = 0; j < 16; j++) {
+        const b = row[o + at + j]!;
+        q[j] = (b & 0xf) + bias;
+        q[j + 16] = (b >> 4) + bias;
       }
-    }
-    if (amax === 0 || !Number.isFinite(amax)) continue;
-    const errOf = (d: number) => {
-      let e = 0;
+    },
+    put(row, o, q) {
+      for (let j = 0; j < 16; j++) row[o + at + j] = (q[j]! - bias) | ((q[j + 16]! - bias) << 4);
+    },
+  };
+}
+
+/** 5-bit codes: the 5th bits in the 32-bit word at qhAt, the low nibbles in 16 bytes at qsAt, stored as q - bias */
+function fiveBits(qhAt: number, qsAt: number, bias: number): Pick<LegacyFormat, 'get' | 'put'> {
+  return {
+    get(row, o, q) {
+      const qh =
+        (row[o + qhAt]! | (row[o + qhAt + 1]! << 8) | (row[o + qhAt + 2]! << 16) | (row[o + qhAt + 3]! << 24)) >>> 0;
+      for (let j = 0; j < 16; j++) {
+        const b = row[o + qsAt + j]!;
+        q[j] = ((b & 0xf) | (((qh >>> j) & 1) << 4)) + bias;
+        q[j + 16] = ((b >> 4) | (((qh >>> (j + 16)) & 1) << 4)) + bias;
+      }
+    },
+    put(row, o, q) {
+      let qh = 0;
+      for (let j = 0; j < 16; j++) {
+        const a = q[j]! - bias,
+          b = q[j + 16]! - bias;
+        row[o + qsAt + j] = (a & 0xf) | ((b & 0xf) << 4);
+        qh |= ((a >> 4) << j) | ((b >> 4) << (j + 16));
+      }
+      row[o + qhAt] = qh & 255;
+      row[o + qhAt + 1] = (qh >>> 8) & 255;
+      row[o + qhAt + 2] = (qh >>> 16) & 255;
+      row[o + qhAt + 3] = qh >>> 24;
+    },
+  };
+}
+
+const LEGACY: [number, LegacyFormat][] = [
+  [T.Q4_0, { typeSize: 18, lo: -8, hi: 7, mOff: -1, ...nibbles(2, -8) }],
+  [T.Q5_0, { typeSize: 22, lo: -16, hi: 15, mOff: -1, ...fiveBits(2, 6, -16) }],
+  [
+    T.Q8_0,
+    {
+      typeSize: 34,
+      lo: -128,
+      hi: 127,
+      mOff: -1,
+      get(row, o, q) {
+        for (let j = 0; j < 32; j++) q[j] = (row[o + 2 + j]! << 24) >> 24;
+      },
+      put(row, o, q) {
+        for (let j = 0; j < 32; j++) row[o + 2 + j] = q[j]! & 255;
+      },
+    },
+  ],
+  [T.Q4_1, { typeSize: 20, lo: 0, hi: 15, mOff: 2, ...nibbles(4, 0) }],
+  [T.Q5_1, { typeSize: 24, lo: 0, hi: 31, mOff: 2, ...fiveBits(4, 8, 0) }],
+];
+
+const fp16 = (v: number) => fp16Table[fp32ToFp16(v)]!;
+
+function symmetricRefiner(f: LegacyFormat): Refiner {
+  const { lo, hi } = f;
+  return (x, row, n, w) => {
+    const q = new Int32Array(32),
+      cur = new Int32Array(32);
+    for (let b = 0, i = 0; i < n; b++, i += 32) {
+      const o = b * f.typeSize;
+      let amax = 0,
+        max = 0;
       for (let j = 0; j < 32; j++) {
-        let l = Math.round(x[i + j]! / d);
-        l = l < -8 ? -8 : l > 7 ? 7 : l;
-        q[j] = l;
-        const r = x[i + j]! - fround(l * d);
-        e += (w ? w[i + j]! : 1) * r * r;
-      }
-      return e;
-    };
-    // the block's current error and scale
-    const d0 = fp16Table[getHalf(row, o)]!;
-    let bestE = 0;
-    for (let j = 0; j < 16; j++) {
-      const byte = row[o + 2 + j]!;
-      const r0 = x[i + j]! - fround(((byte & 0xf) - 8) * d0),
-        r1 = x[i + j + 16]! - fround(((byte >> 4) - 8) * d0);
-      bestE += (w ? w[i + j]! : 1) * r0 * r0 + (w ? w[i + j + 16]! : 1) * r1 * r1;
-    }
-    let bestD = NaN;
-    for (let k = -24; k <= 24; k++) {
-      for (const den of [-8, 7]) {
-        let d = fround(fp16Table[fp32ToFp16(max / (den + k / 16))]!);
-        if (!(Math.abs(d) > 0) || !Number.isFinite(d)) continue;
-        for (let it = 0; it < 2; it++) {
-          const e = errOf(d);
-          if (e < bestE) {
-            bestE = e;
-            bestD = d;
-          }
-          // refit: the scale that minimises the weighted error for these codes
-          let sxq = 0,
-            sqq = 0;
-          for (let j = 0; j < 32; j++) {
-            const ww = w ? w[i + j]! : 1;
-            sxq += ww * x[i + j]! * q[j]!;
-            sqq += ww * q[j]! * q[j]!;
-          }
-          if (!(sqq > 0)) break;
-          const nd = fp16Table[fp32ToFp16(sxq / sqq)]!;
-          if (nd === d || !(Math.abs(nd) > 0) || !Number.isFinite(nd)) break;
-          d = nd;
+        const v = x[i + j]!;
+        if (Math.abs(v) > amax) {
+          amax = Math.abs(v);
+          max = v;
         }
       }
+      if (amax === 0 || !Number.isFinite(amax)) continue;
+      const errOf = (d: number) => {
+        let e = 0;
+        for (let j = 0; j < 32; j++) {
+          let l = Math.round(x[i + j]! / d);
+          l = l < lo ? lo : l > hi ? hi : l;
+          q[j] = l;
+          const r = x[i + j]! - fround(l * d);
+          e += (w ? w[i + j]! : 1) * r * r;
+        }
+        return e;
+      };
+      // the block's current error and scale
+      const d0 = fp16Table[getHalf(row, o)]!;
+      f.get(row, o, cur);
+      let bestE = 0;
+      for (let j = 0; j < 32; j++) {
+        const r = x[i + j]! - fround(cur[j]! * d0);
+        bestE += (w ? w[i + j]! : 1) * r * r;
+      }
+      let bestD = NaN;
+      for (let k = -24; k <= 24; k++) {
+        for (const den of [lo, hi]) {
+          let d = fround(fp16(max / (den + k / 16)));
+          if (!(Math.abs(d) > 0) || !Number.isFinite(d)) continue;
+          for (let it = 0; it < 2; it++) {
+            const e = errOf(d);
+            if (e < bestE) {
+              bestE = e;
+              bestD = d;
+            }
+            // refit: the scale that minimises the weighted error for these codes
+            let sxq = 0,
+              sqq = 0;
+            for (let j = 0; j < 32; j++) {
+              const ww = w ? w[i + j]! : 1;
+              sxq += ww * x[i + j]! * q[j]!;
+              sqq += ww * q[j]! * q[j]!;
+            }
+            if (!(sqq > 0)) break;
+            const nd = fp16(sxq / sqq);
+            if (nd === d || !(Math.abs(nd) > 0) || !Number.isFinite(nd)) break;
+            d = nd;
+          }
+        }
+      }
+      if (Number.isNaN(bestD)) continue;
+      errOf(bestD);
+      putHalf(row, o, fp32ToFp16(bestD));
+      f.put(row, o, q);
     }
-    if (Number.isNaN(bestD)) continue;
-    errOf(bestD);
-    putHalf(row, o, fp32ToFp16(bestD));
-    for (let j = 0; j < 16; j++) row[o + 2 + j] = (q[j]! + 8) | ((q[j + 16]! + 8) << 4);
-  }
+  };
+}
+
+function minRefiner(f: LegacyFormat): Refiner {
+  const qmax = f.hi;
+  return (x, row, n, w) => {
+    const q = new Int32Array(32),
+      cur = new Int32Array(32);
+    for (let b = 0, i = 0; i < n; b++, i += 32) {
+      const o = b * f.typeSize;
+      let min = Infinity,
+        max = -Infinity;
+      for (let j = 0; j < 32; j++) {
+        const v = x[i + j]!;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const range = max - min;
+      if (!(range > 0) || !Number.isFinite(range)) continue;
+      const errOf = (d: number, m: number) => {
+        let e = 0;
+        const id = 1 / d;
+        for (let j = 0; j < 32; j++) {
+          let l = Math.round((x[i + j]! - m) * id);
+          l = l < 0 ? 0 : l > qmax ? qmax : l;
+          q[j] = l;
+          const r = x[i + j]! - (fround(l * d) + m);
+          e += (w ? w[i + j]! : 1) * r * r;
+        }
+        return e;
+      };
+      const d0 = fp16Table[getHalf(row, o)]!,
+        m0 = fp16Table[getHalf(row, o + f.mOff)]!;
+      f.get(row, o, cur);
+      let bestE = 0;
+      for (let j = 0; j < 32; j++) {
+        const r = x[i + j]! - (fround(cur[j]! * d0) + m0);
+        bestE += (w ? w[i + j]! : 1) * r * r;
+      }
+      let bestD = NaN,
+        bestM = NaN;
+      const step = range / (qmax * 8);
+      for (let a = -4; a <= 8; a++) {
+        for (let c = -4; c <= 8; c++) {
+          const lo = min + a * step,
+            hi = max - c * step;
+          if (!(hi > lo)) continue;
+          let d = fp16((hi - lo) / qmax),
+            m = fp16(lo);
+          if (!(d > 0) || !Number.isFinite(d) || !Number.isFinite(m)) continue;
+          for (let it = 0; it < 2; it++) {
+            const e = errOf(d, m);
+            if (e < bestE) {
+              bestE = e;
+              bestD = d;
+              bestM = m;
+            }
+            // refit d and m to these codes: weighted least squares of x ≈ d·q + m
+            let sw = 0,
+              sq = 0,
+              sqq = 0,
+              sx = 0,
+              sxq = 0;
+            for (let j = 0; j < 32; j++) {
+              const ww = w ? w[i + j]! : 1,
+                l = q[j]!,
+                v = x[i + j]!;
+              sw += ww;
+              sq += ww * l;
+              sqq += ww * l * l;
+              sx += ww * v;
+              sxq += ww * v * l;
+            }
+            const det = sw * sqq - sq * sq;
+            if (!(det > 0)) break;
+            const nd = fp16((sw * sxq - sq * sx) / det),
+              nm = fp16((sqq * sx - sq * sxq) / det);
+            if ((nd === d && nm === m) || !(nd > 0) || !Number.isFinite(nd) || !Number.isFinite(nm)) break;
+            d = nd;
+            m = nm;
+          }
+        }
+      }
+      if (Number.isNaN(bestD)) continue;
+      errOf(bestD, bestM);
+      putHalf(row, o, fp32ToFp16(bestD));
+      putHalf(row, o + f.mOff, fp32ToFp16(bestM));
+      f.put(row, o, q);
+    }
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -361,6 +536,6 @@ function kRefiner(f: KFormat): Refiner {
 }
 
 export const FORMAT_REFINERS: ReadonlyMap<number, Refiner> = new Map<number, Refiner>([
-  [T.Q4_0, refineQ4_0],
+  ...LEGACY.map(([id, f]) => [id, f.mOff < 0 ? symmetricRefiner(f) : minRefiner(f)] as [number, Refiner]),
   ...K_FORMATS.map((f) => [f.codec.type.id, kRefiner(f)] as [number, Refiner]),
 ]);
