@@ -111,117 +111,151 @@ const LEGACY: [number, LegacyFormat][] = [
 
 const fp16 = (v: number) => fp16Table[fp32ToFp16(v)]!;
 
+/** One block's weights and weights (w = 1 without importances) as doubles, and the codes of the last scan. */
+const bx = new Float64Array(32),
+  bw = new Float64Array(32),
+  bq = new Int32Array(32);
+/** Sums of the last symmetric scan: Σ w·x·q, Σ w·q² */
+let sXQ = 0,
+  sQQ = 0;
+
+/** Codes nearest x/d within [lo, hi] into bq; returns Σ w (x − d·q)², with the refit's sums in sXQ, sQQ. */
+function scanSymmetric(d: number, lo: number, hi: number): number {
+  let e = 0,
+    sxq = 0,
+    sqq = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = bx[j]!,
+      ww = bw[j]!;
+    let l = Math.round(v / d);
+    l = l < lo ? lo : l > hi ? hi : l;
+    bq[j] = l;
+    const r = v - fround(l * d);
+    e += ww * r * r;
+    sxq += ww * v * l;
+    sqq += ww * l * l;
+  }
+  sXQ = sxq;
+  sQQ = sqq;
+  return e;
+}
+
 function symmetricRefiner(f: LegacyFormat): Refiner {
   const { lo, hi } = f;
   return (x, row, n, w) => {
-    const q = new Int32Array(32),
-      cur = new Int32Array(32);
+    const cur = new Int32Array(32);
     for (let b = 0, i = 0; i < n; b++, i += 32) {
       const o = b * f.typeSize;
       let amax = 0,
         max = 0;
       for (let j = 0; j < 32; j++) {
         const v = x[i + j]!;
+        bx[j] = v;
+        bw[j] = w ? w[i + j]! : 1;
         if (Math.abs(v) > amax) {
           amax = Math.abs(v);
           max = v;
         }
       }
       if (amax === 0 || !Number.isFinite(amax)) continue;
-      const errOf = (d: number) => {
-        let e = 0;
-        for (let j = 0; j < 32; j++) {
-          let l = Math.round(x[i + j]! / d);
-          l = l < lo ? lo : l > hi ? hi : l;
-          q[j] = l;
-          const r = x[i + j]! - fround(l * d);
-          e += (w ? w[i + j]! : 1) * r * r;
-        }
-        return e;
-      };
       // the block's current error and scale
       const d0 = fp16Table[getHalf(row, o)]!;
       f.get(row, o, cur);
       let bestE = 0;
       for (let j = 0; j < 32; j++) {
-        const r = x[i + j]! - fround(cur[j]! * d0);
-        bestE += (w ? w[i + j]! : 1) * r * r;
+        const r = bx[j]! - fround(cur[j]! * d0);
+        bestE += bw[j]! * r * r;
       }
       let bestD = NaN;
       for (let k = -24; k <= 24; k++) {
-        for (const den of [lo, hi]) {
-          let d = fround(fp16(max / (den + k / 16)));
+        for (let side = 0; side < 2; side++) {
+          let d = fround(fp16(max / ((side ? hi : lo) + k / 16)));
           if (!(Math.abs(d) > 0) || !Number.isFinite(d)) continue;
           for (let it = 0; it < 2; it++) {
-            const e = errOf(d);
+            const e = scanSymmetric(d, lo, hi);
             if (e < bestE) {
               bestE = e;
               bestD = d;
             }
             // refit: the scale that minimises the weighted error for these codes
-            let sxq = 0,
-              sqq = 0;
-            for (let j = 0; j < 32; j++) {
-              const ww = w ? w[i + j]! : 1;
-              sxq += ww * x[i + j]! * q[j]!;
-              sqq += ww * q[j]! * q[j]!;
-            }
-            if (!(sqq > 0)) break;
-            const nd = fp16(sxq / sqq);
+            if (!(sQQ > 0)) break;
+            const nd = fp16(sXQ / sQQ);
             if (nd === d || !(Math.abs(nd) > 0) || !Number.isFinite(nd)) break;
             d = nd;
           }
         }
       }
       if (Number.isNaN(bestD)) continue;
-      errOf(bestD);
+      scanSymmetric(bestD, lo, hi);
       putHalf(row, o, fp32ToFp16(bestD));
-      f.put(row, o, q);
+      f.put(row, o, bq);
     }
   };
+}
+
+/** Sums of the last scan with a minimum: Σ w·q, Σ w·q², Σ w·x·q */
+let sQ = 0;
+
+/** Codes nearest (x − m)/d within [0, qmax] into bq; returns Σ w (x − d·q − m)², the refit's sums in sQ, sQQ, sXQ. */
+function scanMin(d: number, m: number, qmax: number): number {
+  let e = 0,
+    sq = 0,
+    sqq = 0,
+    sxq = 0;
+  const id = 1 / d;
+  for (let j = 0; j < 32; j++) {
+    const v = bx[j]!,
+      ww = bw[j]!;
+    let l = Math.round((v - m) * id);
+    l = l < 0 ? 0 : l > qmax ? qmax : l;
+    bq[j] = l;
+    const r = v - (fround(l * d) + m);
+    e += ww * r * r;
+    sq += ww * l;
+    sqq += ww * l * l;
+    sxq += ww * v * l;
+  }
+  sQ = sq;
+  sQQ = sqq;
+  sXQ = sxq;
+  return e;
 }
 
 function minRefiner(f: LegacyFormat): Refiner {
   const qmax = f.hi;
   return (x, row, n, w) => {
-    const q = new Int32Array(32),
-      cur = new Int32Array(32);
+    const cur = new Int32Array(32);
     for (let b = 0, i = 0; i < n; b++, i += 32) {
       const o = b * f.typeSize;
       let min = Infinity,
-        max = -Infinity;
+        max = -Infinity,
+        sw = 0,
+        sx = 0;
       for (let j = 0; j < 32; j++) {
-        const v = x[i + j]!;
+        const v = x[i + j]!,
+          ww = w ? w[i + j]! : 1;
+        bx[j] = v;
+        bw[j] = ww;
+        sw += ww;
+        sx += ww * v;
         if (v < min) min = v;
         if (v > max) max = v;
       }
       const range = max - min;
       if (!(range > 0) || !Number.isFinite(range)) continue;
-      const errOf = (d: number, m: number) => {
-        let e = 0;
-        const id = 1 / d;
-        for (let j = 0; j < 32; j++) {
-          let l = Math.round((x[i + j]! - m) * id);
-          l = l < 0 ? 0 : l > qmax ? qmax : l;
-          q[j] = l;
-          const r = x[i + j]! - (fround(l * d) + m);
-          e += (w ? w[i + j]! : 1) * r * r;
-        }
-        return e;
-      };
       const d0 = fp16Table[getHalf(row, o)]!,
         m0 = fp16Table[getHalf(row, o + f.mOff)]!;
       f.get(row, o, cur);
       let bestE = 0;
       for (let j = 0; j < 32; j++) {
-        const r = x[i + j]! - (fround(cur[j]! * d0) + m0);
-        bestE += (w ? w[i + j]! : 1) * r * r;
+        const r = bx[j]! - (fround(cur[j]! * d0) + m0);
+        bestE += bw[j]! * r * r;
       }
       let bestD = NaN,
         bestM = NaN;
-      const step = range / (qmax * 8);
-      for (let a = -4; a <= 8; a++) {
-        for (let c = -4; c <= 8; c++) {
+      const step = range / (qmax * 4);
+      for (let a = -2; a <= 4; a++) {
+        for (let c = -2; c <= 4; c++) {
           const lo = min + a * step,
             hi = max - c * step;
           if (!(hi > lo)) continue;
@@ -229,32 +263,17 @@ function minRefiner(f: LegacyFormat): Refiner {
             m = fp16(lo);
           if (!(d > 0) || !Number.isFinite(d) || !Number.isFinite(m)) continue;
           for (let it = 0; it < 2; it++) {
-            const e = errOf(d, m);
+            const e = scanMin(d, m, qmax);
             if (e < bestE) {
               bestE = e;
               bestD = d;
               bestM = m;
             }
             // refit d and m to these codes: weighted least squares of x ≈ d·q + m
-            let sw = 0,
-              sq = 0,
-              sqq = 0,
-              sx = 0,
-              sxq = 0;
-            for (let j = 0; j < 32; j++) {
-              const ww = w ? w[i + j]! : 1,
-                l = q[j]!,
-                v = x[i + j]!;
-              sw += ww;
-              sq += ww * l;
-              sqq += ww * l * l;
-              sx += ww * v;
-              sxq += ww * v * l;
-            }
-            const det = sw * sqq - sq * sq;
+            const det = sw * sQQ - sQ * sQ;
             if (!(det > 0)) break;
-            const nd = fp16((sw * sxq - sq * sx) / det),
-              nm = fp16((sqq * sx - sq * sxq) / det);
+            const nd = fp16((sw * sXQ - sQ * sx) / det),
+              nm = fp16((sQQ * sx - sQ * sXQ) / det);
             if ((nd === d && nm === m) || !(nd > 0) || !Number.isFinite(nd) || !Number.isFinite(nm)) break;
             d = nd;
             m = nm;
@@ -262,10 +281,10 @@ function minRefiner(f: LegacyFormat): Refiner {
         }
       }
       if (Number.isNaN(bestD)) continue;
-      errOf(bestD, bestM);
+      scanMin(bestD, bestM, qmax);
       putHalf(row, o, fp32ToFp16(bestD));
       putHalf(row, o + f.mOff, fp32ToFp16(bestM));
-      f.put(row, o, q);
+      f.put(row, o, bq);
     }
   };
 }
