@@ -111,7 +111,7 @@ const LEGACY: [number, LegacyFormat][] = [
 
 const fp16 = (v: number) => fp16Table[fp32ToFp16(v)]!;
 
-/** One block's weights and weights (w = 1 without importances) as doubles, and the codes of the last scan. */
+/** One block's values and their weights (1 without importances) as doubles, and the codes of the last scan. */
 const bx = new Float64Array(32),
   bw = new Float64Array(32),
   bq = new Int32Array(32);
