@@ -18,6 +18,7 @@ import { q6_K } from './ggml/q6_k.js';
 import { q3_K } from './ggml/q3_k.js';
 import { q2_K } from './ggml/q2_k.js';
 import type { BlockCodec } from './codec.js';
+import { packNibbles, packQ5 } from './ggml/legacy-block.js';
 
 /** refine(x, row bytes, n, importances or null): improves the row's blocks in place. */
 export type Refiner = (x: Float32Array, row: Uint8Array, n: number, w: Float32Array | null) => void;
@@ -43,6 +44,13 @@ interface LegacyFormat {
   put(row: Uint8Array, o: number, q: Int32Array): void;
 }
 
+/** The codes as the block stores them (q − bias), for the formats' own packers (legacy-block.ts). */
+const stored = new Uint8Array(32);
+function storedCodes(q: Int32Array, bias: number): Uint8Array {
+  for (let j = 0; j < 32; j++) stored[j] = q[j]! - bias;
+  return stored;
+}
+
 /** 4-bit codes in 16 bytes at o (low nibbles: weights 0..15, high: 16..31), stored as q - bias */
 function nibbles(at: number, bias: number): Pick<LegacyFormat, 'get' | 'put'> {
   return {
@@ -54,7 +62,7 @@ function nibbles(at: number, bias: number): Pick<LegacyFormat, 'get' | 'put'> {
       }
     },
     put(row, o, q) {
-      for (let j = 0; j < 16; j++) row[o + at + j] = (q[j]! - bias) | ((q[j + 16]! - bias) << 4);
+      packNibbles(storedCodes(q, bias), row, o + at);
     },
   };
 }
@@ -72,17 +80,7 @@ function fiveBits(qhAt: number, qsAt: number, bias: number): Pick<LegacyFormat, 
       }
     },
     put(row, o, q) {
-      let qh = 0;
-      for (let j = 0; j < 16; j++) {
-        const a = q[j]! - bias,
-          b = q[j + 16]! - bias;
-        row[o + qsAt + j] = (a & 0xf) | ((b & 0xf) << 4);
-        qh |= ((a >> 4) << j) | ((b >> 4) << (j + 16));
-      }
-      row[o + qhAt] = qh & 255;
-      row[o + qhAt + 1] = (qh >>> 8) & 255;
-      row[o + qhAt + 2] = (qh >>> 16) & 255;
-      row[o + qhAt + 3] = qh >>> 24;
+      packQ5(storedCodes(q, bias), row, o + qhAt, o + qsAt);
     },
   };
 }

@@ -4,7 +4,7 @@
 // importances of its expert, so the bytes (and every error computed from them) do not depend on
 // the thread count, and equal quantizing the rows one by one (ggml's quantize is row-independent).
 import { codecByTypeId } from '../formats/registry.js';
-import type { BlockCodec } from '../formats/codec.js';
+import { rowBytes } from '../formats/codec.js';
 import { GGML_TYPE as T } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
 import type { RowExecutor } from './executor.js';
@@ -23,11 +23,6 @@ export interface SampledRows {
 }
 
 const FLOAT_TYPES = new Set<number>([T.F32, T.F16, T.BF16]);
-
-/** Row bytes of a type for rows of n. */
-function rowBytes(codec: BlockCodec, n: number): number {
-  return (n / codec.type.blockSize) * codec.type.typeSize;
-}
 
 /** Runs of consecutive sampled rows in one expert: [first, end) sample indexes and the expert. */
 function expertRuns(s: SampledRows): { first: number; end: number; expert: number }[] {
@@ -49,14 +44,13 @@ export async function encodeSampled(
   s: SampledRows,
   types: readonly number[],
   executor?: RowExecutor,
-  quantizer?: (codec: BlockCodec) => BlockCodec['quantize'],
 ): Promise<Map<number, Uint8Array>> {
   const { n } = s;
   const runs = expertRuns(s);
   const imOf = (expert: number) => (s.im ? s.im.subarray(expert * n, (expert + 1) * n) : null);
   const out = new Map<number, Uint8Array>();
   const pooled: number[] = [];
-  const shared = !!executor && executor.threads > 1 && !quantizer;
+  const shared = !!executor && executor.threads > 1;
   for (const type of types) {
     const codec = codecByTypeId(type)!;
     // float outputs are clamped in place by the row job (cheap anyway): done here, on a copy-free path
@@ -66,9 +60,8 @@ export async function encodeSampled(
     }
     const rb = rowBytes(codec, n);
     const q = new Uint8Array(s.rows.length * rb);
-    const quantize = quantizer ? quantizer(codec) : codec.quantize.bind(codec);
     for (const r of runs)
-      quantize(
+      codec.quantize(
         s.w.subarray(r.first * n, r.end * n),
         q.subarray(r.first * rb, r.end * rb),
         r.end - r.first,

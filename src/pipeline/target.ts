@@ -17,7 +17,7 @@
 import type { ByteSource } from '../io/source.js';
 import type { GgufFile, GgufTensorInfo } from '../io/gguf/reader.js';
 import { codecByTypeId } from '../formats/registry.js';
-import type { BlockCodec } from '../formats/codec.js';
+import { rowBytes, type BlockCodec } from '../formats/codec.js';
 import { GGML_TYPE as T, ggmlTypeById } from '../formats/ggml-types.js';
 import { LowbitError } from '../errors.js';
 import type { RowExecutor } from './executor.js';
@@ -173,8 +173,6 @@ export interface MeasureInput {
   /** imatrix entry a tensor's quantization uses, or null (as the real run finds it) */
   imatrixFor: (t: PlannedTensor, ti: GgufTensorInfo) => Float32Array | null;
   hasImatrix: boolean;
-  /** the encoder the real run uses for a type (the codec's quantize, or a better one) */
-  quantizer?: (codec: BlockCodec) => BlockCodec['quantize'];
   /** the run's threads: the sampled rows are quantized on them (same bytes as on one) */
   executor?: RowExecutor;
   /**
@@ -385,7 +383,6 @@ async function measureTensor(
     { w, n, rows, rowsPerExpert, im },
     measured.filter((type) => type !== t.srcType && (!compensated(type) || type === probeType)),
     inp.executor,
-    inp.quantizer,
   );
   // the GPTQ candidates' bytes and losses (on the run's threads likewise)
   const gptqEncoded = g
@@ -395,7 +392,7 @@ async function measureTensor(
   const delta = new Float64Array(n);
   // Σ over the sampled rows of a decoded encoding's error: the full quadratic form, or the diagonal one
   const errorOf = (codec: BlockCodec, q: Uint8Array, full: boolean): number => {
-    const rb = (n / codec.type.blockSize) * codec.type.typeSize;
+    const rb = rowBytes(codec, n);
     let err = 0;
     for (let i = 0; i < rows.length; i++) {
       codec.dequantize(q.subarray(i * rb, (i + 1) * rb), d, n);
@@ -413,7 +410,7 @@ async function measureTensor(
     if (type !== t.srcType && compensated(type)) {
       // GPTQ's own loss is (w − ŵ)ᵀ (H + λI) (w − ŵ) with unreached columns' H[j,j] = 1 (gptqFactor):
       // both taken off leaves the output error on the activations
-      const rb = (n / codec.type.blockSize) * codec.type.typeSize;
+      const rb = rowBytes(codec, n);
       const { q, loss } = gptqEncoded!.get(type)!;
       for (let i = 0; i < rows.length; i++) {
         codec.dequantize(q.subarray(i * rb, (i + 1) * rb), d, n);
