@@ -1,16 +1,20 @@
-// `npm run bench -- --imatrix [--threads=1,2] [--runs=3] [--ctx=128] [--repeat=4] [--llama=DIR]`: tokens/s
-// of `lowbit imatrix` (the bundled CLI, as installed) against llama.cpp's own llama-imatrix
-// (tools/build-llama-tools.sh), the same llama-imatrix running node-llama-cpp's prebuilt CPU kernels
-// (the ones lowbit runs: this separates the two tools from the two compilations of ggml), and with
-// --llama=DIR another build's llama-imatrix, on brown-3m (F32), same text (test/fixtures/imatrix/calib.txt
-// repeated --repeat times, all chunks), ctx and threads. Each run is a whole process (start-up and model load
-// included, for both), timed by /usr/bin/time: wall clock, and CPU time (user + sys), which a busy
-// shared machine disturbs far less. Median of interleaved runs; ratio = lowbit / llama-imatrix.
+// `npm run bench -- --imatrix [--threads=1,2] [--runs=3] [--ctx=128] [--repeat=4] [--chunks=N] [--model=brown|small]
+// [--llama=DIR]`: tokens/s of `lowbit imatrix` (the bundled CLI, as installed) against llama.cpp's own
+// llama-imatrix (tools/build-llama-tools.sh), the same llama-imatrix running node-llama-cpp's prebuilt CPU
+// kernels (the ones lowbit runs: this separates the two tools from the two compilations of ggml), lowbit
+// running llama-imatrix's own libraries instead (LOWBIT_LLAMA_LIB_DIR: the same kernels the other way
+// round), and with --llama=DIR another build's llama-imatrix. The model: brown-3m (F32, default), or
+// --model=small, the bench's synthetic 137M-weight Llama (bench/synthetic.ts; F32, 32000-token vocabulary),
+// where the model's work outweighs start-up; same text (test/fixtures/imatrix/calib.txt repeated --repeat
+// times; all chunks, or the first --chunks), ctx and threads. Each run is a whole process (start-up and
+// model load included, for both), timed by /usr/bin/time: wall clock, and CPU time (user + sys), which a
+// busy shared machine disturbs far less. Median of interleaved runs; ratio = lowbit / other.
 import { spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { ensureSyntheticModel } from './synthetic.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const CLI = join(REPO, 'dist/cli/bundle/main.js');
@@ -63,6 +67,11 @@ interface Contender {
   cmd: string;
   args: (t: number) => string[];
   env?: NodeJS.ProcessEnv;
+  /** a lowbit run: its ratio is against this contender (default: the llama-imatrix rows' ratio is lowbit's against them) */
+  against?: number;
+  /** the matrix it writes, and the contender whose matrix must be the same bytes (same kernels) */
+  out?: string;
+  sameAs?: number;
 }
 
 export async function runImatrixBench(args: string[]): Promise<void> {
@@ -73,6 +82,9 @@ export async function runImatrixBench(args: string[]): Promise<void> {
   // --llama=DIR: also time the llama-imatrix of another build of the same source (e.g. a default,
   // GGML_NATIVE=ON one)
   const other = arg(args, 'llama', '');
+  const which = arg(args, 'model', 'brown');
+  const chunks = arg(args, 'chunks', '');
+  if (which !== 'brown' && which !== 'small') throw new Error(`--model=${which}: brown or small`);
   let bin: string;
   try {
     bin = execFileSync('bash', [join(REPO, 'tools/build-llama-tools.sh')], {
@@ -88,8 +100,13 @@ export async function runImatrixBench(args: string[]): Promise<void> {
   }
   const tmp = mkdtempSync(join(tmpdir(), 'lowbit-bench-imatrix-'));
   try {
-    const model = join(tmp, 'brown-f32.gguf');
-    execFileSync(process.execPath, [CLI, 'convert', 'hf', join(REPO, 'fixtures/brown-3m'), model], { stdio: 'ignore' });
+    let model = join(tmp, 'brown-f32.gguf');
+    if (which === 'small') model = await ensureSyntheticModel('small');
+    else
+      execFileSync(process.execPath, [CLI, 'convert', 'hf', join(REPO, 'fixtures/brown-3m'), model], {
+        stdio: 'ignore',
+      });
+    const chunkArgs = chunks ? ['--chunks', chunks] : [];
     const text = join(tmp, 'calib.txt');
     const one = readFileSync(join(REPO, 'test/fixtures/imatrix/calib.txt'), 'utf8');
     writeFileSync(text, Array.from({ length: repeat }, () => one).join(''));
@@ -104,27 +121,26 @@ export async function runImatrixBench(args: string[]): Promise<void> {
       ctx,
       '-t',
       String(t),
+      ...chunkArgs,
+    ];
+    const lowbitArgs = (out: string) => (t: number) => [
+      CLI,
+      'imatrix',
+      model,
+      '-f',
+      text,
+      '-o',
+      join(tmp, out),
+      '--ctx',
+      ctx,
+      '--threads',
+      String(t),
+      '--json',
+      ...chunkArgs,
     ];
     const contenders: Contender[] = [
-      {
-        name: 'lowbit',
-        cmd: process.execPath,
-        args: (t) => [
-          CLI,
-          'imatrix',
-          model,
-          '-f',
-          text,
-          '-o',
-          join(tmp, 'l.gguf'),
-          '--ctx',
-          ctx,
-          '--threads',
-          String(t),
-          '--json',
-        ],
-      },
-      { name: 'llama-imatrix', cmd: join(bin, 'llama-imatrix'), args: llamaArgs('c.gguf') },
+      { name: 'lowbit', cmd: process.execPath, args: lowbitArgs('l.gguf'), out: 'l.gguf' },
+      { name: 'llama-imatrix', cmd: join(bin, 'llama-imatrix'), args: llamaArgs('c.gguf'), out: 'c.gguf' },
     ];
     const pre = prebuiltKernelsDir(bin, tmp);
     if (pre)
@@ -133,7 +149,18 @@ export async function runImatrixBench(args: string[]): Promise<void> {
         cmd: join(bin, 'llama-imatrix'),
         args: llamaArgs('p.gguf'),
         env: { ...process.env, LD_LIBRARY_PATH: pre },
+        out: 'p.gguf',
+        sameAs: 0,
       });
+    contenders.push({
+      name: "lowbit on llama-imatrix's own libraries",
+      cmd: process.execPath,
+      args: lowbitArgs('ol.gguf'),
+      env: { ...process.env, LOWBIT_LLAMA_LIB_DIR: bin },
+      against: 1,
+      out: 'ol.gguf',
+      sameAs: 1,
+    });
     if (other)
       contenders.push({
         name: `llama-imatrix of ${other}`,
@@ -142,7 +169,7 @@ export async function runImatrixBench(args: string[]): Promise<void> {
       });
     let tokens = 0;
     console.log(
-      `imatrix: lowbit imatrix vs llama-imatrix, brown-3m F32, calib.txt x${repeat}, ctx ${ctx}, all chunks; whole processes; median of ${runs} interleaved; ratio = lowbit / other`,
+      `imatrix: lowbit imatrix vs llama-imatrix, ${which === 'small' ? 'synthetic 137M Llama' : 'brown-3m'} F32, calib.txt x${repeat}, ctx ${ctx}, ${chunks ? `${chunks} chunks` : 'all chunks'}; whole processes; median of ${runs} interleaved; ratio = lowbit / other`,
     );
     for (const t of threads) {
       const wall = contenders.map((): number[] => []),
@@ -158,12 +185,20 @@ export async function runImatrixBench(args: string[]): Promise<void> {
       for (const [i, c] of contenders.entries()) {
         const w = tokens / median(wall[i]!),
           u = tokens / median(cpu[i]!);
-        const w0 = tokens / median(wall[0]!),
-          u0 = tokens / median(cpu[0]!);
+        // ratio = lowbit / llama-imatrix: lowbit's row against the llama-imatrix row, or a lowbit row against its `against`
+        const [a, b] = c.against !== undefined ? [i, c.against] : [0, i];
+        const r = (x: number[][]) => (tokens / median(x[a]!) / (tokens / median(x[b]!))).toFixed(2);
+        const show = i > 0;
         console.log(
-          `  ${t} thread${t > 1 ? 's' : ''}  ${c.name.padEnd(46)} wall ${w.toFixed(0).padStart(6)} tok/s${i ? ` (ratio ${(w0 / w).toFixed(2)})` : '             '}   CPU ${u.toFixed(0).padStart(6)} tok/s${i ? ` (ratio ${(u0 / u).toFixed(2)})` : ''}`,
+          `  ${t} thread${t > 1 ? 's' : ''}  ${c.name.padEnd(46)} wall ${w.toFixed(0).padStart(6)} tok/s${show ? ` (ratio ${r(wall)})` : '             '}   CPU ${u.toFixed(0).padStart(6)} tok/s${show ? ` (ratio ${r(cpu)})` : ''}`,
         );
       }
+    }
+    for (const c of contenders) {
+      if (c.sameAs === undefined || !c.out) continue;
+      const o = contenders[c.sameAs]!;
+      const same = Buffer.compare(readFileSync(join(tmp, c.out)), readFileSync(join(tmp, o.out!))) === 0;
+      console.log(`  ${c.name} and ${o.name} (same kernels): ${same ? 'byte-identical matrices' : 'matrices DIFFER'}`);
     }
     console.log(`(${tokens} tokens per run)`);
   } finally {
