@@ -89,9 +89,21 @@ async function loadLib(): Promise<Lib> {
   const dir = process.env.LOWBIT_LLAMA_LIB_DIR || llamaLibDir();
   const pick = (...names: string[]) =>
     names.map((n) => join(dir, n)).find((p) => existsSync(p)) ?? join(dir, names[0]!);
-  const base = koffi.load(pick('libggml-base.so'));
-  const ggml = koffi.load(pick('libggml.v0.4.0.so', 'libggml.so'));
-  const lib = koffi.load(pick('libllama.v0.4.0.so', 'libllama.so'));
+  const load = (path: string) => {
+    try {
+      return koffi.load(path);
+    } catch (e) {
+      const why = (e as Error).message.replace(/^Failed to load shared library: /, '');
+      throw new LowbitError(
+        process.env.LOWBIT_LLAMA_LIB_DIR
+          ? `LOWBIT_LLAMA_LIB_DIR=${dir}: cannot load ${path} (${why}); it must be the bin folder of a llama.cpp build (tools/build-llama-tools.sh prints it)`
+          : `cannot load node-llama-cpp's ${path} (${why})`,
+      );
+    }
+  };
+  const base = load(pick('libggml-base.so'));
+  const ggml = load(pick('libggml.v0.4.0.so', 'libggml.so'));
+  const lib = load(pick('libllama.v0.4.0.so', 'libllama.so'));
 
   const MParams = koffi.struct('lowbit_llama_model_params', {
     devices: 'void *',

@@ -289,6 +289,20 @@ test('bad input: a file llama.cpp cannot run as a model', { skip }, () => {
   assert.ok(!existsSync(join(dir, 'x.gguf')));
 });
 
+test('bad input: LOWBIT_LLAMA_LIB_DIR that holds no llama.cpp build is one line naming it', { skip }, () => {
+  const r = runCli(['imatrix', dense, '-f', TEXT, '-o', join(dir, 'x.gguf'), '--threads', '1'], {
+    env: { ...process.env, LOWBIT_LLAMA_LIB_DIR: dir },
+  });
+  assert.equal(r.code, 1);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(
+    lines[0]!,
+    /^lowbit: LOWBIT_LLAMA_LIB_DIR=.*: cannot load .*libggml-base\.so .*bin folder of a llama\.cpp build/,
+  );
+  assert.ok(!existsSync(join(dir, 'x.gguf')));
+});
+
 test('a quantized model is allowed (as llama-imatrix allows it) and the run says so', { skip }, async () => {
   const q = join(dir, 'q4km.gguf');
   assert.equal(runCli(['quantize', dense, q, '--type', 'Q4_K_M']).code, 0);
