@@ -24,6 +24,7 @@ import {
 import { LowbitError } from '../errors.js';
 import { FileSource } from '../node/file-io.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
+import { refuseUnspellable } from '../node/spelling.js';
 import { metaInt } from '../io/gguf/metadata.js';
 
 export interface GgufEvalOptions {
@@ -403,6 +404,9 @@ export async function evalGguf(opts: GgufEvalOptions): Promise<GgufEvalResult> {
   const maxChunks = opts.chunks ?? DEFAULT_EVAL_CHUNKS;
   let ref: Loaded | undefined, model: Loaded | undefined;
   try {
+    // a text llama.cpp's tokenizer would abort on, refused before anything loads
+    if (text !== undefined)
+      for (const m of opts.ref ? [opts.ref, opts.model] : [opts.model]) await refuseUnspellable(m, text, false);
     // the scored models first, to learn the context size the generated text must fill
     model = await load(opts.model, opts.ctx, opts.threads);
     const nCtx = model.ctx;

@@ -4,6 +4,7 @@
 import { readFile, realpath, stat, access, constants } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { readGgufHeader } from '../io/gguf/reader.js';
+import { refuseUnspellable } from './spelling.js';
 import { LowbitError } from '../errors.js';
 import { FileSource } from './file-io.js';
 import { withAtomicOutput } from './atomic-output.js';
@@ -175,6 +176,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
         );
       }
       if (text.length && text[text.length - 1] === 0x0a) text = text.subarray(0, text.length - 1);
+      await refuseUnspellable(o.model, text, !!o.parseSpecial);
       dataset = o.textFile;
       textDesc = `${o.textFile}`;
     } else {

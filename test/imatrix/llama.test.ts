@@ -13,6 +13,7 @@ import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, REPO } from '../support/cli.js';
 import { makeMoeModel, MOE_EXPERTS, MOE_USED } from '../support/moe-model.js';
+import { makeBytelessModel } from '../support/byteless-model.js';
 import { readRawImatrix } from '../../src/imatrix/file.js';
 import type { RawImatrix } from '../../src/imatrix/collector.js';
 import { BufferSource } from '../../src/io/source.js';
@@ -302,6 +303,57 @@ test('bad input: LOWBIT_LLAMA_LIB_DIR that holds no llama.cpp build is one line 
   );
   assert.ok(!existsSync(join(dir, 'x.gguf')));
 });
+
+test(
+  'bad input: a text the vocabulary cannot spell (no byte tokens) is one line where llama.cpp aborts',
+  { skip },
+  async () => {
+    const model = join(dir, 'byteless.gguf');
+    await makeBytelessModel(dense, model);
+    const text = join(dir, 'euro.txt');
+    writeFileSync(text, readFileSync(join(REPO, TEXT), 'utf8').replaceAll('\n', ' ') + ' Price: 5 \u20ac.');
+    const line =
+      /^lowbit: .*byteless\.gguf: llama\.cpp cannot tokenize this text: .* no token for "\u20ac" \(U\+20AC\) and no byte tokens/;
+    for (const args of [
+      ['imatrix', model, '-f', text, '-o', join(dir, 'x.gguf'), '--ctx', '128', '--threads', '1'],
+      ['quantize', model, join(dir, 'x.gguf'), '--type', 'Q4_K_M', '--calibrate', text, '--ctx', '128'],
+      ['eval', model, '--text', text, '--ctx', '128'],
+    ]) {
+      const r = runCli(args);
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr.trim().split('\n').pop()!, line, args[0]);
+      assert.doesNotMatch(r.stderr, /terminate called|out_of_range/);
+      assert.ok(!existsSync(join(dir, 'x.gguf')));
+    }
+    // the same model runs a text it can spell (its 512 tokens cover the rest of this text)
+    const ok = join(dir, 'spellable.txt');
+    writeFileSync(ok, readFileSync(join(REPO, TEXT), 'utf8').replaceAll('\n', ' '));
+    const r = runCli([
+      'imatrix',
+      model,
+      '-f',
+      ok,
+      '-o',
+      join(dir, 'ok.gguf'),
+      '--ctx',
+      '128',
+      '--chunks',
+      '2',
+      '--threads',
+      '1',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // what llama.cpp itself does with it: llama-imatrix aborts (std::out_of_range from the tokenizer)
+    const bin = llamaImatrix();
+    if (bin) {
+      const p = spawnSync(bin, ['-m', model, '-f', text, '-o', join(dir, 'ref.gguf'), '-c', '128', '-t', '1'], {
+        encoding: 'utf8',
+      });
+      assert.equal(p.signal, 'SIGABRT', p.stderr.slice(-500));
+      assert.match(p.stderr, /out_of_range/);
+    }
+  },
+);
 
 test('a quantized model is allowed (as llama-imatrix allows it) and the run says so', { skip }, async () => {
   const q = join(dir, 'q4km.gguf');
