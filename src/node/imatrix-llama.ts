@@ -717,36 +717,15 @@ function chunkFailure(e: unknown, firstChunk: number, n: number): unknown {
 }
 
 /** llama-imatrix's log_softmax(): max, sum of expf(l - max) in double, logit - max - log(sum). */
-export function logSoftmax(l: Float32Array, off: number, n: number, tok: number): number {
+function logSoftmax(l: Float32Array, off: number, n: number, tok: number): number {
   let max = l[off]!;
   for (let i = 1; i < n; i++) {
     const v = l[off + i]!;
     if (v > max) max = v;
   }
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.fround(expNonPositive(Math.fround(l[off + i]! - max)));
+  for (let i = 0; i < n; i++) sum += Math.fround(Math.exp(Math.fround(l[off + i]! - max)));
   return Math.fround(l[off + tok]! - max) - Math.log(sum);
-}
-
-/** 2^k for k = −160…0 */
-const POW2 = Float64Array.from({ length: 161 }, (_, i) => 2 ** (i - 160));
-const LN2_HI = 0.6931471803691238,
-  LN2_LO = 1.9082149292705877e-10;
-
-/**
- * exp(x) for x ≤ 0 within 3e-10 relative (a float32 expf is 6e-8): 2^k·e^r, |r| ≤ ln2/2, e^r by
- * its Taylor series to r⁸. Math.exp is a call into V8's fdlibm port per value, ~3× slower; this is
- * llama-imatrix's perplexity over the whole vocabulary at every scored token (32000 exps each on a
- * Llama vocabulary), the largest share of lowbit imatrix's own time on such models. Below −104
- * expf is 0 in float32; the rounding to float32 after it is the caller's.
- */
-export function expNonPositive(x: number): number {
-  if (!(x > -104)) return x !== x ? x : 0;
-  const k = Math.round(x * Math.LOG2E);
-  const r = x - k * LN2_HI - k * LN2_LO;
-  const p =
-    1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r / 40320)))))));
-  return p * POW2[k + 160]!;
 }
 
 /** llama-imatrix's filter_tensor_name: CUDA0#blk.0.attn_k.weight#0 → blk.0.attn_k.weight */
