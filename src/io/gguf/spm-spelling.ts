@@ -5,7 +5,7 @@
 // the same library. Real SentencePiece vocabularies carry the 256 byte tokens; for one that does
 // not, this finds the first character of a text it cannot spell, before the text reaches llama.cpp,
 // so the run can stop with one line instead. Browser-safe.
-import { metaArray, metaString, type GgufMetadata } from './metadata.js';
+import { metaArray, metaBool, metaString, type GgufMetadata } from './metadata.js';
 
 const BYTE_TOKEN = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
 /** llama.cpp's token types (llama_token_type) */
@@ -41,8 +41,8 @@ export function unspellableChar(meta: GgufMetadata, text: string, parseSpecial: 
     : [text];
   const enc = new TextEncoder();
   const seen = new Set<string>();
-  // llama.cpp puts a space (▁) before the text (add_space_prefix)
-  if (text.length) parts.unshift(' ');
+  // llama.cpp puts a space (▁) before the text unless the model says otherwise (add_space_prefix)
+  if (text.length && metaBool(meta, 'tokenizer.ggml.add_space_prefix') !== false) parts.unshift(' ');
   for (const part of parts) {
     for (const ch of part) {
       const c = ch === ' ' ? '\u2581' : ch;

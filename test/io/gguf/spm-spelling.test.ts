@@ -29,8 +29,11 @@ test('without byte tokens: the first character that is no token, as typed', () =
   assert.equal(unspellableChar(v, 'abc\nab', false), '\n');
   assert.equal(unspellableChar(v, 'a é', false), 'é');
   assert.equal(unspellableChar(v, '', false), null);
-  // the space llama.cpp puts first needs ▁
+  // the space llama.cpp puts first needs ▁, unless the model has no space prefix
   assert.equal(unspellableChar(vocab(['a']), 'a', false), ' ');
+  const noPrefix = vocab(['a']);
+  noPrefix.set('tokenizer.ggml.add_space_prefix', gv.bool(false));
+  assert.equal(unspellableChar(noPrefix, 'a', false), null);
 });
 
 test("a character's UTF-8 bytes as <0xXX> tokens, or an ASCII byte as itself, spell it", () => {
