@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { GgufWriter } from '../src/io/gguf/writer.js';
 import { gv, type GgufMetadata } from '../src/io/gguf/metadata.js';
 import { GGML_TYPE } from '../src/formats/ggml-types.js';
+import { TOKEN_TYPE, byteTokenText } from '../src/convert/model.js';
 import type { ByteSink } from '../src/io/source.js';
 
 export interface ModelShape {
@@ -67,7 +68,7 @@ function tensorsOf(s: ModelShape): TensorSpec[] {
 const WORDS = ['\u2581the', '\u2581a', '\u2581and', '\u2581of', '\u2581to', '\u2581in', 'e', 't', 'a', 'o', 'n', 's'];
 function tokenOf(i: number): string {
   if (i < 3) return ['<unk>', '<s>', '</s>'][i]!;
-  if (i < 3 + 256) return `<0x${(i - 3).toString(16).toUpperCase().padStart(2, '0')}>`;
+  if (i < 3 + 256) return byteTokenText(i - 3);
   const k = i - 3 - 256;
   return k < WORDS.length ? WORDS[k]! : `tok${i}`;
 }
@@ -99,7 +100,9 @@ function metadataOf(s: ModelShape): GgufMetadata {
       'tokenizer.ggml.token_type',
       gv.arr(
         'i32',
-        Int32Array.from({ length: s.nVocab }, (_, i) => (i < 3 ? 3 : i < 3 + 256 ? 6 : 1)),
+        Int32Array.from({ length: s.nVocab }, (_, i) =>
+          i < 3 ? TOKEN_TYPE.CONTROL : i < 3 + 256 ? TOKEN_TYPE.BYTE : TOKEN_TYPE.NORMAL,
+        ),
       ),
     ],
     ['tokenizer.ggml.bos_token_id', gv.u32(1)],

@@ -1,7 +1,7 @@
 // tokenizer.ggml.* for llama2.c models: from a llama2.c tokenizer.bin (a SentencePiece vocab
 // exported by llama2.c's tokenizer.py) or, without one, a byte-level stand-in so the model loads.
 import type { Llama2cTokenizer } from '../io/llama2c.js';
-import { TOKEN_TYPE, type GgufVocab } from './model.js';
+import { TOKEN_TYPE, byteTokenText, type GgufVocab } from './model.js';
 
 const UNK = 0,
   BOS = 1,
@@ -65,7 +65,7 @@ export function byteVocab(size: number): GgufVocab {
       text = '</s>';
       type = TOKEN_TYPE.CONTROL;
     } else if (id < 259) {
-      text = `<0x${(id - 3).toString(16).toUpperCase().padStart(2, '0')}>`;
+      text = byteTokenText(id - 3);
       type = TOKEN_TYPE.BYTE;
     } else {
       text = `<unused${id - 259}>`;

@@ -44,6 +44,11 @@ export interface ConvertedModel {
 // LLAMA_TOKEN_TYPE_* (llama.h) as stored in tokenizer.ggml.token_type
 export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
+/** A SentencePiece byte token's text, as llama.cpp looks it up: <0x0A> for byte 10. */
+export function byteTokenText(b: number): string {
+  return `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+}
+
 // LLAMA_FTYPE values for general.file_type
 export const FILE_TYPE: Record<string, number> = {
   F32: 0,

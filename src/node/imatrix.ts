@@ -4,7 +4,8 @@
 import { readFile, realpath, stat, access, constants } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { readGgufHeader } from '../io/gguf/reader.js';
-import { refuseUnspellable } from './spelling.js';
+import { assertSpellable } from '../io/gguf/spm-spelling.js';
+import type { GgufMetadata } from '../io/gguf/metadata.js';
 import { LowbitError } from '../errors.js';
 import { FileSource } from './file-io.js';
 import { withAtomicOutput } from './atomic-output.js';
@@ -107,10 +108,12 @@ export async function checkOutputFolder(output: string): Promise<void> {
 }
 
 /**
- * The model's quantized weight types (e.g. 'Q4_K'), or null when its matrices are float. llama-imatrix
- * runs quantized models too; their matrix is of the activations the quantized model produces.
+ * The model's header, read once: its metadata (the vocabulary a calibration text is checked
+ * against) and its quantized weight types (e.g. 'Q4_K'), null when its matrices are float.
+ * llama-imatrix runs quantized models too; their matrix is of the activations the quantized model
+ * produces.
  */
-export async function quantizedWeightTypes(model: string): Promise<string | null> {
+async function readModelHeader(model: string): Promise<{ metadata: GgufMetadata; quantized: string | null }> {
   const src = await FileSource.open(model);
   try {
     const f = await readGgufHeader(src);
@@ -118,7 +121,7 @@ export async function quantizedWeightTypes(model: string): Promise<string | null
     for (const t of f.tensors)
       if (t.dims.length >= 2 && !['f32', 'f16', 'bf16'].includes(t.type.ggmlName.toLowerCase()))
         q.add(t.type.ggmlName.toUpperCase());
-    return q.size ? [...q].join(', ') : null;
+    return { metadata: f.metadata, quantized: q.size ? [...q].join(', ') : null };
   } catch (e) {
     if (e instanceof LowbitError)
       throw new LowbitError(`${model}: not a GGUF model llama.cpp can run (${e.message.replace(`${model}: `, '')})`);
@@ -133,7 +136,8 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
   const format = o.format ?? 'gguf';
   await refuseOutputIsInput(o.output, [o.model, o.textFile, ...(o.inFiles ?? [])]);
   await checkOutputFolder(o.output);
-  const quantized = o.model && !o.mergeOnly ? await quantizedWeightTypes(o.model) : null;
+  const header = o.model && !o.mergeOnly ? await readModelHeader(o.model) : null;
+  const quantized = header?.quantized ?? null;
   const collector = new ImatrixCollector({ chunkSize: ctx, processOutput: o.processOutput, hessian: o.hessian });
 
   // merge existing matrices (llama-imatrix's load_imatrix), checking they describe one model
@@ -176,7 +180,7 @@ export async function computeImatrixFile(o: ImatrixFileOptions): Promise<Imatrix
         );
       }
       if (text.length && text[text.length - 1] === 0x0a) text = text.subarray(0, text.length - 1);
-      await refuseUnspellable(o.model, text, !!o.parseSpecial);
+      assertSpellable(o.model, header!.metadata, text, !!o.parseSpecial);
       dataset = o.textFile;
       textDesc = `${o.textFile}`;
     } else {

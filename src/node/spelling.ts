@@ -3,25 +3,24 @@
 // such a text with one line instead.
 import { FileSource } from './file-io.js';
 import { readGgufHeader } from '../io/gguf/reader.js';
-import { unspellableChar, unspellableMessage } from '../io/gguf/spm-spelling.js';
+import { assertSpellable } from '../io/gguf/spm-spelling.js';
 import { LowbitError } from '../errors.js';
 
+/** assertSpellable with the model file's own vocabulary (a file lowbit cannot read as GGUF is left to llama.cpp's loading, which says what is wrong with it). */
 export async function refuseUnspellable(
   model: string,
   text: string | Uint8Array,
   parseSpecial: boolean,
 ): Promise<void> {
   const src = await FileSource.open(model);
-  let ch: string | null;
+  let f;
   try {
-    const f = await readGgufHeader(src);
-    ch = unspellableChar(f.metadata, typeof text === 'string' ? text : new TextDecoder().decode(text), parseSpecial);
+    f = await readGgufHeader(src);
   } catch (e) {
-    // a file lowbit cannot read as GGUF: llama.cpp's own loading says what is wrong with it
     if (e instanceof LowbitError) return;
     throw e;
   } finally {
     await src.close();
   }
-  if (ch !== null) throw new LowbitError(unspellableMessage(model, ch));
+  assertSpellable(model, f.metadata, text, parseSpecial);
 }

@@ -6,12 +6,11 @@
 // not, this finds the first character of a text it cannot spell, before the text reaches llama.cpp,
 // so the run can stop with one line instead. Browser-safe.
 import { metaArray, metaBool, metaString, type GgufMetadata } from './metadata.js';
+import { TOKEN_TYPE, byteTokenText } from '../../convert/model.js';
+import { LowbitError } from '../../errors.js';
 
-const BYTE_TOKEN = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
-/** llama.cpp's token types (llama_token_type) */
-const UNKNOWN = 2,
-  CONTROL = 3,
-  USER_DEFINED = 4;
+const BYTE_TOKEN = Array.from({ length: 256 }, (_, b) => byteTokenText(b));
+const { UNKNOWN, CONTROL, USER_DEFINED } = TOKEN_TYPE;
 
 /**
  * The first character of `text` that llama.cpp's tokenizer cannot spell with this GGUF vocabulary
@@ -57,6 +56,17 @@ export function unspellableChar(meta: GgufMetadata, text: string, parseSpecial: 
     }
   }
   return null;
+}
+
+/** Throws the one line for a text (UTF-8 bytes or a string) the model's vocabulary cannot spell. */
+export function assertSpellable(
+  model: string,
+  meta: GgufMetadata,
+  text: string | Uint8Array,
+  parseSpecial: boolean,
+): void {
+  const ch = unspellableChar(meta, typeof text === 'string' ? text : new TextDecoder().decode(text), parseSpecial);
+  if (ch !== null) throw new LowbitError(unspellableMessage(model, ch));
 }
 
 /** The one line for a text a vocabulary cannot spell. */
