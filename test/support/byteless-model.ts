@@ -2,11 +2,10 @@
 // SentencePiece byte tokens renamed (<0x41> → <byte 41>), so a character that is no token of its
 // 512 has no bytes to be spelled with, and llama.cpp's tokenizer throws std::out_of_range (the
 // process aborts). For the tests of lowbit's check before tokenizing (src/io/gguf/spm-spelling.ts).
-import { open, rename } from 'node:fs/promises';
-import { FileSink, FileSource } from '../../src/node/file-io.js';
+import { FileSource } from '../../src/node/file-io.js';
 import { readGgufHeader, readTensorBytes } from '../../src/io/gguf/reader.js';
-import { GgufWriter } from '../../src/io/gguf/writer.js';
 import { gv, type GgufValue } from '../../src/io/gguf/metadata.js';
+import { writeGgufFile } from './gguf-file.js';
 
 export async function makeBytelessModel(gguf: string, out: string): Promise<void> {
   const src = await FileSource.open(gguf);
@@ -21,16 +20,10 @@ export async function makeBytelessModel(gguf: string, out: string): Promise<void
         ]);
       else meta.push([k, v]);
     }
-    const tmp = `${out}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w');
-    const w = await GgufWriter.begin(new FileSink(fh), {
-      metadata: meta,
-      tensors: f.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: t.type.id })),
-    });
-    for (const t of f.tensors) await w.writeTensorData(t.name, await readTensorBytes(src, f, t));
-    await w.finish();
-    await fh.close();
-    await rename(tmp, out);
+    const tensors = [];
+    for (const t of f.tensors)
+      tensors.push({ name: t.name, dims: [...t.dims], type: t.type.id, bytes: await readTensorBytes(src, f, t) });
+    await writeGgufFile(out, meta, tensors);
   } finally {
     await src.close();
   }

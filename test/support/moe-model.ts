@@ -4,12 +4,11 @@
 // Expert e is the dense weight times (1 + 0.25·u), u uniform in [-1, 1) from a fixed-seed generator,
 // and the router is random, so tokens spread over the experts and the text stays Brown-like.
 // Deterministic: the same F32 input gives the same bytes (the golden files depend on it).
-import { FileSink, FileSource } from '../../src/node/file-io.js';
+import { FileSource } from '../../src/node/file-io.js';
 import { readGgufHeader, readTensorBytes } from '../../src/io/gguf/reader.js';
-import { GgufWriter } from '../../src/io/gguf/writer.js';
 import { gv, type GgufValue } from '../../src/io/gguf/metadata.js';
 import { GGML_TYPE } from '../../src/formats/ggml-types.js';
-import { open, rename } from 'node:fs/promises';
+import { writeGgufFile } from './gguf-file.js';
 
 export const MOE_EXPERTS = 4;
 export const MOE_USED = 2;
@@ -68,17 +67,11 @@ export async function makeMoeModel(f32Gguf: string, out: string): Promise<void> 
         bytes: new Uint8Array(e.buffer),
       });
     }
-    const tmp = `${out}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w');
-    const sink = new FileSink(fh);
-    const w = await GgufWriter.begin(sink, {
-      metadata: meta,
-      tensors: tensors.map((t) => ({ name: t.name, dims: t.dims, type: GGML_TYPE.F32 })),
-    });
-    for (const t of tensors) await w.writeTensorData(t.name, t.bytes);
-    await w.finish();
-    await fh.close();
-    await rename(tmp, out);
+    await writeGgufFile(
+      out,
+      meta,
+      tensors.map((t) => ({ ...t, type: GGML_TYPE.F32 })),
+    );
   } finally {
     await src.close();
   }
